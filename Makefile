@@ -1,0 +1,72 @@
+# line311 — two commands for a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := sip-tester debootstrap espeak-ng ffmpeg sox chromium
+PYTEST_OPTS ?=
+
+.PHONY: run test setup venv apt asterisk asterisk-down sounds lint fmt unit integration e2e browser bench demo clean
+
+## setup: apt packages, virtualenv with line311 and its dev tools, prompts, Asterisk root
+setup: apt venv sounds
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing apt packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(BIN)/line311
+
+$(BIN)/line311: pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+sounds: venv
+	$(BIN)/line311 sounds build
+
+asterisk: setup
+	$(BIN)/line311 asterisk up
+
+asterisk-down: venv
+	$(BIN)/line311 asterisk down
+
+## run: the whole stack on loopback with embedded defaults; Ctrl-C stops everything
+run: setup
+	$(BIN)/line311 run
+
+## test: every test, the real-Asterisk, PostgreSQL and browser ones included
+test: setup lint
+	$(BIN)/python -m pytest $(PYTEST_OPTS)
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit tests/property $(PYTEST_OPTS)
+
+integration: setup
+	$(BIN)/python -m pytest tests/integration $(PYTEST_OPTS)
+
+e2e: setup
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_OPTS)
+
+browser: setup
+	$(BIN)/python -m pytest tests/browser $(PYTEST_OPTS)
+
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+fmt: venv
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,98 @@
+"""The one command line: ``line311 ...`` (also ``python -m line311``).
+
+Each area keeps its commands in a typer sub-app next to its code; this module only mounts
+them and turns line311's own errors into a clear message and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from line311.commands import asterisk, calls, db, flows, report, simulate, sounds, staffing
+from line311.config import Settings, load_settings
+from line311.errors import ConfigError, Line311Error
+from line311.logs import configure_logging
+
+app = typer.Typer(
+    name="line311",
+    help="IVR and call routing for a city's 311 line.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(asterisk.app, name="asterisk", help="Manage the Asterisk that line311 drives.")
+app.add_typer(calls.app, name="calls", help="Read finished call records.")
+app.add_typer(db.app, name="db", help="Database schema (Alembic migrations).")
+app.add_typer(sounds.app, name="sounds", help="Build and check the prompt library.")
+app.add_typer(flows.app, name="flows", help="Validate and reload IVR call flows.")
+app.add_typer(report.app, name="report", help="Service-level and volume reports.")
+app.add_typer(simulate.app, name="simulate", help="Discrete-event simulation of a call-center day.")
+app.add_typer(staffing.app, name="staffing", help="Erlang C / Erlang A staffing.")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (also LINE311_CONFIG).", exists=False),
+]
+
+
+@app.callback()
+def _root(ctx: typer.Context, config: ConfigOption = None) -> None:
+    """Store the --config path for sub-commands (read by `line311.cli.settings_from`)."""
+    ctx.obj = {"config": config}
+
+
+@app.command()
+def serve(ctx: typer.Context) -> None:
+    """Run the call controller (ARI client + HTTP /health) until Ctrl-C."""
+    from line311.bootstrap import run_controller
+
+    run_controller(settings_from(ctx))
+
+
+@app.command("crm-bridge")
+def crm_bridge(ctx: typer.Context) -> None:
+    """Run the CRM bridge API until Ctrl-C."""
+    from line311.bootstrap import run_crm_bridge
+
+    run_crm_bridge(settings_from(ctx))
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """Bring up the whole stack on loopback (Asterisk, controller, CRM bridge); Ctrl-C stops all."""
+    from line311.bootstrap import run_stack
+
+    run_stack(settings_from(ctx))
+
+
+@app.command()
+def config(ctx: typer.Context) -> None:
+    """Validate the settings and print them (secrets masked)."""
+    settings = settings_from(ctx)
+    for name, value in sorted(settings.model_dump().items()):
+        typer.echo(f"{name} = {value}")
+
+
+def settings_from(ctx: typer.Context | None) -> Settings:
+    """Load settings for a command, honouring the root ``--config`` option."""
+    config_file = None
+    root = ctx.find_root() if ctx is not None else None
+    if root is not None and isinstance(root.obj, dict):
+        config_file = root.obj.get("config")
+    settings = load_settings(config_file)
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        typer.secho(f"line311: configuration error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    except Line311Error as exc:
+        typer.secho(f"line311: {exc}", fg="red", err=True)
+        sys.exit(1)
