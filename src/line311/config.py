@@ -33,7 +33,9 @@ __all__ = ["Settings", "load_settings"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-_WEAK_SECRETS = frozenset({"", "asterisk", "password", "secret", "changeme", "admin", "1234", "line311"})
+_WEAK_SECRETS = frozenset(
+    {"", "asterisk", "password", "secret", "changeme", "admin", "1234", "line311"}
+)
 _SECRET_FIELDS = ("ari_password", "agent_password", "caller_hash_key", "crm_api_key")
 
 
@@ -76,7 +78,8 @@ class Settings(BaseSettings):
         description="auto: a system Asterisk >= 20 if installed, else a Debian sid chroot.",
     )
     asterisk_root: Path | None = Field(
-        default=None, description="Chroot of Debian sid with Asterisk (default <cache_dir>/sid-root)."
+        default=None,
+        description="Chroot of Debian sid with Asterisk (default <cache_dir>/sid-root).",
     )
     asterisk_instance: str = Field(
         default="main",
@@ -95,6 +98,10 @@ class Settings(BaseSettings):
     agent_password: SecretStr = SecretStr("")
     interpreter_endpoint: str = Field(
         default="interpreter", description="PJSIP endpoint of the interpreter line."
+    )
+    interpreter_contact: str = Field(
+        default="sip:interpreter@127.0.0.1:5091",
+        description="SIP URI the interpreter line is dialled at (conferenced into calls).",
     )
     referral_trunk: str = Field(default="referral", description="PJSIP endpoint for referrals.")
     referral_contact: str = Field(

@@ -70,7 +70,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
 class CallLogger(logging.LoggerAdapter[logging.Logger]):
     """A logger that stamps every record with the call's context (call_id, ...)."""
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
         extra = dict(self.extra or {})
         extra.update(kwargs.get("extra") or {})
         kwargs["extra"] = extra

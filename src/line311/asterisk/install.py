@@ -1,0 +1,231 @@
+"""Where the Asterisk that line311 drives comes from.
+
+Two kinds of installation, chosen by ``asterisk_mode``:
+
+* **system** -- an ``asterisk`` binary >= 20 on this machine's PATH, run as is.
+* **chroot** -- Debian 12 has no Asterisk, but Debian sid does. We build a minimal sid root
+  once with ``debootstrap --variant=minbase``, install Debian's ``asterisk`` package into it,
+  and cache it outside the repo (``<cache_dir>/sid-root``). No mounts are needed: the chroot
+  shares the host's loopback, so SIP/RTP/HTTP ports are reachable from host processes.
+
+Every path Asterisk sees is an *Asterisk path*; `Installation.host_path` maps it to the path
+the controller uses to write configs, prompts and read recordings (identity for system mode,
+``<root>/<path>`` for the chroot).
+
+The build is guarded by a lock file, done in a temporary directory and renamed into place
+only when complete (a stamp file marks a finished root), so an interrupted build never leaves
+a half-made root that looks usable.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from line311.asterisk.errors import AsteriskInstallError
+
+__all__ = [
+    "Installation",
+    "build_sid_root",
+    "debian_mirror",
+    "find_installation",
+    "system_asterisk_version",
+]
+
+logger = logging.getLogger(__name__)
+
+MIN_MAJOR_VERSION = 20
+STAMP = ".line311-root-ready"
+PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm", "asterisk-moh-opsound-gsm")
+_APT_OPTS = ("-o", "Acquire::Check-Valid-Until=false", "-o", "APT::Get::Assume-Yes=true")
+
+
+@dataclass(frozen=True, slots=True)
+class Installation:
+    """An Asterisk we can run: the binary, its module dir, and how paths map."""
+
+    mode: Literal["system", "chroot"]
+    root: Path | None  # the chroot, None for system mode
+    binary: str  # Asterisk path of the binary
+    modules_dir: str  # Asterisk path of the modules directory
+    version: str
+
+    def host_path(self, asterisk_path: str | Path) -> Path:
+        """Path on the host of a file Asterisk sees as ``asterisk_path`` (absolute)."""
+        p = Path(asterisk_path)
+        if not p.is_absolute():
+            raise ValueError(f"asterisk path must be absolute: {p}")
+        if self.root is None:
+            return p
+        return self.root / p.relative_to("/")
+
+    def argv(self, *args: str) -> list[str]:
+        """Command line that runs the Asterisk binary with ``args``."""
+        if self.root is None:
+            return [self.binary, *args]
+        return ["chroot", str(self.root), self.binary, *args]
+
+
+def system_asterisk_version() -> str | None:
+    """Version of an Asterisk on PATH (e.g. '22.10.1'), or None when there is none."""
+    binary = shutil.which("asterisk")
+    if binary is None:
+        return None
+    try:
+        out = subprocess.run(
+            [binary, "-V"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"Asterisk\s+(\S+)", out)
+    return match.group(1) if match else None
+
+
+def _major(version: str) -> int:
+    match = re.match(r"(\d+)", version)
+    return int(match.group(1)) if match else 0
+
+
+def _modules_dir(root: Path | None) -> str:
+    base = root or Path("/")
+    for candidate in (
+        "usr/lib/x86_64-linux-gnu/asterisk/modules",
+        "usr/lib/aarch64-linux-gnu/asterisk/modules",
+        "usr/lib/asterisk/modules",
+        "usr/lib64/asterisk/modules",
+    ):
+        if (base / candidate / "res_ari.so").exists():
+            return "/" + candidate
+    found = sorted(base.glob("usr/lib*/**/asterisk/modules/res_ari.so"))
+    if found:
+        return "/" + str(found[0].parent.relative_to(base))
+    raise AsteriskInstallError(f"no Asterisk modules directory (res_ari.so) under {base}")
+
+
+def _chroot_version(root: Path) -> str:
+    status = root / "var/lib/dpkg/status"
+    text = status.read_text(errors="replace") if status.exists() else ""
+    match = re.search(
+        r"Package: asterisk\nStatus: install ok installed\n(?:.*\n)*?Version: (\S+)", text
+    )
+    if not match:
+        return "unknown"
+    version = match.group(1)
+    return re.split(r"[~+-]", version.split(":", 1)[-1])[0]
+
+
+def find_installation(
+    mode: Literal["auto", "system", "chroot"], root: Path, *, build: bool = True
+) -> Installation:
+    """Locate (and, for the chroot, build once) the Asterisk to run."""
+    if mode in ("auto", "system"):
+        version = system_asterisk_version()
+        if version is not None and _major(version) >= MIN_MAJOR_VERSION:
+            binary = shutil.which("asterisk") or "/usr/sbin/asterisk"
+            return Installation("system", None, binary, _modules_dir(None), version)
+        if mode == "system":
+            found = f"found {version}" if version else "none on PATH"
+            raise AsteriskInstallError(
+                f"asterisk_mode=system needs Asterisk >= {MIN_MAJOR_VERSION} ({found})"
+            )
+    if not (root / STAMP).exists():
+        if not build:
+            raise AsteriskInstallError(
+                f"no Asterisk root at {root}; run `line311 asterisk up` to build it"
+            )
+        build_sid_root(root)
+    return Installation(
+        "chroot", root, "/usr/sbin/asterisk", _modules_dir(root), _chroot_version(root)
+    )
+
+
+def debian_mirror() -> str:
+    """The Debian mirror this machine's apt uses (so the build reaches what apt reaches)."""
+    sources = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+    for path in sources:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for match in re.finditer(r"(https?://\S+/debian)/?(\s|$)", text):
+            url = match.group(1)
+            if "security" not in url:
+                return url
+    return "http://deb.debian.org/debian"
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    logger.info("%s: %s", what, " ".join(argv))
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise AsteriskInstallError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+
+
+def build_sid_root(root: Path, mirror: str | None = None) -> None:
+    """Build a Debian sid root with Asterisk at ``root`` (once; concurrent callers wait)."""
+    with _locked(root.parent / f".{root.name}.lock"):
+        if (root / STAMP).exists():
+            return
+        if os.geteuid() != 0:
+            raise AsteriskInstallError(
+                "building the Asterisk root needs root (debootstrap + chroot); "
+                "install a system Asterisk >= 20 or run as root"
+            )
+        if shutil.which("debootstrap") is None:
+            raise AsteriskInstallError("debootstrap is not installed (apt-get install debootstrap)")
+        mirror = mirror or debian_mirror()
+        tmp = root.with_name(root.name + ".building")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        started = time.monotonic()
+        _run(
+            ["debootstrap", "--variant=minbase", "sid", str(tmp), mirror],
+            "debootstrap sid",
+        )
+        env = {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "DEBIAN_FRONTEND": "noninteractive",
+            "LANG": "C.UTF-8",
+        }
+        _run(["chroot", str(tmp), "apt-get", *_APT_OPTS, "update"], "apt-get update (sid)", env)
+        _run(
+            [
+                "chroot",
+                str(tmp),
+                "apt-get",
+                *_APT_OPTS,
+                "install",
+                "--no-install-recommends",
+                *PACKAGES,
+            ],
+            "apt-get install asterisk (sid)",
+            env,
+        )
+        _run(["chroot", str(tmp), "apt-get", "clean"], "apt-get clean (sid)", env)
+        (tmp / STAMP).write_text(f"built {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+        if root.exists():
+            shutil.rmtree(root)
+        tmp.rename(root)
+        logger.info("Asterisk root ready at %s in %.0f s", root, time.monotonic() - started)

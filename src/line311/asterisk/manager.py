@@ -1,0 +1,318 @@
+"""Run one Asterisk instance for line311: render its configs, sync prompts, start, stop.
+
+An *instance* (``asterisk_instance``, default ``main``) owns a directory that Asterisk sees as
+``/var/lib/line311/<instance>`` holding its rendered configs (etc/), astdb (db/), spool
+(spool/, recordings in spool/recording), control socket (run/) and log (log/). Several
+instances can share one installation: the running stack and a test run, each with its own
+ports. The prompt library is shared by all instances at ``/var/lib/line311/sounds``.
+
+The process runs in the foreground (``-f``) in its own session, so a Ctrl-C meant for the
+stack doesn't reach it; we stop it ourselves with SIGTERM, then SIGKILL. Its PID is kept in
+``<state_dir>/asterisk-<instance>.pid`` and checked against /proc before any signal, so a
+stale pid file can never make us kill an unrelated process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from line311.asterisk.errors import AsteriskStartError
+from line311.asterisk.install import Installation, find_installation
+from line311.asterisk.render import agent_sections, render_directory
+from line311.config import REPO_ROOT, Settings
+
+__all__ = ["AsteriskManager", "AsteriskStatus"]
+
+logger = logging.getLogger(__name__)
+
+TEMPLATES_DIR = REPO_ROOT / "asterisk_conf"
+SOUNDS_ASTERISK_DIR = "/var/lib/line311/sounds"
+
+
+@dataclass(frozen=True, slots=True)
+class AsteriskStatus:
+    instance: str
+    mode: str
+    version: str
+    pid: int | None
+    running: bool
+    ari_ready: bool
+    sip: str
+    ari_url: str
+    log_file: Path
+
+
+class AsteriskManager:
+    """Render, start, stop and report on one Asterisk instance."""
+
+    def __init__(self, settings: Settings, installation: Installation | None = None) -> None:
+        self.settings = settings
+        self._installation = installation
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def installation(self) -> Installation:
+        if self._installation is None:
+            self._installation = find_installation(
+                self.settings.asterisk_mode, self.settings.effective_asterisk_root
+            )
+        return self._installation
+
+    @property
+    def instance_dir(self) -> str:
+        """Asterisk path of this instance's directory."""
+        return f"/var/lib/line311/{self.settings.asterisk_instance}"
+
+    @property
+    def config_file(self) -> str:
+        return f"{self.instance_dir}/etc/asterisk.conf"
+
+    @property
+    def sounds_dir(self) -> str:
+        """Asterisk path of the prompt library (``sound:<this>/<lang>/<prompt>``)."""
+        return SOUNDS_ASTERISK_DIR
+
+    @property
+    def recordings_dir(self) -> Path:
+        """Host path where ARI stores recordings of this instance."""
+        return self.installation.host_path(f"{self.instance_dir}/spool/recording")
+
+    @property
+    def pid_file(self) -> Path:
+        return self.settings.state_dir / f"asterisk-{self.settings.asterisk_instance}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.settings.state_dir / f"asterisk-{self.settings.asterisk_instance}.log"
+
+    # ------------------------------------------------------------------ prepare
+    def render(self) -> list[Path]:
+        """Render configs and create the instance's runtime directories."""
+        s = self.settings
+        inst = self.installation
+        for sub in ("etc", "db", "spool/recording", "run", "log"):
+            inst.host_path(f"{self.instance_dir}/{sub}").mkdir(parents=True, exist_ok=True)
+        values = {
+            "instance": s.asterisk_instance,
+            "instance_dir": self.instance_dir,
+            "modules_dir": inst.modules_dir,
+            "ari_host": s.ari_host,
+            "ari_port": str(s.ari_port),
+            "ari_user": s.ari_user,
+            "ari_password": s.ari_password.get_secret_value(),
+            "ari_app": s.ari_app,
+            "sip_host": s.sip_host,
+            "sip_port": str(s.sip_port),
+            "rtp_port_start": str(s.rtp_port_start),
+            "rtp_port_end": str(s.rtp_port_end),
+            "sounds_dir": self.sounds_dir,
+            "referral_contact": s.referral_contact,
+            "interpreter_endpoint": s.interpreter_endpoint,
+            "interpreter_contact": s.interpreter_contact,
+            "agent_sections": agent_sections(s.agent_count, s.agent_password.get_secret_value()),
+        }
+        return render_directory(TEMPLATES_DIR, inst.host_path(f"{self.instance_dir}/etc"), values)
+
+    def sync_sounds(self, library: Path | None = None) -> int:
+        """Copy the built prompt library into Asterisk's view; return files copied.
+
+        Only new or changed files are copied (size + mtime), so this is cheap when nothing
+        changed. The library is built by ``line311 sounds build`` into ``<state_dir>/sounds``.
+        """
+        src = library or (self.settings.state_dir / "sounds")
+        dest = self.installation.host_path(self.sounds_dir)
+        dest.mkdir(parents=True, exist_ok=True)
+        if not src.is_dir():
+            logger.warning("no prompt library at %s: run `line311 sounds build`", src)
+            return 0
+        copied = 0
+        for path in src.rglob("*"):
+            if not path.is_file():
+                continue
+            target = dest / path.relative_to(src)
+            st = path.stat()
+            if target.exists():
+                tt = target.stat()
+                if tt.st_size == st.st_size and int(tt.st_mtime) == int(st.st_mtime):
+                    continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+            copied += 1
+        return copied
+
+    # ------------------------------------------------------------------ process
+    def read_pid(self) -> int | None:
+        """PID of our running Asterisk, or None (a stale pid file is removed)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _is_our_asterisk(pid, self.config_file):
+            return pid
+        with contextlib.suppress(OSError):
+            self.pid_file.unlink()
+        return None
+
+    def start(self, *, wait: float = 30.0) -> int:
+        """Start Asterisk (idempotent) and wait until ARI answers; return its PID."""
+        pid = self.read_pid()
+        if pid is not None:
+            self.wait_ready(wait, pid=pid)
+            return pid
+        self.render()
+        self.sync_sounds()
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        argv = self.installation.argv("-f", "-n", "-C", self.config_file)
+        log = self.log_file.open("ab")
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.pid_file.write_text(f"{proc.pid}\n")
+        logger.info(
+            "Asterisk %s (%s) starting, pid %d, log %s",
+            self.settings.asterisk_instance,
+            self.installation.mode,
+            proc.pid,
+            self.log_file,
+        )
+        try:
+            self.wait_ready(wait, pid=proc.pid, proc=proc)
+        except AsteriskStartError:
+            self.stop()
+            raise
+        return proc.pid
+
+    def wait_ready(
+        self, timeout: float, *, pid: int, proc: subprocess.Popen[bytes] | None = None
+    ) -> None:
+        """Poll ARI until it answers 200, the process dies, or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise AsteriskStartError(
+                    f"Asterisk exited with {proc.returncode} during start-up; "
+                    f"see {self.log_file}:\n{self._log_tail()}"
+                )
+            ok, last = self.ari_ping()
+            if ok:
+                return
+            time.sleep(0.1)
+        raise AsteriskStartError(
+            f"ARI at {self.settings.ari_url} did not answer within {timeout:.0f} s ({last}); "
+            f"see {self.log_file}:\n{self._log_tail()}"
+        )
+
+    def ari_ping(self) -> tuple[bool, str]:
+        s = self.settings
+        try:
+            r = httpx.get(
+                f"{s.ari_url}/ari/asterisk/info",
+                auth=(s.ari_user, s.ari_password.get_secret_value()),
+                timeout=2.0,
+            )
+        except httpx.HTTPError as exc:
+            return False, type(exc).__name__
+        if r.status_code == 401:
+            return False, "ARI refused our credentials (401)"
+        return r.status_code == 200, f"HTTP {r.status_code}"
+
+    def stop(self, *, timeout: float = 10.0) -> bool:
+        """Stop our Asterisk (SIGTERM, then SIGKILL); return whether one was running."""
+        pid = self.read_pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        if _alive(pid):
+            logger.warning("Asterisk pid %d ignored SIGTERM; killing it", pid)
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+        with contextlib.suppress(OSError):
+            self.pid_file.unlink()
+        logger.info("Asterisk %s stopped", self.settings.asterisk_instance)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL our Asterisk at once (for crash tests)."""
+        pid = self.read_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.02)
+
+    def cli(self, command: str, timeout: float = 10.0) -> str:
+        """Run an Asterisk CLI command on the running instance (``asterisk -rx``)."""
+        argv = self.installation.argv("-C", self.config_file, "-rx", command)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        return proc.stdout
+
+    def status(self) -> AsteriskStatus:
+        pid = self.read_pid()
+        ready = self.ari_ping()[0] if pid is not None else False
+        s = self.settings
+        return AsteriskStatus(
+            instance=s.asterisk_instance,
+            mode=self.installation.mode,
+            version=self.installation.version,
+            pid=pid,
+            running=pid is not None,
+            ari_ready=ready,
+            sip=f"udp:{s.sip_host}:{s.sip_port}",
+            ari_url=s.ari_url,
+            log_file=self.log_file,
+        )
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _is_our_asterisk(pid: int, config_file: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return (
+        _alive(pid)
+        and any(b"asterisk" in part for part in cmdline)
+        and (config_file.encode() in cmdline)
+    )

@@ -1,0 +1,70 @@
+"""Render Asterisk's configuration from the templates in ``asterisk_conf/``.
+
+Templates use ``{{ name }}`` placeholders (Asterisk's own ``${VAR}`` syntax passes through
+untouched). An unknown placeholder is an error, not an empty string: a config that silently
+lost a value is worse than one that refuses to render. Credentials and ports come from
+settings at render time, so no secret is ever committed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from line311.asterisk.errors import AsteriskConfigError
+
+__all__ = ["agent_sections", "render_directory", "render_text"]
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+
+
+def render_text(template: str, values: Mapping[str, str], *, name: str = "<template>") -> str:
+    """Substitute every ``{{ key }}``; raise `AsteriskConfigError` naming unknown keys."""
+    missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(template)} - set(values))
+    if missing:
+        raise AsteriskConfigError(f"{name}: no value for {', '.join(missing)}")
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+def agent_sections(count: int, password: str) -> str:
+    """PJSIP sections for CCR phones agent1..agentN (endpoint, aor and digest auth each)."""
+    if any(c in password for c in "\n\r;[]"):
+        raise AsteriskConfigError("agent_password must not contain newlines, ';' or brackets")
+    blocks = []
+    for n in range(1, count + 1):
+        name = f"agent{n}"
+        blocks.append(
+            f"[{name}](agent-endpoint)\n"
+            f"auth = {name}-auth\n"
+            f"aors = {name}\n"
+            f"callerid = CCR {n} <{name}>\n\n"
+            f"[{name}](agent-aor)\n\n"
+            f"[{name}-auth](agent-auth)\n"
+            f"username = {name}\n"
+            f"password = {password}\n"
+        )
+    return "\n".join(blocks)
+
+
+def render_directory(src: Path, dest: Path, values: Mapping[str, str]) -> list[Path]:
+    """Render every ``*.conf`` template in ``src`` into ``dest``; return the files written.
+
+    Files are only rewritten when their content changes, so a reload sees real changes only.
+    Rendered files hold secrets: they are created with mode 0600.
+    """
+    if not src.is_dir():
+        raise AsteriskConfigError(f"template directory {src} does not exist")
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for template in sorted(src.glob("*.conf")):
+        text = render_text(template.read_text(), values, name=template.name)
+        target = dest / template.name
+        if target.exists() and target.read_text() == text:
+            continue
+        tmp = target.with_suffix(".conf.tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o600)
+        tmp.replace(target)
+        written.append(target)
+    return written
