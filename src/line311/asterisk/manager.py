@@ -58,6 +58,7 @@ class AsteriskManager:
     def __init__(self, settings: Settings, installation: Installation | None = None) -> None:
         self.settings = settings
         self._installation = installation
+        self._proc: subprocess.Popen[bytes] | None = None  # when we started it ourselves
 
     # ------------------------------------------------------------------ paths
     @property
@@ -184,6 +185,7 @@ class AsteriskManager:
             )
         finally:
             log.close()
+        self._proc = proc
         self.pid_file.write_text(f"{proc.pid}\n")
         logger.info(
             "Asterisk %s (%s) starting, pid %d, log %s",
@@ -248,6 +250,7 @@ class AsteriskManager:
             os.kill(pid, signal.SIGKILL)
             while _alive(pid):
                 time.sleep(0.05)
+        self._reap()
         with contextlib.suppress(OSError):
             self.pid_file.unlink()
         logger.info("Asterisk %s stopped", self.settings.asterisk_instance)
@@ -260,6 +263,12 @@ class AsteriskManager:
             os.kill(pid, signal.SIGKILL)
             while _alive(pid):
                 time.sleep(0.02)
+            self._reap()
+
+    def _reap(self) -> None:
+        if self._proc is not None:
+            self._proc.wait()
+            self._proc = None
 
     def cli(self, command: str, timeout: float = 10.0) -> str:
         """Run an Asterisk CLI command on the running instance (``asterisk -rx``)."""
