@@ -1,0 +1,180 @@
+"""Run line311's own processes against the test Asterisk, and watch ARI independently.
+
+`Stack` starts ``line311 crm-bridge`` and ``line311 serve`` as real subprocesses (the same
+commands an operator runs), pointed by environment variables at the private Asterisk of the
+test session. `AriObserver` is a second ARI application subscribed to *all* events, so tests
+assert on what Asterisk really did (PlaybackFinished state ``done``, dialplan apps run),
+independently of what the controller believes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from websockets.sync.client import connect
+
+LINE311 = [sys.executable, "-m", "line311"]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)
+
+
+class Service:
+    """One line311 subprocess, its output captured to a file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        fh = self.log.open("ab")
+        try:
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        finally:
+            fh.close()
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+class Stack:
+    """CRM bridge + controller subprocesses for one Asterisk test instance."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, http_port: int, crm_port: int) -> None:
+        self.env = env
+        self.workdir = workdir
+        self.http_port = http_port
+        self.crm_port = crm_port
+        self.crm = Service("crm-bridge", [*LINE311, "crm-bridge"], env, workdir / "crm.log")
+        self.controller = Service("controller", [*LINE311, "serve"], env, workdir / "serve.log")
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [*LINE311, *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"line311 {' '.join(args)} failed: {proc.stderr}{proc.stdout}")
+        return proc
+
+    def health(self) -> dict[str, Any] | None:
+        try:
+            r = httpx.get(f"http://127.0.0.1:{self.http_port}/health", timeout=1.0)
+        except httpx.HTTPError:
+            return None
+        return r.json() if r.status_code == 200 else None
+
+    def crm_health(self) -> bool:
+        try:
+            r = httpx.get(f"http://127.0.0.1:{self.crm_port}/health", timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return r.status_code == 200
+
+    def start(self) -> None:
+        self.cli("db", "upgrade")
+        self.crm.start()
+        wait_until(self.crm_health, 30, "the CRM bridge /health")
+        self.start_controller()
+
+    def start_controller(self) -> None:
+        self.controller.start()
+        wait_until(self.health, 30, "the controller's /health with ARI connected")
+
+    def stop(self) -> None:
+        self.controller.stop()
+        self.crm.stop()
+
+    def calls(self) -> list[dict[str, Any]]:
+        out = self.cli("calls", "list", "--json").stdout
+        data = json.loads(out)
+        return list(data["calls"] if isinstance(data, dict) else data)
+
+    def logs(self) -> str:
+        return self.controller.output() + self.crm.output()
+
+
+def test_env(base: dict[str, str], workdir: Path, http_port: int, crm_port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINE311_")}
+    env.update(base)
+    env.update(
+        {
+            "LINE311_HTTP_PORT": str(http_port),
+            "LINE311_CRM_PORT": str(crm_port),
+            "LINE311_DATABASE_URL": f"sqlite:///{workdir / 'line311.db'}",
+            "LINE311_LOG_LEVEL": "DEBUG",
+        }
+    )
+    return env
+
+
+class AriObserver:
+    """An ARI app subscribed to every event source; records events in a list."""
+
+    def __init__(self, ari_url: str, user: str, password: str, app: str = "line311-observer"):
+        ws_url = ari_url.replace("http://", "ws://") + (
+            f"/ari/events?app={app}&subscribeAll=true"
+            f"&api_key={quote(user)}:{quote(password)}"
+        )
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._ws = connect(ws_url, open_timeout=10)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for message in self._ws:
+                event = json.loads(message)
+                with self._lock:
+                    self.events.append(event)
+        except Exception:  # the socket closes when the test ends or Asterisk dies
+            return
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.events)
+
+    def find(self, predicate: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        return [e for e in self.snapshot() if predicate(e)]
+
+    def close(self) -> None:
+        self._ws.close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,166 @@
+"""Issue 2, end to end: real Asterisk, real SIPp callers (RTP and all), real line311 processes.
+
+Each test reads as a sentence; together they show that 311 and 212-NEW-YORK are answered by
+the controller and hear the greeting, that the call record is readable with the CLI and
+carries no trace of the caller's number, that other numbers never reach Stasis, that callers
+hear an apology while the controller is down, and that the controller reconnects by itself
+after Asterisk dies.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import AsteriskInstance, free_tcp_port
+from tests.e2e.sipp import start_caller
+from tests.e2e.stack import AriObserver, Stack, test_env, wait_until
+
+pytestmark = pytest.mark.asterisk
+
+CALLER = "2125550123"  # the resident's number: must never appear anywhere we store or log
+_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def stack(asterisk_instance: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("stack")
+    http_port, crm_port = free_tcp_port(), free_tcp_port()
+    env = test_env(asterisk_instance.env, workdir, http_port, crm_port)
+    s = Stack(env, workdir, http_port, crm_port)
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def observer(asterisk_instance: AsteriskInstance) -> Iterator[AriObserver]:
+    obs = AriObserver(
+        asterisk_instance.ari_url, asterisk_instance.ari_user, asterisk_instance.ari_password
+    )
+    try:
+        yield obs
+    finally:
+        obs.close()
+
+
+def call(tmp_path: Path, instance: AsteriskInstance, service: str, **kw: Any):  # type: ignore[no-untyped-def]
+    caller = start_caller(
+        tmp_path / f"sipp-{next(_numbers)}", instance.sip_port, service, from_user=CALLER, **kw
+    )
+    return caller.wait(timeout=60)
+
+
+def channel_of(observer: AriObserver, app: str = "line311") -> list[str]:
+    return [
+        e["channel"]["id"]
+        for e in observer.snapshot()
+        if e.get("type") == "StasisStart" and e.get("application") == app
+    ]
+
+
+def playbacks(observer: AriObserver, state: str | None = None) -> list[dict[str, Any]]:
+    return [
+        e["playback"]
+        for e in observer.snapshot()
+        if e.get("type") == "PlaybackFinished" and (state is None or e["playback"]["state"] == state)
+    ]
+
+
+def record_for(stack: Stack, dialed: str, known: set[str]) -> dict[str, Any]:
+    def new_record() -> dict[str, Any] | None:
+        for rec in stack.calls():
+            if rec["dialed_number"] == dialed and rec["call_id"] not in known:
+                return rec
+        return None
+
+    return wait_until(new_record, 15, f"a call record for {dialed}", step=0.3)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("dialed", ["311", "2126399675"])
+def test_given_the_stack_when_a_resident_dials_a_311_number_then_the_controller_answers_plays_the_greeting_and_records_the_call(
+    stack: Stack,
+    asterisk_instance: AsteriskInstance,
+    observer: AriObserver,
+    tmp_path: Path,
+    dialed: str,
+) -> None:
+    known = {r["call_id"] for r in stack.calls()}
+
+    result = call(tmp_path, asterisk_instance, dialed, hold_ms=30000)
+
+    assert result.final_status == 200
+    assert result.remote_hung_up, "line311 should hang up after the greeting"
+    done = [p for p in playbacks(observer, "done") if p["media_uri"].endswith("/en/greeting")]
+    assert done, f"no greeting PlaybackFinished(done): {playbacks(observer)}"
+    rec = record_for(stack, dialed, known)
+    assert rec["outcome"] == "completed"
+    assert rec["answered_at"] and rec["ended_at"]
+    assert rec["caller_hash"] and CALLER not in rec["caller_hash"]
+    shown = stack.cli("calls", "show", rec["call_id"], "--json").stdout
+    assert dialed in shown
+    # the caller's number is nowhere: not in the CLI, the database, nor any log line
+    assert CALLER not in shown
+    assert CALLER not in stack.cli("calls", "list", "--json").stdout
+    assert CALLER.encode() not in (stack.workdir / "line311.db").read_bytes()
+    assert CALLER not in stack.logs()
+
+
+def test_given_the_stack_when_a_resident_dials_another_number_then_the_call_is_refused_and_never_reaches_stasis(
+    stack: Stack, asterisk_instance: AsteriskInstance, observer: AriObserver, tmp_path: Path
+) -> None:
+    result = call(tmp_path, asterisk_instance, "5551234", hold_ms=2000)
+
+    assert result.final_status == 404
+    assert channel_of(observer) == []
+    assert all(r["dialed_number"] != "5551234" for r in stack.calls())
+
+
+def test_given_the_controller_is_stopped_when_a_resident_calls_then_they_hear_an_apology(
+    stack: Stack, asterisk_instance: AsteriskInstance, observer: AriObserver, tmp_path: Path
+) -> None:
+    stack.controller.stop()
+    try:
+        result = call(tmp_path, asterisk_instance, "311", hold_ms=30000)
+
+        assert result.final_status == 200
+        assert result.remote_hung_up
+        apology = [
+            e
+            for e in observer.snapshot()
+            if e.get("type") == "ChannelDialplan"
+            and e.get("dialplan_app") == "Playback"
+            and "apology" in e.get("dialplan_app_data", "")
+        ]
+        assert apology, "the dialplan should play the apology when Stasis() fails"
+        assert channel_of(observer) == []
+    finally:
+        stack.start_controller()
+
+
+def test_given_a_running_stack_when_asterisk_dies_and_comes_back_then_the_controller_reconnects_and_answers_the_next_call(
+    stack: Stack, asterisk_instance: AsteriskInstance, tmp_path: Path
+) -> None:
+    assert stack.health()
+    asterisk_instance.kill()
+    wait_until(lambda: stack.health() is None, 10, "the controller to notice ARI is gone")
+    asterisk_instance.start()
+    wait_until(stack.health, 30, "the controller to reconnect by itself")
+    obs = AriObserver(
+        asterisk_instance.ari_url, asterisk_instance.ari_user, asterisk_instance.ari_password
+    )
+    try:
+        known = {r["call_id"] for r in stack.calls()}
+        result = call(tmp_path, asterisk_instance, "311", hold_ms=30000)
+        assert result.final_status == 200
+        assert result.remote_hung_up
+        assert [p for p in playbacks(obs, "done") if p["media_uri"].endswith("/en/greeting")]
+        assert record_for(stack, "311", known)["outcome"] == "completed"
+    finally:
+        obs.close()
