@@ -53,7 +53,11 @@ class Service:
         fh = self.log.open("ab")
         try:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                self.argv,
+                env=self.env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
         finally:
             fh.close()
@@ -150,8 +154,7 @@ class AriObserver:
 
     def __init__(self, ari_url: str, user: str, password: str, app: str = "line311-observer"):
         ws_url = ari_url.replace("http://", "ws://") + (
-            f"/ari/events?app={app}&subscribeAll=true"
-            f"&api_key={quote(user)}:{quote(password)}"
+            f"/ari/events?app={app}&subscribeAll=true&api_key={quote(user)}:{quote(password)}"
         )
         self.events: list[dict[str, Any]] = []
         self._lock = threading.Lock()

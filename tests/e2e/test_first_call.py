@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import AsteriskInstance, free_tcp_port
-from tests.e2e.sipp import start_caller
+from line311.sipp import start_caller
 from tests.e2e.stack import AriObserver, Stack, test_env, wait_until
 
 pytestmark = pytest.mark.asterisk
@@ -27,7 +27,9 @@ _numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def stack(asterisk_instance: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    asterisk_instance: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack")
     http_port, crm_port = free_tcp_port(), free_tcp_port()
     env = test_env(asterisk_instance.env, workdir, http_port, crm_port)
@@ -69,7 +71,8 @@ def playbacks(observer: AriObserver, state: str | None = None) -> list[dict[str,
     return [
         e["playback"]
         for e in observer.snapshot()
-        if e.get("type") == "PlaybackFinished" and (state is None or e["playback"]["state"] == state)
+        if e.get("type") == "PlaybackFinished"
+        and (state is None or e["playback"]["state"] == state)
     ]
 
 

@@ -1,4 +1,4 @@
-"""SIPp as a real SIP caller in end-to-end tests.
+"""SIPp as a real SIP caller: for end-to-end tests, benchmarks and the live demo.
 
 `start_caller` renders ``scenarios/caller.xml`` (DTMF steps and hold time are baked in: SIPp's
 timeouts cannot take keywords), starts ``sipp`` in the background and returns a handle whose
