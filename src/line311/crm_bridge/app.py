@@ -1,0 +1,116 @@
+"""The CRM bridge's FastAPI application factory.
+
+``create_app(settings)`` builds everything from the settings it is given (nothing is read at
+import time): the database engine (unless one is passed in), the repositories and the
+routes. It checks the schema revision first, so a bridge never serves a database that is
+behind: the error says ``run: line311 db upgrade``.
+
+Auth: every ``/v1`` route needs ``Authorization: Bearer <crm_api_key>`` (compared in constant
+time). ``/health`` is open and says only whether the database answers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from line311.config import Settings
+from line311.crm_bridge.errors import ApiError
+from line311.crm_bridge.http import (
+    BodySizeLimit,
+    bearer_token,
+    install_error_handlers,
+    keys_match,
+)
+from line311.crm_bridge.routes_calls import calls_router
+from line311.db.calls import CallRepository
+from line311.db.engine import engine_from_settings, make_session_factory
+from line311.db.migrate import ensure_schema_current
+from line311.errors import ConfigError
+
+__all__ = ["MAX_BODY_BYTES", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+"""Largest request body accepted (413 above)."""
+
+
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, check_schema: bool = True
+) -> FastAPI:
+    """Build the CRM bridge app.
+
+    ``engine``: use this engine (tests, or a process sharing one pool); the app then does
+    not dispose of it. ``check_schema``: refuse a database whose schema is not current
+    (raises `line311.db.SchemaNotCurrent`).
+    """
+    api_key = settings.crm_api_key.get_secret_value()
+    if not api_key:
+        raise ConfigError("crm_api_key is empty (LINE311_CRM_API_KEY); the bridge needs one")
+    owns_engine = engine is None
+    db = engine if engine is not None else engine_from_settings(settings)
+    if check_schema:
+        try:
+            ensure_schema_current(db)
+        except Exception:
+            if owns_engine:
+                db.dispose()
+            raise
+    sessions = make_session_factory(db)
+    calls = CallRepository(sessions)
+
+    def require_api_key(
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> None:
+        token = bearer_token(authorization)
+        if token is None or not keys_match(token, api_key):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "missing or wrong API key (Authorization: Bearer <key>)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        logger.info("CRM bridge ready")
+        try:
+            yield
+        finally:
+            if owns_engine:
+                db.dispose()
+            logger.info("CRM bridge stopped")
+
+    app = FastAPI(
+        title="line311 CRM bridge",
+        version="1",
+        description="Call records from the line311 controller; Open311 GeoReport v2.",
+        lifespan=lifespan,
+    )
+    app.state.engine = db
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+
+    @app.get("/health", tags=["health"])
+    def health() -> JSONResponse:
+        """Liveness and database reachability (no auth, no data)."""
+        try:
+            with db.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            return JSONResponse({"status": "degraded", "database": "unreachable"}, 503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    auth = Depends(require_api_key)
+    app.include_router(calls_router(calls, auth))
+    return app

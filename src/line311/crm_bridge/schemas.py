@@ -1,0 +1,209 @@
+"""Wire schemas of the CRM bridge's own API (``/v1``).
+
+Validation is strict on purpose: the controller is our own code, so anything unexpected is a
+bug to surface, not to guess around. Unknown fields are refused (``extra="forbid"``), strings
+are never coerced from numbers, datetimes must carry a timezone, and a body carrying anything
+that looks like a raw caller number (``caller_number``, ``caller_id``, ``from``, ``ani``, ...) is
+refused with a message that says why — line311 stores a keyed hash of the caller's number
+(`line311.privacy.caller_hash`), never the number. Error messages never echo the values.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from line311.db.calls import Call
+
+__all__ = [
+    "CALLER_NUMBER_FIELDS",
+    "MAX_PATH_BYTES",
+    "CallList",
+    "CallOut",
+    "CallRecord",
+    "ErrorBody",
+    "looks_like_caller_number_field",
+]
+
+MAX_PATH_BYTES = 16 * 1024
+"""Upper bound on the serialised IVR path of one call."""
+
+CALLER_NUMBER_FIELDS = frozenset(
+    {
+        "ani",
+        "caller",
+        "caller_id",
+        "callerid",
+        "caller_id_number",
+        "caller_number",
+        "caller_num",
+        "caller_phone",
+        "calling_number",
+        "cid",
+        "cli",
+        "from",
+        "from_number",
+        "msisdn",
+        "number",
+        "phone",
+        "phone_number",
+        "source_number",
+    }
+)
+
+
+def looks_like_caller_number_field(name: str) -> bool:
+    """True for a field name that would carry a caller's number (``caller_hash`` does not)."""
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    if key in CALLER_NUMBER_FIELDS:
+        return True
+    if key == "caller_hash":
+        return False
+    return key.startswith("caller") or "phone" in key or key.endswith("_ani")
+
+
+Slug = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+CallId = Annotated[
+    str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+]
+DialedNumber = Annotated[str, StringConstraints(strict=True, pattern=r"^\+?[0-9]{1,20}$")]
+CallerHash = Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-f]{32,64}$")]
+Language = Annotated[
+    str,
+    StringConstraints(strict=True, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$", max_length=16),
+]
+Name = Annotated[
+    str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
+]
+
+
+class CallRecord(BaseModel):
+    """A finished call, as the controller posts it to ``POST /v1/calls``.
+
+    ``outcome`` is a lower-case slug; the controller's values include ``hangup_in_ivr``,
+    ``information``, ``transferred``, ``referred``, ``sr_filed``, ``abandoned``, ``rejected``
+    and ``failed``. ``path`` is the IVR path (a list of steps, or an object).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+    call_id: CallId
+    dialed_number: DialedNumber
+    caller_hash: CallerHash | None = None
+    started_at: AwareDatetime
+    answered_at: AwareDatetime | None = None
+    ended_at: AwareDatetime
+    outcome: Slug
+    language: Language = "en"
+    queue: Name | None = None
+    agent_id: Name | None = None
+    path: list[JsonValue] | dict[str, JsonValue] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_caller_numbers(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            bad = sorted(str(k) for k in data if looks_like_caller_number_field(str(k)))
+            if bad:
+                raise ValueError(
+                    f"field(s) {', '.join(bad)} look like a raw caller number; line311 never "
+                    "accepts one — send caller_hash (a keyed hash) instead"
+                )
+        return data
+
+    @field_validator("path")
+    @classmethod
+    def _bounded_path(
+        cls, value: list[JsonValue] | dict[str, JsonValue]
+    ) -> list[JsonValue] | dict[str, JsonValue]:
+        size = len(json.dumps(value, separators=(",", ":")))
+        if size > MAX_PATH_BYTES:
+            raise ValueError(f"path is {size} bytes serialised; the limit is {MAX_PATH_BYTES}")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered_times(self) -> CallRecord:
+        if self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        if self.answered_at is not None and not (
+            self.started_at <= self.answered_at <= self.ended_at
+        ):
+            raise ValueError("answered_at must lie between started_at and ended_at")
+        return self
+
+    def to_call(self) -> Call:
+        """The storage-layer value for this record."""
+        return Call(
+            call_id=self.call_id,
+            dialed_number=self.dialed_number,
+            caller_hash=self.caller_hash,
+            started_at=self.started_at,
+            answered_at=self.answered_at,
+            ended_at=self.ended_at,
+            outcome=self.outcome,
+            language=self.language,
+            queue=self.queue,
+            agent_id=self.agent_id,
+            path=self.path,
+        )
+
+
+class CallOut(BaseModel):
+    """A stored call, as the API returns it."""
+
+    call_id: str
+    dialed_number: str
+    caller_hash: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    outcome: str
+    language: str
+    queue: str | None
+    agent_id: str | None
+    path: JsonValue
+    received_at: datetime | None
+
+    @classmethod
+    def from_call(cls, call: Call) -> CallOut:
+        return cls(
+            call_id=call.call_id,
+            dialed_number=call.dialed_number,
+            caller_hash=call.caller_hash,
+            started_at=call.started_at,
+            answered_at=call.answered_at,
+            ended_at=call.ended_at,
+            outcome=call.outcome,
+            language=call.language,
+            queue=call.queue,
+            agent_id=call.agent_id,
+            path=call.path,
+            received_at=call.received_at,
+        )
+
+
+class CallList(BaseModel):
+    """One page of calls, newest first; pass ``next_cursor`` back as ``cursor``."""
+
+    items: list[CallOut]
+    next_cursor: str | None
+
+
+class ErrorBody(BaseModel):
+    """Every error of the ``/v1`` API."""
+
+    error_id: str
+    message: str
+    details: JsonValue = None
