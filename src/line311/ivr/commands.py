@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Answer", "Command", "Hangup", "Play", "StopPlayback"]
+__all__ = ["Answer", "Command", "Enqueue", "Hangup", "Play", "SrLookup", "StopPlayback", "Transfer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +18,11 @@ class Answer:
 
 @dataclass(frozen=True, slots=True)
 class Play:
-    """Play prompt ``prompt_id`` in ``language``; the edge maps it to a sound file."""
+    """Play prompt ``prompt_id`` in ``language``; the edge maps it to a sound file.
+
+    A ``prompt_id`` of the form ``say:<kind>:<value>`` (kind ``digits``, ``number`` or
+    ``date``) is a dynamic value to be spoken in ``language`` (see `line311.ivr.say`).
+    """
 
     playback_id: str
     prompt_id: str
@@ -35,4 +39,33 @@ class Hangup:
     reason: str = "normal"
 
 
-Command = Answer | Play | StopPlayback | Hangup
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    """Hand the caller to the queue for a representative. The IVR session ends here.
+
+    ``language`` is the caller's language (a routing requirement), ``topic`` the menu topic
+    they were in (e.g. ``parking``, ``sr_status``, ``general``).
+    """
+
+    language: str
+    topic: str
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Refer the caller to another agency's line (a PJSIP trunk dial string). The session ends."""
+
+    endpoint: str
+    agency: str
+
+
+@dataclass(frozen=True, slots=True)
+class SrLookup:
+    """Look up the status of service request ``sr_number`` (already validated); the edge
+    answers with an `SrLookupResult` event. The caller's number is never part of a lookup."""
+
+    sr_number: str
+
+
+Command = Answer | Play | StopPlayback | Hangup | Enqueue | Transfer | SrLookup

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "AlertsChanged",
     "Answered",
     "CallerHungUp",
     "CommandFailed",
@@ -16,6 +17,7 @@ __all__ = [
     "Event",
     "PlaybackFinished",
     "PlaybackStarted",
+    "SrLookupResult",
 ]
 
 
@@ -56,4 +58,39 @@ class CommandFailed:
     reason: str
 
 
-Event = Answered | PlaybackStarted | PlaybackFinished | DtmfReceived | CallerHungUp | CommandFailed
+@dataclass(frozen=True, slots=True)
+class SrLookupResult:
+    """The answer to an `SrLookup` command.
+
+    ``result`` is ``"found"``, ``"not_found"`` or ``"unavailable"`` (CRM unreachable or
+    erroring). When found, ``status`` is the request's status code (``open``, ``in_progress``,
+    ``assigned``, ``pending``, ``closed``; anything else is read as "being handled") and
+    ``updated`` the ISO date (``YYYY-MM-DD``) of its last update, when known.
+    """
+
+    sr_number: str
+    result: str
+    status: str | None = None
+    updated: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsChanged:
+    """The pushed alerts now active changed; ``prompt_ids`` replaces the session's list.
+
+    Only callers who have not yet passed the alerts node hear the new list.
+    """
+
+    prompt_ids: tuple[str, ...]
+
+
+Event = (
+    Answered
+    | PlaybackStarted
+    | PlaybackFinished
+    | DtmfReceived
+    | CallerHungUp
+    | CommandFailed
+    | SrLookupResult
+    | AlertsChanged
+)

@@ -1,0 +1,521 @@
+"""Declarative call flows: the YAML format, its model, and the validator.
+
+A flow is a graph of *nodes*. `CallSession` walks it; this module only describes it and
+refuses, at load time, any flow that could strand a caller or play a prompt that does not
+exist. `load_flow` is pure (text in, `Flow` out); `load_flow_file` is the one function here
+that touches the file system, for start-up and reloads.
+
+Format (see ``ivr/flows/nyc311.yaml`` for a complete one)::
+
+    flow: nyc311                 # name, shown in records and logs
+    version: 3                   # bump on every change; part of the fingerprint
+    start: greeting              # first node
+    settings:                    # all optional, defaults in `FlowSettings`
+      digit_timeout: 6           # seconds of silence after a menu before "no input"
+      max_attempts: 3            # invalid or missing entries before `on_exhausted`
+      on_exhausted: representative   # terminal node taken after too many attempts
+      representative: representative # terminal node `0` leads to (a queue node)
+    nodes:
+      greeting: {kind: play, prompts: [greeting], next: alerts}
+      main:
+        kind: menu
+        topic: general           # the queue topic when the caller presses 0 here
+        prompts:                 # a list: the same prompt ids in every language, or
+          en: [main_menu]        # a mapping naming all seven languages
+          ...
+        options: {"1": parking, "2": sanitation}
+
+Node kinds (`NodeKind`):
+
+========== ============================================================ =================
+kind       what it does                                                 leaves by
+========== ============================================================ =================
+play       plays ``prompts``                                            ``next``
+alerts     plays the active pushed alerts (none is fine)                ``next``
+language   plays ``prompt`` once per option, each in its own language   digit or timeout
+menu       plays ``prompts``, waits for a digit                         ``options``
+info       speaks the self-service content for ``info``                 ``*`` ``9`` ``0``
+sr_status  SR number entry, read-back, confirmation, lookup, result     ``*`` ``9`` ``0``
+queue      plays ``prompts``, enqueues for a representative             (terminal)
+transfer   plays ``prompts``, transfers to ``endpoint`` (a referral)    (terminal)
+hangup     plays ``prompts``, hangs up                                  (terminal)
+========== ============================================================ =================
+
+In every interactive node (language, menu, info, sr_status) the session also counts invalid
+and missing entries and takes ``settings.on_exhausted`` after ``max_attempts``; in every
+menu-like node (menu, info, sr_status once a number is entered) ``0`` takes
+``settings.representative``, ``9`` goes back and ``*`` repeats. So an interactive node always
+has a way out, and the validator's job is the rest: every reference resolves, every node is
+reachable from ``start``, non-interactive nodes (play, alerts) form no cycle (a loop without
+exit), menu options avoid the reserved keys, and each prompt exists in the catalogue in every
+language it is played in.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from line311.ivr.errors import FlowError
+
+__all__ = [
+    "LANGUAGES",
+    "RESERVED_KEYS",
+    "SYSTEM_PROMPTS",
+    "Flow",
+    "FlowSettings",
+    "Node",
+    "NodeKind",
+    "builtin_flow",
+    "default_flow",
+    "load_flow",
+    "load_flow_file",
+]
+
+LANGUAGES: tuple[str, ...] = ("en", "es", "cmn", "yue", "ru", "ko", "ht")
+"""The seven IVR languages, in the order of the language menu (digits 1..7)."""
+
+RESERVED_KEYS = frozenset("09*#")
+"""Keys with a meaning in every menu: 0 representative, 9 back, * repeat, # end of entry."""
+
+SYSTEM_PROMPTS: dict[str, tuple[str, ...]] = {
+    "always": ("invalid_choice", "no_input"),
+    "info": ("info_after", "info_unavailable"),
+    "sr_status": (
+        "sr_enter",
+        "sr_invalid",
+        "sr_you_entered",
+        "sr_confirm_options",
+        "sr_please_wait",
+        "sr_status_is",
+        "sr_status_open",
+        "sr_status_in_progress",
+        "sr_status_assigned",
+        "sr_status_pending",
+        "sr_status_closed",
+        "sr_status_unknown",
+        "sr_updated_on",
+        "sr_result_options",
+        "sr_not_found",
+        "sr_unavailable",
+        "offer_representative",
+    ),
+}
+"""Prompt ids the engine itself plays, by the node kind that needs them."""
+
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class NodeKind(enum.Enum):
+    PLAY = "play"
+    ALERTS = "alerts"
+    LANGUAGE = "language"
+    MENU = "menu"
+    INFO = "info"
+    SR_STATUS = "sr_status"
+    QUEUE = "queue"
+    TRANSFER = "transfer"
+    HANGUP = "hangup"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL
+
+    @property
+    def interactive(self) -> bool:
+        return self in _INTERACTIVE
+
+
+_TERMINAL = frozenset({NodeKind.QUEUE, NodeKind.TRANSFER, NodeKind.HANGUP})
+_INTERACTIVE = frozenset({NodeKind.LANGUAGE, NodeKind.MENU, NodeKind.INFO, NodeKind.SR_STATUS})
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSettings:
+    """Timers and limits of a flow (all seconds)."""
+
+    digit_timeout: float = 6.0
+    """Silence after a menu's prompts before it counts as a missing entry."""
+    entry_timeout: float = 10.0
+    """Silence while keying an SR number (between digits) before the entry is taken as is."""
+    language_timeout: float = 5.0
+    """Silence after the language menu before English (the first language) is chosen."""
+    max_attempts: int = 3
+    """Invalid or missing entries in one node before ``on_exhausted``."""
+    on_exhausted: str = "representative"
+    """Terminal node taken after ``max_attempts`` (a queue node, or a polite goodbye)."""
+    representative: str = "representative"
+    """Terminal node ``0`` leads to (normally a queue node without a fixed topic)."""
+    lookup_timeout: float = 8.0
+    """Longest wait for an SR lookup before it is treated as unavailable."""
+    max_playback: float = 120.0
+    """Longest one prompt may play before the session assumes the playback is stuck."""
+    max_call: float = 900.0
+    """Longest a caller may stay in the IVR; then ``on_exhausted`` is taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One node of a flow. Which fields matter depends on ``kind`` (see the module docstring)."""
+
+    id: str
+    kind: NodeKind
+    prompts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Prompt ids to play, per language."""
+    next: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict)
+    """menu: key -> node id; language: key -> language code."""
+    prompt: str | None = None
+    """language: the prompt played once per option, in that option's language."""
+    topic: str | None = None
+    """Queue topic for a representative reached from here (queue: fixed topic, or inherit)."""
+    info: str | None = None
+    """info: the content key the edge provides (e.g. ``asp_today``)."""
+    endpoint: str | None = None
+    """transfer: the dial string of the agency's line."""
+    agency: str | None = None
+    """transfer: who the caller is referred to (for the record)."""
+    priority: int = 0
+    """queue: caller priority (higher is served first)."""
+    interruptible: bool = True
+    """Whether a key press stops the prompts (barge-in). Default: true except play/alerts."""
+
+    def edges(self) -> list[str]:
+        """Node ids this node can lead to by its own definition (not the implicit ones)."""
+        out = [self.next] if self.next is not None else []
+        if self.kind is NodeKind.MENU:
+            out += list(self.options.values())
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A validated call flow. Build one with `load_flow`."""
+
+    name: str
+    version: int
+    start: str
+    nodes: Mapping[str, Node]
+    settings: FlowSettings
+    fingerprint: str
+    """sha256 of the source text: a session saved under one flow resumes only under it."""
+
+    def node(self, node_id: str) -> Node:
+        return self.nodes[node_id]
+
+    def prompt_ids(self) -> set[str]:
+        """Every prompt id this flow may play (system prompts included)."""
+        ids = set(SYSTEM_PROMPTS["always"])
+        for node in self.nodes.values():
+            for seq in node.prompts.values():
+                ids.update(seq)
+            if node.prompt:
+                ids.add(node.prompt)
+            ids.update(SYSTEM_PROMPTS.get(node.kind.value, ()))
+        return ids
+
+
+_NODE_KEYS = {
+    NodeKind.PLAY: {"prompts", "next", "interruptible", "topic"},
+    NodeKind.ALERTS: {"next", "interruptible", "topic"},
+    NodeKind.LANGUAGE: {"prompt", "options", "next", "interruptible", "topic"},
+    NodeKind.MENU: {"prompts", "options", "topic", "interruptible"},
+    NodeKind.INFO: {"info", "prompts", "topic", "interruptible"},
+    NodeKind.SR_STATUS: {"prompts", "topic", "interruptible"},
+    NodeKind.QUEUE: {"prompts", "topic", "priority"},
+    NodeKind.TRANSFER: {"prompts", "endpoint", "agency", "topic"},
+    NodeKind.HANGUP: {"prompts"},
+}
+_REQUIRED = {
+    NodeKind.PLAY: {"prompts", "next"},
+    NodeKind.ALERTS: {"next"},
+    NodeKind.LANGUAGE: {"prompt", "options", "next"},
+    NodeKind.MENU: {"prompts", "options", "topic"},
+    NodeKind.INFO: {"info", "topic"},
+    NodeKind.SR_STATUS: {"topic"},
+    NodeKind.QUEUE: set(),
+    NodeKind.TRANSFER: {"endpoint", "agency"},
+    NodeKind.HANGUP: set(),
+}
+
+
+def load_flow(
+    text: str,
+    *,
+    catalogue: Mapping[str, Collection[str]] | None = None,
+) -> Flow:
+    """Parse and validate a flow from YAML ``text``.
+
+    ``catalogue`` maps each known prompt id to the languages it exists in; when given, every
+    prompt the flow may play must exist in every language it may be played in.
+    Raises `FlowError` (naming the node) on the first problem found.
+    """
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise FlowError(f"not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise FlowError("a flow is a YAML mapping with keys flow, version, start, nodes")
+    _no_extra(doc, {"flow", "version", "start", "settings", "nodes"}, "flow document", None)
+    name = doc.get("flow")
+    version = doc.get("version")
+    start = doc.get("start")
+    if not isinstance(name, str) or not name:
+        raise FlowError("'flow' (the flow's name) must be a non-empty string")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise FlowError("'version' must be an integer")
+    settings = _settings(doc.get("settings") or {})
+    raw_nodes = doc.get("nodes")
+    if not isinstance(raw_nodes, dict) or not raw_nodes:
+        raise FlowError("'nodes' must be a non-empty mapping of node id -> node")
+    nodes = {str(k): _node(str(k), v) for k, v in raw_nodes.items()}
+    if not isinstance(start, str) or start not in nodes:
+        raise FlowError(f"'start' must name a node, got {start!r}")
+    flow = Flow(
+        name=name,
+        version=version,
+        start=start,
+        nodes=nodes,
+        settings=settings,
+        fingerprint=hashlib.sha256(text.encode()).hexdigest(),
+    )
+    _check_graph(flow)
+    if catalogue is not None:
+        _check_prompts(flow, catalogue)
+    return flow
+
+
+def load_flow_file(
+    path: str | Path, *, catalogue: Mapping[str, Collection[str]] | None = None
+) -> Flow:
+    """Read and validate a flow file (start-up and reload only: this does file I/O)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FlowError(f"cannot read flow file {p}: {exc.strerror}") from exc
+    try:
+        return load_flow(text, catalogue=catalogue)
+    except FlowError as exc:
+        err = FlowError(f"{p.name}: {exc}")
+        err.node = exc.node
+        raise err from exc
+
+
+def default_flow_path() -> Path:
+    """The shipped 311 flow (package data)."""
+    return Path(__file__).with_name("flows") / "nyc311.yaml"
+
+
+def default_flow(*, catalogue: Mapping[str, Collection[str]] | None = None) -> Flow:
+    """The shipped NYC-style 311 flow: greeting, alerts, seven languages, self-service, SR."""
+    return load_flow_file(default_flow_path(), catalogue=catalogue)
+
+
+_BUILTIN = """\
+flow: builtin-greeting
+version: 1
+start: greeting
+nodes:
+  greeting: {kind: play, prompts: [greeting], next: end}
+  end: {kind: hangup}
+  representative: {kind: queue, topic: general}
+"""
+
+
+def builtin_flow() -> Flow:
+    """The tiny flow used when none is configured: greeting, then hang up."""
+    return _BUILTIN_FLOW
+
+
+# ---------------------------------------------------------------------------- parsing
+def _no_extra(raw: Mapping[str, Any], allowed: Iterable[str], what: str, node: str | None) -> None:
+    extra = sorted(set(raw) - set(allowed))
+    if extra:
+        raise FlowError(f"unknown key(s) in {what}: {', '.join(map(str, extra))}", node=node)
+
+
+def _settings(raw: Any) -> FlowSettings:
+    if not isinstance(raw, dict):
+        raise FlowError("'settings' must be a mapping")
+    names = set(FlowSettings.__dataclass_fields__)
+    _no_extra(raw, names, "settings", None)
+    defaults = FlowSettings()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        default = getattr(defaults, key)
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                raise FlowError(f"settings.{key} must be a node id")
+        elif isinstance(default, int) and not isinstance(default, bool):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise FlowError(f"settings.{key} must be a positive integer")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise FlowError(f"settings.{key} must be a positive number of seconds")
+        values[key] = float(value) if isinstance(default, float) else value
+    return FlowSettings(**values)
+
+
+def _node(node_id: str, raw: Any) -> Node:
+    if not _ID.match(node_id):
+        raise FlowError("node ids are lower_snake_case", node=node_id)
+    if not isinstance(raw, dict):
+        raise FlowError("a node is a mapping with at least 'kind'", node=node_id)
+    try:
+        kind = NodeKind(raw.get("kind"))
+    except ValueError:
+        kinds = ", ".join(k.value for k in NodeKind)
+        raise FlowError(f"'kind' must be one of {kinds}", node=node_id) from None
+    body = {k: v for k, v in raw.items() if k != "kind"}
+    _no_extra(body, _NODE_KEYS[kind], f"a {kind.value} node", node_id)
+    missing = sorted(_REQUIRED[kind] - set(body))
+    if missing:
+        raise FlowError(f"a {kind.value} node needs {', '.join(missing)}", node=node_id)
+
+    def opt_str(key: str) -> str | None:
+        value = body.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise FlowError(f"'{key}' must be a non-empty string", node=node_id)
+        return value
+
+    interruptible = body.get("interruptible", kind not in (NodeKind.PLAY, NodeKind.ALERTS))
+    if not isinstance(interruptible, bool):
+        raise FlowError("'interruptible' must be true or false", node=node_id)
+    priority = body.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise FlowError("'priority' must be an integer", node=node_id)
+    options = _options(node_id, kind, body.get("options", {}))
+    return Node(
+        id=node_id,
+        kind=kind,
+        prompts=_prompts(node_id, body.get("prompts", [])),
+        next=opt_str("next"),
+        options=options,
+        prompt=opt_str("prompt"),
+        topic=opt_str("topic"),
+        info=opt_str("info"),
+        endpoint=opt_str("endpoint"),
+        agency=opt_str("agency"),
+        priority=priority,
+        interruptible=interruptible,
+    )
+
+
+def _prompts(node_id: str, raw: Any) -> dict[str, tuple[str, ...]]:
+    def seq(value: Any, where: str) -> tuple[str, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(p, str) and p for p in value):
+            raise FlowError(f"{where} must be a list of prompt ids", node=node_id)
+        return tuple(value)
+
+    if isinstance(raw, dict):
+        _no_extra(raw, LANGUAGES, "prompts (languages)", node_id)
+        missing = [lang for lang in LANGUAGES if lang not in raw]
+        if missing:
+            raise FlowError(f"prompts missing language(s): {', '.join(missing)}", node=node_id)
+        return {lang: seq(raw[lang], f"prompts.{lang}") for lang in LANGUAGES}
+    shared = seq(raw, "'prompts'")
+    return dict.fromkeys(LANGUAGES, shared)
+
+
+def _options(node_id: str, kind: NodeKind, raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise FlowError("'options' must be a mapping of key -> target", node=node_id)
+    out: dict[str, str] = {}
+    for key, target in raw.items():
+        k = str(key)
+        if len(k) != 1 or k not in "0123456789*#":
+            raise FlowError(f"option key {k!r} is not a single phone key", node=node_id)
+        if kind is NodeKind.MENU and k in RESERVED_KEYS:
+            raise FlowError(
+                f"option key {k!r} is reserved (0 agent, 9 back, * repeat)", node=node_id
+            )
+        if not isinstance(target, str):
+            raise FlowError(f"option {k!r} must name a target", node=node_id)
+        if kind is NodeKind.LANGUAGE and target not in LANGUAGES:
+            raise FlowError(f"option {k!r}: unknown language {target!r}", node=node_id)
+        out[k] = target
+    if kind in (NodeKind.MENU, NodeKind.LANGUAGE) and not out:
+        raise FlowError("needs at least one option", node=node_id)
+    return out
+
+
+# ---------------------------------------------------------------------------- checks
+def _check_graph(flow: Flow) -> None:
+    nodes = flow.nodes
+    for node in nodes.values():
+        for target in node.edges():
+            if target not in nodes:
+                raise FlowError(f"leads to unknown node {target!r}", node=node.id)
+    for key in ("on_exhausted", "representative"):
+        target = getattr(flow.settings, key)
+        if target not in nodes:
+            raise FlowError(f"settings.{key} names unknown node {target!r}")
+        if not nodes[target].kind.terminal:
+            raise FlowError(
+                f"settings.{key} must name a queue, transfer or hangup node", node=target
+            )
+    # Reachability from start; the settings targets are reachable from any interactive node.
+    seen = {flow.start}
+    todo = [flow.start]
+    any_interactive = False
+    while todo:
+        node = nodes[todo.pop()]
+        any_interactive |= node.kind.interactive
+        for target in node.edges():
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    if any_interactive:
+        for key in ("on_exhausted", "representative"):
+            seen.add(getattr(flow.settings, key))
+    for node_id in nodes:
+        if node_id not in seen and node_id not in (
+            flow.settings.on_exhausted,
+            flow.settings.representative,
+        ):
+            raise FlowError(f"unreachable from start node {flow.start!r}", node=node_id)
+    # Play/alerts nodes move on by themselves: a cycle of them never ends.
+    for node in nodes.values():
+        if node.kind in (NodeKind.PLAY, NodeKind.ALERTS):
+            path = [node.id]
+            current = node
+            while current.kind in (NodeKind.PLAY, NodeKind.ALERTS) and current.next:
+                current = nodes[current.next]
+                if current.id in path:
+                    loop = " -> ".join([*path[path.index(current.id) :], current.id])
+                    raise FlowError(f"loop with no exit: {loop}", node=node.id)
+                path.append(current.id)
+
+
+def _check_prompts(flow: Flow, catalogue: Mapping[str, Collection[str]]) -> None:
+    def need(prompt: str, langs: Iterable[str], node: str | None) -> None:
+        if prompt not in catalogue:
+            raise FlowError(f"unknown prompt id {prompt!r}", node=node)
+        missing = [lang for lang in langs if lang not in catalogue[prompt]]
+        if missing:
+            raise FlowError(
+                f"prompt {prompt!r} missing in language(s): {', '.join(missing)}", node=node
+            )
+
+    for prompt in SYSTEM_PROMPTS["always"]:
+        need(prompt, LANGUAGES, None)
+    for node in flow.nodes.values():
+        for lang, seq in node.prompts.items():
+            for prompt in seq:
+                need(prompt, [lang], node.id)
+        if node.prompt is not None:
+            need(node.prompt, node.options.values(), node.id)
+        for prompt in SYSTEM_PROMPTS.get(node.kind.value, ()):
+            need(prompt, LANGUAGES, node.id)
+
+
+_BUILTIN_FLOW = load_flow(_BUILTIN)
