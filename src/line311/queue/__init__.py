@@ -1,1 +1,4 @@
-"""queue"""
+"""Pure queue core: service-level measurement, interval statistics, queue_log, Erlang staffing.
+
+Nothing here does I/O or reads a clock: times are passed in as POSIX seconds (UTC).
+"""

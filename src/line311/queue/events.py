@@ -1,0 +1,135 @@
+"""Queue facts: things that *happened* to calls in queues and to agents (past tense).
+
+These are the inputs of the service-level accumulator (`line311.queue.service_level`), the
+queue_log writer (`line311.queue.queue_log`) and the reports. The routing core and the ARI
+edge emit them; storage keeps them; nothing here carries a caller's phone number.
+
+Times (``at``) are POSIX seconds as floats, in UTC. Durations are seconds.
+
+Life of a call in a queue::
+
+    CallEnqueued ──► CallAnswered ──► CallCompleted         (handled)
+         │  │
+         │  ├──► CallAbandoned                               (caller hung up while waiting)
+         │  ├──► CallTimedOut                                (the queue gave up: max wait, empty)
+         │  └──► CallbackRequested ──► CallAnswered ──► ...  (callback keeps the caller's place:
+         │                          └─► CallAbandoned        the wait runs on until the resident
+         │                                                   is reached, or the callback fails)
+         └── a call's wait is always measured from its CallEnqueued ``at``
+
+A call that moves to another queue (overflow) keeps its place and its ``call_id``; it is
+reported in the queue it entered. ``call_id`` is unique per queue visit.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = [
+    "AgentActivity",
+    "AgentStateChanged",
+    "CallAbandoned",
+    "CallAnswered",
+    "CallCompleted",
+    "CallEnqueued",
+    "CallEvent",
+    "CallTimedOut",
+    "CallbackRequested",
+    "QueueEvent",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnqueued:
+    """A call entered ``queue``; its wait starts now."""
+
+    call_id: str
+    queue: str
+    at: float
+    language: str = "en"
+    topic: str = ""
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    """An agent was connected to the caller; the wait is ``at`` minus the enqueue time."""
+
+    call_id: str
+    queue: str
+    at: float
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallAbandoned:
+    """The caller hung up while waiting (or a callback could not reach the resident)."""
+
+    call_id: str
+    queue: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallTimedOut:
+    """The queue removed the caller without an agent (maximum wait reached, queue empty...).
+
+    ``reason`` is free text for logs, e.g. ``"max-wait"`` or ``"empty"``.
+    """
+
+    call_id: str
+    queue: str
+    at: float
+    reason: str = "max-wait"
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequested:
+    """The caller asked to be called back; their place (and their wait) is kept."""
+
+    call_id: str
+    queue: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallCompleted:
+    """An answered call ended (either side hung up) and its wrap-up is known.
+
+    ``at`` is when the conversation ended; handle time is talk + hold + wrap-up.
+    """
+
+    call_id: str
+    queue: str
+    at: float
+    talk_seconds: float
+    hold_seconds: float = 0.0
+    wrapup_seconds: float = 0.0
+
+
+class AgentActivity(enum.StrEnum):
+    """What an agent (CCR) is doing, as far as occupancy is concerned."""
+
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    RESERVED = "reserved"  # a call is being offered (ringing)
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    """An agent entered ``state`` at ``at``; ``reason`` says why (pause reason, no-answer...)."""
+
+    agent_id: str
+    state: AgentActivity
+    at: float
+    reason: str = ""
+
+
+CallEvent = (
+    CallEnqueued | CallAnswered | CallAbandoned | CallTimedOut | CallbackRequested | CallCompleted
+)
+QueueEvent = CallEvent | AgentStateChanged
