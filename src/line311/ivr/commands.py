@@ -20,8 +20,8 @@ class Answer:
 class Play:
     """Play prompt ``prompt_id`` in ``language``; the edge maps it to a sound file.
 
-    A ``prompt_id`` of the form ``say:<kind>:<value>`` (kind ``digits``, ``number`` or
-    ``date``) is a dynamic value to be spoken in ``language`` (see `line311.ivr.say`).
+    Dynamic values (dates, numbers, SR digits) arrive already broken into catalogue prompts
+    (``digits/3``, ``months/july`` ... see `line311.ivr.say`): the edge only plays prompt ids.
     """
 
     playback_id: str

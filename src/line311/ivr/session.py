@@ -45,6 +45,7 @@ they hung up later, ``completed`` when the IVR said goodbye, ``failed`` on error
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -73,6 +74,7 @@ from line311.ivr.events import (
     SrLookupResult,
 )
 from line311.ivr.flow import LANGUAGES, Flow, Node, NodeKind, builtin_flow
+from line311.ivr.say import say_date, say_digits, say_number, say_ordinal, say_time
 from line311.ivr.srnumber import SR_NUMBER_LENGTH, validate_sr_number
 
 __all__ = [
@@ -427,8 +429,9 @@ class CallSession:
     def _prompts_of(self, node: Node) -> list[_Item]:
         return [(p, self.language, "") for p in node.prompts.get(self.language, ())]
 
-    def _say(self, *prompt_ids: str) -> list[_Item]:
-        return [(p, self.language, "") for p in prompt_ids]
+    def _say(self, *segments: str) -> list[_Item]:
+        """Prompt ids and ``say:<kind>:<value>`` tokens -> what to play in the caller's language."""
+        return [(p, self.language, "") for seg in segments for p in _expand(seg, self.language)]
 
     def _enter(self, node_id: str, now: float) -> None:
         node = self.flow.node(node_id)
@@ -763,6 +766,33 @@ _TRANSITIONS: dict[tuple[State, type[Any]], _Handler] = {
 def transition_table() -> dict[tuple[State, type[Any]], str]:
     """The transition table as (state, event type) -> handler name, for docs and diagrams."""
     return {key: handler.__name__.lstrip("_") for key, handler in _TRANSITIONS.items()}
+
+
+def _expand(segment: str, language: str) -> list[str]:
+    """A prompt id stays itself; ``say:<kind>:<value>`` becomes the prompt ids that speak it.
+
+    Kinds: ``digits`` (read one by one, e.g. SR numbers), ``number``, ``ordinal``, ``date``
+    (ISO ``YYYY-MM-DD``) and ``time`` (``HH:MM``). A value that cannot be spoken is skipped
+    (content comes from outside; one bad value must not cost the caller the rest).
+    """
+    if not segment.startswith("say:"):
+        return [segment]
+    kind, _, value = segment[4:].partition(":")
+    try:
+        if kind == "digits":
+            return say_digits(value, language)
+        if kind == "number":
+            return say_number(int(value), language)
+        if kind == "ordinal":
+            return say_ordinal(int(value), language)
+        if kind == "date":
+            return say_date(dt.date.fromisoformat(value), language)
+        if kind == "time":
+            return say_time(dt.time.fromisoformat(value), language)
+    except ValueError:
+        pass
+    logger.debug("cannot speak %r in %s: skipped", segment, language)
+    return []
 
 
 def _item(raw: Any) -> _Item:

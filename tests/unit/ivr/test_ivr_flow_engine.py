@@ -1,0 +1,369 @@
+"""The 311 flow end to end in the pure core: languages, self-service, SR status, navigation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from tests.unit.ivr.ivr_driver import FLOW, FakeCall
+
+from line311.ivr.commands import Enqueue, Hangup, Play, SrLookup, StopPlayback, Transfer
+from line311.ivr.errors import SessionRestoreError
+from line311.ivr.events import (
+    AlertsChanged,
+    CallerHungUp,
+    CommandFailed,
+    DtmfReceived,
+    PlaybackFinished,
+    SrLookupResult,
+)
+from line311.ivr.flow import LANGUAGES, load_flow
+from line311.ivr.say import say_date, say_digits
+from line311.ivr.session import CallSession, Outcome, State
+from line311.ivr.srnumber import make_sr_number
+
+SR = make_sr_number(427)
+
+
+def said(segments, lang):
+    return [(p, lang) for p in segments]
+
+
+def test_given_a_call_then_greeting_alerts_and_language_menu_in_each_language():
+    call = FakeCall(alerts=["alert_marathon", "alert_heat"])
+    call.answer()
+    heard = call.play_through()
+    assert heard[:3] == [("greeting", "en"), ("alert_marathon", "en"), ("alert_heat", "en")]
+    assert heard[3:] == [("language_option", lang) for lang in LANGUAGES]
+    assert call.s.state is State.COLLECTING
+    rec = call.s.record()
+    assert [a["prompt_id"] for a in rec["alerts"]] == ["alert_marathon", "alert_heat"]
+    assert [n["node"] for n in rec["nodes"]] == ["greeting", "alerts", "language"]
+
+
+@pytest.mark.parametrize(("key", "language"), list(zip("1234567", LANGUAGES, strict=True)))
+def test_given_language_menu_when_digit_pressed_then_main_menu_in_that_language(key, language):
+    call = FakeCall()
+    call.to_main_menu(key)
+    assert call.sent[-1] == Play(call.sent[-1].playback_id, "main_menu", language)
+    rec = call.s.record()
+    assert rec["language"] == language
+    assert rec["language_selected_by"] == "dtmf"
+
+
+def test_given_no_language_chosen_when_timeout_then_english():
+    call = FakeCall()
+    call.answer()
+    call.play_through()
+    call.wait(FLOW.settings.language_timeout)
+    assert call.playing == Play(call.playing.playback_id, "main_menu", "en")
+    assert call.s.record()["language_selected_by"] == "timeout"
+
+
+def test_given_no_alerts_then_straight_to_language_menu():
+    call = FakeCall()
+    call.answer()
+    assert [p for p, _ in call.play_through()][:2] == ["greeting", "language_option"]
+
+
+def test_given_alerts_changed_then_later_callers_hear_them():
+    call = FakeCall()
+    call.send(AlertsChanged(("alert_blackout",)))
+    call.answer()
+    assert [p for p, _ in call.play_through()][:2] == ["greeting", "alert_blackout"]
+
+
+def test_given_english_when_parking_then_status_spoken_and_self_served_on_hangup():
+    call = FakeCall()
+    call.to_main_menu("1")
+    call.press("1")
+    heard = call.play_through()
+    assert heard == [
+        ("asp_suspended", "en"),
+        *said(say_date(dt.date(2025, 7, 4), "en"), "en"),
+        ("info_after", "en"),
+    ]
+    call.send(CallerHungUp())
+    assert call.s.outcome is Outcome.SELF_SERVED
+    rec = call.s.record()
+    assert rec["self_service"][0]["info"] == "asp_today"
+    assert [n["node"] for n in rec["nodes"]][-1] == "parking"
+    assert [d["digit"] for d in rec["digits"]] == ["1", "1"]
+    json.dumps(rec)
+
+
+def test_given_missing_content_then_information_unavailable_and_not_self_served():
+    call = FakeCall(info={})
+    call.to_main_menu("1")
+    call.press("1")
+    assert [p for p, _ in call.play_through()] == ["info_unavailable", "info_after"]
+    call.send(CallerHungUp())
+    assert call.s.outcome is Outcome.ABANDONED_IN_IVR
+
+
+def test_given_spanish_when_sr_status_confirmed_then_lookup_and_status_in_spanish():
+    call = FakeCall()
+    call.to_main_menu("2")
+    call.press("4")
+    assert call.play_through() == [("sr_enter", "es")]
+    call.press(SR + "#")
+    assert call.play_through() == [
+        ("sr_you_entered", "es"),
+        *said(say_digits(SR, "es"), "es"),
+        ("sr_confirm_options", "es"),
+    ]
+    cmds = call.press("1")
+    assert SrLookup(SR) in cmds
+    assert call.s.state is State.LOOKING_UP
+    cmds = call.send(SrLookupResult(SR, "found", status="in_progress", updated="2025-06-30"))
+    assert StopPlayback in {type(c) for c in cmds}  # "please wait" is cut short
+    assert call.play_through() == [
+        ("sr_status_is", "es"),
+        ("sr_status_in_progress", "es"),
+        ("sr_updated_on", "es"),
+        *said(say_date(dt.date(2025, 6, 30), "es"), "es"),
+        ("sr_result_options", "es"),
+    ]
+    call.send(CallerHungUp())
+    assert call.s.outcome is Outcome.SR_LOOKUP
+    assert call.s.record()["sr_lookups"][0]["result"] == "found"
+
+
+def test_given_sr_entry_when_2_pressed_at_confirmation_then_enter_again():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("4")
+    call.play_through()
+    call.press(SR + "#")
+    call.play_through()
+    call.press("2")
+    assert call.play_through() == [("sr_enter", "en")]
+
+
+def test_given_invalid_sr_number_then_retry_prompt():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("4")
+    call.play_through()
+    call.press("311000004272#")  # wrong check digit
+    assert call.play_through() == [("sr_invalid", "en"), ("sr_enter", "en")]
+
+
+def test_given_sr_entry_when_caller_pauses_then_the_digits_are_taken():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("4")
+    call.play_through()
+    call.press(SR)
+    call.wait(FLOW.settings.entry_timeout)
+    assert call.playing.prompt_id == "sr_you_entered"
+
+
+@pytest.mark.parametrize(
+    ("result", "prompt"), [("not_found", "sr_not_found"), ("unavailable", "sr_unavailable")]
+)
+def test_given_lookup_fails_then_message_and_offer_of_a_representative(result, prompt):
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("4")
+    call.play_through()
+    call.press(SR + "#")
+    call.play_through()
+    call.press("1")
+    call.send(SrLookupResult(SR, result))
+    assert [p for p, _ in call.play_through()] == [prompt, "offer_representative"]
+    cmds = call.press("0")
+    call.play_through()
+    assert Enqueue("en", "sr_status") in call.sent
+    assert cmds[0] == Play(cmds[0].playback_id, "transfer_representative", "en")
+    assert call.s.outcome is Outcome.QUEUED
+
+
+def test_given_crm_silent_when_lookup_times_out_then_unavailable():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("4")
+    call.play_through()
+    call.press(SR + "#")
+    call.play_through()
+    call.press("1")
+    call.play_through()  # "please wait" ends; still waiting
+    assert call.s.state is State.LOOKING_UP
+    call.wait(FLOW.settings.lookup_timeout)
+    assert call.playing.prompt_id == "sr_unavailable"
+    call.send(SrLookupResult(SR, "found", status="open"))  # too late: ignored
+    assert call.playing.prompt_id == "sr_unavailable"
+
+
+def test_given_haitian_creole_when_0_then_queued_with_ht():
+    call = FakeCall()
+    call.to_main_menu("7")
+    call.press("0")
+    call.play_through()
+    assert call.sent[-1] == Enqueue(language="ht", topic="general", priority=0)
+    assert call.s.finished
+    assert call.s.outcome is Outcome.QUEUED
+    assert Hangup not in {type(c) for c in call.sent}
+    assert call.s.record()["queue"]["language"] == "ht"
+    assert call.s.record()["exit"] == "representative-requested"
+
+
+def test_given_parking_info_when_0_then_topic_is_parking():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("1")
+    call.press("0")  # barge-in during the content
+    call.play_through()
+    assert call.sent[-1] == Enqueue(language="en", topic="parking", priority=0)
+
+
+def test_given_referral_then_transfer_to_agency_and_referred():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("5")
+    call.play_through()
+    call.press("1")
+    assert call.play_through() == [("transferring", "en")]
+    assert call.sent[-1] == Transfer(endpoint="PJSIP/dof@agency-trunk", agency="DOF")
+    assert call.s.outcome is Outcome.REFERRED
+    assert call.s.record()["referral"]["agency"] == "DOF"
+
+
+def test_given_prompt_playing_when_digit_then_barge_in_stops_it():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("3")
+    playing = call.playing
+    assert playing.prompt_id == "closures_menu"
+    cmds = call.press("2")
+    assert cmds[0] == StopPlayback(playing.playback_id)
+    assert cmds[1].prompt_id == "offices_closed"
+    call.send(PlaybackFinished(playing.playback_id))  # the stopped one reports: ignored
+    assert call.playing.prompt_id == "offices_closed"
+
+
+def test_given_greeting_when_digit_then_not_interrupted():
+    call = FakeCall()
+    call.answer()
+    assert call.press("5") == []
+    assert call.s.record()["digits"][0]["ignored"] is True
+
+
+def test_given_menu_when_star_then_repeat_and_9_back():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("3")
+    call.play_through()
+    call.press("*")
+    assert call.play_through() == [("closures_menu", "en")]
+    call.press("9")
+    assert call.play_through() == [("main_menu", "en")]
+    call.press("9")  # back from the main menu: the language menu again
+    assert [p for p, _ in call.play_through()] == ["language_option"] * 7
+
+
+def test_given_invalid_digit_then_not_a_valid_choice_and_menu_again():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("8")
+    assert call.play_through() == [("invalid_choice", "en"), ("main_menu", "en")]
+
+
+def test_given_repeated_silence_then_representative_after_max_attempts():
+    call = FakeCall()
+    call.to_main_menu("6")
+    for _ in range(FLOW.settings.max_attempts - 1):
+        call.wait(FLOW.settings.digit_timeout)
+        assert call.play_through() == [("no_input", "ko"), ("main_menu", "ko")]
+    call.wait(FLOW.settings.digit_timeout)
+    call.play_through()
+    assert call.sent[-1] == Enqueue(language="ko", topic="general", priority=0)
+    assert call.s.record()["exit"] == "max-attempts"
+
+
+def test_given_goodbye_configured_when_attempts_exhausted_then_polite_hangup():
+    text = """
+flow: t
+version: 1
+start: menu
+settings: {on_exhausted: bye, max_attempts: 2}
+nodes:
+  menu: {kind: menu, topic: general, prompts: [main_menu], options: {"1": bye}}
+  bye: {kind: hangup, prompts: [goodbye]}
+  representative: {kind: queue}
+"""
+    call = FakeCall(flow=load_flow(text))
+    call.answer()
+    call.play_through()
+    call.press("7")
+    call.play_through()
+    call.press("7")
+    assert call.play_through() == [("goodbye", "en")]
+    assert call.sent[-1] == Hangup()
+    assert call.s.outcome is Outcome.COMPLETED
+
+
+def test_given_caller_navigates_forever_then_max_call_time_ends_it():
+    call = FakeCall()
+    call.to_main_menu()
+    while call.now < FLOW.settings.max_call + 5 and not call.s.finished:
+        call.press("*")
+        call.send(DtmfReceived("*"), dt=3.0)
+    call.play_through()
+    assert call.s.outcome is Outcome.QUEUED
+    assert call.s.record()["exit"] == "max-call-time"
+
+
+def test_given_stop_playback_failed_then_call_goes_on():
+    call = FakeCall()
+    call.to_main_menu()
+    call.send(CommandFailed("StopPlayback", "404 playback not found"))
+    assert not call.s.finished
+    call.send(CommandFailed("Play", "500"))
+    assert call.s.outcome is Outcome.FAILED
+
+
+def test_given_hangup_in_greeting_then_abandoned_and_later_abandoned_in_ivr():
+    early = FakeCall()
+    early.answer()
+    early.send(CallerHungUp())
+    assert early.s.outcome is Outcome.ABANDONED
+    late = FakeCall()
+    late.to_main_menu()
+    late.send(CallerHungUp())
+    assert late.s.outcome is Outcome.ABANDONED_IN_IVR
+
+
+def test_given_call_mid_sr_entry_when_saved_and_restored_then_it_resumes():
+    call = FakeCall()
+    call.to_main_menu("3")
+    call.press("4")
+    call.play_through()
+    call.press(SR[:5])
+    data = json.loads(json.dumps(call.s.to_dict()))
+    restored = CallSession.from_dict(data, flow=FLOW)
+    call.s = restored
+    call.press(SR[5:] + "#")
+    assert call.play_through()[1:13] == said(say_digits(SR, "cmn"), "cmn")
+    assert restored.record() == call.s.record()
+
+
+def test_given_other_flow_when_restoring_then_refused():
+    call = FakeCall()
+    call.to_main_menu()
+    with pytest.raises(SessionRestoreError, match="another flow"):
+        CallSession.from_dict(call.s.to_dict())
+
+
+def test_unknown_language_is_refused():
+    with pytest.raises(ValueError, match="unknown language"):
+        CallSession("c", "311", 0.0, language="fr")
+
+
+def test_given_content_with_bad_dynamic_value_then_it_is_skipped():
+    call = FakeCall(info={"asp_today": ["asp_in_effect", "say:date:not-a-date", "say:number:7"]})
+    call.to_main_menu()
+    call.press("1")
+    heard = [p for p, _ in call.play_through()]
+    assert heard == ["asp_in_effect", "numbers/7", "info_after"]
