@@ -1,0 +1,167 @@
+"""The ONE place where ARI's JSON events become line311 core events.
+
+`translate` never raises: an event it does not need gives ``None`` (logged at DEBUG), a
+malformed one gives ``None`` too (logged at WARNING, without the event's content, which may
+hold a caller's number).
+
+    StasisStart                  -> NewCall(channel_id, kind, dialed_number, caller_number)
+    ChannelDtmfReceived          -> DtmfReceived(digit)
+    PlaybackStarted              -> PlaybackStarted(playback_id)       (channel targets only)
+    PlaybackFinished             -> PlaybackFinished(playback_id, failed=state == "failed")
+    StasisEnd, ChannelDestroyed,
+    ChannelHangupRequest         -> CallerHungUp()
+    anything else                -> None
+
+The caller number travels only inside `NewCall` (hidden from its repr) so that the controller
+can hash it with `line311.privacy.caller_hash`; it is never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from line311.ari.models import target_of
+from line311.ivr.events import (
+    CallerHungUp,
+    DtmfReceived,
+    Event,
+    PlaybackFinished,
+    PlaybackStarted,
+)
+
+__all__ = ["DTMF_DIGITS", "NewCall", "Translated", "translate"]
+
+logger = logging.getLogger(__name__)
+
+DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+
+@dataclass(frozen=True, slots=True)
+class Translated:
+    """A core event for the call on channel ``channel_id``."""
+
+    channel_id: str
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    """A channel entered our Stasis application.
+
+    ``kind`` is the first Stasis argument (the dialplan passes ``inbound,${EXTEN}``; channels
+    we originate carry ``outbound,...``); ``args`` are the remaining ones. ``dialed_number`` is
+    the second argument when given, else the channel's dialplan extension.
+    """
+
+    channel_id: str
+    kind: str
+    dialed_number: str
+    caller_number: str | None = field(default=None, repr=False)
+    args: tuple[str, ...] = ()
+    channel_name: str = ""
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _obj(event: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = event.get(key)
+    if not isinstance(value, Mapping):
+        raise _Malformed(f"missing object {key!r}")
+    return value
+
+
+def _text(obj: Mapping[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise _Malformed(f"missing string {key!r}")
+    return value
+
+
+def _channel_id(event: Mapping[str, Any]) -> str:
+    return _text(_obj(event, "channel"), "id")
+
+
+def _new_call(event: Mapping[str, Any]) -> NewCall:
+    channel = _obj(event, "channel")
+    channel_id = _text(channel, "id")
+    raw_args = event.get("args", [])
+    if not isinstance(raw_args, list):
+        raise _Malformed("'args' is not a list")
+    args = tuple(str(a) for a in raw_args)
+    kind = args[0] if args else "inbound"
+    dialplan = channel.get("dialplan")
+    exten = dialplan.get("exten") if isinstance(dialplan, Mapping) else None
+    if len(args) > 1 and args[1]:
+        dialed = args[1]
+    elif isinstance(exten, str):
+        dialed = exten
+    else:
+        dialed = ""
+    caller = channel.get("caller")
+    number = caller.get("number") if isinstance(caller, Mapping) else None
+    name = channel.get("name")
+    return NewCall(
+        channel_id=channel_id,
+        kind=kind,
+        dialed_number=dialed,
+        caller_number=number if isinstance(number, str) and number else None,
+        args=args[1:],
+        channel_name=name if isinstance(name, str) else "",
+    )
+
+
+def _playback(event: Mapping[str, Any]) -> tuple[str | None, str, str]:
+    """(channel id or None for non-channel targets, playback id, state)."""
+    playback = _obj(event, "playback")
+    playback_id = _text(playback, "id")
+    target = target_of(_text(playback, "target_uri"))
+    if target is None:
+        raise _Malformed("unparsable 'target_uri'")
+    state = playback.get("state")
+    channel_id = target[1] if target[0] == "channel" else None
+    return channel_id, playback_id, state if isinstance(state, str) else ""
+
+
+def _translate(event: Mapping[str, Any], kind: str) -> Translated | NewCall | None:
+    if kind == "StasisStart":
+        return _new_call(event)
+    if kind == "ChannelDtmfReceived":
+        digit = _text(event, "digit")
+        if digit not in DTMF_DIGITS:
+            raise _Malformed(f"unknown DTMF digit {digit!r}")
+        return Translated(_channel_id(event), DtmfReceived(digit=digit))
+    if kind in ("PlaybackStarted", "PlaybackFinished"):
+        channel_id, playback_id, state = _playback(event)
+        if channel_id is None:
+            logger.debug("ignoring %s on a non-channel target", kind)
+            return None
+        if kind == "PlaybackStarted":
+            return Translated(channel_id, PlaybackStarted(playback_id=playback_id))
+        return Translated(
+            channel_id, PlaybackFinished(playback_id=playback_id, failed=state == "failed")
+        )
+    if kind in ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"):
+        return Translated(_channel_id(event), CallerHungUp())
+    logger.debug("ARI event %s has no core translation", kind)
+    return None
+
+
+def translate(event: Any) -> Translated | NewCall | None:
+    """Translate one decoded ARI event; see the module docstring. Never raises."""
+    if not isinstance(event, Mapping):
+        logger.warning("dropping an ARI event that is not an object (%s)", type(event).__name__)
+        return None
+    kind = event.get("type")
+    if not isinstance(kind, str) or not kind:
+        logger.warning("dropping an ARI event without a type")
+        return None
+    try:
+        return _translate(event, kind)
+    except _Malformed as exc:
+        logger.warning("dropping a malformed ARI %s event: %s", kind, exc)
+        return None
