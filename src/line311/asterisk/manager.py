@@ -166,12 +166,12 @@ class AsteriskManager:
 
     def start(self, *, wait: float = 30.0) -> int:
         """Start Asterisk (idempotent) and wait until ARI answers; return its PID."""
+        self.render()
+        self.sync_sounds()
         pid = self.read_pid()
         if pid is not None:
             self.wait_ready(wait, pid=pid)
             return pid
-        self.render()
-        self.sync_sounds()
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         argv = self.installation.argv("-f", "-n", "-C", self.config_file)
         log = self.log_file.open("ab")
