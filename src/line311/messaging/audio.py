@@ -88,14 +88,13 @@ def telephony_problem(path: Path) -> str | None:
     return "; ".join(problems) or None
 
 
-def _converter() -> list[str] | None:
-    sox = shutil.which("sox")
-    if sox:
-        return [sox]
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg:
-        return [ffmpeg]
-    return None
+def _converter(tool: str | None) -> str:
+    names = (tool,) if tool else ("sox", "ffmpeg")
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise TtsError(f"{' or '.join(names)} not installed: cannot convert audio to 8 kHz")
 
 
 def _command(tool: str, src: Path, dst: Path) -> list[str]:
@@ -112,19 +111,18 @@ def _command(tool: str, src: Path, dst: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def convert_to_telephony(src: Path, dst: Path) -> None:
+def convert_to_telephony(src: Path, dst: Path, *, tool: str | None = None) -> None:
     """Convert ``src`` (any format sox or ffmpeg reads) to an 8 kHz mono s16 WAV at ``dst``.
 
-    ``dst``'s directory is created; ``dst`` appears atomically or not at all.
+    ``tool`` forces ``"sox"`` or ``"ffmpeg"``; by default sox, else ffmpeg. ``dst``'s
+    directory is created; ``dst`` appears atomically or not at all.
     """
-    found = _converter()
-    if found is None:
-        raise TtsError("neither sox nor ffmpeg is installed: cannot convert audio to 8 kHz")
+    exe = _converter(tool)
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=".wav", dir=dst.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    cmd = _command(found[0], src, tmp)
+    cmd = _command(exe, src, tmp)
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=_TIMEOUT_S, check=False)
         if proc.returncode != 0:

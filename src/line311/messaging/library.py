@@ -211,6 +211,15 @@ def _run_job(
     return job, outcome, {"source": fingerprint, "stat": _stat_sig(dest)}
 
 
+def _remove_empty_parents(directory: Path, root: Path) -> None:
+    while directory != root and root in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:  # not empty (or gone): stop
+            return
+        directory = directory.parent
+
+
 def build_library(
     catalogue: Catalogue,
     *,
@@ -273,7 +282,9 @@ def build_library(
     for key in sorted(set(manifest) - built_now):
         lang, _, prompt_id = key.partition("/")
         if lang in langs:
-            library_path(out_dir, lang, prompt_id).unlink(missing_ok=True)
+            stale = library_path(out_dir, lang, prompt_id)
+            stale.unlink(missing_ok=True)
+            _remove_empty_parents(stale.parent, out_dir)
             report.removed.append(key)
         else:
             new_manifest[key] = manifest[key]  # a language not built this time: keep
