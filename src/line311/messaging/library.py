@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 MANIFEST_NAME = ".line311-manifest.json"
 HUMAN_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3")
 _MANIFEST_VERSION = 1
+_MAX_REPORTED_FAILURES = 20
 
 
 class Outcome(Enum):
@@ -294,8 +295,12 @@ def build_library(
         values.sort()
     logger.info("sound library: %s", report.summary())
     if failures:
+        shown = failures[:_MAX_REPORTED_FAILURES]
+        more = len(failures) - len(shown)
         raise SoundLibraryError(
-            f"{len(failures)} prompt file(s) could not be built:\n  " + "\n  ".join(failures)
+            f"{len(failures)} prompt file(s) could not be built:\n  "
+            + "\n  ".join(shown)
+            + (f"\n  ... and {more} more" if more else "")
         )
     return report
 

@@ -208,6 +208,11 @@ class GoogleTtsEngine:
                 ) from None
         return self._module, self._client
 
+    def preflight(self) -> None:
+        """Import the client library and create the client now, so a missing library or
+        missing credentials fail once with a clear `TtsError` instead of once per prompt."""
+        self._load()
+
     def synthesize(self, text: str, language: str, dest: Path) -> None:
         if self._uses_fallback(language):
             self._fallback.synthesize(text, language, dest)
@@ -230,11 +235,16 @@ class GoogleTtsEngine:
 
 
 def make_engine(name: str) -> TtsEngine:
-    """The engine called ``name`` (``espeak`` / ``espeak-ng`` or ``google``)."""
+    """The engine called ``name`` (``espeak`` / ``espeak-ng`` or ``google``), ready to use.
+
+    Google's library and credentials are checked here (`TtsError` if unusable).
+    """
     if name in ("espeak", "espeak-ng"):
         return EspeakEngine()
     if name == "google":
-        return GoogleTtsEngine()
+        engine = GoogleTtsEngine()
+        engine.preflight()
+        return engine
     raise TtsError(f"unknown TTS engine {name!r} (choose espeak or google)")
 
 

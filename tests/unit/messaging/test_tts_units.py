@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import struct
+import sys
+import types
 import wave
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,7 +120,6 @@ def test_given_espeak_missing_when_synthesizing_then_a_clear_error(tmp_path: Pat
 
 def test_make_engine_knows_espeak_and_google_only() -> None:
     assert isinstance(make_engine("espeak"), EspeakEngine)
-    assert isinstance(make_engine("google"), GoogleTtsEngine)
     with pytest.raises(TtsError, match="unknown TTS engine 'festival'"):
         make_engine("festival")
 
@@ -144,6 +146,8 @@ def test_given_google_not_installed_when_used_then_a_clear_error(tmp_path: Path)
     with pytest.raises(TtsError, match="google-cloud-texttospeech is not installed") as info:
         engine.synthesize("Hello", "en", tmp_path / "x.wav")
     assert isinstance(info.value, MessagingError)
+    with pytest.raises(TtsError, match="pip install google-cloud-texttospeech"):
+        make_engine("google")  # fails at once, not once per prompt
 
 
 # ------------------------------------------------------------------ cache keys
@@ -171,3 +175,67 @@ def test_cache_key_depends_on_engine_identity_language_and_text(tmp_path: Path) 
 def test_cache_refuses_an_unknown_language(tmp_path: Path) -> None:
     with pytest.raises(TtsError, match="unknown language 'xx'"):
         TtsCache(tmp_path).key(RecordingEngine(), "xx", "hello")
+
+
+class FakeGoogleModule(types.ModuleType):
+    """Stands in for ``google.cloud.texttospeech``: records the request it is given."""
+
+    class AudioEncoding:
+        LINEAR16 = "LINEAR16"
+
+    def __init__(self) -> None:
+        super().__init__("google.cloud.texttospeech")
+        self.requests: list[dict[str, Any]] = []
+        self.SynthesisInput = dict
+        self.VoiceSelectionParams = dict
+        self.AudioConfig = dict
+        module = self
+
+        class Client:
+            def synthesize_speech(self, **request: Any) -> Any:
+                module.requests.append(request)
+                return types.SimpleNamespace(audio_content=b"RIFF-audio")
+
+        self.TextToSpeechClient = Client
+
+
+def test_given_google_configured_then_it_asks_for_8khz_linear16_in_the_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeGoogleModule()
+    google = types.ModuleType("google")
+    cloud = types.ModuleType("google.cloud")
+    cloud.texttospeech = fake  # type: ignore[attr-defined]
+    google.cloud = cloud  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.cloud", cloud)
+    monkeypatch.setitem(sys.modules, "google.cloud.texttospeech", fake)
+    engine = GoogleTtsEngine(voice_names={"ko": "ko-KR-Standard-A"}, fallback=RecordingEngine())
+    engine.preflight()
+    engine.synthesize("안녕하세요", "ko", tmp_path / "ko.wav")
+    assert (tmp_path / "ko.wav").read_bytes() == b"RIFF-audio"
+    assert fake.requests == [
+        {
+            "input": {"text": "안녕하세요"},
+            "voice": {"language_code": "ko-KR", "name": "ko-KR-Standard-A"},
+            "audio_config": {"audio_encoding": "LINEAR16", "sample_rate_hertz": 8000},
+        }
+    ]
+    assert engine.identity("ko") == "google lang=ko-KR voice=ko-KR-Standard-A rate=8000"
+
+
+def test_given_google_without_credentials_then_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = FakeGoogleModule()
+
+    def no_credentials() -> None:
+        raise RuntimeError("Your default credentials were not found")
+
+    fake.TextToSpeechClient = no_credentials
+    engine = GoogleTtsEngine(fallback=RecordingEngine())
+    engine._module = fake  # the import itself is covered above
+    with pytest.raises(
+        TtsError, match=r"GOOGLE_APPLICATION_CREDENTIALS.*credentials were not found"
+    ):
+        engine.preflight()
