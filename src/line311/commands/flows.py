@@ -1,7 +1,95 @@
-"""`line311 flows ...` (placeholder: the commands of this area are added here)."""
+"""`line311 flows ...`: validate and draw IVR call flows.
+
+``validate`` loads a flow file (default: the shipped 311 flow) and checks it against the
+prompt catalogue (``<sounds_dir>/catalogue``); any problem is reported naming the node and the
+command exits non-zero. ``show`` prints the flow as a table, as a Mermaid diagram, or the
+session's (state, event) transition table. Reloading a running controller is the edge's job;
+it uses the same `line311.ivr.flow.load_flow_file`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from line311.ivr.flow import Flow, default_flow_path, load_flow_file, mermaid
+
 app = typer.Typer(no_args_is_help=True)
+
+PathArgument = Annotated[
+    Path | None,
+    typer.Argument(help="Flow YAML file (default: the shipped 311 flow)."),
+]
+
+
+def _load(ctx: typer.Context, path: Path | None, *, check_prompts: bool = True) -> Flow:
+    from line311.cli import settings_from
+    from line311.ivr.catalogue import load_catalogue
+
+    catalogue = None
+    if check_prompts:
+        catalogue = load_catalogue(settings_from(ctx).sounds_dir / "catalogue")
+    return load_flow_file(path or default_flow_path(), catalogue=catalogue)
+
+
+@app.command()
+def validate(ctx: typer.Context, path: PathArgument = None) -> None:
+    """Check a flow: references, reachability, loops, languages and prompt ids."""
+    flow = _load(ctx, path)
+    typer.echo(
+        f"ok: flow {flow.name!r} version {flow.version}: {len(flow.nodes)} nodes, "
+        f"{len(flow.prompt_ids())} prompts, all in seven languages"
+    )
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    path: PathArgument = None,
+    as_mermaid: Annotated[
+        bool, typer.Option("--mermaid", help="Print a Mermaid flowchart instead of a table.")
+    ] = False,
+    states: Annotated[
+        bool, typer.Option("--states", help="Print the session's transition table instead.")
+    ] = False,
+) -> None:
+    """Print a flow as a table (default), a Mermaid diagram, or the session state table."""
+    if states:
+        from line311.ivr.session import transition_table
+
+        state_rows = sorted(
+            (state.value, event.__name__, handler)
+            for (state, event), handler in transition_table().items()
+        )
+        _table(("state", "event", "handler"), state_rows)
+        return
+    flow = _load(ctx, path, check_prompts=False)
+    if as_mermaid:
+        typer.echo(mermaid(flow), nl=False)
+        return
+    rows: list[tuple[str, ...]] = []
+    for node in flow.nodes.values():
+        if node.options:
+            leads = ", ".join(f"{k}->{v}" for k, v in sorted(node.options.items()))
+            if node.next:
+                leads += f" then {node.next}"
+        else:
+            leads = node.next or node.endpoint or ""
+        detail = node.info or node.agency or node.prompt or " ".join(node.prompts.get("en", ()))
+        start = "*" if node.id == flow.start else ""
+        rows.append((start + node.id, node.kind.value, node.topic or "", leads, detail))
+    _table(("node", "kind", "topic", "leads to", "says / does"), rows)
+    s = flow.settings
+    typer.echo(
+        f"\n0 -> {s.representative}; after {s.max_attempts} invalid/missing entries -> "
+        f"{s.on_exhausted}; digit timeout {s.digit_timeout:g}s; max in IVR {s.max_call:g}s"
+    )
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, ["-" * w for w in widths], *rows]:
+        typer.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

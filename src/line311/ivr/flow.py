@@ -63,6 +63,7 @@ from typing import Any
 
 import yaml
 
+from line311.ivr.catalogue import Catalogue
 from line311.ivr.errors import FlowError
 
 __all__ = [
@@ -77,7 +78,11 @@ __all__ = [
     "default_flow",
     "load_flow",
     "load_flow_file",
+    "mermaid",
 ]
+
+PromptSource = Catalogue | Mapping[str, Collection[str]]
+"""What a flow's prompts are checked against: the prompt `Catalogue`, or prompt id -> languages."""
 
 LANGUAGES: tuple[str, ...] = ("en", "es", "cmn", "yue", "ru", "ko", "ht")
 """The seven IVR languages, in the order of the language menu (digits 1..7)."""
@@ -249,7 +254,7 @@ _REQUIRED = {
 def load_flow(
     text: str,
     *,
-    catalogue: Mapping[str, Collection[str]] | None = None,
+    catalogue: PromptSource | None = None,
 ) -> Flow:
     """Parse and validate a flow from YAML ``text``.
 
@@ -292,9 +297,7 @@ def load_flow(
     return flow
 
 
-def load_flow_file(
-    path: str | Path, *, catalogue: Mapping[str, Collection[str]] | None = None
-) -> Flow:
+def load_flow_file(path: str | Path, *, catalogue: PromptSource | None = None) -> Flow:
     """Read and validate a flow file (start-up and reload only: this does file I/O)."""
     p = Path(path)
     try:
@@ -314,7 +317,7 @@ def default_flow_path() -> Path:
     return Path(__file__).with_name("flows") / "nyc311.yaml"
 
 
-def default_flow(*, catalogue: Mapping[str, Collection[str]] | None = None) -> Flow:
+def default_flow(*, catalogue: PromptSource | None = None) -> Flow:
     """The shipped NYC-style 311 flow: greeting, alerts, seven languages, self-service, SR."""
     return load_flow_file(default_flow_path(), catalogue=catalogue)
 
@@ -496,7 +499,13 @@ def _check_graph(flow: Flow) -> None:
                 path.append(current.id)
 
 
-def _check_prompts(flow: Flow, catalogue: Mapping[str, Collection[str]]) -> None:
+def _check_prompts(flow: Flow, source: PromptSource) -> None:
+    catalogue: Mapping[str, Collection[str]]
+    if isinstance(source, Catalogue):
+        catalogue = {pid: tuple(prompt.texts) for pid, prompt in source.items()}
+    else:
+        catalogue = source
+
     def need(prompt: str, langs: Iterable[str], node: str | None) -> None:
         if prompt not in catalogue:
             raise FlowError(f"unknown prompt id {prompt!r}", node=node)
@@ -516,6 +525,43 @@ def _check_prompts(flow: Flow, catalogue: Mapping[str, Collection[str]]) -> None
             need(node.prompt, node.options.values(), node.id)
         for prompt in SYSTEM_PROMPTS.get(node.kind.value, ()):
             need(prompt, LANGUAGES, node.id)
+
+
+def mermaid(flow: Flow) -> str:
+    """The flow as a Mermaid ``flowchart``: explicit edges solid, implicit ones dotted."""
+    shapes = {
+        NodeKind.MENU: ("{{", "}}"),
+        NodeKind.LANGUAGE: ("{{", "}}"),
+        NodeKind.QUEUE: ("([", "])"),
+        NodeKind.TRANSFER: ("([", "])"),
+        NodeKind.HANGUP: ("([", "])"),
+    }
+    lines = ["flowchart TD"]
+    for node in flow.nodes.values():
+        left, right = shapes.get(node.kind, ("[", "]"))
+        label = f"{node.id}<br/><i>{node.kind.value}</i>"
+        if node.info:
+            label += f"<br/>{node.info}"
+        if node.agency:
+            label += f"<br/>{node.agency}"
+        lines.append(f'    {node.id}{left}"{label}"{right}')
+    for node in flow.nodes.values():
+        if node.kind is NodeKind.LANGUAGE:
+            langs = ",".join(f"{k}={v}" for k, v in sorted(node.options.items()))
+            lines.append(f'    {node.id} -->|"{langs}, timeout=en"| {node.next}')
+        elif node.kind is NodeKind.MENU:
+            for key, target in sorted(node.options.items()):
+                lines.append(f'    {node.id} -->|"{key}"| {target}')
+        elif node.next is not None:
+            lines.append(f"    {node.id} --> {node.next}")
+        if node.kind.interactive and node.kind is not NodeKind.LANGUAGE:
+            lines.append(f'    {node.id} -.->|"0"| {flow.settings.representative}')
+    if flow.settings.on_exhausted != flow.settings.representative:
+        lines.append(
+            f"    %% after {flow.settings.max_attempts} invalid/missing entries: "
+            f"{flow.settings.on_exhausted}"
+        )
+    return "\n".join(lines) + "\n"
 
 
 _BUILTIN_FLOW = load_flow(_BUILTIN)
