@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from line311.config import REPO_ROOT
 from line311.ivr.catalogue import (
@@ -222,3 +224,41 @@ def test_building_blocks_use_each_languages_own_words(
     real: Catalogue, pid: str, lang: str, text: str
 ) -> None:
     assert real.text(pid, lang) == text
+
+
+# ------------------------------------------------------------------ properties
+
+_SEGMENT = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=8)
+_IDS = st.lists(_SEGMENT, min_size=1, max_size=3).map("/".join)
+_TEXT = st.text(min_size=1, max_size=30).filter(lambda s: s.strip() != "")
+
+
+@settings(max_examples=200)
+@given(
+    entries=st.dictionaries(
+        _IDS, st.fixed_dictionaries(dict.fromkeys(LANGUAGES, _TEXT)), min_size=1, max_size=5
+    )
+)
+def test_any_well_formed_document_parses_and_keeps_every_text(
+    entries: dict[str, dict[str, str]],
+) -> None:
+    cat = build_catalogue([("p.yaml", {"prompts": entries})])
+    assert sorted(cat) == sorted(entries)
+    for pid, by_lang in entries.items():
+        for lang, text in by_lang.items():
+            assert cat.text(pid, lang) == text.strip()
+
+
+@settings(max_examples=200)
+@given(pid=st.text(min_size=1, max_size=12))
+def test_an_id_outside_the_alphabet_is_refused_with_its_name(pid: str) -> None:
+    ok = all(
+        seg and set(seg) <= set("abcdefghijklmnopqrstuvwxyz0123456789_-") for seg in pid.split("/")
+    )
+    data = {"prompts": {pid: texts()}}
+    if ok:
+        assert list(parse_prompts(data, "p.yaml")) == [pid]
+    else:
+        with pytest.raises(CatalogueError) as info:
+            parse_prompts(data, "p.yaml")
+        assert repr(pid) in str(info.value)
