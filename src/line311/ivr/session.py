@@ -667,11 +667,15 @@ class CallSession:
     def _on_playback_finished(self, event: PlaybackFinished, now: float) -> None:
         if event.playback_id != self._current_playback:
             return  # a stale playback (one we stopped earlier): nothing to do
-        if event.failed:
+        item = self._current_item
+        if event.failed and item is not None and item[2] == "alert":
+            # Alerts are recorded by supervisors at short notice: a missing one is skipped,
+            # it must not cost every caller their call.
+            self._record["alerts"].append({"prompt_id": item[0], "at": now, "failed": True})
+        elif event.failed:
             self._fail(now, f"playback-failed:{event.playback_id}")
             return
-        item = self._current_item
-        if item is not None and item[2] == "alert":
+        elif item is not None and item[2] == "alert":
             self._record["alerts"].append({"prompt_id": item[0], "at": now})
         elif item is not None and item[2].startswith("info:"):
             info = item[2].removeprefix("info:")

@@ -367,3 +367,18 @@ def test_given_content_with_bad_dynamic_value_then_it_is_skipped():
     call.press("1")
     heard = [p for p, _ in call.play_through()]
     assert heard == ["asp_in_effect", "numbers/7", "info_after"]
+
+
+def test_given_an_alert_recording_is_missing_then_it_is_skipped():
+    call = FakeCall(alerts=["alert_missing", "alert_ok"])
+    call.answer()
+    call.finish()  # greeting
+    missing = call.playing
+    call.playing = None
+    call.send(PlaybackFinished(missing.playback_id, failed=True))
+    assert call.playing.prompt_id == "alert_ok"
+    call.play_through()
+    assert not call.s.finished
+    first = call.s.record()["alerts"][0]
+    assert first["prompt_id"] == "alert_missing"
+    assert first["failed"] is True
