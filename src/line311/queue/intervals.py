@@ -1,0 +1,508 @@
+"""Interval statistics: fold queue events into per-(queue, 15-minute interval) service level.
+
+Theory of operation
+-------------------
+Attribution: a call belongs to the interval in which it *entered* the queue (the "offered"
+interval, as contact-center interval reports do), and every later fact about it (answer,
+abandon, talk and wrap-up time) is added to that interval. Asterisk's own counters are lifetime
+totals bumped when calls *end*; these are per interval and per queue, and sum to any range.
+Intervals are aligned to the POSIX epoch in UTC; 15- and 30-minute boundaries are the same in
+every whole- or half-hour time zone, New York included.
+
+    events (any order across calls) ──► IntervalAccumulator ──► {(queue, start): IntervalStats}
+                                               │                        │  + (merge)
+                                               │                        ▼
+                                               │               30 min, day, any date range
+                                               ├──► live figures (waiting now, longest wait)
+                                               └──► agent time per interval (occupancy)
+
+Calls are keyed by ``(queue, call_id)``. Within one call, events may arrive out of order (an
+answer before its enqueue, a completion before its answer): they are held until the missing
+fact arrives. Duplicates (at-least-once delivery) are ignored. Contradictions (abandoned after
+answered, a wait that ends before it starts) are counted in ``anomalies`` and logged, or raised
+with ``strict=True``. Agent state changes must arrive in order per agent; an agent's time in a
+state is split across the interval boundaries it spans.
+
+Memory: one small record per call still in progress, plus finished calls until `forget`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from line311.queue.errors import InconsistentEventError, InvalidParameterError
+from line311.queue.events import (
+    AgentActivity,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallbackRequested,
+    CallCompleted,
+    CallEnqueued,
+    CallEvent,
+    CallTimedOut,
+    QueueEvent,
+)
+from line311.queue.service_level import (
+    BASE_INTERVAL,
+    DEFAULT_POLICY,
+    AgentTimeStats,
+    IntervalStats,
+    LiveQueueFigures,
+    SlPolicy,
+    merge_stats,
+)
+
+__all__ = ["IntervalAccumulator"]
+
+logger = logging.getLogger(__name__)
+
+_LENGTH_ERROR = "interval length must be a multiple of 900 s (15 minutes), got %s"
+
+
+class _Cell:
+    """Mutable counters of one (queue, 15-minute interval); frozen into IntervalStats on read."""
+
+    __slots__ = (
+        "abandon_wait_total",
+        "abandoned",
+        "abandoned_within",
+        "answer_wait_total",
+        "answered",
+        "answered_within",
+        "callbacks_requested",
+        "handled",
+        "hold_total",
+        "longest_wait",
+        "offered",
+        "short_abandons",
+        "talk_total",
+        "timed_out",
+        "wrapup_total",
+    )
+
+    def __init__(self) -> None:
+        self.offered = 0
+        self.answered = 0
+        self.answered_within = 0
+        self.abandoned = 0
+        self.abandoned_within = 0
+        self.short_abandons = 0
+        self.timed_out = 0
+        self.callbacks_requested = 0
+        self.handled = 0
+        self.answer_wait_total = 0.0
+        self.abandon_wait_total = 0.0
+        self.longest_wait = 0.0
+        self.talk_total = 0.0
+        self.hold_total = 0.0
+        self.wrapup_total = 0.0
+
+    def freeze(self, policy: SlPolicy) -> IntervalStats:
+        return IntervalStats(
+            threshold=policy.threshold,
+            short_abandon_threshold=policy.short_abandon_threshold,
+            offered=self.offered,
+            answered=self.answered,
+            answered_within=self.answered_within,
+            abandoned=self.abandoned,
+            abandoned_within=self.abandoned_within,
+            short_abandons=self.short_abandons,
+            timed_out=self.timed_out,
+            callbacks_requested=self.callbacks_requested,
+            handled=self.handled,
+            answer_wait_total=self.answer_wait_total,
+            abandon_wait_total=self.abandon_wait_total,
+            longest_wait=self.longest_wait,
+            talk_total=self.talk_total,
+            hold_total=self.hold_total,
+            wrapup_total=self.wrapup_total,
+        )
+
+
+class _Status(enum.Enum):
+    WAITING = "waiting"
+    CALLBACK = "callback"
+    ANSWERED = "answered"
+    FINISHED = "finished"  # abandoned, timed out or completed: later events are duplicates
+
+
+@dataclass(slots=True)
+class _Call:
+    enqueued_at: float
+    cell: _Cell
+    status: _Status = _Status.WAITING
+
+
+_CallKey = tuple[str, str]  # (queue, call_id)
+
+_AGENT_FIELDS: Final[Mapping[AgentActivity, str | None]] = {
+    AgentActivity.AVAILABLE: "available",
+    AgentActivity.RESERVED: "reserved",
+    AgentActivity.ON_CALL: "on_call",
+    AgentActivity.WRAP_UP: "wrap_up",
+    AgentActivity.PAUSED: "paused",
+    AgentActivity.LOGGED_OUT: None,
+}
+
+
+@dataclass(slots=True)
+class _AgentSegment:
+    state: AgentActivity
+    since: float
+
+
+@dataclass(slots=True)
+class _AgentCell:
+    seconds: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("available", "reserved", "on_call", "wrap_up", "paused"), 0.0
+        )
+    )
+
+
+class IntervalAccumulator:
+    """Folds queue events into per-(queue, 15-minute interval) statistics, live figures and
+    per-interval agent time. Pure: time comes only from the events and from ``now`` arguments.
+
+    ``strict=True`` raises `InconsistentEventError` on contradictory events instead of logging
+    and counting them in ``anomalies``. Finished calls are remembered (to ignore duplicates)
+    until `forget` drops them.
+    """
+
+    def __init__(self, policy: SlPolicy = DEFAULT_POLICY, *, strict: bool = False) -> None:
+        self.policy = policy
+        self.strict = strict
+        self.anomalies = 0
+        self.duplicates = 0
+        self._cells: dict[tuple[str, int], _Cell] = {}
+        self._calls: dict[_CallKey, _Call] = {}
+        self._held: dict[_CallKey, list[CallEvent]] = {}
+        self._waiting: dict[str, dict[str, float]] = {}  # queue -> call_id -> enqueued_at
+        self._callbacks: dict[str, dict[str, float]] = {}
+        self._agents: dict[str, _AgentSegment] = {}
+        self._agent_cells: dict[int, _AgentCell] = {}
+        self._dispatch = {
+            CallEnqueued: self._on_enqueued,
+            CallAnswered: self._on_answered,
+            CallAbandoned: self._on_abandoned,
+            CallTimedOut: self._on_timed_out,
+            CallbackRequested: self._on_callback,
+            CallCompleted: self._on_completed,
+            AgentStateChanged: self._on_agent,
+        }
+
+    # ------------------------------------------------------------------ feeding
+    def feed(self, event: QueueEvent) -> None:
+        """Take one event into account."""
+        handler = self._dispatch.get(type(event))
+        if handler is None:
+            raise InvalidParameterError(f"not a queue event: {event!r}")
+        handler(event)  # type: ignore[operator]
+
+    def feed_all(self, events: Iterable[QueueEvent]) -> None:
+        """Take several events into account, in the order given."""
+        for event in events:
+            self.feed(event)
+
+    @property
+    def pending_out_of_order(self) -> int:
+        """Events held because their call's enqueue (or answer) has not been seen yet."""
+        return sum(len(held) for held in self._held.values())
+
+    def forget(self, before: float) -> int:
+        """Drop finished calls and held events of calls older than ``before``; returns how many.
+
+        Statistics are kept; only the memory used to recognise duplicates and to re-order
+        late events goes. Call it now and then, e.g. with ``now - 86400``.
+        """
+        dropped = 0
+        for key in [k for k, c in self._calls.items() if c.status is _Status.FINISHED]:
+            if self._calls[key].enqueued_at < before:
+                del self._calls[key]
+                dropped += 1
+        for key in list(self._held):
+            if all(e.at < before for e in self._held[key]):
+                dropped += len(self._held.pop(key))
+        return dropped
+
+    def _anomaly(self, message: str, *args: object) -> None:
+        if self.strict:
+            raise InconsistentEventError(message % args)
+        self.anomalies += 1
+        logger.warning(message, *args)
+
+    def _hold(self, key: _CallKey, event: CallEvent) -> None:
+        self._held.setdefault(key, []).append(event)
+
+    def _release(self, key: _CallKey) -> None:
+        held = self._held.pop(key, None)
+        if held:
+            for event in sorted(held, key=lambda e: e.at):
+                self.feed(event)
+
+    def _cell(self, queue: str, at: float) -> _Cell:
+        key = (queue, int(at // BASE_INTERVAL) * BASE_INTERVAL)
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = _Cell()
+        return cell
+
+    def _wait(self, call: _Call, at: float, key: _CallKey) -> float:
+        wait = at - call.enqueued_at
+        if wait < 0:
+            self._anomaly("call %s in %s: wait ends %.3f s before it starts", key[1], key[0], -wait)
+            return 0.0
+        return wait
+
+    def _stop_waiting(self, key: _CallKey) -> None:
+        queue, call_id = key
+        self._waiting.get(queue, {}).pop(call_id, None)
+        self._callbacks.get(queue, {}).pop(call_id, None)
+
+    def _on_enqueued(self, event: CallEnqueued) -> None:
+        key = (event.queue, event.call_id)
+        if key in self._calls:
+            self.duplicates += 1
+            return
+        cell = self._cell(event.queue, event.at)
+        cell.offered += 1
+        self._calls[key] = _Call(enqueued_at=event.at, cell=cell)
+        self._waiting.setdefault(event.queue, {})[event.call_id] = event.at
+        self._release(key)
+
+    def _on_answered(self, event: CallAnswered) -> None:
+        key = (event.queue, event.call_id)
+        call = self._calls.get(key)
+        if call is None:
+            self._hold(key, event)
+            return
+        if call.status is _Status.ANSWERED or call.status is _Status.FINISHED:
+            self._duplicate_or_conflict(key, call, event)
+            return
+        wait = self._wait(call, event.at, key)
+        cell = call.cell
+        cell.answered += 1
+        if wait <= self.policy.threshold:
+            cell.answered_within += 1
+        cell.answer_wait_total += wait
+        if wait > cell.longest_wait:
+            cell.longest_wait = wait
+        call.status = _Status.ANSWERED
+        self._stop_waiting(key)
+        self._release(key)
+
+    def _on_abandoned(self, event: CallAbandoned) -> None:
+        key = (event.queue, event.call_id)
+        call = self._calls.get(key)
+        if call is None:
+            self._hold(key, event)
+            return
+        if call.status is _Status.ANSWERED or call.status is _Status.FINISHED:
+            self._duplicate_or_conflict(key, call, event)
+            return
+        wait = self._wait(call, event.at, key)
+        cell = call.cell
+        cell.abandoned += 1
+        if wait <= self.policy.threshold:
+            cell.abandoned_within += 1
+        if wait <= self.policy.short_abandon_threshold:
+            cell.short_abandons += 1
+        cell.abandon_wait_total += wait
+        if wait > cell.longest_wait:
+            cell.longest_wait = wait
+        call.status = _Status.FINISHED
+        self._stop_waiting(key)
+
+    def _on_timed_out(self, event: CallTimedOut) -> None:
+        key = (event.queue, event.call_id)
+        call = self._calls.get(key)
+        if call is None:
+            self._hold(key, event)
+            return
+        if call.status is _Status.ANSWERED or call.status is _Status.FINISHED:
+            self._duplicate_or_conflict(key, call, event)
+            return
+        wait = self._wait(call, event.at, key)
+        call.cell.timed_out += 1
+        if wait > call.cell.longest_wait:
+            call.cell.longest_wait = wait
+        call.status = _Status.FINISHED
+        self._stop_waiting(key)
+
+    def _on_callback(self, event: CallbackRequested) -> None:
+        key = (event.queue, event.call_id)
+        call = self._calls.get(key)
+        if call is None:
+            self._hold(key, event)
+            return
+        if call.status is not _Status.WAITING:
+            self._duplicate_or_conflict(key, call, event)
+            return
+        call.cell.callbacks_requested += 1
+        call.status = _Status.CALLBACK
+        self._waiting.get(event.queue, {}).pop(event.call_id, None)
+        self._callbacks.setdefault(event.queue, {})[event.call_id] = call.enqueued_at
+
+    def _on_completed(self, event: CallCompleted) -> None:
+        key = (event.queue, event.call_id)
+        call = self._calls.get(key)
+        if call is None or call.status is _Status.WAITING or call.status is _Status.CALLBACK:
+            self._hold(key, event)  # its answer has not been seen yet
+            return
+        if call.status is _Status.FINISHED:
+            self._duplicate_or_conflict(key, call, event)
+            return
+        for name, value in (
+            ("talk", event.talk_seconds),
+            ("hold", event.hold_seconds),
+            ("wrap-up", event.wrapup_seconds),
+        ):
+            if value < 0:
+                self._anomaly("call %s in %s: negative %s time %s", key[1], key[0], name, value)
+                return
+        cell = call.cell
+        cell.handled += 1
+        cell.talk_total += event.talk_seconds
+        cell.hold_total += event.hold_seconds
+        cell.wrapup_total += event.wrapup_seconds
+        call.status = _Status.FINISHED
+
+    def _duplicate_or_conflict(self, key: _CallKey, call: _Call, event: CallEvent) -> None:
+        # An event already reflected in the call's status is a harmless duplicate (at-least-once
+        # delivery); anything else contradicts the call's history.
+        duplicate = (
+            (isinstance(event, CallAnswered) and call.status is _Status.ANSWERED)
+            or (isinstance(event, CallbackRequested) and call.status is _Status.CALLBACK)
+            or call.status is _Status.FINISHED
+        )
+        if duplicate:
+            self.duplicates += 1
+        else:
+            self._anomaly(
+                "call %s in %s: %s after the call was %s",
+                key[1],
+                key[0],
+                type(event).__name__,
+                call.status.value,
+            )
+
+    def _on_agent(self, event: AgentStateChanged) -> None:
+        previous = self._agents.get(event.agent_id)
+        if previous is not None:
+            if event.at < previous.since:
+                self._anomaly(
+                    "agent %s: state %s at %.3f is older than the current one (%.3f); ignored",
+                    event.agent_id,
+                    event.state.value,
+                    event.at,
+                    previous.since,
+                )
+                return
+            self._add_agent_time(self._agent_cells, previous.state, previous.since, event.at)
+        self._agents[event.agent_id] = _AgentSegment(state=event.state, since=event.at)
+
+    @staticmethod
+    def _add_agent_time(
+        cells: dict[int, _AgentCell], state: AgentActivity, start: float, end: float
+    ) -> None:
+        name = _AGENT_FIELDS[state]
+        if name is None:
+            return
+        t = start
+        while t < end:
+            boundary = int(t // BASE_INTERVAL) * BASE_INTERVAL
+            stop = min(end, boundary + BASE_INTERVAL)
+            cell = cells.get(boundary)
+            if cell is None:
+                cell = cells[boundary] = _AgentCell()
+            cell.seconds[name] += stop - t
+            t = stop
+
+    # ------------------------------------------------------------------ reading
+    def queues(self) -> list[str]:
+        """Every queue seen so far, sorted."""
+        return sorted({q for q, _ in self._cells} | set(self._waiting) | set(self._callbacks))
+
+    def intervals(
+        self, length: int = BASE_INTERVAL, *, queue: str | None = None
+    ) -> dict[tuple[str, int], IntervalStats]:
+        """Statistics per (queue, interval start) for ``length``-second intervals.
+
+        ``length`` must be a multiple of 900 (15 minutes); 1800 gives half-hours. Longer
+        intervals are sums of the 15-minute ones.
+        """
+        if length <= 0 or length % BASE_INTERVAL:
+            raise InvalidParameterError(
+                f"interval length must be a multiple of 900 s, got {length}"
+            )
+        out: dict[tuple[str, int], IntervalStats] = {}
+        for (q, start), cell in sorted(self._cells.items()):
+            if queue is not None and q != queue:
+                continue
+            key = (q, start // length * length)
+            frozen = cell.freeze(self.policy)
+            previous = out.get(key)
+            out[key] = frozen if previous is None else previous + frozen
+        return out
+
+    def stats(self, queue: str, start: float, end: float) -> IntervalStats:
+        """Statistics of ``queue`` for calls offered in 15-minute intervals starting in
+        [``start``, ``end``) — for whole intervals, pass interval boundaries."""
+        return merge_stats(
+            (
+                cell.freeze(self.policy)
+                for (q, s), cell in self._cells.items()
+                if q == queue and start <= s < end
+            ),
+            self.policy,
+        )
+
+    def live(self, queue: str, now: float) -> LiveQueueFigures:
+        """Calls of ``queue`` waiting at ``now`` and the longest current wait."""
+        waiting = self._waiting.get(queue, {})
+        callbacks = self._callbacks.get(queue, {})
+        starts = [*waiting.values(), *callbacks.values()]
+        oldest = min(starts) if starts else None
+        return LiveQueueFigures(
+            queue=queue,
+            now=now,
+            waiting=len(waiting),
+            callbacks_pending=len(callbacks),
+            longest_wait=max(0.0, now - oldest) if oldest is not None else 0.0,
+            oldest_enqueued_at=oldest,
+        )
+
+    def agents_by_state(self) -> dict[AgentActivity, int]:
+        """How many agents are in each activity now (every activity listed, zeros included)."""
+        counts = dict.fromkeys(AgentActivity, 0)
+        for segment in self._agents.values():
+            counts[segment.state] += 1
+        return counts
+
+    def agent_time(
+        self, length: int = BASE_INTERVAL, *, now: float | None = None
+    ) -> dict[int, AgentTimeStats]:
+        """Agent time per interval start (all agents). With ``now``, the current state of each
+        agent counts up to ``now``; without it, only finished state segments count."""
+        if length <= 0 or length % BASE_INTERVAL:
+            raise InvalidParameterError(
+                f"interval length must be a multiple of 900 s, got {length}"
+            )
+        cells = self._agent_cells
+        if now is not None:
+            cells = {k: _AgentCell(dict(v.seconds)) for k, v in cells.items()}
+            for segment in self._agents.values():
+                if now > segment.since:
+                    self._add_agent_time(cells, segment.state, segment.since, now)
+        out: dict[int, AgentTimeStats] = {}
+        for start, cell in sorted(cells.items()):
+            key = start // length * length
+            stats = AgentTimeStats(**cell.seconds)
+            previous = out.get(key)
+            out[key] = stats if previous is None else previous + stats
+        return out
