@@ -31,7 +31,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -47,6 +47,7 @@ from line311.privacy import caller_hash
 __all__ = [
     "ARI_HANGUP_REASONS",
     "AriPort",
+    "CommandHandler",
     "Controller",
     "ReactionObserver",
     "RecordSink",
@@ -129,6 +130,11 @@ class AriPort(Protocol):
 SessionFactory = Callable[[str, str, float], SessionPort]
 """``session_factory(call_id, dialed_number, now)``."""
 RecordSink = Callable[[dict[str, Any]], Awaitable[None]]
+CommandHandler = Callable[[str, Any], Awaitable[Event | None]]
+"""``handler(channel_id, command)`` for a command type the controller does not know itself
+(e.g. ``SrLookup``, ``Enqueue``): returns an event to feed back (or None). An `AriError` or any
+other exception becomes ``CommandFailed``. A handler that succeeds for the command that ends a
+session is taken to have handed the channel off (the controller will not hang it up)."""
 ReactionObserver = Callable[[str, float], None]
 """``observer(operation, seconds)``: time from the ARI event (or timer) to the REST call done."""
 
@@ -145,6 +151,10 @@ class _Call:
     answered_at: float | None = None
     timer: asyncio.TimerHandle | None = None
     finished: bool = False
+    released: bool = False
+    """The channel is hung up or gone: nothing left to clean up in Asterisk."""
+    handed_off: bool = False
+    """A command handler took the channel over in the current step (e.g. ``Enqueue``)."""
 
 
 def _iso(ts: float | None) -> str | None:
@@ -172,6 +182,7 @@ class Controller:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         observer: ReactionObserver | None = None,
+        command_handlers: Mapping[type[Any], CommandHandler] | None = None,
         orphan_grace: float = 1.0,
     ) -> None:
         self._client = client
@@ -182,6 +193,7 @@ class Controller:
         self._clock = clock
         self._wall = wall_clock
         self._observer = observer
+        self._handlers = dict(command_handlers or {})
         self._orphan_grace = orphan_grace
         self._calls: dict[str, _Call] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
@@ -290,11 +302,14 @@ class Controller:
         async with call.lock:
             if call.finished:
                 return
+            if isinstance(event, CallerHungUp):
+                call.released = True
             await self._step(call, event, received_at)
 
     async def _step(self, call: _Call, event: Event | None, received_at: float) -> None:
         """Feed ``event`` (None: only run the commands already pending), carry out commands,
         then finish the call or re-arm its timer. Caller holds ``call.lock``."""
+        call.handed_off = False
         try:
             if event is not None:
                 call.session.receive(event, self._clock())
@@ -302,6 +317,7 @@ class Controller:
         except Exception:
             call.log.exception("call session step failed; hanging up")
             await self._hangup_quietly(call.channel_id)
+            call.released = True
             await self._finish(call, forced_outcome="failed")
             return
         if call.session.finished:
@@ -347,14 +363,28 @@ class Controller:
                     await self._client.hangup(call.channel_id, ari_hangup_reason(command.reason))
                 except AriNotFound:
                     call.log.debug("channel already gone at hang-up")
+                call.released = True
+            elif (handler := self._handler_for(command)) is not None:
+                follow_up = await handler(call.channel_id, command)
+                call.handed_off = True
             else:
                 call.log.error("the ARI edge cannot carry out %s; failing it", name)
                 return CommandFailed(command=name, reason="unsupported-command")
         except AriError as exc:
             call.log.warning("%s failed: %s", name, exc)
             return CommandFailed(command=name, reason=exc.error_id)
+        except Exception:
+            call.log.exception("handler for %s failed", name)
+            return CommandFailed(command=name, reason="handler-error")
         self._observe(name.lower(), self._clock() - received_at)
         return follow_up
+
+    def _handler_for(self, command: object) -> CommandHandler | None:
+        for cls in type(command).__mro__:
+            handler = self._handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
 
     def _observe(self, operation: str, seconds: float) -> None:
         if self._observer is None:
@@ -395,6 +425,7 @@ class Controller:
             except Exception:
                 call.log.exception("call session timer failed; hanging up")
                 await self._hangup_quietly(call.channel_id)
+                call.released = True
                 await self._finish(call, forced_outcome="failed")
                 return
             await self._step(call, None, now)
@@ -411,6 +442,9 @@ class Controller:
         self._ended[call.channel_id] = None
         while len(self._ended) > _ENDED_MEMORY:
             self._ended.popitem(last=False)
+        if not call.released and not call.handed_off:
+            call.log.warning("session ended without releasing its channel; hanging up")
+            await self._hangup_quietly(call.channel_id)
         record = self._build_record(call, forced_outcome)
         call.log.info("call ended: outcome %s", record["outcome"])
         if self._sink is None:

@@ -1,0 +1,325 @@
+"""The per-call controller against a scripted ARI client and the real CallSession."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+import pytest
+from tests.unit.ari.fake_client import (
+    CALLER_NUMBER,
+    ScriptedAri,
+    channel_event,
+    in_app_channel,
+    playback_event,
+    stasis_start,
+)
+
+from line311.ari.controller import Controller, ari_hangup_reason
+from line311.ari.errors import AriNotFound, AriServerError, AriUnreachable
+from line311.ivr.commands import Answer, Enqueue, Hangup
+from line311.ivr.events import Answered, CommandFailed, Event
+from line311.ivr.session import CallSession
+from line311.privacy import caller_hash
+
+KEY = "test-key-0123456789abcdef"
+PREFIX = "sound:/var/lib/line311/sounds"
+
+
+class Harness:
+    def __init__(self, factory: Any = None, **kwargs: Any) -> None:
+        self.ari = ScriptedAri()
+        self.records: list[dict[str, Any]] = []
+        self.reactions: list[tuple[str, float]] = []
+        self.wall = 1_700_000_000.0
+
+        async def sink(record: dict[str, Any]) -> None:
+            self.records.append(record)
+
+        self.controller = Controller(
+            self.ari,
+            factory or (lambda cid, dialed, now: CallSession(cid, dialed, now)),
+            sounds_uri_prefix=PREFIX + "/",
+            caller_hash_key=KEY,
+            record_sink=kwargs.pop("record_sink", sink),
+            wall_clock=self._wall,
+            observer=lambda op, s: self.reactions.append((op, s)),
+            orphan_grace=kwargs.pop("orphan_grace", 0.01),
+            **kwargs,
+        )
+
+    def _wall(self) -> float:
+        self.wall += 1.0
+        return self.wall
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.controller.on_event(event, asyncio.get_running_loop().time())
+
+
+async def test_given_inbound_call_when_greeting_finishes_then_answered_played_hung_up_recorded():
+    h = Harness()
+    await h.send(stasis_start("c1", "2126399675"))
+    assert h.ari.calls == [
+        ("answer", "c1"),
+        ("play", "c1", f"{PREFIX}/en/greeting", "c1-p1"),
+    ]
+    assert h.controller.active_calls == 1
+    await h.send(playback_event("PlaybackStarted", "c1", "c1-p1", "playing"))
+    await h.send(playback_event("PlaybackFinished", "c1", "c1-p1", "done"))
+    assert h.ari.calls[-1] == ("hangup", "c1", "normal")
+    assert h.controller.active_calls == 0
+    [record] = h.records
+    assert record["call_id"] == "c1"
+    assert record["dialed_number"] == "2126399675"
+    assert record["caller_hash"] == caller_hash(CALLER_NUMBER, KEY)
+    assert record["outcome"] == "completed"
+    assert record["language"] == "en"
+    assert record["path"]["prompts"][0]["prompt_id"] == "greeting"
+    for key in ("started_at", "answered_at", "ended_at"):
+        assert datetime.fromisoformat(record[key]).utcoffset().total_seconds() == 0
+    assert record["started_at"] < record["answered_at"] < record["ended_at"]
+    assert CALLER_NUMBER not in json.dumps(record)
+
+
+async def test_caller_number_is_never_logged(caplog: pytest.LogCaptureFixture):
+    h = Harness()
+    with caplog.at_level(logging.DEBUG):
+        await h.send(stasis_start("c1"))
+        await h.send(playback_event("PlaybackFinished", "c1", "c1-p1"))
+    assert CALLER_NUMBER not in caplog.text
+    started = [r for r in caplog.records if r.getMessage().startswith("call started")]
+    assert [getattr(r, "call_id", None) for r in started] == ["c1"]
+
+
+async def test_given_play_fails_with_500_then_command_failed_and_call_hung_up():
+    h = Harness()
+    h.ari.fail["play"] = AriServerError(500, "POST", "/channels/c1/play/c1-p1", "boom")
+    await h.send(stasis_start("c1"))
+    assert h.ari.names() == ["answer", "play", "hangup"]
+    [record] = h.records
+    assert record["outcome"] == "failed"
+    assert "command-failed:Play:asterisk-server-error" in record["path"]["end_reason"]
+
+
+async def test_given_asterisk_unreachable_at_answer_then_call_ends_failed_without_hanging():
+    h = Harness()
+    h.ari.fail["answer"] = AriUnreachable("down")
+    h.ari.fail["hangup"] = AriUnreachable("down")
+    await h.send(stasis_start("c1"))
+    assert h.controller.active_calls == 0
+    assert h.records[0]["outcome"] == "failed"
+    assert h.records[0]["answered_at"] is None
+
+
+async def test_given_caller_hangs_up_during_greeting_then_abandoned_and_no_hangup_sent():
+    h = Harness()
+    await h.send(stasis_start("c1"))
+    await h.send(channel_event("ChannelHangupRequest", "c1"))
+    await h.send(channel_event("StasisEnd", "c1"))
+    await h.send(channel_event("ChannelDestroyed", "c1"))
+    assert "hangup" not in h.ari.names()
+    assert [r["outcome"] for r in h.records] == ["abandoned"]
+
+
+async def test_events_for_channels_without_a_call_are_ignored():
+    h = Harness()
+    await h.send(channel_event("ChannelDtmfReceived", "nobody", digit="1"))
+    await h.send(playback_event("PlaybackFinished", "nobody", "p"))
+    assert h.ari.calls == []
+    assert h.records == []
+
+
+async def test_outbound_channels_are_not_treated_as_calls_and_unknown_kinds_are_hung_up():
+    h = Harness()
+    await h.send(stasis_start("o1", kind="outbound"))
+    await h.send(stasis_start("x1", kind="agent-feature"))
+    assert h.ari.calls == [("hangup", "x1", "normal")]
+    assert h.controller.active_calls == 0
+
+
+async def test_a_second_stasis_start_for_a_known_channel_is_ignored():
+    h = Harness()
+    await h.send(stasis_start("c1"))
+    await h.send(stasis_start("c1"))
+    assert h.ari.names() == ["answer", "play"]
+
+
+async def test_given_session_factory_raises_then_channel_is_hung_up(caplog):
+    def broken(cid: str, dialed: str, now: float) -> CallSession:
+        raise RuntimeError("bug")
+
+    h = Harness(factory=broken)
+    with caplog.at_level(logging.ERROR):
+        await h.send(stasis_start("c1"))
+    assert h.ari.calls == [("hangup", "c1", "normal")]
+    assert "could not create a call session" in caplog.text
+
+
+class ScriptedSession:
+    """A session that answers, then emits ``after_answer`` and ends (like an Enqueue)."""
+
+    def __init__(self, after_answer: list[object], deadline: float | None = None) -> None:
+        self._pending: list[object] = [Answer()]
+        self._after = after_answer
+        self._deadline = deadline
+        self.received: list[Event] = []
+        self.timers = 0
+        self.finished = False
+        self.outcome: str | None = None
+
+    def receive(self, event: Event, now: float) -> None:
+        self.received.append(event)
+        if isinstance(event, Answered):
+            self._pending.extend(self._after)
+            self.finished = bool(self._after)
+            self.outcome = "queued" if self._after else None
+
+    def commands(self) -> list[object]:
+        out, self._pending = self._pending, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        return None if self.finished else self._deadline
+
+    def handle_timer(self, now: float) -> None:
+        self.timers += 1
+        self._pending.append(Hangup(reason="answer-timeout"))
+        self.finished = True
+        self.outcome = "failed"
+
+    def record(self) -> dict[str, Any]:
+        return {"language": "es", "nodes": []}
+
+
+async def test_unknown_command_fails_loudly_and_the_channel_is_not_left_hanging(caplog):
+    session = ScriptedSession([Enqueue(language="es", topic="parking")])
+    h = Harness(factory=lambda *a: session)
+    with caplog.at_level(logging.ERROR):
+        await h.send(stasis_start("c1"))
+    assert "cannot carry out Enqueue" in caplog.text
+    assert CommandFailed(command="Enqueue", reason="unsupported-command") in session.received
+    assert h.ari.names() == ["answer", "hangup"]
+    assert h.records[0]["language"] == "es"
+    assert h.records[0]["outcome"] == "queued"
+
+
+async def test_a_registered_command_handler_takes_over_the_channel():
+    session = ScriptedSession([Enqueue(language="es", topic="parking")])
+    handled: list[tuple[str, object]] = []
+
+    async def enqueue(channel_id: str, command: object) -> None:
+        handled.append((channel_id, command))
+
+    h = Harness(factory=lambda *a: session, command_handlers={Enqueue: enqueue})
+    await h.send(stasis_start("c1"))
+    assert handled == [("c1", Enqueue(language="es", topic="parking"))]
+    assert h.ari.names() == ["answer"]
+
+
+async def test_a_failing_command_handler_becomes_command_failed():
+    session = ScriptedSession([Enqueue(language="es", topic="parking")])
+
+    async def enqueue(channel_id: str, command: object) -> None:
+        raise AriServerError(500, "POST", "/bridges/q", "")
+
+    h = Harness(factory=lambda *a: session, command_handlers={Enqueue: enqueue})
+    await h.send(stasis_start("c1"))
+    assert CommandFailed("Enqueue", "asterisk-server-error") in session.received
+    assert h.ari.names() == ["answer", "hangup"]
+
+
+async def test_when_the_deadline_passes_then_handle_timer_runs_and_the_call_ends():
+    loop = asyncio.get_running_loop()
+    session = ScriptedSession([], deadline=loop.time() + 0.05)
+    h = Harness(factory=lambda *a: session, clock=loop.time)
+    await h.send(stasis_start("c1"))
+    assert h.controller.active_calls == 1
+    for _ in range(100):
+        if h.records:
+            break
+        await asyncio.sleep(0.01)
+    assert session.timers == 1
+    assert h.ari.calls[-1] == ("hangup", "c1", "normal")  # session reason mapped for ARI
+    assert h.records[0]["outcome"] == "failed"
+
+
+async def test_stopping_a_playback_that_already_ended_is_not_a_failure():
+    session = ScriptedSession([])
+    h = Harness(factory=lambda *a: session)
+    await h.send(stasis_start("c1"))
+    from line311.ivr.commands import StopPlayback
+
+    h.ari.fail["stop_playback"] = AriNotFound(404, "DELETE", "/playbacks/p", "")
+    session._pending.append(StopPlayback("p"))
+    await h.send(channel_event("ChannelDtmfReceived", "c1", digit="5"))
+    assert not any(isinstance(e, CommandFailed) for e in session.received)
+
+
+async def test_record_sink_failures_are_logged_not_raised(caplog: pytest.LogCaptureFixture):
+    async def broken_sink(record: dict[str, Any]) -> None:
+        raise ConnectionError("CRM down")
+
+    h = Harness(record_sink=broken_sink)
+    with caplog.at_level(logging.WARNING):
+        await h.send(stasis_start("c1"))
+        await h.send(playback_event("PlaybackFinished", "c1", "c1-p1"))
+    assert "could not deliver the call record" in caplog.text
+    assert h.controller.active_calls == 0
+
+
+async def test_reaction_times_are_reported_per_operation():
+    h = Harness()
+    await h.send(stasis_start("c1"))
+    assert [op for op, _ in h.reactions] == ["answer", "play"]
+    assert all(0 <= s < 5 for _, s in h.reactions)
+
+
+async def test_given_reconnect_then_vanished_calls_end_and_orphans_are_hung_up():
+    h = Harness()
+    await h.send(stasis_start("gone"))
+    await h.send(stasis_start("alive"))
+    h.ari.channels = [
+        in_app_channel("alive"),
+        in_app_channel("orphan"),
+        in_app_channel("other-app", app="someone-else"),
+    ]
+    h.ari.calls.clear()
+    await h.controller.on_connected()
+    assert ("hangup", "orphan", "normal") in h.ari.calls
+    assert all(c[1] != "other-app" for c in h.ari.calls if c[0] == "hangup")
+    assert all(c[1] != "alive" for c in h.ari.calls if c[0] == "hangup")
+    assert [r["call_id"] for r in h.records] == ["gone"]
+    assert h.records[0]["outcome"] == "abandoned"
+    assert h.controller.active_calls == 1
+
+
+async def test_an_orphan_claimed_by_a_late_stasis_start_during_the_grace_is_kept():
+    h = Harness(orphan_grace=0.05)
+    h.ari.channels = [in_app_channel("late")]
+    resync = asyncio.create_task(h.controller.on_connected())
+    await asyncio.sleep(0.01)
+    await h.send(stasis_start("late"))
+    await resync
+    assert ("hangup", "late", "normal") not in h.ari.calls
+    assert h.controller.active_calls == 1
+
+
+async def test_run_reports_connection_and_stops_cleanly():
+    h = Harness()
+    task = asyncio.create_task(h.controller.run())
+    await asyncio.sleep(0)
+    assert h.controller.connected
+    h.ari.stop()
+    await asyncio.wait_for(task, 1)
+    assert not h.controller.connected
+
+
+@pytest.mark.parametrize(
+    ("reason", "ari"),
+    [("normal", "normal"), ("busy", "busy"), ("playback-timeout", "normal"), ("", "normal")],
+)
+def test_session_hangup_reasons_map_to_ari_reasons(reason: str, ari: str):
+    assert ari_hangup_reason(reason) == ari

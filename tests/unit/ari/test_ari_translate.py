@@ -1,0 +1,175 @@
+"""ARI JSON -> core events: every event type we use, and malformed input never raising."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from line311.ari.translate import NewCall, Translated, translate
+from line311.ivr.events import CallerHungUp, DtmfReceived, PlaybackFinished, PlaybackStarted
+
+CALLER = "2125550123"
+
+
+def channel(cid: str = "1700000000.1", exten: str = "311", number: str = CALLER) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "name": f"PJSIP/carrier-{cid}",
+        "state": "Ring",
+        "caller": {"name": "", "number": number},
+        "dialplan": {"context": "from-carrier", "exten": exten, "priority": 1},
+        "creationtime": "2025-01-01T12:00:00.000+0000",
+    }
+
+
+def playback(kind: str, pid: str = "c1-p1", state: str = "playing", target: str = "channel:c1"):
+    return {
+        "type": kind,
+        "playback": {"id": pid, "media_uri": "sound:x", "target_uri": target, "state": state},
+    }
+
+
+def test_given_stasis_start_with_inbound_args_then_new_call_with_dialed_number_from_args():
+    result = translate(
+        {"type": "StasisStart", "args": ["inbound", "2126399675"], "channel": channel(exten="s")}
+    )
+    assert result == NewCall(
+        channel_id="1700000000.1",
+        kind="inbound",
+        dialed_number="2126399675",
+        caller_number=CALLER,
+        args=("2126399675",),
+        channel_name="PJSIP/carrier-1700000000.1",
+    )
+
+
+def test_given_stasis_start_without_args_then_inbound_with_dialplan_exten():
+    result = translate({"type": "StasisStart", "args": [], "channel": channel(exten="311")})
+    assert isinstance(result, NewCall)
+    assert (result.kind, result.dialed_number) == ("inbound", "311")
+
+
+def test_given_stasis_start_of_outbound_channel_then_kind_outbound():
+    result = translate(
+        {"type": "StasisStart", "args": ["outbound", "agent1"], "channel": channel()}
+    )
+    assert isinstance(result, NewCall)
+    assert result.kind == "outbound"
+
+
+def test_new_call_repr_never_shows_the_caller_number():
+    result = translate({"type": "StasisStart", "args": ["inbound", "311"], "channel": channel()})
+    assert CALLER not in repr(result)
+
+
+def test_given_anonymous_caller_then_caller_number_is_none():
+    result = translate(
+        {"type": "StasisStart", "args": ["inbound", "311"], "channel": channel(number="")}
+    )
+    assert isinstance(result, NewCall)
+    assert result.caller_number is None
+
+
+@pytest.mark.parametrize("digit", list("0123456789*#ABCD"))
+def test_dtmf_digits_translate(digit: str):
+    event = {
+        "type": "ChannelDtmfReceived",
+        "digit": digit,
+        "duration_ms": 120,
+        "channel": channel(),
+    }
+    assert translate(event) == Translated("1700000000.1", DtmfReceived(digit=digit))
+
+
+def test_playback_started_goes_to_the_channel_in_target_uri():
+    assert translate(playback("PlaybackStarted")) == Translated("c1", PlaybackStarted("c1-p1"))
+
+
+@pytest.mark.parametrize(
+    ("state", "failed"), [("done", False), ("failed", True), ("cancelled", False)]
+)
+def test_playback_finished_is_failed_only_when_state_failed(state: str, failed: bool):
+    result = translate(playback("PlaybackFinished", state=state))
+    assert result == Translated("c1", PlaybackFinished("c1-p1", failed=failed))
+
+
+def test_playback_on_a_bridge_is_not_a_call_event():
+    assert translate(playback("PlaybackFinished", target="bridge:b1")) is None
+
+
+@pytest.mark.parametrize("kind", ["StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"])
+def test_end_of_channel_events_are_caller_hung_up(kind: str):
+    assert translate({"type": kind, "channel": channel()}) == Translated(
+        "1700000000.1", CallerHungUp()
+    )
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "ChannelStateChange", "channel": channel()},
+        {"type": "ChannelVarset", "variable": "X", "value": "1", "channel": channel()},
+        {"type": "RecordingFinished", "recording": {"name": "r", "target_uri": "channel:c1"}},
+        {"type": "DeviceStateChanged"},
+    ],
+)
+def test_unknown_or_unneeded_events_give_none(event: dict[str, Any]):
+    assert translate(event) is None
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        None,
+        [],
+        "StasisStart",
+        {},
+        {"type": 3},
+        {"type": "StasisStart"},
+        {"type": "StasisStart", "channel": {"id": 5}},
+        {"type": "StasisStart", "channel": channel(), "args": "inbound"},
+        {"type": "ChannelDtmfReceived", "channel": channel()},
+        {"type": "ChannelDtmfReceived", "digit": "x", "channel": channel()},
+        {"type": "PlaybackFinished", "playback": {"id": "p"}},
+        {"type": "PlaybackFinished", "playback": {"id": "p", "target_uri": "nonsense"}},
+        {"type": "StasisEnd", "channel": None},
+    ],
+)
+def test_malformed_events_are_dropped_with_a_warning(event: Any, caplog: pytest.LogCaptureFixture):
+    with caplog.at_level(logging.WARNING, logger="line311.ari.translate"):
+        assert translate(event) is None
+    assert caplog.records, "a dropped malformed event must be logged"
+
+
+def test_malformed_event_warnings_never_contain_the_caller_number(caplog: pytest.LogCaptureFixture):
+    bad = {"type": "StasisStart", "channel": channel(), "args": "oops"}
+    with caplog.at_level(logging.DEBUG):
+        translate(bad)
+    assert CALLER not in caplog.text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(
+        ["StasisStart", "ChannelDtmfReceived", "PlaybackStarted", "PlaybackFinished", "StasisEnd"]
+    ),
+    body=st.dictionaries(
+        st.sampled_from(["channel", "playback", "digit", "args"]), json_values, max_size=4
+    ),
+)
+def test_translate_never_raises_whatever_the_payload(kind: str, body: dict[str, Any]):
+    result = translate({"type": kind, **body})
+    assert result is None or isinstance(result, Translated | NewCall)
