@@ -5,8 +5,12 @@ import time): the database engine (unless one is passed in), the repositories an
 routes. It checks the schema revision first, so a bridge never serves a database that is
 behind: the error says ``run: line311 db upgrade``.
 
+Routes: ``/v1/calls`` (call records), ``/v1/sr`` (SR filing and the IVR's status lookup),
+``/v1/screen-pops`` (call context for CCR desktops), ``/open311/v2/`` (GeoReport v2).
+
 Auth: every ``/v1`` route needs ``Authorization: Bearer <crm_api_key>`` (compared in constant
-time). ``/health`` is open and says only whether the database answers.
+time); Open311 GETs are public and ``POST requests`` takes the key as the ``api_key`` form
+field, as the spec says. ``/health`` is open and says only whether the database answers.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from line311.config import Settings
+from line311.crm_bridge.catalogue import SEED_SERVICES
 from line311.crm_bridge.errors import ApiError
 from line311.crm_bridge.http import (
     BodySizeLimit,
@@ -30,11 +35,17 @@ from line311.crm_bridge.http import (
     install_error_handlers,
     keys_match,
 )
+from line311.crm_bridge.open311.routes import open311_router
 from line311.crm_bridge.routes_calls import calls_router
+from line311.crm_bridge.routes_sr import sr_router
 from line311.db.calls import CallRepository
 from line311.db.engine import engine_from_settings, make_session_factory
 from line311.db.migrate import ensure_schema_current
+from line311.db.screen_pops import ScreenPopStore
+from line311.db.service_requests import ServiceRequestStore
+from line311.db.services import ServiceCatalogue
 from line311.errors import ConfigError
+from line311.privacy import caller_hash
 
 __all__ = ["MAX_BODY_BYTES", "create_app"]
 
@@ -45,13 +56,18 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(
-    settings: Settings, *, engine: Engine | None = None, check_schema: bool = True
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    check_schema: bool = True,
+    seed_catalogue: bool = True,
 ) -> FastAPI:
     """Build the CRM bridge app.
 
     ``engine``: use this engine (tests, or a process sharing one pool); the app then does
     not dispose of it. ``check_schema``: refuse a database whose schema is not current
-    (raises `line311.db.SchemaNotCurrent`).
+    (raises `line311.db.SchemaNotCurrent`). ``seed_catalogue``: add the seeded services
+    that are missing from the catalogue.
     """
     api_key = settings.crm_api_key.get_secret_value()
     if not api_key:
@@ -67,6 +83,17 @@ def create_app(
             raise
     sessions = make_session_factory(db)
     calls = CallRepository(sessions)
+    catalogue = ServiceCatalogue(sessions)
+    requests = ServiceRequestStore(sessions)
+    pops = ScreenPopStore(sessions)
+    if seed_catalogue:
+        added = catalogue.seed(SEED_SERVICES)
+        if added:
+            logger.info("service catalogue: %s services seeded", added)
+    hash_key = settings.caller_hash_key.get_secret_value()
+
+    def hash_phone(number: str) -> str | None:
+        return caller_hash(number, hash_key) if hash_key else None
 
     def require_api_key(
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -113,4 +140,14 @@ def create_app(
 
     auth = Depends(require_api_key)
     app.include_router(calls_router(calls, auth))
+    app.include_router(sr_router(catalogue, requests, pops, auth))
+    app.include_router(
+        open311_router(
+            catalogue,
+            requests,
+            # Scoped keys (an "open311 client" scope) replace this in a later step.
+            api_key_ok=lambda key: keys_match(key, api_key),
+            hash_phone=hash_phone,
+        )
+    )
     return app

@@ -34,6 +34,7 @@ __all__ = [
     "CallOut",
     "CallRecord",
     "ErrorBody",
+    "NoCallerNumbers",
     "looks_like_caller_number_field",
 ]
 
@@ -74,6 +75,26 @@ def looks_like_caller_number_field(name: str) -> bool:
     return key.startswith("caller") or "phone" in key or key.endswith("_ani")
 
 
+def _refuse_caller_numbers(data: Any) -> Any:
+    if isinstance(data, dict):
+        bad = sorted(str(k) for k in data if looks_like_caller_number_field(str(k)))
+        if bad:
+            raise ValueError(
+                f"field(s) {', '.join(bad)} look like a raw caller number; line311 never "
+                "accepts one — send caller_hash (a keyed hash) instead"
+            )
+    return data
+
+
+class NoCallerNumbers(BaseModel):
+    """Base of input models: a body with a raw caller-number field is refused, with a reason."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_caller_numbers(cls, data: Any) -> Any:
+        return _refuse_caller_numbers(data)
+
+
 Slug = Annotated[str, StringConstraints(strict=True, pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 CallId = Annotated[
     str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -89,7 +110,7 @@ Name = Annotated[
 ]
 
 
-class CallRecord(BaseModel):
+class CallRecord(NoCallerNumbers):
     """A finished call, as the controller posts it to ``POST /v1/calls``.
 
     ``outcome`` is a lower-case slug; the controller's values include ``hangup_in_ivr``,
@@ -110,18 +131,6 @@ class CallRecord(BaseModel):
     queue: Name | None = None
     agent_id: Name | None = None
     path: list[JsonValue] | dict[str, JsonValue] = Field(default_factory=list)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_caller_numbers(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            bad = sorted(str(k) for k in data if looks_like_caller_number_field(str(k)))
-            if bad:
-                raise ValueError(
-                    f"field(s) {', '.join(bad)} look like a raw caller number; line311 never "
-                    "accepts one — send caller_hash (a keyed hash) instead"
-                )
-        return data
 
     @field_validator("path")
     @classmethod

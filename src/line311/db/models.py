@@ -10,12 +10,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, MetaData, String
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from line311.db.coltypes import JsonDocument, UtcDateTime
 
-__all__ = ["Base", "CallRow"]
+__all__ = ["Base", "CallRow", "ScreenPopRow", "ServiceRequestRow", "ServiceRow"]
 
 # Deterministic constraint names, so migrations can drop what they created on every backend.
 NAMING_CONVENTION = {
@@ -58,3 +67,86 @@ class CallRow(Base):
         Index("ix_calls_agent_id_started_at", "agent_id", "started_at"),
         Index("ix_calls_caller_hash", "caller_hash"),
     )
+
+
+class ServiceRow(Base):
+    """One entry of the service catalogue (an Open311 service)."""
+
+    __tablename__ = "services"
+
+    service_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    agency: Mapped[str] = mapped_column(String(32))
+    group_name: Mapped[str] = mapped_column(String(100))
+    keywords: Mapped[str] = mapped_column(String(500))
+    type: Mapped[str] = mapped_column(String(16))
+    service_notice: Mapped[str] = mapped_column(Text)
+    expected_days: Mapped[int | None] = mapped_column(Integer)
+    attributes: Mapped[Any] = mapped_column(JsonDocument, nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean)
+
+
+class ServiceRequestRow(Base):
+    """A service request (SR). ``id`` is the sequence inside ``sr_number``.
+
+    Personal data: ``first_name``, ``last_name`` and ``email`` as given by the requester, kept
+    for the CRM and never returned by Open311 or the IVR lookup. A phone number is never
+    stored: only its keyed hash, in ``caller_hash``, which links the SR to the caller's calls.
+    """
+
+    __tablename__ = "service_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sr_number: Mapped[str | None] = mapped_column(String(16), unique=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    service_code: Mapped[str] = mapped_column(ForeignKey("services.service_code"))
+    status: Mapped[str] = mapped_column(String(16))
+    status_notes: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    agency_responsible: Mapped[str] = mapped_column(String(32))
+    service_notice: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    address: Mapped[str | None] = mapped_column(String(300))
+    address_id: Mapped[str | None] = mapped_column(String(64))
+    zipcode: Mapped[str | None] = mapped_column(String(10))
+    lat: Mapped[float | None] = mapped_column(Float)
+    long: Mapped[float | None] = mapped_column(Float)
+    media_url: Mapped[str | None] = mapped_column(String(500))
+    channel: Mapped[str] = mapped_column(String(16))
+    attributes: Mapped[Any] = mapped_column(JsonDocument, nullable=False)
+    caller_hash: Mapped[str | None] = mapped_column(String(64))
+    call_id: Mapped[str | None] = mapped_column(String(128))
+    account_id: Mapped[str | None] = mapped_column(String(64))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(254))
+
+    __table_args__ = (
+        Index("ix_service_requests_requested_at", "requested_at"),
+        Index("ix_service_requests_service_code_requested_at", "service_code", "requested_at"),
+        Index("ix_service_requests_status_requested_at", "status", "requested_at"),
+        Index("ix_service_requests_caller_hash_requested_at", "caller_hash", "requested_at"),
+    )
+
+
+class ScreenPopRow(Base):
+    """What a CCR's desktop shows when a call is connected to them (one per call and agent)."""
+
+    __tablename__ = "screen_pops"
+
+    call_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    queue: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    caller_hash: Mapped[str | None] = mapped_column(String(64))
+    path: Mapped[Any] = mapped_column(JsonDocument, nullable=False)
+    alerts: Mapped[Any] = mapped_column(JsonDocument, nullable=False)
+    wait_seconds: Mapped[float] = mapped_column(Float)
+    connected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_screen_pops_agent_id_connected_at", "agent_id", "connected_at"),)

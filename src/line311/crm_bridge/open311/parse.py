@@ -1,0 +1,238 @@
+"""Parsing and validating Open311 input (pure: mappings in, values or `Open311Error` out).
+
+Rules, from GeoReport v2 with line311's strictness: ``service_code`` and a location (``lat``
+and ``long``, or ``address_string``, or ``address_id``) are required; ``description`` is at
+most 4000 characters; ``attribute[code]`` values are checked against the service's attribute
+definitions (required ones present, list values among the keys, numbers numeric, datetimes
+ISO-8601 with a timezone); unknown fields are refused. A ``phone`` is turned into the keyed
+caller hash at once and never kept.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from line311.db.service_requests import NewServiceRequest
+from line311.db.services import Service
+
+__all__ = [
+    "Open311Error",
+    "SearchParams",
+    "parse_datetime",
+    "parse_new_request",
+    "parse_search",
+    "validate_attributes",
+]
+
+MAX_DESCRIPTION = 4000
+_ATTRIBUTE = re.compile(r"^attribute\[([A-Za-z0-9_.-]{1,64})\](\[\])?$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,}$")
+_PLAIN = {
+    "api_key": 200,
+    "jurisdiction_id": 100,
+    "service_code": 64,
+    "lat": 40,
+    "long": 40,
+    "address_string": 300,
+    "address_id": 64,
+    "email": 254,
+    "device_id": 64,
+    "account_id": 64,
+    "first_name": 100,
+    "last_name": 100,
+    "phone": 40,
+    "description": MAX_DESCRIPTION,
+    "media_url": 500,
+    "zipcode": 10,
+}
+_SEARCH_KEYS = frozenset(
+    {"service_request_id", "service_code", "start_date", "end_date", "status", "jurisdiction_id"}
+)
+
+
+class Open311Error(Exception):
+    """Input Open311 refuses; ``code`` is the HTTP status (400, 403 or 404)."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+
+
+def parse_datetime(name: str, raw: str) -> datetime:
+    """ISO-8601 with a timezone (``Z`` accepted); `Open311Error` otherwise."""
+    text = raw.strip()
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise Open311Error(400, f"{name} is not an ISO-8601 datetime") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise Open311Error(400, f"{name} must include a timezone offset")
+    return value
+
+
+def _single(form: Mapping[str, Sequence[str]], key: str) -> str | None:
+    values = form.get(key)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise Open311Error(400, f"{key} given more than once")
+    value = values[0].strip()
+    limit = _PLAIN.get(key)
+    if limit is not None and len(value) > limit:
+        raise Open311Error(400, f"{key} is longer than {limit} characters")
+    return value or None
+
+
+def _coordinate(name: str, raw: str, bound: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise Open311Error(400, f"{name} is not a number") from None
+    if not math.isfinite(value) or not -bound <= value <= bound:
+        raise Open311Error(400, f"{name} must be between -{bound:g} and {bound:g}")
+    return value
+
+
+def validate_attributes(values: Mapping[str, Sequence[str]], service: Service) -> dict[str, Any]:
+    """Attribute values keyed by code, checked against ``service``'s definitions."""
+    return _attributes({f"attribute[{code}]": v for code, v in values.items()}, service)
+
+
+def _attributes(form: Mapping[str, Sequence[str]], service: Service) -> dict[str, Any]:
+    given: dict[str, list[str]] = {}
+    for key, values in form.items():
+        m = _ATTRIBUTE.match(key)
+        if m is None:
+            continue
+        code, is_multi = m.group(1), m.group(2) is not None
+        definition = service.attribute(code)
+        if definition is None:
+            raise Open311Error(400, f"service {service.service_code} has no attribute {code!r}")
+        if definition.datatype != "multivaluelist" and (is_multi or len(values) > 1):
+            raise Open311Error(400, f"attribute[{code}] takes one value")
+        given.setdefault(code, []).extend(v.strip() for v in values if v.strip())
+    out: dict[str, Any] = {}
+    for definition in service.attributes:
+        values = given.get(definition.code, [])
+        if not values:
+            if definition.required:
+                raise Open311Error(400, f"attribute[{definition.code}] is required")
+            continue
+        keys = {v.key for v in definition.values}
+        if definition.datatype in ("singlevaluelist", "multivaluelist"):
+            bad = [v for v in values if v not in keys]
+            if bad:
+                raise Open311Error(
+                    400,
+                    f"attribute[{definition.code}] must be one of {', '.join(sorted(keys))}",
+                )
+            out[definition.code] = values if definition.datatype == "multivaluelist" else values[0]
+        elif definition.datatype == "number":
+            try:
+                number = float(values[0])
+            except ValueError:
+                raise Open311Error(400, f"attribute[{definition.code}] must be a number") from None
+            if not math.isfinite(number):
+                raise Open311Error(400, f"attribute[{definition.code}] must be a number")
+            out[definition.code] = number
+        elif definition.datatype == "datetime":
+            when = parse_datetime(f"attribute[{definition.code}]", values[0])
+            out[definition.code] = when.isoformat()
+        else:
+            limit = 4000 if definition.datatype == "text" else 200
+            if len(values[0]) > limit:
+                raise Open311Error(400, f"attribute[{definition.code}] is too long")
+            out[definition.code] = values[0]
+    return out
+
+
+def parse_new_request(
+    form: Mapping[str, Sequence[str]],
+    find_service: Callable[[str], Service | None],
+    hash_phone: Callable[[str], str | None],
+) -> NewServiceRequest:
+    """A validated `NewServiceRequest` from a POST requests form."""
+    unknown = sorted(k for k in form if k not in _PLAIN and not _ATTRIBUTE.match(k))
+    if unknown:
+        raise Open311Error(400, f"unknown field(s): {', '.join(unknown[:5])}")
+    code = _single(form, "service_code")
+    if code is None:
+        raise Open311Error(400, "service_code is required")
+    service = find_service(code)
+    if service is None or not service.active:
+        raise Open311Error(404, f"service_code {code!r} not found")
+    lat_raw, long_raw = _single(form, "lat"), _single(form, "long")
+    address = _single(form, "address_string")
+    address_id = _single(form, "address_id")
+    if (lat_raw is None) != (long_raw is None):
+        raise Open311Error(400, "lat and long must be given together")
+    lat = _coordinate("lat", lat_raw, 90) if lat_raw is not None else None
+    long = _coordinate("long", long_raw, 180) if long_raw is not None else None
+    if lat is None and address is None and address_id is None:
+        raise Open311Error(
+            400, "a location is required: lat and long, address_string or address_id"
+        )
+    email = _single(form, "email")
+    if email is not None and not _EMAIL.match(email):
+        raise Open311Error(400, "email is not a valid address")
+    media_url = _single(form, "media_url")
+    if media_url is not None and not media_url.startswith(("http://", "https://")):
+        raise Open311Error(400, "media_url must be an http(s) URL")
+    phone = _single(form, "phone")
+    return NewServiceRequest(
+        service_code=code,
+        description=_single(form, "description"),
+        address=address,
+        address_id=address_id,
+        zipcode=_single(form, "zipcode"),
+        lat=lat,
+        long=long,
+        media_url=media_url,
+        channel="ONLINE",
+        attributes=_attributes(form, service),
+        caller_hash=hash_phone(phone) if phone else None,
+        account_id=_single(form, "account_id"),
+        device_id=_single(form, "device_id"),
+        first_name=_single(form, "first_name"),
+        last_name=_single(form, "last_name"),
+        email=email,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchParams:
+    sr_numbers: tuple[str, ...] = ()
+    service_codes: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+def _csv(raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+def parse_search(query: Mapping[str, str]) -> SearchParams:
+    """GET requests query parameters (comma-separated lists allowed)."""
+    unknown = sorted(k for k in query if k not in _SEARCH_KEYS)
+    if unknown:
+        raise Open311Error(400, f"unknown parameter(s): {', '.join(unknown[:5])}")
+    ids = _csv(query.get("service_request_id"))
+    codes = _csv(query.get("service_code"))
+    statuses = _csv(query.get("status"))
+    if len(ids) > 1000 or len(codes) > 100:
+        raise Open311Error(400, "too many values in a list parameter")
+    bad = [s for s in statuses if s not in ("open", "closed")]
+    if bad:
+        raise Open311Error(400, "status must be open and/or closed")
+    start = parse_datetime("start_date", query["start_date"]) if "start_date" in query else None
+    end = parse_datetime("end_date", query["end_date"]) if "end_date" in query else None
+    return SearchParams(ids, codes, statuses, start, end)

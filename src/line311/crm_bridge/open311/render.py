@@ -1,0 +1,115 @@
+"""Open311 response bodies, in JSON or in the spec's XML.
+
+The same Python structure (lists of dicts) renders to both: lists become a wrapper element
+whose children are named after the singular of the list (``services`` → ``service``,
+``attributes`` → ``attribute``, ``values`` → ``value``), booleans become ``true``/``false``
+and None an empty element.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from fastapi.responses import JSONResponse, Response
+
+from line311.db.service_requests import ServiceRequest
+from line311.db.services import Service
+
+__all__ = [
+    "iso",
+    "render",
+    "request_dict",
+    "service_definition_dict",
+    "service_dict",
+]
+
+_SINGULAR = {
+    "services": "service",
+    "service_requests": "request",
+    "attributes": "attribute",
+    "values": "value",
+    "errors": "error",
+}
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO-8601 with offset, to the second (what Open311 clients parse)."""
+    return None if value is None else value.isoformat(timespec="seconds")
+
+
+def service_dict(service: Service) -> dict[str, Any]:
+    return {
+        "service_code": service.service_code,
+        "service_name": service.service_name,
+        "description": service.description,
+        "metadata": service.metadata,
+        "type": service.type,
+        "keywords": ",".join(service.keywords),
+        "group": service.group,
+    }
+
+
+def service_definition_dict(service: Service) -> dict[str, Any]:
+    return {
+        "service_code": service.service_code,
+        "attributes": [a.to_dict() for a in service.attributes],
+    }
+
+
+def request_dict(sr: ServiceRequest) -> dict[str, Any]:
+    """An SR as Open311 shows it: no names, e-mail, phone, caller hash or call id."""
+    return {
+        "service_request_id": sr.sr_number,
+        "status": sr.status,
+        "status_notes": sr.status_notes,
+        "service_name": sr.service_name,
+        "service_code": sr.service_code,
+        "description": sr.description,
+        "agency_responsible": sr.agency_responsible,
+        "service_notice": sr.service_notice,
+        "requested_datetime": iso(sr.requested_at),
+        "updated_datetime": iso(sr.updated_at),
+        "expected_datetime": iso(sr.expected_at),
+        "address": sr.address,
+        "address_id": sr.address_id,
+        "zipcode": sr.zipcode,
+        "lat": sr.lat,
+        "long": sr.long,
+        "media_url": sr.media_url,
+    }
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _fill(element: ET.Element, value: Any) -> None:
+    if isinstance(value, Mapping):
+        for key, child in value.items():
+            _fill(ET.SubElement(element, str(key)), child)
+    elif isinstance(value, list):
+        name = _SINGULAR.get(element.tag, "item")
+        for item in value:
+            _fill(ET.SubElement(element, name), item)
+    else:
+        element.text = _text(value)
+
+
+def to_xml(root: str, body: Any) -> str:
+    element = ET.Element(root)
+    _fill(element, body)
+    return '<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(element, encoding="unicode")
+
+
+def render(body: Any, *, xml: bool, root: str, status: int = 200) -> Response:
+    """``body`` as JSON, or as XML under the element ``root``."""
+    if xml:
+        return Response(to_xml(root, body), status_code=status, media_type="text/xml")
+    return JSONResponse(body, status_code=status)

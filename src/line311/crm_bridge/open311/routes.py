@@ -1,0 +1,144 @@
+"""The Open311 GeoReport v2 router (``/open311/v2/...{.json|.xml}``).
+
+GETs are public, as in the spec; ``POST requests`` needs an ``api_key`` form field (403
+otherwise). Errors are Open311's ``[{code, description}]`` (rendered by
+`line311.crm_bridge.http` for every path under ``/open311/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from line311.crm_bridge.errors import ApiError
+from line311.crm_bridge.open311.parse import Open311Error, parse_new_request, parse_search
+from line311.crm_bridge.open311.render import (
+    render,
+    request_dict,
+    service_definition_dict,
+    service_dict,
+)
+from line311.db.errors import DbError, DbUnavailable
+from line311.db.service_requests import ServiceRequestStore, UnknownService
+from line311.db.services import ServiceCatalogue
+
+__all__ = ["open311_router"]
+
+_FORMATS = {"json": False, "xml": True}
+
+
+def _xml(fmt: str) -> bool:
+    if fmt not in _FORMATS:
+        raise ApiError(404, "not-found", f"unknown format {fmt!r}: use .json or .xml")
+    return _FORMATS[fmt]
+
+
+def _refuse(exc: Open311Error) -> ApiError:
+    return ApiError(exc.code, "open311", exc.description)
+
+
+def open311_router(
+    catalogue: ServiceCatalogue,
+    requests: ServiceRequestStore,
+    *,
+    api_key_ok: Callable[[str], bool],
+    hash_phone: Callable[[str], str | None],
+) -> APIRouter:
+    router = APIRouter(prefix="/open311/v2", tags=["open311"])
+
+    @router.get("/services.{fmt}")
+    def list_services(fmt: str) -> Response:
+        """Every active service (Open311 ``GET services``)."""
+        xml = _xml(fmt)
+        body = [service_dict(s) for s in catalogue.list()]
+        return render(body, xml=xml, root="services")
+
+    @router.get("/services/{service_code}.{fmt}")
+    def service_definition(service_code: str, fmt: str) -> Response:
+        """A service's attribute definitions (Open311 ``GET services/{code}``)."""
+        xml = _xml(fmt)
+        service = catalogue.get(service_code)
+        if service is None or not service.active:
+            raise ApiError(404, "open311", f"service_code {service_code!r} not found")
+        return render(service_definition_dict(service), xml=xml, root="service_definition")
+
+    @router.post("/requests.{fmt}")
+    async def create_request(fmt: str, request: Request) -> Response:
+        """File an SR from a form (Open311 ``POST requests``)."""
+        xml = _xml(fmt)
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            raise ApiError(400, "open311", "send the request as application/x-www-form-urlencoded")
+        async with request.form(max_files=0, max_fields=200) as form:
+            fields: dict[str, list[str]] = {}
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    raise ApiError(400, "open311", "file uploads are not accepted; use media_url")
+                fields.setdefault(key, []).append(value)
+        key = (fields.get("api_key") or [""])[0]
+        if not api_key_ok(key):
+            raise ApiError(403, "open311", "invalid api_key")
+        try:
+            new = await run_in_threadpool(parse_new_request, fields, catalogue.get, hash_phone)
+            sr = await run_in_threadpool(requests.create, new)
+        except Open311Error as exc:
+            raise _refuse(exc) from None
+        except UnknownService as exc:
+            raise ApiError(404, "open311", str(exc)) from None
+        body = [
+            {
+                "service_request_id": sr.sr_number,
+                "token": sr.token,
+                "service_notice": sr.service_notice,
+                "account_id": sr.account_id,
+            }
+        ]
+        return render(body, xml=xml, root="service_requests", status=201)
+
+    @router.get("/requests.{fmt}")
+    def search_requests(fmt: str, request: Request) -> Response:
+        """Search SRs (Open311 ``GET requests``): last 90 days by default, at most 1000."""
+        xml = _xml(fmt)
+        try:
+            params = parse_search(dict(request.query_params))
+            found = requests.search(
+                sr_numbers=params.sr_numbers,
+                service_codes=params.service_codes,
+                statuses=params.statuses,
+                start=params.start,
+                end=params.end,
+            )
+        except Open311Error as exc:
+            raise _refuse(exc) from None
+        except DbUnavailable:
+            raise
+        except DbError as exc:
+            raise ApiError(400, "open311", str(exc)) from None
+        return render([request_dict(sr) for sr in found], xml=xml, root="service_requests")
+
+    @router.get("/requests/{service_request_id}.{fmt}")
+    def get_request(service_request_id: str, fmt: str) -> Response:
+        """One SR by its number (Open311 ``GET requests/{id}``)."""
+        xml = _xml(fmt)
+        sr = requests.get(service_request_id)
+        if sr is None:
+            raise ApiError(404, "open311", f"service request {service_request_id!r} not found")
+        return render([request_dict(sr)], xml=xml, root="service_requests")
+
+    @router.get("/tokens/{token}.{fmt}")
+    def get_token(token: str, fmt: str) -> Response:
+        """The SR number issued for a token (Open311 ``GET tokens/{token}``)."""
+        xml = _xml(fmt)
+        sr = requests.get_by_token(token)
+        if sr is None:
+            raise ApiError(404, "open311", "token not found")
+        body = [{"service_request_id": sr.sr_number, "token": token}]
+        return render(body, xml=xml, root="service_requests")
+
+    return router

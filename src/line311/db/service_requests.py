@@ -1,0 +1,295 @@
+"""Service requests (SRs): filing, lookup by SR number or token, and Open311 searches.
+
+Theory of operation
+-------------------
+An SR's number is derived from its row id: the row is inserted, flushed to learn its id,
+and given ``make_sr_number(id)`` (``line311.ivr.srnumber``: prefix 311, 8-digit sequence,
+Damm check digit) in the same transaction, so numbers are unique without a second counter
+and a caller can key one back on the phone. A random ``token`` is issued too (Open311's
+``tokens/{token}``).
+
+Searches follow Open311 GeoReport v2: at most 1000 results, newest first, ``requested_at``
+within a window that defaults to the last 90 days and may not span more than 90 days; when
+SR numbers are given, the other filters are ignored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from line311.db.errors import DbError, DbUnavailable
+from line311.db.models import ServiceRequestRow, ServiceRow
+from line311.ivr.srnumber import SR_SEQUENCE_MAX, make_sr_number
+
+__all__ = [
+    "MAX_SEARCH_RESULTS",
+    "MAX_SEARCH_SPAN",
+    "NewServiceRequest",
+    "ServiceRequest",
+    "ServiceRequestStore",
+    "Status",
+    "UnknownService",
+]
+
+MAX_SEARCH_RESULTS = 1000
+MAX_SEARCH_SPAN = timedelta(days=90)
+
+Status = Literal["open", "closed"]
+Channel = Literal["PHONE", "ONLINE", "MOBILE", "OTHER"]
+
+
+class UnknownService(DbError):
+    """The service code is not in the catalogue (or is inactive)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewServiceRequest:
+    """What is needed to file an SR. Never a phone number: ``caller_hash`` only."""
+
+    service_code: str
+    description: str | None = None
+    address: str | None = None
+    address_id: str | None = None
+    zipcode: str | None = None
+    lat: float | None = None
+    long: float | None = None
+    media_url: str | None = None
+    channel: Channel = "PHONE"
+    attributes: dict[str, Any] = field(default_factory=dict)
+    caller_hash: str | None = None
+    call_id: str | None = None
+    account_id: str | None = None
+    device_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRequest:
+    """A stored SR (every column; callers decide what to show)."""
+
+    sr_number: str
+    token: str
+    service_code: str
+    service_name: str
+    status: str
+    status_notes: str | None
+    description: str | None
+    agency_responsible: str
+    service_notice: str | None
+    requested_at: datetime
+    updated_at: datetime
+    expected_at: datetime | None
+    address: str | None
+    address_id: str | None
+    zipcode: str | None
+    lat: float | None
+    long: float | None
+    media_url: str | None
+    channel: str
+    attributes: dict[str, Any]
+    caller_hash: str | None
+    call_id: str | None
+    account_id: str | None
+    device_id: str | None
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+
+
+_SR_FIELDS = tuple(f.name for f in fields(ServiceRequest) if f.name != "service_name")
+
+
+def _to_sr(row: ServiceRequestRow, service_name: str) -> ServiceRequest:
+    values = {name: getattr(row, name) for name in _SR_FIELDS}
+    return ServiceRequest(service_name=service_name, **values)
+
+
+class ServiceRequestStore:
+    """Files and finds service requests."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    def create(self, new: NewServiceRequest) -> ServiceRequest:
+        """File ``new``; raises `UnknownService` for a code not in the active catalogue."""
+        now = self._clock()
+        try:
+            with self._sessions.begin() as session:
+                service = session.get(ServiceRow, new.service_code)
+                if service is None or not service.active:
+                    raise UnknownService(f"no service {new.service_code!r} in the catalogue")
+                expected = (
+                    now + timedelta(days=service.expected_days)
+                    if service.expected_days is not None
+                    else None
+                )
+                row = ServiceRequestRow(
+                    sr_number=None,
+                    token=secrets.token_urlsafe(18),
+                    service_code=new.service_code,
+                    status="open",
+                    status_notes=None,
+                    description=new.description,
+                    agency_responsible=service.agency,
+                    service_notice=service.service_notice or None,
+                    requested_at=now,
+                    updated_at=now,
+                    expected_at=expected,
+                    address=new.address,
+                    address_id=new.address_id,
+                    zipcode=new.zipcode,
+                    lat=new.lat,
+                    long=new.long,
+                    media_url=new.media_url,
+                    channel=new.channel,
+                    attributes=dict(new.attributes),
+                    caller_hash=new.caller_hash,
+                    call_id=new.call_id,
+                    account_id=new.account_id,
+                    device_id=new.device_id,
+                    first_name=new.first_name,
+                    last_name=new.last_name,
+                    email=new.email,
+                )
+                session.add(row)
+                session.flush()
+                if row.id > SR_SEQUENCE_MAX:  # pragma: no cover - 100 million SRs
+                    raise DbError("SR sequence exhausted; widen the SR number format")
+                row.sr_number = make_sr_number(row.id)
+                result = _to_sr(row, service.service_name)
+        except SQLAlchemyError as exc:
+            raise DbUnavailable(f"filing a service request failed: {exc}") from None
+        return result
+
+    def _one(self, *where: Any) -> ServiceRequest | None:
+        query = (
+            select(ServiceRequestRow, ServiceRow.service_name)
+            .join(ServiceRow, ServiceRow.service_code == ServiceRequestRow.service_code)
+            .where(*where)
+        )
+        try:
+            with self._sessions() as session:
+                found = session.execute(query).first()
+        except SQLAlchemyError as exc:
+            raise DbUnavailable(f"reading a service request failed: {exc}") from None
+        return None if found is None else _to_sr(found[0], found[1])
+
+    def get(self, sr_number: str) -> ServiceRequest | None:
+        """The SR with this number, or None."""
+        return self._one(ServiceRequestRow.sr_number == sr_number)
+
+    def get_by_token(self, token: str) -> ServiceRequest | None:
+        """The SR issued with this token, or None."""
+        return self._one(ServiceRequestRow.token == token)
+
+    def search(
+        self,
+        *,
+        sr_numbers: Sequence[str] = (),
+        service_codes: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        start: datetime | None = None,
+        end: datetime | None = None,
+        caller_hash: str | None = None,
+        limit: int = MAX_SEARCH_RESULTS,
+    ) -> list[ServiceRequest]:
+        """Open311 search (see the module docstring); raises `DbError` for a bad window."""
+        if not 1 <= limit <= MAX_SEARCH_RESULTS:
+            raise DbError(f"limit must be between 1 and {MAX_SEARCH_RESULTS}")
+        query = select(ServiceRequestRow, ServiceRow.service_name).join(
+            ServiceRow, ServiceRow.service_code == ServiceRequestRow.service_code
+        )
+        if sr_numbers:
+            query = query.where(ServiceRequestRow.sr_number.in_(list(sr_numbers)))
+        else:
+            start, end = self.window(start, end)
+            query = query.where(
+                ServiceRequestRow.requested_at >= start, ServiceRequestRow.requested_at <= end
+            )
+            if service_codes:
+                query = query.where(ServiceRequestRow.service_code.in_(list(service_codes)))
+            if statuses:
+                query = query.where(ServiceRequestRow.status.in_(list(statuses)))
+            if caller_hash is not None:
+                query = query.where(ServiceRequestRow.caller_hash == caller_hash)
+        query = query.order_by(
+            ServiceRequestRow.requested_at.desc(), ServiceRequestRow.id.desc()
+        ).limit(limit)
+        try:
+            with self._sessions() as session:
+                return [_to_sr(row, name) for row, name in session.execute(query)]
+        except SQLAlchemyError as exc:
+            raise DbUnavailable(f"searching service requests failed: {exc}") from None
+
+    def window(self, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+        """The search window: last 90 days by default, never longer than 90 days."""
+        for name, value in (("start_date", start), ("end_date", end)):
+            if value is not None and value.tzinfo is None:
+                raise DbError(f"{name} must carry a timezone")
+        if start is None and end is None:
+            end = self._clock()
+            start = end - MAX_SEARCH_SPAN
+        elif start is None:
+            assert end is not None
+            start = end - MAX_SEARCH_SPAN
+        elif end is None:
+            end = start + MAX_SEARCH_SPAN
+        if end < start:
+            raise DbError("end_date is before start_date")
+        if end - start > MAX_SEARCH_SPAN:
+            raise DbError("start_date to end_date may not span more than 90 days")
+        return start, end
+
+    def recent_for_caller(self, caller_hash: str, limit: int = 10) -> list[ServiceRequest]:
+        """A caller's most recent SRs (any age), found by the keyed caller hash."""
+        query = (
+            select(ServiceRequestRow, ServiceRow.service_name)
+            .join(ServiceRow, ServiceRow.service_code == ServiceRequestRow.service_code)
+            .where(ServiceRequestRow.caller_hash == caller_hash)
+            .order_by(ServiceRequestRow.requested_at.desc(), ServiceRequestRow.id.desc())
+            .limit(limit)
+        )
+        try:
+            with self._sessions() as session:
+                return [_to_sr(row, name) for row, name in session.execute(query)]
+        except SQLAlchemyError as exc:
+            raise DbUnavailable(f"reading a caller's service requests failed: {exc}") from None
+
+    def update_status(
+        self, sr_number: str, status: Status, status_notes: str | None
+    ) -> ServiceRequest | None:
+        """Set an SR's status and notes; None when there is no such SR."""
+        if status not in ("open", "closed"):
+            raise DbError(f"status must be open or closed, got {status!r}")
+        try:
+            with self._sessions.begin() as session:
+                row = session.scalars(
+                    select(ServiceRequestRow).where(ServiceRequestRow.sr_number == sr_number)
+                ).first()
+                if row is None:
+                    return None
+                row.status = status
+                row.status_notes = status_notes
+                row.updated_at = self._clock()
+                service = session.get(ServiceRow, row.service_code)
+                name = service.service_name if service is not None else row.service_code
+                result = _to_sr(row, name)
+        except SQLAlchemyError as exc:
+            raise DbUnavailable(f"updating SR {sr_number} failed: {exc}") from None
+        return result

@@ -1,0 +1,244 @@
+"""Open311 GeoReport v2 under /open311/v2/, JSON and XML, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import httpx
+import pytest
+
+from line311.ivr.srnumber import validate_sr_number
+
+from .conftest import API_KEY
+
+pytestmark = pytest.mark.integration
+
+BASE = "/open311/v2"
+
+
+def heat_form(**changes: Any) -> dict[str, Any]:
+    form: dict[str, Any] = {
+        "api_key": API_KEY,
+        "service_code": "heat-hot-water",
+        "address_string": "350 5th Ave, New York, NY",
+        "description": "No heat since yesterday evening.",
+        "attribute[problem]": "no_heat",
+        "attribute[scope]": "entire_building",
+        "attribute[apartment]": "4B",
+        "first_name": "Ada",
+        "email": "ada@example.org",
+        "phone": "212-555-0123",
+    }
+    form.update(changes)
+    return {k: v for k, v in form.items() if v is not None}
+
+
+async def file_request(api: httpx.AsyncClient, **changes: Any) -> dict[str, Any]:
+    response = await api.post(f"{BASE}/requests.json", data=heat_form(**changes))
+    assert response.status_code == 201, response.text
+    (body,) = response.json()
+    return dict(body)
+
+
+async def test_services_list_the_seeded_nyc_catalogue_with_agencies_groups_and_metadata(
+    api: httpx.AsyncClient,
+) -> None:
+    response = await api.get(f"{BASE}/services.json")
+
+    assert response.status_code == 200
+    services = {s["service_code"]: s for s in response.json()}
+    for code in (
+        "noise-residential",
+        "illegal-parking",
+        "heat-hot-water",
+        "blocked-driveway",
+        "street-light",
+        "pothole",
+        "missed-collection",
+        "rodents",
+    ):
+        assert code in services
+    heat = services["heat-hot-water"]
+    assert heat["service_name"] == "Heat/Hot Water"
+    assert heat["metadata"] is True
+    assert heat["type"] == "realtime"
+    assert heat["group"] == "Housing"
+    assert set(heat) == {
+        "service_code", "service_name", "description", "metadata", "type", "keywords", "group"
+    }  # fmt: skip
+
+
+async def test_services_also_come_as_xml(api: httpx.AsyncClient) -> None:
+    response = await api.get(f"{BASE}/services.xml")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(response.text)
+    assert root.tag == "services"
+    codes = [s.findtext("service_code") for s in root.findall("service")]
+    assert "pothole" in codes
+
+
+async def test_a_service_definition_lists_its_attributes_and_values(
+    api: httpx.AsyncClient,
+) -> None:
+    response = await api.get(f"{BASE}/services/heat-hot-water.json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["service_code"] == "heat-hot-water"
+    problem = next(a for a in body["attributes"] if a["code"] == "problem")
+    assert problem["datatype"] == "singlevaluelist"
+    assert problem["required"] is True
+    assert {"key": "no_heat", "name": "Heat"} in problem["values"]
+    xml = ET.fromstring((await api.get(f"{BASE}/services/heat-hot-water.xml")).text)
+    assert xml.tag == "service_definition"
+    assert xml.find("attributes/attribute/values/value/key") is not None
+
+
+async def test_an_unknown_service_is_an_open311_404(api: httpx.AsyncClient) -> None:
+    response = await api.get(f"{BASE}/services/teleportation.json")
+    assert response.status_code == 404
+    assert response.json() == [
+        {"code": 404, "description": "service_code 'teleportation' not found"}
+    ]
+    xml = await api.get(f"{BASE}/services/teleportation.xml")
+    assert ET.fromstring(xml.text).findtext("error/code") == "404"
+
+
+async def test_given_a_valid_form_when_posted_then_an_sr_number_with_a_check_digit(
+    api: httpx.AsyncClient,
+) -> None:
+    created = await file_request(api)
+
+    assert validate_sr_number(created["service_request_id"])
+    assert created["token"]
+    assert "68F" in created["service_notice"]
+
+
+async def test_given_a_filed_sr_then_readable_by_id_and_token_without_personal_data(
+    api: httpx.AsyncClient,
+) -> None:
+    created = await file_request(api)
+    sr_id = created["service_request_id"]
+
+    (sr,) = (await api.get(f"{BASE}/requests/{sr_id}.json")).json()
+    assert sr["status"] == "open"
+    assert sr["service_name"] == "Heat/Hot Water"
+    assert sr["agency_responsible"] == "HPD"
+    assert sr["address"] == "350 5th Ave, New York, NY"
+    assert sr["requested_datetime"].endswith("+00:00")
+    assert sr["expected_datetime"]
+    text = (await api.get(f"{BASE}/requests/{sr_id}.json")).text
+    for private in ("Ada", "ada@example.org", "555", "0123"):
+        assert private not in text
+
+    tokens = (await api.get(f"{BASE}/tokens/{created['token']}.json")).json()
+    assert tokens == [{"service_request_id": sr_id, "token": created["token"]}]
+    assert (await api.get(f"{BASE}/tokens/nope.json")).status_code == 404
+    assert (await api.get(f"{BASE}/requests/311000000000.json")).status_code == 404
+
+
+async def test_sr_numbers_are_unique_and_consecutive(api: httpx.AsyncClient) -> None:
+    ids = [(await file_request(api))["service_request_id"] for _ in range(5)]
+    assert len(set(ids)) == 5
+    sequences = [int(i[3:-1]) for i in ids]
+    assert sequences == sorted(sequences)
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "fragment"),
+    [
+        ({"api_key": None}, 403, "api_key"),
+        ({"api_key": "wrong"}, 403, "api_key"),
+        ({"service_code": None}, 400, "service_code is required"),
+        ({"service_code": "teleportation"}, 404, "not found"),
+        ({"address_string": None}, 400, "location"),
+        ({"lat": "40.7"}, 400, "lat and long"),
+        ({"lat": "91", "long": "0"}, 400, "lat must be"),
+        ({"attribute[problem]": "too_cold"}, 400, "attribute[problem]"),
+        ({"attribute[apartment]": None}, 400, "attribute[apartment] is required"),
+        ({"attribute[colour]": "red"}, 400, "no attribute 'colour'"),
+        ({"description": "x" * 4001}, 400, "description"),
+        ({"email": "not-an-address"}, 400, "email"),
+        ({"media_url": "ftp://x/y"}, 400, "media_url"),
+        ({"favourite_colour": "red"}, 400, "unknown field"),
+    ],
+)
+async def test_given_a_bad_form_then_an_open311_error(
+    api: httpx.AsyncClient, changes: dict[str, Any], code: int, fragment: str
+) -> None:
+    response = await api.post(f"{BASE}/requests.json", data=heat_form(**changes))
+
+    assert response.status_code == code
+    (error,) = response.json()
+    assert error["code"] == code
+    assert fragment in error["description"]
+
+
+async def test_given_json_instead_of_a_form_then_400(api: httpx.AsyncClient) -> None:
+    response = await api.post(f"{BASE}/requests.json", json=heat_form())
+    assert response.status_code == 400
+
+
+async def test_a_post_answers_in_xml_too(api: httpx.AsyncClient) -> None:
+    response = await api.post(f"{BASE}/requests.xml", data=heat_form())
+    assert response.status_code == 201
+    root = ET.fromstring(response.text)
+    assert root.tag == "service_requests"
+    assert validate_sr_number(root.findtext("request/service_request_id") or "")
+
+
+async def test_search_filters_by_code_status_ids_and_window(api: httpx.AsyncClient) -> None:
+    a = (await file_request(api))["service_request_id"]
+    b = (
+        await file_request(
+            api,
+            service_code="pothole",
+            **{
+                "attribute[problem]": None,
+                "attribute[scope]": None,
+                "attribute[apartment]": None,
+                "attribute[roadway]": "street",
+            },
+        )
+    )["service_request_id"]
+    await api.post(
+        f"/v1/sr/{a}/status", json={"status": "closed", "status_notes": "Heat restored."}
+    )
+
+    def ids(response: httpx.Response) -> list[str]:
+        assert response.status_code == 200, response.text
+        return [r["service_request_id"] for r in response.json()]
+
+    assert ids(await api.get(f"{BASE}/requests.json")) == [b, a]
+    assert ids(await api.get(f"{BASE}/requests.json", params={"service_code": "pothole"})) == [b]
+    assert ids(await api.get(f"{BASE}/requests.json", params={"status": "closed"})) == [a]
+    assert ids(await api.get(f"{BASE}/requests.json", params={"service_request_id": f"{a},{b}"}))
+    old = {"start_date": "2001-01-01T00:00:00Z", "end_date": "2001-02-01T00:00:00Z"}
+    assert ids(await api.get(f"{BASE}/requests.json", params=old)) == []
+    xml = ET.fromstring((await api.get(f"{BASE}/requests.xml")).text)
+    assert [r.findtext("service_request_id") for r in xml.findall("request")] == [b, a]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start_date": "2025-01-01"},
+        {"start_date": "2024-01-01T00:00:00Z", "end_date": "2025-01-01T00:00:00Z"},
+        {"start_date": "2025-02-01T00:00:00Z", "end_date": "2025-01-01T00:00:00Z"},
+        {"status": "pending"},
+        {"sort": "asc"},
+    ],
+)
+async def test_bad_search_parameters_are_open311_400s(
+    api: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    response = await api.get(f"{BASE}/requests.json", params=params)
+    assert response.status_code == 400
+    assert response.json()[0]["code"] == 400
+
+
+async def test_an_unknown_format_is_404(api: httpx.AsyncClient) -> None:
+    assert (await api.get(f"{BASE}/services.csv")).status_code == 404

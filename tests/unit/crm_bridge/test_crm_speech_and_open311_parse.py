@@ -1,0 +1,135 @@
+"""Pure helpers: status notes fit to be spoken, Open311 form and query parsing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from line311.crm_bridge.catalogue import SEED_SERVICES
+from line311.crm_bridge.open311.parse import (
+    Open311Error,
+    parse_datetime,
+    parse_new_request,
+    parse_search,
+)
+from line311.crm_bridge.open311.render import to_xml
+from line311.crm_bridge.speech import MAX_SPOKEN, speakable, spoken_digits
+from line311.db.services import Service
+
+CATALOGUE = {s.service_code: s for s in SEED_SERVICES}
+
+
+def find(code: str) -> Service | None:
+    return CATALOGUE.get(code)
+
+
+def form(**fields: Any) -> dict[str, list[str]]:
+    base = {
+        "service_code": "pothole",
+        "lat": "40.7128",
+        "long": "-74.0060",
+        "attribute[roadway]": "street",
+    }
+    base.update(fields)
+    return {k: [v] if isinstance(v, str) else v for k, v in base.items() if v is not None}
+
+
+def test_notes_lose_emails_urls_and_phone_numbers() -> None:
+    text = speakable("Call 212-555-0199 or (718) 555 0100, mail a@b.org, see https://x.y/z. Done.")
+    assert "555" not in text
+    assert "@" not in text
+    assert "http" not in text
+    assert text.endswith("Done.")
+
+
+def test_long_notes_are_cut_at_a_sentence() -> None:
+    text = speakable("The crew inspected the site. " * 30)
+    assert len(text) <= MAX_SPOKEN
+    assert text.endswith(".")
+
+
+@settings(max_examples=200)
+@given(st.text(max_size=2000))
+def test_property_spoken_notes_are_bounded_and_hold_no_long_digit_runs(raw: str) -> None:
+    text = speakable(raw)
+    assert len(text) <= MAX_SPOKEN + 1
+    assert "@" not in text
+    digits_in_a_row = max((len(run) for run in "".join(
+        c if c.isdecimal() else " " for c in text).split()), default=0)  # fmt: skip
+    assert digits_in_a_row < 7
+
+
+def test_sr_numbers_are_read_in_their_printed_groups() -> None:
+    assert spoken_digits("311000004273") == "3 1 1, 0 0 0 0 0 4 2 7, 3"
+
+
+def test_a_phone_becomes_a_caller_hash_and_is_not_kept() -> None:
+    new = parse_new_request(form(phone="212 555 0123"), find, lambda p: "hash-of-" + p[-4:])
+    assert new.caller_hash == "hash-of-0123"
+    assert "212 555 0123" not in repr(new)
+    assert new.channel == "ONLINE"
+    assert new.attributes == {"roadway": "street"}
+
+
+def test_number_attributes_are_numbers_and_list_values_are_checked() -> None:
+    new = parse_new_request(form(**{"attribute[width_inches]": "12.5"}), find, lambda p: None)
+    assert new.attributes["width_inches"] == 12.5
+    with pytest.raises(Open311Error, match="must be a number"):
+        parse_new_request(form(**{"attribute[width_inches]": "wide"}), find, lambda p: None)
+    with pytest.raises(Open311Error, match="takes one value"):
+        parse_new_request(
+            form(**{"attribute[roadway]": ["street", "highway"]}), find, lambda p: None
+        )
+
+
+def test_datetime_attributes_need_a_timezone() -> None:
+    base = {"service_code": "missed-collection", "lat": None, "long": None,
+            "attribute[roadway]": None, "address_string": "1 Centre St",
+            "attribute[material]": "garbage"}  # fmt: skip
+    ok = parse_new_request(
+        form(**base, **{"attribute[collection_date]": "2025-01-27T07:00:00-05:00"}),
+        find,
+        lambda p: None,
+    )
+    assert ok.attributes["collection_date"] == "2025-01-27T07:00:00-05:00"
+    with pytest.raises(Open311Error, match="timezone"):
+        parse_new_request(
+            form(**base, **{"attribute[collection_date]": "2025-01-27T07:00:00"}),
+            find,
+            lambda p: None,
+        )
+
+
+def test_repeated_single_fields_are_refused() -> None:
+    with pytest.raises(Open311Error, match="more than once"):
+        parse_new_request(form(service_code=["pothole", "rodents"]), find, lambda p: None)
+
+
+@pytest.mark.parametrize("raw", ["2025-01-27T14:00:00Z", "2025-01-27T09:00:00-05:00"])
+def test_open311_datetimes_with_offsets_parse(raw: str) -> None:
+    assert parse_datetime("d", raw).utcoffset() is not None
+
+
+def test_search_lists_are_comma_separated() -> None:
+    params = parse_search({"service_code": "pothole, rodents", "status": "open,closed"})
+    assert params.service_codes == ("pothole", "rodents")
+    assert params.statuses == ("open", "closed")
+
+
+def test_xml_lists_are_named_by_their_singular() -> None:
+    xml = to_xml("service_requests", [{"service_request_id": "1", "lat": None, "ok": True}])
+    assert "<service_requests><request><service_request_id>1</service_request_id>" in xml
+    assert "<lat />" in xml or "<lat></lat>" in xml
+    assert "<ok>true</ok>" in xml
+
+
+def test_the_seeded_catalogue_is_consistent() -> None:
+    codes = [s.service_code for s in SEED_SERVICES]
+    assert len(codes) == len(set(codes)) >= 15
+    for service in SEED_SERVICES:
+        assert service.agency
+        orders = [a.order for a in service.attributes]
+        assert len(orders) == len(set(orders)), service.service_code
