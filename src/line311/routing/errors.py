@@ -9,6 +9,7 @@
         ├── UnknownCallError         no waiting call with that id
         ├── UnknownQueueError        no queue with that name
         ├── DuplicateCallError       a call id is already waiting
+        ├── InvalidCallError         a call's attributes are malformed (language, priority)
         ├── QueueFullError           the queue (and its overflow chain) is at its maximum length
         ├── AgentStateError          the agent cannot take that event in its current state
         └── StaleOfferError          an offer answer that no longer matches the reservation
@@ -26,6 +27,7 @@ from line311.errors import Line311Error
 __all__ = [
     "AgentStateError",
     "DuplicateCallError",
+    "InvalidCallError",
     "QueueFullError",
     "RoutingConfigError",
     "RoutingError",
@@ -91,6 +93,11 @@ class DuplicateCallError(RoutingError):
     def __init__(self, call_id: str) -> None:
         self.call_id = call_id
         super().__init__(f"call {call_id!r} is already waiting")
+
+
+class InvalidCallError(RoutingError):
+    """A call arrived with malformed attributes (a language code that is not a skill name,
+    a non-integer priority)."""
 
 
 class QueueFullError(RoutingError):

@@ -17,7 +17,8 @@ several controllers can serve one queue; the protocol is shaped for it:
   language, escalation step and extra terms), each in service order. In Redis these are
   sets and sorted sets kept in the same transaction as the record.
 * **Sequence numbers and timers are shared.** `next_seq` is a global counter (INCR), timers
-  a sorted set; a timer may be stale when it fires (the router re-checks the record).
+  a sorted set with one entry per (kind, ident); the router still re-checks the record when
+  one fires.
 * `changes` is a counter bumped by every write, so a router can skip deciding when nothing
   changed since its last decision (on Redis: a counter key, or keyspace notifications).
 """
@@ -122,8 +123,14 @@ class RoutingStore(Protocol):
         True; otherwise change nothing and return False."""
         ...
 
-    # -- timers
-    def schedule(self, at: float, kind: str, ident: str) -> None: ...
+    # -- timers (one per (kind, ident): a sorted set keyed by "kind:ident" on Redis)
+    def schedule(self, at: float, kind: str, ident: str) -> None:
+        """Arm the (kind, ident) timer at ``at``, replacing any earlier one."""
+        ...
+
+    def cancel(self, kind: str, ident: str) -> None:
+        """Disarm the (kind, ident) timer if armed."""
+        ...
 
     def pop_due(self, now: float) -> list[tuple[float, str, str]]:
         """Remove and return the timers due at ``now`` as (at, kind, ident), earliest first."""
@@ -160,6 +167,7 @@ class InMemoryRoutingStore:
         self._buckets: dict[BucketKey, list[OrderKey]] = {}
         self._timers: list[tuple[float, int, str, str]] = []
         self._timer_seq = 0
+        self._timer_live: dict[tuple[str, str], int] = {}
         self._aht: dict[str, float] = {}
         self._alpha = handle_time_alpha
 
@@ -298,18 +306,27 @@ class InMemoryRoutingStore:
     # -- timers
     def schedule(self, at: float, kind: str, ident: str) -> None:
         self._timer_seq += 1
+        self._timer_live[(kind, ident)] = self._timer_seq
         heapq.heappush(self._timers, (at, self._timer_seq, kind, ident))
+
+    def cancel(self, kind: str, ident: str) -> None:
+        self._timer_live.pop((kind, ident), None)
 
     def pop_due(self, now: float) -> list[tuple[float, str, str]]:
         due: list[tuple[float, str, str]] = []
-        timers = self._timers
+        timers, live = self._timers, self._timer_live
         while timers and timers[0][0] <= now:
-            at, _, kind, ident = heapq.heappop(timers)
-            due.append((at, kind, ident))
+            at, seq, kind, ident = heapq.heappop(timers)
+            if live.get((kind, ident)) == seq:
+                del live[(kind, ident)]
+                due.append((at, kind, ident))
         return due
 
     def next_timer(self) -> float | None:
-        return self._timers[0][0] if self._timers else None
+        timers, live = self._timers, self._timer_live
+        while timers and live.get((timers[0][2], timers[0][3])) != timers[0][1]:
+            heapq.heappop(timers)
+        return timers[0][0] if timers else None
 
     # -- live figures
     def record_handle_time(self, queue: str, seconds: float) -> None:

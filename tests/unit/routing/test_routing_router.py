@@ -1,0 +1,480 @@
+"""Router behaviour, fed events with a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+from tests.unit.routing.helpers import ccr, queues, router
+
+from line311.routing.agents import AgentState
+from line311.routing.errors import (
+    AgentStateError,
+    DuplicateCallError,
+    InvalidCallError,
+    QueueFullError,
+    RoutingConfigError,
+    StaleOfferError,
+    UnknownAgentError,
+    UnknownCallError,
+    UnknownQueueError,
+)
+from line311.routing.results import Offer
+from line311.routing.router import Router
+from line311.routing.skills import Requirements
+from line311.routing.strategies import DEFAULT_STRATEGIES
+
+EN = "lang:en=5, topic:general=3"
+
+
+def test_given_an_available_ccr_when_a_call_arrives_then_it_is_offered_to_them():
+    r = router()
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=1)
+    offers = r.decide(now=1)
+    assert offers == [
+        Offer(
+            call_id="c1",
+            agent_id="a1",
+            queue="general",
+            endpoint="PJSIP/a1",
+            language="en",
+            waited=0.0,
+        )
+    ]
+    assert r.agent("a1").state is AgentState.RESERVED
+    assert r.decide(now=1) == []
+
+
+def test_given_no_ccr_speaks_spanish_when_one_logs_in_then_the_spanish_call_goes_to_them():
+    r = router()
+    r.agent_login(ccr("en", EN), now=0)
+    r.agent_login(ccr("es", "lang:es=4, lang:en=3, topic:general=2"), now=0)
+    r.agent_pause("es", now=0)
+    r.call_arrived("c1", "general", now=1, language="es")
+    # a Spanish speaker is logged in (paused), so no interpreter: the call waits
+    assert r.decide(now=1) == []
+    r.agent_resume("es", now=2)
+    [offer] = r.decide(now=2)
+    assert (offer.agent_id, offer.interpreter) == ("es", False)
+
+
+def test_given_a_language_nobody_speaks_when_it_arrives_then_english_ccr_plus_interpreter():
+    r = router()
+    r.agent_login(ccr("en", EN), now=0)
+    r.call_arrived("c1", "general", now=1, language="ar")
+    [offer] = r.decide(now=1)
+    assert offer.agent_id == "en"
+    assert offer.interpreter
+
+
+def test_given_the_interpreter_step_when_no_native_ccr_is_free_then_interpreter_after_the_step():
+    qs = queues(
+        general={"requires": "topic:general", "escalation": [{"after": 60, "interpreter": True}]}
+    )
+    r = router(qs)
+    r.agent_login(ccr("ru", "lang:ru=5, topic:general=3"), now=0)
+    r.agent_login(ccr("en", EN), now=0)
+    r.call_arrived("busy", "general", now=0, language="ru")
+    [first] = r.decide(now=0)
+    assert first.agent_id == "ru"
+    r.offer_accepted("busy", "ru", now=1)
+    r.call_arrived("c1", "general", now=2, language="ru")
+    assert r.decide(now=2) == []
+    assert r.next_deadline() == 62
+    assert r.decide(now=61.9) == []
+    [offer] = r.decide(now=62)
+    assert (offer.agent_id, offer.interpreter, offer.step) == ("en", True, 1)
+
+
+def test_given_native_and_english_ccrs_when_interpreter_step_applies_then_native_preferred():
+    qs = queues(
+        general={"requires": "topic:general", "escalation": [{"after": 0, "interpreter": True}]}
+    )
+    r = router(qs)
+    r.agent_login(ccr("en", EN), now=0)
+    r.agent_login(ccr("ko", "lang:ko=3, topic:general=1"), now=5)
+    r.call_arrived("c1", "general", now=10, language="ko")
+    [offer] = r.decide(now=10)
+    assert (offer.agent_id, offer.interpreter) == ("ko", False)
+
+
+def test_given_a_proficiency_step_when_it_applies_then_less_skilled_ccrs_become_eligible():
+    qs = queues(
+        housing={
+            "requires": "topic:housing>=4",
+            "escalation": [{"after": 30, "min_proficiency": 2}],
+        }
+    )
+    r = router(qs)
+    r.agent_login(ccr("junior", "lang:en=5, topic:housing=2"), now=0)
+    r.call_arrived("c1", "housing", now=0)
+    assert r.decide(now=29) == []
+    [offer] = r.decide(now=30)
+    assert offer.agent_id == "junior"
+
+
+def test_given_an_overflow_step_when_it_applies_then_the_other_queues_ccrs_may_take_the_call():
+    qs = queues(
+        general={"requires": "topic:general"},
+        parking={
+            "requires": "topic:parking",
+            "escalation": [{"after": 90, "add_queues": ["general"]}],
+        },
+    )
+    r = router(qs)
+    r.agent_login(ccr("gen", EN), now=0)
+    r.call_arrived("c1", "parking", now=0)
+    assert r.decide(now=89) == []
+    [offer] = r.decide(now=90)
+    assert offer.agent_id == "gen"
+
+
+def test_given_an_overflow_step_when_the_caller_speaks_spanish_then_the_language_still_applies():
+    qs = queues(
+        general={"requires": "topic:general"},
+        parking={
+            "requires": "topic:parking",
+            "escalation": [{"after": 90, "add_queues": ["general"]}],
+        },
+    )
+    r = router(qs)
+    r.agent_login(ccr("gen", EN), now=0)
+    r.agent_login(ccr("es-park", "lang:es=5, topic:parking=3"), now=0)
+    r.agent_pause("es-park", now=0)
+    r.call_arrived("c1", "parking", now=0, language="es")
+    assert r.decide(now=200) == []
+
+
+def test_given_two_calls_of_equal_priority_when_one_ccr_frees_then_the_earlier_caller_goes_first():
+    r = router()
+    r.call_arrived("late", "general", now=5)
+    r.call_arrived("early", "general", now=1)  # entered earlier (clock of the edge)
+    r.call_arrived("later", "general", now=9)
+    assert [r.position(c) for c in ("early", "late", "later")] == [1, 2, 3]
+    r.agent_login(ccr("a1", EN), now=10)
+    [offer] = r.decide(now=10)
+    assert offer.call_id == "early"
+
+
+def test_given_a_higher_priority_call_when_it_arrives_then_it_moves_ahead_by_the_priority_weight():
+    r = router(priority_weight=60.0)
+    r.call_arrived("old", "general", now=0)
+    r.call_arrived("recent", "general", now=50)
+    r.call_arrived("urgent", "general", now=55, priority=1)  # rank -5: ahead of both
+    r.call_arrived("much-later", "general", now=200, priority=1)  # rank 140: behind
+    assert r.position("urgent") == 1
+    assert r.position("old") == 2
+    assert r.position("much-later") == 4
+
+
+def test_given_a_ccr_in_two_queues_when_they_free_up_then_they_take_the_longest_waiter():
+    qs = queues(general={"requires": "topic:general"}, noise={"requires": "topic:noise"})
+    r = router(qs)
+    r.call_arrived("g", "general", now=10)
+    r.call_arrived("n", "noise", now=3)
+    r.agent_login(ccr("both", "lang:en=5, topic:general=1, topic:noise=1"), now=20)
+    [offer] = r.decide(now=20)
+    assert offer.call_id == "n"
+
+
+def test_given_a_higher_priority_queue_when_a_shared_ccr_frees_up_then_it_weighs_in():
+    qs = queues(
+        general={"requires": "topic:general"},
+        social_services={"requires": "topic:social_services", "priority": 1},
+    )
+    r = router(qs, priority_weight=60.0)
+    r.call_arrived("g", "general", now=0)
+    r.call_arrived("s", "social_services", now=30)  # rank -30
+    r.agent_login(ccr("both", "lang:en=5, topic:general=1, topic:social_services=1"), now=40)
+    assert r.decide(now=40)[0].call_id == "s"
+
+
+def test_given_many_calls_and_agents_when_deciding_then_no_agent_gets_two_offers():
+    r = router()
+    for i in range(5):
+        r.agent_login(ccr(f"a{i}", EN), now=i)
+    for i in range(8):
+        r.call_arrived(f"c{i}", "general", now=10 + i)
+    offers = r.decide(now=20)
+    assert len(offers) == 5
+    assert len({o.agent_id for o in offers}) == 5
+    assert [o.call_id for o in offers] == [f"c{i}" for i in range(5)]
+    # longest idle first
+    assert [o.agent_id for o in offers] == [f"a{i}" for i in range(5)]
+
+
+def test_given_a_ccr_not_answering_when_offer_times_out_then_paused_and_call_keeps_place():
+    r = router()
+    r.agent_login(ccr("a1", EN), now=0)
+    r.agent_login(ccr("a2", EN), now=1)
+    r.agent_pause("a2", now=1)
+    r.call_arrived("c1", "general", now=2)
+    r.call_arrived("c2", "general", now=3)
+    [offer] = r.decide(now=3)
+    assert offer.call_id == "c1"
+    assert r.position("c1") == 1
+    assert r.offer_timeout("c1", "a1", now=20) is True
+    figures = r.agent_figures("a1", now=20)
+    assert (figures.state, figures.pause_reason, figures.missed_offers) == (
+        AgentState.PAUSED,
+        "no-answer",
+        1,
+    )
+    assert r.position("c1") == 1
+    r.agent_resume("a2", now=21)
+    [again] = r.decide(now=21)
+    assert (again.call_id, again.agent_id) == ("c1", "a2")
+
+
+def test_given_auto_pause_after_two_misses_when_one_rejected_then_the_ccr_stays_available():
+    r = router(auto_pause=2)
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=1)
+    r.decide(now=1)
+    assert r.offer_rejected("c1", "a1", now=2) is False
+    assert r.agent("a1").state is AgentState.AVAILABLE
+    [offer] = r.decide(now=2)
+    assert offer.agent_id == "a1"
+    assert r.offer_rejected("c1", "a1", now=3) is True
+    assert r.agent("a1").state is AgentState.PAUSED
+    r.agent_resume("a1", now=4)
+    assert r.agent("a1").consecutive_misses == 0
+
+
+def test_given_an_accepted_offer_when_the_call_ends_then_wrap_up_then_available():
+    r = router()
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=1)
+    r.decide(now=1)
+    left = r.offer_accepted("c1", "a1", now=5)
+    assert left.waited(5) == 4
+    with pytest.raises(UnknownCallError):
+        r.position("c1")
+    r.call_ended("a1", now=65)
+    assert r.agent("a1").state is AgentState.WRAP_UP
+    assert r.next_deadline() == 75
+    r.call_arrived("c2", "general", now=70)
+    assert r.decide(now=70) == []
+    assert r.tick(now=75) == []
+    assert r.agent("a1").state is AgentState.AVAILABLE
+    figures = r.agent_figures("a1", now=80)
+    assert figures.calls_handled == 1
+    assert figures.idle_since == 75
+    assert figures.time_in_state[AgentState.ON_CALL] == 60
+    assert figures.time_in_state[AgentState.WRAP_UP] == 10
+    [offer] = r.decide(now=80)
+    assert offer.call_id == "c2"
+
+
+def test_given_wrap_up_when_the_ccr_resumes_early_then_available_and_the_stale_timer_is_ignored():
+    r = router()
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=0)
+    r.decide(now=0)
+    r.offer_accepted("c1", "a1", now=1)
+    r.call_ended("a1", now=2)
+    r.agent_resume("a1", now=3)
+    assert r.agent("a1").state is AgentState.AVAILABLE
+    r.agent_pause("a1", now=5, reason="lunch")
+    r.tick(now=12)
+    assert r.agent("a1").state is AgentState.PAUSED
+    assert r.agent("a1").pause_reason == "lunch"
+
+
+def test_given_zero_wrap_up_when_the_call_ends_then_the_ccr_is_available_at_once():
+    r = router(queues(general={"requires": "topic:general", "wrapup_seconds": 0}))
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=0)
+    r.decide(now=0)
+    r.offer_accepted("c1", "a1", now=1)
+    r.call_ended("a1", now=2)
+    assert r.agent("a1").state is AgentState.AVAILABLE
+
+
+def test_given_a_ringing_offer_when_the_caller_hangs_up_then_the_ccr_is_freed():
+    r = router()
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=1)
+    r.decide(now=1)
+    assert r.call_left("c1", now=3) == "a1"
+    assert r.agent("a1").state is AgentState.AVAILABLE
+    assert r.agent("a1").missed_offers == 0
+    with pytest.raises(StaleOfferError):
+        r.offer_accepted("c1", "a1", now=4)
+
+
+def test_given_a_waiting_caller_when_they_hang_up_then_they_leave_and_nobody_was_rung():
+    r = router()
+    r.call_arrived("c1", "general", now=1)
+    r.call_arrived("c2", "general", now=2)
+    assert r.call_left("c1", now=3) is None
+    assert r.position("c2") == 1
+    with pytest.raises(UnknownCallError):
+        r.call_left("c1", now=4)
+
+
+def test_given_a_callback_request_when_their_turn_comes_then_the_offer_says_callback():
+    r = router()
+    r.call_arrived("c1", "general", now=0)
+    r.call_arrived("c2", "general", now=1)
+    r.call_arrived("c3", "general", now=2)
+    entry = r.request_callback("c2", now=30)
+    assert entry.callback
+    assert entry.callback_since == 30
+    assert r.position("c2") == 2
+    assert r.request_callback("c2", now=31).callback_since == 30
+    r.agent_login(ccr("a1", EN), now=40)
+    r.agent_login(ccr("a2", EN), now=41)
+    offers = r.decide(now=41)
+    assert [(o.call_id, o.callback) for o in offers] == [("c1", False), ("c2", True)]
+
+
+def test_given_a_reserved_ccr_when_they_log_out_then_the_call_returns_to_its_place():
+    r = router()
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=1)
+    r.call_arrived("c2", "general", now=2)
+    r.decide(now=2)
+    assert r.agent_logout("a1", now=3) == "c1"
+    assert r.agent("a1").missed_offers == 0
+    r.agent_login("a1", now=4)
+    assert r.decide(now=4)[0].call_id == "c1"
+
+
+def test_given_a_ccr_on_a_call_when_they_log_out_then_it_is_refused():
+    r = router()
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=1)
+    r.decide(now=1)
+    r.offer_accepted("c1", "a1", now=2)
+    with pytest.raises(AgentStateError, match="cannot logout while on_call"):
+        r.agent_logout("a1", now=3)
+    with pytest.raises(AgentStateError):
+        r.agent_pause("a1", now=3)
+
+
+def test_given_a_full_queue_when_a_call_arrives_then_it_overflows_or_is_refused():
+    qs = queues(
+        general={"requires": "topic:general", "max_length": 1},
+        noise={"requires": "topic:noise", "max_length": 1, "overflow": "general"},
+    )
+    r = router(qs)
+    assert r.call_arrived("n1", "noise", now=0).queue == "noise"
+    assert r.call_arrived("n2", "noise", now=1).queue == "general"
+    with pytest.raises(QueueFullError):
+        r.call_arrived("n3", "noise", now=2)
+
+
+def test_given_a_max_wait_when_it_passes_then_tick_reports_the_live_caller_but_keeps_callbacks():
+    r = router(queues(general={"requires": "topic:general", "max_wait": 300}))
+    r.call_arrived("c1", "general", now=0)
+    r.call_arrived("c2", "general", now=10)
+    r.request_callback("c2", now=20)
+    assert r.tick(now=299) == []
+    [expired] = r.tick(now=400)
+    assert (expired.call_id, expired.queue, expired.waited) == ("c1", "general", 400)
+    assert r.position("c2") == 1
+
+
+def test_given_a_ringing_offer_at_max_wait_when_it_fails_then_the_call_expires_next():
+    r = router(queues(general={"requires": "topic:general", "max_wait": 60}))
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=0)
+    r.decide(now=50)
+    assert r.tick(now=61) == []  # still ringing: not expired under the CCR's feet
+    r.offer_timeout("c1", "a1", now=70)
+    assert [e.call_id for e in r.tick(now=70)] == ["c1"]
+
+
+def test_given_bad_input_when_calling_the_router_then_clear_errors():
+    r = router()
+    with pytest.raises(UnknownQueueError):
+        r.call_arrived("c1", "nope", now=0)
+    with pytest.raises(InvalidCallError):
+        r.call_arrived("c1", "general", now=0, language="Klingon!")
+    with pytest.raises(InvalidCallError):
+        r.call_arrived("c1", "general", now=0, priority="high")  # type: ignore[arg-type]
+    r.call_arrived("c1", "general", now=0)
+    with pytest.raises(DuplicateCallError):
+        r.call_arrived("c1", "general", now=0)
+    with pytest.raises(UnknownAgentError):
+        r.agent_login("ghost", now=0)
+    with pytest.raises(UnknownCallError):
+        r.request_callback("ghost", now=0)
+    with pytest.raises(StaleOfferError):
+        r.offer_accepted("c1", "ghost", now=0)
+    with pytest.raises(RoutingConfigError, match="unknown strategy"):
+        Router(queues(general={"strategy": "psychic"}), DEFAULT_STRATEGIES)
+
+
+def test_given_an_offer_to_someone_else_when_accepted_by_another_then_stale():
+    r = router()
+    r.agent_login(ccr("a1", EN), now=0)
+    r.agent_login(ccr("a2", EN), now=0)
+    r.agent_pause("a2", now=0)
+    r.call_arrived("c1", "general", now=0)
+    r.decide(now=0)
+    with pytest.raises(StaleOfferError, match="offered to 'a1'"):
+        r.offer_accepted("c1", "a2", now=1)
+
+
+def test_given_extra_per_call_requirements_when_matching_then_they_apply():
+    r = router()
+    r.agent_login(ccr("plain", EN), now=0)
+    r.agent_login(ccr("tty", "lang:en=5, topic:general=3, access:tty=3"), now=5)
+    r.call_arrived("c1", "general", now=10, requires=Requirements.parse("access:tty"))
+    [offer] = r.decide(now=10)
+    assert offer.agent_id == "tty"
+
+
+def test_given_a_skill_update_when_logged_in_then_matching_follows_the_new_skills():
+    r = router()
+    r.agent_login(ccr("a1", "lang:en=5, topic:noise=1"), now=0)
+    r.call_arrived("c1", "general", now=1)
+    assert r.decide(now=1) == []
+    r.register_agent(ccr("a1", EN), now=2)
+    assert r.decide(now=2)[0].agent_id == "a1"
+
+
+def test_given_live_data_when_estimating_the_wait_then_it_follows_position_staff_and_handle_time():
+    r = router(queues(general={"requires": "topic:general", "default_handle_time": 200}))
+    for i in range(2):
+        r.agent_login(ccr(f"a{i}", EN), now=0)
+    for i in range(2):
+        r.call_arrived(f"busy{i}", "general", now=0)
+    for offer in r.decide(now=0):
+        r.offer_accepted(offer.call_id, offer.agent_id, now=0)
+    for i in range(4):
+        r.call_arrived(f"c{i}", "general", now=1 + i)
+    assert r.estimated_wait("c0", now=5) == pytest.approx(1 * 200 / 2)
+    assert r.estimated_wait("c3", now=5) == pytest.approx(4 * 200 / 2)
+    # one call handled: 60 s talk + 30 s wrap-up; the estimate follows the live figure
+    r.call_ended("a0", now=60)
+    assert r.estimated_wait("c3", now=61) == pytest.approx(4 * 90 / 2)
+    r.agent_pause("a0", now=61)  # from wrap-up: only a1 is still working
+    assert r.estimated_wait("c3", now=62) == pytest.approx(4 * 90 / 1)
+
+
+def test_given_nobody_eligible_when_estimating_then_unknown():
+    r = router()
+    r.call_arrived("c1", "general", now=0)
+    assert r.estimated_wait("c1", now=1) is None
+
+
+def test_given_a_mixed_floor_when_asking_queue_stats_then_live_figures():
+    qs = queues(general={"requires": "topic:general"}, noise={"requires": "topic:noise"})
+    r = router(qs)
+    r.agent_login(ccr("g1", EN), now=0)
+    r.agent_login(ccr("g2", EN), now=0)
+    r.agent_login(ccr("n1", "lang:en=5, topic:noise=2"), now=0)
+    r.agent_pause("g2", now=0)
+    r.call_arrived("c1", "general", now=0)
+    r.call_arrived("c2", "general", now=5)
+    r.request_callback("c2", now=6)
+    r.decide(now=10)
+    stats = r.queue_stats("general", now=30)
+    assert stats.waiting == 2
+    assert stats.callbacks_waiting == 1
+    assert stats.longest_wait == 30
+    assert (stats.eligible_agents, stats.available_agents, stats.paused_agents) == (2, 0, 1)
+    assert stats.working_agents == 1
+    assert stats.handle_time == 300.0
