@@ -11,6 +11,7 @@ media frame started), as Asterisk reports it. 20 sequential calls, then 20 concu
 
 from __future__ import annotations
 
+import json
 import shutil
 import statistics
 import tempfile
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import _test_settings, free_tcp_port
-from tests.e2e.stack import AriObserver, Stack, test_env, wait_until
+from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
 
 from line311.asterisk.manager import AsteriskManager
 from line311.config import Settings
@@ -55,15 +56,8 @@ class TimedObserver(AriObserver):
         self.stamped: list[tuple[dict[str, object], float]] = []
         super().__init__(*args)
 
-    def _read(self) -> None:
-        import json
-
-        try:
-            for message in self._ws:
-                at = time.perf_counter()
-                self.stamped.append((json.loads(message), at))
-        except Exception:
-            return
+    def record(self, message: str | bytes) -> None:
+        self.stamped.append((json.loads(message), time.perf_counter()))
 
     def timed_snapshot(self) -> list[tuple[dict[str, object], float]]:
         return list(self.stamped)
@@ -78,7 +72,7 @@ def run() -> str:
     manager = AsteriskManager(settings)
     manager.start(wait=30)
     http_port, crm_port = free_tcp_port(), free_tcp_port()
-    env = test_env(
+    env = stack_env(
         {
             "LINE311_STATE_DIR": str(settings.state_dir),
             "LINE311_ASTERISK_INSTANCE": settings.asterisk_instance,

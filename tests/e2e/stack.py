@@ -135,7 +135,7 @@ class Stack:
         return self.controller.output() + self.crm.output()
 
 
-def test_env(base: dict[str, str], workdir: Path, http_port: int, crm_port: int) -> dict[str, str]:
+def stack_env(base: dict[str, str], workdir: Path, http_port: int, crm_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINE311_")}
     env.update(base)
     env.update(
@@ -158,18 +158,33 @@ class AriObserver:
         )
         self.events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._ws = connect(ws_url, open_timeout=10)
-        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._url = ws_url
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._ws: Any = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+        if not self._ready.wait(10) or self._error is not None:
+            raise AssertionError(f"ARI observer could not connect: {self._error!r}")
+
+    def _run(self) -> None:
+        try:
+            with connect(self._url, open_timeout=10) as ws:
+                self._ws = ws
+                self._ready.set()
+                self._read()
+        except Exception as exc:  # the socket closes when the test ends or Asterisk dies
+            self._error = exc
+            self._ready.set()
 
     def _read(self) -> None:
-        try:
-            for message in self._ws:
-                event = json.loads(message)
-                with self._lock:
-                    self.events.append(event)
-        except Exception:  # the socket closes when the test ends or Asterisk dies
-            return
+        for message in self._ws:
+            self.record(message)
+
+    def record(self, message: str | bytes) -> None:
+        event = json.loads(message)
+        with self._lock:
+            self.events.append(event)
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -179,5 +194,6 @@ class AriObserver:
         return [e for e in self.snapshot() if predicate(e)]
 
     def close(self) -> None:
-        self._ws.close()
+        if self._ws is not None:
+            self._ws.close()
         self._thread.join(timeout=5)

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import AsteriskInstance, free_tcp_port
 from line311.sipp import start_caller
-from tests.e2e.stack import AriObserver, Stack, test_env, wait_until
+from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
 
 pytestmark = pytest.mark.asterisk
 
@@ -32,7 +32,7 @@ def stack(
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack")
     http_port, crm_port = free_tcp_port(), free_tcp_port()
-    env = test_env(asterisk_instance.env, workdir, http_port, crm_port)
+    env = stack_env(asterisk_instance.env, workdir, http_port, crm_port)
     s = Stack(env, workdir, http_port, crm_port)
     s.start()
     try:
