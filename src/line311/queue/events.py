@@ -98,6 +98,8 @@ class CallCompleted:
     """An answered call ended (either side hung up) and its wrap-up is known.
 
     ``at`` is when the conversation ended; handle time is talk + hold + wrap-up.
+    ``ended_by`` is ``"caller"`` or ``"agent"`` (who hung up; queue_log's COMPLETECALLER /
+    COMPLETEAGENT).
     """
 
     call_id: str
@@ -106,6 +108,7 @@ class CallCompleted:
     talk_seconds: float
     hold_seconds: float = 0.0
     wrapup_seconds: float = 0.0
+    ended_by: str = "caller"
 
 
 class AgentActivity(enum.StrEnum):
