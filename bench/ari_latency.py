@@ -18,12 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.conftest import _test_settings, free_tcp_port
-from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
-
 from line311.asterisk.manager import AsteriskManager
 from line311.config import Settings
 from line311.sipp import start_caller
+from tests.conftest import _test_settings, free_tcp_port
+from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
 
 CALLS = 20
 

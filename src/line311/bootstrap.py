@@ -88,7 +88,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
     from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
     from line311.crm_bridge.client import CrmClient
     from line311.dashboard.app import create_app
-    from line311.http_server import EmbeddedServer
+    from line311.http_server import make_embedded_server
     from line311.ivr.session import CallSession
 
     sounds_prefix = f"sound:{SOUNDS_ASTERISK_DIR}"
@@ -116,7 +116,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
                 "active_calls": controller.active_calls,
             }
 
-        server = EmbeddedServer(create_app(health), settings.http_host, settings.http_port)
+        server = make_embedded_server(create_app(health), settings.http_host, settings.http_port)
         runner = asyncio.create_task(controller.run())
         try:
             await _serve(server, stop)

@@ -1,8 +1,9 @@
 """Run uvicorn servers inside our own asyncio loop.
 
 uvicorn's `Server.serve` captures SIGINT/SIGTERM itself and re-raises them when it returns,
-which fights with a process that runs several servers and an ARI client in one loop and
-owns its own shutdown. `EmbeddedServer` leaves signals to the caller: stop it with `stop()`.
+which fights with a process that runs several servers and an ARI client in one loop and owns
+its own shutdown. `EmbeddedServer` leaves signals to its owner unless asked to handle them;
+stop it with ``server.should_exit = True``.
 """
 
 from __future__ import annotations
@@ -14,36 +15,54 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["EmbeddedServer"]
+__all__ = ["EmbeddedServer", "make_embedded_server"]
 
 
 class EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that doesn't touch signal handlers."""
+    """A uvicorn server that leaves signals to its owner unless asked to handle them."""
 
-    def __init__(self, app: Any, host: str, port: int) -> None:
-        super().__init__(
-            uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-                server_header=False,
-            )
-        )
+    def __init__(self, config: uvicorn.Config, *, handle_signals: bool = False) -> None:
+        super().__init__(config)
+        self._handle_signals = handle_signals
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
-        yield
+        if self._handle_signals:
+            with super().capture_signals():
+                yield
+        else:
+            yield
 
-    async def wait_started(self, timeout: float = 10.0) -> None:
-        """Wait until the socket is bound (or the server failed to start)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not self.started:
-            if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError(f"HTTP server on port {self.config.port} did not start")
-            await asyncio.sleep(0.02)
+    @property
+    def bound_port(self) -> int:
+        """The TCP port actually listened on (useful with port 0)."""
+        for server in self.servers:
+            for sock in server.sockets:
+                return int(sock.getsockname()[1])
+        raise RuntimeError("the server is not listening yet")
 
-    def stop(self) -> None:
-        self.should_exit = True
+    async def wait_started(self, within: float = 10.0) -> None:
+        """Return once the socket is listening; `TimeoutError` after ``within`` seconds."""
+        async with asyncio.timeout(within):
+            while not self.started:
+                if self.should_exit:
+                    raise TimeoutError("the server exited before listening")
+                await asyncio.sleep(0.02)
+
+
+def make_embedded_server(
+    app: Any, host: str, port: int, *, handle_signals: bool = False
+) -> EmbeddedServer:
+    """An `EmbeddedServer` for ``app`` with line311's uvicorn settings (our logging, no
+    access log, no Server header, a bounded graceful shutdown)."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    return EmbeddedServer(config, handle_signals=handle_signals)
