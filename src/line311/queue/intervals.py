@@ -136,9 +136,20 @@ class _Call:
     enqueued_at: float
     cell: _Cell
     status: _Status = _Status.WAITING
+    callback: bool = False
 
 
 _CallKey = tuple[str, str]  # (queue, call_id)
+
+# Held events of one call are replayed by time, and at equal times in the order they happen.
+_CAUSAL_RANK: Final[Mapping[type, int]] = {
+    CallEnqueued: 0,
+    CallbackRequested: 1,
+    CallAnswered: 2,
+    CallAbandoned: 2,
+    CallTimedOut: 2,
+    CallCompleted: 3,
+}
 
 _AGENT_FIELDS: Final[Mapping[AgentActivity, str | None]] = {
     AgentActivity.AVAILABLE: "available",
@@ -242,7 +253,7 @@ class IntervalAccumulator:
     def _release(self, key: _CallKey) -> None:
         held = self._held.pop(key, None)
         if held:
-            for event in sorted(held, key=lambda e: e.at):
+            for event in sorted(held, key=lambda e: (e.at, _CAUSAL_RANK[type(e)])):
                 self.feed(event)
 
     def _cell(self, queue: str, at: float) -> _Cell:
@@ -340,13 +351,17 @@ class IntervalAccumulator:
         if call is None:
             self._hold(key, event)
             return
-        if call.status is not _Status.WAITING:
-            self._duplicate_or_conflict(key, call, event)
+        if call.callback:
+            self.duplicates += 1
             return
+        call.callback = True
         call.cell.callbacks_requested += 1
-        call.status = _Status.CALLBACK
-        self._waiting.get(event.queue, {}).pop(event.call_id, None)
-        self._callbacks.setdefault(event.queue, {})[event.call_id] = call.enqueued_at
+        if call.status is _Status.WAITING:
+            call.status = _Status.CALLBACK
+            self._waiting.get(event.queue, {}).pop(event.call_id, None)
+            self._callbacks.setdefault(event.queue, {})[event.call_id] = call.enqueued_at
+        # else: the request arrived after the call's outcome (late delivery); it is counted,
+        # and the outcome already measured the wait from the original enqueue.
 
     def _on_completed(self, event: CallCompleted) -> None:
         key = (event.queue, event.call_id)
@@ -376,10 +391,8 @@ class IntervalAccumulator:
         # An event already reflected in the call's status is a harmless duplicate (at-least-once
         # delivery); anything else contradicts the call's history.
         duplicate = (
-            (isinstance(event, CallAnswered) and call.status is _Status.ANSWERED)
-            or (isinstance(event, CallbackRequested) and call.status is _Status.CALLBACK)
-            or call.status is _Status.FINISHED
-        )
+            isinstance(event, CallAnswered) and call.status is _Status.ANSWERED
+        ) or call.status is _Status.FINISHED
         if duplicate:
             self.duplicates += 1
         else:
