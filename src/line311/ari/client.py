@@ -414,8 +414,9 @@ class AriClient:
         self, on_event: EventHandler, on_connected: ConnectedHandler | None = None
     ) -> None:
         """Read events until `close` (or cancellation), reconnecting whenever the websocket
-        drops. Raises `AriAuthError` if Asterisk refuses our credentials (retrying would not
-        help) and `AriClosed` if the client is already closed."""
+        drops. Raises `AriAuthError` if Asterisk refuses our credentials on the first connect
+        (a configuration error: retrying would not help; later refusals are logged at ERROR
+        and retried) and `AriClosed` if the client is already closed."""
         if self._closed:
             raise AriClosed("ARI client is closed")
         if self._run_task is not None and not self._run_task.done():
@@ -424,13 +425,20 @@ class AriClient:
         lanes = _Lanes(on_event)
         attempt = 0
         down_since: float | None = None
+        ever_connected = False
         try:
             while not self._closing.is_set():
                 try:
                     ws = await self._connect()
-                except AriAuthError:
-                    logger.error("ARI refused our credentials at %s", self.base_url)
-                    raise
+                except AriAuthError as exc:
+                    if not ever_connected:
+                        logger.error("ARI refused our credentials at %s: %s", self.base_url, exc)
+                        raise
+                    # we were connected before: Asterisk came back with other credentials.
+                    # Keep trying (slowly) so an operator can fix it without restarting us.
+                    logger.error("ARI refused our credentials at %s; retrying", self.base_url)
+                    await self._sleep_unless_closing(self._backoff_max)
+                    continue
                 except AriError as exc:
                     if self._closing.is_set():
                         break
@@ -438,7 +446,7 @@ class AriClient:
                     delay = self._backoff(attempt)
                     attempt += 1
                     logger.warning(
-                        "ARI at %s unreachable (%s); retrying in %.1f s (attempt %d)",
+                        "ARI at %s unreachable (%s); retrying in %.2f s (attempt %d)",
                         self.base_url,
                         exc,
                         delay,
@@ -446,6 +454,10 @@ class AriClient:
                     )
                     await self._sleep_unless_closing(delay)
                     continue
+                if self._closing.is_set():  # close() ran while we were connecting
+                    with contextlib.suppress(Exception):
+                        await ws.close()
+                    break
                 if down_since is not None:
                     self.reconnects += 1
                     logger.info(
@@ -457,6 +469,7 @@ class AriClient:
                 else:
                     logger.info("ARI connected to %s (app %s)", self.base_url, self.app)
                 down_since = None
+                ever_connected = True
                 up_at = self._clock()
                 reason = await self._serve_connection(ws, lanes, on_connected)
                 if self._closing.is_set():
@@ -466,7 +479,7 @@ class AriClient:
                     attempt = 0
                 delay = self._backoff(attempt)
                 attempt += 1
-                logger.warning("ARI connection lost (%s); reconnecting in %.1f s", reason, delay)
+                logger.warning("ARI connection lost (%s); reconnecting in %.2f s", reason, delay)
                 await self._sleep_unless_closing(delay)
         finally:
             self._connected = False

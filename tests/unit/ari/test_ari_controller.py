@@ -9,6 +9,13 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+
+from line311.ari.controller import Controller, ari_hangup_reason
+from line311.ari.errors import AriNotFound, AriServerError, AriUnreachable
+from line311.ivr.commands import Answer, Enqueue, Hangup
+from line311.ivr.events import Answered, CommandFailed, Event
+from line311.ivr.session import CallSession
+from line311.privacy import caller_hash
 from tests.unit.ari.fake_client import (
     CALLER_NUMBER,
     ScriptedAri,
@@ -17,13 +24,6 @@ from tests.unit.ari.fake_client import (
     playback_event,
     stasis_start,
 )
-
-from line311.ari.controller import Controller, ari_hangup_reason
-from line311.ari.errors import AriNotFound, AriServerError, AriUnreachable
-from line311.ivr.commands import Answer, Enqueue, Hangup
-from line311.ivr.events import Answered, CommandFailed, Event
-from line311.ivr.session import CallSession
-from line311.privacy import caller_hash
 
 KEY = "test-key-0123456789abcdef"
 PREFIX = "sound:/var/lib/line311/sounds"
