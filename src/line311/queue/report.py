@@ -1,0 +1,185 @@
+"""Service-level reports: rows per queue and interval over any date range, and CSV.
+
+Input is what `line311.queue.intervals.IntervalAccumulator.intervals` (or storage) gives:
+statistics per (queue, 15-minute interval start). A report interval (30 minutes, an hour, a
+day in UTC) is the sum of the 15-minute intervals inside it, and each queue gets a total row
+for the whole range, so a report over any range is exact. Intervals are reported by the time
+calls *entered* the queue. Pure: no clock, no files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+from line311.queue.errors import InvalidParameterError
+from line311.queue.service_level import (
+    BASE_INTERVAL,
+    DEFAULT_POLICY,
+    AgentTimeStats,
+    IntervalStats,
+    SlPolicy,
+)
+
+__all__ = ["CSV_COLUMNS", "SlReportRow", "build_sl_report", "render_csv"]
+
+CSV_COLUMNS = (
+    "scope",
+    "queue",
+    "interval_start",
+    "interval_end",
+    "offered",
+    "answered",
+    "answered_within_threshold",
+    "abandoned",
+    "abandoned_within_threshold",
+    "short_abandons",
+    "timed_out",
+    "callbacks_requested",
+    "service_level",
+    "goal_met",
+    "asa_seconds",
+    "abandon_rate",
+    "aht_seconds",
+    "longest_wait_seconds",
+    "occupancy",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SlReportRow:
+    """One line of a service-level report: ``queue`` over [``start``, ``end``) (POSIX seconds).
+
+    ``is_total`` marks the row that covers the whole range for the queue. ``occupancy`` is
+    all agents' (agents serve several queues), present when agent time was given.
+    """
+
+    queue: str
+    start: int
+    end: int
+    stats: IntervalStats
+    is_total: bool = False
+    occupancy: float | None = None
+
+    def values(self, policy: SlPolicy = DEFAULT_POLICY, tz: tzinfo = UTC) -> dict[str, object]:
+        """The row as CSV_COLUMNS -> value (times ISO-8601 in ``tz``; ratios in [0, 1])."""
+        s = self.stats
+        sl = s.service_level(policy.formula)
+        return {
+            "scope": "total" if self.is_total else "interval",
+            "queue": self.queue,
+            "interval_start": datetime.fromtimestamp(self.start, tz).isoformat(),
+            "interval_end": datetime.fromtimestamp(self.end, tz).isoformat(),
+            "offered": s.offered,
+            "answered": s.answered,
+            "answered_within_threshold": s.answered_within,
+            "abandoned": s.abandoned,
+            "abandoned_within_threshold": s.abandoned_within,
+            "short_abandons": s.short_abandons,
+            "timed_out": s.timed_out,
+            "callbacks_requested": s.callbacks_requested,
+            "service_level": sl,
+            "goal_met": None if sl is None else sl >= policy.goal,
+            "asa_seconds": s.asa,
+            "abandon_rate": s.abandon_rate,
+            "aht_seconds": s.aht,
+            "longest_wait_seconds": s.longest_wait,
+            "occupancy": self.occupancy,
+        }
+
+
+def _aligned(name: str, value: float) -> int:
+    if value != int(value) or int(value) % BASE_INTERVAL:
+        raise InvalidParameterError(
+            f"report {name} must fall on a 15-minute boundary (POSIX seconds divisible by "
+            f"{BASE_INTERVAL}), got {value}"
+        )
+    return int(value)
+
+
+def build_sl_report(
+    stats: Mapping[tuple[str, int], IntervalStats],
+    start: float,
+    end: float,
+    *,
+    interval: int | None = 1800,
+    queues: Iterable[str] | None = None,
+    policy: SlPolicy = DEFAULT_POLICY,
+    agent_time: Mapping[int, AgentTimeStats] | None = None,
+    include_empty: bool = True,
+) -> list[SlReportRow]:
+    """Rows for every queue and every ``interval``-second interval in [``start``, ``end``),
+    then one total row per queue. ``interval=None`` gives only the totals.
+
+    ``stats`` is keyed by (queue, 15-minute interval start); ``start`` and ``end`` must be
+    15-minute boundaries and ``interval`` a multiple of 900 s. ``queues`` defaults to every
+    queue in ``stats``; ``include_empty`` lists intervals with no calls as zero rows.
+    ``agent_time`` (per 15-minute interval start) adds occupancy.
+    """
+    first, last = _aligned("start", start), _aligned("end", end)
+    if last <= first:
+        raise InvalidParameterError(f"report end {end} must be after its start {start}")
+    if interval is not None and (interval <= 0 or interval % BASE_INTERVAL):
+        raise InvalidParameterError(f"report interval must be a multiple of 900 s, got {interval}")
+    names = sorted(set(queues) if queues is not None else {q for q, _ in stats})
+    empty = IntervalStats.empty(policy)
+
+    def occupancy(lo: int, hi: int) -> float | None:
+        if agent_time is None:
+            return None
+        total = AgentTimeStats()
+        for s in range(lo, hi, BASE_INTERVAL):
+            part = agent_time.get(s)
+            if part is not None:
+                total = total + part
+        return total.occupancy
+
+    def total_of(queue: str, lo: int, hi: int) -> tuple[IntervalStats, bool]:
+        total, seen = empty, False
+        for s in range(lo, hi, BASE_INTERVAL):
+            part = stats.get((queue, s))
+            if part is not None:
+                total, seen = total + part, True
+        return total, seen
+
+    rows: list[SlReportRow] = []
+    for queue in names:
+        if interval is not None:
+            lo = first
+            while lo < last:
+                hi = min(last, lo - lo % interval + interval)
+                part, seen = total_of(queue, lo, hi)
+                if seen or include_empty:
+                    rows.append(SlReportRow(queue, lo, hi, part, occupancy=occupancy(lo, hi)))
+                lo = hi
+        whole, _ = total_of(queue, first, last)
+        rows.append(
+            SlReportRow(queue, first, last, whole, is_total=True, occupancy=occupancy(first, last))
+        )
+    return rows
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    return str(value)
+
+
+def render_csv(
+    rows: Sequence[SlReportRow], policy: SlPolicy = DEFAULT_POLICY, tz: tzinfo = UTC
+) -> str:
+    """The report as CSV text with a header (CSV_COLUMNS); undefined figures are empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        values = row.values(policy, tz)
+        writer.writerow([_cell(values[c]) for c in CSV_COLUMNS])
+    return out.getvalue()
