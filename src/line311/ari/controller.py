@@ -18,6 +18,11 @@ decides what to do next, so a call never hangs silently. When the session is fin
 controller builds the call record (times as ISO-8601 UTC wall clock, a keyed hash of the
 caller's number, never the number) and hands it to ``record_sink``.
 
+Command types the controller does not know (``SrLookup``, ``Enqueue``, ``Transfer`` ...) go to
+``command_handlers`` registered by type; without one they fail (ERROR log, ``CommandFailed``).
+A session that ends without hanging up, without the caller gone and without a handler having
+taken the channel over gets its channel hung up, so nobody is left in silence.
+
 After every (re)connect the controller reconciles with ``GET /channels``: sessions whose
 channel vanished while ARI was away end as a caller hang-up; channels sitting in our app with
 no session (left over from a previous controller) are hung up after a short grace period,
