@@ -52,6 +52,7 @@ import heapq
 import logging
 import random
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
 from line311.queue.waiting import WaitingCall, WaitingList
@@ -75,7 +76,7 @@ from line311.routing.errors import (
 )
 from line311.routing.queues import QueueConfig, QueueSet
 from line311.routing.results import Offer, QueueStats, WaitExpired
-from line311.routing.skills import Requirements, lang, validate_skill
+from line311.routing.skills import Requirements, SkillSet, lang, validate_skill
 from line311.routing.store import BucketKey, InMemoryRoutingStore, RoutingStore
 from line311.routing.strategies import DEFAULT_STRATEGIES, Strategy, StrategyContext
 
@@ -86,6 +87,8 @@ logger = logging.getLogger(__name__)
 _STEP = "step"
 _WRAPUP = "wrapup"
 _MAXWAIT = "maxwait"
+_FEW_FREE = 8
+_FITS_CACHE_MAX = 100_000
 _WORKING = (AgentState.AVAILABLE, AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
 
 
@@ -101,6 +104,17 @@ class BucketPlan:
     """An escalation step allows the interpreter line for these calls."""
     language_skill: str | None
     strategy: str
+    skill_sets: tuple[frozenset[str], ...]
+    """The skills of each alternative (native and interpreter): a cheap pre-check."""
+    pid: int = 0
+    """A number unique to this plan within its router (a cache key)."""
+
+    def maybe_viable(self, free_skills: AbstractSet[str]) -> bool:
+        """False when no alternative can match, judging by skill names alone."""
+        for names in self.skill_sets:  # noqa: SIM110 - hot path
+            if names <= free_skills:
+                return True
+        return False
 
 
 class Router:
@@ -139,6 +153,7 @@ class Router:
         self.interpreter_language = interpreter_language
         self._interpreter_skill = lang(interpreter_language)
         self._plans: dict[BucketKey, BucketPlan] = {}
+        self._fits: dict[tuple[int, SkillSet], bool] = {}
         self._rr_last: dict[str, int] = {}
         self._seen = -1
         self._expired: list[WaitExpired] = []
@@ -397,14 +412,18 @@ class Router:
             return []
         offers: list[Offer] = []
         free = len(store.available())
+        free_skills = store.available_skills()
         heads = store.bucket_heads() if free else []
         heapq.heapify(heads)
         while heads and free:
             _, bucket = heapq.heappop(heads)
+            plan = self.plan(bucket)
+            if not plan.maybe_viable(free_skills):
+                continue
             call = store.bucket_first(bucket)
             if call is None:
                 continue
-            choice = self._choose(call, bucket, now)
+            choice = self._choose(call, plan, now)
             if choice is None:
                 continue
             agent, interpreter = choice
@@ -467,28 +486,31 @@ class Router:
             return tuple(out)
 
         needs_interpreter = language is not None and language != self.interpreter_language
+        native = build(language)
+        interpreter = build(self.interpreter_language) if needs_interpreter else ()
         return BucketPlan(
-            native=build(language),
-            interpreter=build(self.interpreter_language) if needs_interpreter else (),
+            native=native,
+            interpreter=interpreter,
             interpreter_by_step=any(s.interpreter for s in applied),
             language_skill=lang(language) if language else None,
             strategy=q.strategy,
+            skill_sets=tuple(frozenset(r.skills) for r in native + interpreter),
+            pid=len(self._plans),
         )
 
-    def _choose(
-        self, call: WaitingCall, bucket: BucketKey, now: float
-    ) -> tuple[Agent, bool] | None:
-        plan = self.plan(bucket)
+    def _choose(self, call: WaitingCall, plan: BucketPlan, now: float) -> tuple[Agent, bool] | None:
+        interpreter = False
+        candidates = self._candidates(plan.native, 2 * plan.pid)
+        need = plan.native[0]
+        if not candidates and plan.interpreter and self._interpreter_allowed(plan, call):
+            candidates = self._candidates(plan.interpreter, 2 * plan.pid + 1)
+            need = plan.interpreter[0]
+            interpreter = True
+        if not candidates:
+            return None
         strategy = self.strategies[plan.strategy]
         ctx = StrategyContext(now=now, rng=self.rng, last_seq=self._rr_last.get(call.queue))
-        candidates = self._candidates(plan.native)
-        if candidates:
-            return strategy(candidates, plan.native[0], ctx), False
-        if plan.interpreter and self._interpreter_allowed(plan, call):
-            candidates = self._candidates(plan.interpreter)
-            if candidates:
-                return strategy(candidates, plan.interpreter[0], ctx), True
-        return None
+        return strategy(candidates, need, ctx), interpreter
 
     def _interpreter_allowed(self, plan: BucketPlan, call: WaitingCall) -> bool:
         if plan.interpreter_by_step:
@@ -499,7 +521,24 @@ class Router:
             and self.store.logged_in_with(plan.language_skill) == 0
         )
 
-    def _candidates(self, alternatives: Sequence[Requirements]) -> list[Agent]:
+    def _candidates(self, alternatives: Sequence[Requirements], cache_key: int) -> list[Agent]:
+        free = self.store.available()
+        if len(free) <= _FEW_FREE:
+            # Under load one or two CCRs are free at a time and the same skill sets come
+            # back again and again: remember, per plan and skill set, whether they fit.
+            fits = self._fits
+            out: list[Agent] = []
+            for agent in free:
+                key = (cache_key, agent.skills)
+                ok = fits.get(key)
+                if ok is None:
+                    ok = any(req.matches(agent.skills) for req in alternatives)
+                    if len(fits) >= _FITS_CACHE_MAX:
+                        fits.clear()
+                    fits[key] = ok
+                if ok:
+                    out.append(agent)
+            return out
         if len(alternatives) == 1:
             return self._matching(alternatives[0])
         seen: dict[str, Agent] = {}
@@ -660,7 +699,7 @@ class Router:
         call = self.store.call(call_id)
         if call is None:
             return
-        self.store.update_call(replace(call, offered_to=None))
+        self.store.update_call(call.offered(None))
         q = self.queues[call.queue]
         if q.max_wait is not None and not call.callback and call.waited(now) >= q.max_wait:
             self.store.schedule(now, _MAXWAIT, call_id)

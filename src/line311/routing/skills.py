@@ -88,7 +88,7 @@ def topic(name: str) -> str:
 class SkillSet(Mapping[str, int]):
     """An immutable mapping skill -> proficiency (1..5) held by one CCR."""
 
-    __slots__ = ("_levels",)
+    __slots__ = ("_hash", "_levels")
 
     def __init__(self, levels: Mapping[str, int] | Iterable[tuple[str, int]] = ()) -> None:
         items = levels.items() if isinstance(levels, Mapping) else levels
@@ -96,6 +96,7 @@ class SkillSet(Mapping[str, int]):
         for skill, level in items:
             checked[validate_skill(skill)] = _validate_level(skill, level)
         self._levels = checked
+        self._hash: int | None = None
 
     @classmethod
     def parse(cls, text: str) -> SkillSet:
@@ -131,7 +132,9 @@ class SkillSet(Mapping[str, int]):
         return len(self._levels)
 
     def __hash__(self) -> int:
-        return hash(frozenset(self._levels.items()))
+        if self._hash is None:
+            self._hash = hash(frozenset(self._levels.items()))
+        return self._hash
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, SkillSet):

@@ -29,7 +29,7 @@ import bisect
 import heapq
 from collections import Counter
 from collections.abc import Collection, Iterable
-from dataclasses import replace
+from collections.abc import Set as AbstractSet
 from typing import Protocol
 
 from line311.queue.waiting import WaitingCall, WaitingList
@@ -79,6 +79,10 @@ class RoutingStore(Protocol):
 
     def available_with(self, skill: str) -> Collection[Agent]:
         """Available agents holding ``skill`` at any level."""
+        ...
+
+    def available_skills(self) -> AbstractSet[str]:
+        """The skills held (at any level) by at least one available agent."""
         ...
 
     def logged_in_with(self, skill: str) -> int:
@@ -186,26 +190,30 @@ class InMemoryRoutingStore:
     def put_agent(self, agent: Agent) -> None:
         agent_id = agent.agent_id
         self._agents[agent_id] = agent
+        self._changes += 1
         was = self._indexed.get(agent_id)
         now = (agent.state is AgentState.AVAILABLE, agent.logged_in, agent.skills)
-        self._changes += 1
         if was == now:
             return
-        if was is not None:
-            was_avail, was_in, was_skills = was
-            if was_avail:
-                del self._available[agent_id]
-                for skill in was_skills:
-                    del self._available_by_skill[skill][agent_id]
-            if was_in:
-                del self._logged_in[agent_id]
-                self._logged_in_by_skill.subtract(was_skills.keys())
+        was_avail, was_in, was_skills = was if was is not None else (False, False, now[2])
         is_avail, is_in, skills = now
-        if is_avail:
+        same_skills = was_skills is skills or was_skills == skills
+        if was_avail and not (is_avail and same_skills):
+            del self._available[agent_id]
+            by_skill = self._available_by_skill
+            for skill in was_skills:
+                holders = by_skill[skill]
+                del holders[agent_id]
+                if not holders:
+                    del by_skill[skill]
+        if is_avail and not (was_avail and same_skills):
             self._available[agent_id] = agent
             for skill in skills:
                 self._available_by_skill.setdefault(skill, {})[agent_id] = agent
-        if is_in:
+        if was_in and not (is_in and same_skills):
+            del self._logged_in[agent_id]
+            self._logged_in_by_skill.subtract(was_skills.keys())
+        if is_in and not (was_in and same_skills):
             self._logged_in[agent_id] = agent
             self._logged_in_by_skill.update(skills.keys())
         self._indexed[agent_id] = now
@@ -222,6 +230,9 @@ class InMemoryRoutingStore:
     def available_with(self, skill: str) -> Collection[Agent]:
         found = self._available_by_skill.get(skill)
         return found.values() if found else ()
+
+    def available_skills(self) -> AbstractSet[str]:
+        return self._available_by_skill.keys()
 
     def logged_in_with(self, skill: str) -> int:
         return self._logged_in_by_skill[skill]
@@ -300,7 +311,7 @@ class InMemoryRoutingStore:
         agent.call_id = call_id
         agent.call_queue = call.queue
         self.put_agent(agent)
-        self.update_call(replace(call, offered_to=agent_id, offers=call.offers + 1))
+        self.update_call(call.offered(agent_id))
         return True
 
     # -- timers
