@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.routing.helpers import ccr, queues, router
 
 from line311.routing.agents import AgentState
 from line311.routing.errors import (
@@ -21,6 +20,7 @@ from line311.routing.results import Offer
 from line311.routing.router import Router
 from line311.routing.skills import Requirements
 from line311.routing.strategies import DEFAULT_STRATEGIES
+from tests.unit.routing.helpers import ccr, queues, router
 
 EN = "lang:en=5, topic:general=3"
 
