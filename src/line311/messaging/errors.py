@@ -24,3 +24,60 @@ class TtsError(MessagingError):
 
 class SoundLibraryError(MessagingError):
     """The sound library could not be built or is not playable as it stands."""
+
+
+# ---------------------------------------------------------------------- pushed alerts
+# MessagingError
+# └── AlertError              an alert request that cannot be carried out (local)
+#     ├── IllegalTransition   the lifecycle table has no such (state, action)
+#     ├── FourEyesViolation   the author tried to approve their own alert under four-eyes
+#     ├── AlertNotFound       no alert with that id
+#     ├── UnsupportedAudio    an upload in a format we do not take (HTTP 415)
+#     ├── AudioRejected       corrupt, too short, silent or too long audio (HTTP 422)
+#     └── PinRejected         phone sign-in refused (wrong PIN, or the line is locked)
+
+
+class AlertError(MessagingError):
+    """An alert operation was refused; the message says why."""
+
+
+class IllegalTransition(AlertError):
+    """The alert's lifecycle does not allow this action in its current state."""
+
+
+class FourEyesViolation(AlertError):
+    """Four-eyes approval is on and the approver is the alert's author."""
+
+
+class AlertNotFound(AlertError):
+    """No alert has the given id."""
+
+
+class UnsupportedAudio(AlertError):
+    """An uploaded file is not in an audio format the alert service takes."""
+
+
+class AudioRejected(AlertError):
+    """Audio that cannot be used: corrupt, too short, silent or too long.
+
+    ``reason`` is a stable id: ``corrupt``, ``too-short``, ``too-long``, ``silent``.
+    """
+
+    def __init__(self, message: str, reason: str = "corrupt") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PinRejected(AlertError):
+    """A supervisor's phone sign-in was refused."""
+
+
+__all__ += [
+    "AlertError",
+    "AlertNotFound",
+    "AudioRejected",
+    "FourEyesViolation",
+    "IllegalTransition",
+    "PinRejected",
+    "UnsupportedAudio",
+]

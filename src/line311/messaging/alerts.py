@@ -1,0 +1,419 @@
+"""Pushed alerts: the lifecycle of an announcement and what a new call must hear (pure).
+
+Theory of operation
+-------------------
+An `Alert` is what a supervisor pushes when something happens in the city: an IVR
+announcement every caller hears right after the greeting, a message shown to every CCR, or
+both. Its lifecycle is one table, `TRANSITIONS`::
+
+                 submit              approve                 activate (start reached)
+      draft ───────────────▶ pending ─────────▶ approved ──────────────────────▶ active
+        ▲                   approval  │        (scheduled)                          │
+        └───────── reject ────────────┘             │ expire (end reached first)    │ expire
+                                                    ▼                               ▼
+      withdraw from any live state ──▶ withdrawn                                 expired
+
+``withdrawn`` and ``expired`` are terminal. `apply` is the only way to change a state: it
+checks the table (an unknown pair raises `IllegalTransition`), the four-eyes rule (with
+`ApprovalPolicy.four_eyes` the approver must not be the author) and the time window, and it
+returns the new alert with one `AuditEntry` (who, what, when). ``activate`` and ``expire``
+are the scheduler's: `due_actions` says which are due at ``now``.
+
+Scheduling. An alert's window is ``[starts_at, ends_at)``: it is live from ``starts_at``
+inclusive to ``ends_at`` **exclusive** — at the exact second ``ends_at`` a new call no longer
+hears it, and an alert ending at 10:00 and another starting at 10:00 never overlap.
+`active_alerts` decides from the window itself, not from the stored state, so a late
+scheduler tick never lets a new caller hear an expired alert. Overlapping alerts are all
+played, in priority order (1 = most urgent first; ties: earlier start, then id), each prompt
+at most once.
+
+Languages. An announcement is played in the caller's language when it has audio in that
+language, else in English. The file a call plays is the library prompt ``alerts/<id>`` of
+the caller's language (see `line311.messaging.recording.publish_alert_files`, which puts the
+English audio in the directories of the targeted languages that have none of their own).
+
+Time is passed in (aware datetimes); nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import Enum
+from types import MappingProxyType
+
+from line311.ivr.catalogue import LANGUAGES
+from line311.messaging.errors import AlertError, FourEyesViolation, IllegalTransition
+
+__all__ = [
+    "ALERT_PROMPT_PREFIX",
+    "DEFAULT_LANGUAGE",
+    "SYSTEM_ACTOR",
+    "TERMINAL_STATES",
+    "TRANSITIONS",
+    "Action",
+    "Alert",
+    "AlertKind",
+    "AlertState",
+    "Announcement",
+    "ApprovalPolicy",
+    "AudioRef",
+    "AudioSource",
+    "AuditEntry",
+    "Targeting",
+    "active_alerts",
+    "active_ccr_messages",
+    "alert_prompt_id",
+    "apply",
+    "due_actions",
+    "edit",
+    "is_live",
+    "missing_for_submit",
+    "next_change",
+    "validate_alert_id",
+]
+
+DEFAULT_LANGUAGE = "en"
+SYSTEM_ACTOR = "system"
+ALERT_PROMPT_PREFIX = "alerts/"
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+
+
+class AlertKind(Enum):
+    """Where an alert goes: to callers (IVR), to CCRs, or to both."""
+
+    IVR_ANNOUNCEMENT = "ivr_announcement"
+    CCR_MESSAGE = "ccr_message"
+    BOTH = "both"
+
+    @property
+    def for_callers(self) -> bool:
+        return self is not AlertKind.CCR_MESSAGE
+
+    @property
+    def for_ccrs(self) -> bool:
+        return self is not AlertKind.IVR_ANNOUNCEMENT
+
+
+class AlertState(Enum):
+    DRAFT = "draft"
+    PENDING_APPROVAL = "pending_approval"
+    APPROVED = "approved"  # scheduled: waiting for its start
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+class Action(Enum):
+    EDIT = "edit"  # content changed (text, audio, window, targeting)
+    SUBMIT = "submit"
+    APPROVE = "approve"
+    REJECT = "reject"  # back to draft, with a note
+    ACTIVATE = "activate"  # scheduler: start reached
+    EXPIRE = "expire"  # scheduler: end reached
+    WITHDRAW = "withdraw"
+
+
+_S = AlertState
+_A = Action
+
+TRANSITIONS: Mapping[tuple[AlertState, Action], AlertState] = MappingProxyType(
+    {
+        (_S.DRAFT, _A.EDIT): _S.DRAFT,
+        (_S.DRAFT, _A.SUBMIT): _S.PENDING_APPROVAL,
+        (_S.DRAFT, _A.WITHDRAW): _S.WITHDRAWN,
+        (_S.PENDING_APPROVAL, _A.APPROVE): _S.APPROVED,
+        (_S.PENDING_APPROVAL, _A.REJECT): _S.DRAFT,
+        (_S.PENDING_APPROVAL, _A.WITHDRAW): _S.WITHDRAWN,
+        (_S.APPROVED, _A.ACTIVATE): _S.ACTIVE,
+        (_S.APPROVED, _A.EXPIRE): _S.EXPIRED,
+        (_S.APPROVED, _A.WITHDRAW): _S.WITHDRAWN,
+        (_S.ACTIVE, _A.EXPIRE): _S.EXPIRED,
+        (_S.ACTIVE, _A.WITHDRAW): _S.WITHDRAWN,
+    }
+)
+"""The whole lifecycle: (state, action) -> next state. Any pair not here is refused."""
+
+TERMINAL_STATES = frozenset({AlertState.EXPIRED, AlertState.WITHDRAWN})
+_LIVE_STATES = frozenset({AlertState.APPROVED, AlertState.ACTIVE})
+_SCHEDULER_ACTIONS = frozenset({Action.ACTIVATE, Action.EXPIRE})
+
+
+class AudioSource(Enum):
+    """Where an alert's audio in one language comes from."""
+
+    CATALOGUE = "catalogue"  # an existing prompt of the catalogue, by id
+    UPLOAD = "upload"  # a file uploaded through the API, converted to 8 kHz
+    TTS = "tts"  # the typed text, synthesised
+    PHONE = "phone"  # recorded by a supervisor on the phone line (ARI recording)
+
+
+@dataclass(frozen=True, slots=True)
+class AudioRef:
+    """The audio of an alert in one language.
+
+    For `AudioSource.CATALOGUE`, ``ref`` is the prompt id played. Otherwise the audio is a
+    file of the alert's own (``ref`` names where it came from: upload file name, TTS cache
+    key, ARI recording name) and is played as the library prompt ``alerts/<alert id>``.
+    """
+
+    source: AudioSource
+    ref: str = ""
+    duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Targeting:
+    """Who hears an announcement. Empty ``languages``: callers of every language.
+    ``node`` None: at the alerts node after the greeting (every call); else only callers
+    entering that menu node."""
+
+    languages: frozenset[str] = frozenset()
+    node: str | None = None
+
+    def matches(self, language: str, node: str | None) -> bool:
+        if self.node != node:
+            return False
+        return not self.languages or language in self.languages
+
+    def target_languages(self) -> tuple[str, ...]:
+        """The languages addressed, in menu order."""
+        return tuple(lang for lang in LANGUAGES if not self.languages or lang in self.languages)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One step in an alert's life: who did what, when, and the state change it made."""
+
+    alert_id: str
+    at: datetime
+    actor: str
+    action: Action
+    from_state: AlertState
+    to_state: AlertState
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalPolicy:
+    """``four_eyes``: an alert must be approved by a supervisor other than its author."""
+
+    four_eyes: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A pushed alert. Times are aware datetimes; the window is ``[starts_at, ends_at)``.
+
+    ``priority``: 1 is the most urgent (played first). ``texts``: per-language text (for TTS
+    and transcripts); ``audio``: per-language audio; ``ccr_text``: what CCRs see.
+    """
+
+    id: str
+    title: str
+    kind: AlertKind
+    author: str
+    created_at: datetime
+    starts_at: datetime
+    ends_at: datetime
+    priority: int = 5
+    targeting: Targeting = field(default_factory=Targeting)
+    texts: Mapping[str, str] = field(default_factory=dict)
+    audio: Mapping[str, AudioRef] = field(default_factory=dict)
+    ccr_text: str = ""
+    state: AlertState = AlertState.DRAFT
+    approved_by: str | None = None
+    updated_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        validate_alert_id(self.id)
+        for when in (self.created_at, self.starts_at, self.ends_at):
+            if when.tzinfo is None or when.utcoffset() is None:
+                raise AlertError(f"alert {self.id}: naive datetime {when.isoformat()} refused")
+        if self.ends_at <= self.starts_at:
+            raise AlertError(f"alert {self.id}: the end must be after the start")
+        if not 1 <= self.priority <= 9:
+            raise AlertError(f"alert {self.id}: priority must be 1..9, got {self.priority}")
+        if not self.title.strip():
+            raise AlertError(f"alert {self.id}: a title is required")
+        unknown = (set(self.texts) | set(self.audio) | set(self.targeting.languages)) - set(
+            LANGUAGES
+        )
+        if unknown:
+            raise AlertError(f"alert {self.id}: unknown language(s) {sorted(unknown)}")
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def prompt_id(self) -> str:
+        """The library prompt of the alert's own audio."""
+        return alert_prompt_id(self.id)
+
+    def audio_for(self, language: str) -> tuple[str, AudioRef] | None:
+        """(language of the audio, its reference) for a caller of ``language``: the
+        caller's language when the alert has it, else English, else None."""
+        for lang in (language, DEFAULT_LANGUAGE):
+            ref = self.audio.get(lang)
+            if ref is not None:
+                return lang, ref
+        return None
+
+    def played_prompt(self, ref: AudioRef) -> str:
+        return ref.ref if ref.source is AudioSource.CATALOGUE else self.prompt_id
+
+
+def validate_alert_id(alert_id: str) -> str:
+    """Alert ids are lowercase ``[a-z0-9_-]`` (they become part of a prompt id and a path)."""
+    if not _ID_RE.match(alert_id):
+        raise AlertError(f"bad alert id {alert_id!r}: use 1-48 of a-z 0-9 _ -, starting a-z0-9")
+    return alert_id
+
+
+def alert_prompt_id(alert_id: str) -> str:
+    return ALERT_PROMPT_PREFIX + validate_alert_id(alert_id)
+
+
+# ---------------------------------------------------------------------- lifecycle
+def missing_for_submit(alert: Alert) -> list[str]:
+    """What an alert lacks before it can be submitted (empty: ready)."""
+    missing = []
+    if alert.kind.for_callers:
+        for lang in alert.targeting.target_languages():
+            if alert.audio_for(lang) is None:
+                alt = f" or in {DEFAULT_LANGUAGE}" if lang != DEFAULT_LANGUAGE else ""
+                missing.append(f"audio in {lang}{alt}")
+                break
+    if alert.kind.for_ccrs and not alert.ccr_text.strip():
+        missing.append("the CCR message text")
+    return missing
+
+
+def apply(
+    alert: Alert,
+    action: Action,
+    *,
+    actor: str,
+    now: datetime,
+    policy: ApprovalPolicy = ApprovalPolicy(),
+    note: str = "",
+) -> tuple[Alert, AuditEntry]:
+    """Take ``action`` on ``alert`` at ``now``; return the new alert and its audit entry.
+
+    Raises `IllegalTransition` for a pair not in `TRANSITIONS` (or a scheduler action before
+    its time), `FourEyesViolation` when the author approves their own alert under four-eyes,
+    `AlertError` when the alert is not ready (submit) or its window is already over.
+    """
+    if not actor.strip():
+        raise AlertError("an actor is required")
+    target = TRANSITIONS.get((alert.state, action))
+    if target is None:
+        raise IllegalTransition(
+            f"alert {alert.id}: cannot {action.value} an alert that is {alert.state.value}"
+        )
+    if action is Action.SUBMIT:
+        missing = missing_for_submit(alert)
+        if missing:
+            raise AlertError(f"alert {alert.id} cannot be submitted: missing {', '.join(missing)}")
+    if action in (Action.SUBMIT, Action.APPROVE) and now >= alert.ends_at:
+        raise AlertError(f"alert {alert.id}: its window ended at {alert.ends_at.isoformat()}")
+    if action is Action.APPROVE and policy.four_eyes and actor == alert.author:
+        raise FourEyesViolation(
+            f"alert {alert.id}: four-eyes approval is on; {actor} wrote it, so another "
+            "supervisor must approve it"
+        )
+    if action in _SCHEDULER_ACTIONS and action not in due_actions(alert, now):
+        raise IllegalTransition(f"alert {alert.id}: {action.value} is not due at {now.isoformat()}")
+    changes: dict[str, object] = {"state": target, "updated_at": now}
+    if action is Action.APPROVE:
+        changes["approved_by"] = actor
+    elif action is Action.REJECT:
+        changes["approved_by"] = None
+    new = replace(alert, **changes)  # type: ignore[arg-type]
+    entry = AuditEntry(alert.id, now, actor, action, alert.state, target, note)
+    return new, entry
+
+
+def edit(
+    alert: Alert, *, actor: str, now: datetime, note: str = "", **changes: object
+) -> tuple[Alert, AuditEntry]:
+    """Change the content of a draft (title, texts, audio, window, targeting ...)."""
+    forbidden = {"id", "state", "author", "created_at", "approved_by", "updated_at"} & set(changes)
+    if forbidden:
+        raise AlertError(f"alert {alert.id}: cannot edit {sorted(forbidden)}")
+    moved, entry = apply(alert, Action.EDIT, actor=actor, now=now, note=note)
+    return replace(moved, **changes), entry  # type: ignore[arg-type]
+
+
+def due_actions(alert: Alert, now: datetime) -> list[Action]:
+    """The scheduler's actions due for ``alert`` at ``now`` (in order; at most one)."""
+    if alert.state is AlertState.APPROVED:
+        if now >= alert.ends_at:
+            return [Action.EXPIRE]
+        if now >= alert.starts_at:
+            return [Action.ACTIVATE]
+    elif alert.state is AlertState.ACTIVE and now >= alert.ends_at:
+        return [Action.EXPIRE]
+    return []
+
+
+def next_change(alerts: Iterable[Alert], now: datetime) -> datetime | None:
+    """The earliest future instant at which some approved or active alert starts or ends."""
+    times: list[datetime] = []
+    for alert in alerts:
+        if alert.state in _LIVE_STATES:
+            times.extend(t for t in (alert.starts_at, alert.ends_at) if t > now)
+    return min(times, default=None)
+
+
+# ---------------------------------------------------------------------- delivery
+def is_live(alert: Alert, now: datetime) -> bool:
+    """Approved (or active) and inside its window ``[starts_at, ends_at)`` at ``now``."""
+    return alert.state in _LIVE_STATES and alert.starts_at <= now < alert.ends_at
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """One announcement a call must hear: the prompt id to play and its audio's language."""
+
+    alert_id: str
+    prompt_id: str
+    language: str
+    priority: int
+
+
+def _order(alert: Alert) -> tuple[int, datetime, str]:
+    return (alert.priority, alert.starts_at, alert.id)
+
+
+def active_alerts(
+    alerts: Iterable[Alert], now: datetime, language: str, node: str | None = None
+) -> list[Announcement]:
+    """The announcements a new call of ``language`` must hear at ``node`` (None: right
+    after the greeting), most urgent first, each prompt once. Alerts without playable audio
+    for the caller (neither their language nor English) are left out."""
+    out: list[Announcement] = []
+    seen: set[str] = set()
+    for alert in sorted(alerts, key=_order):
+        if not alert.kind.for_callers or not is_live(alert, now):
+            continue
+        if not alert.targeting.matches(language, node):
+            continue
+        chosen = alert.audio_for(language)
+        if chosen is None:
+            continue
+        audio_lang, ref = chosen
+        prompt = alert.played_prompt(ref)
+        if prompt in seen:
+            continue
+        seen.add(prompt)
+        out.append(Announcement(alert.id, prompt, audio_lang, alert.priority))
+    return out
+
+
+def active_ccr_messages(alerts: Iterable[Alert], now: datetime) -> list[Alert]:
+    """The CCR messages live at ``now``, most urgent first."""
+    return [a for a in sorted(alerts, key=_order) if a.kind.for_ccrs and is_live(a, now)]
