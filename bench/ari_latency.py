@@ -1,10 +1,11 @@
-"""StasisStart -> PlaybackStarted latency through a real Asterisk, real SIPp calls.
+"""Stasis entry -> PlaybackStarted latency through a real Asterisk, real SIPp calls.
 
 Starts a private Asterisk instance (free ports), the CRM bridge and the controller as real
 `line311` processes, and an independent ARI observer subscribed to all events. For every
 call, latency = arrival at the observer of PlaybackStarted (the greeting) minus arrival of
-the channel's StasisStart: the controller's reaction time (event in, answer + play out, first
-media frame started), as Asterisk reports it. 20 sequential calls, then 20 concurrent ones.
+the channel's entry into Stasis() (its ChannelDialplan event; an observer app is not sent
+another app's StasisStart, which Asterisk raises in the same instant): the controller's
+reaction time (event in, answer + play out, first media frame started). 20 sequential calls, then 20 concurrent ones.
 
     python -m bench ari_latency
 """
@@ -39,8 +40,8 @@ def _latencies(obs: TimedObserver) -> dict[str, float]:
     for event in obs.timed_snapshot():
         ev, at = event
         kind = ev.get("type")
-        if kind == "StasisStart" and ev.get("application") == "line311":
-            started.setdefault(ev["channel"]["id"], at)
+        if kind == "ChannelDialplan" and ev.get("dialplan_app") == "Stasis":
+            started.setdefault(ev["channel"]["id"], at)  # the channel enters Stasis(line311)
         elif kind == "PlaybackStarted":
             target = ev["playback"].get("target_uri", "")
             if target.startswith("channel:") and ev["playback"]["media_uri"].endswith("/greeting"):
@@ -127,7 +128,7 @@ def run() -> str:
             f"{_quantile(values, 0.99):.1f} | {max(values):.1f} |"
         )
     return (
-        "## ARI reaction: StasisStart → PlaybackStarted (issue 2)\n\n"
+        "## ARI reaction: entry into Stasis → greeting PlaybackStarted (issue 2)\n\n"
         "Real Asterisk 22 (sid chroot), real SIPp callers (RTP speech), `line311 serve` as a\n"
         "subprocess; times are arrivals at an independent ARI observer (subscribeAll), in ms.\n"
         "The controller answers, then starts the greeting: two REST round trips.\n\n"
