@@ -5,7 +5,8 @@ Starts a private Asterisk instance (free ports), the CRM bridge and the controll
 call, latency = arrival at the observer of PlaybackStarted (the greeting) minus arrival of
 the channel's entry into Stasis() (its ChannelDialplan event; an observer app is not sent
 another app's StasisStart, which Asterisk raises in the same instant): the controller's
-reaction time (event in, answer + play out, first media frame started). 20 sequential calls, then 20 concurrent ones.
+reaction time (event in, answer + play out, first media frame started).
+20 sequential calls, then 20 concurrent ones.
 
     python -m bench ari_latency
 """
