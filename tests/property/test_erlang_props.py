@@ -91,7 +91,7 @@ def test_erlang_a_figures_are_probabilities_and_consistent(
 def test_erlang_a_with_endless_patience_is_erlang_c(
     a: float, aht: float, t: float, extra: int
 ) -> None:
-    n = math.floor(a) + extra
+    n = max(math.floor(a) + extra, math.ceil(a / 0.9))  # away from ρ = 1, where 1e10 s is short
     rate = a / aht
     c = erlang_c_figures(n, rate, aht, t)
     r = erlang_a(n, rate, aht, 1e10, t)

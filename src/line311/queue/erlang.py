@@ -68,7 +68,7 @@ __all__ = [
 
 MAX_AGENTS: Final = 100_000
 _TAIL: Final = 1e-15
-_MAX_QUEUE_STATES: Final = 2_000_000
+_MAX_QUEUE_STATES: Final = 200_000
 
 
 # ---------------------------------------------------------------------------- validation
@@ -301,8 +301,11 @@ def _queue_weights(lam: float, nmu: float, theta: float) -> tuple[list[float], f
         best = max(best, log_r)
         if j > peak and log_r - best < math.log(_TAIL) - 10:
             break
-        if j > _MAX_QUEUE_STATES:  # pragma: no cover - needs absurd inputs
-            raise InvalidParameterError("Erlang A queue too long to evaluate: check the inputs")
+        if j > _MAX_QUEUE_STATES:
+            raise InvalidParameterError(
+                "Erlang A: callers this patient at this load would queue by the hundred "
+                "thousand; check the inputs, or use Erlang C (patience is negligible)"
+            )
     return [math.exp(x - best) for x in logs], best
 
 

@@ -152,6 +152,7 @@ def test_unreachable_staffing_raises() -> None:
         (lambda: erlang_a(3, RATE, 180, 0, 30), "patience"),
         (lambda: erlang_a(3, RATE, 180, math.inf, 30), "patience"),
         (lambda: erlang_c_figures(3, math.nan, 180, 30), "arrival rate"),
+        (lambda: erlang_a(10, 1 / 18.0001, 180, 1e12, 30), "Erlang C"),
     ],
 )
 def test_bad_parameters_are_refused_with_a_clear_message(call, message: str) -> None:
