@@ -16,7 +16,7 @@ import os
 import secrets
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -29,6 +29,9 @@ from pydantic_settings import (
 
 from line311.errors import ConfigError
 
+if TYPE_CHECKING:
+    from line311.queue.service_level import SlPolicy
+
 __all__ = ["Settings", "load_settings"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +39,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 _WEAK_SECRETS = frozenset(
     {"", "asterisk", "password", "secret", "changeme", "admin", "1234", "line311"}
 )
-_SECRET_FIELDS = ("ari_password", "agent_password", "caller_hash_key", "crm_api_key")
+_SECRET_FIELDS = (
+    "ari_password",
+    "agent_password",
+    "caller_hash_key",
+    "crm_api_key",
+    "crm_webhook_secret",
+)
 
 
 def _default_state_dir() -> Path:
@@ -115,6 +124,51 @@ class Settings(BaseSettings):
     greeting_prompt: str = Field(default="greeting", description="Thin-layer greeting prompt id.")
     default_language: str = "en"
 
+    # -- pushed alerts (line311.messaging) -------------------------------------------------
+    alerts_four_eyes: bool = Field(
+        default=True, description="An alert must be approved by a supervisor other than its author."
+    )
+    alerts_min_seconds: float = Field(
+        default=1.0, gt=0, description="Alert audio shorter than this is refused (too short)."
+    )
+    alerts_max_seconds: float = Field(
+        default=180.0, gt=0, description="Alert audio longer than this is refused (too long)."
+    )
+    alerts_silence_dbfs: float = Field(
+        default=-45.0, le=0, description="Alert audio with an RMS level below this is silent."
+    )
+    alerts_max_upload_bytes: int = Field(
+        default=25_000_000, ge=1000, description="Largest audio upload accepted for an alert."
+    )
+    alerts_tts_engine: Literal["espeak", "google"] = Field(
+        default="espeak", description="Engine that reads typed alert texts (espeak: offline)."
+    )
+    alerts_pin_max_failures: int = Field(
+        default=3, ge=1, le=20, description="Wrong PINs in a row that lock the supervisor line."
+    )
+    alerts_pin_lockout_seconds: int = Field(
+        default=900, ge=1, description="How long the supervisor line stays locked."
+    )
+
+    # -- service level -----------------------------------------------------------------
+    sl_threshold: float = Field(
+        default=30.0, gt=0, le=3600, description="Answered within this many seconds counts."
+    )
+    sl_goal: float = Field(default=0.80, gt=0, le=1, description="Target share (80/30).")
+    sl_formula: Literal[
+        "asterisk-sl2",
+        "answered-only",
+        "all-calls",
+        "exclude-abandons-within-threshold",
+        "exclude-short-abandons",
+    ] = Field(
+        default="exclude-short-abandons",
+        description="Service-level definition (docs/queues.md); default excludes short abandons.",
+    )
+    sl_short_abandon: float = Field(
+        default=5.0, ge=0, le=600, description="Abandons within this many seconds are 'short'."
+    )
+
     # -- CRM bridge ------------------------------------------------------------------
     crm_host: str = "127.0.0.1"
     crm_port: int = Field(default=8312, ge=1, le=65535)
@@ -124,6 +178,13 @@ class Settings(BaseSettings):
         default="", description="SQLAlchemy URL; default sqlite:///<state_dir>/line311.db"
     )
     caller_hash_key: SecretStr = SecretStr("")
+    crm_webhook_url: str = Field(
+        default="", description="External CRM webhook the outbox forwards to; empty: off."
+    )
+    crm_webhook_secret: SecretStr = SecretStr("")
+    crm_webhook_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Deliveries tried before a record is dead-lettered."
+    )
 
     # ------------------------------------------------------------------ sources
     @classmethod
@@ -142,7 +203,7 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     # ------------------------------------------------------------------ validation
-    @field_validator("ari_url", "crm_url")
+    @field_validator("ari_url", "crm_url", "crm_webhook_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
         if not value:
@@ -179,6 +240,17 @@ class Settings(BaseSettings):
         return self
 
     # ------------------------------------------------------------------ derived
+    def sl_policy(self) -> SlPolicy:
+        """The default service-level policy for queues that don't set their own."""
+        from line311.queue.service_level import SlFormula, SlPolicy
+
+        return SlPolicy(
+            threshold=self.sl_threshold,
+            goal=self.sl_goal,
+            formula=SlFormula(self.sl_formula),
+            short_abandon_threshold=self.sl_short_abandon,
+        )
+
     @property
     def ari_port(self) -> int:
         return urlsplit(self.ari_url).port or 80
