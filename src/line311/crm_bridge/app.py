@@ -15,6 +15,7 @@ field, as the spec says. ``/health`` is open and says only whether the database 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,11 +37,13 @@ from line311.crm_bridge.http import (
     keys_match,
 )
 from line311.crm_bridge.open311.routes import open311_router
+from line311.crm_bridge.outbox import DeliveryPolicy, OutboxWorker
 from line311.crm_bridge.routes_calls import calls_router
 from line311.crm_bridge.routes_sr import sr_router
 from line311.db.calls import CallRepository
 from line311.db.engine import engine_from_settings, make_session_factory
 from line311.db.migrate import ensure_schema_current
+from line311.db.outbox import OutboxStore
 from line311.db.screen_pops import ScreenPopStore
 from line311.db.service_requests import ServiceRequestStore
 from line311.db.services import ServiceCatalogue
@@ -61,13 +64,16 @@ def create_app(
     engine: Engine | None = None,
     check_schema: bool = True,
     seed_catalogue: bool = True,
+    deliver_outbox: bool = True,
+    delivery_policy: DeliveryPolicy | None = None,
 ) -> FastAPI:
     """Build the CRM bridge app.
 
     ``engine``: use this engine (tests, or a process sharing one pool); the app then does
     not dispose of it. ``check_schema``: refuse a database whose schema is not current
     (raises `line311.db.SchemaNotCurrent`). ``seed_catalogue``: add the seeded services
-    that are missing from the catalogue.
+    that are missing from the catalogue. ``deliver_outbox``: when ``crm_webhook_url`` is
+    set, run the outbox delivery worker while the app runs (``delivery_policy`` tunes it).
     """
     api_key = settings.crm_api_key.get_secret_value()
     if not api_key:
@@ -81,11 +87,18 @@ def create_app(
             if owns_engine:
                 db.dispose()
             raise
+    forward = bool(settings.crm_webhook_url)
+    webhook_secret = settings.crm_webhook_secret.get_secret_value()
+    if forward and not webhook_secret:
+        raise ConfigError(
+            "crm_webhook_url is set but crm_webhook_secret is empty (LINE311_CRM_WEBHOOK_SECRET)"
+        )
     sessions = make_session_factory(db)
-    calls = CallRepository(sessions)
+    calls = CallRepository(sessions, forward=forward)
     catalogue = ServiceCatalogue(sessions)
-    requests = ServiceRequestStore(sessions)
-    pops = ScreenPopStore(sessions)
+    requests = ServiceRequestStore(sessions, forward=forward)
+    pops = ScreenPopStore(sessions, forward=forward)
+    outbox = OutboxStore(sessions)
     if seed_catalogue:
         added = catalogue.seed(SEED_SERVICES)
         if added:
@@ -107,12 +120,25 @@ def create_app(
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
+    worker: OutboxWorker | None = None
+    if forward and deliver_outbox:
+        policy = delivery_policy or DeliveryPolicy(max_attempts=settings.crm_webhook_max_attempts)
+        worker = OutboxWorker(outbox, settings.crm_webhook_url, webhook_secret, policy)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        delivery = asyncio.create_task(worker.run(stop)) if worker is not None else None
         logger.info("CRM bridge ready")
         try:
             yield
         finally:
+            if delivery is not None:
+                stop.set()
+                try:
+                    await asyncio.wait_for(delivery, timeout=5)
+                except TimeoutError:  # wait_for cancelled it: unsettled records go back
+                    logger.warning("outbox delivery cancelled at shutdown")
             if owns_engine:
                 db.dispose()
             logger.info("CRM bridge stopped")
@@ -125,6 +151,9 @@ def create_app(
     )
     app.state.engine = db
     app.state.settings = settings
+    app.state.outbox = outbox
+    app.state.outbox_backlog = outbox.backlog
+    app.state.outbox_worker = worker
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
 

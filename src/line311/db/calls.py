@@ -21,16 +21,18 @@ import binascii
 import enum
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from line311.db.errors import DbError, DbUnavailable
 from line311.db.models import CallRow
+from line311.db.outbox import OutboxKind, enqueue
+from line311.db.sqltools import insert_ignoring_conflict
 
 __all__ = [
     "MAX_PAGE",
@@ -157,38 +159,41 @@ class CallRepository:
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        forward: bool = False,
     ) -> None:
+        """``forward``: also write each new call to the outbox (forwarding to a CRM)."""
         self._sessions = sessions
         self._clock = clock
+        self._forward = forward
 
     def add_call(self, record: Call) -> AddResult:
-        """Store ``record`` unless a call with its id exists (see the module docstring)."""
+        """Store ``record`` unless a call with its id exists (see the module docstring).
+
+        One round trip on the hot path: ``INSERT ... ON CONFLICT DO NOTHING RETURNING``
+        (PostgreSQL and SQLite alike), plus the outbox row in the same transaction when
+        forwarding is on. Only a repeat reads the stored row back.
+        """
         received = self._clock()
-        row = CallRow(
-            call_id=record.call_id,
-            dialed_number=record.dialed_number,
-            caller_hash=record.caller_hash,
-            started_at=record.started_at,
-            answered_at=record.answered_at,
-            ended_at=record.ended_at,
-            outcome=record.outcome,
-            language=record.language,
-            queue=record.queue,
-            agent_id=record.agent_id,
-            path=record.path,
-            received_at=received,
-        )
+        values = {f.name: getattr(record, f.name) for f in fields(record)}
+        values["received_at"] = received
         try:
-            with self._sessions() as session:
-                try:
-                    session.add(row)
-                    session.commit()
-                    return AddResult(AddOutcome.CREATED, _to_call(row))
-                except IntegrityError:
-                    session.rollback()
+            with self._sessions.begin() as session:
+                stmt = insert_ignoring_conflict(session, CallRow, values, ["call_id"])
+                created = session.execute(stmt.returning(CallRow.call_id)).first()
+                if created is not None:
+                    stored = replace(record, received_at=received)
+                    if self._forward:
+                        enqueue(
+                            session,
+                            OutboxKind.CALL,
+                            f"call:{record.call_id}",
+                            stored.to_dict(),
+                            received,
+                        )
+                    return AddResult(AddOutcome.CREATED, stored)
                 existing = session.get(CallRow, record.call_id)
-                if existing is None:  # pragma: no cover - an integrity error of another kind
-                    raise DbError(f"call {record.call_id!r} violates a constraint") from None
+                if existing is None:  # pragma: no cover - deleted between the two statements
+                    raise DbError(f"call {record.call_id!r} vanished while being stored")
                 stored = _to_call(existing)
         except SQLAlchemyError as exc:
             raise DbUnavailable(f"storing call {record.call_id!r} failed: {exc}") from None

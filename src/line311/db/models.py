@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -24,7 +25,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from line311.db.coltypes import JsonDocument, UtcDateTime
 
-__all__ = ["Base", "CallRow", "ScreenPopRow", "ServiceRequestRow", "ServiceRow"]
+__all__ = [
+    "Base",
+    "CallRow",
+    "OutboxRow",
+    "ScreenPopRow",
+    "ServiceRequestRow",
+    "ServiceRow",
+]
 
 # Deterministic constraint names, so migrations can drop what they created on every backend.
 NAMING_CONVENTION = {
@@ -150,3 +158,32 @@ class ScreenPopRow(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     __table_args__ = (Index("ix_screen_pops_agent_id_connected_at", "agent_id", "connected_at"),)
+
+
+class OutboxRow(Base):
+    """A record waiting to be forwarded to the external CRM (the transactional outbox).
+
+    Written in the same transaction as the data it describes, so a record is forwarded if
+    and only if its data was committed. ``state``: ``pending`` → ``delivered``, or ``dead``
+    after too many failures (``line311 outbox replay`` makes it pending again).
+    ``leased_until``: a worker has claimed the row and is sending it until then.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[Any] = mapped_column(JsonDocument, nullable=False)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    leased_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
+

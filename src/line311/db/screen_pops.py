@@ -8,16 +8,18 @@ the keyed caller hash (see `ServiceRequestStore.recent_for_caller`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from line311.db.calls import AddOutcome
 from line311.db.errors import DbError, DbUnavailable
 from line311.db.models import ScreenPopRow
+from line311.db.outbox import OutboxKind, enqueue
+from line311.db.sqltools import insert_ignoring_conflict
 
 __all__ = ["ScreenPop", "ScreenPopResult", "ScreenPopStore"]
 
@@ -42,6 +44,14 @@ class ScreenPop:
             if f.name != "received_at"
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, datetimes as ISO-8601 with offset."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
 
 @dataclass(frozen=True, slots=True)
 class ScreenPopResult:
@@ -62,26 +72,39 @@ class ScreenPopStore:
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        forward: bool = False,
     ) -> None:
+        """``forward``: also write each new screen pop to the outbox."""
         self._sessions = sessions
         self._clock = clock
+        self._forward = forward
 
     def add(self, pop: ScreenPop) -> ScreenPopResult:
+        """Store ``pop`` (and its outbox record) unless one exists for its call and agent."""
+        received = self._clock()
         values = {name: getattr(pop, name) for name in _FIELDS}
-        values["received_at"] = self._clock()
-        row = ScreenPopRow(**values)
+        values["received_at"] = received
         key = (pop.call_id, pop.agent_id)
         try:
-            with self._sessions() as session:
-                try:
-                    session.add(row)
-                    session.commit()
-                    return ScreenPopResult(AddOutcome.CREATED, _to_pop(row))
-                except IntegrityError:
-                    session.rollback()
+            with self._sessions.begin() as session:
+                stmt = insert_ignoring_conflict(
+                    session, ScreenPopRow, values, ["call_id", "agent_id"]
+                )
+                created = session.execute(stmt.returning(ScreenPopRow.call_id)).first()
+                if created is not None:
+                    stored = replace(pop, received_at=received)
+                    if self._forward:
+                        enqueue(
+                            session,
+                            OutboxKind.SCREEN_POP,
+                            f"screen-pop:{pop.call_id}:{pop.agent_id}",
+                            stored.to_dict(),
+                            received,
+                        )
+                    return ScreenPopResult(AddOutcome.CREATED, stored)
                 existing = session.get(ScreenPopRow, key)
-                if existing is None:  # pragma: no cover
-                    raise DbError(f"screen pop {key} violates a constraint") from None
+                if existing is None:  # pragma: no cover - deleted between the two statements
+                    raise DbError(f"screen pop {key} vanished while being stored")
                 stored = _to_pop(existing)
         except SQLAlchemyError as exc:
             raise DbUnavailable(f"storing screen pop {key} failed: {exc}") from None

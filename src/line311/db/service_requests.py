@@ -16,6 +16,7 @@ SR numbers are given, the other filters are ignored.
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from line311.db.errors import DbError, DbUnavailable
 from line311.db.models import ServiceRequestRow, ServiceRow
+from line311.db.outbox import OutboxKind, enqueue
 from line311.ivr.srnumber import SR_SEQUENCE_MAX, make_sr_number
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "ServiceRequestStore",
     "Status",
     "UnknownService",
+    "sr_payload",
 ]
 
 MAX_SEARCH_RESULTS = 1000
@@ -109,6 +112,15 @@ class ServiceRequest:
 _SR_FIELDS = tuple(f.name for f in fields(ServiceRequest) if f.name != "service_name")
 
 
+def sr_payload(sr: ServiceRequest) -> dict[str, Any]:
+    """Every field of ``sr``, JSON-ready (what the external CRM receives)."""
+    out: dict[str, Any] = {}
+    for f in fields(sr):
+        value = getattr(sr, f.name)
+        out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
 def _to_sr(row: ServiceRequestRow, service_name: str) -> ServiceRequest:
     values = {name: getattr(row, name) for name in _SR_FIELDS}
     return ServiceRequest(service_name=service_name, **values)
@@ -122,9 +134,12 @@ class ServiceRequestStore:
         sessions: sessionmaker[Session],
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        forward: bool = False,
     ) -> None:
+        """``forward``: also write filings and status changes to the outbox."""
         self._sessions = sessions
         self._clock = clock
+        self._forward = forward
 
     def create(self, new: NewServiceRequest) -> ServiceRequest:
         """File ``new``; raises `UnknownService` for a code not in the active catalogue."""
@@ -173,6 +188,14 @@ class ServiceRequestStore:
                     raise DbError("SR sequence exhausted; widen the SR number format")
                 row.sr_number = make_sr_number(row.id)
                 result = _to_sr(row, service.service_name)
+                if self._forward:
+                    enqueue(
+                        session,
+                        OutboxKind.SR_FILED,
+                        f"sr:{result.sr_number}:filed",
+                        sr_payload(result),
+                        now,
+                    )
         except SQLAlchemyError as exc:
             raise DbUnavailable(f"filing a service request failed: {exc}") from None
         return result
@@ -284,12 +307,27 @@ class ServiceRequestStore:
                 ).first()
                 if row is None:
                     return None
+                now = self._clock()
                 row.status = status
                 row.status_notes = status_notes
-                row.updated_at = self._clock()
+                row.updated_at = now
                 service = session.get(ServiceRow, row.service_code)
                 name = service.service_name if service is not None else row.service_code
                 result = _to_sr(row, name)
+                if self._forward:
+                    session.flush()
+                    enqueue(
+                        session,
+                        OutboxKind.SR_STATUS,
+                        f"sr:{sr_number}:status:{uuid.uuid4().hex}",
+                        {
+                            "sr_number": sr_number,
+                            "status": status,
+                            "status_notes": status_notes,
+                            "updated_datetime": now.isoformat(),
+                        },
+                        now,
+                    )
         except SQLAlchemyError as exc:
             raise DbUnavailable(f"updating SR {sr_number} failed: {exc}") from None
         return result
