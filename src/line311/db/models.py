@@ -187,3 +187,5 @@ class OutboxRow(Base):
 
     __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
 
+
+from line311.db import alerts_models as _alerts_models  # noqa: E402,F401
