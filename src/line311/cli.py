@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from line311.commands import asterisk, calls, db, flows, report, simulate, sounds, staffing
+from line311.commands import apikeys as apikeys_cmd
 from line311.commands import outbox as outbox_cmd
 from line311.config import Settings, load_settings
 from line311.errors import ConfigError, Line311Error
@@ -28,6 +29,7 @@ app.add_typer(asterisk.app, name="asterisk", help="Manage the Asterisk that line
 app.add_typer(calls.app, name="calls", help="Read finished call records.")
 app.add_typer(db.app, name="db", help="Database schema (Alembic migrations).")
 app.add_typer(outbox_cmd.app, name="outbox", help="Records forwarded to the external CRM.")
+app.add_typer(apikeys_cmd.app, name="apikeys", help="Scoped API keys of the CRM bridge.")
 app.add_typer(sounds.app, name="sounds", help="Build and check the prompt library.")
 app.add_typer(flows.app, name="flows", help="Validate and reload IVR call flows.")
 app.add_typer(report.app, name="report", help="Service-level and volume reports.")

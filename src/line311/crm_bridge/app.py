@@ -8,9 +8,15 @@ behind: the error says ``run: line311 db upgrade``.
 Routes: ``/v1/calls`` (call records), ``/v1/sr`` (SR filing and the IVR's status lookup),
 ``/v1/screen-pops`` (call context for CCR desktops), ``/open311/v2/`` (GeoReport v2).
 
-Auth: every ``/v1`` route needs ``Authorization: Bearer <crm_api_key>`` (compared in constant
-time); Open311 GETs are public and ``POST requests`` takes the key as the ``api_key`` form
-field, as the spec says. ``/health`` is open and says only whether the database answers.
+Auth (`line311.crm_bridge.auth`): every ``/v1`` route needs ``Authorization: Bearer <key>``
+of a scope the route allows (``crm_api_key`` is the bootstrap ``controller`` key; others are
+made with ``line311 apikeys create``), within the key's rate limit. Open311 GETs are public;
+``POST requests`` takes an ``open311_client`` key as the ``api_key`` form field, as the spec
+says. ``/health`` is open and says only whether the database answers.
+
+Forwarding: with ``crm_webhook_url`` set, every stored record is also written to the outbox
+in the same transaction, and the lifespan runs the delivery worker
+(`line311.crm_bridge.outbox`). ``app.state.outbox_backlog()`` is the number waiting.
 """
 
 from __future__ import annotations
@@ -19,27 +25,23 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from line311.config import Settings
+from line311.crm_bridge.auth import Authenticator
 from line311.crm_bridge.catalogue import SEED_SERVICES
 from line311.crm_bridge.errors import ApiError
-from line311.crm_bridge.http import (
-    BodySizeLimit,
-    bearer_token,
-    install_error_handlers,
-    keys_match,
-)
+from line311.crm_bridge.http import BodySizeLimit, install_error_handlers
 from line311.crm_bridge.open311.routes import open311_router
 from line311.crm_bridge.outbox import DeliveryPolicy, OutboxWorker
 from line311.crm_bridge.routes_calls import calls_router
 from line311.crm_bridge.routes_sr import sr_router
+from line311.db.api_keys import ApiKeyStore, Scope
 from line311.db.calls import CallRepository
 from line311.db.engine import engine_from_settings, make_session_factory
 from line311.db.migrate import ensure_schema_current
@@ -108,17 +110,15 @@ def create_app(
     def hash_phone(number: str) -> str | None:
         return caller_hash(number, hash_key) if hash_key else None
 
-    def require_api_key(
-        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    ) -> None:
-        token = bearer_token(authorization)
-        if token is None or not keys_match(token, api_key):
-            raise ApiError(
-                401,
-                "unauthorized",
-                "missing or wrong API key (Authorization: Bearer <key>)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    auth = Authenticator(ApiKeyStore(sessions), api_key)
+
+    def open311_authorise(token: str | None) -> object:
+        try:
+            return auth.authorise(token, (Scope.OPEN311_CLIENT,), admin=False)
+        except ApiError as exc:
+            if exc.status in (401, 403):
+                raise ApiError(403, "open311", "invalid api_key") from None
+            raise
 
     worker: OutboxWorker | None = None
     if forward and deliver_outbox:
@@ -167,16 +167,10 @@ def create_app(
             return JSONResponse({"status": "degraded", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
-    auth = Depends(require_api_key)
+    app.state.auth = auth
     app.include_router(calls_router(calls, auth))
     app.include_router(sr_router(catalogue, requests, pops, auth))
     app.include_router(
-        open311_router(
-            catalogue,
-            requests,
-            # Scoped keys (an "open311 client" scope) replace this in a later step.
-            api_key_ok=lambda key: keys_match(key, api_key),
-            hash_phone=hash_phone,
-        )
+        open311_router(catalogue, requests, authorise=open311_authorise, hash_phone=hash_phone)
     )
     return app

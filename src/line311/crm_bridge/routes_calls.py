@@ -5,27 +5,33 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from fastapi.params import Depends
 from pydantic import AwareDatetime
 
+from line311.crm_bridge.auth import Authenticator
 from line311.crm_bridge.errors import ApiError
 from line311.crm_bridge.schemas import CallList, CallOut, CallRecord, ErrorBody
+from line311.db.api_keys import Scope
 from line311.db.calls import MAX_PAGE, AddOutcome, CallRepository
 
 __all__ = ["calls_router"]
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody, "description": "missing or wrong API key"},
+    403: {"model": ErrorBody, "description": "the key's scope does not allow this"},
+    429: {"model": ErrorBody, "description": "rate limited (see Retry-After)"},
     422: {"model": ErrorBody, "description": "the body or a parameter is invalid"},
 }
 
 
-def calls_router(repo: CallRepository, auth: Depends) -> APIRouter:
-    """The call-record routes, over ``repo``, every one behind ``auth``."""
-    router = APIRouter(prefix="/v1/calls", tags=["calls"], dependencies=[auth], responses=_ERRORS)
+def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
+    """The call-record routes, over ``repo``: the controller writes, desktops read."""
+    router = APIRouter(prefix="/v1/calls", tags=["calls"], responses=_ERRORS)
+    write = [auth.depends(Scope.CONTROLLER)]
+    read = [auth.depends(Scope.CONTROLLER, Scope.AGENT_DESKTOP)]
 
     @router.post(
         "",
+        dependencies=write,
         status_code=status.HTTP_201_CREATED,
         response_model=CallOut,
         responses={
@@ -48,7 +54,7 @@ def calls_router(repo: CallRepository, auth: Depends) -> APIRouter:
         response.headers["Location"] = f"/v1/calls/{record.call_id}"
         return CallOut.from_call(result.stored)
 
-    @router.get("", response_model=CallList)
+    @router.get("", response_model=CallList, dependencies=read)
     def list_calls(
         start: Annotated[AwareDatetime | None, Query(description="started_at >= start")] = None,
         end: Annotated[AwareDatetime | None, Query(description="started_at < end")] = None,
@@ -68,6 +74,7 @@ def calls_router(repo: CallRepository, auth: Depends) -> APIRouter:
     @router.get(
         "/{call_id}",
         response_model=CallOut,
+        dependencies=read,
         responses={404: {"model": ErrorBody, "description": "no such call"}},
     )
     def get_call(call_id: str) -> CallOut:

@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Response, status
-from fastapi.params import Depends
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
+from line311.crm_bridge.auth import Authenticator
 from line311.crm_bridge.errors import ApiError
 from line311.crm_bridge.open311.parse import Open311Error, validate_attributes
 from line311.crm_bridge.schemas import (
@@ -29,6 +29,7 @@ from line311.crm_bridge.schemas import (
     NoCallerNumbers,
 )
 from line311.crm_bridge.speech import speakable, spoken_digits
+from line311.db.api_keys import Scope
 from line311.db.calls import AddOutcome
 from line311.db.screen_pops import ScreenPop, ScreenPopStore
 from line311.db.service_requests import (
@@ -154,17 +155,24 @@ def sr_router(
     catalogue: ServiceCatalogue,
     requests: ServiceRequestStore,
     pops: ScreenPopStore,
-    auth: Depends,
+    auth: Authenticator,
 ) -> APIRouter:
     router = APIRouter(
         prefix="/v1",
-        dependencies=[auth],
-        responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}},
+        responses={
+            401: {"model": ErrorBody},
+            403: {"model": ErrorBody},
+            422: {"model": ErrorBody},
+            429: {"model": ErrorBody},
+        },
     )
+    both = [auth.depends(Scope.CONTROLLER, Scope.AGENT_DESKTOP)]
+    controller = [auth.depends(Scope.CONTROLLER)]
 
     @router.get(
         "/sr/{sr_number}",
         response_model=SrStatus,
+        dependencies=both,
         tags=["service requests"],
         responses={404: {"model": ErrorBody}},
     )
@@ -178,6 +186,7 @@ def sr_router(
     @router.post(
         "/sr",
         response_model=SrCreated,
+        dependencies=both,
         status_code=status.HTTP_201_CREATED,
         tags=["service requests"],
         responses={404: {"model": ErrorBody}},
@@ -221,6 +230,7 @@ def sr_router(
     @router.post(
         "/sr/{sr_number}/status",
         response_model=SrStatus,
+        dependencies=both,
         tags=["service requests"],
         responses={404: {"model": ErrorBody}},
     )
@@ -258,6 +268,7 @@ def sr_router(
     @router.post(
         "/screen-pops",
         response_model=ScreenPopOut,
+        dependencies=controller,
         status_code=status.HTTP_201_CREATED,
         tags=["screen pops"],
         responses={200: {"model": ScreenPopOut}, 409: {"model": ErrorBody}},
@@ -291,6 +302,7 @@ def sr_router(
     @router.get(
         "/screen-pops/{call_id}/{agent_id}",
         response_model=ScreenPopOut,
+        dependencies=both,
         tags=["screen pops"],
         responses={404: {"model": ErrorBody}},
     )

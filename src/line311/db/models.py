@@ -26,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from line311.db.coltypes import JsonDocument, UtcDateTime
 
 __all__ = [
+    "ApiKeyRow",
     "Base",
     "CallRow",
     "OutboxRow",
@@ -186,6 +187,24 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),)
+
+
+class ApiKeyRow(Base):
+    """An API key of the CRM bridge. Only the SHA-256 of the token is kept (the token is
+    high-entropy random, so a fast hash is enough); ``prefix`` lets operators tell keys apart.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    scope: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    rate_per_second: Mapped[float | None] = mapped_column(Float)
+    burst: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 from line311.db import alerts_models as _alerts_models  # noqa: E402,F401

@@ -27,13 +27,18 @@ from sqlalchemy.engine import Engine, make_url
 from line311.config import Settings
 from line311.crm_bridge.app import create_app
 from line311.db import make_engine, upgrade
-from line311.db.models import Base
+from line311.db.api_keys import hash_token
+from line311.db.engine import make_session_factory
+from line311.db.models import ApiKeyRow, Base
 
 PG_ADMIN_URL = os.environ.get(
     "LINE311_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = ["sqlite", "postgresql"]
 API_KEY = "test-" + secrets.token_urlsafe(16)
+"""The bootstrap key (crm_api_key): a controller key."""
+OPEN311_KEY = "l311_test-" + secrets.token_urlsafe(16)
+"""An open311_client key, stored by the ``api`` fixture."""
 
 
 def _libpq(url: str) -> str:
@@ -122,6 +127,19 @@ def settings(tmp_path: Path) -> Settings:
 async def api(engine: Engine, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An authorised client of the bridge app, in process (httpx.ASGITransport)."""
     app = create_app(settings, engine=engine)
+    with make_session_factory(engine).begin() as session:
+        session.add(
+            ApiKeyRow(
+                name="open311 test client",
+                scope="open311_client",
+                token_hash=hash_token(OPEN311_KEY),
+                prefix=OPEN311_KEY[:11],
+                rate_per_second=1000.0,
+                burst=1000,
+                created_at=T0,
+                revoked_at=None,
+            )
+        )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(
         transport=transport,

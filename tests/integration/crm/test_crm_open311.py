@@ -10,7 +10,7 @@ import pytest
 
 from line311.ivr.srnumber import validate_sr_number
 
-from .conftest import API_KEY
+from .conftest import API_KEY, OPEN311_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +19,7 @@ BASE = "/open311/v2"
 
 def heat_form(**changes: Any) -> dict[str, Any]:
     form: dict[str, Any] = {
-        "api_key": API_KEY,
+        "api_key": OPEN311_KEY,
         "service_code": "heat-hot-water",
         "address_string": "350 5th Ave, New York, NY",
         "description": "No heat since yesterday evening.",
@@ -152,6 +152,7 @@ async def test_sr_numbers_are_unique_and_consecutive(api: httpx.AsyncClient) -> 
     [
         ({"api_key": None}, 403, "api_key"),
         ({"api_key": "wrong"}, 403, "api_key"),
+        ({"api_key": API_KEY}, 403, "api_key"),  # a controller key is not an Open311 client
         ({"service_code": None}, 400, "service_code is required"),
         ({"service_code": "teleportation"}, 404, "not found"),
         ({"address_string": None}, 400, "location"),

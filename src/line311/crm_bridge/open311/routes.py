@@ -1,8 +1,9 @@
 """The Open311 GeoReport v2 router (``/open311/v2/...{.json|.xml}``).
 
-GETs are public, as in the spec; ``POST requests`` needs an ``api_key`` form field (403
-otherwise). Errors are Open311's ``[{code, description}]`` (rendered by
-`line311.crm_bridge.http` for every path under ``/open311/``).
+GETs are public, as in the spec; ``POST requests`` needs an ``open311_client`` key, as the
+``api_key`` form field (or ``Authorization: Bearer``): 403 otherwise, 429 when rate limited.
+Errors are Open311's ``[{code, description}]`` (rendered by `line311.crm_bridge.http` for
+every path under ``/open311/``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from line311.crm_bridge.errors import ApiError
+from line311.crm_bridge.http import bearer_token
 from line311.crm_bridge.open311.parse import Open311Error, parse_new_request, parse_search
 from line311.crm_bridge.open311.render import (
     render,
@@ -45,7 +47,7 @@ def open311_router(
     catalogue: ServiceCatalogue,
     requests: ServiceRequestStore,
     *,
-    api_key_ok: Callable[[str], bool],
+    authorise: Callable[[str | None], object],
     hash_phone: Callable[[str], str | None],
 ) -> APIRouter:
     router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -81,9 +83,10 @@ def open311_router(
                 if isinstance(value, UploadFile):
                     raise ApiError(400, "open311", "file uploads are not accepted; use media_url")
                 fields.setdefault(key, []).append(value)
-        key = (fields.get("api_key") or [""])[0]
-        if not api_key_ok(key):
-            raise ApiError(403, "open311", "invalid api_key")
+        api_key = (fields.get("api_key") or [""])[0] or bearer_token(
+            request.headers.get("authorization")
+        )
+        await run_in_threadpool(authorise, api_key or None)
         try:
             new = await run_in_threadpool(parse_new_request, fields, catalogue.get, hash_phone)
             sr = await run_in_threadpool(requests.create, new)
