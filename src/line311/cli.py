@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from line311.commands import asterisk, calls, db, flows, report, simulate, sounds, staffing
 from line311.commands import apikeys as apikeys_cmd
+from line311.commands import asterisk, calls, db, flows, report, simulate, sounds, staffing
 from line311.commands import outbox as outbox_cmd
 from line311.config import Settings, load_settings
 from line311.errors import ConfigError, Line311Error
