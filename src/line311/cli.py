@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
+from line311.commands import alerts, asterisk, calls, db, flows, report, simulate, sounds, staffing
 from line311.commands import apikeys as apikeys_cmd
-from line311.commands import asterisk, calls, db, flows, report, simulate, sounds, staffing
 from line311.commands import outbox as outbox_cmd
 from line311.config import Settings, load_settings
 from line311.errors import ConfigError, Line311Error
@@ -35,6 +35,7 @@ app.add_typer(flows.app, name="flows", help="Validate and reload IVR call flows.
 app.add_typer(report.app, name="report", help="Service-level and volume reports.")
 app.add_typer(simulate.app, name="simulate", help="Discrete-event simulation of a call-center day.")
 app.add_typer(staffing.app, name="staffing", help="Erlang C / Erlang A staffing.")
+app.add_typer(alerts.app, name="alerts", help="Pushed alerts: list, show, approve, withdraw.")
 
 ConfigOption = Annotated[
     Path | None,

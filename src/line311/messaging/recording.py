@@ -33,7 +33,7 @@ import shutil
 import sys
 import tempfile
 import wave
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -226,13 +226,13 @@ class AlertAudioFiles:
         state_dir: Path,
         library_dir: Path,
         *,
-        asterisk_dir: Path | None = None,
+        asterisk_dir: Path | Callable[[], Path | None] | None = None,
         limits: AudioLimits = AudioLimits(),
         tts_cache: TtsCache | None = None,
     ) -> None:
         self.masters_dir = state_dir / "alert_audio"
         self.library_dir = library_dir
-        self.asterisk_dir = asterisk_dir
+        self._asterisk_dir = asterisk_dir
         self.limits = limits
         self.tts_cache = tts_cache
 
@@ -241,10 +241,18 @@ class AlertAudioFiles:
         return cls(
             settings.state_dir,
             settings.state_dir / "sounds",
-            asterisk_dir=asterisk_sounds_dir(settings) if copy_to_asterisk else None,
+            asterisk_dir=(lambda: asterisk_sounds_dir(settings)) if copy_to_asterisk else None,
             limits=AudioLimits.from_settings(settings),
             tts_cache=TtsCache(settings.cache_dir / "tts"),
         )
+
+    @property
+    def asterisk_dir(self) -> Path | None:
+        """Asterisk's copy of the library (resolved on first use: finding the Asterisk
+        installation is only needed when publishing)."""
+        if callable(self._asterisk_dir):
+            self._asterisk_dir = self._asterisk_dir()
+        return self._asterisk_dir
 
     # ------------------------------------------------------------------ paths
     def master_path(self, alert_id: str, language: str) -> Path:

@@ -278,7 +278,7 @@ def test_given_the_pure_alert_modules_when_imported_then_no_io_library_is_loaded
     forbidden = ("asyncio", "httpx", "sqlalchemy", "fastapi", "starlette", "subprocess")
     code = (
         "import json, sys\n"
-        "import line311.messaging.alerts\n"
+        "import line311.messaging.alerts, line311.messaging.phone\n"
         f"print(json.dumps(sorted(m for m in {forbidden!r} if m in sys.modules)))\n"
     )
     out = subprocess.run(
