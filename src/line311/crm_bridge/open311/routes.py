@@ -39,6 +39,40 @@ def _xml(fmt: str) -> bool:
     return _FORMATS[fmt]
 
 
+_NEW_REQUEST_FORM = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["api_key", "service_code"],
+                    "properties": {
+                        "api_key": {"type": "string"},
+                        "service_code": {"type": "string"},
+                        "lat": {"type": "number"},
+                        "long": {"type": "number"},
+                        "address_string": {"type": "string"},
+                        "address_id": {"type": "string"},
+                        "email": {"type": "string"},
+                        "device_id": {"type": "string"},
+                        "account_id": {"type": "string"},
+                        "first_name": {"type": "string"},
+                        "last_name": {"type": "string"},
+                        "phone": {"type": "string"},
+                        "description": {"type": "string", "maxLength": 4000},
+                        "media_url": {"type": "string"},
+                    },
+                    "additionalProperties": {"type": "string"},
+                    "description": "Open311 fields; attributes as attribute[code]=value.",
+                }
+            }
+        },
+    }
+}
+"""The form ``POST requests`` reads (declared for the OpenAPI document; parsed by hand)."""
+
+
 def _refuse(exc: Open311Error) -> ApiError:
     return ApiError(exc.code, "open311", exc.description)
 
@@ -68,7 +102,7 @@ def open311_router(
             raise ApiError(404, "open311", f"service_code {service_code!r} not found")
         return render(service_definition_dict(service), xml=xml, root="service_definition")
 
-    @router.post("/requests.{fmt}")
+    @router.post("/requests.{fmt}", openapi_extra=_NEW_REQUEST_FORM)
     async def create_request(fmt: str, request: Request) -> Response:
         """File an SR from a form (Open311 ``POST requests``)."""
         xml = _xml(fmt)
