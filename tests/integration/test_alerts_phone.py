@@ -1,0 +1,212 @@
+"""The supervisor line's ARI edge against a scripted fake ARI, with the real store (SQLite
+and PostgreSQL) and real ffmpeg: sign in, record, keep, choose, submit; lockout persists."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from line311.db import make_session_factory
+from line311.messaging.alert_service import AlertService
+from line311.messaging.alert_store import AlertStore, Supervisor
+from line311.messaging.alerts import AlertState, AudioSource
+from line311.messaging.phone import hash_pin
+from line311.messaging.phone_edge import SupervisorLine
+from line311.messaging.recording import AlertAudioFiles, AudioLimits
+from tests.integration.crm.conftest import (  # noqa: F401 - fixtures
+    backend,
+    engine,
+    migrated_engine,
+    new_database_url,
+    pg_databases,
+)
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2025, 7, 4, 9, 0, tzinfo=UTC)
+
+
+class FakeAri:
+    """Records REST calls; the test plays Asterisk by feeding events to the line."""
+
+    def __init__(self, recording: bytes) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.recording = recording
+        self.changed = asyncio.Event()
+
+    def _log(self, name: str, arg: Any) -> None:
+        self.calls.append((name, arg))
+        self.changed.set()
+
+    async def answer(self, channel_id: str) -> None:
+        self._log("answer", channel_id)
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        self._log("hangup", channel_id)
+
+    async def play(self, channel_id: str, media: Any, playback_id: str, lang: Any = None) -> None:
+        self._log("play", (playback_id, list(media)))
+
+    async def stop_playback(self, playback_id: str) -> None:
+        self._log("stop", playback_id)
+
+    async def record(self, channel_id: str, name: str, format: str = "wav", **kw: Any) -> None:  # noqa: A002
+        self._log("record", (name, kw))
+
+    async def get_stored_recording_file(self, name: str) -> bytes:
+        return self.recording
+
+    async def delete_stored_recording(self, name: str) -> None:
+        self._log("delete", name)
+
+
+class Phone:
+    def __init__(self, line: SupervisorLine, ari: FakeAri, channel: str = "chan-1") -> None:
+        self.line, self.ari, self.channel = line, ari, channel
+
+    async def wait_for(self, name: str, count: int = 1) -> Any:
+        async with asyncio.timeout(10):
+            while len([c for c in self.ari.calls if c[0] == name]) < count:
+                self.ari.changed.clear()
+                await self.ari.changed.wait()
+        return [c[1] for c in self.ari.calls if c[0] == name][count - 1]
+
+    async def event(self, event: dict[str, Any]) -> None:
+        await self.line.on_event(event)
+
+    async def digits(self, keys: str) -> None:
+        for k in keys:
+            await self.event(
+                {"type": "ChannelDtmfReceived", "digit": k, "channel": {"id": self.channel}}
+            )
+
+    async def playback_done(self, playback_id: str) -> None:
+        await self.event(
+            {"type": "PlaybackFinished",
+             "playback": {"id": playback_id, "target_uri": f"channel:{self.channel}"}}
+        )  # fmt: skip
+
+    async def recording_done(self, name: str) -> None:
+        await self.event(
+            {"type": "RecordingFinished",
+             "recording": {"name": name, "target_uri": f"channel:{self.channel}"}}
+        )  # fmt: skip
+
+
+def speech(tmp_path: Path, source: str = "sine=frequency=300:duration=4") -> bytes:
+    out = tmp_path / "rec.wav"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
+         "-ar", "8000", "-ac", "1", str(out)],
+        check=True,
+    )  # fmt: skip
+    return out.read_bytes()
+
+
+@pytest.fixture
+def service(engine: Engine, tmp_path: Path) -> AlertService:  # noqa: F811
+    files = AlertAudioFiles(
+        tmp_path / "state", tmp_path / "state" / "sounds", limits=AudioLimits(min_seconds=1.0)
+    )
+    svc = AlertService(AlertStore(make_session_factory(engine)), files, clock=lambda: T0)
+    svc.store.set_supervisor(Supervisor("maria", "1234", hash_pin("9876", rounds=1000)), T0)
+    return svc
+
+
+def make_line(service: AlertService, ari: FakeAri) -> SupervisorLine:
+    return SupervisorLine(
+        ari, service, sounds_uri_prefix="sound:/var/lib/line311/sounds", wall=lambda: T0
+    )
+
+
+async def test_given_a_supervisor_when_recording_by_phone_then_a_pending_alert_with_the_recording_exists(
+    service: AlertService, tmp_path: Path
+):
+    ari = FakeAri(speech(tmp_path))
+    line = make_line(service, ari)
+    phone = Phone(line, ari)
+    await line.start("chan-1", line="PJSIP/agent3-0001")
+    await phone.wait_for("answer")
+    await phone.digits("1234#9876#")
+    pid, media = await phone.wait_for("play", 3)  # id prompt, pin prompt, record instructions
+    assert media == ["sound:/var/lib/line311/sounds/en/sup_record"]
+    await phone.playback_done(pid)
+    name, options = await phone.wait_for("record")
+    assert options["beep"] is True
+    assert options["terminate_on"] == "#"
+    await phone.recording_done(name)
+    _, review = await phone.wait_for("play", 4)
+    assert review == [f"recording:{name}", "sound:/var/lib/line311/sounds/en/sup_review"]
+    await phone.digits("1")  # keep
+    await phone.digits("2")  # Spanish
+    await phone.digits("1")  # every caller
+    await phone.digits("6#")  # six hours
+    await phone.digits("1")  # submit
+    pid, goodbye = await phone.wait_for("play", 9)
+    assert goodbye == ["sound:/var/lib/line311/sounds/en/sup_submitted"]
+    await phone.playback_done(pid)
+    await phone.wait_for("hangup")
+    await line.close()
+
+    [alert] = service.list_alerts()
+    assert alert.state is AlertState.PENDING_APPROVAL
+    assert alert.author == "maria"
+    assert alert.ends_at == T0 + timedelta(hours=6)
+    assert set(alert.audio) == {"es", "en"}  # every caller: also the English fallback
+    assert alert.audio["es"].source is AudioSource.PHONE
+    assert service.files.master_path(alert.id, "es").is_file()
+    assert ("delete", name) in ari.calls
+
+
+async def test_given_a_silent_recording_then_the_reason_is_spoken_and_it_records_again(
+    service: AlertService, tmp_path: Path
+):
+    ari = FakeAri(speech(tmp_path, "anullsrc=r=8000:cl=mono:d=3"))
+    line = make_line(service, ari)
+    phone = Phone(line, ari)
+    await line.start("chan-1", line="PJSIP/agent3-0001")
+    await phone.digits("1234#9876#")
+    pid, _ = await phone.wait_for("play", 3)
+    await phone.playback_done(pid)
+    name, _ = await phone.wait_for("record")
+    await phone.recording_done(name)
+    _, media = await phone.wait_for("play", 4)
+    assert media == [
+        "sound:/var/lib/line311/sounds/en/sup_silent",
+        "sound:/var/lib/line311/sounds/en/sup_record",
+    ]
+    await phone.event({"type": "StasisEnd", "channel": {"id": "chan-1"}})
+    await line.close()
+
+
+async def test_given_three_wrong_pins_then_the_line_stays_locked_for_the_next_call(
+    service: AlertService, tmp_path: Path
+):
+    ari = FakeAri(b"")
+    line = make_line(service, ari)
+    phone = Phone(line, ari)
+    await line.start("chan-1", line="PJSIP/agent3")
+    for attempt in range(1, 4):
+        await phone.digits("1234#0000#")
+        await phone.wait_for("play", 1 + 2 * attempt)
+    _, media = await phone.wait_for("play", 7)
+    assert media == ["sound:/var/lib/line311/sounds/en/sup_locked"]
+    await line.close()
+    lock = service.store.lockout("PJSIP/agent3")
+    assert lock.locked_until == T0 + timedelta(seconds=900)
+
+    # the right PIN on a new call is refused while the line is locked
+    ari2 = FakeAri(b"")
+    line2 = make_line(service, ari2)
+    phone2 = Phone(line2, ari2, "chan-2")
+    await line2.start("chan-2", line="PJSIP/agent3")
+    await phone2.digits("1234#9876#")
+    _, media = await phone2.wait_for("play", 3)
+    assert media == ["sound:/var/lib/line311/sounds/en/sup_locked"]
+    await line2.close()
