@@ -191,7 +191,7 @@ async def test_given_three_wrong_pins_then_the_line_stays_locked_for_the_next_ca
     ari = FakeAri(b"")
     line = make_line(service, ari)
     phone = Phone(line, ari)
-    await line.start("chan-1", line="PJSIP/agent3")
+    await line.start("chan-1", line="PJSIP/agent3-0000001a")
     for attempt in range(1, 4):
         await phone.digits("1234#0000#")
         await phone.wait_for("play", 1 + 2 * attempt)
@@ -205,7 +205,7 @@ async def test_given_three_wrong_pins_then_the_line_stays_locked_for_the_next_ca
     ari2 = FakeAri(b"")
     line2 = make_line(service, ari2)
     phone2 = Phone(line2, ari2, "chan-2")
-    await line2.start("chan-2", line="PJSIP/agent3")
+    await line2.start("chan-2", line="PJSIP/agent3-0000001b")
     await phone2.digits("1234#9876#")
     _, media = await phone2.wait_for("play", 3)
     assert media == ["sound:/var/lib/line311/sounds/en/sup_locked"]

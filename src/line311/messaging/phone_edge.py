@@ -161,7 +161,11 @@ class SupervisorLine:
         return len(self._calls)
 
     async def start(self, channel_id: str, *, line: str) -> None:
-        """Answer ``channel_id`` and run the supervisor line on it in a task."""
+        """Answer ``channel_id`` and run the supervisor line on it in a task. ``line`` is the
+        calling endpoint; a channel name (``PJSIP/agent3-0000001a``) is reduced to the
+        endpoint (``PJSIP/agent3``) so failed sign-ins count per phone across calls."""
+        if line.startswith("PJSIP/") and "-" in line:
+            line = line.rsplit("-", 1)[0]
         session = SupervisorSession(
             channel_id,
             self._clock(),
