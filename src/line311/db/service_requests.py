@@ -121,6 +121,9 @@ def sr_payload(sr: ServiceRequest) -> dict[str, Any]:
     return out
 
 
+_SR_COLUMNS = tuple(getattr(ServiceRequestRow, name) for name in _SR_FIELDS)
+
+
 def _to_sr(row: ServiceRequestRow, service_name: str) -> ServiceRequest:
     values = {name: getattr(row, name) for name in _SR_FIELDS}
     return ServiceRequest(service_name=service_name, **values)
@@ -235,7 +238,8 @@ class ServiceRequestStore:
         """Open311 search (see the module docstring); raises `DbError` for a bad window."""
         if not 1 <= limit <= MAX_SEARCH_RESULTS:
             raise DbError(f"limit must be between 1 and {MAX_SEARCH_RESULTS}")
-        query = select(ServiceRequestRow, ServiceRow.service_name).join(
+        # Plain columns, not ORM objects: up to 1000 rows per answer, on the Open311 hot path.
+        query = select(*_SR_COLUMNS, ServiceRow.service_name).join(
             ServiceRow, ServiceRow.service_code == ServiceRequestRow.service_code
         )
         if sr_numbers:
@@ -256,9 +260,13 @@ class ServiceRequestStore:
         ).limit(limit)
         try:
             with self._sessions() as session:
-                return [_to_sr(row, name) for row, name in session.execute(query)]
+                rows = session.execute(query).all()
         except SQLAlchemyError as exc:
             raise DbUnavailable(f"searching service requests failed: {exc}") from None
+        return [
+            ServiceRequest(service_name=row[-1], **dict(zip(_SR_FIELDS, row, strict=False)))
+            for row in rows
+        ]
 
     def window(self, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
         """The search window: last 90 days by default, never longer than 90 days."""
