@@ -85,11 +85,14 @@ async def _serve(server: Any, stop: asyncio.Event) -> None:
 async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
     from line311.ari.client import AriClient
     from line311.ari.controller import Controller
+    from line311.ari.ivr_edge import build_ivr_edge, flows_router, running
+    from line311.ari.queue_edge import build_queue_edge
+    from line311.ari.queue_edge import running as queues_running
     from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
     from line311.crm_bridge.client import CrmClient
     from line311.dashboard.app import create_app
+    from line311.db.engine import engine_from_settings
     from line311.http_server import make_embedded_server
-    from line311.ivr.session import CallSession
 
     sounds_prefix = f"sound:{SOUNDS_ASTERISK_DIR}"
     async with (
@@ -101,12 +104,19 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
         ) as ari,
         CrmClient(settings.effective_crm_url, settings.crm_api_key.get_secret_value()) as crm,
     ):
+        ivr = build_ivr_edge(settings, ari, crm, sounds_uri_prefix=sounds_prefix)
+        queues = build_queue_edge(
+            settings, ari, sounds_uri_prefix=sounds_prefix, engine=engine_from_settings(settings)
+        )
         controller = Controller(
             ari,
-            lambda call_id, dialed, now: CallSession(call_id, dialed, now),  # v1: greeting
+            ivr.session_factory,
             sounds_uri_prefix=sounds_prefix,
             caller_hash_key=settings.caller_hash_key.get_secret_value(),
             record_sink=crm.post_call,
+            command_handlers=ivr.command_handlers(enqueue=queues.command_handler()),
+            stasis_handlers=queues.stasis_handlers(),
+            channel_owners=queues.channel_owners(),
         )
 
         def health() -> dict[str, Any]:
@@ -116,10 +126,14 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
                 "active_calls": controller.active_calls,
             }
 
-        server = make_embedded_server(create_app(health), settings.http_host, settings.http_port)
+        app = create_app(health)
+        app.include_router(flows_router(ivr))
+        app.include_router(queues.http_router())
+        server = make_embedded_server(app, settings.http_host, settings.http_port)
         runner = asyncio.create_task(controller.run())
         try:
-            await _serve(server, stop)
+            async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
+                await _serve(server, stop)
         finally:
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):

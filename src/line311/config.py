@@ -124,6 +124,24 @@ class Settings(BaseSettings):
     greeting_prompt: str = Field(default="greeting", description="Thin-layer greeting prompt id.")
     default_language: str = "en"
 
+    # -- IVR flow and self-service content (line311.ari.ivr_edge) ---------------------------
+    flow_file: Path | None = Field(
+        default=None, description="IVR call flow YAML (default: the shipped 311 flow)."
+    )
+    content_file: Path = Field(
+        default=REPO_ROOT / "content" / "nyc311.yaml",
+        description="Self-service content (parking, collection, closures, holidays) YAML.",
+    )
+    timezone: str = Field(
+        default="America/New_York", description="The city's time zone: what 'today' means."
+    )
+    flow_watch_seconds: float = Field(
+        default=2.0, ge=0, description="Reload flow/content files on change (poll; 0: off)."
+    )
+    referral_dial_timeout: int = Field(
+        default=30, ge=1, le=300, description="Seconds an agency line may ring on a referral."
+    )
+
     # -- pushed alerts (line311.messaging) -------------------------------------------------
     alerts_four_eyes: bool = Field(
         default=True, description="An alert must be approved by a supervisor other than its author."
@@ -167,6 +185,41 @@ class Settings(BaseSettings):
     )
     sl_short_abandon: float = Field(
         default=5.0, ge=0, le=600, description="Abandons within this many seconds are 'short'."
+    )
+
+    # -- queues and CCRs (line311.ari.queueing, line311.ari.agents; docs/queues.md) ---------
+    agents_file: Path = Field(
+        default=REPO_ROOT / "src" / "line311" / "routing" / "agents.yaml",
+        description="CCR roster and skills (YAML).",
+    )
+    queues_file: Path | None = Field(
+        default=None, description="Queue definitions (YAML); default: the built-in 311 queues."
+    )
+    queue_ring_timeout: int = Field(
+        default=15, ge=3, le=120, description="Seconds a CCR's phone rings before the offer fails."
+    )
+    queue_auto_pause_after: int = Field(
+        default=1, ge=0, le=20, description="Unanswered offers in a row that pause a CCR (0: off)."
+    )
+    queue_announce_first: float = Field(
+        default=2.0, ge=0, description="Seconds after entering before the first position message."
+    )
+    queue_announce_interval: float = Field(
+        default=45.0, ge=5, description="Seconds between position / estimated-wait messages."
+    )
+    queue_periodic_interval: float = Field(
+        default=60.0, ge=0, description="Seconds between 'thank you for waiting' messages (0: off)."
+    )
+    queue_whisper_language: str = Field(
+        default="en", description="Language of the whisper (call language and topic) to CCRs."
+    )
+    callback_dial: str = Field(
+        default="PJSIP/carrier/sip:{number}@{address}",
+        description="Dial string of a callback; {number}: the caller's number, {address}: the "
+        "host:port their call came from (the carrier). Both are kept in memory only.",
+    )
+    callback_dial_timeout: int = Field(
+        default=30, ge=5, le=120, description="Seconds a callback rings the resident."
     )
 
     # -- CRM bridge ------------------------------------------------------------------
@@ -216,6 +269,17 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"bad port in {value!r}") from exc
         return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. America/New_York)") from None
+        return value
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

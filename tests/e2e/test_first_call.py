@@ -18,6 +18,7 @@ import pytest
 
 from line311.sipp import start_caller
 from tests.conftest import AsteriskInstance, free_tcp_port
+from tests.e2e.conftest import greeting_only_flow
 from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
 
 pytestmark = pytest.mark.asterisk
@@ -33,6 +34,7 @@ def stack(
     workdir = tmp_path_factory.mktemp("stack")
     http_port, crm_port = free_tcp_port(), free_tcp_port()
     env = stack_env(asterisk_instance.env, workdir, http_port, crm_port)
+    env["LINE311_FLOW_FILE"] = str(greeting_only_flow(workdir))  # issue 2: greeting, hang up
     s = Stack(env, workdir, http_port, crm_port)
     s.start()
     try:

@@ -3,8 +3,9 @@
 ``validate`` loads a flow file (default: the shipped 311 flow) and checks it against the
 prompt catalogue (``<sounds_dir>/catalogue``); any problem is reported naming the node and the
 command exits non-zero. ``show`` prints the flow as a table, as a Mermaid diagram, or the
-session's (state, event) transition table. Reloading a running controller is the edge's job;
-it uses the same `line311.ivr.flow.load_flow_file`.
+session's (state, event) transition table. ``reload`` asks the running controller
+(``POST /api/flows/reload`` on its HTTP port) to re-read its flow and self-service content
+files; a file that does not validate is refused there and the old one stays in use.
 """
 
 from __future__ import annotations
@@ -87,6 +88,47 @@ def show(
         f"\n0 -> {s.representative}; after {s.max_attempts} invalid/missing entries -> "
         f"{s.on_exhausted}; digit timeout {s.digit_timeout:g}s; max in IVR {s.max_call:g}s"
     )
+
+
+@app.command()
+def reload(ctx: typer.Context) -> None:
+    """Make the running controller re-read its flow and content files (calls in progress
+    finish on the flow they started on)."""
+    import json
+
+    import httpx
+
+    from line311.cli import settings_from
+
+    settings = settings_from(ctx)
+    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host
+    url = f"http://{host}:{settings.http_port}/api/flows/reload"
+    try:
+        response = httpx.post(url, timeout=30.0, trust_env=False)
+    except httpx.HTTPError as exc:
+        typer.echo(f"error: the controller is not reachable at {url}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    report = body.get("details", body) if isinstance(body, dict) else {}
+    flow, content = report.get("flow", {}), report.get("content", {})
+    if response.status_code == 200:
+        typer.echo(
+            f"ok: flow {flow.get('name')!r} version {flow.get('version')} "
+            f"({flow.get('fingerprint')}), content version {content.get('version')} "
+            f"({content.get('fingerprint')}); new calls use them"
+        )
+        return
+    if response.status_code == 422:
+        for what, part in (("flow", flow), ("content", content)):
+            if not part.get("ok", True):
+                typer.echo(f"refused {what}: {part.get('error')}", err=True)
+        typer.echo("the controller keeps the previous version of each refused file", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"error: HTTP {response.status_code}: {json.dumps(body)[:500]}", err=True)
+    raise typer.Exit(1)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

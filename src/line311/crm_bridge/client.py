@@ -146,3 +146,18 @@ class CrmClient:
             )
         body: dict[str, Any] = response.json()
         return body
+
+    async def lookup_sr(self, sr_number: str) -> dict[str, Any] | None:
+        """The IVR's SR status lookup (``GET /v1/sr/{n}``): status, service, agency and
+        dates, or None when the bridge knows no such (or no valid) SR number. Raises
+        `CrmUnavailable` when the bridge is unreachable or erroring, `CrmRejected` otherwise."""
+        response = await self._request("GET", f"/v1/sr/{sr_number}", "looking up an SR")
+        if response.status_code in (404, 422):
+            return None
+        if response.status_code != 200:
+            raise CrmRejected(
+                f"SR lookup: HTTP {response.status_code} {_error_id(response)}",
+                response.status_code,
+            )
+        body: dict[str, Any] = response.json()
+        return body

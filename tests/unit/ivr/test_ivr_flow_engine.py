@@ -225,7 +225,7 @@ def test_given_referral_then_transfer_to_agency_and_referred():
     call.play_through()
     call.press("1")
     assert call.play_through() == [("transferring", "en")]
-    assert call.sent[-1] == Transfer(endpoint="PJSIP/dof@agency-trunk", agency="DOF")
+    assert call.sent[-1] == Transfer(endpoint="PJSIP/dof@referral", agency="DOF")
     assert call.s.outcome is Outcome.REFERRED
     assert call.s.record()["referral"]["agency"] == "DOF"
 

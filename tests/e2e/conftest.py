@@ -1,0 +1,75 @@
+"""Fixtures and helpers shared by the end-to-end tests (real Asterisk, SIPp, line311 processes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import AsteriskInstance, free_tcp_port
+from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
+
+GREETING_ONLY_FLOW = """\
+flow: greeting-only
+version: 1
+start: greeting
+nodes:
+  greeting: {kind: play, prompts: [greeting], next: end}
+  end: {kind: hangup}
+  representative: {kind: queue, topic: general}
+"""
+"""The issue-2 call: greeting, then hang up (the shipped flow goes on to the menus)."""
+
+
+def greeting_only_flow(workdir: Path) -> Path:
+    path = workdir / "greeting-only.yaml"
+    path.write_text(GREETING_ONLY_FLOW)
+    return path
+
+
+def start_stack(
+    instance: AsteriskInstance, workdir: Path, extra_env: dict[str, str] | None = None
+) -> Stack:
+    """CRM bridge + controller for ``instance``, started; the caller stops it."""
+    http_port, crm_port = free_tcp_port(), free_tcp_port()
+    env = stack_env(instance.env, workdir, http_port, crm_port)
+    env.update(extra_env or {})
+    stack = Stack(env, workdir, http_port, crm_port)
+    stack.start()
+    return stack
+
+
+@pytest.fixture
+def observer(asterisk_instance: AsteriskInstance) -> Iterator[AriObserver]:
+    obs = AriObserver(
+        asterisk_instance.ari_url, asterisk_instance.ari_user, asterisk_instance.ari_password
+    )
+    try:
+        yield obs
+    finally:
+        obs.close()
+
+
+def playbacks(
+    observer: AriObserver, state: str | None = None, kind: str = "PlaybackFinished"
+) -> list[dict[str, Any]]:
+    """Playbacks the observer saw (``kind`` events), optionally only those ending in ``state``."""
+    return [
+        e["playback"]
+        for e in observer.snapshot()
+        if e.get("type") == kind and (state is None or e["playback"].get("state") == state)
+    ]
+
+
+def record_for(stack: Stack, dialed: str, known: set[str], timeout: float = 15) -> dict[str, Any]:
+    """The first call record for ``dialed`` whose id is not in ``known`` (bounded poll)."""
+
+    def new_record() -> dict[str, Any] | None:
+        for rec in stack.calls():
+            if rec["dialed_number"] == dialed and rec["call_id"] not in known:
+                return rec
+        return None
+
+    return wait_until(new_record, timeout, f"a call record for {dialed}", step=0.3)  # type: ignore[no-any-return]
