@@ -1,0 +1,515 @@
+"""The live state of the call center, as the wallboard shows it (pure: no I/O, no clock).
+
+Theory of operation
+-------------------
+`LiveState` folds facts into a model and renders a JSON-able snapshot at a ``now`` passed in::
+
+    queue events (line311.queue.events) ──┐
+    IVR facts (CallEnteredIvr, ...)      ──┼──► LiveState.apply(fact) ──► snapshot(now) -> dict
+    alerts, goals, agent names           ──┘          │
+                                                      └─► measurements (waits, handle times)
+                                                          for the Prometheus histograms
+
+Service-level math is not redone here: queue events go to an
+`line311.queue.intervals.IntervalAccumulator`, and SL, ASA, abandons and the per-interval chart
+come from its `IntervalStats`. What this module adds is what a wallboard needs on top: per-queue
+goals (changeable live) and a green / amber / red status, per-CCR figures (calls handled, AHT,
+time in state, pause reason), IVR figures and active alerts.
+
+"Today" is the calendar day of ``now`` in the time zone given (New York for NYC 311), and
+"the current interval" is the ``interval_length``-second interval holding ``now``. A queue's
+status is judged on the current interval's SL, or on today's when the interval has no call
+counted yet; with no calls at all it is ``"none"`` (nothing to judge).
+
+Cost: `apply` is O(1). `snapshot` is O(queues × intervals today + agents), independent of the
+number of calls, so thousands of calls cost nothing extra per snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, tzinfo
+from typing import Any, Final
+
+from line311.queue.events import (
+    AgentActivity,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallbackRequested,
+    CallCompleted,
+    CallEnqueued,
+    CallTimedOut,
+    QueueEvent,
+)
+from line311.queue.intervals import IntervalAccumulator
+from line311.queue.service_level import (
+    BASE_INTERVAL,
+    DEFAULT_POLICY,
+    IntervalStats,
+    SlPolicy,
+    merge_stats,
+)
+
+__all__ = [
+    "AgentNamed",
+    "AlertRaised",
+    "AlertWithdrawn",
+    "CallEnteredIvr",
+    "CallLeftIvr",
+    "Fact",
+    "HandleMeasured",
+    "LiveState",
+    "Measurement",
+    "QueueConfigured",
+    "QueueGoalChanged",
+    "WaitMeasured",
+    "sl_status",
+]
+
+logger = logging.getLogger(__name__)
+
+STATUS_GREEN: Final = "green"
+STATUS_AMBER: Final = "amber"
+STATUS_RED: Final = "red"
+STATUS_NONE: Final = "none"
+
+
+# ---------------------------------------------------------------------- facts beyond queue events
+@dataclass(frozen=True, slots=True)
+class CallEnteredIvr:
+    """A call reached the IVR (after the greeting started)."""
+
+    call_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallLeftIvr:
+    """A call left the IVR: ``resolved`` when the caller got what they needed there (no CCR)."""
+
+    call_id: str
+    at: float
+    resolved: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRaised:
+    """A pushed alert became active (or was updated)."""
+
+    alert_id: str
+    at: float
+    title: str
+    message: str = ""
+    severity: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertWithdrawn:
+    """A pushed alert is no longer active."""
+
+    alert_id: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfigured:
+    """A queue exists (shown even before its first call) with ``goal`` as SL goal."""
+
+    queue: str
+    goal: float = DEFAULT_POLICY.goal
+
+
+@dataclass(frozen=True, slots=True)
+class QueueGoalChanged:
+    """A supervisor changed a queue's SL goal (threshold and formula stay the center's)."""
+
+    queue: str
+    goal: float
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AgentNamed:
+    """The display name of a CCR."""
+
+    agent_id: str
+    name: str
+
+
+Fact = (
+    QueueEvent
+    | CallEnteredIvr
+    | CallLeftIvr
+    | AlertRaised
+    | AlertWithdrawn
+    | QueueConfigured
+    | QueueGoalChanged
+    | AgentNamed
+)
+
+
+# ---------------------------------------------------------------------- measurements out
+@dataclass(frozen=True, slots=True)
+class WaitMeasured:
+    """A wait ended: ``outcome`` is ``answered``, ``abandoned`` or ``timed_out``."""
+
+    queue: str
+    seconds: float
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandleMeasured:
+    """An answered call's handle time (talk + hold + wrap-up) is known."""
+
+    queue: str
+    seconds: float
+
+
+Measurement = WaitMeasured | HandleMeasured
+
+
+def sl_status(sl: float | None, goal: float, amber_margin: float) -> str:
+    """green at or above ``goal``; amber within ``amber_margin`` below it; red further below;
+    ``none`` when there is no SL to judge."""
+    if sl is None:
+        return STATUS_NONE
+    if sl >= goal:
+        return STATUS_GREEN
+    if sl >= goal - amber_margin:
+        return STATUS_AMBER
+    return STATUS_RED
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+class _Ccr:
+    __slots__ = ("calls_handled", "handle_total", "name", "reason", "since", "state")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.state = AgentActivity.LOGGED_OUT
+        self.reason = ""
+        self.since: float | None = None
+        self.calls_handled = 0
+        self.handle_total = 0.0
+
+
+class LiveState:
+    """The wallboard's model. See the module docstring.
+
+    ``policy`` gives the center's SL threshold, formula and default goal; ``goals`` overrides
+    the goal per queue. ``amber_margin`` is how far below the goal (in SL points, 0.05 = 5
+    percentage points) a queue is amber rather than red. ``tz`` decides where "today" starts.
+    """
+
+    def __init__(
+        self,
+        policy: SlPolicy = DEFAULT_POLICY,
+        *,
+        goals: Mapping[str, float] | None = None,
+        amber_margin: float = 0.05,
+        tz: tzinfo = UTC,
+        interval_length: int = BASE_INTERVAL,
+    ) -> None:
+        if interval_length <= 0 or interval_length % BASE_INTERVAL:
+            raise ValueError(f"interval length must be a multiple of 900 s, got {interval_length}")
+        if not 0.0 <= amber_margin < 1.0:
+            raise ValueError(f"amber margin must be in [0, 1), got {amber_margin}")
+        self.policy = policy
+        self.amber_margin = amber_margin
+        self.tz = tz
+        self.interval_length = interval_length
+        self.accumulator = IntervalAccumulator(policy)
+        self._goals: dict[str, float] = {}
+        for queue, goal in (goals or {}).items():
+            self._set_goal(queue, goal)
+        self._enqueued: dict[tuple[str, str], float] = {}
+        self._answered_by: dict[tuple[str, str], str] = {}
+        self._ccrs: dict[str, _Ccr] = {}
+        self._in_ivr: dict[str, float] = {}
+        self._ivr_days: dict[float, list[int]] = {}  # day start -> [left, resolved]
+        self._alerts: dict[str, AlertRaised] = {}
+        self._abandoned: list[dict[str, Any]] = []
+        self.version = 0
+
+    # ------------------------------------------------------------------ feeding
+    def apply(self, fact: Fact) -> list[Measurement]:
+        """Take one fact into account; returns the measurements it completes (for metrics)."""
+        self.version += 1
+        if isinstance(fact, AgentStateChanged):
+            self.accumulator.feed(fact)
+            self._on_agent(fact)
+            return []
+        if isinstance(
+            fact,
+            CallEnqueued
+            | CallAnswered
+            | CallAbandoned
+            | CallTimedOut
+            | CallbackRequested
+            | CallCompleted,
+        ):
+            self.accumulator.feed(fact)
+            return self._on_call(fact)
+        if isinstance(fact, CallEnteredIvr):
+            self._in_ivr[fact.call_id] = fact.at
+        elif isinstance(fact, CallLeftIvr):
+            self._in_ivr.pop(fact.call_id, None)
+            counts = self._ivr_days.setdefault(self._day_start(fact.at), [0, 0])
+            counts[0] += 1
+            counts[1] += fact.resolved
+        elif isinstance(fact, AlertRaised):
+            self._alerts[fact.alert_id] = fact
+        elif isinstance(fact, AlertWithdrawn):
+            self._alerts.pop(fact.alert_id, None)
+        elif isinstance(fact, QueueConfigured | QueueGoalChanged):
+            self._set_goal(fact.queue, fact.goal)
+        elif isinstance(fact, AgentNamed):
+            self._ccr(fact.agent_id).name = fact.name
+        else:
+            raise TypeError(f"not a dashboard fact: {fact!r}")
+        return []
+
+    def apply_all(self, facts: Iterable[Fact]) -> list[Measurement]:
+        """Apply several facts in order."""
+        out: list[Measurement] = []
+        for fact in facts:
+            out.extend(self.apply(fact))
+        return out
+
+    def _set_goal(self, queue: str, goal: float) -> None:
+        if not 0.0 < goal <= 1.0:
+            raise ValueError(f"SL goal must be in (0, 1], got {goal}")
+        self._goals[queue] = goal
+
+    def _ccr(self, agent_id: str) -> _Ccr:
+        ccr = self._ccrs.get(agent_id)
+        if ccr is None:
+            ccr = self._ccrs[agent_id] = _Ccr(agent_id)
+        return ccr
+
+    def _on_agent(self, event: AgentStateChanged) -> None:
+        ccr = self._ccr(event.agent_id)
+        if ccr.since is not None and event.at < ccr.since:
+            return  # out of order: the accumulator counted it as an anomaly
+        ccr.state = event.state
+        ccr.since = event.at
+        ccr.reason = event.reason if event.state is AgentActivity.PAUSED else ""
+
+    def _on_call(self, event: QueueEvent) -> list[Measurement]:
+        if isinstance(event, AgentStateChanged):  # pragma: no cover - dispatched earlier
+            return []
+        key = (event.queue, event.call_id)
+        if isinstance(event, CallEnqueued):
+            self._enqueued.setdefault(key, event.at)
+            return []
+        if isinstance(event, CallbackRequested):
+            return []
+        if isinstance(event, CallCompleted):
+            agent_id = self._answered_by.pop(key, None)
+            seconds = event.talk_seconds + event.hold_seconds + event.wrapup_seconds
+            if seconds < 0:
+                return []
+            if agent_id is not None:
+                ccr = self._ccr(agent_id)
+                ccr.calls_handled += 1
+                ccr.handle_total += seconds
+            return [HandleMeasured(event.queue, seconds)]
+        enqueued = self._enqueued.pop(key, None)
+        if isinstance(event, CallAnswered):
+            self._answered_by[key] = event.agent_id
+        if enqueued is None:
+            return []
+        wait = max(0.0, event.at - enqueued)
+        if isinstance(event, CallAnswered):
+            return [WaitMeasured(event.queue, wait, "answered")]
+        if isinstance(event, CallAbandoned):
+            self._abandoned.append(
+                {
+                    "call_id": event.call_id,
+                    "queue": event.queue,
+                    "enqueued_at": enqueued,
+                    "abandoned_at": event.at,
+                    "wait_seconds": round(wait, 3),
+                }
+            )
+            if len(self._abandoned) > 10_000:
+                del self._abandoned[:1_000]
+            return [WaitMeasured(event.queue, wait, "abandoned")]
+        return [WaitMeasured(event.queue, wait, "timed_out")]
+
+    # ------------------------------------------------------------------ reading
+    def _day_start(self, at: float) -> float:
+        day = datetime.fromtimestamp(at, self.tz).date()
+        return datetime.combine(day, time(0), self.tz).timestamp()
+
+    def goal(self, queue: str) -> float:
+        """The SL goal of ``queue`` (the center's default when not set)."""
+        return self._goals.get(queue, self.policy.goal)
+
+    def queue_names(self) -> list[str]:
+        """Configured queues and every queue seen in events, sorted."""
+        return sorted(set(self._goals) | set(self.accumulator.queues()))
+
+    def agent_ids(self) -> list[str]:
+        """Every CCR seen, sorted."""
+        return sorted(self._ccrs)
+
+    def agent_state(self, agent_id: str) -> AgentActivity | None:
+        """The CCR's current activity, or None when unknown."""
+        ccr = self._ccrs.get(agent_id)
+        return None if ccr is None else ccr.state
+
+    def alert_ids(self) -> list[str]:
+        """Ids of the active alerts."""
+        return sorted(self._alerts)
+
+    def abandoned_calls(self, start: float, end: float) -> list[dict[str, Any]]:
+        """Abandoned calls (kept in memory, newest 10,000) that were abandoned in [start, end)."""
+        return [dict(c) for c in self._abandoned if start <= c["abandoned_at"] < end]
+
+    def policy_for(self, queue: str) -> SlPolicy:
+        """The center's policy with ``queue``'s goal."""
+        return replace(self.policy, goal=self.goal(queue))
+
+    def _figures(self, stats: IntervalStats, goal: float) -> dict[str, Any]:
+        sl = stats.service_level(self.policy.formula)
+        return {
+            "offered": stats.offered,
+            "answered": stats.answered,
+            "abandoned": stats.abandoned,
+            "sl": _round(sl),
+            "status": sl_status(sl, goal, self.amber_margin),
+            "asa": _round(stats.asa, 1),
+            "aht": _round(stats.aht, 1),
+        }
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """Everything the wallboard shows, at ``now``, as plain JSON-able values."""
+        day_start = self._day_start(now)
+        length = self.interval_length
+        current = int(now // length) * length
+        by_interval = self.accumulator.intervals(length)
+        queues: list[dict[str, Any]] = []
+        day_totals: dict[int, IntervalStats] = {}
+        for name in self.queue_names():
+            goal = self.goal(name)
+            cells = {s: st for (q, s), st in by_interval.items() if q == name and s >= day_start}
+            for start, st in cells.items():
+                prev = day_totals.get(start)
+                day_totals[start] = st if prev is None else prev + st
+            interval = cells.get(current, IntervalStats.empty(self.policy))
+            today = merge_stats(cells.values(), self.policy)
+            live = self.accumulator.live(name, now)
+            interval_fig = self._figures(interval, goal)
+            today_fig = self._figures(today, goal)
+            status = (
+                interval_fig["status"]
+                if interval_fig["status"] != STATUS_NONE
+                else today_fig["status"]
+            )
+            queues.append(
+                {
+                    "name": name,
+                    "goal": goal,
+                    "threshold": self.policy.threshold,
+                    "waiting": live.waiting,
+                    "callbacks_pending": live.callbacks_pending,
+                    "longest_wait": round(live.longest_wait, 1),
+                    "status": status,
+                    "interval": interval_fig,
+                    "today": today_fig,
+                }
+            )
+        chart = []
+        start = int(day_start // length) * length
+        while start <= current:
+            st = day_totals.get(start, IntervalStats.empty(self.policy))
+            chart.append(
+                {
+                    "start": start,
+                    "offered": st.offered,
+                    "sl": _round(st.service_level(self.policy.formula)),
+                }
+            )
+            start += length
+        ivr_left, ivr_resolved = self._ivr_days.get(day_start, [0, 0])
+        for old in [d for d in self._ivr_days if d < day_start - 2 * 86400]:
+            del self._ivr_days[old]
+        return {
+            "version": self.version,
+            "now": now,
+            "day_start": day_start,
+            "interval_length": length,
+            "interval_start": current,
+            "policy": {
+                "threshold": self.policy.threshold,
+                "formula": self.policy.formula.value,
+                "default_goal": self.policy.goal,
+                "amber_margin": self.amber_margin,
+            },
+            "queues": queues,
+            "agents": self._agents(now),
+            "agent_counts": self._agent_counts(),
+            "ivr": {
+                "in_ivr": len(self._in_ivr),
+                "left_today": ivr_left,
+                "resolved_today": ivr_resolved,
+                "resolved_share": _round(ivr_resolved / ivr_left) if ivr_left else None,
+            },
+            "alerts": [
+                {
+                    "id": a.alert_id,
+                    "title": a.title,
+                    "message": a.message,
+                    "severity": a.severity,
+                    "since": a.at,
+                }
+                for a in sorted(self._alerts.values(), key=lambda a: (a.at, a.alert_id))
+            ],
+            "chart": chart,
+        }
+
+    def _agents(self, now: float) -> list[dict[str, Any]]:
+        out = []
+        for agent_id in sorted(self._ccrs):
+            ccr = self._ccrs[agent_id]
+            if ccr.state is AgentActivity.LOGGED_OUT:
+                continue
+            out.append(
+                {
+                    "id": agent_id,
+                    "name": ccr.name,
+                    "state": ccr.state.value,
+                    "reason": ccr.reason,
+                    "time_in_state": round(max(0.0, now - (ccr.since or now)), 1),
+                    "calls_handled": ccr.calls_handled,
+                    "aht": (
+                        round(ccr.handle_total / ccr.calls_handled, 1)
+                        if ccr.calls_handled
+                        else None
+                    ),
+                }
+            )
+        return out
+
+    def _agent_counts(self) -> dict[str, int]:
+        counts = {a.value: 0 for a in AgentActivity}
+        for ccr in self._ccrs.values():
+            counts[ccr.state.value] += 1
+        return counts
+
+    def forget(self, now: float) -> None:
+        """Drop per-call memory older than two days (statistics are kept)."""
+        horizon = now - 2 * 86400
+        self.accumulator.forget(horizon)
+        for key in [k for k, at in self._enqueued.items() if at < horizon]:
+            del self._enqueued[key]
+        for call_id in [c for c, at in self._in_ivr.items() if at < horizon]:
+            del self._in_ivr[call_id]
