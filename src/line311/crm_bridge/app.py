@@ -5,8 +5,9 @@ import time): the database engine (unless one is passed in), the repositories an
 routes. It checks the schema revision first, so a bridge never serves a database that is
 behind: the error says ``run: line311 db upgrade``.
 
-Routes: ``/v1/calls`` (call records), ``/v1/sr`` (SR filing and the IVR's status lookup),
-``/v1/screen-pops`` (call context for CCR desktops), ``/open311/v2/`` (GeoReport v2).
+Routes: ``/v1/calls`` (call records; ``/v1/calls/batch`` for many in one transaction),
+``/v1/sr`` (SR filing and the IVR's status lookup), ``/v1/screen-pops`` (call context for CCR
+desktops), ``/open311/v2/`` (GeoReport v2).
 
 Auth (`line311.crm_bridge.auth`): every ``/v1`` route needs ``Authorization: Bearer <key>``
 of a scope the route allows (``crm_api_key`` is the bootstrap ``controller`` key; others are
@@ -52,12 +53,14 @@ from line311.db.services import ServiceCatalogue
 from line311.errors import ConfigError
 from line311.privacy import caller_hash
 
-__all__ = ["MAX_BODY_BYTES", "create_app"]
+__all__ = ["MAX_BATCH_BODY_BYTES", "MAX_BODY_BYTES", "create_app"]
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 """Largest request body accepted (413 above)."""
+MAX_BATCH_BODY_BYTES = 1024 * 1024
+"""Largest body of ``POST /v1/calls/batch``."""
 
 
 def create_app(
@@ -155,7 +158,11 @@ def create_app(
     app.state.outbox_backlog = outbox.backlog
     app.state.outbox_worker = worker
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=MAX_BODY_BYTES,
+        per_path={"/v1/calls/batch": MAX_BATCH_BODY_BYTES},
+    )
 
     @app.get("/health", tags=["health"])
     def health() -> JSONResponse:

@@ -7,6 +7,8 @@
 - Each key has a token bucket (in process): ``rate_per_second`` refill, ``burst`` capacity,
   per-key values or the scope's defaults. An empty bucket answers 429 with ``Retry-After``.
 - Lookups are cached for `CACHE_SECONDS`, so a revoked key stops working within that time.
+  The route dependency checks the bootstrap key and cached keys in the event loop; only a
+  cache miss reads the database (in a worker thread).
 
 Nothing here logs a token, nor a hash of one.
 """
@@ -16,11 +18,12 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, params
+from starlette.concurrency import run_in_threadpool
 
 from line311.crm_bridge.errors import ApiError
 from line311.crm_bridge.http import bearer_token, keys_match
@@ -118,12 +121,15 @@ class Authenticator:
         self._clock = clock
         self._cache: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
+        rate, burst = DEFAULT_LIMITS[Scope.CONTROLLER]
+        self._bootstrap_principal = Principal(
+            "bootstrap", "crm_api_key", Scope.CONTROLLER, rate, burst
+        )
 
     def resolve(self, token: str) -> Principal | None:
         """The principal for ``token``, or None for an unknown or revoked key."""
         if keys_match(token, self._bootstrap):
-            rate, burst = DEFAULT_LIMITS[Scope.CONTROLLER]
-            return Principal("bootstrap", "crm_api_key", Scope.CONTROLLER, rate, burst)
+            return self._bootstrap_principal
         if len(token) > 200:
             return None
         digest = hash_token(token)
@@ -149,12 +155,31 @@ class Authenticator:
             self._cache[digest] = (principal, now + CACHE_SECONDS)
         return principal
 
+    def cached(self, token: str) -> tuple[bool, Principal | None]:
+        """``(True, principal or None)`` when ``token`` is decided without the database (the
+        bootstrap key, an over-long token, a fresh cache entry); ``(False, None)`` when only
+        `resolve` can tell."""
+        if keys_match(token, self._bootstrap):
+            return True, self._bootstrap_principal
+        if len(token) > 200:
+            return True, None
+        with self._lock:
+            cached = self._cache.get(hash_token(token))
+        if cached is not None and cached[1] > self._clock():
+            return True, cached[0]
+        return False, None
+
     def authorise(self, token: str | None, scopes: tuple[Scope, ...], *, admin: bool) -> Principal:
         """The principal for ``token`` if its scope is allowed and its bucket has a token.
 
         Raises `ApiError` 401 (no or unknown key), 403 (wrong scope), 429 (rate limited).
         """
-        principal = self.resolve(token) if token else None
+        return self.admit(self.resolve(token) if token else None, scopes, admin=admin)
+
+    def admit(
+        self, principal: Principal | None, scopes: tuple[Scope, ...], *, admin: bool
+    ) -> Principal:
+        """`authorise` for a principal already resolved (None: no or unknown key)."""
         if principal is None:
             raise ApiError(
                 401,
@@ -181,13 +206,22 @@ class Authenticator:
             )
         return principal
 
-    def require(self, *scopes: Scope) -> Callable[..., Principal]:
+    def require(self, *scopes: Scope) -> Callable[..., Awaitable[Principal]]:
         """A FastAPI dependency admitting keys of ``scopes`` (and admin keys)."""
 
-        def dependency(
+        async def dependency(
             authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         ) -> Principal:
-            return self.authorise(bearer_token(authorization), scopes, admin=True)
+            # Async, so FastAPI does not hand every request to a worker thread: the bootstrap
+            # key and cached keys are checked in the event loop; only a cache miss (a stored
+            # key not seen for CACHE_SECONDS) reads the database, in a thread.
+            token = bearer_token(authorization)
+            if token is None:
+                return self.admit(None, scopes, admin=True)
+            known, principal = self.cached(token)
+            if known:
+                return self.admit(principal, scopes, admin=True)
+            return await run_in_threadpool(self.authorise, token, scopes, admin=True)
 
         return dependency
 

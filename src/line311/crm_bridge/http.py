@@ -177,16 +177,23 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class BodySizeLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+    """Refuse request bodies over ``max_bytes`` with 413, by Content-Length or while streaming.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``per_path`` raises (or lowers) the limit for exact paths (``/v1/calls/batch``).
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(str(scope.get("path", "")), self.max_bytes)
         declared = None
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
@@ -194,8 +201,8 @@ class BodySizeLimit:
                     declared = int(value)
                 except ValueError:
                     declared = -1
-        if declared is not None and (declared < 0 or declared > self.max_bytes):
-            await self._refuse(scope, send)
+        if declared is not None and (declared < 0 or declared > limit):
+            await self._refuse(scope, send, limit)
             return
         if declared is not None:
             await self.app(scope, receive, send)
@@ -209,8 +216,8 @@ class BodySizeLimit:
             if message["type"] != "http.request":
                 break
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                await self._refuse(scope, send)
+            if seen > limit:
+                await self._refuse(scope, send, limit)
                 return
             if not message.get("more_body", False):
                 break
@@ -222,16 +229,14 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    def _message(self) -> str:
-        return f"request body larger than {self.max_bytes} bytes"
-
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         path = str(scope.get("path", ""))
+        message = f"request body larger than {limit} bytes"
         if path.startswith(OPEN311_PREFIX):
-            response: Response = open311_errors(413, self._message(), xml=wants_xml(path))
+            response: Response = open311_errors(413, message, xml=wants_xml(path))
         else:
             response = JSONResponse(
-                {"error_id": "body-too-large", "message": self._message(), "details": None},
+                {"error_id": "body-too-large", "message": message, "details": None},
                 status_code=413,
             )
 

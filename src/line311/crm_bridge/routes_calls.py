@@ -1,4 +1,10 @@
-"""``/v1/calls``: the controller posts finished calls; operators and desktops read them."""
+"""``/v1/calls``: the controller posts finished calls; operators and desktops read them.
+
+``POST /v1/calls`` is the intake hot path: an ``async`` route (no worker thread per request),
+records stored through the group-commit `IntakeBatcher` (concurrent requests share one
+transaction), the answer serialised without validating the stored record again.
+``POST /v1/calls/batch`` stores many records in one transaction with a result per record.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +12,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime
+from starlette.concurrency import run_in_threadpool
 
 from line311.crm_bridge.auth import Authenticator
 from line311.crm_bridge.errors import ApiError
-from line311.crm_bridge.schemas import CallList, CallOut, CallRecord, ErrorBody
+from line311.crm_bridge.intake import IntakeBatcher
+from line311.crm_bridge.schemas import (
+    BatchItemResult,
+    BatchResult,
+    CallBatch,
+    CallList,
+    CallOut,
+    CallRecord,
+    ErrorBody,
+    call_json,
+)
 from line311.db.api_keys import Scope
 from line311.db.calls import MAX_PAGE, AddOutcome, CallRepository
 
 __all__ = ["calls_router"]
+
+_STATUS = {AddOutcome.CREATED: 201, AddOutcome.DUPLICATE: 200, AddOutcome.CONFLICT: 409}
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody, "description": "missing or wrong API key"},
@@ -26,6 +45,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
     """The call-record routes, over ``repo``: the controller writes, desktops read."""
     router = APIRouter(prefix="/v1/calls", tags=["calls"], responses=_ERRORS)
+    batcher = IntakeBatcher(repo)
     write = [auth.depends(Scope.CONTROLLER)]
     read = [auth.depends(Scope.CONTROLLER, Scope.AGENT_DESKTOP)]
 
@@ -39,9 +59,9 @@ def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
             409: {"model": ErrorBody, "description": "another record has this call_id"},
         },
     )
-    def post_call(record: CallRecord, response: Response) -> CallOut:
+    async def post_call(record: CallRecord) -> Response:
         """Store a finished call; idempotent by ``call_id``."""
-        result = repo.add_call(record.to_call())
+        result = await batcher.add(record.to_call())
         if result.outcome is AddOutcome.CONFLICT:
             raise ApiError(
                 409,
@@ -49,10 +69,44 @@ def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
                 f"call {record.call_id} is already stored with different content",
                 {"call_id": record.call_id},
             )
-        if result.outcome is AddOutcome.DUPLICATE:
-            response.status_code = status.HTTP_200_OK
-        response.headers["Location"] = f"/v1/calls/{record.call_id}"
-        return CallOut.from_call(result.stored)
+        return Response(
+            call_json(result.stored),
+            status_code=_STATUS[result.outcome],
+            media_type="application/json",
+            headers={"Location": f"/v1/calls/{record.call_id}"},
+        )
+
+    @router.post(
+        "/batch",
+        dependencies=write,
+        response_model=BatchResult,
+        responses={413: {"model": ErrorBody, "description": "body over the batch limit"}},
+    )
+    async def post_calls(batch: CallBatch) -> Response:
+        """Store many finished calls in one transaction; a result per record, in order.
+
+        Each result's ``status`` is what ``POST /v1/calls`` would have answered for that
+        record alone: 201 created, 200 identical repeat (also of an earlier record in the
+        same batch), 409 conflicting repeat. Nothing is stored when any record is invalid
+        (422) or when the database fails (503).
+        """
+        results = await run_in_threadpool(repo.add_calls, [r.to_call() for r in batch.records])
+        items = [
+            BatchItemResult(
+                call_id=r.stored.call_id, status=_STATUS[r.outcome], outcome=r.outcome.value
+            )
+            for r in results
+        ]
+        counts = dict.fromkeys(AddOutcome, 0)
+        for r in results:
+            counts[r.outcome] += 1
+        body = BatchResult(
+            results=items,
+            created=counts[AddOutcome.CREATED],
+            duplicates=counts[AddOutcome.DUPLICATE],
+            conflicts=counts[AddOutcome.CONFLICT],
+        )
+        return Response(body.model_dump_json(), media_type="application/json")
 
     @router.get("", response_model=CallList, dependencies=read)
     def list_calls(

@@ -29,7 +29,11 @@ from line311.db.calls import Call
 
 __all__ = [
     "CALLER_NUMBER_FIELDS",
+    "MAX_BATCH_RECORDS",
     "MAX_PATH_BYTES",
+    "BatchItemResult",
+    "BatchResult",
+    "CallBatch",
     "CallList",
     "CallOut",
     "CallRecord",
@@ -40,6 +44,9 @@ __all__ = [
 
 MAX_PATH_BYTES = 16 * 1024
 """Upper bound on the serialised IVR path of one call."""
+
+MAX_BATCH_RECORDS = 500
+"""Most records in one ``POST /v1/calls/batch``."""
 
 CALLER_NUMBER_FIELDS = frozenset(
     {
@@ -201,6 +208,57 @@ class CallOut(BaseModel):
             path=call.path,
             received_at=call.received_at,
         )
+
+
+def call_json(call: Call) -> bytes:
+    """``CallOut.from_call(call)`` as JSON bytes, without validating stored data again.
+
+    Same bytes as FastAPI's ``response_model`` serialisation (pydantic's serializer: UTC as
+    ``Z``, other offsets kept), at a fraction of the cost: the intake hot path.
+    """
+    out = CallOut.model_construct(
+        call_id=call.call_id,
+        dialed_number=call.dialed_number,
+        caller_hash=call.caller_hash,
+        started_at=call.started_at,
+        answered_at=call.answered_at,
+        ended_at=call.ended_at,
+        outcome=call.outcome,
+        language=call.language,
+        queue=call.queue,
+        agent_id=call.agent_id,
+        path=call.path,
+        received_at=call.received_at,
+    )
+    return CallOut.__pydantic_serializer__.to_json(out)
+
+
+class CallBatch(BaseModel):
+    """Many finished calls in one request (``POST /v1/calls/batch``): stored in one
+    transaction, each with its own result. The whole batch is refused (422, naming the
+    record's index) when any record is invalid."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    records: list[CallRecord] = Field(min_length=1, max_length=MAX_BATCH_RECORDS)
+
+
+class BatchItemResult(BaseModel):
+    """One record's result: ``status`` is what ``POST /v1/calls`` would have answered
+    (201 created, 200 identical repeat, 409 another record has this ``call_id``)."""
+
+    call_id: str
+    status: int
+    outcome: str
+
+
+class BatchResult(BaseModel):
+    """Per-record results, in the order of ``records``, and their counts."""
+
+    results: list[BatchItemResult]
+    created: int
+    duplicates: int
+    conflicts: int
 
 
 class CallList(BaseModel):

@@ -9,6 +9,15 @@ on a key collision, reads the stored row and compares content. Same content (tim
 compared as instants, ``received_at`` ignored) → `AddOutcome.DUPLICATE`, nothing written;
 different content → `AddOutcome.CONFLICT`, nothing written.
 
+`CallRepository.add_calls` stores many records in **one transaction**: one multi-row
+``INSERT ... ON CONFLICT (call_id) DO NOTHING RETURNING call_id`` (a statement built once and
+reused, so SQLAlchemy's compiled cache and psycopg's prepared statements apply), then one
+read of the rows that were already there, the outbox rows of the new ones, one commit. Each
+record gets its own outcome, exactly as if they had been added one by one in order: a
+record repeated inside a batch is a DUPLICATE (or CONFLICT) of its first occurrence. The
+bridge batches concurrent ``POST /v1/calls`` requests through it (group commit), and
+``POST /v1/calls/batch`` calls it directly. `add_call` is a batch of one.
+
 Listing is newest first, ordered by ``(started_at, call_id)`` descending, and paginated with
 an opaque keyset cursor (the last row's sort key), so pages stay stable while calls arrive
 and cost the same at page 1 and page 10,000.
@@ -20,19 +29,19 @@ import base64
 import binascii
 import enum
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from line311.db.errors import DbError, DbUnavailable
 from line311.db.models import CallRow
 from line311.db.outbox import OutboxKind, enqueue
-from line311.db.sqltools import insert_ignoring_conflict
 
 __all__ = [
     "MAX_PAGE",
@@ -46,6 +55,17 @@ __all__ = [
 ]
 
 MAX_PAGE = 1000
+
+_CALLS: Table = CallRow.__table__  # type: ignore[assignment]
+_INSERT = {
+    "postgresql": postgresql.insert(_CALLS)
+    .on_conflict_do_nothing(index_elements=["call_id"])
+    .returning(_CALLS.c.call_id),
+    "sqlite": sqlite.insert(_CALLS)
+    .on_conflict_do_nothing(index_elements=["call_id"])
+    .returning(_CALLS.c.call_id),
+}
+"""The intake statement per dialect, built once; rows are passed as parameters."""
 
 
 class InvalidCursor(DbError):
@@ -134,6 +154,23 @@ def _to_call(row: CallRow) -> Call:
     )
 
 
+def _row(record: Call, received: datetime) -> dict[str, Any]:
+    return {
+        "call_id": record.call_id,
+        "dialed_number": record.dialed_number,
+        "caller_hash": record.caller_hash,
+        "started_at": record.started_at,
+        "answered_at": record.answered_at,
+        "ended_at": record.ended_at,
+        "outcome": record.outcome,
+        "language": record.language,
+        "queue": record.queue,
+        "agent_id": record.agent_id,
+        "path": record.path,
+        "received_at": received,
+    }
+
+
 def encode_cursor(started_at: datetime, call_id: str) -> str:
     raw = json.dumps([started_at.astimezone(UTC).isoformat(), call_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -167,38 +204,56 @@ class CallRepository:
         self._forward = forward
 
     def add_call(self, record: Call) -> AddResult:
-        """Store ``record`` unless a call with its id exists (see the module docstring).
+        """Store ``record`` unless a call with its id exists (see the module docstring)."""
+        return self.add_calls([record])[0]
 
-        One round trip on the hot path: ``INSERT ... ON CONFLICT DO NOTHING RETURNING``
-        (PostgreSQL and SQLite alike), plus the outbox row in the same transaction when
-        forwarding is on. Only a repeat reads the stored row back.
+    def add_calls(self, records: Sequence[Call]) -> list[AddResult]:
+        """Store ``records`` in one transaction; one `AddResult` per record, in order.
+
+        New records are CREATED (and written to the outbox when forwarding is on); a record
+        whose ``call_id`` is stored already, or came earlier in ``records``, is a DUPLICATE
+        (same content) or a CONFLICT (different content) and changes nothing. All or
+        nothing: a database failure raises `DbUnavailable` and stores none of them.
         """
+        if not records:
+            return []
         received = self._clock()
-        values = {f.name: getattr(record, f.name) for f in fields(record)}
-        values["received_at"] = received
+        first: dict[str, Call] = {}
+        for record in records:
+            first.setdefault(record.call_id, record)
+        rows = [_row(record, received) for record in first.values()]
+        stored: dict[str, Call] = {}
         try:
             with self._sessions.begin() as session:
-                stmt = insert_ignoring_conflict(session, CallRow, values, ["call_id"])
-                created = session.execute(stmt.returning(CallRow.call_id)).first()
-                if created is not None:
-                    stored = replace(record, received_at=received)
+                dialect = session.get_bind().dialect.name
+                created = set(session.scalars(_INSERT[dialect], rows))
+                existing = [call_id for call_id in first if call_id not in created]
+                if existing:
+                    query = select(CallRow).where(CallRow.call_id.in_(existing))
+                    stored = {row.call_id: _to_call(row) for row in session.scalars(query)}
+                    vanished = set(existing) - stored.keys()
+                    if vanished:  # pragma: no cover - deleted between the two statements
+                        raise DbError(f"call(s) {sorted(vanished)} vanished while being stored")
+                for call_id in (c for c in first if c in created):  # in order
+                    new = stored[call_id] = replace(first[call_id], received_at=received)
                     if self._forward:
                         enqueue(
-                            session,
-                            OutboxKind.CALL,
-                            f"call:{record.call_id}",
-                            stored.to_dict(),
-                            received,
+                            session, OutboxKind.CALL, f"call:{call_id}", new.to_dict(), received
                         )
-                    return AddResult(AddOutcome.CREATED, stored)
-                existing = session.get(CallRow, record.call_id)
-                if existing is None:  # pragma: no cover - deleted between the two statements
-                    raise DbError(f"call {record.call_id!r} vanished while being stored")
-                stored = _to_call(existing)
         except SQLAlchemyError as exc:
-            raise DbUnavailable(f"storing call {record.call_id!r} failed: {exc}") from None
-        outcome = AddOutcome.DUPLICATE if stored.same_content(record) else AddOutcome.CONFLICT
-        return AddResult(outcome, stored)
+            what = repr(records[0].call_id) if len(records) == 1 else f"{len(records)} calls"
+            raise DbUnavailable(f"storing {what} failed: {exc}") from None
+        results = []
+        for record in records:
+            kept = stored[record.call_id]
+            if record.call_id in created:
+                created.discard(record.call_id)  # later repeats in the batch compare to it
+                results.append(AddResult(AddOutcome.CREATED, kept))
+            elif kept.same_content(record):
+                results.append(AddResult(AddOutcome.DUPLICATE, kept))
+            else:
+                results.append(AddResult(AddOutcome.CONFLICT, kept))
+        return results
 
     def get_call(self, call_id: str) -> Call | None:
         """The call with this id, or None."""

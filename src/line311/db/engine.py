@@ -9,12 +9,13 @@ only SQLite-specific parts are here (pragmas, creating the file's directory) and
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from line311.db.errors import DbError
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
     from line311.config import Settings
 
 __all__ = [
+    "IDLE_PING_SECONDS",
+    "POOL_MAX_OVERFLOW",
+    "POOL_SIZE",
     "create_engine_from_settings",
     "engine_from_settings",
     "make_engine",
@@ -31,6 +35,16 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+POOL_SIZE = 16
+"""PostgreSQL connections kept open: enough for the bridge's busiest steady state (its
+intake batcher, the outbox worker and a thread pool of readers) without opening and closing
+overflow connections, which costs a backend start each time."""
+POOL_MAX_OVERFLOW = 16
+"""Connections opened beyond `POOL_SIZE` in bursts (closed again when returned)."""
+IDLE_PING_SECONDS = 10.0
+"""A pooled connection idle for longer is pinged (``SELECT 1``) before use, and replaced if
+the server went away; busier connections are used without that extra round trip."""
 
 
 def safe_url(url: str | URL) -> str:
@@ -56,9 +70,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     elif backend == "postgresql":
-        kwargs["pool_pre_ping"] = True
-        kwargs["pool_size"] = 10
-        kwargs["max_overflow"] = 20
+        kwargs["pool_size"] = POOL_SIZE
+        kwargs["max_overflow"] = POOL_MAX_OVERFLOW
     else:
         raise DbError(
             f"unsupported database {backend!r} in {safe_url(parsed)}: "
@@ -70,6 +83,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         raise DbError(f"cannot use database {safe_url(parsed)}: {exc}") from None
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine, "checkin", _stamp_checkin)
+        event.listen(engine, "checkout", _ping_if_idle(engine))
     logger.debug("database engine for %s", safe_url(parsed))
     return engine
 
@@ -83,6 +99,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _stamp_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["line311_idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine) -> Any:
+    """A pool ``checkout`` hook: ping connections idle past `IDLE_PING_SECONDS`.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on *every* checkout, one extra round trip per
+    transaction on the intake hot path. A connection handed back moments ago is alive; one
+    that sat idle (or is new) may have been dropped by a server restart or a firewall, so
+    only those are pinged. Raising `DisconnectionError` makes the pool discard the
+    connection and try a fresh one.
+    """
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("line311_idle_since")
+        if idle_since is not None and time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"stale pooled connection: {type(exc).__name__}") from exc
+
+    return checkout
 
 
 def engine_from_settings(settings: Settings) -> Engine:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from line311.config import Settings
 from line311.crm_bridge.app import create_app
 from line311.db import SchemaNotCurrent, make_engine
 
-from .conftest import T0
+from .conftest import T0, record_dict
 
 pytestmark = pytest.mark.integration
 
@@ -226,3 +227,89 @@ def test_given_settings_only_when_the_app_is_created_then_it_uses_the_settings_d
     # state_dir is a fresh tmp dir: the default SQLite file there has no schema yet
     with pytest.raises(SchemaNotCurrent):
         create_app(settings)
+
+
+async def test_given_concurrent_posts_when_batched_together_then_each_gets_its_own_answer(
+    api: httpx.AsyncClient, make_record: MakeRecord
+) -> None:
+    assert (await api.post("/v1/calls", json=make_record("stored"))).status_code == 201
+    bodies = [make_record(f"n{i}") for i in range(20)]
+    bodies += [make_record("stored"), make_record("stored", outcome="abandoned")]
+    bodies += [make_record("twice"), make_record("twice")]
+
+    responses = await asyncio.gather(*(api.post("/v1/calls", json=b) for b in bodies))
+
+    codes = [r.status_code for r in responses]
+    assert codes[:20] == [201] * 20
+    assert codes[20:22] == [200, 409]
+    assert sorted(codes[22:]) == [200, 201]
+    assert [r.json()["call_id"] for r in responses[:20]] == [f"n{i}" for i in range(20)]
+    listed = await api.get("/v1/calls", params={"limit": 100})
+    assert len(listed.json()["items"]) == 22
+
+
+async def test_given_a_batch_when_posted_then_one_result_per_record_in_order(
+    api: httpx.AsyncClient, make_record: MakeRecord
+) -> None:
+    await api.post("/v1/calls", json=make_record("old"))
+    records = [
+        make_record("a"),
+        make_record("old"),
+        make_record("old", outcome="abandoned"),
+        make_record("a"),
+    ]
+
+    response = await api.post("/v1/calls/batch", json={"records": records})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [(r["call_id"], r["status"], r["outcome"]) for r in body["results"]] == [
+        ("a", 201, "created"),
+        ("old", 200, "duplicate"),
+        ("old", 409, "conflict"),
+        ("a", 200, "duplicate"),
+    ]
+    assert (body["created"], body["duplicates"], body["conflicts"]) == (1, 2, 1)
+    assert (await api.get("/v1/calls/a")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"records": []},
+        {"records": [record_dict("ok"), record_dict("bad", caller_number="2125550123")]},
+        {"records": [record_dict("ok")], "extra": 1},
+        [record_dict("ok")],
+    ],
+)
+async def test_given_an_invalid_batch_when_posted_then_422_and_nothing_stored(
+    api: httpx.AsyncClient, body: Any
+) -> None:
+    response = await api.post("/v1/calls/batch", json=body)
+
+    assert response.status_code == 422
+    assert response.json()["error_id"] == "invalid-request"
+    assert "2125550123" not in response.text
+    assert (await api.get("/v1/calls/ok")).status_code == 404
+
+
+async def test_given_a_batch_over_the_single_record_limit_then_it_is_accepted(
+    api: httpx.AsyncClient, make_record: MakeRecord
+) -> None:
+    records = [make_record(f"big{i}", path=["x" * 100] * 30) for i in range(40)]
+
+    response = await api.post("/v1/calls/batch", json={"records": records})
+
+    assert response.status_code == 200
+    assert response.json()["created"] == 40
+
+
+async def test_given_a_batch_over_its_limit_then_413(
+    api: httpx.AsyncClient, make_record: MakeRecord
+) -> None:
+    records = [make_record(f"big{i}", path=["x" * 100] * 100) for i in range(120)]
+
+    response = await api.post("/v1/calls/batch", json={"records": records})
+
+    assert response.status_code == 413
+    assert response.json()["error_id"] == "body-too-large"

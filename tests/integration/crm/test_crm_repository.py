@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from line311.db import AddOutcome, Call, CallRepository, DbError, InvalidCursor
 from line311.db.engine import make_session_factory
+from line311.db.outbox import OutboxStore
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +179,48 @@ def test_given_a_naive_time_when_adding_then_refused(repo: CallRepository) -> No
     naive = datetime(2025, 1, 1, 12, 0)
     with pytest.raises((DbError, ValueError)):
         repo.add_call(a_call(started_at=naive))
+
+
+def test_given_a_batch_of_new_stored_repeated_and_conflicting_calls_then_each_gets_its_outcome(
+    repo: CallRepository,
+) -> None:
+    repo.add_call(a_call("old"))
+    batch = [
+        a_call("new-1"),
+        a_call("old"),
+        a_call("old", outcome="abandoned"),
+        a_call("new-2", minute=1),
+        a_call("new-1"),
+        a_call("new-2", outcome="sr_filed"),
+    ]
+
+    results = repo.add_calls(batch)
+
+    assert [r.outcome for r in results] == [
+        AddOutcome.CREATED,
+        AddOutcome.DUPLICATE,
+        AddOutcome.CONFLICT,
+        AddOutcome.CREATED,
+        AddOutcome.DUPLICATE,
+        AddOutcome.CONFLICT,
+    ]
+    assert [r.stored.call_id for r in results] == [c.call_id for c in batch]
+    stored = repo.get_call("new-2")
+    assert stored is not None
+    assert stored.outcome == "information"
+    assert repo.add_calls([]) == []
+
+
+def test_given_forwarding_when_a_batch_is_added_then_one_outbox_row_per_new_call_in_order(
+    engine: Engine,
+) -> None:
+    sessions = make_session_factory(engine)
+    repo = CallRepository(sessions, forward=True)
+    repo.add_call(a_call("b"))
+
+    repo.add_calls([a_call("c"), a_call("b"), a_call("a"), a_call("c")])
+
+    keys = [
+        item.idempotency_key for item in sorted(OutboxStore(sessions).list(), key=lambda i: i.id)
+    ]
+    assert keys == ["call:b", "call:c", "call:a"]
