@@ -23,6 +23,13 @@ Command types the controller does not know (``SrLookup``, ``Enqueue``, ``Transfe
 A session that ends without hanging up, without the caller gone and without a handler having
 taken the channel over gets its channel hung up, so nobody is left in silence.
 
+Channels that are not IVR sessions belong to *channel owners* (`ChannelOwner`, e.g. the queue
+runtime, which takes a caller over with ``Enqueue`` and originates CCR legs): events for a
+channel with no session go to the owner that ``owns`` it. StasisStarts whose first argument is
+not ``inbound`` go to ``stasis_handlers`` by that argument (``outbound``: channels we
+originated; ``agent-feature``: ``*NN`` codes dialled from CCR phones); a kind without a handler
+is hung up.
+
 After every (re)connect the controller reconciles with ``GET /channels``: sessions whose
 channel vanished while ARI was away end as a caller hang-up; channels sitting in our app with
 no session (left over from a previous controller) are hung up after a short grace period,
@@ -52,12 +59,14 @@ from line311.privacy import caller_hash
 __all__ = [
     "ARI_HANGUP_REASONS",
     "AriPort",
+    "ChannelOwner",
     "CommandHandler",
     "Controller",
     "ReactionObserver",
     "RecordSink",
     "SessionFactory",
     "SessionPort",
+    "StasisHandler",
 ]
 
 logger = logging.getLogger(__name__)
@@ -140,8 +149,21 @@ CommandHandler = Callable[[str, Any], Awaitable[Event | None]]
 (e.g. ``SrLookup``, ``Enqueue``): returns an event to feed back (or None). An `AriError` or any
 other exception becomes ``CommandFailed``. A handler that succeeds for the command that ends a
 session is taken to have handed the channel off (the controller will not hang it up)."""
+StasisHandler = Callable[[NewCall, float], Awaitable[None]]
+"""``handler(new_call, received_at)`` for a StasisStart of a kind other than ``inbound``."""
 ReactionObserver = Callable[[str, float], None]
 """``observer(operation, seconds)``: time from the ARI event (or timer) to the REST call done."""
+
+
+class ChannelOwner(Protocol):
+    """Something other than an IVR session that handles channels (the queue runtime)."""
+
+    def owns(self, channel_id: str) -> bool: ...
+
+    async def on_channel_event(self, channel_id: str, event: Event, received_at: float) -> None: ...
+
+    def reconcile(self, listed: set[str]) -> None:
+        """After a (re)connect: ``listed`` are the channels Asterisk still has."""
 
 
 @dataclass(eq=False, slots=True)
@@ -189,6 +211,8 @@ class Controller:
         observer: ReactionObserver | None = None,
         command_handlers: Mapping[type[Any], CommandHandler] | None = None,
         orphan_grace: float = 1.0,
+        stasis_handlers: Mapping[str, StasisHandler] | None = None,
+        channel_owners: Sequence[ChannelOwner] = (),
     ) -> None:
         self._client = client
         self._factory = session_factory
@@ -200,6 +224,8 @@ class Controller:
         self._observer = observer
         self._handlers = dict(command_handlers or {})
         self._orphan_grace = orphan_grace
+        self._stasis = dict(stasis_handlers or {})
+        self._owners = list(channel_owners)
         self._calls: dict[str, _Call] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -232,6 +258,10 @@ class Controller:
             return
         call = self._calls.get(result.channel_id)
         if call is None:
+            owner = self._owner_of(result.channel_id)
+            if owner is not None:
+                await owner.on_channel_event(result.channel_id, result.event, received_at)
+                return
             logger.debug(
                 "%s for channel %s that has no call; ignored",
                 type(result.event).__name__,
@@ -245,6 +275,11 @@ class Controller:
         before = set(self._calls)
         channels = await self._client.list_channels()
         listed = {c.id for c in channels}
+        for owner in self._owners:
+            try:
+                owner.reconcile(listed)
+            except Exception:
+                logger.exception("channel owner %r failed to reconcile", owner)
         for channel_id in sorted(before - listed):
             call = self._calls.get(channel_id)
             if call is not None:
@@ -253,13 +288,15 @@ class Controller:
         orphans = [
             c.id
             for c in channels
-            if c.stasis_args(self._client.app) is not None and c.id not in self._calls
+            if c.stasis_args(self._client.app) is not None
+            and c.id not in self._calls
+            and self._owner_of(c.id) is None
         ]
         if not orphans:
             return
         await asyncio.sleep(self._orphan_grace)
         for channel_id in orphans:
-            if channel_id in self._calls or channel_id in self._ended:
+            if channel_id in self._calls or channel_id in self._ended or self._owner_of(channel_id):
                 continue
             logger.warning(
                 "hanging up channel %s: it is in app %s but has no call session",
@@ -273,6 +310,14 @@ class Controller:
     async def _on_new_call(self, new: NewCall, received_at: float) -> None:
         if new.channel_id in self._calls or new.channel_id in self._ended:
             logger.debug("StasisStart again for channel %s; ignored", new.channel_id)
+            return
+        handler = self._stasis.get(new.kind)
+        if handler is not None:
+            try:
+                await handler(new, received_at)
+            except Exception:
+                logger.exception("StasisStart handler for %r failed; hanging up", new.kind)
+                await self._hangup_quietly(new.channel_id)
             return
         if new.kind == "outbound":
             logger.debug("StasisStart of our own outbound channel %s", new.channel_id)
@@ -383,6 +428,12 @@ class Controller:
             return CommandFailed(command=name, reason="handler-error")
         self._observe(name.lower(), self._clock() - received_at)
         return follow_up
+
+    def _owner_of(self, channel_id: str) -> ChannelOwner | None:
+        for owner in self._owners:
+            if owner.owns(channel_id):
+                return owner
+        return None
 
     def _handler_for(self, command: object) -> CommandHandler | None:
         for cls in type(command).__mro__:

@@ -24,7 +24,14 @@ from line311.queue.service_level import (
     SlPolicy,
 )
 
-__all__ = ["CSV_COLUMNS", "SlReportRow", "build_sl_report", "render_csv"]
+__all__ = [
+    "CSV_COLUMNS",
+    "AbandonedCall",
+    "SlReportRow",
+    "abandoned_calls",
+    "build_sl_report",
+    "render_csv",
+]
 
 CSV_COLUMNS = (
     "scope",
@@ -183,3 +190,76 @@ def render_csv(
         values = row.values(policy, tz)
         writer.writerow([_cell(values[c]) for c in CSV_COLUMNS])
     return out.getvalue()
+
+
+# ---------------------------------------------------------------------- abandoned calls
+@dataclass(frozen=True, slots=True)
+class AbandonedCall:
+    """A call that ended without an agent, or that asked for a callback (and how that went).
+
+    ``outcome``: ``abandoned`` (hung up while waiting), ``timed-out`` (the queue gave up),
+    ``callback-answered`` / ``callback-failed`` / ``callback-pending`` (asked to be called
+    back: reached, not reached, not yet). ``waited`` runs from entering the queue to the end
+    (for callbacks: to the answer or failure, or to ``now`` while pending).
+    """
+
+    call_id: str
+    queue: str
+    entered_at: float
+    ended_at: float | None
+    waited: float
+    outcome: str
+    callback_requested_at: float | None = None
+    agent_id: str | None = None
+
+
+def abandoned_calls(
+    events: Iterable[object], start: float, end: float, now: float | None = None
+) -> list[AbandonedCall]:
+    """The abandoned, timed-out and callback calls that entered a queue in [start, end)
+    (pure: feed it stored queue events in any order), in order of entry."""
+    from line311.queue.events import (
+        CallAbandoned,
+        CallAnswered,
+        CallbackRequested,
+        CallEnqueued,
+        CallTimedOut,
+    )
+
+    entered: dict[tuple[str, str], float] = {}
+    callback: dict[tuple[str, str], float] = {}
+    answered: dict[tuple[str, str], tuple[float, str]] = {}
+    ended: dict[tuple[str, str], tuple[float, str]] = {}
+    for e in events:
+        if isinstance(e, CallEnqueued):
+            entered[(e.queue, e.call_id)] = e.at
+        elif isinstance(e, CallbackRequested):
+            callback[(e.queue, e.call_id)] = e.at
+        elif isinstance(e, CallAnswered):
+            answered[(e.queue, e.call_id)] = (e.at, e.agent_id)
+        elif isinstance(e, CallAbandoned):
+            ended[(e.queue, e.call_id)] = (e.at, "abandoned")
+        elif isinstance(e, CallTimedOut):
+            ended[(e.queue, e.call_id)] = (e.at, "timed-out")
+    out: list[AbandonedCall] = []
+    for key, at in entered.items():
+        if not start <= at < end:
+            continue
+        cb = callback.get(key)
+        if cb is None and key not in ended:
+            continue
+        agent = None
+        if cb is not None:
+            if key in answered:
+                stop, agent = answered[key]
+                outcome = "callback-answered"
+            elif key in ended:
+                stop, outcome = ended[key][0], "callback-failed"
+            else:
+                stop, outcome = None, "callback-pending"
+        else:
+            stop, outcome = ended[key]
+        waited = (stop if stop is not None else (now if now is not None else at)) - at
+        out.append(AbandonedCall(key[1], key[0], at, stop, max(0.0, waited), outcome, cb, agent))
+    out.sort(key=lambda c: (c.entered_at, c.call_id))
+    return out

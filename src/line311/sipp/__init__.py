@@ -152,3 +152,122 @@ def start_caller(
     proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.05)
     return SippCaller(proc, workdir, local_port)
+
+
+# ---------------------------------------------------------------------- CCR phones (UAS)
+def render_agent(*, answer: bool = True, answer_ms: int = 300, talk_ms: int = 600_000) -> str:
+    """The CCR phone scenario: answering after ``answer_ms`` (and hanging up after
+    ``talk_ms`` unless Asterisk does first), or ringing until cancelled (``answer=False``)."""
+    if not answer:
+        return (SCENARIOS / "agent_noanswer.xml").read_text()
+    template = (SCENARIOS / "agent.xml").read_text()
+    return template.replace("@ANSWER_MS@", str(max(1, answer_ms))).replace(
+        "@TALK_MS@", str(max(1, talk_ms))
+    )
+
+
+def _sipp() -> str:
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
+    return sipp
+
+
+def register_phone(
+    workdir: Path,
+    sip_port: int,
+    user: str,
+    password: str,
+    local_port: int,
+    *,
+    expires: int = 3600,
+    timeout: float = 15.0,
+) -> SippResult:
+    """REGISTER ``user`` (digest auth) from ``local_port``; raises unless Asterisk says 200."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        _sipp(), f"127.0.0.1:{sip_port}",
+        "-sf", str(SCENARIOS / "register.xml"),
+        "-s", user, "-au", user, "-ap", password,
+        "-i", "127.0.0.1", "-p", str(local_port),
+        "-m", "1", "-l", "1",
+        "-key", "expires", str(expires),
+        "-trace_msg", "-message_file", str(workdir / "register.log"),
+        "-trace_err", "-error_file", str(workdir / "register-errors.log"),
+        "-timeout", f"{int(timeout)}s", "-nostdin",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout + 5
+    )
+    log = (workdir / "register.log").read_text(errors="replace")
+    statuses = [int(m.group(2)) for m in _RECEIVED.finditer(log) if m.group(2)]
+    result = SippResult(proc.returncode, statuses, [], log)
+    if proc.returncode != 0 or 200 not in statuses:
+        raise RuntimeError(f"REGISTER of {user} failed: statuses {statuses}")
+    return result
+
+
+class SippPhone(SippCaller):
+    """A running SIPp UAS (a CCR phone, or a resident waiting for a callback)."""
+
+    @property
+    def invites(self) -> int:
+        """INVITEs received so far."""
+        return self.snapshot().requests.count("INVITE")
+
+    def snapshot(self) -> SippResult:
+        return self._result()
+
+    def stop(self) -> SippResult:
+        self.kill()
+        return self._result()
+
+
+def start_phone(
+    workdir: Path,
+    local_port: int,
+    *,
+    answer: bool = True,
+    answer_ms: int = 300,
+    talk_ms: int = 600_000,
+    calls: int = 50,
+) -> SippPhone:
+    """Start a UAS on ``local_port`` answering (or ringing, ``answer=False``) up to ``calls``
+    calls. Media is echoed back (-rtp_echo): the other side must not echo."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    scenario = workdir / "phone.xml"
+    scenario.write_text(render_agent(answer=answer, answer_ms=answer_ms, talk_ms=talk_ms))
+    media_port = free_udp_port(even=True)
+    argv = [
+        _sipp(),
+        "-sf", str(scenario),
+        "-i", "127.0.0.1", "-p", str(local_port),
+        "-mi", "127.0.0.1", "-mp", str(media_port), "-rtp_echo",
+        "-m", str(calls),
+        "-trace_msg", "-message_file", str(workdir / "messages.log"),
+        "-trace_err", "-error_file", str(workdir / "errors.log"),
+        "-nostdin",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.05)
+    return SippPhone(proc, workdir, local_port)
+
+
+def start_agent(
+    workdir: Path,
+    sip_port: int,
+    agent: str,
+    password: str,
+    *,
+    answer: bool = True,
+    answer_ms: int = 300,
+    talk_ms: int = 600_000,
+    calls: int = 50,
+) -> SippPhone:
+    """A CCR phone for endpoint ``agent`` (``agent1``...): REGISTER with digest auth, then
+    answer (or, ``answer=False``, let ring) the calls Asterisk sends it."""
+    local_port = free_udp_port()
+    register_phone(workdir, sip_port, agent, password, local_port)
+    return start_phone(
+        workdir, local_port, answer=answer, answer_ms=answer_ms, talk_ms=talk_ms, calls=calls
+    )

@@ -1,0 +1,289 @@
+"""The queue edge assembled: runtime, CCR desk, queue_log, database writer, HTTP routes.
+
+`build_queue_edge` is what `line311.bootstrap` calls: it reads the roster and the queue
+definitions, builds the `Router`, the `QueueRuntime` and the `AgentDesk`, and connects every
+queue event to its destinations::
+
+    QueueRuntime ──emit──▶ QueueEventHub ──▶ IntervalAccumulator (live SL, GET /api/queues)
+                                        ├──▶ QueueLogWriter  <state_dir>/queue_log (Asterisk format)
+                                        ├──▶ BatchedEventWriter ──▶ queue_events table (reports)
+                                        └──▶ subscribers (the dashboard's live hub ...)
+
+`running` runs the runtime's pump and the writer's flush loop, and on exit flushes what is
+left and closes the file and the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy.engine import Engine
+
+from line311.ari.agents import AgentDesk, load_roster_file, queue_api_router
+from line311.ari.controller import ChannelOwner, CommandHandler, StasisHandler
+from line311.ari.queueing import EventSink, QueueAriPort, QueueEventHub, QueueOptions, QueueRuntime
+from line311.queue.events import (
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallbackRequested,
+    CallCompleted,
+    CallEnqueued,
+    CallTimedOut,
+    QueueEvent,
+)
+from line311.queue.intervals import IntervalAccumulator
+from line311.queue.queue_log import QueueLogTranslator, format_line
+from line311.routing.agents import AutoPausePolicy
+from line311.routing.queues import default_queues, load_queues_yaml
+from line311.routing.router import Router
+
+__all__ = ["BatchedEventWriter", "QueueEdge", "QueueLogWriter", "build_queue_edge", "running"]
+
+logger = logging.getLogger(__name__)
+
+_QUEUE_EVENT_TYPES = (
+    CallEnqueued,
+    CallAnswered,
+    CallAbandoned,
+    CallTimedOut,
+    CallbackRequested,
+    CallCompleted,
+    AgentStateChanged,
+)
+
+
+class QueueLogWriter:
+    """Appends Asterisk-format queue_log lines (whole seconds, as Asterisk writes them).
+
+    One short line per event, flushed at once so tools tailing the file see it; the write is
+    a few microseconds on a local disk, so it runs inline on the event loop.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._translator = QueueLogTranslator()
+        self._fh = path.open("a", encoding="utf-8")
+
+    def __call__(self, event: object) -> None:
+        if not isinstance(event, _QUEUE_EVENT_TYPES):
+            return
+        member = event.agent_id if isinstance(event, CallAnswered) else ""
+        for record in self._translator.records_for(event, member_uniqueid=member):
+            self._fh.write(format_line(record) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class BatchedEventWriter:
+    """A sink that stores queue events in batches from a background task.
+
+    `__call__` only appends to memory (never blocks a call); `run` writes what has gathered
+    every ``interval`` seconds (or sooner past ``batch`` events) in a worker thread. A failed
+    write is retried with the next batch (WARNING); past ``max_pending`` events the oldest
+    are dropped (ERROR), so a dead database cannot exhaust memory.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[Sequence[QueueEvent]], int],
+        *,
+        interval: float = 0.5,
+        batch: int = 500,
+        max_pending: int = 200_000,
+    ) -> None:
+        self._write = write
+        self._interval = interval
+        self._batch = batch
+        self._max = max_pending
+        self._pending: deque[QueueEvent] = deque()
+        self._more = asyncio.Event()
+        self.written = 0
+        self.dropped = 0
+
+    def __call__(self, event: object) -> None:
+        if not isinstance(event, _QUEUE_EVENT_TYPES):
+            return
+        self._pending.append(event)
+        if len(self._pending) > self._max:
+            self._pending.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 10_000 == 0:
+                logger.error("queue event store is behind: %d events dropped", self.dropped)
+        if len(self._pending) >= self._batch:
+            self._more.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> None:
+        """Write everything pending now (raises if the store fails)."""
+        while self._pending:
+            batch = [self._pending[i] for i in range(min(self._batch, len(self._pending)))]
+            await asyncio.to_thread(self._write, batch)
+            for _ in batch:
+                self._pending.popleft()
+            self.written += len(batch)
+
+    async def run(self) -> None:
+        """Flush periodically until cancelled; a final flush is `flush`'s job."""
+        failing = False
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._more.wait(), self._interval)
+            self._more.clear()
+            try:
+                await self.flush()
+            except Exception as exc:
+                if not failing:
+                    logger.warning("cannot store queue events (will retry): %s", exc)
+                failing = True
+                await asyncio.sleep(min(5.0, self._interval * 4))
+            else:
+                if failing:
+                    logger.info("queue events stored again")
+                failing = False
+
+
+@dataclass
+class QueueEdge:
+    """Everything the controller needs from the queues."""
+
+    runtime: QueueRuntime
+    desk: AgentDesk
+    log_writer: QueueLogWriter | None
+    store_writer: BatchedEventWriter | None
+    engine: Engine | None
+    policy: Any
+
+    def command_handler(self) -> CommandHandler:
+        """The ``Enqueue`` handler."""
+        return self.runtime.enqueue
+
+    def stasis_handlers(self) -> dict[str, StasisHandler]:
+        return {"outbound": self.runtime.on_outbound, "agent-feature": self.desk.on_feature}
+
+    def channel_owners(self) -> list[ChannelOwner]:
+        return [self.runtime]
+
+    def subscribe(self, sink: EventSink) -> None:
+        """Have ``sink`` called with every queue event (e.g. a dashboard hub)."""
+        self.runtime.hub.subscribe(sink)
+
+    def http_router(self) -> APIRouter:
+        stored = None
+        if self.engine is not None:
+            engine, policy = self.engine, self.policy
+
+            def stored_fn(start: float, end: float) -> Any:
+                from line311.db.queue_models import stored_stats
+
+                return stored_stats(engine, start, end, policy)
+
+            stored = stored_fn
+        return queue_api_router(self.desk, self.runtime, stored=stored, policy=self.policy)
+
+
+def build_queue_edge(
+    settings: Any,
+    ari: QueueAriPort,
+    *,
+    sounds_uri_prefix: str,
+    engine: Engine | None = None,
+    sinks: Sequence[EventSink] = (),
+) -> QueueEdge:
+    """The queue edge for ``settings`` (a `line311.config.Settings`)."""
+    if settings.queues_file is not None:
+        queues = load_queues_yaml(Path(settings.queues_file).read_text(encoding="utf-8"))
+    else:
+        queues = default_queues()
+    profiles = load_roster_file(Path(settings.agents_file))
+    router = Router(
+        queues,
+        auto_pause=AutoPausePolicy(after_misses=settings.queue_auto_pause_after),
+        interpreter_language="en",
+    )
+    for profile in profiles:
+        router.register_agent(profile)
+    policy = settings.sl_policy()
+    hub = QueueEventHub(IntervalAccumulator(policy))
+    log_writer = QueueLogWriter(Path(settings.state_dir) / "queue_log")
+    hub.subscribe(log_writer)
+    store_writer = None
+    if engine is not None:
+        from line311.db.queue_models import insert_events
+
+        bound = engine
+
+        def write(events: Sequence[QueueEvent]) -> int:
+            return insert_events(bound, events)
+
+        store_writer = BatchedEventWriter(write)
+        hub.subscribe(store_writer)
+    for sink in sinks:
+        hub.subscribe(sink)
+    options = QueueOptions(
+        sounds_uri_prefix=sounds_uri_prefix,
+        ring_timeout=settings.queue_ring_timeout,
+        announce_first=settings.queue_announce_first,
+        announce_interval=settings.queue_announce_interval,
+        periodic_interval=settings.queue_periodic_interval,
+        whisper_language=settings.queue_whisper_language,
+        interpreter_endpoint=f"PJSIP/{settings.interpreter_endpoint}",
+        callback_dial=settings.callback_dial,
+        callback_dial_timeout=settings.callback_dial_timeout,
+        topic_queues={"sr_status": "general"},
+    )
+    runtime = QueueRuntime(ari, router, options, hub=hub, roster=[p.agent_id for p in profiles])
+    desk = AgentDesk(
+        ari, runtime, profiles, sounds_uri_prefix=sounds_uri_prefix,
+        language=settings.queue_whisper_language,
+    )  # fmt: skip
+    logger.info(
+        "queues: %d queues, %d CCRs in the roster; queue_log at %s",
+        len(queues),
+        len(profiles),
+        log_writer.path,
+    )
+    return QueueEdge(runtime, desk, log_writer, store_writer, engine, policy)
+
+
+@contextlib.asynccontextmanager
+async def running(edge: QueueEdge) -> AsyncIterator[QueueEdge]:
+    """Run the pump and the event writer; flush and close everything on exit."""
+    tasks = [asyncio.create_task(edge.runtime.run(), name="queue-pump")]
+    if edge.store_writer is not None:
+        tasks.append(asyncio.create_task(edge.store_writer.run(), name="queue-events-writer"))
+    try:
+        yield edge
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if edge.store_writer is not None:
+            try:
+                await edge.store_writer.flush()
+            except Exception as exc:
+                logger.error(
+                    "could not store %d queue events at shutdown: %s",
+                    edge.store_writer.pending,
+                    exc,
+                )
+        if edge.log_writer is not None:
+            edge.log_writer.close()
+        if edge.engine is not None:
+            edge.engine.dispose()

@@ -1,0 +1,170 @@
+"""The ``queue_events`` table: every queue fact, kept so SL can be reported for any range.
+
+One row per `line311.queue.events` event, appended by the controller's batched writer and
+never changed. ``at`` is the event's POSIX time as a float (exact: the reports recompute
+waits from it); ``data`` holds the event's other fields. Nothing here carries a caller's
+number: queue events have none.
+
+Reading back: `load_events` returns the events of a time range in the order they were
+written, and `stored_stats` folds them into per-(queue, 15-minute interval) statistics with
+the same `IntervalAccumulator` the live figures use. A call belongs to the interval it
+*entered*; facts that follow it (answer, completion) are read up to `FOLLOW_UP` seconds past
+the end of the range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from sqlalchemy import Float, Index, Integer, String, insert, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped, mapped_column
+
+from line311.db.coltypes import JsonDocument
+from line311.db.models import Base
+from line311.queue.events import (
+    AgentActivity,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallbackRequested,
+    CallCompleted,
+    CallEnqueued,
+    CallTimedOut,
+    QueueEvent,
+)
+from line311.queue.intervals import IntervalAccumulator
+from line311.queue.service_level import (
+    DEFAULT_POLICY,
+    AgentTimeStats,
+    IntervalStats,
+    SlPolicy,
+)
+
+__all__ = [
+    "FOLLOW_UP",
+    "QueueEventRow",
+    "event_from_row",
+    "event_to_row",
+    "insert_events",
+    "load_events",
+    "stored_stats",
+]
+
+FOLLOW_UP: Final = 86_400.0
+"""Seconds past a range's end within which a call's later facts are still read."""
+
+_KINDS: Mapping[str, type[Any]] = {
+    "enqueued": CallEnqueued,
+    "answered": CallAnswered,
+    "abandoned": CallAbandoned,
+    "timed_out": CallTimedOut,
+    "callback_requested": CallbackRequested,
+    "completed": CallCompleted,
+    "agent_state": AgentStateChanged,
+}
+_KIND_OF = {cls: kind for kind, cls in _KINDS.items()}
+_COLUMNS = ("at", "call_id", "queue", "agent_id")
+
+
+class QueueEventRow(Base):
+    """One queue fact."""
+
+    __tablename__ = "queue_events"
+    __table_args__ = (
+        Index("ix_queue_events_at", "at"),
+        Index("ix_queue_events_call_id", "call_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(32))
+    call_id: Mapped[str | None] = mapped_column(String(160))
+    queue: Mapped[str | None] = mapped_column(String(64))
+    agent_id: Mapped[str | None] = mapped_column(String(64))
+    data: Mapped[Any] = mapped_column(JsonDocument, nullable=False)
+
+
+def event_to_row(event: QueueEvent) -> dict[str, Any]:
+    """The column values for ``event``."""
+    kind = _KIND_OF.get(type(event))
+    if kind is None:
+        raise TypeError(f"not a queue event: {type(event).__name__}")
+    values = dataclasses.asdict(event)
+    row: dict[str, Any] = {"kind": kind}
+    for name in _COLUMNS:
+        row[name] = values.pop(name, None)
+    row["data"] = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in values.items()}
+    return row
+
+
+def event_from_row(kind: str, at: float, call_id: str | None, queue: str | None,
+                   agent_id: str | None, data: Mapping[str, Any]) -> QueueEvent:  # fmt: skip
+    """Rebuild the event a row was written from."""
+    cls = _KINDS[kind]
+    fields: dict[str, Any] = dict(data)
+    fields["at"] = at
+    if cls is AgentStateChanged:
+        fields["agent_id"] = agent_id
+        fields["state"] = AgentActivity(fields["state"])
+    else:
+        fields["call_id"] = call_id
+        fields["queue"] = queue
+        if cls is CallAnswered:
+            fields["agent_id"] = agent_id
+    event: QueueEvent = cls(**fields)
+    return event
+
+
+def insert_events(engine: Engine, events: Sequence[QueueEvent]) -> int:
+    """Append ``events`` in one transaction (one multi-row statement); returns the count."""
+    if not events:
+        return 0
+    rows = [event_to_row(e) for e in events]
+    with engine.begin() as conn:
+        conn.execute(insert(QueueEventRow), rows)
+    return len(rows)
+
+
+def load_events(engine: Engine, start: float, end: float) -> list[QueueEvent]:
+    """Events with ``start <= at < end``, in the order they were written."""
+    t = QueueEventRow.__table__
+    query = select(t.c.kind, t.c.at, t.c.call_id, t.c.queue, t.c.agent_id, t.c.data)
+    query = query.where(t.c.at >= start, t.c.at < end).order_by(t.c.id)
+    with engine.connect() as conn:
+        return [event_from_row(*row) for row in conn.execute(query)]
+
+
+def stored_stats(
+    engine: Engine, start: float, end: float, policy: SlPolicy = DEFAULT_POLICY
+) -> tuple[dict[tuple[str, int], IntervalStats], dict[int, AgentTimeStats]]:
+    """Per-(queue, 15-minute start) statistics and agent time per 15-minute start for the
+    calls that entered in [``start``, ``end``)."""
+    events = load_events(engine, start, end + FOLLOW_UP)
+    return fold(events, start, end, policy)
+
+
+def fold(
+    events: Iterable[QueueEvent], start: float, end: float, policy: SlPolicy = DEFAULT_POLICY
+) -> tuple[dict[tuple[str, int], IntervalStats], dict[int, AgentTimeStats]]:
+    """Fold events into statistics for calls that entered in [``start``, ``end``) (pure)."""
+    entered: set[tuple[str, str]] = set()
+    kept: list[QueueEvent] = []
+    for e in events:
+        if isinstance(e, AgentStateChanged):
+            if e.at < end:
+                kept.append(e)
+            continue
+        if isinstance(e, CallEnqueued):
+            if not start <= e.at < end:
+                continue
+            entered.add((e.queue, e.call_id))
+        elif (e.queue, e.call_id) not in entered:
+            continue
+        kept.append(e)
+    acc = IntervalAccumulator(policy)
+    acc.feed_all(kept)
+    return dict(acc.intervals()), dict(acc.agent_time())

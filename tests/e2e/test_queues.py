@@ -1,0 +1,315 @@
+"""Issue 4, end to end: callers reach real CCR phones through the skill-based queues.
+
+Real Asterisk, real SIPp callers going through the IVR (language digit, then 0), real SIPp
+CCR phones that REGISTER with digest auth and answer (or let ring), and real ``line311 serve``
+/ ``crm-bridge`` processes. The roster is the shipped one: agent1 speaks English, agent2
+Spanish and English. The test queue set has one ``general`` queue with a 1-second wrap-up so
+the run stays short.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from line311.db.engine import make_engine
+from line311.db.queue_models import load_events
+from line311.queue.events import CallEnqueued
+from line311.queue.queue_log import parse_lines
+from line311.sipp import SippCaller, SippPhone, start_agent, start_caller, start_phone
+from tests.conftest import AsteriskInstance, free_tcp_port
+from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
+
+pytestmark = pytest.mark.asterisk
+
+CALLER = "2125550147"  # the resident's number: never stored, never logged
+LANGUAGE_DIGIT = {"en": "1", "es": "2"}
+_numbers = itertools.count(1)
+
+QUEUES = """\
+queues:
+  general:
+    requires: "topic:general"
+    wrapup_seconds: 1
+    interpreter_when_unstaffed: false
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(
+    asterisk_instance: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("queues-stack")
+    (workdir / "queues.yaml").write_text(QUEUES)
+    http_port, crm_port = free_tcp_port(), free_tcp_port()
+    env = stack_env(asterisk_instance.env, workdir, http_port, crm_port)
+    env.update(
+        {
+            "LINE311_QUEUES_FILE": str(workdir / "queues.yaml"),
+            "LINE311_QUEUE_RING_TIMEOUT": "4",
+            "LINE311_QUEUE_ANNOUNCE_FIRST": "1",
+            "LINE311_QUEUE_PERIODIC_INTERVAL": "0",
+        }
+    )
+    s = Stack(env, workdir, http_port, crm_port)
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def observer(asterisk_instance: AsteriskInstance) -> Iterator[AriObserver]:
+    obs = AriObserver(
+        asterisk_instance.ari_url, asterisk_instance.ari_user, asterisk_instance.ari_password
+    )
+    try:
+        yield obs
+    finally:
+        obs.close()
+
+
+class Api:
+    def __init__(self, stack: Stack) -> None:
+        self.base = f"http://127.0.0.1:{stack.http_port}"
+
+    def post(self, path: str) -> dict[str, Any]:
+        r = httpx.post(self.base + path, timeout=5)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def agent(self, agent_id: str) -> dict[str, Any]:
+        agents = httpx.get(self.base + "/api/agents", timeout=5).json()["agents"]
+        return next(a for a in agents if a["agent_id"] == agent_id)  # type: ignore[no-any-return]
+
+    def reset(self, *agents: str) -> None:
+        """Log every named agent out (ignoring 'already logged out')."""
+        for agent_id in agents:
+            httpx.post(f"{self.base}/api/agents/{agent_id}/logout", timeout=5)
+
+
+def password(instance: AsteriskInstance) -> str:
+    return instance.settings.agent_password.get_secret_value()
+
+
+def phone(tmp_path: Path, instance: AsteriskInstance, agent: str, **kw: Any) -> SippPhone:
+    return start_agent(
+        tmp_path / f"{agent}-{next(_numbers)}", instance.sip_port, agent, password(instance), **kw
+    )
+
+
+def caller(
+    tmp_path: Path, instance: AsteriskInstance, language: str, hold_ms: int, extra: list[Any]
+) -> SippCaller:
+    dtmf = [(10_500, LANGUAGE_DIGIT[language]), (1_500, "0"), *extra]
+    return start_caller(
+        tmp_path / f"caller-{next(_numbers)}",
+        instance.sip_port,
+        "311",
+        from_user=CALLER,
+        dtmf=dtmf,
+        hold_ms=hold_ms,
+    )
+
+
+def log_path(stack: Stack) -> Path:
+    """The controller writes its queue_log into its state directory."""
+    return Path(stack.env["LINE311_STATE_DIR"]) / "queue_log"
+
+
+def queue_log(stack: Stack) -> list[Any]:
+    path = log_path(stack)
+    if not path.exists():
+        return []
+    return list(parse_lines(path.read_text().splitlines()))
+
+
+def connects(stack: Stack) -> dict[str, str]:
+    """call id -> the agent it was connected to."""
+    return {r.call_id: r.agent for r in queue_log(stack) if r.event == "CONNECT"}
+
+
+def entered(stack: Stack) -> list[str]:
+    return [r.call_id for r in queue_log(stack) if r.event == "ENTERQUEUE"]
+
+
+def stored_events(stack: Stack) -> list[Any]:
+    engine = make_engine(stack.env["LINE311_DATABASE_URL"])
+    try:
+        return load_events(engine, 0, time.time() + 86_400)
+    finally:
+        engine.dispose()
+
+
+def stop_all(*phones: SippPhone) -> None:
+    for p in phones:
+        p.stop()
+
+
+def test_given_an_english_and_a_bilingual_ccr_when_five_callers_of_mixed_languages_call_then_each_reaches_a_ccr_who_speaks_their_language(
+    stack: Stack, asterisk_instance: AsteriskInstance, tmp_path: Path
+) -> None:
+    api = Api(stack)
+    agent1 = phone(tmp_path, asterisk_instance, "agent1", talk_ms=4000)
+    agent2 = phone(tmp_path, asterisk_instance, "agent2", talk_ms=4000)
+    api.post("/api/agents/agent1/login")
+    api.post("/api/agents/agent2/login")
+    before = set(entered(stack))
+    languages = ["es", "en", "es", "en", "en"]
+    callers = []
+    for lang in languages:
+        callers.append(caller(tmp_path, asterisk_instance, lang, 60_000, []))
+        time.sleep(0.7)  # staggered arrivals: a stable FIFO order
+    try:
+        results = [c.wait(timeout=120) for c in callers]
+    finally:
+        stop_all(agent1, agent2)
+        api.reset("agent1", "agent2")
+
+    assert all(r.final_status == 200 for r in results)
+    new = [c for c in entered(stack) if c not in before]
+    assert len(new) == 5
+    by_call = connects(stack)
+    assert all(c in by_call for c in new), f"not every caller was answered: {queue_log(stack)}"
+    # the language each call carried: the stored CallEnqueued events
+    spoken = {e.call_id: e.language for e in stored_events(stack) if isinstance(e, CallEnqueued)}
+    for call_id in new:
+        if spoken[call_id] == "es":
+            assert by_call[call_id] == "agent2", "a Spanish caller reached an English-only CCR"
+    assert sorted(spoken[c] for c in new) == sorted(languages)
+    # no CCR ever held two calls: connect..complete spans per agent do not overlap
+    spans: dict[str, list[tuple[float, float]]] = {}
+    start: dict[str, float] = {}
+    for r in queue_log(stack):
+        if r.call_id in new and r.event == "CONNECT":
+            start[r.call_id] = r.time
+        elif r.call_id in new and r.event.startswith("COMPLETE"):
+            spans.setdefault(by_call[r.call_id], []).append((start[r.call_id], r.time))
+    for agent_spans in spans.values():
+        agent_spans.sort()
+        for (_, end), (begin, _) in itertools.pairwise(agent_spans):
+            assert begin >= end
+    # the caller's number is nowhere
+    assert CALLER not in stack.logs()
+    assert CALLER not in log_path(stack).read_text()
+    assert CALLER.encode() not in (stack.workdir / "line311.db").read_bytes()
+
+
+def test_given_a_ccr_who_does_not_answer_when_a_call_is_offered_then_they_are_paused_and_the_other_ccr_takes_it(
+    stack: Stack, asterisk_instance: AsteriskInstance, tmp_path: Path
+) -> None:
+    api = Api(stack)
+    silent = phone(tmp_path, asterisk_instance, "agent1", answer=False)
+    agent2 = phone(tmp_path, asterisk_instance, "agent2", talk_ms=3000)
+    api.post("/api/agents/agent2/login")
+    api.post("/api/agents/agent1/login")  # agent1: the better English skill, offered first
+    before = set(entered(stack))
+    try:
+        result = caller(tmp_path, asterisk_instance, "en", 60_000, []).wait(timeout=90)
+        assert result.final_status == 200
+        assert api.agent("agent1")["state"] == "paused"
+        assert api.agent("agent1")["pause_reason"] == "no-answer"
+    finally:
+        stop_all(silent, agent2)
+        api.reset("agent1", "agent2")
+    (call_id,) = [c for c in entered(stack) if c not in before]
+    assert silent.snapshot().requests.count("INVITE") == 1
+    assert connects(stack)[call_id] == "agent2"
+    pauses = [r for r in queue_log(stack) if r.event == "PAUSEALL" and r.agent == "agent1"]
+    assert pauses
+    assert pauses[-1].data[0] == "no-answer"
+
+
+def test_given_no_free_ccr_when_a_caller_presses_1_then_they_are_called_back_when_their_turn_comes(
+    stack: Stack, asterisk_instance: AsteriskInstance, tmp_path: Path
+) -> None:
+    api = Api(stack)
+    # talk_ms counts from the CCR's answer: whisper, then the resident is called and bridged
+    agent1 = phone(tmp_path, asterisk_instance, "agent1", talk_ms=12_000)
+    api.post("/api/agents/agent1/login")
+    api.post("/api/agents/agent1/pause")  # logged in but on a break: nobody is free
+    before = set(entered(stack))
+    resident: SippPhone | None = None
+    try:
+        first = caller(tmp_path, asterisk_instance, "en", 30_000, [(5_000, "1")])
+        result = first.wait(timeout=90)
+        assert result.final_status == 200
+        assert result.remote_hung_up, "line311 should hang up after confirming the callback"
+        (call_id,) = [c for c in entered(stack) if c not in before]
+        assert [r.event for r in queue_log(stack) if r.call_id == call_id] == [
+            "ENTERQUEUE",
+            "CALLBACKREQUESTED",
+        ]
+        # the resident's phone (the SIPp caller's own address) is ready; the CCR comes back
+        resident = start_phone(tmp_path / "resident", first.local_port, talk_ms=600_000)
+        api.post("/api/agents/agent1/resume")
+        wait_until(lambda: call_id in connects(stack), 30, "the callback to be connected")
+        wait_until(
+            lambda: any(
+                r.call_id == call_id and r.event.startswith("COMPLETE") for r in queue_log(stack)
+            ),
+            30,
+            "the callback to end",
+        )
+    finally:
+        stop_all(agent1, *([resident] if resident else []))
+        api.reset("agent1")
+    assert resident.snapshot().requests.count("INVITE") == 1
+    assert connects(stack)[call_id] == "agent1"
+    out = stack.cli("report", "abandoned", "--from", _today(), "--json").stdout
+    listed = {c["call_id"]: c for c in json.loads(out)["calls"]}
+    assert listed[call_id]["outcome"] == "callback-answered"
+    assert CALLER not in stack.logs()
+    assert CALLER not in log_path(stack).read_text()
+
+
+def _today() -> str:
+    return datetime.now(ZoneInfo("America/New_York")).strftime("%Y-%m-%d")
+
+
+def test_given_the_calls_of_this_run_when_the_sl_report_is_asked_then_it_matches_their_timestamps(
+    stack: Stack,
+) -> None:
+    # what happened, from the Asterisk-format queue_log (whole seconds) ...
+    records = queue_log(stack)
+    assert records, "run the other tests of this module first"
+    enq = {r.call_id: r.time for r in records if r.event == "ENTERQUEUE"}
+    answered = {r.call_id: float(r.data[0]) for r in records if r.event == "CONNECT"}
+    abandoned = {r.call_id: float(r.data[2]) for r in records if r.event == "ABANDON"}
+    short = sum(1 for w in abandoned.values() if w <= 5)
+    within = sum(1 for w in answered.values() if w <= 30)
+    # ... and what the report computes from the stored events (exact times)
+    wait_until(
+        lambda: _report_total(stack)["offered"] == str(len(enq)), 10, "every event to be stored"
+    )
+    total = _report_total(stack)
+    assert int(total["offered"]) == len(enq)
+    assert int(total["answered"]) == len(answered)
+    assert int(total["abandoned"]) == len(abandoned)
+    assert int(total["answered_within_threshold"]) == within
+    asa = sum(answered.values()) / len(answered)
+    assert abs(float(total["asa_seconds"]) - asa) <= 1.0  # queue_log keeps whole seconds
+    assert float(total["service_level"]) == pytest.approx(
+        within / (len(answered) + len(abandoned) - short)
+    )
+
+
+def _report_total(stack: Stack) -> dict[str, str]:
+    out = stack.cli(
+        "report", "sl", "--from", _today(), "--queue", "general", "--interval", "15", "--csv"
+    ).stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    (total,) = [r for r in rows if r["scope"] == "total"]
+    return total
