@@ -45,6 +45,7 @@ _SECRET_FIELDS = (
     "caller_hash_key",
     "crm_api_key",
     "crm_webhook_secret",
+    "dashboard_secret",
 )
 
 
@@ -121,6 +122,9 @@ class Settings(BaseSettings):
     # -- line311 controller ----------------------------------------------------------------
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8311, ge=1, le=65535, description="Controller HTTP (/health).")
+    dashboard_secret: SecretStr = Field(
+        default=SecretStr(""), description="Signs dashboard session cookies and bearer tokens."
+    )
     greeting_prompt: str = Field(default="greeting", description="Thin-layer greeting prompt id.")
     default_language: str = "en"
 
