@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from line311.commands import accounts as accounts_cmd
 from line311.commands import alerts, asterisk, calls, db, flows, report, simulate, sounds, staffing
 from line311.commands import apikeys as apikeys_cmd
 from line311.commands import outbox as outbox_cmd
@@ -36,6 +37,7 @@ app.add_typer(report.app, name="report", help="Service-level and volume reports.
 app.add_typer(simulate.app, name="simulate", help="Discrete-event simulation of a call-center day.")
 app.add_typer(staffing.app, name="staffing", help="Erlang C / Erlang A staffing.")
 app.add_typer(alerts.app, name="alerts", help="Pushed alerts: list, show, approve, withdraw.")
+app.add_typer(accounts_cmd.app, name="accounts", help="Dashboard accounts and roles.")
 
 ConfigOption = Annotated[
     Path | None,

@@ -1,30 +1,109 @@
-"""line311's own HTTP face (127.0.0.1:8311 by default): ``/health`` for now.
+"""line311's own HTTP face (127.0.0.1:8311 by default).
 
-The live operations dashboard and ``/metrics`` mount here too (issue 6).
+``create_app(health)`` serves ``/health`` only. With more parts it also mounts:
+
+* ``hub`` + ``auth`` + ``actions``: the operations dashboard (page, sign-in, live SSE,
+  supervisor actions, reports; see `line311.dashboard.api`);
+* ``alerts_router``: a router built with ``require_role("operations")`` (the pushed alerts
+  API), mounted under ``/api/alerts``; it then owns ``/api/alerts/{id}/withdraw``;
+* ``registry``: ``/metrics`` in Prometheus' text format (unauthenticated, loopback service).
+
+The hub's periodic refresh runs for the app's lifespan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from line311 import __version__
+from line311.dashboard.actions import Actions, InMemoryActions
+from line311.dashboard.api import STATIC_DIR, create_dashboard_router, error_response
+from line311.dashboard.auth import Authenticator
+from line311.dashboard.errors import DashboardError
+from line311.dashboard.live import LiveHub
+from line311.queue.errors import QueueError
 
 __all__ = ["HealthProvider", "create_app"]
 
 HealthProvider = Callable[[], dict[str, Any]]
 
 
-def create_app(health: HealthProvider) -> FastAPI:
-    """The app; ``health()`` returns a dict with at least ``ok: bool``."""
-    app = FastAPI(title="line311", version=__version__, docs_url=None, redoc_url=None)
+def create_app(
+    health: HealthProvider,
+    *,
+    hub: LiveHub | None = None,
+    auth: Authenticator | None = None,
+    actions: Actions | None = None,
+    registry: CollectorRegistry | None = None,
+    alerts_router: APIRouter | None = None,
+) -> FastAPI:
+    """The app; ``health()`` returns a dict with at least ``ok: bool``.
+
+    The dashboard is mounted when ``hub`` and ``auth`` are given (``actions`` defaults to
+    `InMemoryActions` over the hub, for demos).
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if hub is None:
+            yield
+            return
+        async with hub:
+            yield
+
+    app = FastAPI(
+        title="line311", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
+    )
 
     @app.get("/health")
     async def get_health() -> JSONResponse:
         body = {"service": "line311", "version": __version__, **health()}
         return JSONResponse(body, status_code=200 if body.get("ok") else 503)
+
+    @app.exception_handler(DashboardError)
+    async def dashboard_error(_: Request, exc: DashboardError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return error_response(exc.status_code, exc.error_id, str(exc), headers=headers)
+
+    @app.exception_handler(QueueError)
+    async def queue_error(_: Request, exc: QueueError) -> JSONResponse:
+        return error_response(400, "invalid-parameter", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return error_response(422, "invalid-request", "the request is not valid", details)
+
+    if hub is not None and auth is not None:
+        app.state.dashboard_auth = auth
+        app.state.dashboard_hub = hub
+        app.include_router(
+            create_dashboard_router(
+                hub,
+                auth,
+                actions if actions is not None else InMemoryActions(hub),
+                withdraw_route=alerts_router is None,
+            )
+        )
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    elif hub is not None or auth is not None:
+        raise ValueError("the dashboard needs both hub and auth")
+    if alerts_router is not None:
+        app.include_router(alerts_router, prefix="/api/alerts")
+
+    if registry is not None:
+        metrics_registry = registry
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

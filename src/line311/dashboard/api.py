@@ -1,0 +1,379 @@
+"""HTTP routes of the operations dashboard (mounted by `line311.dashboard.app.create_app`).
+
+    GET  /                        the wallboard (signed-in users; else redirect to /login)
+    GET  /login   POST /login     sign-in form -> session cookie      POST /logout
+    GET  /static/...              index.html, app.js, app.css (served here, no CDN)
+    GET  /api/me                  {username, role, csrf}
+    POST /api/token               {username, password} -> bearer token for API use
+    GET  /api/snapshot            the current snapshot (JSON)
+    GET  /api/live                text/event-stream of snapshots, with heartbeats
+    POST /api/agents/{id}/pause   {reason}           supervisor
+    POST /api/agents/{id}/logout  {reason}           supervisor
+    POST /api/queues/{name}/goal  {goal: 0..1}       supervisor
+    POST /api/alerts/{id}/withdraw                   supervisor (when the alerts API is not
+                                                     mounted; it owns that path otherwise)
+    GET  /api/audit               newest audit entries           supervisor
+    GET  /api/reports/sl          ?from=&to=[&interval=][&format=csv]   SL and volume
+    GET  /api/reports/abandoned   ?from=&to=[&format=csv]               abandoned calls
+
+Reads need role ``operations`` (or ``supervisor``). An action by an operations user is
+refused with 403 and, like every action, written to the audit log with its outcome.
+Errors are ``{"error_id", "message", "details"}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from line311.dashboard.actions import Actions
+from line311.dashboard.auth import (
+    SESSION_COOKIE,
+    Authenticator,
+    ForbiddenError,
+    Principal,
+    Role,
+    require_role,
+)
+from line311.dashboard.errors import AuthError, DashboardError
+from line311.dashboard.live import LiveHub
+from line311.queue.report import build_sl_report, render_csv
+
+__all__ = ["STATIC_DIR", "create_dashboard_router", "error_response"]
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR: Final = Path(__file__).parent / "static"
+_PAGE_HEADERS: Final = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_LOGIN_FAILURES_ALLOWED: Final = 5
+_LOGIN_LOCK_SECONDS: Final = 60.0
+
+
+def error_response(
+    status: int, error_id: str, message: str, details: Any = None, **kw: Any
+) -> JSONResponse:
+    """An API error in line311's shape."""
+    return JSONResponse(
+        {"error_id": error_id, "message": message, "details": details}, status_code=status, **kw
+    )
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReasonBody(_Body):
+    reason: str = Field(default="supervisor", min_length=1, max_length=64)
+
+
+class GoalBody(_Body):
+    goal: float = Field(gt=0.0, le=1.0, description="SL goal as a ratio, 0.8 for 80%.")
+
+
+class TokenBody(_Body):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+def _login_page(message: str = "", status: int = 200) -> HTMLResponse:
+    notice = f'<p class="login-error" role="alert">{html.escape(message)}</p>' if message else ""
+    body = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>line311 — sign in</title><link rel="stylesheet" href="/static/app.css"></head>
+<body class="login"><main class="login-box"><h1>line311 operations</h1>{notice}
+<form method="post" action="/login">
+<label for="username">Username</label>
+<input id="username" name="username" autocomplete="username" required autofocus>
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button></form></main></body></html>"""
+    return HTMLResponse(body, status_code=status, headers=_PAGE_HEADERS)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def create_dashboard_router(
+    hub: LiveHub,
+    auth: Authenticator,
+    actions: Actions,
+    *,
+    withdraw_route: bool = True,
+) -> APIRouter:
+    """The dashboard's routes. The app must set ``app.state.dashboard_auth = auth``.
+    Time (sign-in lock-out, report defaults) is ``auth.clock``."""
+    router = APIRouter()
+    clock = auth.clock
+    reader = Depends(require_role(Role.OPERATIONS))
+    failures: dict[str, list[float]] = {}
+
+    def _locked(username: str) -> bool:
+        now = clock()
+        recent = [t for t in failures.get(username, []) if now - t < _LOGIN_LOCK_SECONDS]
+        failures[username] = recent
+        return len(recent) >= _LOGIN_FAILURES_ALLOWED
+
+    async def _authenticate(username: str, password: str) -> Principal:
+        name = username.strip().lower()
+        if _locked(name):
+            raise _TooManyAttempts("too many failed sign-ins; wait a minute")
+        try:
+            return await run_in_threadpool(auth.store.authenticate, name, password)
+        except AuthError:
+            failures.setdefault(name, []).append(clock())
+            logger.warning("dashboard sign-in refused for %s", name)
+            raise
+
+    # ------------------------------------------------------------------ pages
+    @router.get("/", include_in_schema=False)
+    async def index(request: Request) -> Response:
+        try:
+            await run_in_threadpool(auth.principal, request)
+        except DashboardError:
+            return RedirectResponse("/login", status_code=303)
+        return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
+
+    @router.get("/login", include_in_schema=False)
+    async def login_form() -> HTMLResponse:
+        return _login_page()
+
+    @router.post("/login", include_in_schema=False)
+    async def login(
+        username: Annotated[str, Form(max_length=64)],
+        password: Annotated[str, Form(max_length=1024)],
+    ) -> Response:
+        try:
+            principal = await _authenticate(username, password)
+        except _TooManyAttempts as exc:
+            return _login_page(str(exc), status=429)
+        except AuthError:
+            return _login_page("Wrong username or password.", status=401)
+        value, max_age = auth.session_cookie(principal)
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=max_age,
+            httponly=True,
+            samesite="strict",
+            secure=auth.secure_cookie,
+            path="/",
+        )
+        logger.info("dashboard sign-in: %s (%s)", principal.username, principal.role.value)
+        return response
+
+    @router.post("/logout", include_in_schema=False)
+    async def logout(principal: Principal = reader) -> Response:
+        response = JSONResponse({"signed_out": principal.username})
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    # ------------------------------------------------------------------ reading
+    @router.get("/api/me")
+    async def me(principal: Principal = reader) -> dict[str, Any]:
+        return {
+            "username": principal.username,
+            "role": principal.role.value,
+            "can_act": principal.role is Role.SUPERVISOR,
+            "csrf": principal.csrf,
+        }
+
+    @router.post("/api/token")
+    async def token(body: TokenBody) -> Response:
+        try:
+            principal = await _authenticate(body.username, body.password)
+        except _TooManyAttempts as exc:
+            return error_response(429, "too-many-attempts", str(exc))
+        value, expires = auth.bearer_token(principal.username)
+        return JSONResponse(
+            {"token": value, "token_type": "bearer", "expires_at": _iso(expires)},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @router.get("/api/snapshot")
+    async def snapshot(principal: Principal = reader) -> JSONResponse:
+        return JSONResponse(hub.snapshot(), headers={"Cache-Control": "no-store"})
+
+    @router.get("/api/live")
+    async def live(principal: Principal = reader) -> Response:
+        if hub.full():
+            return error_response(503, "too-many-clients", "the live feed is full; retry later")
+        return StreamingResponse(
+            hub.stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    # ------------------------------------------------------------------ actions
+    async def act(
+        principal: Principal,
+        action: str,
+        target: str,
+        details: dict[str, Any],
+        run: Callable[[], Awaitable[None]],
+    ) -> JSONResponse:
+        outcome = "ok"
+        try:
+            if principal.role is not Role.SUPERVISOR:
+                outcome = "forbidden"
+                raise ForbiddenError(
+                    f"role {principal.role.value} is read-only; supervisors may {action}"
+                )
+            try:
+                await run()
+            except DashboardError as exc:
+                outcome = exc.error_id
+                raise
+            except Exception:
+                outcome = "error"
+                raise
+        finally:
+            await run_in_threadpool(auth.store.audit, principal, action, target, outcome, details)
+            logger.info(
+                "dashboard action %s on %s by %s: %s", action, target, principal.username, outcome
+            )
+        return JSONResponse({"ok": True, "action": action, "target": target})
+
+    @router.post("/api/agents/{agent_id}/pause")
+    async def pause(agent_id: str, body: ReasonBody, principal: Principal = reader) -> Any:
+        return await act(
+            principal,
+            "agent.pause",
+            agent_id,
+            {"reason": body.reason},
+            lambda: actions.pause_agent(agent_id, body.reason, by=principal.username),
+        )
+
+    @router.post("/api/agents/{agent_id}/logout")
+    async def logout_agent(agent_id: str, body: ReasonBody, principal: Principal = reader) -> Any:
+        return await act(
+            principal,
+            "agent.logout",
+            agent_id,
+            {"reason": body.reason},
+            lambda: actions.logout_agent(agent_id, body.reason, by=principal.username),
+        )
+
+    @router.post("/api/queues/{queue}/goal")
+    async def goal(queue: str, body: GoalBody, principal: Principal = reader) -> Any:
+        return await act(
+            principal,
+            "queue.goal",
+            queue,
+            {"goal": body.goal, "previous": hub.state.goal(queue)},
+            lambda: actions.set_queue_goal(queue, body.goal, by=principal.username),
+        )
+
+    if withdraw_route:
+
+        @router.post("/api/alerts/{alert_id}/withdraw")
+        async def withdraw(alert_id: str, principal: Principal = reader) -> Any:
+            return await act(
+                principal,
+                "alert.withdraw",
+                alert_id,
+                {},
+                lambda: actions.withdraw_alert(alert_id, by=principal.username),
+            )
+
+    @router.get("/api/audit")
+    async def audit(
+        principal: Principal = Depends(require_role(Role.SUPERVISOR)),  # noqa: B008
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        return {"entries": await run_in_threadpool(auth.store.audit_entries, limit)}
+
+    # ------------------------------------------------------------------ reports
+    @router.get("/api/reports/sl")
+    async def report_sl(
+        principal: Principal = reader,
+        start: Annotated[
+            float, Query(alias="from", description="POSIX seconds, 15-min aligned")
+        ] = 0,
+        end: Annotated[float | None, Query(alias="to")] = None,
+        interval: Annotated[int | None, Query(ge=900)] = 1800,
+        fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
+    ) -> Response:
+        state = hub.state
+        now = clock()
+        if end is None:
+            end = (int(now // 900) + 1) * 900
+        if start == 0:
+            start = state.snapshot(now)["day_start"] // 900 * 900
+        policy = state.policy
+        rows = build_sl_report(
+            state.accumulator.intervals(), start, end, interval=interval, policy=policy
+        )
+        if fmt == "csv":
+            return PlainTextResponse(
+                render_csv(rows, policy, state.tz),
+                media_type="text/csv",
+                headers={"Content-Disposition": 'attachment; filename="line311-sl.csv"'},
+            )
+        return JSONResponse({"rows": [row.values(policy, state.tz) for row in rows]})
+
+    @router.get("/api/reports/abandoned")
+    async def report_abandoned(
+        principal: Principal = reader,
+        start: Annotated[float, Query(alias="from")] = 0,
+        end: Annotated[float | None, Query(alias="to")] = None,
+        fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
+    ) -> Response:
+        now = clock()
+        calls = hub.state.abandoned_calls(start, end if end is not None else now + 1)
+        if fmt == "csv":
+            out = io.StringIO()
+            columns = ["call_id", "queue", "enqueued_at", "abandoned_at", "wait_seconds"]
+            writer = csv.DictWriter(out, columns, lineterminator="\n")
+            writer.writeheader()
+            for call in calls:
+                writer.writerow(
+                    {
+                        **call,
+                        "enqueued_at": _iso(call["enqueued_at"]),
+                        "abandoned_at": _iso(call["abandoned_at"]),
+                    }
+                )
+            return PlainTextResponse(
+                out.getvalue(),
+                media_type="text/csv",
+                headers={"Content-Disposition": 'attachment; filename="line311-abandoned.csv"'},
+            )
+        return JSONResponse({"calls": calls})
+
+    return router
+
+
+class _TooManyAttempts(DashboardError):
+    error_id = "too-many-attempts"
+    status_code = 429

@@ -1,0 +1,192 @@
+"""Prometheus metrics of the call center, on an injected `CollectorRegistry`.
+
+Two kinds:
+
+* **Read at scrape time** from the hub's `LiveState` (a custom collector, so they are never
+  stale and cost nothing between scrapes): calls in the IVR, calls waiting per queue, SL and
+  ASA per queue (current interval and today), the SL goal, CCRs per state, active alerts,
+  open dashboards, and the CRM outbox backlog (from a callable the CRM side provides).
+* **Observed as they happen**: wait-time and handle-time histograms and offered / answered /
+  abandoned counters (a hub listener), and the ARI reaction-time histogram (the controller's
+  ``observer`` hook: pass `DashboardMetrics.observe_ari_reaction`).
+
+Names (all prefixed ``line311_``) are listed in docs/dashboard.md and used by
+docs/grafana/line311.json.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from line311.dashboard.live import LiveHub
+from line311.dashboard.state import Fact, HandleMeasured, Measurement, WaitMeasured
+from line311.queue.events import CallEnqueued
+
+__all__ = ["DashboardMetrics"]
+
+logger = logging.getLogger(__name__)
+
+WAIT_BUCKETS: Final = (1, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200)
+HANDLE_BUCKETS: Final = (30, 60, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 3600)
+REACTION_BUCKETS: Final = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
+
+
+class _StateCollector(Collector):
+    def __init__(self, hub: LiveHub, outbox_backlog: Callable[[], int] | None) -> None:
+        self._hub = hub
+        self._backlog = outbox_backlog
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self._hub.snapshot()
+        ivr = GaugeMetricFamily("line311_ivr_calls", "Calls in the IVR now.")
+        ivr.add_metric([], snap["ivr"]["in_ivr"])
+        yield ivr
+        share = GaugeMetricFamily(
+            "line311_ivr_resolved_ratio", "Share of today's IVR calls resolved there (no CCR)."
+        )
+        if snap["ivr"]["resolved_share"] is not None:
+            share.add_metric([], snap["ivr"]["resolved_share"])
+        yield share
+        waiting = GaugeMetricFamily(
+            "line311_queue_calls_waiting", "Calls waiting in a queue now.", labels=["queue"]
+        )
+        callbacks = GaugeMetricFamily(
+            "line311_queue_callbacks_pending",
+            "Callbacks waiting for their turn in a queue.",
+            labels=["queue"],
+        )
+        longest = GaugeMetricFamily(
+            "line311_queue_longest_wait_seconds",
+            "Longest current wait in a queue.",
+            labels=["queue"],
+        )
+        sl = GaugeMetricFamily(
+            "line311_queue_service_level_ratio",
+            "Service level (the center's formula), by window: interval or today.",
+            labels=["queue", "window"],
+        )
+        goal = GaugeMetricFamily(
+            "line311_queue_service_level_goal_ratio", "SL goal of a queue.", labels=["queue"]
+        )
+        asa = GaugeMetricFamily(
+            "line311_queue_asa_seconds",
+            "Average speed of answer, by window: interval or today.",
+            labels=["queue", "window"],
+        )
+        for q in snap["queues"]:
+            name = q["name"]
+            waiting.add_metric([name], q["waiting"])
+            callbacks.add_metric([name], q["callbacks_pending"])
+            longest.add_metric([name], q["longest_wait"])
+            goal.add_metric([name], q["goal"])
+            for window in ("interval", "today"):
+                if q[window]["sl"] is not None:
+                    sl.add_metric([name, window], q[window]["sl"])
+                if q[window]["asa"] is not None:
+                    asa.add_metric([name, window], q[window]["asa"])
+        yield from (waiting, callbacks, longest, sl, goal, asa)
+        agents = GaugeMetricFamily(
+            "line311_ccr_agents", "CCRs in each state now.", labels=["state"]
+        )
+        for state, count in snap["agent_counts"].items():
+            agents.add_metric([state], count)
+        yield agents
+        alerts = GaugeMetricFamily("line311_alerts_active", "Active pushed alerts.")
+        alerts.add_metric([], len(snap["alerts"]))
+        yield alerts
+        clients = GaugeMetricFamily("line311_dashboard_clients", "Open live dashboard streams.")
+        clients.add_metric([], self._hub.clients)
+        yield clients
+        if self._backlog is not None:
+            backlog = GaugeMetricFamily(
+                "line311_crm_outbox_backlog", "CRM outbox records not delivered yet."
+            )
+            try:
+                backlog.add_metric([], float(self._backlog()))
+            except Exception:
+                logger.warning("CRM outbox backlog unavailable", exc_info=True)
+            else:
+                yield backlog
+
+
+class DashboardMetrics:
+    """Registers line311's call-center metrics on ``registry`` and feeds them from ``hub``.
+
+    ``outbox_backlog`` returns the number of CRM outbox records not yet delivered (read at
+    every scrape; leave None to omit the metric).
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        hub: LiveHub,
+        *,
+        outbox_backlog: Callable[[], int] | None = None,
+    ) -> None:
+        self.registry = registry
+        registry.register(_StateCollector(hub, outbox_backlog))
+        self.wait = Histogram(
+            "line311_queue_wait_seconds",
+            "How long callers waited in a queue, by outcome (answered, abandoned, timed_out).",
+            ["queue", "outcome"],
+            buckets=WAIT_BUCKETS,
+            registry=registry,
+        )
+        self.handle = Histogram(
+            "line311_queue_handle_seconds",
+            "Handle time (talk + hold + wrap-up) of answered calls.",
+            ["queue"],
+            buckets=HANDLE_BUCKETS,
+            registry=registry,
+        )
+        self.offered = Counter(
+            "line311_queue_calls_offered", "Calls that entered a queue.", ["queue"],
+            registry=registry,
+        )  # fmt: skip
+        self.ended = Counter(
+            "line311_queue_calls_ended",
+            "Calls that left the wait, by outcome (answered, abandoned, timed_out).",
+            ["queue", "outcome"],
+            registry=registry,
+        )
+        self.reaction = Histogram(
+            "line311_ari_reaction_seconds",
+            "Time from an ARI event (or timer) to the controller's REST call done.",
+            ["operation"],
+            buckets=REACTION_BUCKETS,
+            registry=registry,
+        )
+        hub.add_listener(self.on_fact)
+
+    def on_fact(self, fact: Fact, measurements: list[Measurement]) -> None:
+        """The hub listener: counters and histograms from facts and their measurements."""
+        if isinstance(fact, CallEnqueued):
+            self.offered.labels(fact.queue).inc()
+        for m in measurements:
+            if isinstance(m, WaitMeasured):
+                self.wait.labels(m.queue, m.outcome).observe(m.seconds)
+                self.ended.labels(m.queue, m.outcome).inc()
+            elif isinstance(m, HandleMeasured):
+                self.handle.labels(m.queue).observe(m.seconds)
+
+    def observe_ari_reaction(self, operation: str, seconds: float) -> None:
+        """The ARI controller's ``observer(operation, seconds)`` hook."""
+        self.reaction.labels(operation).observe(seconds)
