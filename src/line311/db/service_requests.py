@@ -10,7 +10,9 @@ and a caller can key one back on the phone. A random ``token`` is issued too (Op
 
 Searches follow Open311 GeoReport v2: at most 1000 results, newest first, ``requested_at``
 within a window that defaults to the last 90 days and may not span more than 90 days; when
-SR numbers are given, the other filters are ignored.
+SR numbers are given, the other filters are ignored. `ServiceRequestStore.search_public` is
+the Open311 hot path: it reads only the `PUBLIC_FIELDS` (no personal data, no attributes to
+decode) as plain rows, up to 1000 of them per answer, with no object built per row.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +36,7 @@ from line311.ivr.srnumber import SR_SEQUENCE_MAX, make_sr_number
 __all__ = [
     "MAX_SEARCH_RESULTS",
     "MAX_SEARCH_SPAN",
+    "PUBLIC_FIELDS",
     "NewServiceRequest",
     "ServiceRequest",
     "ServiceRequestStore",
@@ -122,6 +125,34 @@ def sr_payload(sr: ServiceRequest) -> dict[str, Any]:
 
 
 _SR_COLUMNS = tuple(getattr(ServiceRequestRow, name) for name in _SR_FIELDS)
+
+PUBLIC_FIELDS = (
+    "sr_number",
+    "status",
+    "status_notes",
+    "service_name",
+    "service_code",
+    "description",
+    "agency_responsible",
+    "service_notice",
+    "requested_at",
+    "updated_at",
+    "expected_at",
+    "address",
+    "address_id",
+    "zipcode",
+    "lat",
+    "long",
+    "media_url",
+)
+"""The `ServiceRequest` fields anyone may see (Open311's), in the order Open311 lists them:
+never names, e-mail, caller hash, call id or device/account ids."""
+
+_SRS: Table = ServiceRequestRow.__table__  # type: ignore[assignment]
+_SERVICES: Table = ServiceRow.__table__  # type: ignore[assignment]
+_PUBLIC_COLUMNS = tuple(
+    _SERVICES.c.service_name if name == "service_name" else _SRS.c[name] for name in PUBLIC_FIELDS
+)
 
 
 def _to_sr(row: ServiceRequestRow, service_name: str) -> ServiceRequest:
@@ -236,28 +267,19 @@ class ServiceRequestStore:
         limit: int = MAX_SEARCH_RESULTS,
     ) -> list[ServiceRequest]:
         """Open311 search (see the module docstring); raises `DbError` for a bad window."""
-        if not 1 <= limit <= MAX_SEARCH_RESULTS:
-            raise DbError(f"limit must be between 1 and {MAX_SEARCH_RESULTS}")
-        # Plain columns, not ORM objects: up to 1000 rows per answer, on the Open311 hot path.
-        query = select(*_SR_COLUMNS, ServiceRow.service_name).join(
-            ServiceRow, ServiceRow.service_code == ServiceRequestRow.service_code
+        # Plain columns, not ORM objects: up to 1000 rows per answer.
+        query = self._filtered(
+            select(*_SR_COLUMNS, ServiceRow.service_name).join(
+                ServiceRow, ServiceRow.service_code == ServiceRequestRow.service_code
+            ),
+            sr_numbers,
+            service_codes,
+            statuses,
+            start,
+            end,
+            caller_hash,
+            limit,
         )
-        if sr_numbers:
-            query = query.where(ServiceRequestRow.sr_number.in_(list(sr_numbers)))
-        else:
-            start, end = self.window(start, end)
-            query = query.where(
-                ServiceRequestRow.requested_at >= start, ServiceRequestRow.requested_at <= end
-            )
-            if service_codes:
-                query = query.where(ServiceRequestRow.service_code.in_(list(service_codes)))
-            if statuses:
-                query = query.where(ServiceRequestRow.status.in_(list(statuses)))
-            if caller_hash is not None:
-                query = query.where(ServiceRequestRow.caller_hash == caller_hash)
-        query = query.order_by(
-            ServiceRequestRow.requested_at.desc(), ServiceRequestRow.id.desc()
-        ).limit(limit)
         try:
             with self._sessions() as session:
                 rows = session.execute(query).all()
@@ -267,6 +289,62 @@ class ServiceRequestStore:
             ServiceRequest(service_name=row[-1], **dict(zip(_SR_FIELDS, row, strict=False)))
             for row in rows
         ]
+
+    def search_public(
+        self,
+        *,
+        sr_numbers: Sequence[str] = (),
+        service_codes: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = MAX_SEARCH_RESULTS,
+    ) -> Sequence[Sequence[Any]]:
+        """`search`, reading only the `PUBLIC_FIELDS`: one row per SR, fields in that order
+        (datetimes timezone-aware UTC). The Open311 ``GET requests`` hot path."""
+        query = self._filtered(
+            select(*_PUBLIC_COLUMNS).join(
+                _SERVICES, _SERVICES.c.service_code == _SRS.c.service_code
+            ),
+            sr_numbers,
+            service_codes,
+            statuses,
+            start,
+            end,
+            None,
+            limit,
+        )
+        try:
+            with self._sessions() as session:
+                return session.connection().execute(query).all()
+        except SQLAlchemyError as exc:
+            raise DbUnavailable(f"searching service requests failed: {exc}") from None
+
+    def _filtered(
+        self,
+        query: Select[Any],
+        sr_numbers: Sequence[str],
+        service_codes: Sequence[str],
+        statuses: Sequence[str],
+        start: datetime | None,
+        end: datetime | None,
+        caller_hash: str | None,
+        limit: int,
+    ) -> Select[Any]:
+        if not 1 <= limit <= MAX_SEARCH_RESULTS:
+            raise DbError(f"limit must be between 1 and {MAX_SEARCH_RESULTS}")
+        if sr_numbers:
+            query = query.where(_SRS.c.sr_number.in_(list(sr_numbers)))
+        else:
+            start, end = self.window(start, end)
+            query = query.where(_SRS.c.requested_at >= start, _SRS.c.requested_at <= end)
+            if service_codes:
+                query = query.where(_SRS.c.service_code.in_(list(service_codes)))
+            if statuses:
+                query = query.where(_SRS.c.status.in_(list(statuses)))
+            if caller_hash is not None:
+                query = query.where(_SRS.c.caller_hash == caller_hash)
+        return query.order_by(_SRS.c.requested_at.desc(), _SRS.c.id.desc()).limit(limit)
 
     def window(self, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
         """The search window: last 90 days by default, never longer than 90 days."""

@@ -243,3 +243,29 @@ async def test_bad_search_parameters_are_open311_400s(
 
 async def test_an_unknown_format_is_404(api: httpx.AsyncClient) -> None:
     assert (await api.get(f"{BASE}/services.csv")).status_code == 404
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_given_filed_srs_when_searched_then_each_reads_as_its_single_lookup_does(
+    api: httpx.AsyncClient, fmt: str
+) -> None:
+    ids = [
+        (await file_request(api, lat="40.7484", long="-73.9857", address_string=None))[
+            "service_request_id"
+        ],
+        (await file_request(api, description="Radiators cold; ünïcode ✓"))["service_request_id"],
+    ]
+
+    found = await api.get(f"{BASE}/requests.{fmt}")
+    singles = [await api.get(f"{BASE}/requests/{sr_id}.{fmt}") for sr_id in reversed(ids)]
+
+    assert found.status_code == 200
+    if fmt == "json":
+        assert found.json() == [s.json()[0] for s in singles]
+        assert found.text == "[" + ",".join(s.text[1:-1] for s in singles) + "]"
+    else:
+        rows = ET.fromstring(found.content).findall("request")
+        expected = [ET.fromstring(s.content).find("request") for s in singles]
+        assert [ET.tostring(r) for r in rows] == [ET.tostring(e) for e in expected if e is not None]
+    for private in ("Ada", "ada@example.org", "555", "0123", "no_heat", "4B"):
+        assert private not in found.text

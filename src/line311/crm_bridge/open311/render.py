@@ -4,24 +4,31 @@ The same Python structure (lists of dicts) renders to both: lists become a wrapp
 whose children are named after the singular of the list (``services`` → ``service``,
 ``attributes`` → ``attribute``, ``values`` → ``value``), booleans become ``true``/``false``
 and None an empty element.
+
+Search answers (up to 1000 SRs) skip the per-row objects: `search_response` turns the rows of
+`ServiceRequestStore.search_public` into JSON with orjson in one call (datetimes to the
+second, with their ``+00:00`` offset, as `iso` writes them), or into XML through the same
+dicts as `request_dict` makes.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi.responses import JSONResponse, Response
 
-from line311.db.service_requests import ServiceRequest
+from line311.db.service_requests import PUBLIC_FIELDS, ServiceRequest
 from line311.db.services import Service
 
 __all__ = [
     "iso",
     "render",
     "request_dict",
+    "search_response",
     "service_definition_dict",
     "service_dict",
 ]
@@ -80,6 +87,31 @@ def request_dict(sr: ServiceRequest) -> dict[str, Any]:
         "long": sr.long,
         "media_url": sr.media_url,
     }
+
+
+_OPEN311_NAMES = {
+    "sr_number": "service_request_id",
+    "requested_at": "requested_datetime",
+    "updated_at": "updated_datetime",
+    "expected_at": "expected_datetime",
+}
+_SEARCH_KEYS = tuple(_OPEN311_NAMES.get(name, name) for name in PUBLIC_FIELDS)
+"""Open311's names for `PUBLIC_FIELDS`, in the same order (and the order of `request_dict`)."""
+
+
+def search_response(rows: Sequence[Sequence[Any]], *, xml: bool) -> Response:
+    """The answer to ``GET requests``: ``rows`` of `PUBLIC_FIELDS`, as JSON or XML."""
+    keys = _SEARCH_KEYS
+    if xml:
+        body = [
+            {k: iso(v) if isinstance(v, datetime) else v for k, v in zip(keys, row, strict=True)}
+            for row in rows
+        ]
+        return render(body, xml=True, root="service_requests")
+    content = orjson.dumps(
+        [dict(zip(keys, row, strict=True)) for row in rows], option=orjson.OPT_OMIT_MICROSECONDS
+    )
+    return Response(content, media_type="application/json")
 
 
 def _text(value: Any) -> str:

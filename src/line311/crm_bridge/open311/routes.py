@@ -21,6 +21,7 @@ from line311.crm_bridge.open311.parse import Open311Error, parse_new_request, pa
 from line311.crm_bridge.open311.render import (
     render,
     request_dict,
+    search_response,
     service_definition_dict,
     service_dict,
 )
@@ -144,7 +145,7 @@ def open311_router(
         xml = _xml(fmt)
         try:
             params = parse_search(dict(request.query_params))
-            found = requests.search(
+            found = requests.search_public(
                 sr_numbers=params.sr_numbers,
                 service_codes=params.service_codes,
                 statuses=params.statuses,
@@ -157,7 +158,7 @@ def open311_router(
             raise
         except DbError as exc:
             raise ApiError(400, "open311", str(exc)) from None
-        return render([request_dict(sr) for sr in found], xml=xml, root="service_requests")
+        return search_response(found, xml=xml)
 
     @router.get("/requests/{service_request_id}.{fmt}")
     def get_request(service_request_id: str, fmt: str) -> Response:
