@@ -1,0 +1,82 @@
+"""The queue_events table on SQLite and PostgreSQL: events round-trip exactly, and the SL
+figures folded from storage equal the live accumulator's."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from line311.db.queue_models import insert_events, load_events, stored_stats
+from line311.queue.events import (
+    AgentActivity,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallbackRequested,
+    CallCompleted,
+    CallEnqueued,
+    CallTimedOut,
+)
+from line311.queue.intervals import IntervalAccumulator
+from line311.queue.report import abandoned_calls
+from tests.integration.crm import conftest as _crm
+
+pytestmark = pytest.mark.integration
+
+# the CRM tests' database fixtures: one migrated database per backend, emptied per test
+backend = _crm.backend
+pg_databases = _crm.pg_databases
+new_database_url = _crm.new_database_url
+migrated_engine = _crm.migrated_engine
+engine = _crm.engine
+
+T0 = 1_737_986_400.0  # 2025-01-27 14:00 UTC, on a 15-minute boundary
+
+EVENTS = [
+    AgentStateChanged("agent1", AgentActivity.AVAILABLE, T0, ""),
+    CallEnqueued("c1", "general", T0 + 1.25, "es", "general", 0),
+    CallAnswered("c1", "general", T0 + 20.5, "agent1"),
+    CallEnqueued("c2", "general", T0 + 2.0, "en", "general", 1),
+    CallAbandoned("c2", "general", T0 + 47.125),
+    CallEnqueued("c3", "general", T0 + 3.0),
+    CallbackRequested("c3", "general", T0 + 9.0),
+    CallEnqueued("c4", "housing", T0 + 4.0),
+    CallTimedOut("c4", "housing", T0 + 600.0, "max-wait"),
+    CallCompleted("c1", "general", T0 + 200.0, 179.5, 0.0, 30.0, "agent"),
+    AgentStateChanged("agent1", AgentActivity.PAUSED, T0 + 230.0, "lunch"),
+]
+
+
+def test_given_stored_queue_events_when_read_back_then_they_are_the_same_events(
+    engine: Engine,
+) -> None:
+    assert insert_events(engine, EVENTS) == len(EVENTS)
+    assert load_events(engine, T0, T0 + 3600) == EVENTS
+    assert load_events(engine, T0 + 100, T0 + 300) == EVENTS[-2:]
+
+
+def test_given_stored_queue_events_when_sl_is_computed_then_it_equals_the_live_accumulator(
+    engine: Engine,
+) -> None:
+    insert_events(engine, EVENTS)
+    live = IntervalAccumulator()
+    live.feed_all(EVENTS)
+
+    stats, agent_time = stored_stats(engine, T0, T0 + 900)
+
+    assert stats == live.intervals()
+    general = stats[("general", int(T0))]
+    assert (general.offered, general.answered, general.abandoned) == (3, 1, 1)
+    assert general.answered_within == 1
+    assert agent_time == live.agent_time()
+
+
+def test_the_abandoned_list_shows_abandons_timeouts_and_callbacks(engine: Engine) -> None:
+    insert_events(engine, EVENTS)
+    calls = abandoned_calls(load_events(engine, T0, T0 + 86_400), T0, T0 + 900, now=T0 + 60)
+    assert [(c.call_id, c.outcome) for c in calls] == [
+        ("c2", "abandoned"),
+        ("c3", "callback-pending"),
+        ("c4", "timed-out"),
+    ]
+    assert calls[0].waited == 45.125
