@@ -108,7 +108,8 @@ def _login_page(message: str = "", status: int = 200) -> HTMLResponse:
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>line311 — sign in</title><link rel="stylesheet" href="/static/app.css"></head>
+<title>line311 — sign in</title><link rel="icon" href="data:,">
+<link rel="stylesheet" href="/static/app.css"></head>
 <body class="login"><main class="login-box"><h1>line311 operations</h1>{notice}
 <form method="post" action="/login">
 <label for="username">Username</label>
