@@ -1,0 +1,121 @@
+"""Metrics on an injected registry, parsed back with prometheus_client's parser; the Grafana
+dashboard uses only metric names that exist."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from line311.config import REPO_ROOT
+from line311.dashboard.live import LiveHub
+from line311.dashboard.metrics import DashboardMetrics
+from line311.dashboard.state import CallEnteredIvr, CallLeftIvr, LiveState
+from line311.queue.events import (
+    AgentActivity,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallCompleted,
+    CallEnqueued,
+    CallTimedOut,
+)
+
+T0 = 1_700_000_100.0
+
+
+def scrape(registry: CollectorRegistry) -> dict[tuple[str, tuple], float]:
+    text = generate_latest(registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def make(backlog=None) -> tuple[LiveHub, DashboardMetrics, CollectorRegistry]:
+    registry = CollectorRegistry()
+    hub = LiveHub(LiveState(), clock=lambda: T0 + 100)
+    return hub, DashboardMetrics(registry, hub, outbox_backlog=backlog), registry
+
+
+def test_given_no_calls_then_metrics_parse_and_per_queue_series_are_absent() -> None:
+    _, _, registry = make()
+    samples = scrape(registry)
+    assert samples[("line311_ivr_calls", ())] == 0
+    assert samples[("line311_ccr_agents", (("state", "available"),))] == 0
+    assert not any(name == "line311_queue_calls_waiting" for name, _ in samples)
+    assert not any(name == "line311_crm_outbox_backlog" for name, _ in samples)
+
+
+def test_given_calls_then_gauges_counters_and_histograms_follow_them() -> None:
+    hub, metrics, registry = make(backlog=lambda: 3)
+    for fact in (
+        CallEnteredIvr("i1", T0),
+        CallEnteredIvr("i2", T0),
+        CallLeftIvr("i2", T0 + 20, resolved=True),
+        AgentStateChanged("a1", AgentActivity.ON_CALL, T0),
+        CallEnqueued("c1", "housing", T0),
+        CallAnswered("c1", "housing", T0 + 12, agent_id="a1"),
+        CallCompleted("c1", "housing", T0 + 90, talk_seconds=60, wrapup_seconds=15),
+        CallEnqueued("c2", "housing", T0 + 1),
+        CallAbandoned("c2", "housing", T0 + 41),
+        CallEnqueued("c3", "housing", T0 + 2),
+        CallTimedOut("c3", "housing", T0 + 62),
+        CallEnqueued("c4", "housing", T0 + 3),
+    ):
+        hub.publish(fact)
+    metrics.observe_ari_reaction("answer", 0.002)
+    s = scrape(registry)
+    q = (("queue", "housing"),)
+    assert s[("line311_ivr_calls", ())] == 1
+    assert s[("line311_ivr_resolved_ratio", ())] == 1.0
+    assert s[("line311_queue_calls_waiting", q)] == 1
+    assert s[("line311_queue_longest_wait_seconds", q)] == 97.0
+    assert s[("line311_queue_service_level_goal_ratio", q)] == 0.8
+    today = ("line311_queue_service_level_ratio", (("queue", "housing"), ("window", "today")))
+    assert s[today] == pytest.approx(1 / 3, abs=1e-4)
+    assert s[("line311_queue_calls_offered_total", q)] == 4
+    ended = "line311_queue_calls_ended_total"
+    for outcome in ("answered", "abandoned", "timed_out"):
+        assert s[(ended, (("outcome", outcome), ("queue", "housing")))] == 1
+    assert (
+        s[("line311_queue_wait_seconds_sum", (("outcome", "abandoned"), ("queue", "housing")))]
+        == 40
+    )
+    assert s[("line311_queue_handle_seconds_count", q)] == 1
+    assert s[("line311_ccr_agents", (("state", "on_call"),))] == 1
+    assert s[("line311_crm_outbox_backlog", ())] == 3
+    assert s[("line311_ari_reaction_seconds_count", (("operation", "answer"),))] == 1
+
+
+def test_given_a_failing_backlog_callable_then_the_scrape_still_works() -> None:
+    def broken() -> int:
+        raise OSError("database down")
+
+    _, _, registry = make(backlog=broken)
+    samples = scrape(registry)
+    assert ("line311_ivr_calls", ()) in samples
+    assert not any(name == "line311_crm_outbox_backlog" for name, _ in samples)
+
+
+def test_the_grafana_dashboard_uses_only_metrics_that_exist() -> None:
+    hub, metrics, registry = make(backlog=lambda: 0)
+    hub.publish(CallLeftIvr("i1", T0, resolved=False))
+    hub.publish(CallEnqueued("c1", "q", T0))
+    hub.publish(CallAnswered("c1", "q", T0 + 1, agent_id="a"))
+    hub.publish(CallCompleted("c1", "q", T0 + 9, talk_seconds=8))
+    metrics.observe_ari_reaction("play", 0.01)
+    exposed = {
+        s.name
+        for f in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in f.samples
+    }
+    dashboard = json.loads((REPO_ROOT / "docs" / "grafana" / "line311.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\bline311_[a-z_]+", e)}
+    assert used
+    assert used <= exposed, used - exposed
