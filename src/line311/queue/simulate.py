@@ -544,10 +544,9 @@ class _Day:
             self.dirty = True
 
     # -- calls
-    def arrive(self, n: int, at: float) -> None:
+    def arrive(self, n: int, at: float, language: str, topic: str) -> None:
         cfg, rng = self.config, self.rng
-        language = _pick(rng, cfg.languages)
-        queue = self.topic_queue[_pick(rng, cfg.topics)]
+        queue = self.topic_queue[topic]
         cid = f"c{n}"
         entry = self.router.call_arrived(cid, queue, at, language=language, topic=queue)
         queue = entry.queue
@@ -629,7 +628,9 @@ class _Day:
             self.acc.feed(CallTimedOut(expired.call_id, expired.queue, at))
         self.dirty = True
 
-    def run(self, arrivals: Sequence[float]) -> float:
+    def run(
+        self, arrivals: Sequence[float], languages: Sequence[str], topics: Sequence[str]
+    ) -> float:
         cfg, t0 = self.config, self.t0
         counts = self.staffing.counts
         for i in range(len(counts)):
@@ -646,10 +647,10 @@ class _Day:
             deadline = router.next_deadline()
             t_rt = inf if deadline is None else deadline
             now = min(t_arr, t_ev, t_rt)
-            if now > stop:
-                return stop
             if now == inf:
                 return max(clock, t0 + DAY)
+            if now > stop:
+                return stop
             clock = now
             self.events += 1
             if t_rt <= now:
@@ -667,14 +668,14 @@ class _Day:
                 else:
                     handlers[kind](n, agent, now)
             elif t_arr == now:
-                self.arrive(nxt, now)
+                self.arrive(nxt, now, languages[nxt], topics[nxt])
                 nxt += 1
             if self.dirty:
                 self.decide(now)
 
 
-def _pick(rng: random.Random, mix: Sequence[tuple[str, float]]) -> str:
-    return rng.choices([k for k, _ in mix], weights=[w for _, w in mix])[0]
+def _draw(rng: random.Random, mix: Sequence[tuple[str, float]], k: int) -> list[str]:
+    return rng.choices([name for name, _ in mix], weights=[w for _, w in mix], k=k)
 
 
 # ------------------------------------------------------------------ results
@@ -759,8 +760,10 @@ def simulate(
             "profiles"
         )
     arrivals = arrival_times(config.curve, config.calls, rng)
+    languages = _draw(rng, config.languages, config.calls)
+    topics = _draw(rng, config.topics, config.calls)
     day = _Day(config, queues, staffing, rng)
-    ended = day.run(arrivals)
+    ended = day.run(arrivals, languages, topics)
     return _collect(day, ended)
 
 
@@ -807,7 +810,7 @@ def _collect(day: _Day, ended: float) -> SimulationResult:
         LanguageFigures(lang, int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4])
         for lang, r in sorted(languages.items(), key=lambda kv: -kv[1][0])
     )
-    staffed = sum((at for at in agent_time.values()), AgentTimeStats())
+    staffed = sum((r.agent_time for r in intervals), AgentTimeStats())
     return SimulationResult(
         config=config,
         intervals=intervals,
