@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from line311.queue.erlang import agents_needed, erlang_a, erlang_c_figures
-from line311.queue.errors import InvalidParameterError
+from line311.queue.errors import InconsistentEventError, InvalidParameterError
 from line311.queue.events import (
     AgentActivity,
     AgentStateChanged,
@@ -571,6 +571,10 @@ class _Day:
         ring = self.config.ring
         for offer in self.router.decide(at):
             n = int(offer.call_id[1:])
+            if self.activity.get(offer.agent_id) is not AgentActivity.AVAILABLE:
+                raise InconsistentEventError(f"{offer.agent_id} offered a second call: {offer}")
+            if self.status[n] != _WAITING:
+                raise InconsistentEventError(f"call offered twice or after it ended: {offer}")
             self.status[n] = _RINGING
             self.agent_of[n] = offer.agent_id
             self.interpreted[n] = offer.interpreter
