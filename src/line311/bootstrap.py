@@ -17,13 +17,17 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from line311.config import Settings
 
 __all__ = ["run_controller", "run_crm_bridge", "run_stack"]
 
 logger = logging.getLogger(__name__)
+
+SUPERVISOR_LINE_CODE = "*80"
+"""Feature code a CCR phone dials to reach the supervisor recording line (issue 7)."""
 
 
 def _install_stop_signals(stop: asyncio.Event) -> None:
@@ -83,6 +87,12 @@ async def _serve(server: Any, stop: asyncio.Event) -> None:
 
 # ---------------------------------------------------------------------- controller
 async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
+    from zoneinfo import ZoneInfo
+
+    from fastapi import Depends
+    from prometheus_client import CollectorRegistry
+
+    from line311.ari.agents import load_roster_file
     from line311.ari.client import AriClient
     from line311.ari.controller import Controller
     from line311.ari.ivr_edge import build_ivr_edge, flows_router, running
@@ -91,10 +101,43 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
     from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
     from line311.crm_bridge.client import CrmClient
     from line311.dashboard.app import create_app
-    from line311.db.engine import engine_from_settings
+    from line311.dashboard.auth import (
+        AccountStore,
+        Authenticator,
+        require_role,
+        require_role_by_method,
+    )
+    from line311.dashboard.feeds import IvrActivity, RuntimeActions, relay_alerts
+    from line311.dashboard.live import LiveHub
+    from line311.dashboard.metrics import DashboardMetrics
+    from line311.dashboard.state import AgentNamed, Fact, LiveState, QueueConfigured
+    from line311.db.engine import engine_from_settings, make_session_factory
+    from line311.db.migrate import ensure_schema_current
+    from line311.db.outbox import OutboxStore
     from line311.http_server import make_embedded_server
+    from line311.messaging.alert_service import AlertService
+    from line311.messaging.alert_store import AlertStore
+    from line311.messaging.api import create_alerts_router
+    from line311.messaging.feed import AlertScheduler
+    from line311.messaging.phone_edge import SupervisorLine
 
     sounds_prefix = f"sound:{SOUNDS_ASTERISK_DIR}"
+    engine = engine_from_settings(settings)
+    ensure_schema_current(engine)
+    sessions = make_session_factory(engine)
+
+    # the wallboard, its sign-in and its metrics
+    policy = settings.sl_policy()
+    hub = LiveHub(LiveState(policy, tz=ZoneInfo(settings.timezone)))
+    registry = CollectorRegistry()
+    metrics = DashboardMetrics(registry, hub, outbox_backlog=OutboxStore(sessions).backlog)
+    auth = Authenticator(AccountStore(engine), settings.dashboard_secret.get_secret_value())
+    ivr_activity = IvrActivity(hub)
+
+    # pushed alerts: the scheduler keeps the live set in memory for new calls
+    alert_service = AlertService.from_settings(settings, AlertStore(sessions))
+    scheduler = AlertScheduler(alert_service)
+
     async with (
         AriClient(
             settings.ari_url,
@@ -104,20 +147,66 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
         ) as ari,
         CrmClient(settings.effective_crm_url, settings.crm_api_key.get_secret_value()) as crm,
     ):
-        ivr = build_ivr_edge(settings, ari, crm, sounds_uri_prefix=sounds_prefix)
-        queues = build_queue_edge(
-            settings, ari, sounds_uri_prefix=sounds_prefix, engine=engine_from_settings(settings)
+        ivr = build_ivr_edge(
+            settings,
+            ari,
+            crm,
+            sounds_uri_prefix=sounds_prefix,
+            # alerts play right after the greeting, before the caller picks a language
+            alerts_provider=lambda _now: scheduler.announcements(settings.default_language),
         )
+
+        def to_hub(event: object) -> None:
+            hub.publish(cast("Fact", event))  # the queue runtime emits queue events only
+
+        queues = build_queue_edge(
+            settings, ari, sounds_uri_prefix=sounds_prefix, engine=engine, sinks=[to_hub]
+        )
+        queues.subscribe(ivr_activity.on_queue_event)
+        supervisor_line = SupervisorLine(
+            ari,
+            alert_service,
+            sounds_uri_prefix=sounds_prefix,
+            max_failures=settings.alerts_pin_max_failures,
+            lockout_seconds=settings.alerts_pin_lockout_seconds,
+            max_record_seconds=int(settings.alerts_max_seconds),
+        )
+        stasis = queues.stasis_handlers()
+        desk_feature = stasis["agent-feature"]
+
+        async def agent_feature(new: Any, received_at: float) -> None:
+            if new.args[:1] == (SUPERVISOR_LINE_CODE,):
+                await supervisor_line.start(new.channel_id, line=new.channel_name)
+            else:
+                await desk_feature(new, received_at)
+
+        stasis["agent-feature"] = agent_feature
+
+        def session_factory(call_id: str, dialed: str, now: float) -> Any:
+            session = ivr.session_factory(call_id, dialed, now)
+            ivr_activity.entered(call_id)
+            return session
+
+        async def record_sink(record: dict[str, Any]) -> None:
+            ivr_activity.on_record(record)
+            await crm.post_call(record)
+
         controller = Controller(
             ari,
-            ivr.session_factory,
+            session_factory,
             sounds_uri_prefix=sounds_prefix,
             caller_hash_key=settings.caller_hash_key.get_secret_value(),
-            record_sink=crm.post_call,
+            record_sink=record_sink,
+            observer=metrics.observe_ari_reaction,
             command_handlers=ivr.command_handlers(enqueue=queues.command_handler()),
-            stasis_handlers=queues.stasis_handlers(),
-            channel_owners=queues.channel_owners(),
+            stasis_handlers=stasis,
+            channel_owners=[*queues.channel_owners(), supervisor_line],
+            raw_listeners=[supervisor_line.on_event],
         )
+        for queue in queues.runtime.router.queues:
+            hub.publish(QueueConfigured(queue, policy.goal))
+        for profile in load_roster_file(Path(settings.agents_file)):
+            hub.publish(AgentNamed(profile.agent_id, profile.name))
 
         def health() -> dict[str, Any]:
             return {
@@ -126,18 +215,51 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
                 "active_calls": controller.active_calls,
             }
 
-        app = create_app(health)
+        actions = RuntimeActions(
+            hub,
+            queues.runtime,
+            known_agents=lambda: {a.agent_id for a in queues.runtime.agents()},
+            known_queues=lambda: set(queues.runtime.router.queues),
+            alerts=alert_service,
+        )
+        app = create_app(
+            health,
+            hub=hub,
+            auth=auth,
+            actions=actions,
+            registry=registry,
+            alerts_router=create_alerts_router(
+                require_role("operations"),
+                service=alert_service,
+                feed=scheduler.feed,
+                max_upload_bytes=settings.alerts_max_upload_bytes,
+            ),
+        )
         app.include_router(flows_router(ivr))
-        app.include_router(queues.http_router())
+        # the CCR desk API (log CCRs in/out, pause, queues, SL over any stored range): reading
+        # needs the operations role, acting the supervisor role
+        app.include_router(
+            queues.http_router(),
+            prefix="/api/desk",
+            dependencies=[Depends(require_role_by_method())],
+        )
         server = make_embedded_server(app, settings.http_host, settings.http_port)
-        runner = asyncio.create_task(controller.run())
+        background = [
+            asyncio.create_task(controller.run(), name="controller"),
+            asyncio.create_task(scheduler.run(stop), name="alert-scheduler"),
+            asyncio.create_task(relay_alerts(scheduler.feed.events(), hub), name="alert-relay"),
+        ]
         try:
             async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
                 await _serve(server, stop)
         finally:
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await supervisor_line.close()
+            engine.dispose()
 
 
 # ---------------------------------------------------------------------- entry points

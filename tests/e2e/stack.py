@@ -89,10 +89,18 @@ class Stack:
         self.crm_port = crm_port
         self.crm = Service("crm-bridge", [*LINE311, "crm-bridge"], env, workdir / "crm.log")
         self.controller = Service("controller", [*LINE311, "serve"], env, workdir / "serve.log")
+        self._token: str | None = None
 
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [*LINE311, *args], env=self.env, capture_output=True, text=True, timeout=60
+            [*LINE311, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            input=stdin,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"line311 {' '.join(args)} failed: {proc.stderr}{proc.stdout}")
@@ -125,6 +133,16 @@ class Stack:
     def stop(self) -> None:
         self.controller.stop()
         self.crm.stop()
+
+    def supervisor_token(self, username: str = "duty-supervisor") -> str:
+        """A bearer token of a supervisor account (created on first use)."""
+        if self._token is None:
+            self.cli(
+                "accounts", "create", username, "--role", "supervisor", "--password-stdin",
+                stdin="correct horse battery staple\n",
+            )  # fmt: skip
+            self._token = self.cli("accounts", "token", username).stdout.strip().splitlines()[-1]
+        return self._token
 
     def calls(self) -> list[dict[str, Any]]:
         out = self.cli("calls", "list", "--json").stdout

@@ -82,22 +82,35 @@ def observer(asterisk_instance: AsteriskInstance) -> Iterator[AriObserver]:
 
 
 class Api:
+    """The CCR desk API (``/api/desk``), signed in as a supervisor."""
+
     def __init__(self, stack: Stack) -> None:
-        self.base = f"http://127.0.0.1:{stack.http_port}"
+        self.base = f"http://127.0.0.1:{stack.http_port}/api/desk"
+        self.headers = {"Authorization": f"Bearer {stack.supervisor_token()}"}
 
     def post(self, path: str) -> dict[str, Any]:
-        r = httpx.post(self.base + path, timeout=5)
+        r = httpx.post(self.base + path, headers=self.headers, timeout=5)
         assert r.status_code == 200, r.text
         return dict(r.json())
 
     def agent(self, agent_id: str) -> dict[str, Any]:
-        agents = httpx.get(self.base + "/api/agents", timeout=5).json()["agents"]
+        r = httpx.get(self.base + "/agents", headers=self.headers, timeout=5)
+        agents = r.json()["agents"]
         return next(a for a in agents if a["agent_id"] == agent_id)  # type: ignore[no-any-return]
 
     def reset(self, *agents: str) -> None:
         """Log every named agent out (ignoring 'already logged out')."""
         for agent_id in agents:
-            httpx.post(f"{self.base}/api/agents/{agent_id}/logout", timeout=5)
+
+            def logged_out(agent_id: str = agent_id) -> bool:
+                # a CCR still on the last test's call can't log out yet: retry until wrap-up
+                httpx.post(f"{self.base}/agents/{agent_id}/logout", headers=self.headers, timeout=5)
+                return bool(self.agent(agent_id)["state"] == "logged_out")
+
+            try:
+                wait_until(logged_out, 30, f"{agent_id} to be logged out", step=0.5)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}: {self.agent(agent_id)}") from None
 
 
 def password(instance: AsteriskInstance) -> str:
@@ -164,8 +177,8 @@ def test_given_an_english_and_a_bilingual_ccr_when_five_callers_of_mixed_languag
     api = Api(stack)
     agent1 = phone(tmp_path, asterisk_instance, "agent1", talk_ms=4000)
     agent2 = phone(tmp_path, asterisk_instance, "agent2", talk_ms=4000)
-    api.post("/api/agents/agent1/login")
-    api.post("/api/agents/agent2/login")
+    api.post("/agents/agent1/login")
+    api.post("/agents/agent2/login")
     before = set(entered(stack))
     languages = ["es", "en", "es", "en", "en"]
     callers = []
@@ -213,8 +226,8 @@ def test_given_a_ccr_who_does_not_answer_when_a_call_is_offered_then_they_are_pa
     api = Api(stack)
     silent = phone(tmp_path, asterisk_instance, "agent1", answer=False)
     agent2 = phone(tmp_path, asterisk_instance, "agent2", talk_ms=3000)
-    api.post("/api/agents/agent2/login")
-    api.post("/api/agents/agent1/login")  # agent1: the better English skill, offered first
+    api.post("/agents/agent2/login")
+    api.post("/agents/agent1/login")  # agent1: the better English skill, offered first
     before = set(entered(stack))
     try:
         result = caller(tmp_path, asterisk_instance, "en", 60_000, []).wait(timeout=90)
@@ -238,8 +251,8 @@ def test_given_no_free_ccr_when_a_caller_presses_1_then_they_are_called_back_whe
     api = Api(stack)
     # talk_ms counts from the CCR's answer: whisper, then the resident is called and bridged
     agent1 = phone(tmp_path, asterisk_instance, "agent1", talk_ms=12_000)
-    api.post("/api/agents/agent1/login")
-    api.post("/api/agents/agent1/pause")  # logged in but on a break: nobody is free
+    api.post("/agents/agent1/login")
+    api.post("/agents/agent1/pause")  # logged in but on a break: nobody is free
     before = set(entered(stack))
     resident: SippPhone | None = None
     try:
@@ -254,7 +267,7 @@ def test_given_no_free_ccr_when_a_caller_presses_1_then_they_are_called_back_whe
         ]
         # the resident's phone (the SIPp caller's own address) is ready; the CCR comes back
         resident = start_phone(tmp_path / "resident", first.local_port, talk_ms=600_000)
-        api.post("/api/agents/agent1/resume")
+        api.post("/agents/agent1/resume")
         wait_until(lambda: call_id in connects(stack), 30, "the callback to be connected")
         wait_until(
             lambda: any(

@@ -29,9 +29,7 @@ def _pure_modules() -> list[str]:
     for pkg in PURE_PACKAGES:
         names.append(f"line311.{pkg}")
         path = [str(p) for p in line311.__path__]
-        for info in pkgutil.walk_packages(
-            [f"{path[0]}/{pkg}"], prefix=f"line311.{pkg}."
-        ):
+        for info in pkgutil.walk_packages([f"{path[0]}/{pkg}"], prefix=f"line311.{pkg}."):
             names.append(info.name)
     return names
 

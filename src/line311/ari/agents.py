@@ -8,12 +8,13 @@ Feature codes (dialled from the CCR's own phone; the dialplan hands ``*NN`` to S
 Each code is confirmed with a short prompt (``agent/logged_in`` ...), or ``agent/refused`` when
 the state machine does not allow it (e.g. logging out on a call), and the line is hung up.
 
-HTTP (`queue_api_router`, mounted on line311's own HTTP by bootstrap)::
+HTTP (`queue_api_router`, mounted under ``/api/desk`` on line311's own HTTP by bootstrap,
+behind the dashboard's sign-in: reading needs ``operations``, acting ``supervisor``)::
 
-    POST /api/agents/{id}/login | logout | pause[?reason=...] | resume
-    GET  /api/agents          live state and figures of every CCR in the roster
-    GET  /api/queues          real-time figures per queue, with today's live SL
-    GET  /api/reports/sl?from=&to=&queue=&interval=[&format=csv]   stored SL (any range)
+    POST /api/desk/agents/{id}/login | logout | pause[?reason=...] | resume
+    GET  /api/desk/agents          live state and figures of every CCR in the roster
+    GET  /api/desk/queues          real-time figures per queue, with today's live SL
+    GET  /api/desk/reports/sl?from=&to=&queue=&interval=[&format=csv]   stored SL (any range)
 
 Errors carry a stable ``error_id``: ``unknown-agent`` (404), ``agent-state`` (409),
 ``bad-request`` (400).
@@ -267,27 +268,27 @@ def queue_api_router(
         figures = runtime.router.agent_figures(agent_id, now_fn())
         return JSONResponse(_agent_json(figures))
 
-    @router.post("/api/agents/{agent_id}/login")
+    @router.post("/agents/{agent_id}/login")
     async def login(agent_id: str) -> JSONResponse:
         return act(agent_id, "login")
 
-    @router.post("/api/agents/{agent_id}/logout")
+    @router.post("/agents/{agent_id}/logout")
     async def logout(agent_id: str) -> JSONResponse:
         return act(agent_id, "logout")
 
-    @router.post("/api/agents/{agent_id}/pause")
+    @router.post("/agents/{agent_id}/pause")
     async def pause(agent_id: str, reason: str = "break") -> JSONResponse:
         return act(agent_id, "pause", reason)
 
-    @router.post("/api/agents/{agent_id}/resume")
+    @router.post("/agents/{agent_id}/resume")
     async def resume(agent_id: str) -> JSONResponse:
         return act(agent_id, "resume")
 
-    @router.get("/api/agents")
+    @router.get("/agents")
     async def agents() -> JSONResponse:
         return JSONResponse({"agents": [_agent_json(f) for f in runtime.agents()]})
 
-    @router.get("/api/queues")
+    @router.get("/queues")
     async def queues() -> JSONResponse:
         now = now_fn()
         day_start = now - now % 86400
@@ -319,7 +320,7 @@ def queue_api_router(
             {"queues": out, "sl_formula": policy.formula.value, "threshold": policy.threshold}
         )
 
-    @router.get("/api/reports/sl", response_model=None)
+    @router.get("/reports/sl", response_model=None)
     async def sl_report(
         from_: str = Query(alias="from"),
         to: str = Query(),

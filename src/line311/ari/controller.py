@@ -62,6 +62,7 @@ __all__ = [
     "ChannelOwner",
     "CommandHandler",
     "Controller",
+    "RawListener",
     "ReactionObserver",
     "RecordSink",
     "SessionFactory",
@@ -150,6 +151,8 @@ CommandHandler = Callable[[str, Any], Awaitable[Event | None]]
 other exception becomes ``CommandFailed``. A handler that succeeds for the command that ends a
 session is taken to have handed the channel off (the controller will not hang it up)."""
 StasisHandler = Callable[[NewCall, float], Awaitable[None]]
+RawListener = Callable[[dict[str, Any]], Awaitable[None]]
+"""Sees every raw ARI event first (e.g. the supervisor line, which needs recording events)."""
 """``handler(new_call, received_at)`` for a StasisStart of a kind other than ``inbound``."""
 ReactionObserver = Callable[[str, float], None]
 """``observer(operation, seconds)``: time from the ARI event (or timer) to the REST call done."""
@@ -213,6 +216,7 @@ class Controller:
         orphan_grace: float = 1.0,
         stasis_handlers: Mapping[str, StasisHandler] | None = None,
         channel_owners: Sequence[ChannelOwner] = (),
+        raw_listeners: Sequence[RawListener] = (),
     ) -> None:
         self._client = client
         self._factory = session_factory
@@ -226,6 +230,7 @@ class Controller:
         self._orphan_grace = orphan_grace
         self._stasis = dict(stasis_handlers or {})
         self._owners = list(channel_owners)
+        self._raw_listeners = list(raw_listeners)
         self._calls: dict[str, _Call] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -250,6 +255,11 @@ class Controller:
 
     async def on_event(self, raw: dict[str, Any], received_at: float) -> None:
         """Handle one ARI event (called in order per channel by the client)."""
+        for listener in self._raw_listeners:
+            try:
+                await listener(raw)
+            except Exception:
+                logger.exception("raw ARI event listener %r failed", listener)
         result = translate(raw)
         if result is None:
             return

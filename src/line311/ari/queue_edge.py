@@ -4,7 +4,7 @@
 definitions, builds the `Router`, the `QueueRuntime` and the `AgentDesk`, and connects every
 queue event to its destinations::
 
-    QueueRuntime ──emit──▶ QueueEventHub ──▶ IntervalAccumulator (live SL, GET /api/queues)
+    QueueRuntime ──emit──▶ QueueEventHub ──▶ IntervalAccumulator (live SL, GET /api/desk/queues)
                                         ├──▶ QueueLogWriter  <state_dir>/queue_log (Asterisk format)
                                         ├──▶ BatchedEventWriter ──▶ queue_events table (reports)
                                         └──▶ subscribers (the dashboard's live hub ...)

@@ -55,6 +55,7 @@ __all__ = [
     "TokenSigner",
     "hash_password",
     "require_role",
+    "require_role_by_method",
     "verify_password",
 ]
 
@@ -383,5 +384,19 @@ def require_role(role: Role | str) -> Callable[[Request], Awaitable[Principal]]:
                 f"role {principal.role.value} may not do this (needs {needed.value})"
             )
         return principal
+
+    return dependency
+
+
+def require_role_by_method(
+    read: Role | str = Role.OPERATIONS, write: Role | str = Role.SUPERVISOR
+) -> Callable[[Request], Awaitable[Principal]]:
+    """Like `require_role`, with ``read`` for GET/HEAD and ``write`` for every other method
+    (for routers that mix reading and acting, such as the CCR desk API)."""
+    readers, writers = require_role(read), require_role(write)
+
+    async def dependency(request: Request) -> Principal:
+        check = readers if request.method in ("GET", "HEAD") else writers
+        return await check(request)
 
     return dependency

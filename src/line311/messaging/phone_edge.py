@@ -178,6 +178,19 @@ class SupervisorLine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    # -- the controller's ChannelOwner protocol: supervisor-line channels are ours, so the
+    # controller neither treats them as orphans after a reconnect nor logs their events.
+    def owns(self, channel_id: str) -> bool:
+        return channel_id in self._calls
+
+    async def on_channel_event(self, channel_id: str, event: object, received_at: float) -> None:
+        """Translated events are not needed: `on_event` sees the raw ones first."""
+
+    def reconcile(self, listed: set[str]) -> None:
+        for channel_id, call in list(self._calls.items()):
+            if channel_id not in listed:
+                call.events.put_nowait(HungUp())
+
     async def on_event(self, raw: dict[str, Any]) -> None:
         """Feed one raw ARI event; events of other channels are ignored."""
         translated = translate_phone_event(raw)
