@@ -207,6 +207,6 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+from line311.db import accounts_models as _accounts_models  # noqa: E402,F401
 from line311.db import alerts_models as _alerts_models  # noqa: E402,F401
 from line311.db import queue_models as _queue_models  # noqa: E402,F401
-from line311.db import accounts_models as _accounts_models  # noqa: E402,F401

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 
 import pytest
-from tests.unit.ivr.ivr_driver import FLOW, FakeCall
 
 from line311.ivr.commands import Enqueue, Hangup, Play, SrLookup, StopPlayback, Transfer
 from line311.ivr.errors import SessionRestoreError
@@ -22,6 +21,7 @@ from line311.ivr.flow import LANGUAGES, load_flow
 from line311.ivr.say import say_date, say_digits
 from line311.ivr.session import CallSession, Outcome, State
 from line311.ivr.srnumber import make_sr_number
+from tests.unit.ivr.ivr_driver import FLOW, FakeCall
 
 SR = make_sr_number(427)
 
