@@ -138,6 +138,12 @@ class ServiceRequestRow(Base):
         Index("ix_service_requests_requested_at", "requested_at"),
         Index("ix_service_requests_service_code_requested_at", "service_code", "requested_at"),
         Index("ix_service_requests_status_requested_at", "status", "requested_at"),
+        Index(
+            "ix_service_requests_service_code_status_requested_at",
+            "service_code",
+            "status",
+            "requested_at",
+        ),
         Index("ix_service_requests_caller_hash_requested_at", "caller_hash", "requested_at"),
     )
 
