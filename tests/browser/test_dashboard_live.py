@@ -94,9 +94,10 @@ def enqueued_at(stack: Stack, known: set[str]) -> CallEnqueued | None:
 def enqueued_ids(stack: Stack) -> set[str]:
     engine = make_engine(stack.env["LINE311_DATABASE_URL"])
     try:
-        return {e.call_id for e in load_events(engine, 0, time.time() + 86_400)}
+        events = load_events(engine, 0, time.time() + 86_400)
     finally:
         engine.dispose()
+    return {e.call_id for e in events if isinstance(e, CallEnqueued)}
 
 
 def queue_log_time(stack: Stack, call_id: str) -> int:
@@ -116,7 +117,7 @@ def desk(stack: Stack, method: str, path: str, token: str) -> httpx.Response:
 
 def agent_state(stack: Stack, agent_id: str) -> dict[str, Any]:
     agents = desk(stack, "GET", "/agents", stack.supervisor_token()).json()["agents"]
-    return next(a for a in agents if a["agent_id"] == agent_id)  # type: ignore[no-any-return]
+    return dict(next(a for a in agents if a["agent_id"] == agent_id))
 
 
 async def sign_in(browser: Any, stack: Stack, user: str) -> tuple[Any, list[str]]:
