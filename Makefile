@@ -68,5 +68,9 @@ fmt: venv
 bench: setup
 	$(BIN)/python -m bench
 
+## demo: simulated residents and CCR phones on the stack `make run` started (another terminal)
+demo: venv
+	$(BIN)/line311 demo
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -15,6 +15,7 @@ import typer
 from line311.commands import accounts as accounts_cmd
 from line311.commands import alerts, asterisk, calls, db, flows, report, simulate, sounds, staffing
 from line311.commands import apikeys as apikeys_cmd
+from line311.commands import demo as demo_cmd
 from line311.commands import outbox as outbox_cmd
 from line311.config import Settings, load_settings
 from line311.errors import ConfigError, Line311Error
@@ -38,6 +39,7 @@ app.add_typer(simulate.app, name="simulate", help="Discrete-event simulation of 
 app.add_typer(staffing.app, name="staffing", help="Erlang C / Erlang A staffing.")
 app.add_typer(alerts.app, name="alerts", help="Pushed alerts: list, show, approve, withdraw.")
 app.add_typer(accounts_cmd.app, name="accounts", help="Dashboard accounts and roles.")
+app.add_typer(demo_cmd.app, name="demo", help="Simulated residents and CCRs on the running stack.")
 
 ConfigOption = Annotated[
     Path | None,
