@@ -51,8 +51,11 @@ class SippResult:
 
     @property
     def final_status(self) -> int | None:
+        """The first final answer to the INVITE; a digest challenge (401/407) answered with
+        credentials is not final."""
         finals = [s for s in self.statuses if s >= 200]
-        return finals[0] if finals else None
+        answered = [s for s in finals if s not in (401, 407)] or finals
+        return answered[0] if answered else None
 
     @property
     def remote_hung_up(self) -> bool:
@@ -96,20 +99,36 @@ class SippCaller:
         return SippResult(self.proc.returncode or 0, statuses, requests, messages)
 
 
+SPEECH = "speech"
+"""A step of `start_feature_call` that streams the speech pcap instead of keying digits."""
+
+
+def _render_steps(steps: list[tuple[int, str]]) -> str:
+    """Interruptible waits (a BYE ends the call), each followed by RFC 2833 ``digits`` or,
+    for the `SPEECH` step, the pcap audio."""
+    out = []
+    for n, (wait_ms, what) in enumerate(steps):
+        if what == SPEECH:
+            action = '<exec play_pcap_audio="[pcap]"/>'
+        elif re.fullmatch(r"[0-9*#A-D]+", what):
+            action = f'<exec play_dtmf="{what}"/>'
+        else:
+            raise ValueError(f"bad DTMF digits {what!r}")
+        out.append(
+            f'  <recv request="BYE" timeout="{max(1, wait_ms)}" ontimeout="step{n}" '
+            f'next="bye_received"/>\n'
+            f'  <label id="step{n}"/>\n'
+            f"  <nop><action>{action}</action></nop>"
+        )
+    return "\n".join(out)
+
+
 def render_caller(dtmf: list[tuple[int, str]], hold_ms: int) -> str:
     """The caller scenario with DTMF steps [(wait_ms, digits), ...] and a final hold."""
-    steps = []
-    for n, (wait_ms, digits) in enumerate(dtmf):
-        if not re.fullmatch(r"[0-9*#A-D]+", digits):
-            raise ValueError(f"bad DTMF digits {digits!r}")
-        steps.append(
-            f'  <recv request="BYE" timeout="{max(1, wait_ms)}" ontimeout="dtmf{n}" '
-            f'next="bye_received"/>\n'
-            f'  <label id="dtmf{n}"/>\n'
-            f'  <nop><action><exec play_dtmf="{digits}"/></action></nop>'
-        )
+    if any(digits == SPEECH for _, digits in dtmf):
+        raise ValueError("the caller streams speech from the start; no speech steps")
     template = (SCENARIOS / "caller.xml").read_text()
-    return template.replace("@DTMF_STEPS@", "\n".join(steps)).replace(
+    return template.replace("@DTMF_STEPS@", _render_steps(dtmf)).replace(
         "@HOLD_MS@", str(max(1, hold_ms))
     )
 
@@ -271,3 +290,52 @@ def start_agent(
     return start_phone(
         workdir, local_port, answer=answer, answer_ms=answer_ms, talk_ms=talk_ms, calls=calls
     )
+
+
+# ---------------------------------------------------------------------- CCR phones (UAC)
+def render_feature_call(steps: list[tuple[int, str]], hold_ms: int) -> str:
+    """The feature-code scenario with steps [(wait_ms, digits or `SPEECH`), ...]."""
+    template = (SCENARIOS / "feature_call.xml").read_text()
+    return template.replace("@STEPS@", _render_steps(steps)).replace(
+        "@HOLD_MS@", str(max(1, hold_ms))
+    )
+
+
+def start_feature_call(
+    workdir: Path,
+    sip_port: int,
+    agent: str,
+    password: str,
+    *,
+    code: str = "*80",
+    dtmf: list[tuple[int, str]] | None = None,
+    pcap: Path = SPEECH_PCAP,
+    hold_ms: int = 15000,
+) -> SippCaller:
+    """A CCR phone (endpoint ``agent``, digest auth with ``password``) dialling the feature
+    ``code``. ``dtmf`` steps are [(wait_ms, digits), ...]; a step `SPEECH` streams ``pcap``
+    (real speech, PCMA) at that point instead, e.g. to record an announcement."""
+    if not re.fullmatch(r"[0-9*#]+", code):
+        raise ValueError(f"bad feature code {code!r}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    scenario = workdir / "feature_call.xml"
+    scenario.write_text(render_feature_call(dtmf or [], hold_ms))
+    local_port = free_udp_port()
+    media_port = free_udp_port(even=True)
+    argv = [
+        _sipp(), f"127.0.0.1:{sip_port}",
+        "-sf", str(scenario),
+        "-s", code, "-au", agent, "-ap", password,
+        "-i", "127.0.0.1", "-p", str(local_port),
+        "-mi", "127.0.0.1", "-mp", str(media_port),
+        "-m", "1", "-l", "1",
+        "-key", "from_user", agent,
+        "-key", "pcap", str(pcap),
+        "-trace_msg", "-message_file", str(workdir / "messages.log"),
+        "-trace_err", "-error_file", str(workdir / "errors.log"),
+        "-timeout", f"{(hold_ms + sum(d for d, _ in (dtmf or [])) + 30000) // 1000}s",
+        "-nostdin",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.05)
+    return SippCaller(proc, workdir, local_port)

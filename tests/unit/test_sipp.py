@@ -1,0 +1,40 @@
+"""The SIPp scenario templates line311 renders (no SIPp needed)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from line311.sipp import SPEECH, SippResult, render_caller, render_feature_call
+
+
+def test_given_steps_when_the_feature_call_is_rendered_then_digits_and_speech_follow_interruptible_waits() -> (
+    None
+):
+    xml = render_feature_call([(1000, "4711#"), (8000, SPEECH), (500, "#")], hold_ms=9000)
+
+    root = ET.fromstring(xml.split("\n", 2)[2])  # past the XML declaration and DOCTYPE
+    execs = [e.attrib for e in root.iter("exec")]
+    assert execs[:3] == [
+        {"play_dtmf": "4711#"}, {"play_pcap_audio": "[pcap]"}, {"play_dtmf": "#"}
+    ]  # fmt: skip
+    waits = [r.attrib["timeout"] for r in root.iter("recv") if r.get("request") == "BYE"]
+    assert waits == ["1000", "8000", "500", "9000"]
+    assert "[authentication]" in xml
+
+
+def test_given_a_speech_step_when_a_caller_is_rendered_then_it_is_refused() -> None:
+    with pytest.raises(ValueError, match="speech"):
+        render_caller([(1000, SPEECH)], hold_ms=1000)
+    with pytest.raises(ValueError, match="DTMF"):
+        render_feature_call([(1000, "12x")], hold_ms=1000)
+
+
+def test_given_a_digest_challenge_when_the_call_is_answered_then_the_final_status_is_the_answer() -> (
+    None
+):
+    assert SippResult(0, [401, 100, 200, 200], [], "").final_status == 200
+    assert SippResult(0, [407], [], "").final_status == 407
+    assert SippResult(0, [100, 404], [], "").final_status == 404
+    assert SippResult(0, [100], [], "").final_status is None
