@@ -156,8 +156,16 @@ class Stack:
 def stack_env(base: dict[str, str], workdir: Path, http_port: int, crm_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINE311_")}
     env.update(base)
+    # a state directory of its own (queue_log, generated secrets, alert audio), sharing the
+    # Asterisk instance's prompt library
+    state = workdir / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    shared_sounds = Path(base["LINE311_STATE_DIR"]) / "sounds"
+    if not (state / "sounds").exists():
+        (state / "sounds").symlink_to(shared_sounds.resolve(), target_is_directory=True)
     env.update(
         {
+            "LINE311_STATE_DIR": str(state),
             "LINE311_HTTP_PORT": str(http_port),
             "LINE311_CRM_PORT": str(crm_port),
             "LINE311_DATABASE_URL": f"sqlite:///{workdir / 'line311.db'}",
