@@ -117,17 +117,31 @@ def password(instance: AsteriskInstance) -> str:
     return instance.settings.agent_password.get_secret_value()
 
 
+_started: list[Any] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_sipp() -> Iterator[None]:
+    """Every SIPp process a test starts is stopped when it ends, even when it fails early."""
+    yield
+    while _started:
+        proc = _started.pop()
+        (getattr(proc, "stop", None) or proc.kill)()
+
+
 def phone(tmp_path: Path, instance: AsteriskInstance, agent: str, **kw: Any) -> SippPhone:
-    return start_agent(
+    started = start_agent(
         tmp_path / f"{agent}-{next(_numbers)}", instance.sip_port, agent, password(instance), **kw
     )
+    _started.append(started)
+    return started
 
 
 def caller(
     tmp_path: Path, instance: AsteriskInstance, language: str, hold_ms: int, extra: list[Any]
 ) -> SippCaller:
     dtmf = [(10_500, LANGUAGE_DIGIT[language]), (1_500, "0"), *extra]
-    return start_caller(
+    started = start_caller(
         tmp_path / f"caller-{next(_numbers)}",
         instance.sip_port,
         "311",
@@ -135,6 +149,8 @@ def caller(
         dtmf=dtmf,
         hold_ms=hold_ms,
     )
+    _started.append(started)
+    return started
 
 
 def log_path(stack: Stack) -> Path:
@@ -267,6 +283,7 @@ def test_given_no_free_ccr_when_a_caller_presses_1_then_they_are_called_back_whe
         ]
         # the resident's phone (the SIPp caller's own address) is ready; the CCR comes back
         resident = start_phone(tmp_path / "resident", first.local_port, talk_ms=600_000)
+        _started.append(resident)
         api.post("/agents/agent1/resume")
         wait_until(lambda: call_id in connects(stack), 30, "the callback to be connected")
         wait_until(
