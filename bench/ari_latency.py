@@ -13,26 +13,13 @@ reaction time (event in, answer + play out, first media frame started).
 
 from __future__ import annotations
 
-import json
-import shutil
 import statistics
-import tempfile
-import time
-from pathlib import Path
 
-from line311.asterisk.manager import AsteriskManager
-from line311.config import Settings
+from bench._stack import TimedObserver, bench_stack, quantile
 from line311.sipp import start_caller
-from tests.conftest import _test_settings, free_tcp_port
-from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
+from tests.e2e.stack import wait_until
 
 CALLS = 20
-
-
-def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    idx = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[idx]
 
 
 def _latencies(obs: TimedObserver) -> dict[str, float]:
@@ -50,55 +37,15 @@ def _latencies(obs: TimedObserver) -> dict[str, float]:
     return {c: (played[c] - started[c]) * 1000 for c in started if c in played}
 
 
-class TimedObserver(AriObserver):
-    """An observer that stamps every event with a monotonic arrival time."""
-
-    def __init__(self, *args: str) -> None:
-        self.stamped: list[tuple[dict[str, object], float]] = []
-        super().__init__(*args)
-
-    def record(self, message: str | bytes) -> None:
-        self.stamped.append((json.loads(message), time.perf_counter()))
-
-    def timed_snapshot(self) -> list[tuple[dict[str, object], float]]:
-        return list(self.stamped)
-
-
 def run() -> str:
-    workdir = Path(tempfile.mkdtemp(prefix="line311-bench-"))
-    settings = _test_settings(workdir / "state")
-    (workdir / "state").mkdir(parents=True, exist_ok=True)
-    library = Settings().state_dir / "sounds"
-    (workdir / "state" / "sounds").symlink_to(library, target_is_directory=True)
-    manager = AsteriskManager(settings)
-    manager.start(wait=30)
-    http_port, crm_port = free_tcp_port(), free_tcp_port()
-    env = stack_env(
-        {
-            "LINE311_STATE_DIR": str(settings.state_dir),
-            "LINE311_ASTERISK_INSTANCE": settings.asterisk_instance,
-            "LINE311_SIP_PORT": str(settings.sip_port),
-            "LINE311_ARI_URL": settings.ari_url,
-            "LINE311_ARI_PASSWORD": settings.ari_password.get_secret_value(),
-            "LINE311_CALLER_HASH_KEY": settings.caller_hash_key.get_secret_value(),
-            "LINE311_CRM_API_KEY": settings.crm_api_key.get_secret_value(),
-            "LINE311_AGENT_PASSWORD": settings.agent_password.get_secret_value(),
-        },
-        workdir,
-        http_port,
-        crm_port,
-    )
-    env["LINE311_LOG_LEVEL"] = "WARNING"
-    stack = Stack(env, workdir, http_port, crm_port)
     results: dict[str, list[float]] = {}
-    try:
-        stack.start()
+    # rtp_ports: the size of the range of the tests' Asterisk settings
+    with bench_stack(rtp_ports=98) as lab:
+        settings, workdir = lab.settings, lab.workdir
         # warm-up call: the first call pays for cold caches (measured separately in asterisk-lab)
         for label, concurrent in (("warm-up", False), ("sequential", False), ("concurrent", True)):
             n = 1 if label == "warm-up" else CALLS
-            obs = TimedObserver(
-                settings.ari_url, settings.ari_user, settings.ari_password.get_secret_value()
-            )
+            obs = lab.observer()
             try:
                 callers = []
                 for i in range(n):
@@ -115,18 +62,13 @@ def run() -> str:
                 results[label] = list(_latencies(obs).values())
             finally:
                 obs.close()
-    finally:
-        stack.stop()
-        manager.stop()
-        shutil.rmtree(manager.installation.host_path(manager.instance_dir), ignore_errors=True)
-        shutil.rmtree(workdir, ignore_errors=True)
 
     rows = []
     for label in ("sequential", "concurrent"):
         values = results[label]
         rows.append(
             f"| {CALLS} {label} | {len(values)} | {statistics.median(values):.1f} | "
-            f"{_quantile(values, 0.99):.1f} | {max(values):.1f} |"
+            f"{quantile(values, 0.99):.1f} | {max(values):.1f} |"
         )
     return (
         "## ARI reaction: entry into Stasis → greeting PlaybackStarted (issue 2)\n\n"

@@ -27,21 +27,15 @@ from line311.queue.events import CallEnqueued
 from line311.queue.queue_log import parse_lines
 from line311.sipp import start_agent, start_caller
 from tests.browser.conftest import screenshot_path
-from tests.conftest import AsteriskInstance, free_tcp_port
-from tests.e2e.stack import Stack, stack_env, wait_until
+from tests.conftest import AsteriskInstance
+from tests.e2e.conftest import general_queue_env, running_stack
+from tests.e2e.stack import Stack, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.asterisk]
 
 expect = pytest.importorskip("playwright.async_api").expect
 
 PASSWORD = "wallboard e2e password"
-QUEUES = """\
-queues:
-  general:
-    requires: "topic:general"
-    wrapup_seconds: 1
-    interpreter_when_unstaffed: false
-"""
 WATCH_WAITING = """() => {
     window.__waitingSeen = null;
     const seen = () => {
@@ -60,24 +54,10 @@ def stack(
     asterisk_instance: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("wallboard-stack")
-    (workdir / "queues.yaml").write_text(QUEUES)
-    http_port, crm_port = free_tcp_port(), free_tcp_port()
-    env = stack_env(asterisk_instance.env, workdir, http_port, crm_port)
-    env.update(
-        {
-            "LINE311_QUEUES_FILE": str(workdir / "queues.yaml"),
-            "LINE311_QUEUE_RING_TIMEOUT": "4",
-            "LINE311_QUEUE_PERIODIC_INTERVAL": "0",
-        }
-    )
-    s = Stack(env, workdir, http_port, crm_port)
-    s.start()
-    try:
+    with running_stack(asterisk_instance, workdir, general_queue_env(workdir)) as s:
         for user, role in (("sam", "supervisor"), ("olga", "operations")):
             s.cli("accounts", "create", user, "--role", role, "--password-stdin", stdin=PASSWORD)
         yield s
-    finally:
-        s.stop()
 
 
 def enqueued_at(stack: Stack, known: set[str]) -> CallEnqueued | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,16 @@ nodes:
 """The issue-2 call: greeting, then hang up (the shipped flow goes on to the menus)."""
 
 
+GENERAL_QUEUE = """\
+queues:
+  general:
+    requires: "topic:general"
+    wrapup_seconds: 1
+    interpreter_when_unstaffed: false
+"""
+"""One ``general`` queue with a 1-second wrap-up, so queue runs stay short."""
+
+
 def greeting_only_flow(workdir: Path) -> Path:
     path = workdir / "greeting-only.yaml"
     path.write_text(GREETING_ONLY_FLOW)
@@ -39,6 +50,30 @@ def start_stack(
     stack = Stack(env, workdir, http_port, crm_port)
     stack.start()
     return stack
+
+
+def general_queue_env(workdir: Path) -> dict[str, str]:
+    """Env overrides for a stack whose only queue is `GENERAL_QUEUE` (written to ``workdir``):
+    phones ring for 4 s, no periodic announcement."""
+    path = workdir / "queues.yaml"
+    path.write_text(GENERAL_QUEUE)
+    return {
+        "LINE311_QUEUES_FILE": str(path),
+        "LINE311_QUEUE_RING_TIMEOUT": "4",
+        "LINE311_QUEUE_PERIODIC_INTERVAL": "0",
+    }
+
+
+@contextmanager
+def running_stack(
+    instance: AsteriskInstance, workdir: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """`start_stack`, stopped on the way out (for the ``stack`` fixtures of each module)."""
+    stack = start_stack(instance, workdir, extra_env)
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ import pytest
 
 from line311.sipp import SPEECH, SippResult, start_caller, start_feature_call
 from tests.conftest import AsteriskInstance
-from tests.e2e.conftest import playbacks, record_for, start_stack
+from tests.e2e.conftest import playbacks, record_for, running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until
 
 pytestmark = pytest.mark.asterisk
@@ -54,12 +54,9 @@ def stack(
     workdir = tmp_path_factory.mktemp("alerts")
     flow = workdir / "flow.yaml"
     flow.write_text(FLOW)
-    s = start_stack(asterisk_instance, workdir, {"LINE311_FLOW_FILE": str(flow)})
-    try:
+    with running_stack(asterisk_instance, workdir, {"LINE311_FLOW_FILE": str(flow)}) as s:
         s.cli("alerts", "set-pin", "maria", "--phone-id", PHONE_ID, "--pin", PIN)
         yield s
-    finally:
-        s.stop()
 
 
 # ---------------------------------------------------------------------- helpers

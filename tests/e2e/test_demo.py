@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import AsteriskInstance
-from tests.e2e.conftest import start_stack
+from tests.e2e.conftest import running_stack
 from tests.e2e.stack import LINE311, Stack, wait_until
 
 pytestmark = pytest.mark.asterisk
@@ -29,13 +29,9 @@ queues:
 @pytest.fixture
 def stack(asterisk_instance: AsteriskInstance, tmp_path: Path) -> Iterator[Stack]:
     (tmp_path / "queues.yaml").write_text(QUEUES)
-    s = start_stack(
-        asterisk_instance, tmp_path, {"LINE311_QUEUES_FILE": str(tmp_path / "queues.yaml")}
-    )
-    try:
+    env = {"LINE311_QUEUES_FILE": str(tmp_path / "queues.yaml")}
+    with running_stack(asterisk_instance, tmp_path, env) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def demo_sipp_processes() -> list[int]:

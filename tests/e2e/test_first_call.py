@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from line311.sipp import start_caller
-from tests.conftest import AsteriskInstance, free_tcp_port
-from tests.e2e.conftest import greeting_only_flow
-from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
+from tests.conftest import AsteriskInstance
+from tests.e2e.conftest import greeting_only_flow, running_stack
+from tests.e2e.stack import AriObserver, Stack, wait_until
 
 pytestmark = pytest.mark.asterisk
 
@@ -32,26 +32,9 @@ def stack(
     asterisk_instance: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack")
-    http_port, crm_port = free_tcp_port(), free_tcp_port()
-    env = stack_env(asterisk_instance.env, workdir, http_port, crm_port)
-    env["LINE311_FLOW_FILE"] = str(greeting_only_flow(workdir))  # issue 2: greeting, hang up
-    s = Stack(env, workdir, http_port, crm_port)
-    s.start()
-    try:
+    flow = greeting_only_flow(workdir)  # issue 2: greeting, hang up
+    with running_stack(asterisk_instance, workdir, {"LINE311_FLOW_FILE": str(flow)}) as s:
         yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture
-def observer(asterisk_instance: AsteriskInstance) -> Iterator[AriObserver]:
-    obs = AriObserver(
-        asterisk_instance.ari_url, asterisk_instance.ari_user, asterisk_instance.ari_password
-    )
-    try:
-        yield obs
-    finally:
-        obs.close()
 
 
 def call(tmp_path: Path, instance: AsteriskInstance, service: str, **kw: Any):  # type: ignore[no-untyped-def]

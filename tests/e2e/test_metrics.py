@@ -23,18 +23,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from line311.sipp import SippCaller, start_agent, start_caller
-from tests.conftest import AsteriskInstance, free_tcp_port
-from tests.e2e.stack import Stack, stack_env, wait_until
+from tests.conftest import AsteriskInstance
+from tests.e2e.conftest import general_queue_env, running_stack
+from tests.e2e.stack import Stack, wait_until
 
 pytestmark = pytest.mark.asterisk
 
-QUEUES = """\
-queues:
-  general:
-    requires: "topic:general"
-    wrapup_seconds: 1
-    interpreter_when_unstaffed: false
-"""
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -43,22 +37,8 @@ def stack(
     asterisk_instance: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("metrics-stack")
-    (workdir / "queues.yaml").write_text(QUEUES)
-    http_port, crm_port = free_tcp_port(), free_tcp_port()
-    env = stack_env(asterisk_instance.env, workdir, http_port, crm_port)
-    env.update(
-        {
-            "LINE311_QUEUES_FILE": str(workdir / "queues.yaml"),
-            "LINE311_QUEUE_RING_TIMEOUT": "4",
-            "LINE311_QUEUE_PERIODIC_INTERVAL": "0",
-        }
-    )
-    s = Stack(env, workdir, http_port, crm_port)
-    s.start()
-    try:
+    with running_stack(asterisk_instance, workdir, general_queue_env(workdir)) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def scrape(stack: Stack) -> tuple[set[str], Samples]:

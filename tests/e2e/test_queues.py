@@ -28,8 +28,9 @@ from line311.db.queue_models import load_events
 from line311.queue.events import CallEnqueued
 from line311.queue.queue_log import parse_lines
 from line311.sipp import SippCaller, SippPhone, start_agent, start_caller, start_phone
-from tests.conftest import AsteriskInstance, free_tcp_port
-from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
+from tests.conftest import AsteriskInstance
+from tests.e2e.conftest import general_queue_env, running_stack
+from tests.e2e.stack import Stack, wait_until
 
 pytestmark = pytest.mark.asterisk
 
@@ -37,48 +38,15 @@ CALLER = "2125550147"  # the resident's number: never stored, never logged
 LANGUAGE_DIGIT = {"en": "1", "es": "2"}
 _numbers = itertools.count(1)
 
-QUEUES = """\
-queues:
-  general:
-    requires: "topic:general"
-    wrapup_seconds: 1
-    interpreter_when_unstaffed: false
-"""
-
 
 @pytest.fixture(scope="module")
 def stack(
     asterisk_instance: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("queues-stack")
-    (workdir / "queues.yaml").write_text(QUEUES)
-    http_port, crm_port = free_tcp_port(), free_tcp_port()
-    env = stack_env(asterisk_instance.env, workdir, http_port, crm_port)
-    env.update(
-        {
-            "LINE311_QUEUES_FILE": str(workdir / "queues.yaml"),
-            "LINE311_QUEUE_RING_TIMEOUT": "4",
-            "LINE311_QUEUE_ANNOUNCE_FIRST": "1",
-            "LINE311_QUEUE_PERIODIC_INTERVAL": "0",
-        }
-    )
-    s = Stack(env, workdir, http_port, crm_port)
-    s.start()
-    try:
+    env = general_queue_env(workdir) | {"LINE311_QUEUE_ANNOUNCE_FIRST": "1"}
+    with running_stack(asterisk_instance, workdir, env) as s:
         yield s
-    finally:
-        s.stop()
-
-
-@pytest.fixture
-def observer(asterisk_instance: AsteriskInstance) -> Iterator[AriObserver]:
-    obs = AriObserver(
-        asterisk_instance.ari_url, asterisk_instance.ari_user, asterisk_instance.ari_password
-    )
-    try:
-        yield obs
-    finally:
-        obs.close()
 
 
 class Api:
