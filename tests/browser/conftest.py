@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,6 +79,24 @@ async def browser() -> AsyncIterator[object]:
             yield instance
         finally:
             await instance.close()
+
+
+PAUSE_FROM_PAGE = """async (agentId) => {
+    const me = await (await fetch('/api/me')).json();
+    const r = await fetch(`/api/agents/${agentId}/pause`, {
+        method: 'POST',
+        headers: {'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf},
+        body: JSON.stringify({reason: 'break'}),
+    });
+    return r.status;
+}"""
+"""Page script: pause agent ``agentId`` through the dashboard API with the page's CSRF token;
+returns the HTTP status."""
+
+
+async def pause_from_page(page: Any, agent_id: str) -> int:
+    """The HTTP status of a pause of ``agent_id`` posted by the signed-in page itself."""
+    return int(await page.evaluate(PAUSE_FROM_PAGE, agent_id))
 
 
 def screenshot_path(name: str) -> Path:

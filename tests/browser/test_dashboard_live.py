@@ -26,7 +26,7 @@ from line311.db.queue_models import load_events
 from line311.queue.events import CallEnqueued
 from line311.queue.queue_log import parse_lines
 from line311.sipp import start_agent, start_caller
-from tests.browser.conftest import screenshot_path
+from tests.browser.conftest import pause_from_page, screenshot_path
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import general_queue_env, running_stack
 from tests.e2e.stack import Stack, wait_until
@@ -183,17 +183,7 @@ async def test_given_an_operations_user_on_the_real_stack_when_they_try_to_act_t
     await expect(page.locator("#who")).to_have_text("olga (operations)")
     await expect(page.locator('[data-key="general"]')).to_be_visible()
     await expect(page.get_by_role("button", name="Pause Alex Rivera")).to_be_hidden()
-    status = await page.evaluate(
-        """async () => {
-            const me = await (await fetch('/api/me')).json();
-            const r = await fetch('/api/agents/agent1/pause', {
-                method: 'POST',
-                headers: {'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf},
-                body: JSON.stringify({reason: 'break'}),
-            });
-            return r.status;
-        }"""
-    )
+    status = await pause_from_page(page, "agent1")
     assert status == 403
     # the desk API: an operations token may read, not act
     token = stack.cli("accounts", "token", "olga").stdout.strip().splitlines()[-1]

@@ -15,7 +15,7 @@ from line311.queue.events import (
     CallAnswered,
     CallEnqueued,
 )
-from tests.browser.conftest import PASSWORD, Dashboard, screenshot_path
+from tests.browser.conftest import PASSWORD, Dashboard, pause_from_page, screenshot_path
 
 pytestmark = pytest.mark.browser
 
@@ -121,17 +121,7 @@ async def test_given_a_read_only_user_then_no_action_is_offered_and_posting_one_
     page, errors = await open_page(browser, dashboard, "olga")
     await expect(page.locator('[data-key="a1"] .state')).to_have_text("Available")
     await expect(page.get_by_role("button", name="Pause Ana Ruiz")).to_be_hidden()
-    status = await page.evaluate(
-        """async () => {
-            const me = await (await fetch('/api/me')).json();
-            const r = await fetch('/api/agents/a1/pause', {
-                method: 'POST',
-                headers: {'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf},
-                body: JSON.stringify({reason: 'break'}),
-            });
-            return r.status;
-        }"""
-    )
+    status = await pause_from_page(page, "a1")
     assert status == 403
     await page.screenshot(path=screenshot_path("dashboard-operations"), full_page=True)
     assert dashboard.hub.state.agent_state("a1") is AgentActivity.AVAILABLE
