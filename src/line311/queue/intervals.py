@@ -286,37 +286,43 @@ class IntervalAccumulator:
         self._waiting.setdefault(event.queue, {})[event.call_id] = event.at
         self._release(key)
 
-    def _on_answered(self, event: CallAnswered) -> None:
+    def _wait_ended(
+        self, event: CallAnswered | CallAbandoned | CallTimedOut
+    ) -> tuple[tuple[str, str], _Call, float] | None:
+        """The call whose wait ``event`` ends and that wait (longest wait updated), or None
+        when the event is held (enqueue not seen yet) or a duplicate / conflict."""
         key = (event.queue, event.call_id)
         call = self._calls.get(key)
         if call is None:
             self._hold(key, event)
-            return
+            return None
         if call.status is _Status.ANSWERED or call.status is _Status.FINISHED:
             self._duplicate_or_conflict(key, call, event)
-            return
+            return None
         wait = self._wait(call, event.at, key)
+        if wait > call.cell.longest_wait:
+            call.cell.longest_wait = wait
+        return key, call, wait
+
+    def _on_answered(self, event: CallAnswered) -> None:
+        ended = self._wait_ended(event)
+        if ended is None:
+            return
+        key, call, wait = ended
         cell = call.cell
         cell.answered += 1
         if wait <= self.policy.threshold:
             cell.answered_within += 1
         cell.answer_wait_total += wait
-        if wait > cell.longest_wait:
-            cell.longest_wait = wait
         call.status = _Status.ANSWERED
         self._stop_waiting(key)
         self._release(key)
 
     def _on_abandoned(self, event: CallAbandoned) -> None:
-        key = (event.queue, event.call_id)
-        call = self._calls.get(key)
-        if call is None:
-            self._hold(key, event)
+        ended = self._wait_ended(event)
+        if ended is None:
             return
-        if call.status is _Status.ANSWERED or call.status is _Status.FINISHED:
-            self._duplicate_or_conflict(key, call, event)
-            return
-        wait = self._wait(call, event.at, key)
+        key, call, wait = ended
         cell = call.cell
         cell.abandoned += 1
         if wait <= self.policy.threshold:
@@ -324,24 +330,15 @@ class IntervalAccumulator:
         if wait <= self.policy.short_abandon_threshold:
             cell.short_abandons += 1
         cell.abandon_wait_total += wait
-        if wait > cell.longest_wait:
-            cell.longest_wait = wait
         call.status = _Status.FINISHED
         self._stop_waiting(key)
 
     def _on_timed_out(self, event: CallTimedOut) -> None:
-        key = (event.queue, event.call_id)
-        call = self._calls.get(key)
-        if call is None:
-            self._hold(key, event)
+        ended = self._wait_ended(event)
+        if ended is None:
             return
-        if call.status is _Status.ANSWERED or call.status is _Status.FINISHED:
-            self._duplicate_or_conflict(key, call, event)
-            return
-        wait = self._wait(call, event.at, key)
+        key, call, _wait = ended
         call.cell.timed_out += 1
-        if wait > call.cell.longest_wait:
-            call.cell.longest_wait = wait
         call.status = _Status.FINISHED
         self._stop_waiting(key)
 
