@@ -23,6 +23,7 @@ in the same transaction, and the lifespan runs the delivery worker
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -132,6 +133,8 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         delivery = asyncio.create_task(worker.run(stop)) if worker is not None else None
+        gc.collect()
+        gc.freeze()  # start-up objects: never scanned again by the cyclic collector
         logger.info("CRM bridge ready")
         try:
             yield
