@@ -32,7 +32,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self, cast
 
 from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -72,8 +72,31 @@ class InvalidCursor(DbError):
     """A pagination cursor that this code did not produce."""
 
 
+class ReceivedRecord:
+    """What stored records posted by the controller share (`Call`, `ScreenPop`): a
+    ``received_at`` stamp that is not content, and a JSON-ready form. For dataclasses."""
+
+    __slots__ = ()
+
+    def same_content(self, other: Self) -> bool:
+        """True when both describe the same thing (``received_at`` is not content)."""
+        return all(
+            getattr(self, f.name) == getattr(other, f.name)
+            for f in fields(cast(Any, self))
+            if f.name != "received_at"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict, datetimes as ISO-8601 with offset."""
+        out: dict[str, Any] = {}
+        for f in fields(cast(Any, self)):
+            value = getattr(self, f.name)
+            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
 @dataclass(frozen=True, slots=True)
-class Call:
+class Call(ReceivedRecord):
     """A finished call as stored. No caller number: ``caller_hash`` only."""
 
     call_id: str
@@ -88,22 +111,6 @@ class Call:
     agent_id: str | None
     path: Any
     received_at: datetime | None = None
-
-    def same_content(self, other: Call) -> bool:
-        """True when both describe the same call (``received_at`` is not content)."""
-        return all(
-            getattr(self, f.name) == getattr(other, f.name)
-            for f in fields(self)
-            if f.name != "received_at"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict, datetimes as ISO-8601 with offset."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
-        return out
 
 
 class AddOutcome(enum.Enum):

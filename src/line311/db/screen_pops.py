@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from line311.db.calls import AddOutcome
+from line311.db.calls import AddOutcome, ReceivedRecord
 from line311.db.errors import DbError, DbUnavailable
 from line311.db.models import ScreenPopRow
 from line311.db.outbox import OutboxKind, enqueue
@@ -25,7 +25,7 @@ __all__ = ["ScreenPop", "ScreenPopResult", "ScreenPopStore"]
 
 
 @dataclass(frozen=True, slots=True)
-class ScreenPop:
+class ScreenPop(ReceivedRecord):
     call_id: str
     agent_id: str
     queue: str | None
@@ -36,21 +36,6 @@ class ScreenPop:
     wait_seconds: float
     connected_at: datetime
     received_at: datetime | None = None
-
-    def same_content(self, other: ScreenPop) -> bool:
-        return all(
-            getattr(self, f.name) == getattr(other, f.name)
-            for f in fields(self)
-            if f.name != "received_at"
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict, datetimes as ISO-8601 with offset."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = value.isoformat() if isinstance(value, datetime) else value
-        return out
 
 
 @dataclass(frozen=True, slots=True)
