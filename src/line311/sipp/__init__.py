@@ -15,6 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 SPEECH_PCAP = Path("/usr/share/sip-tester/g711a.pcap")
@@ -144,16 +145,13 @@ def start_caller(
     pcap: Path = SPEECH_PCAP,
 ) -> SippCaller:
     """Start one SIPp call from loopback to Asterisk's ``sip_port`` dialling ``service``."""
-    sipp = shutil.which("sipp")
-    if sipp is None:
-        raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
     workdir.mkdir(parents=True, exist_ok=True)
     scenario = workdir / "caller.xml"
     scenario.write_text(render_caller(dtmf or [], hold_ms))
     local_port = free_udp_port()
     media_port = free_udp_port(even=True)
     argv = [
-        sipp, f"127.0.0.1:{sip_port}",
+        _sipp(), f"127.0.0.1:{sip_port}",
         "-sf", str(scenario),
         "-s", service,
         "-i", "127.0.0.1",
@@ -163,14 +161,9 @@ def start_caller(
         "-m", "1", "-l", "1",
         "-key", "from_user", from_user,
         "-key", "pcap", str(pcap),
-        "-trace_msg", "-message_file", str(workdir / "messages.log"),
-        "-trace_err", "-error_file", str(workdir / "errors.log"),
-        "-timeout", f"{(hold_ms + sum(d for d, _ in (dtmf or [])) + 30000) // 1000}s",
-        "-nostdin",
+        *_call_limits(workdir, hold_ms, dtmf),
     ]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.05)
-    return SippCaller(proc, workdir, local_port)
+    return _spawn(SippCaller, argv, workdir, local_port)
 
 
 # ---------------------------------------------------------------------- CCR phones (UAS)
@@ -190,6 +183,29 @@ def _sipp() -> str:
     if sipp is None:
         raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
     return sipp
+
+
+def _traces(workdir: Path) -> list[str]:
+    """SIPp options that log every SIP message and error into ``workdir``."""
+    return [
+        "-trace_msg", "-message_file", str(workdir / "messages.log"),
+        "-trace_err", "-error_file", str(workdir / "errors.log"),
+    ]  # fmt: skip
+
+
+def _call_limits(workdir: Path, hold_ms: int, dtmf: list[tuple[int, str]] | None) -> list[str]:
+    """Traces, a global timeout past the call's own script (30 s slack), no stdin."""
+    seconds = (hold_ms + sum(d for d, _ in (dtmf or [])) + 30000) // 1000
+    return [*_traces(workdir), "-timeout", f"{seconds}s", "-nostdin"]
+
+
+_Handle = TypeVar("_Handle", bound="SippCaller")
+
+
+def _spawn(kind: type[_Handle], argv: list[str], workdir: Path, local_port: int) -> _Handle:
+    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.05)
+    return kind(proc, workdir, local_port)
 
 
 def register_phone(
@@ -263,13 +279,10 @@ def start_phone(
         "-i", "127.0.0.1", "-p", str(local_port),
         "-mi", "127.0.0.1", "-mp", str(media_port), "-rtp_echo",
         "-m", str(calls),
-        "-trace_msg", "-message_file", str(workdir / "messages.log"),
-        "-trace_err", "-error_file", str(workdir / "errors.log"),
+        *_traces(workdir),
         "-nostdin",
     ]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.05)
-    return SippPhone(proc, workdir, local_port)
+    return _spawn(SippPhone, argv, workdir, local_port)
 
 
 def start_agent(
@@ -331,11 +344,6 @@ def start_feature_call(
         "-m", "1", "-l", "1",
         "-key", "from_user", agent,
         "-key", "pcap", str(pcap),
-        "-trace_msg", "-message_file", str(workdir / "messages.log"),
-        "-trace_err", "-error_file", str(workdir / "errors.log"),
-        "-timeout", f"{(hold_ms + sum(d for d, _ in (dtmf or [])) + 30000) // 1000}s",
-        "-nostdin",
+        *_call_limits(workdir, hold_ms, dtmf),
     ]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.05)
-    return SippCaller(proc, workdir, local_port)
+    return _spawn(SippCaller, argv, workdir, local_port)
