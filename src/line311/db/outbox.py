@@ -165,7 +165,12 @@ class OutboxStore:
 
     # ------------------------------------------------------------------ worker side
     def claim(self, limit: int, lease: timedelta) -> list[OutboxItem]:
-        """Lease up to ``limit`` due records (oldest first) for ``lease``; attempts + 1."""
+        """Lease up to ``limit`` due records for ``lease``; attempts + 1.
+
+        Fair: the record that has been due longest goes first (``next_attempt_at``, then
+        ``id``), so while the receiver is down a record that keeps failing fast cannot be
+        re-leased ahead of newer ones and starve them; each waits at most its own backoff.
+        """
         now = self._clock()
         try:
             with self._sessions.begin() as session:
@@ -176,7 +181,7 @@ class OutboxStore:
                         OutboxRow.next_attempt_at <= now,
                         or_(OutboxRow.leased_until.is_(None), OutboxRow.leased_until < now),
                     )
-                    .order_by(OutboxRow.id)
+                    .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
                     .limit(limit)
                 )
                 if session.get_bind().dialect.name == "postgresql":
@@ -279,7 +284,7 @@ class OutboxStore:
                 rows = session.execute(
                     select(*_COLUMNS)
                     .where(OutboxRow.state == state.value)
-                    .order_by(OutboxRow.id)
+                    .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
                     .limit(limit)
                 ).all()
         except SQLAlchemyError as exc:
