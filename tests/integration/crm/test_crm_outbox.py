@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import secrets
 import signal
 import sys
@@ -27,7 +28,7 @@ from typer.testing import CliRunner
 from line311.cli import app as cli_app
 from line311.config import Settings
 from line311.crm_bridge.app import create_app
-from line311.crm_bridge.outbox import DeliveryPolicy, OutboxWorker, webhook_body
+from line311.crm_bridge.outbox import DeliveryPolicy, OutboxWorker, backoff_delay, webhook_body
 from line311.db import DbError
 from line311.db.calls import Call, CallRepository
 from line311.db.engine import make_session_factory
@@ -216,6 +217,36 @@ def test_given_a_record_failing_until_max_when_settled_then_dead_and_replay_make
     assert not store.replay(claimed[0].id)  # delivered, not dead
     again = store.claim(5, timedelta(minutes=1))
     assert [(i.id, i.attempts) for i in again] == [(claimed[1].id, 1)]
+
+
+def test_given_a_receiver_down_when_claiming_round_after_round_then_no_record_starves(
+    engine: Engine,
+) -> None:
+    """Fair claiming, on a simulated clock: while every delivery fails, each pass takes the
+    records that have been due longest, so none is re-leased ahead of an older due one, none
+    waits more than one backoff period past its due time, and none falls behind."""
+    store, _ = _fill(engine, 60)
+    policy = DeliveryPolicy(max_attempts=1000, base_delay=1.0, max_delay=8.0, batch=8)
+    rng = random.Random(311)
+    now = [max(i.next_attempt_at for i in store.list())]
+    store = OutboxStore(make_session_factory(engine), clock=lambda: now[0])
+    step = timedelta(seconds=0.25)
+    for _ in range(400):  # 100 simulated seconds of a receiver that refuses everything
+        due = {i.id: i.next_attempt_at for i in store.list() if i.next_attempt_at <= now[0]}
+        claimed = store.claim(policy.batch, policy.lease)
+        assert len(claimed) == min(policy.batch, len(due))
+        taken = {i.id for i in claimed}
+        left = [at for key, at in due.items() if key not in taken]
+        if left:  # nothing left behind was due earlier than anything taken
+            assert max(due[key] for key in taken) <= min(left)
+        for item in claimed:
+            late = (now[0] - due[item.id]).total_seconds()
+            assert late <= policy.max_delay, f"record {item.id} waited {late} s past due"
+            delay = backoff_delay(item.attempts, policy, rng)
+            store.mark_failed(item.id, "ConnectError", now[0] + timedelta(seconds=delay))
+        now[0] += step
+    # every record is retried at least once per (backoff ceiling + the lateness bound)
+    assert min(i.attempts for i in store.list()) >= 100 / (2 * policy.max_delay)
 
 
 # ------------------------------------------------------------------ delivery under faults
