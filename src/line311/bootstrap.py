@@ -127,7 +127,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
     sessions = make_session_factory(engine)
 
     # the wallboard, its sign-in and its metrics
-    policy = settings.sl_policy()
+    policy = settings.sl_policies()  # each queue's own sl_threshold / sl_goal
     hub = LiveHub(LiveState(policy, tz=ZoneInfo(settings.timezone)))
     registry = CollectorRegistry()
     metrics = DashboardMetrics(registry, hub, outbox_backlog=OutboxStore(sessions).backlog)
@@ -204,7 +204,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
             raw_listeners=[supervisor_line.on_event],
         )
         for queue in queues.runtime.router.queues:
-            hub.publish(QueueConfigured(queue, policy.goal))
+            hub.publish(QueueConfigured(queue, policy(queue).goal))
         for profile in load_roster_file(Path(settings.agents_file)):
             hub.publish(AgentNamed(profile.agent_id, profile.name))
 

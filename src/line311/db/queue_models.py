@@ -41,6 +41,7 @@ from line311.queue.service_level import (
     DEFAULT_POLICY,
     AgentTimeStats,
     IntervalStats,
+    SlPolicies,
     SlPolicy,
 )
 
@@ -139,7 +140,7 @@ def load_events(engine: Engine, start: float, end: float) -> list[QueueEvent]:
 
 
 def stored_stats(
-    engine: Engine, start: float, end: float, policy: SlPolicy = DEFAULT_POLICY
+    engine: Engine, start: float, end: float, policy: SlPolicy | SlPolicies = DEFAULT_POLICY
 ) -> tuple[dict[tuple[str, int], IntervalStats], dict[int, AgentTimeStats]]:
     """Per-(queue, 15-minute start) statistics and agent time per 15-minute start for the
     calls that entered in [``start``, ``end``)."""
@@ -148,7 +149,10 @@ def stored_stats(
 
 
 def fold(
-    events: Iterable[QueueEvent], start: float, end: float, policy: SlPolicy = DEFAULT_POLICY
+    events: Iterable[QueueEvent],
+    start: float,
+    end: float,
+    policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
 ) -> tuple[dict[tuple[str, int], IntervalStats], dict[int, AgentTimeStats]]:
     """Fold events into statistics for calls that entered in [``start``, ``end``) (pure)."""
     entered: set[tuple[str, str]] = set()

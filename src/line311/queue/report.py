@@ -21,6 +21,7 @@ from line311.queue.service_level import (
     DEFAULT_POLICY,
     AgentTimeStats,
     IntervalStats,
+    SlPolicies,
     SlPolicy,
 )
 
@@ -53,6 +54,8 @@ CSV_COLUMNS = (
     "aht_seconds",
     "longest_wait_seconds",
     "occupancy",
+    "sl_threshold_seconds",
+    "sl_goal",
 )
 
 
@@ -71,8 +74,12 @@ class SlReportRow:
     is_total: bool = False
     occupancy: float | None = None
 
-    def values(self, policy: SlPolicy = DEFAULT_POLICY, tz: tzinfo = UTC) -> dict[str, object]:
-        """The row as CSV_COLUMNS -> value (times ISO-8601 in ``tz``; ratios in [0, 1])."""
+    def values(
+        self, policy: SlPolicy | SlPolicies = DEFAULT_POLICY, tz: tzinfo = UTC
+    ) -> dict[str, object]:
+        """The row as CSV_COLUMNS -> value (times ISO-8601 in ``tz``, with their offset;
+        ratios in [0, 1]). With `SlPolicies`, the row's queue's own threshold and goal."""
+        policy = SlPolicies.of(policy)(self.queue)
         s = self.stats
         sl = s.service_level(policy.formula)
         return {
@@ -95,6 +102,8 @@ class SlReportRow:
             "aht_seconds": s.aht,
             "longest_wait_seconds": s.longest_wait,
             "occupancy": self.occupancy,
+            "sl_threshold_seconds": policy.threshold,
+            "sl_goal": policy.goal,
         }
 
 
@@ -114,7 +123,7 @@ def build_sl_report(
     *,
     interval: int | None = 1800,
     queues: Iterable[str] | None = None,
-    policy: SlPolicy = DEFAULT_POLICY,
+    policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
     agent_time: Mapping[int, AgentTimeStats] | None = None,
     include_empty: bool = True,
 ) -> list[SlReportRow]:
@@ -124,7 +133,8 @@ def build_sl_report(
     ``stats`` is keyed by (queue, 15-minute interval start); ``start`` and ``end`` must be
     15-minute boundaries and ``interval`` a multiple of 900 s. ``queues`` defaults to every
     queue in ``stats``; ``include_empty`` lists intervals with no calls as zero rows.
-    ``agent_time`` (per 15-minute interval start) adds occupancy.
+    ``agent_time`` (per 15-minute interval start) adds occupancy. ``policy`` may give each
+    queue its own threshold (`SlPolicies`); the stats must have been counted with it.
     """
     first, last = _aligned("start", start), _aligned("end", end)
     if last <= first:
@@ -132,7 +142,7 @@ def build_sl_report(
     if interval is not None and (interval <= 0 or interval % BASE_INTERVAL):
         raise InvalidParameterError(f"report interval must be a multiple of 900 s, got {interval}")
     names = sorted(set(queues) if queues is not None else {q for q, _ in stats})
-    empty = IntervalStats.empty(policy)
+    policies = SlPolicies.of(policy)
 
     def occupancy(lo: int, hi: int) -> float | None:
         if agent_time is None:
@@ -145,7 +155,7 @@ def build_sl_report(
         return total.occupancy
 
     def total_of(queue: str, lo: int, hi: int) -> tuple[IntervalStats, bool]:
-        total, seen = empty, False
+        total, seen = IntervalStats.empty(policies(queue)), False
         for s in range(lo, hi, BASE_INTERVAL):
             part = stats.get((queue, s))
             if part is not None:
@@ -180,7 +190,7 @@ def _cell(value: object) -> str:
 
 
 def render_csv(
-    rows: Sequence[SlReportRow], policy: SlPolicy = DEFAULT_POLICY, tz: tzinfo = UTC
+    rows: Sequence[SlReportRow], policy: SlPolicy | SlPolicies = DEFAULT_POLICY, tz: tzinfo = UTC
 ) -> str:
     """The report as CSV text with a header (CSV_COLUMNS); undefined figures are empty."""
     out = io.StringIO()
