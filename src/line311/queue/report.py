@@ -26,11 +26,14 @@ from line311.queue.service_level import (
 )
 
 __all__ = [
+    "ABANDONED_COLUMNS",
     "CSV_COLUMNS",
     "AbandonedCall",
     "SlReportRow",
     "abandoned_calls",
     "build_sl_report",
+    "csv_cell",
+    "render_abandoned_csv",
     "render_csv",
 ]
 
@@ -179,7 +182,8 @@ def build_sl_report(
     return rows
 
 
-def _cell(value: object) -> str:
+def csv_cell(value: object) -> str:
+    """A report value as CSV text: empty for None, yes/no, ratios to 4 decimals."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -198,7 +202,7 @@ def render_csv(
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         values = row.values(policy, tz)
-        writer.writerow([_cell(values[c]) for c in CSV_COLUMNS])
+        writer.writerow([csv_cell(values[c]) for c in CSV_COLUMNS])
     return out.getvalue()
 
 
@@ -221,6 +225,47 @@ class AbandonedCall:
     outcome: str
     callback_requested_at: float | None = None
     agent_id: str | None = None
+
+    def values(self, tz: tzinfo = UTC) -> dict[str, object]:
+        """The call as ABANDONED_COLUMNS -> value (times ISO-8601 with their offset in ``tz``;
+        ``abandoned_at`` is when the wait ended, None while a callback is pending)."""
+
+        def iso(at: float | None) -> str | None:
+            return None if at is None else datetime.fromtimestamp(at, tz).isoformat()
+
+        return {
+            "call_id": self.call_id,
+            "queue": self.queue,
+            "enqueued_at": iso(self.entered_at),
+            "abandoned_at": iso(self.ended_at),
+            "wait_seconds": round(self.waited, 3),
+            "outcome": self.outcome,
+            "callback_requested_at": iso(self.callback_requested_at),
+            "agent_id": self.agent_id,
+        }
+
+
+ABANDONED_COLUMNS = (
+    "call_id",
+    "queue",
+    "enqueued_at",
+    "abandoned_at",
+    "wait_seconds",
+    "outcome",
+    "callback_requested_at",
+    "agent_id",
+)
+
+
+def render_abandoned_csv(calls: Sequence[AbandonedCall], tz: tzinfo = UTC) -> str:
+    """The calls as CSV with a header (ABANDONED_COLUMNS)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(ABANDONED_COLUMNS)
+    for call in calls:
+        values = call.values(tz)
+        writer.writerow([csv_cell(values[c]) for c in ABANDONED_COLUMNS])
+    return out.getvalue()
 
 
 def abandoned_calls(
