@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from line311.commands.tables import print_table
+from line311.commands.tables import print_note, print_table
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.monthly import build_monthly_report, render_monthly_csv
 from line311.queue.queue_log import events_from_records, parse_lines
@@ -231,7 +231,7 @@ def sl_report(
         return
     _print_table(rows, policy, zone)
     default = policy.default
-    typer.echo(
+    print_note(
         f"SL = {default.formula.value}, threshold {default.threshold:g} s, goal "
         f"{default.goal:.0%} (unless the queue sets its own: columns T and goal), "
         f"short abandons <= {default.short_abandon_threshold:g} s"
@@ -384,7 +384,7 @@ def monthly_report(
         title=(f"{month}: {_when(start, zone)} to {_when(end, zone)} ({_zone_name(zone)})"),
         bold_rows=[r.scope != "queue-language" for r in rows],
     )
-    typer.echo(
+    print_note(
         f"SL = {policy.formula.value} by each queue's own threshold T; "
         "rows over several queues (language, total) count each call against its queue's T."
     )

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["print_table"]
+__all__ = ["print_note", "print_table"]
 
 _BORDER = 3  # "│ " + " " around each cell; one more "│" closes the row
 _FOLD_AT = 24  # a longer cell may fold: plan its column at this width
@@ -69,3 +69,8 @@ def print_table(
             bold = bold_rows is not None and bold_rows[r]
             table.add_row(*(row[i] for i in columns), style="bold" if bold else None)
         console.print(table)
+
+
+def print_note(text: str, *, console: Console | None = None) -> None:
+    """A line of prose under a table, wrapped at the console's width."""
+    (console or Console()).print(text, markup=False, highlight=False)

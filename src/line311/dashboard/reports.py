@@ -1,6 +1,7 @@
 """Report routes of the operations dashboard (included by `create_dashboard_router`).
 
     GET /api/reports/sl         ?from=&to=[&interval=][&format=json|csv]   SL and volume
+                                (interval in seconds, a multiple of 900; 0: totals only)
     GET /api/reports/abandoned  ?from=&to=[&format=json|csv]               abandoned calls
     GET /api/reports/monthly    ?month=YYYY-MM[&format=json|csv]           month by queue, language
 
@@ -100,7 +101,7 @@ def create_reports_router(
         principal: Any = reader,
         start: From = None,
         end: To = None,
-        interval: Annotated[int | None, Query(ge=900)] = 1800,
+        interval: Annotated[int, Query(ge=0, description="seconds; 0: totals only")] = 1800,
         fmt: Fmt = "json",
     ) -> Response:
         state = hub.state
@@ -115,7 +116,7 @@ def create_reports_router(
         else:
             stats, agent_time = state.accumulator.intervals(), None
         rows = build_sl_report(
-            stats, lo, hi, interval=interval, policy=policies, agent_time=agent_time
+            stats, lo, hi, interval=interval or None, policy=policies, agent_time=agent_time
         )
         if fmt == "csv":
             return csv_response(render_csv(rows, policies, state.tz), "sl")

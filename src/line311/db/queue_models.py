@@ -154,21 +154,20 @@ def fold(
     end: float,
     policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
 ) -> tuple[dict[tuple[str, int], IntervalStats], dict[int, AgentTimeStats]]:
-    """Fold events into statistics for calls that entered in [``start``, ``end``) (pure)."""
-    entered: set[tuple[str, str]] = set()
+    """Fold events into statistics for calls that entered in [``start``, ``end``) (pure).
+
+    Events may come in any order: a call's answer stored before its enqueue still counts."""
+    events = list(events)
+    entered = {
+        (e.queue, e.call_id) for e in events if isinstance(e, CallEnqueued) and start <= e.at < end
+    }
     kept: list[QueueEvent] = []
     for e in events:
         if isinstance(e, AgentStateChanged):
             if e.at < end:
                 kept.append(e)
-            continue
-        if isinstance(e, CallEnqueued):
-            if not start <= e.at < end:
-                continue
-            entered.add((e.queue, e.call_id))
-        elif (e.queue, e.call_id) not in entered:
-            continue
-        kept.append(e)
+        elif (e.queue, e.call_id) in entered:
+            kept.append(e)
     acc = IntervalAccumulator(policy)
     acc.feed_all(kept)
     return dict(acc.intervals()), dict(acc.agent_time())
