@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -114,6 +115,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
     from line311.db.engine import engine_from_settings, make_session_factory
     from line311.db.migrate import ensure_schema_current
     from line311.db.outbox import OutboxStore
+    from line311.db.queue_models import load_events
     from line311.http_server import make_embedded_server
     from line311.messaging.alert_service import AlertService
     from line311.messaging.alert_store import AlertStore
@@ -127,7 +129,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
     sessions = make_session_factory(engine)
 
     # the wallboard, its sign-in and its metrics
-    policy = settings.sl_policy()
+    policy = settings.sl_policies()  # each queue's own sl_threshold / sl_goal
     hub = LiveHub(LiveState(policy, tz=ZoneInfo(settings.timezone)))
     registry = CollectorRegistry()
     metrics = DashboardMetrics(registry, hub, outbox_backlog=OutboxStore(sessions).backlog)
@@ -204,7 +206,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
             raw_listeners=[supervisor_line.on_event],
         )
         for queue in queues.runtime.router.queues:
-            hub.publish(QueueConfigured(queue, policy.goal))
+            hub.publish(QueueConfigured(queue, policy(queue).goal))
         for profile in load_roster_file(Path(settings.agents_file)):
             hub.publish(AgentNamed(profile.agent_id, profile.name))
 
@@ -234,6 +236,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
                 feed=scheduler.feed,
                 max_upload_bytes=settings.alerts_max_upload_bytes,
             ),
+            events=functools.partial(load_events, engine),  # reports over any stored range
         )
         app.include_router(flows_router(ivr))
         # the CCR desk API (log CCRs in/out, pause, queues, SL over any stored range): reading

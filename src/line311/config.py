@@ -30,7 +30,7 @@ from pydantic_settings import (
 from line311.errors import ConfigError
 
 if TYPE_CHECKING:
-    from line311.queue.service_level import SlPolicy
+    from line311.queue.service_level import SlPolicies, SlPolicy
 
 __all__ = ["Settings", "load_settings"]
 
@@ -317,6 +317,20 @@ class Settings(BaseSettings):
             goal=self.sl_goal,
             formula=SlFormula(self.sl_formula),
             short_abandon_threshold=self.sl_short_abandon,
+        )
+
+    def sl_policies(self) -> SlPolicies:
+        """Each queue's policy: `sl_policy` with the queue's own ``sl_threshold`` / ``sl_goal``
+        from the queue definitions (``queues_file``, or the built-in queues) when it sets them."""
+        from line311.queue.service_level import SlPolicies
+        from line311.routing.queues import default_queues, load_queues_yaml
+
+        if self.queues_file is not None:
+            queues = load_queues_yaml(Path(self.queues_file).read_text(encoding="utf-8"))
+        else:
+            queues = default_queues()
+        return SlPolicies.build(
+            self.sl_policy(), {q.name: (q.sl_threshold, q.sl_goal) for q in queues.values()}
         )
 
     @property

@@ -1,5 +1,6 @@
 """The wallboard in Debian's Chromium: loads cleanly, follows the live feed, turns a queue red
-below goal, lets a supervisor pause a CCR, and refuses a read-only user (403)."""
+below goal and amber "at risk" when callers wait past T, states the SL formula, lets a
+supervisor pause a CCR, and refuses a read-only user (403)."""
 
 from __future__ import annotations
 
@@ -72,6 +73,25 @@ async def test_given_an_open_page_when_an_event_is_published_then_it_shows_withi
     await expect(waiting).to_have_text("0")
     dashboard.hub.publish(CallEnqueued("c1", "housing", time.time()))
     await expect(waiting).to_have_text("1", timeout=1000)
+    assert errors == []
+
+
+async def test_given_callers_waiting_past_the_threshold_then_a_perfect_queue_is_at_risk(
+    browser: Any, dashboard: Dashboard
+) -> None:
+    seed(dashboard)
+    page, errors = await open_page(browser, dashboard, "olga")
+    now = time.time()
+    dashboard.hub.publish(CallEnqueued("ok", "noise", now - 10))
+    dashboard.hub.publish(CallAnswered("ok", "noise", now - 5, agent_id="a1"))  # within T
+    for i in range(3):  # waiting 60 s and more: past the 30 s threshold whenever checked
+        dashboard.hub.publish(CallEnqueued(f"w{i}", "noise", now - 60 - i))
+    card = page.locator('[data-key="noise"]')
+    await expect(card.locator(".badge")).to_have_text("At risk")
+    await expect(card).to_have_attribute("data-status", "amber")
+    formula = page.locator("#sl-formula")
+    await expect(formula).to_contain_text("SL = answered within T")
+    await expect(formula).to_contain_text("waiting longer than T counted as a miss")
     assert errors == []
 
 

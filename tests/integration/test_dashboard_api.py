@@ -275,7 +275,11 @@ async def test_reports_give_sl_and_abandoned_calls_as_json_and_csv(env: Env) -> 
         assert bad.status_code == 400
         abandoned = await client.get("/api/reports/abandoned", params={"format": "csv"})
         lines = abandoned.text.splitlines()
-        assert lines[0] == "call_id,queue,enqueued_at,abandoned_at,wait_seconds"
+        # the first five columns as before; outcome, callback and agent now follow (issue 16)
+        assert lines[0] == (
+            "call_id,queue,enqueued_at,abandoned_at,wait_seconds,"
+            "outcome,callback_requested_at,agent_id"
+        )
         assert lines[1].startswith("c2,general,")
 
 

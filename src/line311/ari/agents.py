@@ -38,7 +38,7 @@ from line311.ari.errors import AriError, AriNotFound
 from line311.ari.queueing import QueueAriPort, QueueRuntime
 from line311.ari.translate import NewCall
 from line311.queue.report import build_sl_report, render_csv
-from line311.queue.service_level import DEFAULT_POLICY, IntervalStats, SlPolicy
+from line311.queue.service_level import DEFAULT_POLICY, IntervalStats, SlPolicies, SlPolicy
 from line311.routing.agents import AgentFigures, AgentProfile
 from line311.routing.errors import AgentStateError, RoutingConfigError, UnknownAgentError
 from line311.routing.skills import SkillSet
@@ -249,11 +249,15 @@ def queue_api_router(
     runtime: QueueRuntime,
     *,
     stored: StoredStats | None = None,
-    policy: SlPolicy = DEFAULT_POLICY,
+    policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
     clock: Callable[[], float] | None = None,
 ) -> APIRouter:
-    """The agents, queues and SL-report HTTP API (see the module docstring)."""
+    """The agents, queues and SL-report HTTP API (see the module docstring). ``policy``
+    may give each queue its own threshold and goal (`SlPolicies`)."""
     import time
+
+    policies = SlPolicies.of(policy)
+    default = policies.default
 
     now_fn = clock or time.time
     router = APIRouter()
@@ -296,6 +300,7 @@ def queue_api_router(
         out = []
         for s in runtime.queues():
             today = acc.stats(s.queue, day_start, day_start + 86400)
+            own = policies(s.queue)
             out.append(
                 {
                     "queue": s.queue,
@@ -307,17 +312,19 @@ def queue_api_router(
                     "on_call_agents": s.on_call_agents,
                     "paused_agents": s.paused_agents,
                     "handle_time": s.handle_time,
+                    "sl_threshold": own.threshold,
+                    "sl_goal": own.goal,
                     "today": {
                         "offered": today.offered,
                         "answered": today.answered,
                         "abandoned": today.abandoned,
-                        "service_level": today.service_level(policy.formula),
+                        "service_level": today.service_level(own.formula),
                         "asa": today.asa,
                     },
                 }
             )
         return JSONResponse(
-            {"queues": out, "sl_formula": policy.formula.value, "threshold": policy.threshold}
+            {"queues": out, "sl_formula": default.formula.value, "threshold": default.threshold}
         )
 
     @router.get("/reports/sl", response_model=None)
@@ -349,10 +356,10 @@ def queue_api_router(
             return PlainTextResponse(render_csv(rows, policy), media_type="text/csv")
         return JSONResponse(
             {
-                "formula": policy.formula.value,
-                "threshold": policy.threshold,
-                "goal": policy.goal,
-                "short_abandon_threshold": policy.short_abandon_threshold,
+                "formula": default.formula.value,
+                "threshold": default.threshold,
+                "goal": default.goal,
+                "short_abandon_threshold": default.short_abandon_threshold,
                 "rows": [r.values(policy) for r in rows],
             }
         )

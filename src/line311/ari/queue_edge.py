@@ -217,7 +217,7 @@ def build_queue_edge(
     )
     for profile in profiles:
         router.register_agent(profile)
-    policy = settings.sl_policy()
+    policy = settings.sl_policies()  # each queue's own sl_threshold / sl_goal honoured
     hub = QueueEventHub(IntervalAccumulator(policy))
     log_writer = QueueLogWriter(Path(settings.state_dir) / "queue_log")
     hub.subscribe(log_writer)

@@ -2,8 +2,12 @@
 
 ``report sl`` measures the stored queue events (the ``queue_events`` table the controller
 writes) over a date range; ``report abandoned`` lists the abandoned calls and the callbacks;
-``report queue-log FILE`` measures an Asterisk-format queue_log (ours, or a real Asterisk's).
-All use the same pure report builder, `line311.queue.report`.
+``report monthly`` gives a month's offered / answered / abandoned / SL / ASA by queue and
+language; ``report queue-log FILE`` measures an Asterisk-format queue_log (ours, or a real
+Asterisk's). All use the pure report builders of `line311.queue.report` and
+`line311.queue.monthly`; each queue is measured with its own ``sl_threshold`` / ``sl_goal``
+(queues.yaml) when it sets them. Tables fit the terminal's width (`line311.commands.tables`)
+and every time printed carries its UTC offset.
 
 Service level, by default (``sl_formula = exclude-short-abandons``)::
 
@@ -16,20 +20,34 @@ the interval in which they *entered* the queue.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+from line311.commands.tables import print_note, print_table
 from line311.queue.intervals import IntervalAccumulator
+from line311.queue.monthly import build_monthly_report, render_monthly_csv
 from line311.queue.queue_log import events_from_records, parse_lines
-from line311.queue.report import SlReportRow, abandoned_calls, build_sl_report, render_csv
-from line311.queue.service_level import DEFAULT_POLICY, SlFormula, SlPolicy
+from line311.queue.report import (
+    SlReportRow,
+    abandoned_calls,
+    build_sl_report,
+    render_abandoned_csv,
+    render_csv,
+)
+from line311.queue.service_level import DEFAULT_POLICY, SlFormula, SlPolicies, SlPolicy
 
 app = typer.Typer(no_args_is_help=True)
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
 
 
 def _day_start(day: date, tz: ZoneInfo) -> float:
@@ -42,42 +60,56 @@ def _fmt(value: float | None, percent: bool = False) -> str:
     return f"{value * 100:.1f}%" if percent else f"{value:.1f}"
 
 
-def _print_table(rows: list[SlReportRow], policy: SlPolicy, tz: ZoneInfo) -> None:
-    table = Table(
+def _when(at: float, tz: ZoneInfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``at`` in ``tz`` with its UTC offset (``2026-11-02 09:30-05:00``)."""
+    moment = datetime.fromtimestamp(at, tz)
+    offset = moment.strftime("%z")
+    return moment.strftime(fmt) + f"{offset[:3]}:{offset[3:]}"
+
+
+def _zone_name(tz: ZoneInfo) -> str:
+    return tz.key
+
+
+def _print_table(rows: list[SlReportRow], policy: SlPolicy | SlPolicies, tz: ZoneInfo) -> None:
+    policies = SlPolicies.of(policy)
+    headers = [
         "queue",
-        "from",
+        f"from ({_zone_name(tz)})",
         "offered",
         "answered",
         "≤T",
+        "T s",
         "abandoned",
         "short",
         "SL",
+        "goal",
         "ASA s",
         "AHT s",
         "longest s",
-    )
+    ]
+    cells = []
     for row in rows:
         s = row.stats
-        when = (
-            "total"
-            if row.is_total
-            else datetime.fromtimestamp(row.start, tz).strftime("%Y-%m-%d %H:%M")
+        own = policies(row.queue)
+        cells.append(
+            [
+                row.queue,
+                "total" if row.is_total else _when(row.start, tz),
+                str(s.offered),
+                str(s.answered),
+                str(s.answered_within),
+                f"{s.threshold:g}",
+                str(s.abandoned),
+                str(s.short_abandons),
+                _fmt(s.service_level(own.formula), percent=True),
+                f"{own.goal:.0%}",
+                _fmt(s.asa),
+                _fmt(s.aht),
+                _fmt(s.longest_wait),
+            ]
         )
-        table.add_row(
-            row.queue,
-            when,
-            str(s.offered),
-            str(s.answered),
-            str(s.answered_within),
-            str(s.abandoned),
-            str(s.short_abandons),
-            _fmt(s.service_level(policy.formula), percent=True),
-            _fmt(s.asa),
-            _fmt(s.aht),
-            _fmt(s.longest_wait),
-            style="bold" if row.is_total else None,
-        )
-    Console().print(table)
+    print_table(headers, cells, key=2, bold_rows=[r.is_total for r in rows])
 
 
 @app.command("queue-log")
@@ -104,10 +136,7 @@ def queue_log_report(
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout.")] = False,
 ) -> None:
     """Service level per queue and interval, measured from an Asterisk-format queue_log."""
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
+    zone = _zone(tz)
     first, last = from_day.date(), (to_day or from_day).date()
     if last < first:
         raise typer.BadParameter("--to is before --from", param_hint="--to")
@@ -134,17 +163,14 @@ def queue_log_report(
 
 
 def _range(from_day: datetime, to_day: datetime | None, tz: str) -> tuple[float, float, ZoneInfo]:
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
+    zone = _zone(tz)
     first, last = from_day.date(), (to_day or from_day).date()
     if last < first:
         raise typer.BadParameter("--to is before --from", param_hint="--to")
     return _day_start(first, zone), _day_start(last + timedelta(days=1), zone), zone
 
 
-def _engine(ctx: typer.Context) -> tuple[Any, SlPolicy]:
+def _engine(ctx: typer.Context) -> tuple[Any, SlPolicies]:
     from line311.cli import settings_from  # the root imports this module
     from line311.db.engine import engine_from_settings
     from line311.db.migrate import ensure_schema_current
@@ -156,7 +182,7 @@ def _engine(ctx: typer.Context) -> tuple[Any, SlPolicy]:
     except Exception:
         engine.dispose()
         raise
-    return engine, settings.sl_policy()
+    return engine, settings.sl_policies()
 
 
 _FROM = typer.Option("--from", formats=["%Y-%m-%d"], help="First day (local to --tz).")
@@ -178,7 +204,8 @@ def sl_report(
     """Service level per queue and 15/30-minute interval from the stored queue events.
 
     Default SL: answered within 30 s / (answered + abandoned after 5 s + timed out)
-    (settings sl_threshold, sl_short_abandon, sl_formula, sl_goal)."""
+    (settings sl_threshold, sl_short_abandon, sl_formula, sl_goal; a queue's own
+    sl_threshold / sl_goal in queues.yaml win)."""
     from line311.db.queue_models import stored_stats
 
     if interval not in (0, 15, 30, 60):
@@ -203,10 +230,21 @@ def sl_report(
         typer.echo(render_csv(rows, policy, zone), nl=False)
         return
     _print_table(rows, policy, zone)
-    typer.echo(
-        f"SL = {policy.formula.value}, threshold {policy.threshold:g} s, goal "
-        f"{policy.goal:.0%}, short abandons <= {policy.short_abandon_threshold:g} s"
+    default = policy.default
+    print_note(
+        f"SL = {default.formula.value}, threshold {default.threshold:g} s, goal "
+        f"{default.goal:.0%} (unless the queue sets its own: columns T and goal), "
+        f"short abandons <= {default.short_abandon_threshold:g} s"
     )
+
+
+class Format(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+_FORMAT = typer.Option("--format", help="table (fits the terminal), csv or json.")
 
 
 @app.command("abandoned")
@@ -215,9 +253,11 @@ def abandoned_report(
     from_day: Annotated[datetime, _FROM],
     to_day: Annotated[datetime | None, _TO] = None,
     tz: Annotated[str, typer.Option(help="Time zone of the days and output.")] = "America/New_York",
-    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+    fmt: Annotated[Format, _FORMAT] = Format.table,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
-    """Abandoned and timed-out calls, and every callback with its outcome."""
+    """Abandoned and timed-out calls, and every callback with its outcome, that entered a
+    queue in the date range (from the stored queue events: any range, not only today)."""
     import json
     import time as _time
 
@@ -231,38 +271,120 @@ def abandoned_report(
         engine.dispose()
     calls = abandoned_calls(events, start, end, now=_time.time())
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "calls": [
-                        {
-                            "call_id": c.call_id,
-                            "queue": c.queue,
-                            "entered_at": c.entered_at,
-                            "ended_at": c.ended_at,
-                            "waited": round(c.waited, 3),
-                            "outcome": c.outcome,
-                            "callback_requested_at": c.callback_requested_at,
-                            "agent_id": c.agent_id,
-                        }
-                        for c in calls
-                    ]
-                },
-                indent=2,
-            )
-        )
+        fmt = Format.json
+    if fmt is Format.json:
+        typer.echo(json.dumps({"calls": [c.values(zone) for c in calls]}, indent=2))
         return
-    table = Table("entered", "queue", "call", "waited s", "outcome", "callback asked", "agent")
-    for c in calls:
-        table.add_row(
-            datetime.fromtimestamp(c.entered_at, zone).strftime("%Y-%m-%d %H:%M:%S"),
+    if fmt is Format.csv:
+        typer.echo(render_abandoned_csv(calls, zone), nl=False)
+        return
+    headers = [
+        f"entered ({_zone_name(zone)})",
+        "queue",
+        "call",
+        "waited s",
+        "outcome",
+        "ended",
+        "callback asked",
+        "agent",
+    ]
+    cells = [
+        [
+            _when(c.entered_at, zone, "%Y-%m-%d %H:%M:%S"),
             c.queue,
             c.call_id,
             f"{c.waited:.1f}",
             c.outcome,
+            "-" if c.ended_at is None else _when(c.ended_at, zone, "%H:%M:%S"),
             "-"
             if c.callback_requested_at is None
-            else datetime.fromtimestamp(c.callback_requested_at, zone).strftime("%H:%M:%S"),
+            else _when(c.callback_requested_at, zone, "%H:%M:%S"),
             c.agent_id or "-",
-        )
-    Console().print(table)
+        ]
+        for c in calls
+    ]
+    print_table(headers, cells, key=1, title=f"{len(calls)} calls")
+
+
+def _month(value: str, tz: ZoneInfo) -> tuple[float, float]:
+    try:
+        first = datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected a month as YYYY-MM, got {value!r}", param_hint="--month"
+        ) from None
+    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return _day_start(first, tz), _day_start(after, tz)
+
+
+@app.command("monthly")
+def monthly_report(
+    ctx: typer.Context,
+    month: Annotated[str, typer.Option(help="The month, YYYY-MM (local to --tz).")],
+    tz: Annotated[str, typer.Option(help="Time zone of the month.")] = "America/New_York",
+    fmt: Annotated[Format, _FORMAT] = Format.table,
+) -> None:
+    """A month's calls offered, answered and abandoned, SL and ASA, by queue and language
+    (each queue's SL by its own threshold; rows over several queues add each queue's calls
+    that met their own threshold)."""
+    import json
+
+    from line311.db.queue_models import FOLLOW_UP, load_events
+
+    zone = _zone(tz)
+    start, end = _month(month, zone)
+    engine, policy = _engine(ctx)
+    try:
+        events = load_events(engine, start, end + FOLLOW_UP)
+    finally:
+        engine.dispose()
+    rows = build_monthly_report(events, month, start, end, policy)
+    if fmt is Format.csv:
+        typer.echo(render_monthly_csv(rows), nl=False)
+        return
+    if fmt is Format.json:
+        doc = {
+            "month": month,
+            "from": datetime.fromtimestamp(start, zone).isoformat(),
+            "to": datetime.fromtimestamp(end, zone).isoformat(),
+            "formula": policy.formula.value,
+            "rows": [r.values() for r in rows],
+        }
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    headers = [
+        "queue",
+        "language",
+        "offered",
+        "answered",
+        "abandoned",
+        "SL",
+        "T s",
+        "goal",
+        "ASA s",
+    ]
+    cells = [
+        [
+            r.queue,
+            r.language,
+            str(r.offered),
+            str(r.answered),
+            str(r.abandoned),
+            _fmt(r.service_level, percent=True),
+            "-" if r.threshold is None else f"{r.threshold:g}",
+            "-" if r.goal is None else f"{r.goal:.0%}",
+            _fmt(r.asa),
+        ]
+        for r in rows
+    ]
+    print_table(
+        headers,
+        cells,
+        key=2,
+        title=(f"{month}: {_when(start, zone)} to {_when(end, zone)} ({_zone_name(zone)})"),
+        bold_rows=[r.scope != "queue-language" for r in rows],
+    )
+    print_note(
+        f"SL = {policy.formula.value} by each queue's own threshold T; "
+        "rows over several queues (language, total) count each call against its queue's T."
+    )

@@ -15,6 +15,8 @@
     GET  /api/audit               newest audit entries           supervisor
     GET  /api/reports/sl          ?from=&to=[&interval=][&format=csv]   SL and volume
     GET  /api/reports/abandoned   ?from=&to=[&format=csv]               abandoned calls
+    GET  /api/reports/monthly     ?month=YYYY-MM[&format=csv]           month by queue, language
+                                  (all three: line311.dashboard.reports)
 
 Reads need role ``operations`` (or ``supervisor``). An action by an operations user is
 refused with 403 and, like every action, written to the audit log with its outcome.
@@ -23,9 +25,7 @@ Errors are ``{"error_id", "message", "details"}``.
 
 from __future__ import annotations
 
-import csv
 import html
-import io
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -37,7 +37,6 @@ from fastapi.responses import (
     FileResponse,
     HTMLResponse,
     JSONResponse,
-    PlainTextResponse,
     RedirectResponse,
     Response,
     StreamingResponse,
@@ -56,7 +55,7 @@ from line311.dashboard.auth import (
 )
 from line311.dashboard.errors import AuthError, DashboardError
 from line311.dashboard.live import LiveHub
-from line311.queue.report import build_sl_report, render_csv
+from line311.dashboard.reports import EventLoader, create_reports_router
 
 __all__ = ["STATIC_DIR", "create_dashboard_router", "error_response"]
 
@@ -130,9 +129,11 @@ def create_dashboard_router(
     actions: Actions,
     *,
     withdraw_route: bool = True,
+    events: EventLoader | None = None,
 ) -> APIRouter:
     """The dashboard's routes. The app must set ``app.state.dashboard_auth = auth``.
-    Time (sign-in lock-out, report defaults) is ``auth.clock``."""
+    Time (sign-in lock-out, report defaults) is ``auth.clock``. ``events`` loads stored
+    queue events for the reports (`line311.dashboard.reports`)."""
     router = APIRouter()
     clock = auth.clock
     reader = Depends(require_role(Role.OPERATIONS))
@@ -314,63 +315,7 @@ def create_dashboard_router(
     ) -> dict[str, Any]:
         return {"entries": await run_in_threadpool(auth.store.audit_entries, limit)}
 
-    # ------------------------------------------------------------------ reports
-    @router.get("/api/reports/sl")
-    async def report_sl(
-        principal: Principal = reader,
-        start: Annotated[
-            float, Query(alias="from", description="POSIX seconds, 15-min aligned")
-        ] = 0,
-        end: Annotated[float | None, Query(alias="to")] = None,
-        interval: Annotated[int | None, Query(ge=900)] = 1800,
-        fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
-    ) -> Response:
-        state = hub.state
-        now = clock()
-        if end is None:
-            end = (int(now // 900) + 1) * 900
-        if start == 0:
-            start = state.snapshot(now)["day_start"] // 900 * 900
-        policy = state.policy
-        rows = build_sl_report(
-            state.accumulator.intervals(), start, end, interval=interval, policy=policy
-        )
-        if fmt == "csv":
-            return PlainTextResponse(
-                render_csv(rows, policy, state.tz),
-                media_type="text/csv",
-                headers={"Content-Disposition": 'attachment; filename="line311-sl.csv"'},
-            )
-        return JSONResponse({"rows": [row.values(policy, state.tz) for row in rows]})
-
-    @router.get("/api/reports/abandoned")
-    async def report_abandoned(
-        principal: Principal = reader,
-        start: Annotated[float, Query(alias="from")] = 0,
-        end: Annotated[float | None, Query(alias="to")] = None,
-        fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
-    ) -> Response:
-        now = clock()
-        calls = hub.state.abandoned_calls(start, end if end is not None else now + 1)
-        if fmt == "csv":
-            out = io.StringIO()
-            columns = ["call_id", "queue", "enqueued_at", "abandoned_at", "wait_seconds"]
-            writer = csv.DictWriter(out, columns, lineterminator="\n")
-            writer.writeheader()
-            for call in calls:
-                writer.writerow(
-                    {
-                        **call,
-                        "enqueued_at": _iso(call["enqueued_at"]),
-                        "abandoned_at": _iso(call["abandoned_at"]),
-                    }
-                )
-            return PlainTextResponse(
-                out.getvalue(),
-                media_type="text/csv",
-                headers={"Content-Disposition": 'attachment; filename="line311-abandoned.csv"'},
-            )
-        return JSONResponse({"calls": calls})
+    router.include_router(create_reports_router(hub, reader, clock, events))
 
     return router
 

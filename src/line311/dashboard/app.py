@@ -29,6 +29,7 @@ from line311.dashboard.api import STATIC_DIR, create_dashboard_router, error_res
 from line311.dashboard.auth import Authenticator
 from line311.dashboard.errors import DashboardError
 from line311.dashboard.live import LiveHub
+from line311.dashboard.reports import EventLoader
 from line311.queue.errors import QueueError
 
 __all__ = ["HealthProvider", "create_app"]
@@ -44,11 +45,13 @@ def create_app(
     actions: Actions | None = None,
     registry: CollectorRegistry | None = None,
     alerts_router: APIRouter | None = None,
+    events: EventLoader | None = None,
 ) -> FastAPI:
     """The app; ``health()`` returns a dict with at least ``ok: bool``.
 
     The dashboard is mounted when ``hub`` and ``auth`` are given (``actions`` defaults to
-    `InMemoryActions` over the hub, for demos).
+    `InMemoryActions` over the hub, for demos). ``events`` loads the stored queue events the
+    reports read (without it they read the live state's memory: today only).
     """
 
     @contextlib.asynccontextmanager
@@ -91,6 +94,7 @@ def create_app(
                 auth,
                 actions if actions is not None else InMemoryActions(hub),
                 withdraw_route=alerts_router is None,
+                events=events,
             )
         )
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

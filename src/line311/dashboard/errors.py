@@ -3,6 +3,8 @@
     DashboardError                (line311.errors.Line311Error)
     ├── AuthError                 local: bad credentials, bad or expired session/token
     ├── AccountError              local: account store problems (duplicate user, bad role...)
+    ├── ReportRequestError        local: a report asked with bad parameters (HTTP 400)
+    ├── NoStorageError            the report needs the stored queue events (HTTP 503)
     └── ActionError               an action the supervisor asked for cannot be done
         ├── UnknownTargetError    the agent, queue or alert does not exist (HTTP 404)
         └── ActionRefusedError    it exists but the action does not apply now (HTTP 409)
@@ -20,6 +22,8 @@ __all__ = [
     "ActionRefusedError",
     "AuthError",
     "DashboardError",
+    "NoStorageError",
+    "ReportRequestError",
     "UnknownTargetError",
 ]
 
@@ -64,3 +68,17 @@ class ActionRefusedError(ActionError):
 
     error_id = "action-refused"
     status_code = 409
+
+
+class ReportRequestError(DashboardError, ValueError):
+    """A report's parameters are wrong (a date that does not parse, an empty range)."""
+
+    error_id = "bad-request"
+    status_code = 400
+
+
+class NoStorageError(DashboardError):
+    """The report reads the stored queue events and this process has no database."""
+
+    error_id = "no-storage"
+    status_code = 503

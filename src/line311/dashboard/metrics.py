@@ -4,7 +4,8 @@ Two kinds:
 
 * **Read at scrape time** from the hub's `LiveState` (a custom collector, so they are never
   stale and cost nothing between scrapes): calls in the IVR, calls waiting per queue, SL and
-  ASA per queue (current interval and today), the SL goal, CCRs per state, active alerts,
+  ASA per queue (current interval and today), the SL goal and threshold, the projected SL
+  and the callers waiting past the threshold, CCRs per state, active alerts,
   open dashboards, and the CRM outbox backlog (from a callable the CRM side provides).
 * **Observed as they happen**: wait-time and handle-time histograms and offered / answered /
   abandoned counters (a hub listener), and the ARI reaction-time histogram (the controller's
@@ -86,6 +87,21 @@ class _StateCollector(Collector):
         goal = GaugeMetricFamily(
             "line311_queue_service_level_goal_ratio", "SL goal of a queue.", labels=["queue"]
         )
+        threshold = GaugeMetricFamily(
+            "line311_queue_service_level_threshold_seconds",
+            "SL threshold T of a queue (answered within T counts).",
+            labels=["queue"],
+        )
+        past = GaugeMetricFamily(
+            "line311_queue_calls_waiting_past_threshold",
+            "Calls (on hold or awaiting a callback) that have waited longer than the queue's T.",
+            labels=["queue"],
+        )
+        projected = GaugeMetricFamily(
+            "line311_queue_service_level_projected_ratio",
+            "SL if every caller now waiting past T counted as a miss, by window.",
+            labels=["queue", "window"],
+        )
         asa = GaugeMetricFamily(
             "line311_queue_asa_seconds",
             "Average speed of answer, by window: interval or today.",
@@ -97,12 +113,16 @@ class _StateCollector(Collector):
             callbacks.add_metric([name], q["callbacks_pending"])
             longest.add_metric([name], q["longest_wait"])
             goal.add_metric([name], q["goal"])
+            threshold.add_metric([name], q["threshold"])
+            past.add_metric([name], q["waiting_past_threshold"])
             for window in ("interval", "today"):
                 if q[window]["sl"] is not None:
                     sl.add_metric([name, window], q[window]["sl"])
+                if q[window]["projected_sl"] is not None:
+                    projected.add_metric([name, window], q[window]["projected_sl"])
                 if q[window]["asa"] is not None:
                     asa.add_metric([name, window], q[window]["asa"])
-        yield from (waiting, callbacks, longest, sl, goal, asa)
+        yield from (waiting, callbacks, longest, sl, goal, asa, threshold, past, projected)
         agents = GaugeMetricFamily(
             "line311_ccr_agents", "CCRs in each state now.", labels=["state"]
         )

@@ -21,6 +21,14 @@ time in state, pause reason), IVR figures and active alerts.
 status is judged on the current interval's SL, or on today's when the interval has no call
 counted yet; with no calls at all it is ``"none"`` (nothing to judge).
 
+Each queue is measured with its own threshold T and goal (`SlPolicies`: queues.yaml's
+``sl_threshold`` / ``sl_goal``, else the center's). Callers still waiting count too: the
+*projected* SL counts every caller now waiting longer than T as the miss it will be (answered
+late, or abandoned or timed out after T), so a queue whose finished calls all made it while
+callers pile up past T is "at risk", not "on goal" (`line311.queue.service_level.sl_state`).
+The center-wide chart adds each queue's figure counted by its own T
+(`combined_service_level`).
+
 Cost: `apply` is O(1). `snapshot` is O(queues × intervals today + agents), independent of the
 number of calls, so thousands of calls cost nothing extra per snapshot.
 """
@@ -49,8 +57,13 @@ from line311.queue.service_level import (
     BASE_INTERVAL,
     DEFAULT_POLICY,
     IntervalStats,
+    SlPolicies,
     SlPolicy,
+    SlState,
+    combined_service_level,
     merge_stats,
+    projected_service_level,
+    sl_state,
 )
 
 __all__ = [
@@ -67,6 +80,7 @@ __all__ = [
     "QueueGoalChanged",
     "WaitMeasured",
     "sl_status",
+    "state_status",
 ]
 
 logger = logging.getLogger(__name__)
@@ -184,6 +198,18 @@ def sl_status(sl: float | None, goal: float, amber_margin: float) -> str:
     return STATUS_RED
 
 
+def state_status(state: SlState, sl: float | None, goal: float, amber_margin: float) -> str:
+    """The colour of a queue in `SlState` ``state``: on goal is green, at risk amber, below
+    goal amber within ``amber_margin`` of the goal and red further below."""
+    if state is SlState.ON_GOAL:
+        return STATUS_GREEN
+    if state is SlState.AT_RISK:
+        return STATUS_AMBER
+    if state is SlState.BELOW_GOAL:
+        return sl_status(sl, goal, amber_margin)
+    return STATUS_NONE
+
+
 def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -203,14 +229,15 @@ class _Ccr:
 class LiveState:
     """The wallboard's model. See the module docstring.
 
-    ``policy`` gives the center's SL threshold, formula and default goal; ``goals`` overrides
-    the goal per queue. ``amber_margin`` is how far below the goal (in SL points, 0.05 = 5
-    percentage points) a queue is amber rather than red. ``tz`` decides where "today" starts.
+    ``policy`` gives the center's SL formula and each queue's threshold and default goal (one
+    `SlPolicy` for all, or `SlPolicies`); ``goals`` overrides the goal per queue.
+    ``amber_margin`` is how far below the goal (in SL points, 0.05 = 5 percentage points) a
+    queue is amber rather than red. ``tz`` decides where "today" starts.
     """
 
     def __init__(
         self,
-        policy: SlPolicy = DEFAULT_POLICY,
+        policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
         *,
         goals: Mapping[str, float] | None = None,
         amber_margin: float = 0.05,
@@ -221,11 +248,12 @@ class LiveState:
             raise ValueError(f"interval length must be a multiple of 900 s, got {interval_length}")
         if not 0.0 <= amber_margin < 1.0:
             raise ValueError(f"amber margin must be in [0, 1), got {amber_margin}")
-        self.policy = policy
+        self.policies = SlPolicies.of(policy)
+        self.policy = self.policies.default
         self.amber_margin = amber_margin
         self.tz = tz
         self.interval_length = interval_length
-        self.accumulator = IntervalAccumulator(policy)
+        self.accumulator = IntervalAccumulator(self.policies)
         self._goals: dict[str, float] = {}
         for queue, goal in (goals or {}).items():
             self._set_goal(queue, goal)
@@ -350,8 +378,8 @@ class LiveState:
         return datetime.combine(day, time(0), self.tz).timestamp()
 
     def goal(self, queue: str) -> float:
-        """The SL goal of ``queue`` (the center's default when not set)."""
-        return self._goals.get(queue, self.policy.goal)
+        """The SL goal of ``queue`` (set live, else the queue's own, else the center's)."""
+        return self._goals.get(queue, self.policies(queue).goal)
 
     def queue_names(self) -> list[str]:
         """Configured queues and every queue seen in events, sorted."""
@@ -375,17 +403,22 @@ class LiveState:
         return [dict(c) for c in self._abandoned if start <= c["abandoned_at"] < end]
 
     def policy_for(self, queue: str) -> SlPolicy:
-        """The center's policy with ``queue``'s goal."""
-        return replace(self.policy, goal=self.goal(queue))
+        """``queue``'s policy (its own threshold) with its current goal."""
+        return replace(self.policies(queue), goal=self.goal(queue))
 
-    def _figures(self, stats: IntervalStats, goal: float) -> dict[str, Any]:
-        sl = stats.service_level(self.policy.formula)
+    def _figures(self, stats: IntervalStats, goal: float, past_threshold: int) -> dict[str, Any]:
+        formula = self.policy.formula
+        sl = stats.service_level(formula)
+        projected = projected_service_level(stats, past_threshold, formula)
+        state = sl_state(sl, projected, goal)
         return {
             "offered": stats.offered,
             "answered": stats.answered,
             "abandoned": stats.abandoned,
             "sl": _round(sl),
-            "status": sl_status(sl, goal, self.amber_margin),
+            "projected_sl": _round(projected),
+            "state": state.value,
+            "status": state_status(state, sl, goal, self.amber_margin),
             "asa": _round(stats.asa, 1),
             "aht": _round(stats.aht, 1),
         }
@@ -397,45 +430,46 @@ class LiveState:
         current = int(now // length) * length
         by_interval = self.accumulator.intervals(length)
         queues: list[dict[str, Any]] = []
-        day_totals: dict[int, IntervalStats] = {}
+        day_totals: dict[int, list[IntervalStats]] = {}
         for name in self.queue_names():
             goal = self.goal(name)
+            own = self.policies(name)
             cells = {s: st for (q, s), st in by_interval.items() if q == name and s >= day_start}
             for start, st in cells.items():
-                prev = day_totals.get(start)
-                day_totals[start] = st if prev is None else prev + st
-            interval = cells.get(current, IntervalStats.empty(self.policy))
-            today = merge_stats(cells.values(), self.policy)
+                day_totals.setdefault(start, []).append(st)
+            interval = cells.get(current, IntervalStats.empty(own))
+            today = merge_stats(cells.values(), own)
             live = self.accumulator.live(name, now)
-            interval_fig = self._figures(interval, goal)
-            today_fig = self._figures(today, goal)
-            status = (
-                interval_fig["status"]
-                if interval_fig["status"] != STATUS_NONE
-                else today_fig["status"]
-            )
+            # every caller now past T counts against both figures: the call will count as a
+            # miss in the interval it entered, and the supervisor must see it now
+            interval_fig = self._figures(interval, goal, live.waiting_past_threshold)
+            today_fig = self._figures(today, goal, live.waiting_past_threshold)
+            judged = interval_fig if interval_fig["state"] != SlState.NONE else today_fig
             queues.append(
                 {
                     "name": name,
                     "goal": goal,
-                    "threshold": self.policy.threshold,
+                    "threshold": own.threshold,
                     "waiting": live.waiting,
                     "callbacks_pending": live.callbacks_pending,
                     "longest_wait": round(live.longest_wait, 1),
-                    "status": status,
+                    "waiting_past_threshold": live.waiting_past_threshold,
+                    "status": judged["status"],
+                    "state": judged["state"],
                     "interval": interval_fig,
                     "today": today_fig,
                 }
             )
         chart = []
         start = int(day_start // length) * length
+        formula = self.policy.formula
         while start <= current:
-            st = day_totals.get(start, IntervalStats.empty(self.policy))
+            parts = day_totals.get(start, [])
             chart.append(
                 {
                     "start": start,
-                    "offered": st.offered,
-                    "sl": _round(st.service_level(self.policy.formula)),
+                    "offered": sum(p.offered for p in parts),
+                    "sl": _round(combined_service_level(parts, formula)),
                 }
             )
             start += length
@@ -451,6 +485,7 @@ class LiveState:
             "policy": {
                 "threshold": self.policy.threshold,
                 "formula": self.policy.formula.value,
+                "short_abandon_threshold": self.policy.short_abandon_threshold,
                 "default_goal": self.policy.goal,
                 "amber_margin": self.amber_margin,
             },

@@ -41,6 +41,7 @@ from line311.queue.service_level import (
     DEFAULT_POLICY,
     AgentTimeStats,
     IntervalStats,
+    SlPolicies,
     SlPolicy,
 )
 
@@ -139,7 +140,7 @@ def load_events(engine: Engine, start: float, end: float) -> list[QueueEvent]:
 
 
 def stored_stats(
-    engine: Engine, start: float, end: float, policy: SlPolicy = DEFAULT_POLICY
+    engine: Engine, start: float, end: float, policy: SlPolicy | SlPolicies = DEFAULT_POLICY
 ) -> tuple[dict[tuple[str, int], IntervalStats], dict[int, AgentTimeStats]]:
     """Per-(queue, 15-minute start) statistics and agent time per 15-minute start for the
     calls that entered in [``start``, ``end``)."""
@@ -148,23 +149,25 @@ def stored_stats(
 
 
 def fold(
-    events: Iterable[QueueEvent], start: float, end: float, policy: SlPolicy = DEFAULT_POLICY
+    events: Iterable[QueueEvent],
+    start: float,
+    end: float,
+    policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
 ) -> tuple[dict[tuple[str, int], IntervalStats], dict[int, AgentTimeStats]]:
-    """Fold events into statistics for calls that entered in [``start``, ``end``) (pure)."""
-    entered: set[tuple[str, str]] = set()
+    """Fold events into statistics for calls that entered in [``start``, ``end``) (pure).
+
+    Events may come in any order: a call's answer stored before its enqueue still counts."""
+    events = list(events)
+    entered = {
+        (e.queue, e.call_id) for e in events if isinstance(e, CallEnqueued) and start <= e.at < end
+    }
     kept: list[QueueEvent] = []
     for e in events:
         if isinstance(e, AgentStateChanged):
             if e.at < end:
                 kept.append(e)
-            continue
-        if isinstance(e, CallEnqueued):
-            if not start <= e.at < end:
-                continue
-            entered.add((e.queue, e.call_id))
-        elif (e.queue, e.call_id) not in entered:
-            continue
-        kept.append(e)
+        elif (e.queue, e.call_id) in entered:
+            kept.append(e)
     acc = IntervalAccumulator(policy)
     acc.feed_all(kept)
     return dict(acc.intervals()), dict(acc.agent_time())

@@ -53,6 +53,7 @@ from line311.queue.service_level import (
     AgentTimeStats,
     IntervalStats,
     LiveQueueFigures,
+    SlPolicies,
     SlPolicy,
     merge_stats,
 )
@@ -180,13 +181,18 @@ class IntervalAccumulator:
     """Folds queue events into per-(queue, 15-minute interval) statistics, live figures and
     per-interval agent time. Pure: time comes only from the events and from ``now`` arguments.
 
+    ``policy`` is one `SlPolicy` for every queue or `SlPolicies` (each queue counted with its
+    own threshold T; ``self.policy`` is then the default one).
     ``strict=True`` raises `InconsistentEventError` on contradictory events instead of logging
     and counting them in ``anomalies``. Finished calls are remembered (to ignore duplicates)
     until `forget` drops them.
     """
 
-    def __init__(self, policy: SlPolicy = DEFAULT_POLICY, *, strict: bool = False) -> None:
-        self.policy = policy
+    def __init__(
+        self, policy: SlPolicy | SlPolicies = DEFAULT_POLICY, *, strict: bool = False
+    ) -> None:
+        self.policies = SlPolicies.of(policy)
+        self.policy = self.policies.default
         self.strict = strict
         self.anomalies = 0
         self.duplicates = 0
@@ -311,7 +317,7 @@ class IntervalAccumulator:
         key, call, wait = ended
         cell = call.cell
         cell.answered += 1
-        if wait <= self.policy.threshold:
+        if wait <= self.policies(key[0]).threshold:
             cell.answered_within += 1
         cell.answer_wait_total += wait
         call.status = _Status.ANSWERED
@@ -325,9 +331,10 @@ class IntervalAccumulator:
         key, call, wait = ended
         cell = call.cell
         cell.abandoned += 1
-        if wait <= self.policy.threshold:
+        policy = self.policies(key[0])
+        if wait <= policy.threshold:
             cell.abandoned_within += 1
-        if wait <= self.policy.short_abandon_threshold:
+        if wait <= policy.short_abandon_threshold:
             cell.short_abandons += 1
         cell.abandon_wait_total += wait
         call.status = _Status.FINISHED
@@ -455,7 +462,7 @@ class IntervalAccumulator:
             if queue is not None and q != queue:
                 continue
             key = (q, start // length * length)
-            frozen = cell.freeze(self.policy)
+            frozen = cell.freeze(self.policies(q))
             previous = out.get(key)
             out[key] = frozen if previous is None else previous + frozen
         return out
@@ -463,21 +470,25 @@ class IntervalAccumulator:
     def stats(self, queue: str, start: float, end: float) -> IntervalStats:
         """Statistics of ``queue`` for calls offered in 15-minute intervals starting in
         [``start``, ``end``) — for whole intervals, pass interval boundaries."""
+        policy = self.policies(queue)
         return merge_stats(
             (
-                cell.freeze(self.policy)
+                cell.freeze(policy)
                 for (q, s), cell in self._cells.items()
                 if q == queue and start <= s < end
             ),
-            self.policy,
+            policy,
         )
 
     def live(self, queue: str, now: float) -> LiveQueueFigures:
-        """Calls of ``queue`` waiting at ``now`` and the longest current wait."""
+        """Calls of ``queue`` waiting at ``now``, the longest current wait, and how many have
+        waited longer than the queue's threshold T (on hold or for a callback: either way the
+        call will count as a miss)."""
         waiting = self._waiting.get(queue, {})
         callbacks = self._callbacks.get(queue, {})
         starts = [*waiting.values(), *callbacks.values()]
         oldest = min(starts) if starts else None
+        threshold = self.policies(queue).threshold
         return LiveQueueFigures(
             queue=queue,
             now=now,
@@ -485,6 +496,7 @@ class IntervalAccumulator:
             callbacks_pending=len(callbacks),
             longest_wait=max(0.0, now - oldest) if oldest is not None else 0.0,
             oldest_enqueued_at=oldest,
+            waiting_past_threshold=sum(1 for at in starts if now - at > threshold),
         )
 
     def agents_by_state(self) -> dict[AgentActivity, int]:

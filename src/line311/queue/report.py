@@ -21,15 +21,19 @@ from line311.queue.service_level import (
     DEFAULT_POLICY,
     AgentTimeStats,
     IntervalStats,
+    SlPolicies,
     SlPolicy,
 )
 
 __all__ = [
+    "ABANDONED_COLUMNS",
     "CSV_COLUMNS",
     "AbandonedCall",
     "SlReportRow",
     "abandoned_calls",
     "build_sl_report",
+    "csv_cell",
+    "render_abandoned_csv",
     "render_csv",
 ]
 
@@ -53,6 +57,8 @@ CSV_COLUMNS = (
     "aht_seconds",
     "longest_wait_seconds",
     "occupancy",
+    "sl_threshold_seconds",
+    "sl_goal",
 )
 
 
@@ -71,8 +77,12 @@ class SlReportRow:
     is_total: bool = False
     occupancy: float | None = None
 
-    def values(self, policy: SlPolicy = DEFAULT_POLICY, tz: tzinfo = UTC) -> dict[str, object]:
-        """The row as CSV_COLUMNS -> value (times ISO-8601 in ``tz``; ratios in [0, 1])."""
+    def values(
+        self, policy: SlPolicy | SlPolicies = DEFAULT_POLICY, tz: tzinfo = UTC
+    ) -> dict[str, object]:
+        """The row as CSV_COLUMNS -> value (times ISO-8601 in ``tz``, with their offset;
+        ratios in [0, 1]). With `SlPolicies`, the row's queue's own threshold and goal."""
+        policy = SlPolicies.of(policy)(self.queue)
         s = self.stats
         sl = s.service_level(policy.formula)
         return {
@@ -95,6 +105,8 @@ class SlReportRow:
             "aht_seconds": s.aht,
             "longest_wait_seconds": s.longest_wait,
             "occupancy": self.occupancy,
+            "sl_threshold_seconds": policy.threshold,
+            "sl_goal": policy.goal,
         }
 
 
@@ -114,7 +126,7 @@ def build_sl_report(
     *,
     interval: int | None = 1800,
     queues: Iterable[str] | None = None,
-    policy: SlPolicy = DEFAULT_POLICY,
+    policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
     agent_time: Mapping[int, AgentTimeStats] | None = None,
     include_empty: bool = True,
 ) -> list[SlReportRow]:
@@ -124,7 +136,8 @@ def build_sl_report(
     ``stats`` is keyed by (queue, 15-minute interval start); ``start`` and ``end`` must be
     15-minute boundaries and ``interval`` a multiple of 900 s. ``queues`` defaults to every
     queue in ``stats``; ``include_empty`` lists intervals with no calls as zero rows.
-    ``agent_time`` (per 15-minute interval start) adds occupancy.
+    ``agent_time`` (per 15-minute interval start) adds occupancy. ``policy`` may give each
+    queue its own threshold (`SlPolicies`); the stats must have been counted with it.
     """
     first, last = _aligned("start", start), _aligned("end", end)
     if last <= first:
@@ -132,7 +145,7 @@ def build_sl_report(
     if interval is not None and (interval <= 0 or interval % BASE_INTERVAL):
         raise InvalidParameterError(f"report interval must be a multiple of 900 s, got {interval}")
     names = sorted(set(queues) if queues is not None else {q for q, _ in stats})
-    empty = IntervalStats.empty(policy)
+    policies = SlPolicies.of(policy)
 
     def occupancy(lo: int, hi: int) -> float | None:
         if agent_time is None:
@@ -145,7 +158,7 @@ def build_sl_report(
         return total.occupancy
 
     def total_of(queue: str, lo: int, hi: int) -> tuple[IntervalStats, bool]:
-        total, seen = empty, False
+        total, seen = IntervalStats.empty(policies(queue)), False
         for s in range(lo, hi, BASE_INTERVAL):
             part = stats.get((queue, s))
             if part is not None:
@@ -169,7 +182,8 @@ def build_sl_report(
     return rows
 
 
-def _cell(value: object) -> str:
+def csv_cell(value: object) -> str:
+    """A report value as CSV text: empty for None, yes/no, ratios to 4 decimals."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -180,7 +194,7 @@ def _cell(value: object) -> str:
 
 
 def render_csv(
-    rows: Sequence[SlReportRow], policy: SlPolicy = DEFAULT_POLICY, tz: tzinfo = UTC
+    rows: Sequence[SlReportRow], policy: SlPolicy | SlPolicies = DEFAULT_POLICY, tz: tzinfo = UTC
 ) -> str:
     """The report as CSV text with a header (CSV_COLUMNS); undefined figures are empty."""
     out = io.StringIO()
@@ -188,7 +202,7 @@ def render_csv(
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         values = row.values(policy, tz)
-        writer.writerow([_cell(values[c]) for c in CSV_COLUMNS])
+        writer.writerow([csv_cell(values[c]) for c in CSV_COLUMNS])
     return out.getvalue()
 
 
@@ -211,6 +225,47 @@ class AbandonedCall:
     outcome: str
     callback_requested_at: float | None = None
     agent_id: str | None = None
+
+    def values(self, tz: tzinfo = UTC) -> dict[str, object]:
+        """The call as ABANDONED_COLUMNS -> value (times ISO-8601 with their offset in ``tz``;
+        ``abandoned_at`` is when the wait ended, None while a callback is pending)."""
+
+        def iso(at: float | None) -> str | None:
+            return None if at is None else datetime.fromtimestamp(at, tz).isoformat()
+
+        return {
+            "call_id": self.call_id,
+            "queue": self.queue,
+            "enqueued_at": iso(self.entered_at),
+            "abandoned_at": iso(self.ended_at),
+            "wait_seconds": round(self.waited, 3),
+            "outcome": self.outcome,
+            "callback_requested_at": iso(self.callback_requested_at),
+            "agent_id": self.agent_id,
+        }
+
+
+ABANDONED_COLUMNS = (
+    "call_id",
+    "queue",
+    "enqueued_at",
+    "abandoned_at",
+    "wait_seconds",
+    "outcome",
+    "callback_requested_at",
+    "agent_id",
+)
+
+
+def render_abandoned_csv(calls: Sequence[AbandonedCall], tz: tzinfo = UTC) -> str:
+    """The calls as CSV with a header (ABANDONED_COLUMNS)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(ABANDONED_COLUMNS)
+    for call in calls:
+        values = call.values(tz)
+        writer.writerow([csv_cell(values[c]) for c in ABANDONED_COLUMNS])
+    return out.getvalue()
 
 
 def abandoned_calls(

@@ -23,8 +23,8 @@ success and never excused: they are in every denominator except formula 2's.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Final
 
 from line311.queue.errors import IncompatibleStatsError, InvalidParameterError
@@ -36,9 +36,14 @@ __all__ = [
     "IntervalStats",
     "LiveQueueFigures",
     "SlFormula",
+    "SlPolicies",
     "SlPolicy",
+    "SlState",
+    "combined_service_level",
     "interval_start",
     "merge_stats",
+    "projected_service_level",
+    "sl_state",
 ]
 
 BASE_INTERVAL: Final = 900  # seconds: the finest interval kept; 30 min, days... are sums of it
@@ -165,24 +170,27 @@ class IntervalStats:
         )
 
     # ------------------------------------------------------------------ derived figures
-    def service_level(self, formula: SlFormula = DEFAULT_POLICY.formula) -> float | None:
-        """The service level by ``formula``, in [0, 1]; None when no call counts yet."""
+    def sl_terms(self, formula: SlFormula = DEFAULT_POLICY.formula) -> tuple[int, int]:
+        """(numerator, denominator) of the service level by ``formula``: calls that count as
+        met, and calls that count at all."""
         a_t = self.answered_within
         if formula is SlFormula.ANSWERED_ONLY:
-            return _ratio(a_t, self.answered)
+            return a_t, self.answered
         if formula is SlFormula.ASTERISK_SL2:
-            return _ratio(
-                a_t + self.abandoned_within, self.answered + self.abandoned + self.timed_out
-            )
+            return a_t + self.abandoned_within, self.answered + self.abandoned + self.timed_out
         if formula is SlFormula.ALL_CALLS:
-            return _ratio(a_t, self.answered + self.abandoned + self.timed_out)
+            return a_t, self.answered + self.abandoned + self.timed_out
         if formula is SlFormula.EXCLUDE_ABANDONS_WITHIN_THRESHOLD:
             late = self.abandoned - self.abandoned_within
-            return _ratio(a_t, self.answered + late + self.timed_out)
+            return a_t, self.answered + late + self.timed_out
         if formula is SlFormula.EXCLUDE_SHORT_ABANDONS:
             counted = self.abandoned - self.short_abandons
-            return _ratio(a_t, self.answered + counted + self.timed_out)
+            return a_t, self.answered + counted + self.timed_out
         raise InvalidParameterError(f"unknown SL formula {formula!r}")  # pragma: no cover
+
+    def service_level(self, formula: SlFormula = DEFAULT_POLICY.formula) -> float | None:
+        """The service level by ``formula``, in [0, 1]; None when no call counts yet."""
+        return _ratio(*self.sl_terms(formula))
 
     def meets(self, policy: SlPolicy = DEFAULT_POLICY) -> bool | None:
         """Whether the SL reaches ``policy.goal``; None when SL is undefined."""
@@ -284,8 +292,110 @@ class LiveQueueFigures:
     callbacks_pending: int
     longest_wait: float  # of the calls still waiting (on hold or for a callback); 0 when none
     oldest_enqueued_at: float | None
+    waiting_past_threshold: int = 0  # of those, how many have waited longer than the queue's T
 
 
 def interval_start(at: float, length: int = BASE_INTERVAL) -> int:
     """The start (POSIX seconds) of the ``length``-second interval that holds ``at``."""
     return int(at // length) * length
+
+
+# ---------------------------------------------------------------------- per-queue policies
+@dataclass(frozen=True, slots=True)
+class SlPolicies:
+    """The SL policy of each queue: ``default`` (the center's), and per-queue overrides.
+
+    A queue's ``sl_threshold`` / ``sl_goal`` (queues.yaml) replace the center's threshold and
+    goal for that queue; the formula and the short-abandon threshold stay the center's, so
+    every queue's figure means the same thing. Statistics of queues with different thresholds
+    are never added (`IntervalStats.__add__` refuses); a center-wide figure is
+    `combined_service_level` (each queue counted by its own threshold).
+    """
+
+    default: SlPolicy = DEFAULT_POLICY
+    by_queue: Mapping[str, SlPolicy] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        default: SlPolicy,
+        overrides: Mapping[str, tuple[float | None, float | None]],
+    ) -> SlPolicies:
+        """``default`` with, per queue, ``(threshold, goal)`` overrides (None: the default's)."""
+        by_queue: dict[str, SlPolicy] = {}
+        for queue, (threshold, goal) in overrides.items():
+            policy = replace(
+                default,
+                threshold=default.threshold if threshold is None else threshold,
+                goal=default.goal if goal is None else goal,
+            )
+            if policy != default:
+                by_queue[queue] = policy
+        return cls(default, by_queue)
+
+    @classmethod
+    def of(cls, policy: SlPolicy | SlPolicies) -> SlPolicies:
+        """``policy`` as policies (one policy: the same for every queue)."""
+        return policy if isinstance(policy, SlPolicies) else cls(policy)
+
+    def __call__(self, queue: str) -> SlPolicy:
+        """The policy of ``queue``."""
+        return self.by_queue.get(queue, self.default)
+
+    @property
+    def formula(self) -> SlFormula:
+        return self.default.formula
+
+
+def combined_service_level(
+    parts: Iterable[IntervalStats], formula: SlFormula = DEFAULT_POLICY.formula
+) -> float | None:
+    """One SL over statistics counted under different thresholds (e.g. every queue of the
+    center, each by its own T): the sum of the numerators over the sum of the denominators."""
+    num = den = 0
+    for part in parts:
+        n, d = part.sl_terms(formula)
+        num, den = num + n, den + d
+    return _ratio(num, den)
+
+
+def projected_service_level(
+    stats: IntervalStats,
+    waiting_past_threshold: int,
+    formula: SlFormula = DEFAULT_POLICY.formula,
+) -> float | None:
+    """The SL if the ``waiting_past_threshold`` callers now waiting longer than T were
+    counted as they will count: as misses (answered late, or abandoned or timed out after T).
+
+    Always <= the live SL, and equal to it when nobody waits past T. With no call counted yet
+    and someone past T, it is 0.
+    """
+    if waiting_past_threshold < 0:
+        raise InvalidParameterError(
+            f"callers waiting past the threshold must be >= 0, got {waiting_past_threshold}"
+        )
+    num, den = stats.sl_terms(formula)
+    return _ratio(num, den + waiting_past_threshold)
+
+
+class SlState(enum.StrEnum):
+    """How a queue stands against its goal, live.
+
+    ``on-goal``: the projected SL (callers past T counted as misses) reaches the goal;
+    ``at-risk``: the live SL does but the projected one does not; ``below-goal``: the live SL
+    is under the goal already; ``none``: nothing counted and nobody waiting past T.
+    """
+
+    ON_GOAL = "on-goal"
+    AT_RISK = "at-risk"
+    BELOW_GOAL = "below-goal"
+    NONE = "none"
+
+
+def sl_state(live: float | None, projected: float | None, goal: float) -> SlState:
+    """The `SlState` of a queue from its live and projected SL (see `projected_service_level`)."""
+    if live is not None and live < goal:
+        return SlState.BELOW_GOAL
+    if projected is None:
+        return SlState.NONE
+    return SlState.ON_GOAL if projected >= goal else SlState.AT_RISK

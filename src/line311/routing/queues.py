@@ -1,7 +1,8 @@
 """Queue definitions: what a queue needs, how it is measured, how it escalates.
 
 A queue is defined by the skills its CCRs need (`Requirements`), its service-level target
-(threshold and goal, default 80% within 30 s), its limits (maximum length and wait), a
+(threshold and goal; unset, the center's ``sl_threshold`` / ``sl_goal`` settings, 80% within
+30 s by default), its limits (maximum length and wait), a
 priority, the wrap-up time its CCRs get after each call, the routing strategy (by registry
 name) and its *escalation steps*.
 
@@ -63,10 +64,10 @@ class QueueConfig:
     name: str
     requires: Requirements = field(default_factory=Requirements)
     """Skills every CCR of this queue needs (the caller's language is added per call)."""
-    sl_threshold: float = 30.0
-    """Seconds within which an answer counts toward the service level."""
-    sl_goal: float = 0.80
-    """Fraction of calls to answer within ``sl_threshold``."""
+    sl_threshold: float | None = None
+    """Seconds within which an answer counts toward the service level (None: the center's)."""
+    sl_goal: float | None = None
+    """Fraction of calls to answer within ``sl_threshold`` (None: the center's)."""
     max_length: int | None = None
     """Most calls that may wait; a call beyond it goes to ``overflow`` or is refused."""
     max_wait: float | None = None
@@ -144,9 +145,9 @@ def _check_queue(q: QueueConfig, by_name: Mapping[str, QueueConfig]) -> None:
     where = f"queue {q.name!r}"
     if not q.name or not q.name.replace("_", "").replace("-", "").isalnum():
         raise RoutingConfigError("name must be letters, digits, '_' or '-'", where=where)
-    if not (q.sl_threshold > 0 and math.isfinite(q.sl_threshold)):
+    if q.sl_threshold is not None and not (q.sl_threshold > 0 and math.isfinite(q.sl_threshold)):
         raise RoutingConfigError(f"sl_threshold must be > 0 s, got {q.sl_threshold}", where=where)
-    if not 0 < q.sl_goal <= 1:
+    if q.sl_goal is not None and not 0 < q.sl_goal <= 1:
         raise RoutingConfigError(f"sl_goal must be in (0, 1], got {q.sl_goal}", where=where)
     if q.max_length is not None and q.max_length < 1:
         raise RoutingConfigError(f"max_length must be >= 1, got {q.max_length}", where=where)
@@ -262,9 +263,9 @@ def _queue_from(name: str, data: Mapping[str, Any]) -> QueueConfig:
             kwargs[key] = tuple(
                 _step_from(s, f"{where}: escalation[{i}]") for i, s in enumerate(value)
             )
-        elif key in ("sl_threshold", "sl_goal", "wrapup_seconds", "default_handle_time"):
+        elif key in ("wrapup_seconds", "default_handle_time"):
             kwargs[key] = _number(value, key, where)
-        elif key == "max_wait":
+        elif key in ("max_wait", "sl_threshold", "sl_goal"):
             kwargs[key] = None if value is None else _number(value, key, where)
         elif key in ("max_length",):
             kwargs[key] = None if value is None else _integer(value, key, where)

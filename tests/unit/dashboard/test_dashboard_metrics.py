@@ -119,3 +119,22 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist() -> None:
     used = {m for e in exprs for m in re.findall(r"\bline311_[a-z_]+", e)}
     assert used
     assert used <= exposed, used - exposed
+
+
+def test_projected_sl_threshold_and_callers_past_it_are_gauges() -> None:
+    from line311.queue.service_level import SlPolicies, SlPolicy
+
+    registry = CollectorRegistry()
+    policies = SlPolicies.build(SlPolicy(), {"housing": (20.0, 0.9)})
+    hub = LiveHub(LiveState(policies), clock=lambda: T0 + 100)
+    DashboardMetrics(registry, hub, outbox_backlog=None)
+    hub.state.apply(CallEnqueued("ok", "housing", T0))
+    hub.state.apply(CallAnswered("ok", "housing", T0 + 10, agent_id="a1"))
+    hub.state.apply(CallEnqueued("w", "housing", T0 + 50))  # 50 s at T0 + 100: past 20 s
+    samples = scrape(registry)
+    housing = (("queue", "housing"),)
+    assert samples[("line311_queue_service_level_threshold_seconds", housing)] == 20
+    assert samples[("line311_queue_calls_waiting_past_threshold", housing)] == 1
+    window = (("queue", "housing"), ("window", "interval"))
+    assert samples[("line311_queue_service_level_ratio", window)] == 1.0
+    assert samples[("line311_queue_service_level_projected_ratio", window)] == 0.5

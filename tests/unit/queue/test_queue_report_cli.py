@@ -56,3 +56,24 @@ def test_bad_options_are_refused(tmp_path: Path) -> None:
     args = ["report", "queue-log", str(path), "--from", "2023-11-15"]
     assert runner.invoke(app, [*args, "--tz", "Mars/Olympus"]).exit_code == 2
     assert runner.invoke(app, [*args, "--to", "2023-11-14"]).exit_code == 2
+
+
+def test_at_any_width_the_table_prints_every_header_whole_and_times_with_their_offset(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "queue_log"
+    path.write_text(LOG)
+    headers = ["queue", "from (America/New_York)", "offered", "answered", "≤T", "T s"]
+    headers += ["abandoned", "short", "SL", "goal", "ASA s", "AHT s", "longest s"]
+    for columns in ("60", "200"):
+        result = CliRunner().invoke(
+            app,
+            ["report", "queue-log", str(path), "--from", "2023-11-15"],
+            env={"COLUMNS": columns},
+        )
+        assert result.exit_code == 0, result.output
+        assert max(len(line) for line in result.output.splitlines()) <= int(columns)
+        for header in headers:
+            assert header in result.output, (columns, header)
+        assert "…" not in result.output
+        assert "2023-11-15 08:00-05:00" in result.output  # 13:00 UTC, with its offset

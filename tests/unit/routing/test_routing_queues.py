@@ -35,7 +35,8 @@ def test_yaml_queues_load_with_defaults_and_steps():
     qs = load_queues_yaml(YAML)
     housing = qs["housing"]
     assert housing.requires == Requirements.parse("topic:housing>=3")
-    assert (housing.sl_threshold, housing.sl_goal) == (30.0, 0.80)
+    # unset: the center's sl_threshold / sl_goal settings apply (issue 16: per-queue SL honoured)
+    assert (housing.sl_threshold, housing.sl_goal) == (None, None)
     assert housing.escalation == (
         EscalationStep(after=30, min_proficiency=1),
         EscalationStep(after=60, add_queues=("general",), interpreter=True),

@@ -3,11 +3,22 @@
 "use strict";
 
 (function () {
-  const STATUS_WORDS = {
-    green: "On goal",
-    amber: "Near goal",
-    red: "Below goal",
+  // the badge says the queue's state (the colour is its status: green, amber, red)
+  const QUEUE_STATE_WORDS = {
+    "on-goal": "On goal",
+    "at-risk": "At risk",
+    "below-goal": "Below goal",
     none: "No calls",
+  };
+  // what "SL" means, by formula (line311.queue.service_level.SlFormula), T and S in seconds
+  const FORMULA_WORDS = {
+    "asterisk-sl2": "(answered within T + abandoned within T) ÷ (answered + abandoned + timed out)",
+    "answered-only": "answered within T ÷ answered",
+    "all-calls": "answered within T ÷ (answered + abandoned + timed out)",
+    "exclude-abandons-within-threshold":
+      "answered within T ÷ (answered + abandoned after T + timed out)",
+    "exclude-short-abandons":
+      "answered within T ÷ (answered + abandoned after S + timed out)",
   };
   const STATE_WORDS = {
     available: "Available",
@@ -164,7 +175,11 @@
       card.dataset.status = q.status;
       const badge = card.querySelector(".badge");
       badge.dataset.status = q.status;
-      setText(badge, STATUS_WORDS[q.status] || q.status);
+      setText(badge, QUEUE_STATE_WORDS[q.state] || q.state);
+      badge.title = q.waiting_past_threshold
+        ? q.waiting_past_threshold + " waiting longer than " + q.threshold +
+          " s, counted as misses: SL " + pct(q.interval.projected_sl) + " this interval"
+        : "";
       const f = (name) => card.querySelector("[data-f=\"" + name + "\"]");
       setText(f("waiting"), q.waiting + (q.callbacks_pending ? " +" + q.callbacks_pending + " cb" : ""));
       setText(f("longest"), secs(q.longest_wait));
@@ -335,10 +350,20 @@
     box.replaceChildren(root);
   }
 
+  function renderFormula(policy) {
+    const words = FORMULA_WORDS[policy.formula] || policy.formula;
+    setText($("sl-formula"),
+      "SL = " + words + ", with T each queue's threshold (default " + policy.threshold +
+      " s) and S = " + policy.short_abandon_threshold + " s. At risk: the SL would fall " +
+      "below the goal if every caller now waiting longer than T counted as a miss " +
+      "(answered late or abandoned after T).");
+  }
+
   function render(snap) {
     lastSnapshot = snap;
     renderAlerts(snap.alerts);
     renderQueues(snap.queues);
+    renderFormula(snap.policy);
     setText($("ivr-now"), snap.ivr.in_ivr);
     setText($("ivr-share"), pct(snap.ivr.resolved_share));
     setText($("ivr-left"), snap.ivr.left_today);

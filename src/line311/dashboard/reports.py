@@ -1,0 +1,184 @@
+"""Report routes of the operations dashboard (included by `create_dashboard_router`).
+
+    GET /api/reports/sl         ?from=&to=[&interval=][&format=json|csv]   SL and volume
+                                (interval in seconds, a multiple of 900; 0: totals only)
+    GET /api/reports/abandoned  ?from=&to=[&format=json|csv]               abandoned calls
+    GET /api/reports/monthly    ?month=YYYY-MM[&format=json|csv]           month by queue, language
+
+``from`` / ``to`` are POSIX seconds (as before) or ISO-8601 dates or date-times; a date, or a
+date-time without an offset, is in the dashboard's time zone. ``from`` defaults to the start
+of today, ``to`` to now. Calls are reported by the time they *entered* a queue; each queue is
+measured with its own threshold and goal.
+
+When the app is given ``events`` (a loader of stored queue events, `line311.db.queue_models`),
+every report reads the database, so any range works, months and years back. Without it (a
+demo without a database) they read what the live state keeps in memory: today's intervals,
+and the last 10,000 abandoned calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, time
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from line311.dashboard.errors import NoStorageError, ReportRequestError
+from line311.dashboard.live import LiveHub
+from line311.queue.events import QueueEvent
+from line311.queue.monthly import build_monthly_report, render_monthly_csv
+from line311.queue.report import (
+    AbandonedCall,
+    abandoned_calls,
+    build_sl_report,
+    render_abandoned_csv,
+    render_csv,
+)
+
+__all__ = ["EventLoader", "create_reports_router"]
+
+EventLoader = Callable[[float, float], Sequence[QueueEvent]]
+"""``(start, end) -> stored queue events with start <= at < end``."""
+
+From = Annotated[str | None, Query(alias="from", description="POSIX seconds or ISO-8601")]
+To = Annotated[str | None, Query(alias="to", description="POSIX seconds or ISO-8601")]
+Fmt = Annotated[str, Query(alias="format", pattern="^(json|csv)$")]
+
+FOLLOW_UP: Final = 86_400.0  # later facts of a call are read this far past the range
+
+
+def create_reports_router(
+    hub: LiveHub,
+    reader: Any,
+    clock: Callable[[], float],
+    events: EventLoader | None = None,
+) -> APIRouter:
+    """The report routes; ``reader`` is the dependency that admits readers."""
+    router = APIRouter()
+
+    def moment(value: str | None, name: str, default: float) -> float:
+        if value is None or value == "":
+            return default
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        tz = hub.state.tz
+        try:
+            if len(value) == 10:
+                return datetime.combine(date.fromisoformat(value), time(0), tz).timestamp()
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ReportRequestError(
+                f"{name} must be POSIX seconds or an ISO-8601 date or date-time, got {value!r}"
+            ) from None
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).timestamp()
+
+    def window(start: str | None, end: str | None) -> tuple[float, float]:
+        now = clock()
+        lo = moment(start, "from", hub.state.snapshot(now)["day_start"])
+        hi = moment(end, "to", now + 1)
+        if hi <= lo:
+            raise ReportRequestError(f"'to' ({hi}) must be after 'from' ({lo})")
+        return lo, hi
+
+    async def stored(start: float, end: float) -> list[QueueEvent]:
+        assert events is not None
+        return list(await run_in_threadpool(events, start, end + FOLLOW_UP))
+
+    def csv_response(text: str, name: str) -> Response:
+        return PlainTextResponse(
+            text,
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="line311-{name}.csv"'},
+        )
+
+    @router.get("/api/reports/sl")
+    async def report_sl(
+        principal: Any = reader,
+        start: From = None,
+        end: To = None,
+        interval: Annotated[int, Query(ge=0, description="seconds; 0: totals only")] = 1800,
+        fmt: Fmt = "json",
+    ) -> Response:
+        state = hub.state
+        now = clock()
+        lo = moment(start, "from", state.snapshot(now)["day_start"] // 900 * 900)
+        hi = moment(end, "to", (int(now // 900) + 1) * 900)
+        policies = state.policies
+        if events is not None:
+            from line311.db.queue_models import fold
+
+            stats, agent_time = fold(await stored(lo, hi), lo, hi, policies)
+        else:
+            stats, agent_time = state.accumulator.intervals(), None
+        rows = build_sl_report(
+            stats, lo, hi, interval=interval or None, policy=policies, agent_time=agent_time
+        )
+        if fmt == "csv":
+            return csv_response(render_csv(rows, policies, state.tz), "sl")
+        return JSONResponse({"rows": [row.values(policies, state.tz) for row in rows]})
+
+    @router.get("/api/reports/abandoned")
+    async def report_abandoned(
+        principal: Any = reader, start: From = None, end: To = None, fmt: Fmt = "json"
+    ) -> Response:
+        lo, hi = window(start, end)
+        tz = hub.state.tz
+        if events is not None:
+            calls = abandoned_calls(await stored(lo, hi), lo, hi, now=clock())
+        else:
+            calls = [
+                AbandonedCall(
+                    c["call_id"],
+                    c["queue"],
+                    c["enqueued_at"],
+                    c["abandoned_at"],
+                    c["wait_seconds"],
+                    "abandoned",
+                )
+                for c in hub.state.abandoned_calls(0, float("inf"))
+                if lo <= c["enqueued_at"] < hi
+            ]
+        if fmt == "csv":
+            return csv_response(render_abandoned_csv(calls, tz), "abandoned")
+        return JSONResponse({"calls": [c.values(tz) for c in calls]})
+
+    @router.get("/api/reports/monthly")
+    async def report_monthly(
+        principal: Any = reader,
+        month: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")] = "",
+        fmt: Fmt = "json",
+    ) -> Response:
+        state = hub.state
+        tz = state.tz
+        if not month:
+            month = datetime.fromtimestamp(clock(), tz).strftime("%Y-%m")
+        try:
+            first = datetime.strptime(month, "%Y-%m").date()
+        except ValueError:
+            raise ReportRequestError(f"month must be YYYY-MM, got {month!r}") from None
+        after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        lo = datetime.combine(first, time(0), tz).timestamp()
+        hi = datetime.combine(after, time(0), tz).timestamp()
+        if events is not None:
+            source: Sequence[QueueEvent] = await stored(lo, hi)
+        else:
+            raise NoStorageError("the monthly report needs the stored queue events (a database)")
+        rows = build_monthly_report(source, month, lo, hi, state.policies)
+        if fmt == "csv":
+            return csv_response(render_monthly_csv(rows), f"monthly-{month}")
+        return JSONResponse(
+            {
+                "month": month,
+                "from": datetime.fromtimestamp(lo, tz).isoformat(),
+                "to": datetime.fromtimestamp(hi, tz).isoformat(),
+                "formula": state.policy.formula.value,
+                "rows": [r.values() for r in rows],
+            }
+        )
+
+    return router
