@@ -278,7 +278,7 @@ class QueueRuntime:
     ) -> None:
         self._ari = ari
         self.on_answer = on_answer
-        """Told (synchronously, must not block) the moment a CCR answers: the screen pop."""
+        """Called when a CCR answers (the screen pop); synchronous, must not block or raise."""
         self.router = router
         self.options = options
         self.hub = hub if hub is not None else QueueEventHub()
