@@ -111,6 +111,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
     from line311.dashboard.feeds import IvrActivity, RuntimeActions, relay_alerts
     from line311.dashboard.live import LiveHub
     from line311.dashboard.metrics import DashboardMetrics
+    from line311.dashboard.pops import PopDesk, desk_pops_router
     from line311.dashboard.state import AgentNamed, Fact, LiveState, QueueConfigured
     from line311.db.engine import engine_from_settings, make_session_factory
     from line311.db.migrate import ensure_schema_current
@@ -165,6 +166,12 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
             settings, ari, sounds_uri_prefix=sounds_prefix, engine=engine, sinks=[to_hub]
         )
         queues.subscribe(ivr_activity.on_queue_event)
+        # screen pops: built when a CCR answers, streamed to that CCR's desk
+        pop_desk = PopDesk(
+            queues.runtime.router.queues,
+            interpreter_language=queues.runtime.router.interpreter_language,
+        )
+        queues.runtime.on_answer = pop_desk.on_answer
         supervisor_line = SupervisorLine(
             ari,
             alert_service,
@@ -190,6 +197,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
             return session
 
         async def record_sink(record: dict[str, Any]) -> None:
+            pop_desk.remember_record(record)  # the IVR path, for the pop when a CCR answers
             ivr_activity.on_record(record)
             await crm.post_call(record)
 
@@ -245,6 +253,11 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
             queues.http_router(),
             prefix="/api/desk",
             dependencies=[Depends(require_role_by_method())],
+        )
+        # screen pops of one CCR (their own account, or a supervisor): poll or stream
+        app.include_router(
+            desk_pops_router(pop_desk, lambda: {a.agent_id for a in queues.runtime.agents()}),
+            prefix="/api/desk",
         )
         server = make_embedded_server(app, settings.http_host, settings.http_port)
         background = [

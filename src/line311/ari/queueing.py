@@ -63,6 +63,7 @@ from line311.queue.events import (
     QueueEvent,
 )
 from line311.queue.intervals import IntervalAccumulator
+from line311.queue.pops import AnsweredCall
 from line311.routing.agents import AgentFigures, AgentState
 from line311.routing.errors import RoutingError, StaleOfferError
 from line311.routing.results import Offer, QueueStats
@@ -273,8 +274,11 @@ class QueueRuntime:
         hub: QueueEventHub | None = None,
         roster: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
+        on_answer: Callable[[AnsweredCall], None] | None = None,
     ) -> None:
         self._ari = ari
+        self.on_answer = on_answer
+        """Called when a CCR answers (the screen pop); synchronous, must not block or raise."""
         self.router = router
         self.options = options
         self.hub = hub if hub is not None else QueueEventHub()
@@ -517,13 +521,20 @@ class QueueRuntime:
             return
         now = self._clock()
         try:
-            self.router.offer_accepted(call.call_id, offer.agent_id, now)
+            waiting = self.router.offer_accepted(call.call_id, offer.agent_id, now)
         except StaleOfferError as exc:
             call.log.info("answer for a stale offer (%s); hanging the CCR up", exc)
             self._channels.pop(channel_id, None)
             self._spawn(self._hangup(channel_id), "hangup")
             return
         call.phase = _Phase.WHISPER
+        if self.on_answer is not None:  # the desk's screen pop, before whisper and bridge
+            self.on_answer(
+                AnsweredCall(
+                    call.call_id, offer.agent_id, call.queue, call.language, call.topic,
+                    call.entered_at, now, call.callback, offer.interpreter, waiting.requires,
+                )
+            )  # fmt: skip
         if not call.callback:
             call.answered_at = now
             self._emit(CallAnswered(call.call_id, call.queue, now, offer.agent_id))
