@@ -234,6 +234,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
                 feed=scheduler.feed,
                 max_upload_bytes=settings.alerts_max_upload_bytes,
             ),
+            max_upload_bytes=settings.alerts_max_upload_bytes,
         )
         app.include_router(flows_router(ivr))
         # the CCR desk API (log CCRs in/out, pause, queues, SL over any stored range): reading

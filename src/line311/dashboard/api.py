@@ -1,10 +1,12 @@
 """HTTP routes of the operations dashboard (mounted by `line311.dashboard.app.create_app`).
 
     GET  /                        the wallboard (signed-in users; else redirect to /login)
-    GET  /login   POST /login     sign-in form -> session cookie      POST /logout
+    GET  /login   POST /login     sign-in form -> session cookie
+    POST /logout                  ends every session of the account (the cookie stops working)
     GET  /static/...              index.html, app.js, app.css (served here, no CDN)
     GET  /api/me                  {username, role, csrf}
     POST /api/token               {username, password} -> bearer token for API use
+    POST /api/token/revoke        revoke every bearer token of the caller's account
     GET  /api/snapshot            the current snapshot (JSON)
     GET  /api/live                text/event-stream of snapshots, with heartbeats
     POST /api/agents/{id}/pause   {reason}           supervisor
@@ -16,6 +18,10 @@
     GET  /api/reports/sl          ?from=&to=[&interval=][&format=csv]   SL and volume
     GET  /api/reports/abandoned   ?from=&to=[&format=csv]               abandoned calls
 
+Sign-in attempts are throttled per name and per client (`line311.dashboard.throttle`);
+report ranges are capped at `MAX_REPORT_DAYS` days, must be finite (400 otherwise) and are
+built in a worker thread, off the loop that runs the calls.
+
 Reads need role ``operations`` (or ``supervisor``). An action by an operations user is
 refused with 403 and, like every action, written to the audit log with its outcome.
 Errors are ``{"error_id", "message", "details"}``.
@@ -23,10 +29,12 @@ Errors are ``{"error_id", "message", "details"}``.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import html
 import io
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +64,7 @@ from line311.dashboard.auth import (
 )
 from line311.dashboard.errors import AuthError, DashboardError
 from line311.dashboard.live import LiveHub
+from line311.dashboard.throttle import LoginThrottle
 from line311.queue.report import build_sl_report, render_csv
 
 __all__ = ["STATIC_DIR", "create_dashboard_router", "error_response"]
@@ -74,7 +83,10 @@ _PAGE_HEADERS: Final = {
     "Cache-Control": "no-store",
 }
 _LOGIN_FAILURES_ALLOWED: Final = 5
+_LOGIN_FAILURES_PER_CLIENT: Final = 20
 _LOGIN_LOCK_SECONDS: Final = 60.0
+MAX_REPORT_DAYS: Final = 400
+"""Longest range one report may cover."""
 
 
 def error_response(
@@ -136,24 +148,26 @@ def create_dashboard_router(
     router = APIRouter()
     clock = auth.clock
     reader = Depends(require_role(Role.OPERATIONS))
-    failures: dict[str, list[float]] = {}
+    throttle = LoginThrottle(
+        clock,
+        per_name=_LOGIN_FAILURES_ALLOWED,
+        per_client=_LOGIN_FAILURES_PER_CLIENT,
+        window=_LOGIN_LOCK_SECONDS,
+    )
 
-    def _locked(username: str) -> bool:
-        now = clock()
-        recent = [t for t in failures.get(username, []) if now - t < _LOGIN_LOCK_SECONDS]
-        failures[username] = recent
-        return len(recent) >= _LOGIN_FAILURES_ALLOWED
-
-    async def _authenticate(username: str, password: str) -> Principal:
+    async def _authenticate(request: Request, username: str, password: str) -> Principal:
         name = username.strip().lower()
-        if _locked(name):
+        client = request.client.host if request.client is not None else ""
+        attempt = throttle.begin(name, client)  # counted before the (slow) hash
+        if attempt is None:
             raise _TooManyAttempts("too many failed sign-ins; wait a minute")
         try:
-            return await run_in_threadpool(auth.store.authenticate, name, password)
+            principal = await run_in_threadpool(auth.store.authenticate, name, password)
         except AuthError:
-            failures.setdefault(name, []).append(clock())
             logger.warning("dashboard sign-in refused for %s", name)
             raise
+        throttle.succeeded(attempt)
+        return principal
 
     # ------------------------------------------------------------------ pages
     @router.get("/", include_in_schema=False)
@@ -170,11 +184,12 @@ def create_dashboard_router(
 
     @router.post("/login", include_in_schema=False)
     async def login(
+        request: Request,
         username: Annotated[str, Form(max_length=64)],
         password: Annotated[str, Form(max_length=1024)],
     ) -> Response:
         try:
-            principal = await _authenticate(username, password)
+            principal = await _authenticate(request, username, password)
         except _TooManyAttempts as exc:
             return _login_page(str(exc), status=429)
         except AuthError:
@@ -195,6 +210,8 @@ def create_dashboard_router(
 
     @router.post("/logout", include_in_schema=False)
     async def logout(principal: Principal = reader) -> Response:
+        if principal.via == "session":
+            await run_in_threadpool(auth.store.end_sessions, principal.username)
         response = JSONResponse({"signed_out": principal.username})
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response
@@ -210,9 +227,9 @@ def create_dashboard_router(
         }
 
     @router.post("/api/token")
-    async def token(body: TokenBody) -> Response:
+    async def token(request: Request, body: TokenBody) -> Response:
         try:
-            principal = await _authenticate(body.username, body.password)
+            principal = await _authenticate(request, body.username, body.password)
         except _TooManyAttempts as exc:
             return error_response(429, "too-many-attempts", str(exc))
         value, expires = auth.bearer_token(principal.username)
@@ -220,6 +237,12 @@ def create_dashboard_router(
             {"token": value, "token_type": "bearer", "expires_at": _iso(expires)},
             headers={"Cache-Control": "no-store"},
         )
+
+    @router.post("/api/token/revoke")
+    async def revoke_tokens(principal: Principal = reader) -> Response:
+        await run_in_threadpool(auth.store.revoke_tokens, principal.username)
+        logger.info("dashboard bearer tokens revoked for %s", principal.username)
+        return JSONResponse({"revoked_tokens_of": principal.username})
 
     @router.get("/api/snapshot")
     async def snapshot(principal: Principal = reader) -> JSONResponse:
@@ -331,13 +354,15 @@ def create_dashboard_router(
             end = (int(now // 900) + 1) * 900
         if start == 0:
             start = state.snapshot(now)["day_start"] // 900 * 900
+        _check_range(start, end)
         policy = state.policy
-        rows = build_sl_report(
-            state.accumulator.intervals(), start, end, interval=interval, policy=policy
+        stats = state.accumulator.intervals()  # read on the loop, built in a worker thread
+        rows = await asyncio.to_thread(
+            build_sl_report, stats, start, end, interval=interval, policy=policy
         )
         if fmt == "csv":
             return PlainTextResponse(
-                render_csv(rows, policy, state.tz),
+                await asyncio.to_thread(render_csv, rows, policy, state.tz),
                 media_type="text/csv",
                 headers={"Content-Disposition": 'attachment; filename="line311-sl.csv"'},
             )
@@ -351,7 +376,10 @@ def create_dashboard_router(
         fmt: Annotated[str, Query(alias="format", pattern="^(json|csv)$")] = "json",
     ) -> Response:
         now = clock()
-        calls = hub.state.abandoned_calls(start, end if end is not None else now + 1)
+        if end is None:
+            end = now + 1
+        _check_range(start, end, capped=False)  # bounded by the calls kept in memory
+        calls = hub.state.abandoned_calls(start, end)
         if fmt == "csv":
             out = io.StringIO()
             columns = ["call_id", "queue", "enqueued_at", "abandoned_at", "wait_seconds"]
@@ -373,6 +401,22 @@ def create_dashboard_router(
         return JSONResponse({"calls": calls})
 
     return router
+
+
+def _check_range(start: float, end: float, *, capped: bool = True) -> None:
+    """400 unless ``start`` and ``end`` are finite, ordered and (when ``capped``) at most
+    `MAX_REPORT_DAYS` apart."""
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise _BadRange("from and to must be finite POSIX seconds")
+    if start < 0 or end <= start:
+        raise _BadRange("need 0 <= from < to")
+    if capped and end - start > MAX_REPORT_DAYS * 86400:
+        raise _BadRange(f"a report covers at most {MAX_REPORT_DAYS} days")
+
+
+class _BadRange(DashboardError):
+    error_id = "invalid-parameter"
+    status_code = 400
 
 
 class _TooManyAttempts(DashboardError):
