@@ -50,7 +50,7 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from line311.dashboard.actions import Actions
@@ -66,6 +66,7 @@ from line311.dashboard.errors import AuthError, DashboardError
 from line311.dashboard.live import LiveHub
 from line311.dashboard.throttle import LoginThrottle
 from line311.queue.report import build_sl_report, render_csv
+from line311.text import UnsafeText, find_unsafe
 
 __all__ = ["STATIC_DIR", "create_dashboard_router", "error_response"]
 
@@ -100,6 +101,15 @@ def error_response(
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _safe_text(cls, data: Any) -> Any:
+        try:
+            find_unsafe(data)
+        except UnsafeText as exc:
+            raise ValueError(str(exc)) from None
+        return data
 
 
 class ReasonBody(_Body):
