@@ -450,3 +450,34 @@ async def test_an_upload_route_takes_its_larger_limit_and_refuses_a_chunked_body
     finally:
         await hub.stop()
     assert seen == [MB]
+
+
+def test_the_accounts_command_revokes_tokens_and_signs_out(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from line311.cli import app as cli_app
+    from line311.db.engine import make_engine
+    from line311.db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'line311.db'}"
+    upgrade(url)
+    cli_env = {"LINE311_STATE_DIR": str(tmp_path), "LINE311_DATABASE_URL": url}
+    runner = CliRunner()
+    created = runner.invoke(
+        cli_app,
+        ["accounts", "create", "sam", "--role", "supervisor", "--password-stdin"],
+        input=f"{PASSWORD}\n",
+        env=cli_env,
+    )
+    assert created.exit_code == 0, created.output
+    for command in (["accounts", "revoke-tokens", "sam"], ["accounts", "sign-out", "sam"]):
+        result = runner.invoke(cli_app, command, env=cli_env)
+        assert result.exit_code == 0, result.output
+    assert runner.invoke(cli_app, ["accounts", "sign-out", "nobody"], env=cli_env).exit_code != 0
+    db = make_engine(url)
+    try:
+        found = AccountStore(db).generations("sam")
+    finally:
+        db.dispose()
+    assert found is not None
+    assert found[1:] == (1, 1)
