@@ -376,7 +376,12 @@ def create_dashboard_router(
                 media_type="text/csv",
                 headers={"Content-Disposition": 'attachment; filename="line311-sl.csv"'},
             )
-        return JSONResponse({"rows": [row.values(policy, state.tz) for row in rows]})
+        tz = state.tz
+
+        def render_json() -> bytes:
+            return bytes(JSONResponse({"rows": [row.values(policy, tz) for row in rows]}).body)
+
+        return Response(await asyncio.to_thread(render_json), media_type="application/json")
 
     @router.get("/api/reports/abandoned")
     async def report_abandoned(
