@@ -134,7 +134,11 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
     hub = LiveHub(LiveState(policy, tz=ZoneInfo(settings.timezone)))
     registry = CollectorRegistry()
     metrics = DashboardMetrics(registry, hub, outbox_backlog=OutboxStore(sessions).backlog)
-    auth = Authenticator(AccountStore(engine), settings.dashboard_secret.get_secret_value())
+    auth = Authenticator(
+        AccountStore(engine),
+        settings.dashboard_secret.get_secret_value(),
+        secure_cookie=settings.effective_secure_cookie,
+    )
     ivr_activity = IvrActivity(hub)
 
     # pushed alerts: the scheduler keeps the live set in memory for new calls
@@ -245,8 +249,10 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
                 max_upload_bytes=settings.alerts_max_upload_bytes,
             ),
             events=functools.partial(load_events, engine),  # reports over any stored range
+            max_upload_bytes=settings.alerts_max_upload_bytes,
         )
-        app.include_router(flows_router(ivr))
+        # what is loaded: operations; reloading: supervisor (and the CSRF token of a session)
+        app.include_router(flows_router(ivr), dependencies=[Depends(require_role_by_method())])
         # the CCR desk API (log CCRs in/out, pause, queues, SL over any stored range): reading
         # needs the operations role, acting the supervisor role
         app.include_router(

@@ -7,7 +7,9 @@ The defaults describe the embedded, loopback-only stack that ``make run`` starts
 Secrets (ARI password, agent SIP password, caller-hash key, CRM API key) have no usable
 default: when unset they are generated once and kept in ``<state_dir>/secrets.toml``
 (mode 0600), so a fresh checkout works without committing any secret, and a production
-deployment sets them explicitly. A handful of well-known weak values are refused.
+deployment sets them explicitly. A secret that is set must be at least `MIN_SECRET_LENGTH`
+characters with at least `MIN_SECRET_DISTINCT` different characters, and not a well-known
+default.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 _WEAK_SECRETS = frozenset(
     {"", "asterisk", "password", "secret", "changeme", "admin", "1234", "line311"}
 )
+MIN_SECRET_LENGTH = 16
+MIN_SECRET_DISTINCT = 8
 _SECRET_FIELDS = (
     "ari_password",
     "agent_password",
@@ -47,6 +51,17 @@ _SECRET_FIELDS = (
     "crm_webhook_secret",
     "dashboard_secret",
 )
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _default_state_dir() -> Path:
@@ -124,6 +139,11 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8311, ge=1, le=65535, description="Controller HTTP (/health).")
     dashboard_secret: SecretStr = Field(
         default=SecretStr(""), description="Signs dashboard session cookies and bearer tokens."
+    )
+    dashboard_secure_cookie: bool | None = Field(
+        default=None,
+        description="Mark the session cookie Secure (HTTPS only); default: on unless http_host "
+        "is a loopback address.",
     )
     greeting_prompt: str = Field(default="greeting", description="Thin-layer greeting prompt id.")
     default_language: str = "en"
@@ -305,6 +325,11 @@ class Settings(BaseSettings):
             raw = value.get_secret_value()
             if raw and raw.lower() in _WEAK_SECRETS:
                 raise ValueError(f"{name} is a well-known default; choose a real secret")
+            if raw and (len(raw) < MIN_SECRET_LENGTH or len(set(raw)) < MIN_SECRET_DISTINCT):
+                raise ValueError(
+                    f"{name} is too weak: use at least {MIN_SECRET_LENGTH} characters with at "
+                    f"least {MIN_SECRET_DISTINCT} different ones (e.g. a generated token)"
+                )
         return self
 
     # ------------------------------------------------------------------ derived
@@ -359,6 +384,13 @@ class Settings(BaseSettings):
         return self.crm_url or f"http://{self.crm_host}:{self.crm_port}"
 
     @property
+    def effective_secure_cookie(self) -> bool:
+        """`dashboard_secure_cookie`, defaulting to on off loopback."""
+        if self.dashboard_secure_cookie is not None:
+            return self.dashboard_secure_cookie
+        return not _is_loopback(self.http_host)
+
+    @property
     def secrets_file(self) -> Path:
         return self.state_dir / "secrets.toml"
 
@@ -383,7 +415,7 @@ def _load_or_create_secrets(path: Path) -> dict[str, str]:
             stored[name] = secrets.token_urlsafe(24)
             changed = True
     if changed:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:

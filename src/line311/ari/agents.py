@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,6 +69,9 @@ _CONFIRM = {
     "resume": "agent/resumed",
 }
 _PROMPT_WAIT = 10.0
+_LAST_SECOND = 253_402_300_800.0  # 10000-01-01T00:00:00Z
+MAX_REPORT_SECONDS = 400 * 86400
+"""Longest range one SL report may cover."""
 
 
 # ---------------------------------------------------------------------- the roster
@@ -232,9 +236,13 @@ StoredStats = Callable[[float, float], tuple[Mapping[tuple[str, int], IntervalSt
 def _parse_time(value: str, name: str) -> float:
     """ISO-8601 date or date-time (UTC when no offset is given), or POSIX seconds."""
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds) or not 0 <= seconds < _LAST_SECOND:
+            raise ValueError(f"{name} must be a finite time between 1970 and 9999")
+        return seconds
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -339,8 +347,11 @@ def queue_api_router(
             return _error(503, "no-storage", "queue events are not stored by this process")
         try:
             start, end = _parse_time(from_, "from"), _parse_time(to, "to")
+            if end - start > MAX_REPORT_SECONDS:
+                raise ValueError(f"a report covers at most {MAX_REPORT_SECONDS // 86400} days")
             stats, agent_time = await asyncio.to_thread(stored, start, end)
-            rows = build_sl_report(
+            rows = await asyncio.to_thread(
+                build_sl_report,
                 stats,
                 start,
                 end,

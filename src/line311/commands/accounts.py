@@ -4,6 +4,8 @@ line311 accounts create USER --role operations|supervisor [--password-stdin]
 line311 accounts list [--json]
 line311 accounts disable USER
 line311 accounts token USER [--days N]      print a bearer token for API use
+line311 accounts revoke-tokens USER         every bearer token of USER stops working
+line311 accounts sign-out USER              every dashboard session of USER ends
 
 Passwords are stored only as salted scrypt hashes; without ``--password-stdin`` the password
 is prompted for (twice, not echoed).
@@ -113,6 +115,34 @@ def disable(
         except AccountError as exc:
             raise typer.BadParameter(str(exc)) from None
     typer.echo(f"account {username} disabled")
+
+
+@app.command("revoke-tokens")
+def revoke_tokens(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="The account whose tokens to revoke.")],
+) -> None:
+    """Revoke every bearer token issued so far to an account."""
+    with _store(ctx) as (store, _):
+        try:
+            store.revoke_tokens(username)
+        except AccountError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    typer.echo(f"bearer tokens of {username} revoked")
+
+
+@app.command("sign-out")
+def sign_out(
+    ctx: typer.Context,
+    username: Annotated[str, typer.Argument(help="The account to sign out everywhere.")],
+) -> None:
+    """End every dashboard session of an account."""
+    with _store(ctx) as (store, _):
+        try:
+            store.end_sessions(username)
+        except AccountError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    typer.echo(f"sessions of {username} ended")
 
 
 @app.command()

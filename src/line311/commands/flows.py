@@ -5,7 +5,9 @@ prompt catalogue (``<sounds_dir>/catalogue``); any problem is reported naming th
 command exits non-zero. ``show`` prints the flow as a table, as a Mermaid diagram, or the
 session's (state, event) transition table. ``reload`` asks the running controller
 (``POST /api/flows/reload`` on its HTTP port) to re-read its flow and self-service content
-files; a file that does not validate is refused there and the old one stays in use.
+files; a file that does not validate is refused there and the old one stays in use. Reloading
+needs a supervisor: ``--token`` (or ``LINE311_TOKEN``) passes a bearer token, ``--as USER``
+signs a one-minute token for that account from the local configuration and database.
 """
 
 from __future__ import annotations
@@ -90,8 +92,32 @@ def show(
     )
 
 
+def _signed_token(ctx: typer.Context, username: str) -> str:
+    from line311.commands.accounts import _store
+    from line311.dashboard.errors import DashboardError
+
+    with _store(ctx) as (store, secret):
+        from line311.dashboard.auth import Authenticator
+
+        try:
+            value, _ = Authenticator(store, secret).bearer_token(username.lower(), seconds=60)
+        except DashboardError as exc:
+            raise typer.BadParameter(f"--as {username}: {exc}") from None
+    return value
+
+
 @app.command()
-def reload(ctx: typer.Context) -> None:
+def reload(
+    ctx: typer.Context,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="LINE311_TOKEN", help="Bearer token of a supervisor account."),
+    ] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="Sign a short token for this supervisor account locally."),
+    ] = None,
+) -> None:
     """Make the running controller re-read its flow and content files (calls in progress
     finish on the flow they started on)."""
     import json
@@ -103,8 +129,11 @@ def reload(ctx: typer.Context) -> None:
     settings = settings_from(ctx)
     host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host
     url = f"http://{host}:{settings.http_port}/api/flows/reload"
+    if as_user is not None:
+        token = _signed_token(ctx, as_user)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.post(url, timeout=30.0, trust_env=False)
+        response = httpx.post(url, timeout=30.0, trust_env=False, headers=headers)
     except httpx.HTTPError as exc:
         typer.echo(f"error: the controller is not reachable at {url}: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -127,6 +156,11 @@ def reload(ctx: typer.Context) -> None:
                 typer.echo(f"refused {what}: {part.get('error')}", err=True)
         typer.echo("the controller keeps the previous version of each refused file", err=True)
         raise typer.Exit(1)
+    if response.status_code in (401, 403):
+        typer.echo(
+            "error: reloading needs a supervisor: pass --as USER or --token (LINE311_TOKEN)",
+            err=True,
+        )
     typer.echo(f"error: HTTP {response.status_code}: {json.dumps(body)[:500]}", err=True)
     raise typer.Exit(1)
 

@@ -28,7 +28,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
@@ -38,7 +38,11 @@ from line311.config import Settings
 from line311.crm_bridge.auth import Authenticator
 from line311.crm_bridge.catalogue import SEED_SERVICES
 from line311.crm_bridge.errors import ApiError
-from line311.crm_bridge.http import BodySizeLimit, install_error_handlers
+from line311.crm_bridge.http import (
+    BodySizeLimit,
+    install_error_handlers,
+    refuse_unsafe_request_text,
+)
 from line311.crm_bridge.open311.routes import open311_router
 from line311.crm_bridge.outbox import DeliveryPolicy, OutboxWorker
 from line311.crm_bridge.routes_calls import calls_router
@@ -154,6 +158,7 @@ def create_app(
         version="1",
         description="Call records from the line311 controller; Open311 GeoReport v2.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_unsafe_request_text)],
     )
     app.state.engine = db
     app.state.settings = settings

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from line311.crm_bridge.errors import ApiError
 from line311.db.calls import InvalidCursor
 from line311.db.errors import DbError, DbUnavailable, SchemaNotCurrent
+from line311.text import is_safe_text
 
 __all__ = [
     "OPEN311_PREFIX",
@@ -31,6 +32,7 @@ __all__ = [
     "install_error_handlers",
     "keys_match",
     "open311_errors",
+    "refuse_unsafe_request_text",
     "sanitise_validation_errors",
     "wants_xml",
 ]
@@ -157,12 +159,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_db(request: Request, exc: Exception) -> Response:
         if isinstance(exc, InvalidCursor):
             return error_response(request, 400, "invalid-cursor", str(exc))
+        # the class and what was being done only: a driver's message can quote stored values
+        what = f"{type(exc).__name__}: {str(exc).split(':', 1)[0]}"
         if isinstance(exc, DbUnavailable | SchemaNotCurrent):
-            logger.error("database failure on %s %s: %s", request.method, request.url.path, exc)
+            logger.error("database failure on %s %s: %s", request.method, request.url.path, what)
             return error_response(
                 request, 503, "database-unavailable", "the database is unavailable"
             )
-        logger.error("database error on %s %s: %s", request.method, request.url.path, exc)
+        logger.error("database error on %s %s: %s", request.method, request.url.path, what)
         return error_response(request, 500, "database-error", "internal database error")
 
     async def on_unexpected(request: Request, exc: Exception) -> Response:
@@ -244,3 +248,14 @@ class BodySizeLimit:
             return {"type": "http.disconnect"}
 
         await response(scope, no_body, send)
+
+
+def refuse_unsafe_request_text(request: Request) -> None:
+    """An app-wide dependency: 400 for a path or query value holding a control character or
+    broken Unicode (`line311.text`), before it can reach a query (PostgreSQL refuses NUL)."""
+    if not is_safe_text(request.url.path):
+        raise ApiError(400, "invalid-request", "the path holds a control character (refused)")
+    for key, value in request.query_params.multi_items():
+        if not (is_safe_text(key) and is_safe_text(value)):
+            where = key if is_safe_text(key) else "a query parameter"
+            raise ApiError(400, "invalid-request", f"{where} holds a control character (refused)")

@@ -103,7 +103,9 @@ class IntakeBatcher:
         except DbError as exc:
             if len(calls) == 1:
                 return [exc]
-            logger.warning("intake batch of %s failed (%s); storing one by one", len(calls), exc)
+            logger.warning(
+                "intake batch of %s failed (%s); storing one by one", len(calls), type(exc).__name__
+            )
         outcomes: list[AddResult | Exception] = []
         for call in calls:
             try:

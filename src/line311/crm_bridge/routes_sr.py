@@ -83,7 +83,7 @@ class SrCreated(BaseModel):
     expected_datetime: datetime | None
 
 
-class SrStatusUpdate(BaseModel):
+class SrStatusUpdate(NoCallerNumbers):  # NoCallerNumbers also refuses unsafe text
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["open", "closed"]

@@ -5,7 +5,10 @@ bug to surface, not to guess around. Unknown fields are refused (``extra="forbid
 are never coerced from numbers, datetimes must carry a timezone, and a body carrying anything
 that looks like a raw caller number (``caller_number``, ``caller_id``, ``from``, ``ani``, ...) is
 refused with a message that says why — line311 stores a keyed hash of the caller's number
-(`line311.privacy.caller_hash`), never the number. Error messages never echo the values.
+(`line311.privacy.caller_hash`), never the number -- also when the field is nested in the
+free-form ``path``. Every string and key of an input body must be safe text (`line311.text`:
+no control characters but tab/CR/LF, no unpaired surrogates), and ``path`` is JSON of bounded
+depth and size with finite numbers. Error messages never echo the values.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pydantic import (
 )
 
 from line311.db.calls import Call
+from line311.text import UnsafeText, find_unsafe
 
 __all__ = [
     "CALLER_NUMBER_FIELDS",
@@ -90,6 +94,12 @@ def _refuse_caller_numbers(data: Any) -> Any:
                 f"field(s) {', '.join(bad)} look like a raw caller number; line311 never "
                 "accepts one — send caller_hash (a keyed hash) instead"
             )
+        try:
+            for key, value in data.items():
+                nested_guard = looks_like_caller_number_field if key == "path" else None
+                find_unsafe({key: value}, bad_key=nested_guard)
+        except UnsafeText as exc:
+            raise ValueError(str(exc)) from None
     return data
 
 

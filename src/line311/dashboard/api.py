@@ -1,10 +1,12 @@
 """HTTP routes of the operations dashboard (mounted by `line311.dashboard.app.create_app`).
 
     GET  /                        the wallboard (signed-in users; else redirect to /login)
-    GET  /login   POST /login     sign-in form -> session cookie      POST /logout
+    GET  /login   POST /login     sign-in form -> session cookie
+    POST /logout                  ends every session of the account (the cookie stops working)
     GET  /static/...              index.html, app.js, app.css (served here, no CDN)
     GET  /api/me                  {username, role, csrf}
     POST /api/token               {username, password} -> bearer token for API use
+    POST /api/token/revoke        revoke every bearer token of the caller's account
     GET  /api/snapshot            the current snapshot (JSON)
     GET  /api/live                text/event-stream of snapshots, with heartbeats
     POST /api/agents/{id}/pause   {reason}           supervisor
@@ -17,6 +19,10 @@
     GET  /api/reports/abandoned   ?from=&to=[&format=csv]               abandoned calls
     GET  /api/reports/monthly     ?month=YYYY-MM[&format=csv]           month by queue, language
                                   (all three: line311.dashboard.reports)
+
+Sign-in attempts are throttled per name and per client (`line311.dashboard.throttle`);
+report ranges are capped, must be finite (400 otherwise) and are built in a worker thread,
+off the loop that runs the calls (`line311.dashboard.reports`).
 
 Reads need role ``operations`` (or ``supervisor``). An action by an operations user is
 refused with 403 and, like every action, written to the audit log with its outcome.
@@ -41,7 +47,7 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from line311.dashboard.actions import Actions
@@ -56,6 +62,8 @@ from line311.dashboard.auth import (
 from line311.dashboard.errors import AuthError, DashboardError
 from line311.dashboard.live import LiveHub
 from line311.dashboard.reports import EventLoader, create_reports_router
+from line311.dashboard.throttle import LoginThrottle
+from line311.text import UnsafeText, find_unsafe
 
 __all__ = ["STATIC_DIR", "create_dashboard_router", "error_response"]
 
@@ -73,7 +81,9 @@ _PAGE_HEADERS: Final = {
     "Cache-Control": "no-store",
 }
 _LOGIN_FAILURES_ALLOWED: Final = 5
+_LOGIN_FAILURES_PER_CLIENT: Final = 20
 _LOGIN_LOCK_SECONDS: Final = 60.0
+"""Longest range one report may cover."""
 
 
 def error_response(
@@ -87,6 +97,15 @@ def error_response(
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _safe_text(cls, data: Any) -> Any:
+        try:
+            find_unsafe(data)
+        except UnsafeText as exc:
+            raise ValueError(str(exc)) from None
+        return data
 
 
 class ReasonBody(_Body):
@@ -137,24 +156,26 @@ def create_dashboard_router(
     router = APIRouter()
     clock = auth.clock
     reader = Depends(require_role(Role.OPERATIONS))
-    failures: dict[str, list[float]] = {}
+    throttle = LoginThrottle(
+        clock,
+        per_name=_LOGIN_FAILURES_ALLOWED,
+        per_client=_LOGIN_FAILURES_PER_CLIENT,
+        window=_LOGIN_LOCK_SECONDS,
+    )
 
-    def _locked(username: str) -> bool:
-        now = clock()
-        recent = [t for t in failures.get(username, []) if now - t < _LOGIN_LOCK_SECONDS]
-        failures[username] = recent
-        return len(recent) >= _LOGIN_FAILURES_ALLOWED
-
-    async def _authenticate(username: str, password: str) -> Principal:
+    async def _authenticate(request: Request, username: str, password: str) -> Principal:
         name = username.strip().lower()
-        if _locked(name):
+        client = request.client.host if request.client is not None else ""
+        attempt = throttle.begin(name, client)  # counted before the (slow) hash
+        if attempt is None:
             raise _TooManyAttempts("too many failed sign-ins; wait a minute")
         try:
-            return await run_in_threadpool(auth.store.authenticate, name, password)
+            principal = await run_in_threadpool(auth.store.authenticate, name, password)
         except AuthError:
-            failures.setdefault(name, []).append(clock())
             logger.warning("dashboard sign-in refused for %s", name)
             raise
+        throttle.succeeded(attempt)
+        return principal
 
     # ------------------------------------------------------------------ pages
     @router.get("/", include_in_schema=False)
@@ -171,11 +192,12 @@ def create_dashboard_router(
 
     @router.post("/login", include_in_schema=False)
     async def login(
+        request: Request,
         username: Annotated[str, Form(max_length=64)],
         password: Annotated[str, Form(max_length=1024)],
     ) -> Response:
         try:
-            principal = await _authenticate(username, password)
+            principal = await _authenticate(request, username, password)
         except _TooManyAttempts as exc:
             return _login_page(str(exc), status=429)
         except AuthError:
@@ -196,6 +218,8 @@ def create_dashboard_router(
 
     @router.post("/logout", include_in_schema=False)
     async def logout(principal: Principal = reader) -> Response:
+        if principal.via == "session":
+            await run_in_threadpool(auth.store.end_sessions, principal.username)
         response = JSONResponse({"signed_out": principal.username})
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response
@@ -211,9 +235,9 @@ def create_dashboard_router(
         }
 
     @router.post("/api/token")
-    async def token(body: TokenBody) -> Response:
+    async def token(request: Request, body: TokenBody) -> Response:
         try:
-            principal = await _authenticate(body.username, body.password)
+            principal = await _authenticate(request, body.username, body.password)
         except _TooManyAttempts as exc:
             return error_response(429, "too-many-attempts", str(exc))
         value, expires = auth.bearer_token(principal.username)
@@ -221,6 +245,12 @@ def create_dashboard_router(
             {"token": value, "token_type": "bearer", "expires_at": _iso(expires)},
             headers={"Cache-Control": "no-store"},
         )
+
+    @router.post("/api/token/revoke")
+    async def revoke_tokens(principal: Principal = reader) -> Response:
+        await run_in_threadpool(auth.store.revoke_tokens, principal.username)
+        logger.info("dashboard bearer tokens revoked for %s", principal.username)
+        return JSONResponse({"revoked_tokens_of": principal.username})
 
     @router.get("/api/snapshot")
     async def snapshot(principal: Principal = reader) -> JSONResponse:

@@ -8,6 +8,10 @@
   API), mounted under ``/api/alerts``; it then owns ``/api/alerts/{id}/withdraw``;
 * ``registry``: ``/metrics`` in Prometheus' text format (unauthenticated, loopback service).
 
+Every request body is capped (`line311.dashboard.body_limit`): ``max_body_bytes`` for JSON and
+forms, ``max_upload_bytes`` (plus multipart overhead) for alert audio uploads; a larger body
+is refused with 413 before it is buffered.
+
 The hub's periodic refresh runs for the app's lifespan.
 """
 
@@ -27,6 +31,12 @@ from line311 import __version__
 from line311.dashboard.actions import Actions, InMemoryActions
 from line311.dashboard.api import STATIC_DIR, create_dashboard_router, error_response
 from line311.dashboard.auth import Authenticator
+from line311.dashboard.body_limit import (
+    DEFAULT_BODY_LIMIT,
+    BodyLimit,
+    BodyLimitRule,
+    BodyTooLarge,
+)
 from line311.dashboard.errors import DashboardError
 from line311.dashboard.live import LiveHub
 from line311.dashboard.reports import EventLoader
@@ -35,6 +45,7 @@ from line311.queue.errors import QueueError
 __all__ = ["HealthProvider", "create_app"]
 
 HealthProvider = Callable[[], dict[str, Any]]
+_MULTIPART_SLACK = 64 * 1024  # form boundaries and part headers around an uploaded file
 
 
 def create_app(
@@ -46,6 +57,8 @@ def create_app(
     registry: CollectorRegistry | None = None,
     alerts_router: APIRouter | None = None,
     events: EventLoader | None = None,
+    max_body_bytes: int = DEFAULT_BODY_LIMIT,
+    max_upload_bytes: int = 25_000_000,
 ) -> FastAPI:
     """The app; ``health()`` returns a dict with at least ``ok: bool``.
 
@@ -76,6 +89,16 @@ def create_app(
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return error_response(exc.status_code, exc.error_id, str(exc), headers=headers)
 
+    @app.exception_handler(BodyTooLarge)
+    async def body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error_response(
+            413,
+            "body-too-large",
+            f"the request body is limited to {exc.limit} bytes",
+            {"limit": exc.limit},
+            headers={"Connection": "close"},
+        )
+
     @app.exception_handler(QueueError)
     async def queue_error(_: Request, exc: QueueError) -> JSONResponse:
         return error_response(400, "invalid-parameter", str(exc))
@@ -102,6 +125,16 @@ def create_app(
         raise ValueError("the dashboard needs both hub and auth")
     if alerts_router is not None:
         app.include_router(alerts_router, prefix="/api/alerts")
+
+    app.add_middleware(
+        BodyLimit,
+        default=max_body_bytes,
+        rules=[
+            BodyLimitRule.of(
+                ["PUT"], r"/api/alerts/[^/]+/audio/[^/]+", max_upload_bytes + _MULTIPART_SLACK
+            )
+        ],
+    )
 
     if registry is not None:
         metrics_registry = registry

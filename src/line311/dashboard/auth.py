@@ -6,9 +6,13 @@ Theory of operation
   per account) and compared in constant time.
 * **Sessions and bearer tokens** are the same signed, expiring token (HMAC-SHA256 under the
   ``dashboard_secret`` setting) with a different ``kind``: ``session`` travels in an HttpOnly,
-  SameSite=Strict cookie; ``api`` in ``Authorization: Bearer ...``. Nothing is stored per
-  session; every request re-reads the account, so disabling an account or changing its role
-  takes effect at once.
+  SameSite=Strict cookie (``Secure`` unless served on loopback); ``api`` in
+  ``Authorization: Bearer ...``. Every request re-reads the account, so disabling an account
+  or changing its role takes effect at once. Each token carries its account's *generation*
+  (one for sessions, one for bearer tokens): signing out bumps the session generation (every
+  session of that account ends, the old cookie included), revoking tokens bumps the token
+  generation.
+* **Passwords** must be at least 10 characters and not a common password.
 * **CSRF**: a session carries a random CSRF token; a cookie-authenticated request that
   changes something (POST, PUT, PATCH, DELETE) must echo it in ``X-CSRF-Token`` (or a
   ``csrf_token`` form field). The page reads it from ``GET /api/me``. Bearer requests are not
@@ -69,6 +73,52 @@ _SCRYPT_P: Final = 1
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _USERNAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-@")
 MIN_PASSWORD_LENGTH: Final = 10
+_COMMON_PASSWORDS: Final = frozenset(
+    {
+        "1234567890",
+        "0123456789",
+        "1111111111",
+        "0000000000",
+        "1q2w3e4r5t",
+        "qwertyuiop",
+        "asdfghjkl;",
+        "password12",
+        "password123",
+        "password1234",
+        "passw0rd123",
+        "iloveyou123",
+        "qwerty1234",
+        "qwerty12345",
+        "qwerty123456",
+        "abcdefghij",
+        "abc1234567",
+        "letmein123",
+        "welcome123",
+        "welcome1234",
+        "changeme123",
+        "administrator",
+        "admin12345",
+        "admin123456",
+        "supervisor",
+        "supervisor1",
+        "operations",
+        "dashboard1",
+        "line311line311",
+        "newyork311",
+        "nyc311nyc311",
+        "football123",
+        "baseball123",
+        "sunshine123",
+        "princess123",
+        "trustno1trustno1",
+        "1qaz2wsx3edc",
+        "zaq12wsxcde3",
+        "q1w2e3r4t5",
+        "aaaaaaaaaa",
+    }
+)
+"""Passwords refused even though they are long enough (checked case-insensitively, and
+also when they are one character repeated or a run of consecutive digits)."""
 
 
 class ForbiddenError(DashboardError):
@@ -118,6 +168,21 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def check_password_policy(password: str) -> None:
+    """`AccountError` unless ``password`` is long enough and not a common one."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+    lowered = password.lower()
+    digits = "01234567890123456789"
+    if (
+        lowered in _COMMON_PASSWORDS
+        or len(set(lowered)) <= 2
+        or lowered in digits
+        or lowered in digits[::-1]
+    ):
+        raise AccountError("password is too common or too simple; choose another")
+
+
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
     """``scrypt$N$r$p$salt$hash`` for ``password`` with a fresh random salt."""
     salt = salt if salt is not None else secrets.token_bytes(16)
@@ -159,9 +224,12 @@ class TokenSigner:
     def _sign(self, body: str) -> str:
         return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
 
-    def issue(self, username: str, kind: str, *, expires: float, csrf: str = "") -> str:
-        """A token for ``username`` of ``kind`` valid until ``expires`` (POSIX seconds)."""
-        payload = {"u": username, "k": kind, "e": int(expires), "c": csrf}
+    def issue(
+        self, username: str, kind: str, *, expires: float, csrf: str = "", generation: int = 0
+    ) -> str:
+        """A token for ``username`` of ``kind`` valid until ``expires`` (POSIX seconds) while
+        the account's generation for ``kind`` stays ``generation``."""
+        payload = {"u": username, "k": kind, "e": int(expires), "c": csrf, "g": generation}
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{self._sign(body)}"
 
@@ -176,7 +244,7 @@ class TokenSigner:
             raise AuthError("invalid credentials token") from None
         if not isinstance(payload, dict) or payload.get("k") != kind:
             raise AuthError("invalid credentials token")
-        if float(payload.get("e", 0)) <= now:
+        if not isinstance(payload.get("e"), int | float) or payload["e"] <= now:
             raise AuthError("credentials expired; sign in again")
         return payload
 
@@ -212,8 +280,7 @@ class AccountStore:
         """Create an account; `AccountError` on a duplicate, weak password or unknown role."""
         name = _check_username(username)
         checked_role = _role(role)
-        if len(password) < MIN_PASSWORD_LENGTH:
-            raise AccountError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+        check_password_policy(password)
         row = AccountRow(
             username=name,
             role=checked_role.value,
@@ -243,6 +310,36 @@ class AccountStore:
                 raise AccountError(f"no account {name!r}")
             row.disabled = True
             row.disabled_at = self._now()
+
+    def _bump(self, username: str, column: str) -> int:
+        name = _check_username(username)
+        with self._sessions.begin() as session:
+            row = session.scalars(select(AccountRow).where(AccountRow.username == name)).first()
+            if row is None:
+                raise AccountError(f"no account {name!r}")
+            value = int(getattr(row, column) or 0) + 1
+            setattr(row, column, value)
+            return value
+
+    def end_sessions(self, username: str) -> None:
+        """End every session of ``username`` (sign-out): older session cookies are refused."""
+        self._bump(username, "session_generation")
+
+    def revoke_tokens(self, username: str) -> None:
+        """Revoke every bearer token issued so far to ``username``."""
+        self._bump(username, "token_generation")
+
+    def generations(self, username: str) -> tuple[Principal, int, int] | None:
+        """The enabled account ``username`` with its session and token generations, or None."""
+        with self._sessions() as session:
+            row = session.scalars(select(AccountRow).where(AccountRow.username == username)).first()
+            if row is None or row.disabled:
+                return None
+            return (
+                Principal(row.username, Role(row.role)),
+                int(row.session_generation or 0),
+                int(row.token_generation or 0),
+            )
 
     def authenticate(self, username: str, password: str) -> Principal:
         """The principal for good credentials of an enabled account; `AuthError` otherwise."""
@@ -323,6 +420,8 @@ class Authenticator:
         token_seconds: float = 30 * 86400,
         secure_cookie: bool = False,
     ) -> None:
+        """``secure_cookie``: mark the session cookie ``Secure`` (browsers then send it over
+        HTTPS only); on by default when the app is served off loopback."""
         self.store = store
         self.signer = TokenSigner(secret)
         self.clock = clock
@@ -330,18 +429,31 @@ class Authenticator:
         self.token_seconds = token_seconds
         self.secure_cookie = secure_cookie
 
+    def _generations(self, username: str) -> tuple[Principal, int, int]:
+        found = self.store.generations(username)
+        if found is None:
+            raise AuthError("account unknown or disabled")
+        return found
+
     def session_cookie(self, principal: Principal) -> tuple[str, int]:
         """A new session cookie value (with a fresh CSRF token) and its max-age."""
         csrf = secrets.token_urlsafe(24)
+        _, session_generation, _ = self._generations(principal.username)
         value = self.signer.issue(
-            principal.username, "session", expires=self.clock() + self.session_seconds, csrf=csrf
+            principal.username,
+            "session",
+            expires=self.clock() + self.session_seconds,
+            csrf=csrf,
+            generation=session_generation,
         )
         return value, int(self.session_seconds)
 
     def bearer_token(self, username: str, *, seconds: float | None = None) -> tuple[str, float]:
         """A bearer token for ``username`` and when it expires."""
         expires = self.clock() + (seconds if seconds is not None else self.token_seconds)
-        return self.signer.issue(username, "api", expires=expires), expires
+        _, _, token_generation = self._generations(username)
+        token = self.signer.issue(username, "api", expires=expires, generation=token_generation)
+        return token, expires
 
     def principal(self, request: Request) -> Principal:
         """Who sent ``request``; `AuthError` (401) or `ForbiddenError` (CSRF, 403)."""
@@ -360,9 +472,17 @@ class Authenticator:
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not sent or not hmac.compare_digest(sent, csrf):
                     raise ForbiddenError("missing or wrong CSRF token (X-CSRF-Token)")
-        account = self.store.active(str(payload["u"]))
-        if account is None:
+        found = self.store.generations(str(payload.get("u", "")))
+        if found is None:
             raise AuthError("account unknown or disabled")
+        account, session_generation, token_generation = found
+        current = token_generation if via == "token" else session_generation
+        if payload.get("g", 0) != current:
+            raise AuthError(
+                "credentials revoked; sign in again"
+                if via == "token"
+                else "signed out; sign in again"
+            )
         return Principal(account.username, account.role, via=via, csrf=csrf)
 
 

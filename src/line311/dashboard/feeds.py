@@ -13,11 +13,12 @@ alert through the alert service -- each also reflected at once on the hub.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from line311.dashboard.errors import UnknownTargetError
+from line311.dashboard.errors import ActionRefusedError, UnknownTargetError
 from line311.dashboard.live import LiveHub
 from line311.dashboard.state import (
     AlertRaised,
@@ -27,6 +28,7 @@ from line311.dashboard.state import (
     QueueGoalChanged,
 )
 from line311.queue.events import CallEnqueued
+from line311.routing.errors import AgentStateError, UnknownAgentError
 
 __all__ = ["RESOLVED_OUTCOMES", "IvrActivity", "RuntimeActions", "relay_alerts"]
 
@@ -74,6 +76,18 @@ class _AlertWithdrawal(Protocol):
     def withdraw(self, alert_id: str, *, actor: str, note: str = ...) -> Any: ...
 
 
+@contextlib.contextmanager
+def _refused_by_state(agent_id: str) -> Iterator[None]:
+    """The runtime's refusals as the dashboard's: a state that does not allow the action
+    (pausing a logged-out CCR) is 409, an agent the router does not know 404."""
+    try:
+        yield
+    except AgentStateError as exc:
+        raise ActionRefusedError(f"CCR {agent_id} cannot {exc.event} while {exc.state}") from None
+    except UnknownAgentError:
+        raise UnknownTargetError(f"no CCR {agent_id!r}") from None
+
+
 class RuntimeActions:
     """Supervisor actions carried out on the live queue runtime and alert service."""
 
@@ -100,11 +114,13 @@ class RuntimeActions:
 
     async def pause_agent(self, agent_id: str, reason: str, *, by: str) -> None:
         self._agent(agent_id)
-        self._agents.agent_pause(agent_id, f"{reason} (by {by})" if reason else f"by {by}")
+        with _refused_by_state(agent_id):
+            self._agents.agent_pause(agent_id, f"{reason} (by {by})" if reason else f"by {by}")
 
     async def logout_agent(self, agent_id: str, reason: str, *, by: str) -> None:
         self._agent(agent_id)
-        self._agents.agent_logout(agent_id)
+        with _refused_by_state(agent_id):
+            self._agents.agent_logout(agent_id)
 
     async def set_queue_goal(self, queue: str, goal: float, *, by: str) -> None:
         if queue not in self._known_queues():

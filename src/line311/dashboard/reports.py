@@ -7,8 +7,10 @@
 
 ``from`` / ``to`` are POSIX seconds (as before) or ISO-8601 dates or date-times; a date, or a
 date-time without an offset, is in the dashboard's time zone. ``from`` defaults to the start
-of today, ``to`` to now. Calls are reported by the time they *entered* a queue; each queue is
-measured with its own threshold and goal.
+of today, ``to`` to now. A range must be finite, ordered and at most `MAX_REPORT_DAYS` long
+(400 otherwise); reports are built in a worker thread, off the loop that runs the calls.
+Calls are reported by the time they *entered* a queue; each queue is measured with its own
+threshold and goal.
 
 When the app is given ``events`` (a loader of stored queue events, `line311.db.queue_models`),
 every report reads the database, so any range works, months and years back. Without it (a
@@ -18,6 +20,7 @@ and the last 10,000 abandoned calls.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from typing import Annotated, Any, Final
@@ -48,6 +51,7 @@ To = Annotated[str | None, Query(alias="to", description="POSIX seconds or ISO-8
 Fmt = Annotated[str, Query(alias="format", pattern="^(json|csv)$")]
 
 FOLLOW_UP: Final = 86_400.0  # later facts of a call are read this far past the range
+MAX_REPORT_DAYS: Final = 400
 
 
 def create_reports_router(
@@ -63,9 +67,13 @@ def create_reports_router(
         if value is None or value == "":
             return default
         try:
-            return float(value)
+            seconds = float(value)
         except ValueError:
             pass
+        else:
+            if not math.isfinite(seconds) or seconds < 0:
+                raise ReportRequestError(f"{name} must be finite POSIX seconds, got {value!r}")
+            return seconds
         tz = hub.state.tz
         try:
             if len(value) == 10:
@@ -77,13 +85,17 @@ def create_reports_router(
             ) from None
         return (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).timestamp()
 
+    def bounded(lo: float, hi: float) -> tuple[float, float]:
+        if hi <= lo:
+            raise ReportRequestError(f"'to' ({hi}) must be after 'from' ({lo})")
+        if hi - lo > MAX_REPORT_DAYS * 86_400:
+            raise ReportRequestError(f"a report covers at most {MAX_REPORT_DAYS} days")
+        return lo, hi
+
     def window(start: str | None, end: str | None) -> tuple[float, float]:
         now = clock()
         lo = moment(start, "from", hub.state.snapshot(now)["day_start"])
-        hi = moment(end, "to", now + 1)
-        if hi <= lo:
-            raise ReportRequestError(f"'to' ({hi}) must be after 'from' ({lo})")
-        return lo, hi
+        return bounded(lo, moment(end, "to", now + 1))
 
     async def stored(start: float, end: float) -> list[QueueEvent]:
         assert events is not None
@@ -106,21 +118,34 @@ def create_reports_router(
     ) -> Response:
         state = hub.state
         now = clock()
-        lo = moment(start, "from", state.snapshot(now)["day_start"] // 900 * 900)
-        hi = moment(end, "to", (int(now // 900) + 1) * 900)
-        policies = state.policies
-        if events is not None:
-            from line311.db.queue_models import fold
-
-            stats, agent_time = fold(await stored(lo, hi), lo, hi, policies)
-        else:
-            stats, agent_time = state.accumulator.intervals(), None
-        rows = build_sl_report(
-            stats, lo, hi, interval=interval or None, policy=policies, agent_time=agent_time
+        lo, hi = bounded(
+            moment(start, "from", state.snapshot(now)["day_start"] // 900 * 900),
+            moment(end, "to", (int(now // 900) + 1) * 900),
         )
-        if fmt == "csv":
-            return csv_response(render_csv(rows, policies, state.tz), "sl")
-        return JSONResponse({"rows": [row.values(policies, state.tz) for row in rows]})
+        policies = state.policies
+        tz = state.tz
+        if events is not None:
+            source: Sequence[QueueEvent] | None = await stored(lo, hi)
+            live = None
+        else:
+            source, live = None, state.accumulator.intervals()  # read on the loop
+
+        def build() -> Response:  # in a worker thread: a long range is real work
+            if source is not None:
+                from line311.db.queue_models import fold
+
+                stats, agent_time = fold(source, lo, hi, policies)
+            else:
+                assert live is not None
+                stats, agent_time = live, None
+            rows = build_sl_report(
+                stats, lo, hi, interval=interval or None, policy=policies, agent_time=agent_time
+            )
+            if fmt == "csv":
+                return csv_response(render_csv(rows, policies, tz), "sl")
+            return JSONResponse({"rows": [row.values(policies, tz) for row in rows]})
+
+        return await run_in_threadpool(build)
 
     @router.get("/api/reports/abandoned")
     async def report_abandoned(

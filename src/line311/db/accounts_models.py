@@ -31,6 +31,10 @@ class AccountRow(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # bumped by sign-out (sessions) and token revocation (bearer tokens): a credential
+    # signed under an older generation is refused
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AuditRow(Base):

@@ -4,11 +4,18 @@ SQLite is the embedded default (``sqlite:///<state_dir>/line311.db``); PostgreSQ
 production store (``postgresql+psycopg://user@host/db``). Both go through the same code: the
 only SQLite-specific parts are here (pragmas, creating the file's directory) and in
 `line311.db.coltypes`.
+
+The SQLite file holds password and key hashes and residents' personal data: it is created
+(or tightened) to mode 0600, a directory created for it to 0700, and the state directory to
+0700 (SQLite gives its -wal and -shm files the database file's mode). Engines are built with
+``hide_parameters=True`` so a database error never carries the values of a statement (names,
+e-mails, SR tokens) into a log line.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +38,7 @@ __all__ = [
     "engine_from_settings",
     "make_engine",
     "make_session_factory",
+    "private_state_dir",
     "safe_url",
 ]
 
@@ -62,12 +70,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise DbError(f"bad database URL {url!r}: {exc}") from None
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(database).expanduser())
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     elif backend == "postgresql":
         kwargs["pool_size"] = POOL_SIZE
@@ -88,6 +96,27 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "checkout", _ping_if_idle(engine))
     logger.debug("database engine for %s", safe_url(parsed))
     return engine
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create ``path``'s directory (0700) and the file itself (0600), or tighten the file."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        if path.stat().st_uid == os.getuid():
+            path.chmod(0o600)
+    except OSError as exc:  # SQLite reports an unusable file itself, with its own error
+        logger.debug("cannot set the mode of %s: %s", path.name, exc.strerror)
+
+
+def private_state_dir(path: Path) -> None:
+    """Create the state directory with mode 0700, or tighten it when we own it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        if path.stat().st_uid == os.getuid():
+            path.chmod(0o700)
+    except OSError as exc:
+        logger.debug("cannot set the mode of the state directory: %s", exc.strerror)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -128,7 +157,9 @@ def _ping_if_idle(engine: Engine) -> Any:
 
 
 def engine_from_settings(settings: Settings) -> Engine:
-    """The engine for ``settings.effective_database_url`` ."""
+    """The engine for ``settings.effective_database_url`` (the state directory made private)."""
+    if not settings.database_url:
+        private_state_dir(settings.state_dir)
     return make_engine(settings.effective_database_url)
 
 

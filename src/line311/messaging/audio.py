@@ -97,34 +97,53 @@ def _converter(tool: str | None) -> str:
     raise TtsError(f"{' or '.join(names)} not installed: cannot convert audio to 8 kHz")
 
 
-def _command(tool: str, src: Path, dst: Path) -> list[str]:
+FFMPEG_DEMUXERS = "wav,mp3,ogg,flac,mov,aac,matroska,webm,aiff,amr,gsm,mulaw,alaw"
+"""The only input formats ffmpeg may pick for an upload (no playlists, no concat lists, no
+image or video demuxers), and it may read local files only (``-protocol_whitelist file``)."""
+
+
+def _command(tool: str, src: Path, dst: Path, max_seconds: float | None = None) -> list[str]:
     if Path(tool).name.startswith("sox"):
+        trim = ["trim", "0", f"{max_seconds:g}"] if max_seconds is not None else []
         return [
             tool, "-q", str(src),
             "-t", "wav", "-r", str(TELEPHONY_RATE), "-c", "1", "-b", "16", "-e", "signed-integer",
-            str(dst),
+            str(dst), *trim,
         ]  # fmt: skip
+    limit = ["-t", f"{max_seconds:g}"] if max_seconds is not None else []
     return [
-        tool, "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(src),
+        tool, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        "-protocol_whitelist", "file", "-format_whitelist", FFMPEG_DEMUXERS, *limit,
+        "-i", str(src),
         "-ar", str(TELEPHONY_RATE), "-ac", "1", "-c:a", "pcm_s16le", "-map_metadata", "-1",
         "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "wav", str(dst),
     ]  # fmt: skip
 
 
-def convert_to_telephony(src: Path, dst: Path, *, tool: str | None = None) -> None:
+def convert_to_telephony(
+    src: Path,
+    dst: Path,
+    *,
+    tool: str | None = None,
+    max_seconds: float | None = None,
+    timeout: float | None = None,
+) -> None:
     """Convert ``src`` (any format sox or ffmpeg reads) to an 8 kHz mono s16 WAV at ``dst``.
 
     ``tool`` forces ``"sox"`` or ``"ffmpeg"``; by default sox, else ffmpeg. ``dst``'s
-    directory is created; ``dst`` appears atomically or not at all.
+    directory is created; ``dst`` appears atomically or not at all. ``max_seconds`` stops
+    decoding there (a longer input is cut, not decoded in full); ``timeout`` bounds the
+    decoder's run time (default 60 s).
     """
+    timeout_s = timeout if timeout is not None else _TIMEOUT_S
     exe = _converter(tool)
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=".wav", dir=dst.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    cmd = _command(exe, src, tmp)
+    cmd = _command(exe, src, tmp, max_seconds)
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=_TIMEOUT_S, check=False)
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
         if proc.returncode != 0:
             err = proc.stderr.decode("utf-8", "replace").strip()
             raise TtsError(f"converting {src} to 8 kHz failed ({Path(cmd[0]).name}): {err}")
@@ -133,7 +152,7 @@ def convert_to_telephony(src: Path, dst: Path, *, tool: str | None = None) -> No
             raise TtsError(f"converting {src} produced an unplayable file: {problem}")
         tmp.replace(dst)
     except subprocess.TimeoutExpired:
-        raise TtsError(f"converting {src} timed out after {_TIMEOUT_S:.0f} s") from None
+        raise TtsError(f"converting {src} timed out after {timeout_s:.0f} s") from None
     finally:
         tmp.unlink(missing_ok=True)
     logger.debug("converted %s -> %s", src, dst)

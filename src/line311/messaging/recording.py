@@ -167,16 +167,27 @@ def check_quality(measure: AudioMeasure, limits: AudioLimits) -> None:
         )
 
 
-def convert_upload(src: Path, dst: Path) -> None:
-    """Convert any audio file to an 8 kHz mono s16 WAV (`AudioRejected` when it can't be)."""
+UPLOAD_DECODE_SECONDS = 30.0
+"""Longest time the decoder may spend on one upload."""
+
+
+def convert_upload(src: Path, dst: Path, *, max_seconds: float | None = None) -> None:
+    """Convert any audio file to an 8 kHz mono s16 WAV (`AudioRejected` when it can't be).
+
+    Decoding stops after ``max_seconds`` of audio and `UPLOAD_DECODE_SECONDS` of run time;
+    ffmpeg may only use the demuxers in `line311.messaging.audio.FFMPEG_DEMUXERS`. The
+    refusal names no server path and quotes no decoder output (those go to the log)."""
     tools = [t for t in ("ffmpeg", "sox") if shutil.which(t)]
     if not tools:
         raise TtsError("neither ffmpeg nor sox is installed: cannot convert audio")
     try:
-        convert_to_telephony(src, dst, tool=tools[0])
+        convert_to_telephony(
+            src, dst, tool=tools[0], max_seconds=max_seconds, timeout=UPLOAD_DECODE_SECONDS
+        )
     except TtsError as exc:
+        logger.warning("an uploaded file could not be converted: %s", _short(exc))
         raise AudioRejected(
-            f"the file is not audio we can read: {_short(exc)}", "corrupt"
+            "the file is not audio we can read (or took too long to decode)", "corrupt"
         ) from None
 
 
@@ -300,7 +311,8 @@ class AlertAudioFiles:
         out = self._workfile(alert_id, ".wav")
         try:
             raw.write_bytes(data)
-            convert_upload(raw, out)
+            # one second past the limit is enough to tell "too long" without decoding it all
+            convert_upload(raw, out, max_seconds=self.limits.max_seconds + 1)
             return self._accept(out, alert_id, language)
         finally:
             raw.unlink(missing_ok=True)

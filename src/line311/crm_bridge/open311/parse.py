@@ -5,7 +5,9 @@ and ``long``, or ``address_string``, or ``address_id``) are required; ``descript
 most 4000 characters; ``attribute[code]`` values are checked against the service's attribute
 definitions (required ones present, list values among the keys, numbers numeric, datetimes
 ISO-8601 with a timezone); unknown fields are refused. A ``phone`` is turned into the keyed
-caller hash at once and never kept.
+caller hash at once and never kept. Every field name and value must be safe text
+(`line311.text`: no control characters but tab/CR/LF), so the public ``requests.xml`` stays
+well-formed; datetimes must lie within years 1900-9999 in UTC.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from line311.db.service_requests import NewServiceRequest
 from line311.db.services import Service
+from line311.text import is_safe_text
 
 __all__ = [
     "Open311Error",
@@ -50,6 +53,8 @@ _PLAIN = {
     "media_url": 500,
     "zipcode": 10,
 }
+_FIRST_YEAR = 1900
+_LAST_YEAR = 9998  # so that the end of a range can still be computed
 _SEARCH_KEYS = frozenset(
     {"service_request_id", "service_code", "start_date", "end_date", "status", "jurisdiction_id"}
 )
@@ -73,7 +78,21 @@ def parse_datetime(name: str, raw: str) -> datetime:
         raise Open311Error(400, f"{name} is not an ISO-8601 datetime") from None
     if value.tzinfo is None or value.utcoffset() is None:
         raise Open311Error(400, f"{name} must include a timezone offset")
+    try:
+        in_utc = value.astimezone(UTC)
+    except OverflowError:
+        in_utc = None
+    if in_utc is None or not _FIRST_YEAR <= in_utc.year <= _LAST_YEAR:
+        raise Open311Error(400, f"{name} must lie between {_FIRST_YEAR} and {_LAST_YEAR}")
     return value
+
+
+def _refuse_unsafe(fields: Mapping[str, Sequence[str]]) -> None:
+    for key, values in fields.items():
+        if not is_safe_text(key):
+            raise Open311Error(400, "a field name holds a control character (refused)")
+        if not all(is_safe_text(v) for v in values):
+            raise Open311Error(400, f"{key} holds a control character (refused)")
 
 
 def _single(form: Mapping[str, Sequence[str]], key: str) -> str | None:
@@ -158,6 +177,7 @@ def parse_new_request(
     hash_phone: Callable[[str], str | None],
 ) -> NewServiceRequest:
     """A validated `NewServiceRequest` from a POST requests form."""
+    _refuse_unsafe(form)
     unknown = sorted(k for k in form if k not in _PLAIN and not _ATTRIBUTE.match(k))
     if unknown:
         raise Open311Error(400, f"unknown field(s): {', '.join(unknown[:5])}")
@@ -222,6 +242,7 @@ def _csv(raw: str | None) -> tuple[str, ...]:
 
 def parse_search(query: Mapping[str, str]) -> SearchParams:
     """GET requests query parameters (comma-separated lists allowed)."""
+    _refuse_unsafe({k: [v] for k, v in query.items()})
     unknown = sorted(k for k in query if k not in _SEARCH_KEYS)
     if unknown:
         raise Open311Error(400, f"unknown parameter(s): {', '.join(unknown[:5])}")

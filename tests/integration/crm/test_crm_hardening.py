@@ -1,0 +1,132 @@
+"""Issue 15 on the CRM bridge: input that would poison stored data or crash a public query is
+refused with a clear 400/422, and what is stored stays intact (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import Engine
+
+from line311.db.errors import DbUnavailable
+from line311.db.service_requests import ServiceRequestStore
+
+from .test_crm_open311 import BASE, file_request, heat_form
+
+pytestmark = pytest.mark.integration
+
+BAD_TEXT = ["bell\x07", "nul\x00", "escape\x1b[31m", "lone \ud800 surrogate", "\ufffe"]
+
+
+def as_json(body: dict[str, Any]) -> dict[str, Any]:
+    """A request whose JSON escapes everything (a lone surrogate travels as \\ud800)."""
+    return {"content": json.dumps(body), "headers": {"Content-Type": "application/json"}}
+
+
+@pytest.mark.parametrize("bad", BAD_TEXT)
+async def test_given_control_characters_or_a_lone_surrogate_in_a_call_path_then_422_and_listing_still_works(
+    api: httpx.AsyncClient, make_record: Callable[..., dict[str, Any]], bad: str
+) -> None:
+    await api.post("/v1/calls", json=make_record("good.1"))
+    response = await api.post(
+        "/v1/calls", **as_json(make_record("bad.1", path={"nodes": ["greeting", bad]}))
+    )
+    assert response.status_code == 422, response.text
+    assert "path.nodes[1]" in response.text
+    assert bad not in response.text
+    listing = await api.get("/v1/calls")
+    assert listing.status_code == 200
+    assert [c["call_id"] for c in listing.json()["items"]] == ["good.1"]
+
+
+async def test_given_a_caller_number_nested_in_the_path_then_it_is_refused_and_not_stored(
+    api: httpx.AsyncClient, make_record: Callable[..., dict[str, Any]]
+) -> None:
+    record = make_record("nested.1", path={"handoff": {"caller_number": "2125550123"}})
+    response = await api.post("/v1/calls", json=record)
+    assert response.status_code == 422
+    assert "caller_number" in response.text
+    assert "2125550123" not in response.text
+    assert (await api.get("/v1/calls/nested.1")).status_code == 404
+
+
+async def test_given_a_path_nested_too_deep_then_it_is_refused(
+    api: httpx.AsyncClient, make_record: Callable[..., dict[str, Any]]
+) -> None:
+    path: Any = ["leaf"]
+    for _ in range(40):
+        path = [path]
+    response = await api.post("/v1/calls", json=make_record("deep.1", path=path))
+    assert response.status_code == 422
+    assert "deeper" in response.text
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "x\x01", "tab\x0bvertical"])
+async def test_given_control_characters_in_an_open311_post_then_400_and_requests_xml_stays_well_formed(
+    api: httpx.AsyncClient, bad: str
+) -> None:
+    filed = await file_request(api)
+    response = await api.post(f"{BASE}/requests.json", data=heat_form(description=bad))
+    assert response.status_code == 400
+    (error,) = response.json()
+    assert "description" in error["description"]
+    xml = await api.get(f"{BASE}/requests.xml")
+    assert xml.status_code == 200
+    ids = [r.findtext("service_request_id") for r in ET.fromstring(xml.text)]
+    assert ids == [filed["service_request_id"]]
+
+
+async def test_tab_cr_and_lf_stay_allowed_in_open311_text(api: httpx.AsyncClient) -> None:
+    await file_request(api, description="line one\r\n\tline two")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start_date": "0001-01-01T00:00:00+14:00"},
+        {"end_date": "9999-12-31T23:59:59-14:00"},
+        {"start_date": "9999-12-31T00:00:00Z"},
+        {"start_date": "1000-01-01T00:00:00Z"},
+        {"service_code": "pot\x00hole"},
+        {"status": "open\x00"},
+        {"service_request_id": "\x00"},
+    ],
+)
+async def test_given_extreme_dates_or_nul_in_an_open311_search_then_400_not_5xx(
+    api: httpx.AsyncClient, params: dict[str, str]
+) -> None:
+    response = await api.get(f"{BASE}/requests.json", params=params)
+    assert response.status_code == 400, response.text
+    assert (await api.get(f"{BASE}/requests.json")).status_code == 200
+
+
+async def test_given_nul_in_any_bridge_query_or_path_then_400(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/v1/calls", params={"queue": "a\x00"})).status_code == 400
+    assert (await api.get(f"{BASE}/requests/SR%00.json")).status_code == 400
+    assert (await api.get(f"{BASE}/tokens/t%00k.json")).status_code == 400
+
+
+def test_engines_hide_statement_parameters(engine: Engine) -> None:
+    assert engine.hide_parameters is True
+
+
+async def test_a_database_error_is_logged_by_class_without_the_values(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "ada.lovelace@example.org"
+
+    def failing(*_a: Any, **_k: Any) -> Any:
+        raise DbUnavailable(f"searching service requests failed: (psycopg) value {secret!r}")
+
+    monkeypatch.setattr(ServiceRequestStore, "search_public", failing)
+    with caplog.at_level(logging.ERROR):
+        response = await api.get(f"{BASE}/requests.json")
+    assert response.status_code == 503
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "DbUnavailable: searching service requests failed" in logged
+    assert secret not in logged

@@ -1,0 +1,84 @@
+"""Issue 15, points 10-12: the Secure cookie default, minimum secret strength and a private
+state directory and SQLite file."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from line311.config import Settings
+from line311.db.engine import engine_from_settings, make_engine
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("crm_api_key", "abc"),
+        ("agent_password", "1111"),
+        ("dashboard_secret", "k" * 40),
+        ("caller_hash_key", "abababababababababab"),
+        ("crm_webhook_secret", "short-but-mixed"),
+        ("ari_password", "changeme"),
+    ],
+)
+def test_a_weak_secret_is_refused_naming_the_setting(
+    tmp_path: Path, field: str, value: str
+) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Settings(state_dir=tmp_path, **{field: SecretStr(value)})
+
+
+def test_generated_and_long_mixed_secrets_are_accepted(tmp_path: Path) -> None:
+    settings = Settings(
+        state_dir=tmp_path,
+        crm_api_key=SecretStr("test-key-0123456789abcdef"),
+        agent_password=SecretStr("Tr0ub4dor&3-horse"),
+    ).with_generated_secrets()
+    assert len(settings.dashboard_secret.get_secret_value()) >= 16
+
+
+@pytest.mark.parametrize(
+    ("host", "secure"),
+    [("127.0.0.1", False), ("::1", False), ("localhost", False), ("0.0.0.0", True),
+     ("10.1.2.3", True)],
+)  # fmt: skip
+def test_the_session_cookie_is_secure_by_default_off_loopback(
+    tmp_path: Path, host: str, secure: bool
+) -> None:
+    assert Settings(state_dir=tmp_path, http_host=host).effective_secure_cookie is secure
+    forced = Settings(state_dir=tmp_path, http_host=host, dashboard_secure_cookie=True)
+    assert forced.effective_secure_cookie is True
+
+
+def test_the_state_dir_and_sqlite_file_are_private(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)
+    engine = engine_from_settings(Settings(state_dir=state))
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / "line311.db").stat().st_mode) == 0o600
+
+
+def test_an_existing_readable_sqlite_file_is_tightened(tmp_path: Path) -> None:
+    db = tmp_path / "other" / "x.db"
+    db.parent.mkdir()
+    db.touch(mode=0o644)
+    db.chmod(0o644)
+    make_engine(f"sqlite:///{db}").dispose()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+def test_engines_hide_statement_parameters(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        assert engine.hide_parameters is True
+    finally:
+        engine.dispose()
