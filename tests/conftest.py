@@ -122,3 +122,15 @@ def asterisk_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aste
     finally:
         manager.stop()
         shutil.rmtree(manager.installation.host_path(manager.instance_dir), ignore_errors=True)
+
+
+E2E_TIMEOUT = 360
+"""Seconds a real-Asterisk or browser test may take (setup included): real audio is played at
+real speed, and a test must still pass on a busy machine (``make test`` beside another job)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        slow = item.get_closest_marker("asterisk") or item.get_closest_marker("browser")
+        if slow and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT))
