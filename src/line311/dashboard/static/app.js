@@ -145,6 +145,8 @@
     figure(dl, "abandoned", "Abandoned today");
     figure(dl, "offered", "Offered today");
     card.appendChild(dl);
+    // a reserved line (fixed height) for a status or formula note under the figures
+    card.appendChild(el("p", { class: "queue-note", "data-f": "note" }, ""));
     const form = el("form", { class: "goal-form sup-only" });
     const id = "goal-" + q.name;
     form.appendChild(el("label", { for: id }, "New goal (%)"));
@@ -181,7 +183,13 @@
           " s, counted as misses: SL " + pct(q.interval.projected_sl) + " this interval"
         : "";
       const f = (name) => card.querySelector("[data-f=\"" + name + "\"]");
-      setText(f("waiting"), q.waiting + (q.callbacks_pending ? " +" + q.callbacks_pending + " cb" : ""));
+      // pending callbacks in smaller type, so "12 +3 cb" fits the tile's fixed width
+      const waiting = f("waiting");
+      if (!waiting.querySelector("small")) {
+        waiting.replaceChildren(document.createTextNode(""), el("small"));
+      }
+      setText(waiting.firstChild, q.waiting);
+      setText(waiting.lastChild, q.callbacks_pending ? " +" + q.callbacks_pending + " cb" : "");
       setText(f("longest"), secs(q.longest_wait));
       setText(f("sl-interval"), pct(q.interval.sl));
       setText(f("sl-today"), pct(q.today.sl));
@@ -264,8 +272,9 @@
   }
 
   function renderAlerts(alerts) {
-    $("alerts-section").hidden = alerts.length === 0;
     const list = $("alerts");
+    $("no-alerts").hidden = alerts.length > 0;
+    list.hidden = alerts.length === 0;
     const keys = new Set();
     for (const a of alerts) {
       keys.add(a.id);
@@ -371,6 +380,7 @@
     renderAgents(snap.agents);
     renderChart(snap);
     document.body.dataset.version = String(snap.version);
+    $("main").setAttribute("aria-busy", "false");
   }
 
   // ------------------------------------------------------------------ live feed
