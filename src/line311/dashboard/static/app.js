@@ -370,6 +370,8 @@
 
   function render(snap) {
     lastSnapshot = snap;
+    // shown with the first snapshot, laid out with its data (same task: no frame in between)
+    $("main").setAttribute("aria-busy", "false");
     renderAlerts(snap.alerts);
     renderQueues(snap.queues);
     renderFormula(snap.policy);
@@ -380,7 +382,6 @@
     renderAgents(snap.agents);
     renderChart(snap);
     document.body.dataset.version = String(snap.version);
-    $("main").setAttribute("aria-busy", "false");
   }
 
   // ------------------------------------------------------------------ live feed
