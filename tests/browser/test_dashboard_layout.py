@@ -72,6 +72,11 @@ OBSERVE_SHIFTS = """(() => {
     };
 })();"""
 
+CLIPPED = """() => Array.from(document.querySelectorAll('#queues .queue'))
+    .filter((tile) => tile.scrollHeight > tile.clientHeight)
+    .map((tile) => tile.dataset.key)"""
+"""Queue tiles whose content does not fit their fixed height."""
+
 SETTLED = """() => new Promise((resolve) =>
     requestAnimationFrame(() => requestAnimationFrame(() => resolve(window.__layoutShift()))))"""
 
@@ -119,11 +124,13 @@ async def test_given_live_data_arriving_then_the_wallboard_layout_shift_stays_wi
     try:
         await drive_live_data(page, dashboard.hub)
         cls, shifts = await layout_shift(page)
+        clipped = await page.evaluate(CLIPPED)
         await page.screenshot(path=screenshot_path(f"dashboard-layout-{user}"), full_page=True)
     finally:
         await page.context.close()  # the live stream ends before the server does
     print(f"wallboard CLS ({user}) with live data: {cls:.4f}")  # noqa: T201
     assert cls <= CLS_LIMIT, json.dumps(shifts, indent=1, ensure_ascii=False)
+    assert clipped == [], "the fixed tile height is too small for its content"
     assert errors == []
 
 

@@ -145,8 +145,6 @@
     figure(dl, "abandoned", "Abandoned today");
     figure(dl, "offered", "Offered today");
     card.appendChild(dl);
-    // a reserved line (fixed height) for a status or formula note under the figures
-    card.appendChild(el("p", { class: "queue-note", "data-f": "note" }, ""));
     const form = el("form", { class: "goal-form sup-only" });
     const id = "goal-" + q.name;
     form.appendChild(el("label", { for: id }, "New goal (%)"));
