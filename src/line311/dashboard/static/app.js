@@ -181,7 +181,13 @@
           " s, counted as misses: SL " + pct(q.interval.projected_sl) + " this interval"
         : "";
       const f = (name) => card.querySelector("[data-f=\"" + name + "\"]");
-      setText(f("waiting"), q.waiting + (q.callbacks_pending ? " +" + q.callbacks_pending + " cb" : ""));
+      // pending callbacks in smaller type, so "12 +3 cb" fits the tile's fixed width
+      const waiting = f("waiting");
+      if (!waiting.querySelector("small")) {
+        waiting.replaceChildren(document.createTextNode(""), el("small"));
+      }
+      setText(waiting.firstChild, q.waiting);
+      setText(waiting.lastChild, q.callbacks_pending ? " +" + q.callbacks_pending + " cb" : "");
       setText(f("longest"), secs(q.longest_wait));
       setText(f("sl-interval"), pct(q.interval.sl));
       setText(f("sl-today"), pct(q.today.sl));
@@ -264,8 +270,9 @@
   }
 
   function renderAlerts(alerts) {
-    $("alerts-section").hidden = alerts.length === 0;
     const list = $("alerts");
+    $("no-alerts").hidden = alerts.length > 0;
+    list.hidden = alerts.length === 0;
     const keys = new Set();
     for (const a of alerts) {
       keys.add(a.id);
@@ -361,6 +368,8 @@
 
   function render(snap) {
     lastSnapshot = snap;
+    // shown with the first snapshot, laid out with its data (same task: no frame in between)
+    $("main").setAttribute("aria-busy", "false");
     renderAlerts(snap.alerts);
     renderQueues(snap.queues);
     renderFormula(snap.policy);
