@@ -875,6 +875,8 @@ class QueueRuntime:
                 if call.phase is not _Phase.WAITING or call.caller_channel is None:
                     return
                 contact = await self._read_contact(channel)
+                if call.phase in (_Phase.EXPIRED, _Phase.ENDED):
+                    return  # the max wait ran out meanwhile (its own offer follows), or gone
                 if contact is None:
                     call.log.warning("cannot tell where to call back; staying in queue")
                     return
