@@ -35,7 +35,7 @@ from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import playbacks, running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(300)]  # two minutes of calls
 
 CALLER = "2125550163"
 SOUNDS = "sound:/var/lib/line311/sounds"

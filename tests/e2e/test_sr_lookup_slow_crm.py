@@ -27,7 +27,7 @@ from tests.conftest import AsteriskInstance, free_tcp_port
 from tests.e2e.conftest import playbacks, record_for, start_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until
 
-pytestmark = pytest.mark.asterisk
+pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(240)]  # starts its own stack
 
 CALLER = "2125550171"
 LANGUAGE_AT = 10_500  # ms after answer: the greeting (not interruptible) is over
