@@ -234,6 +234,13 @@ class Settings(BaseSettings):
     queue_periodic_interval: float = Field(
         default=60.0, ge=0, description="Seconds between 'thank you for waiting' messages (0: off)."
     )
+    queue_max_wait_offer_timeout: float = Field(
+        default=8.0,
+        ge=1,
+        le=60,
+        description="Seconds a caller whose maximum wait ran out has, after the apology, to "
+        "press 1 for a callback that keeps their place.",
+    )
     queue_whisper_language: str = Field(
         default="en", description="Language of the whisper (call language and topic) to CCRs."
     )

@@ -126,7 +126,7 @@ def run(
         scripts: dict[str, tuple[list[tuple[int, str]], int]] = {
             "es_sr": (
                 [(LANGUAGE_AT, "2"), (1500, "4"), (1500, sr_number + "#"), (7000, "1")],
-                12_000,
+                16_000,  # "please wait" (4 s) plays out before the status
             ),
             "en_asp": ([(LANGUAGE_AT, "1"), (1500, "1")], 7_000),
             "ht_rep": ([(LANGUAGE_AT, "7"), (1500, "0")], 25_000),

@@ -241,6 +241,7 @@ def build_queue_edge(
         announce_interval=settings.queue_announce_interval,
         periodic_interval=settings.queue_periodic_interval,
         whisper_language=settings.queue_whisper_language,
+        max_wait_offer_timeout=settings.queue_max_wait_offer_timeout,
         interpreter_endpoint=f"PJSIP/{settings.interpreter_endpoint}",
         callback_dial=settings.callback_dial,
         callback_dial_timeout=settings.callback_dial_timeout,

@@ -15,6 +15,9 @@ timestamps of the run.
                  ──▶ mixing bridge: caller + CCR (+ interpreter) ──▶ either hangs up:
                      call_ended (wrap-up), CallCompleted
     caller hangs up while waiting ──▶ call_left, CallAbandoned
+    max wait reached (router.tick) ──▶ apology + callback offer in the caller's language ──┐
+        1 within max_wait_offer_timeout ──▶ readmit_callback (old place), CallbackRequested ┤
+        otherwise (or hung up) ──▶ CallTimedOut(callback_offered), "how to reach us", hang up
     caller presses 1 ──▶ request_callback (place kept), CallbackRequested, goodbye, hang up
         their turn ──▶ CCR rings and answers ──▶ originate the resident ──▶ bridge, CallAnswered
 
@@ -66,7 +69,7 @@ from line311.queue.intervals import IntervalAccumulator
 from line311.queue.pops import AnsweredCall
 from line311.routing.agents import AgentFigures, AgentState
 from line311.routing.errors import RoutingError, StaleOfferError
-from line311.routing.results import Offer, QueueStats
+from line311.routing.results import Offer, QueueStats, WaitExpired
 from line311.routing.router import Router
 
 __all__ = [
@@ -195,6 +198,8 @@ class QueueOptions:
     announce_interval: float = 45.0
     periodic_interval: float = 60.0
     whisper_language: str = "en"
+    max_wait_offer_timeout: float = 8.0
+    """Seconds a caller whose maximum wait ran out has, after the offer, to press 1."""
     interpreter_endpoint: str = "PJSIP/interpreter"
     callback_dial: str = "PJSIP/carrier/sip:{number}@{address}"
     callback_dial_timeout: int = 30
@@ -206,6 +211,7 @@ class QueueOptions:
 
 class _Phase(enum.Enum):
     WAITING = "waiting"
+    EXPIRED = "expired"  # max wait reached: the apology and the callback offer are playing
     RINGING = "ringing"
     WHISPER = "whisper"
     DIALING = "dialing"  # callback: the CCR is in, the resident is being called
@@ -253,6 +259,8 @@ class _QCall:
     busy: bool = False
     """An announcement or the callback goodbye is running (no new announcement)."""
     callback_pending: bool = False
+    answer: asyncio.Future[bool] | None = None
+    """While the max-wait offer runs: True when the caller pressed 1, False when they left."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -374,6 +382,14 @@ class QueueRuntime:
         ):
             call.callback_pending = True
             self._spawn(self._callback_requested(call), f"callback-{call.call_id}")
+        elif (
+            isinstance(event, DtmfReceived)
+            and role is _Role.CALLER
+            and event.digit == CALLBACK_DIGIT
+            and call.answer is not None
+            and not call.answer.done()
+        ):
+            call.answer.set_result(True)
 
     def reconcile(self, listed: set[str]) -> None:
         """After an ARI reconnect: channels of ours that vanished count as hung up."""
@@ -443,13 +459,17 @@ class QueueRuntime:
     def _step(self, now: float) -> None:
         for expired in self.router.tick(now):
             call = self._calls.get(expired.call_id)
+            if call is not None and call.caller_channel is not None:
+                call.log.info(
+                    "waited %.0f s: max wait reached; offering a callback", expired.waited
+                )
+                call.phase = _Phase.EXPIRED
+                self._spawn(self._max_wait_reached(call, expired), f"max-wait-{call.call_id}")
+                continue
             self._emit(CallTimedOut(expired.call_id, expired.queue, now, "max-wait"))
             if call is not None:
-                call.log.info("waited %.0f s: max wait reached", expired.waited)
                 call.phase = _Phase.ENDED
                 self._forget(call)
-                if call.caller_channel is not None:
-                    self._spawn(self._hangup(call.caller_channel), "hangup")
         for offer in self.router.decide(now):
             self._ring(offer, now)
         self._sync_agents()
@@ -725,6 +745,12 @@ class QueueRuntime:
             self._after_change()
         elif call.phase in (_Phase.WHISPER, _Phase.CONNECTED):
             self._end_connected(call, "caller")
+        elif call.phase is _Phase.EXPIRED:
+            call.log.info("caller hung up during the max-wait offer")
+            if call.answer is not None and not call.answer.done():
+                call.answer.set_result(False)
+            self._max_wait_timed_out(call, now)
+            self._teardown(call)
 
     def _offer_failed(self, call: _QCall, now: float) -> None:
         offer = call.offer
@@ -860,6 +886,8 @@ class QueueRuntime:
                 if call.phase is not _Phase.WAITING or call.caller_channel is None:
                     return
                 contact = await self._read_contact(channel)
+                if call.phase in (_Phase.EXPIRED, _Phase.ENDED):
+                    return  # the max wait ran out meanwhile (its own offer follows), or gone
                 if contact is None:
                     call.log.warning("cannot tell where to call back; staying in queue")
                     return
@@ -869,28 +897,122 @@ class QueueRuntime:
                 call.contact = contact
                 self._emit(CallbackRequested(call.call_id, call.queue, now))
                 call.log.info("callback requested; the call keeps its place")
-                with contextlib.suppress(AriNotFound):
-                    await self._ari.stop_moh(channel)
-                await self._play_and_wait(
-                    channel,
-                    ["queue/callback_confirmed"],
-                    call.language,
-                    f"{call.call_id}-cb{next(self._seq)}",
-                    _PLAYBACK_WAIT,
-                )
-                if call.hold_bridge is not None:
-                    await self._destroy_bridge(call.hold_bridge)
-                    call.hold_bridge = None
-                if call.caller_channel is not None:
-                    self._channels.pop(call.caller_channel, None)
-                    call.caller_channel = None
-                    await self._hangup(channel)
+                await self._confirm_callback(call, channel)
         except AriError as exc:
             call.log.warning("callback request failed: %s", exc)
         finally:
             call.busy = False
             call.callback_pending = call.callback
             self._wake.set()
+
+    async def _confirm_callback(self, call: _QCall, channel: str) -> None:
+        """Tell the caller they will be called back, then let them go (the call stays queued)."""
+        with contextlib.suppress(AriNotFound):
+            await self._ari.stop_moh(channel)
+        await self._play_and_wait(
+            channel,
+            ["queue/callback_confirmed"],
+            call.language,
+            f"{call.call_id}-cb{next(self._seq)}",
+            _PLAYBACK_WAIT,
+        )
+        if call.hold_bridge is not None:
+            await self._destroy_bridge(call.hold_bridge)
+            call.hold_bridge = None
+        if call.caller_channel is not None:
+            self._channels.pop(call.caller_channel, None)
+            call.caller_channel = None
+            await self._hangup(channel)
+
+    # ------------------------------------------------------------------ waiting: max wait
+    async def _max_wait_reached(self, call: _QCall, expired: WaitExpired) -> None:
+        """The queue's maximum wait ran out (the router took the call out of line): apologise
+        and offer a callback that keeps the caller's place; on 1 readmit the call and confirm,
+        otherwise tell them how else to reach us. Either way the line is then hung up."""
+        call.busy = True
+        await self._stop_announcement(call)
+        try:
+            async with call.lock:
+                channel = call.caller_channel
+                if call.phase is not _Phase.EXPIRED or channel is None:
+                    return
+                with contextlib.suppress(AriNotFound):
+                    await self._ari.stop_moh(channel)
+                pressed = await self._offer_callback(call, channel)
+                if call.phase is not _Phase.EXPIRED or call.caller_channel is None:
+                    return  # they hung up meanwhile (_caller_gone recorded it)
+                contact = await self._read_contact(channel) if pressed else None
+                if contact is not None and self._readmit(call, expired, contact):
+                    await self._confirm_callback(call, channel)
+                    return
+                if pressed:
+                    call.log.warning("cannot call back after max wait; saying goodbye")
+                else:
+                    call.log.info("no callback wanted after max wait; saying goodbye")
+                self._max_wait_timed_out(call, self._clock())
+                await self._play_and_wait(
+                    channel,
+                    ["queue/max_wait_goodbye"],
+                    call.language,
+                    f"{call.call_id}-bye{next(self._seq)}",
+                    _PLAYBACK_WAIT,
+                )
+                self._teardown(call)
+        except AriError as exc:
+            call.log.warning("max-wait offer failed: %s", exc)
+            if call.phase is _Phase.EXPIRED:
+                self._max_wait_timed_out(call, self._clock())
+            if call.phase is _Phase.ENDED:
+                self._teardown(call)
+        finally:
+            call.busy = False
+            call.answer = None
+            self._wake.set()
+
+    async def _offer_callback(self, call: _QCall, channel: str) -> bool:
+        """Play the apology and callback offer; True if the caller pressed 1 during it or
+        within ``max_wait_offer_timeout`` after it."""
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        call.answer = answer
+        playback = f"{call.call_id}-mw{next(self._seq)}"
+        media = [f"{self._prefix}/{call.language}/queue/max_wait_offer"]
+        async with self._ari.expect("PlaybackFinished", playback_id=playback) as finished:
+            try:
+                await self._ari.play(channel, media, playback)
+            except AriNotFound:
+                return False
+            call.playback = playback
+            either: set[asyncio.Future[Any]] = {finished, answer}
+            await asyncio.wait(either, timeout=_PLAYBACK_WAIT, return_when=asyncio.FIRST_COMPLETED)
+            call.playback = None
+            if answer.done():
+                with contextlib.suppress(AriError):
+                    await self._ari.stop_playback(playback)  # pressed during the offer
+        if not answer.done():
+            await asyncio.wait({answer}, timeout=self.options.max_wait_offer_timeout)
+        return answer.done() and answer.result()
+
+    def _readmit(self, call: _QCall, expired: WaitExpired, contact: _Contact) -> bool:
+        """The caller took the max-wait offer: back in their old place as a callback."""
+        now = self._clock()
+        try:
+            self.router.readmit_callback(expired, now)
+        except RoutingError as exc:
+            call.log.warning("could not readmit the call for a callback: %s", exc)
+            return False
+        call.phase = _Phase.WAITING
+        call.callback = True
+        call.callback_pending = True
+        call.contact = contact
+        self._emit(CallbackRequested(call.call_id, call.queue, now, at_max_wait=True))
+        call.log.info("callback taken at max wait; the call keeps its place")
+        self._after_change()
+        return True
+
+    def _max_wait_timed_out(self, call: _QCall, now: float) -> None:
+        """Record the outcome of a max-wait offer that ended without a callback."""
+        self._emit(CallTimedOut(call.call_id, call.queue, now, "max-wait", callback_offered=True))
+        call.phase = _Phase.ENDED
 
     async def _read_contact(self, channel_id: str) -> _Contact | None:
         try:

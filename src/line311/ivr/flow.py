@@ -159,7 +159,8 @@ class FlowSettings:
     representative: str = "representative"
     """Terminal node ``0`` leads to (normally a queue node without a fixed topic)."""
     lookup_timeout: float = 8.0
-    """Longest wait for an SR lookup before it is treated as unavailable."""
+    """The session's backstop for an SR lookup (then "unavailable"). The controller's edge
+    cuts the CRM request itself at ``min(5 s, lookup_timeout)``."""
     max_playback: float = 120.0
     """Longest one prompt may play before the session assumes the playback is stuck."""
     max_call: float = 900.0

@@ -22,6 +22,10 @@ machine below, the same for every flow::
         │                   └───────────────▶ ENDING ── prompts done ──▶ DONE
         └── CallerHungUp / CommandFailed / watchdog / unexpected event ──▶ DONE
 
+In LOOKING_UP "please wait" is played first and the ``SrLookup`` emitted after it, so a slow
+CRM never means silence; a result that arrives while "please wait" plays is kept and played
+when the prompt ends (or at the lookup timeout, should the prompt never report its end).
+
 Prompts are played one at a time (the next ``Play`` is emitted when the previous one
 finishes), so a key press only has to stop one playback and a stale ``PlaybackFinished``
 for a stopped prompt is recognised by its id and ignored.
@@ -198,6 +202,7 @@ class CallSession:
         self._entry = ""
         self._sr_number: str | None = None
         self._sr_result: list[_Item] = []
+        self._sr_answer_pending: list[str | None] | None = None
         self._left_start = False
         self._record: dict[str, Any] = {
             "schema": _SCHEMA,
@@ -331,6 +336,7 @@ class CallSession:
             current_item=None if self._current_item is None else list(self._current_item),
             playlist=[list(item) for item in self._playlist],
             sr_result=[list(item) for item in self._sr_result],
+            sr_answer_pending=_copy(self._sr_answer_pending),
         )
         return data
 
@@ -358,6 +364,7 @@ class CallSession:
             self._current_item = None if item is None else _item(item)
             self._playlist = [_item(i) for i in data["playlist"]]
             self._sr_result = [_item(i) for i in data["sr_result"]]
+            self._sr_answer_pending = _copy(data.get("sr_answer_pending"))
             self._pending = []
             if self._node_id not in flow.nodes:
                 raise SessionRestoreError(f"unknown node {self._node_id!r}")
@@ -483,7 +490,9 @@ class CallSession:
         if self._state is State.ENDING:
             self._finish_terminal(node, now)
         elif self._state is State.LOOKING_UP:
-            pass  # keep waiting for the result, under the lookup timer
+            # "please wait" is over: answer with a result that came during it, or keep
+            # waiting for one under the lookup timer
+            self._sr_answer_if_pending(now)
         elif node.kind in (NodeKind.PLAY, NodeKind.ALERTS):
             assert node.next is not None
             self._enter(node.next, now)
@@ -574,10 +583,10 @@ class CallSession:
             return
         if self._phase is _Phase.CONFIRM and key == "1":
             assert self._sr_number is not None
-            self._state = State.LOOKING_UP
-            self._set_timer(self.flow.settings.lookup_timeout, "lookup-timeout", now)
-            self._emit(SrLookup(sr_number=self._sr_number))
+            self._sr_answer_pending = None
             self._play_list(self._say("sr_please_wait"), now, State.LOOKING_UP)
+            self._set_timer(self.flow.settings.lookup_timeout, "lookup-timeout", now)
+            self._emit(SrLookup(sr_number=self._sr_number))  # after the Play: no silence
         elif self._phase is _Phase.CONFIRM and key == "2":
             self._phase = _Phase.ENTRY
             self._entry = ""
@@ -713,7 +722,8 @@ class CallSession:
             self._fail(now, reason)
         elif reason == "lookup-timeout":
             self._stop_current()
-            self._sr_answer("unavailable", None, None, now)
+            if not self._sr_answer_if_pending(now):
+                self._sr_answer("unavailable", None, None, now)
         elif reason == "language-timeout":
             self._choose_language(LANGUAGES[0], "timeout", now)
         elif reason == "entry-timeout" and self._entry:
@@ -724,8 +734,18 @@ class CallSession:
     def _on_sr_result(self, event: SrLookupResult, now: float) -> None:
         if event.sr_number != self._sr_number:
             return
-        self._stop_current()
-        self._sr_answer(event.result, event.status, event.updated, now)
+        self._sr_answer_pending = [event.result, event.status, event.updated]
+        if self._current_playback is None:  # "please wait" is over: answer now
+            self._sr_answer_if_pending(now)
+
+    def _sr_answer_if_pending(self, now: float) -> bool:
+        pending, self._sr_answer_pending = self._sr_answer_pending, None
+        if pending is None:
+            return False
+        result, status, updated = pending
+        assert result is not None
+        self._sr_answer(result, status, updated, now)
+        return True
 
     def _on_caller_hung_up(self, event: CallerHungUp, now: float) -> None:
         if self._resolution is not None:

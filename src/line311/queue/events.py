@@ -11,7 +11,8 @@ Life of a call in a queue::
     CallEnqueued ──► CallAnswered ──► CallCompleted         (handled)
          │  │
          │  ├──► CallAbandoned                               (caller hung up while waiting)
-         │  ├──► CallTimedOut                                (the queue gave up: max wait, empty)
+         │  ├──► CallTimedOut                                (the queue gave up: max wait, empty;
+         │  │                                                 at max wait a callback is offered)
          │  └──► CallbackRequested ──► CallAnswered ──► ...  (callback keeps the caller's place:
          │                          └─► CallAbandoned        the wait runs on until the resident
          │                                                   is reached, or the callback fails)
@@ -76,21 +77,27 @@ class CallTimedOut:
     """The queue removed the caller without an agent (maximum wait reached, queue empty...).
 
     ``reason`` is free text for logs, e.g. ``"max-wait"`` or ``"empty"``.
+    ``callback_offered``: the caller was offered a callback first and did not take it.
     """
 
     call_id: str
     queue: str
     at: float
     reason: str = "max-wait"
+    callback_offered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class CallbackRequested:
-    """The caller asked to be called back; their place (and their wait) is kept."""
+    """The caller asked to be called back; their place (and their wait) is kept.
+
+    ``at_max_wait``: they took the callback offered when the queue's maximum wait ran out.
+    """
 
     call_id: str
     queue: str
     at: float
+    at_max_wait: bool = False
 
 
 @dataclass(frozen=True, slots=True)

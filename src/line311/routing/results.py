@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from line311.queue.waiting import WaitingCall
 
 __all__ = ["Offer", "QueueStats", "WaitExpired"]
 
@@ -35,11 +37,15 @@ class WaitExpired:
     """A live caller waited the queue's ``max_wait`` and was taken out of the queue.
 
     The edge decides what happens next (offer a callback, voicemail, an apology).
+    ``entry`` is the call's record as it left the line: hand it to
+    `Router.readmit_callback` if the caller then asks to be called back, and the call
+    takes its old place again.
     """
 
     call_id: str
     queue: str
     waited: float
+    entry: WaitingCall | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

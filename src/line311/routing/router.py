@@ -303,6 +303,25 @@ class Router:
             logger.info("call %s will be called back (position kept)", call_id)
         return flagged
 
+    def readmit_callback(self, expired: WaitExpired, now: float) -> WaitingCall:
+        """A caller whose maximum wait ran out asked to be called back: their call takes its
+        old place again (same service key), flagged callback, so no wait limit applies.
+
+        Raises `InvalidCallError` when ``expired`` carries no entry, `DuplicateCallError`
+        when the call is back in a queue already.
+        """
+        entry = expired.entry
+        if entry is None:
+            raise InvalidCallError(f"call {expired.call_id!r}: no queue entry to readmit")
+        if self.store.call(entry.call_id) is not None:
+            raise DuplicateCallError(entry.call_id)
+        q = self.queues[entry.queue]
+        flagged = WaitingList.flag_callback(entry.offered(None), now)
+        self.store.add_call(flagged)
+        self._schedule_step(flagged, q)
+        logger.info("call %s readmitted to %s for a callback (place kept)", entry.call_id, q.name)
+        return flagged
+
     def waiting_call(self, call_id: str) -> WaitingCall:
         return self._call(call_id)
 
@@ -390,7 +409,7 @@ class Router:
                 if call.offered_to is not None:
                     continue  # re-armed by _return_call if the offer fails
                 self._remove_call(ident)
-                self._expired.append(WaitExpired(ident, call.queue, call.waited(now)))
+                self._expired.append(WaitExpired(ident, call.queue, call.waited(now), call))
                 logger.info(
                     "call %s waited %.1f s in %s: max wait",
                     ident,

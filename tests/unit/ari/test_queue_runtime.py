@@ -24,6 +24,7 @@ from line311.queue.events import (
     CallbackRequested,
     CallCompleted,
     CallEnqueued,
+    CallTimedOut,
 )
 from line311.queue.queue_log import parse_lines
 from line311.routing.agents import AgentProfile, AutoPausePolicy
@@ -119,11 +120,13 @@ ES = AgentProfile(
 
 
 class Harness:
-    def __init__(self, tmp_path: Path | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path | None = None, *, queues: Any = QUEUES, offer_timeout: float = 8.0
+    ) -> None:
         self.now = 1_700_000_000.0
         self.ari = FakeAri()
         self.events: list[object] = []
-        self.router = Router(QUEUES, auto_pause=AutoPausePolicy(after_misses=1))
+        self.router = Router(queues, auto_pause=AutoPausePolicy(after_misses=1))
         for p in (EN, ES):
             self.router.register_agent(p, self.now)
         hub = QueueEventHub(sinks=[self.events.append])
@@ -134,7 +137,12 @@ class Harness:
         self.runtime = QueueRuntime(
             self.ari,
             self.router,
-            QueueOptions(sounds_uri_prefix="sound:/s", announce_first=5, periodic_interval=0),
+            QueueOptions(
+                sounds_uri_prefix="sound:/s",
+                announce_first=5,
+                periodic_interval=0,
+                max_wait_offer_timeout=offer_timeout,
+            ),
             hub=hub,
             roster=["agent1", "agent2"],
             clock=lambda: self.now,
@@ -162,6 +170,17 @@ class Harness:
     async def hang(self, channel_id: str) -> None:
         await self.runtime.on_channel_event(channel_id, CallerHungUp(), self.now)
         await self.settle()
+
+    def played(self, channel_id: str) -> list[str]:
+        return [uri for c in self.ari.did("play") if c[1] == channel_id for uri in c[2]]
+
+    async def until(self, check: Any) -> None:
+        """Bounded poll for what a real (short) timer in the runtime brings about."""
+        for _ in range(500):
+            if check():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("condition not reached in 5 s")
 
 
 async def test_given_a_free_english_ccr_when_an_english_caller_enqueues_then_the_ccr_hears_the_whisper_and_both_are_bridged(
@@ -327,3 +346,80 @@ def test_a_topic_without_its_own_queue_goes_to_the_general_queue() -> None:
     h = Harness()
     assert h.runtime.queue_for("sr_status") == "general"
     assert h.runtime.queue_for("general") == "general"
+
+
+MAX_WAIT = load_queues({"general": {"requires": "topic:general", "max_wait": 60}})
+
+
+async def test_given_max_wait_reached_when_the_caller_presses_1_then_the_call_takes_its_old_place_for_a_callback() -> (
+    None
+):
+    h = Harness(queues=MAX_WAIT, offer_timeout=30)
+    await h.runtime.enqueue("c1", Enqueue(language="ko", topic="general"))
+    h.now += 30
+    await h.runtime.enqueue("c2", Enqueue(language="en", topic="general"))
+    h.now += 31
+    h.step()
+    await h.settle()
+    assert h.played("c1") == ["sound:/s/ko/queue/max_wait_offer"]
+    assert h.router.position("c2") == 1  # out of line while the offer plays
+    await h.runtime.on_channel_event("c1", DtmfReceived(digit="1"), h.now)
+    await h.settle()
+    (requested,) = h.of(CallbackRequested)
+    assert (requested.call_id, requested.at_max_wait) == ("c1", True)
+    assert h.of(CallTimedOut) == []
+    assert h.played("c1")[-1] == "sound:/s/ko/queue/callback_confirmed"
+    assert ("hangup", "c1") in h.ari.calls
+    await h.hang("c1")  # our own hang-up: not an abandon
+    assert h.of(CallAbandoned) == []
+    assert (h.router.position("c1"), h.router.position("c2")) == (1, 2)
+    h.now += 100  # a callback never times out; c2 now hears the offer
+    h.step()
+    await h.settle()
+    assert h.played("c2")[-1] == "sound:/s/en/queue/max_wait_offer"
+    assert h.router.position("c1") == 1
+    await h.hang("c2")
+    h.runtime.agent_login("agent1")
+    h.step()
+    await h.settle()
+    ((_, _, leg, args),) = h.offered()
+    assert args == ("outbound", "agent", "c1")
+    await h.answer(leg)
+    assert [c for c in h.ari.did("originate") if c[3][1] == "resident"]
+
+
+async def test_given_max_wait_reached_when_the_caller_does_not_press_1_then_they_hear_how_to_reach_us_and_are_hung_up() -> (
+    None
+):
+    h = Harness(queues=MAX_WAIT, offer_timeout=0.05)
+    await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
+    h.now += 61
+    h.step()
+    await h.until(lambda: ("hangup", "c1") in h.ari.calls)
+    assert h.played("c1") == [
+        "sound:/s/es/queue/max_wait_offer",
+        "sound:/s/es/queue/max_wait_goodbye",
+    ]
+    (timed_out,) = h.of(CallTimedOut)
+    assert (timed_out.reason, timed_out.callback_offered) == ("max-wait", True)
+    assert h.of(CallbackRequested) == []
+    assert ("destroy_bridge", "hold-c1") in h.ari.calls
+    assert h.runtime.waiting_calls == 0
+    await h.hang("c1")
+    assert h.of(CallAbandoned) == []
+
+
+async def test_given_the_max_wait_offer_when_the_caller_hangs_up_then_it_is_a_timeout_after_an_offer() -> (
+    None
+):
+    h = Harness(queues=MAX_WAIT, offer_timeout=30)
+    await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+    h.now += 61
+    h.step()
+    await h.settle()
+    await h.hang("c1")
+    (timed_out,) = h.of(CallTimedOut)
+    assert timed_out.callback_offered
+    assert h.of(CallAbandoned) == []
+    assert h.played("c1") == ["sound:/s/en/queue/max_wait_offer"]  # no goodbye to nobody
+    assert h.runtime.waiting_calls == 0

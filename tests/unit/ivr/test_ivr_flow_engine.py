@@ -117,8 +117,9 @@ def test_given_spanish_when_sr_status_confirmed_then_lookup_and_status_in_spanis
     assert SrLookup(SR) in cmds
     assert call.s.state is State.LOOKING_UP
     cmds = call.send(SrLookupResult(SR, "found", status="in_progress", updated="2025-06-30"))
-    assert StopPlayback in {type(c) for c in cmds}  # "please wait" is cut short
+    assert cmds == []  # "please wait" plays to its end, then the answer
     assert call.play_through() == [
+        ("sr_please_wait", "es"),
         ("sr_status_is", "es"),
         ("sr_status_in_progress", "es"),
         ("sr_updated_on", "es"),
@@ -172,7 +173,8 @@ def test_given_lookup_fails_then_message_and_offer_of_a_representative(result, p
     call.play_through()
     call.press("1")
     call.send(SrLookupResult(SR, result))
-    assert [p for p, _ in call.play_through()] == [prompt, "offer_representative"]
+    heard = [p for p, _ in call.play_through()]
+    assert heard == ["sr_please_wait", prompt, "offer_representative"]
     cmds = call.press("0")
     call.play_through()
     assert Enqueue("en", "sr_status") in call.sent
@@ -194,6 +196,48 @@ def test_given_crm_silent_when_lookup_times_out_then_unavailable():
     assert call.playing.prompt_id == "sr_unavailable"
     call.send(SrLookupResult(SR, "found", status="open"))  # too late: ignored
     assert call.playing.prompt_id == "sr_unavailable"
+
+
+def test_given_sr_confirmed_then_please_wait_starts_before_the_lookup_is_asked_for():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("4")
+    call.play_through()
+    call.press(SR + "#")
+    call.play_through()
+    cmds = call.press("1")
+    assert [type(c) for c in cmds] == [Play, SrLookup]
+    assert isinstance(cmds[0], Play)
+    assert cmds[0].prompt_id == "sr_please_wait"
+
+
+def test_given_a_result_after_please_wait_ended_then_it_is_played_at_once():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("4")
+    call.play_through()
+    call.press(SR + "#")
+    call.play_through()
+    call.press("1")
+    assert call.play_through() == [("sr_please_wait", "en")]
+    cmds = call.send(SrLookupResult(SR, "not_found"))
+    assert [c.prompt_id for c in cmds if isinstance(c, Play)] == ["sr_not_found"]
+
+
+def test_given_please_wait_never_reports_its_end_then_a_result_kept_meanwhile_is_played_at_the_lookup_timeout():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("4")
+    call.play_through()
+    call.press(SR + "#")
+    call.play_through()
+    call.press("1")
+    call.send(SrLookupResult(SR, "found", status="open"))
+    saved = CallSession.from_dict(call.s.to_dict(), flow=FLOW)  # the kept result survives
+    call.s = saved
+    cmds = call.wait(FLOW.settings.lookup_timeout)
+    assert [c.prompt_id for c in cmds if isinstance(c, Play)] == ["sr_status_is"]
+    assert call.s.record()["sr_lookups"][0]["result"] == "found"
 
 
 def test_given_haitian_creole_when_0_then_queued_with_ht():

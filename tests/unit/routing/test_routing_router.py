@@ -16,7 +16,7 @@ from line311.routing.errors import (
     UnknownCallError,
     UnknownQueueError,
 )
-from line311.routing.results import Offer
+from line311.routing.results import Offer, WaitExpired
 from line311.routing.router import Router
 from line311.routing.skills import Requirements
 from line311.routing.strategies import DEFAULT_STRATEGIES
@@ -383,6 +383,25 @@ def test_given_a_ringing_offer_at_max_wait_when_it_fails_then_the_call_expires_n
     assert r.tick(now=61) == []  # still ringing: not expired under the CCR's feet
     r.offer_timeout("c1", "a1", now=70)
     assert [e.call_id for e in r.tick(now=70)] == ["c1"]
+
+
+def test_given_an_expired_call_when_the_caller_asks_for_a_callback_then_it_takes_its_old_place():
+    r = router(queues(general={"requires": "topic:general", "max_wait": 60}))
+    r.call_arrived("c1", "general", now=0)
+    r.call_arrived("c2", "general", now=10)
+    [expired] = r.tick(now=61)
+    assert expired.call_id == "c1"
+    assert r.position("c2") == 1
+    r.call_arrived("c3", "general", now=62)
+    back = r.readmit_callback(expired, now=65)
+    assert back.callback
+    assert (r.position("c1"), r.position("c2"), r.position("c3")) == (1, 2, 3)
+    assert [e.call_id for e in r.tick(now=200)] == ["c2", "c3"]  # a callback never expires
+    assert r.position("c1") == 1
+    with pytest.raises(DuplicateCallError):
+        r.readmit_callback(expired, now=201)
+    with pytest.raises(InvalidCallError):
+        r.readmit_callback(WaitExpired("c9", "general", 61.0), now=201)
 
 
 def test_given_bad_input_when_calling_the_router_then_clear_errors():
