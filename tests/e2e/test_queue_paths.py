@@ -34,7 +34,7 @@ from line311.sipp import (
     start_phone,
 )
 from tests.conftest import AsteriskInstance
-from tests.e2e.conftest import running_stack
+from tests.e2e.conftest import playbacks, running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until
 from tests.e2e.test_queues import Api, connects, password, queue_log
 
@@ -384,21 +384,27 @@ def test_given_callers_waiting_behind_a_busy_ccr_when_announced_then_each_hears_
     asterisk_instance: AsteriskInstance,
     tmp_path: Path,
 ) -> None:
-    phone(tmp_path, asterisk_instance, "agent1", talk_ms=25_000)
+    phone(tmp_path, asterisk_instance, "agent1", talk_ms=30_000)
     api.post("/agents/agent1/login")
     known = known_calls(stack)
     busy = caller(tmp_path, asterisk_instance, "noise")
     (busy_call,) = entered_in(stack, "noise", known)
     wait_until(lambda: busy_call in connects(stack), 20, "the CCR to be on the first call")
     # two callers wait behind: positions 1 and 2; one CCR working, none free
-    second = caller(tmp_path, asterisk_instance, "noise", hold_ms=18_000)
+    second = caller(tmp_path, asterisk_instance, "noise", hold_ms=16_000)
     (_, second_call) = entered_in(stack, "noise", known, count=2)
-    third = caller(tmp_path, asterisk_instance, "noise", hold_ms=18_000)
+    third = caller(tmp_path, asterisk_instance, "noise", hold_ms=16_000)
     (_, _, third_call) = entered_in(stack, "noise", known, count=3)
 
+    # the queue as the third caller's announcement was made
+    wait_until(
+        lambda: "en/queue/position" in media(observer, third_call, ("PlaybackStarted",)),
+        20,
+        "the third caller's announcement",
+    )
+    state = desk_queue(stack, "noise")
     heard_second = _announcement(observer, second_call)
     heard_third = _announcement(observer, third_call)
-    state = desk_queue(stack, "noise")
     for c in (second, third, busy):
         c.wait(timeout=60)
 
@@ -455,12 +461,17 @@ def test_given_a_ccr_phone_when_it_dials_71_73_74_72_then_the_ccr_logs_in_pauses
     assert api.agent("agent3")["state"] == "logged_out"
     assert rung(agent3) == 1
     assert connects(stack)[call_id] == "agent3"
-    confirmations = [
-        p
-        for p in (e["playback"] for e in observer.snapshot() if e.get("type") == "PlaybackFinished")
-        if "/agent/" in p["media_uri"] and p["state"] == "done"
-    ]
-    assert [p["media_uri"].removeprefix(SOUNDS) for p in confirmations][-4:] == [
+
+    # each code was confirmed to the end (the observer may hear of it just after the BYE)
+    def confirmed() -> list[str] | None:
+        heard = [
+            p["media_uri"].removeprefix(SOUNDS)
+            for p in playbacks(observer, "done")
+            if "/agent/" in p["media_uri"]
+        ]
+        return heard if len(heard) >= 4 else None
+
+    assert wait_until(confirmed, 10, "four confirmations") == [
         "en/agent/logged_in",
         "en/agent/paused",
         "en/agent/resumed",
