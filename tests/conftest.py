@@ -99,6 +99,8 @@ def _test_settings(state_dir: Path, **overrides: object) -> Settings:
         "rtp_port_start": rtp_base,
         "rtp_port_end": rtp_base + 98,
         "agent_count": 4,
+        # the interpreter line: a port of this session's own, where e2e tests answer it
+        "interpreter_contact": f"sip:interpreter@127.0.0.1:{free_udp_port()}",
     }
     values.update(overrides)
     return load_settings(**values)
