@@ -44,6 +44,7 @@ from datetime import datetime
 from enum import Enum
 from types import MappingProxyType
 
+from line311.ivr.alerts import PushedAlert
 from line311.ivr.catalogue import LANGUAGES
 from line311.messaging.errors import AlertError, FourEyesViolation, IllegalTransition
 
@@ -67,6 +68,7 @@ __all__ = [
     "active_ccr_messages",
     "alert_prompt_id",
     "apply",
+    "call_alerts",
     "due_actions",
     "edit",
     "is_live",
@@ -411,6 +413,35 @@ def active_alerts(
             continue
         seen.add(prompt)
         out.append(Announcement(alert.id, prompt, audio_lang, alert.priority))
+    return out
+
+
+def call_alerts(alerts: Iterable[Alert], now: datetime) -> list[PushedAlert]:
+    """The live caller alerts at ``now`` as a call carries them (`PushedAlert`), most urgent
+    first: targeting, the prompt and audio language for each caller language (as in
+    `active_alerts`), and the end of the window (``until``, POSIX seconds). The call decides
+    when to play each one (after the greeting, the language choice or at its node)."""
+    out: list[PushedAlert] = []
+    for alert in sorted(alerts, key=_order):
+        if not alert.kind.for_callers or not is_live(alert, now):
+            continue
+        audio = []
+        for language in alert.targeting.target_languages():
+            chosen = alert.audio_for(language)
+            if chosen is not None:
+                audio.append((language, alert.played_prompt(chosen[1]), chosen[0]))
+        if not audio:
+            continue
+        out.append(
+            PushedAlert(
+                alert_id=alert.id,
+                prompt_id=alert.prompt_id,
+                languages=frozenset(alert.targeting.languages),
+                node=alert.targeting.node,
+                audio=tuple(audio),
+                until=alert.ends_at.timestamp(),
+            )
+        )
     return out
 
 

@@ -34,6 +34,7 @@ from line311.ari.ivr_edge import (
 )
 from line311.config import REPO_ROOT
 from line311.crm_bridge.errors import CrmUnavailable
+from line311.ivr.alerts import PushedAlert
 from line311.ivr.catalogue import load_catalogue
 from line311.ivr.commands import Enqueue, Play, SrLookup, Transfer
 from line311.ivr.events import Answered, SrLookupResult
@@ -392,7 +393,7 @@ def test_given_alerts_and_content_when_a_call_starts_then_the_session_gets_them_
 
     assert asked == [dt.datetime(2026, 6, 10, 15, 0, tzinfo=dt.UTC).timestamp()]
     assert edge.today() == dt.date(2026, 6, 10)
-    assert session.inner._alerts == ["greeting"]
+    assert session.inner._alerts == [PushedAlert(alert_id="greeting", prompt_id="greeting")]
     assert session.inner._info["asp_today"] == ["asp_suspended", "info_unavailable"]
     assert edge.session("c1") is session
 
