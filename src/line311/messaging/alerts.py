@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 An `Alert` is what a supervisor pushes when something happens in the city: an IVR
-announcement every caller hears right after the greeting, a message shown to every CCR, or
-both. Its lifecycle is one table, `TRANSITIONS`::
+announcement callers hear (every caller right after the greeting, or only callers of some
+languages right after their language choice, or callers entering a menu node), a message
+shown to every CCR, or both. Its lifecycle is one table, `TRANSITIONS`::
 
                  submit              approve                 activate (start reached)
       draft ───────────────▶ pending ─────────▶ approved ──────────────────────▶ active
@@ -26,6 +27,10 @@ hears it, and an alert ending at 10:00 and another starting at 10:00 never overl
 scheduler tick never lets a new caller hear an expired alert. Overlapping alerts are all
 played, in priority order (1 = most urgent first; ties: earlier start, then id), each prompt
 at most once.
+
+Delivery. `call_alerts` gives a new call the live announcements with their targeting; the
+call decides when each is due (`line311.ivr.alerts`). `active_alerts` answers "what does a
+caller of this language hear at this node now" in one go.
 
 Languages. An announcement is played in the caller's language when it has audio in that
 language, else in English. The file a call plays is the library prompt ``alerts/<id>`` of
@@ -168,9 +173,9 @@ class AudioRef:
 
 @dataclass(frozen=True, slots=True)
 class Targeting:
-    """Who hears an announcement. Empty ``languages``: callers of every language.
-    ``node`` None: at the alerts node after the greeting (every call); else only callers
-    entering that menu node."""
+    """Who hears an announcement. Empty ``languages``: callers of every language (after
+    the greeting); else callers of those languages, right after their language choice.
+    ``node`` set: only callers entering that menu node, on entering it."""
 
     languages: frozenset[str] = frozenset()
     node: str | None = None
