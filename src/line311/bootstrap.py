@@ -18,6 +18,7 @@ import functools
 import logging
 import signal
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -159,8 +160,9 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
             ari,
             crm,
             sounds_uri_prefix=sounds_prefix,
-            # alerts play right after the greeting, before the caller picks a language
-            alerts_provider=lambda _now: scheduler.announcements(settings.default_language),
+            # the call plays each at its moment: after the greeting (untargeted), after the
+            # language choice (targeted at that language), on entering its node
+            alerts_provider=lambda wall: scheduler.call_alerts(datetime.fromtimestamp(wall, UTC)),
         )
 
         def to_hub(event: object) -> None:

@@ -7,7 +7,7 @@ Theory of operation
 
     flow_file    ──load_flow_file──▶ Reloadable[Flow].current ───┐
     content_file ──load_content────▶ Reloadable[Content] ─info_for(today)─┤
-    alerts_provider(wall time) ───────────────────────────────────┤
+    alerts_provider(wall time) ───── at call start, then on each event if changed ─┤
                                                                    ▼
     Controller ──session_factory(call_id, dialed, now)──▶ EdgeSession(CallSession(...))
     Controller ──command_handlers──▶ IvrEdge.sr_lookup   CRM GET /v1/sr/{n} -> SrLookupResult
@@ -23,6 +23,12 @@ refused file is logged with the validator's message and the old one stays. A cal
 weekly patterns and the city holidays. `info_for` turns it into the session's ``info``
 mapping for one local date: prompt ids from the catalogue and ``say:date:`` tokens, so the
 session speaks it in the caller's language.
+
+*Pushed alerts*: ``alerts_provider(wall_time)`` gives the live alerts (`PushedAlert`, most
+urgent first, ``until`` on the wall clock); the edge moves ``until`` onto the session's clock.
+Before each event or timer it asks again and, when the answer changed (an alert withdrawn,
+expired or activated), feeds the session an ``AlertsChanged`` first, so an alert targeted at
+a node or a language is played only if it is still live when the caller gets there.
 
 *Hand-offs*: ``Transfer`` and ``Enqueue`` end the session; their handler owns the channel
 from then on. The handler notes what it did on the `EdgeSession` (``path.handoff``) before it
@@ -53,8 +59,9 @@ from fastapi.responses import JSONResponse
 
 from line311.ari.errors import AriError
 from line311.errors import ConfigError, Line311Error
+from line311.ivr.alerts import PushedAlert, as_pushed, shift_clock
 from line311.ivr.commands import Enqueue, SrLookup, Transfer
-from line311.ivr.events import Event, SrLookupResult
+from line311.ivr.events import AlertsChanged, Event, SrLookupResult
 from line311.ivr.flow import Flow, PromptSource, default_flow_path, load_flow_file
 from line311.ivr.session import SR_STATUSES, CallSession
 
@@ -80,6 +87,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+AlertsProvider = Callable[[float], Sequence["str | PushedAlert"]]
+"""``alerts_provider(wall_time)``: the pushed alerts live then, most urgent first."""
+LiveAlerts = Callable[[float], "tuple[tuple[str | PushedAlert, ...], list[PushedAlert]] | None"]
+"""`IvrEdge.live_alerts`: the alerts as given and on the session's clock (None: unknown)."""
 
 MAX_PATH_BYTES = 15 * 1024
 """Records are trimmed (oldest prompts first) to stay under the CRM bridge's 16 KiB limit."""
@@ -363,12 +375,30 @@ class EdgeSession:
     """A `CallSession` plus what the edge learnt about the call after the session ended
     (``path.handoff``), and a record trimmed to what the CRM bridge accepts."""
 
-    __slots__ = ("__weakref__", "_notes", "_outcome", "inner")
+    __slots__ = (
+        "__weakref__",
+        "_alerts",
+        "_alerts_seen",
+        "_last_now",
+        "_notes",
+        "_outcome",
+        "inner",
+    )
 
-    def __init__(self, inner: CallSession) -> None:
+    def __init__(
+        self,
+        inner: CallSession,
+        *,
+        alerts: LiveAlerts | None = None,
+        alerts_seen: tuple[str | PushedAlert, ...] = (),
+        now: float = 0.0,
+    ) -> None:
         self.inner = inner
         self._notes: dict[str, Any] = {}
         self._outcome: str | None = None
+        self._alerts = alerts
+        self._alerts_seen = alerts_seen
+        self._last_now = now
 
     @property
     def finished(self) -> bool:
@@ -387,7 +417,9 @@ class EdgeSession:
         return self.inner.flow
 
     def receive(self, event: Event, now: float) -> None:
+        self._refresh_alerts(now)
         self.inner.receive(event, now)
+        self._last_now = max(self._last_now, now)
 
     def commands(self) -> Sequence[object]:
         return self.inner.commands()
@@ -396,7 +428,21 @@ class EdgeSession:
         return self.inner.next_deadline()
 
     def handle_timer(self, now: float) -> None:
+        self._refresh_alerts(now)
         self.inner.handle_timer(now)
+        self._last_now = max(self._last_now, now)
+
+    def _refresh_alerts(self, now: float) -> None:
+        """Tell the session when the live alerts changed since it last heard. The change is
+        fed as of the last time the session saw, so it is in place before any timer due at
+        ``now`` fires (`CallSession.receive` fires due timers first)."""
+        if self._alerts is None or self.inner.finished:
+            return
+        live = self._alerts(now)
+        if live is None or live[0] == self._alerts_seen:
+            return
+        self._alerts_seen = live[0]
+        self.inner.receive(AlertsChanged(tuple(live[1])), self._last_now)
 
     def note(self, key: str, value: Any, *, outcome: str | None = None) -> None:
         """Add ``key`` to the recorded path (and override the outcome when given)."""
@@ -498,9 +544,10 @@ class _Counters:
 class IvrEdge:
     """The IVR's edge services for one controller. See the module docstring.
 
-    ``alerts_provider(wall_time)`` returns the prompt ids of the pushed alerts active at that
-    time (default: none). ``lookup_timeout`` bounds one SR lookup (then "unavailable");
-    ``dial_timeout`` bounds how long an agency line may ring.
+    ``alerts_provider(wall_time)`` returns the pushed alerts live at that time, most urgent
+    first (`PushedAlert` with ``until`` in POSIX seconds, or plain prompt ids; default:
+    none). ``lookup_timeout`` bounds one SR lookup (then "unavailable"); ``dial_timeout``
+    bounds how long an agency line may ring.
     """
 
     def __init__(
@@ -512,7 +559,7 @@ class IvrEdge:
         crm: CrmLookupPort,
         sounds_uri_prefix: str,
         timezone: str = "America/New_York",
-        alerts_provider: Callable[[float], list[str]] | None = None,
+        alerts_provider: AlertsProvider | None = None,
         referral_trunk: str = "referral",
         referral_caller_id: str = "NYC 311 <311>",
         dial_timeout: int = 30,
@@ -551,13 +598,9 @@ class IvrEdge:
 
     def session_factory(self, call_id: str, dialed: str, now: float) -> EdgeSession:
         """``Controller(session_factory=...)``: a session on the current flow, with today's
-        content and the alerts active now."""
-        alerts: list[str] = []
-        if self._alerts is not None:
-            try:
-                alerts = list(self._alerts(self._wall()))
-            except Exception:
-                logger.exception("alerts provider failed; the call goes on without alerts")
+        content and the alerts live now (kept up to date while the call lasts)."""
+        live = self.live_alerts(now)
+        raw, alerts = live if live is not None else ((), [])
         session = EdgeSession(
             CallSession(
                 call_id,
@@ -566,10 +609,28 @@ class IvrEdge:
                 flow=self.flows.current,
                 alerts=alerts,
                 info=self.info_provider(self.today()),
-            )
+            ),
+            alerts=self.live_alerts if self._alerts is not None else None,
+            alerts_seen=raw,
+            now=now,
         )
         self._sessions[call_id] = session
         return session
+
+    def live_alerts(
+        self, now: float
+    ) -> tuple[tuple[str | PushedAlert, ...], list[PushedAlert]] | None:
+        """The provider's alerts as given, and as a session of clock ``now`` carries them
+        (``until`` moved onto that clock). None: no provider, or it failed (logged)."""
+        if self._alerts is None:
+            return None
+        wall = self._wall()
+        try:
+            raw = tuple(self._alerts(wall))
+        except Exception:
+            logger.exception("alerts provider failed; the call goes on with the alerts it has")
+            return None
+        return raw, shift_clock((as_pushed(a) for a in raw), now - wall)
 
     def session(self, call_id: str) -> EdgeSession | None:
         """The live session of ``call_id`` (while the controller holds it)."""
@@ -937,7 +998,7 @@ def build_ivr_edge(
     crm: CrmLookupPort,
     *,
     sounds_uri_prefix: str,
-    alerts_provider: Callable[[float], list[str]] | None = None,
+    alerts_provider: AlertsProvider | None = None,
 ) -> IvrEdge:
     """The `IvrEdge` for ``settings`` (a `line311.config.Settings`): the flow and content
     files validated against the prompt catalogue under ``sounds_dir``."""

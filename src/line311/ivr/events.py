@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from line311.ivr.alerts import PushedAlert
+
 __all__ = [
     "AlertsChanged",
     "Answered",
@@ -76,12 +78,15 @@ class SrLookupResult:
 
 @dataclass(frozen=True, slots=True)
 class AlertsChanged:
-    """The pushed alerts now active changed; ``prompt_ids`` replaces the session's list.
+    """The pushed alerts now live changed; ``alerts`` replaces the session's list (a plain
+    prompt id stands for an untargeted alert).
 
-    Only callers who have not yet passed the alerts node hear the new list.
+    An alert already played in this call is not played again; the others play at their
+    moment (after the greeting, the language choice or on entering their node) if they are
+    still in the list then.
     """
 
-    prompt_ids: tuple[str, ...]
+    alerts: tuple[str | PushedAlert, ...]
 
 
 Event = (

@@ -31,7 +31,7 @@ Node kinds (`NodeKind`):
 kind       what it does                                                 leaves by
 ========== ============================================================ =================
 play       plays ``prompts``                                            ``next``
-alerts     plays the active pushed alerts (none is fine)                ``next``
+alerts     plays the live untargeted pushed alerts (none is fine)       ``next``
 language   plays ``prompt`` once per option, each in its own language   digit or timeout
 menu       plays ``prompts``, waits for a digit                         ``options``
 info       speaks the self-service content for ``info``                 ``*`` ``9`` ``0``

@@ -55,6 +55,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from line311.ivr.alerts import Moment, PushedAlert, as_pushed, due
 from line311.ivr.commands import (
     Answer,
     Command,
@@ -147,14 +148,16 @@ class _Phase(enum.Enum):
 
 
 _Handler = Callable[["CallSession", Any, float], None]
-_Item = tuple[str, str, str]  # (prompt_id, language, tag) - tag "alert" marks a pushed alert
+_Item = tuple[str, str, str]  # (prompt_id, language, tag) - tag "alert:<id>" marks a pushed alert
 
 
 class CallSession:
     """The call-flow state machine for one call. See the module docstring.
 
     ``flow`` is the validated flow to run (``None``: the built-in "greeting, then hang up").
-    ``alerts`` are the prompt ids of the pushed alerts active now; ``info`` maps each
+    ``alerts`` are the pushed alerts live now (`PushedAlert`, or a plain prompt id for an
+    untargeted one), most urgent first; each plays at most once, at its moment (see
+    `line311.ivr.alerts`). ``info`` maps each
     self-service content key (e.g. ``asp_today``) to what to say: prompt ids and
     ``say:<kind>:<value>`` tokens. Both are fetched by the edge; a missing key is spoken as
     "information unavailable".
@@ -169,7 +172,7 @@ class CallSession:
         flow: Flow | None = None,
         language: str = "en",
         max_playback: float | None = None,
-        alerts: Sequence[str] = (),
+        alerts: Sequence[str | PushedAlert] = (),
         info: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if language not in LANGUAGES:
@@ -181,7 +184,8 @@ class CallSession:
         self.max_playback = (
             max_playback if max_playback is not None else self.flow.settings.max_playback
         )
-        self._alerts: list[str] = list(alerts)
+        self._alerts: list[PushedAlert] = [as_pushed(a) for a in alerts]
+        self._alerts_played: list[str] = []
         self._info: dict[str, list[str]] = {k: list(v) for k, v in (info or {}).items()}
         self._state = State.ANSWERING
         self._outcome: Outcome | None = None
@@ -303,7 +307,6 @@ class CallSession:
         "dialed_number",
         "language",
         "max_playback",
-        "_alerts",
         "_info",
         "_timer",
         "_timer_reason",
@@ -327,6 +330,8 @@ class CallSession:
         """
         data: dict[str, Any] = {k.lstrip("_"): _copy(getattr(self, k)) for k in self._FIELDS}
         data.update(
+            alerts=[a.to_dict() for a in self._alerts],
+            alerts_played=list(self._alerts_played),
             schema=_SCHEMA,
             flow_fingerprint=self.flow.fingerprint,
             state=self._state.value,
@@ -356,6 +361,8 @@ class CallSession:
             self.flow = flow
             for key in cls._FIELDS:
                 setattr(self, key, _copy(data[key.lstrip("_")]))
+            self._alerts = [as_pushed(a) for a in data["alerts"]]
+            self._alerts_played = [str(a) for a in data.get("alerts_played", ())]
             self._state = State(data["state"])
             self._phase = _Phase(data["phase"])
             self._outcome = None if data["outcome"] is None else Outcome(data["outcome"])
@@ -440,7 +447,9 @@ class CallSession:
         """Prompt ids and ``say:<kind>:<value>`` tokens -> what to play in the caller's language."""
         return [(p, self.language, "") for seg in segments for p in _expand(seg, self.language)]
 
-    def _enter(self, node_id: str, now: float) -> None:
+    def _enter(self, node_id: str, now: float, alerts: Sequence[_Item] = ()) -> None:
+        """Enter ``node_id``: play ``alerts`` (due before it), the alerts targeted at it,
+        then what the node says."""
         node = self.flow.node(node_id)
         if node_id != self.flow.start:
             self._left_start = True
@@ -450,18 +459,42 @@ class CallSession:
         self._record["nodes"].append({"node": node_id, "at": now})
         if (node.kind.interactive or node.kind is NodeKind.PLAY) and node.topic is not None:
             self._topic = node.topic
+        alerts = [*alerts, *self._alert_items(Moment.NODE, now, node_id)]
         if node.kind.terminal:
-            self._play_list(self._prompts_of(node), now, State.ENDING)
-        elif node.kind is NodeKind.ALERTS:
-            alerts = [(a, self.language, "alert") for a in self._alerts]
-            self._play_list(alerts, now, State.PLAYING)
+            self._play_list(alerts + self._prompts_of(node), now, State.ENDING)
+            return
+        if node.kind is NodeKind.ALERTS:
+            node_prompts = self._alert_items(Moment.GREETING, now)
         elif node.kind is NodeKind.SR_STATUS:
             self._phase = _Phase.ENTRY
             self._entry = ""
             self._sr_number = None
-            self._play_list(self._prompts_of(node) + self._say("sr_enter"), now, State.PLAYING)
+            node_prompts = self._prompts_of(node) + self._say("sr_enter")
         else:
-            self._play_list(self._node_prompts(node), now, State.PLAYING)
+            node_prompts = self._node_prompts(node)
+        self._play_list(alerts + node_prompts, now, State.PLAYING)
+
+    # ------------------------------------------------------------------ pushed alerts
+    def _alert_items(self, moment: Moment, now: float, node: str | None = None) -> list[_Item]:
+        """The pushed alerts due at ``moment`` as playlist items; they count as played."""
+        language_known = self._record["language_selected_by"] is not None or not any(
+            n.kind is NodeKind.LANGUAGE for n in self.flow.nodes.values()
+        )
+        items: list[_Item] = []
+        for alert in due(
+            self._alerts,
+            self._alerts_played,
+            moment,
+            now=now,
+            language=self.language,
+            language_known=language_known,
+            node=node,
+        ):
+            chosen = alert.prompt_for(self.language)
+            assert chosen is not None  # due() leaves out the unplayable
+            self._alerts_played.append(alert.alert_id)
+            items.append((chosen[0], chosen[1], f"alert:{alert.alert_id}"))
+        return items
 
     def _node_prompts(self, node: Node) -> list[_Item]:
         """What a node says when entered or repeated (sr_status: what its phase says)."""
@@ -665,7 +698,7 @@ class CallSession:
         node = self.flow.node(self._node_id)
         assert node.next is not None
         self._history.append(self._node_id)
-        self._enter(node.next, now)
+        self._enter(node.next, now, self._alert_items(Moment.LANGUAGE, now))
 
     # ------------------------------------------------------------------ transitions
     def _on_answered(self, event: Answered, now: float) -> None:
@@ -677,15 +710,16 @@ class CallSession:
         if event.playback_id != self._current_playback:
             return  # a stale playback (one we stopped earlier): nothing to do
         item = self._current_item
-        if event.failed and item is not None and item[2] == "alert":
+        alert_id = _alert_of(item)
+        if event.failed and alert_id is not None:
             # Alerts are recorded by supervisors at short notice: a missing one is skipped,
             # it must not cost every caller their call.
-            self._record["alerts"].append({"prompt_id": item[0], "at": now, "failed": True})
+            self._record_alert(alert_id, item, now, failed=True)
         elif event.failed:
             self._fail(now, f"playback-failed:{event.playback_id}")
             return
-        elif item is not None and item[2] == "alert":
-            self._record["alerts"].append({"prompt_id": item[0], "at": now})
+        elif alert_id is not None:
+            self._record_alert(alert_id, item, now)
         elif item is not None and item[2].startswith("info:"):
             info = item[2].removeprefix("info:")
             self._resolve(Outcome.SELF_SERVED)
@@ -693,10 +727,30 @@ class CallSession:
         self._current_playback = None
         self._play_next(now)
 
+    def _record_alert(
+        self, alert_id: str, item: _Item | None, now: float, *, failed: bool = False
+    ) -> None:
+        assert item is not None
+        entry: dict[str, Any] = {
+            "prompt_id": item[0],
+            "alert_id": alert_id,
+            "language": item[1],
+            "node": self._node_id,
+            "at": now,
+        }
+        if failed:
+            entry["failed"] = True
+        self._record["alerts"].append(entry)
+
     def _on_dtmf(self, event: DtmfReceived, now: float) -> None:
         node = self.flow.node(self._node_id)
         interrupting = self._state is State.PLAYING
-        if interrupting and not node.interruptible:
+        # A pushed alert played on entering a menu is not skipped by a key (the alerts node
+        # itself follows its own ``interruptible`` setting).
+        alert_playing = (
+            node.kind is not NodeKind.ALERTS and _alert_of(self._current_item) is not None
+        )
+        if interrupting and (not node.interruptible or alert_playing):
             self._record["digits"].append(
                 {"digit": event.digit, "node": self._node_id, "at": now, "ignored": True}
             )
@@ -762,7 +816,7 @@ class CallSession:
         self._fail(now, f"command-failed:{event.command}:{event.reason}")
 
     def _on_alerts_changed(self, event: AlertsChanged, now: float) -> None:
-        self._alerts = list(event.prompt_ids)
+        self._alerts = [as_pushed(a) for a in event.alerts]
 
     def _ignore(self, event: Event, now: float) -> None:
         """Benign events that change nothing (e.g. PlaybackStarted, DTMF while answering)."""
@@ -817,6 +871,15 @@ def _expand(segment: str, language: str) -> list[str]:
         pass
     logger.debug("cannot speak %r in %s: skipped", segment, language)
     return []
+
+
+def _alert_of(item: _Item | None) -> str | None:
+    """The alert id of a playlist item that is a pushed alert (None: not an alert)."""
+    if item is None:
+        return None
+    if item[2] == "alert":  # saved by a version that did not tag the id
+        return item[0]
+    return item[2].removeprefix("alert:") if item[2].startswith("alert:") else None
 
 
 def _item(raw: Any) -> _Item:

@@ -3,8 +3,9 @@
 Theory of operation
 -------------------
 An `Alert` is what a supervisor pushes when something happens in the city: an IVR
-announcement every caller hears right after the greeting, a message shown to every CCR, or
-both. Its lifecycle is one table, `TRANSITIONS`::
+announcement callers hear (every caller right after the greeting, or only callers of some
+languages right after their language choice, or callers entering a menu node), a message
+shown to every CCR, or both. Its lifecycle is one table, `TRANSITIONS`::
 
                  submit              approve                 activate (start reached)
       draft ───────────────▶ pending ─────────▶ approved ──────────────────────▶ active
@@ -27,6 +28,10 @@ scheduler tick never lets a new caller hear an expired alert. Overlapping alerts
 played, in priority order (1 = most urgent first; ties: earlier start, then id), each prompt
 at most once.
 
+Delivery. `call_alerts` gives a new call the live announcements with their targeting; the
+call decides when each is due (`line311.ivr.alerts`). `active_alerts` answers "what does a
+caller of this language hear at this node now" in one go.
+
 Languages. An announcement is played in the caller's language when it has audio in that
 language, else in English. The file a call plays is the library prompt ``alerts/<id>`` of
 the caller's language (see `line311.messaging.recording.publish_alert_files`, which puts the
@@ -44,6 +49,7 @@ from datetime import datetime
 from enum import Enum
 from types import MappingProxyType
 
+from line311.ivr.alerts import PushedAlert
 from line311.ivr.catalogue import LANGUAGES
 from line311.messaging.errors import AlertError, FourEyesViolation, IllegalTransition
 
@@ -67,6 +73,7 @@ __all__ = [
     "active_ccr_messages",
     "alert_prompt_id",
     "apply",
+    "call_alerts",
     "due_actions",
     "edit",
     "is_live",
@@ -166,9 +173,9 @@ class AudioRef:
 
 @dataclass(frozen=True, slots=True)
 class Targeting:
-    """Who hears an announcement. Empty ``languages``: callers of every language.
-    ``node`` None: at the alerts node after the greeting (every call); else only callers
-    entering that menu node."""
+    """Who hears an announcement. Empty ``languages``: callers of every language (after
+    the greeting); else callers of those languages, right after their language choice.
+    ``node`` set: only callers entering that menu node, on entering it."""
 
     languages: frozenset[str] = frozenset()
     node: str | None = None
@@ -411,6 +418,35 @@ def active_alerts(
             continue
         seen.add(prompt)
         out.append(Announcement(alert.id, prompt, audio_lang, alert.priority))
+    return out
+
+
+def call_alerts(alerts: Iterable[Alert], now: datetime) -> list[PushedAlert]:
+    """The live caller alerts at ``now`` as a call carries them (`PushedAlert`), most urgent
+    first: targeting, the prompt and audio language for each caller language (as in
+    `active_alerts`), and the end of the window (``until``, POSIX seconds). The call decides
+    when to play each one (after the greeting, the language choice or at its node)."""
+    out: list[PushedAlert] = []
+    for alert in sorted(alerts, key=_order):
+        if not alert.kind.for_callers or not is_live(alert, now):
+            continue
+        audio = []
+        for language in alert.targeting.target_languages():
+            chosen = alert.audio_for(language)
+            if chosen is not None:
+                audio.append((language, alert.played_prompt(chosen[1]), chosen[0]))
+        if not audio:
+            continue
+        out.append(
+            PushedAlert(
+                alert_id=alert.id,
+                prompt_id=alert.prompt_id,
+                languages=frozenset(alert.targeting.languages),
+                node=alert.targeting.node,
+                audio=tuple(audio),
+                until=alert.ends_at.timestamp(),
+            )
+        )
     return out
 
 

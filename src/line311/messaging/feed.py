@@ -33,12 +33,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from line311.ivr.alerts import PushedAlert
 from line311.messaging.alert_service import AlertChange, AlertService
 from line311.messaging.alerts import (
     Alert,
     AlertState,
     active_alerts,
     active_ccr_messages,
+    call_alerts,
     next_change,
 )
 
@@ -200,6 +202,10 @@ class AlertScheduler:
         """Prompt ids a new call of ``language`` must hear now, most urgent first."""
         when = now or self._clock()
         return [a.prompt_id for a in active_alerts(self.live, when, language, node)]
+
+    def call_alerts(self, now: datetime | None = None) -> list[PushedAlert]:
+        """The live caller alerts for a call (targeting included; see `call_alerts`)."""
+        return call_alerts(self.live, now or self._clock())
 
     # ------------------------------------------------------------------ loop
     def _on_change(self, change: AlertChange) -> None:

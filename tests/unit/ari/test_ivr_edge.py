@@ -34,6 +34,7 @@ from line311.ari.ivr_edge import (
 )
 from line311.config import REPO_ROOT
 from line311.crm_bridge.errors import CrmUnavailable
+from line311.ivr.alerts import PushedAlert
 from line311.ivr.catalogue import load_catalogue
 from line311.ivr.commands import Enqueue, Play, SrLookup, Transfer
 from line311.ivr.events import Answered, SrLookupResult
@@ -392,7 +393,7 @@ def test_given_alerts_and_content_when_a_call_starts_then_the_session_gets_them_
 
     assert asked == [dt.datetime(2026, 6, 10, 15, 0, tzinfo=dt.UTC).timestamp()]
     assert edge.today() == dt.date(2026, 6, 10)
-    assert session.inner._alerts == ["greeting"]
+    assert session.inner._alerts == [PushedAlert(alert_id="greeting", prompt_id="greeting")]
     assert session.inner._info["asp_today"] == ["asp_suspended", "info_unavailable"]
     assert edge.session("c1") is session
 
@@ -406,6 +407,52 @@ def test_given_a_failing_alerts_provider_when_a_call_starts_then_it_goes_on_with
     edge = make_edge(tmp_path, alerts_provider=broken)
 
     assert edge.session_factory("c1", "311", 0.0).inner._alerts == []
+
+
+def test_given_the_live_alerts_change_during_a_call_then_the_session_hears_of_it_before_the_next_event(
+    tmp_path: Path,
+) -> None:
+    wall = dt.datetime(2026, 6, 10, 15, 0, tzinfo=dt.UTC).timestamp()
+    live = [
+        PushedAlert(
+            alert_id="schools", prompt_id="alerts/schools", node="closures", until=wall + 60
+        )
+    ]
+    asked: list[float] = []
+
+    def provider(t: float) -> list[PushedAlert]:
+        asked.append(t)
+        return list(live)
+
+    edge = make_edge(tmp_path, alerts_provider=provider)
+    session = edge.session_factory("c1", "311", 100.0)
+    assert session.inner._alerts[0].until == 160.0  # moved onto the session's clock
+
+    session.receive(Answered(), 101.0)
+    assert len(session.inner._alerts) == 1
+    live.clear()  # withdrawn
+    session.handle_timer(102.0)
+
+    assert session.inner._alerts == []
+    assert len(asked) == 3
+
+
+def test_given_a_provider_failing_during_a_call_then_the_session_keeps_the_alerts_it_has(
+    tmp_path: Path,
+) -> None:
+    calls: list[float] = []
+
+    def flaky(_: float) -> list[str]:
+        calls.append(_)
+        if len(calls) > 1:
+            raise RuntimeError("store down")
+        return ["greeting"]
+
+    edge = make_edge(tmp_path, alerts_provider=flaky)
+    session = edge.session_factory("c1", "311", 0.0)
+    session.receive(Answered(), 1.0)
+
+    assert session.inner._alerts == [PushedAlert(alert_id="greeting", prompt_id="greeting")]
 
 
 def test_given_a_very_long_path_when_recorded_then_the_oldest_prompts_are_dropped_to_fit() -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from line311.ivr.alerts import PushedAlert
 from line311.messaging.alerts import (
     TRANSITIONS,
     Action,
@@ -23,6 +24,7 @@ from line311.messaging.alerts import (
     active_alerts,
     active_ccr_messages,
     apply,
+    call_alerts,
     due_actions,
     edit,
     is_live,
@@ -285,3 +287,40 @@ def test_given_the_pure_alert_modules_when_imported_then_no_io_library_is_loaded
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(out) == []
+
+
+# ---------------------------------------------------------------------- what a call carries
+def test_given_live_alerts_when_a_call_starts_then_it_carries_their_targeting_audio_and_end():
+    spanish = approved(
+        make_alert(
+            "cortes", priority=2, audio={"es": UPLOAD}, targeting=Targeting(frozenset({"es"}))
+        )
+    )
+    node = approved(make_alert("schools", priority=3, targeting=Targeting(node="closures")))
+    catalogue = approved(
+        make_alert(
+            "asp", priority=1, audio={"en": AudioRef(AudioSource.CATALOGUE, "asp_suspended")}
+        )
+    )
+    ccr = approved(make_alert("ccr", kind=AlertKind.CCR_MESSAGE, audio={}, ccr_text="x"))
+
+    carried = call_alerts([node, spanish, ccr, catalogue], T0)
+
+    assert [a.alert_id for a in carried] == ["asp", "cortes", "schools"]  # priority order
+    assert carried[1] == PushedAlert(
+        alert_id="cortes",
+        prompt_id="alerts/cortes",
+        languages=frozenset({"es"}),
+        node=None,
+        audio=(("es", "alerts/cortes", "es"),),
+        until=(T0 + timedelta(hours=2)).timestamp(),
+    )
+    assert carried[2].node == "closures"
+    assert carried[2].prompt_for("ko") == ("alerts/schools", "en")  # English for the rest
+    assert carried[0].prompt_for("es") == ("asp_suspended", "en")
+
+
+def test_given_alerts_outside_their_window_when_a_call_starts_then_it_does_not_carry_them():
+    alert = approved(make_alert())
+    assert call_alerts([alert], T0 - timedelta(seconds=1)) == []
+    assert call_alerts([alert], T0 + timedelta(hours=2)) == []

@@ -1,0 +1,137 @@
+"""Pushed alerts as one call sees them (pure): who they target and when a call plays them.
+
+Theory of operation
+-------------------
+The edge hands a `CallSession` the live pushed alerts as `PushedAlert` values (built from
+the supervisors' alerts by `line311.messaging.alerts.call_alerts`), most urgent first, and
+replaces them with an ``AlertsChanged`` event when they change. The session asks
+`due` which of them to play at three moments of the call::
+
+    Moment.GREETING   the flow's ``alerts`` node: alerts with no node and no language
+                      (and, when the language is already known, those of that language)
+    Moment.LANGUAGE   right after the caller chose a language (key or timeout): alerts
+                      targeted at that language, and no node
+    Moment.NODE       on entering a menu node: alerts targeted at that node (and at the
+                      caller's language, when they also name languages)
+
+An alert is played at most once per call (the session keeps the ids it has played), and
+only while it is live: ``until`` is the end of its window on the session's clock, so an
+alert that expires between the greeting and a node is not played at the node; a withdrawn
+one is gone from the list the edge last sent.
+
+Plain prompt ids are accepted where a `PushedAlert` is expected (`as_pushed`): an
+untargeted alert played in the caller's language.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+__all__ = ["Moment", "PushedAlert", "as_pushed", "due", "shift_clock"]
+
+
+class Moment(enum.Enum):
+    GREETING = "greeting"
+    LANGUAGE = "language"
+    NODE = "node"
+
+
+@dataclass(frozen=True, slots=True)
+class PushedAlert:
+    """One live alert for a call.
+
+    ``languages``: the languages targeted (empty: every language); ``node``: the menu node
+    targeted (None: not tied to a node). ``audio`` lists, for each caller language it can
+    be played in, ``(caller language, prompt id, language of the audio)``; when empty,
+    ``prompt_id`` is played in the caller's language. ``until``: when it stops being live,
+    on the session's clock (None: until the edge says otherwise).
+    """
+
+    alert_id: str
+    prompt_id: str = ""
+    languages: frozenset[str] = frozenset()
+    node: str | None = None
+    audio: tuple[tuple[str, str, str], ...] = ()
+    until: float | None = None
+
+    def prompt_for(self, language: str) -> tuple[str, str] | None:
+        """(prompt id, audio language) for a caller of ``language``; None: none playable."""
+        if not self.audio:
+            return (self.prompt_id or self.alert_id, language)
+        for caller_language, prompt_id, audio_language in self.audio:
+            if caller_language == language:
+                return (prompt_id, audio_language)
+        return None
+
+    def live(self, now: float) -> bool:
+        return self.until is None or now < self.until
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alert_id": self.alert_id,
+            "prompt_id": self.prompt_id,
+            "languages": sorted(self.languages),
+            "node": self.node,
+            "audio": [list(entry) for entry in self.audio],
+            "until": self.until,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PushedAlert:
+        return cls(
+            alert_id=str(data["alert_id"]),
+            prompt_id=str(data.get("prompt_id", "")),
+            languages=frozenset(str(x) for x in data.get("languages", ())),
+            node=None if data.get("node") is None else str(data["node"]),
+            audio=tuple((str(a), str(b), str(c)) for a, b, c in data.get("audio", ())),
+            until=None if data.get("until") is None else float(data["until"]),
+        )
+
+
+def as_pushed(alert: str | PushedAlert | Mapping[str, Any]) -> PushedAlert:
+    """A `PushedAlert` from itself, a plain prompt id (untargeted) or its `to_dict` form."""
+    if isinstance(alert, PushedAlert):
+        return alert
+    if isinstance(alert, str):
+        return PushedAlert(alert_id=alert, prompt_id=alert)
+    return PushedAlert.from_dict(alert)
+
+
+def shift_clock(alerts: Iterable[PushedAlert], offset: float) -> list[PushedAlert]:
+    """The alerts with ``until`` moved by ``offset`` seconds (from the wall clock to the
+    session's clock: ``offset = session now - wall now``)."""
+    return [a if a.until is None else replace(a, until=a.until + offset) for a in alerts]
+
+
+def due(
+    alerts: Sequence[PushedAlert],
+    played: Collection[str],
+    moment: Moment,
+    *,
+    now: float,
+    language: str,
+    language_known: bool = False,
+    node: str | None = None,
+) -> list[PushedAlert]:
+    """The alerts to play at ``moment`` for a caller of ``language`` (at ``node`` for
+    `Moment.NODE`), in the order given, leaving out played, ended and unplayable ones."""
+    out = []
+    for alert in alerts:
+        if alert.alert_id in played or not alert.live(now):
+            continue
+        if alert.prompt_for(language) is None:
+            continue
+        if moment is Moment.NODE:
+            wanted = alert.node == node and (not alert.languages or language in alert.languages)
+        elif alert.node is not None:
+            wanted = False
+        elif moment is Moment.GREETING:
+            wanted = not alert.languages or (language_known and language in alert.languages)
+        else:
+            wanted = language in alert.languages
+        if wanted:
+            out.append(alert)
+    return out
