@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := sip-tester debootstrap espeak-ng ffmpeg sox chromium
+APT_PACKAGES := sip-tester debootstrap espeak-ng ffmpeg sox chromium strace
 PYTEST_OPTS ?=
 
 .PHONY: run test setup venv apt asterisk asterisk-down sounds lint fmt unit integration e2e browser bench demo clean

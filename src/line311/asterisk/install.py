@@ -12,6 +12,13 @@ Every path Asterisk sees is an *Asterisk path*; `Installation.host_path` maps it
 the controller uses to write configs, prompts and read recordings (identity for system mode,
 ``<root>/<path>`` for the chroot).
 
+Name resolution: a debootstrapped root has no ``/etc/hosts``. Asterisk looks up its own host
+name for every call's media (``ast_find_ourip``); without a hosts file that is a DNS query for
+the host name and then for ``A.ROOT-SERVERS.NET``, on a PJSIP thread, per call. Where DNS is
+slow or absent those threads block and the whole server jams at ~20 calls/s. `write_hosts`
+gives the root a hosts file that answers the host name and ``localhost`` locally, on every
+start (the host name can differ from the machine that built the cached root).
+
 The build is guarded by a lock file, done in a temporary directory and renamed into place
 only when complete (a stamp file marks a finished root), so an interrupted build never leaves
 a half-made root that looks usable.
@@ -24,6 +31,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -40,6 +48,7 @@ __all__ = [
     "debian_mirror",
     "find_installation",
     "system_asterisk_version",
+    "write_hosts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -144,9 +153,35 @@ def find_installation(
                 f"no Asterisk root at {root}; run `line311 asterisk up` to build it"
             )
         build_sid_root(root)
+    write_hosts(root)
     return Installation(
         "chroot", root, "/usr/sbin/asterisk", _modules_dir(root), _chroot_version(root)
     )
+
+
+def hosts_text(hostname: str) -> str:
+    """An ``/etc/hosts`` that resolves ``localhost`` and ``hostname`` without DNS."""
+    names = " ".join(dict.fromkeys(n for n in ("localhost", hostname) if n))
+    return (
+        "# written by line311: Asterisk resolves these without DNS on every call\n"
+        f"127.0.0.1\t{names}\n"
+        f"::1\t{names} ip6-localhost ip6-loopback\n"
+    )
+
+
+def write_hosts(root: Path, hostname: str | None = None) -> None:
+    """Give the chroot a hosts file for this machine's host name (when it differs)."""
+    text = hosts_text(hostname if hostname is not None else socket.gethostname())
+    path = root / "etc" / "hosts"
+    try:
+        if path.exists() and path.read_text() == text:
+            return
+        tmp = path.with_name("hosts.line311-tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o644)
+        tmp.replace(path)
+    except OSError as exc:
+        raise AsteriskInstallError(f"cannot write {path}: {exc}") from None
 
 
 def debian_mirror() -> str:
