@@ -7,6 +7,7 @@ those are left out. SQLite only, a modest number of examples per operation."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from line311.dashboard.live import LiveHub
 from line311.dashboard.state import AlertRaised, LiveState, QueueConfigured
 from line311.db import make_engine, upgrade
 from line311.db.engine import make_session_factory
+from line311.db.queue_models import load_events
 from line311.messaging.alert_service import AlertService
 from line311.messaging.alert_store import AlertStore
 from line311.messaging.api import create_alerts_router
@@ -64,6 +66,7 @@ def controller_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]
             require_role("operations"), service=service, max_upload_bytes=200_000
         ),
         max_upload_bytes=200_000,
+        events=functools.partial(load_events, engine),  # reports read the database, as deployed
     )
     loaded = schemathesis.openapi.from_dict(app.openapi())
     loaded.app = app
