@@ -14,9 +14,7 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 from pydantic import SecretStr
-from schemathesis.checks import not_a_server_error
 
 from line311.config import Settings
 from line311.dashboard.actions import InMemoryActions
@@ -31,6 +29,7 @@ from line311.messaging.alert_service import AlertService
 from line311.messaging.alert_store import AlertStore
 from line311.messaging.api import create_alerts_router
 from line311.queue.events import AgentActivity, AgentStateChanged
+from tests.fixtures.openapi_props import assert_no_5xx
 
 pytestmark = pytest.mark.integration
 
@@ -75,26 +74,8 @@ def controller_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]
 
 
 def test_no_input_makes_any_controller_route_answer_5xx(controller_schema: Any) -> None:
-    # schemathesis' pytest plugin does not support this pytest; drive Hypothesis directly.
     headers = {"Authorization": f"Bearer {TOKEN['sam']}"}
-    labels = []
-    for result in controller_schema.get_all_operations():
-        operation = result.ok()
-        if operation.label in SKIPPED:
-            continue
-        labels.append(operation.label)
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=25,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        def no_5xx(case: Any) -> None:
-            case.call_and_validate(headers=headers, checks=[not_a_server_error])
-
-        no_5xx()
+    labels = assert_no_5xx(controller_schema, headers, skipped=SKIPPED)
     assert "GET /api/reports/sl" in labels
     assert "POST /api/token" in labels
     assert "POST /api/agents/{agent_id}/pause" in labels
