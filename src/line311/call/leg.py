@@ -96,19 +96,18 @@ class LegBuilder:
     def transferred(self, target: str) -> None:
         self.transfers.append(target)
 
-    def interrupted(self, at: float) -> None:
-        """The controller is stopping with this call still open."""
-        self._finish(LegEnd.INTERRUPTED, at)
-
     def _finish(self, end: LegEnd, at: float) -> None:
         if self.end is None:
             self.end, self.ended_at = end, max(at, self.enqueued_at)
 
     # ------------------------------------------------------------------ result
-    def build(self) -> QueueLeg:
-        """The leg as it stands (an open leg is built as interrupted now-ish: at its last fact)."""
+    def build(self, now: float | None = None) -> QueueLeg:
+        """The leg as it stands. A leg that is not over is built as interrupted at ``now``
+        (default: its last fact), e.g. when the controller stops; the builder is unchanged."""
         end = self.end if self.end is not None else LegEnd.INTERRUPTED
-        ended_at = self.ended_at if self.ended_at is not None else self._last_fact()
+        ended_at = self.ended_at
+        if ended_at is None:
+            ended_at = max(self._last_fact(), now if now is not None else self.enqueued_at)
         done = self.completed
         if end is LegEnd.ANSWERED and (self.answered_at is None or self.agent_id is None):
             end = LegEnd.INTERRUPTED  # completed without an answer: a bug upstream; keep it
