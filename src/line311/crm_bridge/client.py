@@ -113,9 +113,14 @@ class CrmClient:
                 if response.status_code not in _RETRY_STATUS:
                     return response
                 last = f"HTTP {response.status_code} {_error_id(response)}"
-            logger.warning(
-                "CRM bridge: %s failed (attempt %s/%s): %s", what, attempt + 1, self._attempts, last
-            )
+            if attempt + 1 < self._attempts:  # the last failure is the exception's to tell
+                logger.warning(
+                    "CRM bridge: %s failed (attempt %s/%s): %s; retrying",
+                    what,
+                    attempt + 1,
+                    self._attempts,
+                    last,
+                )
         raise CrmUnavailable(f"{what}: CRM bridge unavailable after {self._attempts} tries: {last}")
 
     async def post_call(self, record: Mapping[str, Any]) -> None:
