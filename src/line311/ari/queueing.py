@@ -68,7 +68,7 @@ from line311.queue.events import (
     QueueEvent,
 )
 from line311.queue.intervals import IntervalAccumulator
-from line311.queue.pops import AnsweredCall
+from line311.queue.pops import AnsweredCall, skills_asked
 from line311.routing.agents import AgentFigures, AgentState
 from line311.routing.errors import RoutingError, StaleOfferError
 from line311.routing.results import Offer, QueueStats, WaitExpired
@@ -339,7 +339,10 @@ class QueueRuntime:
         enqueued = CallEnqueued(
             channel_id, entry.queue, now, command.language, command.topic, command.priority
         )
-        call.leg = LegBuilder(enqueued, self._skills_asked(entry.queue, command.language))
+        asked = skills_asked(
+            self.router.queues.get(entry.queue), command.language, extra=entry.requires
+        )
+        call.leg = LegBuilder(enqueued, asked)
         self._emit(enqueued)
         call.next_position_at = now + self.options.announce_first
         if self.options.periodic_interval > 0:
@@ -1113,10 +1116,6 @@ class QueueRuntime:
         if call is None or call.leg is None:
             return None
         return call.leg.build(self._clock())
-
-    def _skills_asked(self, queue: str, language: str) -> list[str]:
-        requires = self.router.queues[queue].requires
-        return [*(str(r) for r in requires.all_of), f"lang:{language}"]
 
     def _leg_over(self, call: _QCall) -> None:
         """Hand the call's leg to ``leg_sink``, once."""
