@@ -505,3 +505,31 @@ async def test_given_an_announcement_then_the_leg_keeps_the_position_told() -> N
     assert open_leg is not None
     assert [a.position for a in open_leg.announcements] == [1]
     assert open_leg.end is LegEnd.INTERRUPTED
+
+
+async def test_given_max_wait_when_the_offer_is_declined_then_the_leg_timed_out_and_when_taken_it_goes_on() -> (
+    None
+):
+    h = Harness(queues=MAX_WAIT, offer_timeout=0.05)
+    await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
+    h.now += 61
+    h.step()
+    await h.until(lambda: "c1" in h.legs)
+    leg = h.legs["c1"]
+    assert (leg.end, leg.wait_seconds) == (LegEnd.TIMED_OUT, 61)
+    assert leg.timed_out_at is not None
+    assert leg.callback_requested_at is None
+
+    h = Harness(queues=MAX_WAIT, offer_timeout=30)
+    await h.runtime.enqueue("c2", Enqueue(language="en", topic="general"))
+    h.now += 61
+    h.step()
+    await h.settle()
+    await h.runtime.on_channel_event("c2", DtmfReceived(digit="1"), h.now)
+    await h.settle()
+    await h.hang("c2")  # our own hang-up after the confirmation
+    assert h.legs == {}
+    assert h.runtime.in_queue("c2")  # kept its place as a callback: the leg goes on
+    open_leg = h.runtime.open_leg("c2")
+    assert open_leg is not None
+    assert open_leg.callback_requested_at is not None
