@@ -73,7 +73,7 @@ def _record(i: int, t0: datetime) -> dict[str, Any]:
         "started_at": start.isoformat(),
         "answered_at": (start + timedelta(seconds=2)).isoformat(),
         "ended_at": (start + timedelta(seconds=95)).isoformat(),
-        "outcome": random.choice(["information", "transferred", "sr_filed", "abandoned"]),
+        "outcome": random.choice(["self_served", "referred", "handled", "abandoned"]),
         "language": random.choice(["en", "es", "zh", "ru"]),
         "queue": random.choice(["housing", "noise", "general", None]),
         "agent_id": None,

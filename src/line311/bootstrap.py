@@ -88,7 +88,12 @@ async def _serve(server: Any, stop: asyncio.Event) -> None:
 
 
 # ---------------------------------------------------------------------- controller
-async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
+async def controller_part(
+    settings: Settings, stop: asyncio.Event, *, in_process_bridge: bool = False
+) -> None:
+    """The controller. ``in_process_bridge``: the CRM bridge runs in this process (``line311
+    run``), so call records are stored straight into its database, not posted over HTTP."""
+    import time
     from zoneinfo import ZoneInfo
 
     from fastapi import Depends
@@ -100,8 +105,16 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
     from line311.ari.ivr_edge import build_ivr_edge, flows_router, running
     from line311.ari.queue_edge import build_queue_edge
     from line311.ari.queue_edge import running as queues_running
+    from line311.ari.records import CallRecorder
     from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
     from line311.crm_bridge.client import CrmClient
+    from line311.crm_bridge.delivery import (
+        HttpTransport,
+        InProcessTransport,
+        RecordDelivery,
+        RecordTransport,
+    )
+    from line311.crm_bridge.spool import RecordSpool
     from line311.dashboard.app import create_app
     from line311.dashboard.auth import (
         AccountStore,
@@ -114,6 +127,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
     from line311.dashboard.metrics import DashboardMetrics
     from line311.dashboard.pops import PopDesk, desk_pops_router
     from line311.dashboard.state import AgentNamed, Fact, LiveState, QueueConfigured
+    from line311.db.calls import CallRepository
     from line311.db.engine import engine_from_settings, make_session_factory
     from line311.db.migrate import ensure_schema_current
     from line311.db.outbox import OutboxStore
@@ -126,6 +140,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
     from line311.messaging.phone_edge import SupervisorLine
 
     sounds_prefix = f"sound:{SOUNDS_ASTERISK_DIR}"
+    wall_clock = time.time  # the one clock of every stored call and queue time
     engine = engine_from_settings(settings)
     ensure_schema_current(engine)
     sessions = make_session_factory(engine)
@@ -154,6 +169,10 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
             settings.ari_app,
         ) as ari,
         CrmClient(settings.effective_crm_url, settings.crm_api_key.get_secret_value()) as crm,
+        # call records: one try per delivery pass; the durable spool retries until stored
+        CrmClient(
+            settings.effective_crm_url, settings.crm_api_key.get_secret_value(), attempts=1
+        ) as record_client,
     ):
         ivr = build_ivr_edge(
             settings,
@@ -169,7 +188,12 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
             hub.publish(cast("Fact", event))  # the queue runtime emits queue events only
 
         queues = build_queue_edge(
-            settings, ari, sounds_uri_prefix=sounds_prefix, engine=engine, sinks=[to_hub]
+            settings,
+            ari,
+            sounds_uri_prefix=sounds_prefix,
+            engine=engine,
+            sinks=[to_hub],
+            clock=wall_clock,
         )
         queues.subscribe(ivr_activity.on_queue_event)
         # screen pops: built when a CCR answers, streamed to that CCR's desk
@@ -202,10 +226,29 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
             ivr_activity.entered(call_id)
             return session
 
+        # one record per call, when the call really ends (after its queue leg), kept in a
+        # durable spool until the bridge has stored it
+        transport: RecordTransport
+        if in_process_bridge and not settings.crm_url:
+            forward = bool(settings.crm_webhook_url)
+            transport = InProcessTransport(CallRepository(sessions, forward=forward))
+        else:
+            transport = HttpTransport(record_client)
+        spool = RecordSpool(Path(settings.state_dir) / "call_records.sqlite")
+        delivery = RecordDelivery(spool, transport, clock=wall_clock)
+        recorder = CallRecorder(
+            delivery,
+            in_queue=queues.runtime.in_queue,
+            open_leg=queues.runtime.open_leg,
+            listeners=[ivr_activity.on_record],
+        )
+        queues.runtime.leg_sink = recorder.on_leg
+
         async def record_sink(record: dict[str, Any]) -> None:
+            """The IVR half of a call: the screen pop needs it now; the record waits for the
+            queue leg (if any) in the recorder."""
             pop_desk.remember_record(record)  # the IVR path, for the pop when a CCR answers
-            ivr_activity.on_record(record)
-            await crm.post_call(record)
+            await recorder.on_ivr_record(record)
 
         controller = Controller(
             ari,
@@ -213,6 +256,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
             sounds_uri_prefix=sounds_prefix,
             caller_hash_key=settings.caller_hash_key.get_secret_value(),
             record_sink=record_sink,
+            wall_clock=wall_clock,
             observer=metrics.observe_ari_reaction,
             command_handlers=ivr.command_handlers(enqueue=queues.command_handler()),
             stasis_handlers=stasis,
@@ -272,6 +316,7 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
             asyncio.create_task(controller.run(), name="controller"),
             asyncio.create_task(scheduler.run(stop), name="alert-scheduler"),
             asyncio.create_task(relay_alerts(scheduler.feed.events(), hub), name="alert-relay"),
+            asyncio.create_task(delivery.run(), name="call-record-delivery"),
         ]
         try:
             async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
@@ -283,6 +328,9 @@ async def controller_part(settings: Settings, stop: asyncio.Event) -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await supervisor_line.close()
+            recorder.close()  # calls still open: their records, with the leg so far
+            await delivery.drain(within=5.0)  # what is not stored now stays in the spool
+            spool.close()
             engine.dispose()
 
 
@@ -335,7 +383,7 @@ def run_stack(settings: Settings) -> None:
             await _run_until(
                 stop,
                 lambda st: crm_bridge_part(settings, st),
-                lambda st: controller_part(settings, st),
+                lambda st: controller_part(settings, st, in_process_bridge=True),
             )
 
         asyncio.run(main())

@@ -3,7 +3,7 @@
 Five SIPp callers (real RTP speech, RFC 2833 digits) call the shipped flow at the same time,
 against real ``line311 crm-bridge`` and ``line311 serve`` processes; an independent ARI
 observer records what Asterisk really played (which prompt, which language, stopped or
-done) and the tests read the recorded path back with ``line311 calls show ID --json``.
+done) and the tests read the recorded path back with ``line311 calls list --json``.
 
     caller   digits (after the 9 s greeting, which a key cannot skip)      expects
     es_sr    2 (Spanish), 4 (SR status), SR#, 1 (confirm), listen          status read out
@@ -162,7 +162,7 @@ def _new_records(stack: Stack, known: set[str], count: int) -> list[dict[str, An
     fresh = [r for r in stack.calls() if r["call_id"] not in known]
     if len(fresh) < count:
         return None
-    return [json.loads(stack.cli("calls", "show", r["call_id"], "--json").stdout) for r in fresh]
+    return fresh  # ``calls list --json`` has each whole record (one CLI run, not six)
 
 
 def _which(records: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -227,7 +227,6 @@ def test_given_a_haitian_creole_caller_when_they_press_0_then_they_are_queued_wi
 ) -> None:
     call = run.calls["ht_rep"]
 
-    assert call.record["outcome"] == "queued"
     assert call.record["language"] == "ht"
     assert call.path["queue"]["language"] == "ht"
     assert call.path["queue"]["topic"] == "general"
@@ -237,12 +236,26 @@ def test_given_a_haitian_creole_caller_when_they_press_0_then_they_are_queued_wi
     # the Enqueue hand-off: the queue runtime's handler takes the channel (into its holding
     # bridge); without a queue runtime the IVR's placeholder notes it, says sorry, hangs up
     if call.path.get("handoff", {}).get("handler") == "placeholder":
+        assert call.record["outcome"] == "queued"
         assert call.path["handoff"]["language"] == "ht"
         assert heard.index("ht/transfer_representative") < heard.index("ht/apology")
-    else:
-        assert [e for e in run.events(call) if e["type"] == "ChannelEnteredBridge"], (
-            "the queue runtime should have taken the caller"
-        )
+        return
+    assert [e for e in run.events(call) if e["type"] == "ChannelEnteredBridge"], (
+        "the queue runtime should have taken the caller"
+    )
+    # issue 16: ONE record for the whole call, written when the caller left the queue (no
+    # CCR is logged in: they hung up waiting), with the queue leg joined to the IVR path
+    assert call.record["outcome"] == "abandoned_in_queue"
+    assert call.record["queue"] == "general"
+    assert call.record["agent_id"] is None
+    leg = call.record["queue_leg"]
+    assert (leg["queue"], leg["end"], leg["topic"]) == ("general", "abandoned", "general")
+    assert "lang:ht" in leg["skills"]
+    t = dt.datetime.fromisoformat
+    assert t(call.record["abandoned_at"]) == t(leg["abandoned_at"]) == t(leg["ended_at"])
+    assert t(call.record["started_at"]) < t(leg["enqueued_at"]) < t(leg["abandoned_at"])
+    assert t(call.record["ended_at"]) >= t(leg["abandoned_at"])
+    assert 0 < leg["wait_seconds"] < 25  # the caller held the line for 25 s in all
 
 
 def test_given_an_sr_number_with_a_wrong_check_digit_when_keyed_then_the_caller_hears_it_is_invalid_and_is_asked_again(

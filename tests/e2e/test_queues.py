@@ -150,6 +150,22 @@ def stored_events(stack: Stack) -> list[Any]:
         engine.dispose()
 
 
+def call_records(stack: Stack, call_ids: list[str], timeout: float = 30) -> dict[str, Any]:
+    """The stored records of ``call_ids`` (bounded poll: a record is written when the call
+    really ends, after its queue leg)."""
+
+    def ready() -> dict[str, Any] | None:
+        got = {r["call_id"]: r for r in stack.calls() if r["call_id"] in call_ids}
+        return got if len(got) == len(call_ids) else None
+
+    found: dict[str, Any] = wait_until(ready, timeout, f"records of {call_ids}", step=1.0)
+    return found
+
+
+def when(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
 def stop_all(*phones: SippPhone) -> None:
     for p in phones:
         p.stop()
@@ -198,6 +214,21 @@ def test_given_an_english_and_a_bilingual_ccr_when_five_callers_of_mixed_languag
         agent_spans.sort()
         for (_, end), (begin, _) in itertools.pairwise(agent_spans):
             assert begin >= end
+    # issue 16: one record per call, with its queue leg: queue, CCR, wait and talk time
+    waits = {r.call_id: float(r.data[0]) for r in queue_log(stack) if r.event == "CONNECT"}
+    for call_id, record in call_records(stack, new).items():
+        leg = record["queue_leg"]
+        assert record["outcome"] == "handled"
+        assert (record["queue"], record["agent_id"]) == ("general", by_call[call_id])
+        assert (leg["end"], leg["agent_id"]) == ("answered", by_call[call_id])
+        assert abs(leg["wait_seconds"] - waits[call_id]) <= 1.0  # queue_log: whole seconds
+        assert record["wait_seconds"] == leg["wait_seconds"]
+        assert 0 < record["talk_seconds"] == leg["talk_seconds"]
+        assert when(record["queue_answered_at"]) == when(leg["answered_at"])
+        assert when(leg["enqueued_at"]) < when(leg["answered_at"]) < when(leg["ended_at"])
+        assert leg["wrapup_seconds"] == 1.0
+        assert [o["agent_id"] for o in leg["offers"] if o["answered"]] == [by_call[call_id]]
+        assert record["path"]["exit"] == "representative-requested"  # the IVR half, joined
     # the caller's number is nowhere
     assert CALLER not in stack.logs()
     assert CALLER not in log_path(stack).read_text()
@@ -266,11 +297,37 @@ def test_given_no_free_ccr_when_a_caller_presses_1_then_they_are_called_back_whe
         api.reset("agent1")
     assert resident.snapshot().requests.count("INVITE") == 1
     assert connects(stack)[call_id] == "agent1"
+    record = call_records(stack, [call_id])[call_id]
+    assert record["outcome"] == "callback_handled"
+    assert record["queue_leg"]["callback_requested_at"] is not None
+    assert record["queue_leg"]["callback_kept"] is True
+    assert record["agent_id"] == "agent1"
     out = stack.cli("report", "abandoned", "--from", _today(), "--json").stdout
     listed = {c["call_id"]: c for c in json.loads(out)["calls"]}
     assert listed[call_id]["outcome"] == "callback-answered"
     assert CALLER not in stack.logs()
     assert CALLER not in log_path(stack).read_text()
+
+
+def test_given_no_ccr_when_a_caller_hangs_up_waiting_then_their_record_has_the_abandon_time(
+    stack: Stack, asterisk_instance: AsteriskInstance, tmp_path: Path
+) -> None:
+    before = set(entered(stack))
+    result = caller(tmp_path, asterisk_instance, "en", 18_000, []).wait(timeout=60)
+    assert result.final_status == 200
+    (call_id,) = [c for c in entered(stack) if c not in before]
+
+    record = call_records(stack, [call_id])[call_id]
+    leg = record["queue_leg"]
+    assert record["outcome"] == "abandoned_in_queue"
+    assert (record["queue"], record["agent_id"], leg["end"]) == ("general", None, "abandoned")
+    assert when(record["abandoned_at"]) == when(leg["abandoned_at"]) == when(leg["ended_at"])
+    assert when(leg["enqueued_at"]) < when(leg["abandoned_at"]) <= when(record["ended_at"])
+    abandon = next(r for r in queue_log(stack) if r.call_id == call_id and r.event == "ABANDON")
+    assert abs(leg["wait_seconds"] - float(abandon.data[2])) <= 1.0
+    assert leg["announcements"], "the position is announced 1 s after entering the queue"
+    assert leg["announcements"][0]["position"] == 1
+    assert record["queue_answered_at"] is None
 
 
 def _today() -> str:

@@ -9,7 +9,7 @@ import sys
 
 import line311
 
-PURE_PACKAGES = ("ivr", "routing", "queue")
+PURE_PACKAGES = ("ivr", "routing", "queue", "call")
 FORBIDDEN = (
     "asyncio",
     "httpx",

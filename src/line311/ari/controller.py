@@ -16,7 +16,9 @@ same session at once. A command that Asterisk refuses (or that the edge cannot c
 becomes ``CommandFailed`` and the rest of that batch (except hang-ups) is dropped: the session
 decides what to do next, so a call never hangs silently. When the session is finished the
 controller builds the call record (times as ISO-8601 UTC wall clock, a keyed hash of the
-caller's number, never the number) and hands it to ``record_sink``.
+caller's number, never the number) and hands it to ``record_sink``. That is the IVR half of
+the call: `line311.ari.records.CallRecorder` holds it, for a call handed to a queue, until the
+queue leg ends, and writes one record for the whole call.
 
 Command types the controller does not know (``SrLookup``, ``Enqueue``, ``Transfer`` ...) go to
 ``command_handlers`` registered by type; without one they fail (ERROR log, ``CommandFailed``).

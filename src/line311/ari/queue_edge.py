@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -203,8 +204,10 @@ def build_queue_edge(
     sounds_uri_prefix: str,
     engine: Engine | None = None,
     sinks: Sequence[EventSink] = (),
+    clock: Callable[[], float] = time.time,
 ) -> QueueEdge:
-    """The queue edge for ``settings`` (a `line311.config.Settings`)."""
+    """The queue edge for ``settings`` (a `line311.config.Settings`). ``clock``: the POSIX
+    wall clock of every queue time (the controller's, so a call record has one clock)."""
     if settings.queues_file is not None:
         queues = load_queues_yaml(Path(settings.queues_file).read_text(encoding="utf-8"))
     else:
@@ -247,7 +250,9 @@ def build_queue_edge(
         callback_dial_timeout=settings.callback_dial_timeout,
         topic_queues={"sr_status": "general"},
     )
-    runtime = QueueRuntime(ari, router, options, hub=hub, roster=[p.agent_id for p in profiles])
+    runtime = QueueRuntime(
+        ari, router, options, hub=hub, roster=[p.agent_id for p in profiles], clock=clock
+    )
     desk = AgentDesk(
         ari, runtime, profiles, sounds_uri_prefix=sounds_uri_prefix,
         language=settings.queue_whisper_language,

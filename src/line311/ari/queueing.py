@@ -50,6 +50,8 @@ from typing import Any, Protocol
 from line311.ari.errors import AriError, AriNotFound
 from line311.ari.models import Channel
 from line311.ari.translate import NewCall
+from line311.call.leg import LegBuilder
+from line311.call.record import QueueLeg
 from line311.ivr.commands import Enqueue
 from line311.ivr.events import CallerHungUp, DtmfReceived, Event
 from line311.ivr.say import say_number
@@ -66,7 +68,7 @@ from line311.queue.events import (
     QueueEvent,
 )
 from line311.queue.intervals import IntervalAccumulator
-from line311.queue.pops import AnsweredCall
+from line311.queue.pops import AnsweredCall, skills_asked
 from line311.routing.agents import AgentFigures, AgentState
 from line311.routing.errors import RoutingError, StaleOfferError
 from line311.routing.results import Offer, QueueStats, WaitExpired
@@ -84,6 +86,8 @@ logger = logging.getLogger(__name__)
 
 EventSink = Callable[[object], None]
 """Called with every queue event (`line311.queue.events`); must not block."""
+LegSink = Callable[[str, QueueLeg], None]
+"""``sink(call_id, leg)``: a call's queue leg is over (once per call); must not block."""
 
 CALLBACK_DIGIT = "1"
 _PLAYBACK_WAIT = 60.0
@@ -262,6 +266,8 @@ class _QCall:
     answer: asyncio.Future[bool] | None = None
     """While the max-wait offer runs: True when the caller pressed 1, False when they left."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    leg: LegBuilder | None = None
+    """The facts of this call's queue leg, gathered as they happen (for its call record)."""
 
 
 # ---------------------------------------------------------------------- the runtime
@@ -283,10 +289,12 @@ class QueueRuntime:
         roster: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
         on_answer: Callable[[AnsweredCall], None] | None = None,
+        leg_sink: LegSink | None = None,
     ) -> None:
         self._ari = ari
         self.on_answer = on_answer
         """Called when a CCR answers (the screen pop); synchronous, must not block or raise."""
+        self.leg_sink = leg_sink
         self.router = router
         self.options = options
         self.hub = hub if hub is not None else QueueEventHub()
@@ -328,11 +336,14 @@ class QueueRuntime:
         )
         self._calls[channel_id] = call
         self._channels[channel_id] = (call, _Role.CALLER)
-        self._emit(
-            CallEnqueued(
-                channel_id, entry.queue, now, command.language, command.topic, command.priority
-            )
+        enqueued = CallEnqueued(
+            channel_id, entry.queue, now, command.language, command.topic, command.priority
         )
+        asked = skills_asked(
+            self.router.queues.get(entry.queue), command.language, extra=entry.requires
+        )
+        call.leg = LegBuilder(enqueued, asked)
+        self._emit(enqueued)
         call.next_position_at = now + self.options.announce_first
         if self.options.periodic_interval > 0:
             call.next_periodic_at = now + self.options.periodic_interval
@@ -506,6 +517,8 @@ class QueueRuntime:
         call.offer = offer
         call.agent_channel = channel_id
         self._channels[channel_id] = (call, _Role.AGENT)
+        if call.leg is not None:
+            call.leg.offered(offer.agent_id, now, step=offer.step, interpreter=offer.interpreter)
         call.log.info(
             "offering to %s (%s%s)",
             offer.agent_id,
@@ -699,6 +712,8 @@ class QueueRuntime:
             await self._hangup(channel_id)
             return
         call.log.info("interpreter joined")
+        if call.leg is not None:
+            call.leg.interpreter_joined(self._clock())
         try:
             await self._ari.add_channel(call.bridge, channel_id)
         except AriError as exc:
@@ -823,6 +838,7 @@ class QueueRuntime:
     def _forget(self, call: _QCall) -> None:
         self._calls.pop(call.call_id, None)
         call.contact = None
+        self._leg_over(call)
         for channel_id in [c for c, (owner, _) in self._channels.items() if owner is call]:
             del self._channels[channel_id]
 
@@ -834,8 +850,11 @@ class QueueRuntime:
         prompts: list[str] = []
         try:
             if position:
-                prompts += ["queue/position", *say_number(self.router.position(call.call_id), lang)]
+                place = self.router.position(call.call_id)
+                prompts += ["queue/position", *say_number(place, lang)]
                 estimate = self.router.estimated_wait(call.call_id, self._clock())
+                if call.leg is not None:
+                    call.leg.announced(self._clock(), place, estimate)
                 if estimate is not None:
                     minutes = round(estimate / 60)
                     if minutes < 1:
@@ -1080,7 +1099,33 @@ class QueueRuntime:
             )
 
     def _emit(self, event: QueueEvent) -> None:
+        call = self._calls.get(getattr(event, "call_id", ""))
+        if call is not None and call.leg is not None:
+            call.leg.feed(event)
         self.hub.emit(event)
+
+    # ------------------------------------------------------------------ the call record's leg
+    def in_queue(self, call_id: str) -> bool:
+        """True while ``call_id`` has a queue leg that is not over (waiting, ringing, talking,
+        or a callback keeping its place)."""
+        return call_id in self._calls
+
+    def open_leg(self, call_id: str) -> QueueLeg | None:
+        """The leg so far of a call still in a queue (e.g. at shutdown), or None."""
+        call = self._calls.get(call_id)
+        if call is None or call.leg is None:
+            return None
+        return call.leg.build(self._clock())
+
+    def _leg_over(self, call: _QCall) -> None:
+        """Hand the call's leg to ``leg_sink``, once."""
+        leg, call.leg = call.leg, None
+        if leg is None or self.leg_sink is None:
+            return
+        try:
+            self.leg_sink(call.call_id, leg.build())
+        except Exception:
+            call.log.exception("queue leg sink failed")
 
     def _spawn(self, coro: Any, name: str) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro, name=name)

@@ -6,9 +6,9 @@ after ``attempts`` tries. Retrying a POST is safe because the bridge is idempote
 ``call_id`` (a repeat of a stored call answers 200). A 409 raises `CrmConflict`; any other
 4xx raises `CrmRejected` at once (our bug or a wrong key: retrying cannot help).
 
-Nothing here logs a record's content: only its ``call_id``. The durable outbox that survives
-a controller restart belongs to a later step (issue 5); until then the caller logs
-`CrmUnavailable` and moves on.
+Nothing here logs a record's content: only its ``call_id``. Call records are not posted
+from the call path: `line311.crm_bridge.delivery.RecordDelivery` keeps them in a durable spool
+and retries (with a client of ``attempts=1``) until the bridge has stored each one.
 """
 
 from __future__ import annotations
@@ -113,9 +113,14 @@ class CrmClient:
                 if response.status_code not in _RETRY_STATUS:
                     return response
                 last = f"HTTP {response.status_code} {_error_id(response)}"
-            logger.warning(
-                "CRM bridge: %s failed (attempt %s/%s): %s", what, attempt + 1, self._attempts, last
-            )
+            if attempt + 1 < self._attempts:  # the last failure is the exception's to tell
+                logger.warning(
+                    "CRM bridge: %s failed (attempt %s/%s): %s; retrying",
+                    what,
+                    attempt + 1,
+                    self._attempts,
+                    last,
+                )
         raise CrmUnavailable(f"{what}: CRM bridge unavailable after {self._attempts} tries: {last}")
 
     async def post_call(self, record: Mapping[str, Any]) -> None:

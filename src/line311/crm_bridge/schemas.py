@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from line311.call.record import Outcome, QueueLeg, RecordError
 from line311.db.calls import Call
 from line311.text import UnsafeText, find_unsafe
 
@@ -128,11 +129,13 @@ Name = Annotated[
 
 
 class CallRecord(NoCallerNumbers):
-    """A finished call, as the controller posts it to ``POST /v1/calls``.
+    """A finished call, as the controller posts it to ``POST /v1/calls``: the wire form of
+    `line311.call.record.CallRecord`.
 
-    ``outcome`` is a lower-case slug; the controller's values include ``hangup_in_ivr``,
-    ``information``, ``transferred``, ``referred``, ``sr_filed``, ``abandoned``, ``rejected``
-    and ``failed``. ``path`` is the IVR path (a list of steps, or an object).
+    ``outcome`` is one of `line311.call.record.Outcome` (how the *whole* call ended: a queued
+    call is posted once its queue leg is over). ``path`` is the IVR path (a list of steps, or
+    an object). ``queue_leg`` is `QueueLeg.to_dict` (validated by `QueueLeg.from_dict`);
+    ``queue`` and ``agent_id`` must agree with it and are filled from it when left out.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
@@ -143,11 +146,27 @@ class CallRecord(NoCallerNumbers):
     started_at: AwareDatetime
     answered_at: AwareDatetime | None = None
     ended_at: AwareDatetime
-    outcome: Slug
+    outcome: Outcome
     language: Language = "en"
     queue: Name | None = None
     agent_id: Name | None = None
     path: list[JsonValue] | dict[str, JsonValue] = Field(default_factory=list)
+    queue_leg: dict[str, JsonValue] | None = None
+
+    @field_validator("queue_leg")
+    @classmethod
+    def _valid_leg(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
+        if value is None:
+            return None
+        try:
+            leg: dict[str, JsonValue] = QueueLeg.from_dict(value).to_dict()
+        except RecordError as exc:
+            raise ValueError(str(exc)) from None
+        return leg
+
+    def leg(self) -> QueueLeg | None:
+        """The queue leg as a value (validated already)."""
+        return None if self.queue_leg is None else QueueLeg.from_dict(self.queue_leg)
 
     @field_validator("path")
     @classmethod
@@ -167,10 +186,19 @@ class CallRecord(NoCallerNumbers):
             self.started_at <= self.answered_at <= self.ended_at
         ):
             raise ValueError("answered_at must lie between started_at and ended_at")
+        leg = self.leg()
+        if leg is not None:
+            if self.queue not in (None, leg.queue):
+                raise ValueError("queue differs from queue_leg.queue")
+            if self.agent_id not in (None, leg.agent_id):
+                raise ValueError("agent_id differs from queue_leg.agent_id")
+            object.__setattr__(self, "queue", leg.queue)
+            object.__setattr__(self, "agent_id", leg.agent_id)
         return self
 
     def to_call(self) -> Call:
-        """The storage-layer value for this record."""
+        """The storage-layer value for this record (the leg's indexed facts as columns)."""
+        leg = self.leg()
         return Call(
             call_id=self.call_id,
             dialed_number=self.dialed_number,
@@ -183,6 +211,11 @@ class CallRecord(NoCallerNumbers):
             queue=self.queue,
             agent_id=self.agent_id,
             path=self.path,
+            queue_leg=self.queue_leg,
+            queue_answered_at=None if leg is None else leg.answered_at,
+            abandoned_at=None if leg is None else leg.abandoned_at,
+            wait_seconds=None if leg is None else leg.wait_seconds,
+            talk_seconds=None if leg is None else leg.talk_seconds,
         )
 
 
@@ -201,6 +234,11 @@ class CallOut(BaseModel):
     agent_id: str | None
     path: JsonValue
     received_at: datetime | None
+    queue_leg: JsonValue = None
+    queue_answered_at: datetime | None = None
+    abandoned_at: datetime | None = None
+    wait_seconds: float | None = None
+    talk_seconds: float | None = None
 
     @classmethod
     def from_call(cls, call: Call) -> CallOut:
@@ -217,6 +255,11 @@ class CallOut(BaseModel):
             agent_id=call.agent_id,
             path=call.path,
             received_at=call.received_at,
+            queue_leg=call.queue_leg,
+            queue_answered_at=call.queue_answered_at,
+            abandoned_at=call.abandoned_at,
+            wait_seconds=call.wait_seconds,
+            talk_seconds=call.talk_seconds,
         )
 
 
@@ -239,6 +282,11 @@ def call_json(call: Call) -> bytes:
         agent_id=call.agent_id,
         path=call.path,
         received_at=call.received_at,
+        queue_leg=call.queue_leg,
+        queue_answered_at=call.queue_answered_at,
+        abandoned_at=call.abandoned_at,
+        wait_seconds=call.wait_seconds,
+        talk_seconds=call.talk_seconds,
     )
     return CallOut.__pydantic_serializer__.to_json(out)
 

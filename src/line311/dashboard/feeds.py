@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any, Protocol
 
+from line311.call.record import IVR_RESOLVED
 from line311.dashboard.errors import ActionRefusedError, UnknownTargetError
 from line311.dashboard.live import LiveHub
 from line311.dashboard.state import (
@@ -32,7 +33,7 @@ from line311.routing.errors import AgentStateError, UnknownAgentError
 
 __all__ = ["RESOLVED_OUTCOMES", "IvrActivity", "RuntimeActions", "relay_alerts"]
 
-RESOLVED_OUTCOMES = frozenset({"self_served", "sr_lookup", "referred"})
+RESOLVED_OUTCOMES: frozenset[str] = frozenset(o.value for o in IVR_RESOLVED)
 """Call outcomes that count as resolved in the IVR (no CCR needed)."""
 
 

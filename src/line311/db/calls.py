@@ -111,6 +111,12 @@ class Call(ReceivedRecord):
     agent_id: str | None
     path: Any
     received_at: datetime | None = None
+    queue_leg: Any = None
+    """The queue leg as JSON (`line311.call.record.QueueLeg.to_dict`); None: IVR only."""
+    queue_answered_at: datetime | None = None
+    abandoned_at: datetime | None = None
+    wait_seconds: float | None = None
+    talk_seconds: float | None = None
 
 
 class AddOutcome(enum.Enum):
@@ -158,6 +164,11 @@ def _to_call(row: CallRow) -> Call:
         agent_id=row.agent_id,
         path=row.path,
         received_at=row.received_at,
+        queue_leg=row.queue_leg,
+        queue_answered_at=row.queue_answered_at,
+        abandoned_at=row.abandoned_at,
+        wait_seconds=row.wait_seconds,
+        talk_seconds=row.talk_seconds,
     )
 
 
@@ -175,6 +186,11 @@ def _row(record: Call, received: datetime) -> dict[str, Any]:
         "agent_id": record.agent_id,
         "path": record.path,
         "received_at": received,
+        "queue_leg": record.queue_leg,
+        "queue_answered_at": record.queue_answered_at,
+        "abandoned_at": record.abandoned_at,
+        "wait_seconds": record.wait_seconds,
+        "talk_seconds": record.talk_seconds,
     }
 
 

@@ -68,9 +68,18 @@ class CallRow(Base):
     agent_id: Mapped[str | None] = mapped_column(String(64))
     path: Mapped[Any] = mapped_column(JsonDocument, nullable=False)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    queue_leg: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
+    """The queue leg (`line311.call.record.QueueLeg.to_dict`); NULL for IVR-only calls."""
+    queue_answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When a CCR answered (``answered_at`` is when line311 answered the line)."""
+    abandoned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    wait_seconds: Mapped[float | None] = mapped_column(Float)
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         Index("ix_calls_started_at_call_id", "started_at", "call_id"),
+        Index("ix_calls_queue_answered_at", "queue_answered_at"),
+        Index("ix_calls_abandoned_at", "abandoned_at"),
         Index("ix_calls_outcome_started_at", "outcome", "started_at"),
         Index("ix_calls_queue_started_at", "queue", "started_at"),
         Index("ix_calls_agent_id_started_at", "agent_id", "started_at"),

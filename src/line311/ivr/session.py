@@ -55,6 +55,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from line311.call.record import Outcome
 from line311.ivr.alerts import Moment, PushedAlert, as_pushed, due
 from line311.ivr.commands import (
     Answer,
@@ -115,27 +116,6 @@ class State(enum.Enum):
     LOOKING_UP = "looking_up"
     ENDING = "ending"
     DONE = "done"
-
-
-class Outcome(enum.Enum):
-    """How the call left the IVR; the value is what goes into the call record."""
-
-    COMPLETED = "completed"
-    """The IVR finished its flow and hung up, with no resolution."""
-    ABANDONED = "abandoned"
-    """The caller hung up in the thin layer (before the start node was left)."""
-    FAILED = "failed"
-    """Something went wrong (a command failed, a watchdog fired, an unexpected event)."""
-    SELF_SERVED = "self_served"
-    """The caller heard self-service information."""
-    QUEUED = "queued"
-    """Handed to the queue for a representative."""
-    REFERRED = "referred"
-    """Transferred to another agency's line."""
-    SR_LOOKUP = "sr_lookup"
-    """The caller heard the status of their service request."""
-    ABANDONED_IN_IVR = "abandoned_in_ivr"
-    """The caller hung up in the menus without a resolution."""
 
 
 class _Phase(enum.Enum):

@@ -161,7 +161,7 @@ def record_dict(call_id: str = "1737986400.1", **overrides: Any) -> dict[str, An
         "started_at": T0.isoformat(),
         "answered_at": (T0 + timedelta(seconds=1)).isoformat(),
         "ended_at": (T0 + timedelta(seconds=95)).isoformat(),
-        "outcome": "information",
+        "outcome": "self_served",
         "language": "en",
         "queue": None,
         "agent_id": None,

@@ -49,13 +49,13 @@ async def test_given_a_stored_call_when_a_conflicting_one_is_posted_then_409(
     api: httpx.AsyncClient, make_record: MakeRecord
 ) -> None:
     await api.post("/v1/calls", json=make_record())
-    response = await api.post("/v1/calls", json=make_record(outcome="sr_filed"))
+    response = await api.post("/v1/calls", json=make_record(outcome="handled"))
 
     assert response.status_code == 409
     body = response.json()
     assert body["error_id"] == "call-conflict"
     assert body["details"] == {"call_id": "1737986400.1"}
-    assert (await api.get("/v1/calls/1737986400.1")).json()["outcome"] == "information"
+    assert (await api.get("/v1/calls/1737986400.1")).json()["outcome"] == "self_served"
 
 
 @pytest.mark.parametrize("field", ["caller_number", "caller_id", "from", "ani", "phone"])
@@ -130,16 +130,16 @@ async def test_given_calls_when_listed_over_http_then_filters_and_cursor_work(
             started_at=start.isoformat(),
             answered_at=None,
             ended_at=(start + timedelta(seconds=30)).isoformat(),
-            outcome="sr_filed" if i % 2 else "information",
+            outcome="handled" if i % 2 else "self_served",
             queue="housing" if i % 2 else None,
         )
         assert (await api.post("/v1/calls", json=record)).status_code == 201
 
-    first = (await api.get("/v1/calls", params={"limit": 2, "outcome": "sr_filed"})).json()
+    first = (await api.get("/v1/calls", params={"limit": 2, "outcome": "handled"})).json()
     assert [c["call_id"] for c in first["items"]] == ["c5", "c3"]
     second = (
         await api.get(
-            "/v1/calls", params={"limit": 2, "outcome": "sr_filed", "cursor": first["next_cursor"]}
+            "/v1/calls", params={"limit": 2, "outcome": "handled", "cursor": first["next_cursor"]}
         )
     ).json()
     assert [c["call_id"] for c in second["items"]] == ["c1"]

@@ -54,7 +54,7 @@ def _call(i: int) -> Call:
         started_at=T0 + timedelta(seconds=i),
         answered_at=None,
         ended_at=T0 + timedelta(seconds=i + 60),
-        outcome="information",
+        outcome="self_served",
         language="en",
         queue=None,
         agent_id=None,
@@ -389,7 +389,7 @@ async def test_given_the_bridge_app_with_a_webhook_when_running_then_its_worker_
             ) as client:
                 assert (await client.post("/v1/calls", json=make_record())).status_code == 201
             await _until(lambda: "call:1737986400.1" in receiver.stored, "delivery")
-    assert receiver.stored["call:1737986400.1"]["data"]["outcome"] == "information"
+    assert receiver.stored["call:1737986400.1"]["data"]["outcome"] == "self_served"
 
 
 def test_given_an_item_then_its_webhook_body_is_the_same_bytes_on_every_attempt(

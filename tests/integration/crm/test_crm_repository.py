@@ -27,7 +27,7 @@ def a_call(call_id: str = "c-1", *, minute: int = 0, **changes: object) -> Call:
         started_at=start,
         answered_at=start + timedelta(seconds=2),
         ended_at=start + timedelta(seconds=90),
-        outcome="information",
+        outcome="self_served",
         language="en",
         queue=None,
         agent_id=None,
@@ -83,13 +83,13 @@ def test_given_a_stored_call_when_a_different_call_has_its_id_then_conflict_and_
     repo: CallRepository,
 ) -> None:
     repo.add_call(a_call())
-    result = repo.add_call(a_call(outcome="sr_filed"))
+    result = repo.add_call(a_call(outcome="handled"))
 
     assert result.outcome is AddOutcome.CONFLICT
-    assert result.stored.outcome == "information"
+    assert result.stored.outcome == "self_served"
     stored = repo.get_call("c-1")
     assert stored is not None
-    assert stored.outcome == "information"
+    assert stored.outcome == "self_served"
 
 
 def test_given_two_threads_adding_the_same_call_then_exactly_one_creates_it(
@@ -118,13 +118,13 @@ def test_given_no_such_call_when_read_then_none(repo: CallRepository) -> None:
 def test_given_calls_when_listed_then_newest_first_and_filters_combine(
     repo: CallRepository,
 ) -> None:
-    repo.add_call(a_call("a", minute=0, outcome="information", language="en"))
-    repo.add_call(a_call("b", minute=1, outcome="sr_filed", queue="housing", agent_id="agent1"))
-    repo.add_call(a_call("c", minute=2, outcome="sr_filed", queue="housing", language="es"))
+    repo.add_call(a_call("a", minute=0, outcome="self_served", language="en"))
+    repo.add_call(a_call("b", minute=1, outcome="handled", queue="housing", agent_id="agent1"))
+    repo.add_call(a_call("c", minute=2, outcome="handled", queue="housing", language="es"))
     repo.add_call(a_call("d", minute=3, outcome="abandoned", queue="noise"))
 
     assert [c.call_id for c in repo.list_calls().items] == ["d", "c", "b", "a"]
-    assert [c.call_id for c in repo.list_calls(outcome="sr_filed").items] == ["c", "b"]
+    assert [c.call_id for c in repo.list_calls(outcome="handled").items] == ["c", "b"]
     assert [c.call_id for c in repo.list_calls(queue="housing", language="es").items] == ["c"]
     assert [c.call_id for c in repo.list_calls(agent="agent1").items] == ["b"]
     window = repo.list_calls(start=T0 + timedelta(minutes=1), end=T0 + timedelta(minutes=3))
@@ -191,7 +191,7 @@ def test_given_a_batch_of_new_stored_repeated_and_conflicting_calls_then_each_ge
         a_call("old", outcome="abandoned"),
         a_call("new-2", minute=1),
         a_call("new-1"),
-        a_call("new-2", outcome="sr_filed"),
+        a_call("new-2", outcome="handled"),
     ]
 
     results = repo.add_calls(batch)
@@ -207,7 +207,7 @@ def test_given_a_batch_of_new_stored_repeated_and_conflicting_calls_then_each_ge
     assert [r.stored.call_id for r in results] == [c.call_id for c in batch]
     stored = repo.get_call("new-2")
     assert stored is not None
-    assert stored.outcome == "information"
+    assert stored.outcome == "self_served"
     assert repo.add_calls([]) == []
 
 

@@ -35,7 +35,7 @@ async def test_given_a_running_bridge_when_the_client_posts_then_stored_once_and
                 await crm.post_call(make_record(outcome="abandoned"))
             stored = await crm.get_call("1737986400.1")
             assert stored is not None
-            assert stored["outcome"] == "information"
+            assert stored["outcome"] == "self_served"
         async with CrmClient(url, "wrong-key", attempts=1) as crm:
             with pytest.raises(CrmRejected):
                 await crm.post_call(make_record())

@@ -15,6 +15,7 @@ from line311.ari.models import Channel
 from line311.ari.queue_edge import QueueLogWriter
 from line311.ari.queueing import QueueEventHub, QueueOptions, QueueRuntime
 from line311.ari.translate import NewCall
+from line311.call.record import LegEnd, QueueLeg
 from line311.ivr.commands import Enqueue
 from line311.ivr.events import CallerHungUp, DtmfReceived
 from line311.queue.events import (
@@ -126,6 +127,7 @@ class Harness:
         self.now = 1_700_000_000.0
         self.ari = FakeAri()
         self.events: list[object] = []
+        self.legs: dict[str, QueueLeg] = {}
         self.router = Router(queues, auto_pause=AutoPausePolicy(after_misses=1))
         for p in (EN, ES):
             self.router.register_agent(p, self.now)
@@ -146,6 +148,7 @@ class Harness:
             hub=hub,
             roster=["agent1", "agent2"],
             clock=lambda: self.now,
+            leg_sink=self.legs.__setitem__,
         )
 
     def of(self, kind: type) -> list[Any]:
@@ -423,3 +426,110 @@ async def test_given_the_max_wait_offer_when_the_caller_hangs_up_then_it_is_a_ti
     assert h.of(CallAbandoned) == []
     assert h.played("c1") == ["sound:/s/en/queue/max_wait_offer"]  # no goodbye to nobody
     assert h.runtime.waiting_calls == 0
+
+
+# ---------------------------------------------------------------------- the call record's leg
+async def test_given_an_answered_call_when_it_ends_then_its_leg_has_queue_agent_wait_talk_and_wrapup() -> (
+    None
+):
+    h = Harness()
+    h.runtime.agent_login("agent1")
+    await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+    assert h.runtime.in_queue("c1")
+    h.step()
+    await h.settle()
+    ((_, _, agent_leg, _),) = h.offered()
+    h.now += 3
+    await h.answer(agent_leg)
+    assert h.legs == {}  # not over yet
+    h.now += 60
+    await h.hang("c1")
+
+    leg = h.legs["c1"]
+    assert (leg.end, leg.queue, leg.agent_id) == (LegEnd.ANSWERED, "general", "agent1")
+    assert (leg.wait_seconds, leg.talk_seconds, leg.wrapup_seconds) == (3, 60, 10)
+    assert leg.ended_by == "caller"
+    assert leg.skills == ("lang:en", "topic:general")
+    assert [(o.agent_id, o.answered) for o in leg.offers] == [("agent1", True)]
+    assert leg.callback_kept is None
+    assert not h.runtime.in_queue("c1")
+
+
+async def test_given_a_caller_who_hangs_up_waiting_then_the_leg_has_the_abandon_time() -> None:
+    h = Harness()
+    await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+    h.now += 12
+    await h.hang("c1")
+
+    leg = h.legs["c1"]
+    assert leg.end is LegEnd.ABANDONED
+    assert leg.abandoned_at is not None
+    assert leg.abandoned_at.timestamp() == h.now
+    assert leg.wait_seconds == 12
+
+
+async def test_given_a_kept_callback_then_the_leg_says_requested_and_kept() -> None:
+    h = Harness()
+    await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
+    await h.runtime.on_channel_event("c1", DtmfReceived(digit="1"), h.now)
+    await h.settle()
+    await h.hang("c1")  # our own hang-up after the goodbye
+    assert h.runtime.in_queue("c1")  # the place is kept: the leg goes on
+    h.now += 100
+    h.runtime.agent_login("agent2")
+    h.step()
+    await h.settle()
+    ((_, _, agent_leg, _),) = h.offered()
+    await h.answer(agent_leg)
+    (resident,) = [c for c in h.ari.did("originate") if c[3][1] == "resident"]
+    await h.runtime.on_outbound(
+        NewCall(resident[2], "outbound", "resident", args=("resident",)), h.now
+    )
+    await h.settle()
+    h.now += 30
+    await h.hang(resident[2])
+
+    leg = h.legs["c1"]
+    assert leg.callback_requested_at is not None
+    assert leg.callback_kept is True
+    assert (leg.wait_seconds, leg.talk_seconds, leg.agent_id) == (100, 30, "agent2")
+
+
+async def test_given_an_announcement_then_the_leg_keeps_the_position_told() -> None:
+    h = Harness()
+    await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+    h.now += 5
+    h.step()
+    await h.settle()
+    open_leg = h.runtime.open_leg("c1")
+    assert open_leg is not None
+    assert [a.position for a in open_leg.announcements] == [1]
+    assert open_leg.end is LegEnd.INTERRUPTED
+
+
+async def test_given_max_wait_when_the_offer_is_declined_then_the_leg_timed_out_and_when_taken_it_goes_on() -> (
+    None
+):
+    h = Harness(queues=MAX_WAIT, offer_timeout=0.05)
+    await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
+    h.now += 61
+    h.step()
+    await h.until(lambda: "c1" in h.legs)
+    leg = h.legs["c1"]
+    assert (leg.end, leg.wait_seconds) == (LegEnd.TIMED_OUT, 61)
+    assert leg.timed_out_at is not None
+    assert leg.callback_requested_at is None
+
+    h = Harness(queues=MAX_WAIT, offer_timeout=30)
+    await h.runtime.enqueue("c2", Enqueue(language="en", topic="general"))
+    h.now += 61
+    h.step()
+    await h.settle()
+    await h.runtime.on_channel_event("c2", DtmfReceived(digit="1"), h.now)
+    await h.settle()
+    await h.hang("c2")  # our own hang-up after the confirmation
+    assert h.legs == {}
+    assert h.runtime.in_queue("c2")  # kept its place as a callback: the leg goes on
+    open_leg = h.runtime.open_leg("c2")
+    assert open_leg is not None
+    assert open_leg.callback_requested_at is not None

@@ -22,7 +22,7 @@ RECORD = {
     "dialed_number": "311",
     "started_at": datetime(2025, 1, 27, 14, 0, tzinfo=UTC),
     "ended_at": datetime(2025, 1, 27, 14, 2, tzinfo=UTC),
-    "outcome": "information",
+    "outcome": "self_served",
 }
 
 Step = int | type[Exception]

@@ -28,7 +28,7 @@ def body(**changes: Any) -> dict[str, Any]:
         "started_at": T0.isoformat(),
         "answered_at": (T0 + timedelta(seconds=1)).isoformat(),
         "ended_at": (T0 + timedelta(minutes=2)).isoformat(),
-        "outcome": "sr_filed",
+        "outcome": "handled",
         "language": "es",
         "queue": "housing",
         "agent_id": "agent3",
@@ -61,7 +61,7 @@ def test_a_minimal_record_gets_defaults() -> None:
             "dialed_number": "311",
             "started_at": "2025-01-27T09:00:00-05:00",
             "ended_at": "2025-01-27T09:00:12-05:00",
-            "outcome": "hangup_in_ivr",
+            "outcome": "abandoned_in_ivr",
         }
     )
     assert (record.caller_hash, record.language, record.queue, record.path) == (

@@ -17,7 +17,7 @@ T0 = datetime(2025, 1, 27, 14, 0, tzinfo=UTC)
 
 
 def a_call(call_id: str) -> Call:
-    return Call(call_id, "311", None, T0, None, T0, "information", "en", None, None, [])
+    return Call(call_id, "311", None, T0, None, T0, "self_served", "en", None, None, [])
 
 
 class FakeRepo:

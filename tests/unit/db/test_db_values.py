@@ -25,7 +25,7 @@ def a_call(**changes: object) -> Call:
         "started_at": T0,
         "answered_at": None,
         "ended_at": T0 + timedelta(seconds=5),
-        "outcome": "hangup_in_ivr",
+        "outcome": "abandoned_in_ivr",
         "language": "en",
         "queue": None,
         "agent_id": None,

@@ -1,0 +1,94 @@
+"""The call record, written once per call when the call really ends (edge glue).
+
+::
+
+    Controller ──record_sink──▶ CallRecorder.on_ivr_record ─┐
+    QueueRuntime ──leg_sink───▶ CallRecorder.on_leg ────────┼─▶ RecordAssembler (pure join)
+                                                            └─▶ RecordDelivery.submit (durable)
+                                                                 + listeners (the dashboard)
+
+The IVR part of a call that is in a queue (``in_queue``) is held until its queue leg ends;
+every other record goes out at once. At shutdown, `close` writes what is still held (calls
+still queued get their leg so far, as interrupted) so no call goes unrecorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from line311.call.assembler import RecordAssembler
+from line311.call.record import CallRecord, QueueLeg, RecordError
+
+__all__ = ["CallRecorder", "RecordListener"]
+
+logger = logging.getLogger(__name__)
+
+RecordListener = Callable[[Mapping[str, Any]], None]
+
+
+class _Submits(Protocol):
+    def submit(self, record: Mapping[str, Any]) -> None: ...
+
+
+class CallRecorder:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        delivery: _Submits,
+        *,
+        in_queue: Callable[[str], bool] = lambda _call_id: False,
+        open_leg: Callable[[str], QueueLeg | None] | None = None,
+        listeners: Sequence[RecordListener] = (),
+    ) -> None:
+        self._delivery = delivery
+        self._in_queue = in_queue
+        self._assembler = RecordAssembler(open_leg=open_leg)
+        self._listeners = list(listeners)
+        self.written = 0
+
+    @property
+    def held(self) -> int:
+        return self._assembler.held
+
+    async def on_ivr_record(self, record: dict[str, Any]) -> None:
+        """The controller's ``record_sink``: the IVR part of a call ended."""
+        call_id = str(record.get("call_id"))
+        try:
+            done = self._assembler.ivr_ended(record, leg_open=self._in_queue(call_id))
+        except RecordError as exc:
+            # our bug: still write what we have (the bridge keeps or refuses it, visibly)
+            logger.error(
+                "call %s: the IVR record is not valid (%s); writing it as is", call_id, exc
+            )
+            self._write(record)
+            return
+        for finished in done:
+            self._write_record(finished)
+
+    def on_leg(self, call_id: str, leg: QueueLeg) -> None:
+        """The queue runtime's ``leg_sink``: a call's queue leg is over."""
+        for finished in self._assembler.leg_ended(call_id, leg):
+            self._write_record(finished)
+
+    def close(self) -> None:
+        """Write every record still held (the controller is stopping)."""
+        held = self._assembler.drain()
+        if held:
+            logger.info("writing %d call record(s) of calls still open at shutdown", len(held))
+        for finished in held:
+            self._write_record(finished)
+
+    def _write_record(self, record: CallRecord) -> None:
+        self._write(record.to_dict())
+
+    def _write(self, data: Mapping[str, Any]) -> None:
+        self._delivery.submit(data)
+        self.written += 1
+        for listener in self._listeners:
+            try:
+                listener(data)
+            except Exception:
+                logger.exception("call record listener %r failed", listener)

@@ -1,0 +1,132 @@
+"""The durable record spool and its delivery loop: fake clock, scripted transport."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from line311.crm_bridge.delivery import RecordDelivery, RetryPolicy
+from line311.crm_bridge.errors import CrmConflict, CrmUnavailable
+from line311.crm_bridge.spool import RecordSpool
+
+T0 = 1_790_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Bridge:
+    """Stores by call_id idempotently, like the real bridge; ``up`` toggles an outage."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.stored: dict[str, Mapping[str, Any]] = {}
+        self.posts: Counter[str] = Counter()
+        self.created: Counter[str] = Counter()
+        self.refuse: set[str] = set()
+        self.tried_while_down: Counter[str] = Counter()
+
+    async def deliver(self, record: Mapping[str, Any]) -> None:
+        call_id = str(record["call_id"])
+        if not self.up:
+            self.tried_while_down[call_id] += 1
+            raise CrmUnavailable("connection refused")
+        self.posts[call_id] += 1
+        if call_id in self.refuse:
+            raise CrmConflict("different content", 409)
+        if call_id not in self.stored:
+            self.stored[call_id] = dict(record)
+            self.created[call_id] += 1
+
+
+def record(call_id: str) -> dict[str, Any]:
+    return {"call_id": call_id, "outcome": "handled", "path": {"nodes": []}}
+
+
+def make(tmp_path: Path, bridge: Bridge, clock: Clock, seed: int = 7) -> RecordDelivery:
+    return RecordDelivery(
+        RecordSpool(tmp_path / "spool.sqlite"),
+        bridge,
+        policy=RetryPolicy(base=1.0, cap=30.0),
+        clock=clock,
+        rng=random.Random(seed),
+    )
+
+
+async def test_given_the_bridge_down_for_ten_minutes_while_calls_finish_then_each_record_arrives_exactly_once_after(
+    tmp_path: Path,
+) -> None:
+    bridge, clock = Bridge(), Clock()
+    delivery = make(tmp_path, bridge, clock)
+    sent = []
+    # 2 minutes up, 10 minutes down (restarting the controller in the middle), then up
+    for second in range(0, 18 * 60):
+        bridge.up = not (120 <= second < 720)
+        if second % 3 == 0:
+            call_id = f"c{second}"
+            delivery.submit(record(call_id))
+            sent.append(call_id)
+        if second == 400:  # the controller restarts: a new spool object on the same file
+            delivery.spool.close()
+            delivery = make(tmp_path, bridge, clock, seed=8)
+        await delivery.deliver_due()
+        clock.now += 1.0
+
+    assert delivery.spool.counts() == {"pending": 0, "dead": 0}
+    assert sorted(bridge.stored) == sorted(sent)
+    assert set(bridge.created.values()) == {1}  # stored once each
+    assert all(bridge.stored[c] == record(c) for c in sent)
+    # it kept trying through the outage, backing off (not once a second for every record)
+    assert len(bridge.tried_while_down) == len([c for c in sent if 120 <= int(c[1:]) < 720])
+    assert 5 <= max(bridge.tried_while_down.values()) < 100
+
+
+async def test_given_a_record_the_bridge_refuses_then_it_is_kept_dead_with_its_error(
+    tmp_path: Path,
+) -> None:
+    bridge, clock = Bridge(), Clock()
+    bridge.refuse.add("bad")
+    delivery = make(tmp_path, bridge, clock)
+    delivery.submit(record("bad"))
+    delivery.submit(record("good"))
+
+    assert await delivery.deliver_due() == 1
+
+    assert delivery.spool.counts() == {"pending": 0, "dead": 1}
+    assert "different content" in (delivery.spool.last_error("bad") or "")
+    bridge.refuse.clear()
+    assert delivery.spool.revive(clock.now) == 1
+    assert await delivery.deliver_due() == 1
+    assert sorted(bridge.stored) == ["bad", "good"]
+
+
+async def test_given_the_same_call_submitted_twice_then_it_is_queued_once(tmp_path: Path) -> None:
+    bridge, clock = Bridge(), Clock()
+    bridge.up = False
+    delivery = make(tmp_path, bridge, clock)
+    delivery.submit(record("c1"))
+    delivery.submit(record("c1"))
+    await delivery.deliver_due()
+
+    assert delivery.spool.counts()["pending"] == 1
+    next_due = delivery.spool.next_due()
+    assert next_due is not None
+    assert next_due > clock.now  # backed off
+
+
+@pytest.mark.parametrize("attempts", [0, 1, 5, 40])
+def test_the_backoff_is_capped_and_never_zero(attempts: int) -> None:
+    policy = RetryPolicy(base=0.5, cap=30.0, floor=0.05)
+    rng = random.Random(1)
+    delays = [policy.delay(attempts, rng) for _ in range(200)]
+    assert all(0.05 <= d <= 30.0 for d in delays)
