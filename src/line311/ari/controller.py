@@ -53,6 +53,7 @@ from typing import Any, Protocol
 from line311.ari.errors import AriError, AriNotFound
 from line311.ari.models import Channel
 from line311.ari.translate import NewCall, translate
+from line311.call.record import path_on_wall_clock
 from line311.ivr.commands import Answer, Hangup, Play, StopPlayback
 from line311.ivr.events import Answered, CallerHungUp, CommandFailed, Event
 from line311.logs import CallLogger, call_logger
@@ -179,6 +180,8 @@ class _Call:
     session: SessionPort
     log: CallLogger
     started_at: float
+    clock_offset: float = 0.0
+    """Wall clock minus the session's clock: the record's path times go onto the wall clock."""
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     answered_at: float | None = None
     timer: asyncio.TimerHandle | None = None
@@ -346,13 +349,15 @@ class Controller:
             log.exception("could not create a call session; hanging up")
             await self._hangup_quietly(new.channel_id)
             return
+        wall = self._wall()
         call = _Call(
             channel_id=new.channel_id,
             dialed_number=new.dialed_number,
             caller_hash=caller_hash(new.caller_number, self._key),
             session=session,
             log=log,
-            started_at=self._wall(),
+            started_at=wall,
+            clock_offset=wall - now,
         )
         self._calls[new.channel_id] = call
         self.calls_handled += 1
@@ -535,6 +540,7 @@ class Controller:
             outcome_value = "failed"
         else:
             outcome_value = str(getattr(outcome, "value", outcome))
+        path = path_on_wall_clock(path, call.clock_offset)
         language = path.get("language") if isinstance(path, dict) else None
         return {
             "call_id": call.channel_id,

@@ -13,6 +13,9 @@ call (`final_outcome`)::
 `Outcome` is the one vocabulary of call outcomes: the IVR session, the record schema of the
 CRM bridge, the database and the dashboard all use it. Every stored time is an aware UTC
 `datetime` taken from the same POSIX wall clock (``time.time``); `to_dict` writes ISO-8601.
+The IVR path's own times (``at``, ``started_at``, ...) are POSIX seconds of that same clock:
+the session runs on a monotonic clock, and `path_on_wall_clock` moves its times onto the wall
+clock when the record is built.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "final_outcome",
     "from_timestamp",
     "parse_time",
+    "path_on_wall_clock",
 ]
 
 
@@ -87,6 +91,25 @@ class LegEnd(enum.StrEnum):
     TIMED_OUT = "timed_out"
     INTERRUPTED = "interrupted"
     """The controller stopped while the call was still in the queue."""
+
+
+def path_on_wall_clock(path: Any, offset: float) -> Any:
+    """``path`` with every time in it (a number under a key ``at`` or ``*_at``) moved by
+    ``offset`` seconds, from the session's clock onto the wall clock; nothing else changes."""
+    if isinstance(path, Mapping):
+        return {
+            key: (
+                round(value + offset, 3)
+                if (key == "at" or key.endswith("_at"))
+                and isinstance(value, int | float)
+                and not isinstance(value, bool)
+                else path_on_wall_clock(value, offset)
+            )
+            for key, value in path.items()
+        }
+    if isinstance(path, list):
+        return [path_on_wall_clock(item, offset) for item in path]
+    return path
 
 
 def from_timestamp(ts: float) -> datetime:

@@ -81,6 +81,9 @@ async def test_given_inbound_call_when_greeting_finishes_then_answered_played_hu
     for key in ("started_at", "answered_at", "ended_at"):
         assert datetime.fromisoformat(record[key]).utcoffset().total_seconds() == 0
     assert record["started_at"] < record["answered_at"] < record["ended_at"]
+    started = datetime.fromisoformat(record["started_at"]).timestamp()
+    assert abs(record["path"]["started_at"] - started) < 1.0  # one wall clock, path included
+    assert all(abs(p["at"] - started) < 60 for p in record["path"]["prompts"])
     assert CALLER_NUMBER not in json.dumps(record)
 
 

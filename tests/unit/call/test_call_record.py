@@ -209,3 +209,29 @@ def test_the_ivr_session_uses_the_one_outcome_vocabulary() -> None:
 
     assert session.Outcome is Outcome
     assert {"self_served", "sr_lookup", "referred"} == RESOLVED_OUTCOMES
+
+
+def test_given_a_path_on_the_session_clock_when_moved_then_every_time_is_on_the_wall_clock() -> (
+    None
+):
+    from line311.call.record import path_on_wall_clock
+
+    path = {
+        "started_at": 100.0,
+        "ended_at": 130.5,
+        "nodes": [{"node": "greeting", "at": 100.0}, {"node": "main", "at": 112.25}],
+        "digits": [{"digit": "1", "at": 111.0, "node": "language"}],
+        "queue": {"at": 130.5, "priority": 0},
+        "flow_version": 2,
+        "sr_lookups": [{"found": True, "digits": 12}],
+        "hidden": True,
+    }
+    moved = path_on_wall_clock(path, 1_764_800_000.0)
+    assert moved["started_at"] == 1_764_800_100.0
+    assert [n["at"] for n in moved["nodes"]] == [1_764_800_100.0, 1_764_800_112.25]
+    assert moved["digits"][0]["at"] == 1_764_800_111.0
+    assert moved["queue"] == {"at": 1_764_800_130.5, "priority": 0}
+    assert moved["flow_version"] == 2  # not a time
+    assert moved["sr_lookups"] == path["sr_lookups"]
+    assert moved["hidden"] is True
+    assert path["started_at"] == 100.0  # the input is left as it was
