@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Literal
 
 from line311.asterisk.errors import AsteriskInstallError
+from line311.asterisk.render import write_if_changed
 
 __all__ = [
     "Installation",
@@ -174,12 +175,7 @@ def write_hosts(root: Path, hostname: str | None = None) -> None:
     text = hosts_text(hostname if hostname is not None else socket.gethostname())
     path = root / "etc" / "hosts"
     try:
-        if path.exists() and path.read_text() == text:
-            return
-        tmp = path.with_name("hosts.line311-tmp")
-        tmp.write_text(text)
-        tmp.chmod(0o644)
-        tmp.replace(path)
+        write_if_changed(path, text, 0o644)
     except OSError as exc:
         raise AsteriskInstallError(f"cannot write {path}: {exc}") from None
 

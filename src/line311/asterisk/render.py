@@ -14,7 +14,7 @@ from pathlib import Path
 
 from line311.asterisk.errors import AsteriskConfigError
 
-__all__ = ["agent_sections", "render_directory", "render_text"]
+__all__ = ["agent_sections", "render_directory", "render_text", "write_if_changed"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 
@@ -60,11 +60,18 @@ def render_directory(src: Path, dest: Path, values: Mapping[str, str]) -> list[P
     for template in sorted(src.glob("*.conf")):
         text = render_text(template.read_text(), values, name=template.name)
         target = dest / template.name
-        if target.exists() and target.read_text() == text:
-            continue
-        tmp = target.with_suffix(".conf.tmp")
-        tmp.write_text(text)
-        tmp.chmod(0o600)
-        tmp.replace(target)
-        written.append(target)
+        if write_if_changed(target, text, 0o600):
+            written.append(target)
     return written
+
+
+def write_if_changed(target: Path, text: str, mode: int) -> bool:
+    """Replace ``target`` with ``text`` atomically (a temporary file renamed over it), unless
+    it already says exactly that; True when written."""
+    if target.exists() and target.read_text() == text:
+        return False
+    tmp = target.with_name(target.name + ".line311-tmp")
+    tmp.write_text(text)
+    tmp.chmod(mode)
+    tmp.replace(target)
+    return True
