@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from line311.db.engine import private_sqlite_file
+
 __all__ = ["RecordSpool", "SpooledRecord"]
 
 _SCHEMA = """
@@ -51,8 +53,8 @@ class RecordSpool:
     """See the module docstring. Safe to share between threads (one lock)."""
 
     def __init__(self, path: Path | str) -> None:
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(path, Path):  # callers' hashes and IVR paths: private, like the database
+            private_sqlite_file(path)
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)

@@ -38,6 +38,7 @@ __all__ = [
     "engine_from_settings",
     "make_engine",
     "make_session_factory",
+    "private_sqlite_file",
     "private_state_dir",
     "safe_url",
 ]
@@ -75,7 +76,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if backend == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
-            _private_sqlite_file(Path(database).expanduser())
+            private_sqlite_file(Path(database).expanduser())
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     elif backend == "postgresql":
         kwargs["pool_size"] = POOL_SIZE
@@ -98,7 +99,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
-def _private_sqlite_file(path: Path) -> None:
+def private_sqlite_file(path: Path) -> None:
     """Create ``path``'s directory (0700) and the file itself (0600), or tighten the file."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:

@@ -130,3 +130,14 @@ def test_the_backoff_is_capped_and_never_zero(attempts: int) -> None:
     rng = random.Random(1)
     delays = [policy.delay(attempts, rng) for _ in range(200)]
     assert all(0.05 <= d <= 30.0 for d in delays)
+
+
+def test_given_a_new_spool_then_its_file_and_directory_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "call_records.sqlite"
+    spool = RecordSpool(path)
+    try:
+        spool.put(record("mode.1"), 0.0)
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        assert path.stat().st_mode & 0o777 == 0o600
+    finally:
+        spool.close()
