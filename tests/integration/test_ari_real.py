@@ -20,7 +20,7 @@ from line311.ari.client import AriClient
 from line311.ari.controller import Controller
 from line311.ari.errors import AriError, AriNotFound
 from line311.ari.translate import Translated, translate
-from line311.ivr.events import PlaybackFinished
+from line311.call.events import PlaybackFinished
 from line311.ivr.session import CallSession
 from line311.privacy import caller_hash
 from tests.conftest import AsteriskInstance

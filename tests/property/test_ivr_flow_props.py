@@ -5,15 +5,15 @@ from __future__ import annotations
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from line311.ivr.commands import Enqueue, Hangup, Play, SrLookup, Transfer
-from line311.ivr.errors import FlowError
-from line311.ivr.events import (
+from line311.call.commands import Enqueue, Hangup, Play, SrLookup, Transfer
+from line311.call.events import (
     Answered,
     CallerHungUp,
     DtmfReceived,
     PlaybackFinished,
     SrLookupResult,
 )
+from line311.ivr.errors import FlowError
 from line311.ivr.flow import Flow, default_flow, load_flow
 from line311.ivr.session import CallSession, Outcome, State
 from line311.ivr.srnumber import make_sr_number

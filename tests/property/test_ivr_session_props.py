@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from line311.ivr.commands import Hangup
-from line311.ivr.events import (
+from line311.call.commands import Hangup
+from line311.call.events import (
     Answered,
     CallerHungUp,
     CommandFailed,

@@ -43,7 +43,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -71,6 +71,7 @@ from line311.ari.models import (
     StoredRecording,
     target_of,
 )
+from line311.ari.port import ConnectedHandler, EventHandler
 
 __all__ = [
     "AriClient",
@@ -83,11 +84,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-EventHandler = Callable[[dict[str, Any], float], Awaitable[None]]
-"""``on_event(event, received_at)``: one ARI event (decoded JSON) and the client clock's time
-at which it was read off the websocket (for reaction-time measurements)."""
-
-ConnectedHandler = Callable[[], Awaitable[None]]
 
 _GLOBAL_LANE = ""
 _STABLE_AFTER = 2.0

@@ -53,9 +53,9 @@ from typing import Any, Protocol
 from line311.ari.errors import AriError, AriNotFound
 from line311.ari.models import Channel
 from line311.ari.translate import NewCall, translate
+from line311.call.commands import Answer, Hangup, Play, StopPlayback
+from line311.call.events import Answered, CallerHungUp, CommandFailed, Event
 from line311.call.record import path_on_wall_clock
-from line311.ivr.commands import Answer, Hangup, Play, StopPlayback
-from line311.ivr.events import Answered, CallerHungUp, CommandFailed, Event
 from line311.logs import CallLogger, call_logger
 from line311.privacy import caller_hash
 

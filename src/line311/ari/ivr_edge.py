@@ -58,10 +58,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from line311.ari.errors import AriError
+from line311.call.commands import Enqueue, SrLookup, Transfer
+from line311.call.events import AlertsChanged, Event, SrLookupResult
 from line311.errors import ConfigError, Line311Error
 from line311.ivr.alerts import PushedAlert, as_pushed, shift_clock
-from line311.ivr.commands import Enqueue, SrLookup, Transfer
-from line311.ivr.events import AlertsChanged, Event, SrLookupResult
 from line311.ivr.flow import Flow, PromptSource, default_flow_path, load_flow_file
 from line311.ivr.session import SR_STATUSES, CallSession
 

@@ -50,10 +50,10 @@ from typing import Any, Protocol
 from line311.ari.errors import AriError, AriNotFound
 from line311.ari.models import Channel
 from line311.ari.translate import NewCall
+from line311.call.commands import Enqueue
+from line311.call.events import CallerHungUp, DtmfReceived, Event
 from line311.call.leg import LegBuilder
 from line311.call.record import QueueLeg
-from line311.ivr.commands import Enqueue
-from line311.ivr.events import CallerHungUp, DtmfReceived, Event
 from line311.ivr.say import say_number
 from line311.logs import CallLogger, call_logger
 from line311.queue.events import (

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from line311.ari.models import target_of
-from line311.ivr.events import (
+from line311.call.events import (
     CallerHungUp,
     DtmfReceived,
     Event,

@@ -1,5 +1,11 @@
-"""The call record (pure): one `CallRecord` per call, the `Outcome` vocabulary, the queue
-leg's facts gathered as they happen, and the join of the IVR part with the queue leg."""
+"""The call vocabulary (pure), shared by every session kind and every edge.
+
+- `events`: what happened (past tense), the only things a session receives;
+- `commands`: what a session asks the edge to do (imperative);
+- `ports`: the `Session` protocol the runner drives and the process's one `Clock`;
+- `record`: the one `CallRecord` per call and the `Outcome` vocabulary;
+- `leg` / `assembler`: the queue leg's facts gathered as they happen, and their join with the IVR part.
+"""
 
 from line311.call.record import CallRecord, LegEnd, Outcome, QueueLeg, RecordError
 

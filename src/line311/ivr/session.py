@@ -55,9 +55,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from line311.call.record import Outcome
-from line311.ivr.alerts import Moment, PushedAlert, as_pushed, due
-from line311.ivr.commands import (
+from line311.call.commands import (
     Answer,
     Command,
     Enqueue,
@@ -67,8 +65,7 @@ from line311.ivr.commands import (
     StopPlayback,
     Transfer,
 )
-from line311.ivr.errors import SessionRestoreError
-from line311.ivr.events import (
+from line311.call.events import (
     AlertsChanged,
     Answered,
     CallerHungUp,
@@ -79,6 +76,9 @@ from line311.ivr.events import (
     PlaybackStarted,
     SrLookupResult,
 )
+from line311.call.record import Outcome
+from line311.ivr.alerts import Moment, PushedAlert, as_pushed, due
+from line311.ivr.errors import SessionRestoreError
 from line311.ivr.flow import LANGUAGES, Flow, Node, NodeKind, builtin_flow
 from line311.ivr.say import say_date, say_digits, say_number, say_ordinal, say_time
 from line311.ivr.srnumber import SR_NUMBER_LENGTH, validate_sr_number

@@ -12,8 +12,8 @@ import pytest
 
 from line311.ari.controller import Controller, ari_hangup_reason
 from line311.ari.errors import AriNotFound, AriServerError, AriUnreachable
-from line311.ivr.commands import Answer, Enqueue, Hangup
-from line311.ivr.events import Answered, CommandFailed, Event
+from line311.call.commands import Answer, Enqueue, Hangup
+from line311.call.events import Answered, CommandFailed, Event
 from line311.ivr.session import CallSession
 from line311.privacy import caller_hash
 from tests.unit.ari.fake_client import (
@@ -253,7 +253,7 @@ async def test_stopping_a_playback_that_already_ended_is_not_a_failure():
     session = ScriptedSession([])
     h = Harness(factory=lambda *a: session)
     await h.send(stasis_start("c1"))
-    from line311.ivr.commands import StopPlayback
+    from line311.call.commands import StopPlayback
 
     h.ari.fail["stop_playback"] = AriNotFound(404, "DELETE", "/playbacks/p", "")
     session._pending.append(StopPlayback("p"))

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from line311.ari.translate import NewCall, Translated, translate
-from line311.ivr.events import CallerHungUp, DtmfReceived, PlaybackFinished, PlaybackStarted
+from line311.call.events import CallerHungUp, DtmfReceived, PlaybackFinished, PlaybackStarted
 
 CALLER = "2125550123"
 

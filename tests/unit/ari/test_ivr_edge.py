@@ -32,12 +32,12 @@ from line311.ari.ivr_edge import (
     parse_content,
     sr_status_code,
 )
+from line311.call.commands import Enqueue, Play, SrLookup, Transfer
+from line311.call.events import Answered, SrLookupResult
 from line311.config import REPO_ROOT
 from line311.crm_bridge.errors import CrmUnavailable
 from line311.ivr.alerts import PushedAlert
 from line311.ivr.catalogue import load_catalogue
-from line311.ivr.commands import Enqueue, Play, SrLookup, Transfer
-from line311.ivr.events import Answered, SrLookupResult
 from line311.ivr.flow import default_flow_path
 from line311.ivr.session import CallSession
 

@@ -15,9 +15,9 @@ from line311.ari.models import Channel
 from line311.ari.queue_edge import QueueLogWriter
 from line311.ari.queueing import QueueEventHub, QueueOptions, QueueRuntime
 from line311.ari.translate import NewCall
+from line311.call.commands import Enqueue
+from line311.call.events import CallerHungUp, DtmfReceived
 from line311.call.record import LegEnd, QueueLeg
-from line311.ivr.commands import Enqueue
-from line311.ivr.events import CallerHungUp, DtmfReceived
 from line311.queue.events import (
     AgentStateChanged,
     CallAbandoned,

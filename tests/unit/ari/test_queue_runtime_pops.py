@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from line311.ivr.commands import Enqueue
+from line311.call.commands import Enqueue
 from line311.queue.pops import AnsweredCall
 from tests.unit.ari.test_queue_runtime import Harness
 

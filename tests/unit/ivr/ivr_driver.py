@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from line311.ivr.commands import Command, Play, StopPlayback
-from line311.ivr.events import Answered, DtmfReceived, Event, PlaybackFinished
+from line311.call.commands import Command, Play, StopPlayback
+from line311.call.events import Answered, DtmfReceived, Event, PlaybackFinished
 from line311.ivr.flow import Flow, default_flow
 from line311.ivr.session import CallSession
 

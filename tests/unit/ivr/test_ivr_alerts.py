@@ -3,9 +3,9 @@ entering a node; each once per call, only while live (fake clock, shipped flow).
 
 from __future__ import annotations
 
+from line311.call.commands import Play, StopPlayback
+from line311.call.events import AlertsChanged, PlaybackFinished
 from line311.ivr.alerts import Moment, PushedAlert, as_pushed, due, shift_clock
-from line311.ivr.commands import Play, StopPlayback
-from line311.ivr.events import AlertsChanged, PlaybackFinished
 from line311.ivr.flow import load_flow
 from line311.ivr.session import CallSession, State
 from tests.unit.ivr.ivr_driver import FakeCall

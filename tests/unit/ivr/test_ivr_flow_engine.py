@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from line311.ivr.commands import Enqueue, Hangup, Play, SrLookup, StopPlayback, Transfer
-from line311.ivr.errors import SessionRestoreError
-from line311.ivr.events import (
+from line311.call.commands import Enqueue, Hangup, Play, SrLookup, StopPlayback, Transfer
+from line311.call.events import (
     AlertsChanged,
     CallerHungUp,
     CommandFailed,
@@ -17,6 +16,7 @@ from line311.ivr.events import (
     PlaybackFinished,
     SrLookupResult,
 )
+from line311.ivr.errors import SessionRestoreError
 from line311.ivr.flow import LANGUAGES, load_flow
 from line311.ivr.say import say_date, say_digits
 from line311.ivr.session import CallSession, Outcome, State

@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from line311.ivr.commands import Answer, Hangup, Play
-from line311.ivr.errors import SessionRestoreError
-from line311.ivr.events import (
+from line311.call.commands import Answer, Hangup, Play
+from line311.call.events import (
     Answered,
     CallerHungUp,
     CommandFailed,
@@ -16,6 +15,7 @@ from line311.ivr.events import (
     PlaybackFinished,
     PlaybackStarted,
 )
+from line311.ivr.errors import SessionRestoreError
 from line311.ivr.session import ANSWER_TIMEOUT, CallSession, Outcome, State
 
 T0 = 1000.0

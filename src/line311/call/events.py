@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from line311.ivr.alerts import PushedAlert
+from line311.call.alerts import PushedAlert
 
 __all__ = [
     "AlertsChanged",
