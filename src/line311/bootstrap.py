@@ -317,6 +317,7 @@ async def controller_part(
             asyncio.create_task(scheduler.run(stop), name="alert-scheduler"),
             asyncio.create_task(relay_alerts(scheduler.feed.events(), hub), name="alert-relay"),
             asyncio.create_task(delivery.run(), name="call-record-delivery"),
+            asyncio.create_task(supervisor_line.run(), name="supervisor-line"),
         ]
         try:
             async with running(ivr, settings.flow_watch_seconds), queues_running(queues):

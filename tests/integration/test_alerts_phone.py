@@ -16,8 +16,8 @@ from line311.db import make_session_factory
 from line311.messaging.alert_service import AlertService
 from line311.messaging.alert_store import AlertStore, Supervisor
 from line311.messaging.alerts import AlertState, AudioSource
-from line311.messaging.phone import hash_pin
 from line311.messaging.phone_edge import SupervisorLine
+from line311.messaging.pins import hash_pin
 from line311.messaging.recording import AlertAudioFiles, AudioLimits
 from tests.integration.crm.conftest import (  # noqa: F401 - fixtures
     backend,
@@ -58,6 +58,9 @@ class FakeAri:
 
     async def record(self, channel_id: str, name: str, format: str = "wav", **kw: Any) -> None:  # noqa: A002
         self._log("record", (name, kw))
+
+    async def stop_recording(self, name: str) -> None:
+        self._log("stop_recording", name)
 
     async def get_stored_recording_file(self, name: str) -> bytes:
         return self.recording
@@ -119,9 +122,18 @@ def service(engine: Engine, tmp_path: Path) -> AlertService:  # noqa: F811
     return svc
 
 
-def make_line(service: AlertService, ari: FakeAri) -> SupervisorLine:
+class FixedClock:
+    def now(self) -> float:
+        return T0.timestamp()
+
+
+def make_line(service: AlertService, ari: FakeAri, **kw: Any) -> SupervisorLine:
     return SupervisorLine(
-        ari, service, sounds_uri_prefix="sound:/var/lib/line311/sounds", wall=lambda: T0
+        ari,  # type: ignore[arg-type]
+        service,
+        sounds_uri_prefix="sound:/var/lib/line311/sounds",
+        clock=FixedClock(),
+        **kw,
     )
 
 
@@ -129,30 +141,40 @@ async def test_given_a_supervisor_when_recording_by_phone_then_a_pending_alert_w
     service: AlertService, tmp_path: Path
 ):
     ari = FakeAri(speech(tmp_path))
-    line = make_line(service, ari)
-    phone = Phone(line, ari)
-    await line.start("chan-1", line="PJSIP/agent3-0001")
-    await phone.wait_for("answer")
-    await phone.digits("1234#9876#")
-    pid, media = await phone.wait_for("play", 3)  # id prompt, pin prompt, record instructions
-    assert media == ["sound:/var/lib/line311/sounds/en/sup_record"]
-    await phone.playback_done(pid)
-    name, options = await phone.wait_for("record")
-    assert options["beep"] is True
-    assert options["terminate_on"] == "#"
-    await phone.recording_done(name)
-    _, review = await phone.wait_for("play", 4)
-    assert review == [f"recording:{name}", "sound:/var/lib/line311/sounds/en/sup_review"]
-    await phone.digits("1")  # keep
-    await phone.digits("2")  # Spanish
-    await phone.digits("1")  # every caller
-    await phone.digits("6#")  # six hours
-    await phone.digits("1")  # submit
-    pid, goodbye = await phone.wait_for("play", 9)
-    assert goodbye == ["sound:/var/lib/line311/sounds/en/sup_submitted"]
-    await phone.playback_done(pid)
-    await phone.wait_for("hangup")
-    await line.close()
+    saved: dict[str, list[dict[str, Any]]] = {}
+    forgotten: list[str] = []
+    line = make_line(
+        service,
+        ari,
+        save=lambda call_id, state: saved.setdefault(call_id, []).append(state),
+        forget=forgotten.append,
+    )
+    async with line:
+        phone = Phone(line, ari)
+        await line.start("chan-1", line="PJSIP/agent3-0001")
+        await phone.wait_for("answer")
+        await phone.digits("1234#9876#")
+        pid, media = await phone.wait_for("play", 3)  # id prompt, pin prompt, instructions
+        assert media == ["sound:/var/lib/line311/sounds/en/sup_record"]
+        await phone.playback_done(pid)
+        name, options = await phone.wait_for("record")
+        assert options["beep"] is True
+        assert options["terminate_on"] == "#"
+        await phone.recording_done(name)
+        pid, review = await phone.wait_for("play", 4)
+        assert review == [f"recording:{name}"]
+        await phone.playback_done(pid)
+        _, review = await phone.wait_for("play", 5)
+        assert review == ["sound:/var/lib/line311/sounds/en/sup_review"]
+        await phone.digits("1")  # keep
+        await phone.digits("2")  # Spanish
+        await phone.digits("1")  # every caller
+        await phone.digits("6#")  # six hours
+        await phone.digits("1")  # submit
+        pid, goodbye = await phone.wait_for("play", 10)
+        assert goodbye == ["sound:/var/lib/line311/sounds/en/sup_submitted"]
+        await phone.playback_done(pid)
+        await phone.wait_for("hangup")
 
     [alert] = service.list_alerts()
     assert alert.state is AlertState.PENDING_APPROVAL
@@ -162,51 +184,82 @@ async def test_given_a_supervisor_when_recording_by_phone_then_a_pending_alert_w
     assert alert.audio["es"].source is AudioSource.PHONE
     assert service.files.master_path(alert.id, "es").is_file()
     assert ("delete", name) in ari.calls
+    # the state was saved after every step (never with the PIN), then forgotten
+    states = [state["state"] for state in saved["chan-1"]]
+    assert states[0] == "enter_id"
+    assert {"recording", "review", "confirm", "ending"} <= set(states)
+    assert "9876" not in repr(saved)
+    assert forgotten == ["chan-1"]
+
+
+async def test_given_a_saved_call_when_another_line_resumes_it_then_it_carries_on(
+    service: AlertService, tmp_path: Path
+):
+    ari = FakeAri(speech(tmp_path))
+    saved: list[dict[str, Any]] = []
+    async with make_line(service, ari, save=lambda _, state: saved.append(state)) as line:
+        phone = Phone(line, ari)
+        await line.start("chan-1", line="PJSIP/agent3-0001")
+        await phone.digits("1234#9876#")
+        await phone.wait_for("play", 3)  # the instructions: signed in
+        await line.close()
+    assert saved[-1]["state"] == "recording"
+
+    ari2 = FakeAri(speech(tmp_path))
+    async with make_line(service, ari2) as line2:
+        phone2 = Phone(line2, ari2)
+        await line2.resume("chan-1", saved[-1])
+        assert line2.owns("chan-1")
+        await phone2.playback_done(saved[-1]["playing"])
+        name, _ = await phone2.wait_for("record")
+        assert name == saved[-1]["recording"]
+        await phone2.event({"type": "ChannelDestroyed", "channel": {"id": "chan-1"}})
+    assert ("delete", name) in ari2.calls
+    assert ("answer", "chan-1") not in ari2.calls
 
 
 async def test_given_a_silent_recording_then_the_reason_is_spoken_and_it_records_again(
     service: AlertService, tmp_path: Path
 ):
     ari = FakeAri(speech(tmp_path, "anullsrc=r=8000:cl=mono:d=3"))
-    line = make_line(service, ari)
-    phone = Phone(line, ari)
-    await line.start("chan-1", line="PJSIP/agent3-0001")
-    await phone.digits("1234#9876#")
-    pid, _ = await phone.wait_for("play", 3)
-    await phone.playback_done(pid)
-    name, _ = await phone.wait_for("record")
-    await phone.recording_done(name)
-    _, media = await phone.wait_for("play", 4)
-    assert media == [
-        "sound:/var/lib/line311/sounds/en/sup_silent",
-        "sound:/var/lib/line311/sounds/en/sup_record",
-    ]
-    await phone.event({"type": "StasisEnd", "channel": {"id": "chan-1"}})
-    await line.close()
+    async with make_line(service, ari) as line:
+        phone = Phone(line, ari)
+        await line.start("chan-1", line="PJSIP/agent3-0001")
+        await phone.digits("1234#9876#")
+        pid, _ = await phone.wait_for("play", 3)
+        await phone.playback_done(pid)
+        name, _ = await phone.wait_for("record")
+        await phone.recording_done(name)
+        pid, media = await phone.wait_for("play", 4)
+        assert media == ["sound:/var/lib/line311/sounds/en/sup_silent"]
+        await phone.playback_done(pid)
+        _, media = await phone.wait_for("play", 5)
+        assert media == ["sound:/var/lib/line311/sounds/en/sup_record"]
+        await phone.event({"type": "StasisEnd", "channel": {"id": "chan-1"}})
 
 
 async def test_given_three_wrong_pins_then_the_line_stays_locked_for_the_next_call(
     service: AlertService, tmp_path: Path
 ):
     ari = FakeAri(b"")
-    line = make_line(service, ari)
-    phone = Phone(line, ari)
-    await line.start("chan-1", line="PJSIP/agent3-0000001a")
-    for attempt in range(1, 4):
-        await phone.digits("1234#0000#")
-        await phone.wait_for("play", 1 + 2 * attempt)
-    _, media = await phone.wait_for("play", 7)
-    assert media == ["sound:/var/lib/line311/sounds/en/sup_locked"]
-    await line.close()
+    async with make_line(service, ari) as line:
+        phone = Phone(line, ari)
+        await line.start("chan-1", line="PJSIP/agent3-0000001a")
+        for attempt in range(1, 4):
+            await phone.digits("1234#0000#")
+            await phone.wait_for("play", 1 + 2 * attempt)
+        _, media = await phone.wait_for("play", 7)
+        assert media == ["sound:/var/lib/line311/sounds/en/sup_locked"]
+        await line.close()
     lock = service.store.lockout("PJSIP/agent3")
     assert lock.locked_until == T0 + timedelta(seconds=900)
 
     # the right PIN on a new call is refused while the line is locked
     ari2 = FakeAri(b"")
-    line2 = make_line(service, ari2)
-    phone2 = Phone(line2, ari2, "chan-2")
-    await line2.start("chan-2", line="PJSIP/agent3-0000001b")
-    await phone2.digits("1234#9876#")
-    _, media = await phone2.wait_for("play", 3)
-    assert media == ["sound:/var/lib/line311/sounds/en/sup_locked"]
-    await line2.close()
+    async with make_line(service, ari2) as line2:
+        phone2 = Phone(line2, ari2, "chan-2")
+        await line2.start("chan-2", line="PJSIP/agent3-0000001b")
+        await phone2.digits("1234#9876#")
+        _, media = await phone2.wait_for("play", 3)
+        assert media == ["sound:/var/lib/line311/sounds/en/sup_locked"]
+        await line2.close()

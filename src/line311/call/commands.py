@@ -6,9 +6,24 @@ for an id before it makes the REST call that may trigger the event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["Answer", "Command", "Enqueue", "Hangup", "Play", "SrLookup", "StopPlayback", "Transfer"]
+__all__ = [
+    "Answer",
+    "CheckAudio",
+    "CheckPin",
+    "Command",
+    "Enqueue",
+    "Hangup",
+    "Play",
+    "PlayRecording",
+    "Record",
+    "SrLookup",
+    "StopPlayback",
+    "StopRecording",
+    "SubmitAlert",
+    "Transfer",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,4 +83,76 @@ class SrLookup:
     sr_number: str
 
 
-Command = Answer | Play | StopPlayback | Hangup | Enqueue | Transfer | SrLookup
+# ------------------------------------------------ messaging: the supervisor line
+# Recording on the call's channel (generic ARI), and the supervisor line's own steps, which
+# the edge answers with `line311.call.events` PinChecked, AudioChecked, AlertSubmitted.
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Record the channel into the stored recording ``name`` (overwritten if it exists), at
+    most ``max_seconds``; ``beep`` first; ``terminate_on`` (a DTMF digit) ends it. The edge
+    answers with `RecordingFinished` when it ends."""
+
+    name: str
+    max_seconds: int
+    beep: bool = True
+    terminate_on: str = "#"
+
+
+@dataclass(frozen=True, slots=True)
+class StopRecording:
+    """Stop the live recording ``name`` (keeping what was recorded)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayRecording:
+    """Play the stored recording ``name`` back to the caller (a playback like `Play`)."""
+
+    playback_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPin:
+    """Check a supervisor's sign-in on ``line`` (the calling endpoint, where failures count)."""
+
+    line: str
+    phone_id: str
+    pin: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckAudio:
+    """Measure the stored recording ``name`` (length, loudness) against the alert limits."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitAlert:
+    """Create an IVR announcement from the stored recording and submit it for approval."""
+
+    username: str
+    recording: str
+    language: str
+    all_callers: bool
+    hours: int
+
+
+Command = (
+    Answer
+    | Play
+    | StopPlayback
+    | Hangup
+    | Enqueue
+    | Transfer
+    | SrLookup
+    # messaging: the supervisor line
+    | Record
+    | StopRecording
+    | PlayRecording
+    | CheckPin
+    | CheckAudio
+    | SubmitAlert
+)

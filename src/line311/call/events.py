@@ -11,14 +11,18 @@ from dataclasses import dataclass
 from line311.call.alerts import PushedAlert
 
 __all__ = [
+    "AlertSubmitted",
     "AlertsChanged",
     "Answered",
+    "AudioChecked",
     "CallerHungUp",
     "CommandFailed",
     "DtmfReceived",
     "Event",
+    "PinChecked",
     "PlaybackFinished",
     "PlaybackStarted",
+    "RecordingFinished",
     "SrLookupResult",
 ]
 
@@ -89,6 +93,43 @@ class AlertsChanged:
     alerts: tuple[str | PushedAlert, ...]
 
 
+# ------------------------------------------------ messaging: the supervisor line
+# Recording on a channel (ARI RecordingFinished / RecordingFailed), and the answers of the
+# supervisor line's own commands (`line311.call.commands` CheckPin, CheckAudio, SubmitAlert).
+@dataclass(frozen=True, slots=True)
+class RecordingFinished:
+    """The live recording ``name`` on the call's channel ended (``failed``: RecordingFailed)."""
+
+    name: str
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PinChecked:
+    """The answer to `CheckPin`: ``ok`` with the supervisor's ``username``; ``locked`` when
+    the line is (now) locked."""
+
+    ok: bool
+    username: str = ""
+    locked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChecked:
+    """The answer to `CheckAudio`. ``problem``: None when the recording ``name`` is usable,
+    else ``too-short``, ``too-long``, ``silent`` or ``corrupt``."""
+
+    name: str
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSubmitted:
+    """The answer to `SubmitAlert`: the new alert's id, or None when submitting failed."""
+
+    alert_id: str | None
+
+
 Event = (
     Answered
     | PlaybackStarted
@@ -98,4 +139,9 @@ Event = (
     | CommandFailed
     | SrLookupResult
     | AlertsChanged
+    # messaging: the supervisor line
+    | RecordingFinished
+    | PinChecked
+    | AudioChecked
+    | AlertSubmitted
 )

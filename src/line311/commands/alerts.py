@@ -238,7 +238,7 @@ def set_pin(
 ) -> None:
     """Let a supervisor sign in on the phone line (the PIN is stored hashed)."""
     from line311.messaging.alert_store import Supervisor
-    from line311.messaging.phone import hash_pin
+    from line311.messaging.pins import hash_pin
 
     if not (phone_id.isdigit() and 3 <= len(phone_id) <= 8):
         raise typer.BadParameter("--phone-id: 3 to 8 digits")

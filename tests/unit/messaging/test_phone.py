@@ -2,85 +2,117 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from line311.messaging.phone import (
-    AudioChecked,
+from line311.call.commands import (
+    Answer,
     CheckAudio,
     CheckPin,
-    DigitPressed,
     Hangup,
-    HungUp,
-    LineLock,
-    PinChecked,
     Play,
-    PlaybackDone,
     PlayRecording,
-    RecordingDone,
-    StartRecording,
-    Submission,
-    Submit,
-    Submitted,
-    SupervisorSession,
-    SupervisorState,
-    after_failure,
-    after_success,
-    hash_pin,
-    is_locked,
-    verify_pin,
+    Record,
+    StopPlayback,
+    StopRecording,
+    SubmitAlert,
 )
+from line311.call.events import (
+    AlertSubmitted,
+    AudioChecked,
+    CallerHungUp,
+    CommandFailed,
+    DtmfReceived,
+    PinChecked,
+    PlaybackFinished,
+    RecordingFinished,
+)
+from line311.call.ports import Session
+from line311.messaging.phone import SupervisorSession, SupervisorState
 
 
 class Driver:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.session = SupervisorSession("1700000000.7", self.now)
-        self.log = list(self.session.commands())
+    """Plays the edge and Asterisk around one session, on a fake clock."""
 
-    def send(self, event: object) -> list[object]:
-        self.session.receive(event, self.now)  # type: ignore[arg-type]
-        out = self.session.commands()
+    def __init__(self, *, line: str = "PJSIP/agent3") -> None:
+        self.now = 1_750_000_000.0
+        self.session = SupervisorSession("1700000000.7", self.now, line=line)
+        self.log: list[Any] = list(self.session.commands())
+
+    def send(self, event: Any) -> list[Any]:
+        self.session.receive(event, self.now)
+        out = list(self.session.commands())
         self.log.extend(out)
-        return list(out)
+        return out
 
-    def keys(self, digits: str) -> list[object]:
-        out: list[object] = []
+    def timer(self) -> list[Any]:
+        self.now = self.session.next_deadline() or self.now
+        self.session.handle_timer(self.now)
+        out = list(self.session.commands())
+        self.log.extend(out)
+        return out
+
+    def keys(self, digits: str) -> list[Any]:
+        out: list[Any] = []
         for d in digits:
-            out += self.send(DigitPressed(d))
+            out += self.send(DtmfReceived(d))
         return out
 
     def last_play(self) -> Play | PlayRecording:
         return next(c for c in reversed(self.log) if isinstance(c, Play | PlayRecording))
 
-    def finish_prompt(self) -> list[object]:
-        return self.send(PlaybackDone(self.last_play().playback_id))
+    def finish_prompt(self) -> list[Any]:
+        return self.send(PlaybackFinished(self.last_play().playback_id))
+
+    def heard(self, out: list[Any]) -> list[str]:
+        """The prompts ``out`` starts playing, played to their end (one playback each);
+        `tail` holds the commands that followed the last one."""
+        plays = [c for c in out if isinstance(c, Play | PlayRecording)]
+        assert plays, out
+        heard: list[str] = []
+        play = plays[0]
+        while True:
+            heard.append(play.prompt_id if isinstance(play, Play) else f"recording:{play.name}")
+            self.tail = self.send(PlaybackFinished(play.playback_id))
+            nxt = [c for c in self.tail if isinstance(c, Play | PlayRecording)]
+            if not nxt:
+                return heard
+            play = nxt[0]
 
     def sign_in(self) -> None:
         self.keys("1234#")
         [check] = [c for c in self.keys("9876#") if isinstance(c, CheckPin)]
-        assert (check.phone_id, check.pin) == ("1234", "9876")
+        assert (check.line, check.phone_id, check.pin) == ("PJSIP/agent3", "1234", "9876")
+        assert "9876" not in repr(check)
         self.send(PinChecked(ok=True, username="maria"))
 
     def record_ok(self) -> str:
-        [start] = [c for c in self.finish_prompt() if isinstance(c, StartRecording)]
-        [check] = [c for c in self.send(RecordingDone(start.name)) if isinstance(c, CheckAudio)]
+        [start] = [c for c in self.finish_prompt() if isinstance(c, Record)]
+        [check] = [c for c in self.send(RecordingFinished(start.name)) if isinstance(c, CheckAudio)]
         self.send(AudioChecked(check.name))
         return start.name
 
 
+def test_the_session_implements_the_call_session_protocol():
+    assert isinstance(Driver().session, Session)
+
+
+def test_given_a_call_when_it_starts_then_it_is_answered_and_asked_for_the_id():
+    d = Driver()
+    assert [type(c) for c in d.log] == [Answer, Play]
+    assert d.last_play() == Play("1700000000.7-sup-1", "sup_enter_id", "en")
+
+
 def test_given_a_supervisor_when_signing_in_then_the_recording_starts_after_the_instructions():
     d = Driver()
-    assert d.last_play().prompt_ids == ("sup_enter_id",)  # type: ignore[union-attr]
     d.sign_in()
     assert d.session.state is SupervisorState.RECORDING
-    assert d.last_play().prompt_ids == ("sup_record",)  # type: ignore[union-attr]
+    assert d.last_play().prompt_id == "sup_record"  # type: ignore[union-attr]
+    assert d.session.next_deadline() is None  # no timer while the instructions play
     out = d.finish_prompt()
-    assert [type(c) for c in out] == [StartRecording]
-    assert out[0].max_seconds == 180  # type: ignore[attr-defined]
+    assert out == [Record("alert-1700000000-7-1", 180, beep=True, terminate_on="#")]
+    assert d.session.recordings == ("alert-1700000000-7-1",)
 
 
 def test_given_the_full_path_when_submitted_then_the_choices_are_sent_and_the_line_says_goodbye():
@@ -88,19 +120,19 @@ def test_given_the_full_path_when_submitted_then_the_choices_are_sent_and_the_li
     d.sign_in()
     name = d.record_ok()
     played = d.last_play()
-    assert isinstance(played, PlayRecording)
-    assert (played.name, played.prompt_ids) == (name, ("sup_review",))
+    assert played == PlayRecording(played.playback_id, name)
+    assert d.heard([played]) == [f"recording:{name}", "sup_review"]
     d.keys("1")  # keep
     d.keys("2")  # Spanish
     d.keys("2")  # only Spanish callers
     d.keys("4#")  # 4 hours
-    [submit] = [c for c in d.keys("1") if isinstance(c, Submit)]
-    assert submit.submission == Submission("maria", name, "es", False, 4)
-    d.send(Submitted("20250704-abcd"))
-    assert d.last_play().prompt_ids == ("sup_submitted",)  # type: ignore[union-attr]
-    assert [type(c) for c in d.finish_prompt()] == [Hangup]
+    [submit] = [c for c in d.keys("1") if isinstance(c, SubmitAlert)]
+    assert submit == SubmitAlert("maria", name, "es", False, 4)
+    assert d.heard(d.send(AlertSubmitted("20250704-abcd"))) == ["sup_submitted"]
+    assert d.tail == [Hangup()]
     assert d.session.finished
-    assert d.session.to_dict()["outcome"] == "submitted"
+    assert d.session.outcome == "submitted"
+    assert d.session.next_deadline() is None
     assert "9876" not in repr(d.session.to_dict())
 
 
@@ -112,20 +144,56 @@ def test_given_a_recording_when_the_supervisor_presses_2_then_it_records_again()
     second = d.record_ok()
     assert first != second
     assert d.session.state is SupervisorState.REVIEW
+    assert d.session.recordings == (first, second)
 
 
 @pytest.mark.parametrize(
     ("problem", "prompt"),
-    [("too-short", "sup_too_short"), ("silent", "sup_silent"), ("too-long", "sup_too_long")],
+    [
+        ("too-short", "sup_too_short"),
+        ("silent", "sup_silent"),
+        ("too-long", "sup_too_long"),
+        ("corrupt", "sup_error"),
+    ],
 )
 def test_given_a_bad_recording_then_the_reason_is_spoken_and_it_records_again(problem, prompt):
     d = Driver()
     d.sign_in()
-    [start] = [c for c in d.finish_prompt() if isinstance(c, StartRecording)]
-    d.send(RecordingDone(start.name))
-    d.send(AudioChecked(start.name, problem))
-    assert d.last_play().prompt_ids == (prompt, "sup_record")  # type: ignore[union-attr]
+    [start] = [c for c in d.finish_prompt() if isinstance(c, Record)]
+    d.send(RecordingFinished(start.name))
+    assert d.heard(d.send(AudioChecked(start.name, problem))) == [prompt, "sup_record"]
     assert d.session.state is SupervisorState.RECORDING
+    assert d.tail == [Record("alert-1700000000-7-2", 180)]
+
+
+def test_given_an_earlier_takes_events_then_they_are_ignored():
+    d = Driver()
+    d.sign_in()
+    first = d.record_ok()
+    d.keys("2")
+    assert d.send(RecordingFinished(first)) == []
+    assert d.send(AudioChecked(first)) == []
+    assert d.session.state is SupervisorState.RECORDING
+
+
+def test_given_a_failed_recording_then_the_supervisor_hears_an_error_and_the_line_ends():
+    d = Driver()
+    d.sign_in()
+    [start] = [c for c in d.finish_prompt() if isinstance(c, Record)]
+    assert d.heard(d.send(RecordingFinished(start.name, failed=True))) == ["sup_error"]
+    assert d.tail == [Hangup()]
+    assert d.session.outcome == "failed:recording"
+
+
+def test_given_a_recording_that_never_ends_then_it_is_stopped_at_its_deadline():
+    d = Driver()
+    d.sign_in()
+    [start] = [c for c in d.finish_prompt() if isinstance(c, Record)]
+    assert d.session.next_deadline() == d.now + 180 + 15
+    out = d.timer()
+    assert out[0] == StopRecording(start.name)
+    assert d.heard(out) == ["sup_error"]
+    assert d.session.outcome == "failed:timeout"
 
 
 def test_given_three_wrong_pins_in_a_call_then_the_line_says_locked_and_hangs_up():
@@ -133,32 +201,34 @@ def test_given_three_wrong_pins_in_a_call_then_the_line_says_locked_and_hangs_up
     for attempt in range(3):
         d.keys("1234#")
         d.keys("0000#")
-        d.send(PinChecked(ok=False))
+        out = d.send(PinChecked(ok=False))
         if attempt < 2:
-            assert d.last_play().prompt_ids == ("sup_wrong_pin", "sup_enter_id")  # type: ignore[union-attr]
-    assert d.last_play().prompt_ids == ("sup_locked",)  # type: ignore[union-attr]
-    assert [type(c) for c in d.finish_prompt()] == [Hangup]
-    assert d.session.to_dict()["outcome"] == "locked"
+            assert d.heard(out) == ["sup_wrong_pin", "sup_enter_id"]
+    assert d.heard(out) == ["sup_locked"]
+    assert d.tail == [Hangup()]
+    assert d.session.outcome == "locked"
 
 
 def test_given_a_locked_line_when_the_pin_is_checked_then_it_says_locked_at_once():
     d = Driver()
     d.keys("1234#9876#")
-    d.send(PinChecked(ok=False, locked=True))
-    assert d.last_play().prompt_ids == ("sup_locked",)  # type: ignore[union-attr]
+    assert d.heard(d.send(PinChecked(ok=False, locked=True))) == ["sup_locked"]
 
 
 def test_given_silence_then_the_menu_repeats_and_after_three_the_call_ends():
     d = Driver()
     for _ in range(2):
-        d.now = d.session.next_deadline() or 0.0
-        d.session.handle_timer(d.now)
-        d.log += d.session.commands()
-        assert d.last_play().prompt_ids == ("no_input", "sup_enter_id")  # type: ignore[union-attr]
-    d.now = d.session.next_deadline() or 0.0
-    d.session.handle_timer(d.now)
-    d.log += d.session.commands()
-    assert d.last_play().prompt_ids == ("goodbye",)  # type: ignore[union-attr]
+        assert d.heard(d.timer()) == ["no_input", "sup_enter_id"]
+    assert d.heard(d.timer()) == ["goodbye"]
+    assert d.session.outcome == "no-input"
+
+
+def test_given_a_goodbye_that_never_finishes_then_the_line_hangs_up_at_its_deadline():
+    d = Driver()
+    d.keys("1234#9876#")
+    d.send(PinChecked(ok=False, locked=True))
+    assert d.timer() == [StopPlayback(d.last_play().playback_id), Hangup()]
+    assert d.session.finished
 
 
 def test_given_an_invalid_choice_then_it_says_so_and_asks_again():
@@ -166,12 +236,23 @@ def test_given_an_invalid_choice_then_it_says_so_and_asks_again():
     d.sign_in()
     d.record_ok()
     d.keys("1")
-    d.keys("9")
-    assert d.last_play().prompt_ids == ("invalid_choice", "sup_choose_language")  # type: ignore[union-attr]
+    assert d.heard(d.keys("9")) == ["invalid_choice", "sup_choose_language"]
     d.keys("1")
     d.keys("1")
-    d.keys("99#")
-    assert d.last_play().prompt_ids == ("invalid_choice", "sup_enter_hours")  # type: ignore[union-attr]
+    assert d.heard(d.keys("99#")) == ["invalid_choice", "sup_enter_hours"]
+    assert d.heard(d.keys("#")) == ["invalid_choice", "sup_enter_hours"]
+
+
+def test_given_an_id_too_long_then_it_is_asked_again():
+    d = Driver()
+    assert d.heard(d.keys("123456789#")) == ["invalid_choice", "sup_enter_id"]
+
+
+def test_given_digits_during_a_prompt_then_it_stops_barge_in():
+    d = Driver()
+    first = d.last_play().playback_id
+    assert d.keys("1") == [StopPlayback(first)]
+    assert d.send(PlaybackFinished(first)) == []  # the stopped playback's end: stale
 
 
 def test_given_a_cancel_at_the_end_then_nothing_is_submitted():
@@ -179,17 +260,17 @@ def test_given_a_cancel_at_the_end_then_nothing_is_submitted():
     d.sign_in()
     d.record_ok()
     d.keys("1112#")
-    out = d.keys("2")
-    assert not any(isinstance(c, Submit) for c in d.log)
-    assert d.last_play().prompt_ids == ("sup_cancelled",)  # type: ignore[union-attr]
-    assert out
+    assert d.heard(d.keys("2")) == ["sup_cancelled"]
+    assert not any(isinstance(c, SubmitAlert) for c in d.log)
+    assert d.session.outcome == "cancelled"
 
 
 def test_given_a_hang_up_mid_recording_then_the_session_ends_without_commands():
     d = Driver()
     d.sign_in()
-    assert d.send(HungUp()) == []
+    assert d.send(CallerHungUp()) == []
     assert d.session.finished
+    assert d.session.outcome == "hung-up"
 
 
 def test_given_a_failed_submission_then_the_supervisor_hears_an_error():
@@ -197,82 +278,45 @@ def test_given_a_failed_submission_then_the_supervisor_hears_an_error():
     d.sign_in()
     d.record_ok()
     d.keys("1112#1")
-    d.send(Submitted(None))
-    assert d.last_play().prompt_ids == ("sup_error",)  # type: ignore[union-attr]
+    assert d.heard(d.send(AlertSubmitted(None))) == ["sup_error"]
+    assert d.session.outcome == "failed:submit"
 
 
-# ---------------------------------------------------------------------- PINs and lockout
-def test_given_a_pin_when_hashed_then_only_the_same_pin_verifies():
-    stored = hash_pin("482913", rounds=1000)
-    assert "482913" not in stored
-    assert verify_pin("482913", stored)
-    assert not verify_pin("482914", stored)
-    assert not verify_pin("482913", "garbage")
-    assert hash_pin("1234", rounds=1000) != hash_pin("1234", rounds=1000)  # salted
-
-
-def test_given_three_failures_then_the_line_is_locked_for_the_configured_time():
-    t0 = datetime(2025, 7, 4, 9, 0, tzinfo=UTC)
-    lock = LineLock()
-    for _ in range(2):
-        lock = after_failure(lock, t0, 3, 900)
-        assert not is_locked(lock, t0)
-    lock = after_failure(lock, t0, 3, 900)
-    assert is_locked(lock, t0 + timedelta(seconds=899))
-    assert not is_locked(lock, t0 + timedelta(seconds=900))
-    assert after_success(lock) == LineLock()
-
-
-events = st.one_of(
-    st.builds(DigitPressed, st.sampled_from(list("0123456789*#"))),
-    st.builds(PinChecked, st.booleans(), st.just("maria"), st.booleans()),
-    st.just(HungUp()),
-    st.just("timer"),
-    st.just("playback-done"),
-    st.just("recording-done"),
-    st.just("audio-ok"),
-    st.just("submitted"),
-)
-
-
-@settings(max_examples=150, deadline=None)
-@given(script=st.lists(events, max_size=60))
-def test_given_any_sequence_of_events_then_the_session_never_crashes_and_always_can_end(script):
+def test_given_a_command_that_fails_then_the_line_hangs_up_unless_it_was_a_stop():
     d = Driver()
-    for item in script:
-        if d.session.finished:
-            break
-        if item == "timer":
-            d.now = max(d.now, d.session.next_deadline() or d.now)
-            d.session.handle_timer(d.now)
-            d.log += d.session.commands()
-            continue
-        state = d.session.state
-        if item == "playback-done":
-            d.finish_prompt()
-        elif item == "recording-done" and state is SupervisorState.RECORDING:
-            d.send(RecordingDone(d.session._recording))
-        elif item == "audio-ok" and state is SupervisorState.CHECKING_AUDIO:
-            d.send(AudioChecked(d.session._recording))
-        elif item == "submitted" and state is SupervisorState.SUBMITTING:
-            d.send(Submitted("x"))
-        elif (isinstance(item, PinChecked) and state is SupervisorState.CHECKING_PIN) or isinstance(
-            item, DigitPressed | HungUp
-        ):
-            d.send(item)
-    # from wherever it is, silence ends the call within a bounded number of timers
-    for _ in range(10):
-        if d.session.finished:
-            break
-        deadline = d.session.next_deadline()
-        if deadline is None:  # waiting on a playback or a recording to finish
-            d.finish_prompt()
-            if d.session.state is SupervisorState.RECORDING and d.session.next_deadline() is None:
-                break
-            continue
-        d.now = deadline
-        d.session.handle_timer(d.now)
-        d.log += d.session.commands()
-        if d.session.state is SupervisorState.ENDING:
-            d.finish_prompt()
-    assert d.session.finished or d.session.next_deadline() is not None
+    assert d.send(CommandFailed("StopPlayback", "ari-not-found")) == []
+    assert not d.session.finished
+    out = d.send(CommandFailed("Play", "ari-unreachable"))
+    assert out == [StopPlayback(d.last_play().playback_id), Hangup()]
+    assert d.session.outcome == "failed:Play:ari-unreachable"
+
+
+def test_given_a_state_when_saved_and_restored_then_it_carries_on_the_same():
+    d = Driver()
+    d.sign_in()
+    d.record_ok()
+    d.keys("1")
+    restored = SupervisorSession.from_dict(d.session.to_dict())
+    assert restored.to_dict() == d.session.to_dict()
+    d.session = restored
+    d.keys("1")
+    d.keys("1")
+    d.keys("2#")
+    [submit] = [c for c in d.keys("1") if isinstance(c, SubmitAlert)]
+    assert (submit.username, submit.language, submit.hours) == ("maria", "en", 2)
+
+
+def test_given_a_pin_being_typed_when_saved_then_it_is_not_and_the_restored_call_asks_again():
+    d = Driver()
+    d.keys("1234#98")
+    saved = d.session.to_dict()
+    assert "98" not in repr({k: v for k, v in saved.items() if k != "call_id"})
+    d.session = SupervisorSession.from_dict(saved)
+    assert d.heard(d.keys("76#")) == ["invalid_choice", "sup_enter_pin"]
+    [check] = [c for c in d.keys("9876#") if isinstance(c, CheckPin)]
+    assert check.pin == "9876"
+
+
+def test_given_a_state_of_another_kind_then_it_is_refused():
+    with pytest.raises(ValueError, match="not a supervisor-line"):
+        SupervisorSession.from_dict({"kind": "ivr"})
