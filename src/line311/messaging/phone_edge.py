@@ -245,7 +245,10 @@ class SupervisorLine:
                     if session.finished:
                         break  # the rest of this batch is moot; the hang-up comes next
         if not session.finished:
-            self._save(call.channel_id, session.to_dict())
+            try:
+                self._save(call.channel_id, session.to_dict())
+            except Exception as exc:  # the call goes on; only a restart would lose it
+                logger.warning("cannot save supervisor line call %s: %s", call.channel_id, exc)
 
     async def _execute(self, channel_id: str, command: object) -> Event | None:
         """Carry out one command; the event it answers with (or `CommandFailed`)."""

@@ -204,3 +204,20 @@ async def test_given_run_then_close_stops_it():
         await h.ari.wait_for("play")
         await h.line.close()
     assert h.line.active_calls == 0
+
+
+async def test_given_the_store_fails_when_saving_then_the_call_goes_on():
+    h = Harness()
+
+    def broken(call_id: str, state: dict[str, Any]) -> None:
+        raise OSError("disk full")
+
+    h.line._save = broken
+    async with h.line:
+        await h.line.start("c1", line="c1")
+        await h.ari.wait_for("play")
+        await h.digits("1234#")
+        _, media = await h.ari.wait_for("play", 2)
+        assert media == [f"{PREFIX}/en/sup_enter_pin"]
+        await h.line.close()
+    assert ("hangup", "c1") not in h.ari.calls
