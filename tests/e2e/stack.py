@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,19 +23,11 @@ from urllib.parse import quote
 import httpx
 from websockets.sync.client import connect
 
+from tests.fixtures.polling import wait_until
+
+__all__ = ["AriObserver", "Service", "Stack", "stack_env", "wait_until"]
+
 LINE311 = [sys.executable, "-m", "line311"]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(step)
 
 
 class Service:

@@ -80,7 +80,9 @@ def test_given_a_self_served_an_answered_and_an_abandoned_call_when_metrics_are_
             call("self", [(10_500, "1"), (1_500, "1")], 7_000),
             call("answered", [(10_500, "1"), (1_500, "0")], 40_000),
         ]
-        time.sleep(3)  # the second queued caller arrives while the CCR is on the first call
+        # pacing, not a wait: the second queued caller arrives 3 s after the first (same
+        # script), so it queues while the CCR is on the first call
+        time.sleep(3)
         callers.append(call("gave-up", [(10_500, "1"), (1_500, "0")], 6_000))
         results = [c.wait(timeout=90) for c in callers]
         assert all(res.final_status == 200 for res in results)

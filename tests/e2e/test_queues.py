@@ -184,7 +184,8 @@ def test_given_an_english_and_a_bilingual_ccr_when_five_callers_of_mixed_languag
     callers = []
     for lang in languages:
         callers.append(caller(tmp_path, asterisk_instance, lang, 60_000, []))
-        time.sleep(0.7)  # staggered arrivals: a stable FIFO order
+        # pacing, not a wait: arrivals 0.7 s apart are the scenario (a stable FIFO order)
+        time.sleep(0.7)
     try:
         results = [c.wait(timeout=120) for c in callers]
     finally:

@@ -266,11 +266,12 @@ async def test_asterisk_down_then_back_reconnects_with_capped_backoff_not_a_busy
     assert 2 <= len(retries) <= 12, [r.getMessage() for r in retries]
 
 
-async def test_close_during_backoff_ends_run_promptly():
+async def test_close_during_backoff_ends_run_promptly(caplog: pytest.LogCaptureFixture):
     down = FakeAri()
     ari = client_for(down, backoff_initial=5.0, backoff_max=5.0)
-    runner = asyncio.create_task(ari.run(Recorder().on_event))
-    await asyncio.sleep(0.1)
+    with caplog.at_level(logging.WARNING, logger="line311.ari.client"):
+        runner = asyncio.create_task(ari.run(Recorder().on_event))
+        await poll(lambda: "unreachable" in caplog.text)  # the first retry's backoff has begun
     loop = asyncio.get_running_loop()
     started = loop.time()
     await ari.close()

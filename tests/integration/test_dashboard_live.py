@@ -18,6 +18,7 @@ from line311.dashboard.state import LiveState
 from line311.db import make_engine, upgrade
 from line311.http_server import make_embedded_server
 from line311.queue.events import CallEnqueued
+from tests.fixtures.polling import until
 
 pytestmark = pytest.mark.integration
 
@@ -71,10 +72,7 @@ async def test_given_a_live_client_when_a_call_arrives_then_the_stream_carries_i
             if snap["queues"]:
                 assert snap["queues"][0]["waiting"] == 1
                 break
-    for _ in range(500):  # bounded poll: the server notices the disconnect
-        if not hub.clients:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: not hub.clients, 5, "the server to notice the disconnect")
     assert hub.clients == 0
 
 

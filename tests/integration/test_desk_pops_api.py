@@ -22,6 +22,7 @@ from line311.db import make_engine, upgrade
 from line311.http_server import make_embedded_server
 from line311.queue.pops import AnsweredCall
 from line311.routing.queues import load_queues
+from tests.fixtures.polling import until
 
 pytestmark = pytest.mark.integration
 
@@ -114,8 +115,5 @@ async def test_a_ccr_stream_carries_their_pop_and_is_forgotten_when_closed(serve
         answer(served.desk, "c2", "agent2")
         kind, pop = await asyncio.wait_for(anext(stream), 5)
         assert (kind, pop["call_id"], pop["agent_id"]) == ("pop", "c2", "agent2")
-    for _ in range(500):  # bounded poll: the server notices the disconnect
-        if not served.desk.streams("agent2"):
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: not served.desk.streams("agent2"), 5, "the server to notice the disconnect")
     assert served.desk.streams("agent2") == 0

@@ -82,7 +82,10 @@ async def test_given_control_characters_in_an_open311_post_then_400_and_requests
 
 
 async def test_tab_cr_and_lf_stay_allowed_in_open311_text(api: httpx.AsyncClient) -> None:
-    await file_request(api, description="line one\r\n\tline two")
+    text = "line one\r\n\tline two"
+    filed = await file_request(api, description=text)  # asserts 201
+    (sr,) = (await api.get(f"{BASE}/requests/{filed['service_request_id']}.json")).json()
+    assert sr["description"] == text
 
 
 @pytest.mark.parametrize(

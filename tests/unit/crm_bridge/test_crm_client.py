@@ -76,8 +76,13 @@ async def test_given_the_bridge_stores_the_call_then_one_request_with_the_key_an
 
 
 async def test_given_a_repeat_answered_200_then_success() -> None:
-    async with client(Script(200), []) as crm:
-        await crm.post_call(RECORD)
+    script, sleeps = Script(200), []
+    async with client(script, sleeps) as crm:
+        await crm.post_call(RECORD)  # an identical repeat: stored already, no error
+
+    assert len(script.requests) == 1  # success: not retried
+    assert script.steps == []
+    assert sleeps == []
 
 
 async def test_given_transient_failures_then_retried_with_bounded_backoff_until_stored() -> None:
