@@ -30,55 +30,39 @@ where two processes can collide is settled here, atomically, by a Lua script::
   sweep for offers past their deadline) put the call back with its original score — its
   place — and free the agent.
 
-Several offers of one decision round go in one round trip (`reserve_many`), a pipeline of
-scripts, each still atomic. Times are the caller's wall-clock epoch seconds (one clock for
-every process); the reservation TTL is also set on Redis's own clock, so an offer nobody
-settles stops counting even before the sweep returns its call.
+Several changes go in one round trip (`Batch`, `reserve_many`, `reserve_heads`): a pipeline
+of EVALSHA calls, each script still atomic on its own. Scripts are named by their SHA-1
+(computed here); after a Redis restart empties the script cache, the calls refused with
+NOSCRIPT — which therefore did not run — are loaded and sent again.
+
+Times are the caller's wall-clock epoch seconds (one clock for every process); the
+reservation TTL is also set on Redis's own clock, so an offer nobody settles stops counting
+even before the sweep returns its call.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
-import json
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 
-from line311.live import codec, scripts
+from line311.live import codec
 from line311.live.errors import LiveStateError, LiveUnavailableError
+from line311.live.ops import SCRIPTS, SHAS, Op, Ops, Refusal, Reserved
 from line311.queue.waiting import WaitingCall
 from line311.routing.agents import AgentEvent, AgentState
 
-__all__ = ["LiveAgent", "LiveRouting", "Refusal", "Reserved", "mapped_errors"]
+__all__ = ["Batch", "LiveAgent", "LiveRouting", "Refusal", "Reserved", "mapped_errors"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "line311:"
-
-
-class Refusal(enum.Enum):
-    """Why a reservation was not made (nothing changed)."""
-
-    NO_CALL = "no-call"
-    CALL_TAKEN = "call-taken"
-    AGENT_BUSY = "agent-busy"
-    NOT_FIRST = "not-first"
-    EMPTY = "empty"
-
-
-@dataclass(frozen=True, slots=True)
-class Reserved:
-    """A reservation made: ring ``agent_id`` for ``call_id`` until ``expires_at``."""
-
-    call_id: str
-    agent_id: str
-    queue: str
-    expires_at: float
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +92,22 @@ async def mapped_errors(what: str) -> AsyncIterator[None]:
         raise LiveStateError(f"{what}: Redis said {exc}") from exc
 
 
-def _f(value: Any) -> str:
-    return repr(float(value))
+class Batch:
+    """Several changes sent in one round trip; `execute` returns their results in order.
+
+    Each change is atomic on its own; the batch as a whole is not a transaction.
+    """
+
+    def __init__(self, live: LiveRouting) -> None:
+        self._live = live
+        self.ops: list[Op[Any]] = []
+
+    def add(self, op: Op[Any]) -> None:
+        self.ops.append(op)
+
+    async def execute(self) -> list[Any]:
+        ops, self.ops = self.ops, []
+        return await self._live.run_many(ops)
 
 
 class LiveRouting:
@@ -118,6 +116,7 @@ class LiveRouting:
     ``client`` must decode responses (``decode_responses=True``). ``offer_ttl``: seconds a
     reservation lives unless accepted or released. ``journal``: keep a stream of every change
     (``<prefix>journal``, trimmed to about that many entries; 0 = none) for audits and tests.
+    ``ops`` builds the changes for `Batch` (``batch.add(live.ops.accept(...))``).
     """
 
     def __init__(
@@ -132,33 +131,55 @@ class LiveRouting:
         self.client: Any = client
         self.prefix = prefix
         self.offer_ttl = offer_ttl
-        self._journal = str(int(journal))
-        self._s = {
-            name: client.register_script(text)
-            for name, text in (
-                ("reserve", scripts.RESERVE),
-                ("reserve_head", scripts.RESERVE_HEAD),
-                ("accept", scripts.ACCEPT),
-                ("release", scripts.RELEASE),
-                ("expire", scripts.EXPIRE),
-                ("remove", scripts.REMOVE_CALL),
-                ("add", scripts.ADD_CALL),
-                ("update", scripts.UPDATE_CALL),
-                ("register", scripts.REGISTER),
-                ("agent", scripts.AGENT),
-                ("timers", scripts.POP_TIMERS),
-            )
-        }
+        self.ops = Ops(prefix, journal, offer_ttl)
 
     def key(self, *parts: str) -> str:
         return self.prefix + "".join(parts)
 
-    def _argv(self, now: float, *args: Any) -> list[Any]:
-        return [self.prefix, self._journal, _f(now), *args]
+    def batch(self) -> Batch:
+        return Batch(self)
 
-    async def _run(self, name: str, now: float, *args: Any) -> Any:
-        async with mapped_errors(name):
-            return await self._s[name](args=self._argv(now, *args))
+    async def load_scripts(self) -> None:
+        """Load every script into Redis's cache (done by itself on NOSCRIPT)."""
+        async with mapped_errors("script load"):
+            for name, text in SCRIPTS.items():
+                sha = await self.client.script_load(text)
+                if sha != SHAS[name]:
+                    raise LiveStateError(f"script {name}: Redis says SHA {sha}, not {SHAS[name]}")
+
+    async def run(self, op: Op[T]) -> T:
+        """Run one change."""
+        async with mapped_errors(op.script):
+            try:
+                out = await self.client.evalsha(SHAS[op.script], 0, *op.argv)
+            except redis_errors.NoScriptError:
+                await self.load_scripts()
+                out = await self.client.evalsha(SHAS[op.script], 0, *op.argv)
+        return op.parse(out)
+
+    async def run_many(self, ops: Sequence[Op[Any]]) -> list[Any]:
+        """Run changes in one round trip (a pipeline), in order; results in order."""
+        results: list[Any] = [None] * len(ops)
+        pending = list(range(len(ops)))
+        async with mapped_errors("batch"):
+            for attempt in range(2):
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for i in pending:
+                        pipe.evalsha(SHAS[ops[i].script], 0, *ops[i].argv)
+                    outs = await pipe.execute(raise_on_error=False)
+                again = []
+                for i, out in zip(pending, outs, strict=True):
+                    if isinstance(out, redis_errors.NoScriptError) and attempt == 0:
+                        again.append(i)  # not run: the script cache was empty
+                    elif isinstance(out, Exception):
+                        raise out
+                    else:
+                        results[i] = ops[i].parse(out)
+                if not again:
+                    break
+                await self.load_scripts()
+                pending = again
+        return results
 
     # ------------------------------------------------------------------ counters
     async def next_seqs(self, count: int = 1) -> range:
@@ -174,32 +195,20 @@ class LiveRouting:
     # ------------------------------------------------------------------ calls
     async def add_call(self, call: WaitingCall, now: float) -> bool:
         """Put a new call in its place; False if the id is already waiting."""
-        added = await self._run(
-            "add",
-            now,
-            call.call_id,
-            call.queue,
-            codec.lane_of(call),
-            _f(call.rank),
-            codec.member_of(call),
-            codec.call_record(call),
-        )
-        return bool(added)
+        return await self.run(self.ops.add_call(call, now))
+
+    async def add_calls(self, calls: Iterable[WaitingCall], now: float) -> list[bool]:
+        """`add_call` for each call, in one round trip (a restart re-admitting its calls)."""
+        return await self.run_many([self.ops.add_call(c, now) for c in calls])
 
     async def update_call(self, call: WaitingCall, now: float) -> bool:
         """Replace a waiting call's record (escalation step, callback flag) keeping its place."""
-        done = await self._run(
-            "update", now, call.call_id, codec.lane_of(call), codec.call_record(call)
-        )
-        return bool(done)
+        return await self.run(self.ops.update_call(call, now))
 
     async def remove_call(self, call_id: str, now: float) -> tuple[WaitingCall, str | None] | None:
         """Take a call out (abandon, max wait); returns it and the agent whose ringing offer
         was cancelled (now free again), or None if the call was not waiting."""
-        out = await self._run("remove", now, call_id)
-        if not out[0]:
-            return None
-        return codec.call_from_record(out[1], None, int(out[2])), out[3] or None
+        return await self.run(self.ops.remove_call(call_id, now))
 
     async def call(self, call_id: str) -> WaitingCall | None:
         async with mapped_errors("call"):
@@ -246,67 +255,38 @@ class LiveRouting:
         }
 
     # ------------------------------------------------------------------ the contended step
-    def _reserve_args(self, call_id: str, agent_id: str, now: float, in_order: bool) -> list[Any]:
-        ttl_ms = max(1, int(self.offer_ttl * 1000))
-        return self._argv(
-            now, call_id, agent_id, ttl_ms, _f(now + self.offer_ttl), "1" if in_order else "0"
-        )
-
-    def _result(self, out: Sequence[Any], now: float) -> Reserved | Refusal:
-        if not out[0]:
-            return Refusal(out[1])
-        return Reserved(out[1], out[2], out[3], now + self.offer_ttl)
-
     async def reserve(
         self, call_id: str, agent_id: str, now: float, *, in_order: bool = False
     ) -> Reserved | Refusal:
-        """Atomically offer ``call_id`` to ``agent_id`` if both are still free."""
-        async with mapped_errors("reserve"):
-            out = await self._s["reserve"](
-                args=self._reserve_args(call_id, agent_id, now, in_order)
-            )
-        return self._result(out, now)
+        """Atomically offer ``call_id`` to ``agent_id`` if both are still free (and, with
+        ``in_order``, the call is still first in its lane)."""
+        return await self.run(self.ops.reserve(call_id, agent_id, now, in_order))
 
     async def reserve_many(
         self, pairs: Iterable[tuple[str, str]], now: float, *, in_order: bool = False
     ) -> list[Reserved | Refusal]:
         """`reserve` for each (call, agent) pair, in order, in one round trip."""
-        async with mapped_errors("reserve_many"), self.client.pipeline(transaction=False) as pipe:
-            for call_id, agent_id in pairs:
-                await self._s["reserve"](
-                    args=self._reserve_args(call_id, agent_id, now, in_order), client=pipe
-                )
-            outs = await pipe.execute()
-        return [self._result(out, now) for out in outs]
+        return await self.run_many([self.ops.reserve(c, a, now, in_order) for c, a in pairs])
 
     async def reserve_head(
         self, lane: str, agents: Sequence[str], now: float
     ) -> Reserved | Refusal:
         """Atomically offer the head of ``lane`` to the first of ``agents`` still free."""
-        return (await self.reserve_heads([(lane, agents)], now))[0]
+        return await self.run(self.ops.reserve_head(lane, agents, now))
 
     async def reserve_heads(
         self, wanted: Iterable[tuple[str, Sequence[str]]], now: float
     ) -> list[Reserved | Refusal]:
         """`reserve_head` for each (lane, candidates), in order, in one round trip."""
-        ttl_ms = max(1, int(self.offer_ttl * 1000))
-        deadline = _f(now + self.offer_ttl)
-        async with mapped_errors("reserve_heads"), self.client.pipeline(transaction=False) as pipe:
-            for lane, agents in wanted:
-                await self._s["reserve_head"](
-                    args=self._argv(now, lane, ttl_ms, deadline, *agents), client=pipe
-                )
-            outs = await pipe.execute()
-        return [self._result(out, now) for out in outs]
+        return await self.run_many([self.ops.reserve_head(ln, ags, now) for ln, ags in wanted])
 
     async def accept(self, call_id: str, agent_id: str, now: float) -> WaitingCall | None:
         """The agent answered: the call leaves its queue (returned); None when the
         reservation is gone (expired, released, or the caller left)."""
-        out = await self._run("accept", now, call_id, agent_id)
-        if not out[0]:
-            logger.info("call %s: accept by %s refused (%s)", call_id, agent_id, out[1])
-            return None
-        return codec.call_from_record(out[1], agent_id, int(out[2]))
+        call = await self.run(self.ops.accept(call_id, agent_id, now))
+        if call is None:
+            logger.info("call %s: accept by %s refused: no live reservation", call_id, agent_id)
+        return call
 
     async def release(
         self,
@@ -319,24 +299,19 @@ class LiveRouting:
     ) -> bool:
         """The offer was rejected or rang out: the call goes back to its place; the agent is
         available again (or paused with ``pause_reason``). False if it was not reserved."""
-        state = AgentState.PAUSED if pause_reason else AgentState.AVAILABLE
-        out = await self._run(
-            "release", now, call_id, agent_id, state.value, pause_reason or "", why
-        )
-        return bool(out[0])
+        return await self.run(self.ops.release(call_id, agent_id, now, pause_reason, why))
 
     async def expire_due(self, now: float, limit: int = 100) -> list[tuple[str, str]]:
         """Return the calls of offers past their deadline to their places, freeing the
         agents; returns the (call, agent) pairs so the edge can stop ringing."""
-        out = await self._run("expire", now, limit)
-        return [(out[i], out[i + 1]) for i in range(0, len(out), 2)]
+        return await self.run(self.ops.expire_due(now, limit))
 
     # ------------------------------------------------------------------ agents
     async def register_agent(
         self, agent_id: str, profile: dict[str, Any], seq: int, now: float
     ) -> None:
         """Make an agent known (logged out) or update its profile."""
-        await self._run("register", now, agent_id, json.dumps(profile, sort_keys=True), seq)
+        await self.run(self.ops.register_agent(agent_id, profile, seq, now))
 
     async def agent_event(
         self,
@@ -350,23 +325,14 @@ class LiveRouting:
         """Apply a non-offer event (login, logout, pause, resume, hang-up, wrap-up done)
         atomically; returns the previous state and the call put back in its place (logout
         while an offer rang). Raises `LiveStateError` if the agent's state forbids it."""
-        if event in (AgentEvent.RESERVE, AgentEvent.ACCEPT, AgentEvent.REJECT, AgentEvent.TIMEOUT):
-            raise LiveStateError(f"{event.value} goes through reserve/accept/release")
-        to = codec.target_of(event)
-        if event is AgentEvent.HANG_UP and wrapup_until is None:
-            to = AgentState.AVAILABLE
-        out = await self._run(
-            "agent",
-            now,
-            agent_id,
-            to.value,
-            reason or "",
-            "" if wrapup_until is None else _f(wrapup_until),
-            *codec.sources(event),
-        )
-        if not out[0]:
-            raise LiveStateError(f"agent {agent_id!r}: cannot {event.value} when {out[1]}")
-        return AgentState(out[1]), out[2] or None
+        try:
+            op = self.ops.agent_event(agent_id, event, now, reason, wrapup_until)
+        except ValueError as exc:
+            raise LiveStateError(str(exc)) from None
+        out = await self.run(op)
+        if isinstance(out, str):
+            raise LiveStateError(f"agent {agent_id!r}: cannot {event.value} when {out}")
+        return out
 
     async def agent(self, agent_id: str) -> LiveAgent | None:
         async with mapped_errors("agent"):
@@ -390,6 +356,11 @@ class LiveRouting:
         async with mapped_errors("available"):
             return set(await self.client.smembers(self.key("available")))
 
+    async def some_available(self, count: int) -> list[str]:
+        """Up to ``count`` free agents picked at random (cheap with thousands logged in)."""
+        async with mapped_errors("some_available"):
+            return list(await self.client.srandmember(self.key("available"), count))
+
     # ------------------------------------------------------------------ timers
     async def schedule(self, at: float, kind: str, ident: str) -> None:
         """Arm the (kind, ident) timer at ``at``, replacing an earlier one."""
@@ -402,9 +373,4 @@ class LiveRouting:
 
     async def pop_due(self, now: float, limit: int = 100) -> list[tuple[float, str, str]]:
         """Remove and return the due timers as (at, kind, ident); each goes to one caller."""
-        out = await self._run("timers", now, limit)
-        due = []
-        for i in range(0, len(out), 2):
-            kind, _, ident = out[i].partition("|")
-            due.append((float(out[i + 1]), kind, ident))
-        return due
+        return await self.run(self.ops.pop_due(now, limit))

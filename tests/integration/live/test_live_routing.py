@@ -230,3 +230,23 @@ async def test_given_no_redis_when_reserving_then_live_unavailable() -> None:
             await LiveRouting(client).reserve("c1", "ana", T0)
     finally:
         await client.aclose()
+
+
+async def test_given_an_empty_script_cache_when_running_then_scripts_are_loaded_and_run_once(
+    redis_client: aioredis.Redis,
+) -> None:
+    live = await live_with(redis_client, ["ana", "bob"], [waiting("c1", 1), waiting("c2", 2)])
+    await redis_client.script_flush()  # as after a Redis restart
+    got = await live.reserve_many([("c1", "ana"), ("c2", "bob")], T0)
+    assert [type(r) for r in got] == [Reserved, Reserved]
+    await redis_client.script_flush()
+    batch = live.batch()
+    batch.add(live.ops.accept("c1", "ana", T0 + 1))
+    batch.add(live.ops.agent_event("ana", AgentEvent.HANG_UP, T0 + 9))
+    batch.add(live.ops.release("c2", "bob", T0 + 1, None, "timeout"))
+    accepted, hung_up, released = await batch.execute()
+    assert accepted is not None
+    assert hung_up == (AgentState.ON_CALL, None)
+    assert released is True
+    assert await live.available() == {"ana", "bob"}
+    assert [c.call_id for c in await live.calls_in("general")] == ["c2"]
