@@ -22,6 +22,7 @@ T = TypeVar("T")
 SCRIPTS: dict[str, str] = {
     "reserve": scripts.RESERVE,
     "reserve_head": scripts.RESERVE_HEAD,
+    "reserve_best": scripts.RESERVE_BEST,
     "accept": scripts.ACCEPT,
     "release": scripts.RELEASE,
     "expire": scripts.EXPIRE,
@@ -141,6 +142,13 @@ class Ops:
         deadline = _f(now + self.offer_ttl)
         parse = self._reserved(now)
         return self._op("reserve_head", now, parse, lane, self._ttl_ms, deadline, *agents)
+
+    def reserve_best(
+        self, agent_id: str, lanes: Sequence[str], now: float
+    ) -> Op[Reserved | Refusal]:
+        deadline = _f(now + self.offer_ttl)
+        parse = self._reserved(now)
+        return self._op("reserve_best", now, parse, agent_id, self._ttl_ms, deadline, *lanes)
 
     def accept(self, call_id: str, agent_id: str, now: float) -> Op[WaitingCall | None]:
         def parse(out: Any) -> WaitingCall | None:

@@ -25,6 +25,8 @@ where two processes can collide is settled here, atomically, by a Lua script::
   reserved, and write the reservation with a TTL, in one script; otherwise they change
   nothing and say why (`Refusal`). With ``in_order`` a pair is also refused when its call is
   no longer the head of its lane, so a stale decision can never overtake a waiting caller.
+  `reserve_best` is the agent-side decision: a CCR frees up and takes the first call in
+  service order among the heads of the lanes it may serve.
 * **Settling.** `accept` (the reservation must still be live) takes the call out of its
   queue and puts the agent on the call; `release` (rejected, rang out) and `expire_due` (the
   sweep for offers past their deadline) put the call back with its original score — its
@@ -279,6 +281,13 @@ class LiveRouting:
     ) -> list[Reserved | Refusal]:
         """`reserve_head` for each (lane, candidates), in order, in one round trip."""
         return await self.run_many([self.ops.reserve_head(ln, ags, now) for ln, ags in wanted])
+
+    async def reserve_best(
+        self, agent_id: str, lanes: Sequence[str], now: float
+    ) -> Reserved | Refusal:
+        """An agent frees up: atomically offer it the call first in service order among the
+        heads of ``lanes`` (those it is eligible for)."""
+        return await self.run(self.ops.reserve_best(agent_id, lanes, now))
 
     async def accept(self, call_id: str, agent_id: str, now: float) -> WaitingCall | None:
         """The agent answered: the call leaves its queue (returned); None when the

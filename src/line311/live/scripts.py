@@ -32,6 +32,7 @@ __all__ = [
     "RELEASE",
     "REMOVE_CALL",
     "RESERVE",
+    "RESERVE_BEST",
     "RESERVE_HEAD",
     "UPDATE_CALL",
 ]
@@ -110,6 +111,30 @@ for i = 7, #ARGV do
 end
 if not agent then return {0, 'agent-busy'} end
 local id = string.sub(head[1], 18)
+local c = redis.call('HMGET', P .. 'call:' .. id, unpack(FIELDS))
+return take(id, agent, c, ARGV[5], ARGV[6])
+"""
+)
+
+RESERVE_BEST = (
+    _PRELUDE
+    + """
+-- ARGV: 4 agent, 5 ttl ms, 6 deadline, 7.. lanes the agent may serve.  An agent frees up:
+-- give it the call first in service order (lowest score, then seq) among those lanes' heads.
+local agent = ARGV[4]
+if redis.call('SISMEMBER', P .. 'available', agent) == 0 then return {0, 'agent-busy'} end
+local best, best_score = nil, nil
+for i = 7, #ARGV do
+  local head = redis.call('ZRANGE', P .. 'lane:' .. ARGV[i], 0, 0, 'WITHSCORES')
+  if head[1] then
+    local score = tonumber(head[2])
+    if not best or score < best_score or (score == best_score and head[1] < best) then
+      best, best_score = head[1], score
+    end
+  end
+end
+if not best then return {0, 'empty'} end
+local id = string.sub(best, 18)
 local c = redis.call('HMGET', P .. 'call:' .. id, unpack(FIELDS))
 return take(id, agent, c, ARGV[5], ARGV[6])
 """

@@ -250,3 +250,28 @@ async def test_given_an_empty_script_cache_when_running_then_scripts_are_loaded_
     assert released is True
     assert await live.available() == {"ana", "bob"}
     assert [c.call_id for c in await live.calls_in("general")] == ["c2"]
+
+
+async def test_given_a_free_agent_when_reserve_best_then_the_first_call_of_its_lanes(
+    redis_client: aioredis.Redis,
+) -> None:
+    calls = [
+        waiting("es-old", 1, at=T0, language="es"),
+        waiting("en-high", 2, at=T0 + 30, priority=1),  # rank T0 - 30: first of all
+        waiting("en-new", 3, at=T0 + 40),
+    ]
+    live = await live_with(redis_client, ["ana", "bob"], calls)
+    en, es = codec.lane_of(calls[1]), codec.lane_of(calls[0])
+    got = await live.reserve_best("ana", [es, en], T0 + 50)
+    assert isinstance(got, Reserved)
+    assert got.call_id == "en-high"
+    assert await live.reserve_best("ana", [es, en], T0 + 50) is Refusal.AGENT_BUSY
+    got = await live.reserve_best("bob", [en], T0 + 50)
+    assert isinstance(got, Reserved)
+    assert got.call_id == "en-new"
+    await live.agent_event("bob", AgentEvent.LOGOUT, T0 + 51)  # en-new goes back
+    await live.agent_event("bob", AgentEvent.LOGIN, T0 + 52)
+    assert await live.reserve_best("bob", ["nobody's lane"], T0 + 53) is Refusal.EMPTY
+    got = await live.reserve_best("bob", [es, en], T0 + 53)
+    assert isinstance(got, Reserved)
+    assert got.call_id == "es-old"
