@@ -1,5 +1,7 @@
 """Queues, agents and offers shared by every controller process, in Redis.
 
+(A little over 400 lines: one class over one set of keys; its scripts and ops live apart.)
+
 Theory of operation
 -------------------
 The `Router` stays pure and synchronous: it decides over a store in its own process and
@@ -346,20 +348,35 @@ class LiveRouting:
     async def agent(self, agent_id: str) -> LiveAgent | None:
         async with mapped_errors("agent"):
             h = await self.client.hgetall(self.key("agent:", agent_id))
-        if not h:
-            return None
-        return LiveAgent(
-            agent_id=agent_id,
-            state=AgentState(h["st"]),
-            since=float(h.get("since", 0.0)),
-            reason=h.get("reason") or None,
-            wrapup_until=float(h["wu"]) if h.get("wu") else None,
-            call_id=h.get("call") or None,
-            call_queue=h.get("cq") or None,
-            call_started_at=float(h["cs"]) if h.get("cs") else None,
-            calls_handled=int(h.get("handled", 0)),
-            profile=h.get("profile"),
+        return _agent(agent_id, h) if h else None
+
+    async def snapshot(self) -> tuple[list[WaitingCall], list[LiveAgent]]:
+        """Every waiting call (in service order: rank, seq) and every agent: what a
+        controller that starts loads into its router's local store."""
+        async with mapped_errors("snapshot"):
+            ids = {
+                kind: sorted(
+                    [
+                        k[len(self.key(kind)) :]
+                        async for k in self.client.scan_iter(match=self.key(kind, "*"), count=1000)
+                    ]
+                )
+                for kind in ("call:", "agent:")
+            }
+            async with self.client.pipeline(transaction=False) as pipe:
+                for call_id in ids["call:"]:
+                    pipe.hmget(self.key("call:", call_id), "rec", "ag", "n", "score", "m")
+                for agent_id in ids["agent:"]:
+                    pipe.hgetall(self.key("agent:", agent_id))
+                rows = await pipe.execute()
+        n = len(ids["call:"])
+        placed = sorted(
+            ((float(r[3]), r[4]), codec.call_from_record(r[0], r[1], int(r[2] or 0)))
+            for r in rows[:n]
+            if r[0] is not None
         )
+        agents = [_agent(a, h) for a, h in zip(ids["agent:"], rows[n:], strict=True) if h]
+        return [call for _, call in placed], agents
 
     async def available(self) -> set[str]:
         async with mapped_errors("available"):
@@ -383,3 +400,18 @@ class LiveRouting:
     async def pop_due(self, now: float, limit: int = 100) -> list[tuple[float, str, str]]:
         """Remove and return the due timers as (at, kind, ident); each goes to one caller."""
         return await self.run(self.ops.pop_due(now, limit))
+
+
+def _agent(agent_id: str, h: dict[str, str]) -> LiveAgent:
+    return LiveAgent(
+        agent_id=agent_id,
+        state=AgentState(h["st"]),
+        since=float(h.get("since", 0.0)),
+        reason=h.get("reason") or None,
+        wrapup_until=float(h["wu"]) if h.get("wu") else None,
+        call_id=h.get("call") or None,
+        call_queue=h.get("cq") or None,
+        call_started_at=float(h["cs"]) if h.get("cs") else None,
+        calls_handled=int(h.get("handled", 0)),
+        profile=h.get("profile"),
+    )

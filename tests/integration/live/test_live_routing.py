@@ -275,3 +275,19 @@ async def test_given_a_free_agent_when_reserve_best_then_the_first_call_of_its_l
     got = await live.reserve_best("bob", [es, en], T0 + 53)
     assert isinstance(got, Reserved)
     assert got.call_id == "es-old"
+
+
+async def test_given_live_state_when_a_controller_starts_then_the_snapshot_has_it_all(
+    redis_client: aioredis.Redis,
+) -> None:
+    calls = [waiting("c2", 2, at=T0 + 5), waiting("c1", 1), waiting("x", 3, queue="noise")]
+    live = await live_with(redis_client, ["ana", "bob"], calls)
+    await live.reserve("c1", "ana", T0 + 6)
+    await live.agent_event("bob", AgentEvent.PAUSE, T0 + 7, reason="lunch")
+    waiting_now, agents = await live.snapshot()
+    assert [c.call_id for c in waiting_now] == ["c1", "x", "c2"]  # by (rank, seq)
+    assert waiting_now[0].offered_to == "ana"
+    by_id = {a.agent_id: a for a in agents}
+    assert by_id["ana"].state is AgentState.RESERVED
+    assert by_id["ana"].call_id == "c1"
+    assert (by_id["bob"].state, by_id["bob"].reason) == (AgentState.PAUSED, "lunch")
