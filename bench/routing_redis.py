@@ -20,6 +20,7 @@ temporary directory, AOF on with fsync every second, as in production; stopped b
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import socket
 import statistics
@@ -193,6 +194,7 @@ def measure() -> dict[str, Any]:
 def run() -> str:
     from redis.utils import HIREDIS_AVAILABLE
 
+    load = os.getloadavg()[0]
     r = measure()
     latency = f"{r['p50_us']:.0f} µs / {r['p99_us']:.0f} µs / {r['max_us']:.0f} µs"
     parser = "with hiredis" if HIREDIS_AVAILABLE else "without hiredis"
@@ -213,8 +215,9 @@ redis-py asyncio {parser}, one process.
 
 {r["made"]:,} of {r["rounds"]:,} sequential decisions and {r["batch_made"]:,} of
 {BATCH * BATCH_ROUNDS:,} batched ones made an offer (the rest: no call in the CCR's lanes).
-Measured while the 2-core machine was shared with other work (several test suites of
-parallel branches running), so these are floors, not the machine's best.
+Measured while the 2-core machine was shared with other work (test suites of parallel
+branches; 1-minute load average {load:.1f} at the start), so these are floors, not the
+machine's best: the p99 and maximum are mostly waits for a core.
 """
 
 
