@@ -39,6 +39,11 @@ of EVALSHA calls, each script still atomic on its own. Scripts are named by thei
 (computed here); after a Redis restart empties the script cache, the calls refused with
 NOSCRIPT — which therefore did not run — are loaded and sent again.
 
+A script whose reply is lost (the connection broke) may or may not have run: redis-py's
+automatic retry would run it again and report the second outcome (an `accept` that worked
+then reads as refused). Build the client without retries (``retry=Retry(NoBackoff(), 0)``)
+and, after `LiveUnavailableError`, re-read the call or agent before deciding again.
+
 Times are the caller's wall-clock epoch seconds (one clock for every process); the
 reservation TTL is also set on Redis's own clock, so an offer nobody settles stops counting
 even before the sweep returns its call.

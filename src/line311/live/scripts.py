@@ -112,6 +112,7 @@ end
 if not agent then return {0, 'agent-busy'} end
 local id = string.sub(head[1], 18)
 local c = redis.call('HMGET', P .. 'call:' .. id, unpack(FIELDS))
+if c[1] ~= 'w' then return {0, 'call-taken'} end
 return take(id, agent, c, ARGV[5], ARGV[6])
 """
 )
@@ -136,6 +137,7 @@ end
 if not best then return {0, 'empty'} end
 local id = string.sub(best, 18)
 local c = redis.call('HMGET', P .. 'call:' .. id, unpack(FIELDS))
+if c[1] ~= 'w' then return {0, 'call-taken'} end
 return take(id, agent, c, ARGV[5], ARGV[6])
 """
 )

@@ -224,7 +224,12 @@ async def test_timers_fire_once_each(redis_client: aioredis.Redis) -> None:
 
 
 async def test_given_no_redis_when_reserving_then_live_unavailable() -> None:
-    client = aioredis.Redis(host="127.0.0.1", port=1, decode_responses=True)
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    client = aioredis.Redis(
+        host="127.0.0.1", port=1, decode_responses=True, retry=Retry(NoBackoff(), 0)
+    )
     try:
         with pytest.raises(LiveUnavailableError):
             await LiveRouting(client).reserve("c1", "ana", T0)
