@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from line311.live import codec
+from line311.live.client import connect
 from line311.live.routing import LiveRouting, Reserved
 from line311.live.server import RedisServer
 from line311.queue.waiting import WaitingCall
@@ -127,7 +126,7 @@ async def _free(day: _Day, agents: list[str]) -> None:
 
 
 async def _measure(url: str) -> dict[str, Any]:
-    client = aioredis.Redis.from_url(url, decode_responses=True)
+    client = connect(url, timeout=30.0)
     live = LiveRouting(client, offer_ttl=30.0)
     day = _Day(live, random.Random(SEED))
     try:

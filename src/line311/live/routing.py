@@ -41,8 +41,8 @@ NOSCRIPT — which therefore did not run — are loaded and sent again.
 
 A script whose reply is lost (the connection broke) may or may not have run: redis-py's
 automatic retry would run it again and report the second outcome (an `accept` that worked
-then reads as refused). Build the client without retries (``retry=Retry(NoBackoff(), 0)``)
-and, after `LiveUnavailableError`, re-read the call or agent before deciding again.
+then reads as refused). Build the client without retries (`live.client.connect` does) and,
+after `LiveUnavailableError`, re-read the call or agent before deciding again.
 
 Times are the caller's wall-clock epoch seconds (one clock for every process); the
 reservation TTL is also set on Redis's own clock, so an offer nobody settles stops counting
