@@ -43,7 +43,7 @@ def main() -> int:
     parser.add_argument("--no-doc", action="store_true", help="print only; don't touch the doc")
     args = parser.parse_args()
     names = args.names or available()
-    for name in names:
+    for name in (n.replace("-", "_") for n in names):
         module = importlib.import_module(f"bench.{name}")
         if not hasattr(module, "run"):
             continue

@@ -17,6 +17,7 @@ from line311.commands import alerts, asterisk, calls, db, flows, report, simulat
 from line311.commands import apikeys as apikeys_cmd
 from line311.commands import demo as demo_cmd
 from line311.commands import outbox as outbox_cmd
+from line311.commands import redis as redis_cmd
 from line311.config import Settings, load_settings
 from line311.errors import ConfigError, Line311Error
 from line311.logs import configure_logging
@@ -40,6 +41,7 @@ app.add_typer(staffing.app, name="staffing", help="Erlang C / Erlang A staffing.
 app.add_typer(alerts.app, name="alerts", help="Pushed alerts: list, show, approve, withdraw.")
 app.add_typer(accounts_cmd.app, name="accounts", help="Dashboard accounts and roles.")
 app.add_typer(demo_cmd.app, name="demo", help="Simulated residents and CCRs on the running stack.")
+app.add_typer(redis_cmd.app, name="redis", help="Manage the Redis that holds the live state.")
 
 ConfigOption = Annotated[
     Path | None,

@@ -48,6 +48,7 @@ __all__ = [
     "build_sid_root",
     "debian_mirror",
     "find_installation",
+    "install_into_root",
     "system_asterisk_version",
     "write_hosts",
 ]
@@ -214,6 +215,52 @@ def _run(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
         raise AsteriskInstallError(f"{what} failed (exit {proc.returncode}):\n{tail}")
 
 
+_APT_ENV = {
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    "DEBIAN_FRONTEND": "noninteractive",
+    "LANG": "C.UTF-8",
+}
+
+
+def _apt_install(root: Path, packages: tuple[str, ...]) -> None:
+    what = " ".join(packages)
+    _run(["chroot", str(root), "apt-get", *_APT_OPTS, "update"], "apt-get update (sid)", _APT_ENV)
+    _run(
+        [
+            "chroot",
+            str(root),
+            "apt-get",
+            *_APT_OPTS,
+            "install",
+            "--no-install-recommends",
+            *packages,
+        ],
+        f"apt-get install {what} (sid)",
+        _APT_ENV,
+    )
+    _run(["chroot", str(root), "apt-get", "clean"], "apt-get clean (sid)", _APT_ENV)
+
+
+def install_into_root(root: Path, packages: tuple[str, ...], *, binary: str) -> None:
+    """Add Debian ``packages`` to the sid root (building the root first if needed), unless
+    ``binary`` (a path inside the root, e.g. ``/usr/bin/redis-server``) is there already.
+
+    Other services line311 runs from Debian sid (Redis) share the Asterisk root this way.
+    """
+    build_sid_root(root)
+    target = root / binary.lstrip("/")
+    if target.exists():
+        return
+    with _locked(root.parent / f".{root.name}.lock"):
+        if target.exists():
+            return
+        if os.geteuid() != 0:
+            raise AsteriskInstallError(f"installing {' '.join(packages)} into {root} needs root")
+        _apt_install(root, packages)
+        if not target.exists():
+            raise AsteriskInstallError(f"{binary} is still missing from {root} after apt-get")
+
+
 def build_sid_root(root: Path, mirror: str | None = None) -> None:
     """Build a Debian sid root with Asterisk at ``root`` (once; concurrent callers wait)."""
     with _locked(root.parent / f".{root.name}.lock"):
@@ -235,26 +282,7 @@ def build_sid_root(root: Path, mirror: str | None = None) -> None:
             ["debootstrap", "--variant=minbase", "sid", str(tmp), mirror],
             "debootstrap sid",
         )
-        env = {
-            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-            "DEBIAN_FRONTEND": "noninteractive",
-            "LANG": "C.UTF-8",
-        }
-        _run(["chroot", str(tmp), "apt-get", *_APT_OPTS, "update"], "apt-get update (sid)", env)
-        _run(
-            [
-                "chroot",
-                str(tmp),
-                "apt-get",
-                *_APT_OPTS,
-                "install",
-                "--no-install-recommends",
-                *PACKAGES,
-            ],
-            "apt-get install asterisk (sid)",
-            env,
-        )
-        _run(["chroot", str(tmp), "apt-get", "clean"], "apt-get clean (sid)", env)
+        _apt_install(tmp, PACKAGES)
         (tmp / STAMP).write_text(f"built {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
         if root.exists():
             shutil.rmtree(root)

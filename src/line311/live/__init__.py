@@ -1,0 +1,14 @@
+"""Live shared state in Redis: what outlives a controller process (edge; issue 12).
+
+    errors    LiveError tree
+    server    RedisServer: our own redis-server (system binary or the Debian sid root's), AOF on
+    client    connect(url): the redis-py client the live store needs
+    codec     how routing records look in Redis (pure)
+    scripts   the Lua scripts that make every routing change atomic
+    ops       each change as a value (script, arguments, reply reader): run alone or batched
+    routing   LiveRouting: waiting calls, agents, reservations shared by several controllers
+    sessions  RedisSessionStore: each live call's session state
+    figures   LiveIntervals: service-level counters per (queue, 15-minute interval)
+
+Nothing here is imported by the pure core; the router decides, this package shares.
+"""

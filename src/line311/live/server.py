@@ -1,0 +1,381 @@
+"""The Redis that holds line311's live state: where it comes from, its config, start and stop.
+
+Managed like our Asterisk (``asterisk/install.py``, ``asterisk/manager.py``):
+
+* **Installation.** ``system``: a ``redis-server`` on PATH, run as is. ``chroot``: Debian's
+  ``redis-server`` package installed into the Debian sid root the Asterisk chroot uses
+  (`line311.asterisk.install.install_into_root` builds that root once and adds the package),
+  run with ``chroot <root> /usr/bin/redis-server``. ``auto`` prefers the system binary.
+* **Instance.** One instance (default ``main``) owns a data directory: ``<state_dir>/redis-
+  <instance>`` for a system binary; for the chroot, whose process sees only the root,
+  ``/var/lib/line311/redis-<instance>`` inside the root (as Asterisk's instance dir). We write
+  our own ``redis.conf`` there on every start: loopback only, our port, AOF on with fsync
+  every second, no eviction, log to stdout (captured in ``<state_dir>/redis-<instance>.log``).
+  No system service, unit file or ``/etc/redis`` is read or touched.
+* **Process.** Foreground (``daemonize no``) in its own session; the PID is kept in
+  ``<state_dir>/redis-<instance>.pid`` and checked against /proc (a redis process listening on
+  our port) before any signal, so a stale pid file never makes us signal another process.
+  Stop is SIGTERM (Redis flushes the AOF and exits), then SIGKILL after a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from line311.asterisk.errors import AsteriskInstallError
+from line311.asterisk.install import install_into_root
+from line311.live.errors import RedisInstallError, RedisStartError
+
+__all__ = [
+    "DEFAULT_PORT",
+    "RedisInstallation",
+    "RedisServer",
+    "RedisStatus",
+    "find_redis",
+    "ping",
+    "render_conf",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 6380
+"""Not 6379: a system Redis may own that one, and it is never ours to touch."""
+CHROOT_BINARY = "/usr/bin/redis-server"
+PACKAGES = ("redis-server",)
+Mode = Literal["auto", "system", "chroot"]
+
+
+@dataclass(frozen=True, slots=True)
+class RedisInstallation:
+    """A redis-server we can run: the binary and, for the chroot, the root it runs in."""
+
+    mode: Literal["system", "chroot"]
+    root: Path | None
+    binary: str
+    """Path of the binary as the process sees it (inside the root for the chroot)."""
+    version: str
+
+    def host_path(self, path: str | Path) -> Path:
+        """Path on the host of a file the server sees as ``path`` (absolute)."""
+        p = Path(path)
+        if self.root is None:
+            return p
+        return self.root / p.relative_to("/")
+
+    def argv(self, *args: str) -> list[str]:
+        if self.root is None:
+            return [self.binary, *args]
+        return ["chroot", str(self.root), self.binary, *args]
+
+
+def _version(argv: list[str]) -> str | None:
+    try:
+        out = subprocess.run(
+            [*argv, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"v=(\S+)", out)
+    return match.group(1) if match else None
+
+
+def find_redis(mode: Mode, root: Path, *, build: bool = True) -> RedisInstallation:
+    """Locate the redis-server to run; for the chroot, install it into ``root`` once."""
+    if mode in ("auto", "system"):
+        binary = shutil.which("redis-server")
+        version = _version([binary]) if binary else None
+        if binary is not None and version is not None:
+            return RedisInstallation("system", None, binary, version)
+        if mode == "system":
+            raise RedisInstallError("redis_mode=system needs a redis-server on PATH")
+    host_binary = root / CHROOT_BINARY.lstrip("/")
+    if not host_binary.exists():
+        if not build:
+            raise RedisInstallError(
+                f"no redis-server in {root}; run `line311 redis up` to install it"
+            )
+        try:
+            install_into_root(root, PACKAGES, binary=CHROOT_BINARY)
+        except AsteriskInstallError as exc:
+            raise RedisInstallError(str(exc)) from None
+    inst = RedisInstallation("chroot", root, CHROOT_BINARY, "unknown")
+    version = _version(inst.argv())
+    return RedisInstallation("chroot", root, CHROOT_BINARY, version or "unknown")
+
+
+def render_conf(*, port: int, data_dir: str, bind: str = "127.0.0.1") -> str:
+    """The whole redis.conf of an instance (valid for Redis 6.2 to 8)."""
+    return (
+        "# written by line311 on every start: edits are lost\n"
+        f"bind {bind}\n"
+        f"port {port}\n"
+        "protected-mode yes\n"
+        "daemonize no\n"
+        "supervised no\n"
+        'logfile ""\n'
+        "loglevel notice\n"
+        f'dir "{data_dir}"\n'
+        # live state must survive a crash: every write goes to the AOF, fsync'd each second
+        "appendonly yes\n"
+        'appendfilename "line311.aof"\n'
+        "appendfsync everysec\n"
+        "aof-use-rdb-preamble yes\n"
+        'save ""\n'
+        'dbfilename "line311.rdb"\n'
+        # never drop a caller's place to make room
+        "maxmemory-policy noeviction\n"
+        "tcp-keepalive 60\n"
+        "timeout 0\n"
+        "databases 16\n"
+    )
+
+
+def ping(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True when a Redis at host:port answers PING with PONG (and is not loading)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b"PING\r\n")
+            reply = sock.recv(64)
+    except OSError:
+        return False
+    return reply.startswith(b"+PONG")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisStatus:
+    instance: str
+    mode: str
+    version: str
+    pid: int | None
+    running: bool
+    ready: bool
+    url: str
+    data_dir: Path
+    log_file: Path
+
+
+class RedisServer:
+    """Configure, start, stop and report on one redis-server instance of ours."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        port: int = DEFAULT_PORT,
+        instance: str = "main",
+        mode: Mode = "auto",
+        root: Path | None = None,
+        installation: RedisInstallation | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,30}", instance):
+            raise RedisStartError(f"bad instance name {instance!r}")
+        self.state_dir = state_dir
+        self.port = port
+        self.instance = instance
+        self.host = host
+        self._mode: Mode = mode
+        self._root = root
+        self._installation = installation
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def installation(self) -> RedisInstallation:
+        if self._installation is None:
+            root = self._root if self._root is not None else Path("/nonexistent-sid-root")
+            self._installation = find_redis(self._mode, root)
+        return self._installation
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def server_dir(self) -> str:
+        """The data directory as the server sees it."""
+        if self.installation.root is None:
+            return str(self.state_dir.resolve() / f"redis-{self.instance}")
+        return f"/var/lib/line311/redis-{self.instance}"
+
+    @property
+    def data_dir(self) -> Path:
+        """The data directory on the host."""
+        return self.installation.host_path(self.server_dir)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / f"redis-{self.instance}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / f"redis-{self.instance}.log"
+
+    # ------------------------------------------------------------------ process
+    def write_conf(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        conf = self.data_dir / "redis.conf"
+        conf.write_text(render_conf(port=self.port, data_dir=self.server_dir, bind=self.host))
+        return conf
+
+    def read_pid(self) -> int | None:
+        """PID of our running redis-server, or None (a stale pid file is removed)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        if _is_our_redis(pid, self.port):
+            return pid
+        with contextlib.suppress(OSError):
+            self.pid_file.unlink()
+        return None
+
+    def start(self, *, wait: float = 15.0) -> int:
+        """Start the server (idempotent) and wait until it answers PING; return its PID."""
+        pid = self.read_pid()
+        if pid is not None:
+            self.wait_ready(wait, pid=pid)
+            return pid
+        if ping(self.host, self.port):
+            raise RedisStartError(
+                f"something else already answers on {self.host}:{self.port}; pick another port"
+            )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.write_conf()
+        argv = self.installation.argv(f"{self.server_dir}/redis.conf")
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._proc = proc
+        self.pid_file.write_text(f"{proc.pid}\n")
+        logger.info(
+            "Redis %s (%s) starting on %s:%d, pid %d, log %s",
+            self.instance,
+            self.installation.mode,
+            self.host,
+            self.port,
+            proc.pid,
+            self.log_file,
+        )
+        try:
+            self.wait_ready(wait, pid=proc.pid, proc=proc)
+        except RedisStartError:
+            self.stop()
+            raise
+        return proc.pid
+
+    def wait_ready(
+        self, timeout: float, *, pid: int, proc: subprocess.Popen[bytes] | None = None
+    ) -> None:
+        """Poll PING until PONG, the process dies, or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise RedisStartError(
+                    f"redis-server exited with {proc.returncode} during start-up; "
+                    f"see {self.log_file}:\n{self._log_tail()}"
+                )
+            if ping(self.host, self.port):
+                return
+            time.sleep(0.05)
+        raise RedisStartError(
+            f"Redis pid {pid} did not answer PING on {self.host}:{self.port} within "
+            f"{timeout:.0f} s; see {self.log_file}:\n{self._log_tail()}"
+        )
+
+    def stop(self, *, timeout: float = 10.0) -> bool:
+        """Stop our server (SIGTERM, then SIGKILL); return whether one was running."""
+        pid = self.read_pid()
+        if pid is None:
+            self._reap()
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.02)
+        if _alive(pid):
+            logger.warning("Redis pid %d ignored SIGTERM; killing it", pid)
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.02)
+        self._reap()
+        with contextlib.suppress(OSError):
+            self.pid_file.unlink()
+        logger.info("Redis %s stopped", self.instance)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL our server at once (fault tests: the AOF must bring the state back)."""
+        pid = self.read_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.02)
+            self._reap()
+
+    def _reap(self) -> None:
+        if self._proc is not None:
+            self._proc.wait()
+            self._proc = None
+
+    def status(self) -> RedisStatus:
+        pid = self.read_pid()
+        inst = self.installation
+        return RedisStatus(
+            instance=self.instance,
+            mode=inst.mode,
+            version=inst.version,
+            pid=pid,
+            running=pid is not None,
+            ready=pid is not None and ping(self.host, self.port),
+            url=self.url,
+            data_dir=self.data_dir,
+            log_file=self.log_file,
+        )
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _is_our_redis(pid: int, port: int) -> bool:
+    """A live redis-server listening on ``port`` (it rewrites its title to ``host:port``)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return _alive(pid) and b"redis-server" in cmdline and f":{port}".encode() in cmdline
