@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 
+from line311 import CONTENT_DIR
+
 __all__ = [
     "REPO_ROOT",
     "AlertSettings",
@@ -49,6 +51,10 @@ class PathSettings(BaseModel):
     )
     sounds_dir: Path = Field(
         default=REPO_ROOT / "sounds", description="Prompt library: <sounds_dir>/<lang>/<prompt>.wav"
+    )
+    catalogue_dir: Path = Field(
+        default=CONTENT_DIR / "catalogue",
+        description="Prompt catalogue: YAML files with every prompt's text in seven languages.",
     )
     log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -115,10 +121,11 @@ class IvrSettings(BaseModel):
     """Settings: IVR flow and self-service content (line311.ari.ivr_edge)."""
 
     flow_file: Path | None = Field(
-        default=None, description="IVR call flow YAML (default: the shipped 311 flow)."
+        default=None,
+        description="IVR call flow YAML (default: the shipped content/flows/nyc311.yaml).",
     )
     content_file: Path = Field(
-        default=REPO_ROOT / "content" / "nyc311.yaml",
+        default=CONTENT_DIR / "nyc311.yaml",
         description="Self-service content (parking, collection, closures, holidays) YAML.",
     )
     timezone: str = Field(
@@ -187,7 +194,7 @@ class QueueSettings(BaseModel):
     """Settings: queues and CCRs (line311.ari.queueing, line311.ari.agents; docs/queues.md)."""
 
     agents_file: Path = Field(
-        default=REPO_ROOT / "src" / "line311" / "routing" / "agents.yaml",
+        default=CONTENT_DIR / "agents.yaml",
         description="CCR roster and skills (YAML).",
     )
     queues_file: Path | None = Field(

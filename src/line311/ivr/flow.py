@@ -7,7 +7,7 @@ that touches the file system, for start-up and reloads.
 The model (`Flow`, `Node`, `NodeKind`, `mermaid`) is in `line311.ivr.flow_model` and the
 graph and prompt checks in `line311.ivr.flow_check`; this module parses and re-exports.
 
-Format (see ``ivr/flows/nyc311.yaml`` for a complete one)::
+Format (see ``content/flows/nyc311.yaml`` for a complete one)::
 
     flow: nyc311                 # name, shown in records and logs
     version: 3                   # bump on every change; part of the fingerprint
@@ -62,6 +62,7 @@ from typing import Any
 
 import yaml
 
+from line311 import CONTENT_DIR
 from line311.ivr.errors import FlowError
 from line311.ivr.flow_check import _check_graph, _check_prompts
 from line311.ivr.flow_model import (
@@ -85,6 +86,7 @@ __all__ = [
     "FlowSettings",
     "Node",
     "NodeKind",
+    "PromptSource",
     "builtin_flow",
     "default_flow",
     "load_flow",
@@ -178,8 +180,8 @@ def load_flow_file(path: str | Path, *, catalogue: PromptSource | None = None) -
 
 
 def default_flow_path() -> Path:
-    """The shipped 311 flow (package data)."""
-    return Path(__file__).with_name("flows") / "nyc311.yaml"
+    """The shipped 311 flow, ``content/flows/nyc311.yaml`` (package data)."""
+    return CONTENT_DIR / "flows" / "nyc311.yaml"
 
 
 def default_flow(*, catalogue: PromptSource | None = None) -> Flow:
