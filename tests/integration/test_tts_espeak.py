@@ -21,7 +21,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed"),
 ]
 
-CATALOGUE = load_catalogue(REPO_ROOT / "sounds" / "catalogue")
+CATALOGUE = load_catalogue(REPO_ROOT / "content" / "catalogue")
 
 
 def tone(path: Path, *, rate: int, channels: int, seconds: float) -> Path:

@@ -29,7 +29,7 @@ pytestmark = [
     ),
 ]
 
-REAL = load_catalogue(REPO_ROOT / "sounds" / "catalogue")
+REAL = load_catalogue(REPO_ROOT / "content" / "catalogue")
 
 
 def subset(*ids: str) -> Catalogue:

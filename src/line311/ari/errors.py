@@ -13,7 +13,7 @@
     └── AriClosed                local: the client was used after close()
 
 Foreign exceptions (httpx, websockets, json) are turned into these in exactly one place,
-`line311.ari.client.map_exceptions`; nothing else in line311 needs to know which HTTP or
+`line311.ari.rest.map_exceptions`; nothing else in line311 needs to know which HTTP or
 websocket library the edge uses. Each class carries a stable ``error_id`` for APIs and logs.
 """
 

@@ -1001,11 +1001,11 @@ def build_ivr_edge(
     alerts_provider: AlertsProvider | None = None,
 ) -> IvrEdge:
     """The `IvrEdge` for ``settings`` (a `line311.config.Settings`): the flow and content
-    files validated against the prompt catalogue under ``sounds_dir``."""
+    files validated against the prompt catalogue in ``catalogue_dir``."""
     from line311.ivr.catalogue import load_catalogue
 
     def catalogue() -> PromptSource:
-        return load_catalogue(Path(settings.sounds_dir) / "catalogue")
+        return load_catalogue(Path(settings.catalogue_dir))
 
     flows = flow_registry(settings.flow_file, catalogue)
     content = content_registry(Path(settings.content_file), catalogue)

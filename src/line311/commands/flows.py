@@ -1,13 +1,13 @@
 """`line311 flows ...`: validate and draw IVR call flows.
 
-``validate`` loads a flow file (default: the shipped 311 flow) and checks it against the
-prompt catalogue (``<sounds_dir>/catalogue``); any problem is reported naming the node and the
-command exits non-zero. ``show`` prints the flow as a table, as a Mermaid diagram, or the
-session's (state, event) transition table. ``reload`` asks the running controller
-(``POST /api/flows/reload`` on its HTTP port) to re-read its flow and self-service content
-files; a file that does not validate is refused there and the old one stays in use. Reloading
-needs a supervisor: ``--token`` (or ``LINE311_TOKEN``) passes a bearer token, ``--as USER``
-signs a one-minute token for that account from the local configuration and database.
+``validate`` loads a flow file (default: the shipped 311 flow) and checks it against the prompt
+catalogue (``catalogue_dir``, default ``content/catalogue``); any problem is reported naming
+the node and the command exits non-zero. ``show`` prints the flow as a table, as a Mermaid
+diagram, or the session's (state, event) transition table. ``reload`` asks the running
+controller (``POST /api/flows/reload`` on its HTTP port) to re-read its flow and self-service
+content files; a file that does not validate is refused there and the old one stays in use.
+Reloading needs a supervisor: ``--token`` (or ``LINE311_TOKEN``) passes a bearer token,
+``--as USER`` signs a one-minute token for that account from the local configuration and database.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _load(ctx: typer.Context, path: Path | None, *, check_prompts: bool = True) 
 
     catalogue = None
     if check_prompts:
-        catalogue = load_catalogue(settings_from(ctx).sounds_dir / "catalogue")
+        catalogue = load_catalogue(settings_from(ctx).catalogue_dir)
     return load_flow_file(path or default_flow_path(), catalogue=catalogue)
 
 

@@ -1,6 +1,7 @@
 """`line311 sounds ...`: build and check the prompt library.
 
-``build`` renders every prompt of ``sounds/catalogue/*.yaml`` in the seven languages into
+``build`` renders every prompt of the catalogue (``catalogue_dir``, default
+``content/catalogue/*.yaml``) in the seven languages into
 ``<state_dir>/sounds/<lang>/<prompt_id>.wav`` (8 kHz mono s16), preferring human recordings
 from ``sounds/<lang>/``; ``check`` verifies that library; ``list`` shows the catalogue.
 """
@@ -27,7 +28,7 @@ LanguageOption = Annotated[
 
 
 def _catalogue_dir(settings: Settings) -> Path:
-    return settings.sounds_dir / "catalogue"
+    return settings.catalogue_dir
 
 
 def default_library_dir(settings: Settings) -> Path:

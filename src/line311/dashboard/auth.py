@@ -21,32 +21,35 @@ Theory of operation
   dependency other routers mount (the alerts API uses ``require_role("operations")`` and checks
   ``principal.role`` itself).
 * **Audit**: every supervisor action (also refused or failed ones) is one `AuditRow`.
+
+Roles, principals, passwords and tokens are in `line311.dashboard.credentials`, the account
+store in `line311.dashboard.accounts`; this module turns requests into principals and keeps
+the public names importable from here.
 """
 
 from __future__ import annotations
 
-import base64
-import enum
-import hashlib
 import hmac
-import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final
+from collections.abc import Awaitable, Callable
+from typing import Final
 
 from fastapi import Request
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from line311.dashboard.errors import AccountError, AuthError, DashboardError
-from line311.db.accounts_models import AccountRow, AuditRow
-from line311.db.engine import make_session_factory
+from line311.dashboard.accounts import AccountStore
+from line311.dashboard.credentials import (
+    AccountView,
+    ForbiddenError,
+    Principal,
+    Role,
+    TokenSigner,
+    hash_password,
+    verify_password,
+)
+from line311.dashboard.errors import AuthError
 
 __all__ = [
     "SESSION_COOKIE",
@@ -67,343 +70,7 @@ logger = logging.getLogger(__name__)
 
 SESSION_COOKIE: Final = "line311_session"
 CSRF_HEADER: Final = "x-csrf-token"
-_SCRYPT_N: Final = 2**14
-_SCRYPT_R: Final = 8
-_SCRYPT_P: Final = 1
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_USERNAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-@")
-MIN_PASSWORD_LENGTH: Final = 10
-_COMMON_PASSWORDS: Final = frozenset(
-    {
-        "1234567890",
-        "0123456789",
-        "1111111111",
-        "0000000000",
-        "1q2w3e4r5t",
-        "qwertyuiop",
-        "asdfghjkl;",
-        "password12",
-        "password123",
-        "password1234",
-        "passw0rd123",
-        "iloveyou123",
-        "qwerty1234",
-        "qwerty12345",
-        "qwerty123456",
-        "abcdefghij",
-        "abc1234567",
-        "letmein123",
-        "welcome123",
-        "welcome1234",
-        "changeme123",
-        "administrator",
-        "admin12345",
-        "admin123456",
-        "supervisor",
-        "supervisor1",
-        "operations",
-        "dashboard1",
-        "line311line311",
-        "newyork311",
-        "nyc311nyc311",
-        "football123",
-        "baseball123",
-        "sunshine123",
-        "princess123",
-        "trustno1trustno1",
-        "1qaz2wsx3edc",
-        "zaq12wsxcde3",
-        "q1w2e3r4t5",
-        "aaaaaaaaaa",
-    }
-)
-"""Passwords refused even though they are long enough (checked case-insensitively, and
-also when they are one character repeated or a run of consecutive digits)."""
-
-
-class ForbiddenError(DashboardError):
-    """Signed in, but the role (or a missing CSRF token) does not allow this."""
-
-    error_id = "forbidden"
-    status_code = 403
-
-
-class Role(enum.StrEnum):
-    """What an account may do. A supervisor may do everything operations may."""
-
-    OPERATIONS = "operations"
-    SUPERVISOR = "supervisor"
-
-    def allows(self, needed: Role) -> bool:
-        """Whether this role includes ``needed``."""
-        return self is Role.SUPERVISOR or needed is Role.OPERATIONS
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is making a request."""
-
-    username: str
-    role: Role
-    via: str = "session"  # "session" or "token"
-    csrf: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AccountView:
-    """An account as listed (no hash)."""
-
-    username: str
-    role: Role
-    disabled: bool
-    created_at: datetime
-
-
-# ---------------------------------------------------------------------- passwords
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def check_password_policy(password: str) -> None:
-    """`AccountError` unless ``password`` is long enough and not a common one."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
-    lowered = password.lower()
-    digits = "01234567890123456789"
-    if (
-        lowered in _COMMON_PASSWORDS
-        or len(set(lowered)) <= 2
-        or lowered in digits
-        or lowered in digits[::-1]
-    ):
-        raise AccountError("password is too common or too simple; choose another")
-
-
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """``scrypt$N$r$p$salt$hash`` for ``password`` with a fresh random salt."""
-    salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(
-        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
-    )
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches the ``stored`` hash (constant-time comparison)."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = _unb64(digest)
-        actual = hashlib.scrypt(
-            password.encode(),
-            salt=_unb64(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(expected),
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
-
-
-# ---------------------------------------------------------------------- signed tokens
-class TokenSigner:
-    """Signs and checks ``payload.signature`` tokens (HMAC-SHA256, expiring)."""
-
-    def __init__(self, secret: str) -> None:
-        if len(secret) < 16:
-            raise AccountError("the dashboard secret must be at least 16 characters")
-        self._key = hashlib.sha256(b"line311-dashboard\0" + secret.encode()).digest()
-
-    def _sign(self, body: str) -> str:
-        return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
-
-    def issue(
-        self, username: str, kind: str, *, expires: float, csrf: str = "", generation: int = 0
-    ) -> str:
-        """A token for ``username`` of ``kind`` valid until ``expires`` (POSIX seconds) while
-        the account's generation for ``kind`` stays ``generation``."""
-        payload = {"u": username, "k": kind, "e": int(expires), "c": csrf, "g": generation}
-        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
-        return f"{body}.{self._sign(body)}"
-
-    def check(self, token: str, kind: str, *, now: float) -> Mapping[str, Any]:
-        """The payload of a valid, unexpired token of ``kind``; `AuthError` otherwise."""
-        body, _, signature = token.partition(".")
-        if not signature or not hmac.compare_digest(signature, self._sign(body)):
-            raise AuthError("invalid credentials token")
-        try:
-            payload = json.loads(_unb64(body))
-        except ValueError:
-            raise AuthError("invalid credentials token") from None
-        if not isinstance(payload, dict) or payload.get("k") != kind:
-            raise AuthError("invalid credentials token")
-        if not isinstance(payload.get("e"), int | float) or payload["e"] <= now:
-            raise AuthError("credentials expired; sign in again")
-        return payload
-
-
-# ---------------------------------------------------------------------- storage
-def _check_username(username: str) -> str:
-    name = username.strip().lower()
-    if not 1 <= len(name) <= 64 or not set(name) <= _USERNAME_CHARS:
-        raise AccountError(f"bad username {username!r}: 1-64 characters among a-z 0-9 . _ - @")
-    return name
-
-
-def _role(value: str) -> Role:
-    try:
-        return Role(value)
-    except ValueError:
-        raise AccountError(
-            f"unknown role {value!r}: use {Role.OPERATIONS.value} or {Role.SUPERVISOR.value}"
-        ) from None
-
-
-class AccountStore:
-    """Accounts and the audit log in the database (synchronous; call from a thread)."""
-
-    def __init__(self, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
-        self._sessions = make_session_factory(engine)
-        self._clock = clock
-
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock(), UTC)
-
-    def create(self, username: str, password: str, role: str) -> AccountView:
-        """Create an account; `AccountError` on a duplicate, weak password or unknown role."""
-        name = _check_username(username)
-        checked_role = _role(role)
-        check_password_policy(password)
-        row = AccountRow(
-            username=name,
-            role=checked_role.value,
-            password_hash=hash_password(password),
-            disabled=False,
-            created_at=self._now(),
-        )
-        try:
-            with self._sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            raise AccountError(f"account {name!r} already exists") from None
-        return AccountView(name, checked_role, False, row.created_at)
-
-    def accounts(self) -> list[AccountView]:
-        """Every account, by name."""
-        with self._sessions() as session:
-            rows = session.scalars(select(AccountRow).order_by(AccountRow.username)).all()
-            return [AccountView(r.username, Role(r.role), r.disabled, r.created_at) for r in rows]
-
-    def disable(self, username: str) -> None:
-        """Disable an account (its sessions and tokens stop working at once)."""
-        name = _check_username(username)
-        with self._sessions.begin() as session:
-            row = session.scalars(select(AccountRow).where(AccountRow.username == name)).first()
-            if row is None:
-                raise AccountError(f"no account {name!r}")
-            row.disabled = True
-            row.disabled_at = self._now()
-
-    def _bump(self, username: str, column: str) -> int:
-        name = _check_username(username)
-        with self._sessions.begin() as session:
-            row = session.scalars(select(AccountRow).where(AccountRow.username == name)).first()
-            if row is None:
-                raise AccountError(f"no account {name!r}")
-            value = int(getattr(row, column) or 0) + 1
-            setattr(row, column, value)
-            return value
-
-    def end_sessions(self, username: str) -> None:
-        """End every session of ``username`` (sign-out): older session cookies are refused."""
-        self._bump(username, "session_generation")
-
-    def revoke_tokens(self, username: str) -> None:
-        """Revoke every bearer token issued so far to ``username``."""
-        self._bump(username, "token_generation")
-
-    def generations(self, username: str) -> tuple[Principal, int, int] | None:
-        """The enabled account ``username`` with its session and token generations, or None."""
-        with self._sessions() as session:
-            row = session.scalars(select(AccountRow).where(AccountRow.username == username)).first()
-            if row is None or row.disabled:
-                return None
-            return (
-                Principal(row.username, Role(row.role)),
-                int(row.session_generation or 0),
-                int(row.token_generation or 0),
-            )
-
-    def authenticate(self, username: str, password: str) -> Principal:
-        """The principal for good credentials of an enabled account; `AuthError` otherwise."""
-        try:
-            name = _check_username(username)
-        except AccountError:
-            raise AuthError("wrong username or password") from None
-        with self._sessions() as session:
-            row = session.scalars(select(AccountRow).where(AccountRow.username == name)).first()
-            stored = row.password_hash if row is not None else _DUMMY_HASH
-            ok = verify_password(password, stored)  # also for unknown users: same timing
-            if row is None or not ok or row.disabled:
-                raise AuthError("wrong username or password")
-            return Principal(row.username, Role(row.role))
-
-    def active(self, username: str) -> Principal | None:
-        """The enabled account ``username`` as a principal, or None."""
-        with self._sessions() as session:
-            row = session.scalars(select(AccountRow).where(AccountRow.username == username)).first()
-            if row is None or row.disabled:
-                return None
-            return Principal(row.username, Role(row.role))
-
-    def audit(
-        self,
-        principal: Principal,
-        action: str,
-        target: str,
-        outcome: str,
-        details: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Write one audit entry."""
-        with self._sessions.begin() as session:
-            session.add(
-                AuditRow(
-                    at=self._now(),
-                    username=principal.username,
-                    role=principal.role.value,
-                    action=action,
-                    target=target,
-                    outcome=outcome,
-                    details=dict(details or {}),
-                )
-            )
-
-    def audit_entries(self, limit: int = 100) -> list[dict[str, Any]]:
-        """The newest audit entries first."""
-        with self._sessions() as session:
-            rows = session.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)).all()
-            return [
-                {
-                    "at": r.at.isoformat(),
-                    "username": r.username,
-                    "role": r.role,
-                    "action": r.action,
-                    "target": r.target,
-                    "outcome": r.outcome,
-                    "details": r.details,
-                }
-                for r in rows
-            ]
-
-
-_DUMMY_HASH: Final = hash_password("not a real password", salt=b"\0" * 16)
 
 
 # ---------------------------------------------------------------------- requests

@@ -29,6 +29,9 @@ callers pile up past T is "at risk", not "on goal" (`line311.queue.service_level
 The center-wide chart adds each queue's figure counted by its own T
 (`combined_service_level`).
 
+The facts and measurements are defined in `line311.dashboard.facts`, the colours and rows of
+the snapshot in `line311.dashboard.render`; both are re-exported here.
+
 Cost: `apply` is O(1). `snapshot` is O(queues × intervals today + agents), independent of the
 number of calls, so thousands of calls cost nothing extra per snapshot.
 """
@@ -37,10 +40,32 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, time, tzinfo
-from typing import Any, Final
+from typing import Any
 
+from line311.dashboard.facts import (
+    AgentNamed,
+    AlertRaised,
+    AlertWithdrawn,
+    CallEnteredIvr,
+    CallLeftIvr,
+    Fact,
+    HandleMeasured,
+    Measurement,
+    QueueConfigured,
+    QueueGoalChanged,
+    WaitMeasured,
+)
+from line311.dashboard.render import (
+    _Ccr,
+    _round,
+    agent_counts,
+    agent_rows,
+    queue_figures,
+    sl_status,
+    state_status,
+)
 from line311.queue.events import (
     AgentActivity,
     AgentStateChanged,
@@ -62,8 +87,6 @@ from line311.queue.service_level import (
     SlState,
     combined_service_level,
     merge_stats,
-    projected_service_level,
-    sl_state,
 )
 
 __all__ = [
@@ -84,146 +107,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-STATUS_GREEN: Final = "green"
-STATUS_AMBER: Final = "amber"
-STATUS_RED: Final = "red"
-STATUS_NONE: Final = "none"
-
-
-# ---------------------------------------------------------------------- facts beyond queue events
-@dataclass(frozen=True, slots=True)
-class CallEnteredIvr:
-    """A call reached the IVR (after the greeting started)."""
-
-    call_id: str
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class CallLeftIvr:
-    """A call left the IVR: ``resolved`` when the caller got what they needed there (no CCR)."""
-
-    call_id: str
-    at: float
-    resolved: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRaised:
-    """A pushed alert became active (or was updated)."""
-
-    alert_id: str
-    at: float
-    title: str
-    message: str = ""
-    severity: str = "info"
-
-
-@dataclass(frozen=True, slots=True)
-class AlertWithdrawn:
-    """A pushed alert is no longer active."""
-
-    alert_id: str
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class QueueConfigured:
-    """A queue exists (shown even before its first call) with ``goal`` as SL goal."""
-
-    queue: str
-    goal: float = DEFAULT_POLICY.goal
-
-
-@dataclass(frozen=True, slots=True)
-class QueueGoalChanged:
-    """A supervisor changed a queue's SL goal (threshold and formula stay the center's)."""
-
-    queue: str
-    goal: float
-    at: float
-
-
-@dataclass(frozen=True, slots=True)
-class AgentNamed:
-    """The display name of a CCR."""
-
-    agent_id: str
-    name: str
-
-
-Fact = (
-    QueueEvent
-    | CallEnteredIvr
-    | CallLeftIvr
-    | AlertRaised
-    | AlertWithdrawn
-    | QueueConfigured
-    | QueueGoalChanged
-    | AgentNamed
-)
-
-
-# ---------------------------------------------------------------------- measurements out
-@dataclass(frozen=True, slots=True)
-class WaitMeasured:
-    """A wait ended: ``outcome`` is ``answered``, ``abandoned`` or ``timed_out``."""
-
-    queue: str
-    seconds: float
-    outcome: str
-
-
-@dataclass(frozen=True, slots=True)
-class HandleMeasured:
-    """An answered call's handle time (talk + hold + wrap-up) is known."""
-
-    queue: str
-    seconds: float
-
-
-Measurement = WaitMeasured | HandleMeasured
-
-
-def sl_status(sl: float | None, goal: float, amber_margin: float) -> str:
-    """green at or above ``goal``; amber within ``amber_margin`` below it; red further below;
-    ``none`` when there is no SL to judge."""
-    if sl is None:
-        return STATUS_NONE
-    if sl >= goal:
-        return STATUS_GREEN
-    if sl >= goal - amber_margin:
-        return STATUS_AMBER
-    return STATUS_RED
-
-
-def state_status(state: SlState, sl: float | None, goal: float, amber_margin: float) -> str:
-    """The colour of a queue in `SlState` ``state``: on goal is green, at risk amber, below
-    goal amber within ``amber_margin`` of the goal and red further below."""
-    if state is SlState.ON_GOAL:
-        return STATUS_GREEN
-    if state is SlState.AT_RISK:
-        return STATUS_AMBER
-    if state is SlState.BELOW_GOAL:
-        return sl_status(sl, goal, amber_margin)
-    return STATUS_NONE
-
-
-def _round(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(value, digits)
-
-
-class _Ccr:
-    __slots__ = ("calls_handled", "handle_total", "name", "reason", "since", "state")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.state = AgentActivity.LOGGED_OUT
-        self.reason = ""
-        self.since: float | None = None
-        self.calls_handled = 0
-        self.handle_total = 0.0
 
 
 class LiveState:
@@ -407,21 +290,7 @@ class LiveState:
         return replace(self.policies(queue), goal=self.goal(queue))
 
     def _figures(self, stats: IntervalStats, goal: float, past_threshold: int) -> dict[str, Any]:
-        formula = self.policy.formula
-        sl = stats.service_level(formula)
-        projected = projected_service_level(stats, past_threshold, formula)
-        state = sl_state(sl, projected, goal)
-        return {
-            "offered": stats.offered,
-            "answered": stats.answered,
-            "abandoned": stats.abandoned,
-            "sl": _round(sl),
-            "projected_sl": _round(projected),
-            "state": state.value,
-            "status": state_status(state, sl, goal, self.amber_margin),
-            "asa": _round(stats.asa, 1),
-            "aht": _round(stats.aht, 1),
-        }
+        return queue_figures(stats, goal, past_threshold, self.policy.formula, self.amber_margin)
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """Everything the wallboard shows, at ``now``, as plain JSON-able values."""
@@ -512,33 +381,10 @@ class LiveState:
         }
 
     def _agents(self, now: float) -> list[dict[str, Any]]:
-        out = []
-        for agent_id in sorted(self._ccrs):
-            ccr = self._ccrs[agent_id]
-            if ccr.state is AgentActivity.LOGGED_OUT:
-                continue
-            out.append(
-                {
-                    "id": agent_id,
-                    "name": ccr.name,
-                    "state": ccr.state.value,
-                    "reason": ccr.reason,
-                    "time_in_state": round(max(0.0, now - (ccr.since or now)), 1),
-                    "calls_handled": ccr.calls_handled,
-                    "aht": (
-                        round(ccr.handle_total / ccr.calls_handled, 1)
-                        if ccr.calls_handled
-                        else None
-                    ),
-                }
-            )
-        return out
+        return agent_rows(self._ccrs, now)
 
     def _agent_counts(self) -> dict[str, int]:
-        counts = {a.value: 0 for a in AgentActivity}
-        for ccr in self._ccrs.values():
-            counts[ccr.state.value] += 1
-        return counts
+        return agent_counts(self._ccrs)
 
     def forget(self, now: float) -> None:
         """Drop per-call memory older than two days (statistics are kept)."""

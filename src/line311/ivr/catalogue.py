@@ -7,8 +7,8 @@ Flows, the say-functions and the sound library refer to prompts by *id* (``greet
 :data:`LANGUAGES`; the library builder renders that text to audio (unless a human recording
 exists) and the ARI edge plays ``sound:<lang>/<prompt_id>``.
 
-The catalogue lives in YAML files under ``sounds/catalogue/`` (one per area: ``core.yaml``,
-``ivr.yaml`` ...)::
+The catalogue lives in YAML files under ``content/catalogue/`` (setting ``catalogue_dir``),
+one per area (``core.yaml``, ``ivr.yaml`` ...)::
 
     prompts:
       greeting:

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-A value becomes a list of prompt ids from ``sounds/catalogue/core.yaml``, played one after
+A value becomes a list of prompt ids from ``content/catalogue/core.yaml``, played one after
 the other in the caller's language (``Play(prompt_id=..., language=...)`` for each). Word
 formation differs too much between languages to build numbers from a handful of English-
 shaped pieces, so the catalogue carries whole words where languages fuse them:

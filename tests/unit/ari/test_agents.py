@@ -17,13 +17,13 @@ from tests.unit.ari.test_queue_runtime import Harness
 
 def desk(h: Harness) -> AgentDesk:
     return AgentDesk(
-        h.ari, h.runtime, load_roster_file(REPO_ROOT / "src/line311/routing/agents.yaml")[:2],
+        h.ari, h.runtime, load_roster_file(REPO_ROOT / "content/agents.yaml")[:2],
         sounds_uri_prefix="sound:/s",
     )  # fmt: skip
 
 
 def test_the_shipped_roster_has_varied_language_and_topic_skills() -> None:
-    roster = load_roster_file(REPO_ROOT / "src" / "line311" / "routing" / "agents.yaml")
+    roster = load_roster_file(REPO_ROOT / "content" / "agents.yaml")
     assert [p.agent_id for p in roster][:2] == ["agent1", "agent2"]
     languages = {s for p in roster for s in p.skills if s.startswith("lang:")}
     assert languages == {f"lang:{c}" for c in ("en", "es", "cmn", "yue", "ru", "ko", "ht")}

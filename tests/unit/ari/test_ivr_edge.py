@@ -42,7 +42,7 @@ from line311.ivr.flow import default_flow_path
 from line311.ivr.session import CallSession
 
 PREFIX = "sound:/var/lib/line311/sounds"
-CATALOGUE = load_catalogue(REPO_ROOT / "sounds" / "catalogue")
+CATALOGUE = load_catalogue(REPO_ROOT / "content" / "catalogue")
 
 CONTENT = """
 version: 3

@@ -23,7 +23,7 @@ from line311.ivr.catalogue import (
 from line311.ivr.errors import IvrError
 from line311.ivr.say import all_building_blocks
 
-CATALOGUE_DIR = REPO_ROOT / "sounds" / "catalogue"
+CATALOGUE_DIR = REPO_ROOT / "content" / "catalogue"
 
 
 def texts(**overrides: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from line311.ivr.flow import (
 )
 
 REPO = Path(__file__).resolve().parents[3]
-CATALOGUE = load_catalogue(REPO / "sounds" / "catalogue")
+CATALOGUE = load_catalogue(REPO / "content" / "catalogue")
 
 HEAD = """
 flow: t

@@ -20,7 +20,7 @@ from line311.ivr.say import (
     say_time,
 )
 
-CATALOGUE = load_catalogue(REPO_ROOT / "sounds" / "catalogue")
+CATALOGUE = load_catalogue(REPO_ROOT / "content" / "catalogue")
 
 
 def words(ids: list[str], lang: str, catalogue: Catalogue = CATALOGUE) -> str:

@@ -1,0 +1,373 @@
+"""ARI over REST: the one error boundary (`map_exceptions`) and the typed REST calls.
+
+`AriRest` holds every REST call of `line311.ari.client.AriClient` (which adds the event
+websocket on top); each goes through one pooled `httpx.AsyncClient` and returns typed models
+(`line311.ari.models`). `map_exceptions` is the one boundary where httpx, websockets and json
+exceptions become `line311.ari.errors.AriError`s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import websockets
+import websockets.exceptions
+
+from line311.ari.errors import (
+    AriClosed,
+    AriError,
+    AriProtocolError,
+    AriTimeout,
+    AriUnreachable,
+    http_error_for_status,
+)
+from line311.ari.models import (
+    AsteriskInfo,
+    Bridge,
+    Channel,
+    LiveRecording,
+    Playback,
+    StoredRecording,
+)
+
+__all__ = ["AriRest", "map_exceptions"]
+
+logger = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------- the error boundary
+@contextlib.contextmanager
+def map_exceptions(what: str) -> Iterator[None]:
+    """Turn httpx / websockets / json / socket exceptions raised inside into `AriError`s.
+
+    ``what`` (e.g. ``"ARI POST /channels/x/answer"``) starts the message of the mapped error.
+    """
+    try:
+        yield
+    except AriError:
+        raise
+    except httpx.TimeoutException as exc:
+        raise AriTimeout(f"{what}: timed out ({type(exc).__name__})") from exc
+    except httpx.DecodingError as exc:
+        raise AriProtocolError(f"{what}: undecodable response ({exc})") from exc
+    except httpx.RequestError as exc:
+        raise AriUnreachable(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except websockets.exceptions.InvalidStatus as exc:
+        response = exc.response
+        body = response.body.decode("utf-8", "replace") if response.body else ""
+        raise http_error_for_status(response.status_code, "GET", "/ari/events", body) from exc
+    except websockets.exceptions.ConnectionClosed as exc:
+        raise AriUnreachable(f"{what}: websocket closed ({_describe_close(exc)})") from exc
+    except websockets.exceptions.InvalidURI as exc:
+        raise AriUnreachable(f"{what}: invalid URI ({exc})") from exc
+    except websockets.exceptions.InvalidHandshake as exc:
+        raise AriProtocolError(f"{what}: websocket handshake failed ({exc})") from exc
+    except TimeoutError as exc:
+        raise AriTimeout(f"{what}: timed out") from exc
+    except OSError as exc:
+        raise AriUnreachable(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AriProtocolError(f"{what}: malformed JSON ({exc})") from exc
+
+
+def _describe_close(exc: websockets.exceptions.ConnectionClosed) -> str:
+    frame = exc.rcvd or exc.sent
+    if frame is None:
+        return "no close frame"
+    return f"code {frame.code}{' ' + frame.reason if frame.reason else ''}"
+
+
+def _q(segment: str) -> str:
+    if not segment:
+        raise ValueError("an ARI resource id must not be empty")
+    return quote(segment, safe="")
+
+
+def _param(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return response.text[:200]
+
+
+def _normalise_base(base_url: str) -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"ARI base URL must be http(s)://host:port, got {base_url!r}")
+    path = parts.path.rstrip("/")
+    if path.endswith("/ari"):
+        path = path[: -len("/ari")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+class AriRest:
+    """The REST half of the ARI client; `AriClient` sets ``app``, ``_http`` and ``_closed``."""
+
+    app: str
+    _http: httpx.AsyncClient
+    _closed: bool
+
+    # ------------------------------------------------------------------ REST plumbing
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, object | None] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        if self._closed:
+            raise AriClosed(f"ARI client is closed ({method} {path})")
+        query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        with map_exceptions(f"ARI {method} {path}"):
+            response = await self._http.request(
+                method, path, params=query, json=dict(body) if body is not None else None
+            )
+        logger.debug("ARI %s %s -> %s", method, path, response.status_code)
+        if response.status_code >= 400:
+            raise http_error_for_status(
+                response.status_code, method, path, _error_message(response)
+            )
+        return response
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, object | None] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        response = await self._send(method, path, params, body)
+        if not response.content:
+            return None
+        with map_exceptions(f"ARI {method} {path}"):
+            return json.loads(response.content)
+
+    async def _request_obj(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, object | None] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> Any:
+        data = await self._request(method, path, params, body)
+        if not isinstance(data, dict):
+            raise AriProtocolError(f"ARI {method} {path}: expected a JSON object")
+        return data
+
+    # ------------------------------------------------------------------ asterisk
+    async def asterisk_info(self) -> AsteriskInfo:
+        return AsteriskInfo.from_json(await self._request_obj("GET", "/asterisk/info"))
+
+    # ------------------------------------------------------------------ channels
+    async def list_channels(self) -> list[Channel]:
+        data = await self._request("GET", "/channels")
+        if not isinstance(data, list):
+            raise AriProtocolError("ARI GET /channels: expected a JSON list")
+        channels: list[Channel] = []
+        for item in data:
+            try:
+                channels.append(Channel.from_json(item))
+            except AriProtocolError as exc:
+                logger.warning("ignoring a malformed channel in GET /channels: %s", exc)
+        return channels
+
+    async def get_channel(self, channel_id: str) -> Channel:
+        return Channel.from_json(await self._request_obj("GET", f"/channels/{_q(channel_id)}"))
+
+    async def answer(self, channel_id: str) -> None:
+        await self._send("POST", f"/channels/{_q(channel_id)}/answer")
+
+    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
+        await self._send("DELETE", f"/channels/{_q(channel_id)}", {"reason": reason})
+
+    async def ring(self, channel_id: str) -> None:
+        await self._send("POST", f"/channels/{_q(channel_id)}/ring")
+
+    async def ring_stop(self, channel_id: str) -> None:
+        await self._send("DELETE", f"/channels/{_q(channel_id)}/ring")
+
+    async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
+        await self._send("POST", f"/channels/{_q(channel_id)}/moh", {"mohClass": moh_class})
+
+    async def stop_moh(self, channel_id: str) -> None:
+        await self._send("DELETE", f"/channels/{_q(channel_id)}/moh")
+
+    async def send_dtmf(self, channel_id: str, dtmf: str, *, duration_ms: int = 100) -> None:
+        """Send DTMF digits *to* a channel (useful to drive Local channels in tests)."""
+        await self._send(
+            "POST", f"/channels/{_q(channel_id)}/dtmf", {"dtmf": dtmf, "duration": duration_ms}
+        )
+
+    async def set_channel_var(self, channel_id: str, variable: str, value: str) -> None:
+        await self._send(
+            "POST",
+            f"/channels/{_q(channel_id)}/variable",
+            {"variable": variable, "value": value},
+        )
+
+    async def get_channel_var(self, channel_id: str, variable: str) -> str | None:
+        data = await self._request_obj(
+            "GET", f"/channels/{_q(channel_id)}/variable", {"variable": variable}
+        )
+        value = data.get("value")
+        return value if isinstance(value, str) else None
+
+    async def continue_in_dialplan(
+        self,
+        channel_id: str,
+        *,
+        context: str | None = None,
+        extension: str | None = None,
+        priority: int | None = None,
+        label: str | None = None,
+    ) -> None:
+        await self._send(
+            "POST",
+            f"/channels/{_q(channel_id)}/continue",
+            {"context": context, "extension": extension, "priority": priority, "label": label},
+        )
+
+    async def redirect(self, channel_id: str, endpoint: str) -> None:
+        """Redirect a (not yet answered) channel to another endpoint, e.g. ``PJSIP/x@trunk``."""
+        await self._send("POST", f"/channels/{_q(channel_id)}/redirect", {"endpoint": endpoint})
+
+    async def originate(
+        self,
+        endpoint: str,
+        channel_id: str,
+        *,
+        app_args: str | Iterable[str] | None = None,
+        caller_id: str | None = None,
+        dial_timeout: int = 30,
+        variables: Mapping[str, str] | None = None,
+        app: str | None = None,
+        other_channel_id: str | None = None,
+    ) -> Channel:
+        """Create channel ``channel_id`` dialling ``endpoint`` into our app. Mark channels we
+        originate with ``app_args`` (e.g. ``("outbound", ...)``) so StasisStart can tell them
+        apart from inbound calls. ``dial_timeout``: seconds to ring (-1: no limit)."""
+        args = app_args if app_args is None or isinstance(app_args, str) else ",".join(app_args)
+        body = {"variables": dict(variables)} if variables else None
+        data = await self._request_obj(
+            "POST",
+            f"/channels/{_q(channel_id)}",
+            {
+                "endpoint": endpoint,
+                "app": app or self.app,
+                "appArgs": args,
+                "callerId": caller_id,
+                "timeout": dial_timeout,
+                "otherChannelId": other_channel_id,
+            },
+            body,
+        )
+        return Channel.from_json(data)
+
+    # ------------------------------------------------------------------ playbacks
+    async def play(
+        self,
+        channel_id: str,
+        media: str | Iterable[str],
+        playback_id: str,
+        lang: str | None = None,
+    ) -> Playback:
+        """Play ``media`` (``sound:...``, ``recording:...``; several are played in turn)."""
+        uris = [media] if isinstance(media, str) else list(media)
+        if not uris:
+            raise ValueError("play needs at least one media URI")
+        data = await self._request_obj(
+            "POST",
+            f"/channels/{_q(channel_id)}/play/{_q(playback_id)}",
+            {"media": ",".join(uris), "lang": lang},
+        )
+        return Playback.from_json(data)
+
+    async def stop_playback(self, playback_id: str) -> None:
+        await self._send("DELETE", f"/playbacks/{_q(playback_id)}")
+
+    # ------------------------------------------------------------------ bridges
+    async def create_bridge(
+        self,
+        bridge_id: str,
+        type: str = "mixing",  # noqa: A002 - ARI's own parameter name
+        name: str | None = None,
+    ) -> Bridge:
+        data = await self._request_obj(
+            "POST", f"/bridges/{_q(bridge_id)}", {"type": type, "name": name}
+        )
+        return Bridge.from_json(data)
+
+    async def add_channel(
+        self, bridge_id: str, channel_id: str | Iterable[str], *, role: str | None = None
+    ) -> None:
+        ids = channel_id if isinstance(channel_id, str) else ",".join(channel_id)
+        await self._send(
+            "POST", f"/bridges/{_q(bridge_id)}/addChannel", {"channel": ids, "role": role}
+        )
+
+    async def remove_channel(self, bridge_id: str, channel_id: str | Iterable[str]) -> None:
+        ids = channel_id if isinstance(channel_id, str) else ",".join(channel_id)
+        await self._send("POST", f"/bridges/{_q(bridge_id)}/removeChannel", {"channel": ids})
+
+    async def destroy_bridge(self, bridge_id: str) -> None:
+        await self._send("DELETE", f"/bridges/{_q(bridge_id)}")
+
+    # ------------------------------------------------------------------ recordings
+    async def record(
+        self,
+        channel_id: str,
+        name: str,
+        format: str = "wav",  # noqa: A002 - ARI's own parameter name
+        *,
+        max_duration: int = 0,
+        max_silence: int = 0,
+        beep: bool = False,
+        if_exists: str = "fail",
+        terminate_on: str = "none",
+    ) -> LiveRecording:
+        """Record the channel into stored recording ``name`` (RecordingStarted/Finished follow).
+        Asterisk needs its ``recording`` spool directory, else it answers 500."""
+        data = await self._request_obj(
+            "POST",
+            f"/channels/{_q(channel_id)}/record",
+            {
+                "name": name,
+                "format": format,
+                "maxDurationSeconds": max_duration,
+                "maxSilenceSeconds": max_silence,
+                "ifExists": if_exists,
+                "beep": beep,
+                "terminateOn": terminate_on,
+            },
+        )
+        return LiveRecording.from_json(data)
+
+    async def stop_recording(self, name: str) -> None:
+        await self._send("POST", f"/recordings/live/{_q(name)}/stop")
+
+    async def get_stored_recording(self, name: str) -> StoredRecording:
+        return StoredRecording.from_json(
+            await self._request_obj("GET", f"/recordings/stored/{_q(name)}")
+        )
+
+    async def get_stored_recording_file(self, name: str) -> bytes:
+        response = await self._send("GET", f"/recordings/stored/{_q(name)}/file")
+        return response.content
+
+    async def delete_stored_recording(self, name: str) -> None:
+        await self._send("DELETE", f"/recordings/stored/{_q(name)}")

@@ -1,0 +1,253 @@
+"""Settings, validated once at start-up.
+
+Sources, highest priority first: keyword arguments, environment variables (``LINE311_*``),
+a TOML config file named by ``LINE311_CONFIG`` (or ``--config``), then the defaults below.
+The defaults describe the embedded, loopback-only stack that ``make run`` starts.
+
+Secrets (ARI password, agent SIP password, caller-hash key, CRM API key) have no usable
+default: when unset they are generated once and kept in ``<state_dir>/secrets.toml``
+(mode 0600), so a fresh checkout works without committing any secret, and a production
+deployment sets them explicitly. A secret that is set must be at least `MIN_SECRET_LENGTH`
+characters with at least `MIN_SECRET_DISTINCT` different characters, and not a well-known
+default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from line311.config.fields import (
+    REPO_ROOT,
+    AlertSettings,
+    AsteriskSettings,
+    ControllerSettings,
+    CrmSettings,
+    IvrSettings,
+    PathSettings,
+    QueueSettings,
+    ServiceLevelSettings,
+)
+from line311.config.secret_store import (
+    MIN_SECRET_DISTINCT,
+    MIN_SECRET_LENGTH,
+    SECRET_FIELDS,
+    _load_or_create_secrets,
+    weak_secret_problem,
+)
+from line311.errors import ConfigError
+
+if TYPE_CHECKING:
+    from line311.queue.service_level import SlPolicies, SlPolicy
+
+__all__ = [
+    "MIN_SECRET_DISTINCT",
+    "MIN_SECRET_LENGTH",
+    "REPO_ROOT",
+    "Settings",
+    "load_settings",
+]
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# The groups are listed last-first: pydantic orders fields from the last base to the first, so
+# this keeps the order of the settings as documented (paths first, CRM last).
+class Settings(
+    CrmSettings,
+    QueueSettings,
+    ServiceLevelSettings,
+    AlertSettings,
+    IvrSettings,
+    ControllerSettings,
+    AsteriskSettings,
+    PathSettings,
+    BaseSettings,
+):
+    """All of line311's settings. Every field may be set as ``LINE311_<NAME>``.
+
+    The fields are declared by group in `line311.config.fields`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LINE311_",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # ------------------------------------------------------------------ sources
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("LINE311_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    # ------------------------------------------------------------------ validation
+    @field_validator("ari_url", "crm_url", "crm_webhook_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL with a host, got {value!r}")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ValueError(f"bad port in {value!r}") from exc
+        return value.rstrip("/")
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. America/New_York)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.rtp_port_end <= self.rtp_port_start:
+            raise ValueError("rtp_port_end must be greater than rtp_port_start")
+        ports = {
+            "sip_port": self.sip_port,
+            "http_port": self.http_port,
+            "crm_port": self.crm_port,
+            "ari_url port": self.ari_port,
+        }
+        seen: dict[int, str] = {}
+        for name, port in ports.items():
+            if port in seen:
+                raise ValueError(f"{name} and {seen[port]} are both {port}")
+            seen[port] = name
+        for name in SECRET_FIELDS:
+            value: SecretStr = getattr(self, name)
+            problem = weak_secret_problem(name, value.get_secret_value())
+            if problem is not None:
+                raise ValueError(problem)
+        return self
+
+    # ------------------------------------------------------------------ derived
+    def sl_policy(self) -> SlPolicy:
+        """The default service-level policy for queues that don't set their own."""
+        from line311.queue.service_level import SlFormula, SlPolicy
+
+        return SlPolicy(
+            threshold=self.sl_threshold,
+            goal=self.sl_goal,
+            formula=SlFormula(self.sl_formula),
+            short_abandon_threshold=self.sl_short_abandon,
+        )
+
+    def sl_policies(self) -> SlPolicies:
+        """Each queue's policy: `sl_policy` with the queue's own ``sl_threshold`` / ``sl_goal``
+        from the queue definitions (``queues_file``, or the built-in queues) when it sets them."""
+        from line311.queue.service_level import SlPolicies
+        from line311.routing.queues import default_queues, load_queues_yaml
+
+        if self.queues_file is not None:
+            queues = load_queues_yaml(Path(self.queues_file).read_text(encoding="utf-8"))
+        else:
+            queues = default_queues()
+        return SlPolicies.build(
+            self.sl_policy(), {q.name: (q.sl_threshold, q.sl_goal) for q in queues.values()}
+        )
+
+    @property
+    def ari_port(self) -> int:
+        return urlsplit(self.ari_url).port or 80
+
+    @property
+    def ari_host(self) -> str:
+        return urlsplit(self.ari_url).hostname or "127.0.0.1"
+
+    @property
+    def ari_ws_url(self) -> str:
+        scheme = "wss" if self.ari_url.startswith("https") else "ws"
+        return f"{scheme}://{self.ari_url.split('://', 1)[1]}/ari/events"
+
+    @property
+    def effective_asterisk_root(self) -> Path:
+        return self.asterisk_root or (self.cache_dir / "sid-root")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'line311.db'}"
+
+    @property
+    def effective_crm_url(self) -> str:
+        return self.crm_url or f"http://{self.crm_host}:{self.crm_port}"
+
+    @property
+    def effective_secure_cookie(self) -> bool:
+        """`dashboard_secure_cookie`, defaulting to on off loopback."""
+        if self.dashboard_secure_cookie is not None:
+            return self.dashboard_secure_cookie
+        return not _is_loopback(self.http_host)
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.state_dir / "secrets.toml"
+
+    def with_generated_secrets(self) -> Settings:
+        """Fill unset secrets from ``<state_dir>/secrets.toml``, generating that file once."""
+        missing = [n for n in SECRET_FIELDS if not getattr(self, n).get_secret_value()]
+        if not missing:
+            return self
+        stored = _load_or_create_secrets(self.secrets_file)
+        update: dict[str, Any] = {n: SecretStr(stored[n]) for n in missing}
+        return self.model_copy(update=update)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build and validate settings, turning a validation error into a `ConfigError`
+    whose message names each bad setting and its environment variable."""
+    from pydantic import ValidationError
+
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist")
+        os.environ["LINE311_CONFIG"] = str(config_file)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            env = f" (LINE311_{loc.upper()})" if err["loc"] else ""
+            lines.append(f"  {loc}{env}: {err['msg']}")
+        raise ConfigError("invalid settings:\n" + "\n".join(lines)) from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file: {exc}") from None
+    return settings.with_generated_secrets()

@@ -1,0 +1,255 @@
+"""The settings fields, one group per concern; `line311.config.Settings` combines them.
+
+Each group is a plain pydantic model holding fields only (defaults, bounds, descriptions);
+validation across groups, sources and derived values live in `line311.config`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+from line311 import CONTENT_DIR
+
+__all__ = [
+    "REPO_ROOT",
+    "AlertSettings",
+    "AsteriskSettings",
+    "ControllerSettings",
+    "CrmSettings",
+    "IvrSettings",
+    "PathSettings",
+    "QueueSettings",
+    "ServiceLevelSettings",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _default_state_dir() -> Path:
+    return REPO_ROOT / "var"
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "line311"
+
+
+class PathSettings(BaseModel):
+    """Settings: where things live."""
+
+    state_dir: Path = Field(
+        default_factory=_default_state_dir,
+        description="Writable directory for runtime state: generated secrets, SQLite DB, logs.",
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Cache outside the repo: the Debian sid Asterisk root, rendered TTS audio.",
+    )
+    sounds_dir: Path = Field(
+        default=REPO_ROOT / "sounds", description="Prompt library: <sounds_dir>/<lang>/<prompt>.wav"
+    )
+    catalogue_dir: Path = Field(
+        default=CONTENT_DIR / "catalogue",
+        description="Prompt catalogue: YAML files with every prompt's text in seven languages.",
+    )
+    log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class AsteriskSettings(BaseModel):
+    """Settings: Asterisk."""
+
+    asterisk_mode: Literal["auto", "system", "chroot"] = Field(
+        default="auto",
+        description="auto: a system Asterisk >= 20 if installed, else a Debian sid chroot.",
+    )
+    asterisk_root: Path | None = Field(
+        default=None,
+        description="Chroot of Debian sid with Asterisk (default <cache_dir>/sid-root).",
+    )
+    asterisk_instance: str = Field(
+        default="main",
+        pattern=r"^[a-z][a-z0-9_-]{0,30}$",
+        description="Name of this Asterisk instance; runtime dirs are per instance.",
+    )
+    sip_host: str = "127.0.0.1"
+    sip_port: int = Field(default=5060, ge=1, le=65535, description="PJSIP UDP port.")
+    rtp_port_start: int = Field(default=10000, ge=1024, le=65000)
+    rtp_port_end: int = Field(default=12000, ge=1024, le=65535)
+    ari_url: str = Field(default="http://127.0.0.1:8088", description="Asterisk HTTP base URL.")
+    ari_user: str = Field(default="line311", pattern=r"^[A-Za-z0-9_.-]+$")
+    ari_password: SecretStr = SecretStr("")
+    ari_app: str = Field(default="line311", pattern=r"^[A-Za-z0-9_-]+$")
+    agent_count: int = Field(default=8, ge=0, le=2000, description="CCR endpoints agent1..agentN.")
+    agent_password: SecretStr = SecretStr("")
+    interpreter_endpoint: str = Field(
+        default="interpreter", description="PJSIP endpoint of the interpreter line."
+    )
+    interpreter_contact: str = Field(
+        default="sip:interpreter@127.0.0.1:5091",
+        description="SIP URI the interpreter line is dialled at (conferenced into calls).",
+    )
+    referral_trunk: str = Field(default="referral", description="PJSIP endpoint for referrals.")
+    referral_contact: str = Field(
+        default="sip:referral@127.0.0.1:5090",
+        description="Where the referral trunk sends calls transferred to other agencies.",
+    )
+
+
+class ControllerSettings(BaseModel):
+    """Settings: line311 controller."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8311, ge=1, le=65535, description="Controller HTTP (/health).")
+    dashboard_secret: SecretStr = Field(
+        default=SecretStr(""), description="Signs dashboard session cookies and bearer tokens."
+    )
+    dashboard_secure_cookie: bool | None = Field(
+        default=None,
+        description="Mark the session cookie Secure (HTTPS only); default: on unless http_host "
+        "is a loopback address.",
+    )
+    greeting_prompt: str = Field(default="greeting", description="Thin-layer greeting prompt id.")
+    default_language: str = "en"
+
+
+class IvrSettings(BaseModel):
+    """Settings: IVR flow and self-service content (line311.ari.ivr_edge)."""
+
+    flow_file: Path | None = Field(
+        default=None,
+        description="IVR call flow YAML (default: the shipped content/flows/nyc311.yaml).",
+    )
+    content_file: Path = Field(
+        default=CONTENT_DIR / "nyc311.yaml",
+        description="Self-service content (parking, collection, closures, holidays) YAML.",
+    )
+    timezone: str = Field(
+        default="America/New_York", description="The city's time zone: what 'today' means."
+    )
+    flow_watch_seconds: float = Field(
+        default=2.0, ge=0, description="Reload flow/content files on change (poll; 0: off)."
+    )
+    referral_dial_timeout: int = Field(
+        default=30, ge=1, le=300, description="Seconds an agency line may ring on a referral."
+    )
+
+
+class AlertSettings(BaseModel):
+    """Settings: pushed alerts (line311.messaging)."""
+
+    alerts_four_eyes: bool = Field(
+        default=True, description="An alert must be approved by a supervisor other than its author."
+    )
+    alerts_min_seconds: float = Field(
+        default=1.0, gt=0, description="Alert audio shorter than this is refused (too short)."
+    )
+    alerts_max_seconds: float = Field(
+        default=180.0, gt=0, description="Alert audio longer than this is refused (too long)."
+    )
+    alerts_silence_dbfs: float = Field(
+        default=-45.0, le=0, description="Alert audio with an RMS level below this is silent."
+    )
+    alerts_max_upload_bytes: int = Field(
+        default=25_000_000, ge=1000, description="Largest audio upload accepted for an alert."
+    )
+    alerts_tts_engine: Literal["espeak", "google"] = Field(
+        default="espeak", description="Engine that reads typed alert texts (espeak: offline)."
+    )
+    alerts_pin_max_failures: int = Field(
+        default=3, ge=1, le=20, description="Wrong PINs in a row that lock the supervisor line."
+    )
+    alerts_pin_lockout_seconds: int = Field(
+        default=900, ge=1, description="How long the supervisor line stays locked."
+    )
+
+
+class ServiceLevelSettings(BaseModel):
+    """Settings: service level."""
+
+    sl_threshold: float = Field(
+        default=30.0, gt=0, le=3600, description="Answered within this many seconds counts."
+    )
+    sl_goal: float = Field(default=0.80, gt=0, le=1, description="Target share (80/30).")
+    sl_formula: Literal[
+        "asterisk-sl2",
+        "answered-only",
+        "all-calls",
+        "exclude-abandons-within-threshold",
+        "exclude-short-abandons",
+    ] = Field(
+        default="exclude-short-abandons",
+        description="Service-level definition (docs/queues.md); default excludes short abandons.",
+    )
+    sl_short_abandon: float = Field(
+        default=5.0, ge=0, le=600, description="Abandons within this many seconds are 'short'."
+    )
+
+
+class QueueSettings(BaseModel):
+    """Settings: queues and CCRs (line311.ari.queueing, line311.ari.agents; docs/queues.md)."""
+
+    agents_file: Path = Field(
+        default=CONTENT_DIR / "agents.yaml",
+        description="CCR roster and skills (YAML).",
+    )
+    queues_file: Path | None = Field(
+        default=None, description="Queue definitions (YAML); default: the built-in 311 queues."
+    )
+    queue_ring_timeout: int = Field(
+        default=15, ge=3, le=120, description="Seconds a CCR's phone rings before the offer fails."
+    )
+    queue_auto_pause_after: int = Field(
+        default=1, ge=0, le=20, description="Unanswered offers in a row that pause a CCR (0: off)."
+    )
+    queue_announce_first: float = Field(
+        default=2.0, ge=0, description="Seconds after entering before the first position message."
+    )
+    queue_announce_interval: float = Field(
+        default=45.0, ge=5, description="Seconds between position / estimated-wait messages."
+    )
+    queue_periodic_interval: float = Field(
+        default=60.0, ge=0, description="Seconds between 'thank you for waiting' messages (0: off)."
+    )
+    queue_max_wait_offer_timeout: float = Field(
+        default=8.0,
+        ge=1,
+        le=60,
+        description="Seconds a caller whose maximum wait ran out has, after the apology, to "
+        "press 1 for a callback that keeps their place.",
+    )
+    queue_whisper_language: str = Field(
+        default="en", description="Language of the whisper (call language and topic) to CCRs."
+    )
+    callback_dial: str = Field(
+        default="PJSIP/carrier/sip:{number}@{address}",
+        description="Dial string of a callback; {number}: the caller's number, {address}: the "
+        "host:port their call came from (the carrier). Both are kept in memory only.",
+    )
+    callback_dial_timeout: int = Field(
+        default=30, ge=5, le=120, description="Seconds a callback rings the resident."
+    )
+
+
+class CrmSettings(BaseModel):
+    """Settings: CRM bridge."""
+
+    crm_host: str = "127.0.0.1"
+    crm_port: int = Field(default=8312, ge=1, le=65535)
+    crm_url: str = Field(default="", description="Base URL the controller posts call records to.")
+    crm_api_key: SecretStr = SecretStr("")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; default sqlite:///<state_dir>/line311.db"
+    )
+    caller_hash_key: SecretStr = SecretStr("")
+    crm_webhook_url: str = Field(
+        default="", description="External CRM webhook the outbox forwards to; empty: off."
+    )
+    crm_webhook_secret: SecretStr = SecretStr("")
+    crm_webhook_max_attempts: int = Field(
+        default=8, ge=1, le=100, description="Deliveries tried before a record is dead-lettered."
+    )
