@@ -50,7 +50,6 @@ __all__ = ["Contact", "LegWorker"]
 
 logger = logging.getLogger(__name__)
 
-PLAYBACK_WAIT = 60.0
 Feed = Callable[[str, Event], None]
 """``feed(call_id, event)``: hand an event back to the call's leg (synchronous)."""
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
@@ -245,10 +244,10 @@ class LegWorker:
     ) -> None:
         failed = False
         try:
-            event = await asyncio.wait_for(finished, PLAYBACK_WAIT)
+            event = await asyncio.wait_for(finished, command.max_wait)
         except TimeoutError:
             logger.warning(
-                "playback %s did not finish in %.0f s", command.playback_id, PLAYBACK_WAIT
+                "playback %s did not finish in %.0f s", command.playback_id, command.max_wait
             )
         else:
             failed = (event.get("playback") or {}).get("state") == "failed"

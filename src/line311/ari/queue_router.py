@@ -177,8 +177,7 @@ class RouterDesk:
                 logger.warning(
                     "call %s: could not end %s's call: %s", call_id, command.agent_id, exc
                 )
-        self._after_change()
-        return reply
+        return reply  # agent states are reported once the leg's step is over
 
     def _accept(self, leg: QueuedCall, agent_id: str, now: float) -> Event:
         try:

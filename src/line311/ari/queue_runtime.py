@@ -328,7 +328,7 @@ class QueueRuntime(RouterDesk):
         else:
             self._channels.update(dict.fromkeys(leg.channels(), leg.call_id))
             self.save(leg.call_id, leg.to_dict())
-        self._wake.set()
+        self._after_change()  # agent states after the call's own events, as they happened
 
     def _end(self, leg: QueuedCall) -> None:
         self._legs.pop(leg.call_id, None)

@@ -132,6 +132,8 @@ class PlayPrompts:
     playback_id: str
     prompts: tuple[str, ...]
     language: str
+    max_wait: float = 60.0
+    """Seconds to wait for the end before carrying on as if it ended."""
 
 
 @dataclass(frozen=True, slots=True)

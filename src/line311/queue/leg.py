@@ -433,8 +433,6 @@ class QueuedCall:
 
     # ------------------------------------------------------------------ handlers: router
     def _on_offered(self, event: AgentOffered, now: float) -> None:
-        if self.agent_channel is not None:
-            return  # never two offers at once (the router does not make them)
         channel = self._next_id("a")
         self.phase = Phase.RINGING
         self.agent_id, self.endpoint = event.agent_id, event.endpoint
@@ -472,11 +470,10 @@ class QueuedCall:
         if self.interpreter:
             prompts.append("whisper/interpreter")
         channel = self.agent_channel
-        self._do(
-            PlayPrompts(
-                channel, f"{channel}-whisper", tuple(prompts), self.options.whisper_language
-            )
+        whisper = PlayPrompts(
+            channel, f"{channel}-whisper", tuple(prompts), self.options.whisper_language, 15.0
         )
+        self._do(whisper)
 
     def _on_refused(self, event: OfferRefused, now: float) -> None:
         if not self.accepting:
@@ -487,8 +484,6 @@ class QueuedCall:
         self._back_to_waiting()
 
     def _on_max_wait(self, event: MaxWaitReached, now: float) -> None:
-        if self.callback:
-            return  # a callback never times out
         channel = self.caller_channel
         if channel is None:
             self._emit(CallTimedOut(self.call_id, self.queue, now, "max-wait"))
@@ -587,8 +582,9 @@ class QueuedCall:
         pid = event.playback_id
         if pid == self.announcing:
             self.announcing = None
-            if self.phase in (Phase.WAITING, Phase.RINGING) and self.caller_channel is not None:
-                self._do(StartMoh(self.caller_channel))
+            back = self.phase in (Phase.WAITING, Phase.RINGING) and self.confirming is None
+            if back and self.caller_channel is not None:
+                self._do(StartMoh(self.caller_channel))  # music again after the message
         elif pid == self.confirming:
             self.confirming = None
             self._let_caller_go()
