@@ -27,7 +27,7 @@ from typing import Any
 from line311.ari.port import AriPort
 from line311.ari.queue_exec import LegWorker
 from line311.ari.queue_router import ROUTER_COMMANDS, RouterDesk
-from line311.ari.queueing import LegSink, QueueEventHub, QueueOptions
+from line311.ari.queueing import LegSink, QueueEventHub, QueueOptions, whisper_topic
 from line311.ari.translate import NewCall
 from line311.call.commands import Command, Enqueue
 from line311.call.events import (
@@ -44,7 +44,7 @@ from line311.call.leg import LegBuilder
 from line311.call.ports import Clock, SystemClock
 from line311.call.record import QueueLeg
 from line311.queue.events import CallEnqueued, CallTimedOut
-from line311.queue.leg import LegOptions, Phase, QueuedCall
+from line311.queue.leg import Phase, QueuedCall
 from line311.queue.pops import AnsweredCall, skills_asked
 from line311.routing.router import Router
 
@@ -54,10 +54,6 @@ logger = logging.getLogger(__name__)
 
 SaveState = Callable[[str, dict[str, Any]], None]
 """``save(call_id, state)``: the leg's `to_dict` after a step (must not block)."""
-
-_WHISPER_TOPICS = frozenset(
-    {"general", "housing", "sanitation", "noise", "parking", "social_services"}
-)
 
 
 class QueueRuntime(RouterDesk):
@@ -93,6 +89,8 @@ class QueueRuntime(RouterDesk):
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._legs: dict[str, QueuedCall] = {}
         self._channels: dict[str, str] = {}
+        """channel id -> call id (every live channel of every leg)."""
+        self._owned: dict[str, set[str]] = {}
         self._workers: dict[str, LegWorker] = {}
         self._wake = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
@@ -121,9 +119,9 @@ class QueueRuntime(RouterDesk):
             entry.queue,
             language=command.language,
             topic=command.topic,
-            whisper_topic=self._whisper_topic(command.topic, entry.queue),
+            whisper_topic=whisper_topic(command.topic, entry.queue, self.router.queues),
             entered_at=now,
-            options=self._leg_options(entry.queue),
+            options=self.options.leg_options(self.router.queues[entry.queue].wrapup_seconds),
             priority=command.priority,
         )
         enqueued = CallEnqueued(
@@ -321,12 +319,13 @@ class QueueRuntime(RouterDesk):
             self._pending += 1
             self._idle.clear()
             worker.submit(batch)
-        for channel in [c for c, owner in self._channels.items() if owner == leg.call_id]:
-            del self._channels[channel]
+        for channel in self._owned.pop(leg.call_id, ()):
+            self._channels.pop(channel, None)
         if leg.finished:
             self._end(leg)
         else:
-            self._channels.update(dict.fromkeys(leg.channels(), leg.call_id))
+            owned = self._owned[leg.call_id] = set(leg.channels())
+            self._channels.update(dict.fromkeys(owned, leg.call_id))
             self.save(leg.call_id, leg.to_dict())
         self._after_change()  # agent states after the call's own events, as they happened
 
@@ -373,25 +372,6 @@ class QueueRuntime(RouterDesk):
     def _contact_known(self, call_id: str) -> bool:
         worker = self._workers.get(call_id)
         return worker is not None and worker.contact is not None
-
-    def _leg_options(self, queue: str) -> LegOptions:
-        o = self.options
-        return LegOptions(
-            ring_timeout=o.ring_timeout,
-            announce_first=o.announce_first,
-            announce_interval=o.announce_interval,
-            periodic_interval=o.periodic_interval,
-            whisper_language=o.whisper_language,
-            max_wait_offer_timeout=o.max_wait_offer_timeout,
-            interpreter_endpoint=o.interpreter_endpoint,
-            callback_dial_timeout=o.callback_dial_timeout,
-            caller_id=o.caller_id,
-            wrapup_seconds=self.router.queues[queue].wrapup_seconds,
-        )
-
-    def _whisper_topic(self, topic: str, queue: str) -> str:
-        name = topic if topic in self.router.queues else queue
-        return name if name in _WHISPER_TOPICS else "general"
 
     # ------------------------------------------------------------------ the call record's leg
     def in_queue(self, call_id: str) -> bool:

@@ -10,16 +10,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from line311.call.record import QueueLeg
 from line311.queue.events import QueueEvent
 from line311.queue.intervals import IntervalAccumulator
+from line311.queue.leg import LegOptions
 
 __all__ = [
     "EventSink",
     "LegSink",
     "QueueEventHub",
     "QueueOptions",
+    "whisper_topic",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,3 +84,29 @@ class QueueOptions:
     topic_queues: Mapping[str, str] = field(default_factory=dict)
     """Enqueue topic -> queue name; unknown topics go to ``default_queue``."""
     default_queue: str = "general"
+
+    def leg_options(self, wrapup_seconds: float) -> LegOptions:
+        """What each queued call (`line311.queue.leg`) needs of these settings."""
+        return LegOptions(
+            ring_timeout=self.ring_timeout,
+            announce_first=self.announce_first,
+            announce_interval=self.announce_interval,
+            periodic_interval=self.periodic_interval,
+            whisper_language=self.whisper_language,
+            max_wait_offer_timeout=self.max_wait_offer_timeout,
+            interpreter_endpoint=self.interpreter_endpoint,
+            callback_dial_timeout=self.callback_dial_timeout,
+            caller_id=self.caller_id,
+            wrapup_seconds=wrapup_seconds,
+        )
+
+
+_WHISPER_TOPICS = frozenset(
+    {"general", "housing", "sanitation", "noise", "parking", "social_services"}
+)
+
+
+def whisper_topic(topic: str, queue: str, queues: Mapping[str, Any]) -> str:
+    """The topic the CCR hears in the whisper (one with a recorded prompt)."""
+    name = topic if topic in queues else queue
+    return name if name in _WHISPER_TOPICS else "general"
