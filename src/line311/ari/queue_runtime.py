@@ -189,21 +189,23 @@ class QueueRuntime(RouterDesk):
         now = self._now()
         for state in sorted(states, key=lambda s: float(s["entered_at"])):
             leg = QueuedCall.from_dict(dict(state))
+            in_line = leg.phase in (Phase.WAITING, Phase.RINGING)
+            requires: tuple[tuple[str, int], ...] = ()
+            if in_line:
+                requires = self.router.call_arrived(
+                    leg.call_id, leg.queue, leg.entered_at, language=leg.language,
+                    topic=leg.topic, priority=leg.priority,
+                ).requires  # fmt: skip
+                if leg.callback:
+                    self.router.request_callback(leg.call_id, now)
             enqueued = CallEnqueued(
                 leg.call_id, leg.queue, leg.entered_at, leg.language, leg.topic, leg.priority
             )
-            asked = skills_asked(self.router.queues.get(leg.queue), leg.language)
+            asked = skills_asked(self.router.queues.get(leg.queue), leg.language, extra=requires)
             self._add(leg, LegBuilder(enqueued, asked))
-            if leg.phase in (Phase.WAITING, Phase.RINGING):
-                self.router.call_arrived(
-                    leg.call_id, leg.queue, leg.entered_at, language=leg.language,
-                    topic=leg.topic, priority=leg.priority,
-                )  # fmt: skip
-                if leg.callback:
-                    self.router.request_callback(leg.call_id, now)
-                if leg.phase is Phase.RINGING:
-                    self._feed(leg, OfferWithdrawn(), now)
-            else:
+            if leg.phase is Phase.RINGING:
+                self._feed(leg, OfferWithdrawn(), now)
+            elif not in_line:
                 logger.warning("call %s resumed in %s", leg.call_id, leg.phase.value)
             self._drain(leg, now)
         self._after_change()
@@ -222,13 +224,21 @@ class QueueRuntime(RouterDesk):
                 self._tg = None
                 for worker in self._workers.values():
                     worker.close()
-                self._workers.clear()
+        # the calls still going get fresh (unstarted) workers for the next `running`
+        for call_id, old in list(self._workers.items()):
+            self._workers[call_id] = self._worker(call_id)
+            self._workers[call_id].contact = old.contact
+        self._pending = 0
+        self._idle.set()
 
     async def run(self) -> None:
         """Fire the router's and the legs' timers, make the offers, until cancelled."""
         async with self.running():
             while True:
-                self.step(self._now())
+                try:
+                    self.step(self._now())
+                except Exception:  # a bug: log it, keep the other calls going
+                    logger.exception("queue pump step failed")
                 wake_at = self._next_wake()
                 self._wake.clear()
                 timeout = None if wake_at is None else max(0.0, wake_at - self._now())
@@ -280,15 +290,18 @@ class QueueRuntime(RouterDesk):
     def _add(self, leg: QueuedCall, record: LegBuilder) -> None:
         self._legs[leg.call_id] = leg
         self._records[leg.call_id] = record
-        self._workers[leg.call_id] = LegWorker(
-            leg.call_id,
+        self._workers[leg.call_id] = self._worker(leg.call_id)
+        self._start_worker(leg.call_id)
+
+    def _worker(self, call_id: str) -> LegWorker:
+        return LegWorker(
+            call_id,
             self._ari,
             sounds_prefix=self.options.sounds_uri_prefix,
             callback_dial=self.options.callback_dial,
             feed=self._feed_id,
             spawn=self._spawn,
         )
-        self._start_worker(leg.call_id)
 
     def _start_worker(self, call_id: str) -> None:
         if self._tg is not None:
@@ -369,10 +382,6 @@ class QueueRuntime(RouterDesk):
         call_id = self._channels.get(channel_id)
         return None if call_id is None else self._legs.get(call_id)
 
-    def _contact_known(self, call_id: str) -> bool:
-        worker = self._workers.get(call_id)
-        return worker is not None and worker.contact is not None
-
     # ------------------------------------------------------------------ the call record's leg
     def in_queue(self, call_id: str) -> bool:
         """True while ``call_id`` has a queue leg that is not over (waiting, ringing, talking,
@@ -385,9 +394,7 @@ class QueueRuntime(RouterDesk):
         return None if record is None else record.build(self._now())
 
 
-def _no_save(call_id: str, state: dict[str, Any]) -> None:
-    return None
+def _no_save(call_id: str, state: dict[str, Any]) -> None: ...
 
 
-def _no_forget(call_id: str) -> None:
-    return None
+def _no_forget(call_id: str) -> None: ...

@@ -69,3 +69,16 @@ async def test_a_call_saved_while_ringing_is_resumed_waiting_and_rings_again() -
         await new.settle()
         ((_, _, leg, _),) = new.offered()
         assert leg == "c1-a2"
+
+
+async def test_calls_go_on_when_the_runtime_is_run_again() -> None:
+    h = Harness()
+    async with h:
+        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+    async with h:  # e.g. the pump restarted
+        h.runtime.agent_login("agent1")
+        h.step()
+        await h.settle()
+        ((_, _, leg, _),) = h.offered()
+        await h.answer(leg)
+        assert ("add_channel", "conn-c1", ["c1", leg]) in h.ari.calls
