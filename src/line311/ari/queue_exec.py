@@ -228,8 +228,10 @@ class LegWorker:
         finished = await expecting.__aenter__()
         try:
             await self._ari.play(command.channel_id, media, command.playback_id)
-        except AriError as exc:
+        except BaseException as exc:
             await expecting.__aexit__(None, None, None)
+            if not isinstance(exc, AriError):
+                raise
             if not isinstance(exc, AriNotFound):
                 logger.warning("call %s: playback failed: %s", self.call_id, exc)
             self._feed(self.call_id, PlaybackFinished(command.playback_id, failed=True))
