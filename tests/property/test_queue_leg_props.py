@@ -61,7 +61,7 @@ def _events(leg: QueuedCall) -> st.SearchStrategy[Any]:
             PositionTold,
             st.one_of(st.none(), st.integers(1, 50)),
             st.one_of(st.none(), st.floats(0, 5000)),
-        ),  # fmt: skip
+        ),
         st.builds(CallbackGranted, st.booleans()),
         st.builds(DtmfReceived, st.sampled_from(["1", "2", "#"])),
         st.builds(PlaybackFinished, playbacks, st.booleans()),
