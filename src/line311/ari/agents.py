@@ -36,7 +36,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from line311.ari.errors import AriError, AriNotFound
-from line311.ari.queueing import QueueAriPort, QueueRuntime
+from line311.ari.port import AriPort
+from line311.ari.queue_runtime import QueueRuntime
 from line311.ari.translate import NewCall
 from line311.queue.report import build_sl_report, render_csv
 from line311.queue.service_level import DEFAULT_POLICY, IntervalStats, SlPolicies, SlPolicy
@@ -141,7 +142,7 @@ class AgentDesk:
 
     def __init__(
         self,
-        ari: QueueAriPort,
+        ari: AriPort,
         runtime: QueueRuntime,
         profiles: Iterable[AgentProfile],
         *,

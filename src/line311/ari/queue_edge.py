@@ -30,7 +30,10 @@ from sqlalchemy.engine import Engine
 
 from line311.ari.agents import AgentDesk, load_roster_file, queue_api_router
 from line311.ari.controller import ChannelOwner, CommandHandler, StasisHandler
-from line311.ari.queueing import EventSink, QueueAriPort, QueueEventHub, QueueOptions, QueueRuntime
+from line311.ari.port import AriPort
+from line311.ari.queue_runtime import QueueRuntime, SaveState
+from line311.ari.queueing import EventSink, QueueEventHub, QueueOptions
+from line311.call.ports import Clock
 from line311.queue.events import (
     AgentStateChanged,
     CallAbandoned,
@@ -199,15 +202,18 @@ class QueueEdge:
 
 def build_queue_edge(
     settings: Any,
-    ari: QueueAriPort,
+    ari: AriPort,
     *,
     sounds_uri_prefix: str,
     engine: Engine | None = None,
     sinks: Sequence[EventSink] = (),
-    clock: Callable[[], float] = time.time,
+    clock: Clock | Callable[[], float] = time.time,
+    save: SaveState | None = None,
+    forget: Callable[[str], None] | None = None,
 ) -> QueueEdge:
     """The queue edge for ``settings`` (a `line311.config.Settings`). ``clock``: the POSIX
-    wall clock of every queue time (the controller's, so a call record has one clock)."""
+    wall clock of every queue time (the controller's, so a call record has one clock);
+    ``save``/``forget``: where each queued call's state goes after every step / at its end."""
     if settings.queues_file is not None:
         queues = load_queues_yaml(Path(settings.queues_file).read_text(encoding="utf-8"))
     else:
@@ -251,8 +257,9 @@ def build_queue_edge(
         topic_queues={"sr_status": "general"},
     )
     runtime = QueueRuntime(
-        ari, router, options, hub=hub, roster=[p.agent_id for p in profiles], clock=clock
-    )
+        ari, router, options, hub=hub, roster=[p.agent_id for p in profiles],
+        clock=clock if not callable(clock) else _FnClock(clock), save=save, forget=forget,
+    )  # fmt: skip
     desk = AgentDesk(
         ari, runtime, profiles, sounds_uri_prefix=sounds_uri_prefix,
         language=settings.queue_whisper_language,
@@ -268,18 +275,20 @@ def build_queue_edge(
 
 @contextlib.asynccontextmanager
 async def running(edge: QueueEdge) -> AsyncIterator[QueueEdge]:
-    """Run the pump and the event writer; flush and close everything on exit."""
-    tasks = [asyncio.create_task(edge.runtime.run(), name="queue-pump")]
-    if edge.store_writer is not None:
-        tasks.append(asyncio.create_task(edge.store_writer.run(), name="queue-events-writer"))
+    """Run the pump and the event writer (one task group); flush and close all on exit."""
     try:
-        yield edge
+        async with asyncio.TaskGroup() as tg:
+            pump = tg.create_task(edge.runtime.run(), name="queue-pump")
+            writer = None
+            if edge.store_writer is not None:
+                writer = tg.create_task(edge.store_writer.run(), name="queue-events-writer")
+            try:
+                yield edge
+            finally:
+                pump.cancel()
+                if writer is not None:
+                    writer.cancel()
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         if edge.store_writer is not None:
             try:
                 await edge.store_writer.flush()
@@ -293,3 +302,15 @@ async def running(edge: QueueEdge) -> AsyncIterator[QueueEdge]:
             edge.log_writer.close()
         if edge.engine is not None:
             edge.engine.dispose()
+
+
+class _FnClock:
+    """A `Clock` over a plain time function (e.g. `time.time`)."""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, fn: Callable[[], float]) -> None:
+        self._fn = fn
+
+    def now(self) -> float:
+        return self._fn()

@@ -7,21 +7,43 @@ for an id before it makes the REST call that may trigger the event.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
+    "AcceptOffer",
+    "AddToBridge",
     "Answer",
     "CheckAudio",
     "CheckPin",
     "Command",
+    "CreateBridge",
+    "DestroyBridge",
+    "EmitQueueEvent",
     "Enqueue",
     "Hangup",
+    "HangupChannel",
+    "HideIdentity",
+    "HoldCaller",
+    "LeaveQueue",
+    "NoteInterpreterJoined",
+    "Originate",
     "Play",
+    "PlayPrompts",
     "PlayRecording",
+    "QueueLegCommand",
+    "ReadContact",
     "Record",
+    "ReleaseAgent",
+    "RemoveFromBridge",
+    "RequestCallback",
+    "RingOut",
     "SrLookup",
+    "StartMoh",
+    "StopMoh",
     "StopPlayback",
     "StopRecording",
     "SubmitAlert",
+    "TellPosition",
     "Transfer",
 ]
 
@@ -140,6 +162,183 @@ class SubmitAlert:
     hours: int
 
 
+# ---------------------------------------------------------------------- queue area
+# Commands of the queued-call session (`line311.queue.leg`). The ARI ones are carried out in
+# order by the queue edge; the router ones are answered at once with an event (see each).
+
+
+@dataclass(frozen=True, slots=True)
+class HoldCaller:
+    """Create holding bridge ``bridge_id``, put the caller in it, start music on hold."""
+
+    channel_id: str
+    bridge_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartMoh:
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopMoh:
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayPrompts:
+    """Play prompts on one channel; the edge answers with `PlaybackFinished` (also when the
+    playback fails, times out or the channel is gone)."""
+
+    channel_id: str
+    playback_id: str
+    prompts: tuple[str, ...]
+    language: str
+    max_wait: float = 60.0
+    """Seconds to wait for the end before carrying on as if it ended."""
+
+
+@dataclass(frozen=True, slots=True)
+class Originate:
+    """Call ``endpoint`` into the app as channel ``channel_id`` (answers come as `ChannelUp`,
+    failures as `ChannelGone`). ``callback``: the endpoint is the edge's callback dial string
+    for the contact it read."""
+
+    channel_id: str
+    endpoint: str
+    app_args: tuple[str, ...]
+    caller_id: str
+    dial_timeout: int
+    callback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HangupChannel:
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateBridge:
+    """Create mixing bridge ``bridge_id`` (a failure is reported as `CommandFailed`)."""
+
+    bridge_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddToBridge:
+    """``critical``: a failure is reported as `CommandFailed` (and the rest of the batch is
+    dropped); otherwise it is only logged."""
+
+    bridge_id: str
+    channel_ids: tuple[str, ...]
+    critical: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveFromBridge:
+    bridge_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DestroyBridge:
+    bridge_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class HideIdentity:
+    """Give a channel a neutral caller id (``name``, ``number``) before it is bridged."""
+
+    channel_id: str
+    name: str
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadContact:
+    """Read where to call the caller back (kept by the edge); answered with `ContactRead`."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeaveQueue:
+    """Router: the caller left the line (an abandon)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptOffer:
+    """Router: the CCR answered; answered with `OfferAccepted` or `OfferRefused`."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RingOut:
+    """Router: the offer to ``agent_id`` rang out (the call keeps its place)."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCallback:
+    """Router: keep (``at_max_wait``: give back) the call's place as a callback; answered
+    with `CallbackGranted`."""
+
+    at_max_wait: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseAgent:
+    """Router: the CCR's call is over (wrap-up starts)."""
+
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TellPosition:
+    """Router: where is the call in line? Answered with `PositionTold`."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmitQueueEvent:
+    """Hand a queue fact (`line311.queue.events`) to the hub and the call's record."""
+
+    event: Any
+
+
+@dataclass(frozen=True, slots=True)
+class NoteInterpreterJoined:
+    """For the call's record: the interpreter joined."""
+
+
+QueueLegCommand = (
+    HoldCaller
+    | StartMoh
+    | StopMoh
+    | PlayPrompts
+    | Originate
+    | HangupChannel
+    | CreateBridge
+    | AddToBridge
+    | RemoveFromBridge
+    | DestroyBridge
+    | HideIdentity
+    | ReadContact
+    | StopPlayback
+    | LeaveQueue
+    | AcceptOffer
+    | RingOut
+    | RequestCallback
+    | ReleaseAgent
+    | TellPosition
+    | EmitQueueEvent
+    | NoteInterpreterJoined
+)
+
+
 Command = (
     Answer
     | Play
@@ -155,4 +354,6 @@ Command = (
     | CheckPin
     | CheckAudio
     | SubmitAlert
+    # queue area: the queued-call session
+    | QueueLegCommand
 )

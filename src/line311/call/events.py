@@ -11,17 +11,28 @@ from dataclasses import dataclass
 from line311.call.alerts import PushedAlert
 
 __all__ = [
+    "AgentOffered",
     "AlertSubmitted",
     "AlertsChanged",
     "Answered",
     "AudioChecked",
+    "CallbackGranted",
     "CallerHungUp",
+    "ChannelGone",
+    "ChannelUp",
     "CommandFailed",
+    "ContactRead",
     "DtmfReceived",
     "Event",
+    "MaxWaitReached",
+    "OfferAccepted",
+    "OfferRefused",
+    "OfferWithdrawn",
     "PinChecked",
     "PlaybackFinished",
     "PlaybackStarted",
+    "PositionTold",
+    "QueueLegEvent",
     "RecordingFinished",
     "SrLookupResult",
 ]
@@ -130,6 +141,95 @@ class AlertSubmitted:
     alert_id: str | None
 
 
+# ---------------------------------------------------------------------- queue area
+# Events of the queued-call session (`line311.queue.leg`). Channel ids are the ones the leg
+# chose (or the caller's own); the edge feeds what Asterisk and the router said.
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOffered:
+    """The router reserved a CCR for this call: ring ``endpoint``."""
+
+    agent_id: str
+    endpoint: str
+    step: int = 0
+    interpreter: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OfferWithdrawn:
+    """The router withdrew the ringing offer (the CCR logged out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAccepted:
+    """The router took the CCR's answer (reply to `AcceptOffer`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OfferRefused:
+    """The router found the answered offer stale (reply to `AcceptOffer`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MaxWaitReached:
+    """The router took the call out of line: its queue's maximum wait ran out."""
+
+    waited: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelUp:
+    """A channel the leg originated answered (its StasisStart)."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelGone:
+    """One of the leg's channels hung up, vanished, or could not be originated."""
+
+    channel_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRead:
+    """Reply to `ReadContact`: whether a number and address to call back are known (the edge
+    keeps them; the core never sees them)."""
+
+    found: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PositionTold:
+    """Reply to `TellPosition`: the place in line (None: no longer in line) and the
+    expected wait in seconds (None: unknown)."""
+
+    position: int | None
+    estimate: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackGranted:
+    """Reply to `RequestCallback`: ``ok`` when the router keeps (or gives back) the place."""
+
+    ok: bool
+
+
+QueueLegEvent = (
+    AgentOffered
+    | OfferWithdrawn
+    | OfferAccepted
+    | OfferRefused
+    | MaxWaitReached
+    | ChannelUp
+    | ChannelGone
+    | ContactRead
+    | PositionTold
+    | CallbackGranted
+)
+
+
 Event = (
     Answered
     | PlaybackStarted
@@ -144,4 +244,6 @@ Event = (
     | PinChecked
     | AudioChecked
     | AlertSubmitted
+    # queue area: the queued-call session
+    | QueueLegEvent
 )

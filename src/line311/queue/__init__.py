@@ -1,4 +1,5 @@
-"""Pure queue core: service-level measurement, interval statistics, queue_log, Erlang staffing.
+"""Pure queue core: the queued call (`leg`), service-level measurement, interval statistics,
+queue_log, Erlang staffing.
 
 Nothing here does I/O or reads a clock: times are passed in as POSIX seconds (UTC).
 """

@@ -10,41 +10,41 @@ from tests.unit.ari.test_queue_runtime import Harness
 async def test_given_a_ccr_who_answers_then_the_answer_hook_runs_before_the_whisper_and_the_bridge() -> (
     None
 ):
-    h = Harness()
-    answers: list[AnsweredCall] = []
+    async with Harness() as h:
+        answers: list[AnsweredCall] = []
 
-    def hook(answered: AnsweredCall) -> None:
-        answers.append(answered)
-        h.ari.calls.append(("pop", answered.call_id))
+        def hook(answered: AnsweredCall) -> None:
+            answers.append(answered)
+            h.ari.calls.append(("pop", answered.call_id))
 
-    h.runtime.on_answer = hook
-    h.runtime.agent_login("agent2")
-    await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
-    h.step()
-    await h.settle()
-    ((_, _, agent_leg, _),) = h.offered()
-    h.now += 4.5
-    await h.answer(agent_leg)
-    (answered,) = answers
-    assert answered == AnsweredCall(
-        "c1", "agent2", "general", "es", "general", h.now - 4.5, h.now, False, False, ()
-    )
-    calls = h.ari.calls
-    popped = calls.index(("pop", "c1"))
-    whisper = next(i for i, c in enumerate(calls) if c[0] == "play" and c[1] == agent_leg)
-    bridged = calls.index(("add_channel", "conn-c1", ["c1", agent_leg]))
-    assert popped < whisper < bridged
+        h.runtime.on_answer = hook
+        h.runtime.agent_login("agent2")
+        await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
+        h.step()
+        await h.settle()
+        ((_, _, agent_leg, _),) = h.offered()
+        h.now += 4.5
+        await h.answer(agent_leg)
+        (answered,) = answers
+        assert answered == AnsweredCall(
+            "c1", "agent2", "general", "es", "general", h.now - 4.5, h.now, False, False, ()
+        )
+        calls = h.ari.calls
+        popped = calls.index(("pop", "c1"))
+        whisper = next(i for i, c in enumerate(calls) if c[0] == "play" and c[1] == agent_leg)
+        bridged = calls.index(("add_channel", "conn-c1", ["c1", agent_leg]))
+        assert popped < whisper < bridged
 
 
 async def test_a_ccr_answering_a_stale_offer_gets_no_pop() -> None:
-    h = Harness()
-    answers: list[AnsweredCall] = []
-    h.runtime.on_answer = answers.append
-    h.runtime.agent_login("agent1")
-    await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
-    h.step()
-    await h.settle()
-    ((_, _, agent_leg, _),) = h.offered()
-    await h.hang("c1")  # the caller gives up while the phone rings
-    await h.answer(agent_leg)
-    assert answers == []
+    async with Harness() as h:
+        answers: list[AnsweredCall] = []
+        h.runtime.on_answer = answers.append
+        h.runtime.agent_login("agent1")
+        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+        h.step()
+        await h.settle()
+        ((_, _, agent_leg, _),) = h.offered()
+        await h.hang("c1")  # the caller gives up while the phone rings
+        await h.answer(agent_leg)
+        assert answers == []

@@ -1,0 +1,209 @@
+"""The queue runtime's router side: agent sign-ins, figures, and the legs' router commands.
+
+`RouterDesk` is the part of `line311.ari.queue_runtime.QueueRuntime` that talks to the pure
+`Router` (global: every waiting call and every CCR). A leg asks for router changes with
+commands (`ROUTER_COMMANDS`); `_route` carries each out at once and returns the reply event
+the leg is waiting for, if any. Agent state changes are reported as `AgentStateChanged`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from line311.ari.queueing import QueueEventHub
+from line311.call.commands import (
+    AcceptOffer,
+    Command,
+    EmitQueueEvent,
+    LeaveQueue,
+    NoteInterpreterJoined,
+    ReleaseAgent,
+    RequestCallback,
+    RingOut,
+    TellPosition,
+)
+from line311.call.events import (
+    CallbackGranted,
+    Event,
+    OfferAccepted,
+    OfferRefused,
+    OfferWithdrawn,
+    PositionTold,
+)
+from line311.call.leg import LegBuilder
+from line311.queue.events import AgentActivity, AgentStateChanged, QueueEvent
+from line311.queue.leg import QueuedCall
+from line311.queue.pops import AnsweredCall
+from line311.routing.agents import AgentFigures, AgentState
+from line311.routing.errors import RoutingError, StaleOfferError
+from line311.routing.results import QueueStats, WaitExpired
+from line311.routing.router import Router
+
+__all__ = ["ROUTER_COMMANDS", "RouterDesk"]
+
+logger = logging.getLogger(__name__)
+
+ROUTER_COMMANDS = (
+    LeaveQueue,
+    AcceptOffer,
+    RingOut,
+    RequestCallback,
+    ReleaseAgent,
+    TellPosition,
+    EmitQueueEvent,
+    NoteInterpreterJoined,
+)
+
+
+class RouterDesk:
+    """See the module docstring. The runtime supplies the legs and the clock."""
+
+    on_answer: Callable[[AnsweredCall], None] | None
+    _legs: dict[str, QueuedCall]
+
+    def __init__(self, router: Router, hub: QueueEventHub, roster: Iterable[str]) -> None:
+        self.router = router
+        self.hub = hub
+        self._roster = list(roster)
+        self._agent_states: dict[str, AgentState] = {
+            agent_id: router.agent(agent_id).state for agent_id in self._roster
+        }
+        self._expired: dict[str, WaitExpired] = {}
+        self._records: dict[str, LegBuilder] = {}
+
+    def _now(self) -> float:
+        raise NotImplementedError
+
+    def _after_change(self) -> None:
+        raise NotImplementedError
+
+    def _feed(self, leg: QueuedCall, event: Event, now: float | None = None) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ agents, API
+    def agent_login(self, agent_id: str) -> None:
+        self.router.agent_login(agent_id, self._now())
+        self._after_change()
+
+    def agent_logout(self, agent_id: str) -> None:
+        cancelled = self.router.agent_logout(agent_id, self._now())
+        leg = None if cancelled is None else self._legs.get(cancelled)
+        if leg is not None:
+            self._feed(leg, OfferWithdrawn())  # stop ringing; the call keeps its place
+        self._after_change()
+
+    def agent_pause(self, agent_id: str, reason: str = "break") -> None:
+        self.router.agent_pause(agent_id, self._now(), reason)
+        self._after_change()
+
+    def agent_resume(self, agent_id: str) -> None:
+        self.router.agent_resume(agent_id, self._now())
+        self._after_change()
+
+    def agents(self) -> list[AgentFigures]:
+        now = self._now()
+        return [self.router.agent_figures(a, now) for a in self._roster]
+
+    def queues(self) -> list[QueueStats]:
+        now = self._now()
+        return [self.router.queue_stats(q, now) for q in self.router.queues]
+
+    def _sync_agents(self) -> None:
+        for agent_id in self._roster:
+            agent = self.router.agent(agent_id)
+            if self._agent_states.get(agent_id) is agent.state:
+                continue
+            self._agent_states[agent_id] = agent.state
+            self.hub.emit(
+                AgentStateChanged(
+                    agent_id,
+                    AgentActivity(agent.state.value),
+                    agent.state_since,
+                    agent.pause_reason or "",
+                )
+            )
+
+    # ------------------------------------------------------------------ the legs' commands
+    def _route(self, leg: QueuedCall, command: Command, now: float) -> Event | None:
+        """Carry out one router command of ``leg``; the reply event, if one is due."""
+        call_id = leg.call_id
+        record = self._records.get(call_id)
+        if isinstance(command, EmitQueueEvent):
+            event: QueueEvent = command.event
+            if record is not None:
+                record.feed(event)
+            self.hub.emit(event)
+            return None
+        if isinstance(command, NoteInterpreterJoined):
+            logger.info("call %s: interpreter joined", call_id)
+            if record is not None:
+                record.interpreter_joined(now)
+            return None
+        if isinstance(command, TellPosition):
+            try:
+                place = self.router.position(call_id)
+                estimate = self.router.estimated_wait(call_id, now)
+            except RoutingError:
+                return PositionTold(None)
+            if record is not None:
+                record.announced(now, place, estimate)
+            return PositionTold(place, estimate)
+        reply: Event | None = None
+        if isinstance(command, LeaveQueue):
+            try:
+                self.router.call_left(call_id, now)
+            except RoutingError as exc:
+                logger.warning("call %s: already out of line: %s", call_id, exc)
+        elif isinstance(command, AcceptOffer):
+            reply = self._accept(leg, command.agent_id, now)
+        elif isinstance(command, RingOut):
+            try:
+                paused = self.router.offer_timeout(call_id, command.agent_id, now)
+            except StaleOfferError as exc:
+                logger.info("call %s: ring ended for a settled offer: %s", call_id, exc)
+            else:
+                logger.info(
+                    "call %s: %s did not answer%s; the call keeps its place",
+                    call_id, command.agent_id, " and is paused" if paused else "",
+                )  # fmt: skip
+        elif isinstance(command, RequestCallback):
+            reply = CallbackGranted(self._callback(call_id, command.at_max_wait, now))
+        elif isinstance(command, ReleaseAgent):
+            try:
+                if self.router.agent(command.agent_id).state is AgentState.ON_CALL:
+                    self.router.call_ended(command.agent_id, now)
+            except RoutingError as exc:
+                logger.warning(
+                    "call %s: could not end %s's call: %s", call_id, command.agent_id, exc
+                )
+        return reply  # agent states are reported once the leg's step is over
+
+    def _accept(self, leg: QueuedCall, agent_id: str, now: float) -> Event:
+        try:
+            waiting = self.router.offer_accepted(leg.call_id, agent_id, now)
+        except StaleOfferError as exc:
+            logger.info("call %s: answer for a stale offer (%s)", leg.call_id, exc)
+            return OfferRefused()
+        if self.on_answer is not None:  # the desk's screen pop, before whisper and bridge
+            self.on_answer(
+                AnsweredCall(
+                    leg.call_id, agent_id, leg.queue, leg.language, leg.topic, leg.entered_at,
+                    now, leg.callback, leg.interpreter, waiting.requires,
+                )
+            )  # fmt: skip
+        return OfferAccepted()
+
+    def _callback(self, call_id: str, at_max_wait: bool, now: float) -> bool:
+        try:
+            if at_max_wait:
+                expired = self._expired.pop(call_id, None)
+                if expired is None:
+                    return False
+                self.router.readmit_callback(expired, now)
+            else:
+                self.router.request_callback(call_id, now)
+        except RoutingError as exc:
+            logger.warning("call %s: could not keep the place for a callback: %s", call_id, exc)
+            return False
+        return True

@@ -1,0 +1,118 @@
+"""Properties of the queued call (`line311.queue.leg`) over random event sequences.
+
+Events are drawn from what the leg could plausibly hear next (its own channel and playback
+ids, router replies, timers) plus strays, in any order: every (phase, event) pair is reached.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from line311.call.commands import EmitQueueEvent, HangupChannel, Originate
+from line311.call.events import (
+    AgentOffered,
+    CallbackGranted,
+    ChannelGone,
+    ChannelUp,
+    CommandFailed,
+    ContactRead,
+    DtmfReceived,
+    MaxWaitReached,
+    OfferAccepted,
+    OfferRefused,
+    OfferWithdrawn,
+    PlaybackFinished,
+    PositionTold,
+)
+from line311.queue.events import CallAbandoned, CallCompleted, CallTimedOut
+from line311.queue.leg import LegOptions, Phase, QueuedCall
+
+T0 = 1_700_000_000.0
+ENDS = (CallCompleted, CallAbandoned, CallTimedOut)
+
+
+def _events(leg: QueuedCall) -> st.SearchStrategy[Any]:
+    channels = st.sampled_from(
+        [c for c in (leg.caller_channel, leg.agent_channel, leg.resident_channel,
+                     leg.interpreter_channel) if c is not None] + ["c1", "stray"]
+    )  # fmt: skip
+    playbacks = st.sampled_from(
+        [p for p in (leg.announcing, leg.confirming, leg.offer_playback, leg.goodbye) if p]
+        + [f"{leg.agent_channel}-whisper", "other"]
+    )
+    return st.one_of(
+        st.builds(
+            AgentOffered,
+            st.sampled_from(["agent1", "agent2"]),
+            st.just("PJSIP/x"),
+            st.integers(0, 2),
+            st.booleans(),
+        ),
+        st.sampled_from([OfferWithdrawn(), OfferAccepted(), OfferRefused()]),
+        st.builds(MaxWaitReached, st.floats(0, 600)),
+        st.builds(ChannelUp, channels),
+        st.builds(ChannelGone, channels),
+        st.builds(ContactRead, st.booleans()),
+        st.builds(
+            PositionTold,
+            st.one_of(st.none(), st.integers(1, 50)),
+            st.one_of(st.none(), st.floats(0, 5000)),
+        ),
+        st.builds(CallbackGranted, st.booleans()),
+        st.builds(DtmfReceived, st.sampled_from(["1", "2", "#"])),
+        st.builds(PlaybackFinished, playbacks, st.booleans()),
+        st.just(CommandFailed("bridge", "boom")),
+        st.just("timer"),
+    )
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.data(), st.booleans(), st.integers(5, 40))
+def test_any_event_sequence_keeps_the_leg_sound(
+    data: st.DataObject, periodic: bool, steps: int
+) -> None:
+    options = LegOptions(
+        announce_first=2, periodic_interval=30 if periodic else 0, max_wait_offer_timeout=5
+    )
+    leg = QueuedCall(
+        "c1", "general", language="en", topic="general", whisper_topic="general",
+        entered_at=T0, options=options,
+    )  # fmt: skip
+    now = T0
+    ends = 0
+    live_agents: set[str] = set()
+    for _ in range(steps):
+        now += data.draw(st.floats(0, 20), label="dt")
+        event = data.draw(_events(leg), label="event")
+        was_finished = leg.finished
+        if event == "timer":
+            deadline = leg.next_deadline()
+            leg.handle_timer(now if deadline is None else max(now, deadline))
+        else:
+            leg.receive(event, now)
+            if isinstance(event, ChannelGone):
+                live_agents.discard(event.channel_id)
+        commands = leg.commands()
+        if was_finished:
+            assert commands == []  # a finished leg is silent
+        for command in commands:
+            if isinstance(command, Originate) and command.app_args[1] == "agent":
+                live_agents.add(command.channel_id)
+            elif isinstance(command, HangupChannel):
+                live_agents.discard(command.channel_id)
+            elif isinstance(command, EmitQueueEvent) and isinstance(command.event, ENDS):
+                ends += 1
+        assert len(live_agents) <= 1  # at most one agent offer outstanding
+        assert ends <= 1  # one end per leg
+        assert leg.finished is (leg.phase is Phase.ENDED)
+        if leg.finished:
+            assert leg.channels() == {}
+            assert leg.next_deadline() is None
+        data_ = leg.to_dict()
+        again = QueuedCall.from_dict(json.loads(json.dumps(data_)))
+        assert again.to_dict() == data_
+        assert again.commands() == []
