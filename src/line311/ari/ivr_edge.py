@@ -58,8 +58,11 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from line311.ari.errors import AriError
+from line311.ari.ivr_kind import RecordSink, ivr_kind
+from line311.ari.kinds import CallFacts, CallStart, SessionKind
 from line311.call.commands import Enqueue, SrLookup, Transfer
 from line311.call.events import AlertsChanged, Event, SrLookupResult
+from line311.call.ports import Clock, SystemClock
 from line311.errors import ConfigError, Line311Error
 from line311.ivr.alerts import PushedAlert, as_pushed, shift_clock
 from line311.ivr.flow import Flow, PromptSource, default_flow_path, load_flow_file
@@ -444,6 +447,22 @@ class EdgeSession:
         self._alerts_seen = live[0]
         self.inner.receive(AlertsChanged(tuple(live[1])), self._last_now)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The session's state and what the edge noted (JSON-able; see `from_dict`)."""
+        notes = dict(self._notes)
+        return {"session": self.inner.to_dict(), "notes": notes, "outcome": self._outcome}
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], *, flow: Flow, alerts: LiveAlerts | None = None, now: float
+    ) -> EdgeSession:
+        """Rebuild a session saved by `to_dict` (on the ``flow`` it was running). The live
+        alerts are fed again at its next step."""
+        session = cls(CallSession.from_dict(data["session"], flow=flow), alerts=alerts, now=now)
+        session._notes = dict(data.get("notes") or {})
+        session._outcome = data.get("outcome")
+        return session
+
     def note(self, key: str, value: Any, *, outcome: str | None = None) -> None:
         """Add ``key`` to the recorded path (and override the outcome when given)."""
         self._notes[key] = value
@@ -514,6 +533,7 @@ class HandoffAri(Protocol):
 
 
 CommandHandler = Callable[[str, Any], Any]
+"""A hand-off handler (`line311.ari.kinds.CommandHandler`, loosely typed for the fakes)."""
 
 
 def _channel_of(event: Mapping[str, Any]) -> str | None:
@@ -566,7 +586,7 @@ class IvrEdge:
         lookup_timeout: float = 5.0,
         goodbye_timeout: float = 30.0,
         enqueue_fallback_prompt: str = "apology",
-        wall_clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self.flows = flows
         self.content = content
@@ -581,7 +601,7 @@ class IvrEdge:
         self._lookup_timeout = lookup_timeout
         self._goodbye_timeout = goodbye_timeout
         self._fallback_prompt = enqueue_fallback_prompt
-        self._wall = wall_clock
+        self._clock: Clock = clock or SystemClock()
         self._sessions: weakref.WeakValueDictionary[str, EdgeSession] = (
             weakref.WeakValueDictionary()
         )
@@ -591,7 +611,7 @@ class IvrEdge:
     # ------------------------------------------------------------------ sessions
     def today(self) -> dt.date:
         """Today's date where the city is (setting ``timezone``)."""
-        return dt.datetime.fromtimestamp(self._wall(), tz=self._tz).date()
+        return dt.datetime.fromtimestamp(self._clock.now(), tz=self._tz).date()
 
     def info_provider(self, today: dt.date) -> dict[str, list[str]]:
         return info_for(self.content.current, today)
@@ -624,13 +644,41 @@ class IvrEdge:
         (``until`` moved onto that clock). None: no provider, or it failed (logged)."""
         if self._alerts is None:
             return None
-        wall = self._wall()
+        wall = self._clock.now()
         try:
             raw = tuple(self._alerts(wall))
         except Exception:
             logger.exception("alerts provider failed; the call goes on with the alerts it has")
             return None
         return raw, shift_clock((as_pushed(a) for a in raw), now - wall)
+
+    def start(self, start: CallStart) -> EdgeSession:
+        """The IVR kind's ``start``: `session_factory` for a new inbound call."""
+        return self.session_factory(start.call_id, start.dialed_number, start.now)
+
+    def resume(self, state: Mapping[str, Any], facts: CallFacts) -> EdgeSession:
+        """The IVR kind's ``resume``: a saved session on the current flow (a session saved on
+        another flow raises `SessionRestoreError`: the runner then starts the IVR afresh)."""
+        session = EdgeSession.from_dict(
+            state,
+            flow=self.flows.current,
+            alerts=self.live_alerts if self._alerts is not None else None,
+            now=self._clock.now(),
+        )
+        self._sessions[facts.call_id] = session
+        return session
+
+    def session_kind(
+        self, *, record_sink: RecordSink | None = None, enqueue: CommandHandler | None = None
+    ) -> SessionKind:
+        """The ``ivr`` session kind for `line311.ari.runner.Runner`, with this edge's
+        hand-off handlers (``enqueue``: the queue's; default: the placeholder)."""
+        return ivr_kind(
+            self.start,
+            self.resume,
+            record_sink=record_sink,
+            handlers=self.command_handlers(enqueue=enqueue),
+        )
 
     def session(self, call_id: str) -> EdgeSession | None:
         """The live session of ``call_id`` (while the controller holds it)."""
@@ -999,6 +1047,7 @@ def build_ivr_edge(
     *,
     sounds_uri_prefix: str,
     alerts_provider: AlertsProvider | None = None,
+    clock: Clock | None = None,
 ) -> IvrEdge:
     """The `IvrEdge` for ``settings`` (a `line311.config.Settings`): the flow and content
     files validated against the prompt catalogue under ``sounds_dir``."""
@@ -1020,4 +1069,5 @@ def build_ivr_edge(
         referral_trunk=settings.referral_trunk,
         dial_timeout=settings.referral_dial_timeout,
         lookup_timeout=min(5.0, flows.current.settings.lookup_timeout),
+        clock=clock,
     )

@@ -19,6 +19,7 @@ __all__ = [
     "Event",
     "PlaybackFinished",
     "PlaybackStarted",
+    "Resumed",
     "SrLookupResult",
 ]
 
@@ -89,6 +90,15 @@ class AlertsChanged:
     alerts: tuple[str | PushedAlert, ...]
 
 
+# ---------------------------------------------------------------------------- runner
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """The session was rebuilt from its saved state by another controller process (or after a
+    restart): what was under way on the channel may have been lost while nobody listened (a
+    prompt's end, a lookup's answer). The session re-does it: replays the interrupted prompt,
+    asks again, answers again."""
+
+
 Event = (
     Answered
     | PlaybackStarted
@@ -98,4 +108,5 @@ Event = (
     | CommandFailed
     | SrLookupResult
     | AlertsChanged
+    | Resumed  # runner
 )

@@ -74,6 +74,7 @@ from line311.call.events import (
     Event,
     PlaybackFinished,
     PlaybackStarted,
+    Resumed,
     SrLookupResult,
 )
 from line311.call.record import Outcome
@@ -798,6 +799,23 @@ class CallSession:
     def _on_alerts_changed(self, event: AlertsChanged, now: float) -> None:
         self._alerts = [as_pushed(a) for a in event.alerts]
 
+    def _on_resumed(self, event: Resumed, now: float) -> None:
+        """Carried on by another process: re-do what may have been lost meanwhile."""
+        if self._state is State.ANSWERING:
+            self._emit(Answer())  # answering an answered channel is harmless
+            return
+        item, playing = self._current_item, self._current_playback
+        if playing is not None and item is not None:
+            self._emit(StopPlayback(playing))  # it may still play; its end is then stale
+            self._current_playback = None
+            self._playlist.insert(0, item)
+            self._play_next(now)  # the interrupted prompt again, under a new playback id
+        if self._state is State.LOOKING_UP and self._sr_number is not None:
+            if self._sr_answer_pending is None:
+                self._emit(SrLookup(sr_number=self._sr_number))  # its answer may be lost
+            elif self._current_playback is None:
+                self._sr_answer_if_pending(now)
+
     def _ignore(self, event: Event, now: float) -> None:
         """Benign events that change nothing (e.g. PlaybackStarted, DTMF while answering)."""
 
@@ -817,6 +835,7 @@ _TRANSITIONS: dict[tuple[State, type[Any]], _Handler] = {
     **{(s, CallerHungUp): CallSession._on_caller_hung_up for s in _LIVE},
     **{(s, CommandFailed): CallSession._on_command_failed for s in _LIVE},
     **{(s, AlertsChanged): CallSession._on_alerts_changed for s in _LIVE},
+    **{(s, Resumed): CallSession._on_resumed for s in _LIVE},
 }
 """The whole behaviour of the session: (state, event type) -> handler. Anything else is fatal."""
 

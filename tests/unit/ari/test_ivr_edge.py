@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from line311.ari.controller import FunctionClock
 from line311.ari.errors import AriServerError
 from line311.ari.ivr_edge import (
     MAX_PATH_BYTES,
@@ -171,7 +172,7 @@ def make_edge(
         ari=ari or FakeAri(),
         crm=crm or FakeCrm(),
         sounds_uri_prefix=PREFIX,
-        wall_clock=lambda: wall,
+        clock=FunctionClock(lambda: wall),
         **kw,
     )
 
