@@ -519,14 +519,15 @@ async def test_given_no_queue_runtime_when_a_caller_is_enqueued_then_the_handoff
         {"type": "PlaybackFinished", "playback": {"id": pid, "state": "done"}}
     )
     edge = make_edge(tmp_path, ari=ari)
-    session = edge.session_factory("c1", "311", 0.0)
+    async with edge.running():
+        session = edge.session_factory("c1", "311", 0.0)
 
-    result = await edge.command_handlers()[Enqueue]("c1", Enqueue("ht", "general"))
-    await asyncio.wait_for(asyncio.gather(*edge._tasks), 5)
+        result = await edge.command_handlers()[Enqueue]("c1", Enqueue("ht", "general"))
+        await asyncio.wait_for(asyncio.gather(*edge._tasks), 5)
 
-    assert result is None
-    assert session.record()["handoff"]["language"] == "ht"
-    assert ari.calls == [("play", "c1", f"{PREFIX}/ht/apology"), ("hangup", "c1")]
+        assert result is None
+        assert session.record()["handoff"]["language"] == "ht"
+        assert ari.calls == [("play", "c1", f"{PREFIX}/ht/apology"), ("hangup", "c1")]
 
 
 async def test_given_a_queue_runtime_when_handlers_are_built_then_its_enqueue_handler_is_used(
@@ -547,23 +548,24 @@ async def test_given_the_agency_answers_when_a_caller_is_referred_then_both_are_
     ari = FakeAri()
     ari.on_originate = lambda leg: ari.emit(channel("StasisStart", leg))
     edge = make_edge(tmp_path, ari=ari)
-    session = edge.session_factory("c1", "311", 0.0)
+    async with edge.running():
+        session = edge.session_factory("c1", "311", 0.0)
 
-    await edge.transfer("c1", Transfer("PJSIP/dof@referral", "DOF"))
+        await edge.transfer("c1", Transfer("PJSIP/dof@referral", "DOF"))
 
-    handoff = session.record()["handoff"]
-    assert handoff["result"] == "connected"
-    assert handoff["dial_string"] == "PJSIP/dof@referral"
-    assert ("originate", "PJSIP/dof@referral", "c1-ref", ("outbound", "referral")) in ari.calls
-    assert ("add_channel", "c1-refbr", ["c1", "c1-ref"]) in ari.calls
-    assert "hangup" not in ari.names()
+        handoff = session.record()["handoff"]
+        assert handoff["result"] == "connected"
+        assert handoff["dial_string"] == "PJSIP/dof@referral"
+        assert ("originate", "PJSIP/dof@referral", "c1-ref", ("outbound", "referral")) in ari.calls
+        assert ("add_channel", "c1-refbr", ["c1", "c1-ref"]) in ari.calls
+        assert "hangup" not in ari.names()
 
-    ari.emit(channel("StasisEnd", "c1-ref"))  # the agency hangs up
-    await asyncio.wait_for(asyncio.gather(*edge._tasks), 5)
+        ari.emit(channel("StasisEnd", "c1-ref"))  # the agency hangs up
+        await asyncio.wait_for(asyncio.gather(*edge._tasks), 5)
 
-    assert ("hangup", "c1") in ari.calls
-    assert ari.calls[-1] == ("destroy_bridge", "c1-refbr")
-    assert edge.counters.referrals == {"connected": 1}
+        assert ("hangup", "c1") in ari.calls
+        assert ari.calls[-1] == ("destroy_bridge", "c1-refbr")
+        assert edge.counters.referrals == {"connected": 1}
 
 
 async def test_given_the_agency_leg_fails_when_a_caller_is_referred_then_they_hear_an_apology_and_the_record_says_so(
@@ -575,19 +577,20 @@ async def test_given_the_agency_leg_fails_when_a_caller_is_referred_then_they_he
         {"type": "PlaybackFinished", "playback": {"id": pid, "state": "done"}}
     )
     edge = make_edge(tmp_path, ari=ari)
-    session = edge.session_factory("c1", "311", 0.0)
-    session.inner.language = "es"
+    async with edge.running():
+        session = edge.session_factory("c1", "311", 0.0)
+        session.inner.language = "es"
 
-    await edge.transfer("c1", Transfer("PJSIP/hhc@referral", "NYC Health + Hospitals"))
-    await asyncio.wait_for(asyncio.gather(*edge._tasks), 5)
+        await edge.transfer("c1", Transfer("PJSIP/hhc@referral", "NYC Health + Hospitals"))
+        await asyncio.wait_for(asyncio.gather(*edge._tasks), 5)
 
-    record = session.record()
-    assert record["handoff"]["result"] == "failed"
-    assert record["handoff"]["reason"] == "leg-failed:Busy"
-    assert record["outcome"] == "referral_failed"
-    assert ("play", "c1", f"{PREFIX}/es/apology") in ari.calls
-    assert ari.calls[-1] == ("hangup", "c1")
-    assert "create_bridge" not in ari.names()
+        record = session.record()
+        assert record["handoff"]["result"] == "failed"
+        assert record["handoff"]["reason"] == "leg-failed:Busy"
+        assert record["outcome"] == "referral_failed"
+        assert ("play", "c1", f"{PREFIX}/es/apology") in ari.calls
+        assert ari.calls[-1] == ("hangup", "c1")
+        assert "create_bridge" not in ari.names()
 
 
 async def test_given_asterisk_refuses_the_originate_when_a_caller_is_referred_then_the_referral_fails_cleanly(
@@ -596,14 +599,15 @@ async def test_given_asterisk_refuses_the_originate_when_a_caller_is_referred_th
     ari = FakeAri()
     ari.fail["originate"] = AriServerError(500, "POST", "/channels/c1-ref", "boom")
     edge = make_edge(tmp_path, ari=ari)
-    session = edge.session_factory("c1", "311", 0.0)
+    async with edge.running():
+        session = edge.session_factory("c1", "311", 0.0)
 
-    await edge.transfer("c1", Transfer("dof", "DOF"))
-    for task in list(edge._tasks):
-        task.cancel()
+        await edge.transfer("c1", Transfer("dof", "DOF"))
+        for task in list(edge._tasks):
+            task.cancel()
 
-    assert session.record()["handoff"]["dial_string"] == "PJSIP/dof@referral"
-    assert session.record()["handoff"]["result"] == "failed"
+        assert session.record()["handoff"]["dial_string"] == "PJSIP/dof@referral"
+        assert session.record()["handoff"]["result"] == "failed"
 
 
 async def test_given_the_caller_hangs_up_while_the_agency_rings_when_referred_then_the_leg_is_dropped(
@@ -612,13 +616,14 @@ async def test_given_the_caller_hangs_up_while_the_agency_rings_when_referred_th
     ari = FakeAri()
     ari.on_originate = lambda leg: ari.emit(channel("StasisEnd", "c1"))
     edge = make_edge(tmp_path, ari=ari)
-    session = edge.session_factory("c1", "311", 0.0)
+    async with edge.running():
+        session = edge.session_factory("c1", "311", 0.0)
 
-    await edge.transfer("c1", Transfer("dof", "DOF"))
+        await edge.transfer("c1", Transfer("dof", "DOF"))
 
-    assert session.record()["handoff"]["reason"] == "caller-hung-up"
-    assert ("hangup", "c1-ref") in ari.calls
-    assert not edge._tasks  # nobody left to apologise to
+        assert session.record()["handoff"]["reason"] == "caller-hung-up"
+        assert ("hangup", "c1-ref") in ari.calls
+        assert not edge._tasks  # nobody left to apologise to
 
 
 def test_given_a_session_when_it_plays_then_media_is_in_the_callers_language() -> None:
