@@ -31,7 +31,7 @@ from line311.errors import Line311Error
 from line311.ivr.session import SR_STATUSES
 
 if TYPE_CHECKING:
-    from line311.ari.ivr_edge import EdgeSession
+    from line311.ari.ivr_kind import EdgeSession
 
 __all__ = ["CrmLookupPort", "Handoffs", "dial_string", "sr_status_code"]
 

@@ -1,5 +1,5 @@
-"""The IVR at the edge: which flow a new call runs, what it is told, and what the edge does
-for the commands the controller leaves to handlers (``SrLookup``, ``Transfer``, ``Enqueue``).
+"""The IVR at the edge: which flow a new call runs, what it is told, and the IVR's session
+kind for the runner (with the hand-off handlers of `line311.ari.handoffs`).
 
 Theory of operation
 -------------------
@@ -9,31 +9,24 @@ Theory of operation
     content_file ──load_content────▶ Reloadable[Content] ─info_for(today)─┤
     alerts_provider(wall time) ───── at call start, then on each event if changed ─┤
                                                                    ▼
-    Controller ──session_factory(call_id, dialed, now)──▶ EdgeSession(CallSession(...))
-    Controller ──command_handlers──▶ IvrEdge.sr_lookup   CRM GET /v1/sr/{n} -> SrLookupResult
-                                     IvrEdge.transfer    originate agency leg, mixing bridge
-                                     IvrEdge.enqueue     placeholder until the queue runtime
+    Runner ──kind "ivr": start(CallStart) / resume(state)──▶ EdgeSession(CallSession(...))
+    Runner ──kind.handlers──▶ sr_lookup / transfer / enqueue (`line311.ari.handoffs`)
 
 *Reloads* (``POST /api/flows/reload``, ``line311 flows reload``, or a changed file seen by
 `IvrEdge.watch`) build a new `Flow` / `Content` and swap them in only when they validate; a
 refused file is logged with the validator's message and the old one stays. A call holds the
-`Flow` object it started with, so calls in progress finish on the flow they began on.
+`Flow` object it started with, so calls in progress finish on the flow they began on (a call
+resumed by another process resumes on the current flow if it is the same one, else starts
+the IVR afresh).
 
-*Self-service content* is data (``content/nyc311.yaml``): dated suspensions and closures,
-weekly patterns and the city holidays. `info_for` turns it into the session's ``info``
-mapping for one local date: prompt ids from the catalogue and ``say:date:`` tokens, so the
-session speaks it in the caller's language.
+*Self-service content* (`line311.ivr.content`, validated by `line311.ivr.validate`) becomes
+the session's ``info`` for today's local date.
 
 *Pushed alerts*: ``alerts_provider(wall_time)`` gives the live alerts (`PushedAlert`, most
-urgent first, ``until`` on the wall clock); the edge moves ``until`` onto the session's clock.
-Before each event or timer it asks again and, when the answer changed (an alert withdrawn,
-expired or activated), feeds the session an ``AlertsChanged`` first, so an alert targeted at
-a node or a language is played only if it is still live when the caller gets there.
-
-*Hand-offs*: ``Transfer`` and ``Enqueue`` end the session; their handler owns the channel
-from then on. The handler notes what it did on the `EdgeSession` (``path.handoff``) before it
-returns, so the call record the controller posts right after carries it. Work that outlives
-the call record (a referral bridge, a goodbye prompt) runs in background tasks of `IvrEdge`.
+urgent first, ``until`` on the wall clock). Before each event or timer the `EdgeSession` asks
+again and, when the answer changed (an alert withdrawn, expired or activated), feeds the
+session an ``AlertsChanged`` first, so an alert targeted at a node or a language is played
+only if it is still live when the caller gets there.
 """
 
 from __future__ import annotations
@@ -41,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import time
@@ -58,39 +50,27 @@ from line311.ari.handoffs import (
     CommandHandler,
     CrmLookupPort,
     Handoffs,
-    dial_string,
-    sr_status_code,
 )
-from line311.ari.ivr_kind import RecordSink, ivr_kind
+from line311.ari.ivr_kind import EdgeSession, RecordSink, ivr_kind
 from line311.ari.kinds import CallFacts, CallStart, SessionKind
 from line311.ari.port import AriPort
 from line311.call.commands import Enqueue, SrLookup, Transfer
-from line311.call.events import AlertsChanged, Event
 from line311.call.ports import Clock, SystemClock
 from line311.errors import Line311Error
 from line311.ivr.alerts import PushedAlert, as_pushed, shift_clock
-from line311.ivr.content import CONTENT_SECTIONS, Content, ContentError, info_for
+from line311.ivr.content import Content, info_for
 from line311.ivr.flow import Flow, PromptSource, default_flow_path, load_flow_file
 from line311.ivr.session import CallSession
-from line311.ivr.validate import load_content_file, parse_content
+from line311.ivr.validate import load_content_file
 
 __all__ = [
-    "CONTENT_SECTIONS",
-    "Content",
-    "ContentError",
-    "EdgeSession",
     "IvrEdge",
     "Reloadable",
     "build_ivr_edge",
     "content_registry",
-    "dial_string",
     "flow_registry",
     "flows_router",
-    "info_for",
-    "load_content_file",
-    "parse_content",
     "running",
-    "sr_status_code",
 ]
 
 logger = logging.getLogger(__name__)
@@ -99,11 +79,6 @@ T = TypeVar("T")
 
 AlertsProvider = Callable[[float], Sequence["str | PushedAlert"]]
 """``alerts_provider(wall_time)``: the pushed alerts live then, most urgent first."""
-LiveAlerts = Callable[[float], "tuple[tuple[str | PushedAlert, ...], list[PushedAlert]] | None"]
-"""`IvrEdge.live_alerts`: the alerts as given and on the session's clock (None: unknown)."""
-
-MAX_PATH_BYTES = 15 * 1024
-"""Records are trimmed (oldest prompts first) to stay under the CRM bridge's 16 KiB limit."""
 
 
 # ============================================================================ reloadable files
@@ -147,121 +122,6 @@ class Reloadable(Generic[T]):
         self.loaded_at = time.time()
         logger.info("%s reloaded from %s", self.what, self.path.name)
         return value
-
-
-# ============================================================================ the session
-class EdgeSession:
-    """A `CallSession` plus what the edge learnt about the call after the session ended
-    (``path.handoff``), and a record trimmed to what the CRM bridge accepts."""
-
-    __slots__ = (
-        "__weakref__",
-        "_alerts",
-        "_alerts_seen",
-        "_last_now",
-        "_notes",
-        "_outcome",
-        "inner",
-    )
-
-    def __init__(
-        self,
-        inner: CallSession,
-        *,
-        alerts: LiveAlerts | None = None,
-        alerts_seen: tuple[str | PushedAlert, ...] = (),
-        now: float = 0.0,
-    ) -> None:
-        self.inner = inner
-        self._notes: dict[str, Any] = {}
-        self._outcome: str | None = None
-        self._alerts = alerts
-        self._alerts_seen = alerts_seen
-        self._last_now = now
-
-    @property
-    def finished(self) -> bool:
-        return self.inner.finished
-
-    @property
-    def outcome(self) -> object:
-        return self._outcome if self._outcome is not None else self.inner.outcome
-
-    @property
-    def language(self) -> str:
-        return self.inner.language
-
-    @property
-    def flow(self) -> Flow:
-        return self.inner.flow
-
-    def receive(self, event: Event, now: float) -> None:
-        self._refresh_alerts(now)
-        self.inner.receive(event, now)
-        self._last_now = max(self._last_now, now)
-
-    def commands(self) -> Sequence[object]:
-        return self.inner.commands()
-
-    def next_deadline(self) -> float | None:
-        return self.inner.next_deadline()
-
-    def handle_timer(self, now: float) -> None:
-        self._refresh_alerts(now)
-        self.inner.handle_timer(now)
-        self._last_now = max(self._last_now, now)
-
-    def _refresh_alerts(self, now: float) -> None:
-        """Tell the session when the live alerts changed since it last heard. The change is
-        fed as of the last time the session saw, so it is in place before any timer due at
-        ``now`` fires (`CallSession.receive` fires due timers first)."""
-        if self._alerts is None or self.inner.finished:
-            return
-        live = self._alerts(now)
-        if live is None or live[0] == self._alerts_seen:
-            return
-        self._alerts_seen = live[0]
-        self.inner.receive(AlertsChanged(tuple(live[1])), self._last_now)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The session's state and what the edge noted (JSON-able; see `from_dict`)."""
-        notes = dict(self._notes)
-        return {"session": self.inner.to_dict(), "notes": notes, "outcome": self._outcome}
-
-    @classmethod
-    def from_dict(
-        cls, data: Mapping[str, Any], *, flow: Flow, alerts: LiveAlerts | None = None, now: float
-    ) -> EdgeSession:
-        """Rebuild a session saved by `to_dict` (on the ``flow`` it was running). The live
-        alerts are fed again at its next step."""
-        session = cls(CallSession.from_dict(data["session"], flow=flow), alerts=alerts, now=now)
-        session._notes = dict(data.get("notes") or {})
-        session._outcome = data.get("outcome")
-        return session
-
-    def note(self, key: str, value: Any, *, outcome: str | None = None) -> None:
-        """Add ``key`` to the recorded path (and override the outcome when given)."""
-        self._notes[key] = value
-        if outcome is not None:
-            self._outcome = outcome
-
-    def record(self) -> dict[str, Any]:
-        record = self.inner.record()
-        record.update(self._notes)
-        if self._outcome is not None:
-            record["outcome"] = self._outcome
-        return _fit(record, MAX_PATH_BYTES)
-
-
-def _fit(record: dict[str, Any], limit: int) -> dict[str, Any]:
-    """Drop the oldest prompts, then digits, until the record serialises under ``limit``."""
-    for key in ("prompts", "digits", "nodes"):
-        while len(json.dumps(record, separators=(",", ":"))) > limit and record.get(key):
-            items: list[Any] = record[key]
-            cut = max(1, len(items) // 4)
-            del items[:cut]
-            record[f"{key}_dropped"] = record.get(f"{key}_dropped", 0) + cut
-    return record
 
 
 # ============================================================================ the edge

@@ -18,29 +18,25 @@ from fastapi import FastAPI
 
 from line311.ari.controller import FunctionClock
 from line311.ari.errors import AriServerError
+from line311.ari.handoffs import dial_string, sr_status_code
 from line311.ari.ivr_edge import (
-    MAX_PATH_BYTES,
-    ContentError,
-    EdgeSession,
     IvrEdge,
     Reloadable,
     content_registry,
-    dial_string,
     flow_registry,
     flows_router,
-    info_for,
-    load_content_file,
-    parse_content,
-    sr_status_code,
 )
+from line311.ari.ivr_kind import MAX_PATH_BYTES, EdgeSession
 from line311.call.commands import Enqueue, Play, SrLookup, Transfer
 from line311.call.events import Answered, SrLookupResult
 from line311.config import REPO_ROOT
 from line311.crm_bridge.errors import CrmUnavailable
 from line311.ivr.alerts import PushedAlert
 from line311.ivr.catalogue import load_catalogue
+from line311.ivr.content import ContentError, info_for
 from line311.ivr.flow import default_flow_path
 from line311.ivr.session import CallSession
+from line311.ivr.validate import load_content_file, parse_content
 
 PREFIX = "sound:/var/lib/line311/sounds"
 CATALOGUE = load_catalogue(REPO_ROOT / "sounds" / "catalogue")
