@@ -8,7 +8,8 @@ until they are session kinds of their own (see the runner's docstring).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -16,18 +17,21 @@ from line311.ari.kinds import CallFacts, SessionKind
 from line311.ari.translate import NewCall
 from line311.call.events import Event
 from line311.call.ports import Session
-from line311.logs import CallLogger
+from line311.logs import CallLogger, call_logger
 
 __all__ = [
     "ARI_HANGUP_REASONS",
     "Call",
     "ChannelOwner",
+    "LegacyPlugs",
     "RawListener",
     "ReactionObserver",
     "StasisHandler",
     "ari_hangup_reason",
     "outcome_value",
 ]
+
+logger = logging.getLogger("line311.ari.runner")
 
 ARI_HANGUP_REASONS = frozenset(
     {
@@ -109,3 +113,54 @@ class Call:
     @property
     def channel_id(self) -> str:
         return self.facts.channel_id
+
+
+class LegacyPlugs:
+    """The queue runtime and the supervisor line as they plug in until they are session
+    kinds: raw listeners, StasisStart handlers by first argument, channel owners."""
+
+    def __init__(
+        self,
+        stasis_handlers: Mapping[str, StasisHandler] | None,
+        channel_owners: Sequence[ChannelOwner],
+        raw_listeners: Sequence[RawListener],
+        hangup: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self._stasis = dict(stasis_handlers or {})
+        self._owners = list(channel_owners)
+        self._raw = list(raw_listeners)
+        self._hangup = hangup
+
+    async def raw(self, event: dict[str, Any]) -> None:
+        for listener in self._raw:
+            try:
+                await listener(event)
+            except Exception:
+                logger.exception("raw ARI event listener %r failed", listener)
+
+    async def stasis(self, new: NewCall, received_at: float) -> None:
+        """A StasisStart no session kind accepts; with no handler for it: hung up."""
+        handler = self._stasis.get(new.kind)
+        if handler is not None:
+            try:
+                await handler(new, received_at)
+            except Exception:
+                logger.exception("StasisStart handler for %r failed; hanging up", new.kind)
+                await self._hangup(new.channel_id)
+        elif new.kind == "outbound":
+            logger.debug("StasisStart of our own outbound channel %s", new.channel_id)
+        else:
+            call_logger(logger, call_id=new.channel_id).warning(
+                "no handler for Stasis calls of kind %r; hanging up", new.kind
+            )
+            await self._hangup(new.channel_id)
+
+    def owner_of(self, channel_id: str) -> ChannelOwner | None:
+        return next((o for o in self._owners if o.owns(channel_id)), None)
+
+    def reconcile(self, listed: set[str]) -> None:
+        for owner in self._owners:
+            try:
+                owner.reconcile(listed)
+            except Exception:
+                logger.exception("channel owner %r failed to reconcile", owner)

@@ -17,7 +17,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 
-from line311.ari.calls import Call, ChannelOwner
+from line311.ari.calls import Call, LegacyPlugs
 from line311.ari.executor import Executor
 from line311.ari.kinds import CallFacts, SessionKind
 from line311.ari.port import AriPort
@@ -39,7 +39,7 @@ class Reconciling:
     _calls: dict[str, Call]
     _channels: dict[str, Call]
     _ended: OrderedDict[str, None]
-    _owners: list[ChannelOwner]
+    _legacy: LegacyPlugs
     _orphan_grace: float
     _monotonic: Callable[[], float]
     _exec: Executor
@@ -55,18 +55,11 @@ class Reconciling:
     def _hold(self, kind: SessionKind, session: Session, facts: CallFacts) -> Call:
         raise NotImplementedError
 
-    def _owner_of(self, channel_id: str) -> ChannelOwner | None:
-        raise NotImplementedError
-
     async def on_connected(self) -> None:
         """Reconcile with Asterisk after a (re)connect. See `line311.ari.reconcile`."""
         channels = await self._client.list_channels()
         listed = {c.id: c for c in channels}
-        for owner in self._owners:
-            try:
-                owner.reconcile(set(listed))
-            except Exception:
-                logger.exception("channel owner %r failed to reconcile", owner)
+        self._legacy.reconcile(set(listed))
         for call in [c for c in self._calls.values() if c.channel_id not in listed]:
             call.log.warning("channel vanished while ARI was away: ending as a hang-up")
             await self._deliver(call, CallerHungUp(), self._monotonic())
@@ -76,7 +69,7 @@ class Reconciling:
             for c in channels
             if c.stasis_args(self._client.app) is not None
             and c.id not in self._channels
-            and self._owner_of(c.id) is None
+            and self._legacy.owner_of(c.id) is None
         ]
         if not orphans:
             return
@@ -85,7 +78,7 @@ class Reconciling:
             if (
                 channel.id in self._channels
                 or channel.id in self._ended
-                or self._owner_of(channel.id)
+                or self._legacy.owner_of(channel.id)
             ):
                 continue
             args = channel.stasis_args(self._client.app) or ()

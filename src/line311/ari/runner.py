@@ -47,6 +47,7 @@ from typing import Any
 from line311.ari.calls import (
     ARI_HANGUP_REASONS,
     ChannelOwner,
+    LegacyPlugs,
     RawListener,
     ReactionObserver,
     StasisHandler,
@@ -103,7 +104,7 @@ class Runner(Reconciling):
         self._key = caller_hash_key
         self._clock: Clock = clock or SystemClock()
         self.store: SessionStore = store if store is not None else InMemorySessionStore()
-        self._exec = Executor(
+        self._exec = exe = Executor(
             client,
             sounds_uri_prefix=sounds_uri_prefix,
             clock=self._clock,
@@ -111,10 +112,10 @@ class Runner(Reconciling):
             observer=observer,
             handlers=command_handlers or {},
         )
+        self._legacy = LegacyPlugs(
+            stasis_handlers, channel_owners, raw_listeners, exe.hangup_quietly
+        )
         self._orphan_grace = orphan_grace
-        self._stasis = dict(stasis_handlers or {})
-        self._owners = list(channel_owners)
-        self._raw_listeners = list(raw_listeners)
         self._monotonic = monotonic
         self._calls: dict[str, _Call] = {}
         self._channels: dict[str, _Call] = {}
@@ -175,11 +176,7 @@ class Runner(Reconciling):
 
     async def on_event(self, raw: dict[str, Any], received_at: float) -> None:
         """Handle one ARI event (called in order per channel by the client)."""
-        for listener in self._raw_listeners:
-            try:
-                await listener(raw)
-            except Exception:
-                logger.exception("raw ARI event listener %r failed", listener)
+        await self._legacy.raw(raw)
         result = translate(raw)
         if result is None:
             return
@@ -198,7 +195,7 @@ class Runner(Reconciling):
             await self._on_new_call(result, received_at)
         elif call is not None:
             await self._deliver(call, result.event, received_at)
-        elif (owner := self._owner_of(channel_id)) is not None:
+        elif (owner := self._legacy.owner_of(channel_id)) is not None:
             await owner.on_channel_event(channel_id, result.event, received_at)
         else:
             logger.debug(
@@ -214,7 +211,7 @@ class Runner(Reconciling):
             return
         kind = next((k for k in self._kinds.values() if k.accepts and k.accepts(new)), None)
         if kind is None:
-            await self._legacy_stasis(new, received_at)
+            await self._legacy.stasis(new, received_at)
             return
         log = call_logger(logger, call_id=new.channel_id)
         now = self._clock.now()
@@ -244,23 +241,6 @@ class Runner(Reconciling):
         log.info("call started: dialed %s", new.dialed_number)
         async with call.lock:
             await self._step(call, None, received_at)
-
-    async def _legacy_stasis(self, new: NewCall, received_at: float) -> None:
-        handler = self._stasis.get(new.kind)
-        if handler is not None:
-            try:
-                await handler(new, received_at)
-            except Exception:
-                logger.exception("StasisStart handler for %r failed; hanging up", new.kind)
-                await self._exec.hangup_quietly(new.channel_id)
-            return
-        if new.kind == "outbound":
-            logger.debug("StasisStart of our own outbound channel %s", new.channel_id)
-            return
-        call_logger(logger, call_id=new.channel_id).warning(
-            "no handler for Stasis calls of kind %r; hanging up", new.kind
-        )
-        await self._exec.hangup_quietly(new.channel_id)
 
     def _hold(self, kind: SessionKind, session: Session, facts: CallFacts) -> _Call:
         if self._tg is None:
@@ -322,9 +302,6 @@ class Runner(Reconciling):
                     call.session.receive(follow_up, self._clock.now())
                     skipping = skipping or isinstance(follow_up, CommandFailed)
 
-    def _owner_of(self, channel_id: str) -> ChannelOwner | None:
-        return next((o for o in self._owners if o.owns(channel_id)), None)
-
     async def _save(self, call: _Call) -> None:
         try:
             entry = {
@@ -346,12 +323,18 @@ class Runner(Reconciling):
                 delay = None if deadline is None else deadline - self._clock.now()
                 if delay is not None and delay <= 0:
                     await self._on_timer(call)
+                    if not call.finished and call.session.next_deadline() == deadline:
+                        raise RuntimeError(f"the session stays at its deadline {deadline}")
                     continue
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await call.wake.wait()
         except Exception:
-            call.log.exception("call task failed")
+            call.log.exception("call task failed; hanging up")
+            async with call.lock:
+                await self._exec.hangup_quietly(call.channel_id)
+                call.released = True
+                await self._finish(call, forced_outcome="failed")
 
     async def _on_timer(self, call: _Call) -> None:
         async with call.lock:

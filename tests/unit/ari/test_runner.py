@@ -554,3 +554,23 @@ async def test_feeding_a_runner_that_is_not_running_is_refused():
     h = Harness()
     with pytest.raises(RuntimeError, match="not running"):
         await h.send(stasis_start("c1"))
+
+
+class StuckSession(ScriptedSession):
+    """A buggy session whose timer never moves on."""
+
+    def handle_timer(self, now: float) -> None:
+        self.timers += 1
+
+
+async def test_given_a_session_that_never_leaves_its_deadline_then_the_call_ends_failed():
+    session = StuckSession([], deadline=0.0)
+    async with Harness(factory=lambda *a: session) as h:
+        await h.send(stasis_start("c1"))
+        for _ in range(100):
+            if h.records:
+                break
+            await asyncio.sleep(0.01)
+    assert session.timers == 1
+    assert h.records[0]["outcome"] == "failed"
+    assert h.ari.calls[-1] == ("hangup", "c1", "normal")
