@@ -35,12 +35,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import os
-import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter
@@ -54,14 +52,14 @@ from line311.ari.handoffs import (
 from line311.ari.ivr_kind import EdgeSession, RecordSink, ivr_kind
 from line311.ari.kinds import CallFacts, CallStart, SessionKind
 from line311.ari.port import AriPort
+from line311.ari.reloadable import Reloadable, content_registry, flow_registry
 from line311.call.commands import Enqueue, SrLookup, Transfer
 from line311.call.ports import Clock, SystemClock
 from line311.errors import Line311Error
 from line311.ivr.alerts import PushedAlert, as_pushed, shift_clock
 from line311.ivr.content import Content, info_for
-from line311.ivr.flow import Flow, PromptSource, default_flow_path, load_flow_file
+from line311.ivr.flow import Flow, PromptSource
 from line311.ivr.session import CallSession
-from line311.ivr.validate import load_content_file
 
 __all__ = [
     "IvrEdge",
@@ -75,53 +73,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 AlertsProvider = Callable[[float], Sequence["str | PushedAlert"]]
 """``alerts_provider(wall_time)``: the pushed alerts live then, most urgent first."""
-
-
-# ============================================================================ reloadable files
-class Reloadable(Generic[T]):
-    """A value loaded from a file, replaced only by a successful reload.
-
-    ``loader(path)`` raises a `Line311Error` for an invalid file: the reload is refused, the
-    error logged and kept in `last_error`, and `current` stays what it was.
-    """
-
-    def __init__(self, what: str, path: Path, loader: Callable[[Path], T]) -> None:
-        self.what = what
-        self.path = path
-        self._loader = loader
-        self._mtime = self._stat()
-        self.current: T = loader(path)
-        self.last_error: str | None = None
-        self.loaded_at = time.time()
-
-    def _stat(self) -> float | None:
-        try:
-            return os.stat(self.path).st_mtime
-        except OSError:
-            return None
-
-    def changed(self) -> bool:
-        """Whether the file's modification time differs from the last load attempt."""
-        return self._stat() != self._mtime
-
-    def reload(self) -> T:
-        """Load the file again; raise (and keep the old value) when it does not validate."""
-        self._mtime = self._stat()
-        try:
-            value = self._loader(self.path)
-        except Line311Error as exc:
-            self.last_error = str(exc)
-            logger.error("%s reload refused, keeping the current one: %s", self.what, exc)
-            raise
-        self.current = value
-        self.last_error = None
-        self.loaded_at = time.time()
-        logger.info("%s reloaded from %s", self.what, self.path.name)
-        return value
 
 
 # ============================================================================ the edge
@@ -306,27 +259,6 @@ class IvrEdge(Handoffs):
 
 
 # ============================================================================ wiring helpers
-def flow_registry(
-    path: Path | None, catalogue: Callable[[], PromptSource] | None
-) -> Reloadable[Flow]:
-    """The flow registry for ``path`` (default: the shipped flow), validated against the
-    prompt catalogue ``catalogue()`` returns (read again on every reload)."""
-
-    def load(p: Path) -> Flow:
-        return load_flow_file(p, catalogue=catalogue() if catalogue is not None else None)
-
-    return Reloadable("call flow", path or default_flow_path(), load)
-
-
-def content_registry(
-    path: Path, catalogue: Callable[[], PromptSource] | None
-) -> Reloadable[Content]:
-    def load(p: Path) -> Content:
-        return load_content_file(p, catalogue=catalogue() if catalogue is not None else None)
-
-    return Reloadable("self-service content", path, load)
-
-
 def flows_router(edge: IvrEdge) -> APIRouter:
     """``POST /api/flows/reload`` (reload flow + content; 422 when one is refused) and
     ``GET /api/flows`` (what is loaded) for line311's own HTTP app."""
