@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import signal
@@ -101,12 +102,14 @@ async def controller_part(
 
     from line311.ari.agents import load_roster_file
     from line311.ari.client import AriClient
-    from line311.ari.controller import Controller
     from line311.ari.ivr_edge import build_ivr_edge, flows_router, running
     from line311.ari.queue_edge import build_queue_edge
     from line311.ari.queue_edge import running as queues_running
     from line311.ari.records import CallRecorder
+    from line311.ari.runner import Runner
     from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
+    from line311.call.ports import SystemClock
+    from line311.call.store import InMemorySessionStore
     from line311.crm_bridge.client import CrmClient
     from line311.crm_bridge.delivery import (
         HttpTransport,
@@ -141,6 +144,7 @@ async def controller_part(
 
     sounds_prefix = f"sound:{SOUNDS_ASTERISK_DIR}"
     wall_clock = time.time  # the one clock of every stored call and queue time
+    clock = SystemClock()  # the same clock, for the sessions
     engine = engine_from_settings(settings)
     ensure_schema_current(engine)
     sessions = make_session_factory(engine)
@@ -182,6 +186,7 @@ async def controller_part(
             # the call plays each at its moment: after the greeting (untargeted), after the
             # language choice (targeted at that language), on entering its node
             alerts_provider=lambda wall: scheduler.call_alerts(datetime.fromtimestamp(wall, UTC)),
+            clock=clock,
         )
 
         def to_hub(event: object) -> None:
@@ -221,11 +226,6 @@ async def controller_part(
 
         stasis["agent-feature"] = agent_feature
 
-        def session_factory(call_id: str, dialed: str, now: float) -> Any:
-            session = ivr.session_factory(call_id, dialed, now)
-            ivr_activity.entered(call_id)
-            return session
-
         # one record per call, when the call really ends (after its queue leg), kept in a
         # durable spool until the bridge has stored it
         transport: RecordTransport
@@ -250,15 +250,22 @@ async def controller_part(
             pop_desk.remember_record(record)  # the IVR path, for the pop when a CCR answers
             await recorder.on_ivr_record(record)
 
-        controller = Controller(
+        ivr_kind = ivr.session_kind(record_sink=record_sink, enqueue=queues.command_handler())
+        start_ivr = ivr_kind.start
+
+        def start_call(start: Any) -> Any:
+            session = start_ivr(start)
+            ivr_activity.entered(start.call_id)
+            return session
+
+        controller = Runner(
             ari,
-            session_factory,
+            [dataclasses.replace(ivr_kind, start=start_call)],
             sounds_uri_prefix=sounds_prefix,
             caller_hash_key=settings.caller_hash_key.get_secret_value(),
-            record_sink=record_sink,
-            wall_clock=wall_clock,
+            clock=clock,
+            store=InMemorySessionStore(),  # calls survive a reconnect; Redis: issue 12
             observer=metrics.observe_ari_reaction,
-            command_handlers=ivr.command_handlers(enqueue=queues.command_handler()),
             stasis_handlers=stasis,
             channel_owners=[*queues.channel_owners(), supervisor_line],
             raw_listeners=[supervisor_line.on_event],

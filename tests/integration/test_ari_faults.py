@@ -359,7 +359,9 @@ async def test_websocket_dropped_mid_call_the_call_completes_after_reconnect(fak
     assert records[0]["outcome"] == "completed"
 
 
-async def test_after_an_asterisk_restart_lost_calls_end_and_leftovers_are_hung_up(fake: FakeAri):
+async def test_after_an_asterisk_restart_lost_calls_end_and_callers_without_state_hear_the_ivr_again(
+    fake: FakeAri,
+):
     records: list[dict[str, Any]] = []
     done: list[str] = []
     fake.playback_duration = None
@@ -370,10 +372,11 @@ async def test_after_an_asterisk_restart_lost_calls_end_and_leftovers_are_hung_u
         await fake.start_call("c1")
         await poll(lambda: done == ["answer", "play"])
         await fake.restart(down_for=0.2)  # channels are gone after a restart
-        fake.add_channel("leftover")  # in our app, but no session knows it
+        fake.add_channel("leftover")  # a caller in our app, but no session knows it
         await fake.wait_for_websockets(2)
-        await poll(lambda: bool(records) and "/channels/leftover" in fake.paths("DELETE"))
-        assert controller.active_calls == 0
+        await poll(lambda: bool(records) and "/channels/leftover/answer" in fake.paths("POST"))
+        assert "/channels/leftover" not in fake.paths("DELETE")  # never silence, never a BYE
+        assert controller.active_calls == 1
         assert controller.connected
         await ari.close()
         await runner

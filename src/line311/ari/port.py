@@ -62,6 +62,10 @@ class AriPort(Protocol):
 
     async def redirect(self, channel_id: str, endpoint: str) -> None: ...
 
+    async def ring(self, channel_id: str) -> None: ...
+
+    async def ring_stop(self, channel_id: str) -> None: ...
+
     async def originate(
         self,
         endpoint: str,

@@ -34,6 +34,7 @@ __all__ = [
     "PositionTold",
     "QueueLegEvent",
     "RecordingFinished",
+    "Resumed",
     "SrLookupResult",
 ]
 
@@ -230,6 +231,15 @@ QueueLegEvent = (
 )
 
 
+# ---------------------------------------------------------------------------- runner
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """The session was rebuilt from its saved state by another controller process (or after a
+    restart): what was under way on the channel may have been lost while nobody listened (a
+    prompt's end, a lookup's answer). The session re-does it: replays the interrupted prompt,
+    asks again, answers again."""
+
+
 Event = (
     Answered
     | PlaybackStarted
@@ -246,4 +256,5 @@ Event = (
     | AlertSubmitted
     # queue area: the queued-call session
     | QueueLegEvent
+    | Resumed  # runner
 )

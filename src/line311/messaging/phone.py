@@ -21,7 +21,7 @@ A CCR phone dials the feature code (``*80``); the dialplan hands the call to
     LANGUAGE (1-7) ─▶ AUDIENCE (1 all callers, 2 that language) ─▶ HOURS (1-72 #)
       ─▶ CONFIRM (1 submit, 2 cancel) ─▶ SUBMITTING ──AlertSubmitted──▶ ENDING (goodbye)
 
-Every prompt is a catalogue prompt (``sounds/catalogue/messaging.yaml``), played in English
+Every prompt is a catalogue prompt (``content/catalogue/messaging.yaml``), played in English
 (the line is for staff), one playback after the other. Digits typed while a prompt plays
 stop it (barge-in). A menu that gets no answer is repeated; after `MAX_TIMEOUTS` silences
 the call ends. The PIN is checked by the edge (`CheckPin`, see `line311.messaging.pins`);

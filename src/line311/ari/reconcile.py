@@ -1,0 +1,130 @@
+"""What the runner does after every (re)connect of the ARI websocket (edge).
+
+``GET /channels``, then: held calls whose channel vanished end as a caller hang-up; every
+stored call whose channel still exists and that this runner does not hold is rebuilt
+(``kind.resume`` + ``Resumed``: the IVR replays the interrupted prompt); a stored call whose
+channel is gone is rebuilt and ended as a hang-up (so its record is written). After a short
+grace (a StasisStart in flight may claim its channel), a caller channel (``inbound``) still in
+our app with no state starts the IVR afresh (a defined outcome, never silence); other
+channels nobody holds are hung up. One runner per store: leases across processes are issue 12.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+
+from line311.ari.calls import Call, LegacyPlugs
+from line311.ari.executor import Executor
+from line311.ari.kinds import CallFacts, SessionKind
+from line311.ari.port import AriPort
+from line311.ari.translate import NewCall
+from line311.call.events import CallerHungUp, Event, Resumed
+from line311.call.ports import Session
+from line311.call.store import SessionStore
+
+__all__ = ["Reconciling"]
+
+logger = logging.getLogger("line311.ari.runner")
+
+
+class Reconciling:
+    """The reconnect half of `line311.ari.runner.Runner` (which provides what is declared here)."""
+
+    _client: AriPort
+    _kinds: dict[str, SessionKind]
+    _calls: dict[str, Call]
+    _channels: dict[str, Call]
+    _ended: OrderedDict[str, None]
+    _legacy: LegacyPlugs
+    _orphan_grace: float
+    _monotonic: Callable[[], float]
+    _exec: Executor
+    _tg: asyncio.TaskGroup | None
+    store: SessionStore
+
+    async def _deliver(self, call: Call, event: Event, received_at: float) -> None:
+        raise NotImplementedError
+
+    async def _on_new_call(self, new: NewCall, received_at: float) -> None:
+        raise NotImplementedError
+
+    def _hold(self, kind: SessionKind, session: Session, facts: CallFacts) -> Call:
+        raise NotImplementedError
+
+    async def on_connected(self) -> None:
+        """Reconcile with Asterisk after a (re)connect. See `line311.ari.reconcile`."""
+        channels = await self._client.list_channels()
+        listed = {c.id: c for c in channels}
+        self._legacy.reconcile(set(listed))
+        for call in [c for c in self._calls.values() if c.channel_id not in listed]:
+            call.log.warning("channel vanished while ARI was away: ending as a hang-up")
+            await self._deliver(call, CallerHungUp(), self._monotonic())
+        await self._resume_stored(set(listed))
+        orphans = [
+            c
+            for c in channels
+            if c.stasis_args(self._client.app) is not None
+            and c.id not in self._channels
+            and self._legacy.owner_of(c.id) is None
+        ]
+        if not orphans:
+            return
+        await asyncio.sleep(self._orphan_grace)
+        for channel in orphans:
+            if (
+                channel.id in self._channels
+                or channel.id in self._ended
+                or self._legacy.owner_of(channel.id)
+            ):
+                continue
+            args = channel.stasis_args(self._client.app) or ()
+            if args[:1] == ("inbound",) and self._tg is not None:
+                logger.warning(
+                    "channel %s is in app %s with no stored state: starting its IVR again",
+                    channel.id, self._client.app, extra={"channel_id": channel.id},
+                )  # fmt: skip
+                new = NewCall(
+                    channel_id=channel.id,
+                    kind="inbound",
+                    dialed_number=args[1] if len(args) > 1 and args[1] else channel.dialplan_exten,
+                    caller_number=channel.caller_number or None,
+                    args=tuple(args[1:]),
+                    channel_name=channel.name,
+                )
+                await self._on_new_call(new, self._monotonic())
+                continue
+            logger.warning(
+                "hanging up channel %s: it is in app %s but has no call session",
+                channel.id, self._client.app, extra={"channel_id": channel.id},
+            )  # fmt: skip
+            await self._exec.hangup_quietly(channel.id)
+
+    async def _resume_stored(self, listed: set[str]) -> None:
+        try:
+            call_ids = await self.store.call_ids()
+        except Exception as exc:
+            logger.warning("cannot list stored calls (%s); none resumed", exc)
+            return
+        for call_id in call_ids:
+            if call_id in self._calls or self._tg is None:
+                continue
+            try:
+                entry = await self.store.load(call_id)
+                if entry is None:
+                    continue
+                kind = self._kinds[entry["kind"]]
+                facts = CallFacts.from_dict(entry["call"])
+                session = kind.resume(entry["state"], facts)
+            except Exception as exc:
+                logger.warning("cannot resume call %s (%s); its state is dropped", call_id, exc)
+                with contextlib.suppress(Exception):
+                    await self.store.delete(call_id)
+                continue
+            call = self._hold(kind, session, facts)
+            gone = facts.channel_id not in listed
+            call.log.info("call resumed (%s)%s", kind.name, ": its channel is gone" if gone else "")
+            await self._deliver(call, CallerHungUp() if gone else Resumed(), self._monotonic())

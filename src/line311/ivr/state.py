@@ -1,0 +1,158 @@
+"""The IVR session's vocabulary of states, its constants and its small pure helpers.
+
+`SessionCore` declares every attribute of a `line311.ivr.session.CallSession`; the session's
+behaviour is spread over `line311.ivr.steps` (walking the flow), `line311.ivr.transitions`
+(one handler per (state, event) pair, in one table) and `line311.ivr.session` (the public
+API and persistence).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+from typing import Any
+
+from line311.call.commands import Command
+from line311.call.record import Outcome
+from line311.ivr.alerts import PushedAlert
+from line311.ivr.flow import Flow
+from line311.ivr.say import say_date, say_digits, say_number, say_ordinal, say_time
+
+__all__ = [
+    "ANSWER_TIMEOUT",
+    "DEFAULT_MAX_PLAYBACK",
+    "MAX_ENTRY_DIGITS",
+    "SCHEMA",
+    "SR_STATUSES",
+    "Item",
+    "Phase",
+    "SessionCore",
+    "State",
+    "alert_of",
+    "as_item",
+    "copy_json",
+    "expand",
+]
+
+logger = logging.getLogger("line311.ivr.session")
+
+ANSWER_TIMEOUT = 5.0
+"""Seconds the edge has to confirm our ``Answer`` before the session gives up on the call."""
+
+DEFAULT_MAX_PLAYBACK = 120.0
+"""Default longest time one prompt may take to play before the session assumes it is stuck."""
+
+SR_STATUSES = frozenset({"open", "in_progress", "assigned", "pending", "closed"})
+"""SR status codes with a prompt of their own (``sr_status_<code>``); others are "unknown"."""
+
+SCHEMA = 2
+MAX_ENTRY_DIGITS = 20
+
+
+class State(enum.Enum):
+    """Where the session is. ``DONE`` is the only terminal state."""
+
+    ANSWERING = "answering"
+    PLAYING = "playing"
+    COLLECTING = "collecting"
+    LOOKING_UP = "looking_up"
+    ENDING = "ending"
+    DONE = "done"
+
+
+class Phase(enum.Enum):
+    """Sub-step of an sr_status node (other nodes use ``NONE``)."""
+
+    NONE = "none"
+    ENTRY = "entry"
+    CONFIRM = "confirm"
+    RESULT = "result"
+
+
+Item = tuple[str, str, str]  # (prompt_id, language, tag) - tag "alert:<id>" marks a pushed alert
+
+
+class SessionCore:
+    """Every attribute of a call session (set by ``CallSession.__init__`` / ``from_dict``)."""
+
+    call_id: str
+    dialed_number: str
+    flow: Flow
+    language: str
+    max_playback: float
+    _alerts: list[PushedAlert]
+    _alerts_played: list[str]
+    _info: dict[str, list[str]]
+    _state: State
+    _outcome: Outcome | None
+    _resolution: Outcome | None
+    _pending: list[Command]
+    _timer: float | None
+    _timer_reason: str
+    _call_deadline: float | None
+    _playback_seq: int
+    _current_playback: str | None
+    _current_item: Item | None
+    _playlist: list[Item]
+    _node_id: str
+    _phase: Phase
+    _attempts: int
+    _history: list[str]
+    _topic: str
+    _entry: str
+    _sr_number: str | None
+    _sr_result: list[Item]
+    _sr_answer_pending: list[str | None] | None
+    _left_start: bool
+    _record: dict[str, Any]
+
+
+def expand(segment: str, language: str) -> list[str]:
+    """A prompt id stays itself; ``say:<kind>:<value>`` becomes the prompt ids that speak it.
+
+    Kinds: ``digits`` (read one by one, e.g. SR numbers), ``number``, ``ordinal``, ``date``
+    (ISO ``YYYY-MM-DD``) and ``time`` (``HH:MM``). A value that cannot be spoken is skipped
+    (content comes from outside; one bad value must not cost the caller the rest).
+    """
+    if not segment.startswith("say:"):
+        return [segment]
+    kind, _, value = segment[4:].partition(":")
+    try:
+        if kind == "digits":
+            return say_digits(value, language)
+        if kind == "number":
+            return say_number(int(value), language)
+        if kind == "ordinal":
+            return say_ordinal(int(value), language)
+        if kind == "date":
+            return say_date(dt.date.fromisoformat(value), language)
+        if kind == "time":
+            return say_time(dt.time.fromisoformat(value), language)
+    except ValueError:
+        pass
+    logger.debug("cannot speak %r in %s: skipped", segment, language)
+    return []
+
+
+def alert_of(item: Item | None) -> str | None:
+    """The alert id of a playlist item that is a pushed alert (None: not an alert)."""
+    if item is None:
+        return None
+    if item[2] == "alert":  # saved by a version that did not tag the id
+        return item[0]
+    return item[2].removeprefix("alert:") if item[2].startswith("alert:") else None
+
+
+def as_item(raw: Any) -> Item:
+    prompt_id, language, tag = raw
+    return (str(prompt_id), str(language), str(tag))
+
+
+def copy_json(value: Any) -> Any:
+    """Deep copy of JSON-like data (dicts, lists, tuples as lists, scalars)."""
+    if isinstance(value, dict):
+        return {k: copy_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [copy_json(v) for v in value]
+    return value
