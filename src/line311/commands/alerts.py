@@ -25,7 +25,7 @@ app = typer.Typer(no_args_is_help=True)
 ByOption = Annotated[str, typer.Option("--by", help="Acting supervisor (default: login name).")]
 NoteOption = Annotated[str, typer.Option("--note", help="A note for the audit log.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-_RELATIVE = re.compile(r"^\+(\d+)([mhd])$")
+_RELATIVE = re.compile(r"^\+(\d+)([mhd])\Z")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 

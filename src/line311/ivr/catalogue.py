@@ -80,7 +80,7 @@ ESPEAK_VOICES: Mapping[str, str] = MappingProxyType(
     }
 )
 
-_ID_RE = re.compile(r"^[a-z0-9_-]+(/[a-z0-9_-]+)*$")
+_ID_RE = re.compile(r"[a-z0-9_-]+(/[a-z0-9_-]+)*")
 
 
 class CatalogueError(IvrError):
@@ -203,7 +203,7 @@ def parse_prompts(data: Any, source: str) -> dict[str, Prompt]:
     prompts: dict[str, Prompt] = {}
     for raw_id, texts in prompts_data.items():
         prompt_id = str(raw_id)
-        if not _ID_RE.match(prompt_id):
+        if not _ID_RE.fullmatch(prompt_id):
             raise CatalogueError(
                 f"prompt {prompt_id!r} in {source}: id must match [a-z0-9_-]+ segments "
                 "separated by '/'"

@@ -59,7 +59,7 @@ SYSTEM_PROMPTS: dict[str, tuple[str, ...]] = {
 }
 """Prompt ids the engine itself plays, by the node kind that needs them."""
 
-_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_ID = re.compile(r"^[a-z][a-z0-9_]*\Z")
 
 
 class NodeKind(enum.Enum):

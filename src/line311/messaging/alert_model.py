@@ -36,7 +36,7 @@ __all__ = [
 DEFAULT_LANGUAGE = "en"
 SYSTEM_ACTOR = "system"
 ALERT_PROMPT_PREFIX = "alerts/"
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}\Z")
 
 
 class AlertKind(Enum):

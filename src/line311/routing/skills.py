@@ -50,8 +50,8 @@ TOPICS: tuple[str, ...] = (
 )
 """The usual 311 topic skills. Others may be configured; these are the default queues' ones."""
 
-_SKILL_RE = re.compile(r"^[a-z][a-z0-9_]*:[a-z0-9][a-z0-9_-]*$")
-_TERM_RE = re.compile(r"^\s*([^\s<>=]+)\s*(?:>=\s*(\d+))?\s*$")
+_SKILL_RE = re.compile(r"^[a-z][a-z0-9_]*:[a-z0-9][a-z0-9_-]*\Z")
+_TERM_RE = re.compile(r"^\s*([^\s<>=]+)\s*(?:>=\s*(\d+))?\s*\Z")
 _AND_RE = re.compile(r"\s+AND\s+|\s*&&\s*", re.IGNORECASE)
 
 

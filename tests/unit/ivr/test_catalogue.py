@@ -262,3 +262,8 @@ def test_an_id_outside_the_alphabet_is_refused_with_its_name(pid: str) -> None:
         with pytest.raises(CatalogueError) as info:
             parse_prompts(data, "p.yaml")
         assert repr(pid) in str(info.value)
+
+
+def test_a_trailing_newline_does_not_sneak_an_id_past_the_alphabet() -> None:
+    with pytest.raises(CatalogueError):
+        parse_prompts({"prompts": {"0\n": texts()}}, "p.yaml")
