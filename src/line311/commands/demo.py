@@ -90,7 +90,7 @@ def demo(
     ] = None,
 ) -> None:
     """Drive the RUNNING stack with simulated residents and CCR phones; Ctrl-C stops it."""
-    from line311.cli import settings_from  # the root imports this module
+    from line311.commands.context import settings_from
 
     settings = settings_from(ctx)
     if curve not in CURVES:

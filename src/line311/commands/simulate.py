@@ -278,7 +278,7 @@ def simulate_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
     """Simulate a call-center day and compare it with Erlang C and Erlang A."""
-    from line311.cli import settings_from
+    from line311.commands.context import settings_from
 
     if interval not in (15, 30):
         raise typer.BadParameter("--interval must be 15 or 30")

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 An SR's number is derived from its row id: the row is inserted, flushed to learn its id,
-and given ``make_sr_number(id)`` (``line311.ivr.srnumber``: prefix 311, 8-digit sequence,
+and given ``make_sr_number(id)`` (``line311.call.srnumber``: prefix 311, 8-digit sequence,
 Damm check digit) in the same transaction, so numbers are unique without a second counter
 and a caller can key one back on the phone. A random ``token`` is issued too (Open311's
 ``tokens/{token}``).
@@ -28,11 +28,11 @@ from sqlalchemy import Select, Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from line311.call.srnumber import SR_SEQUENCE_MAX, make_sr_number
 from line311.db.coltypes import UtcDateTime
 from line311.db.errors import DbError, DbUnavailable
 from line311.db.models import ServiceRequestRow, ServiceRow
 from line311.db.outbox import OutboxKind, enqueue
-from line311.ivr.srnumber import SR_SEQUENCE_MAX, make_sr_number
 
 __all__ = [
     "MAX_SEARCH_RESULTS",

@@ -5,11 +5,10 @@ Modules, from the bottom up:
     errors      RoutingError tree
     skills      skills (``lang:ru``, ``topic:housing``), proficiency 1-5, Requirements
     agents      CCR profiles, the agent state machine (one transition table), figures
+    waiting     WaitingCall and WaitingList: waiting calls in service order
     queues      queue definitions, escalation steps, loading from YAML/dicts, defaults
     strategies  routing strategies registered by name (best_skill_longest_idle ...)
     store       RoutingStore protocol (shared-store ready) and its in-memory form
     results     Offer, WaitExpired, QueueStats: what the router hands the edge
     router      Router: events in (with ``now``), offers out; escalation, callbacks, stats
-
-The waiting-call record and ordered list live in ``line311.queue.waiting``.
 """

@@ -55,7 +55,6 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 
-from line311.queue.waiting import WaitingCall, WaitingList
 from line311.routing.agents import (
     Agent,
     AgentEvent,
@@ -79,6 +78,7 @@ from line311.routing.results import Offer, QueueStats, WaitExpired
 from line311.routing.skills import Requirements, SkillSet, lang, validate_skill
 from line311.routing.store import BucketKey, InMemoryRoutingStore, RoutingStore
 from line311.routing.strategies import DEFAULT_STRATEGIES, Strategy, StrategyContext
+from line311.routing.waiting import WaitingCall, WaitingList
 
 __all__ = ["BucketPlan", "Router"]
 
