@@ -23,7 +23,7 @@ from line311.config import Settings
 from line311.dashboard.auth import AccountStore, Authenticator, Role
 from line311.db.engine import engine_from_settings
 from line311.db.migrate import ensure_schema_current
-from line311.demo import (
+from line311.sim.demo import (
     CURVES,
     LANGUAGE_DIGITS,
     TOPIC_DIGITS,
