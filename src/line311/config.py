@@ -211,7 +211,7 @@ class Settings(BaseSettings):
         default=5.0, ge=0, le=600, description="Abandons within this many seconds are 'short'."
     )
 
-    # -- queues and CCRs (line311.ari.queueing, line311.ari.agents; docs/queues.md) ---------
+    # -- queues and CCRs (line311.ari.queueing, line311.routing.roster; docs/queues.md) ---------
     agents_file: Path = Field(
         default=REPO_ROOT / "src" / "line311" / "routing" / "agents.yaml",
         description="CCR roster and skills (YAML).",
