@@ -10,5 +10,9 @@ Modules, from the bottom up:
     strategies  routing strategies registered by name (best_skill_longest_idle ...)
     store       RoutingStore protocol (shared-store ready) and its in-memory form
     results     Offer, WaitExpired, QueueStats: what the router hands the edge
+    roster      the CCR roster (plain data or the YAML file named by the settings)
+    decide      bucket plans, candidates, the strategy's pick: the reservations of a round
+    figures     real-time figures of a queue
+    staff       the router's CCR side: log in/out, pauses, wrap-up, missed offers
     router      Router: events in (with ``now``), offers out; escalation, callbacks, stats
 """
