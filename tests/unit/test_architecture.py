@@ -1,10 +1,10 @@
 """The package's architecture: import contracts (import-linter) and a pure core without I/O.
 
 `lint-imports` checks the contracts of ``[tool.importlinter]`` in pyproject.toml: the edges
-above the pure core, `line311.call` at the bottom, no cycles between the modules of a core
-package, no I/O library imported by a pure module. The second test imports every pure module
-in a fresh interpreter and checks that no I/O library was loaded (package ``__init__`` files
-included, which the import graph does not see).
+above the pure core, `line311.call` at the bottom, no import cycles at all, no I/O library
+imported by a pure module, API schemas built on the one record and not on database rows.
+The second test imports every pure module in a fresh interpreter and checks that no I/O
+library was loaded (package ``__init__`` files included, which the import graph ignores).
 """
 
 from __future__ import annotations
