@@ -12,7 +12,9 @@ Searches follow Open311 GeoReport v2: at most 1000 results, newest first, ``requ
 within a window that defaults to the last 90 days and may not span more than 90 days; when
 SR numbers are given, the other filters are ignored. `ServiceRequestStore.search_public` is
 the Open311 hot path: it reads only the `PUBLIC_FIELDS` (no personal data, no attributes to
-decode) as plain rows, up to 1000 of them per answer, with no object built per row.
+decode) as plain rows, up to 1000 of them per answer, with no object built per row. The SR
+values themselves (`ServiceRequest`, `NewServiceRequest`, `PUBLIC_FIELDS`) are in
+`line311.db.sr_values`; this module re-exports them as the store's API.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Select, Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,6 +34,15 @@ from line311.db.coltypes import UtcDateTime
 from line311.db.errors import DbError, DbUnavailable
 from line311.db.models import ServiceRequestRow, ServiceRow
 from line311.db.outbox import OutboxKind, enqueue
+from line311.db.sr_values import (
+    PUBLIC_FIELDS,
+    SR_COLUMN_FIELDS,
+    NewServiceRequest,
+    ServiceRequest,
+    Status,
+    UnknownService,
+    sr_payload,
+)
 
 __all__ = [
     "MAX_SEARCH_RESULTS",
@@ -49,105 +59,8 @@ __all__ = [
 MAX_SEARCH_RESULTS = 1000
 MAX_SEARCH_SPAN = timedelta(days=90)
 
-Status = Literal["open", "closed"]
-Channel = Literal["PHONE", "ONLINE", "MOBILE", "OTHER"]
 
-
-class UnknownService(DbError):
-    """The service code is not in the catalogue (or is inactive)."""
-
-
-@dataclass(frozen=True, slots=True)
-class NewServiceRequest:
-    """What is needed to file an SR. Never a phone number: ``caller_hash`` only."""
-
-    service_code: str
-    description: str | None = None
-    address: str | None = None
-    address_id: str | None = None
-    zipcode: str | None = None
-    lat: float | None = None
-    long: float | None = None
-    media_url: str | None = None
-    channel: Channel = "PHONE"
-    attributes: dict[str, Any] = field(default_factory=dict)
-    caller_hash: str | None = None
-    call_id: str | None = None
-    account_id: str | None = None
-    device_id: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceRequest:
-    """A stored SR (every column; callers decide what to show)."""
-
-    sr_number: str
-    token: str
-    service_code: str
-    service_name: str
-    status: str
-    status_notes: str | None
-    description: str | None
-    agency_responsible: str
-    service_notice: str | None
-    requested_at: datetime
-    updated_at: datetime
-    expected_at: datetime | None
-    address: str | None
-    address_id: str | None
-    zipcode: str | None
-    lat: float | None
-    long: float | None
-    media_url: str | None
-    channel: str
-    attributes: dict[str, Any]
-    caller_hash: str | None
-    call_id: str | None
-    account_id: str | None
-    device_id: str | None
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-
-
-_SR_FIELDS = tuple(f.name for f in fields(ServiceRequest) if f.name != "service_name")
-
-
-def sr_payload(sr: ServiceRequest) -> dict[str, Any]:
-    """Every field of ``sr``, JSON-ready (what the external CRM receives)."""
-    out: dict[str, Any] = {}
-    for f in fields(sr):
-        value = getattr(sr, f.name)
-        out[f.name] = value.isoformat() if isinstance(value, datetime) else value
-    return out
-
-
-_SR_COLUMNS = tuple(getattr(ServiceRequestRow, name) for name in _SR_FIELDS)
-
-PUBLIC_FIELDS = (
-    "sr_number",
-    "status",
-    "status_notes",
-    "service_name",
-    "service_code",
-    "description",
-    "agency_responsible",
-    "service_notice",
-    "requested_at",
-    "updated_at",
-    "expected_at",
-    "address",
-    "address_id",
-    "zipcode",
-    "lat",
-    "long",
-    "media_url",
-)
-"""The `ServiceRequest` fields anyone may see (Open311's), in the order Open311 lists them:
-never names, e-mail, caller hash, call id or device/account ids."""
+_SR_COLUMNS = tuple(getattr(ServiceRequestRow, name) for name in SR_COLUMN_FIELDS)
 
 _SRS: Table = ServiceRequestRow.__table__  # type: ignore[assignment]
 _SERVICES: Table = ServiceRow.__table__  # type: ignore[assignment]
@@ -166,7 +79,7 @@ _PG_PUBLIC_COLUMNS = tuple(
 
 
 def _to_sr(row: ServiceRequestRow, service_name: str) -> ServiceRequest:
-    values = {name: getattr(row, name) for name in _SR_FIELDS}
+    values = {name: getattr(row, name) for name in SR_COLUMN_FIELDS}
     return ServiceRequest(service_name=service_name, **values)
 
 
@@ -296,7 +209,7 @@ class ServiceRequestStore:
         except SQLAlchemyError as exc:
             raise DbUnavailable(f"searching service requests failed: {exc}") from None
         return [
-            ServiceRequest(service_name=row[-1], **dict(zip(_SR_FIELDS, row, strict=False)))
+            ServiceRequest(service_name=row[-1], **dict(zip(SR_COLUMN_FIELDS, row, strict=False)))
             for row in rows
         ]
 
