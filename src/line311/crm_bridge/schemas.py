@@ -30,7 +30,7 @@ from pydantic import (
 
 from line311.call import record as one
 from line311.call.record import Outcome, QueueLeg, RecordError
-from line311.call.schema import STORED_FIELDS
+from line311.call.schema import RECORD_FIELDS, STORED_FIELDS
 from line311.text import UnsafeText, find_unsafe
 
 __all__ = [
@@ -201,20 +201,9 @@ class CallRecord(NoCallerNumbers):
     def to_record(self) -> one.CallRecord:
         """The one record (`line311.call.record.CallRecord`) this body describes; the
         database stores `line311.db.calls.Call.from_record` of it."""
-        return one.CallRecord(
-            call_id=self.call_id,
-            dialed_number=self.dialed_number,
-            caller_hash=self.caller_hash,
-            started_at=self.started_at,
-            answered_at=self.answered_at,
-            ended_at=self.ended_at,
-            outcome=self.outcome,
-            language=self.language,
-            queue=self.queue,
-            agent_id=self.agent_id,
-            path=self.path,
-            queue_leg=self.leg(),
-        )
+        values = {name: getattr(self, name) for name in RECORD_FIELDS}
+        values["queue_leg"] = self.leg()
+        return one.CallRecord(**values)
 
 
 class CallOut(BaseModel):

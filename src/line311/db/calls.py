@@ -40,7 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from line311.call.record import CallRecord
-from line311.call.schema import STORED_FIELDS, leg_facts
+from line311.call.schema import RECORD_FIELDS, STORED_FIELDS, leg_facts
 from line311.db.errors import DbError, DbUnavailable
 from line311.db.models import CallRow
 from line311.db.outbox import OutboxKind, enqueue
@@ -126,22 +126,10 @@ class Call(ReceivedRecord):
     @classmethod
     def from_record(cls, record: CallRecord) -> Call:
         """The stored form of ``record`` (not yet received: ``received_at`` is None)."""
+        values = {name: getattr(record, name) for name in RECORD_FIELDS}
         leg = record.queue_leg
-        return cls(
-            call_id=record.call_id,
-            dialed_number=record.dialed_number,
-            caller_hash=record.caller_hash,
-            started_at=record.started_at,
-            answered_at=record.answered_at,
-            ended_at=record.ended_at,
-            outcome=record.outcome,
-            language=record.language,
-            queue=record.queue,
-            agent_id=record.agent_id,
-            path=record.path,
-            queue_leg=None if leg is None else leg.to_dict(),
-            **leg_facts(leg),
-        )
+        values["queue_leg"] = None if leg is None else leg.to_dict()
+        return cls(**values, **leg_facts(leg))
 
 
 class AddOutcome(enum.Enum):
