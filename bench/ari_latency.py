@@ -16,7 +16,7 @@ from __future__ import annotations
 import statistics
 
 from bench._stack import TimedObserver, bench_stack, quantile
-from line311.sipp import start_caller
+from line311.sim.sipp import start_caller
 from tests.e2e.stack import wait_until
 
 CALLS = 20

@@ -29,7 +29,7 @@ import orjson
 import psycopg
 
 from bench.crm_intake import Bridge, _q
-from line311.ivr.srnumber import make_sr_number
+from line311.call.srnumber import make_sr_number
 
 SR_ROWS = int(os.environ.get("BENCH_SR_ROWS", "1000000"))
 SEARCHES = int(os.environ.get("BENCH_SEARCHES", "600"))

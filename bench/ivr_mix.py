@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench._stack import BenchStack, TimedObserver, bench_stack, quantile
-from line311.sipp import start_caller
+from line311.sim.sipp import start_caller
 
 CALLS = 100
 CONCURRENT = 50

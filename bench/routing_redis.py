@@ -33,8 +33,8 @@ from line311.live import codec
 from line311.live.client import connect
 from line311.live.routing import LiveRouting, Reserved
 from line311.live.server import RedisServer
-from line311.queue.waiting import WaitingCall
 from line311.routing.agents import AgentEvent
+from line311.routing.waiting import WaitingCall
 
 AGENTS = 1_000
 WAITING = 5_000

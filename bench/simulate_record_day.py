@@ -16,9 +16,9 @@ import os
 import random
 import time
 
-from line311.queue.simulate import RECORD_DAY, RECORD_DAY_CALLS, SimConfig, simulate
 from line311.routing.results import Offer
 from line311.routing.router import Router
+from line311.sim.simulate import RECORD_DAY, RECORD_DAY_CALLS, SimConfig, simulate
 
 SEED = 311
 PEAKS = 4

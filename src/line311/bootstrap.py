@@ -118,6 +118,7 @@ async def controller_part(
         RecordTransport,
     )
     from line311.crm_bridge.spool import RecordSpool
+    from line311.dashboard.alerts_api import create_alerts_router
     from line311.dashboard.app import create_app
     from line311.dashboard.auth import (
         AccountStore,
@@ -138,7 +139,6 @@ async def controller_part(
     from line311.http_server import make_embedded_server
     from line311.messaging.alert_service import AlertService
     from line311.messaging.alert_store import AlertStore
-    from line311.messaging.api import create_alerts_router
     from line311.messaging.feed import AlertScheduler
     from line311.messaging.phone_edge import SupervisorLine
 

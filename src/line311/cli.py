@@ -18,9 +18,8 @@ from line311.commands import apikeys as apikeys_cmd
 from line311.commands import demo as demo_cmd
 from line311.commands import outbox as outbox_cmd
 from line311.commands import redis as redis_cmd
-from line311.config import Settings, load_settings
+from line311.commands.context import settings_from
 from line311.errors import ConfigError, Line311Error
-from line311.logs import configure_logging
 
 app = typer.Typer(
     name="line311",
@@ -51,7 +50,7 @@ ConfigOption = Annotated[
 
 @app.callback()
 def _root(ctx: typer.Context, config: ConfigOption = None) -> None:
-    """Store the --config path for sub-commands (read by `line311.cli.settings_from`)."""
+    """Store the --config path for sub-commands (read by `commands.context.settings_from`)."""
     ctx.obj = {"config": config}
 
 
@@ -85,17 +84,6 @@ def config(ctx: typer.Context) -> None:
     settings = settings_from(ctx)
     for name, value in sorted(settings.model_dump().items()):
         typer.echo(f"{name} = {value}")
-
-
-def settings_from(ctx: typer.Context | None) -> Settings:
-    """Load settings for a command, honouring the root ``--config`` option."""
-    config_file = None
-    root = ctx.find_root() if ctx is not None else None
-    if root is not None and isinstance(root.obj, dict):
-        config_file = root.obj.get("config")
-    settings = load_settings(config_file)
-    configure_logging(settings.log_level, settings.log_format)
-    return settings
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from line311.db.engine import make_engine
 from line311.db.queue_models import load_events
 from line311.queue.events import CallEnqueued
 from line311.queue.queue_log import parse_lines
-from line311.sipp import start_agent, start_caller
+from line311.sim.sipp import start_agent, start_caller
 from tests.browser.conftest import pause_from_page, screenshot_path
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import general_queue_env, running_stack

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from line311.sipp import SPEECH, SippResult, start_caller, start_feature_call
+from line311.sim.sipp import SPEECH, SippResult, start_caller, start_feature_call
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import playbacks, record_for, running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from line311.sipp import SippPhone, start_agent, start_caller
+from line311.sim.sipp import SippPhone, start_agent, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import general_queue_env, running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until

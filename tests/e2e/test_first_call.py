@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from line311.sipp import start_caller
+from line311.sim.sipp import start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import greeting_only_flow, running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until

@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from line311.ivr.srnumber import check_digit
-from line311.sipp import SippResult, start_caller
+from line311.call.srnumber import check_digit
+from line311.sim.sipp import SippResult, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import playbacks, start_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from line311.ivr.flow import LANGUAGES
-from line311.sipp import SippResult, start_caller
+from line311.sim.sipp import SippResult, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from line311.sipp import SippCaller, start_agent, start_caller
+from line311.sim.sipp import SippCaller, start_agent, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import general_queue_env, running_stack
 from tests.e2e.stack import Stack, wait_until

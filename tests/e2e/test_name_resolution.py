@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from line311.sipp import free_udp_port
+from line311.sim.sipp import free_udp_port
 from tests.conftest import AsteriskInstance
 from tests.e2e.stack import wait_until
 

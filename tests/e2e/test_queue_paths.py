@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from line311.sipp import (
+from line311.sim.sipp import (
     SippCaller,
     SippPhone,
     start_agent,

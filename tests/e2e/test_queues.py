@@ -27,7 +27,7 @@ from line311.db.engine import make_engine
 from line311.db.queue_models import load_events
 from line311.queue.events import CallEnqueued
 from line311.queue.queue_log import parse_lines
-from line311.sipp import SippCaller, SippPhone, start_agent, start_caller, start_phone
+from line311.sim.sipp import SippCaller, SippPhone, start_agent, start_caller, start_phone
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import general_queue_env, running_stack
 from tests.e2e.stack import Stack, wait_until

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from line311.sipp import start_caller
+from line311.sim.sipp import start_caller
 from tests.conftest import AsteriskInstance, free_tcp_port
 from tests.e2e.conftest import playbacks, record_for, start_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until

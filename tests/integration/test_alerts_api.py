@@ -18,10 +18,10 @@ import pytest
 from fastapi import FastAPI, Header
 from sqlalchemy.engine import Engine
 
+from line311.dashboard.alerts_api import create_alerts_router
 from line311.db import make_session_factory
 from line311.messaging.alert_service import AlertService
 from line311.messaging.alert_store import AlertStore
-from line311.messaging.api import create_alerts_router
 from line311.messaging.audio import read_wav_info
 from line311.messaging.feed import AlertFeed, AlertScheduler
 from line311.messaging.recording import AlertAudioFiles, AudioLimits

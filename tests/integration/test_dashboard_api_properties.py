@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from line311.config import Settings
 from line311.dashboard.actions import InMemoryActions
+from line311.dashboard.alerts_api import create_alerts_router
 from line311.dashboard.app import create_app
 from line311.dashboard.auth import AccountStore, Authenticator, require_role
 from line311.dashboard.live import LiveHub
@@ -27,7 +28,6 @@ from line311.db.engine import make_session_factory
 from line311.db.queue_models import load_events
 from line311.messaging.alert_service import AlertService
 from line311.messaging.alert_store import AlertStore
-from line311.messaging.api import create_alerts_router
 from line311.queue.events import AgentActivity, AgentStateChanged
 from tests.fixtures.openapi_props import assert_no_5xx
 

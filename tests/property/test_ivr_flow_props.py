@@ -13,10 +13,10 @@ from line311.call.events import (
     PlaybackFinished,
     SrLookupResult,
 )
+from line311.call.srnumber import make_sr_number
 from line311.ivr.errors import FlowError
 from line311.ivr.flow import Flow, default_flow, load_flow
 from line311.ivr.session import CallSession, Outcome, State
-from line311.ivr.srnumber import make_sr_number
 
 FLOW = default_flow()
 SR = make_sr_number(1234)

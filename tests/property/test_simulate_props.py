@@ -8,7 +8,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from line311.queue.simulate import RECORD_DAY, WEEKDAY, SimConfig, simulate
+from line311.sim.simulate import RECORD_DAY, WEEKDAY, SimConfig, simulate
 
 CONFIGS = st.builds(
     SimConfig,

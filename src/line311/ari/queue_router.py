@@ -31,9 +31,9 @@ from line311.call.events import (
     OfferWithdrawn,
     PositionTold,
 )
-from line311.call.leg import LegBuilder
 from line311.queue.events import AgentActivity, AgentStateChanged, QueueEvent
 from line311.queue.leg import QueuedCall
+from line311.queue.leg_facts import LegBuilder
 from line311.queue.pops import AnsweredCall
 from line311.routing.agents import AgentFigures, AgentState
 from line311.routing.errors import RoutingError, StaleOfferError

@@ -40,11 +40,11 @@ from line311.call.events import (
     MaxWaitReached,
     OfferWithdrawn,
 )
-from line311.call.leg import LegBuilder
 from line311.call.ports import Clock, SystemClock
 from line311.call.record import QueueLeg
 from line311.queue.events import CallEnqueued, CallTimedOut
 from line311.queue.leg import Phase, QueuedCall
+from line311.queue.leg_facts import LegBuilder
 from line311.queue.pops import AnsweredCall, skills_asked
 from line311.routing.router import Router
 

@@ -4,8 +4,9 @@
 - `commands`: what a session asks the edge to do (imperative);
 - `ports`: the `Session` protocol the runner drives and the process's one `Clock`;
 - `record`: the one `CallRecord` per call and the `Outcome` vocabulary;
-- `leg` / `assembler`: the queue leg's facts gathered as they happen, and their join with
-  the IVR part.
+- `assembler`: the join of the IVR part with the queue leg (whose facts `queue.leg_facts`
+  gathers as they happen);
+- `srnumber`: service request numbers (made by the CRM, keyed by callers in the IVR).
 """
 
 from line311.call.record import CallRecord, LegEnd, Outcome, QueueLeg, RecordError

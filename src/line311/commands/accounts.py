@@ -33,7 +33,7 @@ app = typer.Typer(no_args_is_help=True)
 
 @contextmanager
 def _store(ctx: typer.Context) -> Iterator[tuple[AccountStore, str]]:
-    from line311.cli import settings_from  # the root imports this module
+    from line311.commands.context import settings_from
 
     settings = settings_from(ctx)
     engine = engine_from_settings(settings)

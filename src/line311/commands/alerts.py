@@ -45,7 +45,7 @@ def parse_when(text: str, now: datetime) -> datetime:
 
 
 def _service(ctx: typer.Context) -> AlertService:
-    from line311.cli import settings_from
+    from line311.commands.context import settings_from
     from line311.db import engine_from_settings, ensure_schema_current, make_session_factory
     from line311.messaging.alert_service import AlertService
     from line311.messaging.alert_store import AlertStore

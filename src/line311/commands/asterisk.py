@@ -12,7 +12,7 @@ app = typer.Typer(no_args_is_help=True)
 
 
 def _manager(ctx: typer.Context) -> AsteriskManager:
-    from line311.cli import settings_from
+    from line311.commands.context import settings_from
 
     return AsteriskManager(settings_from(ctx))
 

@@ -17,7 +17,7 @@ from line311.db import migrate
 
 
 def settings_from(ctx: typer.Context) -> Settings:
-    from line311.cli import settings_from as load  # the root imports this module
+    from line311.commands.context import settings_from as load
 
     return load(ctx)
 

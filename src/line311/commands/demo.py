@@ -23,7 +23,7 @@ from line311.config import Settings
 from line311.dashboard.auth import AccountStore, Authenticator, Role
 from line311.db.engine import engine_from_settings
 from line311.db.migrate import ensure_schema_current
-from line311.demo import (
+from line311.sim.demo import (
     CURVES,
     LANGUAGE_DIGITS,
     TOPIC_DIGITS,
@@ -90,7 +90,7 @@ def demo(
     ] = None,
 ) -> None:
     """Drive the RUNNING stack with simulated residents and CCR phones; Ctrl-C stops it."""
-    from line311.cli import settings_from  # the root imports this module
+    from line311.commands.context import settings_from
 
     settings = settings_from(ctx)
     if curve not in CURVES:

@@ -29,7 +29,7 @@ PathArgument = Annotated[
 
 
 def _load(ctx: typer.Context, path: Path | None, *, check_prompts: bool = True) -> Flow:
-    from line311.cli import settings_from
+    from line311.commands.context import settings_from
     from line311.ivr.catalogue import load_catalogue
 
     catalogue = None
@@ -124,7 +124,7 @@ def reload(
 
     import httpx
 
-    from line311.cli import settings_from
+    from line311.commands.context import settings_from
 
     settings = settings_from(ctx)
     host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host

@@ -33,7 +33,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="One JSON document on s
 
 
 def _settings(ctx: typer.Context) -> Settings:
-    from line311.cli import settings_from  # the root imports this module
+    from line311.commands.context import settings_from
 
     return settings_from(ctx)
 

@@ -19,7 +19,7 @@ InstanceOption = typer.Option("main", envvar="LINE311_REDIS_INSTANCE", help="Ins
 
 
 def _server(ctx: typer.Context, port: int, mode: str, instance: str) -> RedisServer:
-    from line311.cli import settings_from
+    from line311.commands.context import settings_from
 
     if mode not in ("auto", "system", "chroot"):
         raise typer.BadParameter(f"mode must be auto, system or chroot, not {mode!r}")

@@ -171,7 +171,7 @@ def _range(from_day: datetime, to_day: datetime | None, tz: str) -> tuple[float,
 
 
 def _engine(ctx: typer.Context) -> tuple[Any, SlPolicies]:
-    from line311.cli import settings_from  # the root imports this module
+    from line311.commands.context import settings_from
     from line311.db.engine import engine_from_settings
     from line311.db.migrate import ensure_schema_current
 
@@ -261,7 +261,8 @@ def abandoned_report(
     import json
     import time as _time
 
-    from line311.db.queue_models import FOLLOW_UP, load_events
+    from line311.db.queue_models import load_events
+    from line311.queue.ranges import FOLLOW_UP
 
     start, end, zone = _range(from_day, to_day, tz)
     engine, _ = _engine(ctx)
@@ -329,7 +330,8 @@ def monthly_report(
     that met their own threshold)."""
     import json
 
-    from line311.db.queue_models import FOLLOW_UP, load_events
+    from line311.db.queue_models import load_events
+    from line311.queue.ranges import FOLLOW_UP
 
     zone = _zone(tz)
     start, end = _month(month, zone)

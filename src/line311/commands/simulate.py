@@ -9,7 +9,7 @@ Agents: ``auto`` staffs each interval with Erlang C's agents needed for the SL g
 number keeps that many on duty all day. The queues are the configured ones
 (``queues_file``, else the built-in 311 set); the service level uses the configured
 formula (``sl_formula``, ``sl_threshold``, ``sl_goal``, ``sl_short_abandon``).
-The model is `line311.queue.simulate`; docs/queues.md explains it.
+The model is `line311.sim.simulate`; docs/queues.md explains it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from rich.console import Console
 from rich.table import Table
 
 from line311.queue.errors import QueueError
-from line311.queue.simulate import (
+from line311.routing.errors import RoutingError
+from line311.routing.queues import QueueSet, default_queues, load_queues_yaml
+from line311.sim.simulate import (
     RECORD_DAY,
     RECORD_DAY_CALLS,
     WEEKDAY,
@@ -38,8 +40,6 @@ from line311.queue.simulate import (
     SimulationResult,
     simulate,
 )
-from line311.routing.errors import RoutingError
-from line311.routing.queues import QueueSet, default_queues, load_queues_yaml
 
 app = typer.Typer(no_args_is_help=False)
 
@@ -278,7 +278,7 @@ def simulate_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")] = False,
 ) -> None:
     """Simulate a call-center day and compare it with Erlang C and Erlang A."""
-    from line311.cli import settings_from
+    from line311.commands.context import settings_from
 
     if interval not in (15, 30):
         raise typer.BadParameter("--interval must be 15 or 30")

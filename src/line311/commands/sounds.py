@@ -48,7 +48,7 @@ def build(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every file.")] = False,
 ) -> None:
     """Render missing prompts (TTS) and convert human recordings into the library."""
-    from line311.cli import settings_from
+    from line311.commands.context import settings_from
     from line311.ivr.catalogue import LANGUAGES, load_catalogue
     from line311.messaging.library import Outcome, build_library
     from line311.messaging.tts import make_engine
@@ -81,7 +81,7 @@ def check(
     language: LanguageOption = None,
 ) -> None:
     """Check that every prompt is in the library as an 8 kHz mono 16-bit WAV."""
-    from line311.cli import settings_from
+    from line311.commands.context import settings_from
     from line311.ivr.catalogue import LANGUAGES, load_catalogue
     from line311.messaging.library import check_library
 
@@ -108,7 +108,7 @@ def list_prompts(
     language: Annotated[str, typer.Option("--language", "-l")] = "en",
 ) -> None:
     """List the catalogue's prompts with their text in one language."""
-    from line311.cli import settings_from
+    from line311.commands.context import settings_from
     from line311.ivr.catalogue import load_catalogue
 
     settings = settings_from(ctx)

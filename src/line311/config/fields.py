@@ -191,7 +191,7 @@ class ServiceLevelSettings(BaseModel):
 
 
 class QueueSettings(BaseModel):
-    """Settings: queues and CCRs (line311.ari.queueing, line311.ari.agents; docs/queues.md)."""
+    """Settings: queues and CCRs (line311.ari.queueing, line311.routing.roster; docs/queues.md)."""
 
     agents_file: Path = Field(
         default=CONTENT_DIR / "agents.yaml",

@@ -40,7 +40,7 @@ from pydantic import ValidationError
 
 from line311.crm_bridge.errors import CrmConflict, CrmRejected, CrmUnavailable
 from line311.crm_bridge.spool import RecordSpool
-from line311.db.calls import AddOutcome, CallRepository
+from line311.db.calls import AddOutcome, Call, CallRepository
 from line311.db.errors import DbError
 
 __all__ = [
@@ -87,7 +87,7 @@ class InProcessTransport:
 
         call_id = str(record.get("call_id", "?"))
         try:
-            call = CallRecord.model_validate(record).to_call()
+            call = Call.from_record(CallRecord.model_validate(record).to_record())
         except ValidationError as exc:
             fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()})
             raise CrmRejected(f"call {call_id} is invalid: {', '.join(fields)}", 422) from None

@@ -28,7 +28,7 @@ from line311.crm_bridge.schemas import (
     call_json,
 )
 from line311.db.api_keys import Scope
-from line311.db.calls import MAX_PAGE, AddOutcome, CallRepository
+from line311.db.calls import MAX_PAGE, AddOutcome, Call, CallRepository
 
 __all__ = ["calls_router"]
 
@@ -61,7 +61,7 @@ def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
     )
     async def post_call(record: CallRecord) -> Response:
         """Store a finished call; idempotent by ``call_id``."""
-        result = await batcher.add(record.to_call())
+        result = await batcher.add(Call.from_record(record.to_record()))
         if result.outcome is AddOutcome.CONFLICT:
             raise ApiError(
                 409,
@@ -90,7 +90,9 @@ def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
         same batch), 409 conflicting repeat. Nothing is stored when any record is invalid
         (422) or when the database fails (503).
         """
-        results = await run_in_threadpool(repo.add_calls, [r.to_call() for r in batch.records])
+        results = await run_in_threadpool(
+            repo.add_calls, [Call.from_record(r.to_record()) for r in batch.records]
+        )
         items = [
             BatchItemResult(
                 call_id=r.stored.call_id, status=_STATUS[r.outcome], outcome=r.outcome.value

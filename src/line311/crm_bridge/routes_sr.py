@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
+from line311.call.srnumber import normalize_sr_number, validate_sr_number
 from line311.crm_bridge.auth import Authenticator
 from line311.crm_bridge.errors import ApiError
 from line311.crm_bridge.open311.parse import Open311Error, validate_attributes
@@ -39,7 +40,6 @@ from line311.db.service_requests import (
     UnknownService,
 )
 from line311.db.services import ServiceCatalogue
-from line311.ivr.srnumber import normalize_sr_number, validate_sr_number
 
 __all__ = ["sr_router"]
 

@@ -28,8 +28,9 @@ from pydantic import (
     model_validator,
 )
 
+from line311.call import record as one
 from line311.call.record import Outcome, QueueLeg, RecordError
-from line311.db.calls import Call
+from line311.call.schema import RECORD_FIELDS, STORED_FIELDS
 from line311.text import UnsafeText, find_unsafe
 
 __all__ = [
@@ -130,7 +131,8 @@ Name = Annotated[
 
 class CallRecord(NoCallerNumbers):
     """A finished call, as the controller posts it to ``POST /v1/calls``: the wire form of
-    `line311.call.record.CallRecord`.
+    `line311.call.record.CallRecord` (the same fields, `line311.call.schema.RECORD_FIELDS`;
+    `to_record` gives the record).
 
     ``outcome`` is one of `line311.call.record.Outcome` (how the *whole* call ended: a queued
     call is posted once its queue leg is over). ``path`` is the IVR path (a list of steps, or
@@ -196,31 +198,17 @@ class CallRecord(NoCallerNumbers):
             object.__setattr__(self, "agent_id", leg.agent_id)
         return self
 
-    def to_call(self) -> Call:
-        """The storage-layer value for this record (the leg's indexed facts as columns)."""
-        leg = self.leg()
-        return Call(
-            call_id=self.call_id,
-            dialed_number=self.dialed_number,
-            caller_hash=self.caller_hash,
-            started_at=self.started_at,
-            answered_at=self.answered_at,
-            ended_at=self.ended_at,
-            outcome=self.outcome,
-            language=self.language,
-            queue=self.queue,
-            agent_id=self.agent_id,
-            path=self.path,
-            queue_leg=self.queue_leg,
-            queue_answered_at=None if leg is None else leg.answered_at,
-            abandoned_at=None if leg is None else leg.abandoned_at,
-            wait_seconds=None if leg is None else leg.wait_seconds,
-            talk_seconds=None if leg is None else leg.talk_seconds,
-        )
+    def to_record(self) -> one.CallRecord:
+        """The one record (`line311.call.record.CallRecord`) this body describes; the
+        database stores `line311.db.calls.Call.from_record` of it."""
+        values = {name: getattr(self, name) for name in RECORD_FIELDS}
+        values["queue_leg"] = self.leg()
+        return one.CallRecord(**values)
 
 
 class CallOut(BaseModel):
-    """A stored call, as the API returns it."""
+    """A stored call, as the API returns it: the fields of `line311.call.schema.STORED_FIELDS`
+    (a unit test holds them equal)."""
 
     call_id: str
     dialed_number: str
@@ -241,53 +229,18 @@ class CallOut(BaseModel):
     talk_seconds: float | None = None
 
     @classmethod
-    def from_call(cls, call: Call) -> CallOut:
-        return cls(
-            call_id=call.call_id,
-            dialed_number=call.dialed_number,
-            caller_hash=call.caller_hash,
-            started_at=call.started_at,
-            answered_at=call.answered_at,
-            ended_at=call.ended_at,
-            outcome=call.outcome,
-            language=call.language,
-            queue=call.queue,
-            agent_id=call.agent_id,
-            path=call.path,
-            received_at=call.received_at,
-            queue_leg=call.queue_leg,
-            queue_answered_at=call.queue_answered_at,
-            abandoned_at=call.abandoned_at,
-            wait_seconds=call.wait_seconds,
-            talk_seconds=call.talk_seconds,
-        )
+    def from_call(cls, call: object) -> CallOut:
+        """From a stored call (`line311.db.calls.Call`: the fields of `STORED_FIELDS`)."""
+        return cls(**{name: getattr(call, name) for name in STORED_FIELDS})
 
 
-def call_json(call: Call) -> bytes:
+def call_json(call: object) -> bytes:
     """``CallOut.from_call(call)`` as JSON bytes, without validating stored data again.
 
     Same bytes as FastAPI's ``response_model`` serialisation (pydantic's serializer: UTC as
     ``Z``, other offsets kept), at a fraction of the cost: the intake hot path.
     """
-    out = CallOut.model_construct(
-        call_id=call.call_id,
-        dialed_number=call.dialed_number,
-        caller_hash=call.caller_hash,
-        started_at=call.started_at,
-        answered_at=call.answered_at,
-        ended_at=call.ended_at,
-        outcome=call.outcome,
-        language=call.language,
-        queue=call.queue,
-        agent_id=call.agent_id,
-        path=call.path,
-        received_at=call.received_at,
-        queue_leg=call.queue_leg,
-        queue_answered_at=call.queue_answered_at,
-        abandoned_at=call.abandoned_at,
-        wait_seconds=call.wait_seconds,
-        talk_seconds=call.talk_seconds,
-    )
+    out = CallOut.model_construct(**{name: getattr(call, name) for name in STORED_FIELDS})
     return CallOut.__pydantic_serializer__.to_json(out)
 
 

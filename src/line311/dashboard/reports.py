@@ -33,6 +33,7 @@ from line311.dashboard.errors import NoStorageError, ReportRequestError
 from line311.dashboard.live import LiveHub
 from line311.queue.events import QueueEvent
 from line311.queue.monthly import build_monthly_report, render_monthly_csv
+from line311.queue.ranges import FOLLOW_UP, fold
 from line311.queue.report import (
     AbandonedCall,
     abandoned_calls,
@@ -50,7 +51,6 @@ From = Annotated[str | None, Query(alias="from", description="POSIX seconds or I
 To = Annotated[str | None, Query(alias="to", description="POSIX seconds or ISO-8601")]
 Fmt = Annotated[str, Query(alias="format", pattern="^(json|csv)$")]
 
-FOLLOW_UP: Final = 86_400.0  # later facts of a call are read this far past the range
 MAX_REPORT_DAYS: Final = 400
 
 
@@ -132,8 +132,6 @@ def create_reports_router(
 
         def build() -> Response:  # in a worker thread: a long range is real work
             if source is not None:
-                from line311.db.queue_models import fold
-
                 stats, agent_time = fold(source, lo, hi, policies)
             else:
                 assert live is not None

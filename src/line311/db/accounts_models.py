@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Boolean, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from line311.db.base import Base
 from line311.db.coltypes import JsonDocument, UtcDateTime
-from line311.db.models import Base
 
 __all__ = ["AccountRow", "AuditRow"]
 

@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from line311.db.base import Base
 from line311.db.coltypes import JsonDocument, UtcDateTime
-from line311.db.models import Base
 
 __all__ = [
     "AlertAudioAssetRow",

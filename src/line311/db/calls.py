@@ -39,6 +39,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from line311.call.record import CallRecord
+from line311.call.schema import RECORD_FIELDS, STORED_FIELDS, leg_facts
 from line311.db.errors import DbError, DbUnavailable
 from line311.db.models import CallRow
 from line311.db.outbox import OutboxKind, enqueue
@@ -97,7 +99,10 @@ class ReceivedRecord:
 
 @dataclass(frozen=True, slots=True)
 class Call(ReceivedRecord):
-    """A finished call as stored. No caller number: ``caller_hash`` only."""
+    """A finished call as stored: the fields of `line311.call.schema.STORED_FIELDS` (the
+    record's, ``received_at``, the leg's indexed facts). No caller number: ``caller_hash``.
+    Built from the one record by `from_record`.
+    """
 
     call_id: str
     dialed_number: str
@@ -117,6 +122,14 @@ class Call(ReceivedRecord):
     abandoned_at: datetime | None = None
     wait_seconds: float | None = None
     talk_seconds: float | None = None
+
+    @classmethod
+    def from_record(cls, record: CallRecord) -> Call:
+        """The stored form of ``record`` (not yet received: ``received_at`` is None)."""
+        values = {name: getattr(record, name) for name in RECORD_FIELDS}
+        leg = record.queue_leg
+        values["queue_leg"] = None if leg is None else leg.to_dict()
+        return cls(**values, **leg_facts(leg))
 
 
 class AddOutcome(enum.Enum):
@@ -151,47 +164,13 @@ class CallPage:
 
 
 def _to_call(row: CallRow) -> Call:
-    return Call(
-        call_id=row.call_id,
-        dialed_number=row.dialed_number,
-        caller_hash=row.caller_hash,
-        started_at=row.started_at,
-        answered_at=row.answered_at,
-        ended_at=row.ended_at,
-        outcome=row.outcome,
-        language=row.language,
-        queue=row.queue,
-        agent_id=row.agent_id,
-        path=row.path,
-        received_at=row.received_at,
-        queue_leg=row.queue_leg,
-        queue_answered_at=row.queue_answered_at,
-        abandoned_at=row.abandoned_at,
-        wait_seconds=row.wait_seconds,
-        talk_seconds=row.talk_seconds,
-    )
+    return Call(**{name: getattr(row, name) for name in STORED_FIELDS})
 
 
 def _row(record: Call, received: datetime) -> dict[str, Any]:
-    return {
-        "call_id": record.call_id,
-        "dialed_number": record.dialed_number,
-        "caller_hash": record.caller_hash,
-        "started_at": record.started_at,
-        "answered_at": record.answered_at,
-        "ended_at": record.ended_at,
-        "outcome": record.outcome,
-        "language": record.language,
-        "queue": record.queue,
-        "agent_id": record.agent_id,
-        "path": record.path,
-        "received_at": received,
-        "queue_leg": record.queue_leg,
-        "queue_answered_at": record.queue_answered_at,
-        "abandoned_at": record.abandoned_at,
-        "wait_seconds": record.wait_seconds,
-        "talk_seconds": record.talk_seconds,
-    }
+    values = {name: getattr(record, name) for name in STORED_FIELDS}
+    values["received_at"] = received
+    return values
 
 
 def encode_cursor(started_at: datetime, call_id: str) -> str:

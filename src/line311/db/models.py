@@ -17,12 +17,17 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+# Every table module is imported here, so `Base.metadata` (Alembic's target) holds them all:
+# the one place where the models are registered.
+from line311.db import accounts_models as _accounts_models  # noqa: F401
+from line311.db import alerts_models as _alerts_models  # noqa: F401
+from line311.db import queue_models as _queue_models  # noqa: F401
+from line311.db.base import Base
 from line311.db.coltypes import JsonDocument, UtcDateTime
 
 __all__ = [
@@ -34,21 +39,6 @@ __all__ = [
     "ServiceRequestRow",
     "ServiceRow",
 ]
-
-# Deterministic constraint names, so migrations can drop what they created on every backend.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    """Declarative base of every line311 table."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class CallRow(Base):
@@ -220,8 +210,3 @@ class ApiKeyRow(Base):
     burst: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-
-from line311.db import accounts_models as _accounts_models  # noqa: E402,F401
-from line311.db import alerts_models as _alerts_models  # noqa: E402,F401
-from line311.db import queue_models as _queue_models  # noqa: E402,F401

@@ -6,25 +6,23 @@ waits from it); ``data`` holds the event's other fields. Nothing here carries a 
 number: queue events have none.
 
 Reading back: `load_events` returns the events of a time range in the order they were
-written, and `stored_stats` folds them into per-(queue, 15-minute interval) statistics with
-the same `IntervalAccumulator` the live figures use. A call belongs to the interval it
-*entered*; facts that follow it (answer, completion) are read up to `FOLLOW_UP` seconds past
-the end of the range.
+written; `stored_stats` loads a range and hands it to the pure `line311.queue.ranges.fold`
+(the database does no service-level maths itself).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Float, Index, Integer, String, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
+from line311.db.base import Base
 from line311.db.coltypes import JsonDocument
-from line311.db.models import Base
 from line311.queue.events import (
     AgentActivity,
     AgentStateChanged,
@@ -36,7 +34,7 @@ from line311.queue.events import (
     CallTimedOut,
     QueueEvent,
 )
-from line311.queue.intervals import IntervalAccumulator
+from line311.queue.ranges import FOLLOW_UP, fold
 from line311.queue.service_level import (
     DEFAULT_POLICY,
     AgentTimeStats,
@@ -46,7 +44,6 @@ from line311.queue.service_level import (
 )
 
 __all__ = [
-    "FOLLOW_UP",
     "QueueEventRow",
     "event_from_row",
     "event_to_row",
@@ -54,9 +51,6 @@ __all__ = [
     "load_events",
     "stored_stats",
 ]
-
-FOLLOW_UP: Final = 86_400.0
-"""Seconds past a range's end within which a call's later facts are still read."""
 
 _KINDS: Mapping[str, type[Any]] = {
     "enqueued": CallEnqueued,
@@ -146,28 +140,3 @@ def stored_stats(
     calls that entered in [``start``, ``end``)."""
     events = load_events(engine, start, end + FOLLOW_UP)
     return fold(events, start, end, policy)
-
-
-def fold(
-    events: Iterable[QueueEvent],
-    start: float,
-    end: float,
-    policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
-) -> tuple[dict[tuple[str, int], IntervalStats], dict[int, AgentTimeStats]]:
-    """Fold events into statistics for calls that entered in [``start``, ``end``) (pure).
-
-    Events may come in any order: a call's answer stored before its enqueue still counts."""
-    events = list(events)
-    entered = {
-        (e.queue, e.call_id) for e in events if isinstance(e, CallEnqueued) and start <= e.at < end
-    }
-    kept: list[QueueEvent] = []
-    for e in events:
-        if isinstance(e, AgentStateChanged):
-            if e.at < end:
-                kept.append(e)
-        elif (e.queue, e.call_id) in entered:
-            kept.append(e)
-    acc = IntervalAccumulator(policy)
-    acc.feed_all(kept)
-    return dict(acc.intervals()), dict(acc.agent_time())

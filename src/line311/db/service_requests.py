@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 An SR's number is derived from its row id: the row is inserted, flushed to learn its id,
-and given ``make_sr_number(id)`` (``line311.ivr.srnumber``: prefix 311, 8-digit sequence,
+and given ``make_sr_number(id)`` (``line311.call.srnumber``: prefix 311, 8-digit sequence,
 Damm check digit) in the same transaction, so numbers are unique without a second counter
 and a caller can key one back on the phone. A random ``token`` is issued too (Open311's
 ``tokens/{token}``).
@@ -12,8 +12,9 @@ Searches follow Open311 GeoReport v2: at most 1000 results, newest first, ``requ
 within a window that defaults to the last 90 days and may not span more than 90 days; when
 SR numbers are given, the other filters are ignored. `ServiceRequestStore.search_public` is
 the Open311 hot path: it reads only the `PUBLIC_FIELDS` (no personal data, no attributes to
-decode) as plain rows, up to 1000 of them per answer, with no object built per row.
-The value types are in `line311.db.sr_types`.
+decode) as plain rows, up to 1000 of them per answer, with no object built per row. The SR
+values themselves (`ServiceRequest`, `NewServiceRequest`, `PUBLIC_FIELDS`) are in
+`line311.db.sr_values`; this module re-exports them as the store's API.
 """
 
 from __future__ import annotations
@@ -28,22 +29,20 @@ from sqlalchemy import Select, Table, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from line311.call.srnumber import SR_SEQUENCE_MAX, make_sr_number
 from line311.db.coltypes import UtcDateTime
 from line311.db.errors import DbError, DbUnavailable
 from line311.db.models import ServiceRequestRow, ServiceRow
 from line311.db.outbox import OutboxKind, enqueue
-from line311.db.sr_types import (
-    _SR_FIELDS,
-    MAX_SEARCH_RESULTS,
-    MAX_SEARCH_SPAN,
+from line311.db.sr_values import (
     PUBLIC_FIELDS,
+    SR_COLUMN_FIELDS,
     NewServiceRequest,
     ServiceRequest,
     Status,
     UnknownService,
     sr_payload,
 )
-from line311.ivr.srnumber import SR_SEQUENCE_MAX, make_sr_number
 
 __all__ = [
     "MAX_SEARCH_RESULTS",
@@ -57,7 +56,11 @@ __all__ = [
     "sr_payload",
 ]
 
-_SR_COLUMNS = tuple(getattr(ServiceRequestRow, name) for name in _SR_FIELDS)
+MAX_SEARCH_RESULTS = 1000
+MAX_SEARCH_SPAN = timedelta(days=90)
+
+
+_SR_COLUMNS = tuple(getattr(ServiceRequestRow, name) for name in SR_COLUMN_FIELDS)
 
 _SRS: Table = ServiceRequestRow.__table__  # type: ignore[assignment]
 _SERVICES: Table = ServiceRow.__table__  # type: ignore[assignment]
@@ -76,7 +79,7 @@ _PG_PUBLIC_COLUMNS = tuple(
 
 
 def _to_sr(row: ServiceRequestRow, service_name: str) -> ServiceRequest:
-    values = {name: getattr(row, name) for name in _SR_FIELDS}
+    values = {name: getattr(row, name) for name in SR_COLUMN_FIELDS}
     return ServiceRequest(service_name=service_name, **values)
 
 
@@ -206,7 +209,7 @@ class ServiceRequestStore:
         except SQLAlchemyError as exc:
             raise DbUnavailable(f"searching service requests failed: {exc}") from None
         return [
-            ServiceRequest(service_name=row[-1], **dict(zip(_SR_FIELDS, row, strict=False)))
+            ServiceRequest(service_name=row[-1], **dict(zip(SR_COLUMN_FIELDS, row, strict=False)))
             for row in rows
         ]
 

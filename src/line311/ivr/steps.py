@@ -11,9 +11,9 @@ from typing import Any
 
 from line311.call.commands import Command, Enqueue, Hangup, Play, SrLookup, StopPlayback, Transfer
 from line311.call.record import Outcome
+from line311.call.srnumber import SR_NUMBER_LENGTH, validate_sr_number
 from line311.ivr.alerts import Moment, due
 from line311.ivr.flow import Node, NodeKind
-from line311.ivr.srnumber import SR_NUMBER_LENGTH, validate_sr_number
 from line311.ivr.state import (
     MAX_ENTRY_DIGITS,
     SR_STATUSES,

@@ -1,7 +1,7 @@
 """How routing records look in Redis (pure: no I/O, shared by the store, tests and bench).
 
 * A waiting call's **member** in its sorted sets is ``<seq as 16 hex digits>:<call id>`` and
-  its **score** is its rank (priority-weighted entry time, see ``line311.queue.waiting``).
+  its **score** is its rank (priority-weighted entry time, see ``line311.routing.waiting``).
   Redis orders equal scores by member, so the fixed-width seq breaks ties exactly as
   `WaitingCall.order_key` does: ``(rank, seq)``.
 * A **lane** is the router's bucket (queue, language, escalation step, extra terms: calls with
@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from line311.queue.waiting import WaitingCall
 from line311.routing.agents import TRANSITIONS, AgentEvent, AgentState
 from line311.routing.store import BucketKey
+from line311.routing.waiting import WaitingCall
 
 __all__ = [
     "bucket_of_lane",

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from line311.live import codec, scripts
-from line311.queue.waiting import WaitingCall
 from line311.routing.agents import AgentEvent, AgentState
+from line311.routing.waiting import WaitingCall
 
 __all__ = ["SCRIPTS", "SHAS", "Op", "Ops", "Refusal", "Reserved"]
 

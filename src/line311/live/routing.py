@@ -63,8 +63,8 @@ import redis.exceptions as redis_errors
 from line311.live import codec
 from line311.live.errors import LiveStateError, LiveUnavailableError
 from line311.live.ops import SCRIPTS, SHAS, Op, Ops, Refusal, Reserved
-from line311.queue.waiting import WaitingCall
 from line311.routing.agents import AgentEvent, AgentState
+from line311.routing.waiting import WaitingCall
 
 __all__ = ["Batch", "LiveAgent", "LiveRouting", "Refusal", "Reserved", "mapped_errors"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from line311.queue.waiting import WaitingCall
+from line311.routing.waiting import WaitingCall
 
 __all__ = ["Offer", "QueueStats", "WaitExpired"]
 

@@ -32,9 +32,9 @@ from collections.abc import Collection, Iterable
 from collections.abc import Set as AbstractSet
 from typing import Protocol
 
-from line311.queue.waiting import WaitingCall, WaitingList
 from line311.routing.agents import Agent, AgentEvent, AgentState
 from line311.routing.skills import SkillSet
+from line311.routing.waiting import WaitingCall, WaitingList
 
 __all__ = ["BucketKey", "InMemoryRoutingStore", "OrderKey", "RoutingStore", "bucket_of"]
 

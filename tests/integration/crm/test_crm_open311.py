@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from line311.ivr.srnumber import validate_sr_number
+from line311.call.srnumber import validate_sr_number
 
 from .conftest import API_KEY, OPEN311_KEY
 

@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from line311.ari.records import CallRecorder
-from line311.call.leg import LegBuilder
 from line311.call.record import from_timestamp
 from line311.config import Settings
 from line311.crm_bridge.app import create_app
@@ -36,6 +35,7 @@ from line311.db.calls import CallRepository
 from line311.db.engine import make_session_factory
 from line311.db.models import CallRow, OutboxRow
 from line311.queue.events import CallAbandoned, CallAnswered, CallCompleted, CallEnqueued
+from line311.queue.leg_facts import LegBuilder
 from tests.integration.crm.conftest import API_KEY
 
 pytestmark = pytest.mark.integration

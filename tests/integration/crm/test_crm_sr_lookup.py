@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from line311.ivr.srnumber import format_sr_number, make_sr_number, validate_sr_number
+from line311.call.srnumber import format_sr_number, make_sr_number, validate_sr_number
 
 pytestmark = pytest.mark.integration
 

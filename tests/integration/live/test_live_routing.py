@@ -10,8 +10,8 @@ import redis.asyncio as aioredis
 from line311.live import codec
 from line311.live.errors import LiveStateError, LiveUnavailableError
 from line311.live.routing import LiveRouting, Refusal, Reserved
-from line311.queue.waiting import WaitingCall
 from line311.routing.agents import AgentEvent, AgentState
+from line311.routing.waiting import WaitingCall
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,8 @@ import redis
 
 from line311.config import REPO_ROOT
 from line311.live.server import RedisServer
-from line311.queue.waiting import WaitingCall
 from line311.routing.agents import AgentEvent
+from line311.routing.waiting import WaitingCall
 from tests.fixtures.live_worker import PRIORITY_WEIGHT
 
 logger = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from line311.ari.records import CallRecorder
-from line311.call.leg import LegBuilder
 from line311.call.record import from_timestamp
 from line311.queue.events import CallAnswered, CallCompleted, CallEnqueued
+from line311.queue.leg_facts import LegBuilder
 
 T0 = 1_790_000_000.0
 

@@ -7,7 +7,6 @@ from typing import Any
 import pytest
 
 from line311.call.assembler import RecordAssembler
-from line311.call.leg import LegBuilder
 from line311.call.record import (
     CallRecord,
     LegEnd,
@@ -25,6 +24,7 @@ from line311.queue.events import (
     CallEnqueued,
     CallTimedOut,
 )
+from line311.queue.leg_facts import LegBuilder
 
 T0 = 1_790_000_000.0
 

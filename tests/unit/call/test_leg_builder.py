@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from line311.call.assembler import RecordAssembler
-from line311.call.leg import LegBuilder
 from line311.call.record import LegEnd, from_timestamp
 from line311.queue.events import (
     CallAbandoned,
@@ -12,6 +11,7 @@ from line311.queue.events import (
     CallEnqueued,
     CallTimedOut,
 )
+from line311.queue.leg_facts import LegBuilder
 
 T0 = 1_790_000_000.0
 

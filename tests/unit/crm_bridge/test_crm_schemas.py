@@ -15,6 +15,7 @@ from line311.crm_bridge.schemas import (
     CallRecord,
     looks_like_caller_number_field,
 )
+from line311.db.calls import Call
 from line311.privacy import caller_hash
 
 T0 = datetime(2025, 1, 27, 14, 0, tzinfo=UTC)
@@ -46,7 +47,7 @@ def errors_of(data: dict[str, Any]) -> list[str]:
 
 def test_a_complete_record_validates_and_converts_to_a_stored_call() -> None:
     record = CallRecord.model_validate(body())
-    call = record.to_call()
+    call = Call.from_record(record.to_record())
 
     assert call.call_id == "1737986400.17"
     assert call.started_at == T0
@@ -164,7 +165,7 @@ def test_property_ordered_times_are_accepted_and_survive_conversion(
             ended_at=ended.isoformat(),
         )
     )
-    call = record.to_call()
+    call = Call.from_record(record.to_record())
     assert (call.started_at, call.answered_at, call.ended_at) == (start, answered, ended)
 
 

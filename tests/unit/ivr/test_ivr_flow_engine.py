@@ -16,11 +16,11 @@ from line311.call.events import (
     PlaybackFinished,
     SrLookupResult,
 )
+from line311.call.srnumber import make_sr_number
 from line311.ivr.errors import SessionRestoreError
 from line311.ivr.flow import LANGUAGES, load_flow
 from line311.ivr.say import say_date, say_digits
 from line311.ivr.session import CallSession, Outcome, State
-from line311.ivr.srnumber import make_sr_number
 from tests.unit.ivr.ivr_driver import FLOW, FakeCall
 
 SR = make_sr_number(427)

@@ -6,8 +6,8 @@ import json
 
 from line311.call.commands import Answer, Play, SrLookup, StopPlayback
 from line311.call.events import Resumed, SrLookupResult
+from line311.call.srnumber import make_sr_number
 from line311.ivr.session import CallSession, State
-from line311.ivr.srnumber import make_sr_number
 from tests.unit.ivr.ivr_driver import FLOW, FakeCall
 
 SR = make_sr_number(427)

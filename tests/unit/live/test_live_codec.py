@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from line311.live import codec
 from line311.live.routing import Refusal
-from line311.queue.waiting import WaitingCall
 from line311.routing.agents import AgentEvent, AgentState
 from line311.routing.store import bucket_of
+from line311.routing.waiting import WaitingCall
 
 
 def call(**kw: object) -> WaitingCall:

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 
 from line311.live.ops import SCRIPTS, SHAS, Ops, Refusal, Reserved
-from line311.queue.waiting import WaitingCall
 from line311.routing.agents import AgentEvent, AgentState
+from line311.routing.waiting import WaitingCall
 
 
 def test_every_op_starts_with_prefix_journal_and_now() -> None:

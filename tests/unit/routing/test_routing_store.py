@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from line311.queue.waiting import WaitingCall
 from line311.routing.agents import Agent, AgentEvent, AgentProfile, AgentState
 from line311.routing.skills import SkillSet
 from line311.routing.store import InMemoryRoutingStore, RoutingStore, bucket_of
+from line311.routing.waiting import WaitingCall
 
 
 def agent(agent_id: str, skills: dict[str, int], seq: int = 1) -> Agent:

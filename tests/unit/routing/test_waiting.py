@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from line311.queue.waiting import WaitingCall, WaitingList
+from line311.routing.waiting import WaitingCall, WaitingList
 
 
 def call(call_id: str, entered: float, seq: int, *, queue: str = "q", rank: float | None = None):

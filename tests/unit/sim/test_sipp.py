@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from line311.sipp import SPEECH, SippResult, render_caller, render_feature_call
+from line311.sim.sipp import SPEECH, SippResult, render_caller, render_feature_call
 
 
 def test_given_steps_when_the_feature_call_is_rendered_then_digits_and_speech_follow_interruptible_waits() -> (

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from line311.ivr.srnumber import (
+from line311.call.srnumber import (
     SR_SEQUENCE_MAX,
     check_digit,
     format_sr_number,

@@ -1,32 +1,25 @@
-"""What a service request is, as the store takes and returns it (frozen dataclasses).
+"""The values of service requests: what filing one takes, what is stored, what anyone may see.
 
-`NewServiceRequest` is what filing takes, `ServiceRequest` what lookups return; `PUBLIC_FIELDS`
-are the fields anyone may see (Open311's). The store is `line311.db.service_requests`, which
-re-exports these names.
+`line311.db.service_requests.ServiceRequestStore` files and finds them (and re-exports these).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from line311.db.errors import DbError
 
 __all__ = [
-    "MAX_SEARCH_RESULTS",
-    "MAX_SEARCH_SPAN",
     "PUBLIC_FIELDS",
-    "Channel",
+    "SR_COLUMN_FIELDS",
     "NewServiceRequest",
     "ServiceRequest",
     "Status",
     "UnknownService",
     "sr_payload",
 ]
-
-MAX_SEARCH_RESULTS = 1000
-MAX_SEARCH_SPAN = timedelta(days=90)
 
 Status = Literal["open", "closed"]
 Channel = Literal["PHONE", "ONLINE", "MOBILE", "OTHER"]
@@ -92,7 +85,8 @@ class ServiceRequest:
     email: str | None
 
 
-_SR_FIELDS = tuple(f.name for f in fields(ServiceRequest) if f.name != "service_name")
+SR_COLUMN_FIELDS = tuple(f.name for f in fields(ServiceRequest) if f.name != "service_name")
+"""The `ServiceRequest` fields that are columns of ``service_requests`` (all but the name)."""
 
 
 def sr_payload(sr: ServiceRequest) -> dict[str, Any]:

@@ -9,7 +9,10 @@ import pytest
 from line311.queue.erlang import agents_needed
 from line311.queue.errors import InvalidParameterError
 from line311.queue.service_level import SlFormula, SlPolicy
-from line311.queue.simulate import (
+from line311.routing.queues import QueueConfig, QueueSet, default_queues
+from line311.routing.router import Router
+from line311.routing.skills import Requirements, lang
+from line311.sim.simulate import (
     DAY,
     RECORD_DAY,
     WEEKDAY,
@@ -22,9 +25,6 @@ from line311.queue.simulate import (
     generate_agents,
     simulate,
 )
-from line311.routing.queues import QueueConfig, QueueSet, default_queues
-from line311.routing.router import Router
-from line311.routing.skills import Requirements, lang
 
 FLAT = ArrivalCurve("flat", (1.0,) * 48)
 SINGLE = QueueSet([QueueConfig(name="q", wrapup_seconds=0)])

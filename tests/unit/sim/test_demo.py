@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from line311.demo import (
+from line311.sim.demo import (
     LANGUAGE_DIGITS,
     DemoError,
     DemoPlan,

@@ -34,7 +34,7 @@ import httpx
 
 from line311.config import Settings
 from line311.errors import Line311Error
-from line311.sipp import SippCaller, SippPhone, start_agent, start_caller
+from line311.sim.sipp import SippCaller, SippPhone, start_agent, start_caller
 
 __all__ = [
     "CURVES",

@@ -1,0 +1,167 @@
+"""The CCR side of the router: the roster, log in/out, pauses, wrap-up, missed offers (pure).
+
+`Router` inherits these operations; they change agents in the router's `RoutingStore` and
+hand a call whose offer failed back to the router (`_return_call`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from line311.routing.agents import (
+    Agent,
+    AgentEvent,
+    AgentFigures,
+    AgentProfile,
+    AgentState,
+    AutoPausePolicy,
+)
+from line311.routing.errors import AgentStateError, StaleOfferError, UnknownAgentError
+from line311.routing.queues import QueueSet
+from line311.routing.store import RoutingStore
+from line311.routing.waiting import WaitingCall
+
+__all__ = ["WRAPUP_TIMER", "AgentSide"]
+
+logger = logging.getLogger("line311.routing.router")  # the router's log, as before the split
+
+WRAPUP_TIMER = "wrapup"
+"""The store's timer kind that ends a CCR's wrap-up."""
+
+
+class AgentSide:
+    """CCR operations of `line311.routing.router.Router` (a mixin: the router provides the
+    attributes declared here and `_return_call`)."""
+
+    queues: QueueSet
+    store: RoutingStore
+    auto_pause: AutoPausePolicy
+
+    def _return_call(self, call_id: str, now: float) -> None:
+        raise NotImplementedError
+
+    def register_agent(self, profile: AgentProfile, now: float = 0.0) -> Agent:
+        """Add a CCR to the roster (logged out), or update the profile of a known one."""
+        agent = self.store.agent(profile.agent_id)
+        if agent is None:
+            agent = Agent(profile, seq=self.store.next_seq(), now=now)
+        elif agent.profile == profile:
+            return agent
+        else:
+            agent.profile = profile
+        self.store.put_agent(agent)
+        return agent
+
+    def agent_login(self, agent: str | AgentProfile, now: float) -> None:
+        """Log a CCR in (registering the profile if one is given): they become available."""
+        if isinstance(agent, AgentProfile):
+            self.register_agent(agent, now)
+            agent = agent.agent_id
+        record = self._agent(agent)
+        self._apply(record, AgentEvent.LOGIN, now)
+        self.store.put_agent(record)
+        logger.info("agent %s logged in", agent)
+
+    def agent_logout(self, agent_id: str, now: float) -> str | None:
+        """Log a CCR out. A call being offered to them goes back to its place; its id is
+        returned so the edge can stop ringing. Logging out on a call raises."""
+        agent = self._agent(agent_id)
+        returned = agent.call_id if agent.state is AgentState.RESERVED else None
+        self._apply(agent, AgentEvent.LOGOUT, now)
+        self.store.put_agent(agent)
+        if returned is not None:
+            self._return_call(returned, now)
+        logger.info("agent %s logged out", agent_id)
+        return returned
+
+    def agent_pause(self, agent_id: str, now: float, reason: str = "break") -> None:
+        """Pause a CCR (from available or wrap-up; pausing again changes the reason)."""
+        agent = self._agent(agent_id)
+        self._apply(agent, AgentEvent.PAUSE, now, reason=reason)
+        self.store.put_agent(agent)
+
+    def agent_resume(self, agent_id: str, now: float) -> None:
+        """Make a paused CCR (or one in wrap-up, ending it early) available again."""
+        agent = self._agent(agent_id)
+        self._apply(agent, AgentEvent.RESUME, now)
+        agent.consecutive_misses = 0
+        self.store.put_agent(agent)
+
+    def agent_figures(self, agent_id: str, now: float) -> AgentFigures:
+        """Live per-agent figures."""
+        return self._agent(agent_id).figures(now)
+
+    def agent(self, agent_id: str) -> Agent:
+        """The agent's record (read it; change it only through the router)."""
+        return self._agent(agent_id)
+
+    # ------------------------------------------------------------------ the end of a call
+
+    def call_ended(self, agent_id: str, now: float) -> None:
+        """Either side hung up a connected call: the CCR starts the queue's wrap-up."""
+        agent = self._agent(agent_id)
+        if agent.state is not AgentState.ON_CALL:
+            raise AgentStateError(agent_id, agent.state.value, AgentEvent.HANG_UP.value)
+        queue = agent.call_queue
+        started = agent.call_started_at if agent.call_started_at is not None else now
+        self._apply(agent, AgentEvent.HANG_UP, now)
+        agent.calls_handled += 1
+        wrapup = (
+            self.queues[queue].wrapup_seconds if queue is not None and queue in self.queues else 0.0
+        )
+        if queue is not None:
+            self.store.record_handle_time(queue, max(0.0, now - started) + wrapup)
+        if wrapup > 0:
+            agent.wrapup_until = now + wrapup
+            self.store.schedule(agent.wrapup_until, WRAPUP_TIMER, agent_id)
+        else:
+            self._apply(agent, AgentEvent.WRAP_UP_DONE, now)
+        self.store.put_agent(agent)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _agent(self, agent_id: str) -> Agent:
+        agent = self.store.agent(agent_id)
+        if agent is None:
+            raise UnknownAgentError(agent_id)
+        return agent
+
+    def _apply(
+        self, agent: Agent, event: AgentEvent, now: float, *, reason: str | None = None
+    ) -> None:
+        was = agent.state
+        agent.apply(event, now, reason=reason)
+        if was is AgentState.WRAP_UP and agent.state is not AgentState.WRAP_UP:
+            self.store.cancel(WRAPUP_TIMER, agent.agent_id)
+
+    def _reservation(self, call_id: str, agent_id: str) -> tuple[WaitingCall, Agent]:
+        call = self.store.call(call_id)
+        if call is None:
+            raise StaleOfferError(call_id, agent_id, "the call is no longer waiting")
+        if call.offered_to != agent_id:
+            raise StaleOfferError(call_id, agent_id, f"the call is offered to {call.offered_to!r}")
+        agent = self._agent(agent_id)
+        if agent.state is not AgentState.RESERVED or agent.call_id != call_id:
+            raise StaleOfferError(call_id, agent_id, f"the agent is {agent.state.value}")
+        return call, agent
+
+    def _offer_failed(self, call_id: str, agent_id: str, now: float, event: AgentEvent) -> bool:
+        call, agent = self._reservation(call_id, agent_id)
+        self._apply(agent, event, now)
+        policy = self.auto_pause
+        paused = False
+        if event is AgentEvent.TIMEOUT or policy.count_rejections:
+            agent.consecutive_misses += 1
+            agent.missed_offers += 1
+            if policy.after_misses and agent.consecutive_misses >= policy.after_misses:
+                self._apply(agent, AgentEvent.PAUSE, now, reason=policy.reason)
+                paused = True
+                logger.info(
+                    "agent %s paused (%s) after %s unanswered offers",
+                    agent_id,
+                    policy.reason,
+                    agent.consecutive_misses,
+                )
+        self.store.put_agent(agent)
+        self._return_call(call.call_id, now)
+        return paused

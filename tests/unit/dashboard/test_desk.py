@@ -1,0 +1,48 @@
+"""The desk API: CCR actions with stable error ids, live agents and queues, SL reports."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from line311.ari.agents import AgentDesk
+from line311.config import REPO_ROOT
+from line311.dashboard.desk import queue_api_router
+from line311.routing.roster import load_roster_file
+from tests.unit.ari.test_queue_runtime import Harness
+
+
+def desk(h: Harness) -> AgentDesk:
+    return AgentDesk(
+        h.ari, h.runtime, load_roster_file(REPO_ROOT / "content" / "agents.yaml")[:2],
+        sounds_uri_prefix="sound:/s",
+    )  # fmt: skip
+
+
+async def test_login_pause_resume_logout_over_http_and_stable_error_ids() -> None:
+    h = Harness()
+    app = FastAPI()
+    app.include_router(
+        queue_api_router(desk(h), h.runtime, clock=lambda: h.now), prefix="/api/desk"
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.post("/api/desk/agents/agent2/login")
+        assert r.json()["state"] == "available"
+        r = await client.post("/api/desk/agents/agent2/pause", params={"reason": "lunch"})
+        assert (r.json()["state"], r.json()["pause_reason"]) == ("paused", "lunch")
+        assert (await client.post("/api/desk/agents/agent2/resume")).json()["state"] == "available"
+        assert (await client.post("/api/desk/agents/agent2/logout")).json()["state"] == "logged_out"
+        r = await client.post("/api/desk/agents/nobody/login")
+        assert (r.status_code, r.json()["error_id"]) == (404, "unknown-agent")
+        r = await client.post("/api/desk/agents/agent2/pause")
+        assert (r.status_code, r.json()["error_id"]) == (409, "agent-state")
+        agents = (await client.get("/api/desk/agents")).json()["agents"]
+        assert {a["agent_id"] for a in agents} == {"agent1", "agent2"}
+        queues = (await client.get("/api/desk/queues")).json()
+        assert queues["queues"][0]["queue"] == "general"
+        assert queues["sl_formula"] == "exclude-short-abandons"
+        r = await client.get(
+            "/api/desk/reports/sl", params={"from": "2025-01-01", "to": "2025-01-02"}
+        )
+        assert (r.status_code, r.json()["error_id"]) == (503, "no-storage")
