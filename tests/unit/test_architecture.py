@@ -14,6 +14,7 @@ PURE_MODULES = (  # the supervisor line
     "line311.messaging.phone",
     "line311.messaging.phone_menu",
     "line311.messaging.pins",
+    "line311.supervise.policy",  # the restart policy of `line311 run`
 )
 FORBIDDEN = (
     "asyncio",
