@@ -8,12 +8,13 @@ reverse order, one at a time (SIGTERM, SIGKILL after ``grace``), each under its 
 a start in flight finishes before its stop. After every change the whole view is written to the
 status file (`line311.supervise.status`), which ``line311 status`` reads.
 
-Why our own code and not supervisord or circus (checked December 2026): both run as a daemon of
-their own with their own config format and control socket, so ``line311 run`` would have to
-generate their config and talk to them, and neither can keep a server that our managers start
-(Asterisk, Redis, with their pid-file and /proc checks) up *through* those managers. circus also
-needs ZeroMQ. What we need -- start, wait, backoff, ordered stop, a JSON view -- is ~200 lines
-of asyncio around a pure, property-tested policy. For production, docs/operations.md shows the
+Why our own code and not a library: supervisor (4.3.0, August 2025) and circus (0.19.0,
+February 2025) are both still maintained, but each runs as a daemon of its own with its own
+config format and control socket (circus also needs ZeroMQ and tornado), so ``line311 run``
+would have to generate their config and talk to them; and neither can keep a server that our
+managers start (Asterisk, Redis, with their pid-file and /proc checks) up *through* those
+managers. What we need -- start, wait, backoff, ordered stop, a JSON view -- is ~200 lines of
+asyncio around a pure, property-tested policy. For production, docs/operations.md shows the
 same processes under systemd instead.
 """
 
