@@ -157,6 +157,11 @@ class ProcessPolicy:
         self.state = ProcessState.BACKOFF
         self.restart_at = now + self.backoff.delay(self.failures)
 
+    @property
+    def stopped(self) -> bool:
+        """Stopped for good (by `stop`): nothing more will start."""
+        return self.state is ProcessState.STOPPED
+
     def next_deadline(self) -> float | None:
         return self.restart_at if self.state is ProcessState.BACKOFF else None
 

@@ -89,8 +89,11 @@ class Supervisor:
                         await self._start(slot)
                     tg.create_task(self._watch(slot), name=f"watch-{slot.process.name}")
                 await stop.wait()
-                await self._stop_all()
+                await self._stop_all(watched=True)
         finally:
+            if not self._stopping.is_set():  # our own failure: no child may outlive us
+                logger.error("supervisor failing; stopping every process")
+                await self._stop_all(watched=False)
             self._write()
 
     def view(self) -> list[dict[str, Any]]:
@@ -118,6 +121,8 @@ class Supervisor:
             if slot.policy.state in (ProcessState.RUNNING, ProcessState.STOPPING):
                 code = await slot.process.wait()
                 async with slot.lock:
+                    if slot.policy.stopped:
+                        return  # the stop gave up waiting for us and counted the exit
                     stopping = slot.policy.state is ProcessState.STOPPING
                     slot.policy.receive(Exited(code), self._clock())
                     if not stopping:
@@ -139,7 +144,8 @@ class Supervisor:
                 if slot.policy.handle_timer(self._clock()):
                     await self._start(slot)
 
-    async def _stop_all(self) -> None:
+    async def _stop_all(self, *, watched: bool) -> None:
+        """Stop every process, last first; ``watched``: their watchers still run."""
         self._stopping.set()
         for slot in reversed(self._slots):
             async with slot.lock:
@@ -151,10 +157,13 @@ class Supervisor:
                 await slot.process.stop(self.grace)
             # let its watcher see the exit before the next one is stopped (bounded: a
             # watcher that is gone must not hang the shutdown)
-            for _ in range(500):
+            for _ in range(200 if watched else 0):
                 if slot.policy.state is not ProcessState.STOPPING:
                     break
                 await asyncio.sleep(0.01)
+            if slot.policy.state is ProcessState.STOPPING:
+                slot.policy.receive(Exited(None), self._clock())
+                self._write()
 
     def _wait(self, slot: _Slot) -> float:
         deadline = slot.policy.next_deadline()

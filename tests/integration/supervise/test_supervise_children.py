@@ -168,3 +168,34 @@ async def test_given_a_child_that_ignores_sigterm_then_it_is_killed_after_the_gr
         await asyncio.sleep(0.5)
         stop.set()
     assert by_name(sup)["stubborn"]["last_exit"] == -signal.SIGKILL
+
+
+class Broken:
+    """A process whose start fails in a way the supervisor does not expect (a bug)."""
+
+    name = "broken"
+
+    def __init__(self, tmp: Path) -> None:
+        self.log_file = tmp / "broken.log"
+
+    async def start(self) -> int:
+        raise RuntimeError("bug")
+
+    async def wait(self) -> int | None:
+        return None
+
+    async def stop(self, grace: float) -> None:
+        return None
+
+
+async def test_given_the_supervisor_itself_fails_then_the_children_it_started_are_stopped(
+    tmp_path: Path,
+) -> None:
+    first = child(tmp_path, "first")
+    sup = Supervisor([first, Broken(tmp_path)], tmp_path / "supervisor.json", grace=2.0)
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await sup.run(asyncio.Event())
+    assert caught.group_contains(RuntimeError, match="bug")
+    assert first._proc is not None
+    assert first._proc.returncode == -signal.SIGTERM
+    assert by_name(sup)["first"]["state"] == "stopped"
