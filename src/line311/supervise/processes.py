@@ -141,7 +141,7 @@ class DaemonProcess:
 
         try:
             return await asyncio.to_thread(start)
-        except Line311Error as exc:
+        except (Line311Error, OSError) as exc:  # a bad install, a taken port, a full disk
             raise StartError(f"{self.name}: {exc}") from None
 
     async def wait(self) -> int | None:
