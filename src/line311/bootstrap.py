@@ -1,13 +1,14 @@
 """The ONE place that wires line311's pure core to its edges.
 
-    line311 run ──▶ Asterisk (child process, own session)
-                 ├─▶ CRM bridge  (FastAPI on crm_host:crm_port)
-                 └─▶ controller  (ARI client + per-call sessions) + HTTP /health on http_port
+    line311 run (supervisor) ──▶ Asterisk    (daemon of AsteriskManager, watched by PID)
+                              ├─▶ Redis       (daemon of RedisServer, AOF, watched by PID)
+                              ├─▶ CRM bridge  ``line311 crm-bridge`` (FastAPI on crm_port)
+                              └─▶ controller  ``line311 serve`` (ARI + sessions + HTTP on http_port)
 
 `run_controller` and `run_crm_bridge` run one part each (``line311 serve`` and
-``line311 crm-bridge``); `run_stack` runs all three in one process and one asyncio loop and
-stops them together on Ctrl-C or SIGTERM: servers first, then the ARI client, then Asterisk
-(by the PID we started), so nothing is left behind.
+``line311 crm-bridge``); `run_stack` runs each part as a separate process under
+`line311.supervise.Supervisor`, which restarts a dead one with backoff and stops them in
+reverse order on Ctrl-C or SIGTERM, so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -366,34 +367,35 @@ def run_crm_bridge(settings: Settings) -> None:
 
 
 def run_stack(settings: Settings) -> None:
-    """``line311 run``: Asterisk, the CRM bridge and the controller, stopped together."""
-    from line311.asterisk.manager import AsteriskManager
+    """``line311 run``: Asterisk, Redis, the CRM bridge and the controller as separate
+    processes, kept up by `line311.supervise.Supervisor` until Ctrl-C or SIGTERM."""
     from line311.db.migrate import upgrade
+    from line311.supervise.stack import backoff_from, stack_processes, status_path
+    from line311.supervise.supervisor import Supervisor
 
     upgrade(settings)
-    asterisk = AsteriskManager(settings)
-    asterisk.start()
-    try:
-        s = settings
-        logger.info(
-            "line311 is up:\n"
-            "  SIP (carrier trunk, CCR phones)  udp:%s:%d   dial 311 or 2126399675\n"
-            "  ARI (Asterisk REST + events)     %s/ari\n"
-            "  line311 HTTP (/health)           http://%s:%d/health\n"
-            "  CRM bridge                       http://%s:%d/health\n"
-            "Ctrl-C stops everything.",
-            s.sip_host, s.sip_port, s.ari_url, s.http_host, s.http_port, s.crm_host, s.crm_port,
-        )  # fmt: skip
+    supervisor = Supervisor(
+        stack_processes(settings),
+        status_path(settings),
+        backoff=backoff_from(settings),
+        grace=settings.stop_grace_seconds,
+    )
+    s = settings
+    logger.info(
+        "line311 is starting:\n"
+        "  SIP (carrier trunk, CCR phones)  udp:%s:%d   dial 311 or 2126399675\n"
+        "  ARI (Asterisk REST + events)     %s/ari\n"
+        "  line311 HTTP (/health)           http://%s:%d/health\n"
+        "  CRM bridge                       http://%s:%d/health\n"
+        "  live state (Redis)               redis://127.0.0.1:%d/0\n"
+        "`line311 status` shows each process; Ctrl-C stops everything.",
+        s.sip_host, s.sip_port, s.ari_url, s.http_host, s.http_port, s.crm_host, s.crm_port,
+        s.redis_port,
+    )  # fmt: skip
 
-        async def main() -> None:
-            stop = asyncio.Event()
-            _install_stop_signals(stop)
-            await _run_until(
-                stop,
-                lambda st: crm_bridge_part(settings, st),
-                lambda st: controller_part(settings, st, in_process_bridge=True),
-            )
+    async def main() -> None:
+        stop = asyncio.Event()
+        _install_stop_signals(stop)
+        await supervisor.run(stop)
 
-        asyncio.run(main())
-    finally:
-        asterisk.stop()
+    asyncio.run(main())

@@ -72,10 +72,21 @@ def crm_bridge(ctx: typer.Context) -> None:
 
 @app.command()
 def run(ctx: typer.Context) -> None:
-    """Bring up the whole stack on loopback (Asterisk, controller, CRM bridge); Ctrl-C stops all."""
+    """Supervise the whole stack on loopback (Asterisk, Redis, CRM bridge, controller as separate
+    processes, restarted when they die); Ctrl-C stops all."""
     from line311.bootstrap import run_stack
 
     run_stack(settings_from(ctx))
+
+
+@app.command()
+def status(
+    ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
+    """Show the processes `line311 run` supervises (exit 1 when one is not running)."""
+    from line311.commands.supervise import show_status
+
+    raise typer.Exit(show_status(settings_from(ctx), as_json=as_json))
 
 
 @app.command()

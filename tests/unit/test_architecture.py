@@ -34,6 +34,7 @@ PURE_MODULES = (
     "line311.sim.model",
     "line311.sim.day",
     "line311.sim.simulate",
+    "line311.supervise.policy",  # the restart policy of `line311 run`
 )
 FORBIDDEN = (
     "asyncio",

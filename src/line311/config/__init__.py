@@ -38,6 +38,7 @@ from line311.config.fields import (
     PathSettings,
     QueueSettings,
     ServiceLevelSettings,
+    SuperviseSettings,
 )
 from line311.config.secret_store import (
     MIN_SECRET_DISTINCT,
@@ -74,6 +75,7 @@ def _is_loopback(host: str) -> bool:
 # The groups are listed last-first: pydantic orders fields from the last base to the first, so
 # this keeps the order of the settings as documented (paths first, CRM last).
 class Settings(
+    SuperviseSettings,
     CrmSettings,
     QueueSettings,
     ServiceLevelSettings,
@@ -138,6 +140,8 @@ class Settings(
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
+        if self.restart_backoff_max < self.restart_backoff_initial:
+            raise ValueError("restart_backoff_max must be at least restart_backoff_initial")
         if self.rtp_port_end <= self.rtp_port_start:
             raise ValueError("rtp_port_end must be greater than rtp_port_start")
         ports = {
@@ -145,6 +149,7 @@ class Settings(
             "http_port": self.http_port,
             "crm_port": self.crm_port,
             "ari_url port": self.ari_port,
+            "redis_port": self.redis_port,
         }
         seen: dict[int, str] = {}
         for name, port in ports.items():

@@ -24,6 +24,7 @@ __all__ = [
     "PathSettings",
     "QueueSettings",
     "ServiceLevelSettings",
+    "SuperviseSettings",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -252,4 +253,31 @@ class CrmSettings(BaseModel):
     crm_webhook_secret: SecretStr = SecretStr("")
     crm_webhook_max_attempts: int = Field(
         default=8, ge=1, le=100, description="Deliveries tried before a record is dead-lettered."
+    )
+
+
+class SuperviseSettings(BaseModel):
+    """Settings: the processes ``line311 run`` supervises (Redis among them)."""
+
+    redis_port: int = Field(
+        default=6380, ge=1, le=65535, description="Loopback port of line311's own redis-server."
+    )
+    redis_mode: Literal["auto", "system", "chroot"] = Field(
+        default="auto",
+        description="redis-server: auto (PATH if installed, else the Debian sid root), system, "
+        "chroot.",
+    )
+    restart_backoff_initial: float = Field(
+        default=0.5, gt=0, le=60, description="Seconds before restarting a process that died."
+    )
+    restart_backoff_max: float = Field(
+        default=30.0, gt=0, le=3600, description="Cap of the doubling restart delay (seconds)."
+    )
+    restart_reset_after: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds up after which a death counts as the first failure again.",
+    )
+    stop_grace_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="SIGTERM to SIGKILL, per process, on stop."
     )

@@ -1,0 +1,58 @@
+"""The processes ``line311 run`` supervises, built from the settings, in start order.
+
+    asterisk    AsteriskManager (daemon, watched by PID)
+    redis       RedisServer, AOF on, data in the state dir (daemon, watched by PID)
+    crm-bridge  ``line311 crm-bridge``   log <state_dir>/crm-bridge.log
+    controller  ``line311 serve``        log <state_dir>/controller.log (ARI, dashboard HTTP API)
+
+They stop in reverse: the controller first (it hands its last call records to the bridge),
+Asterisk last. The children inherit the environment, so they read the same settings
+(``LINE311_CONFIG`` included) as the supervisor validated at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from line311.config import Settings
+from line311.supervise.policy import Backoff
+from line311.supervise.processes import CommandProcess, DaemonProcess, Process
+from line311.supervise.status import STATUS_FILE
+
+__all__ = ["backoff_from", "stack_processes", "status_path"]
+
+LINE311 = (sys.executable, "-m", "line311")
+
+
+def status_path(settings: Settings) -> Path:
+    return Path(settings.state_dir) / STATUS_FILE
+
+
+def backoff_from(settings: Settings) -> Backoff:
+    return Backoff(
+        initial=settings.restart_backoff_initial,
+        maximum=settings.restart_backoff_max,
+        reset_after=settings.restart_reset_after,
+    )
+
+
+def stack_processes(settings: Settings) -> list[Process]:
+    from line311.asterisk.manager import AsteriskManager
+    from line311.live.server import RedisServer
+
+    state = Path(settings.state_dir)
+    env = dict(os.environ)
+    redis = RedisServer(
+        state,
+        port=settings.redis_port,
+        mode=settings.redis_mode,
+        root=settings.effective_asterisk_root,
+    )
+    return [
+        DaemonProcess("asterisk", AsteriskManager(settings)),
+        DaemonProcess("redis", redis),
+        CommandProcess("crm-bridge", [*LINE311, "crm-bridge"], state / "crm-bridge.log", env=env),
+        CommandProcess("controller", [*LINE311, "serve"], state / "controller.log", env=env),
+    ]

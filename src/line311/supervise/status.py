@@ -1,0 +1,139 @@
+"""The supervisor's status file: written atomically by `line311 run`, read by `line311 status`.
+
+``<state_dir>/supervisor.json``::
+
+    {"supervisor_pid": 1234, "updated_at": 1733340000.0,
+     "processes": [{"name": "asterisk", "state": "running", "pid": 1240,
+                    "started_at": 1733339990.0, "restarts": 0, "last_exit": null,
+                    "last_error": null, "restart_at": null, "log_file": ".../asterisk-main.log"}]}
+
+A reader trusts the file only while ``supervisor_pid`` is alive: a supervisor killed with
+SIGKILL leaves a file that says "running", so every process then reads as ``unknown``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from line311.supervise.errors import StatusFileError
+
+__all__ = ["STATUS_FILE", "ProcessView", "StatusView", "read_status", "write_status"]
+
+STATUS_FILE = "supervisor.json"
+
+
+def write_status(path: Path, payload: dict[str, Any]) -> None:
+    """Replace ``path`` with ``payload`` at once (write a temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=1)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessView:
+    name: str
+    state: str
+    pid: int | None
+    uptime: float | None
+    restarts: int
+    last_exit: int | None
+    last_error: str | None
+    log_file: str | None
+
+    @property
+    def up(self) -> bool:
+        return self.state == "running"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "pid": self.pid,
+            "uptime": self.uptime,
+            "restarts": self.restarts,
+            "last_exit": self.last_exit,
+            "last_error": self.last_error,
+            "log_file": self.log_file,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    supervisor_pid: int | None
+    supervisor_running: bool
+    updated_at: float | None
+    processes: tuple[ProcessView, ...]
+
+    @property
+    def all_up(self) -> bool:
+        return self.supervisor_running and all(p.up for p in self.processes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "supervisor_pid": self.supervisor_pid,
+            "supervisor_running": self.supervisor_running,
+            "updated_at": self.updated_at,
+            "ok": self.all_up,
+            "processes": [p.to_dict() for p in self.processes],
+        }
+
+
+def read_status(path: Path, now: float) -> StatusView:
+    """What the status file says, judged at ``now`` (uptime) and against the living PIDs."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StatusFileError(f"no {path}: `line311 run` has not run with this state_dir") from None
+    except (OSError, ValueError) as exc:
+        raise StatusFileError(f"cannot read {path}: {exc}") from None
+    sup_pid = data.get("supervisor_pid")
+    sup_alive = isinstance(sup_pid, int) and _alive(sup_pid)
+    views = []
+    for item in data.get("processes", []):
+        state = str(item.get("state", "unknown"))
+        pid = item.get("pid")
+        if not sup_alive:
+            state = "unknown" if state == "running" else "stopped"
+        elif state == "running" and not (isinstance(pid, int) and _alive(pid)):
+            state = "dead"  # died since the supervisor's last write (it is about to notice)
+        started = item.get("started_at")
+        uptime = now - started if state == "running" and isinstance(started, int | float) else None
+        views.append(
+            ProcessView(
+                name=str(item.get("name", "?")),
+                state=state,
+                pid=pid if state == "running" else None,
+                uptime=uptime,
+                restarts=int(item.get("restarts", 0)),
+                last_exit=item.get("last_exit"),
+                last_error=item.get("last_error"),
+                log_file=item.get("log_file"),
+            )
+        )
+    return StatusView(sup_pid, sup_alive, data.get("updated_at"), tuple(views))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True

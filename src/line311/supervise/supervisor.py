@@ -1,0 +1,181 @@
+"""The supervisor behind ``line311 run``: keep a list of processes up, stop them in reverse.
+
+Theory of operation: the processes start one after another in the order given (a daemon's
+``start`` returns once it answers, so what comes later finds it ready). Each then gets a
+watcher task: it waits for its process to die, tells the pure `ProcessPolicy`, sleeps until the
+policy's deadline (the backoff) and starts it again. On ``stop`` every process is stopped in
+reverse order, one at a time (SIGTERM, SIGKILL after ``grace``), each under its slot's lock so
+a start in flight finishes before its stop. After every change the whole view is written to the
+status file (`line311.supervise.status`), which ``line311 status`` reads.
+
+Why our own code and not a library: supervisor (4.3.0, August 2025) and circus (0.19.0,
+February 2025) are both still maintained, but each runs as a daemon of its own with its own
+config format and control socket (circus also needs ZeroMQ and tornado), so ``line311 run``
+would have to generate their config and talk to them; and neither can keep a server that our
+managers start (Asterisk, Redis, with their pid-file and /proc checks) up *through* those
+managers. What we need -- start, wait, backoff, ordered stop, a JSON view -- is ~200 lines of
+asyncio around a pure, property-tested policy. For production, docs/operations.md shows the
+same processes under systemd instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from line311.supervise.errors import StartError
+from line311.supervise.policy import (
+    Backoff,
+    Exited,
+    ProcessPolicy,
+    ProcessState,
+    Started,
+    StartFailed,
+)
+from line311.supervise.processes import Process
+from line311.supervise.status import write_status
+
+__all__ = ["Supervisor"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Slot:
+    process: Process
+    policy: ProcessPolicy
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Supervisor:
+    """Start ``processes`` in order, restart any that dies, stop them in reverse order."""
+
+    def __init__(
+        self,
+        processes: Sequence[Process],
+        status_file: Path,
+        *,
+        backoff: Backoff | None = None,
+        grace: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        names = [p.name for p in processes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"process names must be unique: {names}")
+        self._slots = [_Slot(p, ProcessPolicy(p.name, backoff)) for p in processes]
+        self.status_file = status_file
+        self.grace = grace
+        self._clock = clock
+        self._stopping = asyncio.Event()
+
+    # ------------------------------------------------------------------ public
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; return once every process is stopped."""
+        self._write()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for slot in self._slots:
+                    if stop.is_set():
+                        break
+                    async with slot.lock:
+                        slot.policy.start()
+                        await self._start(slot)
+                    tg.create_task(self._watch(slot), name=f"watch-{slot.process.name}")
+                await stop.wait()
+                await self._stop_all(watched=True)
+        finally:
+            if not self._stopping.is_set():  # our own failure: no child may outlive us
+                logger.error("supervisor failing; stopping every process")
+                await self._stop_all(watched=False)
+            self._write()
+
+    def view(self) -> list[dict[str, Any]]:
+        """Each process as the status file shows it."""
+        return [{**s.policy.to_dict(), "log_file": str(s.process.log_file)} for s in self._slots]
+
+    # ------------------------------------------------------------------ internals
+    async def _start(self, slot: _Slot) -> None:
+        name = slot.process.name
+        try:
+            pid = await slot.process.start()
+        except StartError as exc:
+            slot.policy.receive(StartFailed(str(exc)), self._clock())
+            logger.error("%s did not start: %s; next try in %.1f s", name, exc, self._wait(slot))
+        else:
+            slot.policy.receive(Started(pid), self._clock())
+            logger.info(
+                "%s started, pid %d (restarts %d, log %s)",
+                name, pid, slot.policy.restarts, slot.process.log_file,
+            )  # fmt: skip
+        self._write()
+
+    async def _watch(self, slot: _Slot) -> None:
+        while True:
+            if slot.policy.state in (ProcessState.RUNNING, ProcessState.STOPPING):
+                code = await slot.process.wait()
+                async with slot.lock:
+                    if slot.policy.stopped:
+                        return  # the stop gave up waiting for us and counted the exit
+                    stopping = slot.policy.state is ProcessState.STOPPING
+                    slot.policy.receive(Exited(code), self._clock())
+                    if not stopping:
+                        logger.warning(
+                            "%s died (exit %s); restarting in %.1f s",
+                            slot.process.name, code, self._wait(slot),
+                        )  # fmt: skip
+                    self._write()
+            deadline = slot.policy.next_deadline()
+            if deadline is None:
+                return
+            with contextlib.suppress(TimeoutError):  # the backoff is over
+                await asyncio.wait_for(self._stopping.wait(), max(0.0, deadline - self._clock()))
+            async with slot.lock:
+                if self._stopping.is_set():
+                    slot.policy.stop()
+                    self._write()
+                    return
+                if slot.policy.handle_timer(self._clock()):
+                    await self._start(slot)
+
+    async def _stop_all(self, *, watched: bool) -> None:
+        """Stop every process, last first; ``watched``: their watchers still run."""
+        self._stopping.set()
+        for slot in reversed(self._slots):
+            async with slot.lock:
+                if not slot.policy.stop():
+                    self._write()
+                    continue
+                self._write()
+                logger.info("stopping %s (pid %s)", slot.process.name, slot.policy.pid)
+                await slot.process.stop(self.grace)
+            # let its watcher see the exit before the next one is stopped (bounded: a
+            # watcher that is gone must not hang the shutdown)
+            for _ in range(200 if watched else 0):
+                if slot.policy.state is not ProcessState.STOPPING:
+                    break
+                await asyncio.sleep(0.01)
+            if slot.policy.state is ProcessState.STOPPING:
+                slot.policy.receive(Exited(None), self._clock())
+                self._write()
+
+    def _wait(self, slot: _Slot) -> float:
+        deadline = slot.policy.next_deadline()
+        return 0.0 if deadline is None else max(0.0, deadline - self._clock())
+
+    def _write(self) -> None:
+        payload = {
+            "supervisor_pid": os.getpid(),
+            "updated_at": self._clock(),
+            "processes": self.view(),
+        }
+        try:
+            write_status(self.status_file, payload)
+        except OSError as exc:  # the view is for people; the processes matter more
+            logger.warning("cannot write %s: %s", self.status_file, exc)

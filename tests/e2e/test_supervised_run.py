@@ -1,0 +1,163 @@
+"""Issue 12 point 3, end to end: ``line311 run`` supervises real processes on a real Asterisk.
+
+The stack here is ``line311 run`` itself (not the test `Stack` of separate services): its own
+Asterisk instance, its own Redis, CRM bridge and controller, on free ports and a state dir of
+the test. The controller is killed with SIGKILL; the supervisor brings it back, /health answers
+again within 5 s, ``line311 status`` shows the restart, and a new call is answered by it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from line311.asterisk.manager import AsteriskManager
+from line311.config import REPO_ROOT, Settings
+from line311.sipp import start_caller
+from tests.conftest import AsteriskInstance, _test_settings, free_tcp_port
+from tests.e2e.conftest import greeting_only_flow, record_for
+from tests.e2e.stack import LINE311, Service, Stack, wait_until
+
+pytestmark = pytest.mark.asterisk
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class Supervised:
+    """``line311 run`` as a subprocess, with the test `Stack` helpers pointed at it."""
+
+    def __init__(self, workdir: Path) -> None:
+        state = workdir / "state"
+        state.mkdir(parents=True)
+        library = Settings().state_dir / "sounds"
+        if not library.is_dir():
+            library = REPO_ROOT / "var" / "sounds"
+        (state / "sounds").symlink_to(library, target_is_directory=True)
+        rtp = 40000 + (os.getpid() % 200) * 100  # clear of the session Asterisk's range
+        settings = _test_settings(
+            state,
+            asterisk_instance=f"sup{os.getpid()}",
+            rtp_port_start=rtp,
+            rtp_port_end=rtp + 98,
+        )
+        self.settings = settings
+        self.manager = AsteriskManager(settings)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LINE311_")}
+        env.update(AsteriskInstance(settings, self.manager).env)
+        env.update(
+            {
+                "LINE311_HTTP_PORT": str(settings.http_port),
+                "LINE311_CRM_PORT": str(settings.crm_port),
+                "LINE311_REDIS_PORT": str(free_tcp_port()),
+                "LINE311_INTERPRETER_CONTACT": settings.interpreter_contact,
+                "LINE311_AGENT_COUNT": str(settings.agent_count),
+                "LINE311_DATABASE_URL": f"sqlite:///{workdir / 'line311.db'}",
+                "LINE311_FLOW_FILE": str(greeting_only_flow(workdir)),
+                "LINE311_LOG_LEVEL": "DEBUG",
+            }
+        )
+        self.stack = Stack(env, workdir, settings.http_port, settings.crm_port)
+        self.run = Service("run", [*LINE311, "run"], env, workdir / "run.log")
+
+    def status(self) -> tuple[int, dict[str, Any]]:
+        proc = self.stack.cli("status", "--json", check=False)
+        return proc.returncode, json.loads(proc.stdout)
+
+    def processes(self) -> dict[str, dict[str, Any]]:
+        return {p["name"]: p for p in self.status()[1]["processes"]}
+
+    def logs(self) -> str:
+        state = self.settings.state_dir
+        parts = [self.run.output()]
+        for name in ("controller.log", "crm-bridge.log"):
+            path = state / name
+            if path.exists():
+                parts.append(f"--- {name}\n" + path.read_text(errors="replace")[-4000:])
+        return "\n".join(parts)
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[Supervised]:
+    sup = Supervised(tmp_path)
+    sup.run.start()
+    try:
+        yield sup
+    finally:
+        sup.run.stop(timeout=60)
+        sup.manager.stop()  # only if the supervisor left it (it stops Asterisk itself)
+        shutil.rmtree(
+            sup.manager.installation.host_path(sup.manager.instance_dir), ignore_errors=True
+        )
+
+
+def test_given_line311_run_when_the_controller_is_killed_then_it_is_back_within_5_s_and_answers_a_new_call(
+    supervised: Supervised, tmp_path: Path
+) -> None:
+    stack = supervised.stack
+    try:
+        wait_until(
+            lambda: (h := stack.health()) is not None and h["ari_connected"],
+            120,
+            "the supervised controller's /health with ARI connected",
+        )
+        wait_until(stack.crm_health, 30, "the supervised CRM bridge")
+        wait_until(lambda: supervised.status()[0] == 0, 30, "`line311 status` all running")
+    except AssertionError:
+        raise AssertionError(supervised.logs()) from None
+    before = supervised.processes()
+    assert list(before) == ["asterisk", "redis", "crm-bridge", "controller"]
+    assert all(p["restarts"] == 0 for p in before.values())
+    old_pid = before["controller"]["pid"]
+
+    os.kill(old_pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    wait_until(lambda: not _alive(old_pid), 5, "the controller to die")
+    wait_until(
+        lambda: (h := stack.health()) is not None and h["ari_connected"],
+        5,
+        "the restarted controller's /health with ARI connected",
+    )
+    back_in = time.monotonic() - killed_at
+    assert back_in <= 5.0
+
+    after = supervised.processes()
+    assert after["controller"]["restarts"] == 1
+    assert after["controller"]["pid"] not in (None, old_pid)
+    assert after["controller"]["last_exit"] == -signal.SIGKILL
+    assert all(after[n]["restarts"] == 0 for n in ("asterisk", "redis", "crm-bridge"))
+    assert supervised.status()[0] == 0
+
+    # a new call is answered by the new controller: it plays the greeting, hangs up, records it
+    known = {r["call_id"] for r in stack.calls()}
+    caller = start_caller(tmp_path / "sipp", supervised.settings.sip_port, "311", hold_ms=30000)
+    result = caller.wait(timeout=60)
+    assert result.final_status == 200
+    assert result.remote_hung_up, "the controller should hang up after the greeting"
+    rec = record_for(stack, "311", known, timeout=30)
+    assert rec["outcome"] == "completed"
+
+    # Ctrl-C: everything stops, in reverse order, and status says so
+    pids = {n: p["pid"] for n, p in after.items()}
+    assert supervised.run.stop(timeout=60) == 0
+    assert not any(_alive(pid) for pid in pids.values() if pid), pids
+    code, status = supervised.status()
+    assert code == 1
+    assert {p["state"] for p in status["processes"]} == {"stopped"}

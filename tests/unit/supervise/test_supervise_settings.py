@@ -1,0 +1,67 @@
+"""The supervisor's settings are checked at start-up, and the stack is built from them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from line311.commands.supervise import status_table
+from line311.config import load_settings
+from line311.errors import ConfigError
+from line311.supervise.policy import Backoff
+from line311.supervise.processes import CommandProcess, DaemonProcess
+from line311.supervise.stack import backoff_from, stack_processes, status_path
+from line311.supervise.status import read_status, write_status
+
+
+def test_given_a_cap_below_the_first_delay_then_the_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="restart_backoff_max"):
+        load_settings(state_dir=tmp_path, restart_backoff_initial=5, restart_backoff_max=1)
+
+
+def test_given_redis_on_the_controller_port_then_the_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="redis_port"):
+        load_settings(state_dir=tmp_path, redis_port=8311, http_port=8311)
+
+
+def test_the_stack_is_asterisk_redis_bridge_controller_each_with_a_log_in_the_state_dir(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(state_dir=tmp_path, restart_backoff_initial=0.25)
+    procs = stack_processes(settings)
+    assert [p.name for p in procs] == ["asterisk", "redis", "crm-bridge", "controller"]
+    assert isinstance(procs[0], DaemonProcess)
+    assert isinstance(procs[1], DaemonProcess)
+    bridge, controller = procs[2], procs[3]
+    assert isinstance(bridge, CommandProcess)
+    assert isinstance(controller, CommandProcess)
+    assert bridge.argv == [sys.executable, "-m", "line311", "crm-bridge"]
+    assert controller.argv[-1] == "serve"
+    assert all(p.log_file.parent == tmp_path for p in procs[1:])
+    assert backoff_from(settings) == Backoff(initial=0.25, maximum=30.0, reset_after=60.0)
+    assert status_path(settings) == tmp_path / "supervisor.json"
+
+
+def test_the_status_table_shows_each_process_with_uptime_and_restarts(tmp_path: Path) -> None:
+    path = tmp_path / "supervisor.json"
+    write_status(
+        path,
+        {
+            "supervisor_pid": os.getpid(),
+            "processes": [
+                {"name": "controller", "state": "running", "pid": os.getpid(),
+                 "started_at": 0.0, "restarts": 1, "last_exit": -9, "log_file": "c.log"},
+            ],
+        },
+    )  # fmt: skip
+    console = Console(width=200, record=True)
+    console.print(status_table(read_status(path, now=3725.0)))
+    text = console.export_text()
+    assert "controller" in text
+    assert "running" in text
+    assert "1h 2m 5s" in text
+    assert "-9" in text
