@@ -25,7 +25,8 @@ How the queued call plugs in (the merger wires it; it is a pure `Session` machin
   events>)``, and the IVR's ``Enqueue`` handler becomes ``lambda ch, cmd: HandOver("queue")``
   (``IvrEdge.session_kind(enqueue=...)``). Channels the leg originates are tied to the call
   with `Runner.attach` (detached when the call ends); their events and StasisStart go through
-  ``kind.adopt(channel_id, event)`` to the leg's session.
+  ``kind.adopt(channel_id, event)`` to the leg's session. The router's decisions (offers,
+  expiries) reach a leg as events through `Runner.deliver(call_id, event)`.
 - every kind handles `line311.call.events.Resumed` (fed after ``resume``).
 
 The supervisor line is one (`line311.messaging.phone_edge.supervisor_kind`: accepts

@@ -170,6 +170,16 @@ class Runner(Reconciling):
             del self._channels[channel_id]
             call.attached.discard(channel_id)
 
+    async def deliver(self, call_id: str, event: Event) -> bool:
+        """Feed ``event`` to call ``call_id``'s session as if Asterisk had sent it (a decision
+        made elsewhere, e.g. the queue router's offer for a queued call). False when this
+        runner holds no such call."""
+        call = self._calls.get(call_id)
+        if call is None:
+            return False
+        await self._deliver(call, event, self._monotonic())
+        return True
+
     async def on_event(self, raw: dict[str, Any], received_at: float) -> None:
         """Handle one ARI event (called in order per channel by the client)."""
         result = translate(raw)
