@@ -250,7 +250,7 @@ async def test_given_a_saved_call_when_another_line_resumes_it_then_it_carries_o
         await line.start("chan-1", line="PJSIP/agent3-0001")
         await phone.digits("1234#9876#")
         await phone.wait_for("play", 3)  # the instructions: signed in
-    saved = store.states["chan-1"]
+    saved = list(store.states["chan-1"])  # what the first runner saved
     assert saved[-1]["state"] == "recording"
 
     ari2 = FakeAri(speech(tmp_path))
@@ -262,7 +262,10 @@ async def test_given_a_saved_call_when_another_line_resumes_it_then_it_carries_o
         phone2 = Phone(line2, ari2)
         await line2.runner.on_connected()  # the runner resumes what the store holds
         assert line2.runner.holds("chan-1")
-        await phone2.playback_done(saved[-1]["playing"])
+        assert await phone2.wait_for("stop") == saved[-1]["playing"]  # the interrupted prompt
+        pid, media = await phone2.wait_for("play")  # ... is played again from its start
+        assert media == ["sound:/var/lib/line311/sounds/en/sup_record"]
+        await phone2.playback_done(pid)
         name, _ = await phone2.wait_for("record")
         assert name == saved[-1]["recording"]
         await phone2.event({"type": "ChannelDestroyed", "channel": {"id": "chan-1"}})
