@@ -30,9 +30,6 @@ __all__ = ["run_controller", "run_crm_bridge", "run_stack"]
 
 logger = logging.getLogger(__name__)
 
-SUPERVISOR_LINE_CODE = "*80"
-"""Feature code a CCR phone dials to reach the supervisor recording line (issue 7)."""
-
 
 def _install_stop_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
@@ -141,7 +138,7 @@ async def controller_part(
     from line311.messaging.alert_service import AlertService
     from line311.messaging.alert_store import AlertStore
     from line311.messaging.feed import AlertScheduler
-    from line311.messaging.phone_edge import SupervisorLine
+    from line311.messaging.phone_edge import supervisor_kind
 
     sounds_prefix = f"sound:{SOUNDS_ASTERISK_DIR}"
     wall_clock = time.time  # the one clock of every stored call and queue time
@@ -208,24 +205,15 @@ async def controller_part(
             interpreter_language=queues.runtime.router.interpreter_language,
         )
         queues.runtime.on_answer = pop_desk.on_answer
-        supervisor_line = SupervisorLine(
+        # the supervisor phone line (agent-feature *80): a session kind of the runner
+        supervisor = supervisor_kind(
             ari,
             alert_service,
-            sounds_uri_prefix=sounds_prefix,
+            clock=clock,
             max_failures=settings.alerts_pin_max_failures,
             lockout_seconds=settings.alerts_pin_lockout_seconds,
             max_record_seconds=int(settings.alerts_max_seconds),
         )
-        stasis = queues.stasis_handlers()
-        desk_feature = stasis["agent-feature"]
-
-        async def agent_feature(new: Any, received_at: float) -> None:
-            if new.args[:1] == (SUPERVISOR_LINE_CODE,):
-                await supervisor_line.start(new.channel_id, line=new.channel_name)
-            else:
-                await desk_feature(new, received_at)
-
-        stasis["agent-feature"] = agent_feature
 
         # one record per call, when the call really ends (after its queue leg), kept in a
         # durable spool until the bridge has stored it
@@ -261,15 +249,14 @@ async def controller_part(
 
         controller = Runner(
             ari,
-            [dataclasses.replace(ivr_kind, start=start_call)],
+            [dataclasses.replace(ivr_kind, start=start_call), supervisor],
             sounds_uri_prefix=sounds_prefix,
             caller_hash_key=settings.caller_hash_key.get_secret_value(),
             clock=clock,
             store=InMemorySessionStore(),  # calls survive a reconnect; Redis: issue 12
             observer=metrics.observe_ari_reaction,
-            stasis_handlers=stasis,
-            channel_owners=[*queues.channel_owners(), supervisor_line],
-            raw_listeners=[supervisor_line.on_event],
+            stasis_handlers=queues.stasis_handlers(),
+            channel_owners=queues.channel_owners(),
         )
         for queue in queues.runtime.router.queues:
             hub.publish(QueueConfigured(queue, policy(queue).goal))
@@ -325,7 +312,6 @@ async def controller_part(
             asyncio.create_task(scheduler.run(stop), name="alert-scheduler"),
             asyncio.create_task(relay_alerts(scheduler.feed.events(), hub), name="alert-relay"),
             asyncio.create_task(delivery.run(), name="call-record-delivery"),
-            asyncio.create_task(supervisor_line.run(), name="supervisor-line"),
         ]
         try:
             async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
@@ -336,7 +322,6 @@ async def controller_part(
             for task in background:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            await supervisor_line.close()
             recorder.close()  # calls still open: their records, with the leg so far
             await delivery.drain(within=5.0)  # what is not stored now stays in the spool
             spool.close()

@@ -1,10 +1,13 @@
-"""The supervisor line's ARI edge against a scripted fake ARI, with the real store (SQLite
-and PostgreSQL) and real ffmpeg: sign in, record, keep, choose, submit; lockout persists."""
+"""The supervisor line (a session kind of the runner) against a scripted fake ARI, with the
+real store (SQLite and PostgreSQL) and real ffmpeg: sign in, record, keep, choose, submit;
+lockout persists; a saved call carries on in another runner."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,11 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from line311.ari.models import Channel
+from line311.ari.runner import Runner
+from line311.call.store import InMemorySessionStore
 from line311.db import make_session_factory
 from line311.messaging.alert_service import AlertService
 from line311.messaging.alert_store import AlertStore, Supervisor
 from line311.messaging.alerts import AlertState, AudioSource
-from line311.messaging.phone_edge import SupervisorLine
+from line311.messaging.phone_edge import supervisor_kind
 from line311.messaging.pins import hash_pin
 from line311.messaging.recording import AlertAudioFiles, AudioLimits
 from tests.integration.crm.conftest import (  # noqa: F401 - fixtures
@@ -35,7 +41,11 @@ T0 = datetime(2025, 7, 4, 9, 0, tzinfo=UTC)
 class FakeAri:
     """Records REST calls; the test plays Asterisk by feeding events to the line."""
 
+    app = "line311"
+    connected = True
+
     def __init__(self, recording: bytes) -> None:
+        self.channels: list[Channel] = []
         self.calls: list[tuple[str, Any]] = []
         self.recording = recording
         self.changed = asyncio.Event()
@@ -51,7 +61,10 @@ class FakeAri:
         self._log("hangup", channel_id)
 
     async def play(self, channel_id: str, media: Any, playback_id: str, lang: Any = None) -> None:
-        self._log("play", (playback_id, list(media)))
+        self._log("play", (playback_id, [media] if isinstance(media, str) else list(media)))
+
+    async def list_channels(self) -> list[Channel]:
+        return list(self.channels)
 
     async def stop_playback(self, playback_id: str) -> None:
         self._log("stop", playback_id)
@@ -69,8 +82,24 @@ class FakeAri:
         self._log("delete", name)
 
 
+class Line:
+    """A runner with the supervisor kind; the test plays Asterisk through `on_event`."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    async def start(self, channel_id: str, *, line: str) -> None:
+        await self.on_event(
+            {"type": "StasisStart", "args": ["agent-feature", "*80"],
+             "channel": {"id": channel_id, "name": line}}
+        )  # fmt: skip
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        await self.runner.on_event(event, 0.0)
+
+
 class Phone:
-    def __init__(self, line: SupervisorLine, ari: FakeAri, channel: str = "chan-1") -> None:
+    def __init__(self, line: Line, ari: FakeAri, channel: str = "chan-1") -> None:
         self.line, self.ari, self.channel = line, ari, channel
 
     async def wait_for(self, name: str, count: int = 1) -> Any:
@@ -127,29 +156,47 @@ class FixedClock:
         return T0.timestamp()
 
 
-def make_line(service: AlertService, ari: FakeAri, **kw: Any) -> SupervisorLine:
-    return SupervisorLine(
+class WatchedStore(InMemorySessionStore):
+    """The runner's session store, remembering each call's saved states and deletions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.states: dict[str, list[dict[str, Any]]] = {}
+        self.deleted: list[str] = []
+
+    async def save(self, call_id: str, entry: Mapping[str, Any]) -> None:
+        self.states.setdefault(call_id, []).append(dict(entry["state"]))
+        await super().save(call_id, entry)
+
+    async def delete(self, call_id: str) -> None:
+        self.deleted.append(call_id)
+        await super().delete(call_id)
+
+
+@contextlib.asynccontextmanager
+async def make_line(
+    service: AlertService, ari: FakeAri, store: InMemorySessionStore | None = None
+) -> AsyncIterator[Line]:
+    """A running runner; leaving it leaves calls in progress stored (as on shutdown)."""
+    runner = Runner(
         ari,  # type: ignore[arg-type]
-        service,
+        [supervisor_kind(ari, service, clock=FixedClock())],  # type: ignore[arg-type]
         sounds_uri_prefix="sound:/var/lib/line311/sounds",
+        caller_hash_key="test-key-0123456789abcdef",
         clock=FixedClock(),
-        **kw,
+        store=store if store is not None else WatchedStore(),
+        orphan_grace=0.01,
     )
+    async with runner.running():
+        yield Line(runner)
 
 
 async def test_given_a_supervisor_when_recording_by_phone_then_a_pending_alert_with_the_recording_exists(
     service: AlertService, tmp_path: Path
 ):
     ari = FakeAri(speech(tmp_path))
-    saved: dict[str, list[dict[str, Any]]] = {}
-    forgotten: list[str] = []
-    line = make_line(
-        service,
-        ari,
-        save=lambda call_id, state: saved.setdefault(call_id, []).append(state),
-        forget=forgotten.append,
-    )
-    async with line:
+    store = WatchedStore()
+    async with make_line(service, ari, store) as line:
         phone = Phone(line, ari)
         await line.start("chan-1", line="PJSIP/agent3-0001")
         await phone.wait_for("answer")
@@ -185,6 +232,7 @@ async def test_given_a_supervisor_when_recording_by_phone_then_a_pending_alert_w
     assert service.files.master_path(alert.id, "es").is_file()
     assert ("delete", name) in ari.calls
     # the state was saved after every step (never with the PIN), then forgotten
+    saved, forgotten = store.states, store.deleted
     states = [state["state"] for state in saved["chan-1"]]
     assert states[0] == "enter_id"
     assert {"recording", "review", "confirm", "ending"} <= set(states)
@@ -196,21 +244,28 @@ async def test_given_a_saved_call_when_another_line_resumes_it_then_it_carries_o
     service: AlertService, tmp_path: Path
 ):
     ari = FakeAri(speech(tmp_path))
-    saved: list[dict[str, Any]] = []
-    async with make_line(service, ari, save=lambda _, state: saved.append(state)) as line:
+    store = WatchedStore()
+    async with make_line(service, ari, store) as line:
         phone = Phone(line, ari)
         await line.start("chan-1", line="PJSIP/agent3-0001")
         await phone.digits("1234#9876#")
         await phone.wait_for("play", 3)  # the instructions: signed in
-        await line.close()
+    saved = list(store.states["chan-1"])  # what the first runner saved
     assert saved[-1]["state"] == "recording"
 
     ari2 = FakeAri(speech(tmp_path))
-    async with make_line(service, ari2) as line2:
+    ari2.channels = [
+        Channel(id="chan-1", state="Up", dialplan_app="Stasis",
+                dialplan_app_data="line311,agent-feature,*80")
+    ]  # fmt: skip
+    async with make_line(service, ari2, store) as line2:
         phone2 = Phone(line2, ari2)
-        await line2.resume("chan-1", saved[-1])
-        assert line2.owns("chan-1")
-        await phone2.playback_done(saved[-1]["playing"])
+        await line2.runner.on_connected()  # the runner resumes what the store holds
+        assert line2.runner.holds("chan-1")
+        assert await phone2.wait_for("stop") == saved[-1]["playing"]  # the interrupted prompt
+        pid, media = await phone2.wait_for("play")  # ... is played again from its start
+        assert media == ["sound:/var/lib/line311/sounds/en/sup_record"]
+        await phone2.playback_done(pid)
         name, _ = await phone2.wait_for("record")
         assert name == saved[-1]["recording"]
         await phone2.event({"type": "ChannelDestroyed", "channel": {"id": "chan-1"}})
@@ -250,7 +305,6 @@ async def test_given_three_wrong_pins_then_the_line_stays_locked_for_the_next_ca
             await phone.wait_for("play", 1 + 2 * attempt)
         _, media = await phone.wait_for("play", 7)
         assert media == ["sound:/var/lib/line311/sounds/en/sup_locked"]
-        await line.close()
     lock = service.store.lockout("PJSIP/agent3")
     assert lock.locked_until == T0 + timedelta(seconds=900)
 
@@ -262,4 +316,3 @@ async def test_given_three_wrong_pins_then_the_line_stays_locked_for_the_next_ca
         await phone2.digits("1234#9876#")
         _, media = await phone2.wait_for("play", 3)
         assert media == ["sound:/var/lib/line311/sounds/en/sup_locked"]
-        await line2.close()

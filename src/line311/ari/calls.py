@@ -1,8 +1,8 @@
 """The runner's per-call bookkeeping and the transitional plug points (edge).
 
-`Call` is what `line311.ari.runner.Runner` holds for one live call. `ChannelOwner`,
-`StasisHandler` and `RawListener` are how the queue runtime and the supervisor line plug in
-until they are session kinds of their own (see the runner's docstring).
+`Call` is what `line311.ari.runner.Runner` holds for one live call. `ChannelOwner` and
+`StasisHandler` are how the queue runtime plugs in until it is a session kind of its own
+(see `line311.ari.kinds`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from line311.ari.kinds import CallFacts, SessionKind
 from line311.ari.translate import NewCall
@@ -24,7 +24,6 @@ __all__ = [
     "Call",
     "ChannelOwner",
     "LegacyPlugs",
-    "RawListener",
     "ReactionObserver",
     "StasisHandler",
     "ari_hangup_reason",
@@ -55,8 +54,6 @@ ARI_HANGUP_REASONS = frozenset(
 StasisHandler = Callable[[NewCall, float], Awaitable[None]]
 """``handler(new_call, received_at)`` for a StasisStart no session kind accepts, by its first
 Stasis argument (``outbound``, ``agent-feature``)."""
-RawListener = Callable[[dict[str, Any]], Awaitable[None]]
-"""Sees every raw ARI event first (the supervisor line, which needs recording events)."""
 ReactionObserver = Callable[[str, float], None]
 """``observer(operation, seconds)``: time from the ARI event (or timer) to the REST call done."""
 
@@ -116,27 +113,18 @@ class Call:
 
 
 class LegacyPlugs:
-    """The queue runtime and the supervisor line as they plug in until they are session
-    kinds: raw listeners, StasisStart handlers by first argument, channel owners."""
+    """The queue runtime as it plugs in until it is a session kind: StasisStart handlers by
+    first argument, channel owners."""
 
     def __init__(
         self,
         stasis_handlers: Mapping[str, StasisHandler] | None,
         channel_owners: Sequence[ChannelOwner],
-        raw_listeners: Sequence[RawListener],
         hangup: Callable[[str], Awaitable[None]],
     ) -> None:
         self._stasis = dict(stasis_handlers or {})
         self._owners = list(channel_owners)
-        self._raw = list(raw_listeners)
         self._hangup = hangup
-
-    async def raw(self, event: dict[str, Any]) -> None:
-        for listener in self._raw:
-            try:
-                await listener(event)
-            except Exception:
-                logger.exception("raw ARI event listener %r failed", listener)
 
     async def stasis(self, new: NewCall, received_at: float) -> None:
         """A StasisStart no session kind accepts; with no handler for it: hung up."""

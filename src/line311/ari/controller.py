@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from line311.ari.calls import ChannelOwner, RawListener, ReactionObserver, StasisHandler
+from line311.ari.calls import ChannelOwner, ReactionObserver, StasisHandler
 from line311.ari.calls import ari_hangup_reason as ari_hangup_reason
 from line311.ari.ivr_kind import RecordSink, ivr_kind
 from line311.ari.kinds import CommandHandler
@@ -58,7 +58,6 @@ def Controller(
     orphan_grace: float = 1.0,
     stasis_handlers: Mapping[str, StasisHandler] | None = None,
     channel_owners: Sequence[ChannelOwner] = (),
-    raw_listeners: Sequence[RawListener] = (),
 ) -> Runner:
     kind = ivr_kind(
         lambda start: session_factory(start.call_id, start.dialed_number, start.now),
@@ -77,5 +76,4 @@ def Controller(
         orphan_grace=orphan_grace,
         stasis_handlers=stasis_handlers,
         channel_owners=channel_owners,
-        raw_listeners=raw_listeners,
     )

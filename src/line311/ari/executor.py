@@ -1,9 +1,10 @@
 """Carrying out one session command (edge): the runner's hands.
 
-The commands every kind shares (``Answer``, ``Play``, ``StopPlayback``, ``Hangup``) are REST
-calls made here; any other command goes to the handler registered for its type (the
-session kind's first, then the runner-wide ones). Whatever goes wrong comes back as a
-``CommandFailed`` event for the session to decide on; nothing raises out of `execute`.
+The commands every kind shares (``Answer``, ``Play``, ``StopPlayback``, ``Hangup``, and the
+recording ones ``Record``, ``StopRecording``, ``PlayRecording``) are REST calls made here;
+any other command goes to the handler registered for its type (the session kind's first,
+then the runner-wide ones). Whatever goes wrong comes back as a ``CommandFailed`` event for
+the session to decide on; nothing raises out of `execute`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from line311.ari.calls import Call, ReactionObserver, ari_hangup_reason
 from line311.ari.errors import AriError, AriNotFound
 from line311.ari.kinds import CommandHandler, HandOver, SessionKind
 from line311.ari.port import AriPort
-from line311.call.commands import Answer, Hangup, Play, StopPlayback
+from line311.call.commands import (
+    Answer,
+    Hangup,
+    Play,
+    PlayRecording,
+    Record,
+    StopPlayback,
+    StopRecording,
+)
 from line311.call.events import Answered, CommandFailed, Event
 from line311.call.ports import Clock
 
@@ -63,6 +72,21 @@ class Executor:
                     await self._client.stop_playback(command.playback_id)
                 except AriNotFound:
                     call.log.debug("playback %s already over", command.playback_id)
+            elif isinstance(command, PlayRecording):
+                media = f"recording:{command.name}"
+                await self._client.play(channel_id, media, command.playback_id)
+            elif isinstance(command, Record):
+                await self._client.record(
+                    channel_id,
+                    command.name,
+                    "wav",
+                    max_duration=command.max_seconds,
+                    beep=command.beep,
+                    if_exists="overwrite",
+                    terminate_on=command.terminate_on,
+                )
+            elif isinstance(command, StopRecording):
+                await self._client.stop_recording(command.name)
             elif isinstance(command, Hangup):
                 try:
                     await self._client.hangup(channel_id, ari_hangup_reason(command.reason))

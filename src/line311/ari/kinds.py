@@ -17,7 +17,7 @@ The registry (``Runner(client, kinds=[...])``, by ``SessionKind.name``)
   saved under the same call id.
 - ``ended(Ended)`` runs once per session (the IVR writes the IVR half of the call record).
 
-How the other kinds plug in (the merger wires them; both are pure `Session` machines):
+How the queued call plugs in (the merger wires it; it is a pure `Session` machine):
 
 - the queued call (``line311.queue.leg``): ``SessionKind("queue", start=<leg from
   CallStart.cause: Enqueue>, resume=<Leg.from_dict>, handlers={<MOH/bridge/originate
@@ -25,16 +25,17 @@ How the other kinds plug in (the merger wires them; both are pure `Session` mach
   events>)``, and the IVR's ``Enqueue`` handler becomes ``lambda ch, cmd: HandOver("queue")``
   (``IvrEdge.session_kind(enqueue=...)``). Channels the leg originates are tied to the call
   with `Runner.attach` (detached when the call ends); their events and StasisStart go through
-  ``kind.adopt(channel_id, event)`` to the leg's session.
-- the supervisor line (``line311.messaging.phone``): ``SessionKind("supervisor",
-  accepts=lambda new: new.kind == "agent-feature" and new.args[:1] == ("*80",), start=...,
-  resume=<Line.from_dict>, handlers={<Record/StopRecording/...>: ...})``; recording events
-  reach it once `line311.ari.translate` translates them (no raw listener needed then).
+  ``kind.adopt(channel_id, event)`` to the leg's session. The router's decisions (offers,
+  expiries) reach a leg as events through `Runner.deliver(call_id, event)`.
 - every kind handles `line311.call.events.Resumed` (fed after ``resume``).
 
-Until they do, the queue runtime and the supervisor line plug in as before: ``stasis_handlers``
-(StasisStart by first argument), ``channel_owners`` (events of channels they own) and
-``raw_listeners`` (every raw event first). Those three go away with them.
+The supervisor line is one (`line311.messaging.phone_edge.supervisor_kind`: accepts
+``agent-feature`` with ``*80``; its ``Record``/``StopRecording``/``PlayRecording`` are the
+runner's own commands, its PIN/audio/submit steps its handlers; ``ended`` deletes its takes).
+
+Until the queued call is a kind, the queue runtime plugs in as before: ``stasis_handlers``
+(StasisStart by first argument) and ``channel_owners`` (events of channels it owns). Those
+two go away with it.
 """
 
 from __future__ import annotations

@@ -48,7 +48,6 @@ from line311.ari.calls import (
     ARI_HANGUP_REASONS,
     ChannelOwner,
     LegacyPlugs,
-    RawListener,
     ReactionObserver,
     StasisHandler,
     ari_hangup_reason,
@@ -96,7 +95,6 @@ class Runner(Reconciling):
         orphan_grace: float = 1.0,
         stasis_handlers: Mapping[str, StasisHandler] | None = None,
         channel_owners: Sequence[ChannelOwner] = (),
-        raw_listeners: Sequence[RawListener] = (),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
@@ -112,9 +110,7 @@ class Runner(Reconciling):
             observer=observer,
             handlers=command_handlers or {},
         )
-        self._legacy = LegacyPlugs(
-            stasis_handlers, channel_owners, raw_listeners, exe.hangup_quietly
-        )
+        self._legacy = LegacyPlugs(stasis_handlers, channel_owners, exe.hangup_quietly)
         self._orphan_grace = orphan_grace
         self._monotonic = monotonic
         self._calls: dict[str, _Call] = {}
@@ -174,9 +170,18 @@ class Runner(Reconciling):
             del self._channels[channel_id]
             call.attached.discard(channel_id)
 
+    async def deliver(self, call_id: str, event: Event) -> bool:
+        """Feed ``event`` to call ``call_id``'s session as if Asterisk had sent it (a decision
+        made elsewhere, e.g. the queue router's offer for a queued call). False when this
+        runner holds no such call."""
+        call = self._calls.get(call_id)
+        if call is None:
+            return False
+        await self._deliver(call, event, self._monotonic())
+        return True
+
     async def on_event(self, raw: dict[str, Any], received_at: float) -> None:
         """Handle one ARI event (called in order per channel by the client)."""
-        await self._legacy.raw(raw)
         result = translate(raw)
         if result is None:
             return

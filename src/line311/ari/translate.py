@@ -10,6 +10,9 @@ hold a caller's number).
     PlaybackFinished             -> PlaybackFinished(playback_id, failed=state == "failed")
     StasisEnd, ChannelDestroyed,
     ChannelHangupRequest         -> CallerHungUp()
+    RecordingFinished,
+    RecordingFailed              -> RecordingFinished(name, failed=RecordingFailed)
+                                                                        (channel targets only)
     anything else                -> None
 
 The caller number travels only inside `NewCall` (hidden from its repr) so that the controller
@@ -33,7 +36,7 @@ from line311.call.events import (
     RecordingFinished,
 )
 
-__all__ = ["DTMF_DIGITS", "NewCall", "Translated", "translate", "translate_phone_event"]
+__all__ = ["DTMF_DIGITS", "NewCall", "Translated", "translate"]
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +131,18 @@ def _playback(event: Mapping[str, Any]) -> tuple[str | None, str, str]:
     return channel_id, playback_id, state if isinstance(state, str) else ""
 
 
+def _recording_finished(event: Mapping[str, Any], kind: str) -> Translated | None:
+    recording = _obj(event, "recording")
+    name = _text(recording, "name")
+    target = target_of(_text(recording, "target_uri"))
+    if target is None:
+        raise _Malformed("unparsable 'target_uri'")
+    if target[0] != "channel":
+        logger.debug("ignoring %s on a non-channel target", kind)
+        return None
+    return Translated(target[1], RecordingFinished(name, failed=kind == "RecordingFailed"))
+
+
 def _translate(event: Mapping[str, Any], kind: str) -> Translated | NewCall | None:
     if kind == "StasisStart":
         return _new_call(event)
@@ -148,6 +163,8 @@ def _translate(event: Mapping[str, Any], kind: str) -> Translated | NewCall | No
         )
     if kind in ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"):
         return Translated(_channel_id(event), CallerHungUp())
+    if kind in ("RecordingFinished", "RecordingFailed"):
+        return _recording_finished(event, kind)
     logger.debug("ARI event %s has no core translation", kind)
     return None
 
@@ -166,35 +183,3 @@ def translate(event: Any) -> Translated | NewCall | None:
     except _Malformed as exc:
         logger.warning("dropping a malformed ARI %s event: %s", kind, exc)
         return None
-
-
-# ------------------------------------------------ messaging: the supervisor line
-# The supervisor line also needs the end of a recording on its channel. (The merger may fold
-# this into `_translate`; it is kept apart so the top of the module merges cleanly.)
-#
-#     RecordingFinished, RecordingFailed -> RecordingFinished(name, failed=RecordingFailed)
-#                                           (channel targets only)
-def _recording_finished(event: Mapping[str, Any], kind: str) -> Translated | None:
-    recording = _obj(event, "recording")
-    name = _text(recording, "name")
-    target = target_of(_text(recording, "target_uri"))
-    if target is None:
-        raise _Malformed("unparsable 'target_uri'")
-    if target[0] != "channel":
-        logger.debug("ignoring %s on a non-channel target", kind)
-        return None
-    return Translated(target[1], RecordingFinished(name, failed=kind == "RecordingFailed"))
-
-
-def translate_phone_event(event: Any) -> Translated | None:
-    """The supervisor line's view of one decoded ARI event: `translate`'s channel events,
-    plus RecordingFinished / RecordingFailed. Never raises."""
-    kind = event.get("type") if isinstance(event, Mapping) else None
-    if kind in ("RecordingFinished", "RecordingFailed"):
-        try:
-            return _recording_finished(event, kind)
-        except _Malformed as exc:
-            logger.warning("dropping a malformed ARI %s event: %s", kind, exc)
-            return None
-    translated = translate(event)
-    return translated if isinstance(translated, Translated) else None

@@ -30,10 +30,10 @@ the recording is made by Asterisk (`Record`, after the instructions), measured b
 
 The transitions are the table `_TRANSITIONS` at the end: (state, event type) -> handler. A
 pair not in it is ignored (a digit where none is asked for, a stale playback or a late
-answer); `CallerHungUp` ends the session in any state and a failed command (`CommandFailed`)
-hangs up. `receive` never raises. The whole state is `to_dict` (JSON) and `from_dict`
-rebuilds it, except a PIN being typed, which is never saved: a session restored mid-PIN asks
-for the PIN again.
+answer); `CallerHungUp` ends the session in any state, a failed command (`CommandFailed`)
+hangs up and `Resumed` (after a restart) plays the interrupted prompt again. `receive`
+never raises. The whole state is `to_dict` (JSON) and `from_dict` rebuilds it, except a PIN
+being typed, which is never saved: a session restored mid-PIN asks for the PIN again.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ from line311.call.events import (
     PinChecked,
     PlaybackFinished,
     RecordingFinished,
+    Resumed,
 )
 from line311.ivr.catalogue import LANGUAGES
 from line311.messaging.phone_menu import (
@@ -128,6 +129,8 @@ class SupervisorSession:
         self._hours = 0
         self._seq = 0
         self._playing: str | None = None
+        self._current: tuple[str, str] | None = None
+        """The playlist item ``_playing`` plays (replayed on `Resumed`)."""
         self._playlist: list[tuple[str, str]] = []
         self._deadline: float | None = None
         self._prompt(_S.ENTER_ID, now)
@@ -152,6 +155,8 @@ class SupervisorSession:
         elif isinstance(event, CommandFailed):
             if event.command not in HARMLESS_FAILURES:
                 self._end(f"failed:{event.command}:{event.reason}")
+        elif isinstance(event, Resumed):
+            self._replay()
         elif (handler := _TRANSITIONS.get((self.state, type(event)))) is not None:
             handler(self, event, now)
 
@@ -203,6 +208,7 @@ class SupervisorSession:
             "hours": self._hours,
             "seq": self._seq,
             "playing": self._playing,
+            "current": None if self._current is None else list(self._current),
             "playlist": [list(item) for item in self._playlist],
             "deadline": self._deadline,
         }
@@ -235,6 +241,8 @@ class SupervisorSession:
         self._hours = int(data["hours"])
         self._seq = int(data["seq"])
         self._playing = None if data["playing"] is None else str(data["playing"])
+        current = data.get("current")
+        self._current = None if current is None else (str(current[0]), str(current[1]))
         self._playlist = [(str(kind), str(value)) for kind, value in data["playlist"]]
         self._deadline = None if data["deadline"] is None else float(data["deadline"])
         return self
@@ -252,8 +260,18 @@ class SupervisorSession:
         self._playlist = items
         self._play_next()
 
+    def _replay(self) -> None:
+        """After a restart: the prompt that was playing may have ended while nobody listened
+        (its end would never come), so it is stopped and played again from its start."""
+        if self._playing is None or self._current is None:
+            return
+        self._commands.append(StopPlayback(self._playing))
+        self._playlist.insert(0, self._current)
+        self._play_next()
+
     def _play_next(self) -> None:
         kind, value = self._playlist.pop(0)
+        self._current = (kind, value)
         self._seq += 1
         self._playing = f"{self.call_id}-sup-{self._seq}"
         if kind == _RECORDING:

@@ -113,7 +113,6 @@ def test_end_of_channel_events_are_caller_hung_up(kind: str):
     [
         {"type": "ChannelStateChange", "channel": channel()},
         {"type": "ChannelVarset", "variable": "X", "value": "1", "channel": channel()},
-        {"type": "RecordingFinished", "recording": {"name": "r", "target_uri": "channel:c1"}},
         {"type": "DeviceStateChanged"},
     ],
 )

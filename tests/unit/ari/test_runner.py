@@ -550,6 +550,36 @@ async def test_given_an_attached_channel_then_its_events_reach_the_call_through_
     assert len(seen) == 1
 
 
+class EchoSession(ScriptedSession):
+    """Plays a prompt for every digit; ends when the caller hangs up."""
+
+    def receive(self, event: Event, now: float) -> None:
+        self.received.append(event)
+        if isinstance(event, DtmfReceived):
+            self._pending.append(Play(f"p{event.digit}", "hello", "en"))
+        elif isinstance(event, CallerHungUp):
+            self.finished, self.outcome = True, "hung-up"
+
+
+async def test_given_an_event_delivered_to_a_call_then_its_session_steps_on_it():
+    session = EchoSession([])
+    kind = SessionKind(
+        "x", start=lambda start: session, resume=lambda s, f: session, accepts=lambda new: True
+    )
+    ari, store = ScriptedAri(), InMemorySessionStore()
+    runner = Runner(ari, [kind], sounds_uri_prefix=PREFIX, caller_hash_key=KEY, store=store)
+    async with runner.running():
+        assert not await runner.deliver("c1", DtmfReceived("1"))  # no such call yet
+        await runner.on_event(stasis_start("c1"), 0.0)
+        assert await runner.deliver("c1", DtmfReceived("5"))
+        assert DtmfReceived("5") in session.received
+        assert ari.calls[-1] == ("play", "c1", f"{PREFIX}/en/hello", "p5")
+        assert await store.load("c1") is not None  # saved after the step
+        assert await runner.deliver("c1", CallerHungUp())
+        assert not runner.holds("c1")
+    assert "hangup" not in ari.names()  # the caller hung up: nothing to release
+
+
 async def test_feeding_a_runner_that_is_not_running_is_refused():
     h = Harness()
     with pytest.raises(RuntimeError, match="not running"):

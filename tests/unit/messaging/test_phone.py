@@ -27,6 +27,7 @@ from line311.call.events import (
     PinChecked,
     PlaybackFinished,
     RecordingFinished,
+    Resumed,
 )
 from line311.call.ports import Session
 from line311.messaging.phone import SupervisorSession, SupervisorState
@@ -304,6 +305,28 @@ def test_given_a_state_when_saved_and_restored_then_it_carries_on_the_same():
     d.keys("2#")
     [submit] = [c for c in d.keys("1") if isinstance(c, SubmitAlert)]
     assert (submit.username, submit.language, submit.hours) == ("maria", "en", 2)
+
+
+def test_given_a_prompt_playing_when_resumed_then_it_is_played_again_from_its_start():
+    d = Driver()
+    d.keys("1234#")
+    old = d.last_play()
+    d.session = SupervisorSession.from_dict(d.session.to_dict())
+    out = d.send(Resumed())
+    assert out[0] == StopPlayback(old.playback_id)
+    [again] = out[1:]
+    assert isinstance(again, Play)
+    assert (again.prompt_id, again.playback_id != old.playback_id) == (old.prompt_id, True)
+    assert d.send(PlaybackFinished(old.playback_id)) == []  # the stopped one: stale
+    d.finish_prompt()
+    [check] = [c for c in d.keys("9876#") if isinstance(c, CheckPin)]
+    assert check.pin == "9876"
+
+
+def test_given_nothing_playing_when_resumed_then_nothing_is_done():
+    d = Driver()
+    d.finish_prompt()
+    assert d.send(Resumed()) == []
 
 
 def test_given_a_pin_being_typed_when_saved_then_it_is_not_and_the_restored_call_asks_again():

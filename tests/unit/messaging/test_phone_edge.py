@@ -1,10 +1,12 @@
-"""The supervisor line's edge against a scripted ARI and a stand-in alert store: it drives the
-session (answer, prompts, PIN check), saves its state after every step, forgets it at the
-end, and turns ARI failures into `CommandFailed`."""
+"""The supervisor line as a session kind of the runner, against a scripted ARI and a stand-in
+alert store: the runner drives the session (answer, prompts, PIN check), saves its state in
+its session store after every step, deletes it at the end, and turns ARI failures into
+`CommandFailed`."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,26 +14,48 @@ from typing import Any
 import pytest
 
 from line311.ari.errors import AriNotFound, AriUnreachable
+from line311.ari.runner import Runner
+from line311.ari.translate import NewCall
+from line311.call.store import InMemorySessionStore
 from line311.messaging.alert_store import PhoneLockout
-from line311.messaging.errors import MessagingError
-from line311.messaging.phone_edge import SupervisorLine
+from line311.messaging.phone_edge import accepts, line_of, supervisor_kind
 from line311.messaging.pins import hash_pin
 
 T0 = 1_750_000_000.0
 PREFIX = "sound:/sounds"
+KEY = "test-key-0123456789abcdef"
 
 
 class FakeAri:
+    app = "line311"
+
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.fail: dict[str, Exception] = {}
         self.changed = asyncio.Event()
+        self.connected = False
+        self._stop = asyncio.Event()
+        self.up = asyncio.Event()
 
     def _do(self, name: str, arg: Any) -> None:
         self.calls.append((name, arg))
         self.changed.set()
         if name in self.fail:
             raise self.fail[name]
+
+    async def run(self, on_event: Any, on_connected: Any = None) -> None:
+        self.connected = True
+        self.up.set()
+        try:
+            await self._stop.wait()
+        finally:
+            self.connected = False
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def list_channels(self) -> list[Any]:
+        return []
 
     async def answer(self, channel_id: str) -> None:
         self._do("answer", channel_id)
@@ -40,7 +64,7 @@ class FakeAri:
         self._do("hangup", channel_id)
 
     async def play(self, channel_id: str, media: Any, playback_id: str, lang: Any = None) -> None:
-        self._do("play", (playback_id, list(media)))
+        self._do("play", (playback_id, [media] if isinstance(media, str) else list(media)))
 
     async def stop_playback(self, playback_id: str) -> None:
         self._do("stop_playback", playback_id)
@@ -86,28 +110,55 @@ class FixedClock:
         return T0
 
 
+class WatchedStore(InMemorySessionStore):
+    """The runner's session store, remembering what was saved and deleted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[tuple[str, dict[str, Any]]] = []
+        self.deleted: list[str] = []
+        self.broken = False
+        self.gone = asyncio.Event()
+
+    async def save(self, call_id: str, entry: Mapping[str, Any]) -> None:
+        if self.broken:
+            raise OSError("disk full")
+        self.saved.append((call_id, dict(entry)))
+        await super().save(call_id, entry)
+
+    async def delete(self, call_id: str) -> None:
+        self.deleted.append(call_id)
+        self.gone.set()
+        await super().delete(call_id)
+
+
 class Harness:
     def __init__(self) -> None:
         self.ari = FakeAri()
-        self.saved: list[tuple[str, dict[str, Any]]] = []
-        self.forgotten: list[str] = []
+        self.store = WatchedStore()
         self.service = FakeService()
-        self.line = SupervisorLine(
+        kind = supervisor_kind(
             self.ari,  # type: ignore[arg-type]
             self.service,  # type: ignore[arg-type]
-            sounds_uri_prefix=PREFIX + "/",
             clock=FixedClock(),
-            save=lambda call_id, state: self.saved.append((call_id, state)),
-            forget=self._forget,
         )
-        self.gone = asyncio.Event()
-
-    def _forget(self, call_id: str) -> None:
-        self.forgotten.append(call_id)
-        self.gone.set()
+        self.runner = Runner(
+            self.ari,  # type: ignore[arg-type]
+            [kind],
+            sounds_uri_prefix=PREFIX + "/",
+            caller_hash_key=KEY,
+            clock=FixedClock(),
+            store=self.store,
+            orphan_grace=0.01,
+        )
 
     async def event(self, kind: str, **body: Any) -> None:
-        await self.line.on_event({"type": kind, **body})
+        await self.runner.on_event({"type": kind, **body}, 0.0)
+
+    async def start(self, channel: str = "c1", name: str = "PJSIP/agent3-0000001a") -> None:
+        await self.event(
+            "StasisStart", args=["agent-feature", "*80"], channel={"id": channel, "name": name}
+        )
 
     async def digits(self, keys: str, channel: str = "c1") -> None:
         for k in keys:
@@ -115,14 +166,14 @@ class Harness:
 
     async def until_gone(self) -> None:
         async with asyncio.timeout(5):
-            await self.gone.wait()
+            await self.store.gone.wait()
 
 
 async def test_given_a_call_then_it_is_answered_prompted_saved_and_forgotten_when_it_ends():
     h = Harness()
-    async with h.line:
-        await h.line.start("c1", line="PJSIP/agent3-0000001a")
-        assert h.line.active_calls == 1
+    async with h.runner.running():
+        await h.start("c1")
+        assert h.runner.active_calls == 1
         assert await h.ari.wait_for("answer") == "c1"
         _, media = await h.ari.wait_for("play")
         assert media == [f"{PREFIX}/en/sup_enter_id"]
@@ -132,92 +183,94 @@ async def test_given_a_call_then_it_is_answered_prompted_saved_and_forgotten_whe
         assert h.service.store.lockouts["PJSIP/agent3"].failures == 1
         await h.event("StasisEnd", channel={"id": "c1"})
         await h.until_gone()
-    assert [call_id for call_id, _ in h.saved] == ["c1"] * len(h.saved)
-    assert h.saved[0][1]["state"] == "enter_id"
-    assert "8642" not in repr(h.saved)
-    assert h.forgotten == ["c1"]
+    assert [call_id for call_id, _ in h.store.saved] == ["c1"] * len(h.store.saved)
+    assert h.store.saved[0][1]["kind"] == "supervisor"
+    assert h.store.saved[0][1]["state"]["state"] == "enter_id"
+    assert "8642" not in repr(h.store.saved)
+    assert h.store.deleted == ["c1"]
+    assert len(h.store) == 0
     assert ("hangup", "c1") not in h.ari.calls  # the caller hung up
 
 
 async def test_given_asterisk_refuses_a_playback_then_the_line_hangs_up():
     h = Harness()
     h.ari.fail["play"] = AriUnreachable("down")
-    async with h.line:
-        await h.line.start("c1", line="c1")
+    async with h.runner.running():
+        await h.start("c1")
         assert await h.ari.wait_for("hangup") == "c1"
         await h.until_gone()
-    assert h.forgotten == ["c1"]
+    assert h.store.deleted == ["c1"]
 
 
 async def test_given_a_playback_already_over_when_stopped_then_the_call_carries_on():
     h = Harness()
     h.ari.fail["stop_playback"] = AriNotFound(404, "DELETE", "/playbacks/x")
-    async with h.line:
-        await h.line.start("c1", line="c1")
+    async with h.runner.running():
+        await h.start("c1")
         await h.ari.wait_for("play")
         await h.digits("1234#")
         _, media = await h.ari.wait_for("play", 2)
         assert media == [f"{PREFIX}/en/sup_enter_pin"]
-        await h.line.close()
-    assert h.forgotten == []  # left running: its state stays for the next process
+    assert h.store.deleted == []  # left running: its state stays for the next process
+    assert await h.store.call_ids() == ["c1"]
 
 
 async def test_given_a_channel_gone_after_a_reconnect_then_its_call_ends():
     h = Harness()
-    async with h.line:
-        await h.line.start("c1", line="c1")
+    async with h.runner.running():
+        await h.start("c1")
         await h.ari.wait_for("play")
-        h.line.reconcile({"other"})
+        await h.runner.on_connected()  # Asterisk lists no channel
         await h.until_gone()
-    assert h.forgotten == ["c1"]
+    assert h.store.deleted == ["c1"]
 
 
 async def test_given_events_of_other_channels_then_they_are_ignored():
     h = Harness()
-    async with h.line:
-        await h.line.start("c1", line="c1")
+    async with h.runner.running():
+        await h.start("c1")
         await h.ari.wait_for("play")
         await h.digits("1", channel="c2")
         await h.event("ChannelVarset", channel={"id": "c1"})
-        await h.line.on_channel_event("c1", object(), T0)
-        await h.line.close()
     assert [name for name, _ in h.ari.calls] == ["answer", "play"]
 
 
-async def test_given_the_line_is_not_running_then_a_call_is_refused():
+async def test_given_the_runner_is_not_running_then_a_call_is_refused():
     h = Harness()
-    with pytest.raises(MessagingError, match="not running"):
-        await h.line.start("c1", line="c1")
+    with pytest.raises(RuntimeError, match="not running"):
+        await h.start("c1")
 
 
-async def test_given_run_then_close_stops_it():
+async def test_given_run_then_stopping_the_client_stops_it():
     h = Harness()
     async with asyncio.TaskGroup() as tg:
-        tg.create_task(h.line.run())
+        tg.create_task(h.runner.run())
         async with asyncio.timeout(5):
-            while True:
-                try:
-                    await h.line.start("c1", line="c1")
-                    break
-                except MessagingError:
-                    await asyncio.sleep(0.01)
+            await h.ari.up.wait()
+        await h.start("c1")
         await h.ari.wait_for("play")
-        await h.line.close()
-    assert h.line.active_calls == 0
+        h.ari.stop()
+    assert h.runner.active_calls == 0
 
 
 async def test_given_the_store_fails_when_saving_then_the_call_goes_on():
     h = Harness()
-
-    def broken(call_id: str, state: dict[str, Any]) -> None:
-        raise OSError("disk full")
-
-    h.line._save = broken
-    async with h.line:
-        await h.line.start("c1", line="c1")
+    h.store.broken = True
+    async with h.runner.running():
+        await h.start("c1")
         await h.ari.wait_for("play")
         await h.digits("1234#")
         _, media = await h.ari.wait_for("play", 2)
         assert media == [f"{PREFIX}/en/sup_enter_pin"]
-        await h.line.close()
     assert ("hangup", "c1") not in h.ari.calls
+
+
+def test_given_agent_features_then_only_the_supervisor_code_is_the_lines():
+    assert accepts(NewCall("c1", "agent-feature", "*80", args=("*80",)))
+    assert not accepts(NewCall("c1", "agent-feature", "*81", args=("*81",)))
+    assert not accepts(NewCall("c1", "inbound", "311", args=("311",)))
+
+
+def test_given_a_channel_name_then_the_line_is_its_endpoint():
+    assert line_of("PJSIP/agent3-0000001a") == "PJSIP/agent3"
+    assert line_of("Local/x") == "Local/x"
