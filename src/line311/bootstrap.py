@@ -22,9 +22,14 @@ import signal
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from line311.config import Settings
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from line311.ari.queue_edge import QueueEdge
 
 __all__ = ["run_controller", "run_crm_bridge", "run_stack"]
 
@@ -98,13 +103,13 @@ async def controller_part(
     from fastapi import Depends
     from prometheus_client import CollectorRegistry
 
-    from line311.ari.agents import load_roster_file
     from line311.ari.client import AriClient
     from line311.ari.ivr_edge import build_ivr_edge, flows_router, running
     from line311.ari.queue_edge import build_queue_edge
     from line311.ari.queue_edge import running as queues_running
     from line311.ari.records import CallRecorder
     from line311.ari.runner import Runner
+    from line311.ari.supervisor_kind import supervisor_kind
     from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
     from line311.call.ports import SystemClock
     from line311.call.store import InMemorySessionStore
@@ -138,7 +143,7 @@ async def controller_part(
     from line311.messaging.alert_service import AlertService
     from line311.messaging.alert_store import AlertStore
     from line311.messaging.feed import AlertScheduler
-    from line311.messaging.phone_edge import supervisor_kind
+    from line311.routing.roster import load_roster_file
 
     sounds_prefix = f"sound:{SOUNDS_ASTERISK_DIR}"
     wall_clock = time.time  # the one clock of every stored call and queue time
@@ -297,7 +302,7 @@ async def controller_part(
         # the CCR desk API (log CCRs in/out, pause, queues, SL over any stored range): reading
         # needs the operations role, acting the supervisor role
         app.include_router(
-            queues.http_router(),
+            _desk_router(queues),
             prefix="/api/desk",
             dependencies=[Depends(require_role_by_method())],
         )
@@ -384,3 +389,20 @@ def run_stack(settings: Settings) -> None:
         await supervisor.run(stop)
 
     asyncio.run(main())
+
+
+def _desk_router(queues: QueueEdge) -> APIRouter:
+    """The CCR desk API over the queue edge, with SL over any stored range from the database."""
+    from line311.dashboard.desk import queue_api_router
+
+    stored = None
+    if queues.engine is not None:
+        engine, policy = queues.engine, queues.policy
+
+        def stored_fn(start: float, end: float) -> Any:
+            from line311.db.queue_models import stored_stats
+
+            return stored_stats(engine, start, end, policy)
+
+        stored = stored_fn
+    return queue_api_router(queues.desk, queues.runtime, stored=stored, policy=queues.policy)

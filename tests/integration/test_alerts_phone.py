@@ -17,12 +17,12 @@ from sqlalchemy.engine import Engine
 
 from line311.ari.models import Channel
 from line311.ari.runner import Runner
+from line311.ari.supervisor_kind import supervisor_kind
 from line311.call.store import InMemorySessionStore
 from line311.db import make_session_factory
 from line311.messaging.alert_service import AlertService
 from line311.messaging.alert_store import AlertStore, Supervisor
 from line311.messaging.alerts import AlertState, AudioSource
-from line311.messaging.phone_edge import supervisor_kind
 from line311.messaging.pins import hash_pin
 from line311.messaging.recording import AlertAudioFiles, AudioLimits
 from tests.integration.crm.conftest import (  # noqa: F401 - fixtures

@@ -28,15 +28,7 @@ from line311.routing.errors import AgentStateError, UnknownAgentError
 __all__ = [
     "FEATURE_CODES",
     "AgentDesk",
-    "load_roster",
-    "load_roster_file",
-    "queue_api_router",
 ]
-
-# Old import paths, kept while ari/queue_edge.py (rewritten on another #11 branch) imports them
-# from here; the merger points that import at routing.roster and dashboard.desk and drops these.
-from line311.dashboard.desk import queue_api_router
-from line311.routing.roster import load_roster, load_roster_file
 
 logger = logging.getLogger(__name__)
 

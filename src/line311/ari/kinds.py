@@ -29,7 +29,7 @@ How the queued call plugs in (the merger wires it; it is a pure `Session` machin
   expiries) reach a leg as events through `Runner.deliver(call_id, event)`.
 - every kind handles `line311.call.events.Resumed` (fed after ``resume``).
 
-The supervisor line is one (`line311.messaging.phone_edge.supervisor_kind`: accepts
+The supervisor line is one (`line311.ari.supervisor_kind.supervisor_kind`: accepts
 ``agent-feature`` with ``*80``; its ``Record``/``StopRecording``/``PlayRecording`` are the
 runner's own commands, its PIN/audio/submit steps its handlers; ``ended`` deletes its takes).
 

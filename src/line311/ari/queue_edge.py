@@ -25,10 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
 from sqlalchemy.engine import Engine
 
-from line311.ari.agents import AgentDesk, load_roster_file, queue_api_router
+from line311.ari.agents import AgentDesk
 from line311.ari.controller import ChannelOwner, CommandHandler, StasisHandler
 from line311.ari.port import AriPort
 from line311.ari.queue_runtime import QueueRuntime, SaveState
@@ -48,6 +47,7 @@ from line311.queue.intervals import IntervalAccumulator
 from line311.queue.queue_log import QueueLogTranslator, format_line
 from line311.routing.agents import AutoPausePolicy
 from line311.routing.queues import default_queues, load_queues_yaml
+from line311.routing.roster import load_roster_file
 from line311.routing.router import Router
 
 __all__ = ["BatchedEventWriter", "QueueEdge", "QueueLogWriter", "build_queue_edge", "running"]
@@ -185,19 +185,6 @@ class QueueEdge:
     def subscribe(self, sink: EventSink) -> None:
         """Have ``sink`` called with every queue event (e.g. a dashboard hub)."""
         self.runtime.hub.subscribe(sink)
-
-    def http_router(self) -> APIRouter:
-        stored = None
-        if self.engine is not None:
-            engine, policy = self.engine, self.policy
-
-            def stored_fn(start: float, end: float) -> Any:
-                from line311.db.queue_models import stored_stats
-
-                return stored_stats(engine, start, end, policy)
-
-            stored = stored_fn
-        return queue_api_router(self.desk, self.runtime, stored=stored, policy=self.policy)
 
 
 def build_queue_edge(

@@ -6,7 +6,7 @@ its states, menus and limits are in `line311.messaging.phone_menu`.)
 Theory of operation
 -------------------
 A CCR phone dials the feature code (``*80``); the dialplan hands the call to
-``Stasis(line311,agent-feature,*80)`` and the edge (`line311.messaging.phone_edge`) runs one
+``Stasis(line311,agent-feature,*80)`` and the edge (`line311.ari.supervisor_kind`) runs one
 `SupervisorSession` for it. Like the IVR's `CallSession`, the session implements
 `line311.call.ports.Session`: it takes `line311.call.events` and ``now`` and returns
 `line311.call.commands`; it reads no clock and does no I/O::

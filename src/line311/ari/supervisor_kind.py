@@ -9,7 +9,7 @@ every other call::
 
 The generic commands (answer, play, record, stop recording, play a recording back, hang up)
 are the runner's (`line311.ari.executor`); the supervisor line's own (`CheckPin`,
-`CheckAudio`, `SubmitAlert`) are `line311.messaging.phone_steps`. The runner saves the
+`CheckAudio`, `SubmitAlert`) are `line311.ari.supervisor_steps`. The runner saves the
 session's `to_dict` in its session store after every step and resumes a stored call after a
 restart (`SupervisorSession.from_dict`; the channel is not answered again). When the call is
 over the stored recordings it made are deleted; a call left running on shutdown keeps them
@@ -25,11 +25,11 @@ from typing import Any
 
 from line311.ari.kinds import CallFacts, CallStart, Ended, SessionKind
 from line311.ari.port import AriPort
+from line311.ari.supervisor_steps import SupervisorSteps
 from line311.ari.translate import NewCall
 from line311.call.ports import Clock
 from line311.messaging.alert_service import AlertService
 from line311.messaging.phone import SupervisorSession
-from line311.messaging.phone_steps import SupervisorSteps
 
 __all__ = ["KIND_NAME", "SUPERVISOR_FEATURE_CODE", "line_of", "supervisor_kind"]
 

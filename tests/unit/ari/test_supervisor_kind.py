@@ -15,10 +15,10 @@ import pytest
 
 from line311.ari.errors import AriNotFound, AriUnreachable
 from line311.ari.runner import Runner
+from line311.ari.supervisor_kind import accepts, line_of, supervisor_kind
 from line311.ari.translate import NewCall
 from line311.call.store import InMemorySessionStore
 from line311.messaging.alert_store import PhoneLockout
-from line311.messaging.phone_edge import accepts, line_of, supervisor_kind
 from line311.messaging.pins import hash_pin
 
 T0 = 1_750_000_000.0
