@@ -41,14 +41,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all: {available()})")
     parser.add_argument("--no-doc", action="store_true", help="print only; don't touch the doc")
-    args = parser.parse_args()
+    args, extra = parser.parse_known_args()  # extra: flags of the one benchmark named
     names = args.names or available()
+    if extra and len(names) != 1:
+        parser.error(f"unknown arguments {extra} (flags need exactly one benchmark)")
     for name in (n.replace("-", "_") for n in names):
         module = importlib.import_module(f"bench.{name}")
         if not hasattr(module, "run"):
             continue
         started = time.monotonic()
-        body = module.run()
+        body = module.run(extra) if extra else module.run()
         body += (
             f"\n\n_Run {time.strftime('%Y-%m-%d')} on {platform.machine()}, Python "
             f"{platform.python_version()}, in {time.monotonic() - started:.0f} s._"
