@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from line311.ari.queue_edge import QueueEdge
+    from line311.call.store import SessionStore
 
 __all__ = ["run_controller", "run_crm_bridge", "run_stack"]
 
@@ -112,7 +113,6 @@ async def controller_part(
     from line311.ari.supervisor_kind import supervisor_kind
     from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
     from line311.call.ports import SystemClock
-    from line311.call.store import InMemorySessionStore
     from line311.crm_bridge.client import CrmClient
     from line311.crm_bridge.delivery import (
         HttpTransport,
@@ -258,7 +258,7 @@ async def controller_part(
             sounds_uri_prefix=sounds_prefix,
             caller_hash_key=settings.caller_hash_key.get_secret_value(),
             clock=clock,
-            store=InMemorySessionStore(),  # calls survive a reconnect; Redis: issue 12
+            store=session_store(settings),
             observer=metrics.observe_ari_reaction,
             stasis_handlers=queues.stasis_handlers(),
             channel_owners=queues.channel_owners(),
@@ -406,3 +406,17 @@ def _desk_router(queues: QueueEdge) -> APIRouter:
 
         stored = stored_fn
     return queue_api_router(queues.desk, queues.runtime, stored=stored, policy=queues.policy)
+
+
+def session_store(settings: Settings) -> SessionStore:
+    """Where the runner saves each live call's session state after every step: in this process
+    (calls survive a reconnect to Asterisk) or in line311's Redis (calls survive this process)."""
+    if settings.live_state == "redis":
+        from line311.live.client import connect
+        from line311.live.sessions import RedisSessionStore
+
+        # short waits: a save that cannot be made is logged and the call goes on
+        return RedisSessionStore(connect(f"redis://127.0.0.1:{settings.redis_port}/0", timeout=0.5))
+    from line311.call.store import InMemorySessionStore
+
+    return InMemorySessionStore()

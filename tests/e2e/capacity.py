@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from line311.sipp import free_udp_port, render_caller
+from line311.sim.sipp import free_udp_port, render_caller
 
 __all__ = [
     "TWIN_NUMBER",
@@ -78,7 +78,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def scenario(hold_ms: int) -> str:
-    """The project's caller (``line311/sipp/scenarios/caller.xml``) without RTP, hanging up
+    """The project's caller (``line311/sim/scenarios/caller.xml``) without RTP, hanging up
     after ``hold_ms`` unless the far end does first; a refused call fails (it ends on a
     timeout) instead of stopping the whole run."""
     xml = render_caller([], hold_ms)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from line311.sipp import start_caller
+from line311.sim.sipp import start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.capacity import TWIN_NUMBER
 from tests.e2e.conftest import running_stack

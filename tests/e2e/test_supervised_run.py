@@ -21,10 +21,11 @@ import pytest
 
 from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings
-from line311.sipp import start_caller
+from line311.ivr.flow import default_flow_path
+from line311.sim.sipp import start_caller
 from tests.conftest import AsteriskInstance, _test_settings, free_tcp_port
 from tests.e2e.conftest import greeting_only_flow, record_for
-from tests.e2e.stack import LINE311, Service, Stack, wait_until
+from tests.e2e.stack import LINE311, AriObserver, Service, Stack, wait_until
 
 pytestmark = pytest.mark.asterisk
 
@@ -44,7 +45,7 @@ def _alive(pid: int) -> bool:
 class Supervised:
     """``line311 run`` as a subprocess, with the test `Stack` helpers pointed at it."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, flow: Path | None = None) -> None:
         state = workdir / "state"
         state.mkdir(parents=True)
         library = Settings().state_dir / "sounds"
@@ -70,7 +71,7 @@ class Supervised:
                 "LINE311_INTERPRETER_CONTACT": settings.interpreter_contact,
                 "LINE311_AGENT_COUNT": str(settings.agent_count),
                 "LINE311_DATABASE_URL": f"sqlite:///{workdir / 'line311.db'}",
-                "LINE311_FLOW_FILE": str(greeting_only_flow(workdir)),
+                "LINE311_FLOW_FILE": str(flow or greeting_only_flow(workdir)),
                 "LINE311_LOG_LEVEL": "DEBUG",
             }
         )
@@ -161,3 +162,90 @@ def test_given_line311_run_when_the_controller_is_killed_then_it_is_back_within_
     code, status = supervised.status()
     assert code == 1
     assert {p["state"] for p in status["processes"]} == {"stopped"}
+
+
+@pytest.fixture
+def supervised_ivr(tmp_path: Path) -> Iterator[Supervised]:
+    """``line311 run`` with the shipped call flow (greeting, language menu, main menu)."""
+    sup = Supervised(tmp_path, flow=default_flow_path())
+    sup.run.start()
+    try:
+        yield sup
+    finally:
+        sup.run.stop(timeout=60)
+        sup.manager.stop()
+        shutil.rmtree(
+            sup.manager.installation.host_path(sup.manager.instance_dir), ignore_errors=True
+        )
+
+
+def _played(obs: AriObserver) -> list[dict[str, Any]]:
+    return obs.find(lambda e: e.get("type") == "PlaybackStarted")
+
+
+def _media(event: dict[str, Any]) -> str:
+    playback = event.get("playback", {})
+    return str(playback.get("media_uri") or playback.get("media_uris"))
+
+
+def test_given_a_caller_mid_ivr_when_the_controller_is_killed_then_the_prompt_plays_again_within_5_s_and_their_key_is_answered(
+    supervised_ivr: Supervised, tmp_path: Path
+) -> None:
+    """Issue 12 point 4 for the IVR: the session state lives in line311's Redis, so the
+    controller the supervisor restarts resumes the call Asterisk kept in Stasis."""
+    sup = supervised_ivr
+    stack = sup.stack
+    try:
+        wait_until(
+            lambda: (h := stack.health()) is not None and h["ari_connected"],
+            120,
+            "the supervised controller's /health with ARI connected",
+        )
+        wait_until(stack.crm_health, 30, "the supervised CRM bridge")
+    except AssertionError:
+        raise AssertionError(sup.logs()) from None
+    s = sup.settings
+    obs = AriObserver(s.ari_url, s.ari_user, s.ari_password.get_secret_value())
+    try:
+        known = {r["call_id"] for r in stack.calls()}
+        # the caller keys 1 (English) 15 s into the call, then stays 8 s more and hangs up
+        caller = start_caller(
+            tmp_path / "sipp", s.sip_port, "311", dtmf=[(15000, "1")], hold_ms=8000
+        )
+        # past the greeting: a restarted IVR would start over with it, a resumed one does not
+        wait_until(lambda: len(_played(obs)) >= 3, 30, "the IVR past its greeting")
+        old_pid = sup.processes()["controller"]["pid"]
+        played = _played(obs)
+        before, interrupted = len(played), _media(played[-1])
+        os.kill(old_pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        wait_until(
+            lambda: len(_played(obs)) > before,
+            5,
+            "the interrupted prompt to play again after the controller was killed",
+        )
+        replayed_in = time.monotonic() - killed_at
+        assert replayed_in <= 5.0, replayed_in
+        replayed = _media(_played(obs)[before])
+        assert replayed == interrupted, (replayed, interrupted)
+        assert replayed != _media(played[0]), "the call started over instead of resuming"
+        assert sup.processes()["controller"]["pid"] != old_pid
+
+        # the key pressed after the restart is answered: a prompt starts after the digit
+        def answered() -> bool:
+            events = obs.snapshot()
+            digits = [i for i, e in enumerate(events) if e.get("type") == "ChannelDtmfReceived"]
+            return bool(digits) and any(
+                e.get("type") == "PlaybackStarted" for e in events[digits[0] + 1 :]
+            )
+
+        wait_until(answered, 25, "a prompt answering the key pressed after the restart")
+        result = caller.wait(timeout=60)
+        assert result.final_status == 200
+        rec = record_for(stack, "311", known, timeout=30)
+        assert rec["outcome"] != "failed", rec
+        assert rec["language"] == "en", rec  # the key 1 pressed after the restart counted
+    except AssertionError:
+        raise AssertionError(sup.logs()) from None
+    finally:
+        obs.close()

@@ -262,6 +262,12 @@ class SuperviseSettings(BaseModel):
     redis_port: int = Field(
         default=6380, ge=1, le=65535, description="Loopback port of line311's own redis-server."
     )
+    live_state: Literal["memory", "redis"] = Field(
+        default="memory",
+        description="Where the controller keeps live calls' session state: memory (lost with the "
+        "process) or redis (line311's own redis-server on redis_port: a restarted controller "
+        "resumes the calls). `line311 run` sets redis for the controller it supervises.",
+    )
     redis_mode: Literal["auto", "system", "chroot"] = Field(
         default="auto",
         description="redis-server: auto (PATH if installed, else the Debian sid root), system, "

@@ -44,6 +44,9 @@ def stack_processes(settings: Settings) -> list[Process]:
 
     state = Path(settings.state_dir)
     env = dict(os.environ)
+    # the controller keeps its calls' session state in the Redis started here, so a controller
+    # that dies and is restarted resumes every call still up in Asterisk
+    env["LINE311_LIVE_STATE"] = "redis"
     redis = RedisServer(
         state,
         port=settings.redis_port,
