@@ -63,6 +63,9 @@ class FakeAri:
     async def play(self, channel_id: str, media: Any, playback_id: str, lang: Any = None) -> None:
         self._log("play", (playback_id, [media] if isinstance(media, str) else list(media)))
 
+    async def list_bridges(self) -> list[Any]:
+        return list(getattr(self, "bridges", []))
+
     async def list_channels(self) -> list[Channel]:
         return list(self.channels)
 

@@ -91,6 +91,8 @@ class AriPort(Protocol):
     async def stop_playback(self, playback_id: str) -> None: ...
 
     # bridges
+    async def list_bridges(self) -> list[Bridge]: ...
+
     async def create_bridge(
         self,
         bridge_id: str,

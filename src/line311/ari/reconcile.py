@@ -4,9 +4,11 @@
 stored call whose channel still exists and that this runner does not hold is rebuilt
 (``kind.resume`` + ``Resumed``: the IVR replays the interrupted prompt); a stored call whose
 channel is gone is rebuilt and ended as a hang-up (so its record is written). After a short
-grace (a StasisStart in flight may claim its channel), a caller channel (``inbound``) still in
-our app with no state starts the IVR afresh (a defined outcome, never silence); other
-channels nobody holds are hung up. One runner per store: leases across processes are issue 12.
+grace (a StasisStart in flight may claim its channel), channels nobody holds that are talking
+(in a mixing bridge with someone else: a caller and their CCR) are left in their conversation;
+a caller channel (``inbound``) still in our app with no state starts the IVR afresh (a defined
+outcome, never silence); other channels nobody holds are hung up.
+One runner per store: leases across processes are issue 12.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from line311.ari.calls import Call, LegacyPlugs
+from line311.ari.errors import AriError
 from line311.ari.executor import Executor
 from line311.ari.kinds import CallFacts, SessionKind
 from line311.ari.port import AriPort
@@ -74,12 +77,19 @@ class Reconciling:
         if not orphans:
             return
         await asyncio.sleep(self._orphan_grace)
+        talking = await self._talking()
         for channel in orphans:
             if (
                 channel.id in self._channels
                 or channel.id in self._ended
                 or self._legacy.owner_of(channel.id)
             ):
+                continue
+            if channel.id in talking:
+                logger.warning(
+                    "channel %s has no call session but is talking: left in its conversation",
+                    channel.id, extra={"channel_id": channel.id},
+                )  # fmt: skip
                 continue
             args = channel.stasis_args(self._client.app) or ()
             if args[:1] == ("inbound",) and self._tg is not None:
@@ -102,6 +112,20 @@ class Reconciling:
                 channel.id, self._client.app, extra={"channel_id": channel.id},
             )  # fmt: skip
             await self._exec.hangup_quietly(channel.id)
+
+    async def _talking(self) -> set[str]:
+        """Channels in a mixing bridge with at least one other channel (a conversation)."""
+        try:
+            bridges = await self._client.list_bridges()
+        except AriError as exc:
+            logger.warning("could not list bridges (%s): treating no channel as talking", exc)
+            return set()
+        return {
+            channel
+            for bridge in bridges
+            if bridge.bridge_type == "mixing" and len(bridge.channels) >= 2
+            for channel in bridge.channels
+        }
 
     async def _resume_stored(self, listed: set[str]) -> None:
         try:

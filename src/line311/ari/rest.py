@@ -301,6 +301,18 @@ class AriRest:
         await self._send("DELETE", f"/playbacks/{_q(playback_id)}")
 
     # ------------------------------------------------------------------ bridges
+    async def list_bridges(self) -> list[Bridge]:
+        data = await self._request("GET", "/bridges")
+        if not isinstance(data, list):
+            raise AriProtocolError("ARI GET /bridges: expected a JSON list")
+        bridges: list[Bridge] = []
+        for item in data:
+            try:
+                bridges.append(Bridge.from_json(item))
+            except AriProtocolError as exc:
+                logger.warning("ignoring a malformed bridge in GET /bridges: %s", exc)
+        return bridges
+
     async def create_bridge(
         self,
         bridge_id: str,

@@ -47,6 +47,9 @@ class ScriptedAri:
     def stop(self) -> None:
         self._stop.set()
 
+    async def list_bridges(self) -> list[Any]:
+        return list(getattr(self, "bridges", []))
+
     async def list_channels(self) -> list[Channel]:
         self._do("list_channels")
         return list(self.channels)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from line311.ari.controller import Controller, ari_hangup_reason
-from line311.ari.errors import AriNotFound, AriServerError, AriUnreachable
+from line311.ari.errors import AriError, AriNotFound, AriServerError, AriUnreachable
 from line311.ari.ivr_kind import ivr_kind
 from line311.ari.kinds import CallStart, Ended, HandOver, SessionKind
-from line311.ari.models import Channel
+from line311.ari.models import Bridge, Channel
 from line311.ari.runner import Runner
 from line311.call.commands import Answer, Enqueue, Hangup, Play
 from line311.call.events import Answered, CallerHungUp, CommandFailed, DtmfReceived, Event
@@ -324,6 +324,37 @@ async def test_given_reconnect_then_vanished_calls_end_callers_without_state_res
         assert [r["call_id"] for r in h.records] == ["gone"]
         assert h.records[0]["outcome"] == "abandoned"
         assert h.controller.active_calls == 2
+
+
+async def test_given_reconnect_when_channels_without_state_are_talking_then_they_are_left_in_their_conversation():
+    async with Harness() as h:
+        h.ari.channels = [
+            in_app_channel("caller"),
+            Channel(id="agent", dialplan_app="Stasis", dialplan_app_data="line311,outbound,x"),
+            in_app_channel("waiting"),
+        ]
+        h.ari.bridges = [
+            Bridge(id="talk", bridge_type="mixing", channels=("caller", "agent")),
+            Bridge(id="hold", bridge_type="holding", channels=("waiting",)),
+        ]
+        h.ari.calls.clear()
+        await h.controller.on_connected()
+        touched = {c[1] for c in h.ari.calls if len(c) > 1}
+        assert not {"caller", "agent"} & touched, h.ari.calls
+        assert ("answer", "waiting") in h.ari.calls  # alone on hold, no state: the IVR again
+
+
+async def test_given_reconnect_when_bridges_cannot_be_listed_then_no_channel_counts_as_talking():
+    async with Harness() as h:
+        h.ari.channels = [in_app_channel("caller")]
+
+        async def refuse() -> list[Bridge]:
+            raise AriError("GET /bridges refused")
+
+        h.ari.list_bridges = refuse  # type: ignore[method-assign]
+        h.ari.calls.clear()
+        await h.controller.on_connected()
+        assert ("answer", "caller") in h.ari.calls
 
 
 async def test_an_orphan_claimed_by_a_late_stasis_start_during_the_grace_is_kept():

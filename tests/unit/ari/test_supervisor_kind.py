@@ -54,6 +54,9 @@ class FakeAri:
     def stop(self) -> None:
         self._stop.set()
 
+    async def list_bridges(self) -> list[Any]:
+        return list(getattr(self, "bridges", []))
+
     async def list_channels(self) -> list[Any]:
         return []
 
