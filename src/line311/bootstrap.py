@@ -81,7 +81,14 @@ async def crm_bridge_part(settings: Settings, stop: asyncio.Event) -> None:
 async def _serve(server: Any, stop: asyncio.Event) -> None:
     task = asyncio.create_task(server.serve())
     waiter = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    try:
+        done, _ = await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:  # e.g. a failing part of the controller: shut down cleanly
+        waiter.cancel()
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.shield(task)
+        raise
     if task in done:
         waiter.cancel()
         task.result()
@@ -312,21 +319,27 @@ async def controller_part(
             prefix="/api/desk",
         )
         server = make_embedded_server(app, settings.http_host, settings.http_port)
-        background = [
-            asyncio.create_task(controller.run(), name="controller"),
-            asyncio.create_task(scheduler.run(stop), name="alert-scheduler"),
-            asyncio.create_task(relay_alerts(scheduler.feed.events(), hub), name="alert-relay"),
-            asyncio.create_task(delivery.run(), name="call-record-delivery"),
-        ]
         try:
-            async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
-                await _serve(server, stop)
+            # one task group: a background part that fails stops the controller (and the
+            # supervisor restarts it) instead of dying unnoticed
+            async with asyncio.TaskGroup() as tg:
+                background = [
+                    tg.create_task(controller.run(), name="controller"),
+                    tg.create_task(scheduler.run(stop), name="alert-scheduler"),
+                    tg.create_task(relay_alerts(scheduler.feed.events(), hub), name="alert-relay"),
+                    tg.create_task(delivery.run(), name="call-record-delivery"),
+                ]
+                try:
+                    async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
+                        await _serve(server, stop)
+                finally:
+                    for task in background:
+                        task.cancel()
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:  # report the one failure as itself
+                raise group.exceptions[0] from None
+            raise
         finally:
-            for task in background:
-                task.cancel()
-            for task in background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             recorder.close()  # calls still open: their records, with the leg so far
             await delivery.drain(within=5.0)  # what is not stored now stays in the spool
             spool.close()
