@@ -30,6 +30,7 @@ from line311.asterisk.errors import AsteriskStartError
 from line311.asterisk.install import Installation, find_installation
 from line311.asterisk.render import agent_sections, render_directory
 from line311.config import REPO_ROOT, Settings
+from line311.procs import log_tail, pid_alive
 
 __all__ = ["AsteriskManager", "AsteriskStatus"]
 
@@ -211,7 +212,7 @@ class AsteriskManager:
             if proc is not None and proc.poll() is not None:
                 raise AsteriskStartError(
                     f"Asterisk exited with {proc.returncode} during start-up; "
-                    f"see {self.log_file}:\n{self._log_tail()}"
+                    f"see {self.log_file}:\n{log_tail(self.log_file)}"
                 )
             ok, last = self.ari_ping()
             if ok:
@@ -219,7 +220,7 @@ class AsteriskManager:
             time.sleep(0.1)
         raise AsteriskStartError(
             f"ARI at {self.settings.ari_url} did not answer within {timeout:.0f} s ({last}); "
-            f"see {self.log_file}:\n{self._log_tail()}"
+            f"see {self.log_file}:\n{log_tail(self.log_file)}"
         )
 
     def ari_ping(self) -> tuple[bool, str]:
@@ -243,12 +244,12 @@ class AsteriskManager:
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and pid_alive(pid):
             time.sleep(0.05)
-        if _alive(pid):
+        if pid_alive(pid):
             logger.warning("Asterisk pid %d ignored SIGTERM; killing it", pid)
             os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
+            while pid_alive(pid):
                 time.sleep(0.05)
         self._reap()
         with contextlib.suppress(OSError):
@@ -261,7 +262,7 @@ class AsteriskManager:
         pid = self.read_pid()
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
+            while pid_alive(pid):
                 time.sleep(0.02)
             self._reap()
 
@@ -292,28 +293,6 @@ class AsteriskManager:
             log_file=self.log_file,
         )
 
-    def _log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours is dead for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
 
 def _is_our_asterisk(pid: int, config_file: str) -> bool:
     try:
@@ -321,7 +300,7 @@ def _is_our_asterisk(pid: int, config_file: str) -> bool:
     except OSError:
         return False
     return (
-        _alive(pid)
+        pid_alive(pid)
         and any(b"asterisk" in part for part in cmdline)
         and (config_file.encode() in cmdline)
     )

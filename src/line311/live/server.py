@@ -36,6 +36,7 @@ from typing import Literal
 from line311.asterisk.errors import AsteriskInstallError
 from line311.asterisk.install import install_into_root
 from line311.live.errors import RedisInstallError, RedisStartError
+from line311.procs import log_tail, pid_alive
 
 __all__ = [
     "DEFAULT_PORT",
@@ -290,14 +291,14 @@ class RedisServer:
             if proc is not None and proc.poll() is not None:
                 raise RedisStartError(
                     f"redis-server exited with {proc.returncode} during start-up; "
-                    f"see {self.log_file}:\n{self._log_tail()}"
+                    f"see {self.log_file}:\n{log_tail(self.log_file)}"
                 )
             if ping(self.host, self.port):
                 return
             time.sleep(0.05)
         raise RedisStartError(
             f"Redis pid {pid} did not answer PING on {self.host}:{self.port} within "
-            f"{timeout:.0f} s; see {self.log_file}:\n{self._log_tail()}"
+            f"{timeout:.0f} s; see {self.log_file}:\n{log_tail(self.log_file)}"
         )
 
     def stop(self, *, timeout: float = 10.0) -> bool:
@@ -308,12 +309,12 @@ class RedisServer:
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and pid_alive(pid):
             time.sleep(0.02)
-        if _alive(pid):
+        if pid_alive(pid):
             logger.warning("Redis pid %d ignored SIGTERM; killing it", pid)
             os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
+            while pid_alive(pid):
                 time.sleep(0.02)
         self._reap()
         with contextlib.suppress(OSError):
@@ -326,7 +327,7 @@ class RedisServer:
         pid = self.read_pid()
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
-            while _alive(pid):
+            while pid_alive(pid):
                 time.sleep(0.02)
             self._reap()
 
@@ -350,27 +351,6 @@ class RedisServer:
             log_file=self.log_file,
         )
 
-    def _log_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
 
 def _is_our_redis(pid: int, port: int) -> bool:
     """A live redis-server listening on ``port`` (it rewrites its title to ``host:port``)."""
@@ -378,4 +358,4 @@ def _is_our_redis(pid: int, port: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return _alive(pid) and b"redis-server" in cmdline and f":{port}".encode() in cmdline
+    return pid_alive(pid) and b"redis-server" in cmdline and f":{port}".encode() in cmdline

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from line311.procs import pid_alive
 from line311.supervise.errors import StatusFileError
 
 __all__ = ["STATUS_FILE", "ProcessView", "StatusView", "read_status", "write_status"]
@@ -99,14 +100,14 @@ def read_status(path: Path, now: float) -> StatusView:
     except (OSError, ValueError) as exc:
         raise StatusFileError(f"cannot read {path}: {exc}") from None
     sup_pid = data.get("supervisor_pid")
-    sup_alive = isinstance(sup_pid, int) and _alive(sup_pid)
+    sup_alive = isinstance(sup_pid, int) and pid_alive(sup_pid)
     views = []
     for item in data.get("processes", []):
         state = str(item.get("state", "unknown"))
         pid = item.get("pid")
         if not sup_alive:
             state = "unknown" if state == "running" else "stopped"
-        elif state == "running" and not (isinstance(pid, int) and _alive(pid)):
+        elif state == "running" and not (isinstance(pid, int) and pid_alive(pid)):
             state = "dead"  # died since the supervisor's last write (it is about to notice)
         started = item.get("started_at")
         uptime = now - started if state == "running" and isinstance(started, int | float) else None
@@ -123,17 +124,3 @@ def read_status(path: Path, now: float) -> StatusView:
             )
         )
     return StatusView(sup_pid, sup_alive, data.get("updated_at"), tuple(views))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except OSError:
-        return True
