@@ -38,7 +38,7 @@ from line311.call.events import (
     DtmfReceived,
     Event,
     MaxWaitReached,
-    OfferWithdrawn,
+    Resumed,
 )
 from line311.call.ports import Clock, SystemClock
 from line311.call.record import QueueLeg
@@ -153,7 +153,9 @@ class QueueRuntime(RouterDesk):
         leg = self._leg_of(channel_id)
         if leg is None:
             return
-        if isinstance(event, CallerHungUp):
+        if isinstance(event, CallerHungUp) and channel_id == leg.caller_channel:
+            self._feed(leg, event)
+        elif isinstance(event, CallerHungUp):
             self._feed(leg, ChannelGone(channel_id))
         elif isinstance(event, DtmfReceived) and channel_id == leg.caller_channel:
             self._feed(leg, event)
@@ -203,11 +205,9 @@ class QueueRuntime(RouterDesk):
             )
             asked = skills_asked(self.router.queues.get(leg.queue), leg.language, extra=requires)
             self._add(leg, LegBuilder(enqueued, asked))
-            if leg.phase is Phase.RINGING:
-                self._feed(leg, OfferWithdrawn(), now)
-            elif not in_line:
+            if not in_line:
                 logger.warning("call %s resumed in %s", leg.call_id, leg.phase.value)
-            self._drain(leg, now)
+            self._feed(leg, Resumed(), now)  # the leg re-does what was lost (a ringing offer)
         self._after_change()
 
     # ------------------------------------------------------------------ tasks and the pump
