@@ -3,7 +3,8 @@
 Each queued call is a pure `line311.queue.leg.QueuedCall`; this module is the edge around
 them. The `Router` (pure, global) decides who takes which call; the runtime tells each leg
 its decisions, answers the leg's router commands at once, hands its ARI commands to the
-call's `LegWorker` (in order) and feeds back what Asterisk said::
+call's `LegWorker` (in order; `line311.ari.queue_handlers` carries each one out) and feeds
+back what Asterisk said::
 
     IVR Enqueue ──▶ enqueue(): router.call_arrived, CallEnqueued, a leg (HoldCaller ...)
     pump: router.tick / decide / leg timers at the next deadline or when woken
@@ -26,6 +27,7 @@ from typing import Any
 
 from line311.ari.port import AriPort
 from line311.ari.queue_exec import LegWorker
+from line311.ari.queue_handlers import QueueHandlers
 from line311.ari.queue_router import ROUTER_COMMANDS, RouterDesk
 from line311.ari.queueing import LegSink, QueueEventHub, QueueOptions, whisper_topic
 from line311.ari.translate import NewCall
@@ -92,6 +94,9 @@ class QueueRuntime(RouterDesk):
         """channel id -> call id (every live channel of every leg)."""
         self._owned: dict[str, set[str]] = {}
         self._workers: dict[str, LegWorker] = {}
+        self._steps = QueueHandlers(
+            ari, sounds_prefix=options.sounds_uri_prefix, callback_dial=options.callback_dial
+        )
         self._wake = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._pending = 0
@@ -225,9 +230,8 @@ class QueueRuntime(RouterDesk):
                 for worker in self._workers.values():
                     worker.close()
         # the calls still going get fresh (unstarted) workers for the next `running`
-        for call_id, old in list(self._workers.items()):
+        for call_id in list(self._workers):
             self._workers[call_id] = self._worker(call_id)
-            self._workers[call_id].contact = old.contact
         self._pending = 0
         self._idle.set()
 
@@ -301,6 +305,7 @@ class QueueRuntime(RouterDesk):
             callback_dial=self.options.callback_dial,
             feed=self._feed_id,
             spawn=self._spawn,
+            steps=self._steps,
         )
 
     def _start_worker(self, call_id: str) -> None:
@@ -348,6 +353,7 @@ class QueueRuntime(RouterDesk):
         worker = self._workers.pop(leg.call_id, None)
         if worker is not None:
             worker.close()
+        self._steps.forget(leg.call_id)
         record = self._records.pop(leg.call_id, None)
         self.forget(leg.call_id)
         if record is not None and self.leg_sink is not None:
