@@ -33,18 +33,16 @@ from line311.ari.queueing import LegSink, QueueEventHub, QueueOptions, whisper_t
 from line311.ari.translate import NewCall
 from line311.call.commands import Command, Enqueue
 from line311.call.events import (
-    AgentOffered,
     CallerHungUp,
     ChannelGone,
     ChannelUp,
     DtmfReceived,
     Event,
-    MaxWaitReached,
     Resumed,
 )
 from line311.call.ports import Clock, SystemClock
 from line311.call.record import QueueLeg
-from line311.queue.events import CallEnqueued, CallTimedOut
+from line311.queue.events import CallEnqueued
 from line311.queue.leg import Phase, QueuedCall
 from line311.queue.leg_facts import LegBuilder
 from line311.queue.pops import AnsweredCall, skills_asked
@@ -256,24 +254,10 @@ class QueueRuntime(RouterDesk):
 
     def step(self, now: float) -> None:
         """One turn of the pump: expiries, offers, agent states, the legs' timers."""
-        for expired in self.router.tick(now):
-            leg = self._legs.get(expired.call_id)
-            if leg is None:
-                self.hub.emit(CallTimedOut(expired.call_id, expired.queue, now, "max-wait"))
-                continue
-            self._expired[leg.call_id] = expired
-            self._feed(leg, MaxWaitReached(expired.waited), now)
-        for offer in self.router.decide(now):
-            leg = self._legs.get(offer.call_id)
-            if leg is None:  # the router holds a call the edge forgot: give it back
-                logger.error("offer for unknown call %s; releasing it", offer.call_id)
-                self.router.call_left(offer.call_id, now)
-                continue
-            record = self._records.get(leg.call_id)
-            if record is not None:
-                record.offered(offer.agent_id, now, step=offer.step, interpreter=offer.interpreter)
-            event = AgentOffered(offer.agent_id, offer.endpoint, offer.step, offer.interpreter)
-            self._feed(leg, event, now)
+        for decisions in (self.expiries, self.offers):  # expiries first: no offer for those
+            for call_id, event in decisions(now):
+                if (leg := self._legs.get(call_id)) is not None:
+                    self._feed(leg, event, now)
         self._sync_agents()
         for leg in list(self._legs.values()):
             deadline = leg.next_deadline()
