@@ -28,15 +28,13 @@ from typing import Any
 from line311.ari.port import AriPort
 from line311.ari.queue_exec import LegWorker
 from line311.ari.queue_handlers import QueueHandlers
+from line311.ari.queue_kind import adopt
 from line311.ari.queue_router import ROUTER_COMMANDS, RouterDesk
 from line311.ari.queueing import LegSink, QueueEventHub, QueueOptions, whisper_topic
 from line311.ari.translate import NewCall
 from line311.call.commands import Command, Enqueue
 from line311.call.events import (
-    CallerHungUp,
     ChannelGone,
-    ChannelUp,
-    DtmfReceived,
     Event,
     Resumed,
 )
@@ -149,19 +147,18 @@ class QueueRuntime(RouterDesk):
             with contextlib.suppress(Exception):
                 await self._ari.hangup(new.channel_id, "normal")
             return
-        self._feed(leg, ChannelUp(new.channel_id))
+        event = adopt(leg.caller_channel, new.channel_id, new)
+        if event is not None:
+            self._feed(leg, event)
 
     async def on_channel_event(self, channel_id: str, event: Event, received_at: float) -> None:
         """A translated event for a channel we own (`owns`)."""
         leg = self._leg_of(channel_id)
         if leg is None:
             return
-        if isinstance(event, CallerHungUp) and channel_id == leg.caller_channel:
-            self._feed(leg, event)
-        elif isinstance(event, CallerHungUp):
-            self._feed(leg, ChannelGone(channel_id))
-        elif isinstance(event, DtmfReceived) and channel_id == leg.caller_channel:
-            self._feed(leg, event)
+        adopted = adopt(leg.caller_channel, channel_id, event)
+        if adopted is not None:
+            self._feed(leg, adopted)
 
     def reconcile(self, listed: set[str]) -> None:
         """After an ARI reconnect: channels of ours that vanished count as hung up."""
