@@ -16,6 +16,7 @@ from line311.call.commands import EmitQueueEvent, HangupChannel, Originate
 from line311.call.events import (
     AgentOffered,
     CallbackGranted,
+    CallerHungUp,
     ChannelGone,
     ChannelUp,
     CommandFailed,
@@ -27,6 +28,7 @@ from line311.call.events import (
     OfferWithdrawn,
     PlaybackFinished,
     PositionTold,
+    Resumed,
 )
 from line311.queue.events import CallAbandoned, CallCompleted, CallTimedOut
 from line311.queue.leg import LegOptions, Phase, QueuedCall
@@ -52,7 +54,9 @@ def _events(leg: QueuedCall) -> st.SearchStrategy[Any]:
             st.integers(0, 2),
             st.booleans(),
         ),
-        st.sampled_from([OfferWithdrawn(), OfferAccepted(), OfferRefused()]),
+        st.sampled_from(
+            [OfferWithdrawn(), OfferAccepted(), OfferRefused(), CallerHungUp(), Resumed()]
+        ),
         st.builds(MaxWaitReached, st.floats(0, 600)),
         st.builds(ChannelUp, channels),
         st.builds(ChannelGone, channels),

@@ -24,14 +24,16 @@ from line311.call.commands import (
     TellPosition,
 )
 from line311.call.events import (
+    AgentOffered,
     CallbackGranted,
     Event,
+    MaxWaitReached,
     OfferAccepted,
     OfferRefused,
     OfferWithdrawn,
     PositionTold,
 )
-from line311.queue.events import AgentActivity, AgentStateChanged, QueueEvent
+from line311.queue.events import AgentActivity, AgentStateChanged, CallTimedOut, QueueEvent
 from line311.queue.leg import QueuedCall
 from line311.queue.leg_facts import LegBuilder
 from line311.queue.pops import AnsweredCall
@@ -123,6 +125,36 @@ class RouterDesk:
                     agent.pause_reason or "",
                 )
             )
+
+    # ------------------------------------------------------------------ the router's decisions
+    def expiries(self, now: float) -> list[tuple[str, Event]]:
+        """Calls whose max wait passed at ``now``, as ``(call id, MaxWaitReached)`` for their
+        legs (a call with no leg here is timed out at once). Hand these to the legs before
+        asking for `offers`, so an expired call is not offered."""
+        out: list[tuple[str, Event]] = []
+        for expired in self.router.tick(now):
+            if expired.call_id not in self._legs:
+                self.hub.emit(CallTimedOut(expired.call_id, expired.queue, now, "max-wait"))
+                continue
+            self._expired[expired.call_id] = expired
+            out.append((expired.call_id, MaxWaitReached(expired.waited)))
+        return out
+
+    def offers(self, now: float) -> list[tuple[str, Event]]:
+        """The router's offers at ``now``, as ``(call id, AgentOffered)`` for their legs (an
+        offer for a call with no leg here gives the call back)."""
+        out: list[tuple[str, Event]] = []
+        for offer in self.router.decide(now):
+            if offer.call_id not in self._legs:
+                logger.error("offer for unknown call %s; releasing it", offer.call_id)
+                self.router.call_left(offer.call_id, now)
+                continue
+            record = self._records.get(offer.call_id)
+            if record is not None:
+                record.offered(offer.agent_id, now, step=offer.step, interpreter=offer.interpreter)
+            event = AgentOffered(offer.agent_id, offer.endpoint, offer.step, offer.interpreter)
+            out.append((offer.call_id, event))
+        return out
 
     # ------------------------------------------------------------------ the legs' commands
     def _route(self, leg: QueuedCall, command: Command, now: float) -> Event | None:

@@ -3,7 +3,8 @@
 Each queued call is a pure `line311.queue.leg.QueuedCall`; this module is the edge around
 them. The `Router` (pure, global) decides who takes which call; the runtime tells each leg
 its decisions, answers the leg's router commands at once, hands its ARI commands to the
-call's `LegWorker` (in order) and feeds back what Asterisk said::
+call's `LegWorker` (in order; `line311.ari.queue_handlers` carries each one out) and feeds
+back what Asterisk said::
 
     IVR Enqueue ──▶ enqueue(): router.call_arrived, CallEnqueued, a leg (HoldCaller ...)
     pump: router.tick / decide / leg timers at the next deadline or when woken
@@ -26,23 +27,20 @@ from typing import Any
 
 from line311.ari.port import AriPort
 from line311.ari.queue_exec import LegWorker
+from line311.ari.queue_handlers import QueueHandlers
+from line311.ari.queue_kind import adopt
 from line311.ari.queue_router import ROUTER_COMMANDS, RouterDesk
 from line311.ari.queueing import LegSink, QueueEventHub, QueueOptions, whisper_topic
 from line311.ari.translate import NewCall
 from line311.call.commands import Command, Enqueue
 from line311.call.events import (
-    AgentOffered,
-    CallerHungUp,
     ChannelGone,
-    ChannelUp,
-    DtmfReceived,
     Event,
-    MaxWaitReached,
-    OfferWithdrawn,
+    Resumed,
 )
 from line311.call.ports import Clock, SystemClock
 from line311.call.record import QueueLeg
-from line311.queue.events import CallEnqueued, CallTimedOut
+from line311.queue.events import CallEnqueued
 from line311.queue.leg import Phase, QueuedCall
 from line311.queue.leg_facts import LegBuilder
 from line311.queue.pops import AnsweredCall, skills_asked
@@ -92,6 +90,9 @@ class QueueRuntime(RouterDesk):
         """channel id -> call id (every live channel of every leg)."""
         self._owned: dict[str, set[str]] = {}
         self._workers: dict[str, LegWorker] = {}
+        self._steps = QueueHandlers(
+            ari, sounds_prefix=options.sounds_uri_prefix, callback_dial=options.callback_dial
+        )
         self._wake = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._pending = 0
@@ -146,17 +147,18 @@ class QueueRuntime(RouterDesk):
             with contextlib.suppress(Exception):
                 await self._ari.hangup(new.channel_id, "normal")
             return
-        self._feed(leg, ChannelUp(new.channel_id))
+        event = adopt(leg.caller_channel, new.channel_id, new)
+        if event is not None:
+            self._feed(leg, event)
 
     async def on_channel_event(self, channel_id: str, event: Event, received_at: float) -> None:
         """A translated event for a channel we own (`owns`)."""
         leg = self._leg_of(channel_id)
         if leg is None:
             return
-        if isinstance(event, CallerHungUp):
-            self._feed(leg, ChannelGone(channel_id))
-        elif isinstance(event, DtmfReceived) and channel_id == leg.caller_channel:
-            self._feed(leg, event)
+        adopted = adopt(leg.caller_channel, channel_id, event)
+        if adopted is not None:
+            self._feed(leg, adopted)
 
     def reconcile(self, listed: set[str]) -> None:
         """After an ARI reconnect: channels of ours that vanished count as hung up."""
@@ -203,11 +205,9 @@ class QueueRuntime(RouterDesk):
             )
             asked = skills_asked(self.router.queues.get(leg.queue), leg.language, extra=requires)
             self._add(leg, LegBuilder(enqueued, asked))
-            if leg.phase is Phase.RINGING:
-                self._feed(leg, OfferWithdrawn(), now)
-            elif not in_line:
+            if not in_line:
                 logger.warning("call %s resumed in %s", leg.call_id, leg.phase.value)
-            self._drain(leg, now)
+            self._feed(leg, Resumed(), now)  # the leg re-does what was lost (a ringing offer)
         self._after_change()
 
     # ------------------------------------------------------------------ tasks and the pump
@@ -225,9 +225,8 @@ class QueueRuntime(RouterDesk):
                 for worker in self._workers.values():
                     worker.close()
         # the calls still going get fresh (unstarted) workers for the next `running`
-        for call_id, old in list(self._workers.items()):
+        for call_id in list(self._workers):
             self._workers[call_id] = self._worker(call_id)
-            self._workers[call_id].contact = old.contact
         self._pending = 0
         self._idle.set()
 
@@ -252,24 +251,10 @@ class QueueRuntime(RouterDesk):
 
     def step(self, now: float) -> None:
         """One turn of the pump: expiries, offers, agent states, the legs' timers."""
-        for expired in self.router.tick(now):
-            leg = self._legs.get(expired.call_id)
-            if leg is None:
-                self.hub.emit(CallTimedOut(expired.call_id, expired.queue, now, "max-wait"))
-                continue
-            self._expired[leg.call_id] = expired
-            self._feed(leg, MaxWaitReached(expired.waited), now)
-        for offer in self.router.decide(now):
-            leg = self._legs.get(offer.call_id)
-            if leg is None:  # the router holds a call the edge forgot: give it back
-                logger.error("offer for unknown call %s; releasing it", offer.call_id)
-                self.router.call_left(offer.call_id, now)
-                continue
-            record = self._records.get(leg.call_id)
-            if record is not None:
-                record.offered(offer.agent_id, now, step=offer.step, interpreter=offer.interpreter)
-            event = AgentOffered(offer.agent_id, offer.endpoint, offer.step, offer.interpreter)
-            self._feed(leg, event, now)
+        for decisions in (self.expiries, self.offers):  # expiries first: no offer for those
+            for call_id, event in decisions(now):
+                if (leg := self._legs.get(call_id)) is not None:
+                    self._feed(leg, event, now)
         self._sync_agents()
         for leg in list(self._legs.values()):
             deadline = leg.next_deadline()
@@ -301,6 +286,7 @@ class QueueRuntime(RouterDesk):
             callback_dial=self.options.callback_dial,
             feed=self._feed_id,
             spawn=self._spawn,
+            steps=self._steps,
         )
 
     def _start_worker(self, call_id: str) -> None:
@@ -348,6 +334,7 @@ class QueueRuntime(RouterDesk):
         worker = self._workers.pop(leg.call_id, None)
         if worker is not None:
             worker.close()
+        self._steps.forget(leg.call_id)
         record = self._records.pop(leg.call_id, None)
         self.forget(leg.call_id)
         if record is not None and self.leg_sink is not None:

@@ -10,11 +10,12 @@ once with an event where one is due. Everything the leg asks of Asterisk is a co
 channel and bridge ids are chosen here, so a saved state names them.
 
     WAITING ──AgentOffered──▶ RINGING ──ChannelUp(agent)+OfferAccepted──▶ WHISPER
-       ▲  │                     │ ChannelGone(agent) / timer / OfferWithdrawn: back to WAITING
+       ▲  │                     │ ChannelGone(agent) / timer / OfferWithdrawn / Resumed: WAITING
        │  └──MaxWaitReached──▶ EXPIRED ──1 + contact──▶ WAITING (callback) ; else goodbye, ENDED
     WHISPER ──PlaybackFinished──▶ CONNECTED (caller + CCR) | DIALING (callback) ──ChannelUp──▶
     CONNECTED ──any side hangs up──▶ ENDED (CallCompleted)
-    the caller hangs up while waiting / ringing ──▶ ENDED (CallAbandoned)
+    the caller hangs up (ChannelGone(caller) or CallerHungUp) while waiting / ringing ──▶
+        ENDED (CallAbandoned)
 
 ``TRANSITIONS`` is the table: (phase, event type) -> handler. A pair not in it is ignored
 (logged at DEBUG): every event may arrive in every phase (late ARI events are normal).
@@ -57,6 +58,7 @@ from line311.call.commands import (
 from line311.call.events import (
     AgentOffered,
     CallbackGranted,
+    CallerHungUp,
     ChannelGone,
     ChannelUp,
     CommandFailed,
@@ -69,6 +71,7 @@ from line311.call.events import (
     OfferWithdrawn,
     PlaybackFinished,
     PositionTold,
+    Resumed,
 )
 from line311.ivr.say import say_number
 from line311.queue.events import (
@@ -699,6 +702,17 @@ class QueuedCall:
         elif channel == self.interpreter_channel:
             self.interpreter_channel = None
 
+    def _on_hung_up(self, event: CallerHungUp, now: float) -> None:
+        """The caller's own channel hung up, as a runner reports it (no channel id: the
+        caller's); the same as `ChannelGone` of the caller's channel."""
+        if self.caller_channel is not None:
+            self._on_gone(ChannelGone(self.caller_channel), now)
+
+    def _on_resumed(self, event: Resumed, now: float) -> None:
+        """Rebuilt by another process: a ringing offer's CCR channel belonged to the old
+        one, so the offer is withdrawn (the router has the call back in line)."""
+        self._on_withdrawn(OfferWithdrawn(), now)
+
     def _caller_gone(self, now: float) -> None:
         if self.phase in (Phase.WAITING, Phase.RINGING):
             self._do(LeaveQueue())
@@ -738,6 +752,8 @@ _TABLE: dict[type, tuple[Handler, tuple[Phase, ...]]] = {
     PlaybackFinished: (QueuedCall._on_playback, _LIVE),
     ChannelUp: (QueuedCall._on_up, _LIVE),
     ChannelGone: (QueuedCall._on_gone, _LIVE),
+    CallerHungUp: (QueuedCall._on_hung_up, _LIVE),
+    Resumed: (QueuedCall._on_resumed, (Phase.RINGING,)),
     CommandFailed: (QueuedCall._on_failed, (Phase.WHISPER, Phase.DIALING, Phase.CONNECTED)),
 }
 TRANSITIONS: dict[tuple[Phase, type], Handler] = {

@@ -33,6 +33,7 @@ from line311.call.commands import (
 from line311.call.events import (
     AgentOffered,
     CallbackGranted,
+    CallerHungUp,
     ChannelGone,
     ChannelUp,
     CommandFailed,
@@ -44,6 +45,7 @@ from line311.call.events import (
     OfferWithdrawn,
     PlaybackFinished,
     PositionTold,
+    Resumed,
 )
 from line311.queue.events import (
     CallAbandoned,
@@ -169,6 +171,8 @@ def every_event(leg: QueuedCall) -> list[Any]:
         DtmfReceived("1"),
         DtmfReceived("5"),
         CommandFailed("bridge", "boom"),
+        CallerHungUp(),
+        Resumed(),
     ]
     out += [ChannelUp(c) for c in channels if c is not None]
     out += [ChannelGone(c) for c in channels if c is not None]
@@ -324,6 +328,22 @@ def test_a_withdrawn_or_stale_offer_hangs_the_ccr_up_and_waits_on() -> None:
     assert feed(leg, OfferRefused()) == [HangupChannel("c1-a1")]
     assert leg.phase is Phase.WAITING
     assert feed(leg, ChannelGone("c1-a1")) == []  # our own hang-up
+
+
+def test_resumed_while_ringing_withdraws_the_offer_and_elsewhere_changes_nothing() -> None:
+    leg = ringing()
+    assert feed(leg, Resumed()) == [HangupChannel("c1-a1")]
+    assert leg.phase is Phase.WAITING
+    leg = connected()
+    assert feed(leg, Resumed()) == []
+    assert leg.phase is Phase.CONNECTED
+
+
+def test_the_runners_caller_hung_up_is_the_callers_channel_gone() -> None:
+    by_runner, by_channel = ringing(), ringing()
+    assert feed(by_runner, CallerHungUp(), T0 + 12) == feed(by_channel, ChannelGone("c1"), T0 + 12)
+    assert by_runner.to_dict() == by_channel.to_dict()
+    assert by_runner.outcome == "abandoned"
 
 
 def test_a_second_offer_while_ringing_is_ignored() -> None:

@@ -1,0 +1,31 @@
+"""The router's decisions handed out as (call id, event) for the legs: what the router task
+delivers, and what happens to a call the router holds but no leg does."""
+
+from __future__ import annotations
+
+from line311.call.commands import Enqueue
+from line311.call.events import AgentOffered
+from line311.queue.events import CallTimedOut
+from line311.routing.queues import load_queues
+from tests.unit.ari.test_queue_runtime import Harness
+
+
+async def test_an_offer_for_a_call_with_a_leg_is_an_agent_offered_for_it() -> None:
+    async with Harness() as h:
+        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+        h.runtime.agent_login("agent1")
+        decided = h.runtime.offers(h.now)
+        assert [(c, type(e)) for c, e in decided] == [("c1", AgentOffered)]
+
+
+async def test_a_call_the_router_holds_without_a_leg_is_released_or_timed_out() -> None:
+    queues = load_queues({"general": {"requires": "topic:general", "max_wait": 30}})
+    async with Harness(queues=queues) as h:
+        h.router.call_arrived("ghost", "general", h.now, language="en", topic="general")
+        h.runtime.agent_login("agent1")
+        assert h.runtime.offers(h.now) == []
+        assert h.router.queue_stats("general", h.now).waiting == 0
+        h.router.call_arrived("ghost2", "general", h.now, language="en", topic="general")
+        h.now += 31
+        assert h.runtime.expiries(h.now) == []
+        assert [e.call_id for e in h.of(CallTimedOut)] == ["ghost2"]
