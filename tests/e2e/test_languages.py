@@ -67,8 +67,10 @@ def walk(
                 for digit, language in enumerate(LANGUAGES, start=1)
             }
             results = {language: c.wait(timeout=90) for language, c in callers.items()}
+            # records reach the bridge through the spool: under load a post that times out (5 s)
+            # is retried with backoff, so allow a few retries (a loaded CI run took over 30 s)
             records = wait_until(
-                lambda: _records(stack, known), 30, "seven finished call records", step=0.5
+                lambda: _records(stack, known), 90, "seven finished call records", step=0.5
             )
             yield Walk(results, records, observer.snapshot())
     finally:
