@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -38,6 +38,7 @@ from line311.ari.models import (
 
 __all__ = ["AriRest", "map_exceptions"]
 
+_T = TypeVar("_T")
 logger = logging.getLogger(__name__)
 
 
@@ -169,22 +170,26 @@ class AriRest:
             raise AriProtocolError(f"ARI {method} {path}: expected a JSON object")
         return data
 
+    async def _list(self, path: str, parse: Callable[[Any], _T], what: str) -> list[_T]:
+        """``GET path`` as a list; a malformed item is logged and skipped, not fatal."""
+        data = await self._request("GET", path)
+        if not isinstance(data, list):
+            raise AriProtocolError(f"ARI GET {path}: expected a JSON list")
+        items: list[_T] = []
+        for item in data:
+            try:
+                items.append(parse(item))
+            except AriProtocolError as exc:
+                logger.warning("ignoring a malformed %s in GET %s: %s", what, path, exc)
+        return items
+
     # ------------------------------------------------------------------ asterisk
     async def asterisk_info(self) -> AsteriskInfo:
         return AsteriskInfo.from_json(await self._request_obj("GET", "/asterisk/info"))
 
     # ------------------------------------------------------------------ channels
     async def list_channels(self) -> list[Channel]:
-        data = await self._request("GET", "/channels")
-        if not isinstance(data, list):
-            raise AriProtocolError("ARI GET /channels: expected a JSON list")
-        channels: list[Channel] = []
-        for item in data:
-            try:
-                channels.append(Channel.from_json(item))
-            except AriProtocolError as exc:
-                logger.warning("ignoring a malformed channel in GET /channels: %s", exc)
-        return channels
+        return await self._list("/channels", Channel.from_json, "channel")
 
     async def get_channel(self, channel_id: str) -> Channel:
         return Channel.from_json(await self._request_obj("GET", f"/channels/{_q(channel_id)}"))
@@ -302,16 +307,7 @@ class AriRest:
 
     # ------------------------------------------------------------------ bridges
     async def list_bridges(self) -> list[Bridge]:
-        data = await self._request("GET", "/bridges")
-        if not isinstance(data, list):
-            raise AriProtocolError("ARI GET /bridges: expected a JSON list")
-        bridges: list[Bridge] = []
-        for item in data:
-            try:
-                bridges.append(Bridge.from_json(item))
-            except AriProtocolError as exc:
-                logger.warning("ignoring a malformed bridge in GET /bridges: %s", exc)
-        return bridges
+        return await self._list("/bridges", Bridge.from_json, "bridge")
 
     async def create_bridge(
         self,

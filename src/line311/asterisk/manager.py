@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from line311.asterisk.errors import AsteriskStartError
 from line311.asterisk.install import Installation, find_installation
 from line311.asterisk.render import agent_sections, render_directory
 from line311.config import REPO_ROOT, Settings
-from line311.procs import log_tail, pid_alive
+from line311.procs import kill_and_wait, log_tail, pid_alive, read_pid_file, terminate
 
 __all__ = ["AsteriskManager", "AsteriskStatus"]
 
@@ -155,15 +153,7 @@ class AsteriskManager:
     # ------------------------------------------------------------------ process
     def read_pid(self) -> int | None:
         """PID of our running Asterisk, or None (a stale pid file is removed)."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        if _is_our_asterisk(pid, self.config_file):
-            return pid
-        with contextlib.suppress(OSError):
-            self.pid_file.unlink()
-        return None
+        return read_pid_file(self.pid_file, lambda pid: _is_our_asterisk(pid, self.config_file))
 
     def start(self, *, wait: float = 30.0) -> int:
         """Start Asterisk (idempotent) and wait until ARI answers; return its PID."""
@@ -242,15 +232,7 @@ class AsteriskManager:
         pid = self.read_pid()
         if pid is None:
             return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pid_alive(pid):
-            time.sleep(0.05)
-        if pid_alive(pid):
-            logger.warning("Asterisk pid %d ignored SIGTERM; killing it", pid)
-            os.kill(pid, signal.SIGKILL)
-            while pid_alive(pid):
-                time.sleep(0.05)
+        terminate(pid, "Asterisk", timeout=timeout)
         self._reap()
         with contextlib.suppress(OSError):
             self.pid_file.unlink()
@@ -261,9 +243,7 @@ class AsteriskManager:
         """SIGKILL our Asterisk at once (for crash tests)."""
         pid = self.read_pid()
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            while pid_alive(pid):
-                time.sleep(0.02)
+            kill_and_wait(pid)
             self._reap()
 
     def _reap(self) -> None:

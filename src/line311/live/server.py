@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -36,7 +35,7 @@ from typing import Literal
 from line311.asterisk.errors import AsteriskInstallError
 from line311.asterisk.install import install_into_root
 from line311.live.errors import RedisInstallError, RedisStartError
-from line311.procs import log_tail, pid_alive
+from line311.procs import kill_and_wait, log_tail, pid_alive, read_pid_file, terminate
 
 __all__ = [
     "DEFAULT_PORT",
@@ -233,15 +232,7 @@ class RedisServer:
 
     def read_pid(self) -> int | None:
         """PID of our running redis-server, or None (a stale pid file is removed)."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        if _is_our_redis(pid, self.port):
-            return pid
-        with contextlib.suppress(OSError):
-            self.pid_file.unlink()
-        return None
+        return read_pid_file(self.pid_file, lambda pid: _is_our_redis(pid, self.port))
 
     def start(self, *, wait: float = 15.0) -> int:
         """Start the server (idempotent) and wait until it answers PING; return its PID."""
@@ -307,15 +298,7 @@ class RedisServer:
         if pid is None:
             self._reap()
             return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pid_alive(pid):
-            time.sleep(0.02)
-        if pid_alive(pid):
-            logger.warning("Redis pid %d ignored SIGTERM; killing it", pid)
-            os.kill(pid, signal.SIGKILL)
-            while pid_alive(pid):
-                time.sleep(0.02)
+        terminate(pid, "Redis", timeout=timeout)
         self._reap()
         with contextlib.suppress(OSError):
             self.pid_file.unlink()
@@ -326,9 +309,7 @@ class RedisServer:
         """SIGKILL our server at once (fault tests: the AOF must bring the state back)."""
         pid = self.read_pid()
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
-            while pid_alive(pid):
-                time.sleep(0.02)
+            kill_and_wait(pid)
             self._reap()
 
     def _reap(self) -> None:
