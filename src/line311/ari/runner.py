@@ -1,5 +1,8 @@
 """The one driver of every call session: ARI events in, session commands out, REST calls made.
 
+(A little over 400 lines: the per-call loop, its locking and its timers read best in one place;
+reconnecting is in `line311.ari.reconcile`, executing commands in `line311.ari.executor`.)
+
 Theory of operation
 -------------------
 The `AriClient` delivers events in order per channel. For each event the runner::

@@ -1,5 +1,7 @@
 """Interval statistics: fold queue events into per-(queue, 15-minute interval) service level.
 
+(Just over 400 lines: one accumulator and its fold; the cells are in `queue.interval_cells`.)
+
 Theory of operation
 -------------------
 Attribution: a call belongs to the interval in which it *entered* the queue (the "offered"
