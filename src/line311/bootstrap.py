@@ -49,22 +49,27 @@ def _install_stop_signals(stop: asyncio.Event) -> None:
 async def _run_until(
     stop: asyncio.Event, *parts: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 ) -> None:
-    """Run ``parts`` until ``stop`` is set or one of them fails; then stop all of them."""
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(part(stop)) for part in parts]
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-    stop.set()
-    failure: BaseException | None = None
-    for task in done:
-        if task is not stopper and not task.cancelled() and task.exception() is not None:
-            failure = task.exception()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    stopper.cancel()
-    for result in results:
-        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-            failure = failure or result
-    if failure is not None:
-        raise failure
+    """Run ``parts`` until ``stop`` is set or one of them ends; then stop all of them.
+
+    A part that ends, well or badly, sets ``stop`` so the others wind down in their own way
+    (the controller hands its last records over) instead of being cancelled mid-step; the
+    first failure is raised once all have stopped.
+    """
+    failures: list[Exception] = []
+
+    async def guarded(part: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+        try:
+            await part(stop)
+        except Exception as exc:  # re-raised below, after the others have stopped
+            failures.append(exc)
+        finally:
+            stop.set()
+
+    async with asyncio.TaskGroup() as tg:
+        for part in parts:
+            tg.create_task(guarded(part), name=getattr(part, "__name__", "part"))
+    if failures:
+        raise failures[0]
 
 
 # ---------------------------------------------------------------------- CRM bridge

@@ -136,19 +136,18 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        delivery = asyncio.create_task(worker.run(stop)) if worker is not None else None
-        gc.collect()
-        gc.freeze()  # start-up objects: never scanned again by the cyclic collector
-        logger.info("CRM bridge ready")
         try:
-            yield
-        finally:
-            if delivery is not None:
-                stop.set()
+            async with asyncio.TaskGroup() as tg:
+                if worker is not None:
+                    tg.create_task(_deliver_until(worker, stop), name="outbox-delivery")
+                gc.collect()
+                gc.freeze()  # start-up objects: never scanned again by the cyclic collector
+                logger.info("CRM bridge ready")
                 try:
-                    await asyncio.wait_for(delivery, timeout=5)
-                except TimeoutError:  # wait_for cancelled it: unsettled records go back
-                    logger.warning("outbox delivery cancelled at shutdown")
+                    yield
+                finally:
+                    stop.set()
+        finally:
             if owns_engine:
                 db.dispose()
             logger.info("CRM bridge stopped")
@@ -189,3 +188,14 @@ def create_app(
         open311_router(catalogue, requests, authorise=open311_authorise, hash_phone=hash_phone)
     )
     return app
+
+
+async def _deliver_until(worker: OutboxWorker, stop: asyncio.Event) -> None:
+    """Deliver the outbox until ``stop``; give the last delivery 5 s, then cancel it."""
+    async with asyncio.TaskGroup() as tg:
+        delivery = tg.create_task(worker.run(stop), name="outbox-worker")
+        await stop.wait()
+        await asyncio.wait({delivery}, timeout=5)
+        if not delivery.done():  # cancelled: unsettled records go back to the outbox
+            logger.warning("outbox delivery cancelled at shutdown")
+            delivery.cancel()
