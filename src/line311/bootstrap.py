@@ -120,7 +120,7 @@ async def controller_part(
     from prometheus_client import CollectorRegistry
 
     from line311.ari.client import AriClient
-    from line311.ari.ivr_edge import build_ivr_edge, flows_router, running
+    from line311.ari.ivr_edge import build_ivr_edge, running
     from line311.ari.queue_edge import build_queue_edge
     from line311.ari.queue_edge import running as queues_running
     from line311.ari.records import CallRecorder
@@ -145,6 +145,7 @@ async def controller_part(
         require_role_by_method,
     )
     from line311.dashboard.feeds import IvrActivity, RuntimeActions, relay_alerts
+    from line311.dashboard.flows_api import flows_router
     from line311.dashboard.live import LiveHub
     from line311.dashboard.metrics import DashboardMetrics
     from line311.dashboard.pops import PopDesk, desk_pops_router

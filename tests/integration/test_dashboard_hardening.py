@@ -18,7 +18,6 @@ import pytest
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.engine import Engine
 
-from line311.ari.ivr_edge import flows_router
 from line311.dashboard.actions import InMemoryActions
 from line311.dashboard.app import create_app
 from line311.dashboard.auth import (
@@ -29,6 +28,7 @@ from line311.dashboard.auth import (
 )
 from line311.dashboard.errors import AccountError
 from line311.dashboard.feeds import RuntimeActions
+from line311.dashboard.flows_api import flows_router
 from line311.dashboard.live import LiveHub
 from line311.dashboard.state import LiveState, QueueConfigured
 from line311.http_server import make_embedded_server

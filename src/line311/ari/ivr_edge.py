@@ -41,9 +41,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
-
 from line311.ari.handoffs import (
     CommandHandler,
     CrmLookupPort,
@@ -67,7 +64,6 @@ __all__ = [
     "build_ivr_edge",
     "content_registry",
     "flow_registry",
-    "flows_router",
     "running",
 ]
 
@@ -218,6 +214,27 @@ class IvrEdge(Handoffs):
         }
 
     # ------------------------------------------------------------------ reloads
+    def loaded(self) -> dict[str, Any]:
+        """What is loaded: the flow's and the content's identity, file and last error, and
+        today's self-service facts (the body of ``GET /api/flows``)."""
+        flow, content = self.flows.current, self.content.current
+        return {
+            "flow": {
+                "name": flow.name,
+                "version": flow.version,
+                "fingerprint": flow.fingerprint[:12],
+                "file": self.flows.path.name,
+                "last_error": self.flows.last_error,
+            },
+            "content": {
+                "version": content.version,
+                "fingerprint": content.fingerprint[:12],
+                "file": self.content.path.name,
+                "last_error": self.content.last_error,
+                "today": info_for(content, self.today()),
+            },
+        }
+
     def reload(self) -> ReloadReport:
         """Reload the flow and the content; each is swapped in only if it validates."""
         flow_part: dict[str, Any]
@@ -259,46 +276,6 @@ class IvrEdge(Handoffs):
 
 
 # ============================================================================ wiring helpers
-def flows_router(edge: IvrEdge) -> APIRouter:
-    """``POST /api/flows/reload`` (reload flow + content; 422 when one is refused) and
-    ``GET /api/flows`` (what is loaded) for line311's own HTTP app."""
-    router = APIRouter(prefix="/api/flows", tags=["flows"])
-
-    @router.get("")
-    async def current() -> dict[str, Any]:
-        flow, content = edge.flows.current, edge.content.current
-        return {
-            "flow": {
-                "name": flow.name,
-                "version": flow.version,
-                "fingerprint": flow.fingerprint[:12],
-                "file": edge.flows.path.name,
-                "last_error": edge.flows.last_error,
-            },
-            "content": {
-                "version": content.version,
-                "fingerprint": content.fingerprint[:12],
-                "file": edge.content.path.name,
-                "last_error": edge.content.last_error,
-                "today": info_for(content, edge.today()),
-            },
-        }
-
-    @router.post("/reload")
-    async def reload() -> JSONResponse:
-        report = await asyncio.to_thread(edge.reload)
-        if report.ok:
-            return JSONResponse(report.as_dict())
-        body = {
-            "error_id": "flow-reload-refused",
-            "message": "a file did not validate; the previous version stays in use",
-            "details": report.as_dict(),
-        }
-        return JSONResponse(body, status_code=422)
-
-    return router
-
-
 @contextlib.asynccontextmanager
 async def running(edge: IvrEdge, watch_interval: float) -> AsyncIterator[IvrEdge]:
     """Run the file watcher (when ``watch_interval`` > 0) and the hand-offs' background work

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 
 from line311.ari.ivr_edge import (
     Reloadable,
-    flows_router,
 )
 from line311.call.events import Answered
+from line311.dashboard.flows_api import flows_router
 from line311.ivr.alerts import PushedAlert
 from line311.ivr.content import ContentError
 from tests.unit.ari.ivr_fakes import (

@@ -1,0 +1,60 @@
+"""HTTP API of the IVR's flow and content files, mounted under ``/api/flows``.
+
+    GET   /api/flows          what is loaded: flow and content identity, file, last error,
+                              today's self-service facts
+    POST  /api/flows/reload   reload both; each is swapped in only if it validates
+                              (200 with the report, or 422 ``flow-reload-refused``)
+
+The router is given the IVR's edge as a `FlowFiles` (``line311.ari.ivr_edge.IvrEdge`` is
+one); roles and CSRF are the app's business (``dependencies=`` at mount time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+__all__ = ["FlowFiles", "ReloadOutcome", "flows_router"]
+
+
+class ReloadOutcome(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class FlowFiles(Protocol):
+    def loaded(self) -> dict[str, Any]:
+        """What is loaded (the body of ``GET /api/flows``)."""
+        ...
+
+    def reload(self) -> ReloadOutcome:
+        """Reload the files (blocking: file reads and validation)."""
+        ...
+
+
+def flows_router(files: FlowFiles) -> APIRouter:
+    """``GET /api/flows`` and ``POST /api/flows/reload`` over ``files``."""
+    router = APIRouter(prefix="/api/flows", tags=["flows"])
+
+    @router.get("")
+    async def current() -> dict[str, Any]:
+        return files.loaded()
+
+    @router.post("/reload")
+    async def reload() -> JSONResponse:
+        report = await asyncio.to_thread(files.reload)
+        if report.ok:
+            return JSONResponse(report.as_dict())
+        body = {
+            "error_id": "flow-reload-refused",
+            "message": "a file did not validate; the previous version stays in use",
+            "details": report.as_dict(),
+        }
+        return JSONResponse(body, status_code=422)
+
+    return router
