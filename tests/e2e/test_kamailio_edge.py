@@ -99,6 +99,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         yield edge
     finally:
         kamailio.stop()
+        shutil.rmtree(kamailio.installation.host_path(kamailio.server_dir), ignore_errors=True)
         for mgr in asterisks:
             mgr.stop()
             shutil.rmtree(mgr.installation.host_path(mgr.instance_dir), ignore_errors=True)
