@@ -16,6 +16,7 @@ from line311.commands import accounts as accounts_cmd
 from line311.commands import alerts, asterisk, calls, db, flows, report, simulate, sounds, staffing
 from line311.commands import apikeys as apikeys_cmd
 from line311.commands import demo as demo_cmd
+from line311.commands import kamailio as kamailio_cmd
 from line311.commands import outbox as outbox_cmd
 from line311.commands import redis as redis_cmd
 from line311.commands.context import settings_from
@@ -41,6 +42,9 @@ app.add_typer(alerts.app, name="alerts", help="Pushed alerts: list, show, approv
 app.add_typer(accounts_cmd.app, name="accounts", help="Dashboard accounts and roles.")
 app.add_typer(demo_cmd.app, name="demo", help="Simulated residents and CCRs on the running stack.")
 app.add_typer(redis_cmd.app, name="redis", help="Manage the Redis that holds the live state.")
+app.add_typer(
+    kamailio_cmd.app, name="kamailio", help="Manage the Kamailio SIP edge (asterisks >= 2)."
+)
 
 ConfigOption = Annotated[
     Path | None,
@@ -71,11 +75,24 @@ def crm_bridge(ctx: typer.Context) -> None:
 
 
 @app.command()
-def run(ctx: typer.Context) -> None:
+def run(
+    ctx: typer.Context,
+    asterisks: int | None = typer.Option(
+        None,
+        "--asterisks",
+        min=1,
+        max=16,
+        help="Asterisk servers behind a Kamailio edge (default: the asterisks setting, 1).",
+    ),
+) -> None:
     """Supervise the whole stack on loopback (Asterisk, Redis, CRM bridge, controller as separate
     processes, restarted when they die); Ctrl-C stops all."""
+    import os
+
     from line311.bootstrap import run_stack
 
+    if asterisks is not None:
+        os.environ["LINE311_ASTERISKS"] = str(asterisks)  # the children read the same setting
     run_stack(settings_from(ctx))
 
 

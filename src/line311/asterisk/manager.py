@@ -119,7 +119,13 @@ class AsteriskManager:
             "referral_contact": s.referral_contact,
             "interpreter_endpoint": s.interpreter_endpoint,
             "interpreter_contact": s.interpreter_contact,
-            "agent_sections": agent_sections(s.agent_count, s.agent_password.get_secret_value()),
+            "agent_sections": agent_sections(
+                s.agent_count, s.agent_password.get_secret_value(), s.asterisk_edge
+            ),
+            # the carrier trunk: any UA on loopback, or only the Kamailio in front of us
+            "carrier_match": s.asterisk_edge or "127.0.0.0/8",
+            # behind Kamailio a Contact is the far phone's own, not the address we heard it from
+            "rewrite_contact": "no" if s.asterisk_edge else "yes",
         }
         return render_directory(TEMPLATES_DIR, inst.host_path(f"{self.instance_dir}/etc"), values)
 

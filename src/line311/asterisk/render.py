@@ -27,19 +27,23 @@ def render_text(template: str, values: Mapping[str, str], *, name: str = "<templ
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
-def agent_sections(count: int, password: str) -> str:
-    """PJSIP sections for CCR phones agent1..agentN (endpoint, aor and digest auth each)."""
+def agent_sections(count: int, password: str, edge: str = "") -> str:
+    """PJSIP sections for CCR phones agent1..agentN (endpoint, aor and digest auth each).
+
+    With an ``edge`` (``host:port`` of Kamailio) the phones register there, not here: each
+    aor's contact is then ``sip:agentN@<edge>``, and Kamailio finds the phone (location)."""
     if any(c in password for c in "\n\r;[]"):
         raise AsteriskConfigError("agent_password must not contain newlines, ';' or brackets")
     blocks = []
     for n in range(1, count + 1):
         name = f"agent{n}"
+        contact = f"contact = sip:{name}@{edge}\n" if edge else ""
         blocks.append(
             f"[{name}](agent-endpoint)\n"
             f"auth = {name}-auth\n"
             f"aors = {name}\n"
             f"callerid = CCR {n} <{name}>\n\n"
-            f"[{name}](agent-aor)\n\n"
+            f"[{name}](agent-aor)\n{contact}\n"
             f"[{name}-auth](agent-auth)\n"
             f"username = {name}\n"
             f"password = {password}\n"

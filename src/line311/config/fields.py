@@ -99,6 +99,30 @@ class AsteriskSettings(BaseModel):
         default="sip:referral@127.0.0.1:5090",
         description="Where the referral trunk sends calls transferred to other agencies.",
     )
+    asterisks: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Asterisk servers to run. 1: Asterisk itself listens at sip_host:sip_port. "
+        "2 or more: Kamailio listens there and spreads calls over the Asterisks, which move to "
+        "asterisk_sip_port_base+1.. (SIP) and the ARI port +0, +1.. (docs/scaling.md).",
+    )
+    asterisk_sip_port_base: int = Field(
+        default=5160,
+        ge=1,
+        le=65000,
+        description="With asterisks >= 2, Asterisk k (1..N) listens for SIP on this port + k.",
+    )
+    asterisk_edge: str = Field(
+        default="",
+        pattern=r"^$|^[A-Za-z0-9.-]+:\d{1,5}$",
+        description="host:port of the Kamailio in front of this Asterisk; set by line311 for "
+        "each Asterisk of a fleet (asterisks >= 2). Empty: this Asterisk is the SIP edge.",
+    )
+    kamailio_mode: Literal["auto", "system", "chroot"] = Field(
+        default="auto",
+        description="kamailio: auto (PATH if installed, else the Debian sid root), system, chroot.",
+    )
 
 
 class ControllerSettings(BaseModel):

@@ -8,6 +8,16 @@
 They stop in reverse: the controller first (it hands its last call records to the bridge),
 Asterisk last. The children inherit the environment, so they read the same settings
 (``LINE311_CONFIG`` included) as the supervisor validated at start-up.
+
+With ``asterisks >= 2`` (``line311 run --asterisks 2``) the first entries are instead
+
+    kamailio    KamailioManager: the SIP edge at sip_host:sip_port (daemon, watched by PID)
+    asterisk-1  AsteriskManager of each Asterisk of `asterisk_fleet`, on its own ports
+    asterisk-2  ...
+
+and the one controller drives the first Asterisk only (its ``ari_url``): calls Kamailio sends
+to the others find no Stasis app and hear the apology, until the shared queue lets one
+controller per Asterisk take them (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -39,7 +49,9 @@ def backoff_from(settings: Settings) -> Backoff:
 
 
 def stack_processes(settings: Settings) -> list[Process]:
+    from line311.asterisk.fleet import asterisk_fleet, uses_edge
     from line311.asterisk.manager import AsteriskManager
+    from line311.kamailio.manager import KamailioManager
     from line311.live.server import RedisServer
 
     state = Path(settings.state_dir)
@@ -53,8 +65,17 @@ def stack_processes(settings: Settings) -> list[Process]:
         mode=settings.redis_mode,
         root=settings.effective_asterisk_root,
     )
+    media: list[Process]
+    if uses_edge(settings):
+        media = [DaemonProcess("kamailio", KamailioManager(settings))]
+        media += [
+            DaemonProcess(f"asterisk-{k}", AsteriskManager(each))
+            for k, each in enumerate(asterisk_fleet(settings), start=1)
+        ]
+    else:
+        media = [DaemonProcess("asterisk", AsteriskManager(settings))]
     return [
-        DaemonProcess("asterisk", AsteriskManager(settings)),
+        *media,
         DaemonProcess("redis", redis),
         CommandProcess("crm-bridge", [*LINE311, "crm-bridge"], state / "crm-bridge.log", env=env),
         CommandProcess("controller", [*LINE311, "serve"], state / "controller.log", env=env),

@@ -1,0 +1,1 @@
+"""Kamailio as the SIP edge in front of several Asterisks (``asterisks >= 2``)."""

@@ -1,0 +1,196 @@
+"""Kamailio in front of two real Asterisks (issue 14, groundwork): calls spread over both,
+agents registered with Kamailio are reachable from either Asterisk, a killed Asterisk is
+skipped within 5 s and rejoins when it is back.
+
+Calls dial the pure-dialplan twin (3119), so no controller is needed: what is under test is
+the SIP edge. Each Asterisk's ``calls processed`` counter tells where the calls landed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from line311.asterisk.fleet import asterisk_fleet
+from line311.asterisk.manager import AsteriskManager
+from line311.config import REPO_ROOT, Settings
+from line311.kamailio.manager import KamailioManager
+from line311.sim.sipp import free_udp_port, start_agent
+from tests.conftest import _test_settings
+from tests.e2e.capacity import TWIN_NUMBER
+from tests.fixtures.polling import wait_until
+
+pytestmark = pytest.mark.asterisk
+
+SKIP_WITHIN = 5.0
+"""Seconds within which a killed Asterisk must be out of the dispatcher's rotation."""
+
+
+def _free_pair(kind: int) -> int:
+    """A port p with p and p + 1 free on loopback (``kind``: SOCK_DGRAM or SOCK_STREAM)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, kind) as a:
+            a.bind(("127.0.0.1", 0))
+            port = int(a.getsockname()[1])
+            with socket.socket(socket.AF_INET, kind) as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        if port < 65000:
+            return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+@dataclass
+class Edge:
+    settings: Settings
+    kamailio: KamailioManager
+    asterisks: list[AsteriskManager]
+
+    @property
+    def sip_port(self) -> int:
+        return self.settings.sip_port
+
+    def processed(self) -> list[int]:
+        """Calls each Asterisk has handled since it started."""
+        counts = []
+        for mgr in self.asterisks:
+            match = re.search(r"(\d+) calls? processed", mgr.cli("core show channels count"))
+            counts.append(int(match.group(1)) if match else -1)
+        return counts
+
+    def active(self) -> dict[str, bool]:
+        return {d.uri: d.active for d in self.kamailio.destinations()}
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
+    state_dir = tmp_path_factory.mktemp("line311-edge")
+    (state_dir / "sounds").symlink_to(
+        Settings().state_dir / "sounds"
+        if (Settings().state_dir / "sounds").is_dir()
+        else REPO_ROOT / "var" / "sounds",
+        target_is_directory=True,
+    )
+    settings = _test_settings(
+        state_dir,
+        asterisks=2,
+        asterisk_sip_port_base=_free_pair(socket.SOCK_DGRAM) - 1,
+        ari_url=f"http://127.0.0.1:{_free_pair(socket.SOCK_STREAM)}",
+    )
+    asterisks = [AsteriskManager(s) for s in asterisk_fleet(settings)]
+    kamailio = KamailioManager(settings)
+    try:
+        for mgr in asterisks:
+            mgr.start(wait=30)
+        kamailio.start(wait=15)
+        edge = Edge(settings, kamailio, asterisks)
+        wait_until(lambda: all(edge.active().values()), 10, "both Asterisks up in Kamailio")
+        yield edge
+    finally:
+        kamailio.stop()
+        shutil.rmtree(kamailio.installation.host_path(kamailio.server_dir), ignore_errors=True)
+        for mgr in asterisks:
+            mgr.stop()
+            shutil.rmtree(mgr.installation.host_path(mgr.instance_dir), ignore_errors=True)
+
+
+def _calls(edge: Edge, workdir: Path, count: int) -> int:
+    """``count`` SIPp calls to the twin through Kamailio (20/s, 0.3 s each); SIPp's exit code
+    (0: every call answered and hung up cleanly)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        shutil.which("sipp") or "sipp", "-sn", "uac", f"127.0.0.1:{edge.sip_port}",
+        "-s", TWIN_NUMBER, "-m", str(count), "-r", "20", "-d", "300",
+        "-i", "127.0.0.1", "-p", str(free_udp_port()),
+        "-trace_err", "-error_file", str(workdir / "errors.log"),
+        "-timeout", "30s", "-nostdin",
+    ]  # fmt: skip
+    return subprocess.run(
+        argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=40
+    ).returncode
+
+
+def _counted(edge: Edge, before: list[int], calls: int) -> list[int] | None:
+    """Each Asterisk's count once ``calls`` more than ``before`` are counted in all."""
+    now = edge.processed()
+    return now if sum(now) - sum(before) == calls else None
+
+
+def test_given_two_asterisks_behind_kamailio_then_20_calls_land_on_both(
+    edge: Edge, tmp_path: Path
+) -> None:
+    before = edge.processed()
+    assert _calls(edge, tmp_path, 20) == 0
+    done = wait_until(lambda: _counted(edge, before, 20), 10, "20 calls on the Asterisks")
+    per_server = [after - b for after, b in zip(done, before, strict=True)]
+    assert per_server == [10, 10]  # round robin
+
+
+def test_given_an_agent_registered_with_kamailio_then_either_asterisk_reaches_it(
+    edge: Edge, tmp_path: Path
+) -> None:
+    s = edge.settings
+    phone = start_agent(
+        tmp_path / "agent1",
+        edge.sip_port,
+        "agent1",
+        s.agent_password.get_secret_value(),
+        answer_ms=100,
+        talk_ms=2000,
+        calls=2,
+    )
+    try:
+        for n, mgr in enumerate(edge.asterisks, start=1):
+            a = mgr.settings
+            reply = httpx.post(
+                f"{a.ari_url}/ari/channels",
+                params={
+                    "endpoint": "PJSIP/agent1",
+                    "context": "line311-nowhere",  # answered, then hung up by the dialplan
+                    "extension": "11",
+                    "timeout": "10",
+                },
+                auth=(a.ari_user, a.ari_password.get_secret_value()),
+                timeout=10,
+            )
+            assert reply.status_code == 200, reply.text
+            wait_until(lambda n=n: phone.invites >= n, 10, f"INVITE {n} at the agent")
+        assert phone.proc.wait(timeout=20) == 0  # both calls answered and ended cleanly
+    finally:
+        phone.kill()
+    log = phone.snapshot().log
+    contacts = set(re.findall(r"Contact: <sip:asterisk@127\.0\.0\.1:(\d+)>", log))
+    assert contacts == {str(mgr.settings.sip_port) for mgr in edge.asterisks}
+
+
+def test_given_an_asterisk_killed_then_calls_go_to_the_survivor_and_it_rejoins_on_restart(
+    edge: Edge, tmp_path: Path
+) -> None:
+    victim = edge.asterisks[0]
+    victim_uri = f"sip:127.0.0.1:{victim.settings.sip_port}"
+    victim.kill()
+    killed_at = time.monotonic()
+    wait_until(lambda: not edge.active()[victim_uri], SKIP_WITHIN, "the dead Asterisk skipped")
+    assert time.monotonic() - killed_at < SKIP_WITHIN
+
+    before = edge.processed()[1]
+    assert _calls(edge, tmp_path / "down", 6) == 0
+    wait_until(lambda: edge.processed()[1] - before == 6, 5, "6 calls on the survivor")
+
+    victim.start(wait=30)
+    wait_until(lambda: edge.active()[victim_uri], SKIP_WITHIN, "the restarted Asterisk back")
+    back = edge.processed()
+    assert _calls(edge, tmp_path / "back", 4) == 0
+    after = wait_until(lambda: _counted(edge, back, 4), 10, "4 calls on the Asterisks")
+    assert after[0] - back[0] == 2  # the restarted one takes its turn again

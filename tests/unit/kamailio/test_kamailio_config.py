@@ -1,0 +1,63 @@
+"""kamailio.cfg and the dispatcher list rendered from the settings (issue 14)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from line311.config import Settings, load_settings
+from line311.kamailio.errors import KamailioConfigError
+from line311.kamailio.manager import (
+    KamailioInstallation,
+    KamailioManager,
+    parse_dispatcher_list,
+)
+
+
+def _manager(tmp_path: Path, settings: Settings) -> KamailioManager:
+    inst = KamailioInstallation(
+        "chroot", tmp_path / "root", "/usr/sbin/kamailio", "/usr/lib/kamailio/modules", "6.1.5"
+    )
+    return KamailioManager(settings, installation=inst)
+
+
+def test_given_two_asterisks_then_kamailio_listens_publicly_and_dispatches_to_both(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(state_dir=tmp_path, asterisks=2, sip_port=5060)
+    mgr = _manager(tmp_path, settings)
+    mgr.render()
+    host_dir = tmp_path / "root/var/lib/line311/kamailio-main"
+    cfg = (host_dir / "kamailio.cfg").read_text()
+    assert "listen=udp:127.0.0.1:5060\n" in cfg
+    assert 'modparam("dispatcher", "ds_probing_mode", 1)' in cfg
+    assert 'modparam("dispatcher", "ds_ping_interval", 1)' in cfg
+    assert 'lookup("location")' in cfg
+    assert 'save("location")' in cfg
+    assert settings.agent_password.get_secret_value() in cfg
+    assert "{{" not in cfg
+    entries = (host_dir / "dispatcher.list").read_text().splitlines()[1:]
+    assert entries == ["1 sip:127.0.0.1:5161 0 0", "1 sip:127.0.0.1:5162 0 0"]
+
+
+def test_given_a_password_with_a_quote_then_the_config_is_refused(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path, asterisks=2)
+    bad = settings.model_copy(update={"agent_password": SecretStr('abc"defghijklmnopq')})
+    with pytest.raises(KamailioConfigError, match="agent_password"):
+        _manager(tmp_path, bad).render()
+
+
+def test_the_dispatcher_list_rpc_output_gives_each_asterisk_and_whether_it_is_up() -> None:
+    text = """{
+        SET: { ID: 1 TARGETS: {
+            DEST: { IDX: 0
+                URI: sip:127.0.0.1:5162
+                FLAGS: AP }
+            DEST: { IDX: 1
+                URI: sip:127.0.0.1:5161
+                FLAGS: IP } } } }"""
+    one, two = parse_dispatcher_list(text)
+    assert (one.uri, one.active) == ("sip:127.0.0.1:5162", True)
+    assert (two.uri, two.active) == ("sip:127.0.0.1:5161", False)
