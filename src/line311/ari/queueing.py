@@ -1,6 +1,6 @@
 """Queue settings and where queue events go (the queue edge's shared parts).
 
-`QueueOptions` are the edge settings of `line311.ari.queue_runtime.QueueRuntime`; every queue
+`QueueOptions` are the edge settings of `line311.ari.queue_kind.QueueKind`; every queue
 fact it emits is handed to `QueueEventHub.emit`: the live `IntervalAccumulator`, the
 Asterisk-format ``queue_log`` file and any number of sinks (the database writer, a dashboard).
 """
