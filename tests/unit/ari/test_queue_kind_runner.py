@@ -368,3 +368,37 @@ async def test_given_max_wait_when_the_offer_is_declined_then_the_leg_timed_out_
         open_leg = h.runtime.open_leg("c2")
         assert open_leg is not None
         assert open_leg.callback_requested_at is not None
+
+
+async def test_given_a_caller_who_leaves_while_being_put_on_hold_then_the_rest_of_the_batch_is_dropped_and_it_is_an_abandon() -> (
+    None
+):
+    async with Harness() as h:
+        h.ari.gone.add("c1")  # MOH refused: the channel is gone
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
+        assert h.of(CallAbandoned)[0].call_id == "c1"
+        assert not h.runtime.in_queue("c1")
+        assert not h.runner.holds("c1")
+        assert h.legs["c1"].end is LegEnd.ABANDONED
+
+
+async def test_given_a_ringing_offer_when_the_ccr_logs_out_then_the_router_task_withdraws_it_and_the_call_keeps_its_place() -> (
+    None
+):
+    async with Harness() as h:
+        h.runtime.agent_login("agent1")
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.step()
+        ((_, _, leg, _),) = h.offered()
+        assert h.holds(leg)  # tied to the call before it was dialled
+        h.runtime.agent_logout("agent1")  # from the desk API: delivered by the router's task
+        assert ("hangup", leg) not in h.ari.calls
+        await h.step()
+        assert ("hangup", leg) in h.ari.calls
+        saved = h.saved("c1")
+        assert saved is not None
+        assert saved["phase"] == "waiting"
+        assert h.router.position("c1") == 1
+        await h.hang(leg)  # our own hang-up comes back: no longer the call's channel
+        assert not h.holds(leg)
+        assert h.router.agent("agent1").state.value == "logged_out"
