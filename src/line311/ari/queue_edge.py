@@ -88,6 +88,10 @@ class QueueLogWriter:
             self._fh.write(format_line(record) + "\n")
         self._fh.flush()
 
+    def resumed(self, event: CallEnqueued, answered_at: float | None) -> None:
+        """A call resumed from another controller's state (see `QueueLogTranslator.resume`)."""
+        self._translator.resume(event, answered_at)
+
     def close(self) -> None:
         self._fh.close()
 
@@ -223,6 +227,7 @@ def build_queue_edge(
     hub = QueueEventHub(IntervalAccumulator(policy))
     log_writer = QueueLogWriter(Path(settings.state_dir) / "queue_log")
     hub.subscribe(log_writer)
+    hub.on_resumed.append(log_writer.resumed)
     store_writer = None
     if engine is not None:
         from line311.db.queue_models import insert_events

@@ -276,6 +276,7 @@ class QueueKind(RouterDesk):
         )
         if leg.answered_at is not None and leg.agent_id is not None:
             record.feed(CallAnswered(leg.call_id, leg.queue, leg.answered_at, leg.agent_id))
+        self.hub.resumed(enqueued, leg.answered_at)
         self._legs[leg.call_id] = leg
         self._records[leg.call_id] = record
         if ivr_record is not None and self.on_restored_record is not None:

@@ -208,6 +208,7 @@ class Harness:
         if tmp_path is not None:
             self.log = QueueLogWriter(tmp_path / "queue_log")
             hub.subscribe(self.log)
+            hub.on_resumed.append(self.log.resumed)
         self.runtime = QueueKind(
             self.ari,  # type: ignore[arg-type]
             self.router,

@@ -4,9 +4,12 @@ processes share Redis."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from line311.call.commands import Enqueue
 from line311.call.store import InMemorySessionStore
 from line311.queue.events import CallAnswered, CallCompleted
+from line311.queue.queue_log import parse_lines
 from tests.unit.ari.queue_harness import Harness, channels
 
 
@@ -26,13 +29,13 @@ async def _three_waiting(store: InMemorySessionStore) -> Harness:
     return old
 
 
-async def test_given_stored_queued_calls_when_a_new_controller_connects_then_they_keep_their_order_and_reach_ccrs() -> (
-    None
-):
+async def test_given_stored_queued_calls_when_a_new_controller_connects_then_they_keep_their_order_and_reach_ccrs(
+    tmp_path: Path,
+) -> None:
     store = InMemorySessionStore()
     old = await _three_waiting(store)
     store._entries = dict(reversed(store._entries.items()))  # Redis lists them in any order
-    new = Harness(store=store, now=old.now + 30)
+    new = Harness(tmp_path, store=store, now=old.now + 30)
     new.ari.channels = channels("c1", "c2")  # c3's caller was let go: a callback keeps its place
     async with new:
         await new.runner.on_connected()
@@ -55,6 +58,12 @@ async def test_given_stored_queued_calls_when_a_new_controller_connects_then_the
         await new.hang("c1")
         assert new.saved("c1") is None  # forgotten when its leg ended
         assert new.legs["c1"].wait_seconds == 50  # from the original enqueue time
+        assert new.log is not None
+        new.log.close()
+        lines = parse_lines((tmp_path / "queue_log").read_text().splitlines())
+        assert [(r.event, r.call_id, r.data[0]) for r in lines if r.event == "CONNECT"] == [
+            ("CONNECT", "c1", "50")
+        ]
 
 
 async def test_a_call_saved_while_ringing_is_resumed_waiting_and_rings_again() -> None:
@@ -81,9 +90,9 @@ async def test_a_call_saved_while_ringing_is_resumed_waiting_and_rings_again() -
         assert leg == "c1-a2"
 
 
-async def test_given_a_caller_talking_to_a_ccr_when_a_new_controller_resumes_the_call_then_the_record_has_the_full_talk_time() -> (
-    None
-):
+async def test_given_a_caller_talking_to_a_ccr_when_a_new_controller_resumes_the_call_then_the_record_has_the_full_talk_time(
+    tmp_path: Path,
+) -> None:
     store = InMemorySessionStore()
     async with Harness(store=store) as old:
         old.runtime.agent_login("agent1")
@@ -97,7 +106,7 @@ async def test_given_a_caller_talking_to_a_ccr_when_a_new_controller_resumes_the
         assert saved is not None
         assert saved["phase"] == "connected"
 
-    new = Harness(store=store, now=old.now + 40)
+    new = Harness(tmp_path, store=store, now=old.now + 40)
     new.ari.channels = channels("c1", leg)
     async with new:
         await new.runner.on_connected()
@@ -116,6 +125,11 @@ async def test_given_a_caller_talking_to_a_ccr_when_a_new_controller_resumes_the
         assert record.answered_at is not None
         assert record.answered_at.timestamp() == answered_at
         assert new.router.agent("agent1").state.value == "wrap_up"
+        assert new.log is not None
+        new.log.close()  # the new controller's queue_log goes on with the call it resumed
+        lines = parse_lines((tmp_path / "queue_log").read_text().splitlines())
+        (completed,) = [r for r in lines if r.event == "COMPLETECALLER"]
+        assert (completed.call_id, completed.data[:2]) == ("c1", ("5", "60"))
 
 
 async def test_a_caller_who_hung_up_while_no_controller_listened_is_an_abandon() -> None:
