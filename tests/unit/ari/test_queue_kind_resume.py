@@ -142,3 +142,18 @@ async def test_a_caller_who_hung_up_while_no_controller_listened_is_an_abandon()
         assert new.legs["c1"].end.value == "abandoned"
         assert not new.runtime.in_queue("c1")
         assert len(store) == 0
+
+
+async def test_a_resumed_call_keeps_its_priority() -> None:
+    store = InMemorySessionStore()
+    async with Harness(store=store) as old:
+        await old.enqueue("c1", Enqueue(language="en", topic="general"))
+        old.now += 10
+        await old.enqueue("c2", Enqueue(language="en", topic="general", priority=1))
+        assert [old.router.position(c) for c in ("c1", "c2")] == [2, 1]
+    new = Harness(store=store, now=old.now + 120)
+    new.ari.channels = channels("c1", "c2")
+    async with new:
+        await new.runner.on_connected()
+        assert [new.router.position(c) for c in ("c1", "c2")] == [2, 1]
+        assert new.router.waiting_call("c2").priority == 1
