@@ -1,6 +1,7 @@
 """What the runner does after every (re)connect of the ARI websocket (edge).
 
-``GET /channels``, then: held calls whose channel vanished end as a caller hang-up; every
+``GET /channels``, then: held calls whose channel vanished end as a caller hang-up (and a
+channel attached to a call that vanished, e.g. a CCR's, is hung up for it); every
 stored call whose channel still exists and that this runner does not hold is rebuilt
 (``kind.resume`` + ``Resumed``: the IVR replays the interrupted prompt, a queued caller takes
 their place again and hears music); all are rebuilt before any is told, queued calls in the
@@ -68,6 +69,7 @@ class Reconciling:
         for call in [c for c in self._calls.values() if c.channel_id not in listed]:
             call.log.warning("channel vanished while ARI was away: ending as a hang-up")
             await self._deliver(call, CallerHungUp(), self._monotonic())
+        await self._attached_gone(list(self._calls.values()), set(listed))
         await self._resume_stored(set(listed))
         orphans = [
             c
@@ -164,6 +166,24 @@ class Reconciling:
                 "call resumed (%s)%s", call.kind.name, ": its channel is gone" if gone else ""
             )
             await self._deliver(call, CallerHungUp() if gone else Resumed(), self._monotonic())
+        await self._attached_gone(resumed, listed)
+
+    async def _attached_gone(self, calls: list[Call], listed: set[str]) -> None:
+        """The attached channels (a CCR's, a callback's) that vanished while nobody listened
+        are hung up for their calls (their hang-up event was lost)."""
+        for call in calls:
+            adopt = call.kind.adopt
+            for channel_id in sorted(call.attached):
+                if channel_id in listed or call.finished or adopt is None:
+                    continue
+                event = adopt(channel_id, CallerHungUp())
+                call.log.warning("channel %s vanished while ARI was away", channel_id)
+                self.detach(channel_id)
+                if event is not None:
+                    await self._deliver(call, event, self._monotonic())
+
+    def detach(self, channel_id: str) -> None:
+        raise NotImplementedError
 
 
 def _resume_order(item: tuple[str, Mapping[str, Any]]) -> tuple[float, str]:

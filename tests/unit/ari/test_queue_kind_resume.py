@@ -157,3 +157,40 @@ async def test_a_resumed_call_keeps_its_priority() -> None:
         await new.runner.on_connected()
         assert [new.router.position(c) for c in ("c1", "c2")] == [2, 1]
         assert new.router.waiting_call("c2").priority == 1
+
+
+async def test_given_the_ccr_hung_up_while_no_controller_listened_when_the_call_is_resumed_then_it_ends_as_ended_by_the_agent() -> (
+    None
+):
+    store = InMemorySessionStore()
+    async with Harness(store=store) as old:
+        old.runtime.agent_login("agent1")
+        await old.enqueue("c1", Enqueue(language="en", topic="general"))
+        await old.step()
+        ((_, _, leg, _),) = old.offered()
+        await old.answer(leg)
+    new = Harness(store=store, now=old.now + 30)
+    new.ari.channels = channels("c1")  # the CCR's channel is gone
+    async with new:
+        await new.runner.on_connected()
+        (done,) = new.of(CallCompleted)
+        assert (done.ended_by, done.talk_seconds) == ("agent", 30)
+        assert ("hangup", "c1") in new.ari.calls  # the caller is not left alone in the bridge
+        assert not new.runner.holds("c1")
+        assert new.router.agent("agent1").state.value == "wrap_up"
+
+
+async def test_given_a_reconnect_when_the_ccrs_channel_vanished_meanwhile_then_the_call_ends() -> (
+    None
+):
+    async with Harness() as h:
+        h.runtime.agent_login("agent1")
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.step()
+        ((_, _, leg, _),) = h.offered()
+        await h.answer(leg)
+        h.ari.channels = channels("c1")  # the websocket was away; the CCR hung up
+        await h.runner.on_connected()
+        (done,) = h.of(CallCompleted)
+        assert done.ended_by == "agent"
+        assert not h.runner.holds("c1")
