@@ -28,7 +28,9 @@ silently. A session that ends without hanging up, without the caller gone and wi
 handler having taken the channel over gets its channel hung up.
 
 Session kinds plug in through `line311.ari.kinds.SessionKind` (see there, with how the
-queue leg and the supervisor line plug in).
+queue leg and the supervisor line plug in). What a kind runs besides its calls (the queue
+router's task, which feeds its decisions in with `deliver`) is given as ``tasks`` and runs in
+the same task group.
 
 After every (re)connect the runner reconciles with Asterisk and resumes stored calls: see
 `line311.ari.reconcile`.
