@@ -253,11 +253,13 @@ async def controller_part(
             listeners=[ivr_activity.on_record],
         )
         queues.runtime.leg_sink = recorder.on_leg
+        queues.runtime.on_restored_record = recorder.restore_ivr_record
 
         async def record_sink(record: dict[str, Any]) -> None:
             """The IVR half of a call: the screen pop needs it now; the record waits for the
-            queue leg (if any) in the recorder."""
+            queue leg (if any) in the recorder, and in the queued call's saved state."""
             pop_desk.remember_record(record)  # the IVR path, for the pop when a CCR answers
+            queues.runtime.remember_ivr(record)
             await recorder.on_ivr_record(record)
 
         ivr_kind = ivr.session_kind(record_sink=record_sink, enqueue=queues.command_handler())
@@ -270,15 +272,16 @@ async def controller_part(
 
         controller = Runner(
             ari,
-            [dataclasses.replace(ivr_kind, start=start_call), supervisor],
+            [dataclasses.replace(ivr_kind, start=start_call), queues.session_kind(), supervisor],
             sounds_uri_prefix=sounds_prefix,
             caller_hash_key=settings.caller_hash_key.get_secret_value(),
             clock=clock,
             store=session_store(settings),
             observer=metrics.observe_ari_reaction,
             stasis_handlers=queues.stasis_handlers(),
-            channel_owners=queues.channel_owners(),
+            tasks=queues.tasks(),
         )
+        queues.runtime.bind(controller)
         for queue in queues.runtime.router.queues:
             hub.publish(QueueConfigured(queue, policy(queue).goal))
         for profile in load_roster_file(Path(settings.agents_file)):

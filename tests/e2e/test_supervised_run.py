@@ -14,17 +14,20 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings
 from line311.ivr.flow import default_flow_path
-from line311.sim.sipp import start_caller
+from line311.queue.queue_log import parse_lines
+from line311.sim.sipp import start_agent, start_caller
 from tests.conftest import AsteriskInstance, _test_settings, free_tcp_port
-from tests.e2e.conftest import greeting_only_flow, record_for
+from tests.e2e.conftest import general_queue_env, greeting_only_flow, record_for
 from tests.e2e.stack import LINE311, AriObserver, Service, Stack, wait_until
 
 pytestmark = pytest.mark.asterisk
@@ -45,7 +48,9 @@ def _alive(pid: int) -> bool:
 class Supervised:
     """``line311 run`` as a subprocess, with the test `Stack` helpers pointed at it."""
 
-    def __init__(self, workdir: Path, flow: Path | None = None) -> None:
+    def __init__(
+        self, workdir: Path, flow: Path | None = None, extra_env: dict[str, str] | None = None
+    ) -> None:
         state = workdir / "state"
         state.mkdir(parents=True)
         library = Settings().state_dir / "sounds"
@@ -75,6 +80,7 @@ class Supervised:
                 "LINE311_LOG_LEVEL": "DEBUG",
             }
         )
+        env.update(extra_env or {})
         self.stack = Stack(env, workdir, settings.http_port, settings.crm_port)
         self.run = Service("run", [*LINE311, "run"], env, workdir / "run.log")
 
@@ -249,3 +255,125 @@ def test_given_a_caller_mid_ivr_when_the_controller_is_killed_then_the_prompt_pl
         raise AssertionError(sup.logs()) from None
     finally:
         obs.close()
+
+
+@pytest.fixture
+def supervised_queue(tmp_path: Path) -> Iterator[Supervised]:
+    """``line311 run`` with the shipped call flow and one ``general`` queue (1 s wrap-up)."""
+    sup = Supervised(tmp_path, flow=default_flow_path(), extra_env=general_queue_env(tmp_path))
+    sup.run.start()
+    try:
+        yield sup
+    finally:
+        sup.run.stop(timeout=60)
+        sup.manager.stop()
+        shutil.rmtree(
+            sup.manager.installation.host_path(sup.manager.instance_dir), ignore_errors=True
+        )
+
+
+def _queue_log(sup: Supervised, event: str) -> list[str]:
+    """Call ids of the queue_log lines of ``event``, in the order they were written."""
+    path = sup.settings.state_dir / "queue_log"
+    if not path.exists():
+        return []
+    return [r.call_id for r in parse_lines(path.read_text().splitlines()) if r.event == event]
+
+
+def _when(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+def test_given_two_callers_waiting_and_one_talking_to_a_ccr_when_the_controller_is_killed_then_nobody_is_hung_up_and_the_waiting_reach_the_ccr_in_order(
+    supervised_queue: Supervised, tmp_path: Path
+) -> None:
+    """Issue 12 point 4 for the queue: the queued calls' state lives in line311's Redis, so
+    the controller the supervisor restarts carries them on (place, music, the CCR's call)."""
+    sup = supervised_queue
+    stack = sup.stack
+    s = sup.settings
+    try:
+        wait_until(
+            lambda: (h := stack.health()) is not None and h["ari_connected"],
+            120,
+            "the supervised controller's /health with ARI connected",
+        )
+        wait_until(stack.crm_health, 30, "the supervised CRM bridge")
+    except AssertionError:
+        raise AssertionError(sup.logs()) from None
+    phone = start_agent(
+        tmp_path / "agent1", s.sip_port, "agent1", s.agent_password.get_secret_value()
+    )
+    callers = []
+    try:
+        r = httpx.post(
+            f"http://127.0.0.1:{s.http_port}/api/desk/agents/agent1/login",
+            headers={"Authorization": f"Bearer {stack.supervisor_token()}"},
+            timeout=5,
+        )
+        assert r.status_code == 200, r.text
+        # English (1), then a representative (0); each caller hangs up by itself: the first
+        # while talking after the restart, the second once it has talked a little, the third
+        # last. A BYE from our side would end a SIPp caller early (remote_hung_up).
+        for n, hold_ms in enumerate((14_000, 24_000, 34_000)):
+            callers.append(
+                start_caller(
+                    tmp_path / f"caller{n}",
+                    s.sip_port,
+                    "311",
+                    dtmf=[(10_500, "1"), (1_500, "0")],
+                    hold_ms=hold_ms,
+                )
+            )
+            time.sleep(1.0)  # pacing, not a wait: arrivals 1 s apart are the scenario
+        wait_until(
+            lambda: len(_queue_log(sup, "ENTERQUEUE")) == 3 and _queue_log(sup, "CONNECT"),
+            40,
+            "the first caller talking to agent1, two waiting",
+        )
+        first, second, third = _queue_log(sup, "ENTERQUEUE")
+        assert _queue_log(sup, "CONNECT") == [first]
+
+        old_pid = sup.processes()["controller"]["pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        killed_at, killed_wall = time.monotonic(), time.time()
+        wait_until(lambda: not _alive(old_pid), 5, "the controller to die")
+        wait_until(
+            lambda: (h := stack.health()) is not None and h["ari_connected"],
+            5,
+            "the restarted controller's /health with ARI connected",
+        )
+        assert time.monotonic() - killed_at <= 5.0
+        assert sup.processes()["controller"]["pid"] != old_pid
+        assert all(c.proc.poll() is None for c in callers), "a call ended with the controller"
+
+        wait_until(
+            lambda: _queue_log(sup, "CONNECT") == [first, second, third],
+            60,
+            "the waiting callers connected to agent1, in the order they called",
+        )
+        results = [c.wait(timeout=60) for c in callers]
+        for result in results:
+            assert result.final_status == 200
+            assert not result.remote_hung_up, "a caller got a BYE they did not cause"
+
+        # the talking call's record: answered before the kill, ended after, full talk time
+        rec = wait_until(
+            lambda: next((r for r in stack.calls() if r["call_id"] == first), None),
+            30,
+            "the talking call's record",
+        )
+        assert rec is not None
+        leg = rec["queue_leg"]
+        assert (rec["outcome"], leg["end"], leg["agent_id"]) == ("handled", "answered", "agent1")
+        answered, ended = _when(leg["answered_at"]), _when(leg["ended_at"])
+        assert answered < killed_wall < ended
+        assert abs(rec["talk_seconds"] - (ended - answered)) <= 1.0
+        assert rec["talk_seconds"] >= 5.0
+        assert rec["path"]["exit"] == "representative-requested"  # the IVR half, kept in Redis
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{sup.logs()}") from None
+    finally:
+        for caller in callers:
+            caller.kill()
+        phone.stop()

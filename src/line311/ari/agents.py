@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 
 from line311.ari.errors import AriError, AriNotFound
 from line311.ari.port import AriPort
-from line311.ari.queue_runtime import QueueRuntime
+from line311.ari.queue_kind import QueueKind
 from line311.ari.translate import NewCall
 from line311.routing.agents import AgentProfile
 from line311.routing.errors import AgentStateError, UnknownAgentError
@@ -62,7 +62,7 @@ class AgentDesk:
     def __init__(
         self,
         ari: AriPort,
-        runtime: QueueRuntime,
+        runtime: QueueKind,
         profiles: Iterable[AgentProfile],
         *,
         sounds_uri_prefix: str,

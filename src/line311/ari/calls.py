@@ -1,31 +1,27 @@
 """The runner's per-call bookkeeping and the transitional plug points (edge).
 
-`Call` is what `line311.ari.runner.Runner` holds for one live call. `ChannelOwner` and
-`StasisHandler` are how the queue runtime plugs in until it is a session kind of its own
-(see `line311.ari.kinds`).
+`Call` is what `line311.ari.runner.Runner` holds for one live call. `StasisHandler` is how a
+StasisStart that no session kind accepts is handled (the CCR feature codes ``*71``..``*74``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from line311.ari.kinds import CallFacts, SessionKind
 from line311.ari.translate import NewCall
-from line311.call.events import Event
 from line311.call.ports import Session
 from line311.logs import CallLogger, call_logger
 
 __all__ = [
     "ARI_HANGUP_REASONS",
     "Call",
-    "ChannelOwner",
-    "LegacyPlugs",
     "ReactionObserver",
     "StasisHandler",
+    "StasisPlugs",
     "ari_hangup_reason",
     "outcome_value",
 ]
@@ -56,17 +52,6 @@ StasisHandler = Callable[[NewCall, float], Awaitable[None]]
 Stasis argument (``outbound``, ``agent-feature``)."""
 ReactionObserver = Callable[[str, float], None]
 """``observer(operation, seconds)``: time from the ARI event (or timer) to the REST call done."""
-
-
-class ChannelOwner(Protocol):
-    """Something other than a session that handles channels (the queue runtime today)."""
-
-    def owns(self, channel_id: str) -> bool: ...
-
-    async def on_channel_event(self, channel_id: str, event: Event, received_at: float) -> None: ...
-
-    def reconcile(self, listed: set[str]) -> None:
-        """After a (re)connect: ``listed`` are the channels Asterisk still has."""
 
 
 def ari_hangup_reason(reason: str) -> str:
@@ -112,18 +97,15 @@ class Call:
         return self.facts.channel_id
 
 
-class LegacyPlugs:
-    """The queue runtime as it plugs in until it is a session kind: StasisStart handlers by
-    first argument, channel owners."""
+class StasisPlugs:
+    """StasisStart handlers by first argument, for channels no session kind accepts."""
 
     def __init__(
         self,
         stasis_handlers: Mapping[str, StasisHandler] | None,
-        channel_owners: Sequence[ChannelOwner],
         hangup: Callable[[str], Awaitable[None]],
     ) -> None:
         self._stasis = dict(stasis_handlers or {})
-        self._owners = list(channel_owners)
         self._hangup = hangup
 
     async def stasis(self, new: NewCall, received_at: float) -> None:
@@ -135,20 +117,10 @@ class LegacyPlugs:
             except Exception:
                 logger.exception("StasisStart handler for %r failed; hanging up", new.kind)
                 await self._hangup(new.channel_id)
-        elif new.kind == "outbound":
+        elif new.kind == "outbound":  # a referral leg (its edge waits for it) or a stray one
             logger.debug("StasisStart of our own outbound channel %s", new.channel_id)
         else:
             call_logger(logger, call_id=new.channel_id).warning(
                 "no handler for Stasis calls of kind %r; hanging up", new.kind
             )
             await self._hangup(new.channel_id)
-
-    def owner_of(self, channel_id: str) -> ChannelOwner | None:
-        return next((o for o in self._owners if o.owns(channel_id)), None)
-
-    def reconcile(self, listed: set[str]) -> None:
-        for owner in self._owners:
-            try:
-                owner.reconcile(listed)
-            except Exception:
-                logger.exception("channel owner %r failed to reconcile", owner)

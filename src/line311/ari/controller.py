@@ -7,10 +7,10 @@ made by ``session_factory(call_id, dialed_number, now)``; a saved state resumes 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from line311.ari.calls import ChannelOwner, ReactionObserver, StasisHandler
+from line311.ari.calls import ReactionObserver, StasisHandler
 from line311.ari.calls import ari_hangup_reason as ari_hangup_reason
 from line311.ari.ivr_kind import RecordSink, ivr_kind
 from line311.ari.kinds import CommandHandler
@@ -21,7 +21,6 @@ from line311.call.store import SessionStore
 from line311.ivr.session import CallSession
 
 __all__ = [
-    "ChannelOwner",
     "CommandHandler",
     "Controller",
     "FunctionClock",
@@ -57,7 +56,6 @@ def Controller(
     command_handlers: Mapping[type[Any], CommandHandler] | None = None,
     orphan_grace: float = 1.0,
     stasis_handlers: Mapping[str, StasisHandler] | None = None,
-    channel_owners: Sequence[ChannelOwner] = (),
 ) -> Runner:
     kind = ivr_kind(
         lambda start: session_factory(start.call_id, start.dialed_number, start.now),
@@ -75,5 +73,4 @@ def Controller(
         command_handlers=command_handlers,
         orphan_grace=orphan_grace,
         stasis_handlers=stasis_handlers,
-        channel_owners=channel_owners,
     )

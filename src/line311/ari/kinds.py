@@ -17,25 +17,22 @@ The registry (``Runner(client, kinds=[...])``, by ``SessionKind.name``)
   saved under the same call id.
 - ``ended(Ended)`` runs once per session (the IVR writes the IVR half of the call record).
 
-How the queued call plugs in (the merger wires it; it is a pure `Session` machine):
+The queued call is one (`line311.ari.queue_kind.QueueKind.session_kind`): the IVR's
+``Enqueue`` handler answers ``HandOver("queue")``; the leg's router commands are answered by
+the kind inside its session, its ARI commands are its handlers (`stops_batch`: a failed step
+drops the rest of its batch); the channels it dials are tied to the call with `Runner.attach`
+before they are dialled (and `Runner.detach`-ed when the leg lets go of them), and their events
+and StasisStart go through ``kind.adopt(channel_id, event)`` to the leg. The router's
+decisions (offers, expiries) reach a leg through `Runner.deliver(call_id, event)` from the
+router's task, which runs in the runner's task group (``Runner(tasks=[...])``).
 
-- the queued call (``line311.queue.leg``): ``SessionKind("queue", start=<leg from
-  CallStart.cause: Enqueue>, resume=<Leg.from_dict>, handlers={<MOH/bridge/originate
-  commands>: ...}, ended=<recorder.on_leg>, adopt=<agent/interpreter channel events as leg
-  events>)``, and the IVR's ``Enqueue`` handler becomes ``lambda ch, cmd: HandOver("queue")``
-  (``IvrEdge.session_kind(enqueue=...)``). Channels the leg originates are tied to the call
-  with `Runner.attach` (detached when the call ends); their events and StasisStart go through
-  ``kind.adopt(channel_id, event)`` to the leg's session. The router's decisions (offers,
-  expiries) reach a leg as events through `Runner.deliver(call_id, event)`.
-- every kind handles `line311.call.events.Resumed` (fed after ``resume``).
+Every kind handles `line311.call.events.Resumed` (fed after ``resume``).
 
 The supervisor line is one (`line311.ari.supervisor_kind.supervisor_kind`: accepts
 ``agent-feature`` with ``*80``; its ``Record``/``StopRecording``/``PlayRecording`` are the
 runner's own commands, its PIN/audio/submit steps its handlers; ``ended`` deletes its takes).
-
-Until the queued call is a kind, the queue runtime plugs in as before: ``stasis_handlers``
-(StasisStart by first argument) and ``channel_owners`` (events of channels it owns). Those
-two go away with it.
+The other agent feature codes (``*71``..``*74``) are a ``stasis_handlers`` entry (a StasisStart
+no kind accepts, by its first Stasis argument).
 """
 
 from __future__ import annotations
@@ -151,3 +148,6 @@ class SessionKind:
     adopt: Callable[[str, Event | NewCall], Event | None] | None = None
     """For kinds with more channels than the caller's (`Runner.attach`): the event (or the
     StasisStart) of an attached channel as the session's event; None drops it."""
+    stops_batch: Callable[[object, Event | None], bool] | None = None
+    """``stops_batch(command, answer)``: the rest of the batch is dropped after this answer
+    of a handler (besides ``CommandFailed``, which always stops it)."""

@@ -1,16 +1,17 @@
-"""The queue edge assembled: runtime, CCR desk, queue_log, database writer, HTTP routes.
+"""The queue edge assembled: the queue kind, CCR desk, queue_log, database writer, HTTP routes.
 
 `build_queue_edge` is what `line311.bootstrap` calls: it reads the roster and the queue
-definitions, builds the `Router`, the `QueueRuntime` and the `AgentDesk`, and connects every
-queue event to its destinations::
+definitions, builds the `Router`, the `QueueKind` (the ``queue`` session kind of the runner,
+its router task and the desk's figures) and the `AgentDesk`, and connects every queue event
+to its destinations::
 
-    QueueRuntime ──emit──▶ QueueEventHub ──▶ IntervalAccumulator (live SL, GET /api/desk/queues)
+    QueueKind ──emit──▶ QueueEventHub ──▶ IntervalAccumulator (live SL, GET /api/desk/queues)
                                         ├──▶ QueueLogWriter  <state_dir>/queue_log (Asterisk format)
                                         ├──▶ BatchedEventWriter ──▶ queue_events table (reports)
                                         └──▶ subscribers (the dashboard's live hub ...)
 
-`running` runs the runtime's pump and the writer's flush loop, and on exit flushes what is
-left and closes the file and the engine.
+`running` runs the writer's flush loop, and on exit flushes what is left and closes the file
+and the engine (the router's task runs in the runner's task group: `QueueEdge.tasks`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from line311.ari.agents import AgentDesk
-from line311.ari.controller import ChannelOwner, CommandHandler, StasisHandler
+from line311.ari.controller import CommandHandler, StasisHandler
+from line311.ari.kinds import SessionKind
 from line311.ari.port import AriPort
-from line311.ari.queue_runtime import QueueRuntime, SaveState
+from line311.ari.queue_kind import QueueKind
 from line311.ari.queueing import EventSink, QueueEventHub, QueueOptions
 from line311.call.ports import Clock
 from line311.queue.events import (
@@ -85,6 +87,10 @@ class QueueLogWriter:
         for record in self._translator.records_for(event, member_uniqueid=member):
             self._fh.write(format_line(record) + "\n")
         self._fh.flush()
+
+    def resumed(self, event: CallEnqueued, answered_at: float | None) -> None:
+        """A call resumed from another controller's state (see `QueueLogTranslator.resume`)."""
+        self._translator.resume(event, answered_at)
 
     def close(self) -> None:
         self._fh.close()
@@ -165,7 +171,8 @@ class BatchedEventWriter:
 class QueueEdge:
     """Everything the controller needs from the queues."""
 
-    runtime: QueueRuntime
+    runtime: QueueKind
+    """The queued calls' kind, the router's task and the desk's figures."""
     desk: AgentDesk
     log_writer: QueueLogWriter | None
     store_writer: BatchedEventWriter | None
@@ -177,10 +184,16 @@ class QueueEdge:
         return self.runtime.enqueue
 
     def stasis_handlers(self) -> dict[str, StasisHandler]:
-        return {"outbound": self.runtime.on_outbound, "agent-feature": self.desk.on_feature}
+        """The CCR feature codes other than the supervisor line's (``*71``..``*74``)."""
+        return {"agent-feature": self.desk.on_feature}
 
-    def channel_owners(self) -> list[ChannelOwner]:
-        return [self.runtime]
+    def session_kind(self) -> SessionKind:
+        """The ``queue`` session kind (register it on the runner, then `bind` the runner)."""
+        return self.runtime.session_kind()
+
+    def tasks(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        """What runs in the runner's task group: the router's task."""
+        return [self.runtime.run]
 
     def subscribe(self, sink: EventSink) -> None:
         """Have ``sink`` called with every queue event (e.g. a dashboard hub)."""
@@ -195,12 +208,9 @@ def build_queue_edge(
     engine: Engine | None = None,
     sinks: Sequence[EventSink] = (),
     clock: Clock | Callable[[], float] = time.time,
-    save: SaveState | None = None,
-    forget: Callable[[str], None] | None = None,
 ) -> QueueEdge:
     """The queue edge for ``settings`` (a `line311.config.Settings`). ``clock``: the POSIX
-    wall clock of every queue time (the controller's, so a call record has one clock);
-    ``save``/``forget``: where each queued call's state goes after every step / at its end."""
+    wall clock of every queue time (the controller's, so a call record has one clock)."""
     if settings.queues_file is not None:
         queues = load_queues_yaml(Path(settings.queues_file).read_text(encoding="utf-8"))
     else:
@@ -217,6 +227,7 @@ def build_queue_edge(
     hub = QueueEventHub(IntervalAccumulator(policy))
     log_writer = QueueLogWriter(Path(settings.state_dir) / "queue_log")
     hub.subscribe(log_writer)
+    hub.on_resumed.append(log_writer.resumed)
     store_writer = None
     if engine is not None:
         from line311.db.queue_models import insert_events
@@ -243,9 +254,9 @@ def build_queue_edge(
         callback_dial_timeout=settings.callback_dial_timeout,
         topic_queues={"sr_status": "general"},
     )
-    runtime = QueueRuntime(
+    runtime = QueueKind(
         ari, router, options, hub=hub, roster=[p.agent_id for p in profiles],
-        clock=clock if not callable(clock) else _FnClock(clock), save=save, forget=forget,
+        clock=clock if not callable(clock) else _FnClock(clock),
     )  # fmt: skip
     desk = AgentDesk(
         ari, runtime, profiles, sounds_uri_prefix=sounds_uri_prefix,
@@ -262,17 +273,15 @@ def build_queue_edge(
 
 @contextlib.asynccontextmanager
 async def running(edge: QueueEdge) -> AsyncIterator[QueueEdge]:
-    """Run the pump and the event writer (one task group); flush and close all on exit."""
+    """Run the event writer (one task group); flush and close all on exit."""
     try:
         async with asyncio.TaskGroup() as tg:
-            pump = tg.create_task(edge.runtime.run(), name="queue-pump")
             writer = None
             if edge.store_writer is not None:
                 writer = tg.create_task(edge.store_writer.run(), name="queue-events-writer")
             try:
                 yield edge
             finally:
-                pump.cancel()
                 if writer is not None:
                     writer.cancel()
     finally:

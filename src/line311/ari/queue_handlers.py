@@ -1,12 +1,13 @@
 """The queued call's ARI commands as command handlers (edge of `line311.queue.leg`).
 
 Each handler is ``await handler(call_id, command) -> Event | None`` (the call id is the
-caller's channel id), the shape of `line311.ari.kinds.CommandHandler` so the runner's executor
-can carry the leg's commands out once the queued call is a runner kind; until then
-`line311.ari.queue_exec.LegWorker` calls them in order per call. What Asterisk refuses comes
+caller's channel id), a `line311.ari.kinds.CommandHandler`: the handlers of the ``queue``
+session kind (`line311.ari.queue_kind`), which the runner's executor calls in order per call.
+What Asterisk refuses comes
 back as an event for the leg: an originate that fails as `ChannelGone`, a bridge step as
 `CommandFailed` (`stops_batch`: the rest of its batch is dropped), a playback that cannot
-start as a failed `PlaybackFinished`. Waiting for a playback's end is not a handler's job.
+start as a failed `PlaybackFinished`. Waiting for a playback's end is not a handler's job (its
+end is Asterisk's event; the leg has a deadline for it).
 
 Privacy: `ReadContact` keeps the caller's number and address here, in memory only (a field
 hidden from ``repr``), for the one dial string of `Originate(callback=True)`; they are never

@@ -1,6 +1,6 @@
-"""The queue runtime's router side: agent sign-ins, figures, and the legs' router commands.
+"""The queue kind's router side: agent sign-ins, figures, and the legs' router commands.
 
-`RouterDesk` is the part of `line311.ari.queue_runtime.QueueRuntime` that talks to the pure
+`RouterDesk` is the part of `line311.ari.queue_kind.QueueKind` that talks to the pure
 `Router` (global: every waiting call and every CCR). A leg asks for router changes with
 commands (`ROUTER_COMMANDS`); `_route` carries each out at once and returns the reply event
 the leg is waiting for, if any. Agent state changes are reported as `AgentStateChanged`.

@@ -1,6 +1,6 @@
 """Queue settings and where queue events go (the queue edge's shared parts).
 
-`QueueOptions` are the edge settings of `line311.ari.queue_runtime.QueueRuntime`; every queue
+`QueueOptions` are the edge settings of `line311.ari.queue_kind.QueueKind`; every queue
 fact it emits is handed to `QueueEventHub.emit`: the live `IntervalAccumulator`, the
 Asterisk-format ``queue_log`` file and any number of sinks (the database writer, a dashboard).
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from line311.call.record import QueueLeg
-from line311.queue.events import QueueEvent
+from line311.queue.events import CallEnqueued, QueueEvent
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.leg import LegOptions
 
@@ -45,11 +45,21 @@ class QueueEventHub:
     ) -> None:
         self.accumulator = accumulator if accumulator is not None else IntervalAccumulator()
         self.sinks: list[EventSink] = list(sinks)
+        self.on_resumed: list[Callable[[CallEnqueued, float | None], None]] = []
+        """Told of every call resumed from another controller's state (its enqueue, and
+        when a CCR answered it): a stateful sink (the queue_log) knows it again."""
         self.emitted = 0
 
     def subscribe(self, sink: EventSink) -> None:
         """Add a sink (e.g. the dashboard's live hub)."""
         self.sinks.append(sink)
+
+    def resumed(self, event: CallEnqueued, answered_at: float | None) -> None:
+        for hook in list(self.on_resumed):
+            try:
+                hook(event, answered_at)
+            except Exception:
+                logger.exception("queue resume hook %r failed", hook)
 
     def emit(self, event: QueueEvent) -> None:
         self.emitted += 1

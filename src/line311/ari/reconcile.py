@@ -1,8 +1,11 @@
 """What the runner does after every (re)connect of the ARI websocket (edge).
 
-``GET /channels``, then: held calls whose channel vanished end as a caller hang-up; every
+``GET /channels``, then: held calls whose channel vanished end as a caller hang-up (and a
+channel attached to a call that vanished, e.g. a CCR's, is hung up for it); every
 stored call whose channel still exists and that this runner does not hold is rebuilt
-(``kind.resume`` + ``Resumed``: the IVR replays the interrupted prompt); a stored call whose
+(``kind.resume`` + ``Resumed``: the IVR replays the interrupted prompt, a queued caller takes
+their place again and hears music); all are rebuilt before any is told, queued calls in the
+order they entered their queue, so the router ranks them as before; a stored call whose
 channel is gone is rebuilt and ended as a hang-up (so its record is written). After a short
 grace (a StasisStart in flight may claim its channel), channels nobody holds that are talking
 (in a mixing bridge with someone else: a caller and their CCR) are left in their conversation;
@@ -17,9 +20,10 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from line311.ari.calls import Call, LegacyPlugs
+from line311.ari.calls import Call, StasisPlugs
 from line311.ari.errors import AriError
 from line311.ari.executor import Executor
 from line311.ari.kinds import CallFacts, SessionKind
@@ -42,7 +46,7 @@ class Reconciling:
     _calls: dict[str, Call]
     _channels: dict[str, Call]
     _ended: OrderedDict[str, None]
-    _legacy: LegacyPlugs
+    _stasis: StasisPlugs
     _orphan_grace: float
     _monotonic: Callable[[], float]
     _exec: Executor
@@ -62,28 +66,22 @@ class Reconciling:
         """Reconcile with Asterisk after a (re)connect. See `line311.ari.reconcile`."""
         channels = await self._client.list_channels()
         listed = {c.id: c for c in channels}
-        self._legacy.reconcile(set(listed))
         for call in [c for c in self._calls.values() if c.channel_id not in listed]:
             call.log.warning("channel vanished while ARI was away: ending as a hang-up")
             await self._deliver(call, CallerHungUp(), self._monotonic())
+        await self._attached_gone(list(self._calls.values()), set(listed))
         await self._resume_stored(set(listed))
         orphans = [
             c
             for c in channels
-            if c.stasis_args(self._client.app) is not None
-            and c.id not in self._channels
-            and self._legacy.owner_of(c.id) is None
+            if c.stasis_args(self._client.app) is not None and c.id not in self._channels
         ]
         if not orphans:
             return
         await asyncio.sleep(self._orphan_grace)
         talking = await self._talking()
         for channel in orphans:
-            if (
-                channel.id in self._channels
-                or channel.id in self._ended
-                or self._legacy.owner_of(channel.id)
-            ):
+            if channel.id in self._channels or channel.id in self._ended:
                 continue
             if channel.id in talking:
                 logger.warning(
@@ -128,18 +126,31 @@ class Reconciling:
         }
 
     async def _resume_stored(self, listed: set[str]) -> None:
+        """Rebuild every stored call this runner does not hold: all of them first (in the
+        order they started, queued calls in the order they entered their queue), then each
+        is told (``Resumed``, or a hang-up if its channel is gone)."""
         try:
             call_ids = await self.store.call_ids()
         except Exception as exc:
             logger.warning("cannot list stored calls (%s); none resumed", exc)
             return
+        entries: list[tuple[str, dict[str, Any]]] = []
         for call_id in call_ids:
             if call_id in self._calls or self._tg is None:
                 continue
             try:
                 entry = await self.store.load(call_id)
-                if entry is None:
-                    continue
+            except Exception as exc:
+                logger.warning("cannot load call %s (%s); not resumed", call_id, exc)
+                continue
+            if entry is not None:
+                entries.append((call_id, dict(entry)))
+        entries.sort(key=_resume_order)
+        resumed: list[Call] = []
+        for call_id, entry in entries:
+            if call_id in self._calls or self._tg is None:
+                continue
+            try:
                 kind = self._kinds[entry["kind"]]
                 facts = CallFacts.from_dict(entry["call"])
                 session = kind.resume(entry["state"], facts)
@@ -148,7 +159,43 @@ class Reconciling:
                 with contextlib.suppress(Exception):
                     await self.store.delete(call_id)
                 continue
-            call = self._hold(kind, session, facts)
-            gone = facts.channel_id not in listed
-            call.log.info("call resumed (%s)%s", kind.name, ": its channel is gone" if gone else "")
+            resumed.append(self._hold(kind, session, facts))
+        for call in resumed:
+            gone = call.channel_id not in listed
+            call.log.info(
+                "call resumed (%s)%s", call.kind.name, ": its channel is gone" if gone else ""
+            )
             await self._deliver(call, CallerHungUp() if gone else Resumed(), self._monotonic())
+        await self._attached_gone(resumed, listed)
+
+    async def _attached_gone(self, calls: list[Call], listed: set[str]) -> None:
+        """The attached channels (a CCR's, a callback's) that vanished while nobody listened
+        are hung up for their calls (their hang-up event was lost)."""
+        for call in calls:
+            adopt = call.kind.adopt
+            for channel_id in sorted(call.attached):
+                if channel_id in listed or call.finished or adopt is None:
+                    continue
+                event = adopt(channel_id, CallerHungUp())
+                call.log.warning("channel %s vanished while ARI was away", channel_id)
+                self.detach(channel_id)
+                if event is not None:
+                    await self._deliver(call, event, self._monotonic())
+
+    def detach(self, channel_id: str) -> None:
+        raise NotImplementedError
+
+
+def _resume_order(item: tuple[str, Mapping[str, Any]]) -> tuple[float, str]:
+    """Stored calls in the order they started; a queued call by when it entered its queue."""
+    call_id, entry = item
+    state = entry.get("state")
+    leg = state.get("leg") if isinstance(state, Mapping) else None
+    at = leg.get("entered_at") if isinstance(leg, Mapping) else None
+    if at is None:
+        call = entry.get("call")
+        at = call.get("started_at") if isinstance(call, Mapping) else None
+    try:
+        return (float(at) if at is not None else 0.0, call_id)
+    except (TypeError, ValueError):
+        return (0.0, call_id)

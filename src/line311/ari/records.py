@@ -2,8 +2,8 @@
 
 ::
 
-    Controller ──record_sink──▶ CallRecorder.on_ivr_record ─┐
-    QueueRuntime ──leg_sink───▶ CallRecorder.on_leg ────────┼─▶ RecordAssembler (pure join)
+    Runner (ivr kind) ──record_sink──▶ CallRecorder.on_ivr_record ─┐
+    QueueKind ──leg_sink───▶ CallRecorder.on_leg ──────────────────┼─▶ RecordAssembler (pure join)
                                                             └─▶ RecordDelivery.submit (durable)
                                                                  + listeners (the dashboard)
 
@@ -64,6 +64,19 @@ class CallRecorder:
                 "call %s: the IVR record is not valid (%s); writing it as is", call_id, exc
             )
             self._write(record)
+            return
+        for finished in done:
+            self._write_record(finished)
+
+    def restore_ivr_record(self, record: Mapping[str, Any]) -> None:
+        """The IVR half of a queued call resumed by this process (it was held by the process
+        that died): held again until the call's leg ends."""
+        try:
+            done = self._assembler.ivr_ended(dict(record), leg_open=True)
+        except RecordError as exc:
+            logger.error(
+                "call %s: the stored IVR record is not valid (%s)", record.get("call_id"), exc
+            )
             return
         for finished in done:
             self._write_record(finished)

@@ -28,7 +28,9 @@ silently. A session that ends without hanging up, without the caller gone and wi
 handler having taken the channel over gets its channel hung up.
 
 Session kinds plug in through `line311.ari.kinds.SessionKind` (see there, with how the
-queue leg and the supervisor line plug in).
+queue leg and the supervisor line plug in). What a kind runs besides its calls (the queue
+router's task, which feeds its decisions in with `deliver`) is given as ``tasks`` and runs in
+the same task group.
 
 After every (re)connect the runner reconciles with Asterisk and resumes stored calls: see
 `line311.ari.reconcile`.
@@ -44,15 +46,14 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from line311.ari.calls import (
     ARI_HANGUP_REASONS,
-    ChannelOwner,
-    LegacyPlugs,
     ReactionObserver,
     StasisHandler,
+    StasisPlugs,
     ari_hangup_reason,
     outcome_value,
 )
@@ -97,7 +98,7 @@ class Runner(Reconciling):
         command_handlers: Mapping[type[Any], CommandHandler] | None = None,
         orphan_grace: float = 1.0,
         stasis_handlers: Mapping[str, StasisHandler] | None = None,
-        channel_owners: Sequence[ChannelOwner] = (),
+        tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
@@ -113,7 +114,8 @@ class Runner(Reconciling):
             observer=observer,
             handlers=command_handlers or {},
         )
-        self._legacy = LegacyPlugs(stasis_handlers, channel_owners, exe.hangup_quietly)
+        self._stasis = StasisPlugs(stasis_handlers, exe.hangup_quietly)
+        self._tasks = tuple(tasks)
         self._orphan_grace = orphan_grace
         self._monotonic = monotonic
         self._calls: dict[str, _Call] = {}
@@ -145,10 +147,13 @@ class Runner(Reconciling):
         """The task group the calls' tasks run in (`run` uses it; tests feed `on_event`)."""
         async with asyncio.TaskGroup() as tg:
             self._tg = tg
+            services = [tg.create_task(task(), name="runner-task") for task in self._tasks]
             try:
                 yield self
             finally:
                 self._tg = None
+                for service in services:
+                    service.cancel()
                 for call in self._calls.values():
                     if call.task is not None:
                         call.task.cancel()
@@ -183,6 +188,12 @@ class Runner(Reconciling):
         await self._deliver(call, event, self._monotonic())
         return True
 
+    async def tick(self) -> None:
+        """Step every call whose deadline has passed now. Each call's task does this by
+        itself; this is for a clock that jumps (tests, simulations)."""
+        for call in list(self._calls.values()):
+            await self._on_timer(call)
+
     async def on_event(self, raw: dict[str, Any], received_at: float) -> None:
         """Handle one ARI event (called in order per channel by the client)."""
         result = translate(raw)
@@ -203,8 +214,6 @@ class Runner(Reconciling):
             await self._on_new_call(result, received_at)
         elif call is not None:
             await self._deliver(call, result.event, received_at)
-        elif (owner := self._legacy.owner_of(channel_id)) is not None:
-            await owner.on_channel_event(channel_id, result.event, received_at)
         else:
             logger.debug(
                 "%s for channel %s that has no call; ignored",
@@ -219,7 +228,7 @@ class Runner(Reconciling):
             return
         kind = next((k for k in self._kinds.values() if k.accepts and k.accepts(new)), None)
         if kind is None:
-            await self._legacy.stasis(new, received_at)
+            await self._stasis.stasis(new, received_at)
             return
         log = call_logger(logger, call_id=new.channel_id)
         now = self._clock.now()
@@ -308,7 +317,12 @@ class Runner(Reconciling):
                 follow_up = await self._exec.execute(call, command, received_at)
                 if follow_up is not None:
                     call.session.receive(follow_up, self._clock.now())
-                    skipping = skipping or isinstance(follow_up, CommandFailed)
+                    stops = call.kind.stops_batch
+                    skipping = (
+                        skipping
+                        or isinstance(follow_up, CommandFailed)
+                        or (stops is not None and stops(command, follow_up))
+                    )
 
     async def _save(self, call: _Call) -> None:
         try:

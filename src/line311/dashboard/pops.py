@@ -5,7 +5,7 @@ Theory of operation
 ::
 
     controller ── call record (IVR hand-off) ──▶ remember_record: IvrSummary by call id
-    QueueRuntime ── on_answer(AnsweredCall) ───▶ build_screen_pop ──▶ last pop of the agent
+    QueueKind ──── on_answer(AnsweredCall) ───▶ build_screen_pop ──▶ last pop of the agent
                     (before whisper and bridge)                    └─▶ each of that agent's
                                                                        streams: a small buffer
 

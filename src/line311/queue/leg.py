@@ -190,6 +190,8 @@ class QueuedCall:
         self.ended_by: str | None = None
         self.result: str | None = None
         self.seq = 0
+        self.playing: dict[str, float] = {}
+        """Playbacks under way -> when to carry on as if they ended (their ``max_wait``)."""
         self._commands: list[Command] = [
             HoldCaller(self.caller_channel, f"hold-{call_id}", f"queue-{queue}")
         ]
@@ -210,7 +212,10 @@ class QueuedCall:
             logger.debug("call %s: %s ignored in %s", self.call_id, event, self.phase.value)
             return
         before = self.phase
+        if isinstance(event, PlaybackFinished):
+            self.playing.pop(event.playback_id, None)
         handler(self, event, now)
+        self._arm_playbacks(now)
         logger.debug(
             "call %s: transition %s --%s--> %s",
             self.call_id, before.value, type(event).__name__, self.phase.value,
@@ -221,7 +226,7 @@ class QueuedCall:
         return out
 
     def next_deadline(self) -> float | None:
-        times: list[float] = []
+        times: list[float] = list(self.playing.values())
         if self.phase is Phase.RINGING and self.ring_deadline is not None:
             times.append(self.ring_deadline)
         if self.phase is Phase.EXPIRED and self.answer_deadline is not None:
@@ -231,6 +236,27 @@ class QueuedCall:
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
+        overdue = sorted(pid for pid, at in self.playing.items() if at <= now)
+        if overdue:
+            for pid in overdue:
+                logger.warning("call %s: playback %s did not finish in time", self.call_id, pid)
+                self.receive(PlaybackFinished(pid), now)
+            self.playing = {p: t for p, t in self.playing.items() if p not in overdue}
+            return
+        self._timers(now)
+        self._arm_playbacks(now)
+
+    def _arm_playbacks(self, now: float) -> None:
+        """Each playback asked for has a deadline: its end may never be reported (the channel
+        went, or the event was lost while no controller listened)."""
+        if self.phase is Phase.ENDED:
+            self.playing.clear()
+            return
+        for command in self._commands:
+            if isinstance(command, PlayPrompts) and command.playback_id not in self.playing:
+                self.playing[command.playback_id] = now + command.max_wait
+
+    def _timers(self, now: float) -> None:
         if self.phase is Phase.RINGING and self.ring_deadline is not None:
             if self.ring_deadline <= now and self.agent_channel is not None:
                 logger.info("call %s: %s did not answer in time", self.call_id, self.agent_id)
@@ -274,6 +300,7 @@ class QueuedCall:
         data["phase"] = self.phase.value
         data["offer_stage"] = None if self.offer_stage is None else self.offer_stage.value
         data["options"] = asdict(self.options)
+        data["playing"] = dict(self.playing)
         return data
 
     @classmethod
@@ -292,6 +319,7 @@ class QueuedCall:
         leg.phase = Phase(data["phase"])
         stage = data["offer_stage"]
         leg.offer_stage = None if stage is None else _Offer(stage)
+        leg.playing = {str(k): float(v) for k, v in (data.get("playing") or {}).items()}
         leg._commands = []
         return leg
 
@@ -709,9 +737,21 @@ class QueuedCall:
             self._on_gone(ChannelGone(self.caller_channel), now)
 
     def _on_resumed(self, event: Resumed, now: float) -> None:
-        """Rebuilt by another process: a ringing offer's CCR channel belonged to the old
-        one, so the offer is withdrawn (the router has the call back in line)."""
-        self._on_withdrawn(OfferWithdrawn(), now)
+        """Rebuilt by another process. A ringing offer's CCR channel belonged to the old one,
+        so the offer is withdrawn (the router has the call back in line); a waiting caller
+        hears music again (an announcement under way is cut short) and a question to the
+        edge that got no answer (position, contact) is dropped."""
+        if self.phase is Phase.RINGING:
+            self._on_withdrawn(OfferWithdrawn(), now)
+        self.asking_position = False
+        if self.requesting:
+            self.requesting = False
+        if self.announcing is not None:
+            self._stop_announcement()
+            self.playing.pop(self.announcing, None)
+            self.announcing = None
+        if self.confirming is None and self.caller_channel is not None:
+            self._do(StartMoh(self.caller_channel))
 
     def _caller_gone(self, now: float) -> None:
         if self.phase in (Phase.WAITING, Phase.RINGING):
@@ -753,7 +793,7 @@ _TABLE: dict[type, tuple[Handler, tuple[Phase, ...]]] = {
     ChannelUp: (QueuedCall._on_up, _LIVE),
     ChannelGone: (QueuedCall._on_gone, _LIVE),
     CallerHungUp: (QueuedCall._on_hung_up, _LIVE),
-    Resumed: (QueuedCall._on_resumed, (Phase.RINGING,)),
+    Resumed: (QueuedCall._on_resumed, (Phase.WAITING, Phase.RINGING)),
     CommandFailed: (QueuedCall._on_failed, (Phase.WHISPER, Phase.DIALING, Phase.CONNECTED)),
 }
 TRANSITIONS: dict[tuple[Phase, type], Handler] = {

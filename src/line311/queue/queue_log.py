@@ -185,6 +185,20 @@ class QueueLogTranslator:
     _waiting: dict[str, list[str]] = field(default_factory=dict)  # queue -> call ids in order
     _agents: dict[str, tuple[AgentActivity, float, float | None]] = field(default_factory=dict)
 
+    def resume(self, event: CallEnqueued, answered_at: float | None = None) -> None:
+        """A call another controller enqueued (and, with ``answered_at``, connected) goes on
+        here: remember it without writing a line, so its later lines are written. Calls
+        still waiting take their original positions in the order they are resumed."""
+        key = (event.queue, event.call_id)
+        if key in self._visits:
+            return
+        visit = _Visit(enqueued_at=event.at, orig_position=0, answered_at=answered_at)
+        if answered_at is None:
+            line = self._waiting.setdefault(event.queue, [])
+            line.append(event.call_id)
+            visit.orig_position = len(line)
+        self._visits[key] = visit
+
     def records_for(
         self, event: QueueEvent, *, caller_id: str = "", member_uniqueid: str = ""
     ) -> list[QueueLogRecord]:

@@ -118,6 +118,25 @@ class AgentSide:
             self._apply(agent, AgentEvent.WRAP_UP_DONE, now)
         self.store.put_agent(agent)
 
+    def agent_on_call_again(
+        self, agent_id: str, call_id: str, queue: str, answered_at: float, now: float
+    ) -> None:
+        """A controller that restarted carries on a call this CCR is talking on: the CCR is
+        on it again (logged in if this router did not know it), from ``answered_at``.
+        Raises `AgentStateError` for a CCR already ringing for another call."""
+        agent = self._agent(agent_id)
+        if agent.state is AgentState.ON_CALL:
+            return
+        if agent.state is AgentState.LOGGED_OUT:
+            self._apply(agent, AgentEvent.LOGIN, now)
+        if agent.state in (AgentState.PAUSED, AgentState.WRAP_UP):
+            self._apply(agent, AgentEvent.RESUME, now)
+        self._apply(agent, AgentEvent.RESERVE, now)
+        self._apply(agent, AgentEvent.ACCEPT, now)
+        agent.call_id, agent.call_queue, agent.call_started_at = call_id, queue, answered_at
+        self.store.put_agent(agent)
+        logger.info("agent %s is on call %s again", agent_id, call_id)
+
     # ------------------------------------------------------------------ helpers
 
     def _agent(self, agent_id: str) -> Agent:

@@ -14,8 +14,7 @@ from line311.call.commands import (
     StopMoh,
 )
 from line311.call.events import ChannelGone, CommandFailed, ContactRead, PlaybackFinished
-from tests.unit.ari.test_queue_exec import NOT_FOUND, REFUSED, FailingAri
-from tests.unit.ari.test_queue_runtime import NUMBER, FakeAri
+from tests.unit.ari.queue_harness import NOT_FOUND, NUMBER, REFUSED, FailingAri, FakeAri
 
 
 def handlers(ari: FakeAri) -> QueueHandlers:

@@ -7,7 +7,7 @@ from line311.call.commands import Enqueue
 from line311.call.events import AgentOffered
 from line311.queue.events import CallTimedOut
 from line311.routing.queues import load_queues
-from tests.unit.ari.test_queue_runtime import Harness
+from tests.unit.ari.queue_harness import Harness
 
 
 async def test_an_offer_for_a_call_with_a_leg_is_an_agent_offered_for_it() -> None:

@@ -9,7 +9,7 @@ from line311.ari.agents import AgentDesk
 from line311.config import REPO_ROOT
 from line311.dashboard.desk import queue_api_router
 from line311.routing.roster import load_roster_file
-from tests.unit.ari.test_queue_runtime import Harness
+from tests.unit.ari.queue_harness import Harness
 
 
 def desk(h: Harness) -> AgentDesk:

@@ -332,7 +332,7 @@ def test_a_withdrawn_or_stale_offer_hangs_the_ccr_up_and_waits_on() -> None:
 
 def test_resumed_while_ringing_withdraws_the_offer_and_elsewhere_changes_nothing() -> None:
     leg = ringing()
-    assert feed(leg, Resumed()) == [HangupChannel("c1-a1")]
+    assert feed(leg, Resumed()) == [HangupChannel("c1-a1"), StartMoh("c1")]
     assert leg.phase is Phase.WAITING
     leg = connected()
     assert feed(leg, Resumed()) == []
@@ -513,3 +513,36 @@ def copy_role(name: str) -> Any:
     from line311.queue.leg import Role
 
     return Role(name)
+
+
+def test_resumed_while_waiting_the_caller_hears_music_again_and_a_cut_announcement_is_stopped() -> (
+    None
+):
+    leg = QueuedCall("c1", "general", language="en", topic="general", whisper_topic="general",
+                     entered_at=T0, options=LegOptions(announce_first=5, periodic_interval=0))  # fmt: skip
+    leg.commands()
+    assert feed(leg, Resumed()) == [StartMoh("c1")]
+    leg.handle_timer(T0 + 5)  # the position announcement: the edge is asked
+    leg.commands()
+    leg.receive(PositionTold(2), T0 + 5)
+    (playback,) = [c for c in leg.commands() if isinstance(c, PlayPrompts)]
+    assert feed(leg, Resumed(), T0 + 6) == [StopPlayback(playback.playback_id), StartMoh("c1")]
+    assert leg.announcing is None
+    assert playback.playback_id not in leg.playing
+
+
+def test_a_playback_whose_end_is_never_reported_ends_at_its_max_wait() -> None:
+    leg = QueuedCall("c1", "general", language="en", topic="general", whisper_topic="general",
+                     entered_at=T0, options=LegOptions(announce_first=5, periodic_interval=0))  # fmt: skip
+    leg.commands()
+    leg.handle_timer(T0 + 5)
+    leg.commands()
+    leg.receive(PositionTold(2), T0 + 5)
+    (playback,) = [c for c in leg.commands() if isinstance(c, PlayPrompts)]
+    assert leg.next_deadline() == T0 + 5 + playback.max_wait
+    restored = QueuedCall.from_dict(leg.to_dict())  # the deadline is part of the state
+    assert restored.next_deadline() == T0 + 5 + playback.max_wait
+    restored.handle_timer(T0 + 5 + playback.max_wait)
+    assert restored.commands() == [StartMoh("c1")]  # carried on as if it had ended
+    assert restored.announcing is None
+    assert restored.playing == {}

@@ -1,10 +1,10 @@
-"""The queue runtime tells the desk about an answer before the whisper and the bridge."""
+"""The queue kind tells the desk about an answer before the whisper and the bridge."""
 
 from __future__ import annotations
 
 from line311.call.commands import Enqueue
 from line311.queue.pops import AnsweredCall
-from tests.unit.ari.test_queue_runtime import Harness
+from tests.unit.ari.queue_harness import Harness
 
 
 async def test_given_a_ccr_who_answers_then_the_answer_hook_runs_before_the_whisper_and_the_bridge() -> (
@@ -19,8 +19,8 @@ async def test_given_a_ccr_who_answers_then_the_answer_hook_runs_before_the_whis
 
         h.runtime.on_answer = hook
         h.runtime.agent_login("agent2")
-        await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
-        h.step()
+        await h.enqueue("c1", Enqueue(language="es", topic="general"))
+        await h.step()
         await h.settle()
         ((_, _, agent_leg, _),) = h.offered()
         h.now += 4.5
@@ -41,8 +41,8 @@ async def test_a_ccr_answering_a_stale_offer_gets_no_pop() -> None:
         answers: list[AnsweredCall] = []
         h.runtime.on_answer = answers.append
         h.runtime.agent_login("agent1")
-        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
-        h.step()
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.step()
         await h.settle()
         ((_, _, agent_leg, _),) = h.offered()
         await h.hang("c1")  # the caller gives up while the phone rings

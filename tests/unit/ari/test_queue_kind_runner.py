@@ -1,24 +1,14 @@
-"""The queue runtime against a scripted ARI: the real Router, real events, a fake clock."""
+"""The queued call as a runner session kind, against a scripted ARI: the real Runner and
+Router, real events, a fake clock (`tests.unit.ari.queue_harness`)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from line311.ari.errors import AriNotFound
-from line311.ari.models import Channel
-from line311.ari.queue_edge import QueueLogWriter
-from line311.ari.queue_runtime import QueueRuntime
-from line311.ari.queueing import QueueEventHub, QueueOptions
-from line311.ari.translate import NewCall
 from line311.call.commands import Enqueue
-from line311.call.events import CallerHungUp, DtmfReceived
-from line311.call.record import LegEnd, QueueLeg
+from line311.call.record import LegEnd
 from line311.queue.events import (
     AgentStateChanged,
     CallAbandoned,
@@ -29,194 +19,8 @@ from line311.queue.events import (
     CallTimedOut,
 )
 from line311.queue.queue_log import parse_lines
-from line311.routing.agents import AgentProfile, AutoPausePolicy
 from line311.routing.queues import load_queues
-from line311.routing.router import Router
-from line311.routing.skills import SkillSet
-
-NUMBER = "2125550199"
-
-
-class FakeAri:
-    """Records REST calls; playbacks finish at once; ``channels`` answer get_channel."""
-
-    app = "line311"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-        self._waiters: list[tuple[str, asyncio.Future[dict[str, Any]]]] = []
-        self.gone: set[str] = set()
-
-    def did(self, name: str) -> list[tuple[Any, ...]]:
-        return [c for c in self.calls if c[0] == name]
-
-    @contextlib.asynccontextmanager
-    async def expect(
-        self, kind: str | Iterable[str], *, playback_id: str | None = None, **_: Any
-    ) -> AsyncIterator[asyncio.Future[dict[str, Any]]]:
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiters.append((playback_id or "", fut))
-        yield fut
-
-    def _check(self, channel_id: str) -> None:
-        if channel_id in self.gone:
-            raise AriNotFound(404, "POST", f"/channels/{channel_id}")
-
-    async def answer(self, channel_id: str) -> None:
-        self.calls.append(("answer", channel_id))
-
-    async def hangup(self, channel_id: str, reason: str = "normal") -> None:
-        self.calls.append(("hangup", channel_id))
-
-    async def get_channel(self, channel_id: str) -> Channel:
-        return Channel(id=channel_id, caller_number=NUMBER)
-
-    async def get_channel_var(self, channel_id: str, variable: str) -> str | None:
-        return "127.0.0.1:5099"
-
-    async def set_channel_var(self, channel_id: str, variable: str, value: str) -> None:
-        self.calls.append(("set_var", channel_id, variable, value))
-
-    async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
-        self._check(channel_id)
-        self.calls.append(("start_moh", channel_id))
-
-    async def stop_moh(self, channel_id: str) -> None:
-        self.calls.append(("stop_moh", channel_id))
-
-    async def play(
-        self, channel_id: str, media: str | Iterable[str], playback_id: str, lang: str | None = None
-    ) -> None:
-        uris = [media] if isinstance(media, str) else list(media)
-        self.calls.append(("play", channel_id, uris, playback_id))
-        for pid, fut in self._waiters:
-            if pid == playback_id and not fut.done():
-                fut.set_result({"playback": {"id": pid, "state": "done"}})
-
-    async def stop_playback(self, playback_id: str) -> None:
-        self.calls.append(("stop_playback", playback_id))
-
-    async def originate(self, endpoint: str, channel_id: str, **kw: Any) -> None:
-        self.calls.append(("originate", endpoint, channel_id, kw.get("app_args")))
-
-    async def create_bridge(self, bridge_id: str, kind: str = "mixing", name: str = "") -> None:
-        self.calls.append(("create_bridge", bridge_id, kind))
-
-    async def add_channel(
-        self, bridge_id: str, channel_id: Any, *, role: str | None = None
-    ) -> None:
-        self.calls.append(("add_channel", bridge_id, channel_id))
-
-    async def remove_channel(self, bridge_id: str, channel_id: Any) -> None:
-        self.calls.append(("remove_channel", bridge_id, channel_id))
-
-    async def destroy_bridge(self, bridge_id: str) -> None:
-        self.calls.append(("destroy_bridge", bridge_id))
-
-
-QUEUES = load_queues({"general": {"requires": "topic:general", "wrapup_seconds": 10}})
-EN = AgentProfile("agent1", "A", "PJSIP/agent1", SkillSet({"lang:en": 5, "topic:general": 3}))
-ES = AgentProfile(
-    "agent2", "B", "PJSIP/agent2", SkillSet({"lang:es": 5, "lang:en": 4, "topic:general": 3})
-)
-
-
-class Clock:
-    """The injected clock: tests move ``now`` by hand."""
-
-    def __init__(self, now: float) -> None:
-        self.t = now
-
-    def now(self) -> float:
-        return self.t
-
-
-class Harness:
-    """A runtime on the fake ARI with its task group open (``async with Harness() as h``);
-    `settle` waits until every command handed to Asterisk has been carried out."""
-
-    def __init__(
-        self, tmp_path: Path | None = None, *, queues: Any = QUEUES, offer_timeout: float = 8.0
-    ) -> None:
-        self.clock = Clock(1_700_000_000.0)
-        self.ari = FakeAri()
-        self.events: list[object] = []
-        self.legs: dict[str, QueueLeg] = {}
-        self.saved: dict[str, dict[str, Any]] = {}
-        self.router = Router(queues, auto_pause=AutoPausePolicy(after_misses=1))
-        for p in (EN, ES):
-            self.router.register_agent(p, self.now)
-        hub = QueueEventHub(sinks=[self.events.append])
-        self.log: QueueLogWriter | None = None
-        if tmp_path is not None:
-            self.log = QueueLogWriter(tmp_path / "queue_log")
-            hub.subscribe(self.log)
-        self.runtime = QueueRuntime(
-            self.ari,
-            self.router,
-            QueueOptions(
-                sounds_uri_prefix="sound:/s",
-                announce_first=5,
-                periodic_interval=0,
-                max_wait_offer_timeout=offer_timeout,
-            ),
-            hub=hub,
-            roster=["agent1", "agent2"],
-            clock=self.clock,
-            leg_sink=self.legs.__setitem__,
-            save=self.saved.__setitem__,
-            forget=self.saved.__delitem__,
-        )
-        self._running: contextlib.AbstractAsyncContextManager[Any] | None = None
-
-    async def __aenter__(self) -> Harness:
-        self._running = self.runtime.running()
-        await self._running.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._running is not None
-        await self.settle()
-        await self._running.__aexit__(None, None, None)
-
-    @property
-    def now(self) -> float:
-        return self.clock.t
-
-    @now.setter
-    def now(self, value: float) -> None:
-        self.clock.t = value
-
-    def of(self, kind: type) -> list[Any]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    async def settle(self) -> None:
-        await self.runtime.idle()
-
-    def step(self) -> None:
-        self.runtime.step(self.now)
-
-    async def lapse(self) -> None:
-        """Let the legs' timers that are due now fire (e.g. an offer nobody answers)."""
-        await self.settle()
-        self.step()
-        await self.settle()
-
-    def offered(self) -> list[tuple[Any, ...]]:
-        return [c for c in self.ari.did("originate") if c[3][1] == "agent"]
-
-    async def answer(self, channel_id: str) -> None:
-        await self.runtime.on_outbound(
-            NewCall(channel_id, "outbound", "agent", args=("agent",)), self.now
-        )
-        await self.settle()
-
-    async def hang(self, channel_id: str) -> None:
-        await self.runtime.on_channel_event(channel_id, CallerHungUp(), self.now)
-        await self.settle()
-
-    def played(self, channel_id: str) -> list[str]:
-        return [uri for c in self.ari.did("play") if c[1] == channel_id for uri in c[2]]
+from tests.unit.ari.queue_harness import NUMBER, Harness
 
 
 async def test_given_a_free_english_ccr_when_an_english_caller_enqueues_then_the_ccr_hears_the_whisper_and_both_are_bridged(
@@ -224,10 +28,10 @@ async def test_given_a_free_english_ccr_when_an_english_caller_enqueues_then_the
 ) -> None:
     async with Harness(tmp_path) as h:
         h.runtime.agent_login("agent1")
-        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
         assert ("create_bridge", "hold-c1", "holding") in h.ari.calls
         assert ("start_moh", "c1") in h.ari.calls
-        h.step()
+        await h.step()
         await h.settle()
         ((_, endpoint, agent_leg, args),) = h.offered()
         assert endpoint == "PJSIP/agent1"
@@ -263,12 +67,12 @@ async def test_given_a_spanish_caller_when_only_the_english_ccr_is_free_then_nob
         h.runtime.agent_login("agent1")
         h.runtime.agent_login("agent2")
         h.runtime.agent_pause("agent2")
-        await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
-        h.step()
+        await h.enqueue("c1", Enqueue(language="es", topic="general"))
+        await h.step()
         await h.settle()
         assert h.offered() == []
         h.runtime.agent_resume("agent2")
-        h.step()
+        await h.step()
         await h.settle()
         ((_, endpoint, _, _),) = h.offered()
         assert endpoint == "PJSIP/agent2"
@@ -280,15 +84,15 @@ async def test_given_a_ringing_offer_when_the_ccr_does_not_answer_then_they_are_
     async with Harness() as h:
         h.runtime.agent_login("agent1")
         h.runtime.agent_login("agent2")
-        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
-        h.step()
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.step()
         await h.settle()
         ((_, first, leg, _),) = h.offered()
         assert first == "PJSIP/agent1"  # the better English skill
         await h.hang(leg)  # rang out
         paused = [e for e in h.of(AgentStateChanged) if e.state.value == "paused"]
         assert [(e.agent_id, e.reason) for e in paused] == [("agent1", "no-answer")]
-        h.step()
+        await h.step()
         await h.settle()
         assert [c[1] for c in h.offered()] == ["PJSIP/agent1", "PJSIP/agent2"]
         assert h.router.position("c1") == 1
@@ -299,8 +103,8 @@ async def test_given_a_waiting_caller_when_they_hang_up_then_it_is_an_abandon_an
 ):
     async with Harness() as h:
         h.runtime.agent_login("agent1")
-        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
-        h.step()
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.step()
         await h.settle()
         ((_, _, leg, _),) = h.offered()
         h.now += 12
@@ -309,7 +113,7 @@ async def test_given_a_waiting_caller_when_they_hang_up_then_it_is_an_abandon_an
         assert abandon.at - h.of(CallEnqueued)[0].at == 12
         assert ("hangup", leg) in h.ari.calls
         assert h.router.agent("agent1").state.value == "available"
-        assert not h.runtime.owns(leg)
+        assert not h.holds(leg)
 
 
 async def test_given_no_free_ccr_when_the_caller_presses_1_then_the_call_keeps_its_place_and_the_resident_is_called_back(
@@ -317,8 +121,8 @@ async def test_given_no_free_ccr_when_the_caller_presses_1_then_the_call_keeps_i
 ) -> None:
     caplog.set_level("DEBUG")
     async with Harness() as h:
-        await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
-        await h.runtime.on_channel_event("c1", DtmfReceived(digit="1"), h.now)
+        await h.enqueue("c1", Enqueue(language="es", topic="general"))
+        await h.key("c1", "1")
         await h.settle()
         assert len(h.of(CallbackRequested)) == 1
         assert ("hangup", "c1") in h.ari.calls
@@ -326,16 +130,14 @@ async def test_given_no_free_ccr_when_the_caller_presses_1_then_the_call_keeps_i
         assert h.of(CallAbandoned) == []
         h.now += 100
         h.runtime.agent_login("agent2")
-        h.step()
+        await h.step()
         await h.settle()
         ((_, _, leg, _),) = h.offered()
         await h.answer(leg)
         assert h.of(CallAnswered) == []  # answered only when the resident is reached
         (resident,) = [c for c in h.ari.did("originate") if c[3][1] == "resident"]
         assert resident[1] == f"PJSIP/carrier/sip:{NUMBER}@127.0.0.1:5099"
-        await h.runtime.on_outbound(
-            NewCall(resident[2], "outbound", "resident", args=("resident",)), h.now
-        )
+        await h.answer(resident[2])
         await h.settle()
         (answered,) = h.of(CallAnswered)
         assert answered.at - h.of(CallEnqueued)[0].at == 100
@@ -348,11 +150,11 @@ async def test_given_a_callback_when_the_resident_does_not_answer_then_it_is_aba
     None
 ):
     async with Harness() as h:
-        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
-        await h.runtime.on_channel_event("c1", DtmfReceived(digit="1"), h.now)
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.key("c1", "1")
         await h.settle()
         h.runtime.agent_login("agent1")
-        h.step()
+        await h.step()
         await h.settle()
         ((_, _, leg, _),) = h.offered()
         await h.answer(leg)
@@ -367,9 +169,9 @@ async def test_position_and_estimated_wait_are_announced_in_the_callers_language
     async with Harness() as h:
         h.runtime.agent_login("agent2")
         h.runtime.agent_pause("agent2")
-        await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
+        await h.enqueue("c1", Enqueue(language="es", topic="general"))
         h.now += 5
-        h.step()
+        await h.step()
         await h.settle()
         (play,) = [c for c in h.ari.did("play") if c[1] == "c1"]
         media = play[2]
@@ -391,15 +193,15 @@ async def test_given_max_wait_reached_when_the_caller_presses_1_then_the_call_ta
     None
 ):
     async with Harness(queues=MAX_WAIT, offer_timeout=30) as h:
-        await h.runtime.enqueue("c1", Enqueue(language="ko", topic="general"))
+        await h.enqueue("c1", Enqueue(language="ko", topic="general"))
         h.now += 30
-        await h.runtime.enqueue("c2", Enqueue(language="en", topic="general"))
+        await h.enqueue("c2", Enqueue(language="en", topic="general"))
         h.now += 31
-        h.step()
+        await h.step()
         await h.settle()
         assert h.played("c1") == ["sound:/s/ko/queue/max_wait_offer"]
         assert h.router.position("c2") == 1  # out of line while the offer plays
-        await h.runtime.on_channel_event("c1", DtmfReceived(digit="1"), h.now)
+        await h.key("c1", "1")
         await h.settle()
         (requested,) = h.of(CallbackRequested)
         assert (requested.call_id, requested.at_max_wait) == ("c1", True)
@@ -410,13 +212,13 @@ async def test_given_max_wait_reached_when_the_caller_presses_1_then_the_call_ta
         assert h.of(CallAbandoned) == []
         assert (h.router.position("c1"), h.router.position("c2")) == (1, 2)
         h.now += 100  # a callback never times out; c2 now hears the offer
-        h.step()
+        await h.step()
         await h.settle()
         assert h.played("c2")[-1] == "sound:/s/en/queue/max_wait_offer"
         assert h.router.position("c1") == 1
         await h.hang("c2")
         h.runtime.agent_login("agent1")
-        h.step()
+        await h.step()
         await h.settle()
         ((_, _, leg, args),) = h.offered()
         assert args == ("outbound", "agent", "c1")
@@ -428,9 +230,9 @@ async def test_given_max_wait_reached_when_the_caller_does_not_press_1_then_they
     None
 ):
     async with Harness(queues=MAX_WAIT, offer_timeout=0) as h:
-        await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
+        await h.enqueue("c1", Enqueue(language="es", topic="general"))
         h.now += 61
-        h.step()
+        await h.step()
         await h.lapse()  # the offer plays, nobody presses 1
         assert ("hangup", "c1") in h.ari.calls
         assert h.played("c1") == [
@@ -450,9 +252,9 @@ async def test_given_the_max_wait_offer_when_the_caller_hangs_up_then_it_is_a_ti
     None
 ):
     async with Harness(queues=MAX_WAIT, offer_timeout=30) as h:
-        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
         h.now += 61
-        h.step()
+        await h.step()
         await h.settle()
         await h.hang("c1")
         (timed_out,) = h.of(CallTimedOut)
@@ -468,9 +270,9 @@ async def test_given_an_answered_call_when_it_ends_then_its_leg_has_queue_agent_
 ):
     async with Harness() as h:
         h.runtime.agent_login("agent1")
-        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
         assert h.runtime.in_queue("c1")
-        h.step()
+        await h.step()
         await h.settle()
         ((_, _, agent_leg, _),) = h.offered()
         h.now += 3
@@ -491,7 +293,7 @@ async def test_given_an_answered_call_when_it_ends_then_its_leg_has_queue_agent_
 
 async def test_given_a_caller_who_hangs_up_waiting_then_the_leg_has_the_abandon_time() -> None:
     async with Harness() as h:
-        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
         h.now += 12
         await h.hang("c1")
 
@@ -504,21 +306,19 @@ async def test_given_a_caller_who_hangs_up_waiting_then_the_leg_has_the_abandon_
 
 async def test_given_a_kept_callback_then_the_leg_says_requested_and_kept() -> None:
     async with Harness() as h:
-        await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
-        await h.runtime.on_channel_event("c1", DtmfReceived(digit="1"), h.now)
+        await h.enqueue("c1", Enqueue(language="es", topic="general"))
+        await h.key("c1", "1")
         await h.settle()
         await h.hang("c1")  # our own hang-up after the goodbye
         assert h.runtime.in_queue("c1")  # the place is kept: the leg goes on
         h.now += 100
         h.runtime.agent_login("agent2")
-        h.step()
+        await h.step()
         await h.settle()
         ((_, _, agent_leg, _),) = h.offered()
         await h.answer(agent_leg)
         (resident,) = [c for c in h.ari.did("originate") if c[3][1] == "resident"]
-        await h.runtime.on_outbound(
-            NewCall(resident[2], "outbound", "resident", args=("resident",)), h.now
-        )
+        await h.answer(resident[2])
         await h.settle()
         h.now += 30
         await h.hang(resident[2])
@@ -531,9 +331,9 @@ async def test_given_a_kept_callback_then_the_leg_says_requested_and_kept() -> N
 
 async def test_given_an_announcement_then_the_leg_keeps_the_position_told() -> None:
     async with Harness() as h:
-        await h.runtime.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
         h.now += 5
-        h.step()
+        await h.step()
         await h.settle()
         open_leg = h.runtime.open_leg("c1")
         assert open_leg is not None
@@ -545,9 +345,9 @@ async def test_given_max_wait_when_the_offer_is_declined_then_the_leg_timed_out_
     None
 ):
     async with Harness(queues=MAX_WAIT, offer_timeout=0) as h:
-        await h.runtime.enqueue("c1", Enqueue(language="es", topic="general"))
+        await h.enqueue("c1", Enqueue(language="es", topic="general"))
         h.now += 61
-        h.step()
+        await h.step()
         await h.lapse()  # the offer plays, nobody presses 1
         assert "c1" in h.legs
         leg = h.legs["c1"]
@@ -556,11 +356,11 @@ async def test_given_max_wait_when_the_offer_is_declined_then_the_leg_timed_out_
         assert leg.callback_requested_at is None
 
     async with Harness(queues=MAX_WAIT, offer_timeout=30) as h:
-        await h.runtime.enqueue("c2", Enqueue(language="en", topic="general"))
+        await h.enqueue("c2", Enqueue(language="en", topic="general"))
         h.now += 61
-        h.step()
+        await h.step()
         await h.settle()
-        await h.runtime.on_channel_event("c2", DtmfReceived(digit="1"), h.now)
+        await h.key("c2", "1")
         await h.settle()
         await h.hang("c2")  # our own hang-up after the confirmation
         assert h.legs == {}
@@ -568,3 +368,37 @@ async def test_given_max_wait_when_the_offer_is_declined_then_the_leg_timed_out_
         open_leg = h.runtime.open_leg("c2")
         assert open_leg is not None
         assert open_leg.callback_requested_at is not None
+
+
+async def test_given_a_caller_who_leaves_while_being_put_on_hold_then_the_rest_of_the_batch_is_dropped_and_it_is_an_abandon() -> (
+    None
+):
+    async with Harness() as h:
+        h.ari.gone.add("c1")  # MOH refused: the channel is gone
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
+        assert h.of(CallAbandoned)[0].call_id == "c1"
+        assert not h.runtime.in_queue("c1")
+        assert not h.runner.holds("c1")
+        assert h.legs["c1"].end is LegEnd.ABANDONED
+
+
+async def test_given_a_ringing_offer_when_the_ccr_logs_out_then_the_router_task_withdraws_it_and_the_call_keeps_its_place() -> (
+    None
+):
+    async with Harness() as h:
+        h.runtime.agent_login("agent1")
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.step()
+        ((_, _, leg, _),) = h.offered()
+        assert h.holds(leg)  # tied to the call before it was dialled
+        h.runtime.agent_logout("agent1")  # from the desk API: delivered by the router's task
+        assert ("hangup", leg) not in h.ari.calls
+        await h.step()
+        assert ("hangup", leg) in h.ari.calls
+        saved = h.saved("c1")
+        assert saved is not None
+        assert saved["phase"] == "waiting"
+        assert h.router.position("c1") == 1
+        await h.hang(leg)  # our own hang-up comes back: no longer the call's channel
+        assert not h.holds(leg)
+        assert h.router.agent("agent1").state.value == "logged_out"
