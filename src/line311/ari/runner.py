@@ -140,9 +140,11 @@ class Runner(Reconciling, Handover):
         return call_id in self._calls
 
     async def run(self) -> None:
-        """Handle calls until cancelled or the client is closed."""
+        """Handle calls until cancelled or the client stops (closed, or its application taken
+        over by a newer controller: the calls are then handed over, see `drain`)."""
         async with self.running():
             await self._client.run(self.on_event, self.on_connected)
+            await self.drain(save=False)  # whoever has the application now drives them
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Runner]:

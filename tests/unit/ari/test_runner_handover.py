@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 from line311.call.store import InMemorySessionStore
 from tests.unit.ari.fake_client import (
     ScriptedAri,
@@ -11,6 +14,13 @@ from tests.unit.ari.fake_client import (
     stasis_start,
 )
 from tests.unit.ari.test_runner import TickingClock, ivr_runner
+
+
+async def wait_for(predicate: Callable[[], bool], within: float = 5.0) -> None:
+    """A bounded poll for state owned by another task."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 - polling state owned by another task
+            await asyncio.sleep(0.01)
 
 
 async def test_given_a_call_mid_prompt_when_the_runner_drains_then_its_channel_is_untouched_and_the_next_runner_resumes_it():
@@ -66,4 +76,23 @@ async def test_given_a_runner_draining_with_save_then_each_call_state_is_stored_
         saved = await store.load("c1")
         assert saved is not None
         assert saved["kind"] == "ivr"
+    assert records == []
+
+
+async def test_given_the_client_stops_as_its_application_was_replaced_then_run_hands_the_calls_over_untouched():
+    store = InMemorySessionStore()
+    clock, records = TickingClock(), []
+    ari = ScriptedAri()
+    runner = ivr_runner(ari, store, clock, records)
+    task = asyncio.create_task(runner.run())
+    await wait_for(lambda: runner.connected)
+    await runner.on_event(stasis_start("c1"), 0.0)
+    made = len(ari.calls)
+    entry = await store.load("c1")
+    ari.stop()  # what AriClient.run does on ApplicationReplaced: it returns
+    await asyncio.wait_for(task, 5)
+    assert runner.active_calls == 0
+    assert runner.accepting is False
+    assert ari.calls[made:] == []  # no hang-up, no stop: the channel is the new owner's
+    assert await store.load("c1") == entry  # not re-saved over the new owner's state
     assert records == []
