@@ -191,8 +191,9 @@ class Supervisor:
                     await self.roll(slot.process.name)
 
     async def _retire(self, slot: _Slot, old: Process) -> None:
-        """Wait for ``old`` (replaced) to leave by itself; SIGTERM it if it is still there
-        ``takeover`` seconds later and its successor runs."""
+        """Wait for ``old`` (replaced) to leave by itself; SIGTERM it once its successor has
+        run ``takeover`` seconds without dying (a successor that keeps failing, e.g. on a bad
+        config, leaves the old one in charge)."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(old.wait()), self.takeover)
@@ -200,7 +201,12 @@ class Supervisor:
                 return
             if self._stopping.is_set():
                 return  # the supervisor's stop stops it
-            if slot.policy.state is ProcessState.RUNNING:
+            started = slot.policy.started_at
+            if (
+                slot.policy.state is ProcessState.RUNNING
+                and started is not None
+                and self._clock() - started >= self.takeover
+            ):
                 logger.warning(
                     "%s: the replaced process is still up %.0f s after its successor started;"
                     " stopping it", old.name, self.takeover,
@@ -225,9 +231,12 @@ class Supervisor:
                     slot.policy.receive(Exited(code), self._clock())
                     if not stopping:
                         logger.warning(
-                            "%s died (exit %s); restarting in %.1f s",
-                            slot.process.name, code, self._wait(slot),
-                        )  # fmt: skip
+                            "%s %s (exit %s); restarting in %.1f s",
+                            slot.process.name,
+                            "stopped" if code == 0 else "died",  # 0: a graceful stop (SIGTERM)
+                            code,
+                            self._wait(slot),
+                        )
                     self._write()
             deadline = slot.policy.next_deadline()
             if deadline is None:
