@@ -11,7 +11,13 @@ what is read in one place.)
 `run_controller` and `run_crm_bridge` run one part each (``line311 serve`` and
 ``line311 crm-bridge``); `run_stack` runs each part as a separate process under
 `line311.supervise.Supervisor`, which restarts a dead one with backoff and stops them in
-reverse order on Ctrl-C or SIGTERM, so nothing is left behind.
+reverse order on Ctrl-C or SIGTERM, so nothing is left behind; SIGHUP to it is a rolling
+restart of the controller (``line311 restart controller``).
+
+A controller stops gracefully on SIGTERM and when a newer controller takes its ARI
+application over (``ApplicationReplaced``): it hands its calls over (`Runner.drain`: no
+channel is touched, every state is stored), then closes ARI, and hands its pending call
+records to the bridge before it exits 0 (docs/operations.md).
 """
 
 from __future__ import annotations
@@ -330,21 +336,43 @@ async def controller_part(
             desk_pops_router(pop_desk, lambda: {a.agent_id for a in queues.runtime.agents()}),
             prefix="/api/desk",
         )
-        server = make_embedded_server(app, settings.http_host, settings.http_port)
+        # SO_REUSEPORT: the controller of a rolling restart listens while this one still does
+        server = make_embedded_server(app, settings.http_host, settings.http_port, reuse_port=True)
+
+        async def ari_loop() -> None:
+            await controller.run()
+            if ari.replaced:  # a newer controller has our calls: stop, don't fight it
+                logger.warning("a newer controller took over ARI: handing over and stopping")
+                stop.set()
+
+        async def hand_over() -> None:
+            """On stop: freeze the calls before anything else (the HTTP server may take a
+            while to close), then let the shutdown close ARI without touching a channel."""
+            await stop.wait()
+            try:
+                async with asyncio.timeout(max(1.0, settings.stop_grace_seconds / 2)):
+                    await controller.drain(save=not ari.replaced)
+            except TimeoutError:
+                logger.error("handing the calls over took too long; stopping anyway")
+
         try:
             # one task group: a background part that fails stops the controller (and the
             # supervisor restarts it) instead of dying unnoticed
             async with asyncio.TaskGroup() as tg:
                 background = [
-                    tg.create_task(controller.run(), name="controller"),
+                    tg.create_task(ari_loop(), name="controller"),
                     tg.create_task(scheduler.run(stop), name="alert-scheduler"),
                     tg.create_task(relay_alerts(scheduler.feed.events(), hub), name="alert-relay"),
                     tg.create_task(delivery.run(), name="call-record-delivery"),
                 ]
+                handing_over = tg.create_task(hand_over(), name="hand-over")
                 try:
                     async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
                         await _serve(server, stop)
                 finally:
+                    if stop.is_set() and not handing_over.done():
+                        await asyncio.wait([handing_over])
+                    handing_over.cancel()
                     for task in background:
                         task.cancel()
         except BaseExceptionGroup as group:
@@ -403,7 +431,8 @@ def run_stack(settings: Settings) -> None:
         "  line311 HTTP (/health)           http://%s:%d/health\n"
         "  CRM bridge                       http://%s:%d/health\n"
         "  live state (Redis)               redis://127.0.0.1:%d/0\n"
-        "`line311 status` shows each process; Ctrl-C stops everything.",
+        "`line311 status` shows each process; `line311 restart controller` (SIGHUP) restarts\n"
+        "the controller without dropping a call; Ctrl-C stops everything.",
         s.sip_host, s.sip_port, s.ari_url, s.http_host, s.http_port, s.crm_host, s.crm_port,
         s.redis_port,
     )  # fmt: skip
@@ -411,6 +440,8 @@ def run_stack(settings: Settings) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         _install_stop_signals(stop)
+        # SIGHUP (``line311 restart controller``, systemd's ExecReload): rolling restart
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, supervisor.request_roll)
         await supervisor.run(stop)
 
     asyncio.run(main())

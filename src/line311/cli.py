@@ -107,6 +107,19 @@ def status(
 
 
 @app.command()
+def restart(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The process to restart: controller."),
+    timeout: float = typer.Option(120.0, help="Seconds to wait for the restart to finish."),
+) -> None:
+    """Restart a process of `line311 run` without dropping a call (rolling: the new one starts
+    and takes the calls over before the old one leaves); exit 1 if it does not finish."""
+    from line311.commands.supervise import restart_process
+
+    raise typer.Exit(restart_process(settings_from(ctx), name, timeout=timeout))
+
+
+@app.command()
 def config(ctx: typer.Context) -> None:
     """Validate the settings and print them (secrets masked)."""
     settings = settings_from(ctx)

@@ -4,13 +4,18 @@ uvicorn's `Server.serve` captures SIGINT/SIGTERM itself and re-raises them when 
 which fights with a process that runs several servers and an ARI client in one loop and owns
 its own shutdown. `EmbeddedServer` leaves signals to its owner unless asked to handle them;
 stop it with ``server.should_exit = True``.
+
+``reuse_port``: the listening socket is bound with ``SO_REUSEPORT``, so the controller a rolling
+restart starts can listen on the same port while the one it replaces still serves (the kernel
+spreads new connections over both until the old one closes its socket).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Generator
+import socket
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import uvicorn
@@ -21,9 +26,22 @@ __all__ = ["EmbeddedServer", "make_embedded_server"]
 class EmbeddedServer(uvicorn.Server):
     """A uvicorn server that leaves signals to its owner unless asked to handle them."""
 
-    def __init__(self, config: uvicorn.Config, *, handle_signals: bool = False) -> None:
+    def __init__(
+        self, config: uvicorn.Config, *, handle_signals: bool = False, reuse_port: bool = False
+    ) -> None:
         super().__init__(config)
         self._handle_signals = handle_signals
+        self._reuse_port = reuse_port
+
+    async def serve(self, sockets: Sequence[socket.socket] | None = None) -> None:
+        if sockets is None and self._reuse_port:
+            sock = _reuse_port_socket(self.config.host, self.config.port)
+            try:
+                await super().serve(sockets=[sock])
+            finally:
+                sock.close()
+            return
+        await super().serve(sockets=list(sockets) if sockets is not None else None)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -51,7 +69,7 @@ class EmbeddedServer(uvicorn.Server):
 
 
 def make_embedded_server(
-    app: Any, host: str, port: int, *, handle_signals: bool = False
+    app: Any, host: str, port: int, *, handle_signals: bool = False, reuse_port: bool = False
 ) -> EmbeddedServer:
     """An `EmbeddedServer` for ``app`` with line311's uvicorn settings (our logging, no
     access log, no Server header, a bounded graceful shutdown)."""
@@ -65,4 +83,22 @@ def make_embedded_server(
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    return EmbeddedServer(config, handle_signals=handle_signals)
+    return EmbeddedServer(config, handle_signals=handle_signals, reuse_port=reuse_port)
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` with ``SO_REUSEADDR`` and ``SO_REUSEPORT``."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

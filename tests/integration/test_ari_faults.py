@@ -381,3 +381,25 @@ async def test_after_an_asterisk_restart_lost_calls_end_and_callers_without_stat
         await ari.close()
         await runner
     assert records[0]["outcome"] == "abandoned"
+
+
+async def test_given_application_replaced_then_run_returns_without_reconnecting(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+):
+    """A newer controller took the application over (a rolling restart): Asterisk sends
+    ApplicationReplaced and keeps this socket open but silent; reconnecting would take the
+    application back, so `run` returns and says why."""
+    rec = Recorder()
+    async with client_for(fake) as ari:
+        runner = asyncio.create_task(ari.run(rec.on_event, rec.on_connected))
+        await fake.wait_for_websockets(1)
+        await rec.wait(lambda: rec.connects == 1)
+        with caplog.at_level(logging.WARNING, logger="line311.ari.client"):
+            await fake.emit({"type": "ApplicationReplaced", "application": fake.app})
+            async with asyncio.timeout(5):
+                await runner
+        assert ari.replaced is True
+        assert not ari.connected
+        assert fake.ws_accepted == 1  # no reconnect
+        assert rec.events == []  # the event is the client's own business
+    assert "took over ARI application" in caplog.text

@@ -23,6 +23,12 @@ work. Playback and recording events travel in the lane of the channel in their `
 bridge events in a lane per bridge; anything else in one shared lane. A handler that raises is
 logged with its channel id and the lane goes on.
 
+When another connection registers the same application (a new controller of a rolling
+restart), Asterisk sends ``ApplicationReplaced`` here and routes every event to the new socket
+(verified on Asterisk 22: this socket stays open but silent, and closing it later does not
+deactivate the application for its new owner). `run` then returns without reconnecting, so
+two controllers never fight over the application; `replaced` says why it returned.
+
 When the websocket drops or Asterisk restarts, `run` reconnects with capped exponential
 backoff plus jitter (never a busy loop, also when a connection drops right after opening),
 logging WARNING while Asterisk is away and INFO when it is back. After every (re)connect it
@@ -130,6 +136,8 @@ class AriClient(AriRest):
         self._connected = False
         self.reconnects = 0
         """How many times the event websocket was re-established after a loss."""
+        self.replaced = False
+        """True once Asterisk said another connection took the application over."""
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> AriClient:
@@ -222,10 +230,11 @@ class AriClient(AriRest):
     async def run(
         self, on_event: EventHandler, on_connected: ConnectedHandler | None = None
     ) -> None:
-        """Read events until `close` (or cancellation), reconnecting whenever the websocket
-        drops. Raises `AriAuthError` if Asterisk refuses our credentials on the first connect
-        (a configuration error: retrying would not help; later refusals are logged at ERROR
-        and retried) and `AriClosed` if the client is already closed."""
+        """Read events until `close` (or cancellation, or ``ApplicationReplaced``: see
+        `replaced`), reconnecting whenever the websocket drops. Raises `AriAuthError` if
+        Asterisk refuses our credentials on the first connect (a configuration error: retrying
+        would not help; later refusals are logged at ERROR and retried) and `AriClosed` if the
+        client is already closed."""
         if self._closed:
             raise AriClosed("ARI client is closed")
         if self._run_task is not None and not self._run_task.done():
@@ -281,7 +290,7 @@ class AriClient(AriRest):
                 ever_connected = True
                 up_at = self._clock()
                 reason = await self._serve_connection(ws, lanes, on_connected)
-                if self._closing.is_set():
+                if self._closing.is_set() or self.replaced:
                     break
                 down_since = self._clock()
                 if down_since - up_at >= _STABLE_AFTER:
@@ -336,7 +345,14 @@ class AriClient(AriRest):
                 if event is None:
                     continue
                 if event.get("type") == "ApplicationReplaced":
-                    logger.error("another process took over ARI application %s", self.app)
+                    # a newer controller has the application: no event comes here any more,
+                    # and reconnecting would take it back from that controller
+                    logger.warning(
+                        "another connection took over ARI application %s; not reconnecting",
+                        self.app,
+                    )
+                    self.replaced = True
+                    return "application replaced"
                 self._resolve_waiters(event)
                 lanes.submit(dispatch_key(event), event, received_at)
         finally:

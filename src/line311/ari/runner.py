@@ -36,7 +36,8 @@ After every (re)connect the runner reconciles with Asterisk and resumes stored c
 `line311.ari.reconcile`.
 
 On shutdown the calls are left as they are (their state stays in the store) for the next
-runner to carry on.
+runner to carry on; a graceful stop first drains (`line311.ari.handover`): it stops taking
+calls and freezes each call between steps.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from line311.ari.calls import (
 )
 from line311.ari.calls import Call as _Call
 from line311.ari.executor import Executor
+from line311.ari.handover import Handover
 from line311.ari.kinds import CallFacts, CallStart, CommandHandler, Ended, SessionKind
 from line311.ari.port import AriPort
 from line311.ari.reconcile import Reconciling
@@ -78,7 +80,7 @@ _MAX_COMMANDS_PER_STEP = 64
 _ENDED_MEMORY = 4096
 
 
-class Runner(Reconciling):
+class Runner(Reconciling, Handover):
     """Runs every call of one ARI application. See the module docstring.
 
     ``monotonic`` is only a stopwatch for the reaction-time ``observer`` (the client stamps
@@ -123,6 +125,8 @@ class Runner(Reconciling):
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._tg: asyncio.TaskGroup | None = None
         self.calls_handled = 0
+        self.accepting = True
+        """False once draining (`Handover.drain`): new calls are left for the next runner."""
 
     # ------------------------------------------------------------------ public
     @property
@@ -138,9 +142,11 @@ class Runner(Reconciling):
         return call_id in self._calls
 
     async def run(self) -> None:
-        """Handle calls until cancelled or the client is closed."""
+        """Handle calls until cancelled or the client stops (closed, or its application taken
+        over by a newer controller: the calls are then handed over, see `drain`)."""
         async with self.running():
             await self._client.run(self.on_event, self.on_connected)
+            await self.drain(save=False)  # whoever has the application now drives them
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Runner]:
@@ -225,6 +231,9 @@ class Runner(Reconciling):
     async def _on_new_call(self, new: NewCall, received_at: float) -> None:
         if new.channel_id in self._channels or new.channel_id in self._ended:
             logger.debug("StasisStart again for channel %s; ignored", new.channel_id)
+            return
+        if not self.accepting:
+            logger.info("draining: channel %s left for the next controller", new.channel_id)
             return
         kind = next((k for k in self._kinds.values() if k.accepts and k.accepts(new)), None)
         if kind is None:

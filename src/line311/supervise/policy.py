@@ -7,6 +7,10 @@ Theory of operation::
        │                    └────────────────────────────▶ BACKOFF ◀─────────────┘ ─▶ STARTING
        └── Exited ◀── STOPPING ◀── stop() (RUNNING/STARTING);  stop() in BACKOFF ─▶ STOPPED
 
+A rolling restart (`replaced`) swaps a RUNNING process for a new one started beside it
+(the supervisor retires the old one): the state stays RUNNING, the PID and start time are
+the new one's, and ``restarts`` and ``rolled`` count it. ``generation`` numbers every start.
+
 A process that dies waits ``initial * factor**n`` seconds (capped at ``maximum``) before it is
 started again, ``n`` being the number of failures in a row; a process that stayed up at least
 ``reset_after`` seconds before dying starts the count again at ``initial``. The policy reads no
@@ -98,6 +102,10 @@ class ProcessPolicy:
         self.pid: int | None = None
         self.started_at: float | None = None
         self.restarts = 0
+        self.rolled = 0
+        """Of ``restarts``, how many were rolling restarts (`replaced`)."""
+        self.generation = 0
+        """Starts so far, rolling ones included (1 for the first)."""
         self.last_exit: int | None = None
         self.last_error: str | None = None
         self.failures = 0
@@ -129,6 +137,7 @@ class ProcessPolicy:
             if self._ever_started:
                 self.restarts += 1
             self._ever_started = True
+            self.generation += 1
             self.pid = event.pid
             self.started_at = now
             self.last_error = None
@@ -157,6 +166,17 @@ class ProcessPolicy:
         self.state = ProcessState.BACKOFF
         self.restart_at = now + self.backoff.delay(self.failures)
 
+    def replaced(self, pid: int, now: float) -> None:
+        """A rolling restart: ``pid`` (started beside the running one) takes its place."""
+        if self.state is not ProcessState.RUNNING:
+            raise PolicyError(f"{self.name}: replaced in state {self.state.value}")
+        self.pid = pid
+        self.started_at = now
+        self.restarts += 1
+        self.rolled += 1
+        self.generation += 1
+        self.last_error = None
+
     @property
     def stopped(self) -> bool:
         """Stopped for good (by `stop`): nothing more will start."""
@@ -182,6 +202,8 @@ class ProcessPolicy:
             "pid": self.pid,
             "started_at": self.started_at if self.state is ProcessState.RUNNING else None,
             "restarts": self.restarts,
+            "rolled": self.rolled,
+            "generation": self.generation,
             "last_exit": self.last_exit,
             "last_error": self.last_error,
             "restart_at": self.restart_at,

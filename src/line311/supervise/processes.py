@@ -3,6 +3,8 @@
 * `CommandProcess`: a command we run ourselves (``line311 serve``, ``line311 crm-bridge``, or any
   argv a test injects): a child in its own session, output appended to its log file, waited on
   directly, stopped by signalling its process group (SIGTERM, SIGKILL after the grace period).
+  ``rolling``: it can be restarted without a gap (the controller): `twin` is a second
+  instance of the same command, started beside it, which takes its work over.
 * `DaemonProcess`: a server one of our managers runs (`AsteriskManager`, `RedisServer`): started
   and stopped through the manager, whose pid-file checks keep us from signalling a stranger;
   watched by polling its PID, as it is the manager's child, not ours.
@@ -56,13 +58,27 @@ class CommandProcess:
         *,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        rolling: bool = False,
     ) -> None:
         self.name = name
+        self.rolling = rolling
         self.argv = list(argv)
         self.log_file = log_file
         self.env = dict(env) if env is not None else None
         self.cwd = cwd
         self._proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The PID of the running command (None before `start` or once it is reaped)."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.returncode is None else None
+
+    def twin(self) -> CommandProcess:
+        """A new, unstarted instance of the same command (for a rolling restart)."""
+        return CommandProcess(
+            self.name, self.argv, self.log_file, env=self.env, cwd=self.cwd, rolling=self.rolling
+        )
 
     async def start(self) -> int:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,9 @@
     asterisk    AsteriskManager (daemon, watched by PID)
     redis       RedisServer, AOF on, data in the state dir (daemon, watched by PID)
     crm-bridge  ``line311 crm-bridge``   log <state_dir>/crm-bridge.log
-    controller  ``line311 serve``        log <state_dir>/controller.log (ARI, dashboard HTTP API)
+    controller  ``line311 serve``        log <state_dir>/controller.log (ARI, dashboard HTTP API);
+                rolling: ``line311 restart controller`` starts a new one beside it, which takes
+                the ARI application (and the calls) over before the old one leaves
 
 They stop in reverse: the controller first (it hands its last call records to the bridge),
 Asterisk last. The children inherit the environment, so they read the same settings
@@ -78,5 +80,7 @@ def stack_processes(settings: Settings) -> list[Process]:
         *media,
         DaemonProcess("redis", redis),
         CommandProcess("crm-bridge", [*LINE311, "crm-bridge"], state / "crm-bridge.log", env=env),
-        CommandProcess("controller", [*LINE311, "serve"], state / "controller.log", env=env),
+        CommandProcess(
+            "controller", [*LINE311, "serve"], state / "controller.log", env=env, rolling=True
+        ),
     ]

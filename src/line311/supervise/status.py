@@ -4,8 +4,13 @@
 
     {"supervisor_pid": 1234, "updated_at": 1733340000.0,
      "processes": [{"name": "asterisk", "state": "running", "pid": 1240,
-                    "started_at": 1733339990.0, "restarts": 0, "last_exit": null,
-                    "last_error": null, "restart_at": null, "log_file": ".../asterisk-main.log"}]}
+                    "started_at": 1733339990.0, "restarts": 0, "rolled": 0, "generation": 1,
+                    "last_exit": null, "last_error": null, "restart_at": null,
+                    "draining": [], "rolling": false, "log_file": ".../asterisk-main.log"}]}
+
+``generation`` numbers the starts (rolling restarts included), ``rolled`` counts the rolling
+restarts among ``restarts``, ``draining`` lists the PIDs of replaced processes still handing
+their work over (a rolling restart in progress).
 
 A reader trusts the file only while ``supervisor_pid`` is alive: a supervisor killed with
 SIGKILL leaves a file that says "running", so every process then reads as ``unknown``.
@@ -52,6 +57,11 @@ class ProcessView:
     last_exit: int | None
     last_error: str | None
     log_file: str | None
+    generation: int = 0
+    rolled: int = 0
+    draining: tuple[int, ...] = ()
+    rolling: bool = False
+    """It can be restarted without a gap (``line311 restart``)."""
 
     @property
     def up(self) -> bool:
@@ -64,6 +74,10 @@ class ProcessView:
             "pid": self.pid,
             "uptime": self.uptime,
             "restarts": self.restarts,
+            "rolled": self.rolled,
+            "generation": self.generation,
+            "draining": list(self.draining),
+            "rolling": self.rolling,
             "last_exit": self.last_exit,
             "last_error": self.last_error,
             "log_file": self.log_file,
@@ -111,6 +125,9 @@ def read_status(path: Path, now: float) -> StatusView:
             state = "dead"  # died since the supervisor's last write (it is about to notice)
         started = item.get("started_at")
         uptime = now - started if state == "running" and isinstance(started, int | float) else None
+        draining = tuple(
+            p for p in item.get("draining", []) if sup_alive and isinstance(p, int) and pid_alive(p)
+        )
         views.append(
             ProcessView(
                 name=str(item.get("name", "?")),
@@ -121,6 +138,10 @@ def read_status(path: Path, now: float) -> StatusView:
                 last_exit=item.get("last_exit"),
                 last_error=item.get("last_error"),
                 log_file=item.get("log_file"),
+                generation=int(item.get("generation", 0)),
+                rolled=int(item.get("rolled", 0)),
+                draining=draining,
+                rolling=bool(item.get("rolling", False)),
             )
         )
     return StatusView(sup_pid, sup_alive, data.get("updated_at"), tuple(views))

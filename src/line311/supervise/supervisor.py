@@ -8,6 +8,13 @@ reverse order, one at a time (SIGTERM, SIGKILL after ``grace``), each under its 
 a start in flight finishes before its stop. After every change the whole view is written to the
 status file (`line311.supervise.status`), which ``line311 status`` reads.
 
+Rolling restart (`request_roll`, SIGHUP to ``line311 run``, ``line311 restart controller``):
+for each ``rolling`` process, a twin is started *beside* the running one and takes its slot
+(the policy's `replaced`); the old one is then retired: it is expected to leave by itself once
+the new one has taken its work over (a controller does on ``ApplicationReplaced``, when the
+new one connects to ARI with the same application), and gets SIGTERM if it is still there
+``takeover`` seconds later while the new one runs. Its exit is not a death: nothing restarts.
+
 Why our own code and not a library: supervisor (4.3.0, August 2025) and circus (0.19.0,
 February 2025) are both still maintained, but each runs as a daemon of its own with its own
 config format and control socket (circus also needs ZeroMQ and tornado), so ``line311 run``
@@ -39,7 +46,7 @@ from line311.supervise.policy import (
     Started,
     StartFailed,
 )
-from line311.supervise.processes import Process
+from line311.supervise.processes import CommandProcess, Process
 from line311.supervise.status import write_status
 
 __all__ = ["Supervisor"]
@@ -52,6 +59,10 @@ class _Slot:
     process: Process
     policy: ProcessPolicy
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    draining: list[Process] = field(default_factory=list)
+    """Processes a rolling restart replaced that have not left yet."""
+    swapped: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a rolling restart swaps ``process``: its watcher turns to the new one."""
 
 
 class Supervisor:
@@ -64,6 +75,7 @@ class Supervisor:
         *,
         backoff: Backoff | None = None,
         grace: float = 10.0,
+        takeover: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         names = [p.name for p in processes]
@@ -72,8 +84,10 @@ class Supervisor:
         self._slots = [_Slot(p, ProcessPolicy(p.name, backoff)) for p in processes]
         self.status_file = status_file
         self.grace = grace
+        self.takeover = takeover
         self._clock = clock
         self._stopping = asyncio.Event()
+        self._rolls: asyncio.Queue[None] = asyncio.Queue()
 
     # ------------------------------------------------------------------ public
     async def run(self, stop: asyncio.Event) -> None:
@@ -88,17 +102,70 @@ class Supervisor:
                         slot.policy.start()
                         await self._start(slot)
                     tg.create_task(self._watch(slot), name=f"watch-{slot.process.name}")
+                roller = tg.create_task(self._serve_rolls(), name="rolling-restarts")
                 await stop.wait()
                 await self._stop_all(watched=True)
+                roller.cancel()
         finally:
             if not self._stopping.is_set():  # our own failure: no child may outlive us
                 logger.error("supervisor failing; stopping every process")
                 await self._stop_all(watched=False)
             self._write()
 
+    def request_roll(self) -> None:
+        """Ask for a rolling restart of every ``rolling`` process (safe from a signal handler)."""
+        self._rolls.put_nowait(None)
+
+    async def roll(self, name: str) -> bool:
+        """Restart ``name`` without a gap: start its twin, then retire the old process (see
+        the module docstring). False when it cannot be done now (nothing changed)."""
+        slot = next((s for s in self._slots if s.process.name == name), None)
+        if slot is None:
+            raise ValueError(f"no process named {name!r}")
+        async with slot.lock:
+            old = slot.process
+            state = slot.policy.state
+            if not isinstance(old, CommandProcess) or not old.rolling:
+                logger.error("%s cannot be restarted rolling", name)
+                return False
+            if self._stopping.is_set() or state is not ProcessState.RUNNING or slot.draining:
+                why = "a rolling restart is under way" if slot.draining else state.value
+                logger.warning("rolling restart of %s not done now: %s", name, why)
+                return False
+            new = old.twin()
+            try:
+                pid = await new.start()
+            except StartError as exc:
+                logger.error("rolling restart of %s: %s; the running one goes on", name, exc)
+                return False
+            slot.process = new
+            slot.swapped.set()
+            slot.draining.append(old)
+            slot.policy.replaced(pid, self._clock())
+            logger.info(
+                "rolling restart of %s: pid %d started beside pid %s (generation %d)",
+                name, pid, old.pid, slot.policy.generation,
+            )  # fmt: skip
+            self._write()
+        try:
+            await self._retire(slot, old)
+        finally:
+            with contextlib.suppress(ValueError):
+                slot.draining.remove(old)
+            self._write()
+        return True
+
     def view(self) -> list[dict[str, Any]]:
         """Each process as the status file shows it."""
-        return [{**s.policy.to_dict(), "log_file": str(s.process.log_file)} for s in self._slots]
+        return [
+            {
+                **s.policy.to_dict(),
+                "draining": [p.pid for p in s.draining if isinstance(p, CommandProcess) and p.pid],
+                "rolling": isinstance(s.process, CommandProcess) and s.process.rolling,
+                "log_file": str(s.process.log_file),
+            }
+            for s in self._slots
+        ]
 
     # ------------------------------------------------------------------ internals
     async def _start(self, slot: _Slot) -> None:
@@ -116,20 +183,60 @@ class Supervisor:
             )  # fmt: skip
         self._write()
 
+    async def _serve_rolls(self) -> None:
+        while True:
+            await self._rolls.get()
+            for slot in self._slots:
+                if isinstance(slot.process, CommandProcess) and slot.process.rolling:
+                    await self.roll(slot.process.name)
+
+    async def _retire(self, slot: _Slot, old: Process) -> None:
+        """Wait for ``old`` (replaced) to leave by itself; SIGTERM it once its successor has
+        run ``takeover`` seconds without dying (a successor that keeps failing, e.g. on a bad
+        config, leaves the old one in charge)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(old.wait()), self.takeover)
+                logger.info("%s: the replaced process has left", old.name)
+                return
+            if self._stopping.is_set():
+                return  # the supervisor's stop stops it
+            started = slot.policy.started_at
+            if (
+                slot.policy.state is ProcessState.RUNNING
+                and started is not None
+                and self._clock() - started >= self.takeover
+            ):
+                logger.warning(
+                    "%s: the replaced process is still up %.0f s after its successor started;"
+                    " stopping it", old.name, self.takeover,
+                )  # fmt: skip
+                await old.stop(self.grace)
+                return
+
     async def _watch(self, slot: _Slot) -> None:
         while True:
             if slot.policy.state in (ProcessState.RUNNING, ProcessState.STOPPING):
-                code = await slot.process.wait()
+                process = slot.process
+                slot.swapped.clear()
+                code, replaced = await self._wait_unless_swapped(slot, process)
+                if replaced:
+                    continue  # a rolling restart replaced it: watch its successor
                 async with slot.lock:
+                    if slot.process is not process:
+                        continue
                     if slot.policy.stopped:
                         return  # the stop gave up waiting for us and counted the exit
                     stopping = slot.policy.state is ProcessState.STOPPING
                     slot.policy.receive(Exited(code), self._clock())
                     if not stopping:
                         logger.warning(
-                            "%s died (exit %s); restarting in %.1f s",
-                            slot.process.name, code, self._wait(slot),
-                        )  # fmt: skip
+                            "%s %s (exit %s); restarting in %.1f s",
+                            slot.process.name,
+                            "stopped" if code == 0 else "died",  # 0: a graceful stop (SIGTERM)
+                            code,
+                            self._wait(slot),
+                        )
                     self._write()
             deadline = slot.policy.next_deadline()
             if deadline is None:
@@ -144,11 +251,28 @@ class Supervisor:
                 if slot.policy.handle_timer(self._clock()):
                     await self._start(slot)
 
+    @staticmethod
+    async def _wait_unless_swapped(slot: _Slot, process: Process) -> tuple[int | None, bool]:
+        """``process``'s exit status, or (None, True) once a rolling restart swapped it."""
+        exited = asyncio.ensure_future(process.wait())
+        swapped = asyncio.ensure_future(slot.swapped.wait())
+        try:
+            await asyncio.wait({exited, swapped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            swapped.cancel()
+            if not exited.done():
+                exited.cancel()
+        if not exited.done() or exited.cancelled():
+            return None, True
+        return exited.result(), False
+
     async def _stop_all(self, *, watched: bool) -> None:
         """Stop every process, last first; ``watched``: their watchers still run."""
         self._stopping.set()
         for slot in reversed(self._slots):
             async with slot.lock:
+                for old in list(slot.draining):  # replaced by a rolling restart, handing over
+                    await old.stop(self.grace)
                 if not slot.policy.stop():
                     self._write()
                     continue

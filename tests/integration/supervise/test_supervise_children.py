@@ -199,3 +199,97 @@ async def test_given_the_supervisor_itself_fails_then_the_children_it_started_ar
     assert first._proc is not None
     assert first._proc.returncode == -signal.SIGTERM
     assert by_name(sup)["first"]["state"] == "stopped"
+
+
+# a stand-in controller: notes its PID as the newest in a shared file and leaves by itself
+# (exit 0) once a newer one has noted its own (as a controller does on ApplicationReplaced)
+HANDS_OVER = (
+    "import os, sys, time\n"
+    "path = sys.argv[1]\n"
+    "with open(path, 'a') as fh: fh.write(f'{os.getpid()}\\n')\n"
+    "while open(path).read().split()[-1] == str(os.getpid()): time.sleep(0.05)\n"
+)
+
+
+def _rolling(tmp: Path, code: str, *args: str) -> CommandProcess:
+    argv = [sys.executable, "-c", code, *args]
+    return CommandProcess("controller", argv, tmp / "controller.log", rolling=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_given_a_rolling_child_when_a_rolling_restart_is_requested_then_the_new_one_starts_first_and_the_old_one_leaves_by_itself(
+    tmp_path: Path,
+) -> None:
+    pids = tmp_path / "pids.txt"
+    sup = Supervisor(
+        [child(tmp_path, "bridge"), _rolling(tmp_path, HANDS_OVER, str(pids))],
+        tmp_path / "supervisor.json",
+        backoff=Backoff(initial=0.2),
+        grace=5.0,
+        takeover=30.0,
+    )
+    async with supervising(sup):
+        await until(lambda: by_name(sup)["controller"]["state"] == "running", 10, "running")
+        old_pid = by_name(sup)["controller"]["pid"]
+        await until(
+            lambda: pids.exists() and pids.read_text().split() == [str(old_pid)], 10, "noted"
+        )
+        sup.request_roll()
+        await until(lambda: by_name(sup)["controller"]["generation"] == 2, 10, "generation 2")
+        new_pid = by_name(sup)["controller"]["pid"]
+        assert new_pid != old_pid
+        await until(lambda: not by_name(sup)["controller"]["draining"], 10, "the old one to leave")
+        assert pids.read_text().split() == [str(old_pid), str(new_pid)]  # the new one came first
+        assert not _alive(old_pid)
+        assert _alive(new_pid)
+        controller = by_name(sup)["controller"]
+        assert controller["state"] == "running"
+        assert (controller["restarts"], controller["rolled"]) == (1, 1)
+        assert by_name(sup)["bridge"]["restarts"] == 0
+        code, status = await asyncio.to_thread(status_json, tmp_path)
+        assert code == 0, status
+        shown = {p["name"]: p for p in status["processes"]}["controller"]
+        assert (shown["pid"], shown["generation"], shown["rolled"]) == (new_pid, 2, 1)
+        assert shown["draining"] == []
+        assert shown["rolling"] is True
+
+
+async def test_given_a_replaced_child_that_does_not_leave_then_it_gets_sigterm_after_the_takeover_time(
+    tmp_path: Path,
+) -> None:
+    order = tmp_path / "order.txt"
+    sup = Supervisor(
+        [_rolling(tmp_path, POLITE, "controller", str(order))],
+        tmp_path / "supervisor.json",
+        grace=5.0,
+        takeover=0.5,
+    )
+    async with supervising(sup):
+        await until(lambda: by_name(sup)["controller"]["state"] == "running", 10, "running")
+        old_pid = by_name(sup)["controller"]["pid"]
+        assert await sup.roll("controller") is True  # returns once the old one is gone
+        assert not _alive(old_pid)
+        assert order.read_text().split() == ["controller"]  # it left on SIGTERM
+        controller = by_name(sup)["controller"]
+        assert controller["pid"] != old_pid
+        assert controller["state"] == "running"
+        assert controller["draining"] == []
+
+
+async def test_given_a_process_that_is_not_rolling_then_a_rolling_restart_is_refused(
+    tmp_path: Path,
+) -> None:
+    sup = Supervisor([child(tmp_path, "bridge")], tmp_path / "supervisor.json")
+    async with supervising(sup):
+        await until(lambda: by_name(sup)["bridge"]["state"] == "running", 10, "running")
+        pid = by_name(sup)["bridge"]["pid"]
+        assert await sup.roll("bridge") is False
+        assert by_name(sup)["bridge"]["pid"] == pid
+        assert by_name(sup)["bridge"]["generation"] == 1

@@ -41,10 +41,41 @@ def test_given_a_running_process_when_it_dies_then_it_is_started_again_after_hal
         "pid": 101,
         "started_at": 20.6,
         "restarts": 1,
+        "rolled": 0,
+        "generation": 2,
         "last_exit": -9,
         "last_error": None,
         "restart_at": None,
     }
+
+
+def test_given_a_running_process_when_a_rolling_restart_replaces_it_then_it_stays_running_with_the_new_pid_and_one_more_generation() -> (
+    None
+):
+    policy = running(now=10.0)
+    policy.replaced(202, now=30.0)
+    assert policy.state is ProcessState.RUNNING
+    assert (policy.pid, policy.started_at) == (202, 30.0)
+    assert (policy.restarts, policy.rolled, policy.generation) == (1, 1, 2)
+    assert policy.next_deadline() is None
+    # a death of the new one is an ordinary death: backoff from the first failure
+    policy.receive(Exited(1), now=31.0)
+    assert policy.state is ProcessState.BACKOFF
+    assert policy.next_deadline() == pytest.approx(31.5)
+
+
+@pytest.mark.parametrize("state", ["stopped", "backoff", "stopping"])
+def test_given_a_process_not_running_then_a_rolling_restart_is_refused(state: str) -> None:
+    policy = ProcessPolicy("controller")
+    if state != "stopped":
+        policy = running(now=0.0)
+        if state == "backoff":
+            policy.receive(Exited(1), now=1.0)
+        else:
+            assert policy.stop()
+    with pytest.raises(PolicyError):
+        policy.replaced(303, now=2.0)
+    assert policy.pid != 303
 
 
 def test_given_quick_deaths_then_the_delay_doubles_up_to_the_cap() -> None:

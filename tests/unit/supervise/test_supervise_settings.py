@@ -41,6 +41,13 @@ def test_the_stack_is_asterisk_redis_bridge_controller_each_with_a_log_in_the_st
     assert isinstance(controller, CommandProcess)
     assert bridge.argv == [sys.executable, "-m", "line311", "crm-bridge"]
     assert controller.argv[-1] == "serve"
+    assert (controller.rolling, bridge.rolling) == (True, False)  # only the controller rolls
+    twin = controller.twin()
+    assert twin is not controller
+    assert (twin.argv, twin.env, twin.log_file, twin.rolling) == (
+        controller.argv, controller.env, controller.log_file, True,
+    )  # fmt: skip
+    assert twin.pid is None
     assert all(p.log_file.parent == tmp_path for p in procs[1:])
     assert backoff_from(settings) == Backoff(initial=0.25, maximum=30.0, reset_after=60.0)
     assert status_path(settings) == tmp_path / "supervisor.json"

@@ -58,3 +58,28 @@ def test_given_no_status_file_then_a_clear_error(tmp_path: Path) -> None:
 )
 def test_uptime_reads_as_a_duration(seconds: float | None, text: str) -> None:
     assert format_uptime(seconds) == text
+
+
+def test_given_a_rolling_restart_under_way_then_generation_and_the_live_draining_pid_are_shown(
+    tmp_path: Path,
+) -> None:
+    from rich.console import Console
+
+    from line311.commands.supervise import status_table
+
+    path = tmp_path / "supervisor.json"
+    gone = 2**22 + 12345
+    payload = _payload(os.getpid(), os.getpid())
+    payload["processes"][0] |= {  # type: ignore[index]
+        "generation": 3, "rolled": 1, "rolling": True, "draining": [os.getppid(), gone],
+    }  # fmt: skip
+    write_status(path, payload)
+    controller, redis = read_status(path, now=100.0).processes
+    assert (controller.generation, controller.rolled, controller.rolling) == (3, 1, True)
+    assert controller.draining == (os.getppid(),)  # a PID that is gone is not shown
+    assert (redis.generation, redis.rolled, redis.rolling, redis.draining) == (0, 0, False, ())
+    console = Console(width=200, record=True)
+    console.print(status_table(read_status(path, now=100.0)))
+    text = console.export_text()
+    assert f"{os.getpid()} (draining {os.getppid()})" in text
+    assert "2 (1 rolling)" in text
