@@ -380,7 +380,9 @@ async def controller_part(
                 raise group.exceptions[0] from None
             raise
         finally:
-            recorder.close()  # calls still open: their records, with the leg so far
+            # calls still open: with the live state in Redis they go on under the next
+            # controller, which writes their records; in memory they end here
+            recorder.close(calls_go_on=settings.live_state == "redis")
             await delivery.drain(within=5.0)  # what is not stored now stays in the spool
             spool.close()
             engine.dispose()

@@ -86,9 +86,17 @@ class CallRecorder:
         for finished in self._assembler.leg_ended(call_id, leg):
             self._write_record(finished)
 
-    def close(self) -> None:
-        """Write every record still held (the controller is stopping)."""
+    def close(self, *, calls_go_on: bool = False) -> None:
+        """The controller is stopping: write every record still held, with the leg so far,
+        unless ``calls_go_on`` (the calls' state is in a shared store, so the next controller
+        resumes them and writes each record once, when the call really ends)."""
         held = self._assembler.drain()
+        if held and calls_go_on:
+            logger.info(
+                "leaving %d open call record(s) to the controller that resumes the calls",
+                len(held),
+            )
+            return
         if held:
             logger.info("writing %d call record(s) of calls still open at shutdown", len(held))
         for finished in held:

@@ -75,6 +75,21 @@ async def test_given_calls_still_queued_at_shutdown_then_close_writes_them() -> 
     assert c1["queue_leg"]["end"] == "interrupted"
 
 
+async def test_given_calls_still_queued_at_shutdown_with_shared_state_then_close_leaves_them() -> (
+    None
+):
+    # their state is in Redis: the controller that resumes them writes each record once
+    sink = Sink()
+    legs = {"c1": LegBuilder(CallEnqueued("c1", "general", T0 + 15)).build(T0 + 40)}
+    recorder = CallRecorder(sink, in_queue=lambda _c: True, open_leg=legs.get)
+    await recorder.on_ivr_record(ivr("c1", "queued"))
+
+    recorder.close(calls_go_on=True)
+
+    assert sink.records == []
+    assert recorder.held == 0
+
+
 async def test_given_an_invalid_ivr_record_then_it_is_still_written_as_is() -> None:
     sink = Sink()
     recorder = CallRecorder(sink)
