@@ -362,6 +362,9 @@ async def controller_part(
             raise
         finally:
             recorder.close()  # calls still open: their records, with the leg so far
+            if journal is not None:  # the last figures and CCR changes, if Redis answers
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(journal.flush(), 2.0)
             await delivery.drain(within=5.0)  # what is not stored now stays in the spool
             spool.close()
             engine.dispose()
@@ -486,10 +489,12 @@ async def _live_journal(
     runtime = queues.runtime
     now = clock()
     restored = None
+    live_calls: set[str] = set()
     for attempt in range(20):  # Redis starts before the controller; allow it a few seconds
         try:
-            restored = await journal.load(now)
+            loaded = await journal.load(now)
             live_calls = set(await call_store.call_ids())
+            restored = loaded
             break
         except LiveError as exc:
             if attempt == 19:
