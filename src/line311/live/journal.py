@@ -104,8 +104,8 @@ def open_calls(facts: Iterable[object]) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class Restored:
-    """What a starting controller reads back: the facts of yesterday and today in time
-    order, and each CCR's last record by agent id."""
+    """What a starting controller reads back: the facts of today (and the end of
+    yesterday) in time order, and each CCR's last record by agent id."""
 
     facts: list[Any]
     agents: dict[str, dict[str, Any]]
@@ -268,14 +268,18 @@ class LiveJournal:
             self._more.clear()
 
     # ------------------------------------------------------------------ reading back
-    async def load(self, now: float) -> Restored:
-        """Yesterday's and today's facts (in the time zone ``tz``) and every CCR's record."""
+    async def load(self, now: float, *, lookback: float = 7_200.0) -> Restored:
+        """Today's facts (in the time zone ``tz``), the last ``lookback`` seconds of
+        yesterday's (calls that span midnight), and every CCR's record."""
         today = self.day_start(now)
-        keys = [self._facts_key(self.day_start(today - 1.0)), self._facts_key(today)]
+        ranges = [
+            (self._facts_key(self.day_start(today - 1.0)), str(today - lookback)),
+            (self._facts_key(today), "-inf"),
+        ]
         facts: list[Any] = []
         async with mapped_errors("live journal load"):
-            for key in keys:
-                for member in await self.client.zrange(key, 0, -1):
+            for key, since in ranges:
+                for member in await self.client.zrangebyscore(key, since, "+inf"):
                     _, _, text = member.partition(" ")
                     fact = decode_fact(text, self.types)
                     if fact is not None:

@@ -66,22 +66,24 @@ async def test_given_a_day_of_facts_when_a_new_controller_reads_them_back_then_t
 ) -> None:
     journal = LiveJournal(redis_client, TYPES, tz=NY)
     before = LiveState(tz=NY)
-    yesterday = _day(NOON - 86_400, "y")
+    midnight = journal.day_start(NOON)
+    yesterday = _day(NOON - 86_400, "y")  # not read back: before yesterday's last 2 hours
+    late = _day(midnight - 60, "late")  # read back: calls across midnight
     today = _day(NOON, "t")
-    for fact in [*yesterday, *today]:
-        before.apply(fact)
+    for fact in [*yesterday, *late, *today]:
         journal.on_fact(fact, [])
+    before.apply_all([*late, *today])  # a controller started yesterday evening
     journal.on_fact(object(), [])  # not a kept fact: ignored
-    assert await journal.flush() == len(yesterday) + len(today)
+    assert await journal.flush() == len(yesterday) + len(late) + len(today)
     assert journal.pending == 0
 
     restored = await LiveJournal(redis_client, TYPES, tz=NY).load(NOON + 100)
-    assert restored.facts == [*yesterday, *today]  # in time order, across the two days
+    assert restored.facts == [*late, *today]  # in time order, across midnight
     after = LiveState(tz=NY)
     after.apply_all(restored.facts)
     assert _figures(after, NOON + 100) == _figures(before, NOON + 100)
     today_fig = _figures(after, NOON + 100)["queues"][0]["today"]
-    assert (today_fig["offered"], today_fig["abandoned"]) == (3, 1)
+    assert (today_fig["offered"], today_fig["abandoned"]) == (4, 1)
     assert await redis_client.ttl(f"line311:facts:{journal.day_start(NOON):.0f}") > 86_400
 
 
