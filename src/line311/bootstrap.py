@@ -37,9 +37,12 @@ from line311.config import Settings
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+    from prometheus_client import CollectorRegistry
 
     from line311.ari.queue_edge import QueueEdge
     from line311.call.store import SessionStore
+    from line311.dashboard.live import LiveHub
+    from line311.live.journal import LiveJournal
 
 __all__ = ["run_controller", "run_crm_bridge", "run_stack"]
 
@@ -276,13 +279,14 @@ async def controller_part(
             ivr_activity.entered(start.call_id)
             return session
 
+        call_store = session_store(settings)
         controller = Runner(
             ari,
             [dataclasses.replace(ivr_kind, start=start_call), queues.session_kind(), supervisor],
             sounds_uri_prefix=sounds_prefix,
             caller_hash_key=settings.caller_hash_key.get_secret_value(),
             clock=clock,
-            store=session_store(settings),
+            store=call_store,
             observer=metrics.observe_ari_reaction,
             stasis_handlers=queues.stasis_handlers(),
             tasks=queues.tasks(),
@@ -293,12 +297,24 @@ async def controller_part(
         for profile in load_roster_file(Path(settings.agents_file)):
             hub.publish(AgentNamed(profile.agent_id, profile.name))
 
+        # today's figures and the CCRs' states: read back from Redis, then copied to it
+        journal = None
+        if settings.live_state == "redis":
+            journal = await _live_journal(settings, hub, queues, call_store, registry, wall_clock)
+
         def health() -> dict[str, Any]:
-            return {
+            body: dict[str, Any] = {
                 "ok": bool(controller.connected),
                 "ari_connected": bool(controller.connected),
                 "active_calls": controller.active_calls,
+                "status": "ok",
             }
+            if journal is not None:
+                body["live_state"] = "up" if journal.up else "down"
+                if not journal.up:
+                    body["status"] = "degraded"
+                    body["degraded"] = {"live_state": journal.reason}
+            return body
 
         actions = RuntimeActions(
             hub,
@@ -365,6 +381,8 @@ async def controller_part(
                     tg.create_task(relay_alerts(scheduler.feed.events(), hub), name="alert-relay"),
                     tg.create_task(delivery.run(), name="call-record-delivery"),
                 ]
+                if journal is not None:
+                    background.append(tg.create_task(journal.run(), name="live-journal"))
                 handing_over = tg.create_task(hand_over(), name="hand-over")
                 try:
                     async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
@@ -383,6 +401,9 @@ async def controller_part(
             # calls still open: with the live state in Redis they go on under the next
             # controller, which writes their records; in memory they end here
             recorder.close(calls_go_on=settings.live_state == "redis")
+            if journal is not None:  # the last figures and CCR changes, if Redis answers
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(journal.flush(), 2.0)
             await delivery.drain(within=5.0)  # what is not stored now stays in the spool
             spool.close()
             engine.dispose()
@@ -464,6 +485,89 @@ def _desk_router(queues: QueueEdge) -> APIRouter:
 
         stored = stored_fn
     return queue_api_router(queues.desk, queues.runtime, stored=stored, policy=queues.policy)
+
+
+async def _live_journal(
+    settings: Settings,
+    hub: LiveHub,
+    queues: QueueEdge,
+    call_store: SessionStore,
+    registry: CollectorRegistry,
+    clock: Callable[[], float],
+) -> LiveJournal:
+    """Read today's figures and the CCRs' states back from Redis, then copy every change to
+    it (`line311.live.journal`): the wallboard and the desk figures get the day's facts again,
+    each CCR is logged in / paused / in wrap-up as before, and a caller counted as waiting
+    whose call did not survive is closed as timed out (reason ``controller-restart``).
+    Redis away at start: a WARNING, and the figures start from what comes next."""
+    from prometheus_client import Gauge
+
+    from line311.dashboard.facts import CallLeftIvr
+    from line311.live.client import connect
+    from line311.live.errors import LiveError
+    from line311.live.journal import LiveJournal, open_calls
+    from line311.queue.events import (
+        AgentStateChanged,
+        CallAbandoned,
+        CallAnswered,
+        CallbackRequested,
+        CallCompleted,
+        CallEnqueued,
+        CallTimedOut,
+    )
+    from line311.routing.store import InMemoryRoutingStore
+
+    types = [
+        CallEnqueued, CallAnswered, CallAbandoned, CallTimedOut, CallbackRequested,
+        CallCompleted, AgentStateChanged, CallLeftIvr,
+    ]  # fmt: skip
+    client = connect(f"redis://127.0.0.1:{settings.redis_port}/0", timeout=0.5)
+    journal = LiveJournal(client, types, tz=hub.state.tz)
+    Gauge(
+        "line311_live_state_up",
+        "1 while the live state (Redis) answers, 0 while the controller runs from memory.",
+        registry=registry,
+    ).set_function(lambda: 1.0 if journal.up else 0.0)
+    runtime = queues.runtime
+    now = clock()
+    restored = None
+    live_calls: set[str] = set()
+    for attempt in range(20):  # Redis starts before the controller; allow it a few seconds
+        try:
+            loaded = await journal.load(now)
+            live_calls = set(await call_store.call_ids())
+            restored = loaded
+            break
+        except LiveError as exc:
+            if attempt == 19:
+                logger.warning("live state: cannot read the figures back (%s)", exc)
+                journal.up, journal.reason = False, str(exc)
+            else:
+                await asyncio.sleep(0.5)
+    if restored is not None:
+        for fact in restored.facts:
+            try:
+                hub.state.apply(fact)  # the wallboard (Prometheus counters restart at 0)
+                if not isinstance(fact, CallLeftIvr):
+                    runtime.hub.accumulator.feed(fact)  # the desk API's live SL
+            except Exception:  # e.g. an anomaly the accumulator refuses: skip that one
+                logger.exception("stored fact not replayed: %r", fact)
+    hub.add_listener(journal.on_fact)
+    if isinstance(runtime.router.store, InMemoryRoutingStore):
+        runtime.router.store.watch_agents(journal.on_agent)
+    if restored is not None:
+        for saved in restored.agents.values():
+            try:
+                runtime.router.restore_agent(saved, now, live_calls)
+            except Exception:
+                logger.exception("could not restore CCR %s", saved.get("agent_id"))
+        for call_id, queue in open_calls(restored.facts).items():
+            if call_id not in live_calls:
+                runtime.hub.emit(CallTimedOut(call_id, queue, now, "controller-restart"))
+        logger.info(
+            "live state read back: %d facts, %d CCRs", len(restored.facts), len(restored.agents)
+        )
+    return journal
 
 
 def session_store(settings: Settings) -> SessionStore:

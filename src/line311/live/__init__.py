@@ -9,6 +9,8 @@
     routing   LiveRouting: waiting calls, agents, reservations shared by several controllers
     sessions  RedisSessionStore: each live call's session state
     figures   LiveIntervals: service-level counters per (queue, 15-minute interval)
+    journal   LiveJournal: the wallboard's facts and each CCR's state, written behind and
+              read back by the next controller (what the running controller uses today)
 
 Nothing here is imported by the pure core; the router decides, this package shares.
 """

@@ -7,6 +7,8 @@ hand a call whose offer failed back to the router (`_return_call`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Container, Mapping
+from typing import Any
 
 from line311.routing.agents import (
     Agent,
@@ -94,6 +96,47 @@ class AgentSide:
     def agent(self, agent_id: str) -> Agent:
         """The agent's record (read it; change it only through the router)."""
         return self._agent(agent_id)
+
+    def restore_agent(
+        self, saved: Mapping[str, Any], now: float, live_calls: Container[str] = ()
+    ) -> Agent | None:
+        """Put a CCR back as a previous controller left them (``saved``: `Agent.to_dict`).
+
+        Their state, pause reason, figures and wrap-up end come back (the wrap-up timer is
+        re-armed; one already past ends at the next tick); the profile stays the roster's.
+        A CCR who was being offered a call is available again (the offer died with that
+        controller). A CCR on a call stays on it when the call is in ``live_calls`` (it was
+        carried on and will release them); otherwise that call is over and they start its
+        wrap-up now. A CCR not in the roster any more is ignored (None).
+        """
+        current = self.store.agent(str(saved.get("agent_id")))
+        if current is None:
+            return None
+        profile = current.profile
+        agent = Agent.from_dict(
+            {
+                **saved,
+                "name": profile.name,
+                "endpoint": profile.endpoint,
+                "skills": dict(profile.skills),
+                "seq": current.seq,
+            }
+        )
+        agent.profile = profile
+        if agent.state is AgentState.RESERVED:
+            agent.apply(AgentEvent.CANCEL, now)
+        if agent.state is AgentState.ON_CALL and agent.call_id not in live_calls:
+            self.store.put_agent(agent)
+            logger.info("agent %s: call %s ended while away", agent.agent_id, agent.call_id)
+            self.call_ended(agent.agent_id, now)
+            return agent
+        if agent.state is AgentState.WRAP_UP:
+            until = agent.wrapup_until if agent.wrapup_until is not None else now
+            agent.wrapup_until = until
+            self.store.schedule(until, WRAPUP_TIMER, agent.agent_id)
+        self.store.put_agent(agent)
+        logger.info("agent %s restored: %s", agent.agent_id, agent.state.value)
+        return agent
 
     # ------------------------------------------------------------------ the end of a call
 

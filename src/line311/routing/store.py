@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from collections.abc import Set as AbstractSet
 from typing import Protocol
 
@@ -155,6 +155,9 @@ class InMemoryRoutingStore:
 
     ``handle_time_alpha`` is the weight of the newest call in the exponentially weighted
     average handle time (0.1: roughly the last twenty calls count).
+
+    `watch_agents` registers a callback called with every agent record written (after the
+    write): how the controller copies CCR states to a store that outlives it.
     """
 
     def __init__(self, *, handle_time_alpha: float = 0.1) -> None:
@@ -174,6 +177,11 @@ class InMemoryRoutingStore:
         self._timer_live: dict[tuple[str, str], int] = {}
         self._aht: dict[str, float] = {}
         self._alpha = handle_time_alpha
+        self._agent_watchers: list[Callable[[Agent], None]] = []
+
+    def watch_agents(self, callback: Callable[[Agent], None]) -> None:
+        """Have ``callback`` called with each agent record `put_agent` writes."""
+        self._agent_watchers.append(callback)
 
     # -- shared counters
     def next_seq(self) -> int:
@@ -191,6 +199,8 @@ class InMemoryRoutingStore:
         agent_id = agent.agent_id
         self._agents[agent_id] = agent
         self._changes += 1
+        for watcher in self._agent_watchers:
+            watcher(agent)
         was = self._indexed.get(agent_id)
         now = (agent.state is AgentState.AVAILABLE, agent.logged_in, agent.skills)
         if was == now:

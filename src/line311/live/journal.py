@@ -1,0 +1,297 @@
+"""Write-behind of the live figures' facts and the CCRs' states to Redis, and their read-back
+at start, so a controller restart keeps today's wallboard and every CCR's sign-in (issue 12,
+points 1, 6 and 7).
+
+The controller keeps deciding and counting in memory (router, wallboard, desk figures); this
+module copies to Redis what must outlive the process and hands it back to the next one:
+
+* every fact the figures fold (queue events, IVR exits) goes to one sorted set per day,
+  ``<prefix>facts:<day start>``, score = the fact's ``at``, member = ``<boot>.<n> <json>``.
+  Members are unique, so a write retried after a lost reply adds nothing twice (ZADD is
+  idempotent), and they read back in time order (ties in write order, a later process
+  after an earlier one). Each day's set expires ``keep_days`` after its last write.
+* each CCR's record (`Agent.to_dict`) goes to the hash ``<prefix>agents``, field = agent id;
+  the changes of one CCR between two flushes are coalesced into its latest record.
+
+Writing never blocks or fails a call: `on_fact` and `on_agent` only queue in memory, `run`
+flushes every ``interval`` seconds. While Redis is away the writes wait (at most
+``max_pending`` facts; past it the oldest are dropped, logged as ERROR), `up` is False with the
+reason (for /health and ``line311_live_state_up``) and the outage is logged once (WARNING);
+once Redis answers again the backlog is written and that is logged once (INFO). A PING every
+``probe_every`` seconds notices an outage when nothing is being written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from datetime import datetime, tzinfo
+from datetime import time as day_time
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+
+from line311.live.errors import LiveError, LiveStateError
+from line311.live.routing import DEFAULT_PREFIX, mapped_errors
+from line311.queue.events import (
+    AgentActivity,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallCompleted,
+    CallEnqueued,
+    CallTimedOut,
+)
+from line311.routing.agents import Agent
+
+__all__ = ["LiveJournal", "Restored", "decode_fact", "encode_fact", "open_calls"]
+
+logger = logging.getLogger(__name__)
+
+
+class Timed(Protocol):
+    """A fact: a frozen dataclass with an ``at`` (POSIX seconds)."""
+
+    @property
+    def at(self) -> float: ...
+
+
+def encode_fact(fact: Timed) -> str:
+    """``fact`` as one JSON object with its type name (enums as their values)."""
+    if not is_dataclass(fact):
+        raise LiveStateError(f"not a fact: {fact!r}")
+    body: dict[str, Any] = {"type": type(fact).__name__}
+    for f in fields(fact):
+        body[f.name] = getattr(fact, f.name)
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise LiveStateError(f"{type(fact).__name__} is not JSON ({exc})") from None
+
+
+def decode_fact(text: str, types: Mapping[str, type[Any]]) -> Any | None:
+    """The fact `encode_fact` wrote, or None for a type not in ``types`` (or unreadable)."""
+    try:
+        body = json.loads(text)
+        cls = types.get(body.pop("type"))
+        if cls is None:
+            return None
+        if cls is AgentStateChanged:
+            body["state"] = AgentActivity(body["state"])
+        return cls(**body)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        logger.error("unreadable stored fact skipped: %.200s", text)
+        return None
+
+
+def open_calls(facts: Iterable[object]) -> dict[str, str]:
+    """Calls still waiting after ``facts`` (enqueued, not yet answered, abandoned or timed
+    out): call id -> queue."""
+    waiting: dict[str, str] = {}
+    for fact in facts:
+        if isinstance(fact, CallEnqueued):
+            waiting[fact.call_id] = fact.queue
+        elif isinstance(fact, CallAnswered | CallAbandoned | CallTimedOut | CallCompleted):
+            waiting.pop(fact.call_id, None)
+    return waiting
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What a starting controller reads back: the facts of today (and the end of
+    yesterday) in time order, and each CCR's last record by agent id."""
+
+    facts: list[Any]
+    agents: dict[str, dict[str, Any]]
+
+
+class LiveJournal:
+    """See the module docstring. ``types``: the fact classes kept (by class name)."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        types: Iterable[type[Any]],
+        *,
+        tz: tzinfo,
+        prefix: str = DEFAULT_PREFIX,
+        interval: float = 0.2,
+        probe_every: float = 1.0,
+        retry_every: float = 1.0,
+        keep_days: int = 3,
+        max_pending: int = 200_000,
+        batch: int = 2_000,
+    ) -> None:
+        self.client: Any = client
+        self.types = {cls.__name__: cls for cls in types}
+        self.tz = tz
+        self.prefix = prefix
+        self.interval = interval
+        self.probe_every = probe_every
+        self.retry_every = retry_every
+        self.keep = keep_days * 86_400
+        self.max_pending = max_pending
+        self.batch = batch
+        self._boot = f"{int(time.time() * 1000):013d}"
+        self._n = 0
+        self._facts: deque[tuple[str, float, str]] = deque()  # (key, score, member)
+        self._agents: dict[str, Agent] = {}
+        self._more = asyncio.Event()
+        self._probed = 0.0
+        self.up = True
+        self.reason: str | None = None
+        self.dropped = 0
+        self.written = 0
+
+    @property
+    def agents_key(self) -> str:
+        return self.prefix + "agents"
+
+    def day_start(self, at: float) -> float:
+        """Start of the calendar day (in ``tz``) holding ``at``."""
+        day = datetime.fromtimestamp(at, self.tz).date()
+        return datetime.combine(day, day_time(0), self.tz).timestamp()
+
+    def _facts_key(self, at: float) -> str:
+        return f"{self.prefix}facts:{self.day_start(at):.0f}"
+
+    @property
+    def pending(self) -> int:
+        """Writes not yet in Redis (facts, and CCRs with a newer record)."""
+        return len(self._facts) + len(self._agents)
+
+    # ------------------------------------------------------------------ writing (sync)
+    def on_fact(self, fact: object, measurements: object = None) -> None:
+        """Keep ``fact`` if it is one of ``types`` (a `LiveHub` listener's signature)."""
+        if type(fact).__name__ not in self.types or not hasattr(fact, "at"):
+            return
+        self._n += 1
+        member = f"{self._boot}.{self._n:010d} {encode_fact(fact)}"
+        at = float(fact.at)
+        self._facts.append((self._facts_key(at), at, member))
+        if len(self._facts) > self.max_pending:
+            self._facts.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 10_000 == 0:
+                logger.error("live figures: Redis away too long, %d facts dropped", self.dropped)
+        if len(self._facts) >= self.batch:
+            self._more.set()
+
+    def on_agent(self, agent: Agent) -> None:
+        """Note that ``agent`` changed (its latest record is written at the next flush)."""
+        self._agents[agent.agent_id] = agent
+        self._more.set()
+
+    # ------------------------------------------------------------------ flushing
+    async def flush(self) -> int:
+        """Write what is pending (one round trip per batch); returns the writes made.
+        Raises `LiveUnavailableError` (what was not written stays pending)."""
+        done = 0
+        while self._facts or self._agents:
+            facts = [self._facts[i] for i in range(min(self.batch, len(self._facts)))]
+            agents, self._agents = self._agents, {}
+            try:
+                await self._write(facts, agents)
+            except BaseException:
+                for agent_id, agent in agents.items():
+                    self._agents.setdefault(agent_id, agent)
+                raise
+            for _ in facts:
+                self._facts.popleft()
+            done += len(facts) + len(agents)
+        self.written += done
+        return done
+
+    async def _write(self, facts: list[tuple[str, float, str]], agents: dict[str, Agent]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        by_key: dict[str, dict[str, float]] = {}
+        for key, score, member in facts:
+            by_key.setdefault(key, {})[member] = score
+        for key, members in by_key.items():
+            pipe.zadd(key, members)
+            pipe.expire(key, self.keep)
+        if agents:
+            records = {
+                agent_id: json.dumps(agent.to_dict(), separators=(",", ":"))
+                for agent_id, agent in agents.items()
+            }
+            pipe.hset(self.agents_key, mapping=records)
+        async with mapped_errors("live journal write"):
+            await pipe.execute()
+
+    async def check(self) -> None:
+        """Flush, or PING when there is nothing to write and none was sent lately; sets `up`."""
+        try:
+            if self.pending:
+                await self.flush()
+            elif time.monotonic() - self._probed >= self.probe_every or not self.up:
+                self._probed = time.monotonic()
+                async with mapped_errors("live journal ping"):
+                    await self.client.ping()
+        except LiveError as exc:
+            self._went_down(str(exc))
+            raise
+        self._came_back()
+
+    def _went_down(self, reason: str) -> None:
+        if self.up:
+            logger.warning(
+                "live state: Redis is away (%s); figures and CCR states kept in memory "
+                "and written when it is back",
+                reason,
+            )
+        self.up = False
+        self.reason = reason
+
+    def _came_back(self) -> None:
+        if not self.up:
+            logger.info("live state: Redis is back; the figures and CCR states are written")
+        self.up = True
+        self.reason = None
+
+    async def run(self) -> None:
+        """Flush every ``interval`` seconds (sooner past ``batch`` facts) until cancelled."""
+        while True:
+            try:
+                await self.check()
+            except LiveError:
+                await asyncio.sleep(self.retry_every)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._more.wait(), self.interval)
+            self._more.clear()
+
+    # ------------------------------------------------------------------ reading back
+    async def load(self, now: float, *, lookback: float = 7_200.0) -> Restored:
+        """Today's facts (in the time zone ``tz``), the last ``lookback`` seconds of
+        yesterday's (calls that span midnight), and every CCR's record."""
+        today = self.day_start(now)
+        ranges = [
+            (self._facts_key(self.day_start(today - 1.0)), str(today - lookback)),
+            (self._facts_key(today), "-inf"),
+        ]
+        facts: list[Any] = []
+        async with mapped_errors("live journal load"):
+            for key, since in ranges:
+                for member in await self.client.zrangebyscore(key, since, "+inf"):
+                    _, _, text = member.partition(" ")
+                    fact = decode_fact(text, self.types)
+                    if fact is not None:
+                        facts.append(fact)
+            raw = await self.client.hgetall(self.agents_key)
+        agents: dict[str, dict[str, Any]] = {}
+        for agent_id, text in raw.items():
+            try:
+                record = json.loads(text)
+            except ValueError:
+                logger.error("unreadable stored record of CCR %s skipped", agent_id)
+                continue
+            if isinstance(record, dict):
+                agents[agent_id] = record
+        return Restored(facts, agents)

@@ -1,0 +1,164 @@
+"""LiveJournal on a real Redis: today's figures and the CCRs' states are written, read back
+by the next controller, and kept through a Redis outage (issue 12 points 1, 6, 7)."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis.asyncio as aioredis
+
+from line311.dashboard.facts import CallLeftIvr
+from line311.dashboard.state import LiveState
+from line311.live.client import connect
+from line311.live.errors import LiveUnavailableError
+from line311.live.journal import LiveJournal
+from line311.live.server import RedisServer
+from line311.queue.events import (
+    AgentActivity,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallbackRequested,
+    CallCompleted,
+    CallEnqueued,
+    CallTimedOut,
+)
+from line311.routing.store import InMemoryRoutingStore
+from tests.unit.routing.helpers import ccr, router
+
+pytestmark = pytest.mark.integration
+
+NY = ZoneInfo("America/New_York")
+TYPES = (
+    CallEnqueued, CallAnswered, CallAbandoned, CallTimedOut, CallbackRequested, CallCompleted,
+    AgentStateChanged, CallLeftIvr,
+)  # fmt: skip
+NOON = datetime(2026, 12, 4, 12, 0, tzinfo=NY).timestamp()
+
+
+def _day(at: float, day: str) -> list[object]:
+    """A small day: one answered call, one abandoned, one still waiting, a paused CCR."""
+    return [
+        AgentStateChanged("1001", AgentActivity.AVAILABLE, at),
+        CallEnqueued(f"{day}-c1", "general", at + 1),
+        CallAnswered(f"{day}-c1", "general", at + 11, "1001"),
+        AgentStateChanged("1001", AgentActivity.ON_CALL, at + 11),
+        CallEnqueued(f"{day}-c2", "general", at + 12),
+        CallAbandoned(f"{day}-c2", "general", at + 50),
+        CallCompleted(f"{day}-c1", "general", at + 71, 60.0, 0.0, 5.0),
+        AgentStateChanged("1001", AgentActivity.PAUSED, at + 76, "lunch"),
+        CallLeftIvr(f"{day}-c3", at + 80, True),
+        CallEnqueued(f"{day}-c4", "general", at + 90),
+    ]
+
+
+def _figures(state: LiveState, now: float) -> dict:
+    snap = state.snapshot(now)
+    return {k: snap[k] for k in ("queues", "agents", "agent_counts", "ivr", "chart")}
+
+
+async def test_given_a_day_of_facts_when_a_new_controller_reads_them_back_then_the_same_wallboard(
+    redis_client: aioredis.Redis,
+) -> None:
+    journal = LiveJournal(redis_client, TYPES, tz=NY)
+    before = LiveState(tz=NY)
+    midnight = journal.day_start(NOON)
+    yesterday = _day(NOON - 86_400, "y")  # not read back: before yesterday's last 2 hours
+    late = _day(midnight - 60, "late")  # read back: calls across midnight
+    today = _day(NOON, "t")
+    for fact in [*yesterday, *late, *today]:
+        journal.on_fact(fact, [])
+    before.apply_all([*late, *today])  # a controller started yesterday evening
+    journal.on_fact(object(), [])  # not a kept fact: ignored
+    assert await journal.flush() == len(yesterday) + len(late) + len(today)
+    assert journal.pending == 0
+
+    restored = await LiveJournal(redis_client, TYPES, tz=NY).load(NOON + 100)
+    assert restored.facts == [*late, *today]  # in time order, across midnight
+    after = LiveState(tz=NY)
+    after.apply_all(restored.facts)
+    assert _figures(after, NOON + 100) == _figures(before, NOON + 100)
+    today_fig = _figures(after, NOON + 100)["queues"][0]["today"]
+    assert (today_fig["offered"], today_fig["abandoned"]) == (4, 1)
+    assert await redis_client.ttl(f"line311:facts:{journal.day_start(NOON):.0f}") > 86_400
+
+
+async def test_given_a_write_retried_after_a_lost_reply_when_read_back_then_counted_once(
+    redis_client: aioredis.Redis,
+) -> None:
+    journal = LiveJournal(redis_client, TYPES, tz=UTC)
+    journal.on_fact(CallAbandoned("c2", "general", NOON), [])
+    sent = list(journal._facts)
+    await journal.flush()
+    journal._facts.extend(sent)  # as if the reply had been lost and the write made again
+    await journal.flush()
+    assert (await journal.load(NOON)).facts == [CallAbandoned("c2", "general", NOON)]
+
+
+async def test_given_ccr_changes_when_flushed_then_their_latest_records_read_back(
+    redis_client: aioredis.Redis,
+) -> None:
+    journal = LiveJournal(redis_client, TYPES, tz=UTC)
+    store = InMemoryRoutingStore()
+    store.watch_agents(journal.on_agent)
+    old = router(store=store)
+    old.register_agent(ccr("1001", "lang:en=5, topic:general=3"))
+    old.register_agent(ccr("1002", "lang:en=5, topic:general=3"))
+    old.agent_login("1001", now=NOON)
+    old.agent_pause("1001", now=NOON + 5, reason="training")
+    old.agent_login("1002", now=NOON)
+    assert journal.pending == 2  # coalesced: one record per CCR
+    await journal.flush()
+    agents = (await journal.load(NOON)).agents
+    assert (agents["1001"]["state"], agents["1001"]["pause_reason"]) == ("paused", "training")
+    new = router()
+    new.register_agent(ccr("1001", "lang:en=5, topic:general=3"))
+    new.restore_agent(agents["1001"], NOON + 60)
+    assert new.agent("1001").pause_reason == "training"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_given_redis_killed_when_facts_come_then_kept_in_memory_and_written_once_it_is_back(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path, port=_free_port(), instance="journal")
+    server.start(wait=15)
+    client = connect(server.url, timeout=0.5)
+    try:
+        journal = LiveJournal(client, TYPES, tz=UTC, probe_every=0.0)
+        journal.on_fact(CallEnqueued("c1", "general", NOON), [])
+        await journal.check()
+        assert journal.up
+        assert journal.pending == 0
+
+        server.kill()  # SIGKILL: only the AOF keeps what was written
+        with pytest.raises(LiveUnavailableError):
+            await journal.check()  # nothing pending: the PING notices
+        assert not journal.up
+        assert "unreachable" in (journal.reason or "")
+        journal.on_fact(CallAnswered("c1", "general", NOON + 10, "1001"), [])
+        with pytest.raises(LiveUnavailableError):
+            await journal.check()
+        assert journal.pending == 1  # kept for later
+
+        server.start(wait=15)
+        await journal.check()
+        assert journal.up
+        assert journal.reason is None
+        assert journal.pending == 0
+        assert (await journal.load(NOON)).facts == [
+            CallEnqueued("c1", "general", NOON),
+            CallAnswered("c1", "general", NOON + 10, "1001"),
+        ]
+    finally:
+        await client.aclose()
+        server.stop()

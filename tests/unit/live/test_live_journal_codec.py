@@ -1,0 +1,62 @@
+"""The live journal's fact codec and its reading of which calls still wait (no Redis)."""
+
+from __future__ import annotations
+
+from line311.dashboard.facts import CallLeftIvr
+from line311.live.journal import decode_fact, encode_fact, open_calls
+from line311.queue.events import (
+    AgentActivity,
+    AgentStateChanged,
+    CallAbandoned,
+    CallAnswered,
+    CallbackRequested,
+    CallCompleted,
+    CallEnqueued,
+    CallTimedOut,
+)
+
+TYPES = {
+    cls.__name__: cls
+    for cls in (
+        CallEnqueued, CallAnswered, CallAbandoned, CallTimedOut, CallbackRequested,
+        CallCompleted, AgentStateChanged, CallLeftIvr,
+    )
+}  # fmt: skip
+
+
+def test_given_every_kept_fact_when_encoded_and_decoded_then_equal():
+    facts = [
+        CallEnqueued("c1", "general", 1.5, "es", "noise", 2),
+        CallAnswered("c1", "general", 9.25, "1001"),
+        CallCompleted("c1", "general", 70.0, 60.75, 1.0, 5.0, "agent"),
+        CallAbandoned("c2", "general", 3.0),
+        CallTimedOut("c3", "general", 4.0, "max-wait", True),
+        CallbackRequested("c4", "general", 5.0, True),
+        AgentStateChanged("1001", AgentActivity.PAUSED, 6.0, "lunch"),
+        CallLeftIvr("c5", 7.0, True),
+    ]
+    for fact in facts:
+        assert decode_fact(encode_fact(fact), TYPES) == fact
+
+
+def test_given_a_type_not_kept_or_garbage_when_decoded_then_none():
+    text = encode_fact(CallAbandoned("c2", "general", 3.0))
+    assert decode_fact(text, {"CallEnqueued": CallEnqueued}) is None
+    assert decode_fact("{not json", TYPES) is None
+    assert decode_fact('{"type": "CallAbandoned", "nope": 1}', TYPES) is None
+
+
+def test_given_facts_when_open_calls_read_then_only_calls_still_waiting():
+    facts = [
+        CallEnqueued("answered", "general", 1.0),
+        CallEnqueued("abandoned", "general", 1.0),
+        CallEnqueued("timed-out", "sanitation", 1.0),
+        CallEnqueued("callback", "general", 1.0),
+        CallEnqueued("waiting", "sanitation", 2.0),
+        CallAnswered("answered", "general", 3.0, "1001"),
+        CallAbandoned("abandoned", "general", 3.0),
+        CallTimedOut("timed-out", "sanitation", 3.0),
+        CallbackRequested("callback", "general", 3.0),
+        AgentStateChanged("1001", AgentActivity.ON_CALL, 3.0),
+    ]
+    assert open_calls(facts) == {"callback": "general", "waiting": "sanitation"}
