@@ -101,6 +101,7 @@ class StepResult:
     cpu: dict[str, float]  # CPU seconds spent during the step, per watched process
     load: tuple[float, float, float]
     stasis_ms: list[float] = field(default_factory=list)
+    profile: str = ""  # py-spy summary of the controller during the step (bench only)
 
     def cpu_per_call_ms(self, name: str) -> float:
         return 1000 * self.cpu[name] / max(1, self.calls)
