@@ -42,7 +42,7 @@ def run(argv: list[str] | None = None) -> str:
         )  # fmt: skip
         idle = sipp.sample(pids)
         samples: list[Sample] = []
-        while sipp.running and sipp.sample(pids).at < ramp + args.hold_s:
+        while sipp.running and (not samples or samples[-1].at < ramp + args.hold_s):
             samples.append(sipp.sample(pids))
             time.sleep(1.0)
         ok, failed = sipp.wait(timeout=ramp + args.hold_s + 120)

@@ -63,6 +63,7 @@ class WsRestPool:
         connect_timeout: float = 5.0,
         request_timeout: float = 10.0,
         backoff_max: float = 10.0,
+        probe_timeout: float = _PROBE_TIMEOUT,
     ) -> None:
         if size < 1:
             raise ValueError("a REST socket pool needs at least one socket")
@@ -75,6 +76,7 @@ class WsRestPool:
         self._connect_timeout = connect_timeout
         self._request_timeout = request_timeout
         self._backoff_max = backoff_max
+        self._probe_timeout = probe_timeout
         self._sockets = [_Socket(i) for i in range(size)]
         self._tasks: list[asyncio.Task[None]] = []
         self._next_id = 0
@@ -183,7 +185,7 @@ class WsRestPool:
         try:
             with map_exceptions("ARI REST websocket probe"):
                 await ws.send(probe)
-                async with asyncio.timeout(_PROBE_TIMEOUT):
+                async with asyncio.timeout(self._probe_timeout):
                     while True:
                         reply = orjson.loads(await ws.recv())
                         if isinstance(reply, dict) and reply.get("type") == "RESTResponse":
