@@ -15,7 +15,8 @@ subscribed, so it receives no events and never replaces the controller's event s
 REST calls are not scoped by application. Each socket is kept by a task that connects,
 probes with ``GET asterisk/info`` and reconnects with backoff when dropped. An Asterisk that
 does not answer the probe (older than REST over websocket) disables the pool for good.
-`request` returns None while no socket is up: the caller then uses HTTP.
+`request` returns None while no socket is up (or when the chosen one closed before the
+request left): the caller then uses HTTP.
 """
 
 from __future__ import annotations
@@ -136,8 +137,10 @@ class WsRestPool:
         future: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
         sock.pending[request_id] = future
         try:
-            with map_exceptions(f"ARI {method} {path} (websocket)"):
+            try:
                 await ws.send(orjson.dumps(message).decode())
+            except websockets.exceptions.ConnectionClosed:
+                return None  # never sent: the caller goes over HTTP
             async with asyncio.timeout(self._request_timeout):
                 return await future
         except TimeoutError as exc:
