@@ -11,8 +11,9 @@ reference machine (Asterisk, controller, CRM bridge), for a box with ``--cores``
 ``u`` is the utilisation kept for latency headroom (0.7: an event loop at 70 % still answers
 in milliseconds). Asterisk is multi-threaded and limited only by the box row.
 
-    python -m bench scaling --asterisk-ms 15.9 --controller-ms 6.3 --crm-ms 3.5 \
-        --measured-clean 20
+    python -m bench scaling            # the costs measured on the reference machine (MEASURED)
+    python -m bench scaling --asterisk-ms 25.9 --controller-ms 7.3 --crm-ms 3.1 \
+        --measured-clean 40 --cores 8,16
 """
 
 from __future__ import annotations
@@ -21,19 +22,26 @@ import argparse
 import shlex
 
 WORKERS = (1, 2, 4)
+MEASURED = {"asterisk_ms": 25.9, "controller_ms": 7.3, "crm_ms": 3.1, "measured_clean": 40.0}
+"""Defaults: the shipped stack at 20 calls/s in docs/benchmarks.md "Capacity" (2026-12-04);
+the clean rate is a lower bound (the highest rate run)."""
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench scaling")
-    parser.add_argument("--asterisk-ms", type=float, required=True, help="Asterisk CPU ms/call")
-    parser.add_argument("--controller-ms", type=float, required=True, help="per call")
-    parser.add_argument("--crm-ms", type=float, required=True, help="CRM bridge CPU ms/call")
+    parser.add_argument("--asterisk-ms", type=float, help="Asterisk CPU ms/call")
+    parser.add_argument("--controller-ms", type=float, help="controller CPU ms/call")
+    parser.add_argument("--crm-ms", type=float, help="CRM bridge CPU ms/call")
     parser.add_argument("--cores", default="8,16", help="bigger boxes, comma-separated")
     parser.add_argument(
         "--measured-clean", type=float, help="clean calls/s measured here (1 worker, 2 cores)"
     )
     parser.add_argument("--utilisation", type=float, default=0.7)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for name, value in MEASURED.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
 
 
 def capacity(
@@ -48,8 +56,7 @@ def capacity(
 
 
 def run(argv: list[str] | None = None) -> str:
-    if not argv:
-        raise SystemExit("python -m bench scaling needs the measured costs (see --help)")
+    argv = argv or []
     a = _parse(argv)
     costs = (a.asterisk_ms, a.controller_ms, a.crm_ms, a.utilisation)
     here = min(capacity(1, 2, *costs))
@@ -68,8 +75,8 @@ def run(argv: list[str] | None = None) -> str:
             )
     calibration = (
         f"k = {k:.2f}: the clean rate measured here ({a.measured_clean:g} calls/s, 1 worker, "
-        f"2 cores, p99 < 200 ms, SIPp on the same box) over the model's {here:.0f}; the last "
-        "column assumes the same shortfall on every box."
+        f"2 cores, p99 < 200 ms, SIPp on the same box; a lower bound, the highest rate run) over "
+        f"the model's {here:.0f}; the last column assumes the same ratio on every box."
         if a.measured_clean
         else "k = 1 (no measured clean rate given)."
     )
@@ -89,5 +96,5 @@ def run(argv: list[str] | None = None) -> str:
         "pay off once cores outnumber what Asterisk and the bridge need. The bridge (one "
         "process) becomes the next single-core limit unless records are batched or it runs "
         "several workers too.\n\n"
-        f"Command: `python -m bench scaling {shlex.join(argv)}`"
+        f"Command: `{shlex.join(['python', '-m', 'bench', 'scaling', *argv])}`"
     )
