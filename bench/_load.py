@@ -80,5 +80,7 @@ class SippRun:
             if self._proc.poll() is None:
                 self._proc.terminate()
                 self._proc.wait(timeout=10)
-            self._http.close()
         return stat_counts(self.workdir / "stat.csv")
+
+    def close(self) -> None:
+        self._http.close()

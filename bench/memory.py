@@ -48,6 +48,7 @@ def run(argv: list[str] | None = None) -> str:
         ok, failed = sipp.wait(timeout=ramp + args.hold_s + 120)
         time.sleep(5.0)  # channels destroyed, records written
         after = sipp.sample(pids)
+        sipp.close()
     peak = max(samples, key=lambda s: (s.channels, s.at))
     names = list(pids)
     scale = 1000 / max(1, peak.channels)

@@ -59,6 +59,7 @@ def run(argv: list[str] | None = None) -> str:
             time.sleep(args.every)
             samples.append(sipp.sample(pids))
         ok, failed = sipp.wait(timeout=HOLD_MS / 1000 + 120)
+        sipp.close()
     steady = [s for s in samples if s.at >= seconds / 4]
     rows = [
         "| process | RSS start MiB | RSS after warm-up MiB | RSS end MiB | slope after warm-up "
