@@ -58,7 +58,7 @@ def bench_stack(
     """Asterisk + CRM bridge + controller on free ports; everything removed afterwards.
     ``rtp_ports``: size of Asterisk's RTP range (two ports per call leg)."""
     workdir = Path(tempfile.mkdtemp(prefix="line311-bench-"))
-    rtp_base = 52000 + (os.getpid() % 20) * 600
+    rtp_base = min(52000 + (os.getpid() % 20) * 600, 65000 - rtp_ports)
     settings = _test_settings(
         workdir / "state", rtp_port_start=rtp_base, rtp_port_end=rtp_base + rtp_ports
     )

@@ -21,6 +21,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+from bench._profile import Profiler, summarise
 from bench._stack import TimedObserver, bench_stack
 from bench.ari_latency import _latencies
 from line311.asterisk.manager import AsteriskManager
@@ -46,6 +47,14 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--sip-port", type=int, help="a running stack's SIP port (else own)")
     parser.add_argument("--pid", action="append", default=[], help="NAME=PID to watch")
     parser.add_argument("--ari", nargs=3, metavar=("URL", "USER", "PASSWORD"))
+    parser.add_argument("--profile", action="store_true", help="py-spy the controller (product)")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for line311")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="LABEL:NAME=VALUE,... a stack per variant (levers side by side in one run)",
+    )
     return parser.parse_args(argv)
 
 
@@ -61,6 +70,10 @@ def _steps(
     for rate in rates:
         for target, number in (("twin", TWIN_NUMBER), ("product", PRODUCT_NUMBER)):
             obs = TimedObserver(*observe) if observe and target == "product" else None
+            spy = None
+            if args.profile and target == "product" and "controller" in processes:
+                out = workdir / f"profile-{rate:g}.txt"
+                spy = Profiler(processes["controller"], args.seconds + args.hold_ms / 1000, out)
             try:
                 step = run_step(
                     workdir / f"{target}-{rate:g}",
@@ -74,6 +87,8 @@ def _steps(
                 )
                 if obs is not None:
                     step.stasis_ms = list(_latencies(obs).values())
+                if spy is not None:
+                    step.profile = summarise(spy.wait())
             finally:
                 if obs is not None:
                     obs.close()
@@ -135,26 +150,59 @@ def _summary(results: list[StepResult]) -> str:
     )
 
 
+def _variants(specs: list[str]) -> list[tuple[str, dict[str, str]]]:
+    out: list[tuple[str, dict[str, str]]] = []
+    for spec in specs:
+        label, _, pairs = spec.partition(":")
+        out.append((label, dict(p.split("=", 1) for p in pairs.split(",") if p)))
+    return out or [("", {})]
+
+
+def _own_stack(args: argparse.Namespace, env: dict[str, str]) -> list[StepResult]:
+    rtp_ports = max(200, int(max(float(r) for r in args.rates.split(",")) * 34))
+    with bench_stack(env, rtp_ports=rtp_ports) as lab:
+        pid = AsteriskManager(lab.settings).read_pid()
+        assert pid is not None, "Asterisk is not running"
+        controller, crm = lab.stack.controller.proc, lab.stack.crm.proc
+        assert controller is not None
+        assert crm is not None
+        processes = {"asterisk": pid, "controller": controller.pid, "crm-bridge": crm.pid}
+        s = lab.settings
+        observe = (s.ari_url, s.ari_user, s.ari_password.get_secret_value())
+        return _steps(args, lab.workdir / "capacity", s.sip_port, processes, observe)
+
+
+def _section(label: str, results: list[StepResult], specs: list[str]) -> str:
+    spec = next((v for v in specs if v.partition(":")[0] == label), "")
+    head = f"### Variant `{label}`: `{spec.partition(':')[2] or 'shipped settings'}`\n\n"
+    return (
+        (head if label else "")
+        + _table(results)
+        + "\n\n"
+        + _summary(results)
+        + "".join(
+            f"\n\n#### Controller profile{' (' + label + ')' if label else ''}, product at "
+            f"{r.rate:g} calls/s (py-spy)\n\n{r.profile}"
+            for r in results
+            if r.profile
+        )
+        + "\n\n"
+    )
+
+
 def run(argv: list[str] | None = None) -> str:
     args = _parse(argv or [])
     command = "python -m bench capacity" + ("" if not argv else " " + shlex.join(argv))
     before = loadavg()
+    variants: dict[str, list[StepResult]] = {}
     if args.sip_port is not None:
         processes = {k: int(v) for k, v in (p.split("=", 1) for p in args.pid)}
         workdir = Path("var/bench-capacity")
-        results = _steps(args, workdir, args.sip_port, processes, args.ari)
+        variants[""] = _steps(args, workdir, args.sip_port, processes, args.ari)
     else:
-        rtp_ports = max(200, int(max(float(r) for r in args.rates.split(",")) * 34))
-        with bench_stack(rtp_ports=rtp_ports) as lab:
-            pid = AsteriskManager(lab.settings).read_pid()
-            assert pid is not None, "Asterisk is not running"
-            controller, crm = lab.stack.controller.proc, lab.stack.crm.proc
-            assert controller is not None
-            assert crm is not None
-            processes = {"asterisk": pid, "controller": controller.pid, "crm-bridge": crm.pid}
-            s = lab.settings
-            observe = (s.ari_url, s.ari_user, s.ari_password.get_secret_value())
-            results = _steps(args, lab.workdir / "capacity", s.sip_port, processes, observe)
+        base = dict(e.split("=", 1) for e in args.env)
+        for label, extra in _variants(args.variant):
+            variants[label] = _own_stack(args, base | extra)
     after = loadavg()
     return (
         "## Capacity: product vs dialplan twin (issue 13)\n\n"
@@ -168,9 +216,7 @@ def run(argv: list[str] | None = None) -> str:
         "ticks of a few ms (0 = within one). Load: the 1-minute load average at the end of "
         "each step, on a machine other work may share. The twin makes no call record, the "
         "product does (CRM bridge).\n\n"
-        + _table(results)
-        + "\n\n"
-        + _summary(results)
+        + "".join(_section(label, results, args.variant) for label, results in variants.items())
         + f"\n\n_Load average (1, 5, 15 min) before: {' '.join(f'{x:.2f}' for x in before)}; "
         f"after: {' '.join(f'{x:.2f}' for x in after)} (2 cores shared by SIPp, Asterisk, "
         "line311 and whatever else ran)._\n\n"

@@ -49,6 +49,19 @@ __all__ = ["run_controller", "run_crm_bridge", "run_stack"]
 logger = logging.getLogger(__name__)
 
 
+def _run_loop(settings: Settings, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main`` on the configured event loop: uvloop if asked for and installed."""
+    if settings.event_loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            logger.warning("event_loop = uvloop but uvloop is not installed; using asyncio")
+        else:
+            uvloop.run(main())
+            return
+    asyncio.run(main())
+
+
 def _install_stop_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -199,6 +212,8 @@ async def controller_part(
             settings.ari_user,
             settings.ari_password.get_secret_value(),
             settings.ari_app,
+            rest_transport=settings.ari_rest_transport,
+            rest_sockets=settings.ari_rest_sockets,
         ) as ari,
         CrmClient(settings.effective_crm_url, settings.crm_api_key.get_secret_value()) as crm,
         # call records: one try per delivery pass; the durable spool retries until stored
@@ -418,7 +433,7 @@ def run_controller(settings: Settings) -> None:
         _install_stop_signals(stop)
         await _run_until(stop, lambda s: controller_part(settings, s))
 
-    asyncio.run(main())
+    _run_loop(settings, main)
 
 
 def run_crm_bridge(settings: Settings) -> None:
@@ -429,7 +444,7 @@ def run_crm_bridge(settings: Settings) -> None:
         _install_stop_signals(stop)
         await _run_until(stop, lambda s: crm_bridge_part(settings, s))
 
-    asyncio.run(main())
+    _run_loop(settings, main)
 
 
 def run_stack(settings: Settings) -> None:

@@ -6,12 +6,13 @@ Never log a caller's number: use `line311.privacy.caller_hash` instead.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from collections.abc import MutableMapping
 from typing import Any
+
+import orjson
 
 __all__ = ["CallLogger", "JsonFormatter", "call_logger", "configure_logging"]
 
@@ -35,7 +36,7 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = value
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, separators=(",", ":"))
+        return orjson.dumps(payload, default=str).decode()
 
 
 class _TextFormatter(logging.Formatter):

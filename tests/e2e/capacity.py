@@ -28,8 +28,11 @@ __all__ = [
     "cpu_seconds",
     "loadavg",
     "quantile",
+    "rss_mib",
     "run_step",
     "scenario",
+    "sipp_argv",
+    "stat_counts",
 ]
 
 PRODUCT_NUMBER = "311"
@@ -61,6 +64,22 @@ def _children() -> dict[int, list[int]]:
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         tree.setdefault(ppid, []).append(int(entry.name))
     return tree
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and its live descendants, in MiB (0 for a gone process)."""
+    tree, total, todo = _children(), 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])  # kB
+        todo.extend(tree.get(current, []))
+    return total / 1024
 
 
 def cpu_seconds(pid: int) -> float:
@@ -101,6 +120,7 @@ class StepResult:
     cpu: dict[str, float]  # CPU seconds spent during the step, per watched process
     load: tuple[float, float, float]
     stasis_ms: list[float] = field(default_factory=list)
+    profile: str = ""  # py-spy summary of the controller during the step (bench only)
 
     def cpu_per_call_ms(self, name: str) -> float:
         return 1000 * self.cpu[name] / max(1, self.calls)
@@ -110,7 +130,7 @@ class StepResult:
         return self.failed == 0 and self.ok == self.calls and quantile(self.invite_ms, 0.99) < 200
 
 
-def _stat_counts(path: Path) -> tuple[int, int]:
+def stat_counts(path: Path) -> tuple[int, int]:
     """(successful, failed) calls from the last line of SIPp's ``-trace_stat`` file."""
     lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
     header = lines[0].split(";")
@@ -129,6 +149,32 @@ def _response_times(workdir: Path) -> list[float]:
     return out
 
 
+def sipp_argv(
+    workdir: Path, *, number: str, sip_port: int, rate: float, seconds: float, hold_ms: int
+) -> list[str]:
+    """The ``sipp`` command of one step (``rate`` calls/s for ``seconds`` to ``number``, each
+    caller hanging up after ``hold_ms``); writes the scenario into ``workdir``."""
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "caller.xml").write_text(scenario(hold_ms))
+    calls = max(1, round(rate * seconds))
+    limit = int(rate * (hold_ms / 1000 + 5)) + 20
+    return [
+        sipp, f"127.0.0.1:{sip_port}",
+        "-sf", str(workdir / "caller.xml"), "-s", number,
+        "-i", "127.0.0.1", "-p", str(free_udp_port()),
+        "-mi", "127.0.0.1", "-mp", str(free_udp_port(even=True)),
+        "-r", f"{rate:g}", "-rp", "1000", "-m", str(calls), "-l", str(limit),
+        "-key", "from_user", "2125550123",
+        "-trace_stat", "-stf", str(workdir / "stat.csv"), "-fd", "1",
+        "-trace_rtt", "-rtt_freq", "1",
+        "-trace_err", "-error_file", str(workdir / "errors.log"),
+        "-timeout", f"{int(seconds + hold_ms / 1000 + 90)}s", "-nostdin",
+    ]  # fmt: skip
+
+
 def run_step(
     workdir: Path,
     *,
@@ -142,25 +188,10 @@ def run_step(
     settle: float = 2.0,
 ) -> StepResult:
     """``rate`` calls/s to ``number`` for ``seconds``; CPU of ``processes`` (name -> pid)."""
-    sipp = shutil.which("sipp")
-    if sipp is None:
-        raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "caller.xml").write_text(scenario(hold_ms))
     calls = max(1, round(rate * seconds))
-    limit = int(rate * (hold_ms / 1000 + 5)) + 20
-    argv = [
-        sipp, f"127.0.0.1:{sip_port}",
-        "-sf", str(workdir / "caller.xml"), "-s", number,
-        "-i", "127.0.0.1", "-p", str(free_udp_port()),
-        "-mi", "127.0.0.1", "-mp", str(free_udp_port(even=True)),
-        "-r", f"{rate:g}", "-rp", "1000", "-m", str(calls), "-l", str(limit),
-        "-key", "from_user", "2125550123",
-        "-trace_stat", "-stf", str(workdir / "stat.csv"), "-fd", "1",
-        "-trace_rtt", "-rtt_freq", "1",
-        "-trace_err", "-error_file", str(workdir / "errors.log"),
-        "-timeout", f"{int(seconds + hold_ms / 1000 + 90)}s", "-nostdin",
-    ]  # fmt: skip
+    argv = sipp_argv(
+        workdir, number=number, sip_port=sip_port, rate=rate, seconds=seconds, hold_ms=hold_ms
+    )
     before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     subprocess.run(
         argv,
@@ -172,7 +203,7 @@ def run_step(
     )
     time.sleep(settle)  # records written, channels destroyed
     after = {name: cpu_seconds(pid) for name, pid in processes.items()}
-    ok, failed = _stat_counts(workdir / "stat.csv")
+    ok, failed = stat_counts(workdir / "stat.csv")
     return StepResult(
         target=target,
         number=number,

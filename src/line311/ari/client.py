@@ -2,11 +2,12 @@
 
 Theory of operation
 -------------------
-REST calls go through one pooled `httpx.AsyncClient` (basic auth) and return typed models
-(`line311.ari.models`). Ids are chosen by the caller wherever ARI allows it (channels,
-playbacks, bridges, recordings), so a waiter for the event an id will produce can be
-registered *before* the request: Asterisk may send PlaybackStarted before the ``POST /play``
-response arrives::
+REST calls go over a small pool of ARI websockets (``rest_transport="websocket"``, Asterisk
+22.4+, `line311.ari.ws_rest`; HTTP while no socket is up) or through one pooled
+`httpx.AsyncClient` (basic auth), and return typed models (`line311.ari.models`). Ids are
+chosen by the caller wherever ARI allows it (channels, playbacks, bridges, recordings), so a
+waiter for the event an id will produce can be registered *before* the request: Asterisk may
+send PlaybackStarted before the ``POST /play`` response arrives::
 
     async with client.expect("PlaybackFinished", playback_id=pid) as finished:
         await client.play(channel_id, "sound:hello", pid)
@@ -61,6 +62,7 @@ from line311.ari.errors import AriAuthError, AriClosed, AriError, AriUnreachable
 from line311.ari.lanes import _decode_event, _Lanes, _Waiter, backoff_delay, dispatch_key
 from line311.ari.port import ConnectedHandler, EventHandler
 from line311.ari.rest import AriRest, _normalise_base, map_exceptions
+from line311.ari.ws_rest import WsRestPool
 
 __all__ = [
     "AriClient",
@@ -100,6 +102,8 @@ class AriClient(AriRest):
         backoff_max: float = 10.0,
         max_connections: int = 32,
         ping_interval: float | None = 20.0,
+        rest_transport: str = "http",
+        rest_sockets: int = 4,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -128,6 +132,22 @@ class AriClient(AriRest):
         self._ws_url = f"{ws_root}/ari/events?{query}"
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
         self._ws_headers = {"Authorization": f"Basic {token}"}
+        if rest_transport not in ("http", "websocket"):
+            raise ValueError(f"rest_transport must be http or websocket, got {rest_transport!r}")
+        self._ws_rest_pool = (
+            WsRestPool(
+                ws_root,
+                self._ws_headers,
+                app,
+                size=rest_sockets,
+                connect_timeout=connect_timeout,
+                request_timeout=request_timeout,
+                backoff_max=backoff_max,
+            )
+            if rest_transport == "websocket"
+            else None
+        )
+        self._ws_rest = self._ws_rest_pool
         self._ws: websockets.asyncio.client.ClientConnection | None = None
         self._waiters: list[_Waiter] = []
         self._closing = asyncio.Event()
@@ -150,6 +170,11 @@ class AriClient(AriRest):
     def connected(self) -> bool:
         """True while the event websocket is open."""
         return self._connected
+
+    @property
+    def rest_pool(self) -> WsRestPool | None:
+        """The REST-over-websocket pool (None with ``rest_transport="http"``)."""
+        return self._ws_rest_pool
 
     @property
     def closed(self) -> bool:
@@ -176,6 +201,8 @@ class AriClient(AriRest):
             if not waiter.future.done():
                 waiter.future.cancel()
         self._waiters.clear()
+        if self._ws_rest_pool is not None:
+            await self._ws_rest_pool.close()
         await self._http.aclose()
 
     # ------------------------------------------------------------------ waiters
@@ -330,6 +357,8 @@ class AriClient(AriRest):
         """Read one connection until it drops; return why it dropped."""
         self._ws = ws
         self._connected = True
+        if self._ws_rest_pool is not None:
+            self._ws_rest_pool.start()
         resync: asyncio.Task[None] | None = None
         if on_connected is not None:
             resync = asyncio.create_task(self._call_connected(on_connected), name="ari-resync")

@@ -8,13 +8,14 @@ concurrently (see `line311.ari.client`); `dispatch_key` names the lane of an eve
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from line311.ari.errors import AriProtocolError
 from line311.ari.models import target_of
@@ -127,7 +128,7 @@ def _decode_event(message: str | bytes) -> dict[str, Any] | None:
     """Decode one websocket message; malformed ones are logged and dropped (None)."""
     try:
         with map_exceptions("ARI event"):
-            event = json.loads(message)
+            event = orjson.loads(message)
     except AriProtocolError as exc:
         logger.warning("dropping a malformed ARI event: %s", exc)
         return None

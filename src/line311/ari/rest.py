@@ -1,8 +1,9 @@
 """ARI over REST: the one error boundary (`map_exceptions`) and the typed REST calls.
 
 `AriRest` holds every REST call of `line311.ari.client.AriClient` (which adds the event
-websocket on top); each goes through one pooled `httpx.AsyncClient` and returns typed models
-(`line311.ari.models`). `map_exceptions` is the one boundary where httpx, websockets and json
+websocket on top); each goes over ARI REST-over-websocket when the client has a socket pool up
+(`line311.ari.ws_rest`), else through one pooled `httpx.AsyncClient`, and returns typed
+models (`line311.ari.models`). `map_exceptions` is the one boundary where httpx, websockets and json
 exceptions become `line311.ari.errors.AriError`s.
 """
 
@@ -12,10 +13,11 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
+import orjson
 import websockets
 import websockets.exceptions
 
@@ -96,14 +98,30 @@ def _param(value: object) -> str:
     return str(value)
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(content: bytes) -> str:
+    text = content.decode("utf-8", "replace")[:200]
     try:
-        body = response.json()
+        body = orjson.loads(content)
     except ValueError:
-        return response.text[:200]
+        return text
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return str(body["message"])
-    return response.text[:200]
+    return text
+
+
+class Reply(NamedTuple):
+    """A REST answer, however it travelled: HTTP status and body bytes."""
+
+    status_code: int
+    content: bytes
+
+
+class RestSocket(Protocol):
+    """REST over a websocket (`line311.ari.ws_rest.WsRestPool`): None when it cannot send."""
+
+    async def request(
+        self, method: str, path: str, query: Mapping[str, str], body: Mapping[str, Any] | None
+    ) -> tuple[int, bytes] | None: ...
 
 
 def _normalise_base(base_url: str) -> str:
@@ -122,6 +140,7 @@ class AriRest:
     app: str
     _http: httpx.AsyncClient
     _closed: bool
+    _ws_rest: RestSocket | None = None
 
     # ------------------------------------------------------------------ REST plumbing
     async def _send(
@@ -130,20 +149,31 @@ class AriRest:
         path: str,
         params: Mapping[str, object | None] | None = None,
         body: Mapping[str, Any] | None = None,
-    ) -> httpx.Response:
+        *,
+        http: bool = False,
+    ) -> Reply:
+        """One REST call: over the websocket pool when it is up (and ``http`` is False: binary
+        answers need HTTP), else over HTTP."""
         if self._closed:
             raise AriClosed(f"ARI client is closed ({method} {path})")
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
-        with map_exceptions(f"ARI {method} {path}"):
-            response = await self._http.request(
-                method, path, params=query, json=dict(body) if body is not None else None
-            )
-        logger.debug("ARI %s %s -> %s", method, path, response.status_code)
-        if response.status_code >= 400:
+        sent = None
+        if self._ws_rest is not None and not http:
+            sent = await self._ws_rest.request(method, path, query, body)
+        if sent is not None:
+            reply = Reply(*sent)
+        else:
+            with map_exceptions(f"ARI {method} {path}"):
+                response = await self._http.request(
+                    method, path, params=query, json=dict(body) if body is not None else None
+                )
+            reply = Reply(response.status_code, response.content)
+        logger.debug("ARI %s %s -> %s", method, path, reply.status_code)
+        if reply.status_code >= 400:
             raise http_error_for_status(
-                response.status_code, method, path, _error_message(response)
+                reply.status_code, method, path, _error_message(reply.content)
             )
-        return response
+        return reply
 
     async def _request(
         self,
@@ -156,7 +186,7 @@ class AriRest:
         if not response.content:
             return None
         with map_exceptions(f"ARI {method} {path}"):
-            return json.loads(response.content)
+            return orjson.loads(response.content)
 
     async def _request_obj(
         self,
@@ -374,8 +404,8 @@ class AriRest:
         )
 
     async def get_stored_recording_file(self, name: str) -> bytes:
-        response = await self._send("GET", f"/recordings/stored/{_q(name)}/file")
-        return response.content
+        reply = await self._send("GET", f"/recordings/stored/{_q(name)}/file", http=True)
+        return reply.content
 
     async def delete_stored_recording(self, name: str) -> None:
         await self._send("DELETE", f"/recordings/stored/{_q(name)}")

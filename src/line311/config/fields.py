@@ -59,6 +59,11 @@ class PathSettings(BaseModel):
     )
     log_format: Literal["text", "json"] = Field(default="text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        default="uvloop",
+        description="Event loop of the controller and CRM bridge (uvloop: less CPU per call; "
+        "asyncio when uvloop is not installed).",
+    )
 
 
 class AsteriskSettings(BaseModel):
@@ -85,6 +90,14 @@ class AsteriskSettings(BaseModel):
     ari_user: str = Field(default="line311", pattern=r"^[A-Za-z0-9_.-]+$")
     ari_password: SecretStr = SecretStr("")
     ari_app: str = Field(default="line311", pattern=r"^[A-Za-z0-9_-]+$")
+    ari_rest_transport: Literal["websocket", "http"] = Field(
+        default="websocket",
+        description="ARI REST calls over websockets (Asterisk 22.4+; HTTP while none is up) "
+        "or over HTTP only.",
+    )
+    ari_rest_sockets: int = Field(
+        default=4, ge=1, le=64, description="Websockets for ARI REST (each handles one at a time)."
+    )
     agent_count: int = Field(default=8, ge=0, le=2000, description="CCR endpoints agent1..agentN.")
     agent_password: SecretStr = SecretStr("")
     interpreter_endpoint: str = Field(

@@ -1,0 +1,45 @@
+"""The pure helpers of the issue-13 benchmarks: soak slope and the py-spy summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench._profile import summarise
+from bench.soak import slope_per_minute
+
+
+def test_given_rss_growing_one_mib_a_minute_when_fitted_then_the_slope_is_one():
+    points = [(t, 100.0 + t / 60) for t in range(0, 600, 10)]
+
+    assert abs(slope_per_minute(points) - 1.0) < 1e-9
+
+
+def test_given_flat_or_too_few_samples_when_fitted_then_the_slope_is_zero():
+    assert slope_per_minute([(0.0, 5.0), (60.0, 5.0), (120.0, 5.0)]) == 0.0
+    assert slope_per_minute([(0.0, 5.0)]) == 0.0
+
+
+def test_given_collapsed_stacks_when_summarised_then_groups_are_inclusive_and_self_shares(
+    tmp_path: Path,
+):
+    raw = tmp_path / "profile.txt"
+    raw.write_text(
+        "main (line311/bootstrap.py:1);send (httpx/_client.py:10);write "
+        "(asyncio/selector_events.py:5) 3\n"
+        "main (line311/bootstrap.py:1);step (line311/ivr/session.py:9) 1\n"
+    )
+
+    table = summarise(raw)
+
+    assert table.startswith("4 samples")
+    assert "| httpx / httpcore / h11 (REST over HTTP: Asterisk, CRM) | 75.0% | 0.0% |" in table
+    assert "| asyncio / uvloop (loop, transports, selector) | 75.0% | 75.0% |" in table
+    assert "| line311 pure core (call/ ivr/ routing/ queue/) | 25.0% | 25.0% |" in table
+
+
+def test_given_per_call_costs_when_modelled_then_each_limit_follows_its_formula():
+    from bench.scaling import capacity
+
+    workers, bridge, box = capacity(2, 8, c_ast=10.0, c_ctl=5.0, c_crm=5.0, u=0.5)
+
+    assert (workers, bridge, box) == (200.0, 100.0, 200.0)
