@@ -1,7 +1,8 @@
 """The ONE place that wires line311's pure core to its edges.
 
-(Over 400 lines on purpose: all the wiring of the processes in one file, so what talks to
-what is read in one place.)
+(About 600 lines on purpose: all the wiring of the processes in one file — the controller's
+parts, the live journal's read-back, the entry points — so what talks to what is read in one
+place.)
 
     line311 run (supervisor) ──▶ Asterisk    (daemon of AsteriskManager, watched by PID)
                               ├─▶ Redis       (daemon of RedisServer, AOF, watched by PID)

@@ -1,5 +1,8 @@
 """A thin, typed, async ARI client: httpx for REST, websockets for events.
 
+(A little over 400 lines: the event socket's life — connect, read, re-sync, reconnect with
+backoff — is one piece; the REST calls, lanes and REST-over-websocket pool live apart.)
+
 Theory of operation
 -------------------
 REST calls go over a small pool of ARI websockets (``rest_transport="websocket"``, Asterisk
@@ -354,46 +357,54 @@ class AriClient(AriRest):
         lanes: _Lanes,
         on_connected: ConnectedHandler | None,
     ) -> str:
-        """Read one connection until it drops; return why it dropped."""
+        """Read one connection until it drops; return why it dropped. The re-sync after the
+        connect (``on_connected``) runs beside the reader, in one task group with it."""
         self._ws = ws
         self._connected = True
         if self._ws_rest_pool is not None:
             self._ws_rest_pool.start()
-        resync: asyncio.Task[None] | None = None
-        if on_connected is not None:
-            resync = asyncio.create_task(self._call_connected(on_connected), name="ari-resync")
         try:
-            while True:
+            async with asyncio.TaskGroup() as tg:
+                resync = (
+                    tg.create_task(self._call_connected(on_connected), name="ari-resync")
+                    if on_connected is not None
+                    else None
+                )
                 try:
-                    with map_exceptions("ARI events"):
-                        message = await ws.recv()
-                except AriUnreachable as exc:
-                    return str(exc)
-                received_at = self._clock()
-                event = _decode_event(message)
-                if event is None:
-                    continue
-                if event.get("type") == "ApplicationReplaced":
-                    # a newer controller has the application: no event comes here any more,
-                    # and reconnecting would take it back from that controller
-                    logger.warning(
-                        "another connection took over ARI application %s; not reconnecting",
-                        self.app,
-                    )
-                    self.replaced = True
-                    return "application replaced"
-                self._resolve_waiters(event)
-                lanes.submit(dispatch_key(event), event, received_at)
+                    return await self._read_events(ws, lanes)
+                finally:
+                    if resync is not None:
+                        resync.cancel()
         finally:
             self._connected = False
             self._ws = None
-            if resync is not None and not resync.done():
-                resync.cancel()
-            if resync is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await resync
             with contextlib.suppress(Exception):
                 await ws.close()
+
+    async def _read_events(
+        self, ws: websockets.asyncio.client.ClientConnection, lanes: _Lanes
+    ) -> str:
+        while True:
+            try:
+                with map_exceptions("ARI events"):
+                    message = await ws.recv()
+            except AriUnreachable as exc:
+                return str(exc)
+            received_at = self._clock()
+            event = _decode_event(message)
+            if event is None:
+                continue
+            if event.get("type") == "ApplicationReplaced":
+                # a newer controller has the application: no event comes here any more,
+                # and reconnecting would take it back from that controller
+                logger.warning(
+                    "another connection took over ARI application %s; not reconnecting",
+                    self.app,
+                )
+                self.replaced = True
+                return "application replaced"
+            self._resolve_waiters(event)
+            lanes.submit(dispatch_key(event), event, received_at)
 
     async def _call_connected(self, on_connected: ConnectedHandler) -> None:
         try:

@@ -1,5 +1,8 @@
 """ARI over REST: the one error boundary (`map_exceptions`) and the typed REST calls.
 
+(A little over 400 lines: one short method per ARI resource operation line311 uses, kept
+together so the whole REST surface is read in one place.)
+
 `AriRest` holds every REST call of `line311.ari.client.AriClient` (which adds the event
 websocket on top); each goes over ARI REST-over-websocket when the client has a socket pool up
 (`line311.ari.ws_rest`), else through one pooled `httpx.AsyncClient`, and returns typed
