@@ -43,7 +43,7 @@ run: setup
 ## test: every test, the real-Asterisk, PostgreSQL and browser ones included; the unit and
 ## property tests run once, under the coverage gate
 test: setup lint coverage-gate
-	$(BIN)/python -m pytest --ignore=tests/unit --ignore=tests/property $(PYTEST_OPTS)
+	$(BIN)/python -m pytest --ignore=tests/unit --ignore=tests/property --durations=30 $(PYTEST_OPTS)
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit tests/property $(PYTEST_OPTS)
