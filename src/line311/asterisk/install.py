@@ -34,7 +34,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +45,11 @@ from line311.asterisk.render import write_if_changed
 
 __all__ = [
     "Installation",
+    "Packaged",
     "build_sid_root",
     "debian_mirror",
     "find_installation",
+    "find_packaged",
     "install_into_root",
     "system_asterisk_version",
     "write_hosts",
@@ -288,3 +290,43 @@ def build_sid_root(root: Path, mirror: str | None = None) -> None:
             shutil.rmtree(root)
         tmp.rename(root)
         logger.info("Asterisk root ready at %s in %.0f s", root, time.monotonic() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class Packaged:
+    """A program found by `find_packaged`: on PATH (``root`` None) or in the sid root."""
+
+    root: Path | None
+    binary: str  # the path the program sees (inside the root for the chroot)
+    version: str
+
+
+def find_packaged(
+    mode: Literal["auto", "system", "chroot"],
+    root: Path,
+    *,
+    program: str,
+    setting: str,
+    packages: tuple[str, ...],
+    chroot_binary: str,
+    version: Callable[[list[str]], str | None],
+    build: bool = True,
+) -> Packaged:
+    """Locate another daemon line311 runs (Redis, Kamailio): ``program`` on PATH (``auto``,
+    ``system``) when ``version`` can read its version, else Debian's ``packages`` installed into
+    the sid root once (``auto``, ``chroot``). ``setting`` names its ``<setting>_mode`` and its
+    ``line311 <setting> up`` in the errors (`AsteriskInstallError`)."""
+    if mode in ("auto", "system"):
+        binary = shutil.which(program)
+        found = version([binary]) if binary else None
+        if binary is not None and found is not None:
+            return Packaged(None, binary, found)
+        if mode == "system":
+            raise AsteriskInstallError(f"{setting}_mode=system needs a {program} on PATH")
+    if not (root / chroot_binary.lstrip("/")).exists():
+        if not build:
+            raise AsteriskInstallError(
+                f"no {program} in {root}; run `line311 {setting} up` to install it"
+            )
+        install_into_root(root, packages, binary=chroot_binary)
+    return Packaged(root, chroot_binary, version(["chroot", str(root), chroot_binary]) or "unknown")
