@@ -105,7 +105,7 @@ def test_given_no_answer_when_started_then_the_error_names_the_probe_and_the_pro
     tmp_path: Path,
 ) -> None:
     daemon = FakeDaemon(tmp_path, code=SILENT)
-    with pytest.raises(FakeStartError, match=r"did not answer within 0\.3 s \(no flag\); see "):
+    with pytest.raises(FakeStartError, match=r"did not answer within 0\.5 s \(no flag\); see "):
         daemon.start(wait=0.5)
     assert not daemon.pid_file.exists()
     assert daemon.read_pid() is None
