@@ -28,7 +28,7 @@ from typing import Literal
 
 from line311.asterisk.errors import AsteriskConfigError, AsteriskInstallError
 from line311.asterisk.fleet import asterisk_fleet
-from line311.asterisk.install import find_packaged
+from line311.asterisk.install import Installation, find_packaged, program_version
 from line311.asterisk.render import render_text, write_if_changed
 from line311.config import REPO_ROOT, Settings
 from line311.daemon import Daemon, runs_with_config
@@ -56,38 +56,12 @@ PACKAGES = ("kamailio",)
 Mode = Literal["auto", "system", "chroot"]
 
 
-@dataclass(frozen=True, slots=True)
-class KamailioInstallation:
-    """A kamailio we can run: binary, module dir and, for the chroot, its root."""
-
-    mode: Literal["system", "chroot"]
-    root: Path | None
-    binary: str
-    modules_dir: str
-    version: str
-
-    def host_path(self, path: str | Path) -> Path:
-        p = Path(path)
-        if self.root is None:
-            return p
-        return self.root / p.relative_to("/")
-
-    def argv(self, program: str, *args: str) -> list[str]:
-        """Run ``program`` (a path as Kamailio sees it) with ``args``."""
-        if self.root is None:
-            return [program, *args]
-        return ["chroot", str(self.root), program, *args]
+KamailioInstallation = Installation
+"""A kamailio we can run: binary, module dir and, for the chroot, its root."""
 
 
 def _version(argv: list[str]) -> str | None:
-    try:
-        out = subprocess.run(
-            [*argv, "-v"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    match = re.search(r"version: kamailio (\S+)", out)
-    return match.group(1) if match else None
+    return program_version([*argv, "-v"], r"version: kamailio (\S+)")
 
 
 def _modules_dir(base: Path) -> str:
@@ -270,7 +244,6 @@ class KamailioManager(Daemon):
 
     def command(self) -> list[str]:
         return self.installation.argv(
-            self.installation.binary,
             *("-DD", "-E", "-m", "64", "-M", "8", "-Y", f"{self.server_dir}/run"),
             *("-f", self.config_file),
         )
@@ -294,7 +267,7 @@ class KamailioManager(Daemon):
         kamcmd = str(Path(self.installation.binary).with_name("kamcmd"))
         if self.installation.root is None:
             kamcmd = shutil.which("kamcmd") or kamcmd
-        argv = self.installation.argv(kamcmd, "-s", self.ctl_socket, *command)
+        argv = self.installation.run(kamcmd, "-s", self.ctl_socket, *command)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         return proc.stdout
 

@@ -24,13 +24,12 @@ import logging
 import os
 import re
 import socket
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from line311.asterisk.errors import AsteriskInstallError
-from line311.asterisk.install import find_packaged
+from line311.asterisk.install import argv_in, find_packaged, host_path_in, program_version
 from line311.daemon import Daemon, proc_cmdline
 from line311.live.errors import RedisInstallError, RedisStartError
 from line311.procs import pid_alive
@@ -66,26 +65,14 @@ class RedisInstallation:
 
     def host_path(self, path: str | Path) -> Path:
         """Path on the host of a file the server sees as ``path`` (absolute)."""
-        p = Path(path)
-        if self.root is None:
-            return p
-        return self.root / p.relative_to("/")
+        return host_path_in(self.root, path)
 
     def argv(self, *args: str) -> list[str]:
-        if self.root is None:
-            return [self.binary, *args]
-        return ["chroot", str(self.root), self.binary, *args]
+        return argv_in(self.root, self.binary, *args)
 
 
 def _version(argv: list[str]) -> str | None:
-    try:
-        out = subprocess.run(
-            [*argv, "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    match = re.search(r"v=(\S+)", out)
-    return match.group(1) if match else None
+    return program_version([*argv, "--version"], r"v=(\S+)")
 
 
 def find_redis(mode: Mode, root: Path, *, build: bool = True) -> RedisInstallation:
