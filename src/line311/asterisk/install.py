@@ -45,6 +45,7 @@ from line311.asterisk.render import write_if_changed
 
 __all__ = [
     "Installation",
+    "Package",
     "Packaged",
     "argv_in",
     "build_sid_root",
@@ -313,6 +314,16 @@ def build_sid_root(root: Path, mirror: str | None = None) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class Package:
+    """Another daemon line311 runs (Redis, Kamailio) and the Debian package it comes in."""
+
+    program: str  # its name on PATH: ``redis-server``
+    setting: str  # its ``<setting>_mode`` and ``line311 <setting> up``: ``redis``
+    packages: tuple[str, ...]  # Debian's packages that hold it
+    chroot_binary: str  # its path inside the sid root
+
+
+@dataclass(frozen=True, slots=True)
 class Packaged:
     """A program found by `find_packaged`: on PATH (``root`` None) or in the sid root."""
 
@@ -320,22 +331,23 @@ class Packaged:
     binary: str  # the path the program sees (inside the root for the chroot)
     version: str
 
+    @property
+    def mode(self) -> Literal["system", "chroot"]:
+        return "system" if self.root is None else "chroot"
+
 
 def find_packaged(
+    package: Package,
     mode: Literal["auto", "system", "chroot"],
     root: Path,
     *,
-    program: str,
-    setting: str,
-    packages: tuple[str, ...],
-    chroot_binary: str,
     version: Callable[[list[str]], str | None],
     build: bool = True,
 ) -> Packaged:
-    """Locate another daemon line311 runs (Redis, Kamailio): ``program`` on PATH (``auto``,
-    ``system``) when ``version`` can read its version, else Debian's ``packages`` installed into
-    the sid root once (``auto``, ``chroot``). ``setting`` names its ``<setting>_mode`` and its
-    ``line311 <setting> up`` in the errors (`AsteriskInstallError`)."""
+    """Locate ``package``'s program on PATH (``auto``, ``system``) when ``version`` can read
+    its version, else install its Debian packages into the sid root once (``auto``,
+    ``chroot``); raise `AsteriskInstallError` when neither can be."""
+    program, setting, binary_in_root = package.program, package.setting, package.chroot_binary
     if mode in ("auto", "system"):
         binary = shutil.which(program)
         found = version([binary]) if binary else None
@@ -343,10 +355,11 @@ def find_packaged(
             return Packaged(None, binary, found)
         if mode == "system":
             raise AsteriskInstallError(f"{setting}_mode=system needs a {program} on PATH")
-    if not (root / chroot_binary.lstrip("/")).exists():
+    if not (root / binary_in_root.lstrip("/")).exists():
         if not build:
             raise AsteriskInstallError(
                 f"no {program} in {root}; run `line311 {setting} up` to install it"
             )
-        install_into_root(root, packages, binary=chroot_binary)
-    return Packaged(root, chroot_binary, version(["chroot", str(root), chroot_binary]) or "unknown")
+        install_into_root(root, package.packages, binary=binary_in_root)
+    found = version(["chroot", str(root), binary_in_root]) or "unknown"
+    return Packaged(root, binary_in_root, found)

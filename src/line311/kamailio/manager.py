@@ -28,7 +28,7 @@ from typing import Literal
 
 from line311.asterisk.errors import AsteriskConfigError, AsteriskInstallError
 from line311.asterisk.fleet import asterisk_fleet
-from line311.asterisk.install import Installation, find_packaged, program_version
+from line311.asterisk.install import Installation, Package, find_packaged, program_version
 from line311.asterisk.render import render_text, write_if_changed
 from line311.config import REPO_ROOT, Settings
 from line311.daemon import Daemon, runs_with_config
@@ -51,8 +51,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TEMPLATES_DIR = REPO_ROOT / "kamailio_conf"
-CHROOT_BINARY = "/usr/sbin/kamailio"
-PACKAGES = ("kamailio",)
+PACKAGE = Package("kamailio", "kamailio", ("kamailio",), "/usr/sbin/kamailio")
 Mode = Literal["auto", "system", "chroot"]
 
 
@@ -74,21 +73,11 @@ def _modules_dir(base: Path) -> str:
 def find_kamailio(mode: Mode, root: Path, *, build: bool = True) -> KamailioInstallation:
     """Locate the kamailio to run; for the chroot, install it into ``root`` once."""
     try:
-        found = find_packaged(
-            mode,
-            root,
-            program="kamailio",
-            setting="kamailio",
-            packages=PACKAGES,
-            chroot_binary=CHROOT_BINARY,
-            version=_version,
-            build=build,
-        )
+        found = find_packaged(PACKAGE, mode, root, version=_version, build=build)
     except AsteriskInstallError as exc:
         raise KamailioInstallError(str(exc)) from None
-    mode_found: Literal["system", "chroot"] = "system" if found.root is None else "chroot"
     modules = _modules_dir(found.root or Path("/"))
-    return KamailioInstallation(mode_found, found.root, found.binary, modules, found.version)
+    return KamailioInstallation(found.mode, found.root, found.binary, modules, found.version)
 
 
 def sip_ping(host: str, port: int, timeout: float = 0.5) -> bool:

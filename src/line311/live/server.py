@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from line311.asterisk.errors import AsteriskInstallError
-from line311.asterisk.install import argv_in, find_packaged, host_path_in, program_version
+from line311.asterisk.install import Package, argv_in, find_packaged, host_path_in, program_version
 from line311.daemon import Daemon, proc_cmdline
 from line311.live.errors import RedisInstallError, RedisStartError
 from line311.procs import pid_alive
@@ -48,8 +48,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 6380
 """Not 6379: a system Redis may own that one, and it is never ours to touch."""
-CHROOT_BINARY = "/usr/bin/redis-server"
-PACKAGES = ("redis-server",)
+PACKAGE = Package("redis-server", "redis", ("redis-server",), "/usr/bin/redis-server")
 Mode = Literal["auto", "system", "chroot"]
 
 
@@ -78,20 +77,10 @@ def _version(argv: list[str]) -> str | None:
 def find_redis(mode: Mode, root: Path, *, build: bool = True) -> RedisInstallation:
     """Locate the redis-server to run; for the chroot, install it into ``root`` once."""
     try:
-        found = find_packaged(
-            mode,
-            root,
-            program="redis-server",
-            setting="redis",
-            packages=PACKAGES,
-            chroot_binary=CHROOT_BINARY,
-            version=_version,
-            build=build,
-        )
+        found = find_packaged(PACKAGE, mode, root, version=_version, build=build)
     except AsteriskInstallError as exc:
         raise RedisInstallError(str(exc)) from None
-    mode_found: Literal["system", "chroot"] = "system" if found.root is None else "chroot"
-    return RedisInstallation(mode_found, found.root, found.binary, found.version)
+    return RedisInstallation(found.mode, found.root, found.binary, found.version)
 
 
 def render_conf(*, port: int, data_dir: str, bind: str = "127.0.0.1") -> str:
