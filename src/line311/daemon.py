@@ -17,12 +17,13 @@ import logging
 import subprocess
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
 
 from line311.procs import kill_and_wait, log_tail, pid_alive, read_pid_file, terminate
 
-__all__ = ["Daemon", "Installed", "proc_cmdline", "runs_with_config"]
+__all__ = ["Daemon", "DaemonStatus", "Installed", "proc_cmdline", "runs_with_config"]
 
 
 class Installed(Protocol):
@@ -30,6 +31,17 @@ class Installed(Protocol):
 
     @property
     def mode(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonStatus:
+    """What every daemon's status starts with; each adds how it answers, then its log file."""
+
+    instance: str
+    mode: str
+    version: str
+    pid: int | None
+    running: bool
 
 
 def proc_cmdline(pid: int) -> list[bytes] | None:

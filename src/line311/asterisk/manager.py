@@ -27,7 +27,7 @@ from line311.asterisk.errors import AsteriskStartError
 from line311.asterisk.install import Installation, find_installation
 from line311.asterisk.render import agent_sections, render_directory
 from line311.config import REPO_ROOT, Settings
-from line311.daemon import Daemon, runs_with_config
+from line311.daemon import Daemon, DaemonStatus, runs_with_config
 
 __all__ = ["AsteriskManager", "AsteriskStatus"]
 
@@ -38,12 +38,7 @@ SOUNDS_ASTERISK_DIR = "/var/lib/line311/sounds"
 
 
 @dataclass(frozen=True, slots=True)
-class AsteriskStatus:
-    instance: str
-    mode: str
-    version: str
-    pid: int | None
-    running: bool
+class AsteriskStatus(DaemonStatus):
     ari_ready: bool
     sip: str
     ari_url: str

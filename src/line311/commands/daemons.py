@@ -6,27 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
+from line311.daemon import DaemonStatus
 
-__all__ = ["DaemonStatus", "down_word", "status_json", "status_line"]
-
-
-class DaemonStatus(Protocol):
-    """The fields every daemon's status has."""
-
-    @property
-    def instance(self) -> str: ...
-    @property
-    def mode(self) -> str: ...
-    @property
-    def version(self) -> str: ...
-    @property
-    def pid(self) -> int | None: ...
-    @property
-    def running(self) -> bool: ...
+__all__ = ["down_word", "status_json", "status_line"]
 
 
 def down_word(stopped: bool) -> str:
@@ -34,7 +17,7 @@ def down_word(stopped: bool) -> str:
     return "stopped" if stopped else "not running"
 
 
-def status_json(status: DataclassInstance) -> str:
+def status_json(status: DaemonStatus) -> str:
     """The status as one JSON object, its fields in order, paths as strings."""
     payload = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(status).items()}
     return json.dumps(payload)

@@ -31,7 +31,7 @@ from line311.asterisk.fleet import asterisk_fleet
 from line311.asterisk.install import Installation, Package, find_packaged, program_version
 from line311.asterisk.render import render_text, write_if_changed
 from line311.config import REPO_ROOT, Settings
-from line311.daemon import Daemon, runs_with_config
+from line311.daemon import Daemon, DaemonStatus, runs_with_config
 from line311.kamailio.errors import (
     KamailioConfigError,
     KamailioInstallError,
@@ -118,12 +118,7 @@ class Destination:
 
 
 @dataclass(frozen=True, slots=True)
-class KamailioStatus:
-    instance: str
-    mode: str
-    version: str
-    pid: int | None
-    running: bool
+class KamailioStatus(DaemonStatus):
     ready: bool
     sip: str
     destinations: tuple[Destination, ...]

@@ -30,7 +30,7 @@ from typing import Literal
 
 from line311.asterisk.errors import AsteriskInstallError
 from line311.asterisk.install import Package, argv_in, find_packaged, host_path_in, program_version
-from line311.daemon import Daemon, proc_cmdline
+from line311.daemon import Daemon, DaemonStatus, proc_cmdline
 from line311.live.errors import RedisInstallError, RedisStartError
 from line311.procs import pid_alive
 
@@ -122,12 +122,7 @@ def ping(host: str, port: int, timeout: float = 1.0) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class RedisStatus:
-    instance: str
-    mode: str
-    version: str
-    pid: int | None
-    running: bool
+class RedisStatus(DaemonStatus):
     ready: bool
     url: str
     data_dir: Path
