@@ -1,6 +1,7 @@
 """Run the Kamailio SIP edge: install, render its config, start, stop, report.
 
-Managed like our Asterisk (``asterisk/manager.py``) and Redis (``live/server.py``):
+Managed like our Asterisk (``asterisk/manager.py``) and Redis (``live/server.py``), with the
+process lifecycle they share (`line311.daemon.Daemon`) and `find_packaged`:
 
 * **Installation.** ``system``: a ``kamailio`` on PATH. ``chroot``: Debian's ``kamailio``
   package installed into the Debian sid root the Asterisk chroot uses

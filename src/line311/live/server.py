@@ -1,6 +1,7 @@
 """The Redis that holds line311's live state: where it comes from, its config, start and stop.
 
-Managed like our Asterisk (``asterisk/install.py``, ``asterisk/manager.py``):
+Managed like our Asterisk (``asterisk/install.py``, ``asterisk/manager.py``), with the process
+lifecycle they share (`line311.daemon.Daemon`) and `find_packaged`:
 
 * **Installation.** ``system``: a ``redis-server`` on PATH, run as is. ``chroot``: Debian's
   ``redis-server`` package installed into the Debian sid root the Asterisk chroot uses
