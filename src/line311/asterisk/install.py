@@ -34,7 +34,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +45,16 @@ from line311.asterisk.render import write_if_changed
 
 __all__ = [
     "Installation",
+    "Package",
+    "Packaged",
+    "argv_in",
     "build_sid_root",
     "debian_mirror",
     "find_installation",
+    "find_packaged",
+    "host_path_in",
     "install_into_root",
+    "program_version",
     "system_asterisk_version",
     "write_hosts",
 ]
@@ -61,30 +67,54 @@ PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm", "asterisk-moh-opsound-gsm
 _APT_OPTS = ("-o", "Acquire::Check-Valid-Until=false", "-o", "APT::Get::Assume-Yes=true")
 
 
+def host_path_in(root: Path | None, path: str | Path) -> Path:
+    """Path on the host of a file a daemon run in ``root`` (None: no chroot) sees as ``path``."""
+    p = Path(path)
+    if not p.is_absolute():
+        raise ValueError(f"a daemon's path must be absolute: {p}")
+    if root is None:
+        return p
+    return root / p.relative_to("/")
+
+
+def argv_in(root: Path | None, program: str, *args: str) -> list[str]:
+    """Command line that runs ``program`` (a path inside ``root``) with ``args``."""
+    if root is None:
+        return [program, *args]
+    return ["chroot", str(root), program, *args]
+
+
+def program_version(argv: list[str], pattern: str) -> str | None:
+    """The first group of ``pattern`` in what ``argv`` prints (its version), or None."""
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(pattern, out)
+    return match.group(1) if match else None
+
+
 @dataclass(frozen=True, slots=True)
 class Installation:
-    """An Asterisk we can run: the binary, its module dir, and how paths map."""
+    """A daemon we can run (Asterisk, Kamailio): the binary, its module dir, how paths map."""
 
     mode: Literal["system", "chroot"]
     root: Path | None  # the chroot, None for system mode
-    binary: str  # Asterisk path of the binary
-    modules_dir: str  # Asterisk path of the modules directory
+    binary: str  # the daemon's path of the binary
+    modules_dir: str  # the daemon's path of its modules directory
     version: str
 
     def host_path(self, asterisk_path: str | Path) -> Path:
-        """Path on the host of a file Asterisk sees as ``asterisk_path`` (absolute)."""
-        p = Path(asterisk_path)
-        if not p.is_absolute():
-            raise ValueError(f"asterisk path must be absolute: {p}")
-        if self.root is None:
-            return p
-        return self.root / p.relative_to("/")
+        """Path on the host of a file the daemon sees as ``asterisk_path`` (absolute)."""
+        return host_path_in(self.root, asterisk_path)
 
     def argv(self, *args: str) -> list[str]:
-        """Command line that runs the Asterisk binary with ``args``."""
-        if self.root is None:
-            return [self.binary, *args]
-        return ["chroot", str(self.root), self.binary, *args]
+        """Command line that runs the binary with ``args``."""
+        return argv_in(self.root, self.binary, *args)
+
+    def run(self, program: str, *args: str) -> list[str]:
+        """Command line that runs another ``program`` of the installation with ``args``."""
+        return argv_in(self.root, program, *args)
 
 
 def system_asterisk_version() -> str | None:
@@ -92,14 +122,7 @@ def system_asterisk_version() -> str | None:
     binary = shutil.which("asterisk")
     if binary is None:
         return None
-    try:
-        out = subprocess.run(
-            [binary, "-V"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    match = re.search(r"Asterisk\s+(\S+)", out)
-    return match.group(1) if match else None
+    return program_version([binary, "-V"], r"Asterisk\s+(\S+)")
 
 
 def _major(version: str) -> int:
@@ -288,3 +311,55 @@ def build_sid_root(root: Path, mirror: str | None = None) -> None:
             shutil.rmtree(root)
         tmp.rename(root)
         logger.info("Asterisk root ready at %s in %.0f s", root, time.monotonic() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """Another daemon line311 runs (Redis, Kamailio) and the Debian package it comes in."""
+
+    program: str  # its name on PATH: ``redis-server``
+    setting: str  # its ``<setting>_mode`` and ``line311 <setting> up``: ``redis``
+    packages: tuple[str, ...]  # Debian's packages that hold it
+    chroot_binary: str  # its path inside the sid root
+
+
+@dataclass(frozen=True, slots=True)
+class Packaged:
+    """A program found by `find_packaged`: on PATH (``root`` None) or in the sid root."""
+
+    root: Path | None
+    binary: str  # the path the program sees (inside the root for the chroot)
+    version: str
+
+    @property
+    def mode(self) -> Literal["system", "chroot"]:
+        return "system" if self.root is None else "chroot"
+
+
+def find_packaged(
+    package: Package,
+    mode: Literal["auto", "system", "chroot"],
+    root: Path,
+    *,
+    version: Callable[[list[str]], str | None],
+    build: bool = True,
+) -> Packaged:
+    """Locate ``package``'s program on PATH (``auto``, ``system``) when ``version`` can read
+    its version, else install its Debian packages into the sid root once (``auto``,
+    ``chroot``); raise `AsteriskInstallError` when neither can be."""
+    program, setting, binary_in_root = package.program, package.setting, package.chroot_binary
+    if mode in ("auto", "system"):
+        binary = shutil.which(program)
+        found = version([binary]) if binary else None
+        if binary is not None and found is not None:
+            return Packaged(None, binary, found)
+        if mode == "system":
+            raise AsteriskInstallError(f"{setting}_mode=system needs a {program} on PATH")
+    if not (root / binary_in_root.lstrip("/")).exists():
+        if not build:
+            raise AsteriskInstallError(
+                f"no {program} in {root}; run `line311 {setting} up` to install it"
+            )
+        install_into_root(root, package.packages, binary=binary_in_root)
+    found = version(["chroot", str(root), binary_in_root]) or "unknown"
+    return Packaged(root, binary_in_root, found)

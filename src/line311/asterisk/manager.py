@@ -9,16 +9,15 @@ ports. The prompt library is shared by all instances at ``/var/lib/line311/sound
 The process runs in the foreground (``-f``) in its own session, so a Ctrl-C meant for the
 stack doesn't reach it; we stop it ourselves with SIGTERM, then SIGKILL. Its PID is kept in
 ``<state_dir>/asterisk-<instance>.pid`` and checked against /proc before any signal, so a
-stale pid file can never make us kill an unrelated process.
+stale pid file can never make us kill an unrelated process (`line311.daemon.Daemon`, shared
+with Redis and Kamailio).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from line311.asterisk.errors import AsteriskStartError
 from line311.asterisk.install import Installation, find_installation
 from line311.asterisk.render import agent_sections, render_directory
 from line311.config import REPO_ROOT, Settings
-from line311.procs import kill_and_wait, log_tail, pid_alive, read_pid_file, terminate
+from line311.daemon import Daemon, DaemonStatus, runs_with_config
 
 __all__ = ["AsteriskManager", "AsteriskStatus"]
 
@@ -39,27 +38,32 @@ SOUNDS_ASTERISK_DIR = "/var/lib/line311/sounds"
 
 
 @dataclass(frozen=True, slots=True)
-class AsteriskStatus:
-    instance: str
-    mode: str
-    version: str
-    pid: int | None
-    running: bool
+class AsteriskStatus(DaemonStatus):
     ari_ready: bool
     sip: str
     ari_url: str
     log_file: Path
 
 
-class AsteriskManager:
+class AsteriskManager(Daemon):
     """Render, start, stop and report on one Asterisk instance."""
 
+    name = "Asterisk"
+    program = "Asterisk"
+    start_error = AsteriskStartError
+    start_wait = 30.0
+    poll_interval = 0.1
+
     def __init__(self, settings: Settings, installation: Installation | None = None) -> None:
+        super().__init__()
         self.settings = settings
         self._installation = installation
-        self._proc: subprocess.Popen[bytes] | None = None  # when we started it ourselves
 
     # ------------------------------------------------------------------ paths
+    @property
+    def instance(self) -> str:
+        return self.settings.asterisk_instance
+
     @property
     def installation(self) -> Installation:
         if self._installation is None:
@@ -157,67 +161,21 @@ class AsteriskManager:
         return copied
 
     # ------------------------------------------------------------------ process
-    def read_pid(self) -> int | None:
-        """PID of our running Asterisk, or None (a stale pid file is removed)."""
-        return read_pid_file(self.pid_file, lambda pid: _is_our_asterisk(pid, self.config_file))
-
-    def start(self, *, wait: float = 30.0) -> int:
-        """Start Asterisk (idempotent) and wait until ARI answers; return its PID."""
+    def prepare(self) -> None:
         self.render()
         self.sync_sounds()
-        pid = self.read_pid()
-        if pid is not None:
-            self.wait_ready(wait, pid=pid)
-            return pid
-        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        argv = self.installation.argv("-f", "-n", "-C", self.config_file)
-        log = self.log_file.open("ab")
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-        self._proc = proc
-        self.pid_file.write_text(f"{proc.pid}\n")
-        logger.info(
-            "Asterisk %s (%s) starting, pid %d, log %s",
-            self.settings.asterisk_instance,
-            self.installation.mode,
-            proc.pid,
-            self.log_file,
-        )
-        try:
-            self.wait_ready(wait, pid=proc.pid, proc=proc)
-        except AsteriskStartError:
-            self.stop()
-            raise
-        return proc.pid
 
-    def wait_ready(
-        self, timeout: float, *, pid: int, proc: subprocess.Popen[bytes] | None = None
-    ) -> None:
-        """Poll ARI until it answers 200, the process dies, or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                raise AsteriskStartError(
-                    f"Asterisk exited with {proc.returncode} during start-up; "
-                    f"see {self.log_file}:\n{log_tail(self.log_file)}"
-                )
-            ok, last = self.ari_ping()
-            if ok:
-                return
-            time.sleep(0.1)
-        raise AsteriskStartError(
-            f"ARI at {self.settings.ari_url} did not answer within {timeout:.0f} s ({last}); "
-            f"see {self.log_file}:\n{log_tail(self.log_file)}"
-        )
+    def is_ours(self, pid: int) -> bool:
+        return runs_with_config(pid, b"asterisk", self.config_file)
+
+    def command(self) -> list[str]:
+        return self.installation.argv("-f", "-n", "-C", self.config_file)
+
+    def ready_probe(self) -> tuple[bool, str]:
+        return self.ari_ping()
+
+    def not_ready_message(self, pid: int, timeout: float, last: str) -> str:
+        return f"ARI at {self.settings.ari_url} did not answer within {timeout:.0f} s ({last})"
 
     def ari_ping(self) -> tuple[bool, str]:
         s = self.settings
@@ -232,30 +190,6 @@ class AsteriskManager:
         if r.status_code == 401:
             return False, "ARI refused our credentials (401)"
         return r.status_code == 200, f"HTTP {r.status_code}"
-
-    def stop(self, *, timeout: float = 10.0) -> bool:
-        """Stop our Asterisk (SIGTERM, then SIGKILL); return whether one was running."""
-        pid = self.read_pid()
-        if pid is None:
-            return False
-        terminate(pid, "Asterisk", timeout=timeout)
-        self._reap()
-        with contextlib.suppress(OSError):
-            self.pid_file.unlink()
-        logger.info("Asterisk %s stopped", self.settings.asterisk_instance)
-        return True
-
-    def kill(self) -> None:
-        """SIGKILL our Asterisk at once (for crash tests)."""
-        pid = self.read_pid()
-        if pid is not None:
-            kill_and_wait(pid)
-            self._reap()
-
-    def _reap(self) -> None:
-        if self._proc is not None:
-            self._proc.wait()
-            self._proc = None
 
     def cli(self, command: str, timeout: float = 10.0) -> str:
         """Run an Asterisk CLI command on the running instance (``asterisk -rx``)."""
@@ -278,15 +212,3 @@ class AsteriskManager:
             ari_url=s.ari_url,
             log_file=self.log_file,
         )
-
-
-def _is_our_asterisk(pid: int, config_file: str) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return (
-        pid_alive(pid)
-        and any(b"asterisk" in part for part in cmdline)
-        and (config_file.encode() in cmdline)
-    )

@@ -6,11 +6,10 @@ fleet (`line311.asterisk.fleet`); ``cli`` takes ``--server k``. Kamailio in fron
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from line311.asterisk.manager import AsteriskManager
+from line311.commands.daemons import down_word, status_json, status_line
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -43,7 +42,7 @@ def down(ctx: typer.Context) -> None:
     """Stop the Asterisk(s) this checkout started."""
     for mgr in _managers(ctx):
         stopped = mgr.stop()
-        typer.echo(f"{mgr.settings.asterisk_instance}: {'stopped' if stopped else 'not running'}")
+        typer.echo(f"{mgr.settings.asterisk_instance}: {down_word(stopped)}")
 
 
 @app.command()
@@ -58,25 +57,10 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
 def _show_status(mgr: AsteriskManager, as_json: bool) -> bool:
     st = mgr.status()
     if as_json:
-        payload = {
-            "instance": st.instance,
-            "mode": st.mode,
-            "version": st.version,
-            "pid": st.pid,
-            "running": st.running,
-            "ari_ready": st.ari_ready,
-            "sip": st.sip,
-            "ari_url": st.ari_url,
-            "log_file": str(st.log_file),
-        }
-        typer.echo(json.dumps(payload))
+        typer.echo(status_json(st))
     else:
-        state = "running" if st.running else "stopped"
-        ari = "ARI ready" if st.ari_ready else "ARI not answering"
-        typer.echo(
-            f"Asterisk {st.version} ({st.mode}, instance {st.instance}): {state}"
-            + (f", pid {st.pid}, {ari}" if st.running else "")
-        )
+        answers = "ARI ready" if st.ari_ready else "ARI not answering"
+        typer.echo(status_line("Asterisk", st, label=f"instance {st.instance}", answers=answers))
     return st.ari_ready
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
+from line311.commands.daemons import down_word, status_json, status_line
 from line311.kamailio.manager import KamailioManager
 
 app = typer.Typer(no_args_is_help=True)
@@ -36,7 +35,7 @@ def up(
 @app.command()
 def down(ctx: typer.Context) -> None:
     """Stop the Kamailio this checkout started."""
-    typer.echo("stopped" if _manager(ctx).stop() else "not running")
+    typer.echo(down_word(_manager(ctx).stop()))
 
 
 @app.command()
@@ -44,25 +43,10 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     """Say whether Kamailio answers and which Asterisks it sends calls to (exit 1 when down)."""
     st = _manager(ctx).status()
     if as_json:
-        payload = {
-            "instance": st.instance,
-            "mode": st.mode,
-            "version": st.version,
-            "pid": st.pid,
-            "running": st.running,
-            "ready": st.ready,
-            "sip": st.sip,
-            "destinations": [{"uri": d.uri, "flags": d.flags} for d in st.destinations],
-            "log_file": str(st.log_file),
-        }
-        typer.echo(json.dumps(payload))
+        typer.echo(status_json(st))
     else:
-        state = "running" if st.running else "stopped"
-        typer.echo(
-            f"Kamailio {st.version} ({st.mode}, {st.instance}): {state}"
-            + (f", pid {st.pid}, {st.sip} {'answering' if st.ready else 'not answering'}")
-            * st.running
-        )
+        answers = f"{st.sip} {'answering' if st.ready else 'not answering'}"
+        typer.echo(status_line("Kamailio", st, label=st.instance, answers=answers))
         for d in st.destinations:
             typer.echo(f"  {d.uri}  {'up' if d.active else 'DOWN'} ({d.flags})")
     raise typer.Exit(0 if st.ready else 1)

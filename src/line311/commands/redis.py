@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 import typer
 
+from line311.commands.daemons import down_word, status_json, status_line
 from line311.live.server import DEFAULT_PORT, RedisServer
 
 app = typer.Typer(no_args_is_help=True)
@@ -56,7 +56,7 @@ def down(
     instance: str = InstanceOption,
 ) -> None:
     """Stop the Redis this checkout started."""
-    typer.echo("stopped" if _server(ctx, port, mode, instance).stop() else "not running")
+    typer.echo(down_word(_server(ctx, port, mode, instance).stop()))
 
 
 @app.command()
@@ -70,23 +70,8 @@ def status(
     """Say whether our Redis runs and answers PING (exit 1 when not ready)."""
     st = _server(ctx, port, mode, instance).status()
     if as_json:
-        payload = {
-            "instance": st.instance,
-            "mode": st.mode,
-            "version": st.version,
-            "pid": st.pid,
-            "running": st.running,
-            "ready": st.ready,
-            "url": st.url,
-            "data_dir": str(st.data_dir),
-            "log_file": str(st.log_file),
-        }
-        typer.echo(json.dumps(payload))
+        typer.echo(status_json(st))
     else:
-        state = "running" if st.running else "stopped"
-        ready = "answering" if st.ready else "not answering"
-        typer.echo(
-            f"Redis {st.version} ({st.mode}, instance {st.instance}): {state}"
-            + (f", pid {st.pid}, {st.url} {ready}" if st.running else "")
-        )
+        answers = f"{st.url} {'answering' if st.ready else 'not answering'}"
+        typer.echo(status_line("Redis", st, label=f"instance {st.instance}", answers=answers))
     raise typer.Exit(0 if st.ready else 1)

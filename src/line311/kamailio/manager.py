@@ -1,6 +1,7 @@
 """Run the Kamailio SIP edge: install, render its config, start, stop, report.
 
-Managed like our Asterisk (``asterisk/manager.py``) and Redis (``live/server.py``):
+Managed like our Asterisk (``asterisk/manager.py``) and Redis (``live/server.py``), with the
+process lifecycle they share (`line311.daemon.Daemon`) and `find_packaged`:
 
 * **Installation.** ``system``: a ``kamailio`` on PATH. ``chroot``: Debian's ``kamailio``
   package installed into the Debian sid root the Asterisk chroot uses
@@ -16,13 +17,11 @@ Managed like our Asterisk (``asterisk/manager.py``) and Redis (``live/server.py`
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import shutil
 import socket
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +29,15 @@ from typing import Literal
 
 from line311.asterisk.errors import AsteriskConfigError, AsteriskInstallError
 from line311.asterisk.fleet import asterisk_fleet
-from line311.asterisk.install import install_into_root
+from line311.asterisk.install import Installation, Package, find_packaged, program_version
 from line311.asterisk.render import render_text, write_if_changed
 from line311.config import REPO_ROOT, Settings
+from line311.daemon import Daemon, DaemonStatus, runs_with_config
 from line311.kamailio.errors import (
     KamailioConfigError,
     KamailioInstallError,
     KamailioStartError,
 )
-from line311.procs import kill_and_wait, log_tail, pid_alive, read_pid_file, terminate
 
 __all__ = [
     "Destination",
@@ -53,43 +52,16 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 TEMPLATES_DIR = REPO_ROOT / "kamailio_conf"
-CHROOT_BINARY = "/usr/sbin/kamailio"
-PACKAGES = ("kamailio",)
+PACKAGE = Package("kamailio", "kamailio", ("kamailio",), "/usr/sbin/kamailio")
 Mode = Literal["auto", "system", "chroot"]
 
 
-@dataclass(frozen=True, slots=True)
-class KamailioInstallation:
-    """A kamailio we can run: binary, module dir and, for the chroot, its root."""
-
-    mode: Literal["system", "chroot"]
-    root: Path | None
-    binary: str
-    modules_dir: str
-    version: str
-
-    def host_path(self, path: str | Path) -> Path:
-        p = Path(path)
-        if self.root is None:
-            return p
-        return self.root / p.relative_to("/")
-
-    def argv(self, program: str, *args: str) -> list[str]:
-        """Run ``program`` (a path as Kamailio sees it) with ``args``."""
-        if self.root is None:
-            return [program, *args]
-        return ["chroot", str(self.root), program, *args]
+KamailioInstallation = Installation
+"""A kamailio we can run: binary, module dir and, for the chroot, its root."""
 
 
 def _version(argv: list[str]) -> str | None:
-    try:
-        out = subprocess.run(
-            [*argv, "-v"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    match = re.search(r"version: kamailio (\S+)", out)
-    return match.group(1) if match else None
+    return program_version([*argv, "-v"], r"version: kamailio (\S+)")
 
 
 def _modules_dir(base: Path) -> str:
@@ -101,24 +73,12 @@ def _modules_dir(base: Path) -> str:
 
 def find_kamailio(mode: Mode, root: Path, *, build: bool = True) -> KamailioInstallation:
     """Locate the kamailio to run; for the chroot, install it into ``root`` once."""
-    if mode in ("auto", "system"):
-        binary = shutil.which("kamailio")
-        version = _version([binary]) if binary else None
-        if binary is not None and version is not None:
-            return KamailioInstallation("system", None, binary, _modules_dir(Path("/")), version)
-        if mode == "system":
-            raise KamailioInstallError("kamailio_mode=system needs a kamailio on PATH")
-    if not (root / CHROOT_BINARY.lstrip("/")).exists():
-        if not build:
-            raise KamailioInstallError(
-                f"no kamailio in {root}; run `line311 kamailio up` to install it"
-            )
-        try:
-            install_into_root(root, PACKAGES, binary=CHROOT_BINARY)
-        except AsteriskInstallError as exc:
-            raise KamailioInstallError(str(exc)) from None
-    version = _version(["chroot", str(root), CHROOT_BINARY]) or "unknown"
-    return KamailioInstallation("chroot", root, CHROOT_BINARY, _modules_dir(root), version)
+    try:
+        found = find_packaged(PACKAGE, mode, root, version=_version, build=build)
+    except AsteriskInstallError as exc:
+        raise KamailioInstallError(str(exc)) from None
+    modules = _modules_dir(found.root or Path("/"))
+    return KamailioInstallation(found.mode, found.root, found.binary, modules, found.version)
 
 
 def sip_ping(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -159,27 +119,26 @@ class Destination:
 
 
 @dataclass(frozen=True, slots=True)
-class KamailioStatus:
-    instance: str
-    mode: str
-    version: str
-    pid: int | None
-    running: bool
+class KamailioStatus(DaemonStatus):
     ready: bool
     sip: str
     destinations: tuple[Destination, ...]
     log_file: Path
 
 
-class KamailioManager:
+class KamailioManager(Daemon):
     """Render, start, stop and report on the Kamailio edge of a fleet of Asterisks."""
+
+    name = "Kamailio"
+    program = "kamailio"
+    start_error = KamailioStartError
 
     def __init__(
         self, settings: Settings, installation: KamailioInstallation | None = None
     ) -> None:
+        super().__init__()
         self.settings = settings
         self._installation = installation
-        self._proc: subprocess.Popen[bytes] | None = None
 
     # ------------------------------------------------------------------ paths
     @property
@@ -256,103 +215,44 @@ class KamailioManager:
         return written
 
     # ------------------------------------------------------------------ process
-    def read_pid(self) -> int | None:
-        """PID of our running Kamailio, or None (a stale pid file is removed)."""
-        return read_pid_file(self.pid_file, lambda pid: _is_our_kamailio(pid, self.config_file))
-
-    def start(self, *, wait: float = 15.0) -> int:
-        """Start Kamailio (idempotent) and wait until it answers OPTIONS; return its PID."""
-        s = self.settings
+    def prepare(self) -> None:
         self.render()
-        pid = self.read_pid()
-        if pid is not None:
-            self.wait_ready(wait, pid=pid)
-            return pid
+
+    def is_ours(self, pid: int) -> bool:
+        return runs_with_config(pid, b"kamailio", self.config_file)
+
+    def in_use_message(self) -> str | None:
+        s = self.settings
         if sip_ping(s.sip_host, s.sip_port):
-            raise KamailioStartError(
-                f"something else already answers SIP on {s.sip_host}:{s.sip_port}"
-            )
-        Path(s.state_dir).mkdir(parents=True, exist_ok=True)
-        argv = self.installation.argv(
-            self.installation.binary,
+            return f"something else already answers SIP on {s.sip_host}:{s.sip_port}"
+        return None
+
+    def command(self) -> list[str]:
+        return self.installation.argv(
             *("-DD", "-E", "-m", "64", "-M", "8", "-Y", f"{self.server_dir}/run"),
             *("-f", self.config_file),
         )
-        with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._proc = proc
-        self.pid_file.write_text(f"{proc.pid}\n")
-        logger.info(
-            "Kamailio %s (%s) starting on udp:%s:%d, pid %d, log %s",
-            self.instance,
-            self.installation.mode,
-            s.sip_host,
-            s.sip_port,
-            proc.pid,
-            self.log_file,
-        )
-        try:
-            self.wait_ready(wait, pid=proc.pid, proc=proc)
-        except KamailioStartError:
-            self.stop()
-            raise
-        return proc.pid
 
-    def wait_ready(
-        self, timeout: float, *, pid: int, proc: subprocess.Popen[bytes] | None = None
-    ) -> None:
-        """Poll with OPTIONS until Kamailio answers, dies, or ``timeout`` passes."""
+    @property
+    def listening(self) -> str:
+        return f" on udp:{self.settings.sip_host}:{self.settings.sip_port}"
+
+    def ready_probe(self) -> tuple[bool, str]:
+        return sip_ping(self.settings.sip_host, self.settings.sip_port, timeout=0.2), ""
+
+    def not_ready_message(self, pid: int, timeout: float, last: str) -> str:
         s = self.settings
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                raise KamailioStartError(
-                    f"kamailio exited with {proc.returncode} during start-up; "
-                    f"see {self.log_file}:\n{log_tail(self.log_file)}"
-                )
-            if sip_ping(s.sip_host, s.sip_port, timeout=0.2):
-                return
-        raise KamailioStartError(
+        return (
             f"Kamailio pid {pid} did not answer OPTIONS on {s.sip_host}:{s.sip_port} within "
-            f"{timeout:.0f} s; see {self.log_file}:\n{log_tail(self.log_file)}"
+            f"{timeout:.0f} s"
         )
-
-    def stop(self, *, timeout: float = 10.0) -> bool:
-        """Stop our Kamailio (SIGTERM, then SIGKILL); return whether one was running."""
-        pid = self.read_pid()
-        if pid is None:
-            self._reap()
-            return False
-        terminate(pid, "Kamailio", timeout=timeout)
-        self._reap()
-        with contextlib.suppress(OSError):
-            self.pid_file.unlink()
-        logger.info("Kamailio %s stopped", self.instance)
-        return True
-
-    def kill(self) -> None:
-        pid = self.read_pid()
-        if pid is not None:
-            kill_and_wait(pid)
-            self._reap()
-
-    def _reap(self) -> None:
-        if self._proc is not None:
-            self._proc.wait()
-            self._proc = None
 
     def rpc(self, *command: str, timeout: float = 5.0) -> str:
         """Run a Kamailio RPC command (``kamcmd``) on the running instance."""
         kamcmd = str(Path(self.installation.binary).with_name("kamcmd"))
         if self.installation.root is None:
             kamcmd = shutil.which("kamcmd") or kamcmd
-        argv = self.installation.argv(kamcmd, "-s", self.ctl_socket, *command)
+        argv = self.installation.run(kamcmd, "-s", self.ctl_socket, *command)
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         return proc.stdout
 
@@ -383,15 +283,3 @@ _DEST = re.compile(r"URI:\s*(sip:\S+)\s+FLAGS:\s*(\S+)")
 def parse_dispatcher_list(text: str) -> tuple[Destination, ...]:
     """Destinations from ``kamcmd dispatcher.list`` output (URI then FLAGS per entry)."""
     return tuple(Destination(m.group(1), m.group(2)) for m in _DEST.finditer(text))
-
-
-def _is_our_kamailio(pid: int, config_file: str) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return (
-        pid_alive(pid)
-        and any(b"kamailio" in part for part in cmdline)
-        and config_file.encode() in cmdline
-    )

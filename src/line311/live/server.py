@@ -1,6 +1,7 @@
 """The Redis that holds line311's live state: where it comes from, its config, start and stop.
 
-Managed like our Asterisk (``asterisk/install.py``, ``asterisk/manager.py``):
+Managed like our Asterisk (``asterisk/install.py``, ``asterisk/manager.py``), with the process
+lifecycle they share (`line311.daemon.Daemon`) and `find_packaged`:
 
 * **Installation.** ``system``: a ``redis-server`` on PATH, run as is. ``chroot``: Debian's
   ``redis-server`` package installed into the Debian sid root the Asterisk chroot uses
@@ -20,22 +21,19 @@ Managed like our Asterisk (``asterisk/install.py``, ``asterisk/manager.py``):
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import shutil
 import socket
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from line311.asterisk.errors import AsteriskInstallError
-from line311.asterisk.install import install_into_root
+from line311.asterisk.install import Package, argv_in, find_packaged, host_path_in, program_version
+from line311.daemon import Daemon, DaemonStatus, proc_cmdline
 from line311.live.errors import RedisInstallError, RedisStartError
-from line311.procs import kill_and_wait, log_tail, pid_alive, read_pid_file, terminate
+from line311.procs import pid_alive
 
 __all__ = [
     "DEFAULT_PORT",
@@ -51,8 +49,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 6380
 """Not 6379: a system Redis may own that one, and it is never ours to touch."""
-CHROOT_BINARY = "/usr/bin/redis-server"
-PACKAGES = ("redis-server",)
+PACKAGE = Package("redis-server", "redis", ("redis-server",), "/usr/bin/redis-server")
 Mode = Literal["auto", "system", "chroot"]
 
 
@@ -68,50 +65,23 @@ class RedisInstallation:
 
     def host_path(self, path: str | Path) -> Path:
         """Path on the host of a file the server sees as ``path`` (absolute)."""
-        p = Path(path)
-        if self.root is None:
-            return p
-        return self.root / p.relative_to("/")
+        return host_path_in(self.root, path)
 
     def argv(self, *args: str) -> list[str]:
-        if self.root is None:
-            return [self.binary, *args]
-        return ["chroot", str(self.root), self.binary, *args]
+        return argv_in(self.root, self.binary, *args)
 
 
 def _version(argv: list[str]) -> str | None:
-    try:
-        out = subprocess.run(
-            [*argv, "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    match = re.search(r"v=(\S+)", out)
-    return match.group(1) if match else None
+    return program_version([*argv, "--version"], r"v=(\S+)")
 
 
 def find_redis(mode: Mode, root: Path, *, build: bool = True) -> RedisInstallation:
     """Locate the redis-server to run; for the chroot, install it into ``root`` once."""
-    if mode in ("auto", "system"):
-        binary = shutil.which("redis-server")
-        version = _version([binary]) if binary else None
-        if binary is not None and version is not None:
-            return RedisInstallation("system", None, binary, version)
-        if mode == "system":
-            raise RedisInstallError("redis_mode=system needs a redis-server on PATH")
-    host_binary = root / CHROOT_BINARY.lstrip("/")
-    if not host_binary.exists():
-        if not build:
-            raise RedisInstallError(
-                f"no redis-server in {root}; run `line311 redis up` to install it"
-            )
-        try:
-            install_into_root(root, PACKAGES, binary=CHROOT_BINARY)
-        except AsteriskInstallError as exc:
-            raise RedisInstallError(str(exc)) from None
-    inst = RedisInstallation("chroot", root, CHROOT_BINARY, "unknown")
-    version = _version(inst.argv())
-    return RedisInstallation("chroot", root, CHROOT_BINARY, version or "unknown")
+    try:
+        found = find_packaged(PACKAGE, mode, root, version=_version, build=build)
+    except AsteriskInstallError as exc:
+        raise RedisInstallError(str(exc)) from None
+    return RedisInstallation(found.mode, found.root, found.binary, found.version)
 
 
 def render_conf(*, port: int, data_dir: str, bind: str = "127.0.0.1") -> str:
@@ -153,20 +123,20 @@ def ping(host: str, port: int, timeout: float = 1.0) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class RedisStatus:
-    instance: str
-    mode: str
-    version: str
-    pid: int | None
-    running: bool
+class RedisStatus(DaemonStatus):
     ready: bool
     url: str
     data_dir: Path
     log_file: Path
 
 
-class RedisServer:
+class RedisServer(Daemon):
     """Configure, start, stop and report on one redis-server instance of ours."""
+
+    name = "Redis"
+    program = "redis-server"
+    start_error = RedisStartError
+    poll_interval = 0.05
 
     def __init__(
         self,
@@ -181,16 +151,20 @@ class RedisServer:
     ) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_-]{0,30}", instance):
             raise RedisStartError(f"bad instance name {instance!r}")
+        super().__init__()
         self.state_dir = state_dir
         self.port = port
-        self.instance = instance
+        self._instance = instance
         self.host = host
         self._mode: Mode = mode
         self._root = root
         self._installation = installation
-        self._proc: subprocess.Popen[bytes] | None = None
 
     # ------------------------------------------------------------------ paths
+    @property
+    def instance(self) -> str:
+        return self._instance
+
     @property
     def installation(self) -> RedisInstallation:
         if self._installation is None:
@@ -230,92 +204,32 @@ class RedisServer:
         conf.write_text(render_conf(port=self.port, data_dir=self.server_dir, bind=self.host))
         return conf
 
-    def read_pid(self) -> int | None:
-        """PID of our running redis-server, or None (a stale pid file is removed)."""
-        return read_pid_file(self.pid_file, lambda pid: _is_our_redis(pid, self.port))
+    def prepare(self) -> None:
+        """Nothing to do while one runs: its config is written only before a spawn (`command`)."""
 
-    def start(self, *, wait: float = 15.0) -> int:
-        """Start the server (idempotent) and wait until it answers PING; return its PID."""
-        pid = self.read_pid()
-        if pid is not None:
-            self.wait_ready(wait, pid=pid)
-            return pid
+    def is_ours(self, pid: int) -> bool:
+        return _is_our_redis(pid, self.port)
+
+    def in_use_message(self) -> str | None:
         if ping(self.host, self.port):
-            raise RedisStartError(
-                f"something else already answers on {self.host}:{self.port}; pick another port"
-            )
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+            return f"something else already answers on {self.host}:{self.port}; pick another port"
+        return None
+
+    def command(self) -> list[str]:
         self.write_conf()
-        argv = self.installation.argv(f"{self.server_dir}/redis.conf")
-        with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._proc = proc
-        self.pid_file.write_text(f"{proc.pid}\n")
-        logger.info(
-            "Redis %s (%s) starting on %s:%d, pid %d, log %s",
-            self.instance,
-            self.installation.mode,
-            self.host,
-            self.port,
-            proc.pid,
-            self.log_file,
+        return self.installation.argv(f"{self.server_dir}/redis.conf")
+
+    @property
+    def listening(self) -> str:
+        return f" on {self.host}:{self.port}"
+
+    def ready_probe(self) -> tuple[bool, str]:
+        return ping(self.host, self.port), ""
+
+    def not_ready_message(self, pid: int, timeout: float, last: str) -> str:
+        return (
+            f"Redis pid {pid} did not answer PING on {self.host}:{self.port} within {timeout:.0f} s"
         )
-        try:
-            self.wait_ready(wait, pid=proc.pid, proc=proc)
-        except RedisStartError:
-            self.stop()
-            raise
-        return proc.pid
-
-    def wait_ready(
-        self, timeout: float, *, pid: int, proc: subprocess.Popen[bytes] | None = None
-    ) -> None:
-        """Poll PING until PONG, the process dies, or ``timeout`` passes."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                raise RedisStartError(
-                    f"redis-server exited with {proc.returncode} during start-up; "
-                    f"see {self.log_file}:\n{log_tail(self.log_file)}"
-                )
-            if ping(self.host, self.port):
-                return
-            time.sleep(0.05)
-        raise RedisStartError(
-            f"Redis pid {pid} did not answer PING on {self.host}:{self.port} within "
-            f"{timeout:.0f} s; see {self.log_file}:\n{log_tail(self.log_file)}"
-        )
-
-    def stop(self, *, timeout: float = 10.0) -> bool:
-        """Stop our server (SIGTERM, then SIGKILL); return whether one was running."""
-        pid = self.read_pid()
-        if pid is None:
-            self._reap()
-            return False
-        terminate(pid, "Redis", timeout=timeout)
-        self._reap()
-        with contextlib.suppress(OSError):
-            self.pid_file.unlink()
-        logger.info("Redis %s stopped", self.instance)
-        return True
-
-    def kill(self) -> None:
-        """SIGKILL our server at once (fault tests: the AOF must bring the state back)."""
-        pid = self.read_pid()
-        if pid is not None:
-            kill_and_wait(pid)
-            self._reap()
-
-    def _reap(self) -> None:
-        if self._proc is not None:
-            self._proc.wait()
-            self._proc = None
 
     def status(self) -> RedisStatus:
         pid = self.read_pid()
@@ -335,8 +249,8 @@ class RedisServer:
 
 def _is_our_redis(pid: int, port: int) -> bool:
     """A live redis-server listening on ``port`` (it rewrites its title to ``host:port``)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+    args = proc_cmdline(pid)
+    if args is None:
         return False
+    cmdline = b"\0".join(args)
     return pid_alive(pid) and b"redis-server" in cmdline and f":{port}".encode() in cmdline

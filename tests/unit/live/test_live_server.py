@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from line311.asterisk import install
 from line311.asterisk.errors import AsteriskInstallError
 from line311.live import server
 from line311.live.errors import RedisInstallError
@@ -31,8 +32,8 @@ def test_given_no_system_binary_when_auto_then_debians_package_goes_into_the_sid
         (root / binary.lstrip("/")).parent.mkdir(parents=True)
         (root / binary.lstrip("/")).touch()
 
-    monkeypatch.setattr(server.shutil, "which", lambda name: None)
-    monkeypatch.setattr(server, "install_into_root", fake_install)
+    monkeypatch.setattr(install.shutil, "which", lambda name: None)
+    monkeypatch.setattr(install, "install_into_root", fake_install)
     monkeypatch.setattr(server, "_version", lambda argv: "8.0.2")
     inst = find_redis("auto", tmp_path)
     assert installed == [(tmp_path, ("redis-server",), "/usr/bin/redis-server")]
@@ -62,8 +63,8 @@ def test_given_no_binary_and_no_way_to_install_then_a_clear_error(
     def refuse(root: Path, packages: tuple[str, ...], *, binary: str) -> None:
         raise AsteriskInstallError("building the root needs root")
 
-    monkeypatch.setattr(server.shutil, "which", lambda name: None)
-    monkeypatch.setattr(server, "install_into_root", refuse)
+    monkeypatch.setattr(install.shutil, "which", lambda name: None)
+    monkeypatch.setattr(install, "install_into_root", refuse)
     with pytest.raises(RedisInstallError, match="needs root"):
         find_redis("auto", tmp_path)
     with pytest.raises(RedisInstallError, match="PATH"):
