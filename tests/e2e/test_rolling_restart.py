@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from line311.ivr.flow import default_flow_path
 from line311.sim.sipp import SippCaller, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.stack import LINE311, AriObserver, wait_until
-from tests.e2e.test_supervised_run import Supervised, _alive
+from tests.e2e.supervised import Supervised, alive
 
 pytestmark = pytest.mark.asterisk
 
@@ -116,20 +115,6 @@ def test_asterisk_22_application_replaced_moves_the_events_of_channels_in_stasis
 
 
 # ---------------------------------------------------------------------- on `line311 run`
-@pytest.fixture
-def supervised_ivr(tmp_path: Path) -> Iterator[Supervised]:
-    sup = Supervised(tmp_path, flow=default_flow_path())
-    sup.run.start()
-    try:
-        yield sup
-    finally:
-        sup.run.stop(timeout=60)
-        sup.manager.stop()
-        shutil.rmtree(
-            sup.manager.installation.host_path(sup.manager.instance_dir), ignore_errors=True
-        )
-
-
 class Callers:
     """SIPp callers, each with its own caller number, and their channels as ARI shows them."""
 
@@ -181,26 +166,12 @@ class Callers:
             assert not result.remote_hung_up, f"caller {number} got a BYE"
 
 
-def _controller(sup: Supervised) -> dict[str, Any]:
-    return sup.processes()["controller"]
-
-
 def test_given_callers_mid_ivr_when_the_controller_gets_sigterm_and_then_a_rolling_restart_then_no_call_is_lost(
-    supervised_ivr: Supervised, tmp_path: Path
+    supervised_run: Callable[..., Supervised], tmp_path: Path
 ) -> None:
-    sup = supervised_ivr
+    sup = supervised_run(default_flow_path())
     stack = sup.stack
-    try:
-        wait_until(
-            lambda: (h := stack.health()) is not None and h["ari_connected"],
-            120,
-            "the supervised controller's /health with ARI connected",
-        )
-        wait_until(stack.crm_health, 30, "the supervised CRM bridge")
-    except AssertionError:
-        raise AssertionError(sup.logs()) from None
-    s = sup.settings
-    obs = AriObserver(s.ari_url, s.ari_user, s.ari_password.get_secret_value())
+    obs = sup.observer()
     callers = Callers(sup, obs, tmp_path / "sipp")
     try:
         known = {r["call_id"] for r in stack.calls()}
@@ -209,7 +180,7 @@ def test_given_callers_mid_ivr_when_the_controller_gets_sigterm_and_then_a_rolli
         callers.call("a1", "2125550101")
         callers.call("a2", "2125550102")
         callers.past_greeting("2125550101", "2125550102")
-        before = _controller(sup)
+        before = sup.controller()
         plays = {n: callers.plays(n) for n in ("2125550101", "2125550102")}
         os.kill(before["pid"], signal.SIGTERM)
         sent_at = time.monotonic()
@@ -219,8 +190,8 @@ def test_given_callers_mid_ivr_when_the_controller_gets_sigterm_and_then_a_rolli
             "every caller's prompt again after SIGTERM",
         )
         replayed_in = time.monotonic() - sent_at
-        wait_until(lambda: not _alive(before["pid"]), 15, "the old controller to exit")
-        after = _controller(sup)
+        wait_until(lambda: not alive(before["pid"]), 15, "the old controller to exit")
+        after = sup.controller()
         assert after["pid"] != before["pid"]
         assert after["last_exit"] == 0, after  # a graceful stop, not a crash
         assert after["restarts"] == 1
@@ -231,7 +202,7 @@ def test_given_callers_mid_ivr_when_the_controller_gets_sigterm_and_then_a_rolli
         callers.call("b1", "2125550104")
         callers.call("b2", "2125550105")
         callers.past_greeting("2125550104", "2125550105")
-        before = _controller(sup)
+        before = sup.controller()
         restart = subprocess.Popen(
             [*LINE311, "restart", "controller", "--timeout", "60"],
             env=stack.env,
@@ -242,9 +213,9 @@ def test_given_callers_mid_ivr_when_the_controller_gets_sigterm_and_then_a_rolli
         callers.call("b3", "2125550106")  # arrives during the swap
         out, _ = restart.communicate(timeout=90)
         assert restart.returncode == 0, out
-        after = _controller(sup)
+        after = sup.controller()
         assert after["pid"] != before["pid"]
-        assert not _alive(before["pid"])
+        assert not alive(before["pid"])
         assert (after["generation"], after["rolled"]) == (before["generation"] + 1, 1)
         assert after["draining"] == []
         code, _status = sup.status()
