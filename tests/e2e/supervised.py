@@ -124,10 +124,11 @@ class Supervised:
     def controller(self) -> dict[str, Any]:
         return self.processes()["controller"]
 
-    def kill_controller(self, back_within: float = 5.0) -> Killed:
-        """SIGKILL the controller; wait for it to die (5 s) and for the one the supervisor
-        starts to have ARI connected (``back_within`` s)."""
-        pid = int(self.controller()["pid"])
+    def kill_controller(self, back_within: float = 5.0, *, pid: int | None = None) -> Killed:
+        """SIGKILL the controller (``pid``, when the test has just read it from `status`);
+        wait for it to die (5 s) and for the one the supervisor starts to have ARI connected
+        (``back_within`` s)."""
+        pid = int(self.controller()["pid"]) if pid is None else pid
         os.kill(pid, signal.SIGKILL)
         killed_at, killed_wall = time.monotonic(), time.time()
         wait_until(lambda: not alive(pid), 5, "the controller to die")
