@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import AsteriskInstance, free_tcp_port
 from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
+from tests.e2e.supervised import Supervised
 
 GREETING_ONLY_FLOW = """\
 flow: greeting-only
@@ -74,6 +75,34 @@ def running_stack(
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture
+def supervised_run(tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
+    """Start ``line311 run`` for the test and wait until it answers (controller with ARI
+    connected, CRM bridge); stopped, and its Asterisk instance removed, after the test.
+
+    ``start(flow=None, *, queue=False, extra_env=None)``: the greeting-only flow unless
+    ``flow``; ``queue`` adds the one ``general`` queue of `general_queue_env`; ``extra_env``
+    goes on top."""
+    started: list[Supervised] = []
+
+    def start(
+        flow: Path | None = None, *, queue: bool = False, extra_env: dict[str, str] | None = None
+    ) -> Supervised:
+        env = general_queue_env(tmp_path) if queue else {}
+        env.update(extra_env or {})
+        sup = Supervised(tmp_path, flow or greeting_only_flow(tmp_path), env)
+        started.append(sup)
+        sup.run.start()
+        sup.wait_ready()
+        return sup
+
+    try:
+        yield start
+    finally:
+        for sup in started:
+            sup.close()
 
 
 @pytest.fixture

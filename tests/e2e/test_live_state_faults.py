@@ -10,9 +10,8 @@ and once resumed the CCR is offered, and answers, a new call.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,52 +20,13 @@ import pytest
 import redis
 
 from line311.ivr.flow import default_flow_path
-from line311.queue.queue_log import parse_lines
 from line311.sim.sipp import start_agent, start_caller
-from tests.e2e.conftest import general_queue_env
 from tests.e2e.stack import wait_until
-from tests.e2e.test_supervised_run import Supervised, _alive
+from tests.e2e.supervised import Desk, Supervised, alive
 
 pytestmark = pytest.mark.asterisk
 
 REDIS_DOWN_FOR = 6.0  # the supervisor's first restart delay: Redis stays away this long
-
-
-@pytest.fixture
-def supervised(tmp_path: Path) -> Iterator[Supervised]:
-    sup = Supervised(tmp_path, flow=default_flow_path())
-    sup.run.env.update(general_queue_env(tmp_path))
-    sup.run.env["LINE311_RESTART_BACKOFF_INITIAL"] = str(REDIS_DOWN_FOR)
-    sup.run.start()
-    try:
-        yield sup
-    finally:
-        sup.run.stop(timeout=60)
-        sup.manager.stop()
-        shutil.rmtree(
-            sup.manager.installation.host_path(sup.manager.instance_dir), ignore_errors=True
-        )
-
-
-class Desk:
-    """The CCR desk API and the wallboard snapshot, signed in as a supervisor."""
-
-    def __init__(self, sup: Supervised) -> None:
-        self.base = f"http://127.0.0.1:{sup.settings.http_port}"
-        self.headers = {"Authorization": f"Bearer {sup.stack.supervisor_token()}"}
-
-    def post(self, path: str) -> None:
-        r = httpx.post(self.base + "/api/desk" + path, headers=self.headers, timeout=5)
-        assert r.status_code == 200, r.text
-
-    def agent(self, agent_id: str) -> dict[str, Any]:
-        r = httpx.get(self.base + "/api/desk/agents", headers=self.headers, timeout=5)
-        return next(a for a in r.json()["agents"] if a["agent_id"] == agent_id)  # type: ignore[no-any-return]
-
-    def snapshot(self) -> dict[str, Any]:
-        r = httpx.get(self.base + "/api/snapshot", headers=self.headers, timeout=5)
-        assert r.status_code == 200, r.text
-        return dict(r.json())
 
 
 def _today(snap: dict[str, Any], queue: str = "general") -> dict[str, Any]:
@@ -77,21 +37,17 @@ def _ccr(snap: dict[str, Any], agent_id: str) -> dict[str, Any] | None:
     return next((a for a in snap["agents"] if a["id"] == agent_id), None)
 
 
-def _queue_log(sup: Supervised) -> list[Any]:
-    path = sup.settings.state_dir / "queue_log"
-    return list(parse_lines(path.read_text().splitlines())) if path.exists() else []
-
-
 def test_given_redis_then_the_controller_killed_when_calls_go_on_then_ccr_states_and_day_figures_survive(
-    supervised: Supervised, tmp_path: Path
+    supervised_run: Callable[..., Supervised], tmp_path: Path
 ) -> None:
-    sup, stack, s = supervised, supervised.stack, supervised.settings
+    # the shipped call flow, one ``general`` queue; Redis stays away REDIS_DOWN_FOR seconds
+    sup = supervised_run(
+        default_flow_path(),
+        queue=True,
+        extra_env={"LINE311_RESTART_BACKOFF_INITIAL": str(REDIS_DOWN_FOR)},
+    )
+    stack, s = sup.stack, sup.settings
     try:
-        wait_until(
-            lambda: (h := stack.health()) is not None and h["ari_connected"],
-            120,
-            "the supervised controller's /health with ARI connected",
-        )
         desk = Desk(sup)
         desk.post("/agents/agent1/login")
         desk.post("/agents/agent1/pause?reason=training")
@@ -110,7 +66,7 @@ def test_given_redis_then_the_controller_killed_when_calls_go_on_then_ccr_states
         wait_until(lambda: (stack.health() or {}).get("active_calls", 0) >= 1, 30, "the call")
         redis_pid = sup.processes()["redis"]["pid"]
         os.kill(redis_pid, signal.SIGKILL)
-        wait_until(lambda: not _alive(redis_pid), 5, "redis-server to die")
+        wait_until(lambda: not alive(redis_pid), 5, "redis-server to die")
         down = wait_until(
             lambda: (h := stack.health()) is not None and h["status"] == "degraded" and h,
             5,
@@ -141,21 +97,14 @@ def test_given_redis_then_the_controller_killed_when_calls_go_on_then_ccr_states
         assert result.final_status == 200
         assert not result.remote_hung_up, "line311 hung up on the caller"
         wait_until(lambda: _today(desk.snapshot())["abandoned"] == 1, 15, "the abandon counted")
-        events = [r.event for r in _queue_log(sup)]
+        events = [r.event for r in sup.queue_log()]
         assert "ENTERQUEUE" in events
         assert "ABANDON" in events
         before = desk.snapshot()
         wait_until(lambda: live.zcard(f"line311:facts:{before['day_start']:.0f}") > 0, 10, "facts")
 
         # the controller dies: the CCR and the day's figures are read back from Redis
-        old_pid = sup.processes()["controller"]["pid"]
-        os.kill(old_pid, signal.SIGKILL)
-        wait_until(lambda: not _alive(old_pid), 5, "the controller to die")
-        wait_until(
-            lambda: (h := stack.health()) is not None and h["ari_connected"],
-            REDIS_DOWN_FOR + 30,
-            "the restarted controller's /health with ARI connected",
-        )
+        sup.kill_controller(back_within=REDIS_DOWN_FOR + 30)
         after = desk.snapshot()
         assert _today(after) == _today(before)
         assert after["ivr"]["left_today"] == before["ivr"]["left_today"] >= 1
@@ -177,7 +126,7 @@ def test_given_redis_then_the_controller_killed_when_calls_go_on_then_ccr_states
                 hold_ms=20_000,
             )  # fmt: skip
             wait_until(
-                lambda: any(r.event == "CONNECT" and r.agent == "agent1" for r in _queue_log(sup)),
+                lambda: any(r.event == "CONNECT" and r.agent == "agent1" for r in sup.queue_log()),
                 60,
                 "the new call connected to agent1",
             )

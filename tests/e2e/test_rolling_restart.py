@@ -6,20 +6,21 @@ no call (real Asterisk 22, Redis, SIPp callers, ``line311 run``).
 * Then, on one ``line311 run``: (a) SIGTERM to the controller while callers are mid-IVR:
   it hands the calls over and exits 0, the supervisor starts it again, each caller hears
   their prompt again, keys on, and nobody gets a BYE; a new call right after is answered.
-  (b) ``line311 restart controller`` while callers are mid-IVR and a new call arrives during
-  the swap: the new controller takes every call over, the old one leaves, nobody is lost.
+  (b) ``line311 restart controller`` while callers are mid-IVR, one waits in the queue (no
+  CCR logged in) and a new call arrives during the swap: the new controller takes every call
+  over, the old one leaves, nobody is lost; the waiting caller keeps their place and reaches
+  the CCR who logs in after the swap.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,10 @@ import pytest
 from websockets.sync.client import connect
 
 from line311.ivr.flow import default_flow_path
-from line311.sim.sipp import SippCaller, start_caller
+from line311.sim.sipp import SippCaller, SippPhone, start_agent, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.stack import LINE311, AriObserver, wait_until
-from tests.e2e.test_supervised_run import Supervised, _alive
+from tests.e2e.supervised import Desk, Supervised, alive
 
 pytestmark = pytest.mark.asterisk
 
@@ -116,20 +117,6 @@ def test_asterisk_22_application_replaced_moves_the_events_of_channels_in_stasis
 
 
 # ---------------------------------------------------------------------- on `line311 run`
-@pytest.fixture
-def supervised_ivr(tmp_path: Path) -> Iterator[Supervised]:
-    sup = Supervised(tmp_path, flow=default_flow_path())
-    sup.run.start()
-    try:
-        yield sup
-    finally:
-        sup.run.stop(timeout=60)
-        sup.manager.stop()
-        shutil.rmtree(
-            sup.manager.installation.host_path(sup.manager.instance_dir), ignore_errors=True
-        )
-
-
 class Callers:
     """SIPp callers, each with its own caller number, and their channels as ARI shows them."""
 
@@ -147,6 +134,18 @@ class Callers:
             from_user=number,
             dtmf=[(15000, "1")],
             hold_ms=6000,
+        )
+
+    def queue(self, label: str, number: str) -> None:
+        """A caller who keys 1 (English) then 0 (a representative) and waits in the queue,
+        hanging up 30 s later (talking by then, if a CCR took the call)."""
+        self.callers[number] = start_caller(
+            self.workdir / label,
+            self.sup.settings.sip_port,
+            "311",
+            from_user=number,
+            dtmf=[(10_500, "1"), (1_500, "0")],
+            hold_ms=30_000,
         )
 
     def channel(self, number: str) -> str | None:
@@ -181,27 +180,14 @@ class Callers:
             assert not result.remote_hung_up, f"caller {number} got a BYE"
 
 
-def _controller(sup: Supervised) -> dict[str, Any]:
-    return sup.processes()["controller"]
-
-
 def test_given_callers_mid_ivr_when_the_controller_gets_sigterm_and_then_a_rolling_restart_then_no_call_is_lost(
-    supervised_ivr: Supervised, tmp_path: Path
+    supervised_run: Callable[..., Supervised], tmp_path: Path
 ) -> None:
-    sup = supervised_ivr
-    stack = sup.stack
-    try:
-        wait_until(
-            lambda: (h := stack.health()) is not None and h["ari_connected"],
-            120,
-            "the supervised controller's /health with ARI connected",
-        )
-        wait_until(stack.crm_health, 30, "the supervised CRM bridge")
-    except AssertionError:
-        raise AssertionError(sup.logs()) from None
-    s = sup.settings
-    obs = AriObserver(s.ari_url, s.ari_user, s.ari_password.get_secret_value())
+    sup = supervised_run(default_flow_path(), queue=True)
+    stack, s = sup.stack, sup.settings
+    obs = sup.observer()
     callers = Callers(sup, obs, tmp_path / "sipp")
+    phone: SippPhone | None = None
     try:
         known = {r["call_id"] for r in stack.calls()}
 
@@ -209,7 +195,7 @@ def test_given_callers_mid_ivr_when_the_controller_gets_sigterm_and_then_a_rolli
         callers.call("a1", "2125550101")
         callers.call("a2", "2125550102")
         callers.past_greeting("2125550101", "2125550102")
-        before = _controller(sup)
+        before = sup.controller()
         plays = {n: callers.plays(n) for n in ("2125550101", "2125550102")}
         os.kill(before["pid"], signal.SIGTERM)
         sent_at = time.monotonic()
@@ -219,19 +205,26 @@ def test_given_callers_mid_ivr_when_the_controller_gets_sigterm_and_then_a_rolli
             "every caller's prompt again after SIGTERM",
         )
         replayed_in = time.monotonic() - sent_at
-        wait_until(lambda: not _alive(before["pid"]), 15, "the old controller to exit")
-        after = _controller(sup)
+        wait_until(lambda: not alive(before["pid"]), 15, "the old controller to exit")
+        after = sup.controller()
         assert after["pid"] != before["pid"]
         assert after["last_exit"] == 0, after  # a graceful stop, not a crash
         assert after["restarts"] == 1
         callers.call("a3", "2125550103")  # a new call right after is answered by the new one
+        callers.queue("q", "2125550107")  # to wait in the queue during (b)
         callers.past_greeting("2125550103")
 
         # (b) rolling: the new controller starts first and takes the calls over
+        password = s.agent_password.get_secret_value()
+        phone = start_agent(tmp_path / "agent1", s.sip_port, "agent1", password, talk_ms=60_000)
+        desk = Desk(sup)  # agent1's phone is registered, agent1 not logged in
         callers.call("b1", "2125550104")
         callers.call("b2", "2125550105")
         callers.past_greeting("2125550104", "2125550105")
-        before = _controller(sup)
+        (waiting,) = wait_until(
+            lambda: sup.queue_log_ids("ENTERQUEUE"), 20, "the queued caller in the queue"
+        )
+        before = sup.controller()
         restart = subprocess.Popen(
             [*LINE311, "restart", "controller", "--timeout", "60"],
             env=stack.env,
@@ -242,13 +235,21 @@ def test_given_callers_mid_ivr_when_the_controller_gets_sigterm_and_then_a_rolli
         callers.call("b3", "2125550106")  # arrives during the swap
         out, _ = restart.communicate(timeout=90)
         assert restart.returncode == 0, out
-        after = _controller(sup)
+        after = sup.controller()
         assert after["pid"] != before["pid"]
-        assert not _alive(before["pid"])
+        assert not alive(before["pid"])
         assert (after["generation"], after["rolled"]) == (before["generation"] + 1, 1)
         assert after["draining"] == []
         code, _status = sup.status()
         assert code == 0
+
+        # the queued caller kept their place through the swap, and reaches the CCR who logs in
+        assert callers.callers["2125550107"].proc.poll() is None, "the queued caller was let go"
+        assert [r.event for r in sup.queue_log() if r.call_id == waiting] == ["ENTERQUEUE"]
+        desk.post("/agents/agent1/login")
+        wait_until(
+            lambda: sup.queue_log_ids("CONNECT") == [waiting], 20, "the queued caller to agent1"
+        )
         callers.past_greeting("2125550106")
 
         # nobody was lost: every caller finished their call, each has one complete record
@@ -263,10 +264,15 @@ def test_given_callers_mid_ivr_when_the_controller_gets_sigterm_and_then_a_rolli
         assert len({r["call_id"] for r in recs}) == len(numbers)
         assert all(r["outcome"] != "failed" for r in recs), recs
         assert all(r["language"] == "en" for r in recs), recs  # every key 1 counted
+        (queued,) = [r for r in recs if r["call_id"] == waiting]
+        leg = queued["queue_leg"]
+        assert (queued["outcome"], leg["end"], leg["agent_id"]) == ("handled", "answered", "agent1")
         assert replayed_in <= 10.0
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{sup.logs()}") from None
     finally:
         for caller in callers.callers.values():
             caller.kill()
+        if phone is not None:
+            phone.stop()
         obs.close()

@@ -137,6 +137,8 @@ class FailingAri(FakeAri):
 
 
 QUEUES = load_queues({"general": {"requires": "topic:general", "wrapup_seconds": 10}})
+MAX_WAIT = load_queues({"general": {"requires": "topic:general", "max_wait": 60}})
+"""A queue whose callers are offered a callback after 60 s (`Harness.past_max_wait`)."""
 EN = AgentProfile("agent1", "A", "PJSIP/agent1", SkillSet({"lang:en": 5, "topic:general": 3}))
 ES = AgentProfile(
     "agent2", "B", "PJSIP/agent2", SkillSet({"lang:es": 5, "lang:en": 4, "topic:general": 3})
@@ -302,7 +304,8 @@ class Harness:
             await self.runner.on_event(raw, 0.0)
 
     async def step(self) -> None:
-        """The router's turn (offers, expiries), then the calls' timers due now."""
+        """The router's turn (offers, expiries), then the calls' timers due now; every
+        playback started meanwhile is reported finished (`settle`)."""
         await self.runtime.step()
         await self.runner.tick()
         await self.settle()
@@ -313,6 +316,29 @@ class Harness:
 
     def offered(self) -> list[tuple[Any, ...]]:
         return [c for c in self.ari.did("originate") if c[3][1] == "agent"]
+
+    # ------------------------------------------------------------------ arranging
+    async def ring(self, call_id: str = "c1", *, agent: str = "agent1") -> str:
+        """``agent`` logs in, an English ``general`` caller ``call_id`` enqueues and the
+        router's turn offers it to them: the agent leg, ringing (the only offer so far)."""
+        self.runtime.agent_login(agent)
+        await self.enqueue(call_id, Enqueue(language="en", topic="general"))
+        await self.step()
+        ((_, _, leg, _),) = self.offered()
+        return str(leg)
+
+    async def connect(self, call_id: str = "c1", *, agent: str = "agent1") -> str:
+        """`ring`, and the CCR answers at once: the caller and ``agent`` talk."""
+        leg = await self.ring(call_id, agent=agent)
+        await self.answer(leg)
+        return leg
+
+    async def past_max_wait(self, call_id: str, language: str) -> None:
+        """``call_id`` (``general``) enqueues, nobody takes it for 61 s and the calls' turn
+        comes: past `MAX_WAIT`'s 60 s, the callback offer starts."""
+        await self.enqueue(call_id, Enqueue(language=language, topic="general"))
+        self.now += 61
+        await self.step()
 
     async def answer(self, channel_id: str) -> None:
         """A channel we originated answered (its StasisStart)."""
@@ -336,4 +362,4 @@ def channels(*ids: str) -> list[Channel]:
     return [Channel(id=i) for i in ids]
 
 
-__all__ = ["NUMBER", "AsyncIterator", "FakeAri", "Harness", "Iterable", "asyncio"]
+__all__ = ["MAX_WAIT", "NUMBER", "AsyncIterator", "FakeAri", "Harness", "Iterable", "asyncio"]

@@ -69,9 +69,7 @@ async def test_given_stored_queued_calls_when_a_new_controller_connects_then_the
 async def test_a_call_saved_while_ringing_is_resumed_waiting_and_rings_again() -> None:
     store = InMemorySessionStore()
     async with Harness(store=store) as old:
-        old.runtime.agent_login("agent1")
-        await old.enqueue("c1", Enqueue(language="en", topic="general"))
-        await old.step()
+        await old.ring()
         saved = old.saved("c1")
         assert saved is not None
         assert saved["phase"] == "ringing"
@@ -95,10 +93,7 @@ async def test_given_a_caller_talking_to_a_ccr_when_a_new_controller_resumes_the
 ) -> None:
     store = InMemorySessionStore()
     async with Harness(store=store) as old:
-        old.runtime.agent_login("agent1")
-        await old.enqueue("c1", Enqueue(language="en", topic="general"))
-        await old.step()
-        ((_, _, leg, _),) = old.offered()
+        leg = await old.ring()
         old.now += 5
         await old.answer(leg)
         answered_at = old.now
@@ -164,11 +159,7 @@ async def test_given_the_ccr_hung_up_while_no_controller_listened_when_the_call_
 ):
     store = InMemorySessionStore()
     async with Harness(store=store) as old:
-        old.runtime.agent_login("agent1")
-        await old.enqueue("c1", Enqueue(language="en", topic="general"))
-        await old.step()
-        ((_, _, leg, _),) = old.offered()
-        await old.answer(leg)
+        await old.connect()
     new = Harness(store=store, now=old.now + 30)
     new.ari.channels = channels("c1")  # the CCR's channel is gone
     async with new:
@@ -184,11 +175,7 @@ async def test_given_a_reconnect_when_the_ccrs_channel_vanished_meanwhile_then_t
     None
 ):
     async with Harness() as h:
-        h.runtime.agent_login("agent1")
-        await h.enqueue("c1", Enqueue(language="en", topic="general"))
-        await h.step()
-        ((_, _, leg, _),) = h.offered()
-        await h.answer(leg)
+        await h.connect()
         h.ari.channels = channels("c1")  # the websocket was away; the CCR hung up
         await h.runner.on_connected()
         (done,) = h.of(CallCompleted)

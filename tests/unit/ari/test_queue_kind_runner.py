@@ -19,8 +19,7 @@ from line311.queue.events import (
     CallTimedOut,
 )
 from line311.queue.queue_log import parse_lines
-from line311.routing.queues import load_queues
-from tests.unit.ari.queue_harness import NUMBER, Harness
+from tests.unit.ari.queue_harness import MAX_WAIT, NUMBER, Harness
 
 
 async def test_given_a_free_english_ccr_when_an_english_caller_enqueues_then_the_ccr_hears_the_whisper_and_both_are_bridged(
@@ -32,7 +31,6 @@ async def test_given_a_free_english_ccr_when_an_english_caller_enqueues_then_the
         assert ("create_bridge", "hold-c1", "holding") in h.ari.calls
         assert ("start_moh", "c1") in h.ari.calls
         await h.step()
-        await h.settle()
         ((_, endpoint, agent_leg, args),) = h.offered()
         assert endpoint == "PJSIP/agent1"
         assert args == ("outbound", "agent", "c1")
@@ -69,11 +67,9 @@ async def test_given_a_spanish_caller_when_only_the_english_ccr_is_free_then_nob
         h.runtime.agent_pause("agent2")
         await h.enqueue("c1", Enqueue(language="es", topic="general"))
         await h.step()
-        await h.settle()
         assert h.offered() == []
         h.runtime.agent_resume("agent2")
         await h.step()
-        await h.settle()
         ((_, endpoint, _, _),) = h.offered()
         assert endpoint == "PJSIP/agent2"
 
@@ -86,14 +82,12 @@ async def test_given_a_ringing_offer_when_the_ccr_does_not_answer_then_they_are_
         h.runtime.agent_login("agent2")
         await h.enqueue("c1", Enqueue(language="en", topic="general"))
         await h.step()
-        await h.settle()
         ((_, first, leg, _),) = h.offered()
         assert first == "PJSIP/agent1"  # the better English skill
         await h.hang(leg)  # rang out
         paused = [e for e in h.of(AgentStateChanged) if e.state.value == "paused"]
         assert [(e.agent_id, e.reason) for e in paused] == [("agent1", "no-answer")]
         await h.step()
-        await h.settle()
         assert [c[1] for c in h.offered()] == ["PJSIP/agent1", "PJSIP/agent2"]
         assert h.router.position("c1") == 1
 
@@ -102,11 +96,7 @@ async def test_given_a_waiting_caller_when_they_hang_up_then_it_is_an_abandon_an
     None
 ):
     async with Harness() as h:
-        h.runtime.agent_login("agent1")
-        await h.enqueue("c1", Enqueue(language="en", topic="general"))
-        await h.step()
-        await h.settle()
-        ((_, _, leg, _),) = h.offered()
+        leg = await h.ring()
         h.now += 12
         await h.hang("c1")
         (abandon,) = h.of(CallAbandoned)
@@ -131,7 +121,6 @@ async def test_given_no_free_ccr_when_the_caller_presses_1_then_the_call_keeps_i
         h.now += 100
         h.runtime.agent_login("agent2")
         await h.step()
-        await h.settle()
         ((_, _, leg, _),) = h.offered()
         await h.answer(leg)
         assert h.of(CallAnswered) == []  # answered only when the resident is reached
@@ -155,7 +144,6 @@ async def test_given_a_callback_when_the_resident_does_not_answer_then_it_is_aba
         await h.settle()
         h.runtime.agent_login("agent1")
         await h.step()
-        await h.settle()
         ((_, _, leg, _),) = h.offered()
         await h.answer(leg)
         (resident,) = [c for c in h.ari.did("originate") if c[3][1] == "resident"]
@@ -172,7 +160,6 @@ async def test_position_and_estimated_wait_are_announced_in_the_callers_language
         await h.enqueue("c1", Enqueue(language="es", topic="general"))
         h.now += 5
         await h.step()
-        await h.settle()
         (play,) = [c for c in h.ari.did("play") if c[1] == "c1"]
         media = play[2]
         assert media[0] == "sound:/s/es/queue/position"
@@ -186,9 +173,6 @@ def test_a_topic_without_its_own_queue_goes_to_the_general_queue() -> None:
     assert h.runtime.queue_for("general") == "general"
 
 
-MAX_WAIT = load_queues({"general": {"requires": "topic:general", "max_wait": 60}})
-
-
 async def test_given_max_wait_reached_when_the_caller_presses_1_then_the_call_takes_its_old_place_for_a_callback() -> (
     None
 ):
@@ -198,7 +182,6 @@ async def test_given_max_wait_reached_when_the_caller_presses_1_then_the_call_ta
         await h.enqueue("c2", Enqueue(language="en", topic="general"))
         h.now += 31
         await h.step()
-        await h.settle()
         assert h.played("c1") == ["sound:/s/ko/queue/max_wait_offer"]
         assert h.router.position("c2") == 1  # out of line while the offer plays
         await h.key("c1", "1")
@@ -213,13 +196,11 @@ async def test_given_max_wait_reached_when_the_caller_presses_1_then_the_call_ta
         assert (h.router.position("c1"), h.router.position("c2")) == (1, 2)
         h.now += 100  # a callback never times out; c2 now hears the offer
         await h.step()
-        await h.settle()
         assert h.played("c2")[-1] == "sound:/s/en/queue/max_wait_offer"
         assert h.router.position("c1") == 1
         await h.hang("c2")
         h.runtime.agent_login("agent1")
         await h.step()
-        await h.settle()
         ((_, _, leg, args),) = h.offered()
         assert args == ("outbound", "agent", "c1")
         await h.answer(leg)
@@ -230,9 +211,7 @@ async def test_given_max_wait_reached_when_the_caller_does_not_press_1_then_they
     None
 ):
     async with Harness(queues=MAX_WAIT, offer_timeout=0) as h:
-        await h.enqueue("c1", Enqueue(language="es", topic="general"))
-        h.now += 61
-        await h.step()
+        await h.past_max_wait("c1", "es")
         await h.lapse()  # the offer plays, nobody presses 1
         assert ("hangup", "c1") in h.ari.calls
         assert h.played("c1") == [
@@ -252,10 +231,7 @@ async def test_given_the_max_wait_offer_when_the_caller_hangs_up_then_it_is_a_ti
     None
 ):
     async with Harness(queues=MAX_WAIT, offer_timeout=30) as h:
-        await h.enqueue("c1", Enqueue(language="en", topic="general"))
-        h.now += 61
-        await h.step()
-        await h.settle()
+        await h.past_max_wait("c1", "en")
         await h.hang("c1")
         (timed_out,) = h.of(CallTimedOut)
         assert timed_out.callback_offered
@@ -273,7 +249,6 @@ async def test_given_an_answered_call_when_it_ends_then_its_leg_has_queue_agent_
         await h.enqueue("c1", Enqueue(language="en", topic="general"))
         assert h.runtime.in_queue("c1")
         await h.step()
-        await h.settle()
         ((_, _, agent_leg, _),) = h.offered()
         h.now += 3
         await h.answer(agent_leg)
@@ -314,7 +289,6 @@ async def test_given_a_kept_callback_then_the_leg_says_requested_and_kept() -> N
         h.now += 100
         h.runtime.agent_login("agent2")
         await h.step()
-        await h.settle()
         ((_, _, agent_leg, _),) = h.offered()
         await h.answer(agent_leg)
         (resident,) = [c for c in h.ari.did("originate") if c[3][1] == "resident"]
@@ -334,7 +308,6 @@ async def test_given_an_announcement_then_the_leg_keeps_the_position_told() -> N
         await h.enqueue("c1", Enqueue(language="en", topic="general"))
         h.now += 5
         await h.step()
-        await h.settle()
         open_leg = h.runtime.open_leg("c1")
         assert open_leg is not None
         assert [a.position for a in open_leg.announcements] == [1]
@@ -345,9 +318,7 @@ async def test_given_max_wait_when_the_offer_is_declined_then_the_leg_timed_out_
     None
 ):
     async with Harness(queues=MAX_WAIT, offer_timeout=0) as h:
-        await h.enqueue("c1", Enqueue(language="es", topic="general"))
-        h.now += 61
-        await h.step()
+        await h.past_max_wait("c1", "es")
         await h.lapse()  # the offer plays, nobody presses 1
         assert "c1" in h.legs
         leg = h.legs["c1"]
@@ -356,10 +327,7 @@ async def test_given_max_wait_when_the_offer_is_declined_then_the_leg_timed_out_
         assert leg.callback_requested_at is None
 
     async with Harness(queues=MAX_WAIT, offer_timeout=30) as h:
-        await h.enqueue("c2", Enqueue(language="en", topic="general"))
-        h.now += 61
-        await h.step()
-        await h.settle()
+        await h.past_max_wait("c2", "en")
         await h.key("c2", "1")
         await h.settle()
         await h.hang("c2")  # our own hang-up after the confirmation
@@ -386,10 +354,7 @@ async def test_given_a_ringing_offer_when_the_ccr_logs_out_then_the_router_task_
     None
 ):
     async with Harness() as h:
-        h.runtime.agent_login("agent1")
-        await h.enqueue("c1", Enqueue(language="en", topic="general"))
-        await h.step()
-        ((_, _, leg, _),) = h.offered()
+        leg = await h.ring()
         assert h.holds(leg)  # tied to the call before it was dialled
         h.runtime.agent_logout("agent1")  # from the desk API: delivered by the router's task
         assert ("hangup", leg) not in h.ari.calls

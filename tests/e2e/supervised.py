@@ -1,0 +1,183 @@
+"""``line311 run`` as the stack of an end-to-end test (issue 12: the supervised processes).
+
+`Supervised` is ``line311 run`` itself (not the test `Stack` of separate services): its own
+Asterisk instance, its own Redis, CRM bridge and controller, on free ports and a state dir of
+the test, with the `Stack` helpers (CLI, /health, call records) pointed at it. The
+``supervised_run`` fixture (tests/e2e/conftest.py) starts one, waits until it answers and
+stops it after the test; the tests keep only their scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from line311.asterisk.manager import AsteriskManager
+from line311.config import REPO_ROOT, Settings
+from line311.queue.queue_log import QueueLogRecord, parse_lines
+from tests.conftest import AsteriskInstance, _test_settings, free_tcp_port
+from tests.e2e.stack import LINE311, AriObserver, Service, Stack, wait_until
+
+__all__ = ["Desk", "Killed", "Supervised", "alive"]
+
+
+def alive(pid: int) -> bool:
+    """``pid`` runs (a zombie does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Killed:
+    """A controller SIGKILLed by `Supervised.kill_controller`, and its successor."""
+
+    pid: int
+    at: float
+    """time.time() of the kill."""
+    back_in: float
+    """Seconds from the kill until the new controller's /health said ARI connected."""
+
+
+class Supervised:
+    """``line311 run`` as a subprocess, with the test `Stack` helpers pointed at it."""
+
+    def __init__(self, workdir: Path, flow: Path, extra_env: dict[str, str] | None = None) -> None:
+        state = workdir / "state"
+        state.mkdir(parents=True)
+        library = Settings().state_dir / "sounds"
+        if not library.is_dir():
+            library = REPO_ROOT / "var" / "sounds"
+        (state / "sounds").symlink_to(library, target_is_directory=True)
+        rtp = 40000 + (os.getpid() % 200) * 100  # clear of the session Asterisk's range
+        settings = _test_settings(
+            state,
+            asterisk_instance=f"sup{os.getpid()}",
+            rtp_port_start=rtp,
+            rtp_port_end=rtp + 98,
+        )
+        self.settings = settings
+        self.manager = AsteriskManager(settings)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LINE311_")}
+        env.update(AsteriskInstance(settings, self.manager).env)
+        env.update(
+            {
+                "LINE311_HTTP_PORT": str(settings.http_port),
+                "LINE311_CRM_PORT": str(settings.crm_port),
+                "LINE311_REDIS_PORT": str(free_tcp_port()),
+                "LINE311_INTERPRETER_CONTACT": settings.interpreter_contact,
+                "LINE311_AGENT_COUNT": str(settings.agent_count),
+                "LINE311_DATABASE_URL": f"sqlite:///{workdir / 'line311.db'}",
+                "LINE311_FLOW_FILE": str(flow),
+                "LINE311_LOG_LEVEL": "DEBUG",
+            }
+        )
+        env.update(extra_env or {})
+        self.stack = Stack(env, workdir, settings.http_port, settings.crm_port)
+        self.run = Service("run", [*LINE311, "run"], env, workdir / "run.log")
+
+    # ------------------------------------------------------------------ life cycle
+    def close(self) -> None:
+        """Stop ``line311 run`` (it stops its processes) and remove the Asterisk instance."""
+        self.run.stop(timeout=60)
+        self.manager.stop()  # only if the supervisor left it (it stops Asterisk itself)
+        shutil.rmtree(
+            self.manager.installation.host_path(self.manager.instance_dir), ignore_errors=True
+        )
+
+    def ari_up(self) -> bool:
+        """The controller's /health answers with ARI connected."""
+        health = self.stack.health()
+        return health is not None and bool(health["ari_connected"])
+
+    def wait_ready(self) -> None:
+        """The first start: controller with ARI connected, and the CRM bridge (the run's
+        output and the process logs in the failure when they do not come up)."""
+        try:
+            wait_until(self.ari_up, 120, "the supervised controller's /health with ARI connected")
+            wait_until(self.stack.crm_health, 30, "the supervised CRM bridge")
+        except AssertionError:
+            raise AssertionError(self.logs()) from None
+
+    # ------------------------------------------------------------------ `line311 status`
+    def status(self) -> tuple[int, dict[str, Any]]:
+        proc = self.stack.cli("status", "--json", check=False)
+        return proc.returncode, json.loads(proc.stdout)
+
+    def processes(self) -> dict[str, dict[str, Any]]:
+        return {p["name"]: p for p in self.status()[1]["processes"]}
+
+    def controller(self) -> dict[str, Any]:
+        return self.processes()["controller"]
+
+    def kill_controller(self, back_within: float = 5.0, *, pid: int | None = None) -> Killed:
+        """SIGKILL the controller (``pid``, when the test has just read it from `status`);
+        wait for it to die (5 s) and for the one the supervisor starts to have ARI connected
+        (``back_within`` s)."""
+        pid = int(self.controller()["pid"]) if pid is None else pid
+        os.kill(pid, signal.SIGKILL)
+        killed_at, killed_wall = time.monotonic(), time.time()
+        wait_until(lambda: not alive(pid), 5, "the controller to die")
+        wait_until(
+            self.ari_up, back_within, "the restarted controller's /health with ARI connected"
+        )
+        return Killed(pid, killed_wall, time.monotonic() - killed_at)
+
+    # ------------------------------------------------------------------ what it wrote
+    def queue_log(self) -> list[QueueLogRecord]:
+        """The queue_log lines, in the order they were written."""
+        path = self.settings.state_dir / "queue_log"
+        return list(parse_lines(path.read_text().splitlines())) if path.exists() else []
+
+    def queue_log_ids(self, event: str) -> list[str]:
+        """Call ids of the queue_log lines of ``event``, in the order they were written."""
+        return [r.call_id for r in self.queue_log() if r.event == event]
+
+    def observer(self) -> AriObserver:
+        """An ARI observer of this run's Asterisk (the caller closes it)."""
+        s = self.settings
+        return AriObserver(s.ari_url, s.ari_user, s.ari_password.get_secret_value())
+
+    def logs(self) -> str:
+        state = self.settings.state_dir
+        parts = [self.run.output()]
+        for name in ("controller.log", "crm-bridge.log"):
+            path = state / name
+            if path.exists():
+                parts.append(f"--- {name}\n" + path.read_text(errors="replace")[-4000:])
+        return "\n".join(parts)
+
+
+class Desk:
+    """The CCR desk API and the wallboard snapshot, signed in as a supervisor."""
+
+    def __init__(self, sup: Supervised) -> None:
+        self.base = f"http://127.0.0.1:{sup.settings.http_port}"
+        self.headers = {"Authorization": f"Bearer {sup.stack.supervisor_token()}"}
+
+    def post(self, path: str) -> None:
+        r = httpx.post(self.base + "/api/desk" + path, headers=self.headers, timeout=5)
+        assert r.status_code == 200, r.text
+
+    def agent(self, agent_id: str) -> dict[str, Any]:
+        r = httpx.get(self.base + "/api/desk/agents", headers=self.headers, timeout=5)
+        return next(a for a in r.json()["agents"] if a["agent_id"] == agent_id)  # type: ignore[no-any-return]
+
+    def snapshot(self) -> dict[str, Any]:
+        r = httpx.get(self.base + "/api/snapshot", headers=self.headers, timeout=5)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
