@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from line311.dashboard.facts import CallLeftIvr
+from line311.dashboard.facts import DAY_FACTS, CallLeftIvr
 from line311.dashboard.state import LiveState
 from line311.live.client import connect
 from line311.live.journal import LiveJournal
@@ -32,10 +32,8 @@ from line311.queue.events import (
     AgentStateChanged,
     CallAbandoned,
     CallAnswered,
-    CallbackRequested,
     CallCompleted,
     CallEnqueued,
-    CallTimedOut,
 )
 from line311.queue.intervals import IntervalAccumulator
 
@@ -44,10 +42,6 @@ IVR_CALLS = 70_000
 QUEUED = 50_000
 AGENTS = 400
 QUEUES = ["general", "housing", "noise", "parking", "sanitation", "social_services"]
-TYPES = (
-    CallEnqueued, CallAnswered, CallAbandoned, CallTimedOut, CallbackRequested, CallCompleted,
-    AgentStateChanged, CallLeftIvr,
-)  # fmt: skip
 
 
 def _day(start: float, rng: random.Random) -> list[Any]:
@@ -78,9 +72,9 @@ def _day(start: float, rng: random.Random) -> list[Any]:
 async def _measure(url: str) -> dict[str, Any]:
     client = connect(url, timeout=10.0)
     try:
-        start = LiveJournal(client, TYPES, tz=NY).day_start(time.time())
+        start = LiveJournal(client, DAY_FACTS, tz=NY).day_start(time.time())
         facts = _day(start, random.Random(311))
-        journal = LiveJournal(client, TYPES, tz=NY, max_pending=len(facts) + 1)
+        journal = LiveJournal(client, DAY_FACTS, tz=NY, max_pending=len(facts) + 1)
         t0 = time.perf_counter()
         for fact in facts:
             journal.on_fact(fact)
@@ -89,7 +83,7 @@ async def _measure(url: str) -> dict[str, Any]:
         await journal.flush()
         written = time.perf_counter() - t0
         t0 = time.perf_counter()
-        restored = await LiveJournal(client, TYPES, tz=NY).load(start + 22 * 3600)
+        restored = await LiveJournal(client, DAY_FACTS, tz=NY).load(start + 22 * 3600)
         loaded = time.perf_counter() - t0
         t0 = time.perf_counter()
         state, acc = LiveState(tz=NY), IntervalAccumulator()

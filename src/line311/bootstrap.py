@@ -518,27 +518,15 @@ async def _live_journal(
     Redis away at start: a WARNING, and the figures start from what comes next."""
     from prometheus_client import Gauge
 
-    from line311.dashboard.facts import CallLeftIvr
+    from line311.dashboard.facts import DAY_FACTS, CallLeftIvr
     from line311.live.client import connect
     from line311.live.errors import LiveError
     from line311.live.journal import LiveJournal, open_calls
-    from line311.queue.events import (
-        AgentStateChanged,
-        CallAbandoned,
-        CallAnswered,
-        CallbackRequested,
-        CallCompleted,
-        CallEnqueued,
-        CallTimedOut,
-    )
+    from line311.queue.events import CallTimedOut
     from line311.routing.store import InMemoryRoutingStore
 
-    types = [
-        CallEnqueued, CallAnswered, CallAbandoned, CallTimedOut, CallbackRequested,
-        CallCompleted, AgentStateChanged, CallLeftIvr,
-    ]  # fmt: skip
     client = connect(f"redis://127.0.0.1:{settings.redis_port}/0", timeout=0.5)
-    journal = LiveJournal(client, types, tz=hub.state.tz)
+    journal = LiveJournal(client, DAY_FACTS, tz=hub.state.tz)
     Gauge(
         "line311_live_state_up",
         "1 while the live state (Redis) answers, 0 while the controller runs from memory.",

@@ -8,6 +8,7 @@ come out of it for the Prometheus histograms. Frozen dataclasses, no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, get_args
 
 from line311.queue.events import QueueEvent
 from line311.queue.service_level import DEFAULT_POLICY
@@ -99,6 +100,11 @@ Fact = (
     | QueueGoalChanged
     | AgentNamed
 )
+
+
+DAY_FACTS: tuple[type[Any], ...] = (*get_args(QueueEvent), CallLeftIvr)
+"""The facts the day's figures are folded from (queue events and IVR exits): what the live
+journal keeps so that a restarted controller shows the same day."""
 
 
 # ---------------------------------------------------------------------- measurements out

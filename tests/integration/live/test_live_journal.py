@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis.asyncio as aioredis
 
-from line311.dashboard.facts import CallLeftIvr
+from line311.dashboard.facts import DAY_FACTS, CallLeftIvr
 from line311.dashboard.state import LiveState
 from line311.live.client import connect
 from line311.live.errors import LiveUnavailableError
@@ -22,10 +22,8 @@ from line311.queue.events import (
     AgentStateChanged,
     CallAbandoned,
     CallAnswered,
-    CallbackRequested,
     CallCompleted,
     CallEnqueued,
-    CallTimedOut,
 )
 from line311.routing.store import InMemoryRoutingStore
 from tests.unit.routing.helpers import ccr, router
@@ -33,10 +31,6 @@ from tests.unit.routing.helpers import ccr, router
 pytestmark = pytest.mark.integration
 
 NY = ZoneInfo("America/New_York")
-TYPES = (
-    CallEnqueued, CallAnswered, CallAbandoned, CallTimedOut, CallbackRequested, CallCompleted,
-    AgentStateChanged, CallLeftIvr,
-)  # fmt: skip
 NOON = datetime(2026, 12, 4, 12, 0, tzinfo=NY).timestamp()
 
 
@@ -64,7 +58,7 @@ def _figures(state: LiveState, now: float) -> dict:
 async def test_given_a_day_of_facts_when_a_new_controller_reads_them_back_then_the_same_wallboard(
     redis_client: aioredis.Redis,
 ) -> None:
-    journal = LiveJournal(redis_client, TYPES, tz=NY)
+    journal = LiveJournal(redis_client, DAY_FACTS, tz=NY)
     before = LiveState(tz=NY)
     midnight = journal.day_start(NOON)
     yesterday = _day(NOON - 86_400, "y")  # not read back: before yesterday's last 2 hours
@@ -77,7 +71,7 @@ async def test_given_a_day_of_facts_when_a_new_controller_reads_them_back_then_t
     assert await journal.flush() == len(yesterday) + len(late) + len(today)
     assert journal.pending == 0
 
-    restored = await LiveJournal(redis_client, TYPES, tz=NY).load(NOON + 100)
+    restored = await LiveJournal(redis_client, DAY_FACTS, tz=NY).load(NOON + 100)
     assert restored.facts == [*late, *today]  # in time order, across midnight
     after = LiveState(tz=NY)
     after.apply_all(restored.facts)
@@ -90,7 +84,7 @@ async def test_given_a_day_of_facts_when_a_new_controller_reads_them_back_then_t
 async def test_given_a_write_retried_after_a_lost_reply_when_read_back_then_counted_once(
     redis_client: aioredis.Redis,
 ) -> None:
-    journal = LiveJournal(redis_client, TYPES, tz=UTC)
+    journal = LiveJournal(redis_client, DAY_FACTS, tz=UTC)
     journal.on_fact(CallAbandoned("c2", "general", NOON), [])
     sent = list(journal._facts)
     await journal.flush()
@@ -102,7 +96,7 @@ async def test_given_a_write_retried_after_a_lost_reply_when_read_back_then_coun
 async def test_given_ccr_changes_when_flushed_then_their_latest_records_read_back(
     redis_client: aioredis.Redis,
 ) -> None:
-    journal = LiveJournal(redis_client, TYPES, tz=UTC)
+    journal = LiveJournal(redis_client, DAY_FACTS, tz=UTC)
     store = InMemoryRoutingStore()
     store.watch_agents(journal.on_agent)
     old = router(store=store)
@@ -134,7 +128,7 @@ async def test_given_redis_killed_when_facts_come_then_kept_in_memory_and_writte
     server.start(wait=15)
     client = connect(server.url, timeout=0.5)
     try:
-        journal = LiveJournal(client, TYPES, tz=UTC, probe_every=0.0)
+        journal = LiveJournal(client, DAY_FACTS, tz=UTC, probe_every=0.0)
         journal.on_fact(CallEnqueued("c1", "general", NOON), [])
         await journal.check()
         assert journal.up
