@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,11 +37,26 @@ PASSWORD = "browser test password"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 
+class MiddayClock:
+    """Today's 12:07:30 UTC when made, then moving with real time: the middle of a 15-minute
+    interval, hours from midnight. Tests that place calls "120 s ago" or "in 50 s" see the
+    same interval and the same day whenever they run (a wall clock put them across an
+    interval boundary a few minutes past every quarter hour)."""
+
+    def __init__(self) -> None:
+        real = time.time()
+        self._offset = (real // 86_400) * 86_400 + 12 * 3600 + 450 - real
+
+    def __call__(self) -> float:
+        return time.time() + self._offset
+
+
 @dataclass
 class Dashboard:
     url: str
     hub: LiveHub
     store: AccountStore
+    now: MiddayClock
 
 
 @pytest.fixture
@@ -51,18 +67,19 @@ async def dashboard(tmp_path: Path) -> AsyncIterator[Dashboard]:
     store = AccountStore(engine)
     store.create("sam", PASSWORD, "supervisor")
     store.create("olga", PASSWORD, "operations")
-    hub = LiveHub(LiveState(), min_interval=0.1)
+    clock = MiddayClock()
+    hub = LiveHub(LiveState(), clock=clock, min_interval=0.1)
     app = create_app(
         lambda: {"ok": True},
         hub=hub,
         auth=Authenticator(store, "browser-test-secret-0123456789"),
-        actions=InMemoryActions(hub),
+        actions=InMemoryActions(hub, clock=clock),
     )
     server = make_embedded_server(app, "127.0.0.1", 0)
     task = asyncio.create_task(server.serve())
     try:
         await server.wait_started()
-        yield Dashboard(f"http://127.0.0.1:{server.bound_port}", hub, store)
+        yield Dashboard(f"http://127.0.0.1:{server.bound_port}", hub, store, clock)
     finally:
         server.should_exit = True
         await task

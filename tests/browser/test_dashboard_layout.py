@@ -11,7 +11,7 @@ read at the end (a stricter figure than Lighthouse's largest session window). Ea
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -122,7 +122,7 @@ async def test_given_live_data_arriving_then_the_wallboard_layout_shift_stays_wi
             dashboard.hub.publish(QueueConfigured(queue, 0.8))
     page, errors = await open_observed_page(browser, dashboard, user)
     try:
-        await drive_live_data(page, dashboard.hub)
+        await drive_live_data(page, dashboard.hub, dashboard.now)
         cls, shifts = await layout_shift(page)
         clipped = await page.evaluate(CLIPPED)
         await page.screenshot(path=screenshot_path(f"dashboard-layout-{user}"), full_page=True)
@@ -134,10 +134,10 @@ async def test_given_live_data_arriving_then_the_wallboard_layout_shift_stays_wi
     assert errors == []
 
 
-async def drive_live_data(page: Any, hub: LiveHub) -> None:
+async def drive_live_data(page: Any, hub: LiveHub, clock: Callable[[], float]) -> None:
     """Queues, CCRs, callers, the IVR, alerts and two intervals arrive; each step waits
     (bounded) until the page shows it."""
-    now = time.time()
+    now = clock()
 
     # queues appear on a live page (or are already there)
     for queue in QUEUES:
@@ -147,7 +147,7 @@ async def drive_live_data(page: Any, hub: LiveHub) -> None:
     # CCRs log in, one by one
     for agent_id, name in CCRS:
         hub.publish(AgentNamed(agent_id, name))
-        hub.publish(AgentStateChanged(agent_id, AgentActivity.AVAILABLE, time.time()))
+        hub.publish(AgentStateChanged(agent_id, AgentActivity.AVAILABLE, clock()))
         await expect(page.locator(f'[data-key="{agent_id}"] .state')).to_have_text("Available")
 
     # an earlier interval of today, then callers arriving now: waiting, callbacks, answers,
@@ -157,37 +157,37 @@ async def drive_live_data(page: Any, hub: LiveHub) -> None:
         hub.publish(CallAnswered(f"old{i}", "general", now - 1790, agent_id="a1"))
         hub.publish(CallCompleted(f"old{i}", "general", now - 1700, talk_seconds=90))
     for i in range(12):
-        hub.publish(CallEnteredIvr(f"c{i}", time.time()))
+        hub.publish(CallEnteredIvr(f"c{i}", clock()))
     for i in range(12):
         queue = QUEUES[i % 3]
-        hub.publish(CallLeftIvr(f"c{i}", time.time(), resolved=i % 4 == 0))
-        hub.publish(CallEnqueued(f"c{i}", queue, time.time()))
-    hub.publish(CallbackRequested("c1", "housing", time.time()))
+        hub.publish(CallLeftIvr(f"c{i}", clock(), resolved=i % 4 == 0))
+        hub.publish(CallEnqueued(f"c{i}", queue, clock()))
+    hub.publish(CallbackRequested("c1", "housing", clock()))
     await expect(page.locator('[data-key="general"] [data-f="waiting"]')).to_have_text("4")
     await expect(page.locator("#ivr-left")).to_have_text("12")
 
-    hub.publish(CallAnswered("c0", "general", time.time(), agent_id="a1"))
-    hub.publish(CallAnswered("c3", "general", time.time() + 45, agent_id="a2"))
-    hub.publish(CallAbandoned("c2", "noise", time.time() + 50))
-    hub.publish(AgentStateChanged("a1", AgentActivity.ON_CALL, time.time()))
-    hub.publish(AgentStateChanged("a2", AgentActivity.ON_CALL, time.time()))
-    hub.publish(AgentStateChanged("a3", AgentActivity.PAUSED, time.time(), reason="coaching"))
-    hub.publish(AgentStateChanged("a4", AgentActivity.WRAP_UP, time.time()))
+    hub.publish(CallAnswered("c0", "general", clock(), agent_id="a1"))
+    hub.publish(CallAnswered("c3", "general", clock() + 45, agent_id="a2"))
+    hub.publish(CallAbandoned("c2", "noise", clock() + 50))
+    hub.publish(AgentStateChanged("a1", AgentActivity.ON_CALL, clock()))
+    hub.publish(AgentStateChanged("a2", AgentActivity.ON_CALL, clock()))
+    hub.publish(AgentStateChanged("a3", AgentActivity.PAUSED, clock(), reason="coaching"))
+    hub.publish(AgentStateChanged("a4", AgentActivity.WRAP_UP, clock()))
     await expect(page.locator('[data-key="a3"] .state')).to_have_text("Paused — coaching")
     await expect(page.locator('[data-key="noise"] [data-f="abandoned"]')).to_have_text("1")
 
     # alerts come and go
-    hub.publish(AlertRaised("al1", time.time(), "Water main break", "Expect calls from Queens"))
-    hub.publish(AlertRaised("al2", time.time(), "Heat advisory", "Cooling centers open", "warning"))
+    hub.publish(AlertRaised("al1", clock(), "Water main break", "Expect calls from Queens"))
+    hub.publish(AlertRaised("al2", clock(), "Heat advisory", "Cooling centers open", "warning"))
     await expect(page.locator("#alerts li")).to_have_count(2)
-    hub.publish(AlertWithdrawn("al2", time.time()))
+    hub.publish(AlertWithdrawn("al2", clock()))
     await expect(page.locator("#alerts li")).to_have_count(1)
-    hub.publish(AlertWithdrawn("al1", time.time()))
+    hub.publish(AlertWithdrawn("al1", clock()))
     await expect(page.locator("#alerts li")).to_have_count(0)
 
     # a CCR logs out; the times keep moving with the hub's refresh
-    hub.publish(AgentStateChanged("a4", AgentActivity.LOGGED_OUT, time.time()))
+    hub.publish(AgentStateChanged("a4", AgentActivity.LOGGED_OUT, clock()))
     await expect(page.locator('[data-key="a4"]')).to_have_count(0)
     version = int(await page.locator("body").get_attribute("data-version") or 0)
-    hub.publish(CallEnqueued("late", "housing", time.time()))
+    hub.publish(CallEnqueued("late", "housing", clock()))
     await expect(page.locator("body")).not_to_have_attribute("data-version", str(version))

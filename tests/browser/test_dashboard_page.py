@@ -4,7 +4,6 @@ supervisor pause a CCR, and refuses a read-only user (403)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -39,7 +38,7 @@ async def open_page(browser: Any, dashboard: Dashboard, user: str) -> tuple[Any,
 
 
 def seed(dashboard: Dashboard) -> None:
-    now = time.time()
+    now = dashboard.now()
     hub = dashboard.hub
     for queue in ("general", "housing", "noise"):
         hub.publish(QueueConfigured(queue, 0.8))
@@ -71,7 +70,7 @@ async def test_given_an_open_page_when_an_event_is_published_then_it_shows_withi
     page, errors = await open_page(browser, dashboard, "olga")
     waiting = page.locator('[data-key="housing"] [data-f="waiting"]')
     await expect(waiting).to_have_text("0")
-    dashboard.hub.publish(CallEnqueued("c1", "housing", time.time()))
+    dashboard.hub.publish(CallEnqueued("c1", "housing", dashboard.now()))
     await expect(waiting).to_have_text("1", timeout=1000)
     assert errors == []
 
@@ -81,7 +80,7 @@ async def test_given_callers_waiting_past_the_threshold_then_a_perfect_queue_is_
 ) -> None:
     seed(dashboard)
     page, errors = await open_page(browser, dashboard, "olga")
-    now = time.time()
+    now = dashboard.now()
     dashboard.hub.publish(CallEnqueued("ok", "noise", now - 10))
     dashboard.hub.publish(CallAnswered("ok", "noise", now - 5, agent_id="a1"))  # within T
     for i in range(3):  # waiting 60 s and more: past the 30 s threshold whenever checked
@@ -100,7 +99,7 @@ async def test_given_sl_below_goal_then_the_queue_turns_red_with_a_text_label(
 ) -> None:
     seed(dashboard)
     page, errors = await open_page(browser, dashboard, "olga")
-    now = time.time()
+    now = dashboard.now()
     for i in range(4):  # 1 of 4 within 30 s: 25% against a goal of 80%
         dashboard.hub.publish(CallEnqueued(f"c{i}", "general", now - 120))
         answered = now - 100 if i == 0 else now - 5
