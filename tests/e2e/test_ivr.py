@@ -84,8 +84,10 @@ class Run:
         return out
 
 
-def _today_in_new_york() -> str:
-    return dt.datetime.now(ZoneInfo("America/New_York")).date().isoformat()
+def _today_and_tomorrow_in_new_york() -> tuple[str, str]:
+    """Both, so a run that crosses New York's midnight still finds "today" suspended."""
+    today = dt.datetime.now(ZoneInfo("America/New_York")).date()
+    return today.isoformat(), (today + dt.timedelta(days=1)).isoformat()
 
 
 def _seed_sr(stack: Stack) -> str:
@@ -112,10 +114,11 @@ def run(
 ) -> Iterator[Run]:
     workdir = tmp_path_factory.mktemp("ivr")
     content = workdir / "content.yaml"
+    today, tomorrow = _today_and_tomorrow_in_new_york()
     content.write_text(
         "version: 1\n"
         "alternate_side_parking:\n"
-        f"  dates: [{{date: {_today_in_new_york()}, reason: e2e_snow}}]\n"
+        f"  dates: [{{date: {today}, reason: e2e_snow}}, {{date: {tomorrow}, reason: e2e_snow}}]\n"
     )
     stack = start_stack(asterisk_instance, workdir, {"LINE311_CONTENT_FILE": str(content)})
     observer = AriObserver(

@@ -15,7 +15,7 @@ import itertools
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -303,7 +303,7 @@ def test_given_no_free_ccr_when_a_caller_presses_1_then_they_are_called_back_whe
     assert record["queue_leg"]["callback_requested_at"] is not None
     assert record["queue_leg"]["callback_kept"] is True
     assert record["agent_id"] == "agent1"
-    out = stack.cli("report", "abandoned", "--from", _today(), "--json").stdout
+    out = stack.cli("report", "abandoned", *_since_yesterday(), "--json").stdout
     listed = {c["call_id"]: c for c in json.loads(out)["calls"]}
     assert listed[call_id]["outcome"] == "callback-answered"
     assert CALLER not in stack.logs()
@@ -331,8 +331,11 @@ def test_given_no_ccr_when_a_caller_hangs_up_waiting_then_their_record_has_the_a
     assert record["queue_answered_at"] is None
 
 
-def _today() -> str:
-    return datetime.now(ZoneInfo("America/New_York")).strftime("%Y-%m-%d")
+def _since_yesterday() -> list[str]:
+    """``--from`` yesterday ``--to`` today in New York: a run that crosses midnight there
+    has calls on both days (the stack's database holds only this run's calls)."""
+    today = datetime.now(ZoneInfo("America/New_York")).date()
+    return ["--from", (today - timedelta(days=1)).isoformat(), "--to", today.isoformat()]
 
 
 def test_given_the_calls_of_this_run_when_the_sl_report_is_asked_then_it_matches_their_timestamps(
@@ -364,7 +367,7 @@ def test_given_the_calls_of_this_run_when_the_sl_report_is_asked_then_it_matches
 
 def _report_total(stack: Stack) -> dict[str, str]:
     out = stack.cli(
-        "report", "sl", "--from", _today(), "--queue", "general", "--interval", "15", "--csv"
+        "report", "sl", *_since_yesterday(), "--queue", "general", "--interval", "15", "--csv"
     ).stdout
     rows = list(csv.DictReader(io.StringIO(out)))
     (total,) = [r for r in rows if r["scope"] == "total"]
