@@ -23,6 +23,7 @@ from line311.ivr.flow import default_flow_path
 from line311.sim.sipp import start_agent, start_caller
 from tests.e2e.stack import wait_until
 from tests.e2e.supervised import Desk, Supervised, alive
+from tests.e2e.zones import noon_zone
 
 pytestmark = pytest.mark.asterisk
 
@@ -44,7 +45,10 @@ def test_given_redis_then_the_controller_killed_when_calls_go_on_then_ccr_states
     sup = supervised_run(
         default_flow_path(),
         queue=True,
-        extra_env={"LINE311_RESTART_BACKOFF_INITIAL": str(REDIS_DOWN_FOR)},
+        extra_env={
+            "LINE311_RESTART_BACKOFF_INITIAL": str(REDIS_DOWN_FOR),
+            "LINE311_TIMEZONE": noon_zone(),  # "today" is the same day before and after
+        },
     )
     stack, s = sup.stack, sup.settings
     try:

@@ -26,6 +26,7 @@ from line311.sim.sipp import SippCaller, start_agent, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import general_queue_env, running_stack
 from tests.e2e.stack import Stack, wait_until
+from tests.e2e.zones import noon_zone
 
 pytestmark = pytest.mark.asterisk
 
@@ -37,7 +38,8 @@ def stack(
     asterisk_instance: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("metrics-stack")
-    with running_stack(asterisk_instance, workdir, general_queue_env(workdir)) as s:
+    env = {**general_queue_env(workdir), "LINE311_TIMEZONE": noon_zone()}  # "today" stays today
+    with running_stack(asterisk_instance, workdir, env) as s:
         yield s
 
 
