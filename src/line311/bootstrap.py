@@ -270,7 +270,13 @@ async def controller_part(
         else:
             transport = HttpTransport(record_client)
         spool = RecordSpool(Path(settings.state_dir) / "call_records.sqlite")
-        delivery = RecordDelivery(spool, transport, clock=wall_clock)
+        delivery = RecordDelivery(
+            spool,
+            transport,
+            clock=wall_clock,
+            batch=settings.record_batch,
+            linger=settings.record_linger,
+        )
         recorder = CallRecorder(
             delivery,
             in_queue=queues.runtime.in_queue,

@@ -279,6 +279,15 @@ class CrmSettings(BaseModel):
     crm_host: str = "127.0.0.1"
     crm_port: int = Field(default=8312, ge=1, le=65535)
     crm_url: str = Field(default="", description="Base URL the controller posts call records to.")
+    record_batch: int = Field(
+        default=100, ge=1, le=500, description="Most call records sent to the bridge per request."
+    )
+    record_linger: float = Field(
+        default=0.1,
+        ge=0,
+        le=5,
+        description="Seconds the record delivery waits after a call ends, so records go together.",
+    )
     crm_api_key: SecretStr = SecretStr("")
     database_url: str = Field(
         default="", description="SQLAlchemy URL; default sqlite:///<state_dir>/line311.db"

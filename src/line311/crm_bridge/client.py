@@ -1,10 +1,11 @@
 """The controller's client for the CRM bridge.
 
-`CrmClient.post_call` retries, with capped exponential backoff and jitter, on what may be
-transient — connection failures, timeouts, 5xx, 429 — and gives up with `CrmUnavailable`
-after ``attempts`` tries. Retrying a POST is safe because the bridge is idempotent by
-``call_id`` (a repeat of a stored call answers 200). A 409 raises `CrmConflict`; any other
-4xx raises `CrmRejected` at once (our bug or a wrong key: retrying cannot help).
+`CrmClient.post_call` (and `post_calls`, many in one request) retries, with capped
+exponential backoff and jitter, on what may be transient — connection failures, timeouts,
+5xx, 429 — and gives up with `CrmUnavailable` after ``attempts`` tries. Retrying a POST is
+safe because the bridge is idempotent by ``call_id`` (a repeat of a stored call answers 200).
+A 409 raises `CrmConflict`; any other 4xx raises `CrmRejected` at once (our bug or a wrong
+key: retrying cannot help).
 
 Nothing here logs a record's content: only its ``call_id``. Call records are not posted
 from the call path: `line311.crm_bridge.delivery.RecordDelivery` keeps them in a durable spool
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -138,6 +139,38 @@ class CrmClient:
             f"CRM bridge refused call {call_id}: HTTP {response.status_code} {_error_id(response)}",
             response.status_code,
         )
+
+    async def post_calls(
+        self, records: Sequence[Mapping[str, Any]]
+    ) -> list[CrmConflict | CrmRejected | None]:
+        """Deliver many finished calls in one request (``POST /v1/calls/batch``, at most 500):
+        per record, in order, None when stored (or stored already) or the `CrmConflict` for
+        one stored with different content. A refusal of the whole batch (an invalid record,
+        a wrong key) raises `CrmRejected`."""
+        what = f"posting {len(records)} calls"
+        response = await self._request(
+            "POST", "/v1/calls/batch", what, json={"records": _jsonable(list(records))}
+        )
+        if response.status_code != 200:
+            raise CrmRejected(
+                f"CRM bridge refused {what}: HTTP {response.status_code} {_error_id(response)}",
+                response.status_code,
+            )
+        results = response.json().get("results")
+        if not isinstance(results, list) or len(results) != len(records):
+            raise CrmUnavailable(f"{what}: the bridge answered {len(results or [])} results")
+        outcomes: list[CrmConflict | CrmRejected | None] = []
+        for record, result in zip(records, results, strict=True):
+            call_id = str(record.get("call_id", "?"))
+            status = result.get("status") if isinstance(result, dict) else None
+            if status in (200, 201):
+                outcomes.append(None)
+            elif status == 409:
+                conflict = f"call {call_id} is stored with different content"
+                outcomes.append(CrmConflict(conflict, 409))
+            else:
+                outcomes.append(CrmRejected(f"call {call_id}: HTTP {status}", status))
+        return outcomes
 
     async def get_call(self, call_id: str) -> dict[str, Any] | None:
         """A stored call, or None when the bridge has no such call."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,25 +89,39 @@ class RecordSpool:
             ).fetchall()
         return [SpooledRecord(r[0], json.loads(r[1]), r[2], r[3]) for r in rows]
 
-    def delivered(self, call_id: str) -> None:
+    def settle(self, delivered: Sequence[str], dead: Sequence[tuple[str, str]]) -> None:
+        """A batch's outcome in one transaction: ``delivered`` records go, ``dead`` ones
+        (``(call_id, error)``) are kept for an operator."""
         with self._lock:
-            self._db.execute("DELETE FROM records WHERE call_id = ?", (call_id,))
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "DELETE FROM records WHERE call_id = ?", [(c,) for c in delivered]
+                )
+                self._db.executemany(
+                    "UPDATE records SET state = 'dead', attempts = attempts + 1, last_error = ?"
+                    " WHERE call_id = ?",
+                    [(error[:500], c) for c, error in dead],
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
-    def retry_at(self, call_id: str, next_attempt_at: float, error: str) -> None:
+    def retry_many(self, retries: Sequence[tuple[str, float]], error: str) -> None:
+        """Schedule each ``(call_id, next_attempt_at)`` again, in one transaction."""
         with self._lock:
-            self._db.execute(
-                "UPDATE records SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
-                " WHERE call_id = ?",
-                (next_attempt_at, error[:500], call_id),
-            )
-
-    def dead(self, call_id: str, error: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE records SET state = 'dead', attempts = attempts + 1, last_error = ?"
-                " WHERE call_id = ?",
-                (error[:500], call_id),
-            )
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(
+                    "UPDATE records SET attempts = attempts + 1, next_attempt_at = ?,"
+                    " last_error = ? WHERE call_id = ?",
+                    [(at, error[:500], c) for c, at in retries],
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def revive(self, now: float) -> int:
         """Make every dead record pending again (after the cause is fixed); how many."""

@@ -8,7 +8,7 @@ forwarding to a CRM) queued in the outbox exactly once.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from line311.crm_bridge.delivery import (
     InProcessTransport,
     RecordDelivery,
     RecordTransport,
+    Refusal,
     RetryPolicy,
 )
 from line311.crm_bridge.errors import CrmUnavailable
@@ -71,10 +72,10 @@ class DownInProcess:
         self.inner = inner
         self.down = False
 
-    async def deliver(self, record: Mapping[str, Any]) -> None:
+    async def deliver_many(self, records: Sequence[Mapping[str, Any]]) -> list[Refusal | None]:
         if self.down:
             raise CrmUnavailable("database unavailable")
-        await self.inner.deliver(record)
+        return await self.inner.deliver_many(records)
 
 
 def ivr_part(call_id: str, at: float, outcome: str) -> dict[str, Any]:
@@ -230,3 +231,36 @@ async def test_given_a_record_with_a_bad_queue_leg_then_the_bridge_refuses_it_na
     response = await api.post("/v1/calls", json=body)
     assert response.status_code == 422
     assert "queue differs" in response.text
+
+
+@pytest.mark.parametrize("remote", [True, False], ids=["http", "in-process"])
+async def test_given_a_batch_with_an_invalid_and_a_conflicting_record_then_the_others_are_stored_and_those_two_kept_dead(
+    engine: Engine, settings: Settings, tmp_path: Path, remote: bool
+) -> None:
+    first = ivr_part("batch-1", T0, "self_served")
+    changed = {**ivr_part("batch-1", T0, "self_served"), "language": "es"}  # same id, new content
+    invalid = {**ivr_part("batch-bad", T0, "self_served"), "started_at": "yesterday-ish"}
+    later = [ivr_part(f"batch-{n}", T0, "self_served") for n in (2, 3)]
+
+    async def run(transport: RecordTransport) -> RecordDelivery:
+        delivery = RecordDelivery(RecordSpool(tmp_path / "spool.sqlite"), transport, clock=Clock())
+        delivery.submit(first)
+        assert await delivery.deliver_due() == 1
+        for record in (later[0], changed, invalid, later[1]):  # one batch of four
+            delivery.submit(record)
+        assert await delivery.deliver_due() == 2
+        return delivery
+
+    if remote:
+        app = create_app(settings, engine=engine, check_schema=False)
+        network = httpx.ASGITransport(app=app)
+        async with CrmClient("http://bridge.test", API_KEY, attempts=1, transport=network) as c:
+            delivery = await run(HttpTransport(c))
+    else:
+        delivery = await run(InProcessTransport(CallRepository(make_session_factory(engine))))
+    assert sorted(stored(engine)) == ["batch-1", "batch-2", "batch-3"]
+    assert stored(engine)["batch-1"].language == "en"
+    assert delivery.spool.counts() == {"pending": 0, "dead": 2}
+    assert "different content" in (delivery.spool.last_error("batch-1") or "")
+    # the remote bridge names the status (its body says which field), in-process the field
+    assert ("422" if remote else "started_at") in (delivery.spool.last_error("batch-bad") or "")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from line311.crm_bridge.delivery import RecordDelivery, RetryPolicy
-from line311.crm_bridge.errors import CrmConflict, CrmUnavailable
+from line311.crm_bridge.errors import CrmConflict, CrmRejected, CrmUnavailable
 from line311.crm_bridge.spool import RecordSpool
 
 T0 = 1_790_000_000.0
@@ -35,18 +36,30 @@ class Bridge:
         self.created: Counter[str] = Counter()
         self.refuse: set[str] = set()
         self.tried_while_down: Counter[str] = Counter()
+        self.batches: list[int] = []
+        self.got_batch = asyncio.Event()
 
-    async def deliver(self, record: Mapping[str, Any]) -> None:
-        call_id = str(record["call_id"])
+    async def deliver_many(
+        self, records: Sequence[Mapping[str, Any]]
+    ) -> list[CrmConflict | CrmRejected | None]:
+        self.batches.append(len(records))
+        self.got_batch.set()
         if not self.up:
-            self.tried_while_down[call_id] += 1
+            for record in records:
+                self.tried_while_down[str(record["call_id"])] += 1
             raise CrmUnavailable("connection refused")
-        self.posts[call_id] += 1
-        if call_id in self.refuse:
-            raise CrmConflict("different content", 409)
-        if call_id not in self.stored:
-            self.stored[call_id] = dict(record)
-            self.created[call_id] += 1
+        outcomes: list[CrmConflict | CrmRejected | None] = []
+        for record in records:
+            call_id = str(record["call_id"])
+            self.posts[call_id] += 1
+            if call_id in self.refuse:
+                outcomes.append(CrmConflict("different content", 409))
+                continue
+            if call_id not in self.stored:
+                self.stored[call_id] = dict(record)
+                self.created[call_id] += 1
+            outcomes.append(None)
+        return outcomes
 
 
 def record(call_id: str) -> dict[str, Any]:
@@ -141,3 +154,40 @@ def test_given_a_new_spool_then_its_file_and_directory_are_private(tmp_path: Pat
         assert path.stat().st_mode & 0o777 == 0o600
     finally:
         spool.close()
+
+
+async def test_given_calls_ending_while_the_loop_lingers_then_their_records_go_in_one_batch(
+    tmp_path: Path,
+) -> None:
+    bridge, clock = Bridge(), Clock()
+    lingering, linger_over = asyncio.Event(), asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        assert seconds == 0.1
+        lingering.set()
+        await linger_over.wait()
+
+    delivery = RecordDelivery(
+        RecordSpool(tmp_path / "spool.sqlite"), bridge, clock=clock, linger=0.1, sleep=sleep
+    )
+    async with asyncio.TaskGroup() as tg:
+        loop = tg.create_task(delivery.run())
+        await asyncio.sleep(0)  # the loop has found nothing due and waits
+        delivery.submit(record("c1"))
+        await lingering.wait()
+        delivery.submit(record("c2"))  # two more calls end while it lingers
+        delivery.submit(record("c3"))
+        linger_over.set()
+        await bridge.got_batch.wait()
+        loop.cancel()
+    assert bridge.batches == [3]
+    assert sorted(bridge.stored) == ["c1", "c2", "c3"]
+    assert delivery.spool.counts() == {"pending": 0, "dead": 0}
+
+
+@pytest.mark.parametrize(("batch", "linger"), [(0, 0.1), (501, 0.1), (10, -1.0)])
+def test_given_a_bad_batch_or_linger_then_the_delivery_refuses_to_start(
+    tmp_path: Path, batch: int, linger: float
+) -> None:
+    with pytest.raises(ValueError, match=r"batch|linger"):
+        RecordDelivery(RecordSpool(tmp_path / "s.sqlite"), Bridge(), batch=batch, linger=linger)
