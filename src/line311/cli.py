@@ -6,44 +6,64 @@ them and turns line311's own errors into a clear message and a non-zero exit.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
-from line311.commands import accounts as accounts_cmd
-from line311.commands import alerts, asterisk, calls, db, flows, report, simulate, sounds, staffing
-from line311.commands import apikeys as apikeys_cmd
-from line311.commands import demo as demo_cmd
-from line311.commands import kamailio as kamailio_cmd
-from line311.commands import outbox as outbox_cmd
-from line311.commands import redis as redis_cmd
 from line311.commands.context import settings_from
 from line311.errors import ConfigError, Line311Error
+
+if TYPE_CHECKING:
+    from typer._click import Command, Context  # the click typer's groups are made of
+
+AREAS: dict[str, tuple[str, str]] = {
+    "asterisk": ("asterisk", "Manage the Asterisk that line311 drives."),
+    "calls": ("calls", "Read finished call records."),
+    "db": ("db", "Database schema (Alembic migrations)."),
+    "outbox": ("outbox", "Records forwarded to the external CRM."),
+    "apikeys": ("apikeys", "Scoped API keys of the CRM bridge."),
+    "sounds": ("sounds", "Build and check the prompt library."),
+    "flows": ("flows", "Validate and reload IVR call flows."),
+    "report": ("report", "Service-level and volume reports."),
+    "simulate": ("simulate", "Discrete-event simulation of a call-center day."),
+    "staffing": ("staffing", "Erlang C / Erlang A staffing."),
+    "alerts": ("alerts", "Pushed alerts: list, show, approve, withdraw."),
+    "accounts": ("accounts", "Dashboard accounts and roles."),
+    "demo": ("demo", "Simulated residents and CCRs on the running stack."),
+    "redis": ("redis", "Manage the Redis that holds the live state."),
+    "kamailio": ("kamailio", "Manage the Kamailio SIP edge (asterisks >= 2)."),
+}
+"""Each area's sub-app: command name -> (module in `line311.commands`, help)."""
+
+
+class _Areas(TyperGroup):
+    """The root group: each area's sub-app (`AREAS`) is imported when it is run, not on every
+    ``line311 ...``. Importing all of them (SQLAlchemy, Alembic, FastAPI, the simulator) cost
+    about a second per invocation, paid by every ``line311 status`` or ``calls list``."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx), *AREAS]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in AREAS:
+            return super().get_command(ctx, cmd_name)
+        module, help_text = AREAS[cmd_name]
+        sub: typer.Typer = importlib.import_module(f"line311.commands.{module}").app
+        group = typer.main.get_group(sub)
+        group.name, group.help = cmd_name, help_text
+        return group
+
 
 app = typer.Typer(
     name="line311",
     help="IVR and call routing for a city's 311 line.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-)
-app.add_typer(asterisk.app, name="asterisk", help="Manage the Asterisk that line311 drives.")
-app.add_typer(calls.app, name="calls", help="Read finished call records.")
-app.add_typer(db.app, name="db", help="Database schema (Alembic migrations).")
-app.add_typer(outbox_cmd.app, name="outbox", help="Records forwarded to the external CRM.")
-app.add_typer(apikeys_cmd.app, name="apikeys", help="Scoped API keys of the CRM bridge.")
-app.add_typer(sounds.app, name="sounds", help="Build and check the prompt library.")
-app.add_typer(flows.app, name="flows", help="Validate and reload IVR call flows.")
-app.add_typer(report.app, name="report", help="Service-level and volume reports.")
-app.add_typer(simulate.app, name="simulate", help="Discrete-event simulation of a call-center day.")
-app.add_typer(staffing.app, name="staffing", help="Erlang C / Erlang A staffing.")
-app.add_typer(alerts.app, name="alerts", help="Pushed alerts: list, show, approve, withdraw.")
-app.add_typer(accounts_cmd.app, name="accounts", help="Dashboard accounts and roles.")
-app.add_typer(demo_cmd.app, name="demo", help="Simulated residents and CCRs on the running stack.")
-app.add_typer(redis_cmd.app, name="redis", help="Manage the Redis that holds the live state.")
-app.add_typer(
-    kamailio_cmd.app, name="kamailio", help="Manage the Kamailio SIP edge (asterisks >= 2)."
+    cls=_Areas,
 )
 
 ConfigOption = Annotated[

@@ -77,25 +77,40 @@ def running_stack(
         stack.stop()
 
 
+def start_supervised(
+    workdir: Path,
+    flow: Path | None = None,
+    *,
+    queue: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> Supervised:
+    """``line311 run`` in ``workdir``, started and answering (controller with ARI connected,
+    CRM bridge); the caller closes it. The greeting-only flow unless ``flow``; ``queue`` adds
+    the one ``general`` queue of `general_queue_env`; ``extra_env`` goes on top."""
+    env = general_queue_env(workdir) if queue else {}
+    env.update(extra_env or {})
+    sup = Supervised(workdir, flow or greeting_only_flow(workdir), env)
+    try:
+        sup.run.start()
+        sup.wait_ready()
+    except BaseException:
+        sup.close()
+        raise
+    return sup
+
+
 @pytest.fixture
 def supervised_run(tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
-    """Start ``line311 run`` for the test and wait until it answers (controller with ARI
-    connected, CRM bridge); stopped, and its Asterisk instance removed, after the test.
-
-    ``start(flow=None, *, queue=False, extra_env=None)``: the greeting-only flow unless
-    ``flow``; ``queue`` adds the one ``general`` queue of `general_queue_env`; ``extra_env``
-    goes on top."""
+    """Start ``line311 run`` for the test (`start_supervised`: ``start(flow=None, *,
+    queue=False, extra_env=None)``); stopped, and its Asterisk instance removed, after the
+    test."""
     started: list[Supervised] = []
 
     def start(
         flow: Path | None = None, *, queue: bool = False, extra_env: dict[str, str] | None = None
     ) -> Supervised:
-        env = general_queue_env(tmp_path) if queue else {}
-        env.update(extra_env or {})
-        sup = Supervised(tmp_path, flow or greeting_only_flow(tmp_path), env)
+        sup = start_supervised(tmp_path, flow, queue=queue, extra_env=extra_env)
         started.append(sup)
-        sup.run.start()
-        sup.wait_ready()
         return sup
 
     try:

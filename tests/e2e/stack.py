@@ -112,10 +112,14 @@ class Stack:
         return r.status_code == 200
 
     def start(self) -> None:
+        """Migrate the database, then start the bridge and the controller side by side: the
+        controller does not call the bridge until a call ends (its records wait in the spool
+        until the bridge stores them), so neither waits for the other to answer."""
         self.cli("db", "upgrade")
         self.crm.start()
+        self.controller.start()
         wait_until(self.crm_health, 30, "the CRM bridge /health")
-        self.start_controller()
+        wait_until(self.health, 30, "the controller's /health with ARI connected")
 
     def start_controller(self) -> None:
         self.controller.start()

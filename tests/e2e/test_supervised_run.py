@@ -4,6 +4,11 @@ The stack here is ``line311 run`` itself (the ``supervised_run`` fixture, `tests
 its own Asterisk instance, its own Redis, CRM bridge and controller, on free ports and a state
 dir of the test. The controller is killed with SIGKILL; the supervisor brings it back, /health answers
 again within 5 s, ``line311 status`` shows the restart, and a new call is answered by it.
+
+The two tests that kill the controller mid-call share one ``line311 run`` (`queue_run`, the
+shipped flow and one ``general`` queue): each places and reads only its own calls, and the
+run forgets a controller's earlier deaths after 5 s up, so each kill is a first failure
+(restart after the initial 0.5 s), as on a fresh run, in either order.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,7 @@ import pytest
 
 from line311.ivr.flow import default_flow_path
 from line311.sim.sipp import start_agent, start_caller
-from tests.e2e.conftest import record_for
+from tests.e2e.conftest import record_for, start_supervised
 from tests.e2e.stack import AriObserver, wait_until
 from tests.e2e.supervised import Desk, Supervised, alive
 
@@ -72,6 +77,22 @@ def test_given_line311_run_when_the_controller_is_killed_then_it_is_back_within_
     assert {p["state"] for p in status["processes"]} == {"stopped"}
 
 
+@pytest.fixture(scope="module")
+def queue_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervised]:
+    """One ``line311 run`` with the shipped call flow and one ``general`` queue (1 s wrap-up)
+    for the tests that kill its controller mid-call; stopped after the module."""
+    sup = start_supervised(
+        tmp_path_factory.mktemp("queue-run"),
+        default_flow_path(),
+        queue=True,
+        extra_env={"LINE311_RESTART_RESET_AFTER": "5"},
+    )
+    try:
+        yield sup
+    finally:
+        sup.close()
+
+
 def _played(obs: AriObserver) -> list[dict[str, Any]]:
     return obs.find(lambda e: e.get("type") == "PlaybackStarted")
 
@@ -82,11 +103,11 @@ def _media(event: dict[str, Any]) -> str:
 
 
 def test_given_a_caller_mid_ivr_when_the_controller_is_killed_then_the_prompt_plays_again_within_5_s_and_their_key_is_answered(
-    supervised_run: Start, tmp_path: Path
+    queue_run: Supervised, tmp_path: Path
 ) -> None:
     """Issue 12 point 4 for the IVR: the session state lives in line311's Redis, so the
     controller the supervisor restarts resumes the call Asterisk kept in Stasis."""
-    sup = supervised_run(default_flow_path())  # greeting, language menu, main menu
+    sup = queue_run  # the shipped flow: greeting, language menu, main menu
     stack, s = sup.stack, sup.settings
     obs = sup.observer()
     try:
@@ -139,12 +160,11 @@ def _when(value: str) -> float:
 
 
 def test_given_two_callers_waiting_and_one_talking_to_a_ccr_when_the_controller_is_killed_then_nobody_is_hung_up_and_the_waiting_reach_the_ccr_in_order(
-    supervised_run: Start, tmp_path: Path
+    queue_run: Supervised, tmp_path: Path
 ) -> None:
     """Issue 12 point 4 for the queue: the queued calls' state lives in line311's Redis, so
     the controller the supervisor restarts carries them on (place, music, the CCR's call)."""
-    # the shipped call flow and one ``general`` queue (1 s wrap-up)
-    sup = supervised_run(default_flow_path(), queue=True)
+    sup = queue_run  # the shipped call flow and one ``general`` queue (1 s wrap-up)
     stack, s = sup.stack, sup.settings
     phone = start_agent(
         tmp_path / "agent1", s.sip_port, "agent1", s.agent_password.get_secret_value()
