@@ -12,11 +12,11 @@ import pytest
 
 from line311.ari.errors import AriNoServer, AriNotFound, AriUnknownResource, AriUnreachable
 from line311.ari.fleet import AriFleet, Server
-from line311.ari.kinds import CallStart, SessionKind
+from line311.ari.kinds import CallStart, Ended, SessionKind
 from line311.ari.models import Bridge, Channel
 from line311.ari.port import EventHandler, acting_for
 from line311.ari.runner import Runner
-from line311.call.commands import Answer
+from line311.call.commands import Answer, Hangup
 from line311.call.events import Event
 from tests.unit.ari.fake_client import channel_event, playback_event, stasis_start
 
@@ -391,4 +391,42 @@ async def test_given_a_call_on_b_when_the_runner_runs_its_commands_then_all_go_t
     f.b.stop()
     await asyncio.wait_for(task, 5)
     assert names(f.b) == ["answer", "create_bridge", "originate", "add_channel"]
+    assert f.a.calls == []
+
+
+class _HangupSession(_MeetSession):
+    """Hangs up at once and is over (its kind's end hook then runs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = [Hangup()]
+
+    def commands(self) -> list[object]:
+        self.finished = True
+        return super().commands()
+
+
+async def test_given_a_call_on_b_when_its_end_hook_deletes_a_take_never_seen_then_on_b() -> None:
+    """A restarted controller never saw the supervisor's take being recorded: the call that
+    recorded it names the server when its session ends."""
+    f = Fleet()
+
+    async def ended(end: Ended) -> None:
+        await f.fleet.delete_stored_recording("take-9")
+
+    kind = SessionKind(
+        "line",
+        start=lambda call: _HangupSession(),
+        resume=lambda state, facts: _HangupSession(),
+        accepts=lambda new: True,
+        ended=ended,
+    )
+    runner = Runner(f.fleet, [kind], sounds_uri_prefix="sound:x", caller_hash_key="k" * 24)
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(asyncio.gather(f.a.running.wait(), f.b.running.wait()), 5)
+    await f.b.push(stasis_start("y1"))
+    f.a.stop()
+    f.b.stop()
+    await asyncio.wait_for(task, 5)
+    assert f.b.calls == [("hangup", "y1", "normal"), ("delete_stored_recording", "take-9")]
     assert f.a.calls == []
