@@ -82,17 +82,21 @@ def supervised_run(tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
     """Start ``line311 run`` for the test and wait until it answers (controller with ARI
     connected, CRM bridge); stopped, and its Asterisk instance removed, after the test.
 
-    ``start(flow=None, *, queue=False, extra_env=None)``: the greeting-only flow unless
-    ``flow``; ``queue`` adds the one ``general`` queue of `general_queue_env`; ``extra_env``
-    goes on top."""
+    ``start(flow=None, *, queue=False, extra_env=None, asterisks=1)``: the greeting-only flow
+    unless ``flow``; ``queue`` adds the one ``general`` queue of `general_queue_env`;
+    ``extra_env`` goes on top; ``asterisks=2``: Kamailio in front of two Asterisks."""
     started: list[Supervised] = []
 
     def start(
-        flow: Path | None = None, *, queue: bool = False, extra_env: dict[str, str] | None = None
+        flow: Path | None = None,
+        *,
+        queue: bool = False,
+        extra_env: dict[str, str] | None = None,
+        asterisks: int = 1,
     ) -> Supervised:
         env = general_queue_env(tmp_path) if queue else {}
         env.update(extra_env or {})
-        sup = Supervised(tmp_path, flow or greeting_only_flow(tmp_path), env)
+        sup = Supervised(tmp_path, flow or greeting_only_flow(tmp_path), env, asterisks=asterisks)
         started.append(sup)
         sup.run.start()
         sup.wait_ready()

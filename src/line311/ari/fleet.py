@@ -1,5 +1,8 @@
 """One ARI port over several Asterisks: the controller sees one stream and one REST surface.
 
+(A little over 400 lines: one short forwarding method per operation of `AriPort`, kept beside
+the routing rules they follow so the whole fleet reads in one place.)
+
 Theory of operation
 -------------------
 With ``asterisks >= 2`` Kamailio spreads calls over N Asterisks, and one controller drives
