@@ -33,6 +33,23 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_pair(kind: int) -> int:
+    """A port p with p and p + 1 free on loopback (``kind``: SOCK_DGRAM or SOCK_STREAM): the
+    SIP or ARI ports of two Asterisks of a fleet (`line311.asterisk.fleet`)."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, kind) as a:
+            a.bind(("127.0.0.1", 0))
+            port = int(a.getsockname()[1])
+            with socket.socket(socket.AF_INET, kind) as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        if port < 65000:
+            return port
+    raise RuntimeError("no two consecutive free ports")
+
+
 @dataclass
 class AsteriskInstance:
     """A running Asterisk for tests, with the settings a controller needs to reach it."""

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from prometheus_client import CollectorRegistry
 
+    from line311.ari.client import AriClient
+    from line311.ari.fleet import AriFleet
     from line311.ari.queue_edge import QueueEdge
     from line311.call.store import SessionStore
     from line311.dashboard.live import LiveHub
@@ -131,6 +133,29 @@ async def _serve(server: Any, stop: asyncio.Event) -> None:
 
 
 # ---------------------------------------------------------------------- controller
+def _ari_port(settings: Settings) -> AriClient | AriFleet:
+    """The controller's ARI: one client with one Asterisk; with ``asterisks >= 2`` one
+    `line311.ari.fleet.AriFleet` over a client per Asterisk of the fleet, so one controller
+    (one queue, one wallboard, one set of records) drives every server."""
+    from line311.ari.client import AriClient
+    from line311.ari.fleet import AriFleet, Server
+    from line311.asterisk.fleet import asterisk_fleet, systemname
+
+    def client(one: Settings) -> AriClient:
+        return AriClient(
+            one.ari_url,
+            one.ari_user,
+            one.ari_password.get_secret_value(),
+            one.ari_app,
+            rest_transport=one.ari_rest_transport,
+            rest_sockets=one.ari_rest_sockets,
+        )
+
+    if settings.asterisks < 2:
+        return client(settings)
+    return AriFleet([Server(systemname(one), client(one)) for one in asterisk_fleet(settings)])
+
+
 async def controller_part(
     settings: Settings, stop: asyncio.Event, *, in_process_bridge: bool = False
 ) -> None:
@@ -142,7 +167,6 @@ async def controller_part(
     from fastapi import Depends
     from prometheus_client import CollectorRegistry
 
-    from line311.ari.client import AriClient
     from line311.ari.ivr_edge import build_ivr_edge, running
     from line311.ari.queue_edge import build_queue_edge
     from line311.ari.queue_edge import running as queues_running
@@ -208,14 +232,7 @@ async def controller_part(
     scheduler = AlertScheduler(alert_service)
 
     async with (
-        AriClient(
-            settings.ari_url,
-            settings.ari_user,
-            settings.ari_password.get_secret_value(),
-            settings.ari_app,
-            rest_transport=settings.ari_rest_transport,
-            rest_sockets=settings.ari_rest_sockets,
-        ) as ari,
+        _ari_port(settings) as ari,
         CrmClient(settings.effective_crm_url, settings.crm_api_key.get_secret_value()) as crm,
         # call records: one try per delivery pass; the durable spool retries until stored
         CrmClient(

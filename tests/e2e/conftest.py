@@ -83,13 +83,15 @@ def start_supervised(
     *,
     queue: bool = False,
     extra_env: dict[str, str] | None = None,
+    asterisks: int = 1,
 ) -> Supervised:
     """``line311 run`` in ``workdir``, started and answering (controller with ARI connected,
     CRM bridge); the caller closes it. The greeting-only flow unless ``flow``; ``queue`` adds
-    the one ``general`` queue of `general_queue_env`; ``extra_env`` goes on top."""
+    the one ``general`` queue of `general_queue_env`; ``extra_env`` goes on top;
+    ``asterisks=2``: Kamailio in front of two Asterisks."""
     env = general_queue_env(workdir) if queue else {}
     env.update(extra_env or {})
-    sup = Supervised(workdir, flow or greeting_only_flow(workdir), env)
+    sup = Supervised(workdir, flow or greeting_only_flow(workdir), env, asterisks=asterisks)
     try:
         sup.run.start()
         sup.wait_ready()
@@ -102,14 +104,20 @@ def start_supervised(
 @pytest.fixture
 def supervised_run(tmp_path: Path) -> Iterator[Callable[..., Supervised]]:
     """Start ``line311 run`` for the test (`start_supervised`: ``start(flow=None, *,
-    queue=False, extra_env=None)``); stopped, and its Asterisk instance removed, after the
-    test."""
+    queue=False, extra_env=None, asterisks=1)``); stopped, and its Asterisk instance removed,
+    after the test."""
     started: list[Supervised] = []
 
     def start(
-        flow: Path | None = None, *, queue: bool = False, extra_env: dict[str, str] | None = None
+        flow: Path | None = None,
+        *,
+        queue: bool = False,
+        extra_env: dict[str, str] | None = None,
+        asterisks: int = 1,
     ) -> Supervised:
-        sup = start_supervised(tmp_path, flow, queue=queue, extra_env=extra_env)
+        sup = start_supervised(
+            tmp_path, flow, queue=queue, extra_env=extra_env, asterisks=asterisks
+        )
         started.append(sup)
         return sup
 

@@ -5,6 +5,9 @@ Asterisk instance, its own Redis, CRM bridge and controller, on free ports and a
 the test, with the `Stack` helpers (CLI, /health, call records) pointed at it. The
 ``supervised_run`` fixture (tests/e2e/conftest.py) starts one, waits until it answers and
 stops it after the test; the tests keep only their scenario.
+
+``asterisks=2`` is ``line311 run --asterisks 2``: Kamailio on the run's SIP port in front of
+two Asterisks (SIP and ARI ports picked as free pairs), one controller driving both.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +24,12 @@ from typing import Any
 
 import httpx
 
+from line311.asterisk.fleet import asterisk_fleet
 from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings
+from line311.kamailio.manager import KamailioManager
 from line311.queue.queue_log import QueueLogRecord, parse_lines
-from tests.conftest import AsteriskInstance, _test_settings, free_tcp_port
+from tests.conftest import AsteriskInstance, _test_settings, free_port_pair, free_tcp_port
 from tests.e2e.stack import LINE311, AriObserver, Service, Stack, wait_until
 
 __all__ = ["Desk", "Killed", "Supervised", "alive"]
@@ -56,7 +62,14 @@ class Killed:
 class Supervised:
     """``line311 run`` as a subprocess, with the test `Stack` helpers pointed at it."""
 
-    def __init__(self, workdir: Path, flow: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        flow: Path,
+        extra_env: dict[str, str] | None = None,
+        *,
+        asterisks: int = 1,
+    ) -> None:
         state = workdir / "state"
         state.mkdir(parents=True)
         library = Settings().state_dir / "sounds"
@@ -64,16 +77,29 @@ class Supervised:
             library = REPO_ROOT / "var" / "sounds"
         (state / "sounds").symlink_to(library, target_is_directory=True)
         rtp = 40000 + (os.getpid() % 200) * 100  # clear of the session Asterisk's range
+        fleet: dict[str, object] = {}
+        if asterisks >= 2:
+            fleet = {
+                "asterisks": asterisks,
+                "asterisk_sip_port_base": free_port_pair(socket.SOCK_DGRAM) - 1,
+                "ari_url": f"http://127.0.0.1:{free_port_pair(socket.SOCK_STREAM)}",
+            }
         settings = _test_settings(
             state,
             asterisk_instance=f"sup{os.getpid()}",
             rtp_port_start=rtp,
-            rtp_port_end=rtp + 98,
+            rtp_port_end=rtp + 98 * asterisks,
+            **fleet,
         )
         self.settings = settings
         self.manager = AsteriskManager(settings)
+        self.asterisks = [AsteriskManager(one) for one in asterisk_fleet(settings)]
+        """Each Asterisk of the run (just `manager` with one)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("LINE311_")}
         env.update(AsteriskInstance(settings, self.manager).env)
+        if asterisks >= 2:
+            env["LINE311_ASTERISKS"] = str(asterisks)
+            env["LINE311_ASTERISK_SIP_PORT_BASE"] = str(settings.asterisk_sip_port_base)
         env.update(
             {
                 "LINE311_HTTP_PORT": str(settings.http_port),
@@ -94,10 +120,13 @@ class Supervised:
     def close(self) -> None:
         """Stop ``line311 run`` (it stops its processes) and remove the Asterisk instance."""
         self.run.stop(timeout=60)
-        self.manager.stop()  # only if the supervisor left it (it stops Asterisk itself)
-        shutil.rmtree(
-            self.manager.installation.host_path(self.manager.instance_dir), ignore_errors=True
-        )
+        if len(self.asterisks) > 1:  # only if the supervisor left it (it stops it itself)
+            kamailio = KamailioManager(self.settings)
+            kamailio.stop()
+            shutil.rmtree(kamailio.installation.host_path(kamailio.server_dir), ignore_errors=True)
+        for manager in self.asterisks:
+            manager.stop()  # only if the supervisor left it (it stops Asterisk itself)
+            shutil.rmtree(manager.installation.host_path(manager.instance_dir), ignore_errors=True)
 
     def ari_up(self) -> bool:
         """The controller's /health answers with ARI connected."""

@@ -25,7 +25,7 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings
 from line311.kamailio.manager import KamailioManager
 from line311.sim.sipp import free_udp_port, start_agent
-from tests.conftest import _test_settings
+from tests.conftest import _test_settings, free_port_pair
 from tests.e2e.capacity import TWIN_NUMBER
 from tests.fixtures.polling import wait_until
 
@@ -33,22 +33,6 @@ pytestmark = pytest.mark.asterisk
 
 SKIP_WITHIN = 5.0
 """Seconds within which a killed Asterisk must be out of the dispatcher's rotation."""
-
-
-def _free_pair(kind: int) -> int:
-    """A port p with p and p + 1 free on loopback (``kind``: SOCK_DGRAM or SOCK_STREAM)."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, kind) as a:
-            a.bind(("127.0.0.1", 0))
-            port = int(a.getsockname()[1])
-            with socket.socket(socket.AF_INET, kind) as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        if port < 65000:
-            return port
-    raise RuntimeError("no two consecutive free ports")
 
 
 @dataclass
@@ -85,8 +69,8 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     settings = _test_settings(
         state_dir,
         asterisks=2,
-        asterisk_sip_port_base=_free_pair(socket.SOCK_DGRAM) - 1,
-        ari_url=f"http://127.0.0.1:{_free_pair(socket.SOCK_STREAM)}",
+        asterisk_sip_port_base=free_port_pair(socket.SOCK_DGRAM) - 1,
+        ari_url=f"http://127.0.0.1:{free_port_pair(socket.SOCK_STREAM)}",
     )
     asterisks = [AsteriskManager(s) for s in asterisk_fleet(settings)]
     kamailio = KamailioManager(settings)

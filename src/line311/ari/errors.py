@@ -7,9 +7,11 @@
     │   ├── AriBadRequest        400: Asterisk refused our parameters (usually our bug)
     │   ├── AriAuthError         401/403: wrong ARI user or password
     │   ├── AriNotFound          404: the channel/bridge/playback is gone
+    │   │   └── AriUnknownResource   local: no Asterisk of the fleet is known to hold it
     │   ├── AriConflict          409: e.g. the channel is not in a Stasis application
     │   └── AriServerError       5xx: Asterisk failed (e.g. a missing recording directory)
     ├── AriProtocolError         remote: malformed JSON, or an event/resource missing fields
+    ├── AriNoServer              local: which Asterisk should create it is not known
     └── AriClosed                local: the client was used after close()
 
 Foreign exceptions (httpx, websockets, json) are turned into these in exactly one place,
@@ -28,10 +30,12 @@ __all__ = [
     "AriConflict",
     "AriError",
     "AriHttpError",
+    "AriNoServer",
     "AriNotFound",
     "AriProtocolError",
     "AriServerError",
     "AriTimeout",
+    "AriUnknownResource",
     "AriUnreachable",
     "http_error_for_status",
 ]
@@ -101,6 +105,30 @@ class AriConflict(AriHttpError):
 
 class AriServerError(AriHttpError):
     error_id = "asterisk-server-error"
+
+
+class AriUnknownResource(AriNotFound):
+    """Several Asterisks (`line311.ari.fleet`), and none is known to hold this channel,
+    bridge, playback or recording: nothing was sent anywhere. To a caller it is as good as
+    gone (an `AriNotFound`), but never a request to a guessed server."""
+
+    error_id = "ari-unknown-resource"
+
+    def __init__(self, kind: str, resource_id: str) -> None:
+        self.kind = kind
+        self.resource_id = resource_id
+        self.status = 404
+        self.method = ""
+        self.path = ""
+        self.body = ""
+        AriError.__init__(self, f"no Asterisk of the fleet is known to hold {kind} {resource_id!r}")
+
+
+class AriNoServer(AriError):
+    """Several Asterisks, and a resource was to be created outside any call (no
+    `line311.ari.port.acting_for`), so which server should hold it is not known: our bug."""
+
+    error_id = "ari-no-server"
 
 
 def http_error_for_status(status: int, method: str, path: str, body: str = "") -> AriHttpError:

@@ -16,7 +16,7 @@ from typing import Any
 from line311.ari.calls import Call, ReactionObserver, ari_hangup_reason
 from line311.ari.errors import AriError, AriNotFound
 from line311.ari.kinds import CommandHandler, HandOver, SessionKind
-from line311.ari.port import AriPort
+from line311.ari.port import AriPort, acting_for
 from line311.call.commands import (
     Answer,
     Hangup,
@@ -55,7 +55,13 @@ class Executor:
         self._handlers = dict(handlers)
 
     async def execute(self, call: Call, command: object, received_at: float) -> Event | None:
-        """Carry out one command; return the event to feed back (Answered, CommandFailed)."""
+        """Carry out one command; return the event to feed back (Answered, CommandFailed).
+        Every REST call it makes acts for the call (`acting_for`: with several Asterisks,
+        what it creates is created on the server of the call's channel)."""
+        with acting_for(call.channel_id):
+            return await self._execute(call, command, received_at)
+
+    async def _execute(self, call: Call, command: object, received_at: float) -> Event | None:
         name = type(command).__name__
         follow_up: Event | None = None
         channel_id = call.channel_id

@@ -3,23 +3,49 @@
 `line311.ari.client.AriClient` is the implementation; tests pass fakes with the methods
 they need. Every edge (runner, queue, hand-offs, supervisor line) is typed against this one
 Protocol, so there is one place that says what the product needs of ARI.
+
+With several Asterisks (`line311.ari.fleet.AriFleet`) a REST call on an existing resource goes
+to the server that holds it, and one that *creates* a resource for a call (a bridge, a CCR
+leg, a callback) goes to the server of that call's channel. The executor names that call for
+everything it carries out (`acting_for`); a single `AriClient` ignores it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import contextvars
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from line311.ari.models import Bridge, Channel, LiveRecording, Playback, StoredRecording
 
-__all__ = ["AriPort", "ConnectedHandler", "EventHandler"]
+__all__ = ["AriPort", "ConnectedHandler", "EventHandler", "acting_channel", "acting_for"]
 
 EventHandler = Callable[[dict[str, Any], float], Awaitable[None]]
 """``on_event(event, received_at)``: one ARI event (decoded JSON) and the client clock's time
 at which it was read off the websocket (for reaction-time measurements)."""
 ConnectedHandler = Callable[[], Awaitable[None]]
+
+_acting_for: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "line311_ari_acting_for", default=None
+)
+
+
+@contextlib.contextmanager
+def acting_for(channel_id: str) -> Iterator[None]:
+    """REST calls made inside (and in tasks started inside) act for the call whose channel is
+    ``channel_id``: what they create is created on that channel's Asterisk."""
+    token = _acting_for.set(channel_id)
+    try:
+        yield
+    finally:
+        _acting_for.reset(token)
+
+
+def acting_channel() -> str | None:
+    """The channel of the call the current REST calls act for (None outside any call)."""
+    return _acting_for.get()
 
 
 class AriPort(Protocol):

@@ -62,7 +62,7 @@ from line311.ari.calls import Call as _Call
 from line311.ari.executor import Executor
 from line311.ari.handover import Handover
 from line311.ari.kinds import CallFacts, CallStart, CommandHandler, Ended, SessionKind
-from line311.ari.port import AriPort
+from line311.ari.port import AriPort, acting_for
 from line311.ari.reconcile import Reconciling
 from line311.ari.translate import NewCall, translate
 from line311.call.commands import Hangup
@@ -447,6 +447,7 @@ class Runner(Reconciling, Handover):
             return
         ended = Ended(call.facts, session, outcome, self._clock.now(), handed_over)
         try:
-            await call.kind.ended(ended)
+            with acting_for(call.channel_id):  # e.g. the supervisor line deletes its takes
+                await call.kind.ended(ended)
         except Exception:
             call.log.exception("the %s session's end hook failed", call.kind.name)

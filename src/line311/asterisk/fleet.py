@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from line311.config import Settings
 
-__all__ = ["asterisk_fleet", "edge_address", "uses_edge"]
+__all__ = ["asterisk_fleet", "edge_address", "systemname", "uses_edge"]
 
 
 def uses_edge(settings: Settings) -> bool:
@@ -30,6 +30,12 @@ def uses_edge(settings: Settings) -> bool:
 def edge_address(settings: Settings) -> str:
     """``host:port`` where carriers and phones reach us (Kamailio with N >= 2)."""
     return f"{settings.sip_host}:{settings.sip_port}"
+
+
+def systemname(settings: Settings) -> str:
+    """The ``systemname`` of the Asterisk of ``settings`` (asterisk.conf): the prefix of every
+    channel id it makes (``<systemname>-<time>.<n>``)."""
+    return f"line311-{settings.asterisk_instance}"
 
 
 def asterisk_fleet(settings: Settings) -> list[Settings]:

@@ -17,9 +17,10 @@ With ``asterisks >= 2`` (``line311 run --asterisks 2``) the first entries are in
     asterisk-1  AsteriskManager of each Asterisk of `asterisk_fleet`, on its own ports
     asterisk-2  ...
 
-and the one controller drives the first Asterisk only (its ``ari_url``): calls Kamailio sends
-to the others find no Stasis app and hear the apology, until the shared queue lets one
-controller per Asterisk take them (docs/scaling.md).
+and the one controller drives every Asterisk (`line311.ari.fleet.AriFleet`: an ARI client per
+server, one stream of events, each REST call sent to the server that holds the call): one
+queue, one wallboard, one queue_log and one set of call records over all of them. Several
+controllers deciding together over Redis is the next step (docs/scaling.md).
 """
 
 from __future__ import annotations

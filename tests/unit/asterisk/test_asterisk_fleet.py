@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from line311.asterisk.fleet import asterisk_fleet, edge_address, uses_edge
+from line311.asterisk.fleet import asterisk_fleet, edge_address, systemname, uses_edge
 from line311.asterisk.install import Installation
 from line311.asterisk.manager import AsteriskManager
 from line311.config import Settings, load_settings
@@ -80,3 +80,27 @@ def test_given_two_asterisks_then_the_stack_runs_kamailio_and_both(tmp_path: Pat
     assert all(isinstance(p, DaemonProcess) for p in procs[:4])
     assert procs[0].log_file == tmp_path / "kamailio-main.log"
     assert procs[2].log_file == tmp_path / "asterisk-main-2.log"
+
+
+def test_given_two_asterisks_then_each_names_its_channels_apart_and_both_play_one_library(
+    tmp_path: Path,
+) -> None:
+    """The controller routes REST by the channel id's systemname prefix, and plays prompts
+    and published alert audio from one path: both must hold on every server."""
+    root = tmp_path / "root"
+    (root / "usr/lib/asterisk/modules").mkdir(parents=True)
+    inst = Installation("chroot", root, "/usr/sbin/asterisk", "/usr/lib/asterisk/modules", "22")
+    seen = []
+    for one in asterisk_fleet(_settings(tmp_path, asterisks=2)):
+        mgr = AsteriskManager(one, installation=inst)
+        mgr.render()
+        etc = inst.host_path(f"{mgr.instance_dir}/etc")
+        conf = (etc / "asterisk.conf").read_text()
+        assert f"systemname = {systemname(one)}\n" in conf
+        sounds = [line for line in (etc / "extensions.conf").read_text().splitlines()
+                  if line.startswith("LINE311_SOUNDS =")]  # fmt: skip
+        seen.append((systemname(one), mgr.sounds_dir, sounds, inst.host_path(mgr.sounds_dir)))
+    (one_name, *shared_one), (two_name, *shared_two) = seen
+    assert (one_name, two_name) == ("line311-main-1", "line311-main-2")
+    assert shared_one == shared_two
+    assert shared_one[1] == ["LINE311_SOUNDS = /var/lib/line311/sounds"]
