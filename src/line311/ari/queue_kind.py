@@ -16,7 +16,10 @@ leg ends) is what the runner saves after every step. `QueueKind.resume` carries 
 on in a new controller: a call still in line takes its place again (its original enqueue
 time, priority and escalation clock: the router re-ranks it as of ``entered_at``), a CCR on
 the call is on that call again in the router, and the call record is completed at the end
-from the stored times (the IVR half and ``answered_at``).
+from the stored times (the IVR half and ``answered_at``). A kept callback's contact is saved
+with the state sealed (``contact``: `line311.ari.contact_seal`) until the resident is dialled;
+one that does not open ends the callback (an abandon). A caller in the max-wait offer gets
+their expired entry back (`Router.expired_again`): a callback taken then keeps their place.
 """
 
 from __future__ import annotations
