@@ -49,7 +49,7 @@ from line311.call.events import (
 )
 from line311.call.ports import Clock, SystemClock
 from line311.call.record import QueueLeg
-from line311.queue.events import CallAnswered, CallEnqueued
+from line311.queue.events import CallAnswered, CallbackRequested, CallEnqueued
 from line311.queue.leg import Phase, QueuedCall
 from line311.queue.leg_facts import LegBuilder
 from line311.queue.pops import AnsweredCall, skills_asked
@@ -300,6 +300,8 @@ class QueueKind(RouterDesk):
         record = LegBuilder(
             enqueued, skills_asked(self.router.queues.get(leg.queue), leg.language, extra=requires)
         )
+        if leg.callback_at is not None:  # the record still says a callback was requested
+            record.feed(CallbackRequested(leg.call_id, leg.queue, leg.callback_at))
         if leg.answered_at is not None and leg.agent_id is not None:
             record.feed(CallAnswered(leg.call_id, leg.queue, leg.answered_at, leg.agent_id))
         self.hub.resumed(enqueued, leg.answered_at)

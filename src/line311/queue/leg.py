@@ -162,6 +162,9 @@ class QueuedCall:
         self.options = options
         self.phase = Phase.WAITING
         self.callback = False
+        self.callback_at: float | None = None
+        """When the callback was granted (kept with the state: the record of a resumed call
+        still says a callback was requested)."""
         self.has_contact = False
         self.caller_channel: str | None = caller_channel if caller_channel is not None else call_id
         self.hold_bridge: str | None = f"hold-{call_id}"
@@ -302,6 +305,7 @@ class QueuedCall:
         data["offer_stage"] = None if self.offer_stage is None else self.offer_stage.value
         data["options"] = asdict(self.options)
         data["playing"] = dict(self.playing)
+        data["callback_at"] = self.callback_at
         return data
 
     @classmethod
@@ -321,6 +325,8 @@ class QueuedCall:
         stage = data["offer_stage"]
         leg.offer_stage = None if stage is None else _Offer(stage)
         leg.playing = {str(k): float(v) for k, v in (data.get("playing") or {}).items()}
+        at = data.get("callback_at")  # absent in a state saved before it was kept
+        leg.callback_at = None if at is None else float(at)
         leg._commands = []
         return leg
 
@@ -557,7 +563,7 @@ class QueuedCall:
                 return
             self.phase = Phase.WAITING
             self.offer_stage = None
-            self.callback = True
+            self.callback, self.callback_at = True, now
             self._emit(CallbackRequested(self.call_id, self.queue, now, at_max_wait=True))
             logger.info("call %s: callback taken at max wait; place kept", self.call_id)
             self._confirm_callback()
@@ -567,7 +573,7 @@ class QueuedCall:
         self.requesting = False
         if not event.ok:
             return
-        self.callback = True
+        self.callback, self.callback_at = True, now
         self._emit(CallbackRequested(self.call_id, self.queue, now))
         logger.info("call %s: callback requested; the call keeps its place", self.call_id)
         self._confirm_callback()

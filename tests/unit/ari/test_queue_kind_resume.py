@@ -234,6 +234,10 @@ async def test_a_kept_callback_s_contact_is_saved_sealed_and_the_new_controller_
         assert answered.at - old.now == 30
         await new.hang(resident[2])
         assert len(store) == 0
+        record = new.legs["c1"]  # still a callback, requested before the restart
+        assert record.callback_requested_at is not None
+        assert record.callback_requested_at.timestamp() == old.now
+        assert record.callback_kept is True
     assert NUMBER not in caplog.text
 
 
