@@ -13,6 +13,7 @@ run forgets a controller's earlier deaths after 5 s up, so each kill is a first 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -22,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from line311.ivr.flow import default_flow_path
-from line311.sim.sipp import start_agent, start_caller
+from line311.sim.sipp import start_agent, start_caller, start_phone
 from tests.e2e.conftest import record_for, start_supervised
 from tests.e2e.stack import AriObserver, wait_until
 from tests.e2e.supervised import Desk, Supervised, alive
@@ -229,3 +231,120 @@ def test_given_two_callers_waiting_and_one_talking_to_a_ccr_when_the_controller_
         for caller in callers:
             caller.kill()
         phone.stop()
+
+
+RESIDENT = "2125550163"  # the callback's number: sealed in Redis, in no log
+
+
+def _stored_state(sup: Supervised, call_id: str) -> tuple[bytes, dict[str, Any] | None]:
+    """Every value in line311's Redis (raw bytes, joined) and the call's saved state."""
+    client: Any = redis.Redis(port=int(sup.stack.env["LINE311_REDIS_PORT"]))
+    try:
+        raw = b""
+        for key in client.scan_iter():
+            kind = client.type(key)
+            if kind == b"hash":
+                raw += b"".join(k + v for k, v in client.hgetall(key).items())
+            elif kind == b"string":
+                raw += client.get(key) or b""
+            elif kind == b"zset":
+                raw += b"".join(client.zrange(key, 0, -1))
+        entry = client.hget("line311:sessions", call_id)
+        state = json.loads(entry)["state"] if entry else None
+        return raw, state
+    finally:
+        client.close()
+
+
+def _aof(sup: Supervised) -> bytes:
+    """The bytes of line311's Redis append-only files."""
+    client: Any = redis.Redis(port=int(sup.stack.env["LINE311_REDIS_PORT"]))
+    try:
+        server_dir = Path(str(client.config_get("dir")["dir"]))
+    finally:
+        client.close()
+    dirs = [server_dir, *sup.settings.state_dir.glob("redis-*")]
+    found = next((d for d in dirs if d.is_dir()), None)
+    assert found is not None, dirs
+    return b"".join(p.read_bytes() for p in found.rglob("*") if p.is_file())
+
+
+def test_given_a_kept_callback_when_the_controller_is_killed_then_the_resident_is_still_called_back(
+    supervised_run: Start, tmp_path: Path
+) -> None:
+    """Issue 12: a resident told "we will call you back" is called back after a restart.
+    Their number travels with the call's saved state, sealed (AES-GCM): never in clear text
+    in Redis, its AOF or any log."""
+    sup = supervised_run(default_flow_path(), queue=True)
+    stack, s = sup.stack, sup.settings
+    desk = Desk(sup)
+    phone = start_agent(
+        tmp_path / "agent1", s.sip_port, "agent1", s.agent_password.get_secret_value(),
+        talk_ms=12_000,  # from the CCR's answer: the whisper, then the resident is dialled
+    )  # fmt: skip
+    resident = None
+    try:
+        desk.post("/agents/agent1/login")
+        desk.post("/agents/agent1/pause")  # nobody free: the caller waits, then presses 1
+        # English (1), a representative (0), then 1 in the queue: call me back
+        caller = start_caller(
+            tmp_path / "caller", s.sip_port, "311", from_user=RESIDENT,
+            dtmf=[(10_500, "1"), (1_500, "0"), (6_000, "1")], hold_ms=30_000,
+        )  # fmt: skip
+        result = caller.wait(timeout=90)
+        assert result.final_status == 200
+        assert result.remote_hung_up, "line311 should hang up after confirming the callback"
+        wait_until(lambda: sup.queue_log_ids("CALLBACKREQUESTED"), 10, "the callback request")
+        (call_id,) = sup.queue_log_ids("CALLBACKREQUESTED")
+
+        # kept in Redis, sealed: the token is there, the number is not (nor in the AOF)
+        raw, state = _stored_state(sup, call_id)
+        assert state is not None
+        assert state["leg"]["callback"] is True
+        assert str(state.get("contact", "")).startswith("v1.")
+        assert RESIDENT.encode() not in raw
+        wait_until(lambda: call_id.encode() in _aof(sup), 5, "the call's state in the AOF")
+        assert RESIDENT.encode() not in _aof(sup)
+
+        killed = sup.kill_controller(back_within=5)
+        assert killed.back_in <= 5.0
+
+        # the resident's phone (the SIPp caller's own address) is ready; the CCR comes back
+        resident = start_phone(tmp_path / "resident", caller.local_port, talk_ms=600_000)
+        desk.post("/agents/agent1/resume")
+        wait_until(
+            lambda: sup.queue_log_ids("CONNECT") == [call_id], 40, "the callback to be connected"
+        )
+        wait_until(
+            lambda: any(
+                r.call_id == call_id and r.event.startswith("COMPLETE") for r in sup.queue_log()
+            ),
+            40,
+            "the callback to end",
+        )
+        assert resident.snapshot().requests.count("INVITE") == 1
+        connect = next(r for r in sup.queue_log() if r.event == "CONNECT")
+        assert connect.agent == "agent1"
+        rec = wait_until(
+            lambda: next((r for r in stack.calls() if r["call_id"] == call_id), None),
+            30,
+            "the callback's record",
+        )
+        assert rec is not None
+        assert rec["outcome"] == "callback_handled", rec
+        assert rec["queue_leg"]["callback_kept"] is True
+        # done: the saved state (and its sealed contact) is gone
+        assert _stored_state(sup, call_id)[1] is None
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{sup.logs()}") from None
+    finally:
+        phone.stop()
+        if resident is not None:
+            resident.stop()
+    # the number is in none of line311's logs, its queue_log or its database
+    state_dir = s.state_dir
+    written = [*state_dir.glob("*.log"), state_dir / "queue_log", stack.workdir / "run.log"]
+    for path in written:
+        if path.is_file():
+            assert RESIDENT not in path.read_text(errors="replace"), path
+    assert RESIDENT.encode() not in (stack.workdir / "line311.db").read_bytes()

@@ -20,6 +20,7 @@ from line311.db.engine import engine_from_settings, make_engine
         ("agent_password", "1111"),
         ("dashboard_secret", "k" * 40),
         ("caller_hash_key", "abababababababababab"),
+        ("callback_contact_key", "changeme"),
         ("crm_webhook_secret", "short-but-mixed"),
         ("ari_password", "changeme"),
     ],
@@ -38,6 +39,7 @@ def test_generated_and_long_mixed_secrets_are_accepted(tmp_path: Path) -> None:
         agent_password=SecretStr("Tr0ub4dor&3-horse"),
     ).with_generated_secrets()
     assert len(settings.dashboard_secret.get_secret_value()) >= 16
+    assert len(settings.callback_contact_key.get_secret_value()) >= 16
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from line311.ari.agents import AgentDesk
+from line311.ari.contact_seal import ContactSeal
 from line311.ari.controller import CommandHandler, StasisHandler
 from line311.ari.kinds import SessionKind
 from line311.ari.port import AriPort
@@ -254,9 +255,11 @@ def build_queue_edge(
         callback_dial_timeout=settings.callback_dial_timeout,
         topic_queues={"sr_status": "general"},
     )
+    contact_key = settings.callback_contact_key.get_secret_value()
     runtime = QueueKind(
         ari, router, options, hub=hub, roster=[p.agent_id for p in profiles],
         clock=clock if not callable(clock) else _FnClock(clock),
+        contact_seal=ContactSeal(contact_key) if contact_key else None,
     )  # fmt: skip
     desk = AgentDesk(
         ari, runtime, profiles, sounds_uri_prefix=sounds_uri_prefix,

@@ -9,9 +9,11 @@ back as an event for the leg: an originate that fails as `ChannelGone`, a bridge
 start as a failed `PlaybackFinished`. Waiting for a playback's end is not a handler's job (its
 end is Asterisk's event; the leg has a deadline for it).
 
-Privacy: `ReadContact` keeps the caller's number and address here, in memory only (a field
-hidden from ``repr``), for the one dial string of `Originate(callback=True)`; they are never
-logged, stored, or handed to the leg.
+Privacy: `ReadContact` keeps the caller's number and address here (a field hidden from
+``repr``), for the one dial string of `Originate(callback=True)`; they are never logged or
+handed to the leg. With a `ContactSeal` the contact is also kept sealed (`sealed`): the queue
+kind saves that token with the call's state so a restarted controller can still call back
+(`restore`); without one it lives in this process's memory only.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from line311.ari.contact_seal import Contact, ContactSeal, ContactSealError
 from line311.ari.errors import AriError, AriNotFound
 from line311.ari.port import AriPort
 from line311.call.commands import (
@@ -55,14 +57,6 @@ LegHandler = Callable[[str, Any], Awaitable[Event | None]]
 """``handler(call_id, command)``: carry one leg command out; an event for the leg or None."""
 
 
-@dataclass(slots=True)
-class Contact:
-    """Where to call a resident back. Memory only; never logged (hence repr=False)."""
-
-    number: str = field(repr=False)
-    address: str = field(repr=False)
-
-
 def stops_batch(command: object, event: Event | None) -> bool:
     """True when ``event`` (``command``'s answer) means the rest of the batch must not run:
     a critical step failed, or the caller left while being put on hold."""
@@ -74,12 +68,22 @@ def stops_batch(command: object, event: Event | None) -> bool:
 class QueueHandlers:
     """The handlers of every queued call's ARI commands; keeps each call's `Contact`."""
 
-    def __init__(self, ari: AriPort, *, sounds_prefix: str, callback_dial: str) -> None:
+    def __init__(
+        self,
+        ari: AriPort,
+        *,
+        sounds_prefix: str,
+        callback_dial: str,
+        seal: ContactSeal | None = None,
+    ) -> None:
         self._ari = ari
         self._prefix = sounds_prefix.rstrip("/")
         self._dial = callback_dial
+        self._seal = seal
         self.contacts: dict[str, Contact] = {}
         """call id -> the resident's contact (`ReadContact`), until `forget`."""
+        self.sealed: dict[str, str] = {}
+        """call id -> the same contact sealed (with a `ContactSeal`), for the saved state."""
 
     def handlers(self) -> Mapping[type[Any], LegHandler]:
         return {
@@ -101,6 +105,15 @@ class QueueHandlers:
     def forget(self, call_id: str) -> None:
         """The call is over: drop its contact."""
         self.contacts.pop(call_id, None)
+        self.sealed.pop(call_id, None)
+
+    def restore(self, call_id: str, token: str) -> None:
+        """A resumed call's contact from its saved ``token``; `ContactSealError` when the
+        token does not open (no `ContactSeal`: it cannot open either)."""
+        if self._seal is None:
+            raise ContactSealError("no callback contact key to open a sealed contact")
+        self.contacts[call_id] = self._seal.open(call_id, token)
+        self.sealed[call_id] = token
 
     # ------------------------------------------------------------------ handlers
     async def hold(self, call_id: str, command: HoldCaller) -> Event | None:
@@ -156,6 +169,8 @@ class QueueHandlers:
         except AriError as exc:
             logger.warning("call %s: could not originate %s: %s", call_id, command.app_args[1], exc)
             return ChannelGone(command.channel_id)
+        if command.callback:
+            self.forget(call_id)  # dialled: the contact is needed no more
         return None
 
     async def hangup(self, call_id: str, command: HangupChannel) -> Event | None:
@@ -201,10 +216,11 @@ class QueueHandlers:
 
     async def read_contact(self, call_id: str, command: ReadContact) -> Event | None:
         contact = await self._read_contact(command.channel_id)
-        if contact is None:
-            self.contacts.pop(call_id, None)
-        else:
+        self.forget(call_id)
+        if contact is not None:
             self.contacts[call_id] = contact
+            if self._seal is not None:
+                self.sealed[call_id] = self._seal.seal(call_id, contact)
         return ContactRead(contact is not None)
 
     # ------------------------------------------------------------------ helpers

@@ -16,7 +16,10 @@ leg ends) is what the runner saves after every step. `QueueKind.resume` carries 
 on in a new controller: a call still in line takes its place again (its original enqueue
 time, priority and escalation clock: the router re-ranks it as of ``entered_at``), a CCR on
 the call is on that call again in the router, and the call record is completed at the end
-from the stored times (the IVR half and ``answered_at``).
+from the stored times (the IVR half and ``answered_at``). A kept callback's contact is saved
+with the state sealed (``contact``: `line311.ari.contact_seal`) until the resident is dialled;
+one that does not open ends the callback (an abandon). A caller in the max-wait offer gets
+their expired entry back (`Router.expired_again`): a callback taken then keeps their place.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
+from line311.ari.contact_seal import ContactSeal, ContactSealError
 from line311.ari.kinds import CallFacts, CallStart, Ended, HandOver, SessionKind
 from line311.ari.port import AriPort
 from line311.ari.queue_handlers import QueueHandlers, stops_batch
@@ -45,7 +49,7 @@ from line311.call.events import (
 )
 from line311.call.ports import Clock, SystemClock
 from line311.call.record import QueueLeg
-from line311.queue.events import CallAnswered, CallEnqueued
+from line311.queue.events import CallAnswered, CallbackRequested, CallEnqueued
 from line311.queue.leg import Phase, QueuedCall
 from line311.queue.leg_facts import LegBuilder
 from line311.queue.pops import AnsweredCall, skills_asked
@@ -60,6 +64,8 @@ QUEUE_KIND = "queue"
 
 _IN_LINE = (Phase.WAITING, Phase.RINGING)
 _TALKING = (Phase.WHISPER, Phase.DIALING, Phase.CONNECTED)
+_BEFORE_DIAL = (Phase.WAITING, Phase.RINGING, Phase.WHISPER)
+"""A callback's contact is saved with its state in these phases only."""
 
 
 def adopt(caller_channel: str | None, channel_id: str, event: Event | NewCall) -> Event | None:
@@ -148,7 +154,11 @@ class LegSession:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"leg": self.leg.to_dict(), "ivr_record": self.ivr_record}
+        data: dict[str, Any] = {"leg": self.leg.to_dict(), "ivr_record": self.ivr_record}
+        token = self._kind.handlers.sealed.get(self.leg.call_id)
+        if token is not None and self.leg.callback and self.leg.phase in _BEFORE_DIAL:
+            data["contact"] = token  # sealed (`line311.ari.contact_seal`); gone once dialled
+        return data
 
 
 class QueueKind(RouterDesk):
@@ -166,6 +176,7 @@ class QueueKind(RouterDesk):
         clock: Clock | None = None,
         on_answer: Callable[[AnsweredCall], None] | None = None,
         leg_sink: LegSink | None = None,
+        contact_seal: ContactSeal | None = None,
     ) -> None:
         super().__init__(router, hub if hub is not None else QueueEventHub(), roster)
         self.options = options
@@ -176,8 +187,13 @@ class QueueKind(RouterDesk):
         self.on_restored_record: Callable[[Mapping[str, Any]], None] | None = None
         """Called with the IVR half of a resumed call's record (the recorder holds it again)."""
         self.handlers = QueueHandlers(
-            ari, sounds_prefix=options.sounds_uri_prefix, callback_dial=options.callback_dial
+            ari,
+            sounds_prefix=options.sounds_uri_prefix,
+            callback_dial=options.callback_dial,
+            seal=contact_seal,
         )
+        """Without ``contact_seal`` a callback's contact is not saved: a callback kept across
+        a restart then ends as an abandon."""
         self._legs: dict[str, QueuedCall] = {}
         self._ivr_records: dict[str, dict[str, Any]] = {}
         self._attached: dict[str, set[str]] = {}
@@ -253,14 +269,24 @@ class QueueKind(RouterDesk):
         leg = QueuedCall.from_dict(dict(state["leg"]))
         ivr_record = state.get("ivr_record")
         now = self._now()
+        self._restore_contact(leg, state.get("contact"))
         requires: tuple[tuple[str, int], ...] = ()
-        if leg.phase in _IN_LINE:  # its place again: ranked as of its original enqueue time
+        lost = leg.callback and not leg.has_contact  # the leg ends it (`Resumed`)
+        if leg.phase in _IN_LINE and not lost:  # its place: ranked as of its enqueue time
             requires = self.router.call_arrived(
                 leg.call_id, leg.queue, leg.entered_at, language=leg.language,
                 topic=leg.topic, priority=leg.priority,
             ).requires  # fmt: skip
             if leg.callback:
                 self.router.request_callback(leg.call_id, now)
+        elif leg.phase is Phase.EXPIRED and leg.outcome is None:  # in the max-wait offer
+            try:  # a callback taken now gets the call's old place back
+                self._expired[leg.call_id] = self.router.expired_again(
+                    leg.call_id, leg.queue, leg.entered_at, now, language=leg.language,
+                    topic=leg.topic, priority=leg.priority,
+                )  # fmt: skip
+            except RoutingError as exc:
+                logger.warning("call %s: its place cannot be kept: %s", leg.call_id, exc)
         elif leg.phase in _TALKING and leg.agent_id is not None:
             try:
                 self.router.agent_on_call_again(
@@ -274,6 +300,8 @@ class QueueKind(RouterDesk):
         record = LegBuilder(
             enqueued, skills_asked(self.router.queues.get(leg.queue), leg.language, extra=requires)
         )
+        if leg.callback_at is not None:  # the record still says a callback was requested
+            record.feed(CallbackRequested(leg.call_id, leg.queue, leg.callback_at))
         if leg.answered_at is not None and leg.agent_id is not None:
             record.feed(CallAnswered(leg.call_id, leg.queue, leg.answered_at, leg.agent_id))
         self.hub.resumed(enqueued, leg.answered_at)
@@ -288,6 +316,25 @@ class QueueKind(RouterDesk):
         leg.receive(Resumed(), now)  # before the router can offer it again
         self._after_change()
         return LegSession(leg, self, ivr_record=ivr_record, resumed=True)
+
+    def _restore_contact(self, leg: QueuedCall, token: object) -> None:
+        """A resumed callback's contact from its saved (sealed) token. One that cannot be
+        read (another key, altered state, none saved) clears ``has_contact``: the leg then
+        ends the callback as an abandon. The contact itself is never logged."""
+        if not leg.callback or not leg.has_contact or leg.phase not in _BEFORE_DIAL:
+            return
+        if not isinstance(token, str):
+            logger.warning("call %s: no saved contact to call back", leg.call_id)
+            leg.has_contact = False
+            return
+        try:
+            self.handlers.restore(leg.call_id, token)
+        except ContactSealError as exc:
+            logger.error(
+                "call %s: the callback's saved contact cannot be read (%s): %s",
+                leg.call_id, exc.error_id, exc,
+            )  # fmt: skip
+            leg.has_contact = False
 
     async def _ended(self, done: Ended) -> None:
         call_id = done.facts.call_id

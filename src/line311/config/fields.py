@@ -293,6 +293,10 @@ class CrmSettings(BaseModel):
         default="", description="SQLAlchemy URL; default sqlite:///<state_dir>/line311.db"
     )
     caller_hash_key: SecretStr = SecretStr("")
+    callback_contact_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Encrypts a kept callback's number in the call's saved state (AES-GCM).",
+    )
     crm_webhook_url: str = Field(
         default="", description="External CRM webhook the outbox forwards to; empty: off."
     )

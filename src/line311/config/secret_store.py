@@ -24,6 +24,7 @@ SECRET_FIELDS = (
     "ari_password",
     "agent_password",
     "caller_hash_key",
+    "callback_contact_key",
     "crm_api_key",
     "crm_webhook_secret",
     "dashboard_secret",

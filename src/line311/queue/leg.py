@@ -20,7 +20,8 @@ channel and bridge ids are chosen here, so a saved state names them.
 ``TRANSITIONS`` is the table: (phase, event type) -> handler. A pair not in it is ignored
 (logged at DEBUG): every event may arrive in every phase (late ARI events are normal).
 Times are wall-clock epoch seconds from the edge's clock. The caller's number never enters
-the leg: `ReadContact` leaves it with the edge, which dials it for `Originate(callback=True)`.
+the leg: `ReadContact` leaves it with the edge, which dials it for `Originate(callback=True)`
+(and keeps it, sealed, with the call's saved state: `line311.ari.contact_seal`).
 """
 
 from __future__ import annotations
@@ -161,6 +162,9 @@ class QueuedCall:
         self.options = options
         self.phase = Phase.WAITING
         self.callback = False
+        self.callback_at: float | None = None
+        """When the callback was granted (kept with the state: the record of a resumed call
+        still says a callback was requested)."""
         self.has_contact = False
         self.caller_channel: str | None = caller_channel if caller_channel is not None else call_id
         self.hold_bridge: str | None = f"hold-{call_id}"
@@ -301,6 +305,7 @@ class QueuedCall:
         data["offer_stage"] = None if self.offer_stage is None else self.offer_stage.value
         data["options"] = asdict(self.options)
         data["playing"] = dict(self.playing)
+        data["callback_at"] = self.callback_at
         return data
 
     @classmethod
@@ -320,6 +325,8 @@ class QueuedCall:
         stage = data["offer_stage"]
         leg.offer_stage = None if stage is None else _Offer(stage)
         leg.playing = {str(k): float(v) for k, v in (data.get("playing") or {}).items()}
+        at = data.get("callback_at")  # absent in a state saved before it was kept
+        leg.callback_at = None if at is None else float(at)
         leg._commands = []
         return leg
 
@@ -556,7 +563,7 @@ class QueuedCall:
                 return
             self.phase = Phase.WAITING
             self.offer_stage = None
-            self.callback = True
+            self.callback, self.callback_at = True, now
             self._emit(CallbackRequested(self.call_id, self.queue, now, at_max_wait=True))
             logger.info("call %s: callback taken at max wait; place kept", self.call_id)
             self._confirm_callback()
@@ -566,7 +573,7 @@ class QueuedCall:
         self.requesting = False
         if not event.ok:
             return
-        self.callback = True
+        self.callback, self.callback_at = True, now
         self._emit(CallbackRequested(self.call_id, self.queue, now))
         logger.info("call %s: callback requested; the call keeps its place", self.call_id)
         self._confirm_callback()
@@ -740,7 +747,18 @@ class QueuedCall:
         """Rebuilt by another process. A ringing offer's CCR channel belonged to the old one,
         so the offer is withdrawn (the router has the call back in line); a waiting caller
         hears music again (an announcement under way is cut short) and a question to the
-        edge that got no answer (position, contact) is dropped."""
+        edge that got no answer (position, contact) is dropped. A kept callback whose
+        contact the edge could not give back (``has_contact`` cleared) cannot call anyone:
+        it ends as an abandon (the edge has not put it back in line). A caller in the
+        max-wait offer: see `_resume_offer`."""
+        if self.phase is Phase.EXPIRED:
+            self._resume_offer(now)
+            return
+        if self.callback and not self.has_contact:
+            logger.warning("call %s: kept callback has no contact; it ends", self.call_id)
+            self._emit(CallAbandoned(self.call_id, self.queue, now))
+            self._finish("abandoned")
+            return
         if self.phase is Phase.RINGING:
             self._on_withdrawn(OfferWithdrawn(), now)
         self.asking_position = False
@@ -752,6 +770,29 @@ class QueuedCall:
             self.announcing = None
         if self.confirming is None and self.caller_channel is not None:
             self._do(StartMoh(self.caller_channel))
+
+    def _resume_offer(self, now: float) -> None:
+        """Resumed in the max-wait offer (phase EXPIRED; the edge has the call's entry as it
+        left the line again, so a callback still keeps its place). Keys pressed and playback
+        ends while no controller listened are lost, so: an offer being played or waiting for
+        the key is played again from the start (the caller then has the full time to press
+        1); a caller who had pressed 1 (contact being read) is asked for nothing again: the
+        contact is read again. A goodbye under way ends on its own (its playback deadline)."""
+        channel = self.caller_channel
+        if channel is None or self.offer_stage is _Offer.GOODBYE:
+            return
+        if self.offer_stage is _Offer.READING:
+            self._do(ReadContact(channel))
+            return
+        if self.offer_playback is not None:
+            self._do(StopPlayback(self.offer_playback))
+            self.playing.pop(self.offer_playback, None)
+        logger.info("call %s: max-wait offer played again after a restart", self.call_id)
+        self.offer_stage = _Offer.PLAYING
+        self.answer_deadline = None
+        self.offer_playback = self._next_id("mw")
+        prompts = ("queue/max_wait_offer",)
+        self._do(PlayPrompts(channel, self.offer_playback, prompts, self.language))
 
     def _caller_gone(self, now: float) -> None:
         if self.phase in (Phase.WAITING, Phase.RINGING):
@@ -793,7 +834,7 @@ _TABLE: dict[type, tuple[Handler, tuple[Phase, ...]]] = {
     ChannelUp: (QueuedCall._on_up, _LIVE),
     ChannelGone: (QueuedCall._on_gone, _LIVE),
     CallerHungUp: (QueuedCall._on_hung_up, _LIVE),
-    Resumed: (QueuedCall._on_resumed, (Phase.WAITING, Phase.RINGING)),
+    Resumed: (QueuedCall._on_resumed, (Phase.WAITING, Phase.RINGING, Phase.EXPIRED)),
     CommandFailed: (QueuedCall._on_failed, (Phase.WHISPER, Phase.DIALING, Phase.CONNECTED)),
 }
 TRANSITIONS: dict[tuple[Phase, type], Handler] = {

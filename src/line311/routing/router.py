@@ -210,6 +210,27 @@ class Router(AgentSide):
         logger.info("call %s readmitted to %s for a callback (place kept)", entry.call_id, q.name)
         return flagged
 
+    def expired_again(
+        self,
+        call_id: str,
+        queue: str,
+        entered_at: float,
+        now: float,
+        *,
+        language: str | None = "en",
+        topic: str | None = None,
+        priority: int = 0,
+    ) -> WaitExpired:
+        """A call whose maximum wait had run out when its controller stopped, rebuilt by the
+        next one (its max-wait offer is still open): its entry as it left the line, ranked as
+        of ``entered_at``, for `readmit_callback` if the caller asks to be called back. The
+        call is not in line. Raises what `call_arrived` raises."""
+        entry = self.call_arrived(
+            call_id, queue, entered_at, language=language, topic=topic, priority=priority
+        )
+        self._remove_call(call_id)
+        return WaitExpired(call_id, entry.queue, max(0.0, now - entered_at), entry)
+
     def waiting_call(self, call_id: str) -> WaitingCall:
         return self._call(call_id)
 

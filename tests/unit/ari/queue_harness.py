@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from line311.ari.contact_seal import ContactSeal
 from line311.ari.errors import AriError, AriNotFound
 from line311.ari.kinds import CallStart, SessionKind
 from line311.ari.models import Channel
@@ -27,6 +28,7 @@ from line311.routing.router import Router
 from line311.routing.skills import SkillSet
 
 NUMBER = "2125550199"
+CONTACT_KEY = "test-contact-key-0123456789"
 NOT_FOUND = AriNotFound(404, "POST", "/channels/x")
 REFUSED = AriError(500, "POST", "/bridges/x")
 
@@ -196,6 +198,7 @@ class Harness:
         store: InMemorySessionStore | None = None,
         ari: FakeAri | None = None,
         now: float = 1_700_000_000.0,
+        contact_key: str | None = CONTACT_KEY,
     ) -> None:
         self.clock = Clock(now)
         self.ari = ari if ari is not None else FakeAri()
@@ -224,6 +227,7 @@ class Harness:
             roster=["agent1", "agent2"],
             clock=self.clock,
             leg_sink=self.legs.__setitem__,
+            contact_seal=ContactSeal(contact_key) if contact_key else None,
         )
         self.runtime.on_restored_record = lambda r: self.restored.append(dict(r))
         self.store = store if store is not None else InMemorySessionStore()
@@ -270,6 +274,11 @@ class Harness:
 
     def of(self, kind: type) -> list[Any]:
         return [e for e in self.events if isinstance(e, kind)]
+
+    def stored(self, call_id: str) -> dict[str, Any] | None:
+        """The whole state the runner last saved for the call (None: not stored)."""
+        text = self.store._entries.get(call_id)
+        return None if text is None else dict(json.loads(text)["state"])
 
     def saved(self, call_id: str) -> dict[str, Any] | None:
         """The leg's state as the runner last saved it (None: not stored)."""

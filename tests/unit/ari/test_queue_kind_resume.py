@@ -4,13 +4,22 @@ processes share Redis."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from line311.call.commands import Enqueue
 from line311.call.store import InMemorySessionStore
-from line311.queue.events import CallAnswered, CallCompleted
+from line311.queue.events import (
+    CallAbandoned,
+    CallAnswered,
+    CallbackRequested,
+    CallCompleted,
+    CallTimedOut,
+)
 from line311.queue.queue_log import parse_lines
-from tests.unit.ari.queue_harness import Harness, channels
+from tests.unit.ari.queue_harness import MAX_WAIT, NUMBER, Harness, channels
 
 
 async def _three_waiting(store: InMemorySessionStore) -> Harness:
@@ -181,3 +190,115 @@ async def test_given_a_reconnect_when_the_ccrs_channel_vanished_meanwhile_then_t
         (done,) = h.of(CallCompleted)
         assert done.ended_by == "agent"
         assert not h.runner.holds("c1")
+
+
+# ---------------------------------------------------------------------- a kept callback's contact
+async def _kept_callback(store: InMemorySessionStore) -> Harness:
+    """c1 asks for a callback, is let go and hangs up; then the process dies."""
+    async with Harness(store=store) as old:
+        await old.enqueue("c1", Enqueue(language="en", topic="general"))
+        await old.key("c1", "1")
+        await old.settle()
+        await old.hang("c1")
+        assert len(old.of(CallbackRequested)) == 1
+    return old
+
+
+async def test_a_kept_callback_s_contact_is_saved_sealed_and_the_new_controller_calls_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG")
+    store = InMemorySessionStore()
+    old = await _kept_callback(store)
+    stored = store._entries["c1"]
+    assert NUMBER not in stored  # the saved bytes hold a token, never the number
+    token = json.loads(stored)["state"]["contact"]
+    assert token.startswith("v1.")
+
+    new = Harness(store=store, now=old.now + 30)  # same key; the caller's channel is gone
+    async with new:
+        await new.runner.on_connected()
+        assert new.router.position("c1") == 1
+        new.runtime.agent_login("agent1")
+        await new.step()
+        ((_, _, leg, _),) = new.offered()
+        await new.answer(leg)
+        (resident,) = [c for c in new.ari.did("originate") if c[3][1] == "resident"]
+        assert resident[1] == f"PJSIP/carrier/sip:{NUMBER}@127.0.0.1:5099"
+        stored_now = new.stored("c1")
+        assert stored_now is not None
+        assert "contact" not in stored_now  # dialled: the contact is not kept any longer
+        assert "c1" not in new.runtime.handlers.contacts
+        await new.answer(resident[2])
+        (answered,) = new.of(CallAnswered)
+        assert answered.at - old.now == 30
+        await new.hang(resident[2])
+        assert len(store) == 0
+        record = new.legs["c1"]  # still a callback, requested before the restart
+        assert record.callback_requested_at is not None
+        assert record.callback_requested_at.timestamp() == old.now
+        assert record.callback_kept is True
+    assert NUMBER not in caplog.text
+
+
+@pytest.mark.parametrize("how", ["another key", "altered", "no key"])
+async def test_a_kept_callback_whose_contact_does_not_open_ends_as_an_abandon(
+    how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = InMemorySessionStore()
+    old = await _kept_callback(store)
+    if how == "altered":
+        entry = json.loads(store._entries["c1"])
+        token = entry["state"]["contact"]
+        entry["state"]["contact"] = token[:-6] + ("AAAAAA" if token[-6:] != "AAAAAA" else "BBBBBB")
+        store._entries["c1"] = json.dumps(entry)
+    key = {"another key": "another-contact-key-987654321", "altered": None, "no key": ""}[how]
+    new = (
+        Harness(store=store, now=old.now + 30, contact_key=key)
+        if key is not None
+        else Harness(store=store, now=old.now + 30)
+    )
+    async with new:
+        await new.runner.on_connected()  # no crash: the callback ends, recorded
+        (abandoned,) = new.of(CallAbandoned)
+        assert abandoned.call_id == "c1"
+        assert new.legs["c1"].end.value == "abandoned"
+        assert not new.runtime.in_queue("c1")
+        new.runtime.agent_login("agent1")
+        await new.step()
+        assert new.offered() == []  # no CCR is given a callback that cannot call anyone
+        assert len(store) == 0
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert errors
+    assert "callback-contact-unreadable" in errors[0].getMessage()
+    assert NUMBER not in caplog.text
+
+
+async def test_a_caller_in_the_max_wait_offer_is_offered_again_and_a_callback_keeps_their_place() -> (
+    None
+):
+    store = InMemorySessionStore()
+    async with Harness(store=store, queues=MAX_WAIT, offer_timeout=30) as old:
+        await old.enqueue("c1", Enqueue(language="ko", topic="general"))
+        old.now += 30
+        await old.enqueue("c2", Enqueue(language="en", topic="general"))
+        old.now += 31
+        await old.step()
+        assert old.played("c1") == ["sound:/s/ko/queue/max_wait_offer"]
+        saved = old.saved("c1")
+        assert saved is not None
+        assert saved["phase"] == "expired"
+
+    new = Harness(store=store, queues=MAX_WAIT, offer_timeout=30, now=old.now + 5)
+    new.ari.channels = channels("c1", "c2")
+    async with new:
+        await new.runner.on_connected()
+        assert new.played("c1") == ["sound:/s/ko/queue/max_wait_offer"]  # played again
+        assert new.router.position("c2") == 1  # c1 is out of line while the offer plays
+        await new.key("c1", "1")
+        await new.settle()
+        (requested,) = new.of(CallbackRequested)
+        assert (requested.call_id, requested.at_max_wait) == ("c1", True)
+        assert new.of(CallTimedOut) == []
+        assert new.played("c1")[-1] == "sound:/s/ko/queue/callback_confirmed"
+        assert (new.router.position("c1"), new.router.position("c2")) == (1, 2)  # its old place

@@ -546,3 +546,70 @@ def test_a_playback_whose_end_is_never_reported_ends_at_its_max_wait() -> None:
     assert restored.commands() == [StartMoh("c1")]  # carried on as if it had ended
     assert restored.announcing is None
     assert restored.playing == {}
+
+
+# ---------------------------------------------------------------------- resumed in the max-wait offer
+def restarted(leg: QueuedCall) -> QueuedCall:
+    """``leg`` as another process rebuilds it from its saved state."""
+    return QueuedCall.from_dict(json.loads(json.dumps(leg.to_dict())))
+
+
+def test_resumed_while_the_max_wait_offer_plays_it_is_played_again_and_1_still_keeps_the_place() -> (
+    None
+):
+    leg = restarted(expired())
+    old = leg.offer_playback
+    assert old is not None
+    cmds = feed(leg, Resumed(), T0 + 70)
+    assert leg.phase is Phase.EXPIRED
+    assert leg.offer_playback not in (None, old)
+    assert cmds == [
+        StopPlayback(old),
+        PlayPrompts("c1", leg.offer_playback or "", ("queue/max_wait_offer",), "es"),
+    ]
+    assert old not in leg.playing  # its end will never be reported: no deadline kept for it
+    assert feed(leg, DtmfReceived("1"), T0 + 71)[-1] == ReadContact("c1")
+    assert feed(leg, ContactRead(True), T0 + 71) == [RequestCallback(at_max_wait=True)]
+    feed(leg, CallbackGranted(True), T0 + 71)
+    assert (leg.phase, leg.callback) == (Phase.WAITING, True)
+
+
+def test_resumed_while_waiting_for_the_key_the_offer_is_played_again_with_the_full_time() -> None:
+    leg = expired()
+    feed(leg, PlaybackFinished(leg.offer_playback or ""), T0 + 65)
+    assert leg.next_deadline() == T0 + 73
+    leg = restarted(leg)
+    cmds = feed(leg, Resumed(), T0 + 90)  # the answer time ran out while nobody listened
+    assert [type(c) for c in cmds] == [PlayPrompts]
+    assert leg.result is None
+    assert leg.answer_deadline is None  # no goodbye before the offer has been heard again
+    feed(leg, PlaybackFinished(leg.offer_playback or ""), T0 + 95)
+    assert leg.next_deadline() == T0 + 103
+
+
+def test_resumed_after_1_was_pressed_the_contact_is_read_again_without_asking_again() -> None:
+    leg = expired()
+    feed(leg, DtmfReceived("1"), T0 + 62)  # the answer to ReadContact is lost with the process
+    leg = restarted(leg)
+    assert feed(leg, Resumed(), T0 + 70) == [ReadContact("c1")]
+    assert feed(leg, ContactRead(True), T0 + 70) == [RequestCallback(at_max_wait=True)]
+
+
+def test_resumed_during_the_goodbye_lets_it_end() -> None:
+    leg = expired()
+    feed(leg, PlaybackFinished(leg.offer_playback or ""), T0 + 65)
+    leg.handle_timer(T0 + 80)
+    leg.commands()
+    assert leg.goodbye is not None
+    leg = restarted(leg)
+    assert feed(leg, Resumed(), T0 + 90) == []
+    assert leg.result == "timed_out"
+
+
+def test_a_resumed_kept_callback_whose_contact_is_lost_ends_as_an_abandon() -> None:
+    leg = restarted(callback_waiting())
+    leg.has_contact = False  # the edge could not open the sealed contact
+    cmds = feed(leg, Resumed(), T0 + 90)
+    assert emitted(cmds) == [CallAbandoned("c1", "general", T0 + 90)]
+    assert not any(isinstance(c, LeaveQueue) for c in cmds)  # the edge kept it out of line
+    assert (leg.phase, leg.outcome) == (Phase.ENDED, "abandoned")
