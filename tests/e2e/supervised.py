@@ -12,6 +12,7 @@ two Asterisks (SIP and ARI ports picked as free pairs), one controller driving b
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -59,6 +60,10 @@ class Killed:
     """Seconds from the kill until the new controller's /health said ARI connected."""
 
 
+_RUNS = itertools.count()
+"""Numbers the `Supervised` runs of this process."""
+
+
 class Supervised:
     """``line311 run`` as a subprocess, with the test `Stack` helpers pointed at it."""
 
@@ -76,7 +81,10 @@ class Supervised:
         if not library.is_dir():
             library = REPO_ROOT / "var" / "sounds"
         (state / "sounds").symlink_to(library, target_is_directory=True)
-        rtp = 40000 + (os.getpid() % 200) * 100  # clear of the session Asterisk's range
+        # its own Asterisk instance and RTP block, also beside another run of this process (a
+        # module's shared run and a test's own): same name = "Asterisk already running"
+        n = next(_RUNS)
+        rtp = 40000 + ((os.getpid() % 30) * 4 + n % 4) * 200  # clear of the session Asterisk
         fleet: dict[str, object] = {}
         if asterisks >= 2:
             fleet = {
@@ -86,7 +94,7 @@ class Supervised:
             }
         settings = _test_settings(
             state,
-            asterisk_instance=f"sup{os.getpid()}",
+            asterisk_instance=f"sup{os.getpid()}x{n}",
             rtp_port_start=rtp,
             rtp_port_end=rtp + 98 * asterisks,
             **fleet,
