@@ -1,0 +1,109 @@
+"""One of two Asterisks dies under ``line311 run --asterisks 2`` (issue 14, point 4).
+
+Four callers wait in the one queue, two on each Asterisk, no CCR signed in. Asterisk 2 is
+killed (SIGKILL): the media of its two callers lived there, so those calls are over. The
+supervisor starts it again; the controller's ARI connection to it comes back, its re-sync
+finds the two channels gone and ends those calls as hang-ups, so each gets its record and its
+ABANDON line. The two callers on Asterisk 1 never notice: they keep their place, a new caller
+joins behind them, and when a CCR signs in the three are served in the order they entered.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from line311.asterisk.fleet import asterisk_fleet, systemname
+from line311.sim.sipp import SippCaller, SippPhone, start_agent, start_caller
+from tests.e2e.stack import wait_until
+from tests.e2e.supervised import Desk, Supervised, alive
+from tests.e2e.test_fleet_queue import STRAIGHT_TO_QUEUE
+
+pytestmark = pytest.mark.asterisk
+
+Start = Callable[..., Supervised]
+
+
+def test_given_callers_waiting_on_two_asterisks_when_one_is_killed_then_its_calls_end_recorded_and_the_others_are_served_in_order(
+    supervised_run: Start, tmp_path: Path
+) -> None:
+    flow = tmp_path / "straight-to-queue.yaml"
+    flow.write_text(STRAIGHT_TO_QUEUE)
+    sup = supervised_run(flow, queue=True, asterisks=2)
+    s = sup.settings
+    first, second = (systemname(one) for one in asterisk_fleet(s))
+    callers: list[SippCaller] = []
+    phones: list[SippPhone] = []
+    try:
+        desk = Desk(sup)
+        phones.append(
+            start_agent(
+                tmp_path / "agent1",
+                s.sip_port,
+                "agent1",
+                s.agent_password.get_secret_value(),
+                answer_ms=200,
+                talk_ms=1500,
+            )
+        )
+        for n in range(4):  # the dispatcher alternates: two on each Asterisk
+            callers.append(start_caller(tmp_path / f"caller{n}", s.sip_port, "311", hold_ms=90_000))
+            wait_until(
+                lambda n=n: len(sup.queue_log_ids("ENTERQUEUE")) == n + 1,
+                30,
+                f"caller {n} in the queue",
+            )
+        entered = sup.queue_log_ids("ENTERQUEUE")
+        lost = [c for c in entered if c.startswith(f"{second}-")]
+        kept = [c for c in entered if c.startswith(f"{first}-")]
+        assert (len(lost), len(kept)) == (2, 2), entered
+
+        # Asterisk 2 dies; the supervisor starts it again and the controller reconnects
+        victim = int(sup.processes()["asterisk-2"]["pid"])
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: not alive(victim), 5, "asterisk-2 to die")
+        wait_until(
+            lambda: (
+                (p := sup.processes()["asterisk-2"])["restarts"] == 1 and p["state"] == "running"
+            ),
+            30,
+            "the supervisor to start asterisk-2 again",
+        )
+        wait_until(sup.ari_up, 30, "the controller connected to both Asterisks again")
+
+        # the two calls whose media died end as hang-ups, each with its record
+        wait_until(
+            lambda: set(sup.queue_log_ids("ABANDON")) == set(lost), 30, "the lost calls ended"
+        )
+
+        def records(ids: list[str]) -> dict[str, dict[str, Any]] | None:
+            got = {r["call_id"]: r for r in sup.stack.calls() if r["call_id"] in ids}
+            return got if len(got) == len(ids) else None
+
+        ended = wait_until(lambda: records(lost), 30, "records of the lost calls", step=0.5)
+        for call_id, record in ended.items():
+            assert record["outcome"] == "abandoned_in_queue", (call_id, record)
+            assert record["queue_leg"]["end"] == "abandoned", (call_id, record)
+
+        # a new caller (on either Asterisk: the restarted one is back in the dispatcher's
+        # rotation) joins behind the two still waiting on Asterisk 1
+        callers.append(start_caller(tmp_path / "late", s.sip_port, "311", hold_ms=90_000))
+        late = wait_until(lambda: sup.queue_log_ids("ENTERQUEUE")[4:] or None, 30, "the new caller")
+        # a CCR signs in: the three are served in the order they entered
+        desk.post("/agents/agent1/login")
+        wait_until(
+            lambda: len(sup.queue_log_ids("CONNECT")) == 3, 60, "three callers served", step=0.3
+        )
+        assert sup.queue_log_ids("CONNECT") == [*kept, *late]
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{sup.logs()}") from None
+    finally:
+        for caller in callers:
+            caller.kill()
+        for phone in phones:
+            phone.stop()
