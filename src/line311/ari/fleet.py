@@ -65,7 +65,8 @@ __all__ = ["AriFleet", "FleetMember", "Server"]
 
 logger = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
+_Listed = TypeVar("_Listed", Channel, Bridge)
+"""What a server lists (each with the ``id`` its owner is noted under)."""
 _MEMORY = 1 << 16
 """Ids remembered per kind (channel, bridge, playback, recording); least recently used go."""
 _CHANNEL_KEYS = ("channel", "peer", "replace_channel")
@@ -284,28 +285,31 @@ class AriFleet:
             return self._call_server(f"stored recording {name!r}")
         raise AriUnknownResource("recording", name)
 
-    async def _gather(
-        self, fetch: Callable[[FleetMember], Coroutine[Any, Any, list[_T]]]
-    ) -> list[list[_T]]:
-        """One answer per server, in server order; any server failing fails the whole."""
-        async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(fetch(server.client)) for server in self.servers]
-        return [task.result() for task in tasks]
+    async def _list_all(
+        self,
+        fetch: Callable[[FleetMember], Coroutine[Any, Any, list[_Listed]]],
+        owners: _Owners,
+    ) -> list[_Listed]:
+        """Every server's answer, in server order, each item's owner noted in ``owners``.
+        Any server failing fails the whole (its error, not a group): a partial list would
+        make the re-sync take that server's live resources for gone."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(fetch(server.client)) for server in self.servers]
+        except BaseExceptionGroup as group:
+            raise group.exceptions[0] from None
+        listed: list[_Listed] = []
+        for index, task in enumerate(tasks):
+            for item in task.result():
+                owners.note(item.id, index)
+            listed.extend(task.result())
+        return listed
 
     # ------------------------------------------------------------------ channels
     async def list_channels(self) -> list[Channel]:
         """Every server's channels. Raises if one server cannot answer: a partial list would
         make the re-sync take that server's live calls for gone."""
-        try:
-            per_server = await self._gather(lambda client: client.list_channels())
-        except BaseExceptionGroup as group:
-            raise group.exceptions[0] from None
-        channels: list[Channel] = []
-        for index, listed in enumerate(per_server):
-            for channel in listed:
-                self._channels.note(channel.id, index)
-            channels.extend(listed)
-        return channels
+        return await self._list_all(lambda client: client.list_channels(), self._channels)
 
     async def get_channel(self, channel_id: str) -> Channel:
         return await self._on_channel(channel_id).get_channel(channel_id)
@@ -385,16 +389,7 @@ class AriFleet:
 
     # ------------------------------------------------------------------ bridges
     async def list_bridges(self) -> list[Bridge]:
-        try:
-            per_server = await self._gather(lambda client: client.list_bridges())
-        except BaseExceptionGroup as group:
-            raise group.exceptions[0] from None
-        bridges: list[Bridge] = []
-        for index, listed in enumerate(per_server):
-            for bridge in listed:
-                self._bridges.note(bridge.id, index)
-            bridges.extend(listed)
-        return bridges
+        return await self._list_all(lambda client: client.list_bridges(), self._bridges)
 
     async def create_bridge(
         self,
