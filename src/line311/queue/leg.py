@@ -531,12 +531,14 @@ class QueuedCall:
         self.phase = Phase.EXPIRED
         self._stop_announcement()
         self.requesting = False
+        self._do(StopMoh(channel), self._offer(channel))
+
+    def _offer(self, channel: str) -> PlayPrompts:
+        """The max-wait offer, played from its start (a new playback id)."""
         self.offer_stage = _Offer.PLAYING
         self.offer_playback = self._next_id("mw")
         prompts = ("queue/max_wait_offer",)
-        self._do(
-            StopMoh(channel), PlayPrompts(channel, self.offer_playback, prompts, self.language)
-        )
+        return PlayPrompts(channel, self.offer_playback, prompts, self.language)
 
     def _on_position(self, event: PositionTold, now: float) -> None:
         if not self.asking_position:
@@ -788,11 +790,8 @@ class QueuedCall:
             self._do(StopPlayback(self.offer_playback))
             self.playing.pop(self.offer_playback, None)
         logger.info("call %s: max-wait offer played again after a restart", self.call_id)
-        self.offer_stage = _Offer.PLAYING
         self.answer_deadline = None
-        self.offer_playback = self._next_id("mw")
-        prompts = ("queue/max_wait_offer",)
-        self._do(PlayPrompts(channel, self.offer_playback, prompts, self.language))
+        self._do(self._offer(channel))
 
     def _caller_gone(self, now: float) -> None:
         if self.phase in (Phase.WAITING, Phase.RINGING):
