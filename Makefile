@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := sip-tester debootstrap espeak-ng ffmpeg sox chromium strace
 PYTEST_OPTS ?=
+# pytest-xdist workers of the unit and property tests (coverage gate included): one per core
+UNIT_WORKERS ?= auto
 
 .PHONY: run test setup venv apt asterisk asterisk-down sounds lint fmt unit coverage-gate integration e2e browser bench demo clean
 
@@ -46,12 +48,12 @@ test: setup lint coverage-gate
 	$(BIN)/python -m pytest --ignore=tests/unit --ignore=tests/property --durations=30 $(PYTEST_OPTS)
 
 unit: venv
-	$(BIN)/python -m pytest tests/unit tests/property $(PYTEST_OPTS)
+	$(BIN)/python -m pytest tests/unit tests/property -n $(UNIT_WORKERS) $(PYTEST_OPTS)
 
 ## coverage-gate: unit + property tests; fails under 95% branch coverage of the pure core
-## (call/, ivr/, routing/, queue/: [tool.coverage] in pyproject.toml)
+## (call/, ivr/, routing/, queue/: [tool.coverage] in pyproject.toml); on UNIT_WORKERS processes
 coverage-gate: venv
-	$(BIN)/python -m pytest tests/unit tests/property --cov --cov-report=term $(PYTEST_OPTS)
+	$(BIN)/python -m pytest tests/unit tests/property -n $(UNIT_WORKERS) --cov --cov-report=term $(PYTEST_OPTS)
 
 integration: setup
 	$(BIN)/python -m pytest tests/integration $(PYTEST_OPTS)
