@@ -248,13 +248,15 @@ def load_catalogue(directory: Path) -> Catalogue:
     """Read every ``*.yaml`` file in ``directory`` (sorted by name) into one catalogue."""
     import yaml
 
+    from line311.yaml_doc import safe_load
+
     if not directory.is_dir():
         raise CatalogueError(f"catalogue directory {directory} does not exist")
     documents: list[tuple[str, Any]] = []
     for path in sorted(directory.glob("*.yaml")):
         try:
             with path.open(encoding="utf-8") as fh:
-                documents.append((path.name, yaml.safe_load(fh)))
+                documents.append((path.name, safe_load(fh)))
         except yaml.YAMLError as exc:
             raise CatalogueError(f"{path.name}: invalid YAML: {exc}") from None
         except OSError as exc:

@@ -77,6 +77,7 @@ from line311.ivr.flow_model import (
     PromptSource,
     mermaid,
 )
+from line311.yaml_doc import safe_load
 
 __all__ = [
     "LANGUAGES",
@@ -130,7 +131,7 @@ def load_flow(
     Raises `FlowError` (naming the node) on the first problem found.
     """
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_load(text)
     except yaml.YAMLError as exc:
         raise FlowError(f"not valid YAML: {exc}") from exc
     if not isinstance(doc, dict):

@@ -22,6 +22,7 @@ from line311.ivr.content import (
     Section,
 )
 from line311.ivr.flow import PromptSource
+from line311.yaml_doc import safe_load
 
 __all__ = ["load_content_file", "parse_content"]
 
@@ -34,7 +35,7 @@ def parse_content(text: str, *, catalogue: PromptSource | None = None) -> Conten
     With ``catalogue``, every extra prompt id an entry says must exist in the catalogue.
     """
     try:
-        doc = yaml.safe_load(text)
+        doc = safe_load(text)
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. a date 2026-13-01
         raise ContentError(f"not valid YAML (dates are YYYY-MM-DD): {exc}") from None
     if not isinstance(doc, dict):

@@ -33,6 +33,7 @@ import yaml
 
 from line311.routing.errors import RoutingConfigError, UnknownQueueError
 from line311.routing.skills import MAX_PROFICIENCY, MIN_PROFICIENCY, Requirements
+from line311.yaml_doc import safe_load
 
 __all__ = [
     "DEFAULT_QUEUES",
@@ -309,7 +310,7 @@ def load_queues(data: object) -> QueueSet:
 def load_queues_yaml(text: str) -> QueueSet:
     """`load_queues` over a YAML document."""
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         raise RoutingConfigError(f"queue definitions are not valid YAML: {exc}") from None
     return load_queues(data)

@@ -14,6 +14,7 @@ import yaml
 from line311.routing.agents import AgentProfile
 from line311.routing.errors import RoutingConfigError
 from line311.routing.skills import SkillSet
+from line311.yaml_doc import safe_load
 
 __all__ = ["load_roster", "load_roster_file", "roster_ids"]
 
@@ -67,7 +68,7 @@ def load_roster_file(path: Path) -> list[AgentProfile]:
     except OSError as exc:
         raise RoutingConfigError(f"cannot read the roster {path}: {exc.strerror}") from None
     try:
-        return load_roster(yaml.safe_load(text))
+        return load_roster(safe_load(text))
     except yaml.YAMLError as exc:
         raise RoutingConfigError(f"{path.name} is not valid YAML: {exc}") from None
 
