@@ -22,13 +22,14 @@ from line311.supervise.supervisor import Supervisor
 pytestmark = pytest.mark.integration
 
 SLEEPER = "import time; time.sleep(300)"
-# on SIGTERM: note our name in the shared file, then exit 0
+# on SIGTERM: note our name in the shared file, then exit 0 (says "ready" once it listens)
 POLITE = (
     "import signal, sys, time\n"
     "def bye(*_):\n"
     "    with open(sys.argv[2], 'a') as fh: fh.write(sys.argv[1] + '\\n')\n"
     "    sys.exit(0)\n"
     "signal.signal(signal.SIGTERM, bye)\n"
+    "print('ready', flush=True)\n"
     "while True: time.sleep(1)\n"
 )
 
@@ -44,6 +45,12 @@ async def until(predicate: Any, within: float, what: str) -> None:
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def said_ready(tmp: Path, *names: str) -> bool:
+    """Each child ``names`` has printed "ready" (its SIGTERM handler is in place) to its log."""
+    logs = [tmp / f"{name}.log" for name in names]
+    return all(log.exists() and "ready" in log.read_text() for log in logs)
 
 
 def status_json(state_dir: Path) -> tuple[int, dict[str, Any]]:
@@ -145,7 +152,7 @@ async def test_given_a_stop_then_children_stop_in_reverse_order_with_sigterm(
     )
     async with supervising(sup) as stop:
         await until(lambda: by_name(sup)["third"]["state"] == "running", 10, "all running")
-        await asyncio.sleep(0.5)  # let each child install its SIGTERM handler
+        await until(lambda: said_ready(tmp_path, *names), 10, "each SIGTERM handler")
         pids = [by_name(sup)[n]["pid"] for n in names]
         stop.set()
     assert order.read_text().split() == ["third", "second", "first"]
@@ -159,13 +166,16 @@ async def test_given_a_stop_then_children_stop_in_reverse_order_with_sigterm(
 async def test_given_a_child_that_ignores_sigterm_then_it_is_killed_after_the_grace(
     tmp_path: Path,
 ) -> None:
-    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('ready', flush=True); time.sleep(300)"
+    )
     sup = Supervisor(
         [child(tmp_path, "stubborn", stubborn)], tmp_path / "supervisor.json", grace=0.5
     )
     async with supervising(sup) as stop:
         await until(lambda: by_name(sup)["stubborn"]["state"] == "running", 10, "running")
-        await asyncio.sleep(0.5)
+        await until(lambda: said_ready(tmp_path, "stubborn"), 10, "SIGTERM ignored")
         stop.set()
     assert by_name(sup)["stubborn"]["last_exit"] == -signal.SIGKILL
 
