@@ -5,8 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := sip-tester debootstrap espeak-ng ffmpeg sox chromium strace
 PYTEST_OPTS ?=
-# pytest-xdist workers of the unit and property tests (coverage gate included): one per core
-UNIT_WORKERS ?= auto
+# pytest-xdist workers of the unit and property tests (coverage gate included): one per CPU
+# (`logical`: not psutil's physical cores, which a 2-vCPU machine may count as 1)
+UNIT_WORKERS ?= logical
 
 .PHONY: run test setup venv apt asterisk asterisk-down sounds lint fmt unit coverage-gate integration e2e browser bench demo clean
 
