@@ -18,6 +18,9 @@ from line311.queue.events import (
 from tests.browser.conftest import PASSWORD, Dashboard, pause_from_page, screenshot_path
 
 pytestmark = pytest.mark.browser
+# Each test asks for ``dashboard`` before ``browser``: fixtures are torn down in reverse, so the
+# browser (and the page's live stream) closes before the server stops; the other way round the
+# server waits out its 5 s graceful shutdown for the open stream after every test.
 
 expect = pytest.importorskip("playwright.async_api").expect
 
@@ -52,7 +55,7 @@ def seed(dashboard: Dashboard) -> None:
 
 
 async def test_given_a_supervisor_when_the_page_loads_then_there_are_no_console_errors(
-    browser: Any, dashboard: Dashboard
+    dashboard: Dashboard, browser: Any
 ) -> None:
     seed(dashboard)
     page, errors = await open_page(browser, dashboard, "sam")
@@ -64,7 +67,7 @@ async def test_given_a_supervisor_when_the_page_loads_then_there_are_no_console_
 
 
 async def test_given_an_open_page_when_an_event_is_published_then_it_shows_within_one_second(
-    browser: Any, dashboard: Dashboard
+    dashboard: Dashboard, browser: Any
 ) -> None:
     seed(dashboard)
     page, errors = await open_page(browser, dashboard, "olga")
@@ -76,7 +79,7 @@ async def test_given_an_open_page_when_an_event_is_published_then_it_shows_withi
 
 
 async def test_given_callers_waiting_past_the_threshold_then_a_perfect_queue_is_at_risk(
-    browser: Any, dashboard: Dashboard
+    dashboard: Dashboard, browser: Any
 ) -> None:
     seed(dashboard)
     page, errors = await open_page(browser, dashboard, "olga")
@@ -95,7 +98,7 @@ async def test_given_callers_waiting_past_the_threshold_then_a_perfect_queue_is_
 
 
 async def test_given_sl_below_goal_then_the_queue_turns_red_with_a_text_label(
-    browser: Any, dashboard: Dashboard
+    dashboard: Dashboard, browser: Any
 ) -> None:
     seed(dashboard)
     page, errors = await open_page(browser, dashboard, "olga")
@@ -113,7 +116,7 @@ async def test_given_sl_below_goal_then_the_queue_turns_red_with_a_text_label(
 
 
 async def test_given_a_supervisor_when_pausing_a_ccr_then_the_view_updates(
-    browser: Any, dashboard: Dashboard
+    dashboard: Dashboard, browser: Any
 ) -> None:
     seed(dashboard)
     page, errors = await open_page(browser, dashboard, "sam")
@@ -134,7 +137,7 @@ async def test_given_a_supervisor_when_pausing_a_ccr_then_the_view_updates(
 
 
 async def test_given_a_read_only_user_then_no_action_is_offered_and_posting_one_is_403(
-    browser: Any, dashboard: Dashboard
+    dashboard: Dashboard, browser: Any
 ) -> None:
     seed(dashboard)
     page, errors = await open_page(browser, dashboard, "olga")
