@@ -14,18 +14,12 @@ from pathlib import Path
 import httpx
 
 from bench._stack import BenchStack
-from line311.asterisk.manager import AsteriskManager
 from tests.e2e.capacity import rss_mib, sipp_argv, stat_counts
 
 
 def processes(lab: BenchStack) -> dict[str, int]:
-    """Asterisk, the controller and the CRM bridge of a bench stack: name -> pid."""
-    pid = AsteriskManager(lab.settings).read_pid()
-    controller, crm = lab.stack.controller.proc, lab.stack.crm.proc
-    assert pid is not None, "Asterisk is not running"
-    assert controller is not None
-    assert crm is not None
-    return {"asterisk": pid, "controller": controller.pid, "crm-bridge": crm.pid}
+    """Asterisk and every line311 process of a bench stack: name -> pid."""
+    return lab.processes()
 
 
 @dataclass

@@ -1,6 +1,11 @@
 """Shared set-up for benchmarks that need the real thing: a private Asterisk instance (free
 ports, its own state dir, the built prompt library), ``line311 crm-bridge`` + ``line311
-serve`` as subprocesses, and an ARI observer that stamps every event on arrival."""
+serve`` as subprocesses, and an ARI observer that stamps every event on arrival.
+
+With ``LINE311_LIVE_STATE=redis`` in the stack's environment (what ``line311 run``, and so
+``make run``, ships) the controller keeps its live state in a redis-server of the bench's own
+on a free port (AOF on, as shipped), and `BenchStack.processes` counts it among line311's
+processes."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pathlib import Path
 
 from line311.asterisk.manager import AsteriskManager
 from line311.config import Settings
+from line311.live.server import RedisServer
 from tests.conftest import _test_settings, free_tcp_port
 from tests.e2e.stack import AriObserver, Stack, stack_env
 
@@ -45,6 +51,21 @@ class BenchStack:
     settings: Settings
     stack: Stack
     workdir: Path
+    redis: RedisServer | None = None
+
+    def processes(self) -> dict[str, int]:
+        """Asterisk and every line311 process of the stack: name -> pid."""
+        pid = AsteriskManager(self.settings).read_pid()
+        controller, crm = self.stack.controller.proc, self.stack.crm.proc
+        assert pid is not None, "Asterisk is not running"
+        assert controller is not None
+        assert crm is not None
+        out = {"asterisk": pid, "controller": controller.pid, "crm-bridge": crm.pid}
+        if self.redis is not None:
+            redis = self.redis.read_pid()
+            assert redis is not None, "redis-server is not running"
+            out["redis"] = redis
+        return out
 
     def observer(self) -> TimedObserver:
         s = self.settings
@@ -87,12 +108,19 @@ def bench_stack(
     )
     env["LINE311_LOG_LEVEL"] = log_level
     env.update(extra_env or {})
+    redis = None
+    if env.get("LINE311_LIVE_STATE") == "redis":
+        redis = RedisServer(workdir / "redis", port=free_tcp_port(), instance="bench")
+        redis.start()
+        env["LINE311_REDIS_PORT"] = str(redis.port)
     stack = Stack(env, workdir, http_port, crm_port)
     try:
         stack.start()
-        yield BenchStack(settings, stack, workdir)
+        yield BenchStack(settings, stack, workdir, redis)
     finally:
         stack.stop()
+        if redis is not None:
+            redis.stop()
         manager.stop()
         shutil.rmtree(manager.installation.host_path(manager.instance_dir), ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -24,7 +24,6 @@ from pathlib import Path
 from bench._profile import Profiler, summarise
 from bench._stack import TimedObserver, bench_stack
 from bench.ari_latency import _latencies
-from line311.asterisk.manager import AsteriskManager
 from tests.e2e.capacity import (
     PRODUCT_NUMBER,
     TWIN_NUMBER,
@@ -161,12 +160,7 @@ def _variants(specs: list[str]) -> list[tuple[str, dict[str, str]]]:
 def _own_stack(args: argparse.Namespace, env: dict[str, str]) -> list[StepResult]:
     rtp_ports = max(200, int(max(float(r) for r in args.rates.split(",")) * 34))
     with bench_stack(env, rtp_ports=rtp_ports) as lab:
-        pid = AsteriskManager(lab.settings).read_pid()
-        assert pid is not None, "Asterisk is not running"
-        controller, crm = lab.stack.controller.proc, lab.stack.crm.proc
-        assert controller is not None
-        assert crm is not None
-        processes = {"asterisk": pid, "controller": controller.pid, "crm-bridge": crm.pid}
+        processes = lab.processes()
         s = lab.settings
         observe = (s.ari_url, s.ari_user, s.ari_password.get_secret_value())
         return _steps(args, lab.workdir / "capacity", s.sip_port, processes, observe)

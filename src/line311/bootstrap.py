@@ -139,6 +139,7 @@ def _ari_port(settings: Settings) -> AriClient | AriFleet:
     (one queue, one wallboard, one set of records) drives every server."""
     from line311.ari.client import AriClient
     from line311.ari.fleet import AriFleet, Server
+    from line311.ari.translate import APP_EVENTS
     from line311.asterisk.fleet import asterisk_fleet, systemname
 
     def client(one: Settings) -> AriClient:
@@ -149,6 +150,7 @@ def _ari_port(settings: Settings) -> AriClient | AriFleet:
             one.ari_app,
             rest_transport=one.ari_rest_transport,
             rest_sockets=one.ari_rest_sockets,
+            events=APP_EVENTS if one.ari_event_filter else None,
         )
 
     if settings.asterisks < 2:

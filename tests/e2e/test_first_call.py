@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from line311.ari.translate import APP_EVENTS
 from line311.sim.sipp import start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import greeting_only_flow, running_stack
@@ -103,6 +105,22 @@ def test_given_the_stack_when_a_resident_dials_a_311_number_then_the_controller_
     assert CALLER not in stack.cli("calls", "list", "--json").stdout
     assert CALLER.encode() not in (stack.workdir / "line311.db").read_bytes()
     assert CALLER not in stack.logs()
+
+
+def test_given_the_stack_then_asterisk_sends_the_controller_only_the_events_it_acts_on(
+    stack: Stack, asterisk_instance: AsteriskInstance
+) -> None:
+    """The controller set its application's event filter on connect (`APP_EVENTS`): Asterisk
+    says so, and the calls above went through with it."""
+    app = httpx.get(
+        f"{asterisk_instance.ari_url}/ari/applications/{asterisk_instance.settings.ari_app}",
+        auth=(asterisk_instance.ari_user, asterisk_instance.ari_password),
+        timeout=10,
+    )
+    assert app.status_code == 200, app.text
+    allowed = {item["type"] for item in app.json()["events_allowed"]}
+    assert allowed == set(APP_EVENTS)
+    assert "ChannelVarset" not in allowed
 
 
 def test_given_the_stack_when_a_resident_dials_another_number_then_the_call_is_refused_and_never_reaches_stasis(

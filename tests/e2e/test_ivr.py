@@ -133,7 +133,7 @@ def run(
             ),
             "en_asp": ([(LANGUAGE_AT, "1"), (1500, "1")], 7_000),
             "ht_rep": ([(LANGUAGE_AT, "7"), (1500, "0")], 25_000),
-            "en_bad": ([(LANGUAGE_AT, "1"), (1500, "4"), (1500, _wrong_check_digit(sr_number) + "#")], 13_000),
+            "en_bad": ([(LANGUAGE_AT, "1"), (1500, "4"), (1500, _wrong_check_digit(sr_number) + "#")], 16_000),  # room for "invalid" + the retry prompt on a busy box
             "en_barge": ([(LANGUAGE_AT, "1"), (3000, "3")], 3_000),
         }  # fmt: skip
         known = {r["call_id"] for r in stack.calls()}

@@ -403,3 +403,30 @@ async def test_given_application_replaced_then_run_returns_without_reconnecting(
         assert fake.ws_accepted == 1  # no reconnect
         assert rec.events == []  # the event is the client's own business
     assert "took over ARI application" in caplog.text
+
+
+# ---------------------------------------------------------------------- event filter
+async def test_event_filter_is_set_after_every_connect_and_a_refusal_is_not_fatal(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+):
+    """The filter is asked for on each connect (Asterisk forgets it with the application);
+    an Asterisk that refuses it (here: 501 the first time) is logged, and the re-sync and the
+    events go on as before (it then simply sends every event)."""
+    path = f"/applications/{fake.app}/eventFilter"
+    fake.fail("PUT", path, 501, times=1)
+    rec = Recorder()
+    async with client_for(fake, events=("StasisStart", "StasisEnd")) as ari:
+        runner = asyncio.create_task(ari.run(rec.on_event, rec.on_connected))
+        with caplog.at_level(logging.WARNING, logger="line311.ari"):
+            await fake.wait_for_websockets(1)
+            await rec.wait(lambda: rec.connects == 1)
+            await fake.drop_websockets()
+            await fake.wait_for_websockets(2)
+            await rec.wait(lambda: rec.connects == 2)
+        await fake.emit({"type": "StasisEnd", "channel": {"id": "c1"}})
+        await rec.wait(lambda: len(rec.events) == 1)
+    await runner
+    puts = [r for r in fake.requests if (r.method, r.path) == ("PUT", path)]
+    assert len(puts) == 2
+    assert puts[-1].body == {"allowed": [{"type": "StasisStart"}, {"type": "StasisEnd"}]}
+    assert any("event filter not set" in r.getMessage() for r in caplog.records)

@@ -89,7 +89,9 @@ class AriClient(AriRest):
 
     ``base_url`` is Asterisk's HTTP root (``http://127.0.0.1:8088``; a trailing ``/ari`` is
     accepted). ``connect_timeout`` bounds TCP/websocket connection set-up, ``request_timeout``
-    each REST call. ``clock`` stamps received events (monotonic seconds).
+    each REST call. ``clock`` stamps received events (monotonic seconds). ``events``: the
+    event types to ask Asterisk for after every connect (its application event filter;
+    None: every type). An Asterisk that refuses the filter is logged and sends everything.
     """
 
     def __init__(
@@ -109,12 +111,14 @@ class AriClient(AriRest):
         rest_sockets: int = 4,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        events: Iterable[str] | None = None,
     ) -> None:
         if not app:
             raise ValueError("ARI application name must not be empty")
         root = _normalise_base(base_url)
         self.app = app
         self.base_url = root
+        self._events = None if events is None else tuple(events)
         self._connect_timeout = connect_timeout
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -367,7 +371,7 @@ class AriClient(AriRest):
             async with asyncio.TaskGroup() as tg:
                 resync = (
                     tg.create_task(self._call_connected(on_connected), name="ari-resync")
-                    if on_connected is not None
+                    if on_connected is not None or self._events is not None
                     else None
                 )
                 try:
@@ -406,7 +410,25 @@ class AriClient(AriRest):
             self._resolve_waiters(event)
             lanes.submit(dispatch_key(event), event, received_at)
 
-    async def _call_connected(self, on_connected: ConnectedHandler) -> None:
+    async def _filter_events(self) -> None:
+        """Ask Asterisk for the events we use only (see ``events``); never fatal."""
+        if self._events is None:
+            return
+        try:
+            allowed = await self.filter_events(self.app, self._events)
+        except AriError as exc:
+            logger.warning("ARI event filter not set (%s): Asterisk sends every event", exc)
+            return
+        if set(allowed) != set(self._events):
+            logger.warning(
+                "ARI event filter: asked for %s, Asterisk allows %s",
+                sorted(self._events), sorted(allowed),
+            )  # fmt: skip
+
+    async def _call_connected(self, on_connected: ConnectedHandler | None) -> None:
+        await self._filter_events()
+        if on_connected is None:
+            return
         try:
             await on_connected()
         except AriError as exc:

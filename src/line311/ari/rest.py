@@ -216,6 +216,20 @@ class AriRest:
                 logger.warning("ignoring a malformed %s in GET %s: %s", what, path, exc)
         return items
 
+    # ------------------------------------------------------------------ applications
+    async def filter_events(self, app: str, allowed: Iterable[str]) -> list[str]:
+        """Have Asterisk send application ``app`` only events of the ``allowed`` types
+        (``PUT /applications/{app}/eventFilter``); returns the types Asterisk now allows.
+        The filter lives as long as the application does in Asterisk (set it after every
+        connect)."""
+        body = {"allowed": [{"type": kind} for kind in allowed]}
+        data = await self._request_obj("PUT", f"/applications/{_q(app)}/eventFilter", body=body)
+        return [
+            str(item["type"])
+            for item in data.get("events_allowed") or ()
+            if isinstance(item, Mapping) and "type" in item
+        ]
+
     # ------------------------------------------------------------------ asterisk
     async def asterisk_info(self) -> AsteriskInfo:
         return AsteriskInfo.from_json(await self._request_obj("GET", "/asterisk/info"))

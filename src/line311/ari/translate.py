@@ -36,11 +36,29 @@ from line311.call.events import (
     RecordingFinished,
 )
 
-__all__ = ["DTMF_DIGITS", "NewCall", "Translated", "translate"]
+__all__ = ["APP_EVENTS", "DTMF_DIGITS", "NewCall", "Translated", "translate"]
 
 logger = logging.getLogger(__name__)
 
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+
+APP_EVENTS: tuple[str, ...] = (
+    "StasisStart",
+    "StasisEnd",
+    "ChannelDestroyed",
+    "ChannelHangupRequest",
+    "ChannelDtmfReceived",
+    "PlaybackStarted",
+    "PlaybackFinished",
+    "RecordingFinished",
+    "RecordingFailed",
+    "ApplicationReplaced",
+)
+"""Every ARI event type the controller acts on: the ones `translate` turns into core events,
+plus ``ApplicationReplaced`` (the client's own). The controller asks Asterisk for these only
+(`line311.ari.client.AriClient` ``events``), so the rest of a call's chatter (ChannelVarset,
+ChannelStateChange, ChannelDialplan, PlaybackContinuing, bridge events, ...) is never
+serialised, sent or parsed. A type added to `translate` must be added here."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,11 @@ class AsteriskSettings(BaseModel):
     ari_rest_sockets: int = Field(
         default=4, ge=1, le=64, description="Websockets for ARI REST (each handles one at a time)."
     )
+    ari_event_filter: bool = Field(
+        default=True,
+        description="Ask Asterisk for the ARI event types the controller acts on only "
+        "(its application event filter); false: every event is sent.",
+    )
     agent_count: int = Field(default=8, ge=0, le=2000, description="CCR endpoints agent1..agentN.")
     agent_password: SecretStr = SecretStr("")
     interpreter_endpoint: str = Field(
