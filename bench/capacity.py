@@ -171,6 +171,15 @@ def per_box_ms(step: StepResult) -> float:
     return 1000 * total / counted if counted > 0 else asterisk_ms(step)
 
 
+def per_box_pooled(results: list[StepResult]) -> float:
+    """CPU ms per call of one Asterisk box over all the product steps of a stack together."""
+    product = [r for r in results if r.target == "product"]
+    cpu = sum(r.cpu[n] for r in product for n in asterisk_names(r))
+    counted = sum(r.served.get(n, 0) for r in product for n in asterisk_names(r))
+    calls = counted if counted > 0 else sum(r.calls for r in product)
+    return 1000 * cpu / calls if calls > 0 else float("nan")
+
+
 def split(step: StepResult) -> str:
     """How the step's calls landed on the Asterisks: ``38 / 37``."""
     return " / ".join(str(step.served.get(n, "?")) for n in asterisk_names(step))
@@ -447,6 +456,14 @@ def _paper(
                     f"{p.controller:.0f} | {p.crm:.0f} | **{p.capacity:.0f}** | "
                     f"{p.capacity / single:.2f} | {p.limit} |"
                 )
+        pooled = (
+            "All product steps pooled (Asterisk CPU over the calls counted): "
+            f"{per_box_pooled(one):.1f} ms per call with 1 Asterisk, "
+            f"{per_box_pooled(fleet):.1f} with 2: "
+            f"**{per_box_pooled(fleet) / per_box_pooled(one):.2f}×**.\n\n"
+            if one
+            else ""
+        )
         busy, boxes = record_day_boxes(cost.asterisk.per_call, hold_s, max(cores))
         head = f"### Per box, 1 vs 2 Asterisks{f' (variant `{label}`)' if label else ''}\n\n"
         out.append(
@@ -457,7 +474,9 @@ def _paper(
             f"calls; fixed over the {step_s:g}-s step; an Asterisk's fixed share is the "
             "fleet's divided by its size):\n\n"
             + "\n".join(fits)
-            + f"\n\n#### Capacity of N boxes, on paper (u = {UTILISATION})\n\n"
+            + "\n\n"
+            + pooled
+            + f"#### Capacity of N boxes, on paper (u = {UTILISATION})\n\n"
             "From the 2-Asterisk fit (each role's fixed ms/s taken off its budget first):\n\n"
             "    asterisks  = N × (u × cores × 1000 − fixed) / ms_per_call   (per box)\n"
             "    kamailio   = (u × cores × 1000 − fixed) / ms_per_call       (one such box)\n"

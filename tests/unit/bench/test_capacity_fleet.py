@@ -17,6 +17,7 @@ from bench.capacity import (
     own_call_ms,
     paper_capacity,
     per_box_ms,
+    per_box_pooled,
     record_day_boxes,
     split,
 )
@@ -190,4 +191,15 @@ def test_given_a_run_of_1_and_of_2_asterisks_when_put_on_paper_then_the_ratio_is
 
     assert "| 10 | product | 20.0 | 20.0 / 20.0 | 1.00 | 0.50 | 7.0 / 7.0 |" in text
     assert "| Asterisk (one box) | 20.0 | 0 | 20.00 | 0 | 1.00 |" in text
+    assert "20.0 ms per call with 1 Asterisk, 20.0 with 2: **1.00×**" in text
     assert "| 2 | 8 |" in text
+
+
+def test_given_several_steps_when_pooled_then_cpu_and_calls_are_summed_before_dividing():
+    steps = [
+        _step(5, "twin", FLEET, {"asterisk-1": 50, "asterisk-2": 50}),
+        _step(5, "product", FLEET, {"asterisk-1": 50, "asterisk-2": 50}),
+        _step(20, "product", FLEET | {"asterisk-1": 3.5}, {"asterisk-1": 150, "asterisk-2": 150}),
+    ]
+
+    assert math.isclose(per_box_pooled(steps), 1000 * (2.5 + 5.0) / 400)
