@@ -393,6 +393,11 @@ def record_day_boxes(
     return busy, max(1, math.ceil(busy / (cores * u)))
 
 
+def _ratio(a: float, b: float) -> str:
+    ratio = a / b if b > 0 else float("nan")
+    return "–" if ratio != ratio else f"{ratio:.2f}"
+
+
 def _paper(
     runs: dict[tuple[str, int], list[StepResult]], cores: list[int], hold_s: float, step_s: float
 ) -> str:
@@ -414,7 +419,7 @@ def _paper(
             rows.append(
                 f"| {r.rate:g} | {r.target} | {_fmt(base)} | "
                 + " / ".join(f"{own_call_ms(r, s):.1f}" for s in asterisk_names(r))
-                + f" | {per_box_ms(r) / base:.2f} | {r.cpu_per_call_ms('kamailio'):.2f} | "
+                + f" | {_ratio(per_box_ms(r), base)} | {r.cpu_per_call_ms('kamailio'):.2f} | "
                 + (f"{twin.cpu_per_call_ms('controller'):.1f}" if twin is not None else "–")
                 + f" / {r.cpu_per_call_ms('controller'):.1f} |"
             )
@@ -427,7 +432,7 @@ def _paper(
         ]
         for role, mine, theirs in (
             ("Asterisk (one box)", cost.asterisk, base_cost.asterisk if base_cost else None),
-            ("Kamailio", cost.kamailio, base_cost.kamailio if base_cost else None),
+            ("Kamailio", cost.kamailio, None),  # no Kamailio in front of one Asterisk
             ("controller", cost.controller, base_cost.controller if base_cost else None),
             ("CRM bridge", cost.crm, base_cost.crm if base_cost else None),
         ):
