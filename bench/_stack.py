@@ -2,6 +2,10 @@
 ports, its own state dir, the built prompt library), ``line311 crm-bridge`` + ``line311
 serve`` as subprocesses, and an ARI observer that stamps every event on arrival.
 
+With ``asterisks=N`` (N >= 2) it is the fleet of ``line311 run --asterisks N``: Kamailio on the
+stack's SIP port in front of N Asterisks (`line311.asterisk.fleet`), one controller driving
+them all.
+
 With ``LINE311_LIVE_STATE=redis`` in the stack's environment (what ``line311 run``, and so
 ``make run``, ships) the controller keeps its live state in a redis-server of the bench's own
 on a free port (AOF on, as shipped), and `BenchStack.processes` counts it among line311's
@@ -12,18 +16,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from line311.asterisk.fleet import asterisk_fleet
 from line311.asterisk.manager import AsteriskManager
 from line311.config import Settings
+from line311.kamailio.manager import KamailioManager
 from line311.live.server import RedisServer
-from tests.conftest import _test_settings, free_tcp_port
+from tests.conftest import _test_settings, free_port_pair, free_tcp_port
 from tests.e2e.stack import AriObserver, Stack, stack_env
+from tests.fixtures.polling import wait_until
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -46,48 +55,135 @@ class TimedObserver(AriObserver):
         return list(self.stamped)
 
 
+def calls_processed(text: str) -> int | None:
+    """The ``N calls processed`` counter in ``core show channels [count]`` output."""
+    match = re.search(r"(\d+) calls? processed", text)
+    return int(match.group(1)) if match else None
+
+
 @dataclass
 class BenchStack:
     settings: Settings
     stack: Stack
     workdir: Path
+    asterisks: list[AsteriskManager]
+    """Each Asterisk (one, or the fleet behind Kamailio)."""
+    kamailio: KamailioManager | None = None
     redis: RedisServer | None = None
-
-    def processes(self) -> dict[str, int]:
-        """Asterisk and every line311 process of the stack: name -> pid."""
-        pid = AsteriskManager(self.settings).read_pid()
-        controller, crm = self.stack.controller.proc, self.stack.crm.proc
-        assert pid is not None, "Asterisk is not running"
-        assert controller is not None
-        assert crm is not None
-        out = {"asterisk": pid, "controller": controller.pid, "crm-bridge": crm.pid}
-        if self.redis is not None:
-            redis = self.redis.read_pid()
-            assert redis is not None, "redis-server is not running"
-            out["redis"] = redis
-        return out
 
     def observer(self) -> TimedObserver:
         s = self.settings
         return TimedObserver(s.ari_url, s.ari_user, s.ari_password.get_secret_value())
 
+    def ari(self) -> list[tuple[str, str, str]]:
+        """(url, user, password) of every Asterisk's ARI."""
+        return [
+            (m.settings.ari_url, m.settings.ari_user, m.settings.ari_password.get_secret_value())
+            for m in self.asterisks
+        ]
+
+    def processes(self) -> dict[str, int]:
+        """What a benchmark watches, name -> pid: ``asterisk`` (or ``asterisk-1``..
+        ``asterisk-N`` and ``kamailio``), ``controller``, ``crm-bridge``."""
+        out: dict[str, int] = {}
+        for k, manager in enumerate(self.asterisks, start=1):
+            pid = manager.read_pid()
+            assert pid is not None, f"Asterisk {manager.instance} is not running"
+            out["asterisk" if len(self.asterisks) == 1 else f"asterisk-{k}"] = pid
+        if self.kamailio is not None:
+            pid = self.kamailio.read_pid()
+            assert pid is not None, "Kamailio is not running"
+            out["kamailio"] = pid
+        controller, crm = self.stack.controller.proc, self.stack.crm.proc
+        assert controller is not None
+        assert crm is not None
+        out |= {"controller": controller.pid, "crm-bridge": crm.pid}
+        if self.redis is not None:
+            pid = self.redis.read_pid()
+            assert pid is not None, "redis-server is not running"
+            out["redis"] = pid
+        return out
+
+    def processed(self) -> dict[str, int]:
+        """Each Asterisk's ``calls processed`` counter (-1 when it cannot be read)."""
+        out: dict[str, int] = {}
+        for k, manager in enumerate(self.asterisks, start=1):
+            count = calls_processed(manager.cli("core show channels count"))
+            out["asterisk" if len(self.asterisks) == 1 else f"asterisk-{k}"] = (
+                -1 if count is None else count
+            )
+        return out
+
 
 @contextlib.contextmanager
 def bench_stack(
-    extra_env: dict[str, str] | None = None, *, rtp_ports: int = 100, log_level: str = "WARNING"
+    extra_env: dict[str, str] | None = None,
+    *,
+    rtp_ports: int = 100,
+    log_level: str = "WARNING",
+    asterisks: int = 1,
 ) -> Iterator[BenchStack]:
     """Asterisk + CRM bridge + controller on free ports; everything removed afterwards.
-    ``rtp_ports``: size of Asterisk's RTP range (two ports per call leg)."""
+    ``rtp_ports``: size of each Asterisk's RTP range (two ports per call leg). ``asterisks``
+    >= 2: Kamailio on the SIP port in front of that many Asterisks (ports in free pairs, so
+    at most 2)."""
+    if not 1 <= asterisks <= 2:
+        raise ValueError("bench_stack runs 1 or 2 Asterisks")
     workdir = Path(tempfile.mkdtemp(prefix="line311-bench-"))
-    rtp_base = min(52000 + (os.getpid() % 20) * 600, 65000 - rtp_ports)
+    span = rtp_ports * asterisks
+    rtp_base = min(52000 + (os.getpid() % 20) * 600, 65000 - span)
+    fleet: dict[str, object] = {}
+    if asterisks >= 2:
+        fleet = {
+            "asterisks": asterisks,
+            "asterisk_sip_port_base": free_port_pair(socket.SOCK_DGRAM) - 1,
+            "ari_url": f"http://127.0.0.1:{free_port_pair(socket.SOCK_STREAM)}",
+        }
     settings = _test_settings(
-        workdir / "state", rtp_port_start=rtp_base, rtp_port_end=rtp_base + rtp_ports
+        workdir / "state", rtp_port_start=rtp_base, rtp_port_end=rtp_base + span, **fleet
     )
     (workdir / "state").mkdir(parents=True, exist_ok=True)
     library = Settings().state_dir / "sounds"
     (workdir / "state" / "sounds").symlink_to(library, target_is_directory=True)
-    manager = AsteriskManager(settings)
-    manager.start(wait=30)
+    managers = [AsteriskManager(one) for one in asterisk_fleet(settings)]
+    kamailio = KamailioManager(settings) if asterisks >= 2 else None
+    lab: BenchStack | None = None
+    try:
+        for manager in managers:
+            manager.start(wait=30)
+        if kamailio is not None:
+            kamailio.start(wait=15)
+            edge = kamailio
+            wait_until(
+                lambda: all(d.active for d in edge.destinations()),
+                10,
+                "every Asterisk up in Kamailio's dispatcher",
+            )
+        lab = _with_services(settings, workdir, managers, kamailio, extra_env, log_level)
+        yield lab
+    finally:
+        if lab is not None:
+            lab.stack.stop()
+            if lab.redis is not None:
+                lab.redis.stop()
+        if kamailio is not None:
+            kamailio.stop()
+            shutil.rmtree(kamailio.installation.host_path(kamailio.server_dir), ignore_errors=True)
+        for manager in managers:
+            manager.stop()
+            shutil.rmtree(manager.installation.host_path(manager.instance_dir), ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _with_services(
+    settings: Settings,
+    workdir: Path,
+    managers: list[AsteriskManager],
+    kamailio: KamailioManager | None,
+    extra_env: dict[str, str] | None,
+    log_level: str,
+) -> BenchStack:
+    """The CRM bridge and the controller started against the running Asterisk(s)."""
     http_port, crm_port = free_tcp_port(), free_tcp_port()
     env = stack_env(
         {
@@ -106,6 +202,9 @@ def bench_stack(
         http_port,
         crm_port,
     )
+    if settings.asterisks >= 2:
+        env["LINE311_ASTERISKS"] = str(settings.asterisks)
+        env["LINE311_ASTERISK_SIP_PORT_BASE"] = str(settings.asterisk_sip_port_base)
     env["LINE311_LOG_LEVEL"] = log_level
     env.update(extra_env or {})
     redis = None
@@ -116,11 +215,9 @@ def bench_stack(
     stack = Stack(env, workdir, http_port, crm_port)
     try:
         stack.start()
-        yield BenchStack(settings, stack, workdir, redis)
-    finally:
+    except BaseException:
         stack.stop()
         if redis is not None:
             redis.stop()
-        manager.stop()
-        shutil.rmtree(manager.installation.host_path(manager.instance_dir), ignore_errors=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return BenchStack(settings, stack, workdir, managers, kamailio, redis)

@@ -121,6 +121,8 @@ class StepResult:
     load: tuple[float, float, float]
     stasis_ms: list[float] = field(default_factory=list)
     profile: str = ""  # py-spy summary of the controller during the step (bench only)
+    served: dict[str, int] = field(default_factory=dict)
+    """Calls each Asterisk counted during the step (``calls processed``; bench only)."""
 
     def cpu_per_call_ms(self, name: str) -> float:
         return 1000 * self.cpu[name] / max(1, self.calls)
