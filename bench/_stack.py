@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import Settings
 from line311.kamailio.manager import KamailioManager
 from line311.live.server import RedisServer
-from tests.conftest import _test_settings, free_port_pair, free_tcp_port
+from tests.conftest import _test_settings, fleet_ports, free_tcp_port
 from tests.e2e.stack import AriObserver, Stack, stack_env
 from tests.fixtures.polling import wait_until
 
@@ -132,13 +131,7 @@ def bench_stack(
     workdir = Path(tempfile.mkdtemp(prefix="line311-bench-"))
     span = rtp_ports * asterisks
     rtp_base = min(52000 + (os.getpid() % 20) * 600, 65000 - span)
-    fleet: dict[str, object] = {}
-    if asterisks >= 2:
-        fleet = {
-            "asterisks": asterisks,
-            "asterisk_sip_port_base": free_port_pair(socket.SOCK_DGRAM) - 1,
-            "ari_url": f"http://127.0.0.1:{free_port_pair(socket.SOCK_STREAM)}",
-        }
+    fleet = fleet_ports(asterisks)
     settings = _test_settings(
         workdir / "state", rtp_port_start=rtp_base, rtp_port_end=rtp_base + span, **fleet
     )

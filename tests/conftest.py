@@ -50,6 +50,18 @@ def free_port_pair(kind: int) -> int:
     raise RuntimeError("no two consecutive free ports")
 
 
+def fleet_ports(asterisks: int) -> dict[str, object]:
+    """Settings for ``asterisks`` Asterisks behind Kamailio on free loopback ports (SIP and
+    ARI ports in consecutive pairs, so at most 2); none for one Asterisk."""
+    if asterisks < 2:
+        return {}
+    return {
+        "asterisks": asterisks,
+        "asterisk_sip_port_base": free_port_pair(socket.SOCK_DGRAM) - 1,
+        "ari_url": f"http://127.0.0.1:{free_port_pair(socket.SOCK_STREAM)}",
+    }
+
+
 @dataclass
 class AsteriskInstance:
     """A running Asterisk for tests, with the settings a controller needs to reach it."""

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings
 from line311.kamailio.manager import KamailioManager
 from line311.queue.queue_log import QueueLogRecord, parse_lines
-from tests.conftest import AsteriskInstance, _test_settings, free_port_pair, free_tcp_port
+from tests.conftest import AsteriskInstance, _test_settings, fleet_ports, free_tcp_port
 from tests.e2e.stack import LINE311, AriObserver, Service, Stack, wait_until
 
 __all__ = ["Desk", "Killed", "Supervised", "alive"]
@@ -85,13 +84,7 @@ class Supervised:
         # module's shared run and a test's own): same name = "Asterisk already running"
         n = next(_RUNS)
         rtp = 40000 + ((os.getpid() % 30) * 4 + n % 4) * 200  # clear of the session Asterisk
-        fleet: dict[str, object] = {}
-        if asterisks >= 2:
-            fleet = {
-                "asterisks": asterisks,
-                "asterisk_sip_port_base": free_port_pair(socket.SOCK_DGRAM) - 1,
-                "ari_url": f"http://127.0.0.1:{free_port_pair(socket.SOCK_STREAM)}",
-            }
+        fleet = fleet_ports(asterisks)
         settings = _test_settings(
             state,
             asterisk_instance=f"sup{os.getpid()}x{n}",
