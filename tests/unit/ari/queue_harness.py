@@ -8,8 +8,8 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from line311.ari.contact_seal import ContactSeal
