@@ -3,9 +3,11 @@
 Four callers wait in the one queue, two on each Asterisk, no CCR signed in. Asterisk 2 is
 killed (SIGKILL): the media of its two callers lived there, so those calls are over. The
 supervisor starts it again; the controller's ARI connection to it comes back, its re-sync
-finds the two channels gone and ends those calls as hang-ups, so each gets its record and its
-ABANDON line. The two callers on Asterisk 1 never notice: they keep their place, a new caller
-joins behind them, and when a CCR signs in the three are served in the order they entered.
+finds the two channels gone and, since Asterisk 2 started after those calls did (its
+``/asterisk/info``), ends them as lost with their media server: each gets its record, which
+says ``media_server_lost`` (not a caller who gave up), and its one ABANDON line. The two
+callers on Asterisk 1 never notice: they keep their place, a new caller joins behind them,
+and when a CCR signs in the three are served in the order they entered.
 """
 
 from __future__ import annotations
@@ -76,10 +78,14 @@ def test_given_callers_waiting_on_two_asterisks_when_one_is_killed_then_its_call
         )
         wait_until(sup.ari_up, 30, "the controller connected to both Asterisks again")
 
-        # the two calls whose media died end as hang-ups, each with its record
+        # the two calls whose media died end lost with their server, each with its record
         wait_until(
             lambda: set(sup.queue_log_ids("ABANDON")) == set(lost), 30, "the lost calls ended"
         )
+        log = (s.state_dir / "controller.log").read_text(errors="replace")
+        for call_id in lost:
+            assert f"call {call_id}: media server {second} restarted" in log, call_id
+        assert not any(f"call {c}: media server" in log for c in kept)
 
         def records(ids: list[str]) -> dict[str, dict[str, Any]] | None:
             got = {r["call_id"]: r for r in sup.stack.calls() if r["call_id"] in ids}
@@ -87,8 +93,10 @@ def test_given_callers_waiting_on_two_asterisks_when_one_is_killed_then_its_call
 
         ended = wait_until(lambda: records(lost), 30, "records of the lost calls", step=0.5)
         for call_id, record in ended.items():
-            assert record["outcome"] == "abandoned_in_queue", (call_id, record)
-            assert record["queue_leg"]["end"] == "abandoned", (call_id, record)
+            assert record["outcome"] == "media_server_lost", (call_id, record)
+            assert record["queue_leg"]["end"] == "media_server_lost", (call_id, record)
+            assert record["queue_leg"]["abandoned_at"] is None, (call_id, record)
+            assert record["queue_leg"]["wait_seconds"] > 0, (call_id, record)
 
         # a new caller (on either Asterisk: the restarted one is back in the dispatcher's
         # rotation) joins behind the two still waiting on Asterisk 1
