@@ -115,3 +115,42 @@ def test_given_callers_waiting_on_two_asterisks_when_one_is_killed_then_its_call
             caller.kill()
         for phone in phones:
             phone.stop()
+
+
+def test_given_a_caller_waiting_on_the_one_asterisk_when_it_is_killed_then_the_record_says_media_server_lost(
+    supervised_run: Start, tmp_path: Path
+) -> None:
+    """The same with one Asterisk (one ARI client, no fleet): the supervisor starts it again,
+    the controller's re-sync asks it when it started, and the call is recorded as lost."""
+    flow = tmp_path / "straight-to-queue.yaml"
+    flow.write_text(STRAIGHT_TO_QUEUE)
+    sup = supervised_run(flow, queue=True)
+    s = sup.settings
+    caller = start_caller(tmp_path / "caller", s.sip_port, "311", hold_ms=90_000)
+    try:
+        wait_until(lambda: sup.queue_log_ids("ENTERQUEUE") or None, 30, "the caller in the queue")
+        [call_id] = sup.queue_log_ids("ENTERQUEUE")
+        victim = int(sup.processes()["asterisk"]["pid"])
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: not alive(victim), 5, "asterisk to die")
+        wait_until(
+            lambda: (p := sup.processes()["asterisk"])["restarts"] == 1 and p["state"] == "running",
+            30,
+            "the supervisor to start asterisk again",
+        )
+        wait_until(sup.ari_up, 30, "the controller connected to Asterisk again")
+        wait_until(lambda: sup.queue_log_ids("ABANDON") == [call_id], 30, "the lost call ended")
+        record = wait_until(
+            lambda: next((r for r in sup.stack.calls() if r["call_id"] == call_id), None),
+            30,
+            "the record of the lost call",
+            step=0.5,
+        )
+        assert record["outcome"] == "media_server_lost", record
+        assert record["queue_leg"]["end"] == "media_server_lost", record
+        log = (s.state_dir / "controller.log").read_text(errors="replace")
+        assert f"call {call_id}: media server http" in log  # a single client: its base URL
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{sup.logs()}") from None
+    finally:
+        caller.kill()
