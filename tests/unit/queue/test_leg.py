@@ -374,12 +374,16 @@ def test_given_a_conversation_when_the_callers_asterisk_is_lost_then_it_ends_nam
 
 
 def test_given_a_kept_callback_when_the_callers_asterisk_is_lost_then_it_keeps_its_place() -> None:
-    leg = callback_waiting()
-    caller = leg.caller_channel
+    leg = new_leg()
+    leg.commands()
+    feed(leg, DtmfReceived("1"))
+    feed(leg, ContactRead(True))
+    feed(leg, CallbackGranted(True))  # the confirmation still plays to the caller
+    assert (leg.callback, leg.caller_channel) == (True, "c1")
     out = feed(leg, CallerHungUp(media_server_lost=True), T0 + 30)
     assert emitted(out) == []
-    assert leg.phase is Phase.WAITING
-    assert caller is None or leg.caller_channel is None
+    assert LeaveQueue() not in out
+    assert (leg.phase, leg.caller_channel) == (Phase.WAITING, None)
 
 
 def test_a_lost_event_for_a_leg_without_a_caller_channel_changes_nothing() -> None:
