@@ -10,9 +10,9 @@ stored call whose channel still exists and that this runner does not hold is reb
 their place again and hears music); all are rebuilt before any is told, queued calls in the
 order they entered their queue, so the router ranks them as before; a stored call whose
 channel is gone is rebuilt and ended as a hang-up, or as lost, told apart the same way (so
-its record is written). After a short
-grace (a StasisStart in flight may claim its channel), channels nobody holds that are talking
-(in a mixing bridge with someone else: a caller and their CCR) are left in their conversation;
+its record is written). After a short grace (a StasisStart in flight may claim its channel),
+channels nobody holds that are talking (in a mixing bridge with someone else: a caller and
+their CCR) are left in their conversation;
 a caller channel (``inbound``) still in our app with no state starts the IVR afresh (a defined
 outcome, never silence); other channels nobody holds are hung up.
 One runner per store: leases across processes are issue 12.
@@ -139,11 +139,18 @@ class Reconciling:
         this re-sync (one ``GET /asterisk/info`` per server, not per call)."""
         try:
             server = self._client.media_server_of(call.channel_id)
-            if server not in starts:
-                starts[server] = await self._client.media_server_started(server)
         except AriError as exc:
             call.log.warning("cannot tell whether its media server restarted (%s)", exc)
             return CallerHungUp()
+        if server not in starts:
+            try:
+                starts[server] = await self._client.media_server_started(server)
+            except AriError as exc:
+                logger.warning(
+                    "cannot tell whether media server %s restarted (%s): its vanished calls"
+                    " end as hang-ups", server, exc, extra={"server": server},
+                )  # fmt: skip
+                starts[server] = None
         started = starts[server]
         if started is None or started.timestamp() <= call.facts.started_at:
             return CallerHungUp()
@@ -153,9 +160,7 @@ class Reconciling:
         )  # fmt: skip
         return CallerHungUp(media_server_lost=True)
 
-    async def _resume_stored(
-        self, listed: set[str], starts: dict[str, datetime | None] | None = None
-    ) -> None:
+    async def _resume_stored(self, listed: set[str], starts: dict[str, datetime | None]) -> None:
         """Rebuild every stored call this runner does not hold: all of them first (in the
         order they started, queued calls in the order they entered their queue), then each
         is told (``Resumed``, or a hang-up if its channel is gone)."""
@@ -190,7 +195,6 @@ class Reconciling:
                     await self.store.delete(call_id)
                 continue
             resumed.append(self._hold(kind, session, facts))
-        starts = {} if starts is None else starts
         for call in resumed:
             gone = call.channel_id not in listed
             call.log.info(

@@ -55,6 +55,9 @@ class ScriptedAri:
 
     # the media server: `started` is when the fake Asterisk last started (None: unknown)
     def media_server_of(self, channel_id: str) -> str:
+        exc = self.fail.get("media_server_of")
+        if exc is not None:
+            raise exc
         return "asterisk"
 
     async def media_server_started(self, server: str) -> datetime | None:

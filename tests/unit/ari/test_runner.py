@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from line311.ari.controller import Controller, ari_hangup_reason
-from line311.ari.errors import AriError, AriNotFound, AriServerError, AriUnreachable
+from line311.ari.errors import (
+    AriError,
+    AriNotFound,
+    AriServerError,
+    AriUnknownResource,
+    AriUnreachable,
+)
 from line311.ari.ivr_kind import ivr_kind
 from line311.ari.kinds import CallStart, Ended, HandOver, SessionKind
 from line311.ari.models import Bridge, Channel
@@ -681,9 +687,25 @@ async def test_given_reconnect_when_the_asterisk_cannot_say_when_it_started_then
 ):
     async with Harness() as h:
         await h.send(stasis_start("c1"))
+        await h.send(stasis_start("c2"))
         h.ari.fail["media_server_started"] = AriUnreachable("GET", "/asterisk/info", "refused")
         h.ari.channels = []
         await h.controller.on_connected()
+        assert h.ari.info_requests == 1  # the failure holds for the whole re-sync
+    assert [r["outcome"] for r in h.records] == ["abandoned", "abandoned"]
+    assert "cannot tell whether media server asterisk restarted" in caplog.text
+
+
+async def test_given_reconnect_when_no_server_is_known_to_hold_the_channel_then_a_hang_up_is_recorded(
+    caplog: pytest.LogCaptureFixture,
+):
+    async with Harness() as h:
+        await h.send(stasis_start("c1"))
+        h.ari.fail["media_server_of"] = AriUnknownResource("channel", "c1")
+        h.ari.started = _at(1_700_000_100.0)
+        h.ari.channels = []
+        await h.controller.on_connected()
+        assert h.ari.info_requests == 0
     assert [r["outcome"] for r in h.records] == ["abandoned"]
     assert "cannot tell whether its media server restarted" in caplog.text
 
