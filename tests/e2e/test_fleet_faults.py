@@ -3,9 +3,11 @@
 Four callers wait in the one queue, two on each Asterisk, no CCR signed in. Asterisk 2 is
 killed (SIGKILL): the media of its two callers lived there, so those calls are over. The
 supervisor starts it again; the controller's ARI connection to it comes back, its re-sync
-finds the two channels gone and ends those calls as hang-ups, so each gets its record and its
-ABANDON line. The two callers on Asterisk 1 never notice: they keep their place, a new caller
-joins behind them, and when a CCR signs in the three are served in the order they entered.
+finds the two channels gone and, since Asterisk 2 started after those calls did (its
+``/asterisk/info``), ends them as lost with their media server: each gets its record, which
+says ``media_server_lost`` (not a caller who gave up), and its one ABANDON line. The two
+callers on Asterisk 1 never notice: they keep their place, a new caller joins behind them,
+and when a CCR signs in the three are served in the order they entered.
 """
 
 from __future__ import annotations
@@ -76,10 +78,14 @@ def test_given_callers_waiting_on_two_asterisks_when_one_is_killed_then_its_call
         )
         wait_until(sup.ari_up, 30, "the controller connected to both Asterisks again")
 
-        # the two calls whose media died end as hang-ups, each with its record
+        # the two calls whose media died end lost with their server, each with its record
         wait_until(
             lambda: set(sup.queue_log_ids("ABANDON")) == set(lost), 30, "the lost calls ended"
         )
+        log = (s.state_dir / "controller.log").read_text(errors="replace")
+        for call_id in lost:
+            assert f"call {call_id}: media server {second} restarted" in log, call_id
+        assert not any(f"call {c}: media server" in log for c in kept)
 
         def records(ids: list[str]) -> dict[str, dict[str, Any]] | None:
             got = {r["call_id"]: r for r in sup.stack.calls() if r["call_id"] in ids}
@@ -87,8 +93,10 @@ def test_given_callers_waiting_on_two_asterisks_when_one_is_killed_then_its_call
 
         ended = wait_until(lambda: records(lost), 30, "records of the lost calls", step=0.5)
         for call_id, record in ended.items():
-            assert record["outcome"] == "abandoned_in_queue", (call_id, record)
-            assert record["queue_leg"]["end"] == "abandoned", (call_id, record)
+            assert record["outcome"] == "media_server_lost", (call_id, record)
+            assert record["queue_leg"]["end"] == "media_server_lost", (call_id, record)
+            assert record["queue_leg"]["abandoned_at"] is None, (call_id, record)
+            assert record["queue_leg"]["wait_seconds"] > 0, (call_id, record)
 
         # a new caller (on either Asterisk: the restarted one is back in the dispatcher's
         # rotation) joins behind the two still waiting on Asterisk 1
@@ -107,3 +115,42 @@ def test_given_callers_waiting_on_two_asterisks_when_one_is_killed_then_its_call
             caller.kill()
         for phone in phones:
             phone.stop()
+
+
+def test_given_a_caller_waiting_on_the_one_asterisk_when_it_is_killed_then_the_record_says_media_server_lost(
+    supervised_run: Start, tmp_path: Path
+) -> None:
+    """The same with one Asterisk (one ARI client, no fleet): the supervisor starts it again,
+    the controller's re-sync asks it when it started, and the call is recorded as lost."""
+    flow = tmp_path / "straight-to-queue.yaml"
+    flow.write_text(STRAIGHT_TO_QUEUE)
+    sup = supervised_run(flow, queue=True)
+    s = sup.settings
+    caller = start_caller(tmp_path / "caller", s.sip_port, "311", hold_ms=90_000)
+    try:
+        wait_until(lambda: sup.queue_log_ids("ENTERQUEUE") or None, 30, "the caller in the queue")
+        [call_id] = sup.queue_log_ids("ENTERQUEUE")
+        victim = int(sup.processes()["asterisk"]["pid"])
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: not alive(victim), 5, "asterisk to die")
+        wait_until(
+            lambda: (p := sup.processes()["asterisk"])["restarts"] == 1 and p["state"] == "running",
+            30,
+            "the supervisor to start asterisk again",
+        )
+        wait_until(sup.ari_up, 30, "the controller connected to Asterisk again")
+        wait_until(lambda: sup.queue_log_ids("ABANDON") == [call_id], 30, "the lost call ended")
+        record = wait_until(
+            lambda: next((r for r in sup.stack.calls() if r["call_id"] == call_id), None),
+            30,
+            "the record of the lost call",
+            step=0.5,
+        )
+        assert record["outcome"] == "media_server_lost", record
+        assert record["queue_leg"]["end"] == "media_server_lost", record
+        log = (s.state_dir / "controller.log").read_text(errors="replace")
+        assert f"call {call_id}: media server http" in log  # a single client: its base URL
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{sup.logs()}") from None
+    finally:
+        caller.kill()

@@ -76,6 +76,10 @@ async def ari(asterisk_instance: AsteriskInstance) -> AsyncIterator[AriClient]:
 async def test_connects_and_reads_asterisk_info_and_channels(ari: AriClient):
     info = await ari.asterisk_info()
     assert info.version.split(".")[0].isdigit()
+    assert ari.media_server_of("any-channel") == ari.base_url  # one client: one server
+    started = await ari.media_server_started(ari.media_server_of("any-channel"))
+    assert started is not None
+    assert started == info.startup_time
     assert isinstance(await ari.list_channels(), list)
     with pytest.raises(AriNotFound):
         await ari.get_channel("no-such-channel")

@@ -42,6 +42,8 @@ EVENTS = [
     CallbackRequested("c3", "general", T0 + 9.0),
     CallEnqueued("c4", "housing", T0 + 4.0),
     CallTimedOut("c4", "housing", T0 + 600.0, "max-wait"),
+    CallEnqueued("c5", "housing", T0 + 5.0),
+    CallAbandoned("c5", "housing", T0 + 65.0, media_server_lost=True),
     CallCompleted("c1", "general", T0 + 200.0, 179.5, 0.0, 30.0, "agent"),
     AgentStateChanged("agent1", AgentActivity.PAUSED, T0 + 230.0, "lunch"),
 ]
@@ -78,5 +80,6 @@ def test_the_abandoned_list_shows_abandons_timeouts_and_callbacks(engine: Engine
         ("c2", "abandoned"),
         ("c3", "callback-pending"),
         ("c4", "timed-out"),
+        ("c5", "media-server-lost"),
     ]
     assert calls[0].waited == 45.125

@@ -24,6 +24,7 @@ EVENTS = st.one_of(
     st.builds(PlaybackFinished, PLAYBACK_IDS, st.booleans()),
     st.builds(DtmfReceived, st.sampled_from(list("0123456789*#"))),
     st.just(CallerHungUp()),
+    st.just(CallerHungUp(media_server_lost=True)),
     st.builds(CommandFailed, st.just("Play"), st.just("boom")),
 )
 STEPS = st.lists(st.tuples(EVENTS, st.floats(0, 200, allow_nan=False)), max_size=30)

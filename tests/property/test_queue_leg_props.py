@@ -55,7 +55,14 @@ def _events(leg: QueuedCall) -> st.SearchStrategy[Any]:
             st.booleans(),
         ),
         st.sampled_from(
-            [OfferWithdrawn(), OfferAccepted(), OfferRefused(), CallerHungUp(), Resumed()]
+            [
+                OfferWithdrawn(),
+                OfferAccepted(),
+                OfferRefused(),
+                CallerHungUp(),
+                CallerHungUp(media_server_lost=True),
+                Resumed(),
+            ]
         ),
         st.builds(MaxWaitReached, st.floats(0, 600)),
         st.builds(ChannelUp, channels),

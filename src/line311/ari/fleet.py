@@ -49,6 +49,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from line311.ari.errors import AriNoServer, AriUnknownResource
@@ -158,6 +159,17 @@ class AriFleet:
     def server_of_channel(self, channel_id: str) -> str:
         """The systemname of the server holding ``channel_id`` (`AriUnknownResource` if none)."""
         return self.servers[self._channel_owner(channel_id)].name
+
+    def media_server_of(self, channel_id: str) -> str:
+        """`server_of_channel`: the owner learnt from events, else the id's systemname prefix."""
+        return self.server_of_channel(channel_id)
+
+    async def media_server_started(self, server: str) -> datetime | None:
+        """When the server named ``server`` last started (`AriUnknownResource` if none is)."""
+        for member in self.servers:
+            if member.name == server:
+                return await member.client.media_server_started(server)
+        raise AriUnknownResource("server", server)
 
     # ------------------------------------------------------------------ events
     async def run(

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 from line311.ari.models import Bridge, Channel, LiveRecording, Playback, StoredRecording
@@ -68,6 +69,17 @@ class AriPort(Protocol):
         bridge_id: str | None = None,
         predicate: Callable[[dict[str, Any]], bool] | None = None,
     ) -> contextlib.AbstractAsyncContextManager[asyncio.Future[dict[str, Any]]]: ...
+
+    # the media servers
+    def media_server_of(self, channel_id: str) -> str:
+        """The name of the Asterisk that holds (or held) ``channel_id``: a fleet's systemname,
+        a single client's base URL. `AriUnknownResource` if no server is known to."""
+        ...
+
+    async def media_server_started(self, server: str) -> datetime | None:
+        """When that Asterisk (named by `media_server_of`) last started (``GET
+        /asterisk/info``), None if it does not say. A single client ignores ``server``."""
+        ...
 
     # channels
     async def list_channels(self) -> list[Channel]: ...

@@ -1,14 +1,18 @@
 """What the runner does after every (re)connect of the ARI websocket (edge).
 
-``GET /channels``, then: held calls whose channel vanished end as a caller hang-up (and a
-channel attached to a call that vanished, e.g. a CCR's, is hung up for it); every
+``GET /channels``, then: held calls whose channel vanished end as a caller hang-up, or as
+lost with their media server when the Asterisk that held the channel started after the call
+did (``GET /asterisk/info``'s ``startup_time``, asked once per server per re-sync: the
+``CallerHungUp`` then says ``media_server_lost`` and the record ``media_server_lost``); a
+channel attached to a call that vanished, e.g. a CCR's, is hung up for it; every
 stored call whose channel still exists and that this runner does not hold is rebuilt
 (``kind.resume`` + ``Resumed``: the IVR replays the interrupted prompt, a queued caller takes
 their place again and hears music); all are rebuilt before any is told, queued calls in the
 order they entered their queue, so the router ranks them as before; a stored call whose
-channel is gone is rebuilt and ended as a hang-up (so its record is written). After a short
-grace (a StasisStart in flight may claim its channel), channels nobody holds that are talking
-(in a mixing bridge with someone else: a caller and their CCR) are left in their conversation;
+channel is gone is rebuilt and ended as a hang-up, or as lost, told apart the same way (so
+its record is written). After a short grace (a StasisStart in flight may claim its channel),
+channels nobody holds that are talking (in a mixing bridge with someone else: a caller and
+their CCR) are left in their conversation;
 a caller channel (``inbound``) still in our app with no state starts the IVR afresh (a defined
 outcome, never silence); other channels nobody holds are hung up.
 One runner per store: leases across processes are issue 12.
@@ -21,6 +25,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from line311.ari.calls import Call, StasisPlugs
@@ -66,11 +71,14 @@ class Reconciling:
         """Reconcile with Asterisk after a (re)connect. See `line311.ari.reconcile`."""
         channels = await self._client.list_channels()
         listed = {c.id: c for c in channels}
+        starts: dict[str, datetime | None] = {}
         for call in [c for c in self._calls.values() if c.channel_id not in listed]:
-            call.log.warning("channel vanished while ARI was away: ending as a hang-up")
-            await self._deliver(call, CallerHungUp(), self._monotonic())
+            event = await self._vanished(call, starts)
+            if not event.media_server_lost:
+                call.log.warning("channel vanished while ARI was away: ending as a hang-up")
+            await self._deliver(call, event, self._monotonic())
         await self._attached_gone(list(self._calls.values()), set(listed))
-        await self._resume_stored(set(listed))
+        await self._resume_stored(set(listed), starts)
         orphans = [
             c
             for c in channels
@@ -125,7 +133,34 @@ class Reconciling:
             for channel in bridge.channels
         }
 
-    async def _resume_stored(self, listed: set[str]) -> None:
+    async def _vanished(self, call: Call, starts: dict[str, datetime | None]) -> CallerHungUp:
+        """How ``call``'s vanished channel went: lost with its Asterisk if that server started
+        after the call did, else a hang-up. ``starts`` caches each server's start time for
+        this re-sync (one ``GET /asterisk/info`` per server, not per call)."""
+        try:
+            server = self._client.media_server_of(call.channel_id)
+        except AriError as exc:
+            call.log.warning("cannot tell whether its media server restarted (%s)", exc)
+            return CallerHungUp()
+        if server not in starts:
+            try:
+                starts[server] = await self._client.media_server_started(server)
+            except AriError as exc:
+                logger.warning(
+                    "cannot tell whether media server %s restarted (%s): its vanished calls"
+                    " end as hang-ups", server, exc, extra={"server": server},
+                )  # fmt: skip
+                starts[server] = None
+        started = starts[server]
+        if started is None or started.timestamp() <= call.facts.started_at:
+            return CallerHungUp()
+        call.log.warning(
+            "call %s: media server %s restarted at %s, after the call began: lost with it",
+            call.call_id, server, started.isoformat(), extra={"server": server},
+        )  # fmt: skip
+        return CallerHungUp(media_server_lost=True)
+
+    async def _resume_stored(self, listed: set[str], starts: dict[str, datetime | None]) -> None:
         """Rebuild every stored call this runner does not hold: all of them first (in the
         order they started, queued calls in the order they entered their queue), then each
         is told (``Resumed``, or a hang-up if its channel is gone)."""
@@ -165,7 +200,8 @@ class Reconciling:
             call.log.info(
                 "call resumed (%s)%s", call.kind.name, ": its channel is gone" if gone else ""
             )
-            await self._deliver(call, CallerHungUp() if gone else Resumed(), self._monotonic())
+            event = await self._vanished(call, starts) if gone else Resumed()
+            await self._deliver(call, event, self._monotonic())
         await self._attached_gone(resumed, listed)
 
     async def _attached_gone(self, calls: list[Call], listed: set[str]) -> None:

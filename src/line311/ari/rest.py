@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
@@ -141,6 +142,7 @@ class AriRest:
     """The REST half of the ARI client; `AriClient` sets ``app``, ``_http`` and ``_closed``."""
 
     app: str
+    base_url: str
     _http: httpx.AsyncClient
     _closed: bool
     _ws_rest: RestSocket | None = None
@@ -233,6 +235,14 @@ class AriRest:
     # ------------------------------------------------------------------ asterisk
     async def asterisk_info(self) -> AsteriskInfo:
         return AsteriskInfo.from_json(await self._request_obj("GET", "/asterisk/info"))
+
+    def media_server_of(self, channel_id: str) -> str:
+        """This client's one Asterisk (named by its base URL): every channel is on it."""
+        return self.base_url
+
+    async def media_server_started(self, server: str) -> datetime | None:
+        """When this client's Asterisk last started (``server`` is ignored: there is one)."""
+        return (await self.asterisk_info()).startup_time
 
     # ------------------------------------------------------------------ channels
     async def list_channels(self) -> list[Channel]:

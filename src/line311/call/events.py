@@ -65,7 +65,13 @@ class DtmfReceived:
 
 @dataclass(frozen=True, slots=True)
 class CallerHungUp:
-    """The caller's channel went away (StasisEnd / ChannelDestroyed / ChannelHangupRequest)."""
+    """The caller's channel went away (StasisEnd / ChannelDestroyed / ChannelHangupRequest).
+
+    ``media_server_lost``: the channel went because the Asterisk that held it died (the edge
+    found at a re-sync that the server started after the call did): a system failure, not a
+    caller who gave up, and the record says so."""
+
+    media_server_lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)

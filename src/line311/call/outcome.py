@@ -46,6 +46,11 @@ class Outcome(enum.StrEnum):
     """The caller asked for a callback and could not be reached when their turn came."""
     QUEUE_TIMEOUT = "queue_timeout"
     """The queue gave up (maximum wait reached)."""
+    # either
+    MEDIA_SERVER_LOST = "media_server_lost"
+    """The Asterisk that carried the call's media died (crashed or was restarted) while the
+    call was on it, in the IVR or in a queue before a CCR answered: a system failure, not a
+    caller who gave up."""
 
 
 IVR_RESOLVED = frozenset({Outcome.SELF_SERVED, Outcome.SR_LOOKUP, Outcome.REFERRED})
@@ -60,3 +65,5 @@ class LegEnd(enum.StrEnum):
     TIMED_OUT = "timed_out"
     INTERRUPTED = "interrupted"
     """The controller stopped while the call was still in the queue."""
+    MEDIA_SERVER_LOST = "media_server_lost"
+    """The caller's Asterisk died while the caller waited (or a CCR's phone rang)."""

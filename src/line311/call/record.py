@@ -10,6 +10,9 @@ call (`final_outcome`)::
     IVR path ─┬─ resolved / hung up in the menus ──────────────────────▶ CallRecord
               └─ QUEUED ─▶ queue leg (answered, abandoned, timed out) ─▶ CallRecord
 
+A call whose Asterisk died under it ends ``media_server_lost`` (in the IVR, or in the queue
+before a CCR answered; an answered leg stays ``handled`` with ``ended_by`` naming the loss).
+
 `Outcome` is the one vocabulary of call outcomes: the IVR session, the record schema of the
 CRM bridge, the database and the dashboard all use it. Every stored time is an aware UTC
 `datetime` taken from the same POSIX wall clock (``time.time``); `to_dict` writes ISO-8601.
@@ -68,6 +71,8 @@ def final_outcome(ivr_outcome: Outcome, leg: QueueLeg | None) -> Outcome:
         return Outcome.CALLBACK_FAILED if callback else Outcome.ABANDONED_IN_QUEUE
     if leg.end is LegEnd.TIMED_OUT:
         return Outcome.QUEUE_TIMEOUT
+    if leg.end is LegEnd.MEDIA_SERVER_LOST:
+        return Outcome.MEDIA_SERVER_LOST
     return Outcome.FAILED
 
 

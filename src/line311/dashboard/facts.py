@@ -110,7 +110,9 @@ journal keeps so that a restarted controller shows the same day."""
 # ---------------------------------------------------------------------- measurements out
 @dataclass(frozen=True, slots=True)
 class WaitMeasured:
-    """A wait ended: ``outcome`` is ``answered``, ``abandoned`` or ``timed_out``."""
+    """A wait ended: ``outcome`` is ``answered``, ``abandoned``, ``timed_out`` or
+    ``media_server_lost`` (the caller's Asterisk died: counted as an abandon in the queue's
+    figures, told apart here so it can be alerted on)."""
 
     queue: str
     seconds: float

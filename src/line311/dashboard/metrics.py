@@ -183,7 +183,8 @@ class DashboardMetrics:
         )  # fmt: skip
         self.ended = Counter(
             "line311_queue_calls_ended",
-            "Calls that left the wait, by outcome (answered, abandoned, timed_out).",
+            "Calls that left the wait, by outcome (answered, abandoned, timed_out,"
+            " media_server_lost).",
             ["queue", "outcome"],
             registry=registry,
         )

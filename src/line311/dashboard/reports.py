@@ -161,7 +161,7 @@ def create_reports_router(
                     c["enqueued_at"],
                     c["abandoned_at"],
                     c["wait_seconds"],
-                    "abandoned",
+                    "media-server-lost" if c.get("media_server_lost") else "abandoned",
                 )
                 for c in hub.state.abandoned_calls(0, float("inf"))
                 if lo <= c["enqueued_at"] < hi

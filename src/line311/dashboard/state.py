@@ -248,11 +248,13 @@ class LiveState:
                     "enqueued_at": enqueued,
                     "abandoned_at": event.at,
                     "wait_seconds": round(wait, 3),
+                    "media_server_lost": event.media_server_lost,
                 }
             )
             if len(self._abandoned) > 10_000:
                 del self._abandoned[:1_000]
-            return [WaitMeasured(event.queue, wait, "abandoned")]
+            lost = event.media_server_lost
+            return [WaitMeasured(event.queue, wait, "media_server_lost" if lost else "abandoned")]
         return [WaitMeasured(event.queue, wait, "timed_out")]
 
     # ------------------------------------------------------------------ reading

@@ -113,13 +113,18 @@ class Transitions(FlowSteps):
             self._sr_answer_if_pending(now)
 
     def _on_caller_hung_up(self, event: CallerHungUp, now: float) -> None:
+        """The caller's channel went. Lost with its Asterisk: ``media_server_lost`` (a call
+        already resolved keeps its resolution; ``end_reason`` names the loss either way)."""
+        lost = event.media_server_lost
         if self._resolution is not None:
             outcome = self._resolution
+        elif lost:
+            outcome = Outcome.MEDIA_SERVER_LOST
         elif self._left_start:
             outcome = Outcome.ABANDONED_IN_IVR
         else:
             outcome = Outcome.ABANDONED
-        self._end(now, outcome, "caller-hung-up", hangup=False)
+        self._end(now, outcome, "media-server-lost" if lost else "caller-hung-up", hangup=False)
 
     def _on_command_failed(self, event: CommandFailed, now: float) -> None:
         if event.command == "StopPlayback":

@@ -65,11 +65,16 @@ class CallAnswered:
 
 @dataclass(frozen=True, slots=True)
 class CallAbandoned:
-    """The caller hung up while waiting (or a callback could not reach the resident)."""
+    """The caller hung up while waiting (or a callback could not reach the resident).
+
+    ``media_server_lost``: the caller did not hang up; their Asterisk died under the call.
+    The queue's figures count it as an abandon (the caller was not served), the call's
+    record names the loss (``media_server_lost``)."""
 
     call_id: str
     queue: str
     at: float
+    media_server_lost: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,8 @@ class CallCompleted:
 
     ``at`` is when the conversation ended; handle time is talk + hold + wrap-up.
     ``ended_by`` is ``"caller"`` or ``"agent"`` (who hung up; queue_log's COMPLETECALLER /
-    COMPLETEAGENT).
+    COMPLETEAGENT), or ``"media_server_lost"`` (the caller's Asterisk died under the
+    conversation; queue_log writes COMPLETECALLER: the caller's side went).
     """
 
     call_id: str

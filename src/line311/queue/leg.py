@@ -15,7 +15,7 @@ channel and bridge ids are chosen here, so a saved state names them.
     WHISPER ──PlaybackFinished──▶ CONNECTED (caller + CCR) | DIALING (callback) ──ChannelUp──▶
     CONNECTED ──any side hangs up──▶ ENDED (CallCompleted)
     the caller hangs up (ChannelGone(caller) or CallerHungUp) while waiting / ringing ──▶
-        ENDED (CallAbandoned)
+        ENDED (CallAbandoned; ``media_server_lost`` when CallerHungUp says their Asterisk died)
 
 ``TRANSITIONS`` is the table: (phase, event type) -> handler. A pair not in it is ignored
 (logged at DEBUG): every event may arrive in every phase (late ARI events are normal).
@@ -741,9 +741,16 @@ class QueuedCall:
 
     def _on_hung_up(self, event: CallerHungUp, now: float) -> None:
         """The caller's own channel hung up, as a runner reports it (no channel id: the
-        caller's); the same as `ChannelGone` of the caller's channel."""
-        if self.caller_channel is not None:
+        caller's); the same as `ChannelGone` of the caller's channel. Lost with its Asterisk
+        (``media_server_lost``): see `_caller_gone`."""
+        if self.caller_channel is None:
+            return
+        if not event.media_server_lost:
             self._on_gone(ChannelGone(self.caller_channel), now)
+            return
+        self.caller_channel = None
+        if not self.callback:
+            self._caller_gone(now, media_server_lost=True)
 
     def _on_resumed(self, event: Resumed, now: float) -> None:
         """Rebuilt by another process. A ringing offer's CCR channel belonged to the old one,
@@ -793,16 +800,26 @@ class QueuedCall:
         self.answer_deadline = None
         self._do(self._offer(channel))
 
-    def _caller_gone(self, now: float) -> None:
+    def _caller_gone(self, now: float, *, media_server_lost: bool = False) -> None:
+        """The caller's channel is gone: an abandon in line, the end of a conversation. Lost
+        with its Asterisk, the abandon says so (the record's outcome is then
+        ``media_server_lost``) and a conversation ends ``ended_by="media_server_lost"``."""
         if self.phase in (Phase.WAITING, Phase.RINGING):
             self._do(LeaveQueue())
-            self._emit(CallAbandoned(self.call_id, self.queue, now))
-            logger.info(
-                "call %s: caller hung up after %.1f s in queue", self.call_id, now - self.entered_at
-            )
+            self._emit(CallAbandoned(self.call_id, self.queue, now, media_server_lost))
+            if media_server_lost:
+                logger.warning(
+                    "call %s: lost with its media server after %.1f s in queue",
+                    self.call_id, now - self.entered_at,
+                )  # fmt: skip
+            else:
+                logger.info(
+                    "call %s: caller hung up after %.1f s in queue",
+                    self.call_id, now - self.entered_at,
+                )  # fmt: skip
             self._finish("abandoned")
         elif self.phase in (Phase.WHISPER, Phase.CONNECTED):
-            self._end_connected(now, "caller")
+            self._end_connected(now, "media_server_lost" if media_server_lost else "caller")
         elif self.phase is Phase.EXPIRED:
             if self.offer_stage is _Offer.GOODBYE:
                 self._teardown()

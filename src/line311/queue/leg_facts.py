@@ -71,6 +71,8 @@ class LegBuilder:
         elif isinstance(event, CallCompleted):
             self.completed = event
             self._finish(LegEnd.ANSWERED, event.at)
+        elif isinstance(event, CallAbandoned) and event.media_server_lost:
+            self._finish(LegEnd.MEDIA_SERVER_LOST, event.at)
         elif isinstance(event, CallAbandoned):
             self.abandoned_at = event.at
             self._finish(LegEnd.ABANDONED, event.at)
@@ -115,6 +117,7 @@ class LegBuilder:
             LegEnd.ANSWERED: self.answered_at,
             LegEnd.ABANDONED: self.abandoned_at,
             LegEnd.TIMED_OUT: self.timed_out_at,
+            LegEnd.MEDIA_SERVER_LOST: ended_at,
         }.get(end)
         wait = None if stop is None else round(max(0.0, stop - self.enqueued_at), 3)
         return QueueLeg(

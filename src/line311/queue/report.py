@@ -211,7 +211,8 @@ def render_csv(
 class AbandonedCall:
     """A call that ended without an agent, or that asked for a callback (and how that went).
 
-    ``outcome``: ``abandoned`` (hung up while waiting), ``timed-out`` (the queue gave up),
+    ``outcome``: ``abandoned`` (hung up while waiting), ``media-server-lost`` (the caller's
+    Asterisk died while they waited: worth a call back), ``timed-out`` (the queue gave up),
     ``callback-answered`` / ``callback-failed`` / ``callback-pending`` (asked to be called
     back: reached, not reached, not yet). ``waited`` runs from entering the queue to the end
     (for callbacks: to the answer or failure, or to ``now`` while pending).
@@ -293,7 +294,8 @@ def abandoned_calls(
         elif isinstance(e, CallAnswered):
             answered[(e.queue, e.call_id)] = (e.at, e.agent_id)
         elif isinstance(e, CallAbandoned):
-            ended[(e.queue, e.call_id)] = (e.at, "abandoned")
+            lost = e.media_server_lost  # the caller's Asterisk died: not a caller who gave up
+            ended[(e.queue, e.call_id)] = (e.at, "media-server-lost" if lost else "abandoned")
         elif isinstance(e, CallTimedOut):
             ended[(e.queue, e.call_id)] = (e.at, "timed-out")
     out: list[AbandonedCall] = []

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
+from line311.call.record import LegEnd, QueueLeg
 from line311.config import Settings
 from line311.crm_bridge.app import create_app
 from line311.db import SchemaNotCurrent, make_engine
@@ -56,6 +57,27 @@ async def test_given_a_stored_call_when_a_conflicting_one_is_posted_then_409(
     assert body["error_id"] == "call-conflict"
     assert body["details"] == {"call_id": "1737986400.1"}
     assert (await api.get("/v1/calls/1737986400.1")).json()["outcome"] == "self_served"
+
+
+async def test_given_a_call_lost_with_its_asterisk_when_posted_then_stored_and_listed_as_such(
+    api: httpx.AsyncClient, make_record: MakeRecord
+) -> None:
+    leg = QueueLeg(
+        queue="general",
+        enqueued_at=T0 + timedelta(seconds=20),
+        end=LegEnd.MEDIA_SERVER_LOST,
+        ended_at=T0 + timedelta(seconds=95),
+        wait_seconds=75.0,
+    )
+    lost = make_record(outcome="media_server_lost", queue="general", queue_leg=leg.to_dict())
+    assert (await api.post("/v1/calls", json=lost)).status_code == 201
+    await api.post("/v1/calls", json=make_record("other", outcome="abandoned_in_queue"))
+    got = (await api.get("/v1/calls/1737986400.1")).json()
+    assert (got["outcome"], got["queue_leg"]["end"]) == ("media_server_lost", "media_server_lost")
+    assert got["abandoned_at"] is None  # not counted as a caller who gave up
+    assert got["wait_seconds"] == 75.0
+    listed = (await api.get("/v1/calls", params={"outcome": "media_server_lost"})).json()
+    assert [c["call_id"] for c in listed["items"]] == ["1737986400.1"]
 
 
 @pytest.mark.parametrize("field", ["caller_number", "caller_id", "from", "ani", "phone"])

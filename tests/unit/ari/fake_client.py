@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from line311.ari.errors import AriError
@@ -21,6 +22,8 @@ class ScriptedAri:
         self.calls: list[tuple[Any, ...]] = []
         self.fail: dict[str, AriError] = {}
         self.channels: list[Channel] = []
+        self.started: datetime | None = None
+        self.info_requests = 0
         self.connected = False
         self._stop = asyncio.Event()
 
@@ -49,6 +52,20 @@ class ScriptedAri:
 
     async def list_bridges(self) -> list[Any]:
         return list(getattr(self, "bridges", []))
+
+    # the media server: `started` is when the fake Asterisk last started (None: unknown)
+    def media_server_of(self, channel_id: str) -> str:
+        exc = self.fail.get("media_server_of")
+        if exc is not None:
+            raise exc
+        return "asterisk"
+
+    async def media_server_started(self, server: str) -> datetime | None:
+        self.info_requests += 1
+        exc = self.fail.get("media_server_started")
+        if exc is not None:
+            raise exc
+        return self.started
 
     async def list_channels(self) -> list[Channel]:
         self._do("list_channels")

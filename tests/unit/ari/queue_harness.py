@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,9 @@ class FakeAri:
         self.playing: list[tuple[str, str]] = []
         """(channel, playback id) of playbacks whose end is not reported yet."""
         self.channels: list[Channel] = []
+        self.started: datetime | None = None
+        self.info_requests = 0
+        self.fail: dict[str, Exception] = {}
         self.connected = True
 
     async def list_channels(self) -> list[Channel]:
@@ -52,6 +56,17 @@ class FakeAri:
 
     async def list_bridges(self) -> list[Any]:
         return []
+
+    # the media server: `started` is when the fake Asterisk last started (None: unknown)
+    def media_server_of(self, channel_id: str) -> str:
+        return "asterisk"
+
+    async def media_server_started(self, server: str) -> datetime | None:
+        self.info_requests += 1
+        exc = self.fail.get("media_server_started")
+        if exc is not None:
+            raise exc
+        return self.started
 
     def did(self, name: str) -> list[tuple[Any, ...]]:
         return [c for c in self.calls if c[0] == name]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from line311.ari.models import Bridge, Channel
 from line311.ari.port import EventHandler, acting_for
 from line311.ari.runner import Runner
 from line311.call.commands import Answer, Hangup
-from line311.call.events import Event
+from line311.call.events import CallerHungUp, Event
 from tests.unit.ari.fake_client import channel_event, playback_event, stasis_start
 
 A, B = "line311-main-1", "line311-main-2"
@@ -39,6 +40,8 @@ class FakeServer:
         self.replaced = False
         self.closed = False
         self.on_connected_calls = 0
+        self.started: datetime | None = None
+        """When this Asterisk last started (``GET /asterisk/info``; None: it does not say)."""
         self._on_event: EventHandler | None = None
         self._on_connected: Callable[[], Any] | None = None
         self._waiters: list[tuple[set[str], Callable[[dict[str, Any]], bool], asyncio.Future]] = []
@@ -114,6 +117,10 @@ class FakeServer:
     async def list_bridges(self) -> list[Bridge]:
         self._do("list_bridges")
         return list(self.bridges)
+
+    async def media_server_started(self, server: str) -> datetime | None:
+        self._do("media_server_started", server)
+        return self.started
 
     def __getattr__(self, name: str) -> Any:
         """Every other REST call: recorded under its name, answers None."""
@@ -430,3 +437,68 @@ async def test_given_a_call_on_b_when_its_end_hook_deletes_a_take_never_seen_the
     await asyncio.wait_for(task, 5)
     assert f.b.calls == [("hangup", "y1", "normal"), ("delete_stored_recording", "take-9")]
     assert f.a.calls == []
+
+
+async def test_the_media_server_of_a_channel_and_its_start_are_asked_of_the_server_holding_it() -> (
+    None
+):
+    f = Fleet()
+    f.b.started = datetime(2026, 12, 5, 6, 0, tzinfo=UTC)
+    async with running(f):
+        await f.b.push(stasis_start("y1"))
+        assert f.fleet.media_server_of("y1") == B
+        assert f.fleet.media_server_of(f"{A}-1733380000.7") == A  # by its systemname
+        assert await f.fleet.media_server_started(B) == f.b.started
+    assert ("media_server_started", B) in f.b.calls
+    assert f.a.calls == []
+    with pytest.raises(AriUnknownResource, match="channel 'nobody'"):
+        f.fleet.media_server_of("nobody")
+    with pytest.raises(AriUnknownResource, match="server 'elsewhere'"):
+        await f.fleet.media_server_started("elsewhere")
+
+
+class _Listening(_MeetSession):
+    """Hears every event; a hang-up ends it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending = []
+        self.heard: list[Event] = []
+
+    def receive(self, event: Event, now: float) -> None:
+        self.heard.append(event)
+        self.finished = isinstance(event, CallerHungUp)
+
+
+class _Clock:
+    def now(self) -> float:
+        return 1_790_000_000.0
+
+
+async def test_given_one_asterisk_of_two_restarted_when_the_runner_resyncs_then_only_its_calls_are_lost() -> (
+    None
+):
+    f = Fleet()
+    f.a.started = datetime.fromtimestamp(1_700_000_000.0, UTC)  # long before the calls
+    f.b.started = datetime.fromtimestamp(1_790_000_060.0, UTC)  # after they began
+    sessions: dict[str, _Listening] = {}
+
+    def start(call: CallStart) -> _Listening:
+        sessions[call.call_id] = _Listening()
+        return sessions[call.call_id]
+
+    kind = SessionKind(
+        "listen", start=start, resume=lambda state, facts: _Listening(), accepts=lambda new: True
+    )
+    runner = Runner(
+        f.fleet, [kind], sounds_uri_prefix="sound:x", caller_hash_key="k" * 24, clock=_Clock()
+    )
+    on_a, on_b = f"{A}-1790000000.1", (f"{B}-1790000000.1", f"{B}-1790000000.2")
+    async with runner.running():
+        for channel in (on_a, *on_b):
+            await runner.on_event(stasis_start(channel), 0.0)
+        await runner.on_connected()  # neither server lists a channel any more
+    assert sessions[on_a].heard == [CallerHungUp()]
+    assert [sessions[c].heard for c in on_b] == [[CallerHungUp(media_server_lost=True)]] * 2
+    assert f.a.calls.count(("media_server_started", A)) == 1
+    assert f.b.calls.count(("media_server_started", B)) == 1  # once per server, not per call

@@ -5,6 +5,7 @@ processes share Redis."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -302,3 +303,42 @@ async def test_a_caller_in_the_max_wait_offer_is_offered_again_and_a_callback_ke
         assert new.of(CallTimedOut) == []
         assert new.played("c1")[-1] == "sound:/s/ko/queue/callback_confirmed"
         assert (new.router.position("c1"), new.router.position("c2")) == (1, 2)  # its old place
+
+
+async def test_given_a_queued_caller_whose_asterisk_restarted_when_a_controller_connects_then_the_leg_is_lost_not_abandoned(
+    tmp_path: Path,
+) -> None:
+    store = InMemorySessionStore()
+    async with Harness(store=store) as old:
+        await old.enqueue("c1", Enqueue(language="en", topic="general"))
+    new = Harness(tmp_path, store=store, now=old.now + 9)
+    new.ari.started = datetime.fromtimestamp(old.now + 5, UTC)  # after the call began
+    async with new:  # c1 is not listed any more: it died with its Asterisk
+        await new.runner.on_connected()
+        (lost,) = new.of(CallAbandoned)
+        assert lost.media_server_lost
+        assert new.legs["c1"].end.value == "media_server_lost"
+        assert new.legs["c1"].abandoned_at is None
+        assert not new.runtime.in_queue("c1")
+        assert len(store) == 0
+    assert new.log is not None
+    new.log.close()
+    lines = parse_lines((tmp_path / "queue_log").read_text().splitlines())
+    assert [r.event for r in lines if r.call_id == "c1"][-1] == "ABANDON"  # one terminal line
+
+
+async def test_given_a_conversation_whose_asterisk_restarted_when_a_controller_connects_then_it_ends_by_the_loss() -> (
+    None
+):
+    store = InMemorySessionStore()
+    async with Harness(store=store) as old:
+        await old.connect()
+    new = Harness(store=store, now=old.now + 30)
+    new.ari.started = datetime.fromtimestamp(old.now + 20, UTC)
+    async with new:  # neither the caller's channel nor the CCR's is listed
+        await new.runner.on_connected()
+        (done,) = new.of(CallCompleted)
+        assert done.ended_by == "media_server_lost"
+        assert new.legs["c1"].end.value == "answered"
+        assert new.legs["c1"].ended_by == "media_server_lost"
+        assert not new.runner.holds("c1")

@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from line311.ari.controller import Controller, ari_hangup_reason
-from line311.ari.errors import AriError, AriNotFound, AriServerError, AriUnreachable
+from line311.ari.errors import (
+    AriError,
+    AriNotFound,
+    AriServerError,
+    AriUnknownResource,
+    AriUnreachable,
+)
 from line311.ari.ivr_kind import ivr_kind
 from line311.ari.kinds import CallStart, Ended, HandOver, SessionKind
 from line311.ari.models import Bridge, Channel
@@ -635,3 +641,85 @@ async def test_given_a_session_that_never_leaves_its_deadline_then_the_call_ends
     assert session.timers == 1
     assert h.records[0]["outcome"] == "failed"
     assert h.ari.calls[-1] == ("hangup", "c1", "normal")
+
+
+def _at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+async def test_given_reconnect_when_the_asterisk_restarted_after_the_calls_began_then_they_are_recorded_lost_with_it(
+    caplog: pytest.LogCaptureFixture,
+):
+    caplog.set_level(logging.INFO)
+    async with Harness() as h:
+        await h.send(stasis_start("c1"))
+        await h.send(stasis_start("c2"))
+        h.ari.started = _at(1_700_000_100.0)  # the clock is near 1_700_000_000 at the start
+        h.ari.channels = []
+        await h.controller.on_connected()
+        assert h.ari.info_requests == 1  # asked once per server, not per call
+    assert sorted((r["call_id"], r["outcome"]) for r in h.records) == [
+        ("c1", "media_server_lost"),
+        ("c2", "media_server_lost"),
+    ]
+    assert {r["path"]["end_reason"] for r in h.records} == {"media-server-lost"}
+    lost = [r.getMessage() for r in caplog.records if "lost with it" in r.getMessage()]
+    assert len(lost) == 2
+    assert all("media server asterisk" in m for m in lost)
+    assert any("call c1:" in m for m in lost)
+    assert CALLER_NUMBER not in caplog.text
+
+
+@pytest.mark.parametrize("started", [None, _at(1_600_000_000.0)])
+async def test_given_reconnect_when_the_asterisk_did_not_restart_since_the_call_began_then_it_is_a_hang_up(
+    started: datetime | None,
+):
+    async with Harness() as h:
+        await h.send(stasis_start("c1"))
+        h.ari.started = started
+        h.ari.channels = []
+        await h.controller.on_connected()
+    assert [r["outcome"] for r in h.records] == ["abandoned"]
+
+
+async def test_given_reconnect_when_the_asterisk_cannot_say_when_it_started_then_a_hang_up_is_recorded(
+    caplog: pytest.LogCaptureFixture,
+):
+    async with Harness() as h:
+        await h.send(stasis_start("c1"))
+        await h.send(stasis_start("c2"))
+        h.ari.fail["media_server_started"] = AriUnreachable("GET", "/asterisk/info", "refused")
+        h.ari.channels = []
+        await h.controller.on_connected()
+        assert h.ari.info_requests == 1  # the failure holds for the whole re-sync
+    assert [r["outcome"] for r in h.records] == ["abandoned", "abandoned"]
+    assert "cannot tell whether media server asterisk restarted" in caplog.text
+
+
+async def test_given_reconnect_when_no_server_is_known_to_hold_the_channel_then_a_hang_up_is_recorded(
+    caplog: pytest.LogCaptureFixture,
+):
+    async with Harness() as h:
+        await h.send(stasis_start("c1"))
+        h.ari.fail["media_server_of"] = AriUnknownResource("channel", "c1")
+        h.ari.started = _at(1_700_000_100.0)
+        h.ari.channels = []
+        await h.controller.on_connected()
+        assert h.ari.info_requests == 0
+    assert [r["outcome"] for r in h.records] == ["abandoned"]
+    assert "cannot tell whether its media server restarted" in caplog.text
+
+
+async def test_given_a_stored_call_whose_asterisk_restarted_when_a_runner_connects_then_it_is_recorded_lost():
+    store = InMemorySessionStore()
+    clock, records = TickingClock(), []
+    first = ivr_runner(ScriptedAri(), store, clock, records)
+    async with first.running():
+        await first.on_event(stasis_start("c1"), 0.0)
+    second_ari = ScriptedAri()
+    second_ari.started = _at(clock.t + 5)
+    second = ivr_runner(second_ari, store, clock, records)
+    async with second.running():
+        await second.on_connected()
+    assert [r["outcome"] for r in records] == ["media_server_lost"]
+    assert await store.call_ids() == []

@@ -60,6 +60,12 @@ class FakeAri:
     async def list_channels(self) -> list[Any]:
         return []
 
+    def media_server_of(self, channel_id: str) -> str:
+        return "asterisk"
+
+    async def media_server_started(self, server: str) -> None:
+        return None  # the server does not say: a vanished channel is a hang-up
+
     async def answer(self, channel_id: str) -> None:
         self._do("answer", channel_id)
 

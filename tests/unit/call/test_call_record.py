@@ -93,6 +93,22 @@ def test_given_a_caller_who_hangs_up_waiting_then_the_leg_has_the_abandon_time()
     assert got.agent_id is None
 
 
+def test_given_a_caller_lost_with_their_asterisk_then_the_leg_and_record_name_the_loss() -> None:
+    b = leg()
+    b.feed(CallAbandoned("c1", "general", T0 + 62, media_server_lost=True))
+    got = b.build()
+    assert got.end is LegEnd.MEDIA_SERVER_LOST
+    assert got.abandoned_at is None  # not a caller who gave up
+    assert got.wait_seconds == 42.0  # they waited until the loss
+    asm = RecordAssembler()
+    asm.ivr_ended(ivr(), leg_open=True)
+    (record,) = asm.leg_ended("c1", got)
+    assert record.outcome is Outcome.MEDIA_SERVER_LOST
+    data = record.to_dict()
+    assert (data["outcome"], data["queue_leg"]["end"]) == ("media_server_lost",) * 2
+    assert CallRecord.from_dict(data) == record
+
+
 @pytest.mark.parametrize(
     ("events", "expected"),
     [
@@ -104,6 +120,8 @@ def test_given_a_caller_who_hangs_up_waiting_then_the_leg_has_the_abandon_time()
           CallCompleted("c1", "general", T0 + 99, 9.0)], Outcome.CALLBACK_HANDLED),
         ([CallbackRequested("c1", "general", T0 + 25), CallAbandoned("c1", "general", T0 + 90)],
          Outcome.CALLBACK_FAILED),
+        ([CallAbandoned("c1", "general", T0 + 30, media_server_lost=True)],
+         Outcome.MEDIA_SERVER_LOST),
         ([], Outcome.FAILED),
     ],
 )  # fmt: skip

@@ -55,6 +55,14 @@ def test_a_complete_record_validates_and_converts_to_a_stored_call() -> None:
     assert call.received_at is None
 
 
+def test_a_call_lost_with_its_media_server_is_accepted_and_stored_as_such() -> None:
+    record = CallRecord.model_validate(
+        body(outcome="media_server_lost", queue=None, agent_id=None, path={"end_reason": "x"})
+    )
+    call = Call.from_record(record.to_record())
+    assert call.outcome == "media_server_lost"
+
+
 def test_a_minimal_record_gets_defaults() -> None:
     record = CallRecord.model_validate(
         {

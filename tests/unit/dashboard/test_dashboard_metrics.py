@@ -66,6 +66,8 @@ def test_given_calls_then_gauges_counters_and_histograms_follow_them() -> None:
         CallEnqueued("c3", "housing", T0 + 2),
         CallTimedOut("c3", "housing", T0 + 62),
         CallEnqueued("c4", "housing", T0 + 3),
+        CallEnqueued("c5", "housing", T0 + 4),
+        CallAbandoned("c5", "housing", T0 + 9, media_server_lost=True),
     ):
         hub.publish(fact)
     metrics.observe_ari_reaction("answer", 0.002)
@@ -78,9 +80,9 @@ def test_given_calls_then_gauges_counters_and_histograms_follow_them() -> None:
     assert s[("line311_queue_service_level_goal_ratio", q)] == 0.8
     today = ("line311_queue_service_level_ratio", (("queue", "housing"), ("window", "today")))
     assert s[today] == pytest.approx(1 / 3, abs=1e-4)
-    assert s[("line311_queue_calls_offered_total", q)] == 4
+    assert s[("line311_queue_calls_offered_total", q)] == 5
     ended = "line311_queue_calls_ended_total"
-    for outcome in ("answered", "abandoned", "timed_out"):
+    for outcome in ("answered", "abandoned", "timed_out", "media_server_lost"):
         assert s[(ended, (("outcome", outcome), ("queue", "housing")))] == 1
     assert (
         s[("line311_queue_wait_seconds_sum", (("outcome", "abandoned"), ("queue", "housing")))]

@@ -280,7 +280,14 @@ def test_given_thousands_of_calls_then_the_figures_add_up() -> None:
 
 def test_given_abandoned_calls_then_they_are_listed_by_time() -> None:
     state = LiveState()
-    state.apply_all([CallEnqueued("c1", "general", T0), CallAbandoned("c1", "general", T0 + 12)])
+    state.apply_all(
+        [
+            CallEnqueued("c1", "general", T0),
+            CallAbandoned("c1", "general", T0 + 12),
+            CallEnqueued("c2", "general", T0 + 1),
+            CallAbandoned("c2", "general", T0 + 20, media_server_lost=True),
+        ]
+    )
     assert state.abandoned_calls(T0, T0 + 60) == [
         {
             "call_id": "c1",
@@ -288,7 +295,16 @@ def test_given_abandoned_calls_then_they_are_listed_by_time() -> None:
             "enqueued_at": T0,
             "abandoned_at": T0 + 12,
             "wait_seconds": 12.0,
-        }
+            "media_server_lost": False,
+        },
+        {
+            "call_id": "c2",
+            "queue": "general",
+            "enqueued_at": T0 + 1,
+            "abandoned_at": T0 + 20,
+            "wait_seconds": 19.0,
+            "media_server_lost": True,
+        },
     ]
     assert state.abandoned_calls(T0 + 60, T0 + 120) == []
 

@@ -93,6 +93,25 @@ def test_given_english_when_parking_then_status_spoken_and_self_served_on_hangup
     json.dumps(rec)
 
 
+def test_given_a_caller_in_the_menus_when_their_asterisk_is_lost_then_the_outcome_names_it():
+    call = FakeCall()
+    call.to_main_menu("1")
+    call.send(CallerHungUp(media_server_lost=True))
+    assert call.s.outcome is Outcome.MEDIA_SERVER_LOST
+    assert call.s.record()["end_reason"] == "media-server-lost"
+    assert call.sent[-1] != Hangup()  # the channel went with its server: nothing to hang up
+
+
+def test_given_a_self_served_caller_when_their_asterisk_is_lost_then_it_stays_self_served():
+    call = FakeCall()
+    call.to_main_menu("1")
+    call.press("1")
+    call.play_through()
+    call.send(CallerHungUp(media_server_lost=True))
+    assert call.s.outcome is Outcome.SELF_SERVED
+    assert call.s.record()["end_reason"] == "media-server-lost"
+
+
 def test_given_missing_content_then_information_unavailable_and_not_self_served():
     call = FakeCall(info={})
     call.to_main_menu("1")

@@ -86,6 +86,15 @@ def test_given_caller_hangs_up_then_abandoned_without_commands(answered):
     assert s.next_deadline() is None
 
 
+def test_given_a_new_call_when_its_asterisk_is_lost_then_media_server_lost_without_commands():
+    s = answered_session()
+    s.commands()
+    s.receive(CallerHungUp(media_server_lost=True), T0 + 1)
+    assert s.commands() == []
+    assert s.outcome is Outcome.MEDIA_SERVER_LOST
+    assert s.record()["end_reason"] == "media-server-lost"
+
+
 def test_given_command_failed_then_hangup_and_failed():
     s = new_session()
     s.commands()

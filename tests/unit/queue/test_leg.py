@@ -172,6 +172,7 @@ def every_event(leg: QueuedCall) -> list[Any]:
         DtmfReceived("5"),
         CommandFailed("bridge", "boom"),
         CallerHungUp(),
+        CallerHungUp(media_server_lost=True),
         Resumed(),
     ]
     out += [ChannelUp(c) for c in channels if c is not None]
@@ -344,6 +345,52 @@ def test_the_runners_caller_hung_up_is_the_callers_channel_gone() -> None:
     assert feed(by_runner, CallerHungUp(), T0 + 12) == feed(by_channel, ChannelGone("c1"), T0 + 12)
     assert by_runner.to_dict() == by_channel.to_dict()
     assert by_runner.outcome == "abandoned"
+
+
+@pytest.mark.parametrize("reach", [new_leg, ringing])
+def test_given_a_caller_in_line_when_their_asterisk_is_lost_then_the_abandon_says_so(
+    reach: Any,
+) -> None:
+    leg = reach()
+    leg.commands()
+    out = feed(leg, CallerHungUp(media_server_lost=True), T0 + 12)
+    assert LeaveQueue() in out
+    assert emitted(out) == [CallAbandoned("c1", "general", T0 + 12, media_server_lost=True)]
+    assert HangupChannel("c1") not in out  # the channel is gone with its server
+    assert leg.phase is Phase.ENDED
+    assert leg.outcome == "abandoned"
+
+
+@pytest.mark.parametrize("reach", [whisper, connected])
+def test_given_a_conversation_when_the_callers_asterisk_is_lost_then_it_ends_naming_the_loss(
+    reach: Any,
+) -> None:
+    leg = reach()
+    out = feed(leg, CallerHungUp(media_server_lost=True), T0 + 30)
+    [done] = emitted(out, CallCompleted)
+    assert done.ended_by == "media_server_lost"
+    assert ReleaseAgent("agent1") in out
+    assert leg.phase is Phase.ENDED
+
+
+def test_given_a_kept_callback_when_the_callers_asterisk_is_lost_then_it_keeps_its_place() -> None:
+    leg = new_leg()
+    leg.commands()
+    feed(leg, DtmfReceived("1"))
+    feed(leg, ContactRead(True))
+    feed(leg, CallbackGranted(True))  # the confirmation still plays to the caller
+    assert (leg.callback, leg.caller_channel) == (True, "c1")
+    out = feed(leg, CallerHungUp(media_server_lost=True), T0 + 30)
+    assert emitted(out) == []
+    assert LeaveQueue() not in out
+    assert (leg.phase, leg.caller_channel) == (Phase.WAITING, None)
+
+
+def test_a_lost_event_for_a_leg_without_a_caller_channel_changes_nothing() -> None:
+    leg = dialing()
+    before = leg.to_dict()
+    assert feed(leg, CallerHungUp(media_server_lost=True), T0 + 120) == []
+    assert leg.to_dict() == before
 
 
 def test_a_second_offer_while_ringing_is_ignored() -> None:

@@ -79,6 +79,15 @@ def test_a_pending_callback_without_now_has_waited_nothing() -> None:
     assert pending.waited == 0.0
 
 
+def test_a_caller_lost_with_their_asterisk_is_listed_as_such_not_as_an_abandon() -> None:
+    evs = [
+        CallEnqueued("lost", "q", T0 + 10),
+        CallAbandoned("lost", "q", T0 + 25, media_server_lost=True),
+    ]
+    [call] = abandoned_calls(evs, T0, T0 + 60)
+    assert (call.outcome, call.waited, call.ended_at) == ("media-server-lost", 15.0, T0 + 25)
+
+
 def test_a_wait_is_never_negative() -> None:
     calls = abandoned_calls(
         [CallEnqueued("x", "q", T0 + 10), CallAbandoned("x", "q", T0 + 5)], T0, T0 + 60
