@@ -13,7 +13,29 @@ from line311.ari.models import Channel
 CALLER_NUMBER = "2125550123"
 
 
-class ScriptedAri:
+class FakeMediaServer:
+    """The media-server half of the `AriPort` fakes: ``started`` is when the fake Asterisk
+    last started (None: unknown); ``fail`` injects an error by method name."""
+
+    fail: dict[str, Exception]
+    started: datetime | None
+    info_requests: int
+
+    def media_server_of(self, channel_id: str) -> str:
+        exc = self.fail.get("media_server_of")
+        if exc is not None:
+            raise exc
+        return "asterisk"
+
+    async def media_server_started(self, server: str) -> datetime | None:
+        self.info_requests += 1
+        exc = self.fail.get("media_server_started")
+        if exc is not None:
+            raise exc
+        return self.started
+
+
+class ScriptedAri(FakeMediaServer):
     """Records every REST call; ``fail[method] = error`` makes that method raise."""
 
     app = "line311"
@@ -52,20 +74,6 @@ class ScriptedAri:
 
     async def list_bridges(self) -> list[Any]:
         return list(getattr(self, "bridges", []))
-
-    # the media server: `started` is when the fake Asterisk last started (None: unknown)
-    def media_server_of(self, channel_id: str) -> str:
-        exc = self.fail.get("media_server_of")
-        if exc is not None:
-            raise exc
-        return "asterisk"
-
-    async def media_server_started(self, server: str) -> datetime | None:
-        self.info_requests += 1
-        exc = self.fail.get("media_server_started")
-        if exc is not None:
-            raise exc
-        return self.started
 
     async def list_channels(self) -> list[Channel]:
         self._do("list_channels")

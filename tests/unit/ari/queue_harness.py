@@ -27,6 +27,7 @@ from line311.routing.agents import AgentProfile, AutoPausePolicy
 from line311.routing.queues import load_queues
 from line311.routing.router import Router
 from line311.routing.skills import SkillSet
+from tests.unit.ari.fake_client import FakeMediaServer
 
 NUMBER = "2125550199"
 CONTACT_KEY = "test-contact-key-0123456789"
@@ -34,7 +35,7 @@ NOT_FOUND = AriNotFound(404, "POST", "/channels/x")
 REFUSED = AriError(500, "POST", "/bridges/x")
 
 
-class FakeAri:
+class FakeAri(FakeMediaServer):
     """Records REST calls; playbacks finish at once; ``channels`` answer get_channel."""
 
     app = "line311"
@@ -56,17 +57,6 @@ class FakeAri:
 
     async def list_bridges(self) -> list[Any]:
         return []
-
-    # the media server: `started` is when the fake Asterisk last started (None: unknown)
-    def media_server_of(self, channel_id: str) -> str:
-        return "asterisk"
-
-    async def media_server_started(self, server: str) -> datetime | None:
-        self.info_requests += 1
-        exc = self.fail.get("media_server_started")
-        if exc is not None:
-            raise exc
-        return self.started
 
     def did(self, name: str) -> list[tuple[Any, ...]]:
         return [c for c in self.calls if c[0] == name]
