@@ -494,11 +494,11 @@ def run_stack(settings: Settings) -> None:
         "  ARI (Asterisk REST + events)     %s/ari\n"
         "  line311 HTTP (/health)           http://%s:%d/health\n"
         "  CRM bridge                       http://%s:%d/health\n"
-        "  live state (Redis)               redis://127.0.0.1:%d/0\n"
+        "  live state (Redis)               %s\n"
         "`line311 status` shows each process; `line311 restart controller` (SIGHUP) restarts\n"
         "the controller without dropping a call; Ctrl-C stops everything.",
         s.sip_host, s.sip_port, s.ari_url, s.http_host, s.http_port, s.crm_host, s.crm_port,
-        s.redis_port,
+        _live_state_where(s),
     )  # fmt: skip
 
     async def main() -> None:
@@ -509,6 +509,14 @@ def run_stack(settings: Settings) -> None:
         await supervisor.run(stop)
 
     asyncio.run(main())
+
+
+def _live_state_where(settings: Settings) -> str:
+    """Where the live state is, for the start-up banner."""
+    if settings.redis_sentinels:
+        sentinels = ", ".join(settings.redis_sentinels)
+        return f"primary {settings.redis_sentinel_master!r} via Sentinel {sentinels}"
+    return f"redis://127.0.0.1:{settings.redis_port}/0"
 
 
 def _desk_router(queues: QueueEdge) -> APIRouter:
@@ -544,13 +552,13 @@ async def _live_journal(
     from prometheus_client import Gauge
 
     from line311.dashboard.facts import DAY_FACTS, CallLeftIvr
-    from line311.live.client import connect
+    from line311.live.client import live_client
     from line311.live.errors import LiveError
     from line311.live.journal import LiveJournal, open_calls
     from line311.queue.events import CallTimedOut
     from line311.routing.store import InMemoryRoutingStore
 
-    client = connect(f"redis://127.0.0.1:{settings.redis_port}/0", timeout=0.5)
+    client = live_client(settings, timeout=0.5)
     journal = LiveJournal(client, DAY_FACTS, tz=hub.state.tz)
     Gauge(
         "line311_live_state_up",
@@ -603,11 +611,11 @@ def session_store(settings: Settings) -> SessionStore:
     """Where the runner saves each live call's session state after every step: in this process
     (calls survive a reconnect to Asterisk) or in line311's Redis (calls survive this process)."""
     if settings.live_state == "redis":
-        from line311.live.client import connect
+        from line311.live.client import live_client
         from line311.live.sessions import RedisSessionStore
 
         # short waits: a save that cannot be made is logged and the call goes on
-        return RedisSessionStore(connect(f"redis://127.0.0.1:{settings.redis_port}/0", timeout=0.5))
+        return RedisSessionStore(live_client(settings, timeout=0.5))
     from line311.call.store import InMemorySessionStore
 
     return InMemorySessionStore()

@@ -15,6 +15,7 @@ default.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,7 @@ __all__ = [
     "REPO_ROOT",
     "Settings",
     "load_settings",
+    "sentinel_address",
 ]
 
 
@@ -70,6 +72,17 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})")
+
+
+def sentinel_address(entry: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` for an IPv6 address) as a pair; ValueError if it is not."""
+    match = _HOST_PORT.fullmatch(entry.strip())
+    if match is None or not 1 <= int(match.group(2)) <= 65535:
+        raise ValueError(f"Sentinel address must be host:port, got {entry!r}")
+    return match.group(1).strip("[]"), int(match.group(2))
 
 
 # The groups are listed last-first: pydantic orders fields from the last base to the first, so
@@ -126,6 +139,29 @@ class Settings(
         except ValueError as exc:
             raise ValueError(f"bad port in {value!r}") from exc
         return value.rstrip("/")
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _split_sentinels(cls, value: Any) -> Any:
+        """``LINE311_REDIS_SENTINELS``: ``host:port,host:port`` or a JSON list."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            try:
+                return json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"not a JSON list of host:port: {exc}") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _check_sentinels(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            sentinel_address(entry)  # raises ValueError naming the bad entry
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -188,6 +224,11 @@ class Settings(
         return SlPolicies.build(
             self.sl_policy(), {q.name: (q.sl_threshold, q.sl_goal) for q in queues.values()}
         )
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """`redis_sentinels` as (host, port) pairs; empty: no Sentinel, line311's own Redis."""
+        return [sentinel_address(entry) for entry in self.redis_sentinels]
 
     @property
     def ari_port(self) -> int:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import NoDecode
 
 from line311 import CONTENT_DIR
 
@@ -322,6 +323,19 @@ class SuperviseSettings(BaseModel):
         description="Where the controller keeps live calls' session state: memory (lost with the "
         "process) or redis (line311's own redis-server on redis_port: a restarted controller "
         "resumes the calls). `line311 run` sets redis for the controller it supervises.",
+    )
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="host:port of each Redis Sentinel watching the live-state primary; the "
+        "controller asks them where the primary is (and follows a failover). In the "
+        "environment: comma-separated or a JSON list. Empty: line311's own redis-server on "
+        "redis_port, which `line311 run` starts; set: `line311 run` starts no redis-server.",
+    )
+    redis_sentinel_master: str = Field(
+        default="line311",
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="Name the Sentinels monitor the live-state primary under "
+        "(`sentinel monitor <name> ...`).",
     )
     redis_mode: Literal["auto", "system", "chroot"] = Field(
         default="auto",

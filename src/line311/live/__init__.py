@@ -2,7 +2,8 @@
 
     errors    LiveError tree
     server    RedisServer: our own redis-server (system binary or the Debian sid root's), AOF on
-    client    connect(url): the redis-py client the live store needs
+    client    connect(url), live_client(settings): the redis-py client the live store needs
+              (line311's loopback Redis, or the primary named by redis_sentinels)
     codec     how routing records look in Redis (pure)
     scripts   the Lua scripts that make every routing change atomic
     ops       each change as a value (script, arguments, reply reader): run alone or batched

@@ -1,12 +1,32 @@
-"""The Redis client the live store needs (the one place its options are chosen)."""
+"""The Redis client the live store needs (the one place its options are chosen).
+
+`live_client` gives the controller's client for its settings: line311's own redis-server on
+loopback, or, with ``redis_sentinels`` set, the primary the Sentinels name (followed across a
+failover: a connection opened after the switch asks them again)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 
-__all__ = ["connect"]
+if TYPE_CHECKING:
+    from line311.config import Settings
+
+__all__ = ["connect", "connect_sentinel", "live_client"]
+
+
+def _options(timeout: float) -> dict[str, Any]:
+    return {
+        "decode_responses": True,
+        "retry": Retry(NoBackoff(), 0),
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "health_check_interval": 30,
+    }
 
 
 def connect(url: str, *, timeout: float = 2.0, max_connections: int = 32) -> aioredis.Redis:
@@ -16,13 +36,59 @@ def connect(url: str, *, timeout: float = 2.0, max_connections: int = 32) -> aio
     within ``timeout`` seconds."""
     # a burst of callers waits for a free connection (up to ``timeout``) instead of failing
     pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=timeout,
-        decode_responses=True,
-        retry=Retry(NoBackoff(), 0),
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        health_check_interval=30,
+        url, max_connections=max_connections, timeout=timeout, **_options(timeout)
     )
     return aioredis.Redis.from_pool(pool)
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """Sentinel's pool (asks the Sentinels for the primary's address before each new
+    connection) that waits, up to its ``timeout``, for a free connection like `connect`'s."""
+
+    sentinel_manager: Sentinel
+
+    async def aclose(self) -> None:
+        """Close the pool and the connections to the Sentinels (the client owns both)."""
+        try:
+            await super().aclose()
+        finally:
+            await self.sentinel_manager.aclose()
+
+
+def connect_sentinel(
+    sentinels: list[tuple[str, int]],
+    master: str,
+    *,
+    timeout: float = 2.0,
+    max_connections: int = 32,
+) -> aioredis.Redis:
+    """A client on the primary that ``sentinels`` monitor as ``master``, with `connect`'s
+    properties (decoded replies, no retry, bounded waits). No Sentinel answers, or none knows
+    a primary: the command fails with a ConnectionError (`LiveUnavailableError` upstream)."""
+    options = _options(timeout)
+    manager = Sentinel(
+        sentinels,
+        sentinel_kwargs={
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 0),
+        },
+    )
+    client: aioredis.Redis = manager.master_for(
+        master,
+        connection_pool_class=_BlockingSentinelPool,
+        max_connections=max_connections,
+        timeout=timeout,
+        **options,
+    )
+    return client
+
+
+def live_client(settings: Settings, *, timeout: float = 2.0) -> aioredis.Redis:
+    """The controller's live-state client: through ``redis_sentinels`` when set, else
+    line311's own redis-server at ``redis://127.0.0.1:<redis_port>/0``."""
+    if settings.redis_sentinels:
+        return connect_sentinel(
+            settings.sentinel_addresses, settings.redis_sentinel_master, timeout=timeout
+        )
+    return connect(f"redis://127.0.0.1:{settings.redis_port}/0", timeout=timeout)

@@ -1,7 +1,8 @@
 """The processes ``line311 run`` supervises, built from the settings, in start order.
 
     asterisk    AsteriskManager (daemon, watched by PID)
-    redis       RedisServer, AOF on, data in the state dir (daemon, watched by PID)
+    redis       RedisServer, AOF on, data in the state dir (daemon, watched by PID); not
+                with ``redis_sentinels`` set (the operator's Sentinel group holds the state)
     crm-bridge  ``line311 crm-bridge``   log <state_dir>/crm-bridge.log
     controller  ``line311 serve``        log <state_dir>/controller.log (ARI, dashboard HTTP API);
                 rolling: ``line311 restart controller`` starts a new one beside it, which takes
@@ -62,12 +63,17 @@ def stack_processes(settings: Settings) -> list[Process]:
     # the controller keeps its calls' session state in the Redis started here, so a controller
     # that dies and is restarted resumes every call still up in Asterisk
     env["LINE311_LIVE_STATE"] = "redis"
-    redis = RedisServer(
-        state,
-        port=settings.redis_port,
-        mode=settings.redis_mode,
-        root=settings.effective_asterisk_root,
-    )
+    # with Sentinels the operator runs the Redis group: the controller finds its primary
+    # through them (`line311.live.client.live_client`) and no redis-server is started here
+    redis: list[Process] = []
+    if not settings.redis_sentinels:
+        server = RedisServer(
+            state,
+            port=settings.redis_port,
+            mode=settings.redis_mode,
+            root=settings.effective_asterisk_root,
+        )
+        redis = [DaemonProcess("redis", server)]
     media: list[Process]
     if uses_edge(settings):
         media = [DaemonProcess("kamailio", KamailioManager(settings))]
@@ -79,7 +85,7 @@ def stack_processes(settings: Settings) -> list[Process]:
         media = [DaemonProcess("asterisk", AsteriskManager(settings))]
     return [
         *media,
-        DaemonProcess("redis", redis),
+        *redis,
         CommandProcess("crm-bridge", [*LINE311, "crm-bridge"], state / "crm-bridge.log", env=env),
         CommandProcess(
             "controller", [*LINE311, "serve"], state / "controller.log", env=env, rolling=True

@@ -72,3 +72,56 @@ def test_the_status_table_shows_each_process_with_uptime_and_restarts(tmp_path: 
     assert "running" in text
     assert "1h 2m 5s" in text
     assert "-9" in text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", []),
+        ("s1:26379", [("s1", 26379)]),
+        (" s1:26379 , 10.0.0.2:26380,", [("s1", 26379), ("10.0.0.2", 26380)]),
+        ('["s1:26379", "[::1]:26381"]', [("s1", 26379), ("::1", 26381)]),
+    ],
+)
+def test_given_sentinels_in_the_environment_then_comma_separated_or_json_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: str, expected: list[tuple[str, int]]
+) -> None:
+    monkeypatch.setenv("LINE311_REDIS_SENTINELS", raw)
+    settings = load_settings(state_dir=tmp_path)
+    assert settings.sentinel_addresses == expected
+    assert settings.redis_sentinel_master == "line311"
+
+
+@pytest.mark.parametrize(
+    "bad", ["s1", "s1:", ":26379", "s1:0", "s1:65536", "s1:26379:1", "s 1:26379", "a/b:1"]
+)
+def test_given_a_sentinel_that_is_not_host_port_then_the_settings_are_refused(
+    tmp_path: Path, bad: str
+) -> None:
+    with pytest.raises(
+        ConfigError, match=r"redis_sentinels \(LINE311_REDIS_SENTINELS\).*host:port"
+    ):
+        load_settings(state_dir=tmp_path, redis_sentinels=["s1:26379", bad])
+
+
+def test_given_sentinels_as_json_that_is_not_valid_then_the_settings_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LINE311_REDIS_SENTINELS", '["s1:26379"')
+    with pytest.raises(ConfigError, match="JSON"):
+        load_settings(state_dir=tmp_path)
+
+
+def test_given_a_bad_sentinel_master_name_then_the_settings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="redis_sentinel_master"):
+        load_settings(state_dir=tmp_path, redis_sentinel_master="my master")
+
+
+def test_given_sentinels_then_the_stack_runs_no_redis_server_of_its_own(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path, redis_sentinels=["s1:26379"])
+    procs = stack_processes(settings)
+    assert [p.name for p in procs] == ["asterisk", "crm-bridge", "controller"]
+    controller = procs[-1]
+    assert isinstance(controller, CommandProcess)
+    assert controller.env is not None
+    assert controller.env["LINE311_LIVE_STATE"] == "redis"
