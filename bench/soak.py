@@ -8,6 +8,10 @@ steady number of live calls). A leak shows as a slope that stays positive run af
 
     python -m bench soak --minutes 30
     python -m bench soak --minutes 4 --rate 10
+    python -m bench soak --minutes 30 --rate 25 --env LINE311_LIVE_STATE=redis   # as shipped
+
+``--env NAME=VALUE`` sets line311's settings for the stack (with ``LINE311_LIVE_STATE=redis``
+the bench's own redis-server is started and sampled too).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=10.0, help="calls/s")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for line311")
     return parser.parse_args(argv)
 
 
@@ -48,7 +53,8 @@ def run(argv: list[str] | None = None) -> str:
     args = _parse(argv or [])
     command = "python -m bench soak" + ("" if not argv else " " + shlex.join(argv))
     seconds = args.minutes * 60
-    with bench_stack(rtp_ports=max(200, int(args.rate * 34))) as lab:
+    env = dict(e.split("=", 1) for e in args.env)
+    with bench_stack(env, rtp_ports=max(200, int(args.rate * 34))) as lab:
         pids = processes(lab)
         sipp = SippRun(
             lab, lab.workdir / "soak", number=PRODUCT_NUMBER, rate=args.rate, seconds=seconds,
