@@ -17,6 +17,7 @@ from line311.live.server import RedisServer
 from line311.live.sessions import RedisSessionStore
 from tests.fixtures.polling import wait_until
 from tests.fixtures.redis_sentinel import SentinelProcess
+from tests.fixtures.redis_server import running_redis
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +30,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def primary(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path, port=_free_port(), instance="primary")
-    server.start(wait=15)
-    try:
+    with running_redis(tmp_path, "primary") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
