@@ -260,7 +260,7 @@ def _summary(results: list[StepResult]) -> str:
         f"(**{line311 / max(1e-9, asterisk_ms(pair['product'])):.2f}×**, "
         f"goal ≤ 0.3×) and {asterisk_ms(pair['twin']):.1f} ms/call for the "
         f"twin (**{line311 / max(1e-9, asterisk_ms(pair['twin'])):.2f}×** "
-        "the twin's Asterisk: what `tests/e2e/test_cpu_ratio.py` guards)\n"
+        "the twin's Asterisk)\n"
         f"- line311 net of its idle cost (its CPU during the twin step, which sends it no "
         f"call, subtracted): {net:.1f} ms/call at {lowest:g} calls/s, "
         f"**{net / max(1e-9, asterisk_ms(pair['product'])):.2f}×** Asterisk's"

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,8 +189,11 @@ def run_step(
     hold_ms: int,
     processes: dict[str, int],
     settle: float = 2.0,
+    until: Callable[[], None] | None = None,
 ) -> StepResult:
-    """``rate`` calls/s to ``number`` for ``seconds``; CPU of ``processes`` (name -> pid)."""
+    """``rate`` calls/s to ``number`` for ``seconds``; CPU of ``processes`` (name -> pid),
+    read again once SIPp has ended, ``until`` has returned (a wait for the step's work to be
+    done, e.g. its call records stored) and ``settle`` seconds more have passed."""
     calls = max(1, round(rate * seconds))
     argv = sipp_argv(
         workdir, number=number, sip_port=sip_port, rate=rate, seconds=seconds, hold_ms=hold_ms
@@ -203,6 +207,8 @@ def run_step(
         check=False,
         timeout=seconds + hold_ms / 1000 + 120,
     )
+    if until is not None:
+        until()
     time.sleep(settle)  # records written, channels destroyed
     after = {name: cpu_seconds(pid) for name, pid in processes.items()}
     ok, failed = stat_counts(workdir / "stat.csv")
