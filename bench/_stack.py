@@ -202,9 +202,13 @@ def _with_services(
     env.update(extra_env or {})
     redis = None
     if env.get("LINE311_LIVE_STATE") == "redis":
-        redis = RedisServer(workdir / "redis", port=free_tcp_port(), instance="bench")
+        password = env.get("LINE311_REDIS_PASSWORD") or settings.redis_password.get_secret_value()
+        redis = RedisServer(
+            workdir / "redis", port=free_tcp_port(), instance="bench", password=password
+        )
         redis.start()
         env["LINE311_REDIS_PORT"] = str(redis.port)
+        env["LINE311_REDIS_PASSWORD"] = password
     stack = Stack(env, workdir, http_port, crm_port)
     try:
         stack.start()

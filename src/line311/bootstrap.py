@@ -553,7 +553,7 @@ async def _live_journal(
 
     from line311.dashboard.facts import DAY_FACTS, CallLeftIvr
     from line311.live.client import live_client
-    from line311.live.errors import LiveError
+    from line311.live.errors import LiveAuthError, LiveError
     from line311.live.journal import LiveJournal, open_calls
     from line311.queue.events import CallTimedOut
     from line311.routing.store import InMemoryRoutingStore
@@ -576,11 +576,12 @@ async def _live_journal(
             restored = loaded
             break
         except LiveError as exc:
-            if attempt == 19:
+            # a refused password does not fix itself while Redis starts: say so at once
+            if attempt == 19 or isinstance(exc, LiveAuthError):
                 logger.warning("live state: cannot read the figures back (%s)", exc)
                 journal.up, journal.reason = False, str(exc)
-            else:
-                await asyncio.sleep(0.5)
+                break
+            await asyncio.sleep(0.5)
     if restored is not None:
         for fact in restored.facts:
             try:

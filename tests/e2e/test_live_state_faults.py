@@ -55,7 +55,11 @@ def test_given_redis_then_the_controller_killed_when_calls_go_on_then_ccr_states
         desk = Desk(sup)
         desk.post("/agents/agent1/login")
         desk.post("/agents/agent1/pause?reason=training")
-        live = redis.Redis(port=int(sup.run.env["LINE311_REDIS_PORT"]), decode_responses=True)
+        live = redis.Redis(
+            port=int(sup.run.env["LINE311_REDIS_PORT"]),
+            password=s.redis_password.get_secret_value(),  # the run's (its secrets.toml)
+            decode_responses=True,
+        )
         wait_until(
             lambda: '"pause_reason":"training"' in (live.hget("line311:agents", "agent1") or ""),
             10,

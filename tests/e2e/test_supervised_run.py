@@ -236,9 +236,17 @@ def test_given_two_callers_waiting_and_one_talking_to_a_ccr_when_the_controller_
 RESIDENT = "2125550163"  # the callback's number: sealed in Redis, in no log
 
 
+def _redis(sup: Supervised) -> Any:
+    """A client on line311's Redis, with the password the run generated (its secrets.toml)."""
+    return redis.Redis(
+        port=int(sup.stack.env["LINE311_REDIS_PORT"]),
+        password=sup.settings.redis_password.get_secret_value(),
+    )
+
+
 def _stored_state(sup: Supervised, call_id: str) -> tuple[bytes, dict[str, Any] | None]:
     """Every value in line311's Redis (raw bytes, joined) and the call's saved state."""
-    client: Any = redis.Redis(port=int(sup.stack.env["LINE311_REDIS_PORT"]))
+    client: Any = _redis(sup)
     try:
         raw = b""
         for key in client.scan_iter():
@@ -258,7 +266,7 @@ def _stored_state(sup: Supervised, call_id: str) -> tuple[bytes, dict[str, Any] 
 
 def _aof(sup: Supervised) -> bytes:
     """The bytes of line311's Redis append-only files."""
-    client: Any = redis.Redis(port=int(sup.stack.env["LINE311_REDIS_PORT"]))
+    client: Any = _redis(sup)
     try:
         server_dir = Path(str(client.config_get("dir")["dir"]))
     finally:

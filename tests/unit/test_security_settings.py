@@ -23,6 +23,8 @@ from line311.db.engine import engine_from_settings, make_engine
         ("callback_contact_key", "changeme"),
         ("crm_webhook_secret", "short-but-mixed"),
         ("ari_password", "changeme"),
+        ("redis_password", "password"),
+        ("redis_sentinel_password", "secret12"),
     ],
 )
 def test_a_weak_secret_is_refused_naming_the_setting(
@@ -40,6 +42,26 @@ def test_generated_and_long_mixed_secrets_are_accepted(tmp_path: Path) -> None:
     ).with_generated_secrets()
     assert len(settings.dashboard_secret.get_secret_value()) >= 16
     assert len(settings.callback_contact_key.get_secret_value()) >= 16
+
+
+def test_the_redis_password_is_generated_once_and_the_sentinels_need_none(
+    tmp_path: Path,
+) -> None:
+    first = Settings(state_dir=tmp_path).with_generated_secrets()
+    password = first.redis_password.get_secret_value()
+    assert len(password) >= 16
+    assert f'redis_password = "{password}"' in (tmp_path / "secrets.toml").read_text()
+    again = Settings(state_dir=tmp_path).with_generated_secrets()
+    assert again.redis_password.get_secret_value() == password  # every process: the same
+    assert again.redis_sentinel_password.get_secret_value() == ""  # optional: not generated
+    assert again.redis_username == ""
+
+
+def test_given_an_older_secrets_file_then_the_redis_password_is_added(tmp_path: Path) -> None:
+    (tmp_path / "secrets.toml").write_text('ari_password = "Tr0ub4dor&3-horse-x"\n')
+    settings = Settings(state_dir=tmp_path).with_generated_secrets()
+    assert settings.ari_password.get_secret_value() == "Tr0ub4dor&3-horse-x"
+    assert len(settings.redis_password.get_secret_value()) >= 16
 
 
 @pytest.mark.parametrize(

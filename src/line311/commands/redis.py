@@ -26,7 +26,12 @@ def _server(ctx: typer.Context, port: int, mode: str, instance: str) -> RedisSer
     chosen: Literal["auto", "system", "chroot"] = mode  # type: ignore[assignment]
     s = settings_from(ctx)
     return RedisServer(
-        s.state_dir, port=port, instance=instance, mode=chosen, root=s.effective_asterisk_root
+        s.state_dir,
+        port=port,
+        instance=instance,
+        mode=chosen,
+        root=s.effective_asterisk_root,
+        password=s.redis_password.get_secret_value(),
     )
 
 

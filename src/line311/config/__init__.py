@@ -4,8 +4,8 @@ Sources, highest priority first: keyword arguments, environment variables (``LIN
 a TOML config file named by ``LINE311_CONFIG`` (or ``--config``), then the defaults below.
 The defaults describe the embedded, loopback-only stack that ``make run`` starts.
 
-Secrets (ARI password, agent SIP password, caller-hash key, CRM API key) have no usable
-default: when unset they are generated once and kept in ``<state_dir>/secrets.toml``
+Secrets (ARI password, agent SIP password, caller-hash key, CRM API key, Redis password) have
+no usable default: when unset they are generated once and kept in ``<state_dir>/secrets.toml``
 (mode 0600), so a fresh checkout works without committing any secret, and a production
 deployment sets them explicitly. A secret that is set must be at least `MIN_SECRET_LENGTH`
 characters with at least `MIN_SECRET_DISTINCT` different characters, and not a well-known
@@ -44,6 +44,7 @@ from line311.config.fields import (
 from line311.config.secret_store import (
     MIN_SECRET_DISTINCT,
     MIN_SECRET_LENGTH,
+    OPTIONAL_SECRET_FIELDS,
     SECRET_FIELDS,
     _load_or_create_secrets,
     weak_secret_problem,
@@ -192,7 +193,7 @@ class Settings(
             if port in seen:
                 raise ValueError(f"{name} and {seen[port]} are both {port}")
             seen[port] = name
-        for name in SECRET_FIELDS:
+        for name in (*SECRET_FIELDS, *OPTIONAL_SECRET_FIELDS):
             value: SecretStr = getattr(self, name)
             problem = weak_secret_problem(name, value.get_secret_value())
             if problem is not None:

@@ -331,6 +331,24 @@ class SuperviseSettings(BaseModel):
         "environment: comma-separated or a JSON list. Empty: line311's own redis-server on "
         "redis_port, which `line311 run` starts; set: `line311 run` starts no redis-server.",
     )
+    redis_password: SecretStr = Field(
+        default=SecretStr(""),
+        description="Password of the live-state Redis: line311's own redis-server requires it "
+        "(requirepass), and the controller sends it (AUTH). Generated into secrets.toml when "
+        "unset; with redis_sentinels, set it to the primary's password (the same on every "
+        "controller).",
+    )
+    redis_username: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]{0,64}$",
+        description="Redis ACL user the controller authenticates as; empty: the default user "
+        "(what line311's own redis-server has).",
+    )
+    redis_sentinel_password: SecretStr = Field(
+        default=SecretStr(""),
+        description="Password of the Sentinels themselves, for Sentinels that require auth "
+        "(their requirepass); empty: the Sentinels are asked without one.",
+    )
     redis_sentinel_master: str = Field(
         default="line311",
         pattern=r"^[A-Za-z0-9._-]{1,64}$",

@@ -13,7 +13,13 @@ import secrets
 import tomllib
 from pathlib import Path
 
-__all__ = ["MIN_SECRET_DISTINCT", "MIN_SECRET_LENGTH", "SECRET_FIELDS", "weak_secret_problem"]
+__all__ = [
+    "MIN_SECRET_DISTINCT",
+    "MIN_SECRET_LENGTH",
+    "OPTIONAL_SECRET_FIELDS",
+    "SECRET_FIELDS",
+    "weak_secret_problem",
+]
 
 _WEAK_SECRETS = frozenset(
     {"", "asterisk", "password", "secret", "changeme", "admin", "1234", "line311"}
@@ -28,7 +34,10 @@ SECRET_FIELDS = (
     "crm_api_key",
     "crm_webhook_secret",
     "dashboard_secret",
+    "redis_password",
 )
+OPTIONAL_SECRET_FIELDS = ("redis_sentinel_password",)
+"""Secrets that may stay unset (nothing is generated); when set, the same rule applies."""
 
 
 def weak_secret_problem(name: str, raw: str) -> str | None:

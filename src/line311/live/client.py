@@ -2,7 +2,10 @@
 
 `live_client` gives the controller's client for its settings: line311's own redis-server on
 loopback, or, with ``redis_sentinels`` set, the primary the Sentinels name (followed across a
-failover: a connection opened after the switch asks them again)."""
+failover: a connection opened after the switch asks them again), authenticated with
+``redis_password`` (as ``redis_username`` when set; the Sentinels with
+``redis_sentinel_password`` when set). A refused password fails each command with
+`line311.live.errors.LiveAuthError` (mapped in `line311.live.routing.mapped_errors`)."""
 
 from __future__ import annotations
 
@@ -19,8 +22,11 @@ if TYPE_CHECKING:
 __all__ = ["connect", "connect_sentinel", "live_client"]
 
 
-def _options(timeout: float) -> dict[str, Any]:
+def _options(timeout: float, username: str, password: str) -> dict[str, Any]:
     return {
+        # redis-py sends AUTH on each new connection when a password is given (none: no AUTH)
+        "username": username or None,
+        "password": password or None,
         "decode_responses": True,
         "retry": Retry(NoBackoff(), 0),
         "socket_timeout": timeout,
@@ -29,14 +35,25 @@ def _options(timeout: float) -> dict[str, Any]:
     }
 
 
-def connect(url: str, *, timeout: float = 2.0, max_connections: int = 32) -> aioredis.Redis:
-    """A client for ``url``: replies decoded to str, no automatic retry (a script whose reply
-    was lost may have run: the caller re-reads instead, see ``live/routing.py``), bounded
-    waits (for a free connection too), so a dead Redis shows as `LiveUnavailableError`
-    within ``timeout`` seconds."""
+def connect(
+    url: str,
+    *,
+    timeout: float = 2.0,
+    max_connections: int = 32,
+    username: str = "",
+    password: str = "",
+) -> aioredis.Redis:
+    """A client for ``url`` (no credentials in it: ``password``, ``username`` when set):
+    replies decoded to str, no automatic retry (a script whose reply was lost may have run:
+    the caller re-reads instead, see ``live/routing.py``), bounded waits (for a free
+    connection too), so a dead Redis shows as `LiveUnavailableError` within ``timeout``
+    seconds."""
     # a burst of callers waits for a free connection (up to ``timeout``) instead of failing
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=timeout, **_options(timeout)
+        url,
+        max_connections=max_connections,
+        timeout=timeout,
+        **_options(timeout, username, password),
     )
     return aioredis.Redis.from_pool(pool)
 
@@ -61,19 +78,24 @@ def connect_sentinel(
     *,
     timeout: float = 2.0,
     max_connections: int = 32,
+    username: str = "",
+    password: str = "",
+    sentinel_password: str = "",
 ) -> aioredis.Redis:
     """A client on the primary that ``sentinels`` monitor as ``master``, with `connect`'s
-    properties (decoded replies, no retry, bounded waits). No Sentinel answers, or none knows
-    a primary: the command fails with a ConnectionError (`LiveUnavailableError` upstream)."""
-    options = _options(timeout)
-    manager = Sentinel(
-        sentinels,
-        sentinel_kwargs={
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), 0),
-        },
-    )
+    properties (decoded replies, no retry, bounded waits); ``username`` / ``password`` are
+    the primary's, ``sentinel_password`` the Sentinels' own (their requirepass; empty: they
+    are asked without AUTH). No Sentinel answers, or none knows a primary: the command fails
+    with a ConnectionError (`LiveUnavailableError` upstream)."""
+    options = _options(timeout, username, password)
+    sentinel_kwargs: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    if sentinel_password:
+        sentinel_kwargs["password"] = sentinel_password
+    manager = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)
     client: aioredis.Redis = manager.master_for(
         master,
         connection_pool_class=_BlockingSentinelPool,
@@ -86,9 +108,18 @@ def connect_sentinel(
 
 def live_client(settings: Settings, *, timeout: float = 2.0) -> aioredis.Redis:
     """The controller's live-state client: through ``redis_sentinels`` when set, else
-    line311's own redis-server at ``redis://127.0.0.1:<redis_port>/0``."""
+    line311's own redis-server at ``redis://127.0.0.1:<redis_port>/0``; authenticated with
+    ``redis_password`` (and ``redis_username``, ``redis_sentinel_password`` when set)."""
+    username = settings.redis_username
+    password = settings.redis_password.get_secret_value()
     if settings.redis_sentinels:
         return connect_sentinel(
-            settings.sentinel_addresses, settings.redis_sentinel_master, timeout=timeout
+            settings.sentinel_addresses,
+            settings.redis_sentinel_master,
+            timeout=timeout,
+            username=username,
+            password=password,
+            sentinel_password=settings.redis_sentinel_password.get_secret_value(),
         )
-    return connect(f"redis://127.0.0.1:{settings.redis_port}/0", timeout=timeout)
+    url = f"redis://127.0.0.1:{settings.redis_port}/0"
+    return connect(url, timeout=timeout, username=username, password=password)

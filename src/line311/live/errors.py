@@ -5,6 +5,9 @@ LiveError(Line311Error)
 ├── RedisStartError        the process died or never answered PING (remote)
 ├── LiveStateError         a record or reply is not what line311 expects (local: a bug)
 └── LiveUnavailableError   Redis cannot be reached or refused a command (remote: degrade, retry)
+    └── LiveAuthError      Redis (or a Sentinel) refused line311's credentials: a wrong or
+                           missing redis_password / redis_sentinel_password (remote: degrade,
+                           retry; it lasts until the settings or the server change)
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from line311.errors import Line311Error
 
 __all__ = [
+    "LiveAuthError",
     "LiveError",
     "LiveStateError",
     "LiveUnavailableError",
@@ -37,4 +41,8 @@ class LiveStateError(LiveError):
 
 
 class LiveUnavailableError(LiveError):
+    pass
+
+
+class LiveAuthError(LiveUnavailableError):
     pass

@@ -61,7 +61,7 @@ import redis.asyncio as aioredis
 import redis.exceptions as redis_errors
 
 from line311.live import codec
-from line311.live.errors import LiveStateError, LiveUnavailableError
+from line311.live.errors import LiveAuthError, LiveStateError, LiveUnavailableError
 from line311.live.ops import SCRIPTS, SHAS, Op, Ops, Refusal, Reserved
 from line311.routing.agents import AgentEvent, AgentState
 from line311.routing.waiting import WaitingCall
@@ -90,12 +90,26 @@ class LiveAgent:
     profile: str | None = None
 
 
+def _is_auth_failure(exc: Exception) -> bool:
+    """A refused AUTH (WRONGPASS), a command without it (NOAUTH), or AUTH sent to a Redis
+    without a password; through Sentinel, a Sentinel's refusal is named in the no-primary
+    error (`redis.sentinel.MasterNotFoundError` lists each Sentinel's exception)."""
+    if isinstance(exc, redis_errors.AuthenticationError):
+        return True
+    return isinstance(exc, redis_errors.ConnectionError) and "AuthenticationError" in str(exc)
+
+
 @contextlib.asynccontextmanager
 async def mapped_errors(what: str) -> AsyncIterator[None]:
     """Turn redis-py's exceptions into the live package's (the one place that does)."""
     try:
         yield
     except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+        if _is_auth_failure(exc):
+            raise LiveAuthError(
+                f"{what}: Redis authentication failed ({exc}); check redis_password, "
+                "redis_username and, with Sentinels that require auth, redis_sentinel_password"
+            ) from exc
         raise LiveUnavailableError(f"{what}: Redis unreachable ({exc})") from exc
     except redis_errors.RedisError as exc:
         raise LiveStateError(f"{what}: Redis said {exc}") from exc

@@ -11,8 +11,10 @@ lifecycle they share (`line311.daemon.Daemon`) and `find_packaged`:
   <instance>`` for a system binary; for the chroot, whose process sees only the root,
   ``/var/lib/line311/redis-<instance>`` inside the root (as Asterisk's instance dir). We write
   our own ``redis.conf`` there on every start: loopback only, our port, AOF on with fsync
-  every second, no eviction, log to stdout (captured in ``<state_dir>/redis-<instance>.log``).
-  No system service, unit file or ``/etc/redis`` is read or touched.
+  every second, no eviction, log to stdout (captured in ``<state_dir>/redis-<instance>.log``),
+  and ``requirepass`` (the ``redis_password`` setting): the password is in that file only
+  (mode 0600, never on the command line, where ``ps`` would show it), and every probe here
+  sends AUTH before PING. No system service, unit file or ``/etc/redis`` is read or touched.
 * **Process.** Foreground (``daemonize no``) in its own session; the PID is kept in
   ``<state_dir>/redis-<instance>.pid`` and checked against /proc (a redis process listening on
   our port) before any signal, so a stale pid file never makes us signal another process.
@@ -42,6 +44,7 @@ __all__ = [
     "RedisStatus",
     "find_redis",
     "ping",
+    "probe",
     "render_conf",
 ]
 
@@ -84,8 +87,23 @@ def find_redis(mode: Mode, root: Path, *, build: bool = True) -> RedisInstallati
     return RedisInstallation(found.mode, found.root, found.binary, found.version)
 
 
-def render_conf(*, port: int, data_dir: str, bind: str = "127.0.0.1") -> str:
-    """The whole redis.conf of an instance (valid for Redis 6.2 to 8)."""
+def _conf_string(value: str) -> str:
+    """``value`` as a double-quoted redis.conf argument (any character, none can end the line)."""
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def render_conf(*, port: int, data_dir: str, bind: str = "127.0.0.1", password: str = "") -> str:
+    """The whole redis.conf of an instance (valid for Redis 6.2 to 8); with ``password``, the
+    default user must AUTH with it (``requirepass``)."""
+    auth = f"requirepass {_conf_string(password)}\n" if password else ""
     return (
         "# written by line311 on every start: edits are lost\n"
         f"bind {bind}\n"
@@ -108,18 +126,60 @@ def render_conf(*, port: int, data_dir: str, bind: str = "127.0.0.1") -> str:
         "tcp-keepalive 60\n"
         "timeout 0\n"
         "databases 16\n"
+        f"{auth}"
     )
 
 
-def ping(host: str, port: int, timeout: float = 1.0) -> bool:
-    """True when a Redis at host:port answers PING with PONG (and is not loading)."""
+def _command(*args: str) -> bytes:
+    """One command as a RESP array of bulk strings (any byte of an argument is safe)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+def probe(
+    host: str, port: int, *, password: str = "", username: str = "", timeout: float = 1.0
+) -> tuple[bool, str]:
+    """(True, "") when a Redis at host:port answers PING with PONG (and is not loading), after
+    AUTH with ``password`` (as ``username`` when set) if one is given; else (False, why)."""
+    auth = ["AUTH", *([username] if username else []), password] if password else []
+    reply = ""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"PING\r\n")
-            reply = sock.recv(64)
+        with (
+            socket.create_connection((host, port), timeout=timeout) as sock,
+            sock.makefile("rb") as replies,
+        ):
+            sock.sendall((_command(*auth) if auth else b"") + _command("PING"))
+            for _ in range(2 if auth else 1):
+                reply = replies.readline(512).rstrip(b"\r\n").decode(errors="replace")
+                if not reply.startswith("+"):
+                    break  # AUTH refused: the reply to PING says no more
+    except OSError as exc:
+        return False, f"no answer ({exc})"
+    if reply == "+PONG":
+        return True, ""
+    if reply.startswith(("-NOAUTH", "-WRONGPASS")) or "AUTH" in reply:
+        return False, f"authentication failed: {reply[1:] or 'connection closed'}"
+    return False, reply[1:] or "connection closed"
+
+
+def ping(
+    host: str, port: int, timeout: float = 1.0, *, password: str = "", username: str = ""
+) -> bool:
+    """True when a Redis at host:port answers PING with PONG (and is not loading), after
+    AUTH with ``password`` if one is given (`probe`)."""
+    return probe(host, port, password=password, username=username, timeout=timeout)[0]
+
+
+def _listens(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Something accepts TCP connections at host:port (a Redis with any password, or not)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
     except OSError:
         return False
-    return reply.startswith(b"+PONG")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +208,7 @@ class RedisServer(Daemon):
         root: Path | None = None,
         installation: RedisInstallation | None = None,
         host: str = "127.0.0.1",
+        password: str = "",
     ) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_-]{0,30}", instance):
             raise RedisStartError(f"bad instance name {instance!r}")
@@ -156,6 +217,8 @@ class RedisServer(Daemon):
         self.port = port
         self._instance = instance
         self.host = host
+        self.password = password
+        """``requirepass`` of its config, sent (AUTH) by every probe; empty: none."""
         self._mode: Mode = mode
         self._root = root
         self._installation = installation
@@ -174,6 +237,7 @@ class RedisServer(Daemon):
 
     @property
     def url(self) -> str:
+        """Where it listens (never with the password: this is shown and logged)."""
         return f"redis://{self.host}:{self.port}/0"
 
     @property
@@ -201,7 +265,14 @@ class RedisServer(Daemon):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
         conf = self.data_dir / "redis.conf"
-        conf.write_text(render_conf(port=self.port, data_dir=self.server_dir, bind=self.host))
+        text = render_conf(
+            port=self.port, data_dir=self.server_dir, bind=self.host, password=self.password
+        )
+        # it holds the password: created private, and made private if an older one was not
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
         return conf
 
     def prepare(self) -> None:
@@ -210,8 +281,11 @@ class RedisServer(Daemon):
     def is_ours(self, pid: int) -> bool:
         return _is_our_redis(pid, self.port)
 
+    def _probe(self) -> tuple[bool, str]:
+        return probe(self.host, self.port, password=self.password)
+
     def in_use_message(self) -> str | None:
-        if ping(self.host, self.port):
+        if _listens(self.host, self.port):
             return f"something else already answers on {self.host}:{self.port}; pick another port"
         return None
 
@@ -224,11 +298,20 @@ class RedisServer(Daemon):
         return f" on {self.host}:{self.port}"
 
     def ready_probe(self) -> tuple[bool, str]:
-        return ping(self.host, self.port), ""
+        return self._probe()
 
     def not_ready_message(self, pid: int, timeout: float, last: str) -> str:
+        why = f" ({last})" if last else ""
+        hint = ""
+        if last.startswith("authentication failed"):
+            # one of ours already running with another password (or none) is adopted as is
+            hint = (
+                "; it does not take redis_password: stop it (`line311 redis down`) so it "
+                "restarts with its new config"
+            )
         return (
-            f"Redis pid {pid} did not answer PING on {self.host}:{self.port} within {timeout:.0f} s"
+            f"Redis pid {pid} did not answer PING on {self.host}:{self.port} within "
+            f"{timeout:.0f} s{why}{hint}"
         )
 
     def status(self) -> RedisStatus:
@@ -240,7 +323,7 @@ class RedisServer(Daemon):
             version=inst.version,
             pid=pid,
             running=pid is not None,
-            ready=pid is not None and ping(self.host, self.port),
+            ready=pid is not None and self._probe()[0],
             url=self.url,
             data_dir=self.data_dir,
             log_file=self.log_file,

@@ -72,6 +72,8 @@ def stack_processes(settings: Settings) -> list[Process]:
             port=settings.redis_port,
             mode=settings.redis_mode,
             root=settings.effective_asterisk_root,
+            # its requirepass; the controller and the bridge read the same settings
+            password=settings.redis_password.get_secret_value(),
         )
         redis = [DaemonProcess("redis", server)]
     media: list[Process]

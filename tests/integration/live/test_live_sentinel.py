@@ -1,8 +1,10 @@
 """The controller's live-state client through Redis Sentinel: real redis-servers and a real
-Sentinel process, the client built from the settings (`live_client`)."""
+Sentinel process, the client built from the settings (`live_client`). As in production, the
+primary (and the replica) require a password, which the Sentinel knows (``auth-pass``)."""
 
 from __future__ import annotations
 
+import secrets
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,9 +12,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from line311.config import load_settings
+from line311.config import Settings, load_settings
 from line311.live.client import live_client
-from line311.live.errors import LiveUnavailableError
+from line311.live.errors import LiveAuthError, LiveUnavailableError
 from line311.live.server import RedisServer
 from line311.live.sessions import RedisSessionStore
 from tests.fixtures.polling import wait_until
@@ -20,6 +22,9 @@ from tests.fixtures.redis_sentinel import SentinelProcess
 from tests.fixtures.redis_server import running_redis
 
 pytestmark = pytest.mark.integration
+
+PASSWORD = secrets.token_urlsafe(24)
+"""The primary's (and the replica's) requirepass."""
 
 
 def _free_port() -> int:
@@ -30,14 +35,18 @@ def _free_port() -> int:
 
 @pytest.fixture
 def primary(tmp_path: Path) -> Iterator[RedisServer]:
-    with running_redis(tmp_path, "primary") as server:
+    with running_redis(tmp_path, "primary", password=PASSWORD) as server:
         yield server
 
 
 @pytest.fixture
 def sentinel(tmp_path: Path, primary: RedisServer) -> Iterator[SentinelProcess]:
     process = SentinelProcess(
-        primary.installation, tmp_path, port=_free_port(), primary_port=primary.port
+        primary.installation,
+        tmp_path,
+        port=_free_port(),
+        primary_port=primary.port,
+        auth_pass=PASSWORD,
     )
     try:
         process.start()
@@ -57,18 +66,30 @@ def _failover(control: redis.Redis) -> bool:
         raise
 
 
+def _direct(port: int) -> redis.Redis:
+    return redis.Redis(port=port, password=PASSWORD, decode_responses=True, socket_timeout=2)
+
+
 def _role(port: int) -> str:
-    with redis.Redis(port=port, decode_responses=True, socket_timeout=2) as client:
+    with _direct(port) as client:
         return str(client.info("replication")["role"])
+
+
+def _settings(tmp_path: Path, sentinel_port: int, **overrides: object) -> Settings:
+    values: dict[str, object] = {"redis_password": PASSWORD}
+    values.update(overrides)
+    return load_settings(
+        state_dir=tmp_path,
+        live_state="redis",
+        redis_sentinels=[f"127.0.0.1:{sentinel_port}"],
+        **values,
+    )
 
 
 async def test_given_a_sentinel_when_a_session_is_saved_then_it_is_on_the_primary_it_names(
     tmp_path: Path, primary: RedisServer, sentinel: SentinelProcess
 ) -> None:
-    settings = load_settings(
-        state_dir=tmp_path, live_state="redis", redis_sentinels=[f"127.0.0.1:{sentinel.port}"]
-    )
-    client = live_client(settings, timeout=2.0)
+    client = live_client(_settings(tmp_path, sentinel.port), timeout=2.0)
     try:
         store = RedisSessionStore(client)
         await store.save_session("ch-1", "ivr", {"node": "menu", "digits": "1"})
@@ -76,17 +97,56 @@ async def test_given_a_sentinel_when_a_session_is_saved_then_it_is_on_the_primar
             "kind": "ivr",
             "state": {"node": "menu", "digits": "1"},
         }
-        with redis.Redis(port=primary.port, decode_responses=True) as direct:
+        with _direct(primary.port) as direct:
             assert direct.hkeys(store.key) == ["ch-1"]
     finally:
         await client.aclose()
 
 
-async def test_given_no_sentinel_answers_then_live_unavailable(tmp_path: Path) -> None:
-    settings = load_settings(
-        state_dir=tmp_path, live_state="redis", redis_sentinels=[f"127.0.0.1:{_free_port()}"]
+async def test_given_a_wrong_primary_password_then_an_authentication_error(
+    tmp_path: Path, primary: RedisServer, sentinel: SentinelProcess
+) -> None:
+    wrong = secrets.token_urlsafe(24)
+    client = live_client(_settings(tmp_path, sentinel.port, redis_password=wrong), timeout=2.0)
+    try:
+        with pytest.raises(LiveAuthError, match=r"authentication failed.*redis_password"):
+            await RedisSessionStore(client).save_session("ch-1", "ivr", {"node": "menu"})
+    finally:
+        await client.aclose()
+
+
+async def test_given_sentinels_that_require_a_password_then_redis_sentinel_password_is_sent(
+    tmp_path: Path, primary: RedisServer
+) -> None:
+    sentinel_password = secrets.token_urlsafe(24)
+    process = SentinelProcess(
+        primary.installation,
+        tmp_path,
+        port=_free_port(),
+        primary_port=primary.port,
+        auth_pass=PASSWORD,
+        requirepass=sentinel_password,
     )
-    client = live_client(settings, timeout=0.5)
+    try:
+        process.start()
+        settings = _settings(tmp_path, process.port, redis_sentinel_password=sentinel_password)
+        client = live_client(settings, timeout=2.0)
+        try:
+            await RedisSessionStore(client).save_session("ch-1", "ivr", {"node": "menu"})
+        finally:
+            await client.aclose()
+        client = live_client(_settings(tmp_path, process.port), timeout=2.0)  # none sent
+        try:
+            with pytest.raises(LiveAuthError, match="authentication failed"):
+                await RedisSessionStore(client).save_session("ch-2", "ivr", {"node": "menu"})
+        finally:
+            await client.aclose()
+    finally:
+        process.stop()
+
+
+async def test_given_no_sentinel_answers_then_live_unavailable(tmp_path: Path) -> None:
+    client = live_client(_settings(tmp_path, _free_port()), timeout=0.5)
     try:
         with pytest.raises(LiveUnavailableError):
             await RedisSessionStore(client).save_session("ch-1", "ivr", {"node": "menu"})
@@ -97,12 +157,16 @@ async def test_given_no_sentinel_answers_then_live_unavailable(tmp_path: Path) -
 async def test_given_a_failover_then_the_client_writes_to_the_new_primary(
     tmp_path: Path, primary: RedisServer, sentinel: SentinelProcess
 ) -> None:
-    replica = RedisServer(tmp_path, port=_free_port(), instance="replica")
+    replica = RedisServer(tmp_path, port=_free_port(), instance="replica", password=PASSWORD)
     replica.start(wait=15)
     try:
-        with redis.Redis(port=replica.port, decode_responses=True) as direct:
+        # each AUTHs to whichever is its primary (the old primary too, once demoted)
+        for port in (primary.port, replica.port):
+            with _direct(port) as direct:
+                direct.config_set("masterauth", PASSWORD)
+        with _direct(replica.port) as direct:
             direct.execute_command("REPLICAOF", "127.0.0.1", str(primary.port))
-        with redis.Redis(port=replica.port, decode_responses=True) as direct:
+        with _direct(replica.port) as direct:
             wait_until(
                 lambda: direct.info("replication").get("master_link_status") == "up",
                 15,
@@ -115,10 +179,7 @@ async def test_given_a_failover_then_the_client_writes_to_the_new_primary(
                 30,
                 "the Sentinel to see the replica",
             )
-        settings = load_settings(
-            state_dir=tmp_path, live_state="redis", redis_sentinels=[f"127.0.0.1:{sentinel.port}"]
-        )
-        client = live_client(settings, timeout=2.0)
+        client = live_client(_settings(tmp_path, sentinel.port), timeout=2.0)
         try:
             store = RedisSessionStore(client)
             await store.save_session("ch-1", "ivr", {"node": "menu"})
@@ -142,7 +203,7 @@ async def test_given_a_failover_then_the_client_writes_to_the_new_primary(
                 except LiveUnavailableError:
                     if attempt == 1:
                         raise
-            with redis.Redis(port=replica.port, decode_responses=True) as direct:
+            with _direct(replica.port) as direct:
                 assert sorted(direct.hkeys(store.key)) == ["ch-1", "ch-2"]
             assert await store.load("ch-2") == {"kind": "ivr", "state": {"node": "goodbye"}}
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 from collections.abc import Callable
@@ -28,7 +29,8 @@ def _free_port() -> int:
 async def test_given_a_supervised_redis_when_it_is_killed_then_its_manager_starts_it_again(
     tmp_path: Path,
 ) -> None:
-    server = RedisServer(tmp_path, port=_free_port(), instance="sup")
+    password = secrets.token_urlsafe(24)  # as `line311 run` starts it: with requirepass
+    server = RedisServer(tmp_path, port=_free_port(), instance="sup", password=password)
     sup = Supervisor(
         [DaemonProcess("redis", server, poll=0.05)],
         tmp_path / "supervisor.json",
@@ -60,11 +62,11 @@ async def test_given_a_supervised_redis_when_it_is_killed_then_its_manager_start
                     "redis restarted",
                 )
                 assert redis()["pid"] not in (None, old)
-                assert ping("127.0.0.1", server.port)
+                assert ping("127.0.0.1", server.port, password=password)
             finally:
                 stop.set()
         assert redis()["state"] == "stopped"
         assert server.read_pid() is None
-        assert not ping("127.0.0.1", server.port)
+        assert not ping("127.0.0.1", server.port, password=password)
     finally:
         server.stop()

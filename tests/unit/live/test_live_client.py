@@ -24,6 +24,20 @@ async def test_without_sentinels_the_client_is_the_loopback_redis_on_redis_port(
     assert kwargs["socket_timeout"] == 0.5
     assert kwargs["retry"].get_retries() == 0
     assert pool.timeout == 0.5
+    # the generated password (secrets.toml), the default user
+    assert kwargs["password"] == load_settings(state_dir=tmp_path).redis_password.get_secret_value()
+    assert kwargs["username"] is None
+    await client.aclose()
+
+
+async def test_the_client_authenticates_as_the_settings_say(tmp_path: Path) -> None:
+    settings = load_settings(
+        state_dir=tmp_path, redis_password="Tr0ub4dor&3-horse", redis_username="line311"
+    )
+    client = live_client(settings)
+    kwargs = client.connection_pool.connection_kwargs
+    assert (kwargs["username"], kwargs["password"]) == ("line311", "Tr0ub4dor&3-horse")
+    assert "Tr0ub4dor" not in repr(client)
     await client.aclose()
 
 
@@ -51,4 +65,24 @@ async def test_with_sentinels_the_client_follows_the_primary_they_name(tmp_path:
     for sentinel in sentinels:
         assert sentinel.connection_pool.connection_kwargs["socket_timeout"] == 0.5
         assert sentinel.connection_pool.connection_kwargs["retry"].get_retries() == 0
+        assert sentinel.connection_pool.connection_kwargs["password"] is None  # none set
+    assert kwargs["password"] == settings.redis_password.get_secret_value()  # the primary's
+    await client.aclose()
+
+
+async def test_with_sentinels_that_require_auth_their_password_is_sent_to_them(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        state_dir=tmp_path,
+        redis_sentinels=["s1:26379"],
+        redis_password="primary-Tr0ub4dor&3",
+        redis_sentinel_password="sentinel-Tr0ub4dor&3",
+    )
+    client = live_client(settings)
+    pool = client.connection_pool
+    assert isinstance(pool, SentinelConnectionPool)
+    assert pool.connection_kwargs["password"] == "primary-Tr0ub4dor&3"
+    (sentinel,) = pool.sentinel_manager.sentinels
+    assert sentinel.connection_pool.connection_kwargs["password"] == "sentinel-Tr0ub4dor&3"
     await client.aclose()

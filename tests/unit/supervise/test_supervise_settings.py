@@ -12,6 +12,7 @@ from rich.console import Console
 from line311.commands.supervise import status_table
 from line311.config import load_settings
 from line311.errors import ConfigError
+from line311.live.server import RedisServer
 from line311.supervise.policy import Backoff
 from line311.supervise.processes import CommandProcess, DaemonProcess
 from line311.supervise.stack import backoff_from, stack_processes, status_path
@@ -36,6 +37,9 @@ def test_the_stack_is_asterisk_redis_bridge_controller_each_with_a_log_in_the_st
     assert [p.name for p in procs] == ["asterisk", "redis", "crm-bridge", "controller"]
     assert isinstance(procs[0], DaemonProcess)
     assert isinstance(procs[1], DaemonProcess)
+    redis = procs[1].manager
+    assert isinstance(redis, RedisServer)
+    assert redis.password == settings.redis_password.get_secret_value() != ""  # requirepass
     bridge, controller = procs[2], procs[3]
     assert isinstance(bridge, CommandProcess)
     assert isinstance(controller, CommandProcess)
