@@ -15,6 +15,7 @@ crashing (not the machine losing power mid-commit), and costs no fsync on the ca
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
@@ -45,7 +46,15 @@ CREATE INDEX IF NOT EXISTS ix_records_state_next ON records (state, next_attempt
 _PAYLOAD = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 """Compact, keys sorted (the text the stdlib's ``json.dumps(separators=(",", ":"),
 sort_keys=True)`` wrote, but for non-ASCII written as UTF-8, not ``\\u`` escapes); a
-datetime is refused (``TypeError``) as before rather than written."""
+datetime is refused (``TypeError``) as before rather than written; a NaN is written as
+``null`` (httpx refused to send one, so such a record never reached the bridge before)."""
+
+
+def _load(payload: str) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:  # a NaN or Infinity an older version wrote: read as then
+        return json.loads(payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +103,7 @@ class RecordSpool:
                 " ORDER BY next_attempt_at, created_at, call_id LIMIT ?",
                 (now, limit),
             ).fetchall()
-        return [SpooledRecord(r[0], orjson.loads(r[1]), r[2], r[3]) for r in rows]
+        return [SpooledRecord(r[0], _load(r[1]), r[2], r[3]) for r in rows]
 
     def settle(self, delivered: Sequence[str], dead: Sequence[tuple[str, str]]) -> None:
         """A batch's outcome in one transaction: ``delivered`` records go, ``dead`` ones

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -160,6 +161,22 @@ def test_given_a_record_then_the_spool_gives_back_the_same_record_its_text_compa
         spool.close()
     assert due.record == json.loads(json.dumps(body))  # tuples as lists, as before
     assert payload == json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def test_given_a_payload_with_nan_from_an_older_version_then_the_spool_still_reads_it(
+    tmp_path: Path,
+) -> None:
+    spool = RecordSpool(tmp_path / "spool.sqlite")
+    try:
+        spool._db.execute(
+            "INSERT INTO records (call_id, payload, created_at, next_attempt_at)"
+            ' VALUES (\'old.1\', \'{"call_id":"old.1","x":NaN}\', 0, 0)'
+        )
+        (due,) = spool.due(0.0)
+    finally:
+        spool.close()
+    assert due.call_id == "old.1"
+    assert math.isnan(due.record["x"])
 
 
 def test_given_a_record_with_a_datetime_then_the_spool_refuses_it(tmp_path: Path) -> None:
