@@ -207,11 +207,19 @@ class EdgeSession:
 
 
 def _fit(record: dict[str, Any], limit: int) -> dict[str, Any]:
-    """Drop the oldest prompts, then digits, until the record serialises under ``limit``."""
+    """Drop the oldest prompts, then digits, until the record serialises under ``limit``
+    (measured as the bridge measures it: the stdlib's compact ``json.dumps``). One
+    serialisation for a record that fits, as nearly every one does."""
+    if _size(record) <= limit:
+        return record
     for key in ("prompts", "digits", "nodes"):
-        while len(json.dumps(record, separators=(",", ":"))) > limit and record.get(key):
+        while _size(record) > limit and record.get(key):
             items: list[Any] = record[key]
             cut = max(1, len(items) // 4)
             del items[:cut]
             record[f"{key}_dropped"] = record.get(f"{key}_dropped", 0) + cut
     return record
+
+
+def _size(record: dict[str, Any]) -> int:
+    return len(json.dumps(record, separators=(",", ":")))

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+import orjson
 
 from line311.crm_bridge.errors import CrmConflict, CrmRejected, CrmUnavailable
 
@@ -33,14 +34,23 @@ logger = logging.getLogger(__name__)
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
-def _jsonable(value: Any) -> Any:
+_JSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def _default(value: Any) -> Any:
+    """What orjson does not write itself: datetimes as ``isoformat()`` (passed through, so
+    exactly as before), other mappings as dicts."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _body(value: Any) -> bytes:
+    """A request body in one orjson call (the stdlib encoder was ~5 % of the controller)."""
+    return orjson.dumps(value, default=_default, option=_JSON_OPTIONS)
 
 
 def _error_id(response: httpx.Response) -> str:
@@ -128,7 +138,11 @@ class CrmClient:
         """Deliver one finished call (a dict shaped like `schemas.CallRecord`)."""
         call_id = str(record.get("call_id", "?"))
         response = await self._request(
-            "POST", "/v1/calls", f"posting call {call_id}", json=_jsonable(record)
+            "POST",
+            "/v1/calls",
+            f"posting call {call_id}",
+            content=_body(record),
+            headers=_JSON_HEADERS,
         )
         if response.status_code in (200, 201):
             logger.debug("CRM bridge stored call %s (%s)", call_id, response.status_code)
@@ -149,14 +163,18 @@ class CrmClient:
         a wrong key) raises `CrmRejected`."""
         what = f"posting {len(records)} calls"
         response = await self._request(
-            "POST", "/v1/calls/batch", what, json={"records": _jsonable(list(records))}
+            "POST",
+            "/v1/calls/batch",
+            what,
+            content=_body({"records": list(records)}),
+            headers=_JSON_HEADERS,
         )
         if response.status_code != 200:
             raise CrmRejected(
                 f"CRM bridge refused {what}: HTTP {response.status_code} {_error_id(response)}",
                 response.status_code,
             )
-        results = response.json().get("results")
+        results = orjson.loads(response.content).get("results")
         if not isinstance(results, list) or len(results) != len(records):
             raise CrmUnavailable(f"{what}: the bridge answered {len(results or [])} results")
         outcomes: list[CrmConflict | CrmRejected | None] = []

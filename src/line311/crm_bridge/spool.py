@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from line311.db.engine import private_sqlite_file
 
 __all__ = ["RecordSpool", "SpooledRecord"]
@@ -39,6 +41,20 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS ix_records_state_next ON records (state, next_attempt_at);
 """
+
+
+_PAYLOAD = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+"""Compact, keys sorted (the text the stdlib's ``json.dumps(separators=(",", ":"),
+sort_keys=True)`` wrote, but for non-ASCII written as UTF-8, not ``\\u`` escapes); a
+datetime is refused (``TypeError``) as before rather than written; a NaN is written as
+``null`` (httpx refused to send one, so such a record never reached the bridge before)."""
+
+
+def _load(payload: str) -> Any:
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:  # a NaN or Infinity an older version wrote: read as then
+        return json.loads(payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +85,7 @@ class RecordSpool:
     def put(self, record: Mapping[str, Any], now: float) -> bool:
         """Queue ``record`` (due at once); False when its ``call_id`` is queued already."""
         call_id = str(record["call_id"])
-        payload = json.dumps(record, separators=(",", ":"), sort_keys=True)
+        payload = orjson.dumps(record, option=_PAYLOAD).decode()
         with self._lock:
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO records (call_id, payload, created_at, next_attempt_at)"
@@ -87,7 +103,7 @@ class RecordSpool:
                 " ORDER BY next_attempt_at, created_at, call_id LIMIT ?",
                 (now, limit),
             ).fetchall()
-        return [SpooledRecord(r[0], json.loads(r[1]), r[2], r[3]) for r in rows]
+        return [SpooledRecord(r[0], _load(r[1]), r[2], r[3]) for r in rows]
 
     def settle(self, delivered: Sequence[str], dead: Sequence[tuple[str, str]]) -> None:
         """A batch's outcome in one transaction: ``delivered`` records go, ``dead`` ones

@@ -10,6 +10,7 @@ import json
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 import httpx
 import pytest
@@ -73,6 +74,25 @@ async def test_given_the_bridge_stores_the_call_then_one_request_with_the_key_an
     assert request.headers["authorization"] == "Bearer k3y"
     assert json.loads(request.content)["started_at"] == "2025-01-27T14:00:00+00:00"
     assert sleeps == []
+
+
+async def test_given_nested_times_tuples_and_mappings_then_the_body_is_what_the_stdlib_wrote() -> (
+    None
+):
+    """The body is orjson's, with the JSON the stdlib encoder gave after ``isoformat()``."""
+    leg = MappingProxyType({"at": datetime(2025, 1, 27, 14, 1, 2, 345678, tzinfo=UTC)})
+    record = {**RECORD, "path": ("a", ["b", {"ñ": 1.5}]), "queue_leg": leg}
+    script, sleeps = Script(201), []
+    async with client(script, sleeps) as crm:
+        await crm.post_call(record)
+
+    (request,) = script.requests
+    assert request.headers["content-type"] == "application/json"
+    assert json.loads(request.content) == {
+        **json.loads(json.dumps(RECORD, default=datetime.isoformat)),
+        "path": ["a", ["b", {"ñ": 1.5}]],
+        "queue_leg": {"at": "2025-01-27T14:01:02.345678+00:00"},
+    }
 
 
 async def test_given_a_repeat_answered_200_then_success() -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +146,47 @@ def test_the_backoff_is_capped_and_never_zero(attempts: int) -> None:
     rng = random.Random(1)
     delays = [policy.delay(attempts, rng) for _ in range(200)]
     assert all(0.05 <= d <= 30.0 for d in delays)
+
+
+def test_given_a_record_then_the_spool_gives_back_the_same_record_its_text_compact_and_sorted(
+    tmp_path: Path,
+) -> None:
+    spool = RecordSpool(tmp_path / "spool.sqlite")
+    body = {**record("text.1"), "path": {"z": ["é", 1.5, None, True], "a": ("t", 2**40)}}
+    try:
+        assert spool.put(body, 0.0)
+        ((payload,),) = spool._db.execute("SELECT payload FROM records").fetchall()
+        (due,) = spool.due(0.0)
+    finally:
+        spool.close()
+    assert due.record == json.loads(json.dumps(body))  # tuples as lists, as before
+    assert payload == json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def test_given_a_payload_with_nan_from_an_older_version_then_the_spool_still_reads_it(
+    tmp_path: Path,
+) -> None:
+    spool = RecordSpool(tmp_path / "spool.sqlite")
+    try:
+        spool._db.execute(
+            "INSERT INTO records (call_id, payload, created_at, next_attempt_at)"
+            ' VALUES (\'old.1\', \'{"call_id":"old.1","x":NaN}\', 0, 0)'
+        )
+        (due,) = spool.due(0.0)
+    finally:
+        spool.close()
+    assert due.call_id == "old.1"
+    assert math.isnan(due.record["x"])
+
+
+def test_given_a_record_with_a_datetime_then_the_spool_refuses_it(tmp_path: Path) -> None:
+    spool = RecordSpool(tmp_path / "spool.sqlite")
+    try:
+        with pytest.raises(TypeError):
+            spool.put({**record("dt.1"), "ended_at": datetime(2026, 12, 5, tzinfo=UTC)}, 0.0)
+        assert spool.counts() == {"pending": 0, "dead": 0}
+    finally:
+        spool.close()
 
 
 def test_given_a_new_spool_then_its_file_and_directory_are_private(tmp_path: Path) -> None:
