@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,20 +40,30 @@ def primary(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture
-def sentinel(tmp_path: Path, primary: RedisServer) -> Iterator[SentinelProcess]:
+@contextmanager
+def running_sentinel(
+    primary: RedisServer, workdir: Path, requirepass: str = ""
+) -> Iterator[SentinelProcess]:
+    """A Sentinel on a free port monitoring ``primary`` (with its password), stopped after."""
     process = SentinelProcess(
         primary.installation,
-        tmp_path,
+        workdir,
         port=_free_port(),
         primary_port=primary.port,
         auth_pass=PASSWORD,
+        requirepass=requirepass,
     )
     try:
         process.start()
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture
+def sentinel(tmp_path: Path, primary: RedisServer) -> Iterator[SentinelProcess]:
+    with running_sentinel(primary, tmp_path) as process:
+        yield process
 
 
 def _failover(control: redis.Redis) -> bool:
@@ -119,16 +130,7 @@ async def test_given_sentinels_that_require_a_password_then_redis_sentinel_passw
     tmp_path: Path, primary: RedisServer
 ) -> None:
     sentinel_password = secrets.token_urlsafe(24)
-    process = SentinelProcess(
-        primary.installation,
-        tmp_path,
-        port=_free_port(),
-        primary_port=primary.port,
-        auth_pass=PASSWORD,
-        requirepass=sentinel_password,
-    )
-    try:
-        process.start()
+    with running_sentinel(primary, tmp_path, requirepass=sentinel_password) as process:
         settings = _settings(tmp_path, process.port, redis_sentinel_password=sentinel_password)
         client = live_client(settings, timeout=2.0)
         try:
@@ -141,8 +143,6 @@ async def test_given_sentinels_that_require_a_password_then_redis_sentinel_passw
                 await RedisSessionStore(client).save_session("ch-2", "ivr", {"node": "menu"})
         finally:
             await client.aclose()
-    finally:
-        process.stop()
 
 
 async def test_given_no_sentinel_answers_then_live_unavailable(tmp_path: Path) -> None:
