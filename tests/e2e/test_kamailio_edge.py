@@ -25,7 +25,7 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings
 from line311.kamailio.manager import KamailioManager
 from line311.sim.sipp import free_udp_port, start_agent
-from tests.conftest import _test_settings, free_port_pair
+from tests.conftest import _test_settings, free_port_pair, rtp_block
 from tests.e2e.capacity import TWIN_NUMBER
 from tests.fixtures.polling import wait_until
 
@@ -66,8 +66,11 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         else REPO_ROOT / "var" / "sounds",
         target_is_directory=True,
     )
+    rtp = rtp_block(1)  # the fleet's own block, clear of the session Asterisk's
     settings = _test_settings(
         state_dir,
+        rtp_port_start=rtp,
+        rtp_port_end=rtp + 98,
         asterisks=2,
         asterisk_sip_port_base=free_port_pair(socket.SOCK_DGRAM) - 1,
         ari_url=f"http://127.0.0.1:{free_port_pair(socket.SOCK_STREAM)}",
