@@ -8,6 +8,12 @@ PYTEST_OPTS ?=
 # pytest-xdist workers of the unit and property tests (coverage gate included): one per CPU
 # (`logical`: not psutil's physical cores, which a 2-vCPU machine may count as 1)
 UNIT_WORKERS ?= logical
+# pytest-xdist workers of the integration, e2e and browser tests of `make test` (each worker its
+# own Asterisk, RTP block and databases; a file runs whole on one worker, the slow ones first:
+# SLOW_FILES_FIRST in tests/conftest.py). The e2e tests mostly wait on real-time audio, so two
+# run side by side on two cores. 0 or 1: one process, no xdist.
+SUITE_WORKERS ?= 2
+SUITE_XDIST := $(if $(filter-out 0 1,$(SUITE_WORKERS)),-n $(SUITE_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 .PHONY: run test setup venv apt asterisk asterisk-down sounds lint fmt unit coverage-gate integration e2e browser bench demo clean
 
@@ -44,9 +50,9 @@ run: setup
 	$(BIN)/line311 run
 
 ## test: every test, the real-Asterisk, PostgreSQL and browser ones included; the unit and
-## property tests run once, under the coverage gate
+## property tests run once, under the coverage gate; the others on SUITE_WORKERS processes
 test: setup lint coverage-gate
-	$(BIN)/python -m pytest --ignore=tests/unit --ignore=tests/property --durations=30 $(PYTEST_OPTS)
+	$(BIN)/python -m pytest --ignore=tests/unit --ignore=tests/property --durations=30 $(SUITE_XDIST) $(PYTEST_OPTS)
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit tests/property -n $(UNIT_WORKERS) $(PYTEST_OPTS)

@@ -1,9 +1,13 @@
 """Shared fixtures: a real Asterisk instance for the tests that need one.
 
-The instance is private to this pytest process: its own name, SIP/ARI/RTP ports picked free
-on loopback, its own state directory, and it is stopped (by PID) at the end of the session.
-It reuses the Asterisk installation `line311 asterisk up` uses (system, or the cached sid
-root, built on first use).
+The instance is private to this pytest process: its own name, SIP/ARI ports picked free on
+loopback, an RTP block of its own (`rtp_block`), its own state directory, and it is stopped
+(by PID) at the end of the session. It reuses the Asterisk installation `line311 asterisk up`
+uses (system, or the cached sid root, built on first use).
+
+`make test` runs the integration, e2e and browser tests on two pytest-xdist workers
+(``--dist loadfile``): every file runs whole on one worker, the slow files first
+(`SLOW_FILES_FIRST`).
 """
 
 from __future__ import annotations
@@ -116,8 +120,41 @@ class AsteriskInstance:
         self.manager.start(wait=30)
 
 
+RTP_REGIONS_BASE = 13000
+"""RTP blocks of the tests start here: above the default range of `make run` (10000-12000) and
+below the kernel's ephemeral ports (32768-60999), where every port picked "free" (SIP, ARI,
+SIPp's media) comes from, so an Asterisk's RTP never takes a port a test has just picked."""
+RTP_REGION = 1000
+"""Ports of one pytest process: `RTP_SLOTS` blocks."""
+RTP_SLOTS = 5
+"""Blocks of 200 ports in a region: 0 the session Asterisk (`asterisk_instance`), 1 a
+module's fleet (Kamailio edge), 2.. the `line311 run` stacks of tests/e2e/supervised.py."""
+XDIST_REGIONS = 16
+"""Regions 0..15: the pytest-xdist workers gw0..gw15; 16..18: a pytest without xdist (by PID)."""
+
+
+def worker_index() -> int | None:
+    """This pytest-xdist worker's number (``gw1`` -> 1), or None outside xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else None
+
+
+def rtp_block(slot: int) -> int:
+    """First port of RTP block ``slot`` (0..`RTP_SLOTS`-1, 200 ports each) of this process.
+
+    Two pytest-xdist workers never share a region (it comes from the worker's number, not its
+    PID, which could repeat modulo the region count); a process without xdist takes one of
+    three regions beyond the workers'. Each Asterisk also skips a port in use, so a shared
+    block would only shrink, but separate blocks keep call capacity predictable."""
+    if not 0 <= slot < RTP_SLOTS:
+        raise ValueError(f"RTP slot {slot} outside 0..{RTP_SLOTS - 1}")
+    worker = worker_index()
+    region = worker % XDIST_REGIONS if worker is not None else XDIST_REGIONS + os.getpid() % 3
+    return RTP_REGIONS_BASE + region * RTP_REGION + slot * (RTP_REGION // RTP_SLOTS)
+
+
 def _test_settings(state_dir: Path, **overrides: object) -> Settings:
-    rtp_base = 30000 + (os.getpid() % 200) * 100
+    rtp_base = rtp_block(0)
     values: dict[str, object] = {
         "state_dir": state_dir,
         "asterisk_instance": f"test{os.getpid()}",
@@ -160,7 +197,49 @@ E2E_TIMEOUT = 360
 real speed, and a test must still pass on a busy machine (``make test`` beside another job)."""
 
 
+SLOW_FILES_FIRST = (
+    # first: the CPU-per-call ratio, while the other worker is on the start of the longest e2e
+    # file (real-time audio), not on the CPU-heavy integration tests, which come last
+    "tests/e2e/test_cpu_ratio.py",  # 65 s
+    "tests/e2e/test_supervised_run.py",  # 149 s
+    "tests/e2e/test_queues.py",  # 147 s
+    "tests/e2e/test_queue_paths.py",  # 139 s
+    "tests/e2e/test_alerts.py",  # 137 s
+    "tests/e2e/test_rolling_restart.py",  # 66 s
+    "tests/e2e/test_first_call.py",  # 64 s
+    "tests/e2e/test_queue_limits.py",  # 63 s
+    "tests/e2e/test_alerts_targeted.py",  # 62 s
+    "tests/e2e/test_live_state_faults.py",  # 53 s
+    "tests/e2e/test_desk_pops.py",  # 44 s
+    "tests/e2e/test_ivr.py",  # 43 s
+    "tests/e2e/test_sr_lookup_slow_crm.py",  # 39 s
+    "tests/e2e/test_metrics.py",  # 36 s
+    "tests/e2e/test_demo.py",  # 32 s
+    "tests/browser/test_dashboard_live.py",  # 32 s
+    "tests/e2e/test_dialplan_twin.py",  # 31 s
+    "tests/e2e/test_fleet_faults.py",  # 31 s
+    "tests/e2e/test_fleet_queue.py",  # 29 s
+    "tests/integration/crm/test_crm_outbox.py",  # 27 s
+    "tests/integration/live/test_live_sentinel.py",  # 24 s
+    "tests/e2e/test_languages.py",  # 19 s
+    "tests/integration/live/test_live_routing_processes.py",  # 18 s
+)
+"""Files that run before all others, in this order (the rest keep pytest's order): on
+pytest-xdist workers (``--dist loadfile --no-loadscope-reorder``) each file goes whole to the
+next free worker, so the long ones start first and the short ones fill in at the end, instead
+of one worker ending alone on a long file. Seconds: each file's tests (setup included) in a
+two-worker ``make test``: the phase took 757 s, half the sum of its tests (1495 s) + 10 s."""
+
+
+def _file_rank(item: pytest.Item) -> int:
+    path = (
+        item.path.relative_to(REPO_ROOT).as_posix() if item.path.is_relative_to(REPO_ROOT) else ""
+    )
+    return SLOW_FILES_FIRST.index(path) if path in SLOW_FILES_FIRST else len(SLOW_FILES_FIRST)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_file_rank)  # stable: each file's tests keep their order
     for item in items:
         slow = item.get_closest_marker("asterisk") or item.get_closest_marker("browser")
         if slow and item.get_closest_marker("timeout") is None:

@@ -29,7 +29,14 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings
 from line311.kamailio.manager import KamailioManager
 from line311.queue.queue_log import QueueLogRecord, parse_lines
-from tests.conftest import AsteriskInstance, _test_settings, fleet_ports, free_tcp_port
+from tests.conftest import (
+    RTP_SLOTS,
+    AsteriskInstance,
+    _test_settings,
+    fleet_ports,
+    free_tcp_port,
+    rtp_block,
+)
 from tests.e2e.stack import LINE311, AriObserver, Service, Stack, wait_until
 
 __all__ = ["Desk", "Killed", "Supervised", "alive"]
@@ -83,7 +90,7 @@ class Supervised:
         # its own Asterisk instance and RTP block, also beside another run of this process (a
         # module's shared run and a test's own): same name = "Asterisk already running"
         n = next(_RUNS)
-        rtp = 40000 + ((os.getpid() % 30) * 4 + n % 4) * 200  # clear of the session Asterisk
+        rtp = rtp_block(2 + n % (RTP_SLOTS - 2))  # clear of the session Asterisk's block
         fleet = fleet_ports(asterisks)
         settings = _test_settings(
             state,

@@ -25,7 +25,7 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings
 from line311.kamailio.manager import KamailioManager
 from line311.sim.sipp import free_udp_port, start_agent
-from tests.conftest import _test_settings, free_port_pair
+from tests.conftest import _test_settings, free_port_pair, rtp_block
 from tests.e2e.capacity import TWIN_NUMBER
 from tests.fixtures.polling import wait_until
 
@@ -66,8 +66,11 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         else REPO_ROOT / "var" / "sounds",
         target_is_directory=True,
     )
+    rtp = rtp_block(1)  # the fleet's own block, clear of the session Asterisk's
     settings = _test_settings(
         state_dir,
+        rtp_port_start=rtp,
+        rtp_port_end=rtp + 98,
         asterisks=2,
         asterisk_sip_port_base=free_port_pair(socket.SOCK_DGRAM) - 1,
         ari_url=f"http://127.0.0.1:{free_port_pair(socket.SOCK_STREAM)}",
@@ -89,20 +92,30 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
             shutil.rmtree(mgr.installation.host_path(mgr.instance_dir), ignore_errors=True)
 
 
-def _calls(edge: Edge, workdir: Path, count: int) -> int:
-    """``count`` SIPp calls to the twin through Kamailio (20/s, 0.3 s each); SIPp's exit code
-    (0: every call answered and hung up cleanly)."""
+def _calls(edge: Edge, workdir: Path, count: int) -> None:
+    """``count`` SIPp calls to the twin through Kamailio (20/s, 0.3 s each), each answered and
+    hung up cleanly (else the failure quotes SIPp's exit code, error log and messages)."""
     workdir.mkdir(parents=True, exist_ok=True)
     argv = [
         shutil.which("sipp") or "sipp", "-sn", "uac", f"127.0.0.1:{edge.sip_port}",
         "-s", TWIN_NUMBER, "-m", str(count), "-r", "20", "-d", "300",
         "-i", "127.0.0.1", "-p", str(free_udp_port()),
         "-trace_err", "-error_file", str(workdir / "errors.log"),
+        "-trace_msg", "-message_file", str(workdir / "messages.log"),
         "-timeout", "30s", "-nostdin",
     ]  # fmt: skip
-    return subprocess.run(
-        argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=40
-    ).returncode
+    proc = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=40)
+    if proc.returncode != 0:
+        logs = {
+            name: (workdir / name).read_text(errors="replace")[-3000:]
+            for name in ("errors.log", "messages.log")
+            if (workdir / name).exists()
+        }
+        raise AssertionError(
+            f"SIPp exit {proc.returncode} ({count} calls, destinations {edge.active()}):\n"
+            f"{proc.stderr[-1000:]}\n"
+            + "\n".join(f"--- {name}\n{text}" for name, text in logs.items())
+        )
 
 
 def _counted(edge: Edge, before: list[int], calls: int) -> list[int] | None:
@@ -115,7 +128,7 @@ def test_given_two_asterisks_behind_kamailio_then_20_calls_land_on_both(
     edge: Edge, tmp_path: Path
 ) -> None:
     before = edge.processed()
-    assert _calls(edge, tmp_path, 20) == 0
+    _calls(edge, tmp_path, 20)
     done = wait_until(lambda: _counted(edge, before, 20), 10, "20 calls on the Asterisks")
     per_server = [after - b for after, b in zip(done, before, strict=True)]
     assert per_server == [10, 10]  # round robin
@@ -169,12 +182,12 @@ def test_given_an_asterisk_killed_then_calls_go_to_the_survivor_and_it_rejoins_o
     assert time.monotonic() - killed_at < SKIP_WITHIN
 
     before = edge.processed()[1]
-    assert _calls(edge, tmp_path / "down", 6) == 0
+    _calls(edge, tmp_path / "down", 6)
     wait_until(lambda: edge.processed()[1] - before == 6, 5, "6 calls on the survivor")
 
     victim.start(wait=30)
     wait_until(lambda: edge.active()[victim_uri], SKIP_WITHIN, "the restarted Asterisk back")
     back = edge.processed()
-    assert _calls(edge, tmp_path / "back", 4) == 0
+    _calls(edge, tmp_path / "back", 4)
     after = wait_until(lambda: _counted(edge, back, 4), 10, "4 calls on the Asterisks")
     assert after[0] - back[0] == 2  # the restarted one takes its turn again

@@ -16,6 +16,7 @@ with Redis and Kamailio).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -138,6 +139,12 @@ class AsteriskManager(Daemon):
 
         Only new or changed files are copied (size + mtime), so this is cheap when nothing
         changed. The library is built by ``line311 sounds build`` into ``<state_dir>/sounds``.
+
+        The library and Asterisk's view are shared by every instance of the installation, and
+        alert audio comes and goes in both while another instance runs (published through a
+        hidden temporary file, unpublished by removal): hidden files are skipped, a file that
+        vanishes during the walk is skipped, and a copy appears atomically (a temporary file
+        renamed over the target), so an Asterisk playing it never reads half a file.
         """
         src = library or (self.settings.state_dir / "sounds")
         dest = self.installation.host_path(self.sounds_dir)
@@ -147,17 +154,13 @@ class AsteriskManager(Daemon):
             return 0
         copied = 0
         for path in src.rglob("*"):
-            if not path.is_file():
+            if path.name.startswith("."):
                 continue
-            target = dest / path.relative_to(src)
-            st = path.stat()
-            if target.exists():
-                tt = target.stat()
-                if tt.st_size == st.st_size and int(tt.st_mtime) == int(st.st_mtime):
-                    continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-            copied += 1
+            try:
+                if _copy_if_changed(path, dest / path.relative_to(src)):
+                    copied += 1
+            except FileNotFoundError:
+                logger.debug("%s went away while the prompt library was synced", path)
         return copied
 
     # ------------------------------------------------------------------ process
@@ -212,3 +215,24 @@ class AsteriskManager(Daemon):
             ari_url=s.ari_url,
             log_file=self.log_file,
         )
+
+
+def _copy_if_changed(path: Path, target: Path) -> bool:
+    """Copy the regular file ``path`` to ``target`` (through a temporary file beside it, so it
+    appears whole) unless ``target`` has its size and mtime already; True when copied.
+    `FileNotFoundError` when ``path`` is removed meanwhile."""
+    if not path.is_file():
+        return False
+    st = path.stat()
+    if target.exists():
+        tt = target.stat()
+        if tt.st_size == st.st_size and int(tt.st_mtime) == int(st.st_mtime):
+            return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copy2(path, tmp)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True

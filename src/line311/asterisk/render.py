@@ -8,6 +8,7 @@ settings at render time, so no secret is ever committed.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,7 +75,7 @@ def write_if_changed(target: Path, text: str, mode: int) -> bool:
     it already says exactly that; True when written."""
     if target.exists() and target.read_text() == text:
         return False
-    tmp = target.with_name(target.name + ".line311-tmp")
+    tmp = target.with_name(f"{target.name}.line311-tmp.{os.getpid()}")  # writers may race
     tmp.write_text(text)
     tmp.chmod(mode)
     tmp.replace(target)

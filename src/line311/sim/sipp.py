@@ -25,22 +25,35 @@ _RECEIVED = re.compile(
 )
 
 
+MEDIA_PORTS = 4
+"""UDP ports SIPp binds from its media port ``-mp`` p: audio RTP and RTCP at p and p + 1, video
+RTP and RTCP at p + 2 and p + 3 (taken video port: "Unable to bind video RTP socket", the call
+fails)."""
+
+
 def free_udp_port(even: bool = False) -> int:
-    """A UDP port free right now on loopback (an even one for RTP when asked)."""
+    """A UDP port free right now on loopback; with ``even``, a media port for SIPp: even, with
+    the `MEDIA_PORTS` - 1 ports above it free too."""
     for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        if even and port % 2:
+        if not even:
+            return port
+        if port % 2 or port + MEDIA_PORTS > 65536:
             continue
-        if even:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s2:
-                try:
-                    s2.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return port
+        if all(_udp_free(port + k) for k in range(1, MEDIA_PORTS)):
+            return port
     raise RuntimeError("no free UDP port")
+
+
+def _udp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass

@@ -70,6 +70,9 @@ def stack_processes(settings: Settings) -> list[Process]:
         server = RedisServer(
             state,
             port=settings.redis_port,
+            # per Asterisk instance ("main" by default): in the sid root the data directory is
+            # /var/lib/line311/redis-<instance>, shared by every state dir using that root
+            instance=settings.asterisk_instance,
             mode=settings.redis_mode,
             root=settings.effective_asterisk_root,
             # its requirepass; the controller and the bridge read the same settings
