@@ -61,7 +61,9 @@ async def test_given_the_right_password_then_the_store_works(locked: RedisServer
         await client.aclose()
 
 
-@pytest.mark.parametrize("password", ["", "wrong-" + secrets.token_urlsafe(16)])
+@pytest.mark.parametrize(
+    "password", ["", "wrong-" + secrets.token_urlsafe(16)], ids=["none", "wrong"]
+)
 async def test_given_no_or_a_wrong_password_then_an_authentication_error(
     locked: RedisServer, password: str
 ) -> None:
