@@ -3,7 +3,6 @@ by the next controller, and kept through a Redis outage (issue 12 points 1, 6, 7
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,6 +25,7 @@ from line311.queue.events import (
     CallEnqueued,
 )
 from line311.routing.store import InMemoryRoutingStore
+from tests.conftest import free_tcp_port
 from tests.unit.routing.helpers import ccr, router
 
 pytestmark = pytest.mark.integration
@@ -115,16 +115,10 @@ async def test_given_ccr_changes_when_flushed_then_their_latest_records_read_bac
     assert new.agent("1001").pause_reason == "training"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_given_redis_killed_when_facts_come_then_kept_in_memory_and_written_once_it_is_back(
     tmp_path: Path,
 ) -> None:
-    server = RedisServer(tmp_path, port=_free_port(), instance="journal")
+    server = RedisServer(tmp_path, port=free_tcp_port(), instance="journal")
     server.start(wait=15)
     client = connect(server.url, timeout=0.5)
     try:

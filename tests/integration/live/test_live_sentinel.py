@@ -5,7 +5,6 @@ primary (and the replica) require a password, which the Sentinel knows (``auth-p
 from __future__ import annotations
 
 import secrets
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from line311.live.client import live_client
 from line311.live.errors import LiveAuthError, LiveUnavailableError
 from line311.live.server import RedisServer
 from line311.live.sessions import RedisSessionStore
+from tests.conftest import free_tcp_port
 from tests.fixtures.polling import wait_until
 from tests.fixtures.redis_sentinel import SentinelProcess
 from tests.fixtures.redis_server import running_redis
@@ -26,12 +26,6 @@ pytestmark = pytest.mark.integration
 
 PASSWORD = secrets.token_urlsafe(24)
 """The primary's (and the replica's) requirepass."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -48,7 +42,7 @@ def running_sentinel(
     process = SentinelProcess(
         primary.installation,
         workdir,
-        port=_free_port(),
+        port=free_tcp_port(),
         primary_port=primary.port,
         auth_pass=PASSWORD,
         requirepass=requirepass,
@@ -146,7 +140,7 @@ async def test_given_sentinels_that_require_a_password_then_redis_sentinel_passw
 
 
 async def test_given_no_sentinel_answers_then_live_unavailable(tmp_path: Path) -> None:
-    client = live_client(_settings(tmp_path, _free_port()), timeout=0.5)
+    client = live_client(_settings(tmp_path, free_tcp_port()), timeout=0.5)
     try:
         with pytest.raises(LiveUnavailableError):
             await RedisSessionStore(client).save_session("ch-1", "ivr", {"node": "menu"})
@@ -157,7 +151,7 @@ async def test_given_no_sentinel_answers_then_live_unavailable(tmp_path: Path) -
 async def test_given_a_failover_then_the_client_writes_to_the_new_primary(
     tmp_path: Path, primary: RedisServer, sentinel: SentinelProcess
 ) -> None:
-    replica = RedisServer(tmp_path, port=_free_port(), instance="replica", password=PASSWORD)
+    replica = RedisServer(tmp_path, port=free_tcp_port(), instance="replica", password=PASSWORD)
     replica.start(wait=15)
     try:
         # each AUTHs to whichever is its primary (the old primary too, once demoted)

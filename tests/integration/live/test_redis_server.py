@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -12,20 +11,15 @@ import redis
 
 from line311.live.errors import RedisStartError
 from line311.live.server import RedisServer, ping
+from tests.conftest import free_tcp_port
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_given_a_state_dir_when_started_then_pong_our_config_and_stop_by_pid(
     tmp_path: Path,
 ) -> None:
-    server = RedisServer(tmp_path, port=_free_port(), instance="t1")
+    server = RedisServer(tmp_path, port=free_tcp_port(), instance="t1")
     pid = server.start()
     try:
         assert server.start() == pid  # idempotent
@@ -50,7 +44,7 @@ def test_given_a_state_dir_when_started_then_pong_our_config_and_stop_by_pid(
 def test_given_writes_when_killed_and_restarted_then_the_aof_brings_them_back(
     tmp_path: Path,
 ) -> None:
-    server = RedisServer(tmp_path, port=_free_port(), instance="t2")
+    server = RedisServer(tmp_path, port=free_tcp_port(), instance="t2")
     server.start()
     try:
         client = redis.Redis.from_url(server.url, decode_responses=True)
@@ -67,7 +61,7 @@ def test_given_writes_when_killed_and_restarted_then_the_aof_brings_them_back(
 
 
 def test_given_a_stale_pid_file_when_read_then_it_is_ignored(tmp_path: Path) -> None:
-    server = RedisServer(tmp_path, port=_free_port(), instance="t3")
+    server = RedisServer(tmp_path, port=free_tcp_port(), instance="t3")
     tmp_path.mkdir(exist_ok=True)
     server.pid_file.write_text(f"{os.getpid()}\n")  # this test process: not a redis-server
     assert server.read_pid() is None

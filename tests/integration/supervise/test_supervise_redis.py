@@ -6,7 +6,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,21 +15,16 @@ from line311.live.server import RedisServer, ping
 from line311.supervise.policy import Backoff
 from line311.supervise.processes import DaemonProcess
 from line311.supervise.supervisor import Supervisor
+from tests.conftest import free_tcp_port
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_given_a_supervised_redis_when_it_is_killed_then_its_manager_starts_it_again(
     tmp_path: Path,
 ) -> None:
     password = secrets.token_urlsafe(24)  # as `line311 run` starts it: with requirepass
-    server = RedisServer(tmp_path, port=_free_port(), instance="sup", password=password)
+    server = RedisServer(tmp_path, port=free_tcp_port(), instance="sup", password=password)
     sup = Supervisor(
         [DaemonProcess("redis", server, poll=0.05)],
         tmp_path / "supervisor.json",
