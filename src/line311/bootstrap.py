@@ -43,11 +43,14 @@ if TYPE_CHECKING:
     from line311.ari.client import AriClient
     from line311.ari.fleet import AriFleet
     from line311.ari.queue_edge import QueueEdge
+    from line311.ari.runner import Runner
+    from line311.ari.workers import HandIn
+    from line311.call.ports import Clock
     from line311.call.store import SessionStore
     from line311.dashboard.live import LiveHub
     from line311.live.journal import LiveJournal
 
-__all__ = ["run_controller", "run_crm_bridge", "run_stack"]
+__all__ = ["run_controller", "run_crm_bridge", "run_ivr_worker", "run_stack"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +136,7 @@ async def _serve(server: Any, stop: asyncio.Event) -> None:
 
 
 # ---------------------------------------------------------------------- controller
-def _ari_port(settings: Settings) -> AriClient | AriFleet:
+def _ari_port(settings: Settings, *, app: str | None = None) -> AriClient | AriFleet:
     """The controller's ARI: one client with one Asterisk; with ``asterisks >= 2`` one
     `line311.ari.fleet.AriFleet` over a client per Asterisk of the fleet, so one controller
     (one queue, one wallboard, one set of records) drives every server."""
@@ -147,7 +150,7 @@ def _ari_port(settings: Settings) -> AriClient | AriFleet:
             one.ari_url,
             one.ari_user,
             one.ari_password.get_secret_value(),
-            one.ari_app,
+            app or one.ari_app,
             rest_transport=one.ari_rest_transport,
             rest_sockets=one.ari_rest_sockets,
             events=APP_EVENTS if one.ari_event_filter else None,
@@ -175,6 +178,7 @@ async def controller_part(
     from line311.ari.records import CallRecorder
     from line311.ari.runner import Runner
     from line311.ari.supervisor_kind import supervisor_kind
+    from line311.ari.workers import HANDOVER_ARG
     from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
     from line311.call.ports import SystemClock
     from line311.crm_bridge.client import CrmClient
@@ -321,6 +325,16 @@ async def controller_part(
             return session
 
         call_store = session_store(settings)
+        # IVR workers (ivr_workers >= 1) move the callers who ask for a CCR here
+        hand_in = _hand_in(settings, queues, record_sink, lambda: controller, clock)
+        stasis_handlers = dict(queues.stasis_handlers())
+        if hand_in is not None:
+            stasis_handlers[HANDOVER_ARG] = hand_in.on_stasis
+
+        async def take_up_hand_offs(listed: set[str]) -> None:
+            if hand_in is not None:
+                await hand_in.sweep(listed, controller.holds, older=5.0)
+
         controller = Runner(
             ari,
             [dataclasses.replace(ivr_kind, start=start_call), queues.session_kind(), supervisor],
@@ -329,8 +343,9 @@ async def controller_part(
             clock=clock,
             store=call_store,
             observer=metrics.observe_ari_reaction,
-            stasis_handlers=queues.stasis_handlers(),
+            stasis_handlers=stasis_handlers,
             tasks=queues.tasks(),
+            after_resync=take_up_hand_offs,
         )
         queues.runtime.bind(controller)
         for queue in queues.runtime.router.queues:
@@ -450,6 +465,224 @@ async def controller_part(
             engine.dispose()
 
 
+def _hand_in(
+    settings: Settings,
+    queues: QueueEdge,
+    record_sink: Callable[[dict[str, Any]], Coroutine[Any, Any, None]],
+    runner: Callable[[], Runner],
+    clock: Clock,
+) -> HandIn | None:
+    """The controller's side of the IVR workers' hand-offs (none without workers)."""
+    if settings.ivr_workers < 1 or settings.live_state != "redis":
+        return None
+    from line311.ari.queue_kind import QUEUE_KIND
+    from line311.ari.workers import HandIn
+    from line311.live.client import live_client
+    from line311.live.handoffs import RedisHandoffs
+
+    async def restart_ivr(new: Any, received_at: float) -> None:
+        await runner().start_call(new, received_at)
+
+    return HandIn(
+        RedisHandoffs(live_client(settings, timeout=0.5)),
+        enqueue=queues.command_handler(),
+        record_sink=record_sink,
+        runner=runner,
+        queue_kind=QUEUE_KIND,
+        restart_ivr=restart_ivr,
+        clock=clock,
+    )
+
+
+async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -> None:
+    """IVR worker ``index`` (``line311 serve --worker K``): the IVR of the calls it claims
+    from the dialplan's broadcast, in Stasis app ``<ari_app>-w<K>``; callers who ask for a
+    CCR are moved to the controller (`line311.ari.workers`). /health and /metrics on
+    ``ivr_worker_http_port_base + K`` (default base: ``http_port``)."""
+    import time
+
+    from prometheus_client import CollectorRegistry, Counter, Gauge
+
+    from line311.ari.ivr_edge import build_ivr_edge, running
+    from line311.ari.records import CallRecorder
+    from line311.ari.runner import Runner
+    from line311.ari.workers import Claimer, IvrHandoff, worker_app
+    from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
+    from line311.call.ports import SystemClock
+    from line311.crm_bridge.client import CrmClient
+    from line311.crm_bridge.delivery import HttpTransport, RecordDelivery
+    from line311.crm_bridge.spool import RecordSpool
+    from line311.dashboard.app import create_app
+    from line311.db.engine import engine_from_settings, make_session_factory
+    from line311.http_server import make_embedded_server
+    from line311.live.client import live_client
+    from line311.live.handoffs import RedisHandoffs
+    from line311.live.routing import DEFAULT_PREFIX
+    from line311.live.sessions import RedisSessionStore
+    from line311.messaging.alert_service import AlertService
+    from line311.messaging.alert_store import AlertStore
+    from line311.messaging.feed import AlertScheduler
+
+    if settings.live_state != "redis":
+        raise ValueError("IVR workers need live_state = redis (hand-offs and claims live there)")
+    if not 1 <= index <= settings.ivr_workers:
+        raise ValueError(f"worker {index}: ivr_workers is {settings.ivr_workers}")
+    app_name = worker_app(settings.ari_app, index)
+    sounds_prefix = f"sound:{SOUNDS_ASTERISK_DIR}"
+    clock = SystemClock()
+    engine = engine_from_settings(settings)
+    alert_service = AlertService.from_settings(settings, AlertStore(make_session_factory(engine)))
+    scheduler = AlertScheduler(alert_service)
+    live = live_client(settings, timeout=0.5)
+    handoffs = RedisHandoffs(live)
+    registry = CollectorRegistry()
+    claimed = Counter(
+        "line311_worker_calls_claimed_total", "Calls this IVR worker claimed.", registry=registry
+    )
+    handed = Counter(
+        "line311_worker_calls_handed_off_total",
+        "Calls this IVR worker moved to the controller's queues.",
+        registry=registry,
+    )
+
+    async with (
+        _ari_port(settings, app=app_name) as ari,
+        CrmClient(settings.effective_crm_url, settings.crm_api_key.get_secret_value()) as crm,
+        CrmClient(
+            settings.effective_crm_url, settings.crm_api_key.get_secret_value(), attempts=1
+        ) as record_client,
+    ):
+        ivr = build_ivr_edge(
+            settings,
+            ari,
+            crm,
+            sounds_uri_prefix=sounds_prefix,
+            alerts_provider=lambda wall: scheduler.call_alerts(datetime.fromtimestamp(wall, UTC)),
+            clock=clock,
+        )
+        spool = RecordSpool(Path(settings.state_dir) / f"call_records-w{index}.sqlite")
+        delivery = RecordDelivery(
+            spool,
+            HttpTransport(record_client),
+            clock=time.time,
+            batch=settings.record_batch,
+            linger=settings.record_linger,
+        )
+        recorder = CallRecorder(delivery)
+        handoff = IvrHandoff(
+            ari, handoffs, target_app=settings.ari_app, record_sink=recorder.on_ivr_record,
+            clock=clock, on_handed_off=handed.inc,
+        )  # fmt: skip
+        ivr_kind = ivr.session_kind(record_sink=handoff.record_sink, enqueue=handoff.enqueue)
+        holder: list[Runner] = []
+        claimer = Claimer(
+            ari,
+            handoffs,
+            load=lambda: holder[0].active_calls if holder else 0,
+            accepting=lambda: bool(holder) and holder[0].accepting,
+            max_calls=settings.ivr_worker_max_calls,
+            clock=clock,
+            on_claimed=claimed.inc,
+        )
+        own = RedisSessionStore(live, prefix=f"{DEFAULT_PREFIX}{app_name}:")
+        store = _ForgetClaims(own, claimer)
+        runner = Runner(
+            ari,
+            [ivr_kind, handoff.session_kind()],
+            sounds_uri_prefix=sounds_prefix,
+            caller_hash_key=settings.caller_hash_key.get_secret_value(),
+            clock=clock,
+            store=store,
+            broadcasts=claimer.on_broadcast,
+            claims=claimer.claimed_channels,
+        )
+        holder.append(runner)
+        Gauge(
+            "line311_worker_active_calls", "Calls this IVR worker holds now.", registry=registry
+        ).set_function(lambda: float(runner.active_calls))
+
+        def health() -> dict[str, Any]:
+            return {
+                "ok": bool(runner.connected),
+                "ari_connected": bool(runner.connected),
+                "app": app_name,
+                "active_calls": runner.active_calls,
+                "status": "ok" if runner.connected else "degraded",
+            }
+
+        server = make_embedded_server(
+            create_app(health, registry=registry),
+            settings.http_host,
+            (settings.ivr_worker_http_port_base or settings.http_port) + index,
+            reuse_port=True,
+        )
+
+        async def ari_loop() -> None:
+            await runner.run()
+            if ari.replaced:
+                logger.warning("a newer worker took over %s: handing over and stopping", app_name)
+                stop.set()
+
+        async def hand_over() -> None:
+            await stop.wait()
+            try:
+                async with asyncio.timeout(max(1.0, settings.stop_grace_seconds / 2)):
+                    await runner.drain(save=not ari.replaced)
+            except TimeoutError:
+                logger.error("handing the calls over took too long; stopping anyway")
+
+        logger.info("IVR worker %d up: app %s", index, app_name)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                background = [
+                    tg.create_task(ari_loop(), name="worker"),
+                    tg.create_task(scheduler.run(stop), name="alert-scheduler"),
+                    tg.create_task(delivery.run(), name="call-record-delivery"),
+                ]
+                handing_over = tg.create_task(hand_over(), name="hand-over")
+                try:
+                    async with running(ivr, settings.flow_watch_seconds):
+                        await _serve(server, stop)
+                finally:
+                    if stop.is_set() and not handing_over.done():
+                        await asyncio.wait([handing_over])
+                    handing_over.cancel()
+                    for task in background:
+                        task.cancel()
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        finally:
+            recorder.close(calls_go_on=True)
+            await delivery.drain(within=5.0)
+            spool.close()
+            engine.dispose()
+            with contextlib.suppress(Exception):
+                await live.aclose()
+
+
+class _ForgetClaims:
+    """A worker's session store: a call's claim goes with its stored state."""
+
+    def __init__(self, inner: SessionStore, claimer: Any) -> None:
+        self._inner = inner
+        self._claimer = claimer
+
+    async def save(self, call_id: str, entry: Any) -> None:
+        await self._inner.save(call_id, entry)
+
+    async def load(self, call_id: str) -> dict[str, Any] | None:
+        return await self._inner.load(call_id)
+
+    async def delete(self, call_id: str) -> None:
+        await self._inner.delete(call_id)
+        await self._claimer.forget(call_id)
+
+    async def call_ids(self) -> list[str]:
+        return await self._inner.call_ids()
+
+
 # ---------------------------------------------------------------------- entry points
 def run_controller(settings: Settings) -> None:
     """``line311 serve``: the call controller and its /health, until a signal."""
@@ -458,6 +691,17 @@ def run_controller(settings: Settings) -> None:
         stop = asyncio.Event()
         _install_stop_signals(stop)
         await _run_until(stop, lambda s: controller_part(settings, s))
+
+    _run_loop(settings, main)
+
+
+def run_ivr_worker(settings: Settings, index: int) -> None:
+    """``line311 serve --worker K``: IVR worker K, until a signal."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _install_stop_signals(stop)
+        await _run_until(stop, lambda s: ivr_worker_part(settings, s, index))
 
     _run_loop(settings, main)
 

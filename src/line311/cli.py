@@ -79,8 +79,23 @@ def _root(ctx: typer.Context, config: ConfigOption = None) -> None:
 
 
 @app.command()
-def serve(ctx: typer.Context) -> None:
-    """Run the call controller (ARI client + HTTP /health) until Ctrl-C."""
+def serve(
+    ctx: typer.Context,
+    worker: int = typer.Option(
+        0,
+        "--worker",
+        min=0,
+        max=16,
+        help="Run IVR worker K (1..ivr_workers, app <ari_app>-wK) instead of the controller.",
+    ),
+) -> None:
+    """Run the call controller (ARI client + HTTP /health) until Ctrl-C; with --worker K,
+    IVR worker K."""
+    if worker:
+        from line311.bootstrap import run_ivr_worker
+
+        run_ivr_worker(settings_from(ctx), worker)
+        return
     from line311.bootstrap import run_controller
 
     run_controller(settings_from(ctx))

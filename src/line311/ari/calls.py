@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from line311.ari.kinds import CallFacts, SessionKind
 from line311.ari.translate import NewCall
@@ -18,7 +19,9 @@ from line311.logs import CallLogger, call_logger
 
 __all__ = [
     "ARI_HANGUP_REASONS",
+    "BroadcastHandler",
     "Call",
+    "ClaimedChannels",
     "ReactionObserver",
     "StasisHandler",
     "StasisPlugs",
@@ -48,6 +51,11 @@ ARI_HANGUP_REASONS = frozenset(
 """Values ARI's ``DELETE /channels/{id}?reason=`` accepts; any other session reason -> normal."""
 
 StasisHandler = Callable[[NewCall, float], Awaitable[None]]
+BroadcastHandler = Callable[[Mapping[str, Any]], Awaitable[None]]
+"""An IVR worker's answer to ``CallBroadcast`` (claim the new call or let another take it)."""
+ClaimedChannels = Callable[[], Awaitable[set[str]]]
+"""The channels this process claimed from broadcasts: the only broadcast channels it takes
+for its own at a re-sync (every worker's app matches the broadcast's filter)."""
 """``handler(new_call, received_at)`` for a StasisStart no session kind accepts, by its first
 Stasis argument (``outbound``, ``agent-feature``)."""
 ReactionObserver = Callable[[str, float], None]

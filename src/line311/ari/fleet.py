@@ -353,6 +353,12 @@ class AriFleet:
     async def ring_stop(self, channel_id: str) -> None:
         await self._on_channel(channel_id).ring_stop(channel_id)
 
+    async def claim(self, channel_id: str) -> bool:
+        return await self._on_channel(channel_id).claim(channel_id)
+
+    async def move(self, channel_id: str, app: str, app_args: Iterable[str] = ()) -> None:
+        await self._on_channel(channel_id).move(channel_id, app, app_args)
+
     async def originate(
         self,
         endpoint: str,

@@ -11,6 +11,7 @@ that logging a `Channel` can never leak it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -112,14 +113,34 @@ class Channel:
             creationtime=parse_ari_time(data.get("creationtime")),
         )
 
+    @property
+    def broadcast(self) -> bool:
+        """True when the channel entered Stasis through ``StasisBroadcast`` (IVR workers)."""
+        return self.dialplan_app.lower() == "stasisbroadcast"
+
     def stasis_args(self, app: str) -> tuple[str, ...] | None:
-        """The Stasis arguments if this channel sits in Stasis application ``app``, else None."""
-        if self.dialplan_app.lower() != "stasis":
-            return None
+        """The Stasis arguments if this channel sits in Stasis application ``app``, else None.
+
+        ``Stasis(app,a,b)`` gives ``(a, b)``. ``StasisBroadcast(timeout,filter,a:b)`` gives
+        ``(a, b)`` when ``filter`` (a regular expression) matches ``app``: any app it was
+        offered to may hold it, so a caller must also know whether it claimed it. (Asterisk
+        keeps the dialplan application after a move: a moved channel still shows it.)
+        """
+        app_name = self.dialplan_app.lower()
         parts = [p.strip() for p in self.dialplan_app_data.split(",")]
-        if not parts or parts[0] != app:
+        if app_name == "stasis":
+            if not parts or parts[0] != app:
+                return None
+            return tuple(parts[1:])
+        if app_name != "stasisbroadcast":
             return None
-        return tuple(parts[1:])
+        pattern = parts[1] if len(parts) > 1 else ""
+        try:
+            if pattern and re.search(pattern, app) is None:
+                return None
+        except re.error:
+            return None
+        return tuple(parts[2].split(":")) if len(parts) > 2 and parts[2] else ()
 
 
 @dataclass(frozen=True, slots=True)

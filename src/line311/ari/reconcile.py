@@ -24,11 +24,11 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from typing import Any
 
-from line311.ari.calls import Call, StasisPlugs
+from line311.ari.calls import Call, ClaimedChannels, StasisPlugs
 from line311.ari.errors import AriError
 from line311.ari.executor import Executor
 from line311.ari.kinds import CallFacts, SessionKind
@@ -56,6 +56,8 @@ class Reconciling:
     _monotonic: Callable[[], float]
     _exec: Executor
     _tg: asyncio.TaskGroup | None
+    _claims: ClaimedChannels | None
+    _after_resync: Callable[[set[str]], Coroutine[Any, Any, None]] | None
     store: SessionStore
 
     async def _deliver(self, call: Call, event: Event, received_at: float) -> None:
@@ -79,11 +81,23 @@ class Reconciling:
             await self._deliver(call, event, self._monotonic())
         await self._attached_gone(list(self._calls.values()), set(listed))
         await self._resume_stored(set(listed), starts)
+        if self._after_resync is not None:
+            try:  # e.g. the controller takes up hand-offs a restart left in flight
+                await self._after_resync(set(listed))
+            except Exception:
+                logger.exception("the re-sync's follow-up failed")
         orphans = [
             c
             for c in channels
             if c.stasis_args(self._client.app) is not None and c.id not in self._channels
         ]
+        if orphans and self._claims is not None and any(c.broadcast for c in orphans):
+            try:  # of the broadcast channels, only the ones this process claimed are its own
+                claimed = await self._claims()
+            except Exception as exc:
+                logger.warning("cannot read the claimed channels (%s): none taken up", exc)
+                claimed = set()
+            orphans = [c for c in orphans if not c.broadcast or c.id in claimed]
         if not orphans:
             return
         await asyncio.sleep(self._orphan_grace)

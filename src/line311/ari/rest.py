@@ -27,7 +27,9 @@ import websockets.exceptions
 
 from line311.ari.errors import (
     AriClosed,
+    AriConflict,
     AriError,
+    AriNotFound,
     AriProtocolError,
     AriTimeout,
     AriUnreachable,
@@ -259,6 +261,27 @@ class AriRest:
 
     async def ring(self, channel_id: str) -> None:
         await self._send("POST", f"/channels/{_q(channel_id)}/ring")
+
+    async def claim(self, channel_id: str) -> bool:
+        """Claim for this app a channel `StasisBroadcast` offers (``CallBroadcast``). True: it
+        enters our app (its StasisStart follows); False: another app claimed it first (409)
+        or the offer is over (404)."""
+        try:
+            await self._send(
+                "POST", "/events/claim", {"channelId": channel_id, "application": self.app}
+            )
+        except (AriConflict, AriNotFound):
+            return False
+        return True
+
+    async def move(self, channel_id: str, app: str, app_args: Iterable[str] = ()) -> None:
+        """Move a channel in Stasis to application ``app`` (it gets StasisEnd here and a
+        StasisStart with ``app_args`` there; ``ApplicationMoveFailed`` when ``app`` is not
+        there to take it, and the channel stays)."""
+        args = ",".join(app_args)
+        await self._send(
+            "POST", f"/channels/{_q(channel_id)}/move", {"app": app, "appArgs": args or None}
+        )
 
     async def ring_stop(self, channel_id: str) -> None:
         await self._send("DELETE", f"/channels/{_q(channel_id)}/ring")

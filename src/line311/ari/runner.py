@@ -52,6 +52,8 @@ from typing import Any
 
 from line311.ari.calls import (
     ARI_HANGUP_REASONS,
+    BroadcastHandler,
+    ClaimedChannels,
     ReactionObserver,
     StasisHandler,
     StasisPlugs,
@@ -102,6 +104,9 @@ class Runner(Reconciling, Handover):
         stasis_handlers: Mapping[str, StasisHandler] | None = None,
         tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
         monotonic: Callable[[], float] = time.monotonic,
+        broadcasts: BroadcastHandler | None = None,
+        claims: ClaimedChannels | None = None,
+        after_resync: Callable[[set[str]], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self._client = client
         self._kinds = {kind.name: kind for kind in kinds}
@@ -120,6 +125,9 @@ class Runner(Reconciling, Handover):
         self._tasks = tuple(tasks)
         self._orphan_grace = orphan_grace
         self._monotonic = monotonic
+        self._broadcasts = broadcasts
+        self._claims = claims
+        self._after_resync = after_resync
         self._calls: dict[str, _Call] = {}
         self._channels: dict[str, _Call] = {}
         self._ended: OrderedDict[str, None] = OrderedDict()
@@ -202,6 +210,9 @@ class Runner(Reconciling, Handover):
 
     async def on_event(self, raw: dict[str, Any], received_at: float) -> None:
         """Handle one ARI event (called in order per channel by the client)."""
+        if self._broadcasts is not None and raw.get("type") == "CallBroadcast":
+            await self._broadcasts(raw)  # an IVR worker's offer of a new call: claim it or not
+            return
         result = translate(raw)
         if result is None:
             return
@@ -267,6 +278,27 @@ class Runner(Reconciling, Handover):
         log.info("call started: dialed %s", new.dialed_number)
         async with call.lock:
             await self._step(call, None, received_at)
+
+    async def start_call(self, new: NewCall, received_at: float) -> None:
+        """Start a call as if its StasisStart had just come (e.g. a hand-off that was lost:
+        its IVR starts again)."""
+        await self._on_new_call(new, received_at)
+
+    async def take(self, kind_name: str, start: CallStart, facts: CallFacts) -> bool:
+        """Carry on a call that another controller process started (a hand-off from an IVR
+        worker): a session of ``kind_name`` from ``start`` (its ``cause``), with the call's own
+        ``facts``; then step and save it like any call. False when this runner cannot (not
+        running, draining, or it already holds the channel)."""
+        if self._tg is None or not self.accepting or start.channel_id in self._channels:
+            return False
+        kind = self._kinds[kind_name]
+        session = kind.start(start)
+        call = self._hold(kind, session, facts)
+        self.calls_handled += 1
+        call.log.info("call taken over: %s", kind_name)
+        async with call.lock:
+            await self._step(call, None, self._monotonic())
+        return True
 
     def _hold(self, kind: SessionKind, session: Session, facts: CallFacts) -> _Call:
         if self._tg is None:

@@ -13,6 +13,7 @@ hold a caller's number).
     RecordingFinished,
     RecordingFailed              -> RecordingFinished(name, failed=RecordingFailed)
                                                                         (channel targets only)
+    ApplicationMoveFailed        -> MoveFailed()        (a hand-off to another app failed)
     anything else                -> None
 
 The caller number travels only inside `NewCall` (hidden from its repr) so that the controller
@@ -31,6 +32,7 @@ from line311.call.events import (
     CallerHungUp,
     DtmfReceived,
     Event,
+    MoveFailed,
     PlaybackFinished,
     PlaybackStarted,
     RecordingFinished,
@@ -53,9 +55,12 @@ APP_EVENTS: tuple[str, ...] = (
     "RecordingFinished",
     "RecordingFailed",
     "ApplicationReplaced",
+    "ApplicationMoveFailed",
+    "CallBroadcast",
 )
 """Every ARI event type the controller acts on: the ones `translate` turns into core events,
-plus ``ApplicationReplaced`` (the client's own). The controller asks Asterisk for these only
+plus ``ApplicationReplaced`` (the client's own) and ``CallBroadcast`` (an IVR worker's offer of a
+new call, `line311.ari.workers.Claimer`). The controller asks Asterisk for these only
 (`line311.ari.client.AriClient` ``events``), so the rest of a call's chatter (ChannelVarset,
 ChannelStateChange, ChannelDialplan, PlaybackContinuing, bridge events, ...) is never
 serialised, sent or parsed. A type added to `translate` must be added here."""
@@ -183,6 +188,8 @@ def _translate(event: Mapping[str, Any], kind: str) -> Translated | NewCall | No
         return Translated(_channel_id(event), CallerHungUp())
     if kind in ("RecordingFinished", "RecordingFailed"):
         return _recording_finished(event, kind)
+    if kind == "ApplicationMoveFailed":
+        return Translated(_channel_id(event), MoveFailed())
     logger.debug("ARI event %s has no core translation", kind)
     return None
 

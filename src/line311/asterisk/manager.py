@@ -26,7 +26,7 @@ import httpx
 
 from line311.asterisk.errors import AsteriskStartError
 from line311.asterisk.install import Installation, find_installation
-from line311.asterisk.render import agent_sections, render_directory
+from line311.asterisk.render import agent_sections, enter_stasis, render_directory
 from line311.config import REPO_ROOT, Settings
 from line311.daemon import Daemon, DaemonStatus, runs_with_config
 
@@ -116,6 +116,7 @@ class AsteriskManager(Daemon):
             "ari_user": s.ari_user,
             "ari_password": s.ari_password.get_secret_value(),
             "ari_app": s.ari_app,
+            "enter_stasis": enter_stasis(s.ari_app, s.ivr_workers, s.ivr_broadcast_timeout_ms),
             "sip_host": s.sip_host,
             "sip_port": str(s.sip_port),
             "rtp_port_start": str(s.rtp_port_start),

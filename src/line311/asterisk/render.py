@@ -15,7 +15,13 @@ from pathlib import Path
 
 from line311.asterisk.errors import AsteriskConfigError
 
-__all__ = ["agent_sections", "render_directory", "render_text", "write_if_changed"]
+__all__ = [
+    "agent_sections",
+    "enter_stasis",
+    "render_directory",
+    "render_text",
+    "write_if_changed",
+]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 
@@ -50,6 +56,22 @@ def agent_sections(count: int, password: str, edge: str = "") -> str:
             f"password = {password}\n"
         )
     return "\n".join(blocks)
+
+
+def enter_stasis(app: str, workers: int, timeout_ms: int) -> str:
+    """The dialplan lines that hand a resident's call to line311.
+
+    No IVR workers: ``Stasis(app,inbound,${EXTEN})``. With workers, the call is offered to
+    every worker's app (``StasisBroadcast``; the first to claim it runs its IVR), and when
+    none claims it within ``timeout_ms`` the controller's app takes it as before."""
+    if workers < 1:
+        return f" same => n,Stasis({app},inbound,${{EXTEN}})"
+    return (
+        f" same => n,StasisBroadcast({timeout_ms},^{app}-w[0-9],inbound:${{EXTEN}})\n"
+        ' same => n,GotoIf($["${STASISSTATUS}" != "TIMEOUT"]?claimed)\n'
+        f" same => n,Stasis({app},inbound,${{EXTEN}})\n"
+        " same => n(claimed),NoOp(${STASISSTATUS})"
+    )
 
 
 def render_directory(src: Path, dest: Path, values: Mapping[str, str]) -> list[Path]:

@@ -25,6 +25,7 @@ __all__ = [
     "DtmfReceived",
     "Event",
     "MaxWaitReached",
+    "MoveFailed",
     "OfferAccepted",
     "OfferRefused",
     "OfferWithdrawn",
@@ -246,6 +247,12 @@ class Resumed:
     asks again, answers again."""
 
 
+@dataclass(frozen=True, slots=True)
+class MoveFailed:
+    """Asterisk could not move the channel to the application it was sent to
+    (``ApplicationMoveFailed``): the channel is still in ours."""
+
+
 Event = (
     Answered
     | PlaybackStarted
@@ -263,4 +270,5 @@ Event = (
     # queue area: the queued-call session
     | QueueLegEvent
     | Resumed  # runner
+    | MoveFailed  # a hand-off between controller processes
 )

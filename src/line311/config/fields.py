@@ -148,6 +148,35 @@ class ControllerSettings(BaseModel):
     """Settings: line311 controller."""
 
     http_host: str = "127.0.0.1"
+    ivr_workers: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="IVR worker processes beside the controller (docs/scaling.md). 0: the "
+        "controller runs every call. N: the dialplan offers each new call to the workers "
+        "(StasisBroadcast); worker k runs the IVR in app <ari_app>-w<k>, serves /health and "
+        "/metrics on ivr_worker_http_port_base + k, and moves a caller who asks for a representative to the "
+        "controller, which keeps the queues, the CCRs and the wallboard.",
+    )
+    ivr_worker_http_port_base: int = Field(
+        default=0,
+        ge=0,
+        le=65000,
+        description="IVR worker k serves /health and /metrics on this port + k (0: http_port).",
+    )
+    ivr_worker_max_calls: int = Field(
+        default=400,
+        ge=1,
+        le=10000,
+        description="Calls an IVR worker holds at most; beyond that it claims no new call.",
+    )
+    ivr_broadcast_timeout_ms: int = Field(
+        default=500,
+        ge=50,
+        le=10000,
+        description="How long a new call waits for a worker's claim before the controller "
+        "runs its IVR itself (milliseconds).",
+    )
     http_port: int = Field(default=8311, ge=1, le=65535, description="Controller HTTP (/health).")
     dashboard_secret: SecretStr = Field(
         default=SecretStr(""), description="Signs dashboard session cookies and bearer tokens."

@@ -7,6 +7,8 @@
     controller  ``line311 serve``        log <state_dir>/controller.log (ARI, dashboard HTTP API);
                 rolling: ``line311 restart controller`` starts a new one beside it, which takes
                 the ARI application (and the calls) over before the old one leaves
+    ivr-worker-K  ``line311 serve --worker K``, K = 1..ivr_workers (none by default): the IVR
+                of the calls it claims (app <ari_app>-wK), log <state_dir>/ivr-worker-K.log
 
 They stop in reverse: the controller first (it hands its last call records to the bridge),
 Asterisk last. The children inherit the environment, so they read the same settings
@@ -94,5 +96,15 @@ def stack_processes(settings: Settings) -> list[Process]:
         CommandProcess("crm-bridge", [*LINE311, "crm-bridge"], state / "crm-bridge.log", env=env),
         CommandProcess(
             "controller", [*LINE311, "serve"], state / "controller.log", env=env, rolling=True
+        ),
+        *(
+            CommandProcess(
+                f"ivr-worker-{k}",
+                [*LINE311, "serve", "--worker", str(k)],
+                state / f"ivr-worker-{k}.log",
+                env=env,
+                rolling=True,
+            )
+            for k in range(1, settings.ivr_workers + 1)
         ),
     ]

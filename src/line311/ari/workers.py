@@ -1,0 +1,382 @@
+"""IVR workers: several controller processes share the IVR of new calls (edge glue).
+
+With ``ivr_workers = N >= 1`` the dialplan offers each resident's call to every worker with
+``StasisBroadcast(timeout, ^<app>-w[0-9])`` (``asterisk_conf/extensions.conf``); worker k runs
+the Stasis app ``<app>-w<k>`` (`worker_app`) and claims what it can take (`Claimer`, the
+first claim wins, the others get 409). No worker claims in time (all busy, all restarting):
+the dialplan hands the call to the controller, ``Stasis(<app>)``, which runs the IVR itself.
+
+The controller (app ``<app>``) keeps what is one for the whole line: the queues and the
+router, the CCRs, the supervisor line, the wallboard. A worker's caller who asks for a
+representative is moved to it::
+
+    worker: IVR Enqueue ──handler──▶ HandOver("handoff"): the IVR half of the record is kept
+            HandoffSession: MoveCall ──▶ handoffs.put(call, {enqueue, record}),
+                                         POST /channels/{id}/move?app=<app>&appArgs=handover
+    controller: StasisStart handover ──▶ `HandIn`: handoffs.get, queue Enqueue (the router
+            ranks it as of now), the IVR record to the recorder, Runner.take("queue", ...),
+            handoffs.mark_taken
+
+A worker that dies keeps its calls: Asterisk holds them in its (inactive) app, the
+supervisor starts it again under the same app name, and it resumes them from its own
+session store like a restarted controller (`line311.ari.reconcile`); a broadcast channel it
+claimed but had not saved yet (its claim is in ``handoffs.claimed``) starts the IVR again.
+A hand-off in flight when the controller restarts is taken up at its re-sync (`HandIn.sweep`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from line311.ari.errors import AriError
+from line311.ari.kinds import CallFacts, CallStart, Ended, HandOver, SessionKind
+from line311.ari.port import AriPort
+from line311.ari.translate import NewCall
+from line311.call.commands import Enqueue
+from line311.call.events import CallerHungUp, Event
+from line311.call.handoff import HandoffSession, MoveCall, StartHold
+from line311.call.ports import Clock
+
+if TYPE_CHECKING:
+    from line311.ari.runner import Runner
+    from line311.live.handoffs import Handoffs
+
+__all__ = [
+    "HANDOFF_KIND",
+    "HANDOVER_ARG",
+    "Claimer",
+    "HandIn",
+    "IvrHandoff",
+    "worker_app",
+    "worker_filter",
+]
+
+logger = logging.getLogger(__name__)
+
+HANDOFF_KIND = "handoff"
+HANDOVER_ARG = "handover"
+"""The first Stasis argument of a channel moved from a worker to the controller."""
+
+RecordSink = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def worker_app(app: str, index: int) -> str:
+    """The Stasis app of IVR worker ``index`` (1-based): ``line311-w1``."""
+    if index < 1:
+        raise ValueError(f"IVR worker numbers start at 1, got {index}")
+    return f"{app}-w{index}"
+
+
+def worker_filter(app: str) -> str:
+    """The broadcast's app filter: every worker's app, not the controller's (no comma: the
+    dialplan separates StasisBroadcast's arguments with commas)."""
+    return f"^{app}-w[0-9]"
+
+
+# ---------------------------------------------------------------------- worker side
+class Claimer:
+    """A worker's answer to ``CallBroadcast``: claim the call while below ``max_calls``.
+
+    The less busy a worker is, the sooner it claims (a pause of ``spread`` seconds per call it
+    has), so new calls go to the least loaded worker without any shared counter. The claim is
+    written down (``handoffs.claim``) before it is made, so a worker that dies right after
+    winning still knows the channel is its own when it comes back.
+    """
+
+    def __init__(
+        self,
+        client: AriPort,
+        handoffs: Handoffs,
+        *,
+        load: Callable[[], int],
+        accepting: Callable[[], bool],
+        max_calls: int,
+        clock: Clock,
+        spread: float = 0.0005,
+        on_claimed: Callable[[], object] | None = None,
+    ) -> None:
+        self._client = client
+        self._handoffs = handoffs
+        self._load = load
+        self._accepting = accepting
+        self._max = max_calls
+        self._clock = clock
+        self._spread = spread
+        self._on_claimed = on_claimed
+        self.claimed = 0
+        self.lost = 0
+
+    async def on_broadcast(self, event: Mapping[str, Any]) -> None:
+        channel = event.get("channel")
+        channel_id = channel.get("id") if isinstance(channel, Mapping) else None
+        if not isinstance(channel_id, str) or not channel_id:
+            logger.warning("dropping a CallBroadcast without a channel id")
+            return
+        load = self._load()
+        if not self._accepting() or load >= self._max:
+            return  # another worker, or the controller after the timeout, takes it
+        if load and self._spread:
+            await asyncio.sleep(min(load * self._spread, 0.1))
+        app = self._client.app
+        try:
+            await self._handoffs.claim(app, channel_id, self._clock.now())
+            won = await self._client.claim(channel_id)
+        except AriError as exc:
+            logger.warning("could not claim channel %s: %s", channel_id, exc)
+            won = False
+        except Exception as exc:  # the live state is away: leave the call to the others
+            logger.warning("not claiming channel %s: %s", channel_id, exc)
+            return
+        if won:
+            self.claimed += 1
+            if self._on_claimed is not None:
+                self._on_claimed()
+            return
+        self.lost += 1
+        with contextlib.suppress(Exception):
+            await self._handoffs.unclaim(app, channel_id)
+
+    async def forget(self, channel_id: str) -> None:
+        """The call ended (or was handed off): its claim goes."""
+        try:
+            await self._handoffs.unclaim(self._client.app, channel_id)
+        except Exception as exc:
+            logger.warning("could not drop the claim of channel %s: %s", channel_id, exc)
+
+    async def claimed_channels(self) -> set[str]:
+        return await self._handoffs.claimed(self._client.app)
+
+
+class IvrHandoff:
+    """A worker's side of the hand-off: the IVR's ``Enqueue`` handler, the IVR record sink
+    (the record of a handed-off call travels with it; the others go to ``record_sink``), and
+    the ``handoff`` session kind that moves the channel to the controller's ``target_app``."""
+
+    def __init__(
+        self,
+        client: AriPort,
+        handoffs: Handoffs,
+        *,
+        target_app: str,
+        record_sink: RecordSink,
+        clock: Clock,
+        on_handed_off: Callable[[], object] | None = None,
+    ) -> None:
+        self._client = client
+        self._handoffs = handoffs
+        self._on_handed_off = on_handed_off
+        self._target = target_app
+        self._sink = record_sink
+        self._clock = clock
+        self._pending: dict[str, dict[str, Any]] = {}
+        self.handed_off = 0
+
+    async def enqueue(self, channel_id: str, command: Enqueue) -> HandOver:
+        self._pending[channel_id] = {
+            "enqueue": {
+                "language": command.language,
+                "topic": command.topic,
+                "priority": command.priority,
+            },
+            "record": None,
+        }
+        return HandOver(HANDOFF_KIND)
+
+    async def record_sink(self, record: dict[str, Any]) -> None:
+        pending = self._pending.get(str(record.get("call_id")))
+        if pending is not None:
+            pending["record"] = record
+            return
+        await self._sink(record)
+
+    def session_kind(self) -> SessionKind:
+        return SessionKind(
+            name=HANDOFF_KIND,
+            start=lambda start: HandoffSession(
+                start.call_id, self._target, (HANDOVER_ARG,), start.now
+            ),
+            resume=lambda state, facts: HandoffSession.from_dict(state),
+            handlers={MoveCall: self._move, StartHold: self._hold},
+            ended=self._ended,
+        )
+
+    async def _move(self, channel_id: str, command: MoveCall) -> Event | None:
+        call_id = command.channel_id
+        payload = self._pending.pop(call_id, None)
+        if payload is not None:
+            await self._handoffs.put(call_id, {**payload, "at": self._clock.now()})
+        elif await self._handoffs.taken(call_id):
+            return CallerHungUp()  # the controller has it already (we restarted mid-move)
+        elif await self._handoffs.get(call_id) is None:
+            logger.warning(
+                "call %s: its hand-off was lost with a restart; the controller starts its IVR"
+                " again", call_id, extra={"call_id": call_id},
+            )  # fmt: skip
+        await self._client.move(call_id, command.app, command.args)
+        return None
+
+    async def _hold(self, channel_id: str, command: StartHold) -> Event | None:
+        await self._client.start_moh(command.channel_id)
+        return None
+
+    async def _ended(self, done: Ended) -> None:
+        call_id = done.facts.call_id
+        self._pending.pop(call_id, None)
+        if done.outcome != "failed":
+            self.handed_off += 1
+            if self._on_handed_off is not None:
+                self._on_handed_off()
+            return
+        # never reached the controller: the IVR half is the call's record
+        try:
+            payload = await self._handoffs.get(call_id)
+            await self._handoffs.drop(call_id)
+        except Exception as exc:
+            logger.warning("call %s: its record is lost (%s)", call_id, exc)
+            return
+        record = (payload or {}).get("record")
+        if isinstance(record, dict):
+            record = {**record, "outcome": "failed", "ended_at": _iso(self._clock.now())}
+            await self._sink(record)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
+
+
+# ---------------------------------------------------------------------- controller side
+class HandIn:
+    """The controller's side: a channel moved in by a worker (StasisStart ``handover``)
+    joins its queue with the worker's ``Enqueue`` and record (`on_stasis`); `sweep` takes up
+    hand-offs left in flight by a restart."""
+
+    def __init__(
+        self,
+        handoffs: Handoffs,
+        *,
+        enqueue: Callable[[str, Enqueue], Awaitable[object]],
+        record_sink: RecordSink,
+        runner: Callable[[], Runner],
+        queue_kind: str,
+        restart_ivr: Callable[[NewCall, float], Awaitable[None]],
+        clock: Clock,
+    ) -> None:
+        self._handoffs = handoffs
+        self._enqueue = enqueue
+        self._sink = record_sink
+        self._runner = runner
+        self._queue_kind = queue_kind
+        self._restart_ivr = restart_ivr
+        self._clock = clock
+        self.taken = 0
+
+    async def on_stasis(self, new: NewCall, received_at: float) -> None:
+        try:
+            payload = await self._handoffs.get(new.channel_id)
+        except Exception as exc:
+            logger.warning("call %s: cannot read its hand-off (%s)", new.channel_id, exc)
+            payload = None
+        if payload is None:
+            logger.warning(
+                "call %s was moved here without a hand-off: starting its IVR again",
+                new.channel_id, extra={"call_id": new.channel_id},
+            )  # fmt: skip
+            await self._restart_ivr(
+                NewCall(
+                    channel_id=new.channel_id,
+                    kind="inbound",
+                    dialed_number=new.dialed_number,
+                    caller_number=new.caller_number,
+                    channel_name=new.channel_name,
+                ),
+                received_at,
+            )
+            return
+        await self.take(new.channel_id, payload)
+
+    async def take(self, call_id: str, payload: Mapping[str, Any]) -> bool:
+        """Put the call in line as if its IVR had run here; False when it could not be."""
+        runner = self._runner()
+        try:
+            raw = payload["enqueue"]
+            command = Enqueue(str(raw["language"]), str(raw["topic"]), int(raw["priority"]))
+            record = payload.get("record")
+            record = dict(record) if isinstance(record, Mapping) else None
+            facts = _facts(call_id, record, self._clock.now())
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.error("call %s: unreadable hand-off (%s); hanging up", call_id, exc)
+            with contextlib.suppress(Exception):
+                await self._handoffs.drop(call_id)
+            return False
+        answer = await self._enqueue(call_id, command)
+        if record is not None:
+            await self._sink(record)  # held by the recorder until the queue leg ends
+        start = CallStart(
+            call_id=call_id,
+            channel_id=call_id,
+            dialed_number=facts.dialed_number,
+            now=self._clock.now(),
+            cause=command,
+        )
+        kind = answer.kind if isinstance(answer, HandOver) else self._queue_kind
+        if not await runner.take(kind, start, facts):
+            logger.warning("call %s: not taken (draining or held already)", call_id)
+            return False
+        try:
+            await self._handoffs.mark_taken(call_id)
+        except Exception as exc:
+            logger.warning("call %s: hand-off not marked taken (%s)", call_id, exc)
+        self.taken += 1
+        return True
+
+    async def sweep(self, listed: set[str], held: Callable[[str], bool], *, older: float) -> None:
+        """Hand-offs nobody took (the controller restarted mid-move): a call whose channel
+        is still up is taken now; one whose caller left has its IVR record written."""
+        try:
+            entries = await self._handoffs.all()
+        except Exception as exc:
+            logger.warning("cannot read the hand-offs in flight (%s)", exc)
+            return
+        now = self._clock.now()
+        for call_id, payload in entries.items():
+            if held(call_id):
+                continue
+            at = payload.get("at")
+            if isinstance(at, int | float) and now - float(at) < older:
+                continue  # a move in flight right now
+            if call_id in listed:
+                logger.warning("call %s: taking up its hand-off after a restart", call_id)
+                await self.take(call_id, payload)
+                continue
+            record = payload.get("record")
+            with contextlib.suppress(Exception):
+                await self._handoffs.drop(call_id)
+            if isinstance(record, dict):
+                logger.warning("call %s: the caller left during the hand-off", call_id)
+                await self._sink({**record, "outcome": "caller_hung_up", "ended_at": _iso(now)})
+
+
+def _facts(call_id: str, record: Mapping[str, Any] | None, now: float) -> CallFacts:
+    """The call's facts from the IVR half of its record (the worker's own facts)."""
+    record = record or {}
+
+    def when(key: str) -> float | None:
+        value = record.get(key)
+        if not isinstance(value, str):
+            return None
+        return datetime.fromisoformat(value).timestamp()
+
+    caller_hash = record.get("caller_hash")
+    return CallFacts(
+        call_id=call_id,
+        channel_id=call_id,
+        dialed_number=str(record.get("dialed_number") or ""),
+        caller_hash=caller_hash if isinstance(caller_hash, str) else None,
+        started_at=when("started_at") or now,
+        answered_at=when("answered_at"),
+    )

@@ -1,0 +1,251 @@
+"""IVR workers: several controller processes share the calls (issue 13 goal 4, issue 12 point 3).
+
+``line311 run`` with ``ivr_workers = 2`` on a real Asterisk and Redis: the dialplan offers each
+new call to both workers (StasisBroadcast), the one that claims it runs its IVR, and a caller
+who asks for a representative is moved to the controller, whose one queue serves them in the
+order they entered. A worker killed (SIGKILL) mid-IVR is started again by the supervisor and
+carries its callers on: the prompt is heard again, the caller's key is answered, and the
+call reaches a CCR with its whole record.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from line311.sim.sipp import SippCaller, SippPhone, start_agent, start_caller
+from tests.e2e.stack import wait_until
+from tests.e2e.supervised import Desk, Supervised, alive
+from tests.e2e.test_fleet_queue import STRAIGHT_TO_QUEUE
+
+pytestmark = pytest.mark.asterisk
+
+Start = Callable[..., Supervised]
+
+MENU_TO_QUEUE = """\
+flow: menu-to-queue
+version: 1
+start: pick
+nodes:
+  pick:
+    kind: menu
+    topic: general
+    prompts: [main_menu]
+    options: {"1": representative}
+  representative: {kind: queue, topic: general}
+"""
+
+
+def _free_port_run(count: int) -> int:
+    """A base port with base+1..base+count free (the workers' /health ports)."""
+    for _ in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + count > 65000:
+            continue
+        socks = []
+        try:
+            for k in range(1, count + 1):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", base + k))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no run of free ports")
+
+
+def _workers(tmp_path: Path, supervised_run: Start, flow_text: str, workers: int = 2) -> Supervised:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(flow_text)
+    base = _free_port_run(workers)
+    sup = supervised_run(
+        flow,
+        queue=True,
+        extra_env={
+            "LINE311_IVR_WORKERS": str(workers),
+            "LINE311_IVR_WORKER_HTTP_PORT_BASE": str(base),
+        },
+    )
+    sup.worker_base = base  # type: ignore[attr-defined]
+    return sup
+
+
+def _worker_health(sup: Supervised, k: int) -> dict[str, Any] | None:
+    base = sup.worker_base  # type: ignore[attr-defined]
+    try:
+        reply = httpx.get(f"http://127.0.0.1:{base + k}/health", timeout=2)
+    except httpx.HTTPError:
+        return None
+    return reply.json() if reply.status_code in (200, 503) else None
+
+
+def _metric(sup: Supervised, k: int, name: str) -> float:
+    base = sup.worker_base  # type: ignore[attr-defined]
+    text = httpx.get(f"http://127.0.0.1:{base + k}/metrics", timeout=2).text
+    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def _log(sup: Supervised, name: str) -> str:
+    path = sup.settings.state_dir / name
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _all_logs(sup: Supervised, workers: int = 2) -> str:
+    parts = [sup.logs()]
+    for k in range(1, workers + 1):
+        parts.append(f"--- ivr-worker-{k}.log\n" + _log(sup, f"ivr-worker-{k}.log")[-4000:])
+    return "\n".join(parts)
+
+
+def test_given_two_ivr_workers_when_callers_ask_for_a_ccr_then_workers_run_the_ivr_and_the_one_queue_serves_them_in_order(
+    supervised_run: Start, tmp_path: Path
+) -> None:
+    sup = _workers(tmp_path, supervised_run, STRAIGHT_TO_QUEUE)
+    s = sup.settings
+    callers: list[SippCaller] = []
+    phone: SippPhone | None = None
+    try:
+        processes = sup.processes()
+        assert {"ivr-worker-1", "ivr-worker-2"} <= set(processes), processes
+        for k in (1, 2):
+            wait_until(
+                lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
+                30,
+                f"worker {k} connected to ARI",
+            )
+        for n in range(6):  # they wait: no CCR yet
+            callers.append(start_caller(tmp_path / f"caller{n}", s.sip_port, "311", hold_ms=60_000))
+            wait_until(
+                lambda n=n: len(sup.queue_log_ids("ENTERQUEUE")) == n + 1,
+                30,
+                f"caller {n} in the queue",
+            )
+        entered = sup.queue_log_ids("ENTERQUEUE")
+        claimed = [_metric(sup, k, "line311_worker_calls_claimed_total") for k in (1, 2)]
+        handed = [_metric(sup, k, "line311_worker_calls_handed_off_total") for k in (1, 2)]
+        assert sum(claimed) == 6, (claimed, entered)
+        assert sum(handed) == 6, (handed, entered)
+        # the controller ran no IVR: every call came to it moved by a worker
+        controller = _log(sup, "controller.log")
+        assert controller.count("call taken over: queue") == 6
+        assert "call started: dialed" not in controller
+
+        desk = Desk(sup)
+        phone = start_agent(
+            tmp_path / "agent1",
+            s.sip_port,
+            "agent1",
+            s.agent_password.get_secret_value(),
+            answer_ms=200,
+            talk_ms=800,
+        )
+        desk.post("/agents/agent1/login")
+        wait_until(
+            lambda: len(sup.queue_log_ids("CONNECT")) == 6, 90, "six callers served", step=0.3
+        )
+        assert sup.queue_log_ids("CONNECT") == entered  # in the order they entered
+
+        def records() -> list[dict[str, Any]] | None:
+            got = [r for r in sup.stack.calls() if r["call_id"] in entered]
+            return got if len(got) == 6 and all(r.get("queue_leg") for r in got) else None
+
+        for record in wait_until(records, 60, "the six records", step=0.5):
+            assert record["outcome"] == "handled", record
+            assert record["queue_leg"]["agent_id"] == "agent1", record
+            assert record["path"], record  # the IVR half, written by the worker
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_all_logs(sup)}") from None
+    finally:
+        for caller in callers:
+            caller.kill()
+        if phone is not None:
+            phone.stop()
+
+
+def test_given_a_caller_in_a_workers_ivr_when_the_worker_is_killed_then_it_comes_back_and_the_call_goes_on(
+    supervised_run: Start, tmp_path: Path
+) -> None:
+    sup = _workers(tmp_path, supervised_run, MENU_TO_QUEUE)
+    s = sup.settings
+    phone: SippPhone | None = None
+    caller: SippCaller | None = None
+    try:
+        for k in (1, 2):
+            wait_until(
+                lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
+                30,
+                f"worker {k} connected to ARI",
+            )
+        desk = Desk(sup)
+        phone = start_agent(
+            tmp_path / "agent1",
+            s.sip_port,
+            "agent1",
+            s.agent_password.get_secret_value(),
+            answer_ms=200,
+            talk_ms=1500,
+        )
+        desk.post("/agents/agent1/login")
+        # the caller keys 1 at 10 s: after their worker was killed and came back
+        caller = start_caller(
+            tmp_path / "caller", s.sip_port, "311", dtmf=[(10_000, "1")], hold_ms=30_000
+        )
+
+        def holder() -> int | None:
+            for k in (1, 2):
+                health = _worker_health(sup, k)
+                if health is not None and health["active_calls"] == 1:
+                    return k
+            return None
+
+        k = wait_until(holder, 15, "a worker holding the call")
+        victim = int(sup.processes()[f"ivr-worker-{k}"]["pid"])
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: not alive(victim), 5, "the worker to die")
+        wait_until(
+            lambda: (
+                (h := _worker_health(sup, k)) is not None
+                and h["ari_connected"]
+                and h["active_calls"] == 1
+            ),
+            8,
+            "the worker back with the call",
+        )
+        assert "call resumed (ivr)" in _log(sup, f"ivr-worker-{k}.log")
+        assert caller.proc.poll() is None  # still on the line: no BYE it did not cause
+        # the key is answered: the caller reaches the CCR through the controller's queue
+        wait_until(lambda: sup.queue_log_ids("CONNECT") or None, 30, "the caller served")
+        [call_id] = sup.queue_log_ids("CONNECT")
+        record = wait_until(
+            lambda: next(
+                (r for r in sup.stack.calls() if r["call_id"] == call_id and r.get("queue_leg")),
+                None,
+            ),
+            40,
+            "the call's record",
+            step=0.5,
+        )
+        assert record["outcome"] == "handled", record
+        assert record["queue_leg"]["agent_id"] == "agent1", record
+        assert record["queue_leg"]["talk_seconds"] > 0, record
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_all_logs(sup)}") from None
+    finally:
+        if caller is not None:
+            caller.kill()
+        if phone is not None:
+            phone.stop()
