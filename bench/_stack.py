@@ -9,7 +9,11 @@ them all.
 With ``LINE311_LIVE_STATE=redis`` in the stack's environment (what ``line311 run``, and so
 ``make run``, ships) the controller keeps its live state in a redis-server of the bench's own
 on a free port (AOF on, as shipped), and `BenchStack.processes` counts it among line311's
-processes."""
+processes.
+
+With ``LINE311_IVR_WORKERS=N`` (N >= 1; it implies the Redis live state) the Asterisk dialplan
+offers each new call to N IVR workers (``line311 serve --worker K``, started beside the
+controller), and `BenchStack.processes` watches them as ``ivr-worker-K``."""
 
 from __future__ import annotations
 
@@ -21,8 +25,11 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+
+import httpx
 
 from line311.asterisk.fleet import asterisk_fleet
 from line311.asterisk.manager import AsteriskManager
@@ -30,7 +37,7 @@ from line311.config import Settings
 from line311.kamailio.manager import KamailioManager
 from line311.live.server import RedisServer
 from tests.conftest import _test_settings, fleet_ports, free_tcp_port
-from tests.e2e.stack import AriObserver, Stack, stack_env
+from tests.e2e.stack import LINE311, AriObserver, Service, Stack, stack_env
 from tests.fixtures.polling import wait_until
 
 
@@ -69,6 +76,7 @@ class BenchStack:
     """Each Asterisk (one, or the fleet behind Kamailio)."""
     kamailio: KamailioManager | None = None
     redis: RedisServer | None = None
+    workers: list[Service] = field(default_factory=list)
 
     def observer(self) -> TimedObserver:
         s = self.settings
@@ -101,6 +109,9 @@ class BenchStack:
             pid = self.redis.read_pid()
             assert pid is not None, "redis-server is not running"
             out["redis"] = pid
+        for k, worker in enumerate(self.workers, start=1):
+            assert worker.proc is not None, f"IVR worker {k} is not running"
+            out[f"ivr-worker-{k}"] = worker.proc.pid
         return out
 
     def processed(self) -> dict[str, int]:
@@ -132,8 +143,13 @@ def bench_stack(
     span = rtp_ports * asterisks
     rtp_base = min(52000 + (os.getpid() % 20) * 600, 65000 - span)
     fleet = fleet_ports(asterisks)
+    workers = int((extra_env or {}).get("LINE311_IVR_WORKERS", "0"))
     settings = _test_settings(
-        workdir / "state", rtp_port_start=rtp_base, rtp_port_end=rtp_base + span, **fleet
+        workdir / "state",
+        rtp_port_start=rtp_base,
+        rtp_port_end=rtp_base + span,
+        ivr_workers=workers,  # the dialplan broadcasts new calls to them
+        **fleet,
     )
     (workdir / "state").mkdir(parents=True, exist_ok=True)
     library = Settings().state_dir / "sounds"
@@ -156,6 +172,8 @@ def bench_stack(
         yield lab
     finally:
         if lab is not None:
+            for worker in lab.workers:
+                worker.stop()
             lab.stack.stop()
             if lab.redis is not None:
                 lab.redis.stop()
@@ -200,6 +218,9 @@ def _with_services(
         env["LINE311_ASTERISK_SIP_PORT_BASE"] = str(settings.asterisk_sip_port_base)
     env["LINE311_LOG_LEVEL"] = log_level
     env.update(extra_env or {})
+    if settings.ivr_workers:
+        env["LINE311_LIVE_STATE"] = "redis"  # hand-offs and claims live there
+        env["LINE311_IVR_WORKER_HTTP_PORT_BASE"] = str(free_tcp_port() + 1000)
     redis = None
     if env.get("LINE311_LIVE_STATE") == "redis":
         password = env.get("LINE311_REDIS_PASSWORD") or settings.redis_password.get_secret_value()
@@ -210,11 +231,35 @@ def _with_services(
         env["LINE311_REDIS_PORT"] = str(redis.port)
         env["LINE311_REDIS_PASSWORD"] = password
     stack = Stack(env, workdir, http_port, crm_port)
+    workers = [
+        Service(
+            f"ivr-worker-{k}",
+            [*LINE311, "serve", "--worker", str(k)],
+            env,
+            workdir / f"ivr-worker-{k}.log",
+        )
+        for k in range(1, settings.ivr_workers + 1)
+    ]
     try:
         stack.start()
+        for worker in workers:
+            worker.start()
+        base = int(env.get("LINE311_IVR_WORKER_HTTP_PORT_BASE", "0"))
+        for k in range(1, len(workers) + 1):
+            wait_until(partial(_worker_connected, base + k), 30, f"IVR worker {k} up in ARI")
     except BaseException:
+        for worker in workers:
+            worker.stop()
         stack.stop()
         if redis is not None:
             redis.stop()
         raise
-    return BenchStack(settings, stack, workdir, managers, kamailio, redis)
+    return BenchStack(settings, stack, workdir, managers, kamailio, redis, workers)
+
+
+def _worker_connected(port: int) -> bool:
+    try:
+        reply = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
+    except httpx.HTTPError:
+        return False
+    return reply.status_code == 200 and bool(reply.json().get("ari_connected"))

@@ -28,8 +28,9 @@ def _latencies(obs: TimedObserver) -> dict[str, float]:
     for event in obs.timed_snapshot():
         ev, at = event
         kind = ev.get("type")
-        if kind == "ChannelDialplan" and ev.get("dialplan_app") == "Stasis":
-            started.setdefault(ev["channel"]["id"], at)  # the channel enters Stasis(line311)
+        if kind == "ChannelDialplan" and ev.get("dialplan_app") in ("Stasis", "StasisBroadcast"):
+            # the channel enters Stasis(line311), or is offered to the IVR workers
+            started.setdefault(ev["channel"]["id"], at)
         elif kind == "PlaybackStarted":
             target = ev["playback"].get("target_uri", "")
             if target.startswith("channel:") and ev["playback"]["media_uri"].endswith("/greeting"):

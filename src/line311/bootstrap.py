@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from line311.ari.fleet import AriFleet
     from line311.ari.queue_edge import QueueEdge
     from line311.ari.runner import Runner
-    from line311.ari.workers import HandIn
+    from line311.ari.workers import HandIn, Rescuer
     from line311.call.ports import Clock
     from line311.call.store import SessionStore
     from line311.dashboard.live import LiveHub
@@ -439,6 +439,12 @@ async def controller_part(
                 ]
                 if journal is not None:
                     background.append(tg.create_task(journal.run(), name="live-journal"))
+                if hand_in is not None:  # the IVR workers' calls on the wallboard
+                    background.append(
+                        tg.create_task(_relay_ivr_activity(settings, hub), name="ivr-activity")
+                    )
+                    rescuer = _rescuer(settings, ari, controller, clock)
+                    background.append(tg.create_task(rescuer.run(), name="unowned-channels"))
                 handing_over = tg.create_task(hand_over(), name="hand-over")
                 try:
                     async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
@@ -463,6 +469,44 @@ async def controller_part(
             await delivery.drain(within=5.0)  # what is not stored now stays in the spool
             spool.close()
             engine.dispose()
+
+
+def _rescuer(settings: Settings, ari: Any, runner: Runner, clock: Clock) -> Rescuer:
+    """The controller's watch over broadcast channels no IVR worker owns."""
+    from line311.ari.workers import Rescuer, worker_app
+    from line311.live.client import live_client
+    from line311.live.handoffs import RedisHandoffs
+    from line311.live.routing import DEFAULT_PREFIX
+    from line311.live.sessions import RedisSessionStore
+
+    live = live_client(settings, timeout=2.0)
+    handoffs = RedisHandoffs(live)
+    apps = [worker_app(settings.ari_app, k) for k in range(1, settings.ivr_workers + 1)]
+
+    async def owned() -> set[str]:
+        ids: set[str] = set(await handoffs.all())
+        for app in apps:
+            ids |= await handoffs.claimed(app)
+            store = RedisSessionStore(live, prefix=f"{DEFAULT_PREFIX}{app}:")
+            ids |= set(await store.call_ids())
+        return ids
+
+    return Rescuer(ari, worker=apps[0], owned=owned, held=runner.holds, clock=clock)
+
+
+async def _relay_ivr_activity(settings: Settings, hub: LiveHub) -> None:
+    """The IVR workers' calls entering and leaving their IVR, onto the wallboard."""
+    from line311.dashboard.facts import CallEnteredIvr, CallLeftIvr
+    from line311.live.client import live_client
+    from line311.live.ivr_activity import IvrActivityFeed, IvrFact, relay
+
+    def publish(fact: IvrFact) -> None:
+        if fact.kind == "entered":
+            hub.publish(CallEnteredIvr(fact.call_id, fact.at))
+        else:
+            hub.publish(CallLeftIvr(fact.call_id, fact.at, fact.resolved))
+
+    await relay(IvrActivityFeed(live_client(settings, timeout=5.0)), "controller", publish)
 
 
 def _hand_in(
@@ -513,10 +557,12 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
     from line311.crm_bridge.delivery import HttpTransport, RecordDelivery
     from line311.crm_bridge.spool import RecordSpool
     from line311.dashboard.app import create_app
+    from line311.dashboard.feeds import RESOLVED_OUTCOMES as RESOLVED
     from line311.db.engine import engine_from_settings, make_session_factory
     from line311.http_server import make_embedded_server
     from line311.live.client import live_client
     from line311.live.handoffs import RedisHandoffs
+    from line311.live.ivr_activity import IvrActivityFeed, IvrActivityPublisher, IvrFact
     from line311.live.routing import DEFAULT_PREFIX
     from line311.live.sessions import RedisSessionStore
     from line311.messaging.alert_service import AlertService
@@ -573,7 +619,25 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             ari, handoffs, target_app=settings.ari_app, record_sink=recorder.on_ivr_record,
             clock=clock, on_handed_off=handed.inc,
         )  # fmt: skip
-        ivr_kind = ivr.session_kind(record_sink=handoff.record_sink, enqueue=handoff.enqueue)
+        # the wallboard's IVR figures: this worker's calls entering and leaving its IVR
+        activity = IvrActivityPublisher(IvrActivityFeed(live))
+
+        async def record_sink(record: dict[str, Any]) -> None:
+            await handoff.record_sink(record)
+            outcome = str(record.get("outcome") or "")
+            activity.note(
+                IvrFact("left", str(record.get("call_id")), clock.now(), outcome in RESOLVED)
+            )
+
+        ivr_kind = ivr.session_kind(record_sink=record_sink, enqueue=handoff.enqueue)
+        start_ivr = ivr_kind.start
+
+        def start_call(start: Any) -> Any:
+            session = start_ivr(start)
+            activity.note(IvrFact("entered", start.call_id, start.now))
+            return session
+
+        ivr_kind = dataclasses.replace(ivr_kind, start=start_call)
         holder: list[Runner] = []
         claimer = Claimer(
             ari,
@@ -636,6 +700,8 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             async with asyncio.TaskGroup() as tg:
                 background = [
                     tg.create_task(ari_loop(), name="worker"),
+                    tg.create_task(activity.run(), name="ivr-activity"),
+                    tg.create_task(claimer.run(), name="worker-load"),
                     tg.create_task(scheduler.run(stop), name="alert-scheduler"),
                     tg.create_task(delivery.run(), name="call-record-delivery"),
                 ]

@@ -144,7 +144,9 @@ def status(
 @app.command()
 def restart(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="The process to restart: controller."),
+    name: str = typer.Argument(
+        ..., help="The process to restart: controller or ivr-worker-K (SIGHUP rolls them all)."
+    ),
     timeout: float = typer.Option(120.0, help="Seconds to wait for the restart to finish."),
 ) -> None:
     """Restart a process of `line311 run` without dropping a call (rolling: the new one starts

@@ -46,12 +46,16 @@ if TYPE_CHECKING:
     from line311.ari.runner import Runner
     from line311.live.handoffs import Handoffs
 
+LOAD_EVERY = 0.1
+"""Seconds between two shares of a worker's load (`Claimer.run`)."""
+
 __all__ = [
     "HANDOFF_KIND",
     "HANDOVER_ARG",
     "Claimer",
     "HandIn",
     "IvrHandoff",
+    "Rescuer",
     "worker_app",
     "worker_filter",
 ]
@@ -82,10 +86,12 @@ def worker_filter(app: str) -> str:
 class Claimer:
     """A worker's answer to ``CallBroadcast``: claim the call while below ``max_calls``.
 
-    The less busy a worker is, the sooner it claims (a pause of ``spread`` seconds per call it
-    has), so new calls go to the least loaded worker without any shared counter. The claim is
-    written down (``handoffs.claim``) before it is made, so a worker that dies right after
-    winning still knows the channel is its own when it comes back.
+    The least loaded worker claims first: each shares its load every `LOAD_EVERY` seconds
+    (`run`) and learns the least load of the others, and one busier than that waits
+    ``spread`` seconds per call of difference (at most ``max_wait``) before it claims, so the
+    call goes to the idler one without a shared counter per call. A worker that does not
+    answer (restarting, stuck) simply never wins. The claim is written down once won
+    (``handoffs.claim``): a restarted worker takes its claimed channels for its own.
     """
 
     def __init__(
@@ -97,7 +103,8 @@ class Claimer:
         accepting: Callable[[], bool],
         max_calls: int,
         clock: Clock,
-        spread: float = 0.0005,
+        spread: float = 0.002,
+        max_wait: float = 0.05,
         on_claimed: Callable[[], object] | None = None,
     ) -> None:
         self._client = client
@@ -107,9 +114,28 @@ class Claimer:
         self._max = max_calls
         self._clock = clock
         self._spread = spread
+        self._max_wait = max_wait
         self._on_claimed = on_claimed
+        self.least = 0
+        """The least load among the workers, as last shared."""
         self.claimed = 0
         self.lost = 0
+
+    def wait_for(self, load: int) -> float:
+        """Seconds to let a less loaded worker claim first."""
+        return min(max(0, load - self.least) * self._spread, self._max_wait)
+
+    async def run(self, every: float = LOAD_EVERY) -> None:
+        """Share this worker's load and learn the least one, for ever."""
+        while True:
+            try:
+                self.least = await self._handoffs.share_load(
+                    self._client.app, self._load(), self._clock.now()
+                )
+            except Exception as exc:
+                logger.debug("worker load not shared (%s)", exc)
+                self.least = 0
+            await asyncio.sleep(every)
 
     async def on_broadcast(self, event: Mapping[str, Any]) -> None:
         channel = event.get("channel")
@@ -120,26 +146,24 @@ class Claimer:
         load = self._load()
         if not self._accepting() or load >= self._max:
             return  # another worker, or the controller after the timeout, takes it
-        if load and self._spread:
-            await asyncio.sleep(min(load * self._spread, 0.1))
-        app = self._client.app
+        pause = self.wait_for(load)
+        if pause > 0:
+            await asyncio.sleep(pause)
         try:
-            await self._handoffs.claim(app, channel_id, self._clock.now())
             won = await self._client.claim(channel_id)
         except AriError as exc:
             logger.warning("could not claim channel %s: %s", channel_id, exc)
             won = False
-        except Exception as exc:  # the live state is away: leave the call to the others
-            logger.warning("not claiming channel %s: %s", channel_id, exc)
+        if not won:
+            self.lost += 1
             return
-        if won:
-            self.claimed += 1
-            if self._on_claimed is not None:
-                self._on_claimed()
-            return
-        self.lost += 1
-        with contextlib.suppress(Exception):
-            await self._handoffs.unclaim(app, channel_id)
+        self.claimed += 1
+        if self._on_claimed is not None:
+            self._on_claimed()
+        try:
+            await self._handoffs.claim(self._client.app, channel_id, self._clock.now())
+        except Exception as exc:
+            logger.warning("claim of channel %s not written down: %s", channel_id, exc)
 
     async def forget(self, channel_id: str) -> None:
         """The call ended (or was handed off): its claim goes."""
@@ -359,6 +383,78 @@ class HandIn:
             if isinstance(record, dict):
                 logger.warning("call %s: the caller left during the hand-off", call_id)
                 await self._sink({**record, "outcome": "caller_hung_up", "ended_at": _iso(now)})
+
+
+class Rescuer:
+    """The controller's watch over broadcast channels nobody owns: one a worker won but died
+    before it wrote its claim down, or whose claim and state Redis lost. Every ``every``
+    seconds, a channel that entered through the broadcast more than ``older`` seconds ago,
+    that no worker claims or has state for (``owned``) and that this controller does not
+    hold, is moved into the controller's app as a new call: its IVR starts again (a defined
+    outcome, never silence)."""
+
+    def __init__(
+        self,
+        client: AriPort,
+        *,
+        worker: str,
+        owned: Callable[[], Awaitable[set[str]]],
+        held: Callable[[str], bool],
+        clock: Clock,
+        older: float = 10.0,
+        every: float = 30.0,
+    ) -> None:
+        self._client = client
+        self._worker = worker
+        self._owned = owned
+        self._held = held
+        self._clock = clock
+        self._older = older
+        self._every = every
+        self.rescued = 0
+
+    async def once(self) -> int:
+        """One look; the number of channels moved to the controller."""
+        channels = await self._client.list_channels()
+        now = self._clock.now()
+        candidates = [
+            c
+            for c in channels
+            if c.broadcast
+            and c.stasis_args(self._worker) is not None
+            and not self._held(c.id)
+            and c.creationtime is not None
+            and now - c.creationtime.timestamp() > self._older
+        ]
+        if not candidates:
+            return 0
+        owned = await self._owned()
+        moved = 0
+        for channel in candidates:
+            if channel.id in owned or self._held(channel.id):
+                continue
+            args = channel.stasis_args(self._worker) or ()
+            dialed = args[1] if len(args) > 1 and args[1] else channel.dialplan_exten
+            logger.warning(
+                "channel %s entered through the IVR workers' broadcast but no worker owns it:"
+                " starting its IVR here", channel.id, extra={"channel_id": channel.id},
+            )  # fmt: skip
+            try:
+                await self._client.move(channel.id, self._client.app, ("inbound", dialed))
+            except AriError as exc:
+                logger.warning("channel %s not moved here: %s", channel.id, exc)
+                continue
+            moved += 1
+        self.rescued += moved
+        return moved
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._every)
+            try:
+                await self.once()
+            except Exception as exc:
+                logger.warning("could not look for channels nobody owns (%s)", exc)
 
 
 def _facts(call_id: str, record: Mapping[str, Any] | None, now: float) -> CallFacts:

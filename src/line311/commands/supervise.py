@@ -102,7 +102,9 @@ def restart_process(settings: Settings, name: str, *, timeout: float, poll: floa
         raise SuperviseError("`line311 run` is not running: nothing to restart")
     before = _process(view, name)
     if not before.rolling:
-        raise SuperviseError(f"{name} has no rolling restart (only the controller has)")
+        raise SuperviseError(
+            f"{name} has no rolling restart (the controller and the IVR workers have)"
+        )
     if before.state != "running":
         raise SuperviseError(f"{name} is {before.state}: the supervisor restarts it by itself")
     os.kill(view.supervisor_pid, signal.SIGHUP)

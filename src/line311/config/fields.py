@@ -155,8 +155,8 @@ class ControllerSettings(BaseModel):
         description="IVR worker processes beside the controller (docs/scaling.md). 0: the "
         "controller runs every call. N: the dialplan offers each new call to the workers "
         "(StasisBroadcast); worker k runs the IVR in app <ari_app>-w<k>, serves /health and "
-        "/metrics on ivr_worker_http_port_base + k, and moves a caller who asks for a representative to the "
-        "controller, which keeps the queues, the CCRs and the wallboard.",
+        "/metrics on ivr_worker_http_port_base + k, and moves a caller who asks for a "
+        "representative to the controller, which keeps the queues, the CCRs and the wallboard.",
     )
     ivr_worker_http_port_base: int = Field(
         default=0,

@@ -7,8 +7,10 @@
     <prefix>handoff-taken:<id>   string, 10 minutes: the controller took that call (a worker
                                  that restarts mid-move must not move it a second time)
     <prefix>claims:<app>         hash: channel id -> when app claimed it from a broadcast
-                                 (written before the claim, deleted when the call ends): the
-                                 broadcast channels a restarted worker takes for its own
+                                 (written once the claim is won, deleted when the call ends):
+                                 the broadcast channels a restarted worker takes for its own
+    <prefix>worker-loads         hash: app -> "calls:when": each worker's load, shared every
+                                 `LOAD_EVERY` s, so the least loaded one claims first
 
 `InMemoryHandoffs` is the same for one process (tests, the simulator).
 """
@@ -24,9 +26,12 @@ import redis.asyncio as aioredis
 from line311.live.errors import LiveStateError
 from line311.live.routing import DEFAULT_PREFIX, mapped_errors
 
-__all__ = ["TAKEN_TTL", "Handoffs", "InMemoryHandoffs", "RedisHandoffs"]
+__all__ = ["LOAD_EVERY", "LOAD_FRESH", "TAKEN_TTL", "Handoffs", "InMemoryHandoffs", "RedisHandoffs"]
 
 TAKEN_TTL = 600
+LOAD_EVERY = 0.1
+LOAD_FRESH = 2.0
+"""A worker's load older than this (seconds) is ignored: that worker is away."""
 
 
 class Handoffs(Protocol):
@@ -47,6 +52,23 @@ class Handoffs(Protocol):
     async def unclaim(self, app: str, channel_id: str) -> None: ...
 
     async def claimed(self, app: str) -> set[str]: ...
+
+    async def share_load(self, app: str, calls: int, now: float) -> int:
+        """Publish ``app``'s load; return the least load of the workers seen lately."""
+        ...
+
+
+def least_load(raw: Mapping[str, str], now: float, own: int) -> int:
+    """The smallest fresh load in ``raw`` (app -> "calls:when"), ``own`` included."""
+    loads = [own]
+    for value in raw.values():
+        calls, _, when = str(value).partition(":")
+        try:
+            if now - float(when) <= LOAD_FRESH:
+                loads.append(int(calls))
+        except ValueError:
+            continue
+    return min(loads)
 
 
 def _encode(call_id: str, payload: Mapping[str, Any]) -> str:
@@ -119,6 +141,14 @@ class RedisHandoffs:
         async with mapped_errors("claimed"):
             return set(await self.client.hkeys(f"{self.prefix}claims:{app}"))
 
+    async def share_load(self, app: str, calls: int, now: float) -> int:
+        key = f"{self.prefix}worker-loads"
+        async with mapped_errors("worker load"), self.client.pipeline(transaction=False) as pipe:
+            pipe.hset(key, app, f"{calls}:{now!r}")
+            pipe.hgetall(key)
+            _, raw = await pipe.execute()
+        return least_load(raw, now, calls)
+
 
 class InMemoryHandoffs:
     """`RedisHandoffs` in one process's memory (tests, the simulator)."""
@@ -127,6 +157,7 @@ class InMemoryHandoffs:
         self.payloads: dict[str, str] = {}
         self.taken_ids: set[str] = set()
         self.claims: dict[str, dict[str, float]] = {}
+        self.loads: dict[str, str] = {}
 
     async def put(self, call_id: str, payload: Mapping[str, Any]) -> None:
         self.payloads[call_id] = _encode(call_id, payload)
@@ -156,3 +187,7 @@ class InMemoryHandoffs:
 
     async def claimed(self, app: str) -> set[str]:
         return set(self.claims.get(app, {}))
+
+    async def share_load(self, app: str, calls: int, now: float) -> int:
+        self.loads[app] = f"{calls}:{now!r}"
+        return least_load(self.loads, now, calls)
