@@ -249,3 +249,100 @@ def test_given_a_caller_in_a_workers_ivr_when_the_worker_is_killed_then_it_comes
             caller.kill()
         if phone is not None:
             phone.stop()
+
+
+def test_given_callers_in_every_state_when_every_controller_process_is_killed_at_once_then_each_call_goes_on(
+    supervised_run: Start, tmp_path: Path
+) -> None:
+    """Issue 12's "show it" with IVR workers: A talks to the CCR, D waits in line, B and C are
+    in the workers' IVR; the controller and both workers are SIGKILLed at once. The
+    supervisor starts all three again: A stays bridged (its record has the whole talk), D
+    keeps its place, B and C hear their menu again and their keys are answered; nobody gets
+    a BYE they did not cause, and the CCR serves them in the order they entered the queue."""
+    sup = _workers(tmp_path, supervised_run, MENU_TO_QUEUE)
+    s = sup.settings
+    phone: SippPhone | None = None
+    callers: dict[str, SippCaller] = {}
+    try:
+        for k in (1, 2):
+            wait_until(
+                lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
+                30,
+                f"worker {k} connected to ARI",
+            )
+        desk = Desk(sup)
+        phone = start_agent(
+            tmp_path / "agent1",
+            s.sip_port,
+            "agent1",
+            s.agent_password.get_secret_value(),
+            answer_ms=200,
+            talk_ms=8_000,
+        )
+        desk.post("/agents/agent1/login")
+
+        def call(name: str, key_at_ms: int) -> None:
+            callers[name] = start_caller(
+                tmp_path / name, s.sip_port, "311", dtmf=[(key_at_ms, "1")], hold_ms=90_000
+            )
+
+        call("A", 1_000)
+        wait_until(lambda: sup.queue_log_ids("CONNECT") or None, 20, "A talking to the CCR")
+        call("D", 1_000)
+        wait_until(lambda: len(sup.queue_log_ids("ENTERQUEUE")) == 2, 20, "D waiting")
+        call("B", 14_000)
+        call("C", 17_000)
+
+        def in_ivr() -> int:
+            return sum(
+                (h := _worker_health(sup, k)) is not None and h["active_calls"] for k in (1, 2)
+            )
+
+        wait_until(lambda: in_ivr() == 2, 15, "B and C in the workers' IVR")
+        [a_id] = sup.queue_log_ids("CONNECT")
+        d_id = sup.queue_log_ids("ENTERQUEUE")[1]
+
+        processes = sup.processes()
+        victims = [int(processes[n]["pid"]) for n in ("controller", "ivr-worker-1", "ivr-worker-2")]
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        for pid in victims:
+            wait_until(lambda pid=pid: not alive(pid), 5, f"pid {pid} to die")
+        wait_until(sup.ari_up, 5, "a controller back within 5 s")
+        wait_until(lambda: in_ivr() == 2, 10, "both workers back with B and C")
+        for name, caller in callers.items():
+            assert caller.proc.poll() is None, f"{name} got a BYE"  # nobody was cut off
+        for k in (1, 2):
+            log = _log(sup, f"ivr-worker-{k}.log")
+            if "call resumed (ivr)" not in log:
+                assert _worker_health(sup, k)["active_calls"] == 0, log[-2000:]
+
+        # the CCR serves D, then B and C as their keys put them in line
+        wait_until(
+            lambda: len(sup.queue_log_ids("CONNECT")) == 4, 90, "all four served", step=0.3
+        )
+        connects = sup.queue_log_ids("CONNECT")
+        entered = sup.queue_log_ids("ENTERQUEUE")
+        assert connects[:2] == [a_id, d_id], connects
+        assert connects == entered, (connects, entered)
+
+        def records() -> dict[str, dict[str, Any]] | None:
+            got = {
+                r["call_id"]: r
+                for r in sup.stack.calls()
+                if r["call_id"] in entered and r.get("queue_leg")
+            }
+            return got if len(got) == 3 else None  # A, D, B ended; C may still talk
+
+        done = wait_until(records, 60, "the records", step=0.5)
+        a = done[a_id]
+        assert a["outcome"] == "handled", a
+        assert a["queue_leg"]["talk_seconds"] >= 6, a  # the whole talk, across the restart
+        assert done[d_id]["outcome"] == "handled", done[d_id]
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_all_logs(sup)}") from None
+    finally:
+        for caller in callers.values():
+            caller.kill()
+        if phone is not None:
+            phone.stop()
