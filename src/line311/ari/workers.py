@@ -231,9 +231,10 @@ class IvrHandoff:
 
     async def _move(self, channel_id: str, command: MoveCall) -> Event | None:
         call_id = command.channel_id
-        payload = self._pending.pop(call_id, None)
-        if payload is not None:
+        payload = self._pending.get(call_id)
+        if payload is not None:  # kept until stored: a failed put is tried again with it
             await self._handoffs.put(call_id, {**payload, "at": self._clock.now()})
+            del self._pending[call_id]
         elif await self._handoffs.taken(call_id):
             return CallerHungUp()  # the controller has it already (we restarted mid-move)
         elif await self._handoffs.get(call_id) is None:
@@ -250,19 +251,22 @@ class IvrHandoff:
 
     async def _ended(self, done: Ended) -> None:
         call_id = done.facts.call_id
-        self._pending.pop(call_id, None)
+        pending = self._pending.pop(call_id, None)
         if done.outcome != "failed":
             self.handed_off += 1
             if self._on_handed_off is not None:
                 self._on_handed_off()
             return
-        # never reached the controller: the IVR half is the call's record
-        try:
-            payload = await self._handoffs.get(call_id)
-            await self._handoffs.drop(call_id)
-        except Exception as exc:
-            logger.warning("call %s: its record is lost (%s)", call_id, exc)
-            return
+        # never reached the controller: the IVR half is the call's record (still here when
+        # the hand-off was never stored)
+        payload = pending
+        if payload is None:
+            try:
+                payload = await self._handoffs.get(call_id)
+                await self._handoffs.drop(call_id)
+            except Exception as exc:
+                logger.warning("call %s: its record is lost (%s)", call_id, exc)
+                return
         record = (payload or {}).get("record")
         if isinstance(record, dict):
             record = {**record, "outcome": "failed", "ended_at": _iso(self._clock.now())}
