@@ -595,6 +595,19 @@ async def test_given_an_unreadable_hand_off_then_it_is_dropped_and_not_taken(
     assert (h.enqueued, h.sunk, h.runner.taken, h.hand_in.taken) == ([], [], [], 0)
 
 
+async def test_given_a_channel_moved_in_with_an_unreadable_hand_off_then_its_ivr_starts_again_not_left_silent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = HandInHarness()
+    await h.handoffs.put("c1", {"enqueue": {"language": "en"}, "record": ivr_record("c1")})
+    with caplog.at_level(logging.ERROR, logger="line311.ari.workers"):
+        await h.hand_in.on_stasis(moved_in("c1"), 5.0)
+    assert "unreadable hand-off" in caplog.text
+    assert [(new.channel_id, new.kind) for new, _ in h.restarted] == [("c1", "inbound")]
+    assert await h.handoffs.get("c1") is None
+    assert (h.enqueued, h.runner.taken) == ([], [])
+
+
 async def test_given_the_runner_refuses_the_call_then_the_hand_off_stays_for_the_next_controller() -> (
     None
 ):
