@@ -348,6 +348,9 @@ class HandIn:
             with contextlib.suppress(Exception):
                 await self._handoffs.drop(call_id)
             return False
+        if not runner.accepting or runner.holds(call_id):  # before the queue hears of it
+            logger.warning("call %s: not taken (draining or held already)", call_id)
+            return False
         answer = await self._enqueue(call_id, command)
         if record is not None:
             await self._sink(record)  # held by the recorder until the queue leg ends

@@ -441,11 +441,17 @@ async def test_given_the_live_state_away_when_a_failed_hand_off_ends_then_a_warn
 
 # ---------------------------------------------------------------------------- HandIn
 class FakeRunner:
-    """What HandIn uses of a `Runner`: `take`."""
+    """What HandIn uses of a `Runner`: `accepting`, `holds` and `take` (``accept``: what
+    `take` answers, e.g. False when the runner started draining meanwhile)."""
 
     def __init__(self, accept: bool = True) -> None:
         self.accept = accept
+        self.accepting = True
+        self.held: set[str] = set()
         self.taken: list[tuple[str, CallStart, CallFacts]] = []
+
+    def holds(self, call_id: str) -> bool:
+        return call_id in self.held
 
     async def take(self, kind_name: str, start: CallStart, facts: CallFacts) -> bool:
         self.taken.append((kind_name, start, facts))
@@ -617,6 +623,21 @@ async def test_given_the_runner_refuses_the_call_then_the_hand_off_stays_for_the
     assert await h.handoffs.get("c1") is not None
     assert not await h.handoffs.taken("c1")
     assert h.hand_in.taken == 0
+
+
+@pytest.mark.parametrize("why", ["draining", "held"])
+async def test_given_a_runner_that_cannot_take_the_call_then_neither_the_queue_nor_the_recorder_hear_of_it(
+    why: str,
+) -> None:
+    h = HandInHarness()
+    if why == "draining":
+        h.runner.accepting = False
+    else:
+        h.runner.held.add("c1")
+    await h.handoffs.put("c1", payload("c1"))
+    assert await h.hand_in.take("c1", payload("c1")) is False
+    assert (h.enqueued, h.sunk, h.runner.taken) == ([], [], [])
+    assert await h.handoffs.get("c1") is not None  # for the next controller's sweep
 
 
 async def test_given_mark_taken_fails_then_the_call_is_still_taken(
