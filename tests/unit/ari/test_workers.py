@@ -1,8 +1,11 @@
-"""IVR workers (`line311.ari.workers`): the claim, the worker's hand-off, the controller's
-hand-in; on a scripted ARI, `InMemoryHandoffs` and a fake runner."""
+"""IVR workers (`line311.ari.workers`): the claim and the shared loads, the worker's
+hand-off, the controller's hand-in and its rescue of channels nobody owns; on a scripted ARI,
+`InMemoryHandoffs` and a fake runner."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -12,6 +15,7 @@ import pytest
 
 from line311.ari.errors import AriServerError, AriUnreachable
 from line311.ari.kinds import CallFacts, CallStart, Ended, HandOver
+from line311.ari.models import Channel
 from line311.ari.port import AriPort
 from line311.ari.runner import Runner
 from line311.ari.translate import NewCall
@@ -21,6 +25,7 @@ from line311.ari.workers import (
     Claimer,
     HandIn,
     IvrHandoff,
+    Rescuer,
     _facts,
     worker_app,
     worker_filter,
@@ -29,7 +34,7 @@ from line311.call.commands import Enqueue
 from line311.call.events import CallerHungUp
 from line311.call.handoff import HandoffSession, MoveCall, StartHold
 from line311.live.errors import LiveUnavailableError
-from line311.live.handoffs import InMemoryHandoffs
+from line311.live.handoffs import LOAD_FRESH, InMemoryHandoffs, least_load
 
 T0 = 1_700_000_000.0
 ENQUEUE = Enqueue("es", "noise", 2)
@@ -53,6 +58,7 @@ class WorkerAri:
         self.calls: list[tuple[Any, ...]] = []
         self.fail: dict[str, Exception] = {}
         self.wins = True
+        self.channels: list[Channel] = []
 
     def _do(self, name: str, *args: Any) -> None:
         self.calls.append((name, *args))
@@ -69,6 +75,10 @@ class WorkerAri:
 
     async def start_moh(self, channel_id: str, moh_class: str | None = None) -> None:
         self._do("start_moh", channel_id)
+
+    async def list_channels(self) -> list[Channel]:
+        self._do("list_channels")
+        return list(self.channels)
 
 
 def port(ari: WorkerAri) -> AriPort:
@@ -95,7 +105,9 @@ def test_given_worker_number_below_one_then_value_error(index: int) -> None:
 
 # ---------------------------------------------------------------------------- Claimer
 class ClaimerHarness:
-    def __init__(self, *, load: int = 0, accepting: bool = True, max_calls: int = 3) -> None:
+    def __init__(
+        self, *, load: int = 0, accepting: bool = True, max_calls: int = 3, spread: float = 0.0
+    ) -> None:
         self.ari = WorkerAri()
         self.handoffs = InMemoryHandoffs()
         self.load = load
@@ -123,7 +135,7 @@ class ClaimerHarness:
             accepting=lambda: self.accepting,
             max_calls=max_calls,
             clock=FixedClock(),
-            spread=0.0,
+            spread=spread,
             on_claimed=self.on_claimed,
         )
 
@@ -131,12 +143,12 @@ class ClaimerHarness:
         self.claimed_events += 1
 
 
-async def test_given_a_worker_below_its_max_when_a_call_is_broadcast_then_it_writes_its_claim_then_claims() -> (
+async def test_given_a_worker_below_its_max_when_a_call_is_broadcast_then_it_claims_then_writes_its_claim() -> (
     None
 ):
     h = ClaimerHarness(load=2, max_calls=3)
     await h.claimer.on_broadcast(broadcast("c1"))
-    assert h.order == ["written c1", "claimed c1"]
+    assert h.order == ["claimed c1", "written c1"]
     assert h.ari.calls == [("claim", "c1")]
     assert h.handoffs.claims == {"line311-w1": {"c1": T0}}
     assert await h.claimer.claimed_channels() == {"c1"}
@@ -156,13 +168,13 @@ async def test_given_a_full_or_draining_worker_when_a_call_is_broadcast_then_it_
     assert (h.claimer.claimed, h.claimer.lost, h.claimed_events) == (0, 0, 0)
 
 
-async def test_given_another_worker_claims_first_when_the_claim_is_lost_then_the_written_claim_goes() -> (
+async def test_given_another_worker_claims_first_when_the_claim_is_lost_then_nothing_is_written() -> (
     None
 ):
     h = ClaimerHarness()
     h.ari.wins = False
     await h.claimer.on_broadcast(broadcast("c1"))
-    assert h.order == ["written c1", "claimed c1"]
+    assert h.order == ["claimed c1"]
     assert await h.claimer.claimed_channels() == set()
     assert (h.claimer.claimed, h.claimer.lost, h.claimed_events) == (0, 1, 0)
 
@@ -176,19 +188,23 @@ async def test_given_asterisk_refuses_the_claim_then_it_counts_as_lost_with_a_wa
         await h.claimer.on_broadcast(broadcast("c1"))
     assert "could not claim channel c1" in caplog.text
     assert await h.claimer.claimed_channels() == set()
-    assert (h.claimer.claimed, h.claimer.lost) == (0, 1)
+    assert (h.claimer.claimed, h.claimer.lost, h.claimed_events) == (0, 1, 0)
 
 
-async def test_given_the_live_state_is_away_then_the_call_is_left_to_the_others() -> None:
+async def test_given_the_live_state_is_away_when_a_claim_is_won_then_the_call_is_still_ours(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     h = ClaimerHarness()
 
     async def away(app: str, channel_id: str, at: float) -> None:
         raise LiveUnavailableError("redis down")
 
     h.handoffs.claim = away  # type: ignore[method-assign]
-    await h.claimer.on_broadcast(broadcast("c1"))
-    assert h.ari.calls == []
-    assert (h.claimer.claimed, h.claimer.lost) == (0, 0)
+    with caplog.at_level(logging.WARNING, logger="line311.ari.workers"):
+        await h.claimer.on_broadcast(broadcast("c1"))
+    assert h.ari.calls == [("claim", "c1")]
+    assert "claim of channel c1 not written down" in caplog.text
+    assert (h.claimer.claimed, h.claimer.lost, h.claimed_events) == (1, 0, 1)
 
 
 @pytest.mark.parametrize(
@@ -205,15 +221,79 @@ async def test_given_a_malformed_broadcast_then_it_is_dropped_with_a_warning(
     assert "without a channel id" in caplog.text
 
 
-async def test_given_a_busy_worker_then_it_pauses_before_claiming() -> None:
-    ari = WorkerAri()
+def test_given_the_least_load_of_the_workers_then_a_busier_worker_waits_per_call_of_difference_up_to_a_cap() -> (
+    None
+):
     claimer = Claimer(
-        port(ari), InMemoryHandoffs(), load=lambda: 2, accepting=lambda: True,
-        max_calls=10, clock=FixedClock(), spread=0.001,
+        port(WorkerAri()), InMemoryHandoffs(), load=lambda: 0, accepting=lambda: True,
+        max_calls=100, clock=FixedClock(), spread=0.002, max_wait=0.05,
     )  # fmt: skip
-    await claimer.on_broadcast(broadcast("c1"))
-    assert ari.calls == [("claim", "c1")]
-    assert claimer.claimed == 1
+    assert claimer.least == 0
+    assert claimer.wait_for(0) == 0
+    assert claimer.wait_for(3) == pytest.approx(0.006)
+    assert claimer.wait_for(1000) == 0.05
+    claimer.least = 4
+    assert claimer.wait_for(4) == 0  # the least loaded: at once
+    assert claimer.wait_for(2) == 0  # less than the least shared (its share is older)
+    assert claimer.wait_for(6) == pytest.approx(0.004)
+
+
+async def test_given_a_busier_worker_when_a_call_is_broadcast_then_it_pauses_and_still_claims() -> (
+    None
+):
+    h = ClaimerHarness(load=2, max_calls=10, spread=0.001)
+    assert h.claimer.wait_for(2) > 0
+    await h.claimer.on_broadcast(broadcast("c1"))
+    assert h.ari.calls == [("claim", "c1")]
+    assert h.claimer.claimed == 1
+
+
+async def test_given_workers_sharing_their_loads_then_each_learns_the_least_and_an_error_resets_it() -> (
+    None
+):
+    handoffs = InMemoryHandoffs()
+    await handoffs.share_load("line311-w2", 1, T0)
+    load = {"now": 5}
+    claimer = Claimer(
+        port(WorkerAri()), handoffs, load=lambda: load["now"], accepting=lambda: True,
+        max_calls=100, clock=FixedClock(),
+    )  # fmt: skip
+    task = asyncio.create_task(claimer.run(every=0.001))
+    try:
+        async with asyncio.timeout(5):
+            while "line311-w1" not in handoffs.loads:  # noqa: ASYNC110 - the task's own pace
+                await asyncio.sleep(0.001)
+        assert claimer.least == 1
+        assert handoffs.loads["line311-w1"] == f"5:{T0!r}"
+
+        async def away(app: str, calls: int, now: float) -> int:
+            raise LiveUnavailableError("redis down")
+
+        handoffs.share_load = away  # type: ignore[method-assign]
+        async with asyncio.timeout(5):
+            while claimer.least != 0:  # noqa: ASYNC110 - the task's own pace
+                await asyncio.sleep(0.001)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert claimer.least == 0  # no shared loads: nobody waits
+
+
+@pytest.mark.parametrize(
+    ("raw", "own", "least"),
+    [
+        ({}, 4, 4),
+        ({"w1": f"2:{T0!r}", "w2": f"7:{T0 - 1!r}"}, 4, 2),
+        ({"w1": f"0:{T0 - LOAD_FRESH - 1!r}"}, 4, 4),  # stale: that worker is away
+        ({"w1": "garbage", "w2": "x:y", "w3": f"3:{T0!r}"}, 9, 3),
+        ({"w1": f"8:{T0!r}"}, 1, 1),
+    ],
+)
+def test_given_shared_loads_then_the_least_fresh_one_counts_own_included(
+    raw: dict[str, str], own: int, least: int
+) -> None:
+    assert least_load(raw, T0, own) == least
 
 
 async def test_given_a_claimed_call_when_it_ends_then_forget_drops_its_claim_and_survives_errors(
@@ -722,3 +802,111 @@ async def test_given_the_hand_off_was_never_stored_when_it_fails_then_the_kept_i
     h.handoffs.get = away  # type: ignore[method-assign]
     await h.kind.ended(ended("failed"))
     assert [(r["call_id"], r["outcome"]) for r in h.sunk] == [("c1", "failed")]
+
+
+# ---------------------------------------------------------------------------- Rescuer
+BORN = datetime.fromtimestamp(T0 - 60, tz=UTC)
+
+
+def offered(cid: str, *, born: datetime | None = BORN, data: str = "") -> Channel:
+    return Channel(
+        id=cid,
+        dialplan_exten="311",
+        dialplan_app="StasisBroadcast",
+        dialplan_app_data=data or "500,^line311-w[0-9],inbound:2126399675",
+        creationtime=born,
+    )
+
+
+class RescuerHarness:
+    def __init__(self, *, owned: Iterable[str] = (), held: Iterable[str] = ()) -> None:
+        self.ari = WorkerAri()
+        self.ari.app = "line311"  # the controller's
+        self.owned = set(owned)
+        self.held = set(held)
+        self.asked = 0
+
+        async def owned_now() -> set[str]:
+            self.asked += 1
+            return self.owned
+
+        self.rescuer = Rescuer(
+            port(self.ari),
+            worker=worker_app("line311", 1),
+            owned=owned_now,
+            held=lambda cid: cid in self.held,
+            clock=FixedClock(),
+            older=10.0,
+            every=0.001,
+        )
+
+
+async def test_given_broadcast_channels_nobody_owns_then_each_is_moved_to_the_controller_as_a_new_call(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = RescuerHarness(owned={"claimed"}, held={"held"})
+    h.ari.channels = [
+        offered("lost"),
+        offered("claimed"),
+        offered("held"),
+        offered("young", born=datetime.fromtimestamp(T0 - 5, tz=UTC)),
+        offered("unborn", born=None),
+        offered("no-dialed", data="500,^line311-w[0-9],inbound"),
+        offered("other-filter", data="500,^elsewhere,inbound:311"),
+        Channel(id="plain", dialplan_app="Stasis", dialplan_app_data="line311,inbound,311",
+                creationtime=BORN),
+    ]  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="line311.ari.workers"):
+        assert await h.rescuer.once() == 2
+    moves = [c for c in h.ari.calls if c[0] == "move"]
+    assert moves == [
+        ("move", "lost", "line311", ("inbound", "2126399675")),
+        ("move", "no-dialed", "line311", ("inbound", "311")),  # the dialplan extension
+    ]
+    assert h.rescuer.rescued == 2
+    assert "no worker owns it" in caplog.text
+
+
+async def test_given_no_candidate_then_ownership_is_not_even_asked() -> None:
+    h = RescuerHarness()
+    h.ari.channels = [offered("young", born=datetime.fromtimestamp(T0 - 1, tz=UTC))]
+    assert await h.rescuer.once() == 0
+    assert h.asked == 0
+    assert h.ari.calls == [("list_channels",)]
+
+
+async def test_given_a_move_refused_then_the_others_are_still_moved(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = RescuerHarness()
+    h.ari.channels = [offered("a"), offered("b")]
+    real_move = h.ari.move
+
+    async def move(channel_id: str, app: str, app_args: Iterable[str] = ()) -> None:
+        if channel_id == "a":
+            raise AriServerError(500, "POST", "/channels/a/move", "boom")
+        await real_move(channel_id, app, app_args)
+
+    h.ari.move = move  # type: ignore[method-assign]
+    with caplog.at_level(logging.WARNING, logger="line311.ari.workers"):
+        assert await h.rescuer.once() == 1
+    assert "channel a not moved here" in caplog.text
+    assert h.rescuer.rescued == 1
+
+
+async def test_given_the_rescuer_running_when_a_look_fails_then_it_logs_and_looks_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = RescuerHarness()
+    h.ari.fail["list_channels"] = AriUnreachable("down")
+    task = asyncio.create_task(h.rescuer.run())
+    try:
+        with caplog.at_level(logging.WARNING, logger="line311.ari.workers"):
+            async with asyncio.timeout(5):
+                while len(h.ari.calls) < 2:  # noqa: ASYNC110 - the task's own pace
+                    await asyncio.sleep(0.001)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert "could not look for channels nobody owns" in caplog.text
