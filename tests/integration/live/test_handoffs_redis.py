@@ -1,4 +1,5 @@
-"""RedisHandoffs on a real Redis: hand-offs, the taken tombstone and the per-app claims."""
+"""RedisHandoffs on a real Redis: hand-offs, the taken tombstone, the per-app claims and the
+workers' shared loads."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from line311.live.errors import LiveStateError
-from line311.live.handoffs import TAKEN_TTL, RedisHandoffs
+from line311.live.handoffs import LOAD_FRESH, TAKEN_TTL, RedisHandoffs
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +92,18 @@ async def test_given_a_payload_that_is_not_json_when_put_then_it_fails_and_nothi
     with pytest.raises(LiveStateError):
         await handoffs.put("c1", {"when": object()})
     assert await handoffs.get("c1") is None
+
+
+async def test_given_workers_sharing_their_loads_then_each_learns_the_least_fresh_one(
+    redis_client: aioredis.Redis,
+) -> None:
+    handoffs = RedisHandoffs(redis_client)
+    t = 1_700_000_000.0
+    assert await handoffs.share_load("line311-w1", 5, t) == 5  # alone
+    assert await handoffs.share_load("line311-w2", 2, t + 0.1) == 2
+    assert await handoffs.share_load("line311-w1", 4, t + 0.2) == 2
+    # w2 stops sharing (restarting): its load goes stale, w1 no longer waits for it
+    assert await handoffs.share_load("line311-w1", 4, t + 0.2 + LOAD_FRESH + 1) == 4
+    assert await redis_client.hget(f"{handoffs.prefix}worker-loads", "line311-w1") == (
+        f"4:{t + 0.2 + LOAD_FRESH + 1!r}"
+    )
