@@ -51,13 +51,13 @@ ARI_HANGUP_REASONS = frozenset(
 """Values ARI's ``DELETE /channels/{id}?reason=`` accepts; any other session reason -> normal."""
 
 StasisHandler = Callable[[NewCall, float], Awaitable[None]]
+"""``handler(new_call, received_at)`` for a StasisStart no session kind accepts, by its first
+Stasis argument (``outbound``, ``agent-feature``)."""
 BroadcastHandler = Callable[[Mapping[str, Any]], Awaitable[None]]
 """An IVR worker's answer to ``CallBroadcast`` (claim the new call or let another take it)."""
 ClaimedChannels = Callable[[], Awaitable[set[str]]]
 """The channels this process claimed from broadcasts: the only broadcast channels it takes
 for its own at a re-sync (every worker's app matches the broadcast's filter)."""
-"""``handler(new_call, received_at)`` for a StasisStart no session kind accepts, by its first
-Stasis argument (``outbound``, ``agent-feature``)."""
 ReactionObserver = Callable[[str, float], None]
 """``observer(operation, seconds)``: time from the ARI event (or timer) to the REST call done."""
 

@@ -231,9 +231,10 @@ class IvrHandoff:
 
     async def _move(self, channel_id: str, command: MoveCall) -> Event | None:
         call_id = command.channel_id
-        payload = self._pending.pop(call_id, None)
-        if payload is not None:
+        payload = self._pending.get(call_id)
+        if payload is not None:  # kept until stored: a failed put is tried again with it
             await self._handoffs.put(call_id, {**payload, "at": self._clock.now()})
+            del self._pending[call_id]
         elif await self._handoffs.taken(call_id):
             return CallerHungUp()  # the controller has it already (we restarted mid-move)
         elif await self._handoffs.get(call_id) is None:
@@ -250,19 +251,22 @@ class IvrHandoff:
 
     async def _ended(self, done: Ended) -> None:
         call_id = done.facts.call_id
-        self._pending.pop(call_id, None)
+        pending = self._pending.pop(call_id, None)
         if done.outcome != "failed":
             self.handed_off += 1
             if self._on_handed_off is not None:
                 self._on_handed_off()
             return
-        # never reached the controller: the IVR half is the call's record
-        try:
-            payload = await self._handoffs.get(call_id)
-            await self._handoffs.drop(call_id)
-        except Exception as exc:
-            logger.warning("call %s: its record is lost (%s)", call_id, exc)
-            return
+        # never reached the controller: the IVR half is the call's record (still here when
+        # the hand-off was never stored)
+        payload = pending
+        if payload is None:
+            try:
+                payload = await self._handoffs.get(call_id)
+                await self._handoffs.drop(call_id)
+            except Exception as exc:
+                logger.warning("call %s: its record is lost (%s)", call_id, exc)
+                return
         record = (payload or {}).get("record")
         if isinstance(record, dict):
             record = {**record, "outcome": "failed", "ended_at": _iso(self._clock.now())}
@@ -305,37 +309,47 @@ class HandIn:
         except Exception as exc:
             logger.warning("call %s: cannot read its hand-off (%s)", new.channel_id, exc)
             payload = None
-        if payload is None:
+        if payload is not None:
+            try:
+                _read(new.channel_id, payload, self._clock.now())
+            except (KeyError, TypeError, ValueError) as exc:
+                logger.error(
+                    "call %s: unreadable hand-off (%s): starting its IVR again",
+                    new.channel_id, exc, extra={"call_id": new.channel_id},
+                )  # fmt: skip
+                with contextlib.suppress(Exception):
+                    await self._handoffs.drop(new.channel_id)
+            else:
+                await self.take(new.channel_id, payload)
+                return
+        else:
             logger.warning(
                 "call %s was moved here without a hand-off: starting its IVR again",
                 new.channel_id, extra={"call_id": new.channel_id},
             )  # fmt: skip
-            await self._restart_ivr(
-                NewCall(
-                    channel_id=new.channel_id,
-                    kind="inbound",
-                    dialed_number=new.dialed_number,
-                    caller_number=new.caller_number,
-                    channel_name=new.channel_name,
-                ),
-                received_at,
-            )
-            return
-        await self.take(new.channel_id, payload)
+        await self._restart_ivr(
+            NewCall(
+                channel_id=new.channel_id,
+                kind="inbound",
+                dialed_number=new.dialed_number,
+                caller_number=new.caller_number,
+                channel_name=new.channel_name,
+            ),
+            received_at,
+        )
 
     async def take(self, call_id: str, payload: Mapping[str, Any]) -> bool:
         """Put the call in line as if its IVR had run here; False when it could not be."""
         runner = self._runner()
         try:
-            raw = payload["enqueue"]
-            command = Enqueue(str(raw["language"]), str(raw["topic"]), int(raw["priority"]))
-            record = payload.get("record")
-            record = dict(record) if isinstance(record, Mapping) else None
-            facts = _facts(call_id, record, self._clock.now())
+            command, record, facts = _read(call_id, payload, self._clock.now())
         except (KeyError, TypeError, ValueError) as exc:
-            logger.error("call %s: unreadable hand-off (%s); hanging up", call_id, exc)
+            logger.error("call %s: unreadable hand-off (%s); dropped", call_id, exc)
             with contextlib.suppress(Exception):
                 await self._handoffs.drop(call_id)
+            return False
+        if not runner.accepting or runner.holds(call_id):  # before the queue hears of it
+            logger.warning("call %s: not taken (draining or held already)", call_id)
             return False
         answer = await self._enqueue(call_id, command)
         if record is not None:
@@ -455,6 +469,18 @@ class Rescuer:
                 await self.once()
             except Exception as exc:
                 logger.warning("could not look for channels nobody owns (%s)", exc)
+
+
+def _read(
+    call_id: str, payload: Mapping[str, Any], now: float
+) -> tuple[Enqueue, dict[str, Any] | None, CallFacts]:
+    """A stored hand-off's ``Enqueue``, IVR record and call facts (KeyError, TypeError or
+    ValueError when it cannot be read)."""
+    raw = payload["enqueue"]
+    command = Enqueue(str(raw["language"]), str(raw["topic"]), int(raw["priority"]))
+    record = payload.get("record")
+    record = dict(record) if isinstance(record, Mapping) else None
+    return command, record, _facts(call_id, record, now)
 
 
 def _facts(call_id: str, record: Mapping[str, Any] | None, now: float) -> CallFacts:

@@ -56,6 +56,65 @@ def test_channel_knows_whether_it_sits_in_our_stasis_app():
     )
 
 
+def broadcast_channel(app_data: str, app_name: str = "StasisBroadcast") -> Channel:
+    return Channel.from_json(
+        {"id": "b1", "dialplan": {"app_name": app_name, "app_data": app_data, "exten": "311"}}
+    )
+
+
+@pytest.mark.parametrize("app_name", ["StasisBroadcast", "stasisbroadcast", "STASISBROADCAST"])
+def test_given_a_channel_offered_by_stasis_broadcast_then_it_knows_it_is_a_broadcast(
+    app_name: str,
+) -> None:
+    assert broadcast_channel("500,^line311-w[0-9],inbound:311", app_name).broadcast
+    assert not Channel.from_json(CHANNEL).broadcast
+    assert not Channel.from_json({"id": "x"}).broadcast
+
+
+@pytest.mark.parametrize("app", ["line311-w1", "line311-w2", "line311-w12"])
+def test_given_a_broadcast_channel_when_its_filter_matches_the_app_then_its_args_split_on_colons(
+    app: str,
+) -> None:
+    ch = broadcast_channel("500,^line311-w[0-9],inbound:311")
+    assert ch.stasis_args(app) == ("inbound", "311")
+
+
+@pytest.mark.parametrize("app", ["line311", "other-w1", "xline311-w1"])
+def test_given_a_broadcast_channel_when_its_filter_does_not_match_the_app_then_none(
+    app: str,
+) -> None:
+    assert broadcast_channel("500,^line311-w[0-9],inbound:311").stasis_args(app) is None
+
+
+def test_given_a_broadcast_filter_that_is_not_a_regex_then_no_app_holds_it() -> None:
+    assert broadcast_channel("500,^line311-w[0-9,inbound:311").stasis_args("line311-w1") is None
+    assert broadcast_channel("500,(,inbound:311").stasis_args("line311-w1") is None
+
+
+@pytest.mark.parametrize(
+    ("app_data", "expected"),
+    [
+        ("500,^line311-w[0-9]", ()),
+        ("500,^line311-w[0-9],", ()),
+        ("500", ()),  # no filter: offered to every app
+        ("", ()),
+        ("500,,inbound:311", ("inbound", "311")),
+        (" 500 , ^line311-w[0-9] , inbound ", ("inbound",)),
+    ],
+)
+def test_given_a_broadcast_without_args_or_filter_then_its_args_are_what_is_there(
+    app_data: str, expected: tuple[str, ...]
+) -> None:
+    assert broadcast_channel(app_data).stasis_args("line311-w1") == expected
+
+
+def test_given_a_stasis_channel_then_it_is_not_a_broadcast_and_reads_as_before() -> None:
+    ch = broadcast_channel("line311,inbound,311", app_name="Stasis")
+    assert not ch.broadcast
+    assert ch.stasis_args("line311") == ("inbound", "311")
+    assert ch.stasis_args("line311-w1") is None
+
+
 def test_channel_with_wrong_types_gets_defaults():
     ch = Channel.from_json({"id": "x", "caller": "oops", "dialplan": 3, "creationtime": "never"})
     assert (ch.caller_number, ch.dialplan_exten, ch.creationtime) == ("", "", None)

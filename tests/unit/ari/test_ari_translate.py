@@ -9,8 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from line311.ari.translate import NewCall, Translated, translate
-from line311.call.events import CallerHungUp, DtmfReceived, PlaybackFinished, PlaybackStarted
+from line311.ari.translate import APP_EVENTS, NewCall, Translated, translate
+from line311.call.events import (
+    CallerHungUp,
+    DtmfReceived,
+    MoveFailed,
+    PlaybackFinished,
+    PlaybackStarted,
+)
 
 CALLER = "2125550123"
 
@@ -106,6 +112,33 @@ def test_end_of_channel_events_are_caller_hung_up(kind: str):
     assert translate({"type": kind, "channel": channel()}) == Translated(
         "1700000000.1", CallerHungUp()
     )
+
+
+def test_given_a_move_to_another_app_fails_then_move_failed_on_its_channel() -> None:
+    event = {
+        "type": "ApplicationMoveFailed",
+        "application": "line311-w1",
+        "destination": "line311",
+        "args": ["handover"],
+        "channel": channel(),
+    }
+    assert translate(event) == Translated("1700000000.1", MoveFailed())
+
+
+def test_given_a_move_failed_without_a_channel_then_it_is_dropped_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="line311.ari.translate"):
+        assert translate({"type": "ApplicationMoveFailed", "channel": None}) is None
+    assert caplog.records
+
+
+def test_the_app_events_include_the_ivr_workers_ones_and_a_call_broadcast_is_no_call_event() -> (
+    None
+):
+    assert {"ApplicationMoveFailed", "CallBroadcast"} <= set(APP_EVENTS)
+    assert len(APP_EVENTS) == len(set(APP_EVENTS))
+    assert translate({"type": "CallBroadcast", "channel": channel()}) is None
 
 
 @pytest.mark.parametrize(

@@ -129,3 +129,65 @@ def test_given_sentinels_then_the_stack_runs_no_redis_server_of_its_own(tmp_path
     assert isinstance(controller, CommandProcess)
     assert controller.env is not None
     assert controller.env["LINE311_LIVE_STATE"] == "redis"
+
+
+def test_given_two_ivr_workers_then_the_stack_runs_each_after_the_controller(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(state_dir=tmp_path, ivr_workers=2)
+    procs = stack_processes(settings)
+    assert [p.name for p in procs][-3:] == ["controller", "ivr-worker-1", "ivr-worker-2"]
+    controller, *workers = procs[-3:]
+    assert isinstance(controller, CommandProcess)
+    for k, worker in enumerate(workers, start=1):
+        assert isinstance(worker, CommandProcess)
+        assert worker.argv == [*controller.argv, "--worker", str(k)]
+        assert worker.argv[-3:] == ["serve", "--worker", str(k)]
+        assert worker.log_file == tmp_path / f"ivr-worker-{k}.log"
+        assert worker.env == controller.env
+        assert worker.rolling
+
+
+def test_given_no_ivr_workers_by_default_then_the_stack_runs_none(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path)
+    assert settings.ivr_workers == 0
+    assert not any(p.name.startswith("ivr-worker") for p in stack_processes(settings))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("ivr_workers", -1),
+        ("ivr_workers", 17),
+        ("ivr_worker_max_calls", 0),
+        ("ivr_worker_max_calls", 10001),
+        ("ivr_worker_http_port_base", -1),
+        ("ivr_worker_http_port_base", 65001),
+        ("ivr_broadcast_timeout_ms", 49),
+        ("ivr_broadcast_timeout_ms", 10001),
+    ],
+)
+def test_given_an_ivr_worker_setting_out_of_range_then_the_settings_are_refused(
+    tmp_path: Path, field: str, value: int
+) -> None:
+    with pytest.raises(ConfigError, match=field):
+        load_settings(state_dir=tmp_path, **{field: value})
+
+
+def test_given_ivr_worker_settings_in_range_then_they_are_kept(tmp_path: Path) -> None:
+    settings = load_settings(
+        state_dir=tmp_path,
+        ivr_workers=16,
+        ivr_worker_max_calls=1,
+        ivr_worker_http_port_base=9000,
+        ivr_broadcast_timeout_ms=50,
+    )
+    assert (
+        settings.ivr_workers,
+        settings.ivr_worker_max_calls,
+        settings.ivr_worker_http_port_base,
+        settings.ivr_broadcast_timeout_ms,
+    ) == (16, 1, 9000, 50)
+    defaults = load_settings(state_dir=tmp_path)
+    assert (defaults.ivr_worker_max_calls, defaults.ivr_worker_http_port_base) == (400, 0)
+    assert defaults.ivr_broadcast_timeout_ms == 500
