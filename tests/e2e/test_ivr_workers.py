@@ -318,9 +318,7 @@ def test_given_callers_in_every_state_when_every_controller_process_is_killed_at
                 assert _worker_health(sup, k)["active_calls"] == 0, log[-2000:]
 
         # the CCR serves D, then B and C as their keys put them in line
-        wait_until(
-            lambda: len(sup.queue_log_ids("CONNECT")) == 4, 90, "all four served", step=0.3
-        )
+        wait_until(lambda: len(sup.queue_log_ids("CONNECT")) == 4, 90, "all four served", step=0.3)
         connects = sup.queue_log_ids("CONNECT")
         entered = sup.queue_log_ids("ENTERQUEUE")
         assert connects[:2] == [a_id, d_id], connects
