@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import httpx
 import pytest
 
 from line311.sim.sipp import SippCaller, SippPhone, start_agent, start_caller
-from tests.e2e.stack import wait_until
+from tests.e2e.stack import LINE311, wait_until
 from tests.e2e.supervised import Desk, Supervised, alive
 from tests.e2e.test_fleet_queue import STRAIGHT_TO_QUEUE
 
@@ -341,6 +342,74 @@ def test_given_callers_in_every_state_when_every_controller_process_is_killed_at
         raise AssertionError(f"{exc}\n{_all_logs(sup)}") from None
     finally:
         for caller in callers.values():
+            caller.kill()
+        if phone is not None:
+            phone.stop()
+
+
+def test_given_a_caller_in_a_workers_ivr_when_the_stack_is_restarted_rolling_then_the_call_goes_on(
+    supervised_run: Start, tmp_path: Path
+) -> None:
+    """``line311 restart ivr-worker-1`` (SIGHUP: every rolling process, the controller and the
+    workers): a new worker takes each app over before the old one leaves; the caller mid-IVR
+    keys 1 after the swap and reaches the CCR; a call arriving during the swap is served."""
+    sup = _workers(tmp_path, supervised_run, MENU_TO_QUEUE)
+    s = sup.settings
+    phone: SippPhone | None = None
+    callers: list[SippCaller] = []
+    try:
+        for k in (1, 2):
+            wait_until(
+                lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
+                30,
+                f"worker {k} connected to ARI",
+            )
+        desk = Desk(sup)
+        phone = start_agent(
+            tmp_path / "agent1",
+            s.sip_port,
+            "agent1",
+            s.agent_password.get_secret_value(),
+            answer_ms=200,
+            talk_ms=1_000,
+        )
+        desk.post("/agents/agent1/login")
+        callers.append(
+            start_caller(
+                tmp_path / "first", s.sip_port, "311", dtmf=[(12_000, "1")], hold_ms=40_000
+            )
+        )
+        wait_until(
+            lambda: sum((_worker_health(sup, k) or {}).get("active_calls", 0) for k in (1, 2)),
+            15,
+            "the caller in a worker's IVR",
+        )
+        before = {n: p["pid"] for n, p in sup.processes().items() if n.startswith("ivr-worker")}
+        restart = subprocess.Popen(
+            [*LINE311, "restart", "ivr-worker-1", "--timeout", "60"],
+            env=sup.stack.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        callers.append(
+            start_caller(
+                tmp_path / "during", s.sip_port, "311", dtmf=[(3_000, "1")], hold_ms=40_000
+            )
+        )
+        out, _ = restart.communicate(timeout=90)
+        assert restart.returncode == 0, out
+        after = {n: p["pid"] for n, p in sup.processes().items() if n.startswith("ivr-worker")}
+        assert all(after[n] != before[n] for n in before), (before, after)
+        assert all(not alive(int(pid)) for pid in before.values())
+        assert callers[0].proc.poll() is None  # no BYE it did not cause
+        wait_until(
+            lambda: len(sup.queue_log_ids("CONNECT")) == 2, 60, "both callers served", step=0.3
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_all_logs(sup)}") from None
+    finally:
+        for caller in callers:
             caller.kill()
         if phone is not None:
             phone.stop()

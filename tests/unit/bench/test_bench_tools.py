@@ -43,3 +43,28 @@ def test_given_per_call_costs_when_modelled_then_each_limit_follows_its_formula(
     workers, bridge, box = capacity(2, 8, c_ast=10.0, c_ctl=5.0, c_crm=5.0, u=0.5)
 
     assert (workers, bridge, box) == (200.0, 100.0, 200.0)
+
+
+def test_given_ivr_workers_when_modelled_then_the_ivr_spreads_over_them_and_the_controller_keeps_the_rest():
+    from bench.scaling import _parse, limits
+
+    a = _parse(["--worker-ms", "5", "--rest-ms", "1", "--worker-crm-ms", "0.5"])
+    a.asterisk_ms, a.worker_redis_ms, a.utilisation = 10.0, 0.5, 0.5
+
+    none = limits(0, 8, a)
+    two = limits(2, 8, a)
+
+    assert none["workers"] == float("inf")
+    assert none["controller"] == 0.5 * 1000 / a.controller_ms
+    assert (two["workers"], two["controller"], two["bridge"]) == (200.0, 500.0, 1000.0)
+    assert two["box"] == 0.5 * 8 * 1000 / (10.0 + 5 + 1 + 0.5 + 0.5)
+
+
+def test_given_the_measured_costs_when_the_curve_is_printed_then_each_row_names_its_limit():
+    from bench.scaling import run
+
+    text = run(["--cores", "8"])
+
+    assert "| 0 | 8 |" in text
+    assert "| 4 | 8 |" in text
+    assert "what limits it" in text
