@@ -68,7 +68,13 @@ def _free_port_run(count: int) -> int:
     raise RuntimeError("no run of free ports")
 
 
-def _workers(tmp_path: Path, supervised_run: Start, flow_text: str, workers: int = 2) -> Supervised:
+def _workers(
+    tmp_path: Path,
+    supervised_run: Start,
+    flow_text: str,
+    workers: int = 2,
+    extra_env: dict[str, str] | None = None,
+) -> Supervised:
     flow = tmp_path / "flow.yaml"
     flow.write_text(flow_text)
     base = _free_port_run(workers)
@@ -78,6 +84,7 @@ def _workers(tmp_path: Path, supervised_run: Start, flow_text: str, workers: int
         extra_env={
             "LINE311_IVR_WORKERS": str(workers),
             "LINE311_IVR_WORKER_HTTP_PORT_BASE": str(base),
+            **(extra_env or {}),
         },
     )
     sup.worker_base = base  # type: ignore[attr-defined]
@@ -410,6 +417,75 @@ def test_given_a_caller_in_a_workers_ivr_when_the_stack_is_restarted_rolling_the
         raise AssertionError(f"{exc}\n{_all_logs(sup)}") from None
     finally:
         for caller in callers:
+            caller.kill()
+        if phone is not None:
+            phone.stop()
+
+
+def test_given_redis_killed_when_a_workers_caller_asks_for_a_ccr_then_the_hand_off_waits_with_music_and_goes_through(
+    supervised_run: Start, tmp_path: Path
+) -> None:
+    """Redis (where hand-offs live) is SIGKILLed while a caller is in a worker's IVR and stays
+    away 6 s (the supervisor's first restart delay); the caller keys 1 meanwhile: the worker
+    cannot store the hand-off, plays music and tries again every second; once Redis is back
+    the caller is moved to the controller's queue and served."""
+    sup = _workers(
+        tmp_path,
+        supervised_run,
+        MENU_TO_QUEUE,
+        extra_env={"LINE311_RESTART_BACKOFF_INITIAL": "6"},
+    )
+    s = sup.settings
+    phone: SippPhone | None = None
+    caller: SippCaller | None = None
+    try:
+        for k in (1, 2):
+            wait_until(
+                lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
+                30,
+                f"worker {k} connected to ARI",
+            )
+        desk = Desk(sup)
+        phone = start_agent(
+            tmp_path / "agent1",
+            s.sip_port,
+            "agent1",
+            s.agent_password.get_secret_value(),
+            answer_ms=200,
+            talk_ms=1_000,
+        )
+        desk.post("/agents/agent1/login")
+        caller = start_caller(
+            tmp_path / "caller", s.sip_port, "311", dtmf=[(5_000, "1")], hold_ms=40_000
+        )
+        wait_until(
+            lambda: sum((_worker_health(sup, k) or {}).get("active_calls", 0) for k in (1, 2)),
+            15,
+            "the caller in a worker's IVR",
+        )
+        redis_pid = int(sup.processes()["redis"]["pid"])
+        os.kill(redis_pid, signal.SIGKILL)
+        wait_until(lambda: not alive(redis_pid), 5, "redis to die")
+        wait_until(lambda: sup.queue_log_ids("CONNECT") or None, 40, "the caller served")
+        assert sup.processes()["redis"]["restarts"] == 1
+        logs = _log(sup, "ivr-worker-1.log") + _log(sup, "ivr-worker-2.log")
+        assert "hand-off not stored" in logs, logs[-3000:]  # failed, then went through
+        [call_id] = sup.queue_log_ids("CONNECT")
+        record = wait_until(
+            lambda: next(
+                (r for r in sup.stack.calls() if r["call_id"] == call_id and r.get("queue_leg")),
+                None,
+            ),
+            40,
+            "the call's record",
+            step=0.5,
+        )
+        assert record["outcome"] == "handled", record
+        assert record["path"], record  # the IVR half travelled with the hand-off
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_all_logs(sup)}") from None
+    finally:
+        if caller is not None:
             caller.kill()
         if phone is not None:
             phone.stop()

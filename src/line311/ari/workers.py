@@ -38,7 +38,7 @@ from line311.ari.kinds import CallFacts, CallStart, Ended, HandOver, SessionKind
 from line311.ari.port import AriPort
 from line311.ari.translate import NewCall
 from line311.call.commands import Enqueue
-from line311.call.events import CallerHungUp, Event
+from line311.call.events import CallerHungUp, Event, MoveFailed
 from line311.call.handoff import HandoffSession, MoveCall, StartHold
 from line311.call.ports import Clock
 
@@ -232,16 +232,23 @@ class IvrHandoff:
     async def _move(self, channel_id: str, command: MoveCall) -> Event | None:
         call_id = command.channel_id
         payload = self._pending.get(call_id)
-        if payload is not None:  # kept until stored: a failed put is tried again with it
-            await self._handoffs.put(call_id, {**payload, "at": self._clock.now()})
-            del self._pending[call_id]
-        elif await self._handoffs.taken(call_id):
-            return CallerHungUp()  # the controller has it already (we restarted mid-move)
-        elif await self._handoffs.get(call_id) is None:
+        try:
+            if payload is not None:  # kept until stored: a failed put is tried again with it
+                await self._handoffs.put(call_id, {**payload, "at": self._clock.now()})
+                del self._pending[call_id]
+            elif await self._handoffs.taken(call_id):
+                return CallerHungUp()  # the controller has it already (we restarted mid-move)
+            elif await self._handoffs.get(call_id) is None:
+                logger.warning(
+                    "call %s: its hand-off was lost with a restart; the controller starts its"
+                    " IVR again", call_id, extra={"call_id": call_id},
+                )  # fmt: skip
+        except Exception as exc:  # the live state is away: music, and another try in a second
             logger.warning(
-                "call %s: its hand-off was lost with a restart; the controller starts its IVR"
-                " again", call_id, extra={"call_id": call_id},
+                "call %s: hand-off not stored (%s); trying again", call_id, exc,
+                extra={"call_id": call_id},
             )  # fmt: skip
+            return MoveFailed()
         await self._client.move(call_id, command.app, command.args)
         return None
 
