@@ -542,7 +542,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
     """IVR worker ``index`` (``line311 serve --worker K``): the IVR of the calls it claims
     from the dialplan's broadcast, in Stasis app ``<ari_app>-w<K>``; callers who ask for a
     CCR are moved to the controller (`line311.ari.workers`). /health and /metrics on
-    ``ivr_worker_http_port_base + K`` (default base: ``http_port``)."""
+    ``ivr_worker_http_port_base + K`` (8321, 8322, ...)."""
     import time
 
     from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -677,7 +677,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
         server = make_embedded_server(
             create_app(health, registry=registry),
             settings.http_host,
-            (settings.ivr_worker_http_port_base or settings.http_port) + index,
+            settings.ivr_worker_http_port_base + index,
             reuse_port=True,
         )
 

@@ -8,6 +8,7 @@ import typer
 
 from line311.commands.daemons import down_word, status_json, status_line
 from line311.live.server import DEFAULT_PORT, RedisServer
+from line311.live.tls import OWN_TLS_DIR
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -32,6 +33,7 @@ def _server(ctx: typer.Context, port: int, mode: str, instance: str) -> RedisSer
         mode=chosen,
         root=s.effective_asterisk_root,
         password=s.redis_password.get_secret_value(),
+        tls_dir=s.state_dir / OWN_TLS_DIR if s.redis_tls else None,
     )
 
 

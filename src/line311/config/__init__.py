@@ -188,6 +188,11 @@ class Settings(
             "ari_url port": self.ari_port,
             "redis_port": self.redis_port,
         }
+        base = self.ivr_worker_http_port_base
+        for k in range(1, self.ivr_workers + 1):
+            ports[f"IVR worker {k}'s HTTP port"] = base + k
+        if (self.redis_tls_cert_file is None) != (self.redis_tls_key_file is None):
+            raise ValueError("redis_tls_cert_file and redis_tls_key_file go together")
         seen: dict[int, str] = {}
         for name, port in ports.items():
             if port in seen:

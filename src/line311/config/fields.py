@@ -159,10 +159,10 @@ class ControllerSettings(BaseModel):
         "representative to the controller, which keeps the queues, the CCRs and the wallboard.",
     )
     ivr_worker_http_port_base: int = Field(
-        default=0,
-        ge=0,
+        default=8320,
+        ge=1,
         le=65000,
-        description="IVR worker k serves /health and /metrics on this port + k (0: http_port).",
+        description="IVR worker k serves /health and /metrics on this port + k (8321, 8322...).",
     )
     ivr_worker_max_calls: int = Field(
         default=400,
@@ -379,6 +379,21 @@ class SuperviseSettings(BaseModel):
         description="Password of the Sentinels themselves, for Sentinels that require auth "
         "(their requirepass); empty: the Sentinels are asked without one.",
     )
+    redis_tls: bool = Field(
+        default=False,
+        description="Speak TLS to the live-state Redis (rediss://; the Sentinels too). "
+        "line311's own redis-server then listens with TLS only, with a certificate of a "
+        "private CA made into <state_dir>/redis-tls.",
+    )
+    redis_tls_ca_file: Path | None = Field(
+        default=None,
+        description="CA bundle Redis's (and the Sentinels') certificate must chain to; unset: "
+        "line311's own CA for its own redis-server, the system's trust store otherwise.",
+    )
+    redis_tls_cert_file: Path | None = Field(
+        default=None, description="Client certificate for a Redis with tls-auth-clients."
+    )
+    redis_tls_key_file: Path | None = Field(default=None, description="Key of redis_tls_cert_file.")
     redis_sentinel_master: str = Field(
         default="line311",
         pattern=r"^[A-Za-z0-9._-]{1,64}$",

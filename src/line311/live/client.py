@@ -4,8 +4,9 @@
 loopback, or, with ``redis_sentinels`` set, the primary the Sentinels name (followed across a
 failover: a connection opened after the switch asks them again), authenticated with
 ``redis_password`` (as ``redis_username`` when set; the Sentinels with
-``redis_sentinel_password`` when set). A refused password fails each command with
-`line311.live.errors.LiveAuthError` (mapped in `line311.live.routing.mapped_errors`)."""
+``redis_sentinel_password`` when set), over TLS with ``redis_tls``. A refused password fails
+each command with `line311.live.errors.LiveAuthError` (mapped in
+`line311.live.routing.mapped_errors`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
+
+from line311.live.tls import RedisTls, tls_for
 
 if TYPE_CHECKING:
     from line311.config import Settings
@@ -42,18 +45,20 @@ def connect(
     max_connections: int = 32,
     username: str = "",
     password: str = "",
+    tls: RedisTls | None = None,
 ) -> aioredis.Redis:
     """A client for ``url`` (no credentials in it: ``password``, ``username`` when set):
     replies decoded to str, no automatic retry (a script whose reply was lost may have run:
     the caller re-reads instead, see ``live/routing.py``), bounded waits (for a free
     connection too), so a dead Redis shows as `LiveUnavailableError` within ``timeout``
-    seconds."""
+    seconds. ``tls``: ``rediss://``, the server's certificate checked (`line311.live.tls`)."""
+    options = _options(timeout, username, password)
+    if tls is not None:
+        url = "rediss://" + url.split("://", 1)[-1]
+        options |= tls.redis_options()
     # a burst of callers waits for a free connection (up to ``timeout``) instead of failing
     pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=timeout,
-        **_options(timeout, username, password),
+        url, max_connections=max_connections, timeout=timeout, **options
     )
     return aioredis.Redis.from_pool(pool)
 
@@ -81,18 +86,23 @@ def connect_sentinel(
     username: str = "",
     password: str = "",
     sentinel_password: str = "",
+    tls: RedisTls | None = None,
 ) -> aioredis.Redis:
     """A client on the primary that ``sentinels`` monitor as ``master``, with `connect`'s
     properties (decoded replies, no retry, bounded waits); ``username`` / ``password`` are
     the primary's, ``sentinel_password`` the Sentinels' own (their requirepass; empty: they
     are asked without AUTH). No Sentinel answers, or none knows a primary: the command fails
-    with a ConnectionError (`LiveUnavailableError` upstream)."""
+    with a ConnectionError (`LiveUnavailableError` upstream). ``tls``: the primary and the
+    Sentinels are spoken to over TLS."""
     options = _options(timeout, username, password)
     sentinel_kwargs: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
         "retry": Retry(NoBackoff(), 0),
     }
+    if tls is not None:
+        options |= {"ssl": True, **tls.redis_options()}
+        sentinel_kwargs |= {"ssl": True, **tls.redis_options()}
     if sentinel_password:
         sentinel_kwargs["password"] = sentinel_password
     manager = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)
@@ -112,6 +122,7 @@ def live_client(settings: Settings, *, timeout: float = 2.0) -> aioredis.Redis:
     ``redis_password`` (and ``redis_username``, ``redis_sentinel_password`` when set)."""
     username = settings.redis_username
     password = settings.redis_password.get_secret_value()
+    tls = tls_for(settings)
     if settings.redis_sentinels:
         return connect_sentinel(
             settings.sentinel_addresses,
@@ -120,6 +131,7 @@ def live_client(settings: Settings, *, timeout: float = 2.0) -> aioredis.Redis:
             username=username,
             password=password,
             sentinel_password=settings.redis_sentinel_password.get_secret_value(),
+            tls=tls,
         )
     url = f"redis://127.0.0.1:{settings.redis_port}/0"
-    return connect(url, timeout=timeout, username=username, password=password)
+    return connect(url, timeout=timeout, username=username, password=password, tls=tls)

@@ -23,10 +23,13 @@ lifecycle they share (`line311.daemon.Daemon`) and `find_packaged`:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import shutil
 import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -100,14 +103,33 @@ def _conf_string(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def render_conf(*, port: int, data_dir: str, bind: str = "127.0.0.1", password: str = "") -> str:
+def render_conf(
+    *,
+    port: int,
+    data_dir: str,
+    bind: str = "127.0.0.1",
+    password: str = "",
+    tls: bool = False,
+) -> str:
     """The whole redis.conf of an instance (valid for Redis 6.2 to 8); with ``password``, the
-    default user must AUTH with it (``requirepass``)."""
+    default user must AUTH with it (``requirepass``); with ``tls``, it listens with TLS only,
+    with the certificate and key in ``data_dir`` (``server.crt``, ``server.key``, ``ca.crt``;
+    clients are not asked for certificates: they AUTH)."""
     auth = f"requirepass {_conf_string(password)}\n" if password else ""
+    listen = f"port {port}\n"
+    if tls:
+        listen = (
+            "port 0\n"
+            f"tls-port {port}\n"
+            f'tls-cert-file "{data_dir}/server.crt"\n'
+            f'tls-key-file "{data_dir}/server.key"\n'
+            f'tls-ca-cert-file "{data_dir}/ca.crt"\n'
+            "tls-auth-clients no\n"
+        )
     return (
         "# written by line311 on every start: edits are lost\n"
         f"bind {bind}\n"
-        f"port {port}\n"
+        f"{listen}"
         "protected-mode yes\n"
         "daemonize no\n"
         "supervised no\n"
@@ -140,17 +162,24 @@ def _command(*args: str) -> bytes:
 
 
 def probe(
-    host: str, port: int, *, password: str = "", username: str = "", timeout: float = 1.0
+    host: str,
+    port: int,
+    *,
+    password: str = "",
+    username: str = "",
+    timeout: float = 1.0,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[bool, str]:
     """(True, "") when a Redis at host:port answers PING with PONG (and is not loading), after
-    AUTH with ``password`` (as ``username`` when set) if one is given; else (False, why)."""
+    AUTH with ``password`` (as ``username`` when set) if one is given; else (False, why).
+    ``tls``: speak TLS with that context (the server's certificate checked for ``host``)."""
     auth = ["AUTH", *([username] if username else []), password] if password else []
     reply = ""
     try:
-        with (
-            socket.create_connection((host, port), timeout=timeout) as sock,
-            sock.makefile("rb") as replies,
-        ):
+        with contextlib.ExitStack() as stack:
+            raw = stack.enter_context(socket.create_connection((host, port), timeout=timeout))
+            sock = stack.enter_context(tls.wrap_socket(raw, server_hostname=host)) if tls else raw
+            replies = stack.enter_context(sock.makefile("rb"))
             sock.sendall((_command(*auth) if auth else b"") + _command("PING"))
             for _ in range(2 if auth else 1):
                 reply = replies.readline(512).rstrip(b"\r\n").decode(errors="replace")
@@ -209,6 +238,7 @@ class RedisServer(Daemon):
         installation: RedisInstallation | None = None,
         host: str = "127.0.0.1",
         password: str = "",
+        tls_dir: Path | None = None,
     ) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_-]{0,30}", instance):
             raise RedisStartError(f"bad instance name {instance!r}")
@@ -219,6 +249,9 @@ class RedisServer(Daemon):
         self.host = host
         self.password = password
         """``requirepass`` of its config, sent (AUTH) by every probe; empty: none."""
+        self.tls_dir = tls_dir
+        """With TLS only: line311's own CA and certificate are made (kept) there
+        (`line311.live.tls.ensure_own_certs`) and copied into the data directory."""
         self._mode: Mode = mode
         self._root = root
         self._installation = installation
@@ -238,7 +271,8 @@ class RedisServer(Daemon):
     @property
     def url(self) -> str:
         """Where it listens (never with the password: this is shown and logged)."""
-        return f"redis://{self.host}:{self.port}/0"
+        scheme = "rediss" if self.tls_dir is not None else "redis"
+        return f"{scheme}://{self.host}:{self.port}/0"
 
     @property
     def server_dir(self) -> str:
@@ -265,8 +299,19 @@ class RedisServer(Daemon):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
         conf = self.data_dir / "redis.conf"
+        if self.tls_dir is not None:
+            from line311.live.tls import ensure_own_certs
+
+            own = ensure_own_certs(self.tls_dir)
+            for src, name in ((own.cert_file, "server.crt"), (own.key_file, "server.key")):
+                _copy_private(src, self.data_dir / name)
+            _copy_private(own.ca_file, self.data_dir / "ca.crt")
         text = render_conf(
-            port=self.port, data_dir=self.server_dir, bind=self.host, password=self.password
+            port=self.port,
+            data_dir=self.server_dir,
+            bind=self.host,
+            password=self.password,
+            tls=self.tls_dir is not None,
         )
         # it holds the password: created private, and made private if an older one was not
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -282,7 +327,13 @@ class RedisServer(Daemon):
         return _is_our_redis(pid, self.port)
 
     def _probe(self) -> tuple[bool, str]:
-        return probe(self.host, self.port, password=self.password)
+        context = None
+        if self.tls_dir is not None:
+            ca = self.tls_dir / "ca.crt"
+            if not ca.exists():
+                return False, "its TLS certificates are not made yet"
+            context = ssl.create_default_context(cafile=str(ca))
+        return probe(self.host, self.port, password=self.password, tls=context)
 
     def in_use_message(self) -> str | None:
         if _listens(self.host, self.port):
@@ -328,6 +379,14 @@ class RedisServer(Daemon):
             data_dir=self.data_dir,
             log_file=self.log_file,
         )
+
+
+def _copy_private(src: Path, dest: Path) -> None:
+    """Copy ``src`` to ``dest`` readable by its owner only (the server may run in a chroot)."""
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, dest)
 
 
 def _is_our_redis(pid: int, port: int) -> bool:

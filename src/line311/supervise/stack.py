@@ -59,6 +59,7 @@ def stack_processes(settings: Settings) -> list[Process]:
     from line311.asterisk.manager import AsteriskManager
     from line311.kamailio.manager import KamailioManager
     from line311.live.server import RedisServer
+    from line311.live.tls import OWN_TLS_DIR
 
     state = Path(settings.state_dir)
     env = dict(os.environ)
@@ -79,6 +80,8 @@ def stack_processes(settings: Settings) -> list[Process]:
             root=settings.effective_asterisk_root,
             # its requirepass; the controller and the bridge read the same settings
             password=settings.redis_password.get_secret_value(),
+            # with redis_tls it listens with TLS only (the clients read the same settings)
+            tls_dir=state / OWN_TLS_DIR if settings.redis_tls else None,
         )
         redis = [DaemonProcess("redis", server)]
     media: list[Process]

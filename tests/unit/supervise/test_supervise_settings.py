@@ -161,7 +161,7 @@ def test_given_no_ivr_workers_by_default_then_the_stack_runs_none(tmp_path: Path
         ("ivr_workers", 17),
         ("ivr_worker_max_calls", 0),
         ("ivr_worker_max_calls", 10001),
-        ("ivr_worker_http_port_base", -1),
+        ("ivr_worker_http_port_base", 0),
         ("ivr_worker_http_port_base", 65001),
         ("ivr_broadcast_timeout_ms", 49),
         ("ivr_broadcast_timeout_ms", 10001),
@@ -189,5 +189,22 @@ def test_given_ivr_worker_settings_in_range_then_they_are_kept(tmp_path: Path) -
         settings.ivr_broadcast_timeout_ms,
     ) == (16, 1, 9000, 50)
     defaults = load_settings(state_dir=tmp_path)
-    assert (defaults.ivr_worker_max_calls, defaults.ivr_worker_http_port_base) == (400, 0)
+    assert (defaults.ivr_worker_max_calls, defaults.ivr_worker_http_port_base) == (400, 8320)
     assert defaults.ivr_broadcast_timeout_ms == 500
+
+
+def test_given_an_ivr_worker_port_taken_by_another_part_then_the_settings_are_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="IVR worker 2's HTTP port"):
+        load_settings(
+            state_dir=tmp_path, ivr_workers=2, ivr_worker_http_port_base=8310, http_port=8312,
+            crm_port=8400,
+        )  # fmt: skip
+
+
+def test_given_a_redis_client_certificate_without_its_key_then_the_settings_are_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="redis_tls_cert_file and redis_tls_key_file"):
+        load_settings(state_dir=tmp_path, redis_tls=True, redis_tls_cert_file=tmp_path / "c.pem")
