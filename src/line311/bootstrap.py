@@ -826,7 +826,8 @@ def _live_state_where(settings: Settings) -> str:
     if settings.redis_sentinels:
         sentinels = ", ".join(settings.redis_sentinels)
         return f"primary {settings.redis_sentinel_master!r} via Sentinel {sentinels}"
-    return f"redis://127.0.0.1:{settings.redis_port}/0"
+    scheme = "rediss" if settings.redis_tls else "redis"
+    return f"{scheme}://127.0.0.1:{settings.redis_port}/0"
 
 
 def _desk_router(queues: QueueEdge) -> APIRouter:
