@@ -29,7 +29,7 @@ import dataclasses
 import functools
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from line311.ari.workers import HandIn, Rescuer
     from line311.call.ports import Clock
     from line311.call.store import SessionStore
+    from line311.crm_bridge.client import CrmClient
     from line311.dashboard.live import LiveHub
     from line311.live.journal import LiveJournal
 
@@ -161,6 +162,47 @@ def _ari_port(settings: Settings, *, app: str | None = None) -> AriClient | AriF
     return AriFleet([Server(systemname(one), client(one)) for one in asterisk_fleet(settings)])
 
 
+@contextlib.asynccontextmanager
+async def _call_clients(
+    settings: Settings, *, app: str | None = None
+) -> AsyncIterator[tuple[AriClient | AriFleet, CrmClient, CrmClient]]:
+    """ARI (as ``app``, default the controller's), the CRM client of the IVR's lookups, and
+    the one of the call records (one try per delivery pass: the durable spool retries)."""
+    from line311.crm_bridge.client import CrmClient
+
+    url, key = settings.effective_crm_url, settings.crm_api_key.get_secret_value()
+    async with (
+        _ari_port(settings, app=app) as ari,
+        CrmClient(url, key) as crm,
+        CrmClient(url, key, attempts=1) as record_client,
+    ):
+        yield ari, crm, record_client
+
+
+def _runner_loops(
+    runner: Runner, ari: AriClient | AriFleet, stop: asyncio.Event, settings: Settings, what: str
+) -> tuple[Callable[[], Coroutine[Any, Any, None]], Callable[[], Coroutine[Any, Any, None]]]:
+    """The runner's ARI loop (a newer process that took the app over stops this one) and its
+    hand-over on stop: freeze the calls before anything else (the HTTP server may take a
+    while to close), then let the shutdown close ARI without touching a channel."""
+
+    async def ari_loop() -> None:
+        await runner.run()
+        if ari.replaced:  # a newer one has our calls: stop, don't fight it
+            logger.warning("a newer %s took over ARI: handing over and stopping", what)
+            stop.set()
+
+    async def hand_over() -> None:
+        await stop.wait()
+        try:
+            async with asyncio.timeout(max(1.0, settings.stop_grace_seconds / 2)):
+                await runner.drain(save=not ari.replaced)
+        except TimeoutError:
+            logger.error("handing the calls over took too long; stopping anyway")
+
+    return ari_loop, hand_over
+
+
 async def controller_part(
     settings: Settings, stop: asyncio.Event, *, in_process_bridge: bool = False
 ) -> None:
@@ -181,7 +223,6 @@ async def controller_part(
     from line311.ari.workers import HANDOVER_ARG
     from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
     from line311.call.ports import SystemClock
-    from line311.crm_bridge.client import CrmClient
     from line311.crm_bridge.delivery import (
         HttpTransport,
         InProcessTransport,
@@ -237,14 +278,7 @@ async def controller_part(
     alert_service = AlertService.from_settings(settings, AlertStore(sessions))
     scheduler = AlertScheduler(alert_service)
 
-    async with (
-        _ari_port(settings) as ari,
-        CrmClient(settings.effective_crm_url, settings.crm_api_key.get_secret_value()) as crm,
-        # call records: one try per delivery pass; the durable spool retries until stored
-        CrmClient(
-            settings.effective_crm_url, settings.crm_api_key.get_secret_value(), attempts=1
-        ) as record_client,
-    ):
+    async with _call_clients(settings) as (ari, crm, record_client):
         ivr = build_ivr_edge(
             settings,
             ari,
@@ -411,21 +445,7 @@ async def controller_part(
         # SO_REUSEPORT: the controller of a rolling restart listens while this one still does
         server = make_embedded_server(app, settings.http_host, settings.http_port, reuse_port=True)
 
-        async def ari_loop() -> None:
-            await controller.run()
-            if ari.replaced:  # a newer controller has our calls: stop, don't fight it
-                logger.warning("a newer controller took over ARI: handing over and stopping")
-                stop.set()
-
-        async def hand_over() -> None:
-            """On stop: freeze the calls before anything else (the HTTP server may take a
-            while to close), then let the shutdown close ARI without touching a channel."""
-            await stop.wait()
-            try:
-                async with asyncio.timeout(max(1.0, settings.stop_grace_seconds / 2)):
-                    await controller.drain(save=not ari.replaced)
-            except TimeoutError:
-                logger.error("handing the calls over took too long; stopping anyway")
+        ari_loop, hand_over = _runner_loops(controller, ari, stop, settings, "controller")
 
         try:
             # one task group: a background part that fails stops the controller (and the
@@ -553,7 +573,6 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
     from line311.ari.workers import Claimer, IvrHandoff, worker_app
     from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
     from line311.call.ports import SystemClock
-    from line311.crm_bridge.client import CrmClient
     from line311.crm_bridge.delivery import HttpTransport, RecordDelivery
     from line311.crm_bridge.spool import RecordSpool
     from line311.dashboard.app import create_app
@@ -591,13 +610,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
         registry=registry,
     )
 
-    async with (
-        _ari_port(settings, app=app_name) as ari,
-        CrmClient(settings.effective_crm_url, settings.crm_api_key.get_secret_value()) as crm,
-        CrmClient(
-            settings.effective_crm_url, settings.crm_api_key.get_secret_value(), attempts=1
-        ) as record_client,
-    ):
+    async with _call_clients(settings, app=app_name) as (ari, crm, record_client):
         ivr = build_ivr_edge(
             settings,
             ari,
@@ -681,19 +694,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             reuse_port=True,
         )
 
-        async def ari_loop() -> None:
-            await runner.run()
-            if ari.replaced:
-                logger.warning("a newer worker took over %s: handing over and stopping", app_name)
-                stop.set()
-
-        async def hand_over() -> None:
-            await stop.wait()
-            try:
-                async with asyncio.timeout(max(1.0, settings.stop_grace_seconds / 2)):
-                    await runner.drain(save=not ari.replaced)
-            except TimeoutError:
-                logger.error("handing the calls over took too long; stopping anyway")
+        ari_loop, hand_over = _runner_loops(runner, ari, stop, settings, f"worker {app_name}")
 
         logger.info("IVR worker %d up: app %s", index, app_name)
         try:

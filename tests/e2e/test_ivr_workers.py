@@ -91,6 +91,30 @@ def _workers(
     return sup
 
 
+def _workers_up(sup: Supervised, workers: int = 2) -> None:
+    for k in range(1, workers + 1):
+        wait_until(
+            lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
+            30,
+            f"worker {k} connected to ARI",
+        )
+
+
+def _ccr(sup: Supervised, tmp_path: Path, *, talk_ms: int) -> SippPhone:
+    """agent1's phone (answers after 200 ms, talks ``talk_ms``), agent1 logged in."""
+    s = sup.settings
+    phone = start_agent(
+        tmp_path / "agent1",
+        s.sip_port,
+        "agent1",
+        s.agent_password.get_secret_value(),
+        answer_ms=200,
+        talk_ms=talk_ms,
+    )
+    Desk(sup).post("/agents/agent1/login")
+    return phone
+
+
 def _worker_health(sup: Supervised, k: int) -> dict[str, Any] | None:
     base = sup.worker_base  # type: ignore[attr-defined]
     try:
@@ -129,12 +153,7 @@ def test_given_two_ivr_workers_when_callers_ask_for_a_ccr_then_workers_run_the_i
     try:
         processes = sup.processes()
         assert {"ivr-worker-1", "ivr-worker-2"} <= set(processes), processes
-        for k in (1, 2):
-            wait_until(
-                lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
-                30,
-                f"worker {k} connected to ARI",
-            )
+        _workers_up(sup)
         for n in range(6):  # they wait: no CCR yet
             callers.append(start_caller(tmp_path / f"caller{n}", s.sip_port, "311", hold_ms=60_000))
             wait_until(
@@ -152,16 +171,7 @@ def test_given_two_ivr_workers_when_callers_ask_for_a_ccr_then_workers_run_the_i
         assert controller.count("call taken over: queue") == 6
         assert "call started: dialed" not in controller
 
-        desk = Desk(sup)
-        phone = start_agent(
-            tmp_path / "agent1",
-            s.sip_port,
-            "agent1",
-            s.agent_password.get_secret_value(),
-            answer_ms=200,
-            talk_ms=800,
-        )
-        desk.post("/agents/agent1/login")
+        phone = _ccr(sup, tmp_path, talk_ms=800)
         wait_until(
             lambda: len(sup.queue_log_ids("CONNECT")) == 6, 90, "six callers served", step=0.3
         )
@@ -192,22 +202,8 @@ def test_given_a_caller_in_a_workers_ivr_when_the_worker_is_killed_then_it_comes
     phone: SippPhone | None = None
     caller: SippCaller | None = None
     try:
-        for k in (1, 2):
-            wait_until(
-                lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
-                30,
-                f"worker {k} connected to ARI",
-            )
-        desk = Desk(sup)
-        phone = start_agent(
-            tmp_path / "agent1",
-            s.sip_port,
-            "agent1",
-            s.agent_password.get_secret_value(),
-            answer_ms=200,
-            talk_ms=1500,
-        )
-        desk.post("/agents/agent1/login")
+        _workers_up(sup)
+        phone = _ccr(sup, tmp_path, talk_ms=1500)
         # the caller keys 1 at 10 s: after their worker was killed and came back
         caller = start_caller(
             tmp_path / "caller", s.sip_port, "311", dtmf=[(10_000, "1")], hold_ms=30_000
@@ -272,22 +268,8 @@ def test_given_callers_in_every_state_when_every_controller_process_is_killed_at
     phone: SippPhone | None = None
     callers: dict[str, SippCaller] = {}
     try:
-        for k in (1, 2):
-            wait_until(
-                lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
-                30,
-                f"worker {k} connected to ARI",
-            )
-        desk = Desk(sup)
-        phone = start_agent(
-            tmp_path / "agent1",
-            s.sip_port,
-            "agent1",
-            s.agent_password.get_secret_value(),
-            answer_ms=200,
-            talk_ms=8_000,
-        )
-        desk.post("/agents/agent1/login")
+        _workers_up(sup)
+        phone = _ccr(sup, tmp_path, talk_ms=8_000)
 
         def call(name: str, key_at_ms: int) -> None:
             callers[name] = start_caller(
@@ -365,22 +347,8 @@ def test_given_a_caller_in_a_workers_ivr_when_the_stack_is_restarted_rolling_the
     phone: SippPhone | None = None
     callers: list[SippCaller] = []
     try:
-        for k in (1, 2):
-            wait_until(
-                lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
-                30,
-                f"worker {k} connected to ARI",
-            )
-        desk = Desk(sup)
-        phone = start_agent(
-            tmp_path / "agent1",
-            s.sip_port,
-            "agent1",
-            s.agent_password.get_secret_value(),
-            answer_ms=200,
-            talk_ms=1_000,
-        )
-        desk.post("/agents/agent1/login")
+        _workers_up(sup)
+        phone = _ccr(sup, tmp_path, talk_ms=1_000)
         callers.append(
             start_caller(
                 tmp_path / "first", s.sip_port, "311", dtmf=[(12_000, "1")], hold_ms=40_000
@@ -439,22 +407,8 @@ def test_given_redis_killed_when_a_workers_caller_asks_for_a_ccr_then_the_hand_o
     phone: SippPhone | None = None
     caller: SippCaller | None = None
     try:
-        for k in (1, 2):
-            wait_until(
-                lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
-                30,
-                f"worker {k} connected to ARI",
-            )
-        desk = Desk(sup)
-        phone = start_agent(
-            tmp_path / "agent1",
-            s.sip_port,
-            "agent1",
-            s.agent_password.get_secret_value(),
-            answer_ms=200,
-            talk_ms=1_000,
-        )
-        desk.post("/agents/agent1/login")
+        _workers_up(sup)
+        phone = _ccr(sup, tmp_path, talk_ms=1_000)
         caller = start_caller(
             tmp_path / "caller", s.sip_port, "311", dtmf=[(5_000, "1")], hold_ms=40_000
         )
