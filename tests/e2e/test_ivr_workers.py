@@ -374,9 +374,16 @@ def test_given_a_caller_in_a_workers_ivr_when_the_stack_is_restarted_rolling_the
         )
         out, _ = restart.communicate(timeout=90)
         assert restart.returncode == 0, out
-        after = {n: p["pid"] for n, p in sup.processes().items() if n.startswith("ivr-worker")}
-        assert all(after[n] != before[n] for n in before), (before, after)
-        assert all(not alive(int(pid)) for pid in before.values())
+        # the supervisor rolls them one after the other: the controller, worker 1, worker 2
+
+        def rolled() -> bool:
+            now = sup.processes()
+            return all(
+                now[n]["pid"] != pid and not now[n]["draining"] and not alive(int(pid))
+                for n, pid in before.items()
+            )
+
+        wait_until(rolled, 60, "both workers rolled", step=0.3)
         assert callers[0].proc.poll() is None  # no BYE it did not cause
         wait_until(
             lambda: len(sup.queue_log_ids("CONNECT")) == 2, 60, "both callers served", step=0.3

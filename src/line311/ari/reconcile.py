@@ -15,6 +15,9 @@ channels nobody holds that are talking (in a mixing bridge with someone else: a 
 their CCR) are left in their conversation;
 a caller channel (``inbound``) still in our app with no state starts the IVR afresh (a defined
 outcome, never silence); other channels nobody holds are hung up.
+Events that come for channels nobody holds before this process's first re-sync has resumed
+its stored calls (a key pressed during a restart or a rolling takeover) are kept and handled
+once it has, in order; after that, such events are dropped as before.
 One runner per store: leases across processes are issue 12.
 """
 
@@ -57,6 +60,11 @@ class Reconciling:
     _exec: Executor
     _tg: asyncio.TaskGroup | None
     _claims: ClaimedChannels | None
+    _synced: bool
+    _held: list[tuple[dict[str, Any], float]]
+
+    async def on_event(self, raw: dict[str, Any], received_at: float) -> None:
+        raise NotImplementedError
     _after_resync: Callable[[set[str]], Coroutine[Any, Any, None]] | None
     store: SessionStore
 
@@ -71,6 +79,23 @@ class Reconciling:
 
     async def on_connected(self) -> None:
         """Reconcile with Asterisk after a (re)connect. See `line311.ari.reconcile`."""
+        try:
+            await self._reconcile()
+        finally:
+            await self._release_held()
+
+    async def _release_held(self) -> None:
+        """Once the stored calls are resumed (the first re-sync of this process), the events
+        that came for them meanwhile are handled, in the order they came; the others are
+        dropped as before."""
+        if self._synced:
+            return
+        self._synced = True
+        held, self._held = self._held, []
+        for raw, received_at in held:
+            await self.on_event(raw, received_at)
+
+    async def _reconcile(self) -> None:
         channels = await self._client.list_channels()
         listed = {c.id: c for c in channels}
         starts: dict[str, datetime | None] = {}
@@ -86,6 +111,7 @@ class Reconciling:
                 await self._after_resync(set(listed))
             except Exception:
                 logger.exception("the re-sync's follow-up failed")
+        await self._release_held()  # before any orphan's grace: the resumed calls go on now
         orphans = [
             c
             for c in channels

@@ -80,6 +80,8 @@ logger = logging.getLogger(__name__)
 
 _MAX_COMMANDS_PER_STEP = 64
 _ENDED_MEMORY = 4096
+_HELD_MAX = 10_000
+"""Events kept for calls not resumed yet (until the first re-sync has resumed them)."""
 
 
 class Runner(Reconciling, Handover):
@@ -130,6 +132,8 @@ class Runner(Reconciling, Handover):
         self._after_resync = after_resync
         self._calls: dict[str, _Call] = {}
         self._channels: dict[str, _Call] = {}
+        self._synced = False
+        self._held: list[tuple[dict[str, Any], float]] = []
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._tg: asyncio.TaskGroup | None = None
         self.calls_handled = 0
@@ -231,6 +235,10 @@ class Runner(Reconciling, Handover):
             await self._on_new_call(result, received_at)
         elif call is not None:
             await self._deliver(call, result.event, received_at)
+        elif not self._synced and len(self._held) < _HELD_MAX:
+            # before the first re-sync has resumed the stored calls (a restart, a rolling
+            # takeover): the event may be for one of them (a key pressed meanwhile)
+            self._held.append((raw, received_at))
         else:
             logger.debug(
                 "%s for channel %s that has no call; ignored",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
+from line311.ari.runner import Runner
 from line311.call.store import InMemorySessionStore
 from tests.unit.ari.fake_client import (
     ScriptedAri,
@@ -96,3 +98,41 @@ async def test_given_the_client_stops_as_its_application_was_replaced_then_run_h
     assert ari.calls[made:] == []  # no hang-up, no stop: the channel is the new owner's
     assert await store.load("c1") == entry  # not re-saved over the new owner's state
     assert records == []
+
+
+async def test_given_a_key_pressed_before_the_next_runner_resumed_the_call_then_it_is_answered_after_the_resume():
+    """A rolling takeover: the new runner's events flow before its re-sync has resumed the
+    stored calls; a key pressed then is kept and handled once the call is resumed."""
+    store = InMemorySessionStore()
+    clock, records = TickingClock(), []
+    ari = ScriptedAri()
+    first = ivr_runner(ari, store, clock, records)
+    async with first.running():
+        await first.on_event(stasis_start("c1"), 0.0)
+        await first.on_event(playback_event("PlaybackFinished", "c1", "c1-p1"), 0.0)
+        assert await first.drain() == 1
+    saved = await store.load("c1")
+    assert saved is not None
+
+    async def next_runner(early: list[dict[str, Any]]) -> tuple[Runner, ScriptedAri]:
+        own = InMemorySessionStore()
+        await own.save("c1", saved)
+        next_ari = ScriptedAri()
+        next_ari.channels = [in_app_channel("c1")]
+        runner = ivr_runner(next_ari, own, clock, records)
+        async with runner.running():
+            for event in early:
+                await runner.on_event(event, 0.0)
+            await runner.on_connected()
+            await runner.drain()
+        return runner, next_ari
+
+    _, plain = await next_runner([])
+    keyed_runner, keyed = await next_runner([channel_event("ChannelDtmfReceived", "c1", digit="1")])
+
+    assert keyed.calls[: len(plain.calls)] == plain.calls  # resumed as without the key
+    assert len(keyed.calls) > len(plain.calls)  # then the key was answered
+    # after the first re-sync, an event for a channel nobody holds is dropped again
+    async with keyed_runner.running():
+        await keyed_runner.on_event(channel_event("ChannelDtmfReceived", "zz", digit="1"), 0.0)
+    assert keyed_runner._held == []
