@@ -62,11 +62,11 @@ class Reconciling:
     _claims: ClaimedChannels | None
     _synced: bool
     _held: list[tuple[dict[str, Any], float]]
+    _after_resync: Callable[[set[str]], Coroutine[Any, Any, None]] | None
+    store: SessionStore
 
     async def on_event(self, raw: dict[str, Any], received_at: float) -> None:
         raise NotImplementedError
-    _after_resync: Callable[[set[str]], Coroutine[Any, Any, None]] | None
-    store: SessionStore
 
     async def _deliver(self, call: Call, event: Event, received_at: float) -> None:
         raise NotImplementedError
