@@ -465,6 +465,11 @@ async def controller_part(
                     )
                     rescuer = _rescuer(settings, ari, controller, clock)
                     background.append(tg.create_task(rescuer.run(), name="unowned-channels"))
+                    background.append(
+                        tg.create_task(
+                            _sweep_hand_offs(hand_in, ari, controller), name="hand-off-sweep"
+                        )
+                    )
                 handing_over = tg.create_task(hand_over(), name="hand-over")
                 try:
                     async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
@@ -489,6 +494,21 @@ async def controller_part(
             await delivery.drain(within=5.0)  # what is not stored now stays in the spool
             spool.close()
             engine.dispose()
+
+
+async def _sweep_hand_offs(
+    hand_in: HandIn, ari: AriClient | AriFleet, runner: Runner, every: float = 30.0
+) -> None:
+    """Hand-offs left behind (the caller hung up in the instant of the move) get their IVR
+    record written; one whose channel is up and nobody took is taken. Not only at a re-sync;
+    only hand-offs older than a worker keeps trying to move a call (`MAX_TRIES` tries)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            listed = {c.id for c in await ari.list_channels()}
+            await hand_in.sweep(listed, runner.holds, older=120.0)
+        except Exception as exc:
+            logger.warning("could not look for hand-offs left behind (%s)", exc)
 
 
 def _rescuer(settings: Settings, ari: Any, runner: Runner, clock: Clock) -> Rescuer:
