@@ -598,6 +598,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
     from line311.dashboard.app import create_app
     from line311.dashboard.feeds import RESOLVED_OUTCOMES as RESOLVED
     from line311.db.engine import engine_from_settings, make_session_factory
+    from line311.errors import ConfigError
     from line311.http_server import make_embedded_server
     from line311.live.client import live_client
     from line311.live.handoffs import RedisHandoffs
@@ -609,9 +610,9 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
     from line311.messaging.feed import AlertScheduler
 
     if settings.live_state != "redis":
-        raise ValueError("IVR workers need live_state = redis (hand-offs and claims live there)")
+        raise ConfigError("IVR workers need live_state = redis (hand-offs and claims live there)")
     if not 1 <= index <= settings.ivr_workers:
-        raise ValueError(f"worker {index}: ivr_workers is {settings.ivr_workers}")
+        raise ConfigError(f"IVR worker {index}: ivr_workers is {settings.ivr_workers}")
     app_name = worker_app(settings.ari_app, index)
     sounds_prefix = f"sound:{SOUNDS_ASTERISK_DIR}"
     clock = SystemClock()
