@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import shlex
 import sqlite3
 import statistics
@@ -97,6 +98,8 @@ ENDED = frozenset(
     }
 )
 """queue_log events that end a caller's stay in the queue."""
+FINDINGS: list[str] = []
+"""What the stacks' logs said at WARNING or above (filled by `_stack_steps`)."""
 ORDER = ("asterisk", "controller", "ivr-worker-1", "ivr-worker-2", "crm-bridge", "redis")
 
 
@@ -208,20 +211,41 @@ class Step:
 
 
 def _rows(db: Path) -> dict[str, Row]:
+    """Every call record in the CRM bridge's database (read-only; retried while locked)."""
     if not db.exists():
         return {}
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+    query = "SELECT call_id, outcome, queue_leg, queue_answered_at, wait_seconds FROM calls"
+    for _ in range(50):
         try:
-            cursor = conn.execute(
-                "SELECT call_id, outcome, queue_leg, queue_answered_at, wait_seconds FROM calls"
-            )
-        except sqlite3.OperationalError:  # not migrated yet
-            return {}
-        out = {}
-        for call_id, outcome, leg, answered_at, wait in cursor:
-            queued = leg is not None and json.loads(leg) is not None
-            out[call_id] = Row(call_id, outcome, queued, answered_at is not None, wait)
-        return out
+            with contextlib.closing(
+                sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            ) as conn:
+                out = {}
+                for call_id, outcome, leg, answered_at, wait in conn.execute(query):
+                    queued = leg is not None and json.loads(leg) is not None
+                    out[call_id] = Row(call_id, outcome, queued, answered_at is not None, wait)
+                return out
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return {}
+            time.sleep(0.1)  # locked by the bridge's write
+    raise RuntimeError(f"{db} stayed locked")
+
+
+def log_findings(text: str, keep: int = 3) -> tuple[int, list[str]]:
+    """(lines at WARNING or above, the first ``keep`` distinct messages) of a line311 log,
+    the message being what follows the level (times and ids differ from call to call)."""
+    count, seen = 0, list[str]()
+    for line in text.splitlines():
+        for level in (" WARNING ", " ERROR ", " CRITICAL ", "Traceback"):
+            if level in line:
+                count += 1
+                message = line.split(level, 1)[1].strip() if level != "Traceback" else line
+                message = re.sub(r" \[[^\]]*\]$", "", message)[:160]  # the call context
+                if message not in seen and len(seen) < keep:
+                    seen.append(message)
+                break
+    return count, seen
 
 
 def _queue_log(path: Path) -> list[QueueLogRecord]:
@@ -339,6 +363,15 @@ def _stack_steps(
                 rows = [r for c, r in _rows(db).items() if c not in known]
                 figures = queue_figures(_queue_log(log_path)[lines:], rows)
                 out.append(Step(label, result, window, figures, idle))
+        logs = {"controller": lab.stack.controller.output(), "crm-bridge": lab.stack.crm.output()}
+        logs |= {w.name: w.output() for w in lab.workers}
+        for name, text in logs.items():
+            count, sample = log_findings(text)
+            if count:
+                FINDINGS.append(
+                    f"{label} {name}: {count} line(s) ≥ WARNING, e.g. "
+                    + " / ".join(f"`{m}`" for m in sample)
+                )
     return out
 
 
@@ -439,6 +472,7 @@ def run(argv: list[str] | None = None) -> str:
     args = _parse(argv)
     before = loadavg()
     runs: dict[str, list[Step]] = {}
+    FINDINGS.clear()
     with tempfile.TemporaryDirectory(prefix="line311-qcost-") as tmp:
         files = Path(tmp)
         (files / "straight-to-queue.yaml").write_text(STRAIGHT_TO_QUEUE)
@@ -479,7 +513,14 @@ def run(argv: list[str] | None = None) -> str:
         + "\n\nPer queued call, net medians: "
         + ", ".join(lines)
         + ".\n\n"
-        f"_Load average (1, 5, 15 min) before: {' '.join(f'{x:.2f}' for x in before)}; "
+        + (
+            "Logs at WARNING or above (log level WARNING):\n\n"
+            + "\n".join(f"- {f}" for f in FINDINGS)
+            + "\n\n"
+            if FINDINGS
+            else "No line at WARNING or above in the controller's, workers' or bridge's logs.\n\n"
+        )
+        + f"_Load average (1, 5, 15 min) before: {' '.join(f'{x:.2f}' for x in before)}; "
         f"after: {' '.join(f'{x:.2f}' for x in after)}._\n\n"
         f"Command: `{command}`"
     )

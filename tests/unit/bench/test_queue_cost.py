@@ -16,6 +16,7 @@ from bench.queue_cost import (
     _summary_table,
     busy_agents,
     headline,
+    log_findings,
     median,
     net_per_call_ms,
     per_call_ms,
@@ -128,3 +129,22 @@ def test_given_steps_of_two_stacks_when_reported_then_medians_per_stack_and_proc
 def test_given_values_with_gaps_when_the_median_is_taken_then_unknowns_are_left_out():
     assert median([1.0, float("nan"), 3.0]) == 2.0
     assert math.isnan(median([]))
+
+
+def test_given_a_log_when_read_then_warnings_and_errors_are_counted_and_their_messages_kept():
+    text = (
+        "12:00:01 INFO    line311.ari: connected\n"
+        "12:00:02 WARNING line311.queue: offer failed [call_id=c1 agent_id=agent2]\n"
+        "12:00:03 WARNING line311.queue: offer failed [call_id=c2 agent_id=agent3]\n"
+        "12:00:04 ERROR   line311.ari.workers: move failed\n"
+        "Traceback (most recent call last):\n"
+    )
+
+    count, sample = log_findings(text)
+
+    assert count == 4
+    assert sample == [
+        "line311.queue: offer failed",
+        "line311.ari.workers: move failed",
+        "Traceback (most recent call last):",
+    ]
