@@ -25,7 +25,7 @@ over the calls queued. The SIPp processes (callers and CCR phones) are not watch
 does not count. Before the steps, an idle window measures each process's fixed CPU per second
 (timers, the workers' load shares), which the *net* figures take off.
 
-    python -m bench queue_cost                      # w0 and w2, 1 and 2 calls/s, twice
+    python -m bench queue_cost                      # w0 and w2, 1 and 2 calls/s, 3 times each
     python -m bench queue_cost --rates 1 --repeats 1 --seconds 20
 """
 
@@ -47,13 +47,14 @@ from pathlib import Path
 import httpx
 
 from bench._stack import BenchStack, bench_stack
+from bench.capacity import Cost, fit
 from line311.queue.queue_log import QueueLogRecord, parse_lines
 from line311.sim.sipp import SippPhone, start_agent
 from tests.e2e.capacity import StepResult, cpu_seconds, loadavg, quantile, run_step
 from tests.fixtures.polling import wait_until
 
 RATES = (1.0, 2.0)
-REPEATS = 2
+REPEATS = 3
 SECONDS = 30.0
 AGENTS = 8
 ANSWER_MS = 200
@@ -64,7 +65,7 @@ SETUP_S = 0.5
 allowance, for `busy_agents`)."""
 HOLD_MS = 60_000
 """The callers' own hang-up: a ceiling, the CCR ends each call long before."""
-IDLE_S = 20.0
+IDLE_S = 30.0
 SETTLE_S = 2.0
 VARIANTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("w0", {"LINE311_LIVE_STATE": "redis"}),
@@ -403,27 +404,41 @@ def _step_table(steps: list[Step]) -> str:
     return "\n".join(rows)
 
 
+def slope(steps: list[Step], name: str) -> Cost:
+    """`bench.capacity.fit` of ``name``'s CPU over the steps' queued calls: ms per call more
+    (the slope) and the fixed ms per second under load (the intercept over the mean window)."""
+    present = [s for s in steps if name in s.result.cpu]
+    if not present:
+        return Cost(float("nan"))
+    window = statistics.fmean(s.window_s for s in present)
+    return fit([(float(s.calls), 1000 * s.result.cpu[name]) for s in present], window)
+
+
 def _summary_table(runs: dict[str, list[Step]]) -> str:
     names = _names([s for steps in runs.values() for s in steps])
     rows = [
         "| process | "
         + " | ".join(
-            f"{v}: idle ms/s | {v}: ms per queued call, median | {v}: net, median" for v in runs
+            f"{v}: idle ms/s | {v}: ms per queued call, median | {v}: net, median "
+            f"| {v}: fitted ms/call (fixed ms/s)"
+            for v in runs
         )
         + " |",
-        "|---|" + "---|---|---|" * len(runs),
+        "|---|" + "---|---|---|---|" * len(runs),
     ]
     for n in names:
         cells = []
         for steps in runs.values():
             present = [s for s in steps if n in s.result.cpu]
             if not present:
-                cells.append("– | – | –")
+                cells.append("– | – | – | –")
                 continue
+            fitted = slope(present, n)
             cells.append(
                 f"{_f(present[0].idle.get(n, float('nan')), 1)} | "
                 f"{_f(median(s.ms(n) for s in present), 2)} | "
-                f"**{_f(median(s.net_ms(n) for s in present), 2)}**"
+                f"**{_f(median(s.net_ms(n) for s in present), 2)}** | "
+                f"{_f(fitted.per_call, 2)} ({_f(fitted.per_second, 1)})"
             )
         rows.append(f"| {n} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -505,7 +520,9 @@ def run(argv: list[str] | None = None) -> str:
         "in, taken off first. SIPp (callers and CCR phones) is not watched: its CPU does not "
         "count. ASA = records' `wait_seconds` of the answered calls (queue entry → CCR "
         "answer). Queued / answered from the queue_log (ENTERQUEUE / CONNECT); records from "
-        "the CRM bridge's database.\n\n"
+        "the CRM bridge's database. *Fitted*: least squares of CPU ms = fixed + ms/call × "
+        "calls over the stack's steps (`bench.capacity.fit`), the marginal cost of a queued "
+        "call, and the fixed part under load in ms/s.\n\n"
         "### Per step (ms per queued call, net in brackets)\n\n"
         + _step_table([s for steps in runs.values() for s in steps])
         + "\n\n### Per process, over the steps\n\n"

@@ -21,6 +21,7 @@ from bench.queue_cost import (
     net_per_call_ms,
     per_call_ms,
     queue_figures,
+    slope,
 )
 from line311.queue.queue_log import QueueLogRecord
 from tests.e2e.capacity import StepResult
@@ -122,7 +123,7 @@ def test_given_steps_of_two_stacks_when_reported_then_medians_per_stack_and_proc
     assert head["controller_w0"] == pytest.approx(50.0)  # median of 40 and 60
     assert head["controller_w2"] == pytest.approx(20.0)
     assert "ivr-worker-1_w0" not in head
-    assert "| ivr-worker-1 | – | – | – |" in table
+    assert "| ivr-worker-1 | – | – | – | – |" in table
     assert "| w2 | 1 | 10 / 0 | 10 | 10 | 10, 10 | 0.50 / 0.50 |" in steps
 
 
@@ -148,3 +149,17 @@ def test_given_a_log_when_read_then_warnings_and_errors_are_counted_and_their_me
         "line311.ari.workers: move failed",
         "Traceback (most recent call last):",
     ]
+
+
+def test_given_steps_at_two_rates_when_fitted_then_the_slope_is_the_cost_of_one_more_call():
+    # 10 ms/s fixed over a 10-s window, 5 ms per call: 100 + 5 × calls ms
+    steps = [
+        _step("w0", {"controller": (100 + 5 * calls) / 1000}, entered=calls)
+        for calls in (10, 20, 30)
+    ]
+
+    cost = slope(steps, "controller")
+
+    assert cost.per_call == pytest.approx(5.0)
+    assert cost.per_second == pytest.approx(10.0)
+    assert math.isnan(slope(steps, "ivr-worker-1").per_call)
