@@ -49,8 +49,8 @@ MEASURED = {
     "rest_ms": 1.4,
     "worker_redis_ms": 0.7,
     "worker_crm_ms": 0.5,
-    "queued_ms": 14.8,
-    "queued_ms_w0": 13.5,
+    "queued_ms": 14.7,
+    "queued_ms_w0": 15.3,
 }
 """Defaults: docs/benchmarks.md "Capacity with IVR workers" at 20 calls/s (2026-12-05): without
 workers (controller, bridge, Redis) and with 2 (each worker's CPU per call *it* ran, i.e. twice
