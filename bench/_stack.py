@@ -132,11 +132,12 @@ def bench_stack(
     rtp_ports: int = 100,
     log_level: str = "WARNING",
     asterisks: int = 1,
+    agent_count: int = 4,
 ) -> Iterator[BenchStack]:
     """Asterisk + CRM bridge + controller on free ports; everything removed afterwards.
     ``rtp_ports``: size of each Asterisk's RTP range (two ports per call leg). ``asterisks``
     >= 2: Kamailio on the SIP port in front of that many Asterisks (ports in free pairs, so
-    at most 2)."""
+    at most 2). ``agent_count``: CCR endpoints ``agent1``..``agentN`` (Asterisk and line311)."""
     if not 1 <= asterisks <= 2:
         raise ValueError("bench_stack runs 1 or 2 Asterisks")
     workdir = Path(tempfile.mkdtemp(prefix="line311-bench-"))
@@ -149,6 +150,7 @@ def bench_stack(
         rtp_port_start=rtp_base,
         rtp_port_end=rtp_base + span,
         ivr_workers=workers,  # the dialplan broadcasts new calls to them
+        agent_count=agent_count,
         **fleet,
     )
     (workdir / "state").mkdir(parents=True, exist_ok=True)
@@ -208,6 +210,7 @@ def _with_services(
             "LINE311_AGENT_PASSWORD": settings.agent_password.get_secret_value(),
             "LINE311_RTP_PORT_START": str(settings.rtp_port_start),
             "LINE311_RTP_PORT_END": str(settings.rtp_port_end),
+            "LINE311_AGENT_COUNT": str(settings.agent_count),
         },
         workdir,
         http_port,

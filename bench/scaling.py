@@ -3,23 +3,35 @@
 COMPUTED, not measured: from CPU ms per call measured by ``python -m bench capacity`` on the
 reference machine, without IVR workers (``--variant w0:``: the controller runs every call) and
 with them (``--variant w2:LINE311_IVR_WORKERS=2``: each worker runs the IVR of the calls it
-claims; the controller keeps the queues and the wallboard), for a box with ``--cores`` cores:
+claims; the controller keeps the queues and the wallboard), and by ``python -m bench
+queue_cost`` (the controller's CPU per queued call, without and with workers), for a box with
+``--cores`` cores:
 
-    W = 0   controller  u * 1000 / c_ctl        (the one Python process runs every call)
-    W >= 1  workers     W * u * 1000 / c_wrk    (each worker: one core at most)
-            controller  u * 1000 / c_rest       (what is left to it per call: the wallboard's
-                                                 facts; the queue work of queued calls)
-    both    bridge      u * 1000 / c_crm        (one CRM bridge process)
-            box         u * cores * 1000 / (c_ast + every line311 process's ms per call)
+    W = 0   controller  u * 1000 / (c_ctl + s * q_w0)   (the one Python process runs every
+                                                          call, and queues a share s of them)
+    W >= 1  workers     W * u * 1000 / c_wrk            (each worker: one core at most)
+            controller  u * 1000 / (c_rest + s * q)     (what is left to it per call: the
+                                                          wallboard's facts; and the queue
+                                                          work of the share s that is queued)
+    both    bridge      u * 1000 / c_crm                (one CRM bridge process)
+            box         u * cores * 1000 / (c_ast + every line311 process's ms per call,
+                                            the controller's s * q included)
     capacity = min(those limits)
 
 ``u`` is the utilisation kept for latency headroom (0.7: an event loop at 70 % still answers
-in milliseconds). Asterisk is multi-threaded and limited only by the box row. The costs are
-per call of the benchmark's callers, who stay in the IVR (the resolved-in-IVR half of the
-line); a queued call adds its queue work to the controller, which stays one process.
+in milliseconds). Asterisk is multi-threaded and limited only by the box row. ``c_*`` are per
+call of the capacity benchmark's callers, who stay in the IVR; ``q`` / ``q_w0`` are the
+controller's net ms per call of queue_cost's callers, who go straight to the queue (answer,
+hand-off with workers, queue, ring a CCR, bridge, record). A real queued caller goes through
+the IVR first, so every call pays ``c_rest`` (or ``c_ctl``) and a queued one ``q`` on top: this
+counts the per-call set-up (answer, record) twice for queued calls, an overestimate.
+``s`` (``--queued-share``, default 0.5): the share of calls that reach a CCR (NYC 311
+resolves more than half of its calls in the IVR). The CCR leg's Asterisk CPU is not in the box
+row (see the queue_cost section).
 
     python -m bench scaling            # the costs measured on the reference machine (MEASURED)
     python -m bench scaling --worker-ms 4.8 --rest-ms 1.4 --cores 8,16
+    python -m bench scaling --queued-share 0.8 --queued-ms 6
 """
 
 from __future__ import annotations
@@ -37,10 +49,16 @@ MEASURED = {
     "rest_ms": 1.4,
     "worker_redis_ms": 0.7,
     "worker_crm_ms": 0.5,
+    "queued_ms": 14.7,
+    "queued_ms_w0": 15.3,
 }
 """Defaults: docs/benchmarks.md "Capacity with IVR workers" at 20 calls/s (2026-12-05): without
 workers (controller, bridge, Redis) and with 2 (each worker's CPU per call *it* ran, i.e. twice
-its per-step figure; the controller's, the bridge's and Redis's per call)."""
+its per-step figure; the controller's, the bridge's and Redis's per call). ``queued_ms`` /
+``queued_ms_w0``: docs/benchmarks.md "Queue cost" (2026-12-05), the controller's net ms per
+queued call with 2 workers / without, median over the steps."""
+QUEUED_SHARE = 0.5
+"""Share of calls that reach a CCR: NYC 311 resolves more than half in the IVR."""
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -53,9 +71,20 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rest-ms", type=float, help="controller ms/call with IVR workers")
     parser.add_argument("--worker-redis-ms", type=float, help="Redis ms/call with IVR workers")
     parser.add_argument("--worker-crm-ms", type=float, help="CRM bridge ms/call with workers")
+    parser.add_argument(
+        "--queued-ms", type=float, help="controller ms more per queued call, with IVR workers"
+    )
+    parser.add_argument(
+        "--queued-ms-w0", type=float, help="controller ms more per queued call, no workers"
+    )
+    parser.add_argument(
+        "--queued-share", type=float, default=QUEUED_SHARE, help="share of calls queued (0..1)"
+    )
     parser.add_argument("--cores", default="8,16", help="bigger boxes, comma-separated")
     parser.add_argument("--utilisation", type=float, default=0.7)
     args = parser.parse_args(argv)
+    if not 0 <= args.queued_share <= 1:
+        parser.error("--queued-share is a share of the calls, 0..1")
     for name, value in MEASURED.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -77,22 +106,41 @@ def capacity(
 
 def limits(workers: int, cores: int, a: argparse.Namespace) -> dict[str, float]:
     """Each limit in calls/s for ``workers`` IVR workers (0: the controller alone)."""
-    u = a.utilisation
+    u, s = a.utilisation, a.queued_share
     if workers == 0:
-        line311 = a.controller_ms + a.crm_ms + a.redis_ms
+        controller = a.controller_ms + s * a.queued_ms_w0
+        line311 = controller + a.crm_ms + a.redis_ms
         return {
             "workers": float("inf"),
-            "controller": u * 1000 / a.controller_ms,
+            "controller": u * 1000 / controller,
             "bridge": u * 1000 / a.crm_ms,
             "box": u * cores * 1000 / (a.asterisk_ms + line311),
         }
-    line311 = a.worker_ms + a.rest_ms + a.worker_crm_ms + a.worker_redis_ms
+    controller = a.rest_ms + s * a.queued_ms
+    line311 = a.worker_ms + controller + a.worker_crm_ms + a.worker_redis_ms
     return {
         "workers": workers * u * 1000 / a.worker_ms,
-        "controller": u * 1000 / a.rest_ms,
+        "controller": u * 1000 / controller,
         "bridge": u * 1000 / a.worker_crm_ms,
         "box": u * cores * 1000 / (a.asterisk_ms + line311),
     }
+
+
+def _controller_note(a: argparse.Namespace) -> str:
+    """What the queued share does to the one controller: its limit without and with workers,
+    and the share of queued calls at which workers stop raising it above the IVR's."""
+    u, s = a.utilisation, a.queued_share
+    w0 = u * 1000 / (a.controller_ms + s * a.queued_ms_w0)
+    w = u * 1000 / (a.rest_ms + s * a.queued_ms)
+    ivr_only = u * 1000 / a.rest_ms
+    return (
+        f"A queued call costs the controller q = {a.queued_ms:g} ms with workers "
+        f"({a.queued_ms / a.rest_ms:.1f}× what it keeps of an IVR-only call, "
+        f"{a.rest_ms:g} ms), so with s = {s:g} its limit is **{w:.0f} calls/s with workers** "
+        f"(vs {ivr_only:.0f} if no call were queued) and **{w0:.0f} without**: workers raise "
+        f"it by {w / w0:.2f}×, whatever their number. Where the controller is the limit, the "
+        "lever is its CPU per queued call, not more workers."
+    )
 
 
 def _cell(value: float) -> str:
@@ -123,20 +171,31 @@ def run(argv: list[str] | None = None) -> str:
         f"{a.asterisk_ms:g}, controller {a.controller_ms:g}, CRM bridge {a.crm_ms:g}, Redis "
         f"{a.redis_ms:g} ms per call. With workers: each worker {a.worker_ms:g} ms per call it "
         f"runs, controller {a.rest_ms:g}, bridge {a.worker_crm_ms:g}, Redis "
-        f"{a.worker_redis_ms:g} ms per call. Utilisation u = {a.utilisation:g}:\n\n"
-        "    W = 0   controller limit = u × 1000 / c_controller      (one process: every call)\n"
-        "    W ≥ 1   workers limit    = W × u × 1000 / c_worker      (a core per worker at most)\n"
-        "            controller limit = u × 1000 / c_controller_left (the queues, the wallboard)\n"
+        f"{a.worker_redis_ms:g} ms per call. Queued calls (`python -m bench queue_cost`, "
+        'section "Queue cost"): the controller spends q = '
+        f"{a.queued_ms:g} ms more per queued call with workers, q_w0 = {a.queued_ms_w0:g} "
+        f"without; a share s = {a.queued_share:g} of the calls reaches a CCR. Utilisation "
+        f"u = {a.utilisation:g}:\n\n"
+        "    W = 0   controller limit = u × 1000 / (c_controller + s × q_w0)  (one process: "
+        "every call, and its queues)\n"
+        "    W ≥ 1   workers limit    = W × u × 1000 / c_worker               (a core per worker "
+        "at most)\n"
+        "            controller limit = u × 1000 / (c_controller_left + s × q) (the wallboard's "
+        "facts, the queues)\n"
         "    both    bridge limit     = u × 1000 / c_crm\n"
-        "            box limit        = u × cores × 1000 / (c_asterisk + all of line311's)\n"
+        "            box limit        = u × cores × 1000 / (c_asterisk + all of line311's, "
+        "s × q included)\n"
         "    capacity = min(limits)\n\n"
+        "c_* are per call of callers who stay in the IVR; q per call of callers who go "
+        "straight to the queue (answer, hand-off, queue, ring, bridge, record), added on top "
+        "for the share s: a queued call's set-up is counted twice, an overestimate. The CCR "
+        "leg's Asterisk CPU is not in the box limit.\n\n"
         + "\n".join(rows)
         + "\n\nOn 2 cores the box is the limit whatever the number of workers, and workers cost "
         "more CPU per call in all (every worker hears every broadcast; claims, hand-offs and the "
         "wallboard's facts go through Redis): keep `ivr_workers = 0` there. Once cores "
         "outnumber what Asterisk needs, the single controller process is the limit without "
-        "workers, and with them the IVR's share of each call spreads over W processes. The "
-        "controller stays one process for the queues: queued calls' queue work (not in these "
-        "IVR-only costs) is its next limit, then the one CRM bridge.\n\n"
+        "workers, and with them the IVR's share of each call spreads over W processes while "
+        "the controller keeps every queued call's queue work. " + _controller_note(a) + "\n\n"
         f"Command: `{shlex.join(['python', '-m', 'bench', 'scaling', *argv])}`"
     )

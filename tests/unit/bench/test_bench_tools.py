@@ -48,7 +48,9 @@ def test_given_per_call_costs_when_modelled_then_each_limit_follows_its_formula(
 def test_given_ivr_workers_when_modelled_then_the_ivr_spreads_over_them_and_the_controller_keeps_the_rest():
     from bench.scaling import _parse, limits
 
-    a = _parse(["--worker-ms", "5", "--rest-ms", "1", "--worker-crm-ms", "0.5"])
+    a = _parse(
+        ["--worker-ms", "5", "--rest-ms", "1", "--worker-crm-ms", "0.5", "--queued-share", "0"]
+    )
     a.asterisk_ms, a.worker_redis_ms, a.utilisation = 10.0, 0.5, 0.5
 
     none = limits(0, 8, a)
@@ -58,6 +60,37 @@ def test_given_ivr_workers_when_modelled_then_the_ivr_spreads_over_them_and_the_
     assert none["controller"] == 0.5 * 1000 / a.controller_ms
     assert (two["workers"], two["controller"], two["bridge"]) == (200.0, 500.0, 1000.0)
     assert two["box"] == 0.5 * 8 * 1000 / (10.0 + 5 + 1 + 0.5 + 0.5)
+
+
+def test_given_a_share_of_queued_calls_when_modelled_then_the_controller_pays_their_queue_work():
+    from bench.scaling import _parse, limits
+
+    a = _parse(
+        [
+            "--controller-ms", "3", "--rest-ms", "1", "--queued-ms", "4", "--queued-ms-w0",
+            "6", "--queued-share", "0.5", "--asterisk-ms", "10", "--worker-ms", "5",
+            "--crm-ms", "0.5", "--redis-ms", "0.5", "--worker-crm-ms", "0.5",
+            "--worker-redis-ms", "0.5", "--utilisation", "0.5",
+        ]
+    )  # fmt: skip
+
+    none = limits(0, 8, a)
+    two = limits(2, 8, a)
+
+    assert none["controller"] == 0.5 * 1000 / (3 + 0.5 * 6)
+    assert two["controller"] == 0.5 * 1000 / (1 + 0.5 * 4)
+    assert two["workers"] == 2 * 0.5 * 1000 / 5  # the workers' line is the IVR's only
+    assert none["box"] == 0.5 * 8 * 1000 / (10 + 3 + 3 + 0.5 + 0.5)
+    assert two["box"] == 0.5 * 8 * 1000 / (10 + 5 + 1 + 2 + 0.5 + 0.5)
+
+
+def test_given_a_share_outside_0_to_1_when_parsed_then_it_is_refused():
+    import pytest
+
+    from bench.scaling import _parse
+
+    with pytest.raises(SystemExit):
+        _parse(["--queued-share", "1.5"])
 
 
 def test_given_the_measured_costs_when_the_curve_is_printed_then_each_row_names_its_limit():
