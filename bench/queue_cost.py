@@ -46,6 +46,7 @@ from pathlib import Path
 
 import httpx
 
+from bench._profile import Profiler, summarise
 from bench._stack import BenchStack, bench_stack
 from bench.capacity import Cost, fit
 from line311.queue.queue_log import QueueLogRecord, parse_lines
@@ -100,6 +101,8 @@ ENDED = frozenset(
 )
 """queue_log events that end a caller's stay in the queue."""
 FINDINGS: list[str] = []
+PROFILES: dict[str, str] = {}
+"""With ``--profile``: the controller's py-spy summary in each stack's last step."""
 """What the stacks' logs said at WARNING or above (filled by `_stack_steps`)."""
 ORDER = ("asterisk", "controller", "ivr-worker-1", "ivr-worker-2", "crm-bridge", "redis")
 
@@ -347,6 +350,11 @@ def _stack_steps(
                             step=0.5,
                         )
 
+                spy = None
+                if getattr(args, "profile", False) and n == len(rates):
+                    spy = Profiler(
+                        processes["controller"], args.seconds, lab.workdir / f"profile-{n}.txt"
+                    )
                 started = time.monotonic()
                 result = run_step(
                     lab.workdir / f"step{n}",
@@ -361,6 +369,8 @@ def _stack_steps(
                     until=done,
                 )
                 window = time.monotonic() - started
+                if spy is not None:
+                    PROFILES[label] = summarise(spy.wait())
                 rows = [r for c, r in _rows(db).items() if c not in known]
                 figures = queue_figures(_queue_log(log_path)[lines:], rows)
                 out.append(Step(label, result, window, figures, idle))
@@ -460,6 +470,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=REPEATS, help="times each rate is run")
     parser.add_argument("--seconds", type=float, default=SECONDS, help="length of each step")
     parser.add_argument("--agents", type=int, default=AGENTS, help="CCR phones logged in")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the controller in each stack's last step"
+    )
     parser.add_argument("--answer-ms", type=int, default=ANSWER_MS)
     parser.add_argument("--talk-ms", type=int, default=TALK_MS)
     parser.add_argument("--wrapup", type=float, default=WRAPUP_S, help="wrap-up seconds")
@@ -488,6 +501,7 @@ def run(argv: list[str] | None = None) -> str:
     before = loadavg()
     runs: dict[str, list[Step]] = {}
     FINDINGS.clear()
+    PROFILES.clear()
     with tempfile.TemporaryDirectory(prefix="line311-qcost-") as tmp:
         files = Path(tmp)
         (files / "straight-to-queue.yaml").write_text(STRAIGHT_TO_QUEUE)
@@ -536,6 +550,10 @@ def run(argv: list[str] | None = None) -> str:
             + "\n\n"
             if FINDINGS
             else "No line at WARNING or above in the controller's, workers' or bridge's logs.\n\n"
+        )
+        + "".join(
+            f"### Controller profile, `{label}`, last step (py-spy)\n\n{text}\n\n"
+            for label, text in PROFILES.items()
         )
         + f"_Load average (1, 5, 15 min) before: {' '.join(f'{x:.2f}' for x in before)}; "
         f"after: {' '.join(f'{x:.2f}' for x in after)}._\n\n"
