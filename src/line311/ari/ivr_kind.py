@@ -30,6 +30,7 @@ __all__ = [
     "EdgeSession",
     "LiveAlerts",
     "RecordSink",
+    "iso_time",
     "ivr_kind",
     "ivr_record",
 ]
@@ -46,7 +47,8 @@ MAX_PATH_BYTES = 15 * 1024
 """Records are trimmed (oldest prompts first) to stay under the CRM bridge's 16 KiB limit."""
 
 
-def _iso(ts: float | None) -> str | None:
+def iso_time(ts: float | None) -> str | None:
+    """A call record's time: epoch seconds as ISO-8601 UTC with milliseconds (None: None)."""
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
@@ -65,9 +67,9 @@ def ivr_record(ended: Ended) -> dict[str, Any]:
         "call_id": facts.call_id,
         "dialed_number": facts.dialed_number,
         "caller_hash": facts.caller_hash,
-        "started_at": _iso(facts.started_at),
-        "answered_at": _iso(facts.answered_at),
-        "ended_at": _iso(ended.ended_at),
+        "started_at": iso_time(facts.started_at),
+        "answered_at": iso_time(facts.answered_at),
+        "ended_at": iso_time(ended.ended_at),
         "outcome": ended.outcome,
         "language": language if isinstance(language, str) and language else "en",
         "path": path,

@@ -30,10 +30,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from line311.ari.errors import AriError
+from line311.ari.ivr_kind import iso_time
 from line311.ari.kinds import CallFacts, CallStart, Ended, HandOver, SessionKind
 from line311.ari.port import AriPort
 from line311.ari.translate import NewCall
@@ -57,7 +58,6 @@ __all__ = [
     "IvrHandoff",
     "Rescuer",
     "worker_app",
-    "worker_filter",
 ]
 
 logger = logging.getLogger(__name__)
@@ -74,12 +74,6 @@ def worker_app(app: str, index: int) -> str:
     if index < 1:
         raise ValueError(f"IVR worker numbers start at 1, got {index}")
     return f"{app}-w{index}"
-
-
-def worker_filter(app: str) -> str:
-    """The broadcast's app filter: every worker's app, not the controller's (no comma: the
-    dialplan separates StasisBroadcast's arguments with commas)."""
-    return f"^{app}-w[0-9]"
 
 
 # ---------------------------------------------------------------------- worker side
@@ -276,12 +270,8 @@ class IvrHandoff:
                 return
         record = (payload or {}).get("record")
         if isinstance(record, dict):
-            record = {**record, "outcome": "failed", "ended_at": _iso(self._clock.now())}
+            record = {**record, "outcome": "failed", "ended_at": iso_time(self._clock.now())}
             await self._sink(record)
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds")
 
 
 # ---------------------------------------------------------------------- controller side
@@ -403,7 +393,7 @@ class HandIn:
                 await self._handoffs.drop(call_id)
             if isinstance(record, dict):
                 logger.warning("call %s: the caller left during the hand-off", call_id)
-                await self._sink({**record, "outcome": "caller_hung_up", "ended_at": _iso(now)})
+                await self._sink({**record, "outcome": "caller_hung_up", "ended_at": iso_time(now)})
 
 
 class Rescuer:

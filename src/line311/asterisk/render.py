@@ -18,6 +18,7 @@ from line311.asterisk.errors import AsteriskConfigError
 __all__ = [
     "agent_sections",
     "enter_stasis",
+    "ivr_worker_filter",
     "render_directory",
     "render_text",
     "write_if_changed",
@@ -58,6 +59,12 @@ def agent_sections(count: int, password: str, edge: str = "") -> str:
     return "\n".join(blocks)
 
 
+def ivr_worker_filter(app: str) -> str:
+    """StasisBroadcast's app filter: every IVR worker's app (``<app>-w1``..), not the
+    controller's; no comma (the dialplan separates StasisBroadcast's arguments with commas)."""
+    return f"^{app}-w[0-9]"
+
+
 def enter_stasis(app: str, workers: int, timeout_ms: int) -> str:
     """The dialplan lines that hand a resident's call to line311.
 
@@ -67,7 +74,7 @@ def enter_stasis(app: str, workers: int, timeout_ms: int) -> str:
     if workers < 1:
         return f" same => n,Stasis({app},inbound,${{EXTEN}})"
     return (
-        f" same => n,StasisBroadcast({timeout_ms},^{app}-w[0-9],inbound:${{EXTEN}})\n"
+        f" same => n,StasisBroadcast({timeout_ms},{ivr_worker_filter(app)},inbound:${{EXTEN}})\n"
         ' same => n,GotoIf($["${STASISSTATUS}" != "TIMEOUT"]?claimed)\n'
         f" same => n,Stasis({app},inbound,${{EXTEN}})\n"
         " same => n(claimed),NoOp(${STASISSTATUS})"

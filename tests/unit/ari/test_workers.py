@@ -28,8 +28,8 @@ from line311.ari.workers import (
     Rescuer,
     _facts,
     worker_app,
-    worker_filter,
 )
+from line311.asterisk.render import ivr_worker_filter as worker_filter
 from line311.call.commands import Enqueue
 from line311.call.events import CallerHungUp, MoveFailed
 from line311.call.handoff import HandoffSession, MoveCall, StartHold

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from line311.ari.workers import worker_app, worker_filter
+from line311.ari.workers import worker_app
 from line311.asterisk.install import Installation
 from line311.asterisk.manager import AsteriskManager
 from line311.asterisk.render import enter_stasis
+from line311.asterisk.render import ivr_worker_filter as worker_filter
 from line311.config import Settings, load_settings
 
 
