@@ -281,11 +281,7 @@ class Runner(Reconciling, Handover):
             caller_hash=caller_hash(new.caller_number, self._key),
             started_at=now,
         )
-        call = self._hold(kind, session, facts)
-        self.calls_handled += 1
-        log.info("call started: dialed %s", new.dialed_number)
-        async with call.lock:
-            await self._step(call, None, received_at)
+        await self._begin(kind, session, facts, received_at, f"started: dialed {new.dialed_number}")
 
     async def start_call(self, new: NewCall, received_at: float) -> None:
         """Start a call as if its StasisStart had just come (e.g. a hand-off that was lost:
@@ -301,12 +297,18 @@ class Runner(Reconciling, Handover):
             return False
         kind = self._kinds[kind_name]
         session = kind.start(start)
+        await self._begin(kind, session, facts, self._monotonic(), f"taken over: {kind_name}")
+        return True
+
+    async def _begin(
+        self, kind: SessionKind, session: Session, facts: CallFacts, received_at: float, how: str
+    ) -> None:
+        """Hold a new call (``how`` it came, for the log) and run its first step."""
         call = self._hold(kind, session, facts)
         self.calls_handled += 1
-        call.log.info("call taken over: %s", kind_name)
+        call.log.info("call %s", how)
         async with call.lock:
-            await self._step(call, None, self._monotonic())
-        return True
+            await self._step(call, None, received_at)
 
     def _hold(self, kind: SessionKind, session: Session, facts: CallFacts) -> _Call:
         if self._tg is None:

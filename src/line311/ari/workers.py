@@ -308,7 +308,7 @@ class HandIn:
             payload = None
         if payload is not None:
             try:
-                _read(new.channel_id, payload, self._clock.now())
+                command, record, facts = _read(new.channel_id, payload, self._clock.now())
             except (KeyError, TypeError, ValueError) as exc:
                 logger.error(
                     "call %s: unreadable hand-off (%s): starting its IVR again",
@@ -317,7 +317,7 @@ class HandIn:
                 with contextlib.suppress(Exception):
                     await self._handoffs.drop(new.channel_id)
             else:
-                await self.take(new.channel_id, payload)
+                await self._take(new.channel_id, command, record, facts)
                 return
         else:
             logger.warning(
@@ -337,7 +337,6 @@ class HandIn:
 
     async def take(self, call_id: str, payload: Mapping[str, Any]) -> bool:
         """Put the call in line as if its IVR had run here; False when it could not be."""
-        runner = self._runner()
         try:
             command, record, facts = _read(call_id, payload, self._clock.now())
         except (KeyError, TypeError, ValueError) as exc:
@@ -345,6 +344,12 @@ class HandIn:
             with contextlib.suppress(Exception):
                 await self._handoffs.drop(call_id)
             return False
+        return await self._take(call_id, command, record, facts)
+
+    async def _take(
+        self, call_id: str, command: Enqueue, record: dict[str, Any] | None, facts: CallFacts
+    ) -> bool:
+        runner = self._runner()
         if not runner.accepting or runner.holds(call_id):  # before the queue hears of it
             logger.warning("call %s: not taken (draining or held already)", call_id)
             return False
