@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import stat
 import threading
@@ -82,7 +83,9 @@ class FakeRedis:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            with conn, conn.makefile("rb") as stream:
+            # a client that leaves with a reply unread (a refused AUTH: probe reads no
+            # further) resets the connection; a real Redis shrugs, and so does this one
+            with conn, conn.makefile("rb") as stream, contextlib.suppress(ConnectionError):
                 authed = not self.password
                 while line := stream.readline():
                     args = [_bulk(stream) for _ in range(int(line[1:]))]
