@@ -9,13 +9,18 @@
   agents, so serving a lane's head first is serving the queue in order.
 * The call's record (`WaitingCall.to_dict` without the offer, which lives in its own fields)
   is JSON.
+* A stored **entry** (a call's session state, a hand-off) is a compact JSON object
+  (`dump_object`, `load_object`): a value that is not JSON, NaN included, fails when it is
+  written, in the step that produced it, not when another process reads it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
+from line311.live.errors import LiveStateError
 from line311.routing.agents import TRANSITIONS, AgentEvent, AgentState
 from line311.routing.store import BucketKey
 from line311.routing.waiting import WaitingCall
@@ -25,14 +30,35 @@ __all__ = [
     "call_from_record",
     "call_id_of",
     "call_record",
+    "dump_object",
     "lane_of",
     "lane_of_bucket",
+    "load_object",
     "member_of",
     "sources",
     "target_of",
 ]
 
 _SEQ_DIGITS = 16
+
+
+def dump_object(value: Mapping[str, Any], what: str) -> str:
+    """``value`` as compact JSON; `LiveStateError` ("<what> is not JSON (why)") otherwise."""
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise LiveStateError(f"{what} is not JSON ({exc})") from None
+
+
+def load_object(text: str | bytes, what: str) -> dict[str, Any]:
+    """The JSON object in ``text``; `LiveStateError` when it is not JSON or not an object."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise LiveStateError(f"{what} is not JSON") from None
+    if not isinstance(data, dict):
+        raise LiveStateError(f"{what} is not a JSON object")
+    return data
 
 
 def member_of(call: WaitingCall) -> str:

@@ -17,13 +17,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
-from line311.live.errors import LiveStateError
+from line311.live.codec import dump_object, load_object
 from line311.live.routing import DEFAULT_PREFIX, mapped_errors
 
 __all__ = ["LOAD_EVERY", "LOAD_FRESH", "TAKEN_TTL", "Handoffs", "InMemoryHandoffs", "RedisHandoffs"]
@@ -72,20 +71,11 @@ def least_load(raw: Mapping[str, str], now: float, own: int) -> int:
 
 
 def _encode(call_id: str, payload: Mapping[str, Any]) -> str:
-    try:
-        return json.dumps(payload, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise LiveStateError(f"call {call_id}: hand-off is not JSON ({exc})") from None
+    return dump_object(payload, f"call {call_id}: hand-off")
 
 
 def _decode(call_id: str, text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise LiveStateError(f"call {call_id}: stored hand-off is not JSON") from None
-    if not isinstance(data, dict):
-        raise LiveStateError(f"call {call_id}: stored hand-off is not a JSON object")
-    return data
+    return load_object(text, f"call {call_id}: stored hand-off")
 
 
 class RedisHandoffs:

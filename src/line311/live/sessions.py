@@ -13,13 +13,12 @@ restart.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from line311.live.errors import LiveStateError
+from line311.live.codec import dump_object, load_object
 from line311.live.routing import DEFAULT_PREFIX, mapped_errors
 
 __all__ = ["RedisSessionStore"]
@@ -34,10 +33,7 @@ class RedisSessionStore:
 
     async def save(self, call_id: str, entry: Mapping[str, Any]) -> None:
         """Replace the entry of ``call_id`` (a JSON object)."""
-        try:
-            text = json.dumps(entry, separators=(",", ":"), allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise LiveStateError(f"call {call_id}: session state is not JSON ({exc})") from None
+        text = dump_object(entry, f"call {call_id}: session state")
         async with mapped_errors("session save"):
             await self.client.hset(self.key, call_id, text)
 
@@ -69,10 +65,4 @@ class RedisSessionStore:
 
 
 def _decode(call_id: str, text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise LiveStateError(f"call {call_id}: stored session is not JSON") from None
-    if not isinstance(data, dict):
-        raise LiveStateError(f"call {call_id}: stored session is not a JSON object")
-    return data
+    return load_object(text, f"call {call_id}: stored session")
