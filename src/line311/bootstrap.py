@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from line311.call.store import SessionStore
     from line311.crm_bridge.client import CrmClient
     from line311.dashboard.live import LiveHub
+    from line311.live.handoffs import RedisHandoffs
     from line311.live.journal import LiveJournal
 
 __all__ = ["run_controller", "run_crm_bridge", "run_ivr_worker", "run_stack"]
@@ -360,7 +361,12 @@ async def controller_part(
 
         call_store = session_store(settings)
         # IVR workers (ivr_workers >= 1) move the callers who ask for a CCR here
-        hand_in = _hand_in(settings, queues, record_sink, lambda: controller, clock)
+        handoffs = _handoffs(settings)  # None: no IVR workers
+        hand_in = (
+            None
+            if handoffs is None
+            else _hand_in(handoffs, queues, record_sink, lambda: controller, clock)
+        )
         stasis_handlers = dict(queues.stasis_handlers())
         if hand_in is not None:
             stasis_handlers[HANDOVER_ARG] = hand_in.on_stasis
@@ -459,17 +465,13 @@ async def controller_part(
                 ]
                 if journal is not None:
                     background.append(tg.create_task(journal.run(), name="live-journal"))
-                if hand_in is not None:  # the IVR workers' calls on the wallboard
+                if handoffs is not None and hand_in is not None:
+                    # the IVR workers' calls on the wallboard; hand-offs and channels left over
                     background.append(
                         tg.create_task(_relay_ivr_activity(settings, hub), name="ivr-activity")
                     )
-                    rescuer = _rescuer(settings, ari, controller, clock)
-                    background.append(tg.create_task(rescuer.run(), name="unowned-channels"))
-                    background.append(
-                        tg.create_task(
-                            _sweep_hand_offs(hand_in, ari, controller), name="hand-off-sweep"
-                        )
-                    )
+                    rescuer = _rescuer(settings, handoffs, hand_in, ari, controller, clock)
+                    background.append(tg.create_task(rescuer.run(), name="workers-watch"))
                 handing_over = tg.create_task(hand_over(), name="hand-over")
                 try:
                     async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
@@ -496,42 +498,38 @@ async def controller_part(
             engine.dispose()
 
 
-async def _sweep_hand_offs(
-    hand_in: HandIn, ari: AriClient | AriFleet, runner: Runner, every: float = 30.0
-) -> None:
-    """Hand-offs left behind (the caller hung up in the instant of the move) get their IVR
-    record written; one whose channel is up and nobody took is taken. Not only at a re-sync;
-    only hand-offs older than a worker keeps trying to move a call (`MAX_TRIES` tries)."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            listed = {c.id for c in await ari.list_channels()}
-            await hand_in.sweep(listed, runner.holds, older=120.0)
-        except Exception as exc:
-            logger.warning("could not look for hand-offs left behind (%s)", exc)
-
-
-def _rescuer(settings: Settings, ari: Any, runner: Runner, clock: Clock) -> Rescuer:
-    """The controller's watch over broadcast channels no IVR worker owns."""
+def _rescuer(
+    settings: Settings,
+    handoffs: RedisHandoffs,
+    hand_in: HandIn,
+    ari: AriClient | AriFleet,
+    runner: Runner,
+    clock: Clock,
+) -> Rescuer:
+    """The controller's watch over what the IVR workers left behind, every 30 s on one
+    ``GET /channels``: hand-offs nobody took, older than a worker keeps trying to move a call
+    (`MAX_TRIES` tries; a caller who hung up in the instant of the move gets their IVR
+    record), then broadcast channels no worker owns."""
     from line311.ari.workers import Rescuer, worker_app
-    from line311.live.client import live_client
-    from line311.live.handoffs import RedisHandoffs
     from line311.live.routing import DEFAULT_PREFIX
     from line311.live.sessions import RedisSessionStore
 
-    live = live_client(settings, timeout=2.0)
-    handoffs = RedisHandoffs(live)
     apps = [worker_app(settings.ari_app, k) for k in range(1, settings.ivr_workers + 1)]
+    stores = [RedisSessionStore(handoffs.client, prefix=f"{DEFAULT_PREFIX}{a}:") for a in apps]
 
     async def owned() -> set[str]:
         ids: set[str] = set(await handoffs.all())
-        for app in apps:
+        for app, store in zip(apps, stores, strict=True):
             ids |= await handoffs.claimed(app)
-            store = RedisSessionStore(live, prefix=f"{DEFAULT_PREFIX}{app}:")
             ids |= set(await store.call_ids())
         return ids
 
-    return Rescuer(ari, worker=apps[0], owned=owned, held=runner.holds, clock=clock)
+    async def hand_offs(listed: set[str]) -> None:
+        await hand_in.sweep(listed, runner.holds, older=120.0)
+
+    return Rescuer(
+        ari, worker=apps[0], owned=owned, held=runner.holds, clock=clock, hand_offs=hand_offs
+    )
 
 
 async def _relay_ivr_activity(settings: Settings, hub: LiveHub) -> None:
@@ -549,26 +547,32 @@ async def _relay_ivr_activity(settings: Settings, hub: LiveHub) -> None:
     await relay(IvrActivityFeed(live_client(settings, timeout=5.0)), "controller", publish)
 
 
+def _handoffs(settings: Settings) -> RedisHandoffs | None:
+    """Where the IVR workers leave their hand-offs and claims (None: no workers)."""
+    if settings.ivr_workers < 1 or settings.live_state != "redis":
+        return None
+    from line311.live.client import live_client
+    from line311.live.handoffs import RedisHandoffs
+
+    return RedisHandoffs(live_client(settings, timeout=0.5))
+
+
 def _hand_in(
-    settings: Settings,
+    handoffs: RedisHandoffs,
     queues: QueueEdge,
     record_sink: Callable[[dict[str, Any]], Coroutine[Any, Any, None]],
     runner: Callable[[], Runner],
     clock: Clock,
-) -> HandIn | None:
-    """The controller's side of the IVR workers' hand-offs (none without workers)."""
-    if settings.ivr_workers < 1 or settings.live_state != "redis":
-        return None
+) -> HandIn:
+    """The controller's side of the IVR workers' hand-offs."""
     from line311.ari.queue_kind import QUEUE_KIND
     from line311.ari.workers import HandIn
-    from line311.live.client import live_client
-    from line311.live.handoffs import RedisHandoffs
 
     async def restart_ivr(new: Any, received_at: float) -> None:
         await runner().start_call(new, received_at)
 
     return HandIn(
-        RedisHandoffs(live_client(settings, timeout=0.5)),
+        handoffs,
         enqueue=queues.command_handler(),
         record_sink=record_sink,
         runner=runner,

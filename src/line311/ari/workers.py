@@ -407,7 +407,8 @@ class Rescuer:
     seconds, a channel that entered through the broadcast more than ``older`` seconds ago,
     that no worker claims or has state for (``owned``) and that this controller does not
     hold, is moved into the controller's app as a new call: its IVR starts again (a defined
-    outcome, never silence)."""
+    outcome, never silence). ``hand_offs`` (the controller's `HandIn.sweep`) is given the
+    same look's channel ids first, so one ``GET /channels`` serves both."""
 
     def __init__(
         self,
@@ -419,6 +420,7 @@ class Rescuer:
         clock: Clock,
         older: float = 10.0,
         every: float = 30.0,
+        hand_offs: Callable[[set[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
         self._worker = worker
@@ -427,11 +429,17 @@ class Rescuer:
         self._clock = clock
         self._older = older
         self._every = every
+        self._hand_offs = hand_offs
         self.rescued = 0
 
     async def once(self) -> int:
         """One look; the number of channels moved to the controller."""
         channels = await self._client.list_channels()
+        if self._hand_offs is not None:  # a hand-off it takes up is held: not rescued below
+            try:
+                await self._hand_offs({c.id for c in channels})
+            except Exception as exc:
+                logger.warning("could not look for hand-offs left behind (%s)", exc)
         now = self._clock.now()
         candidates = [
             c

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -818,7 +818,13 @@ def offered(cid: str, *, born: datetime | None = BORN, data: str = "") -> Channe
 
 
 class RescuerHarness:
-    def __init__(self, *, owned: Iterable[str] = (), held: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        owned: Iterable[str] = (),
+        held: Iterable[str] = (),
+        hand_offs: Callable[[set[str]], Awaitable[None]] | None = None,
+    ) -> None:
         self.ari = WorkerAri()
         self.ari.app = "line311"  # the controller's
         self.owned = set(owned)
@@ -837,6 +843,7 @@ class RescuerHarness:
             clock=FixedClock(),
             older=10.0,
             every=0.001,
+            hand_offs=hand_offs,
         )
 
 
@@ -864,6 +871,34 @@ async def test_given_broadcast_channels_nobody_owns_then_each_is_moved_to_the_co
     ]
     assert h.rescuer.rescued == 2
     assert "no worker owns it" in caplog.text
+
+
+async def test_given_the_hand_off_sweep_then_it_gets_the_same_look_and_what_it_takes_is_not_rescued(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    swept: list[set[str]] = []
+
+    async def sweep(listed: set[str]) -> None:
+        swept.append(listed)
+        h.held.add("handed")  # the controller took up that hand-off
+
+    h = RescuerHarness(hand_offs=sweep)
+    h.ari.channels = [offered("handed"), offered("lost")]
+    assert await h.rescuer.once() == 1
+    assert swept == [{"handed", "lost"}]
+    assert [c for c in h.ari.calls if c[0] in ("list_channels", "move")] == [
+        ("list_channels",),
+        ("move", "lost", "line311", ("inbound", "2126399675")),
+    ]
+
+    async def failing(listed: set[str]) -> None:
+        raise RuntimeError("redis away")
+
+    h = RescuerHarness(hand_offs=failing)
+    h.ari.channels = [offered("lost")]
+    with caplog.at_level(logging.WARNING, logger="line311.ari.workers"):
+        assert await h.rescuer.once() == 1  # the rescue goes on
+    assert "could not look for hand-offs left behind" in caplog.text
 
 
 async def test_given_no_candidate_then_ownership_is_not_even_asked() -> None:
