@@ -676,12 +676,11 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             return session
 
         ivr_kind = dataclasses.replace(ivr_kind, start=start_call)
-        holder: list[Runner] = []
-        claimer = Claimer(
+        claimer = Claimer(  # asks the runner below (made next, before any call comes)
             ari,
             handoffs,
-            load=lambda: holder[0].active_calls if holder else 0,
-            accepting=lambda: bool(holder) and holder[0].accepting,
+            load=lambda: runner.active_calls,
+            accepting=lambda: runner.accepting,
             max_calls=settings.ivr_worker_max_calls,
             clock=clock,
             on_claimed=claimed.inc,
@@ -698,7 +697,6 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             broadcasts=claimer.on_broadcast,
             claims=claimer.claimed_channels,
         )
-        holder.append(runner)
         Gauge(
             "line311_worker_active_calls", "Calls this IVR worker holds now.", registry=registry
         ).set_function(lambda: float(runner.active_calls))
