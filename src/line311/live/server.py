@@ -329,10 +329,12 @@ class RedisServer(Daemon):
     def _probe(self) -> tuple[bool, str]:
         context = None
         if self.tls_dir is not None:
-            ca = self.tls_dir / "ca.crt"
+            from line311.live.tls import RedisTls, own_ca_file
+
+            ca = own_ca_file(self.tls_dir)
             if not ca.exists():
                 return False, "its TLS certificates are not made yet"
-            context = ssl.create_default_context(cafile=str(ca))
+            context = RedisTls(ca).context()
         return probe(self.host, self.port, password=self.password, tls=context)
 
     def in_use_message(self) -> str | None:

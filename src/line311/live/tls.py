@@ -33,7 +33,7 @@ from line311.live.errors import LiveStateError
 if TYPE_CHECKING:
     from line311.config import Settings
 
-__all__ = ["OWN_TLS_DIR", "OwnCerts", "RedisTls", "ensure_own_certs", "tls_for"]
+__all__ = ["OWN_TLS_DIR", "OwnCerts", "RedisTls", "ensure_own_certs", "own_ca_file", "tls_for"]
 
 OWN_TLS_DIR = "redis-tls"
 _RENEW_BEFORE = dt.timedelta(days=30)
@@ -88,13 +88,18 @@ class OwnCerts:
     key_file: Path
 
 
+def own_ca_file(directory: Path) -> Path:
+    """line311's own CA certificate in ``directory`` (`ensure_own_certs` makes it)."""
+    return directory / "ca.crt"
+
+
 def tls_for(settings: Settings) -> RedisTls | None:
     """The clients' TLS for ``settings`` (None: plain TCP)."""
     if not settings.redis_tls:
         return None
     ca = settings.redis_tls_ca_file
     if ca is None and not settings.redis_sentinels:  # line311's own redis-server
-        ca = Path(settings.state_dir) / OWN_TLS_DIR / "ca.crt"
+        ca = own_ca_file(Path(settings.state_dir) / OWN_TLS_DIR)
     return RedisTls(ca, settings.redis_tls_cert_file, settings.redis_tls_key_file)
 
 
@@ -125,7 +130,7 @@ def ensure_own_certs(directory: Path, *, now: dt.datetime | None = None) -> OwnC
     """line311's own CA and server certificate in ``directory`` (made when missing, unreadable
     or expiring within 30 days)."""
     now = now or dt.datetime.now(dt.UTC)
-    own = OwnCerts(directory / "ca.crt", directory / "server.crt", directory / "server.key")
+    own = OwnCerts(own_ca_file(directory), directory / "server.crt", directory / "server.key")
     if all(p.exists() for p in (own.ca_file, own.key_file)) and all(
         _valid(p, now) for p in (own.ca_file, own.cert_file)
     ):
