@@ -7,13 +7,18 @@ place.)
     line311 run (supervisor) ──▶ Asterisk    (daemon of AsteriskManager, watched by PID)
                               ├─▶ Redis       (daemon of RedisServer, AOF, watched by PID)
                               ├─▶ CRM bridge  ``line311 crm-bridge`` (FastAPI on crm_port)
-                              └─▶ controller  ``line311 serve`` (ARI + sessions + HTTP on http_port)
+                              ├─▶ controller  ``line311 serve`` (ARI + sessions + queues; HTTP
+                              │               on controller_http_port)
+                              ├─▶ IVR workers ``line311 serve --worker K`` (ivr_workers >= 1)
+                              └─▶ dashboard   ``line311 dashboard`` (wallboard, sign-in, reports
+                                              on http_port; the rest forwarded to the controller)
 
-`run_controller` and `run_crm_bridge` run one part each (``line311 serve`` and
-``line311 crm-bridge``); `run_stack` runs each part as a separate process under
-`line311.supervise.Supervisor`, which restarts a dead one with backoff and stops them in
-reverse order on Ctrl-C or SIGTERM, so nothing is left behind; SIGHUP to it is a rolling
-restart of the controller (``line311 restart controller``).
+`run_controller`, `run_ivr_worker`, `run_dashboard` and `run_crm_bridge` run one part each
+(``line311 serve [--worker K]``, ``line311 dashboard`` and ``line311 crm-bridge``);
+`run_stack` runs each part as a separate process under `line311.supervise.Supervisor`, which
+restarts a dead one with backoff and stops them in reverse order on Ctrl-C or SIGTERM, so
+nothing is left behind; SIGHUP to it is a rolling restart of the controller, the IVR workers
+and the dashboard (``line311 restart controller``).
 
 A controller stops gracefully on SIGTERM and when a newer controller takes its ARI
 application over (``ApplicationReplaced``): it hands its calls over (`Runner.drain`: no
@@ -28,6 +33,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
@@ -52,7 +58,7 @@ if TYPE_CHECKING:
     from line311.live.handoffs import RedisHandoffs
     from line311.live.journal import LiveJournal
 
-__all__ = ["run_controller", "run_crm_bridge", "run_ivr_worker", "run_stack"]
+__all__ = ["run_controller", "run_crm_bridge", "run_dashboard", "run_ivr_worker", "run_stack"]
 
 logger = logging.getLogger(__name__)
 
@@ -449,7 +455,10 @@ async def controller_part(
             prefix="/api/desk",
         )
         # SO_REUSEPORT: the controller of a rolling restart listens while this one still does
-        server = make_embedded_server(app, settings.http_host, settings.http_port, reuse_port=True)
+        # (on controller_http_port when the dashboard is a process of its own: it owns http_port)
+        server = make_embedded_server(
+            app, settings.http_host, settings.controller_port, reuse_port=True
+        )
 
         ari_loop, hand_over = _runner_loops(controller, ari, stop, settings, "controller")
 
@@ -773,6 +782,146 @@ class _ForgetClaims:
         return await self._inner.call_ids()
 
 
+# ---------------------------------------------------------------------- dashboard process
+async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
+    """The dashboard as its own process (``line311 dashboard``, ``dashboard_process``): the
+    wallboard, sign-in, the live feed and the reports on ``http_port``, its wallboard kept from
+    the controller's facts in Redis (`line311.dashboard.follow`); every other request is
+    forwarded to the controller (`line311.dashboard.proxy`). A newer dashboard process (a
+    rolling restart) takes over: this one then stops."""
+    import time
+    from zoneinfo import ZoneInfo
+
+    from prometheus_client import CollectorRegistry, Gauge
+
+    from line311.ari.queue_edge import configured_queues
+    from line311.dashboard.app import create_app
+    from line311.dashboard.auth import AccountStore, Authenticator
+    from line311.dashboard.facts import DAY_FACTS, WALLBOARD_FACTS
+    from line311.dashboard.feeds import relay_alerts
+    from line311.dashboard.follow import WallboardFollower
+    from line311.dashboard.live import LiveHub
+    from line311.dashboard.proxy import ControllerProxy
+    from line311.dashboard.state import AgentNamed, LiveState, QueueConfigured
+    from line311.db.engine import engine_from_settings, make_session_factory
+    from line311.db.migrate import ensure_schema_current
+    from line311.db.queue_models import load_events
+    from line311.errors import ConfigError
+    from line311.http_server import make_embedded_server
+    from line311.live.client import live_client
+    from line311.live.journal import LiveJournal
+    from line311.messaging.alert_service import AlertService
+    from line311.messaging.alert_store import AlertStore
+    from line311.messaging.feed import AlertScheduler
+    from line311.routing.roster import load_roster_file
+
+    if settings.live_state != "redis":
+        raise ConfigError("the dashboard process needs live_state = redis (it follows it)")
+    engine = engine_from_settings(settings)
+    ensure_schema_current(engine)
+    policy = settings.sl_policies()
+    tz = ZoneInfo(settings.timezone)
+    queues = list(configured_queues(settings))
+    names = [(p.agent_id, p.name) for p in load_roster_file(Path(settings.agents_file))]
+
+    def fresh() -> LiveState:
+        state = LiveState(policy, tz=tz)
+        for queue in queues:
+            state.apply(QueueConfigured(queue, policy(queue).goal))
+        for agent_id, name in names:
+            state.apply(AgentNamed(agent_id, name))
+        return state
+
+    hub = LiveHub(fresh())
+    # XREAD waits up to 1 s for the next fact: the client's timeout is longer than that
+    live = live_client(settings, timeout=5.0)
+    journal = LiveJournal(live, DAY_FACTS, tz=tz, stream_types=WALLBOARD_FACTS)
+    follower = WallboardFollower(journal, hub, fresh)
+    # the alerts active now, from the database (the stream brings the changes as they come)
+    scheduler = AlertScheduler(
+        AlertService.from_settings(settings, AlertStore(make_session_factory(engine)))
+    )
+    proxy = ControllerProxy(settings.controller_url)
+    registry = CollectorRegistry()
+    for name, text, read in (
+        ("live_state_up", "1 while the wallboard follows the live state (Redis).",
+         lambda: float(follower.up)),
+        ("controller_up", "1 while the controller answers the dashboard.",
+         lambda: float(proxy.reachable)),
+        ("facts_followed", "Wallboard facts taken from the stream since this process started.",
+         lambda: float(follower.facts)),
+        ("clients", "Open live feeds of this dashboard process.", lambda: float(hub.clients)),
+    ):  # fmt: skip
+        Gauge(f"line311_wallboard_{name}", text, registry=registry).set_function(read)
+
+    def health() -> dict[str, Any]:
+        body: dict[str, Any] = {"ok": True, "live_state": "up" if follower.up else "down"}
+        if not follower.up:
+            body["ok"] = False
+            body["degraded"] = {"live_state": follower.reason}
+        return body
+
+    auth = Authenticator(
+        AccountStore(engine),
+        settings.dashboard_secret.get_secret_value(),
+        secure_cookie=settings.effective_secure_cookie,
+    )
+    app = create_app(
+        health,
+        hub=hub,
+        auth=auth,
+        registry=registry,
+        events=functools.partial(load_events, engine),
+        max_upload_bytes=settings.alerts_max_upload_bytes,
+        proxy=proxy,
+    )
+    # SO_REUSEPORT: the dashboard of a rolling restart listens while this one still does
+    server = make_embedded_server(app, settings.http_host, settings.http_port, reuse_port=True)
+    me = f"{os.getpid()}.{time.time_ns()}"
+    holder_key = f"{journal.prefix}dashboard"
+
+    async def leave_when_replaced() -> None:
+        """Say this is the dashboard once it listens; stop when a newer one says so."""
+        claimed = False
+        while not stop.is_set():
+            try:
+                if not claimed and server.started:
+                    await live.set(holder_key, me)
+                    claimed = True
+                elif claimed and await live.get(holder_key) not in (me, None):
+                    logger.info("a newer dashboard process took over: stopping")
+                    stop.set()
+                    return
+            except Exception as exc:  # Redis away: the follower says so; try again
+                logger.debug("dashboard holder check: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0 if claimed else 0.1)
+
+    logger.info("dashboard process up on %s:%d", settings.http_host, settings.http_port)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            background = [
+                tg.create_task(follower.run(), name="wallboard-follower"),
+                tg.create_task(scheduler.run(stop), name="alert-scheduler"),
+                tg.create_task(relay_alerts(scheduler.feed.events(), hub), name="alert-relay"),
+                tg.create_task(leave_when_replaced(), name="dashboard-holder"),
+            ]
+            try:
+                await _serve(server, stop)
+            finally:
+                for task in background:
+                    task.cancel()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+    finally:
+        await proxy.aclose()
+        with contextlib.suppress(Exception):
+            await live.aclose()
+        engine.dispose()
+
+
 # ---------------------------------------------------------------------- entry points
 def run_controller(settings: Settings) -> None:
     """``line311 serve``: the call controller and its /health, until a signal."""
@@ -792,6 +941,17 @@ def run_ivr_worker(settings: Settings, index: int) -> None:
         stop = asyncio.Event()
         _install_stop_signals(stop)
         await _run_until(stop, lambda s: ivr_worker_part(settings, s, index))
+
+    _run_loop(settings, main)
+
+
+def run_dashboard(settings: Settings) -> None:
+    """``line311 dashboard``: the dashboard as its own process, until a signal."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _install_stop_signals(stop)
+        await _run_until(stop, lambda s: dashboard_part(settings, s))
 
     _run_loop(settings, main)
 
@@ -826,12 +986,14 @@ def run_stack(settings: Settings) -> None:
         "line311 is starting:\n"
         "  SIP (carrier trunk, CCR phones)  udp:%s:%d   dial 311 or 2126399675\n"
         "  ARI (Asterisk REST + events)     %s/ari\n"
-        "  line311 HTTP (/health)           http://%s:%d/health\n"
+        "  dashboard (/, /health, /metrics) http://%s:%d/\n"
+        "  controller (ARI, queues, CCRs)   http://%s:%d/health\n"
         "  CRM bridge                       http://%s:%d/health\n"
         "  live state (Redis)               %s\n"
         "`line311 status` shows each process; `line311 restart controller` (SIGHUP) restarts\n"
         "the controller without dropping a call; Ctrl-C stops everything.",
-        s.sip_host, s.sip_port, s.ari_url, s.http_host, s.http_port, s.crm_host, s.crm_port,
+        s.sip_host, s.sip_port, s.ari_url, s.http_host, s.http_port, s.http_host,
+        s.controller_http_port, s.crm_host, s.crm_port,
         _live_state_where(s),
     )  # fmt: skip
 
@@ -886,7 +1048,7 @@ async def _live_journal(
     Redis away at start: a WARNING, and the figures start from what comes next."""
     from prometheus_client import Gauge
 
-    from line311.dashboard.facts import DAY_FACTS, CallLeftIvr
+    from line311.dashboard.facts import DAY_FACTS, QUEUE_EVENTS, WALLBOARD_FACTS
     from line311.live.client import live_client
     from line311.live.errors import LiveAuthError, LiveError
     from line311.live.journal import LiveJournal, open_calls
@@ -894,7 +1056,9 @@ async def _live_journal(
     from line311.routing.store import InMemoryRoutingStore
 
     client = live_client(settings, timeout=0.5)
-    journal = LiveJournal(client, DAY_FACTS, tz=hub.state.tz)
+    # a dashboard process follows every wallboard fact on the journal's stream
+    streamed = WALLBOARD_FACTS if settings.dashboard_process else ()
+    journal = LiveJournal(client, DAY_FACTS, tz=hub.state.tz, stream_types=streamed)
     Gauge(
         "line311_live_state_up",
         "1 while the live state (Redis) answers, 0 while the controller runs from memory.",
@@ -921,7 +1085,7 @@ async def _live_journal(
         for fact in restored.facts:
             try:
                 hub.state.apply(fact)  # the wallboard (Prometheus counters restart at 0)
-                if not isinstance(fact, CallLeftIvr):
+                if isinstance(fact, QUEUE_EVENTS):
                     runtime.hub.accumulator.feed(fact)  # the desk API's live SL
             except Exception:  # e.g. an anomaly the accumulator refuses: skip that one
                 logger.exception("stored fact not replayed: %r", fact)

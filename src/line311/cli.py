@@ -101,6 +101,15 @@ def serve(
     run_controller(settings_from(ctx))
 
 
+@app.command()
+def dashboard(ctx: typer.Context) -> None:
+    """Run the dashboard as its own process (wallboard, sign-in, reports on http_port; the
+    rest forwarded to the controller on controller_http_port) until Ctrl-C."""
+    from line311.bootstrap import run_dashboard
+
+    run_dashboard(settings_from(ctx).model_copy(update={"dashboard_process": True}))
+
+
 @app.command("crm-bridge")
 def crm_bridge(ctx: typer.Context) -> None:
     """Run the CRM bridge API until Ctrl-C."""
@@ -145,7 +154,9 @@ def status(
 def restart(
     ctx: typer.Context,
     name: str = typer.Argument(
-        ..., help="The process to restart: controller or ivr-worker-K (SIGHUP rolls them all)."
+        ...,
+        help="The process to restart: controller, ivr-worker-K or dashboard (SIGHUP rolls them "
+        "all).",
     ),
     timeout: float = typer.Option(120.0, help="Seconds to wait for the restart to finish."),
 ) -> None:

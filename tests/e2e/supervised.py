@@ -111,6 +111,9 @@ class Supervised:
         env.update(
             {
                 "LINE311_HTTP_PORT": str(settings.http_port),
+                # the controller's own port (the dashboard process has http_port): one of its
+                # own, as SO_REUSEPORT would let two runs share a fixed one
+                "LINE311_CONTROLLER_HTTP_PORT": str(free_tcp_port()),
                 "LINE311_CRM_PORT": str(settings.crm_port),
                 "LINE311_REDIS_PORT": str(free_tcp_port()),
                 "LINE311_INTERPRETER_CONTACT": settings.interpreter_contact,
@@ -192,7 +195,7 @@ class Supervised:
     def logs(self) -> str:
         state = self.settings.state_dir
         parts = [self.run.output()]
-        for name in ("controller.log", "crm-bridge.log"):
+        for name in ("controller.log", "dashboard.log", "crm-bridge.log"):
             path = state / name
             if path.exists():
                 parts.append(f"--- {name}\n" + path.read_text(errors="replace")[-4000:])

@@ -47,7 +47,7 @@ def test_given_line311_run_when_the_controller_is_killed_then_it_is_back_within_
     except AssertionError:
         raise AssertionError(supervised.logs()) from None
     before = supervised.processes()
-    assert list(before) == ["asterisk", "redis", "crm-bridge", "controller"]
+    assert list(before) == ["asterisk", "redis", "crm-bridge", "controller", "dashboard"]
     assert all(p["restarts"] == 0 for p in before.values())
     old_pid = before["controller"]["pid"]
 

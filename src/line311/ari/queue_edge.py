@@ -49,11 +49,18 @@ from line311.queue.events import (
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.queue_log import QueueLogTranslator, format_line
 from line311.routing.agents import AutoPausePolicy
-from line311.routing.queues import default_queues, load_queues_yaml
+from line311.routing.queues import QueueSet, default_queues, load_queues_yaml
 from line311.routing.roster import load_roster_file
 from line311.routing.router import Router
 
-__all__ = ["BatchedEventWriter", "QueueEdge", "QueueLogWriter", "build_queue_edge", "running"]
+__all__ = [
+    "BatchedEventWriter",
+    "QueueEdge",
+    "QueueLogWriter",
+    "build_queue_edge",
+    "configured_queues",
+    "running",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +208,13 @@ class QueueEdge:
         self.runtime.hub.subscribe(sink)
 
 
+def configured_queues(settings: Any) -> QueueSet:
+    """The queues of ``settings`` (its queues_file, else the built-in set)."""
+    if settings.queues_file is not None:
+        return load_queues_yaml(Path(settings.queues_file).read_text(encoding="utf-8"))
+    return default_queues()
+
+
 def build_queue_edge(
     settings: Any,
     ari: AriPort,
@@ -212,10 +226,7 @@ def build_queue_edge(
 ) -> QueueEdge:
     """The queue edge for ``settings`` (a `line311.config.Settings`). ``clock``: the POSIX
     wall clock of every queue time (the controller's, so a call record has one clock)."""
-    if settings.queues_file is not None:
-        queues = load_queues_yaml(Path(settings.queues_file).read_text(encoding="utf-8"))
-    else:
-        queues = default_queues()
+    queues = configured_queues(settings)
     profiles = load_roster_file(Path(settings.agents_file))
     router = Router(
         queues,

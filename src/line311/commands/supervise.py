@@ -103,7 +103,8 @@ def restart_process(settings: Settings, name: str, *, timeout: float, poll: floa
     before = _process(view, name)
     if not before.rolling:
         raise SuperviseError(
-            f"{name} has no rolling restart (the controller and the IVR workers have)"
+            f"{name} has no rolling restart (the controller, the IVR workers and the dashboard"
+            " have)"
         )
     if before.state != "running":
         raise SuperviseError(f"{name} is {before.state}: the supervisor restarts it by itself")

@@ -188,6 +188,13 @@ class Settings(
             "ari_url port": self.ari_port,
             "redis_port": self.redis_port,
         }
+        if self.dashboard_process:
+            if self.live_state != "redis":
+                raise ValueError(
+                    "dashboard_process needs live_state = redis (the dashboard follows the "
+                    "controller's facts there)"
+                )
+            ports["controller_http_port"] = self.controller_http_port
         base = self.ivr_worker_http_port_base
         for k in range(1, self.ivr_workers + 1):
             ports[f"IVR worker {k}'s HTTP port"] = base + k
@@ -260,6 +267,24 @@ class Settings(
     @property
     def effective_crm_url(self) -> str:
         return self.crm_url or f"http://{self.crm_host}:{self.crm_port}"
+
+    @property
+    def controller_port(self) -> int:
+        """Where the controller's HTTP listens: http_port, or controller_http_port when the
+        dashboard runs as its own process (which then owns http_port)."""
+        return self.controller_http_port if self.dashboard_process else self.http_port
+
+    @property
+    def controller_url(self) -> str:
+        """The controller's HTTP base URL, as the dashboard process reaches it."""
+        host = self.http_host
+        if host in ("0.0.0.0", "", "*"):
+            host = "127.0.0.1"
+        elif host in ("::", "[::]"):
+            host = "[::1]"
+        elif ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.controller_port}"
 
     @property
     def effective_secure_cookie(self) -> bool:

@@ -177,7 +177,26 @@ class ControllerSettings(BaseModel):
         description="How long a new call waits for a worker's claim before the controller "
         "runs its IVR itself (milliseconds).",
     )
-    http_port: int = Field(default=8311, ge=1, le=65535, description="Controller HTTP (/health).")
+    http_port: int = Field(
+        default=8311,
+        ge=1,
+        le=65535,
+        description="line311's HTTP face: the dashboard, its APIs, /health and /metrics (in the "
+        "controller, or in the dashboard process with dashboard_process).",
+    )
+    dashboard_process: bool = Field(
+        default=False,
+        description="Serve the dashboard from a process of its own (`line311 dashboard`) on "
+        "http_port, fed from the live state in Redis; the controller then listens on "
+        "controller_http_port and the dashboard forwards to it what acts on calls and CCRs. "
+        "`line311 run` sets it.",
+    )
+    controller_http_port: int = Field(
+        default=8319,
+        ge=1,
+        le=65535,
+        description="The controller's HTTP port when the dashboard runs as its own process.",
+    )
     dashboard_secret: SecretStr = Field(
         default=SecretStr(""), description="Signs dashboard session cookies and bearer tokens."
     )

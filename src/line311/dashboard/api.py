@@ -145,14 +145,15 @@ def _iso(ts: float) -> str:
 def create_dashboard_router(
     hub: LiveHub,
     auth: Authenticator,
-    actions: Actions,
+    actions: Actions | None,
     *,
     withdraw_route: bool = True,
     events: EventLoader | None = None,
 ) -> APIRouter:
     """The dashboard's routes. The app must set ``app.state.dashboard_auth = auth``.
     Time (sign-in lock-out, report defaults) is ``auth.clock``. ``events`` loads stored
-    queue events for the reports (`line311.dashboard.reports`)."""
+    queue events for the reports (`line311.dashboard.reports`). Without ``actions`` (a
+    dashboard process, which forwards them to the controller) the action routes are left out."""
     router = APIRouter()
     clock = auth.clock
     reader = Depends(require_role(Role.OPERATIONS))
@@ -266,7 +267,27 @@ def create_dashboard_router(
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    # ------------------------------------------------------------------ actions
+    if actions is not None:
+        _action_routes(router, hub, auth, actions, withdraw_route=withdraw_route)
+
+    @router.get("/api/audit")
+    async def audit(
+        principal: Principal = Depends(require_role(Role.SUPERVISOR)),  # noqa: B008
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        return {"entries": await run_in_threadpool(auth.store.audit_entries, limit)}
+
+    router.include_router(create_reports_router(hub, reader, clock, events))
+
+    return router
+
+
+def _action_routes(
+    router: APIRouter, hub: LiveHub, auth: Authenticator, actions: Actions, *, withdraw_route: bool
+) -> None:
+    """The supervisor's actions (each audited with its outcome)."""
+    reader = Depends(require_role(Role.OPERATIONS))
+
     async def act(
         principal: Principal,
         action: str,
@@ -337,17 +358,6 @@ def create_dashboard_router(
                 {},
                 lambda: actions.withdraw_alert(alert_id, by=principal.username),
             )
-
-    @router.get("/api/audit")
-    async def audit(
-        principal: Principal = Depends(require_role(Role.SUPERVISOR)),  # noqa: B008
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> dict[str, Any]:
-        return {"entries": await run_in_threadpool(auth.store.audit_entries, limit)}
-
-    router.include_router(create_reports_router(hub, reader, clock, events))
-
-    return router
 
 
 class _TooManyAttempts(DashboardError):

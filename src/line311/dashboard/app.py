@@ -7,6 +7,9 @@
 * ``alerts_router``: a router built with ``require_role("operations")`` (the pushed alerts
   API), mounted under ``/api/alerts``; it then owns ``/api/alerts/{id}/withdraw``;
 * ``registry``: ``/metrics`` in Prometheus' text format (unauthenticated, loopback service).
+* ``proxy`` (the dashboard as its own process): the supervisor actions are not served here;
+  every request no route of this app answers is forwarded to the controller, ``/health`` is
+  merged with the controller's and ``/metrics`` appended to its (`line311.dashboard.proxy`).
 
 Every request body is capped (`line311.dashboard.body_limit`): ``max_body_bytes`` for JSON and
 forms, ``max_upload_bytes`` (plus multipart overhead) for alert audio uploads; a larger body
@@ -39,6 +42,7 @@ from line311.dashboard.body_limit import (
 )
 from line311.dashboard.errors import DashboardError
 from line311.dashboard.live import LiveHub
+from line311.dashboard.proxy import FORWARDED_METHODS, ControllerProxy
 from line311.dashboard.reports import EventLoader
 from line311.queue.errors import QueueError
 
@@ -59,6 +63,7 @@ def create_app(
     events: EventLoader | None = None,
     max_body_bytes: int = DEFAULT_BODY_LIMIT,
     max_upload_bytes: int = 25_000_000,
+    proxy: ControllerProxy | None = None,
 ) -> FastAPI:
     """The app; ``health()`` returns a dict with at least ``ok: bool``.
 
@@ -82,6 +87,8 @@ def create_app(
     @app.get("/health")
     async def get_health() -> JSONResponse:
         body = {"service": "line311", "version": __version__, **health()}
+        if proxy is not None:
+            body = await proxy.health(body)
         return JSONResponse(body, status_code=200 if body.get("ok") else 503)
 
     @app.exception_handler(DashboardError)
@@ -115,7 +122,7 @@ def create_app(
             create_dashboard_router(
                 hub,
                 auth,
-                actions if actions is not None else InMemoryActions(hub),
+                None if proxy is not None else actions or InMemoryActions(hub),
                 withdraw_route=alerts_router is None,
                 events=events,
             )
@@ -141,6 +148,16 @@ def create_app(
 
         @app.get("/metrics", include_in_schema=False)
         async def metrics() -> Response:
-            return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
+            text = generate_latest(metrics_registry)
+            if proxy is not None:
+                text = await proxy.metrics() + text
+            return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+    if proxy is not None:
+        forwarder = proxy
+
+        @app.api_route("/{path:path}", methods=FORWARDED_METHODS, include_in_schema=False)
+        async def forward(request: Request) -> Response:
+            return await forwarder.forward(request)
 
     return app

@@ -14,6 +14,9 @@ from line311.queue.events import QueueEvent
 from line311.queue.service_level import DEFAULT_POLICY
 
 __all__ = [
+    "DAY_FACTS",
+    "QUEUE_EVENTS",
+    "WALLBOARD_FACTS",
     "AgentNamed",
     "AlertRaised",
     "AlertWithdrawn",
@@ -102,9 +105,24 @@ Fact = (
 )
 
 
-DAY_FACTS: tuple[type[Any], ...] = (*get_args(QueueEvent), CallLeftIvr)
-"""The facts the day's figures are folded from (queue events and IVR exits): what the live
-journal keeps so that a restarted controller shows the same day."""
+QUEUE_EVENTS: tuple[type[Any], ...] = get_args(QueueEvent)
+"""The queue events' classes (``isinstance(fact, QUEUE_EVENTS)``)."""
+
+DAY_FACTS: tuple[type[Any], ...] = (*get_args(QueueEvent), CallLeftIvr, QueueGoalChanged)
+"""The facts the day's figures are folded from (queue events, IVR exits, and the goals the
+supervisors set): what the live journal keeps so that a restarted controller, or dashboard,
+shows the same day."""
+
+
+WALLBOARD_FACTS: tuple[type[Any], ...] = (
+    *DAY_FACTS,
+    CallEnteredIvr,
+    AlertRaised,
+    AlertWithdrawn,
+    QueueGoalChanged,
+)
+"""Every fact the controller publishes while it runs (the configuration's `QueueConfigured`
+and `AgentNamed` aside): what it streams to a dashboard process."""
 
 
 # ---------------------------------------------------------------------- measurements out

@@ -153,6 +153,12 @@ class LiveHub:
                 logger.exception("dashboard listener failed on %s", type(fact).__name__)
         self._schedule_flush()
 
+    def replace_state(self, state: LiveState) -> None:
+        """Show ``state`` from now on (a dashboard process that read the day back again);
+        the open streams get its snapshot within ``min_interval``."""
+        self.state = state
+        self._schedule_flush()
+
     def publish_threadsafe(self, fact: Fact) -> None:
         """`publish` from another thread (needs `start` to have run)."""
         if self._loop is None:

@@ -12,6 +12,12 @@ module copies to Redis what must outlive the process and hands it back to the ne
   after an earlier one). Each day's set expires ``keep_days`` after its last write.
 * each CCR's record (`Agent.to_dict`) goes to the hash ``<prefix>agents``, field = agent id;
   the changes of one CCR between two flushes are coalesced into its latest record.
+* with ``stream_types`` (the dashboard runs as its own process), every wallboard fact -- those
+  above and the ones not kept for the day (a call entering the IVR, an alert, a goal change) --
+  is also appended to the stream ``<prefix>wallboard`` (trimmed to about ``stream_max``
+  entries), in the same MULTI as its ZADD. The dashboard process reads the day back with
+  `load` (the facts and the stream's last id, in one MULTI: one consistent cut) and then
+  `follow` s the stream from that id, so it sees each fact exactly once.
 
 Writing never blocks or fails a call: `on_fact` and `on_agent` only queue in memory, `run`
 flushes every ``interval`` seconds. While Redis is away the writes wait (at most
@@ -109,6 +115,8 @@ class Restored:
 
     facts: list[Any]
     agents: dict[str, dict[str, Any]]
+    position: str = "0-0"
+    """The wallboard stream's last id when the facts were read (`LiveJournal.follow` from it)."""
 
 
 class LiveJournal:
@@ -127,9 +135,14 @@ class LiveJournal:
         keep_days: int = 3,
         max_pending: int = 200_000,
         batch: int = 2_000,
+        stream_types: Iterable[type[Any]] = (),
+        stream_max: int = 100_000,
     ) -> None:
         self.client: Any = client
         self.types = {cls.__name__: cls for cls in types}
+        self.stream_types = {cls.__name__: cls for cls in stream_types}
+        self.readable = {**self.stream_types, **self.types}
+        self.stream_max = stream_max
         self.tz = tz
         self.prefix = prefix
         self.interval = interval
@@ -140,7 +153,8 @@ class LiveJournal:
         self.batch = batch
         self._boot = f"{int(time.time() * 1000):013d}"
         self._n = 0
-        self._facts: deque[tuple[str, float, str]] = deque()  # (key, score, member)
+        # (key or None: not kept for the day, score, member)
+        self._facts: deque[tuple[str | None, float, str]] = deque()
         self._agents: dict[str, Agent] = {}
         self._more = asyncio.Event()
         self._probed = 0.0
@@ -152,6 +166,10 @@ class LiveJournal:
     @property
     def agents_key(self) -> str:
         return self.prefix + "agents"
+
+    @property
+    def stream_key(self) -> str:
+        return self.prefix + "wallboard"
 
     def day_start(self, at: float) -> float:
         """Start of the calendar day (in ``tz``) holding ``at``."""
@@ -168,13 +186,15 @@ class LiveJournal:
 
     # ------------------------------------------------------------------ writing (sync)
     def on_fact(self, fact: object, measurements: object = None) -> None:
-        """Keep ``fact`` if it is one of ``types`` (a `LiveHub` listener's signature)."""
-        if type(fact).__name__ not in self.types or not hasattr(fact, "at"):
+        """Keep ``fact`` if it is one of ``types`` (or stream it if one of ``stream_types``;
+        a `LiveHub` listener's signature)."""
+        name = type(fact).__name__
+        if name not in self.readable or not hasattr(fact, "at"):
             return
         self._n += 1
         member = f"{self._boot}.{self._n:010d} {encode_fact(fact)}"
         at = float(fact.at)
-        self._facts.append((self._facts_key(at), at, member))
+        self._facts.append((self._facts_key(at) if name in self.types else None, at, member))
         if len(self._facts) > self.max_pending:
             self._facts.popleft()
             self.dropped += 1
@@ -208,14 +228,23 @@ class LiveJournal:
         self.written += done
         return done
 
-    async def _write(self, facts: list[tuple[str, float, str]], agents: dict[str, Agent]) -> None:
-        pipe = self.client.pipeline(transaction=False)
+    async def _write(
+        self, facts: list[tuple[str | None, float, str]], agents: dict[str, Agent]
+    ) -> None:
+        streaming = bool(self.stream_types)
+        # streaming: one MULTI, so a reader's cut (`load`) sees a fact in both or in neither
+        pipe = self.client.pipeline(transaction=streaming)
         by_key: dict[str, dict[str, float]] = {}
         for key, score, member in facts:
-            by_key.setdefault(key, {})[member] = score
+            if key is not None:
+                by_key.setdefault(key, {})[member] = score
         for key, members in by_key.items():
             pipe.zadd(key, members)
             pipe.expire(key, self.keep)
+        if streaming and facts:
+            for _, _, member in facts:
+                pipe.xadd(self.stream_key, {"m": member}, maxlen=self.stream_max, approximate=True)
+            pipe.expire(self.stream_key, self.keep)
         if agents:
             records = {
                 agent_id: json.dumps(agent.to_dict(), separators=(",", ":"))
@@ -277,14 +306,19 @@ class LiveJournal:
             (self._facts_key(today), "-inf"),
         ]
         facts: list[Any] = []
+        # one MULTI: the day's facts and the stream's position are one consistent cut
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xrevrange(self.stream_key, count=1)
+        for key, since in ranges:
+            pipe.zrangebyscore(key, since, "+inf")
+        pipe.hgetall(self.agents_key)
         async with mapped_errors("live journal load"):
-            for key, since in ranges:
-                for member in await self.client.zrangebyscore(key, since, "+inf"):
-                    _, _, text = member.partition(" ")
-                    fact = decode_fact(text, self.types)
-                    if fact is not None:
-                        facts.append(fact)
-            raw = await self.client.hgetall(self.agents_key)
+            last, *members, raw = await pipe.execute()
+        for member in (m for day in members for m in day):
+            _, _, text = member.partition(" ")
+            fact = decode_fact(text, self.types)
+            if fact is not None:
+                facts.append(fact)
         agents: dict[str, dict[str, Any]] = {}
         for agent_id, text in raw.items():
             try:
@@ -294,4 +328,21 @@ class LiveJournal:
                 continue
             if isinstance(record, dict):
                 agents[agent_id] = record
-        return Restored(facts, agents)
+        return Restored(facts, agents, str(last[0][0]) if last else "0-0")
+
+    async def follow(
+        self, after: str, *, block_ms: int = 1_000, count: int = 1_000
+    ) -> tuple[str, list[Any]]:
+        """The wallboard facts streamed after the id ``after`` (waiting up to ``block_ms``
+        for the first), and the id to follow from next. Raises `LiveUnavailableError`."""
+        async with mapped_errors("wallboard stream read"):
+            reply = await self.client.xread({self.stream_key: after}, count=count, block=block_ms)
+        facts: list[Any] = []
+        for _, entries in reply or ():
+            for entry_id, values in entries:
+                after = str(entry_id)
+                _, _, text = str(values.get("m", "")).partition(" ")
+                fact = decode_fact(text, self.readable)
+                if fact is not None:
+                    facts.append(fact)
+        return after, facts

@@ -4,13 +4,18 @@
     redis       RedisServer, AOF on, data in the state dir (daemon, watched by PID); not
                 with ``redis_sentinels`` set (the operator's Sentinel group holds the state)
     crm-bridge  ``line311 crm-bridge``   log <state_dir>/crm-bridge.log
-    controller  ``line311 serve``        log <state_dir>/controller.log (ARI, dashboard HTTP API);
+    controller  ``line311 serve``        log <state_dir>/controller.log (ARI, queues, CCR desk);
                 rolling: ``line311 restart controller`` starts a new one beside it, which takes
                 the ARI application (and the calls) over before the old one leaves
     ivr-worker-K  ``line311 serve --worker K``, K = 1..ivr_workers (none by default): the IVR
                 of the calls it claims (app <ari_app>-wK), log <state_dir>/ivr-worker-K.log
+    dashboard   ``line311 dashboard``    log <state_dir>/dashboard.log: the wallboard, sign-in
+                and reports on http_port, following the controller's facts in Redis; the rest
+                forwarded to the controller, which listens on controller_http_port; rolling:
+                the new one listens beside the old one, which leaves once the new one is up
 
-They stop in reverse: the controller first (it hands its last call records to the bridge),
+They stop in reverse: the dashboard first, then the controller (it hands its last call records
+to the bridge),
 Asterisk last. The children inherit the environment, so they read the same settings
 (``LINE311_CONFIG`` included) as the supervisor validated at start-up.
 
@@ -66,6 +71,8 @@ def stack_processes(settings: Settings) -> list[Process]:
     # the controller keeps its calls' session state in the Redis started here, so a controller
     # that dies and is restarted resumes every call still up in Asterisk
     env["LINE311_LIVE_STATE"] = "redis"
+    # the dashboard is a process of its own, following the controller through that Redis
+    env["LINE311_DASHBOARD_PROCESS"] = "true"
     # with Sentinels the operator runs the Redis group: the controller finds its primary
     # through them (`line311.live.client.live_client`) and no redis-server is started here
     redis: list[Process] = []
@@ -109,5 +116,8 @@ def stack_processes(settings: Settings) -> list[Process]:
                 rolling=True,
             )
             for k in range(1, settings.ivr_workers + 1)
+        ),
+        CommandProcess(
+            "dashboard", [*LINE311, "dashboard"], state / "dashboard.log", env=env, rolling=True
         ),
     ]

@@ -76,7 +76,15 @@ def test_given_two_asterisks_then_pjsip_trusts_kamailio_and_reaches_agents_throu
 def test_given_two_asterisks_then_the_stack_runs_kamailio_and_both(tmp_path: Path) -> None:
     procs = stack_processes(_settings(tmp_path, asterisks=2))
     names = [p.name for p in procs]
-    assert names == ["kamailio", "asterisk-1", "asterisk-2", "redis", "crm-bridge", "controller"]
+    assert names == [
+        "kamailio",
+        "asterisk-1",
+        "asterisk-2",
+        "redis",
+        "crm-bridge",
+        "controller",
+        "dashboard",
+    ]
     assert all(isinstance(p, DaemonProcess) for p in procs[:4])
     assert procs[0].log_file == tmp_path / "kamailio-main.log"
     assert procs[2].log_file == tmp_path / "asterisk-main-2.log"

@@ -29,12 +29,13 @@ def test_given_redis_on_the_controller_port_then_the_settings_are_refused(tmp_pa
         load_settings(state_dir=tmp_path, redis_port=8311, http_port=8311)
 
 
-def test_the_stack_is_asterisk_redis_bridge_controller_each_with_a_log_in_the_state_dir(
+def test_the_stack_is_asterisk_redis_bridge_controller_dashboard_each_with_a_log_in_the_state_dir(
     tmp_path: Path,
 ) -> None:
     settings = load_settings(state_dir=tmp_path, restart_backoff_initial=0.25)
     procs = stack_processes(settings)
-    assert [p.name for p in procs] == ["asterisk", "redis", "crm-bridge", "controller"]
+    names = [p.name for p in procs]
+    assert names == ["asterisk", "redis", "crm-bridge", "controller", "dashboard"]
     assert isinstance(procs[0], DaemonProcess)
     assert isinstance(procs[1], DaemonProcess)
     redis = procs[1].manager
@@ -45,7 +46,16 @@ def test_the_stack_is_asterisk_redis_bridge_controller_each_with_a_log_in_the_st
     assert isinstance(controller, CommandProcess)
     assert bridge.argv == [sys.executable, "-m", "line311", "crm-bridge"]
     assert controller.argv[-1] == "serve"
-    assert (controller.rolling, bridge.rolling) == (True, False)  # only the controller rolls
+    assert (controller.rolling, bridge.rolling) == (True, False)  # not the bridge
+    dashboard = procs[4]
+    assert isinstance(dashboard, CommandProcess)
+    assert dashboard.argv == [sys.executable, "-m", "line311", "dashboard"]
+    assert dashboard.rolling
+    assert dashboard.log_file == tmp_path / "dashboard.log"
+    # the dashboard is its own process: the controller leaves it http_port
+    assert controller.env is not None
+    assert dashboard.env == controller.env
+    assert controller.env["LINE311_DASHBOARD_PROCESS"] == "true"
     twin = controller.twin()
     assert twin is not controller
     assert (twin.argv, twin.env, twin.log_file, twin.rolling) == (
@@ -124,8 +134,8 @@ def test_given_a_bad_sentinel_master_name_then_the_settings_are_refused(tmp_path
 def test_given_sentinels_then_the_stack_runs_no_redis_server_of_its_own(tmp_path: Path) -> None:
     settings = load_settings(state_dir=tmp_path, redis_sentinels=["s1:26379"])
     procs = stack_processes(settings)
-    assert [p.name for p in procs] == ["asterisk", "crm-bridge", "controller"]
-    controller = procs[-1]
+    assert [p.name for p in procs] == ["asterisk", "crm-bridge", "controller", "dashboard"]
+    controller = procs[-2]
     assert isinstance(controller, CommandProcess)
     assert controller.env is not None
     assert controller.env["LINE311_LIVE_STATE"] == "redis"
@@ -136,8 +146,9 @@ def test_given_two_ivr_workers_then_the_stack_runs_each_after_the_controller(
 ) -> None:
     settings = load_settings(state_dir=tmp_path, ivr_workers=2)
     procs = stack_processes(settings)
-    assert [p.name for p in procs][-3:] == ["controller", "ivr-worker-1", "ivr-worker-2"]
-    controller, *workers = procs[-3:]
+    names = [p.name for p in procs][-4:]
+    assert names == ["controller", "ivr-worker-1", "ivr-worker-2", "dashboard"]
+    controller, *workers = procs[-4:-1]
     assert isinstance(controller, CommandProcess)
     for k, worker in enumerate(workers, start=1):
         assert isinstance(worker, CommandProcess)
@@ -208,3 +219,33 @@ def test_given_a_redis_client_certificate_without_its_key_then_the_settings_are_
 ) -> None:
     with pytest.raises(ConfigError, match="redis_tls_cert_file and redis_tls_key_file"):
         load_settings(state_dir=tmp_path, redis_tls=True, redis_tls_cert_file=tmp_path / "c.pem")
+
+
+def test_given_the_dashboard_as_its_own_process_then_the_controller_moves_to_its_own_port(
+    tmp_path: Path,
+) -> None:
+    alone = load_settings(state_dir=tmp_path)
+    assert (alone.dashboard_process, alone.controller_port) == (False, 8311)
+    split = load_settings(state_dir=tmp_path, dashboard_process=True, live_state="redis")
+    assert (split.http_port, split.controller_port) == (8311, 8319)
+    assert split.controller_url == "http://127.0.0.1:8319"
+    anywhere = load_settings(
+        state_dir=tmp_path, dashboard_process=True, live_state="redis", http_host="0.0.0.0"
+    )
+    assert anywhere.controller_url == "http://127.0.0.1:8319"  # reached over loopback
+    v6 = load_settings(
+        state_dir=tmp_path, dashboard_process=True, live_state="redis", http_host="::1"
+    )
+    assert v6.controller_url == "http://[::1]:8319"
+
+
+def test_given_the_dashboard_process_without_redis_or_on_a_taken_port_then_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="dashboard_process needs live_state = redis"):
+        load_settings(state_dir=tmp_path, dashboard_process=True)
+    with pytest.raises(ConfigError, match="controller_http_port and crm_port"):
+        load_settings(
+            state_dir=tmp_path, dashboard_process=True, live_state="redis",
+            controller_http_port=8312, crm_port=8312,
+        )  # fmt: skip
