@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import CollectorRegistry, Gauge
 
 from line311.dashboard.app import create_app
@@ -56,6 +56,13 @@ def _echo_router(sent: list[int]) -> APIRouter:
             "cookie": request.headers.get("cookie"),
             "forwarded_for": request.headers.get("x-forwarded-for"),
         }
+
+    @router.get("/api/desk/cookies")
+    async def cookies() -> JSONResponse:
+        response = JSONResponse({"ok": True}, status_code=201)
+        response.set_cookie("a", "1")
+        response.set_cookie("b", "2")
+        return response
 
     @router.get("/api/desk/agents/{agent_id}/pops")
     async def pops(agent_id: str) -> StreamingResponse:
@@ -179,6 +186,13 @@ async def test_given_a_request_then_method_query_body_and_credentials_arrive_as_
             "cookie": "line311_session=abc",
             "forwarded_for": "127.0.0.1",
         }
+        cookies = await http.get("/api/desk/cookies")
+        assert cookies.status_code == 201
+        assert cookies.headers.get_list("set-cookie") == [
+            "a=1; Path=/; SameSite=lax",
+            "b=2; Path=/; SameSite=lax",
+        ]
+        assert cookies.json() == {"ok": True}
 
 
 async def test_given_a_stream_then_each_event_arrives_as_the_controller_sends_it(

@@ -113,12 +113,18 @@ class ControllerProxy:
             return self.unavailable_response()
         self.reachable = True
         self.forwarded += 1
-        return StreamingResponse(
+        response = StreamingResponse(
             self._relay(answer),
             status_code=answer.status_code,
-            headers=dict(_headers(answer.headers)),
             background=BackgroundTask(answer.aclose),
         )
+        # every header as sent, repeated ones (Set-Cookie) included
+        response.raw_headers = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in answer.headers.multi_items()
+            if k.lower() not in _HOP_BY_HOP
+        ]
+        return response
 
     async def _relay(self, answer: httpx.Response) -> AsyncIterator[bytes]:
         try:
