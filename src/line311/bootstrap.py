@@ -855,9 +855,12 @@ async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
         Gauge(f"line311_wallboard_{name}", text, registry=registry).set_function(read)
 
     def health() -> dict[str, Any]:
-        body: dict[str, Any] = {"ok": True, "live_state": "up" if follower.up else "down"}
+        # not ready until the day has been read back once; Redis away later: degraded, not
+        # down (the board shows what it had, as the controller's calls go on from memory)
+        body: dict[str, Any] = {"ok": follower.loads > 0}
+        body["live_state"] = "up" if follower.up else "down"
+        body["status"] = "ok" if follower.up else "degraded" if follower.loads else "starting"
         if not follower.up:
-            body["ok"] = False
             body["degraded"] = {"live_state": follower.reason}
         return body
 

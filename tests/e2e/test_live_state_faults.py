@@ -75,8 +75,14 @@ def test_given_redis_then_the_controller_killed_when_calls_go_on_then_ccr_states
         redis_pid = sup.processes()["redis"]["pid"]
         os.kill(redis_pid, signal.SIGKILL)
         wait_until(lambda: not alive(redis_pid), 5, "redis-server to die")
+        # (the line's /health: the dashboard process may notice first; wait for the controller)
         down = wait_until(
-            lambda: (h := stack.health()) is not None and h["status"] == "degraded" and h,
+            lambda: (
+                (h := stack.health()) is not None
+                and h["status"] == "degraded"
+                and h["live_state"] == "down"
+                and h
+            ),
             5,
             "/health to say degraded",
         )

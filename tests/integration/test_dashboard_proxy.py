@@ -41,6 +41,8 @@ class Line:
     store: AccountStore
     stream_sent: list[int]
     stop_controller: Any
+    dashboard_health: dict[str, Any]
+    controller_health: dict[str, Any]
 
 
 def _echo_router(sent: list[int]) -> APIRouter:
@@ -99,8 +101,9 @@ async def line(tmp_path: Path) -> AsyncIterator[Line]:
     registry = CollectorRegistry()
     Gauge("line311_live_state_up", "up", registry=registry).set(1)
     sent: list[int] = []
+    controller_health: dict[str, Any] = {"ok": True, "ari_connected": True, "status": "ok"}
     controller_app = create_app(
-        lambda: {"ok": True, "ari_connected": True, "status": "ok"},
+        lambda: controller_health,
         hub=controller_hub,
         auth=auth,
         registry=registry,
@@ -114,8 +117,9 @@ async def line(tmp_path: Path) -> AsyncIterator[Line]:
     own = CollectorRegistry()
     Gauge("line311_wallboard_live_state_up", "up", registry=own).set(1)
     proxy = ControllerProxy(f"http://127.0.0.1:{port}")
+    dashboard_health: dict[str, Any] = {"ok": True, "status": "ok"}
     dashboard_app = create_app(
-        lambda: {"ok": True}, hub=dashboard_hub, auth=auth, registry=own, proxy=proxy
+        lambda: dashboard_health, hub=dashboard_hub, auth=auth, registry=own, proxy=proxy
     )
     dashboard, dashboard_task = await _serve(dashboard_app, 0)
 
@@ -132,6 +136,8 @@ async def line(tmp_path: Path) -> AsyncIterator[Line]:
         store,
         sent,
         stop_controller,
+        dashboard_health,
+        controller_health,
     )
     dashboard.should_exit = True
     await dashboard_task
@@ -251,3 +257,22 @@ async def test_given_the_controller_away_then_actions_are_503_and_the_board_goes
         page = await http.get("/login")
         assert page.status_code == 200  # sign-in is the dashboard's own
         assert json.loads((await http.get("/api/me", headers=line.operations)).text)["username"]
+
+
+async def test_given_redis_away_then_the_line_is_degraded_not_down_with_each_reason(
+    line: Line,
+) -> None:
+    line.controller_health.update(
+        status="degraded", live_state="down", degraded={"live_state": "unreachable: refused"}
+    )
+    line.dashboard_health.update(
+        status="degraded", live_state="down", degraded={"live_state": "unreachable: reset"}
+    )
+    async with httpx.AsyncClient(base_url=line.dashboard, timeout=5) as http:
+        health = await http.get("/health")
+    assert health.status_code == 200  # calls go on: degraded is not down
+    body = health.json()
+    assert body["status"] == "degraded"
+    assert body["live_state"] == "down"
+    assert body["degraded"]["live_state"] == "unreachable: refused"  # the controller's
+    assert body["degraded"]["dashboard"] == {"live_state": "unreachable: reset"}

@@ -95,6 +95,7 @@ class WallboardFollower:
         for them); raises `LiveError` (the next step reads the day back)."""
         if self.position is None:
             await self.load()
+            self._came_back()  # the board is current from here on
         assert self.position is not None
         try:
             position, facts = await self.journal.follow(self.position)

@@ -168,7 +168,8 @@ class ControllerProxy:
         self.reachable = True
         merged = {**body, "dashboard": own}
         merged["ok"] = bool(body.get("ok")) and bool(own.get("ok"))
-        if not own.get("ok"):  # the controller's reasons as they are, the dashboard's beside
+        if own.get("degraded") or not own.get("ok"):
+            # the controller's reasons as they are, the dashboard's beside them
             merged["status"] = "degraded"
             merged["degraded"] = {
                 **(body.get("degraded") or {}),
