@@ -14,8 +14,9 @@ module copies to Redis what must outlive the process and hands it back to the ne
   the changes of one CCR between two flushes are coalesced into its latest record.
 * with ``stream_types`` (the dashboard runs as its own process), every wallboard fact -- those
   above and the ones not kept for the day (a call entering the IVR, an alert, a goal change) --
-  is also appended to the stream ``<prefix>wallboard`` (trimmed to about ``stream_max``
-  entries), in the same MULTI as its ZADD. The dashboard process reads the day back with
+  is also appended to the stream ``<prefix>wallboard``: one entry per flush (its members, one
+  per line, field ``m``; one XADD costs far less than one per fact), in the same MULTI as the
+  ZADD, trimmed to about ``stream_max`` entries. The dashboard process reads the day back with
   `load` (the facts and the stream's last id, in one MULTI: one consistent cut) and then
   `follow` s the stream from that id, so it sees each fact exactly once.
 
@@ -136,7 +137,7 @@ class LiveJournal:
         max_pending: int = 200_000,
         batch: int = 2_000,
         stream_types: Iterable[type[Any]] = (),
-        stream_max: int = 100_000,
+        stream_max: int = 10_000,
     ) -> None:
         self.client: Any = client
         self.types = {cls.__name__: cls for cls in types}
@@ -241,9 +242,9 @@ class LiveJournal:
         for key, members in by_key.items():
             pipe.zadd(key, members)
             pipe.expire(key, self.keep)
-        if streaming and facts:
-            for _, _, member in facts:
-                pipe.xadd(self.stream_key, {"m": member}, maxlen=self.stream_max, approximate=True)
+        if streaming and facts:  # (a member's JSON has no raw newline)
+            lines = "\n".join(member for _, _, member in facts)
+            pipe.xadd(self.stream_key, {"m": lines}, maxlen=self.stream_max, approximate=True)
             pipe.expire(self.stream_key, self.keep)
         if agents:
             records = {
@@ -331,7 +332,7 @@ class LiveJournal:
         return Restored(facts, agents, str(last[0][0]) if last else "0-0")
 
     async def follow(
-        self, after: str, *, block_ms: int = 1_000, count: int = 1_000
+        self, after: str, *, block_ms: int = 1_000, count: int = 100
     ) -> tuple[str, list[Any]]:
         """The wallboard facts streamed after the id ``after`` (waiting up to ``block_ms``
         for the first), and the id to follow from next. Raises `LiveUnavailableError`."""
@@ -341,8 +342,9 @@ class LiveJournal:
         for _, entries in reply or ():
             for entry_id, values in entries:
                 after = str(entry_id)
-                _, _, text = str(values.get("m", "")).partition(" ")
-                fact = decode_fact(text, self.readable)
-                if fact is not None:
-                    facts.append(fact)
+                for member in str(values.get("m", "")).split("\n"):
+                    _, _, text = member.partition(" ")
+                    fact = decode_fact(text, self.readable)
+                    if fact is not None:
+                        facts.append(fact)
         return after, facts
