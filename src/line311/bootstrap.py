@@ -815,8 +815,11 @@ async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
     from line311.messaging.feed import AlertScheduler
     from line311.routing.roster import load_roster_file
 
-    if settings.live_state != "redis":
-        raise ConfigError("the dashboard process needs live_state = redis (it follows it)")
+    if not settings.dashboard_process:  # else the controller would share http_port with us
+        raise ConfigError(
+            "line311 dashboard needs dashboard_process = true (LINE311_DASHBOARD_PROCESS), for "
+            "the controller too, which then leaves http_port to it (`line311 run` sets it)"
+        )
     engine = engine_from_settings(settings)
     ensure_schema_current(engine)
     policy = settings.sl_policies()
@@ -926,48 +929,37 @@ async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
 
 
 # ---------------------------------------------------------------------- entry points
-def run_controller(settings: Settings) -> None:
-    """``line311 serve``: the call controller and its /health, until a signal."""
+def _run_part(
+    settings: Settings, part: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+) -> None:
+    """Run one part of the stack as this process, until SIGINT or SIGTERM."""
 
     async def main() -> None:
         stop = asyncio.Event()
         _install_stop_signals(stop)
-        await _run_until(stop, lambda s: controller_part(settings, s))
+        await _run_until(stop, part)
 
     _run_loop(settings, main)
+
+
+def run_controller(settings: Settings) -> None:
+    """``line311 serve``: the call controller and its /health, until a signal."""
+    _run_part(settings, lambda stop: controller_part(settings, stop))
 
 
 def run_ivr_worker(settings: Settings, index: int) -> None:
     """``line311 serve --worker K``: IVR worker K, until a signal."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        _install_stop_signals(stop)
-        await _run_until(stop, lambda s: ivr_worker_part(settings, s, index))
-
-    _run_loop(settings, main)
+    _run_part(settings, lambda stop: ivr_worker_part(settings, stop, index))
 
 
 def run_dashboard(settings: Settings) -> None:
     """``line311 dashboard``: the dashboard as its own process, until a signal."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        _install_stop_signals(stop)
-        await _run_until(stop, lambda s: dashboard_part(settings, s))
-
-    _run_loop(settings, main)
+    _run_part(settings, lambda stop: dashboard_part(settings, stop))
 
 
 def run_crm_bridge(settings: Settings) -> None:
     """``line311 crm-bridge``: the CRM bridge API, until a signal."""
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        _install_stop_signals(stop)
-        await _run_until(stop, lambda s: crm_bridge_part(settings, s))
-
-    _run_loop(settings, main)
+    _run_part(settings, lambda stop: crm_bridge_part(settings, stop))
 
 
 def run_stack(settings: Settings) -> None:

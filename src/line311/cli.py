@@ -104,10 +104,11 @@ def serve(
 @app.command()
 def dashboard(ctx: typer.Context) -> None:
     """Run the dashboard as its own process (wallboard, sign-in, reports on http_port; the
-    rest forwarded to the controller on controller_http_port) until Ctrl-C."""
+    rest forwarded to the controller on controller_http_port) until Ctrl-C. Needs
+    dashboard_process = true, for the controller too (`line311 run` sets it)."""
     from line311.bootstrap import run_dashboard
 
-    run_dashboard(settings_from(ctx).model_copy(update={"dashboard_process": True}))
+    run_dashboard(settings_from(ctx))
 
 
 @app.command("crm-bridge")

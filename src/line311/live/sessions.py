@@ -9,11 +9,18 @@ as the runner's in-memory store (``save``, ``load``, ``delete``, ``call_ids``) p
 
 A state that does not serialise fails at `save`, in the step that produced it, not at a
 restart.
+
+About half of a call's steps leave its entry as it was (a playback starting, a timer that
+changes nothing): a save whose JSON is the one this store wrote for the call less than
+``rewrite_after`` seconds ago (5 s) sends nothing. The bound keeps what Redis holds at most
+that old if it lost a write it acknowledged (a crash within AOF's one second); a load or a
+delete forgets what was written, so a call resumed here is written again at its next step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,15 +34,40 @@ __all__ = ["RedisSessionStore"]
 class RedisSessionStore:
     """Live calls' session entries by call id, shared by every controller process."""
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        rewrite_after: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_remembered: int = 20_000,
+    ) -> None:
         self.client: Any = client
         self.key = prefix + "sessions"
+        self.rewrite_after = rewrite_after
+        self._clock = clock
+        self._max_remembered = max_remembered
+        self._written: dict[str, tuple[str, float]] = {}  # call id -> (JSON, when)
+        self.writes = 0
+        self.unchanged = 0
 
     async def save(self, call_id: str, entry: Mapping[str, Any]) -> None:
-        """Replace the entry of ``call_id`` (a JSON object)."""
+        """Replace the entry of ``call_id`` (a JSON object); nothing is sent when it is the
+        one written less than ``rewrite_after`` seconds ago."""
         text = dump_object(entry, f"call {call_id}: session state")
+        now = self._clock()
+        last = self._written.get(call_id)
+        if last is not None and last[0] == text and now - last[1] < self.rewrite_after:
+            self.unchanged += 1
+            return
+        self._written.pop(call_id, None)  # a failed write is not remembered
         async with mapped_errors("session save"):
             await self.client.hset(self.key, call_id, text)
+        if len(self._written) >= self._max_remembered:
+            self._written.clear()  # calls that left without a delete here (handed over)
+        self._written[call_id] = (text, now)
+        self.writes += 1
 
     async def save_session(self, call_id: str, kind: str, state: Mapping[str, Any]) -> None:
         """Save the bare ``{kind, state}`` entry of a session."""
@@ -43,12 +75,14 @@ class RedisSessionStore:
 
     async def load(self, call_id: str) -> dict[str, Any] | None:
         """The entry of ``call_id``; None when there is none."""
+        self._written.pop(call_id, None)
         async with mapped_errors("session load"):
             text = await self.client.hget(self.key, call_id)
         return None if text is None else _decode(call_id, text)
 
     async def delete(self, call_id: str) -> None:
         """Forget ``call_id`` (no error when it is unknown)."""
+        self._written.pop(call_id, None)
         async with mapped_errors("session delete"):
             await self.client.hdel(self.key, call_id)
 
@@ -59,6 +93,7 @@ class RedisSessionStore:
 
     async def all(self) -> dict[str, dict[str, Any]]:
         """Every entry by call id (what a restarted controller resumes)."""
+        self._written.clear()
         async with mapped_errors("session all"):
             raw = await self.client.hgetall(self.key)
         return {call_id: _decode(call_id, text) for call_id, text in raw.items()}

@@ -31,9 +31,6 @@ from line311.queue.events import (
     CallAnswered,
     CallEnqueued,
 )
-from tests.fixtures.redis_server import redis_client, redis_server
-
-__all__ = ["redis_client", "redis_server"]
 
 pytestmark = pytest.mark.integration
 

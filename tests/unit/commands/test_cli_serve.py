@@ -3,6 +3,8 @@ the entry points are replaced)."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,8 @@ from typer.testing import CliRunner
 
 from line311 import bootstrap, cli
 from line311.cli import app
+from line311.config import load_settings
+from line311.errors import ConfigError
 
 SETTINGS = object()
 
@@ -48,3 +52,20 @@ def test_given_a_worker_number_out_of_range_then_usage_error_and_nothing_runs(
     result = CliRunner().invoke(app, ["serve", "--worker", k])
     assert result.exit_code == 2
     assert started == []
+
+
+def test_given_dashboard_then_the_dashboard_process_runs(
+    started: list[tuple[Any, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bootstrap, "run_dashboard", lambda s: started.append(("dashboard", s)))
+    result = CliRunner().invoke(app, ["dashboard"])
+    assert result.exit_code == 0, result.output
+    assert started == [("dashboard", SETTINGS)]
+
+
+async def test_given_the_dashboard_without_dashboard_process_then_a_config_error_naming_it(
+    tmp_path: Path,
+) -> None:
+    # else the controller (on http_port then) and the dashboard would share that port
+    with pytest.raises(ConfigError, match="LINE311_DASHBOARD_PROCESS"):
+        await bootstrap.dashboard_part(load_settings(state_dir=tmp_path), asyncio.Event())
