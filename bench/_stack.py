@@ -77,6 +77,8 @@ class BenchStack:
     kamailio: KamailioManager | None = None
     redis: RedisServer | None = None
     workers: list[Service] = field(default_factory=list)
+    dashboard: Service | None = None
+    """``line311 dashboard`` with ``LINE311_DASHBOARD_PROCESS=true`` (the stack's http_port)."""
 
     def observer(self) -> TimedObserver:
         s = self.settings
@@ -112,6 +114,9 @@ class BenchStack:
         for k, worker in enumerate(self.workers, start=1):
             assert worker.proc is not None, f"IVR worker {k} is not running"
             out[f"ivr-worker-{k}"] = worker.proc.pid
+        if self.dashboard is not None:
+            assert self.dashboard.proc is not None, "the dashboard is not running"
+            out["dashboard"] = self.dashboard.proc.pid
         return out
 
     def processed(self) -> dict[str, int]:
@@ -174,6 +179,8 @@ def bench_stack(
         yield lab
     finally:
         if lab is not None:
+            if lab.dashboard is not None:
+                lab.dashboard.stop()
             for worker in lab.workers:
                 worker.stop()
             lab.stack.stop()
@@ -224,6 +231,10 @@ def _with_services(
     if settings.ivr_workers:
         env["LINE311_LIVE_STATE"] = "redis"  # hand-offs and claims live there
         env["LINE311_IVR_WORKER_HTTP_PORT_BASE"] = str(free_tcp_port() + 1000)
+    split = env.get("LINE311_DASHBOARD_PROCESS") == "true"
+    if split:  # the dashboard follows the controller through Redis, on the stack's http_port
+        env["LINE311_LIVE_STATE"] = "redis"
+        env["LINE311_CONTROLLER_HTTP_PORT"] = str(free_tcp_port())
     redis = None
     if env.get("LINE311_LIVE_STATE") == "redis":
         password = env.get("LINE311_REDIS_PASSWORD") or settings.redis_password.get_secret_value()
@@ -243,7 +254,15 @@ def _with_services(
         )
         for k in range(1, settings.ivr_workers + 1)
     ]
+    dashboard = (
+        Service("dashboard", [*LINE311, "dashboard"], env, workdir / "dashboard.log")
+        if split
+        else None
+    )
     try:
+        if dashboard is not None:  # first: the stack's start waits for /health on http_port
+            stack.cli("db", "upgrade")
+            dashboard.start()
         stack.start()
         for worker in workers:
             worker.start()
@@ -251,13 +270,15 @@ def _with_services(
         for k in range(1, len(workers) + 1):
             wait_until(partial(_worker_connected, base + k), 30, f"IVR worker {k} up in ARI")
     except BaseException:
+        if dashboard is not None:
+            dashboard.stop()
         for worker in workers:
             worker.stop()
         stack.stop()
         if redis is not None:
             redis.stop()
         raise
-    return BenchStack(settings, stack, workdir, managers, kamailio, redis, workers)
+    return BenchStack(settings, stack, workdir, managers, kamailio, redis, workers, dashboard)
 
 
 def _worker_connected(port: int) -> bool:

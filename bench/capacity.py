@@ -37,6 +37,7 @@ from pathlib import Path
 
 from bench._profile import Profiler, summarise
 from bench._stack import TimedObserver, bench_stack
+from bench._viewers import viewers
 from bench.ari_latency import _latencies
 from tests.e2e.capacity import (
     PRODUCT_NUMBER,
@@ -81,6 +82,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cores", default="2,8", help="cores per box for the paper capacity (with 2 Asterisks)"
+    )
+    parser.add_argument(
+        "--viewers", type=int, default=0, help="open wallboard live feeds during every step"
     )
     args = parser.parse_args(argv)
     args.fleet = [int(n) for n in str(args.asterisks).split(",") if n.strip()]
@@ -508,10 +512,15 @@ def _variants(specs: list[str]) -> list[tuple[str, dict[str, str]]]:
 def _own_stack(args: argparse.Namespace, env: dict[str, str], asterisks: int) -> list[StepResult]:
     rtp_ports = max(200, int(max(float(r) for r in args.rates.split(",")) * 34))
     with bench_stack(env, rtp_ports=rtp_ports, asterisks=asterisks) as lab:
-        return _steps(
-            args, lab.workdir / "capacity", lab.settings.sip_port, lab.processes(), lab.ari(),
-            lab.processed,
-        )  # fmt: skip
+        token = lab.stack.supervisor_token() if args.viewers else ""
+        with viewers(lab.stack.http_port, token, args.viewers) as seen:
+            results = _steps(
+                args, lab.workdir / "capacity", lab.settings.sip_port, lab.processes(),
+                lab.ari(), lab.processed,
+            )  # fmt: skip
+        if args.viewers and seen.connected < args.viewers:
+            raise RuntimeError(f"only {seen.connected} of {args.viewers} live feeds opened")
+        return results
 
 
 def _section(
@@ -586,7 +595,15 @@ def run(argv: list[str] | None = None) -> str:
         "→ greeting PlaybackStarted at an independent ARI observer. SIPp's clock moves in "
         "ticks of a few ms (0 = within one). Load: the 1-minute load average at the end of "
         "each step, on a machine other work may share. The twin makes no call record, the "
-        "product does (CRM bridge).\n\n"
+        "product does (CRM bridge)."
+        + (
+            f" {args.viewers} wallboard viewers hold `/api/live` open on the stack's HTTP port "
+            "during every step (in the controller, or in `line311 dashboard` with "
+            "`LINE311_DASHBOARD_PROCESS=true`)."
+            if args.viewers
+            else ""
+        )
+        + "\n\n"
         + (FLEET_NOTE if fleet else "")
         + "".join(
             _section(label, results, args.variant, n, fleet) for (label, n), results in runs.items()

@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,16 +26,41 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings, load_settings
 
 
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_port(kind: int, avoid: Collection[int]) -> int:
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in avoid:
+            return port
+    raise RuntimeError("no free loopback port outside the ones to avoid")
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_tcp_port(avoid: Collection[int] = ()) -> int:
+    """A free loopback TCP port, none of ``avoid`` (ports another part already has: TCP and
+    UDP ports are picked apart, and the settings refuse two parts on one number)."""
+    return _free_port(socket.SOCK_STREAM, avoid)
+
+
+def free_udp_port(avoid: Collection[int] = ()) -> int:
+    """A free loopback UDP port, none of ``avoid``."""
+    return _free_port(socket.SOCK_DGRAM, avoid)
+
+
+def ports_of(values: Mapping[str, object]) -> set[int]:
+    """Every port a set of settings values takes (a fleet's second Asterisk's too)."""
+    ports = {
+        v
+        for k in ("sip_port", "http_port", "crm_port", "redis_port", "controller_http_port")
+        if isinstance(v := values.get(k), int)
+    }
+    url = values.get("ari_url")
+    if isinstance(url, str) and (port := urlsplit(url).port) is not None:
+        ports |= {port, port + 1}
+    base = values.get("asterisk_sip_port_base")
+    if isinstance(base, int):
+        ports |= {base + 1, base + 2}
+    return ports
 
 
 def free_port_pair(kind: int) -> int:
@@ -155,18 +181,25 @@ def rtp_block(slot: int) -> int:
 
 def _test_settings(state_dir: Path, **overrides: object) -> Settings:
     rtp_base = rtp_block(0)
+    taken = ports_of(overrides)  # each port picked here is none of those nor another's
+
+    def pick(free: Callable[[Collection[int]], int]) -> int:
+        port = free(taken)
+        taken.add(port)
+        return port
+
     values: dict[str, object] = {
         "state_dir": state_dir,
         "asterisk_instance": f"test{os.getpid()}",
-        "sip_port": free_udp_port(),
-        "ari_url": f"http://127.0.0.1:{free_tcp_port()}",
-        "http_port": free_tcp_port(),
-        "crm_port": free_tcp_port(),
+        "sip_port": pick(free_udp_port),
+        "ari_url": f"http://127.0.0.1:{pick(free_tcp_port)}",
+        "http_port": pick(free_tcp_port),
+        "crm_port": pick(free_tcp_port),
         "rtp_port_start": rtp_base,
         "rtp_port_end": rtp_base + 98,
         "agent_count": 4,
         # the interpreter line: a port of this session's own, where e2e tests answer it
-        "interpreter_contact": f"sip:interpreter@127.0.0.1:{free_udp_port()}",
+        "interpreter_contact": f"sip:interpreter@127.0.0.1:{pick(free_udp_port)}",
     }
     values.update(overrides)
     return load_settings(**values)

@@ -35,6 +35,7 @@ from tests.conftest import (
     _test_settings,
     fleet_ports,
     free_tcp_port,
+    ports_of,
     rtp_block,
 )
 from tests.e2e.stack import LINE311, AriObserver, Service, Stack, wait_until
@@ -103,6 +104,10 @@ class Supervised:
         self.manager = AsteriskManager(settings)
         self.asterisks = [AsteriskManager(one) for one in asterisk_fleet(settings)]
         """Each Asterisk of the run (just `manager` with one)."""
+        # ports of this run's other parts, each picked apart: none may share a number
+        taken = ports_of(settings.model_dump()) | {settings.ari_port}
+        controller_port = free_tcp_port(taken)
+        redis_port = free_tcp_port(taken | {controller_port})
         env = {k: v for k, v in os.environ.items() if not k.startswith("LINE311_")}
         env.update(AsteriskInstance(settings, self.manager).env)
         if asterisks >= 2:
@@ -113,9 +118,9 @@ class Supervised:
                 "LINE311_HTTP_PORT": str(settings.http_port),
                 # the controller's own port (the dashboard process has http_port): one of its
                 # own, as SO_REUSEPORT would let two runs share a fixed one
-                "LINE311_CONTROLLER_HTTP_PORT": str(free_tcp_port()),
+                "LINE311_CONTROLLER_HTTP_PORT": str(controller_port),
                 "LINE311_CRM_PORT": str(settings.crm_port),
-                "LINE311_REDIS_PORT": str(free_tcp_port()),
+                "LINE311_REDIS_PORT": str(redis_port),
                 "LINE311_INTERPRETER_CONTACT": settings.interpreter_contact,
                 "LINE311_AGENT_COUNT": str(settings.agent_count),
                 "LINE311_DATABASE_URL": f"sqlite:///{workdir / 'line311.db'}",

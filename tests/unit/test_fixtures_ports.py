@@ -1,0 +1,35 @@
+"""The tests' port picking: no two parts of one test's settings on the same number (UDP and
+TCP ports are picked apart, and the settings refuse a clash)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import _test_settings, fleet_ports, free_tcp_port, ports_of
+
+
+def test_ports_of_names_every_port_a_set_of_settings_takes() -> None:
+    values = {
+        "sip_port": 5060,
+        "http_port": 8311,
+        "crm_port": 8312,
+        "ari_url": "http://127.0.0.1:8088",
+        "asterisk_sip_port_base": 5160,
+        "controller_http_port": 8319,
+        "rtp_port_start": 10000,
+    }
+    assert ports_of(values) == {5060, 8311, 8312, 8088, 8089, 5161, 5162, 8319}
+
+
+def test_a_free_port_is_none_of_those_to_avoid() -> None:
+    first = free_tcp_port()
+    assert all(free_tcp_port({first}) != first for _ in range(20))
+
+
+def test_given_a_fleet_then_the_picked_ports_clash_with_none_of_it(tmp_path: Path) -> None:
+    for n in range(20):
+        fleet = fleet_ports(2)
+        settings = _test_settings(tmp_path / str(n), **fleet)  # the settings refuse a clash
+        picked = [settings.sip_port, settings.http_port, settings.crm_port, settings.ari_port]
+        assert len(set(picked)) == len(picked)
+        assert not set(picked) & (ports_of(fleet) - {settings.ari_port})
