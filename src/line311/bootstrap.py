@@ -833,8 +833,12 @@ async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
             state.apply(QueueConfigured(queue, policy(queue).goal))
         for agent_id, name in names:
             state.apply(AgentNamed(agent_id, name))
+        if hub is not None:  # a read-back again: the alerts shown stay (they are not day facts)
+            for alert in hub.state.active_alerts():
+                state.apply(alert)
         return state
 
+    hub: LiveHub | None = None
     hub = LiveHub(fresh())
     # XREAD waits up to 1 s for the next fact: the client's timeout is longer than that
     live = live_client(settings, timeout=5.0)

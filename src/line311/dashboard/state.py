@@ -279,6 +279,10 @@ class LiveState:
         ccr = self._ccrs.get(agent_id)
         return None if ccr is None else ccr.state
 
+    def active_alerts(self) -> list[AlertRaised]:
+        """The active alerts, oldest first (what another state takes over)."""
+        return sorted(self._alerts.values(), key=lambda a: (a.at, a.alert_id))
+
     def alert_ids(self) -> list[str]:
         """Ids of the active alerts."""
         return sorted(self._alerts)
@@ -377,7 +381,7 @@ class LiveState:
                     "severity": a.severity,
                     "since": a.at,
                 }
-                for a in sorted(self._alerts.values(), key=lambda a: (a.at, a.alert_id))
+                for a in self.active_alerts()
             ],
             "chart": chart,
         }

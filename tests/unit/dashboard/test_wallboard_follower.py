@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from line311.dashboard.facts import AgentNamed, QueueConfigured, QueueGoalChanged
+from line311.dashboard.facts import (
+    AgentNamed,
+    AlertRaised,
+    AlertWithdrawn,
+    QueueConfigured,
+    QueueGoalChanged,
+)
 from line311.dashboard.follow import WallboardFollower
 from line311.dashboard.live import LiveHub
 from line311.dashboard.state import LiveState
@@ -128,3 +134,16 @@ async def test_given_a_fact_the_board_refuses_then_it_is_skipped_and_the_rest_ap
     await follower.step()
     assert follower.skipped == 2
     assert _waiting(hub) == 2
+
+
+def test_active_alerts_are_what_a_new_state_takes_over_oldest_first() -> None:
+    state = LiveState()
+    state.apply(AlertRaised("b", T0 + 2, "Heat"))
+    state.apply(AlertRaised("a", T0 + 1, "Snow"))
+    state.apply(AlertRaised("c", T0 + 3, "Noise"))
+    state.apply(AlertWithdrawn("c", T0 + 4))
+    assert [a.alert_id for a in state.active_alerts()] == ["a", "b"]
+    other = LiveState()
+    for alert in state.active_alerts():
+        other.apply(alert)
+    assert other.snapshot(T0 + 5)["alerts"] == state.snapshot(T0 + 5)["alerts"]
