@@ -117,9 +117,10 @@ def restart_process(settings: Settings, name: str, *, timeout: float, poll: floa
             raise SuperviseError("`line311 run` stopped during the restart")
         after = _process(now, name)
         if after.generation > before.generation and after.up and not after.draining:
+            left = "left" if name == "dashboard" else "handed its calls over and left"
             typer.echo(
                 f"{name}: pid {before.pid} -> {after.pid} (generation {after.generation});"
-                " the old one handed its calls over and left"
+                f" the old one {left}"
             )
             return 0
     typer.secho(
