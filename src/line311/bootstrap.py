@@ -122,6 +122,11 @@ async def crm_bridge_part(settings: Settings, stop: asyncio.Event) -> None:
     await _serve(make_server(settings), stop)
 
 
+def _failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """What a part's task group failed with: its one failure as itself, else the group."""
+    return group.exceptions[0] if len(group.exceptions) == 1 else group
+
+
 async def _serve(server: Any, stop: asyncio.Event) -> None:
     task = asyncio.create_task(server.serve())
     waiter = asyncio.create_task(stop.wait())
@@ -492,9 +497,7 @@ async def controller_part(
                     for task in background:
                         task.cancel()
         except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1:  # report the one failure as itself
-                raise group.exceptions[0] from None
-            raise
+            raise _failure(group) from None
         finally:
             # calls still open: with the live state in Redis they go on under the next
             # controller, which writes their records; in memory they end here
@@ -749,9 +752,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
                     for task in background:
                         task.cancel()
         except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from None
-            raise
+            raise _failure(group) from None
         finally:
             recorder.close(calls_go_on=True)
             await delivery.drain(within=5.0)
@@ -827,19 +828,23 @@ async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
     queues = list(configured_queues(settings))
     names = [(p.agent_id, p.name) for p in load_roster_file(Path(settings.agents_file))]
 
-    def fresh() -> LiveState:
+    def configured() -> LiveState:
         state = LiveState(policy, tz=tz)
         for queue in queues:
             state.apply(QueueConfigured(queue, policy(queue).goal))
         for agent_id, name in names:
             state.apply(AgentNamed(agent_id, name))
-        if hub is not None:  # a read-back again: the alerts shown stay (they are not day facts)
-            for alert in hub.state.active_alerts():
-                state.apply(alert)
         return state
 
-    hub: LiveHub | None = None
-    hub = LiveHub(fresh())
+    hub = LiveHub(configured())
+
+    def fresh() -> LiveState:
+        """The state a read-back starts from: the alerts shown stay (they are not day facts)."""
+        state = configured()
+        for alert in hub.state.active_alerts():
+            state.apply(alert)
+        return state
+
     # XREAD waits up to 1 s for the next fact: the client's timeout is longer than that
     live = live_client(settings, timeout=5.0)
     journal = LiveJournal(live, DAY_FACTS, tz=tz, stream_types=WALLBOARD_FACTS)
@@ -922,9 +927,7 @@ async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
                 for task in background:
                     task.cancel()
     except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
+        raise _failure(group) from None
     finally:
         await proxy.aclose()
         with contextlib.suppress(Exception):
