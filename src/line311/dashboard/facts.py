@@ -108,19 +108,13 @@ Fact = (
 QUEUE_EVENTS: tuple[type[Any], ...] = get_args(QueueEvent)
 """The queue events' classes (``isinstance(fact, QUEUE_EVENTS)``)."""
 
-DAY_FACTS: tuple[type[Any], ...] = (*get_args(QueueEvent), CallLeftIvr, QueueGoalChanged)
+DAY_FACTS: tuple[type[Any], ...] = (*QUEUE_EVENTS, CallLeftIvr, QueueGoalChanged)
 """The facts the day's figures are folded from (queue events, IVR exits, and the goals the
 supervisors set): what the live journal keeps so that a restarted controller, or dashboard,
 shows the same day."""
 
 
-WALLBOARD_FACTS: tuple[type[Any], ...] = (
-    *DAY_FACTS,
-    CallEnteredIvr,
-    AlertRaised,
-    AlertWithdrawn,
-    QueueGoalChanged,
-)
+WALLBOARD_FACTS: tuple[type[Any], ...] = (*DAY_FACTS, CallEnteredIvr, AlertRaised, AlertWithdrawn)
 """Every fact the controller publishes while it runs (the configuration's `QueueConfigured`
 and `AgentNamed` aside): what it streams to a dashboard process."""
 

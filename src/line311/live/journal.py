@@ -306,7 +306,6 @@ class LiveJournal:
             (self._facts_key(self.day_start(today - 1.0)), str(today - lookback)),
             (self._facts_key(today), "-inf"),
         ]
-        facts: list[Any] = []
         # one MULTI: the day's facts and the stream's position are one consistent cut
         pipe = self.client.pipeline(transaction=True)
         pipe.xrevrange(self.stream_key, count=1)
@@ -315,11 +314,7 @@ class LiveJournal:
         pipe.hgetall(self.agents_key)
         async with mapped_errors("live journal load"):
             last, *members, raw = await pipe.execute()
-        for member in (m for day in members for m in day):
-            _, _, text = member.partition(" ")
-            fact = decode_fact(text, self.types)
-            if fact is not None:
-                facts.append(fact)
+        facts = _facts_of((m for day in members for m in day), self.types)
         agents: dict[str, dict[str, Any]] = {}
         for agent_id, text in raw.items():
             try:
@@ -342,9 +337,11 @@ class LiveJournal:
         for _, entries in reply or ():
             for entry_id, values in entries:
                 after = str(entry_id)
-                for member in str(values.get("m", "")).split("\n"):
-                    _, _, text = member.partition(" ")
-                    fact = decode_fact(text, self.readable)
-                    if fact is not None:
-                        facts.append(fact)
+                facts += _facts_of(str(values.get("m", "")).split("\n"), self.readable)
         return after, facts
+
+
+def _facts_of(members: Iterable[str], types: Mapping[str, type[Any]]) -> list[Any]:
+    """The facts in stored members (``<boot>.<n> <json>``), those of ``types`` only."""
+    facts = (decode_fact(member.partition(" ")[2], types) for member in members)
+    return [fact for fact in facts if fact is not None]
