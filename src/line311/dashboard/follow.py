@@ -34,6 +34,8 @@ __all__ = ["WallboardFollower"]
 
 logger = logging.getLogger(__name__)
 
+_NOT_READ = "not read yet"
+
 
 class _Restored(Protocol):
     @property
@@ -70,7 +72,7 @@ class WallboardFollower:
         self.position: str | None = None
         """The stream id followed from; None: the day must be read back (again)."""
         self.up = False
-        self.reason: str | None = "not read yet"
+        self.reason: str | None = _NOT_READ
         self.loads = 0
         self.facts = 0
         self.skipped = 0
@@ -126,7 +128,7 @@ class WallboardFollower:
             logger.exception("wallboard fact not applied: %r", fact)
 
     def _went_down(self, reason: str) -> None:
-        if self.up or (self.loads == 0 and self.reason == "not read yet"):
+        if self.up or self.reason == _NOT_READ:  # once per outage, and the first failure
             logger.warning(
                 "wallboard: the live state (Redis) is away (%s); showing what it had", reason
             )

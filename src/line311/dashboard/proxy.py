@@ -17,7 +17,7 @@ followed by the dashboard's own series.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any, Final
 
 import httpx
@@ -52,8 +52,9 @@ _STREAMS: Final = ("/pops", "/feed")
 _UNAVAILABLE: Final = (httpx.TransportError,)
 
 
-def _headers(headers: Any) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in headers.items() if k.lower() not in _HOP_BY_HOP]
+def _headers(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``pairs`` without the hop-by-hop headers, repeated ones (Set-Cookie) kept."""
+    return [(k, v) for k, v in pairs if k.lower() not in _HOP_BY_HOP]
 
 
 class ControllerProxy:
@@ -79,8 +80,6 @@ class ControllerProxy:
             follow_redirects=False,
         )
         self.reachable = True
-        self.forwarded = 0
-        self.unavailable = 0
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -92,7 +91,7 @@ class ControllerProxy:
         streaming = path.endswith(_STREAMS) or "text/event-stream" in request.headers.get(
             "accept", ""
         )
-        headers = _headers(request.headers)
+        headers = _headers(request.headers.items())
         if request.client is not None:
             headers.append(("x-forwarded-for", request.client.host))
         body = await request.body()  # capped by the app's body limit before it gets here
@@ -107,22 +106,18 @@ class ControllerProxy:
         try:
             answer = await self._client.send(upstream, stream=True)
         except _UNAVAILABLE as exc:
-            self.unavailable += 1
             self.reachable = False
             logger.warning("controller not reachable for %s %s: %s", request.method, path, exc)
             return self.unavailable_response()
         self.reachable = True
-        self.forwarded += 1
         response = StreamingResponse(
             self._relay(answer),
             status_code=answer.status_code,
             background=BackgroundTask(answer.aclose),
         )
-        # every header as sent, repeated ones (Set-Cookie) included
         response.raw_headers = [
             (k.encode("latin-1"), v.encode("latin-1"))
-            for k, v in answer.headers.multi_items()
-            if k.lower() not in _HOP_BY_HOP
+            for k, v in _headers(answer.headers.multi_items())
         ]
         return response
 

@@ -15,9 +15,8 @@
                 the new one listens beside the old one, which leaves once the new one is up
 
 They stop in reverse: the dashboard first, then the controller (it hands its last call records
-to the bridge),
-Asterisk last. The children inherit the environment, so they read the same settings
-(``LINE311_CONFIG`` included) as the supervisor validated at start-up.
+to the bridge), Asterisk last. The children inherit the environment, so they read the same
+settings (``LINE311_CONFIG`` included) as the supervisor validated at start-up.
 
 With ``asterisks >= 2`` (``line311 run --asterisks 2``) the first entries are instead
 
