@@ -36,7 +36,7 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import Settings
 from line311.kamailio.manager import KamailioManager
 from line311.live.server import RedisServer
-from tests.conftest import _test_settings, fleet_ports, free_tcp_port
+from tests.conftest import _test_settings, fleet_ports, free_tcp_port, ports_of
 from tests.e2e.stack import LINE311, AriObserver, Service, Stack, stack_env
 from tests.fixtures.polling import wait_until
 
@@ -234,7 +234,8 @@ def _with_services(
     split = env.get("LINE311_DASHBOARD_PROCESS") == "true"
     if split:  # the dashboard follows the controller through Redis, on the stack's http_port
         env["LINE311_LIVE_STATE"] = "redis"
-        env["LINE311_CONTROLLER_HTTP_PORT"] = str(free_tcp_port())
+        taken = ports_of(settings.model_dump()) | {http_port, crm_port}
+        env["LINE311_CONTROLLER_HTTP_PORT"] = str(free_tcp_port(taken))
     redis = None
     if env.get("LINE311_LIVE_STATE") == "redis":
         password = env.get("LINE311_REDIS_PASSWORD") or settings.redis_password.get_secret_value()

@@ -21,7 +21,10 @@ class Seen:
     connected: int = 0
 
 
-async def _feed(port: int, token: str, seen: Seen, stop: asyncio.Event) -> None:
+async def open_live_feed(
+    port: int, token: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw HTTP connection asking ``/api/live`` on ``port`` (the caller reads and closes)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(
         (
@@ -30,6 +33,11 @@ async def _feed(port: int, token: str, seen: Seen, stop: asyncio.Event) -> None:
         ).encode()
     )
     await writer.drain()
+    return reader, writer
+
+
+async def _feed(port: int, token: str, seen: Seen, stop: asyncio.Event) -> None:
+    reader, writer = await open_live_feed(port, token)
     seen.connected += 1
     try:
         while not stop.is_set():

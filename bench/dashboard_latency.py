@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._viewers import open_live_feed
 from line311.dashboard.actions import InMemoryActions
 from line311.dashboard.app import create_app
 from line311.dashboard.auth import AccountStore, Authenticator
@@ -36,14 +37,7 @@ GAP = 0.35
 async def _client(
     port: int, token: str, arrivals: dict[int, list[float]], ready: asyncio.Event
 ) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        (
-            "GET /api/live HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n"
-            f"Authorization: Bearer {token}\r\n\r\n"
-        ).encode()
-    )
-    await writer.drain()
+    reader, writer = await open_live_feed(port, token)
     seen: set[int] = set()
     try:
         while True:

@@ -105,7 +105,7 @@ class Supervised:
         self.asterisks = [AsteriskManager(one) for one in asterisk_fleet(settings)]
         """Each Asterisk of the run (just `manager` with one)."""
         # ports of this run's other parts, each picked apart: none may share a number
-        taken = ports_of(settings.model_dump()) | {settings.ari_port}
+        taken = ports_of(settings.model_dump())
         controller_port = free_tcp_port(taken)
         redis_port = free_tcp_port(taken | {controller_port})
         env = {k: v for k, v in os.environ.items() if not k.startswith("LINE311_")}
