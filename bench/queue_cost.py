@@ -40,6 +40,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ import httpx
 
 from bench._profile import Profiler, summarise
 from bench._stack import BenchStack, bench_stack
+from bench._traffic import ari_counts, per_call, redis_counts, table
 from bench.capacity import Cost, fit
 from line311.queue.queue_log import QueueLogRecord, parse_lines
 from line311.sim.sipp import SippPhone, start_agent
@@ -86,6 +88,13 @@ queues:
     wrapup_seconds: {wrapup:g}
     interpreter_when_unstaffed: false
 """
+ROSTER_AGENT = """\
+  agent{n}:
+    name: Bench CCR {n}
+    endpoint: PJSIP/agent{n}
+    skills: {{lang:en: 5, topic:general: 4}}
+"""
+"""One CCR of the bench's roster (``--agents`` of them: the shipped roster has 8)."""
 ENDED = frozenset(
     {
         "COMPLETECALLER",
@@ -104,6 +113,9 @@ FINDINGS: list[str] = []
 PROFILES: dict[str, str] = {}
 """With ``--profile``: the controller's py-spy summary in each stack's last step."""
 """What the stacks' logs said at WARNING or above (filled by `_stack_steps`)."""
+TRAFFIC: dict[str, dict[str, dict[str, float]]] = {}
+"""Per stack, per side (the controller's ARI, each worker's, Redis): messages per queued call
+over all the stack's steps (`bench._traffic`)."""
 ORDER = ("asterisk", "controller", "ivr-worker-1", "ivr-worker-2", "crm-bridge", "redis")
 
 
@@ -324,6 +336,7 @@ def _stack_steps(
     env = env | {
         "LINE311_FLOW_FILE": str(files / "straight-to-queue.yaml"),
         "LINE311_QUEUES_FILE": str(files / "queues.yaml"),
+        "LINE311_AGENTS_FILE": str(files / "agents.yaml"),
         "LINE311_QUEUE_RING_TIMEOUT": "4",
         "LINE311_QUEUE_PERIODIC_INTERVAL": "0",
     }
@@ -335,6 +348,7 @@ def _stack_steps(
         log_path = lab.workdir / "state" / "queue_log"
         with agents_in(lab, args, calls=total + 10):
             idle = _idle(processes, args.idle)
+            counted_before = _traffic(lab)
             for n, rate in enumerate(rates, start=1):
                 known = set(_rows(db))
                 lines = len(_queue_log(log_path))
@@ -374,6 +388,12 @@ def _stack_steps(
                 rows = [r for c, r in _rows(db).items() if c not in known]
                 figures = queue_figures(_queue_log(log_path)[lines:], rows)
                 out.append(Step(label, result, window, figures, idle))
+            counted_after = _traffic(lab)
+            queued = sum(step.calls for step in out)
+            TRAFFIC[label] = {
+                side: per_call(counted_before[side], counted_after[side], queued)
+                for side in counted_after
+            }
         logs = {"controller": lab.stack.controller.output(), "crm-bridge": lab.stack.crm.output()}
         logs |= {w.name: w.output() for w in lab.workers}
         for name, text in logs.items():
@@ -384,6 +404,38 @@ def _stack_steps(
                     + " / ".join(f"`{m}`" for m in sample)
                 )
     return out
+
+
+def _traffic(lab: BenchStack) -> dict[str, Counter[str]]:
+    """The ARI traffic of the controller and each worker, and Redis's commands, so far."""
+    out = {"controller ARI": ari_counts(f"http://127.0.0.1:{lab.stack.http_port}/metrics")}
+    base = int(lab.stack.env.get("LINE311_IVR_WORKER_HTTP_PORT_BASE", "0"))
+    for k in range(1, len(lab.workers) + 1):
+        out[f"ivr-worker-{k} ARI"] = ari_counts(f"http://127.0.0.1:{base + k}/metrics")
+    if lab.redis is not None:
+        out["Redis commands"] = redis_counts(lab.redis.port, lab.redis.password)
+    return out
+
+
+def _traffic_tables() -> str:
+    """Messages per queued call: each stack's ARI traffic, then its Redis commands."""
+    ari = {
+        f"{label} {side.removesuffix(' ARI')}": counts
+        for label, sides in TRAFFIC.items()
+        for side, counts in sides.items()
+        if side.endswith(" ARI")
+    }
+    redis = {label: sides.get("Redis commands", {}) for label, sides in TRAFFIC.items()}
+    return (
+        "### Messages per queued call\n\n"
+        "ARI events heard and REST requests sent per queued call, by process "
+        "(`line311_ari_events_total`, `line311_ari_requests_total` from each process's "
+        "`/metrics`, over all the stack's steps):\n\n"
+        + table(ari)
+        + "\n\nRedis commands per queued call (`INFO commandstats`, every client):\n\n"
+        + table(redis)
+        + "\n\n"
+    )
 
 
 # ---------------------------------------------------------------------- report
@@ -502,10 +554,14 @@ def run(argv: list[str] | None = None) -> str:
     runs: dict[str, list[Step]] = {}
     FINDINGS.clear()
     PROFILES.clear()
+    TRAFFIC.clear()
     with tempfile.TemporaryDirectory(prefix="line311-qcost-") as tmp:
         files = Path(tmp)
         (files / "straight-to-queue.yaml").write_text(STRAIGHT_TO_QUEUE)
         (files / "queues.yaml").write_text(QUEUES.format(wrapup=args.wrapup))
+        (files / "agents.yaml").write_text(
+            "agents:\n" + "".join(ROSTER_AGENT.format(n=n) for n in range(1, args.agents + 1))
+        )
         for label in args.variant_list:
             runs[label] = _stack_steps(label, dict(VARIANTS)[label], args, files)
     after = loadavg()
@@ -541,7 +597,9 @@ def run(argv: list[str] | None = None) -> str:
         + _step_table([s for steps in runs.values() for s in steps])
         + "\n\n### Per process, over the steps\n\n"
         + _summary_table(runs)
-        + "\n\nPer queued call, net medians: "
+        + "\n\n"
+        + (_traffic_tables() if TRAFFIC else "")
+        + "Per queued call, net medians: "
         + ", ".join(lines)
         + ".\n\n"
         + (

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from line311.ari.fleet import AriFleet
     from line311.ari.queue_edge import QueueEdge
     from line311.ari.runner import Runner
+    from line311.ari.traffic import AriTraffic
     from line311.ari.workers import HandIn, Rescuer
     from line311.call.ports import Clock
     from line311.call.store import SessionStore
@@ -149,7 +150,9 @@ async def _serve(server: Any, stop: asyncio.Event) -> None:
 
 
 # ---------------------------------------------------------------------- controller
-def _ari_port(settings: Settings, *, app: str | None = None) -> AriClient | AriFleet:
+def _ari_port(
+    settings: Settings, *, app: str | None = None, traffic: AriTraffic | None = None
+) -> AriClient | AriFleet:
     """The controller's ARI: one client with one Asterisk; with ``asterisks >= 2`` one
     `line311.ari.fleet.AriFleet` over a client per Asterisk of the fleet, so one controller
     (one queue, one wallboard, one set of records) drives every server."""
@@ -167,6 +170,7 @@ def _ari_port(settings: Settings, *, app: str | None = None) -> AriClient | AriF
             rest_transport=one.ari_rest_transport,
             rest_sockets=one.ari_rest_sockets,
             events=APP_EVENTS if one.ari_event_filter else None,
+            traffic=traffic,
         )
 
     if settings.asterisks < 2:
@@ -176,15 +180,19 @@ def _ari_port(settings: Settings, *, app: str | None = None) -> AriClient | AriF
 
 @contextlib.asynccontextmanager
 async def _call_clients(
-    settings: Settings, *, app: str | None = None
+    settings: Settings, registry: CollectorRegistry, *, app: str | None = None
 ) -> AsyncIterator[tuple[AriClient | AriFleet, CrmClient, CrmClient]]:
-    """ARI (as ``app``, default the controller's), the CRM client of the IVR's lookups, and
-    the one of the call records (one try per delivery pass: the durable spool retries)."""
+    """ARI (as ``app``, default the controller's; its traffic counted in ``registry``), the
+    CRM client of the IVR's lookups, and the one of the call records (one try per delivery
+    pass: the durable spool retries)."""
+    from line311.ari.traffic import AriTraffic, TrafficCollector
     from line311.crm_bridge.client import CrmClient
 
+    traffic = AriTraffic()
+    registry.register(TrafficCollector(traffic))
     url, key = settings.effective_crm_url, settings.crm_api_key.get_secret_value()
     async with (
-        _ari_port(settings, app=app) as ari,
+        _ari_port(settings, app=app, traffic=traffic) as ari,
         CrmClient(url, key) as crm,
         CrmClient(url, key, attempts=1) as record_client,
     ):
@@ -290,7 +298,7 @@ async def controller_part(
     alert_service = AlertService.from_settings(settings, AlertStore(sessions))
     scheduler = AlertScheduler(alert_service)
 
-    async with _call_clients(settings) as (ari, crm, record_client):
+    async with _call_clients(settings, registry) as (ari, crm, record_client):
         ivr = build_ivr_edge(
             settings,
             ari,
@@ -647,7 +655,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
         registry=registry,
     )
 
-    async with _call_clients(settings, app=app_name) as (ari, crm, record_client):
+    async with _call_clients(settings, registry, app=app_name) as (ari, crm, record_client):
         ivr = build_ivr_edge(
             settings,
             ari,

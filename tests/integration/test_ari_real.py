@@ -113,6 +113,11 @@ async def test_a_waiter_sees_playback_events_and_a_missing_file_is_a_failed_play
         assert event["playback"]["state"] == "failed"
         assert translate(event) == Translated(theirs, PlaybackFinished(f"{theirs}-p1", True))
         assert began.done() or began.cancelled()
+        # what was said and heard is counted, ids folded into the route
+        assert ari.traffic.requests[("POST", "/channels/{id}/answer")] == 1
+        assert ari.traffic.requests[("POST", "/channels/{id}/play/{id}")] == 1
+        assert ari.traffic.events["StasisStart"] >= 1
+        assert ari.traffic.events["PlaybackFinished"] == 1
     finally:
         await hang_up_all(ari, theirs, ours)
         await ari.close()

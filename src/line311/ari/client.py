@@ -65,6 +65,7 @@ from line311.ari.errors import AriAuthError, AriClosed, AriError, AriUnreachable
 from line311.ari.lanes import _decode_event, _Lanes, _Waiter, backoff_delay, dispatch_key
 from line311.ari.port import ConnectedHandler, EventHandler
 from line311.ari.rest import AriRest, _normalise_base, map_exceptions
+from line311.ari.traffic import AriTraffic
 from line311.ari.ws_rest import WsRestPool
 
 __all__ = [
@@ -112,6 +113,7 @@ class AriClient(AriRest):
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         events: Iterable[str] | None = None,
+        traffic: AriTraffic | None = None,
     ) -> None:
         if not app:
             raise ValueError("ARI application name must not be empty")
@@ -119,6 +121,8 @@ class AriClient(AriRest):
         self.app = app
         self.base_url = root
         self._events = None if events is None else tuple(events)
+        self.traffic = traffic if traffic is not None else AriTraffic()
+        """Events heard and requests sent (`line311.ari.traffic`; shared by a process's clients)."""
         self._connect_timeout = connect_timeout
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -398,6 +402,7 @@ class AriClient(AriRest):
             event = _decode_event(message)
             if event is None:
                 continue
+            self.traffic.heard(event["type"])
             if event.get("type") == "ApplicationReplaced":
                 # a newer controller has the application: no event comes here any more,
                 # and reconnecting would take it back from that controller

@@ -43,6 +43,7 @@ from line311.ari.models import (
     Playback,
     StoredRecording,
 )
+from line311.ari.traffic import AriTraffic
 
 __all__ = ["AriRest", "map_exceptions"]
 
@@ -148,6 +149,7 @@ class AriRest:
     _http: httpx.AsyncClient
     _closed: bool
     _ws_rest: RestSocket | None = None
+    traffic: AriTraffic
 
     # ------------------------------------------------------------------ REST plumbing
     async def _send(
@@ -164,6 +166,7 @@ class AriRest:
         if self._closed:
             raise AriClosed(f"ARI client is closed ({method} {path})")
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        self.traffic.sent(method, path)
         sent = None
         if self._ws_rest is not None and not http:
             sent = await self._ws_rest.request(method, path, query, body)
