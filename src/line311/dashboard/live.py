@@ -20,7 +20,8 @@ Each subscriber owns a one-slot mailbox that keeps only the *latest* encoded sna
 snapshot is the whole state, so an older one that a slow client has not taken yet can be
 dropped. Publishing therefore never waits for a client, a slow or stuck client only delays
 itself, and a disconnected one is removed when its stream is cancelled. The JSON is encoded
-once per flush, whatever the number of clients.
+once per flush, whatever the number of clients, and not at all while no client streams (a
+controller whose dashboard is a process of its own): `snapshot` then computes on demand.
 
 Everything runs in the event loop's thread; use `LiveHub.publish_threadsafe` from others.
 """
@@ -98,7 +99,6 @@ class LiveHub:
         self.max_clients = max_clients
         self._listeners: list[Listener] = []
         self._subscribers: set[_Subscriber] = set()
-        self._encoded: bytes | None = None
         self._snapshot: dict[str, Any] | None = None
         self._computed_at = float("-inf")
         self._last_flush = float("-inf")
@@ -179,6 +179,8 @@ class LiveHub:
     def _flush(self) -> None:
         self._flush_handle = None
         self._last_flush = time.monotonic()
+        if not self._subscribers:
+            return  # nobody streams (a controller whose dashboard is its own process)
         self.flushes += 1
         try:
             snapshot = self._compute()
@@ -190,7 +192,6 @@ class LiveHub:
             event="snapshot",
             event_id=str(snapshot["version"]),
         )
-        self._encoded = data
         for subscriber in self._subscribers:
             subscriber.offer(data)
 

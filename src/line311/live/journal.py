@@ -42,6 +42,7 @@ from datetime import datetime, tzinfo
 from datetime import time as day_time
 from typing import Any, Protocol
 
+import orjson
 import redis.asyncio as aioredis
 
 from line311.live.errors import LiveError, LiveStateError
@@ -205,9 +206,10 @@ class LiveJournal:
             self._more.set()
 
     def on_agent(self, agent: Agent) -> None:
-        """Note that ``agent`` changed (its latest record is written at the next flush)."""
+        """Note that ``agent`` changed (its latest record is written at the next flush, with
+        the facts of that moment: a CCR's ringing, answering and wrap-up are one write, not
+        a round trip each)."""
         self._agents[agent.agent_id] = agent
-        self._more.set()
 
     # ------------------------------------------------------------------ flushing
     async def flush(self) -> int:
@@ -247,10 +249,7 @@ class LiveJournal:
             pipe.xadd(self.stream_key, {"m": lines}, maxlen=self.stream_max, approximate=True)
             pipe.expire(self.stream_key, self.keep)
         if agents:
-            records = {
-                agent_id: json.dumps(agent.to_dict(), separators=(",", ":"))
-                for agent_id, agent in agents.items()
-            }
+            records = {agent_id: orjson.dumps(a.to_dict()) for agent_id, a in agents.items()}
             pipe.hset(self.agents_key, mapping=records)
         async with mapped_errors("live journal write"):
             await pipe.execute()

@@ -3,6 +3,8 @@ by the next controller, and kept through a Redis outage (issue 12 points 1, 6, 7
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -113,6 +115,34 @@ async def test_given_ccr_changes_when_flushed_then_their_latest_records_read_bac
     new.register_agent(ccr("1001", "lang:en=5, topic:general=3"))
     new.restore_agent(agents["1001"], NOON + 60)
     assert new.agent("1001").pause_reason == "training"
+
+
+async def test_given_a_running_journal_then_a_ccr_change_waits_for_the_next_flush(
+    redis_client: aioredis.Redis,
+) -> None:
+    """A CCR's ringing, answering and wrap-up ride one flush (not a round trip each)."""
+    journal = LiveJournal(redis_client, DAY_FACTS, tz=UTC, interval=0.5, probe_every=60.0)
+    store = InMemoryRoutingStore()
+    store.watch_agents(journal.on_agent)
+    one = router(store=store)
+    one.register_agent(ccr("1001", "lang:en=5, topic:general=3"))
+    writer = asyncio.create_task(journal.run())
+    try:
+        await asyncio.sleep(0.05)  # the first check has run
+        one.agent_login("1001", now=NOON)
+        one.agent_pause("1001", now=NOON + 1, reason="break")
+        await asyncio.sleep(0.1)
+        assert journal.pending == 1  # not written at once
+        for _ in range(40):
+            if journal.pending == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert journal.pending == 0  # written at the flush
+        assert (await journal.load(NOON)).agents["1001"]["state"] == "paused"
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
 
 
 async def test_given_redis_killed_when_facts_come_then_kept_in_memory_and_written_once_it_is_back(

@@ -133,3 +133,18 @@ async def test_publish_threadsafe_applies_the_fact_in_the_loop() -> None:
         snap = await next_snapshot(stream)
         assert snap["queues"][0]["name"] == "parking"
         await stream.aclose()
+
+
+async def test_given_no_client_then_no_snapshot_is_encoded_but_one_is_computed_on_demand() -> None:
+    async with LiveHub(LiveState(), clock=FakeClock(), min_interval=0.0, refresh_every=0.01) as hub:
+        for i in range(3):
+            hub.publish(CallEnqueued(f"c{i}", "general", T0 + i))
+            await asyncio.sleep(0.02)  # flushes and refreshes come due
+        assert hub.flushes == 0  # nobody streams: nothing computed or encoded
+        assert hub.snapshot()["queues"][0]["waiting"] == 3
+        stream = hub.stream()
+        assert (await next_snapshot(stream))["queues"][0]["waiting"] == 3
+        hub.publish(CallEnqueued("c3", "general", T0 + 3))
+        assert (await next_snapshot(stream))["queues"][0]["waiting"] == 4
+        assert hub.flushes >= 1
+        await stream.aclose()
