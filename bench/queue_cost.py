@@ -59,9 +59,15 @@ from tests.fixtures.polling import wait_until
 RATES = (1.0, 2.0)
 REPEATS = 3
 SECONDS = 30.0
-AGENTS = 8
+AGENTS = 24
 ANSWER_MS = 200
-TALK_MS = 1500
+TALK_MS = 4000
+"""From the CCR's answer to its hang-up: the whisper first (the call's language and topic, about
+2.6 s in English), then the CCR and the caller bridged."""
+WHISPER_S = 2.6
+"""The English whisper of the ``general`` topic, seconds: a CCR hanging up sooner is never
+bridged to the caller, and the step would leave the connection's work out (`_parse` refuses
+a ``--talk-ms`` that short)."""
 WRAPUP_S = 1.0
 SETUP_S = 0.5
 """Per call, on a CCR's side, besides answer + talk + wrap-up: ringing, bridging (a rough
@@ -394,6 +400,12 @@ def _stack_steps(
                 side: per_call(counted_before[side], counted_after[side], queued)
                 for side in counted_after
             }
+            joined = TRAFFIC[label]["controller ARI"].get("POST /bridges/{id}/addChannel", 0.0)
+            if joined < 0.95:  # each caller joins their CCR's bridge once
+                FINDINGS.append(
+                    f"{label}: {joined:.2f} bridge joins per queued call, not 1: "
+                    "callers were not all bridged to their CCR"
+                )
         logs = {"controller": lab.stack.controller.output(), "crm-bridge": lab.stack.crm.output()}
         logs |= {w.name: w.output() for w in lab.workers}
         for name, text in logs.items():
@@ -538,6 +550,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     args.variant_list = [v for v in args.variants.split(",") if v.strip()]
     if not args.rate_list or any(v not in known for v in args.variant_list):
         parser.error(f"--rates needs numbers, --variants some of {sorted(known)}")
+    if args.talk_ms / 1000 < WHISPER_S + 0.5:
+        parser.error(
+            f"--talk-ms {args.talk_ms}: the CCR would hang up during the {WHISPER_S:g}-s "
+            "whisper, before being bridged to the caller (give at least "
+            f"{1000 * (WHISPER_S + 0.5):.0f})"
+        )
     busiest = busy_agents(max(args.rate_list), args.answer_ms, args.talk_ms, args.wrapup)
     if busiest > args.agents:
         parser.error(

@@ -117,11 +117,8 @@ class QueueHandlers:
 
     # ------------------------------------------------------------------ handlers
     async def hold(self, call_id: str, command: HoldCaller) -> Event | None:
-        ari = self._ari
         try:
-            await ari.create_bridge(command.bridge_id, "holding", command.name)
-            await ari.add_channel(command.bridge_id, command.channel_id)
-            await ari.start_moh(command.channel_id)
+            await self._ari.start_moh(command.channel_id)
         except AriNotFound:
             logger.info("call %s: caller left while being put on hold", call_id)
             return ChannelGone(command.channel_id)

@@ -63,7 +63,12 @@ plus ``ApplicationReplaced`` (the client's own) and ``CallBroadcast`` (an IVR wo
 new call, `line311.ari.workers.Claimer`). The controller asks Asterisk for these only
 (`line311.ari.client.AriClient` ``events``), so the rest of a call's chatter (ChannelVarset,
 ChannelStateChange, ChannelDialplan, PlaybackContinuing, bridge events, ...) is never
-serialised, sent or parsed. A type added to `translate` must be added here."""
+serialised, sent or parsed. A type added to `translate` must be added here.
+
+``ChannelHangupRequest`` repeats what ``StasisEnd`` says a moment later, but it is kept: it
+comes first, before the caller's channel leaves Stasis, so the session hears of the hang-up
+before it asks anything more of that channel (without it, a prompt started in that moment
+fails with 404 and the call's outcome reads ``failed`` instead of the caller's hang-up)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,11 +169,11 @@ class SubmitAlert:
 
 @dataclass(frozen=True, slots=True)
 class HoldCaller:
-    """Create holding bridge ``bridge_id``, put the caller in it, start music on hold."""
+    """Put the caller on hold: music on hold on their own channel (no bridge: a holding
+    bridge cost four requests per queued call -- create, add, remove, destroy -- for nothing
+    the channel's own music does not do)."""
 
     channel_id: str
-    bridge_id: str
-    name: str
 
 
 @dataclass(frozen=True, slots=True)

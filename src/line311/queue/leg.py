@@ -167,7 +167,9 @@ class QueuedCall:
         still says a callback was requested)."""
         self.has_contact = False
         self.caller_channel: str | None = caller_channel if caller_channel is not None else call_id
-        self.hold_bridge: str | None = f"hold-{call_id}"
+        self.hold_bridge: str | None = None
+        """A holding bridge: only in a state saved by an earlier version (which put the caller
+        in one); it is destroyed as it was then. `HoldCaller` now needs none."""
         self.bridge: str | None = None
         self.agent_channel: str | None = None
         self.resident_channel: str | None = None
@@ -196,9 +198,7 @@ class QueuedCall:
         self.seq = 0
         self.playing: dict[str, float] = {}
         """Playbacks under way -> when to carry on as if they ended (their ``max_wait``)."""
-        self._commands: list[Command] = [
-            HoldCaller(self.caller_channel, f"hold-{call_id}", f"queue-{queue}")
-        ]
+        self._commands: list[Command] = [HoldCaller(self.caller_channel)]
 
     # ------------------------------------------------------------------ Session
     @property

@@ -28,7 +28,7 @@ def handlers(ari: FakeAri) -> QueueHandlers:
 async def test_each_handler_answers_with_the_event_for_the_leg_or_none() -> None:
     ari = FakeAri()
     steps = handlers(ari).handlers()
-    assert await steps[HoldCaller]("c1", HoldCaller("c1", "hold-c1", "q")) is None
+    assert await steps[HoldCaller]("c1", HoldCaller("c1")) is None
     assert await steps[StopMoh]("c1", StopMoh("c1")) is None
     assert await steps[HangupChannel]("c1", HangupChannel("c1-a1")) is None
     assert [bool(ari.did(n)) for n in ("start_moh", "stop_moh", "hangup")] == [True] * 3
@@ -55,7 +55,7 @@ async def test_the_contact_stays_with_its_call_until_forgotten() -> None:
 
 
 def test_a_failed_critical_step_or_a_caller_gone_on_hold_stops_the_batch() -> None:
-    hold = HoldCaller("c1", "hold-c1", "q")
+    hold = HoldCaller("c1")
     assert stops_batch(hold, ChannelGone("c1"))
     assert stops_batch(AddToBridge("b", ("c1",)), CommandFailed("bridge", "x"))
     assert not stops_batch(

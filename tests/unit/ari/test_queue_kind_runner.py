@@ -28,7 +28,7 @@ async def test_given_a_free_english_ccr_when_an_english_caller_enqueues_then_the
     async with Harness(tmp_path) as h:
         h.runtime.agent_login("agent1")
         await h.enqueue("c1", Enqueue(language="en", topic="general"))
-        assert ("create_bridge", "hold-c1", "holding") in h.ari.calls
+        assert not any(c[0] == "create_bridge" for c in h.ari.calls)  # on hold: no bridge
         assert ("start_moh", "c1") in h.ari.calls
         await h.step()
         ((_, endpoint, agent_leg, args),) = h.offered()
@@ -221,7 +221,7 @@ async def test_given_max_wait_reached_when_the_caller_does_not_press_1_then_they
         (timed_out,) = h.of(CallTimedOut)
         assert (timed_out.reason, timed_out.callback_offered) == ("max-wait", True)
         assert h.of(CallbackRequested) == []
-        assert ("destroy_bridge", "hold-c1") in h.ari.calls
+        assert not any(c[0] == "destroy_bridge" for c in h.ari.calls)
         assert h.runtime.waiting_calls == 0
         await h.hang("c1")
         assert h.of(CallAbandoned) == []

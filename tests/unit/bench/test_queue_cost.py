@@ -53,9 +53,16 @@ def test_given_a_rate_when_ccrs_are_counted_then_each_call_holds_one_for_its_who
 
 def test_given_more_calls_than_the_ccrs_can_take_when_parsed_then_the_rate_is_refused():
     with pytest.raises(SystemExit):
-        _parse(["--rates", "3", "--agents", "4"])
+        _parse(["--rates", "3", "--agents", "8"])
 
-    assert _parse(["--rates", "1", "--agents", "4"]).rate_list == [1.0]
+    assert _parse(["--rates", "1", "--agents", "8"]).rate_list == [1.0]
+
+
+def test_given_a_ccr_hanging_up_during_the_whisper_when_parsed_then_refused():
+    with pytest.raises(SystemExit):
+        _parse(["--talk-ms", "1500"])  # never bridged: the connection's work left out
+
+    assert _parse(["--talk-ms", "3100", "--rates", "1"]).talk_ms == 3100
 
 
 def test_given_an_unknown_stack_when_parsed_then_it_is_refused():
