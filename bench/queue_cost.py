@@ -25,8 +25,8 @@ over the calls queued. The SIPp processes (callers and CCR phones) are not watch
 does not count. Before the steps, an idle window measures each process's fixed CPU per second
 (timers, the workers' load shares), which the *net* figures take off.
 
-    python -m bench queue_cost                      # w0 and w2, 1 and 2 calls/s, 3 times each
-    python -m bench queue_cost --rates 1 --repeats 1 --seconds 20
+    python -m bench queue_cost                      # w0 and w2, 2, 5 and 10 calls/s, twice each
+    python -m bench queue_cost --rates 2 --repeats 1 --variants w0
 """
 
 from __future__ import annotations
@@ -56,19 +56,19 @@ from line311.sim.sipp import SippPhone, start_agent
 from tests.e2e.capacity import StepResult, cpu_seconds, loadavg, quantile, run_step
 from tests.fixtures.polling import wait_until
 
-RATES = (1.0, 2.0)
-REPEATS = 3
-SECONDS = 30.0
-AGENTS = 24
-ANSWER_MS = 200
-TALK_MS = 4000
+RATES = (2.0, 5.0, 10.0)
+REPEATS = 2
+SECONDS = 20.0
+AGENTS = 56
+ANSWER_MS = 100
+TALK_MS = 3500
 """From the CCR's answer to its hang-up: the whisper first (the call's language and topic, about
 2.6 s in English), then the CCR and the caller bridged."""
 WHISPER_S = 2.6
 """The English whisper of the ``general`` topic, seconds: a CCR hanging up sooner is never
 bridged to the caller, and the step would leave the connection's work out (`_parse` refuses
 a ``--talk-ms`` that short)."""
-WRAPUP_S = 1.0
+WRAPUP_S = 0.5
 SETUP_S = 0.5
 """Per call, on a CCR's side, besides answer + talk + wrap-up: ringing, bridging (a rough
 allowance, for `busy_agents`)."""

@@ -24,6 +24,7 @@ __all__ = ["AriTraffic", "TrafficCollector", "route_of"]
 
 _WORDS = frozenset(
     {
+        "",
         "addChannel",
         "answer",
         "applications",
@@ -53,14 +54,14 @@ _WORDS = frozenset(
         "variable",
     }
 )
-"""The fixed segments of the ARI paths line311 calls; any other segment is an id."""
+"""The fixed segments of the ARI paths line311 calls (and the empty one before the leading
+slash); any other segment is an id."""
 
 
 def route_of(path: str) -> str:
     """``path`` with each id as ``{id}``: ``/channels/c1/play/p2`` is
     ``/channels/{id}/play/{id}``."""
-    segments = path.split("?", 1)[0].strip("/").split("/")
-    return "/" + "/".join(s if s in _WORDS else "{id}" for s in segments if s)
+    return "/".join([s if s in _WORDS else "{id}" for s in path.split("/")])
 
 
 class AriTraffic:
