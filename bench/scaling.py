@@ -49,14 +49,15 @@ MEASURED = {
     "rest_ms": 1.4,
     "worker_redis_ms": 0.7,
     "worker_crm_ms": 0.5,
-    "queued_ms": 14.7,
-    "queued_ms_w0": 15.3,
+    "queued_ms": 15.7,
+    "queued_ms_w0": 14.2,
 }
 """Defaults: docs/benchmarks.md "Capacity with IVR workers" at 20 calls/s (2026-12-05): without
 workers (controller, bridge, Redis) and with 2 (each worker's CPU per call *it* ran, i.e. twice
 its per-step figure; the controller's, the bridge's and Redis's per call). ``queued_ms`` /
-``queued_ms_w0``: docs/benchmarks.md "Queue cost" (2026-12-05), the controller's net ms per
-queued call with 2 workers / without, median over the steps."""
+``queued_ms_w0``: docs/benchmarks.md "Queue cost" (2026-12-05, callers bridged to their CCR:
+an earlier run measured calls whose CCR hung up during the whisper), the controller's net ms
+per queued call with 2 workers / without, median over the steps."""
 QUEUED_SHARE = 0.5
 """Share of calls that reach a CCR: NYC 311 resolves more than half in the IVR."""
 

@@ -184,6 +184,12 @@ def test_given_a_ccr_desk_listening_when_their_phone_answers_a_queued_caller_the
 
         answer_at, bridged_at = wait_until(answered_and_bridged, 30, "the answer and the bridge")
         assert caller.wait(timeout=60).final_status == 200  # the CCR hangs up after 3 s
+
+        def phone_trace() -> str | None:
+            log = phone.snapshot().log
+            return log if "BYE" in log else None
+
+        ccr_phone_saw = wait_until(phone_trace, 10, "the CCR phone's trace of the call")
     finally:
         desk.close()
         observer.close()
@@ -215,3 +221,7 @@ def test_given_a_ccr_desk_listening_when_their_phone_answers_a_queued_caller_the
     last = httpx.get(f"{base}/agents/agent2/pop", headers=supervisor, timeout=5).json()
     assert last["pop"]["call_id"] == call_id
     assert CALLER not in json.dumps(last)
+    # ... nor in any SIP message the CCR's phone got: the INVITE, and whatever identity update
+    # the bridge sent (the caller's channel gets a neutral caller id first)
+    assert "INVITE sip:" in ccr_phone_saw
+    assert CALLER not in ccr_phone_saw

@@ -198,17 +198,17 @@ class QueueHandlers:
 
     async def hide(self, call_id: str, command: HideIdentity) -> Event | None:
         """Bridging sends each side the other's identity: a resident's number must not reach
-        the CCR's phone, so the channel gets a neutral caller id first."""
-        for variable, value in (
-            ("CALLERID(name)", command.name),
-            ("CALLERID(num)", command.number),
-        ):
-            try:
-                await self._ari.set_channel_var(command.channel_id, variable, value)
-            except AriNotFound as exc:
-                return CommandFailed(type(command).__name__, str(exc))
-            except AriError as exc:
-                logger.warning("call %s: could not set %s: %s", call_id, variable, exc)
+        the CCR's phone, so the channel gets a neutral caller id first, name and number in
+        one request (``CALLERID(all)``: ``"name" <number>``)."""
+        name = command.name.replace('"', "").replace("\\", "")
+        try:
+            await self._ari.set_channel_var(
+                command.channel_id, "CALLERID(all)", f'"{name}" <{command.number}>'
+            )
+        except AriNotFound as exc:
+            return CommandFailed(type(command).__name__, str(exc))
+        except AriError as exc:
+            logger.warning("call %s: could not set its neutral caller id: %s", call_id, exc)
         return None
 
     async def read_contact(self, call_id: str, command: ReadContact) -> Event | None:

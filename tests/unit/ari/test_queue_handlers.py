@@ -7,6 +7,7 @@ from line311.call.commands import (
     AddToBridge,
     CreateBridge,
     HangupChannel,
+    HideIdentity,
     HoldCaller,
     Originate,
     PlayPrompts,
@@ -62,3 +63,13 @@ def test_a_failed_critical_step_or_a_caller_gone_on_hold_stops_the_batch() -> No
         Originate("c1-a1", "PJSIP/a", ("outbound",), "311", 15), ChannelGone("c1-a1")
     )
     assert not stops_batch(hold, None)
+
+
+async def test_a_neutral_caller_id_is_one_request_and_a_quote_in_its_name_cannot_break_out() -> (
+    None
+):
+    ari = FakeAri()
+    steps = handlers(ari).handlers()
+    hide = HideIdentity("c1", 'a "b" \\c', "311")
+    assert await steps[HideIdentity]("c1", hide) is None
+    assert ari.did("set_var") == [("set_var", "c1", "CALLERID(all)", '"a b c" <311>')]

@@ -43,7 +43,7 @@ async def test_given_a_free_english_ccr_when_an_english_caller_enqueues_then_the
         ]
         assert ("add_channel", "conn-c1", ["c1", agent_leg]) in h.ari.calls
         # the resident's number never reaches the CCR: a neutral caller id before bridging
-        assert ("set_var", "c1", "CALLERID(num)", "311") in h.ari.calls
+        assert ("set_var", "c1", "CALLERID(all)", '"311 en general" <311>') in h.ari.calls
         (answered,) = h.of(CallAnswered)
         assert (answered.agent_id, answered.at - h.of(CallEnqueued)[0].at) == ("agent1", 3)
         h.now += 60
