@@ -160,7 +160,8 @@ class BatchedEventWriter:
         failing = False
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._more.wait(), self._interval)
+                async with asyncio.timeout(self._interval):  # no task per turn, as wait_for makes
+                    await self._more.wait()
             self._more.clear()
             try:
                 await self.flush()

@@ -200,6 +200,8 @@ class QueueKind(RouterDesk):
         self._outbox: list[tuple[str, Event]] = []
         self._host: CallHost | None = None
         self._wake = asyncio.Event()
+        self._seen_changes = -1
+        """The router store's change counter at the last `_after_change` that acted."""
 
     def _now(self) -> float:
         return self.clock.now()
@@ -374,6 +376,14 @@ class QueueKind(RouterDesk):
         self._wake.set()
 
     def _after_change(self) -> None:
+        """After a call's step or a desk action: report the CCRs whose state moved and wake
+        the router's task -- only when the router's store changed (most of a queued call's
+        steps -- a prompt starting, music stopped -- leave it as it was: no roster scan, no
+        wake-up for them)."""
+        changes = self.router.store.changes()
+        if changes == self._seen_changes:
+            return
+        self._seen_changes = changes
         self._sync_agents()
         self._wake.set()
 
@@ -389,7 +399,8 @@ class QueueKind(RouterDesk):
             wake_at = self.router.next_deadline()
             timeout = None if wake_at is None else max(0.0, wake_at - self._now())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):  # no task per turn, as wait_for makes
+                    await self._wake.wait()
 
     async def step(self) -> None:
         """One turn: withdrawn offers, expiries, then offers (none for the expired)."""

@@ -246,7 +246,8 @@ class RecordDelivery:
             next_due = self.spool.next_due()
             timeout = None if next_due is None else max(0.0, next_due - self._clock())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):  # no task per turn, as wait_for makes
+                    await self._wake.wait()
                 if self._linger:  # woken by a submit: let the calls ending now join it
                     await self._sleep(self._linger)
 

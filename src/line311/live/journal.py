@@ -293,7 +293,8 @@ class LiveJournal:
                 await asyncio.sleep(self.retry_every)
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._more.wait(), self.interval)
+                async with asyncio.timeout(self.interval):  # no task per turn, as wait_for makes
+                    await self._more.wait()
             self._more.clear()
 
     # ------------------------------------------------------------------ reading back

@@ -367,3 +367,15 @@ async def test_given_a_ringing_offer_when_the_ccr_logs_out_then_the_router_task_
         await h.hang(leg)  # our own hang-up comes back: no longer the call's channel
         assert not h.holds(leg)
         assert h.router.agent("agent1").state.value == "logged_out"
+
+
+async def test_a_step_that_leaves_the_router_as_it_was_does_not_wake_it() -> None:
+    async with Harness() as h:
+        kind = h.runtime
+        h.runtime.agent_login("agent1")  # a change: the router is woken
+        assert kind._wake.is_set()
+        kind._wake.clear()
+        kind._after_change()  # nothing changed since (a prompt started, music stopped ...)
+        assert not kind._wake.is_set()
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))  # a change again
+        assert kind._wake.is_set()
