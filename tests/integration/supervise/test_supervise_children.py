@@ -128,7 +128,10 @@ async def test_given_a_child_that_keeps_dying_then_it_backs_off_and_status_exits
     sup = Supervisor(
         [child(tmp_path, "ok"), child(tmp_path, "crashy", "import sys; sys.exit(3)")],
         tmp_path / "supervisor.json",
-        backoff=Backoff(initial=0.1, maximum=0.4),
+        # 0.1, 0.5, 2.5 s, then 12.5: once in backoff after the third restart, crashy stays
+        # there longer than `line311 status` takes to start on a loaded box (with a short
+        # maximum it was running again, for a moment, as often as not when status read it)
+        backoff=Backoff(initial=0.1, factor=5.0, maximum=12.5),
     )
     async with supervising(sup):
         await until(lambda: by_name(sup)["crashy"]["restarts"] >= 3, 10, "three restarts")
