@@ -8,32 +8,25 @@ difference by the calls.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping
 
 import httpx
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 __all__ = ["ari_counts", "per_call", "redis_counts", "table"]
-
-_SAMPLE = re.compile(r"^line311_ari_(events|requests)_total\{(.*)\} ([0-9.e+]+)$")
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
 def parse_ari(text: str) -> Counter[str]:
     """``event <type>`` and ``<METHOD> <route>`` counts from Prometheus text."""
     out: Counter[str] = Counter()
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match is None:
-            continue
-        labels = dict(_LABEL.findall(match.group(2)))
-        if match.group(1) == "events":
-            key = f"event {labels.get('type', '?')}"
-        else:
-            key = f"{labels.get('method', '?')} {labels.get('route', '?')}"
-        out[key] += int(float(match.group(3)))
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "line311_ari_events_total":
+                out[f"event {sample.labels['type']}"] += int(sample.value)
+            elif sample.name == "line311_ari_requests_total":
+                out[f"{sample.labels['method']} {sample.labels['route']}"] += int(sample.value)
     return out
 
 
