@@ -77,6 +77,8 @@ class BenchStack:
     kamailio: KamailioManager | None = None
     redis: RedisServer | None = None
     workers: list[Service] = field(default_factory=list)
+    worker_ports: list[int] = field(default_factory=list)
+    """Each IVR worker's HTTP port (/health, /metrics), in the order of `workers`."""
     dashboard: Service | None = None
     """``line311 dashboard`` with ``LINE311_DASHBOARD_PROCESS=true`` (the stack's http_port)."""
 
@@ -255,6 +257,8 @@ def _with_services(
         )
         for k in range(1, settings.ivr_workers + 1)
     ]
+    base = int(env.get("LINE311_IVR_WORKER_HTTP_PORT_BASE", "0"))
+    worker_ports = [base + k for k in range(1, len(workers) + 1)]
     dashboard = (
         Service("dashboard", [*LINE311, "dashboard"], env, workdir / "dashboard.log")
         if split
@@ -267,9 +271,8 @@ def _with_services(
         stack.start()
         for worker in workers:
             worker.start()
-        base = int(env.get("LINE311_IVR_WORKER_HTTP_PORT_BASE", "0"))
-        for k in range(1, len(workers) + 1):
-            wait_until(partial(_worker_connected, base + k), 30, f"IVR worker {k} up in ARI")
+        for k, port in enumerate(worker_ports, start=1):
+            wait_until(partial(_worker_connected, port), 30, f"IVR worker {k} up in ARI")
     except BaseException:
         if dashboard is not None:
             dashboard.stop()
@@ -279,7 +282,9 @@ def _with_services(
         if redis is not None:
             redis.stop()
         raise
-    return BenchStack(settings, stack, workdir, managers, kamailio, redis, workers, dashboard)
+    return BenchStack(
+        settings, stack, workdir, managers, kamailio, redis, workers, worker_ports, dashboard
+    )
 
 
 def _worker_connected(port: int) -> bool:

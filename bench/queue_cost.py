@@ -116,9 +116,10 @@ ENDED = frozenset(
 )
 """queue_log events that end a caller's stay in the queue."""
 FINDINGS: list[str] = []
+"""What the stacks' logs said at WARNING or above, and steps not all bridged (filled by
+`_stack_steps`)."""
 PROFILES: dict[str, str] = {}
 """With ``--profile``: the controller's py-spy summary in each stack's last step."""
-"""What the stacks' logs said at WARNING or above (filled by `_stack_steps`)."""
 TRAFFIC: dict[str, dict[str, dict[str, float]]] = {}
 """Per stack, per side (the controller's ARI, each worker's, Redis): messages per queued call
 over all the stack's steps (`bench._traffic`)."""
@@ -421,9 +422,8 @@ def _stack_steps(
 def _traffic(lab: BenchStack) -> dict[str, Counter[str]]:
     """The ARI traffic of the controller and each worker, and Redis's commands, so far."""
     out = {"controller ARI": ari_counts(f"http://127.0.0.1:{lab.stack.http_port}/metrics")}
-    base = int(lab.stack.env.get("LINE311_IVR_WORKER_HTTP_PORT_BASE", "0"))
-    for k in range(1, len(lab.workers) + 1):
-        out[f"ivr-worker-{k} ARI"] = ari_counts(f"http://127.0.0.1:{base + k}/metrics")
+    for k, port in enumerate(lab.worker_ports, start=1):
+        out[f"ivr-worker-{k} ARI"] = ari_counts(f"http://127.0.0.1:{port}/metrics")
     if lab.redis is not None:
         out["Redis commands"] = redis_counts(lab.redis.port, lab.redis.password)
     return out
