@@ -120,25 +120,29 @@ async def test_given_ccr_changes_when_flushed_then_their_latest_records_read_bac
 async def test_given_a_running_journal_then_a_ccr_change_waits_for_the_next_flush(
     redis_client: aioredis.Redis,
 ) -> None:
-    """A CCR's ringing, answering and wrap-up ride one flush (not a round trip each)."""
-    journal = LiveJournal(redis_client, DAY_FACTS, tz=UTC, interval=0.5, probe_every=60.0)
+    """A CCR's ringing, answering and wrap-up ride one flush (not a round trip each). No timed
+    flush can come (60 s interval): the one that writes the CCR is the one a fact starts."""
+    journal = LiveJournal(redis_client, DAY_FACTS, tz=UTC, interval=60.0, probe_every=60.0, batch=1)
     store = InMemoryRoutingStore()
     store.watch_agents(journal.on_agent)
     one = router(store=store)
     one.register_agent(ccr("1001", "lang:en=5, topic:general=3"))
     writer = asyncio.create_task(journal.run())
     try:
-        await asyncio.sleep(0.05)  # the first check has run
+        await asyncio.sleep(0.05)  # the writer's first check has looked (nothing pending)
         one.agent_login("1001", now=NOON)
         one.agent_pause("1001", now=NOON + 1, reason="break")
         await asyncio.sleep(0.1)
-        assert journal.pending == 1  # not written at once
-        for _ in range(40):
+        assert journal.pending == 1  # not written at once: no round trip of its own
+        journal.on_fact(CallEnqueued("c1", "general", NOON + 2), [])  # a batch: a flush
+        for _ in range(100):
             if journal.pending == 0:
                 break
             await asyncio.sleep(0.05)
-        assert journal.pending == 0  # written at the flush
-        assert (await journal.load(NOON)).agents["1001"]["state"] == "paused"
+        assert journal.pending == 0  # the CCR written with that flush
+        restored = await journal.load(NOON)
+        assert restored.agents["1001"]["state"] == "paused"
+        assert restored.facts == [CallEnqueued("c1", "general", NOON + 2)]
     finally:
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
