@@ -141,6 +141,18 @@ def test_the_app_events_include_the_ivr_workers_ones_and_a_call_broadcast_is_no_
     assert translate({"type": "CallBroadcast", "channel": channel()}) is None
 
 
+def test_the_app_events_leave_out_playback_started_which_no_session_acts_on() -> None:
+    """Asterisk is not asked for ``PlaybackStarted``: the IVR only ever ignores it (every
+    transition it has is `_ignore`), and the sessions wait for ``PlaybackFinished``."""
+    from line311.call.events import PlaybackStarted as Started
+    from line311.ivr.transitions import TRANSITIONS, Transitions
+
+    assert "PlaybackStarted" not in APP_EVENTS
+    assert "PlaybackFinished" in APP_EVENTS
+    handlers = {h for (_, kind), h in TRANSITIONS.items() if kind is Started}
+    assert handlers == {Transitions._ignore}
+
+
 @pytest.mark.parametrize(
     "event",
     [
