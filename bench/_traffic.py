@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import httpx
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["ari_counts", "per_call", "redis_counts", "table"]
+if TYPE_CHECKING:
+    from bench._stack import BenchStack
+
+__all__ = ["ari_counts", "per_call", "redis_counts", "stack_traffic", "table", "tables"]
 
 
 def parse_ari(text: str) -> Counter[str]:
@@ -68,3 +72,40 @@ def table(columns: Mapping[str, Mapping[str, float]], *, top: int = 25) -> str:
     )
     total = "| **total** | " + " | ".join(f"**{sum(c.values()):.1f}**" for c in columns.values())
     return head + body + total + " |"
+
+
+def stack_traffic(lab: BenchStack) -> dict[str, Counter[str]]:
+    """The ARI traffic of a bench stack's controller and each IVR worker, and its Redis's
+    commands, so far (``<process> ARI`` and ``Redis commands``)."""
+    out = {"controller ARI": ari_counts(f"http://127.0.0.1:{lab.stack.http_port}/metrics")}
+    for k, port in enumerate(lab.worker_ports, start=1):
+        out[f"ivr-worker-{k} ARI"] = ari_counts(f"http://127.0.0.1:{port}/metrics")
+    if lab.redis is not None:
+        out["Redis commands"] = redis_counts(lab.redis.port, lab.redis.password)
+    return out
+
+
+def tables(traffic: Mapping[str, Mapping[str, Mapping[str, float]]], what: str) -> str:
+    """Messages per ``what`` (e.g. "queued call"): each stack's ARI traffic by process (one
+    column per stack and process), then its Redis commands; ``traffic`` is per stack label,
+    as `stack_traffic` names the sides, already divided by the calls (`per_call`)."""
+    ari = {
+        f"{label} {side.removesuffix(' ARI')}".strip(): counts
+        for label, sides in traffic.items()
+        for side, counts in sides.items()
+        if side.endswith(" ARI")
+    }
+    redis_ = {label or "Redis": sides.get("Redis commands", {}) for label, sides in traffic.items()}
+    out = (
+        f"### Messages per {what}\n\n"
+        f"ARI events heard and REST requests sent per {what}, by process "
+        "(`line311_ari_events_total`, `line311_ari_requests_total` from each process's "
+        "`/metrics`, over all the stack's steps):\n\n" + table(ari) + "\n\n"
+    )
+    if any(redis_.values()):
+        out += (
+            f"Redis commands per {what} (`INFO commandstats`, every client):\n\n"
+            + table(redis_)
+            + "\n\n"
+        )
+    return out

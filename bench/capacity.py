@@ -37,6 +37,7 @@ from pathlib import Path
 
 from bench._profile import Profiler, summarise
 from bench._stack import TimedObserver, bench_stack
+from bench._traffic import per_call, stack_traffic, tables
 from bench._viewers import viewers
 from bench.ari_latency import _latencies
 from tests.e2e.capacity import (
@@ -54,6 +55,10 @@ HOLD_MS = 12_000
 UTILISATION = 0.7
 """Share of a core kept busy on paper (latency headroom), as in ``bench/scaling.py``."""
 SETTLE_S = 2.0
+
+TRAFFIC: dict[str, dict[str, dict[str, float]]] = {}
+"""Per stack (its variant label): each process's ARI messages and Redis's commands per
+product call, over all the stack's steps (`bench._traffic`)."""
 """`run_step`'s pause after SIPp ends, inside the CPU window."""
 RECORD_PEAK_CONCURRENT = 2_700
 """Concurrent calls at NYC 311's record peak (2011-01-27, 276,827 calls that day)."""
@@ -509,10 +514,13 @@ def _variants(specs: list[str]) -> list[tuple[str, dict[str, str]]]:
     return out or [("", {})]
 
 
-def _own_stack(args: argparse.Namespace, env: dict[str, str], asterisks: int) -> list[StepResult]:
+def _own_stack(
+    args: argparse.Namespace, env: dict[str, str], asterisks: int, label: str = ""
+) -> list[StepResult]:
     rtp_ports = max(200, int(max(float(r) for r in args.rates.split(",")) * 34))
     with bench_stack(env, rtp_ports=rtp_ports, asterisks=asterisks) as lab:
         token = lab.stack.supervisor_token() if args.viewers else ""
+        counted = stack_traffic(lab)
         with viewers(lab.stack.http_port, token, args.viewers) as seen:
             results = _steps(
                 args, lab.workdir / "capacity", lab.settings.sip_port, lab.processes(),
@@ -520,6 +528,10 @@ def _own_stack(args: argparse.Namespace, env: dict[str, str], asterisks: int) ->
             )  # fmt: skip
         if args.viewers and seen.connected < args.viewers:
             raise RuntimeError(f"only {seen.connected} of {args.viewers} live feeds opened")
+        # the twin's calls never reach line311: what it heard and said was for the product's
+        calls = sum(r.calls for r in results if r.target == "product")
+        now = stack_traffic(lab)
+        TRAFFIC[label] = {side: per_call(counted[side], now[side], calls) for side in now}
         return results
 
 
@@ -565,6 +577,7 @@ def run(argv: list[str] | None = None) -> str:
     command = "python -m bench capacity" + ("" if not argv else " " + shlex.join(argv))
     before = loadavg()
     runs: dict[tuple[str, int], list[StepResult]] = {}
+    TRAFFIC.clear()
     if args.sip_port is not None:
         processes = {k: int(v) for k, v in (p.split("=", 1) for p in args.pid)}
         workdir = Path("var/bench-capacity")
@@ -574,7 +587,8 @@ def run(argv: list[str] | None = None) -> str:
         base = dict(e.split("=", 1) for e in args.env)
         for label, extra in _variants(args.variant):
             for n in args.fleet:
-                runs[(label, n)] = _own_stack(args, base | extra, n)
+                tag = label if len(args.fleet) == 1 else f"{label} {n}×Asterisk".strip()
+                runs[(label, n)] = _own_stack(args, base | extra, n, tag)
     after = loadavg()
     fleet = max(args.fleet) > 1
     title = (
@@ -609,6 +623,7 @@ def run(argv: list[str] | None = None) -> str:
             _section(label, results, args.variant, n, fleet) for (label, n), results in runs.items()
         )
         + (_paper(runs, cores, args.hold_ms / 1000, step_s) if fleet else "")
+        + ("\n\n" + tables(TRAFFIC, "product call") if TRAFFIC else "")
         + f"\n\n_Load average (1, 5, 15 min) before: {' '.join(f'{x:.2f}' for x in before)}; "
         f"after: {' '.join(f'{x:.2f}' for x in after)} (2 cores shared by SIPp, Asterisk, "
         "line311 and whatever else ran)._\n\n"

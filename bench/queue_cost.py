@@ -40,7 +40,6 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +48,7 @@ import httpx
 
 from bench._profile import Profiler, summarise
 from bench._stack import BenchStack, bench_stack
-from bench._traffic import ari_counts, per_call, redis_counts, table
+from bench._traffic import per_call, stack_traffic, tables
 from bench.capacity import Cost, fit
 from line311.queue.queue_log import QueueLogRecord, parse_lines
 from line311.sim.sipp import SippPhone, start_agent
@@ -355,7 +354,7 @@ def _stack_steps(
         log_path = lab.workdir / "state" / "queue_log"
         with agents_in(lab, args, calls=total + 10):
             idle = _idle(processes, args.idle)
-            counted_before = _traffic(lab)
+            counted_before = stack_traffic(lab)
             for n, rate in enumerate(rates, start=1):
                 known = set(_rows(db))
                 lines = len(_queue_log(log_path))
@@ -395,7 +394,7 @@ def _stack_steps(
                 rows = [r for c, r in _rows(db).items() if c not in known]
                 figures = queue_figures(_queue_log(log_path)[lines:], rows)
                 out.append(Step(label, result, window, figures, idle))
-            counted_after = _traffic(lab)
+            counted_after = stack_traffic(lab)
             queued = sum(step.calls for step in out)
             TRAFFIC[label] = {
                 side: per_call(counted_before[side], counted_after[side], queued)
@@ -417,37 +416,6 @@ def _stack_steps(
                     + " / ".join(f"`{m}`" for m in sample)
                 )
     return out
-
-
-def _traffic(lab: BenchStack) -> dict[str, Counter[str]]:
-    """The ARI traffic of the controller and each worker, and Redis's commands, so far."""
-    out = {"controller ARI": ari_counts(f"http://127.0.0.1:{lab.stack.http_port}/metrics")}
-    for k, port in enumerate(lab.worker_ports, start=1):
-        out[f"ivr-worker-{k} ARI"] = ari_counts(f"http://127.0.0.1:{port}/metrics")
-    if lab.redis is not None:
-        out["Redis commands"] = redis_counts(lab.redis.port, lab.redis.password)
-    return out
-
-
-def _traffic_tables() -> str:
-    """Messages per queued call: each stack's ARI traffic, then its Redis commands."""
-    ari = {
-        f"{label} {side.removesuffix(' ARI')}": counts
-        for label, sides in TRAFFIC.items()
-        for side, counts in sides.items()
-        if side.endswith(" ARI")
-    }
-    redis = {label: sides.get("Redis commands", {}) for label, sides in TRAFFIC.items()}
-    return (
-        "### Messages per queued call\n\n"
-        "ARI events heard and REST requests sent per queued call, by process "
-        "(`line311_ari_events_total`, `line311_ari_requests_total` from each process's "
-        "`/metrics`, over all the stack's steps):\n\n"
-        + table(ari)
-        + "\n\nRedis commands per queued call (`INFO commandstats`, every client):\n\n"
-        + table(redis)
-        + "\n\n"
-    )
 
 
 # ---------------------------------------------------------------------- report
@@ -616,7 +584,7 @@ def run(argv: list[str] | None = None) -> str:
         + "\n\n### Per process, over the steps\n\n"
         + _summary_table(runs)
         + "\n\n"
-        + (_traffic_tables() if TRAFFIC else "")
+        + (tables(TRAFFIC, "queued call") if TRAFFIC else "")
         + "Per queued call, net medians: "
         + ", ".join(lines)
         + ".\n\n"
