@@ -36,7 +36,7 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import Settings
 from line311.kamailio.manager import KamailioManager
 from line311.live.server import RedisServer
-from tests.conftest import _test_settings, fleet_ports, free_tcp_port, ports_of
+from tests.conftest import _test_settings, fleet_ports, free_tcp_port, free_tcp_ports, ports_of
 from tests.e2e.stack import LINE311, AriObserver, Service, Stack, stack_env
 from tests.fixtures.polling import wait_until
 
@@ -206,7 +206,7 @@ def _with_services(
     log_level: str,
 ) -> BenchStack:
     """The CRM bridge and the controller started against the running Asterisk(s)."""
-    http_port, crm_port = free_tcp_port(), free_tcp_port()
+    http_port, crm_port = free_tcp_ports(2, ports_of(settings.model_dump()))
     env = stack_env(
         {
             "LINE311_STATE_DIR": str(settings.state_dir),

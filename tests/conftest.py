@@ -42,6 +42,18 @@ def free_tcp_port(avoid: Collection[int] = ()) -> int:
     return _free_port(socket.SOCK_STREAM, avoid)
 
 
+def free_tcp_ports(count: int, avoid: Collection[int] = ()) -> list[int]:
+    """``count`` different free loopback TCP ports, none of ``avoid`` (two calls of
+    `free_tcp_port` in a row may return the same number: the first was closed again)."""
+    taken = set(avoid)
+    out: list[int] = []
+    for _ in range(count):
+        port = free_tcp_port(taken)
+        taken.add(port)
+        out.append(port)
+    return out
+
+
 def free_udp_port(avoid: Collection[int] = ()) -> int:
     """A free loopback UDP port, none of ``avoid``."""
     return _free_port(socket.SOCK_DGRAM, avoid)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import AsteriskInstance, free_tcp_port
+from tests.conftest import AsteriskInstance, free_tcp_ports, ports_of
 from tests.e2e.stack import AriObserver, Stack, stack_env, wait_until
 from tests.e2e.supervised import Supervised
 
@@ -45,7 +45,9 @@ def start_stack(
     instance: AsteriskInstance, workdir: Path, extra_env: dict[str, str] | None = None
 ) -> Stack:
     """CRM bridge + controller for ``instance``, started; the caller stops it."""
-    http_port, crm_port = free_tcp_port(), free_tcp_port()
+    # none of the instance's ports: a TCP pick may land on the number of its SIP (UDP) port,
+    # which the settings refuse ("http_port and sip_port are both ...")
+    http_port, crm_port = free_tcp_ports(2, ports_of(instance.settings.model_dump()))
     env = stack_env(instance.env, workdir, http_port, crm_port)
     env.update(extra_env or {})
     stack = Stack(env, workdir, http_port, crm_port)

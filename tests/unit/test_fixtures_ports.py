@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import _test_settings, fleet_ports, free_tcp_port, ports_of
+from tests.conftest import _test_settings, fleet_ports, free_tcp_port, free_tcp_ports, ports_of
 
 
 def test_ports_of_names_every_port_a_set_of_settings_takes() -> None:
@@ -33,3 +33,13 @@ def test_given_a_fleet_then_the_picked_ports_clash_with_none_of_it(tmp_path: Pat
         picked = [settings.sip_port, settings.http_port, settings.crm_port, settings.ari_port]
         assert len(set(picked)) == len(picked)
         assert not set(picked) & (ports_of(fleet) - {settings.ari_port})
+
+
+def test_given_ports_in_use_then_the_ports_picked_for_a_stack_are_apart_and_none_of_them() -> None:
+    """The e2e stack's HTTP and CRM ports beside an Asterisk instance's (one CI run once drew
+    its SIP port's number for the HTTP port)."""
+    for _ in range(50):
+        avoid = set(free_tcp_ports(3))
+        picked = free_tcp_ports(2, avoid)
+        assert len(set(picked)) == 2
+        assert not set(picked) & avoid
