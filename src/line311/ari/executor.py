@@ -71,8 +71,12 @@ class Executor:
                 call.facts.answered_at = call.facts.answered_at or self._clock.now()
                 follow_up = Answered()
             elif isinstance(command, Play):
-                media = f"{self._prefix}/{command.language}/{command.prompt_id}"
-                await self._client.play(channel_id, media, command.playback_id)
+                # one media list: played in turn, one PlaybackFinished after the last
+                prompts = ((command.prompt_id, command.language), *command.then)
+                uris = [f"{self._prefix}/{language}/{prompt}" for prompt, language in prompts]
+                await self._client.play(
+                    channel_id, uris[0] if len(uris) == 1 else uris, command.playback_id
+                )
             elif isinstance(command, StopPlayback):
                 try:
                     await self._client.stop_playback(command.playback_id)

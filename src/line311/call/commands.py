@@ -64,6 +64,9 @@ class Play:
     playback_id: str
     prompt_id: str
     language: str
+    then: tuple[tuple[str, str], ...] = ()
+    """Further ``(prompt_id, language)`` played after it in the same playback (one media
+    list: one request, one ``PlaybackFinished`` at the end of the last)."""
 
 
 @dataclass(frozen=True, slots=True)

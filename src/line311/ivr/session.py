@@ -131,7 +131,7 @@ class CallSession(Transitions):
         self._call_deadline: float | None = None
         self._playback_seq = 0
         self._current_playback: str | None = None
-        self._current_item: Item | None = None
+        self._current_items: list[Item] = []
         self._playlist: list[Item] = []
         self._node_id = self.flow.start
         self._phase = Phase.NONE
@@ -273,6 +273,8 @@ class CallSession(Transitions):
             phase=self._phase.value,
             outcome=None if self._outcome is None else self._outcome.value,
             resolution=None if self._resolution is None else self._resolution.value,
+            current_items=[list(item) for item in self._current_items],
+            # what a version that played one item per playback reads: the list's last item
             current_item=None if self._current_item is None else list(self._current_item),
             playlist=[list(item) for item in self._playlist],
             sr_result=[list(item) for item in self._sr_result],
@@ -302,8 +304,11 @@ class CallSession(Transitions):
             self._phase = Phase(data["phase"])
             self._outcome = None if data["outcome"] is None else Outcome(data["outcome"])
             self._resolution = None if data["resolution"] is None else Outcome(data["resolution"])
-            item = data["current_item"]
-            self._current_item = None if item is None else as_item(item)
+            if "current_items" in data:
+                self._current_items = [as_item(i) for i in data["current_items"]]
+            else:  # saved by a version that played one item per playback
+                item = data["current_item"]
+                self._current_items = [] if item is None else [as_item(item)]
             self._playlist = [as_item(i) for i in data["playlist"]]
             self._sr_result = [as_item(i) for i in data["sr_result"]]
             self._sr_answer_pending = copy_json(data.get("sr_answer_pending"))

@@ -93,7 +93,8 @@ class SessionCore:
     _call_deadline: float | None
     _playback_seq: int
     _current_playback: str | None
-    _current_item: Item | None
+    _current_items: list[Item]
+    """What ``_current_playback`` plays: one media list (`FlowSteps._play_next`)."""
     _playlist: list[Item]
     _node_id: str
     _phase: Phase
@@ -106,6 +107,12 @@ class SessionCore:
     _sr_answer_pending: list[str | None] | None
     _left_start: bool
     _record: dict[str, Any]
+
+    @property
+    def _current_item(self) -> Item | None:
+        """The last item of the playback under way: the one whose tag speaks for it (an
+        alert plays alone; an ``info:`` item ends its list)."""
+        return self._current_items[-1] if self._current_items else None
 
 
 def expand(segment: str, language: str) -> list[str]:

@@ -24,7 +24,11 @@ from line311.ivr.state import (
     expand,
 )
 
-__all__ = ["FlowSteps"]
+__all__ = ["MAX_MEDIA_LIST", "FlowSteps"]
+
+MAX_MEDIA_LIST = 24
+"""At most this many prompts in one playback (one ``media`` list of ``POST /play``: an SR
+number's digits and the words around them fit; the request line stays short)."""
 
 
 class FlowSteps(SessionCore):
@@ -47,25 +51,54 @@ class FlowSteps(SessionCore):
 
     def _play_next(self, now: float) -> None:
         if not self._playlist:
-            self._current_item = None
+            self._current_items = []
             self._prompts_done(now)
             return
-        item = self._playlist.pop(0)
-        prompt_id, language, _tag = item
+        group = self._next_group()
         self._playback_seq += 1
         playback_id = f"{self.call_id}-p{self._playback_seq}"
         self._current_playback = playback_id
-        self._current_item = item
-        self._record["prompts"].append({"prompt_id": prompt_id, "language": language, "at": now})
+        self._current_items = group
+        for prompt_id, language, _tag in group:  # "at": when the playback of its list began
+            self._record["prompts"].append(
+                {"prompt_id": prompt_id, "language": language, "at": now}
+            )
         if self._state is not State.LOOKING_UP:
-            self._set_timer(self.max_playback, "playback-timeout", now)
-        self._emit(Play(playback_id=playback_id, prompt_id=prompt_id, language=language))
+            self._set_timer(self.max_playback * len(group), "playback-timeout", now)
+        (prompt_id, language, _tag), *rest = group
+        self._emit(
+            Play(
+                playback_id=playback_id,
+                prompt_id=prompt_id,
+                language=language,
+                then=tuple((p, lang) for p, lang, _t in rest),
+            )
+        )
+
+    def _next_group(self) -> list[Item]:
+        """The items the next playback plays, as one media list: a run of plain prompts,
+        ended by an ``info:`` item if one comes next (its end is the list's end). A pushed
+        alert plays alone: a missing alert is skipped alone and a key is ignored only while
+        the alert plays. One request and one PlaybackFinished for the list instead of one
+        per prompt (the language menu is 7 prompts, an SR number 12 digits)."""
+        first = self._playlist.pop(0)
+        group = [first]
+        if first[2]:
+            return group
+        while self._playlist and len(group) < MAX_MEDIA_LIST:
+            tag = self._playlist[0][2]
+            if tag and not tag.startswith("info:"):
+                break
+            group.append(self._playlist.pop(0))
+            if tag:
+                break
+        return group
 
     def _stop_current(self) -> None:
         if self._current_playback is not None:
             self._emit(StopPlayback(self._current_playback))
         self._current_playback = None
-        self._current_item = None
+        self._current_items = []
         self._playlist = []
 
     def _end(self, now: float, outcome: Outcome, reason: str, *, hangup: bool = True) -> None:
@@ -76,7 +109,7 @@ class FlowSteps(SessionCore):
         self._timer = None
         self._call_deadline = None
         self._current_playback = None
-        self._current_item = None
+        self._current_items = []
         self._playlist = []
         self._record["ended_at"] = now
         self._record["outcome"] = outcome.value

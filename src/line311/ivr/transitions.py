@@ -139,12 +139,12 @@ class Transitions(FlowSteps):
         if self._state is State.ANSWERING:
             self._emit(Answer())  # answering an answered channel is harmless
             return
-        item, playing = self._current_item, self._current_playback
-        if playing is not None and item is not None:
+        items, playing = self._current_items, self._current_playback
+        if playing is not None and items:
             self._emit(StopPlayback(playing))  # it may still play; its end is then stale
             self._current_playback = None
-            self._playlist.insert(0, item)
-            self._play_next(now)  # the interrupted prompt again, under a new playback id
+            self._playlist[:0] = items
+            self._play_next(now)  # the interrupted list again, under a new playback id
         if self._state is State.LOOKING_UP and self._sr_number is not None:
             if self._sr_answer_pending is None:
                 self._emit(SrLookup(sr_number=self._sr_number))  # its answer may be lost

@@ -723,3 +723,19 @@ async def test_given_a_stored_call_whose_asterisk_restarted_when_a_runner_connec
         await second.on_connected()
     assert [r["outcome"] for r in records] == ["media_server_lost"]
     assert await store.call_ids() == []
+
+
+async def test_given_prompts_in_a_row_then_they_are_played_as_one_media_list() -> None:
+    """The language menu's seven prompts: one ``POST /play`` with seven media URIs."""
+    from line311.ivr.flow import default_flow
+
+    flow = default_flow()
+    async with Harness(
+        factory=lambda cid, dialed, now: CallSession(cid, dialed, now, flow=flow)
+    ) as h:
+        await h.send(stasis_start("c1", "311"))
+        await h.send(playback_event("PlaybackFinished", "c1", "c1-p1", "done"))
+        _, channel, media, playback_id = h.ari.calls[-1]
+        assert (channel, playback_id) == ("c1", "c1-p2")
+        langs = ["en", "es", "cmn", "yue", "ru", "ko", "ht"]
+        assert media == [f"{PREFIX}/{lang}/language_option" for lang in langs]

@@ -18,6 +18,11 @@ INFO = {
 }
 
 
+def prompts_of(play: Play) -> list[tuple[str, str]]:
+    """(prompt_id, language) of every prompt one ``Play`` plays, in order (its media list)."""
+    return [(play.prompt_id, play.language), *play.then]
+
+
 class FakeCall:
     """Drives one CallSession like the ARI edge would, with a fake clock."""
 
@@ -67,7 +72,7 @@ class FakeCall:
         for _ in range(200):
             if self.playing is None:
                 return heard
-            heard.append((self.playing.prompt_id, self.playing.language))
+            heard += prompts_of(self.playing)
             self.finish()
         raise AssertionError("prompts never stop")
 
