@@ -25,7 +25,9 @@ from typing import Any
 import httpx
 
 from bench._stack import BenchStack, TimedObserver, bench_stack, quantile
+from bench._traffic import per_call, stack_traffic, tables
 from line311.sim.sipp import start_caller
+from tests.e2e.capacity import cpu_seconds
 
 CALLS = 100
 CONCURRENT = 50
@@ -124,6 +126,9 @@ def run() -> str:
             plan.append((names[idx], lang, scripts[idx][2](lang)))
         obs = b.observer()
         answered = 0
+        watched = b.processes()
+        cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+        counted = stack_traffic(b)
         try:
             for wave in range(0, CALLS, CONCURRENT):
                 callers = [
@@ -138,10 +143,13 @@ def run() -> str:
                 ]
                 answered += sum(c.wait(180).final_status == 200 for c in callers)
             records = _settled_records(b, answered)
+            cpu = {n: cpu_seconds(pid) - cpu_before[n] for n, pid in watched.items()}
+            now = stack_traffic(b)
             latencies = _dtmf_to_prompt(obs)
         finally:
             obs.close()
         paths = [r["path"] for r in records]
+        traffic = {"": {side: per_call(counted[side], now[side], answered) for side in now}}
 
     outcomes = Counter(p.get("outcome") for p in paths)
     resolved = [p for p in paths if p.get("outcome") in ("self_served", "sr_lookup")]
@@ -166,9 +174,17 @@ def run() -> str:
         f"| median answer → resolution | {statistics.median(to_resolution):.1f} s |\n"
         f"| DTMF → next prompt, median | {statistics.median(latencies):.1f} ms |\n"
         f"| DTMF → next prompt, p99 | {quantile(latencies, 0.99):.1f} ms "
-        f"(n = {len(latencies)}) |\n\n"
+        f"(n = {len(latencies)}) |\n"
+        + "".join(
+            f"| CPU per call, {name} | {1000 * spent / max(1, answered):.1f} ms |\n"
+            for name, spent in cpu.items()
+        )
+        + "\n"
         f"Outcomes: {', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}.\n"
         "Resolution time is dominated by the 9 s greeting (not interruptible) and the prompt\n"
-        "lengths; the scripted callers key as soon as the language menu starts.\n\n"
-        "Command: `python -m bench ivr_mix`"
+        "lengths; the scripted callers key as soon as the language menu starts. CPU: utime +\n"
+        "stime of each process (`/proc`) from the first call to the last record stored, over the\n"
+        "calls answered (one run: a single figure, noisy on a shared box).\n\n"
+        + tables(traffic, "call")
+        + "Command: `python -m bench ivr_mix`"
     )
