@@ -144,12 +144,23 @@ def observer(asterisk_instance: AsteriskInstance) -> Iterator[AriObserver]:
 def playbacks(
     observer: AriObserver, state: str | None = None, kind: str = "PlaybackFinished"
 ) -> list[dict[str, Any]]:
-    """Playbacks the observer saw (``kind`` events), optionally only those ending in ``state``."""
-    return [
-        e["playback"]
-        for e in observer.snapshot()
-        if e.get("type") == kind and (state is None or e["playback"].get("state") == state)
-    ]
+    """Playbacks the observer saw (``kind`` events), optionally only those ending in ``state``.
+
+    For ``PlaybackFinished``: the end of every media played, in order. The IVR plays prompts
+    in a row as one media list, and Asterisk ends each prompt of a list but the last with
+    ``PlaybackContinuing`` (state ``continuing``, read here as ``done``: Asterisk also
+    continues past a prompt it could not play, which only its log tells)."""
+    out = []
+    for e in observer.snapshot():
+        kind_seen = e.get("type")
+        playback = e.get("playback", {})
+        if kind == "PlaybackFinished" and kind_seen == "PlaybackContinuing":
+            playback = {**playback, "state": "done"}
+        elif kind_seen != kind:
+            continue
+        if state is None or playback.get("state") == state:
+            out.append(playback)
+    return out
 
 
 def record_for(stack: Stack, dialed: str, known: set[str], timeout: float = 15) -> dict[str, Any]:
