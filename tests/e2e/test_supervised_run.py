@@ -122,11 +122,9 @@ def test_given_a_caller_mid_ivr_when_the_controller_is_killed_then_the_prompt_pl
         wait_until(lambda: len(_played(obs)) >= 3, 30, "the IVR past its greeting")
         old_pid = sup.processes()["controller"]["pid"]
         played = _played(obs)
-        # a menu's prompts play as one media list (one playback, a PlaybackStarted for each
-        # prompt): the resumed call plays the interrupted list again, from its first prompt
-        playing = played[-1]["playback"]["id"]
-        first = next(e for e in played if e["playback"]["id"] == playing)
-        before, interrupted = len(played), _media(first)
+        # (a menu's prompts play as one media list, with a PlaybackStarted for each: the
+        # resumed call plays the interrupted prompt again, then the rest of its list)
+        before, interrupted = len(played), _media(played[-1])
         os.kill(old_pid, signal.SIGKILL)
         killed_at = time.monotonic()
         wait_until(

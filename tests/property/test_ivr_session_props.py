@@ -11,6 +11,7 @@ from line311.call.events import (
     CallerHungUp,
     CommandFailed,
     DtmfReceived,
+    PlaybackContinuing,
     PlaybackFinished,
     PlaybackStarted,
 )
@@ -21,6 +22,7 @@ PLAYBACK_IDS = st.sampled_from(["c-p1", "c-p2", "c-p3", "other"])
 EVENTS = st.one_of(
     st.just(Answered()),
     st.builds(PlaybackStarted, PLAYBACK_IDS),
+    st.builds(PlaybackContinuing, PLAYBACK_IDS),
     st.builds(PlaybackFinished, PLAYBACK_IDS, st.booleans()),
     st.builds(DtmfReceived, st.sampled_from(list("0123456789*#"))),
     st.just(CallerHungUp()),

@@ -33,6 +33,7 @@ from line311.call.events import (
     DtmfReceived,
     Event,
     MoveFailed,
+    PlaybackContinuing,
     PlaybackFinished,
     PlaybackStarted,
     RecordingFinished,
@@ -50,6 +51,7 @@ APP_EVENTS: tuple[str, ...] = (
     "ChannelDestroyed",
     "ChannelHangupRequest",
     "ChannelDtmfReceived",
+    "PlaybackContinuing",
     "PlaybackFinished",
     "RecordingFinished",
     "RecordingFailed",
@@ -72,7 +74,9 @@ fails with 404 and the call's outcome reads ``failed`` instead of the caller's h
 ``PlaybackStarted`` is not asked for: `translate` still turns it into a core event (a client
 without the filter hears it), but no session acts on it (the IVR, the queue and the
 supervisor line wait for ``PlaybackFinished``), and it was the most frequent event of a queued
-call (2.8 per call: each prompt and each position message)."""
+call (2.8 per call: each prompt and each position message). ``PlaybackContinuing`` comes only
+between the prompts of a media list (the IVR's, `line311.ivr.steps`): it tells which prompt of
+the list is playing, for the call's record and for a resumed call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,13 +187,15 @@ def _translate(event: Mapping[str, Any], kind: str) -> Translated | NewCall | No
         if digit not in DTMF_DIGITS:
             raise _Malformed(f"unknown DTMF digit {digit!r}")
         return Translated(_channel_id(event), DtmfReceived(digit=digit))
-    if kind in ("PlaybackStarted", "PlaybackFinished"):
+    if kind in ("PlaybackStarted", "PlaybackContinuing", "PlaybackFinished"):
         channel_id, playback_id, state = _playback(event)
         if channel_id is None:
             logger.debug("ignoring %s on a non-channel target", kind)
             return None
         if kind == "PlaybackStarted":
             return Translated(channel_id, PlaybackStarted(playback_id=playback_id))
+        if kind == "PlaybackContinuing":
+            return Translated(channel_id, PlaybackContinuing(playback_id=playback_id))
         return Translated(
             channel_id, PlaybackFinished(playback_id=playback_id, failed=state == "failed")
         )

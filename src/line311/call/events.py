@@ -30,6 +30,7 @@ __all__ = [
     "OfferRefused",
     "OfferWithdrawn",
     "PinChecked",
+    "PlaybackContinuing",
     "PlaybackFinished",
     "PlaybackStarted",
     "PositionTold",
@@ -47,6 +48,14 @@ class Answered:
 
 @dataclass(frozen=True, slots=True)
 class PlaybackStarted:
+    playback_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackContinuing:
+    """One media of a list ended and the next begins (ARI ``PlaybackContinuing``, sent after
+    every media of a list but the last, also after one Asterisk could not play)."""
+
     playback_id: str
 
 
@@ -256,6 +265,7 @@ class MoveFailed:
 Event = (
     Answered
     | PlaybackStarted
+    | PlaybackContinuing
     | PlaybackFinished
     | DtmfReceived
     | CallerHungUp

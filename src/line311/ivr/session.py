@@ -132,6 +132,7 @@ class CallSession(Transitions):
         self._playback_seq = 0
         self._current_playback: str | None = None
         self._current_items: list[Item] = []
+        self._current_index = 0
         self._playlist: list[Item] = []
         self._node_id = self.flow.start
         self._phase = Phase.NONE
@@ -274,6 +275,7 @@ class CallSession(Transitions):
             outcome=None if self._outcome is None else self._outcome.value,
             resolution=None if self._resolution is None else self._resolution.value,
             current_items=[list(item) for item in self._current_items],
+            current_index=self._current_index,
             # what a version that played one item per playback reads: the list's last item
             current_item=None if self._current_item is None else list(self._current_item),
             playlist=[list(item) for item in self._playlist],
@@ -306,9 +308,11 @@ class CallSession(Transitions):
             self._resolution = None if data["resolution"] is None else Outcome(data["resolution"])
             if "current_items" in data:
                 self._current_items = [as_item(i) for i in data["current_items"]]
+                self._current_index = int(data["current_index"])
             else:  # saved by a version that played one item per playback
                 item = data["current_item"]
                 self._current_items = [] if item is None else [as_item(item)]
+                self._current_index = 0
             self._playlist = [as_item(i) for i in data["playlist"]]
             self._sr_result = [as_item(i) for i in data["sr_result"]]
             self._sr_answer_pending = copy_json(data.get("sr_answer_pending"))

@@ -94,6 +94,8 @@ class SessionCore:
     _playback_seq: int
     _current_playback: str | None
     _current_items: list[Item]
+    _current_index: int
+    """Which of ``_current_items`` is playing (``PlaybackContinuing`` moves it on)."""
     """What ``_current_playback`` plays: one media list (`FlowSteps._play_next`)."""
     _playlist: list[Item]
     _node_id: str
@@ -113,6 +115,9 @@ class SessionCore:
         """The last item of the playback under way: the one whose tag speaks for it (an
         alert plays alone; an ``info:`` item ends its list)."""
         return self._current_items[-1] if self._current_items else None
+
+    def _record_prompt(self, item: Item, now: float) -> None:
+        self._record["prompts"].append({"prompt_id": item[0], "language": item[1], "at": now})
 
 
 def expand(segment: str, language: str) -> list[str]:

@@ -59,10 +59,8 @@ class FlowSteps(SessionCore):
         playback_id = f"{self.call_id}-p{self._playback_seq}"
         self._current_playback = playback_id
         self._current_items = group
-        for prompt_id, language, _tag in group:  # "at": when the playback of its list began
-            self._record["prompts"].append(
-                {"prompt_id": prompt_id, "language": language, "at": now}
-            )
+        self._current_index = 0
+        self._record_prompt(group[0], now)  # the next ones as PlaybackContinuing says
         if self._state is not State.LOOKING_UP:
             self._set_timer(self.max_playback * len(group), "playback-timeout", now)
         (prompt_id, language, _tag), *rest = group
@@ -99,6 +97,7 @@ class FlowSteps(SessionCore):
             self._emit(StopPlayback(self._current_playback))
         self._current_playback = None
         self._current_items = []
+        self._current_index = 0
         self._playlist = []
 
     def _end(self, now: float, outcome: Outcome, reason: str, *, hangup: bool = True) -> None:
@@ -110,6 +109,7 @@ class FlowSteps(SessionCore):
         self._call_deadline = None
         self._current_playback = None
         self._current_items = []
+        self._current_index = 0
         self._playlist = []
         self._record["ended_at"] = now
         self._record["outcome"] = outcome.value

@@ -17,6 +17,7 @@ from line311.call.events import (
     CommandFailed,
     DtmfReceived,
     Event,
+    PlaybackContinuing,
     PlaybackFinished,
     PlaybackStarted,
     Resumed,
@@ -61,6 +62,15 @@ class Transitions(FlowSteps):
             self._record["self_service"].append({"info": info, "at": now})
         self._current_playback = None
         self._play_next(now)
+
+    def _on_playback_continuing(self, event: PlaybackContinuing, now: float) -> None:
+        """The next prompt of the list playing now begins: it goes into the record."""
+        if event.playback_id != self._current_playback:
+            return  # a stale playback
+        if self._current_index + 1 >= len(self._current_items):
+            return  # more than the list holds: nothing to record
+        self._current_index += 1
+        self._record_prompt(self._current_items[self._current_index], now)
 
     def _on_dtmf(self, event: DtmfReceived, now: float) -> None:
         node = self.flow.node(self._node_id)
@@ -139,12 +149,13 @@ class Transitions(FlowSteps):
         if self._state is State.ANSWERING:
             self._emit(Answer())  # answering an answered channel is harmless
             return
-        items, playing = self._current_items, self._current_playback
+        items, playing = self._current_items[self._current_index :], self._current_playback
         if playing is not None and items:
             self._emit(StopPlayback(playing))  # it may still play; its end is then stale
             self._current_playback = None
             self._playlist[:0] = items
-            self._play_next(now)  # the interrupted list again, under a new playback id
+            # the interrupted prompt again, and the rest of its list, under a new playback id
+            self._play_next(now)
         if self._state is State.LOOKING_UP and self._sr_number is not None:
             if self._sr_answer_pending is None:
                 self._emit(SrLookup(sr_number=self._sr_number))  # its answer may be lost
@@ -161,6 +172,7 @@ TRANSITIONS: dict[tuple[State, type[Any]], _Handler] = {
     (State.ANSWERING, Answered): Transitions._on_answered,
     (State.ANSWERING, DtmfReceived): Transitions._ignore,
     **{(s, PlaybackStarted): Transitions._ignore for s in _LIVE if s is not State.ANSWERING},
+    **{(s, PlaybackContinuing): Transitions._on_playback_continuing for s in _LIVE},
     **{(s, PlaybackFinished): Transitions._on_playback_finished for s in _LIVE[1:]},
     (State.PLAYING, DtmfReceived): Transitions._on_dtmf,
     (State.COLLECTING, DtmfReceived): Transitions._on_dtmf,

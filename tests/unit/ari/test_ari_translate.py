@@ -14,6 +14,7 @@ from line311.call.events import (
     CallerHungUp,
     DtmfReceived,
     MoveFailed,
+    PlaybackContinuing,
     PlaybackFinished,
     PlaybackStarted,
 )
@@ -93,6 +94,13 @@ def test_dtmf_digits_translate(digit: str):
 
 def test_playback_started_goes_to_the_channel_in_target_uri():
     assert translate(playback("PlaybackStarted")) == Translated("c1", PlaybackStarted("c1-p1"))
+
+
+def test_playback_continuing_goes_to_the_channel_and_is_asked_for() -> None:
+    """Between the prompts of a media list: the IVR records which one plays."""
+    event = playback("PlaybackContinuing", state="continuing")
+    assert translate(event) == Translated("c1", PlaybackContinuing("c1-p1"))
+    assert "PlaybackContinuing" in APP_EVENTS
 
 
 @pytest.mark.parametrize(

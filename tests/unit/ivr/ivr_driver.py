@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from line311.call.commands import Command, Play, StopPlayback
-from line311.call.events import Answered, DtmfReceived, Event, PlaybackFinished
+from line311.call.events import (
+    Answered,
+    DtmfReceived,
+    Event,
+    PlaybackContinuing,
+    PlaybackFinished,
+)
 from line311.ivr.flow import Flow, default_flow
 from line311.ivr.session import CallSession
 
@@ -62,8 +68,13 @@ class FakeCall:
         return self.send(Answered())
 
     def finish(self) -> list[Command]:
+        """The playing list plays to its end: a PlaybackContinuing after each prompt but the
+        last (0.5 s apart), as Asterisk sends them, then PlaybackFinished."""
         assert self.playing is not None, "nothing is playing"
-        p, self.playing = self.playing, None
+        p = self.playing
+        for _ in p.then:
+            self.send(PlaybackContinuing(p.playback_id), dt=0.5)
+        self.playing = None
         return self.send(PlaybackFinished(p.playback_id), dt=1.0)
 
     def play_through(self) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from line311.call.commands import Play, StopPlayback
-from line311.call.events import CallerHungUp, PlaybackFinished, Resumed
+from line311.call.events import CallerHungUp, PlaybackContinuing, PlaybackFinished, Resumed
 from line311.call.record import Outcome
 from line311.call.srnumber import make_sr_number
 from line311.ivr.session import CallSession, State
@@ -39,13 +39,36 @@ def test_given_a_call_then_the_language_menu_is_one_playback_of_seven_prompts() 
     assert call.s.state is State.COLLECTING
 
 
-def test_given_a_list_playing_then_its_record_names_each_prompt_at_the_lists_start() -> None:
+def test_given_a_list_playing_then_its_record_names_each_prompt_when_it_begins() -> None:
     call = FakeCall()
     call.answer()
-    call.finish()
-    heard = call.s.record()["prompts"]
-    assert [p["prompt_id"] for p in heard] == ["greeting"] + ["language_option"] * 7
-    assert len({p["at"] for p in heard[1:]}) == 1
+    call.finish()  # the greeting
+    menu = call.playing
+    assert menu is not None
+    started = call.now
+    assert [p["language"] for p in call.s.record()["prompts"][1:]] == ["en"]
+    call.send(PlaybackContinuing(menu.playback_id), dt=1.5)
+    call.send(PlaybackContinuing(menu.playback_id), dt=1.5)
+    heard = call.s.record()["prompts"][1:]
+    assert [(p["language"], p["at"]) for p in heard] == [
+        ("en", started),
+        ("es", started + 1.5),
+        ("cmn", started + 3.0),
+    ]
+    call.press("2")  # cut short: the four not begun are not in the record
+    after = [(p["prompt_id"], p["language"]) for p in call.s.record()["prompts"][4:]]
+    assert after[0] == ("main_menu", "es")
+    assert ("language_option", "yue") not in after
+
+
+def test_given_a_stale_or_extra_continuing_then_nothing_is_recorded() -> None:
+    call = FakeCall()
+    call.answer()
+    greeting = call.s.record()["prompts"][:]
+    call.send(PlaybackContinuing("another-playback"))
+    call.send(PlaybackContinuing(call.playing.playback_id))  # the greeting is a list of one
+    assert call.s.record()["prompts"] == greeting
+    assert not call.s.finished
 
 
 def test_given_pushed_alerts_then_each_plays_alone_and_the_prompts_around_them_in_lists() -> None:
@@ -102,19 +125,21 @@ def test_given_a_key_during_a_list_then_the_whole_list_stops() -> None:
     assert call.s.language == "es"
 
 
-def test_given_a_list_playing_when_resumed_then_the_list_plays_again_from_its_start() -> None:
+def test_given_a_list_playing_when_resumed_then_the_interrupted_prompt_and_the_rest_play() -> None:
     call = FakeCall()
     call.answer()
     call.finish()
     menu = call.playing
     assert menu is not None
+    call.send(PlaybackContinuing(menu.playback_id))
+    call.send(PlaybackContinuing(menu.playback_id))  # the third prompt plays
     call.s = CallSession.from_dict(json.loads(json.dumps(call.s.to_dict())), flow=FLOW)
     cmds = call.send(Resumed())
     assert cmds[0] == StopPlayback(menu.playback_id)
     again = cmds[1]
     assert isinstance(again, Play)
     assert again.playback_id != menu.playback_id
-    assert prompts_of(again) == prompts_of(menu)
+    assert prompts_of(again) == prompts_of(menu)[2:]
 
 
 def test_given_a_session_saved_with_one_current_item_then_it_resumes_with_that_prompt() -> None:
