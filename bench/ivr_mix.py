@@ -112,6 +112,37 @@ def _dtmf_to_prompt(obs: TimedObserver) -> list[float]:
     return out
 
 
+def _prompt_gaps(obs: TimedObserver) -> list[float]:
+    """ms from a prompt's end (PlaybackFinished ``done``, or PlaybackContinuing inside a media
+    list) to the channel's next PlaybackStarted, with no key in between: the silence between
+    two prompts the caller hears (as seen by the observer, within 2 s)."""
+    ended: dict[str, float] = {}
+    out: list[float] = []
+    for event, at in obs.timed_snapshot():
+        kind = event.get("type")
+        if kind == "ChannelDtmfReceived":
+            channel = event["channel"]
+            assert isinstance(channel, dict)
+            ended.pop(str(channel["id"]), None)
+            continue
+        playback = event.get("playback")
+        if not isinstance(playback, dict):
+            continue
+        target = str(playback.get("target_uri", ""))
+        if not target.startswith("channel:"):
+            continue
+        channel_id = target.split(":", 1)[1]
+        if kind == "PlaybackContinuing" or (
+            kind == "PlaybackFinished" and playback.get("state") == "done"
+        ):
+            ended[channel_id] = at
+        elif kind == "PlaybackStarted":
+            end = ended.pop(channel_id, None)
+            if end is not None and at - end < 2.0:
+                out.append((at - end) * 1000)
+    return out
+
+
 def run() -> str:
     rng = random.Random(311)
     with bench_stack(rtp_ports=600) as b:
@@ -146,6 +177,7 @@ def run() -> str:
             cpu = {n: cpu_seconds(pid) - cpu_before[n] for n, pid in watched.items()}
             now = stack_traffic(b)
             latencies = _dtmf_to_prompt(obs)
+            gaps = _prompt_gaps(obs)
         finally:
             obs.close()
         paths = [r["path"] for r in records]
@@ -175,6 +207,8 @@ def run() -> str:
         f"| DTMF → next prompt, median | {statistics.median(latencies):.1f} ms |\n"
         f"| DTMF → next prompt, p99 | {quantile(latencies, 0.99):.1f} ms "
         f"(n = {len(latencies)}) |\n"
+        f"| prompt end → next prompt, median | {statistics.median(gaps):.1f} ms |\n"
+        f"| prompt end → next prompt, p99 | {quantile(gaps, 0.99):.1f} ms (n = {len(gaps)}) |\n"
         + "".join(
             f"| CPU per call, {name} | {1000 * spent / max(1, answered):.1f} ms |\n"
             for name, spent in cpu.items()

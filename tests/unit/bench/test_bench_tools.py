@@ -101,3 +101,38 @@ def test_given_the_measured_costs_when_the_curve_is_printed_then_each_row_names_
     assert "| 0 | 8 |" in text
     assert "| 4 | 8 |" in text
     assert "what limits it" in text
+
+
+class _Stamped:
+    """A TimedObserver's recorded events, without a socket."""
+
+    def __init__(self, events: list[tuple[dict[str, object], float]]) -> None:
+        self.stamped = events
+
+    def timed_snapshot(self) -> list[tuple[dict[str, object], float]]:
+        return list(self.stamped)
+
+
+def _pb(kind: str, state: str, channel: str = "c1") -> dict[str, object]:
+    return {"type": kind, "playback": {"target_uri": f"channel:{channel}", "state": state}}
+
+
+def test_given_prompts_in_a_row_when_gaps_are_read_then_each_end_to_next_start_counts_but_not_across_a_key() -> (
+    None
+):
+    from bench.ivr_mix import _prompt_gaps
+
+    events = [
+        (_pb("PlaybackStarted", "playing"), 0.0),
+        (_pb("PlaybackContinuing", "continuing"), 1.0),
+        (_pb("PlaybackStarted", "playing"), 1.001),  # inside a media list: 1 ms
+        (_pb("PlaybackFinished", "done"), 2.0),
+        (_pb("PlaybackStarted", "playing"), 2.004),  # the next list: 4 ms
+        (_pb("PlaybackFinished", "done"), 3.0),
+        ({"type": "ChannelDtmfReceived", "channel": {"id": "c1"}}, 3.1),
+        (_pb("PlaybackStarted", "playing"), 3.2),  # after a key: not a gap between prompts
+        (_pb("PlaybackFinished", "failed", "c2"), 3.3),
+        (_pb("PlaybackStarted", "playing", "c2"), 3.4),  # after a failure: not counted
+    ]
+    gaps = _prompt_gaps(_Stamped(events))  # type: ignore[arg-type]
+    assert [round(g) for g in gaps] == [1, 4]
