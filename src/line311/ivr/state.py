@@ -94,9 +94,9 @@ class SessionCore:
     _playback_seq: int
     _current_playback: str | None
     _current_items: list[Item]
+    """What ``_current_playback`` plays: one media list (`FlowSteps._play_next`)."""
     _current_index: int
     """Which of ``_current_items`` is playing (``PlaybackContinuing`` moves it on)."""
-    """What ``_current_playback`` plays: one media list (`FlowSteps._play_next`)."""
     _playlist: list[Item]
     _node_id: str
     _phase: Phase
