@@ -26,9 +26,11 @@ In LOOKING_UP "please wait" is played first and the ``SrLookup`` emitted after i
 CRM never means silence; a result that arrives while "please wait" plays is kept and played
 when the prompt ends (or at the lookup timeout, should the prompt never report its end).
 
-Prompts are played one at a time (the next ``Play`` is emitted when the previous one
-finishes), so a key press only has to stop one playback and a stale ``PlaybackFinished``
-for a stopped prompt is recognised by its id and ignored.
+One playback at a time (the next ``Play`` is emitted when the previous one finishes), so a
+key press only has to stop one playback and a stale ``PlaybackFinished`` for a stopped one is
+recognised by its id and ignored. A playback is a media list: the prompts in a row up to the
+next pushed alert (`line311.ivr.steps.FlowSteps._next_group`); ``PlaybackContinuing`` between
+them says which one plays (the record, a resumed call).
 
 Every transition is one entry of `line311.ivr.transitions.TRANSITIONS`, keyed by
 ``(State, event type)``; the moves they are made of are in `line311.ivr.steps`. A pair
@@ -36,7 +38,7 @@ missing from the table is a protocol violation: the session hangs up, ends in ``
 outcome ``failed`` and puts the reason in `record` (the edge logs it at WARNING). Once the
 session is ``DONE`` it emits nothing more, whatever it is fed.
 
-Timers: one per state (answer 5 s, each playback ``max_playback``, digit/entry/language
+Timers: one per state (answer 5 s, each playback ``max_playback`` per prompt in it, digit/entry/language
 timeouts, the SR lookup) plus one for the whole stay in the IVR (``max_call``). Every state
 has a timer, so with no events at all a call always ends: the properties in
 ``tests/property/test_ivr_*`` check it for any event sequence.
