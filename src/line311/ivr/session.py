@@ -38,8 +38,9 @@ missing from the table is a protocol violation: the session hangs up, ends in ``
 outcome ``failed`` and puts the reason in `record` (the edge logs it at WARNING). Once the
 session is ``DONE`` it emits nothing more, whatever it is fed.
 
-Timers: one per state (answer 5 s, each playback ``max_playback`` per prompt in it, digit/entry/language
-timeouts, the SR lookup) plus one for the whole stay in the IVR (``max_call``). Every state
+Timers: one per state (answer 5 s, each playback ``max_playback`` per prompt in it,
+digit/entry/language timeouts, the SR lookup) plus one for the whole stay in the IVR
+(``max_call``). Every state
 has a timer, so with no events at all a call always ends: the properties in
 ``tests/property/test_ivr_*`` check it for any event sequence.
 
