@@ -733,7 +733,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
         server = make_embedded_server(
             create_app(health, registry=registry),
             settings.http_host,
-            settings.ivr_worker_http_port_base + index,
+            settings.ivr_worker_http_port(index),
             reuse_port=True,
         )
 

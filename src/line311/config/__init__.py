@@ -195,9 +195,8 @@ class Settings(
                     "controller's facts there)"
                 )
             ports["controller_http_port"] = self.controller_http_port
-        base = self.ivr_worker_http_port_base
         for k in range(1, self.ivr_workers + 1):
-            ports[f"IVR worker {k}'s HTTP port"] = base + k
+            ports[f"IVR worker {k}'s HTTP port"] = self.ivr_worker_http_port(k)
         if (self.redis_tls_cert_file is None) != (self.redis_tls_key_file is None):
             raise ValueError("redis_tls_cert_file and redis_tls_key_file go together")
         seen: dict[int, str] = {}
@@ -213,6 +212,10 @@ class Settings(
         return self
 
     # ------------------------------------------------------------------ derived
+    def ivr_worker_http_port(self, k: int) -> int:
+        """IVR worker ``k``'s /health and /metrics port (k from 1): the base + k."""
+        return self.ivr_worker_http_port_base + k
+
     def sl_policy(self) -> SlPolicy:
         """The default service-level policy for queues that don't set their own."""
         from line311.queue.service_level import SlFormula, SlPolicy

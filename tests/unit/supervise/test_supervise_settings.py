@@ -214,6 +214,11 @@ def test_given_an_ivr_worker_port_taken_by_another_part_then_the_settings_are_re
         )  # fmt: skip
 
 
+def test_given_a_port_base_then_ivr_worker_k_listens_on_the_base_plus_k(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path, ivr_workers=2, ivr_worker_http_port_base=9000)
+    assert [settings.ivr_worker_http_port(k) for k in (1, 2)] == [9001, 9002]
+
+
 def test_given_a_redis_client_certificate_without_its_key_then_the_settings_are_refused(
     tmp_path: Path,
 ) -> None:
