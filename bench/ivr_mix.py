@@ -91,24 +91,36 @@ def _settled_records(b: BenchStack, expected: int) -> list[dict[str, Any]]:
         time.sleep(1.0)
 
 
+def _channel_of(event: dict[str, object]) -> str | None:
+    """The channel a ChannelDtmfReceived or Playback* event is about (None: a playback on a
+    bridge)."""
+    if event.get("type") == "ChannelDtmfReceived":
+        channel = event["channel"]
+        assert isinstance(channel, dict)
+        return str(channel["id"])
+    playback = event["playback"]
+    assert isinstance(playback, dict)
+    target = str(playback.get("target_uri", ""))
+    return target.split(":", 1)[1] if target.startswith("channel:") else None
+
+
 def _dtmf_to_prompt(obs: TimedObserver) -> list[float]:
     """ms from each key to the channel's next PlaybackStarted (keys that moved the call on)."""
     pending: dict[str, float] = {}
     out: list[float] = []
     for event, at in obs.timed_snapshot():
         kind = event.get("type")
+        if kind not in ("ChannelDtmfReceived", "PlaybackStarted"):
+            continue
+        channel_id = _channel_of(event)
+        if channel_id is None:
+            continue
         if kind == "ChannelDtmfReceived":
-            channel = event["channel"]
-            assert isinstance(channel, dict)
-            pending[str(channel["id"])] = at
-        elif kind == "PlaybackStarted":
-            playback = event["playback"]
-            assert isinstance(playback, dict)
-            target = str(playback.get("target_uri", ""))
-            if target.startswith("channel:"):
-                key_at = pending.pop(target.split(":", 1)[1], None)
-                if key_at is not None and at - key_at < 2.0:
-                    out.append((at - key_at) * 1000)
+            pending[channel_id] = at
+            continue
+        key_at = pending.pop(channel_id, None)
+        if key_at is not None and at - key_at < 2.0:
+            out.append((at - key_at) * 1000)
     return out
 
 
@@ -120,26 +132,24 @@ def _prompt_gaps(obs: TimedObserver) -> list[float]:
     out: list[float] = []
     for event, at in obs.timed_snapshot():
         kind = event.get("type")
+        if kind not in (
+            "ChannelDtmfReceived", "PlaybackStarted", "PlaybackContinuing", "PlaybackFinished",
+        ):  # fmt: skip
+            continue
+        channel_id = _channel_of(event)
+        if channel_id is None:
+            continue
         if kind == "ChannelDtmfReceived":
-            channel = event["channel"]
-            assert isinstance(channel, dict)
-            ended.pop(str(channel["id"]), None)
-            continue
-        playback = event.get("playback")
-        if not isinstance(playback, dict):
-            continue
-        target = str(playback.get("target_uri", ""))
-        if not target.startswith("channel:"):
-            continue
-        channel_id = target.split(":", 1)[1]
-        if kind == "PlaybackContinuing" or (
-            kind == "PlaybackFinished" and playback.get("state") == "done"
-        ):
-            ended[channel_id] = at
+            ended.pop(channel_id, None)
         elif kind == "PlaybackStarted":
             end = ended.pop(channel_id, None)
             if end is not None and at - end < 2.0:
                 out.append((at - end) * 1000)
+        else:  # a prompt's end, unless a failed one
+            playback = event["playback"]
+            assert isinstance(playback, dict)
+            if kind == "PlaybackContinuing" or playback.get("state") == "done":
+                ended[channel_id] = at
     return out
 
 

@@ -136,3 +136,21 @@ def test_given_prompts_in_a_row_when_gaps_are_read_then_each_end_to_next_start_c
     ]
     gaps = _prompt_gaps(_Stamped(events))  # type: ignore[arg-type]
     assert [round(g) for g in gaps] == [1, 4]
+
+
+def test_given_keys_when_key_to_prompt_is_read_then_only_a_prompt_within_2_s_on_that_channel_counts() -> (
+    None
+):
+    from bench.ivr_mix import _dtmf_to_prompt
+
+    key = {"type": "ChannelDtmfReceived", "channel": {"id": "c1"}}
+    on_bridge = {"type": "PlaybackStarted", "playback": {"target_uri": "bridge:b"}}
+    events = [
+        (key, 1.0),
+        (_pb("PlaybackStarted", "playing"), 1.003),  # 3 ms after the key
+        (_pb("PlaybackStarted", "playing"), 1.5),  # no key before it
+        ({"type": "ChannelDtmfReceived", "channel": {"id": "c2"}}, 2.0),
+        (on_bridge, 2.1),  # not a channel's prompt
+        (_pb("PlaybackStarted", "playing", "c2"), 5.0),  # 3 s later: not the key's answer
+    ]
+    assert [round(ms) for ms in _dtmf_to_prompt(_Stamped(events))] == [3]  # type: ignore[arg-type]
