@@ -55,11 +55,10 @@ HOLD_MS = 12_000
 UTILISATION = 0.7
 """Share of a core kept busy on paper (latency headroom), as in ``bench/scaling.py``."""
 SETTLE_S = 2.0
-
+"""`run_step`'s pause after SIPp ends, inside the CPU window."""
 TRAFFIC: dict[str, dict[str, dict[str, float]]] = {}
 """Per stack (its variant label): each process's ARI messages and Redis's commands per
 product call, over all the stack's steps (`bench._traffic`)."""
-"""`run_step`'s pause after SIPp ends, inside the CPU window."""
 RECORD_PEAK_CONCURRENT = 2_700
 """Concurrent calls at NYC 311's record peak (2011-01-27, 276,827 calls that day)."""
 
