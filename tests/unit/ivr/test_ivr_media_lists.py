@@ -26,12 +26,18 @@ def plays(call: FakeCall) -> list[Play]:
     return [c for c in call.sent if isinstance(c, Play)]
 
 
-def test_given_a_call_then_the_language_menu_is_one_playback_of_seven_prompts() -> None:
+def at_language_menu() -> tuple[FakeCall, Play]:
+    """A call whose greeting has played: the language menu's list is playing."""
     call = FakeCall()
     call.answer()
     call.finish()  # the greeting
     menu = call.playing
     assert menu is not None
+    return call, menu
+
+
+def test_given_a_call_then_the_language_menu_is_one_playback_of_seven_prompts() -> None:
+    call, menu = at_language_menu()
     assert prompts_of(menu) == [("language_option", lang) for lang in LANGUAGES]
     assert len(plays(call)) == 2
     call.finish()  # one PlaybackFinished for the whole list
@@ -40,11 +46,7 @@ def test_given_a_call_then_the_language_menu_is_one_playback_of_seven_prompts() 
 
 
 def test_given_a_list_playing_then_its_record_names_each_prompt_when_it_begins() -> None:
-    call = FakeCall()
-    call.answer()
-    call.finish()  # the greeting
-    menu = call.playing
-    assert menu is not None
+    call, menu = at_language_menu()
     started = call.now
     assert [p["language"] for p in call.s.record()["prompts"][1:]] == ["en"]
     call.send(PlaybackContinuing(menu.playback_id), dt=1.5)
@@ -115,22 +117,14 @@ def test_given_information_then_its_prompts_are_one_list_and_the_call_is_self_se
 
 
 def test_given_a_key_during_a_list_then_the_whole_list_stops() -> None:
-    call = FakeCall()
-    call.answer()
-    call.finish()
-    menu = call.playing
-    assert menu is not None
+    call, menu = at_language_menu()
     cmds = call.press("2")
     assert StopPlayback(menu.playback_id) in cmds
     assert call.s.language == "es"
 
 
 def test_given_a_list_playing_when_resumed_then_the_interrupted_prompt_and_the_rest_play() -> None:
-    call = FakeCall()
-    call.answer()
-    call.finish()
-    menu = call.playing
-    assert menu is not None
+    call, menu = at_language_menu()
     call.send(PlaybackContinuing(menu.playback_id))
     call.send(PlaybackContinuing(menu.playback_id))  # the third prompt plays
     call.s = CallSession.from_dict(json.loads(json.dumps(call.s.to_dict())), flow=FLOW)
