@@ -8,6 +8,11 @@ stop it with ``server.should_exit = True``.
 ``reuse_port``: the listening socket is bound with ``SO_REUSEPORT``, so the controller a rolling
 restart starts can listen on the same port while the one it replaces still serves (the kernel
 spreads new connections over both until the old one closes its socket).
+
+uvicorn's own main loop wakes ten times a second to see whether it should exit (and once a
+second to renew its ``Date`` header). Every line311 process runs one or two of these servers,
+so that polling was most of an idle process's wake-ups. `EmbeddedServer` wakes once a second
+for the ``Date`` header, and at once when ``should_exit`` is set (by its owner or a signal).
 """
 
 from __future__ import annotations
@@ -23,15 +28,51 @@ import uvicorn
 __all__ = ["EmbeddedServer", "make_embedded_server"]
 
 
+TICK_SECONDS = 1.0
+"""How often a served process's `EmbeddedServer` wakes when nothing asks it to exit: the
+``Date`` header has a resolution of one second."""
+
+
 class EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves signals to its owner unless asked to handle them."""
+    """A uvicorn server that leaves signals to its owner unless asked to handle them, and
+    that does not poll for its exit (see the module docstring)."""
 
     def __init__(
         self, config: uvicorn.Config, *, handle_signals: bool = False, reuse_port: bool = False
     ) -> None:
+        self._exit_wanted = False
+        self._exit_waker: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
         super().__init__(config)
         self._handle_signals = handle_signals
         self._reuse_port = reuse_port
+
+    @property
+    def should_exit(self) -> bool:
+        return self._exit_wanted
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        self._exit_wanted = value
+        waker = self._exit_waker
+        if value and waker is not None:
+            loop, event = waker
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits
+                loop.call_soon_threadsafe(event.set)
+
+    async def main_loop(self) -> None:
+        """uvicorn's loop (`on_tick` decides when to exit), woken by ``should_exit`` instead
+        of polling for it; ``counter`` advances ten per second as `on_tick` expects."""
+        event = asyncio.Event()
+        self._exit_waker = (asyncio.get_running_loop(), event)
+        try:
+            counter = 0
+            while not await self.on_tick(counter):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(TICK_SECONDS):
+                        await event.wait()
+                counter = (counter + 10) % 864_000
+        finally:
+            self._exit_waker = None
 
     async def serve(self, sockets: Sequence[socket.socket] | None = None) -> None:
         if sockets is None and self._reuse_port:

@@ -239,3 +239,31 @@ def test_given_many_alerts_when_listed_by_state_then_only_those_come_back(
     service.submit(b, actor="alice")
     assert {x.id for x in service.list_alerts()} == {a, b}
     assert [x.id for x in service.list_alerts([AlertState.PENDING_APPROVAL])] == [b]
+
+
+async def test_given_a_scheduler_step_then_the_store_is_read_once_and_twice_only_when_an_alert_was_due(
+    service: AlertService, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler polls the database every 2 s in every process: a step with nothing due
+    reads the live alerts once; one that applies an activation reads them again after it."""
+    from line311.messaging.feed import AlertScheduler
+
+    alert_id = draft(service, kind=AlertKind.CCR_MESSAGE)
+    service.submit(alert_id, actor="alice")
+    service.approve(alert_id, actor="bob")  # approved, starts at T0
+    reads: list[int] = []
+    live = service.store.live
+
+    def counted() -> list:  # type: ignore[type-arg]
+        reads.append(1)
+        return live()
+
+    monkeypatch.setattr(service.store, "live", counted)
+    scheduler = AlertScheduler(service, clock=clock)
+    await scheduler.step()
+    assert (len(reads), [a.state for a in scheduler.live]) == (1, [AlertState.APPROVED])
+    clock.now = T0
+    reads.clear()
+    await scheduler.step()
+    assert (len(reads), [a.state for a in scheduler.live]) == (2, [AlertState.ACTIVE])
+    assert [e.action for e in service.audit(alert_id)][-1] is Action.ACTIVATE

@@ -108,7 +108,8 @@ class BatchedEventWriter:
     """A sink that stores queue events in batches from a background task.
 
     `__call__` only appends to memory (never blocks a call); `run` writes what has gathered
-    every ``interval`` seconds (or sooner past ``batch`` events) in a worker thread. A failed
+    ``interval`` seconds after the first event (or sooner past ``batch`` events) in a worker
+    thread, and sleeps while nothing is pending. A failed
     write is retried with the next batch (WARNING); past ``max_pending`` events the oldest
     are dropped (ERROR), so a dead database cannot exhaust memory.
     """
@@ -127,6 +128,9 @@ class BatchedEventWriter:
         self._max = max_pending
         self._pending: deque[QueueEvent] = deque()
         self._more = asyncio.Event()
+        """Set past ``batch`` pending events: write now."""
+        self._queued = asyncio.Event()
+        """Set by every event: `run` wakes from idle."""
         self.written = 0
         self.dropped = 0
 
@@ -134,6 +138,7 @@ class BatchedEventWriter:
         if not isinstance(event, _QUEUE_EVENT_TYPES):
             return
         self._pending.append(event)
+        self._queued.set()
         if len(self._pending) > self._max:
             self._pending.popleft()
             self.dropped += 1
@@ -159,6 +164,9 @@ class BatchedEventWriter:
         """Flush periodically until cancelled; a final flush is `flush`'s job."""
         failing = False
         while True:
+            if not self._pending:
+                self._queued.clear()
+                await self._queued.wait()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._interval):  # no task per turn, as wait_for makes
                     await self._more.wait()

@@ -14,7 +14,8 @@ Theory of operation
 A fact is applied at once (cheap). The snapshot is recomputed at most once per
 ``min_interval`` (200 ms), and a change is always flushed within that delay, so a dashboard
 sees it well within one second. Times on the board (longest wait, time in state) move with the
-clock, so the hub also refreshes every ``refresh_every`` seconds without any change.
+clock, so the hub also refreshes every ``refresh_every`` seconds without any change, while a
+client streams (with none, nothing wakes it).
 
 Each subscriber owns a one-slot mailbox that keeps only the *latest* encoded snapshot: a
 snapshot is the whole state, so an older one that a slow client has not taken yet can be
@@ -99,6 +100,8 @@ class LiveHub:
         self.max_clients = max_clients
         self._listeners: list[Listener] = []
         self._subscribers: set[_Subscriber] = set()
+        self._watched = asyncio.Event()
+        """Set when a client starts streaming: the refresh loop runs only while one does."""
         self._snapshot: dict[str, Any] | None = None
         self._computed_at = float("-inf")
         self._last_flush = float("-inf")
@@ -134,6 +137,9 @@ class LiveHub:
 
     async def _refresh_loop(self) -> None:
         while True:
+            if not self._subscribers:  # nobody to refresh for: no wake-up until one streams
+                self._watched.clear()
+                await self._watched.wait()
             await asyncio.sleep(self.refresh_every)
             if time.monotonic() - self._last_flush >= self.refresh_every * 0.9:
                 self._flush()
@@ -223,6 +229,7 @@ class LiveHub:
         and a comment line as heartbeat when nothing was sent for ``heartbeat_every``."""
         subscriber = _Subscriber()
         self._subscribers.add(subscriber)
+        self._watched.set()
         logger.debug("dashboard client connected (%s open)", len(self._subscribers))
         try:
             snapshot = self.snapshot()

@@ -21,7 +21,8 @@ module copies to Redis what must outlive the process and hands it back to the ne
   `follow` s the stream from that id, so it sees each fact exactly once.
 
 Writing never blocks or fails a call: `on_fact` and `on_agent` only queue in memory, `run`
-flushes every ``interval`` seconds. While Redis is away the writes wait (at most
+flushes ``interval`` seconds after the first of them (and sleeps while nothing is queued).
+While Redis is away the writes wait (at most
 ``max_pending`` facts; past it the oldest are dropped, logged as ERROR), `up` is False with the
 reason (for /health and ``line311_live_state_up``) and the outage is logged once (WARNING);
 once Redis answers again the backlog is written and that is logged once (INFO). A PING every
@@ -159,6 +160,9 @@ class LiveJournal:
         self._facts: deque[tuple[str | None, float, str]] = deque()
         self._agents: dict[str, Agent] = {}
         self._more = asyncio.Event()
+        """Set past ``batch`` pending facts: flush now."""
+        self._queued = asyncio.Event()
+        """Set by every queued write: `run` wakes from idle."""
         self._probed = 0.0
         self.up = True
         self.reason: str | None = None
@@ -202,6 +206,7 @@ class LiveJournal:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 logger.error("live figures: Redis away too long, %d facts dropped", self.dropped)
+        self._queued.set()
         if len(self._facts) >= self.batch:
             self._more.set()
 
@@ -210,6 +215,7 @@ class LiveJournal:
         the facts of that moment: a CCR's ringing, answering and wrap-up are one write, not
         a round trip each)."""
         self._agents[agent.agent_id] = agent
+        self._queued.set()
 
     # ------------------------------------------------------------------ flushing
     async def flush(self) -> int:
@@ -285,13 +291,23 @@ class LiveJournal:
         self.reason = None
 
     async def run(self) -> None:
-        """Flush every ``interval`` seconds (sooner past ``batch`` facts) until cancelled."""
+        """Flush ``interval`` seconds after the first write is queued (sooner past ``batch``
+        facts) until cancelled; with nothing to write, sleep until something is queued or the
+        next PING is due (an idle controller does not wake every ``interval``)."""
         while True:
             try:
                 await self.check()
             except LiveError:
                 await asyncio.sleep(self.retry_every)
                 continue
+            if not self.pending:
+                self._queued.clear()
+                due = self._probed + self.probe_every - time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, due)):
+                        await self._queued.wait()
+                if not self.pending:
+                    continue  # the PING is due
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.interval):  # no task per turn, as wait_for makes
                     await self._more.wait()

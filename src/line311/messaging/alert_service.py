@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -311,14 +311,17 @@ class AlertService:
     def withdraw(self, alert_id: str, *, actor: str, note: str = "") -> Alert:
         return self.act(alert_id, Action.WITHDRAW, actor=actor, note=note)
 
-    def tick(self, now: datetime | None = None) -> list[AlertChange]:
+    def tick(
+        self, now: datetime | None = None, live: Sequence[Alert] | None = None
+    ) -> list[AlertChange]:
         """Apply the activations and expiries due at ``now`` (the scheduler's job). An alert
-        another process changed meanwhile is skipped; the next tick sees it."""
+        another process changed meanwhile is skipped; the next tick sees it. ``live``: the
+        store's live alerts as just read (`AlertStore.live`), to spare reading them again."""
         from line311.messaging.alert_store import AlertConflict
 
         now = now or self.now()
         changes = []
-        for alert in self.store.live():
+        for alert in self.store.live() if live is None else live:
             for action in due_actions(alert, now):
                 after, entry = apply(alert, action, actor=SYSTEM_ACTOR, now=now)
                 try:

@@ -222,12 +222,19 @@ class AlertScheduler:
     async def step(self) -> list[FeedEvent]:
         """One pass: due transitions, live alerts, feed update."""
         now = self._clock()
-        await asyncio.to_thread(self.service.tick, now)
-        self.live = await asyncio.to_thread(self.service.store.live)
+        self.live = await asyncio.to_thread(self._due_applied, now)
         ended: dict[str, Alert | None] = {}
         for alert_id in {a.id for a in self.feed.active} - {a.id for a in self.live}:
             ended[alert_id] = await asyncio.to_thread(self.service.store.get, alert_id)
         return self.feed.update(self.live, now, lambda i: ended.get(i))
+
+    def _due_applied(self, now: datetime) -> list[Alert]:
+        """The live alerts after applying what is due at ``now``: one read of the store, two
+        when something was due (in a worker thread)."""
+        live = self.service.store.live()
+        if self.service.tick(now, live):
+            live = self.service.store.live()
+        return live
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Step until ``stop`` is set (or cancelled). A failing step is logged and retried."""

@@ -149,6 +149,38 @@ async def test_given_a_running_journal_then_a_ccr_change_waits_for_the_next_flus
             await writer
 
 
+async def test_given_nothing_to_write_then_the_journal_sleeps_until_a_fact_comes_and_writes_it_within_its_interval(
+    redis_client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle controller's journal does not wake every ``interval`` (0.01 s here): with the
+    PING a minute away, its loop checks once, then only when a fact is queued."""
+    journal = LiveJournal(redis_client, DAY_FACTS, tz=UTC, interval=0.01, probe_every=60.0)
+    checks: list[int] = []
+    check = journal.check
+
+    async def counted() -> None:
+        checks.append(journal.pending)
+        await check()
+
+    monkeypatch.setattr(journal, "check", counted)
+    writer = asyncio.create_task(journal.run())
+    try:
+        await asyncio.sleep(0.3)  # thirty intervals: the old loop checked thirty times
+        assert checks == [0]
+        journal.on_fact(CallEnqueued("c1", "general", NOON), [])
+        for _ in range(100):
+            if journal.pending == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert journal.pending == 0
+        assert checks == [0, 1]  # one more check: the one that wrote the fact
+        assert (await journal.load(NOON)).facts == [CallEnqueued("c1", "general", NOON)]
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+
+
 async def test_given_redis_killed_when_facts_come_then_kept_in_memory_and_written_once_it_is_back(
     tmp_path: Path,
 ) -> None:

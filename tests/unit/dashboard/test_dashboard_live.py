@@ -148,3 +148,26 @@ async def test_given_no_client_then_no_snapshot_is_encoded_but_one_is_computed_o
         assert (await next_snapshot(stream))["queues"][0]["waiting"] == 4
         assert hub.flushes >= 1
         await stream.aclose()
+
+
+async def test_given_no_client_then_the_periodic_refresh_does_not_wake_until_one_streams() -> None:
+    clock = FakeClock()
+    async with LiveHub(LiveState(), clock=clock, refresh_every=0.01) as hub:
+        refreshes: list[int] = []
+        flush = hub._flush
+
+        def counted() -> None:
+            refreshes.append(hub.clients)
+            flush()
+
+        hub._flush = counted  # type: ignore[method-assign]
+        await asyncio.sleep(0.1)  # ten refresh periods with nobody streaming
+        assert refreshes == []
+        stream = hub.stream()
+        first = await next_snapshot(stream)
+        clock.now += 5
+        second = await next_snapshot(stream)  # the clock moved: a refresh sent it
+        assert second["now"] > first["now"]
+        assert refreshes
+        assert set(refreshes) == {1}
+        await stream.aclose()
