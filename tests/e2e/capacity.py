@@ -67,6 +67,16 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
+def family(pid: int) -> list[int]:
+    """``pid`` and its live descendants."""
+    tree, out, todo = _children(), [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(tree.get(current, []))
+    return out
+
+
 def rss_mib(pid: int) -> float:
     """Resident memory of ``pid`` and its live descendants, in MiB (0 for a gone process)."""
     tree, total, todo = _children(), 0, [pid]

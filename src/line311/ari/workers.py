@@ -48,7 +48,10 @@ if TYPE_CHECKING:
     from line311.live.handoffs import Handoffs
 
 LOAD_EVERY = 0.1
-"""Seconds between two shares of a worker's load (`Claimer.run`)."""
+"""Seconds between two shares of a worker's load while it changes (`Claimer.run`)."""
+LOAD_UNCHANGED_EVERY = 0.5
+"""Seconds between two shares of a load that has not changed: a quarter of
+`line311.live.handoffs.LOAD_FRESH`, past which the others take the worker for away."""
 
 __all__ = [
     "HANDOFF_KIND",
@@ -119,16 +122,26 @@ class Claimer:
         """Seconds to let a less loaded worker claim first."""
         return min(max(0, load - self.least) * self._spread, self._max_wait)
 
-    async def run(self, every: float = LOAD_EVERY) -> None:
-        """Share this worker's load and learn the least one, for ever."""
+    async def run(
+        self, every: float = LOAD_EVERY, unchanged_every: float = LOAD_UNCHANGED_EVERY
+    ) -> None:
+        """Share this worker's load and learn the least one, for ever: every ``every`` seconds
+        while it changes, every ``unchanged_every`` seconds while it does not (an idle worker
+        still says it is there, well within ``LOAD_FRESH``, without a Redis round trip every
+        tick)."""
+        shared: int | None = None
+        shared_at = float("-inf")
         while True:
-            try:
-                self.least = await self._handoffs.share_load(
-                    self._client.app, self._load(), self._clock.now()
-                )
-            except Exception as exc:
-                logger.debug("worker load not shared (%s)", exc)
-                self.least = 0
+            load, now = self._load(), self._clock.now()
+            if load != shared or now - shared_at >= unchanged_every:
+                try:
+                    self.least = await self._handoffs.share_load(self._client.app, load, now)
+                except Exception as exc:
+                    logger.debug("worker load not shared (%s)", exc)
+                    self.least = 0
+                    shared = None
+                else:
+                    shared, shared_at = load, now
             await asyncio.sleep(every)
 
     async def on_broadcast(self, event: Mapping[str, Any]) -> None:

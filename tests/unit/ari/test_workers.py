@@ -270,6 +270,7 @@ async def test_given_workers_sharing_their_loads_then_each_learns_the_least_and_
             raise LiveUnavailableError("redis down")
 
         handoffs.share_load = away  # type: ignore[method-assign]
+        load["now"] = 6  # a changed load is shared at the next tick
         async with asyncio.timeout(5):
             while claimer.least != 0:  # noqa: ASYNC110 - the task's own pace
                 await asyncio.sleep(0.001)
@@ -278,6 +279,36 @@ async def test_given_workers_sharing_their_loads_then_each_learns_the_least_and_
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert claimer.least == 0  # no shared loads: nobody waits
+
+
+async def test_given_an_unchanged_load_then_it_is_shared_again_only_after_unchanged_every() -> None:
+    handoffs = InMemoryHandoffs()
+    shares: list[tuple[int, float]] = []
+    share = handoffs.share_load
+
+    async def counted(app: str, calls: int, now: float) -> int:
+        shares.append((calls, now))
+        return await share(app, calls, now)
+
+    handoffs.share_load = counted  # type: ignore[method-assign]
+    clock = FixedClock()
+    claimer = Claimer(
+        port(WorkerAri()), handoffs, load=lambda: 0, accepting=lambda: True, max_calls=100,
+        clock=clock,
+    )  # fmt: skip
+    task = asyncio.create_task(claimer.run(every=0.001, unchanged_every=0.5))
+    try:
+        await asyncio.sleep(0.05)  # about fifty ticks at the same instant, the same load
+        assert shares == [(0, T0)]
+        clock.t = T0 + 0.5
+        async with asyncio.timeout(5):
+            while len(shares) < 2:  # noqa: ASYNC110 - the task's own pace
+                await asyncio.sleep(0.001)
+        assert shares == [(0, T0), (0, T0 + 0.5)]  # still there, well within LOAD_FRESH
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @pytest.mark.parametrize(

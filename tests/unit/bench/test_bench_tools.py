@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from bench._profile import summarise
@@ -154,3 +155,16 @@ def test_given_keys_when_key_to_prompt_is_read_then_only_a_prompt_within_2_s_on_
         (_pb("PlaybackStarted", "playing", "c2"), 5.0),  # 3 s later: not the key's answer
     ]
     assert [round(ms) for ms in _dtmf_to_prompt(_Stamped(events))] == [3]  # type: ignore[arg-type]
+
+
+def test_idle_table_sums_line311s_processes_without_asterisk_and_reads_variants() -> None:
+    from bench.idle import SHIPPED, _variants, switches, table
+
+    per = {"asterisk": (4.5, 40.0), "controller": (2.0, 12.0), "redis": (1.5, 11.0)}
+    text = table([("shipped", per)])
+    assert "| shipped | asterisk | 4.50 | 40 |" in text
+    assert "| shipped | **line311 in all** | **3.50** | **23** |" in text
+    assert _variants([]) == [("shipped", {"LINE311_LIVE_STATE": "redis"})]
+    assert SHIPPED.startswith("shipped:")
+    assert _variants(["w2:A=1,B=2"]) == [("w2", {"A": "1", "B": "2"})]
+    assert switches(os.getpid()) > 0
