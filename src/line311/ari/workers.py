@@ -117,6 +117,8 @@ class Claimer:
         """The least load among the workers, as last shared."""
         self.claimed = 0
         self.lost = 0
+        self._claimed_since = asyncio.Event()
+        """Set by each claim won: `run` shares the new load without waiting."""
 
     def wait_for(self, load: int) -> float:
         """Seconds to let a less loaded worker claim first."""
@@ -125,10 +127,10 @@ class Claimer:
     async def run(
         self, every: float = LOAD_EVERY, unchanged_every: float = LOAD_UNCHANGED_EVERY
     ) -> None:
-        """Share this worker's load and learn the least one, for ever: every ``every`` seconds
-        while it changes, every ``unchanged_every`` seconds while it does not (an idle worker
-        still says it is there, well within ``LOAD_FRESH``, without a Redis round trip every
-        tick)."""
+        """Share this worker's load and learn the least one, for ever: at most once every
+        ``every`` seconds, at once after a claim (what the others must hear of soon), and
+        every ``unchanged_every`` seconds otherwise (a call that ended, or nothing: an idle
+        worker still says it is there, well within ``LOAD_FRESH``, and sleeps meanwhile)."""
         shared: int | None = None
         shared_at = float("-inf")
         while True:
@@ -142,7 +144,12 @@ class Claimer:
                     shared = None
                 else:
                     shared, shared_at = load, now
-            await asyncio.sleep(every)
+                await asyncio.sleep(every)
+                continue
+            self._claimed_since.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, unchanged_every - (now - shared_at))):
+                    await self._claimed_since.wait()
 
     async def on_broadcast(self, event: Mapping[str, Any]) -> None:
         channel = event.get("channel")
@@ -165,6 +172,7 @@ class Claimer:
             self.lost += 1
             return
         self.claimed += 1
+        self._claimed_since.set()
         if self._on_claimed is not None:
             self._on_claimed()
         try:

@@ -975,3 +975,34 @@ async def test_given_the_rescuer_running_when_a_look_fails_then_it_logs_and_look
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert "could not look for channels nobody owns" in caplog.text
+
+
+async def test_given_an_idle_worker_when_it_wins_a_claim_then_its_new_load_is_shared_at_once() -> (
+    None
+):
+    h = ClaimerHarness(load=0)
+    shares: list[int] = []
+    share = h.handoffs.share_load
+
+    async def counted(app: str, calls: int, now: float) -> int:
+        shares.append(calls)
+        return await share(app, calls, now)
+
+    h.handoffs.share_load = counted  # type: ignore[method-assign]
+    task = asyncio.create_task(h.claimer.run(every=0.001, unchanged_every=3600.0))
+    try:
+        async with asyncio.timeout(5):
+            while not shares:  # noqa: ASYNC110 - the task's own pace
+                await asyncio.sleep(0.001)
+        await asyncio.sleep(0.05)  # asleep: nothing changed, the next share is an hour away
+        assert shares == [0]
+        h.load = 1  # the call the claim below takes
+        await h.claimer.on_broadcast(broadcast("c1"))
+        async with asyncio.timeout(5):  # a deadlock bound: without the wake it is an hour
+            while shares == [0]:  # noqa: ASYNC110 - the task's own pace
+                await asyncio.sleep(0.001)
+        assert shares == [0, 1]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
