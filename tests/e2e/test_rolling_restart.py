@@ -158,18 +158,24 @@ class Callers:
         return None
 
     def plays(self, number: str) -> int:
+        """The playbacks line311 started on the caller's channel. A media list (the language
+        menu's seven prompts) is one playback with a PlaybackStarted per prompt, and it plays
+        on while no controller is there: only a new playback id is line311 acting."""
         channel = self.channel(number)
-        return sum(
-            1
-            for e in self.obs.snapshot()
-            if e.get("type") == "PlaybackStarted"
-            and channel is not None
-            and e.get("playback", {}).get("target_uri") == f"channel:{channel}"
+        return len(
+            {
+                e.get("playback", {}).get("id")
+                for e in self.obs.snapshot()
+                if e.get("type") == "PlaybackStarted"
+                and channel is not None
+                and e.get("playback", {}).get("target_uri") == f"channel:{channel}"
+            }
         )
 
     def past_greeting(self, *numbers: str) -> None:
+        """The greeting played and the language menu began."""
         wait_until(
-            lambda: all(self.plays(n) >= 3 for n in numbers), 40, f"{numbers} past the greeting"
+            lambda: all(self.plays(n) >= 2 for n in numbers), 40, f"{numbers} past the greeting"
         )
 
     def finish(self) -> None:

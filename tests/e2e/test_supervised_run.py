@@ -99,6 +99,10 @@ def _played(obs: AriObserver) -> list[dict[str, Any]]:
     return obs.find(lambda e: e.get("type") == "PlaybackStarted")
 
 
+def _playback_id(event: dict[str, Any]) -> str:
+    return str(event.get("playback", {}).get("id"))
+
+
 def _media(event: dict[str, Any]) -> str:
     playback = event.get("playback", {})
     return str(playback.get("media_uri") or playback.get("media_uris"))
@@ -122,19 +126,23 @@ def test_given_a_caller_mid_ivr_when_the_controller_is_killed_then_the_prompt_pl
         wait_until(lambda: len(_played(obs)) >= 3, 30, "the IVR past its greeting")
         old_pid = sup.processes()["controller"]["pid"]
         played = _played(obs)
-        # (a menu's prompts play as one media list, with a PlaybackStarted for each: the
-        # resumed call plays the interrupted prompt again, then the rest of its list)
-        before, interrupted = len(played), _media(played[-1])
+        # A menu's prompts play as one media list, with a PlaybackStarted for each, and the
+        # list plays on while no controller is there: the resumed call is a *new* playback
+        # (its own id) that starts with the interrupted prompt, then the rest of its list.
+        seen, interrupted = {_playback_id(e) for e in played}, _media(played[-1])
         os.kill(old_pid, signal.SIGKILL)
         killed_at = time.monotonic()
-        wait_until(
-            lambda: len(_played(obs)) > before,
-            5,
-            "the interrupted prompt to play again after the controller was killed",
+
+        def replay() -> dict[str, Any] | None:
+            new = [e for e in _played(obs) if _playback_id(e) not in seen]
+            return new[0] if new else None
+
+        first = wait_until(
+            replay, 5, "the interrupted prompt to play again after the controller was killed"
         )
         replayed_in = time.monotonic() - killed_at
         assert replayed_in <= 5.0, replayed_in
-        replayed = _media(_played(obs)[before])
+        replayed = _media(first)
         assert replayed == interrupted, (replayed, interrupted)
         assert replayed != _media(played[0]), "the call started over instead of resuming"
         assert sup.processes()["controller"]["pid"] != old_pid
