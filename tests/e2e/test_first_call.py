@@ -20,7 +20,7 @@ import pytest
 from line311.ari.translate import APP_EVENTS
 from line311.sim.sipp import start_caller
 from tests.conftest import AsteriskInstance
-from tests.e2e.conftest import greeting_only_flow, running_stack
+from tests.e2e.conftest import greeting_only_flow, record_for, running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until
 
 pytestmark = pytest.mark.asterisk
@@ -63,16 +63,6 @@ def playbacks(observer: AriObserver, state: str | None = None) -> list[dict[str,
         if e.get("type") == "PlaybackFinished"
         and (state is None or e["playback"]["state"] == state)
     ]
-
-
-def record_for(stack: Stack, dialed: str, known: set[str]) -> dict[str, Any]:
-    def new_record() -> dict[str, Any] | None:
-        for rec in stack.calls():
-            if rec["dialed_number"] == dialed and rec["call_id"] not in known:
-                return rec
-        return None
-
-    return wait_until(new_record, 15, f"a call record for {dialed}", step=0.3)  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize("dialed", ["311", "2126399675"])
@@ -153,6 +143,49 @@ def test_given_the_controller_is_stopped_when_a_resident_calls_then_they_hear_an
         assert apology, "the dialplan should play the apology when Stasis() fails"
     finally:
         stack.start_controller()
+
+
+def test_given_the_controller_restarting_when_a_resident_calls_then_the_call_rings_until_it_is_back_and_reaches_the_ivr(
+    stack: Stack, asterisk_instance: AsteriskInstance, observer: AriObserver, tmp_path: Path
+) -> None:
+    """A call that arrives while no controller is connected (a restart takes a few seconds)
+    is not lost: the dialplan offers it again every second, and once the controller is back
+    the resident hears the IVR, never the apology."""
+    known = {r["call_id"] for r in stack.calls()}
+    stack.controller.stop()
+    try:
+        caller = start_caller(
+            tmp_path / "sipp-restart", asterisk_instance.sip_port, "311", from_user=CALLER,
+            hold_ms=30000,
+        )  # fmt: skip
+
+        def offered_twice() -> str | None:
+            entries = stasis_entries(observer)
+            return next((c for c in entries if entries.count(c) >= 2), None)
+
+        channel = wait_until(offered_twice, 10, "the call offered to line311 a second time")
+    finally:
+        stack.start_controller()
+    result = caller.wait(timeout=60)
+    assert result.final_status == 200
+    assert result.remote_hung_up  # the greeting-only flow's hang-up, after the greeting
+    rec = record_for(stack, "311", known, timeout=30)
+    assert rec["call_id"] == channel
+    assert rec["outcome"] != "failed", rec
+    assert not [
+        e
+        for e in observer.snapshot()
+        if e.get("type") == "ChannelDialplan"
+        and "apology" in e.get("dialplan_app_data", "")
+        and e.get("channel", {}).get("id") == channel
+    ]
+    assert [
+        e
+        for e in observer.snapshot()
+        if e.get("type") == "PlaybackStarted"
+        and e["playback"]["target_uri"] == f"channel:{channel}"
+        and "greeting" in e["playback"]["media_uri"]
+    ], "the IVR's greeting"
 
 
 def test_given_a_running_stack_when_asterisk_dies_and_comes_back_then_the_controller_reconnects_and_answers_the_next_call(

@@ -52,20 +52,43 @@ def test_given_two_workers_then_the_rendered_dialplan_broadcasts_and_keeps_the_a
     settings = load_settings(state_dir=tmp_path, ivr_workers=2)
     lines = _enter_context(_rendered(tmp_path, settings, "extensions.conf"))
     assert lines[0] == "exten => _X.,1,Set(CHANNEL(language)=en)"
-    assert lines[1] == " same => n,StasisBroadcast(500,^line311-w[0-9],inbound:${EXTEN})"
+    assert lines[3] == " same => n,StasisBroadcast(500,^line311-w[0-9],inbound:${EXTEN})"
     assert " same => n,Stasis(line311,inbound,${EXTEN})" in lines
-    assert lines.index(" same => n,Stasis(line311,inbound,${EXTEN})") > 1
-    # a failed Stasis (claimed or not) still leads to the apology
-    assert ' same => n,GotoIf($["${STASISSTATUS}" = "FAILED"]?apology)' in lines
+    assert lines.index(" same => n,Stasis(line311,inbound,${EXTEN})") > 3
+    # a failed Stasis (claimed or not) is offered again, then leads to the apology
+    assert ' same => n,GotoIf($["${STASISSTATUS}" = "FAILED"]?retry)' in lines
+    assert " same => n,Goto(enter)" in lines
     assert " same => n(apology),Answer()" in lines
     assert "{{" not in "\n".join(lines)
+
+
+def test_given_no_controller_then_the_call_is_offered_again_every_second_ringing_then_the_apology(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(state_dir=tmp_path)
+    lines = _enter_context(_rendered(tmp_path, settings, "extensions.conf"))
+    assert lines[:4] == [
+        "exten => _X.,1,Set(CHANNEL(language)=en)",
+        " same => n,Set(LINE311_TRIES=0)",
+        " same => n(enter),NoOp(line311 try ${LINE311_TRIES})",
+        " same => n,Stasis(line311,inbound,${EXTEN})",
+    ]
+    retry = lines.index(" same => n(retry),Set(LINE311_TRIES=$[${LINE311_TRIES} + 1])")
+    assert lines[retry + 1 : retry + 6] == [
+        " same => n,GotoIf($[${LINE311_TRIES} >= 15]?apology)",
+        " same => n,Ringing()",  # unanswered: the caller hears ringing, nothing is billed
+        " same => n,Wait(1)",
+        " same => n,Goto(enter)",
+        " same => n(apology),Answer()",
+    ]
+    assert lines.index(' same => n,GotoIf($["${STASISSTATUS}" = "FAILED"]?retry)') == 4
 
 
 def test_given_no_workers_then_the_rendered_dialplan_has_no_broadcast(tmp_path: Path) -> None:
     settings = load_settings(state_dir=tmp_path)
     assert settings.ivr_workers == 0
     lines = _enter_context(_rendered(tmp_path, settings, "extensions.conf"))
-    assert lines[1] == " same => n,Stasis(line311,inbound,${EXTEN})"
+    assert lines[3] == " same => n,Stasis(line311,inbound,${EXTEN})"
     assert not any("StasisBroadcast" in line for line in lines)
 
 
