@@ -4,34 +4,21 @@ on the same port while the old one still does, and either answers."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import pytest
 
 from line311.http_server import make_embedded_server
 from tests.conftest import free_tcp_port
+from tests.fixtures.asgi import named_app
 
 pytestmark = pytest.mark.integration
 
 
-def _app(name: str) -> Any:
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": name.encode()})
-
-    return app
-
-
 async def test_given_two_servers_with_reuse_port_then_both_listen_on_one_port_and_the_second_serves_alone_after_the_first_stops():
     port = free_tcp_port()
-    old = make_embedded_server(_app("old"), "127.0.0.1", port, reuse_port=True)
-    new = make_embedded_server(_app("new"), "127.0.0.1", port, reuse_port=True)
+    old = make_embedded_server(named_app("old"), "127.0.0.1", port, reuse_port=True)
+    new = make_embedded_server(named_app("new"), "127.0.0.1", port, reuse_port=True)
     old_task = asyncio.create_task(old.serve())
     await old.wait_started()
     new_task = asyncio.create_task(new.serve())
@@ -48,10 +35,10 @@ async def test_given_two_servers_with_reuse_port_then_both_listen_on_one_port_an
 
 async def test_given_a_server_without_reuse_port_then_a_second_one_cannot_start_on_its_port():
     port = free_tcp_port()
-    first = make_embedded_server(_app("first"), "127.0.0.1", port)
+    first = make_embedded_server(named_app("first"), "127.0.0.1", port)
     task = asyncio.create_task(first.serve())
     await first.wait_started()
-    second = make_embedded_server(_app("second"), "127.0.0.1", port, reuse_port=True)
+    second = make_embedded_server(named_app("second"), "127.0.0.1", port, reuse_port=True)
     with pytest.raises(OSError, match="in use"):
         await second.serve()
     first.should_exit = True

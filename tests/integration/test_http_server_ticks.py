@@ -4,7 +4,6 @@ however long its tick, and still sends a ``Date`` header."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import pytest
@@ -12,18 +11,9 @@ import pytest
 from line311 import http_server
 from line311.http_server import make_embedded_server
 from tests.conftest import free_tcp_port
+from tests.fixtures.asgi import named_app
 
 pytestmark = pytest.mark.integration
-
-
-async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"ok"})
 
 
 async def test_given_an_hour_long_tick_when_should_exit_is_set_then_the_server_leaves_without_waiting_for_a_tick(
@@ -31,7 +21,7 @@ async def test_given_an_hour_long_tick_when_should_exit_is_set_then_the_server_l
 ):
     monkeypatch.setattr(http_server, "TICK_SECONDS", 3600.0)
     port = free_tcp_port()
-    server = make_embedded_server(_app, "127.0.0.1", port)
+    server = make_embedded_server(named_app("ok"), "127.0.0.1", port)
     ticks: list[int] = []
     on_tick = server.on_tick
 
@@ -58,7 +48,7 @@ async def test_given_should_exit_set_before_serving_then_the_server_starts_and_l
     monkeypatch: pytest.MonkeyPatch,
 ):
     monkeypatch.setattr(http_server, "TICK_SECONDS", 3600.0)
-    server = make_embedded_server(_app, "127.0.0.1", free_tcp_port())
+    server = make_embedded_server(named_app("ok"), "127.0.0.1", free_tcp_port())
     server.should_exit = True
     async with asyncio.timeout(30):
         await server.serve()
