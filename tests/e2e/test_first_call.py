@@ -176,6 +176,7 @@ def test_given_the_controller_restarting_when_a_resident_calls_then_the_call_rin
         e
         for e in observer.snapshot()
         if e.get("type") == "ChannelDialplan"
+        and e.get("dialplan_app") == "Playback"
         and "apology" in e.get("dialplan_app_data", "")
         and e.get("channel", {}).get("id") == channel
     ]
