@@ -109,9 +109,9 @@ class BatchedEventWriter:
 
     `__call__` only appends to memory (never blocks a call); `run` writes what has gathered
     ``interval`` seconds after the first event (or sooner past ``batch`` events) in a worker
-    thread, and sleeps while nothing is pending. A failed
-    write is retried with the next batch (WARNING); past ``max_pending`` events the oldest
-    are dropped (ERROR), so a dead database cannot exhaust memory.
+    thread, and sleeps while nothing is pending. A failed write is retried with the next
+    batch (WARNING); past ``max_pending`` events the oldest are dropped (ERROR), so a dead
+    database cannot exhaust memory.
     """
 
     def __init__(

@@ -22,11 +22,11 @@ module copies to Redis what must outlive the process and hands it back to the ne
 
 Writing never blocks or fails a call: `on_fact` and `on_agent` only queue in memory, `run`
 flushes ``interval`` seconds after the first of them (and sleeps while nothing is queued).
-While Redis is away the writes wait (at most
-``max_pending`` facts; past it the oldest are dropped, logged as ERROR), `up` is False with the
-reason (for /health and ``line311_live_state_up``) and the outage is logged once (WARNING);
-once Redis answers again the backlog is written and that is logged once (INFO). A PING every
-``probe_every`` seconds notices an outage when nothing is being written.
+While Redis is away the writes wait (at most ``max_pending`` facts; past it the oldest are
+dropped, logged as ERROR), `up` is False with the reason (for /health and
+``line311_live_state_up``) and the outage is logged once (WARNING); once Redis answers again
+the backlog is written and that is logged once (INFO). A PING every ``probe_every`` seconds
+notices an outage when nothing is being written.
 """
 
 from __future__ import annotations
