@@ -274,13 +274,13 @@ def test_given_callers_in_every_state_when_every_controller_process_is_killed_at
     try:
         _workers_up(sup)
         # the CCR talks longer than the kill comes after A's answer (B and C reaching the
-        # IVR: ~5 s) plus the restart allowed below (10 s): a CCR who hung up meanwhile ends
+        # IVR: ~5 s) plus the restart allowed below (20 s): a CCR who hung up meanwhile ends
         # A's call, rightly, and the check below is about the restart, not the talk's end
-        phone = _ccr(sup, tmp_path, talk_ms=25_000)
+        phone = _ccr(sup, tmp_path, talk_ms=35_000)
 
         def call(name: str, key_at_ms: int) -> None:
             callers[name] = start_caller(
-                tmp_path / name, s.sip_port, "311", dtmf=[(key_at_ms, "1")], hold_ms=180_000
+                tmp_path / name, s.sip_port, "311", dtmf=[(key_at_ms, "1")], hold_ms=240_000
             )
 
         call("A", 1_000)
@@ -307,8 +307,9 @@ def test_given_callers_in_every_state_when_every_controller_process_is_killed_at
             wait_until(lambda pid=pid: not alive(pid), 5, f"pid {pid} to die")
         killed_at = time.monotonic()
         # three Python processes start at once on this 2-core box, beside another test: 5 s
-        # on an idle box (docs/scaling.md), 10 s allowed here, the time taken logged
-        wait_until(sup.ari_up, 10, "a controller back within 10 s")
+        # on an idle box (docs/scaling.md); 20 s allowed here (9 s seen in CI, where the first
+        # start of the same three took 7 s), the time taken logged
+        wait_until(sup.ari_up, 20, "a controller back within 20 s")
         logger.info("controller back %.1f s after the kill", time.monotonic() - killed_at)
 
         def both_back() -> list[dict[str, Any]] | None:
@@ -319,7 +320,7 @@ def test_given_callers_in_every_state_when_every_controller_process_is_killed_at
             up = [h for h in healths if h is not None]
             return up if sum(h["active_calls"] for h in up) == 2 else None
 
-        healths = wait_until(both_back, 10, "both workers back, with B and C")
+        healths = wait_until(both_back, 20, "both workers back, with B and C")
         for name, caller in callers.items():
             assert caller.proc.poll() is None, f"{name} got a BYE"  # nobody was cut off
         for k, health in zip((1, 2), healths, strict=True):
@@ -328,8 +329,8 @@ def test_given_callers_in_every_state_when_every_controller_process_is_killed_at
                 assert health["active_calls"] == 0, log[-2000:]
 
         # the CCR serves D, then B and C as their keys put them in line
-        # one CCR serves the four in turn, 25 s each
-        wait_until(lambda: len(sup.queue_log_ids("CONNECT")) == 4, 150, "all four served", step=0.3)
+        # one CCR serves the four in turn, 35 s each
+        wait_until(lambda: len(sup.queue_log_ids("CONNECT")) == 4, 200, "all four served", step=0.3)
         connects = sup.queue_log_ids("CONNECT")
         entered = sup.queue_log_ids("ENTERQUEUE")
         assert connects[:2] == [a_id, d_id], connects
