@@ -61,6 +61,15 @@ class TimedObserver(AriObserver):
         return list(self.stamped)
 
 
+def parse_variants(specs: list[str]) -> list[tuple[str, dict[str, str]]]:
+    """``--variant LABEL:NAME=VALUE,...`` options as (label, environment) pairs, in order."""
+    out: list[tuple[str, dict[str, str]]] = []
+    for spec in specs:
+        label, _, pairs = spec.partition(":")
+        out.append((label, dict(p.split("=", 1) for p in pairs.split(",") if p)))
+    return out
+
+
 def calls_processed(text: str) -> int | None:
     """The ``N calls processed`` counter in ``core show channels [count]`` output."""
     match = re.search(r"(\d+) calls? processed", text)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench._profile import Profiler, summarise
-from bench._stack import TimedObserver, bench_stack
+from bench._stack import TimedObserver, bench_stack, parse_variants
 from bench._traffic import per_call, stack_traffic, tables
 from bench._viewers import viewers
 from bench.ari_latency import _latencies
@@ -506,11 +506,7 @@ def _paper(
 
 
 def _variants(specs: list[str]) -> list[tuple[str, dict[str, str]]]:
-    out: list[tuple[str, dict[str, str]]] = []
-    for spec in specs:
-        label, _, pairs = spec.partition(":")
-        out.append((label, dict(p.split("=", 1) for p in pairs.split(",") if p)))
-    return out or [("", {})]
+    return parse_variants(specs) or [("", {})]
 
 
 def _own_stack(

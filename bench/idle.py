@@ -18,7 +18,7 @@ import shlex
 import time
 from pathlib import Path
 
-from bench._stack import bench_stack
+from bench._stack import bench_stack, parse_variants
 from tests.e2e.capacity import cpu_seconds, family
 
 SHIPPED = "shipped:LINE311_LIVE_STATE=redis"
@@ -60,11 +60,7 @@ def switches(pid: int) -> int:
 
 
 def _variants(specs: list[str]) -> list[tuple[str, dict[str, str]]]:
-    out: list[tuple[str, dict[str, str]]] = []
-    for spec in specs or [SHIPPED]:
-        label, _, pairs = spec.partition(":")
-        out.append((label, dict(p.split("=", 1) for p in pairs.split(",") if p)))
-    return out
+    return parse_variants(specs or [SHIPPED])
 
 
 def watch(env: dict[str, str], seconds: float) -> dict[str, tuple[float, float]]:

@@ -79,31 +79,27 @@ def family(pid: int) -> list[int]:
 
 def rss_mib(pid: int) -> float:
     """Resident memory of ``pid`` and its live descendants, in MiB (0 for a gone process)."""
-    tree, total, todo = _children(), 0, [pid]
-    while todo:
-        current = todo.pop()
+    total = 0
+    for member in family(pid):
         try:
-            status = Path(f"/proc/{current}/status").read_text()
+            status = Path(f"/proc/{member}/status").read_text()
         except OSError:
             continue
         for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])  # kB
-        todo.extend(tree.get(current, []))
     return total / 1024
 
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of ``pid`` and its live descendants, in seconds (0 for a gone process)."""
-    tree, total, todo = _children(), 0.0, [pid]
-    while todo:
-        current = todo.pop()
+    total = 0.0
+    for member in family(pid):
         try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime (fields 14, 15)
-        todo.extend(tree.get(current, []))
     return total
 
 

@@ -40,9 +40,8 @@ session is ``DONE`` it emits nothing more, whatever it is fed.
 
 Timers: one per state (answer 5 s, each playback ``max_playback`` per prompt in it,
 digit/entry/language timeouts, the SR lookup) plus one for the whole stay in the IVR
-(``max_call``). Every state
-has a timer, so with no events at all a call always ends: the properties in
-``tests/property/test_ivr_*`` check it for any event sequence.
+(``max_call``). Every state has a timer, so with no events at all a call always ends: the
+properties in ``tests/property/test_ivr_*`` check it for any event sequence.
 
 Outcomes: ``queued`` / ``referred`` when the caller is handed on; otherwise the last
 resolution reached (``self_served`` after hearing self-service content, ``sr_lookup`` after an
