@@ -10,7 +10,12 @@ Theory of operation
                                       dead (kept, ERROR)    ◀── refused ────┤ per record
                                       deleted               ◀── stored ─────┘
 
-`submit` writes the record to the spool first; only then is it tried. A transport failure
+`submit` queues the record for the spool and returns at once: a worker thread writes it
+(with every other record submitted meanwhile, in one transaction), then the delivery loop is
+woken; only a record in the spool is tried. No spool work (SQLite reads, writes, the WAL's
+checkpoints) runs on the event loop, so a slow disk delays records, never a call's next
+prompt. A record waits in memory only for that thread hop; one the spool cannot take (a full
+disk) stays queued, is logged, and is written at the next try (every second). A transport failure
 that may pass (bridge down, timeout, 5xx, database unavailable) schedules the record again
 with capped exponential backoff and full jitter, for as long as it takes: there is no last
 attempt. A refusal that cannot pass (4xx, a different record under the same ``call_id``) marks
@@ -38,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -61,6 +67,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+SPOOL_RETRY_SECONDS = 1.0
+"""How soon records the spool could not take (or a failed pass) are tried again."""
 
 
 Refusal = CrmRejected | CrmConflict
@@ -179,19 +188,75 @@ class RecordDelivery:
         self._sleep = sleep
         self._wake: asyncio.Event | None = None
         self._failing = False
+        self._incoming: list[tuple[str, str, float]] = []  # (call id, payload, when)
+        self._writer: asyncio.Task[None] | None = None
+        self._spool_failing = False
         self.delivered = 0
+        self.passes = 0  # of `run`'s loop, each ended waiting for the next
+
+    @property
+    def unspooled(self) -> int:
+        """Records submitted and not in the spool yet (a thread hop; longer if it fails)."""
+        return len(self._incoming)
 
     def submit(self, record: Mapping[str, Any]) -> None:
-        """Queue ``record`` durably (it is in the spool when this returns) and wake the loop."""
-        if not self.spool.put(record, self._clock()):
-            logger.debug("call %s is queued already", record.get("call_id"))
-        if self._wake is not None:
-            self._wake.set()
+        """Queue ``record``: a worker thread writes it to the spool at once (see the module
+        docstring), then the loop is woken. Call it from the event loop's thread. A record
+        that is not JSON, or has no ``call_id``, raises here (``TypeError``, ``KeyError``)."""
+        call_id, payload = self.spool.encode(record)
+        self._incoming.append((call_id, payload, self._clock()))
+        if self._spool_failing:
+            return  # tried again by the next pass (every second meanwhile), not per call
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_incoming(), name="call-record-spool"
+            )
+
+    async def flush(self) -> None:
+        """Return once every record submitted so far is in the spool (or failed to go in:
+        then it stays queued for the next try)."""
+        writer = self._writer
+        if writer is not None and not writer.done():
+            await asyncio.shield(writer)  # it writes what is submitted while it runs, too
+            if self._spool_failing:
+                return  # that was this flush's try
+        if self._incoming and (self._writer is None or self._writer.done()):
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_incoming(), name="call-record-spool"
+            )
+        if self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def _write_incoming(self) -> None:
+        while self._incoming:
+            batch, self._incoming = self._incoming, []
+            try:
+                added = await asyncio.to_thread(self.spool.put_many, batch)
+            except Exception as exc:
+                self._incoming[:0] = batch  # kept, in order, for the next try
+                if not self._spool_failing:
+                    logger.error(
+                        "call records cannot be written to the spool (%s); %d kept in memory"
+                        " and tried again every second",
+                        exc,
+                        len(self._incoming),
+                    )
+                self._spool_failing = True
+                return
+            if self._spool_failing:
+                logger.info("call records are written to the spool again")
+                self._spool_failing = False
+            if added < len(batch):
+                logger.debug("%d call record(s) were queued already", len(batch) - added)
+            if self._wake is not None:
+                self._wake.set()
 
     async def deliver_due(self) -> int:
-        """One pass: deliver every record due now, ``batch`` at a time; how many were stored."""
+        """One pass: write what was submitted to the spool, then deliver every record due
+        now, ``batch`` at a time; how many were stored."""
+        await self.flush()
         stored = 0
-        while due := self.spool.due(self._clock(), self._batch):
+        while due := await asyncio.to_thread(self.spool.due, self._clock(), self._batch):
             done = await self._deliver_batch(due)
             stored += done
             if not done:
@@ -205,18 +270,18 @@ class RecordDelivery:
             if len(outcomes) != len(due):
                 raise RuntimeError(f"{len(outcomes)} outcomes for {len(due)} records")
         except CrmUnavailable as exc:
-            self._retry(due, str(exc))
+            await self._retry(due, str(exc))
             if not self._failing:
                 logger.warning("CRM bridge unavailable; call records are kept and retried: %s", exc)
             self._failing = True
             return 0
         except Exception as exc:  # a bug in a transport: keep the records, try again later
             logger.exception("delivering %d call record(s) failed", len(due))
-            self._retry(due, f"{type(exc).__name__}: {exc}")
+            await self._retry(due, f"{type(exc).__name__}: {exc}")
             return 0
         refused = [(r.call_id, str(o)) for r, o in zip(due, outcomes, strict=True) if o]
         stored = [r.call_id for r, o in zip(due, outcomes, strict=True) if o is None]
-        self.spool.settle(stored, refused)
+        await asyncio.to_thread(self.spool.settle, stored, refused)
         for call_id, error in refused:
             logger.error("CRM bridge refused call %s (kept dead in the spool): %s", call_id, error)
         if self._failing and stored:
@@ -224,27 +289,31 @@ class RecordDelivery:
             self._failing = False
         return len(stored)
 
-    def _retry(self, due: Sequence[SpooledRecord], error: str) -> None:
+    async def _retry(self, due: Sequence[SpooledRecord], error: str) -> None:
         now = self._clock()
-        self.spool.retry_many(
-            [(r.call_id, now + self._policy.delay(r.attempts, self._rng)) for r in due], error
-        )
+        retries = [(r.call_id, now + self._policy.delay(r.attempts, self._rng)) for r in due]
+        await asyncio.to_thread(self.spool.retry_many, retries, error)
 
     async def run(self) -> None:
         """Deliver until cancelled: whatever is due, then sleep until the next is due or a
         record is submitted."""
         self._wake = asyncio.Event()
-        pending = self.spool.counts()["pending"]
+        pending = (await asyncio.to_thread(self.spool.counts))["pending"]
         if pending:
             logger.info("%d call record(s) left from before are being delivered", pending)
         while True:
             self._wake.clear()
+            next_due: float | None = None
             try:
                 await self.deliver_due()
+                next_due = await asyncio.to_thread(self.spool.next_due)
             except Exception:
                 logger.exception("call record delivery pass failed")
-            next_due = self.spool.next_due()
+                next_due = self._clock() + SPOOL_RETRY_SECONDS
+            if self._incoming:  # the spool refused them: try again in a while
+                next_due = min(next_due or math.inf, self._clock() + SPOOL_RETRY_SECONDS)
             timeout = None if next_due is None else max(0.0, next_due - self._clock())
+            self.passes += 1
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):  # no task per turn, as wait_for makes
                     await self._wake.wait()
@@ -252,9 +321,17 @@ class RecordDelivery:
                     await self._sleep(self._linger)
 
     async def drain(self, within: float) -> int:
-        """At shutdown: a last try at what is due, for at most ``within`` seconds; what is
-        left stays in the spool for the next start."""
+        """At shutdown: every record submitted into the spool, then a last try at what is
+        due, for at most ``within`` seconds; what is left stays in the spool for the next
+        start."""
         try:
             return await asyncio.wait_for(self.deliver_due(), within)
         except TimeoutError:
             return 0
+        finally:
+            if self._incoming:
+                logger.error(
+                    "%d call record(s) could not be written to the spool and are lost: %s",
+                    len(self._incoming),
+                    ", ".join(call_id for call_id, _, _ in self._incoming),
+                )

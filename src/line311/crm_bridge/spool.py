@@ -84,8 +84,7 @@ class RecordSpool:
 
     def put(self, record: Mapping[str, Any], now: float) -> bool:
         """Queue ``record`` (due at once); False when its ``call_id`` is queued already."""
-        call_id = str(record["call_id"])
-        payload = orjson.dumps(record, option=_PAYLOAD).decode()
+        call_id, payload = self.encode(record)
         with self._lock:
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO records (call_id, payload, created_at, next_attempt_at)"
@@ -93,6 +92,32 @@ class RecordSpool:
                 (call_id, payload, now, now),
             )
             return cur.rowcount == 1
+
+    @staticmethod
+    def encode(record: Mapping[str, Any]) -> tuple[str, str]:
+        """``(call_id, payload)`` as `put` stores them; ``KeyError`` without a ``call_id``,
+        ``TypeError`` for a value that is not JSON."""
+        return str(record["call_id"]), orjson.dumps(record, option=_PAYLOAD).decode()
+
+    def put_many(self, rows: Sequence[tuple[str, str, float]]) -> int:
+        """Queue each encoded ``(call_id, payload, now)`` (see `encode`) in one transaction,
+        as `put` does one; how many were new (a call queued already, or twice in ``rows``,
+        is not counted again: the first one stays)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                before = self._db.total_changes
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO records (call_id, payload, created_at, next_attempt_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(call_id, payload, now, now) for call_id, payload, now in rows],
+                )
+                added = self._db.total_changes - before
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return added
 
     def due(self, now: float, limit: int = 100) -> list[SpooledRecord]:
         """Pending records whose next attempt is due, longest-due first."""

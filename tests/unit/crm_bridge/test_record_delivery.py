@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import random
+import sqlite3
+import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -16,7 +19,8 @@ import pytest
 
 from line311.crm_bridge.delivery import RecordDelivery, RetryPolicy
 from line311.crm_bridge.errors import CrmConflict, CrmRejected, CrmUnavailable
-from line311.crm_bridge.spool import RecordSpool
+from line311.crm_bridge.spool import RecordSpool, SpooledRecord
+from tests.fixtures.polling import until
 
 T0 = 1_790_000_000.0
 
@@ -216,13 +220,14 @@ async def test_given_calls_ending_while_the_loop_lingers_then_their_records_go_i
     )
     async with asyncio.TaskGroup() as tg:
         loop = tg.create_task(delivery.run())
-        await asyncio.sleep(0)  # the loop has found nothing due and waits
+        await until(lambda: delivery.passes, 5.0, "the loop waiting, nothing due", 0.001)
         delivery.submit(record("c1"))
         await lingering.wait()
         delivery.submit(record("c2"))  # two more calls end while it lingers
         delivery.submit(record("c3"))
         linger_over.set()
         await bridge.got_batch.wait()
+        await until(lambda: delivery.delivered == 3, 5.0, "the batch settled", 0.001)
         loop.cancel()
     assert bridge.batches == [3]
     assert sorted(bridge.stored) == ["c1", "c2", "c3"]
@@ -235,3 +240,133 @@ def test_given_a_bad_batch_or_linger_then_the_delivery_refuses_to_start(
 ) -> None:
     with pytest.raises(ValueError, match=r"batch|linger"):
         RecordDelivery(RecordSpool(tmp_path / "s.sqlite"), Bridge(), batch=batch, linger=linger)
+
+
+class WatchedSpool(RecordSpool):
+    """Notes the thread of every spool call; ``fail_puts`` writes that raise as a full disk."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.threads: list[tuple[str, int]] = []
+        self.fail_puts = 0
+
+    def put_many(self, rows: Sequence[tuple[str, str, float]]) -> int:
+        self.threads.append(("put_many", threading.get_ident()))
+        if self.fail_puts:
+            self.fail_puts -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().put_many(rows)
+
+    def due(self, now: float, limit: int = 100) -> list[SpooledRecord]:
+        self.threads.append(("due", threading.get_ident()))
+        return super().due(now, limit)
+
+    def settle(self, delivered: Sequence[str], dead: Sequence[tuple[str, str]]) -> None:
+        self.threads.append(("settle", threading.get_ident()))
+        super().settle(delivered, dead)
+
+    def next_due(self) -> float | None:
+        self.threads.append(("next_due", threading.get_ident()))
+        return super().next_due()
+
+
+async def test_given_records_then_no_spool_work_runs_on_the_event_loops_thread(
+    tmp_path: Path,
+) -> None:
+    bridge, clock = Bridge(), Clock()
+    spool = WatchedSpool(tmp_path / "spool.sqlite")
+    delivery = RecordDelivery(spool, bridge, clock=clock, linger=0.0)
+    async with asyncio.TaskGroup() as tg:
+        loop = tg.create_task(delivery.run())
+        for n in range(5):
+            delivery.submit(record(f"c{n}"))
+            await asyncio.sleep(0)
+        # a pass ends with next_due
+        await until(lambda: delivery.delivered == 5 and delivery.passes, 5.0, "all stored", 0.001)
+        loop.cancel()
+    spool.close()
+
+    assert sorted(bridge.stored) == [f"c{n}" for n in range(5)]
+    assert {what for what, _ in spool.threads} == {"put_many", "due", "settle", "next_due"}
+    assert threading.get_ident() not in {thread for _, thread in spool.threads}
+
+
+async def test_given_a_full_disk_then_records_wait_in_memory_logged_once_and_go_when_it_frees(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="line311.crm_bridge.delivery")
+    bridge, clock = Bridge(), Clock()
+    spool = WatchedSpool(tmp_path / "spool.sqlite")
+    spool.fail_puts = 3
+    delivery = RecordDelivery(spool, bridge, clock=clock)
+    try:
+        delivery.submit(record("c1"))
+        delivery.submit(record("c2"))
+        await delivery.flush()
+        assert delivery.unspooled == 2
+        delivery.submit(record("c3"))
+        assert await delivery.deliver_due() == 0  # the second try fails too
+        assert await delivery.deliver_due() == 0  # and the third
+        assert delivery.unspooled == 3
+
+        assert await delivery.deliver_due() == 3  # the disk has room again
+    finally:
+        spool.close()
+    assert delivery.unspooled == 0
+    assert sorted(bridge.stored) == ["c1", "c2", "c3"]
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    assert "disk is full" in errors[0].getMessage()
+    assert any("written to the spool again" in r.getMessage() for r in caplog.records)
+
+
+async def test_given_the_spool_still_failing_at_shutdown_then_the_lost_records_are_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = WatchedSpool(tmp_path / "spool.sqlite")
+    spool.fail_puts = 10
+    delivery = RecordDelivery(spool, Bridge(), clock=Clock())
+    try:
+        delivery.submit(record("lost.1"))
+        assert await delivery.drain(within=1.0) == 0
+    finally:
+        spool.close()
+    assert "1 call record(s) could not be written to the spool and are lost: lost.1" in [
+        r.getMessage() for r in caplog.records if r.levelname == "ERROR"
+    ]
+
+
+async def test_given_a_record_that_is_not_json_then_submit_refuses_it_and_the_others_go(
+    tmp_path: Path,
+) -> None:
+    bridge = Bridge()
+    delivery = RecordDelivery(RecordSpool(tmp_path / "spool.sqlite"), bridge, clock=Clock())
+    try:
+        with pytest.raises(TypeError):
+            delivery.submit({**record("dt.1"), "ended_at": datetime(2026, 12, 5, tzinfo=UTC)})
+        with pytest.raises(KeyError):
+            delivery.submit({"outcome": "handled"})
+        delivery.submit(record("ok.1"))
+        assert await delivery.deliver_due() == 1
+    finally:
+        delivery.spool.close()
+    assert sorted(bridge.stored) == ["ok.1"]
+
+
+def test_given_many_rows_then_put_many_queues_each_call_once_keeping_the_first(
+    tmp_path: Path,
+) -> None:
+    spool = RecordSpool(tmp_path / "spool.sqlite")
+    try:
+        assert spool.put(record("a"), 1.0)
+        first_b = {**record("b"), "outcome": "first"}
+        rows = [
+            (*RecordSpool.encode(r), 2.0)
+            for r in (record("a"), first_b, {**record("b"), "outcome": "second"}, record("c"))
+        ]
+        assert spool.put_many(rows) == 2
+        due = {r.call_id: r.record for r in spool.due(5.0)}
+    finally:
+        spool.close()
+    assert sorted(due) == ["a", "b", "c"]
+    assert due["b"] == first_b
