@@ -948,6 +948,7 @@ def _run_part(
     settings: Settings, part: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 ) -> None:
     """Run one part of the stack as this process, until SIGINT or SIGTERM."""
+    _log_in_background(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -955,6 +956,14 @@ def _run_part(
         await _run_until(stop, part)
 
     _run_loop(settings, main)
+
+
+def _log_in_background(settings: Settings) -> None:
+    """A long-running process logs through a writer thread: its event loop never waits on
+    the log output (`line311.logs`)."""
+    from line311.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format, background=True)
 
 
 def run_controller(settings: Settings) -> None:
@@ -984,6 +993,7 @@ def run_stack(settings: Settings) -> None:
     from line311.supervise.stack import backoff_from, stack_processes, status_path
     from line311.supervise.supervisor import Supervisor
 
+    _log_in_background(settings)
     upgrade(settings)
     supervisor = Supervisor(
         stack_processes(settings),

@@ -2,19 +2,45 @@
 
 Text lines for people at a terminal, JSON lines in production (``LINE311_LOG_FORMAT=json``).
 Never log a caller's number: use `line311.privacy.caller_hash` instead.
+
+The long-running processes (controller, IVR workers, dashboard, CRM bridge, supervisor) log
+in the background (``configure_logging(..., background=True)``): a call's thread only puts
+the record on a bounded queue and a writer thread writes it out. A log output that stops
+taking lines (a full disk, a pipe nobody reads, journald pushing back) then never holds up an
+event loop, and so never a caller's next prompt. While it is stuck the queue fills
+(`BACKLOG_LINES`); lines beyond are dropped and counted, never waited for, and once the output
+moves again a WARNING says how many were lost. What is queued is written at exit.
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
 import logging
+import logging.handlers
+import queue
 import sys
+import threading
 import time
 from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
 
-__all__ = ["CallLogger", "JsonFormatter", "call_logger", "configure_logging"]
+__all__ = [
+    "BACKLOG_LINES",
+    "BackgroundHandler",
+    "CallLogger",
+    "JsonFormatter",
+    "call_logger",
+    "configure_logging",
+]
+
+BACKLOG_LINES = 10_000
+"""Log records held for the writer thread at most; beyond, new ones are dropped and counted."""
+
+STOP_WAIT_SECONDS = 5.0
+"""At exit, how long the queued lines may take to be written before the process goes."""
 
 _CONTEXT_KEYS = ("call_id", "channel_id", "agent_id", "queue")
 
@@ -48,20 +74,116 @@ class _TextFormatter(logging.Formatter):
         return f"{base} [{ctx}]" if ctx else base
 
 
-def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Install one stderr handler on the root logger (idempotent)."""
+class BackgroundHandler(logging.handlers.QueueHandler):
+    """Puts each record on a bounded queue for `_Writer`'s thread; never waits. A record that
+    finds the queue full is dropped and counted (``dropped``)."""
+
+    def __init__(self, backlog: int) -> None:
+        self.backlog: queue.Queue[logging.LogRecord | None] = queue.Queue(backlog)
+        super().__init__(self.backlog)
+        self.dropped = 0
+        self._count_lock = threading.Lock()
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        """The message rendered now (its arguments may change once this returns); the
+        exception kept as is, for the formatter (JSON puts it apart, under ``exc``)."""
+        queued = copy.copy(record)  # other handlers see the record as it came
+        queued.message = record.getMessage()
+        queued.msg, queued.args = queued.message, None
+        return queued
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.backlog.put_nowait(record)
+        except queue.Full:
+            with self._count_lock:
+                self.dropped += 1
+
+
+class _Writer(logging.handlers.QueueListener):
+    """The thread that writes what `BackgroundHandler` queued, saying first how many lines
+    were dropped since the last it wrote."""
+
+    def __init__(self, source: BackgroundHandler, target: logging.Handler) -> None:
+        super().__init__(source.queue, target, respect_handler_level=False)
+        self._source = source
+        self._reported = 0
+
+    def stop(self) -> None:
+        """Write what is queued, then end the thread; give up after `STOP_WAIT_SECONDS` if
+        the output is stuck (the thread is a daemon: exit is not held up)."""
+        try:
+            self._source.backlog.put(None, timeout=STOP_WAIT_SECONDS)  # the end (sentinel)
+        except queue.Full:
+            return
+        if self._thread is not None:
+            self._thread.join(STOP_WAIT_SECONDS)
+            self._thread = None
+
+    def handle(self, record: logging.LogRecord) -> None:
+        dropped = self._source.dropped
+        if dropped != self._reported:
+            lost, self._reported = dropped - self._reported, dropped
+            super().handle(
+                logging.LogRecord(
+                    __name__,
+                    logging.WARNING,
+                    __file__,
+                    0,
+                    "%d log line(s) dropped while the log output was not taking them",
+                    (lost,),
+                    None,
+                )
+            )
+        super().handle(record)
+
+
+_writer: _Writer | None = None
+
+
+def _stop_writer() -> None:
+    """Write what is queued, then stop the writer thread (at exit, or before reconfiguring)."""
+    global _writer
+    writer, _writer = _writer, None
+    if writer is not None:
+        writer.stop()
+
+
+atexit.register(_stop_writer)
+
+
+def configure_logging(
+    level: str = "INFO",
+    fmt: str = "text",
+    *,
+    background: bool = False,
+    stream: Any = None,
+    backlog: int = BACKLOG_LINES,
+) -> None:
+    """Install one handler on the root logger, writing to ``stream`` (stderr); idempotent.
+
+    ``background``: records go through a bounded queue to a writer thread (module docstring),
+    for processes whose event loop must never wait on the log output."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_line311", False):
-            root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler._line311 = True  # type: ignore[attr-defined]
+    for old in list(root.handlers):
+        if getattr(old, "_line311", False):
+            root.removeHandler(old)
+    _stop_writer()
+    out = logging.StreamHandler(sys.stderr if stream is None else stream)
     if fmt == "json":
-        handler.setFormatter(JsonFormatter())
+        out.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(
+        out.setFormatter(
             _TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
         )
+    handler: logging.Handler = out
+    if background:
+        global _writer
+        queued = BackgroundHandler(backlog)
+        _writer = _Writer(queued, out)
+        _writer.start()
+        handler = queued
+    handler._line311 = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access"):
