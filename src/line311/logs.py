@@ -22,7 +22,8 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -32,6 +33,7 @@ __all__ = [
     "BackgroundHandler",
     "CallLogger",
     "JsonFormatter",
+    "LineFile",
     "call_logger",
     "configure_logging",
 ]
@@ -104,10 +106,16 @@ class _Writer(logging.handlers.QueueListener):
     """The thread that writes what `BackgroundHandler` queued, saying first how many lines
     were dropped since the last it wrote."""
 
-    def __init__(self, source: BackgroundHandler, target: logging.Handler) -> None:
+    def __init__(
+        self,
+        source: BackgroundHandler,
+        target: logging.Handler,
+        on_dropped: Callable[[int], None] | None = None,
+    ) -> None:
         super().__init__(source.queue, target, respect_handler_level=False)
         self._source = source
         self._reported = 0
+        self._on_dropped = on_dropped or self._say_dropped
 
     def stop(self) -> None:
         """Write what is queued, then end the thread; give up after `STOP_WAIT_SECONDS` if
@@ -124,18 +132,63 @@ class _Writer(logging.handlers.QueueListener):
         dropped = self._source.dropped
         if dropped != self._reported:
             lost, self._reported = dropped - self._reported, dropped
-            super().handle(
-                logging.LogRecord(
-                    __name__,
-                    logging.WARNING,
-                    __file__,
-                    0,
-                    "%d log line(s) dropped while the log output was not taking them",
-                    (lost,),
-                    None,
-                )
-            )
+            self._on_dropped(lost)
         super().handle(record)
+
+    def _say_dropped(self, lost: int) -> None:
+        super().handle(
+            logging.LogRecord(
+                __name__,
+                logging.WARNING,
+                __file__,
+                0,
+                "%d log line(s) dropped while the log output was not taking them",
+                (lost,),
+                None,
+            )
+        )
+
+
+class LineFile:
+    """Lines appended to a file by a writer thread (the queue_log): `write` never waits on
+    the disk. Each line is flushed as it is written, so tools tailing the file see it at
+    once. Past ``backlog`` lines waiting (the disk is stuck), new ones are dropped and
+    counted, and an ERROR in the process's log says how many once the file moves again."""
+
+    def __init__(self, path: Path, *, backlog: int = 100_000) -> None:
+        self.path = path
+        self._file = logging.FileHandler(path, mode="a", encoding="utf-8")
+        self._file.setFormatter(logging.Formatter("%(message)s"))
+        self._queued = BackgroundHandler(backlog)
+        self._writer = _Writer(self._queued, self._file, self._say_dropped)
+        self._writer.start()
+        self._closed = False
+
+    @property
+    def dropped(self) -> int:
+        return self._queued.dropped
+
+    def write(self, line: str) -> None:
+        """Queue one line (without its newline)."""
+        self._queued.handle(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
+
+    def flush(self) -> None:
+        """Return once every line queued so far is written (blocks: for tests and tools)."""
+        self._queued.backlog.join()
+
+    def close(self) -> None:
+        """Write what is queued (`STOP_WAIT_SECONDS` at most if the disk is stuck), close.
+        Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.stop()
+        self._file.close()
+
+    def _say_dropped(self, lost: int) -> None:
+        logging.getLogger(__name__).error(
+            "%s: %d line(s) dropped while the disk was not taking them", self.path, lost
+        )
 
 
 _writer: _Writer | None = None

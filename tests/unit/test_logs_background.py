@@ -7,10 +7,11 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from line311.logs import call_logger, configure_logging
+from line311.logs import LineFile, call_logger, configure_logging
 
 
 class StuckStream(io.StringIO):
@@ -113,3 +114,36 @@ def test_given_json_in_the_background_then_context_and_exception_are_kept_apart(
     assert line["level"] == "ERROR"
     assert "ValueError: boom" in line["exc"]
     assert "boom" not in line["msg"]
+
+
+def test_given_a_line_file_then_lines_arrive_in_order_and_a_stuck_disk_drops_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "queue_log"
+    lines = LineFile(path, backlog=2)
+    entered, release = threading.Event(), threading.Event()
+    real_emit = lines._file.emit
+
+    def stuck_emit(record: logging.LogRecord) -> None:
+        if record.getMessage() == "line 0":
+            entered.set()
+            assert release.wait(timeout=30)
+        real_emit(record)
+
+    lines._file.emit = stuck_emit  # type: ignore[method-assign]
+    lines.write("line 0")
+    assert entered.wait(timeout=10)  # the disk is stuck on it; this thread goes on
+    for n in range(1, 6):
+        lines.write(f"line {n}")  # 1 and 2 wait, 3..5 are dropped
+    assert lines.dropped == 3
+    release.set()
+    lines.flush()
+    assert path.read_text(encoding="utf-8") == "line 0\nline 1\nline 2\n"
+    lines.write("line 6")
+    lines.close()
+    lines.close()  # again: nothing
+
+    assert path.read_text(encoding="utf-8") == "line 0\nline 1\nline 2\nline 6\n"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
+        f"{path}: 3 line(s) dropped while the disk was not taking them"
+    ]

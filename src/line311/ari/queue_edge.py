@@ -36,6 +36,7 @@ from line311.ari.port import AriPort
 from line311.ari.queue_kind import QueueKind
 from line311.ari.queueing import EventSink, QueueEventHub, QueueOptions
 from line311.call.ports import Clock
+from line311.logs import LineFile
 from line311.queue.events import (
     AgentStateChanged,
     CallAbandoned,
@@ -78,30 +79,33 @@ _QUEUE_EVENT_TYPES = (
 class QueueLogWriter:
     """Appends Asterisk-format queue_log lines (whole seconds, as Asterisk writes them).
 
-    One short line per event, flushed at once so tools tailing the file see it; the write is
-    a few microseconds on a local disk, so it runs inline on the event loop.
+    One short line per event, written and flushed by a writer thread (`line311.logs.LineFile`)
+    so that tools tailing the file see it at once and a stuck disk never holds up a call.
     """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._translator = QueueLogTranslator()
-        self._fh = path.open("a", encoding="utf-8")
+        self._file = LineFile(path)
 
     def __call__(self, event: object) -> None:
         if not isinstance(event, _QUEUE_EVENT_TYPES):
             return
         member = event.agent_id if isinstance(event, CallAnswered) else ""
         for record in self._translator.records_for(event, member_uniqueid=member):
-            self._fh.write(format_line(record) + "\n")
-        self._fh.flush()
+            self._file.write(format_line(record))
+
+    def flush(self) -> None:
+        """Return once every line so far is in the file (blocks: for tests and tools)."""
+        self._file.flush()
 
     def resumed(self, event: CallEnqueued, answered_at: float | None) -> None:
         """A call resumed from another controller's state (see `QueueLogTranslator.resume`)."""
         self._translator.resume(event, answered_at)
 
     def close(self) -> None:
-        self._fh.close()
+        self._file.close()
 
 
 class BatchedEventWriter:

@@ -268,6 +268,8 @@ class Harness:
     async def __aexit__(self, *exc: object) -> None:
         assert self._running is not None
         await self._running.__aexit__(None, None, None)
+        if self.log is not None:
+            self.log.close()  # its writer thread
 
     @property
     def now(self) -> float:
