@@ -45,16 +45,18 @@ from line311.config import Settings
 if TYPE_CHECKING:
     from fastapi import APIRouter
     from prometheus_client import CollectorRegistry
+    from prometheus_client.registry import Collector
 
     from line311.ari.client import AriClient
     from line311.ari.fleet import AriFleet
-    from line311.ari.queue_edge import QueueEdge
+    from line311.ari.queue_edge import QueueEdge, QueueLogWriter
     from line311.ari.runner import Runner
     from line311.ari.traffic import AriTraffic
     from line311.ari.workers import HandIn, Rescuer
     from line311.call.ports import Clock
     from line311.call.store import SessionStore
     from line311.crm_bridge.client import CrmClient
+    from line311.crm_bridge.delivery import RecordDelivery
     from line311.dashboard.live import LiveHub
     from line311.live.handoffs import RedisHandoffs
     from line311.live.journal import LiveJournal
@@ -354,6 +356,7 @@ async def controller_part(
             batch=settings.record_batch,
             linger=settings.record_linger,
         )
+        registry.register(_write_backlog(delivery, queues.log_writer))
         recorder = CallRecorder(
             delivery,
             in_queue=queues.runtime.in_queue,
@@ -672,6 +675,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             batch=settings.record_batch,
             linger=settings.record_linger,
         )
+        registry.register(_write_backlog(delivery, None))
         recorder = CallRecorder(delivery)
         handoff = IvrHandoff(
             ari, handoffs, target_app=settings.ari_app, record_sink=recorder.on_ivr_record,
@@ -956,6 +960,17 @@ def _run_part(
         await _run_until(stop, part)
 
     _run_loop(settings, main)
+
+
+def _write_backlog(delivery: RecordDelivery, queue_log: QueueLogWriter | None) -> Collector:
+    """The process's unwritten records and dropped lines, for /metrics."""
+    from line311.dashboard.metrics import WriteBacklogCollector
+    from line311.logs import dropped_log_lines
+
+    dropped: dict[str, Callable[[], int]] = {"log": dropped_log_lines}
+    if queue_log is not None:
+        dropped["queue_log"] = lambda: queue_log.dropped
+    return WriteBacklogCollector(unspooled=lambda: delivery.unspooled, dropped=dropped)
 
 
 def _log_in_background(settings: Settings) -> None:

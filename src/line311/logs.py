@@ -36,6 +36,7 @@ __all__ = [
     "LineFile",
     "call_logger",
     "configure_logging",
+    "dropped_log_lines",
 ]
 
 BACKLOG_LINES = 10_000
@@ -117,6 +118,10 @@ class _Writer(logging.handlers.QueueListener):
         self._reported = 0
         self._on_dropped = on_dropped or self._say_dropped
 
+    @property
+    def dropped(self) -> int:
+        return self._source.dropped
+
     def stop(self) -> None:
         """Write what is queued, then end the thread; give up after `STOP_WAIT_SECONDS` if
         the output is stuck (the thread is a daemon: exit is not held up)."""
@@ -192,6 +197,12 @@ class LineFile:
 
 
 _writer: _Writer | None = None
+
+
+def dropped_log_lines() -> int:
+    """Log lines this process dropped since its logging went to the background (0 before)."""
+    writer = _writer
+    return 0 if writer is None else writer.dropped
 
 
 def _stop_writer() -> None:

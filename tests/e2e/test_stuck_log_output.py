@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from line311.sim.sipp import start_caller
@@ -120,6 +121,10 @@ def test_given_the_controllers_log_output_stuck_when_residents_call_then_each_is
         records.append(record_for(stack, "311", known))
         known.add(records[-1]["call_id"])
     assert controller.pipe_full()  # the output was stuck all along
+    metrics = httpx.get(f"http://127.0.0.1:{stack.http_port}/metrics", timeout=5).text
+    assert "line311_call_records_unspooled 0.0" in metrics  # all in the spool
+    assert 'line311_output_lines_dropped_total{output="log"} 0.0' in metrics
+    assert 'line311_output_lines_dropped_total{output="queue_log"} 0.0' in metrics
 
     controller.drain()
     controller.stop()

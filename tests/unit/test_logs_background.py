@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from line311.logs import LineFile, call_logger, configure_logging
+from line311.logs import LineFile, call_logger, configure_logging, dropped_log_lines
 
 
 class StuckStream(io.StringIO):
@@ -82,6 +82,7 @@ def test_given_the_backlog_full_then_lines_are_dropped_counted_and_reported(
     assert stream.entered.wait(timeout=10)  # line 0 is being written: the queue is empty
     for n in range(1, 10):
         log.info("line %d", n)  # 1 and 2 are queued, 3..9 dropped
+    assert dropped_log_lines() == 7  # for /metrics, even while nothing can be logged
     stream.release.set()
     configure_logging()
 

@@ -100,6 +100,11 @@ class QueueLogWriter:
         """Return once every line so far is in the file (blocks: for tests and tools)."""
         self._file.flush()
 
+    @property
+    def dropped(self) -> int:
+        """Lines dropped while the disk was not taking them."""
+        return self._file.dropped
+
     def resumed(self, event: CallEnqueued, answered_at: float | None) -> None:
         """A call resumed from another controller's state (see `QueueLogTranslator.resume`)."""
         self._translator.resume(event, answered_at)

@@ -22,14 +22,14 @@ from collections.abc import Callable, Iterator
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from line311.dashboard.live import LiveHub
 from line311.dashboard.state import Fact, HandleMeasured, Measurement, WaitMeasured
 from line311.queue.events import CallEnqueued
 
-__all__ = ["DashboardMetrics"]
+__all__ = ["DashboardMetrics", "WriteBacklogCollector"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,42 @@ REACTION_BUCKETS: Final = (
     1.0,
     2.5,
 )
+
+
+class WriteBacklogCollector(Collector):
+    """What a process could not write yet, read at scrape time: a stuck disk or log output
+    shows here even when the log itself cannot say so.
+
+    * ``line311_call_records_unspooled``: finished calls' records waiting in memory for the
+      spool (a thread hop each; more only while the spool refuses them, e.g. a full disk);
+    * ``line311_output_lines_dropped_total{output}``: log lines (``log``) and queue_log lines
+      (``queue_log``) dropped because their output was not taking them.
+    """
+
+    def __init__(
+        self,
+        *,
+        unspooled: Callable[[], int],
+        dropped: dict[str, Callable[[], int]],
+    ) -> None:
+        self._unspooled = unspooled
+        self._dropped = dict(dropped)
+
+    def collect(self) -> Iterator[Metric]:
+        waiting = GaugeMetricFamily(
+            "line311_call_records_unspooled",
+            "Finished calls' records waiting in memory to be written to the spool.",
+        )
+        waiting.add_metric([], self._unspooled())
+        yield waiting
+        dropped = CounterMetricFamily(
+            "line311_output_lines_dropped",
+            "Lines dropped because their output (log, queue_log) was not taking them.",
+            labels=["output"],
+        )
+        for output, count in sorted(self._dropped.items()):
+            dropped.add_metric([output], count())
+        yield dropped
 
 
 class _StateCollector(Collector):

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from line311.crm_bridge.delivery import RecordDelivery, RetryPolicy
 from line311.crm_bridge.errors import CrmConflict, CrmRejected, CrmUnavailable
 from line311.crm_bridge.spool import RecordSpool, SpooledRecord
+from line311.dashboard.metrics import WriteBacklogCollector
 from tests.fixtures.polling import until
 
 T0 = 1_790_000_000.0
@@ -370,3 +372,34 @@ def test_given_many_rows_then_put_many_queues_each_call_once_keeping_the_first(
         spool.close()
     assert sorted(due) == ["a", "b", "c"]
     assert due["b"] == first_b
+
+
+async def test_given_a_full_disk_then_metrics_show_the_records_waiting_and_the_lines_dropped(
+    tmp_path: Path,
+) -> None:
+    spool = WatchedSpool(tmp_path / "spool.sqlite")
+    spool.fail_puts = 1
+    delivery = RecordDelivery(spool, Bridge(), clock=Clock())
+    queue_log_dropped = 0
+    registry = CollectorRegistry()
+    registry.register(
+        WriteBacklogCollector(
+            unspooled=lambda: delivery.unspooled,
+            dropped={"log": lambda: 3, "queue_log": lambda: queue_log_dropped},
+        )
+    )
+    try:
+        delivery.submit(record("c1"))
+        delivery.submit(record("c2"))
+        await delivery.flush()  # the disk is full
+        assert registry.get_sample_value("line311_call_records_unspooled") == 2
+        queue_log_dropped = 7
+        assert await delivery.deliver_due() == 2  # it has room again
+    finally:
+        spool.close()
+    assert registry.get_sample_value("line311_call_records_unspooled") == 0
+    assert registry.get_sample_value("line311_output_lines_dropped_total", {"output": "log"}) == 3
+    assert (
+        registry.get_sample_value("line311_output_lines_dropped_total", {"output": "queue_log"})
+        == 7
+    )
