@@ -513,6 +513,7 @@ async def controller_part(
             # calls still open: with the live state in Redis they go on under the next
             # controller, which writes their records; in memory they end here
             recorder.close(calls_go_on=settings.live_state == "redis")
+            await _close_store(call_store)  # the calls' last states, for the next controller
             if journal is not None:  # the last figures and CCR changes, if Redis answers
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(journal.flush(), 2.0)
@@ -709,7 +710,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             clock=clock,
             on_claimed=claimed.inc,
         )
-        own = RedisSessionStore(live, prefix=f"{DEFAULT_PREFIX}{app_name}:")
+        own = RedisSessionStore(live, prefix=f"{DEFAULT_PREFIX}{app_name}:", write_behind=True)
         store = _ForgetClaims(own, claimer)
         runner = Runner(
             ari,
@@ -767,6 +768,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             raise _failure(group) from None
         finally:
             recorder.close(calls_go_on=True)
+            await own.close()
             await delivery.drain(within=5.0)
             spool.close()
             engine.dispose()
@@ -1142,6 +1144,14 @@ async def _live_journal(
     return journal
 
 
+async def _close_store(store: SessionStore) -> None:
+    """Send what a written-behind store still holds (`RedisSessionStore.close`)."""
+    from line311.live.sessions import RedisSessionStore
+
+    if isinstance(store, RedisSessionStore):
+        await store.close()
+
+
 def session_store(settings: Settings) -> SessionStore:
     """Where the runner saves each live call's session state after every step: in this process
     (calls survive a reconnect to Asterisk) or in line311's Redis (calls survive this process)."""
@@ -1149,8 +1159,8 @@ def session_store(settings: Settings) -> SessionStore:
         from line311.live.client import live_client
         from line311.live.sessions import RedisSessionStore
 
-        # short waits: a save that cannot be made is logged and the call goes on
-        return RedisSessionStore(live_client(settings, timeout=0.5))
+        # short waits, and written behind: a call's next step never waits on Redis
+        return RedisSessionStore(live_client(settings, timeout=0.5), write_behind=True)
     from line311.call.store import InMemorySessionStore
 
     return InMemorySessionStore()
