@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -44,6 +45,9 @@ from line311.live.routing import DEFAULT_PREFIX, mapped_errors
 __all__ = ["RedisSessionStore"]
 
 logger = logging.getLogger(__name__)
+
+WRITE_BATCH = 1000
+"""Calls' saves and deletes sent in one round trip at most (after an outage, in turns)."""
 
 
 class RedisSessionStore:
@@ -122,7 +126,7 @@ class RedisSessionStore:
         and only if no newer one for its call came meanwhile."""
         delay = self._retry
         while self._queued:
-            batch = dict(self._queued)
+            batch = dict(itertools.islice(self._queued.items(), WRITE_BATCH))
             saves = {c: t for c, (_, t) in batch.items() if t is not None}
             deletes = [c for c, (_, t) in batch.items() if t is None]
             try:
