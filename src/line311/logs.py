@@ -175,7 +175,8 @@ class LineFile:
 
     def write(self, line: str) -> None:
         """Queue one line (without its newline)."""
-        self._queued.handle(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
+        # a plain line: nothing to render or copy first (the handler's `prepare`)
+        self._queued.enqueue(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
 
     def flush(self) -> None:
         """Return once every line queued so far is written (blocks: for tests and tools)."""

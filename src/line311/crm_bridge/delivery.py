@@ -205,12 +205,8 @@ class RecordDelivery:
         that is not JSON, or has no ``call_id``, raises here (``TypeError``, ``KeyError``)."""
         call_id, payload = self.spool.encode(record)
         self._incoming.append((call_id, payload, self._clock()))
-        if self._spool_failing:
-            return  # tried again by the next pass (every second meanwhile), not per call
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(
-                self._write_incoming(), name="call-record-spool"
-            )
+        if not self._spool_failing:  # else tried again by the next pass (every second)
+            self._start_writer()
 
     async def flush(self) -> None:
         """Return once every record submitted so far is in the spool (or failed to go in:
@@ -220,12 +216,17 @@ class RecordDelivery:
             await asyncio.shield(writer)  # it writes what is submitted while it runs, too
             if self._spool_failing:
                 return  # that was this flush's try
-        if self._incoming and (self._writer is None or self._writer.done()):
+        if self._incoming:
+            self._start_writer()
+        if self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    def _start_writer(self) -> None:
+        """One writer task at a time; it writes what is submitted while it runs, too."""
+        if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(
                 self._write_incoming(), name="call-record-spool"
             )
-        if self._writer is not None and not self._writer.done():
-            await asyncio.shield(self._writer)
 
     async def _write_incoming(self) -> None:
         while self._incoming:

@@ -15,10 +15,11 @@ crashing (not the machine losing power mid-commit), and costs no fsync on the ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,19 @@ class RecordSpool:
         with self._lock:
             self._db.close()
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock, in one transaction: committed, or rolled back
+        if the block raises."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def put(self, record: Mapping[str, Any], now: float) -> bool:
         """Queue ``record`` (due at once); False when its ``call_id`` is queued already."""
         call_id, payload = self.encode(record)
@@ -103,21 +117,14 @@ class RecordSpool:
         """Queue each encoded ``(call_id, payload, now)`` (see `encode`) in one transaction,
         as `put` does one; how many were new (a call queued already, or twice in ``rows``,
         is not counted again: the first one stays)."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                before = self._db.total_changes
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO records (call_id, payload, created_at, next_attempt_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    [(call_id, payload, now, now) for call_id, payload, now in rows],
-                )
-                added = self._db.total_changes - before
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        return added
+        with self._transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO records (call_id, payload, created_at, next_attempt_at)"
+                " VALUES (?, ?, ?, ?)",
+                [(call_id, payload, now, now) for call_id, payload, now in rows],
+            )
+            return db.total_changes - before
 
     def due(self, now: float, limit: int = 100) -> list[SpooledRecord]:
         """Pending records whose next attempt is due, longest-due first."""
@@ -133,36 +140,22 @@ class RecordSpool:
     def settle(self, delivered: Sequence[str], dead: Sequence[tuple[str, str]]) -> None:
         """A batch's outcome in one transaction: ``delivered`` records go, ``dead`` ones
         (``(call_id, error)``) are kept for an operator."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "DELETE FROM records WHERE call_id = ?", [(c,) for c in delivered]
-                )
-                self._db.executemany(
-                    "UPDATE records SET state = 'dead', attempts = attempts + 1, last_error = ?"
-                    " WHERE call_id = ?",
-                    [(error[:500], c) for c, error in dead],
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._transaction() as db:
+            db.executemany("DELETE FROM records WHERE call_id = ?", [(c,) for c in delivered])
+            db.executemany(
+                "UPDATE records SET state = 'dead', attempts = attempts + 1, last_error = ?"
+                " WHERE call_id = ?",
+                [(error[:500], c) for c, error in dead],
+            )
 
     def retry_many(self, retries: Sequence[tuple[str, float]], error: str) -> None:
         """Schedule each ``(call_id, next_attempt_at)`` again, in one transaction."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany(
-                    "UPDATE records SET attempts = attempts + 1, next_attempt_at = ?,"
-                    " last_error = ? WHERE call_id = ?",
-                    [(at, error[:500], c) for c, at in retries],
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE records SET attempts = attempts + 1, next_attempt_at = ?,"
+                " last_error = ? WHERE call_id = ?",
+                [(at, error[:500], c) for c, at in retries],
+            )
 
     def revive(self, now: float) -> int:
         """Make every dead record pending again (after the cause is fixed); how many."""

@@ -81,7 +81,7 @@ class RedisSessionStore:
         self._seq = 0
         self._writer: asyncio.Task[None] | None = None
         self._failing = False
-        self.round_trips = 0  # writes sent by the writer task (each: all that was queued)
+        self.round_trips = 0  # sent by the writer task (each: up to WRITE_BATCH calls)
 
     @property
     def queued(self) -> int:
@@ -116,6 +116,10 @@ class RedisSessionStore:
     def _queue(self, call_id: str, text: str | None) -> None:
         self._seq += 1
         self._queued[call_id] = (self._seq, text)
+        self._start_writer()
+
+    def _start_writer(self) -> None:
+        """One writer task at a time; it sends what is queued while it runs, too."""
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(
                 self._write_queued(), name="session-writer"
@@ -164,10 +168,8 @@ class RedisSessionStore:
     async def flush(self, within: float | None = None) -> bool:
         """Send what is queued; True once nothing is (False: still failing after
         ``within`` seconds, or at once if ``within`` is 0)."""
-        if self._queued and (self._writer is None or self._writer.done()):
-            self._writer = asyncio.get_running_loop().create_task(
-                self._write_queued(), name="session-writer"
-            )
+        if self._queued:
+            self._start_writer()
         writer = self._writer
         if writer is not None and not writer.done():
             with contextlib.suppress(TimeoutError):
