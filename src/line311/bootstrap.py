@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import inspect
 import logging
 import os
 import signal
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from line311.crm_bridge.client import CrmClient
     from line311.crm_bridge.delivery import RecordDelivery
     from line311.dashboard.live import LiveHub
+    from line311.live.desk import DeskLink, DeskMessage
     from line311.live.handoffs import RedisHandoffs
     from line311.live.journal import LiveJournal
 
@@ -234,7 +236,7 @@ async def controller_part(
     from zoneinfo import ZoneInfo
 
     from fastapi import Depends
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, Gauge
 
     from line311.ari.ivr_edge import build_ivr_edge, running
     from line311.ari.queue_edge import build_queue_edge
@@ -242,7 +244,7 @@ async def controller_part(
     from line311.ari.records import CallRecorder
     from line311.ari.runner import Runner
     from line311.ari.supervisor_kind import supervisor_kind
-    from line311.ari.workers import HANDOVER_ARG
+    from line311.ari.workers import HANDOVER_ARG, worker_app
     from line311.asterisk.manager import SOUNDS_ASTERISK_DIR
     from line311.call.ports import SystemClock
     from line311.crm_bridge.delivery import (
@@ -410,6 +412,18 @@ async def controller_part(
             after_resync=take_up_hand_offs,
         )
         queues.runtime.bind(controller)
+        # queue_legs = workers: the workers run their callers' legs, this router decides
+        desk = None
+        if settings.queue_legs == "workers" and handoffs is not None:
+            desk = _desk_link(settings, settings.ari_app)
+            queues.runtime.use_desk(settings.ari_app, desk.send)
+            queues.runtime.on_remote_ivr_record = lambda r: pop_desk.remember_record(dict(r))
+            _desk_metrics(registry, desk)
+            Gauge(
+                "line311_queue_calls_in_workers",
+                "Queued calls whose leg an IVR worker runs (queue_legs = workers).",
+                registry=registry,
+            ).set_function(lambda: float(queues.runtime.remote_calls))
         for queue in queues.runtime.router.queues:
             hub.publish(QueueConfigured(queue, policy(queue).goal))
         for profile in load_roster_file(Path(settings.agents_file)):
@@ -497,6 +511,17 @@ async def controller_part(
                     )
                     rescuer = _rescuer(settings, handoffs, hand_in, ari, controller, clock)
                     background.append(tg.create_task(rescuer.run(), name="workers-watch"))
+                if desk is not None:
+                    await desk.open()  # before the hello: every answer to it is read
+                    queues.runtime.hello(
+                        worker_app(settings.ari_app, k) for k in range(1, settings.ivr_workers + 1)
+                    )
+                    background += [
+                        tg.create_task(desk.run(), name="desk-link-writer"),
+                        tg.create_task(
+                            _follow_desk(desk, queues.runtime.on_desk), name="desk-link"
+                        ),
+                    ]
                 handing_over = tg.create_task(hand_over(), name="hand-over")
                 try:
                     async with running(ivr, settings.flow_watch_seconds), queues_running(queues):
@@ -514,6 +539,8 @@ async def controller_part(
             # controller, which writes their records; in memory they end here
             recorder.close(calls_go_on=settings.live_state == "redis")
             await _close_store(call_store)  # the calls' last states, for the next controller
+            if desk is not None:  # the last decisions for the workers' callers
+                await desk.flush(within=2.0)
             if journal is not None:  # the last figures and CCR changes, if Redis answers
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(journal.flush(), 2.0)
@@ -571,6 +598,33 @@ async def _relay_ivr_activity(settings: Settings, hub: LiveHub) -> None:
     await relay(IvrActivityFeed(live_client(settings, timeout=5.0)), "controller", publish)
 
 
+def _desk_link(settings: Settings, me: str) -> DeskLink:
+    """The desk link of ``me`` (the controller's app, or a worker's): legs in the workers."""
+    from line311.live.client import live_client
+    from line311.live.desk import DeskLink
+
+    return DeskLink(live_client(settings, timeout=5.0), me=me)
+
+
+def _desk_metrics(registry: CollectorRegistry, desk: DeskLink) -> None:
+    """The desk link's backlog (messages not yet in Redis) and what it had to drop."""
+    from line311.dashboard.metrics import DeskLinkCollector
+
+    registry.register(DeskLinkCollector(queued=lambda: desk.queued, dropped=lambda: desk.dropped))
+
+
+async def _follow_desk(desk: DeskLink, on_message: Callable[[DeskMessage], object]) -> None:
+    """Read ``desk``'s inbox for ever (`DeskLink.open` it first: what comes after is read);
+    a message that fails is logged, the next one goes on."""
+    async for message in desk.messages():
+        try:
+            result = on_message(message)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("call %s: desk message %s failed", message.call_id, message.kind)
+
+
 def _handoffs(settings: Settings) -> RedisHandoffs | None:
     """Where the IVR workers leave their hand-offs and claims (None: no workers)."""
     if settings.ivr_workers < 1 or settings.live_state != "redis":
@@ -616,6 +670,8 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
     from prometheus_client import CollectorRegistry, Counter, Gauge
 
     from line311.ari.ivr_edge import build_ivr_edge, running
+    from line311.ari.queue_edge import configured_queues, contact_seal, queue_options
+    from line311.ari.queue_worker import WorkerQueue
     from line311.ari.records import CallRecorder
     from line311.ari.runner import Runner
     from line311.ari.workers import Claimer, IvrHandoff, worker_app
@@ -677,22 +733,52 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             linger=settings.record_linger,
         )
         registry.register(_write_backlog(delivery, None))
-        recorder = CallRecorder(delivery)
+
+        async def ivr_record(record: dict[str, Any]) -> None:
+            await recorder.on_ivr_record(record)  # the recorder is made below
+
         handoff = IvrHandoff(
-            ari, handoffs, target_app=settings.ari_app, record_sink=recorder.on_ivr_record,
+            ari, handoffs, target_app=settings.ari_app, record_sink=ivr_record,
             clock=clock, on_handed_off=handed.inc,
         )  # fmt: skip
+        # queue_legs = workers: the callers who ask for a CCR stay here, the controller decides
+        desk = None
+        queue = None
+        if settings.queue_legs == "workers":
+            desk = _desk_link(settings, app_name)
+            queue = WorkerQueue(
+                ari, queue_options(settings, sounds_prefix), configured_queues(settings),
+                me=app_name, controller=settings.ari_app, send=desk.send, clock=clock,
+                contact_seal=contact_seal(settings), fallback=handoff.enqueue,
+            )  # fmt: skip
+            recorder = CallRecorder(delivery, in_queue=queue.in_queue, open_leg=queue.open_leg)
+            _desk_metrics(registry, desk)
+            queue.leg_sink = recorder.on_leg
+            queue.on_restored_record = recorder.restore_ivr_record
+            Gauge(
+                "line311_worker_queued_calls",
+                "Callers of this IVR worker in a queue now (waiting, ringing or talking).",
+                registry=registry,
+            ).set_function(lambda: float(queue.waiting_calls if queue is not None else 0))
+        else:
+            recorder = CallRecorder(delivery)
         # the wallboard's IVR figures: this worker's calls entering and leaving its IVR
         activity = IvrActivityPublisher(IvrActivityFeed(live))
 
         async def record_sink(record: dict[str, Any]) -> None:
-            await handoff.record_sink(record)
+            if queue is not None and queue.in_queue(str(record.get("call_id"))):
+                queue.remember_ivr(record)  # kept with the leg's state until it ends
+                queue.forward_ivr(record)  # the controller's screen pop
+                await recorder.on_ivr_record(record)  # held until the leg ends
+            else:
+                await handoff.record_sink(record)
             outcome = str(record.get("outcome") or "")
             activity.note(
                 IvrFact("left", str(record.get("call_id")), clock.now(), outcome in RESOLVED)
             )
 
-        ivr_kind = ivr.session_kind(record_sink=record_sink, enqueue=handoff.enqueue)
+        enqueue = handoff.enqueue if queue is None else queue.enqueue
+        ivr_kind = ivr.session_kind(record_sink=record_sink, enqueue=enqueue)
         start_ivr = ivr_kind.start
 
         def start_call(start: Any) -> Any:
@@ -712,16 +798,23 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
         )
         own = RedisSessionStore(live, prefix=f"{DEFAULT_PREFIX}{app_name}:", write_behind=True)
         store = _ForgetClaims(own, claimer)
+        kinds = [ivr_kind, handoff.session_kind()]
+        if queue is not None:
+            kinds.append(queue.session_kind())
         runner = Runner(
             ari,
-            [ivr_kind, handoff.session_kind()],
+            kinds,
             sounds_uri_prefix=sounds_prefix,
             caller_hash_key=settings.caller_hash_key.get_secret_value(),
             clock=clock,
             store=store,
             broadcasts=claimer.on_broadcast,
             claims=claimer.claimed_channels,
+            after_resync=None if queue is None else queue.after_resync,
         )
+        if queue is not None and desk is not None:
+            queue.bind(runner)
+            await desk.open()  # before any call asks the controller: every answer is read
         Gauge(
             "line311_worker_active_calls", "Calls this IVR worker holds now.", registry=registry
         ).set_function(lambda: float(runner.active_calls))
@@ -754,6 +847,11 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
                     tg.create_task(scheduler.run(stop), name="alert-scheduler"),
                     tg.create_task(delivery.run(), name="call-record-delivery"),
                 ]
+                if desk is not None and queue is not None:
+                    background += [
+                        tg.create_task(desk.run(), name="desk-link-writer"),
+                        tg.create_task(_follow_desk(desk, queue.on_desk), name="desk-link"),
+                    ]
                 handing_over = tg.create_task(hand_over(), name="hand-over")
                 try:
                     async with running(ivr, settings.flow_watch_seconds):
@@ -769,6 +867,8 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
         finally:
             recorder.close(calls_go_on=True)
             await own.close()
+            if desk is not None:  # the last words of this worker's legs to the controller
+                await desk.flush(within=2.0)
             await delivery.drain(within=5.0)
             spool.close()
             engine.dispose()

@@ -60,6 +60,8 @@ __all__ = [
     "QueueLogWriter",
     "build_queue_edge",
     "configured_queues",
+    "contact_seal",
+    "queue_options",
     "running",
 ]
 
@@ -233,6 +235,29 @@ def configured_queues(settings: Any) -> QueueSet:
     return default_queues()
 
 
+def queue_options(settings: Any, sounds_uri_prefix: str) -> QueueOptions:
+    """The queued calls' options from ``settings`` (wherever their legs run)."""
+    return QueueOptions(
+        sounds_uri_prefix=sounds_uri_prefix,
+        ring_timeout=settings.queue_ring_timeout,
+        announce_first=settings.queue_announce_first,
+        announce_interval=settings.queue_announce_interval,
+        periodic_interval=settings.queue_periodic_interval,
+        whisper_language=settings.queue_whisper_language,
+        max_wait_offer_timeout=settings.queue_max_wait_offer_timeout,
+        interpreter_endpoint=f"PJSIP/{settings.interpreter_endpoint}",
+        callback_dial=settings.callback_dial,
+        callback_dial_timeout=settings.callback_dial_timeout,
+        topic_queues={"sr_status": "general"},
+    )
+
+
+def contact_seal(settings: Any) -> ContactSeal | None:
+    """What seals a kept callback's contact in the saved state (None: no key set)."""
+    key = settings.callback_contact_key.get_secret_value()
+    return ContactSeal(key) if key else None
+
+
 def build_queue_edge(
     settings: Any,
     ari: AriPort,
@@ -271,24 +296,11 @@ def build_queue_edge(
         hub.subscribe(store_writer)
     for sink in sinks:
         hub.subscribe(sink)
-    options = QueueOptions(
-        sounds_uri_prefix=sounds_uri_prefix,
-        ring_timeout=settings.queue_ring_timeout,
-        announce_first=settings.queue_announce_first,
-        announce_interval=settings.queue_announce_interval,
-        periodic_interval=settings.queue_periodic_interval,
-        whisper_language=settings.queue_whisper_language,
-        max_wait_offer_timeout=settings.queue_max_wait_offer_timeout,
-        interpreter_endpoint=f"PJSIP/{settings.interpreter_endpoint}",
-        callback_dial=settings.callback_dial,
-        callback_dial_timeout=settings.callback_dial_timeout,
-        topic_queues={"sr_status": "general"},
-    )
-    contact_key = settings.callback_contact_key.get_secret_value()
+    options = queue_options(settings, sounds_uri_prefix)
     runtime = QueueKind(
         ari, router, options, hub=hub, roster=[p.agent_id for p in profiles],
         clock=clock if not callable(clock) else _FnClock(clock),
-        contact_seal=ContactSeal(contact_key) if contact_key else None,
+        contact_seal=contact_seal(settings),
     )  # fmt: skip
     desk = AgentDesk(
         ari, runtime, profiles, sounds_uri_prefix=sounds_uri_prefix,

@@ -20,6 +20,22 @@ from the stored times (the IVR half and ``answered_at``). A kept callback's cont
 with the state sealed (``contact``: `line311.ari.contact_seal`) until the resident is dialled;
 one that does not open ends the callback (an abandon). A caller in the max-wait offer gets
 their expired entry back (`Router.expired_again`): a callback taken then keeps their place.
+
+Legs in the IVR workers (``queue_legs = workers``): a worker keeps its caller and runs the
+leg (`line311.ari.queue_worker.WorkerQueue`); this kind keeps only the router side of it, a
+shadow `QueuedCall` that is never run (its facts: queue, language, topic, callback). The
+worker's messages come over the desk link (`line311.live.desk`) to `on_desk`::
+
+    enqueue  router.call_arrived as of the worker's entry time, CallEnqueued ──▶ admitted
+    cmd      the leg's router command, as `_route` does for a local leg ──▶ event (the reply)
+    ivr      the IVR half of the record (the screen pop needs it)
+    end      the leg is over (one not finished leaves the line)
+    leg      a leg rebuilt by a restarted worker, or told again after this controller
+             started: its place again, as `_resume` does (a stale offer is dropped)
+    hello    the worker's queued calls after either restart: the others are gone
+
+and the router's decisions for a worker's call go back to it as ``event`` messages. This
+controller says ``hello`` to every worker when it starts, and each tells its legs again.
 """
 
 from __future__ import annotations
@@ -27,143 +43,64 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
 
-from line311.ari.contact_seal import ContactSeal, ContactSealError
-from line311.ari.kinds import CallFacts, CallStart, Ended, HandOver, SessionKind
+from line311.ari.contact_seal import ContactSeal
+from line311.ari.kinds import HandOver
+from line311.ari.leg_host import (
+    BEFORE_DIAL,
+    IN_LINE,
+    QUEUE_KIND,
+    TALKING,
+    CallHost,
+    LegHost,
+    LegSession,
+    adopt,
+    saved_requires,
+)
 from line311.ari.port import AriPort
-from line311.ari.queue_handlers import QueueHandlers, stops_batch
 from line311.ari.queue_router import ROUTER_COMMANDS, RouterDesk
 from line311.ari.queueing import LegSink, QueueEventHub, QueueOptions, whisper_topic
-from line311.ari.translate import NewCall
-from line311.call.commands import Command, Enqueue
-from line311.call.events import (
-    CallerHungUp,
-    ChannelGone,
-    ChannelUp,
-    DtmfReceived,
-    Event,
-    PlaybackFinished,
-    Resumed,
+from line311.call.commands import (
+    AcceptOffer,
+    Command,
+    EmitQueueEvent,
+    Enqueue,
+    RequestCallback,
+    TellPosition,
 )
-from line311.call.ports import Clock, SystemClock
-from line311.call.record import QueueLeg
-from line311.queue.events import CallAnswered, CallbackRequested, CallEnqueued
+from line311.call.events import (
+    CallbackGranted,
+    Event,
+    OfferRefused,
+    PositionTold,
+)
+from line311.call.ports import Clock
+from line311.live.desk import (
+    DeskMessage,
+    DeskWireError,
+    decode_command,
+    encode_event,
+)
 from line311.queue.leg import Phase, QueuedCall
 from line311.queue.leg_facts import LegBuilder
 from line311.queue.pops import AnsweredCall, skills_asked
 from line311.routing.errors import RoutingError
 from line311.routing.router import Router
 
-__all__ = ["QUEUE_KIND", "CallHost", "LegSession", "QueueKind", "adopt"]
+__all__ = ["BEFORE_DIAL", "QUEUE_KIND", "CallHost", "LegSession", "QueueKind", "adopt"]
 
 logger = logging.getLogger(__name__)
 
-QUEUE_KIND = "queue"
-
-_IN_LINE = (Phase.WAITING, Phase.RINGING)
-_TALKING = (Phase.WHISPER, Phase.DIALING, Phase.CONNECTED)
-_BEFORE_DIAL = (Phase.WAITING, Phase.RINGING, Phase.WHISPER)
-"""A callback's contact is saved with its state in these phases only."""
+DeskSend = Callable[[str, DeskMessage], None]
 
 
-def adopt(caller_channel: str | None, channel_id: str, event: Event | NewCall) -> Event | None:
-    """``event`` of ``channel_id`` as the leg's event (None: the leg does not hear of it).
-
-    - a StasisStart (`NewCall`) of a channel the leg originated: `ChannelUp`;
-    - a hang-up: the caller's as is (`CallerHungUp`), another channel's as `ChannelGone`;
-    - keys: only the caller's; the end of a playback (the CCR's whisper): any channel's.
-    """
-    is_caller = channel_id == caller_channel
-    if isinstance(event, NewCall):
-        return None if is_caller else ChannelUp(channel_id)
-    if isinstance(event, CallerHungUp):
-        return event if is_caller else ChannelGone(channel_id)
-    if isinstance(event, DtmfReceived) and is_caller:
-        return event
-    if isinstance(event, PlaybackFinished):
-        return event
-    return None
-
-
-class CallHost(Protocol):
-    """What the queue kind needs of the runner (`line311.ari.runner.Runner`)."""
-
-    async def deliver(self, call_id: str, event: Event) -> bool: ...
-
-    def attach(self, channel_id: str, call_id: str) -> None: ...
-
-    def detach(self, channel_id: str) -> None: ...
-
-
-class LegSession:
-    """A `QueuedCall` as a runner session: its router commands are answered by the kind at
-    once, the rest go to the runner. Saved with the IVR half of the call record."""
-
-    __slots__ = ("_kind", "_now", "_resumed", "ivr_record", "leg")
-
-    def __init__(
-        self,
-        leg: QueuedCall,
-        kind: QueueKind,
-        *,
-        ivr_record: Mapping[str, Any] | None = None,
-        resumed: bool = False,
-    ) -> None:
-        self.leg = leg
-        self._resumed = resumed
-        """The leg was told `Resumed` when rebuilt: the runner's `Resumed` is not fed again
-        (an offer made since must not be withdrawn)."""
-        self._kind = kind
-        self._now = leg.entered_at
-        self.ivr_record = dict(ivr_record) if ivr_record is not None else None
-
-    @property
-    def finished(self) -> bool:
-        return self.leg.finished
-
-    @property
-    def outcome(self) -> str | None:
-        return self.leg.outcome
-
-    def receive(self, event: Event, now: float) -> None:
-        self._now = max(self._now, now)
-        if isinstance(event, Resumed) and self._resumed:
-            self._resumed = False
-            return
-        self.leg.receive(event, now)
-
-    def handle_timer(self, now: float) -> None:
-        self._now = max(self._now, now)
-        self.leg.handle_timer(now)
-
-    def next_deadline(self) -> float | None:
-        return self.leg.next_deadline()
-
-    def commands(self) -> Sequence[object]:
-        out: list[Command] = []
-        while batch := self.leg.commands():
-            for command in batch:
-                if not isinstance(command, ROUTER_COMMANDS):
-                    out.append(command)
-                elif (reply := self._kind._route(self.leg, command, self._now)) is not None:
-                    self.leg.receive(reply, self._now)
-        self._kind._track_channels(self.leg)
-        self._kind._after_change()  # agent states after the call's own events
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"leg": self.leg.to_dict(), "ivr_record": self.ivr_record}
-        token = self._kind.handlers.sealed.get(self.leg.call_id)
-        if token is not None and self.leg.callback and self.leg.phase in _BEFORE_DIAL:
-            data["contact"] = token  # sealed (`line311.ari.contact_seal`); gone once dialled
-        return data
-
-
-class QueueKind(RouterDesk):
+class QueueKind(RouterDesk, LegHost):
     """The queues of one controller: the ``queue`` session kind, the router's task and the
     desk (agents, figures). ``bind`` the runner before it runs; see the module docstring."""
+
+    router_commands = ROUTER_COMMANDS
 
     def __init__(
         self,
@@ -178,103 +115,81 @@ class QueueKind(RouterDesk):
         leg_sink: LegSink | None = None,
         contact_seal: ContactSeal | None = None,
     ) -> None:
-        super().__init__(router, hub if hub is not None else QueueEventHub(), roster)
-        self.options = options
-        self.clock: Clock = clock if clock is not None else SystemClock()
+        RouterDesk.__init__(self, router, hub if hub is not None else QueueEventHub(), roster)
+        LegHost.__init__(
+            self, ari, options, clock=clock, leg_sink=leg_sink, contact_seal=contact_seal
+        )
         self.on_answer = on_answer
         """Called when a CCR answers (the screen pop); synchronous, must not block or raise."""
-        self.leg_sink = leg_sink
-        self.on_restored_record: Callable[[Mapping[str, Any]], None] | None = None
-        """Called with the IVR half of a resumed call's record (the recorder holds it again)."""
-        self.handlers = QueueHandlers(
-            ari,
-            sounds_prefix=options.sounds_uri_prefix,
-            callback_dial=options.callback_dial,
-            seal=contact_seal,
-        )
-        """Without ``contact_seal`` a callback's contact is not saved: a callback kept across
-        a restart then ends as an abandon."""
-        self._legs: dict[str, QueuedCall] = {}
-        self._ivr_records: dict[str, dict[str, Any]] = {}
-        self._attached: dict[str, set[str]] = {}
         self._outbox: list[tuple[str, Event]] = []
-        self._host: CallHost | None = None
         self._wake = asyncio.Event()
         self._seen_changes = -1
         """The router store's change counter at the last `_after_change` that acted."""
+        self._remote: dict[str, tuple[str, QueuedCall]] = {}
+        """Calls whose leg an IVR worker runs: call id -> (the worker's app, a shadow leg)."""
+        self._desk_send: DeskSend | None = None
+        self._me = ""
+        self.on_remote_ivr_record: Callable[[Mapping[str, Any]], None] | None = None
+        """Called with the IVR half of a worker's queued call (the screen pop's path)."""
 
     def _now(self) -> float:
         return self.clock.now()
 
-    # ------------------------------------------------------------------ wiring
-    def bind(self, host: CallHost) -> None:
-        """The runner the queued calls run in (decisions are delivered to it)."""
-        self._host = host
-
-    def session_kind(self) -> SessionKind:
-        return SessionKind(
-            name=QUEUE_KIND,
-            start=self._start,
-            resume=self._resume,
-            handlers=self.handlers.handlers(),
-            ended=self._ended,
-            adopt=lambda channel_id, event: adopt(None, channel_id, event),
-            stops_batch=stops_batch,
-        )
-
+    # ------------------------------------------------------------------ the kind
     async def enqueue(self, channel_id: str, command: Enqueue) -> HandOver:
         """The IVR's ``Enqueue`` handler: the caller joins a queue; the call goes on as a
         ``queue`` session."""
+        self._drop_remote(channel_id)  # a worker's call moved here after all (its fallback)
         now = self._now()
-        queue = self.queue_for(command.topic)
-        entry = self.router.call_arrived(
-            channel_id, queue, now, language=command.language, topic=command.topic,
-            priority=command.priority,
-        )  # fmt: skip
-        leg = QueuedCall(
-            channel_id,
-            entry.queue,
-            language=command.language,
-            topic=command.topic,
-            whisper_topic=whisper_topic(command.topic, entry.queue, self.router.queues),
-            entered_at=now,
-            options=self.options.leg_options(self.router.queues[entry.queue].wrapup_seconds),
-            priority=command.priority,
+        leg, enqueued, requires = self._admit(
+            channel_id, command.topic, command.language, command.priority, now
         )
-        enqueued = CallEnqueued(
-            channel_id, entry.queue, now, command.language, command.topic, command.priority
-        )
-        asked = skills_asked(
-            self.router.queues.get(entry.queue), command.language, extra=entry.requires
-        )
-        self._legs[channel_id] = leg
-        self._records[channel_id] = LegBuilder(enqueued, asked)
-        self.hub.emit(enqueued)
+        self._add_leg(leg, LegBuilder(enqueued, self._skills(leg, requires)))
+        if requires:
+            self.requires[channel_id] = requires
         self._after_change()
         return HandOver(QUEUE_KIND)
 
-    def remember_ivr(self, record: Mapping[str, Any]) -> None:
-        """The IVR half of a call's record (the IVR's record sink): a call entering a queue
-        keeps it in its saved state until the leg ends."""
-        call_id = str(record.get("call_id"))
-        if call_id in self._legs:
-            self._ivr_records[call_id] = dict(record)
+    def _admit(
+        self, call_id: str, topic: str, language: str, priority: int, now: float
+    ) -> tuple[QueuedCall, Any, tuple[tuple[str, int], ...]]:
+        """The router's entry for a new call (raises what `Router.call_arrived` raises), its
+        leg and its `CallEnqueued` (emitted)."""
+        entry = self.router.call_arrived(
+            call_id, self.queue_for(topic), now, language=language, topic=topic,
+            priority=priority,
+        )  # fmt: skip
+        leg = QueuedCall(
+            call_id,
+            entry.queue,
+            language=language,
+            topic=topic,
+            whisper_topic=whisper_topic(topic, entry.queue, self.router.queues),
+            entered_at=now,
+            options=self.options.leg_options(self.router.queues[entry.queue].wrapup_seconds),
+            priority=priority,
+        )
+        enqueued = self._enqueued(leg)
+        self.hub.emit(enqueued)
+        return leg, enqueued, entry.requires
 
-    # ------------------------------------------------------------------ the kind
-    def _start(self, start: CallStart) -> LegSession:
-        leg = self._legs.get(start.call_id)
-        if leg is None:
-            raise RuntimeError(f"call {start.call_id} was not enqueued")
-        return LegSession(leg, self, ivr_record=self._ivr_records.pop(start.call_id, None))
+    def _skills(self, leg: QueuedCall, requires: tuple[tuple[str, int], ...]) -> list[str]:
+        return sorted(skills_asked(self.router.queues.get(leg.queue), leg.language, extra=requires))
 
-    def _resume(self, state: Mapping[str, Any], facts: CallFacts) -> LegSession:
-        leg = QueuedCall.from_dict(dict(state["leg"]))
-        ivr_record = state.get("ivr_record")
-        now = self._now()
-        self._restore_contact(leg, state.get("contact"))
-        requires: tuple[tuple[str, int], ...] = ()
+    def _readmit(
+        self, leg: QueuedCall, requires: tuple[tuple[str, int], ...], now: float
+    ) -> tuple[tuple[str, int], ...]:
+        requires = self._place(leg, requires, now)
+        self.hub.resumed(self._enqueued(leg), leg.answered_at)
+        return requires
+
+    def _place(
+        self, leg: QueuedCall, requires: tuple[tuple[str, int], ...], now: float
+    ) -> tuple[tuple[str, int], ...]:
+        """A rebuilt leg's place with the router: in line as of its entry time, in the
+        max-wait offer (its entry kept for a callback), or its CCR on it again."""
         lost = leg.callback and not leg.has_contact  # the leg ends it (`Resumed`)
-        if leg.phase in _IN_LINE and not lost:  # its place: ranked as of its enqueue time
+        if leg.phase in IN_LINE and not lost:  # its place: ranked as of its enqueue time
             requires = self.router.call_arrived(
                 leg.call_id, leg.queue, leg.entered_at, language=leg.language,
                 topic=leg.topic, priority=leg.priority,
@@ -289,87 +204,31 @@ class QueueKind(RouterDesk):
                 )  # fmt: skip
             except RoutingError as exc:
                 logger.warning("call %s: its place cannot be kept: %s", leg.call_id, exc)
-        elif leg.phase in _TALKING and leg.agent_id is not None:
+        elif leg.phase in TALKING and leg.agent_id is not None:
             try:
                 self.router.agent_on_call_again(
                     leg.agent_id, leg.call_id, leg.queue, leg.answered_at or now, now
                 )
             except RoutingError as exc:
                 logger.warning("call %s: %s is not on it again: %s", leg.call_id, leg.agent_id, exc)
-        enqueued = CallEnqueued(
-            leg.call_id, leg.queue, leg.entered_at, leg.language, leg.topic, leg.priority
-        )
-        record = LegBuilder(
-            enqueued, skills_asked(self.router.queues.get(leg.queue), leg.language, extra=requires)
-        )
-        if leg.callback_at is not None:  # the record still says a callback was requested
-            record.feed(CallbackRequested(leg.call_id, leg.queue, leg.callback_at))
-        if leg.answered_at is not None and leg.agent_id is not None:
-            record.feed(CallAnswered(leg.call_id, leg.queue, leg.answered_at, leg.agent_id))
-        self.hub.resumed(enqueued, leg.answered_at)
-        self._legs[leg.call_id] = leg
-        self._records[leg.call_id] = record
-        if ivr_record is not None and self.on_restored_record is not None:
-            try:
-                self.on_restored_record(ivr_record)
-            except Exception:
-                logger.exception("call %s: could not hold its IVR record again", leg.call_id)
-        logger.info("call %s resumed in the queue (%s)", leg.call_id, leg.phase.value)
-        leg.receive(Resumed(), now)  # before the router can offer it again
-        self._after_change()
-        return LegSession(leg, self, ivr_record=ivr_record, resumed=True)
+        return requires
 
-    def _restore_contact(self, leg: QueuedCall, token: object) -> None:
-        """A resumed callback's contact from its saved (sealed) token. One that cannot be
-        read (another key, altered state, none saved) clears ``has_contact``: the leg then
-        ends the callback as an abandon. The contact itself is never logged."""
-        if not leg.callback or not leg.has_contact or leg.phase not in _BEFORE_DIAL:
-            return
-        if not isinstance(token, str):
-            logger.warning("call %s: no saved contact to call back", leg.call_id)
-            leg.has_contact = False
-            return
-        try:
-            self.handlers.restore(leg.call_id, token)
-        except ContactSealError as exc:
-            logger.error(
-                "call %s: the callback's saved contact cannot be read (%s): %s",
-                leg.call_id, exc.error_id, exc,
-            )  # fmt: skip
-            leg.has_contact = False
-
-    async def _ended(self, done: Ended) -> None:
-        call_id = done.facts.call_id
-        leg = self._legs.pop(call_id, None)
+    def _leg_gone(self, call_id: str, leg: QueuedCall | None, now: float) -> None:
         self._expired.pop(call_id, None)
-        self._ivr_records.pop(call_id, None)
-        self._attached.pop(call_id, None)
-        self.handlers.forget(call_id)
         if leg is not None and not leg.finished:  # the runner gave up on it
             with contextlib.suppress(RoutingError):
-                self.router.call_left(call_id, self._now())
-        record = self._records.pop(call_id, None)
-        self._after_change()
-        if record is not None and self.leg_sink is not None:
-            try:
-                self.leg_sink(call_id, record.build(done.ended_at))
-            except Exception:
-                logger.exception("call %s: queue leg sink failed", call_id)
-
-    def _track_channels(self, leg: QueuedCall) -> None:
-        """Tie the leg's other channels to its call (before they are dialled), untie the
-        ones it let go of."""
-        if self._host is None:
-            return
-        now = {c for c in leg.channels() if c != leg.call_id} if not leg.finished else set()
-        before = self._attached.get(leg.call_id, set())
-        for channel in now - before:
-            self._host.attach(channel, leg.call_id)
-        for channel in before - now:
-            self._host.detach(channel)
-        self._attached[leg.call_id] = now
+                self.router.call_left(call_id, now)
 
     # ------------------------------------------------------------------ the router's task
+    def _holds(self, call_id: str) -> bool:
+        return call_id in self._legs or call_id in self._remote
+
+    def _leg_of(self, call_id: str) -> QueuedCall | None:
+        leg = self._legs.get(call_id)
+        if leg is None and call_id in self._remote:
+            leg = self._remote[call_id][1]
+        return leg
+
     def _feed(self, leg: QueuedCall, event: Event, now: float | None = None) -> None:
         """A decision taken outside the router's task (an agent logged out): delivered by it."""
         self._outbox.append((leg.call_id, event))
@@ -412,8 +271,194 @@ class QueueKind(RouterDesk):
 
     async def _deliver_all(self, decisions: list[tuple[str, Event]]) -> None:
         for call_id, event in decisions:
+            remote = self._remote.get(call_id)
+            if remote is not None:
+                if not self._standing_down:
+                    self._send(remote[0], "event", call_id, {"event": encode_event(event)})
+                continue
             if self._host is None or not await self._host.deliver(call_id, event):
                 logger.warning("call %s: %s for a call not held here", call_id, event)
+
+    # ------------------------------------------------------------------ legs in IVR workers
+    @property
+    def _standing_down(self) -> bool:
+        """Handing over (a rolling restart, a stop): the next controller decides for the
+        workers' calls; this one neither takes their messages nor sends them decisions."""
+        return self._host is not None and not self._host.accepting
+
+    def use_desk(self, me: str, send: DeskSend) -> None:
+        """Take the IVR workers' legs: messages to them go through ``send`` (the desk link's)."""
+        self._me = me
+        self._desk_send = send
+
+    def hello(self, workers: Iterable[str]) -> None:
+        """This controller (re)started: every worker tells its legs again."""
+        for worker in workers:
+            self._send(worker, "hello", "", {})
+
+    def _send(self, to: str, kind: str, call_id: str, body: Mapping[str, Any]) -> None:
+        if self._desk_send is None:
+            logger.error("call %s: no desk link to reach %s", call_id, to)
+            return
+        self._desk_send(to, DeskMessage(kind, call_id, self._me, body))
+
+    def on_desk(self, message: DeskMessage) -> None:
+        """One message of an IVR worker (see the module docstring). Bad input is logged and
+        dropped; what the worker waits for gets an answer whenever one can be given."""
+        if self._standing_down:  # a newer controller decides now (it said hello to them)
+            logger.debug(
+                "desk message %s of call %s left to the next controller",
+                message.kind,
+                message.call_id,
+            )
+            return
+        handler = self._DESK.get(message.kind)
+        if handler is None:
+            logger.warning("desk message %r from %s ignored", message.kind, message.sender)
+            return
+        try:
+            handler(self, message)
+        except (DeskWireError, KeyError, TypeError, ValueError) as exc:
+            logger.error(
+                "call %s: unreadable %s message from %s (%s)",
+                message.call_id, message.kind, message.sender, exc,
+            )  # fmt: skip
+        self._after_change()
+
+    def _on_enqueue(self, message: DeskMessage) -> None:
+        call_id, body = message.call_id, message.body
+        known = self._remote.get(call_id)
+        if known is not None:  # asked again (the first answer was late): the same answer
+            self._admitted(message.sender, known[1])
+            return
+        if call_id in self._legs:
+            self._send(message.sender, "admitted", call_id, {"error": "held by the controller"})
+            return
+        try:
+            leg, _, requires = self._admit(
+                call_id, str(body["topic"]), str(body["language"]), int(body["priority"]),
+                float(body["entered_at"]),
+            )  # fmt: skip
+        except RoutingError as exc:
+            logger.warning("call %s: not admitted to a queue: %s", call_id, exc)
+            self._send(message.sender, "admitted", call_id, {"error": str(exc)})
+            return
+        self._remote[call_id] = (message.sender, leg)
+        if requires:
+            self.requires[call_id] = requires
+        self._admitted(message.sender, leg)
+
+    def _admitted(self, worker: str, leg: QueuedCall) -> None:
+        requires = [list(r) for r in self.requires.get(leg.call_id, ())]
+        self._send(worker, "admitted", leg.call_id, {"queue": leg.queue, "requires": requires})
+
+    def _on_cmd(self, message: DeskMessage) -> None:
+        call_id = message.call_id
+        command = decode_command(message.body["command"])
+        now = self._now()
+        remote = self._remote.get(call_id)
+        if remote is None:
+            reply = self._orphan_command(call_id, command, message.sender)
+        else:
+            shadow = remote[1]
+            reply = RouterDesk._route(self, shadow, command, now)
+            if isinstance(reply, CallbackGranted) and reply.ok:
+                shadow.callback = True
+        if reply is not None:
+            self._send(message.sender, "event", call_id, {"event": encode_event(reply)})
+
+    def _orphan_command(self, call_id: str, command: Command, worker: str) -> Event | None:
+        """A command of a call the router does not hold for a worker (this controller started
+        after the worker's last word of it): its facts still count; a question gets the
+        answer that keeps the caller safe."""
+        if isinstance(command, EmitQueueEvent):
+            self.hub.emit(command.event)
+            return None
+        logger.info("call %s: %s from %s for a call not in line here", call_id, command, worker)
+        if isinstance(command, AcceptOffer):
+            return OfferRefused()
+        if isinstance(command, TellPosition):
+            return PositionTold(None)
+        if isinstance(command, RequestCallback):
+            return CallbackGranted(False)
+        return None
+
+    def _on_ivr(self, message: DeskMessage) -> None:
+        record = message.body["record"]
+        if not isinstance(record, Mapping):
+            raise TypeError("record is not an object")
+        if self.on_remote_ivr_record is not None:
+            self.on_remote_ivr_record(record)
+
+    def _on_end(self, message: DeskMessage) -> None:
+        call_id = message.call_id
+        remote = self._remote.pop(call_id, None)
+        self.requires.pop(call_id, None)
+        self._expired.pop(call_id, None)
+        if remote is not None and not bool(message.body.get("finished", True)):
+            with contextlib.suppress(RoutingError):
+                self.router.call_left(call_id, self._now())
+
+    def _on_leg(self, message: DeskMessage) -> None:
+        """A leg told again: its place with the router as `_resume` gives it; a call this
+        controller holds already for the worker is first taken out (its stale offer with it),
+        unless it is on a CCR already (the router has that right)."""
+        call_id = message.call_id
+        leg = QueuedCall.from_dict(dict(message.body["leg"]))
+        if leg.call_id != call_id:
+            raise ValueError(f"leg of {leg.call_id!r} sent as {call_id!r}")
+        if leg.finished:
+            return
+        now = self._now()
+        known = self._remote.get(call_id)
+        if known is not None and leg.phase in TALKING:
+            self._remote[call_id] = (message.sender, leg)
+            return
+        if known is not None:
+            with contextlib.suppress(RoutingError):
+                self.router.call_left(call_id, now)
+            self._expired.pop(call_id, None)
+        try:
+            if known is None:  # this controller started since: the figures hear of it too
+                requires = self._readmit(leg, saved_requires(message.body), now)
+            else:
+                requires = self._place(leg, saved_requires(message.body), now)
+        except RoutingError as exc:
+            logger.warning("call %s: the worker's leg has no place here: %s", call_id, exc)
+            return
+        if requires:
+            self.requires[call_id] = requires
+        self._remote[call_id] = (message.sender, leg)
+        logger.info("call %s: in line again for %s (%s)", call_id, message.sender, leg.phase.value)
+
+    def _on_hello(self, message: DeskMessage) -> None:
+        """The worker's queued calls now: the others it had are gone (ended while no one
+        listened)."""
+        listed = {str(c) for c in message.body["calls"]}
+        now = self._now()
+        for call_id, (worker, _) in list(self._remote.items()):
+            if worker == message.sender and call_id not in listed:
+                logger.warning("call %s: %s no longer holds it; out of line", call_id, worker)
+                del self._remote[call_id]
+                self.requires.pop(call_id, None)
+                self._expired.pop(call_id, None)
+                with contextlib.suppress(RoutingError):
+                    self.router.call_left(call_id, now)
+
+    _DESK: ClassVar[dict[str, Callable[[QueueKind, DeskMessage], None]]] = {
+        "enqueue": _on_enqueue,
+        "cmd": _on_cmd,
+        "ivr": _on_ivr,
+        "end": _on_end,
+        "leg": _on_leg,
+        "hello": _on_hello,
+    }
+
+    def _drop_remote(self, call_id: str) -> None:
+        if self._remote.pop(call_id, None) is not None:
+            self.requires.pop(call_id, None)
+            with contextlib.suppress(RoutingError):
+                self.router.call_left(call_id, self._now())
 
     # ------------------------------------------------------------------ the desk
     def queue_for(self, topic: str) -> str:
@@ -424,15 +469,6 @@ class QueueKind(RouterDesk):
         return self.options.default_queue
 
     @property
-    def waiting_calls(self) -> int:
-        return len(self._legs)
-
-    def in_queue(self, call_id: str) -> bool:
-        """True while ``call_id`` has a queue leg that is not over (waiting, ringing, talking,
-        or a callback keeping its place)."""
-        return call_id in self._legs
-
-    def open_leg(self, call_id: str) -> QueueLeg | None:
-        """The leg so far of a call still in a queue (e.g. at shutdown), or None."""
-        record = self._records.get(call_id)
-        return None if record is None else record.build(self._now())
+    def remote_calls(self) -> int:
+        """Queued calls whose leg an IVR worker runs."""
+        return len(self._remote)

@@ -83,6 +83,13 @@ class RouterDesk:
     def _feed(self, leg: QueuedCall, event: Event, now: float | None = None) -> None:
         raise NotImplementedError
 
+    def _holds(self, call_id: str) -> bool:
+        """True when a leg of ``call_id`` is known here (run here, or by an IVR worker)."""
+        return call_id in self._legs
+
+    def _leg_of(self, call_id: str) -> QueuedCall | None:
+        return self._legs.get(call_id)
+
     # ------------------------------------------------------------------ agents, API
     def agent_login(self, agent_id: str) -> None:
         self.router.agent_login(agent_id, self._now())
@@ -90,7 +97,7 @@ class RouterDesk:
 
     def agent_logout(self, agent_id: str) -> None:
         cancelled = self.router.agent_logout(agent_id, self._now())
-        leg = None if cancelled is None else self._legs.get(cancelled)
+        leg = None if cancelled is None else self._leg_of(cancelled)
         if leg is not None:
             self._feed(leg, OfferWithdrawn())  # stop ringing; the call keeps its place
         self._after_change()
@@ -133,7 +140,7 @@ class RouterDesk:
         asking for `offers`, so an expired call is not offered."""
         out: list[tuple[str, Event]] = []
         for expired in self.router.tick(now):
-            if expired.call_id not in self._legs:
+            if not self._holds(expired.call_id):
                 self.hub.emit(CallTimedOut(expired.call_id, expired.queue, now, "max-wait"))
                 continue
             self._expired[expired.call_id] = expired
@@ -145,10 +152,13 @@ class RouterDesk:
         offer for a call with no leg here gives the call back)."""
         out: list[tuple[str, Event]] = []
         for offer in self.router.decide(now):
-            if offer.call_id not in self._legs:
+            leg = self._leg_of(offer.call_id)
+            if leg is None:
                 logger.error("offer for unknown call %s; releasing it", offer.call_id)
                 self.router.call_left(offer.call_id, now)
                 continue
+            if offer.call_id not in self._legs:  # a worker's leg: its shadow here says so
+                leg.interpreter = offer.interpreter
             record = self._records.get(offer.call_id)
             if record is not None:
                 record.offered(offer.agent_id, now, step=offer.step, interpreter=offer.interpreter)

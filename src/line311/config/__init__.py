@@ -195,6 +195,8 @@ class Settings(
                     "controller's facts there)"
                 )
             ports["controller_http_port"] = self.controller_http_port
+        if self.queue_legs == "workers" and self.ivr_workers < 1:
+            raise ValueError("queue_legs = workers needs ivr_workers >= 1")
         for k in range(1, self.ivr_workers + 1):
             ports[f"IVR worker {k}'s HTTP port"] = self.ivr_worker_http_port(k)
         if (self.redis_tls_cert_file is None) != (self.redis_tls_key_file is None):

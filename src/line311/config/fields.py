@@ -158,6 +158,14 @@ class ControllerSettings(BaseModel):
         "/metrics on ivr_worker_http_port_base + k, and moves a caller who asks for a "
         "representative to the controller, which keeps the queues, the CCRs and the wallboard.",
     )
+    queue_legs: Literal["controller", "workers"] = Field(
+        default="controller",
+        description="Where a queued caller's leg runs when IVR workers run (docs/scaling.md). "
+        "controller: the worker moves the caller to the controller, which runs the leg. "
+        "workers: the worker keeps the caller and runs the leg (music, announcements, "
+        "ringing the CCR, the bridge, the record); the controller only decides, over the "
+        "desk link in Redis. Needs ivr_workers >= 1.",
+    )
     ivr_worker_http_port_base: int = Field(
         default=8320,
         ge=1,

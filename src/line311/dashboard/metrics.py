@@ -29,7 +29,7 @@ from line311.dashboard.live import LiveHub
 from line311.dashboard.state import Fact, HandleMeasured, Measurement, WaitMeasured
 from line311.queue.events import CallEnqueued
 
-__all__ = ["DashboardMetrics", "WriteBacklogCollector"]
+__all__ = ["DashboardMetrics", "DeskLinkCollector", "WriteBacklogCollector"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,30 @@ class WriteBacklogCollector(Collector):
         )
         for output, count in sorted(self._dropped.items()):
             dropped.add_metric([output], count())
+        yield dropped
+
+
+class DeskLinkCollector(Collector):
+    """The desk link between the IVR workers and the controller (``queue_legs = workers``),
+    read at scrape time: ``line311_desk_link_queued`` messages not yet in Redis (a backlog
+    that grows while Redis is away), ``line311_desk_link_dropped_total`` messages given up
+    past the backlog's bound."""
+
+    def __init__(self, *, queued: Callable[[], int], dropped: Callable[[], int]) -> None:
+        self._queued = queued
+        self._dropped = dropped
+
+    def collect(self) -> Iterator[Metric]:
+        queued = GaugeMetricFamily(
+            "line311_desk_link_queued", "Desk link messages waiting to be written to Redis."
+        )
+        queued.add_metric([], self._queued())
+        yield queued
+        dropped = CounterMetricFamily(
+            "line311_desk_link_dropped",
+            "Desk link messages dropped because Redis was away past the backlog's bound.",
+        )
+        dropped.add_metric([], self._dropped())
         yield dropped
 
 

@@ -254,3 +254,16 @@ def test_given_the_dashboard_process_without_redis_or_on_a_taken_port_then_refus
             state_dir=tmp_path, dashboard_process=True, live_state="redis",
             controller_http_port=8312, crm_port=8312,
         )  # fmt: skip
+
+
+def test_given_queue_legs_in_workers_without_workers_then_the_settings_are_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="queue_legs = workers needs ivr_workers >= 1"):
+        load_settings(state_dir=tmp_path, queue_legs="workers")
+    with pytest.raises(ConfigError, match="queue_legs"):
+        load_settings(state_dir=tmp_path, ivr_workers=1, queue_legs="everywhere")
+    assert load_settings(state_dir=tmp_path).queue_legs == "controller"
+    assert load_settings(state_dir=tmp_path, ivr_workers=1, queue_legs="workers").queue_legs == (
+        "workers"
+    )
