@@ -5,11 +5,13 @@ controller's share of such a call is small (the wallboard's facts), but a caller
 CCR is moved to the controller, which queues them, rings a CCR, bridges them and writes the
 queue leg of the record. This bench measures that queue work.
 
-Two stacks in one run, one after the other, both with the Redis live state (as shipped):
+Two (or three) stacks in one run, one after the other, both with the Redis live state (as shipped):
 
 - ``w0``: no IVR workers, the controller answers the call and queues it itself;
 - ``w2``: ``LINE311_IVR_WORKERS=2``, a worker claims the call, runs the flow (straight to the
-  queue) and hands the caller over to the controller, which queues them.
+  queue) and hands the caller over to the controller, which queues them;
+- ``w2q``: the same with ``LINE311_QUEUE_LEGS=workers``: the worker keeps the caller and runs
+  the queue leg itself, the controller only decides (over the desk link in Redis).
 
 Each stack runs a flow that goes straight to the queue (one ``general`` queue, short wrap-up)
 and ``--agents`` SIPp CCR phones registered and logged in at the desk API, answering after
@@ -27,6 +29,7 @@ does not count. Before the steps, an idle window measures each process's fixed C
 
     python -m bench queue_cost                      # w0 and w2, 2, 5 and 10 calls/s, twice each
     python -m bench queue_cost --rates 2 --repeats 1 --variants w0
+    python -m bench queue_cost --variants w2,w2q     # the queue leg moved or kept in the worker
 """
 
 from __future__ import annotations
@@ -78,6 +81,14 @@ SETTLE_S = 2.0
 VARIANTS: tuple[tuple[str, dict[str, str]], ...] = (
     ("w0", {"LINE311_LIVE_STATE": "redis"}),
     ("w2", {"LINE311_LIVE_STATE": "redis", "LINE311_IVR_WORKERS": "2"}),
+    (
+        "w2q",
+        {
+            "LINE311_LIVE_STATE": "redis",
+            "LINE311_IVR_WORKERS": "2",
+            "LINE311_QUEUE_LEGS": "workers",
+        },
+    ),
 )
 STRAIGHT_TO_QUEUE = """\
 flow: straight-to-queue
@@ -496,6 +507,15 @@ def headline(runs: Mapping[str, list[Step]]) -> dict[str, float]:
     return out
 
 
+DESCRIBED = {
+    "w0": "no IVR workers: the controller answers and queues every call",
+    "w2": "`LINE311_IVR_WORKERS=2`: a worker claims the call, runs the flow and hands the "
+    "caller over to the controller, which queues them",
+    "w2q": "the same with `LINE311_QUEUE_LEGS=workers`: the worker keeps the caller and runs "
+    "the queue leg, the controller only decides, over the desk link in Redis",
+}
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench queue_cost")
     parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES), help="calls/s")
@@ -509,9 +529,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--talk-ms", type=int, default=TALK_MS)
     parser.add_argument("--wrapup", type=float, default=WRAPUP_S, help="wrap-up seconds")
     parser.add_argument("--idle", type=float, default=IDLE_S, help="idle window, seconds")
-    parser.add_argument(
-        "--variants", default=",".join(v for v, _ in VARIANTS), help="stacks to run: w0,w2"
-    )
+    parser.add_argument("--variants", default="w0,w2", help="stacks to run: w0,w2,w2q")
     args = parser.parse_args(argv)
     args.rate_list = [float(r) for r in args.rates.split(",") if r.strip()]
     known = dict(VARIANTS)
@@ -559,10 +577,10 @@ def run(argv: list[str] | None = None) -> str:
     command = shlex.join(["python", "-m", "bench", "queue_cost", *argv])
     return (
         "## Queue cost: the controller's CPU per queued call, without and with IVR workers\n\n"
-        "Two stacks one after the other on the same box, both with the Redis live state: `w0` "
-        "(no IVR workers: the controller answers and queues every call) and `w2` "
-        "(`LINE311_IVR_WORKERS=2`: a worker claims the call, runs the flow and hands the caller "
-        "over to the controller, which queues them). The flow goes straight to one `general` "
+        f"{len(runs)} stack(s) one after the other on the same box, with the Redis live "
+        "state: "
+        + "; ".join(f"`{v}` ({DESCRIBED[v]})" for v in runs)
+        + ". The flow goes straight to one `general` "
         f"queue (wrap-up {args.wrapup:g} s, ring timeout 4 s, no periodic message); "
         f"{args.agents} SIPp CCR phones, registered and logged in at the desk API, answer after "
         f"{args.answer_ms} ms and hang up after {args.talk_ms / 1000:g} s. SIPp callers (no RTP) "
