@@ -13,6 +13,10 @@ queue_cost`` (the controller's CPU per queued call, without and with workers), f
             controller  u * 1000 / (c_rest + s * q)     (what is left to it per call: the
                                                           wallboard's facts; and the queue
                                                           work of the share s that is queued)
+    legs    workers     W * u * 1000 / (c_wrk + s * q_wl)   (``queue_legs = workers``: a
+                                                          worker also runs its queued callers'
+                                                          legs, q_wl ms each)
+            controller  u * 1000 / (c_rest + s * q_l)   (only the router's side of them)
     both    bridge      u * 1000 / c_crm                (one CRM bridge process)
             box         u * cores * 1000 / (c_ast + every line311 process's ms per call,
                                             the controller's s * q included)
@@ -51,13 +55,20 @@ MEASURED = {
     "worker_crm_ms": 0.5,
     "queued_ms": 15.8,
     "queued_ms_w0": 16.0,
+    "legs_queued_ms": 9.8,
+    "legs_worker_ms": 13.1,
 }
 """Defaults: docs/benchmarks.md "Capacity with IVR workers" at 20 calls/s (2026-12-05): without
 workers (controller, bridge, Redis) and with 2 (each worker's CPU per call *it* ran, i.e. twice
 its per-step figure; the controller's, the bridge's and Redis's per call). ``queued_ms`` /
 ``queued_ms_w0``: docs/benchmarks.md "Queue cost" (2026-12-05, callers bridged to their CCR:
 an earlier run measured calls whose CCR hung up during the whisper), the controller's net ms
-per queued call with 2 workers / without, median over the steps."""
+per queued call with 2 workers / without, median over the steps. ``legs_queued_ms`` /
+``legs_worker_ms`` (``queue_legs = workers``): the controller's and the workers' (together)
+net ms per queued call, as ratios to ``w2``'s controller measured in one run of ``python -m
+bench queue_cost --variants w2,w2q`` (2026-12-06: 17.78 / 28.80 and 23.82 / 28.80 more than
+w2's workers), applied to ``queued_ms``: that run's box was slower than the reference one,
+the ratio is what carries over."""
 QUEUED_SHARE = 0.5
 """Share of calls that reach a CCR: NYC 311 resolves more than half in the IVR."""
 
@@ -77,6 +88,16 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--queued-ms-w0", type=float, help="controller ms more per queued call, no workers"
+    )
+    parser.add_argument(
+        "--legs-queued-ms",
+        type=float,
+        help="controller ms per queued call, with queue_legs = workers",
+    )
+    parser.add_argument(
+        "--legs-worker-ms",
+        type=float,
+        help="the workers' ms per queued call in all, with queue_legs = workers",
     )
     parser.add_argument(
         "--queued-share", type=float, default=QUEUED_SHARE, help="share of calls queued (0..1)"
@@ -105,9 +126,22 @@ def capacity(
     )
 
 
-def limits(workers: int, cores: int, a: argparse.Namespace) -> dict[str, float]:
-    """Each limit in calls/s for ``workers`` IVR workers (0: the controller alone)."""
+def limits(
+    workers: int, cores: int, a: argparse.Namespace, *, legs: bool = False
+) -> dict[str, float]:
+    """Each limit in calls/s for ``workers`` IVR workers (0: the controller alone); ``legs``:
+    the workers run their queued callers' legs (``queue_legs = workers``)."""
     u, s = a.utilisation, a.queued_share
+    if legs and workers > 0:
+        worker = a.worker_ms + s * a.legs_worker_ms
+        controller = a.rest_ms + s * a.legs_queued_ms
+        line311 = worker + controller + a.worker_crm_ms + a.worker_redis_ms
+        return {
+            "workers": workers * u * 1000 / worker,
+            "controller": u * 1000 / controller,
+            "bridge": u * 1000 / a.worker_crm_ms,
+            "box": u * cores * 1000 / (a.asterisk_ms + line311),
+        }
     if workers == 0:
         controller = a.controller_ms + s * a.queued_ms_w0
         line311 = controller + a.crm_ms + a.redis_ms
@@ -134,13 +168,17 @@ def _controller_note(a: argparse.Namespace) -> str:
     w0 = u * 1000 / (a.controller_ms + s * a.queued_ms_w0)
     w = u * 1000 / (a.rest_ms + s * a.queued_ms)
     ivr_only = u * 1000 / a.rest_ms
+    legs = u * 1000 / (a.rest_ms + s * a.legs_queued_ms)
     return (
         f"A queued call costs the controller q = {a.queued_ms:g} ms with workers "
         f"({a.queued_ms / a.rest_ms:.1f}× what it keeps of an IVR-only call, "
         f"{a.rest_ms:g} ms), so with s = {s:g} its limit is **{w:.0f} calls/s with workers** "
         f"(vs {ivr_only:.0f} if no call were queued) and **{w0:.0f} without**: workers raise "
-        f"it by {w / w0:.2f}×, whatever their number. Where the controller is the limit, the "
-        "lever is its CPU per queued call, not more workers."
+        f"it by {w / w0:.2f}×, whatever their number. With the legs in the workers "
+        f"(`queue_legs = workers`) the controller keeps q_l = {a.legs_queued_ms:g} ms of a "
+        f"queued call and its limit is **{legs:.0f} calls/s** ({legs / w:.2f}× the hand-off's), "
+        f"while the workers take q_wl = {a.legs_worker_ms:g} ms of it, spread over them. Where "
+        "the controller is the limit, the lever is its CPU per queued call, not more workers."
     )
 
 
@@ -152,19 +190,21 @@ def run(argv: list[str] | None = None) -> str:
     argv = argv or []
     a = _parse(argv)
     rows = [
-        "| IVR workers | cores | workers limit | controller limit | bridge limit | box limit "
-        "| capacity calls/s | what limits it |",
-        "|---|---|---|---|---|---|---|---|",
+        "| IVR workers | queue legs in | cores | workers limit | controller limit | bridge limit "
+        "| box limit | capacity calls/s | what limits it |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for cores in sorted({2, *(int(c) for c in a.cores.split(","))}):
         for w in WORKERS:
-            lim = limits(w, cores, a)
-            least = min(lim, key=lambda k: lim[k])
-            rows.append(
-                f"| {w} | {cores} | {_cell(lim['workers'])} | {_cell(lim['controller'])} | "
-                f"{_cell(lim['bridge'])} | {_cell(lim['box'])} | **{lim[least]:.0f}** | "
-                f"{least} |"
-            )
+            for legs in (False, True) if w else (False,):
+                lim = limits(w, cores, a, legs=legs)
+                least = min(lim, key=lambda k: lim[k])
+                rows.append(
+                    f"| {w} | {'workers' if legs else 'controller'} | {cores} | "
+                    f"{_cell(lim['workers'])} | {_cell(lim['controller'])} | "
+                    f"{_cell(lim['bridge'])} | {_cell(lim['box'])} | **{lim[least]:.0f}** | "
+                    f"{least} |"
+                )
     return (
         "## Scaling 0 → 1 → 2 → 4 IVR workers, COMPUTED (issue 13, point 4)\n\n"
         "Not a measurement: a model fed with CPU ms per call measured by `python -m bench "
@@ -183,6 +223,10 @@ def run(argv: list[str] | None = None) -> str:
         "at most)\n"
         "            controller limit = u × 1000 / (c_controller_left + s × q) (the wallboard's "
         "facts, the queues)\n"
+        "    legs    workers limit    = W × u × 1000 / (c_worker + s × q_wl)  (queue_legs = "
+        f"workers: the legs in the workers, q_wl = {a.legs_worker_ms:g})\n"
+        "            controller limit = u × 1000 / (c_controller_left + s × q_l) (the router's "
+        f"side only, q_l = {a.legs_queued_ms:g})\n"
         "    both    bridge limit     = u × 1000 / c_crm\n"
         "            box limit        = u × cores × 1000 / (c_asterisk + all of line311's, "
         "s × q included)\n"

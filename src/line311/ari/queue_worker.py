@@ -194,8 +194,9 @@ class WorkerQueue(LegHost):
             self._send("ivr", call_id, {"record": dict(record)})
 
     async def after_resync(self, listed: set[str] | None = None) -> None:
-        """After the runner's re-sync: the calls this worker holds in a queue now."""
-        self._send("hello", "", {"calls": sorted(self._legs)})
+        """After the runner's re-sync: the calls this worker holds in a queue now (and those
+        whose ``enqueue`` is on its way: the controller has them, or will)."""
+        self._send("hello", "", {"calls": sorted({*self._legs, *self._asked})})
 
     async def on_desk(self, message: DeskMessage) -> None:
         """One message from the controller (bad input is logged and dropped)."""

@@ -388,3 +388,16 @@ def test_the_desk_link_metrics_read_the_link_at_scrape_time() -> None:
     text = generate_latest(registry).decode()
     assert "line311_desk_link_queued 7.0" in text
     assert "line311_desk_link_dropped_total 1.0" in text
+
+
+async def test_a_call_whose_enqueue_is_on_its_way_is_in_the_workers_hello() -> None:
+    async with Pair() as p:
+        p.link.down = True  # the enqueue is sent, not yet answered
+        asking = asyncio.create_task(p.worker.queue.enqueue("c1", Enqueue("en", "general")))
+        await asyncio.sleep(0)
+        await p.worker.queue.after_resync()
+        (hello,) = [m for t, m in p.link.sent if m.kind == "hello"]
+        assert hello.body["calls"] == ["c1"]
+        asking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asking

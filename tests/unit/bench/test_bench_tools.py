@@ -99,8 +99,9 @@ def test_given_the_measured_costs_when_the_curve_is_printed_then_each_row_names_
 
     text = run(["--cores", "8"])
 
-    assert "| 0 | 8 |" in text
-    assert "| 4 | 8 |" in text
+    assert "| 0 | controller | 8 |" in text
+    assert "| 4 | controller | 8 |" in text
+    assert "| 4 | workers | 8 |" in text
     assert "what limits it" in text
 
 
@@ -168,3 +169,25 @@ def test_idle_table_sums_line311s_processes_without_asterisk_and_reads_variants(
     assert SHIPPED.startswith("shipped:")
     assert _variants(["w2:A=1,B=2"]) == [("w2", {"A": "1", "B": "2"})]
     assert switches(os.getpid()) > 0
+
+
+def test_given_queue_legs_in_workers_when_modelled_then_the_workers_carry_the_legs_and_the_controller_decides():
+    from bench.scaling import _parse, limits
+
+    a = _parse(
+        [
+            "--rest-ms", "1", "--queued-ms", "4", "--legs-queued-ms", "2",
+            "--legs-worker-ms", "6", "--queued-share", "0.5", "--asterisk-ms", "10",
+            "--worker-ms", "5", "--worker-crm-ms", "0.5", "--worker-redis-ms", "0.5",
+            "--utilisation", "0.5",
+        ]
+    )  # fmt: skip
+
+    moved = limits(2, 8, a)
+    kept = limits(2, 8, a, legs=True)
+
+    assert kept["controller"] == 0.5 * 1000 / (1 + 0.5 * 2)
+    assert kept["workers"] == 2 * 0.5 * 1000 / (5 + 0.5 * 6)
+    assert kept["box"] == 0.5 * 8 * 1000 / (10 + 5 + 3 + 1 + 1 + 0.5 + 0.5)
+    assert kept["controller"] > moved["controller"]
+    assert limits(0, 8, a, legs=True) == limits(0, 8, a)  # no workers: nothing to keep
