@@ -411,7 +411,11 @@ def _stack_steps(
                 side: per_call(counted_before[side], counted_after[side], queued)
                 for side in counted_after
             }
-            joined = TRAFFIC[label]["controller ARI"].get("POST /bridges/{id}/addChannel", 0.0)
+            joined = sum(  # the controller's, or the workers' with the legs there
+                counts.get("POST /bridges/{id}/addChannel", 0.0)
+                for side, counts in TRAFFIC[label].items()
+                if side.endswith(" ARI")
+            )
             if joined < 0.95:  # each caller joins their CCR's bridge once
                 FINDINGS.append(
                     f"{label}: {joined:.2f} bridge joins per queued call, not 1: "

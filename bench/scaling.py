@@ -55,8 +55,8 @@ MEASURED = {
     "worker_crm_ms": 0.5,
     "queued_ms": 15.8,
     "queued_ms_w0": 16.0,
-    "legs_queued_ms": 9.8,
-    "legs_worker_ms": 13.1,
+    "legs_queued_ms": 9.7,
+    "legs_worker_ms": 12.5,
 }
 """Defaults: docs/benchmarks.md "Capacity with IVR workers" at 20 calls/s (2026-12-05): without
 workers (controller, bridge, Redis) and with 2 (each worker's CPU per call *it* ran, i.e. twice
@@ -66,9 +66,9 @@ an earlier run measured calls whose CCR hung up during the whisper), the control
 per queued call with 2 workers / without, median over the steps. ``legs_queued_ms`` /
 ``legs_worker_ms`` (``queue_legs = workers``): the controller's and the workers' (together)
 net ms per queued call, as ratios to ``w2``'s controller measured in one run of ``python -m
-bench queue_cost --variants w2,w2q`` (2026-12-06: 17.78 / 28.80 and 23.82 / 28.80 more than
-w2's workers), applied to ``queued_ms``: that run's box was slower than the reference one,
-the ratio is what carries over."""
+bench queue_cost --variants w0,w2,w2q`` (2026-12-06: the controller 13.69 / 22.29; the two
+workers together 17.63 / 22.29 more than with the hand-off), applied to ``queued_ms``: that
+day's box was slower than the reference one, the ratios are what carry over."""
 QUEUED_SHARE = 0.5
 """Share of calls that reach a CCR: NYC 311 resolves more than half in the IVR."""
 
@@ -215,7 +215,11 @@ def run(argv: list[str] | None = None) -> str:
         f"{a.worker_redis_ms:g} ms per call. Queued calls (`python -m bench queue_cost`, "
         'section "Queue cost"): the controller spends q = '
         f"{a.queued_ms:g} ms more per queued call with workers, q_w0 = {a.queued_ms_w0:g} "
-        f"without; a share s = {a.queued_share:g} of the calls reaches a CCR. Utilisation "
+        f"without; with the queue legs in the workers the controller keeps q_l = "
+        f"{a.legs_queued_ms:g} ms of it and the workers spend q_wl = {a.legs_worker_ms:g} ms "
+        "more (the ratios of one `python -m bench queue_cost --variants w0,w2,w2q` run, "
+        "2026-12-06, applied to q); "
+        f"a share s = {a.queued_share:g} of the calls reaches a CCR. Utilisation "
         f"u = {a.utilisation:g}:\n\n"
         "    W = 0   controller limit = u × 1000 / (c_controller + s × q_w0)  (one process: "
         "every call, and its queues)\n"

@@ -512,14 +512,18 @@ async def controller_part(
                     rescuer = _rescuer(settings, handoffs, hand_in, ari, controller, clock)
                     background.append(tg.create_task(rescuer.run(), name="workers-watch"))
                 if desk is not None:
-                    await desk.open()  # before the hello: every answer to it is read
-                    queues.runtime.hello(
+                    workers = [
                         worker_app(settings.ari_app, k) for k in range(1, settings.ivr_workers + 1)
-                    )
+                    ]
                     background += [
                         tg.create_task(desk.run(), name="desk-link-writer"),
                         tg.create_task(
-                            _follow_desk(desk, queues.runtime.on_desk), name="desk-link"
+                            _follow_desk(
+                                desk,
+                                queues.runtime.on_desk,
+                                started=lambda: queues.runtime.hello(workers),
+                            ),
+                            name="desk-link",
                         ),
                     ]
                 handing_over = tg.create_task(hand_over(), name="hand-over")
@@ -530,6 +534,8 @@ async def controller_part(
                     if stop.is_set() and not handing_over.done():
                         await asyncio.wait([handing_over])
                     handing_over.cancel()
+                    if desk is not None:  # the last decisions for the workers' callers
+                        await desk.flush(within=2.0)
                     for task in background:
                         task.cancel()
         except BaseExceptionGroup as group:
@@ -539,8 +545,6 @@ async def controller_part(
             # controller, which writes their records; in memory they end here
             recorder.close(calls_go_on=settings.live_state == "redis")
             await _close_store(call_store)  # the calls' last states, for the next controller
-            if desk is not None:  # the last decisions for the workers' callers
-                await desk.flush(within=2.0)
             if journal is not None:  # the last figures and CCR changes, if Redis answers
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(journal.flush(), 2.0)
@@ -613,9 +617,36 @@ def _desk_metrics(registry: CollectorRegistry, desk: DeskLink) -> None:
     registry.register(DeskLinkCollector(queued=lambda: desk.queued, dropped=lambda: desk.dropped))
 
 
-async def _follow_desk(desk: DeskLink, on_message: Callable[[DeskMessage], object]) -> None:
-    """Read ``desk``'s inbox for ever (`DeskLink.open` it first: what comes after is read);
-    a message that fails is logged, the next one goes on."""
+async def _follow_desk(
+    desk: DeskLink,
+    on_message: Callable[[DeskMessage], object],
+    *,
+    started: Callable[[], None] | None = None,
+    retry: float = 1.0,
+) -> None:
+    """Open ``desk``'s inbox (again every ``retry`` seconds while Redis is away), say
+    ``started`` (what comes after it is read: no answer is missed), then read it for ever; a
+    message that fails is logged, the next one goes on. Refused credentials are not retried."""
+    from line311.live.errors import LiveAuthError, LiveUnavailableError
+
+    warned = False
+    while True:
+        try:
+            await desk.open()
+            break
+        except LiveAuthError:
+            raise
+        except LiveUnavailableError as exc:
+            if not warned:
+                logger.warning(
+                    "desk link: cannot open the inbox (%s); trying every %g s", exc, retry
+                )
+                warned = True
+            await asyncio.sleep(retry)
+    if warned:
+        logger.info("desk link: inbox open")
+    if started is not None:
+        started()
     async for message in desk.messages():
         try:
             result = on_message(message)
@@ -812,9 +843,8 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             claims=claimer.claimed_channels,
             after_resync=None if queue is None else queue.after_resync,
         )
-        if queue is not None and desk is not None:
+        if queue is not None:
             queue.bind(runner)
-            await desk.open()  # before any call asks the controller: every answer is read
         Gauge(
             "line311_worker_active_calls", "Calls this IVR worker holds now.", registry=registry
         ).set_function(lambda: float(runner.active_calls))
@@ -860,6 +890,8 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
                     if stop.is_set() and not handing_over.done():
                         await asyncio.wait([handing_over])
                     handing_over.cancel()
+                    if desk is not None:  # the last words of this worker's legs
+                        await desk.flush(within=2.0)
                     for task in background:
                         task.cancel()
         except BaseExceptionGroup as group:
@@ -867,8 +899,6 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
         finally:
             recorder.close(calls_go_on=True)
             await own.close()
-            if desk is not None:  # the last words of this worker's legs to the controller
-                await desk.flush(within=2.0)
             await delivery.drain(within=5.0)
             spool.close()
             engine.dispose()

@@ -20,11 +20,13 @@ from line311.ari.queue_kind import QueueKind
 from line311.ari.queue_worker import NotAdmittedError, WorkerQueue
 from line311.ari.queueing import QueueEventHub, QueueOptions
 from line311.ari.runner import Runner
+from line311.bootstrap import _follow_desk
 from line311.call.commands import Enqueue
 from line311.call.record import QueueLeg
 from line311.call.store import InMemorySessionStore
 from line311.dashboard.metrics import DeskLinkCollector
 from line311.live.desk import DeskMessage, decode_message, encode_message
+from line311.live.errors import LiveAuthError, LiveUnavailableError
 from line311.queue.events import (
     AgentStateChanged,
     CallAbandoned,
@@ -401,3 +403,48 @@ async def test_a_call_whose_enqueue_is_on_its_way_is_in_the_workers_hello() -> N
         asking.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asking
+
+
+class _FlakyDesk:
+    """A desk link whose inbox opens on the third try, then holds two messages."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    async def open(self) -> None:
+        self.tries += 1
+        if self.tries < 3:
+            raise LiveUnavailableError("Redis unreachable")
+
+    async def messages(self) -> Any:
+        yield DeskMessage("end", "c1", WORKER, {})
+        yield DeskMessage("end", "c2", WORKER, {})
+
+
+async def test_the_desk_link_opens_once_redis_answers_and_a_failing_message_spares_the_next() -> (
+    None
+):
+    desk = _FlakyDesk()
+    events: list[str] = []
+
+    def on_message(message: DeskMessage) -> None:
+        events.append(message.call_id)
+        if message.call_id == "c1":
+            raise RuntimeError("a bug")
+
+    await _follow_desk(
+        desk,  # type: ignore[arg-type]
+        on_message,
+        started=lambda: events.append(f"started after {desk.tries} tries"),
+        retry=0.0,
+    )
+    assert events == ["started after 3 tries", "c1", "c2"]
+
+
+async def test_refused_credentials_are_not_retried() -> None:
+    class _Refused(_FlakyDesk):
+        async def open(self) -> None:
+            raise LiveAuthError("WRONGPASS")
+
+    with pytest.raises(LiveAuthError):
+        await _follow_desk(_Refused(), lambda m: None, retry=0.0)  # type: ignore[arg-type]
