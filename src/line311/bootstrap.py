@@ -701,8 +701,6 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
     from prometheus_client import CollectorRegistry, Counter, Gauge
 
     from line311.ari.ivr_edge import build_ivr_edge, running
-    from line311.ari.queue_edge import configured_queues, contact_seal, queue_options
-    from line311.ari.queue_worker import WorkerQueue
     from line311.ari.records import CallRecorder
     from line311.ari.runner import Runner
     from line311.ari.workers import Claimer, IvrHandoff, worker_app
@@ -776,6 +774,10 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
         desk = None
         queue = None
         if settings.queue_legs == "workers":
+            # imported only here: a worker's start-up is import-bound (restarts count)
+            from line311.ari.queue_edge import configured_queues, contact_seal, queue_options
+            from line311.ari.queue_worker import WorkerQueue
+
             desk = _desk_link(settings, app_name)
             queue = WorkerQueue(
                 ari, queue_options(settings, sounds_prefix), configured_queues(settings),

@@ -361,7 +361,7 @@ class QueueKind(RouterDesk, LegHost):
             reply = self._orphan_command(call_id, command, message.sender)
         else:
             shadow = remote[1]
-            reply = RouterDesk._route(self, shadow, command, now)
+            reply = self._route(shadow, command, now)
             if isinstance(reply, CallbackGranted) and reply.ok:
                 shadow.callback = True
         if reply is not None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from line311.ari.queueing import QueueEventHub
 from line311.call.commands import (
+    ROUTER_COMMANDS,
     AcceptOffer,
     Command,
     EmitQueueEvent,
@@ -45,17 +46,6 @@ from line311.routing.router import Router
 __all__ = ["ROUTER_COMMANDS", "RouterDesk"]
 
 logger = logging.getLogger(__name__)
-
-ROUTER_COMMANDS = (
-    LeaveQueue,
-    AcceptOffer,
-    RingOut,
-    RequestCallback,
-    ReleaseAgent,
-    TellPosition,
-    EmitQueueEvent,
-    NoteInterpreterJoined,
-)
 
 
 class RouterDesk:

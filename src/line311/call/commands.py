@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "ROUTER_COMMANDS",
     "AcceptOffer",
     "AddToBridge",
     "Answer",
@@ -316,6 +317,20 @@ class EmitQueueEvent:
 class NoteInterpreterJoined:
     """For the call's record: the interpreter joined."""
 
+
+ROUTER_COMMANDS: tuple[type, ...] = (
+    LeaveQueue,
+    AcceptOffer,
+    RingOut,
+    RequestCallback,
+    ReleaseAgent,
+    TellPosition,
+    EmitQueueEvent,
+    NoteInterpreterJoined,
+)
+"""What a queued call's leg asks of the router, not of Asterisk: answered by the edge that
+holds the router (`line311.ari.queue_router`), in the same process or over the desk link
+(`line311.live.desk`)."""
 
 QueueLegCommand = (
     HoldCaller

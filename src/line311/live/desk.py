@@ -67,6 +67,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from line311.call.commands import (
+    ROUTER_COMMANDS,
     AcceptOffer,
     Command,
     EmitQueueEvent,
@@ -146,16 +147,7 @@ DeskEvent = (
     | PositionTold
     | CallbackGranted
 )
-DESK_COMMANDS: Final[tuple[type[Any], ...]] = (
-    LeaveQueue,
-    AcceptOffer,
-    RingOut,
-    RequestCallback,
-    ReleaseAgent,
-    TellPosition,
-    NoteInterpreterJoined,
-    EmitQueueEvent,
-)
+DESK_COMMANDS: Final[tuple[type[Any], ...]] = ROUTER_COMMANDS
 DESK_EVENTS: Final[tuple[type[Any], ...]] = (
     AgentOffered,
     OfferWithdrawn,
