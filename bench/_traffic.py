@@ -22,8 +22,13 @@ if TYPE_CHECKING:
 __all__ = ["ari_counts", "per_call", "redis_counts", "stack_traffic", "table", "tables"]
 
 
+DESK = "desk "
+"""The prefix of the desk link's counts (``desk sent cmd``, ``desk entries read``)."""
+
+
 def parse_ari(text: str) -> Counter[str]:
-    """``event <type>`` and ``<METHOD> <route>`` counts from Prometheus text."""
+    """``event <type>`` and ``<METHOD> <route>`` counts from Prometheus text, and the desk
+    link's (`DESK` ``<direction> <kind>``, `DESK` ``entries <written|read>``)."""
     out: Counter[str] = Counter()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -31,6 +36,12 @@ def parse_ari(text: str) -> Counter[str]:
                 out[f"event {sample.labels['type']}"] += int(sample.value)
             elif sample.name == "line311_ari_requests_total":
                 out[f"{sample.labels['method']} {sample.labels['route']}"] += int(sample.value)
+            elif sample.name == "line311_desk_messages_total":
+                out[f"{DESK}{sample.labels['direction']} {sample.labels['kind']}"] += int(
+                    sample.value
+                )
+            elif sample.name == "line311_desk_link_entries_total":
+                out[f"{DESK}entries {sample.labels['direction']}"] += int(sample.value)
     return out
 
 
@@ -89,12 +100,14 @@ def tables(traffic: Mapping[str, Mapping[str, Mapping[str, float]]], what: str) 
     """Messages per ``what`` (e.g. "queued call"): each stack's ARI traffic by process (one
     column per stack and process), then its Redis commands; ``traffic`` is per stack label,
     as `stack_traffic` names the sides, already divided by the calls (`per_call`)."""
-    ari = {
-        f"{label} {side.removesuffix(' ARI')}".strip(): counts
-        for label, sides in traffic.items()
-        for side, counts in sides.items()
-        if side.endswith(" ARI")
-    }
+    ari: dict[str, dict[str, float]] = {}
+    desk: dict[str, dict[str, float]] = {}
+    for label, sides in traffic.items():
+        for side, counts in sides.items():
+            if side.endswith(" ARI"):
+                name = f"{label} {side.removesuffix(' ARI')}".strip()
+                ari[name] = {k: v for k, v in counts.items() if not k.startswith(DESK)}
+                desk[name] = {k[len(DESK) :]: v for k, v in counts.items() if k.startswith(DESK)}
     redis_ = {label or "Redis": sides.get("Redis commands", {}) for label, sides in traffic.items()}
     out = (
         f"### Messages per {what}\n\n"
@@ -102,6 +115,14 @@ def tables(traffic: Mapping[str, Mapping[str, Mapping[str, float]]], what: str) 
         "(`line311_ari_events_total`, `line311_ari_requests_total` from each process's "
         "`/metrics`, over all the stack's steps):\n\n" + table(ari) + "\n\n"
     )
+    if any(desk.values()):
+        out += (
+            f"Desk link messages per {what}, by process (`line311_desk_messages_total` by "
+            "direction and kind; `entries`: stream entries written, and reads that brought "
+            "some, `line311_desk_link_entries_total`):\n\n"
+            + table({k: v for k, v in desk.items() if v})
+            + "\n\n"
+        )
     if any(redis_.values()):
         out += (
             f"Redis commands per {what} (`INFO commandstats`, every client):\n\n"

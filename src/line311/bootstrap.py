@@ -611,10 +611,11 @@ def _desk_link(settings: Settings, me: str) -> DeskLink:
 
 
 def _desk_metrics(registry: CollectorRegistry, desk: DeskLink) -> None:
-    """The desk link's backlog (messages not yet in Redis) and what it had to drop."""
+    """The desk link's backlog (messages not yet in Redis), what it had to drop, and its
+    messages by kind."""
     from line311.dashboard.metrics import DeskLinkCollector
 
-    registry.register(DeskLinkCollector(queued=lambda: desk.queued, dropped=lambda: desk.dropped))
+    registry.register(DeskLinkCollector(desk))
 
 
 async def _follow_desk(
@@ -800,8 +801,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
 
         async def record_sink(record: dict[str, Any]) -> None:
             if queue is not None and queue.in_queue(str(record.get("call_id"))):
-                queue.remember_ivr(record)  # kept with the leg's state until it ends
-                queue.forward_ivr(record)  # the controller's screen pop
+                queue.remember_ivr(record)  # kept with the leg; the screen pop's too
                 await recorder.on_ivr_record(record)  # held until the leg ends
             else:
                 await handoff.record_sink(record)

@@ -149,10 +149,10 @@ class RouterDesk:
                 continue
             if offer.call_id not in self._legs:  # a worker's leg: its shadow here says so
                 leg.interpreter = offer.interpreter
+            event = AgentOffered(offer.agent_id, offer.endpoint, offer.step, offer.interpreter)
             record = self._records.get(offer.call_id)
             if record is not None:
-                record.offered(offer.agent_id, now, step=offer.step, interpreter=offer.interpreter)
-            event = AgentOffered(offer.agent_id, offer.endpoint, offer.step, offer.interpreter)
+                record.heard(event, now)
             out.append((offer.call_id, event))
         return out
 
@@ -161,26 +161,25 @@ class RouterDesk:
         """Carry out one router command of ``leg``; the reply event, if one is due."""
         call_id = leg.call_id
         record = self._records.get(call_id)
+        if record is not None:
+            record.note(command, now)
         if isinstance(command, EmitQueueEvent):
             event: QueueEvent = command.event
-            if record is not None:
-                record.feed(event)
             self.hub.emit(event)
             return None
         if isinstance(command, NoteInterpreterJoined):
             logger.info("call %s: interpreter joined", call_id)
-            if record is not None:
-                record.interpreter_joined(now)
             return None
         if isinstance(command, TellPosition):
             try:
-                place = self.router.position(call_id)
-                estimate = self.router.estimated_wait(call_id, now)
+                told = PositionTold(
+                    self.router.position(call_id), self.router.estimated_wait(call_id, now)
+                )
             except RoutingError:
                 return PositionTold(None)
             if record is not None:
-                record.announced(now, place, estimate)
-            return PositionTold(place, estimate)
+                record.heard(told, now)
+            return told
         reply: Event | None = None
         if isinstance(command, LeaveQueue):
             try:

@@ -14,6 +14,10 @@ CCR. They talk over the desk link (`line311.live.desk`, Redis streams)::
                   ◀── event (AgentOffered, MaxWaitReached, OfferWithdrawn) ◀── decisions
     the leg ends ─▶ end {finished}
 
+The IVR half of the call's record (what the screen pop shows the CCR) goes as ``ivr`` just
+before the leg's ``AcceptOffer``, in the same stream entry: only a caller a CCR answers
+needs it, and a leg rebuilt after either restart still has it.
+
 Replies and decisions reach the leg as events (`Runner.deliver`), never at once: the leg
 already treats each as a message that may come late or not at all (``accepting``,
 ``asking_position``, ``requesting``).
@@ -35,13 +39,18 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from line311.ari.contact_seal import ContactSeal
-from line311.ari.kinds import HandOver
-from line311.ari.leg_host import IN_LINE, QUEUE_KIND, LegHost, saved_requires
+from line311.ari.kinds import CallFacts, HandOver
+from line311.ari.leg_host import IN_LINE, QUEUE_KIND, LegHost, LegSession, saved_requires
 from line311.ari.port import AriPort
 from line311.ari.queue_router import ROUTER_COMMANDS
 from line311.ari.queueing import LegSink, QueueOptions, whisper_topic
-from line311.call.commands import Command, EmitQueueEvent, Enqueue, NoteInterpreterJoined
-from line311.call.events import AgentOffered, Event, PositionTold, Resumed
+from line311.call.commands import (
+    AcceptOffer,
+    Command,
+    Enqueue,
+    NoteInterpreterJoined,
+)
+from line311.call.events import Event, Resumed
 from line311.call.ports import Clock
 from line311.live.desk import (
     DeskMessage,
@@ -98,6 +107,8 @@ class WorkerQueue(LegHost):
         self._fallback = fallback
         self._admit_within = admit_within
         self._asked: dict[str, asyncio.Future[Mapping[str, Any]]] = {}
+        self._pops: dict[str, dict[str, Any]] = {}
+        """The IVR half of each queued call's record, for the controller's screen pop."""
         self.fallbacks = 0
         """Callers moved to the controller because it did not answer in time."""
 
@@ -156,11 +167,13 @@ class WorkerQueue(LegHost):
     # ------------------------------------------------------------------ LegHost hooks
     def _route(self, leg: QueuedCall, command: Command, now: float) -> Event | None:
         record = self._records.get(leg.call_id)
-        if record is not None and isinstance(command, EmitQueueEvent):
-            record.feed(command.event)
-        elif record is not None and isinstance(command, NoteInterpreterJoined):
+        if record is not None:
+            record.note(command, now)
+        if isinstance(command, NoteInterpreterJoined):
             logger.info("call %s: interpreter joined", leg.call_id)
-            record.interpreter_joined(now)
+        pop = self._pops.get(leg.call_id) if isinstance(command, AcceptOffer) else None
+        if pop is not None:  # the screen pop's, in the same entry, read first
+            self._send("ivr", leg.call_id, {"record": pop})
         try:
             self._send("cmd", leg.call_id, {"command": encode_command(command)})
         except DeskWireError:
@@ -174,6 +187,7 @@ class WorkerQueue(LegHost):
         return requires
 
     def _leg_gone(self, call_id: str, leg: QueuedCall | None, now: float) -> None:
+        self._pops.pop(call_id, None)
         self._send("end", call_id, {"finished": leg is None or leg.finished})
 
     def _skills(self, leg: QueuedCall, requires: tuple[tuple[str, int], ...]) -> list[str]:
@@ -187,11 +201,19 @@ class WorkerQueue(LegHost):
         self._send_fn(self.controller, DeskMessage(kind, call_id, self.me, body))
 
     # ------------------------------------------------------------------ the controller's word
-    def forward_ivr(self, record: Mapping[str, Any]) -> None:
-        """The IVR half of a queued call's record, for the controller's screen pop."""
+    def remember_ivr(self, record: Mapping[str, Any]) -> None:
+        """The IVR half of a queued call's record: saved with the leg, and kept for the
+        controller's screen pop (sent with the leg's ``AcceptOffer``)."""
+        super().remember_ivr(record)
         call_id = str(record.get("call_id"))
         if call_id in self._legs:
-            self._send("ivr", call_id, {"record": dict(record)})
+            self._pops[call_id] = dict(record)
+
+    def _resume(self, state: Mapping[str, Any], facts: CallFacts) -> LegSession:
+        session = super()._resume(state, facts)
+        if session.ivr_record is not None:
+            self._pops[session.leg.call_id] = session.ivr_record
+        return session
 
     async def after_resync(self, listed: set[str] | None = None) -> None:
         """After the runner's re-sync: the calls this worker holds in a queue now (and those
@@ -219,11 +241,8 @@ class WorkerQueue(LegHost):
 
     async def _decision(self, call_id: str, event: Event) -> None:
         record = self._records.get(call_id)
-        now = self._now()
-        if record is not None and isinstance(event, AgentOffered):
-            record.offered(event.agent_id, now, step=event.step, interpreter=event.interpreter)
-        elif record is not None and isinstance(event, PositionTold) and event.position is not None:
-            record.announced(now, event.position, event.estimate)
+        if record is not None:
+            record.heard(event, self._now())
         if self._host is None or not await self._host.deliver(call_id, event):
             logger.info("call %s: %s for a call no longer held here", call_id, event)
 

@@ -18,8 +18,8 @@ docs/grafana/line311.json.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from typing import Final
+from collections.abc import Callable, Iterator, Mapping
+from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -86,28 +86,64 @@ class WriteBacklogCollector(Collector):
         yield dropped
 
 
+class DeskLinkFigures(Protocol):
+    """What `DeskLinkCollector` reads of a desk link (`line311.live.desk.DeskLink`)."""
+
+    @property
+    def queued(self) -> int: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def sent(self) -> Mapping[str, int]: ...
+    @property
+    def received(self) -> Mapping[str, int]: ...
+    @property
+    def entries_written(self) -> int: ...
+    @property
+    def reads(self) -> int: ...
+
+
 class DeskLinkCollector(Collector):
     """The desk link between the IVR workers and the controller (``queue_legs = workers``),
     read at scrape time: ``line311_desk_link_queued`` messages not yet in Redis (a backlog
     that grows while Redis is away), ``line311_desk_link_dropped_total`` messages given up
-    past the backlog's bound."""
+    past the backlog's bound, ``line311_desk_messages_total`` by direction and kind, and the
+    stream entries behind them (``line311_desk_link_entries_total``: written, and read, one
+    reader wake-up per read)."""
 
-    def __init__(self, *, queued: Callable[[], int], dropped: Callable[[], int]) -> None:
-        self._queued = queued
-        self._dropped = dropped
+    def __init__(self, link: DeskLinkFigures) -> None:
+        self._link = link
 
     def collect(self) -> Iterator[Metric]:
+        link = self._link
         queued = GaugeMetricFamily(
             "line311_desk_link_queued", "Desk link messages waiting to be written to Redis."
         )
-        queued.add_metric([], self._queued())
+        queued.add_metric([], link.queued)
         yield queued
         dropped = CounterMetricFamily(
             "line311_desk_link_dropped",
             "Desk link messages dropped because Redis was away past the backlog's bound.",
         )
-        dropped.add_metric([], self._dropped())
+        dropped.add_metric([], link.dropped)
         yield dropped
+        messages = CounterMetricFamily(
+            "line311_desk_messages",
+            "Desk link messages sent and received, by kind (enqueue, cmd, event, ...).",
+            labels=["direction", "kind"],
+        )
+        for direction, counts in (("sent", link.sent), ("received", link.received)):
+            for kind, count in sorted(counts.items()):
+                messages.add_metric([direction, kind], count)
+        yield messages
+        entries = CounterMetricFamily(
+            "line311_desk_link_entries",
+            "Desk link stream entries written (XADD) and reads that brought entries (XREAD).",
+            labels=["direction"],
+        )
+        entries.add_metric(["written"], link.entries_written)
+        entries.add_metric(["read"], link.reads)
+        yield entries
 
 
 class _StateCollector(Collector):

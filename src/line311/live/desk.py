@@ -57,7 +57,7 @@ import contextlib
 import logging
 import math
 import secrets
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import NoneType, UnionType
@@ -445,7 +445,15 @@ class DeskLink:
         self._write_failing = False
         self._dropped_in_outage = 0
         self.dropped = 0
+        self.sent: Counter[str] = Counter()
+        """Messages sent, by kind (`DeskMessage.kind`)."""
+        self.entries_written = 0
+        """Stream entries written (each holds one pass's messages for one inbox)."""
         # reading
+        self.received: Counter[str] = Counter()
+        """Messages read from this process's inbox, by kind (duplicates not counted)."""
+        self.reads = 0
+        """``XREAD`` replies that brought entries (each wakes the reader once)."""
         self._last: str | None = None
         self._pending: deque[DeskMessage] = deque()
         self._seen: dict[tuple[str, str], int] = {}
@@ -469,6 +477,7 @@ class DeskLink:
         text = _message_text(message)
         seq = self._seqs[to] = self._seqs.get(to, 0) + 1
         self._queue.append((to, seq, text))
+        self.sent[message.kind] += 1
         self._trim()
         self._wake.set()
 
@@ -512,10 +521,12 @@ class DeskLink:
 
     async def _write(self, batch: deque[_Queued]) -> None:
         pipe = self.client.pipeline(transaction=False)
-        for key, entry in self._entries(batch):
+        entries = self._entries(batch)
+        for key, entry in entries:
             pipe.xadd(key, entry, maxlen=self.max_len, approximate=True)
         async with mapped_errors("desk link write"):
             await pipe.execute()
+        self.entries_written += len(entries)
 
     async def run(self) -> None:
         """The writer task: write what `send` queues, for ever (until cancelled)."""
@@ -610,6 +621,8 @@ class DeskLink:
                 logger.info("desk link: inbox %s is read again", key)
                 self._read_failing = False
                 delay = self._retry
+            if reply:
+                self.reads += 1
             for entry_id, entry in reply[0][1] if reply else ():
                 self._last = str(entry_id)
                 self._pending.extend(self._decoded_entry(key, entry_id, entry))
@@ -636,11 +649,14 @@ class DeskLink:
             if seq <= last:
                 continue  # written again after a lost reply: delivered already
             try:
-                out.append(decode_message(item))
+                message = decode_message(item)
             except DeskWireError as exc:
                 logger.warning(
                     "desk link: malformed message in %s skipped (%s): %.200r", key, exc, item
                 )
+                continue
+            self.received[message.kind] += 1
+            out.append(message)
         self._seen[writer] = max(last, first + len(items) - 1)
         if len(self._seen) > _SEEN_MAX:
             del self._seen[next(iter(self._seen))]

@@ -2,8 +2,9 @@
 
 The queue runtime keeps one `LegBuilder` per queued call and tells it what happened: the
 queue facts it emits anyway (`feed`), plus what is not a queue event (an offer rang, the
-position was announced, the interpreter joined). `build` gives the frozen `QueueLeg` once
-the leg is over (`ended` is then true).
+position was announced, the interpreter joined). Wherever the leg runs, its router commands
+(`note`) and the router's answers and decisions for it (`heard`) say all of that. `build`
+gives the frozen `QueueLeg` once the leg is over (`ended` is then true).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from line311.call.commands import EmitQueueEvent, NoteInterpreterJoined
+from line311.call.events import AgentOffered, PositionTold
 from line311.call.record import Announcement, LegEnd, Offered, QueueLeg, from_timestamp
 from line311.queue.events import (
     CallAbandoned,
@@ -79,6 +82,22 @@ class LegBuilder:
         elif isinstance(event, CallTimedOut):
             self.timed_out_at = event.at
             self._finish(LegEnd.TIMED_OUT, event.at)
+
+    def note(self, command: object, now: float) -> None:
+        """A router command of the leg at ``now``: the fact it emits, the interpreter who
+        joined (others say nothing of the call)."""
+        if isinstance(command, EmitQueueEvent):
+            self.feed(command.event)
+        elif isinstance(command, NoteInterpreterJoined):
+            self.interpreter_joined(now)
+
+    def heard(self, event: object, now: float) -> None:
+        """The router's answer or decision for the leg at ``now``: an offer (`offered`), the
+        position told (`announced`); others say nothing of the call."""
+        if isinstance(event, AgentOffered):
+            self.offered(event.agent_id, now, step=event.step, interpreter=event.interpreter)
+        elif isinstance(event, PositionTold) and event.position is not None:
+            self.announced(now, event.position, event.estimate)
 
     def offered(
         self, agent_id: str, at: float, *, step: int = 0, interpreter: bool = False

@@ -95,6 +95,10 @@ async def test_given_a_controller_and_a_worker_when_a_thousand_messages_go_each_
     assert controller.dropped == worker.dropped == 0
     entries = await redis_client.xlen(controller.inbox(WORKER))
     assert 1 <= entries < 1_001  # batched: many messages per entry
+    assert controller.entries_written == entries
+    assert (controller.sent, worker.received) == ({"event": 1_001}, {"event": 1_001})
+    assert (worker.sent, controller.received) == ({"cmd": 1_001}, {"cmd": 1_001})
+    assert 1 <= worker.reads <= entries  # one read may bring several entries
 
 
 async def test_given_open_then_only_messages_written_after_it_are_read(
@@ -186,6 +190,7 @@ async def test_given_an_entry_written_twice_or_overlapping_then_each_message_is_
         await until(lambda: got and got[-1].call_id == "e", 10.0, "the last message")
 
     assert [m.call_id for m in got] == ["a", "b", "c", "d", "a", "e"]
+    assert reader.received == {"cmd": 6}  # duplicates are not counted
 
 
 async def test_given_a_stalled_redis_when_messages_are_sent_then_they_wait_and_arrive_in_order_once(

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from line311.ari.kinds import SessionKind
+from line311.ari.kinds import Ended, SessionKind
 from line311.ari.models import Channel
 from line311.ari.queue_kind import QueueKind
 from line311.ari.queue_worker import NotAdmittedError, WorkerQueue
@@ -94,6 +96,7 @@ class Worker:
             resume=lambda state, facts: _Enqueuing(Enqueue()),
             accepts=lambda new: new.kind == "inbound",
             handlers={Enqueue: self.queue.enqueue},
+            ended=self._ivr_ended,
         )
         self.runner = Runner(
             self.ari,  # type: ignore[arg-type]
@@ -107,6 +110,15 @@ class Worker:
             after_resync=self.queue.after_resync,
         )
         self.queue.bind(self.runner)
+
+    async def _ivr_ended(self, done: Ended) -> None:
+        """The IVR half of the call's record, as the worker's record sink hands it on."""
+        if self.queue.in_queue(done.facts.call_id):
+            self.queue.remember_ivr(ivr_half(done.facts.call_id))
+
+
+def ivr_half(call_id: str) -> dict[str, Any]:
+    return {"call_id": call_id, "path": {"queue": "general", "menu": ["main", "noise"]}}
 
 
 class Link:
@@ -233,6 +245,48 @@ async def test_a_workers_caller_reaches_a_ccr_and_the_controller_only_decides() 
         assert [o.agent_id for o in record.offers] == ["agent1"]
         assert p.link.kinds(CONTROLLER)[0] == "enqueue"
         assert p.link.kinds(CONTROLLER)[-1] == "end"
+
+
+async def test_the_ivr_half_reaches_the_screen_pop_with_the_accept_and_only_then() -> None:
+    async with Pair() as p:
+        await p.enqueue("c1")
+        await p.enqueue("c2")
+        p.controller.runtime.agent_login("agent1")
+        await p.step()
+        ((_, _, leg, _),) = p.offered()
+        assert "ivr" not in p.link.kinds(CONTROLLER)  # nobody needs it yet
+        await p.event(_raw("StasisStart", leg, args=["outbound", "agent"]))  # c1 answered
+        assert p.controller.pops == [ivr_half("c1")]
+        assert [a.call_id for a in p.controller.answered] == ["c1"]
+        told = [m for t, m in p.link.sent if t == CONTROLLER]
+        (accept,) = [
+            i for i, m in enumerate(told) if m.body.get("command", {}).get("t") == "AcceptOffer"
+        ]
+        assert told[accept - 1].kind == "ivr"  # sent together: the pop's half is read first
+        await p.event(_raw("StasisEnd", "c2"))  # c2 hangs up waiting: its half never goes
+        assert p.controller.pops == [ivr_half("c1")]
+        assert p.link.kinds(CONTROLLER).count("ivr") == 1
+
+
+async def test_a_leg_rebuilt_by_a_restarted_worker_still_brings_its_ivr_half() -> None:
+    store = InMemorySessionStore()
+    async with Pair(store=store) as p:
+        await p.enqueue("c1")
+        worker = Worker(p.clock, p.link, store)  # the worker dies and comes back
+        p.link.worker = worker
+        async with worker.runner.running():
+            worker.ari.channels = [Channel(id="c1")]
+            await worker.runner.on_connected()
+            await p.settle()
+            p.controller.runtime.agent_login("agent1")
+            await p.controller.runtime.step()
+            await p.settle()
+            (offer,) = [c for c in worker.ari.did("originate") if c[3][1] == "agent"]
+            raw = _raw("StasisStart", offer[2], args=["outbound", "agent"])
+            await worker.runner.on_event({**raw, "application": WORKER}, 0.0)
+            await p.settle()
+            assert p.controller.pops == [ivr_half("c1")]
+            assert [a.call_id for a in p.controller.answered] == ["c1"]
 
 
 async def test_a_caller_who_hangs_up_waiting_leaves_the_one_line() -> None:
@@ -380,16 +434,30 @@ async def test_a_controller_handing_over_leaves_the_workers_calls_to_the_next_on
         assert p.controller.runtime.remote_calls == 1
 
 
+@dataclass
+class _LinkFigures:
+    queued: int = 0
+    dropped: int = 0
+    sent: Counter[str] = field(default_factory=Counter)
+    received: Counter[str] = field(default_factory=Counter)
+    entries_written: int = 1
+    reads: int = 0
+
+
 def test_the_desk_link_metrics_read_the_link_at_scrape_time() -> None:
-    state = {"queued": 3, "dropped": 1}
+    link = _LinkFigures(queued=3, dropped=1, sent=Counter(cmd=2))
     registry = CollectorRegistry()
-    registry.register(
-        DeskLinkCollector(queued=lambda: state["queued"], dropped=lambda: state["dropped"])
-    )
-    state["queued"] = 7
+    registry.register(DeskLinkCollector(link))
+    link.queued = 7
+    link.received["event"] += 4
+    link.reads = 2
     text = generate_latest(registry).decode()
     assert "line311_desk_link_queued 7.0" in text
     assert "line311_desk_link_dropped_total 1.0" in text
+    assert 'line311_desk_messages_total{direction="sent",kind="cmd"} 2.0' in text
+    assert 'line311_desk_messages_total{direction="received",kind="event"} 4.0' in text
+    assert 'line311_desk_link_entries_total{direction="written"} 1.0' in text
+    assert 'line311_desk_link_entries_total{direction="read"} 2.0' in text
 
 
 async def test_a_call_whose_enqueue_is_on_its_way_is_in_the_workers_hello() -> None:

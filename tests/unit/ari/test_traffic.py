@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from bench._traffic import parse_ari, per_call, table
+from bench._traffic import parse_ari, per_call, table, tables
 from line311.ari.traffic import AriTraffic, TrafficCollector, route_of
 
 
@@ -49,3 +49,25 @@ def test_per_call_keeps_what_grew_and_the_table_totals_each_column():
     text = table({"w0": counts, "w2": {"GET /channels": 1.0}})
     assert text.splitlines()[2] == "| `event StasisStart` | 2.00 | 0.00 |"
     assert text.splitlines()[-1] == "| **total** | **2.5** | **1.0** |"
+
+
+def test_the_desk_links_counts_are_read_back_and_tabled_apart_from_ari() -> None:
+    text = (
+        'line311_ari_events_total{type="StasisStart"} 2.0\n'
+        'line311_desk_messages_total{direction="sent",kind="cmd"} 6.0\n'
+        'line311_desk_messages_total{direction="received",kind="event"} 4.0\n'
+        'line311_desk_link_entries_total{direction="read"} 3.0\n'
+    )
+    counts = parse_ari(text)
+    assert counts == {
+        "event StasisStart": 2,
+        "desk sent cmd": 6,
+        "desk received event": 4,
+        "desk entries read": 3,
+    }
+    out = tables({"w2q": {"ivr-worker-1 ARI": per_call({}, counts, 2)}}, "queued call")
+    ari, desk = out.split("Desk link messages")
+    assert "| **total** | **1.0** |" in ari
+    assert "desk" not in ari.split("|---|")[1]
+    assert "| `sent cmd` | 3.00 |" in desk
+    assert "| `entries read` | 1.50 |" in desk

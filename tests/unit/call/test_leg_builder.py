@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from line311.call.assembler import RecordAssembler
+from line311.call.commands import AcceptOffer, EmitQueueEvent, NoteInterpreterJoined
+from line311.call.events import AgentOffered, OfferAccepted, PositionTold
 from line311.call.record import LegEnd, from_timestamp
 from line311.queue.events import (
     CallAbandoned,
@@ -101,3 +103,19 @@ def test_transfers_are_kept_in_order_and_other_facts_change_nothing() -> None:
     leg = b.build()
     assert leg.transfers == ("housing", "noise")
     assert leg.queue == "general"
+
+
+def test_the_legs_commands_and_the_routers_answers_say_what_the_record_needs() -> None:
+    b = builder()
+    b.note(EmitQueueEvent(CallAnswered("c1", "general", T0 + 9, "1001")), T0 + 9)
+    b.note(NoteInterpreterJoined(), T0 + 12)
+    b.note(AcceptOffer("1001"), T0 + 8)  # says nothing of the call
+    b.heard(AgentOffered("1001", "PJSIP/1001", 2, True), T0 + 7)
+    b.heard(PositionTold(3, 45.0), T0 + 5)
+    b.heard(PositionTold(None), T0 + 6)  # nothing to announce
+    b.heard(OfferAccepted(), T0 + 8)
+    leg = b.build(T0 + 20)
+    assert (b.answered_at, b.agent_id, b.interpreter_joined_at) == (T0 + 9, "1001", T0 + 12)
+    assert [(o.agent_id, o.step) for o in leg.offers] == [("1001", 2)]
+    assert (b.escalation_step, b.interpreter) == (2, True)
+    assert [(a.position, a.ewt_seconds) for a in b.announcements] == [(3, 45.0)]
