@@ -415,8 +415,10 @@ async def controller_part(
         # queue_legs = workers: the workers run their callers' legs, this router decides
         desk = None
         if settings.queue_legs == "workers" and handoffs is not None:
+            from line311.live.desk import new_epoch
+
             desk = _desk_link(settings, settings.ari_app)
-            queues.runtime.use_desk(settings.ari_app, desk.send)
+            queues.runtime.use_desk(settings.ari_app, desk.send, epoch=new_epoch(desk.boot))
             queues.runtime.on_remote_ivr_record = lambda r: pop_desk.remember_record(dict(r))
             _desk_metrics(registry, desk)
             Gauge(

@@ -609,3 +609,67 @@ def test_given_queue_legs_in_workers_when_a_worker_is_killed_while_its_callers_w
 
         wait_until(back, 30, "the worker back with its callers")
         assert len(line.served_in_order(entered)) == 4
+
+
+def test_given_queue_legs_in_workers_when_the_stack_is_restarted_rolling_while_callers_wait_then_they_keep_their_places(
+    supervised_run: Start, tmp_path: Path
+) -> None:
+    """SIGHUP rolls the controller, then each worker: a new one beside the old. The workers
+    heed only the newest controller (its epoch on the desk link); the callers keep their music
+    and places across all three swaps and are served in the order they entered."""
+    with _line(supervised_run, tmp_path) as line:
+        sup = line.sup
+        entered = line.wait_in_line(3)
+        rolling = ("controller", "ivr-worker-1", "ivr-worker-2")
+        before = {n: p["pid"] for n, p in sup.processes().items() if n in rolling}
+        restart = subprocess.run(
+            [*LINE311, "restart", "ivr-worker-2", "--timeout", "90"],
+            env=sup.stack.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert restart.returncode == 0, restart.stdout + restart.stderr
+
+        def rolled() -> bool:
+            now = sup.processes()
+            return all(
+                now[n]["pid"] != pid and not now[n]["draining"] and not alive(int(pid))
+                for n, pid in before.items()
+            )
+
+        wait_until(rolled, 90, "the controller and both workers rolled", step=0.3)
+        assert len(line.served_in_order(entered)) == 3
+
+
+def test_given_queue_legs_in_workers_when_redis_is_killed_while_callers_wait_then_they_keep_their_places(
+    supervised_run: Start, tmp_path: Path
+) -> None:
+    """Redis (the desk link's streams) SIGKILLed while 3 callers wait, back 3 s later: the
+    callers keep their music; the messages wait in memory and go once it answers; the callers
+    are served in the order they entered."""
+    sup = _workers(
+        tmp_path,
+        supervised_run,
+        STRAIGHT_TO_QUEUE,
+        extra_env={**LEGS_IN_WORKERS, "LINE311_RESTART_BACKOFF_INITIAL": "3"},
+    )
+    line = _Line(sup, tmp_path)
+    try:
+        _workers_up(sup)
+        entered = line.wait_in_line(3)
+        redis_pid = int(sup.processes()["redis"]["pid"])
+        _kill(redis_pid, "redis")
+        wait_until(
+            lambda: (p := sup.processes()["redis"])["pid"] != redis_pid and p["restarts"] == 1,
+            30,
+            "redis started again",
+        )
+        assert len(line.served_in_order(entered)) == 3
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_all_logs(sup)}") from None
+    finally:
+        for caller in line.callers:
+            caller.kill()
+        if line.phone is not None:
+            line.phone.stop()

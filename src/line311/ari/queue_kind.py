@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -82,6 +83,7 @@ from line311.live.desk import (
     DeskWireError,
     decode_command,
     encode_event,
+    new_epoch,
 )
 from line311.queue.leg import Phase, QueuedCall
 from line311.queue.leg_facts import LegBuilder
@@ -129,6 +131,10 @@ class QueueKind(RouterDesk, LegHost):
         """Calls whose leg an IVR worker runs: call id -> (the worker's app, a shadow leg)."""
         self._desk_send: DeskSend | None = None
         self._me = ""
+        self._epoch = ""
+        """This controller's epoch on the desk link (`line311.live.desk.new_epoch`)."""
+        self._superseded_by: str | None = None
+        """The newer controller's epoch, once a worker's message named it."""
         self.on_remote_ivr_record: Callable[[Mapping[str, Any]], None] | None = None
         """Called with the IVR half of a worker's queued call (the screen pop's path)."""
 
@@ -282,14 +288,19 @@ class QueueKind(RouterDesk, LegHost):
     # ------------------------------------------------------------------ legs in IVR workers
     @property
     def _standing_down(self) -> bool:
-        """Handing over (a rolling restart, a stop): the next controller decides for the
-        workers' calls; this one neither takes their messages nor sends them decisions."""
+        """Handing over (a rolling restart, a stop), or a newer controller has said hello to
+        the workers: that one decides for their calls; this one neither takes their messages
+        nor sends them decisions."""
+        if self._superseded_by is not None:
+            return True
         return self._host is not None and not self._host.accepting
 
-    def use_desk(self, me: str, send: DeskSend) -> None:
-        """Take the IVR workers' legs: messages to them go through ``send`` (the desk link's)."""
+    def use_desk(self, me: str, send: DeskSend, *, epoch: str | None = None) -> None:
+        """Take the IVR workers' legs: messages to them go through ``send`` (the desk link's),
+        marked with this controller's ``epoch`` (default: a new one, as of now)."""
         self._me = me
         self._desk_send = send
+        self._epoch = epoch if epoch is not None else new_epoch(secrets.token_hex(8))
 
     def hello(self, workers: Iterable[str]) -> None:
         """This controller (re)started: every worker tells its legs again."""
@@ -300,11 +311,14 @@ class QueueKind(RouterDesk, LegHost):
         if self._desk_send is None:
             logger.error("call %s: no desk link to reach %s", call_id, to)
             return
-        self._desk_send(to, DeskMessage(kind, call_id, self._me, body))
+        self._desk_send(to, DeskMessage(kind, call_id, self._me, {**body, "by": self._epoch}))
 
     def on_desk(self, message: DeskMessage) -> None:
         """One message of an IVR worker (see the module docstring). Bad input is logged and
         dropped; what the worker waits for gets an answer whenever one can be given."""
+        meant_for = message.body.get("to")
+        if isinstance(meant_for, str) and meant_for > self._epoch:
+            self._superseded(meant_for, message.sender)
         if self._standing_down:  # a newer controller decides now (it said hello to them)
             logger.debug(
                 "desk message %s of call %s left to the next controller",
@@ -324,6 +338,16 @@ class QueueKind(RouterDesk, LegHost):
                 message.call_id, message.kind, message.sender, exc,
             )  # fmt: skip
         self._after_change()
+
+    def _superseded(self, epoch: str, worker: str) -> None:
+        if self._superseded_by is None:
+            logger.warning(
+                "%s follows a newer controller (epoch %s; this one's is %s): its calls' "
+                "decisions are that one's now",
+                worker, epoch, self._epoch,
+            )  # fmt: skip
+        if self._superseded_by is None or epoch > self._superseded_by:
+            self._superseded_by = epoch
 
     def _on_enqueue(self, message: DeskMessage) -> None:
         call_id, body = message.call_id, message.body

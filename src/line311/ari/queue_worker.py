@@ -107,6 +107,8 @@ class WorkerQueue(LegHost):
         self._fallback = fallback
         self._admit_within = admit_within
         self._asked: dict[str, asyncio.Future[Mapping[str, Any]]] = {}
+        self._epoch: str | None = None
+        """The newest controller's epoch heard of (its messages' ``by``)."""
         self._pops: dict[str, dict[str, Any]] = {}
         """The IVR half of each queued call's record, for the controller's screen pop."""
         self.fallbacks = 0
@@ -198,6 +200,8 @@ class WorkerQueue(LegHost):
         self._send("leg", leg.call_id, body)
 
     def _send(self, kind: str, call_id: str, body: Mapping[str, Any]) -> None:
+        if self._epoch is not None:  # the controller that decides (an older one stands down)
+            body = {**body, "to": self._epoch}
         self._send_fn(self.controller, DeskMessage(kind, call_id, self.me, body))
 
     # ------------------------------------------------------------------ the controller's word
@@ -221,7 +225,10 @@ class WorkerQueue(LegHost):
         self._send("hello", "", {"calls": sorted({*self._legs, *self._asked})})
 
     async def on_desk(self, message: DeskMessage) -> None:
-        """One message from the controller (bad input is logged and dropped)."""
+        """One message from the controller (bad input is logged and dropped). A message of a
+        controller older than the newest heard of (a rolling restart's overlap) is dropped."""
+        if not self._heeds(message):
+            return
         try:
             if message.kind == "admitted":
                 answer = self._asked.get(message.call_id)
@@ -238,6 +245,21 @@ class WorkerQueue(LegHost):
                 "call %s: unreadable %s message from %s (%s)",
                 message.call_id, message.kind, message.sender, exc,
             )  # fmt: skip
+
+    def _heeds(self, message: DeskMessage) -> bool:
+        by = message.body.get("by")
+        if not isinstance(by, str) or not by:
+            return True
+        if self._epoch is not None and by < self._epoch:
+            logger.info(
+                "call %s: %s of a replaced controller dropped", message.call_id, message.kind
+            )
+            return False
+        if by != self._epoch:
+            if self._epoch is not None:
+                logger.info("a newer controller decides (epoch %s)", by)
+            self._epoch = by
+        return True
 
     async def _decision(self, call_id: str, event: Event) -> None:
         record = self._records.get(call_id)

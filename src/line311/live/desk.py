@@ -57,6 +57,7 @@ import contextlib
 import logging
 import math
 import secrets
+import time
 from collections import Counter, deque
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -117,6 +118,7 @@ __all__ = [
     "encode_command",
     "encode_event",
     "encode_message",
+    "new_epoch",
 ]
 
 logger = logging.getLogger(__name__)
@@ -310,6 +312,15 @@ def decode_event(data: Mapping[str, Any]) -> DeskEvent:
 
 
 # ---------------------------------------------------------------------- messages
+def new_epoch(boot: str, now_ns: int | None = None) -> str:
+    """A controller's epoch: its start time and boot id, as text that sorts as they do (a
+    controller started later has the greater epoch). The controller's messages carry it
+    (``by``), the workers' carry the newest they heard of (``to``): during a rolling
+    restart's overlap the workers heed only the new controller, and the old one, once it
+    reads a message meant for a newer epoch, stands down."""
+    return f"{time.time_ns() if now_ns is None else now_ns:020d}-{boot}"
+
+
 @dataclass(frozen=True, slots=True)
 class DeskMessage:
     """One message of the desk link."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,10 +25,11 @@ from line311.ari.queueing import QueueEventHub, QueueOptions
 from line311.ari.runner import Runner
 from line311.bootstrap import _follow_desk
 from line311.call.commands import Enqueue
+from line311.call.events import AgentOffered
 from line311.call.record import QueueLeg
 from line311.call.store import InMemorySessionStore
 from line311.dashboard.metrics import DeskLinkCollector
-from line311.live.desk import DeskMessage, decode_message, encode_message
+from line311.live.desk import DeskMessage, decode_message, encode_event, encode_message, new_epoch
 from line311.live.errors import LiveAuthError, LiveUnavailableError
 from line311.queue.events import (
     AgentStateChanged,
@@ -42,6 +44,7 @@ from line311.routing.router import Router
 from tests.unit.ari.queue_harness import EN, ES, NUMBER, QUEUES, Clock, FakeAri, _Enqueuing, _raw
 
 CONTROLLER = "line311"
+_STARTS = itertools.count(1)
 WORKER = "line311-w1"
 OPTIONS = QueueOptions(sounds_uri_prefix="sound:/s", announce_first=5, periodic_interval=0)
 
@@ -50,6 +53,8 @@ class Controller:
     """The controller's queue kind alone: its legs are the worker's."""
 
     def __init__(self, clock: Clock, link: Link, queues: Any = QUEUES) -> None:
+        self.epoch = new_epoch(f"boot{next(_STARTS)}", now_ns=next(_STARTS))
+        """Later harness controllers have greater epochs, as later starts do."""
         self.events: list[object] = []
         self.router = Router(queues, auto_pause=AutoPausePolicy(after_misses=1))
         for p in (EN, ES):
@@ -66,7 +71,7 @@ class Controller:
         self.runtime.on_remote_ivr_record = lambda r: self.pops.append(dict(r))
         self.answered: list[Any] = []
         self.runtime.on_answer = self.answered.append
-        self.runtime.use_desk(CONTROLLER, link.send)
+        self.runtime.use_desk(CONTROLLER, link.send, epoch=self.epoch)
 
 
 class Worker:
@@ -128,6 +133,8 @@ class Link:
         self.sent: list[tuple[str, DeskMessage]] = []
         self._queue: asyncio.Queue[tuple[str, DeskMessage]] = asyncio.Queue()
         self.controller: Controller | None = None
+        self.also: list[Controller] = []
+        """Controllers reading the same inbox too (a rolling restart's old one)."""
         self.worker: Worker | None = None
         self.down = False
         """Messages to the controller are lost (it is away)."""
@@ -146,7 +153,8 @@ class Link:
             to, message = await self._queue.get()
             try:
                 if to == CONTROLLER and self.controller is not None:
-                    self.controller.runtime.on_desk(message)
+                    for controller in (self.controller, *self.also):
+                        controller.runtime.on_desk(message)
                 elif to == WORKER and self.worker is not None:
                     await self.worker.queue.on_desk(message)
             finally:
@@ -358,6 +366,58 @@ async def test_a_restarted_controller_hears_every_leg_again_and_serves_them_in_o
         await fresh.runtime.step()
         await p.settle()
         assert [c[3][2] for c in p.offered()] == ["c1", "c1"]  # c1 first again
+
+
+async def test_in_a_rolling_restarts_overlap_only_the_new_controller_decides() -> None:
+    async with Pair() as p:
+        old = p.controller
+        await p.enqueue("c1")
+        p.clock.t += 10
+        await p.enqueue("c2")
+        old.runtime.agent_login("agent1")
+        await p.step()
+        assert [c[3][2] for c in p.offered()] == ["c1"]  # the old one's offer rings
+        # the new controller starts beside the old one; both read the controller's inbox
+        new = Controller(p.clock, p.link)
+        p.link.controller, p.link.also = new, [old]
+        new.runtime.agent_login("agent1")
+        new.runtime.hello([WORKER])
+        await p.settle()
+        assert ("hangup", p.offered()[0][2]) in p.worker.ari.calls  # the old offer withdrawn
+        told = [m for t, m in p.link.sent if t == CONTROLLER][-3:]
+        assert [m.kind for m in told] == ["leg", "leg", "hello"]
+        assert {m.body["to"] for m in told} == {new.epoch}
+        assert old.epoch < new.epoch
+        # the old one read those and stands down: its router would offer c1 again, unheard
+        before = len(p.link.sent)
+        await old.runtime.step()
+        await p.settle()
+        assert [m for t, m in p.link.sent[before:] if m.body.get("by") == old.epoch] == []
+        await new.runtime.step()
+        await p.settle()
+        assert [c[3][2] for c in p.offered()] == ["c1", "c1"]  # rung once more, by the new one
+        # a decision the old one sent before it stood down, read late, is dropped
+        late = {"event": encode_event(AgentOffered("agent2", "PJSIP/agent2")), "by": old.epoch}
+        p.link.send(WORKER, DeskMessage("event", "c2", CONTROLLER, late))
+        await p.settle()
+        assert [c[3][2] for c in p.offered()] == ["c1", "c1"]
+
+
+async def test_a_worker_heeds_the_newest_controller_it_hears_from_whatever_the_message() -> None:
+    async with Pair() as p:
+        old = p.controller
+        new = Controller(p.clock, p.link)
+        p.link.also = [new]  # started, its hello not sent yet: both answer the enqueue
+        await p.enqueue("c1")
+        admitted = [m for t, m in p.link.sent if t == WORKER and m.kind == "admitted"]
+        assert [m.body["by"] for m in admitted] == [old.epoch, new.epoch]
+        await p.worker.queue.after_resync()  # any word of the worker's: its hello, say
+        await p.settle()
+        _, last = p.link.sent[-1]
+        assert (last.kind, last.body["to"]) == ("hello", new.epoch)
+        await p.event(_raw("StasisEnd", "c1"))  # the caller hangs up: only the new one hears
+        assert old.runtime.remote_calls == 1  # it stood down at the worker's hello
+        assert new.runtime.remote_calls == 0
 
 
 async def test_a_restarted_worker_tells_its_legs_and_a_stale_offer_is_dropped() -> None:
