@@ -55,8 +55,8 @@ MEASURED = {
     "worker_crm_ms": 0.5,
     "queued_ms": 15.8,
     "queued_ms_w0": 16.0,
-    "legs_queued_ms": 9.7,
-    "legs_worker_ms": 12.5,
+    "legs_queued_ms": 8.3,
+    "legs_worker_ms": 10.8,
 }
 """Defaults: docs/benchmarks.md "Capacity with IVR workers" at 20 calls/s (2026-12-05): without
 workers (controller, bridge, Redis) and with 2 (each worker's CPU per call *it* ran, i.e. twice
@@ -66,9 +66,10 @@ an earlier run measured calls whose CCR hung up during the whisper), the control
 per queued call with 2 workers / without, median over the steps. ``legs_queued_ms`` /
 ``legs_worker_ms`` (``queue_legs = workers``): the controller's and the workers' (together)
 net ms per queued call, as ratios to ``w2``'s controller measured in one run of ``python -m
-bench queue_cost --variants w0,w2,w2q`` (2026-12-06: the controller 13.69 / 22.29; the two
-workers together 17.63 / 22.29 more than with the hand-off), applied to ``queued_ms``: that
-day's box was slower than the reference one, the ratios are what carry over."""
+bench queue_cost --variants w0,w2,w2q`` (2026-12-06, the second run of the day: the controller
+12.14 / 23.01; the two workers together 15.74 / 23.01 more than with the hand-off), applied to
+``queued_ms``: that day's box was slower than the reference one, the ratios are what carry
+over."""
 QUEUED_SHARE = 0.5
 """Share of calls that reach a CCR: NYC 311 resolves more than half in the IVR."""
 

@@ -546,7 +546,7 @@ async def controller_part(
             # calls still open: with the live state in Redis they go on under the next
             # controller, which writes their records; in memory they end here
             recorder.close(calls_go_on=settings.live_state == "redis")
-            await _close_store(call_store)  # the calls' last states, for the next controller
+            await call_store.close()  # the calls' last states, for the next controller
             if journal is not None:  # the last figures and CCR changes, if Redis answers
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(journal.flush(), 2.0)
@@ -902,7 +902,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             raise _failure(group) from None
         finally:
             recorder.close(calls_go_on=True)
-            await own.close()
+            await store.close()
             await delivery.drain(within=5.0)
             spool.close()
             engine.dispose()
@@ -929,6 +929,9 @@ class _ForgetClaims:
 
     async def call_ids(self) -> list[str]:
         return await self._inner.call_ids()
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 # ---------------------------------------------------------------------- dashboard process
@@ -1276,14 +1279,6 @@ async def _live_journal(
             "live state read back: %d facts, %d CCRs", len(restored.facts), len(restored.agents)
         )
     return journal
-
-
-async def _close_store(store: SessionStore) -> None:
-    """Send what a written-behind store still holds (`RedisSessionStore.close`)."""
-    from line311.live.sessions import RedisSessionStore
-
-    if isinstance(store, RedisSessionStore):
-        await store.close()
 
 
 def session_store(settings: Settings) -> SessionStore:

@@ -40,6 +40,10 @@ class SessionStore(Protocol):
         """Every call id with an entry."""
         ...
 
+    async def close(self) -> None:
+        """Write what the store still holds (a written-behind store); at the process's end."""
+        ...
+
 
 class InMemorySessionStore:
     """A `SessionStore` in this process's memory (tests, a single controller, the simulator).
@@ -67,6 +71,9 @@ class InMemorySessionStore:
 
     async def call_ids(self) -> list[str]:
         return list(self._entries)
+
+    async def close(self) -> None:
+        """Nothing to write: every entry is in place already."""
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from line311.call.store import InMemorySessionStore
+from line311.call.store import InMemorySessionStore, SessionStore
 
 
 async def test_given_saved_entries_when_loaded_then_copies_come_back_and_deletes_forget():
@@ -28,3 +28,10 @@ async def test_a_state_that_is_not_json_is_refused_when_saved():
     with pytest.raises(TypeError):
         await store.save("c1", {"state": {"at": object()}})
     assert await store.call_ids() == []
+
+
+async def test_closing_the_in_memory_store_keeps_its_entries() -> None:
+    store: SessionStore = InMemorySessionStore()
+    await store.save("c1", {"kind": "ivr"})
+    await store.close()  # what every store does at the process's end
+    assert await store.load("c1") == {"kind": "ivr"}
