@@ -415,10 +415,8 @@ async def controller_part(
         # queue_legs = workers: the workers run their callers' legs, this router decides
         desk = None
         if settings.queue_legs == "workers" and handoffs is not None:
-            from line311.live.desk import new_epoch
-
             desk = _desk_link(settings, settings.ari_app)
-            queues.runtime.use_desk(settings.ari_app, desk.send, epoch=new_epoch(desk.boot))
+            queues.runtime.use_desk(settings.ari_app, desk.send)
             queues.runtime.on_remote_ivr_record = lambda r: pop_desk.remember_record(dict(r))
             _desk_metrics(registry, desk)
             Gauge(
@@ -523,6 +521,7 @@ async def controller_part(
                             _follow_desk(
                                 desk,
                                 queues.runtime.on_desk,
+                                epoch=queues.runtime.use_epoch,
                                 started=lambda: queues.runtime.hello(workers),
                             ),
                             name="desk-link",
@@ -625,17 +624,21 @@ async def _follow_desk(
     on_message: Callable[[DeskMessage], object],
     *,
     started: Callable[[], None] | None = None,
+    epoch: Callable[[str], None] | None = None,
     retry: float = 1.0,
 ) -> None:
-    """Open ``desk``'s inbox (again every ``retry`` seconds while Redis is away), say
-    ``started`` (what comes after it is read: no answer is missed), then read it for ever; a
-    message that fails is logged, the next one goes on. Refused credentials are not retried."""
+    """Open ``desk``'s inbox (again every ``retry`` seconds while Redis is away), take a new
+    ``epoch`` if asked (the controller's), say ``started`` (what comes after it is read: no
+    answer is missed), then read it for ever; a message that fails is logged, the next one
+    goes on. Refused credentials are not retried."""
     from line311.live.errors import LiveAuthError, LiveUnavailableError
 
     warned = False
     while True:
         try:
             await desk.open()
+            if epoch is not None:
+                epoch(await desk.take_epoch())
             break
         except LiveAuthError:
             raise

@@ -43,7 +43,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -83,7 +82,6 @@ from line311.live.desk import (
     DeskWireError,
     decode_command,
     encode_event,
-    new_epoch,
 )
 from line311.queue.leg import Phase, QueuedCall
 from line311.queue.leg_facts import LegBuilder
@@ -295,12 +293,17 @@ class QueueKind(RouterDesk, LegHost):
             return True
         return self._host is not None and not self._host.accepting
 
-    def use_desk(self, me: str, send: DeskSend, *, epoch: str | None = None) -> None:
+    def use_desk(self, me: str, send: DeskSend, *, epoch: str = "") -> None:
         """Take the IVR workers' legs: messages to them go through ``send`` (the desk link's),
-        marked with this controller's ``epoch`` (default: a new one, as of now)."""
+        marked with this controller's ``epoch`` (`line311.live.desk.DeskLink.take_epoch`;
+        `use_epoch` sets it later)."""
         self._me = me
         self._desk_send = send
-        self._epoch = epoch if epoch is not None else new_epoch(secrets.token_hex(8))
+        self._epoch = epoch
+
+    def use_epoch(self, epoch: str) -> None:
+        """This controller's epoch on the desk link, taken once its inbox is open."""
+        self._epoch = epoch
 
     def hello(self, workers: Iterable[str]) -> None:
         """This controller (re)started: every worker tells its legs again."""
@@ -317,7 +320,7 @@ class QueueKind(RouterDesk, LegHost):
         """One message of an IVR worker (see the module docstring). Bad input is logged and
         dropped; what the worker waits for gets an answer whenever one can be given."""
         meant_for = message.body.get("to")
-        if isinstance(meant_for, str) and meant_for > self._epoch:
+        if isinstance(meant_for, str) and self._epoch and meant_for > self._epoch:
             self._superseded(meant_for, message.sender)
         if self._standing_down:  # a newer controller decides now (it said hello to them)
             logger.debug(

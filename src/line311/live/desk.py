@@ -312,13 +312,28 @@ def decode_event(data: Mapping[str, Any]) -> DeskEvent:
 
 
 # ---------------------------------------------------------------------- messages
-def new_epoch(boot: str, now_ns: int | None = None) -> str:
-    """A controller's epoch: its start time and boot id, as text that sorts as they do (a
-    controller started later has the greater epoch). The controller's messages carry it
-    (``by``), the workers' carry the newest they heard of (``to``): during a rolling
-    restart's overlap the workers heed only the new controller, and the old one, once it
-    reads a message meant for a newer epoch, stands down."""
-    return f"{time.time_ns() if now_ns is None else now_ns:020d}-{boot}"
+def new_epoch(number: int, boot: str) -> str:
+    """A controller's epoch: its number (`DeskLink.take_epoch`) and boot id, as text that
+    sorts as the numbers do (a controller started later has the greater epoch). The
+    controller's messages carry it (``by``), the workers' carry the newest they heard of
+    (``to``): during a rolling restart's overlap the workers heed only the new controller,
+    and the old one, once it reads a message meant for a newer epoch, stands down."""
+    if number < 0:
+        raise ValueError("an epoch's number is not negative")
+    return f"{number:020d}-{boot}"
+
+
+_TAKE_EPOCH = """
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local now = tonumber(ARGV[1])
+local number = last + 1
+if now > number then number = now end
+redis.call('SET', KEYS[1], number)
+return number
+"""
+"""The next epoch number: one more than the last, or the clock (ms) if that is ahead. So the
+numbers grow whether the clock steps back (Redis remembers) or Redis lost its data (the
+clock carries on); only both at once could give a smaller one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,6 +610,15 @@ class DeskLink:
                 while self.queued:
                     await self._passed.wait()
         return not self.queued
+
+    # ------------------------------------------------------------------ epochs
+    async def take_epoch(self, now_ms: int | None = None) -> str:
+        """A new epoch for this process, greater than any taken before (`new_epoch`). Raises
+        `LiveUnavailableError` when Redis is away."""
+        now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+        async with mapped_errors("desk link epoch"):
+            number = await self.client.eval(_TAKE_EPOCH, 1, f"{self.prefix}desk:epoch", now)
+        return new_epoch(int(number), self.boot)
 
     # ------------------------------------------------------------------ reading
     async def open(self) -> None:

@@ -242,3 +242,21 @@ async def test_given_a_stalled_redis_when_messages_are_sent_then_they_wait_and_a
     assert logged("written again") == 1
     assert logged("not read") == 2
     assert logged("read again") == 2
+
+
+async def test_given_epochs_taken_then_each_is_greater_whether_the_clock_steps_back_or_redis_forgets(
+    redis_client: aioredis.Redis,
+) -> None:
+    first = DeskLink(redis_client, me=CONTROLLER)
+    second = DeskLink(redis_client, me=CONTROLLER)
+    now = 1_790_000_000_000  # ms
+    taken = [await first.take_epoch(now)]
+    taken.append(await second.take_epoch(now - 3_600_000))  # the clock stepped back an hour
+    taken.append(await second.take_epoch(now))  # the same millisecond again
+    await redis_client.delete(f"{first.prefix}desk:epoch")  # Redis lost its data
+    taken.append(await first.take_epoch(now + 5))  # the clock carries on
+
+    assert taken == sorted(taken)
+    assert len(set(taken)) == 4
+    assert [int(e.split("-")[0]) for e in taken] == [now, now + 1, now + 2, now + 5]
+    assert taken[1].endswith(f"-{second.boot}")

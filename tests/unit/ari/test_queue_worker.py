@@ -53,7 +53,7 @@ class Controller:
     """The controller's queue kind alone: its legs are the worker's."""
 
     def __init__(self, clock: Clock, link: Link, queues: Any = QUEUES) -> None:
-        self.epoch = new_epoch(f"boot{next(_STARTS)}", now_ns=next(_STARTS))
+        self.epoch = new_epoch(next(_STARTS), "boot")
         """Later harness controllers have greater epochs, as later starts do."""
         self.events: list[object] = []
         self.router = Router(queues, auto_pause=AutoPausePolicy(after_misses=1))
@@ -420,6 +420,17 @@ async def test_a_worker_heeds_the_newest_controller_it_hears_from_whatever_the_m
         assert new.runtime.remote_calls == 0
 
 
+async def test_a_controller_without_its_epoch_yet_does_not_stand_down() -> None:
+    async with Pair() as p:
+        p.controller.runtime.use_epoch("")  # its inbox is open, its epoch not yet taken
+        body = {"topic": "general", "language": "en", "priority": 0, "entered_at": p.clock.t}
+        newer = new_epoch(99, "boot")
+        p.link.send(CONTROLLER, DeskMessage("enqueue", "c1", WORKER, {**body, "to": newer}))
+        await p.settle()
+        assert p.controller.runtime.remote_calls == 1
+        assert p.link.kinds(WORKER) == ["admitted"]
+
+
 async def test_a_restarted_worker_tells_its_legs_and_a_stale_offer_is_dropped() -> None:
     store = InMemorySessionStore()
     async with Pair(store=store) as p:
@@ -544,6 +555,9 @@ class _FlakyDesk:
         if self.tries < 3:
             raise LiveUnavailableError("Redis unreachable")
 
+    async def take_epoch(self) -> str:
+        return new_epoch(self.tries, "b")
+
     async def messages(self) -> Any:
         yield DeskMessage("end", "c1", WORKER, {})
         yield DeskMessage("end", "c2", WORKER, {})
@@ -564,9 +578,10 @@ async def test_the_desk_link_opens_once_redis_answers_and_a_failing_message_spar
         desk,  # type: ignore[arg-type]
         on_message,
         started=lambda: events.append(f"started after {desk.tries} tries"),
+        epoch=events.append,
         retry=0.0,
     )
-    assert events == ["started after 3 tries", "c1", "c2"]
+    assert events == [new_epoch(3, "b"), "started after 3 tries", "c1", "c2"]
 
 
 async def test_refused_credentials_are_not_retried() -> None:
