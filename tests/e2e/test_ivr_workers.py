@@ -143,6 +143,20 @@ def _log(sup: Supervised, name: str) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
+def _rolled(sup: Supervised, before: dict[str, Any]) -> Callable[[], bool]:
+    """True once each process of ``before`` (name: its pid then) runs as a new one and the
+    old one has left."""
+
+    def rolled() -> bool:
+        now = sup.processes()
+        return all(
+            now[n]["pid"] != pid and not now[n]["draining"] and not alive(int(pid))
+            for n, pid in before.items()
+        )
+
+    return rolled
+
+
 def _all_logs(sup: Supervised, workers: int = 2) -> str:
     parts = [sup.logs()]
     for k in range(1, workers + 1):
@@ -415,15 +429,7 @@ def test_given_a_caller_in_a_workers_ivr_when_the_stack_is_restarted_rolling_the
         out, _ = restart.communicate(timeout=90)
         assert restart.returncode == 0, out
         # the supervisor rolls them one after the other: the controller, worker 1, worker 2
-
-        def rolled() -> bool:
-            now = sup.processes()
-            return all(
-                now[n]["pid"] != pid and not now[n]["draining"] and not alive(int(pid))
-                for n, pid in before.items()
-            )
-
-        wait_until(rolled, 60, "both workers rolled", step=0.3)
+        wait_until(_rolled(sup, before), 60, "both workers rolled", step=0.3)
         assert callers[0].proc.poll() is None  # no BYE it did not cause
         wait_until(
             lambda: len(sup.queue_log_ids("CONNECT")) == 2, 60, "both callers served", step=0.3
@@ -552,8 +558,11 @@ class _Line:
 
 
 @contextlib.contextmanager
-def _line(supervised_run: Start, tmp_path: Path) -> Iterator[_Line]:
-    sup = _workers(tmp_path, supervised_run, STRAIGHT_TO_QUEUE, extra_env=LEGS_IN_WORKERS)
+def _line(
+    supervised_run: Start, tmp_path: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[_Line]:
+    env = {**LEGS_IN_WORKERS, **(extra_env or {})}
+    sup = _workers(tmp_path, supervised_run, STRAIGHT_TO_QUEUE, extra_env=env)
     line = _Line(sup, tmp_path)
     try:
         _workers_up(sup)
@@ -647,15 +656,7 @@ def test_given_queue_legs_in_workers_when_the_stack_is_restarted_rolling_while_c
             timeout=120,
         )
         assert restart.returncode == 0, restart.stdout + restart.stderr
-
-        def rolled() -> bool:
-            now = sup.processes()
-            return all(
-                now[n]["pid"] != pid and not now[n]["draining"] and not alive(int(pid))
-                for n, pid in before.items()
-            )
-
-        wait_until(rolled, 90, "the controller and both workers rolled", step=0.3)
+        wait_until(_rolled(sup, before), 90, "the controller and both workers rolled", step=0.3)
         assert len(line.served_in_order(entered)) == 3
 
 
@@ -665,15 +666,8 @@ def test_given_queue_legs_in_workers_when_redis_is_killed_while_callers_wait_the
     """Redis (the desk link's streams) SIGKILLed while 3 callers wait, back 3 s later: the
     callers keep their music; the messages wait in memory and go once it answers; the callers
     are served in the order they entered."""
-    sup = _workers(
-        tmp_path,
-        supervised_run,
-        STRAIGHT_TO_QUEUE,
-        extra_env={**LEGS_IN_WORKERS, "LINE311_RESTART_BACKOFF_INITIAL": "3"},
-    )
-    line = _Line(sup, tmp_path)
-    try:
-        _workers_up(sup)
+    with _line(supervised_run, tmp_path, {"LINE311_RESTART_BACKOFF_INITIAL": "3"}) as line:
+        sup = line.sup
         entered = line.wait_in_line(3)
         redis_pid = int(sup.processes()["redis"]["pid"])
         _kill(redis_pid, "redis")
@@ -683,10 +677,3 @@ def test_given_queue_legs_in_workers_when_redis_is_killed_while_callers_wait_the
             "redis started again",
         )
         assert len(line.served_in_order(entered)) == 3
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{_all_logs(sup)}") from None
-    finally:
-        for caller in line.callers:
-            caller.kill()
-        if line.phone is not None:
-            line.phone.stop()
