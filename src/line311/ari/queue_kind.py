@@ -132,7 +132,7 @@ class QueueKind(RouterDesk, LegHost):
         self._epoch = ""
         """This controller's epoch on the desk link (`line311.live.desk.new_epoch`)."""
         self._superseded_by: str | None = None
-        """The newer controller's epoch, once a worker's message named it."""
+        """The first newer controller's epoch a worker's message named (this one stands down)."""
         self.on_remote_ivr_record: Callable[[Mapping[str, Any]], None] | None = None
         """Called with the IVR half of a worker's queued call (the screen pop's path)."""
 
@@ -343,14 +343,14 @@ class QueueKind(RouterDesk, LegHost):
         self._after_change()
 
     def _superseded(self, epoch: str, worker: str) -> None:
-        if self._superseded_by is None:
-            logger.warning(
-                "%s follows a newer controller (epoch %s; this one's is %s): its calls' "
-                "decisions are that one's now",
-                worker, epoch, self._epoch,
-            )  # fmt: skip
-        if self._superseded_by is None or epoch > self._superseded_by:
-            self._superseded_by = epoch
+        if self._superseded_by is not None:
+            return  # standing down already (said once)
+        logger.warning(
+            "%s follows a newer controller (epoch %s; this one's is %s): its calls' "
+            "decisions are that one's now",
+            worker, epoch, self._epoch,
+        )  # fmt: skip
+        self._superseded_by = epoch
 
     def _on_enqueue(self, message: DeskMessage) -> None:
         call_id, body = message.call_id, message.body
