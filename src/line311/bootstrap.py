@@ -905,6 +905,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             raise _failure(group) from None
         finally:
             recorder.close(calls_go_on=True)
+            await claimer.settle(within=1.0)
             await store.close()
             await delivery.drain(within=5.0)
             spool.close()

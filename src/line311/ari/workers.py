@@ -88,7 +88,8 @@ class Claimer:
     ``spread`` seconds per call of difference (at most ``max_wait``) before it claims, so the
     call goes to the idler one without a shared counter per call. A worker that does not
     answer (restarting, stuck) simply never wins. The claim is written down once won
-    (``handoffs.claim``): a restarted worker takes its claimed channels for its own.
+    (``handoffs.claim``), in a task of its own so that the call's greeting never waits on
+    Redis: a restarted worker takes its claimed channels for its own.
     """
 
     def __init__(
@@ -119,6 +120,8 @@ class Claimer:
         self.lost = 0
         self._claimed_since = asyncio.Event()
         """Set by each claim won: `run` shares the new load without waiting."""
+        self._writing: dict[str, asyncio.Task[None]] = {}
+        """Claims won and being written down (`forget` waits for its call's)."""
 
     def wait_for(self, load: int) -> float:
         """Seconds to let a less loaded worker claim first."""
@@ -175,17 +178,33 @@ class Claimer:
         self._claimed_since.set()
         if self._on_claimed is not None:
             self._on_claimed()
+        # written down beside the call, not before it: the call's StasisStart waits in this
+        # channel's lane behind this handler, so a slow or absent Redis would hold its greeting
+        write = asyncio.create_task(self._write_claim(channel_id), name=f"claim-{channel_id}")
+        self._writing[channel_id] = write
+        write.add_done_callback(lambda _t: self._writing.pop(channel_id, None))
+
+    async def _write_claim(self, channel_id: str) -> None:
         try:
             await self._handoffs.claim(self._client.app, channel_id, self._clock.now())
         except Exception as exc:
             logger.warning("claim of channel %s not written down: %s", channel_id, exc)
 
     async def forget(self, channel_id: str) -> None:
-        """The call ended (or was handed off): its claim goes."""
+        """The call ended (or was handed off): its claim goes, after it was written down."""
+        writing = self._writing.get(channel_id)
+        if writing is not None:
+            await asyncio.wait([writing])
         try:
             await self._handoffs.unclaim(self._client.app, channel_id)
         except Exception as exc:
             logger.warning("could not drop the claim of channel %s: %s", channel_id, exc)
+
+    async def settle(self, within: float) -> None:
+        """Wait up to ``within`` seconds for the claims being written down (at shutdown: a
+        restarted worker finds its calls by their claims)."""
+        if self._writing:
+            await asyncio.wait(list(self._writing.values()), timeout=within)
 
     async def claimed_channels(self) -> set[str]:
         return await self._handoffs.claimed(self._client.app)

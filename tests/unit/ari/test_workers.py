@@ -148,6 +148,7 @@ async def test_given_a_worker_below_its_max_when_a_call_is_broadcast_then_it_cla
 ):
     h = ClaimerHarness(load=2, max_calls=3)
     await h.claimer.on_broadcast(broadcast("c1"))
+    await h.claimer.settle(within=1.0)
     assert h.order == ["claimed c1", "written c1"]
     assert h.ari.calls == [("claim", "c1")]
     assert h.handoffs.claims == {"line311-w1": {"c1": T0}}
@@ -202,6 +203,7 @@ async def test_given_the_live_state_is_away_when_a_claim_is_won_then_the_call_is
     h.handoffs.claim = away  # type: ignore[method-assign]
     with caplog.at_level(logging.WARNING, logger="line311.ari.workers"):
         await h.claimer.on_broadcast(broadcast("c1"))
+        await h.claimer.settle(within=1.0)
     assert h.ari.calls == [("claim", "c1")]
     assert "claim of channel c1 not written down" in caplog.text
     assert (h.claimer.claimed, h.claimer.lost, h.claimed_events) == (1, 0, 1)
@@ -325,6 +327,48 @@ def test_given_shared_loads_then_the_least_fresh_one_counts_own_included(
     raw: dict[str, str], own: int, least: int
 ) -> None:
     assert least_load(raw, T0, own) == least
+
+
+async def test_given_redis_slow_when_a_claim_is_won_then_the_handler_returns_at_once_and_forget_waits_for_the_write() -> (
+    None
+):
+    h = ClaimerHarness()
+    redis_answers = asyncio.Event()
+    real_claim = h.handoffs.claim
+
+    async def slow(app: str, channel_id: str, at: float) -> None:
+        await redis_answers.wait()
+        await real_claim(app, channel_id, at)
+
+    h.handoffs.claim = slow  # type: ignore[method-assign]
+    await h.claimer.on_broadcast(broadcast("c1"))  # the call's StasisStart is next in its lane
+    assert (h.claimer.claimed, h.claimed_events) == (1, 1)
+    assert await h.claimer.claimed_channels() == set()  # not written yet
+    forgetting = asyncio.create_task(h.claimer.forget("c1"))  # a very short call
+    await asyncio.sleep(0)
+    assert not forgetting.done()  # the claim is written before it is dropped, never after
+    redis_answers.set()
+    await forgetting
+    assert await h.claimer.claimed_channels() == set()
+    assert h.handoffs.claims.get("line311-w1", {}) == {}
+
+
+async def test_given_a_claim_being_written_when_the_worker_stops_then_settle_waits_a_bounded_time() -> (
+    None
+):
+    h = ClaimerHarness()
+    never = asyncio.Event()
+
+    async def stuck(app: str, channel_id: str, at: float) -> None:
+        await never.wait()
+
+    h.handoffs.claim = stuck  # type: ignore[method-assign]
+    await h.claimer.on_broadcast(broadcast("c1"))
+    await h.claimer.settle(within=0.01)  # returns although the write never ends
+    assert h.claimer.claimed == 1
+    never.set()
+    await h.claimer.settle(within=1.0)
+    assert (h.claimer.claimed, h.claimer.lost) == (1, 0)
 
 
 async def test_given_a_claimed_call_when_it_ends_then_forget_drops_its_claim_and_survives_errors(
