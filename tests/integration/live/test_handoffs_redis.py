@@ -1,13 +1,23 @@
 """RedisHandoffs on a real Redis: hand-offs, the taken tombstone, the per-app claims and the
-workers' shared loads."""
+workers' shared loads; a worker's `Claimer` over a stalled Redis."""
 
 from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
 
+from line311.ari.port import AriPort
+from line311.ari.workers import Claimer
+from line311.live.client import connect
 from line311.live.errors import LiveStateError
 from line311.live.handoffs import LOAD_FRESH, TAKEN_TTL, RedisHandoffs
+from tests.fixtures.redis_server import running_redis
 
 pytestmark = pytest.mark.integration
 
@@ -16,6 +26,7 @@ PAYLOAD = {
     "record": {"call_id": "c1", "dialed_number": "311", "outcome": "queued"},
     "at": 1_700_000_000.25,
 }
+BROADCAST = {"type": "CallBroadcast", "channel": {"id": "c1", "name": "PJSIP/x-c1"}}
 
 
 async def test_given_hand_offs_put_when_read_back_then_the_same_payloads_until_dropped(
@@ -107,3 +118,47 @@ async def test_given_workers_sharing_their_loads_then_each_learns_the_least_fres
     assert await redis_client.hget(f"{handoffs.prefix}worker-loads", "line311-w1") == (
         f"4:{t + 0.2 + LOAD_FRESH + 1!r}"
     )
+
+
+class _WinningAri:
+    """The one ARI call a `Claimer` makes: Asterisk grants every claim."""
+
+    app = "line311-w1"
+
+    async def claim(self, channel_id: str) -> bool:
+        return True
+
+
+class _Clock:
+    def now(self) -> float:
+        return 1_700_000_000.0
+
+
+async def test_given_a_stalled_redis_when_a_worker_wins_a_claim_then_the_call_goes_on_and_the_claim_is_written_once_it_answers(
+    tmp_path: Path,
+) -> None:
+    with running_redis(tmp_path, f"claim{os.getpid()}") as server:
+        client = connect(server.url, timeout=10.0)  # longer than the call is allowed to wait
+        handoffs = RedisHandoffs(client)
+        claimer = Claimer(
+            cast(AriPort, _WinningAri()), handoffs, load=lambda: 0, accepting=lambda: True,
+            max_calls=10, clock=_Clock(),
+        )  # fmt: skip
+        assert await handoffs.claimed("line311-w1") == set()  # connected before the stall
+        pid = server.read_pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # stalled, not dead: the claim's HSET hangs
+        try:
+            # the broadcast handler returns (the call's StasisStart is next in its lane)
+            # while the write waits for Redis: well within the client's 10-s timeout
+            await asyncio.wait_for(claimer.on_broadcast(BROADCAST), 5.0)
+            assert claimer.claimed == 1
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await claimer.settle(within=10.0)
+        claimed = await handoffs.claimed("line311-w1")
+        await claimer.forget("c1")
+        after = await handoffs.claimed("line311-w1")
+        await client.aclose()
+    assert claimed == {"c1"}
+    assert after == set()
