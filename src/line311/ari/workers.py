@@ -447,7 +447,10 @@ class Rescuer:
     seconds, a channel that entered through the broadcast more than ``older`` seconds ago,
     that no worker claims or has state for (``owned``) and that this controller does not
     hold, is moved into the controller's app as a new call: its IVR starts again (a defined
-    outcome, never silence). ``hand_offs`` (the controller's `HandIn.sweep`) is given the
+    outcome, never silence). Such a channel is looked at again ``confirm`` seconds later and
+    moved only if it is still there and still unowned: a call that was ending at the first
+    look (its worker had dropped its claim and state, Asterisk not yet its channel) is left
+    alone. ``hand_offs`` (the controller's `HandIn.sweep`) is given the
     same look's channel ids first, so one ``GET /channels`` serves both."""
 
     def __init__(
@@ -460,6 +463,7 @@ class Rescuer:
         clock: Clock,
         older: float = 10.0,
         every: float = 30.0,
+        confirm: float = 1.0,
         hand_offs: Callable[[set[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._client = client
@@ -469,6 +473,7 @@ class Rescuer:
         self._clock = clock
         self._older = older
         self._every = every
+        self._confirm = confirm
         self._hand_offs = hand_offs
         self.rescued = 0
 
@@ -493,10 +498,20 @@ class Rescuer:
         if not candidates:
             return 0
         owned = await self._owned()
+        unowned = {c.id for c in candidates if c.id not in owned and not self._held(c.id)}
+        if not unowned:
+            return 0
+        # a second look: a call ending in the first one (its claim and state already gone,
+        # its channel not yet) is gone by now; an orphan is still there and still unowned
+        await asyncio.sleep(self._confirm)
+        owned = await self._owned()
+        still = [
+            c
+            for c in await self._client.list_channels()
+            if c.id in unowned and c.id not in owned and not self._held(c.id)
+        ]
         moved = 0
-        for channel in candidates:
-            if channel.id in owned or self._held(channel.id):
-                continue
+        for channel in still:
             args = channel.stasis_args(self._worker) or ()
             dialed = args[1] if len(args) > 1 and args[1] else channel.dialplan_exten
             logger.warning(

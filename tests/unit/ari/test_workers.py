@@ -905,10 +905,15 @@ class RescuerHarness:
         self.owned = set(owned)
         self.held = set(held)
         self.asked = 0
+        self.after_owned: Callable[[], None] | None = None
+        """Runs after each ownership look (what changes before the next look)."""
 
         async def owned_now() -> set[str]:
             self.asked += 1
-            return self.owned
+            got = set(self.owned)
+            if self.after_owned is not None:
+                self.after_owned()
+            return got
 
         self.rescuer = Rescuer(
             port(self.ari),
@@ -918,6 +923,7 @@ class RescuerHarness:
             clock=FixedClock(),
             older=10.0,
             every=0.001,
+            confirm=0.0,
             hand_offs=hand_offs,
         )
 
@@ -963,6 +969,7 @@ async def test_given_the_hand_off_sweep_then_it_gets_the_same_look_and_what_it_t
     assert swept == [{"handed", "lost"}]
     assert [c for c in h.ari.calls if c[0] in ("list_channels", "move")] == [
         ("list_channels",),
+        ("list_channels",),  # the second look, at the one candidate
         ("move", "lost", "line311", ("inbound", "2126399675")),
     ]
 
@@ -974,6 +981,27 @@ async def test_given_the_hand_off_sweep_then_it_gets_the_same_look_and_what_it_t
     with caplog.at_level(logging.WARNING, logger="line311.ari.workers"):
         assert await h.rescuer.once() == 1  # the rescue goes on
     assert "could not look for hand-offs left behind" in caplog.text
+
+
+async def test_given_a_call_ending_at_the_first_look_when_it_is_gone_at_the_second_then_nothing_is_moved_or_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = RescuerHarness()
+    h.ari.channels = [offered("ending"), offered("lost"), offered("claimed-meanwhile")]
+
+    def the_call_ends() -> None:  # after the first look; "claimed-meanwhile" is claimed now
+        h.ari.channels = [c for c in h.ari.channels if c.id != "ending"]
+        h.owned.add("claimed-meanwhile")
+
+    h.after_owned = the_call_ends
+    with caplog.at_level(logging.WARNING, logger="line311.ari.workers"):
+        assert await h.rescuer.once() == 1
+    assert [c for c in h.ari.calls if c[0] == "move"] == [
+        ("move", "lost", "line311", ("inbound", "2126399675"))
+    ]
+    assert "channel ending" not in caplog.text
+    assert "claimed-meanwhile" not in caplog.text
+    assert h.asked == 2
 
 
 async def test_given_no_candidate_then_ownership_is_not_even_asked() -> None:
