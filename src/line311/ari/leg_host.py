@@ -65,14 +65,15 @@ def adopt(caller_channel: str | None, channel_id: str, event: Event | NewCall) -
     """``event`` of ``channel_id`` as the leg's event (None: the leg does not hear of it).
 
     - a StasisStart (`NewCall`) of a channel the leg originated: `ChannelUp`;
-    - a hang-up: the caller's as is (`CallerHungUp`), another channel's as `ChannelGone`;
+    - a hang-up: the caller's as is (`CallerHungUp`), another channel's as `ChannelGone`
+      (``unreachable`` when Asterisk could not reach its far end);
     - keys: only the caller's; the end of a playback (the CCR's whisper): any channel's.
     """
     is_caller = channel_id == caller_channel
     if isinstance(event, NewCall):
         return None if is_caller else ChannelUp(channel_id)
     if isinstance(event, CallerHungUp):
-        return event if is_caller else ChannelGone(channel_id)
+        return event if is_caller else ChannelGone(channel_id, event.unreachable)
     if isinstance(event, DtmfReceived) and is_caller:
         return event
     if isinstance(event, PlaybackFinished):

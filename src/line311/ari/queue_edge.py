@@ -273,7 +273,10 @@ def build_queue_edge(
     profiles = load_roster_file(Path(settings.agents_file))
     router = Router(
         queues,
-        auto_pause=AutoPausePolicy(after_misses=settings.queue_auto_pause_after),
+        auto_pause=AutoPausePolicy(
+            after_misses=settings.queue_auto_pause_after,
+            unreachable_hold=settings.queue_unreachable_hold,
+        ),
         interpreter_language="en",
     )
     for profile in profiles:

@@ -165,7 +165,7 @@ class QueueHandlers:
             )
         except AriError as exc:
             logger.warning("call %s: could not originate %s: %s", call_id, command.app_args[1], exc)
-            return ChannelGone(command.channel_id)
+            return ChannelGone(command.channel_id, unreachable=True)
         if command.callback:
             self.forget(call_id)  # dialled: the contact is needed no more
         return None

@@ -188,6 +188,17 @@ class RouterDesk:
                 logger.warning("call %s: already out of line: %s", call_id, exc)
         elif isinstance(command, AcceptOffer):
             reply = self._accept(leg, command.agent_id, now)
+        elif isinstance(command, RingOut) and command.unreachable:
+            try:
+                self.router.offer_unreachable(call_id, command.agent_id, now)
+            except StaleOfferError as exc:
+                logger.info("call %s: ring ended for a settled offer: %s", call_id, exc)
+            else:
+                logger.warning(
+                    "call %s: %s's phone could not be rung; the CCR is held out of offers "
+                    "for %g s and the call keeps its place",
+                    call_id, command.agent_id, self.router.auto_pause.unreachable_hold,
+                )  # fmt: skip
         elif isinstance(command, RingOut):
             try:
                 paused = self.router.offer_timeout(call_id, command.agent_id, now)

@@ -9,7 +9,7 @@ hold a caller's number).
     PlaybackStarted              -> PlaybackStarted(playback_id)       (channel targets only)
     PlaybackFinished             -> PlaybackFinished(playback_id, failed=state == "failed")
     StasisEnd, ChannelDestroyed,
-    ChannelHangupRequest         -> CallerHungUp()
+    ChannelHangupRequest         -> CallerHungUp(unreachable: the cause says nobody was reached)
     RecordingFinished,
     RecordingFailed              -> RecordingFinished(name, failed=RecordingFailed)
                                                                         (channel targets only)
@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from line311.ari.models import target_of
 from line311.call.events import (
@@ -39,7 +39,15 @@ from line311.call.events import (
     RecordingFinished,
 )
 
-__all__ = ["APP_EVENTS", "DTMF_DIGITS", "NewCall", "Translated", "translate"]
+__all__ = [
+    "APP_EVENTS",
+    "DTMF_DIGITS",
+    "UNREACHABLE_CAUSES",
+    "NewCall",
+    "Translated",
+    "translate",
+    "unreachable",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +130,39 @@ def _text(obj: Mapping[str, Any], key: str) -> str:
     return value
 
 
+UNREACHABLE_CAUSES: Final = frozenset(
+    {
+        1,  # unallocated number
+        2,  # no route to the network
+        3,  # no route to the destination
+        20,  # subscriber absent: the endpoint has no registered contact
+        27,  # destination out of order
+        34,  # no circuit or channel available (Asterisk's congestion)
+        38,  # network out of order
+        41,  # temporary failure
+        42,  # switching equipment congestion
+        44,  # requested channel not available
+        47,  # resource unavailable (e.g. no RTP port free)
+        58,  # bearer capability not available
+        66,  # channel type not implemented
+        88,  # incompatible destination
+        102,  # recovery on timer expiry: the phone never replied (SIP timer B)
+        111,  # protocol error
+        127,  # interworking
+    }
+)
+"""Q.850 hang-up causes (Asterisk's ``cause`` of ``ChannelDestroyed`` and
+``ChannelHangupRequest``) that say the far end could not be reached at all. Not among them:
+a phone that rang (16 normal clearing, 18 no user response, 19 no answer) or whose user said
+no (17 busy, 21 rejected): that is a person's answer."""
+
+
+def unreachable(event: Mapping[str, Any]) -> bool:
+    """Whether a hang-up event's ``cause`` is one of `UNREACHABLE_CAUSES`."""
+    cause = event.get("cause")
+    return type(cause) is int and cause in UNREACHABLE_CAUSES
+
+
 def _channel_id(event: Mapping[str, Any]) -> str:
     return _text(_obj(event, "channel"), "id")
 
@@ -200,7 +241,7 @@ def _translate(event: Mapping[str, Any], kind: str) -> Translated | NewCall | No
             channel_id, PlaybackFinished(playback_id=playback_id, failed=state == "failed")
         )
     if kind in ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest"):
-        return Translated(_channel_id(event), CallerHungUp())
+        return Translated(_channel_id(event), CallerHungUp(unreachable=unreachable(event)))
     if kind in ("RecordingFinished", "RecordingFailed"):
         return _recording_finished(event, kind)
     if kind == "ApplicationMoveFailed":

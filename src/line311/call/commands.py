@@ -281,9 +281,14 @@ class AcceptOffer:
 
 @dataclass(frozen=True, slots=True)
 class RingOut:
-    """Router: the offer to ``agent_id`` rang out (the call keeps its place)."""
+    """Router: the offer to ``agent_id`` rang out (the call keeps its place).
+
+    ``unreachable``: the CCR's phone could not be rung at all (not registered, Asterisk out
+    of channels or media ports): not the CCR's miss, so no auto-pause for it; the CCR is held
+    out of offers for a moment instead (`line311.routing.agents.AutoPausePolicy`)."""
 
     agent_id: str
+    unreachable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

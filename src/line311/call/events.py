@@ -79,9 +79,14 @@ class CallerHungUp:
 
     ``media_server_lost``: the channel went because the Asterisk that held it died (the edge
     found at a re-sync that the server started after the call did): a system failure, not a
-    caller who gave up, and the record says so."""
+    caller who gave up, and the record says so.
+
+    ``unreachable``: Asterisk's hang-up cause says the channel's far end could not be reached
+    at all (no route, not registered, congestion, no channel or media port free, no reply):
+    for a channel line311 dialled (a CCR's phone), the system's failure, not a person's."""
 
     media_server_lost: bool = False
+    unreachable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +209,13 @@ class ChannelUp:
 
 @dataclass(frozen=True, slots=True)
 class ChannelGone:
-    """One of the leg's channels hung up, vanished, or could not be originated."""
+    """One of the leg's channels hung up, vanished, or could not be originated.
+
+    ``unreachable``: it could not be originated, or Asterisk could not reach its far end
+    (see `CallerHungUp`); for a CCR's phone, nobody was rung."""
 
     channel_id: str
+    unreachable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

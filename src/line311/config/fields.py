@@ -306,6 +306,14 @@ class QueueSettings(BaseModel):
     queue_auto_pause_after: int = Field(
         default=1, ge=0, le=20, description="Unanswered offers in a row that pause a CCR (0: off)."
     )
+    queue_unreachable_hold: float = Field(
+        default=10.0,
+        ge=1,
+        le=300,
+        description="Seconds a CCR whose phone could not be rung at all (not registered, "
+        "Asterisk out of channels or ports) is paused 'unreachable' before the router resumes "
+        "them; no miss is counted.",
+    )
     queue_announce_first: float = Field(
         default=2.0, ge=0, description="Seconds after entering before the first position message."
     )

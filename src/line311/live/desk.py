@@ -60,7 +60,7 @@ import secrets
 import time
 from collections import Counter, deque
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from types import NoneType, UnionType
 from typing import Any, Final, Union, get_args, get_origin, get_type_hints
 
@@ -181,6 +181,9 @@ class _Field:
     kind: type[Any]
     """str, int, float or bool."""
     optional: bool
+    defaulted: bool = False
+    """The class gives it a default: a message without it (from a peer that predates the
+    field, during a rolling upgrade) reads as that default."""
 
 
 def _wire_fields(cls: type[Any]) -> tuple[_Field, ...]:
@@ -193,7 +196,8 @@ def _wire_fields(cls: type[Any]) -> tuple[_Field, ...]:
         kinds = [a for a in args if a is not NoneType]
         if len(kinds) != 1 or kinds[0] not in (str, int, float, bool) or f.name in ("t", "type"):
             raise TypeError(f"{cls.__name__}.{f.name} ({hint}) has no desk wire form")
-        out.append(_Field(f.name, kinds[0], NoneType in args))
+        defaulted = f.default is not MISSING or f.default_factory is not MISSING
+        out.append(_Field(f.name, kinds[0], NoneType in args, defaulted))
     return tuple(out)
 
 
@@ -224,12 +228,13 @@ def _kwargs(cls: type[Any], spec: tuple[_Field, ...], data: Mapping[str, Any], t
     """The checked fields of ``cls`` in ``data`` (its keys: ``tag`` and exactly the fields)."""
     names = {f.name for f in spec}
     keys = set(data) - {tag}
-    if keys != names:
-        missing, extra = sorted(names - keys), sorted(map(str, keys - names))
+    required = {f.name for f in spec if not f.defaulted}
+    if not required <= keys <= names:
+        missing, extra = sorted(required - keys), sorted(map(str, keys - names))
         wrong = [f"missing {', '.join(missing)}"] if missing else []
         wrong += [f"unexpected {', '.join(extra)}"] if extra else []
         raise DeskWireError(f"{cls.__name__}: {'; '.join(wrong)}")
-    return {f.name: _value(cls.__name__, f, data[f.name]) for f in spec}
+    return {f.name: _value(cls.__name__, f, data[f.name]) for f in spec if f.name in data}
 
 
 def _encoded(obj: object) -> dict[str, Any]:

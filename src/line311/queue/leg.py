@@ -725,7 +725,7 @@ class QueuedCall:
                 agent = self.agent_id
                 self._back_to_waiting()
                 if agent is not None:
-                    self._do(RingOut(agent))
+                    self._do(RingOut(agent, unreachable=event.unreachable))
             elif self.callback and self.phase is not Phase.CONNECTED:
                 self._callback_failed(now)  # the CCR left before the resident was in
             else:

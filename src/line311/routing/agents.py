@@ -147,15 +147,27 @@ class AutoPausePolicy:
 
     ``after_misses`` consecutive unanswered offers pause the CCR with ``reason``; 0 never
     pauses. ``count_rejections`` makes an explicit decline count as a miss too.
+
+    An offer whose phone could not be rung at all (`Router.offer_unreachable`: not
+    registered, Asterisk out of channels or media ports) is no miss: like Asterisk's queues
+    (``autopauseunavail`` off), it never pauses the CCR for good. The CCR is paused with
+    reason ``unreachable_reason`` for ``unreachable_hold`` seconds and then resumed by the
+    router, so the calls go to the others meanwhile and a phone that stays unreachable is
+    tried once per hold, not in a loop; when a whole Asterisk is short of ports, every CCR
+    comes back by itself once it has them again.
     """
 
     after_misses: int = 1
     reason: str = "no-answer"
     count_rejections: bool = True
+    unreachable_hold: float = 10.0
+    unreachable_reason: str = "unreachable"
 
     def __post_init__(self) -> None:
         if self.after_misses < 0:
             raise RoutingConfigError("auto-pause after_misses must be >= 0")
+        if not self.unreachable_hold > 0:
+            raise RoutingConfigError("auto-pause unreachable_hold must be > 0 seconds")
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,7 @@ from line311.routing.figures import queue_stats
 from line311.routing.queues import QueueConfig, QueueSet
 from line311.routing.results import Offer, QueueStats, WaitExpired
 from line311.routing.skills import Requirements, validate_skill
-from line311.routing.staff import WRAPUP_TIMER, AgentSide
+from line311.routing.staff import UNREACHABLE_TIMER, WRAPUP_TIMER, AgentSide
 from line311.routing.store import BucketKey, InMemoryRoutingStore, RoutingStore
 from line311.routing.strategies import DEFAULT_STRATEGIES, Strategy
 from line311.routing.waiting import WaitingCall, WaitingList
@@ -280,6 +280,9 @@ class Router(AgentSide):
                 ):
                     self._apply(agent, AgentEvent.WRAP_UP_DONE, at)
                     store.put_agent(agent)
+            elif kind == UNREACHABLE_TIMER:
+                if self.end_unreachable_hold(ident, at):
+                    logger.info("agent %s: unreachable hold over, available again", ident)
             elif kind == _STEP:
                 call = store.call(ident)
                 if call is not None:

@@ -23,11 +23,13 @@ from line311.routing.queues import QueueSet
 from line311.routing.store import RoutingStore
 from line311.routing.waiting import WaitingCall
 
-__all__ = ["WRAPUP_TIMER", "AgentSide"]
+__all__ = ["UNREACHABLE_TIMER", "WRAPUP_TIMER", "AgentSide"]
 
 logger = logging.getLogger("line311.routing.router")  # the router's log, as before the split
 
 WRAPUP_TIMER = "wrapup"
+UNREACHABLE_TIMER = "unreachable"
+"""The end of an unreachable CCR's hold (`AgentSide.offer_unreachable`)."""
 """The store's timer kind that ends a CCR's wrap-up."""
 
 
@@ -206,6 +208,33 @@ class AgentSide:
         if agent.state is not AgentState.RESERVED or agent.call_id != call_id:
             raise StaleOfferError(call_id, agent_id, f"the agent is {agent.state.value}")
         return call, agent
+
+    def offer_unreachable(self, call_id: str, agent_id: str, now: float) -> None:
+        """The CCR's phone could not be rung at all: the call goes back to its place, no miss
+        is counted, and the CCR is paused ``unreachable_reason`` until the hold ends (see
+        `AutoPausePolicy`; `end_unreachable_hold` resumes them)."""
+        call, agent = self._reservation(call_id, agent_id)
+        policy = self.auto_pause
+        self._apply(agent, AgentEvent.CANCEL, now)
+        self._apply(agent, AgentEvent.PAUSE, now, reason=policy.unreachable_reason)
+        self.store.put_agent(agent)
+        self.store.cancel(UNREACHABLE_TIMER, agent_id)
+        self.store.schedule(now + policy.unreachable_hold, UNREACHABLE_TIMER, agent_id)
+        self._return_call(call.call_id, now)
+
+    def end_unreachable_hold(self, agent_id: str, now: float) -> bool:
+        """The hold is over: a CCR still paused for it is available again (one paused since
+        for another reason, or logged out, stays so). True if resumed."""
+        agent = self.store.agent(agent_id)
+        if (
+            agent is None
+            or agent.state is not AgentState.PAUSED
+            or agent.pause_reason != self.auto_pause.unreachable_reason
+        ):
+            return False
+        self._apply(agent, AgentEvent.RESUME, now)
+        self.store.put_agent(agent)
+        return True
 
     def _offer_failed(self, call_id: str, agent_id: str, now: float, event: AgentEvent) -> bool:
         call, agent = self._reservation(call_id, agent_id)

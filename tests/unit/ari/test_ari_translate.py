@@ -225,3 +225,26 @@ json_values = st.recursive(
 def test_translate_never_raises_whatever_the_payload(kind: str, body: dict[str, Any]):
     result = translate({"type": kind, **body})
     assert result is None or isinstance(result, Translated | NewCall)
+
+
+@pytest.mark.parametrize(
+    ("cause", "unreachable"),
+    [
+        (34, True),  # no circuit or channel available
+        (20, True),  # not registered
+        (47, True),  # resource unavailable
+        (102, True),  # the phone never replied
+        (16, False),  # normal clearing: our own hang-up at the ring timeout, or theirs
+        (17, False),  # busy: the CCR's answer
+        (19, False),  # no answer
+        (21, False),  # rejected
+        (None, False),
+        ("34", False),  # not Asterisk's form: no claim made
+    ],
+)
+def test_given_a_hang_up_cause_then_unreachable_only_when_nobody_could_be_reached(
+    cause: object, unreachable: bool
+) -> None:
+    event = {"type": "ChannelDestroyed", "channel": channel(), "cause": cause}
+    assert translate(event) == Translated("1700000000.1", CallerHungUp(unreachable=unreachable))
+    assert translate({**event, "type": "ChannelHangupRequest"}) == translate(event)

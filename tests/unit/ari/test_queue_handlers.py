@@ -73,3 +73,11 @@ async def test_a_neutral_caller_id_is_one_request_and_a_quote_in_its_name_cannot
     hide = HideIdentity("c1", 'a "b" \\c', "311")
     assert await steps[HideIdentity]("c1", hide) is None
     assert ari.did("set_var") == [("set_var", "c1", "CALLERID(all)", '"a b c" <311>')]
+
+
+async def test_given_asterisk_refuses_to_originate_a_ccrs_channel_then_it_is_gone_unreachable() -> (
+    None
+):
+    steps = handlers(FailingAri(originate=REFUSED)).handlers()
+    ring = Originate("c1-a1", "PJSIP/agent1", ("outbound", "agent", "c1"), "311", 15)
+    assert await steps[Originate]("c1", ring) == ChannelGone("c1-a1", unreachable=True)

@@ -3,6 +3,7 @@ Router, real events, a fake clock (`tests.unit.ari.queue_harness`)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,32 @@ async def test_given_a_ringing_offer_when_the_ccr_does_not_answer_then_they_are_
         await h.step()
         assert [c[1] for c in h.offered()] == ["PJSIP/agent1", "PJSIP/agent2"]
         assert h.router.position("c1") == 1
+
+
+async def test_given_a_ccr_phone_asterisk_cannot_reach_then_no_miss_a_warning_and_the_ccr_back_after_the_hold(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with Harness() as h:
+        h.runtime.agent_login("agent1")
+        h.runtime.agent_login("agent2")
+        await h.enqueue("c1", Enqueue(language="en", topic="general"))
+        await h.step()
+        ((_, first, leg, _),) = h.offered()
+        assert first == "PJSIP/agent1"
+        with caplog.at_level(logging.WARNING, logger="line311.ari.queue_router"):
+            # Asterisk out of media ports: the dial fails at once, nothing rang
+            await h.event({"type": "ChannelDestroyed", "channel": {"id": leg}, "cause": 34})
+        assert "agent1's phone could not be rung" in caplog.text
+        paused = [e for e in h.of(AgentStateChanged) if e.state.value == "paused"]
+        assert [(e.agent_id, e.reason) for e in paused] == [("agent1", "unreachable")]
+        assert h.router.agent_figures("agent1", h.now).missed_offers == 0
+        await h.step()
+        assert [c[1] for c in h.offered()] == ["PJSIP/agent1", "PJSIP/agent2"]
+        h.now += 10
+        await h.step()
+        assert h.router.agent("agent1").state.value == "available"
+        back = [e for e in h.of(AgentStateChanged) if e.agent_id == "agent1"]
+        assert back[-1].state.value == "available"
 
 
 async def test_given_a_waiting_caller_when_they_hang_up_then_it_is_an_abandon_and_the_ringing_ccr_is_released() -> (

@@ -322,6 +322,17 @@ def test_with_an_interpreter_the_line_is_called_and_joins_the_bridge() -> None:
     assert leg.phase is Phase.CONNECTED
 
 
+def test_given_a_ccr_phone_that_cannot_be_rung_then_an_unreachable_ring_out_and_the_place_kept() -> (
+    None
+):
+    leg = ringing()
+    assert feed(leg, ChannelGone("c1-a1", unreachable=True), T0 + 1) == [
+        RingOut("agent1", unreachable=True)
+    ]
+    assert leg.phase is Phase.WAITING
+    assert feed(leg, AgentOffered("agent2", "PJSIP/agent2"))[0].channel_id == "c1-a2"
+
+
 def test_a_ring_out_hangs_up_then_the_call_keeps_its_place() -> None:
     leg = ringing()
     leg.handle_timer(T0 + 17)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from line311.routing.agents import AgentState
+from line311.routing.agents import AgentState, AutoPausePolicy
 from line311.routing.errors import (
     AgentStateError,
     DuplicateCallError,
@@ -497,3 +497,53 @@ def test_given_a_mixed_floor_when_asking_queue_stats_then_live_figures():
     assert (stats.eligible_agents, stats.available_agents, stats.paused_agents) == (2, 0, 1)
     assert stats.working_agents == 1
     assert stats.handle_time == 300.0
+
+
+def test_given_a_ccr_phone_that_cannot_be_rung_then_no_miss_a_hold_and_back_by_itself() -> None:
+    r = router()  # auto-pause after 1 miss: a miss would pause a1 for good
+    r.agent_login(ccr("a1", EN), now=0)
+    r.agent_login(ccr("a2", EN), now=1)
+    r.call_arrived("c1", "general", now=2)
+    [offer] = r.decide(now=2)
+    assert offer.agent_id == "a1"
+    r.offer_unreachable("c1", "a1", now=2.1)
+    figures = r.agent_figures("a1", now=2.1)
+    assert (figures.state, figures.pause_reason) == (AgentState.PAUSED, "unreachable")
+    assert (figures.missed_offers, figures.consecutive_misses) == (0, 0)
+    assert r.position("c1") == 1  # the call keeps its place and goes to the other CCR
+    [again] = r.decide(now=2.1)
+    assert (again.call_id, again.agent_id) == ("c1", "a2")
+    assert r.next_deadline() == pytest.approx(12.1)  # the hold (10 s by default)
+    r.tick(now=12.0)
+    assert r.agent("a1").state is AgentState.PAUSED
+    r.tick(now=12.1)
+    assert r.agent("a1").state is AgentState.AVAILABLE
+    r.call_arrived("c2", "general", now=13)
+    [third] = r.decide(now=13)
+    assert (third.call_id, third.agent_id) == ("c2", "a1")
+
+
+def test_given_an_unreachable_hold_when_the_ccr_pauses_or_leaves_meanwhile_then_the_hold_end_keeps_that() -> (
+    None
+):
+    r = router()
+    for name in ("a1", "a2"):
+        r.agent_login(ccr(name, EN), now=0)
+    for call, at in (("c1", 1), ("c2", 2)):
+        r.call_arrived(call, "general", now=at)
+    offers = {o.agent_id: o.call_id for o in r.decide(now=2)}
+    r.offer_unreachable(offers["a1"], "a1", now=3)
+    r.offer_unreachable(offers["a2"], "a2", now=3)
+    r.agent_pause("a1", now=4, reason="lunch")  # a pause of their own: kept
+    r.agent_logout("a2", now=5)
+    r.tick(now=20)
+    assert (r.agent("a1").state, r.agent("a1").pause_reason) == (AgentState.PAUSED, "lunch")
+    assert r.agent("a2").state is AgentState.LOGGED_OUT
+    with pytest.raises(StaleOfferError):
+        r.offer_unreachable("c1", "a1", now=21)  # no offer stands: a late report
+
+
+def test_given_a_hold_that_is_not_positive_then_routing_config_error() -> None:
+    with pytest.raises(RoutingConfigError, match="unreachable_hold"):
+        AutoPausePolicy(unreachable_hold=0)
+    assert AutoPausePolicy().unreachable_hold == 10.0
