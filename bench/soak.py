@@ -126,7 +126,12 @@ def run(argv: list[str] | None = None) -> str:
         if args.queued:
             env = stack.enter_context(_queued(args, env))
         lab = stack.enter_context(
-            bench_stack(env, rtp_ports=max(200, int(args.rate * 34)), agent_count=args.agents)
+            # two legs (caller and CCR) per queued call, with room to spare
+            bench_stack(
+                env,
+                rtp_ports=max(200, int(args.rate * (50 if args.queued else 34))),
+                agent_count=args.agents,
+            )
         )
         pids = processes(lab)
         if args.queued:

@@ -158,9 +158,18 @@ no (17 busy, 21 rejected): that is a person's answer."""
 
 
 def unreachable(event: Mapping[str, Any]) -> bool:
-    """Whether a hang-up event's ``cause`` is one of `UNREACHABLE_CAUSES`."""
+    """Whether a hang-up event says the channel's far end could not be reached: its
+    ``cause`` is one of `UNREACHABLE_CAUSES`, or it has none (absent or 0, "Unknown") and the
+    channel never left ``Down`` -- how Asterisk reports a dial it could not even start (seen
+    with every RTP port taken: ``ChannelHangupRequest`` without a cause, then
+    ``ChannelDestroyed`` cause 0, both ``Down``). A hang-up line311 asked for (a ring timeout)
+    looks the same; the leg that asked knows it (`line311.queue.leg`)."""
     cause = event.get("cause")
-    return type(cause) is int and cause in UNREACHABLE_CAUSES
+    if type(cause) is int and cause in UNREACHABLE_CAUSES:
+        return True
+    channel = event.get("channel")
+    state = channel.get("state") if isinstance(channel, Mapping) else None
+    return cause in (None, 0) and state == "Down"
 
 
 def _channel_id(event: Mapping[str, Any]) -> str:

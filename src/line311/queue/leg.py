@@ -723,9 +723,12 @@ class QueuedCall:
             self.agent_channel = None
             if self.phase is Phase.RINGING:
                 agent = self.agent_id
+                # our own hang-up at the ring deadline (it cleared the deadline) is a miss,
+                # whatever the channel's state: the phone had its whole ring time
+                unreachable = event.unreachable and self.ring_deadline is not None
                 self._back_to_waiting()
                 if agent is not None:
-                    self._do(RingOut(agent, unreachable=event.unreachable))
+                    self._do(RingOut(agent, unreachable=unreachable))
             elif self.callback and self.phase is not Phase.CONNECTED:
                 self._callback_failed(now)  # the CCR left before the resident was in
             else:

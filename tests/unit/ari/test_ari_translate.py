@@ -248,3 +248,24 @@ def test_given_a_hang_up_cause_then_unreachable_only_when_nobody_could_be_reache
     event = {"type": "ChannelDestroyed", "channel": channel(), "cause": cause}
     assert translate(event) == Translated("1700000000.1", CallerHungUp(unreachable=unreachable))
     assert translate({**event, "type": "ChannelHangupRequest"}) == translate(event)
+
+
+@pytest.mark.parametrize(
+    ("kind", "cause", "state", "unreachable"),
+    [
+        # every RTP port taken: Asterisk could not even start the dial
+        ("ChannelHangupRequest", None, "Down", True),
+        ("ChannelDestroyed", 0, "Down", True),
+        ("ChannelDestroyed", 16, "Down", False),  # a hang-up with a cause: someone's
+        ("ChannelHangupRequest", None, "Ringing", False),  # it rang
+        ("ChannelDestroyed", 0, "Up", False),
+        ("StasisEnd", None, None, False),
+    ],
+)
+def test_given_a_dial_asterisk_could_not_start_then_unreachable(
+    kind: str, cause: int | None, state: str | None, unreachable: bool
+) -> None:
+    event: dict[str, Any] = {"type": kind, "channel": channel() | {"state": state}}
+    if cause is not None:
+        event["cause"] = cause
+    assert translate(event) == Translated("1700000000.1", CallerHungUp(unreachable=unreachable))

@@ -333,6 +333,13 @@ def test_given_a_ccr_phone_that_cannot_be_rung_then_an_unreachable_ring_out_and_
     assert feed(leg, AgentOffered("agent2", "PJSIP/agent2"))[0].channel_id == "c1-a2"
 
 
+def test_given_our_own_hang_up_at_the_ring_deadline_then_a_miss_whatever_the_channel_said() -> None:
+    leg = ringing()
+    leg.handle_timer(T0 + 18)  # the phone never alerted: its channel is still Down
+    assert leg.commands() == [HangupChannel("c1-a1")]
+    assert feed(leg, ChannelGone("c1-a1", unreachable=True), T0 + 18) == [RingOut("agent1")]
+
+
 def test_a_ring_out_hangs_up_then_the_call_keeps_its_place() -> None:
     leg = ringing()
     leg.handle_timer(T0 + 17)
