@@ -261,6 +261,38 @@ def test_given_a_ccr_who_does_not_answer_when_a_call_is_offered_then_they_are_pa
     assert pauses[-1].data[0] == "no-answer"
 
 
+def test_given_a_ccr_whose_phone_is_not_registered_when_offered_a_call_then_held_unreachable_not_paused_and_back_by_itself(
+    stack: Stack, asterisk_instance: AsteriskInstance, tmp_path: Path
+) -> None:
+    """Logged in at the desk, no phone registered (agent5: no test registers it): Asterisk
+    cannot ring anyone, which is no miss of the CCR. They are held out `unreachable` for
+    `queue_unreachable_hold` (10 s) and come back by themselves; the call waits its turn and
+    the next CCR takes it."""
+    api = Api(stack)
+    api.post("/agents/agent5/login")
+    before = set(entered(stack))
+    agent2: SippPhone | None = None
+    try:
+        call = caller(tmp_path, asterisk_instance, "en", 40_000, [])
+        wait_until(
+            lambda: api.agent("agent5")["pause_reason"] == "unreachable", 30, "agent5 held"
+        )
+        assert api.agent("agent5")["state"] == "paused"
+        agent2 = phone(tmp_path, asterisk_instance, "agent2", talk_ms=3000)
+        api.post("/agents/agent2/login")
+        wait_until(lambda: api.agent("agent5")["state"] == "available", 20, "agent5 back")
+        assert call.wait(timeout=60).final_status == 200
+    finally:
+        stop_all(*(p for p in (agent2,) if p is not None))
+        api.reset("agent2", "agent5")
+    (call_id,) = [c for c in entered(stack) if c not in before]
+    assert connects(stack)[call_id] == "agent2"
+    held = [r for r in queue_log(stack) if r.event == "PAUSEALL" and r.agent == "agent5"]
+    assert held  # (twice if the hold ended before agent2 logged in: each time unreachable)
+    assert {r.data[0] for r in held} == {"unreachable"}
+    assert "agent5's phone could not be rung" in stack.logs()
+
+
 def test_given_no_free_ccr_when_a_caller_presses_1_then_they_are_called_back_when_their_turn_comes(
     stack: Stack, asterisk_instance: AsteriskInstance, tmp_path: Path
 ) -> None:
