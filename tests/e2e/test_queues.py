@@ -274,9 +274,7 @@ def test_given_a_ccr_whose_phone_is_not_registered_when_offered_a_call_then_held
     agent2: SippPhone | None = None
     try:
         call = caller(tmp_path, asterisk_instance, "en", 40_000, [])
-        wait_until(
-            lambda: api.agent("agent5")["pause_reason"] == "unreachable", 30, "agent5 held"
-        )
+        wait_until(lambda: api.agent("agent5")["pause_reason"] == "unreachable", 30, "agent5 held")
         assert api.agent("agent5")["state"] == "paused"
         agent2 = phone(tmp_path, asterisk_instance, "agent2", talk_ms=3000)
         api.post("/agents/agent2/login")
