@@ -20,7 +20,8 @@ text. The wire form of each class is read off its dataclass fields (str, int, bo
 each optionally None), so a field added to one of them travels without a change here, and
 a field of a type JSON cannot carry exactly fails at import. Decoding checks every field
 (exact keys, exact types, finite numbers): a bad input raises `DeskWireError`, never gives a
-wrong object.
+wrong object. A field with a default may be absent (it reads as the default): so a field added
+later, with a default, still reads from a peer of the release before, in a rolling upgrade.
 
 **Sending never waits.** `send` checks and serialises the message at once (a message that
 is not JSON fails in the caller's step, not later), appends it to one in-memory queue and
@@ -225,7 +226,8 @@ def _value(what: str, f: _Field, value: object) -> Any:
 
 
 def _kwargs(cls: type[Any], spec: tuple[_Field, ...], data: Mapping[str, Any], tag: str) -> Any:
-    """The checked fields of ``cls`` in ``data`` (its keys: ``tag`` and exactly the fields)."""
+    """The checked fields of ``cls`` in ``data`` (its keys: ``tag``, every field without a
+    default, and no other)."""
     names = {f.name for f in spec}
     keys = set(data) - {tag}
     required = {f.name for f in spec if not f.defaulted}
