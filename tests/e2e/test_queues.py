@@ -390,8 +390,9 @@ def test_given_the_calls_of_this_run_when_the_sl_report_is_asked_then_it_matches
     assert int(total["answered_within_threshold"]) == within
     asa = sum(answered.values()) / len(answered)
     assert abs(float(total["asa_seconds"]) - asa) <= 1.0  # queue_log keeps whole seconds
+    # the report prints 4 decimals (8 of 9 within the threshold reads 0.8889)
     assert float(total["service_level"]) == pytest.approx(
-        within / (len(answered) + len(abandoned) - short)
+        within / (len(answered) + len(abandoned) - short), abs=5e-5
     )
 
 
