@@ -36,7 +36,14 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import Settings
 from line311.kamailio.manager import KamailioManager
 from line311.live.server import RedisServer
-from tests.conftest import _test_settings, fleet_ports, free_tcp_port, free_tcp_ports, ports_of
+from tests.conftest import (
+    _test_settings,
+    fleet_ports,
+    free_port_run,
+    free_tcp_port,
+    free_tcp_ports,
+    ports_of,
+)
 from tests.e2e.stack import LINE311, AriObserver, Service, Stack, stack_env
 from tests.fixtures.polling import wait_until
 
@@ -241,7 +248,8 @@ def _with_services(
     env.update(extra_env or {})
     if settings.ivr_workers:
         env["LINE311_LIVE_STATE"] = "redis"  # hand-offs and claims live there
-        env["LINE311_IVR_WORKER_HTTP_PORT_BASE"] = str(free_tcp_port() + 1000)
+        # worker K listens on base + K: a run clear of the ephemeral ports (see free_port_run)
+        env["LINE311_IVR_WORKER_HTTP_PORT_BASE"] = str(free_port_run(settings.ivr_workers) - 1)
     split = env.get("LINE311_DASHBOARD_PROCESS") == "true"
     if split:  # the dashboard follows the controller through Redis, on the stack's http_port
         env["LINE311_LIVE_STATE"] = "redis"

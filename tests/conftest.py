@@ -75,21 +75,61 @@ def ports_of(values: Mapping[str, object]) -> set[int]:
     return ports
 
 
+RUN_BAND = range(32000, 32768)
+"""Where runs of consecutive ports (`free_port_run`) come from: above the tests' RTP regions
+(`RTP_REGIONS_BASE`..31999) and below the kernel's ephemeral ports (32768-60999 by default).
+A run cannot come from the ephemeral ports: ``bind(("127.0.0.1", 0))`` hands out odd ports and
+the kernel prefers even ones for a ``connect()``, so a single port picked free stays free, but
+its even neighbour can be taken by any process's outgoing connection (a Redis or ARI client)
+between the probe and the server's bind. One CI run lost an IVR worker's health port so."""
+RUN_SLICE = 40
+"""Ports of `RUN_BAND` per pytest process: 16 xdist workers and 3 more (as `rtp_block`)."""
+_run_cursor: dict[int, int] = {}
+
+
+def free_port_run(count: int, kind: int = socket.SOCK_STREAM, avoid: Collection[int] = ()) -> int:
+    """A port p with p .. p + count - 1 free on loopback (``kind``: SOCK_STREAM or SOCK_DGRAM),
+    none of ``avoid``, from this process's slice of `RUN_BAND`. Each call starts after the run
+    the last call returned, so two calls in a row (the SIP and the ARI pair of a fleet) never
+    overlap while the slice lasts."""
+    if not 1 <= count <= RUN_SLICE // 2:
+        raise ValueError(f"a run of {count} ports: 1..{RUN_SLICE // 2}")
+    worker = worker_index()
+    region = worker % XDIST_REGIONS if worker is not None else XDIST_REGIONS + os.getpid() % 3
+    first = RUN_BAND.start + region * RUN_SLICE
+    for _ in range(RUN_SLICE):
+        offset = _run_cursor.get(region, 0)
+        if offset + count > RUN_SLICE:
+            offset = 0
+        _run_cursor[region] = offset + 1
+        base = first + offset
+        ports = range(base, base + count)
+        if set(ports) & set(avoid) or not _all_bindable(ports, kind):
+            continue
+        _run_cursor[region] = offset + count
+        return base
+    raise RuntimeError(f"no run of {count} free ports in {first}..{first + RUN_SLICE - 1}")
+
+
+def _all_bindable(ports: range, kind: int) -> bool:
+    socks: list[socket.socket] = []
+    try:
+        for port in ports:
+            s = socket.socket(socket.AF_INET, kind)
+            socks.append(s)
+            s.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    finally:
+        for s in socks:
+            s.close()
+    return True
+
+
 def free_port_pair(kind: int) -> int:
     """A port p with p and p + 1 free on loopback (``kind``: SOCK_DGRAM or SOCK_STREAM): the
     SIP or ARI ports of two Asterisks of a fleet (`line311.asterisk.fleet`)."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, kind) as a:
-            a.bind(("127.0.0.1", 0))
-            port = int(a.getsockname()[1])
-            with socket.socket(socket.AF_INET, kind) as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        if port < 65000:
-            return port
-    raise RuntimeError("no two consecutive free ports")
+    return free_port_run(2, kind)
 
 
 def fleet_ports(asterisks: int) -> dict[str, object]:

@@ -15,7 +15,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ import httpx
 import pytest
 
 from line311.sim.sipp import SippCaller, SippPhone, start_agent, start_caller
+from tests.conftest import free_port_run
 from tests.e2e.stack import LINE311, wait_until
 from tests.e2e.supervised import Desk, Supervised, alive
 from tests.e2e.test_fleet_queue import STRAIGHT_TO_QUEUE
@@ -52,29 +52,6 @@ REPEATED_KEY = [(10_000, "2"), (6_000, "2"), (6_000, "2")]
 """The caller keys 2 at 10 s, 16 s and 22 s (the waits are between keys)."""
 
 
-def _free_port_run(count: int) -> int:
-    """A base port with base+1..base+count free (the workers' /health ports)."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65000:
-            continue
-        socks = []
-        try:
-            for k in range(1, count + 1):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", base + k))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no run of free ports")
-
-
 def _workers(
     tmp_path: Path,
     supervised_run: Start,
@@ -84,7 +61,7 @@ def _workers(
 ) -> Supervised:
     flow = tmp_path / "flow.yaml"
     flow.write_text(flow_text)
-    base = _free_port_run(workers)
+    base = free_port_run(workers) - 1  # worker K's /health on base + K
     sup = supervised_run(
         flow,
         queue=True,

@@ -3,9 +3,17 @@ TCP ports are picked apart, and the settings refuse a clash)."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
-from tests.conftest import _test_settings, fleet_ports, free_tcp_port, free_tcp_ports, ports_of
+from tests.conftest import (
+    _test_settings,
+    fleet_ports,
+    free_port_run,
+    free_tcp_port,
+    free_tcp_ports,
+    ports_of,
+)
 
 
 def test_ports_of_names_every_port_a_set_of_settings_takes() -> None:
@@ -43,3 +51,27 @@ def test_given_ports_in_use_then_the_ports_picked_for_a_stack_are_apart_and_none
         picked = free_tcp_ports(2, avoid)
         assert len(set(picked)) == 2
         assert not set(picked) & avoid
+
+
+def test_a_run_of_ports_is_free_outside_the_ephemeral_ports_and_apart_from_the_last_run() -> None:
+    """A run's ports lie outside the kernel's ephemeral ports, where another process's
+    outgoing connection could take one between the probe and the server's bind."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(30):
+        first = free_port_run(3)
+        second = free_port_run(2, socket.SOCK_DGRAM)
+        assert max(first + 2, second + 1) < ephemeral_low
+        assert not set(range(first, first + 3)) & set(range(second, second + 2))
+
+
+def test_given_a_port_of_the_run_held_then_the_run_picked_is_clear_of_it() -> None:
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", free_port_run(1)))
+        held = int(holder.getsockname()[1])
+        for _ in range(30):
+            base = free_port_run(4, avoid={held + 100})
+            assert held not in range(base, base + 4)
+            assert held + 100 not in range(base, base + 4)
+    finally:
+        holder.close()
