@@ -259,6 +259,15 @@ def test_given_a_ccr_who_does_not_answer_when_a_call_is_offered_then_they_are_pa
     pauses = [r for r in queue_log(stack) if r.event == "PAUSEALL" and r.agent == "agent1"]
     assert pauses
     assert pauses[-1].data[0] == "no-answer"
+    # app_queue's line for the ring-out, and the call's record of both offers
+    (rang,) = [r for r in queue_log(stack) if r.event == "RINGNOANSWER" and r.call_id == call_id]
+    assert rang.agent == "agent1"
+    assert int(rang.data[0]) >= 1000  # it rang its ring time (milliseconds)
+    offers = call_records(stack, [call_id])[call_id]["queue_leg"]["offers"]
+    assert [(o["agent_id"], o["answered"], o["unreachable"]) for o in offers] == [
+        ("agent1", False, False),
+        ("agent2", True, False),
+    ]
 
 
 def test_given_a_ccr_whose_phone_is_not_registered_when_offered_a_call_then_held_unreachable_not_paused_and_back_by_itself(
@@ -289,6 +298,13 @@ def test_given_a_ccr_whose_phone_is_not_registered_when_offered_a_call_then_held
     assert held  # (twice if the hold ended before agent2 logged in: each time unreachable)
     assert {r.data[0] for r in held} == {"unreachable"}
     assert "agent5's phone could not be rung" in stack.logs()
+    # one RINGNOANSWER per failed dial (as app_queue writes for an unavailable member), and
+    # the call's record says which offers could not ring
+    unrung = [r for r in queue_log(stack) if r.event == "RINGNOANSWER" and r.call_id == call_id]
+    assert {r.agent for r in unrung} == {"agent5"}
+    offers = call_records(stack, [call_id])[call_id]["queue_leg"]["offers"]
+    assert [o["agent_id"] for o in offers if o["unreachable"]] == ["agent5"] * len(unrung)
+    assert [o["agent_id"] for o in offers if o["answered"]] == ["agent2"]
 
 
 def test_given_no_free_ccr_when_a_caller_presses_1_then_they_are_called_back_when_their_turn_comes(

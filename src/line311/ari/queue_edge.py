@@ -45,6 +45,7 @@ from line311.queue.events import (
     CallCompleted,
     CallEnqueued,
     CallTimedOut,
+    OfferMissed,
     QueueEvent,
 )
 from line311.queue.intervals import IntervalAccumulator
@@ -106,6 +107,18 @@ class QueueLogWriter:
     def dropped(self) -> int:
         """Lines dropped while the disk was not taking them."""
         return self._file.dropped
+
+    def follow(self, hub: QueueEventHub) -> None:
+        """Write the lines of ``hub``'s events, of its resumed calls and of its missed
+        offers."""
+        hub.subscribe(self)
+        hub.on_resumed.append(self.resumed)
+        hub.on_offer_missed.append(self.offer_missed)
+
+    def offer_missed(self, fact: OfferMissed) -> None:
+        """An offer rang out or could not ring: its ``RINGNOANSWER`` line."""
+        for record in self._translator.offer_missed(fact):
+            self._file.write(format_line(record))
 
     def resumed(self, event: CallEnqueued, answered_at: float | None) -> None:
         """A call resumed from another controller's state (see `QueueLogTranslator.resume`)."""
@@ -284,8 +297,7 @@ def build_queue_edge(
     policy = settings.sl_policies()  # each queue's own sl_threshold / sl_goal honoured
     hub = QueueEventHub(IntervalAccumulator(policy))
     log_writer = QueueLogWriter(Path(settings.state_dir) / "queue_log")
-    hub.subscribe(log_writer)
-    hub.on_resumed.append(log_writer.resumed)
+    log_writer.follow(hub)
     store_writer = None
     if engine is not None:
         from line311.db.queue_models import insert_events

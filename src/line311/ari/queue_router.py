@@ -34,7 +34,13 @@ from line311.call.events import (
     OfferWithdrawn,
     PositionTold,
 )
-from line311.queue.events import AgentActivity, AgentStateChanged, CallTimedOut, QueueEvent
+from line311.queue.events import (
+    AgentActivity,
+    AgentStateChanged,
+    CallTimedOut,
+    OfferMissed,
+    QueueEvent,
+)
 from line311.queue.leg import QueuedCall
 from line311.queue.leg_facts import LegBuilder
 from line311.queue.pops import AnsweredCall
@@ -183,32 +189,19 @@ class RouterDesk:
         reply: Event | None = None
         if isinstance(command, LeaveQueue):
             try:
-                self.router.call_left(call_id, now)
+                rang = self._rang(call_id, now)
+                ringing = self.router.call_left(call_id, now)
             except RoutingError as exc:
                 logger.warning("call %s: already out of line: %s", call_id, exc)
+            else:
+                if ringing is not None:  # the caller hung up while a CCR's phone rang
+                    self.hub.offer_missed(
+                        OfferMissed(call_id, leg.queue, now, ringing, rang, canceled=True)
+                    )
         elif isinstance(command, AcceptOffer):
             reply = self._accept(leg, command.agent_id, now)
-        elif isinstance(command, RingOut) and command.unreachable:
-            try:
-                self.router.offer_unreachable(call_id, command.agent_id, now)
-            except StaleOfferError as exc:
-                logger.info("call %s: ring ended for a settled offer: %s", call_id, exc)
-            else:
-                logger.warning(
-                    "call %s: %s's phone could not be rung; the CCR is held out of offers "
-                    "for %g s and the call keeps its place",
-                    call_id, command.agent_id, self.router.auto_pause.unreachable_hold,
-                )  # fmt: skip
         elif isinstance(command, RingOut):
-            try:
-                paused = self.router.offer_timeout(call_id, command.agent_id, now)
-            except StaleOfferError as exc:
-                logger.info("call %s: ring ended for a settled offer: %s", call_id, exc)
-            else:
-                logger.info(
-                    "call %s: %s did not answer%s; the call keeps its place",
-                    call_id, command.agent_id, " and is paused" if paused else "",
-                )  # fmt: skip
+            self._ring_out(leg, command, now)
         elif isinstance(command, RequestCallback):
             reply = CallbackGranted(self._callback(call_id, command.at_max_wait, now))
         elif isinstance(command, ReleaseAgent):
@@ -220,6 +213,47 @@ class RouterDesk:
                     "call %s: could not end %s's call: %s", call_id, command.agent_id, exc
                 )
         return reply  # agent states are reported once the leg's step is over
+
+    def _ring_out(self, leg: QueuedCall, command: RingOut, now: float) -> None:
+        """The offer to ``command.agent_id`` rang out, or the phone could not be rung
+        (``unreachable``): the router takes the CCR's miss or hold; the queue_log its line."""
+        call_id, agent_id = leg.call_id, command.agent_id
+        rang = self._rang(call_id, now, agent_id)
+        paused = False
+        try:
+            if command.unreachable:
+                self.router.offer_unreachable(call_id, agent_id, now)
+            else:
+                paused = self.router.offer_timeout(call_id, agent_id, now)
+        except StaleOfferError as exc:
+            logger.info("call %s: ring ended for a settled offer: %s", call_id, exc)
+            return
+        self.hub.offer_missed(
+            OfferMissed(call_id, leg.queue, now, agent_id, rang, unreachable=command.unreachable)
+        )
+        if command.unreachable:
+            logger.warning(
+                "call %s: %s's phone could not be rung; the CCR is held out of offers "
+                "for %g s and the call keeps its place",
+                call_id, agent_id, self.router.auto_pause.unreachable_hold,
+            )  # fmt: skip
+        else:
+            logger.info(
+                "call %s: %s did not answer%s; the call keeps its place",
+                call_id, agent_id, " and is paused" if paused else "",
+            )  # fmt: skip
+
+    def _rang(self, call_id: str, now: float, agent_id: str | None = None) -> float:
+        """Seconds the offer of ``call_id`` (to ``agent_id``, or to whoever it is offered)
+        has rung at ``now``; 0 when no CCR is reserved for it."""
+        if agent_id is None:
+            agent_id = self.router.waiting_call(call_id).offered_to
+            if agent_id is None:
+                return 0.0
+        agent = self.router.agent(agent_id)
+        if agent.state is not AgentState.RESERVED or agent.call_id != call_id:
+            return 0.0
+        return max(0.0, now - agent.state_since)
 
     def _accept(self, leg: QueuedCall, agent_id: str, now: float) -> Event:
         try:

@@ -41,12 +41,15 @@ class Announcement:
 
 @dataclass(frozen=True, slots=True)
 class Offered:
-    """A CCR's phone rang for the call. ``step``: escalation steps in force (0: none)."""
+    """A CCR's phone was rung for the call. ``step``: escalation steps in force (0: none);
+    ``unreachable``: the phone could not be rung at all (not registered, no channel or port
+    free in Asterisk), which is no miss of the CCR's."""
 
     at: datetime
     agent_id: str
     step: int = 0
     answered: bool = False
+    unreachable: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class Offered:
             "agent_id": self.agent_id,
             "step": self.step,
             "answered": self.answered,
+            "unreachable": self.unreachable,
         }
 
     @classmethod
@@ -63,13 +67,16 @@ class Offered:
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
             raise RecordError("offer.step must be a whole number")
         answered = data.get("answered", False)
-        if not isinstance(answered, bool):
-            raise RecordError("offer.answered must be true or false")
+        unreachable = data.get("unreachable", False)  # absent in records before it was kept
+        for name, flag in (("answered", answered), ("unreachable", unreachable)):
+            if not isinstance(flag, bool):
+                raise RecordError(f"offer.{name} must be true or false")
         return cls(
             parse_time(data.get("at"), "offer.at"),
             _str(data.get("agent_id"), "offer.agent_id"),
             step,
             answered,
+            unreachable,
         )
 
 

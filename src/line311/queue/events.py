@@ -37,6 +37,7 @@ __all__ = [
     "CallEvent",
     "CallTimedOut",
     "CallbackRequested",
+    "OfferMissed",
     "QueueEvent",
 ]
 
@@ -143,6 +144,26 @@ class AgentStateChanged:
     state: AgentActivity
     at: float
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OfferMissed:
+    """A CCR's phone rang for a waiting call ``ring_seconds`` and nobody answered, or it could
+    not be rung at all (``unreachable``): the call kept its place. Or the caller hung up while
+    it rang (``canceled``).
+
+    Not a `QueueEvent`: the queue's figures do not count it (the router counts the CCR's
+    misses; a caller's hang-up is the call's abandon). The queue_log writes it as app_queue
+    does: ``RINGNOANSWER`` for a ring-out and for a busy or unavailable member alike,
+    ``RINGCANCELED`` for the caller's hang-up."""
+
+    call_id: str
+    queue: str
+    at: float
+    agent_id: str
+    ring_seconds: float
+    unreachable: bool = False
+    canceled: bool = False
 
 
 CallEvent = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from line311.call.commands import EmitQueueEvent, NoteInterpreterJoined
+from line311.call.commands import EmitQueueEvent, NoteInterpreterJoined, RingOut
 from line311.call.events import AgentOffered, PositionTold
 from line311.call.record import Announcement, LegEnd, Offered, QueueLeg, from_timestamp
 from line311.queue.events import (
@@ -66,11 +66,7 @@ class LegBuilder:
         elif isinstance(event, CallAnswered):
             self.answered_at = event.at
             self.agent_id = event.agent_id
-            for i in range(len(self.offers) - 1, -1, -1):
-                offer = self.offers[i]
-                if offer.agent_id == event.agent_id:
-                    self.offers[i] = Offered(offer.at, offer.agent_id, offer.step, True)
-                    break
+            self._mark_last_offer(event.agent_id, answered=True)
         elif isinstance(event, CallCompleted):
             self.completed = event
             self._finish(LegEnd.ANSWERED, event.at)
@@ -85,11 +81,13 @@ class LegBuilder:
 
     def note(self, command: object, now: float) -> None:
         """A router command of the leg at ``now``: the fact it emits, the interpreter who
-        joined (others say nothing of the call)."""
+        joined, an offer whose phone could not be rung (others say nothing of the call)."""
         if isinstance(command, EmitQueueEvent):
             self.feed(command.event)
         elif isinstance(command, NoteInterpreterJoined):
             self.interpreter_joined(now)
+        elif isinstance(command, RingOut) and command.unreachable:
+            self._mark_last_offer(command.agent_id, unreachable=True)
 
     def heard(self, event: object, now: float) -> None:
         """The router's answer or decision for the leg at ``now``: an offer (`offered`), the
@@ -106,6 +104,21 @@ class LegBuilder:
         self.offers.append(Offered(from_timestamp(at), agent_id, step))
         self.escalation_step = max(self.escalation_step, step)
         self.interpreter = self.interpreter or interpreter
+
+    def _mark_last_offer(
+        self, agent_id: str, *, answered: bool = False, unreachable: bool = False
+    ) -> None:
+        for i in range(len(self.offers) - 1, -1, -1):
+            offer = self.offers[i]
+            if offer.agent_id == agent_id:
+                self.offers[i] = Offered(
+                    offer.at,
+                    agent_id,
+                    offer.step,
+                    offer.answered or answered,
+                    offer.unreachable or unreachable,
+                )
+                return
 
     def announced(self, at: float, position: int, ewt_seconds: float | None) -> None:
         """The caller was told their position (and the expected wait, when known)."""

@@ -20,6 +20,7 @@ name (``NONE`` for caller events). The data fields are the ones Asterisk's app_q
     BLINDTRANSFER    extension|context|holdtime|calltime|origposition
     ATTENDEDTRANSFER method|data|holdtime|calltime|origposition
     RINGNOANSWER     ringtime (milliseconds)
+    RINGCANCELED     ringtime (milliseconds; the caller hung up while the member rang)
     ADDMEMBER / REMOVEMEMBER / PAUSE reason / UNPAUSE reason / PAUSEALL reason /
     UNPAUSEALL reason / AGENTLOGIN channel / AGENTLOGOFF channel|logintime
 
@@ -51,6 +52,7 @@ from line311.queue.events import (
     CallCompleted,
     CallEnqueued,
     CallTimedOut,
+    OfferMissed,
     QueueEvent,
 )
 
@@ -266,6 +268,16 @@ class QueueLogTranslator:
                 else QueueLogEvent.EXITWITHTIMEOUT
             )
         return [self._rec(event, NONE, name, position, visit.orig_position, _seconds(wait))]
+
+    def offer_missed(self, fact: OfferMissed) -> list[QueueLogRecord]:
+        """``RINGNOANSWER|ringtime`` (milliseconds) for an offer that rang out or could not
+        ring, as app_queue writes for a ring-out and for a busy or unavailable member;
+        ``RINGCANCELED|ringtime`` when the caller hung up while it rang."""
+        ring_ms = max(0, round(fact.ring_seconds * 1000))
+        name = QueueLogEvent.RINGCANCELED if fact.canceled else QueueLogEvent.RINGNOANSWER
+        return [
+            QueueLogRecord(fact.at, fact.call_id, fact.queue, fact.agent_id, name, (str(ring_ms),))
+        ]
 
     def _leave(self, key: tuple[str, str]) -> int:
         queue, call_id = key

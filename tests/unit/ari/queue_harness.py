@@ -217,8 +217,7 @@ class Harness:
         self.log: QueueLogWriter | None = None
         if tmp_path is not None:
             self.log = QueueLogWriter(tmp_path / "queue_log")
-            hub.subscribe(self.log)
-            hub.on_resumed.append(self.log.resumed)
+            self.log.follow(hub)
         self.runtime = QueueKind(
             self.ari,  # type: ignore[arg-type]
             self.router,

@@ -59,6 +59,14 @@ async def test_given_a_free_english_ccr_when_an_english_caller_enqueues_then_the
         assert names == ["AGENTLOGIN", "ENTERQUEUE", "CONNECT", "COMPLETECALLER"]
 
 
+def _queue_log(h: Harness, tmp_path: Path, event: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """``(call id, agent, data)`` of the queue_log's ``event`` lines so far."""
+    assert h.log is not None
+    h.log.flush()
+    lines = (tmp_path / "queue_log").read_text().splitlines()
+    return [(r.call_id, r.agent, r.data) for r in parse_lines(lines) if r.event == event]
+
+
 async def test_given_a_spanish_caller_when_only_the_english_ccr_is_free_then_nobody_is_offered_until_the_bilingual_ccr_logs_in() -> (
     None
 ):
@@ -75,28 +83,30 @@ async def test_given_a_spanish_caller_when_only_the_english_ccr_is_free_then_nob
         assert endpoint == "PJSIP/agent2"
 
 
-async def test_given_a_ringing_offer_when_the_ccr_does_not_answer_then_they_are_paused_and_the_call_keeps_its_place() -> (
-    None
-):
-    async with Harness() as h:
+async def test_given_a_ringing_offer_when_the_ccr_does_not_answer_then_they_are_paused_and_the_call_keeps_its_place(
+    tmp_path: Path,
+) -> None:
+    async with Harness(tmp_path) as h:
         h.runtime.agent_login("agent1")
         h.runtime.agent_login("agent2")
         await h.enqueue("c1", Enqueue(language="en", topic="general"))
         await h.step()
         ((_, first, leg, _),) = h.offered()
         assert first == "PJSIP/agent1"  # the better English skill
+        h.now += 15
         await h.hang(leg)  # rang out
         paused = [e for e in h.of(AgentStateChanged) if e.state.value == "paused"]
         assert [(e.agent_id, e.reason) for e in paused] == [("agent1", "no-answer")]
         await h.step()
         assert [c[1] for c in h.offered()] == ["PJSIP/agent1", "PJSIP/agent2"]
         assert h.router.position("c1") == 1
+        assert _queue_log(h, tmp_path, "RINGNOANSWER") == [("c1", "agent1", ("15000",))]
 
 
 async def test_given_a_ccr_phone_asterisk_cannot_reach_then_no_miss_a_warning_and_the_ccr_back_after_the_hold(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    async with Harness() as h:
+    async with Harness(tmp_path) as h:
         h.runtime.agent_login("agent2")
         leg = await h.ring()  # agent1 (the better English skill) is offered c1 first
         assert [c[1] for c in h.offered()] == ["PJSIP/agent1"]
@@ -107,6 +117,8 @@ async def test_given_a_ccr_phone_asterisk_cannot_reach_then_no_miss_a_warning_an
         paused = [e for e in h.of(AgentStateChanged) if e.state.value == "paused"]
         assert [(e.agent_id, e.reason) for e in paused] == [("agent1", "unreachable")]
         assert h.router.agent_figures("agent1", h.now).missed_offers == 0
+        # app_queue writes RINGNOANSWER for an unavailable member too (nothing rang: 0 ms)
+        assert _queue_log(h, tmp_path, "RINGNOANSWER") == [("c1", "agent1", ("0",))]
         await h.step()
         assert [c[1] for c in h.offered()] == ["PJSIP/agent1", "PJSIP/agent2"]
         h.now += 10
@@ -116,10 +128,10 @@ async def test_given_a_ccr_phone_asterisk_cannot_reach_then_no_miss_a_warning_an
         assert back[-1].state.value == "available"
 
 
-async def test_given_a_waiting_caller_when_they_hang_up_then_it_is_an_abandon_and_the_ringing_ccr_is_released() -> (
-    None
-):
-    async with Harness() as h:
+async def test_given_a_waiting_caller_when_they_hang_up_then_it_is_an_abandon_and_the_ringing_ccr_is_released(
+    tmp_path: Path,
+) -> None:
+    async with Harness(tmp_path) as h:
         leg = await h.ring()
         h.now += 12
         await h.hang("c1")
@@ -128,6 +140,9 @@ async def test_given_a_waiting_caller_when_they_hang_up_then_it_is_an_abandon_an
         assert ("hangup", leg) in h.ari.calls
         assert h.router.agent("agent1").state.value == "available"
         assert not h.holds(leg)
+        # app_queue's RINGCANCELED: agent1's phone rang 12 s when the caller hung up
+        assert _queue_log(h, tmp_path, "RINGCANCELED") == [("c1", "agent1", ("12000",))]
+        assert _queue_log(h, tmp_path, "RINGNOANSWER") == []
 
 
 async def test_given_no_free_ccr_when_the_caller_presses_1_then_the_call_keeps_its_place_and_the_resident_is_called_back(

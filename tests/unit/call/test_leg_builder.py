@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from line311.call.assembler import RecordAssembler
-from line311.call.commands import AcceptOffer, EmitQueueEvent, NoteInterpreterJoined
+from line311.call.commands import AcceptOffer, EmitQueueEvent, NoteInterpreterJoined, RingOut
 from line311.call.events import AgentOffered, OfferAccepted, PositionTold
 from line311.call.record import LegEnd, from_timestamp
 from line311.queue.events import (
@@ -119,3 +119,19 @@ def test_the_legs_commands_and_the_routers_answers_say_what_the_record_needs() -
     assert [(o.agent_id, o.step) for o in leg.offers] == [("1001", 2)]
     assert (b.escalation_step, b.interpreter) == (2, True)
     assert [(a.position, a.ewt_seconds) for a in b.announcements] == [(3, 45.0)]
+
+
+def test_an_offer_whose_phone_could_not_be_rung_is_marked_so_and_a_ring_out_is_not() -> None:
+    b = builder()
+    b.heard(AgentOffered("1001", "PJSIP/1001"), T0 + 1)
+    b.note(RingOut("1001", unreachable=True), T0 + 1.2)
+    b.heard(AgentOffered("1002", "PJSIP/1002"), T0 + 2)
+    b.note(RingOut("1002"), T0 + 17)  # rang its whole ring time: a miss, not unreachable
+    b.heard(AgentOffered("1001", "PJSIP/1001"), T0 + 20)
+    b.note(EmitQueueEvent(CallAnswered("c1", "general", T0 + 23, "1001")), T0 + 23)
+    offers = b.build(T0 + 30).offers
+    assert [(o.agent_id, o.unreachable, o.answered) for o in offers] == [
+        ("1001", True, False),
+        ("1002", False, False),
+        ("1001", False, True),
+    ]

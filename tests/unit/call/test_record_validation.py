@@ -72,8 +72,11 @@ def test_parse_time_refuses_what_is_not_an_aware_time(value: object, message: st
 def test_announcement_and_offer_round_trip() -> None:
     announcement = Announcement(T, 3, 120.0)
     offer = Offered(T, "agent1", step=2, answered=True)
+    unreachable = Offered(T, "agent2", unreachable=True)
     assert Announcement.from_dict(announcement.to_dict()) == announcement
     assert Offered.from_dict(offer.to_dict()) == offer
+    assert Offered.from_dict(unreachable.to_dict()) == unreachable
+    # a record kept before offers said whether the phone could be rung reads as rung
     assert Offered.from_dict({"at": T.isoformat(), "agent_id": "a"}) == Offered(T, "a")
 
 
@@ -94,6 +97,7 @@ def test_an_announcement_with_an_unknown_field_is_refused() -> None:
         ({"step": -1}, r"offer\.step must be a whole number"),
         ({"step": False}, r"offer\.step must be a whole number"),
         ({"answered": "yes"}, r"offer\.answered must be true or false"),
+        ({"unreachable": 1}, r"offer\.unreachable must be true or false"),
         ({"agent_id": 7}, r"offer\.agent_id must be a string"),
     ],
 )

@@ -14,6 +14,7 @@ from line311.queue.events import (
     CallCompleted,
     CallEnqueued,
     CallTimedOut,
+    OfferMissed,
 )
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.queue_log import (
@@ -79,6 +80,20 @@ def test_a_handled_call_is_written_as_asterisk_writes_it() -> None:
         f"{int(T) + 200}|c1|general|NONE|COMPLETECALLER|12|188|1",
         f"{int(T) + 40}|c2|general|NONE|ABANDON|1|2|39",
     ]
+
+
+def test_a_missed_offer_is_a_ring_line_in_milliseconds_that_reads_back_as_no_event() -> None:
+    translator = QueueLogTranslator()
+    rang = translator.offer_missed(OfferMissed("c1", "general", T + 20, "ccr-7", 15.0004))
+    unreachable = OfferMissed("c1", "general", T + 21, "ccr-8", -0.001, unreachable=True)
+    canceled = OfferMissed("c1", "general", T + 30, "ccr-9", 4.2, canceled=True)
+    records = rang + translator.offer_missed(unreachable) + translator.offer_missed(canceled)
+    assert [format_line(r) for r in records] == [
+        f"{int(T) + 20}|c1|general|ccr-7|RINGNOANSWER|15000",
+        f"{int(T) + 21}|c1|general|ccr-8|RINGNOANSWER|0",
+        f"{int(T) + 30}|c1|general|ccr-9|RINGCANCELED|4200",
+    ]
+    assert list(events_from_records(records)) == []  # no fact of the queue's figures
 
 
 def test_timeouts_callbacks_and_agent_hangups_have_their_own_events() -> None:
