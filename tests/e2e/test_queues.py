@@ -287,7 +287,8 @@ def test_given_a_ccr_whose_phone_is_not_registered_when_offered_a_call_then_held
         assert api.agent("agent5")["state"] == "paused"
         agent2 = phone(tmp_path, asterisk_instance, "agent2", talk_ms=3000)
         api.post("/agents/agent2/login")
-        wait_until(lambda: api.agent("agent5")["state"] == "available", 20, "agent5 back")
+        # (40 s: a second failed dial, had the hold ended before agent2 came, holds 20 s)
+        wait_until(lambda: api.agent("agent5")["state"] == "available", 40, "agent5 back")
         assert call.wait(timeout=60).final_status == 200
     finally:
         stop_all(*(p for p in (agent2,) if p is not None))

@@ -289,6 +289,7 @@ def build_queue_edge(
         auto_pause=AutoPausePolicy(
             after_misses=settings.queue_auto_pause_after,
             unreachable_hold=settings.queue_unreachable_hold,
+            unreachable_hold_max=settings.queue_unreachable_hold_max,
         ),
         interpreter_language="en",
     )

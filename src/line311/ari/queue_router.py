@@ -219,10 +219,10 @@ class RouterDesk:
         (``unreachable``): the router takes the CCR's miss or hold; the queue_log its line."""
         call_id, agent_id = leg.call_id, command.agent_id
         rang = self._rang(call_id, now, agent_id)
-        paused = False
+        paused, hold = False, 0.0
         try:
             if command.unreachable:
-                self.router.offer_unreachable(call_id, agent_id, now)
+                hold = self.router.offer_unreachable(call_id, agent_id, now)
             else:
                 paused = self.router.offer_timeout(call_id, agent_id, now)
         except StaleOfferError as exc:
@@ -235,7 +235,7 @@ class RouterDesk:
             logger.warning(
                 "call %s: %s's phone could not be rung; the CCR is held out of offers "
                 "for %g s and the call keeps its place",
-                call_id, agent_id, self.router.auto_pause.unreachable_hold,
+                call_id, agent_id, hold,
             )  # fmt: skip
         else:
             logger.info(

@@ -179,6 +179,8 @@ class Settings(
     def _check_consistency(self) -> Settings:
         if self.restart_backoff_max < self.restart_backoff_initial:
             raise ValueError("restart_backoff_max must be at least restart_backoff_initial")
+        if self.queue_unreachable_hold_max < self.queue_unreachable_hold:
+            raise ValueError("queue_unreachable_hold_max must be at least queue_unreachable_hold")
         if self.rtp_port_end <= self.rtp_port_start:
             raise ValueError("rtp_port_end must be greater than rtp_port_start")
         ports = {

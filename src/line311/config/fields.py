@@ -312,7 +312,15 @@ class QueueSettings(BaseModel):
         le=300,
         description="Seconds a CCR whose phone could not be rung at all (not registered, "
         "Asterisk out of channels or ports) is paused 'unreachable' before the router resumes "
-        "them; no miss is counted.",
+        "them; no miss is counted. Each further failed dial in a row doubles the hold, up to "
+        "queue_unreachable_hold_max.",
+    )
+    queue_unreachable_hold_max: float = Field(
+        default=300.0,
+        ge=1,
+        le=3600,
+        description="The longest 'unreachable' hold: a phone that stays unreachable (a CCR "
+        "logged in with no phone registered) is tried again at most this often.",
     )
     queue_announce_first: float = Field(
         default=2.0, ge=0, description="Seconds after entering before the first position message."

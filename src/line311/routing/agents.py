@@ -154,7 +154,10 @@ class AutoPausePolicy:
     reason ``unreachable_reason`` for ``unreachable_hold`` seconds and then resumed by the
     router, so the calls go to the others meanwhile and a phone that stays unreachable is
     tried once per hold, not in a loop; when a whole Asterisk is short of ports, every CCR
-    comes back by itself once it has them again.
+    comes back by itself once it has them again. Each further unreachable offer in a row
+    doubles the hold, up to ``unreachable_hold_max`` (`hold_for`): a CCR logged in with no
+    phone (gone home without logging out) is tried ever less often, not every 10 s all day.
+    The streak ends when the phone rings again, or the CCR resumes or logs out themselves.
     """
 
     after_misses: int = 1
@@ -162,12 +165,20 @@ class AutoPausePolicy:
     count_rejections: bool = True
     unreachable_hold: float = 10.0
     unreachable_reason: str = "unreachable"
+    unreachable_hold_max: float = 300.0
 
     def __post_init__(self) -> None:
         if self.after_misses < 0:
             raise RoutingConfigError("auto-pause after_misses must be >= 0")
         if not self.unreachable_hold > 0:
             raise RoutingConfigError("auto-pause unreachable_hold must be > 0 seconds")
+        if not self.unreachable_hold_max >= self.unreachable_hold:
+            raise RoutingConfigError("auto-pause unreachable_hold_max must be >= unreachable_hold")
+
+    def hold_for(self, streak: int) -> float:
+        """The hold after the ``streak``-th unreachable offer in a row (1: the first)."""
+        doublings = min(max(streak, 1) - 1, 32)  # 2**32 holds are past any maximum
+        return min(self.unreachable_hold * 2.0**doublings, self.unreachable_hold_max)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +218,7 @@ class Agent:
         "state",
         "state_since",
         "time_in_state",
+        "unreachable_streak",
         "wrapup_until",
     )
 
@@ -220,6 +232,8 @@ class Agent:
         self.calls_handled = 0
         self.consecutive_misses = 0
         self.missed_offers = 0
+        self.unreachable_streak = 0
+        """Offers in a row whose phone could not be rung (see `AutoPausePolicy.hold_for`)."""
         self.call_id: str | None = None
         self.call_queue: str | None = None
         self.call_started_at: float | None = None
@@ -252,11 +266,13 @@ class Agent:
             self.idle_since = now
         elif new is AgentState.LOGGED_OUT:
             self.idle_since = None
+            self.unreachable_streak = 0
         if new is not AgentState.WRAP_UP:
             self.wrapup_until = None
         if event is AgentEvent.ACCEPT:
             self.call_started_at = now
             self.consecutive_misses = 0
+            self.unreachable_streak = 0
         elif new in (AgentState.AVAILABLE, AgentState.PAUSED, AgentState.LOGGED_OUT):
             self.call_id = None
             self.call_queue = None
@@ -299,6 +315,7 @@ class Agent:
             "calls_handled": self.calls_handled,
             "consecutive_misses": self.consecutive_misses,
             "missed_offers": self.missed_offers,
+            "unreachable_streak": self.unreachable_streak,
             "call_id": self.call_id,
             "call_queue": self.call_queue,
             "call_started_at": self.call_started_at,
@@ -320,6 +337,7 @@ class Agent:
             agent.calls_handled = int(data["calls_handled"])
             agent.consecutive_misses = int(data["consecutive_misses"])
             agent.missed_offers = int(data["missed_offers"])
+            agent.unreachable_streak = int(data.get("unreachable_streak", 0))  # older state
             agent.call_id = data["call_id"]
             agent.call_queue = data["call_queue"]
             agent.call_started_at = data["call_started_at"]

@@ -89,6 +89,7 @@ class AgentSide:
         agent = self._agent(agent_id)
         self._apply(agent, AgentEvent.RESUME, now)
         agent.consecutive_misses = 0
+        agent.unreachable_streak = 0  # the CCR says they are there
         self.store.put_agent(agent)
 
     def agent_figures(self, agent_id: str, now: float) -> AgentFigures:
@@ -209,18 +210,22 @@ class AgentSide:
             raise StaleOfferError(call_id, agent_id, f"the agent is {agent.state.value}")
         return call, agent
 
-    def offer_unreachable(self, call_id: str, agent_id: str, now: float) -> None:
+    def offer_unreachable(self, call_id: str, agent_id: str, now: float) -> float:
         """The CCR's phone could not be rung at all: the call goes back to its place, no miss
         is counted, and the CCR is paused ``unreachable_reason`` until the hold ends (see
-        `AutoPausePolicy`; `end_unreachable_hold` resumes them)."""
+        `AutoPausePolicy`; `end_unreachable_hold` resumes them). Returns the hold's seconds
+        (longer for each unreachable offer in a row: `AutoPausePolicy.hold_for`)."""
         call, agent = self._reservation(call_id, agent_id)
         policy = self.auto_pause
         self._apply(agent, AgentEvent.CANCEL, now)
         self._apply(agent, AgentEvent.PAUSE, now, reason=policy.unreachable_reason)
+        agent.unreachable_streak += 1
+        hold = policy.hold_for(agent.unreachable_streak)
         self.store.put_agent(agent)
         self.store.cancel(UNREACHABLE_TIMER, agent_id)
-        self.store.schedule(now + policy.unreachable_hold, UNREACHABLE_TIMER, agent_id)
+        self.store.schedule(now + hold, UNREACHABLE_TIMER, agent_id)
         self._return_call(call.call_id, now)
+        return hold
 
     def end_unreachable_hold(self, agent_id: str, now: float) -> bool:
         """The hold is over: a CCR still paused for it is available again (one paused since
@@ -239,6 +244,7 @@ class AgentSide:
     def _offer_failed(self, call_id: str, agent_id: str, now: float, event: AgentEvent) -> bool:
         call, agent = self._reservation(call_id, agent_id)
         self._apply(agent, event, now)
+        agent.unreachable_streak = 0  # the phone rang
         policy = self.auto_pause
         paused = False
         if event is AgentEvent.TIMEOUT or policy.count_rejections:

@@ -74,10 +74,14 @@ def test_an_agent_round_trips_through_a_dict():
     a.apply(E.LOGIN, 0)
     a.apply(E.RESERVE, 5)
     a.call_id = "c1"
+    a.unreachable_streak = 3
     b = Agent.from_dict(a.to_dict())
     assert b.to_dict() == a.to_dict()
     with pytest.raises(RoutingConfigError, match="cannot restore"):
         Agent.from_dict({"agent_id": "x"})
+    # a state saved before the streak was kept: none
+    older = {k: v for k, v in a.to_dict().items() if k != "unreachable_streak"}
+    assert Agent.from_dict(older).unreachable_streak == 0
 
 
 def test_profiles_and_policies_refuse_nonsense():

@@ -546,4 +546,48 @@ def test_given_an_unreachable_hold_when_the_ccr_pauses_or_leaves_meanwhile_then_
 def test_given_a_hold_that_is_not_positive_then_routing_config_error() -> None:
     with pytest.raises(RoutingConfigError, match="unreachable_hold"):
         AutoPausePolicy(unreachable_hold=0)
+    with pytest.raises(RoutingConfigError, match="unreachable_hold_max"):
+        AutoPausePolicy(unreachable_hold=20, unreachable_hold_max=10)
     assert AutoPausePolicy().unreachable_hold == 10.0
+    assert [AutoPausePolicy().hold_for(n) for n in (0, 1, 2, 5, 6, 10**6)] == [
+        10,
+        10,
+        20,
+        160,
+        300,
+        300,
+    ]
+
+
+def _unreachable_round(r: Router, now: float) -> tuple[float, float]:
+    """a1 is offered c1, its phone cannot be rung, the hold runs out: (the hold, its end)."""
+    [offer] = r.decide(now=now)
+    assert (offer.call_id, offer.agent_id) == ("c1", "a1")
+    hold = r.offer_unreachable("c1", "a1", now=now)
+    r.tick(now=now + hold)
+    assert r.agent("a1").state is AgentState.AVAILABLE
+    return hold, now + hold
+
+
+def test_given_a_phone_that_stays_unreachable_then_each_hold_doubles_to_the_maximum_until_it_rings_or_the_ccr_resumes() -> (
+    None
+):
+    """A CCR logged in with no phone (gone home without logging out) is tried ever less often,
+    not every 10 s all day; a ring, or the CCR's own resume, starts again from the first hold."""
+    policy = AutoPausePolicy(after_misses=0, unreachable_hold_max=50)
+    r = Router(queues(general={"requires": "topic:general"}), auto_pause=policy)
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=0)
+    holds, now = [], 0.0
+    for _ in range(5):
+        hold, now = _unreachable_round(r, now)
+        holds.append(hold)
+    assert holds == [10, 20, 40, 50, 50]
+    assert [o.agent_id for o in r.decide(now=now)] == ["a1"]
+    assert not r.offer_timeout("c1", "a1", now=now + 15)  # it rang: the phone is back
+    assert _unreachable_round(r, now + 15)[0] == 10
+    _, now = _unreachable_round(r, now + 100)
+    assert [o.agent_id for o in r.decide(now=now)] == ["a1"]
+    assert r.offer_unreachable("c1", "a1", now=now) == 40  # the third in a row
+    r.agent_resume("a1", now=now + 1)  # the CCR says they are there
+    assert _unreachable_round(r, now + 1)[0] == 10

@@ -267,3 +267,12 @@ def test_given_queue_legs_in_workers_without_workers_then_the_settings_are_refus
     assert load_settings(state_dir=tmp_path, ivr_workers=1, queue_legs="workers").queue_legs == (
         "workers"
     )
+
+
+def test_given_an_unreachable_hold_cap_below_the_first_hold_then_the_settings_are_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="queue_unreachable_hold_max"):
+        load_settings(state_dir=tmp_path, queue_unreachable_hold=30, queue_unreachable_hold_max=20)
+    settings = load_settings(state_dir=tmp_path)
+    assert (settings.queue_unreachable_hold, settings.queue_unreachable_hold_max) == (10, 300)
