@@ -77,11 +77,26 @@ def _workers(
 
 def _workers_up(sup: Supervised, workers: int = 2) -> None:
     for k in range(1, workers + 1):
-        wait_until(
-            lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
-            30,
-            f"worker {k} connected to ARI",
+        try:
+            wait_until(
+                lambda k=k: (h := _worker_health(sup, k)) is not None and h["ari_connected"],
+                30,
+                f"worker {k} connected to ARI",
+            )
+        except AssertionError as exc:  # who has the worker's port, if anyone
+            port = sup.worker_base + k  # type: ignore[attr-defined]
+            raise AssertionError(f"{exc}; port {port}: {_sockets_on(port)}") from None
+
+
+def _sockets_on(port: int) -> str:
+    """The loopback TCP sockets on ``port`` (``ss``), to tell a lost port from a slow worker."""
+    try:
+        found = subprocess.run(
+            ["ss", "-Htanp", f"( sport = :{port} )"], capture_output=True, text=True, check=False
         )
+    except OSError as exc:  # no ss here
+        return f"unknown ({exc})"
+    return found.stdout.strip() or f"none ({found.stderr.strip() or 'ss found nothing'})"
 
 
 def _ccr(sup: Supervised, tmp_path: Path, *, talk_ms: int) -> SippPhone:
