@@ -116,7 +116,8 @@ class QueueLogWriter:
         hub.on_offer_missed.append(self.offer_missed)
 
     def offer_missed(self, fact: OfferMissed) -> None:
-        """An offer rang out or could not ring: its ``RINGNOANSWER`` line."""
+        """An offer rang out or could not ring (``RINGNOANSWER``), or the caller hung up
+        while it rang (``RINGCANCELED``): its line."""
         for record in self._translator.offer_missed(fact):
             self._file.write(format_line(record))
 
