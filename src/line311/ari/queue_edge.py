@@ -121,9 +121,11 @@ class QueueLogWriter:
         for record in self._translator.offer_missed(fact):
             self._file.write(format_line(record))
 
-    def resumed(self, event: CallEnqueued, answered_at: float | None) -> None:
+    def resumed(
+        self, event: CallEnqueued, answered_at: float | None, agent_id: str | None = None
+    ) -> None:
         """A call resumed from another controller's state (see `QueueLogTranslator.resume`)."""
-        self._translator.resume(event, answered_at)
+        self._translator.resume(event, answered_at, agent_id)
 
     def close(self) -> None:
         self._file.close()

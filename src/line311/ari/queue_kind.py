@@ -184,7 +184,7 @@ class QueueKind(RouterDesk, LegHost):
         self, leg: QueuedCall, requires: tuple[tuple[str, int], ...], now: float
     ) -> tuple[tuple[str, int], ...]:
         requires = self._place(leg, requires, now)
-        self.hub.resumed(self._enqueued(leg), leg.answered_at)
+        self.hub.resumed(self._enqueued(leg), leg.answered_at, leg.agent_id)
         return requires
 
     def _place(

@@ -45,9 +45,9 @@ class QueueEventHub:
     ) -> None:
         self.accumulator = accumulator if accumulator is not None else IntervalAccumulator()
         self.sinks: list[EventSink] = list(sinks)
-        self.on_resumed: list[Callable[[CallEnqueued, float | None], None]] = []
+        self.on_resumed: list[Callable[[CallEnqueued, float | None, str | None], None]] = []
         """Told of every call resumed from another controller's state (its enqueue, and
-        when a CCR answered it): a stateful sink (the queue_log) knows it again."""
+        when and which CCR answered it): a stateful sink (the queue_log) knows it again."""
         self.on_offer_missed: list[Callable[[OfferMissed], None]] = []
         """Told of every offer that rang out or could not ring (not a queue event: the
         figures do not count it); the queue_log writes it."""
@@ -57,10 +57,12 @@ class QueueEventHub:
         """Add a sink (e.g. the dashboard's live hub)."""
         self.sinks.append(sink)
 
-    def resumed(self, event: CallEnqueued, answered_at: float | None) -> None:
+    def resumed(
+        self, event: CallEnqueued, answered_at: float | None, agent_id: str | None = None
+    ) -> None:
         for hook in list(self.on_resumed):
             try:
-                hook(event, answered_at)
+                hook(event, answered_at, agent_id)
             except Exception:
                 logger.exception("queue resume hook %r failed", hook)
 

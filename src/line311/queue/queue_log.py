@@ -173,6 +173,7 @@ class _Visit:
     enqueued_at: float
     orig_position: int
     answered_at: float | None = None
+    agent: str = NONE
 
 
 @dataclass(slots=True)
@@ -187,14 +188,22 @@ class QueueLogTranslator:
     _waiting: dict[str, list[str]] = field(default_factory=dict)  # queue -> call ids in order
     _agents: dict[str, tuple[AgentActivity, float, float | None]] = field(default_factory=dict)
 
-    def resume(self, event: CallEnqueued, answered_at: float | None = None) -> None:
-        """A call another controller enqueued (and, with ``answered_at``, connected) goes on
-        here: remember it without writing a line, so its later lines are written. Calls
-        still waiting take their original positions in the order they are resumed."""
+    def resume(
+        self, event: CallEnqueued, answered_at: float | None = None, agent_id: str | None = None
+    ) -> None:
+        """A call another controller enqueued (and, with ``answered_at``, connected to
+        ``agent_id``) goes on here: remember it without writing a line, so its later lines
+        are written. Calls still waiting take their original positions in the order they
+        are resumed."""
         key = (event.queue, event.call_id)
         if key in self._visits:
             return
-        visit = _Visit(enqueued_at=event.at, orig_position=0, answered_at=answered_at)
+        visit = _Visit(
+            enqueued_at=event.at,
+            orig_position=0,
+            answered_at=answered_at,
+            agent=agent_id if answered_at is not None and agent_id else NONE,
+        )
         if answered_at is None:
             line = self._waiting.setdefault(event.queue, [])
             line.append(event.call_id)
@@ -222,6 +231,7 @@ class QueueLogTranslator:
         if isinstance(event, CallAnswered):
             self._leave(key)
             visit.answered_at = event.at
+            visit.agent = event.agent_id
             return [
                 self._rec(
                     event,
@@ -241,9 +251,14 @@ class QueueLogTranslator:
                 else QueueLogEvent.COMPLETECALLER
             )
             call_time = event.talk_seconds + event.hold_seconds
-            return [
+            return [  # the CCR who took the call, as app_queue names its member
                 self._rec(
-                    event, NONE, name, _seconds(hold), _seconds(call_time), visit.orig_position
+                    event,
+                    visit.agent,
+                    name,
+                    _seconds(hold),
+                    _seconds(call_time),
+                    visit.orig_position,
                 )
             ]
         position = self._leave(key)

@@ -135,6 +135,7 @@ async def test_given_a_caller_talking_to_a_ccr_when_a_new_controller_resumes_the
         lines = parse_lines((tmp_path / "queue_log").read_text().splitlines())
         (completed,) = [r for r in lines if r.event == "COMPLETECALLER"]
         assert (completed.call_id, completed.data[:2]) == ("c1", ("5", "60"))
+        assert completed.agent == "agent1"  # the CCR, as app_queue names its member
 
 
 async def test_a_caller_who_hung_up_while_no_controller_listened_is_an_abandon() -> None:

@@ -77,8 +77,32 @@ def test_a_handled_call_is_written_as_asterisk_writes_it() -> None:
         f"{int(T)}|c1|general|NONE|ENTERQUEUE||h:ab12|1",
         f"{int(T) + 1}|c2|general|NONE|ENTERQUEUE||h:ab12|2",
         f"{int(T) + 12}|c1|general|ccr-7|CONNECT|12|1700000112.9|0",
-        f"{int(T) + 200}|c1|general|NONE|COMPLETECALLER|12|188|1",
+        f"{int(T) + 200}|c1|general|ccr-7|COMPLETECALLER|12|188|1",
         f"{int(T) + 40}|c2|general|NONE|ABANDON|1|2|39",
+    ]
+
+
+def test_given_calls_resumed_from_another_controller_then_their_later_lines_name_their_ccr() -> (
+    None
+):
+    """app_queue names the member in COMPLETECALLER / COMPLETEAGENT: per-CCR talk time in
+    reporting tools comes from those lines, across a controller restart too."""
+    translator = QueueLogTranslator()
+    translator.resume(CallEnqueued("c1", "general", T), answered_at=T + 12, agent_id="ccr-7")
+    translator.resume(CallEnqueued("c2", "general", T + 1))
+    lines = [
+        format_line(r)
+        for e in (
+            CallCompleted("c1", "general", T + 100, talk_seconds=88),
+            CallAnswered("c2", "general", T + 101, agent_id="ccr-8"),
+            CallCompleted("c2", "general", T + 160, talk_seconds=59, ended_by="agent"),
+        )
+        for r in translator.records_for(e)
+    ]
+    assert lines == [
+        f"{int(T) + 100}|c1|general|ccr-7|COMPLETECALLER|12|88|0",
+        f"{int(T) + 101}|c2|general|ccr-8|CONNECT|100||0",
+        f"{int(T) + 160}|c2|general|ccr-8|COMPLETEAGENT|100|59|1",
     ]
 
 
