@@ -264,7 +264,7 @@ def test_given_a_ccr_who_does_not_answer_when_a_call_is_offered_then_they_are_pa
     assert rang.agent == "agent1"
     assert int(rang.data[0]) >= 1000  # it rang its ring time (milliseconds)
     offers = call_records(stack, [call_id])[call_id]["queue_leg"]["offers"]
-    assert [(o["agent_id"], o["answered"], o["unreachable"]) for o in offers] == [
+    assert [(o["agent_id"], o["answered"], o.get("unreachable", False)) for o in offers] == [
         ("agent1", False, False),
         ("agent2", True, False),
     ]
@@ -304,7 +304,7 @@ def test_given_a_ccr_whose_phone_is_not_registered_when_offered_a_call_then_held
     unrung = [r for r in queue_log(stack) if r.event == "RINGNOANSWER" and r.call_id == call_id]
     assert {r.agent for r in unrung} == {"agent5"}
     offers = call_records(stack, [call_id])[call_id]["queue_leg"]["offers"]
-    assert [o["agent_id"] for o in offers if o["unreachable"]] == ["agent5"] * len(unrung)
+    assert [o["agent_id"] for o in offers if o.get("unreachable")] == ["agent5"] * len(unrung)
     assert [o["agent_id"] for o in offers if o["answered"]] == ["agent2"]
 
 

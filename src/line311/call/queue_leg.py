@@ -52,13 +52,15 @@ class Offered:
     unreachable: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "at": _iso(self.at),
             "agent_id": self.agent_id,
             "step": self.step,
             "answered": self.answered,
-            "unreachable": self.unreachable,
         }
+        if self.unreachable:  # only then: a CRM bridge of the release before reads the rest
+            out["unreachable"] = True
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:

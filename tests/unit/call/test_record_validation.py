@@ -76,6 +76,7 @@ def test_announcement_and_offer_round_trip() -> None:
     assert Announcement.from_dict(announcement.to_dict()) == announcement
     assert Offered.from_dict(offer.to_dict()) == offer
     assert Offered.from_dict(unreachable.to_dict()) == unreachable
+    assert "unreachable" not in offer.to_dict()  # said only when true: older bridges read it
     # a record kept before offers said whether the phone could be rung reads as rung
     assert Offered.from_dict({"at": T.isoformat(), "agent_id": "a"}) == Offered(T, "a")
 
