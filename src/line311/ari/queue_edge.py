@@ -45,8 +45,8 @@ from line311.queue.events import (
     CallCompleted,
     CallEnqueued,
     CallTimedOut,
-    OfferMissed,
     QueueEvent,
+    RingFact,
 )
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.queue_log import QueueLogTranslator, format_line
@@ -109,16 +109,16 @@ class QueueLogWriter:
         return self._file.dropped
 
     def follow(self, hub: QueueEventHub) -> None:
-        """Write the lines of ``hub``'s events, of its resumed calls and of its missed
-        offers."""
+        """Write the lines of ``hub``'s events, of its resumed calls and of its offers'
+        ringing."""
         hub.subscribe(self)
         hub.on_resumed.append(self.resumed)
-        hub.on_offer_missed.append(self.offer_missed)
+        hub.on_ring.append(self.ring)
 
-    def offer_missed(self, fact: OfferMissed) -> None:
-        """An offer rang out or could not ring (``RINGNOANSWER``), or the caller hung up
-        while it rang (``RINGCANCELED``): its line."""
-        for record in self._translator.offer_missed(fact):
+    def ring(self, fact: RingFact) -> None:
+        """An offer rang out or could not ring (``RINGNOANSWER``), the caller hung up while
+        it rang (``RINGCANCELED``): its line; or it was answered (CONNECT's ring time)."""
+        for record in self._translator.ring(fact):
             self._file.write(format_line(record))
 
     def resumed(

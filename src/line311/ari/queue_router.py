@@ -38,6 +38,7 @@ from line311.queue.events import (
     AgentActivity,
     AgentStateChanged,
     CallTimedOut,
+    OfferAnswered,
     OfferMissed,
     QueueEvent,
 )
@@ -188,14 +189,14 @@ class RouterDesk:
             return told
         reply: Event | None = None
         if isinstance(command, LeaveQueue):
+            rang = self._rang(call_id, now)
             try:
-                rang = self._rang(call_id, now)
                 ringing = self.router.call_left(call_id, now)
             except RoutingError as exc:
                 logger.warning("call %s: already out of line: %s", call_id, exc)
             else:
                 if ringing is not None:  # the caller hung up while a CCR's phone rang
-                    self.hub.offer_missed(
+                    self.hub.ring(
                         OfferMissed(call_id, leg.queue, now, ringing, rang, canceled=True)
                     )
         elif isinstance(command, AcceptOffer):
@@ -228,7 +229,7 @@ class RouterDesk:
         except StaleOfferError as exc:
             logger.info("call %s: ring ended for a settled offer: %s", call_id, exc)
             return
-        self.hub.offer_missed(
+        self.hub.ring(
             OfferMissed(call_id, leg.queue, now, agent_id, rang, unreachable=command.unreachable)
         )
         if command.unreachable:
@@ -245,22 +246,28 @@ class RouterDesk:
 
     def _rang(self, call_id: str, now: float, agent_id: str | None = None) -> float:
         """Seconds the offer of ``call_id`` (to ``agent_id``, or to whoever it is offered)
-        has rung at ``now``; 0 when no CCR is reserved for it."""
-        if agent_id is None:
-            agent_id = self.router.waiting_call(call_id).offered_to
+        has rung at ``now``; 0 when no CCR is reserved for it (or either is unknown: the
+        router's own answer to the command says so)."""
+        try:
             if agent_id is None:
-                return 0.0
-        agent = self.router.agent(agent_id)
+                agent_id = self.router.waiting_call(call_id).offered_to
+                if agent_id is None:
+                    return 0.0
+            agent = self.router.agent(agent_id)
+        except RoutingError:
+            return 0.0
         if agent.state is not AgentState.RESERVED or agent.call_id != call_id:
             return 0.0
         return max(0.0, now - agent.state_since)
 
     def _accept(self, leg: QueuedCall, agent_id: str, now: float) -> Event:
+        rang = self._rang(leg.call_id, now, agent_id)
         try:
             waiting = self.router.offer_accepted(leg.call_id, agent_id, now)
         except StaleOfferError as exc:
             logger.info("call %s: answer for a stale offer (%s)", leg.call_id, exc)
             return OfferRefused()
+        self.hub.ring(OfferAnswered(leg.call_id, leg.queue, now, agent_id, rang))
         if self.on_answer is not None:  # the desk's screen pop, before whisper and bridge
             self.on_answer(
                 AnsweredCall(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from line311.call.record import QueueLeg
-from line311.queue.events import CallEnqueued, OfferMissed, QueueEvent
+from line311.queue.events import CallEnqueued, QueueEvent, RingFact
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.leg import LegOptions
 
@@ -48,9 +48,10 @@ class QueueEventHub:
         self.on_resumed: list[Callable[[CallEnqueued, float | None, str | None], None]] = []
         """Told of every call resumed from another controller's state (its enqueue, and
         when and which CCR answered it): a stateful sink (the queue_log) knows it again."""
-        self.on_offer_missed: list[Callable[[OfferMissed], None]] = []
-        """Told of every offer that rang out or could not ring (not a queue event: the
-        figures do not count it); the queue_log writes it."""
+        self.on_ring: list[Callable[[RingFact], None]] = []
+        """Told what became of every offer's ringing (answered, rung out, could not ring,
+        the caller hung up): not queue events, the figures do not count them; the queue_log
+        writes them."""
         self.emitted = 0
 
     def subscribe(self, sink: EventSink) -> None:
@@ -66,12 +67,12 @@ class QueueEventHub:
             except Exception:
                 logger.exception("queue resume hook %r failed", hook)
 
-    def offer_missed(self, fact: OfferMissed) -> None:
-        for hook in list(self.on_offer_missed):
+    def ring(self, fact: RingFact) -> None:
+        for hook in list(self.on_ring):
             try:
                 hook(fact)
             except Exception:
-                logger.exception("missed-offer hook %r failed", hook)
+                logger.exception("ring hook %r failed", hook)
 
     def emit(self, event: QueueEvent) -> None:
         self.emitted += 1

@@ -37,8 +37,10 @@ __all__ = [
     "CallEvent",
     "CallTimedOut",
     "CallbackRequested",
+    "OfferAnswered",
     "OfferMissed",
     "QueueEvent",
+    "RingFact",
 ]
 
 
@@ -165,6 +167,21 @@ class OfferMissed:
     unreachable: bool = False
     canceled: bool = False
 
+
+@dataclass(frozen=True, slots=True)
+class OfferAnswered:
+    """The CCR answered the offer after it rang ``ring_seconds`` (the queue_log's CONNECT
+    carries it as its ring time). Not a `QueueEvent`, like `OfferMissed`."""
+
+    call_id: str
+    queue: str
+    at: float
+    agent_id: str
+    ring_seconds: float
+
+
+RingFact = OfferMissed | OfferAnswered
+"""What became of one offer's ringing (the queue_log's RING lines and CONNECT's ring time)."""
 
 CallEvent = (
     CallEnqueued | CallAnswered | CallAbandoned | CallTimedOut | CallbackRequested | CallCompleted

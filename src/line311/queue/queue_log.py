@@ -9,7 +9,7 @@ name (``NONE`` for caller events). The data fields are the ones Asterisk's app_q
 (docs.asterisk.org, Operation › Logging › Queue Logs):
 
     ENTERQUEUE       url|callerid|position            (position: added by recent Asterisk)
-    CONNECT          holdtime|bridged channel uniqueid|ringtime
+    CONNECT          holdtime|bridged channel uniqueid|ringtime (seconds)
     COMPLETECALLER   holdtime|calltime|origposition   (the caller hung up)
     COMPLETEAGENT    holdtime|calltime|origposition   (the agent hung up)
     ABANDON          position|origposition|waittime
@@ -52,8 +52,9 @@ from line311.queue.events import (
     CallCompleted,
     CallEnqueued,
     CallTimedOut,
-    OfferMissed,
+    OfferAnswered,
     QueueEvent,
+    RingFact,
 )
 
 __all__ = [
@@ -174,6 +175,7 @@ class _Visit:
     orig_position: int
     answered_at: float | None = None
     agent: str = NONE
+    rang: tuple[str, float] | None = None  # (CCR, seconds) of the offer answered
 
 
 @dataclass(slots=True)
@@ -232,6 +234,7 @@ class QueueLogTranslator:
             self._leave(key)
             visit.answered_at = event.at
             visit.agent = event.agent_id
+            rang = visit.rang[1] if visit.rang and visit.rang[0] == event.agent_id else 0.0
             return [
                 self._rec(
                     event,
@@ -239,7 +242,7 @@ class QueueLogTranslator:
                     QueueLogEvent.CONNECT,
                     _seconds(wait),
                     member_uniqueid,
-                    "0",
+                    _seconds(rang),
                 )
             ]
         if isinstance(event, CallCompleted):
@@ -284,10 +287,16 @@ class QueueLogTranslator:
             )
         return [self._rec(event, NONE, name, position, visit.orig_position, _seconds(wait))]
 
-    def offer_missed(self, fact: OfferMissed) -> list[QueueLogRecord]:
+    def ring(self, fact: RingFact) -> list[QueueLogRecord]:
         """``RINGNOANSWER|ringtime`` (milliseconds) for an offer that rang out or could not
         ring, as app_queue writes for a ring-out and for a busy or unavailable member;
-        ``RINGCANCELED|ringtime`` when the caller hung up while it rang."""
+        ``RINGCANCELED|ringtime`` when the caller hung up while it rang. An answered offer
+        writes nothing: its ring time goes into the CONNECT line that follows."""
+        if isinstance(fact, OfferAnswered):
+            visit = self._visits.get((fact.queue, fact.call_id))
+            if visit is not None:
+                visit.rang = (fact.agent_id, fact.ring_seconds)
+            return []
         ring_ms = max(0, round(fact.ring_seconds * 1000))
         name = QueueLogEvent.RINGCANCELED if fact.canceled else QueueLogEvent.RINGNOANSWER
         return [

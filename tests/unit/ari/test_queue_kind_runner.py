@@ -55,8 +55,11 @@ async def test_given_a_free_english_ccr_when_an_english_caller_enqueues_then_the
         assert h.router.agent("agent1").state.value == "wrap_up"
         assert h.log is not None
         h.log.close()
-        names = [r.event for r in parse_lines((tmp_path / "queue_log").read_text().splitlines())]
-        assert names == ["AGENTLOGIN", "ENTERQUEUE", "CONNECT", "COMPLETECALLER"]
+        lines = list(parse_lines((tmp_path / "queue_log").read_text().splitlines()))
+        assert [r.event for r in lines] == ["AGENTLOGIN", "ENTERQUEUE", "CONNECT", "COMPLETECALLER"]
+        # CONNECT: waited 3 s, agent1's phone rang 3 s; COMPLETE names the CCR
+        assert (lines[2].agent, lines[2].data[0], lines[2].data[2]) == ("agent1", "3", "3")
+        assert (lines[3].agent, lines[3].data[:2]) == ("agent1", ("3", "60"))
 
 
 def _queue_log(h: Harness, tmp_path: Path, event: str) -> list[tuple[str, str, tuple[str, ...]]]:

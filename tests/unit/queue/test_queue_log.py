@@ -14,6 +14,7 @@ from line311.queue.events import (
     CallCompleted,
     CallEnqueued,
     CallTimedOut,
+    OfferAnswered,
     OfferMissed,
 )
 from line311.queue.intervals import IntervalAccumulator
@@ -76,7 +77,7 @@ def test_a_handled_call_is_written_as_asterisk_writes_it() -> None:
     assert lines_for(events, caller_id="h:ab12", member_uniqueid="1700000112.9") == [
         f"{int(T)}|c1|general|NONE|ENTERQUEUE||h:ab12|1",
         f"{int(T) + 1}|c2|general|NONE|ENTERQUEUE||h:ab12|2",
-        f"{int(T) + 12}|c1|general|ccr-7|CONNECT|12|1700000112.9|0",
+        f"{int(T) + 12}|c1|general|ccr-7|CONNECT|12|1700000112.9|0",  # ring time not told
         f"{int(T) + 200}|c1|general|ccr-7|COMPLETECALLER|12|188|1",
         f"{int(T) + 40}|c2|general|NONE|ABANDON|1|2|39",
     ]
@@ -106,12 +107,33 @@ def test_given_calls_resumed_from_another_controller_then_their_later_lines_name
     ]
 
 
+def test_an_answered_offer_gives_connect_its_ring_time_in_seconds_for_that_ccr_only() -> None:
+    translator = QueueLogTranslator()
+    translator.records_for(CallEnqueued("c1", "general", T))
+    translator.records_for(CallEnqueued("c2", "general", T))
+    assert translator.ring(OfferAnswered("c1", "general", T + 10, "ccr-7", 6.4)) == []
+    translator.ring(OfferAnswered("c2", "general", T + 10, "ccr-8", 4.0))
+    translator.ring(OfferAnswered("c9", "general", T + 10, "ccr-9", 4.0))  # not in line: no-op
+    connects = [
+        format_line(r)
+        for e in (
+            CallAnswered("c1", "general", T + 11, agent_id="ccr-7"),
+            CallAnswered("c2", "general", T + 11, agent_id="ccr-9"),  # not the CCR told of
+        )
+        for r in translator.records_for(e)
+    ]
+    assert connects == [
+        f"{int(T) + 11}|c1|general|ccr-7|CONNECT|11||6",
+        f"{int(T) + 11}|c2|general|ccr-9|CONNECT|11||0",
+    ]
+
+
 def test_a_missed_offer_is_a_ring_line_in_milliseconds_that_reads_back_as_no_event() -> None:
     translator = QueueLogTranslator()
-    rang = translator.offer_missed(OfferMissed("c1", "general", T + 20, "ccr-7", 15.0004))
+    rang = translator.ring(OfferMissed("c1", "general", T + 20, "ccr-7", 15.0004))
     unreachable = OfferMissed("c1", "general", T + 21, "ccr-8", -0.001, unreachable=True)
     canceled = OfferMissed("c1", "general", T + 30, "ccr-9", 4.2, canceled=True)
-    records = rang + translator.offer_missed(unreachable) + translator.offer_missed(canceled)
+    records = rang + translator.ring(unreachable) + translator.ring(canceled)
     assert [format_line(r) for r in records] == [
         f"{int(T) + 20}|c1|general|ccr-7|RINGNOANSWER|15000",
         f"{int(T) + 21}|c1|general|ccr-8|RINGNOANSWER|0",
