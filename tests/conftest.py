@@ -94,8 +94,7 @@ def free_port_run(count: int, kind: int = socket.SOCK_STREAM, avoid: Collection[
     overlap while the slice lasts."""
     if not 1 <= count <= RUN_SLICE // 2:
         raise ValueError(f"a run of {count} ports: 1..{RUN_SLICE // 2}")
-    worker = worker_index()
-    region = worker % XDIST_REGIONS if worker is not None else XDIST_REGIONS + os.getpid() % 3
+    region = process_region()
     first = RUN_BAND.start + region * RUN_SLICE
     for _ in range(RUN_SLICE):
         offset = _run_cursor.get(region, 0)
@@ -217,6 +216,14 @@ def worker_index() -> int | None:
     return int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else None
 
 
+def process_region() -> int:
+    """This pytest process's region: its xdist worker's number (``gw1`` -> 1, modulo
+    `XDIST_REGIONS`), or, outside xdist, one of three regions beyond the workers' (by PID).
+    The RTP blocks (`rtp_block`) and the runs of ports (`free_port_run`) are sliced by it."""
+    worker = worker_index()
+    return worker % XDIST_REGIONS if worker is not None else XDIST_REGIONS + os.getpid() % 3
+
+
 def rtp_block(slot: int) -> int:
     """First port of RTP block ``slot`` (0..`RTP_SLOTS`-1, 200 ports each) of this process.
 
@@ -226,9 +233,7 @@ def rtp_block(slot: int) -> int:
     block would only shrink, but separate blocks keep call capacity predictable."""
     if not 0 <= slot < RTP_SLOTS:
         raise ValueError(f"RTP slot {slot} outside 0..{RTP_SLOTS - 1}")
-    worker = worker_index()
-    region = worker % XDIST_REGIONS if worker is not None else XDIST_REGIONS + os.getpid() % 3
-    return RTP_REGIONS_BASE + region * RTP_REGION + slot * (RTP_REGION // RTP_SLOTS)
+    return RTP_REGIONS_BASE + process_region() * RTP_REGION + slot * (RTP_REGION // RTP_SLOTS)
 
 
 def _test_settings(state_dir: Path, **overrides: object) -> Settings:
