@@ -61,18 +61,10 @@ class QueueEventHub:
     def resumed(
         self, event: CallEnqueued, answered_at: float | None, agent_id: str | None = None
     ) -> None:
-        for hook in list(self.on_resumed):
-            try:
-                hook(event, answered_at, agent_id)
-            except Exception:
-                logger.exception("queue resume hook %r failed", hook)
+        _each(self.on_resumed, "queue resume hook", event, answered_at, agent_id)
 
     def ring(self, fact: RingFact) -> None:
-        for hook in list(self.on_ring):
-            try:
-                hook(fact)
-            except Exception:
-                logger.exception("ring hook %r failed", hook)
+        _each(self.on_ring, "ring hook", fact)
 
     def emit(self, event: QueueEvent) -> None:
         self.emitted += 1
@@ -80,11 +72,16 @@ class QueueEventHub:
             self.accumulator.feed(event)
         except Exception:
             logger.exception("SL accumulator refused %s", type(event).__name__)
-        for sink in list(self.sinks):
-            try:
-                sink(event)
-            except Exception:
-                logger.exception("queue event sink %r failed", sink)
+        _each(self.sinks, "queue event sink", event)
+
+
+def _each(hooks: Sequence[Callable[..., None]], what: str, *args: object) -> None:
+    """Call every hook with ``args``; one that fails is logged (as ``what``) and skipped."""
+    for hook in list(hooks):
+        try:
+            hook(*args)
+        except Exception:
+            logger.exception("%s %r failed", what, hook)
 
 
 # ---------------------------------------------------------------------- options
