@@ -236,6 +236,7 @@ def _with_services(
             "LINE311_RTP_PORT_START": str(settings.rtp_port_start),
             "LINE311_RTP_PORT_END": str(settings.rtp_port_end),
             "LINE311_AGENT_COUNT": str(settings.agent_count),
+            "LINE311_QUEUE_PHONE_STATE": "true",  # as shipped (the tests' stacks turn it off)
         },
         workdir,
         http_port,

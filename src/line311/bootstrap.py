@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
     from line311.ari.client import AriClient
     from line311.ari.fleet import AriFleet
+    from line311.ari.phones import PhoneDesk, PhoneWatch
     from line311.ari.queue_edge import QueueEdge, QueueLogWriter
     from line311.ari.runner import Runner
     from line311.ari.traffic import AriTraffic
@@ -227,6 +228,22 @@ def _runner_loops(
     return ari_loop, hand_over
 
 
+def _phone_watch(
+    settings: Settings, ari: AriClient | AriFleet, desk: PhoneDesk
+) -> PhoneWatch | None:
+    """The CCR phones' registrations, told to the router (`line311.ari.phones`); None when
+    ``queue_phone_state`` is off, or with several Asterisks (the phones register with
+    Kamailio: no Asterisk can tell)."""
+    from line311.ari.client import AriClient
+    from line311.ari.phones import PhoneWatch
+    from line311.routing.roster import load_roster_file
+
+    if not settings.queue_phone_state or not isinstance(ari, AriClient):
+        return None
+    profiles = load_roster_file(Path(settings.agents_file))
+    return PhoneWatch(ari, desk, {p.endpoint: p.agent_id for p in profiles})
+
+
 async def controller_part(
     settings: Settings, stop: asyncio.Event, *, in_process_bridge: bool = False
 ) -> None:
@@ -395,9 +412,13 @@ async def controller_part(
         if hand_in is not None:
             stasis_handlers[HANDOVER_ARG] = hand_in.on_stasis
 
+        phones = _phone_watch(settings, ari, queues.runtime)
+
         async def take_up_hand_offs(listed: set[str]) -> None:
             if hand_in is not None:
                 await hand_in.sweep(listed, controller.holds, older=5.0)
+            if phones is not None:
+                await phones.sync()  # the CCR phones' registrations, after every connect
 
         controller = Runner(
             ari,
@@ -410,6 +431,7 @@ async def controller_part(
             stasis_handlers=stasis_handlers,
             tasks=queues.tasks(),
             after_resync=take_up_hand_offs,
+            watchers={} if phones is None else {"DeviceStateChanged": phones.on_event},
         )
         queues.runtime.bind(controller)
         # queue_legs = workers: the workers run their callers' legs, this router decides

@@ -38,7 +38,7 @@ from tests.conftest import (
     ports_of,
     rtp_block,
 )
-from tests.e2e.stack import LINE311, AriObserver, Service, Stack, wait_until
+from tests.e2e.stack import LINE311, TEST_DEFAULTS, AriObserver, Service, Stack, wait_until
 
 __all__ = ["Desk", "Killed", "Supervised", "alive"]
 
@@ -109,6 +109,7 @@ class Supervised:
         controller_port = free_tcp_port(taken)
         redis_port = free_tcp_port(taken | {controller_port})
         env = {k: v for k, v in os.environ.items() if not k.startswith("LINE311_")}
+        env.update(TEST_DEFAULTS)
         env.update(AsteriskInstance(settings, self.manager).env)
         if asterisks >= 2:
             env["LINE311_ASTERISKS"] = str(asterisks)

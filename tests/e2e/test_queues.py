@@ -27,7 +27,14 @@ from line311.db.engine import make_engine
 from line311.db.queue_models import load_events
 from line311.queue.events import CallEnqueued
 from line311.queue.queue_log import parse_lines
-from line311.sim.sipp import SippCaller, SippPhone, start_agent, start_caller, start_phone
+from line311.sim.sipp import (
+    SippCaller,
+    SippPhone,
+    register_phone,
+    start_agent,
+    start_caller,
+    start_phone,
+)
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import general_queue_env, running_stack
 from tests.e2e.stack import Stack, wait_until
@@ -44,7 +51,10 @@ def stack(
     asterisk_instance: AsteriskInstance, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("queues-stack")
-    env = general_queue_env(workdir) | {"LINE311_QUEUE_ANNOUNCE_FIRST": "1"}
+    env = general_queue_env(workdir) | {
+        "LINE311_QUEUE_ANNOUNCE_FIRST": "1",
+        "LINE311_QUEUE_PHONE_STATE": "true",  # the phones' registrations, as shipped
+    }
     with running_stack(asterisk_instance, workdir, env) as s:
         yield s
 
@@ -270,42 +280,58 @@ def test_given_a_ccr_who_does_not_answer_when_a_call_is_offered_then_they_are_pa
     ]
 
 
-def test_given_a_ccr_whose_phone_is_not_registered_when_offered_a_call_then_held_unreachable_not_paused_and_back_by_itself(
+def unregister(tmp_path: Path, instance: AsteriskInstance, agent: str, local_port: int) -> None:
+    """Take the phone's registration away (``Expires: 0`` for the contact at ``local_port``)."""
+    register_phone(
+        tmp_path / f"{agent}-unregister-{next(_numbers)}", instance.sip_port, agent,
+        password(instance), local_port, expires=0,
+    )  # fmt: skip
+
+
+def test_given_a_ccr_whose_phone_is_not_registered_when_they_log_in_then_no_call_is_offered_to_them_until_it_registers(
     stack: Stack, asterisk_instance: AsteriskInstance, tmp_path: Path
 ) -> None:
-    """Logged in at the desk, no phone registered (agent5: no test registers it): Asterisk
-    cannot ring anyone, which is no miss of the CCR. They are held out `unreachable` for
-    `queue_unreachable_hold` (10 s) and come back by themselves; the call waits its turn and
-    the next CCR takes it."""
+    """Logged in at the desk with no phone registered (agent4, English: no other test here
+    registers it; agent5: the roster has it, this Asterisk has no such endpoint): as
+    app_queue skips a member whose device is unavailable, each CCR waits paused
+    `phone-offline` (Asterisk's device state, followed by the controller), the call goes to
+    the CCR who can be rung, and no dial is spent on the others. agent4's REGISTER brings
+    them in at once; its un-REGISTER takes them out again."""
     api = Api(stack)
+    api.post("/agents/agent4/login")
     api.post("/agents/agent5/login")
     before = set(entered(stack))
     agent2: SippPhone | None = None
+    agent4: SippPhone | None = None
+
+    def held(agent: str) -> bool:
+        return bool(api.agent(agent)["pause_reason"] == "phone-offline")
+
     try:
-        call = caller(tmp_path, asterisk_instance, "en", 40_000, [])
-        wait_until(lambda: api.agent("agent5")["pause_reason"] == "unreachable", 30, "agent5 held")
-        assert api.agent("agent5")["state"] == "paused"
+        wait_until(lambda: held("agent4") and held("agent5"), 10, "agent4 and agent5 held")
+        call = caller(tmp_path, asterisk_instance, "en", 15_000, [])
         agent2 = phone(tmp_path, asterisk_instance, "agent2", talk_ms=3000)
         api.post("/agents/agent2/login")
-        # (40 s: a second failed dial, had the hold ended before agent2 came, holds 20 s)
-        wait_until(lambda: api.agent("agent5")["state"] == "available", 40, "agent5 back")
         assert call.wait(timeout=60).final_status == 200
+        assert held("agent4")
+        agent4 = phone(tmp_path, asterisk_instance, "agent4")
+        wait_until(lambda: api.agent("agent4")["state"] == "available", 10, "agent4 in")
+        agent4.stop()
+        unregister(tmp_path, asterisk_instance, "agent4", agent4.local_port)
+        wait_until(lambda: held("agent4"), 10, "agent4 out again")
     finally:
-        stop_all(*(p for p in (agent2,) if p is not None))
-        api.reset("agent2", "agent5")
+        stop_all(*(p for p in (agent2, agent4) if p is not None))
+        api.reset("agent2", "agent4", "agent5")
     (call_id,) = [c for c in entered(stack) if c not in before]
     assert connects(stack)[call_id] == "agent2"
-    held = [r for r in queue_log(stack) if r.event == "PAUSEALL" and r.agent == "agent5"]
-    assert held  # (twice if the hold ended before agent2 logged in: each time unreachable)
-    assert {r.data[0] for r in held} == {"unreachable"}
-    assert "agent5's phone could not be rung" in stack.logs()
-    # one RINGNOANSWER per failed dial (as app_queue writes for an unavailable member), and
-    # the call's record says which offers could not ring
-    unrung = [r for r in queue_log(stack) if r.event == "RINGNOANSWER" and r.call_id == call_id]
-    assert {r.agent for r in unrung} == {"agent5"}
+    pauses = [(r.agent, r.data[0]) for r in queue_log(stack) if r.event == "PAUSEALL"]
+    assert pauses.count(("agent4", "phone-offline")) == 2
+    assert pauses.count(("agent5", "phone-offline")) == 1
+    assert "could not be rung" not in stack.logs()
+    assert "Asterisk does not have (PJSIP/agent5" in stack.logs()  # the roster's mismatch
     offers = call_records(stack, [call_id])[call_id]["queue_leg"]["offers"]
-    assert [o["agent_id"] for o in offers if o.get("unreachable")] == ["agent5"] * len(unrung)
-    assert [o["agent_id"] for o in offers if o["answered"]] == ["agent2"]
+    assert [(o["agent_id"], o["answered"]) for o in offers] == [("agent2", True)]
+    assert not [r for r in queue_log(stack) if r.call_id == call_id and "RING" in r.event]
 
 
 def test_given_no_free_ccr_when_a_caller_presses_1_then_they_are_called_back_when_their_turn_comes(

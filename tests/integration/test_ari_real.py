@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +20,12 @@ import pytest
 from line311.ari.client import AriClient
 from line311.ari.controller import Controller
 from line311.ari.errors import AriError, AriNotFound
+from line311.ari.phones import PhoneWatch
 from line311.ari.translate import Translated, translate
 from line311.call.events import PlaybackFinished
 from line311.ivr.session import CallSession
 from line311.privacy import caller_hash
+from line311.sim.sipp import free_udp_port, register_phone
 from tests.conftest import AsteriskInstance
 
 pytestmark = pytest.mark.asterisk
@@ -222,3 +225,43 @@ async def test_after_asterisk_restarts_the_client_reconnects_and_resyncs_by_itse
             await hang_up_all(ari, theirs, ours)
             await ari.close()
             await runner
+
+
+async def test_a_ccr_phone_that_registers_and_unregisters_is_told_by_its_device_state(
+    asterisk_instance: AsteriskInstance, tmp_path: Path
+) -> None:
+    """The subscription, the endpoint read and the DeviceStateChanged events, on Asterisk:
+    a REGISTER makes the phone reachable, an un-REGISTER (Expires: 0) unreachable."""
+    settings = asterisk_instance.settings
+    agent = f"agent{settings.agent_count}"  # the roster's last: no other test's phone
+    password = settings.agent_password.get_secret_value()
+    told: list[tuple[str, bool]] = []
+
+    class Desk:
+        def phone_state(self, agent_id: str, online: bool) -> None:
+            told.append((agent_id, online))
+
+    async with ari_for(asterisk_instance) as client:
+        watch = PhoneWatch(client, Desk(), {f"PJSIP/{agent}": agent})
+
+        async def on_event(event: dict[str, Any], _at: float) -> None:
+            if event.get("type") == "DeviceStateChanged":
+                watch.on_event(event)
+
+        runner = asyncio.create_task(client.run(on_event, watch.sync))
+        try:
+            await until(lambda: len(told) == 1)
+            port = free_udp_port()
+            await asyncio.to_thread(
+                register_phone, tmp_path, settings.sip_port, agent, password, port
+            )
+            await until(lambda: told[-1] == (agent, True))
+            await asyncio.to_thread(
+                register_phone, tmp_path, settings.sip_port, agent, password, port, expires=0
+            )
+            await until(lambda: told[-1] == (agent, False))
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+    assert watch.online(agent) is False

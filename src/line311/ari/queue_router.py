@@ -107,6 +107,11 @@ class RouterDesk:
         self.router.agent_resume(agent_id, self._now())
         self._after_change()
 
+    def phone_state(self, agent_id: str, online: bool) -> None:
+        """A CCR's phone registered or lost its registration (`line311.ari.phones`)."""
+        if self.router.phone_state(agent_id, online, self._now()):
+            self._after_change()
+
     def agents(self) -> list[AgentFigures]:
         now = self._now()
         return [self.router.agent_figures(a, now) for a in self._roster]

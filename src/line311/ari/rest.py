@@ -237,6 +237,33 @@ class AriRest:
             if isinstance(item, Mapping) and "type" in item
         ]
 
+    async def subscribe(self, app: str, sources: Iterable[str]) -> None:
+        """Have application ``app`` hear the events of ``sources`` (``POST
+        /applications/{app}/subscription``), e.g. ``deviceState:PJSIP/agent1``. Like the
+        filter, a subscription lives as long as the application does (renew it after every
+        connect)."""
+        wanted = ",".join(sources)
+        if wanted:
+            await self._send(
+                "POST", f"/applications/{_q(app)}/subscription", {"eventSource": wanted}
+            )
+
+    # ------------------------------------------------------------------ endpoints
+    async def endpoint_states(self) -> dict[str, str]:
+        """Every endpoint's state, ``"PJSIP/agent1" -> "online" | "offline" | "unknown"``
+        (``GET /endpoints``); a malformed entry is skipped."""
+        data = await self._request("GET", "/endpoints")
+        if not isinstance(data, list):
+            raise AriProtocolError("ARI GET /endpoints: expected a JSON list")
+        states: dict[str, str] = {}
+        for item in data:
+            if not isinstance(item, Mapping):
+                continue
+            tech, resource, state = item.get("technology"), item.get("resource"), item.get("state")
+            if isinstance(tech, str) and isinstance(resource, str) and isinstance(state, str):
+                states[f"{tech}/{resource}"] = state
+        return states
+
     # ------------------------------------------------------------------ asterisk
     async def asterisk_info(self) -> AsteriskInfo:
         return AsteriskInfo.from_json(await self._request_obj("GET", "/asterisk/info"))

@@ -109,6 +109,7 @@ class Runner(Reconciling, Handover):
         broadcasts: BroadcastHandler | None = None,
         claims: ClaimedChannels | None = None,
         after_resync: Callable[[set[str]], Coroutine[Any, Any, None]] | None = None,
+        watchers: Mapping[str, Callable[[dict[str, Any]], None]] | None = None,
     ) -> None:
         self._client = client
         self._kinds = {kind.name: kind for kind in kinds}
@@ -130,6 +131,8 @@ class Runner(Reconciling, Handover):
         self._broadcasts = broadcasts
         self._claims = claims
         self._after_resync = after_resync
+        self._watchers = dict(watchers or {})
+        """ARI event type -> a handler of events about no call (e.g. `line311.ari.phones`)."""
         self._calls: dict[str, _Call] = {}
         self._channels: dict[str, _Call] = {}
         self._synced = False
@@ -216,6 +219,10 @@ class Runner(Reconciling, Handover):
         """Handle one ARI event (called in order per channel by the client)."""
         if self._broadcasts is not None and raw.get("type") == "CallBroadcast":
             await self._broadcasts(raw)  # an IVR worker's offer of a new call: claim it or not
+            return
+        watcher = self._watchers.get(raw.get("type"))  # type: ignore[arg-type]
+        if watcher is not None:
+            watcher(raw)
             return
         result = translate(raw)
         if result is None:

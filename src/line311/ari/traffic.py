@@ -35,6 +35,7 @@ _WORDS = frozenset(
         "continue",
         "control",
         "dtmf",
+        "endpoints",
         "eventFilter",
         "events",
         "file",
@@ -51,6 +52,7 @@ _WORDS = frozenset(
         "ring",
         "stop",
         "stored",
+        "subscription",
         "variable",
     }
 )

@@ -66,10 +66,12 @@ APP_EVENTS: tuple[str, ...] = (
     "ApplicationReplaced",
     "ApplicationMoveFailed",
     "CallBroadcast",
+    "DeviceStateChanged",
 )
 """Every ARI event type the controller acts on: the ones `translate` turns into core events,
-plus ``ApplicationReplaced`` (the client's own) and ``CallBroadcast`` (an IVR worker's offer of a
-new call, `line311.ari.workers.Claimer`). The controller asks Asterisk for these only
+plus ``ApplicationReplaced`` (the client's own), ``CallBroadcast`` (an IVR worker's offer of a
+new call, `line311.ari.workers.Claimer`) and ``DeviceStateChanged`` (a CCR phone's
+registration, `line311.ari.phones`). The controller asks Asterisk for these only
 (`line311.ari.client.AriClient` ``events``), so the rest of a call's chatter (ChannelVarset,
 ChannelStateChange, ChannelDialplan, PlaybackContinuing, bridge events, ...) is never
 serialised, sent or parsed. A type added to `translate` must be added here.

@@ -322,6 +322,13 @@ class QueueSettings(BaseModel):
         description="The longest 'unreachable' hold: a phone that stays unreachable (a CCR "
         "logged in with no phone registered) is tried again at most this often.",
     )
+    queue_phone_state: bool = Field(
+        default=True,
+        description="Follow the CCR phones' registrations (Asterisk's device states): a CCR "
+        "whose phone is not registered is paused 'phone-offline' and offered no call until it "
+        "registers, as app_queue skips an unavailable member. One Asterisk only: with "
+        "asterisks >= 2 the phones register with Kamailio and this is not used.",
+    )
     queue_announce_first: float = Field(
         default=2.0, ge=0, description="Seconds after entering before the first position message."
     )

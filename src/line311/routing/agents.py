@@ -158,6 +158,12 @@ class AutoPausePolicy:
     doubles the hold, up to ``unreachable_hold_max`` (`hold_for`): a CCR logged in with no
     phone (gone home without logging out) is tried ever less often, not every 10 s all day.
     The streak ends when the phone rings again, or the CCR resumes or logs out themselves.
+
+    A CCR whose phone is known to have no registration (`Router.phone_state`: Asterisk's
+    device state ``UNAVAILABLE``, like app_queue's member status) is never made available:
+    whatever would make them so (logging in, resuming, the end of a wrap-up or of a hold)
+    pauses them with ``offline_reason`` instead, and the phone's registration resumes them.
+    So no call is offered to a phone that cannot ring, and no dial is spent finding out.
     """
 
     after_misses: int = 1
@@ -166,6 +172,7 @@ class AutoPausePolicy:
     unreachable_hold: float = 10.0
     unreachable_reason: str = "unreachable"
     unreachable_hold_max: float = 300.0
+    offline_reason: str = "phone-offline"
 
     def __post_init__(self) -> None:
         if self.after_misses < 0:
@@ -213,6 +220,7 @@ class Agent:
         "idle_since",
         "missed_offers",
         "pause_reason",
+        "phone_offline",
         "profile",
         "seq",
         "state",
@@ -234,6 +242,8 @@ class Agent:
         self.missed_offers = 0
         self.unreachable_streak = 0
         """Offers in a row whose phone could not be rung (see `AutoPausePolicy.hold_for`)."""
+        self.phone_offline = False
+        """The phone has no registration (`AgentSide.phone_state`): never made available."""
         self.call_id: str | None = None
         self.call_queue: str | None = None
         self.call_started_at: float | None = None
@@ -316,6 +326,7 @@ class Agent:
             "consecutive_misses": self.consecutive_misses,
             "missed_offers": self.missed_offers,
             "unreachable_streak": self.unreachable_streak,
+            "phone_offline": self.phone_offline,
             "call_id": self.call_id,
             "call_queue": self.call_queue,
             "call_started_at": self.call_started_at,
@@ -338,6 +349,7 @@ class Agent:
             agent.consecutive_misses = int(data["consecutive_misses"])
             agent.missed_offers = int(data["missed_offers"])
             agent.unreachable_streak = int(data.get("unreachable_streak", 0))  # older state
+            agent.phone_offline = bool(data.get("phone_offline", False))  # older state
             agent.call_id = data["call_id"]
             agent.call_queue = data["call_queue"]
             agent.call_started_at = data["call_started_at"]

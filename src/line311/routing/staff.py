@@ -85,12 +85,47 @@ class AgentSide:
         self.store.put_agent(agent)
 
     def agent_resume(self, agent_id: str, now: float) -> None:
-        """Make a paused CCR (or one in wrap-up, ending it early) available again."""
+        """Make a paused CCR (or one in wrap-up, ending it early) available again (paused
+        ``offline_reason`` instead while their phone has no registration)."""
         agent = self._agent(agent_id)
         self._apply(agent, AgentEvent.RESUME, now)
         agent.consecutive_misses = 0
         agent.unreachable_streak = 0  # the CCR says they are there
         self.store.put_agent(agent)
+
+    def phone_state(self, agent_id: str, online: bool, now: float) -> bool:
+        """The CCR's phone registered (``online``) or lost its registration; True when that
+        is news. Offline: an available CCR is paused ``offline_reason`` (see
+        `AutoPausePolicy`), and one held ``unreachable`` waits for the phone instead of the
+        hold's end; a CCR on a call, ringing or in wrap-up is paused when that ends. Online:
+        a CCR paused for either reason is available again at once (the phone can ring now);
+        one paused for anything else stays so."""
+        agent = self._agent(agent_id)
+        if agent.phone_offline == (not online):
+            return False
+        agent.phone_offline = not online
+        policy = self.auto_pause
+        held = agent.state is AgentState.PAUSED and agent.pause_reason in (
+            policy.offline_reason,
+            policy.unreachable_reason,
+        )
+        if held:
+            self.store.cancel(UNREACHABLE_TIMER, agent_id)
+            if online:
+                agent.unreachable_streak = 0
+                self._apply(agent, AgentEvent.RESUME, now)
+            else:
+                self._apply(agent, AgentEvent.PAUSE, now, reason=policy.offline_reason)
+        elif agent.state is AgentState.AVAILABLE:
+            self._apply(agent, AgentEvent.PAUSE, now, reason=policy.offline_reason)
+        self.store.put_agent(agent)
+        logger.info(
+            "agent %s: phone %s (%s)",
+            agent_id,
+            "registered" if online else "not registered",
+            agent.state.value,
+        )
+        return True
 
     def agent_figures(self, agent_id: str, now: float) -> AgentFigures:
         """Live per-agent figures."""
@@ -127,7 +162,7 @@ class AgentSide:
         )
         agent.profile = profile
         if agent.state is AgentState.RESERVED:
-            agent.apply(AgentEvent.CANCEL, now)
+            self._apply(agent, AgentEvent.CANCEL, now)
         if agent.state is AgentState.ON_CALL and agent.call_id not in live_calls:
             self.store.put_agent(agent)
             logger.info("agent %s: call %s ended while away", agent.agent_id, agent.call_id)
@@ -174,9 +209,9 @@ class AgentSide:
         if agent.state is AgentState.ON_CALL:
             return
         if agent.state is AgentState.LOGGED_OUT:
-            self._apply(agent, AgentEvent.LOGIN, now)
+            self._apply(agent, AgentEvent.LOGIN, now, settle=False)
         if agent.state in (AgentState.PAUSED, AgentState.WRAP_UP):
-            self._apply(agent, AgentEvent.RESUME, now)
+            self._apply(agent, AgentEvent.RESUME, now, settle=False)
         self._apply(agent, AgentEvent.RESERVE, now)
         self._apply(agent, AgentEvent.ACCEPT, now)
         agent.call_id, agent.call_queue, agent.call_started_at = call_id, queue, answered_at
@@ -192,12 +227,23 @@ class AgentSide:
         return agent
 
     def _apply(
-        self, agent: Agent, event: AgentEvent, now: float, *, reason: str | None = None
+        self,
+        agent: Agent,
+        event: AgentEvent,
+        now: float,
+        *,
+        reason: str | None = None,
+        settle: bool = True,
     ) -> None:
+        """Take ``event``; a CCR whose phone has no registration who would be available is
+        paused ``offline_reason`` instead (unless ``settle`` is False: a step of a longer
+        change, such as putting a CCR back on a call)."""
         was = agent.state
         agent.apply(event, now, reason=reason)
         if was is AgentState.WRAP_UP and agent.state is not AgentState.WRAP_UP:
             self.store.cancel(WRAPUP_TIMER, agent.agent_id)
+        if settle and agent.phone_offline and agent.state is AgentState.AVAILABLE:
+            agent.apply(AgentEvent.PAUSE, now, reason=self.auto_pause.offline_reason)
 
     def _reservation(self, call_id: str, agent_id: str) -> tuple[WaitingCall, Agent]:
         call = self.store.call(call_id)
@@ -239,7 +285,7 @@ class AgentSide:
             return False
         self._apply(agent, AgentEvent.RESUME, now)
         self.store.put_agent(agent)
-        return True
+        return not agent.phone_offline  # else `_apply` paused them again: the phone is off
 
     def _offer_failed(self, call_id: str, agent_id: str, now: float, event: AgentEvent) -> bool:
         call, agent = self._reservation(call_id, agent_id)

@@ -739,3 +739,20 @@ async def test_given_prompts_in_a_row_then_they_are_played_as_one_media_list() -
         assert (channel, playback_id) == ("c1", "c1-p2")
         langs = ["en", "es", "cmn", "yue", "ru", "ko", "ht"]
         assert media == [f"{PREFIX}/{lang}/language_option" for lang in langs]
+
+
+async def test_given_a_watcher_for_an_event_type_then_those_events_go_to_it_and_touch_no_call() -> (
+    None
+):
+    ari = ScriptedAri()
+    seen: list[dict[str, Any]] = []
+    runner = Runner(
+        ari, [], sounds_uri_prefix=PREFIX, caller_hash_key=KEY,
+        watchers={"DeviceStateChanged": seen.append},
+    )  # fmt: skip
+    event = {"type": "DeviceStateChanged", "device_state": {"name": "PJSIP/agent1"}}
+    async with runner.running():
+        await runner.on_event(event, 0.0)
+        await runner.on_event({"type": "EndpointStateChange"}, 0.0)  # no watcher: ignored
+    assert seen == [event]
+    assert runner.active_calls == 0

@@ -591,3 +591,101 @@ def test_given_a_phone_that_stays_unreachable_then_each_hold_doubles_to_the_maxi
     assert r.offer_unreachable("c1", "a1", now=now) == 40  # the third in a row
     r.agent_resume("a1", now=now + 1)  # the CCR says they are there
     assert _unreachable_round(r, now + 1)[0] == 10
+
+
+def _state(r: Router, agent_id: str) -> tuple[AgentState, str | None]:
+    agent = r.agent(agent_id)
+    return agent.state, agent.pause_reason
+
+
+def test_given_a_phone_with_no_registration_when_the_ccr_logs_in_then_they_wait_paused_and_the_registration_brings_the_call() -> (
+    None
+):
+    """app_queue skips a member whose device is unavailable: no call is offered to a phone
+    that cannot ring, and none waits on a dial that cannot succeed."""
+    r = router()
+    r.register_agent(ccr("a1", EN))
+    assert r.phone_state("a1", False, now=0)
+    assert not r.phone_state("a1", False, now=0)  # no news
+    r.agent_login("a1", now=1)
+    r.call_arrived("c1", "general", now=2)
+    assert _state(r, "a1") == (AgentState.PAUSED, "phone-offline")
+    assert r.decide(now=2) == []
+    r.agent_resume("a1", now=3)  # the desk's resume cannot make the phone ring
+    assert _state(r, "a1") == (AgentState.PAUSED, "phone-offline")
+    assert r.decide(now=3) == []
+    assert r.phone_state("a1", True, now=4)
+    assert _state(r, "a1") == (AgentState.AVAILABLE, None)
+    assert [(o.call_id, o.agent_id) for o in r.decide(now=4)] == [("c1", "a1")]
+
+
+def test_given_a_ccr_on_a_call_when_their_phone_unregisters_then_the_call_goes_on_and_the_wrapup_ends_in_a_pause() -> (
+    None
+):
+    r = router()
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=0)
+    assert [o.agent_id for o in r.decide(now=0)] == ["a1"]
+    r.offer_accepted("c1", "a1", now=1)
+    assert r.phone_state("a1", False, now=2)
+    assert r.agent("a1").state is AgentState.ON_CALL
+    r.call_ended("a1", now=10)
+    r.tick(now=10 + 3600)  # past any wrap-up
+    assert _state(r, "a1") == (AgentState.PAUSED, "phone-offline")
+    r.phone_state("a1", True, now=4000)
+    assert r.agent("a1").state is AgentState.AVAILABLE
+
+
+def test_given_a_ccr_paused_for_a_break_when_the_phone_comes_and_goes_then_the_break_is_kept() -> (
+    None
+):
+    r = router()
+    r.agent_login(ccr("a1", EN), now=0)
+    r.agent_pause("a1", now=1, reason="lunch")
+    r.phone_state("a1", False, now=2)
+    assert _state(r, "a1") == (AgentState.PAUSED, "lunch")
+    r.phone_state("a1", True, now=3)
+    assert _state(r, "a1") == (AgentState.PAUSED, "lunch")
+    r.phone_state("a1", False, now=4)
+    r.agent_resume("a1", now=5)  # back from lunch, phone not yet registered
+    assert _state(r, "a1") == (AgentState.PAUSED, "phone-offline")
+
+
+def test_given_an_unreachable_hold_when_the_phone_registers_then_the_ccr_is_back_at_once_and_the_streak_ends() -> (
+    None
+):
+    policy = AutoPausePolicy(after_misses=0)
+    r = Router(queues(general={"requires": "topic:general"}), auto_pause=policy)
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=0)
+    r.decide(now=0)
+    assert r.offer_unreachable("c1", "a1", now=1) == 10
+    r.phone_state("a1", False, now=2)  # the hold now waits for the phone, not the clock
+    r.tick(now=100)
+    assert _state(r, "a1") == (AgentState.PAUSED, "phone-offline")
+    r.phone_state("a1", True, now=101)
+    assert r.agent("a1").state is AgentState.AVAILABLE
+    assert r.agent("a1").unreachable_streak == 0
+    assert [o.agent_id for o in r.decide(now=101)] == ["a1"]
+
+
+def test_given_an_offline_phone_when_the_agent_is_saved_and_restored_then_it_is_still_offline() -> (
+    None
+):
+    r = router()
+    r.agent_login(ccr("a1", EN), now=0)
+    r.phone_state("a1", False, now=1)
+    saved = r.agent("a1").to_dict()
+    older = {k: v for k, v in saved.items() if k != "phone_offline"}  # the release before
+    fresh = router()
+    fresh.register_agent(ccr("a1", EN))
+    restored = fresh.restore_agent(saved, now=2)
+    assert restored is not None
+    assert restored.phone_offline
+    fresh.agent_resume("a1", now=3)
+    assert _state(fresh, "a1") == (AgentState.PAUSED, "phone-offline")
+    other = router()
+    other.register_agent(ccr("a1", EN))
+    again = other.restore_agent(older, now=2)
+    assert again is not None
+    assert not again.phone_offline
