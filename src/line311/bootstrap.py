@@ -228,6 +228,10 @@ def _runner_loops(
     return ari_loop, hand_over
 
 
+def _phones_counted(watch: PhoneWatch, online: bool) -> float:
+    return float(watch.count(online))
+
+
 def _phone_watch(
     settings: Settings, ari: AriClient | AriFleet, desk: PhoneDesk
 ) -> PhoneWatch | None:
@@ -413,6 +417,19 @@ async def controller_part(
             stasis_handlers[HANDOVER_ARG] = hand_in.on_stasis
 
         phones = _phone_watch(settings, ari, queues.runtime)
+        if phones is not None:
+            watch = phones
+            registered = Gauge(
+                "line311_ccr_phones",
+                "Roster CCR phones by registration, as Asterisk's device states last said "
+                "(many unregistered at once: the phones' network or the registrar).",
+                ["state"],
+                registry=registry,
+            )
+            for label, online in (("registered", True), ("unregistered", False)):
+                registered.labels(state=label).set_function(
+                    functools.partial(_phones_counted, watch, online)
+                )
 
         async def take_up_hand_offs(listed: set[str]) -> None:
             if hand_in is not None:

@@ -316,6 +316,8 @@ def test_given_a_ccr_whose_phone_is_not_registered_when_they_log_in_then_no_call
         assert held("agent4")
         agent4 = phone(tmp_path, asterisk_instance, "agent4")
         wait_until(lambda: api.agent("agent4")["state"] == "available", 10, "agent4 in")
+        metrics = httpx.get(f"http://127.0.0.1:{stack.http_port}/metrics", timeout=5).text
+        assert 'line311_ccr_phones{state="registered"}' in metrics  # agent2 and agent4 at least
         agent4.stop()
         unregister(tmp_path, asterisk_instance, "agent4", agent4.local_port)
         wait_until(lambda: held("agent4"), 10, "agent4 out again")

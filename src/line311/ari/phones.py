@@ -23,8 +23,9 @@ After every (re)connect the watch subscribes again and reads every endpoint's st
 (``GET /endpoints``: one request for the whole roster); a state a `DeviceStateChanged` told
 while that read was under way is newer than the read, and wins. A roster endpoint that
 Asterisk does not have at all (a roster longer than ``agent_count``) is offline, with a
-WARNING naming it; one of a technology that lists no endpoints (``Local/...``) is left alone. A failure is logged and
-retried at the next connect: the router then keeps what it knew.
+WARNING naming it; one of a technology that lists no endpoints (``Local/...``) is left
+alone. A failure is logged and retried at the next connect: the router then keeps what it
+knew.
 
 With several Asterisks (Kamailio in front) the phones register with Kamailio, not with an
 Asterisk, so an Asterisk cannot tell: the watch is not run there (`line311.bootstrap`).
@@ -84,6 +85,10 @@ class PhoneWatch:
     def online(self, agent_id: str) -> bool | None:
         """Whether the agent's phone is registered, as last heard (None: not heard yet)."""
         return self._online.get(agent_id)
+
+    def count(self, online: bool) -> int:
+        """Phones heard of as registered (``online``) or not."""
+        return sum(1 for state in self._online.values() if state is online)
 
     async def sync(self) -> None:
         """Subscribe to the phones' device states and read where each stands now. Run after

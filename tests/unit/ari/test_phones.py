@@ -68,6 +68,7 @@ async def test_given_a_connect_then_every_phone_is_subscribed_in_chunks_and_its_
     assert ("agent2", True) in desk.told
     assert watch.online("agent1") is False
     assert watch.online("agent2") is True
+    assert (watch.count(True), watch.count(False)) == (60, 60)
     await watch.sync()  # a reconnect: nothing new, nothing told
     assert len(desk.told) == 120
 
