@@ -1,0 +1,103 @@
+"""The pure parts of ``python -m bench router_load``: the generator's side of the desk link
+(what a leg says at each of the router's words), the limit read off the steps, the report."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from bench.router_load import Generator, Step, _parse, _table, limit
+from line311.call.commands import AcceptOffer, EmitQueueEvent, ReleaseAgent
+from line311.call.events import AgentOffered, OfferAccepted, PositionTold
+from line311.live.desk import DeskMessage, decode_command, encode_event
+from line311.queue.events import CallAnswered, CallCompleted
+
+
+class Link:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, DeskMessage]] = []
+
+    def send(self, to: str, message: DeskMessage) -> None:
+        self.sent.append((to, message))
+
+
+def said(link: Link) -> list[object]:
+    out: list[object] = []
+    for to, message in link.sent:
+        assert to == "line311"
+        if message.kind == "cmd":
+            out.append(decode_command(message.body["command"]))  # type: ignore[arg-type]
+        else:
+            out.append(message.kind)
+    return out
+
+
+def event(call_id: str, what: object) -> DeskMessage:
+    return DeskMessage("event", call_id, "line311", {"event": encode_event(what)})  # type: ignore[arg-type]
+
+
+async def test_a_call_goes_through_the_legs_messages_in_order() -> None:
+    link = Link()
+    gen = Generator(link, "line311", talk=0.0, wrapup=0.2)  # type: ignore[arg-type]
+    gen.step = Step(10, 1)
+    gen.start_call()
+    assert said(link) == ["enqueue"]
+    gen.on(DeskMessage("admitted", "bench-1", "line311", {"queue": "general", "requires": []}))
+    gen.on(event("bench-1", AgentOffered("agent7", "PJSIP/agent7")))
+    gen.on(event("bench-1", OfferAccepted()))
+    await asyncio.sleep(0.01)  # the talk time (0 s here)
+    kinds = said(link)
+    assert kinds[1] == AcceptOffer("agent7")
+    assert isinstance(kinds[2], EmitQueueEvent)
+    assert isinstance(kinds[2].event, CallAnswered)
+    assert kinds[2].event.agent_id == "agent7"
+    assert isinstance(kinds[3], EmitQueueEvent)
+    assert isinstance(kinds[3].event, CallCompleted)
+    assert kinds[3].event.wrapup_seconds == 0.2
+    assert kinds[4:] == [ReleaseAgent("agent7"), "end"]
+    assert (gen.step.started, gen.step.completed, gen.open_calls()) == (1, 1, 0)
+    assert len(gen.step.admit_ms) == len(gen.step.offer_ms) == 1
+
+
+def test_a_refused_call_is_counted_and_an_unknown_word_is_noted() -> None:
+    link = Link()
+    gen = Generator(link, "line311", talk=0.3, wrapup=0.0)  # type: ignore[arg-type]
+    gen.step = Step(10, 1)
+    gen.start_call()
+    gen.start_call()
+    gen.on(DeskMessage("admitted", "bench-1", "line311", {"error": "queue full"}))
+    gen.on(event("bench-2", PositionTold(3)))
+    gen.on(event("nobody", OfferAccepted()))  # not one of its calls: ignored
+    assert (gen.step.refused, gen.unexpected, gen.open_calls()) == (1, 1, 1)
+
+
+def _step(rate: float, started: int, completed: int, controller_s: float) -> Step:
+    step = Step(rate, 10, started=started, completed=completed, window=10.0)
+    step.cpu = {"controller": controller_s, "redis": 0.1, "generator": 0.5}
+    step.admit_ms, step.offer_ms = [1.0, 2.0, 9.0], [2.0, 3.0, 12.0]
+    return step
+
+
+def test_the_limit_is_the_net_cost_of_the_busiest_steps_kept_up_with() -> None:
+    idle = {"controller": 0.01, "redis": 0.0, "generator": 0.0}
+    steps = [
+        _step(50, 500, 500, 1.1),  # (1.1 - 0.1) s / 500 = 2 ms
+        _step(100, 1000, 1000, 2.1),  # 2 ms
+        _step(200, 2000, 2000, 4.1),  # 2 ms
+        _step(400, 4000, 2500, 10.0),  # fell behind: not counted
+    ]
+    ms, calls = limit(steps, idle)
+    assert ms == pytest.approx(2.0)
+    assert calls == pytest.approx(500)
+    assert all(math.isnan(v) for v in limit([steps[-1]], idle))
+    table = _table(steps, idle)
+    assert "| 400 | 2500 | 0 | 250.0 |" in table
+    assert "100 %" in table  # 10 s of CPU in a 10-s window: a full core
+
+
+def test_rates_that_would_need_more_ccrs_than_the_roster_are_refused() -> None:
+    assert _parse(["--rates", "100", "--agents", "400"]).rate_list == [100.0]
+    with pytest.raises(SystemExit):
+        _parse(["--rates", "1000", "--agents", "100"])
