@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from bench.router_load import Generator, Step, _parse, _table, limit
+from bench.router_load import Generator, Step, _parse, _table, kept_up, limit
 from line311.call.commands import AcceptOffer, EmitQueueEvent, ReleaseAgent
 from line311.call.events import AgentOffered, OfferAccepted, PositionTold
 from line311.live.desk import DeskMessage, decode_command, encode_event
@@ -87,8 +87,11 @@ def test_the_limit_is_the_net_cost_of_the_busiest_steps_kept_up_with() -> None:
         _step(100, 1000, 1000, 2.1),  # 2 ms
         _step(200, 2000, 2000, 4.1),  # 2 ms
         _step(400, 4000, 2500, 10.0),  # fell behind: not counted
+        _step(300, 3000, 3000, 5.0),  # every call ended, but the offers came late
     ]
+    steps[-1].offer_ms = [5.0, 900.0]
     ms, calls = limit(steps, idle)
+    assert [kept_up(s) for s in steps] == [True, True, True, False, False]
     assert ms == pytest.approx(2.0)
     assert calls == pytest.approx(500)
     assert all(math.isnan(v) for v in limit([steps[-1]], idle))
