@@ -80,7 +80,7 @@ def _step(rate: float, started: int, completed: int, controller_s: float) -> Ste
     return step
 
 
-def test_the_limit_is_the_net_cost_of_the_busiest_steps_kept_up_with() -> None:
+def test_the_limit_is_the_busiest_step_kept_up_with_and_its_net_cost() -> None:
     idle = {"controller": 0.01, "redis": 0.0, "generator": 0.0}
     steps = [
         _step(50, 500, 500, 1.1),  # (1.1 - 0.1) s / 500 = 2 ms
@@ -90,8 +90,9 @@ def test_the_limit_is_the_net_cost_of_the_busiest_steps_kept_up_with() -> None:
         _step(300, 3000, 3000, 5.0),  # every call ended, but the offers came late
     ]
     steps[-1].offer_ms = [5.0, 900.0]
-    ms, calls = limit(steps, idle)
+    rate, ms, calls = limit(steps, idle)
     assert [kept_up(s) for s in steps] == [True, True, True, False, False]
+    assert rate == 200
     assert ms == pytest.approx(2.0)
     assert calls == pytest.approx(500)
     assert all(math.isnan(v) for v in limit([steps[-1]], idle))
