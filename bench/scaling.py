@@ -55,7 +55,7 @@ MEASURED = {
     "worker_crm_ms": 0.5,
     "queued_ms": 15.8,
     "queued_ms_w0": 16.0,
-    "legs_queued_ms": 8.3,
+    "legs_queued_ms": 2.2,
     "legs_worker_ms": 10.8,
 }
 """Defaults: docs/benchmarks.md "Capacity with IVR workers" at 20 calls/s (2026-12-05): without
@@ -69,7 +69,13 @@ net ms per queued call, as ratios to ``w2``'s controller measured in one run of 
 bench queue_cost --variants w0,w2,w2q`` (2026-12-06, the second run of the day: the controller
 12.14 / 23.01; the two workers together 15.74 / 23.01 more than with the hand-off), applied to
 ``queued_ms``: that day's box was slower than the reference one, the ratios are what carry
-over."""
+over. Except ``legs_queued_ms``, the controller's side of a queued call with the legs in the
+workers: MEASURED by ``python -m bench router_load`` (docs/benchmarks.md "Router load",
+2026-12-06) at the rate where its core was 70 % busy, as the model's ``u`` (400 queued calls/s:
+1.79 ms net), times 7.3 / 6 for the messages a real leg sends against the bench's six: 2.2 ms.
+The queue_cost run gave 8.3 at 10 calls/s, where each message wakes the controller alone; its
+cost per call falls as its reads batch under load (6.1 ms at 50 calls/s, 1.2 at 800), and the
+limit is set near full load."""
 QUEUED_SHARE = 0.5
 """Share of calls that reach a CCR: NYC 311 resolves more than half in the IVR."""
 
@@ -216,10 +222,12 @@ def run(argv: list[str] | None = None) -> str:
         f"{a.worker_redis_ms:g} ms per call. Queued calls (`python -m bench queue_cost`, "
         'section "Queue cost"): the controller spends q = '
         f"{a.queued_ms:g} ms more per queued call with workers, q_w0 = {a.queued_ms_w0:g} "
-        f"without; with the queue legs in the workers the controller keeps q_l = "
-        f"{a.legs_queued_ms:g} ms of it and the workers spend q_wl = {a.legs_worker_ms:g} ms "
-        "more (the ratios of one `python -m bench queue_cost --variants w0,w2,w2q` run, "
-        "2026-12-06, applied to q); "
+        f"without; with the queue legs in the workers the workers spend q_wl = "
+        f"{a.legs_worker_ms:g} ms more (the ratio of one `python -m bench queue_cost "
+        "--variants w0,w2,w2q` run, 2026-12-06, applied to q) and the controller keeps q_l = "
+        f"{a.legs_queued_ms:g} ms (measured under load by `python -m bench router_load`: its "
+        "cost at 400 queued calls/s, where its core was 70 % busy, scaled to the messages of a "
+        "real leg; at 10 calls/s each message wakes it alone and it spends 8.3); "
         f"a share s = {a.queued_share:g} of the calls reaches a CCR. Utilisation "
         f"u = {a.utilisation:g}:\n\n"
         "    W = 0   controller limit = u × 1000 / (c_controller + s × q_w0)  (one process: "
