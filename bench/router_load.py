@@ -46,6 +46,7 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aioredis
 
+from bench._profile import Profiler, summarise
 from bench._stack import BenchStack, bench_stack
 from line311.call.commands import AcceptOffer, Command, EmitQueueEvent, ReleaseAgent
 from line311.call.events import AgentOffered, OfferAccepted
@@ -58,6 +59,8 @@ SECONDS = 10.0
 AGENTS = 400
 TALK_S = 0.1
 WRAPUP_S = 0.1
+PROFILES: dict[float, str] = {}
+"""Rate -> the controller's py-spy summary (``--profile``)."""
 OFFER_P99_MS = 250.0
 """A step the router kept up with: every call ended, enqueue → offer p99 within this."""
 IDLE_S = 5.0
@@ -212,6 +215,7 @@ async def _drive(lab: BenchStack, args: argparse.Namespace) -> tuple[list[Step],
     gen = Generator(link, env.get("LINE311_ARI_APP", "line311"), args.talk, args.wrapup)
     processes = {k: v for k, v in lab.processes().items() if k in ("controller", "redis")}
     steps: list[Step] = []
+    PROFILES.clear()
     async with asyncio.TaskGroup() as tg:
         await link.open()
         writer = tg.create_task(link.run())
@@ -223,6 +227,10 @@ async def _drive(lab: BenchStack, args: argparse.Namespace) -> tuple[list[Step],
         idle = {k: (after[k] - before[k]) / (t1 - t0) for k in after}
         for rate in args.rate_list:
             step = gen.step = Step(rate, args.seconds)
+            spy = None
+            if rate == args.profile:
+                out = lab.workdir / f"profile-{rate:g}.txt"
+                spy = Profiler(processes["controller"], args.seconds, out)
             before, t0 = _cpu(processes), time.monotonic()
             tick, sent = 0.02, 0
             while (elapsed := time.monotonic() - t0) < args.seconds:
@@ -236,6 +244,8 @@ async def _drive(lab: BenchStack, args: argparse.Namespace) -> tuple[list[Step],
                 await asyncio.sleep(0.05)
             after, t1 = _cpu(processes), time.monotonic()
             step.window = t1 - t0
+            if spy is not None:
+                PROFILES[rate] = summarise(await asyncio.to_thread(spy.wait))
             step.cpu = {k: after[k] - before[k] for k in after}
             steps.append(step)
             gen.calls = {k: c for k, c in gen.calls.items() if not c.done}
@@ -311,6 +321,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--talk", type=float, default=TALK_S, help="seconds on the call")
     parser.add_argument("--wrapup", type=float, default=WRAPUP_S, help="wrap-up seconds")
     parser.add_argument("--idle", type=float, default=IDLE_S, help="idle window, seconds")
+    parser.add_argument(
+        "--profile", type=float, default=None, help="py-spy the controller at this rate"
+    )
     args = parser.parse_args(argv)
     args.rate_list = [float(r) for r in args.rates.split(",") if r.strip()]
     busiest = max(args.rate_list) * (args.talk + args.wrapup + 0.05)
@@ -363,7 +376,11 @@ def run(argv: list[str] | None = None) -> str:
         f"decides about {calls:.0f} queued calls/s. The most it completed was "
         f"{most.achieved:.0f} calls/s (offered {most.rate:g}), its core full, the offers "
         f"then {_ms(most.offer_ms, 0.5)} ms late at the median.\n\n"
-        f"_Load average (1, 5, 15 min) before: {' '.join(map(str, before))}; after: "
+        + "".join(
+            f"### Controller profile at {r:g} calls/s (py-spy)\n\n{text}\n\n"
+            for r, text in PROFILES.items()
+        )
+        + f"_Load average (1, 5, 15 min) before: {' '.join(map(str, before))}; after: "
         f"{' '.join(map(str, after))}._\n\n"
         f"Command: `{command}`"
     )

@@ -22,6 +22,7 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -156,31 +157,49 @@ class _Writer(logging.handlers.QueueListener):
 
 class LineFile:
     """Lines appended to a file by a writer thread (the queue_log): `write` never waits on
-    the disk. Each line is flushed as it is written, so tools tailing the file see it at
-    once. Past ``backlog`` lines waiting (the disk is stuck), new ones are dropped and
-    counted, and an ERROR in the process's log says how many once the file moves again."""
+    the disk. The thread writes whatever has gathered since its last write in one go and
+    flushes it, so tools tailing the file see each line at once, and a busy queue costs one
+    write per batch, not one per line. Past ``backlog`` lines waiting (the disk is stuck),
+    new ones are dropped and counted, and an ERROR in the process's log says how many once
+    the file moves again."""
 
     def __init__(self, path: Path, *, backlog: int = 100_000) -> None:
         self.path = path
-        self._file = logging.FileHandler(path, mode="a", encoding="utf-8")
-        self._file.setFormatter(logging.Formatter("%(message)s"))
-        self._queued = BackgroundHandler(backlog)
-        self._writer = _Writer(self._queued, self._file, self._say_dropped)
-        self._writer.start()
+        self._backlog = backlog
+        self._out = path.open("a", encoding="utf-8")
+        self._cond = threading.Condition()
+        self._pending: deque[str] = deque()
+        self._queued = 0
+        """Lines taken so far (`flush` waits until this many are written)."""
+        self._done = 0
+        self._dropped = 0
+        self._reported = 0
+        self._stopping = False
         self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"line-file {path.name}")
+        self._thread.daemon = True  # a stuck disk never holds up the exit
+        self._thread.start()
 
     @property
     def dropped(self) -> int:
-        return self._queued.dropped
+        return self._dropped
 
     def write(self, line: str) -> None:
         """Queue one line (without its newline)."""
-        # a plain line: nothing to render or copy first (the handler's `prepare`)
-        self._queued.enqueue(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
+        with self._cond:
+            if len(self._pending) >= self._backlog:
+                self._dropped += 1
+                return
+            self._pending.append(line)
+            self._queued += 1
+            self._cond.notify_all()
 
     def flush(self) -> None:
         """Return once every line queued so far is written (blocks: for tests and tools)."""
-        self._queued.backlog.join()
+        with self._cond:
+            target = self._queued
+            while self._done < target and self._thread.is_alive():
+                self._cond.wait(timeout=1.0)
 
     def close(self) -> None:
         """Write what is queued (`STOP_WAIT_SECONDS` at most if the disk is stuck), close.
@@ -188,8 +207,39 @@ class LineFile:
         if self._closed:
             return
         self._closed = True
-        self._writer.stop()
-        self._file.close()
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(STOP_WAIT_SECONDS)
+        if not self._thread.is_alive():
+            self._out.close()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if not self._pending:
+                    return  # stopping, and all written
+                batch = list(self._pending)
+                self._pending.clear()
+                dropped = self._dropped
+            try:
+                self._write_text("\n".join(batch) + "\n")
+            except (OSError, ValueError) as exc:
+                logging.getLogger(__name__).error(
+                    "%s: %d line(s) not written: %s", self.path, len(batch), exc
+                )
+            if dropped != self._reported:
+                lost, self._reported = dropped - self._reported, dropped
+                self._say_dropped(lost)
+            with self._cond:
+                self._done += len(batch)
+                self._cond.notify_all()
+
+    def _write_text(self, text: str) -> None:
+        self._out.write(text)
+        self._out.flush()
 
     def _say_dropped(self, lost: int) -> None:
         logging.getLogger(__name__).error(

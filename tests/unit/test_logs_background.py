@@ -123,15 +123,15 @@ def test_given_a_line_file_then_lines_arrive_in_order_and_a_stuck_disk_drops_and
     path = tmp_path / "queue_log"
     lines = LineFile(path, backlog=2)
     entered, release = threading.Event(), threading.Event()
-    real_emit = lines._file.emit
+    real_write = lines._write_text
 
-    def stuck_emit(record: logging.LogRecord) -> None:
-        if record.getMessage() == "line 0":
+    def stuck_write(text: str) -> None:
+        if text == "line 0\n":
             entered.set()
             assert release.wait(timeout=30)
-        real_emit(record)
+        real_write(text)
 
-    lines._file.emit = stuck_emit  # type: ignore[method-assign]
+    lines._write_text = stuck_write  # type: ignore[method-assign]
     lines.write("line 0")
     assert entered.wait(timeout=10)  # the disk is stuck on it; this thread goes on
     for n in range(1, 6):
@@ -148,3 +148,29 @@ def test_given_a_line_file_then_lines_arrive_in_order_and_a_stuck_disk_drops_and
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [
         f"{path}: 3 line(s) dropped while the disk was not taking them"
     ]
+
+
+def test_given_many_lines_then_every_one_is_written_in_order_and_close_writes_the_rest(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "queue_log"
+    lines = LineFile(path)
+    writes: list[int] = []
+    real_write = lines._write_text
+
+    def counted(text: str) -> None:
+        writes.append(text.count("\n"))
+        real_write(text)
+
+    lines._write_text = counted  # type: ignore[method-assign]
+    for n in range(2000):
+        lines.write(f"line {n}")
+    lines.flush()
+    assert sum(writes) == 2000
+    lines.write("last")
+    lines.close()
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        *(f"line {n}" for n in range(2000)),
+        "last",
+    ]
+    assert lines.dropped == 0

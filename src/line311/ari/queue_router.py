@@ -45,7 +45,7 @@ from line311.queue.events import (
 from line311.queue.leg import QueuedCall
 from line311.queue.leg_facts import LegBuilder
 from line311.queue.pops import AnsweredCall
-from line311.routing.agents import AgentFigures, AgentState
+from line311.routing.agents import Agent, AgentFigures, AgentState
 from line311.routing.errors import RoutingError, StaleOfferError
 from line311.routing.results import QueueStats, WaitExpired
 from line311.routing.router import Router
@@ -68,6 +68,14 @@ class RouterDesk:
         self._agent_states: dict[str, AgentState] = {
             agent_id: router.agent(agent_id).state for agent_id in self._roster
         }
+        self._rank = {agent_id: n for n, agent_id in enumerate(self._roster)}
+        self._touched: set[str] | None = None
+        """CCRs whose record the store wrote since the last sync (None: the store cannot say,
+        every sync reads the whole roster)."""
+        watch = getattr(router.store, "watch_agents", None)
+        if callable(watch):
+            self._touched = set()
+            watch(self._on_agent_written)
         self._expired: dict[str, WaitExpired] = {}
         self._records: dict[str, LegBuilder] = {}
 
@@ -120,8 +128,19 @@ class RouterDesk:
         now = self._now()
         return [self.router.queue_stats(q, now) for q in self.router.queues]
 
+    def _on_agent_written(self, agent: Agent) -> None:
+        if self._touched is not None and agent.agent_id in self._rank:
+            self._touched.add(agent.agent_id)
+
     def _sync_agents(self) -> None:
-        for agent_id in self._roster:
+        """Report each CCR whose state moved since the last sync, in roster order: the ones
+        the store wrote since (a 400-CCR roster is not read whole for each change)."""
+        if self._touched is None:
+            ids: Iterable[str] = self._roster
+        else:
+            ids = sorted(self._touched, key=self._rank.__getitem__)
+            self._touched.clear()
+        for agent_id in ids:
             agent = self.router.agent(agent_id)
             if self._agent_states.get(agent_id) is agent.state:
                 continue
