@@ -72,10 +72,10 @@ bench queue_cost --variants w0,w2,w2q`` (2026-12-06, the second run of the day: 
 over. Except ``legs_queued_ms``, the controller's side of a queued call with the legs in the
 workers: MEASURED by ``python -m bench router_load`` (docs/benchmarks.md "Router load",
 2026-12-06) at the rate where its core was 70 % busy, as the model's ``u`` (400 queued calls/s:
-1.79 ms net), times 7.3 / 6 for the messages a real leg sends against the bench's six: 2.2 ms.
+1.84 ms net), times 7.3 / 6 for the messages a real leg sends against the bench's six: 2.2 ms.
 The queue_cost run gave 8.3 at 10 calls/s, where each message wakes the controller alone; its
-cost per call falls as its reads batch under load (6.1 ms at 50 calls/s, 1.2 at 800), and the
-limit is set near full load."""
+cost per call falls as its reads batch under load (5.2 ms at 50 calls/s, 1.0 at 1,000), and
+the limit is set near full load."""
 QUEUED_SHARE = 0.5
 """Share of calls that reach a CCR: NYC 311 resolves more than half in the IVR."""
 
