@@ -48,6 +48,7 @@ import redis.asyncio as aioredis
 
 from bench._profile import Profiler, summarise
 from bench._stack import BenchStack, bench_stack
+from bench.queue_cost import QUEUES, ROSTER_AGENT  # one queue, N English CCRs: the same files
 from line311.call.commands import AcceptOffer, Command, EmitQueueEvent, ReleaseAgent
 from line311.call.events import AgentOffered, OfferAccepted
 from line311.live.desk import DeskLink, DeskMessage, decode_event, encode_command
@@ -67,19 +68,6 @@ IDLE_S = 5.0
 DRAIN_S = 10.0
 ME = "line311-w9"
 """The generator's app name on the desk link (no worker of the stack has it)."""
-QUEUES = """\
-queues:
-  general:
-    requires: "topic:general"
-    wrapup_seconds: {wrapup:g}
-    interpreter_when_unstaffed: false
-"""
-ROSTER_AGENT = """\
-  agent{n}:
-    name: Bench CCR {n}
-    endpoint: PJSIP/agent{n}
-    skills: {{lang:en: 5, topic:general: 4}}
-"""
 
 
 @dataclass
