@@ -50,7 +50,7 @@ def demo_sipp_processes() -> list[int]:
 
 
 def test_given_a_running_stack_when_the_demo_runs_for_twenty_seconds_then_calls_are_recorded_and_nothing_is_left_running(
-    stack: Stack,
+    stack: Stack, asterisk_instance: AsteriskInstance
 ) -> None:
     assert demo_sipp_processes() == []
     known = {r["call_id"] for r in stack.calls()}
@@ -91,5 +91,15 @@ def test_given_a_running_stack_when_the_demo_runs_for_twenty_seconds_then_calls_
         "agent1": "logged_out",
         "agent2": "logged_out",
     }
+    # and their phones' registrations are taken back: no CCR phone left "registered" for
+    # the hour of its Expires with nobody behind it
+    ari = asterisk_instance
+    for agent in ("agent1", "agent2"):
+        endpoint = httpx.get(
+            f"{ari.ari_url}/ari/endpoints/PJSIP/{agent}",
+            auth=(ari.ari_user, ari.ari_password),
+            timeout=5,
+        ).json()
+        assert endpoint["state"] == "offline", endpoint
     # the demo account's password is kept for the next run
     assert os.path.exists(Path(stack.env["LINE311_STATE_DIR"]) / "demo-password")

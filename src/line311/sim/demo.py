@@ -24,6 +24,7 @@ import logging
 import math
 import random
 import secrets
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ import httpx
 
 from line311.config import Settings
 from line311.errors import Line311Error
-from line311.sim.sipp import SippCaller, SippPhone, start_agent, start_caller
+from line311.sim.sipp import SippCaller, SippPhone, register_phone, start_agent, start_caller
 
 __all__ = [
     "CURVES",
@@ -290,11 +291,24 @@ class Demo:
         self._hang_up_leftovers()
         for agent in self.logged_in:
             self._logout(agent)
-        for phone in self.phones.values():
+        for agent, phone in self.phones.items():
             phone.stop()
+            self._unregister(agent, phone)
         self._hang_up_leftovers()
         self.logged_in = []
         self.phones = {}
+
+    def _unregister(self, agent: str, phone: SippPhone) -> None:
+        """Take the stopped phone's registration back (``Expires: 0``): Asterisk would
+        otherwise count it registered for an hour, and the stack would offer its CCR calls
+        nobody can answer (docs/queues.md, the phones' registrations)."""
+        try:
+            register_phone(
+                self.workdir / agent, self.settings.sip_port, agent,
+                self.settings.agent_password.get_secret_value(), phone.local_port, expires=0,
+            )  # fmt: skip
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            logger.warning("%s's phone not unregistered: %s", agent, exc)
 
     def _logout(self, agent: str, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
