@@ -36,7 +36,7 @@ import inspect
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -233,19 +233,17 @@ def _phones_counted(watch: PhoneWatch, online: bool) -> float:
 
 
 def _phone_watch(
-    settings: Settings, ari: AriClient | AriFleet, desk: PhoneDesk
+    settings: Settings, ari: AriClient | AriFleet, desk: PhoneDesk, devices: Mapping[str, str]
 ) -> PhoneWatch | None:
-    """The CCR phones' registrations, told to the router (`line311.ari.phones`); None when
-    ``queue_phone_state`` is off, or with several Asterisks (the phones register with
-    Kamailio: no Asterisk can tell)."""
+    """The registrations of the CCR phones ``devices`` (endpoint -> agent id), told to the
+    router (`line311.ari.phones`); None when ``queue_phone_state`` is off, or with several
+    Asterisks (the phones register with Kamailio: no Asterisk can tell)."""
     from line311.ari.client import AriClient
     from line311.ari.phones import PhoneWatch
-    from line311.routing.roster import load_roster_file
 
     if not settings.queue_phone_state or not isinstance(ari, AriClient):
         return None
-    profiles = load_roster_file(Path(settings.agents_file))
-    return PhoneWatch(ari, desk, {p.endpoint: p.agent_id for p in profiles})
+    return PhoneWatch(ari, desk, devices)
 
 
 async def controller_part(
@@ -416,9 +414,8 @@ async def controller_part(
         if hand_in is not None:
             stasis_handlers[HANDOVER_ARG] = hand_in.on_stasis
 
-        phones = _phone_watch(settings, ari, queues.runtime)
+        phones = _phone_watch(settings, ari, queues.runtime, queues.desk.endpoints)
         if phones is not None:
-            watch = phones
             registered = Gauge(
                 "line311_ccr_phones",
                 "Roster CCR phones by registration, as Asterisk's device states last said "
@@ -428,7 +425,7 @@ async def controller_part(
             )
             for label, online in (("registered", True), ("unregistered", False)):
                 registered.labels(state=label).set_function(
-                    functools.partial(_phones_counted, watch, online)
+                    functools.partial(_phones_counted, phones, online)
                 )
 
         async def take_up_hand_offs(listed: set[str]) -> None:

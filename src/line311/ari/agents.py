@@ -74,6 +74,11 @@ class AgentDesk:
         self._prefix = sounds_uri_prefix.rstrip("/")
         self._language = language
 
+    @property
+    def endpoints(self) -> Mapping[str, str]:
+        """Each roster CCR's endpoint (``PJSIP/agent1``) -> their agent id."""
+        return self._by_endpoint
+
     def agent_for(self, channel_name: str) -> str | None:
         """The agent whose endpoint placed the channel, if any."""
         return self._by_endpoint.get(_endpoint_of(channel_name))
