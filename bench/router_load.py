@@ -43,12 +43,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import redis.asyncio as aioredis
 
 from bench._profile import Profiler, summarise
 from bench._stack import BenchStack, bench_stack
-from bench.queue_cost import QUEUES, ROSTER_AGENT  # one queue, N English CCRs: the same files
+from bench.queue_cost import QUEUES, ROSTER_AGENT, Desk  # one queue, N English CCRs
 from line311.call.commands import AcceptOffer, Command, EmitQueueEvent, ReleaseAgent
 from line311.call.events import AgentOffered, OfferAccepted
 from line311.live.desk import DeskLink, DeskMessage, decode_event, encode_command
@@ -175,14 +174,6 @@ class Generator:
 
     def open_calls(self) -> int:
         return sum(1 for c in self.calls.values() if not c.done)
-
-
-def _login(lab: BenchStack, agents: int) -> None:
-    base = f"http://127.0.0.1:{lab.stack.http_port}/api/desk"
-    headers = {"Authorization": f"Bearer {lab.stack.supervisor_token()}"}
-    with httpx.Client(headers=headers, timeout=10) as http:
-        for n in range(1, agents + 1):
-            http.post(f"{base}/agents/agent{n}/login").raise_for_status()
 
 
 def _cpu(processes: dict[str, int]) -> dict[str, float]:
@@ -336,7 +327,9 @@ def run(argv: list[str] | None = None) -> str:
             "LINE311_QUEUE_PERIODIC_INTERVAL": "0",
         }
         with bench_stack(env) as lab:
-            _login(lab, args.agents)
+            desk = Desk(lab)  # the queue_cost bench's desk API client
+            for n in range(1, args.agents + 1):
+                desk.login(f"agent{n}")
             steps, idle = asyncio.run(_drive(lab, args))
     after = loadavg()
     rate, ms, calls = limit(steps, idle)
@@ -362,8 +355,9 @@ def run(argv: list[str] | None = None) -> str:
         + ", ".join(f"{s.rate:g}" for s in steps if kept_up(s))
         + f" calls/s), at {ms:.2f} ms of the controller's CPU per call (net): one core of it "
         f"decides about {calls:.0f} queued calls/s. The most it completed was "
-        f"{most.achieved:.0f} calls/s (offered {most.rate:g}), its core full, the offers "
-        f"then {_ms(most.offer_ms, 0.5)} ms late at the median.\n\n"
+        f"{most.achieved:.0f} calls/s (offered {most.rate:g}), its core "
+        f"{100 * most.cpu['controller'] / most.window:.0f} % busy, the offers then "
+        f"{_ms(most.offer_ms, 0.5)} ms late at the median.\n\n"
         + "".join(
             f"### Controller profile at {r:g} calls/s (py-spy)\n\n{text}\n\n"
             for r, text in PROFILES.items()
