@@ -65,8 +65,8 @@ class RouterDesk:
         self.router = router
         self.hub = hub
         self._roster = list(roster)
-        self._agent_states: dict[str, AgentState] = {
-            agent_id: router.agent(agent_id).state for agent_id in self._roster
+        self._agent_states: dict[str, tuple[AgentState, str | None]] = {
+            agent_id: _shown(router.agent(agent_id)) for agent_id in self._roster
         }
         self._rank = {agent_id: n for n, agent_id in enumerate(self._roster)}
         self._touched: set[str] | None = None
@@ -133,8 +133,9 @@ class RouterDesk:
             self._touched.add(agent.agent_id)
 
     def _sync_agents(self) -> None:
-        """Report each CCR whose state moved since the last sync, in roster order: the ones
-        the store wrote since (a 400-CCR roster is not read whole for each change)."""
+        """Report each CCR whose state (or pause reason) moved since the last sync, in
+        roster order: the ones the store wrote since (a 400-CCR roster is not read whole for
+        each change)."""
         if self._touched is None:
             ids: Iterable[str] = self._roster
         else:
@@ -142,9 +143,10 @@ class RouterDesk:
             self._touched.clear()
         for agent_id in ids:
             agent = self.router.agent(agent_id)
-            if self._agent_states.get(agent_id) is agent.state:
+            shown = _shown(agent)
+            if self._agent_states.get(agent_id) == shown:
                 continue
-            self._agent_states[agent_id] = agent.state
+            self._agent_states[agent_id] = shown
             self.hub.emit(
                 AgentStateChanged(
                     agent_id,
@@ -314,3 +316,9 @@ class RouterDesk:
             logger.warning("call %s: could not keep the place for a callback: %s", call_id, exc)
             return False
         return True
+
+
+def _shown(agent: Agent) -> tuple[AgentState, str | None]:
+    """What the figures show of a CCR: their state and, paused, why (held `unreachable`,
+    then the phone's registration lost: the board says `phone-offline`)."""
+    return agent.state, agent.pause_reason

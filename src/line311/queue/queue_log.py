@@ -188,7 +188,8 @@ class QueueLogTranslator:
 
     _visits: dict[tuple[str, str], _Visit] = field(default_factory=dict)
     _waiting: dict[str, list[str]] = field(default_factory=dict)  # queue -> call ids in order
-    _agents: dict[str, tuple[AgentActivity, float, float | None]] = field(default_factory=dict)
+    _agents: dict[str, tuple[AgentActivity, float, float | None, str]] = field(default_factory=dict)
+    """CCR -> (state, since, logged in at, pause reason)."""
 
     def resume(
         self, event: CallEnqueued, answered_at: float | None = None, agent_id: str | None = None
@@ -350,7 +351,9 @@ class QueueLogTranslator:
             AgentActivity.LOGGED_OUT,
         ):
             rec(QueueLogEvent.UNPAUSEALL, event.reason)
-        if event.state is AgentActivity.PAUSED and prev_state is not AgentActivity.PAUSED:
+        if event.state is AgentActivity.PAUSED and (
+            prev_state is not AgentActivity.PAUSED or (previous and previous[3] != event.reason)
+        ):  # a pause for another reason is a PAUSE line again, as app_queue writes it
             rec(QueueLogEvent.PAUSEALL, event.reason)
         if event.state is AgentActivity.LOGGED_OUT and prev_state is not AgentActivity.LOGGED_OUT:
             rec(
@@ -359,7 +362,7 @@ class QueueLogTranslator:
                 _seconds(event.at - login_at) if login_at is not None else "0",
             )
             login_at = None
-        self._agents[event.agent_id] = (event.state, event.at, login_at)
+        self._agents[event.agent_id] = (event.state, event.at, login_at, event.reason)
         return out
 
 

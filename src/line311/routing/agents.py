@@ -266,12 +266,13 @@ class Agent:
         """Take ``event`` at ``now``; return the new state. Raises `AgentStateError`."""
         old = self.state
         new = next_state(self.agent_id, old, event)
-        elapsed = max(0.0, now - self.state_since)
-        self.time_in_state[old] = self.time_in_state.get(old, 0.0) + elapsed
         self.state = new
-        if new is not old:
+        pause_reason = (reason or "paused") if new is AgentState.PAUSED else None
+        if new is not old or pause_reason != self.pause_reason:  # (another reason: a new pause)
+            elapsed = max(0.0, now - self.state_since)  # counted once, when the span ends
+            self.time_in_state[old] = self.time_in_state.get(old, 0.0) + elapsed
             self.state_since = now
-        self.pause_reason = (reason or "paused") if new is AgentState.PAUSED else None
+        self.pause_reason = pause_reason
         if new is AgentState.AVAILABLE and old is not AgentState.RESERVED:
             self.idle_since = now
         elif new is AgentState.LOGGED_OUT:

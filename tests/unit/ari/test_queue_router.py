@@ -54,3 +54,21 @@ async def test_a_ccr_whose_phone_is_not_registered_is_paused_phone_offline_until
         ("PAUSEALL", "agent1", ("phone-offline",)),  # as app_queue pauses a member everywhere
         ("UNPAUSEALL", "agent1", ("",)),
     ]
+
+
+async def test_a_new_pause_reason_alone_is_reported_and_written_as_a_pause_again(
+    tmp_path: Path,
+) -> None:
+    async with Harness(tmp_path) as h:
+        h.runtime.agent_login("agent1")
+        h.runtime.agent_pause("agent1", "break")
+        h.now += 60
+        h.runtime.agent_pause("agent1", "lunch")
+        h.runtime.agent_pause("agent1", "lunch")  # the same again: nothing new
+        paused = [(e.reason, e.at) for e in h.of(AgentStateChanged) if e.reason]
+        assert paused == [("break", h.now - 60), ("lunch", h.now)]
+    lines = parse_lines((tmp_path / "queue_log").read_text().splitlines())
+    assert [(r.event, r.data[:1]) for r in lines if "PAUSE" in r.event] == [
+        ("PAUSEALL", ("break",)),
+        ("PAUSEALL", ("lunch",)),  # app_queue writes a PAUSE for each pause with its reason
+    ]

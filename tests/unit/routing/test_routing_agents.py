@@ -59,6 +59,17 @@ def test_the_happy_path_and_its_figures():
     }
 
 
+def test_a_pause_for_another_reason_starts_a_new_pause_and_keeps_the_time_paused():
+    a = agent()
+    a.apply(E.LOGIN, 0)
+    a.apply(E.PAUSE, 10, reason="unreachable")
+    a.apply(E.PAUSE, 40, reason="unreachable")  # the same reason: the same pause
+    assert (a.state_since, a.pause_reason) == (10, "unreachable")
+    a.apply(E.PAUSE, 70, reason="phone-offline")
+    assert (a.state_since, a.pause_reason) == (70, "phone-offline")
+    assert a.figures(now=100).time_in_state[S.PAUSED] == 90
+
+
 def test_a_returned_offer_does_not_reset_idle_time():
     a = agent()
     a.apply(E.LOGIN, 0)
