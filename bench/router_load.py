@@ -1,34 +1,41 @@
-"""Router load: how many queued calls per second the controller's one router process decides.
+"""Router load: how many calls per second the controller's one process keeps up with.
 
-With ``queue_legs = workers`` the IVR workers run every queued caller's leg (music, ringing the
-CCR, the bridge) and the controller only decides: it reads the legs' messages on the desk link
-(Redis streams), runs the router and keeps the figures (queue_log, the SL accumulator, the
-wallboard and its journal, the queue events table). That process is the one part of line311 a
-second box does not multiply (docs/scaling.md). On this 2-core box Asterisk, SIPp and the
-workers use up the cores long before the controller is busy (``python -m bench queue_cost``
-measures it at up to 10 calls/s), so this bench drives the controller alone, at rates real
-legs could not reach here:
+With ``queue_legs = workers`` the IVR workers run every caller's IVR and every queued caller's
+leg (music, ringing the CCR, the bridge); the controller only decides and counts: it reads the
+legs' messages on the desk link (Redis streams), runs the router, relays the workers' IVR
+facts to the wallboard and keeps the figures (queue_log, the SL accumulator, the wallboard's
+stream, the queue events table). That process is the one part of line311 a second box does
+not multiply (docs/scaling.md); the dashboard process, fed from it, is another. On this 2-core
+box Asterisk, SIPp and the workers use up the cores long before the controller is busy
+(``python -m bench queue_cost`` measures it at up to 10 calls/s), so this bench drives the
+controller alone, at rates real legs could not reach here:
 
 - a real stack (`bench._stack`: Asterisk, CRM bridge, Redis, the controller with
-  ``ivr_workers = 1`` and ``queue_legs = workers``), ``--agents`` CCRs in the roster (NYC runs
-  400+), logged in at the desk API, one ``general`` queue with a ``--wrapup`` wrap-up;
-- a load generator in this process speaking the desk link as an IVR worker does
-  (`line311.live.desk.DeskLink`, app ``line311-w9``): per call the ``enqueue``; on the
-  router's ``AgentOffered`` the leg's ``AcceptOffer`` (the CCR answered at once); on
-  ``OfferAccepted`` the ``CallAnswered`` fact; ``--talk`` seconds later the ``CallCompleted``
-  fact, the ``ReleaseAgent`` and the ``end``. Six messages in, three out, per call (a real
-  leg sends seven to eight: the screen pop's ``ivr`` and a position question now and then);
-- rates rising step by step, each for ``--seconds``.
+  ``ivr_workers = 1`` and ``queue_legs = workers``, the dashboard as its own process, as
+  ``line311 run`` ships it), ``--agents`` CCRs in the roster (NYC runs 400+), logged in at
+  the desk API, one ``general`` queue with a ``--wrapup`` wrap-up;
+- a load generator in this process speaking as an IVR worker does. Every call enters and
+  leaves the IVR (the two facts a worker publishes, `line311.live.ivr_activity`, written in
+  one pipeline per 20-ms tick); a share (``--ivr-shares``) ends there, resolved, and the
+  others queue over the desk link (`line311.live.desk.DeskLink`, app ``line311-w9``): the
+  ``enqueue``; on the router's ``AgentOffered`` the leg's ``AcceptOffer`` (the CCR answered
+  at once); on ``OfferAccepted`` the ``CallAnswered`` fact; ``--talk`` seconds later the
+  ``CallCompleted`` fact, the ``ReleaseAgent`` and the ``end``. Six messages in, three out,
+  per queued call (a real leg sends seven to eight: the screen pop's ``ivr`` and a position
+  question now and then);
+- rates (all calls, both kinds) rising step by step, each for ``--seconds``, one ramp per
+  share on the same stack.
 
 Per step: calls started / completed / refused, the rate achieved, the controller's CPU
-(utime + stime, net of its idle CPU per second) per call and as a share of one core, Redis's
-and the generator's CPU, and the router's reaction as the generator sees it: enqueue →
-``admitted`` and enqueue → ``AgentOffered`` (both through Redis twice), p50 / p99. The
-controller's limit is where its core is full: the achieved rate stops following the offered
-one and the reaction grows.
+(utime + stime, net of its idle CPU per second) per call and as a share of one core, the
+dashboard's, Redis's and the generator's CPU, the router's reaction as the generator sees it
+(enqueue → ``admitted`` and enqueue → ``AgentOffered``, through Redis twice, p50 / p99), and
+the IVR facts the controller had not read when the step's calls had ended. A step is kept up
+with when every queued call ended, the offers came within `OFFER_P99_MS` at p99 and no fact
+was left unread.
 
-    python -m bench router_load                        # 25 .. 400 calls/s, 400 CCRs
-    python -m bench router_load --rates 50,100 --seconds 10 --no-doc
+    python -m bench router_load                        # shares 0, 1, 0.5; 50 .. 1,200 calls/s
+    python -m bench router_load --ivr-shares 0 --rates 50,100 --seconds 10 --no-doc
 """
 
 from __future__ import annotations
@@ -51,10 +58,15 @@ from bench.queue_cost import QUEUES, ROSTER_AGENT, Desk  # one queue, N English 
 from line311.call.commands import AcceptOffer, Command, EmitQueueEvent, ReleaseAgent
 from line311.call.events import AgentOffered, OfferAccepted
 from line311.live.desk import DeskLink, DeskMessage, decode_event, encode_command
+from line311.live.ivr_activity import GROUP, MAX_LEN, IvrActivityFeed, IvrFact, fact_fields
 from line311.queue.events import CallAnswered, CallCompleted
 from tests.e2e.capacity import cpu_seconds, loadavg, quantile
 
 RATES = (50.0, 100.0, 200.0, 400.0, 600.0, 800.0, 1000.0, 1200.0)
+IVR_SHARES = (0.0, 1.0, 0.5)
+"""Shares of the calls resolved in the IVR: every call queued, none, half (NYC: over half)."""
+U = 0.7
+"""The core's busy share the scaling model plans for: the step whose cost it takes."""
 SECONDS = 10.0
 AGENTS = 400
 TALK_S = 0.1
@@ -82,9 +94,16 @@ class Call:
 class Step:
     rate: float
     seconds: float
+    ivr_share: float = 0.0
     started: int = 0
+    """Queued calls started."""
     completed: int = 0
+    """Queued calls ended."""
+    resolved: int = 0
+    """Calls resolved in the IVR (their two facts written)."""
     refused: int = 0
+    behind: int = 0
+    """IVR facts the controller had not read once the step's calls had ended."""
     admit_ms: list[float] = field(default_factory=list)
     offer_ms: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
@@ -92,22 +111,33 @@ class Step:
     window: float = 0.0
 
     @property
+    def calls(self) -> int:
+        """Calls done: queued calls ended and calls resolved in the IVR."""
+        return self.completed + self.resolved
+
+    @property
     def achieved(self) -> float:
-        return self.completed / self.window if self.window else 0.0
+        return self.calls / self.window if self.window else 0.0
 
 
 class Generator:
     """The IVR worker's side of the desk link for synthetic queued calls."""
 
-    def __init__(self, link: DeskLink, controller: str, talk: float, wrapup: float) -> None:
+    def __init__(
+        self, link: DeskLink, controller: str, talk: float, wrapup: float, ivr_share: float = 0.0
+    ) -> None:
         self.link = link
         self.controller = controller
         self.talk = talk
         self.wrapup = wrapup
+        self.ivr_share = ivr_share
         self.calls: dict[str, Call] = {}
+        self.facts: list[IvrFact] = []
+        """IVR facts not yet written (`flush_facts`)."""
         self.step: Step | None = None
         self.unexpected = 0
         self._n = 0
+        self._resolved_due = 0.0
 
     def _send(self, kind: str, call_id: str, body: dict[str, object]) -> None:
         self.link.send(self.controller, DeskMessage(kind, call_id, ME, body))
@@ -116,13 +146,36 @@ class Generator:
         self._send("cmd", call_id, {"command": encode_command(command)})
 
     def start_call(self) -> None:
+        """A call through the IVR: resolved there (`ivr_share` of them, spread evenly), or
+        queued: it leaves the IVR unresolved and is enqueued, as a worker's leg is."""
         assert self.step is not None
         self._n += 1
         call_id = f"bench-{self._n}"
+        now = time.time()
+        self._resolved_due += self.ivr_share
+        resolved = self._resolved_due >= 1.0 - 1e-9
+        if resolved:
+            self._resolved_due -= 1.0
+        self.facts.append(IvrFact("entered", call_id, now))
+        self.facts.append(IvrFact("left", call_id, now, resolved=resolved))
+        if resolved:
+            self.step.resolved += 1
+            return
         self.calls[call_id] = Call(time.monotonic())
         self.step.started += 1
-        body = {"topic": "general", "language": "en", "priority": 0, "entered_at": time.time()}
+        body = {"topic": "general", "language": "en", "priority": 0, "entered_at": now}
         self._send("enqueue", call_id, body)
+
+    async def flush_facts(self, client: aioredis.Redis, key: str) -> None:
+        """Write the IVR facts gathered, in one pipeline (a worker writes each alone: its
+        cost, not the controller's, which reads them in batches either way)."""
+        facts, self.facts = self.facts, []
+        if not facts:
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for fact in facts:
+                pipe.xadd(key, fact_fields(fact), maxlen=MAX_LEN, approximate=True)  # type: ignore[arg-type]
+            await pipe.execute()
 
     async def follow(self) -> None:
         async for message in self.link.messages():
@@ -182,7 +235,66 @@ def _cpu(processes: dict[str, int]) -> dict[str, float]:
     return out
 
 
-async def _drive(lab: BenchStack, args: argparse.Namespace) -> tuple[list[Step], dict[str, float]]:
+async def _behind(client: aioredis.Redis, key: str) -> int:
+    """IVR facts the controller's group has not read, or read and not acknowledged."""
+    for group in await client.xinfo_groups(key):
+        if group["name"] == GROUP:
+            return int(group.get("lag") or 0) + int(group["pending"])
+    return 0
+
+
+async def _ramp(
+    gen: Generator,
+    client: aioredis.Redis,
+    key: str,
+    processes: dict[str, int],
+    share: float,
+    args: argparse.Namespace,
+    workdir: Path,
+) -> list[Step]:
+    gen.ivr_share, gen._resolved_due = share, 0.0
+    steps: list[Step] = []
+    for rate in args.rate_list:
+        step = gen.step = Step(rate, args.seconds, share)
+        spy = None
+        if rate == args.profile and share == args.ivr_share_list[0]:
+            out = workdir / f"profile-{rate:g}.txt"
+            spy = Profiler(processes["controller"], args.seconds, out)
+        before, t0 = _cpu(processes), time.monotonic()
+        tick, sent = 0.02, 0
+        while (elapsed := time.monotonic() - t0) < args.seconds:
+            due = int(rate * elapsed) - sent
+            for _ in range(due):
+                gen.start_call()
+            sent += max(due, 0)
+            await gen.flush_facts(client, key)
+            await asyncio.sleep(tick)
+        deadline = time.monotonic() + DRAIN_S
+        while time.monotonic() < deadline:
+            step.behind = await _behind(client, key)
+            if not gen.open_calls() and not step.behind:
+                break
+            await asyncio.sleep(0.05)
+        after, t1 = _cpu(processes), time.monotonic()
+        step.window = t1 - t0
+        if spy is not None:
+            PROFILES[rate] = summarise(await asyncio.to_thread(spy.wait))
+        step.cpu = {k: after[k] - before[k] for k in after}
+        steps.append(step)
+        gen.calls = {k: c for k, c in gen.calls.items() if not c.done}
+        if gen.open_calls() > step.started // 2 or step.behind > 2 * step.resolved + step.started:
+            break  # far past the limit: the next steps would only pile up
+    clear_by = time.monotonic() + 6 * DRAIN_S  # the next ramp starts clear (or late)
+    while time.monotonic() < clear_by and (gen.open_calls() or await _behind(client, key)):  # noqa: ASYNC110 - bounded
+        await asyncio.sleep(0.2)
+    gen.calls.clear()
+    await asyncio.sleep(args.idle)  # and its wrap-ups and figures are done with
+    return steps
+
+
+async def _drive(
+    lab: BenchStack, args: argparse.Namespace
+) -> tuple[dict[float, list[Step]], dict[str, float]]:
     redis = lab.redis
     assert redis is not None
     env = lab.stack.env
@@ -192,8 +304,10 @@ async def _drive(lab: BenchStack, args: argparse.Namespace) -> tuple[list[Step],
     )  # fmt: skip
     link = DeskLink(client, me=ME, block_ms=200)
     gen = Generator(link, env.get("LINE311_ARI_APP", "line311"), args.talk, args.wrapup)
-    processes = {k: v for k, v in lab.processes().items() if k in ("controller", "redis")}
-    steps: list[Step] = []
+    key = IvrActivityFeed(client).key
+    watched = ("controller", "dashboard", "redis")
+    processes = {k: v for k, v in lab.processes().items() if k in watched}
+    ramps: dict[float, list[Step]] = {}
     PROFILES.clear()
     async with asyncio.TaskGroup() as tg:
         await link.open()
@@ -204,81 +318,125 @@ async def _drive(lab: BenchStack, args: argparse.Namespace) -> tuple[list[Step],
         await asyncio.sleep(args.idle)
         after, t1 = _cpu(processes), time.monotonic()
         idle = {k: (after[k] - before[k]) / (t1 - t0) for k in after}
-        for rate in args.rate_list:
-            step = gen.step = Step(rate, args.seconds)
-            spy = None
-            if rate == args.profile:
-                out = lab.workdir / f"profile-{rate:g}.txt"
-                spy = Profiler(processes["controller"], args.seconds, out)
-            before, t0 = _cpu(processes), time.monotonic()
-            tick, sent = 0.02, 0
-            while (elapsed := time.monotonic() - t0) < args.seconds:
-                due = int(rate * elapsed) - sent
-                for _ in range(due):
-                    gen.start_call()
-                sent += max(due, 0)
-                await asyncio.sleep(tick)
-            deadline = time.monotonic() + DRAIN_S
-            while gen.open_calls() and time.monotonic() < deadline:  # noqa: ASYNC110 - a bounded drain
-                await asyncio.sleep(0.05)
-            after, t1 = _cpu(processes), time.monotonic()
-            step.window = t1 - t0
-            if spy is not None:
-                PROFILES[rate] = summarise(await asyncio.to_thread(spy.wait))
-            step.cpu = {k: after[k] - before[k] for k in after}
-            steps.append(step)
-            gen.calls = {k: c for k, c in gen.calls.items() if not c.done}
-            if gen.open_calls() > step.started // 2:
-                break  # far past the limit: the next steps would only pile up
+        for share in args.ivr_share_list:
+            ramps[share] = await _ramp(gen, client, key, processes, share, args, lab.workdir)
         writer.cancel()
         reader.cancel()
     await client.aclose()
-    return steps, idle
+    return ramps, idle
 
 
 def _ms(values: list[float], q: float) -> str:
     return f"{quantile(values, q):.1f}" if values else "-"
 
 
+def _net_ms(step: Step, idle: dict[str, float], process: str) -> float:
+    """``process``'s CPU ms per call of ``step``, net of its idle CPU."""
+    used = step.cpu.get(process, 0.0) - idle.get(process, 0.0) * step.window
+    return 1000 * used / max(step.calls, 1)
+
+
 def _table(steps: list[Step], idle: dict[str, float]) -> str:
     rows = [
-        "| offered calls/s | completed | refused | achieved calls/s | controller ms/call (net) "
-        "| controller core | redis ms/call | generator ms/call | enqueue→admitted p50 / p99 ms "
-        "| enqueue→offer p50 / p99 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| offered calls/s | queued ended | resolved in IVR | refused | achieved calls/s "
+        "| controller ms/call (net) | controller core | dashboard ms/call (net) "
+        "| redis ms/call | generator ms/call | enqueue→admitted p50 / p99 ms "
+        "| enqueue→offer p50 / p99 ms | IVR facts unread |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in steps:
-        n = max(s.completed, 1)
+        n = max(s.calls, 1)
         ctl = s.cpu["controller"]
-        net = ctl - idle["controller"] * s.window
+        dash = f"{_net_ms(s, idle, 'dashboard'):.2f}" if "dashboard" in s.cpu else "-"
         rows.append(
-            f"| {s.rate:g} | {s.completed} | {s.refused} | {s.achieved:.1f} "
-            f"| {1000 * ctl / n:.2f} ({1000 * net / n:.2f}) | {100 * ctl / s.window:.0f} % "
+            f"| {s.rate:g} | {s.completed} | {s.resolved} | {s.refused} | {s.achieved:.1f} "
+            f"| {1000 * ctl / n:.2f} ({_net_ms(s, idle, 'controller'):.2f}) "
+            f"| {100 * ctl / s.window:.0f} % | {dash} "
             f"| {1000 * s.cpu['redis'] / n:.2f} | {1000 * s.cpu['generator'] / n:.2f} "
             f"| {_ms(s.admit_ms, 0.5)} / {_ms(s.admit_ms, 0.99)} "
-            f"| {_ms(s.offer_ms, 0.5)} / {_ms(s.offer_ms, 0.99)} |"
+            f"| {_ms(s.offer_ms, 0.5)} / {_ms(s.offer_ms, 0.99)} | {s.behind} |"
         )
     return "\n".join(rows)
 
 
 def kept_up(step: Step) -> bool:
-    """Every call of the step ended, and the router's offers came within `OFFER_P99_MS`."""
-    return (
-        bool(step.completed)
-        and step.completed >= step.started
-        and (quantile(step.offer_ms, 0.99) <= OFFER_P99_MS)
+    """Every queued call of the step ended, the router's offers came within
+    `OFFER_P99_MS` (at p99), and the controller had read every IVR fact."""
+    queued_ok = step.completed >= step.started and (
+        not step.offer_ms or quantile(step.offer_ms, 0.99) <= OFFER_P99_MS
     )
+    return bool(step.calls) and queued_ok and not step.behind
 
 
 def limit(steps: list[Step], idle: dict[str, float]) -> tuple[float, float, float]:
-    """(the busiest rate the router kept up with, the controller's net ms per call there,
-    the calls/s one core of it carries at that cost); NaNs when it kept up with none."""
+    """(the busiest rate the controller kept up with, its net ms per call there, the calls/s
+    one core of it carries at that cost); NaNs when it kept up with none."""
     kept = [s for s in steps if kept_up(s)]
     if not kept:
         return float("nan"), float("nan"), float("nan")
     top = max(kept, key=lambda s: s.rate)
-    ms = 1000 * (top.cpu["controller"] - idle["controller"] * top.window) / top.completed
+    ms = _net_ms(top, idle, "controller")
     return top.rate, ms, 1000 / ms
+
+
+def planned(steps: list[Step], u: float = U) -> Step | None:
+    """The step the scaling model takes its cost from: of those kept up with, the one whose
+    controller core was busy nearest ``u`` (the cost per call falls as the load grows, so
+    the model takes it where it plans to run), or the busiest if none came up to ``u``;
+    None when none was kept up with."""
+    kept = [s for s in steps if kept_up(s) and s.window]
+    if not kept:
+        return None
+    if all(s.cpu["controller"] / s.window < u for s in kept):
+        return max(kept, key=lambda s: s.rate)
+    return min(kept, key=lambda s: abs(s.cpu["controller"] / s.window - u))
+
+
+def nearest(steps: list[Step], rate: float) -> Step | None:
+    """The step kept up with whose rate is nearest ``rate`` (None: none kept up with)."""
+    kept = [s for s in steps if kept_up(s)]
+    return min(kept, key=lambda s: abs(s.rate - rate)) if kept else None
+
+
+@dataclass(frozen=True)
+class Mix:
+    """A mixed ramp's planned step against the pure ramps at the same per-kind rates."""
+
+    share: float
+    rate: float
+    ivr_ms: float
+    """The controller's net ms per call resolved in the IVR, at ``rate × share`` of them."""
+    queued_ms: float
+    """... per queued call (its IVR facts included), at ``rate × (1 − share)``."""
+    measured_ms: float
+    dashboard_ms: float
+
+    @property
+    def modelled_ms(self) -> float:
+        return self.share * self.ivr_ms + (1 - self.share) * self.queued_ms
+
+
+def mix(ramps: dict[float, list[Step]], idle: dict[str, float]) -> Mix | None:
+    """The first mixed ramp's `planned` step, and the pure ramps' costs at its per-kind
+    rates; None without a mixed and both pure ramps, or with a step kept up with missing."""
+    share = next((x for x in ramps if 0 < x < 1), None)
+    if share is None or 0.0 not in ramps or 1.0 not in ramps:
+        return None
+    step = planned(ramps[share])
+    if step is None:
+        return None
+    ivr = nearest(ramps[1.0], step.rate * share)
+    queued = nearest(ramps[0.0], step.rate * (1 - share))
+    if ivr is None or queued is None:
+        return None
+    return Mix(
+        share,
+        step.rate,
+        _net_ms(ivr, idle, "controller"),
+        _net_ms(queued, idle, "controller"),
+        _net_ms(step, idle, "controller"),
+        _net_ms(step, idle, "dashboard"),
+    )
 
 
 @contextlib.contextmanager
@@ -295,6 +453,11 @@ def _files(args: argparse.Namespace) -> Iterator[Path]:
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench router_load")
     parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES), help="calls/s")
+    parser.add_argument(
+        "--ivr-shares",
+        default=",".join(f"{r:g}" for r in IVR_SHARES),
+        help="shares of the calls resolved in the IVR, one ramp each (0: every call queued)",
+    )
     parser.add_argument("--seconds", type=float, default=SECONDS, help="length of each step")
     parser.add_argument("--agents", type=int, default=AGENTS, help="CCRs in the roster")
     parser.add_argument("--talk", type=float, default=TALK_S, help="seconds on the call")
@@ -304,11 +467,72 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "--profile", type=float, default=None, help="py-spy the controller at this rate"
     )
     args = parser.parse_args(argv)
-    args.rate_list = [float(r) for r in args.rates.split(",") if r.strip()]
-    busiest = max(args.rate_list) * (args.talk + args.wrapup + 0.05)
+    try:
+        args.rate_list = [float(r) for r in args.rates.split(",") if r.strip()]
+        args.ivr_share_list = [float(r) for r in args.ivr_shares.split(",") if r.strip()]
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not args.ivr_share_list or not all(0 <= x <= 1 for x in args.ivr_share_list):
+        parser.error("--ivr-shares: each share between 0 and 1")
+    queued = 1 - min(args.ivr_share_list)
+    busiest = max(args.rate_list or [0]) * queued * (args.talk + args.wrapup + 0.05)
     if not args.rate_list or busiest > args.agents:
         parser.error(f"the highest rate keeps {busiest:.0f} CCRs busy: more than --agents")
     return args
+
+
+def _share(share: float) -> str:
+    if share == 0:
+        return "every call queued"
+    if share == 1:
+        return "every call resolved in the IVR"
+    return f"{100 * share:g} % resolved in the IVR, the rest queued"
+
+
+def _ramp_report(share: float, steps: list[Step], idle: dict[str, float]) -> str:
+    rate, ms, calls = limit(steps, idle)
+    if not steps:
+        return ""
+    most = max(steps, key=lambda s: s.achieved)
+    kept = ", ".join(f"{s.rate:g}" for s in steps if kept_up(s)) or "none"
+    return (
+        f"### {_share(share)[:1].upper()}{_share(share)[1:]}\n\n" + _table(steps, idle) + "\n\n"
+        f"Kept up with up to **{rate:g} calls/s** (kept up with: {kept}), at {ms:.2f} ms of "
+        f"the controller's CPU per call (net): one core of it carries about {calls:.0f} such "
+        f"calls/s. The most it completed was {most.achieved:.0f} calls/s (offered "
+        f"{most.rate:g}), its core {100 * most.cpu['controller'] / most.window:.0f} % busy.\n\n"
+    )
+
+
+def summary(ramps: dict[float, list[Step]], idle: dict[str, float]) -> str:
+    """Each ramp's `planned` step, and how a mixed ramp compares with the pure ones."""
+    rows = [
+        "| IVR-resolved share | step taken (calls/s) | controller core | controller ms/call "
+        "| dashboard ms/call |",
+        "|---|---|---|---|---|",
+    ]
+    for share, steps in ramps.items():
+        step = planned(steps)
+        if step is None:
+            rows.append(f"| {share:g} | none kept up with | | | |")
+            continue
+        rows.append(
+            f"| {share:g} | {step.rate:g} | {100 * step.cpu['controller'] / step.window:.0f} % "
+            f"| {_net_ms(step, idle, 'controller'):.2f} | {_net_ms(step, idle, 'dashboard'):.2f} |"
+        )
+    text = "\n".join(rows)
+    m = mix(ramps, idle)
+    if m is not None:
+        text += (
+            f"\n\nAt the mixed ramp's step ({m.rate:g} calls/s, {100 * m.share:g} % resolved in "
+            f"the IVR) the pure ramps at the same rates of each kind give r = {m.ivr_ms:.2f} ms "
+            f"per call resolved in the IVR (at {m.rate * m.share:g}/s) and {m.queued_ms:.2f} "
+            f"ms per queued call, its IVR facts included (at {m.rate * (1 - m.share):g}/s): "
+            f"mixed, {m.modelled_ms:.2f} ms per call against {m.measured_ms:.2f} measured "
+            f"({m.measured_ms / m.modelled_ms:.2f}×). The dashboard process spent "
+            f"{m.dashboard_ms:.2f} ms per call there."
+        )
+    return text
 
 
 def run(argv: list[str] | None = None) -> str:
@@ -320,6 +544,7 @@ def run(argv: list[str] | None = None) -> str:
             "LINE311_LIVE_STATE": "redis",
             "LINE311_IVR_WORKERS": "1",
             "LINE311_QUEUE_LEGS": "workers",
+            "LINE311_DASHBOARD_PROCESS": "true",  # as `line311 run` ships it
             "LINE311_QUEUE_PHONE_STATE": "false",  # the generator's CCRs have no phones
             "LINE311_QUEUES_FILE": str(files / "queues.yaml"),
             "LINE311_AGENTS_FILE": str(files / "agents.yaml"),
@@ -330,34 +555,35 @@ def run(argv: list[str] | None = None) -> str:
             desk = Desk(lab)  # the queue_cost bench's desk API client
             for n in range(1, args.agents + 1):
                 desk.login(f"agent{n}")
-            steps, idle = asyncio.run(_drive(lab, args))
+            ramps, idle = asyncio.run(_drive(lab, args))
     after = loadavg()
-    rate, ms, calls = limit(steps, idle)
-    most = max(steps, key=lambda s: s.achieved)
+    table = summary(ramps, idle)
     command = shlex.join(["python", "-m", "bench", "router_load", *argv])
     return (
-        "## Router load: the controller's one router process at rising rates (issue 13, goal 4)\n\n"
+        "## Router load: the controller's one process at rising rates (issue 13, goal 4)\n\n"
         f"The controller as `line311 serve` runs it with `queue_legs = workers` (Redis live "
-        f"state, 1 IVR worker, idle), {args.agents} CCRs logged in at the desk API, one "
-        f"`general` queue with a {args.wrapup:g}-s wrap-up, fed over the desk link by a load "
-        "generator that speaks it as an IVR worker does: per call the `enqueue`, the "
-        "`AcceptOffer` at once on the router's offer, the `CallAnswered` fact, then after "
-        f"{args.talk:g} s the `CallCompleted` fact, the `ReleaseAgent` and the `end` (6 "
-        "messages in, 3 out; a real leg adds the screen pop's `ivr` and a position question "
-        f"now and then). Steps of {args.seconds:g} s, then up to {DRAIN_S:g} s for the last "
-        "calls to end. CPU = utime + stime from `/proc/<pid>/stat`; net = less the "
-        f"controller's idle CPU per second ({1000 * idle['controller']:.1f} ms/s over "
-        f"{args.idle:g} s). The reaction times are the generator's: through Redis both ways.\n\n"
-        + _table(steps, idle)
+        f"state, 1 IVR worker, idle; the dashboard its own process, as `line311 run` ships "
+        f"it), {args.agents} CCRs logged in at the desk API, one `general` queue with a "
+        f"{args.wrapup:g}-s wrap-up, fed by a load generator that speaks as an IVR worker "
+        "does. Every call enters and leaves the IVR (the worker's two facts on the IVR "
+        "activity stream, which the controller relays to the wallboard); a queued call then "
+        "goes over the desk link: the `enqueue`, the `AcceptOffer` at once on the router's "
+        f"offer, the `CallAnswered` fact, then after {args.talk:g} s the `CallCompleted` fact, "
+        "the `ReleaseAgent` and the `end` (6 messages in, 3 out; a real leg adds the screen "
+        "pop's `ivr` and a position question now and then). Rates are all calls, both kinds. "
+        f"Steps of {args.seconds:g} s, then up to {DRAIN_S:g} s for the last calls to end and "
+        "the last facts to be read. CPU = utime + stime from `/proc/<pid>/stat`; net = less "
+        f"each process's idle CPU per second (controller {1000 * idle['controller']:.1f} "
+        f"ms/s, dashboard {1000 * idle.get('dashboard', 0.0):.1f} ms/s, over {args.idle:g} "
+        "s). The reaction times are the generator's: through Redis both ways. A step is kept "
+        f"up with when every queued call ended, enqueue → offer p99 ≤ {OFFER_P99_MS:g} ms and "
+        "no IVR fact was left unread.\n\n"
+        "**What the scaling model takes** (`python -m bench scaling`): each ramp's cost at "
+        f"the step kept up with whose controller core was nearest {100 * U:g} % busy (the "
+        "model's u):\n\n"
+        + table
         + "\n\n"
-        f"**The router kept up with up to {rate:g} queued calls/s** (every call ended, "
-        f"enqueue → offer p99 ≤ {OFFER_P99_MS:g} ms; kept up with: "
-        + ", ".join(f"{s.rate:g}" for s in steps if kept_up(s))
-        + f" calls/s), at {ms:.2f} ms of the controller's CPU per call (net): one core of it "
-        f"decides about {calls:.0f} queued calls/s. The most it completed was "
-        f"{most.achieved:.0f} calls/s (offered {most.rate:g}), its core "
-        f"{100 * most.cpu['controller'] / most.window:.0f} % busy, the offers then "
-        f"{_ms(most.offer_ms, 0.5)} ms late at the median.\n\n"
+        + "".join(_ramp_report(share, steps, idle) for share, steps in ramps.items())
         + "".join(
             f"### Controller profile at {r:g} calls/s (py-spy)\n\n{text}\n\n"
             for r, text in PROFILES.items()

@@ -1,4 +1,4 @@
-"""Scaling curve on paper (issue 13, point 4): calls/s for 0 -> 1 -> 2 -> 4 IVR workers.
+"""Scaling curve on paper (issue 13, point 4): calls/s for 0 -> 1 -> 2 -> 4 -> 8 IVR workers.
 
 COMPUTED, not measured: from CPU ms per call measured by ``python -m bench capacity`` on the
 reference machine, without IVR workers (``--variant w0:``: the controller runs every call) and
@@ -16,8 +16,11 @@ queue_cost`` (the controller's CPU per queued call, without and with workers), f
     legs    workers     W * u * 1000 / (c_wrk + s * q_wl)   (``queue_legs = workers``: a
                                                           worker also runs its queued callers'
                                                           legs, q_wl ms each)
-            controller  u * 1000 / (c_rest + s * q_l)   (only the router's side of them)
+            controller  u * 1000 / (r_l + s * q_l)      (the workers' IVR facts, r_l per
+                                                          call, and the router's side of
+                                                          the queued ones, q_l more each)
     both    bridge      u * 1000 / c_crm                (one CRM bridge process)
+            dashboard   u * 1000 / c_dash               (one dashboard process)
             box         u * cores * 1000 / (c_ast + every line311 process's ms per call,
                                             the controller's s * q included)
     capacity = min(those limits)
@@ -43,7 +46,10 @@ from __future__ import annotations
 import argparse
 import shlex
 
-WORKERS = (0, 1, 2, 4)
+WORKERS = (0, 1, 2, 4, 8)
+LEGS_REST_MS = 0.27
+LEGS_QUEUED_MS = 1.98
+DASHBOARD_MS = 0.06
 MEASURED = {
     "asterisk_ms": 10.4,
     "controller_ms": 3.3,
@@ -55,8 +61,10 @@ MEASURED = {
     "worker_crm_ms": 0.5,
     "queued_ms": 15.8,
     "queued_ms_w0": 16.0,
-    "legs_queued_ms": 2.2,
+    "legs_rest_ms": LEGS_REST_MS,
+    "legs_queued_ms": LEGS_QUEUED_MS,
     "legs_worker_ms": 10.8,
+    "dashboard_ms": DASHBOARD_MS,
 }
 """Defaults: docs/benchmarks.md "Capacity with IVR workers" at 20 calls/s (2026-12-05): without
 workers (controller, bridge, Redis) and with 2 (each worker's CPU per call *it* ran, i.e. twice
@@ -69,13 +77,21 @@ net ms per queued call, as ratios to ``w2``'s controller measured in one run of 
 bench queue_cost --variants w0,w2,w2q`` (2026-12-06, the second run of the day: the controller
 12.14 / 23.01; the two workers together 15.74 / 23.01 more than with the hand-off), applied to
 ``queued_ms``: that day's box was slower than the reference one, the ratios are what carry
-over. Except ``legs_queued_ms``, the controller's side of a queued call with the legs in the
-workers: MEASURED by ``python -m bench router_load`` (docs/benchmarks.md "Router load",
-2026-12-06) at the rate where its core was 70 % busy, as the model's ``u`` (400 queued calls/s:
-1.84 ms net), times 7.3 / 6 for the messages a real leg sends against the bench's six: 2.2 ms.
-The queue_cost run gave 8.3 at 10 calls/s, where each message wakes the controller alone; its
-cost per call falls as its reads batch under load (5.2 ms at 50 calls/s, 1.0 at 1,000), and
-the limit is set near full load."""
+over.
+
+``legs_rest_ms``, ``legs_queued_ms`` and ``dashboard_ms`` (the controller's and the
+dashboard's side with the legs in the workers) are MEASURED under load by ``python -m bench
+router_load`` (docs/benchmarks.md "Router load", 2026-12-06, one run, three ramps), not taken
+at a few calls/s, where every message wakes the controller alone (queue_cost's 10 calls/s gave
+8.3 ms per queued call; at 400 they cost 1.9). The mixed ramp (half the calls resolved in the
+IVR) kept up with 1,000 calls/s and its core was 70 % busy, the model's ``u``, at 800 calls/s:
+0.89 ms per call. At the same rates of each kind (400/s) the pure ramps gave 0.27 ms per call
+resolved in the IVR (the two IVR facts relayed to the wallboard: ``legs_rest_ms``, which every
+call pays) and 1.90 per queued call (its IVR facts, the desk messages, the router, the
+figures): ``legs_queued_ms`` = (1.90 − 0.27) × 7.3 / 6 for the messages a real leg sends
+against the bench's six = 1.98. The dashboard process spent 0.06 ms per call there. With
+s = 0.5 that is 1.26 ms per call, where the mixed ramp measured 0.89: the model is on the safe
+side (by 1.4×)."""
 QUEUED_SHARE = 0.5
 """Share of calls that reach a CCR: NYC 311 resolves more than half in the IVR."""
 
@@ -102,6 +118,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         help="controller ms per queued call, with queue_legs = workers",
     )
     parser.add_argument(
+        "--legs-rest-ms",
+        type=float,
+        help="controller ms per call, with queue_legs = workers (the IVR facts)",
+    )
+    parser.add_argument("--dashboard-ms", type=float, help="the dashboard process's ms per call")
+    parser.add_argument(
         "--legs-worker-ms",
         type=float,
         help="the workers' ms per queued call in all, with queue_legs = workers",
@@ -109,7 +131,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--queued-share", type=float, default=QUEUED_SHARE, help="share of calls queued (0..1)"
     )
-    parser.add_argument("--cores", default="8,16", help="bigger boxes, comma-separated")
+    parser.add_argument("--cores", default="8,16,32", help="bigger boxes, comma-separated")
     parser.add_argument("--utilisation", type=float, default=0.7)
     args = parser.parse_args(argv)
     if not 0 <= args.queued_share <= 1:
@@ -141,29 +163,32 @@ def limits(
     u, s = a.utilisation, a.queued_share
     if legs and workers > 0:
         worker = a.worker_ms + s * a.legs_worker_ms
-        controller = a.rest_ms + s * a.legs_queued_ms
-        line311 = worker + controller + a.worker_crm_ms + a.worker_redis_ms
+        controller = a.legs_rest_ms + s * a.legs_queued_ms
+        line311 = worker + controller + a.worker_crm_ms + a.worker_redis_ms + a.dashboard_ms
         return {
             "workers": workers * u * 1000 / worker,
             "controller": u * 1000 / controller,
             "bridge": u * 1000 / a.worker_crm_ms,
+            "dashboard": u * 1000 / a.dashboard_ms,
             "box": u * cores * 1000 / (a.asterisk_ms + line311),
         }
     if workers == 0:
         controller = a.controller_ms + s * a.queued_ms_w0
-        line311 = controller + a.crm_ms + a.redis_ms
+        line311 = controller + a.crm_ms + a.redis_ms + a.dashboard_ms
         return {
             "workers": float("inf"),
             "controller": u * 1000 / controller,
             "bridge": u * 1000 / a.crm_ms,
+            "dashboard": u * 1000 / a.dashboard_ms,
             "box": u * cores * 1000 / (a.asterisk_ms + line311),
         }
     controller = a.rest_ms + s * a.queued_ms
-    line311 = a.worker_ms + controller + a.worker_crm_ms + a.worker_redis_ms
+    line311 = a.worker_ms + controller + a.worker_crm_ms + a.worker_redis_ms + a.dashboard_ms
     return {
         "workers": workers * u * 1000 / a.worker_ms,
         "controller": u * 1000 / controller,
         "bridge": u * 1000 / a.worker_crm_ms,
+        "dashboard": u * 1000 / a.dashboard_ms,
         "box": u * cores * 1000 / (a.asterisk_ms + line311),
     }
 
@@ -175,15 +200,16 @@ def _controller_note(a: argparse.Namespace) -> str:
     w0 = u * 1000 / (a.controller_ms + s * a.queued_ms_w0)
     w = u * 1000 / (a.rest_ms + s * a.queued_ms)
     ivr_only = u * 1000 / a.rest_ms
-    legs = u * 1000 / (a.rest_ms + s * a.legs_queued_ms)
+    legs = u * 1000 / (a.legs_rest_ms + s * a.legs_queued_ms)
     return (
         f"A queued call costs the controller q = {a.queued_ms:g} ms with workers "
         f"({a.queued_ms / a.rest_ms:.1f}× what it keeps of an IVR-only call, "
         f"{a.rest_ms:g} ms), so with s = {s:g} its limit is **{w:.0f} calls/s with workers** "
         f"(vs {ivr_only:.0f} if no call were queued) and **{w0:.0f} without**: workers raise "
         f"it by {w / w0:.2f}×, whatever their number. With the legs in the workers "
-        f"(`queue_legs = workers`) the controller keeps q_l = {a.legs_queued_ms:g} ms of a "
-        f"queued call and its limit is **{legs:.0f} calls/s** ({legs / w:.2f}× the hand-off's), "
+        f"(`queue_legs = workers`) the controller keeps r_l = {a.legs_rest_ms:g} ms of every "
+        f"call and q_l = {a.legs_queued_ms:g} ms more of a queued one, and its limit is "
+        f"**{legs:.0f} calls/s** ({legs / w:.2f}× the hand-off's), "
         f"while the workers take q_wl = {a.legs_worker_ms:g} ms of it, spread over them. Where "
         "the controller is the limit, the lever is its CPU per queued call, not more workers."
     )
@@ -198,8 +224,8 @@ def run(argv: list[str] | None = None) -> str:
     a = _parse(argv)
     rows = [
         "| IVR workers | queue legs in | cores | workers limit | controller limit | bridge limit "
-        "| box limit | capacity calls/s | what limits it |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| dashboard limit | box limit | capacity calls/s | what limits it |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for cores in sorted({2, *(int(c) for c in a.cores.split(","))}):
         for w in WORKERS:
@@ -209,11 +235,12 @@ def run(argv: list[str] | None = None) -> str:
                 rows.append(
                     f"| {w} | {'workers' if legs else 'controller'} | {cores} | "
                     f"{_cell(lim['workers'])} | {_cell(lim['controller'])} | "
-                    f"{_cell(lim['bridge'])} | {_cell(lim['box'])} | **{lim[least]:.0f}** | "
+                    f"{_cell(lim['bridge'])} | {_cell(lim['dashboard'])} | {_cell(lim['box'])} "
+                    f"| **{lim[least]:.0f}** | "
                     f"{least} |"
                 )
     return (
-        "## Scaling 0 → 1 → 2 → 4 IVR workers, COMPUTED (issue 13, point 4)\n\n"
+        "## Scaling 0 → 1 → 2 → 4 → 8 IVR workers, COMPUTED (issue 13, point 4)\n\n"
         "Not a measurement: a model fed with CPU ms per call measured by `python -m bench "
         'capacity` (section "Capacity with IVR workers"). Without workers: Asterisk '
         f"{a.asterisk_ms:g}, controller {a.controller_ms:g}, CRM bridge {a.crm_ms:g}, Redis "
@@ -224,10 +251,13 @@ def run(argv: list[str] | None = None) -> str:
         f"{a.queued_ms:g} ms more per queued call with workers, q_w0 = {a.queued_ms_w0:g} "
         f"without; with the queue legs in the workers the workers spend q_wl = "
         f"{a.legs_worker_ms:g} ms more (the ratio of one `python -m bench queue_cost "
-        "--variants w0,w2,w2q` run, 2026-12-06, applied to q) and the controller keeps q_l = "
-        f"{a.legs_queued_ms:g} ms (measured under load by `python -m bench router_load`: its "
-        "cost at 400 queued calls/s, where its core was 70 % busy, scaled to the messages of a "
-        "real leg; at 10 calls/s each message wakes it alone and it spends 8.3); "
+        "--variants w0,w2,w2q` run, 2026-12-06, applied to q) and the controller keeps "
+        f"r_l = {a.legs_rest_ms:g} ms of every call (the worker's IVR facts) and q_l = "
+        f"{a.legs_queued_ms:g} ms more of a queued one, the dashboard process "
+        f"c_dash = {a.dashboard_ms:g} ms of every call (all three measured under load by "
+        "`python -m bench router_load`, where the controller's core was 70 % busy; q_l "
+        "scaled to the messages of a real leg; at 10 calls/s each message wakes the "
+        "controller alone and a queued call costs it 8.3); "
         f"a share s = {a.queued_share:g} of the calls reaches a CCR. Utilisation "
         f"u = {a.utilisation:g}:\n\n"
         "    W = 0   controller limit = u × 1000 / (c_controller + s × q_w0)  (one process: "
@@ -238,9 +268,10 @@ def run(argv: list[str] | None = None) -> str:
         "facts, the queues)\n"
         "    legs    workers limit    = W × u × 1000 / (c_worker + s × q_wl)  (queue_legs = "
         f"workers: the legs in the workers, q_wl = {a.legs_worker_ms:g})\n"
-        "            controller limit = u × 1000 / (c_controller_left + s × q_l) (the router's "
-        f"side only, q_l = {a.legs_queued_ms:g})\n"
+        "            controller limit = u × 1000 / (r_l + s × q_l)            (the IVR facts "
+        f"and the router's side only, r_l = {a.legs_rest_ms:g}, q_l = {a.legs_queued_ms:g})\n"
         "    both    bridge limit     = u × 1000 / c_crm\n"
+        "            dashboard limit  = u × 1000 / c_dash\n"
         "            box limit        = u × cores × 1000 / (c_asterisk + all of line311's, "
         "s × q included)\n"
         "    capacity = min(limits)\n\n"

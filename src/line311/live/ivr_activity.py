@@ -22,7 +22,15 @@ import redis.asyncio as aioredis
 
 from line311.live.routing import DEFAULT_PREFIX, mapped_errors
 
-__all__ = ["GROUP", "MAX_LEN", "IvrActivityFeed", "IvrActivityPublisher", "IvrFact", "relay"]
+__all__ = [
+    "GROUP",
+    "MAX_LEN",
+    "IvrActivityFeed",
+    "IvrActivityPublisher",
+    "IvrFact",
+    "fact_fields",
+    "relay",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +55,8 @@ class IvrActivityFeed:
         self.key = prefix + "ivr-activity"
 
     async def publish(self, fact: IvrFact) -> None:
-        fields = {
-            "kind": fact.kind,
-            "call_id": fact.call_id,
-            "at": repr(fact.at),
-            "resolved": "1" if fact.resolved else "0",
-        }
         async with mapped_errors("ivr activity publish"):
-            await self.client.xadd(self.key, fields, maxlen=MAX_LEN, approximate=True)
+            await self.client.xadd(self.key, fact_fields(fact), maxlen=MAX_LEN, approximate=True)
 
     async def _ensure_group(self) -> None:
         try:
@@ -86,6 +88,16 @@ class IvrActivityFeed:
             if entries:  # the whole batch at once, once taken
                 async with mapped_errors("ivr activity ack"):
                     await self.client.xack(self.key, GROUP, *(e[0] for e in entries))
+
+
+def fact_fields(fact: IvrFact) -> dict[str, str]:
+    """The stream entry's fields of ``fact``."""
+    return {
+        "kind": fact.kind,
+        "call_id": fact.call_id,
+        "at": repr(fact.at),
+        "resolved": "1" if fact.resolved else "0",
+    }
 
 
 def _fact(fields: Any) -> IvrFact | None:

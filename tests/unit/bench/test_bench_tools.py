@@ -50,8 +50,11 @@ def test_given_ivr_workers_when_modelled_then_the_ivr_spreads_over_them_and_the_
     from bench.scaling import _parse, limits
 
     a = _parse(
-        ["--worker-ms", "5", "--rest-ms", "1", "--worker-crm-ms", "0.5", "--queued-share", "0"]
-    )
+        [
+            "--worker-ms", "5", "--rest-ms", "1", "--worker-crm-ms", "0.5", "--queued-share",
+            "0", "--dashboard-ms", "0.25",
+        ]
+    )  # fmt: skip
     a.asterisk_ms, a.worker_redis_ms, a.utilisation = 10.0, 0.5, 0.5
 
     none = limits(0, 8, a)
@@ -60,7 +63,8 @@ def test_given_ivr_workers_when_modelled_then_the_ivr_spreads_over_them_and_the_
     assert none["workers"] == float("inf")
     assert none["controller"] == 0.5 * 1000 / a.controller_ms
     assert (two["workers"], two["controller"], two["bridge"]) == (200.0, 500.0, 1000.0)
-    assert two["box"] == 0.5 * 8 * 1000 / (10.0 + 5 + 1 + 0.5 + 0.5)
+    assert two["dashboard"] == 0.5 * 1000 / 0.25
+    assert two["box"] == 0.5 * 8 * 1000 / (10.0 + 5 + 1 + 0.5 + 0.5 + 0.25)
 
 
 def test_given_a_share_of_queued_calls_when_modelled_then_the_controller_pays_their_queue_work():
@@ -71,7 +75,7 @@ def test_given_a_share_of_queued_calls_when_modelled_then_the_controller_pays_th
             "--controller-ms", "3", "--rest-ms", "1", "--queued-ms", "4", "--queued-ms-w0",
             "6", "--queued-share", "0.5", "--asterisk-ms", "10", "--worker-ms", "5",
             "--crm-ms", "0.5", "--redis-ms", "0.5", "--worker-crm-ms", "0.5",
-            "--worker-redis-ms", "0.5", "--utilisation", "0.5",
+            "--worker-redis-ms", "0.5", "--utilisation", "0.5", "--dashboard-ms", "0.5",
         ]
     )  # fmt: skip
 
@@ -81,8 +85,8 @@ def test_given_a_share_of_queued_calls_when_modelled_then_the_controller_pays_th
     assert none["controller"] == 0.5 * 1000 / (3 + 0.5 * 6)
     assert two["controller"] == 0.5 * 1000 / (1 + 0.5 * 4)
     assert two["workers"] == 2 * 0.5 * 1000 / 5  # the workers' line is the IVR's only
-    assert none["box"] == 0.5 * 8 * 1000 / (10 + 3 + 3 + 0.5 + 0.5)
-    assert two["box"] == 0.5 * 8 * 1000 / (10 + 5 + 1 + 2 + 0.5 + 0.5)
+    assert none["box"] == 0.5 * 8 * 1000 / (10 + 3 + 3 + 0.5 + 0.5 + 0.5)
+    assert two["box"] == 0.5 * 8 * 1000 / (10 + 5 + 1 + 2 + 0.5 + 0.5 + 0.5)
 
 
 def test_given_a_share_outside_0_to_1_when_parsed_then_it_is_refused():
@@ -179,15 +183,15 @@ def test_given_queue_legs_in_workers_when_modelled_then_the_workers_carry_the_le
             "--rest-ms", "1", "--queued-ms", "4", "--legs-queued-ms", "2",
             "--legs-worker-ms", "6", "--queued-share", "0.5", "--asterisk-ms", "10",
             "--worker-ms", "5", "--worker-crm-ms", "0.5", "--worker-redis-ms", "0.5",
-            "--utilisation", "0.5",
+            "--utilisation", "0.5", "--legs-rest-ms", "0.25", "--dashboard-ms", "0.5",
         ]
     )  # fmt: skip
 
     moved = limits(2, 8, a)
     kept = limits(2, 8, a, legs=True)
 
-    assert kept["controller"] == 0.5 * 1000 / (1 + 0.5 * 2)
+    assert kept["controller"] == 0.5 * 1000 / (0.25 + 0.5 * 2)  # the IVR facts, the router
     assert kept["workers"] == 2 * 0.5 * 1000 / (5 + 0.5 * 6)
-    assert kept["box"] == 0.5 * 8 * 1000 / (10 + 5 + 3 + 1 + 1 + 0.5 + 0.5)
+    assert kept["box"] == 0.5 * 8 * 1000 / (10 + 5 + 3 + 0.25 + 1 + 0.5 + 0.5 + 0.5)
     assert kept["controller"] > moved["controller"]
     assert limits(0, 8, a, legs=True) == limits(0, 8, a)  # no workers: nothing to keep

@@ -8,10 +8,22 @@ import math
 
 import pytest
 
-from bench.router_load import Generator, Step, _parse, _table, kept_up, limit
+from bench.router_load import (
+    Generator,
+    Step,
+    _parse,
+    _table,
+    kept_up,
+    limit,
+    mix,
+    nearest,
+    planned,
+    summary,
+)
 from line311.call.commands import AcceptOffer, EmitQueueEvent, ReleaseAgent
 from line311.call.events import AgentOffered, OfferAccepted, PositionTold
 from line311.live.desk import DeskMessage, decode_command, encode_event
+from line311.live.ivr_activity import IvrFact
 from line311.queue.events import CallAnswered, CallCompleted
 
 
@@ -44,6 +56,7 @@ async def test_a_call_goes_through_the_legs_messages_in_order() -> None:
     gen.step = Step(10, 1)
     gen.start_call()
     assert said(link) == ["enqueue"]
+    assert [(f.kind, f.resolved) for f in gen.facts] == [("entered", False), ("left", False)]
     gen.on(DeskMessage("admitted", "bench-1", "line311", {"queue": "general", "requires": []}))
     gen.on(event("bench-1", AgentOffered("agent7", "PJSIP/agent7")))
     gen.on(event("bench-1", OfferAccepted()))
@@ -97,7 +110,7 @@ def test_the_limit_is_the_busiest_step_kept_up_with_and_its_net_cost() -> None:
     assert calls == pytest.approx(500)
     assert all(math.isnan(v) for v in limit([steps[-1]], idle))
     table = _table(steps, idle)
-    assert "| 400 | 2500 | 0 | 250.0 |" in table
+    assert "| 400 | 2500 | 0 | 0 | 250.0 |" in table
     assert "100 %" in table  # 10 s of CPU in a 10-s window: a full core
 
 
@@ -105,3 +118,99 @@ def test_rates_that_would_need_more_ccrs_than_the_roster_are_refused() -> None:
     assert _parse(["--rates", "100", "--agents", "400"]).rate_list == [100.0]
     with pytest.raises(SystemExit):
         _parse(["--rates", "1000", "--agents", "100"])
+
+
+class Pipeline:
+    def __init__(self, written: list[tuple[str, dict[str, str]]]) -> None:
+        self.written = written
+
+    async def __aenter__(self) -> Pipeline:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    def xadd(self, key: str, fields: dict[str, str], **kw: object) -> None:
+        self.written.append((key, fields))
+
+    async def execute(self) -> None:
+        return None
+
+
+class Client:
+    def __init__(self) -> None:
+        self.written: list[tuple[str, dict[str, str]]] = []
+
+    def pipeline(self, transaction: bool) -> Pipeline:
+        assert transaction is False
+        return Pipeline(self.written)
+
+
+async def test_a_share_of_the_calls_ends_in_the_ivr_and_every_call_tells_its_two_facts() -> None:
+    link = Link()
+    gen = Generator(link, "line311", talk=0.0, wrapup=0.0, ivr_share=0.5)  # type: ignore[arg-type]
+    gen.step = Step(10, 1, 0.5)
+    for _ in range(4):
+        gen.start_call()
+    assert said(link) == ["enqueue", "enqueue"]  # every other call queued
+    assert (gen.step.resolved, gen.step.started, gen.step.calls) == (2, 2, 2)
+    assert [f.resolved for f in gen.facts if f.kind == "left"] == [False, True, False, True]
+    client = Client()
+    await gen.flush_facts(client, "line311:ivr-activity")  # type: ignore[arg-type]
+    await gen.flush_facts(client, "line311:ivr-activity")  # type: ignore[arg-type]  # nothing new
+    assert len(client.written) == 8
+    assert client.written[3] == (
+        "line311:ivr-activity",
+        {"kind": "left", "call_id": "bench-2", "at": repr(gen_at(client, 3)), "resolved": "1"},
+    )
+    assert gen.facts == []
+
+
+def gen_at(client: Client, n: int) -> float:
+    return float(client.written[n][1]["at"])
+
+
+def test_a_step_with_unread_ivr_facts_was_not_kept_up_with() -> None:
+    step = Step(100, 10, 1.0, resolved=1000, window=10.0)
+    assert kept_up(step)
+    step.behind = 3
+    assert not kept_up(step)
+    assert IvrFact("left", "c", 1.0).resolved is False
+
+
+def test_the_model_takes_each_ramps_cost_where_its_core_was_nearest_u_and_checks_the_mix() -> None:
+    idle = {"controller": 0.0, "dashboard": 0.0, "redis": 0.0, "generator": 0.0}
+
+    def step(share: float, rate: float, calls: int, controller_s: float) -> Step:
+        queued = round(calls * (1 - share))
+        out = Step(rate, 10, share, queued, queued, calls - queued, window=10.0)
+        out.cpu = {"controller": controller_s, "dashboard": 0.5, "redis": 0.1, "generator": 0.1}
+        return out
+
+    queued = [step(0, 100, 1000, 3.0), step(0, 200, 2000, 6.5), step(0, 400, 4000, 9.5)]
+    queued[-1].behind = 10  # not kept up with: never taken
+    ivr_only = [step(1, 100, 1000, 0.4), step(1, 1000, 10000, 2.0), step(1, 2000, 20000, 4.0)]
+    mixed = [step(0.5, 200, 2000, 4.0), step(0.5, 400, 4000, 7.2)]
+    assert planned(queued) is queued[1]  # 65 % busy: nearest 70 %
+    assert planned(ivr_only) is ivr_only[-1]  # never near 70 %: the busiest kept up with
+    assert planned([queued[-1]]) is None
+    assert nearest(ivr_only, 180) is ivr_only[0]
+    m = mix({0.0: queued, 1.0: ivr_only, 0.5: mixed}, idle)
+    assert m is not None
+    assert (m.rate, m.ivr_ms, m.queued_ms, m.measured_ms) == pytest.approx((400, 0.4, 3.25, 1.8))
+    assert m.modelled_ms == pytest.approx(1.825)
+    assert m.dashboard_ms == pytest.approx(0.125)
+    table = summary({0.0: queued, 1.0: ivr_only, 0.5: mixed}, idle)
+    assert "| 0.5 | 400 | 72 % | 1.80 | 0.12 |" in table
+    assert "1.82 ms per call against 1.80 measured (0.99×)" in table
+    assert mix({0.0: queued, 0.5: mixed}, idle) is None
+    assert "| 0 | none kept up with |" in summary({0.0: [queued[-1]]}, idle)
+
+
+def test_ivr_shares_are_checked() -> None:
+    assert _parse(["--ivr-shares", "0,0.5", "--rates", "100"]).ivr_share_list == [0.0, 0.5]
+    for bad in ("1.5", "x", ""):
+        with pytest.raises(SystemExit):
+            _parse(["--ivr-shares", bad])
+    # resolved calls need no CCR: a rate only IVR calls reach is not held to the roster
+    assert _parse(["--ivr-shares", "1", "--rates", "5000", "--agents", "10"]).rate_list == [5000.0]
