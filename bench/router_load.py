@@ -43,12 +43,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import shlex
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -59,6 +61,7 @@ from line311.call.commands import AcceptOffer, Command, EmitQueueEvent, ReleaseA
 from line311.call.events import AgentOffered, OfferAccepted
 from line311.live.desk import DeskLink, DeskMessage, decode_event, encode_command
 from line311.live.ivr_activity import GROUP, MAX_LEN, IvrActivityFeed, IvrFact, fact_fields
+from line311.live.journal import LiveJournal
 from line311.queue.events import CallAnswered, CallCompleted
 from tests.e2e.capacity import cpu_seconds, loadavg, quantile
 
@@ -72,11 +75,17 @@ AGENTS = 400
 TALK_S = 0.1
 WRAPUP_S = 0.1
 PROFILES: dict[float, str] = {}
+MEMORY: list[tuple[list[KeyMemory], int]] = []
+"""Redis's keys and used memory at the end of the run."""
 """Rate -> the controller's py-spy summary (``--profile``)."""
 OFFER_P99_MS = 250.0
 """A step the router kept up with: every call ended, enqueue → offer p99 within this."""
 IDLE_S = 5.0
 DRAIN_S = 10.0
+MIN_ENTRIES = 1_000
+"""A stream's bytes per entry are taken to its cap from this many entries on."""
+RECORD_DAY = 276_827
+"""NYC 311's record day, in calls: what the journal's day facts hold for it."""
 ME = "line311-w9"
 """The generator's app name on the desk link (no worker of the stack has it)."""
 
@@ -322,8 +331,90 @@ async def _drive(
             ramps[share] = await _ramp(gen, client, key, processes, share, args, lab.workdir)
         writer.cancel()
         reader.cancel()
+    MEMORY.clear()
+    MEMORY.extend([await redis_memory(client)])
     await client.aclose()
     return ramps, idle
+
+
+def _default(cls: type, name: str) -> int:
+    return int(inspect.signature(cls).parameters[name].default)
+
+
+def stream_cap(key: str) -> int | None:
+    """The entries line311 trims the stream ``key`` to (None: not a capped stream of its)."""
+    if ":desk:" in key:
+        return _default(DeskLink, "max_len")
+    if key.endswith(":ivr-activity"):
+        return MAX_LEN
+    if key.endswith(":wallboard"):
+        return _default(LiveJournal, "stream_max")
+    return None
+
+
+@dataclass(frozen=True)
+class KeyMemory:
+    key: str
+    kind: str
+    entries: int
+    bytes: int
+
+    @property
+    def per_entry(self) -> float:
+        return self.bytes / self.entries if self.entries else 0.0
+
+
+async def redis_memory(client: aioredis.Redis) -> tuple[list[KeyMemory], int]:
+    """Every key's type, entries and ``MEMORY USAGE`` (every element counted), and Redis's
+    ``used_memory``."""
+    out: list[KeyMemory] = []
+    redis: Any = client
+    length = {"stream": "XLEN", "zset": "ZCARD", "hash": "HLEN", "set": "SCARD", "list": "LLEN"}
+    async for key in client.scan_iter(count=1000):
+        kind = str(await client.type(key))
+        command = length.get(kind)
+        entries = int(await redis.execute_command(command, key)) if command else 1
+        used = await redis.execute_command("MEMORY", "USAGE", key, "SAMPLES", "0")
+        out.append(KeyMemory(str(key), kind, entries, int(used or 0)))
+    info = await client.info("memory")
+    return sorted(out, key=lambda k: -k.bytes), int(info["used_memory"])
+
+
+def memory_report(keys: list[KeyMemory], used: int, calls: int) -> str:
+    """The streams at their caps, and what grows with the calls (the journal's day facts)
+    per call and for a record day."""
+    mib = 1024 * 1024
+    rows = [
+        "| key | type | entries | MiB now | bytes per entry | cap (entries) | MiB at the cap |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    at_caps = 0.0
+    for k in keys:
+        cap = stream_cap(k.key) if k.kind == "stream" else None
+        full = "-"
+        if cap is not None and k.entries >= MIN_ENTRIES:  # (a stream's fixed cost aside)
+            size = k.per_entry * cap
+            at_caps += size
+            full = f"{size / mib:.1f}"
+        if k.bytes < 64 * 1024 and cap is None:
+            continue  # the small keys: a CCR's hash, a counter
+        rows.append(
+            f"| `{k.key}` | {k.kind} | {k.entries} | {k.bytes / mib:.1f} | {k.per_entry:.0f} "
+            f"| {cap if cap is not None else '-'} | {full} |"
+        )
+    growing = sum(k.bytes for k in keys if ":facts:" in k.key)
+    per_call = growing / calls if calls else 0.0
+    return (
+        "\n".join(rows) + "\n\n"
+        f"Redis `used_memory` at the end: {used / mib:.0f} MiB. **The capped streams would hold "
+        f"{at_caps / mib:.0f} MiB at their caps** (each one's measured bytes per entry × its "
+        f"cap, for the streams with {MIN_ENTRIES:,} entries or more; entries written under "
+        "load hold several messages each, so they are bigger than at a few calls/s, and "
+        "fewer). **What grows with the calls**, the journal's day facts "
+        f"(`*:facts:<day>`, kept 3 days): {per_call:.0f} bytes per call over the run's "
+        f"{calls} calls, **{per_call * RECORD_DAY / mib:.0f} MiB for a record day** "
+        f"({RECORD_DAY:,} calls), three days of it at most."
+    )
 
 
 def _ms(values: list[float], q: float) -> str:
@@ -584,6 +675,12 @@ def run(argv: list[str] | None = None) -> str:
         + table
         + "\n\n"
         + "".join(_ramp_report(share, steps, idle) for share, steps in ramps.items())
+        + "".join(
+            "### Redis memory at the end of the run\n\n"
+            + memory_report(keys, used, sum(s.calls for st in ramps.values() for s in st))
+            + "\n\n"
+            for keys, used in MEMORY
+        )
         + "".join(
             f"### Controller profile at {r:g} calls/s (py-spy)\n\n{text}\n\n"
             for r, text in PROFILES.items()

@@ -47,9 +47,9 @@ import argparse
 import shlex
 
 WORKERS = (0, 1, 2, 4, 8)
-LEGS_REST_MS = 0.27
-LEGS_QUEUED_MS = 1.98
-DASHBOARD_MS = 0.06
+LEGS_REST_MS = 0.50
+LEGS_QUEUED_MS = 3.01
+DASHBOARD_MS = 0.10
 MEASURED = {
     "asterisk_ms": 10.4,
     "controller_ms": 3.3,
@@ -83,15 +83,17 @@ over.
 dashboard's side with the legs in the workers) are MEASURED under load by ``python -m bench
 router_load`` (docs/benchmarks.md "Router load", 2026-12-06, one run, three ramps), not taken
 at a few calls/s, where every message wakes the controller alone (queue_cost's 10 calls/s gave
-8.3 ms per queued call; at 400 they cost 1.9). The mixed ramp (half the calls resolved in the
-IVR) kept up with 1,000 calls/s and its core was 70 % busy, the model's ``u``, at 800 calls/s:
-0.89 ms per call. At the same rates of each kind (400/s) the pure ramps gave 0.27 ms per call
-resolved in the IVR (the two IVR facts relayed to the wallboard: ``legs_rest_ms``, which every
-call pays) and 1.90 per queued call (its IVR facts, the desk messages, the router, the
-figures): ``legs_queued_ms`` = (1.90 − 0.27) × 7.3 / 6 for the messages a real leg sends
-against the bench's six = 1.98. The dashboard process spent 0.06 ms per call there. With
-s = 0.5 that is 1.26 ms per call, where the mixed ramp measured 0.89: the model is on the safe
-side (by 1.4×)."""
+8.3 ms per queued call). The mixed ramp (half the calls resolved in the IVR) kept up with 800
+calls/s; the step nearest the model's ``u`` (70 % of the controller's core) was 400 calls/s
+(62 %): 1.55 ms per call. At the same rates of each kind (200/s) the pure ramps gave 0.50 ms
+per call resolved in the IVR (the two IVR facts relayed to the wallboard: ``legs_rest_ms``,
+which every call pays) and 2.97 per queued call (its IVR facts, the desk messages, the
+router, the figures): ``legs_queued_ms`` = (2.97 − 0.50) × 7.3 / 6 for the messages a real
+leg sends against the bench's six = 3.01. The dashboard process spent 0.10 ms per call there.
+With s = 0.5 that is 2.0 ms per call, where the mixed ramp measured 1.55: the model is on the
+safe side. An earlier run of the same command that day, on a quieter box, gave 0.27 and 1.98
+(0.89 ms per call measured at 800 calls/s, 70 % busy): the controller's limit moves between
+about 350 and 560 calls/s with the box's noise."""
 QUEUED_SHARE = 0.5
 """Share of calls that reach a CCR: NYC 311 resolves more than half in the IVR."""
 

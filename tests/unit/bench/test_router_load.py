@@ -214,3 +214,28 @@ def test_ivr_shares_are_checked() -> None:
             _parse(["--ivr-shares", bad])
     # resolved calls need no CCR: a rate only IVR calls reach is not held to the roster
     assert _parse(["--ivr-shares", "1", "--rates", "5000", "--agents", "10"]).rate_list == [5000.0]
+
+
+def test_redis_memory_is_told_per_key_with_the_streams_at_their_caps_and_the_day_facts_per_call() -> (
+    None
+):
+    from bench.router_load import KeyMemory, memory_report, stream_cap
+
+    assert stream_cap("line311:desk:line311") == 100_000
+    assert stream_cap("line311:ivr-activity") == 100_000
+    assert stream_cap("line311:wallboard") == 10_000
+    assert stream_cap("line311:facts:1765000000") is None
+    keys = [
+        KeyMemory("line311:desk:line311", "stream", 50_000, 25_000_000),  # 500 B an entry
+        KeyMemory("line311:facts:1765000000", "zset", 40_000, 4_000_000),
+        KeyMemory("line311:agent:agent1", "hash", 12, 300),  # small: left out
+        KeyMemory("line311:desk:line311-w1", "stream", 1, 4_752),  # too few to take to the cap
+    ]
+    text = memory_report(keys, 64 * 1024 * 1024, calls=10_000)
+    assert "| `line311:desk:line311` | stream | 50000 | 23.8 | 500 | 100000 | 47.7 |" in text
+    assert "agent1" not in text
+    assert "| `line311:desk:line311-w1` | stream | 1 | 0.0 | 4752 | 100000 | - |" in text
+    assert "used_memory` at the end: 64 MiB" in text
+    assert "hold 48 MiB at their caps" in text
+    assert "400 bytes per call" in text  # 4,000,000 B of day facts over 10,000 calls
+    assert "**106 MiB for a record day**" in text  # 400 B x 276,827 calls
