@@ -36,7 +36,7 @@ from line311.sim.sipp import (
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import playbacks, running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until
-from tests.e2e.test_queues import Api, connects, password, queue_log
+from tests.e2e.test_queues import Api, call_records, connects, password, queue_log
 
 pytestmark = pytest.mark.asterisk
 
@@ -84,10 +84,11 @@ agents:
   agent1: {name: Alex, endpoint: PJSIP/agent1, skills: {lang:en: 5, topic:general: 4, topic:noise: 3}}
   agent2: {name: Bea, endpoint: PJSIP/agent2, skills: {lang:en: 5, topic:housing: 2}}
   agent3: {name: Chen, endpoint: PJSIP/agent3, skills: {lang:en: 5, topic:housing: 5, topic:general: 3}}
+  agent5: {name: Eve, endpoint: PJSIP/agent5, skills: {lang:en: 5, topic:general: 4}}
 """
 LANGUAGE_KEY = {"en": "1", "ht": "7"}
 MENU_KEY = {"general": "1", "deep": "2", "housing": "3", "noise": "4"}
-ALL_AGENTS = ("agent1", "agent2", "agent3")
+ALL_AGENTS = ("agent1", "agent2", "agent3", "agent5")
 SOUNDS = "sound:/var/lib/line311/sounds/"
 _numbers = itertools.count(1)
 _INVITE_CALL_ID = re.compile(r"^INVITE sip:[^\n]*\n(?:[^\n]+\n)*?Call-ID:\s*(\S+)", re.M | re.I)
@@ -423,7 +424,41 @@ def test_given_callers_waiting_behind_a_busy_ccr_when_announced_then_each_hears_
     assert state["handle_time"] == 120
 
 
-# ---------------------------------------------------------------------- 5. feature codes
+# ---------------------------------------------------------------------- 5. a phone not rung
+def test_given_a_ccr_whose_phone_cannot_be_rung_when_offered_a_call_then_held_unreachable_not_paused_and_back_by_itself(
+    stack: Stack, api: Api, asterisk_instance: AsteriskInstance, tmp_path: Path
+) -> None:
+    """Without the phones' registrations followed (this stack, as with several Asterisks
+    behind Kamailio), a CCR with no phone is found by the dial: agent5 is in the roster and
+    this Asterisk has no such endpoint, so nobody can be rung, which is no miss of the CCR.
+    They are held out `unreachable` for `queue_unreachable_hold` (10 s) and come back by
+    themselves; the call waits its turn and the next CCR takes it."""
+    api.post("/agents/agent5/login")  # the only CCR in: offered the call first
+    known = known_calls(stack)
+    resident = caller(tmp_path, asterisk_instance, "general", hold_ms=40_000)
+    (call_id,) = entered_in(stack, "general", known)
+    wait_until(lambda: api.agent("agent5")["pause_reason"] == "unreachable", 30, "agent5 held")
+    assert api.agent("agent5")["state"] == "paused"
+    phone(tmp_path, asterisk_instance, "agent1", talk_ms=3_000)
+    api.post("/agents/agent1/login")
+    # (40 s: a second failed dial, had the hold ended before agent1 came, holds 20 s)
+    wait_until(lambda: api.agent("agent5")["state"] == "available", 40, "agent5 back")
+    assert resident.wait(timeout=60).final_status == 200
+    assert connects(stack)[call_id] == "agent1"
+    held = [r for r in queue_log(stack) if r.event == "PAUSEALL" and r.agent == "agent5"]
+    assert held  # (twice if the hold ended before agent1 logged in: each time unreachable)
+    assert {r.data[0] for r in held} == {"unreachable"}
+    assert "agent5's phone could not be rung" in stack.logs()
+    # one RINGNOANSWER per failed dial (as app_queue writes for an unavailable member), and
+    # the call's record says which offers could not ring
+    unrung = [r for r in queue_log(stack) if r.event == "RINGNOANSWER" and r.call_id == call_id]
+    assert {r.agent for r in unrung} == {"agent5"}
+    offers = call_records(stack, [call_id])[call_id]["queue_leg"]["offers"]
+    assert [o["agent_id"] for o in offers if o.get("unreachable")] == ["agent5"] * len(unrung)
+    assert [o["agent_id"] for o in offers if o["answered"]] == ["agent1"]
+
+
+# ---------------------------------------------------------------------- 6. feature codes
 def test_given_a_ccr_phone_when_it_dials_71_73_74_72_then_the_ccr_logs_in_pauses_gets_no_offer_resumes_takes_the_call_and_logs_out(
     stack: Stack,
     api: Api,
