@@ -371,24 +371,29 @@ def encode_message(message: DeskMessage) -> dict[str, Any]:
 
 
 def decode_message(obj: object) -> DeskMessage:
-    """The message `encode_message` wrote; `DeskWireError` for anything else."""
+    """The message `encode_message` wrote, parsed from JSON (whose objects have string
+    keys); `DeskWireError` for anything else."""
     if not isinstance(obj, Mapping):
         raise DeskWireError(f"desk message: a JSON object expected, not {obj!r:.80}")
     if set(obj) != {"kind", "call_id", "sender", "body"}:
         raise DeskWireError(f"desk message: keys kind, call_id, sender, body, not {sorted(obj)}")
     kind, call_id, sender, body = obj["kind"], obj["call_id"], obj["sender"], obj["body"]
-    _check_message(kind, call_id, sender, body)
+    _check_message(kind, call_id, sender, body, keys=False)  # JSON's keys are strings
     return DeskMessage(kind, call_id, sender, dict(body))
 
 
-def _check_message(kind: object, call_id: object, sender: object, body: object) -> None:
+def _check_message(
+    kind: object, call_id: object, sender: object, body: object, *, keys: bool = True
+) -> None:
+    """Raise `DeskWireError` for a malformed message (``keys``: check that the body's keys
+    are strings, which a decoded JSON object's always are)."""
     if not isinstance(kind, str) or kind not in KINDS:
         raise DeskWireError(f"desk message: unknown kind {kind!r:.80}")
     if not isinstance(call_id, str):
         raise DeskWireError(f"desk message: call_id must be a string, not {call_id!r:.80}")
     if not isinstance(sender, str) or not sender:
         raise DeskWireError(f"desk message: sender must be an app name, not {sender!r:.80}")
-    if not isinstance(body, Mapping) or not all(isinstance(k, str) for k in body):
+    if not isinstance(body, Mapping) or (keys and not all(isinstance(k, str) for k in body)):
         raise DeskWireError(f"desk message: body must be a JSON object, not {body!r:.80}")
 
 
