@@ -429,7 +429,11 @@ def test_given_a_caller_in_a_workers_ivr_when_the_stack_is_restarted_rolling_the
         assert restart.returncode == 0, out
         # the supervisor rolls them one after the other: the controller, worker 1, worker 2
         wait_until(_rolled(sup, before), 60, "both workers rolled", step=0.3)
-        assert callers[0].proc.poll() is None  # no BYE it did not cause
+        # no BYE it did not cause: still in its call, or already served (a busy box can take
+        # longer to roll every process, the dashboard last, than the caller to reach the CCR
+        # and the CCR's 1-s talk); both callers served is checked next
+        ended = callers[0].proc.poll() is not None
+        assert not ended or sup.queue_log_ids("CONNECT"), "the first caller ended unserved"
         wait_until(
             lambda: len(sup.queue_log_ids("CONNECT")) == 2, 60, "both callers served", step=0.3
         )
