@@ -75,8 +75,6 @@ AGENTS = 400
 TALK_S = 0.1
 WRAPUP_S = 0.1
 PROFILES: dict[float, str] = {}
-MEMORY: list[tuple[list[KeyMemory], int]] = []
-"""Redis's keys and used memory at the end of the run."""
 """Rate -> the controller's py-spy summary (``--profile``)."""
 OFFER_P99_MS = 250.0
 """A step the router kept up with: every call ended, enqueue → offer p99 within this."""
@@ -128,6 +126,11 @@ class Step:
     def achieved(self) -> float:
         return self.calls / self.window if self.window else 0.0
 
+    @property
+    def busy(self) -> float:
+        """The share of one core the controller was busy over the step."""
+        return self.cpu["controller"] / self.window if self.window else 0.0
+
 
 class Generator:
     """The IVR worker's side of the desk link for synthetic queued calls."""
@@ -147,6 +150,11 @@ class Generator:
         self.unexpected = 0
         self._n = 0
         self._resolved_due = 0.0
+
+    def begin(self, share: float) -> None:
+        """A new ramp: ``share`` of its calls resolved in the IVR, spread evenly from its
+        first call."""
+        self.ivr_share, self._resolved_due = share, 0.0
 
     def _send(self, kind: str, call_id: str, body: dict[str, object]) -> None:
         self.link.send(self.controller, DeskMessage(kind, call_id, ME, body))
@@ -261,7 +269,7 @@ async def _ramp(
     args: argparse.Namespace,
     workdir: Path,
 ) -> list[Step]:
-    gen.ivr_share, gen._resolved_due = share, 0.0
+    gen.begin(share)
     steps: list[Step] = []
     for rate in args.rate_list:
         step = gen.step = Step(rate, args.seconds, share)
@@ -303,7 +311,9 @@ async def _ramp(
 
 async def _drive(
     lab: BenchStack, args: argparse.Namespace
-) -> tuple[dict[float, list[Step]], dict[str, float]]:
+) -> tuple[dict[float, list[Step]], dict[str, float], tuple[list[KeyMemory], int]]:
+    """Each ramp's steps, each process's idle CPU per second, and Redis's memory at the end
+    (`redis_memory`)."""
     redis = lab.redis
     assert redis is not None
     env = lab.stack.env
@@ -331,10 +341,9 @@ async def _drive(
             ramps[share] = await _ramp(gen, client, key, processes, share, args, lab.workdir)
         writer.cancel()
         reader.cancel()
-    MEMORY.clear()
-    MEMORY.extend([await redis_memory(client)])
+    memory = await redis_memory(client)
     await client.aclose()
-    return ramps, idle
+    return ramps, idle, memory
 
 
 def _default(cls: type, name: str) -> int:
@@ -442,7 +451,7 @@ def _table(steps: list[Step], idle: dict[str, float]) -> str:
         rows.append(
             f"| {s.rate:g} | {s.completed} | {s.resolved} | {s.refused} | {s.achieved:.1f} "
             f"| {1000 * ctl / n:.2f} ({_net_ms(s, idle, 'controller'):.2f}) "
-            f"| {100 * ctl / s.window:.0f} % | {dash} "
+            f"| {100 * s.busy:.0f} % | {dash} "
             f"| {1000 * s.cpu['redis'] / n:.2f} | {1000 * s.cpu['generator'] / n:.2f} "
             f"| {_ms(s.admit_ms, 0.5)} / {_ms(s.admit_ms, 0.99)} "
             f"| {_ms(s.offer_ms, 0.5)} / {_ms(s.offer_ms, 0.99)} | {s.behind} |"
@@ -478,9 +487,9 @@ def planned(steps: list[Step], u: float = U) -> Step | None:
     kept = [s for s in steps if kept_up(s) and s.window]
     if not kept:
         return None
-    if all(s.cpu["controller"] / s.window < u for s in kept):
+    if all(s.busy < u for s in kept):
         return max(kept, key=lambda s: s.rate)
-    return min(kept, key=lambda s: abs(s.cpu["controller"] / s.window - u))
+    return min(kept, key=lambda s: abs(s.busy - u))
 
 
 def nearest(steps: list[Step], rate: float) -> Step | None:
@@ -591,7 +600,7 @@ def _ramp_report(share: float, steps: list[Step], idle: dict[str, float]) -> str
         f"Kept up with up to **{rate:g} calls/s** (kept up with: {kept}), at {ms:.2f} ms of "
         f"the controller's CPU per call (net): one core of it carries about {calls:.0f} such "
         f"calls/s. The most it completed was {most.achieved:.0f} calls/s (offered "
-        f"{most.rate:g}), its core {100 * most.cpu['controller'] / most.window:.0f} % busy.\n\n"
+        f"{most.rate:g}), its core {100 * most.busy:.0f} % busy.\n\n"
     )
 
 
@@ -608,7 +617,7 @@ def summary(ramps: dict[float, list[Step]], idle: dict[str, float]) -> str:
             rows.append(f"| {share:g} | none kept up with | | | |")
             continue
         rows.append(
-            f"| {share:g} | {step.rate:g} | {100 * step.cpu['controller'] / step.window:.0f} % "
+            f"| {share:g} | {step.rate:g} | {100 * step.busy:.0f} % "
             f"| {_net_ms(step, idle, 'controller'):.2f} | {_net_ms(step, idle, 'dashboard'):.2f} |"
         )
     text = "\n".join(rows)
@@ -646,7 +655,7 @@ def run(argv: list[str] | None = None) -> str:
             desk = Desk(lab)  # the queue_cost bench's desk API client
             for n in range(1, args.agents + 1):
                 desk.login(f"agent{n}")
-            ramps, idle = asyncio.run(_drive(lab, args))
+            ramps, idle, (keys, used) = asyncio.run(_drive(lab, args))
     after = loadavg()
     table = summary(ramps, idle)
     command = shlex.join(["python", "-m", "bench", "router_load", *argv])
@@ -675,12 +684,9 @@ def run(argv: list[str] | None = None) -> str:
         + table
         + "\n\n"
         + "".join(_ramp_report(share, steps, idle) for share, steps in ramps.items())
-        + "".join(
-            "### Redis memory at the end of the run\n\n"
-            + memory_report(keys, used, sum(s.calls for st in ramps.values() for s in st))
-            + "\n\n"
-            for keys, used in MEMORY
-        )
+        + "### Redis memory at the end of the run\n\n"
+        + memory_report(keys, used, sum(s.calls for st in ramps.values() for s in st))
+        + "\n\n"
         + "".join(
             f"### Controller profile at {r:g} calls/s (py-spy)\n\n{text}\n\n"
             for r, text in PROFILES.items()
