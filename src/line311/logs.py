@@ -18,6 +18,7 @@ import atexit
 import copy
 import logging
 import logging.handlers
+import math
 import queue
 import sys
 import threading
@@ -158,14 +159,19 @@ class _Writer(logging.handlers.QueueListener):
 class LineFile:
     """Lines appended to a file by a writer thread (the queue_log): `write` never waits on
     the disk. The thread writes whatever has gathered since its last write in one go and
-    flushes it, so tools tailing the file see each line at once, and a busy queue costs one
-    write per batch, not one per line. Past ``backlog`` lines waiting (the disk is stuck),
-    new ones are dropped and counted, and an ERROR in the process's log says how many once
-    the file moves again."""
+    flushes it, at most once per ``linger`` seconds: a line after a quiet spell is written at
+    once, and tools tailing the file see every line within ``linger``; a busy queue costs one
+    write (and one wake-up of the thread) per ``linger``, not one per line (at 600 queued
+    calls/s a wake-up per line was 6 % of the controller). Past ``backlog`` lines waiting
+    (the disk is stuck), new ones are dropped and counted, and an ERROR in the process's log
+    says how many once the file moves again."""
 
-    def __init__(self, path: Path, *, backlog: int = 100_000) -> None:
+    def __init__(self, path: Path, *, backlog: int = 100_000, linger: float = 0.02) -> None:
         self.path = path
         self._backlog = backlog
+        self._linger = linger
+        self._flushing = 0
+        """Callers of `flush` waiting: the thread does not linger for them."""
         self._out = path.open("a", encoding="utf-8")
         self._cond = threading.Condition()
         self._pending: deque[str] = deque()
@@ -192,14 +198,20 @@ class LineFile:
                 return
             self._pending.append(line)
             self._queued += 1
-            self._cond.notify_all()
+            if len(self._pending) == 1:  # the thread takes them all: wake it for the first
+                self._cond.notify_all()
 
     def flush(self) -> None:
         """Return once every line queued so far is written (blocks: for tests and tools)."""
         with self._cond:
             target = self._queued
-            while self._done < target and self._thread.is_alive():
-                self._cond.wait(timeout=1.0)
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                while self._done < target and self._thread.is_alive():
+                    self._cond.wait(timeout=1.0)
+            finally:
+                self._flushing -= 1
 
     def close(self) -> None:
         """Write what is queued (`STOP_WAIT_SECONDS` at most if the disk is stuck), close.
@@ -215,15 +227,22 @@ class LineFile:
             self._out.close()
 
     def _run(self) -> None:
+        last = -math.inf
         while True:
             with self._cond:
                 while not self._pending and not self._stopping:
                     self._cond.wait()
+                while not self._stopping and not self._flushing:
+                    wait = last + self._linger - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._cond.wait(wait)  # gather more lines into this write
                 if not self._pending:
                     return  # stopping, and all written
                 batch = list(self._pending)
                 self._pending.clear()
                 dropped = self._dropped
+            last = time.monotonic()
             try:
                 self._write_text("\n".join(batch) + "\n")
             except (OSError, ValueError) as exc:

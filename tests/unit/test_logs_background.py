@@ -6,12 +6,14 @@ import io
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from line311.logs import LineFile, call_logger, configure_logging, dropped_log_lines
+from tests.fixtures.polling import wait_until
 
 
 class StuckStream(io.StringIO):
@@ -174,3 +176,21 @@ def test_given_many_lines_then_every_one_is_written_in_order_and_close_writes_th
         "last",
     ]
     assert lines.dropped == 0
+
+
+def test_given_a_busy_line_file_then_lines_gather_for_linger_and_flush_or_close_cut_it_short(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "queue_log"
+    lines = LineFile(path, linger=3600.0)  # an hour: nothing is written on the clock here
+    lines.write("line 0")  # after a quiet spell: written at once
+    wait_until(lambda: path.read_text(encoding="utf-8") == "line 0\n", 10, "line 0 written")
+    lines.write("line 1")
+    lines.write("line 2")
+    time.sleep(0.05)
+    assert path.read_text(encoding="utf-8") == "line 0\n"  # gathering for the next write
+    lines.flush()  # a flush does not wait for the linger
+    assert path.read_text(encoding="utf-8") == "line 0\nline 1\nline 2\n"
+    lines.write("line 3")
+    lines.close()  # nor does closing
+    assert path.read_text(encoding="utf-8") == "line 0\nline 1\nline 2\nline 3\n"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from line311.routing.agents import Agent, AgentProfile
 from line311.routing.errors import RoutingConfigError, UnknownStrategyError
@@ -36,6 +38,36 @@ def pick(name: str, last_seq: int | None = None, seed: int = 0) -> str:
 
 def test_best_skill_then_longest_idle():
     assert pick("best_skill_longest_idle") == "a4"
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5),  # lang:en level (0: not in the skill set)
+            st.integers(1, 5),  # topic:housing level
+            st.none() | st.integers(0, 200),  # idle since (None: unknown, counts as now)
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_best_skill_then_longest_idle_is_the_minimum_of_its_key(
+    rows: list[tuple[int, int, int | None]],
+) -> None:
+    pool = []
+    for seq, (en, housing, idle) in enumerate(rows, start=1):
+        skills = {"topic:housing": housing} | ({"lang:en": en} if en else {})
+        agent = make(seq, skills, idle=0)
+        agent.idle_since = None if idle is None else float(idle)
+        pool.append(agent)
+    ctx = StrategyContext(now=100.0, rng=random.Random(0))
+
+    def key(a: Agent) -> tuple[int, float, int]:
+        idle = ctx.now if a.idle_since is None else a.idle_since
+        return (-NEED.score(a.skills), idle, a.seq)
+
+    chosen = DEFAULT_STRATEGIES["best_skill_longest_idle"](pool, NEED, ctx)
+    assert chosen is min(pool, key=key)
 
 
 def test_longest_idle():
