@@ -159,6 +159,8 @@ class LiveJournal:
         # (key or None: not kept for the day, score, member)
         self._facts: deque[tuple[str | None, float, str]] = deque()
         self._agents: dict[str, Agent] = {}
+        self._day: tuple[float, float, str] = (0.0, 0.0, "")
+        """The day of the last fact: its start, the next day's start, its key."""
         self._more = asyncio.Event()
         """Set past ``batch`` pending facts: flush now."""
         self._queued = asyncio.Event()
@@ -183,7 +185,14 @@ class LiveJournal:
         return datetime.combine(day, day_time(0), self.tz).timestamp()
 
     def _facts_key(self, at: float) -> str:
-        return f"{self.prefix}facts:{self.day_start(at):.0f}"
+        lo, hi, key = self._day
+        if lo <= at < hi:  # every fact of a day: no calendar sums per fact
+            return key
+        start = self.day_start(at)
+        key = f"{self.prefix}facts:{start:.0f}"
+        # the next day starts 23 to 25 hours later (daylight saving): 30 h is inside it
+        self._day = (start, self.day_start(start + 30 * 3600), key)
+        return key
 
     @property
     def pending(self) -> int:

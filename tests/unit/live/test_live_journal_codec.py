@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from line311.dashboard.facts import CallLeftIvr
-from line311.live.journal import decode_fact, encode_fact, open_calls
+from line311.live.journal import LiveJournal, decode_fact, encode_fact, open_calls
 from line311.queue.events import (
     AgentActivity,
     AgentStateChanged,
@@ -60,3 +63,16 @@ def test_given_facts_when_open_calls_read_then_only_calls_still_waiting():
         AgentStateChanged("1001", AgentActivity.ON_CALL, 3.0),
     ]
     assert open_calls(facts) == {"callback": "general", "waiting": "sanitation"}
+
+
+def test_given_facts_across_midnights_and_daylight_saving_then_each_goes_to_its_days_key():
+    tz = ZoneInfo("America/New_York")
+    journal = LiveJournal(None, [CallEnqueued], tz=tz)  # type: ignore[arg-type]  # no I/O here
+    start = datetime(2026, 3, 7, 22, 0, tzinfo=tz)  # DST begins on 8 March, ends on 1 November
+    at = start.timestamp()
+    for step in range(0, 240 * 24 * 3600, 1800):  # every half hour for 240 days, in order
+        t = at + step
+        assert journal._facts_key(t) == f"line311:facts:{journal.day_start(t):.0f}"
+    local = datetime(2026, 11, 1, 0, 30, tzinfo=tz)  # back again, on the 25-hour day
+    for t in (local.timestamp(), (local + timedelta(hours=24, minutes=10)).timestamp(), at):
+        assert journal._facts_key(t) == f"line311:facts:{journal.day_start(t):.0f}"
