@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -71,17 +72,31 @@ class Timed(Protocol):
     def at(self) -> float: ...
 
 
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
 def encode_fact(fact: Timed) -> str:
-    """``fact`` as one JSON object with its type name (enums as their values)."""
-    if not is_dataclass(fact):
-        raise LiveStateError(f"not a fact: {fact!r}")
-    body: dict[str, Any] = {"type": type(fact).__name__}
-    for f in fields(fact):
-        body[f.name] = getattr(fact, f.name)
+    """``fact`` as one JSON object with its type name (enums as their values).
+
+    Facts are flat (text, numbers, flags): orjson writes them (the stdlib's encoder was 3 %
+    of the controller at 800 queued calls/s), and a float that is not finite is refused
+    here, as JSON has no such number (orjson would write ``null``)."""
+    cls = type(fact)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        if not is_dataclass(fact):
+            raise LiveStateError(f"not a fact: {fact!r}")
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(fact))
+    body: dict[str, Any] = {"type": cls.__name__}
+    for name in names:
+        value = getattr(fact, name)
+        if type(value) is float and not math.isfinite(value):
+            raise LiveStateError(f"{cls.__name__} is not JSON ({name} = {value})")
+        body[name] = value
     try:
-        return json.dumps(body, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise LiveStateError(f"{type(fact).__name__} is not JSON ({exc})") from None
+        return orjson.dumps(body).decode()
+    except orjson.JSONEncodeError as exc:
+        raise LiveStateError(f"{cls.__name__} is not JSON ({exc})") from None
 
 
 def decode_fact(text: str, types: Mapping[str, type[Any]]) -> Any | None:

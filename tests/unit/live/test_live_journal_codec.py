@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from line311.dashboard.facts import CallLeftIvr
+import pytest
+
+from line311.dashboard.facts import AlertRaised, CallLeftIvr
+from line311.live.errors import LiveStateError
 from line311.live.journal import LiveJournal, decode_fact, encode_fact, open_calls
 from line311.queue.events import (
     AgentActivity,
@@ -76,3 +79,15 @@ def test_given_facts_across_midnights_and_daylight_saving_then_each_goes_to_its_
     local = datetime(2026, 11, 1, 0, 30, tzinfo=tz)  # back again, on the 25-hour day
     for t in (local.timestamp(), (local + timedelta(hours=24, minutes=10)).timestamp(), at):
         assert journal._facts_key(t) == f"line311:facts:{journal.day_start(t):.0f}"
+
+
+def test_given_a_fact_with_a_number_json_has_not_when_encoded_then_refused():
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(LiveStateError, match="CallCompleted is not JSON"):
+            encode_fact(CallCompleted("c1", "general", 70.0, bad))
+    with pytest.raises(LiveStateError, match="not a fact"):
+        encode_fact(("c1", 1.0))  # type: ignore[arg-type]
+    text = encode_fact(AlertRaised("a1", 5.0, "Fermeture d'école", "Ça"))
+    assert decode_fact(text, {"AlertRaised": AlertRaised}) == AlertRaised(
+        "a1", 5.0, "Fermeture d'école", "Ça"
+    )
