@@ -34,7 +34,7 @@ the IVR facts the controller had not read when the step's calls had ended. A ste
 with when every queued call ended, the offers came within `OFFER_P99_MS` at p99 and no fact
 was left unread.
 
-    python -m bench router_load                        # shares 0, 1, 0.5; 50 .. 1,200 calls/s
+    python -m bench router_load                        # shares 0, 1, 0.5; 50 .. 1,600 calls/s
     python -m bench router_load --ivr-shares 0 --rates 50,100 --seconds 10 --no-doc
 """
 
@@ -65,7 +65,7 @@ from line311.live.journal import LiveJournal
 from line311.queue.events import CallAnswered, CallCompleted
 from tests.e2e.capacity import cpu_seconds, loadavg, quantile
 
-RATES = (50.0, 100.0, 200.0, 400.0, 600.0, 800.0, 1000.0, 1200.0)
+RATES = (50.0, 100.0, 200.0, 400.0, 600.0, 800.0, 1000.0, 1200.0, 1600.0)
 IVR_SHARES = (0.0, 1.0, 0.5)
 """Shares of the calls resolved in the IVR: every call queued, none, half (NYC: over half)."""
 U = 0.7

@@ -46,10 +46,10 @@ from __future__ import annotations
 import argparse
 import shlex
 
-WORKERS = (0, 1, 2, 4, 8)
-LEGS_REST_MS = 0.50
-LEGS_QUEUED_MS = 3.01
-DASHBOARD_MS = 0.10
+WORKERS = (0, 1, 2, 4, 8, 16)
+LEGS_REST_MS = 0.18
+LEGS_QUEUED_MS = 1.56
+DASHBOARD_MS = 0.09
 MEASURED = {
     "asterisk_ms": 10.4,
     "controller_ms": 3.3,
@@ -81,19 +81,21 @@ over.
 
 ``legs_rest_ms``, ``legs_queued_ms`` and ``dashboard_ms`` (the controller's and the
 dashboard's side with the legs in the workers) are MEASURED under load by ``python -m bench
-router_load`` (docs/benchmarks.md "Router load", 2026-12-06, one run, three ramps), not taken
-at a few calls/s, where every message wakes the controller alone (queue_cost's 10 calls/s gave
-8.3 ms per queued call). The mixed ramp (half the calls resolved in the IVR) kept up with 800
-calls/s; the step nearest the model's ``u`` (70 % of the controller's core) was 400 calls/s
-(62 %): 1.55 ms per call. At the same rates of each kind (200/s) the pure ramps gave 0.50 ms
-per call resolved in the IVR (the two IVR facts relayed to the wallboard: ``legs_rest_ms``,
-which every call pays) and 2.97 per queued call (its IVR facts, the desk messages, the
-router, the figures): ``legs_queued_ms`` = (2.97 − 0.50) × 7.3 / 6 for the messages a real
-leg sends against the bench's six = 3.01. The dashboard process spent 0.10 ms per call there.
-With s = 0.5 that is 2.0 ms per call, where the mixed ramp measured 1.55: the model is on the
-safe side. An earlier run of the same command that day, on a quieter box, gave 0.27 and 1.98
-(0.89 ms per call measured at 800 calls/s, 70 % busy): the controller's limit moves between
-about 350 and 560 calls/s with the box's noise."""
+router_load`` (docs/benchmarks.md "Router load", 2026-12-06, one run, three ramps, after the
+cuts of that evening: the queue events insert, the queue_log thread's wake-ups, the pick of a
+CCR, the journal's encoding), not taken at a few calls/s, where every message wakes the
+controller alone (queue_cost's 10 calls/s gave 8.3 ms per queued call). The mixed ramp (half
+the calls resolved in the IVR) kept up with 1,200 calls/s; the step nearest the model's ``u``
+(70 % of the controller's core) was 800 calls/s (63 %): 0.80 ms per call. At the same rates
+of each kind (400/s) the pure ramps gave 0.18 ms per call resolved in the IVR (the two IVR
+facts relayed to the wallboard: ``legs_rest_ms``, which every call pays) and 1.46 per queued
+call (its IVR facts, the desk messages, the router, the figures): ``legs_queued_ms`` = (1.46
+− 0.18) × 7.3 / 6 for the messages a real leg sends against the bench's six = 1.56. The
+dashboard process spent 0.09 ms per call there. With s = 0.5 that is 0.96 ms per call, where
+the mixed ramp measured 0.80: the model is on the safe side. The run before it (the same
+command, 10 minutes earlier, without the 1,600 step) gave 0.21 and 1.51 (0.71 ms per call
+measured at 1,000 calls/s, 70 % busy); before the cuts, the same command gave 0.50 and 3.01
+(a controller limit of 349 calls/s in the model)."""
 QUEUED_SHARE = 0.5
 """Share of calls that reach a CCR: NYC 311 resolves more than half in the IVR."""
 
@@ -242,7 +244,9 @@ def run(argv: list[str] | None = None) -> str:
                     f"{least} |"
                 )
     return (
-        "## Scaling 0 → 1 → 2 → 4 → 8 IVR workers, COMPUTED (issue 13, point 4)\n\n"
+        "## Scaling "
+        + " → ".join(str(w) for w in WORKERS)
+        + " IVR workers, COMPUTED (issue 13, point 4)\n\n"
         "Not a measurement: a model fed with CPU ms per call measured by `python -m bench "
         'capacity` (section "Capacity with IVR workers"). Without workers: Asterisk '
         f"{a.asterisk_ms:g}, controller {a.controller_ms:g}, CRM bridge {a.crm_ms:g}, Redis "
