@@ -170,6 +170,9 @@ def bench_stack(
     workers = int((extra_env or {}).get("LINE311_IVR_WORKERS", "0"))
     settings = _test_settings(
         workdir / "state",
+        # not the tests' `test<pid>`: a test running this stack (tests/e2e/
+        # test_router_cpu_ratio.py) may share its process with the session's Asterisk
+        asterisk_instance=f"bench{os.getpid()}",
         rtp_port_start=rtp_base,
         rtp_port_end=rtp_base + span,
         ivr_workers=workers,  # the dialplan broadcasts new calls to them

@@ -430,7 +430,7 @@ def _ms(values: list[float], q: float) -> str:
     return f"{quantile(values, q):.1f}" if values else "-"
 
 
-def _net_ms(step: Step, idle: dict[str, float], process: str) -> float:
+def net_ms(step: Step, idle: dict[str, float], process: str) -> float:
     """``process``'s CPU ms per call of ``step``, net of its idle CPU."""
     used = step.cpu.get(process, 0.0) - idle.get(process, 0.0) * step.window
     return 1000 * used / max(step.calls, 1)
@@ -447,10 +447,10 @@ def _table(steps: list[Step], idle: dict[str, float]) -> str:
     for s in steps:
         n = max(s.calls, 1)
         ctl = s.cpu["controller"]
-        dash = f"{_net_ms(s, idle, 'dashboard'):.2f}" if "dashboard" in s.cpu else "-"
+        dash = f"{net_ms(s, idle, 'dashboard'):.2f}" if "dashboard" in s.cpu else "-"
         rows.append(
             f"| {s.rate:g} | {s.completed} | {s.resolved} | {s.refused} | {s.achieved:.1f} "
-            f"| {1000 * ctl / n:.2f} ({_net_ms(s, idle, 'controller'):.2f}) "
+            f"| {1000 * ctl / n:.2f} ({net_ms(s, idle, 'controller'):.2f}) "
             f"| {100 * s.busy:.0f} % | {dash} "
             f"| {1000 * s.cpu['redis'] / n:.2f} | {1000 * s.cpu['generator'] / n:.2f} "
             f"| {_ms(s.admit_ms, 0.5)} / {_ms(s.admit_ms, 0.99)} "
@@ -475,7 +475,7 @@ def limit(steps: list[Step], idle: dict[str, float]) -> tuple[float, float, floa
     if not kept:
         return float("nan"), float("nan"), float("nan")
     top = max(kept, key=lambda s: s.rate)
-    ms = _net_ms(top, idle, "controller")
+    ms = net_ms(top, idle, "controller")
     return top.rate, ms, 1000 / ms
 
 
@@ -532,10 +532,10 @@ def mix(ramps: dict[float, list[Step]], idle: dict[str, float]) -> Mix | None:
     return Mix(
         share,
         step.rate,
-        _net_ms(ivr, idle, "controller"),
-        _net_ms(queued, idle, "controller"),
-        _net_ms(step, idle, "controller"),
-        _net_ms(step, idle, "dashboard"),
+        net_ms(ivr, idle, "controller"),
+        net_ms(queued, idle, "controller"),
+        net_ms(step, idle, "controller"),
+        net_ms(step, idle, "dashboard"),
     )
 
 
@@ -550,7 +550,8 @@ def _files(args: argparse.Namespace) -> Iterator[Path]:
         yield files
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line's options (``python -m bench router_load --help``)."""
     parser = argparse.ArgumentParser(prog="python -m bench router_load")
     parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES), help="calls/s")
     parser.add_argument(
@@ -618,7 +619,7 @@ def summary(ramps: dict[float, list[Step]], idle: dict[str, float]) -> str:
             continue
         rows.append(
             f"| {share:g} | {step.rate:g} | {100 * step.busy:.0f} % "
-            f"| {_net_ms(step, idle, 'controller'):.2f} | {_net_ms(step, idle, 'dashboard'):.2f} |"
+            f"| {net_ms(step, idle, 'controller'):.2f} | {net_ms(step, idle, 'dashboard'):.2f} |"
         )
     text = "\n".join(rows)
     m = mix(ramps, idle)
@@ -635,10 +636,11 @@ def summary(ramps: dict[float, list[Step]], idle: dict[str, float]) -> str:
     return text
 
 
-def run(argv: list[str] | None = None) -> str:
-    argv = argv or []
-    args = _parse(argv)
-    before = loadavg()
+def measure(
+    args: argparse.Namespace,
+) -> tuple[dict[float, list[Step]], dict[str, float], tuple[list[KeyMemory], int]]:
+    """Start the stack, log the CCRs in, drive the ramps (`_drive`'s results); the stack is
+    gone when it returns. ``tests/e2e/test_router_cpu_ratio.py`` runs it too."""
     with _files(args) as files:
         env = {
             "LINE311_LIVE_STATE": "redis",
@@ -655,7 +657,14 @@ def run(argv: list[str] | None = None) -> str:
             desk = Desk(lab)  # the queue_cost bench's desk API client
             for n in range(1, args.agents + 1):
                 desk.login(f"agent{n}")
-            ramps, idle, (keys, used) = asyncio.run(_drive(lab, args))
+            return asyncio.run(_drive(lab, args))
+
+
+def run(argv: list[str] | None = None) -> str:
+    argv = argv or []
+    args = parse(argv)
+    before = loadavg()
+    ramps, idle, (keys, used) = measure(args)
     after = loadavg()
     table = summary(ramps, idle)
     command = shlex.join(["python", "-m", "bench", "router_load", *argv])

@@ -292,6 +292,9 @@ SLOW_FILES_FIRST = (
     # file (real-time audio), not on the CPU-heavy integration tests, which come last
     "tests/e2e/test_cpu_ratio.py",  # 65 s
     "tests/e2e/test_supervised_run.py",  # 149 s
+    # the router's CPU ratio: on the first worker once the other ratio is done, while the other
+    # worker is still on the supervised run (real-time audio, not CPU-heavy)
+    "tests/e2e/test_router_cpu_ratio.py",  # 60 s
     "tests/e2e/test_queues.py",  # 147 s
     "tests/e2e/test_queue_paths.py",  # 139 s
     "tests/e2e/test_alerts.py",  # 137 s

@@ -11,12 +11,12 @@ import pytest
 from bench.router_load import (
     Generator,
     Step,
-    _parse,
     _table,
     kept_up,
     limit,
     mix,
     nearest,
+    parse,
     planned,
     summary,
 )
@@ -115,9 +115,9 @@ def test_the_limit_is_the_busiest_step_kept_up_with_and_its_net_cost() -> None:
 
 
 def test_rates_that_would_need_more_ccrs_than_the_roster_are_refused() -> None:
-    assert _parse(["--rates", "100", "--agents", "400"]).rate_list == [100.0]
+    assert parse(["--rates", "100", "--agents", "400"]).rate_list == [100.0]
     with pytest.raises(SystemExit):
-        _parse(["--rates", "1000", "--agents", "100"])
+        parse(["--rates", "1000", "--agents", "100"])
 
 
 class Pipeline:
@@ -208,12 +208,12 @@ def test_the_model_takes_each_ramps_cost_where_its_core_was_nearest_u_and_checks
 
 
 def test_ivr_shares_are_checked() -> None:
-    assert _parse(["--ivr-shares", "0,0.5", "--rates", "100"]).ivr_share_list == [0.0, 0.5]
+    assert parse(["--ivr-shares", "0,0.5", "--rates", "100"]).ivr_share_list == [0.0, 0.5]
     for bad in ("1.5", "x", ""):
         with pytest.raises(SystemExit):
-            _parse(["--ivr-shares", bad])
+            parse(["--ivr-shares", bad])
     # resolved calls need no CCR: a rate only IVR calls reach is not held to the roster
-    assert _parse(["--ivr-shares", "1", "--rates", "5000", "--agents", "10"]).rate_list == [5000.0]
+    assert parse(["--ivr-shares", "1", "--rates", "5000", "--agents", "10"]).rate_list == [5000.0]
 
 
 def test_redis_memory_is_told_per_key_with_the_streams_at_their_caps_and_the_day_facts_per_call() -> (
