@@ -10,14 +10,17 @@ import pytest
 
 from bench.router_load import (
     Generator,
+    KeyMemory,
     Step,
     _table,
     kept_up,
     limit,
+    memory_report,
     mix,
     nearest,
     parse,
     planned,
+    stream_cap,
     summary,
 )
 from line311.call.commands import AcceptOffer, EmitQueueEvent, ReleaseAgent
@@ -219,8 +222,6 @@ def test_ivr_shares_are_checked() -> None:
 def test_redis_memory_is_told_per_key_with_the_streams_at_their_caps_and_the_day_facts_per_call() -> (
     None
 ):
-    from bench.router_load import KeyMemory, memory_report, stream_cap
-
     assert stream_cap("line311:desk:line311") == 100_000
     assert stream_cap("line311:ivr-activity") == 100_000
     assert stream_cap("line311:wallboard") == 10_000
