@@ -336,6 +336,66 @@ def test_given_a_ccr_whose_phone_is_not_registered_when_they_log_in_then_no_call
     assert not [r for r in queue_log(stack) if r.call_id == call_id and "RING" in r.event]
 
 
+def contact_status(instance: AsteriskInstance, agent: str) -> str:
+    """Asterisk's word for the agent's registered contact: ``Avail`` once it answered a
+    qualify OPTIONS, ``Unavail`` once it stopped, ``NonQual`` when it is not qualified."""
+    for line in instance.manager.cli("pjsip show contacts").splitlines():
+        fields = line.split()
+        if fields[:1] == ["Contact:"] and fields[1].startswith(f"{agent}/"):
+            return next((f for f in fields if f in ("Avail", "Unavail", "NonQual")), "?")
+    return "none"
+
+
+def test_given_a_ccr_whose_phone_dies_without_unregistering_then_they_are_held_until_it_registers_again(
+    stack: Stack, asterisk_instance: AsteriskInstance, tmp_path: Path
+) -> None:
+    """A phone that dies without un-registering (SIGKILL of the SIPp phone: a power cut, a
+    pulled cable) stops answering Asterisk's qualify OPTIONS; its device state goes
+    unavailable, so its CCR (agent3, English) is paused `phone-offline` within a qualify
+    round, not rung until the registration expires. A caller then waits for them without
+    a dial spent on the dead phone, and the phone's next REGISTER brings agent3 back to take
+    the call."""
+    api = Api(stack)
+    before = set(entered(stack))
+    dead = phone(tmp_path, asterisk_instance, "agent3")
+    revived: SippPhone | None = None
+
+    def held() -> bool:
+        return bool(api.agent("agent3")["pause_reason"] == "phone-offline")
+
+    try:
+        api.post("/agents/agent3/login")
+        wait_until(lambda: api.agent("agent3")["state"] == "available", 10, "agent3 in")
+        wait_until(
+            lambda: contact_status(asterisk_instance, "agent3") == "Avail", 10, "OPTIONS answered"
+        )
+        mark = len(queue_log(stack))
+        dead.stop()  # SIGKILL: no un-REGISTER
+        wait_until(held, 15, "agent3 held once the phone stops answering OPTIONS")
+        assert contact_status(asterisk_instance, "agent3") == "Unavail"
+        call = caller(tmp_path, asterisk_instance, "en", 15_000, [])
+        wait_until(lambda: set(entered(stack)) - before, 30, "the caller in line")
+        assert held()
+        revived = phone(tmp_path, asterisk_instance, "agent3")
+        assert call.wait(timeout=60).final_status == 200
+        # from the death on, read while the revived phone still answers (stopping it is a
+        # death of its own)
+        since = [(r.agent, r.event, r.data[:1]) for r in queue_log(stack)[mark:]]
+    finally:
+        stop_all(*(p for p in (dead, revived) if p is not None))
+        api.reset("agent3")
+    (call_id,) = [c for c in entered(stack) if c not in before]
+    assert connects(stack)[call_id] == "agent3"
+    assert dead.snapshot().requests.count("INVITE") == 0  # never rung while dead
+    # held once (no ring-out, no miss), back with the new registration, then the call
+    agent3 = [(event, data) for agent, event, data in since if agent == "agent3"]
+    assert [event for event, _ in agent3[:3]] == ["PAUSEALL", "UNPAUSEALL", "CONNECT"]
+    assert agent3[0][1] == ("phone-offline",)
+    offers = call_records(stack, [call_id])[call_id]["queue_leg"]["offers"]
+    assert [(o["agent_id"], o["answered"]) for o in offers] == [("agent3", True)]
+    assert not [r for r in queue_log(stack) if r.call_id == call_id and "RING" in r.event]
+
+
 def test_given_no_free_ccr_when_a_caller_presses_1_then_they_are_called_back_when_their_turn_comes(
     stack: Stack, asterisk_instance: AsteriskInstance, tmp_path: Path
 ) -> None:

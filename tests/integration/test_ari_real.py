@@ -25,7 +25,7 @@ from line311.ari.translate import Translated, translate
 from line311.call.events import PlaybackFinished
 from line311.ivr.session import CallSession
 from line311.privacy import caller_hash
-from line311.sim.sipp import free_udp_port, register_phone
+from line311.sim.sipp import SippPhone, free_udp_port, register_phone, start_phone
 from tests.conftest import AsteriskInstance
 
 pytestmark = pytest.mark.asterisk
@@ -231,7 +231,8 @@ async def test_a_ccr_phone_that_registers_and_unregisters_is_told_by_its_device_
     asterisk_instance: AsteriskInstance, tmp_path: Path
 ) -> None:
     """The subscription, the endpoint read and the DeviceStateChanged events, on Asterisk:
-    a REGISTER makes the phone reachable, an un-REGISTER (Expires: 0) unreachable."""
+    a REGISTER makes the phone reachable (it answers the qualify OPTIONS), an un-REGISTER
+    (Expires: 0) unreachable."""
     settings = asterisk_instance.settings
     agent = f"agent{settings.agent_count}"  # the roster's last: no other test's phone
     password = settings.agent_password.get_secret_value()
@@ -249,18 +250,24 @@ async def test_a_ccr_phone_that_registers_and_unregisters_is_told_by_its_device_
                 watch.on_event(event)
 
         runner = asyncio.create_task(client.run(on_event, watch.sync))
+        phone: SippPhone | None = None
         try:
             await until(lambda: len(told) == 1)
             port = free_udp_port()
             await asyncio.to_thread(
                 register_phone, tmp_path, settings.sip_port, agent, password, port
             )
+            # the phone itself answers Asterisk's qualify OPTIONS on that port
+            phone = start_phone(tmp_path / "phone", port)
             await until(lambda: told[-1] == (agent, True))
+            phone.stop()
             await asyncio.to_thread(
                 register_phone, tmp_path, settings.sip_port, agent, password, port, expires=0
             )
             await until(lambda: told[-1] == (agent, False))
         finally:
+            if phone is not None:
+                phone.stop()
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner

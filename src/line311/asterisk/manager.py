@@ -128,6 +128,10 @@ class AsteriskManager(Daemon):
             "agent_sections": agent_sections(
                 s.agent_count, s.agent_password.get_secret_value(), s.asterisk_edge
             ),
+            # behind Kamailio an aor's contact is Kamailio, not the phone, and Asterisk takes
+            # any answer (a 404 for a phone not registered too) for reachable: no qualify there
+            "agent_qualify_frequency": "0" if s.asterisk_edge else str(s.agent_qualify_frequency),
+            "agent_qualify_timeout": f"{s.agent_qualify_timeout:g}",
             # the carrier trunk: any UA on loopback, or only the Kamailio in front of us
             "carrier_match": s.asterisk_edge or "127.0.0.0/8",
             # behind Kamailio a Contact is the far phone's own, not the address we heard it from

@@ -181,6 +181,11 @@ class Settings(
             raise ValueError("restart_backoff_max must be at least restart_backoff_initial")
         if self.queue_unreachable_hold_max < self.queue_unreachable_hold:
             raise ValueError("queue_unreachable_hold_max must be at least queue_unreachable_hold")
+        if 0 < self.agent_qualify_frequency <= self.agent_qualify_timeout:
+            raise ValueError(
+                "agent_qualify_timeout must be shorter than agent_qualify_frequency "
+                "(or agent_qualify_frequency 0: off)"
+            )
         if self.rtp_port_end <= self.rtp_port_start:
             raise ValueError("rtp_port_end must be greater than rtp_port_start")
         ports = {

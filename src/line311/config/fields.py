@@ -106,6 +106,23 @@ class AsteriskSettings(BaseModel):
     )
     agent_count: int = Field(default=8, ge=0, le=2000, description="CCR endpoints agent1..agentN.")
     agent_password: SecretStr = SecretStr("")
+    agent_qualify_frequency: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="Seconds between the SIP OPTIONS Asterisk sends each registered CCR phone "
+        "(PJSIP qualify_frequency; 0: off). A phone that stops answering (power cut, pulled "
+        "cable, crashed softphone) reads unavailable, so its CCR is paused 'phone-offline' "
+        "instead of being offered calls until the registration expires. One Asterisk only: "
+        "with asterisks >= 2 Kamailio holds the registrations and this is not used.",
+    )
+    agent_qualify_timeout: float = Field(
+        default=3.0,
+        ge=0.5,
+        le=30.0,
+        description="Seconds a CCR phone has to answer a qualify OPTIONS before it counts as "
+        "unreachable (PJSIP qualify_timeout).",
+    )
     interpreter_endpoint: str = Field(
         default="interpreter", description="PJSIP endpoint of the interpreter line."
     )

@@ -231,7 +231,11 @@ def register_phone(
     expires: int = 3600,
     timeout: float = 15.0,
 ) -> SippResult:
-    """REGISTER ``user`` (digest auth) from ``local_port``; raises unless Asterisk says 200."""
+    """REGISTER ``user`` (digest auth) from ``local_port``; raises unless Asterisk says 200.
+
+    Asterisk qualifies the new contact at once: an OPTIONS that comes before the phone's
+    own process (`start_phone`, same port) listens goes unanswered, and Asterisk sends it
+    again within its qualify_timeout (SIP retransmission: 0.5 s, then 1 s, ...)."""
     workdir.mkdir(parents=True, exist_ok=True)
     argv = [
         _sipp(), f"127.0.0.1:{sip_port}",
@@ -271,6 +275,10 @@ class SippPhone(SippCaller):
         return self._result()
 
 
+OPTIONS_HEADROOM = 100_000
+"""Qualify OPTIONS a phone may answer besides its calls (a day of them at one a second)."""
+
+
 def start_phone(
     workdir: Path,
     local_port: int,
@@ -281,7 +289,12 @@ def start_phone(
     calls: int = 50,
 ) -> SippPhone:
     """Start a UAS on ``local_port`` answering (or ringing, ``answer=False``) up to ``calls``
-    calls. Media is echoed back (-rtp_echo): the other side must not echo."""
+    calls. Media is echoed back (-rtp_echo): the other side must not echo.
+
+    It answers Asterisk's qualify OPTIONS 200 OK (-aa), as a desk phone does, so a
+    registered phone reads reachable while this process runs and unreachable once it is
+    killed. SIPp counts each OPTIONS it answers as a call of its ``-m`` budget: the budget
+    is ``calls`` plus `OPTIONS_HEADROOM`."""
     workdir.mkdir(parents=True, exist_ok=True)
     scenario = workdir / "phone.xml"
     scenario.write_text(render_agent(answer=answer, answer_ms=answer_ms, talk_ms=talk_ms))
@@ -291,7 +304,7 @@ def start_phone(
         "-sf", str(scenario),
         "-i", "127.0.0.1", "-p", str(local_port),
         "-mi", "127.0.0.1", "-mp", str(media_port), "-rtp_echo",
-        "-m", str(calls),
+        "-aa", "-m", str(calls + OPTIONS_HEADROOM),
         *_traces(workdir),
         "-nostdin",
     ]  # fmt: skip

@@ -41,6 +41,14 @@ def test_given_one_asterisk_then_pjsip_trusts_loopback_and_agents_register_with_
     assert "rewrite_contact = no" not in pjsip
     assert "[agent1](agent-aor)\n\n" in pjsip  # no static contact: the phone registers here
     assert "contact = sip:agent" not in pjsip
+    assert "qualify_frequency = 30\nqualify_timeout = 3\n" in pjsip  # a dead phone is found
+
+
+def test_given_one_asterisk_then_the_phones_are_qualified_as_set(tmp_path: Path) -> None:
+    pjsip = _render(
+        tmp_path, _settings(tmp_path, agent_qualify_frequency=2, agent_qualify_timeout=1.5)
+    )
+    assert "qualify_frequency = 2\nqualify_timeout = 1.5\n" in pjsip
 
 
 def test_given_two_asterisks_then_each_has_its_own_instance_ports_and_rtp_slice(
@@ -71,6 +79,8 @@ def test_given_two_asterisks_then_pjsip_trusts_kamailio_and_reaches_agents_throu
     assert "bind = 127.0.0.1:5162\n" in pjsip
     assert "rewrite_contact = yes" not in pjsip
     assert "[agent2](agent-aor)\ncontact = sip:agent2@127.0.0.1:5060\n" in pjsip
+    # the contact is Kamailio, whose every answer would read reachable: not qualified
+    assert "qualify_frequency = 0\n" in pjsip
 
 
 def test_given_two_asterisks_then_the_stack_runs_kamailio_and_both(tmp_path: Path) -> None:

@@ -276,3 +276,14 @@ def test_given_an_unreachable_hold_cap_below_the_first_hold_then_the_settings_ar
         load_settings(state_dir=tmp_path, queue_unreachable_hold=30, queue_unreachable_hold_max=20)
     settings = load_settings(state_dir=tmp_path)
     assert (settings.queue_unreachable_hold, settings.queue_unreachable_hold_max) == (10, 300)
+
+
+def test_given_a_qualify_timeout_not_shorter_than_its_frequency_then_the_settings_are_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="agent_qualify_timeout"):
+        load_settings(state_dir=tmp_path, agent_qualify_frequency=3, agent_qualify_timeout=3)
+    off = load_settings(state_dir=tmp_path, agent_qualify_frequency=0, agent_qualify_timeout=5)
+    assert off.agent_qualify_frequency == 0
+    shipped = load_settings(state_dir=tmp_path)
+    assert (shipped.agent_qualify_frequency, shipped.agent_qualify_timeout) == (30, 3.0)
