@@ -110,11 +110,12 @@ class AsteriskSettings(BaseModel):
         default=30,
         ge=0,
         le=3600,
-        description="Seconds between the SIP OPTIONS Asterisk sends each registered CCR phone "
-        "(PJSIP qualify_frequency; 0: off). A phone that stops answering (power cut, pulled "
-        "cable, crashed softphone) reads unavailable, so its CCR is paused 'phone-offline' "
-        "instead of being offered calls until the registration expires. One Asterisk only: "
-        "with asterisks >= 2 Kamailio holds the registrations and this is not used.",
+        description="Seconds between the SIP OPTIONS sent to each registered CCR phone (0: "
+        "off). One Asterisk: its PJSIP qualify_frequency; a phone that stops answering (power "
+        "cut, pulled cable, crashed softphone) reads unavailable, so its CCR is paused "
+        "'phone-offline' instead of being offered calls until the registration expires. "
+        "asterisks >= 2: Kamailio's keepalive (usrloc), which drops a phone that answers none "
+        "for twice this, so an offer to it fails at once and its CCR is held 'unreachable'.",
     )
     agent_qualify_timeout: float = Field(
         default=3.0,

@@ -45,6 +45,7 @@ __all__ = [
     "KamailioManager",
     "KamailioStatus",
     "find_kamailio",
+    "keepalive_values",
     "parse_dispatcher_list",
     "sip_ping",
 ]
@@ -202,6 +203,7 @@ class KamailioManager(Daemon):
             "run_dir": f"{self.server_dir}/run",
             "dispatcher_list": f"{self.server_dir}/dispatcher.list",
             "agent_password": password,
+            **keepalive_values(s.agent_qualify_frequency),
         }
         template = (TEMPLATES_DIR / "kamailio.cfg").read_text()
         try:
@@ -278,6 +280,25 @@ class KamailioManager(Daemon):
 
 
 _DEST = re.compile(r"URI:\s*(sip:\S+)\s+FLAGS:\s*(\S+)")
+
+
+def keepalive_values(frequency: int) -> dict[str, str]:
+    """usrloc's keepalive of the CCR phones registered here: an OPTIONS to each contact every
+    ``frequency`` seconds (``agent_qualify_frequency``) plus up to a fifth more at random (so
+    400 phones are not pinged in the same instant), the timer that checks them as often; a
+    contact that answered none for twice that expires (usrloc gives it 10 s more). 0 turns
+    the keepalive off and keeps usrloc's 60-s timer."""
+    if frequency <= 0:
+        return {"ul_timer": "60", "ka_mode": "0", "ka_interval": "40", "ka_randomize": "20",
+                "ka_timeout": "0"}  # fmt: skip
+    return {
+        "ul_timer": str(frequency),
+        "ka_mode": "1",
+        "ka_interval": str(frequency),
+        # at least 1: Kamailio 6.1 takes a random number modulo this (0 crashed a worker)
+        "ka_randomize": str(max(1, frequency // 5)),
+        "ka_timeout": str(2 * frequency),
+    }
 
 
 def parse_dispatcher_list(text: str) -> tuple[Destination, ...]:

@@ -42,6 +42,44 @@ def test_given_two_asterisks_then_kamailio_listens_publicly_and_dispatches_to_bo
     assert entries == ["1 sip:127.0.0.1:5161 0 0", "1 sip:127.0.0.1:5162 0 0"]
 
 
+def _cfg(tmp_path: Path, **overrides: object) -> str:
+    settings = load_settings(state_dir=tmp_path, asterisks=2, **overrides)
+    _manager(tmp_path, settings).render()
+    return (tmp_path / "root/var/lib/line311/kamailio-main/kamailio.cfg").read_text()
+
+
+def test_given_the_shipped_settings_then_kamailio_keeps_the_phones_alive_and_drops_dead_ones(
+    tmp_path: Path,
+) -> None:
+    cfg = _cfg(tmp_path)
+    assert 'modparam("usrloc", "timer_interval", 30)' in cfg
+    assert 'modparam("usrloc", "ka_mode", 1)' in cfg  # OPTIONS to every contact
+    assert 'modparam("usrloc", "ka_interval", 30)' in cfg  # every 30 s
+    assert 'modparam("usrloc", "ka_randomize", 6)' in cfg  # ... to 36 s, spread out
+    assert 'modparam("usrloc", "ka_timeout", 60)' in cfg  # none answered for 60 s: removed
+    # no registered phone: 404 (cause 1, could not be rung), not 480 (cause 19, a ring-out);
+    # a phone that sends nothing back: 504 (cause 102), not tm's 408 (cause 18)
+    assert 'sl_send_reply("404", "Not Registered")' in cfg
+    assert '"480"' not in cfg
+    assert 't_on_failure("PHONE")' in cfg
+    assert 't_reply("504", "Phone Not Responding")' in cfg
+
+
+def test_given_no_qualify_then_kamailio_sends_no_keepalive(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, agent_qualify_frequency=0)
+    assert 'modparam("usrloc", "ka_mode", 0)' in cfg
+    assert 'modparam("usrloc", "timer_interval", 60)' in cfg
+    assert 'modparam("usrloc", "ka_timeout", 0)' in cfg
+
+
+def test_given_a_short_qualify_then_the_keepalive_spread_is_never_zero(tmp_path: Path) -> None:
+    """Kamailio takes a random number modulo ka_randomize: 0 killed a worker (SIGFPE)."""
+    cfg = _cfg(tmp_path, agent_qualify_frequency=2, agent_qualify_timeout=1)
+    assert 'modparam("usrloc", "ka_interval", 2)' in cfg
+    assert 'modparam("usrloc", "ka_randomize", 1)' in cfg
+    assert 'modparam("usrloc", "ka_timeout", 4)' in cfg
+
+
 def test_given_a_password_with_a_quote_then_the_config_is_refused(tmp_path: Path) -> None:
     settings = load_settings(state_dir=tmp_path, asterisks=2)
     bad = settings.model_copy(update={"agent_password": SecretStr('abc"defghijklmnopq')})
