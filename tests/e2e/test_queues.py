@@ -378,9 +378,9 @@ def test_given_a_ccr_whose_phone_dies_without_unregistering_then_they_are_held_u
         assert held()
         revived = phone(tmp_path, asterisk_instance, "agent3")
         assert call.wait(timeout=60).final_status == 200
-        # from the death on, read while the revived phone still answers (stopping it is a
-        # death of its own)
-        since = [(r.agent, r.event, r.data[:1]) for r in queue_log(stack)[mark:]]
+        # agent3's lines from the death on, read while the revived phone still answers
+        # (stopping it is a death of its own)
+        agent3 = [(r.event, r.data[:1]) for r in queue_log(stack)[mark:] if r.agent == "agent3"]
     finally:
         stop_all(*(p for p in (dead, revived) if p is not None))
         api.reset("agent3")
@@ -388,7 +388,6 @@ def test_given_a_ccr_whose_phone_dies_without_unregistering_then_they_are_held_u
     assert connects(stack)[call_id] == "agent3"
     assert dead.snapshot().requests.count("INVITE") == 0  # never rung while dead
     # held once (no ring-out, no miss), back with the new registration, then the call
-    agent3 = [(event, data) for agent, event, data in since if agent == "agent3"]
     assert [event for event, _ in agent3[:3]] == ["PAUSEALL", "UNPAUSEALL", "CONNECT"]
     assert agent3[0][1] == ("phone-offline",)
     offers = call_records(stack, [call_id])[call_id]["queue_leg"]["offers"]
