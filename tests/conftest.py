@@ -63,7 +63,14 @@ def ports_of(values: Mapping[str, object]) -> set[int]:
     """Every port a set of settings values takes (a fleet's second Asterisk's too)."""
     ports = {
         v
-        for k in ("sip_port", "http_port", "crm_port", "redis_port", "controller_http_port")
+        for k in (
+            "sip_port",
+            "http_port",
+            "crm_port",
+            "redis_port",
+            "controller_http_port",
+            "kamailio_rpc_port",
+        )
         if isinstance(v := values.get(k), int)
     }
     url = values.get("ari_url")
@@ -252,6 +259,8 @@ def _test_settings(state_dir: Path, **overrides: object) -> Settings:
         "ari_url": f"http://127.0.0.1:{pick(free_tcp_port)}",
         "http_port": pick(free_tcp_port),
         "crm_port": pick(free_tcp_port),
+        # Kamailio's RPC port (a fleet's only): one of its own, or two fleets would share 5070
+        "kamailio_rpc_port": pick(free_tcp_port),
         "rtp_port_start": rtp_base,
         "rtp_port_end": rtp_base + 98,
         "agent_count": 4,

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from line311.crm_bridge.client import CrmClient
     from line311.crm_bridge.delivery import RecordDelivery
     from line311.dashboard.live import LiveHub
+    from line311.kamailio.registrations import RegistrationWatch
     from line311.live.desk import DeskLink, DeskMessage
     from line311.live.handoffs import RedisHandoffs
     from line311.live.journal import LiveJournal
@@ -228,7 +229,7 @@ def _runner_loops(
     return ari_loop, hand_over
 
 
-def _phones_counted(watch: PhoneWatch, online: bool) -> float:
+def _phones_counted(watch: PhoneWatch | RegistrationWatch, online: bool) -> float:
     return float(watch.count(online))
 
 
@@ -244,6 +245,30 @@ def _phone_watch(
     if not settings.queue_phone_state or not isinstance(ari, AriClient):
         return None
     return PhoneWatch(ari, desk, devices)
+
+
+def _registration_watch(
+    settings: Settings, desk: PhoneDesk, devices: Mapping[str, str]
+) -> tuple[RegistrationWatch, Callable[[], Coroutine[Any, Any, None]]] | None:
+    """With several Asterisks: the registrations of the CCR phones ``devices`` in Kamailio's
+    location table, polled and told to the router (`line311.kamailio.registrations`), and
+    the task that polls; None with one Asterisk or ``queue_phone_state`` off."""
+    from line311.asterisk.fleet import uses_edge
+    from line311.kamailio.registrations import KamailioRpc, RegistrationWatch
+
+    if not settings.queue_phone_state or not uses_edge(settings):
+        return None
+    host = settings.sip_host if ":" not in settings.sip_host else f"[{settings.sip_host}]"
+    rpc = KamailioRpc(f"http://{host}:{settings.kamailio_rpc_port}/RPC")
+    watch = RegistrationWatch(rpc, desk, devices, interval=settings.kamailio_registration_poll)
+
+    async def follow() -> None:
+        try:
+            await watch.run()
+        finally:
+            await rpc.aclose()
+
+    return watch, follow
 
 
 async def controller_part(
@@ -415,17 +440,20 @@ async def controller_part(
             stasis_handlers[HANDOVER_ARG] = hand_in.on_stasis
 
         phones = _phone_watch(settings, ari, queues.runtime, queues.desk.endpoints)
-        if phones is not None:
+        registrations = _registration_watch(settings, queues.runtime, queues.desk.endpoints)
+        watch = phones if registrations is None else registrations[0]
+        if watch is not None:
             registered = Gauge(
                 "line311_ccr_phones",
-                "Roster CCR phones by registration, as Asterisk's device states last said "
-                "(many unregistered at once: the phones' network or the registrar).",
+                "Roster CCR phones by registration, as Asterisk's device states (one "
+                "Asterisk) or Kamailio's location table (several) last said (many "
+                "unregistered at once: the phones' network or the registrar).",
                 ["state"],
                 registry=registry,
             )
             for label, online in (("registered", True), ("unregistered", False)):
                 registered.labels(state=label).set_function(
-                    functools.partial(_phones_counted, phones, online)
+                    functools.partial(_phones_counted, watch, online)
                 )
 
         async def take_up_hand_offs(listed: set[str]) -> None:
@@ -443,7 +471,7 @@ async def controller_part(
             store=call_store,
             observer=metrics.observe_ari_reaction,
             stasis_handlers=stasis_handlers,
-            tasks=queues.tasks(),
+            tasks=[*queues.tasks(), *([] if registrations is None else [registrations[1]])],
             after_resync=take_up_hand_offs,
             watchers={} if phones is None else {"DeviceStateChanged": phones.on_event},
         )

@@ -114,6 +114,7 @@ class Supervised:
         if asterisks >= 2:
             env["LINE311_ASTERISKS"] = str(asterisks)
             env["LINE311_ASTERISK_SIP_PORT_BASE"] = str(settings.asterisk_sip_port_base)
+            env["LINE311_KAMAILIO_RPC_PORT"] = str(settings.kamailio_rpc_port)
         env.update(
             {
                 "LINE311_HTTP_PORT": str(settings.http_port),

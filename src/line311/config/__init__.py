@@ -195,6 +195,8 @@ class Settings(
             "ari_url port": self.ari_port,
             "redis_port": self.redis_port,
         }
+        if self.asterisks >= 2:
+            ports["kamailio_rpc_port"] = self.kamailio_rpc_port
         if self.dashboard_process:
             if self.live_state != "redis":
                 raise ValueError(

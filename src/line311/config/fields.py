@@ -160,6 +160,22 @@ class AsteriskSettings(BaseModel):
         default="auto",
         description="kamailio: auto (PATH if installed, else the Debian sid root), system, chroot.",
     )
+    kamailio_rpc_port: int = Field(
+        default=5070,
+        ge=1,
+        le=65535,
+        description="With asterisks >= 2: the TCP port (on sip_host) where Kamailio answers "
+        "JSON-RPC over HTTP (/RPC), to clients on its own host only; the controller reads the "
+        "CCR phones' registrations there.",
+    )
+    kamailio_registration_poll: float = Field(
+        default=2.0,
+        ge=0.2,
+        le=60.0,
+        description="With asterisks >= 2: seconds between the controller's reads of Kamailio's "
+        "location table (one ul.dump for every phone): a CCR whose phone is not registered is "
+        "paused 'phone-offline', and offered calls again at most this long after it registers.",
+    )
 
 
 class ControllerSettings(BaseModel):
@@ -342,10 +358,10 @@ class QueueSettings(BaseModel):
     )
     queue_phone_state: bool = Field(
         default=True,
-        description="Follow the CCR phones' registrations (Asterisk's device states): a CCR "
-        "whose phone is not registered is paused 'phone-offline' and offered no call until it "
-        "registers, as app_queue skips an unavailable member. One Asterisk only: with "
-        "asterisks >= 2 the phones register with Kamailio and this is not used.",
+        description="Follow the CCR phones' registrations: a CCR whose phone is not "
+        "registered is paused 'phone-offline' and offered no call until it registers, as "
+        "app_queue skips an unavailable member. One Asterisk: its device states; asterisks "
+        ">= 2: Kamailio's location table, read every kamailio_registration_poll seconds.",
     )
     queue_announce_first: float = Field(
         default=2.0, ge=0, description="Seconds after entering before the first position message."

@@ -48,6 +48,7 @@ __all__ = [
     "keepalive_values",
     "parse_dispatcher_list",
     "sip_ping",
+    "tcp_listening",
 ]
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,15 @@ def sip_ping(host: str, port: int, timeout: float = 0.5) -> bool:
         except OSError:
             return False
     return reply.startswith(b"SIP/2.0 ")
+
+
+def tcp_listening(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +209,7 @@ class KamailioManager(Daemon):
             "children": "4",
             "sip_host": s.sip_host,
             "sip_port": str(s.sip_port),
+            "rpc_port": str(s.kamailio_rpc_port),
             "modules_dir": self.installation.modules_dir,
             "run_dir": f"{self.server_dir}/run",
             "dispatcher_list": f"{self.server_dir}/dispatcher.list",
@@ -227,6 +238,11 @@ class KamailioManager(Daemon):
         s = self.settings
         if sip_ping(s.sip_host, s.sip_port):
             return f"something else already answers SIP on {s.sip_host}:{s.sip_port}"
+        if tcp_listening(s.sip_host, s.kamailio_rpc_port):
+            return (
+                f"something else already listens on {s.sip_host}:{s.kamailio_rpc_port} "
+                "(kamailio_rpc_port)"
+            )
         return None
 
     def command(self) -> list[str]:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
 from line311.config import Settings, load_settings
+from line311.errors import ConfigError
 from line311.kamailio.errors import KamailioConfigError
 from line311.kamailio.manager import (
     KamailioInstallation,
     KamailioManager,
     parse_dispatcher_list,
 )
+from line311.sim.sipp import free_udp_port
 
 
 def _manager(tmp_path: Path, settings: Settings) -> KamailioManager:
@@ -99,3 +102,40 @@ def test_the_dispatcher_list_rpc_output_gives_each_asterisk_and_whether_it_is_up
     one, two = parse_dispatcher_list(text)
     assert (one.uri, one.active) == ("sip:127.0.0.1:5162", True)
     assert (two.uri, two.active) == ("sip:127.0.0.1:5161", False)
+
+
+def test_given_two_asterisks_then_kamailio_answers_rpc_on_its_own_tcp_port_to_this_host_only(
+    tmp_path: Path,
+) -> None:
+    cfg = _cfg(tmp_path, kamailio_rpc_port=5071)
+    assert "listen=tcp:127.0.0.1:5071\n" in cfg
+    assert "disable_tcp=yes" not in cfg
+    assert 'loadmodule "jsonrpcs.so"' in cfg
+    assert 'modparam("jsonrpcs", "transport", 1)' in cfg  # HTTP only: no FIFO, no socket
+    assert "if ($Rp != 5071 || !(src_ip == 127.0.0.0/8 || src_ip == myself))" in cfg
+    assert 'if (!($hu =~ "^/RPC/?$"))' in cfg  # POST /RPC only
+    assert "if (!jsonrpc_dispatch())" in cfg
+    assert "if (proto != UDP)" in cfg  # no SIP on the TCP listener
+
+
+def test_given_the_rpc_port_on_another_parts_port_then_the_settings_are_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="kamailio_rpc_port and sip_port are both 5060"):
+        load_settings(state_dir=tmp_path, asterisks=2, sip_port=5060, kamailio_rpc_port=5060)
+    # one Asterisk runs no Kamailio: the port is not taken
+    assert load_settings(state_dir=tmp_path, sip_port=5060, kamailio_rpc_port=5060).asterisks == 1
+
+
+def test_given_something_on_the_rpc_port_then_kamailio_is_not_started_over_it(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        settings = load_settings(
+            state_dir=tmp_path, asterisks=2, sip_port=free_udp_port(), kamailio_rpc_port=port
+        )
+        message = _manager(tmp_path, settings).in_use_message()
+    assert message == f"something else already listens on 127.0.0.1:{port} (kamailio_rpc_port)"

@@ -1,0 +1,231 @@
+"""Which CCR phones are registered, with several Asterisks: Kamailio's location table, polled.
+
+Theory of operation
+-------------------
+With one Asterisk the phones register with it, and `line311.ari.phones` follows its device
+states. With several (``asterisks >= 2``) they register with Kamailio, the SIP edge in front,
+and no Asterisk knows whether a phone is there: an offer to an unregistered phone was only
+found out by ringing it (Kamailio's 404: the CCR held ``unreachable``, tried again after a
+doubling hold of up to ``queue_unreachable_hold_max``, so a CCR whose phone came back could
+sit idle for minutes). This watch reads Kamailio's location table instead and tells the
+router the same one bit per CCR the device states tell, so the CCR is paused
+``phone-offline`` while the phone is away and offered calls again within a poll of its next
+REGISTER::
+
+    Kamailio (xhttp + jsonrpcs)           RegistrationWatch                RouterDesk
+    location table ◀── POST /RPC ul.dump brief ── every poll
+    REGISTER: contact in the table ─────▶ online ─────────────────────▶ phone_state(agent, True)
+    expiry, keepalive drop: none left ──▶ offline ────────────────────▶ phone_state(agent, False)
+
+One request per poll reads the whole table (``ul.dump brief``: the AoRs that hold a
+contact, some 50 bytes a phone; 1.7 ms a read on loopback with Kamailio 6.1), so the cost
+does not grow with the calls, only with the phones: 400 phones every 2 s is some 10 kB/s.
+Only a change of a CCR's bit reaches the router.
+
+A phone is registered while Kamailio's table holds its AoR (``agentN``): usrloc drops the
+AoR when its last contact goes (an un-REGISTER at once; an expiry, or a phone its keepalive
+gave up on, at its next timer round). A poll that fails (Kamailio down or restarting, a
+bad answer) changes nothing: the router keeps what it knew, one WARNING says so, and one
+INFO when the table is read again. A Kamailio restart empties its in-memory table: the
+phones read unregistered until they register again, which is true (Kamailio could not reach
+them either).
+
+Kamailio answers RPC only on ``kamailio_rpc_port`` and only to a client on its own host
+(``kamailio_conf/kamailio.cfg``), so the controller runs on the host of the Kamailio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import httpx
+
+from line311.kamailio.errors import KamailioError
+from line311.routing.errors import RoutingError
+
+__all__ = ["KamailioRpc", "KamailioRpcError", "RegistrationWatch", "registered_aors"]
+
+logger = logging.getLogger(__name__)
+
+
+class KamailioRpcError(KamailioError):
+    """Kamailio's RPC did not answer, or answered with an error or something unreadable."""
+
+
+class KamailioRpc:
+    """Kamailio's JSON-RPC over HTTP (its ``jsonrpcs`` module on ``xhttp``), at ``url``
+    (``http://host:port/RPC``)."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+        self.url = url
+        self._http = httpx.AsyncClient(timeout=timeout)
+        self._id = 0
+
+    async def call(self, method: str, *params: str) -> Any:
+        """The ``result`` of ``method``; KamailioRpcError for anything else."""
+        self._id += 1
+        body = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": self._id}
+        try:
+            response = await self._http.post(self.url, json=body)
+        except httpx.HTTPError as exc:
+            raise KamailioRpcError(f"{method}: {type(exc).__name__}: {exc}") from None
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if error is not None:  # jsonrpcs answers an error with an HTTP error status too
+            message = error.get("message") if isinstance(error, dict) else error
+            raise KamailioRpcError(f"{method}: {message}")
+        if response.status_code != 200:
+            raise KamailioRpcError(f"{method}: HTTP {response.status_code}")
+        if not isinstance(answer, dict):
+            raise KamailioRpcError(f"{method}: not a JSON-RPC answer")
+        if "result" not in answer:
+            raise KamailioRpcError(f"{method}: no result")
+        return answer["result"]
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def registered_aors(dump: Any) -> set[str]:
+    """The registered AoRs of a ``ul.dump`` result, each one's user part (``agent1`` of
+    ``agent1`` or ``agent1@domain``). ``brief`` lists the AoRs that hold a contact
+    (``{"AoR": ...}``); the full dump (``{"Info": {"AoR": ..., "Contacts": [...]}}``) also
+    gives each contact's expiry, and an AoR counts there only with a contact that has not
+    expired. KamailioRpcError when it is not a dump at all; entries of another shape are
+    skipped."""
+    if not isinstance(dump, Mapping) or not isinstance(dump.get("Domains"), list):
+        raise KamailioRpcError("ul.dump: no Domains in the answer")
+    aors: set[str] = set()
+    for domain in dump["Domains"]:
+        table = _get(domain, "Domain")
+        for entry in _list(table, "AoRs"):
+            if not isinstance(entry, Mapping):
+                continue
+            info = _get(entry, "Info")
+            if info:
+                contacts = _list(info, "Contacts")
+                if not any(_live(_get(c, "Contact")) for c in contacts):
+                    continue
+                aor = info.get("AoR")
+            else:
+                aor = entry.get("AoR")  # brief: listed only while it has a contact
+            if isinstance(aor, str) and aor:
+                aors.add(aor.partition("@")[0])
+    return aors
+
+
+def _get(value: Any, key: str) -> Mapping[str, Any]:
+    inner = value.get(key) if isinstance(value, Mapping) else None
+    return inner if isinstance(inner, Mapping) else {}
+
+
+def _list(value: Mapping[str, Any], key: str) -> list[Any]:
+    inner = value.get(key)
+    return inner if isinstance(inner, list) else []
+
+
+def _live(contact: Mapping[str, Any]) -> bool:
+    """A contact that has not expired: ``Expires`` is the seconds left, or ``permanent``
+    (``deleted`` / ``expired`` / 0 and below: gone)."""
+    expires = contact.get("Expires")
+    if expires == "permanent":
+        return True
+    return isinstance(expires, int) and not isinstance(expires, bool) and expires > 0
+
+
+class RegistrationRpc(Protocol):
+    """What the watch asks of Kamailio (`KamailioRpc` has it)."""
+
+    async def call(self, method: str, *params: str) -> Any: ...
+
+
+class PhoneDesk(Protocol):
+    """Who is told (`line311.ari.queue_router.RouterDesk`)."""
+
+    def phone_state(self, agent_id: str, online: bool) -> None: ...
+
+
+class RegistrationWatch:
+    """Polls Kamailio's location table every ``interval`` seconds and tells ``desk`` when a
+    roster phone (``devices``: endpoint such as ``PJSIP/agent1`` -> agent id; the AoR is the
+    part after the slash) registers or loses its registration."""
+
+    def __init__(
+        self,
+        rpc: RegistrationRpc,
+        desk: PhoneDesk,
+        devices: Mapping[str, str],
+        *,
+        interval: float = 2.0,
+    ) -> None:
+        self._rpc = rpc
+        self._desk = desk
+        self._agents = {device.partition("/")[2] or device: a for device, a in devices.items()}
+        self._interval = interval
+        self._online: dict[str, bool] = {}
+        self._failing = False
+        self.changes = 0
+        self.polls = 0
+        self.failures = 0
+
+    def online(self, agent_id: str) -> bool | None:
+        """Whether the agent's phone is registered, as last read (None: not read yet)."""
+        return self._online.get(agent_id)
+
+    def count(self, online: bool) -> int:
+        """Phones last read as registered (``online``) or not."""
+        return sum(1 for state in self._online.values() if state is online)
+
+    async def poll(self) -> bool:
+        """Read the table once and tell the changes; False (logged) when it could not be
+        read, which changes nothing."""
+        try:
+            registered = registered_aors(await self._rpc.call("ul.dump", "brief"))
+        except KamailioError as exc:
+            self.failures += 1
+            if not self._failing:
+                logger.warning(
+                    "CCR phones' registrations not read from Kamailio (%s); kept as they were "
+                    "until it answers", exc,
+                )  # fmt: skip
+            self._failing = True
+            return False
+        self.polls += 1
+        if self._failing:
+            logger.info("CCR phones' registrations read from Kamailio again")
+            self._failing = False
+        for aor, agent_id in self._agents.items():
+            online = aor in registered
+            if self._online.get(agent_id) is online:
+                continue
+            first = agent_id not in self._online
+            self._online[agent_id] = online
+            self.changes += 1
+            if not first:
+                logger.info(
+                    "agent %s's phone %s Kamailio", agent_id,
+                    "registered with" if online else "is no longer registered with",
+                )  # fmt: skip
+            try:
+                self._desk.phone_state(agent_id, online)
+            except RoutingError as exc:
+                logger.warning("agent %s: phone state not applied: %s", agent_id, exc)
+        return True
+
+    async def run(self) -> None:
+        """Poll until cancelled."""
+        first = True
+        while True:
+            if await self.poll() and first:
+                first = False
+                logger.info(
+                    "CCR phones (Kamailio): %d of %d not registered",
+                    self.count(False), len(self._agents),
+                )  # fmt: skip
+            await asyncio.sleep(self._interval)

@@ -1,0 +1,206 @@
+"""The CCR phones' registrations in Kamailio's location table
+(`line311.kamailio.registrations`), against a scripted RPC and a real HTTP exchange."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from line311.kamailio.registrations import (
+    KamailioRpc,
+    KamailioRpcError,
+    RegistrationWatch,
+    registered_aors,
+)
+from line311.routing.errors import UnknownAgentError
+
+
+def contact(address: str, expires: object) -> dict[str, object]:
+    return {"Contact": {"Address": address, "Expires": expires}}
+
+
+def aor(name: str, *contacts: dict[str, object]) -> dict[str, object]:
+    return {"Info": {"AoR": name, "HashID": 1, "Contacts": list(contacts)}}
+
+
+def dump(*aors: object) -> dict[str, object]:
+    """A full ``ul.dump`` result, shaped as Kamailio 6.1.5's."""
+    table = {"Domain": "location", "Size": 1024, "AoRs": list(aors), "Stats": {"Records": 0}}
+    return {"Domains": [{"Domain": table}]}
+
+
+class ScriptedRpc:
+    def __init__(self) -> None:
+        self.answers: list[Any] = []
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
+
+    async def call(self, method: str, *params: str) -> Any:
+        self.calls.append((method, params))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class Desk:
+    def __init__(self) -> None:
+        self.told: list[tuple[str, bool]] = []
+
+    def phone_state(self, agent_id: str, online: bool) -> None:
+        if agent_id == "ghost":
+            raise UnknownAgentError(agent_id)
+        self.told.append((agent_id, online))
+
+
+def roster(*agents: str) -> dict[str, str]:
+    return {f"PJSIP/{a}": a for a in agents}
+
+
+def test_the_aors_of_a_brief_dump_are_the_registered_ones() -> None:
+    """``ul.dump brief`` as Kamailio 6.1.5 answers it (captured)."""
+    result = {
+        "Domains": [{"Domain": {"Domain": "location", "Size": 1024,
+                                "AoRs": [{"AoR": "agent2"}, {"AoR": "agent7@edge"}, {"AoR": 3}],
+                                "Stats": {"Records": 2, "Max-Slots": 1}}}]
+    }  # fmt: skip
+    assert registered_aors(result) == {"agent2", "agent7"}
+
+
+def test_the_aors_with_a_live_contact_are_the_registered_ones() -> None:
+    result = dump(
+        aor("agent1", contact("sip:agent1@127.0.0.1:5080", 3590)),
+        aor("agent2@edge.example", contact("sip:agent2@10.0.0.2", "permanent")),
+        aor("agent3", contact("sip:agent3@127.0.0.1:5082", "expired")),
+        aor("agent4", contact("sip:a@h", 0), contact("sip:b@h", 12)),  # one of two is live
+        aor("agent5"),  # no contacts
+        aor("agent6", contact("sip:x@h", True)),  # not a number of seconds
+        {"Info": {"AoR": ""}},
+        "junk",
+    )
+    assert registered_aors(result) == {"agent1", "agent2", "agent4"}
+
+
+@pytest.mark.parametrize("result", [None, [], {"Domains": "x"}, {"result": 1}])
+def test_an_answer_that_is_not_a_dump_is_an_error(result: object) -> None:
+    with pytest.raises(KamailioRpcError, match="no Domains"):
+        registered_aors(result)
+
+
+async def test_given_polls_then_only_a_change_of_a_ccr_s_registration_reaches_the_desk(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rpc, desk = ScriptedRpc(), Desk()
+    watch = RegistrationWatch(rpc, desk, roster("agent1", "agent2"), interval=1.0)
+    live = contact("sip:p@127.0.0.1:5080", 60)
+    rpc.answers = [
+        dump(aor("agent1", live), aor("stranger", live)),
+        dump(aor("agent1", live)),
+        dump(aor("agent2", live)),
+    ]
+    assert await watch.poll()
+    assert desk.told == [("agent1", True), ("agent2", False)]  # the first read tells each
+    assert (watch.count(True), watch.count(False)) == (1, 1)
+    assert await watch.poll()
+    assert len(desk.told) == 2  # nothing changed, nothing told
+    with caplog.at_level(logging.INFO, logger="line311.kamailio.registrations"):
+        assert await watch.poll()
+    assert desk.told[2:] == [("agent1", False), ("agent2", True)]
+    assert watch.online("agent1") is False
+    assert watch.online("agent2") is True
+    assert "agent agent1's phone is no longer registered with Kamailio" in caplog.text
+    assert rpc.calls == [("ul.dump", ("brief",))] * 3
+
+
+async def test_given_kamailio_does_not_answer_then_nothing_changes_and_it_is_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rpc, desk = ScriptedRpc(), Desk()
+    watch = RegistrationWatch(rpc, desk, roster("agent1"))
+    rpc.answers = [
+        dump(aor("agent1", contact("sip:p@h", 60))),
+        KamailioRpcError("ul.dump: ConnectError"),
+        KamailioRpcError("ul.dump: ConnectError"),
+        dump(),  # read again: a restarted Kamailio has an empty table
+    ]
+    assert await watch.poll()
+    with caplog.at_level(logging.INFO, logger="line311.kamailio.registrations"):
+        assert not await watch.poll()
+        assert not await watch.poll()
+        assert watch.online("agent1") is True  # kept as it was
+        assert await watch.poll()
+    assert caplog.text.count("not read from Kamailio") == 1
+    assert "read from Kamailio again" in caplog.text
+    assert desk.told == [("agent1", True), ("agent1", False)]
+    assert (watch.failures, watch.polls) == (2, 2)
+
+
+async def test_given_an_agent_the_router_does_not_know_then_the_others_are_still_told(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rpc, desk = ScriptedRpc(), Desk()
+    watch = RegistrationWatch(rpc, desk, roster("ghost", "agent1"))
+    rpc.answers = [dump(aor("ghost", contact("sip:g@h", 5)), aor("agent1", contact("sip:a@h", 5)))]
+    assert await watch.poll()
+    assert desk.told == [("agent1", True)]
+    assert "agent ghost: phone state not applied" in caplog.text
+
+
+def _rpc_over(handler: httpx.MockTransport) -> KamailioRpc:
+    rpc = KamailioRpc("http://127.0.0.1:5070/RPC")
+    rpc._http = httpx.AsyncClient(transport=handler)
+    return rpc
+
+
+async def test_the_rpc_client_posts_json_rpc_and_returns_the_result() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        return httpx.Response(200, json={"jsonrpc": "2.0", "result": dump(), "id": body["id"]})
+
+    rpc = _rpc_over(httpx.MockTransport(answer))
+    try:
+        assert await rpc.call("ul.dump", "brief") == dump()
+    finally:
+        await rpc.aclose()
+    assert seen == [{"jsonrpc": "2.0", "method": "ul.dump", "params": ["brief"], "id": 1}]
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (httpx.Response(403, text="RPC from this host only"), "HTTP 403"),
+        (httpx.Response(200, text="<html>"), "not a JSON-RPC answer"),
+        (httpx.Response(200, json=[1]), "not a JSON-RPC answer"),
+        (httpx.Response(500, json={"error": {"code": 500, "message": "Method Not Found"}}),
+         "Method Not Found"),  # as Kamailio 6.1.5 answers it
+        (httpx.Response(200, json={"error": "bad"}), "ul.dump: bad"),
+        (httpx.Response(200, json={"jsonrpc": "2.0", "id": 1}), "no result"),
+    ],
+)  # fmt: skip
+async def test_a_bad_rpc_answer_is_a_kamailio_rpc_error(
+    response: httpx.Response, message: str
+) -> None:
+    rpc = _rpc_over(httpx.MockTransport(lambda request: response))
+    try:
+        with pytest.raises(KamailioRpcError, match=message):
+            await rpc.call("ul.dump", "brief")
+    finally:
+        await rpc.aclose()
+
+
+async def test_a_kamailio_that_is_not_there_is_a_kamailio_rpc_error() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    rpc = _rpc_over(httpx.MockTransport(refuse))
+    try:
+        with pytest.raises(KamailioRpcError, match=r"ul\.dump: ConnectError"):
+            await rpc.call("ul.dump", "brief")
+    finally:
+        await rpc.aclose()
