@@ -311,7 +311,7 @@ SLOW_FILES_FIRST = (
     "tests/e2e/test_queues.py",  # 147 s
     "tests/e2e/test_queue_paths.py",  # 139 s
     "tests/e2e/test_alerts.py",  # 137 s
-    "tests/e2e/test_fleet_faults.py",  # 95 s (a dead phone behind Kamailio: 53 s of it)
+    "tests/e2e/test_fleet_faults.py",  # 92 s (a dead phone behind Kamailio: 36 s of it)
     "tests/e2e/test_rolling_restart.py",  # 66 s
     "tests/e2e/test_first_call.py",  # 64 s
     "tests/e2e/test_queue_limits.py",  # 63 s

@@ -157,25 +157,33 @@ def test_given_a_caller_waiting_on_the_one_asterisk_when_it_is_killed_then_the_r
         caller.kill()
 
 
-def test_given_two_asterisks_when_a_ccr_phone_dies_without_unregistering_then_kamailio_drops_it_and_its_ccr_is_held_not_charged_a_miss(
+def test_given_two_asterisks_when_a_ccr_phone_dies_without_unregistering_then_kamailio_drops_it_and_its_ccr_waits_offline_until_it_registers_again(
     supervised_run: Start, tmp_path: Path
 ) -> None:
     """Behind Kamailio the phones register there, so Kamailio keeps them alive (usrloc's
     OPTIONS every agent_qualify_frequency, 2 s here) and drops a phone that stops answering
-    (none answered for twice that, then usrloc's 10 s). agent1's phone is SIGKILLed (no
-    un-REGISTER: a power cut) while agent1 is the only CCR signed in, and a caller comes at
-    once. The offer reaches the dead phone through Kamailio, which answers 504 after 2 s
-    without a reply; once Kamailio has dropped the phone, the next offer gets its 404 at
-    once. Either way the phone could not be rung: agent1 is held `unreachable`, never
-    charged a miss nor paused `no-answer`, and the caller goes to agent2 once agent2 signs
-    in."""
+    (none answered for twice that, then usrloc's 10 s), and the controller reads its location
+    table (every kamailio_registration_poll). agent1's phone is SIGKILLed (no un-REGISTER: a
+    power cut) while agent1 is the only CCR signed in, and a caller comes at once. The offer
+    reaches the dead phone through Kamailio, which answers 504 after 2 s without a reply: the
+    phone could not be rung, so agent1 is held `unreachable`, not charged a miss. Once
+    Kamailio has dropped the phone, the controller reads it gone and agent1 waits paused
+    `phone-offline`, offered nothing; the phone's new REGISTER makes agent1 available at
+    once (not after the doubling hold) to take the waiting caller."""
     flow = tmp_path / "straight-to-queue.yaml"
     flow.write_text(STRAIGHT_TO_QUEUE)
     sup = supervised_run(
         flow,
         queue=True,
         asterisks=2,
-        extra_env={"LINE311_AGENT_QUALIFY_FREQUENCY": "2", "LINE311_AGENT_QUALIFY_TIMEOUT": "1"},
+        extra_env={
+            "LINE311_AGENT_QUALIFY_FREQUENCY": "2",
+            "LINE311_AGENT_QUALIFY_TIMEOUT": "1",
+            "LINE311_QUEUE_PHONE_STATE": "true",  # the phones' registrations, as shipped
+            "LINE311_KAMAILIO_REGISTRATION_POLL": "0.5",
+            # an unreachable hold far longer than the test: only the REGISTER can end it
+            "LINE311_QUEUE_UNREACHABLE_HOLD": "120",
+        },
     )
     s = sup.settings
     kamailio = KamailioManager(s)
@@ -186,48 +194,55 @@ def test_given_two_asterisks_when_a_ccr_phone_dies_without_unregistering_then_ka
     def registered(agent: str) -> bool:
         return "Contact" in kamailio.rpc("ul.lookup", "location", agent)
 
-    def rang_agent1() -> list[int]:
-        """agent1's RINGNOANSWER lines: milliseconds from the dial to its failure."""
+    def agent1_lines() -> list[tuple[str, str]]:
         return [
-            int(r.data[0])
+            (r.event, r.data[0] if r.data else "")
             for r in sup.queue_log()
-            if r.agent == "agent1" and r.event == "RINGNOANSWER"
+            if r.agent == "agent1" and r.event in ("PAUSEALL", "UNPAUSEALL", "RINGNOANSWER")
         ]
 
     try:
         desk = Desk(sup)
         for agent in ("agent1", "agent2"):
             phones.append(start_agent(tmp_path / agent, s.sip_port, agent, password, talk_ms=1500))
+        wait_until(lambda: registered("agent1") and registered("agent2"), 10, "both registered")
         desk.post("/agents/agent1/login")
         wait_until(lambda: desk.agent("agent1")["state"] == "available", 10, "agent1 in")
-        wait_until(lambda: registered("agent1") and registered("agent2"), 10, "both registered")
         phones[0].stop()  # SIGKILL: no un-REGISTER
         caller = start_caller(tmp_path / "caller", s.sip_port, "311", hold_ms=90_000)
         # the dead phone, still in Kamailio's table: its 504 after 2 s without a reply
-        wait_until(lambda: rang_agent1(), 30, "the first offer to agent1 to fail")
-        assert rang_agent1()[0] >= 1500, rang_agent1()
-        assert desk.agent("agent1")["pause_reason"] == "unreachable"
+        wait_until(lambda: ("PAUSEALL", "unreachable") in agent1_lines(), 30, "agent1 held")
+        (ring,) = [int(ms) for event, ms in agent1_lines() if event == "RINGNOANSWER"]
+        assert ring >= 1500, agent1_lines()
+        # Kamailio drops the phone; the controller reads it gone: offline, not just held
         wait_until(lambda: not registered("agent1"), 40, "Kamailio to drop agent1's phone")
-        assert registered("agent2")  # the phone that answers its OPTIONS stays
-        # once dropped, the next offer (after agent1's hold) gets Kamailio's 404 at once
-        dropped = len(rang_agent1())
         wait_until(
-            lambda: any(ms < 1000 for ms in rang_agent1()[dropped:]),
-            60,
-            "an offer to agent1 refused at once",
-            step=0.5,
+            lambda: desk.agent("agent1")["pause_reason"] == "phone-offline",
+            5,
+            "agent1 paused phone-offline",
+            step=0.2,
         )
-        desk.post("/agents/agent2/login")
-        wait_until(lambda: len(sup.queue_log_ids("CONNECT")) == 1, 30, "the caller connected")
+        assert registered("agent2")  # the phone that answers its OPTIONS stays
+        assert sup.queue_log_ids("CONNECT") == []  # the caller still waits
+        # the phone comes back: agent1 takes the caller long before the 120-s hold ends
+        phones.append(start_agent(tmp_path / "agent1-again", s.sip_port, "agent1", password,
+                                  talk_ms=1500))  # fmt: skip
+        wait_until(lambda: len(sup.queue_log_ids("CONNECT")) == 1, 15, "the caller connected")
         (call_id,) = sup.queue_log_ids("ENTERQUEUE")
-        pauses = [
-            r.data[0] for r in sup.queue_log() if r.agent == "agent1" and r.event == "PAUSEALL"
+        assert [r.agent for r in sup.queue_log() if r.event == "CONNECT"] == ["agent1"]
+        lines = agent1_lines()
+        # one failed dial (the 504), never a `no-answer` pause nor a dial to the dropped phone
+        assert [event for event, _ in lines] == [
+            "RINGNOANSWER", "PAUSEALL", "PAUSEALL", "UNPAUSEALL",
+        ], lines  # fmt: skip
+        assert [reason for event, reason in lines if event == "PAUSEALL"] == [
+            "unreachable",
+            "phone-offline",
         ]
-        assert len(pauses) >= 2, pauses  # once for each failed offer
-        assert set(pauses) == {"unreachable"}, pauses  # never `no-answer`
-        assert [r.agent for r in sup.queue_log() if r.event == "CONNECT"] == ["agent2"]
         log = (s.state_dir / "controller.log").read_text(errors="replace")
         assert "agent1's phone could not be rung" in log
+        assert "agent agent1's phone is no longer registered with Kamailio" in log
+        assert "agent agent1's phone registered with Kamailio" in log
         record = wait_until(
             lambda: next((r for r in sup.stack.calls() if r["call_id"] == call_id), None),
             30,
@@ -236,8 +251,7 @@ def test_given_two_asterisks_when_a_ccr_phone_dies_without_unregistering_then_ka
         )
         offers = [(o["agent_id"], o["answered"], o.get("unreachable", False))
                   for o in record["queue_leg"]["offers"]]  # fmt: skip
-        assert set(offers[:-1]) == {("agent1", False, True)}, offers
-        assert offers[-1] == ("agent2", True, False)
+        assert offers == [("agent1", False, True), ("agent1", True, False)], offers
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{sup.logs()}") from None
     finally:
