@@ -5,9 +5,9 @@ loopback, an RTP block of its own (`rtp_block`), its own state directory, and it
 (by PID) at the end of the session. It reuses the Asterisk installation `line311 asterisk up`
 uses (system, or the cached sid root, built on first use).
 
-`make test` runs the integration, e2e and browser tests on two pytest-xdist workers
-(``--dist loadfile``): every file runs whole on one worker, the slow files first
-(`SLOW_FILES_FIRST`).
+`make test` runs the integration, e2e and browser tests on pytest-xdist workers (``--dist
+loadfile``; the Makefile's TIMED_FILES on two, then the rest on three): every file runs whole
+on one worker, the slow files first (`SLOW_FILES_FIRST`).
 """
 
 from __future__ import annotations
@@ -301,40 +301,48 @@ real speed, and a test must still pass on a busy machine (``make test`` beside a
 
 
 SLOW_FILES_FIRST = (
-    # first: the CPU-per-call ratio, while the other worker is on the start of the longest e2e
-    # file (real-time audio), not on the CPU-heavy integration tests, which come last
-    "tests/e2e/test_cpu_ratio.py",  # 65 s
-    "tests/e2e/test_supervised_run.py",  # 149 s
-    # the router's CPU ratio: on the first worker once the other ratio is done, while the other
-    # worker is still on the supervised run (real-time audio, not CPU-heavy)
-    "tests/e2e/test_router_cpu_ratio.py",  # 60 s
-    "tests/e2e/test_queues.py",  # 147 s
-    "tests/e2e/test_queue_paths.py",  # 139 s
-    "tests/e2e/test_alerts.py",  # 137 s
-    "tests/e2e/test_fleet_faults.py",  # 92 s (a dead phone behind Kamailio: 36 s of it)
-    "tests/e2e/test_rolling_restart.py",  # 66 s
-    "tests/e2e/test_first_call.py",  # 64 s
-    "tests/e2e/test_queue_limits.py",  # 63 s
-    "tests/e2e/test_alerts_targeted.py",  # 62 s
-    "tests/e2e/test_live_state_faults.py",  # 53 s
-    "tests/e2e/test_desk_pops.py",  # 44 s
-    "tests/e2e/test_ivr.py",  # 43 s
-    "tests/e2e/test_sr_lookup_slow_crm.py",  # 39 s
-    "tests/e2e/test_metrics.py",  # 36 s
-    "tests/e2e/test_demo.py",  # 32 s
-    "tests/browser/test_dashboard_live.py",  # 32 s
-    "tests/e2e/test_dialplan_twin.py",  # 31 s
-    "tests/e2e/test_fleet_queue.py",  # 29 s
-    "tests/integration/crm/test_crm_outbox.py",  # 27 s
-    "tests/integration/live/test_live_sentinel.py",  # 24 s
-    "tests/e2e/test_languages.py",  # 19 s
-    "tests/integration/live/test_live_routing_processes.py",  # 18 s
+    # first: the CPU-per-call ratio, while the other workers are on the start of the longest
+    # e2e files (real-time audio), not on the CPU-heavy integration tests, which come last
+    "tests/e2e/test_cpu_ratio.py",  # 58 s (+ the sid root's build on a fresh machine)
+    "tests/e2e/test_supervised_run.py",  # 225 s
+    "tests/e2e/test_ivr_workers.py",  # 355 s
+    # the router's CPU ratio: queued behind the first ratio on its worker (xdist hands a
+    # worker its next file once it has two tests or fewer left), never beside it
+    "tests/e2e/test_router_cpu_ratio.py",  # 63 s
+    "tests/e2e/test_queues.py",  # 216 s
+    "tests/e2e/test_alerts.py",  # 156 s
+    "tests/e2e/test_queue_paths.py",  # 153 s
+    "tests/e2e/test_first_call.py",  # 132 s
+    "tests/e2e/test_fleet_faults.py",  # 77 s (a dead phone behind Kamailio: 36 s of it)
+    "tests/e2e/test_queue_limits.py",  # 75 s
+    "tests/e2e/test_alerts_targeted.py",  # 75 s
+    "tests/e2e/test_rolling_restart.py",  # 73 s
+    "tests/e2e/test_dashboard_process.py",  # 68 s
+    "tests/e2e/test_live_state_faults.py",  # 62 s
+    "tests/e2e/test_desk_pops.py",  # 49 s
+    "tests/e2e/test_name_resolution.py",  # 47 s
+    "tests/e2e/test_ivr.py",  # 45 s
+    "tests/e2e/test_sr_lookup_slow_crm.py",  # 44 s
+    "tests/integration/live/test_live_routing_processes.py",  # 44 s
+    "tests/e2e/test_metrics.py",  # 41 s
+    "tests/browser/test_dashboard_live.py",  # 40 s
+    "tests/e2e/test_fleet_queue.py",  # 38 s
+    "tests/e2e/test_demo.py",  # 37 s
+    "tests/e2e/test_dialplan_twin.py",  # 32 s
+    "tests/integration/crm/test_crm_outbox.py",  # 31 s
+    "tests/integration/live/test_live_sentinel.py",  # 27 s
+    "tests/integration/live/test_live_routing_random.py",  # 24 s
+    "tests/browser/test_dashboard_page.py",  # 24 s
+    "tests/e2e/test_languages.py",  # 22 s
+    "tests/e2e/test_stuck_log_output.py",  # 21 s
 )
 """Files that run before all others, in this order (the rest keep pytest's order): on
 pytest-xdist workers (``--dist loadfile --no-loadscope-reorder``) each file goes whole to the
 next free worker, so the long ones start first and the short ones fill in at the end, instead
 of one worker ending alone on a long file. Seconds: each file's tests (setup included) in a
-two-worker ``make test``: the phase took 757 s, half the sum of its tests (1495 s) + 10 s."""
+two-worker run of every non-unit test (1377 s, half the sum of its tests (2630 s) + 62 s).
+``make test`` runs the Makefile's TIMED_FILES (the CPU ratios, the restarts, the browser) in
+a pytest of their own first, on two workers; this order holds within each run."""
 
 
 def _file_rank(item: pytest.Item) -> int:
