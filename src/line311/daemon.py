@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
@@ -23,7 +24,14 @@ from typing import ClassVar, Protocol
 
 from line311.procs import kill_and_wait, log_tail, pid_alive, read_pid_file, terminate
 
-__all__ = ["Daemon", "DaemonStatus", "Installed", "proc_cmdline", "runs_with_config"]
+__all__ = [
+    "Daemon",
+    "DaemonStatus",
+    "Installed",
+    "proc_cmdline",
+    "runs_with_config",
+    "tcp_listening",
+]
 
 
 class Installed(Protocol):
@@ -50,6 +58,16 @@ def proc_cmdline(pid: int) -> list[bytes] | None:
         return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
+
+
+def tcp_listening(host: str, port: int, timeout: float = 1.0) -> bool:
+    """Whether something accepts TCP connections at ``host:port`` (a port taken before a
+    daemon's start, or a daemon of any password)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def runs_with_config(pid: int, program: bytes, config_file: str) -> bool:

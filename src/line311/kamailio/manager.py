@@ -32,7 +32,7 @@ from line311.asterisk.fleet import asterisk_fleet
 from line311.asterisk.install import Installation, Package, find_packaged, program_version
 from line311.asterisk.render import render_text, write_if_changed
 from line311.config import REPO_ROOT, Settings
-from line311.daemon import Daemon, DaemonStatus, runs_with_config
+from line311.daemon import Daemon, DaemonStatus, runs_with_config, tcp_listening
 from line311.kamailio.errors import (
     KamailioConfigError,
     KamailioInstallError,
@@ -48,7 +48,6 @@ __all__ = [
     "keepalive_values",
     "parse_dispatcher_list",
     "sip_ping",
-    "tcp_listening",
 ]
 
 logger = logging.getLogger(__name__)
@@ -106,15 +105,6 @@ def sip_ping(host: str, port: int, timeout: float = 0.5) -> bool:
         except OSError:
             return False
     return reply.startswith(b"SIP/2.0 ")
-
-
-def tcp_listening(host: str, port: int, timeout: float = 0.5) -> bool:
-    """Whether something accepts TCP connections on ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from typing import Literal
 
 from line311.asterisk.errors import AsteriskInstallError
 from line311.asterisk.install import Package, argv_in, find_packaged, host_path_in, program_version
-from line311.daemon import Daemon, DaemonStatus, proc_cmdline
+from line311.daemon import Daemon, DaemonStatus, proc_cmdline, tcp_listening
 from line311.live.errors import RedisInstallError, RedisStartError
 from line311.procs import pid_alive
 
@@ -202,15 +202,6 @@ def ping(
     return probe(host, port, password=password, username=username, timeout=timeout)[0]
 
 
-def _listens(host: str, port: int, timeout: float = 1.0) -> bool:
-    """Something accepts TCP connections at host:port (a Redis with any password, or not)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 @dataclass(frozen=True, slots=True)
 class RedisStatus(DaemonStatus):
     ready: bool
@@ -338,7 +329,7 @@ class RedisServer(Daemon):
         return probe(self.host, self.port, password=self.password, tls=context)
 
     def in_use_message(self) -> str | None:
-        if _listens(self.host, self.port):
+        if tcp_listening(self.host, self.port):
             return f"something else already answers on {self.host}:{self.port}; pick another port"
         return None
 
