@@ -6,8 +6,8 @@ loopback, an RTP block of its own (`rtp_block`), its own state directory, and it
 uses (system, or the cached sid root, built on first use).
 
 `make test` runs the integration, e2e and browser tests on pytest-xdist workers (``--dist
-loadfile``; the Makefile's TIMED_FILES on two, then the rest on three): every file runs whole
-on one worker, the slow files first (`SLOW_FILES_FIRST`).
+loadfile``; the Makefile's TIMED_FILES on two, then the rest on SUITE_WORKERS, two): every
+file runs whole on one worker, the slow files first (`SLOW_FILES_FIRST`).
 """
 
 from __future__ import annotations
@@ -301,8 +301,8 @@ real speed, and a test must still pass on a busy machine (``make test`` beside a
 
 
 SLOW_FILES_FIRST = (
-    # first: the CPU-per-call ratio, while the other workers are on the start of the longest
-    # e2e files (real-time audio), not on the CPU-heavy integration tests, which come last
+    # first: the CPU-per-call ratio, while the other worker is on the start of the longest e2e
+    # file (real-time audio), not on the CPU-heavy integration tests, which come last
     "tests/e2e/test_cpu_ratio.py",  # 58 s (+ the sid root's build on a fresh machine)
     "tests/e2e/test_supervised_run.py",  # 225 s
     "tests/e2e/test_ivr_workers.py",  # 355 s
