@@ -38,9 +38,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from line311.ari.errors import AriError
-from line311.routing.errors import RoutingError
+from line311.routing.phones import PhoneDesk, PhoneStates
 
-__all__ = ["OFFLINE_STATES", "PhoneWatch"]
+__all__ = ["OFFLINE_STATES", "PhoneDesk", "PhoneWatch"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,33 +62,30 @@ class PhoneAri(Protocol):
     async def endpoint_states(self) -> dict[str, str]: ...
 
 
-class PhoneDesk(Protocol):
-    """Who is told (`line311.ari.queue_router.RouterDesk`)."""
-
-    def phone_state(self, agent_id: str, online: bool) -> None: ...
-
-
 class PhoneWatch:
     """Follows the roster's phones (``devices``: device name such as ``PJSIP/agent1`` ->
     agent id) and tells ``desk`` when one registers or loses its registration."""
 
     def __init__(self, ari: PhoneAri, desk: PhoneDesk, devices: Mapping[str, str]) -> None:
         self._ari = ari
-        self._desk = desk
         self._agents = dict(devices)
-        self._online: dict[str, bool] = {}
+        self._states = PhoneStates(desk)
         """What the desk was last told, per agent."""
         self._told: set[str] | None = None
         """Agents an event told of while `sync` reads the endpoints (None: no read)."""
-        self.changes = 0
 
     def online(self, agent_id: str) -> bool | None:
         """Whether the agent's phone is registered, as last heard (None: not heard yet)."""
-        return self._online.get(agent_id)
+        return self._states.online(agent_id)
+
+    @property
+    def changes(self) -> int:
+        """Changes told to the desk so far."""
+        return self._states.changes
 
     def count(self, online: bool) -> int:
         """Phones heard of as registered (``online``) or not."""
-        return sum(1 for state in self._online.values() if state is online)
+        return self._states.count(online)
 
     async def sync(self) -> None:
         """Subscribe to the phones' device states and read where each stands now. Run after
@@ -118,7 +115,7 @@ class PhoneWatch:
                 missing.append(device)  # no such endpoint: nothing can ring it
             online = state is not None and state != _OFFLINE_ENDPOINT
             offline += not online
-            self._tell(agent_id, online)
+            self._states.tell(agent_id, online)
         if missing:
             logger.warning(
                 "the roster names %d endpoint(s) Asterisk does not have (%s): their CCRs "
@@ -138,14 +135,4 @@ class PhoneWatch:
             return
         if self._told is not None:
             self._told.add(agent_id)
-        self._tell(agent_id, state not in OFFLINE_STATES)
-
-    def _tell(self, agent_id: str, online: bool) -> None:
-        if self._online.get(agent_id) is online:
-            return
-        self._online[agent_id] = online
-        self.changes += 1
-        try:
-            self._desk.phone_state(agent_id, online)
-        except RoutingError as exc:
-            logger.warning("agent %s: phone state not applied: %s", agent_id, exc)
+        self._states.tell(agent_id, state not in OFFLINE_STATES)

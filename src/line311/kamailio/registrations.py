@@ -44,7 +44,7 @@ from typing import Any, Protocol
 import httpx
 
 from line311.kamailio.errors import KamailioError
-from line311.routing.errors import RoutingError
+from line311.routing.phones import PhoneDesk, PhoneStates
 
 __all__ = ["KamailioRpc", "KamailioRpcError", "RegistrationWatch", "registered_aors"]
 
@@ -145,12 +145,6 @@ class RegistrationRpc(Protocol):
     async def call(self, method: str, *params: str) -> Any: ...
 
 
-class PhoneDesk(Protocol):
-    """Who is told (`line311.ari.queue_router.RouterDesk`)."""
-
-    def phone_state(self, agent_id: str, online: bool) -> None: ...
-
-
 class RegistrationWatch:
     """Polls Kamailio's location table every ``interval`` seconds and tells ``desk`` when a
     roster phone (``devices``: endpoint such as ``PJSIP/agent1`` -> agent id; the AoR is the
@@ -165,22 +159,25 @@ class RegistrationWatch:
         interval: float = 2.0,
     ) -> None:
         self._rpc = rpc
-        self._desk = desk
         self._agents = {device.partition("/")[2] or device: a for device, a in devices.items()}
         self._interval = interval
-        self._online: dict[str, bool] = {}
+        self._states = PhoneStates(desk)
         self._failing = False
-        self.changes = 0
         self.polls = 0
         self.failures = 0
 
     def online(self, agent_id: str) -> bool | None:
         """Whether the agent's phone is registered, as last read (None: not read yet)."""
-        return self._online.get(agent_id)
+        return self._states.online(agent_id)
+
+    @property
+    def changes(self) -> int:
+        """Changes told to the desk so far."""
+        return self._states.changes
 
     def count(self, online: bool) -> int:
         """Phones last read as registered (``online``) or not."""
-        return sum(1 for state in self._online.values() if state is online)
+        return self._states.count(online)
 
     async def poll(self) -> bool:
         """Read the table once and tell the changes; False (logged) when it could not be
@@ -202,20 +199,12 @@ class RegistrationWatch:
             self._failing = False
         for aor, agent_id in self._agents.items():
             online = aor in registered
-            if self._online.get(agent_id) is online:
-                continue
-            first = agent_id not in self._online
-            self._online[agent_id] = online
-            self.changes += 1
-            if not first:
+            first = self._states.online(agent_id) is None
+            if self._states.tell(agent_id, online) and not first:
                 logger.info(
                     "agent %s's phone %s Kamailio", agent_id,
                     "registered with" if online else "is no longer registered with",
                 )  # fmt: skip
-            try:
-                self._desk.phone_state(agent_id, online)
-            except RoutingError as exc:
-                logger.warning("agent %s: phone state not applied: %s", agent_id, exc)
         return True
 
     async def run(self) -> None:
