@@ -17,14 +17,10 @@ from line311.ivr.flow import LANGUAGES
 from line311.sim.sipp import SippResult, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import running_stack
-from tests.e2e.stack import AriObserver, Stack, wait_until
+from tests.e2e.stack import LANGUAGE_AT, AriObserver, Stack, wait_until
 
 pytestmark = pytest.mark.asterisk
 
-LANGUAGE_AT = 14_000
-"""ms after answer to key the language: the greeting (8.8 s, not interruptible: a key then is
-ignored) is over even when a loaded box plays it slow (11 s seen with seven calls beside two
-other test workers), and the language menu (15 s of options, then 5 s) still waits for it."""
 SOUNDS = "sound:/var/lib/line311/sounds/"
 
 

@@ -25,15 +25,11 @@ import pytest
 from line311.sim.sipp import start_caller
 from tests.conftest import AsteriskInstance, free_tcp_port
 from tests.e2e.conftest import playbacks, record_for, start_stack
-from tests.e2e.stack import AriObserver, Stack, wait_until
+from tests.e2e.stack import LANGUAGE_AT, AriObserver, Stack, wait_until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(240)]  # starts its own stack
 
 CALLER = "2125550171"
-LANGUAGE_AT = 14_000
-"""ms after answer to key the language: the greeting (8.8 s, not interruptible: a key then is
-ignored) is over even when a loaded box plays it slow (11 s seen with seven calls beside two
-other test workers), and the language menu (15 s of options, then 5 s) still waits for it."""
 SOUNDS = "sound:/var/lib/line311/sounds"
 PLEASE_WAIT = "en/sr_please_wait"
 

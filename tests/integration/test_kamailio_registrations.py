@@ -16,6 +16,7 @@ from line311.kamailio.manager import KamailioManager
 from line311.kamailio.registrations import KamailioRpc, KamailioRpcError, RegistrationWatch
 from line311.sim.sipp import start_agent
 from tests.conftest import _test_settings, fleet_ports
+from tests.fixtures.phone_desk import RecordingDesk
 
 pytestmark = pytest.mark.integration
 
@@ -43,19 +44,11 @@ async def rpc(kamailio: KamailioManager) -> AsyncIterator[KamailioRpc]:
     await client.aclose()
 
 
-class Desk:
-    def __init__(self) -> None:
-        self.told: list[tuple[str, bool]] = []
-
-    def phone_state(self, agent_id: str, online: bool) -> None:
-        self.told.append((agent_id, online))
-
-
 async def test_given_a_phone_registered_with_kamailio_then_its_ccr_reads_online_until_it_is_gone(
     kamailio: KamailioManager, rpc: KamailioRpc, tmp_path: Path
 ) -> None:
     s = kamailio.settings
-    desk = Desk()
+    desk = RecordingDesk()
     watch = RegistrationWatch(rpc, desk, {"PJSIP/agent1": "agent1", "PJSIP/agent2": "agent2"})
     phone = start_agent(tmp_path, s.sip_port, "agent1", s.agent_password.get_secret_value())
     try:

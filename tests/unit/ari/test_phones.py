@@ -9,7 +9,7 @@ import pytest
 
 from line311.ari.errors import AriUnreachable
 from line311.ari.phones import PhoneWatch
-from line311.routing.errors import UnknownAgentError
+from tests.fixtures.phone_desk import RecordingDesk
 
 
 class ScriptedAri:
@@ -35,16 +35,6 @@ class ScriptedAri:
         return dict(self.states)
 
 
-class Desk:
-    def __init__(self) -> None:
-        self.told: list[tuple[str, bool]] = []
-
-    def phone_state(self, agent_id: str, online: bool) -> None:
-        if agent_id == "ghost":
-            raise UnknownAgentError(agent_id)
-        self.told.append((agent_id, online))
-
-
 def changed(name: str, state: str) -> dict[str, object]:
     return {"type": "DeviceStateChanged", "device_state": {"name": name, "state": state}}
 
@@ -58,7 +48,7 @@ async def test_given_a_connect_then_every_phone_is_subscribed_in_chunks_and_its_
 ):
     ari = ScriptedAri({f"PJSIP/agent{i}": "offline" if i % 2 else "online" for i in range(1, 121)})
     ari.states["PJSIP/trunk"] = "online"  # not a CCR phone
-    desk = Desk()
+    desk = RecordingDesk()
     watch = PhoneWatch(ari, desk, roster(120))
     await watch.sync()
     assert [len(chunk) for chunk in ari.subscribed] == [50, 50, 20]
@@ -76,7 +66,7 @@ async def test_given_a_connect_then_every_phone_is_subscribed_in_chunks_and_its_
 async def test_given_device_state_changes_then_only_a_change_of_registration_reaches_the_desk() -> (
     None
 ):
-    desk = Desk()
+    desk = RecordingDesk()
     watch = PhoneWatch(ScriptedAri({}), desk, roster(2))
     for state in ("NOT_INUSE", "RINGING", "INUSE", "NOT_INUSE", "UNAVAILABLE", "INVALID", "ONHOLD"):
         watch.on_event(changed("PJSIP/agent1", state))
@@ -96,14 +86,14 @@ async def test_given_device_state_changes_then_only_a_change_of_registration_rea
     ],
 )
 def test_given_a_malformed_or_foreign_event_then_it_is_ignored(event: dict[str, object]) -> None:
-    desk = Desk()
+    desk = RecordingDesk()
     PhoneWatch(ScriptedAri({}), desk, roster(1)).on_event(event)
     assert desk.told == []
 
 
 async def test_given_an_event_while_the_endpoints_are_read_then_the_event_wins() -> None:
     ari = ScriptedAri({"PJSIP/agent1": "offline", "PJSIP/agent2": "offline"})
-    desk = Desk()
+    desk = RecordingDesk()
     watch = PhoneWatch(ari, desk, roster(2))
     ari.watch = watch
     ari.during_read = [changed("PJSIP/agent1", "NOT_INUSE")]  # registered after the read
@@ -116,7 +106,7 @@ async def test_given_asterisk_away_during_the_sync_then_it_is_logged_and_nothing
 ) -> None:
     ari = ScriptedAri({"PJSIP/agent1": "offline"})
     ari.fail = True
-    desk = Desk()
+    desk = RecordingDesk()
     watch = PhoneWatch(ari, desk, roster(1))
     with caplog.at_level(logging.WARNING, logger="line311.ari.phones"):
         await watch.sync()
@@ -129,7 +119,7 @@ async def test_given_asterisk_away_during_the_sync_then_it_is_logged_and_nothing
 def test_given_a_desk_that_refuses_then_the_refusal_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    desk = Desk()
+    desk = RecordingDesk()
     watch = PhoneWatch(ScriptedAri({}), desk, {"PJSIP/ghost": "ghost"})
     with caplog.at_level(logging.WARNING, logger="line311.ari.phones"):
         watch.on_event(changed("PJSIP/ghost", "UNAVAILABLE"))
@@ -141,7 +131,7 @@ async def test_given_a_roster_endpoint_asterisk_does_not_have_then_its_ccr_is_of
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ari = ScriptedAri({"PJSIP/agent1": "online"})
-    desk = Desk()
+    desk = RecordingDesk()
     devices = roster(2) | {"Local/7000@agents": "agent9"}
     with caplog.at_level(logging.WARNING, logger="line311.ari.phones"):
         await PhoneWatch(ari, desk, devices).sync()

@@ -16,7 +16,7 @@ from line311.kamailio.registrations import (
     RegistrationWatch,
     registered_aors,
 )
-from line311.routing.errors import UnknownAgentError
+from tests.fixtures.phone_desk import RecordingDesk
 
 
 def contact(address: str, expires: object) -> dict[str, object]:
@@ -44,16 +44,6 @@ class ScriptedRpc:
         if isinstance(answer, Exception):
             raise answer
         return answer
-
-
-class Desk:
-    def __init__(self) -> None:
-        self.told: list[tuple[str, bool]] = []
-
-    def phone_state(self, agent_id: str, online: bool) -> None:
-        if agent_id == "ghost":
-            raise UnknownAgentError(agent_id)
-        self.told.append((agent_id, online))
 
 
 def roster(*agents: str) -> dict[str, str]:
@@ -93,7 +83,7 @@ def test_an_answer_that_is_not_a_dump_is_an_error(result: object) -> None:
 async def test_given_polls_then_only_a_change_of_a_ccr_s_registration_reaches_the_desk(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    rpc, desk = ScriptedRpc(), Desk()
+    rpc, desk = ScriptedRpc(), RecordingDesk()
     watch = RegistrationWatch(rpc, desk, roster("agent1", "agent2"), interval=1.0)
     live = contact("sip:p@127.0.0.1:5080", 60)
     rpc.answers = [
@@ -118,7 +108,7 @@ async def test_given_polls_then_only_a_change_of_a_ccr_s_registration_reaches_th
 async def test_given_kamailio_does_not_answer_then_nothing_changes_and_it_is_said_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    rpc, desk = ScriptedRpc(), Desk()
+    rpc, desk = ScriptedRpc(), RecordingDesk()
     watch = RegistrationWatch(rpc, desk, roster("agent1"))
     rpc.answers = [
         dump(aor("agent1", contact("sip:p@h", 60))),
@@ -141,7 +131,7 @@ async def test_given_kamailio_does_not_answer_then_nothing_changes_and_it_is_sai
 async def test_given_an_agent_the_router_does_not_know_then_the_others_are_still_told(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    rpc, desk = ScriptedRpc(), Desk()
+    rpc, desk = ScriptedRpc(), RecordingDesk()
     watch = RegistrationWatch(rpc, desk, roster("ghost", "agent1"))
     rpc.answers = [dump(aor("ghost", contact("sip:g@h", 5)), aor("agent1", contact("sip:a@h", 5)))]
     assert await watch.poll()
