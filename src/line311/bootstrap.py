@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from line311.live.desk import DeskLink, DeskMessage
     from line311.live.handoffs import RedisHandoffs
     from line311.live.journal import LiveJournal
+    from line311.routing.phones import PhoneStates
 
 __all__ = ["run_controller", "run_crm_bridge", "run_dashboard", "run_ivr_worker", "run_stack"]
 
@@ -229,8 +230,8 @@ def _runner_loops(
     return ari_loop, hand_over
 
 
-def _phones_counted(watch: PhoneWatch | RegistrationWatch, online: bool) -> float:
-    return float(watch.count(online))
+def _phones_counted(states: PhoneStates, online: bool) -> float:
+    return float(states.count(online))
 
 
 def _phone_watch(
@@ -453,7 +454,7 @@ async def controller_part(
             )
             for label, online in (("registered", True), ("unregistered", False)):
                 registered.labels(state=label).set_function(
-                    functools.partial(_phones_counted, watch, online)
+                    functools.partial(_phones_counted, watch.states, online)
                 )
 
         async def take_up_hand_offs(listed: set[str]) -> None:

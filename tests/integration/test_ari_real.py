@@ -271,4 +271,4 @@ async def test_a_ccr_phone_that_registers_and_unregisters_is_told_by_its_device_
             runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await runner
-    assert watch.online(agent) is False
+    assert watch.states.online(agent) is False

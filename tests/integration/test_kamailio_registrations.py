@@ -59,7 +59,7 @@ async def test_given_a_phone_registered_with_kamailio_then_its_ccr_reads_online_
         kamailio.rpc("ul.rm", "location", "agent1")
         assert await watch.poll()
         assert desk.told[2:] == [("agent1", False)]
-        assert (watch.count(True), watch.count(False)) == (0, 2)
+        assert (watch.states.count(True), watch.states.count(False)) == (0, 2)
     finally:
         phone.stop()
 

@@ -69,23 +69,10 @@ class PhoneWatch:
     def __init__(self, ari: PhoneAri, desk: PhoneDesk, devices: Mapping[str, str]) -> None:
         self._ari = ari
         self._agents = dict(devices)
-        self._states = PhoneStates(desk)
+        self.states = PhoneStates(desk)
         """What the desk was last told, per agent."""
         self._told: set[str] | None = None
         """Agents an event told of while `sync` reads the endpoints (None: no read)."""
-
-    def online(self, agent_id: str) -> bool | None:
-        """Whether the agent's phone is registered, as last heard (None: not heard yet)."""
-        return self._states.online(agent_id)
-
-    @property
-    def changes(self) -> int:
-        """Changes told to the desk so far."""
-        return self._states.changes
-
-    def count(self, online: bool) -> int:
-        """Phones heard of as registered (``online``) or not."""
-        return self._states.count(online)
 
     async def sync(self) -> None:
         """Subscribe to the phones' device states and read where each stands now. Run after
@@ -115,7 +102,7 @@ class PhoneWatch:
                 missing.append(device)  # no such endpoint: nothing can ring it
             online = state is not None and state != _OFFLINE_ENDPOINT
             offline += not online
-            self._states.tell(agent_id, online)
+            self.states.tell(agent_id, online)
         if missing:
             logger.warning(
                 "the roster names %d endpoint(s) Asterisk does not have (%s): their CCRs "
@@ -135,4 +122,4 @@ class PhoneWatch:
             return
         if self._told is not None:
             self._told.add(agent_id)
-        self._states.tell(agent_id, state not in OFFLINE_STATES)
+        self.states.tell(agent_id, state not in OFFLINE_STATES)

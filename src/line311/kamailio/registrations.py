@@ -161,23 +161,11 @@ class RegistrationWatch:
         self._rpc = rpc
         self._agents = {device.partition("/")[2] or device: a for device, a in devices.items()}
         self._interval = interval
-        self._states = PhoneStates(desk)
+        self.states = PhoneStates(desk)
+        """What the desk was last told, per agent (`count` feeds line311_ccr_phones)."""
         self._failing = False
         self.polls = 0
         self.failures = 0
-
-    def online(self, agent_id: str) -> bool | None:
-        """Whether the agent's phone is registered, as last read (None: not read yet)."""
-        return self._states.online(agent_id)
-
-    @property
-    def changes(self) -> int:
-        """Changes told to the desk so far."""
-        return self._states.changes
-
-    def count(self, online: bool) -> int:
-        """Phones last read as registered (``online``) or not."""
-        return self._states.count(online)
 
     async def poll(self) -> bool:
         """Read the table once and tell the changes; False (logged) when it could not be
@@ -199,8 +187,8 @@ class RegistrationWatch:
             self._failing = False
         for aor, agent_id in self._agents.items():
             online = aor in registered
-            first = self._states.online(agent_id) is None
-            if self._states.tell(agent_id, online) and not first:
+            first = self.states.online(agent_id) is None
+            if self.states.tell(agent_id, online) and not first:
                 logger.info(
                     "agent %s's phone %s Kamailio", agent_id,
                     "registered with" if online else "is no longer registered with",
@@ -215,6 +203,6 @@ class RegistrationWatch:
                 first = False
                 logger.info(
                     "CCR phones (Kamailio): %d of %d not registered",
-                    self.count(False), len(self._agents),
+                    self.states.count(False), len(self._agents),
                 )  # fmt: skip
             await asyncio.sleep(self._interval)

@@ -56,9 +56,9 @@ async def test_given_a_connect_then_every_phone_is_subscribed_in_chunks_and_its_
     assert len(desk.told) == 120
     assert ("agent1", False) in desk.told
     assert ("agent2", True) in desk.told
-    assert watch.online("agent1") is False
-    assert watch.online("agent2") is True
-    assert (watch.count(True), watch.count(False)) == (60, 60)
+    assert watch.states.online("agent1") is False
+    assert watch.states.online("agent2") is True
+    assert (watch.states.count(True), watch.states.count(False)) == (60, 60)
     await watch.sync()  # a reconnect: nothing new, nothing told
     assert len(desk.told) == 120
 
@@ -71,7 +71,7 @@ async def test_given_device_state_changes_then_only_a_change_of_registration_rea
     for state in ("NOT_INUSE", "RINGING", "INUSE", "NOT_INUSE", "UNAVAILABLE", "INVALID", "ONHOLD"):
         watch.on_event(changed("PJSIP/agent1", state))
     assert desk.told == [("agent1", True), ("agent1", False), ("agent1", True)]
-    assert watch.changes == 3
+    assert watch.states.changes == 3
 
 
 @pytest.mark.parametrize(

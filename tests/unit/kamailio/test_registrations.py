@@ -93,14 +93,14 @@ async def test_given_polls_then_only_a_change_of_a_ccr_s_registration_reaches_th
     ]
     assert await watch.poll()
     assert desk.told == [("agent1", True), ("agent2", False)]  # the first read tells each
-    assert (watch.count(True), watch.count(False)) == (1, 1)
+    assert (watch.states.count(True), watch.states.count(False)) == (1, 1)
     assert await watch.poll()
     assert len(desk.told) == 2  # nothing changed, nothing told
     with caplog.at_level(logging.INFO, logger="line311.kamailio.registrations"):
         assert await watch.poll()
     assert desk.told[2:] == [("agent1", False), ("agent2", True)]
-    assert watch.online("agent1") is False
-    assert watch.online("agent2") is True
+    assert watch.states.online("agent1") is False
+    assert watch.states.online("agent2") is True
     assert "agent agent1's phone is no longer registered with Kamailio" in caplog.text
     assert rpc.calls == [("ul.dump", ("brief",))] * 3
 
@@ -120,7 +120,7 @@ async def test_given_kamailio_does_not_answer_then_nothing_changes_and_it_is_sai
     with caplog.at_level(logging.INFO, logger="line311.kamailio.registrations"):
         assert not await watch.poll()
         assert not await watch.poll()
-        assert watch.online("agent1") is True  # kept as it was
+        assert watch.states.online("agent1") is True  # kept as it was
         assert await watch.poll()
     assert caplog.text.count("not read from Kamailio") == 1
     assert "read from Kamailio again" in caplog.text
