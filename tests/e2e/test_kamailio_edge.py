@@ -8,10 +8,13 @@ the SIP edge. Each Asterisk's ``calls processed`` counter tells where the calls 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +36,9 @@ pytestmark = pytest.mark.asterisk
 
 SKIP_WITHIN = 5.0
 """Seconds within which a killed Asterisk must be out of the dispatcher's rotation."""
+STALL = 3.0
+"""Seconds an Asterisk is frozen (SIGSTOP) with a call in flight: longer than Kamailio's
+2-s timer for requests nobody answers, shorter than ``kamailio_failover_timeout`` (5 s)."""
 
 
 @dataclass
@@ -171,6 +177,45 @@ def test_given_an_agent_registered_with_kamailio_then_either_asterisk_reaches_it
     log = phone.snapshot().log
     contacts = set(re.findall(r"Contact: <sip:asterisk@127\.0\.0\.1:(\d+)>", log))
     assert contacts == {str(mgr.settings.sip_port) for mgr in edge.asterisks}
+
+
+def test_given_an_asterisk_stalled_3_s_with_a_call_in_flight_then_it_keeps_that_call_and_no_call_is_taken_twice(
+    edge: Edge, tmp_path: Path
+) -> None:
+    """A loaded Asterisk can send nothing back for seconds (one did for over 2 s in CI). Had
+    Kamailio failed that call over after 2 s, as it once did, the frozen Asterisk would have
+    taken it too once it woke, and the caller would have got two answers."""
+    slow = edge.asterisks[0]
+    pid = slow.read_pid()
+    assert pid is not None
+    before = edge.processed()
+    kamailio_log = edge.kamailio.log_file
+    mark = kamailio_log.stat().st_size
+    failure: list[BaseException] = []
+
+    def two_calls() -> None:  # 50 ms apart: round robin sends one to each Asterisk
+        try:
+            _calls(edge, tmp_path, 2)
+        except BaseException as exc:  # re-raised in the test's thread
+            failure.append(exc)
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        calls = threading.Thread(target=two_calls)
+        calls.start()
+        time.sleep(STALL)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    calls.join(40)
+    if failure:
+        raise failure[0]
+    done = wait_until(lambda: _counted(edge, before, 2), 10, "2 calls on the Asterisks")
+    assert [after - b for after, b in zip(done, before, strict=True)] == [1, 1]
+    with kamailio_log.open("rb") as log:
+        log.seek(mark)
+        assert b"timed out; marking it down" not in log.read()
+    # the missed OPTIONS probes took it out of the rotation: it is back once it answers
+    wait_until(lambda: all(edge.active().values()), 10, "the stalled Asterisk back")
 
 
 def test_given_an_asterisk_killed_then_calls_go_to_the_survivor_and_it_rejoins_on_restart(

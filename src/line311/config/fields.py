@@ -168,6 +168,15 @@ class AsteriskSettings(BaseModel):
         "JSON-RPC over HTTP (/RPC), to clients on its own host only; the controller reads the "
         "CCR phones' registrations there.",
     )
+    kamailio_failover_timeout: float = Field(
+        default=5.0,
+        ge=1.0,
+        le=30.0,
+        description="With asterisks >= 2: seconds Kamailio waits for an Asterisk's first reply "
+        "(even a 100 Trying) to a new call's INVITE before it takes that Asterisk for dead and "
+        "sends the call to the next one. Shorter fails over sooner from a dead Asterisk, but "
+        "a loaded one that answers late then takes the call too (two answers for one caller).",
+    )
     kamailio_registration_poll: float = Field(
         default=2.0,
         ge=0.2,

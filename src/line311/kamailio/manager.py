@@ -200,6 +200,7 @@ class KamailioManager(Daemon):
             "sip_host": s.sip_host,
             "sip_port": str(s.sip_port),
             "rpc_port": str(s.kamailio_rpc_port),
+            "failover_ms": str(round(s.kamailio_failover_timeout * 1000)),
             "modules_dir": self.installation.modules_dir,
             "run_dir": f"{self.server_dir}/run",
             "dispatcher_list": f"{self.server_dir}/dispatcher.list",

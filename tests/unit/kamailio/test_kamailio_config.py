@@ -139,3 +139,20 @@ def test_given_something_on_the_rpc_port_then_kamailio_is_not_started_over_it(
         )
         message = _manager(tmp_path, settings).in_use_message()
     assert message == f"something else already listens on 127.0.0.1:{port} (kamailio_rpc_port)"
+
+
+def test_given_the_failover_timeout_then_a_new_calls_invite_waits_that_long_before_failing_over(
+    tmp_path: Path,
+) -> None:
+    dispatch = _cfg(tmp_path).split("\nroute[DISPATCH] {")[1].split("failure_route[FAILOVER]")[0]
+    assert "t_set_fr(0, 5000);" in dispatch  # the shipped 5 s, for this transaction only
+    assert dispatch.index("t_set_fr(") < dispatch.index("t_relay()")
+    assert 'modparam("tm", "fr_timer", 2000)' in _cfg(tmp_path)  # OPTIONS, phones: unchanged
+    assert "t_set_fr(0, 2500);" in _cfg(tmp_path, kamailio_failover_timeout=2.5)
+
+
+def test_given_a_failover_timeout_out_of_range_then_the_settings_are_refused(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match="kamailio_failover_timeout"):
+        load_settings(state_dir=tmp_path, asterisks=2, kamailio_failover_timeout=0.5)
