@@ -36,6 +36,9 @@ pytestmark = pytest.mark.asterisk
 
 SKIP_WITHIN = 5.0
 """Seconds within which a killed Asterisk must be out of the dispatcher's rotation."""
+LATE = 7.0
+"""Seconds an Asterisk is frozen with a call in flight in the late-answer test: past
+``kamailio_failover_timeout`` (5 s), so the call fails over before it wakes."""
 STALL = 3.0
 """Seconds an Asterisk is frozen (SIGSTOP) with a call in flight: longer than Kamailio's
 2-s timer for requests nobody answers, shorter than ``kamailio_failover_timeout`` (5 s)."""
@@ -185,30 +188,10 @@ def test_given_an_asterisk_stalled_3_s_with_a_call_in_flight_then_it_keeps_that_
     """A loaded Asterisk can send nothing back for seconds (one did for over 2 s in CI). Had
     Kamailio failed that call over after 2 s, as it once did, the frozen Asterisk would have
     taken it too once it woke, and the caller would have got two answers."""
-    slow = edge.asterisks[0]
-    pid = slow.read_pid()
-    assert pid is not None
     before = edge.processed()
     kamailio_log = edge.kamailio.log_file
     mark = kamailio_log.stat().st_size
-    failure: list[BaseException] = []
-
-    def two_calls() -> None:  # 50 ms apart: round robin sends one to each Asterisk
-        try:
-            _calls(edge, tmp_path, 2)
-        except BaseException as exc:  # re-raised in the test's thread
-            failure.append(exc)
-
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        calls = threading.Thread(target=two_calls)
-        calls.start()
-        time.sleep(STALL)
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    calls.join(40)
-    if failure:
-        raise failure[0]
+    _frozen_while_two_calls(edge, tmp_path, STALL)
     done = wait_until(lambda: _counted(edge, before, 2), 10, "2 calls on the Asterisks")
     assert [after - b for after, b in zip(done, before, strict=True)] == [1, 1]
     with kamailio_log.open("rb") as log:
@@ -216,6 +199,56 @@ def test_given_an_asterisk_stalled_3_s_with_a_call_in_flight_then_it_keeps_that_
         assert b"timed out; marking it down" not in log.read()
     # the missed OPTIONS probes took it out of the rotation: it is back once it answers
     wait_until(lambda: all(edge.active().values()), 10, "the stalled Asterisk back")
+
+
+def _frozen_while_two_calls(edge: Edge, workdir: Path, seconds: float) -> None:
+    """SIGSTOP the first Asterisk, place two calls 50 ms apart (round robin sends one to each
+    Asterisk), SIGCONT it ``seconds`` later, and wait for the calls to end."""
+    pid = edge.asterisks[0].read_pid()
+    assert pid is not None
+    failure: list[BaseException] = []
+
+    def two_calls() -> None:
+        try:
+            _calls(edge, workdir, 2)
+        except BaseException as exc:  # re-raised in the test's thread
+            failure.append(exc)
+
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        calls = threading.Thread(target=two_calls)
+        calls.start()
+        time.sleep(seconds)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    calls.join(40)
+    if failure:
+        raise failure[0]
+
+
+def _active_calls(mgr: AsteriskManager) -> int:
+    match = re.search(r"(\d+) active calls?", mgr.cli("core show channels count"))
+    return int(match.group(1)) if match else -1
+
+
+def test_given_an_asterisk_frozen_past_the_failover_timeout_with_a_call_in_flight_then_the_other_has_the_call_and_it_keeps_none(
+    edge: Edge, tmp_path: Path
+) -> None:
+    """The call fails over after 5 s. When the frozen Asterisk wakes it finds the INVITE and
+    answers it: Kamailio CANCELs it if its 100 Trying comes first, or ACKs and BYEs its 200 OK
+    if that comes first (route[LATE_ANSWER]). Either way it keeps no call of its own: a call
+    left up there would be one nobody hears, run for 32 s (its 200 OK unacknowledged)."""
+    late = edge.asterisks[0]
+    before = edge.processed()
+    mark = edge.kamailio.log_file.stat().st_size
+    _frozen_while_two_calls(edge, tmp_path, LATE)
+    # both callers were answered and hung up (checked by _calls), by the other Asterisk
+    wait_until(lambda: edge.processed()[1] - before[1] == 2, 10, "both calls on the other")
+    wait_until(lambda: _active_calls(late) == 0 or None, 5, "no call left on the late one")
+    with edge.kamailio.log_file.open("rb") as log:
+        log.seek(mark)
+        assert b"timed out; marking it down" in log.read()
+    wait_until(lambda: all(edge.active().values()), 10, "the late Asterisk back")
 
 
 def test_given_an_asterisk_killed_then_calls_go_to_the_survivor_and_it_rejoins_on_restart(

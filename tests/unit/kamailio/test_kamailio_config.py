@@ -156,3 +156,26 @@ def test_given_a_failover_timeout_out_of_range_then_the_settings_are_refused(
 ) -> None:
     with pytest.raises(ConfigError, match="kamailio_failover_timeout"):
         load_settings(state_dir=tmp_path, asterisks=2, kamailio_failover_timeout=0.5)
+
+
+def test_given_two_asterisks_then_an_answer_after_the_calls_failover_is_ended_by_kamailio(
+    tmp_path: Path,
+) -> None:
+    cfg = _cfg(tmp_path)
+    dispatch = cfg.split("\nroute[DISPATCH] {")[1].split("\n}\n")[0]
+    failover = cfg.split("\nfailure_route[FAILOVER] {")[1].split("\n}\n")[0]
+    late = cfg.split("\nroute[LATE_ANSWER] {")[1].split("\n}\n")[0]
+    # every branch of a new call (the first and each failover) has its replies looked at
+    assert dispatch.index('t_on_reply("MEDIA")') < dispatch.index("t_relay()")
+    assert failover.index('t_on_reply("MEDIA")') < failover.index("t_relay()")
+    assert "$sht(answers=>$ci/$cs) = 0;" in dispatch  # counted for dispatched calls only
+    assert "route(LATE_ANSWER);" in cfg.split("\nonreply_route[MEDIA] {")[1].split("\n}\n")[0]
+    assert "route(LATE_ANSWER);" in cfg.split("\nonreply_route[stray] {")[1].split("\n}\n")[0]
+    # the first 2xx wins; another Asterisk's gets ACK then BYE through tm, and is dropped
+    assert late.index("$shtinc(answers=>$ci/$cs) == 1") < late.index('\\"ACK\\"')
+    assert late.index('\\"ACK\\"') < late.index('\\"BYE\\"') < late.rindex("drop;")
+    assert late.count('jsonrpc_exec("$var(cmd)");') == 2
+    assert '!ds_is_from_list("1")' in late  # an Asterisk's answer, not a carrier's
+    # each copy of the late 200 OK is ACKed, and its call gets one BYE
+    assert late.index('\\"ACK\\"') < late.index("$sht(winner=>$ci/$cs/bye) != $null")
+    assert 'loadmodule "uac.so"' not in cfg  # tm's RPC client, not uac_req_send

@@ -1,0 +1,149 @@
+"""A new call's Asterisk that answers after Kamailio failed the call over
+(``route[LATE_ANSWER]`` of ``kamailio_conf/kamailio.cfg``): Debian's Kamailio 6.1 with
+line311's config, two SIPp media servers in the Asterisks' places. Only the SIP edge is under
+test; SIPp stands in for an Asterisk because a real one cannot be made, on demand, to answer
+200 OK with no 100 Trying before it (as a loaded one once did, docs/scaling.md).
+
+The late one must not keep a call of its own: the caller has the other's answer, and Kamailio
+ends the late answer itself (ACK, then BYE, with the late dialog's tags)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from line311.asterisk.fleet import asterisk_fleet
+from line311.kamailio.manager import KamailioManager
+from line311.sim.sipp import SippPhone, free_udp_port
+from tests.conftest import _test_settings, fleet_ports
+from tests.fixtures.polling import wait_until
+
+pytestmark = pytest.mark.integration
+
+SCENARIO = Path(__file__).parent.parent / "fixtures" / "sipp" / "media_server.xml"
+FAILOVER = 1.5
+"""``kamailio_failover_timeout`` here: short, so the test is."""
+LATE_MS = 3_000
+"""How long the late media server says nothing to a new call's INVITE."""
+
+
+@dataclass
+class Edge:
+    kamailio: KamailioManager
+    late: SippPhone
+    prompt: SippPhone
+
+    @property
+    def sip_port(self) -> int:
+        return self.kamailio.settings.sip_port
+
+
+def _media_server(workdir: Path, port: int, silent_ms: int) -> SippPhone:
+    workdir.mkdir(parents=True, exist_ok=True)
+    scenario = workdir / "media_server.xml"
+    scenario.write_text(SCENARIO.read_text().replace("@SILENT_MS@", str(max(1, silent_ms))))
+    argv = [
+        shutil.which("sipp") or "sipp", "-sf", str(scenario),
+        "-i", "127.0.0.1", "-p", str(port),
+        "-mi", "127.0.0.1", "-mp", str(free_udp_port(even=True)),
+        "-aa", "-m", "100000",  # -aa: Kamailio's OPTIONS probes are answered
+        "-trace_msg", "-message_file", str(workdir / "messages.log"),
+        "-trace_err", "-error_file", str(workdir / "errors.log"),
+        "-nostdin",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return SippPhone(proc, workdir, port)
+
+
+@pytest.fixture
+def edge(tmp_path: Path) -> Iterator[Edge]:
+    settings = _test_settings(
+        tmp_path / "state",
+        asterisk_instance=f"klate{id(tmp_path)}",
+        kamailio_failover_timeout=FAILOVER,
+        **fleet_ports(2),
+    )
+    first, second = asterisk_fleet(settings)
+    late = _media_server(tmp_path / "late", first.sip_port, LATE_MS)
+    prompt = _media_server(tmp_path / "prompt", second.sip_port, 0)
+    kamailio = KamailioManager(settings)
+    try:
+        kamailio.start(wait=15)
+        wait_until(
+            lambda: all(d.active for d in kamailio.destinations()), 10, "both media servers up"
+        )
+        yield Edge(kamailio, late, prompt)
+    finally:
+        kamailio.stop()
+        shutil.rmtree(kamailio.installation.host_path(kamailio.server_dir), ignore_errors=True)
+        late.kill()
+        prompt.kill()
+
+
+def _by_call(log: str) -> dict[str, list[str]]:
+    """Each Call-ID's SIP messages in a SIPp trace, as 'sent ...'/'received ...' first lines."""
+    calls: dict[str, list[str]] = {}
+    for block in log.split("\n-----")[1:]:
+        direction = re.search(r"UDP message (sent|received)", block)
+        first = re.search(r"\n\n([^\n]+)", block)
+        call_id = re.search(r"\nCall-ID: *([^\n]+)", block)
+        if direction and first and call_id:
+            line = f"{direction.group(1)} {first.group(1).strip()}"
+            calls.setdefault(call_id.group(1).strip(), []).append(line)
+    return calls
+
+
+def test_given_an_asterisk_that_answers_after_its_call_failed_over_then_kamailio_ends_that_answer(
+    edge: Edge, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "callers"
+    workdir.mkdir()
+    mark = edge.kamailio.log_file.stat().st_size
+    # two calls 100 ms apart: round robin sends one of them to the late media server first;
+    # each caller stays 5 s, past the late answer
+    argv = [
+        shutil.which("sipp") or "sipp", "-sn", "uac", f"127.0.0.1:{edge.sip_port}",
+        "-s", "311", "-m", "2", "-r", "10", "-d", "5000",
+        "-i", "127.0.0.1", "-p", str(free_udp_port()),
+        "-trace_msg", "-message_file", str(workdir / "messages.log"),
+        "-timeout", "30s", "-nostdin",
+    ]  # fmt: skip
+    callers = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=40)
+    caller_log = (workdir / "messages.log").read_text(errors="replace")
+    assert callers.returncode == 0, caller_log[-3000:]
+
+    late = wait_until(
+        lambda: next(
+            (
+                (call_id, lines)
+                for call_id, lines in _by_call(edge.late.snapshot().log).items()
+                if "received BYE sip:media@127.0.0.1:" + str(edge.late.local_port) + " SIP/2.0"
+                in lines
+            ),
+            None,
+        ),
+        10,
+        "the late answer ended",
+    )
+    call_id, lines = late
+    # the late server answered, was ACKed (its 200 OK stops), then hung up on, and said 200
+    assert [line.split(" sip:")[0] for line in lines if "OPTIONS" not in line][:1] == [
+        "received INVITE"
+    ], lines
+    acked = lines.index(f"received ACK sip:media@127.0.0.1:{edge.late.local_port} SIP/2.0")
+    assert lines[acked + 1].startswith("received BYE"), lines
+    assert lines[acked + 2] == "sent SIP/2.0 200 OK", lines
+    # the caller of that call had one answer: the other server's, in one dialog to the end
+    caller_lines = _by_call(caller_log)[call_id]
+    answers = [line for line in caller_lines if line == "received SIP/2.0 200 OK"]
+    assert len(answers) == 2, caller_lines  # the INVITE's 200 OK, then its BYE's
+    assert call_id in _by_call(edge.prompt.snapshot().log)
+    with edge.kamailio.log_file.open("rb") as log:
+        log.seek(mark)
+        assert b"ending its call (ACK, BYE)" in log.read()
