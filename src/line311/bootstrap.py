@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from line311.crm_bridge.client import CrmClient
     from line311.crm_bridge.delivery import RecordDelivery
     from line311.dashboard.live import LiveHub
+    from line311.kamailio.edge_stats import EdgeCounters
     from line311.kamailio.registrations import RegistrationWatch
     from line311.live.desk import DeskLink, DeskMessage
     from line311.live.handoffs import RedisHandoffs
@@ -272,6 +273,30 @@ def _registration_watch(
     return watch, follow
 
 
+def _edge_counters(
+    settings: Settings,
+) -> tuple[EdgeCounters, Callable[[], Coroutine[Any, Any, None]]] | None:
+    """With several Asterisks: Kamailio's failover and late-answer counters
+    (`line311.kamailio.edge_stats`), and the task that reads them; None with one Asterisk."""
+    from line311.asterisk.fleet import uses_edge
+    from line311.kamailio.edge_stats import EdgeCounters
+    from line311.kamailio.registrations import KamailioRpc
+
+    if not uses_edge(settings):
+        return None
+    host = settings.sip_host if ":" not in settings.sip_host else f"[{settings.sip_host}]"
+    rpc = KamailioRpc(f"http://{host}:{settings.kamailio_rpc_port}/RPC")
+    counters = EdgeCounters(rpc)
+
+    async def follow() -> None:
+        try:
+            await counters.run()
+        finally:
+            await rpc.aclose()
+
+    return counters, follow
+
+
 async def controller_part(
     settings: Settings, stop: asyncio.Event, *, in_process_bridge: bool = False
 ) -> None:
@@ -457,6 +482,12 @@ async def controller_part(
                     functools.partial(_phones_counted, watch.states, online)
                 )
 
+        edge = _edge_counters(settings)
+        if edge is not None:
+            from line311.kamailio.edge_stats import EdgeCollector
+
+            registry.register(EdgeCollector(edge[0]))
+
         async def take_up_hand_offs(listed: set[str]) -> None:
             if hand_in is not None:
                 await hand_in.sweep(listed, controller.holds, older=5.0)
@@ -472,7 +503,11 @@ async def controller_part(
             store=call_store,
             observer=metrics.observe_ari_reaction,
             stasis_handlers=stasis_handlers,
-            tasks=[*queues.tasks(), *([] if registrations is None else [registrations[1]])],
+            tasks=[
+                *queues.tasks(),
+                *([] if registrations is None else [registrations[1]]),
+                *([] if edge is None else [edge[1]]),
+            ],
             after_resync=take_up_hand_offs,
             watchers={} if phones is None else {"DeviceStateChanged": phones.on_event},
         )

@@ -9,6 +9,7 @@ ends the late answer itself (ACK, then BYE, with the late dialog's tags)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
@@ -19,7 +20,9 @@ from pathlib import Path
 import pytest
 
 from line311.asterisk.fleet import asterisk_fleet
+from line311.kamailio.edge_stats import EdgeCounters
 from line311.kamailio.manager import KamailioManager
+from line311.kamailio.registrations import KamailioRpc
 from line311.sim.sipp import SippPhone, free_udp_port
 from tests.conftest import _test_settings, fleet_ports
 from tests.fixtures.polling import wait_until
@@ -86,6 +89,21 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
         prompt.kill()
 
 
+def _edge_counts(edge: Edge) -> dict[str, int]:
+    """Kamailio's edge counters as the controller reads them for /metrics."""
+
+    async def read() -> dict[str, int]:
+        rpc = KamailioRpc(f"http://127.0.0.1:{edge.kamailio.settings.kamailio_rpc_port}/RPC")
+        try:
+            counters = EdgeCounters(rpc)
+            assert await counters.poll()
+            return counters.values
+        finally:
+            await rpc.aclose()
+
+    return asyncio.run(read())
+
+
 def _by_call(log: str) -> dict[str, list[str]]:
     """Each Call-ID's SIP messages in a SIPp trace, as 'sent ...'/'received ...' first lines."""
     calls: dict[str, list[str]] = {}
@@ -104,6 +122,7 @@ def test_given_an_asterisk_that_answers_after_its_call_failed_over_then_kamailio
 ) -> None:
     workdir = tmp_path / "callers"
     workdir.mkdir()
+    assert _edge_counts(edge) == {"line311_failovers": 0, "line311_late_answers": 0}
     mark = edge.kamailio.log_file.stat().st_size
     # two calls 100 ms apart: round robin sends one of them to the late media server first;
     # each caller stays 5 s, past the late answer
@@ -147,3 +166,5 @@ def test_given_an_asterisk_that_answers_after_its_call_failed_over_then_kamailio
     with edge.kamailio.log_file.open("rb") as log:
         log.seek(mark)
         assert b"ending its call (ACK, BYE)" in log.read()
+    # what /metrics shows: one call failed over, one late answer ended
+    assert _edge_counts(edge) == {"line311_failovers": 1, "line311_late_answers": 1}

@@ -179,3 +179,18 @@ def test_given_two_asterisks_then_an_answer_after_the_calls_failover_is_ended_by
     # each copy of the late 200 OK is ACKed, and its call gets one BYE
     assert late.index('\\"ACK\\"') < late.index("$sht(winner=>$ci/$cs/bye) != $null")
     assert 'loadmodule "uac.so"' not in cfg  # tm's RPC client, not uac_req_send
+
+
+def test_given_two_asterisks_then_kamailio_counts_failovers_and_late_answers_for_metrics(
+    tmp_path: Path,
+) -> None:
+    cfg = _cfg(tmp_path)
+    assert 'loadmodule "kex.so"' in cfg  # stats.fetch over JSON-RPC
+    assert 'modparam("statistics", "variable", "line311_failovers")' in cfg
+    assert 'modparam("statistics", "variable", "line311_late_answers")' in cfg
+    failover = cfg.split("\nfailure_route[FAILOVER] {")[1].split("\n}\n")[0]
+    next_dst = failover.index("if (ds_next_dst()) {")
+    assert failover.index('update_stat("line311_failovers", "+1");') > next_dst
+    late = cfg.split("\nroute[LATE_ANSWER] {")[1].split("\n}\n")[0]
+    once = late.index("$sht(winner=>$ci/$cs/bye) = 1;")
+    assert late.index('update_stat("line311_late_answers", "+1");') > once  # once per call

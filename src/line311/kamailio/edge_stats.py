@@ -1,0 +1,122 @@
+"""How often the SIP edge sends a new call on to another Asterisk, and ends a late answer:
+Kamailio's own counters, polled for the controller's /metrics.
+
+With several Asterisks, Kamailio fails a new call over when its Asterisk sends nothing back
+within ``kamailio_failover_timeout`` (or answers 5xx), and ends the answer of an Asterisk that
+answered after all (``route[LATE_ANSWER]`` of ``kamailio_conf/kamailio.cfg``). Both mean an
+Asterisk that is dead or overloaded, which operators want to see before residents do. The
+config counts them (the ``statistics`` module: ``line311_failovers``,
+``line311_late_answers``); this reads them with one ``stats.fetch script:`` over the same
+JSON-RPC as the registrations (`line311.kamailio.registrations.KamailioRpc`), every
+`EVERY` seconds, and `EdgeCollector` shows the last values read as Prometheus counters::
+
+    line311_edge_failovers_total       new calls sent on to another Asterisk
+    line311_edge_late_answers_total    answers after a failover, ended with ACK and BYE
+
+The counters are Kamailio's since it started: a Kamailio restart sets them back to 0, which
+Prometheus reads as a counter reset. A read that fails keeps the last values (one WARNING
+until it reads again); before the first read the counters are absent, not 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from line311.kamailio.errors import KamailioError
+from line311.kamailio.registrations import KamailioRpcError, RegistrationRpc
+
+__all__ = ["COUNTERS", "EVERY", "EdgeCollector", "EdgeCounters", "edge_counters"]
+
+logger = logging.getLogger(__name__)
+
+EVERY = 5.0
+"""Seconds between two reads of Kamailio's counters (a scrape every 15 s or more sees each)."""
+
+COUNTERS: Mapping[str, tuple[str, str]] = {
+    "line311_failovers": (
+        "line311_edge_failovers",
+        "New calls Kamailio sent on to another Asterisk because theirs sent nothing back within "
+        "kamailio_failover_timeout or answered 5xx (an Asterisk dead or overloaded), since "
+        "Kamailio started.",
+    ),
+    "line311_late_answers": (
+        "line311_edge_late_answers",
+        "Answers of an Asterisk that came after its call had failed over, ended by Kamailio "
+        "with ACK and BYE (one call, one Asterisk), since Kamailio started.",
+    ),
+}
+"""Kamailio's script counter -> the metric's name (without ``_total``) and help."""
+
+
+def edge_counters(fetched: Any) -> dict[str, int]:
+    """The `COUNTERS` in a ``stats.fetch script:`` result (``{"script.line311_failovers":
+    "3", ...}``); a counter missing from it (an older config) is left out.
+    KamailioRpcError when the result is not such a mapping or a value is not a count."""
+    if not isinstance(fetched, Mapping):
+        raise KamailioRpcError("stats.fetch: not a mapping of statistics")
+    counts: dict[str, int] = {}
+    for name in COUNTERS:
+        value = fetched.get(f"script.{name}")
+        if value is None:
+            continue
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            raise KamailioRpcError(f"stats.fetch: {name} is {value!r}, not a count") from None
+        if count < 0:
+            raise KamailioRpcError(f"stats.fetch: {name} is {count}, not a count")
+        counts[name] = count
+    return counts
+
+
+class EdgeCounters:
+    """Kamailio's edge counters, read every ``interval`` seconds; ``values`` holds the last
+    read (empty before the first)."""
+
+    def __init__(self, rpc: RegistrationRpc, *, interval: float = EVERY) -> None:
+        self._rpc = rpc
+        self._interval = interval
+        self.values: dict[str, int] = {}
+        self._failing = False
+
+    async def poll(self) -> bool:
+        """One read; False (logged once while it lasts) when it failed: the values stay."""
+        try:
+            values = edge_counters(await self._rpc.call("stats.fetch", "script:"))
+        except KamailioError as exc:
+            if not self._failing:
+                logger.warning("Kamailio's edge counters not read (%s); kept as they were", exc)
+            self._failing = True
+            return False
+        if self._failing:
+            logger.info("Kamailio's edge counters read again")
+            self._failing = False
+        self.values = values
+        return True
+
+    async def run(self) -> None:
+        """Read until cancelled."""
+        while True:
+            await self.poll()
+            await asyncio.sleep(self._interval)
+
+
+class EdgeCollector(Collector):
+    """`EdgeCounters`'s last values as Prometheus counters (none before the first read)."""
+
+    def __init__(self, counters: EdgeCounters) -> None:
+        self._counters = counters
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        for name, value in sorted(self._counters.values.items()):
+            metric, documentation = COUNTERS[name]
+            yield CounterMetricFamily(metric, documentation, value=value)
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        return iter(())  # the metrics appear with the first read

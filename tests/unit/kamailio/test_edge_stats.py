@@ -1,0 +1,76 @@
+"""Kamailio's edge counters (failovers, late answers ended) read for /metrics
+(`line311.kamailio.edge_stats`). The answers' shape is Kamailio 6.1.5's ``stats.fetch
+script:``, as captured from it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from line311.kamailio.edge_stats import EdgeCollector, EdgeCounters, edge_counters
+from line311.kamailio.registrations import KamailioRpcError
+
+FETCHED = {"script.line311_failovers": "3", "script.line311_late_answers": "1"}
+
+
+class Rpc:
+    """Answers each call with the next of ``answers`` (an exception is raised)."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+        self.calls: list[tuple[str, ...]] = []
+
+    async def call(self, method: str, *params: str) -> Any:
+        self.calls.append((method, *params))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_given_kamailios_script_statistics_then_the_edge_counters_are_read() -> None:
+    assert edge_counters(FETCHED) == {"line311_failovers": 3, "line311_late_answers": 1}
+    # a config without one of them (an older one): that counter is left out, not 0
+    assert edge_counters({"script.line311_failovers": "0"}) == {"line311_failovers": 0}
+
+
+@pytest.mark.parametrize(
+    "fetched",
+    [[], "3", {"script.line311_failovers": "three"}, {"script.line311_late_answers": "-1"}],
+)
+def test_given_an_answer_that_is_not_counts_then_it_is_refused(fetched: Any) -> None:
+    with pytest.raises(KamailioRpcError, match=r"stats\.fetch"):
+        edge_counters(fetched)
+
+
+async def test_given_reads_then_the_last_good_one_is_kept_and_a_failure_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rpc = Rpc(FETCHED, KamailioRpcError("down"), KamailioRpcError("down"), {"x": "1"})
+    counters = EdgeCounters(rpc)
+    assert counters.values == {}
+    assert await counters.poll()
+    assert rpc.calls == [("stats.fetch", "script:")]
+    with caplog.at_level(logging.INFO, logger="line311.kamailio.edge_stats"):
+        assert not await counters.poll()
+        assert not await counters.poll()
+        assert await counters.poll()  # read again: a config with neither counter
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "read again" in caplog.records[-1].getMessage()
+    assert counters.values == {}
+
+
+async def test_given_counters_read_then_metrics_shows_them_as_prometheus_counters() -> None:
+    counters = EdgeCounters(Rpc(FETCHED))
+    registry = CollectorRegistry()
+    registry.register(EdgeCollector(counters))
+    assert b"line311_edge" not in generate_latest(registry)  # nothing read yet: absent
+    await counters.poll()
+    text = generate_latest(registry).decode()
+    assert "# TYPE line311_edge_failovers_total counter" in text
+    assert "line311_edge_failovers_total 3.0" in text
+    assert "line311_edge_late_answers_total 1.0" in text
