@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from line311.crm_bridge.delivery import RecordDelivery
     from line311.dashboard.live import LiveHub
     from line311.kamailio.edge_stats import EdgeCounters
-    from line311.kamailio.registrations import RegistrationWatch
+    from line311.kamailio.registrations import KamailioRpc, RegistrationWatch
     from line311.live.desk import DeskLink, DeskMessage
     from line311.live.handoffs import RedisHandoffs
     from line311.live.journal import LiveJournal
@@ -249,6 +249,28 @@ def _phone_watch(
     return PhoneWatch(ari, desk, devices)
 
 
+def _kamailio_rpc(settings: Settings) -> KamailioRpc:
+    """The JSON-RPC of the fleet's Kamailio (on ``sip_host:kamailio_rpc_port``)."""
+    from line311.kamailio.registrations import KamailioRpc
+
+    host = settings.sip_host if ":" not in settings.sip_host else f"[{settings.sip_host}]"
+    return KamailioRpc(f"http://{host}:{settings.kamailio_rpc_port}/RPC")
+
+
+def _closing(
+    run: Callable[[], Coroutine[Any, Any, None]], rpc: KamailioRpc
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """A task that runs ``run`` and closes ``rpc`` after it, however it ends."""
+
+    async def task() -> None:
+        try:
+            await run()
+        finally:
+            await rpc.aclose()
+
+    return task
+
+
 def _registration_watch(
     settings: Settings, desk: PhoneDesk, devices: Mapping[str, str]
 ) -> tuple[RegistrationWatch, Callable[[], Coroutine[Any, Any, None]]] | None:
@@ -256,21 +278,13 @@ def _registration_watch(
     location table, polled and told to the router (`line311.kamailio.registrations`), and
     the task that polls; None with one Asterisk or ``queue_phone_state`` off."""
     from line311.asterisk.fleet import uses_edge
-    from line311.kamailio.registrations import KamailioRpc, RegistrationWatch
+    from line311.kamailio.registrations import RegistrationWatch
 
     if not settings.queue_phone_state or not uses_edge(settings):
         return None
-    host = settings.sip_host if ":" not in settings.sip_host else f"[{settings.sip_host}]"
-    rpc = KamailioRpc(f"http://{host}:{settings.kamailio_rpc_port}/RPC")
+    rpc = _kamailio_rpc(settings)
     watch = RegistrationWatch(rpc, desk, devices, interval=settings.kamailio_registration_poll)
-
-    async def follow() -> None:
-        try:
-            await watch.run()
-        finally:
-            await rpc.aclose()
-
-    return watch, follow
+    return watch, _closing(watch.run, rpc)
 
 
 def _edge_counters(
@@ -280,21 +294,12 @@ def _edge_counters(
     (`line311.kamailio.edge_stats`), and the task that reads them; None with one Asterisk."""
     from line311.asterisk.fleet import uses_edge
     from line311.kamailio.edge_stats import EdgeCounters
-    from line311.kamailio.registrations import KamailioRpc
 
     if not uses_edge(settings):
         return None
-    host = settings.sip_host if ":" not in settings.sip_host else f"[{settings.sip_host}]"
-    rpc = KamailioRpc(f"http://{host}:{settings.kamailio_rpc_port}/RPC")
+    rpc = _kamailio_rpc(settings)
     counters = EdgeCounters(rpc)
-
-    async def follow() -> None:
-        try:
-            await counters.run()
-        finally:
-            await rpc.aclose()
-
-    return counters, follow
+    return counters, _closing(counters.run, rpc)
 
 
 async def controller_part(
