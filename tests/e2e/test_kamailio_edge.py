@@ -67,6 +67,16 @@ class Edge:
     def active(self) -> dict[str, bool]:
         return {d.uri: d.active for d in self.kamailio.destinations()}
 
+    def log_mark(self) -> int:
+        """Where Kamailio's log ends now (for `log_since`)."""
+        return self.kamailio.log_file.stat().st_size
+
+    def log_since(self, mark: int) -> bytes:
+        """What Kamailio logged after ``mark``."""
+        with self.kamailio.log_file.open("rb") as log:
+            log.seek(mark)
+            return log.read()
+
 
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
@@ -191,14 +201,11 @@ def test_given_an_asterisk_stalled_2_5_s_with_a_call_in_flight_then_it_keeps_tha
     Kamailio failed that call over after 2 s, as it once did, the frozen Asterisk would have
     taken it too once it woke, and the caller would have got two answers."""
     before = edge.processed()
-    kamailio_log = edge.kamailio.log_file
-    mark = kamailio_log.stat().st_size
+    mark = edge.log_mark()
     _frozen_while_two_calls(edge, tmp_path, STALL)
     done = wait_until(lambda: _counted(edge, before, 2), 10, "2 calls on the Asterisks")
     assert [after - b for after, b in zip(done, before, strict=True)] == [1, 1]
-    with kamailio_log.open("rb") as log:
-        log.seek(mark)
-        assert b"timed out; marking it down" not in log.read()
+    assert b"timed out; marking it down" not in edge.log_since(mark)
     # the missed OPTIONS probes took it out of the rotation: it is back once it answers
     wait_until(lambda: all(edge.active().values()), 10, "the stalled Asterisk back")
 
@@ -242,14 +249,12 @@ def test_given_an_asterisk_frozen_past_the_failover_timeout_with_a_call_in_fligh
     left up there would be one nobody hears, run for 32 s (its 200 OK unacknowledged)."""
     late = edge.asterisks[0]
     before = edge.processed()
-    mark = edge.kamailio.log_file.stat().st_size
+    mark = edge.log_mark()
     _frozen_while_two_calls(edge, tmp_path, LATE)
     # both callers were answered and hung up (checked by _calls), by the other Asterisk
     wait_until(lambda: edge.processed()[1] - before[1] == 2, 10, "both calls on the other")
     wait_until(lambda: _active_calls(late) == 0 or None, 5, "no call left on the late one")
-    with edge.kamailio.log_file.open("rb") as log:
-        log.seek(mark)
-        assert b"timed out; marking it down" in log.read()
+    assert b"timed out; marking it down" in edge.log_since(mark)
     wait_until(lambda: all(edge.active().values()), 10, "the late Asterisk back")
 
 
