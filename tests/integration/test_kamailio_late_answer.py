@@ -10,6 +10,7 @@ ends the late answer itself (ACK, then BYE, with the late dialog's tags)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import subprocess
@@ -47,10 +48,24 @@ class Edge:
         return self.kamailio.settings.sip_port
 
 
-def _media_server(workdir: Path, port: int, silent_ms: int) -> SippPhone:
+TRYING = """<send>
+    <![CDATA[
+      SIP/2.0 100 Trying
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>"""
+
+
+def _media_server(workdir: Path, port: int, silent_ms: int, *, trying: bool = False) -> SippPhone:
     workdir.mkdir(parents=True, exist_ok=True)
     scenario = workdir / "media_server.xml"
-    scenario.write_text(SCENARIO.read_text().replace("@SILENT_MS@", str(max(1, silent_ms))))
+    text = SCENARIO.read_text().replace("@SILENT_MS@", str(max(1, silent_ms)))
+    scenario.write_text(text.replace("@PROVISIONAL@", TRYING if trying else ""))
     argv = [
         shutil.which("sipp") or "sipp", "-sf", str(scenario),
         "-i", "127.0.0.1", "-p", str(port),
@@ -64,8 +79,10 @@ def _media_server(workdir: Path, port: int, silent_ms: int) -> SippPhone:
     return SippPhone(proc, workdir, port)
 
 
-@pytest.fixture
-def edge(tmp_path: Path) -> Iterator[Edge]:
+@contextlib.contextmanager
+def _edge(tmp_path: Path, *, other_ms: int = 0, other_trying: bool = False) -> Iterator[Edge]:
+    """Kamailio over two media servers: the first says nothing for `LATE_MS`, the other for
+    `other_ms` (after a 100 Trying, with `other_trying`)."""
     settings = _test_settings(
         tmp_path / "state",
         asterisk_instance=f"klate{id(tmp_path)}",
@@ -74,7 +91,7 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
     )
     first, second = asterisk_fleet(settings)
     late = _media_server(tmp_path / "late", first.sip_port, LATE_MS)
-    prompt = _media_server(tmp_path / "prompt", second.sip_port, 0)
+    prompt = _media_server(tmp_path / "prompt", second.sip_port, other_ms, trying=other_trying)
     kamailio = KamailioManager(settings)
     try:
         kamailio.start(wait=15)
@@ -87,6 +104,12 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
         shutil.rmtree(kamailio.installation.host_path(kamailio.server_dir), ignore_errors=True)
         late.kill()
         prompt.kill()
+
+
+@pytest.fixture
+def edge(tmp_path: Path) -> Iterator[Edge]:
+    with _edge(tmp_path) as made:
+        yield made
 
 
 def _edge_counts(edge: Edge) -> dict[str, int]:
@@ -168,3 +191,56 @@ def test_given_an_asterisk_that_answers_after_its_call_failed_over_then_kamailio
         assert b"ending its call (ACK, BYE)" in log.read()
     # what /metrics shows: one call failed over, one late answer ended
     assert _edge_counts(edge) == {"line311_failovers": 1, "line311_late_answers": 1}
+
+
+def test_given_the_asterisk_a_call_failed_over_from_answers_first_then_the_caller_gets_the_next_ones_answer(
+    tmp_path: Path,
+) -> None:
+    # the order the last test does not force: the Asterisk given up on answers (3 s after the
+    # INVITE) before the one the call went on to (which sent 100 Trying at 1.5 s, then answers
+    # 2.5 s later). tm never passes on an answer from a branch it gave up on, so that one is
+    # the late one, whichever answer comes first
+    workdir = tmp_path / "callers"
+    workdir.mkdir()
+    with _edge(tmp_path, other_ms=2_500, other_trying=True) as edge:
+        mark = edge.kamailio.log_file.stat().st_size
+        argv = [
+            shutil.which("sipp") or "sipp", "-sn", "uac", f"127.0.0.1:{edge.sip_port}",
+            "-s", "311", "-m", "2", "-r", "10", "-d", "3000",
+            "-i", "127.0.0.1", "-p", str(free_udp_port()),
+            "-trace_msg", "-message_file", str(workdir / "messages.log"),
+            "-timeout", "30s", "-nostdin",
+        ]  # fmt: skip
+        callers = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=40)
+        caller_log = (workdir / "messages.log").read_text(errors="replace")
+        assert callers.returncode == 0, caller_log[-3000:]  # both callers answered
+
+        given_up = wait_until(
+            lambda: next(
+                (
+                    (call_id, lines)
+                    for call_id, lines in _by_call(edge.late.snapshot().log).items()
+                    if any(line.startswith("received BYE") for line in lines)
+                ),
+                None,
+            ),
+            10,
+            "the given-up answer ended",
+        )
+        call_id, lines = given_up
+        acked = lines.index(f"received ACK sip:media@127.0.0.1:{edge.late.local_port} SIP/2.0")
+        assert lines[acked + 1].startswith("received BYE"), lines
+        # the caller's one answer is the other server's, and that call lasted to the caller's BYE
+        other = [line.split(" sip:")[0] for line in _by_call(edge.prompt.snapshot().log)[call_id]]
+        assert other == [
+            "received INVITE",
+            "sent SIP/2.0 100 Trying",
+            "sent SIP/2.0 200 OK",
+            "received ACK",
+            "received BYE",  # the caller's, after its 3 s: Kamailio sent none
+            "sent SIP/2.0 200 OK",
+        ], other
+        caller_lines = _by_call(caller_log)[call_id]
+        assert caller_lines.count("received SIP/2.0 200 OK") == 2, caller_lines
+        assert b"ending its call (ACK, BYE)" in edge.kamailio.log_file.read_bytes()[mark:]
+        assert _edge_counts(edge) == {"line311_failovers": 1, "line311_late_answers": 1}

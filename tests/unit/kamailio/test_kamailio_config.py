@@ -168,16 +168,31 @@ def test_given_two_asterisks_then_an_answer_after_the_calls_failover_is_ended_by
     # every branch of a new call (the first and each failover) has its replies looked at
     assert dispatch.index('t_on_reply("MEDIA")') < dispatch.index("t_relay()")
     assert failover.index('t_on_reply("MEDIA")') < failover.index("t_relay()")
-    assert "$sht(answers=>$ci/$cs) = 0;" in dispatch  # counted for dispatched calls only
-    assert "route(LATE_ANSWER);" in cfg.split("\nonreply_route[MEDIA] {")[1].split("\n}\n")[0]
-    assert "route(LATE_ANSWER);" in cfg.split("\nonreply_route[stray] {")[1].split("\n}\n")[0]
-    # the first 2xx wins; another Asterisk's gets ACK then BYE through tm, and is dropped
-    assert late.index("$shtinc(answers=>$ci/$cs) == 1") < late.index('\\"ACK\\"')
+    assert "$sht(branch=>$ci/$cs) = 0;" in dispatch  # kept for dispatched calls only
+    media = cfg.split("\nonreply_route[MEDIA] {")[1].split("\n}\n")[0]
+    stray = cfg.split("\nonreply_route[stray] {")[1].split("\n}\n")[0]
+    assert media.index("$var(stray) = 0;") < media.index("route(LATE_ANSWER);")
+    assert stray.index("$var(stray) = 1;") < stray.index("route(LATE_ANSWER);")
+    # the branch the INVITE waits on: none once tm ended one, then the one t_relay adds next
+    ended = failover.index("$sht(branch=>$ci/$cs) = -1;")
+    assert ended < failover.index("if (ds_next_dst()) {")
+    assert (
+        ended
+        < failover.index("$sht(branch=>$ci/$cs) = $T_branch_idx;")
+        < failover.index("t_relay()")
+    )
+    assert 'loadmodule "tmx.so"' in cfg  # $T_branch_idx
+    # the answer on that branch is the caller's (whichever came first); one on another branch,
+    # or after the transaction from an Asterisk the caller has no answer of, gets ACK then BYE
+    assert late.index("if ($T_branch_idx == $sht(branch=>$ci/$cs)) {") < late.index('\\"ACK\\"')
+    assert late.index('} else if ($sht(winner=>$ci/$cs) == $si + ":" + $sp) {') < late.index(
+        '\\"ACK\\"'
+    )
     assert late.index('\\"ACK\\"') < late.index('\\"BYE\\"') < late.rindex("drop;")
     assert late.count('jsonrpc_exec("$var(cmd)");') == 2
     assert '!ds_is_from_list("1")' in late  # an Asterisk's answer, not a carrier's
     # each copy of the late 200 OK is ACKed, and its call gets one BYE
-    assert late.index('\\"ACK\\"') < late.index("$sht(winner=>$ci/$cs/bye) != $null")
+    assert late.index('\\"ACK\\"') < late.index("$sht(winner=>$ci/$cs/$si:$sp/bye) != $null")
     assert 'loadmodule "uac.so"' not in cfg  # tm's RPC client, not uac_req_send
 
 
@@ -192,5 +207,5 @@ def test_given_two_asterisks_then_kamailio_counts_failovers_and_late_answers_for
     next_dst = failover.index("if (ds_next_dst()) {")
     assert failover.index('update_stat("line311_failovers", "+1");') > next_dst
     late = cfg.split("\nroute[LATE_ANSWER] {")[1].split("\n}\n")[0]
-    once = late.index("$sht(winner=>$ci/$cs/bye) = 1;")
+    once = late.index("$sht(winner=>$ci/$cs/$si:$sp/bye) = 1;")
     assert late.index('update_stat("line311_late_answers", "+1");') > once  # once per call
