@@ -140,8 +140,17 @@ def _by_call(log: str) -> dict[str, list[str]]:
     return calls
 
 
+@pytest.mark.parametrize(
+    "call_ids",
+    [
+        pytest.param("%u-%p@%s", id="plain"),
+        # a Call-ID is a SIP 'word': a quote and a backslash are allowed in it, and must be
+        # quoted into the JSON-RPC request that ends the late call
+        pytest.param('q"b\\%u-%p@%s', id="quote-and-backslash-in-call-id"),
+    ],
+)
 def test_given_an_asterisk_that_answers_after_its_call_failed_over_then_kamailio_ends_that_answer(
-    edge: Edge, tmp_path: Path
+    edge: Edge, tmp_path: Path, call_ids: str
 ) -> None:
     workdir = tmp_path / "callers"
     workdir.mkdir()
@@ -151,7 +160,7 @@ def test_given_an_asterisk_that_answers_after_its_call_failed_over_then_kamailio
     # each caller stays 5 s, past the late answer
     argv = [
         shutil.which("sipp") or "sipp", "-sn", "uac", f"127.0.0.1:{edge.sip_port}",
-        "-s", "311", "-m", "2", "-r", "10", "-d", "5000",
+        "-s", "311", "-m", "2", "-r", "10", "-d", "5000", "-cid_str", call_ids,
         "-i", "127.0.0.1", "-p", str(free_udp_port()),
         "-trace_msg", "-message_file", str(workdir / "messages.log"),
         "-timeout", "30s", "-nostdin",

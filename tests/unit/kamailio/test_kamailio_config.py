@@ -194,6 +194,10 @@ def test_given_two_asterisks_then_an_answer_after_the_calls_failover_is_ended_by
     # each copy of the late 200 OK is ACKed, and its call gets one BYE
     assert late.index('\\"ACK\\"') < late.index("$sht(winner=>$ci/$cs/$si:$sp/bye) != $null")
     assert 'loadmodule "uac.so"' not in cfg  # tm's RPC client, not uac_req_send
+    # each value of the dialog quoted into that RPC's JSON; a control character refused
+    for value in ("fu", "ft", "tu", "tt", "ci", "var(target)"):
+        assert late.index(f"$({value}{{val.json}})") < late.index('\\"ACK\\"'), value
+    assert late.index('if ($var(dialog) =~ "[[:cntrl:]]") {') < late.index('\\"ACK\\"')
 
 
 def test_given_two_asterisks_then_kamailio_counts_failovers_and_late_answers_for_metrics(
