@@ -254,7 +254,10 @@ def _kamailio_rpc(settings: Settings) -> KamailioRpc:
     from line311.kamailio.registrations import KamailioRpc
 
     host = settings.sip_host if ":" not in settings.sip_host else f"[{settings.sip_host}]"
-    return KamailioRpc(f"http://{host}:{settings.kamailio_rpc_port}/RPC")
+    return KamailioRpc(
+        f"http://{host}:{settings.kamailio_rpc_port}/RPC",
+        token=settings.kamailio_rpc_token.get_secret_value(),
+    )
 
 
 def _closing(

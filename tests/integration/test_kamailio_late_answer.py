@@ -116,7 +116,11 @@ def _edge_counts(edge: Edge) -> dict[str, int]:
     """Kamailio's edge counters as the controller reads them for /metrics."""
 
     async def read() -> dict[str, int]:
-        rpc = KamailioRpc(f"http://127.0.0.1:{edge.kamailio.settings.kamailio_rpc_port}/RPC")
+        s = edge.kamailio.settings
+        rpc = KamailioRpc(
+            f"http://127.0.0.1:{s.kamailio_rpc_port}/RPC",
+            token=s.kamailio_rpc_token.get_secret_value(),
+        )
         try:
             counters = EdgeCounters(rpc)
             assert await counters.poll()

@@ -4,12 +4,12 @@ Sources, highest priority first: keyword arguments, environment variables (``LIN
 a TOML config file named by ``LINE311_CONFIG`` (or ``--config``), then the defaults below.
 The defaults describe the embedded, loopback-only stack that ``make run`` starts.
 
-Secrets (ARI password, agent SIP password, caller-hash key, CRM API key, Redis password) have
-no usable default: when unset they are generated once and kept in ``<state_dir>/secrets.toml``
-(mode 0600), so a fresh checkout works without committing any secret, and a production
-deployment sets them explicitly. A secret that is set must be at least `MIN_SECRET_LENGTH`
-characters with at least `MIN_SECRET_DISTINCT` different characters, and not a well-known
-default.
+Secrets (ARI password, agent SIP password, caller-hash key, CRM API key, Redis password,
+Kamailio's RPC token) have no usable default: when unset they are generated once and kept in
+``<state_dir>/secrets.toml`` (mode 0600), so a fresh checkout works without committing any
+secret, and a production deployment sets them explicitly. A secret that is set must be at
+least `MIN_SECRET_LENGTH` characters with at least `MIN_SECRET_DISTINCT` different
+characters, and not a well-known default.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ __all__ = [
     "REPO_ROOT",
     "Settings",
     "load_settings",
+    "rpc_network",
     "sentinel_address",
 ]
 
@@ -84,6 +85,36 @@ def sentinel_address(entry: str) -> tuple[str, int]:
     if match is None or not 1 <= int(match.group(2)) <= 65535:
         raise ValueError(f"Sentinel address must be host:port, got {entry!r}")
     return match.group(1).strip("[]"), int(match.group(2))
+
+
+RPC_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]+")
+"""What `kamailio_rpc_token` may hold: an RFC 6750 b64token, safe in Kamailio's config."""
+
+
+def rpc_network(entry: str) -> str:
+    """A network of `kamailio_rpc_allow` (``10.0.0.0/24``; a bare address is one host), as
+    ``address/prefix``; ValueError naming the entry if it is not one."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_network(entry.strip(), strict=True).with_prefixlen
+    except ValueError as exc:
+        raise ValueError(f"not a network (CIDR, e.g. 10.0.0.0/24): {entry!r} ({exc})") from None
+
+
+def _split_list(value: Any, what: str) -> Any:
+    """A list setting given as text (the environment): comma-separated or a JSON list."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        import json
+
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ValueError(f"not a JSON list of {what}: {exc}") from None
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 # The groups are listed last-first: pydantic orders fields from the last base to the first, so
@@ -145,23 +176,31 @@ class Settings(
     @classmethod
     def _split_sentinels(cls, value: Any) -> Any:
         """``LINE311_REDIS_SENTINELS``: ``host:port,host:port`` or a JSON list."""
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if text.startswith("["):
-            import json
-
-            try:
-                return json.loads(text)
-            except ValueError as exc:
-                raise ValueError(f"not a JSON list of host:port: {exc}") from None
-        return [part.strip() for part in text.split(",") if part.strip()]
+        return _split_list(value, "host:port")
 
     @field_validator("redis_sentinels")
     @classmethod
     def _check_sentinels(cls, value: list[str]) -> list[str]:
         for entry in value:
             sentinel_address(entry)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("kamailio_rpc_allow", mode="before")
+    @classmethod
+    def _split_rpc_allow(cls, value: Any) -> Any:
+        """``LINE311_KAMAILIO_RPC_ALLOW``: ``net,net`` or a JSON list."""
+        return _split_list(value, "networks")
+
+    @field_validator("kamailio_rpc_allow")
+    @classmethod
+    def _check_rpc_allow(cls, value: list[str]) -> list[str]:
+        return [rpc_network(entry) for entry in value]  # raises ValueError naming the entry
+
+    @field_validator("kamailio_rpc_token")
+    @classmethod
+    def _check_rpc_token(cls, value: SecretStr) -> SecretStr:
+        if not RPC_TOKEN.fullmatch(value.get_secret_value() or "-"):
+            raise ValueError("only letters, digits and . _ ~ + / = - (a bearer token)")
         return value
 
     @field_validator("timezone")

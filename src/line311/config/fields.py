@@ -165,8 +165,22 @@ class AsteriskSettings(BaseModel):
         ge=1,
         le=65535,
         description="With asterisks >= 2: the TCP port (on sip_host) where Kamailio answers "
-        "JSON-RPC over HTTP (/RPC), to clients on its own host only; the controller reads the "
-        "CCR phones' registrations there.",
+        "JSON-RPC over HTTP (/RPC), to clients on its own host or in kamailio_rpc_allow that "
+        "send kamailio_rpc_token; the controller reads the CCR phones' registrations and the "
+        "edge's counters there.",
+    )
+    kamailio_rpc_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDR, e.g. 10.0.0.0/24; a bare address is one host) whose "
+        "clients Kamailio's RPC answers besides its own host: the controllers' hosts when they "
+        "run apart from Kamailio. In the environment: comma-separated or a JSON list.",
+    )
+    kamailio_rpc_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token every request to Kamailio's RPC must carry (Authorization: "
+        "Bearer ...); the controller sends it. Generated into secrets.toml when unset; with "
+        "the controller on another host than Kamailio, set the same on both. Letters, digits "
+        "and . _ ~ + / = - only.",
     )
     kamailio_failover_timeout: float = Field(
         default=5.0,

@@ -34,6 +34,7 @@ SECRET_FIELDS = (
     "crm_api_key",
     "crm_webhook_secret",
     "dashboard_secret",
+    "kamailio_rpc_token",
     "redis_password",
 )
 OPTIONAL_SECRET_FIELDS = ("redis_sentinel_password",)

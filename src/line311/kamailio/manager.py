@@ -47,6 +47,7 @@ __all__ = [
     "find_kamailio",
     "keepalive_values",
     "parse_dispatcher_list",
+    "rpc_sources",
     "sip_ping",
 ]
 
@@ -200,6 +201,8 @@ class KamailioManager(Daemon):
             "sip_host": s.sip_host,
             "sip_port": str(s.sip_port),
             "rpc_port": str(s.kamailio_rpc_port),
+            "rpc_sources": rpc_sources(s.kamailio_rpc_allow),
+            "rpc_token": s.kamailio_rpc_token.get_secret_value(),
             "failover_ms": str(round(s.kamailio_failover_timeout * 1000)),
             "modules_dir": self.installation.modules_dir,
             "run_dir": f"{self.server_dir}/run",
@@ -287,6 +290,13 @@ class KamailioManager(Daemon):
 
 
 _DEST = re.compile(r"URI:\s*(sip:\S+)\s+FLAGS:\s*(\S+)")
+
+
+def rpc_sources(allow: list[str]) -> str:
+    """The condition of kamailio.cfg on a client of its RPC: this host (a loopback address or
+    one Kamailio listens on), or a network of `kamailio_rpc_allow` (``address/prefix``)."""
+    nets = [f"src_ip == {net}" for net in allow]
+    return " || ".join(["src_ip == 127.0.0.0/8", "src_ip == myself", *nets])
 
 
 def keepalive_values(frequency: int) -> dict[str, str]:

@@ -55,13 +55,28 @@ class KamailioRpcError(KamailioError):
     """Kamailio's RPC did not answer, or answered with an error or something unreadable."""
 
 
+REFUSED = {
+    401: " (Kamailio refused the token: set the same kamailio_rpc_token for both)",
+    403: " (Kamailio does not take RPC from this host: add it to kamailio_rpc_allow)",
+}
+
+
 class KamailioRpc:
     """Kamailio's JSON-RPC over HTTP (its ``jsonrpcs`` module on ``xhttp``), at ``url``
-    (``http://host:port/RPC``)."""
+    (``http://host:port/RPC``), with the bearer ``token`` it requires (`kamailio_rpc_token`)."""
 
-    def __init__(self, url: str, *, timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str,
+        timeout: float = 2.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.url = url
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._http = httpx.AsyncClient(
+            timeout=timeout, headers={"Authorization": f"Bearer {token}"}, transport=transport
+        )
         self._id = 0
 
     async def call(self, method: str, *params: str) -> Any:
@@ -81,7 +96,8 @@ class KamailioRpc:
             message = error.get("message") if isinstance(error, dict) else error
             raise KamailioRpcError(f"{method}: {message}")
         if response.status_code != 200:
-            raise KamailioRpcError(f"{method}: HTTP {response.status_code}")
+            why = REFUSED.get(response.status_code, "")
+            raise KamailioRpcError(f"{method}: HTTP {response.status_code}{why}")
         if not isinstance(answer, dict):
             raise KamailioRpcError(f"{method}: not a JSON-RPC answer")
         if "result" not in answer:

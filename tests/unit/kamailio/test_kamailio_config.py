@@ -107,12 +107,17 @@ def test_the_dispatcher_list_rpc_output_gives_each_asterisk_and_whether_it_is_up
 def test_given_two_asterisks_then_kamailio_answers_rpc_on_its_own_tcp_port_to_this_host_only(
     tmp_path: Path,
 ) -> None:
-    cfg = _cfg(tmp_path, kamailio_rpc_port=5071)
+    cfg = _cfg(tmp_path, kamailio_rpc_port=5071, kamailio_rpc_token="t0ken-Of-the-RPC+/=~._")
     assert "listen=tcp:127.0.0.1:5071\n" in cfg
     assert "disable_tcp=yes" not in cfg
     assert 'loadmodule "jsonrpcs.so"' in cfg
     assert 'modparam("jsonrpcs", "transport", 1)' in cfg  # HTTP only: no FIFO, no socket
     assert "if ($Rp != 5071 || !(src_ip == 127.0.0.0/8 || src_ip == myself))" in cfg
+    # then the bearer token, from every client
+    rpc = cfg.split("\nevent_route[xhttp:request] {")[1].split("\n}\n")[0]
+    token = rpc.index('if ($hdr(Authorization) != "Bearer t0ken-Of-the-RPC+/=~._") {')
+    assert rpc.index("src_ip == myself") < token < rpc.index('xhttp_reply("401", "Unauthorized"')
+    assert token < rpc.index("jsonrpc_dispatch()")
     assert 'if (!($hu =~ "^/RPC/?$"))' in cfg  # POST /RPC only
     assert "if (!jsonrpc_dispatch())" in cfg
     assert "if (proto != UDP)" in cfg  # no SIP on the TCP listener
@@ -213,3 +218,34 @@ def test_given_two_asterisks_then_kamailio_counts_failovers_and_late_answers_for
     late = cfg.split("\nroute[LATE_ANSWER] {")[1].split("\n}\n")[0]
     once = late.index("$sht(winner=>$ci/$cs/$si:$sp/bye) = 1;")
     assert late.index('update_stat("line311_late_answers", "+1");') > once  # once per call
+
+
+def test_given_networks_allowed_then_kamailio_answers_rpc_from_them_too(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, kamailio_rpc_allow="10.0.0.0/24, 192.0.2.7,2001:db8::/64")
+    assert (
+        "if ($Rp != 5070 || !(src_ip == 127.0.0.0/8 || src_ip == myself"
+        " || src_ip == 10.0.0.0/24 || src_ip == 192.0.2.7/32 || src_ip == 2001:db8::/64))"
+    ) in cfg
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"kamailio_rpc_allow": "10.0.0.0/24,10.0.0.5/24"}, r"kamailio_rpc_allow.*'10.0.0.5/24'"),
+        ({"kamailio_rpc_allow": "kamailio.example"}, r"kamailio_rpc_allow.*not a network"),
+        ({"kamailio_rpc_allow": "[10.0.0.0/8"}, r"kamailio_rpc_allow.*not a JSON list"),
+        ({"kamailio_rpc_token": 'a"b\\c-token-0123456789'}, r"kamailio_rpc_token.*bearer token"),
+        ({"kamailio_rpc_token": "short"}, r"kamailio_rpc_token is too weak"),
+    ],
+)
+def test_given_a_bad_rpc_allow_or_token_then_the_settings_are_refused(
+    tmp_path: Path, overrides: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(state_dir=tmp_path, asterisks=2, **overrides)
+
+
+def test_given_no_rpc_token_then_one_is_generated_and_kept(tmp_path: Path) -> None:
+    first = load_settings(state_dir=tmp_path).kamailio_rpc_token.get_secret_value()
+    assert len(first) >= 16
+    assert load_settings(state_dir=tmp_path).kamailio_rpc_token.get_secret_value() == first

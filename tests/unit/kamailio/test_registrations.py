@@ -140,9 +140,7 @@ async def test_given_an_agent_the_router_does_not_know_then_the_others_are_still
 
 
 def _rpc_over(handler: httpx.MockTransport) -> KamailioRpc:
-    rpc = KamailioRpc("http://127.0.0.1:5070/RPC")
-    rpc._http = httpx.AsyncClient(transport=handler)
-    return rpc
+    return KamailioRpc("http://127.0.0.1:5070/RPC", token="t0ken-of-the-rpc", transport=handler)
 
 
 async def test_the_rpc_client_posts_json_rpc_and_returns_the_result() -> None:
@@ -151,6 +149,7 @@ async def test_the_rpc_client_posts_json_rpc_and_returns_the_result() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         seen.append(body)
+        assert request.headers["Authorization"] == "Bearer t0ken-of-the-rpc"
         return httpx.Response(200, json={"jsonrpc": "2.0", "result": dump(), "id": body["id"]})
 
     rpc = _rpc_over(httpx.MockTransport(answer))
@@ -164,7 +163,10 @@ async def test_the_rpc_client_posts_json_rpc_and_returns_the_result() -> None:
 @pytest.mark.parametrize(
     ("response", "message"),
     [
-        (httpx.Response(403, text="RPC from this host only"), "HTTP 403"),
+        (httpx.Response(403, text="RPC from this host or kamailio_rpc_allow only"),
+         "HTTP 403 .*add it to kamailio_rpc_allow"),
+        (httpx.Response(401, text="send the kamailio_rpc_token as a bearer token"),
+         "HTTP 401 .*the same kamailio_rpc_token"),
         (httpx.Response(200, text="<html>"), "not a JSON-RPC answer"),
         (httpx.Response(200, json=[1]), "not a JSON-RPC answer"),
         (httpx.Response(500, json={"error": {"code": 500, "message": "Method Not Found"}}),
