@@ -60,6 +60,7 @@ __all__ = [
     "REPO_ROOT",
     "Settings",
     "load_settings",
+    "peer_address",
     "rpc_network",
     "sentinel_address",
 ]
@@ -102,12 +103,32 @@ def rpc_network(entry: str) -> str:
         raise ValueError(f"not a network (CIDR, e.g. 10.0.0.0/24): {entry!r} ({exc})") from None
 
 
+def peer_address(entry: str) -> str:
+    """A Kamailio peer's DMQ address (`kamailio_peers`) as ``IP:port`` (``[v6]:port``);
+    ValueError naming the entry if it is not an IP address and a port."""
+    import ipaddress
+
+    match = _HOST_PORT.fullmatch(entry.strip())
+    try:
+        if match is None or not 1 <= int(match.group(2)) <= 65535:
+            raise ValueError("no port")
+        address = ipaddress.ip_address(match.group(1).strip("[]"))
+    except ValueError:
+        raise ValueError(f"a peer must be IP:port (its DMQ listener), got {entry!r}") from None
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return f"{host}:{match.group(2)}"
+
+
+_V6_FIRST = re.compile(r"\[[0-9A-Fa-f:.]+\]:\d")
+"""A comma-separated list that starts with an IPv6 ``[address]:port``, not a JSON list."""
+
+
 def _split_list(value: Any, what: str) -> Any:
     """A list setting given as text (the environment): comma-separated or a JSON list."""
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if text.startswith("["):
+    if text.startswith("[") and not _V6_FIRST.match(text):
         import json
 
         try:
@@ -185,6 +206,17 @@ class Settings(
             sentinel_address(entry)  # raises ValueError naming the bad entry
         return value
 
+    @field_validator("kamailio_peers", mode="before")
+    @classmethod
+    def _split_peers(cls, value: Any) -> Any:
+        """``LINE311_KAMAILIO_PEERS``: ``ip:port,ip:port`` or a JSON list."""
+        return _split_list(value, "IP:port")
+
+    @field_validator("kamailio_peers")
+    @classmethod
+    def _check_peers(cls, value: list[str]) -> list[str]:
+        return [peer_address(entry) for entry in value]  # raises ValueError naming the entry
+
     @field_validator("kamailio_rpc_allow", mode="before")
     @classmethod
     def _split_rpc_allow(cls, value: Any) -> Any:
@@ -236,6 +268,8 @@ class Settings(
         }
         if self.asterisks >= 2:
             ports["kamailio_rpc_port"] = self.kamailio_rpc_port
+            if self.kamailio_peers:
+                ports["kamailio_dmq_port"] = self.kamailio_dmq_port
         if self.dashboard_process:
             if self.live_state != "redis":
                 raise ValueError(

@@ -169,6 +169,21 @@ class AsteriskSettings(BaseModel):
         "send kamailio_rpc_token; the controller reads the CCR phones' registrations and the "
         "edge's counters there.",
     )
+    kamailio_peers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="With asterisks >= 2 and a pair of Kamailios: IP:port of the other "
+        "Kamailio's DMQ listener (its kamailio_dmq_port). Set on each node, the CCR phones' "
+        "registrations (dmq_usrloc) and each call's Asterisk (htable) are replicated between "
+        "them, so either node reaches every phone; a node that starts asks its peer for every "
+        "registration. In the environment: comma-separated or a JSON list. Empty: one Kamailio.",
+    )
+    kamailio_dmq_port: int = Field(
+        default=5090,
+        ge=1,
+        le=65535,
+        description="With kamailio_peers: the UDP port (on sip_host) where this Kamailio "
+        "takes its peers' DMQ messages (KDMQ), from those peers only.",
+    )
     kamailio_rpc_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Networks (CIDR, e.g. 10.0.0.0/24; a bare address is one host) whose "

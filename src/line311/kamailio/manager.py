@@ -44,6 +44,7 @@ __all__ = [
     "KamailioInstallation",
     "KamailioManager",
     "KamailioStatus",
+    "dmq_values",
     "find_kamailio",
     "keepalive_values",
     "parse_dispatcher_list",
@@ -203,6 +204,7 @@ class KamailioManager(Daemon):
             "rpc_port": str(s.kamailio_rpc_port),
             "rpc_sources": rpc_sources(s.kamailio_rpc_allow),
             "rpc_token": s.kamailio_rpc_token.get_secret_value(),
+            **dmq_values(s.sip_host, s.kamailio_dmq_port, s.kamailio_peers),
             "failover_ms": str(round(s.kamailio_failover_timeout * 1000)),
             "modules_dir": self.installation.modules_dir,
             "run_dir": f"{self.server_dir}/run",
@@ -290,6 +292,55 @@ class KamailioManager(Daemon):
 
 
 _DEST = re.compile(r"URI:\s*(sip:\S+)\s+FLAGS:\s*(\S+)")
+
+
+def dmq_values(host: str, port: int, peers: list[str]) -> dict[str, str]:
+    """The parts of kamailio.cfg that make this Kamailio one of a pair (or more): its DMQ
+    listener on ``host:port``, ``dmq_usrloc`` for the location table, the ``media`` htable
+    replicated, and KDMQ taken from ``peers`` (``IP:port``) only. All empty with no peers."""
+    if not peers:
+        return dict.fromkeys(
+            ("dmq_listen", "dmq_modules", "dmq_params", "dmq_request", "media_dmq"), ""
+        )
+    own = f"[{host}]" if ":" in host else host
+    notify = "".join(f'modparam("dmq", "notification_address", "sip:{p}")\n' for p in peers)
+    sources = " || ".join(
+        "(src_ip == {} && src_port == {})".format(*p.rsplit(":", 1)) for p in peers
+    )
+    return {
+        "dmq_listen": f"# KDMQ from the peers (kamailio_peers) only: request_route\n"
+        f"listen=udp:{own}:{port}\n",
+        "dmq_modules": 'loadmodule "dmq.so"\nloadmodule "dmq_usrloc.so"\n',
+        "dmq_params": (
+            f'modparam("dmq", "server_address", "sip:{own}:{port}")\n'
+            f'modparam("dmq", "server_socket", "udp:{own}:{port}")\n'
+            f"{notify}"
+            + ('modparam("dmq", "multi_notify", 0)\n' if len(peers) > 1 else "")
+            + 'modparam("dmq", "num_workers", 2)\n'
+            "# every save and delete in the location table goes to the peers; a node that\n"
+            "# starts asks them for every contact\n"
+            'modparam("dmq_usrloc", "enable", 1)\n'
+            'modparam("dmq_usrloc", "sync", 1)\n'
+            'modparam("dmq_usrloc", "batch_msg_contacts", 50)\n'
+            'modparam("dmq_usrloc", "batch_size", 4000)\n'
+            'modparam("dmq_usrloc", "batch_usleep", 1000)\n'
+            'modparam("htable", "enable_dmq", 1)\n'
+        ),
+        "dmq_request": (
+            f"\tif ($Rp == {port}) {{\n"
+            "\t\t# the DMQ listener: KDMQ from a peer, nothing else\n"
+            f'\t\tif (is_method("KDMQ") && ({sources})) {{\n'
+            "\t\t\tdmq_handle_message();\n"
+            "\t\t\texit;\n"
+            "\t\t}\n"
+            '\t\tif (!is_method("ACK")) {\n'
+            '\t\t\tsl_send_reply("403", "Not a peer");\n'
+            "\t\t}\n"
+            "\t\texit;\n"
+            "\t}\n"
+        ),
+        "media_dmq": "dmqreplicate=1;",
+    }
 
 
 def rpc_sources(allow: list[str]) -> str:

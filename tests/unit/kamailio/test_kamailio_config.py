@@ -249,3 +249,61 @@ def test_given_no_rpc_token_then_one_is_generated_and_kept(tmp_path: Path) -> No
     first = load_settings(state_dir=tmp_path).kamailio_rpc_token.get_secret_value()
     assert len(first) >= 16
     assert load_settings(state_dir=tmp_path).kamailio_rpc_token.get_secret_value() == first
+
+
+def test_given_no_peers_then_kamailio_is_one_node_with_nothing_of_dmq(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    assert "dmq" not in cfg.replace("dmq_listen", "")
+    assert 'modparam("htable", "htable", "media=>size=12;autoexpire=14400;")' in cfg
+    assert "{{" not in cfg
+
+
+def test_given_a_peer_then_kamailio_shares_registrations_and_media_with_it_over_dmq(
+    tmp_path: Path,
+) -> None:
+    cfg = _cfg(tmp_path, kamailio_peers="127.0.0.1:5091", kamailio_dmq_port=5090)
+    # its own DMQ listener after the SIP one (SIP requests it makes leave from the SIP port)
+    assert cfg.index("listen=udp:127.0.0.1:5060\n") < cfg.index("listen=udp:127.0.0.1:5090\n")
+    assert cfg.index('loadmodule "usrloc.so"') < cfg.index('loadmodule "dmq.so"')
+    assert cfg.index('loadmodule "dmq.so"') < cfg.index('loadmodule "dmq_usrloc.so"')
+    assert 'modparam("dmq", "server_address", "sip:127.0.0.1:5090")' in cfg
+    assert 'modparam("dmq", "notification_address", "sip:127.0.0.1:5091")' in cfg
+    assert 'modparam("dmq_usrloc", "enable", 1)' in cfg
+    assert 'modparam("dmq_usrloc", "sync", 1)' in cfg  # a node that starts asks for all
+    assert 'modparam("htable", "htable", "media=>size=12;autoexpire=14400;dmqreplicate=1;")' in cfg
+    assert 'modparam("htable", "enable_dmq", 1)' in cfg
+    # the DMQ port takes KDMQ from the peer only, before anything else; nothing else there
+    route = cfg.split("\nrequest_route {\n")[1]
+    assert route.startswith("\tif ($Rp == 5090) {\n")
+    kdmq = route.index('if (is_method("KDMQ") && ((src_ip == 127.0.0.1 && src_port == 5091))) {')
+    assert kdmq < route.index("dmq_handle_message();") < route.index('"403", "Not a peer"')
+    assert route.index('"403", "Not a peer"') < route.index("if (proto != UDP) {")
+    assert "{{" not in cfg
+
+
+@pytest.mark.parametrize(
+    ("peers", "message"),
+    [
+        ("kamailio-b:5090", r"kamailio_peers.*IP:port.*'kamailio-b:5090'"),
+        ("10.0.0.12", r"kamailio_peers.*IP:port"),
+        ("10.0.0.12:70000", r"kamailio_peers.*IP:port"),
+    ],
+)
+def test_given_a_peer_that_is_not_ip_and_port_then_the_settings_are_refused(
+    tmp_path: Path, peers: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(state_dir=tmp_path, asterisks=2, kamailio_peers=peers)
+
+
+def test_given_a_peer_then_its_dmq_port_must_be_one_of_its_own(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="kamailio_dmq_port and sip_port are both 5060"):
+        load_settings(
+            state_dir=tmp_path,
+            asterisks=2,
+            sip_port=5060,
+            kamailio_peers="10.0.0.12:5090",
+            kamailio_dmq_port=5060,
+        )
+    settings = load_settings(state_dir=tmp_path, kamailio_peers="[2001:db8::12]:5090")
+    assert settings.kamailio_peers == ["[2001:db8::12]:5090"]

@@ -95,6 +95,8 @@ def test_the_status_table_shows_each_process_with_uptime_and_restarts(tmp_path: 
         ("s1:26379", [("s1", 26379)]),
         (" s1:26379 , 10.0.0.2:26380,", [("s1", 26379), ("10.0.0.2", 26380)]),
         ('["s1:26379", "[::1]:26381"]', [("s1", 26379), ("::1", 26381)]),
+        # comma-separated, an IPv6 one first: not taken for a JSON list
+        ("[::1]:26381,s1:26379", [("::1", 26381), ("s1", 26379)]),
     ],
 )
 def test_given_sentinels_in_the_environment_then_comma_separated_or_json_is_read(

@@ -1,0 +1,134 @@
+"""Two Kamailios as a pair (`kamailio_peers`): Debian's Kamailio 6.1 with line311's config,
+each the other's DMQ peer, on loopback. What one learns of the CCR phones (a REGISTER, an
+un-REGISTER) the other knows within moments, and a node that starts asks its peer for every
+registration, so either node reaches every phone. KDMQ from anyone but the peer is refused.
+No Asterisk: the location table is Kamailio's alone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from line311.kamailio.manager import KamailioManager
+from line311.kamailio.registrations import KamailioRpc, registered_aors
+from line311.sim.sipp import free_udp_port, register_phone
+from tests.conftest import _test_settings, fleet_ports
+from tests.fixtures.polling import wait_until
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "pair-of-edges-agent-pw-0123"
+TOKEN = "pair-of-edges-rpc-token-0123"
+
+
+@contextlib.contextmanager
+def _node(workdir: Path, name: str, dmq_port: int, peer_dmq_port: int) -> Iterator[KamailioManager]:
+    settings = _test_settings(
+        workdir,
+        asterisk_instance=f"kpair{name}{id(workdir)}",
+        **fleet_ports(2),
+        kamailio_peers=[f"127.0.0.1:{peer_dmq_port}"],
+        kamailio_dmq_port=dmq_port,
+        kamailio_rpc_token=TOKEN,
+        agent_password=PASSWORD,
+        agent_qualify_frequency=0,  # no keepalive: the test's phones do not stay to answer
+    )
+    manager = KamailioManager(settings)
+    manager.start(wait=15)
+    try:
+        yield manager
+    finally:
+        manager.stop()
+        shutil.rmtree(manager.installation.host_path(manager.server_dir), ignore_errors=True)
+
+
+def _registered(node: KamailioManager) -> set[str]:
+    """The AoRs with a live contact in ``node``'s location table, read as the controller does."""
+
+    async def read() -> set[str]:
+        rpc = KamailioRpc(f"http://127.0.0.1:{node.settings.kamailio_rpc_port}/RPC", token=TOKEN)
+        try:
+            return registered_aors(await rpc.call("ul.dump", "brief"))
+        finally:
+            await rpc.aclose()
+
+    return asyncio.run(read())
+
+
+def _register(
+    workdir: Path, node: KamailioManager, agent: str, *, port: int = 0, expires: int = 3600
+) -> int:
+    """REGISTER ``agent``'s phone (its contact on ``port``, a free one by default) with
+    ``node``; ``expires=0`` takes that contact out. Returns the port."""
+    port = port or free_udp_port()
+    register_phone(
+        workdir / f"{agent}-{expires}", node.settings.sip_port, agent, PASSWORD, port,
+        expires=expires,
+    )  # fmt: skip
+    return port
+
+
+def test_given_a_pair_then_each_node_knows_every_phone_whichever_it_registered_with(
+    tmp_path: Path,
+) -> None:
+    dmq_a, dmq_b = free_udp_port(), free_udp_port()
+    with _node(tmp_path / "a", "a", dmq_a, dmq_b) as a:
+        phone1 = _register(tmp_path, a, "agent1")
+        assert _registered(a) == {"agent1"}
+        # B starts after the REGISTER: it asks A for every contact (dmq_usrloc sync)
+        with _node(tmp_path / "b", "b", dmq_b, dmq_a) as b:
+            wait_until(lambda: _registered(b) == {"agent1"}, 15, "B synced agent1 from A")
+            # a phone registering with B: A knows it too
+            _register(tmp_path, b, "agent2")
+            wait_until(lambda: _registered(a) == {"agent1", "agent2"}, 10, "agent2 on A")
+            # a phone leaving through A (un-REGISTER): B forgets it too
+            _register(tmp_path, a, "agent1", port=phone1, expires=0)
+            wait_until(lambda: _registered(b) == {"agent2"}, 10, "agent1 gone from B")
+            assert _registered(a) == {"agent2"}
+            # the Asterisk of a call taken by A (for in-dialog requests that come without a
+            # Route header): B has it too
+            a.rpc("htable.sets", "media", "call-via-a", "sip:127.0.0.1:5161")
+            wait_until(
+                lambda: "sip:127.0.0.1:5161" in b.rpc("htable.get", "media", "call-via-a"),
+                10,
+                "the media htable replicated to B",
+            )
+
+
+def test_given_a_pair_then_a_node_takes_kdmq_from_its_peer_only(tmp_path: Path) -> None:
+    dmq_a, dmq_b = free_udp_port(), free_udp_port()
+    with _node(tmp_path / "a", "a", dmq_a, dmq_b) as a:
+        # a stranger's KDMQ to A's DMQ port, as dmq_usrloc would send a contact: refused
+        kdmq = (
+            f"KDMQ sip:usrloc@127.0.0.1:{dmq_a} SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-stranger-1\r\n"
+            "From: <sip:usrloc@127.0.0.1>;tag=stranger\r\n"
+            f"To: <sip:usrloc@127.0.0.1:{dmq_a}>\r\n"
+            "Call-ID: stranger-kdmq-1\r\n"
+            "CSeq: 1 KDMQ\r\n"
+            "Max-Forwards: 1\r\n"
+            "Content-Type: application/json\r\n"
+            "Content-Length: {length}\r\n\r\n{body}"
+        )
+        body = (
+            '{"action":1,"aor":"agent9","ruid":"x","c":"sip:agent9@198.51.100.9:5060",'
+            '"received":"","path":"","callid":"c","user_agent":"u","instance":"",'
+            '"expires":9999999999,"cseq":1,"flags":0,"cflags":0,"q":-1,"last_modified":1,'
+            '"methods":4294967295,"reg_id":0,"server_id":0}'
+        )
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+            stranger.bind(("127.0.0.1", 0))
+            stranger.settimeout(5)
+            message = kdmq.format(
+                port=stranger.getsockname()[1], length=len(body.encode()), body=body
+            )
+            stranger.sendto(message.encode(), ("127.0.0.1", dmq_a))
+            answer = stranger.recv(4096).decode(errors="replace")
+        assert answer.startswith("SIP/2.0 403 Not a peer\r\n"), answer
+        assert _registered(a) == set()
