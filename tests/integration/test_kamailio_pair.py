@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from line311.kamailio.manager import KamailioManager
+from line311.kamailio.manager import KamailioManager, Peer
 from line311.kamailio.registrations import KamailioRpc, registered_aors
 from line311.sim.sipp import free_udp_port, register_phone
 from tests.conftest import _test_settings, fleet_ports
@@ -84,6 +84,9 @@ def test_given_a_pair_then_each_node_knows_every_phone_whichever_it_registered_w
         # B starts after the REGISTER: it asks A for every contact (dmq_usrloc sync)
         with _node(tmp_path / "b", "b", dmq_b, dmq_a) as b:
             wait_until(lambda: _registered(b) == {"agent1"}, 15, "B synced agent1 from A")
+            # what `line311 kamailio status` shows of the pair, on each node
+            assert a.status().peers == (Peer(f"127.0.0.1:{dmq_b}", "active"),)
+            assert b.status().peers == (Peer(f"127.0.0.1:{dmq_a}", "active"),)
             # a phone registering with B: A knows it too
             _register(tmp_path, b, "agent2")
             wait_until(lambda: _registered(a) == {"agent1", "agent2"}, 10, "agent2 on A")

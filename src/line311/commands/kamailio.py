@@ -40,7 +40,8 @@ def down(ctx: typer.Context) -> None:
 
 @app.command()
 def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Say whether Kamailio answers and which Asterisks it sends calls to (exit 1 when down)."""
+    """Say whether Kamailio answers, which Asterisks it sends calls to and, one of a pair, how
+    its peers are (exit 1 when down)."""
     st = _manager(ctx).status()
     if as_json:
         typer.echo(status_json(st))
@@ -49,4 +50,6 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
         typer.echo(status_line("Kamailio", st, label=st.instance, answers=answers))
         for d in st.destinations:
             typer.echo(f"  {d.uri}  {'up' if d.active else 'DOWN'} ({d.flags})")
+        for p in st.peers:
+            typer.echo(f"  peer {p.address}  {'up' if p.active else 'DOWN'} ({p.status})")
     raise typer.Exit(0 if st.ready else 1)

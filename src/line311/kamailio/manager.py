@@ -44,10 +44,12 @@ __all__ = [
     "KamailioInstallation",
     "KamailioManager",
     "KamailioStatus",
+    "Peer",
     "dmq_values",
     "find_kamailio",
     "keepalive_values",
     "parse_dispatcher_list",
+    "parse_dmq_nodes",
     "rpc_sources",
     "sip_ping",
 ]
@@ -122,11 +124,25 @@ class Destination:
 
 
 @dataclass(frozen=True, slots=True)
+class Peer:
+    """Another Kamailio of the pair (`kamailio_peers`), as this one's DMQ sees it."""
+
+    address: str  # host:port of its DMQ listener
+    status: str  # active, not_active, disabled, pending (dmq's words)
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+
+@dataclass(frozen=True, slots=True)
 class KamailioStatus(DaemonStatus):
     ready: bool
     sip: str
     destinations: tuple[Destination, ...]
     log_file: Path
+    peers: tuple[Peer, ...] = ()
+    """With `kamailio_peers`: the other nodes as DMQ sees them (empty when not answering)."""
 
 
 class KamailioManager(Daemon):
@@ -270,6 +286,13 @@ class KamailioManager(Daemon):
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
         return proc.stdout
 
+    def peers(self) -> tuple[Peer, ...]:
+        """The other Kamailios of the pair as DMQ sees them (empty with no peers, or when
+        Kamailio is not answering)."""
+        if not self.settings.kamailio_peers:
+            return ()
+        return parse_dmq_nodes(self.rpc("dmq.list_nodes"))
+
     def destinations(self) -> tuple[Destination, ...]:
         """The dispatcher's view of the Asterisks (empty when Kamailio is not answering)."""
         return parse_dispatcher_list(self.rpc("dispatcher.list"))
@@ -288,10 +311,29 @@ class KamailioManager(Daemon):
             sip=f"udp:{s.sip_host}:{s.sip_port}",
             destinations=self.destinations() if ready else (),
             log_file=self.log_file,
+            peers=self.peers() if ready else (),
         )
 
 
 _DEST = re.compile(r"URI:\s*(sip:\S+)\s+FLAGS:\s*(\S+)")
+
+
+_NODE_FIELD = re.compile(r"^\s*(\w+):\s*(.*?)\s*$")
+
+
+def parse_dmq_nodes(text: str) -> tuple[Peer, ...]:
+    """The other nodes in ``kamcmd dmq.list_nodes`` output (one ``{ key: value ... }`` block
+    per node; this node's own has ``local: 1``)."""
+    peers = []
+    for block in re.findall(r"\{([^{}]*)\}", text):
+        fields: dict[str, str] = {
+            m.group(1): m.group(2) for line in block.splitlines() if (m := _NODE_FIELD.match(line))
+        }
+        if fields.get("local") == "1" or "host" not in fields:
+            continue
+        host = fields["host"] if ":" not in fields["host"] else f"[{fields['host']}]"
+        peers.append(Peer(f"{host}:{fields.get('port', '')}", fields.get("status", "unknown")))
+    return tuple(peers)
 
 
 def dmq_values(host: str, port: int, peers: list[str]) -> dict[str, str]:

@@ -14,7 +14,9 @@ from line311.kamailio.errors import KamailioConfigError
 from line311.kamailio.manager import (
     KamailioInstallation,
     KamailioManager,
+    Peer,
     parse_dispatcher_list,
+    parse_dmq_nodes,
 )
 from line311.sim.sipp import free_udp_port
 
@@ -307,3 +309,19 @@ def test_given_a_peer_then_its_dmq_port_must_be_one_of_its_own(tmp_path: Path) -
         )
     settings = load_settings(state_dir=tmp_path, kamailio_peers="[2001:db8::12]:5090")
     assert settings.kamailio_peers == ["[2001:db8::12]:5090"]
+
+
+def test_the_peers_are_read_from_dmq_list_nodes_as_kamailio_6_1_prints_it() -> None:
+    text = (  # kamcmd dmq.list_nodes of Kamailio 6.1.5, one peer and itself
+        "{\n\thost: 127.0.0.1\n\tport: 54347\n\tproto: *\n\tresolved_ip: 127.0.0.1\n"
+        "\tstatus: active\n\tlast_notification: 0\n\tlocal: 0\n\tfail_count: 0\n}\n"
+        "{\n\thost: 127.0.0.1\n\tport: 45128\n\tproto: *\n\tresolved_ip: 127.0.0.1\n"
+        "\tstatus: active\n\tlast_notification: 0\n\tlocal: 1\n\tfail_count: 0\n}\n"
+        "{\n\thost: 2001:db8::12\n\tport: 5090\n\tstatus: not_active\n\tlocal: 0\n}\n"
+    )
+    assert parse_dmq_nodes(text) == (
+        Peer("127.0.0.1:54347", "active"),
+        Peer("[2001:db8::12]:5090", "not_active"),
+    )
+    assert [p.active for p in parse_dmq_nodes(text)] == [True, False]
+    assert parse_dmq_nodes("") == ()  # not answering
