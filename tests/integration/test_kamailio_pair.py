@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,12 +18,13 @@ import pytest
 
 from line311.kamailio.manager import KamailioManager, Peer
 from line311.kamailio.registrations import KamailioRpc, registered_aors
-from line311.sim.sipp import free_udp_port, register_phone
+from line311.sim.sipp import free_udp_port, register_phone, start_agent
 from tests.conftest import _test_settings, fleet_ports
 from tests.fixtures.polling import wait_until
 
 pytestmark = pytest.mark.integration
 
+DIALS_PHONE = Path(__file__).parent.parent / "fixtures" / "sipp" / "asterisk_dials_phone.xml"
 PASSWORD = "pair-of-edges-agent-pw-0123"
 TOKEN = "pair-of-edges-rpc-token-0123"
 
@@ -135,3 +137,38 @@ def test_given_a_pair_then_a_node_takes_kdmq_from_its_peer_only(tmp_path: Path) 
             answer = stranger.recv(4096).decode(errors="replace")
         assert answer.startswith("SIP/2.0 403 Not a peer\r\n"), answer
         assert _registered(a) == set()
+
+
+def test_given_a_pair_then_an_asterisk_reaches_a_phone_through_the_node_it_did_not_register_with(
+    tmp_path: Path,
+) -> None:
+    dmq_a, dmq_b = free_udp_port(), free_udp_port()
+    with (
+        _node(tmp_path / "a", "a", dmq_a, dmq_b) as a,
+        _node(tmp_path / "b", "b", dmq_b, dmq_a) as b,
+    ):
+        phone = start_agent(tmp_path / "phone", a.settings.sip_port, "agent1", PASSWORD)
+        try:
+            wait_until(lambda: _registered(b) == {"agent1"}, 10, "agent1 on B")
+            # B's Asterisk 1 (SIPp from its address in B's dispatcher list) calls the CCR's
+            # phone, as the queue's dial of PJSIP/agent1 does: B finds the contact A saved
+            asterisk = b.settings.asterisk_sip_port_base + 1
+            workdir = tmp_path / "asterisk"
+            workdir.mkdir()
+            argv = [
+                shutil.which("sipp") or "sipp", "-sf", str(DIALS_PHONE),
+                f"127.0.0.1:{b.settings.sip_port}", "-s", "agent1", "-m", "1",
+                "-key", "edge_route", f"<sip:127.0.0.1:{b.settings.sip_port};lr>",
+                "-i", "127.0.0.1", "-p", str(asterisk), "-aa",
+                "-trace_msg", "-message_file", str(workdir / "messages.log"),
+                "-timeout", "20s", "-nostdin",
+            ]  # fmt: skip
+            call = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=30)
+            log = (workdir / "messages.log").read_text(errors="replace")
+            assert call.returncode == 0, log[-3000:]
+            wait_until(lambda: phone.invites == 1, 5, "the phone rang once")
+            rang = phone.snapshot().log  # by B, which took the Asterisk's INVITE
+            assert f"Record-Route: <sip:127.0.0.1:{b.settings.sip_port};lr" in rang, rang[-2000:]
+            assert "BYE sip:" in rang, rang[-2000:]  # the Asterisk's, through B
+        finally:
+            phone.stop()
