@@ -7,7 +7,7 @@ from pathlib import Path
 
 from line311.asterisk.manager import AsteriskStatus
 from line311.commands.daemons import down_word, status_json, status_line
-from line311.kamailio.manager import Destination, KamailioStatus
+from line311.kamailio.manager import Destination, KamailioStatus, Peer
 from line311.live.server import RedisStatus
 
 
@@ -22,6 +22,7 @@ def test_the_json_keeps_every_field_in_order_with_paths_as_text() -> None:
         sip="udp:127.0.0.1:5060",
         destinations=(Destination("sip:127.0.0.1:5070", "AP"),),
         log_file=Path("var/kamailio-main.log"),
+        peers=(Peer("10.0.0.12:5090", "active"),),
     )
     assert status_json(st) == json.dumps(
         {
@@ -34,6 +35,7 @@ def test_the_json_keeps_every_field_in_order_with_paths_as_text() -> None:
             "sip": "udp:127.0.0.1:5060",
             "destinations": [{"uri": "sip:127.0.0.1:5070", "flags": "AP"}],
             "log_file": "var/kamailio-main.log",
+            "peers": [{"address": "10.0.0.12:5090", "status": "active"}],
         }
     )
 
