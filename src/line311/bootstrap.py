@@ -61,7 +61,8 @@ if TYPE_CHECKING:
     from line311.crm_bridge.delivery import RecordDelivery
     from line311.dashboard.live import LiveHub
     from line311.kamailio.edge_stats import EdgeCounters
-    from line311.kamailio.registrations import KamailioRpc, RegistrationWatch
+    from line311.kamailio.registrations import RegistrationWatch
+    from line311.kamailio.rpc import KamailioRpc
     from line311.live.desk import DeskLink, DeskMessage
     from line311.live.handoffs import RedisHandoffs
     from line311.live.journal import LiveJournal
@@ -251,7 +252,7 @@ def _phone_watch(
 
 def _kamailio_rpc(settings: Settings) -> KamailioRpc:
     """The JSON-RPC of the fleet's Kamailio (on ``sip_host:kamailio_rpc_port``)."""
-    from line311.kamailio.registrations import KamailioRpc
+    from line311.kamailio.rpc import KamailioRpc
 
     host = settings.sip_host if ":" not in settings.sip_host else f"[{settings.sip_host}]"
     return KamailioRpc(
@@ -260,49 +261,45 @@ def _kamailio_rpc(settings: Settings) -> KamailioRpc:
     )
 
 
-def _closing(
-    run: Callable[[], Coroutine[Any, Any, None]], rpc: KamailioRpc
-) -> Callable[[], Coroutine[Any, Any, None]]:
-    """A task that runs ``run`` and closes ``rpc`` after it, however it ends."""
+@dataclasses.dataclass
+class _KamailioReads:
+    """With several Asterisks, what the controller reads from Kamailio over one RPC client:
+    the CCR phones' registrations (None with ``queue_phone_state`` off) and the edge's
+    counters; `run` reads both until cancelled, then closes the client."""
 
-    async def task() -> None:
+    rpc: KamailioRpc
+    registrations: RegistrationWatch | None
+    counters: EdgeCounters
+
+    async def run(self) -> None:
         try:
-            await run()
+            runs = [self.counters.run()]
+            if self.registrations is not None:
+                runs.append(self.registrations.run())
+            await asyncio.gather(*runs)
         finally:
-            await rpc.aclose()
-
-    return task
+            await self.rpc.aclose()
 
 
-def _registration_watch(
+def _kamailio_reads(
     settings: Settings, desk: PhoneDesk, devices: Mapping[str, str]
-) -> tuple[RegistrationWatch, Callable[[], Coroutine[Any, Any, None]]] | None:
+) -> _KamailioReads | None:
     """With several Asterisks: the registrations of the CCR phones ``devices`` in Kamailio's
     location table, polled and told to the router (`line311.kamailio.registrations`), and
-    the task that polls; None with one Asterisk or ``queue_phone_state`` off."""
-    from line311.asterisk.fleet import uses_edge
-    from line311.kamailio.registrations import RegistrationWatch
-
-    if not settings.queue_phone_state or not uses_edge(settings):
-        return None
-    rpc = _kamailio_rpc(settings)
-    watch = RegistrationWatch(rpc, desk, devices, interval=settings.kamailio_registration_poll)
-    return watch, _closing(watch.run, rpc)
-
-
-def _edge_counters(
-    settings: Settings,
-) -> tuple[EdgeCounters, Callable[[], Coroutine[Any, Any, None]]] | None:
-    """With several Asterisks: Kamailio's failover and late-answer counters
-    (`line311.kamailio.edge_stats`), and the task that reads them; None with one Asterisk."""
+    Kamailio's failover and late-answer counters (`line311.kamailio.edge_stats`); None with
+    one Asterisk."""
     from line311.asterisk.fleet import uses_edge
     from line311.kamailio.edge_stats import EdgeCounters
+    from line311.kamailio.registrations import RegistrationWatch
 
     if not uses_edge(settings):
         return None
     rpc = _kamailio_rpc(settings)
-    counters = EdgeCounters(rpc)
-    return counters, _closing(counters.run, rpc)
+    watch = None
+    if settings.queue_phone_state:
+        poll = settings.kamailio_registration_poll
+        watch = RegistrationWatch(rpc, desk, devices, interval=poll)
+    return _KamailioReads(rpc, watch, EdgeCounters(rpc))
 
 
 async def controller_part(
@@ -474,8 +471,8 @@ async def controller_part(
             stasis_handlers[HANDOVER_ARG] = hand_in.on_stasis
 
         phones = _phone_watch(settings, ari, queues.runtime, queues.desk.endpoints)
-        registrations = _registration_watch(settings, queues.runtime, queues.desk.endpoints)
-        watch = phones if registrations is None else registrations[0]
+        kamailio = _kamailio_reads(settings, queues.runtime, queues.desk.endpoints)
+        watch = phones if kamailio is None else kamailio.registrations
         if watch is not None:
             registered = Gauge(
                 "line311_ccr_phones",
@@ -490,11 +487,10 @@ async def controller_part(
                     functools.partial(_phones_counted, watch.states, online)
                 )
 
-        edge = _edge_counters(settings)
-        if edge is not None:
+        if kamailio is not None:
             from line311.kamailio.edge_stats import EdgeCollector
 
-            registry.register(EdgeCollector(edge[0]))
+            registry.register(EdgeCollector(kamailio.counters))
 
         async def take_up_hand_offs(listed: set[str]) -> None:
             if hand_in is not None:
@@ -513,8 +509,7 @@ async def controller_part(
             stasis_handlers=stasis_handlers,
             tasks=[
                 *queues.tasks(),
-                *([] if registrations is None else [registrations[1]]),
-                *([] if edge is None else [edge[1]]),
+                *([] if kamailio is None else [kamailio.run]),
             ],
             after_resync=take_up_hand_offs,
             watchers={} if phones is None else {"DeviceStateChanged": phones.on_event},

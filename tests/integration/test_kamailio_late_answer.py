@@ -23,7 +23,7 @@ import pytest
 from line311.asterisk.fleet import asterisk_fleet
 from line311.kamailio.edge_stats import EdgeCounters
 from line311.kamailio.manager import KamailioManager
-from line311.kamailio.registrations import KamailioRpc
+from line311.kamailio.rpc import KamailioRpc
 from line311.sim.sipp import SippPhone, free_udp_port
 from tests.conftest import _test_settings, fleet_ports
 from tests.fixtures.polling import wait_until

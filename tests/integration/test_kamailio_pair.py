@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from line311.kamailio.manager import KamailioManager, Peer
-from line311.kamailio.registrations import KamailioRpc, registered_aors
+from line311.kamailio.registrations import registered_aors
+from line311.kamailio.rpc import KamailioRpc
 from line311.sim.sipp import free_udp_port, register_phone, start_agent
 from tests.conftest import _test_settings, fleet_ports
 from tests.fixtures.polling import wait_until

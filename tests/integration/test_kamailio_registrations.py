@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from line311.kamailio.manager import KamailioManager
-from line311.kamailio.registrations import KamailioRpc, KamailioRpcError, RegistrationWatch
+from line311.kamailio.registrations import RegistrationWatch
+from line311.kamailio.rpc import KamailioRpc, KamailioRpcError
 from line311.sim.sipp import start_agent
 from tests.conftest import _test_settings, fleet_ports
 from tests.fixtures.phone_desk import RecordingDesk

@@ -7,7 +7,7 @@ answered after all (``route[LATE_ANSWER]`` of ``kamailio_conf/kamailio.cfg``). B
 Asterisk that is dead or overloaded, which operators want to see before residents do. The
 config counts them (the ``statistics`` module: ``line311_failovers``,
 ``line311_late_answers``); this reads them with one ``stats.fetch script:`` over the same
-JSON-RPC as the registrations (`line311.kamailio.registrations.KamailioRpc`), every
+JSON-RPC client as the registrations (`line311.kamailio.rpc.KamailioRpc`), every
 `EVERY` seconds, and `EdgeCollector` shows the last values read as Prometheus counters::
 
     line311_edge_failovers_total       new calls sent on to another Asterisk
@@ -29,7 +29,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from line311.kamailio.errors import KamailioError
-from line311.kamailio.registrations import KamailioRpcError, RegistrationRpc
+from line311.kamailio.rpc import KamailioRpcError, ReadOutage, RpcCaller
 
 __all__ = ["COUNTERS", "EVERY", "EdgeCollector", "EdgeCounters", "edge_counters"]
 
@@ -79,24 +79,20 @@ class EdgeCounters:
     """Kamailio's edge counters, read every ``interval`` seconds; ``values`` holds the last
     read (empty before the first)."""
 
-    def __init__(self, rpc: RegistrationRpc, *, interval: float = EVERY) -> None:
+    def __init__(self, rpc: RpcCaller, *, interval: float = EVERY) -> None:
         self._rpc = rpc
         self._interval = interval
         self.values: dict[str, int] = {}
-        self._failing = False
+        self._outage = ReadOutage("the edge counters", "kept as they were", logger)
 
     async def poll(self) -> bool:
         """One read; False (logged once while it lasts) when it failed: the values stay."""
         try:
             values = edge_counters(await self._rpc.call("stats.fetch", "script:"))
         except KamailioError as exc:
-            if not self._failing:
-                logger.warning("Kamailio's edge counters not read (%s); kept as they were", exc)
-            self._failing = True
+            self._outage.failed(exc)
             return False
-        if self._failing:
-            logger.info("Kamailio's edge counters read again")
-            self._failing = False
+        self._outage.read()
         self.values = values
         return True
 

@@ -30,8 +30,8 @@ INFO when the table is read again. A Kamailio restart empties its in-memory tabl
 phones read unregistered until they register again, which is true (Kamailio could not reach
 them either).
 
-Kamailio answers RPC only on ``kamailio_rpc_port`` and only to a client on its own host
-(``kamailio_conf/kamailio.cfg``), so the controller runs on the host of the Kamailio.
+Kamailio answers RPC only on ``kamailio_rpc_port``, to a client on its own host or in
+``kamailio_rpc_allow`` that sends ``kamailio_rpc_token`` (`line311.kamailio.rpc`).
 """
 
 from __future__ import annotations
@@ -39,73 +39,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from typing import Any, Protocol
-
-import httpx
+from typing import Any
 
 from line311.kamailio.errors import KamailioError
+from line311.kamailio.rpc import KamailioRpcError, ReadOutage, RpcCaller
 from line311.routing.phones import PhoneDesk, PhoneStates
 
-__all__ = ["KamailioRpc", "KamailioRpcError", "RegistrationWatch", "registered_aors"]
+__all__ = ["RegistrationWatch", "registered_aors"]
 
 logger = logging.getLogger(__name__)
-
-
-class KamailioRpcError(KamailioError):
-    """Kamailio's RPC did not answer, or answered with an error or something unreadable."""
-
-
-REFUSED = {
-    401: " (Kamailio refused the token: set the same kamailio_rpc_token for both)",
-    403: " (Kamailio does not take RPC from this host: add it to kamailio_rpc_allow)",
-}
-
-
-class KamailioRpc:
-    """Kamailio's JSON-RPC over HTTP (its ``jsonrpcs`` module on ``xhttp``), at ``url``
-    (``http://host:port/RPC``), with the bearer ``token`` it requires (`kamailio_rpc_token`)."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        token: str,
-        timeout: float = 2.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.url = url
-        self._http = httpx.AsyncClient(
-            timeout=timeout, headers={"Authorization": f"Bearer {token}"}, transport=transport
-        )
-        self._id = 0
-
-    async def call(self, method: str, *params: str) -> Any:
-        """The ``result`` of ``method``; KamailioRpcError for anything else."""
-        self._id += 1
-        body = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": self._id}
-        try:
-            response = await self._http.post(self.url, json=body)
-        except httpx.HTTPError as exc:
-            raise KamailioRpcError(f"{method}: {type(exc).__name__}: {exc}") from None
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        error = answer.get("error") if isinstance(answer, dict) else None
-        if error is not None:  # jsonrpcs answers an error with an HTTP error status too
-            message = error.get("message") if isinstance(error, dict) else error
-            raise KamailioRpcError(f"{method}: {message}")
-        if response.status_code != 200:
-            why = REFUSED.get(response.status_code, "")
-            raise KamailioRpcError(f"{method}: HTTP {response.status_code}{why}")
-        if not isinstance(answer, dict):
-            raise KamailioRpcError(f"{method}: not a JSON-RPC answer")
-        if "result" not in answer:
-            raise KamailioRpcError(f"{method}: no result")
-        return answer["result"]
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
 
 def registered_aors(dump: Any) -> set[str]:
@@ -155,12 +97,6 @@ def _live(contact: Mapping[str, Any]) -> bool:
     return isinstance(expires, int) and not isinstance(expires, bool) and expires > 0
 
 
-class RegistrationRpc(Protocol):
-    """What the watch asks of Kamailio (`KamailioRpc` has it)."""
-
-    async def call(self, method: str, *params: str) -> Any: ...
-
-
 class RegistrationWatch:
     """Polls Kamailio's location table every ``interval`` seconds and tells ``desk`` when a
     roster phone (``devices``: endpoint such as ``PJSIP/agent1`` -> agent id; the AoR is the
@@ -168,7 +104,7 @@ class RegistrationWatch:
 
     def __init__(
         self,
-        rpc: RegistrationRpc,
+        rpc: RpcCaller,
         desk: PhoneDesk,
         devices: Mapping[str, str],
         *,
@@ -179,7 +115,7 @@ class RegistrationWatch:
         self._interval = interval
         self.states = PhoneStates(desk)
         """What the desk was last told, per agent (`count` feeds line311_ccr_phones)."""
-        self._failing = False
+        self._outage = ReadOutage("CCR phones' registrations", "kept as they were", logger)
         self.polls = 0
         self.failures = 0
 
@@ -190,17 +126,10 @@ class RegistrationWatch:
             registered = registered_aors(await self._rpc.call("ul.dump", "brief"))
         except KamailioError as exc:
             self.failures += 1
-            if not self._failing:
-                logger.warning(
-                    "CCR phones' registrations not read from Kamailio (%s); kept as they were "
-                    "until it answers", exc,
-                )  # fmt: skip
-            self._failing = True
+            self._outage.failed(exc)
             return False
         self.polls += 1
-        if self._failing:
-            logger.info("CCR phones' registrations read from Kamailio again")
-            self._failing = False
+        self._outage.read()
         for aor, agent_id in self._agents.items():
             online = aor in registered
             first = self.states.online(agent_id) is None

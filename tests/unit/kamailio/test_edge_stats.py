@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from line311.kamailio.edge_stats import EdgeCollector, EdgeCounters, edge_counters
-from line311.kamailio.registrations import KamailioRpcError
+from line311.kamailio.rpc import KamailioRpcError
 
 FETCHED = {"script.line311_failovers": "3", "script.line311_late_answers": "1"}
 
@@ -60,7 +60,7 @@ async def test_given_reads_then_the_last_good_one_is_kept_and_a_failure_said_onc
         assert await counters.poll()  # read again: a config with neither counter
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "read again" in caplog.records[-1].getMessage()
+    assert "read from Kamailio again" in caplog.records[-1].getMessage()
     assert counters.values == {}
 
 

@@ -10,12 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from line311.kamailio.registrations import (
-    KamailioRpc,
-    KamailioRpcError,
-    RegistrationWatch,
-    registered_aors,
-)
+from line311.kamailio.registrations import RegistrationWatch, registered_aors
+from line311.kamailio.rpc import KamailioRpc, KamailioRpcError
 from tests.fixtures.phone_desk import RecordingDesk
 
 
