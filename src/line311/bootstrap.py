@@ -251,13 +251,20 @@ def _phone_watch(
 
 
 def _kamailio_rpc(settings: Settings) -> KamailioRpc:
-    """The JSON-RPC of the fleet's Kamailio (on ``sip_host:kamailio_rpc_port``)."""
+    """The JSON-RPC of the fleet's Kamailio (on ``sip_host:kamailio_rpc_port``), and, with
+    ``kamailio_peers``, of each peer's address on the same port when that one does not
+    answer (a pair holds one location table)."""
     from line311.kamailio.rpc import KamailioRpc
 
-    host = settings.sip_host if ":" not in settings.sip_host else f"[{settings.sip_host}]"
+    def url(host: str) -> str:
+        host = host if ":" not in host or host.startswith("[") else f"[{host}]"
+        return f"http://{host}:{settings.kamailio_rpc_port}/RPC"
+
+    peers = [peer.rpartition(":")[0] for peer in settings.kamailio_peers]
     return KamailioRpc(
-        f"http://{host}:{settings.kamailio_rpc_port}/RPC",
+        url(settings.sip_host),
         token=settings.kamailio_rpc_token.get_secret_value(),
+        fallbacks=[url(peer) for peer in peers],
     )
 
 

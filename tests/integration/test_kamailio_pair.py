@@ -51,11 +51,15 @@ def _node(workdir: Path, name: str, dmq_port: int, peer_dmq_port: int) -> Iterat
         shutil.rmtree(manager.installation.host_path(manager.server_dir), ignore_errors=True)
 
 
+def _rpc_url(node: KamailioManager) -> str:
+    return f"http://127.0.0.1:{node.settings.kamailio_rpc_port}/RPC"
+
+
 def _registered(node: KamailioManager) -> set[str]:
     """The AoRs with a live contact in ``node``'s location table, read as the controller does."""
 
     async def read() -> set[str]:
-        rpc = KamailioRpc(f"http://127.0.0.1:{node.settings.kamailio_rpc_port}/RPC", token=TOKEN)
+        rpc = KamailioRpc(_rpc_url(node), token=TOKEN)
         try:
             return registered_aors(await rpc.call("ul.dump", "brief"))
         finally:
@@ -173,3 +177,27 @@ def test_given_a_pair_then_an_asterisk_reaches_a_phone_through_the_node_it_did_n
             assert "BYE sip:" in rang, rang[-2000:]  # the Asterisk's, through B
         finally:
             phone.stop()
+
+
+def test_given_a_pair_then_the_controllers_reads_go_to_the_peer_while_its_kamailio_is_down(
+    tmp_path: Path,
+) -> None:
+    dmq_a, dmq_b = free_udp_port(), free_udp_port()
+    with (
+        _node(tmp_path / "a", "a", dmq_a, dmq_b) as a,
+        _node(tmp_path / "b", "b", dmq_b, dmq_a) as b,
+    ):
+        _register(tmp_path, a, "agent1")
+        wait_until(lambda: _registered(b) == {"agent1"}, 10, "agent1 on B")
+
+        async def reads() -> tuple[set[str], str]:
+            rpc = KamailioRpc(_rpc_url(a), token=TOKEN, fallbacks=[_rpc_url(b)], timeout=1.0)
+            try:
+                assert registered_aors(await rpc.call("ul.dump", "brief")) == {"agent1"}
+                assert rpc.url == _rpc_url(a)
+                a.stop()  # the controller's own Kamailio goes away: B holds the same table
+                return registered_aors(await rpc.call("ul.dump", "brief")), rpc.url
+            finally:
+                await rpc.aclose()
+
+        assert asyncio.run(reads()) == ({"agent1"}, _rpc_url(b))

@@ -11,6 +11,7 @@ CCR phones' registrations (`line311.kamailio.registrations`) and the edge's coun
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import httpx
@@ -18,6 +19,8 @@ import httpx
 from line311.kamailio.errors import KamailioError
 
 __all__ = ["REFUSED", "KamailioRpc", "KamailioRpcError", "ReadOutage", "RpcCaller"]
+
+logger = logging.getLogger(__name__)
 
 
 class KamailioRpcError(KamailioError):
@@ -32,30 +35,40 @@ REFUSED = {
 
 class KamailioRpc:
     """Kamailio's JSON-RPC over HTTP (its ``jsonrpcs`` module on ``xhttp``), at ``url``
-    (``http://host:port/RPC``), with the bearer ``token`` it requires (`kamailio_rpc_token`)."""
+    (``http://host:port/RPC``), with the bearer ``token`` it requires (`kamailio_rpc_token`).
+
+    ``fallbacks``: the RPC of the other Kamailios of a pair (`kamailio_peers`), which hold the
+    same location table. A call goes to the Kamailio that answered last; when that one does
+    not answer at all (refused, timed out), to the next, and the one that answers is kept.
+    An answer, even an error or a refusal (401, 403), is that Kamailio's word: not passed on
+    to another."""
 
     def __init__(
         self,
         url: str,
         *,
         token: str,
+        fallbacks: Sequence[str] = (),
         timeout: float = 2.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.url = url
+        self.urls = (url, *fallbacks)
+        self._at = 0
         self._http = httpx.AsyncClient(
             timeout=timeout, headers={"Authorization": f"Bearer {token}"}, transport=transport
         )
         self._id = 0
 
+    @property
+    def url(self) -> str:
+        """The Kamailio calls go to now."""
+        return self.urls[self._at]
+
     async def call(self, method: str, *params: str) -> Any:
         """The ``result`` of ``method``; KamailioRpcError for anything else."""
         self._id += 1
         body = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": self._id}
-        try:
-            response = await self._http.post(self.url, json=body)
-        except httpx.HTTPError as exc:
-            raise KamailioRpcError(f"{method}: {type(exc).__name__}: {exc}") from None
+        response = await self._post(method, body)
         try:
             answer = response.json()
         except ValueError:
@@ -72,6 +85,28 @@ class KamailioRpc:
         if "result" not in answer:
             raise KamailioRpcError(f"{method}: no result")
         return answer["result"]
+
+    async def _post(self, method: str, body: dict[str, Any]) -> httpx.Response:
+        """POST ``body`` to the Kamailio that answered last, else to each of the others in
+        turn; KamailioRpcError when none answers."""
+        failures = []
+        for step in range(len(self.urls)):
+            at = (self._at + step) % len(self.urls)
+            try:
+                response = await self._http.post(self.urls[at], json=body)
+            except httpx.HTTPError as exc:
+                failures.append(f"{self.urls[at]}: {type(exc).__name__}: {exc}")
+                continue
+            if at != self._at:
+                logger.warning(
+                    "Kamailio RPC: %s does not answer, %s does: reading there",
+                    self.urls[self._at], self.urls[at],
+                )  # fmt: skip
+                self._at = at
+            return response
+        if len(failures) == 1:
+            raise KamailioRpcError(f"{method}: {failures[0].partition(': ')[2]}")
+        raise KamailioRpcError(f"{method}: no Kamailio answers ({'; '.join(failures)})")
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, cast
 
-from line311.bootstrap import _kamailio_reads, _KamailioReads
+from line311.bootstrap import _kamailio_reads, _kamailio_rpc, _KamailioReads
 from line311.config import load_settings
 from line311.kamailio.edge_stats import EdgeCounters
 from line311.kamailio.registrations import RegistrationWatch
@@ -65,3 +65,18 @@ async def test_given_two_asterisks_then_the_watch_and_the_counters_share_the_cli
         assert _kamailio_reads(load_settings(state_dir=tmp_path), RecordingDesk(), {}) is None
     finally:
         await reads.rpc.aclose()
+
+
+async def test_given_peers_then_the_client_falls_back_to_each_peers_rpc(tmp_path: Path) -> None:
+    settings = load_settings(
+        state_dir=tmp_path, asterisks=2, kamailio_peers="10.0.0.12:5090,[2001:db8::12]:5090"
+    )
+    rpc = _kamailio_rpc(settings)
+    try:
+        assert rpc.urls == (
+            "http://127.0.0.1:5070/RPC",
+            "http://10.0.0.12:5070/RPC",  # the peer's address, this node's RPC port
+            "http://[2001:db8::12]:5070/RPC",
+        )
+    finally:
+        await rpc.aclose()

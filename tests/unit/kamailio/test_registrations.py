@@ -192,3 +192,57 @@ async def test_a_kamailio_that_is_not_there_is_a_kamailio_rpc_error() -> None:
             await rpc.call("ul.dump", "brief")
     finally:
         await rpc.aclose()
+
+
+async def test_given_a_pair_then_the_rpc_reads_the_peer_while_its_kamailio_does_not_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    down = {"a"}
+    asked: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.host)
+        if request.url.host in down:
+            raise httpx.ConnectError("connection refused", request=request)
+        body = json.loads(request.content)
+        return httpx.Response(200, json={"jsonrpc": "2.0", "result": dump(), "id": body["id"]})
+
+    rpc = KamailioRpc(
+        "http://a:5070/RPC", token="t0ken-of-the-rpc", fallbacks=["http://b:5070/RPC"],
+        transport=httpx.MockTransport(answer),
+    )  # fmt: skip
+    try:
+        with caplog.at_level(logging.WARNING, logger="line311.kamailio.rpc"):
+            assert await rpc.call("ul.dump", "brief") == dump()
+            assert rpc.url == "http://b:5070/RPC"
+            assert await rpc.call("ul.dump", "brief") == dump()  # B kept: A not asked again
+        assert asked == ["a", "b", "b"]
+        assert caplog.text.count("does not answer") == 1
+        down.add("b")  # B gone too: A asked again, and it is back
+        down.discard("a")
+        assert await rpc.call("ul.dump", "brief") == dump()
+        assert (asked[3:], rpc.url) == (["b", "a"], "http://a:5070/RPC")
+        down.update({"a", "b"})
+        with pytest.raises(KamailioRpcError, match=r"ul\.dump: no Kamailio answers \(http://a"):
+            await rpc.call("ul.dump", "brief")
+    finally:
+        await rpc.aclose()
+
+
+async def test_given_a_pair_then_an_answer_that_refuses_is_not_passed_on_to_the_peer() -> None:
+    asked: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.host)
+        return httpx.Response(401, text="send the kamailio_rpc_token as a bearer token\n")
+
+    rpc = KamailioRpc(
+        "http://a:5070/RPC", token="t0ken-of-the-rpc", fallbacks=["http://b:5070/RPC"],
+        transport=httpx.MockTransport(refuse),
+    )  # fmt: skip
+    try:
+        with pytest.raises(KamailioRpcError, match="HTTP 401"):
+            await rpc.call("ul.dump", "brief")
+    finally:
+        await rpc.aclose()
+    assert asked == ["a"]
