@@ -306,7 +306,7 @@ def _kamailio_reads(
     if settings.queue_phone_state:
         poll = settings.kamailio_registration_poll
         watch = RegistrationWatch(rpc, desk, devices, interval=poll)
-    return _KamailioReads(rpc, watch, EdgeCounters(rpc))
+    return _KamailioReads(rpc, watch, EdgeCounters(rpc, peers=bool(settings.kamailio_peers)))
 
 
 async def controller_part(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from line311.kamailio.edge_stats import EdgeCounters
 from line311.kamailio.manager import KamailioManager, Peer
 from line311.kamailio.registrations import registered_aors
 from line311.kamailio.rpc import KamailioRpc
@@ -68,6 +69,21 @@ def _registered(node: KamailioManager) -> set[str]:
     return asyncio.run(read())
 
 
+def _peers_seen(node: KamailioManager) -> tuple[int, int] | None:
+    """The peers up and down as the controller reads them for /metrics (line311_edge_peers)."""
+
+    async def read() -> tuple[int, int] | None:
+        rpc = KamailioRpc(_rpc_url(node), token=TOKEN)
+        try:
+            counters = EdgeCounters(rpc, peers=True)
+            assert await counters.poll()
+            return counters.peers_seen
+        finally:
+            await rpc.aclose()
+
+    return asyncio.run(read())
+
+
 def _register(
     workdir: Path, node: KamailioManager, agent: str, *, port: int = 0, expires: int = 3600
 ) -> int:
@@ -91,9 +107,10 @@ def test_given_a_pair_then_each_node_knows_every_phone_whichever_it_registered_w
         # B starts after the REGISTER: it asks A for every contact (dmq_usrloc sync)
         with _node(tmp_path / "b", "b", dmq_b, dmq_a) as b:
             wait_until(lambda: _registered(b) == {"agent1"}, 15, "B synced agent1 from A")
-            # what `line311 kamailio status` shows of the pair, on each node
+            # what `line311 kamailio status` shows of the pair, on each node, and /metrics
             assert a.status().peers == (Peer(f"127.0.0.1:{dmq_b}", "active"),)
             assert b.status().peers == (Peer(f"127.0.0.1:{dmq_a}", "active"),)
+            assert _peers_seen(a) == (1, 0)
             # a phone registering with B: A knows it too
             _register(tmp_path, b, "agent2")
             wait_until(lambda: _registered(a) == {"agent1", "agent2"}, 10, "agent2 on A")

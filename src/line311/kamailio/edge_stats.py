@@ -12,6 +12,7 @@ JSON-RPC client as the registrations (`line311.kamailio.rpc.KamailioRpc`), every
 
     line311_edge_failovers_total       new calls sent on to another Asterisk
     line311_edge_late_answers_total    answers after a failover, ended with ACK and BYE
+    line311_edge_peers{state}          one of a pair: its peers up / down (dmq.list_nodes)
 
 The counters are Kamailio's since it started: a Kamailio restart sets them back to 0, which
 Prometheus reads as a counter reset. A read that fails keeps the last values (one WARNING
@@ -25,13 +26,13 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from line311.kamailio.errors import KamailioError
 from line311.kamailio.rpc import KamailioRpcError, ReadOutage, RpcCaller
 
-__all__ = ["COUNTERS", "EVERY", "EdgeCollector", "EdgeCounters", "edge_counters"]
+__all__ = ["COUNTERS", "EVERY", "EdgeCollector", "EdgeCounters", "dmq_peers", "edge_counters"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,25 +76,41 @@ def edge_counters(fetched: Any) -> dict[str, int]:
     return counts
 
 
+def dmq_peers(nodes: Any) -> tuple[int, int]:
+    """How many of the other Kamailios of a pair DMQ holds active, and how many not, in a
+    ``dmq.list_nodes`` result (a list of nodes, this one's own with ``local`` 1).
+    KamailioRpcError when it is not such a list."""
+    if not isinstance(nodes, list) or not all(isinstance(n, Mapping) for n in nodes):
+        raise KamailioRpcError("dmq.list_nodes: not a list of nodes")
+    others = [n for n in nodes if str(n.get("local")) != "1"]
+    up = sum(1 for n in others if n.get("status") == "active")
+    return up, len(others) - up
+
+
 class EdgeCounters:
     """Kamailio's edge counters, read every ``interval`` seconds; ``values`` holds the last
-    read (empty before the first)."""
+    read (empty before the first). With ``peers`` (one of a pair, `kamailio_peers`) also how
+    many peers DMQ holds up and down: ``peers_seen``, None before the first read."""
 
-    def __init__(self, rpc: RpcCaller, *, interval: float = EVERY) -> None:
+    def __init__(self, rpc: RpcCaller, *, interval: float = EVERY, peers: bool = False) -> None:
         self._rpc = rpc
         self._interval = interval
+        self._peers = peers
         self.values: dict[str, int] = {}
+        self.peers_seen: tuple[int, int] | None = None
         self._outage = ReadOutage("the edge counters", "kept as they were", logger)
 
     async def poll(self) -> bool:
         """One read; False (logged once while it lasts) when it failed: the values stay."""
         try:
             values = edge_counters(await self._rpc.call("stats.fetch", "script:"))
+            peers = dmq_peers(await self._rpc.call("dmq.list_nodes")) if self._peers else None
         except KamailioError as exc:
             self._outage.failed(exc)
             return False
         self._outage.read()
         self.values = values
+        self.peers_seen = peers
         return True
 
     async def run(self) -> None:
@@ -109,10 +126,22 @@ class EdgeCollector(Collector):
     def __init__(self, counters: EdgeCounters) -> None:
         self._counters = counters
 
-    def collect(self) -> Iterator[CounterMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         for name, value in sorted(self._counters.values.items()):
             metric, documentation = COUNTERS[name]
             yield CounterMetricFamily(metric, documentation, value=value)
+        if self._counters.peers_seen is not None:
+            peers = GaugeMetricFamily(
+                "line311_edge_peers",
+                "The other Kamailios of the pair (kamailio_peers) as DMQ, which pings them "
+                "once a minute, holds them: up (sharing the registrations) or down; any down "
+                "is a pair without its redundancy.",
+                labels=["state"],
+            )
+            up, down = self._counters.peers_seen
+            peers.add_metric(["up"], up)
+            peers.add_metric(["down"], down)
+            yield peers
 
-    def describe(self) -> Iterator[CounterMetricFamily]:
+    def describe(self) -> Iterator[Metric]:
         return iter(())  # the metrics appear with the first read

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from line311.kamailio.edge_stats import EdgeCollector, EdgeCounters, edge_counters
+from line311.kamailio.edge_stats import EdgeCollector, EdgeCounters, dmq_peers, edge_counters
 from line311.kamailio.rpc import KamailioRpcError
 
 FETCHED = {"script.line311_failovers": "3", "script.line311_late_answers": "1"}
@@ -74,3 +74,41 @@ async def test_given_counters_read_then_metrics_shows_them_as_prometheus_counter
     assert "# TYPE line311_edge_failovers_total counter" in text
     assert "line311_edge_failovers_total 3.0" in text
     assert "line311_edge_late_answers_total 1.0" in text
+
+
+NODES = [  # dmq.list_nodes of Kamailio 6.1.5 over JSON-RPC: the peer, then this node
+    {"host": "127.0.0.1", "port": "37898", "proto": "*", "resolved_ip": "127.0.0.1",
+     "status": "active", "last_notification": 0, "local": 0, "fail_count": 0},
+    {"host": "127.0.0.1", "port": "34549", "proto": "*", "resolved_ip": "127.0.0.1",
+     "status": "active", "last_notification": 0, "local": 1, "fail_count": 0},
+]  # fmt: skip
+
+
+def test_given_dmqs_nodes_then_the_peers_up_and_down_are_counted_without_this_node() -> None:
+    assert dmq_peers(NODES) == (1, 0)
+    assert dmq_peers([{**NODES[0], "status": "not_active"}, NODES[1]]) == (0, 1)
+    with pytest.raises(KamailioRpcError, match=r"dmq\.list_nodes"):
+        dmq_peers({"nodes": NODES})
+
+
+async def test_given_a_pair_then_metrics_shows_its_peers_up_and_down() -> None:
+    rpc = Rpc(FETCHED, NODES, FETCHED, KamailioRpcError("down"))
+    counters = EdgeCounters(rpc, peers=True)
+    registry = CollectorRegistry()
+    registry.register(EdgeCollector(counters))
+    assert b"line311_edge_peers" not in generate_latest(registry)  # nothing read yet
+    assert await counters.poll()
+    text = generate_latest(registry).decode()
+    assert 'line311_edge_peers{state="up"} 1.0' in text
+    assert 'line311_edge_peers{state="down"} 0.0' in text
+    assert not await counters.poll()  # dmq.list_nodes not read: nothing of the read kept
+    assert counters.peers_seen == (1, 0)
+    assert counters.values == edge_counters(FETCHED)
+    assert rpc.calls == [
+        ("stats.fetch", "script:"), ("dmq.list_nodes",), ("stats.fetch", "script:"),
+        ("dmq.list_nodes",),
+    ]  # fmt: skip
+    # one Kamailio (no peers): dmq is not asked, and there is no such metric
+    alone = EdgeCounters(Rpc(FETCHED))
+    assert await alone.poll()
+    assert alone.peers_seen is None
