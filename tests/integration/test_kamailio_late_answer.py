@@ -26,6 +26,7 @@ from line311.kamailio.manager import KamailioManager
 from line311.kamailio.rpc import KamailioRpc
 from line311.sim.sipp import SippPhone, free_udp_port
 from tests.conftest import _test_settings, fleet_ports
+from tests.fixtures.kamailio import run_sipp, running_kamailio
 from tests.fixtures.polling import wait_until
 
 pytestmark = pytest.mark.integration
@@ -92,16 +93,13 @@ def _edge(tmp_path: Path, *, other_ms: int = 0, other_trying: bool = False) -> I
     first, second = asterisk_fleet(settings)
     late = _media_server(tmp_path / "late", first.sip_port, LATE_MS)
     prompt = _media_server(tmp_path / "prompt", second.sip_port, other_ms, trying=other_trying)
-    kamailio = KamailioManager(settings)
     try:
-        kamailio.start(wait=15)
-        wait_until(
-            lambda: all(d.active for d in kamailio.destinations()), 10, "both media servers up"
-        )
-        yield Edge(kamailio, late, prompt)
+        with running_kamailio(settings) as kamailio:
+            wait_until(
+                lambda: all(d.active for d in kamailio.destinations()), 10, "both media servers up"
+            )
+            yield Edge(kamailio, late, prompt)
     finally:
-        kamailio.stop()
-        shutil.rmtree(kamailio.installation.host_path(kamailio.server_dir), ignore_errors=True)
         late.kill()
         prompt.kill()
 
@@ -156,22 +154,15 @@ def _by_call(log: str) -> dict[str, list[str]]:
 def test_given_an_asterisk_that_answers_after_its_call_failed_over_then_kamailio_ends_that_answer(
     edge: Edge, tmp_path: Path, call_ids: str
 ) -> None:
-    workdir = tmp_path / "callers"
-    workdir.mkdir()
     assert _edge_counts(edge) == {"line311_failovers": 0, "line311_late_answers": 0}
     mark = edge.kamailio.log_file.stat().st_size
     # two calls 100 ms apart: round robin sends one of them to the late media server first;
     # each caller stays 5 s, past the late answer
-    argv = [
-        shutil.which("sipp") or "sipp", "-sn", "uac", f"127.0.0.1:{edge.sip_port}",
+    caller_log = run_sipp(
+        tmp_path / "callers", "-sn", "uac", f"127.0.0.1:{edge.sip_port}",
         "-s", "311", "-m", "2", "-r", "10", "-d", "5000", "-cid_str", call_ids,
-        "-i", "127.0.0.1", "-p", str(free_udp_port()),
-        "-trace_msg", "-message_file", str(workdir / "messages.log"),
-        "-timeout", "30s", "-nostdin",
-    ]  # fmt: skip
-    callers = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=40)
-    caller_log = (workdir / "messages.log").read_text(errors="replace")
-    assert callers.returncode == 0, caller_log[-3000:]
+        "-p", str(free_udp_port()),
+    )  # fmt: skip
 
     late = wait_until(
         lambda: next(
@@ -213,20 +204,12 @@ def test_given_the_asterisk_a_call_failed_over_from_answers_first_then_the_calle
     # INVITE) before the one the call went on to (which sent 100 Trying at 1.5 s, then answers
     # 2.5 s later). tm never passes on an answer from a branch it gave up on, so that one is
     # the late one, whichever answer comes first
-    workdir = tmp_path / "callers"
-    workdir.mkdir()
     with _edge(tmp_path, other_ms=2_500, other_trying=True) as edge:
         mark = edge.kamailio.log_file.stat().st_size
-        argv = [
-            shutil.which("sipp") or "sipp", "-sn", "uac", f"127.0.0.1:{edge.sip_port}",
-            "-s", "311", "-m", "2", "-r", "10", "-d", "3000",
-            "-i", "127.0.0.1", "-p", str(free_udp_port()),
-            "-trace_msg", "-message_file", str(workdir / "messages.log"),
-            "-timeout", "30s", "-nostdin",
-        ]  # fmt: skip
-        callers = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=40)
-        caller_log = (workdir / "messages.log").read_text(errors="replace")
-        assert callers.returncode == 0, caller_log[-3000:]  # both callers answered
+        caller_log = run_sipp(  # both callers answered
+            tmp_path / "callers", "-sn", "uac", f"127.0.0.1:{edge.sip_port}",
+            "-s", "311", "-m", "2", "-r", "10", "-d", "3000", "-p", str(free_udp_port()),
+        )  # fmt: skip
 
         given_up = wait_until(
             lambda: next(

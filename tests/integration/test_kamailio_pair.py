@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from line311.kamailio.registrations import registered_aors
 from line311.kamailio.rpc import KamailioRpc
 from line311.sim.sipp import free_udp_port, register_phone, start_agent
 from tests.conftest import _test_settings, fleet_ports
+from tests.fixtures.kamailio import run_sipp, running_kamailio
 from tests.fixtures.polling import wait_until
 
 pytestmark = pytest.mark.integration
@@ -43,13 +42,19 @@ def _node(workdir: Path, name: str, dmq_port: int, peer_dmq_port: int) -> Iterat
         agent_password=PASSWORD,
         agent_qualify_frequency=0,  # no keepalive: the test's phones do not stay to answer
     )
-    manager = KamailioManager(settings)
-    manager.start(wait=15)
-    try:
+    with running_kamailio(settings) as manager:
         yield manager
-    finally:
-        manager.stop()
-        shutil.rmtree(manager.installation.host_path(manager.server_dir), ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _pair(tmp_path: Path) -> Iterator[tuple[KamailioManager, KamailioManager]]:
+    """Nodes A and B, each the other's peer, both started."""
+    dmq_a, dmq_b = free_udp_port(), free_udp_port()
+    with (
+        _node(tmp_path / "a", "a", dmq_a, dmq_b) as a,
+        _node(tmp_path / "b", "b", dmq_b, dmq_a) as b,
+    ):
+        yield a, b
 
 
 def _rpc_url(node: KamailioManager) -> str:
@@ -164,30 +169,19 @@ def test_given_a_pair_then_a_node_takes_kdmq_from_its_peer_only(tmp_path: Path) 
 def test_given_a_pair_then_an_asterisk_reaches_a_phone_through_the_node_it_did_not_register_with(
     tmp_path: Path,
 ) -> None:
-    dmq_a, dmq_b = free_udp_port(), free_udp_port()
-    with (
-        _node(tmp_path / "a", "a", dmq_a, dmq_b) as a,
-        _node(tmp_path / "b", "b", dmq_b, dmq_a) as b,
-    ):
+    with _pair(tmp_path) as (a, b):
         phone = start_agent(tmp_path / "phone", a.settings.sip_port, "agent1", PASSWORD)
         try:
             wait_until(lambda: _registered(b) == {"agent1"}, 10, "agent1 on B")
             # B's Asterisk 1 (SIPp from its address in B's dispatcher list) calls the CCR's
             # phone, as the queue's dial of PJSIP/agent1 does: B finds the contact A saved
-            asterisk = b.settings.asterisk_sip_port_base + 1
-            workdir = tmp_path / "asterisk"
-            workdir.mkdir()
-            argv = [
-                shutil.which("sipp") or "sipp", "-sf", str(DIALS_PHONE),
+            run_sipp(
+                tmp_path / "asterisk", "-sf", str(DIALS_PHONE),
                 f"127.0.0.1:{b.settings.sip_port}", "-s", "agent1", "-m", "1",
                 "-key", "edge_route", f"<sip:127.0.0.1:{b.settings.sip_port};lr>",
-                "-i", "127.0.0.1", "-p", str(asterisk), "-aa",
-                "-trace_msg", "-message_file", str(workdir / "messages.log"),
-                "-timeout", "20s", "-nostdin",
-            ]  # fmt: skip
-            call = subprocess.run(argv, cwd=workdir, capture_output=True, text=True, timeout=30)
-            log = (workdir / "messages.log").read_text(errors="replace")
-            assert call.returncode == 0, log[-3000:]
+                "-p", str(b.settings.asterisk_sip_port_base + 1), "-aa",
+                timeout=20,
+            )  # fmt: skip
             wait_until(lambda: phone.invites == 1, 5, "the phone rang once")
             rang = phone.snapshot().log  # by B, which took the Asterisk's INVITE
             assert f"Record-Route: <sip:127.0.0.1:{b.settings.sip_port};lr" in rang, rang[-2000:]
@@ -199,11 +193,7 @@ def test_given_a_pair_then_an_asterisk_reaches_a_phone_through_the_node_it_did_n
 def test_given_a_pair_then_the_controllers_reads_go_to_the_peer_while_its_kamailio_is_down(
     tmp_path: Path,
 ) -> None:
-    dmq_a, dmq_b = free_udp_port(), free_udp_port()
-    with (
-        _node(tmp_path / "a", "a", dmq_a, dmq_b) as a,
-        _node(tmp_path / "b", "b", dmq_b, dmq_a) as b,
-    ):
+    with _pair(tmp_path) as (a, b):
         _register(tmp_path, a, "agent1")
         wait_until(lambda: _registered(b) == {"agent1"}, 10, "agent1 on B")
 

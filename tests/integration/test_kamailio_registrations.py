@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import ipaddress
-import shutil
 import socket
 import struct
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +21,7 @@ from line311.kamailio.registrations import RegistrationWatch
 from line311.kamailio.rpc import KamailioRpc, KamailioRpcError
 from line311.sim.sipp import start_agent
 from tests.conftest import _test_settings, fleet_ports
+from tests.fixtures.kamailio import running_kamailio
 from tests.fixtures.phone_desk import RecordingDesk
 
 pytestmark = pytest.mark.integration
@@ -32,13 +32,8 @@ def _kamailio(workdir: Path, **overrides: object) -> Iterator[KamailioManager]:
     settings = _test_settings(
         workdir, asterisk_instance=f"kreg{id(workdir)}", **fleet_ports(2), **overrides
     )
-    manager = KamailioManager(settings)
-    manager.start(wait=15)
-    try:
+    with running_kamailio(settings) as manager:
         yield manager
-    finally:
-        manager.stop()
-        shutil.rmtree(manager.installation.host_path(manager.server_dir), ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

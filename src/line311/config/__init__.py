@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -119,6 +119,13 @@ def peer_address(entry: str) -> str:
     return f"{host}:{match.group(2)}"
 
 
+_LIST_ITEMS = {
+    "redis_sentinels": "host:port",
+    "kamailio_peers": "IP:port",
+    "kamailio_rpc_allow": "networks",
+}
+"""The list settings read from text, and what each one lists (for the error)."""
+
 _V6_FIRST = re.compile(r"\[[0-9A-Fa-f:.]+\]:\d")
 """A comma-separated list that starts with an IPv6 ``[address]:port``, not a JSON list."""
 
@@ -193,11 +200,11 @@ class Settings(
             raise ValueError(f"bad port in {value!r}") from exc
         return value.rstrip("/")
 
-    @field_validator("redis_sentinels", mode="before")
+    @field_validator("redis_sentinels", "kamailio_peers", "kamailio_rpc_allow", mode="before")
     @classmethod
-    def _split_sentinels(cls, value: Any) -> Any:
-        """``LINE311_REDIS_SENTINELS``: ``host:port,host:port`` or a JSON list."""
-        return _split_list(value, "host:port")
+    def _split_lists(cls, value: Any, info: ValidationInfo) -> Any:
+        """``LINE311_REDIS_SENTINELS`` and the other lists: comma-separated or a JSON list."""
+        return _split_list(value, _LIST_ITEMS[info.field_name or ""])
 
     @field_validator("redis_sentinels")
     @classmethod
@@ -206,27 +213,12 @@ class Settings(
             sentinel_address(entry)  # raises ValueError naming the bad entry
         return value
 
-    @field_validator("kamailio_peers", mode="before")
+    @field_validator("kamailio_peers", "kamailio_rpc_allow")
     @classmethod
-    def _split_peers(cls, value: Any) -> Any:
-        """``LINE311_KAMAILIO_PEERS``: ``ip:port,ip:port`` or a JSON list."""
-        return _split_list(value, "IP:port")
-
-    @field_validator("kamailio_peers")
-    @classmethod
-    def _check_peers(cls, value: list[str]) -> list[str]:
-        return [peer_address(entry) for entry in value]  # raises ValueError naming the entry
-
-    @field_validator("kamailio_rpc_allow", mode="before")
-    @classmethod
-    def _split_rpc_allow(cls, value: Any) -> Any:
-        """``LINE311_KAMAILIO_RPC_ALLOW``: ``net,net`` or a JSON list."""
-        return _split_list(value, "networks")
-
-    @field_validator("kamailio_rpc_allow")
-    @classmethod
-    def _check_rpc_allow(cls, value: list[str]) -> list[str]:
-        return [rpc_network(entry) for entry in value]  # raises ValueError naming the entry
+    def _normalise_addresses(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        """Each entry as Kamailio's config spells it; ValueError naming a bad one."""
+        normal = peer_address if info.field_name == "kamailio_peers" else rpc_network
+        return [normal(entry) for entry in value]
 
     @field_validator("kamailio_rpc_token")
     @classmethod
