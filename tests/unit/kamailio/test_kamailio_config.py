@@ -180,8 +180,10 @@ def test_given_two_asterisks_then_an_answer_after_the_calls_failover_is_ended_by
     stray = cfg.split("\nonreply_route[stray] {")[1].split("\n}\n")[0]
     assert media.index("$var(stray) = 0;") < media.index("route(LATE_ANSWER);")
     assert stray.index("$var(stray) = 1;") < stray.index("route(LATE_ANSWER);")
-    # the branch the INVITE waits on: none once tm ended one, then the one t_relay adds next
+    # the branch the INVITE waits on: none once tm ended one (whatever ended it, the caller's
+    # CANCEL too), then the one t_relay adds next
     ended = failover.index("$sht(branch=>$ci/$cs) = -1;")
+    assert ended < failover.index("if (t_is_canceled()) {")
     assert ended < failover.index("if (ds_next_dst()) {")
     assert (
         ended
