@@ -254,11 +254,11 @@ def _kamailio_rpc(settings: Settings) -> KamailioRpc:
     """The JSON-RPC of the fleet's Kamailio (on ``sip_host:kamailio_rpc_port``), and, with
     ``kamailio_peers``, of each peer's address on the same port when that one does not
     answer (a pair holds one location table)."""
+    from line311.config import url_host
     from line311.kamailio.rpc import KamailioRpc
 
     def url(host: str) -> str:
-        host = host if ":" not in host or host.startswith("[") else f"[{host}]"
-        return f"http://{host}:{settings.kamailio_rpc_port}/RPC"
+        return f"http://{url_host(host)}:{settings.kamailio_rpc_port}/RPC"
 
     peers = [peer.rpartition(":")[0] for peer in settings.kamailio_peers]
     return KamailioRpc(

@@ -63,6 +63,7 @@ __all__ = [
     "peer_address",
     "rpc_network",
     "sentinel_address",
+    "url_host",
 ]
 
 
@@ -75,6 +76,11 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def url_host(host: str) -> str:
+    """``host`` as a URL or a SIP URI writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})")
@@ -115,8 +121,7 @@ def peer_address(entry: str) -> str:
         address = ipaddress.ip_address(match.group(1).strip("[]"))
     except ValueError:
         raise ValueError(f"a peer must be IP:port (its DMQ listener), got {entry!r}") from None
-    host = f"[{address}]" if address.version == 6 else str(address)
-    return f"{host}:{match.group(2)}"
+    return f"{url_host(str(address))}:{match.group(2)}"
 
 
 _LIST_ITEMS = {
@@ -361,9 +366,7 @@ class Settings(
             host = "127.0.0.1"
         elif host in ("::", "[::]"):
             host = "[::1]"
-        elif ":" in host and not host.startswith("["):
-            host = f"[{host}]"
-        return f"http://{host}:{self.controller_port}"
+        return f"http://{url_host(host)}:{self.controller_port}"
 
     @property
     def effective_secure_cookie(self) -> bool:

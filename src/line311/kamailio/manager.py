@@ -31,7 +31,7 @@ from line311.asterisk.errors import AsteriskConfigError, AsteriskInstallError
 from line311.asterisk.fleet import asterisk_fleet
 from line311.asterisk.install import Installation, Package, find_packaged, program_version
 from line311.asterisk.render import render_text, write_if_changed
-from line311.config import REPO_ROOT, Settings
+from line311.config import REPO_ROOT, Settings, url_host
 from line311.daemon import Daemon, DaemonStatus, runs_with_config, tcp_listening
 from line311.kamailio.errors import (
     KamailioConfigError,
@@ -331,8 +331,8 @@ def parse_dmq_nodes(text: str) -> tuple[Peer, ...]:
         }
         if fields.get("local") == "1" or "host" not in fields:
             continue
-        host = fields["host"] if ":" not in fields["host"] else f"[{fields['host']}]"
-        peers.append(Peer(f"{host}:{fields.get('port', '')}", fields.get("status", "unknown")))
+        address = f"{url_host(fields['host'])}:{fields.get('port', '')}"
+        peers.append(Peer(address, fields.get("status", "unknown")))
     return tuple(peers)
 
 
@@ -344,7 +344,7 @@ def dmq_values(host: str, port: int, peers: list[str]) -> dict[str, str]:
         return dict.fromkeys(
             ("dmq_listen", "dmq_modules", "dmq_params", "dmq_request", "media_dmq"), ""
         )
-    own = f"[{host}]" if ":" in host else host
+    own = url_host(host)
     notify = "".join(f'modparam("dmq", "notification_address", "sip:{p}")\n' for p in peers)
     sources = " || ".join(
         "(src_ip == {} && src_port == {})".format(*p.rsplit(":", 1)) for p in peers
