@@ -29,6 +29,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from line311.kamailio.dmq import peers_of
 from line311.kamailio.errors import KamailioError
 from line311.kamailio.rpc import KamailioRpcError, ReadOutage, RpcCaller
 
@@ -82,9 +83,9 @@ def dmq_peers(nodes: Any) -> tuple[int, int]:
     KamailioRpcError when it is not such a list."""
     if not isinstance(nodes, list) or not all(isinstance(n, Mapping) for n in nodes):
         raise KamailioRpcError("dmq.list_nodes: not a list of nodes")
-    others = [n for n in nodes if str(n.get("local")) != "1"]
-    up = sum(1 for n in others if n.get("status") == "active")
-    return up, len(others) - up
+    peers = peers_of(nodes)
+    up = sum(1 for peer in peers if peer.active)
+    return up, len(peers) - up
 
 
 class EdgeCounters:

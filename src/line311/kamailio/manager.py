@@ -33,6 +33,7 @@ from line311.asterisk.install import Installation, Package, find_packaged, progr
 from line311.asterisk.render import render_text, write_if_changed
 from line311.config import REPO_ROOT, Settings, url_host
 from line311.daemon import Daemon, DaemonStatus, runs_with_config, tcp_listening
+from line311.kamailio.dmq import Peer, peers_of
 from line311.kamailio.errors import (
     KamailioConfigError,
     KamailioInstallError,
@@ -121,18 +122,6 @@ class Destination:
     @property
     def active(self) -> bool:
         return self.flags.startswith("A")
-
-
-@dataclass(frozen=True, slots=True)
-class Peer:
-    """Another Kamailio of the pair (`kamailio_peers`), as this one's DMQ sees it."""
-
-    address: str  # host:port of its DMQ listener
-    status: str  # active, not_active, disabled, pending (dmq's words)
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active"
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,18 +311,12 @@ _NODE_FIELD = re.compile(r"^\s*(\w+):\s*(.*?)\s*$")
 
 
 def parse_dmq_nodes(text: str) -> tuple[Peer, ...]:
-    """The other nodes in ``kamcmd dmq.list_nodes`` output (one ``{ key: value ... }`` block
-    per node; this node's own has ``local: 1``)."""
-    peers = []
-    for block in re.findall(r"\{([^{}]*)\}", text):
-        fields: dict[str, str] = {
-            m.group(1): m.group(2) for line in block.splitlines() if (m := _NODE_FIELD.match(line))
-        }
-        if fields.get("local") == "1" or "host" not in fields:
-            continue
-        address = f"{url_host(fields['host'])}:{fields.get('port', '')}"
-        peers.append(Peer(address, fields.get("status", "unknown")))
-    return tuple(peers)
+    """The peers in ``kamcmd dmq.list_nodes`` output (one ``{ key: value ... }`` block per
+    node; this node's own has ``local: 1``)."""
+    return peers_of(
+        {m.group(1): m.group(2) for line in block.splitlines() if (m := _NODE_FIELD.match(line))}
+        for block in re.findall(r"\{([^{}]*)\}", text)
+    )
 
 
 def dmq_values(host: str, port: int, peers: list[str]) -> dict[str, str]:
