@@ -99,7 +99,7 @@ class EdgeCounters:
         self._peers = peers
         self.values: dict[str, int] = {}
         self.peers_seen: tuple[int, int] | None = None
-        self._outage = ReadOutage("the edge counters", "kept as they were", logger)
+        self._outage = ReadOutage("the edge counters", logger)
 
     async def poll(self) -> bool:
         """One read; False (logged once while it lasts) when it failed: the values stay."""

@@ -115,7 +115,7 @@ class RegistrationWatch:
         self._interval = interval
         self.states = PhoneStates(desk)
         """What the desk was last told, per agent (`count` feeds line311_ccr_phones)."""
-        self._outage = ReadOutage("CCR phones' registrations", "kept as they were", logger)
+        self._outage = ReadOutage("CCR phones' registrations", logger)
         self.polls = 0
         self.failures = 0
 

@@ -89,13 +89,13 @@ class KamailioRpc:
     async def _post(self, method: str, body: dict[str, Any]) -> httpx.Response:
         """POST ``body`` to the Kamailio that answered last, else to each of the others in
         turn; KamailioRpcError when none answers."""
-        failures = []
+        failures: list[tuple[str, str]] = []  # (url, what went wrong)
         for step in range(len(self.urls)):
             at = (self._at + step) % len(self.urls)
             try:
                 response = await self._http.post(self.urls[at], json=body)
             except httpx.HTTPError as exc:
-                failures.append(f"{self.urls[at]}: {type(exc).__name__}: {exc}")
+                failures.append((self.urls[at], f"{type(exc).__name__}: {exc}"))
                 continue
             if at != self._at:
                 logger.warning(
@@ -105,8 +105,9 @@ class KamailioRpc:
                 self._at = at
             return response
         if len(failures) == 1:
-            raise KamailioRpcError(f"{method}: {failures[0].partition(': ')[2]}")
-        raise KamailioRpcError(f"{method}: no Kamailio answers ({'; '.join(failures)})")
+            raise KamailioRpcError(f"{method}: {failures[0][1]}")
+        each = "; ".join(f"{url}: {error}" for url, error in failures)
+        raise KamailioRpcError(f"{method}: no Kamailio answers ({each})")
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -119,20 +120,19 @@ class RpcCaller(Protocol):
 
 
 class ReadOutage:
-    """One WARNING on ``log`` when reads of ``what`` from Kamailio start failing (saying what
-    is done meanwhile, ``meanwhile``), one INFO when they work again; nothing in between."""
+    """One WARNING on ``log`` when reads of ``what`` from Kamailio start failing (what was
+    read last is kept meanwhile), one INFO when they work again; nothing in between."""
 
-    def __init__(self, what: str, meanwhile: str, log: logging.Logger) -> None:
+    def __init__(self, what: str, log: logging.Logger) -> None:
         self._what = what
-        self._meanwhile = meanwhile
         self._log = log
         self.failing = False
 
     def failed(self, exc: Exception) -> None:
         if not self.failing:
             self._log.warning(
-                "%s not read from Kamailio (%s); %s until it answers", self._what, exc,
-                self._meanwhile,
+                "%s not read from Kamailio (%s); kept as they were until it answers",
+                self._what, exc,
             )  # fmt: skip
         self.failing = True
 
