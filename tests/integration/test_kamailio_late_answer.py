@@ -9,7 +9,6 @@ ends the late answer itself (ACK, then BYE, with the late dialog's tags)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import shutil
@@ -21,12 +20,10 @@ from pathlib import Path
 import pytest
 
 from line311.asterisk.fleet import asterisk_fleet
-from line311.kamailio.edge_stats import EdgeCounters
 from line311.kamailio.manager import KamailioManager
-from line311.kamailio.rpc import KamailioRpc
 from line311.sim.sipp import SippPhone, free_udp_port
 from tests.conftest import _test_settings, fleet_ports
-from tests.fixtures.kamailio import run_sipp, running_kamailio
+from tests.fixtures.kamailio import edge_read, run_sipp, running_kamailio
 from tests.fixtures.polling import wait_until
 
 pytestmark = pytest.mark.integration
@@ -112,21 +109,7 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
 
 def _edge_counts(edge: Edge) -> dict[str, int]:
     """Kamailio's edge counters as the controller reads them for /metrics."""
-
-    async def read() -> dict[str, int]:
-        s = edge.kamailio.settings
-        rpc = KamailioRpc(
-            f"http://127.0.0.1:{s.kamailio_rpc_port}/RPC",
-            token=s.kamailio_rpc_token.get_secret_value(),
-        )
-        try:
-            counters = EdgeCounters(rpc)
-            assert await counters.poll()
-            return counters.values
-        finally:
-            await rpc.aclose()
-
-    return asyncio.run(read())
+    return edge_read(edge.kamailio).values
 
 
 def _by_call(log: str) -> dict[str, list[str]]:

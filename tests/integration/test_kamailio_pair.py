@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from line311.kamailio.edge_stats import EdgeCounters
 from line311.kamailio.manager import KamailioManager, Peer
 from line311.kamailio.registrations import registered_aors
 from line311.kamailio.rpc import KamailioRpc
 from line311.sim.sipp import free_udp_port, register_phone, start_agent
 from tests.conftest import _test_settings, fleet_ports
-from tests.fixtures.kamailio import run_sipp, running_kamailio
+from tests.fixtures.kamailio import edge_read, rpc_call, rpc_url, run_sipp, running_kamailio
 from tests.fixtures.polling import wait_until
 
 pytestmark = pytest.mark.integration
@@ -57,36 +56,9 @@ def _pair(tmp_path: Path) -> Iterator[tuple[KamailioManager, KamailioManager]]:
         yield a, b
 
 
-def _rpc_url(node: KamailioManager) -> str:
-    return f"http://127.0.0.1:{node.settings.kamailio_rpc_port}/RPC"
-
-
 def _registered(node: KamailioManager) -> set[str]:
     """The AoRs with a live contact in ``node``'s location table, read as the controller does."""
-
-    async def read() -> set[str]:
-        rpc = KamailioRpc(_rpc_url(node), token=TOKEN)
-        try:
-            return registered_aors(await rpc.call("ul.dump", "brief"))
-        finally:
-            await rpc.aclose()
-
-    return asyncio.run(read())
-
-
-def _peers_seen(node: KamailioManager) -> tuple[int, int] | None:
-    """The peers up and down as the controller reads them for /metrics (line311_edge_peers)."""
-
-    async def read() -> tuple[int, int] | None:
-        rpc = KamailioRpc(_rpc_url(node), token=TOKEN)
-        try:
-            counters = EdgeCounters(rpc, peers=True)
-            assert await counters.poll()
-            return counters.peers_seen
-        finally:
-            await rpc.aclose()
-
-    return asyncio.run(read())
+    return registered_aors(rpc_call(node, "ul.dump", "brief"))
 
 
 def _register(
@@ -115,7 +87,7 @@ def test_given_a_pair_then_each_node_knows_every_phone_whichever_it_registered_w
             # what `line311 kamailio status` shows of the pair, on each node, and /metrics
             assert a.status().peers == (Peer(f"127.0.0.1:{dmq_b}", "active"),)
             assert b.status().peers == (Peer(f"127.0.0.1:{dmq_a}", "active"),)
-            assert _peers_seen(a) == (1, 0)
+            assert edge_read(a, peers=True).peers_seen == (1, 0)  # line311_edge_peers
             # a phone registering with B: A knows it too
             _register(tmp_path, b, "agent2")
             wait_until(lambda: _registered(a) == {"agent1", "agent2"}, 10, "agent2 on A")
@@ -198,13 +170,13 @@ def test_given_a_pair_then_the_controllers_reads_go_to_the_peer_while_its_kamail
         wait_until(lambda: _registered(b) == {"agent1"}, 10, "agent1 on B")
 
         async def reads() -> tuple[set[str], str]:
-            rpc = KamailioRpc(_rpc_url(a), token=TOKEN, fallbacks=[_rpc_url(b)], timeout=1.0)
+            rpc = KamailioRpc(rpc_url(a), token=TOKEN, fallbacks=[rpc_url(b)], timeout=1.0)
             try:
                 assert registered_aors(await rpc.call("ul.dump", "brief")) == {"agent1"}
-                assert rpc.url == _rpc_url(a)
+                assert rpc.url == rpc_url(a)
                 a.stop()  # the controller's own Kamailio goes away: B holds the same table
                 return registered_aors(await rpc.call("ul.dump", "brief")), rpc.url
             finally:
                 await rpc.aclose()
 
-        assert asyncio.run(reads()) == ({"agent1"}, _rpc_url(b))
+        assert asyncio.run(reads()) == ({"agent1"}, rpc_url(b))

@@ -21,7 +21,7 @@ from line311.kamailio.registrations import RegistrationWatch
 from line311.kamailio.rpc import KamailioRpc, KamailioRpcError
 from line311.sim.sipp import start_agent
 from tests.conftest import _test_settings, fleet_ports
-from tests.fixtures.kamailio import running_kamailio
+from tests.fixtures.kamailio import rpc_url, running_kamailio
 from tests.fixtures.phone_desk import RecordingDesk
 
 pytestmark = pytest.mark.integration
@@ -46,10 +46,6 @@ def kamailio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KamailioManag
         yield k
 
 
-def _rpc_url(kamailio: KamailioManager) -> str:
-    return f"http://127.0.0.1:{kamailio.settings.kamailio_rpc_port}/RPC"
-
-
 def _token(kamailio: KamailioManager) -> dict[str, str]:
     return {"Authorization": f"Bearer {kamailio.settings.kamailio_rpc_token.get_secret_value()}"}
 
@@ -57,7 +53,7 @@ def _token(kamailio: KamailioManager) -> dict[str, str]:
 @pytest.fixture
 async def rpc(kamailio: KamailioManager) -> AsyncIterator[KamailioRpc]:
     token = kamailio.settings.kamailio_rpc_token.get_secret_value()
-    client = KamailioRpc(_rpc_url(kamailio), token=token)
+    client = KamailioRpc(rpc_url(kamailio), token=token)
     yield client
     await client.aclose()
 
@@ -117,9 +113,9 @@ async def test_kamailio_answers_no_rpc_without_the_token_even_from_its_own_host(
 ) -> None:
     body = {"jsonrpc": "2.0", "method": "core.version", "id": 1}
     async with httpx.AsyncClient(timeout=3) as http:
-        bare = await http.post(_rpc_url(kamailio), json=body)
+        bare = await http.post(rpc_url(kamailio), json=body)
         wrong = await http.post(
-            _rpc_url(kamailio), json=body, headers={"Authorization": "Bearer not-the-token-1234"}
+            rpc_url(kamailio), json=body, headers={"Authorization": "Bearer not-the-token-1234"}
         )
     for refused in (bare, wrong):
         assert (refused.status_code, refused.text) == (
@@ -127,7 +123,7 @@ async def test_kamailio_answers_no_rpc_without_the_token_even_from_its_own_host(
             "send the kamailio_rpc_token as a bearer token\n",
         )
         assert refused.headers["WWW-Authenticate"] == 'Bearer realm="line311-kamailio-rpc"'
-    stranger = KamailioRpc(_rpc_url(kamailio), token="not-the-token-1234")
+    stranger = KamailioRpc(rpc_url(kamailio), token="not-the-token-1234")
     try:
         with pytest.raises(KamailioRpcError, match=r"HTTP 401 .*the same kamailio_rpc_token"):
             await stranger.call("core.version")
@@ -147,7 +143,7 @@ async def test_kamailio_answers_rpc_from_another_host_only_when_kamailio_rpc_all
     async def version(of: KamailioManager) -> str:
         token = of.settings.kamailio_rpc_token.get_secret_value()
         transport = httpx.AsyncHTTPTransport(local_address=address)
-        client = KamailioRpc(_rpc_url(of), token=token, transport=transport)
+        client = KamailioRpc(rpc_url(of), token=token, transport=transport)
         try:
             return str(await client.call("core.version"))
         finally:
