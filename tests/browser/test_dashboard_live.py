@@ -25,7 +25,7 @@ from line311.db.engine import make_engine
 from line311.db.queue_models import load_events
 from line311.queue.events import CallEnqueued
 from line311.queue.queue_log import parse_lines
-from line311.sim.sipp import start_agent, start_caller
+from line311.sim.sipp import ON_CUE, start_agent, start_caller
 from tests.browser.conftest import pause_from_page, screenshot_path
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import general_queue_env, running_stack
@@ -131,7 +131,7 @@ async def test_given_the_real_stack_when_a_sipp_call_enters_a_queue_then_the_pag
         tmp_path / "resident",
         asterisk_instance.sip_port,
         "311",
-        dtmf=[(10_500, "1"), (1_500, "0")],
+        dtmf=[(ON_CUE, "1"), (1_500, "0")],
         hold_ms=8_000,
     )
     try:

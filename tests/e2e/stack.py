@@ -25,7 +25,7 @@ from websockets.sync.client import connect
 
 from tests.fixtures.polling import wait_until
 
-__all__ = ["LANGUAGE_AT", "AriObserver", "Service", "Stack", "stack_env", "wait_until"]
+__all__ = ["AriObserver", "Service", "Stack", "stack_env", "wait_until"]
 
 LINE311 = [sys.executable, "-m", "line311"]
 
@@ -147,11 +147,6 @@ class Stack:
     def logs(self) -> str:
         return self.controller.output() + self.crm.output()
 
-
-LANGUAGE_AT = 14_000
-"""ms after answer to key the language: the greeting (8.8 s, not interruptible: a key then is
-ignored) is over even when a loaded box plays it slow (11 s seen with seven calls beside two
-other test workers), and the language menu (15 s of options, then 5 s) still waits for it."""
 
 TEST_DEFAULTS = {"LINE311_QUEUE_PHONE_STATE": "false"}
 """Settings the end-to-end stacks change from the shipped ones unless a test asks otherwise:

@@ -39,6 +39,7 @@ from tests.conftest import (
     rtp_block,
 )
 from tests.e2e.stack import LINE311, TEST_DEFAULTS, AriObserver, Service, Stack, wait_until
+from tests.fixtures.cue import PromptCue
 
 __all__ = ["Desk", "Killed", "Supervised", "alive"]
 
@@ -133,10 +134,14 @@ class Supervised:
         env.update(extra_env or {})
         self.stack = Stack(env, workdir, settings.http_port, settings.crm_port)
         self.run = Service("run", [*LINE311, "run"], env, workdir / "run.log")
+        self.cues: list[PromptCue] = []
+        """One per Asterisk once the run is up (`wait_ready`): callers key on its cue."""
 
     # ------------------------------------------------------------------ life cycle
     def close(self) -> None:
         """Stop ``line311 run`` (it stops its processes) and remove the Asterisk instance."""
+        for cue in self.cues:
+            cue.close()
         self.run.stop(timeout=60)
         if len(self.asterisks) > 1:  # only if the supervisor left it (it stops it itself)
             kamailio = KamailioManager(self.settings)
@@ -159,6 +164,10 @@ class Supervised:
             wait_until(self.stack.crm_health, 30, "the supervised CRM bridge")
         except AssertionError:
             raise AssertionError(self.logs()) from None
+        self.cues = self.cues or [
+            PromptCue(one.ari_url, one.ari_user, one.ari_password.get_secret_value())
+            for one in asterisk_fleet(self.settings)
+        ]
 
     # ------------------------------------------------------------------ `line311 status`
     def status(self) -> tuple[int, dict[str, Any]]:

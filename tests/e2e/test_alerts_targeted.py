@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from line311.sim.sipp import start_caller
+from line311.sim.sipp import ON_CUE, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import record_for, running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until
@@ -132,7 +132,7 @@ def call_311(
         tmp_path / f"caller-{next(_seq)}",
         instance.sip_port,
         "311",
-        dtmf=[(8000, language_key), (6000, "1"), (6000, "1")],
+        dtmf=[(ON_CUE, language_key), (6000, "1"), (6000, "1")],
         hold_ms=30000,
     )
     result = caller.wait(timeout=120)

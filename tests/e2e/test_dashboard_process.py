@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from line311.ivr.flow import default_flow_path
-from line311.sim.sipp import start_caller
+from line311.sim.sipp import ON_CUE, start_caller
 from tests.e2e.stack import wait_until
 from tests.e2e.supervised import Desk, Supervised, alive
 from tests.e2e.zones import noon_zone
@@ -80,7 +80,7 @@ def test_given_line311_run_then_the_dashboard_is_its_own_process_and_outlives_co
     assert desk.agent("agent1")["state"] == "paused"  # the desk API is the controller's
     # a caller asks for a CCR (English, then 0), nobody is free, they give up after 8 s
     caller = start_caller(
-        tmp_path / "caller", s.sip_port, "311", dtmf=[(10_500, "1"), (1_500, "0")],
+        tmp_path / "caller", s.sip_port, "311", dtmf=[(ON_CUE, "1"), (1_500, "0")],
         hold_ms=8_000,
     )  # fmt: skip
     result = caller.wait(timeout=90)

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from line311.sim.sipp import SippPhone, start_agent, start_caller
+from line311.sim.sipp import ON_CUE, SippPhone, start_agent, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import general_queue_env, running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until
@@ -32,7 +32,6 @@ pytestmark = pytest.mark.asterisk
 logger = logging.getLogger(__name__)
 
 CALLER = "2125550163"  # the resident's number: never on the desk
-LANGUAGE_AT = 10_500  # ms after answer: the greeting is over
 PASSWORD = "correct horse battery staple\n"
 
 
@@ -146,7 +145,7 @@ def test_given_a_ccr_desk_listening_when_their_phone_answers_a_queued_caller_the
         login = httpx.post(f"{base}/agents/agent2/login", headers=supervisor, timeout=5)
         assert login.status_code == 200, login.text
         dtmf = [
-            (LANGUAGE_AT, "2"),  # Spanish
+            (ON_CUE, "2"),  # Spanish, as the language menu starts
             (1500, "4"),  # SR status
             (1500, sr_number + "#"),
             (7000, "1"),  # "you entered ...": confirm

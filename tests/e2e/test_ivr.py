@@ -29,10 +29,10 @@ import httpx
 import pytest
 
 from line311.call.srnumber import check_digit
-from line311.sim.sipp import SippResult, start_caller
+from line311.sim.sipp import ON_CUE, SippResult, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import playbacks, start_stack
-from tests.e2e.stack import LANGUAGE_AT, AriObserver, Stack, wait_until
+from tests.e2e.stack import AriObserver, Stack, wait_until
 
 pytestmark = pytest.mark.asterisk
 
@@ -127,13 +127,13 @@ def run(
         sr_number = _seed_sr(stack)
         scripts: dict[str, tuple[list[tuple[int, str]], int]] = {
             "es_sr": (
-                [(LANGUAGE_AT, "2"), (1500, "4"), (1500, sr_number + "#"), (7000, "1")],
+                [(ON_CUE, "2"), (1500, "4"), (1500, sr_number + "#"), (7000, "1")],
                 16_000,  # "please wait" (4 s) plays out before the status
             ),
-            "en_asp": ([(LANGUAGE_AT, "1"), (1500, "1")], 7_000),
-            "ht_rep": ([(LANGUAGE_AT, "7"), (1500, "0")], 25_000),
-            "en_bad": ([(LANGUAGE_AT, "1"), (1500, "4"), (1500, _wrong_check_digit(sr_number) + "#")], 16_000),  # room for "invalid" + the retry prompt on a busy box
-            "en_barge": ([(LANGUAGE_AT, "1"), (3000, "3")], 3_000),
+            "en_asp": ([(ON_CUE, "1"), (1500, "1")], 7_000),
+            "ht_rep": ([(ON_CUE, "7"), (1500, "0")], 25_000),
+            "en_bad": ([(ON_CUE, "1"), (1500, "4"), (1500, _wrong_check_digit(sr_number) + "#")], 16_000),  # room for "invalid" + the retry prompt on a busy box
+            "en_barge": ([(ON_CUE, "1"), (3000, "3")], 3_000),
         }  # fmt: skip
         known = {r["call_id"] for r in stack.calls()}
         callers = {

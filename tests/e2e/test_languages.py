@@ -1,7 +1,7 @@
 """Issue 16: all seven language menus walked end to end on the real stack.
 
 Seven SIPp callers call the shipped 311 flow at once; each presses one language digit (1..7)
-after the greeting and listens to the main menu. An independent ARI observer tells which
+as the language menu starts (`tests.e2e.cue`) and listens to the main menu. An independent ARI observer tells which
 prompts Asterisk really played on each channel, and ``line311 calls list`` the path the
 controller recorded.
 """
@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from line311.ivr.flow import LANGUAGES
-from line311.sim.sipp import SippResult, start_caller
+from line311.sim.sipp import ON_CUE, SippResult, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import running_stack
-from tests.e2e.stack import LANGUAGE_AT, AriObserver, Stack, wait_until
+from tests.e2e.stack import AriObserver, Stack, wait_until
 
 pytestmark = pytest.mark.asterisk
 
@@ -60,7 +60,7 @@ def walk(
                     workdir / f"caller-{language}",
                     asterisk_instance.sip_port,
                     "311",
-                    dtmf=[(LANGUAGE_AT, str(digit))],
+                    dtmf=[(ON_CUE, str(digit))],
                     hold_ms=4_000,
                 )
                 for digit, language in enumerate(LANGUAGES, start=1)

@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from line311.ivr.flow import default_flow_path
-from line311.sim.sipp import start_agent, start_caller
+from line311.sim.sipp import ON_CUE, start_agent, start_caller
 from tests.e2e.stack import wait_until
 from tests.e2e.supervised import Desk, Supervised, alive
 from tests.e2e.zones import noon_zone
@@ -68,7 +68,7 @@ def test_given_redis_then_the_controller_killed_when_calls_go_on_then_ccr_states
 
         # a caller in the IVR when Redis dies: English, then 0 (a CCR), waits 8 s, gives up
         caller = start_caller(
-            tmp_path / "caller", s.sip_port, "311", dtmf=[(10_500, "1"), (1_500, "0")],
+            tmp_path / "caller", s.sip_port, "311", dtmf=[(ON_CUE, "1"), (1_500, "0")],
             hold_ms=8_000,
         )  # fmt: skip
         wait_until(lambda: (stack.health() or {}).get("active_calls", 0) >= 1, 30, "the call")
@@ -141,7 +141,7 @@ def test_given_redis_then_the_controller_killed_when_calls_go_on_then_ccr_states
         try:
             desk.post("/agents/agent1/resume")
             second = start_caller(
-                tmp_path / "second", s.sip_port, "311", dtmf=[(10_500, "1"), (1_500, "0")],
+                tmp_path / "second", s.sip_port, "311", dtmf=[(ON_CUE, "1"), (1_500, "0")],
                 hold_ms=20_000,
             )  # fmt: skip
             wait_until(

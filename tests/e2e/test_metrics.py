@@ -22,7 +22,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from line311.sim.sipp import SippCaller, start_agent, start_caller
+from line311.sim.sipp import ON_CUE, SippCaller, Step, start_agent, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import general_queue_env, running_stack
 from tests.e2e.stack import Stack, wait_until
@@ -72,20 +72,20 @@ def test_given_a_self_served_an_answered_and_an_abandoned_call_when_metrics_are_
     r = httpx.post(f"{desk}/agents/agent1/login", headers=headers, timeout=5)
     assert r.status_code == 200, r.text
 
-    def call(name: str, dtmf: list[tuple[int, str]], hold_ms: int) -> SippCaller:
+    def call(name: str, dtmf: list[Step], hold_ms: int) -> SippCaller:
         return start_caller(
             tmp_path / name, asterisk_instance.sip_port, "311", dtmf=dtmf, hold_ms=hold_ms
         )
 
     try:
         callers = [
-            call("self", [(10_500, "1"), (1_500, "1")], 7_000),
-            call("answered", [(10_500, "1"), (1_500, "0")], 40_000),
+            call("self", [(ON_CUE, "1"), (1_500, "1")], 7_000),
+            call("answered", [(ON_CUE, "1"), (1_500, "0")], 40_000),
         ]
         # pacing, not a wait: the second queued caller arrives 3 s after the first (same
         # script), so it queues while the CCR is on the first call
         time.sleep(3)
-        callers.append(call("gave-up", [(10_500, "1"), (1_500, "0")], 6_000))
+        callers.append(call("gave-up", [(ON_CUE, "1"), (1_500, "0")], 6_000))
         results = [c.wait(timeout=90) for c in callers]
         assert all(res.final_status == 200 for res in results)
 

@@ -32,7 +32,7 @@ from line311.db.engine import make_engine
 from line311.db.queue_models import load_events
 from line311.queue.events import CallbackRequested, CallEnqueued, CallTimedOut
 from line311.queue.queue_log import parse_lines
-from line311.sim.sipp import SippCaller, start_caller
+from line311.sim.sipp import ON_CUE, SippCaller, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.conftest import playbacks, running_stack
 from tests.e2e.stack import AriObserver, Stack, wait_until
@@ -81,7 +81,7 @@ def _caller(
         instance.sip_port,
         "311",
         from_user=CALLER,
-        dtmf=[(10_500, language_digit), (1_500, "0"), *after],
+        dtmf=[(ON_CUE, language_digit), (1_500, "0"), *after],
         hold_ms=150_000,
     )
 

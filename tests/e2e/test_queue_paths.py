@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 from line311.sim.sipp import (
+    ON_CUE,
     SippCaller,
     SippPhone,
     start_agent,
@@ -168,7 +169,7 @@ def caller(
     hold_ms: int = 60_000,
 ) -> SippCaller:
     """A resident who picks ``language``, then the menu key of ``queue``, then holds."""
-    dtmf = [(2_000, LANGUAGE_KEY[language]), (1_500, MENU_KEY[queue])]
+    dtmf = [(ON_CUE, LANGUAGE_KEY[language]), (1_500, MENU_KEY[queue])]
     started = start_caller(
         tmp_path / f"caller-{next(_numbers)}", instance.sip_port, "311", dtmf=dtmf, hold_ms=hold_ms
     )

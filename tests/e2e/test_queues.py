@@ -28,6 +28,7 @@ from line311.db.queue_models import load_events
 from line311.queue.events import CallEnqueued
 from line311.queue.queue_log import parse_lines
 from line311.sim.sipp import (
+    ON_CUE,
     SippCaller,
     SippPhone,
     register_phone,
@@ -118,7 +119,7 @@ def phone(tmp_path: Path, instance: AsteriskInstance, agent: str, **kw: Any) -> 
 def caller(
     tmp_path: Path, instance: AsteriskInstance, language: str, hold_ms: int, extra: list[Any]
 ) -> SippCaller:
-    dtmf = [(10_500, LANGUAGE_DIGIT[language]), (1_500, "0"), *extra]
+    dtmf = [(ON_CUE, LANGUAGE_DIGIT[language]), (1_500, "0"), *extra]
     started = start_caller(
         tmp_path / f"caller-{next(_numbers)}",
         instance.sip_port,

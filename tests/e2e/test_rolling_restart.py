@@ -29,7 +29,7 @@ import pytest
 from websockets.sync.client import connect
 
 from line311.ivr.flow import default_flow_path
-from line311.sim.sipp import SippCaller, SippPhone, start_agent, start_caller
+from line311.sim.sipp import ON_CUE, SippCaller, SippPhone, start_agent, start_caller
 from tests.conftest import AsteriskInstance
 from tests.e2e.stack import LINE311, AriObserver, wait_until
 from tests.e2e.supervised import Desk, Supervised, alive
@@ -144,7 +144,7 @@ class Callers:
             self.sup.settings.sip_port,
             "311",
             from_user=number,
-            dtmf=[(10_500, "1"), (1_500, "0")],
+            dtmf=[(ON_CUE, "1"), (1_500, "0")],
             hold_ms=30_000,
         )
 

@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
-from line311.sim.sipp import start_caller
+from line311.sim.sipp import ON_CUE, start_caller
 from tests.conftest import AsteriskInstance, free_tcp_port
 from tests.e2e.conftest import playbacks, record_for, start_stack
-from tests.e2e.stack import LANGUAGE_AT, AriObserver, Stack, wait_until
+from tests.e2e.stack import AriObserver, Stack, wait_until
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.timeout(240)]  # starts its own stack
 
@@ -144,7 +144,7 @@ def test_given_a_slow_crm_when_a_caller_confirms_an_sr_number_then_please_wait_s
         asterisk_instance.sip_port,
         "311",
         from_user=CALLER,
-        dtmf=[(LANGUAGE_AT, "1"), (1500, "4"), (1500, sr_number + "#"), (7000, "1")],
+        dtmf=[(ON_CUE, "1"), (1500, "4"), (1500, sr_number + "#"), (7000, "1")],
         hold_ms=14_000,
     )
     try:

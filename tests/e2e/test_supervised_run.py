@@ -26,7 +26,7 @@ import pytest
 import redis
 
 from line311.ivr.flow import default_flow_path
-from line311.sim.sipp import start_agent, start_caller, start_phone
+from line311.sim.sipp import ON_CUE, start_agent, start_caller, start_phone
 from tests.e2e.conftest import record_for, start_supervised
 from tests.e2e.stack import AriObserver, wait_until
 from tests.e2e.supervised import Desk, Supervised, alive
@@ -193,7 +193,7 @@ def test_given_two_callers_waiting_and_one_talking_to_a_ccr_when_the_controller_
                     tmp_path / f"caller{n}",
                     s.sip_port,
                     "311",
-                    dtmf=[(10_500, "1"), (1_500, "0")],
+                    dtmf=[(ON_CUE, "1"), (1_500, "0")],
                     hold_ms=hold_ms,
                 )
             )
@@ -307,7 +307,7 @@ def test_given_a_kept_callback_when_the_controller_is_killed_then_the_resident_i
         # English (1), a representative (0), then 1 in the queue: call me back
         caller = start_caller(
             tmp_path / "caller", s.sip_port, "311", from_user=RESIDENT,
-            dtmf=[(10_500, "1"), (1_500, "0"), (6_000, "1")], hold_ms=30_000,
+            dtmf=[(ON_CUE, "1"), (1_500, "0"), (6_000, "1")], hold_ms=30_000,
         )  # fmt: skip
         result = caller.wait(timeout=90)
         assert result.final_status == 200

@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -117,19 +118,59 @@ SPEECH = "speech"
 """A step of `start_feature_call` that streams the speech pcap instead of keying digits."""
 
 
-def _render_steps(steps: list[tuple[int, str]]) -> str:
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """A wait that ends when the far side cues the caller, not after a fixed time.
+
+    In a caller's DTMF steps, ``(Cue(), "1")`` keys 1 as soon as an in-dialog ``NOTIFY``
+    reaches the caller: whoever watches the call (a test's ARI observer that sees the menu
+    start) sends it, so the keys never race a prompt that discards them. Without a cue within
+    ``timeout_ms`` the call fails (SIPp exits 1). The caller's Call-ID then names its SIP port
+    (`cue_port`), where the cue goes; a caller without a cue step gets no cue.
+    """
+
+    timeout_ms: int = 60_000
+
+
+ON_CUE = Cue()
+
+Step = tuple[int | Cue, str]
+"""A caller's DTMF step: wait (milliseconds, or a `Cue`), then key the digits."""
+
+_CUE_CALL_ID = re.compile(r"cue(\d+)-")
+
+
+def cue_port(call_id: str) -> int | None:
+    """The SIP port of the caller waiting for a cue whose Call-ID this is (None: no cue)."""
+    m = _CUE_CALL_ID.match(call_id)
+    return int(m.group(1)) if m else None
+
+
+def _wait_ms(wait: int | Cue) -> int:
+    return wait.timeout_ms if isinstance(wait, Cue) else wait
+
+
+def _render_steps(steps: Sequence[Step]) -> str:
     """Interruptible waits (a BYE ends the call), each followed by RFC 2833 ``digits`` or,
-    for the `SPEECH` step, the pcap audio."""
+    for the `SPEECH` step, the pcap audio. A `Cue` wait ends at the cue's NOTIFY (answered
+    by nobody: it is not Asterisk's) and fails the call at its timeout."""
     out = []
-    for n, (wait_ms, what) in enumerate(steps):
+    for n, (wait, what) in enumerate(steps):
         if what == SPEECH:
             action = '<exec play_pcap_audio="[pcap]"/>'
         elif re.fullmatch(r"[0-9*#A-D]+", what):
             action = f'<exec play_dtmf="{what}"/>'
         else:
             raise ValueError(f"bad DTMF digits {what!r}")
+        if isinstance(wait, Cue):
+            out.append(
+                '  <recv request="BYE" optional="true" next="bye_received"/>\n'
+                f'  <recv request="NOTIFY" timeout="{max(1, wait.timeout_ms)}"/>\n'
+                f"  <nop><action>{action}</action></nop>"
+            )
+            continue
         out.append(
-            f'  <recv request="BYE" timeout="{max(1, wait_ms)}" ontimeout="step{n}" '
+            f'  <recv request="BYE" timeout="{max(1, wait)}" ontimeout="step{n}" '
             f'next="bye_received"/>\n'
             f'  <label id="step{n}"/>\n'
             f"  <nop><action>{action}</action></nop>"
@@ -137,7 +178,7 @@ def _render_steps(steps: list[tuple[int, str]]) -> str:
     return "\n".join(out)
 
 
-def render_caller(dtmf: list[tuple[int, str]], hold_ms: int) -> str:
+def render_caller(dtmf: Sequence[Step], hold_ms: int) -> str:
     """The caller scenario with DTMF steps [(wait_ms, digits), ...] and a final hold."""
     if any(digits == SPEECH for _, digits in dtmf):
         raise ValueError("the caller streams speech from the start; no speech steps")
@@ -153,11 +194,12 @@ def start_caller(
     service: str,
     *,
     from_user: str = "2125550123",
-    dtmf: list[tuple[int, str]] | None = None,
+    dtmf: Sequence[Step] | None = None,
     hold_ms: int = 15000,
     pcap: Path = SPEECH_PCAP,
 ) -> SippCaller:
-    """Start one SIPp call from loopback to Asterisk's ``sip_port`` dialling ``service``."""
+    """Start one SIPp call from loopback to Asterisk's ``sip_port`` dialling ``service``
+    (with a `Cue` step, its Call-ID names its SIP port: `cue_port`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     scenario = workdir / "caller.xml"
     scenario.write_text(render_caller(dtmf or [], hold_ms))
@@ -176,6 +218,8 @@ def start_caller(
         "-key", "pcap", str(pcap),
         *_call_limits(workdir, hold_ms, dtmf),
     ]  # fmt: skip
+    if any(isinstance(wait, Cue) for wait, _ in dtmf or []):
+        argv += ["-cid_str", f"cue{local_port}-%u-%p@%s"]
     return _spawn(SippCaller, argv, workdir, local_port)
 
 
@@ -206,9 +250,9 @@ def _traces(workdir: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _call_limits(workdir: Path, hold_ms: int, dtmf: list[tuple[int, str]] | None) -> list[str]:
+def _call_limits(workdir: Path, hold_ms: int, dtmf: Sequence[Step] | None) -> list[str]:
     """Traces, a global timeout past the call's own script (30 s slack), no stdin."""
-    seconds = (hold_ms + sum(d for d, _ in (dtmf or [])) + 30000) // 1000
+    seconds = (hold_ms + sum(_wait_ms(d) for d, _ in (dtmf or [])) + 30000) // 1000
     return [*_traces(workdir), "-timeout", f"{seconds}s", "-nostdin"]
 
 
