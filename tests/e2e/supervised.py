@@ -29,6 +29,7 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings
 from line311.kamailio.manager import KamailioManager
 from line311.queue.queue_log import QueueLogRecord, parse_lines
+from line311.sim.cue import PromptCue
 from tests.conftest import (
     RTP_SLOTS,
     AsteriskInstance,
@@ -39,7 +40,6 @@ from tests.conftest import (
     rtp_block,
 )
 from tests.e2e.stack import LINE311, TEST_DEFAULTS, AriObserver, Service, Stack, wait_until
-from tests.fixtures.cue import PromptCue
 
 __all__ = ["Desk", "Killed", "Supervised", "alive"]
 

@@ -1,7 +1,7 @@
 """Issue 16: all seven language menus walked end to end on the real stack.
 
 Seven SIPp callers call the shipped 311 flow at once; each presses one language digit (1..7)
-as the language menu starts (`tests.e2e.cue`) and listens to the main menu. An independent ARI observer tells which
+as the language menu starts (`line311.sim.cue`) and listens to the main menu. An independent ARI observer tells which
 prompts Asterisk really played on each channel, and ``line311 calls list`` the path the
 controller recorded.
 """

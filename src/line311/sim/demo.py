@@ -8,7 +8,9 @@ Theory of operation::
       1. /health of the running controller (``make run`` in another terminal)
       2. CCR phones: SIPp UAS REGISTERing as agent1..agentN (digest), each with its talk time
       3. CCRs logged in through the desk API (a supervisor bearer token)
-      4. at each arrival: one SIPp resident dialling 311, RFC 2833 digits for the language,
+      4. at each arrival: one SIPp resident dialling 311, RFC 2833 digits for the language
+         (keyed a moment after the language menu starts: `line311.sim.cue` tells each
+         resident when, as a fixed time would race the greeting, which no key interrupts),
          then a menu choice (self-service information) or 0 (a CCR), patience for the wait
       5. at the end (or Ctrl-C): no new calls; in-flight calls may finish for a grace period;
          then every SIPp process this demo started is stopped by its PID, the channels it
@@ -33,9 +35,19 @@ from typing import Final
 
 import httpx
 
+from line311.asterisk.fleet import asterisk_fleet
 from line311.config import Settings
 from line311.errors import Line311Error
-from line311.sim.sipp import SippCaller, SippPhone, register_phone, start_agent, start_caller
+from line311.sim.cue import PromptCue
+from line311.sim.sipp import (
+    Cue,
+    SippCaller,
+    SippPhone,
+    Step,
+    register_phone,
+    start_agent,
+    start_caller,
+)
 
 __all__ = [
     "CURVES",
@@ -71,7 +83,6 @@ TOPIC_DIGITS: Final = {
 
 DEFAULT_LANGUAGES: Final = {"en": 60.0, "es": 25.0, "cmn": 5.0, "ru": 5.0, "ht": 5.0}
 DEFAULT_TOPICS: Final = {"ccr": 60.0, "parking": 20.0, "sanitation": 10.0, "closures": 10.0}
-GREETING_MS: Final = 10_500  # the greeting (not interruptible) is over: the language menu plays
 DEMO_NUMBER_PREFIX: Final = "555010"  # fictional callers 555-010-xxxx: easy to tell apart
 
 
@@ -160,7 +171,7 @@ class Resident:
 
     language: str
     topic: str
-    dtmf: list[tuple[int, str]]
+    dtmf: list[Step]
     hold_ms: int
 
 
@@ -168,7 +179,7 @@ def resident_script(plan: DemoPlan, rng: random.Random) -> Resident:
     """A resident drawn from the plan's language and topic mix."""
     language = _pick(plan.languages, rng)
     topic = _pick(plan.topics, rng)
-    dtmf = [(GREETING_MS + rng.randint(0, 1500), LANGUAGE_DIGITS[language])]
+    dtmf: list[Step] = [(Cue(after_ms=rng.randint(0, 1500)), LANGUAGE_DIGITS[language])]
     dtmf += [(1500 + rng.randint(0, 1000), d) for d in TOPIC_DIGITS[topic]]
     if topic == "ccr":  # wait up to their patience, then (if answered) talk
         hold = rng.expovariate(1 / plan.patience_seconds) + 1.5 * plan.talk_seconds
@@ -201,12 +212,14 @@ class Demo:
         self.logged_in: list[str] = []
         self.started: dict[str, int] = {}
         self.numbers: set[str] = set()
+        self.cues: list[PromptCue] = []
 
     # ------------------------------------------------------------------ lifecycle
     def run(self, clock: Callable[[], float] = time.monotonic) -> dict[str, int]:
         """Run the plan; always cleans up. Returns calls started per topic."""
         self.check_stack()
         try:
+            self.start_cues()
             self.start_ccrs()
             self.place_calls(arrival_times(self.plan, self.rng), clock)
             self.drain(clock)
@@ -225,6 +238,16 @@ class Demo:
                 f"no running line311 at {self.base} (start it with `make run` in another "
                 "terminal, with the same settings)"
             )
+
+    def start_cues(self) -> None:
+        """A `PromptCue` on each Asterisk: the residents key their language on it."""
+        for one in asterisk_fleet(self.settings):
+            try:
+                self.cues.append(
+                    PromptCue(one.ari_url, one.ari_user, one.ari_password.get_secret_value())
+                )
+            except ConnectionError as exc:
+                raise DemoError(f"{exc}: the residents could not hear the language menu") from None
 
     def start_ccrs(self) -> None:
         password = self.settings.agent_password.get_secret_value()
@@ -297,6 +320,9 @@ class Demo:
         self._hang_up_leftovers()
         self.logged_in = []
         self.phones = {}
+        for cue in self.cues:
+            cue.close()
+        self.cues = []
 
     def _unregister(self, agent: str, phone: SippPhone) -> None:
         """Take the stopped phone's registration back (``Expires: 0``): Asterisk would

@@ -123,13 +123,15 @@ class Cue:
     """A wait that ends when the far side cues the caller, not after a fixed time.
 
     In a caller's DTMF steps, ``(Cue(), "1")`` keys 1 as soon as an in-dialog ``NOTIFY``
-    reaches the caller: whoever watches the call (a test's ARI observer that sees the menu
-    start) sends it, so the keys never race a prompt that discards them. Without a cue within
-    ``timeout_ms`` the call fails (SIPp exits 1). The caller's Call-ID then names its SIP port
-    (`cue_port`), where the cue goes; a caller without a cue step gets no cue.
+    reaches the caller (or ``after_ms`` later, as a resident who listens first): whoever
+    watches the call (`line311.sim.cue.PromptCue`, which sees the menu start) sends it, so the
+    keys never race a prompt that discards them. Without a cue within ``timeout_ms`` the call
+    fails (SIPp exits 1). The caller's Call-ID then names its SIP port (`cue_port`), where the
+    cue goes; a caller without a cue step gets no cue.
     """
 
     timeout_ms: int = 60_000
+    after_ms: int = 0
 
 
 ON_CUE = Cue()
@@ -147,7 +149,7 @@ def cue_port(call_id: str) -> int | None:
 
 
 def _wait_ms(wait: int | Cue) -> int:
-    return wait.timeout_ms if isinstance(wait, Cue) else wait
+    return wait.timeout_ms + wait.after_ms if isinstance(wait, Cue) else wait
 
 
 def _render_steps(steps: Sequence[Step]) -> str:
@@ -165,10 +167,12 @@ def _render_steps(steps: Sequence[Step]) -> str:
         if isinstance(wait, Cue):
             out.append(
                 '  <recv request="BYE" optional="true" next="bye_received"/>\n'
-                f'  <recv request="NOTIFY" timeout="{max(1, wait.timeout_ms)}"/>\n'
-                f"  <nop><action>{action}</action></nop>"
+                f'  <recv request="NOTIFY" timeout="{max(1, wait.timeout_ms)}"/>'
             )
-            continue
+            if wait.after_ms <= 0:
+                out.append(f"  <nop><action>{action}</action></nop>")
+                continue
+            wait = wait.after_ms
         out.append(
             f'  <recv request="BYE" timeout="{max(1, wait)}" ontimeout="step{n}" '
             f'next="bye_received"/>\n'
@@ -219,7 +223,8 @@ def start_caller(
         *_call_limits(workdir, hold_ms, dtmf),
     ]  # fmt: skip
     if any(isinstance(wait, Cue) for wait, _ in dtmf or []):
-        argv += ["-cid_str", f"cue{local_port}-%u-%p@%s"]
+        # -aa: a NOTIFY the scenario does not wait for (a second watcher's cue) gets 200 OK
+        argv += ["-cid_str", f"cue{local_port}-%u-%p@%s", "-aa"]
     return _spawn(SippCaller, argv, workdir, local_port)
 
 

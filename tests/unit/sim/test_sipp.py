@@ -56,6 +56,15 @@ def test_given_a_cue_step_when_the_caller_is_rendered_then_its_keys_wait_for_a_n
     ]
 
 
+def test_given_a_cue_with_a_pause_when_rendered_then_the_keys_follow_the_notify_after_it() -> None:
+    xml = render_caller([(Cue(timeout_ms=9000, after_ms=700), "1")], hold_ms=5000)
+
+    root = ET.fromstring(xml.split("\n", 2)[2])
+    waits = [(r.get("request"), r.get("timeout")) for r in root.iter("recv") if r.get("request")]
+    assert waits == [("BYE", None), ("NOTIFY", "9000"), ("BYE", "700"), ("BYE", "5000")]
+    assert [e.get("play_dtmf") for e in root.iter("exec") if e.get("play_dtmf")] == ["1"]
+
+
 @pytest.mark.parametrize(
     ("call_id", "port"),
     [("cue40312-1-777@127.0.0.1", 40312), ("1-777@127.0.0.1", None), ("xcue1-1@h", None)],
