@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from line311.sim.cue import PromptCue
@@ -34,6 +35,13 @@ def test_given_two_watchers_when_the_language_menu_starts_then_the_caller_keys_o
     i = asterisk_instance
     second = PromptCue(i.ari_url, i.ari_user, i.ari_password)  # besides the session's own
     try:
+        app = httpx.get(
+            f"{i.ari_url}/ari/applications/{second._app}",
+            auth=(i.ari_user, i.ari_password),
+            timeout=5,
+        ).json()
+        allowed = {e["type"] for e in app["events_allowed"]}
+        assert allowed == {"PlaybackStarted", "PlaybackContinuing", "ChannelDestroyed"}
         caller = start_caller(tmp_path / "caller", i.sip_port, "311", dtmf=[(ON_CUE, "2")])
         result = caller.wait(timeout=90)
     finally:
