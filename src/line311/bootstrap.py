@@ -250,42 +250,51 @@ def _phone_watch(
     return PhoneWatch(ari, desk, devices)
 
 
-def _kamailio_rpc(settings: Settings) -> KamailioRpc:
-    """The JSON-RPC of the fleet's Kamailio (on ``sip_host:kamailio_rpc_port``), and, with
-    ``kamailio_peers``, of each peer's address on the same port when that one does not
-    answer (a pair holds one location table)."""
+def _kamailio_rpcs(settings: Settings) -> tuple[KamailioRpc, list[tuple[str, KamailioRpc]]]:
+    """The JSON-RPC of the fleet's Kamailio (on ``sip_host:kamailio_rpc_port``) for the
+    registrations, which with ``kamailio_peers`` goes to a peer's address on the same port
+    when that one does not answer (a pair holds one location table); and each Kamailio by host
+    for its own counters, the fleet's first, each with a client that never falls back (one
+    client in all without peers)."""
     from line311.config import url_host
     from line311.kamailio.rpc import KamailioRpc
+
+    token = settings.kamailio_rpc_token.get_secret_value()
 
     def url(host: str) -> str:
         return f"http://{url_host(host)}:{settings.kamailio_rpc_port}/RPC"
 
-    peers = [peer.rpartition(":")[0] for peer in settings.kamailio_peers]
-    return KamailioRpc(
-        url(settings.sip_host),
-        token=settings.kamailio_rpc_token.get_secret_value(),
-        fallbacks=[url(peer) for peer in peers],
+    peers = [peer.rpartition(":")[0].strip("[]") for peer in settings.kamailio_peers]
+    shared = KamailioRpc(
+        url(settings.sip_host), token=token, fallbacks=[url(peer) for peer in peers]
     )
+    if not peers:
+        return shared, [(settings.sip_host, shared)]
+    nodes = [(host, KamailioRpc(url(host), token=token)) for host in (settings.sip_host, *peers)]
+    return shared, nodes
 
 
 @dataclasses.dataclass
 class _KamailioReads:
-    """With several Asterisks, what the controller reads from Kamailio over one RPC client:
-    the CCR phones' registrations (None with ``queue_phone_state`` off) and the edge's
-    counters; `run` reads both until cancelled, then closes the client."""
+    """With several Asterisks, what the controller reads from Kamailio: the CCR phones'
+    registrations (None with ``queue_phone_state`` off) over ``rpc``, and the edge's counters
+    of each node (``clients``: every client, ``rpc`` included); `run` reads them until
+    cancelled, then closes the clients."""
 
     rpc: KamailioRpc
     registrations: RegistrationWatch | None
-    counters: EdgeCounters
+    counters: list[EdgeCounters]
+    clients: list[KamailioRpc]
 
     async def run(self) -> None:
         try:
-            runs = [self.counters.run()]
+            runs = [counters.run() for counters in self.counters]
             if self.registrations is not None:
                 runs.append(self.registrations.run())
             await asyncio.gather(*runs)
         finally:
-            await self.rpc.aclose()
+            for client in self.clients:
+                await client.aclose()
 
 
 def _kamailio_reads(
@@ -293,20 +302,26 @@ def _kamailio_reads(
 ) -> _KamailioReads | None:
     """With several Asterisks: the registrations of the CCR phones ``devices`` in Kamailio's
     location table, polled and told to the router (`line311.kamailio.registrations`), and
-    Kamailio's failover and late-answer counters (`line311.kamailio.edge_stats`); None with
-    one Asterisk."""
+    each Kamailio's failover and late-answer counters (`line311.kamailio.edge_stats`); None
+    with one Asterisk."""
     from line311.asterisk.fleet import uses_edge
     from line311.kamailio.edge_stats import EdgeCounters
     from line311.kamailio.registrations import RegistrationWatch
 
     if not uses_edge(settings):
         return None
-    rpc = _kamailio_rpc(settings)
+    rpc, nodes = _kamailio_rpcs(settings)
     watch = None
     if settings.queue_phone_state:
         poll = settings.kamailio_registration_poll
         watch = RegistrationWatch(rpc, desk, devices, interval=poll)
-    return _KamailioReads(rpc, watch, EdgeCounters(rpc, peers=bool(settings.kamailio_peers)))
+    pair = bool(settings.kamailio_peers)
+    counters = [
+        EdgeCounters(client, node=host, peers=pair and n == 0)
+        for n, (host, client) in enumerate(nodes)
+    ]
+    clients = [rpc, *(client for _, client in nodes if client is not rpc)]
+    return _KamailioReads(rpc, watch, counters, clients)
 
 
 async def controller_part(
@@ -497,7 +512,7 @@ async def controller_part(
         if kamailio is not None:
             from line311.kamailio.edge_stats import EdgeCollector
 
-            registry.register(EdgeCollector(kamailio.counters))
+            registry.register(EdgeCollector(*kamailio.counters))
 
         async def take_up_hand_offs(listed: set[str]) -> None:
             if hand_in is not None:

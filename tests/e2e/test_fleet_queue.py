@@ -144,8 +144,9 @@ def test_given_two_asterisks_behind_kamailio_when_callers_land_on_both_then_one_
         assert (total["offered"], total["answered"]) == (CALLERS, CALLERS), total
         # /metrics shows the edge's counters, read from Kamailio: nothing failed over here
         metrics = httpx.get(f"http://127.0.0.1:{s.http_port}/metrics", timeout=5).text
-        assert "line311_edge_failovers_total 0.0" in metrics
-        assert "line311_edge_late_answers_total 0.0" in metrics
+        node = s.sip_host  # the one Kamailio, by its host
+        assert f'line311_edge_failovers_total{{node="{node}"}} 0.0' in metrics
+        assert f'line311_edge_late_answers_total{{node="{node}"}} 0.0' in metrics
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{sup.logs()}") from None
     finally:

@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from line311.kamailio.edge_stats import EdgeCollector, EdgeCounters
 from line311.kamailio.manager import KamailioManager, Peer
 from line311.kamailio.registrations import registered_aors
 from line311.kamailio.rpc import KamailioRpc
@@ -180,3 +182,35 @@ def test_given_a_pair_then_the_controllers_reads_go_to_the_peer_while_its_kamail
                 await rpc.aclose()
 
         assert asyncio.run(reads()) == ({"agent1"}, rpc_url(b))
+
+
+def test_given_a_pair_then_each_nodes_edge_counters_are_read_from_it_and_shown_by_node(
+    tmp_path: Path,
+) -> None:
+    with _pair(tmp_path) as (a, b):
+
+        async def reads() -> tuple[str, str, bool, bool]:
+            clients = [KamailioRpc(rpc_url(n), token=TOKEN, timeout=1.0) for n in (a, b)]
+            nodes = [
+                EdgeCounters(clients[0], node="node-a", peers=True),
+                EdgeCounters(clients[1], node="node-b"),
+            ]
+            registry = CollectorRegistry()
+            registry.register(EdgeCollector(*nodes))
+            try:
+                assert all([await n.poll() for n in nodes])
+                both = generate_latest(registry).decode()
+                a.stop()  # A gone: its last counts stay, B is still read
+                read_a, read_b = [await n.poll() for n in nodes]
+                return both, generate_latest(registry).decode(), read_a, read_b
+            finally:
+                for client in clients:
+                    await client.aclose()
+
+        both, after, read_a, read_b = asyncio.run(reads())
+    for node in ("node-a", "node-b"):
+        assert f'line311_edge_failovers_total{{node="{node}"}} 0.0' in both
+        assert f'line311_edge_late_answers_total{{node="{node}"}} 0.0' in both
+    assert 'line311_edge_peers{state="up"} 1.0' in both  # A's view of B, once
+    assert (read_a, read_b) == (False, True)
+    assert 'line311_edge_failovers_total{node="node-a"} 0.0' in after

@@ -7,12 +7,17 @@ answered after all (``route[LATE_ANSWER]`` of ``kamailio_conf/kamailio.cfg``). B
 Asterisk that is dead or overloaded, which operators want to see before residents do. The
 config counts them (the ``statistics`` module: ``line311_failovers``,
 ``line311_late_answers``); this reads them with one ``stats.fetch script:`` over the same
-JSON-RPC client as the registrations (`line311.kamailio.rpc.KamailioRpc`), every
-`EVERY` seconds, and `EdgeCollector` shows the last values read as Prometheus counters::
+JSON-RPC as the registrations (`line311.kamailio.rpc.KamailioRpc`), every `EVERY`
+seconds, and `EdgeCollector` shows the last values read as Prometheus counters::
 
-    line311_edge_failovers_total       new calls sent on to another Asterisk
-    line311_edge_late_answers_total    answers after a failover, ended with ACK and BYE
-    line311_edge_peers{state}          one of a pair: its peers up / down (dmq.list_nodes)
+    line311_edge_failovers_total{node}     new calls sent on to another Asterisk
+    line311_edge_late_answers_total{node}  answers after a failover, ended with ACK and BYE
+    line311_edge_peers{state}              one of a pair: its peers up / down (dmq.list_nodes)
+
+Each Kamailio counts the calls it carried, so with a pair (`kamailio_peers`) every node is
+read on its own, by its own client that never falls back to another, and labelled with its
+host (``node``): the edge's total is their sum. The peers' state is the controller's own
+Kamailio's view.
 
 The counters are Kamailio's since it started: a Kamailio restart sets them back to 0, which
 Prometheus reads as a counter reset. A read that fails keeps the last values (one WARNING
@@ -89,17 +94,28 @@ def dmq_peers(nodes: Any) -> tuple[int, int]:
 
 
 class EdgeCounters:
-    """Kamailio's edge counters, read every ``interval`` seconds; ``values`` holds the last
-    read (empty before the first). With ``peers`` (one of a pair, `kamailio_peers`) also how
-    many peers DMQ holds up and down: ``peers_seen``, None before the first read."""
+    """One Kamailio's edge counters (``node``: its host, the metrics' label), read every
+    ``interval`` seconds; ``values`` holds the last read (empty before the first). With
+    ``peers`` (one of a pair, `kamailio_peers`) also how many peers DMQ holds up and down:
+    ``peers_seen``, None before the first read."""
 
-    def __init__(self, rpc: RpcCaller, *, interval: float = EVERY, peers: bool = False) -> None:
+    def __init__(
+        self,
+        rpc: RpcCaller,
+        *,
+        node: str = "",
+        interval: float = EVERY,
+        peers: bool = False,
+    ) -> None:
         self._rpc = rpc
+        self.node = node
         self._interval = interval
         self._peers = peers
         self.values: dict[str, int] = {}
         self.peers_seen: tuple[int, int] | None = None
-        self._outage = ReadOutage("the edge counters", logger)
+        self._outage = ReadOutage(
+            f"the edge counters of {node}" if node else "the edge counters", logger
+        )
 
     async def poll(self) -> bool:
         """One read; False (logged once while it lasts) when it failed: the values stay."""
@@ -122,16 +138,24 @@ class EdgeCounters:
 
 
 class EdgeCollector(Collector):
-    """`EdgeCounters`'s last values as Prometheus counters (none before the first read)."""
+    """The last values of each node's `EdgeCounters` as Prometheus counters labelled with the
+    node (a node not read yet has none), and the peers' state of the first node that has
+    one."""
 
-    def __init__(self, counters: EdgeCounters) -> None:
-        self._counters = counters
+    def __init__(self, *nodes: EdgeCounters) -> None:
+        self._nodes = nodes
 
     def collect(self) -> Iterator[Metric]:
-        for name, value in sorted(self._counters.values.items()):
-            metric, documentation = COUNTERS[name]
-            yield CounterMetricFamily(metric, documentation, value=value)
-        if self._counters.peers_seen is not None:
+        for name, (metric, documentation) in COUNTERS.items():
+            read = [(n.node, n.values[name]) for n in self._nodes if name in n.values]
+            if not read:
+                continue
+            family = CounterMetricFamily(metric, documentation, labels=["node"])
+            for node, value in read:
+                family.add_metric([node], value)
+            yield family
+        seen = next((n.peers_seen for n in self._nodes if n.peers_seen is not None), None)
+        if seen is not None:
             peers = GaugeMetricFamily(
                 "line311_edge_peers",
                 "The other Kamailios of the pair (kamailio_peers) as DMQ, which pings them "
@@ -139,7 +163,7 @@ class EdgeCollector(Collector):
                 "is a pair without its redundancy.",
                 labels=["state"],
             )
-            up, down = self._counters.peers_seen
+            up, down = seen
             peers.add_metric(["up"], up)
             peers.add_metric(["down"], down)
             yield peers

@@ -65,15 +65,38 @@ async def test_given_reads_then_the_last_good_one_is_kept_and_a_failure_said_onc
 
 
 async def test_given_counters_read_then_metrics_shows_them_as_prometheus_counters() -> None:
-    counters = EdgeCounters(Rpc(FETCHED))
+    counters = EdgeCounters(Rpc(FETCHED), node="127.0.0.1")
     registry = CollectorRegistry()
     registry.register(EdgeCollector(counters))
     assert b"line311_edge" not in generate_latest(registry)  # nothing read yet: absent
     await counters.poll()
     text = generate_latest(registry).decode()
     assert "# TYPE line311_edge_failovers_total counter" in text
-    assert "line311_edge_failovers_total 3.0" in text
-    assert "line311_edge_late_answers_total 1.0" in text
+    assert 'line311_edge_failovers_total{node="127.0.0.1"} 3.0' in text
+    assert 'line311_edge_late_answers_total{node="127.0.0.1"} 1.0' in text
+
+
+async def test_given_a_pair_then_each_nodes_counters_are_shown_under_its_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    own = EdgeCounters(Rpc(FETCHED, NODES), node="10.0.0.11", peers=True)
+    peer_answers = {"script.line311_failovers": "5", "script.line311_late_answers": "0"}
+    peer = EdgeCounters(Rpc(KamailioRpcError("down"), peer_answers), node="10.0.0.12")
+    registry = CollectorRegistry()
+    registry.register(EdgeCollector(own, peer))
+    assert await own.poll()
+    with caplog.at_level(logging.WARNING, logger="line311.kamailio.edge_stats"):
+        assert not await peer.poll()  # the peer not read yet: only the own node's counts
+    assert "the edge counters of 10.0.0.12 not read" in caplog.text
+    text = generate_latest(registry).decode()
+    assert 'line311_edge_failovers_total{node="10.0.0.11"} 3.0' in text
+    assert 'node="10.0.0.12"' not in text
+    assert await peer.poll()
+    text = generate_latest(registry).decode()
+    assert text.count("# TYPE line311_edge_failovers_total counter") == 1  # one family
+    assert 'line311_edge_failovers_total{node="10.0.0.12"} 5.0' in text
+    assert 'line311_edge_late_answers_total{node="10.0.0.12"} 0.0' in text
+    assert 'line311_edge_peers{state="up"} 1.0' in text  # the own node's view of DMQ
 
 
 NODES = [  # dmq.list_nodes of Kamailio 6.1.5 over JSON-RPC: the peer, then this node
