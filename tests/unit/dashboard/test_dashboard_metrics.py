@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any, cast
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -14,6 +15,7 @@ from line311.config import REPO_ROOT
 from line311.dashboard.live import LiveHub
 from line311.dashboard.metrics import DashboardMetrics
 from line311.dashboard.state import CallEnteredIvr, CallLeftIvr, LiveState
+from line311.kamailio.edge_stats import EdgeCollector, EdgeCounters
 from line311.queue.events import (
     AgentActivity,
     AgentStateChanged,
@@ -111,6 +113,11 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist() -> None:
     hub.publish(CallAnswered("c1", "q", T0 + 1, agent_id="a"))
     hub.publish(CallCompleted("c1", "q", T0 + 9, talk_seconds=8))
     metrics.observe_ari_reaction("play", 0.01)
+    # the controller's SIP edge counters (several Asterisks), read from a Kamailio pair
+    edge = EdgeCounters(cast(Any, None), node="10.0.0.11", peers=True)
+    edge.values = {"line311_failovers": 2, "line311_late_answers": 1}
+    edge.peers_seen = (1, 0)
+    registry.register(EdgeCollector(edge))
     exposed = {
         s.name
         for f in text_string_to_metric_families(generate_latest(registry).decode())
