@@ -214,3 +214,6 @@ def test_given_a_pair_then_each_nodes_edge_counters_are_read_from_it_and_shown_b
     assert 'line311_edge_peers{state="up"} 1.0' in both  # A's view of B, once
     assert (read_a, read_b) == (False, True)
     assert 'line311_edge_failovers_total{node="node-a"} 0.0' in after
+    assert 'line311_edge_node_up{node="node-a"} 1.0' in both
+    assert 'line311_edge_node_up{node="node-a"} 0.0' in after  # within a read, not DMQ's minute
+    assert 'line311_edge_node_up{node="node-b"} 1.0' in after

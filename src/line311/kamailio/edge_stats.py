@@ -13,11 +13,13 @@ seconds, and `EdgeCollector` shows the last values read as Prometheus counters::
     line311_edge_failovers_total{node}     new calls sent on to another Asterisk
     line311_edge_late_answers_total{node}  answers after a failover, ended with ACK and BYE
     line311_edge_peers{state}              one of a pair: its peers up / down (dmq.list_nodes)
+    line311_edge_node_up{node}             1: the last read of that node worked, 0: it failed
 
 Each Kamailio counts the calls it carried, so with a pair (`kamailio_peers`) every node is
 read on its own, by its own client that never falls back to another, and labelled with its
 host (``node``): the edge's total is their sum. The peers' state is the controller's own
-Kamailio's view.
+Kamailio's view, which DMQ refreshes once a minute; ``line311_edge_node_up`` tells within a
+read (`EVERY` seconds) that a node stopped answering the controller.
 
 The counters are Kamailio's since it started: a Kamailio restart sets them back to 0, which
 Prometheus reads as a counter reset. A read that fails keeps the last values (one WARNING
@@ -113,6 +115,8 @@ class EdgeCounters:
         self._peers = peers
         self.values: dict[str, int] = {}
         self.peers_seen: tuple[int, int] | None = None
+        self.answered: bool | None = None
+        """Whether the last read worked (None before the first)."""
         self._outage = ReadOutage(
             f"the edge counters of {node}" if node else "the edge counters", logger
         )
@@ -124,8 +128,10 @@ class EdgeCounters:
             peers = dmq_peers(await self._rpc.call("dmq.list_nodes")) if self._peers else None
         except KamailioError as exc:
             self._outage.failed(exc)
+            self.answered = False
             return False
         self._outage.read()
+        self.answered = True
         self.values = values
         self.peers_seen = peers
         return True
@@ -154,6 +160,17 @@ class EdgeCollector(Collector):
             for node, value in read:
                 family.add_metric([node], value)
             yield family
+        tried = [n for n in self._nodes if n.answered is not None]
+        if tried:
+            node_up = GaugeMetricFamily(
+                "line311_edge_node_up",
+                "1 when the controller's last read of this Kamailio's RPC (every 5 s) worked, 0 "
+                "when it failed: the node down or unreachable, or refusing the controller.",
+                labels=["node"],
+            )
+            for n in tried:
+                node_up.add_metric([n.node], 1 if n.answered else 0)
+            yield node_up
         seen = next((n.peers_seen for n in self._nodes if n.peers_seen is not None), None)
         if seen is not None:
             peers = GaugeMetricFamily(

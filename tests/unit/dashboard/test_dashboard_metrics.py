@@ -117,6 +117,7 @@ def test_the_grafana_dashboard_uses_only_metrics_that_exist() -> None:
     edge = EdgeCounters(cast(Any, None), node="10.0.0.11", peers=True)
     edge.values = {"line311_failovers": 2, "line311_late_answers": 1}
     edge.peers_seen = (1, 0)
+    edge.answered = True
     registry.register(EdgeCollector(edge))
     exposed = {
         s.name

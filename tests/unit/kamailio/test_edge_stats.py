@@ -90,9 +90,12 @@ async def test_given_a_pair_then_each_nodes_counters_are_shown_under_its_name(
     assert "the edge counters of 10.0.0.12 not read" in caplog.text
     text = generate_latest(registry).decode()
     assert 'line311_edge_failovers_total{node="10.0.0.11"} 3.0' in text
-    assert 'node="10.0.0.12"' not in text
+    assert 'line311_edge_failovers_total{node="10.0.0.12"}' not in text
+    assert 'line311_edge_node_up{node="10.0.0.11"} 1.0' in text
+    assert 'line311_edge_node_up{node="10.0.0.12"} 0.0' in text  # tried, and it failed
     assert await peer.poll()
     text = generate_latest(registry).decode()
+    assert 'line311_edge_node_up{node="10.0.0.12"} 1.0' in text
     assert text.count("# TYPE line311_edge_failovers_total counter") == 1  # one family
     assert 'line311_edge_failovers_total{node="10.0.0.12"} 5.0' in text
     assert 'line311_edge_late_answers_total{node="10.0.0.12"} 0.0' in text
