@@ -26,7 +26,7 @@ import httpx
 
 from bench._stack import BenchStack, TimedObserver, bench_stack, quantile
 from bench._traffic import per_call, stack_traffic, tables
-from line311.sim.cue import PromptCue
+from line311.sim.cue import fleet_cues
 from line311.sim.sipp import ON_CUE, Step, start_caller
 from tests.e2e.capacity import cpu_seconds
 
@@ -167,7 +167,7 @@ def run() -> str:
             lang = rng.choice(list(LANG))
             plan.append((names[idx], lang, scripts[idx][2](lang)))
         obs = b.observer()
-        cues = [PromptCue(*ari) for ari in b.ari()]  # the callers key on the menu's start
+        cues = fleet_cues(b.settings)  # the callers key on the menu's start
         answered = 0
         watched = b.processes()
         cpu_before = {name: cpu_seconds(pid) for name, pid in watched.items()}

@@ -24,7 +24,7 @@ import pytest
 
 from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings, load_settings
-from line311.sim.cue import PromptCue
+from line311.sim.cue import fleet_cues
 
 
 def _free_port(kind: int, avoid: Collection[int]) -> int:
@@ -290,7 +290,7 @@ def asterisk_instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aste
     manager.start(wait=30)
     instance = AsteriskInstance(settings, manager)
     # callers with a `Cue` step key the language menu as it starts (line311.sim.cue)
-    cue = PromptCue(instance.ari_url, instance.ari_user, instance.ari_password)
+    [cue] = fleet_cues(settings)
     try:
         yield instance
     finally:

@@ -29,7 +29,7 @@ from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings
 from line311.kamailio.manager import KamailioManager
 from line311.queue.queue_log import QueueLogRecord, parse_lines
-from line311.sim.cue import PromptCue
+from line311.sim.cue import PromptCue, fleet_cues
 from tests.conftest import (
     RTP_SLOTS,
     AsteriskInstance,
@@ -164,10 +164,7 @@ class Supervised:
             wait_until(self.stack.crm_health, 30, "the supervised CRM bridge")
         except AssertionError:
             raise AssertionError(self.logs()) from None
-        self.cues = self.cues or [
-            PromptCue(one.ari_url, one.ari_user, one.ari_password.get_secret_value())
-            for one in asterisk_fleet(self.settings)
-        ]
+        self.cues = self.cues or fleet_cues(self.settings)
 
     # ------------------------------------------------------------------ `line311 status`
     def status(self) -> tuple[int, dict[str, Any]]:

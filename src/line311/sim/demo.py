@@ -35,10 +35,9 @@ from typing import Final
 
 import httpx
 
-from line311.asterisk.fleet import asterisk_fleet
 from line311.config import Settings
 from line311.errors import Line311Error
-from line311.sim.cue import PromptCue
+from line311.sim.cue import PromptCue, fleet_cues
 from line311.sim.sipp import (
     Cue,
     SippCaller,
@@ -241,13 +240,10 @@ class Demo:
 
     def start_cues(self) -> None:
         """A `PromptCue` on each Asterisk: the residents key their language on it."""
-        for one in asterisk_fleet(self.settings):
-            try:
-                self.cues.append(
-                    PromptCue(one.ari_url, one.ari_user, one.ari_password.get_secret_value())
-                )
-            except ConnectionError as exc:
-                raise DemoError(f"{exc}: the residents could not hear the language menu") from None
+        try:
+            self.cues = fleet_cues(self.settings)
+        except ConnectionError as exc:
+            raise DemoError(f"{exc}: the residents could not hear the language menu") from None
 
     def start_ccrs(self) -> None:
         password = self.settings.agent_password.get_secret_value()
