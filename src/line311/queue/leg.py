@@ -835,7 +835,14 @@ class QueuedCall:
 
     def _on_failed(self, event: CommandFailed, now: float) -> None:
         logger.warning("call %s: could not connect the call: %s", self.call_id, event.reason)
-        self._end_connected(now, "agent")
+        if self.callback and self.answered_at is None:
+            # the resident was never in the call (whisper, or dialing them back): the
+            # callback failed, an abandon as when they do not answer, never a completion
+            # with no answer before it (which no figure would count, and the wallboard
+            # would keep as a callback pending)
+            self._callback_failed(now)
+        else:
+            self._end_connected(now, "agent")
 
 
 _LIVE = tuple(p for p in Phase if p is not Phase.ENDED)

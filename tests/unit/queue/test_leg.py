@@ -493,6 +493,31 @@ def test_a_callback_that_does_not_reach_the_resident_is_an_abandon(who: str) -> 
     assert leg.outcome == "abandoned"
 
 
+@pytest.mark.parametrize("at", ["whisper", "dialing"])
+def test_a_callback_whose_connection_fails_before_the_resident_is_in_is_an_abandon(
+    at: str,
+) -> None:
+    leg = dialing()
+    if at == "whisper":
+        leg = callback_waiting()
+        feed(leg, AgentOffered("agent1", "PJSIP/agent1"), T0 + 100)
+        feed(leg, ChannelUp(leg.agent_channel or ""), T0 + 100)
+        feed(leg, OfferAccepted(), T0 + 100)
+        assert leg.phase is Phase.WHISPER
+    cmds = feed(leg, CommandFailed("bridge", "boom"), T0 + 102)
+    assert emitted(cmds) == [CallAbandoned("c1", "general", T0 + 102)]
+    assert ReleaseAgent("agent1") in cmds
+    assert leg.outcome == "abandoned"
+
+
+def test_a_callback_whose_connection_fails_after_the_resident_answered_is_completed() -> None:
+    leg = dialing()
+    feed(leg, ChannelUp(leg.resident_channel or ""), T0 + 110)
+    cmds = feed(leg, CommandFailed("bridge", "boom"), T0 + 112)
+    assert emitted(cmds, CallCompleted)[0].talk_seconds == 2
+    assert leg.outcome == "answered"
+
+
 def test_a_callback_whose_contact_was_lost_gives_up_at_once() -> None:
     leg = callback_waiting()
     leg.has_contact = False
