@@ -592,7 +592,8 @@ async def controller_part(
                 feed=scheduler.feed,
                 max_upload_bytes=settings.alerts_max_upload_bytes,
             ),
-            events=functools.partial(load_events, engine),  # reports over any stored range
+            # reports over any stored range
+            events=functools.partial(load_events, engine, agent_states=True),
             max_upload_bytes=settings.alerts_max_upload_bytes,
         )
         # what is loaded: operations; reloading: supervisor (and the CSRF token of a session)
@@ -1166,7 +1167,7 @@ async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
         hub=hub,
         auth=auth,
         registry=registry,
-        events=functools.partial(load_events, engine),
+        events=functools.partial(load_events, engine, agent_states=True),
         max_upload_bytes=settings.alerts_max_upload_bytes,
         proxy=proxy,
     )
@@ -1328,9 +1329,11 @@ def _desk_router(queues: QueueEdge) -> APIRouter:
         engine, policy = queues.engine, queues.policy
 
         def stored_fn(start: float, end: float) -> Any:
+            import time
+
             from line311.db.queue_models import stored_stats
 
-            return stored_stats(engine, start, end, policy)
+            return stored_stats(engine, start, end, policy, now=time.time())
 
         stored = stored_fn
     return queue_api_router(queues.desk, queues.runtime, stored=stored, policy=queues.policy)

@@ -19,6 +19,7 @@ from line311.queue.events import (
 )
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.report import abandoned_calls
+from line311.queue.service_level import AgentTimeStats
 from tests.integration.crm import conftest as _crm
 
 pytestmark = pytest.mark.integration
@@ -70,7 +71,39 @@ def test_given_stored_queue_events_when_sl_is_computed_then_it_equals_the_live_a
     general = stats[("general", int(T0))]
     assert (general.offered, general.answered, general.abandoned) == (3, 1, 1)
     assert general.answered_within == 1
-    assert agent_time == live.agent_time()
+    assert agent_time == live.agent_time(now=T0 + 900)  # the pause counts to the range's end
+
+
+def test_given_an_agent_in_a_state_since_before_the_range_then_agent_time_counts_it_from_its_start(
+    engine: Engine,
+) -> None:
+    """09:00-10:00: available since 08:00, on a call 09:10-09:40, available again; logged out
+    at 17:00. Busy 20 of the first half hour, 10 of the second, half of the hour."""
+    available, on_call = AgentActivity.AVAILABLE, AgentActivity.ON_CALL
+    insert_events(
+        engine,
+        [
+            AgentStateChanged("agent2", AgentActivity.PAUSED, T0 - 7200, "break"),
+            AgentStateChanged("agent2", available, T0 - 3600),
+            AgentStateChanged("agent1", available, T0 - 86_400 - 60),  # too old to be read
+            AgentStateChanged("agent2", on_call, T0 + 600),
+            AgentStateChanged("agent2", available, T0 + 2400),
+            AgentStateChanged("agent2", AgentActivity.LOGGED_OUT, T0 + 28_800),
+        ],
+    )
+    before = load_events(engine, T0, T0 + 3600, agent_states=True)
+    assert before[0] == AgentStateChanged("agent2", available, T0 - 3600)
+    assert [e.agent_id for e in before] == ["agent2"] * 3
+
+    _, agent_time = stored_stats(engine, T0, T0 + 3600)
+
+    halves = [
+        sum((agent_time[int(T0) + q * 900] for q in (h, h + 1)), AgentTimeStats()) for h in (0, 2)
+    ]
+    assert [h.occupancy for h in halves] == pytest.approx([2 / 3, 1 / 3])
+    assert sum(agent_time.values(), AgentTimeStats()).occupancy == pytest.approx(0.5)
+    _, so_far = stored_stats(engine, T0, T0 + 3600, now=T0 + 1200)  # the range runs on: to now
+    assert sum(so_far.values(), AgentTimeStats()).available == 600
 
 
 def test_the_abandoned_list_shows_abandons_timeouts_and_callbacks(engine: Engine) -> None:

@@ -206,6 +206,8 @@ def sl_report(
     Default SL: answered within 30 s / (answered + abandoned after 5 s + timed out)
     (settings sl_threshold, sl_short_abandon, sl_formula, sl_goal; a queue's own
     sl_threshold / sl_goal in queues.yaml win)."""
+    import time as _time
+
     from line311.db.queue_models import stored_stats
 
     if interval not in (0, 15, 30, 60):
@@ -213,7 +215,7 @@ def sl_report(
     start, end, zone = _range(from_day, to_day, tz)
     engine, policy = _engine(ctx)
     try:
-        stats, agent_time = stored_stats(engine, start, end, policy)
+        stats, agent_time = stored_stats(engine, start, end, policy, now=_time.time())
     finally:
         engine.dispose()
     rows = build_sl_report(

@@ -132,7 +132,7 @@ def create_reports_router(
 
         def build() -> Response:  # in a worker thread: a long range is real work
             if source is not None:
-                stats, agent_time = fold(source, lo, hi, policies)
+                stats, agent_time = fold(source, lo, hi, policies, now=now)
             else:
                 assert live is not None
                 stats, agent_time = live, None

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Float, Index, Integer, String, select
+from sqlalchemy import Float, Index, Integer, String, and_, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -149,19 +149,43 @@ def insert_events(engine: Engine, events: Sequence[QueueEvent]) -> int:
     return len(rows)
 
 
-def load_events(engine: Engine, start: float, end: float) -> list[QueueEvent]:
-    """Events with ``start <= at < end``, in the order they were written."""
+def load_events(
+    engine: Engine, start: float, end: float, *, agent_states: bool = False
+) -> list[QueueEvent]:
+    """Events with ``start <= at < end``, in the order they were written.
+
+    With ``agent_states``, each agent's last state change in the `FOLLOW_UP` before ``start``
+    comes first, so agent time can count the state an agent was already in at ``start``."""
     t = QueueEventRow.__table__
-    query = select(t.c.kind, t.c.at, t.c.call_id, t.c.queue, t.c.agent_id, t.c.data)
-    query = query.where(t.c.at >= start, t.c.at < end).order_by(t.c.id)
+    columns = (t.c.kind, t.c.at, t.c.call_id, t.c.queue, t.c.agent_id, t.c.data)
+    queries = []
+    if agent_states:
+        last = (
+            select(t.c.agent_id, func.max(t.c.at).label("at"))
+            .where(t.c.kind == "agent_state", t.c.at >= start - FOLLOW_UP, t.c.at < start)
+            .group_by(t.c.agent_id)
+            .subquery()
+        )
+        queries.append(
+            select(*columns)
+            .join(last, and_(t.c.agent_id == last.c.agent_id, t.c.at == last.c.at))
+            .where(t.c.kind == "agent_state")
+            .order_by(t.c.id)
+        )
+    queries.append(select(*columns).where(t.c.at >= start, t.c.at < end).order_by(t.c.id))
     with engine.connect() as conn:
-        return [event_from_row(*row) for row in conn.execute(query)]
+        return [event_from_row(*row) for query in queries for row in conn.execute(query)]
 
 
 def stored_stats(
-    engine: Engine, start: float, end: float, policy: SlPolicy | SlPolicies = DEFAULT_POLICY
+    engine: Engine,
+    start: float,
+    end: float,
+    policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
+    *,
+    now: float | None = None,
 ) -> tuple[dict[tuple[str, int], IntervalStats], dict[int, AgentTimeStats]]:
     """Per-(queue, 15-minute start) statistics and agent time per 15-minute start for the
     calls that entered in [``start``, ``end``)."""
-    events = load_events(engine, start, end + FOLLOW_UP)
-    return fold(events, start, end, policy)
+    events = load_events(engine, start, end + FOLLOW_UP, agent_states=True)
+    return fold(events, start, end, policy, now=now)

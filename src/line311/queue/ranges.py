@@ -9,6 +9,7 @@ the same `IntervalAccumulator` the live figures use.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Final
 
 from line311.queue.events import AgentStateChanged, CallEnqueued, QueueEvent
@@ -32,21 +33,39 @@ def fold(
     start: float,
     end: float,
     policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
+    *,
+    now: float | None = None,
 ) -> tuple[dict[tuple[str, int], IntervalStats], dict[int, AgentTimeStats]]:
     """Fold events into statistics for calls that entered in [``start``, ``end``).
 
-    Events may come in any order: a call's answer stored before its enqueue still counts."""
+    Events may come in any order: a call's answer stored before its enqueue still counts.
+
+    Agent time covers [``start``, ``end``) exactly: an agent's last state change before
+    ``start`` (when the events hold one, as `line311.db.queue_models.load_events` gives with
+    ``agent_states``) counts from ``start``, and the state an agent is in at ``end`` counts up
+    to ``end`` (or to ``now`` when the range runs past it); changes at or after ``end`` are not
+    read."""
     events = list(events)
     entered = {
         (e.queue, e.call_id) for e in events if isinstance(e, CallEnqueued) and start <= e.at < end
     }
-    kept: list[QueueEvent] = []
+    before: dict[str, AgentStateChanged] = {}
+    agents: list[AgentStateChanged] = []
+    calls: list[QueueEvent] = []
     for e in events:
         if isinstance(e, AgentStateChanged):
-            if e.at < end:
-                kept.append(e)
+            if e.at < start:
+                last = before.get(e.agent_id)
+                if last is None or e.at >= last.at:
+                    before[e.agent_id] = e
+            elif e.at < end:
+                agents.append(e)
         elif (e.queue, e.call_id) in entered:
-            kept.append(e)
+            calls.append(e)
+    agents.sort(key=lambda e: e.at)  # an agent's states are read in time order
     acc = IntervalAccumulator(policy)
-    acc.feed_all(kept)
-    return dict(acc.intervals()), dict(acc.agent_time())
+    acc.feed_all(replace(e, at=start) for e in before.values())
+    acc.feed_all(agents)
+    acc.feed_all(calls)
+    until = end if now is None else max(start, min(end, now))
+    return dict(acc.intervals()), dict(acc.agent_time(now=until))
