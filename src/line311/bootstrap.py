@@ -37,7 +37,7 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -601,7 +601,7 @@ async def controller_part(
         # the CCR desk API (log CCRs in/out, pause, queues, SL over any stored range): reading
         # needs the operations role, acting the supervisor role
         app.include_router(
-            _desk_router(queues),
+            _desk_router(queues, ZoneInfo(settings.timezone)),
             prefix="/api/desk",
             dependencies=[Depends(require_role_by_method())],
         )
@@ -1320,7 +1320,7 @@ def _live_state_where(settings: Settings) -> str:
     return f"{scheme}://127.0.0.1:{settings.redis_port}/0"
 
 
-def _desk_router(queues: QueueEdge) -> APIRouter:
+def _desk_router(queues: QueueEdge, tz: tzinfo) -> APIRouter:
     """The CCR desk API over the queue edge, with SL over any stored range from the database."""
     from line311.dashboard.desk import queue_api_router
 
@@ -1336,7 +1336,7 @@ def _desk_router(queues: QueueEdge) -> APIRouter:
             return stored_stats(engine, start, end, policy, now=time.time())
 
         stored = stored_fn
-    return queue_api_router(queues.desk, queues.runtime, stored=stored, policy=queues.policy)
+    return queue_api_router(queues.desk, queues.runtime, stored=stored, policy=queues.policy, tz=tz)
 
 
 async def _live_journal(

@@ -273,6 +273,12 @@ async def test_reports_give_sl_and_abandoned_calls_as_json_and_csv(env: Env) -> 
         assert csv_text.splitlines()[0].startswith("scope,queue,interval_start")
         bad = await client.get("/api/reports/sl", params={"from": T0 + 1, "to": T0 + 1800})
         assert bad.status_code == 400
+        for interval in (600, 7200, 86400):  # rows that would not line up with local hours
+            bad = await client.get(
+                "/api/reports/sl", params={"from": T0, "to": T0 + 1800, "interval": interval}
+            )
+            assert bad.status_code == 400
+            assert "900, 1800 or 3600" in bad.text
         abandoned = await client.get("/api/reports/abandoned", params={"format": "csv"})
         lines = abandoned.text.splitlines()
         # the first five columns as before; outcome, callback and agent now follow (issue 16)

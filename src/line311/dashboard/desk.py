@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from line311.queue.intervals import IntervalAccumulator
-from line311.queue.report import build_sl_report, render_csv
+from line311.queue.report import REPORT_INTERVALS, build_sl_report, render_csv
 from line311.queue.service_level import DEFAULT_POLICY, IntervalStats, SlPolicies, SlPolicy
 from line311.routing.agents import AgentFigures
 from line311.routing.errors import AgentStateError, UnknownAgentError
@@ -94,8 +94,9 @@ StoredStats = Callable[[float, float], tuple[Mapping[tuple[str, int], IntervalSt
 """``stored(start, end) -> (stats by (queue, 15-min start), agent time by start)``."""
 
 
-def _parse_time(value: str, name: str) -> float:
-    """ISO-8601 date or date-time (UTC when no offset is given), or POSIX seconds."""
+def _parse_time(value: str, name: str, tz: tzinfo) -> float:
+    """An ISO-8601 date (midnight in ``tz``), date-time (in ``tz`` when no offset is given),
+    or POSIX seconds."""
     try:
         seconds = float(value)
     except ValueError:
@@ -109,8 +110,14 @@ def _parse_time(value: str, name: str) -> float:
     except ValueError:
         raise ValueError(f"{name} must be ISO-8601 or POSIX seconds, got {value!r}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=tz)
     return parsed.timestamp()
+
+
+def _day_start(at: float, tz: tzinfo) -> float:
+    """The start of ``at``'s day in ``tz`` (local midnight, whatever the day's length)."""
+    day = datetime.fromtimestamp(at, tz).date()
+    return datetime.combine(day, time(0), tz).timestamp()
 
 
 def queue_api_router(
@@ -120,15 +127,18 @@ def queue_api_router(
     stored: StoredStats | None = None,
     policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
     clock: Callable[[], float] | None = None,
+    tz: tzinfo = UTC,
 ) -> APIRouter:
     """The agents, queues and SL-report HTTP API (see the module docstring). ``policy``
-    may give each queue its own threshold and goal (`SlPolicies`)."""
-    import time
+    may give each queue its own threshold and goal (`SlPolicies`). ``tz`` is the center's
+    time zone: "today" is its day, a date without an offset is in it, and so are the
+    report's times."""
+    import time as _time
 
     policies = SlPolicies.of(policy)
     default = policies.default
 
-    now_fn = clock or time.time
+    now_fn = clock or _time.time
     router = APIRouter()
 
     def act(agent_id: str, action: str, reason: str = "break") -> JSONResponse:
@@ -164,11 +174,14 @@ def queue_api_router(
     @router.get("/queues")
     async def queues() -> JSONResponse:
         now = now_fn()
-        day_start = now - now % 86400
+        day_start = _day_start(now, tz)
+        day_end = _day_start(
+            (datetime.fromtimestamp(day_start, tz) + timedelta(days=1, hours=12)).timestamp(), tz
+        )  # 23 or 25 hours on the days the clocks change
         acc = runtime.hub.accumulator
         out = []
         for s in runtime.queues():
-            today = acc.stats(s.queue, day_start, day_start + 86400)
+            today = acc.stats(s.queue, day_start, day_end)
             own = policies(s.queue)
             out.append(
                 {
@@ -207,7 +220,11 @@ def queue_api_router(
         if stored is None:
             return _error(503, "no-storage", "queue events are not stored by this process")
         try:
-            start, end = _parse_time(from_, "from"), _parse_time(to, "to")
+            if interval not in REPORT_INTERVALS:
+                raise ValueError(
+                    f"interval must be 900, 1800 or 3600 seconds, or 0 for totals; got {interval}"
+                )
+            start, end = _parse_time(from_, "from", tz), _parse_time(to, "to", tz)
             if end - start > MAX_REPORT_SECONDS:
                 raise ValueError(f"a report covers at most {MAX_REPORT_SECONDS // 86400} days")
             stats, agent_time = await asyncio.to_thread(stored, start, end)
@@ -225,14 +242,14 @@ def queue_api_router(
         except ValueError as exc:
             return _error(400, "bad-request", str(exc))
         if format == "csv":
-            return PlainTextResponse(render_csv(rows, policy), media_type="text/csv")
+            return PlainTextResponse(render_csv(rows, policy, tz), media_type="text/csv")
         return JSONResponse(
             {
                 "formula": default.formula.value,
                 "threshold": default.threshold,
                 "goal": default.goal,
                 "short_abandon_threshold": default.short_abandon_threshold,
-                "rows": [r.values(policy) for r in rows],
+                "rows": [r.values(policy, tz) for r in rows],
             }
         )
 

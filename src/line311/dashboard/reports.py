@@ -35,6 +35,7 @@ from line311.queue.events import QueueEvent
 from line311.queue.monthly import build_monthly_report, render_monthly_csv
 from line311.queue.ranges import FOLLOW_UP, fold
 from line311.queue.report import (
+    REPORT_INTERVALS,
     AbandonedCall,
     abandoned_calls,
     build_sl_report,
@@ -113,9 +114,15 @@ def create_reports_router(
         principal: Any = reader,
         start: From = None,
         end: To = None,
-        interval: Annotated[int, Query(ge=0, description="seconds; 0: totals only")] = 1800,
+        interval: Annotated[
+            int, Query(description="seconds: 900, 1800 or 3600; 0: totals only")
+        ] = 1800,
         fmt: Fmt = "json",
     ) -> Response:
+        if interval not in REPORT_INTERVALS:
+            raise ReportRequestError(
+                f"interval must be 900, 1800 or 3600 seconds, or 0 for totals; got {interval}"
+            )
         state = hub.state
         now = clock()
         lo, hi = bounded(

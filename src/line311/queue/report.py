@@ -14,6 +14,7 @@ import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import Final
 
 from line311.queue.errors import InvalidParameterError
 from line311.queue.service_level import (
@@ -28,6 +29,7 @@ from line311.queue.service_level import (
 __all__ = [
     "ABANDONED_COLUMNS",
     "CSV_COLUMNS",
+    "REPORT_INTERVALS",
     "AbandonedCall",
     "SlReportRow",
     "abandoned_calls",
@@ -36,6 +38,12 @@ __all__ = [
     "render_abandoned_csv",
     "render_csv",
 ]
+
+REPORT_INTERVALS: Final = (0, 900, 1800, 3600)
+"""The row lengths the report APIs offer (0: totals only). Rows start on multiples of their
+length since the epoch, so these line up with the quarter hours and hours of a center whose
+time zone is a whole number of hours off UTC (New York's is); a day's row would not (it
+would run from 19:00 or 20:00 there), so a day is asked for as a range with totals only."""
 
 CSV_COLUMNS = (
     "scope",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
 import httpx
 from fastapi import FastAPI
 
 from line311.ari.agents import AgentDesk
 from line311.config import REPO_ROOT
 from line311.dashboard.desk import queue_api_router
+from line311.queue.events import CallAnswered, CallEnqueued
 from line311.routing.roster import load_roster_file
 from tests.unit.ari.queue_harness import Harness
 
@@ -46,3 +51,40 @@ async def test_login_pause_resume_logout_over_http_and_stable_error_ids() -> Non
             "/api/desk/reports/sl", params={"from": "2025-01-01", "to": "2025-01-02"}
         )
         assert (r.status_code, r.json()["error_id"]) == (503, "no-storage")
+
+
+async def test_today_and_report_dates_are_the_centers_day_not_utcs() -> None:
+    """New York, 2025-01-27 21:00 (02:00 UTC the next day): "today" holds the five calls
+    since local midnight, a date in a report is local midnight, and times carry -05:00."""
+    ny = ZoneInfo("America/New_York")
+
+    def at(hhmm: str) -> float:
+        return datetime.fromisoformat(f"2025-01-27T{hhmm}").replace(tzinfo=ny).timestamp()
+
+    h = Harness(now=at("21:00"))
+    hub = h.runtime.hub
+    for n, hhmm in enumerate(["09:00", "12:00", "18:30", "20:00", "20:30"]):
+        hub.emit(CallEnqueued(f"c{n}", "general", at(hhmm)))
+        hub.emit(CallAnswered(f"c{n}", "general", at(hhmm) + 10, "agent1"))
+    hub.emit(CallEnqueued("yesterday", "general", at("00:00") - 60))
+    asked: list[tuple[float, float]] = []
+
+    def stored(start: float, end: float) -> Any:
+        asked.append((start, end))
+        return {}, {}
+
+    app = FastAPI()
+    router = queue_api_router(desk(h), h.runtime, stored=stored, clock=lambda: h.now, tz=ny)
+    app.include_router(router, prefix="/api/desk")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        queues = (await client.get("/api/desk/queues")).json()["queues"]
+        general = next(q for q in queues if q["queue"] == "general")
+        assert (general["today"]["offered"], general["today"]["answered"]) == (5, 5)
+        params = {"from": "2025-01-27", "to": "2025-01-28T00:00"}
+        r = await client.get("/api/desk/reports/sl", params=params)
+        assert r.status_code == 200
+        assert asked == [(at("00:00"), at("00:00") + 86400)]
+        for bad in (600, 7200, 86400):
+            r = await client.get("/api/desk/reports/sl", params={**params, "interval": bad})
+            assert (r.status_code, r.json()["error_id"]) == (400, "bad-request")
