@@ -314,13 +314,21 @@ def arrival_times(curve: ArrivalCurve, calls: int, rng: random.Random) -> list[f
     return times
 
 
+MAX_STAFFED_GOAL: Final = 0.999
+"""The highest service-level goal auto-staffing aims at (see `auto_staffing`)."""
+
+
 def auto_staffing(config: SimConfig) -> tuple[int, ...]:
-    """Erlang C's agents needed for each interval's expected load (80/30 by the policy)."""
+    """Erlang C's agents needed for each interval's expected load (80/30 by the policy).
+
+    A goal of 100 % (which a policy may set) is staffed as `MAX_STAFFED_GOAL`: under Erlang C
+    some caller always waits past any threshold, so no number of agents reaches 100 %."""
     policy = config.policy
     threshold = max(0.0, policy.threshold - config.ring)
+    goal = min(policy.goal, MAX_STAFFED_GOAL)
     out = []
     for expected in config.curve.expected(config.calls, config.interval):
         rate = expected / config.interval
-        needed = agents_needed(rate, config.service_time, threshold, policy.goal)
+        needed = agents_needed(rate, config.service_time, threshold, goal)
         out.append(needed.agents)
     return tuple(out)

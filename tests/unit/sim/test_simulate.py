@@ -154,6 +154,13 @@ def test_auto_staffing_is_erlang_c_per_interval() -> None:
     assert auto_staffing(SimConfig(calls=0)) == (0,) * 48
 
 
+def test_a_goal_of_100_percent_is_staffed_for_99_9() -> None:
+    every = SimConfig(calls=60_000, interval=900, policy=SlPolicy(goal=1.0))
+    nearly = SimConfig(calls=60_000, interval=900, policy=SlPolicy(goal=0.999))
+    assert auto_staffing(every) == auto_staffing(nearly)
+    assert max(auto_staffing(every)) > max(auto_staffing(SimConfig(calls=60_000, interval=900)))
+
+
 def test_arrival_times_are_sorted_within_the_day_and_follow_the_curve() -> None:
     times = arrival_times(RECORD_DAY, 20_000, random.Random(5))
     assert len(times) == 20_000
