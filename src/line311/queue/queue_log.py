@@ -384,13 +384,32 @@ def events_from_records(records: Iterable[QueueLogRecord]) -> Iterator[QueueEven
     Language, topic and priority are not in queue_log: enqueued calls get the defaults.
     EXITWITHKEY (the caller chose to leave) counts as an abandon. Events that carry nothing
     for service level (RINGNOANSWER, CONFIGRELOAD ...) are skipped.
+
+    A CCR's time on a call is read from the call's lines (queue_log has no state line for
+    it): CONNECT puts the CCR on the call, its COMPLETE* or TRANSFER line ends it, and the
+    CCR is then available, or paused when a PAUSE came during the call (as app_queue keeps
+    a member paused). queue_log has no wrap-up.
     """
+    on_call: set[str] = set()
+    paused: dict[str, str] = {}  # CCRs paused now -> reason
+
+    def after_call(agent: str, at: float) -> Iterator[QueueEvent]:
+        if agent in on_call:
+            on_call.discard(agent)
+            if agent in paused:
+                yield AgentStateChanged(agent, AgentActivity.PAUSED, at, paused[agent])
+            else:
+                yield AgentStateChanged(agent, AgentActivity.AVAILABLE, at)
+
     for r in records:
         name = r.event
         if name == QueueLogEvent.ENTERQUEUE:
             yield CallEnqueued(call_id=r.call_id, queue=r.queue, at=r.time)
         elif name == QueueLogEvent.CONNECT:
             yield CallAnswered(call_id=r.call_id, queue=r.queue, at=r.time, agent_id=r.agent)
+            if r.agent != NONE:
+                on_call.add(r.agent)
+                yield AgentStateChanged(r.agent, AgentActivity.ON_CALL, r.time)
         elif name in (QueueLogEvent.COMPLETECALLER, QueueLogEvent.COMPLETEAGENT):
             yield CallCompleted(
                 call_id=r.call_id,
@@ -399,6 +418,7 @@ def events_from_records(records: Iterable[QueueLogRecord]) -> Iterator[QueueEven
                 talk_seconds=_int_field(r, 1),
                 ended_by="agent" if name == QueueLogEvent.COMPLETEAGENT else "caller",
             )
+            yield from after_call(r.agent, r.time)
         elif name in (
             QueueLogEvent.TRANSFER,
             QueueLogEvent.BLINDTRANSFER,
@@ -411,6 +431,7 @@ def events_from_records(records: Iterable[QueueLogRecord]) -> Iterator[QueueEven
                 talk_seconds=_int_field(r, 3),
                 ended_by="agent",
             )
+            yield from after_call(r.agent, r.time)
         elif name in (QueueLogEvent.ABANDON, QueueLogEvent.EXITWITHKEY):
             yield CallAbandoned(call_id=r.call_id, queue=r.queue, at=r.time)
         elif name == QueueLogEvent.EXITWITHTIMEOUT:
@@ -421,13 +442,18 @@ def events_from_records(records: Iterable[QueueLogRecord]) -> Iterator[QueueEven
             yield CallbackRequested(call_id=r.call_id, queue=r.queue, at=r.time)
         elif name in (QueueLogEvent.PAUSE, QueueLogEvent.PAUSEALL):
             reason = r.data[0] if r.data else ""
-            yield AgentStateChanged(r.agent, AgentActivity.PAUSED, r.time, reason)
-        elif name in (
-            QueueLogEvent.UNPAUSE,
-            QueueLogEvent.UNPAUSEALL,
-            QueueLogEvent.AGENTLOGIN,
-            QueueLogEvent.ADDMEMBER,
-        ):
+            paused[r.agent] = reason
+            if r.agent not in on_call:  # during a call: paused once it ends
+                yield AgentStateChanged(r.agent, AgentActivity.PAUSED, r.time, reason)
+        elif name in (QueueLogEvent.UNPAUSE, QueueLogEvent.UNPAUSEALL):
+            paused.pop(r.agent, None)
+            if r.agent not in on_call:
+                yield AgentStateChanged(r.agent, AgentActivity.AVAILABLE, r.time)
+        elif name in (QueueLogEvent.AGENTLOGIN, QueueLogEvent.ADDMEMBER):
+            paused.pop(r.agent, None)
+            on_call.discard(r.agent)
             yield AgentStateChanged(r.agent, AgentActivity.AVAILABLE, r.time)
         elif name in (QueueLogEvent.AGENTLOGOFF, QueueLogEvent.REMOVEMEMBER):
+            paused.pop(r.agent, None)
+            on_call.discard(r.agent)
             yield AgentStateChanged(r.agent, AgentActivity.LOGGED_OUT, r.time)

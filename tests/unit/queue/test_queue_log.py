@@ -27,6 +27,7 @@ from line311.queue.queue_log import (
     parse_line,
     parse_lines,
 )
+from line311.queue.service_level import AgentTimeStats
 
 T = 1_700_000_100.0
 
@@ -205,8 +206,10 @@ def test_a_real_asterisk_log_reads_back_into_queue_events() -> None:
         AgentStateChanged("PJSIP/ccr7", AgentActivity.AVAILABLE, 1700000102.0),
         AgentStateChanged("PJSIP/ccr7", AgentActivity.PAUSED, 1700000110.0, "Auto-Pause"),
         CallAnswered("1700000100.1", "general", 1700000125.0, agent_id="PJSIP/ccr8"),
+        AgentStateChanged("PJSIP/ccr8", AgentActivity.ON_CALL, 1700000125.0),
         CallAbandoned("1700000101.2", "general", 1700000131.0),
         CallCompleted("1700000100.1", "general", 1700000305.0, talk_seconds=180, ended_by="agent"),
+        AgentStateChanged("PJSIP/ccr8", AgentActivity.AVAILABLE, 1700000305.0),
         AgentStateChanged("PJSIP/ccr7", AgentActivity.AVAILABLE, 1700000400.0),
         AgentStateChanged("PJSIP/ccr7", AgentActivity.LOGGED_OUT, 1700000500.0),
     ]
@@ -215,6 +218,38 @@ def test_a_real_asterisk_log_reads_back_into_queue_events() -> None:
     stats = acc.stats("general", 1700000100 - 100, 1700000100 + 800)
     assert (stats.offered, stats.answered, stats.answered_within, stats.abandoned) == (2, 1, 1, 1)
     assert stats.asa == 25.0
+
+
+def test_a_ccrs_calls_in_the_log_are_their_busy_time() -> None:
+    """Logged in 30 minutes, 20 of them on one call: occupancy 2/3. A pause during a second
+    call starts when that call ends, and the call's time is still busy."""
+    t = int(T)
+    log = f"""\
+{t}|NONE|NONE|PJSIP/a1|AGENTLOGIN|PJSIP/a1
+{t + 60}|c1|q|NONE|ENTERQUEUE||5551212|1
+{t + 70}|c1|q|PJSIP/a1|CONNECT|10|x|3
+{t + 1270}|c1|q|PJSIP/a1|COMPLETECALLER|10|1200|1
+{t + 1300}|c2|q|NONE|ENTERQUEUE||5551213|1
+{t + 1305}|c2|q|PJSIP/a1|CONNECT|5|y|3
+{t + 1400}|NONE|q|PJSIP/a1|PAUSE|lunch
+{t + 1500}|c2|q|PJSIP/a1|COMPLETEAGENT|5|195|1
+{t + 1800}|NONE|NONE|PJSIP/a1|AGENTLOGOFF|PJSIP/a1|1800
+"""
+    events = list(events_from_records(parse_lines(log.splitlines())))
+    states = [(e.state, e.at - t) for e in events if isinstance(e, AgentStateChanged)]
+    assert states == [
+        (AgentActivity.AVAILABLE, 0),
+        (AgentActivity.ON_CALL, 70),
+        (AgentActivity.AVAILABLE, 1270),
+        (AgentActivity.ON_CALL, 1305),
+        (AgentActivity.PAUSED, 1500),
+        (AgentActivity.LOGGED_OUT, 1800),
+    ]
+    acc = IntervalAccumulator()
+    acc.feed_all(events)
+    total = sum(acc.agent_time().values(), AgentTimeStats())
+    assert (total.on_call, total.available, total.paused) == (1395, 105, 300)
+    assert total.occupancy == 1395 / 1500
 
 
 def test_a_completion_without_its_numbers_is_refused() -> None:
