@@ -1,8 +1,14 @@
-"""The caller's number never leaves the edge: only a keyed hash of it does.
+"""Personal data stays private: a caller's number as a keyed hash, free text without contacts.
 
 The hash is an HMAC-SHA256 under ``caller_hash_key``, truncated to 32 hex digits: stable for
 one deployment (so a CCR can see a caller's earlier SRs), useless to anyone without the key
 (a plain hash of a 10-digit number is reversed by brute force in seconds).
+
+`redact_contacts` takes phone numbers and e-mail addresses out of free text (SR descriptions,
+status notes) before anyone who is not staff sees or hears it: the public Open311 API and
+the IVR (`line311.crm_bridge.speech`) both use it. It replaces each with a neutral marker and
+leaves the rest as written, SR numbers (12 digits from 311), dates, times and house numbers
+included.
 """
 
 from __future__ import annotations
@@ -11,9 +17,43 @@ import hashlib
 import hmac
 import re
 
-__all__ = ["caller_hash", "normalise_number"]
+__all__ = ["REMOVED", "caller_hash", "normalise_number", "redact_contacts"]
+
+REMOVED = "[removed]"
+"""What `redact_contacts` puts where a phone number or an e-mail address was."""
 
 _DIGITS = re.compile(r"\D+")
+
+_EMAIL = re.compile(r"[\w.+%'-]+@[\w-]+(?:\.[\w-]+)*")
+_PHONE = re.compile(
+    r"""
+    (?<![\d+])                          # not inside a longer number
+    (?:
+        \+\d+(?:[ .\-]?\(?\d+\)?)+         # international: a + and digit groups
+      | (?:(?:1[ .\-]?)?                  # North American: country code (only
+           (?:\(\d{3}\)[ ]?|\d{3}[ .\-]?))?  # with an area code), area code,
+        \d{3}[ .\-]?\d{4}                 # number
+    )
+    (?!\d)
+    """,
+    re.VERBOSE | re.ASCII,
+)
+_MIN_PHONE_DIGITS = 7
+
+
+def redact_contacts(text: str, marker: str = REMOVED) -> str:
+    """``text`` with every phone number and e-mail address replaced by ``marker``.
+
+    Phone numbers are North American ones (``(212) 555-0147``, ``212.555.0147``,
+    ``1-212-555-0147``, ``2125550147``, ``555 0147``) and any number written with a leading
+    ``+``. Other digit runs stay: SR numbers, dates, times, house numbers and ZIP codes.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        digits = sum(c.isdigit() for c in match.group())
+        return marker if digits >= _MIN_PHONE_DIGITS else match.group()
+
+    return _PHONE.sub(replace, _EMAIL.sub(marker, text))
 
 
 def normalise_number(raw: str | None) -> str:

@@ -118,4 +118,6 @@ PUBLIC_FIELDS = (
     "media_url",
 )
 """The `ServiceRequest` fields anyone may see (Open311's), in the order Open311 lists them:
-never names, e-mail, caller hash, call id or device/account ids."""
+never names, e-mail, caller hash, call id or device/account ids. Their free text (description,
+status notes) is shown without phone numbers and e-mail addresses
+(`line311.crm_bridge.open311.render.REDACTED_FIELDS`)."""

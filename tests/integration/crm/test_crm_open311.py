@@ -269,3 +269,50 @@ async def test_given_filed_srs_when_searched_then_each_reads_as_its_single_looku
         assert [ET.tostring(r) for r in rows] == [ET.tostring(e) for e in expected if e is not None]
     for private in ("Ada", "ada@example.org", "555", "0123", "no_heat", "4B"):
         assert private not in found.text
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_given_contacts_in_notes_and_description_then_public_gets_show_neither(
+    api: httpx.AsyncClient, fmt: str
+) -> None:
+    filed = await api.post(
+        "/v1/sr",
+        json={
+            "service_code": "heat-hot-water",
+            "address": "120 Broadway, New York, NY 10005",
+            "description": "Caller asks for a call back at 212 555 0147 about SR 311000000011.",
+            "attributes": {"problem": "no_heat", "scope": "entire_building", "apartment": "4B"},
+        },
+    )
+    assert filed.status_code == 201, filed.text
+    sr_number = filed.json()["sr_number"]
+    notes = (
+        "Inspector called resident at (212) 555-0147, jane@example.com; "
+        "visit 2024-05-03 at 10:30, 120 Broadway."
+    )
+    updated = await api.post(
+        f"/v1/sr/{sr_number}/status", json={"status": "open", "status_notes": notes}
+    )
+    assert updated.status_code == 200, updated.text
+
+    anonymous = {"Authorization": ""}  # the GETs are public: no key
+    single = await api.get(f"{BASE}/requests/{sr_number}.{fmt}", headers=anonymous)
+    search = await api.get(f"{BASE}/requests.{fmt}", headers=anonymous)
+
+    for response in (single, search):
+        assert response.status_code == 200
+        if fmt == "json":
+            (sr,) = response.json()
+        else:
+            element = ET.fromstring(response.content).find("request")
+            assert element is not None
+            sr = {child.tag: child.text for child in element}
+        assert sr["status_notes"] == (
+            "Inspector called resident at [removed], [removed]; "
+            "visit 2024-05-03 at 10:30, 120 Broadway."
+        )
+        assert sr["description"] == (
+            "Caller asks for a call back at [removed] about SR 311000000011."
+        )
+        for private in ("555", "0147", "jane", "example.com"):
+            assert private not in response.text

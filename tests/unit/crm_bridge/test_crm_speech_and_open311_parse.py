@@ -45,6 +45,13 @@ def test_notes_lose_emails_urls_and_phone_numbers() -> None:
     assert text.endswith("Done.")
 
 
+def test_removed_contacts_leave_no_stray_brackets_or_commas() -> None:
+    text = speakable("Inspector called resident at (212) 555-0147, jane@example.com. Fixed.")
+    assert text == "Inspector called resident at. Fixed."
+    text = speakable("Resident (jane@example.com) reached; see https://u@h.example/x, then SR.")
+    assert text == "Resident reached; see, then SR."
+
+
 def test_long_notes_are_cut_at_a_sentence() -> None:
     text = speakable("The crew inspected the site. " * 30)
     assert len(text) <= MAX_SPOKEN

@@ -9,6 +9,10 @@ Search answers (up to 1000 SRs) skip the per-row objects: `search_response` turn
 `ServiceRequestStore.search_public` into JSON with orjson in one call (datetimes to the
 second, with their ``+00:00`` offset, as `iso` writes them), or into XML through the same
 dicts as `request_dict` makes.
+
+GETs are public, so the free text of an SR (`REDACTED_FIELDS`: its description and status
+notes) goes out through `line311.privacy.redact_contacts`: phone numbers and e-mail
+addresses typed into it read ``[removed]``.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from fastapi.responses import JSONResponse, Response
 
 from line311.db.service_requests import PUBLIC_FIELDS, ServiceRequest
 from line311.db.services import Service
+from line311.privacy import redact_contacts
 
 __all__ = [
+    "REDACTED_FIELDS",
     "iso",
     "render",
     "request_dict",
@@ -40,6 +46,14 @@ _SINGULAR = {
     "values": "value",
     "errors": "error",
 }
+
+
+REDACTED_FIELDS = ("status_notes", "description")
+"""Public fields of free text, shown without phone numbers and e-mail addresses."""
+
+
+def _public_text(value: str | None) -> str | None:
+    return None if value is None else redact_contacts(value)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -71,10 +85,10 @@ def request_dict(sr: ServiceRequest) -> dict[str, Any]:
     return {
         "service_request_id": sr.sr_number,
         "status": sr.status,
-        "status_notes": sr.status_notes,
+        "status_notes": _public_text(sr.status_notes),
         "service_name": sr.service_name,
         "service_code": sr.service_code,
-        "description": sr.description,
+        "description": _public_text(sr.description),
         "agency_responsible": sr.agency_responsible,
         "service_notice": sr.service_notice,
         "requested_datetime": iso(sr.requested_at),
@@ -97,19 +111,25 @@ _OPEN311_NAMES = {
 }
 _SEARCH_KEYS = tuple(_OPEN311_NAMES.get(name, name) for name in PUBLIC_FIELDS)
 """Open311's names for `PUBLIC_FIELDS`, in the same order (and the order of `request_dict`)."""
+_REDACTED_COLUMNS = frozenset(PUBLIC_FIELDS.index(name) for name in REDACTED_FIELDS)
+
+
+def _public_row(row: Sequence[Any]) -> list[Any]:
+    return [_public_text(v) if i in _REDACTED_COLUMNS else v for i, v in enumerate(row)]
 
 
 def search_response(rows: Sequence[Sequence[Any]], *, xml: bool) -> Response:
     """The answer to ``GET requests``: ``rows`` of `PUBLIC_FIELDS`, as JSON or XML."""
     keys = _SEARCH_KEYS
+    public = [_public_row(row) for row in rows]
     if xml:
         body = [
             {k: iso(v) if isinstance(v, datetime) else v for k, v in zip(keys, row, strict=True)}
-            for row in rows
+            for row in public
         ]
         return render(body, xml=True, root="service_requests")
     content = orjson.dumps(
-        [dict(zip(keys, row, strict=True)) for row in rows], option=orjson.OPT_OMIT_MICROSECONDS
+        [dict(zip(keys, row, strict=True)) for row in public], option=orjson.OPT_OMIT_MICROSECONDS
     )
     return Response(content, media_type="application/json")
 
