@@ -316,3 +316,57 @@ async def test_given_contacts_in_notes_and_description_then_public_gets_show_nei
         )
         for private in ("555", "0147", "jane", "example.com"):
             assert private not in response.text
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize(
+    ("tail", "fragment"),
+    [
+        (b"&description=a%FFb", "description is not valid UTF-8"),
+        (b"&description=a\xffb", "description is not valid UTF-8"),
+        (b"&attribute%5Bapartment%5D=4%C3", "attribute[apartment] is not valid UTF-8"),
+        (b"&lat=1_0&long=2", "lat is not a decimal number"),
+        (b"&lat=40.7&long=1e1", "long is not a decimal number"),
+        (b"&lat=nan&long=2", "lat is not a decimal number"),
+        (b"&lat=40.7&long=-infinity", "long is not a decimal number"),
+    ],
+)
+async def test_given_input_it_would_have_to_change_when_posted_then_400_and_nothing_filed(
+    api: httpx.AsyncClient, tail: bytes, fragment: str
+) -> None:
+    form = heat_form(description=None, **{"attribute[apartment]": None})
+    body = "&".join(f"{k}={v}" for k, v in form.items()).encode() + tail
+    if b"apartment" not in tail:
+        body += b"&attribute%5Bapartment%5D=4B"
+
+    response = await api.post(f"{BASE}/requests.json", content=body, headers=FORM)
+
+    assert response.status_code == 400, response.text
+    (error,) = response.json()
+    assert error == {"code": 400, "description": error["description"]}
+    assert fragment in error["description"]
+    assert (await api.get(f"{BASE}/requests.json")).json() == []
+
+
+async def test_given_a_multipart_form_that_is_not_utf8_then_400_and_a_utf8_one_is_filed(
+    api: httpx.AsyncClient,
+) -> None:
+    form = heat_form(description=None)
+    parts = [(k, (None, v.encode())) for k, v in form.items()]
+
+    bad = await api.post(
+        f"{BASE}/requests.xml", files=[*parts, ("description", (None, b"caf\xe9"))]
+    )
+    good = await api.post(
+        f"{BASE}/requests.json", files=[*parts, ("description", (None, "café".encode()))]
+    )
+
+    assert bad.status_code == 400
+    assert ET.fromstring(bad.text).findtext("error/description") == (
+        "the form is not valid UTF-8 (refused)"
+    )
+    assert good.status_code == 201, good.text
+    (sr,) = (await api.get(f"{BASE}/requests.json")).json()
+    assert sr["description"] == "café"

@@ -12,6 +12,7 @@ from line311.crm_bridge.catalogue import SEED_SERVICES
 from line311.crm_bridge.open311.parse import (
     Open311Error,
     parse_datetime,
+    parse_form,
     parse_new_request,
     parse_search,
 )
@@ -108,6 +109,58 @@ def test_datetime_attributes_need_a_timezone() -> None:
             find,
             lambda p: None,
         )
+
+
+def test_a_form_body_is_percent_decoded_as_utf8() -> None:
+    body = b"service_code=pothole&description=caf%C3%A9+ok&x=&x=2&&flag"
+    assert parse_form(body, max_fields=10) == {
+        "service_code": ["pothole"],
+        "description": ["café ok"],
+        "x": ["", "2"],
+        "flag": [""],
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"service_code=pothole&description=a%FFb", "description is not valid UTF-8"),
+        (b"service_code=pothole&address_string=\xff\xfe", "address_string is not valid UTF-8"),
+        (b"descr%FFiption=x", "a field name is not valid UTF-8"),
+        (b"description=%ED%A0%80", "description is not valid UTF-8"),  # a lone surrogate
+    ],
+)
+def test_a_form_body_that_is_not_utf8_is_refused_naming_the_field(
+    body: bytes, fragment: str
+) -> None:
+    with pytest.raises(Open311Error, match=fragment) as caught:
+        parse_form(body, max_fields=10)
+    assert caught.value.code == 400
+
+
+def test_a_form_with_too_many_fields_is_refused() -> None:
+    with pytest.raises(Open311Error, match="too many fields"):
+        parse_form(b"&".join(b"a=1" for _ in range(11)), max_fields=10)
+
+
+@pytest.mark.parametrize("raw", ["1_0", "1e1", "nan", "NaN", "infinity", "-inf", "0x10", "١٠"])
+def test_coordinates_must_be_plain_decimals(raw: str) -> None:
+    with pytest.raises(Open311Error, match="lat is not a decimal number"):
+        parse_new_request(form(lat=raw), find, lambda p: None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("40.7128", 40.7128), ("-40", -40.0), ("+.5", 0.5), ("10.", 10.0), (" 10 ", 10.0)],
+)
+def test_plain_decimal_coordinates_parse(raw: str, value: float) -> None:
+    assert parse_new_request(form(lat=raw), find, lambda p: None).lat == value
+
+
+@pytest.mark.parametrize("raw", ["1_2", "1e1", "nan"])
+def test_number_attributes_must_be_plain_decimals(raw: str) -> None:
+    with pytest.raises(Open311Error, match="attribute\\[width_inches\\] must be a number"):
+        parse_new_request(form(**{"attribute[width_inches]": raw}), find, lambda p: None)
 
 
 def test_repeated_single_fields_are_refused() -> None:

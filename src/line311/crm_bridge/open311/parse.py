@@ -1,4 +1,4 @@
-"""Parsing and validating Open311 input (pure: mappings in, values or `Open311Error` out).
+"""Parsing and validating Open311 input (pure: bytes or mappings in, values or `Open311Error` out).
 
 Rules, from GeoReport v2 with line311's strictness: ``service_code`` and a location (``lat``
 and ``long``, or ``address_string``, or ``address_id``) are required; ``description`` is at
@@ -8,6 +8,11 @@ ISO-8601 with a timezone); unknown fields are refused. A ``phone`` is turned int
 caller hash at once and never kept. Every field name and value must be safe text
 (`line311.text`: no control characters but tab/CR/LF), so the public ``requests.xml`` stays
 well-formed; datetimes must lie within years 1900-9999 in UTC.
+
+Nothing is silently changed: a form body is decoded as strict UTF-8 (`parse_form`: bytes
+that are not UTF-8, raw or percent-escaped, are refused, not replaced by U+FFFD), and
+coordinates and number attributes must be plain decimals (``-73.9857``), not whatever
+`float` accepts (``1_0``, ``1e1``, ``nan``, ``infinity``, non-ASCII digits).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from line311.db.service_requests import NewServiceRequest
 from line311.db.services import Service
@@ -27,6 +33,7 @@ __all__ = [
     "Open311Error",
     "SearchParams",
     "parse_datetime",
+    "parse_form",
     "parse_new_request",
     "parse_search",
     "validate_attributes",
@@ -53,6 +60,7 @@ _PLAIN = {
     "media_url": 500,
     "zipcode": 10,
 }
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
 _FIRST_YEAR = 1900
 _LAST_YEAR = 9998  # so that the end of a range can still be computed
 _SEARCH_KEYS = frozenset(
@@ -87,6 +95,38 @@ def parse_datetime(name: str, raw: str) -> datetime:
     return value
 
 
+def _form_text(raw: bytes, name: str | None) -> str:
+    try:
+        return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        what = "a field name" if name is None else name if is_safe_text(name) else "a field"
+        raise Open311Error(400, f"{what} is not valid UTF-8 (refused)") from None
+
+
+def parse_form(body: bytes, *, max_fields: int) -> dict[str, list[str]]:
+    """An ``application/x-www-form-urlencoded`` body as lists of values by field name.
+
+    Names and values are percent-decoded and then decoded as strict UTF-8: a field whose
+    bytes are not UTF-8 is refused by name, never stored with U+FFFD in place of its bytes.
+    """
+    pairs = [pair for pair in body.split(b"&") if pair]
+    if len(pairs) > max_fields:
+        raise Open311Error(400, f"too many fields: at most {max_fields}")
+    fields: dict[str, list[str]] = {}
+    for pair in pairs:
+        raw_name, _, raw_value = pair.partition(b"=")
+        name = _form_text(raw_name, None)
+        fields.setdefault(name, []).append(_form_text(raw_value, name))
+    return fields
+
+
+def _decimal(raw: str) -> float | None:
+    """``raw`` as a float if it is a plain decimal (``-73.9857``), else None."""
+    if not _DECIMAL.match(raw):
+        return None
+    return float(raw)
+
+
 def _refuse_unsafe(fields: Mapping[str, Sequence[str]]) -> None:
     for key, values in fields.items():
         if not is_safe_text(key):
@@ -109,10 +149,9 @@ def _single(form: Mapping[str, Sequence[str]], key: str) -> str | None:
 
 
 def _coordinate(name: str, raw: str, bound: float) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise Open311Error(400, f"{name} is not a number") from None
+    value = _decimal(raw)
+    if value is None:
+        raise Open311Error(400, f"{name} is not a decimal number (like -73.9857)")
     if not math.isfinite(value) or not -bound <= value <= bound:
         raise Open311Error(400, f"{name} must be between -{bound:g} and {bound:g}")
     return value
@@ -153,11 +192,8 @@ def _attributes(form: Mapping[str, Sequence[str]], service: Service) -> dict[str
                 )
             out[definition.code] = values if definition.datatype == "multivaluelist" else values[0]
         elif definition.datatype == "number":
-            try:
-                number = float(values[0])
-            except ValueError:
-                raise Open311Error(400, f"attribute[{definition.code}] must be a number") from None
-            if not math.isfinite(number):
+            number = _decimal(values[0])
+            if number is None or not math.isfinite(number):
                 raise Open311Error(400, f"attribute[{definition.code}] must be a number")
             out[definition.code] = number
         elif definition.datatype == "datetime":

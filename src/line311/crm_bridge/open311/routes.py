@@ -17,7 +17,12 @@ from starlette.datastructures import UploadFile
 
 from line311.crm_bridge.errors import ApiError
 from line311.crm_bridge.http import bearer_token
-from line311.crm_bridge.open311.parse import Open311Error, parse_new_request, parse_search
+from line311.crm_bridge.open311.parse import (
+    Open311Error,
+    parse_form,
+    parse_new_request,
+    parse_search,
+)
 from line311.crm_bridge.open311.render import (
     render,
     request_dict,
@@ -78,6 +83,29 @@ def _refuse(exc: Open311Error) -> ApiError:
     return ApiError(exc.code, "open311", exc.description)
 
 
+_MAX_FIELDS = 200
+
+
+async def _multipart_fields(request: Request, body: bytes) -> dict[str, list[str]]:
+    """The fields of a multipart form, refused unless all of it is UTF-8.
+
+    Starlette falls back to Latin-1 for a part that is not UTF-8; checking the whole body
+    first (files are refused, so it is all field names and text) keeps that from changing
+    what was sent.
+    """
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "open311", "the form is not valid UTF-8 (refused)") from None
+    fields: dict[str, list[str]] = {}
+    async with request.form(max_files=0, max_fields=_MAX_FIELDS) as form:
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                raise ApiError(400, "open311", "file uploads are not accepted; use media_url")
+            fields.setdefault(key, []).append(value)
+    return fields
+
+
 def open311_router(
     catalogue: ServiceCatalogue,
     requests: ServiceRequestStore,
@@ -112,12 +140,14 @@ def open311_router(
             ("application/x-www-form-urlencoded", "multipart/form-data")
         ):
             raise ApiError(400, "open311", "send the request as application/x-www-form-urlencoded")
-        async with request.form(max_files=0, max_fields=200) as form:
-            fields: dict[str, list[str]] = {}
-            for key, value in form.multi_items():
-                if isinstance(value, UploadFile):
-                    raise ApiError(400, "open311", "file uploads are not accepted; use media_url")
-                fields.setdefault(key, []).append(value)
+        raw = await request.body()
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            try:
+                fields = parse_form(raw, max_fields=_MAX_FIELDS)
+            except Open311Error as exc:
+                raise _refuse(exc) from None
+        else:
+            fields = await _multipart_fields(request, raw)
         api_key = (fields.get("api_key") or [""])[0] or bearer_token(
             request.headers.get("authorization")
         )
