@@ -17,10 +17,13 @@ import hashlib
 import hmac
 import re
 
-__all__ = ["REMOVED", "caller_hash", "normalise_number", "redact_contacts"]
+__all__ = ["MIN_CALLER_DIGITS", "REMOVED", "caller_hash", "normalise_number", "redact_contacts"]
 
 REMOVED = "[removed]"
 """What `redact_contacts` puts where a phone number or an e-mail address was."""
+
+MIN_CALLER_DIGITS = 7
+"""The shortest number that `caller_hash` takes for one caller's (a local number)."""
 
 _DIGITS = re.compile(r"\D+")
 
@@ -65,9 +68,15 @@ def normalise_number(raw: str | None) -> str:
 
 
 def caller_hash(raw_number: str | None, key: str) -> str | None:
-    """Keyed hash of a caller's number, or None for an anonymous / withheld caller."""
+    """Keyed hash of a caller's number, or None for an anonymous / withheld caller.
+
+    A number shorter than `MIN_CALLER_DIGITS` or made of one repeated digit is no caller's
+    own ("0", "0000000000" from carriers for withheld numbers, an extension): it gets no hash,
+    so calls from different people are never linked by it (a CCR would see one resident's
+    earlier SRs when serving another).
+    """
     digits = normalise_number(raw_number)
-    if not digits:
+    if len(digits) < MIN_CALLER_DIGITS or len(set(digits)) == 1:
         return None
     mac = hmac.new(key.encode(), digits.encode(), hashlib.sha256)
     return mac.hexdigest()[:32]

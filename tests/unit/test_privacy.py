@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from line311.privacy import REMOVED, redact_contacts
+from line311.privacy import REMOVED, caller_hash, redact_contacts
+
+KEY = "k" * 32
 
 
 @pytest.mark.parametrize(
@@ -46,3 +48,23 @@ def test_sr_numbers_dates_times_and_addresses_stay(text: str) -> None:
 
 def test_the_marker_can_be_chosen() -> None:
     assert redact_contacts("call 212 555 0147 now", marker="") == "call  now"
+
+
+@pytest.mark.parametrize(
+    "number",
+    [None, "", "anonymous", "0", "00", "123456", "+1 (555) 01", "0000000000", "+1 000 000 0000",
+     "11111111111", "9999999", "000-000-0000"],
+)  # fmt: skip
+def test_withheld_short_or_one_digit_numbers_get_no_caller_hash(number: str | None) -> None:
+    assert caller_hash(number, KEY) is None
+
+
+def test_real_numbers_get_one_stable_hash_whatever_their_punctuation() -> None:
+    same = {caller_hash(n, KEY) for n in ("+1 (212) 555-0147", "212.555.0147", "12125550147")}
+    assert len(same) == 1
+    (digest,) = same
+    assert digest is not None
+    assert len(digest) == 32
+    assert caller_hash("5550147", KEY) not in (None, digest)  # 7 digits: a local number
+    assert caller_hash("2125550148", KEY) != digest
+    assert caller_hash("2125550147", "other-key" * 4) != digest
