@@ -27,7 +27,10 @@ MIN_CALLER_DIGITS = 7
 
 _DIGITS = re.compile(r"\D+")
 
-_EMAIL = re.compile(r"[\w.+%'-]+@[\w-]+(?:\.[\w-]+)*")
+# the local part starts only where a run of its characters starts: tried at every character
+# of a long run without an "@" (a digit string, say), it would rescan the rest of the run each
+# time, quadratic in the run's length, on text anyone may file and anyone may read back
+_EMAIL = re.compile(r"(?<![\w.+%'-])[\w.+%'-]+@[\w-]+(?:\.[\w-]+)*")
 _PHONE = re.compile(
     r"""
     (?<![\d+])                          # not inside a longer number
