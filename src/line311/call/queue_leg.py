@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from line311.call.outcome import LegEnd, RecordError
-from line311.call.values import _iso, _known, _mapping, _num, _opt_time, _str, parse_time
+from line311.call.values import _iso, _known, _mapping, _name, _num, _opt_time, _str, parse_time
 
 __all__ = ["Announcement", "Offered", "QueueLeg"]
 
@@ -198,7 +198,7 @@ class QueueLeg:
             for n in ("wait_seconds", "talk_seconds", "hold_seconds", "wrapup_seconds")
         }
         return cls(
-            queue=_str(data.get("queue"), "queue_leg.queue"),
+            queue=_name(data.get("queue"), "queue_leg.queue"),
             end=end,
             skills=strings("skills"),
             topic=_str(data.get("topic", ""), "queue_leg.topic"),
@@ -207,7 +207,7 @@ class QueueLeg:
             announcements=items("announcements", Announcement.from_dict),
             offers=items("offers", Offered.from_dict),
             callback_kept=flag("callback_kept", None),
-            agent_id=_str(data.get("agent_id"), "queue_leg.agent_id", optional=True),
+            agent_id=_name(data.get("agent_id"), "queue_leg.agent_id", optional=True),
             ended_by=_str(data.get("ended_by"), "queue_leg.ended_by", optional=True),
             transfers=strings("transfers"),
             interpreter=bool(flag("interpreter", False)),

@@ -7,14 +7,35 @@ own times are moved onto that clock by `path_on_wall_clock`. The ``_str`` / ``_n
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from line311.call.outcome import RecordError
 
-__all__ = ["from_timestamp", "parse_time", "path_on_wall_clock"]
+__all__ = [
+    "FIRST_YEAR",
+    "LAST_YEAR",
+    "NAME_PATTERN",
+    "check_instant",
+    "from_timestamp",
+    "in_year_range",
+    "parse_time",
+    "path_on_wall_clock",
+]
+
+FIRST_YEAR: Final = 1900
+LAST_YEAR: Final = 9998
+"""Instants line311 accepts lie within these years in UTC: every database and datetime
+library can store them, and the end of a range after them can still be computed (a year 1
+time west of UTC, or a year 9999 one east of it, overflows `datetime` once moved to UTC)."""
+
+NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
+"""A queue or CCR id in a call record (at most 64 characters: the indexed columns' size)."""
+_NAME: Final = re.compile(NAME_PATTERN[1:-1])  # used with fullmatch: "$" would allow a "\n"
 
 
 def path_on_wall_clock(path: Any, offset: float) -> Any:
@@ -54,6 +75,21 @@ def parse_time(value: object, name: str) -> datetime:
         raise RecordError(f"{name} must be an ISO-8601 time")
     if when.tzinfo is None:
         raise RecordError(f"{name} must carry a timezone")
+    return check_instant(when, name)
+
+
+def in_year_range(when: datetime) -> bool:
+    """Whether the aware ``when`` lies within `FIRST_YEAR`..`LAST_YEAR` in UTC."""
+    try:
+        return FIRST_YEAR <= when.astimezone(UTC).year <= LAST_YEAR
+    except OverflowError:  # year 1 west of UTC, year 9999 east of it
+        return False
+
+
+def check_instant(when: datetime, name: str) -> datetime:
+    """``when`` if it lies within the years line311 stores; `RecordError` otherwise."""
+    if not in_year_range(when):
+        raise RecordError(f"{name} must lie between the years {FIRST_YEAR} and {LAST_YEAR} (UTC)")
     return when
 
 
@@ -73,14 +109,30 @@ def _str(value: object, name: str, *, optional: bool = False) -> Any:
     return value
 
 
+def _name(value: object, name: str, *, optional: bool = False) -> Any:
+    """A queue or CCR id (`NAME_PATTERN`); `RecordError` naming the field otherwise."""
+    text = _str(value, name, optional=optional)
+    if text is not None and not _NAME.fullmatch(text):
+        raise RecordError(
+            f"{name} must be 1-64 letters, digits or . _ : @ - (starting with a letter or digit)"
+        )
+    return text
+
+
 def _num(value: object, name: str, *, optional: bool = False) -> Any:
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RecordError(f"{name} must be a number")
-    if value < 0:
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal past float's range (10**400)
+        raise RecordError(f"{name} is too large") from None
+    if not math.isfinite(number):
+        raise RecordError(f"{name} must be a finite number")
+    if number < 0:
         raise RecordError(f"{name} must not be negative")
-    return float(value)
+    return number
 
 
 def _mapping(value: object, name: str) -> Mapping[str, Any]:

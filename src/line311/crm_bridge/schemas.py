@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     JsonValue,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -31,6 +32,7 @@ from pydantic import (
 from line311.call import record as one
 from line311.call.record import Outcome, QueueLeg, RecordError
 from line311.call.schema import RECORD_FIELDS, STORED_FIELDS
+from line311.call.values import NAME_PATTERN, check_instant
 from line311.text import UnsafeText, find_unsafe
 
 __all__ = [
@@ -124,9 +126,8 @@ Language = Annotated[
     str,
     StringConstraints(strict=True, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$", max_length=16),
 ]
-Name = Annotated[
-    str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
-]
+Name = Annotated[str, StringConstraints(strict=True, pattern=NAME_PATTERN)]
+"""A queue or CCR id: the queue leg's ``queue`` and ``agent_id`` follow the same rule."""
 
 
 class CallRecord(NoCallerNumbers):
@@ -154,6 +155,16 @@ class CallRecord(NoCallerNumbers):
     agent_id: Name | None = None
     path: list[JsonValue] | dict[str, JsonValue] = Field(default_factory=list)
     queue_leg: dict[str, JsonValue] | None = None
+
+    @field_validator("started_at", "answered_at", "ended_at")
+    @classmethod
+    def _storable_time(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            return check_instant(value, str(info.field_name))
+        except RecordError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("queue_leg")
     @classmethod

@@ -133,3 +133,68 @@ async def test_a_database_error_is_logged_by_class_without_the_values(
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "DbUnavailable: searching service requests failed" in logged
     assert secret not in logged
+
+
+# A call record no database stores (PostgreSQL and SQLite alike) is a 422 naming the field,
+# never a 503 "try again": the controller keeps retrying a 503, and the bad record blocked the
+# good ones behind it.
+LEG = {
+    "queue": "general",
+    "enqueued_at": "2025-01-27T14:00:10+00:00",
+    "end": "answered",
+    "answered_at": "2025-01-27T14:00:20+00:00",
+    "ended_at": "2025-01-27T14:01:30+00:00",
+    "agent_id": "ccr-1",
+}
+POISON: dict[str, tuple[dict[str, Any], str]] = {
+    "started in year 1 east of UTC": ({"started_at": "0001-01-01T00:00:00+14:00"}, "started_at"),
+    "ended in year 9999 west of UTC": ({"ended_at": "9999-12-31T23:59:59-14:00"}, "ended_at"),
+    "leg queue of 200 characters": (
+        {"outcome": "handled", "queue_leg": LEG | {"queue": "q" * 200}},
+        "queue_leg.queue",
+    ),
+    "leg agent of 300 characters": (
+        {"outcome": "handled", "queue_leg": LEG | {"agent_id": "a" * 300}},
+        "queue_leg.agent_id",
+    ),
+    "leg wait an integer past float's range": (
+        {"outcome": "handled", "queue_leg": LEG | {"wait_seconds": 10**400}},
+        "queue_leg.wait_seconds",
+    ),
+    "leg enqueued in year 1 east of UTC": (
+        {"outcome": "handled", "queue_leg": LEG | {"enqueued_at": "0001-01-01T00:00:00+14:00"}},
+        "queue_leg.enqueued_at",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", POISON)
+async def test_given_a_call_record_no_database_stores_then_422_naming_the_field_and_nothing_stored(
+    api: httpx.AsyncClient, make_record: Callable[..., dict[str, Any]], case: str
+) -> None:
+    change, field = POISON[case]
+    response = await api.post("/v1/calls", **as_json(make_record("poison.1", **change)))
+    assert response.status_code == 422, response.text
+    assert response.json()["error_id"] == "invalid-request"
+    assert field in response.text
+    assert (await api.get("/v1/calls/poison.1")).status_code == 404
+    good = await api.post("/v1/calls", json=make_record("good.1"))
+    assert good.status_code == 201, good.text
+
+
+@pytest.mark.parametrize("case", POISON)
+async def test_given_a_batch_with_one_record_no_database_stores_then_422_naming_it_and_the_rest_store_alone(
+    api: httpx.AsyncClient, make_record: Callable[..., dict[str, Any]], case: str
+) -> None:
+    change, field = POISON[case]
+    good = [make_record(f"good.{n}") for n in range(3)]
+    bad = make_record("poison.1", **change)
+    response = await api.post("/v1/calls/batch", **as_json({"records": [*good, bad]}))
+    assert response.status_code == 422, response.text  # the batch's rule: all or nothing
+    locations = [".".join(map(str, d["loc"])) for d in response.json()["details"]]
+    assert any(loc.startswith("body.records.3") for loc in locations), locations
+    assert field in response.text
+    assert (await api.get("/v1/calls")).json()["items"] == []
+    again = await api.post("/v1/calls/batch", json={"records": good})
+    assert again.status_code == 200, again.text
+    assert again.json()["created"] == 3

@@ -68,6 +68,30 @@ def test_parse_time_refuses_what_is_not_an_aware_time(value: object, message: st
         parse_time(value, "at")
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:00+14:00",  # moved to UTC: before year 1, OverflowError
+        "9999-12-31T23:59:59-14:00",  # moved to UTC: after year 9999, OverflowError
+        "1899-12-31T23:59:59+00:00",
+        "9999-01-01T00:00:00+00:00",
+    ],
+)
+def test_parse_time_refuses_times_outside_the_years_stored(value: str) -> None:
+    with pytest.raises(RecordError, match="at must lie between the years 1900 and 9998"):
+        parse_time(value, "at")
+
+
+def test_parse_time_takes_the_first_and_last_years_stored() -> None:
+    assert parse_time("1900-01-01T00:00:00+00:00", "at").year == 1900
+    assert parse_time("9998-12-31T23:59:59+00:00", "at").year == 9998
+
+
+def test_a_queue_leg_takes_names_like_the_records_top_level_fields() -> None:
+    parsed = QueueLeg.from_dict(leg_dict(queue="q" * 64, agent_id="ccr.1:desk@east-2"))
+    assert (parsed.queue, parsed.agent_id) == ("q" * 64, "ccr.1:desk@east-2")
+
+
 # ------------------------------------------------------------------ announcements, offers
 def test_announcement_and_offer_round_trip() -> None:
     announcement = Announcement(T, 3, 120.0)
@@ -152,6 +176,19 @@ def test_a_leg_round_trips_through_a_dict() -> None:
         ({"talk_seconds": True}, r"queue_leg\.talk_seconds must be a number"),
         ({"queue": None}, r"queue_leg\.queue must be a string"),
         ({"surprise": 1}, "queue_leg: unknown field"),
+        # the leg's queue and CCR go into 64-character indexed columns
+        ({"queue": "q" * 65}, r"queue_leg\.queue must be 1-64 letters"),
+        ({"queue": "general\n"}, r"queue_leg\.queue must be 1-64 letters"),
+        ({"queue": ""}, r"queue_leg\.queue must be 1-64 letters"),
+        ({"agent_id": "a" * 200}, r"queue_leg\.agent_id must be 1-64 letters"),
+        ({"agent_id": "jane doe"}, r"queue_leg\.agent_id must be 1-64 letters"),
+        # an integer literal past float's range, and what is not finite
+        ({"wait_seconds": 10**400}, r"queue_leg\.wait_seconds is too large"),
+        ({"talk_seconds": float("inf")}, r"queue_leg\.talk_seconds must be a finite number"),
+        ({"hold_seconds": float("nan")}, r"queue_leg\.hold_seconds must be a finite number"),
+        # times outside the years a database stores (year 1 west of UTC overflows)
+        ({"enqueued_at": "0001-01-01T00:00:00+14:00"}, r"queue_leg\.enqueued_at must lie"),
+        ({"ended_at": "9999-12-31T23:59:59-14:00"}, r"queue_leg\.ended_at must lie"),
     ],
 )
 def test_a_bad_leg_dict_names_the_field(change: dict[str, Any], message: str) -> None:

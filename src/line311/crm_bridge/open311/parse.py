@@ -7,7 +7,7 @@ definitions (required ones present, list values among the keys, numbers numeric,
 ISO-8601 with a timezone); unknown fields are refused. A ``phone`` is turned into the keyed
 caller hash at once and never kept. Every field name and value must be safe text
 (`line311.text`: no control characters but tab/CR/LF), so the public ``requests.xml`` stays
-well-formed; datetimes must lie within years 1900-9999 in UTC.
+well-formed; datetimes must lie within years 1900-9998 in UTC.
 
 Nothing is silently changed: a form body is decoded as strict UTF-8 (`parse_form`: bytes
 that are not UTF-8, raw or percent-escaped, are refused, not replaced by U+FFFD), and
@@ -21,10 +21,11 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from line311.call.values import FIRST_YEAR, LAST_YEAR, in_year_range
 from line311.db.service_requests import NewServiceRequest
 from line311.db.services import Service
 from line311.text import is_safe_text
@@ -61,8 +62,6 @@ _PLAIN = {
     "zipcode": 10,
 }
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
-_FIRST_YEAR = 1900
-_LAST_YEAR = 9998  # so that the end of a range can still be computed
 _SEARCH_KEYS = frozenset(
     {"service_request_id", "service_code", "start_date", "end_date", "status", "jurisdiction_id"}
 )
@@ -86,12 +85,8 @@ def parse_datetime(name: str, raw: str) -> datetime:
         raise Open311Error(400, f"{name} is not an ISO-8601 datetime") from None
     if value.tzinfo is None or value.utcoffset() is None:
         raise Open311Error(400, f"{name} must include a timezone offset")
-    try:
-        in_utc = value.astimezone(UTC)
-    except OverflowError:
-        in_utc = None
-    if in_utc is None or not _FIRST_YEAR <= in_utc.year <= _LAST_YEAR:
-        raise Open311Error(400, f"{name} must lie between {_FIRST_YEAR} and {_LAST_YEAR}")
+    if not in_year_range(value):
+        raise Open311Error(400, f"{name} must lie between {FIRST_YEAR} and {LAST_YEAR}")
     return value
 
 
