@@ -55,7 +55,7 @@ from pydantic import ValidationError
 from line311.crm_bridge.errors import CrmConflict, CrmRejected, CrmUnavailable
 from line311.crm_bridge.spool import RecordSpool, SpooledRecord
 from line311.db.calls import AddOutcome, Call, CallRepository
-from line311.db.errors import DbError
+from line311.db.errors import DbError, RecordRefused
 
 __all__ = [
     "HttpTransport",
@@ -134,15 +134,36 @@ class InProcessTransport:
         if not calls:
             return outcomes
         try:
-            results = await asyncio.to_thread(self._repo.add_calls, [c for _, c in calls])
+            stored = await self._store([c for _, c in calls])
+        except RecordRefused:  # some record's values: one by one, only that one is refused
+            stored = []
+            for _, call in calls:
+                try:
+                    stored += await self._store([call])
+                except RecordRefused:  # its message may quote the values: not kept
+                    refused = (
+                        f"call {call.call_id}: the database refused a value (422 record-refused)"
+                    )
+                    stored.append(CrmRejected(refused, 422))
+        for (i, _), outcome in zip(calls, stored, strict=True):
+            outcomes[i] = outcome
+        return outcomes
+
+    async def _store(self, calls: list[Call]) -> list[Refusal | None]:
+        """Store ``calls`` in one transaction. Raises `RecordRefused` when the database
+        refuses a value, `CrmUnavailable` when it fails otherwise."""
+        try:
+            results = await asyncio.to_thread(self._repo.add_calls, calls)
+        except RecordRefused:
+            raise
         except DbError as exc:
             raise CrmUnavailable(f"storing {len(calls)} call(s): {exc}") from None
-        for (i, call), result in zip(calls, results, strict=True):
-            if result.outcome is AddOutcome.CONFLICT:
-                outcomes[i] = CrmConflict(
-                    f"call {call.call_id} is stored with different content", 409
-                )
-        return outcomes
+        return [
+            CrmConflict(f"call {call.call_id} is stored with different content", 409)
+            if result.outcome is AddOutcome.CONFLICT
+            else None
+            for call, result in zip(calls, results, strict=True)
+        ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from line311.crm_bridge.errors import ApiError
 from line311.db.calls import InvalidCursor
-from line311.db.errors import DbError, DbUnavailable, SchemaNotCurrent
+from line311.db.errors import DbError, DbUnavailable, RecordRefused, SchemaNotCurrent
 from line311.text import is_safe_text
 
 __all__ = [
@@ -161,6 +161,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(request, 400, "invalid-cursor", str(exc))
         # the class and what was being done only: a driver's message can quote stored values
         what = f"{type(exc).__name__}: {str(exc).split(':', 1)[0]}"
+        if isinstance(exc, RecordRefused):  # the values, not the database: never "try again"
+            logger.warning(
+                "database refused data on %s %s: %s", request.method, request.url.path, what
+            )
+            return error_response(
+                request, 422, "record-refused", "the database refused a value of the record"
+            )
         if isinstance(exc, DbUnavailable | SchemaNotCurrent):
             logger.error("database failure on %s %s: %s", request.method, request.url.path, what)
             return error_response(

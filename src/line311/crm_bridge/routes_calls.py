@@ -88,7 +88,7 @@ def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
         Each result's ``status`` is what ``POST /v1/calls`` would have answered for that
         record alone: 201 created, 200 identical repeat (also of an earlier record in the
         same batch), 409 conflicting repeat. Nothing is stored when any record is invalid
-        (422) or when the database fails (503).
+        or has a value the database refuses (422), or when the database fails (503).
         """
         results = await run_in_threadpool(
             repo.add_calls, [Call.from_record(r.to_record()) for r in batch.records]

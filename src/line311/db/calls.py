@@ -36,12 +36,12 @@ from typing import Any, Self, cast
 
 from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from line311.call.record import CallRecord
 from line311.call.schema import RECORD_FIELDS, STORED_FIELDS, leg_facts
-from line311.db.errors import DbError, DbUnavailable
+from line311.db.errors import DbError, DbUnavailable, RecordRefused
 from line311.db.models import CallRow
 from line311.db.outbox import OutboxKind, enqueue
 
@@ -173,6 +173,15 @@ def _row(record: Call, received: datetime) -> dict[str, Any]:
     return values
 
 
+def is_data_error(exc: SQLAlchemyError) -> bool:
+    """Whether ``exc`` is about the values written (the same write fails again), not about
+    reaching the database: a driver's data or integrity error, or a value no column type
+    could bind (SQLAlchemy's `StatementError` that wraps no driver error)."""
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+
+
 def encode_cursor(started_at: datetime, call_id: str) -> str:
     raw = json.dumps([started_at.astimezone(UTC).isoformat(), call_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -215,7 +224,8 @@ class CallRepository:
         New records are CREATED (and written to the outbox when forwarding is on); a record
         whose ``call_id`` is stored already, or came earlier in ``records``, is a DUPLICATE
         (same content) or a CONFLICT (different content) and changes nothing. All or
-        nothing: a database failure raises `DbUnavailable` and stores none of them.
+        nothing: a database failure raises `DbUnavailable` and stores none of them; values
+        the database refuses (out of range, too long) raise `RecordRefused` (no retry helps).
         """
         if not records:
             return []
@@ -244,6 +254,8 @@ class CallRepository:
                         )
         except SQLAlchemyError as exc:
             what = repr(records[0].call_id) if len(records) == 1 else f"{len(records)} calls"
+            if is_data_error(exc):
+                raise RecordRefused(f"storing {what} refused by the database: {exc}") from None
             raise DbUnavailable(f"storing {what} failed: {exc}") from None
         results = []
         for record in records:

@@ -30,7 +30,10 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()} refused: give a timezone")
-        utc = value.astimezone(UTC)
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:  # year 1 east of UTC, year 9999 west of it
+            raise ValueError(f"datetime {value.isoformat()} is out of range in UTC") from None
         if dialect.name == "sqlite":
             return utc.replace(tzinfo=None)
         return utc

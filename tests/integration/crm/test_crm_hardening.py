@@ -3,6 +3,7 @@ refused with a clear 400/422, and what is stored stays intact (SQLite and Postgr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import xml.etree.ElementTree as ET
@@ -13,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
+from line311.crm_bridge import schemas
 from line311.db.errors import DbUnavailable
 from line311.db.service_requests import ServiceRequestStore
 
@@ -198,3 +200,25 @@ async def test_given_a_batch_with_one_record_no_database_stores_then_422_naming_
     again = await api.post("/v1/calls/batch", json={"records": good})
     assert again.status_code == 200, again.text
     assert again.json()["created"] == 3
+
+
+@pytest.fixture
+def unchecked_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record times pass validation unchecked, so a year-1 time reaches the database: what
+    any value the schema lets through and the database refuses would do."""
+    monkeypatch.setattr(schemas, "check_instant", lambda when, _name: when)
+
+
+async def test_given_concurrent_records_and_one_the_database_refuses_then_that_one_422_and_the_others_stored(
+    api: httpx.AsyncClient, make_record: Callable[..., dict[str, Any]], unchecked_times: None
+) -> None:
+    bad = make_record("refused.1", started_at="0001-01-01T00:00:00+14:00")
+    good = [make_record(f"good.{n}") for n in range(3)]
+    responses = await asyncio.gather(*(api.post("/v1/calls", json=r) for r in [*good, bad]))
+    assert [r.status_code for r in responses] == [201, 201, 201, 422], responses[-1].text
+    assert responses[-1].json()["error_id"] == "record-refused"
+    assert (await api.get("/v1/calls/refused.1")).status_code == 404
+    batch = await api.post("/v1/calls/batch", json={"records": [make_record("good.9"), bad]})
+    assert batch.status_code == 422, batch.text  # all or nothing, as for an invalid record
+    assert batch.json()["error_id"] == "record-refused"
+    assert (await api.get("/v1/calls/good.9")).status_code == 404

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from line311.ari.records import CallRecorder
 from line311.call.record import from_timestamp
 from line311.config import Settings
+from line311.crm_bridge import schemas
 from line311.crm_bridge.app import create_app
 from line311.crm_bridge.client import CrmClient
 from line311.crm_bridge.delivery import (
@@ -264,3 +265,35 @@ async def test_given_a_batch_with_an_invalid_and_a_conflicting_record_then_the_o
     assert "different content" in (delivery.spool.last_error("batch-1") or "")
     # the remote bridge names the status (its body says which field), in-process the field
     assert ("422" if remote else "started_at") in (delivery.spool.last_error("batch-bad") or "")
+
+
+@pytest.mark.parametrize("remote", [True, False], ids=["http", "in-process"])
+async def test_given_a_batch_with_a_record_the_database_refuses_then_the_others_are_stored_and_it_is_kept_dead_not_retried(
+    engine: Engine,
+    settings: Settings,
+    tmp_path: Path,
+    remote: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the schema lets a year-1 time through, so it reaches the database, which refuses it
+    monkeypatch.setattr(schemas, "check_instant", lambda when, _name: when)
+    good = [ivr_part(f"refused-batch-{n}", T0, "self_served") for n in range(3)]
+    bad = {**ivr_part("refused-bad", T0, "self_served"), "started_at": "0001-01-01T00:00:00+14:00"}
+
+    async def run(transport: RecordTransport) -> RecordDelivery:
+        delivery = RecordDelivery(RecordSpool(tmp_path / "spool.sqlite"), transport, clock=Clock())
+        for record in (*good, bad):  # one batch of four
+            delivery.submit(record)
+        assert await delivery.deliver_due() == 3
+        return delivery
+
+    if remote:
+        app = create_app(settings, engine=engine, check_schema=False)
+        network = httpx.ASGITransport(app=app)
+        async with CrmClient("http://bridge.test", API_KEY, attempts=1, transport=network) as c:
+            delivery = await run(HttpTransport(c))
+    else:
+        delivery = await run(InProcessTransport(CallRepository(make_session_factory(engine))))
+    assert sorted(stored(engine)) == [f"refused-batch-{n}" for n in range(3)]
+    assert delivery.spool.counts() == {"pending": 0, "dead": 1}
+    assert "422" in (delivery.spool.last_error("refused-bad") or "")

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from line311.db import AddOutcome, Call, CallRepository, DbError, InvalidCursor
 from line311.db.engine import make_session_factory
+from line311.db.errors import DbUnavailable, RecordRefused
 from line311.db.outbox import OutboxStore
 
 pytestmark = pytest.mark.integration
@@ -224,3 +225,37 @@ def test_given_forwarding_when_a_batch_is_added_then_one_outbox_row_per_new_call
         item.idempotency_key for item in sorted(OutboxStore(sessions).list(), key=lambda i: i.id)
     ]
     assert keys == ["call:b", "call:c", "call:a"]
+
+
+# Values the database refuses are the record's fault, not the database's: `RecordRefused`, which
+# the bridge answers 422, never `DbUnavailable` (503, "try again": retried forever).
+EAST_14 = timezone(timedelta(hours=14))
+WEST_14 = timezone(timedelta(hours=-14))
+REFUSED = {
+    "started in year 1 east of UTC": {"started_at": datetime(1, 1, 1, tzinfo=EAST_14)},
+    "ended in year 9999 west of UTC": {
+        "ended_at": datetime(9999, 12, 31, 23, 59, 59, tzinfo=WEST_14)
+    },
+    "agent of 200 characters": {"agent_id": "a" * 200},  # a 64-character column
+    "NUL in the queue": {"queue": "general\x00"},
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_given_values_the_database_refuses_then_record_refused_and_nothing_stored(
+    repo: CallRepository, backend: str, case: str
+) -> None:
+    if backend == "sqlite" and case in ("agent of 200 characters", "NUL in the queue"):
+        pytest.skip("SQLite neither enforces VARCHAR lengths nor refuses NUL")
+    good = [a_call(f"good-{n}", minute=n) for n in range(3)]
+    with pytest.raises(RecordRefused, match="refused by the database"):
+        repo.add_calls([*good, a_call("bad", **REFUSED[case])])
+    with pytest.raises(RecordRefused):
+        repo.add_call(a_call("bad", **REFUSED[case]))
+    assert repo.list_calls().items == []
+    assert [r.outcome for r in repo.add_calls(good)] == [AddOutcome.CREATED] * 3
+
+
+def test_record_refused_is_a_db_error_but_not_unavailable() -> None:
+    assert issubclass(RecordRefused, DbError)
+    assert not issubclass(RecordRefused, DbUnavailable)
