@@ -6,7 +6,8 @@ The controller may send the same finished call more than once (it retries after 
 whose response was lost; later, the outbox redelivers after a crash). ``call_id`` is the
 primary key, so the *database* decides races: `CallRepository.add_call` tries the INSERT and,
 on a key collision, reads the stored row and compares content. Same content (timestamps
-compared as instants, ``received_at`` ignored) → `AddOutcome.DUPLICATE`, nothing written;
+compared as instants, JSON numbers by value whatever the back-end hands back,
+``received_at`` ignored) → `AddOutcome.DUPLICATE`, nothing written;
 different content → `AddOutcome.CONFLICT`, nothing written.
 
 `CallRepository.add_calls` stores many records in **one transaction**: one multi-row
@@ -29,9 +30,11 @@ import base64
 import binascii
 import enum
 import json
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Self, cast
 
 from sqlalchemy import Table, and_, or_, select
@@ -54,6 +57,7 @@ __all__ = [
     "CallPage",
     "CallRepository",
     "InvalidCursor",
+    "canonical_json",
 ]
 
 MAX_PAGE = 1000
@@ -74,6 +78,25 @@ class InvalidCursor(DbError):
     """A pagination cursor that this code did not produce."""
 
 
+def canonical_json(value: Any) -> Any:
+    """``value`` (JSON-like) with every number as the exact `Decimal` of its JSON text, and
+    ``true``/``false`` kept apart from 1 and 0: the same for a value posted and the value read
+    back from either back-end. PostgreSQL's JSONB keeps numbers as ``numeric`` and hands
+    ``1e23`` back as the integer ``100000000000000000000000``, which is not the float
+    ``1e23`` (99999999999999991611392) Python parsed from the post, yet both write ``1e23``."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else value
+    if isinstance(value, Mapping):
+        return {key: canonical_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical_json(item) for item in value]
+    return value  # str, None, Decimal, datetime (compared as instants)
+
+
 class ReceivedRecord:
     """What stored records posted by the controller share (`Call`, `ScreenPop`): a
     ``received_at`` stamp that is not content, and a JSON-ready form. For dataclasses."""
@@ -81,9 +104,10 @@ class ReceivedRecord:
     __slots__ = ()
 
     def same_content(self, other: Self) -> bool:
-        """True when both describe the same thing (``received_at`` is not content)."""
+        """True when both describe the same thing (``received_at`` is not content); JSON
+        compared by `canonical_json`, so a record read back equals the one that was posted."""
         return all(
-            getattr(self, f.name) == getattr(other, f.name)
+            canonical_json(getattr(self, f.name)) == canonical_json(getattr(other, f.name))
             for f in fields(cast(Any, self))
             if f.name != "received_at"
         )

@@ -222,3 +222,26 @@ async def test_given_concurrent_records_and_one_the_database_refuses_then_that_o
     assert batch.status_code == 422, batch.text  # all or nothing, as for an invalid record
     assert batch.json()["error_id"] == "record-refused"
     assert (await api.get("/v1/calls/good.9")).status_code == 404
+
+
+# Posting the same record again is idempotent on both back-ends, also when PostgreSQL's JSONB
+# hands its numbers back in another form (1e23 as the integer 10**23).
+REPEATS: dict[str, dict[str, Any]] = {
+    "leg wait of 1e23 seconds": {"outcome": "handled", "queue_leg": LEG | {"wait_seconds": 1e23}},
+    "path value 1e300": {"path": [{"x": 1e300}]},
+    "path value 1e23": {"path": {"x": 1e23, "y": [0.1, 123456789.123456789, 2**64]}},
+}
+
+
+@pytest.mark.parametrize("case", REPEATS)
+async def test_given_a_record_posted_twice_then_201_then_200_whatever_the_back_end_makes_of_its_numbers(
+    api: httpx.AsyncClient, make_record: Callable[..., dict[str, Any]], case: str
+) -> None:
+    record = make_record("repeat.1", **REPEATS[case])
+    first = await api.post("/v1/calls", json=record)
+    assert first.status_code == 201, first.text
+    again = await api.post("/v1/calls", json=record)
+    assert again.status_code == 200, again.text
+    batch = await api.post("/v1/calls/batch", json={"records": [record, record]})
+    assert batch.status_code == 200, batch.text
+    assert [r["status"] for r in batch.json()["results"]] == [200, 200]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 
-from line311.db.calls import Call, InvalidCursor, decode_cursor, encode_cursor
+from line311.db.calls import Call, InvalidCursor, canonical_json, decode_cursor, encode_cursor
 from line311.db.coltypes import UtcDateTime
 from line311.db.engine import make_engine, safe_url
 from line311.db.errors import DbError
@@ -95,3 +96,34 @@ def test_safe_url_masks_the_password() -> None:
 def test_unsupported_or_bad_urls_are_refused_clearly(url: str) -> None:
     with pytest.raises(DbError):
         make_engine(url)
+
+
+# PostgreSQL's JSONB keeps numbers as numeric: 1e23 comes back as the integer 10**23, which is
+# not the float Python parsed from "1e23" (99999999999999991611392), nor is 1e300's integer.
+@pytest.mark.parametrize(
+    ("posted", "read_back"),
+    [
+        (1e23, 10**23),
+        (1e300, 10**300),
+        (123456789.12345679, Decimal("123456789.12345679")),
+        (0.1, Decimal("0.1")),
+        (2.0, 2),
+        (2**64, 2**64),
+    ],
+)
+def test_a_json_number_read_back_as_an_integer_or_decimal_is_the_same_content(
+    posted: float, read_back: object
+) -> None:
+    leg = {"queue": "general", "wait_seconds": posted}
+    assert a_call(path=[{"x": posted}], queue_leg=leg).same_content(
+        a_call(path=[{"x": read_back}], queue_leg=leg | {"wait_seconds": read_back})
+    )
+    assert canonical_json({"x": [posted]}) == canonical_json({"x": [read_back]})
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [(1e23, 10**23 + 1), (True, 1), (False, 0), (0.1, 0.2), ("1", 1), ([1], {"0": 1})],
+)
+def test_different_json_values_stay_different_content(one: object, other: object) -> None:
+    assert not a_call(path=[one]).same_content(a_call(path=[other]))
