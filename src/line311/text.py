@@ -14,7 +14,14 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["MAX_JSON_DEPTH", "UnsafeText", "check_text", "find_unsafe", "is_safe_text"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "UnsafeText",
+    "check_text",
+    "find_unsafe",
+    "is_safe_text",
+    "storable_text",
+]
 
 MAX_JSON_DEPTH: Final = 16
 """Deepest nesting accepted in free-form JSON (an IVR path)."""
@@ -35,6 +42,14 @@ class UnsafeText(ValueError):
 def is_safe_text(value: str) -> bool:
     """Whether ``value`` holds no control character (but tab, CR, LF) and no lone surrogate."""
     return _UNSAFE.search(value) is None
+
+
+def storable_text(value: str, limit: int) -> str:
+    """``value`` made safe to store in a column of ``limit`` characters: each unsafe
+    character replaced by U+FFFD, and cut to ``limit`` characters ending in "…" when longer.
+    For what is kept as a record of input already refused or checked (an audit target)."""
+    text = _UNSAFE.sub("\ufffd", value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def check_text(where: str, value: str) -> str:

@@ -34,6 +34,7 @@ from line311.dashboard.state import LiveState, QueueConfigured
 from line311.http_server import make_embedded_server
 from line311.queue.events import AgentActivity, AgentStateChanged, CallAnswered, CallEnqueued
 from line311.routing.errors import AgentStateError
+from line311.text import is_safe_text
 from tests.integration.crm.conftest import (  # noqa: F401 - fixtures
     backend,
     engine,
@@ -481,3 +482,65 @@ def test_the_accounts_command_revokes_tokens_and_signs_out(tmp_path: Path) -> No
         db.dispose()
     assert found is not None
     assert found[1:] == (1, 1)
+
+
+# ---------------------------------------------------------------------- ids in action paths
+# An id the audit log cannot keep (its target column holds 128 characters; PostgreSQL refuses
+# a NUL) made the audit write fail in the action's `finally`: a bare 500 on PostgreSQL.
+BAD_TARGETS = {
+    "agent id of 300 characters": ("/api/agents/" + "a" * 300 + "/pause", {"reason": "x"}),
+    "agent id with a NUL": ("/api/agents/a%00/pause", {"reason": "x"}),
+    "agent id with a control character": ("/api/agents/a1%1b/logout", {"reason": "x"}),
+    "queue of 300 characters": ("/api/queues/" + "q" * 300 + "/goal", {"goal": 0.5}),
+    "queue with a NUL": ("/api/queues/q%00/goal", {"goal": 0.5}),
+    "alert id of 300 characters": ("/api/alerts/" + "x" * 300 + "/withdraw", {}),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TARGETS)
+async def test_given_an_over_long_or_unsafe_id_in_an_action_path_then_400_nothing_done_and_audited(
+    env: Env,  # noqa: F811
+    case: str,
+) -> None:
+    path, body = BAD_TARGETS[case]
+    async with env.client() as client:
+        csrf = await sign_in(client, "sam")
+        response = await client.post(path, json=body, headers={"X-CSRF-Token": csrf})
+        assert response.status_code == 400, response.text
+        assert response.json()["error_id"] == "invalid-target"
+        assert "a" * 300 not in response.text
+    assert env.hub.state.agent_state("a1") is AgentActivity.AVAILABLE
+    assert env.hub.state.goal("general") == 0.8
+    [entry] = env.store.audit_entries()
+    assert entry["outcome"] == "invalid-target"
+    assert len(entry["target"]) <= 128
+    assert is_safe_text(entry["target"])
+
+
+async def test_an_id_of_128_characters_is_still_looked_up(env: Env) -> None:  # noqa: F811
+    async with env.client() as client:
+        csrf = await sign_in(client, "sam")
+        response = await client.post(
+            "/api/agents/" + "a" * 128 + "/pause",
+            json={"reason": "x"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert response.status_code == 404, response.text
+    assert [(e["target"], e["outcome"]) for e in env.store.audit_entries()] == [
+        ("a" * 128, "not-found")
+    ]
+
+
+@pytest.mark.parametrize("target", ["a" * 300, "a\x00b", "lone \ud800"])
+def test_the_audit_log_keeps_an_entry_whatever_the_targets_text(
+    engine: Engine,  # noqa: F811
+    target: str,
+) -> None:
+    store = AccountStore(engine, clock=FakeClock())
+    store.create("sam", PASSWORD, "supervisor")
+    principal = store.authenticate("sam", PASSWORD)
+    store.audit(principal, "agent.pause", target, "not-found", {"reason": "x"})
+    [entry] = store.audit_entries()
+    assert len(entry["target"]) <= 128
+    assert is_safe_text(entry["target"])
+    assert entry["target"][0] == target[0]

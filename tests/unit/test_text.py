@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from line311.text import UnsafeText, find_unsafe, is_safe_text
+from line311.text import UnsafeText, find_unsafe, is_safe_text, storable_text
 
 
 @pytest.mark.parametrize("bad", ["\x00", "a\x01", "\x08", "\x0b", "\x0c", "\x1b[0m", "\x1f",
@@ -35,3 +35,13 @@ def test_find_unsafe_checks_keys_depth_numbers_and_a_key_guard() -> None:
     with pytest.raises(UnsafeText, match="caller number"):
         find_unsafe({"x": {"caller_id": "1"}}, "path", bad_key=lambda k: k.startswith("caller"))
     find_unsafe({"fine": [1, 2.5, None, True, "text"]})
+
+
+def test_storable_text_replaces_unsafe_characters_and_cuts_to_the_limit() -> None:
+    assert storable_text("a1", 128) == "a1"
+    assert storable_text("a\x00b\ud800", 128) == "a\ufffdb\ufffd"
+    assert storable_text("tab\tand\nnewline", 128) == "tab\tand\nnewline"
+    cut = storable_text("a" * 300, 128)
+    assert len(cut) == 128
+    assert cut == "a" * 127 + "\u2026"
+    assert storable_text("a" * 128, 128) == "a" * 128

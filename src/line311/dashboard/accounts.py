@@ -29,11 +29,15 @@ from line311.dashboard.credentials import (
 from line311.dashboard.errors import AccountError, AuthError
 from line311.db.accounts_models import AccountRow, AuditRow
 from line311.db.engine import make_session_factory
+from line311.text import storable_text
 
-__all__ = ["AccountStore"]
+__all__ = ["MAX_AUDIT_TARGET", "AccountStore"]
 
 logger = logging.getLogger(__name__)
 
+MAX_AUDIT_TARGET: Final = 128
+"""Longest agent, queue or alert id an audit entry keeps (its column's size); actions refuse
+longer ids before acting."""
 _USERNAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-@")
 
 
@@ -158,16 +162,17 @@ class AccountStore:
         outcome: str,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        """Write one audit entry."""
+        """Write one audit entry. The texts are stored as `storable_text` within their
+        columns, so an entry about refused input (a NUL, 300 characters) is still written."""
         with self._sessions.begin() as session:
             session.add(
                 AuditRow(
                     at=self._now(),
-                    username=principal.username,
+                    username=storable_text(principal.username, 64),
                     role=principal.role.value,
-                    action=action,
-                    target=target,
-                    outcome=outcome,
+                    action=storable_text(action, 64),
+                    target=storable_text(target, MAX_AUDIT_TARGET),
+                    outcome=storable_text(outcome, 16),
                     details=dict(details or {}),
                 )
             )

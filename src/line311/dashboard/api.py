@@ -25,7 +25,9 @@ report ranges are capped, must be finite (400 otherwise) and are built in a work
 off the loop that runs the calls (`line311.dashboard.reports`).
 
 Reads need role ``operations`` (or ``supervisor``). An action by an operations user is
-refused with 403 and, like every action, written to the audit log with its outcome.
+refused with 403, one whose id in the path is over 128 characters or holds a control
+character with 400 ``invalid-target``, and, like every action, written to the audit log with
+its outcome.
 Errors are ``{"error_id", "message", "details"}``.
 """
 
@@ -50,6 +52,7 @@ from fastapi.responses import (
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
+from line311.dashboard.accounts import MAX_AUDIT_TARGET
 from line311.dashboard.actions import Actions
 from line311.dashboard.auth import (
     SESSION_COOKIE,
@@ -59,11 +62,11 @@ from line311.dashboard.auth import (
     Role,
     require_role,
 )
-from line311.dashboard.errors import AuthError, DashboardError
+from line311.dashboard.errors import AuthError, DashboardError, InvalidTargetError
 from line311.dashboard.live import LiveHub
 from line311.dashboard.reports import EventLoader, create_reports_router
 from line311.dashboard.throttle import LoginThrottle
-from line311.text import UnsafeText, find_unsafe
+from line311.text import UnsafeText, find_unsafe, is_safe_text
 
 __all__ = ["STATIC_DIR", "create_dashboard_router", "error_response"]
 
@@ -301,6 +304,12 @@ def _action_routes(
                 outcome = "forbidden"
                 raise ForbiddenError(
                     f"role {principal.role.value} is read-only; supervisors may {action}"
+                )
+            if len(target) > MAX_AUDIT_TARGET or not is_safe_text(target):
+                outcome = InvalidTargetError.error_id
+                raise InvalidTargetError(
+                    f"{action}: the id must be at most {MAX_AUDIT_TARGET} characters of text "
+                    "without control characters or broken Unicode (refused, nothing done)"
                 )
             try:
                 await run()

@@ -6,6 +6,7 @@
     ├── ReportRequestError        local: a report asked with bad parameters (HTTP 400)
     ├── NoStorageError            the report needs the stored queue events (HTTP 503)
     └── ActionError               an action the supervisor asked for cannot be done
+        ├── InvalidTargetError    the id in the path is too long or not safe text (HTTP 400)
         ├── UnknownTargetError    the agent, queue or alert does not exist (HTTP 404)
         └── ActionRefusedError    it exists but the action does not apply now (HTTP 409)
 
@@ -22,6 +23,7 @@ __all__ = [
     "ActionRefusedError",
     "AuthError",
     "DashboardError",
+    "InvalidTargetError",
     "NoStorageError",
     "ReportRequestError",
     "UnknownTargetError",
@@ -54,6 +56,14 @@ class ActionError(DashboardError):
 
     error_id = "action-failed"
     status_code = 409
+
+
+class InvalidTargetError(ActionError):
+    """The agent, queue or alert id of an action cannot name anything: too long, or holding
+    a control character or broken Unicode."""
+
+    error_id = "invalid-target"
+    status_code = 400
 
 
 class UnknownTargetError(ActionError):
