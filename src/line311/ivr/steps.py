@@ -24,7 +24,11 @@ from line311.ivr.state import (
     expand,
 )
 
-__all__ = ["MAX_MEDIA_LIST", "FlowSteps"]
+__all__ = ["MAX_MEDIA_LIST", "SR_CONFIRM_PROMPT", "FlowSteps"]
+
+SR_CONFIRM_PROMPT = "sr_confirm_options"
+"""The end of an SR number's read-back: "If this is correct, press 1. To enter the number
+again, press 2." Keys before it begins were pressed without hearing the number."""
 
 MAX_MEDIA_LIST = 24
 """At most this many prompts in one playback (one ``media`` list of ``POST /play``: an SR
@@ -277,10 +281,24 @@ class FlowSteps(SessionCore):
             return self._say("sr_enter")
         if self._phase is Phase.CONFIRM:
             assert self._sr_number is not None
-            return self._say(
-                "sr_you_entered", f"say:digits:{self._sr_number}", "sr_confirm_options"
-            )
+            return self._say("sr_you_entered", f"say:digits:{self._sr_number}", SR_CONFIRM_PROMPT)
         return list(self._sr_result)
+
+    def _sr_reading_back(self) -> bool:
+        """Whether the SR number is being read back and not all of it has been heard yet.
+
+        SR details need a positive confirmation of the number the caller *heard*: a "1" typed
+        ahead after ``#`` would otherwise stop the read-back and confirm a number nobody
+        listened to. Until "If this is correct, press 1" begins (Asterisk's
+        ``PlaybackContinuing`` moves ``_current_index`` on to it) the read-back is not
+        interruptible; from then on every digit has been said and a key barges in as usual.
+        Without a ``PlaybackContinuing`` a key waits for the read-back's end: the safe side.
+        """
+        if self._phase is not Phase.CONFIRM or self._state is not State.PLAYING:
+            return False
+        items = self._current_items
+        playing = items[self._current_index][0] if items else None
+        return playing != SR_CONFIRM_PROMPT
 
     def _sr_key(self, key: str, now: float) -> None:
         if self._phase is Phase.ENTRY:

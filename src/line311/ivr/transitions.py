@@ -80,7 +80,10 @@ class Transitions(FlowSteps):
         alert_playing = (
             node.kind is not NodeKind.ALERTS and alert_of(self._current_item) is not None
         )
-        if interrupting and (not node.interruptible or alert_playing):
+        # Neither is an SR number's read-back before its last digit: a key pressed then
+        # (typed ahead after "#") is no confirmation of a number the caller has not heard.
+        reading_back = node.kind is NodeKind.SR_STATUS and self._sr_reading_back()
+        if interrupting and (not node.interruptible or alert_playing or reading_back):
             self._record["digits"].append(
                 {"digit": event.digit, "node": self._node_id, "at": now, "ignored": True}
             )

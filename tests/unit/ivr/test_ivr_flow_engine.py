@@ -13,7 +13,9 @@ from line311.call.events import (
     CallerHungUp,
     CommandFailed,
     DtmfReceived,
+    PlaybackContinuing,
     PlaybackFinished,
+    Resumed,
     SrLookupResult,
 )
 from line311.call.srnumber import make_sr_number
@@ -445,3 +447,68 @@ def test_given_an_alert_recording_is_missing_then_it_is_skipped():
     first = call.s.record()["alerts"][0]
     assert first["prompt_id"] == "alert_missing"
     assert first["failed"] is True
+
+
+def _at_sr_confirmation(call: FakeCall) -> None:
+    call.to_main_menu()
+    call.press("4")
+    call.play_through()
+    call.press(SR + "#")  # "You entered 3 1 1 ... If this is correct, press 1" begins
+    assert call.playing.prompt_id == "sr_you_entered"
+
+
+def test_given_sr_read_back_starting_when_1_typed_ahead_then_not_a_confirmation():
+    call = FakeCall()
+    _at_sr_confirmation(call)
+    cmds = call.press("1")
+    assert not any(isinstance(c, SrLookup) for c in cmds)
+    assert not any(isinstance(c, StopPlayback) for c in cmds)  # the read-back goes on
+    assert call.s.record()["digits"][-1] == {
+        "digit": "1",
+        "node": "sr_status",
+        "at": call.now,
+        "ignored": True,
+    }
+    call.play_through()  # the caller hears the number, then presses 1: now it confirms
+    assert SrLookup(SR) in call.press("1")
+
+
+def test_given_sr_read_back_part_heard_when_any_key_then_ignored_until_every_digit_is_heard():
+    call = FakeCall()
+    _at_sr_confirmation(call)
+    p = call.playing
+    for _ in range(len(SR)):  # "You entered" and the digits but the last have begun
+        call.send(PlaybackContinuing(p.playback_id), dt=0.5)
+        for key in "12*0":
+            cmds = call.press(key)
+            assert not any(isinstance(c, SrLookup | StopPlayback | Play) for c in cmds)
+    assert call.s.state is State.PLAYING
+    call.send(PlaybackContinuing(p.playback_id), dt=0.5)  # "If this is correct, press 1"
+    cmds = call.press("1")
+    assert StopPlayback(p.playback_id) in cmds
+    assert SrLookup(SR) in cmds
+
+
+def test_given_sr_read_back_after_an_invalid_key_then_it_is_again_not_interruptible():
+    call = FakeCall()
+    _at_sr_confirmation(call)
+    call.play_through()
+    call.press("5")  # not a choice: "not a valid choice", then the read-back again
+    assert call.playing.prompt_id == "invalid_choice"
+    cmds = call.press("1")
+    assert not any(isinstance(c, SrLookup) for c in cmds)
+    call.play_through()
+    assert SrLookup(SR) in call.press("1")
+
+
+def test_given_sr_read_back_interrupted_by_a_restart_then_1_confirms_only_once_it_is_heard():
+    call = FakeCall()
+    _at_sr_confirmation(call)
+    for _ in range(3):  # "You entered 3 1" heard
+        call.send(PlaybackContinuing(call.playing.playback_id), dt=0.5)
+    call.s = CallSession.from_dict(call.s.to_dict(), flow=FLOW)
+    call.send(Resumed())  # the rest of the read-back again, from the digit interrupted
+    assert call.playing.prompt_id != "sr_confirm_options"
+    assert not any(isinstance(c, SrLookup) for c in call.press("1"))
+    call.play_through()
+    assert SrLookup(SR) in call.press("1")
