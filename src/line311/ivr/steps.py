@@ -313,7 +313,8 @@ class FlowSteps(SessionCore):
                     self._retry("sr_invalid", now)
                 elif self._state is State.COLLECTING:
                     self._set_timer(self.flow.settings.entry_timeout, "entry-timeout", now)
-            else:
+            else:  # A-D: the entry starts again, like after * or too many digits
+                self._entry = ""
                 self._retry("invalid_choice", now)
             return
         if self._phase is Phase.CONFIRM and key == "1":

@@ -512,3 +512,17 @@ def test_given_sr_read_back_interrupted_by_a_restart_then_1_confirms_only_once_i
     assert not any(isinstance(c, SrLookup) for c in call.press("1"))
     call.play_through()
     assert SrLookup(SR) in call.press("1")
+
+
+def test_given_part_of_an_sr_number_when_a_letter_key_then_the_entry_starts_again():
+    call = FakeCall()
+    call.to_main_menu()
+    call.press("4")
+    call.play_through()
+    call.press("3110")
+    call.press("A")  # not a digit: "not a valid choice", then the entry prompt again
+    assert [p for p, _ in call.play_through()] == ["invalid_choice", "sr_enter"]
+    call.press(SR + "#")
+    assert call.playing.prompt_id == "sr_you_entered"  # not "sr_invalid" for "3110" + SR
+    call.play_through()
+    assert SrLookup(SR) in call.press("1")
