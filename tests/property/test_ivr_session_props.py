@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -59,3 +61,36 @@ def test_any_event_sequence_ends_in_a_defined_state_within_bounded_time(steps):
     assert len(hangups) <= 1
     if hangups:
         assert hangups[0] == len(emitted) - 1, "a command followed Hangup"
+
+
+KEYS = st.sampled_from([*"0123456789*#ABCD", "end"])  # "end": the playing list plays out
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(KEYS, min_size=300, max_size=1_500))
+def test_any_long_dtmf_sequence_keeps_the_saved_state_bounded(keys):
+    from line311.call.commands import Play
+    from line311.ivr.flow import default_flow
+    from line311.ivr.state import MAX_RECORD_ENTRIES
+
+    s = CallSession("c", "311", T0, flow=default_flow())
+    now = T0
+    s.receive(Answered(), now)
+    playing = None
+    pressed = 0
+    for key in keys:
+        playing = next((c.playback_id for c in s.commands() if isinstance(c, Play)), playing)
+        now += 0.05
+        if s.finished:
+            break
+        if key == "end":
+            s.receive(PlaybackFinished(playing or "none"), now)
+            continue
+        s.receive(DtmfReceived(key), now)
+        pressed += 1
+    record = s.record()
+    for name in ("digits", "prompts", "nodes"):
+        assert len(record[name]) <= MAX_RECORD_ENTRIES
+    # every key pressed before the call ended is in the record or counted as dropped
+    assert len(record["digits"]) + record.get("digits_dropped", 0) == pressed
+    assert len(json.dumps(s.to_dict())) < 3 * MAX_RECORD_ENTRIES * 120 + 10_000

@@ -23,6 +23,7 @@ __all__ = [
     "ANSWER_TIMEOUT",
     "DEFAULT_MAX_PLAYBACK",
     "MAX_ENTRY_DIGITS",
+    "MAX_RECORD_ENTRIES",
     "SCHEMA",
     "SR_STATUSES",
     "Item",
@@ -48,6 +49,12 @@ SR_STATUSES = frozenset({"open", "in_progress", "assigned", "pending", "closed"}
 
 SCHEMA = 2
 MAX_ENTRY_DIGITS = 20
+
+MAX_RECORD_ENTRIES = 200
+"""Most entries the record keeps of each of its ``digits``, ``prompts`` and ``nodes``: a caller
+holding a key down (thousands of DTMF events) must not grow the state saved on every event
+without limit. Past it the oldest go and ``<list>_dropped`` counts them, as the edge's trim to
+the CRM bridge's size does (`line311.ari.ivr_kind`)."""
 
 
 class State(enum.Enum):
@@ -117,7 +124,21 @@ class SessionCore:
         return self._current_items[-1] if self._current_items else None
 
     def _record_prompt(self, item: Item, now: float) -> None:
-        self._record["prompts"].append({"prompt_id": item[0], "language": item[1], "at": now})
+        self._record_entry("prompts", {"prompt_id": item[0], "language": item[1], "at": now})
+
+    def _record_digit(self, digit: str, now: float, *, ignored: bool = False) -> None:
+        entry: dict[str, Any] = {"digit": digit, "node": self._node_id, "at": now}
+        if ignored:
+            entry["ignored"] = True
+        self._record_entry("digits", entry)
+
+    def _record_entry(self, key: str, entry: dict[str, Any]) -> None:
+        """Append to the record's list ``key``, keeping at most `MAX_RECORD_ENTRIES`."""
+        entries: list[Any] = self._record[key]
+        entries.append(entry)
+        if len(entries) > MAX_RECORD_ENTRIES:
+            del entries[0]
+            self._record[f"{key}_dropped"] = self._record.get(f"{key}_dropped", 0) + 1
 
 
 def expand(segment: str, language: str) -> list[str]:

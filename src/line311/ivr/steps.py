@@ -144,7 +144,7 @@ class FlowSteps(SessionCore):
         self._node_id = node_id
         self._attempts = 0
         self._phase = Phase.NONE
-        self._record["nodes"].append({"node": node_id, "at": now})
+        self._record_entry("nodes", {"node": node_id, "at": now})
         if (node.kind.interactive or node.kind is NodeKind.PLAY) and node.topic is not None:
             self._topic = node.topic
         alerts = [*alerts, *self._alert_items(Moment.NODE, now, node_id)]

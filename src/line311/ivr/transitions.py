@@ -84,11 +84,9 @@ class Transitions(FlowSteps):
         # (typed ahead after "#") is no confirmation of a number the caller has not heard.
         reading_back = node.kind is NodeKind.SR_STATUS and self._sr_reading_back()
         if interrupting and (not node.interruptible or alert_playing or reading_back):
-            self._record["digits"].append(
-                {"digit": event.digit, "node": self._node_id, "at": now, "ignored": True}
-            )
+            self._record_digit(event.digit, now, ignored=True)
             return
-        self._record["digits"].append({"digit": event.digit, "node": self._node_id, "at": now})
+        self._record_digit(event.digit, now)
         if interrupting:
             self._stop_current()  # barge-in
             self._state = State.COLLECTING
@@ -165,22 +163,26 @@ class Transitions(FlowSteps):
             elif self._current_playback is None:
                 self._sr_answer_if_pending(now)
 
+    def _on_dtmf_ignored(self, event: DtmfReceived, now: float) -> None:
+        """A key while answering, looking up or ending: no effect, but it is in the record."""
+        self._record_digit(event.digit, now, ignored=True)
+
     def _ignore(self, event: Event, now: float) -> None:
-        """Benign events that change nothing (e.g. PlaybackStarted, DTMF while answering)."""
+        """Benign events that change nothing (e.g. PlaybackStarted, a late SR lookup result)."""
 
 
 _Handler = Callable[[Transitions, Any, float], None]
 _LIVE = (State.ANSWERING, State.PLAYING, State.COLLECTING, State.LOOKING_UP, State.ENDING)
 TRANSITIONS: dict[tuple[State, type[Any]], _Handler] = {
     (State.ANSWERING, Answered): Transitions._on_answered,
-    (State.ANSWERING, DtmfReceived): Transitions._ignore,
+    (State.ANSWERING, DtmfReceived): Transitions._on_dtmf_ignored,
     **{(s, PlaybackStarted): Transitions._ignore for s in _LIVE if s is not State.ANSWERING},
     **{(s, PlaybackContinuing): Transitions._on_playback_continuing for s in _LIVE},
     **{(s, PlaybackFinished): Transitions._on_playback_finished for s in _LIVE[1:]},
     (State.PLAYING, DtmfReceived): Transitions._on_dtmf,
     (State.COLLECTING, DtmfReceived): Transitions._on_dtmf,
-    (State.LOOKING_UP, DtmfReceived): Transitions._ignore,
-    (State.ENDING, DtmfReceived): Transitions._ignore,
+    (State.LOOKING_UP, DtmfReceived): Transitions._on_dtmf_ignored,
+    (State.ENDING, DtmfReceived): Transitions._on_dtmf_ignored,
     (State.LOOKING_UP, SrLookupResult): Transitions._on_sr_result,
     **{(s, SrLookupResult): Transitions._ignore for s in _LIVE[1:] if s is not State.LOOKING_UP},
     **{(s, CallerHungUp): Transitions._on_caller_hung_up for s in _LIVE},

@@ -526,3 +526,41 @@ def test_given_part_of_an_sr_number_when_a_letter_key_then_the_entry_starts_agai
     assert call.playing.prompt_id == "sr_you_entered"  # not "sr_invalid" for "3110" + SR
     call.play_through()
     assert SrLookup(SR) in call.press("1")
+
+
+def test_given_keys_while_answering_looking_up_and_ending_then_recorded_as_ignored():
+    call = FakeCall()
+    call.press("5")  # not answered yet
+    call.answer()
+    call.play_through()
+    call.press("1")
+    call.play_through()
+    call.press("4")
+    call.play_through()
+    call.press(SR + "#")
+    call.play_through()
+    call.press("1")
+    call.press("7")  # looking up
+    call.send(SrLookupResult(SR, "not_found"))
+    call.play_through()
+    call.press("0")
+    call.press("8")  # "transferring you to a representative"
+    ignored = [(d["digit"], d["node"]) for d in call.s.record()["digits"] if d.get("ignored")]
+    assert ignored == [("5", "greeting"), ("7", "sr_status"), ("8", "representative")]
+
+
+def test_given_a_key_held_down_then_the_record_keeps_the_latest_keys_and_counts_the_rest():
+    from line311.ivr.state import MAX_RECORD_ENTRIES
+
+    call = FakeCall()
+    call.answer()  # the greeting is not interruptible: each key is recorded as ignored
+    for _ in range(8_000):
+        call.send(DtmfReceived("5"), dt=0.001)
+    record = call.s.record()
+    assert len(record["digits"]) == MAX_RECORD_ENTRIES
+    assert record["digits_dropped"] == 8_000 - MAX_RECORD_ENTRIES
+    assert record["digits"][-1]["at"] == call.now
+    assert len(json.dumps(call.s.to_dict())) < 30_000
+    restored = CallSession.from_dict(call.s.to_dict(), flow=FLOW)
+    restored.receive(DtmfReceived("5"), call.now + 0.001)
+    assert restored.record()["digits_dropped"] == 8_001 - MAX_RECORD_ENTRIES
