@@ -105,6 +105,10 @@ class FlowSettings:
     lookup_timeout: float = 8.0
     """The session's backstop for an SR lookup (then "unavailable"). The controller's edge
     cuts the CRM request itself at ``min(5 s, lookup_timeout)``."""
+    max_sr_lookups: int = 3
+    """SR lookups (found or not) one call may make; past them the SR status node says
+    "information is not available right now" and offers a representative or the way back
+    (SR numbers are easy to generate: one call must not walk through them)."""
     max_playback: float = 120.0
     """Longest one prompt may play before the session assumes the playback is stuck."""
     max_call: float = 900.0

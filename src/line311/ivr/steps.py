@@ -153,6 +153,13 @@ class FlowSteps(SessionCore):
             return
         if node.kind is NodeKind.ALERTS:
             node_prompts = self._alert_items(Moment.GREETING, now)
+        elif node.kind is NodeKind.SR_STATUS and (
+            len(self._record["sr_lookups"]) >= self.flow.settings.max_sr_lookups
+        ):  # enough lookups for one call: "not available", 0 for a representative, 9 back
+            self._phase = Phase.RESULT
+            self._sr_number = None
+            self._sr_result = self._say("sr_unavailable", "offer_representative")
+            node_prompts = self._prompts_of(node) + self._sr_prompts()
         elif node.kind is NodeKind.SR_STATUS:
             self._phase = Phase.ENTRY
             self._entry = ""

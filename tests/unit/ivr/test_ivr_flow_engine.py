@@ -564,3 +564,33 @@ def test_given_a_key_held_down_then_the_record_keeps_the_latest_keys_and_counts_
     restored = CallSession.from_dict(call.s.to_dict(), flow=FLOW)
     restored.receive(DtmfReceived("5"), call.now + 0.001)
     assert restored.record()["digits_dropped"] == 8_001 - MAX_RECORD_ENTRIES
+
+
+def _look_up(call: FakeCall, sr: str, result: str = "found") -> None:
+    call.press("4")
+    call.play_through()
+    call.press(sr + "#")
+    call.play_through()
+    assert SrLookup(sr) in call.press("1")
+    call.send(SrLookupResult(sr, result, status="open"))
+    call.play_through()
+    call.press("9")  # back to the main menu
+    call.play_through()
+
+
+def test_given_max_sr_lookups_made_when_sr_status_again_then_unavailable_and_a_representative():
+    call = FakeCall()
+    call.to_main_menu()
+    assert FLOW.settings.max_sr_lookups == 3
+    _look_up(call, make_sr_number(1))
+    _look_up(call, make_sr_number(2), "not_found")
+    _look_up(call, make_sr_number(3), "unavailable")
+    call.press("4")
+    assert [p for p, _ in call.play_through()] == ["sr_unavailable", "offer_representative"]
+    cmds = call.press("1")  # no entry, no confirmation: not a valid choice
+    assert not any(isinstance(c, SrLookup) for c in cmds)
+    assert call.playing.prompt_id == "invalid_choice"
+    assert len(call.s.record()["sr_lookups"]) == 3
+    call.press("0")
+    call.play_through()
+    assert Enqueue("en", "sr_status") in call.sent
