@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from line311.call.commands import Hangup
+from line311.call.commands import Hangup, Play
 from line311.call.events import (
     Answered,
     CallerHungUp,
@@ -17,7 +17,9 @@ from line311.call.events import (
     PlaybackFinished,
     PlaybackStarted,
 )
+from line311.ivr.flow import default_flow
 from line311.ivr.session import CallSession, Outcome, State
+from line311.ivr.state import MAX_RECORD_ENTRIES
 
 T0 = 50.0
 PLAYBACK_IDS = st.sampled_from(["c-p1", "c-p2", "c-p3", "other"])
@@ -69,10 +71,6 @@ KEYS = st.sampled_from([*"0123456789*#ABCD", "end"])  # "end": the playing list 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(KEYS, min_size=300, max_size=1_500))
 def test_any_long_dtmf_sequence_keeps_the_saved_state_bounded(keys):
-    from line311.call.commands import Play
-    from line311.ivr.flow import default_flow
-    from line311.ivr.state import MAX_RECORD_ENTRIES
-
     s = CallSession("c", "311", T0, flow=default_flow())
     now = T0
     s.receive(Answered(), now)

@@ -23,6 +23,7 @@ from line311.ivr.errors import SessionRestoreError
 from line311.ivr.flow import LANGUAGES, load_flow
 from line311.ivr.say import say_date, say_digits
 from line311.ivr.session import CallSession, Outcome, State
+from line311.ivr.state import MAX_RECORD_ENTRIES
 from tests.unit.ivr.ivr_driver import FLOW, FakeCall
 
 SR = make_sr_number(427)
@@ -550,8 +551,6 @@ def test_given_keys_while_answering_looking_up_and_ending_then_recorded_as_ignor
 
 
 def test_given_a_key_held_down_then_the_record_keeps_the_latest_keys_and_counts_the_rest():
-    from line311.ivr.state import MAX_RECORD_ENTRIES
-
     call = FakeCall()
     call.answer()  # the greeting is not interruptible: each key is recorded as ignored
     for _ in range(8_000):
