@@ -52,8 +52,8 @@ def _scripts(sr_number: str) -> list[tuple[str, int, Any]]:
             "sr_status",
             15,
             lambda lang: (
-                # "1" once the number has been read back: a key pressed while it is is ignored
-                [(LANGUAGE_AT, LANG[lang]), (1500, "4"), (1500, sr_number + "#"), (16_000, "1")],
+                # "1" once the number has been read back: a key before it is ignored
+                [(LANGUAGE_AT, LANG[lang]), (1500, "4"), (1500, sr_number + "#"), (ON_CUE, "1")],
                 12_000,
             ),
         ),

@@ -127,8 +127,8 @@ def run(
         sr_number = _seed_sr(stack)
         scripts: dict[str, tuple[list[tuple[int, str]], int]] = {
             "es_sr": (
-                # "1" once the number has been read back (~11 s after "#"; a key before is ignored)
-                [(ON_CUE, "2"), (1500, "4"), (1500, sr_number + "#"), (16_000, "1")],
+                # "1" once the number has been read back: a key before it is ignored
+                [(ON_CUE, "2"), (1500, "4"), (1500, sr_number + "#"), (ON_CUE, "1")],
                 16_000,  # "please wait" (4 s) plays out before the status
             ),
             "en_asp": ([(ON_CUE, "1"), (1500, "1")], 7_000),
