@@ -23,6 +23,7 @@ __all__ = [
     "check_instant",
     "from_timestamp",
     "in_year_range",
+    "is_record_name",
     "parse_time",
     "path_on_wall_clock",
 ]
@@ -107,6 +108,12 @@ def _str(value: object, name: str, *, optional: bool = False) -> Any:
     if not isinstance(value, str):
         raise RecordError(f"{name} must be a string")
     return value
+
+
+def is_record_name(value: str) -> bool:
+    """Whether ``value`` may be a queue or CCR id in a call record (`NAME_PATTERN`): the
+    routing configuration refuses the names a record could not carry."""
+    return _NAME.fullmatch(value) is not None
 
 
 def _name(value: object, name: str, *, optional: bool = False) -> Any:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from line311.call.values import is_record_name
 from line311.routing.errors import AgentStateError, RoutingConfigError
 from line311.routing.skills import SkillSet
 
@@ -131,8 +132,13 @@ class AgentProfile:
     skills: SkillSet = field(default_factory=SkillSet)
 
     def __post_init__(self) -> None:
-        if not self.agent_id or not isinstance(self.agent_id, str):
-            raise RoutingConfigError(f"agent id must be a non-empty string, got {self.agent_id!r}")
+        if not isinstance(self.agent_id, str) or not is_record_name(self.agent_id):
+            # the id goes into every call record the CCR takes: one the CRM bridge would
+            # refuse would leave those records undeliverable
+            raise RoutingConfigError(
+                "agent id must be 1-64 letters, digits or . _ : @ - (starting with a letter or "
+                f"digit), got {self.agent_id!r}"
+            )
         if not self.endpoint:
             raise RoutingConfigError(
                 "agent needs a PJSIP endpoint", where=f"agent {self.agent_id!r}"

@@ -25,9 +25,10 @@ field and every cross-reference and names the offending item in its error.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -142,10 +143,18 @@ class QueueSet(Mapping[str, QueueConfig]):
         return f"QueueSet({list(self._queues)})"
 
 
+_QUEUE_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+"""Queue names: a subset of the call records' names (`line311.call.values.NAME_PATTERN`), and
+safe in queue_log lines, metric labels and URLs."""
+
+
 def _check_queue(q: QueueConfig, by_name: Mapping[str, QueueConfig]) -> None:
     where = f"queue {q.name!r}"
-    if not q.name or not q.name.replace("_", "").replace("-", "").isalnum():
-        raise RoutingConfigError("name must be letters, digits, '_' or '-'", where=where)
+    if not _QUEUE_NAME.fullmatch(q.name):  # also a name every call record can carry
+        raise RoutingConfigError(
+            "name must be 1-64 ASCII letters, digits, '_' or '-', starting with a letter or digit",
+            where=where,
+        )
     if q.sl_threshold is not None and not (q.sl_threshold > 0 and math.isfinite(q.sl_threshold)):
         raise RoutingConfigError(f"sl_threshold must be > 0 s, got {q.sl_threshold}", where=where)
     if q.sl_goal is not None and not 0 < q.sl_goal <= 1:

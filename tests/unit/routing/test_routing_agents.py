@@ -100,6 +100,12 @@ def test_profiles_and_policies_refuse_nonsense():
         AgentProfile("", "x", "PJSIP/x")
     with pytest.raises(RoutingConfigError, match="endpoint"):
         AgentProfile("a", "x", "")
+    # an id a call record could not carry: the CRM bridge would refuse the CCR's every call
+    for bad in ("jane doe", "_ccr", "ccr|7", "ccr/7", "josé", "a" * 65):
+        with pytest.raises(RoutingConfigError, match="agent id must be"):
+            AgentProfile(bad, "x", "PJSIP/x")
+    for good in ("ccr-1001", "agent.one@site-2", "a" * 64):
+        assert AgentProfile(good, "x", "PJSIP/x").agent_id == good
     assert AgentProfile("a", "x", "PJSIP/a", {"lang:en": 3}).skills == SkillSet({"lang:en": 3})  # type: ignore[arg-type]
     with pytest.raises(RoutingConfigError):
         AutoPausePolicy(after_misses=-1)

@@ -118,6 +118,11 @@ def test_a_list_of_queues_with_names_and_a_requirements_mapping_loads():
         ([{"requires": "x"}], "with a 'name'"),
         ("queues", "mapping or a list"),
         ({"bad name!": {}}, "name must be"),
+        # names a call record could not carry (the CRM bridge would refuse every record)
+        ({"_bürger": {}}, "name must be"),
+        ({"bürger": {}}, "name must be"),
+        ({"-general": {}}, "name must be"),
+        ({"q" * 65: {}}, "name must be"),
     ],
 )
 def test_bad_definitions_are_refused_naming_the_problem(data, message):
