@@ -148,7 +148,7 @@ def test_given_a_ccr_desk_listening_when_their_phone_answers_a_queued_caller_the
             (ON_CUE, "2"),  # Spanish, as the language menu starts
             (1500, "4"),  # SR status
             (1500, sr_number + "#"),
-            (7000, "1"),  # "you entered ...": confirm
+            (ON_CUE, "1"),  # "you entered ...", read back: confirm
             (5000, "0"),  # after the status is read: a representative
         ]
         caller = start_caller(

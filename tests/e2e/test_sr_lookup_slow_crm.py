@@ -144,7 +144,7 @@ def test_given_a_slow_crm_when_a_caller_confirms_an_sr_number_then_please_wait_s
         asterisk_instance.sip_port,
         "311",
         from_user=CALLER,
-        dtmf=[(ON_CUE, "1"), (1500, "4"), (1500, sr_number + "#"), (7000, "1")],
+        dtmf=[(ON_CUE, "1"), (1500, "4"), (1500, sr_number + "#"), (ON_CUE, "1")],  # read back
         hold_ms=14_000,
     )
     try:
