@@ -8,7 +8,7 @@ forwarding to a CRM) queued in the outbox exactly once.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -252,19 +252,28 @@ async def test_given_a_batch_with_an_invalid_and_a_conflicting_record_then_the_o
         assert await delivery.deliver_due() == 2
         return delivery
 
-    if remote:
-        app = create_app(settings, engine=engine, check_schema=False)
-        network = httpx.ASGITransport(app=app)
-        async with CrmClient("http://bridge.test", API_KEY, attempts=1, transport=network) as c:
-            delivery = await run(HttpTransport(c))
-    else:
-        delivery = await run(InProcessTransport(CallRepository(make_session_factory(engine))))
+    delivery = await _over(remote, settings, engine, run)
     assert sorted(stored(engine)) == ["batch-1", "batch-2", "batch-3"]
     assert stored(engine)["batch-1"].language == "en"
     assert delivery.spool.counts() == {"pending": 0, "dead": 2}
     assert "different content" in (delivery.spool.last_error("batch-1") or "")
     # the remote bridge names the status (its body says which field), in-process the field
     assert ("422" if remote else "started_at") in (delivery.spool.last_error("batch-bad") or "")
+
+
+async def _over(
+    remote: bool,
+    settings: Settings,
+    engine: Engine,
+    run: Callable[[RecordTransport], Awaitable[RecordDelivery]],
+) -> RecordDelivery:
+    """``run`` over HTTP to a bridge app (``remote``) or straight into the database."""
+    if remote:
+        app = create_app(settings, engine=engine, check_schema=False)
+        network = httpx.ASGITransport(app=app)
+        async with CrmClient("http://bridge.test", API_KEY, attempts=1, transport=network) as c:
+            return await run(HttpTransport(c))
+    return await run(InProcessTransport(CallRepository(make_session_factory(engine))))
 
 
 @pytest.mark.parametrize("remote", [True, False], ids=["http", "in-process"])
@@ -287,13 +296,7 @@ async def test_given_a_batch_with_a_record_the_database_refuses_then_the_others_
         assert await delivery.deliver_due() == 3
         return delivery
 
-    if remote:
-        app = create_app(settings, engine=engine, check_schema=False)
-        network = httpx.ASGITransport(app=app)
-        async with CrmClient("http://bridge.test", API_KEY, attempts=1, transport=network) as c:
-            delivery = await run(HttpTransport(c))
-    else:
-        delivery = await run(InProcessTransport(CallRepository(make_session_factory(engine))))
+    delivery = await _over(remote, settings, engine, run)
     assert sorted(stored(engine)) == [f"refused-batch-{n}" for n in range(3)]
     assert delivery.spool.counts() == {"pending": 0, "dead": 1}
     assert "422" in (delivery.spool.last_error("refused-bad") or "")
