@@ -6,7 +6,7 @@ loopback, an RTP block of its own (`rtp_block`), its own state directory, and it
 uses (system, or the cached sid root, built on first use).
 
 `make test` runs the integration, e2e and browser tests on pytest-xdist workers (``--dist
-loadfile``; the Makefile's TIMED_FILES on two, then the rest on SUITE_WORKERS, two): every
+loadfile``; the Makefile's TIMED_FILES first, then the rest on SUITE_WORKERS, two): every
 file runs whole on one worker, the slow files first (`SLOW_FILES_FIRST`).
 """
 
@@ -345,8 +345,9 @@ pytest-xdist workers (``--dist loadfile --no-loadscope-reorder``) each file goes
 next free worker, so the long ones start first and the short ones fill in at the end, instead
 of one worker ending alone on a long file. Seconds: each file's tests (setup included) in a
 two-worker run of every non-unit test (1377 s, half the sum of its tests (2630 s) + 62 s).
-``make test`` runs the Makefile's TIMED_FILES (the CPU ratios, the restarts, the browser) in
-a pytest of their own first, on two workers; this order holds within each run."""
+``make test`` runs the Makefile's TIMED_FILES first, in pytests of their own: the CPU ratios
+one after the other in one process, then the restarts, the desk pops and the browser on two
+workers; this order holds within each run."""
 
 
 def _file_rank(item: pytest.Item) -> int:
