@@ -116,12 +116,10 @@ def test_given_a_caller_mid_ivr_when_the_controller_is_killed_then_the_prompt_pl
     sup = queue_run  # the shipped flow: greeting, language menu, main menu
     stack, s = sup.stack, sup.settings
     obs = sup.observer()
+    known = {r["call_id"] for r in stack.calls()}
+    # the caller keys 1 (English) 15 s into the call, then stays 8 s more and hangs up
+    caller = start_caller(tmp_path / "sipp", s.sip_port, "311", dtmf=[(15000, "1")], hold_ms=8000)
     try:
-        known = {r["call_id"] for r in stack.calls()}
-        # the caller keys 1 (English) 15 s into the call, then stays 8 s more and hangs up
-        caller = start_caller(
-            tmp_path / "sipp", s.sip_port, "311", dtmf=[(15000, "1")], hold_ms=8000
-        )
         # past the greeting: a restarted IVR would start over with it, a resumed one does not
         wait_until(lambda: len(_played(obs)) >= 3, 30, "the IVR past its greeting")
         old_pid = sup.processes()["controller"]["pid"]
@@ -164,6 +162,7 @@ def test_given_a_caller_mid_ivr_when_the_controller_is_killed_then_the_prompt_pl
     except AssertionError:
         raise AssertionError(sup.logs()) from None
     finally:
+        caller.kill()  # after a failure: not left running into the next test
         obs.close()
 
 
