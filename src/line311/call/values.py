@@ -119,7 +119,7 @@ def is_record_name(value: str) -> bool:
 def _name(value: object, name: str, *, optional: bool = False) -> Any:
     """A queue or CCR id (`NAME_PATTERN`); `RecordError` naming the field otherwise."""
     text = _str(value, name, optional=optional)
-    if text is not None and not _NAME.fullmatch(text):
+    if text is not None and not is_record_name(text):
         raise RecordError(
             f"{name} must be 1-64 letters, digits or . _ : @ - (starting with a letter or digit)"
         )

@@ -20,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from line311.dashboard.state import local_day_start
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.report import REPORT_INTERVALS, build_sl_report, render_csv
 from line311.queue.service_level import DEFAULT_POLICY, IntervalStats, SlPolicies, SlPolicy
@@ -114,12 +115,6 @@ def _parse_time(value: str, name: str, tz: tzinfo) -> float:
     return parsed.timestamp()
 
 
-def _day_start(at: float, tz: tzinfo) -> float:
-    """The start of ``at``'s day in ``tz`` (local midnight, whatever the day's length)."""
-    day = datetime.fromtimestamp(at, tz).date()
-    return datetime.combine(day, time(0), tz).timestamp()
-
-
 def queue_api_router(
     desk: DeskActions,
     runtime: DeskRuntime,
@@ -174,8 +169,8 @@ def queue_api_router(
     @router.get("/queues")
     async def queues() -> JSONResponse:
         now = now_fn()
-        day_start = _day_start(now, tz)
-        day_end = _day_start(
+        day_start = local_day_start(now, tz)
+        day_end = local_day_start(
             (datetime.fromtimestamp(day_start, tz) + timedelta(days=1, hours=12)).timestamp(), tz
         )  # 23 or 25 hours on the days the clocks change
         acc = runtime.hub.accumulator

@@ -102,11 +102,18 @@ __all__ = [
     "QueueConfigured",
     "QueueGoalChanged",
     "WaitMeasured",
+    "local_day_start",
     "sl_status",
     "state_status",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def local_day_start(at: float, tz: tzinfo) -> float:
+    """The start of ``at``'s day in ``tz``: local midnight, whatever the day's length."""
+    day = datetime.fromtimestamp(at, tz).date()
+    return datetime.combine(day, time(0), tz).timestamp()
 
 
 class LiveState:
@@ -259,8 +266,7 @@ class LiveState:
 
     # ------------------------------------------------------------------ reading
     def _day_start(self, at: float) -> float:
-        day = datetime.fromtimestamp(at, self.tz).date()
-        return datetime.combine(day, time(0), self.tz).timestamp()
+        return local_day_start(at, self.tz)
 
     def goal(self, queue: str) -> float:
         """The SL goal of ``queue`` (set live, else the queue's own, else the center's)."""
