@@ -177,6 +177,9 @@ def config(ctx: typer.Context) -> None:
 
 
 def main() -> None:
+    from line311.supervise.spare import await_turn
+
+    await_turn()  # a warm spare waits here for its turn (`line311.supervise.spare`)
     try:
         app()
     except ConfigError as exc:

@@ -177,10 +177,23 @@ class Supervised:
     def controller(self) -> dict[str, Any]:
         return self.processes()["controller"]
 
-    def kill_controller(self, back_within: float = 5.0, *, pid: int | None = None) -> Killed:
+    def wait_spare(self, name: str = "controller", within: float = 60) -> int:
+        """Wait for ``name``'s warm spare to be ready (`line311.supervise.spare`), as it is
+        in a run some seconds after each start; its PID."""
+        spare = wait_until(
+            lambda: self.processes()[name].get("spare"), within, f"the {name}'s warm spare", 0.5
+        )
+        return int(spare)
+
+    def kill_controller(
+        self, back_within: float = 5.0, *, pid: int | None = None, warm: bool = True
+    ) -> Killed:
         """SIGKILL the controller (``pid``, when the test has just read it from `status`);
         wait for it to die (5 s) and for the one the supervisor starts to have ARI connected
-        (``back_within`` s)."""
+        (``back_within`` s). ``warm``: first wait for its warm spare to be ready (the
+        restart then takes it over)."""
+        if warm:
+            self.wait_spare()
         pid = int(self.controller()["pid"]) if pid is None else pid
         os.kill(pid, signal.SIGKILL)
         killed_at, killed_wall = time.monotonic(), time.time()

@@ -61,6 +61,8 @@ def status_table(view: StatusView) -> Table:
         pid = "-" if p.pid is None else str(p.pid)
         if p.draining:  # a rolling restart: the old process still hands its work over
             pid += f" (draining {', '.join(map(str, p.draining))})"
+        if p.spare is not None:  # a warm spare waits to take over at the next start
+            pid += f" (spare {p.spare})"
         restarts = f"{p.restarts} ({p.rolled} rolling)" if p.rolled else str(p.restarts)
         table.add_row(
             p.name,

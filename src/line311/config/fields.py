@@ -538,6 +538,12 @@ class SuperviseSettings(BaseModel):
         gt=0,
         description="Seconds up after which a death counts as the first failure again.",
     )
+    warm_spares: bool = Field(
+        default=True,
+        description="`line311 run` keeps a warm spare of the controller, each IVR worker and the "
+        "dashboard (libraries imported, waiting): a restart takes it over instead of starting "
+        "cold (about 2 s sooner).",
+    )
     stop_grace_seconds: float = Field(
         default=10.0, gt=0, le=300, description="SIGTERM to SIGKILL, per process, on stop."
     )

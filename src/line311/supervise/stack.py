@@ -104,7 +104,12 @@ def stack_processes(settings: Settings) -> list[Process]:
         *redis,
         CommandProcess("crm-bridge", [*LINE311, "crm-bridge"], state / "crm-bridge.log", env=env),
         CommandProcess(
-            "controller", [*LINE311, "serve"], state / "controller.log", env=env, rolling=True
+            "controller",
+            [*LINE311, "serve"],
+            state / "controller.log",
+            env=env,
+            rolling=True,
+            spare=settings.warm_spares,
         ),
         *(
             CommandProcess(
@@ -113,10 +118,16 @@ def stack_processes(settings: Settings) -> list[Process]:
                 state / f"ivr-worker-{k}.log",
                 env=env,
                 rolling=True,
+                spare=settings.warm_spares,
             )
             for k in range(1, settings.ivr_workers + 1)
         ),
         CommandProcess(
-            "dashboard", [*LINE311, "dashboard"], state / "dashboard.log", env=env, rolling=True
+            "dashboard",
+            [*LINE311, "dashboard"],
+            state / "dashboard.log",
+            env=env,
+            rolling=True,
+            spare=settings.warm_spares,
         ),
     ]

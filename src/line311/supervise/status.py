@@ -6,11 +6,13 @@
      "processes": [{"name": "asterisk", "state": "running", "pid": 1240,
                     "started_at": 1733339990.0, "restarts": 0, "rolled": 0, "generation": 1,
                     "last_exit": null, "last_error": null, "restart_at": null,
-                    "draining": [], "rolling": false, "log_file": ".../asterisk-main.log"}]}
+                    "draining": [], "rolling": false, "spare": null,
+                    "log_file": ".../asterisk-main.log"}]}
 
 ``generation`` numbers the starts (rolling restarts included), ``rolled`` counts the rolling
 restarts among ``restarts``, ``draining`` lists the PIDs of replaced processes still handing
-their work over (a rolling restart in progress).
+their work over (a rolling restart in progress), ``spare`` the PID of the warm spare waiting
+to take over at the next start (`line311.supervise.spare`).
 
 A reader trusts the file only while ``supervisor_pid`` is alive: a supervisor killed with
 SIGKILL leaves a file that says "running", so every process then reads as ``unknown``.
@@ -62,6 +64,8 @@ class ProcessView:
     draining: tuple[int, ...] = ()
     rolling: bool = False
     """It can be restarted without a gap (``line311 restart``)."""
+    spare: int | None = None
+    """PID of its warm spare, if one waits."""
 
     @property
     def up(self) -> bool:
@@ -78,6 +82,7 @@ class ProcessView:
             "generation": self.generation,
             "draining": list(self.draining),
             "rolling": self.rolling,
+            "spare": self.spare,
             "last_exit": self.last_exit,
             "last_error": self.last_error,
             "log_file": self.log_file,
@@ -125,6 +130,7 @@ def read_status(path: Path, now: float) -> StatusView:
             state = "dead"  # died since the supervisor's last write (it is about to notice)
         started = item.get("started_at")
         uptime = now - started if state == "running" and isinstance(started, int | float) else None
+        spare = item.get("spare")
         draining = tuple(
             p for p in item.get("draining", []) if sup_alive and isinstance(p, int) and pid_alive(p)
         )
@@ -142,6 +148,7 @@ def read_status(path: Path, now: float) -> StatusView:
                 rolled=int(item.get("rolled", 0)),
                 draining=draining,
                 rolling=bool(item.get("rolling", False)),
+                spare=spare if sup_alive and isinstance(spare, int) and pid_alive(spare) else None,
             )
         )
     return StatusView(sup_pid, sup_alive, data.get("updated_at"), tuple(views))

@@ -82,6 +82,9 @@ class Supervisor:
         if len(set(names)) != len(names):
             raise ValueError(f"process names must be unique: {names}")
         self._slots = [_Slot(p, ProcessPolicy(p.name, backoff)) for p in processes]
+        for p in processes:
+            if isinstance(p, CommandProcess):
+                p.on_spare = self._write
         self.status_file = status_file
         self.grace = grace
         self.takeover = takeover
@@ -133,11 +136,13 @@ class Supervisor:
                 logger.warning("rolling restart of %s not done now: %s", name, why)
                 return False
             new = old.twin()
+            new.on_spare = self._write
             try:
                 pid = await new.start()
             except StartError as exc:
                 logger.error("rolling restart of %s: %s; the running one goes on", name, exc)
                 return False
+            await old.drop_spare()  # it holds the old code: the twin keeps its own
             slot.process = new
             slot.swapped.set()
             slot.draining.append(old)
@@ -162,6 +167,7 @@ class Supervisor:
                 **s.policy.to_dict(),
                 "draining": [p.pid for p in s.draining if isinstance(p, CommandProcess) and p.pid],
                 "rolling": isinstance(s.process, CommandProcess) and s.process.rolling,
+                "spare": s.process.spare_pid if isinstance(s.process, CommandProcess) else None,
                 "log_file": str(s.process.log_file),
             }
             for s in self._slots
@@ -177,9 +183,11 @@ class Supervisor:
             logger.error("%s did not start: %s; next try in %.1f s", name, exc, self._wait(slot))
         else:
             slot.policy.receive(Started(pid), self._clock())
+            warm = isinstance(slot.process, CommandProcess) and slot.process.warm
             logger.info(
-                "%s started, pid %d (restarts %d, log %s)",
-                name, pid, slot.policy.restarts, slot.process.log_file,
+                "%s started%s, pid %d (restarts %d, log %s)",
+                name, " from its warm spare" if warm else "", pid, slot.policy.restarts,
+                slot.process.log_file,
             )  # fmt: skip
         self._write()
 
@@ -273,6 +281,8 @@ class Supervisor:
             async with slot.lock:
                 for old in list(slot.draining):  # replaced by a rolling restart, handing over
                     await old.stop(self.grace)
+                if isinstance(slot.process, CommandProcess):
+                    await slot.process.drop_spare()  # also when it is not running (backoff)
                 if not slot.policy.stop():
                     self._write()
                     continue
