@@ -109,6 +109,14 @@ class EmbeddedServer(uvicorn.Server):
                 await asyncio.sleep(0.02)
 
 
+KEEP_ALIVE_SECONDS = 15
+"""How long the server keeps an idle HTTP/1.1 connection open: longer than the 5 s for which
+line311's own clients (httpx's default ``keepalive_expiry``: the dashboard's proxy to the
+controller, the controller's CRM client) reuse one. With both at 5 s a client could send on a
+pooled connection just as the server closed it, and the request failed with "server
+disconnected" (a supervisor's action answered 503 controller-unavailable)."""
+
+
 def make_embedded_server(
     app: Any, host: str, port: int, *, handle_signals: bool = False, reuse_port: bool = False
 ) -> EmbeddedServer:
@@ -123,6 +131,7 @@ def make_embedded_server(
         server_header=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     return EmbeddedServer(config, handle_signals=handle_signals, reuse_port=reuse_port)
 
