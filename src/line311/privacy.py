@@ -31,11 +31,20 @@ _DIGITS = re.compile(r"\D+")
 # of a long run without an "@" (a digit string, say), it would rescan the rest of the run each
 # time, quadratic in the run's length, on text anyone may file and anyone may read back
 _EMAIL = re.compile(r"(?<![\w.+%'-])[\w.+%'-]+@[\w-]+(?:\.[\w-]+)*")
+# a number after an exit prefix has its digits matched one per repetition, 8 to 15 of them
+# (E.164): a failed try gives back at most 15, so a long digit run stays linear here too.
+# Fewer than 8 is no such number: a ZIP+4 starting 00 (00901-1234) and an SR number's
+# zero-padded sequence (311-00123456-7: 7 after the 00) stay. Nor does a prefix start where
+# it would continue digits before it ("1,000.00", "311-00123456-7", "311 00123456 7"), so
+# that an SR number or a price followed by more digits is not read as one
 _PHONE = re.compile(
     r"""
     (?<![\d+])                          # not inside a longer number
     (?:
         \+\d+(?:[ .\-]?\(?\d+\)?)+         # international: a + and digit groups
+      | (?<!\d[.\-])(?<!311[ ])           # international after an exit prefix, not
+        (?:00|011)[ .\-]?[1-9]            #   continuing digits: 00 or 011, country code,
+        (?:[ .\-]?\(?\d\)?){7,14}         #   8 to 15 digits in all, one at a time
       | (?:(?:1[ .\-]?)?                  # North American: country code (only
            (?:\(\d{3}\)[ ]?|\d{3}[ .\-]?))?  # with an area code), area code,
         \d{3}[ .\-]?\d{4}                 # number
@@ -52,7 +61,9 @@ def redact_contacts(text: str, marker: str = REMOVED) -> str:
 
     Phone numbers are North American ones (``(212) 555-0147``, ``212.555.0147``,
     ``1-212-555-0147``, ``2125550147``, ``555 0147``) and any number written with a leading
-    ``+``. Other digit runs stay: SR numbers, dates, times, house numbers and ZIP codes.
+    ``+`` or an international exit prefix (``0044 20 7946 0958``, ``011 44 20 7946 0958``,
+    ``00 33 1 42 68 53 00``). Other digit runs stay: SR numbers, dates, times, house numbers
+    and ZIP codes.
     """
 
     def replace(match: re.Match[str]) -> str:

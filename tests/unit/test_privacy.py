@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from line311.privacy import REMOVED, caller_hash, redact_contacts
@@ -24,6 +26,12 @@ KEY = "k" * 32
         ("neighbour on 555-0147", f"neighbour on {REMOVED}"),
         ("ext: 212-555-0147x12", f"ext: {REMOVED}x12"),
         ("(mail j.doe+311@mail.nyc.gov).", f"(mail {REMOVED})."),
+        ("0044 20 7946 0958 or 011 44 20 7946 0958", f"{REMOVED} or {REMOVED}"),
+        ("in Paris: 00 33 1 42 68 53 00.", f"in Paris: {REMOVED}."),
+        ("0044 (0)20 7946 0958, 0049-30-1234567", f"{REMOVED}, {REMOVED}"),
+        ("011 1 212 555 0147x3; 00.61.2.9374.4000", f"{REMOVED}x3; {REMOVED}"),
+        ("after 10:00 0044 20 7946 0958 0033 1 42 68 53 00", f"after 10:00 {REMOVED} {REMOVED}"),
+        ("SR 311-00123456-7 to 0044 20 7946 0958", f"SR 311-00123456-7 to {REMOVED}"),
     ],
 )
 def test_phone_numbers_and_emails_become_a_marker_and_the_punctuation_stays(
@@ -40,10 +48,26 @@ def test_phone_numbers_and_emails_become_a_marker_and_the_punctuation_stays(
         "120 Broadway, New York, NY 10005-1234; 350 5th Ave, Apt 4B.",
         "The 1200 1300 block of 3rd Ave; winter 2024-2025; 20240501.",
         "2+2=4 and 12 storeys",
+        "SR 311-00123456-7, 311 00123456 7 and 311001234567 (zero-padded: 00 inside).",
+        "311-00123456-7 2024 05 01; 311 00123456 7 1200 1300 block",
+        "San Juan, PR 00901-1234; paid $1,000.00 2024 0501; at 00:30 and 00.45.",
+        "0011 2222; 00 0000 0000; 00441234567890123456789 (too long for a phone number)",
     ],
 )
 def test_sr_numbers_dates_times_and_addresses_stay(text: str) -> None:
     assert redact_contacts(text) == text
+
+
+@pytest.mark.parametrize(
+    "run",
+    ["9" * 50_000, "1 " * 25_000, "+1 " * 16_000, "00 " * 16_000, "0044-1" * 8_000,
+     "011 (1)" * 7_000, "a" * 50_000, "a." * 25_000, "(212)" * 10_000],
+)  # fmt: skip
+def test_long_runs_of_digits_or_address_characters_take_linear_time(run: str) -> None:
+    # a quadratic pattern took 0.5 s on 8,000 digits, so 50,000 would take about 20 s
+    started = time.perf_counter()
+    redact_contacts(run)
+    assert time.perf_counter() - started < 1.0
 
 
 def test_the_marker_can_be_chosen() -> None:
