@@ -19,7 +19,7 @@ the interval in which they *entered* the queue.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 
 from line311.commands.tables import print_note, print_table
+from line311.queue.days import local_date_start
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.monthly import build_monthly_report, render_monthly_csv
 from line311.queue.queue_log import events_from_records, parse_lines
@@ -48,10 +49,6 @@ def _zone(tz: str) -> ZoneInfo:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise typer.BadParameter(f"unknown time zone {tz!r}", param_hint="--tz") from None
-
-
-def _day_start(day: date, tz: ZoneInfo) -> float:
-    return datetime.combine(day, time(0), tz).timestamp()
 
 
 def _fmt(value: float | None, percent: bool = False) -> str:
@@ -148,8 +145,8 @@ def queue_log_report(
         accumulator.feed_all(events_from_records(parse_lines(lines)))
     rows = build_sl_report(
         accumulator.intervals(),
-        _day_start(first, zone),
-        _day_start(last + timedelta(days=1), zone),
+        local_date_start(first, zone),
+        local_date_start(last + timedelta(days=1), zone),
         interval=interval or None,
         queues=queue or None,
         policy=policy,
@@ -167,7 +164,7 @@ def _range(from_day: datetime, to_day: datetime | None, tz: str) -> tuple[float,
     first, last = from_day.date(), (to_day or from_day).date()
     if last < first:
         raise typer.BadParameter("--to is before --from", param_hint="--to")
-    return _day_start(first, zone), _day_start(last + timedelta(days=1), zone), zone
+    return local_date_start(first, zone), local_date_start(last + timedelta(days=1), zone), zone
 
 
 def _engine(ctx: typer.Context) -> tuple[Any, SlPolicies]:
@@ -317,7 +314,7 @@ def _month(value: str, tz: ZoneInfo) -> tuple[float, float]:
             f"expected a month as YYYY-MM, got {value!r}", param_hint="--month"
         ) from None
     after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return _day_start(first, tz), _day_start(after, tz)
+    return local_date_start(first, tz), local_date_start(after, tz)
 
 
 @app.command("monthly")

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from line311.dashboard.state import local_day_start
+from line311.queue.days import local_day_start
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.report import REPORT_INTERVALS, build_sl_report, render_csv
 from line311.queue.service_level import DEFAULT_POLICY, IntervalStats, SlPolicies, SlPolicy

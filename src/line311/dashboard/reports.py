@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query
@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from line311.dashboard.errors import NoStorageError, ReportRequestError
 from line311.dashboard.live import LiveHub
+from line311.queue.days import local_date_start
 from line311.queue.events import QueueEvent
 from line311.queue.monthly import build_monthly_report, render_monthly_csv
 from line311.queue.ranges import FOLLOW_UP, fold
@@ -78,7 +79,7 @@ def create_reports_router(
         tz = hub.state.tz
         try:
             if len(value) == 10:
-                return datetime.combine(date.fromisoformat(value), time(0), tz).timestamp()
+                return local_date_start(date.fromisoformat(value), tz)
             parsed = datetime.fromisoformat(value)
         except ValueError:
             raise ReportRequestError(
@@ -192,8 +193,7 @@ def create_reports_router(
         except ValueError:
             raise ReportRequestError(f"month must be YYYY-MM, got {month!r}") from None
         after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        lo = datetime.combine(first, time(0), tz).timestamp()
-        hi = datetime.combine(after, time(0), tz).timestamp()
+        lo, hi = local_date_start(first, tz), local_date_start(after, tz)
         if events is not None:
             source: Sequence[QueueEvent] = await stored(lo, hi)
         else:

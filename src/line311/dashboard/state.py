@@ -41,7 +41,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime, time, tzinfo
+from datetime import UTC, tzinfo
 from typing import Any
 
 from line311.dashboard.facts import (
@@ -66,6 +66,7 @@ from line311.dashboard.render import (
     sl_status,
     state_status,
 )
+from line311.queue.days import local_day_start
 from line311.queue.events import (
     AgentActivity,
     AgentStateChanged,
@@ -108,12 +109,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def local_day_start(at: float, tz: tzinfo) -> float:
-    """The start of ``at``'s day in ``tz``: local midnight, whatever the day's length."""
-    day = datetime.fromtimestamp(at, tz).date()
-    return datetime.combine(day, time(0), tz).timestamp()
 
 
 class LiveState:

@@ -40,8 +40,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass
-from datetime import datetime, tzinfo
-from datetime import time as day_time
+from datetime import tzinfo
 from typing import Any, Protocol
 
 import orjson
@@ -49,6 +48,7 @@ import redis.asyncio as aioredis
 
 from line311.live.errors import LiveError, LiveStateError
 from line311.live.routing import DEFAULT_PREFIX, mapped_errors
+from line311.queue.days import local_day_start
 from line311.queue.events import (
     AgentActivity,
     AgentStateChanged,
@@ -196,8 +196,7 @@ class LiveJournal:
 
     def day_start(self, at: float) -> float:
         """Start of the calendar day (in ``tz``) holding ``at``."""
-        day = datetime.fromtimestamp(at, self.tz).date()
-        return datetime.combine(day, day_time(0), self.tz).timestamp()
+        return local_day_start(at, self.tz)
 
     def _facts_key(self, at: float) -> str:
         lo, hi, key = self._day
