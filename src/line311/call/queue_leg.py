@@ -75,7 +75,7 @@ class Offered:
                 raise RecordError(f"offer.{name} must be true or false")
         return cls(
             parse_time(data.get("at"), "offer.at"),
-            _str(data.get("agent_id"), "offer.agent_id"),
+            _name(data.get("agent_id"), "offer.agent_id"),
             step,
             answered,
             unreachable,

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from line311.call.events import AgentOffered
+from line311.call.outcome import RecordError
+from line311.call.queue_leg import Offered
 from line311.call.values import NAME_PATTERN
 from line311.crm_bridge.schemas import CallRecord
 from line311.queue.events import CallAnswered, CallCompleted, CallEnqueued
@@ -112,3 +114,10 @@ def test_given_a_roster_when_a_call_is_offered_then_its_record_names_only_roster
     assert {o.agent_id for o in built.offers} <= roster
     record = CallRecord.model_validate(record_body(built.to_dict()))
     assert record.agent_id == offer.agent_id
+
+
+@pytest.mark.parametrize("bad", ["jane doe", "_agent", "a" * 65, "agent1\n", ""])
+def test_a_record_whose_offer_names_no_ccr_id_is_refused_naming_the_field(bad: str) -> None:
+    offer = {"at": "2026-12-07T10:00:00+00:00", "agent_id": bad, "step": 0, "answered": False}
+    with pytest.raises(RecordError, match=r"offer\.agent_id"):
+        Offered.from_dict(offer)
