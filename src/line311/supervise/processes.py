@@ -65,11 +65,15 @@ class CommandProcess:
         rolling: bool = False,
         spare: bool = False,
         spare_after: float = 5.0,
+        code_stamp: Callable[[], object] | None = None,
     ) -> None:
         self.name = name
         self.rolling = rolling
         self.spare = spare
         self.spare_after = spare_after
+        self.code_stamp = code_stamp
+        """What the code on disk looks like (`line311.supervise.spare.code_stamp`): a spare
+        started before it changed is not taken over."""
         self.argv = list(argv)
         self.log_file = log_file
         self.env = dict(env) if env is not None else None
@@ -81,6 +85,7 @@ class CommandProcess:
         self._proc: asyncio.subprocess.Process | None = None
         self._spare: asyncio.subprocess.Process | None = None
         self._spare_ready = False
+        self._spare_stamp: object = None
         self._refill: asyncio.Task[None] | None = None
 
     @property
@@ -109,6 +114,7 @@ class CommandProcess:
             rolling=self.rolling,
             spare=self.spare,
             spare_after=self.spare_after,
+            code_stamp=self.code_stamp,
         )
 
     async def start(self) -> int:
@@ -152,6 +158,15 @@ class CommandProcess:
                 "%s: its spare (pid %d) had left (exit %s)", self.name, spare.pid, spare.returncode
             )
             return None
+        if self.code_stamp is not None and self.code_stamp() != self._spare_stamp:
+            logger.warning(
+                "%s: the code on disk changed since its spare (pid %d) started; starting cold",
+                self.name, spare.pid,
+            )  # fmt: skip
+            spare.stdin.close()
+            _signal_group(spare.pid, signal.SIGKILL)
+            await spare.wait()
+            return None
         try:
             spare.stdin.write(GO)
             await spare.stdin.drain()
@@ -167,12 +182,13 @@ class CommandProcess:
         await asyncio.sleep(self.spare_after)
         if self._spare is not None or self.pid is None:
             return
+        stamp = self.code_stamp() if self.code_stamp is not None else None
         try:
             spare = await self._spawn(spare=True)
         except StartError as exc:
             logger.warning("%s: no spare (%s)", self.name, exc)
             return
-        self._spare, self._spare_ready = spare, False
+        self._spare, self._spare_ready, self._spare_stamp = spare, False, stamp
         started = asyncio.get_running_loop().time()
         said = await spare.stdout.readline() if spare.stdout is not None else b""
         if said != READY:

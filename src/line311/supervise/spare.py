@@ -21,7 +21,9 @@ So the supervisor keeps one *spare* per such command (`CommandProcess` with ``sp
 
 * It reads its settings only once told to go, so it starts with the configuration of that
   moment, as a cold start would. Its *code* is the code on disk when it was spawned: a rolling
-  restart (a deploy) cold-starts its twins and drops the old spares.
+  restart (a deploy) cold-starts its twins and drops the old spares, and a spare whose
+  package changed on disk since it started (`code_stamp`: a new version installed without a
+  rolling restart) is dropped at the take-over, for a cold start.
 * End of file on the pipe (the supervisor dropped the spare, or died) makes it leave with
   status 0 having done nothing, so a spare never outlives its supervisor.
 * A module that fails to import is skipped (logged): the command imports it again when it
@@ -31,6 +33,7 @@ So the supervisor keeps one *spare* per such command (`CommandProcess` with ``sp
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import importlib.util
 import logging
@@ -38,7 +41,16 @@ import os
 import sys
 from collections.abc import Iterable, MutableMapping
 
-__all__ = ["GO", "PRELOADED_FROM", "READY", "SPARE_ENV", "await_turn", "lazy_imports", "preload"]
+__all__ = [
+    "GO",
+    "PRELOADED_FROM",
+    "READY",
+    "SPARE_ENV",
+    "await_turn",
+    "code_stamp",
+    "lazy_imports",
+    "preload",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +62,23 @@ READY = b"ready\n"
 """The line a spare writes once its imports are done."""
 PRELOADED_FROM = "line311.bootstrap"
 """The module whose imports inside functions a spare makes ahead (each part's libraries)."""
+
+
+def code_stamp(package: str = "line311") -> tuple[int, int]:
+    """The number of ``package``'s source files and their latest modification (ns): it
+    changes when a new version is installed or a file is edited (a few ms for line311)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"no package {package!r}")
+    count = latest = 0
+    for location in spec.submodule_search_locations:
+        for folder, _dirs, files in os.walk(location):
+            for name in files:
+                if name.endswith(".py"):
+                    with contextlib.suppress(OSError):  # removed while we looked
+                        latest = max(latest, os.stat(os.path.join(folder, name)).st_mtime_ns)
+                        count += 1
+    return count, latest
 
 
 def lazy_imports(module: str = PRELOADED_FROM) -> list[str]:

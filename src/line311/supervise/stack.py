@@ -64,6 +64,7 @@ def stack_processes(settings: Settings) -> list[Process]:
     from line311.kamailio.manager import KamailioManager
     from line311.live.server import RedisServer
     from line311.live.tls import OWN_TLS_DIR
+    from line311.supervise.spare import code_stamp
 
     state = Path(settings.state_dir)
     env = dict(os.environ)
@@ -110,6 +111,7 @@ def stack_processes(settings: Settings) -> list[Process]:
             env=env,
             rolling=True,
             spare=settings.warm_spares,
+            code_stamp=code_stamp,
         ),
         *(
             CommandProcess(
@@ -119,6 +121,7 @@ def stack_processes(settings: Settings) -> list[Process]:
                 env=env,
                 rolling=True,
                 spare=settings.warm_spares,
+                code_stamp=code_stamp,
             )
             for k in range(1, settings.ivr_workers + 1)
         ),
@@ -129,5 +132,6 @@ def stack_processes(settings: Settings) -> list[Process]:
             env=env,
             rolling=True,
             spare=settings.warm_spares,
+            code_stamp=code_stamp,
         ),
     ]

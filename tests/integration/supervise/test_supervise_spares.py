@@ -14,7 +14,7 @@ import pytest
 from line311.procs import pid_alive
 from line311.supervise.policy import Backoff
 from line311.supervise.processes import CommandProcess
-from line311.supervise.spare import GO, READY, SPARE_ENV
+from line311.supervise.spare import GO, READY, SPARE_ENV, code_stamp
 from line311.supervise.supervisor import Supervisor
 from tests.integration.supervise.test_supervise_children import by_name, supervising, until
 
@@ -167,3 +167,39 @@ async def test_given_supervised_spares_then_status_shows_them_and_a_rolling_rest
         spare = by_name(sup)["ctl"]["spare"]
     assert not pid_alive(spare)
     assert not pid_alive(new_pid)
+
+
+async def test_given_the_code_changed_since_the_spare_started_when_the_process_restarts_then_it_starts_cold(
+    tmp_path: Path,
+) -> None:
+    version = ["1.0"]
+    proc = spared(tmp_path)
+    proc.code_stamp = lambda: version[0]
+    first = await proc.start()
+    try:
+        await until(lambda: proc.spare_pid is not None, 30, "a spare ready")
+        stale = proc.spare_pid
+        assert stale is not None
+        version[0] = "1.1"  # a new version installed, no rolling restart
+        os.kill(first, signal.SIGKILL)
+        await proc.wait()
+        second = await proc.start()
+        assert not proc.warm
+        assert second != stale
+        assert not pid_alive(stale)  # dropped, never run
+        await until(lambda: ran(tmp_path / "ran") == [first, second], 10, "a cold start")
+        await until(lambda: proc.spare_pid not in (None, stale), 30, "a spare of the new code")
+        third_spare = proc.spare_pid
+        os.kill(second, signal.SIGKILL)
+        await proc.wait()
+        assert await proc.start() == third_spare  # same code since it started: taken over
+        assert proc.warm
+    finally:
+        await proc.stop(5.0)
+
+
+def test_the_code_stamp_counts_line311s_source_files() -> None:
+    count, latest = code_stamp()
+    assert count > 100
+    assert latest > 0
+    assert code_stamp() == (count, latest)
