@@ -1,6 +1,7 @@
 """Projected SL (callers now past T counted as misses) over random event logs, with each
 queue counted by its own threshold: never above the live SL, equal to it when nobody waits
-past T, and equal to a brute-force count."""
+past T, and equal to a brute-force count — per interval too, where a caller still waiting
+counts only in the interval they entered the queue in."""
 
 from __future__ import annotations
 
@@ -33,16 +34,17 @@ OUTCOMES = ("answered", "abandoned", "timed_out", "waiting", "callback_waiting")
 WAITS = st.one_of(st.sampled_from([0, 5, 19, 20, 21, 29, 30, 31]), st.integers(0, 120))
 
 Call = tuple[str, str, int, str, int]  # call_id, queue, enqueued, outcome, wait
+EDGES = (0, 899, 900, 901, 1799, 1800)  # around the interval boundaries (BASE is one)
 
 
 @st.composite
-def logs(draw: st.DrawFn) -> tuple[list[Call], int]:
+def logs(draw: st.DrawFn, span: int = 600) -> tuple[list[Call], int]:
     n = draw(st.integers(0, 30))
     calls: list[Call] = [
         (
             f"c{i}",
             draw(st.sampled_from(["housing", "noise"])),
-            BASE + draw(st.integers(0, 600)),
+            BASE + draw(st.one_of(st.integers(0, span), st.sampled_from(EDGES))),
             draw(st.sampled_from(OUTCOMES)),
             draw(WAITS),
         )
@@ -67,12 +69,19 @@ def events_of(call: Call) -> list[QueueEvent]:
     return out
 
 
-def brute_projected(calls: list[Call], queue: str, now: int, formula: SlFormula) -> float | None:
-    """Straight from the definitions: finished calls by formula, waiting past T as misses."""
+def brute_projected(
+    calls: list[Call],
+    queue: str,
+    now: int,
+    formula: SlFormula,
+    entered: tuple[float, float] = (float("-inf"), float("inf")),
+) -> float | None:
+    """Straight from the definitions: finished calls by formula, waiting past T as misses;
+    only calls that ``entered`` the queue in [start, end) count."""
     t = THRESHOLD[queue]
     num = den = 0
     for _, q, t0, outcome, wait in calls:
-        if q != queue:
+        if q != queue or not entered[0] <= t0 < entered[1]:
             continue
         if outcome in ("waiting", "callback_waiting"):
             den += now - t0 > t
@@ -124,3 +133,26 @@ def test_projected_sl_never_above_live_and_matches_brute_force(
         if state is SlState.AT_RISK:
             assert past > 0
             assert live is None or live >= goal
+
+
+@settings(max_examples=300, deadline=None)
+@given(logs(span=2700), st.sampled_from(list(SlFormula)), st.sampled_from([900, 1800]))
+def test_each_interval_projects_only_the_callers_who_entered_in_it(
+    log: tuple[list[Call], int], formula: SlFormula, length: int
+) -> None:
+    calls, now = log
+    acc = IntervalAccumulator(POLICIES)
+    for call in calls:
+        acc.feed_all(events_of(call))
+    for queue in ("housing", "noise"):
+        live = acc.live(queue, float(now))
+        per_interval = 0
+        for (q, start), stats in acc.intervals(length, queue=queue).items():
+            assert q == queue
+            past = live.waiting_past_threshold_entered(start, start + length, length)
+            per_interval += past
+            projected = projected_service_level(stats, past, formula)
+            window = (start, start + length)
+            assert projected == brute_projected(calls, queue, now, formula, window)
+        # every caller past T is a miss of exactly one interval: the one they entered in
+        assert per_interval == live.waiting_past_threshold

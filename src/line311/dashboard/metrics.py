@@ -195,7 +195,7 @@ class _StateCollector(Collector):
         )
         projected = GaugeMetricFamily(
             "line311_queue_service_level_projected_ratio",
-            "SL if every caller now waiting past T counted as a miss, by window.",
+            "SL if every caller now waiting past T who entered in the window counted as a miss.",
             labels=["queue", "window"],
         )
         asa = GaugeMetricFamily(

@@ -74,7 +74,8 @@ def queue_figures(
     amber_margin: float,
 ) -> dict[str, Any]:
     """The figures of one queue over one span (an interval, or today) as the wallboard shows
-    them; ``past_threshold`` callers now waiting past T count as misses already."""
+    them; ``past_threshold`` callers now waiting past T who entered the queue in that span
+    count as misses already (a call belongs to the interval it entered)."""
     sl = stats.service_level(formula)
     projected = projected_service_level(stats, past_threshold, formula)
     state = sl_state(sl, projected, goal)
@@ -84,6 +85,7 @@ def queue_figures(
         "abandoned": stats.abandoned,
         "sl": _round(sl),
         "projected_sl": _round(projected),
+        "waiting_past_threshold": past_threshold,
         "state": state.value,
         "status": state_status(state, sl, goal, amber_margin),
         "asa": _round(stats.asa, 1),

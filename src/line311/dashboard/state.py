@@ -26,6 +26,9 @@ Each queue is measured with its own threshold T and goal (`SlPolicies`: queues.y
 *projected* SL counts every caller now waiting longer than T as the miss it will be (answered
 late, or abandoned or timed out after T), so a queue whose finished calls all made it while
 callers pile up past T is "at risk", not "on goal" (`line311.queue.service_level.sl_state`).
+Like every call, a waiting one belongs to the interval in which it entered the queue: the
+interval's projection counts the callers who entered in the current interval, today's those
+who entered today (a caller from 09:14 still waiting at 09:16 is in today's, not 09:15's).
 The center-wide chart adds each queue's figure counted by its own T
 (`combined_service_level`).
 
@@ -39,6 +42,7 @@ number of calls, so thousands of calls cost nothing extra per snapshot.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, tzinfo
@@ -316,10 +320,13 @@ class LiveState:
             interval = cells.get(current, IntervalStats.empty(own))
             today = merge_stats(cells.values(), own)
             live = self.accumulator.live(name, now)
-            # every caller now past T counts against both figures: the call will count as a
-            # miss in the interval it entered, and the supervisor must see it now
-            interval_fig = self._figures(interval, goal, live.waiting_past_threshold)
-            today_fig = self._figures(today, goal, live.waiting_past_threshold)
+            # a caller now past T will count as a miss in the interval they entered, so each
+            # window's projection counts the ones who entered in it, as its cells count calls:
+            # one who entered at 09:14 is a miss of today, not of the 09:15 interval. The
+            # supervisor still sees them all (waiting_past_threshold, longest_wait).
+            entered = live.waiting_past_threshold_entered
+            interval_fig = self._figures(interval, goal, entered(current, current + length, length))
+            today_fig = self._figures(today, goal, entered(day_start, math.inf, length))
             judged = interval_fig if interval_fig["state"] != SlState.NONE else today_fig
             queues.append(
                 {

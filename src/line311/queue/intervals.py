@@ -363,14 +363,15 @@ class IntervalAccumulator:
         )
 
     def live(self, queue: str, now: float) -> LiveQueueFigures:
-        """Calls of ``queue`` waiting at ``now``, the longest current wait, and how many have
+        """Calls of ``queue`` waiting at ``now``, the longest current wait, and which have
         waited longer than the queue's threshold T (on hold or for a callback: either way the
-        call will count as a miss)."""
+        call will count as a miss, in the interval it entered)."""
         waiting = self._waiting.get(queue, {})
         callbacks = self._callbacks.get(queue, {})
         starts = [*waiting.values(), *callbacks.values()]
         oldest = min(starts) if starts else None
         threshold = self.policies(queue).threshold
+        past = tuple(sorted(at for at in starts if now - at > threshold))
         return LiveQueueFigures(
             queue=queue,
             now=now,
@@ -378,7 +379,8 @@ class IntervalAccumulator:
             callbacks_pending=len(callbacks),
             longest_wait=max(0.0, now - oldest) if oldest is not None else 0.0,
             oldest_enqueued_at=oldest,
-            waiting_past_threshold=sum(1 for at in starts if now - at > threshold),
+            waiting_past_threshold=len(past),
+            past_threshold_entered=past,
         )
 
     def agents_by_state(self) -> dict[AgentActivity, int]:

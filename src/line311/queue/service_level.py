@@ -5,7 +5,8 @@ The SL policy, the formulas and the mergeable statistics (`SlPolicy`, `SlFormula
 the theory of operation) and re-exported here, so ``line311.queue.service_level`` stays the
 one import for SL. This module adds `SlPolicies` (each queue's threshold and goal),
 `combined_service_level` (a center figure from queues counted by their own T),
-`projected_service_level` (callers now waiting past T counted as misses) and `sl_state`.
+`projected_service_level` (callers now waiting past T counted as misses of the interval they
+entered) and `sl_state`.
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ def projected_service_level(
 ) -> float | None:
     """The SL if the ``waiting_past_threshold`` callers now waiting longer than T were
     counted as they will count: as misses (answered late, or abandoned or timed out after T).
+
+    A call belongs to the interval in which it entered the queue, so ``waiting_past_threshold``
+    must count only the callers who entered in the span ``stats`` covers
+    (`LiveQueueFigures.waiting_past_threshold_entered`): a caller who entered at 09:14 and
+    still waits at 09:16 is a miss of the 09:00 interval, not of 09:15's.
 
     Always <= the live SL, and equal to it when nobody waits past T. With no call counted yet
     and someone past T, it is 0.

@@ -282,7 +282,13 @@ class AgentTimeStats:
 
 @dataclass(frozen=True, slots=True)
 class LiveQueueFigures:
-    """A queue right now: calls waiting (on hold), callbacks pending and the longest wait."""
+    """A queue right now: calls waiting (on hold), callbacks pending and the longest wait.
+
+    ``past_threshold_entered`` holds when each caller now waiting longer than T entered the
+    queue (sorted): such a call will count as a miss in the interval it *entered*, so a
+    projection of an interval's or a day's SL counts only the ones that entered in it
+    (`waiting_past_threshold_entered`); ``waiting_past_threshold`` counts them all.
+    """
 
     queue: str
     now: float
@@ -291,6 +297,17 @@ class LiveQueueFigures:
     longest_wait: float  # of the calls still waiting (on hold or for a callback); 0 when none
     oldest_enqueued_at: float | None
     waiting_past_threshold: int = 0  # of those, how many have waited longer than the queue's T
+    past_threshold_entered: tuple[float, ...] = ()
+
+    def waiting_past_threshold_entered(
+        self, start: float, end: float, length: int = BASE_INTERVAL
+    ) -> int:
+        """How many callers now waiting past T entered the queue in a ``length``-second
+        interval starting in [``start``, ``end``): the misses still to come of the statistics
+        of those intervals (`IntervalAccumulator.intervals` of ``length``)."""
+        return sum(
+            1 for at in self.past_threshold_entered if start <= interval_start(at, length) < end
+        )
 
 
 def interval_start(at: float, length: int = BASE_INTERVAL) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from line311.dashboard.state import LiveState
 from line311.queue.events import CallAbandoned, CallAnswered, CallEnqueued
 from line311.queue.service_level import SlPolicies, SlPolicy
@@ -90,3 +92,57 @@ def test_policies_build_keeps_only_real_overrides() -> None:
     assert set(policies.by_queue) == {"c"}
     assert policies("c") == SlPolicy(threshold=45, goal=0.8, short_abandon_threshold=5)
     assert policies("anything") == DEFAULT
+
+
+# a call belongs to the interval in which it entered the queue (IntervalAccumulator); a
+# caller still waiting counts as a miss there, not in whatever interval holds "now"
+START = T0 + 900  # an interval boundary (T0 is one too): "09:15" of the issue
+DAY = 1_699_920_000.0  # T0's midnight in UTC
+
+
+@pytest.mark.parametrize(
+    ("entered", "interval_projected"),
+    [
+        (START - 0.001, 1.0),  # entered in the interval before: not this interval's miss
+        (START, 0.5),  # entered at the interval's start: this interval's
+        (START + 1, 0.5),
+    ],
+)
+def test_given_a_caller_past_threshold_then_only_the_interval_they_entered_counts_them(
+    entered: float, interval_projected: float
+) -> None:
+    state = LiveState(DEFAULT)
+    state.apply(CallEnqueued("ok", "general", START + 2))
+    state.apply(CallAnswered("ok", "general", START + 7, agent_id="a"))  # within T
+    state.apply(CallEnqueued("waiting", "general", entered))
+    q = queue_of(state.snapshot(START + 60), "general")
+    assert q["waiting_past_threshold"] == 1  # the supervisor sees them either way
+    assert q["interval"]["sl"] == 1.0
+    assert q["interval"]["projected_sl"] == interval_projected
+    assert q["interval"]["waiting_past_threshold"] == (interval_projected < 1)
+    # today holds both intervals: the caller is a miss of today whichever one they entered in
+    assert q["today"]["projected_sl"] == 0.5
+    assert q["today"]["waiting_past_threshold"] == 1
+
+
+def test_given_only_an_earlier_interval_caller_past_t_then_today_judges_the_queue() -> None:
+    state = LiveState(DEFAULT)
+    state.apply(CallEnqueued("waiting", "general", START - 20))
+    q = queue_of(state.snapshot(START + 40), "general")
+    assert q["interval"]["projected_sl"] is None  # nothing of this interval counts yet
+    assert q["interval"]["state"] == "none"
+    assert q["today"]["projected_sl"] == 0.0
+    assert (q["state"], q["status"]) == ("at-risk", "amber")
+
+
+@pytest.mark.parametrize(("entered", "today_projected"), [(DAY - 0.001, 1.0), (DAY, 0.5)])
+def test_given_a_caller_past_threshold_since_before_midnight_then_today_does_not_count_them(
+    entered: float, today_projected: float
+) -> None:
+    state = LiveState(DEFAULT)
+    state.apply(CallEnqueued("ok", "general", DAY + 2))
+    state.apply(CallAnswered("ok", "general", DAY + 7, agent_id="a"))
+    state.apply(CallEnqueued("waiting", "general", entered))
+    q = queue_of(state.snapshot(DAY + 60), "general")
+    assert q["waiting_past_threshold"] == 1
+    assert q["today"]["projected_sl"] == today_projected

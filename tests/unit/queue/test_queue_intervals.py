@@ -203,6 +203,28 @@ def test_a_repeated_callback_request_is_a_duplicate_and_a_late_one_is_still_coun
     assert acc.live("general", now=T0 + 3).callbacks_pending == 1
 
 
+def test_callers_past_threshold_count_in_the_interval_they_entered_not_the_current_one() -> None:
+    acc = IntervalAccumulator()
+    acc.feed_all(
+        [
+            enq("before", T0 + 899.999),  # the last instant of the 08:15 interval
+            enq("at-start", T0 + 900),  # the first instant of 08:30's
+            CallbackRequested("at-start", "general", T0 + 905),  # keeping their place
+            enq("after", T0 + 901),
+            enq("recent", T0 + 950),  # waited 20 s: within T
+        ]
+    )
+    live = acc.live("general", now=T0 + 970)
+    assert live.waiting_past_threshold == 3
+    assert live.past_threshold_entered == (T0 + 899.999, T0 + 900, T0 + 901)
+    assert live.waiting_past_threshold_entered(T0, T0 + 900) == 1
+    assert live.waiting_past_threshold_entered(T0 + 900, T0 + 1800) == 2
+    assert live.waiting_past_threshold_entered(T0, T0 + 1800) == 3
+    # half-hours: both intervals are in 08:00-08:30 and 08:30-09:00 the same way
+    assert live.waiting_past_threshold_entered(T0 - 900, T0 + 900, 1800) == 1
+    assert live.waiting_past_threshold_entered(T0 + 900, T0 + 2700, 1800) == 2
+
+
 def test_an_empty_queue_has_no_live_wait() -> None:
     live = IntervalAccumulator().live("general", now=T0)
     assert (live.waiting, live.longest_wait, live.oldest_enqueued_at) == (0, 0.0, None)

@@ -176,9 +176,13 @@
       const badge = card.querySelector(".badge");
       badge.dataset.status = q.status;
       setText(badge, QUEUE_STATE_WORDS[q.state] || q.state);
+      // each caller is a miss of the interval they entered in, so this interval's
+      // projection counts only those who entered in it
       badge.title = q.waiting_past_threshold
         ? q.waiting_past_threshold + " waiting longer than " + q.threshold +
-          " s, counted as misses: SL " + pct(q.interval.projected_sl) + " this interval"
+          " s, counted as misses where they entered: SL " + pct(q.interval.projected_sl) +
+          " this interval (" + q.interval.waiting_past_threshold + " of them), " +
+          pct(q.today.projected_sl) + " today"
         : "";
       const f = (name) => card.querySelector("[data-f=\"" + name + "\"]");
       // pending callbacks in smaller type, so "12 +3 cb" fits the tile's fixed width
