@@ -332,3 +332,47 @@ async def test_the_dashboard_api_gives_the_same_reports_from_the_database(
                 assert totals[q]["sl_threshold_seconds"] == THRESHOLD[q]
     finally:
         await hub.stop()
+
+
+async def test_without_a_database_the_abandoned_list_is_the_same_as_from_the_database(
+    stored: tuple[Engine, list[Call]],
+) -> None:
+    engine, calls = stored
+    clock = _Clock()
+    store = AccountStore(engine, clock=clock)
+    store.create("olga", "correct horse battery", "operations")
+    auth = Authenticator(store, "test-secret-0123456789abcdef", clock=clock)
+    from_db = LiveHub(LiveState(POLICIES, tz=NY), clock=clock)
+    in_memory = LiveHub(LiveState(POLICIES, tz=NY), clock=clock)
+    # the live state gets the same calls as the controller publishes them: in time order
+    for event in sorted((e for c in calls for e in events_of(c)), key=lambda e: e.at):
+        in_memory.publish(event)
+    apps = {
+        "db": create_app(
+            lambda: {"ok": True},
+            hub=from_db,
+            auth=auth,
+            events=functools.partial(load_events, engine),
+        ),
+        "memory": create_app(lambda: {"ok": True}, hub=in_memory, auth=auth),
+    }
+    got: dict[str, dict[str, str]] = {}
+    try:
+        for name, app in apps.items():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                login = {"username": "olga", "password": "correct horse battery"}
+                assert (await client.post("/login", data=login)).status_code == 303
+                params = {"from": "2026-11-02", "to": "2026-11-16"}
+                got[name] = {
+                    fmt: (
+                        await client.get("/api/reports/abandoned", params={**params, "format": fmt})
+                    ).text
+                    for fmt in ("json", "csv")
+                }
+    finally:
+        await from_db.stop()
+        await in_memory.stop()
+    assert got["memory"] == got["db"]
+    outcomes = {c["outcome"] for c in json.loads(got["db"]["json"])["calls"]}
+    assert outcomes == {"abandoned", "timed-out", "callback-answered", "callback-failed"}

@@ -15,7 +15,8 @@ threshold and goal.
 When the app is given ``events`` (a loader of stored queue events, `line311.db.queue_models`),
 every report reads the database, so any range works, months and years back. Without it (a
 demo without a database) they read what the live state keeps in memory: today's intervals,
-and the last 10,000 abandoned calls.
+and the newest 10,000 calls of the abandoned list — the same calls (abandoned, timed out,
+callbacks with their outcome) and fields as from the database, by the same function.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from line311.queue.monthly import build_monthly_report, render_monthly_csv
 from line311.queue.ranges import FOLLOW_UP, fold
 from line311.queue.report import (
     REPORT_INTERVALS,
-    AbandonedCall,
     abandoned_calls,
     build_sl_report,
     render_abandoned_csv,
@@ -161,19 +161,8 @@ def create_reports_router(
         tz = hub.state.tz
         if events is not None:
             calls = abandoned_calls(await stored(lo, hi), lo, hi, now=clock())
-        else:
-            calls = [
-                AbandonedCall(
-                    c["call_id"],
-                    c["queue"],
-                    c["enqueued_at"],
-                    c["abandoned_at"],
-                    c["wait_seconds"],
-                    "media-server-lost" if c.get("media_server_lost") else "abandoned",
-                )
-                for c in hub.state.abandoned_calls(0, float("inf"))
-                if lo <= c["enqueued_at"] < hi
-            ]
+        else:  # the same list, from the events the live state keeps of the listed calls
+            calls = hub.state.abandoned_calls(lo, hi, now=clock())
         if fmt == "csv":
             return csv_response(render_abandoned_csv(calls, tz), "abandoned")
         return JSONResponse({"calls": [c.values(tz) for c in calls]})

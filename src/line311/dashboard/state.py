@@ -46,6 +46,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, tzinfo
+from itertools import chain, islice
 from typing import Any
 
 from line311.dashboard.facts import (
@@ -83,6 +84,7 @@ from line311.queue.events import (
     QueueEvent,
 )
 from line311.queue.intervals import IntervalAccumulator
+from line311.queue.report import AbandonedCall, abandoned_calls
 from line311.queue.service_level import (
     BASE_INTERVAL,
     DEFAULT_POLICY,
@@ -113,6 +115,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+MAX_LISTED_CALLS = 10_000
+"""Calls of the abandoned list kept in memory (the newest; a database keeps them all)."""
+MAX_OPEN_CALLS = 50_000
+"""Calls kept until their wait ends (a bound against events that never come)."""
 
 
 class LiveState:
@@ -152,7 +159,10 @@ class LiveState:
         self._in_ivr: dict[str, float] = {}
         self._ivr_days: dict[float, list[int]] = {}  # day start -> [left, resolved]
         self._alerts: dict[str, AlertRaised] = {}
-        self._abandoned: list[dict[str, Any]] = []
+        # the queue events of each call the abandoned list holds, for the abandoned report
+        # without a database (`abandoned_calls`), and of each call that may yet be listed
+        self._listed: dict[tuple[str, str], list[QueueEvent]] = {}
+        self._open: dict[tuple[str, str], list[QueueEvent]] = {}
         self.version = 0
 
     # ------------------------------------------------------------------ feeding
@@ -173,6 +183,7 @@ class LiveState:
             | CallCompleted,
         ):
             self.accumulator.feed(fact)
+            self._keep_for_report(fact)
             return self._on_call(fact)
         if isinstance(fact, CallEnteredIvr):
             self._in_ivr[fact.call_id] = fact.at
@@ -247,21 +258,29 @@ class LiveState:
         if isinstance(event, CallAnswered):
             return [WaitMeasured(event.queue, wait, "answered")]
         if isinstance(event, CallAbandoned):
-            self._abandoned.append(
-                {
-                    "call_id": event.call_id,
-                    "queue": event.queue,
-                    "enqueued_at": enqueued,
-                    "abandoned_at": event.at,
-                    "wait_seconds": round(wait, 3),
-                    "media_server_lost": event.media_server_lost,
-                }
-            )
-            if len(self._abandoned) > 10_000:
-                del self._abandoned[:1_000]
             lost = event.media_server_lost
             return [WaitMeasured(event.queue, wait, "media_server_lost" if lost else "abandoned")]
         return [WaitMeasured(event.queue, wait, "timed_out")]
+
+    def _keep_for_report(self, event: QueueEvent) -> None:
+        """Keep the events the abandoned report reads of every call it lists: a call is
+        listed once it asks for a callback, abandons or times out, and dropped (never listed)
+        when answered without a callback."""
+        if isinstance(event, CallCompleted | AgentStateChanged):
+            return
+        key = (event.queue, event.call_id)
+        listed = self._listed.get(key)
+        if listed is not None:  # a callback's outcome, a duplicate, or a late enqueue
+            listed.append(event)
+            return
+        events = self._open.pop(key, [])
+        events.append(event)
+        if isinstance(event, CallbackRequested | CallAbandoned | CallTimedOut):
+            self._listed[key] = events
+            _trim(self._listed, MAX_LISTED_CALLS)
+        elif not isinstance(event, CallAnswered):
+            self._open[key] = events
+            _trim(self._open, MAX_OPEN_CALLS)
 
     # ------------------------------------------------------------------ reading
     def _day_start(self, at: float) -> float:
@@ -292,9 +311,14 @@ class LiveState:
         """Ids of the active alerts."""
         return sorted(self._alerts)
 
-    def abandoned_calls(self, start: float, end: float) -> list[dict[str, Any]]:
-        """Abandoned calls (kept in memory, newest 10,000) that were abandoned in [start, end)."""
-        return [dict(c) for c in self._abandoned if start <= c["abandoned_at"] < end]
+    def abandoned_calls(
+        self, start: float, end: float, now: float | None = None
+    ) -> list[AbandonedCall]:
+        """The abandoned report of the calls kept in memory (the newest `MAX_LISTED_CALLS`)
+        that entered a queue in [start, end): abandoned, lost with their Asterisk, timed out,
+        and every callback with its outcome, as `line311.queue.report.abandoned_calls` lists
+        them from stored events (``now`` runs a pending callback's wait)."""
+        return abandoned_calls(chain.from_iterable(self._listed.values()), start, end, now=now)
 
     def policy_for(self, queue: str) -> SlPolicy:
         """``queue``'s policy (its own threshold) with its current goal."""
@@ -406,5 +430,14 @@ class LiveState:
         self.accumulator.forget(horizon)
         for key in [k for k, at in self._enqueued.items() if at < horizon]:
             del self._enqueued[key]
+        for key in [k for k, events in self._open.items() if events[-1].at < horizon]:
+            del self._open[key]
         for call_id in [c for c, at in self._in_ivr.items() if at < horizon]:
             del self._in_ivr[call_id]
+
+
+def _trim(calls: dict[tuple[str, str], list[QueueEvent]], most: int) -> None:
+    """Drop the oldest tenth of ``calls`` once there are more than ``most``."""
+    if len(calls) > most:
+        for key in list(islice(calls, max(1, most // 10))):
+            del calls[key]

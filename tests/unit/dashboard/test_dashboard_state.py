@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import line311.dashboard.state as state_module
 from line311.dashboard.state import (
     AgentNamed,
     AlertRaised,
@@ -30,6 +31,7 @@ from line311.queue.events import (
     CallEnqueued,
     CallTimedOut,
 )
+from line311.queue.report import AbandonedCall
 from line311.queue.service_level import SlPolicy
 
 T0 = 1_700_000_100.0  # on a 15-minute boundary (UTC)
@@ -278,35 +280,67 @@ def test_given_thousands_of_calls_then_the_figures_add_up() -> None:
     json.dumps(snap)
 
 
-def test_given_abandoned_calls_then_they_are_listed_by_time() -> None:
+def test_given_abandoned_calls_then_they_are_listed_by_the_time_they_entered() -> None:
     state = LiveState()
     state.apply_all(
         [
             CallEnqueued("c1", "general", T0),
-            CallAbandoned("c1", "general", T0 + 12),
             CallEnqueued("c2", "general", T0 + 1),
             CallAbandoned("c2", "general", T0 + 20, media_server_lost=True),
+            CallAbandoned("c1", "general", T0 + 62),  # abandoned past the range: still listed
         ]
     )
     assert state.abandoned_calls(T0, T0 + 60) == [
-        {
-            "call_id": "c1",
-            "queue": "general",
-            "enqueued_at": T0,
-            "abandoned_at": T0 + 12,
-            "wait_seconds": 12.0,
-            "media_server_lost": False,
-        },
-        {
-            "call_id": "c2",
-            "queue": "general",
-            "enqueued_at": T0 + 1,
-            "abandoned_at": T0 + 20,
-            "wait_seconds": 19.0,
-            "media_server_lost": True,
-        },
+        AbandonedCall("c1", "general", T0, T0 + 62, 62.0, "abandoned"),
+        AbandonedCall("c2", "general", T0 + 1, T0 + 20, 19.0, "media-server-lost"),
     ]
     assert state.abandoned_calls(T0 + 60, T0 + 120) == []
+
+
+def test_given_callbacks_and_timeouts_then_the_list_has_them_and_their_outcome() -> None:
+    state = LiveState()
+    state.apply_all(
+        [
+            CallEnqueued("ok", "general", T0),
+            CallAnswered("ok", "general", T0 + 5, agent_id="a"),
+            CallEnqueued("late", "general", T0 + 1),
+            CallTimedOut("late", "general", T0 + 301),
+            CallEnqueued("cb", "general", T0 + 2),
+            CallbackRequested("cb", "general", T0 + 10),
+        ]
+    )
+    pending = AbandonedCall("cb", "general", T0 + 2, None, 398.0, "callback-pending", T0 + 10)
+    assert state.abandoned_calls(T0, T0 + 900, now=T0 + 400) == [
+        AbandonedCall("late", "general", T0 + 1, T0 + 301, 300.0, "timed-out"),
+        pending,
+    ]
+    state.apply(CallAnswered("cb", "general", T0 + 500, agent_id="b"))
+    reached = AbandonedCall(
+        "cb", "general", T0 + 2, T0 + 500, 498.0, "callback-answered", T0 + 10, "b"
+    )
+    assert state.abandoned_calls(T0, T0 + 900)[1] == reached
+
+
+def test_the_list_in_memory_keeps_the_newest_calls_and_nothing_of_answered_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(state_module, "MAX_LISTED_CALLS", 20)
+    monkeypatch.setattr(state_module, "MAX_OPEN_CALLS", 30)
+    state = LiveState()
+    for i in range(25):
+        state.apply(CallEnqueued(f"gone{i}", "general", T0 + i))
+        state.apply(CallAbandoned(f"gone{i}", "general", T0 + i + 10))
+        state.apply(CallEnqueued(f"ok{i}", "general", T0 + i))
+        state.apply(CallAnswered(f"ok{i}", "general", T0 + i + 10, agent_id="a"))
+    listed = [c.call_id for c in state.abandoned_calls(T0, T0 + 900)]
+    # past 20, the oldest tenth (2) goes: the newest calls stay, in order of entry
+    assert listed == [f"gone{i}" for i in range(6, 25)]
+    assert state._open == {}
+    for i in range(40):  # enqueues whose end never comes: bounded too
+        state.apply(CallEnqueued(f"stuck{i}", "general", T0 + 100 + i))
+    assert len(state._open) <= 30
+    state.forget(T0 + 2 * 86400 + 200)  # and forgotten with the rest of the calls' memory
+    assert state._open == {}
 
 
 def test_given_a_bad_goal_or_margin_then_it_is_refused() -> None:
