@@ -48,7 +48,7 @@ from line311.queue.events import (
     QueueEvent,
     RingFact,
 )
-from line311.queue.intervals import IntervalAccumulator
+from line311.queue.intervals import KEEP_CALLS, IntervalAccumulator
 from line311.queue.queue_log import QueueLogTranslator, format_line
 from line311.routing.agents import AutoPausePolicy
 from line311.routing.queues import QueueSet, default_queues, load_queues_yaml
@@ -299,7 +299,8 @@ def build_queue_edge(
     for profile in profiles:
         router.register_agent(profile)
     policy = settings.sl_policies()  # each queue's own sl_threshold / sl_goal honoured
-    hub = QueueEventHub(IntervalAccumulator(policy))
+    # runs for weeks: each call is forgotten two days after it entered (as the wallboard's)
+    hub = QueueEventHub(IntervalAccumulator(policy, keep=KEEP_CALLS))
     log_writer = QueueLogWriter(Path(settings.state_dir) / "queue_log")
     log_writer.follow(hub)
     store_writer = None

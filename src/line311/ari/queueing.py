@@ -14,7 +14,7 @@ from typing import Any
 
 from line311.call.record import QueueLeg
 from line311.queue.events import CallEnqueued, QueueEvent, RingFact
-from line311.queue.intervals import IntervalAccumulator
+from line311.queue.intervals import KEEP_CALLS, IntervalAccumulator
 from line311.queue.leg import LegOptions
 
 __all__ = [
@@ -37,13 +37,17 @@ LegSink = Callable[[str, QueueLeg], None]
 class QueueEventHub:
     """Fans every queue event out to the live accumulator and the sinks (in that order).
 
-    A failing sink is logged and skipped: it never stops a call.
+    A failing sink is logged and skipped: it never stops a call. The accumulator lives as long
+    as the controller: by default it forgets each call two days after it entered
+    (`line311.queue.intervals.KEEP_CALLS`), driven by the events' own time.
     """
 
     def __init__(
         self, accumulator: IntervalAccumulator | None = None, sinks: Sequence[EventSink] = ()
     ) -> None:
-        self.accumulator = accumulator if accumulator is not None else IntervalAccumulator()
+        if accumulator is None:
+            accumulator = IntervalAccumulator(keep=KEEP_CALLS)
+        self.accumulator = accumulator
         self.sinks: list[EventSink] = list(sinks)
         self.on_resumed: list[Callable[[CallEnqueued, float | None, str | None], None]] = []
         """Told of every call resumed from another controller's state (its enqueue, and

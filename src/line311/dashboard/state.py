@@ -37,6 +37,13 @@ the snapshot in `line311.dashboard.render`; both are re-exported here.
 
 Cost: `apply` is O(1). `snapshot` is O(queues × intervals today + agents), independent of the
 number of calls, so thousands of calls cost nothing extra per snapshot.
+
+Memory: what is kept per call (the accumulator's call, the wait and answering CCR of a call in
+progress, a call in the IVR, the events of a call that may yet be listed) goes with `forget`,
+two days (`KEEP_CALLS`) after the call; `apply` calls it whenever the time of the call facts it
+is fed has moved on by an hour since the last time (`FORGET_EVERY`): no clock, no timer, one
+comparison per fact. The abandoned list keeps its newest `MAX_LISTED_CALLS` calls whatever
+their age (it is what the report without a database lists). The statistics per interval stay.
 """
 
 from __future__ import annotations
@@ -83,7 +90,7 @@ from line311.queue.events import (
     CallTimedOut,
     QueueEvent,
 )
-from line311.queue.intervals import IntervalAccumulator
+from line311.queue.intervals import FORGET_EVERY, KEEP_CALLS, IntervalAccumulator
 from line311.queue.report import AbandonedCall, abandoned_calls
 from line311.queue.service_level import (
     BASE_INTERVAL,
@@ -154,7 +161,7 @@ class LiveState:
         for queue, goal in (goals or {}).items():
             self._set_goal(queue, goal)
         self._enqueued: dict[tuple[str, str], float] = {}
-        self._answered_by: dict[tuple[str, str], str] = {}
+        self._answered_by: dict[tuple[str, str], tuple[str, float]] = {}  # -> (CCR, answered at)
         self._ccrs: dict[str, _Ccr] = {}
         self._in_ivr: dict[str, float] = {}
         self._ivr_days: dict[float, list[int]] = {}  # day start -> [left, resolved]
@@ -163,6 +170,7 @@ class LiveState:
         # without a database (`abandoned_calls`), and of each call that may yet be listed
         self._listed: dict[tuple[str, str], list[QueueEvent]] = {}
         self._open: dict[tuple[str, str], list[QueueEvent]] = {}
+        self._forgot_at = -math.inf
         self.version = 0
 
     # ------------------------------------------------------------------ feeding
@@ -170,6 +178,7 @@ class LiveState:
         """Take one fact into account; returns the measurements it completes (for metrics)."""
         self.version += 1
         if isinstance(fact, AgentStateChanged):
+            self._tick(fact.at)
             self.accumulator.feed(fact)
             self._on_agent(fact)
             return []
@@ -182,12 +191,15 @@ class LiveState:
             | CallbackRequested
             | CallCompleted,
         ):
+            self._tick(fact.at)
             self.accumulator.feed(fact)
             self._keep_for_report(fact)
             return self._on_call(fact)
         if isinstance(fact, CallEnteredIvr):
+            self._tick(fact.at)
             self._in_ivr[fact.call_id] = fact.at
         elif isinstance(fact, CallLeftIvr):
+            self._tick(fact.at)
             self._in_ivr.pop(fact.call_id, None)
             counts = self._ivr_days.setdefault(self._day_start(fact.at), [0, 0])
             counts[0] += 1
@@ -210,6 +222,12 @@ class LiveState:
         for fact in facts:
             out.extend(self.apply(fact))
         return out
+
+    def _tick(self, at: float) -> None:
+        """The time of a call's or a CCR's fact (stamped by the controller as it happened, fed
+        in that order; an alert's or a goal change's does not count): forget once an hour."""
+        if at - self._forgot_at > FORGET_EVERY:
+            self.forget(at)
 
     def _set_goal(self, queue: str, goal: float) -> None:
         if not 0.0 < goal <= 1.0:
@@ -240,18 +258,18 @@ class LiveState:
         if isinstance(event, CallbackRequested):
             return []
         if isinstance(event, CallCompleted):
-            agent_id = self._answered_by.pop(key, None)
+            answered = self._answered_by.pop(key, None)
             seconds = event.talk_seconds + event.hold_seconds + event.wrapup_seconds
             if seconds < 0:
                 return []
-            if agent_id is not None:
-                ccr = self._ccr(agent_id)
+            if answered is not None:
+                ccr = self._ccr(answered[0])
                 ccr.calls_handled += 1
                 ccr.handle_total += seconds
             return [HandleMeasured(event.queue, seconds)]
         enqueued = self._enqueued.pop(key, None)
         if isinstance(event, CallAnswered):
-            self._answered_by[key] = event.agent_id
+            self._answered_by[key] = (event.agent_id, event.at)
         if enqueued is None:
             return []
         wait = max(0.0, event.at - enqueued)
@@ -425,11 +443,18 @@ class LiveState:
         return agent_counts(self._ccrs)
 
     def forget(self, now: float) -> None:
-        """Drop per-call memory older than two days (statistics are kept)."""
-        horizon = now - 2 * 86400
+        """Drop per-call memory older than two days (`KEEP_CALLS`; statistics are kept).
+
+        `apply` calls it once an hour of the facts' time; what it scans besides the
+        accumulator (calls waiting, talking or in the IVR now) is small, whatever the day's
+        number of calls: in the normal course each of these ends with its call."""
+        self._forgot_at = now
+        horizon = now - KEEP_CALLS
         self.accumulator.forget(horizon)
         for key in [k for k, at in self._enqueued.items() if at < horizon]:
             del self._enqueued[key]
+        for key in [k for k, (_, at) in self._answered_by.items() if at < horizon]:
+            del self._answered_by[key]
         for key in [k for k, events in self._open.items() if events[-1].at < horizon]:
             del self._open[key]
         for call_id in [c for c, at in self._in_ivr.items() if at < horizon]:

@@ -25,7 +25,14 @@ answered, a wait that ends before it starts) are counted in ``anomalies`` and lo
 with ``strict=True``. Agent state changes must arrive in order per agent; an agent's time in a
 state is split across the interval boundaries it spans.
 
-Memory: one small record per call still in progress, plus finished calls until `forget`.
+Memory: one small record per call, finished or not, until `forget` drops it, and one cell per
+(queue, 15-minute interval) for good. A long-running owner (the controller's queue hub; the
+wallboard's `line311.dashboard.state.LiveState` drives its own) passes ``keep``: every time the
+events' own time has moved on by `FORGET_EVERY` (an hour) since the last time, `feed` forgets
+the calls that entered more than ``keep`` seconds before the event. No clock, no timer, and
+one comparison per event; `forget` walks the calls in the order they were fed and stops at the
+first one still kept, so its cost is that of the calls it drops. A report folding stored
+events (any order, any range) keeps everything: no ``keep``.
 The buckets themselves (per-interval cells, per-call records) are in
 `line311.queue.interval_cells`.
 """
@@ -33,7 +40,9 @@ The buckets themselves (per-interval cells, per-call records) are in
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
+from typing import Final
 
 from line311.queue.errors import InconsistentEventError, InvalidParameterError
 from line311.queue.events import (
@@ -69,9 +78,16 @@ from line311.queue.service_level import (
     merge_stats,
 )
 
-__all__ = ["IntervalAccumulator"]
+__all__ = ["FORGET_EVERY", "KEEP_CALLS", "IntervalAccumulator"]
 
 logger = logging.getLogger(__name__)
+
+KEEP_CALLS: Final = 2 * 86_400.0
+"""Seconds a long-running owner remembers a call after it entered: two days, past anything a
+wallboard of today shows, and past any duplicate or late event (they come within seconds,
+or within a controller's restart)."""
+FORGET_EVERY: Final = 3_600.0
+"""How far the events' time moves on between two automatic `IntervalAccumulator.forget` s."""
 
 _LENGTH_ERROR = "interval length must be a multiple of 900 s (15 minutes), got %s"
 
@@ -83,16 +99,26 @@ class IntervalAccumulator:
     ``policy`` is one `SlPolicy` for every queue or `SlPolicies` (each queue counted with its
     own threshold T; ``self.policy`` is then the default one).
     ``strict=True`` raises `InconsistentEventError` on contradictory events instead of logging
-    and counting them in ``anomalies``. Finished calls are remembered (to ignore duplicates)
-    until `forget` drops them.
+    and counting them in ``anomalies``. Calls are remembered (to ignore duplicates, to place
+    late events) until `forget` drops them; with ``keep`` (seconds, e.g. `KEEP_CALLS`) `feed`
+    forgets those that entered ``keep`` seconds before the events it is fed, once an hour of
+    their time (see the module docstring). Without it, nothing is forgotten unless asked.
     """
 
     def __init__(
-        self, policy: SlPolicy | SlPolicies = DEFAULT_POLICY, *, strict: bool = False
+        self,
+        policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
+        *,
+        strict: bool = False,
+        keep: float | None = None,
     ) -> None:
+        if keep is not None and not keep > 0:
+            raise InvalidParameterError(f"keep must be a positive number of seconds, got {keep}")
         self.policies = SlPolicies.of(policy)
         self.policy = self.policies.default
         self.strict = strict
+        self.keep = keep
+        self._forgot_at = -math.inf
         self.anomalies = 0
         self.duplicates = 0
         self._cells: dict[tuple[str, int], _Cell] = {}
@@ -114,7 +140,13 @@ class IntervalAccumulator:
 
     # ------------------------------------------------------------------ feeding
     def feed(self, event: QueueEvent) -> None:
-        """Take one event into account."""
+        """Take one event into account (and, with ``keep``, forget once an hour)."""
+        self._handle(event)
+        if self.keep is not None and event.at - self._forgot_at > FORGET_EVERY:
+            self._forgot_at = event.at
+            self.forget(event.at - self.keep)
+
+    def _handle(self, event: QueueEvent) -> None:
         handler = self._dispatch.get(type(event))
         if handler is None:
             raise InvalidParameterError(f"not a queue event: {event!r}")
@@ -131,19 +163,27 @@ class IntervalAccumulator:
         return sum(len(held) for held in self._held.values())
 
     def forget(self, before: float) -> int:
-        """Drop finished calls and held events of calls older than ``before``; returns how many.
+        """Drop the calls that entered before ``before`` and the held events of unknown calls
+        older than that; returns how many.
 
         Statistics are kept; only the memory used to recognise duplicates and to re-order
-        late events goes. Call it now and then, e.g. with ``now - 86400``.
+        late events goes, and a call still waiting (or talking) by then: it lost its end (a
+        crashed leg), and would otherwise wait on the wallboard for good. Calls are walked in
+        the order they were fed, up to the first that entered at or after ``before``: fed in
+        time order (as a live owner is), that is every older one, at the cost of those
+        dropped; one fed far behind its time goes when the calls fed before it have gone.
         """
-        dropped = 0
-        for key in [k for k, c in self._calls.items() if c.status is _Status.FINISHED]:
-            if self._calls[key].enqueued_at < before:
-                del self._calls[key]
-                dropped += 1
-        for key in list(self._held):
-            if all(e.at < before for e in self._held[key]):
-                dropped += len(self._held.pop(key))
+        old: list[_CallKey] = []
+        for key, call in self._calls.items():
+            if call.enqueued_at >= before:
+                break
+            old.append(key)
+        for key in old:
+            if self._calls.pop(key).status is not _Status.FINISHED:
+                self._stop_waiting(key)
+        dropped = len(old)
+        for key in [k for k, held in self._held.items() if all(e.at < before for e in held)]:
+            dropped += len(self._held.pop(key))
         return dropped
 
     def _anomaly(self, message: str, *args: object) -> None:
@@ -159,7 +199,7 @@ class IntervalAccumulator:
         held = self._held.pop(key, None)
         if held:
             for event in sorted(held, key=lambda e: (e.at, _CAUSAL_RANK[type(e)])):
-                self.feed(event)
+                self._handle(event)
 
     def _cell(self, queue: str, at: float) -> _Cell:
         key = (queue, int(at // BASE_INTERVAL) * BASE_INTERVAL)
