@@ -350,7 +350,7 @@ class LiveState:
         day_start = self._day_start(now)
         length = self.interval_length
         current = int(now // length) * length
-        by_interval = self.accumulator.intervals(length)
+        by_interval = self.accumulator.intervals(length, since=day_start)
         queues: list[dict[str, Any]] = []
         day_totals: dict[int, list[IntervalStats]] = {}
         for name in self.queue_names():

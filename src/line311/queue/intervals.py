@@ -368,22 +368,29 @@ class IntervalAccumulator:
         return sorted({q for q, _ in self._cells} | set(self._waiting) | set(self._callbacks))
 
     def intervals(
-        self, length: int = BASE_INTERVAL, *, queue: str | None = None
+        self, length: int = BASE_INTERVAL, *, queue: str | None = None, since: float | None = None
     ) -> dict[tuple[str, int], IntervalStats]:
         """Statistics per (queue, interval start) for ``length``-second intervals.
 
         ``length`` must be a multiple of 900 (15 minutes); 1800 gives half-hours. Longer
-        intervals are sums of the 15-minute ones.
+        intervals are sums of the 15-minute ones. ``since``: only the intervals starting at
+        or after it, the same as without it (the wallboard's today: the days before are
+        kept, and freezing them all on every snapshot cost more the longer it ran).
         """
         if length <= 0 or length % BASE_INTERVAL:
             raise InvalidParameterError(
                 f"interval length must be a multiple of 900 s, got {length}"
             )
         out: dict[tuple[str, int], IntervalStats] = {}
-        for (q, start), cell in sorted(self._cells.items()):
+        cells: Iterable[tuple[tuple[str, int], _Cell]] = self._cells.items()
+        if since is not None:
+            cells = [item for item in cells if item[0][1] >= since]
+        for (q, start), cell in sorted(cells):
             if queue is not None and q != queue:
                 continue
             key = (q, start // length * length)
+            if since is not None and key[1] < since:
+                continue  # its first 15 minutes are before ``since``
             frozen = cell.freeze(self.policies(q))
             previous = out.get(key)
             out[key] = frozen if previous is None else previous + frozen

@@ -105,6 +105,21 @@ def test_thirty_minute_intervals_are_sums_of_the_fifteen_minute_ones() -> None:
         acc.intervals(600)
 
 
+@pytest.mark.parametrize("length", [900, 1800, 3600])
+def test_intervals_since_a_time_are_the_ones_starting_then_or_later_as_without_it(
+    length: int,
+) -> None:
+    acc = IntervalAccumulator()
+    for i in range(3 * 96):  # three days, a call every 15 minutes, in two queues
+        queue = "general" if i % 3 else "es"
+        acc.feed(enq(f"c{i}", T0 + 900 * i + 60, queue))
+        acc.feed(CallAnswered(f"c{i}", queue, T0 + 900 * i + 60 + i % 50, agent_id="a"))
+    every = acc.intervals(length)
+    for since in (T0 + 86_400, T0 + 86_400 + 450, T0 + 2 * 86_400 + 2700, T0 + 9 * 86_400):
+        kept = acc.intervals(length, since=since)
+        assert kept == {k: v for k, v in every.items() if k[1] >= since}
+
+
 def test_queues_are_kept_apart() -> None:
     acc = IntervalAccumulator()
     acc.feed_all([enq("c", T0, queue="housing"), enq("c", T0, queue="noise")])
