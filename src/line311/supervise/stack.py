@@ -100,38 +100,27 @@ def stack_processes(settings: Settings) -> list[Process]:
         ]
     else:
         media = [DaemonProcess("asterisk", AsteriskManager(settings))]
+
+    def kept(name: str, args: list[str]) -> CommandProcess:
+        """A line311 process restarted without a gap, with a warm spare (unless turned off)."""
+        return CommandProcess(
+            name,
+            [*LINE311, *args],
+            state / f"{name}.log",
+            env=env,
+            rolling=True,
+            spare=settings.warm_spares,
+            code_stamp=code_stamp,
+        )
+
     return [
         *media,
         *redis,
         CommandProcess("crm-bridge", [*LINE311, "crm-bridge"], state / "crm-bridge.log", env=env),
-        CommandProcess(
-            "controller",
-            [*LINE311, "serve"],
-            state / "controller.log",
-            env=env,
-            rolling=True,
-            spare=settings.warm_spares,
-            code_stamp=code_stamp,
-        ),
+        kept("controller", ["serve"]),
         *(
-            CommandProcess(
-                f"ivr-worker-{k}",
-                [*LINE311, "serve", "--worker", str(k)],
-                state / f"ivr-worker-{k}.log",
-                env=env,
-                rolling=True,
-                spare=settings.warm_spares,
-                code_stamp=code_stamp,
-            )
+            kept(f"ivr-worker-{k}", ["serve", "--worker", str(k)])
             for k in range(1, settings.ivr_workers + 1)
         ),
-        CommandProcess(
-            "dashboard",
-            [*LINE311, "dashboard"],
-            state / "dashboard.log",
-            env=env,
-            rolling=True,
-            spare=settings.warm_spares,
-            code_stamp=code_stamp,
-        ),
+        kept("dashboard", ["dashboard"]),
     ]
