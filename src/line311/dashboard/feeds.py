@@ -29,6 +29,7 @@ from line311.dashboard.state import (
     QueueGoalChanged,
 )
 from line311.queue.events import CallEnqueued
+from line311.queue.intervals import FORGET_EVERY, KEEP_CALLS
 from line311.routing.errors import AgentStateError, UnknownAgentError
 
 __all__ = ["RESOLVED_OUTCOMES", "IvrActivity", "RuntimeActions", "relay_alerts"]
@@ -43,11 +44,17 @@ class IvrActivity:
     def __init__(self, hub: LiveHub, *, clock: Callable[[], float] = time.time) -> None:
         self._hub = hub
         self._clock = clock
-        self._in_ivr: set[str] = set()
+        self._in_ivr: dict[str, float] = {}  # call id -> when it entered
+        self._forgot_at = self._clock()
 
     def entered(self, call_id: str) -> None:
-        self._in_ivr.add(call_id)
-        self._hub.publish(CallEnteredIvr(call_id, self._clock()))
+        now = self._clock()
+        self._in_ivr[call_id] = now
+        self._hub.publish(CallEnteredIvr(call_id, now))
+        if now - self._forgot_at >= FORGET_EVERY:  # a call whose record never came
+            self._forgot_at = now
+            for stale in [c for c, at in self._in_ivr.items() if at < now - KEEP_CALLS]:
+                del self._in_ivr[stale]
 
     def on_queue_event(self, event: object) -> None:
         """A queue sink: a call that reaches a queue has left the IVR, unresolved."""
@@ -60,8 +67,7 @@ class IvrActivity:
         self._left(str(record.get("call_id")), resolved=outcome in RESOLVED_OUTCOMES)
 
     def _left(self, call_id: str, *, resolved: bool, at: float | None = None) -> None:
-        if call_id in self._in_ivr:
-            self._in_ivr.discard(call_id)
+        if self._in_ivr.pop(call_id, None) is not None:
             self._hub.publish(
                 CallLeftIvr(call_id, at if at is not None else self._clock(), resolved)
             )

@@ -56,6 +56,7 @@ from line311.queue.events import (
     QueueEvent,
     RingFact,
 )
+from line311.queue.intervals import FORGET_EVERY, KEEP_CALLS
 
 __all__ = [
     "NONE",
@@ -190,6 +191,8 @@ class QueueLogTranslator:
     _waiting: dict[str, list[str]] = field(default_factory=dict)  # queue -> call ids in order
     _agents: dict[str, tuple[AgentActivity, float, float | None, str]] = field(default_factory=dict)
     """CCR -> (state, since, logged in at, pause reason)."""
+    _forgot_at: float | None = None
+    """Event time of the last sweep of visits whose end never came (`_forget`)."""
 
     def resume(
         self, event: CallEnqueued, answered_at: float | None = None, agent_id: str | None = None
@@ -221,6 +224,7 @@ class QueueLogTranslator:
             return self._agent(event)
         key = (event.queue, event.call_id)
         if isinstance(event, CallEnqueued):
+            self._forget(event.at)
             line = self._waiting.setdefault(event.queue, [])
             if key in self._visits:
                 return []
@@ -303,6 +307,19 @@ class QueueLogTranslator:
         return [
             QueueLogRecord(fact.at, fact.call_id, fact.queue, fact.agent_id, name, (str(ring_ms),))
         ]
+
+    def _forget(self, now: float) -> None:
+        """Once an hour of event time, drop the visits that entered more than `KEEP_CALLS`
+        ago: a call whose end never came (its leg died unrecorded) would stay for good."""
+        if self._forgot_at is None:
+            self._forgot_at = now
+        if now - self._forgot_at < FORGET_EVERY:
+            return
+        self._forgot_at = now
+        horizon = now - KEEP_CALLS
+        for key in [k for k, v in self._visits.items() if v.enqueued_at < horizon]:
+            self._leave(key)
+            del self._visits[key]
 
     def _leave(self, key: tuple[str, str]) -> int:
         queue, call_id = key

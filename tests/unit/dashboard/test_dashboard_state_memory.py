@@ -123,3 +123,18 @@ def test_an_alerts_time_does_not_drive_the_forgetting() -> None:
     assert len(state.accumulator._calls) == 1
     state.apply(CallEnteredIvr("c1", t0 + KEEP_CALLS + FORGET_EVERY + 1))
     assert len(state.accumulator._calls) == 0
+
+
+def test_ivr_activity_forgets_a_call_whose_record_never_came_two_days_on() -> None:
+    from line311.dashboard.feeds import IvrActivity
+    from line311.dashboard.live import LiveHub
+    from line311.dashboard.state import LiveState
+
+    now = [1_700_000_000.0]
+    activity = IvrActivity(LiveHub(LiveState()), clock=lambda: now[0])
+    activity.entered("orphan")  # its record never comes
+    now[0] += 2 * 86_400 + 3_601
+    activity.entered("fresh")
+    assert list(activity._in_ivr) == ["fresh"]
+    activity.on_record({"call_id": "fresh", "outcome": "ivr_resolved"})
+    assert activity._in_ivr == {}

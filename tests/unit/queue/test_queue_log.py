@@ -256,3 +256,18 @@ def test_a_completion_without_its_numbers_is_refused() -> None:
     record = QueueLogRecord(T, "c", "q", "a", QueueLogEvent.COMPLETECALLER, ("12",))
     with pytest.raises(QueueLogParseError, match="data field 2"):
         list(events_from_records([record]))
+
+
+def test_a_call_whose_end_never_came_is_forgotten_two_days_on_and_the_line_closes_up() -> None:
+    translator = QueueLogTranslator()
+    day = 86_400.0
+    translator.records_for(CallEnqueued("lost", "general", T))  # its leg died unrecorded
+    translator.records_for(CallEnqueued("gone", "general", T + 1))
+    translator.records_for(CallAnswered("gone", "general", T + 5, agent_id="ccr-7"))
+    translator.records_for(CallEnqueued("fresh", "general", T + 2 * day - 60))
+    assert len(translator._visits) == 3  # two days not over: everything kept
+    later = translator.records_for(CallEnqueued("next", "general", T + 2 * day + 3700))
+    assert sorted(k[1] for k in translator._visits) == ["fresh", "next"]
+    # "next" is second in line behind "fresh", not fourth behind two calls long gone
+    assert [format_line(r).rsplit("|", 1)[1] for r in later] == ["2"]
+    assert translator.records_for(CallCompleted("gone", "general", T + 2 * day + 3800, 9)) == []
