@@ -123,8 +123,7 @@ class CommandProcess:
         if proc is None:
             proc = await self._spawn(spare=False)
         self._proc = proc
-        if self.spare:
-            self._cancel_refill()
+        if self.spare:  # `_take_spare` has cancelled any refill under way
             self._refill = asyncio.create_task(self._spawn_spare_later(), name=f"spare-{self.name}")
         return proc.pid
 
@@ -163,9 +162,7 @@ class CommandProcess:
                 "%s: the code on disk changed since its spare (pid %d) started; starting cold",
                 self.name, spare.pid,
             )  # fmt: skip
-            spare.stdin.close()
-            _signal_group(spare.pid, signal.SIGKILL)
-            await spare.wait()
+            await _kill_spare(spare)
             return None
         try:
             spare.stdin.write(GO)
@@ -211,13 +208,8 @@ class CommandProcess:
         """Stop keeping a spare; the waiting one is stopped (it has done nothing yet)."""
         self._cancel_refill()
         spare, self._spare = self._spare, None
-        if spare is None:
-            return
-        if spare.stdin is not None:
-            spare.stdin.close()
-        if spare.returncode is None:
-            _signal_group(spare.pid, signal.SIGKILL)
-        await spare.wait()
+        if spare is not None:
+            await _kill_spare(spare)
 
     async def wait(self) -> int | None:
         if self._proc is None:
@@ -238,6 +230,15 @@ class CommandProcess:
             )
             _signal_group(proc.pid, signal.SIGKILL)
             await proc.wait()
+
+
+async def _kill_spare(spare: asyncio.subprocess.Process) -> None:
+    """Stop a spare that has not been told to go (it has done nothing): no grace needed."""
+    if spare.stdin is not None:
+        spare.stdin.close()
+    if spare.returncode is None:
+        _signal_group(spare.pid, signal.SIGKILL)
+    await spare.wait()
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
