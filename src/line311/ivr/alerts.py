@@ -17,7 +17,8 @@ replaces them with an ``AlertsChanged`` event when they change. The session asks
 An alert is played at most once per call (the session keeps the ids it has played), and
 only while it is live: ``until`` is the end of its window on the session's clock, so an
 alert that expires between the greeting and a node is not played at the node; a withdrawn
-one is gone from the list the edge last sent.
+one is gone from the list the edge last sent. Alerts due at one moment play one after the
+other: one withdrawn or ended while an earlier one plays is left out when its turn comes.
 
 Plain prompt ids are accepted where a `PushedAlert` is expected (`as_pushed`): an
 untargeted alert played in the caller's language.

@@ -6,6 +6,7 @@ it emits commands and sets timers, never reads a clock.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from line311.ivr.state import (
     Phase,
     SessionCore,
     State,
+    alert_of,
     expand,
 )
 
@@ -29,6 +31,8 @@ __all__ = ["MAX_MEDIA_LIST", "SR_CONFIRM_PROMPT", "FlowSteps"]
 SR_CONFIRM_PROMPT = "sr_confirm_options"
 """The end of an SR number's read-back: "If this is correct, press 1. To enter the number
 again, press 2." Keys before it begins were pressed without hearing the number."""
+
+logger = logging.getLogger(__name__)
 
 MAX_MEDIA_LIST = 24
 """At most this many prompts in one playback (one ``media`` list of ``POST /play``: an SR
@@ -54,6 +58,7 @@ class FlowSteps(SessionCore):
         self._play_next(now)
 
     def _play_next(self, now: float) -> None:
+        self._drop_ended_alerts(now)
         if not self._playlist:
             self._current_items = []
             self._prompts_done(now)
@@ -76,6 +81,20 @@ class FlowSteps(SessionCore):
                 then=tuple((p, lang) for p, lang, _t in rest),
             )
         )
+
+    def _drop_ended_alerts(self, now: float) -> None:
+        """Leave out the pushed alerts waiting in the playlist that were withdrawn or ended
+        since they were queued: several alerts due at one moment play one after the other,
+        and a supervisor withdrawing the second while the first plays must not have it
+        heard (a withdrawn catalogue prompt would play; an uploaded one fails and is
+        recorded as failed). The alert playing now plays to its end."""
+        live = {a.alert_id for a in self._alerts if a.live(now)}
+        while self._playlist:
+            alert_id = alert_of(self._playlist[0])
+            if alert_id is None or alert_id in live:
+                return
+            del self._playlist[0]
+            logger.debug("alert %s ended before its turn: not played", alert_id)
 
     def _next_group(self) -> list[Item]:
         """The items the next playback plays, as one media list: a run of plain prompts,

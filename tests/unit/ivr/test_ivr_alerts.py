@@ -272,6 +272,42 @@ def test_given_a_node_alert_withdrawn_between_the_greeting_and_the_node_then_it_
     assert alerts_heard(call) == []
 
 
+def test_given_two_alerts_after_the_greeting_when_the_second_is_withdrawn_while_the_first_plays_then_it_is_not_played() -> (
+    None
+):
+    first, second = alert("blackout"), alert("marathon")
+    call = FakeCall(alerts=[first, second])
+    call.answer()
+    call.finish()  # the greeting
+    assert call.playing is not None
+    assert call.playing.prompt_id == "alerts/blackout"
+    call.send(AlertsChanged((first,)))  # a supervisor withdraws the marathon alert
+    call.finish()  # the first alert plays to its end
+
+    assert call.playing is not None
+    assert call.playing.prompt_id == "language_option"
+    assert alerts_heard(call) == [("alerts/blackout", "en")]
+    assert [a["alert_id"] for a in call.s.record()["alerts"]] == ["blackout"]
+
+
+def test_given_two_alerts_at_a_node_when_the_second_ends_while_the_first_plays_then_it_is_not_played() -> (
+    None
+):
+    call = FakeCall(
+        alerts=[alert("schools", node="closures"), alert("parks", node="closures", until=30.0)]
+    )
+    call.to_main_menu("1")
+    call.press("3")
+    assert call.playing is not None
+    assert call.playing.prompt_id == "alerts/schools"
+    call.now = 31.0  # the second alert's window ends while the first plays
+    call.finish()
+
+    assert call.playing is not None
+    assert call.playing.prompt_id == "closures_menu"
+    assert alerts_heard(call) == [("alerts/schools", "en")]
+
+
 def test_given_a_node_alert_activated_during_the_call_then_it_plays_when_the_caller_gets_there() -> (
     None
 ):

@@ -174,7 +174,7 @@ def test_given_an_sr_number_read_back_then_its_digits_play_in_one_list() -> None
 def test_any_playlist_plays_every_item_once_in_order_in_lists_that_keep_alerts_alone(
     tags: list[str],
 ) -> None:
-    call = FakeCall()
+    call = FakeCall(alerts=["a"])  # alert "a" is live: its items play
     call.answer()
     items = [(f"p{i}", "en", tag) for i, tag in enumerate(tags)]
     call.s._play_list(items, call.now, State.PLAYING)
