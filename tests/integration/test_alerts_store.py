@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from line311.db import make_session_factory
 from line311.messaging.alert_service import AlertChange, AlertService
 from line311.messaging.alert_store import AlertConflict, AlertStore
-from line311.messaging.alerts import Action, AlertKind, AlertState, AudioSource
+from line311.messaging.alerts import Action, AlertKind, AlertState, AudioSource, call_alerts
 from line311.messaging.audio import read_wav_info
 from line311.messaging.errors import (
     AudioRejected,
@@ -206,6 +206,25 @@ def test_given_a_full_lifecycle_then_files_are_published_and_removed_and_every_s
         Action.ACTIVATE,
         Action.WITHDRAW,
     ]
+
+
+def test_given_an_alert_for_russian_callers_with_english_audio_when_approved_then_their_calls_find_the_file(
+    service: AlertService, tmp_path: Path
+) -> None:
+    alert_id = draft(service, languages=["ru"], kind=AlertKind.IVR_ANNOUNCEMENT)
+    service.upload_audio(
+        alert_id, "en", make_audio(tmp_path, "a.mp3"), filename="a.mp3", media_type="audio/mpeg",
+        actor="alice",
+    )  # fmt: skip
+    service.submit(alert_id, actor="alice")
+    service.approve(alert_id, actor="bob")
+
+    [pushed] = call_alerts([service.get(alert_id)], T0)
+    chosen = pushed.prompt_for("ru")
+    assert chosen == (f"alerts/{alert_id}", "en")
+    for root in (service.files.library_dir, tmp_path / "asterisk-sounds"):
+        assert service.files.library_path(alert_id, "en", root).is_file()
+    assert pushed.prompt_for("en") is None  # English callers are not targeted
 
 
 def test_given_an_approval_after_the_start_then_the_alert_is_active_at_once(

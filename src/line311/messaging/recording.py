@@ -14,7 +14,8 @@ Publishing copies the masters into the prompt library, where the IVR plays them 
     <Asterisk's /var/lib/line311/sounds>/<lang>/alerts/<alert id>.wav   (at once, if running)
 
 A targeted language without audio of its own gets the English master, so a caller always
-hears the alert in their language or in English (see `line311.messaging.alerts`). Files
+hears the alert in their language or in English (see `line311.messaging.alerts`); such a
+call plays it from ``en/``, so the English master is then published there too. Files
 appear atomically (write to a temporary name, rename). Unpublishing removes the copies: a
 call that is playing one finishes cleanly (the open file stays readable), new calls can't
 play it. Masters are kept for the audit trail.
@@ -354,10 +355,19 @@ class AlertAudioFiles:
     def publish(self, alert_id: str, languages: Iterable[str]) -> list[str]:
         """Copy the masters to ``<lang>/alerts/<id>.wav`` for each of ``languages`` (English
         where a language has no master), in the library and in Asterisk's copy. Returns the
-        languages published."""
+        languages published.
+
+        A caller whose language has no master plays the English audio from ``en/`` (the
+        call is told its audio's language, `line311.messaging.alerts.call_alerts`), so the
+        English master is published in ``en/`` too whenever a language falls back to it,
+        even for an alert that does not target English callers (they never play it: it has
+        no audio entry for them)."""
         masters = self.masters(alert_id)
+        wanted = list(dict.fromkeys(languages))
+        if "en" in masters and "en" not in wanted and any(lang not in masters for lang in wanted):
+            wanted.append("en")
         done = []
-        for lang in languages:
+        for lang in wanted:
             source = masters.get(lang) or masters.get("en")
             if source is None:
                 continue
