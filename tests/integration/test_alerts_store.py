@@ -208,6 +208,22 @@ def test_given_a_full_lifecycle_then_files_are_published_and_removed_and_every_s
     ]
 
 
+def test_given_four_eyes_when_a_supervisor_records_over_a_colleagues_draft_then_they_cannot_approve_it(
+    service: AlertService, tmp_path: Path
+) -> None:
+    alert_id = draft(service, kind=AlertKind.IVR_ANNOUNCEMENT)  # alice's draft
+    service.upload_audio(
+        alert_id, "en", make_audio(tmp_path, "a.mp3"), filename="a.mp3", media_type="audio/mpeg",
+        actor="bob",
+    )  # fmt: skip
+    service.submit(alert_id, actor="bob")
+
+    with pytest.raises(FourEyesViolation, match="bob changed it"):
+        service.approve(alert_id, actor="bob")
+    assert service.get(alert_id).state is AlertState.PENDING_APPROVAL
+    assert service.approve(alert_id, actor="carol").approved_by == "carol"
+
+
 def test_given_an_alert_for_russian_callers_with_english_audio_when_approved_then_their_calls_find_the_file(
     service: AlertService, tmp_path: Path
 ) -> None:

@@ -211,7 +211,7 @@ def submit(ctx: typer.Context, alert_id: str, by: ByOption = "", note: NoteOptio
 
 @app.command()
 def approve(ctx: typer.Context, alert_id: str, by: ByOption = "", note: NoteOption = "") -> None:
-    """Approve a pending alert (four-eyes: not its author)."""
+    """Approve a pending alert (four-eyes: not its author, nor anyone who changed it)."""
     _act(ctx, "approve", alert_id, by, note)
 
 

@@ -315,7 +315,9 @@ class AlertSettings(BaseModel):
     """Settings: pushed alerts (line311.messaging)."""
 
     alerts_four_eyes: bool = Field(
-        default=True, description="An alert must be approved by a supervisor other than its author."
+        default=True,
+        description="An alert must be approved by a supervisor other than its author and "
+        "other than anyone who changed it.",
     )
     alerts_min_seconds: float = Field(
         default=1.0, gt=0, description="Alert audio shorter than this is refused (too short)."

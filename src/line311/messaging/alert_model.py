@@ -136,7 +136,8 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class ApprovalPolicy:
-    """``four_eyes``: an alert must be approved by a supervisor other than its author."""
+    """``four_eyes``: an alert must be approved by a supervisor other than its author and
+    other than anyone who changed its content (see `line311.messaging.alerts.apply`)."""
 
     four_eyes: bool = True
 

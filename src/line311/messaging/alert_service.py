@@ -285,12 +285,20 @@ class AlertService:
 
     def act(self, alert_id: str, action: Action, *, actor: str, note: str = "") -> Alert:
         """Submit, approve, reject or withdraw. An approval whose start has come activates
-        the alert at once (two audit entries)."""
+        the alert at once (two audit entries). Under four-eyes the approver must not be the
+        author nor have changed the alert (its ``edit`` audit entries name who did)."""
         if action in (Action.EDIT, Action.ACTIVATE, Action.EXPIRE):
             raise AlertError(f"{action.value} is not a supervisor action")
         before = self.get(alert_id)
         now = self.now()
-        after, entry = apply(before, action, actor=actor, now=now, policy=self.policy, note=note)
+        editors = (
+            {e.actor for e in self.store.audit(alert_id) if e.action is Action.EDIT}
+            if action is Action.APPROVE
+            else set()
+        )
+        after, entry = apply(
+            before, action, actor=actor, now=now, policy=self.policy, note=note, editors=editors
+        )
         entries = [entry]
         if action is Action.APPROVE:
             for due in due_actions(after, now):

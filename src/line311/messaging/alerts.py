@@ -16,9 +16,10 @@ shown to every CCR, or both. Its lifecycle is one table, `TRANSITIONS`::
 
 ``withdrawn`` and ``expired`` are terminal. `apply` is the only way to change a state: it
 checks the table (an unknown pair raises `IllegalTransition`), the four-eyes rule (with
-`ApprovalPolicy.four_eyes` the approver must not be the author) and the time window, and it
-returns the new alert with one `AuditEntry` (who, what, when). ``activate`` and ``expire``
-are the scheduler's: `due_actions` says which are due at ``now``.
+`ApprovalPolicy.four_eyes` the approver must be neither the author nor anyone who changed
+its content, ``editors``) and the time window, and it returns the new alert with one
+`AuditEntry` (who, what, when). ``activate`` and ``expire`` are the scheduler's:
+`due_actions` says which are due at ``now``.
 
 Scheduling. An alert's window is ``[starts_at, ends_at)``: it is live from ``starts_at``
 inclusive to ``ends_at`` **exclusive** — at the exact second ``ends_at`` a new call no longer
@@ -43,7 +44,7 @@ itself (kinds, states, audio, targeting) is defined in `line311.messaging.alert_
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
@@ -145,12 +146,19 @@ def apply(
     now: datetime,
     policy: ApprovalPolicy = _DEFAULT_APPROVAL,
     note: str = "",
+    editors: Collection[str] = (),
 ) -> tuple[Alert, AuditEntry]:
     """Take ``action`` on ``alert`` at ``now``; return the new alert and its audit entry.
 
+    ``editors``: everyone who changed the alert's content (the actors of its ``edit`` audit
+    entries: texts, audio, window, targeting). Under four-eyes none of them may approve it,
+    any more than its author: a supervisor who re-recorded a colleague's draft is approving
+    their own recording.
+
     Raises `IllegalTransition` for a pair not in `TRANSITIONS` (or a scheduler action before
-    its time), `FourEyesViolation` when the author approves their own alert under four-eyes,
-    `AlertError` when the alert is not ready (submit) or its window is already over.
+    its time), `FourEyesViolation` when the author or an editor approves the alert under
+    four-eyes, `AlertError` when the alert is not ready (submit) or its window is already
+    over.
     """
     if not actor.strip():
         raise AlertError("an actor is required")
@@ -169,6 +177,11 @@ def apply(
         raise FourEyesViolation(
             f"alert {alert.id}: four-eyes approval is on; {actor} wrote it, so another "
             "supervisor must approve it"
+        )
+    if action is Action.APPROVE and policy.four_eyes and actor in editors:
+        raise FourEyesViolation(
+            f"alert {alert.id}: four-eyes approval is on; {actor} changed it, so a "
+            "supervisor who did not must approve it"
         )
     if action in _SCHEDULER_ACTIONS and action not in due_actions(alert, now):
         raise IllegalTransition(f"alert {alert.id}: {action.value} is not due at {now.isoformat()}")

@@ -79,6 +79,14 @@ def test_given_four_eyes_when_the_author_approves_then_it_is_refused():
         apply(pending, Action.APPROVE, actor="alice", now=T0)
 
 
+def test_given_four_eyes_when_a_supervisor_who_changed_the_alert_approves_it_then_it_is_refused():
+    pending, _ = apply(make_alert(), Action.SUBMIT, actor="alice", now=T0)
+    with pytest.raises(FourEyesViolation, match="carol changed it"):
+        apply(pending, Action.APPROVE, actor="carol", now=T0, editors={"alice", "carol"})
+    ok, _ = apply(pending, Action.APPROVE, actor="bob", now=T0, editors={"alice", "carol"})
+    assert ok.approved_by == "bob"
+
+
 def test_given_four_eyes_off_when_the_author_approves_then_it_is_approved():
     pending, _ = apply(make_alert(), Action.SUBMIT, actor="alice", now=T0)
     ok, _ = apply(
