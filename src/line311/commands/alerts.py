@@ -3,8 +3,9 @@
 ``list``, ``show``, ``create`` (typed text, synthesised with TTS), ``submit``, ``approve``,
 ``reject``, ``withdraw``, and ``set-pin`` for the supervisor phone line. The acting
 supervisor is ``--by`` (default: the login name); every step lands in the alert's audit log.
-Times are ISO 8601 (a time without a zone is local time), ``now``, or ``+90m`` / ``+2h`` /
-``+1d`` from now. A running controller picks changes up within its poll interval.
+Times are ISO 8601 (a time without a zone is the city's local time, setting ``timezone``,
+whatever the machine's own zone), ``now``, or ``+90m`` / ``+2h`` / ``+1d`` from now. A running
+controller picks changes up within its poll interval.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from datetime import tzinfo
+
     from line311.messaging.alert_service import AlertService
 
 app = typer.Typer(no_args_is_help=True)
@@ -29,8 +32,10 @@ _RELATIVE = re.compile(r"^\+(\d+)([mhd])\Z")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 
 
-def parse_when(text: str, now: datetime) -> datetime:
-    """``now``, ``+<n>m|h|d`` or ISO 8601 (naive = local time) as an aware datetime."""
+def parse_when(text: str, now: datetime, tz: tzinfo) -> datetime:
+    """``now``, ``+<n>m|h|d`` or ISO 8601 as an aware datetime; a time without a zone is a
+    wall-clock time in ``tz`` (the city's zone: a supervisor types New York times even on a
+    server that runs in UTC), daylight saving time included."""
     text = text.strip()
     if text == "now":
         return now
@@ -41,7 +46,7 @@ def parse_when(text: str, now: datetime) -> datetime:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r}: use ISO 8601, 'now' or +90m / +2h / +1d") from None
-    return when if when.tzinfo is not None else when.astimezone()
+    return when if when.tzinfo is not None else when.replace(tzinfo=tz)
 
 
 def _service(ctx: typer.Context) -> AlertService:
@@ -137,8 +142,12 @@ def show(ctx: typer.Context, alert_id: str, as_json: JsonOption = False) -> None
 def create(
     ctx: typer.Context,
     title: Annotated[str, typer.Option("--title", help="Short title.")],
-    start: Annotated[str, typer.Option("--start", help="When it starts.")] = "now",
-    end: Annotated[str, typer.Option("--end", help="When it ends (exclusive).")] = "+2h",
+    start: Annotated[
+        str, typer.Option("--start", help="When it starts (no zone: the city's local time).")
+    ] = "now",
+    end: Annotated[
+        str, typer.Option("--end", help="When it ends, exclusive (no zone: city local time).")
+    ] = "+2h",
     text_en: Annotated[str, typer.Option("--text-en", help="English text (spoken).")] = "",
     text_es: Annotated[str, typer.Option("--text-es")] = "",
     text_cmn: Annotated[str, typer.Option("--text-cmn", help="Pinyin for espeak-ng.")] = "",
@@ -174,6 +183,11 @@ def create(
         raise typer.BadParameter(f"--kind: {', '.join(k.value for k in AlertKind)}") from None
     if alert_kind.for_callers and not texts:
         raise typer.BadParameter("give the spoken text, e.g. --text-en '...'")
+    from zoneinfo import ZoneInfo
+
+    from line311.commands.context import settings_from
+
+    city = ZoneInfo(settings_from(ctx).timezone)
     service = _service(ctx)
     now = service.now()
     actor = _by(by)
@@ -181,8 +195,8 @@ def create(
         actor=actor,
         title=title,
         kind=alert_kind,
-        starts_at=parse_when(start, now).astimezone(UTC),
-        ends_at=parse_when(end, now).astimezone(UTC),
+        starts_at=parse_when(start, now, city).astimezone(UTC),
+        ends_at=parse_when(end, now, city).astimezone(UTC),
         priority=priority,
         languages=language or (),
         texts=texts,
