@@ -27,6 +27,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
@@ -183,7 +184,7 @@ def create_app(
 
     app.state.auth = auth
     app.include_router(calls_router(calls, auth))
-    app.include_router(sr_router(catalogue, requests, pops, auth))
+    app.include_router(sr_router(catalogue, requests, pops, auth, ZoneInfo(settings.timezone)))
     app.include_router(
         open311_router(catalogue, requests, authorise=open311_authorise, hash_phone=hash_phone)
     )

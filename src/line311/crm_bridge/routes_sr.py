@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Response, status
@@ -41,7 +41,7 @@ from line311.db.service_requests import (
 )
 from line311.db.services import ServiceCatalogue
 
-__all__ = ["sr_router"]
+__all__ = ["sr_router", "status_view"]
 
 
 class SrStatus(BaseModel):
@@ -125,7 +125,14 @@ class ScreenPopOut(BaseModel):
     earlier_requests: list[EarlierRequest]
 
 
-def _status_view(sr: ServiceRequest) -> SrStatus:
+def status_view(sr: ServiceRequest, city: tzinfo) -> SrStatus:
+    """What the IVR and desktops may say about ``sr``. Its dates are the days in the city's
+    zone ``city`` (setting ``timezone``): an SR updated at 9 pm in New York was updated that
+    day, though it is already the next day in UTC, where the times are stored."""
+
+    def day(when: datetime) -> str:
+        return when.astimezone(city).date().isoformat()
+
     return SrStatus(
         sr_number=sr.sr_number,
         sr_number_spoken=spoken_digits(sr.sr_number),
@@ -133,9 +140,9 @@ def _status_view(sr: ServiceRequest) -> SrStatus:
         service_code=sr.service_code,
         service_name=sr.service_name,
         agency=sr.agency_responsible,
-        requested_date=sr.requested_at.date().isoformat(),
-        updated_date=sr.updated_at.date().isoformat(),
-        expected_date=sr.expected_at.date().isoformat() if sr.expected_at else None,
+        requested_date=day(sr.requested_at),
+        updated_date=day(sr.updated_at),
+        expected_date=day(sr.expected_at) if sr.expected_at else None,
         status_notes=speakable(sr.status_notes),
     )
 
@@ -156,7 +163,9 @@ def sr_router(
     requests: ServiceRequestStore,
     pops: ScreenPopStore,
     auth: Authenticator,
+    city: tzinfo,
 ) -> APIRouter:
+    """The ``/v1`` SR routes; ``city`` is the city's zone, in which SR dates are days."""
     router = APIRouter(
         prefix="/v1",
         responses={
@@ -181,7 +190,7 @@ def sr_router(
         sr = requests.get(_canonical(sr_number))
         if sr is None:
             raise ApiError(404, "sr-not-found", "no service request with that number")
-        return _status_view(sr)
+        return status_view(sr, city)
 
     @router.post(
         "/sr",
@@ -241,7 +250,7 @@ def sr_router(
         sr = requests.update_status(_canonical(sr_number), body.status, body.status_notes)
         if sr is None:
             raise ApiError(404, "sr-not-found", "no service request with that number")
-        return _status_view(sr)
+        return status_view(sr, city)
 
     def _pop_view(pop: ScreenPop) -> ScreenPopOut:
         earlier = requests.recent_for_caller(pop.caller_hash) if pop.caller_hash else []
