@@ -19,7 +19,13 @@ shaped pieces, so the catalogue carries whole words where languages fuse them:
   marzo*, Russian genitive *марта*), ``weekdays/<name>``, ``date/day`` (日/号, 일);
 - ``time/hour/0`` .. ``time/hour/23``: the hour as each language says it alone (*la una*,
   *два часа*, 오후 세 시, 下午三点: Korean and Chinese put the part of the day first, so it
-  is inside the prompt), and ``time/*`` words for minutes and the part of the day.
+  is inside the prompt), and ``time/*`` words for minutes and the part of the day;
+- a number of minutes (a queue's wait estimate) where the number and the word agree:
+  ``minutes/1``, ``minutes/2`` are one and two as they count minutes (Spanish *un*, Russian
+  feminine *одна*, *две*, Chinese 两/兩), ``minutes/21`` and ``minutes/and_1`` Spanish
+  *veintiún* and *y un*, and the word ends the sentence in the form the number asks for:
+  ``queue/minute`` (after one; Russian also after 21, 31 ...), ``queue/minutes_few``
+  (Russian after 2-4, 22-24 ...) and ``queue/minutes``.
 
 Everything here is pure: values in, prompt ids out. Ranges are checked; out-of-range values
 raise `ValueError` (speak a long figure with `say_digits`).
@@ -38,6 +44,7 @@ __all__ = [
     "all_building_blocks",
     "say_date",
     "say_digits",
+    "say_minutes",
     "say_number",
     "say_ordinal",
     "say_time",
@@ -108,6 +115,39 @@ def say_number(n: int, lang: str) -> list[str]:
                 out.append("numbers/1")  # 一百一十五: the ten takes an explicit 一
         out.append(f"numbers/{units}")
     return out
+
+
+def say_minutes(n: int, lang: str) -> list[str]:
+    """Prompt ids speaking ``n`` minutes (1..9999) in ``lang``, ending the sentence.
+
+    en "one minute." / "two minutes."; es "un minuto." / "veintiún minutos." / "treinta y un
+    minutos."; ru "одна минута." / "две минуты." / "пять минут." / "двадцать одна минута.";
+    cmn "两分钟。"; yue "兩分鐘。"; ko "이 분입니다."; ht "de minit.".
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_NUMBER:
+        raise ValueError(f"say_minutes speaks 1..{MAX_NUMBER} minutes, got {n!r}")
+    out = say_number(n, lang)
+    last_two = n % 100
+    units, teen = last_two % 10, 10 <= last_two <= 19
+    if lang == "es" and units == 1 and not teen:  # uno -> un before a masculine noun
+        if last_two == 1:
+            out[-1] = "minutes/1"
+        elif last_two == 21:
+            out[-1] = "minutes/21"
+        else:  # treinta y uno -> treinta y un
+            out[-1:] = [f"numbers/{last_two - 1}", "minutes/and_1"]
+    elif lang == "ru" and units in (1, 2) and not teen:  # минута is feminine: одна, две
+        tens = last_two - units
+        out[-1:] = [*([f"numbers/{tens}"] if tens else []), f"minutes/{units}"]
+    elif lang in ("cmn", "yue") and n == 2:  # 两分钟, not 二分钟
+        out = ["minutes/2"]
+    if lang == "ru":
+        if not teen and units == 1:
+            return [*out, "queue/minute"]
+        if not teen and 2 <= units <= 4:
+            return [*out, "queue/minutes_few"]
+        return [*out, "queue/minutes"]
+    return [*out, "queue/minute" if n == 1 else "queue/minutes"]
 
 
 def say_ordinal(n: int, lang: str) -> list[str]:
@@ -202,6 +242,8 @@ def all_building_blocks() -> list[str]:
     ids |= {f"ordinals/{n}" for n in range(1, 32)}
     ids |= {f"months/{m}" for m in MONTHS} | {f"months_of/{m}" for m in MONTHS}
     ids |= {f"weekdays/{w}" for w in WEEKDAYS} | {"date/day"}
+    ids |= {"minutes/1", "minutes/2", "minutes/21", "minutes/and_1"}
+    ids |= {"queue/minute", "queue/minutes_few", "queue/minutes"}
     ids |= {f"time/hour/{h}" for h in range(24)}
     ids |= {
         f"time/{w}" for w in ("oclock", "oh", "past", "minute", "morning", "afternoon", "evening")

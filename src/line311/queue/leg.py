@@ -74,7 +74,7 @@ from line311.call.events import (
     PositionTold,
     Resumed,
 )
-from line311.ivr.say import say_number
+from line311.ivr.say import say_minutes, say_number
 from line311.queue.events import (
     CallAbandoned,
     CallAnswered,
@@ -552,8 +552,7 @@ class QueuedCall:
             if minutes < 1:
                 prompts.append("queue/wait_short")
             else:
-                prompts += ["queue/wait_about", *say_number(min(minutes, 999), self.language)]
-                prompts.append("queue/minutes")
+                prompts += ["queue/wait_about", *say_minutes(min(minutes, 999), self.language)]
         self._announce(prompts)
 
     def _on_granted(self, event: CallbackGranted, now: float) -> None:

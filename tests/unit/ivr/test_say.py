@@ -15,6 +15,7 @@ from line311.ivr.say import (
     all_building_blocks,
     say_date,
     say_digits,
+    say_minutes,
     say_number,
     say_ordinal,
     say_time,
@@ -238,6 +239,64 @@ def test_times_are_said_as_each_language_says_them(lang: str, clock: dt.time, he
 @given(clock=st.times(), lang=st.sampled_from(LANGUAGES))
 def test_every_time_is_spoken_with_catalogue_prompts(clock: dt.time, lang: str) -> None:
     assert CATALOGUE.missing(say_time(clock, lang)) == []
+
+
+# ------------------------------------------------------------------ minutes (wait estimates)
+
+
+@pytest.mark.parametrize(
+    ("lang", "minutes", "heard"),
+    [
+        ("en", 1, "one minute."),
+        ("en", 2, "two minutes."),
+        ("en", 21, "twenty-one minutes."),
+        ("es", 1, "un minuto."),
+        ("es", 2, "dos minutos."),
+        ("es", 21, "veintiún minutos."),
+        ("es", 31, "treinta y un minutos."),
+        ("es", 101, "ciento un minutos."),
+        ("es", 11, "once minutos."),
+        ("ru", 1, "одна минута."),
+        ("ru", 2, "две минуты."),
+        ("ru", 3, "три минуты."),
+        ("ru", 5, "пять минут."),
+        ("ru", 11, "одиннадцать минут."),
+        ("ru", 12, "двенадцать минут."),
+        ("ru", 14, "четырнадцать минут."),
+        ("ru", 21, "двадцать одна минута."),
+        ("ru", 22, "двадцать две минуты."),
+        ("ru", 25, "двадцать пять минут."),
+        ("ru", 101, "сто одна минута."),
+        ("ru", 112, "сто двенадцать минут."),
+        ("cmn", 1, "一分钟。"),
+        ("cmn", 2, "两分钟。"),
+        ("cmn", 12, "十二分钟。"),
+        ("cmn", 22, "二十二分钟。"),
+        ("yue", 2, "兩分鐘。"),
+        ("yue", 20, "二十分鐘。"),
+        ("ko", 2, "이 분입니다."),
+        ("ht", 1, "en minit."),
+        ("ht", 2, "de minit."),
+    ],
+)
+def test_minutes_agree_with_their_number_in_each_language(
+    lang: str, minutes: int, heard: str
+) -> None:
+    assert words(say_minutes(minutes, lang), lang) == heard
+
+
+@settings(max_examples=200)
+@given(minutes=st.integers(1, MAX_NUMBER), lang=st.sampled_from(LANGUAGES))
+def test_every_number_of_minutes_is_spoken_with_catalogue_prompts(minutes: int, lang: str) -> None:
+    said = say_minutes(minutes, lang)
+    assert CATALOGUE.missing(said) == []
+    assert set(said) <= set(all_building_blocks())
+
+
+@pytest.mark.parametrize("minutes", [0, -1, MAX_NUMBER + 1])
+def test_given_no_minutes_or_too_many_then_value_error(minutes: int) -> None:
+    with pytest.raises(ValueError, match="minutes"):
+        say_minutes(minutes, "en")
 
 
 def test_building_blocks_list_is_sorted_and_unique() -> None:

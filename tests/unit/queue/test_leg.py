@@ -220,6 +220,36 @@ def test_a_new_leg_puts_the_caller_on_hold_and_announces_after_announce_first() 
     assert leg.next_deadline() == T0 + 50
 
 
+@pytest.mark.parametrize(
+    ("language", "estimate", "wait"),
+    [
+        ("en", 60.0, ["numbers/1", "queue/minute"]),  # "about one minute", not "minutes"
+        ("en", 120.0, ["numbers/2", "queue/minutes"]),
+        ("es", 60.0, ["minutes/1", "queue/minute"]),  # "unos un minuto"
+        ("es", 1260.0, ["minutes/21", "queue/minutes"]),  # "veintiún minutos"
+        ("ru", 120.0, ["minutes/2", "queue/minutes_few"]),  # "две минуты", not "два минут"
+        ("ru", 1260.0, ["numbers/20", "minutes/1", "queue/minute"]),  # "двадцать одна минута"
+        ("ru", 300.0, ["numbers/5", "queue/minutes"]),
+        ("cmn", 120.0, ["minutes/2", "queue/minutes"]),  # 两分钟
+    ],
+)
+def test_given_a_wait_estimate_then_the_minutes_agree_with_their_number_in_the_callers_language(
+    language: str, estimate: float, wait: list[str]
+) -> None:
+    leg = QueuedCall(
+        "c1", "general", language=language, topic="general", whisper_topic="general",
+        entered_at=T0, options=OPTIONS,
+    )  # fmt: skip
+    leg.commands()
+    leg.handle_timer(T0 + 5)
+    leg.commands()
+    (_, play) = feed(leg, PositionTold(3, estimate), T0 + 5)
+
+    start = play.prompts.index("queue/wait_about") + 1
+    assert list(play.prompts[start : start + len(wait)]) == wait
+    assert play.prompts[start + len(wait)] == "queue/callback_offer"
+
+
 def test_a_short_estimated_wait_and_a_periodic_message() -> None:
     leg = new_leg(LegOptions(announce_first=1, periodic_interval=30, announce_interval=100))
     leg.commands()
