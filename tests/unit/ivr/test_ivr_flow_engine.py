@@ -336,6 +336,27 @@ def test_given_invalid_digit_then_not_a_valid_choice_and_menu_again():
     assert call.play_through() == [("invalid_choice", "en"), ("main_menu", "en")]
 
 
+@pytest.mark.parametrize("keys", ["0#*", "9AD", "8B0"])
+def test_given_the_language_menu_when_keys_it_does_not_offer_then_invalid_and_after_three_a_representative(
+    keys,
+):
+    call = FakeCall()
+    call.answer()
+    call.play_through()
+    for key in keys[:-1]:
+        call.press(key)
+        heard = call.play_through()
+        assert heard[0] == ("invalid_choice", "en")
+        assert heard[1:] == [("language_option", lang) for lang in LANGUAGES]
+    call.press(keys[-1])
+    call.play_through()
+
+    assert call.sent[-1] == Enqueue(language="en", topic="general", priority=0)
+    rec = call.s.record()
+    assert rec["exit"] == "max-attempts"
+    assert [d["digit"] for d in rec["digits"]] == list(keys)
+
+
 def test_given_repeated_silence_then_representative_after_max_attempts():
     call = FakeCall()
     call.to_main_menu("6")
