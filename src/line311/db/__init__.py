@@ -10,7 +10,8 @@ Errors (see `line311.db.errors`)::
     ├── SchemaNotCurrent
     ├── DbUnavailable
     ├── RecordConflict
-    └── InvalidCursor
+    ├── InvalidCursor
+    └── InvalidApiKey (line311.db.api_keys)
 """
 
 from __future__ import annotations

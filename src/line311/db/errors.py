@@ -5,7 +5,8 @@ DbError                       (line311.errors.Line311Error)
 ├── DbUnavailable             remote: the database cannot be reached
 ├── RecordRefused             local: the database refused a record's values (retrying won't help)
 ├── RecordConflict            a record with the same id but different content exists
-└── calls.InvalidCursor       a pagination cursor this code did not produce
+├── calls.InvalidCursor       a pagination cursor this code did not produce
+└── api_keys.InvalidApiKey    a key asked for with a bad name, or a CCR that does not fit its scope
 """
 
 from __future__ import annotations

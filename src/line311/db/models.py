@@ -197,6 +197,8 @@ class OutboxRow(Base):
 class ApiKeyRow(Base):
     """An API key of the CRM bridge. Only the SHA-256 of the token is kept (the token is
     high-entropy random, so a fast hash is enough); ``prefix`` lets operators tell keys apart.
+    ``agent_id``: the CCR an ``agent_desktop`` key belongs to (NULL for other scopes, and for
+    desk keys made before keys were bound: those still read everything).
     """
 
     __tablename__ = "api_keys"
@@ -210,3 +212,4 @@ class ApiKeyRow(Base):
     burst: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    agent_id: Mapped[str | None] = mapped_column(String(64))

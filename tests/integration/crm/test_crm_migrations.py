@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from line311.db import (
     SchemaNotCurrent,
@@ -20,6 +21,8 @@ from line311.db import (
     make_engine,
     upgrade,
 )
+from line311.db.api_keys import ApiKeyStore, Scope, hash_token
+from line311.db.engine import make_session_factory
 from line311.db.migrate import MIGRATIONS_DIR
 from line311.db.models import Base
 
@@ -124,3 +127,36 @@ def test_migrations_run_from_any_working_directory(
     finally:
         engine.dispose()
     assert not any(p.name == "alembic.ini" for p in Path(os.getcwd()).iterdir())
+
+
+def test_given_keys_stored_before_0011_when_upgraded_and_downgraded_then_kept_unbound(
+    new_database_url: Callable[[], str],
+) -> None:
+    url = new_database_url()
+    upgrade(url, "0010")
+    engine = make_engine(url)
+    created = datetime(2025, 1, 1, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO api_keys (name, scope, token_hash, prefix, created_at) "
+                    "VALUES ('old desk', 'agent_desktop', :digest, 'l311_old', :created)"
+                ),
+                {"digest": hash_token("l311_old-desk"), "created": created},
+            )
+        upgrade(engine, "0011")
+        keys = ApiKeyStore(make_session_factory(engine))
+        old = keys.find("l311_old-desk")
+        assert old is not None
+        assert (old.agent_id, old.unbound) == (None, True)
+        assert keys.count_unbound() == 1
+        keys.create("desk ana", Scope.AGENT_DESKTOP, agent_id="ana")
+
+        downgrade(engine, "0010")
+        assert "agent_id" not in {c["name"] for c in inspect(engine).get_columns("api_keys")}
+        with engine.connect() as conn:
+            names = set(conn.scalars(text("SELECT name FROM api_keys")))
+        assert names == {"old desk", "desk ana"}
+    finally:
+        engine.dispose()
