@@ -11,7 +11,9 @@ desktops), ``/open311/v2/`` (GeoReport v2).
 
 Auth (`line311.crm_bridge.auth`): every ``/v1`` route needs ``Authorization: Bearer <key>``
 of a scope the route allows (``crm_api_key`` is the bootstrap ``controller`` key; others are
-made with ``line311 apikeys create``), within the key's rate limit. Open311 GETs are public;
+made with ``line311 apikeys create``), within the key's rate limit; a desk key bound to a CCR
+sees only that CCR's calls and screen pops (unbound desk keys, made before binding, are not
+confined). Open311 GETs are public;
 ``POST requests`` takes an ``open311_client`` key as the ``api_key`` form field, as the spec
 says. ``/health`` is open and says only whether the database answers.
 
@@ -184,7 +186,9 @@ def create_app(
 
     app.state.auth = auth
     app.include_router(calls_router(calls, auth))
-    app.include_router(sr_router(catalogue, requests, pops, auth, ZoneInfo(settings.timezone)))
+    app.include_router(
+        sr_router(catalogue, requests, pops, calls, auth, ZoneInfo(settings.timezone))
+    )
     app.include_router(
         open311_router(catalogue, requests, authorise=open311_authorise, hash_phone=hash_phone)
     )

@@ -4,6 +4,9 @@
   the settings, which acts as a ``controller`` key (the controller uses it).
 - ``admin`` passes every ``/v1`` scope check; Open311 ``POST requests`` takes an
   ``open311_client`` key only.
+- An ``agent_desktop`` key bound to a CCR (`Principal.desk_agent`) is confined to that CCR's
+  calls and screen pops; the routes apply it (`desk_agent`, `refuse_other_agent`). An unbound
+  desk key (made before keys were bound) is not confined; the bridge warns at start.
 - Each key has a token bucket (in process): ``rate_per_second`` refill, ``burst`` capacity,
   per-key values or the scope's defaults. An empty bucket answers 429 with ``Retry-After``.
 - Lookups are cached for `CACHE_SECONDS`, so a revoked key stops working within that time.
@@ -35,6 +38,7 @@ __all__ = [
     "Principal",
     "RateLimiter",
     "TokenBucket",
+    "refuse_other_agent",
 ]
 
 CACHE_SECONDS = 5.0
@@ -51,13 +55,35 @@ DEFAULT_LIMITS: dict[Scope, tuple[float, int]] = {
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated caller: which key, which scope, which limits."""
+    """An authenticated caller: which key, which scope, which limits, which CCR."""
 
     key_id: str
     name: str
     scope: Scope
     rate_per_second: float
     burst: int
+    agent_id: str | None = None
+
+    @property
+    def desk_agent(self) -> str | None:
+        """The CCR whose calls alone this caller may see (a bound ``agent_desktop`` key), or
+        None: not confined (controller, admin, an unbound desk key)."""
+        return self.agent_id if self.scope is Scope.AGENT_DESKTOP else None
+
+
+def refuse_other_agent(who: Principal, agent_id: str, what: str) -> None:
+    """403 ``forbidden`` when ``who`` is confined to a CCR other than ``agent_id``.
+
+    Decided from the key and the request alone, before anything is read, so the answer says
+    nothing about what is stored.
+    """
+    mine = who.desk_agent
+    if mine is not None and agent_id != mine:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"a desk key reads only its own CCR's {what} (this key belongs to {mine!r})",
+        )
 
 
 class TokenBucket:
@@ -148,6 +174,7 @@ class Authenticator:
                 scope=key.scope,
                 rate_per_second=key.rate_per_second or rate,
                 burst=key.burst or burst,
+                agent_id=key.agent_id,
             )
         with self._lock:
             if len(self._cache) >= CACHE_MAX:

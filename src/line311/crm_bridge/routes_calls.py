@@ -4,17 +4,22 @@
 records stored through the group-commit `IntakeBatcher` (concurrent requests share one
 transaction), the answer serialised without validating the stored record again.
 ``POST /v1/calls/batch`` stores many records in one transaction with a result per record.
+
+A desk key bound to a CCR reads only the calls that CCR handled (`CallRepository.handled_by`):
+the list is filtered to them (``agent=`` naming another CCR is 403), and any other call id is
+404 ``call-not-found``, the very answer a missing call gets, so a desk cannot learn which
+calls exist.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import AwareDatetime
 from starlette.concurrency import run_in_threadpool
 
-from line311.crm_bridge.auth import Authenticator
+from line311.crm_bridge.auth import Authenticator, Principal, refuse_other_agent
 from line311.crm_bridge.errors import ApiError
 from line311.crm_bridge.intake import IntakeBatcher
 from line311.crm_bridge.schemas import (
@@ -36,7 +41,10 @@ _STATUS = {AddOutcome.CREATED: 201, AddOutcome.DUPLICATE: 200, AddOutcome.CONFLI
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorBody, "description": "missing or wrong API key"},
-    403: {"model": ErrorBody, "description": "the key's scope does not allow this"},
+    403: {
+        "model": ErrorBody,
+        "description": "the key's scope does not allow this, or a desk key asks for another CCR",
+    },
     429: {"model": ErrorBody, "description": "rate limited (see Retry-After)"},
     422: {"model": ErrorBody, "description": "the body or a parameter is invalid"},
 }
@@ -47,7 +55,7 @@ def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
     router = APIRouter(prefix="/v1/calls", tags=["calls"], responses=_ERRORS)
     batcher = IntakeBatcher(repo)
     write = [auth.depends(Scope.CONTROLLER)]
-    read = [auth.depends(Scope.CONTROLLER, Scope.AGENT_DESKTOP)]
+    reader = Depends(auth.require(Scope.CONTROLLER, Scope.AGENT_DESKTOP))
 
     @router.post(
         "",
@@ -110,7 +118,7 @@ def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
         )
         return Response(body.model_dump_json(), media_type="application/json")
 
-    @router.get("", response_model=CallList, dependencies=read)
+    @router.get("", response_model=CallList)
     def list_calls(
         start: Annotated[AwareDatetime | None, Query(description="started_at >= start")] = None,
         end: Annotated[AwareDatetime | None, Query(description="started_at < end")] = None,
@@ -120,9 +128,19 @@ def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
         language: Annotated[str | None, Query(max_length=16)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
         cursor: Annotated[str | None, Query(max_length=512)] = None,
+        who: Principal = reader,
     ) -> CallList:
-        """Calls newest first; filters combine with AND; follow ``next_cursor`` for more."""
-        page = repo.list_calls(start, end, outcome, queue, agent, language, limit, cursor)
+        """Calls newest first; filters combine with AND; follow ``next_cursor`` for more.
+
+        A desk key bound to a CCR gets only the calls its CCR handled (the record's
+        ``agent_id``, or a screen pop to it); ``agent=`` another CCR is 403.
+        """
+        mine = who.desk_agent
+        if agent is not None:
+            refuse_other_agent(who, agent, "calls")
+        page = repo.list_calls(
+            start, end, outcome, queue, agent, language, limit, cursor, handled_by=mine
+        )
         return CallList(
             items=[CallOut.from_call(c) for c in page.items], next_cursor=page.next_cursor
         )
@@ -130,12 +148,17 @@ def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
     @router.get(
         "/{call_id}",
         response_model=CallOut,
-        dependencies=read,
-        responses={404: {"model": ErrorBody, "description": "no such call"}},
+        responses={
+            404: {
+                "model": ErrorBody,
+                "description": "no such call (to a desk key: not its own)",
+            }
+        },
     )
-    def get_call(call_id: str) -> CallOut:
-        """One call by id."""
-        call = repo.get_call(call_id)
+    def get_call(call_id: str, who: Principal = reader) -> CallOut:
+        """One call by id (to a desk key bound to a CCR: only a call that CCR handled)."""
+        mine = who.desk_agent
+        call = repo.get_call(call_id) if mine is None else repo.get_handled_call(call_id, mine)
         if call is None:
             raise ApiError(404, "call-not-found", f"no call {call_id!r}", {"call_id": call_id})
         return CallOut.from_call(call)

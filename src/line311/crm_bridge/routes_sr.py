@@ -7,18 +7,26 @@
 - ``POST /v1/sr/{sr_number}/status``: set status and notes.
 - ``POST /v1/screen-pops``: the call context shown when a CCR is connected, idempotent by
   (call_id, agent_id); the answer adds the caller's earlier SRs found by the caller hash.
+
+A desk key bound to a CCR (`Principal.desk_agent`) reads only screen pops addressed to its CCR
+(another agent id in the path: 403, decided before any read) and files SRs only for calls its
+CCR handled (``call_id`` required; a call that is not its own: 404 ``call-not-found``, as for
+a missing one). It may read and set the status of any SR by number: CCRs work on the SRs
+callers ring about, whoever filed them, and the status answer holds no personal data (the
+public Open311 GETs show as much). Each status change is logged with the key that made it.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, tzinfo
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
 from line311.call.srnumber import normalize_sr_number, validate_sr_number
-from line311.crm_bridge.auth import Authenticator
+from line311.crm_bridge.auth import Authenticator, Principal, refuse_other_agent
 from line311.crm_bridge.errors import ApiError
 from line311.crm_bridge.open311.parse import Open311Error, validate_attributes
 from line311.crm_bridge.schemas import (
@@ -31,7 +39,7 @@ from line311.crm_bridge.schemas import (
 )
 from line311.crm_bridge.speech import speakable, spoken_digits
 from line311.db.api_keys import Scope
-from line311.db.calls import AddOutcome
+from line311.db.calls import AddOutcome, CallRepository
 from line311.db.screen_pops import ScreenPop, ScreenPopStore
 from line311.db.service_requests import (
     NewServiceRequest,
@@ -42,6 +50,8 @@ from line311.db.service_requests import (
 from line311.db.services import ServiceCatalogue
 
 __all__ = ["sr_router", "status_view"]
+
+logger = logging.getLogger(__name__)
 
 
 class SrStatus(BaseModel):
@@ -162,6 +172,7 @@ def sr_router(
     catalogue: ServiceCatalogue,
     requests: ServiceRequestStore,
     pops: ScreenPopStore,
+    calls: CallRepository,
     auth: Authenticator,
     city: tzinfo,
 ) -> APIRouter:
@@ -177,6 +188,7 @@ def sr_router(
     )
     both = [auth.depends(Scope.CONTROLLER, Scope.AGENT_DESKTOP)]
     controller = [auth.depends(Scope.CONTROLLER)]
+    desk_or_controller = Depends(auth.require(Scope.CONTROLLER, Scope.AGENT_DESKTOP))
 
     @router.get(
         "/sr/{sr_number}",
@@ -195,13 +207,29 @@ def sr_router(
     @router.post(
         "/sr",
         response_model=SrCreated,
-        dependencies=both,
         status_code=status.HTTP_201_CREATED,
         tags=["service requests"],
         responses={404: {"model": ErrorBody}},
     )
-    def file_sr(body: SrCreate, response: Response) -> SrCreated:
-        """File an SR for a call (channel PHONE)."""
+    def file_sr(
+        body: SrCreate,
+        response: Response,
+        who: Principal = desk_or_controller,
+    ) -> SrCreated:
+        """File an SR for a call (channel PHONE); a desk key bound to a CCR, only for a call
+        that CCR handled."""
+        mine = who.desk_agent
+        if mine is not None:
+            if body.call_id is None:
+                raise ApiError(
+                    403,
+                    "forbidden",
+                    "a desk key files SRs for its own CCR's calls: give the call_id",
+                )
+            if not calls.handled_by(body.call_id, mine):
+                raise ApiError(
+                    404, "call-not-found", f"no call {body.call_id!r}", {"call_id": body.call_id}
+                )
         service = catalogue.get(body.service_code)
         if service is None or not service.active:
             raise ApiError(404, "service-not-found", f"no service {body.service_code!r}")
@@ -239,17 +267,27 @@ def sr_router(
     @router.post(
         "/sr/{sr_number}/status",
         response_model=SrStatus,
-        dependencies=both,
         tags=["service requests"],
         responses={404: {"model": ErrorBody}},
     )
     def update_status(
-        sr_number: Annotated[str, Path(max_length=32)], body: SrStatusUpdate
+        sr_number: Annotated[str, Path(max_length=32)],
+        body: SrStatusUpdate,
+        who: Principal = desk_or_controller,
     ) -> SrStatus:
-        """Set an SR's status and status notes."""
+        """Set an SR's status and status notes (any SR: CCRs work on the SRs callers ring
+        about, whoever filed them); logged with the key that did it."""
         sr = requests.update_status(_canonical(sr_number), body.status, body.status_notes)
         if sr is None:
             raise ApiError(404, "sr-not-found", "no service request with that number")
+        logger.info(
+            "SR %s set %s by API key %s (%s%s)",
+            sr.sr_number,
+            sr.status,
+            who.key_id,
+            who.scope,
+            f", CCR {who.desk_agent}" if who.desk_agent else "",
+        )
         return status_view(sr, city)
 
     def _pop_view(pop: ScreenPop) -> ScreenPopOut:
@@ -311,12 +349,15 @@ def sr_router(
     @router.get(
         "/screen-pops/{call_id}/{agent_id}",
         response_model=ScreenPopOut,
-        dependencies=both,
         tags=["screen pops"],
         responses={404: {"model": ErrorBody}},
     )
-    def get_screen_pop(call_id: str, agent_id: str) -> ScreenPopOut:
-        """The screen pop of a call for an agent, with the caller's earlier SRs."""
+    def get_screen_pop(
+        call_id: str, agent_id: str, who: Principal = desk_or_controller
+    ) -> ScreenPopOut:
+        """The screen pop of a call for an agent, with the caller's earlier SRs (a desk key
+        bound to a CCR: only its own CCR's pops, another agent id is 403)."""
+        refuse_other_agent(who, agent_id, "screen pops")
         pop = pops.get(call_id, agent_id)
         if pop is None:
             raise ApiError(404, "screen-pop-not-found", "no screen pop for this call and agent")

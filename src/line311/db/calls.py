@@ -22,6 +22,12 @@ bridge batches concurrent ``POST /v1/calls`` requests through it (group commit),
 Listing is newest first, ordered by ``(started_at, call_id)`` descending, and paginated with
 an opaque keyset cursor (the last row's sort key), so pages stay stable while calls arrive
 and cost the same at page 1 and page 10,000.
+
+A CCR's desk key sees only the calls its CCR *handled* (`handled_by`): the stored record names
+the CCR (``agent_id``), or a screen pop of the call went to the CCR (a call transferred to or
+from them, or one still going, whose record is not stored yet). The list reads them through
+the CCR's indexes (``calls(agent_id, started_at)``, ``screen_pops(agent_id, ...)``), so its
+cost follows the CCR's calls, not the table.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Self, cast
 
-from sqlalchemy import Table, and_, or_, select
+from sqlalchemy import ColumnElement, Table, and_, exists, or_, select, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,7 +51,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from line311.call.record import CallRecord
 from line311.call.schema import RECORD_FIELDS, STORED_FIELDS, leg_facts
 from line311.db.errors import DbError, DbUnavailable, RecordRefused
-from line311.db.models import CallRow
+from line311.db.models import CallRow, ScreenPopRow
 from line311.db.outbox import OutboxKind, enqueue
 
 __all__ = [
@@ -206,6 +212,22 @@ def is_data_error(exc: SQLAlchemyError) -> bool:
     return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
 
 
+def _handled_by(agent_id: str) -> ColumnElement[bool]:
+    """The calls the CCR ``agent_id`` handled (see the module docstring), for a list."""
+    mine = union(
+        select(CallRow.call_id).where(CallRow.agent_id == agent_id),
+        select(ScreenPopRow.call_id).where(ScreenPopRow.agent_id == agent_id),
+    )
+    return CallRow.call_id.in_(mine)
+
+
+def _popped_to(agent_id: str) -> ColumnElement[bool]:
+    """A screen pop of the call (the row at hand) went to ``agent_id``; one key lookup."""
+    return exists().where(
+        ScreenPopRow.call_id == CallRow.call_id, ScreenPopRow.agent_id == agent_id
+    )
+
+
 def encode_cursor(started_at: datetime, call_id: str) -> str:
     raw = json.dumps([started_at.astimezone(UTC).isoformat(), call_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -302,6 +324,31 @@ class CallRepository:
         except SQLAlchemyError as exc:
             raise DbUnavailable(f"reading call {call_id!r} failed: {exc}") from None
 
+    def get_handled_call(self, call_id: str, agent_id: str) -> Call | None:
+        """The call with this id if the CCR ``agent_id`` handled it, else None: one query
+        whether the call is missing or someone else's, so neither answer tells the other."""
+        query = select(CallRow).where(
+            CallRow.call_id == call_id,
+            or_(CallRow.agent_id == agent_id, _popped_to(agent_id)),
+        )
+        try:
+            with self._sessions() as session:
+                row = session.scalars(query).first()
+                return None if row is None else _to_call(row)
+        except SQLAlchemyError as exc:
+            raise DbUnavailable(f"reading call {call_id!r} failed: {exc}") from None
+
+    def handled_by(self, call_id: str, agent_id: str) -> bool:
+        """Whether the CCR ``agent_id`` handled call ``call_id``: its stored record names
+        them, or a screen pop of it went to them (true while the call is still going)."""
+        record = exists().where(CallRow.call_id == call_id, CallRow.agent_id == agent_id)
+        pop = exists().where(ScreenPopRow.call_id == call_id, ScreenPopRow.agent_id == agent_id)
+        try:
+            with self._sessions() as session:
+                return bool(session.scalar(select(or_(record, pop))))
+        except SQLAlchemyError as exc:
+            raise DbUnavailable(f"reading call {call_id!r} failed: {exc}") from None
+
     def list_calls(
         self,
         start: datetime | None = None,
@@ -312,8 +359,14 @@ class CallRepository:
         language: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        *,
+        handled_by: str | None = None,
     ) -> CallPage:
-        """Calls matching every given filter, newest first, at most ``limit`` (≤ 1000)."""
+        """Calls matching every given filter, newest first, at most ``limit`` (≤ 1000).
+
+        ``handled_by``: only the calls that CCR handled (record or screen pop; a desk key's
+        view), whereas ``agent`` is the record's ``agent_id`` alone.
+        """
         if not 1 <= limit <= MAX_PAGE:
             raise DbError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
         for name, value in (("start", start), ("end", end)):
@@ -332,6 +385,8 @@ class CallRepository:
             query = query.where(CallRow.agent_id == agent)
         if language is not None:
             query = query.where(CallRow.language == language)
+        if handled_by is not None:
+            query = query.where(_handled_by(handled_by))
         if cursor is not None:
             after_started, after_id = decode_cursor(cursor)
             query = query.where(
