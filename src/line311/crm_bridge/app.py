@@ -12,8 +12,8 @@ desktops), ``/open311/v2/`` (GeoReport v2).
 Auth (`line311.crm_bridge.auth`): every ``/v1`` route needs ``Authorization: Bearer <key>``
 of a scope the route allows (``crm_api_key`` is the bootstrap ``controller`` key; others are
 made with ``line311 apikeys create``), within the key's rate limit; a desk key bound to a CCR
-sees only that CCR's calls and screen pops (unbound desk keys, made before binding, are not
-confined). Open311 GETs are public;
+sees only that CCR's calls and screen pops (unbound desk keys, made before binding, are warned
+about at start). Open311 GETs are public;
 ``POST requests`` takes an ``open311_client`` key as the ``api_key`` form field, as the spec
 says. ``/health`` is open and says only whether the database answers.
 
@@ -121,7 +121,9 @@ def create_app(
     def hash_phone(number: str) -> str | None:
         return caller_hash(number, hash_key) if hash_key else None
 
-    auth = Authenticator(ApiKeyStore(sessions), api_key)
+    keys = ApiKeyStore(sessions)
+    _warn_unbound_desk_keys(keys)
+    auth = Authenticator(keys, api_key)
 
     def open311_authorise(token: str | None) -> object:
         try:
@@ -193,6 +195,20 @@ def create_app(
         open311_router(catalogue, requests, authorise=open311_authorise, hash_phone=hash_phone)
     )
     return app
+
+
+def _warn_unbound_desk_keys(keys: ApiKeyStore) -> None:
+    """One WARNING when live desk keys belong to no CCR (made before keys were bound): they
+    keep working, so an upgrade locks no desk out, but each reads every call and screen pop."""
+    unbound = keys.count_unbound()
+    if unbound:
+        logger.warning(
+            "%s agent_desktop API key(s) belong to no CCR and can read every call and screen "
+            "pop; give each desk its own key (line311 apikeys create --scope agent_desktop "
+            "--agent CCR_ID --name NAME), then revoke the unbound ones (line311 apikeys list "
+            "shows them as unbound; line311 apikeys revoke ID)",
+            unbound,
+        )
 
 
 async def _deliver_until(worker: OutboxWorker, stop: asyncio.Event) -> None:

@@ -296,3 +296,33 @@ async def test_the_principal_is_no_parameter_in_the_openapi_document(bridge: Bri
     ]:
         names = {p["name"] for p in spec["paths"][path][method].get("parameters", [])}
         assert "who" not in names, path
+
+
+# ------------------------------------------------------------------ start-up warning
+
+
+def test_given_unbound_desk_keys_when_the_bridge_starts_then_one_warning_says_how_many_and_how_to_fix(
+    engine: Engine, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    keys = ApiKeyStore(make_session_factory(engine))
+    keys.create("desk ana", Scope.AGENT_DESKTOP, agent_id="ana")
+    add_legacy_desk_key(engine, "old 1", "l311_old-1-token")
+    add_legacy_desk_key(engine, "old 2", "l311_old-2-token")
+    add_legacy_desk_key(engine, "old revoked", "l311_old-3-token", revoked=True)
+    with caplog.at_level(logging.WARNING, logger="line311.crm_bridge.app"):
+        create_app(settings, engine=engine)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert message.startswith("2 agent_desktop API key(s) belong to no CCR")
+    assert "--agent" in message
+    assert "apikeys revoke" in message
+
+
+def test_given_only_bound_desk_keys_when_the_bridge_starts_then_no_warning(
+    engine: Engine, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    ApiKeyStore(make_session_factory(engine)).create("desk", Scope.AGENT_DESKTOP, agent_id="ana")
+    with caplog.at_level(logging.WARNING, logger="line311.crm_bridge.app"):
+        create_app(settings, engine=engine)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
