@@ -34,17 +34,20 @@ _EMAIL = re.compile(r"(?<![\w.+%'-])[\w.+%'-]+@[\w-]+(?:\.[\w-]+)*")
 # a number after an exit prefix has its digits matched one per repetition, 8 to 15 of them
 # (E.164): a failed try gives back at most 15, so a long digit run stays linear here too.
 # Fewer than 8 is no such number: a ZIP+4 starting 00 (00901-1234) and an SR number's
-# zero-padded sequence (311-00123456-7: 7 after the 00) stay. Nor does a prefix start where
-# it would continue digits before it ("1,000.00", "311-00123456-7", "311 00123456 7"), so
-# that an SR number or a price followed by more digits is not read as one
+# zero-padded sequence (311-00123456-7: 7 after the 00) stay. Right after a digit and a dot
+# or a dash a prefix may continue the digits before it ("1,000.00 2024 0501"), so there it
+# counts only when nothing could be such a continuation: "00" written onto its country code
+# or "011" ("12.00-0044 20 7946 0958"); never after "311" and a separator, where an SR
+# number's sequence starts ("311-00123456-7 2024 05 01", "311 00123456 7 1200")
 _PHONE = re.compile(
     r"""
     (?<![\d+])                          # not inside a longer number
     (?:
         \+\d+(?:[ .\-]?\(?\d+\)?)+         # international: a + and digit groups
-      | (?<!\d[.\-])(?<!311[ ])           # international after an exit prefix, not
-        (?:00|011)[ .\-]?[1-9]            #   continuing digits: 00 or 011, country code,
-        (?:[ .\-]?\(?\d\)?){7,14}         #   8 to 15 digits in all, one at a time
+      | (?<!311[ .\-])                    # international after an exit prefix: not an
+        (?:(?<!\d[.\-])(?:00|011)[ .\-]?  #   SR's sequence; 00 or 011 not continuing
+          | 00(?=[1-9]) | 011[ .\-]?)      #   digits, or unmistakable after them;
+        [1-9](?:[ .\-]?\(?\d\)?){7,14}     #   country code, 8 to 15 digits in all
       | (?:(?:1[ .\-]?)?                  # North American: country code (only
            (?:\(\d{3}\)[ ]?|\d{3}[ .\-]?))?  # with an area code), area code,
         \d{3}[ .\-]?\d{4}                 # number
@@ -62,8 +65,8 @@ def redact_contacts(text: str, marker: str = REMOVED) -> str:
     Phone numbers are North American ones (``(212) 555-0147``, ``212.555.0147``,
     ``1-212-555-0147``, ``2125550147``, ``555 0147``) and any number written with a leading
     ``+`` or an international exit prefix (``0044 20 7946 0958``, ``011 44 20 7946 0958``,
-    ``00 33 1 42 68 53 00``). Other digit runs stay: SR numbers, dates, times, house numbers
-    and ZIP codes.
+    ``00 33 1 42 68 53 00``), also right after other digits (``12.00-0044 20 7946 0958``).
+    Other digit runs stay: SR numbers, prices, dates, times, house numbers and ZIP codes.
     """
 
     def replace(match: re.Match[str]) -> str:

@@ -32,6 +32,12 @@ KEY = "k" * 32
         ("011 1 212 555 0147x3; 00.61.2.9374.4000", f"{REMOVED}x3; {REMOVED}"),
         ("after 10:00 0044 20 7946 0958 0033 1 42 68 53 00", f"after 10:00 {REMOVED} {REMOVED}"),
         ("SR 311-00123456-7 to 0044 20 7946 0958", f"SR 311-00123456-7 to {REMOVED}"),
+        # an exit prefix written onto its country code right after a digit and a dot or dash
+        ("paid 12.00-0044 20 7946 0958", f"paid 12.00-{REMOVED}"),
+        ("at 12.00.0044 20 7946 0958", f"at 12.00.{REMOVED}"),
+        ("2024-05-01-0033 1 42 68 53 00", f"2024-05-01-{REMOVED}"),
+        ("212-555-0147-0044 20 7946 0958", f"{REMOVED}-{REMOVED}"),
+        ("12.00-011 44 20 7946 0958", f"12.00-{REMOVED}"),
     ],
 )
 def test_phone_numbers_and_emails_become_a_marker_and_the_punctuation_stays(
@@ -52,6 +58,8 @@ def test_phone_numbers_and_emails_become_a_marker_and_the_punctuation_stays(
         "311-00123456-7 2024 05 01; 311 00123456 7 1200 1300 block",
         "San Juan, PR 00901-1234; paid $1,000.00 2024 0501; at 00:30 and 00.45.",
         "0011 2222; 00 0000 0000; 00441234567890123456789 (too long for a phone number)",
+        "SR 311.00123456.7 2024 05 01; 311-01123456-7 2024 05 01; 311-00123456-7 1200 1300",
+        "$1,000.00 2024 0501 and 12.00-00.30; ZIP 10005-0012; 104-00 Queens Blvd 11375",
     ],
 )
 def test_sr_numbers_dates_times_and_addresses_stay(text: str) -> None:
