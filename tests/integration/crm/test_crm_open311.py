@@ -113,11 +113,34 @@ async def test_given_a_valid_form_when_posted_then_an_sr_number_with_a_check_dig
     created = await file_request(api)
 
     assert validate_sr_number(created["service_request_id"])
-    assert created["token"]
+    assert "token" not in created  # a realtime service: the id, never a token with it
     assert "68F" in created["service_notice"]
+    assert set(created) == {"service_request_id", "service_notice", "account_id"}
 
 
-async def test_given_a_filed_sr_then_readable_by_id_and_token_without_personal_data(
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_given_a_batch_service_when_posted_then_a_token_only_which_gives_the_sr_number(
+    api: httpx.AsyncClient, fmt: str
+) -> None:
+    form = {"api_key": OPEN311_KEY, "service_code": "consumer-complaint", "address_id": "1"}
+    response = await api.post(f"{BASE}/requests.{fmt}", data=form)
+
+    assert response.status_code == 201, response.text
+    if fmt == "json":
+        (created,) = response.json()
+    else:
+        element = ET.fromstring(response.text).find("request")
+        assert element is not None
+        created = {child.tag: child.text for child in element}
+    assert set(created) == {"token", "service_notice", "account_id"}
+    (found,) = (await api.get(f"{BASE}/tokens/{created['token']}.json")).json()
+    assert found["token"] == created["token"]
+    assert validate_sr_number(found["service_request_id"])
+    (sr,) = (await api.get(f"{BASE}/requests/{found['service_request_id']}.json")).json()
+    assert sr["service_code"] == "consumer-complaint"
+
+
+async def test_given_a_filed_sr_then_readable_by_id_without_personal_data(
     api: httpx.AsyncClient,
 ) -> None:
     created = await file_request(api)
@@ -134,8 +157,6 @@ async def test_given_a_filed_sr_then_readable_by_id_and_token_without_personal_d
     for private in ("Ada", "ada@example.org", "555", "0123"):
         assert private not in text
 
-    tokens = (await api.get(f"{BASE}/tokens/{created['token']}.json")).json()
-    assert tokens == [{"service_request_id": sr_id, "token": created["token"]}]
     assert (await api.get(f"{BASE}/tokens/nope.json")).status_code == 404
     assert (await api.get(f"{BASE}/requests/311000000000.json")).status_code == 404
 

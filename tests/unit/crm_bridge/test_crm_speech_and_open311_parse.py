@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,8 +17,9 @@ from line311.crm_bridge.open311.parse import (
     parse_new_request,
     parse_search,
 )
-from line311.crm_bridge.open311.render import to_xml
+from line311.crm_bridge.open311.render import filed_request_dict, to_xml
 from line311.crm_bridge.speech import MAX_SPOKEN, speakable, spoken_digits
+from line311.db.service_requests import ServiceRequest
 from line311.db.services import Service
 
 CATALOGUE = {s.service_code: s for s in SEED_SERVICES}
@@ -193,3 +195,26 @@ def test_the_seeded_catalogue_is_consistent() -> None:
         assert service.agency
         orders = [a.order for a in service.attributes]
         assert len(orders) == len(set(orders)), service.service_code
+
+
+@pytest.mark.parametrize(
+    ("service_type", "identifier"),
+    [("realtime", {"service_request_id": "311000000011"}), ("batch", {"token": "tok"}),
+     ("blackbox", {})],
+)  # fmt: skip
+def test_a_filed_request_is_answered_with_its_id_or_its_token_never_both(
+    service_type: str, identifier: dict[str, str]
+) -> None:
+    now = datetime(2025, 1, 27, 14, 0, tzinfo=UTC)
+    sr = ServiceRequest(
+        sr_number="311000000011", token="tok", service_code="pothole", service_name="Pothole",
+        status="open", status_notes=None, description=None, agency_responsible="DOT",
+        service_notice="Soon.", requested_at=now, updated_at=now, expected_at=None,
+        address=None, address_id="1", zipcode=None, lat=None, long=None, media_url=None,
+        channel="ONLINE", attributes={}, caller_hash=None, call_id=None, account_id="a1",
+        device_id=None, first_name=None, last_name=None, email=None,
+    )  # fmt: skip
+
+    body = filed_request_dict(sr, service_type)
+
+    assert body == {**identifier, "service_notice": "Soon.", "account_id": "a1"}

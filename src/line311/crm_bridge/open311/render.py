@@ -31,6 +31,7 @@ from line311.privacy import redact_contacts
 
 __all__ = [
     "REDACTED_FIELDS",
+    "filed_request_dict",
     "iso",
     "render",
     "request_dict",
@@ -78,6 +79,20 @@ def service_definition_dict(service: Service) -> dict[str, Any]:
         "service_code": service.service_code,
         "attributes": [a.to_dict() for a in service.attributes],
     }
+
+
+def filed_request_dict(sr: ServiceRequest, service_type: str) -> dict[str, Any]:
+    """The answer to ``POST requests``, by the service's Open311 ``type``: a ``realtime``
+    service gives the ``service_request_id``, a ``batch`` one a ``token`` (never both, as the
+    spec says), a ``blackbox`` one neither."""
+    body: dict[str, Any] = {}
+    if service_type == "realtime":
+        body["service_request_id"] = sr.sr_number
+    elif service_type == "batch":
+        body["token"] = sr.token
+    body["service_notice"] = sr.service_notice
+    body["account_id"] = sr.account_id
+    return body
 
 
 def request_dict(sr: ServiceRequest) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from line311.crm_bridge.open311.parse import (
     parse_search,
 )
 from line311.crm_bridge.open311.render import (
+    filed_request_dict,
     render,
     request_dict,
     search_response,
@@ -32,7 +33,7 @@ from line311.crm_bridge.open311.render import (
 )
 from line311.db.errors import DbError, DbUnavailable
 from line311.db.service_requests import ServiceRequestStore, UnknownService
-from line311.db.services import ServiceCatalogue
+from line311.db.services import Service, ServiceCatalogue
 
 __all__ = ["open311_router"]
 
@@ -152,21 +153,22 @@ def open311_router(
             request.headers.get("authorization")
         )
         await run_in_threadpool(authorise, api_key or None)
+        found: list[Service] = []
+
+        def find_service(code: str) -> Service | None:
+            service = catalogue.get(code)
+            if service is not None:
+                found.append(service)
+            return service
+
         try:
-            new = await run_in_threadpool(parse_new_request, fields, catalogue.get, hash_phone)
+            new = await run_in_threadpool(parse_new_request, fields, find_service, hash_phone)
             sr = await run_in_threadpool(requests.create, new)
         except Open311Error as exc:
             raise _refuse(exc) from None
         except UnknownService as exc:
             raise ApiError(404, "open311", str(exc)) from None
-        body = [
-            {
-                "service_request_id": sr.sr_number,
-                "token": sr.token,
-                "service_notice": sr.service_notice,
-                "account_id": sr.account_id,
-            }
-        ]
+        body = [filed_request_dict(sr, found[-1].type)]
         return render(body, xml=xml, root="service_requests", status=201)
 
     @router.get("/requests.{fmt}")
