@@ -244,6 +244,17 @@ async def test_search_filters_by_code_status_ids_and_window(api: httpx.AsyncClie
     assert [r.findtext("service_request_id") for r in xml.findall("request")] == [b, a]
 
 
+async def test_search_parameters_given_empty_are_ignored(api: httpx.AsyncClient) -> None:
+    sr_id = (await file_request(api))["service_request_id"]
+    empty = {"service_request_id": "", "service_code": "", "start_date": "", "end_date": "",
+             "status": "", "jurisdiction_id": ""}  # fmt: skip
+
+    response = await api.get(f"{BASE}/requests.json", params=empty)
+
+    assert response.status_code == 200, response.text
+    assert [r["service_request_id"] for r in response.json()] == [sr_id]
+
+
 @pytest.mark.parametrize(
     "params",
     [

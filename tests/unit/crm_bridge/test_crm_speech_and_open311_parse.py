@@ -181,6 +181,14 @@ def test_search_lists_are_comma_separated() -> None:
     assert params.statuses == ("open", "closed")
 
 
+def test_search_parameters_given_empty_are_as_if_not_given() -> None:
+    # GeoReport v2, "Optional Arguments": an empty parameter is one not declared
+    names = ("service_request_id", "service_code", "start_date", "end_date", "status")
+    empty = dict.fromkeys((*names, "jurisdiction_id"), "")
+    assert parse_search(empty) == parse_search({})
+    assert parse_search({"start_date": " ", "status": "open"}) == parse_search({"status": "open"})
+
+
 def test_xml_lists_are_named_by_their_singular() -> None:
     xml = to_xml("service_requests", [{"service_request_id": "1", "lat": None, "ok": True}])
     assert "<service_requests><request><service_request_id>1</service_request_id>" in xml

@@ -272,11 +272,16 @@ def _csv(raw: str | None) -> tuple[str, ...]:
 
 
 def parse_search(query: Mapping[str, str]) -> SearchParams:
-    """GET requests query parameters (comma-separated lists allowed)."""
+    """GET requests query parameters (comma-separated lists allowed).
+
+    A parameter given empty is one not given (GeoReport v2, "Optional Arguments"):
+    ``start_date=`` is no start date, not a bad one.
+    """
     _refuse_unsafe({k: [v] for k, v in query.items()})
     unknown = sorted(k for k in query if k not in _SEARCH_KEYS)
     if unknown:
         raise Open311Error(400, f"unknown parameter(s): {', '.join(unknown[:5])}")
+    query = {k: v for k, v in query.items() if v.strip()}
     ids = _csv(query.get("service_request_id"))
     codes = _csv(query.get("service_code"))
     statuses = _csv(query.get("status"))
