@@ -242,6 +242,13 @@ async def test_search_filters_by_code_status_ids_and_window(api: httpx.AsyncClie
     assert ids(await api.get(f"{BASE}/requests.json", params=old)) == []
     xml = ET.fromstring((await api.get(f"{BASE}/requests.xml")).text)
     assert [r.findtext("service_request_id") for r in xml.findall("request")] == [b, a]
+    # a list parameter may also be declared more than once: each declaration counts
+    twice = [("status", "open"), ("status", "closed")]
+    assert ids(await api.get(f"{BASE}/requests.json", params=twice)) == [b, a]
+    codes = [("service_code", "pothole"), ("service_code", "heat-hot-water")]
+    assert ids(await api.get(f"{BASE}/requests.json", params=codes)) == [b, a]
+    numbers = [("service_request_id", a), ("service_request_id", b)]
+    assert sorted(ids(await api.get(f"{BASE}/requests.json", params=numbers))) == sorted([a, b])
 
 
 async def test_search_parameters_given_empty_are_ignored(api: httpx.AsyncClient) -> None:
@@ -263,10 +270,11 @@ async def test_search_parameters_given_empty_are_ignored(api: httpx.AsyncClient)
         {"start_date": "2025-02-01T00:00:00Z", "end_date": "2025-01-01T00:00:00Z"},
         {"status": "pending"},
         {"sort": "asc"},
+        [("start_date", "2025-01-01T00:00:00Z"), ("start_date", "2025-01-02T00:00:00Z")],
     ],
 )
 async def test_bad_search_parameters_are_open311_400s(
-    api: httpx.AsyncClient, params: dict[str, str]
+    api: httpx.AsyncClient, params: dict[str, str] | list[tuple[str, str]]
 ) -> None:
     response = await api.get(f"{BASE}/requests.json", params=params)
     assert response.status_code == 400

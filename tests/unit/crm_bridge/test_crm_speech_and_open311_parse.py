@@ -16,6 +16,7 @@ from line311.crm_bridge.open311.parse import (
     parse_form,
     parse_new_request,
     parse_search,
+    search_query,
 )
 from line311.crm_bridge.open311.render import filed_request_dict, to_xml
 from line311.crm_bridge.speech import MAX_SPOKEN, speakable, spoken_digits
@@ -179,6 +180,19 @@ def test_search_lists_are_comma_separated() -> None:
     params = parse_search({"service_code": "pothole, rodents", "status": "open,closed"})
     assert params.service_codes == ("pothole", "rodents")
     assert params.statuses == ("open", "closed")
+
+
+def test_search_lists_may_be_declared_more_than_once_and_other_parameters_not() -> None:
+    items = [("status", "open"), ("service_code", "pothole"), ("status", "closed"),
+             ("service_code", "rodents,noise-street"), ("start_date", "2025-01-01T00:00:00Z")]  # fmt: skip
+    params = parse_search(search_query(items))
+    assert params.statuses == ("open", "closed")
+    assert params.service_codes == ("pothole", "rodents", "noise-street")
+    for twice in ("start_date", "end_date", "jurisdiction_id"):
+        with pytest.raises(Open311Error, match=f"{twice} given more than once"):
+            search_query([(twice, "2025-01-01T00:00:00Z"), (twice, "2025-01-02T00:00:00Z")])
+    with pytest.raises(Open311Error, match="unknown parameter"):
+        parse_search(search_query([("page", "1"), ("page", "2")]))
 
 
 def test_search_parameters_given_empty_are_as_if_not_given() -> None:

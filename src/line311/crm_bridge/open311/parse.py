@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +37,7 @@ __all__ = [
     "parse_form",
     "parse_new_request",
     "parse_search",
+    "search_query",
     "validate_attributes",
 ]
 
@@ -269,6 +270,24 @@ def _csv(raw: str | None) -> tuple[str, ...]:
     if raw is None:
         return ()
     return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+_LIST_PARAMETERS = frozenset({"service_request_id", "service_code", "status"})
+
+
+def search_query(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Query parameters as `parse_search` takes them: a list parameter declared more than
+    once (``status=open&status=closed``) is the comma list of its values; any other
+    parameter declared twice is refused."""
+    query: dict[str, str] = {}
+    for key, value in items:
+        if key in query and key in _LIST_PARAMETERS:
+            query[key] = f"{query[key]},{value}"
+        elif key in query and key in _SEARCH_KEYS:
+            raise Open311Error(400, f"{key} given more than once")
+        else:  # an unknown parameter is refused by parse_search
+            query[key] = value
+    return query
 
 
 def parse_search(query: Mapping[str, str]) -> SearchParams:

@@ -22,6 +22,7 @@ from line311.crm_bridge.open311.parse import (
     parse_form,
     parse_new_request,
     parse_search,
+    search_query,
 )
 from line311.crm_bridge.open311.render import (
     filed_request_dict,
@@ -176,7 +177,7 @@ def open311_router(
         """Search SRs (Open311 ``GET requests``): last 90 days by default, at most 1000."""
         xml = _xml(fmt)
         try:
-            params = parse_search(dict(request.query_params))
+            params = parse_search(search_query(request.query_params.multi_items()))
             found = requests.search_public(
                 sr_numbers=params.sr_numbers,
                 service_codes=params.service_codes,
