@@ -10,11 +10,15 @@ and a caller can key one back on the phone. A random ``token`` is issued too (Op
 
 Searches follow Open311 GeoReport v2: at most 1000 results, newest first, ``requested_at``
 within a window that defaults to the last 90 days and may not span more than 90 days; when
-SR numbers are given, the other filters are ignored. `ServiceRequestStore.search_public` is
-the Open311 hot path: it reads only the `PUBLIC_FIELDS` (no personal data, no attributes to
-decode) as plain rows, up to 1000 of them per answer, with no object built per row. The SR
-values themselves (`ServiceRequest`, `NewServiceRequest`, `PUBLIC_FIELDS`) are in
-`line311.db.sr_values`; this module re-exports them as the store's API.
+SR numbers are given, the other filters are ignored. The window is taken on the time Open311
+shows, ``requested_datetime`` to the second: an SR filed at 14:00:00.6 reads 14:00:00, so a
+window ending at 14:00:00 holds it (and one starting at 14:00:00.5 does not).
+
+`ServiceRequestStore.search_public` is the Open311 hot path: it reads only the
+`PUBLIC_FIELDS` (no personal data, no attributes to decode) as plain rows, up to 1000 of
+them per answer, with no object built per row. The SR values themselves (`ServiceRequest`,
+`NewServiceRequest`, `PUBLIC_FIELDS`) are in `line311.db.sr_values`; this module re-exports
+them as the store's API.
 """
 
 from __future__ import annotations
@@ -76,6 +80,18 @@ _PG_PUBLIC_COLUMNS = tuple(
 )
 """`_PUBLIC_COLUMNS` for PostgreSQL: instants already formatted as ``iso`` writes them
 (to the second, ``+00:00``), so that no datetime is built in Python on the hot path."""
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def _whole_second_down(value: datetime) -> datetime:
+    return value.replace(microsecond=0)
+
+
+def _whole_second_up(value: datetime) -> datetime:
+    down = value.replace(microsecond=0)
+    return down if down == value else down + _SECOND
 
 
 def _to_sr(row: ServiceRequestRow, service_name: str) -> ServiceRequest:
@@ -267,7 +283,10 @@ class ServiceRequestStore:
             query = query.where(_SRS.c.sr_number.in_(list(sr_numbers)))
         else:
             start, end = self.window(start, end)
-            query = query.where(_SRS.c.requested_at >= start, _SRS.c.requested_at <= end)
+            query = query.where(
+                _SRS.c.requested_at >= _whole_second_up(start),
+                _SRS.c.requested_at < _whole_second_down(end) + _SECOND,
+            )
             if service_codes:
                 query = query.where(_SRS.c.service_code.in_(list(service_codes)))
             if statuses:

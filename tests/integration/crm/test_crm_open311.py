@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import Engine
 
 from line311.call.srnumber import validate_sr_number
+from line311.crm_bridge.catalogue import SEED_SERVICES
+from line311.crm_bridge.open311.parse import parse_datetime
+from line311.crm_bridge.open311.render import request_dict
+from line311.db.engine import make_session_factory
+from line311.db.service_requests import NewServiceRequest, ServiceRequestStore
+from line311.db.services import ServiceCatalogue
 
-from .conftest import API_KEY, OPEN311_KEY
+from .conftest import API_KEY, OPEN311_KEY, T0
 
 pytestmark = pytest.mark.integration
 
@@ -260,6 +268,31 @@ async def test_search_parameters_given_empty_are_ignored(api: httpx.AsyncClient)
 
     assert response.status_code == 200, response.text
     assert [r["service_request_id"] for r in response.json()] == [sr_id]
+
+
+@pytest.mark.parametrize("fraction", [0, 600_000])
+def test_a_search_finds_an_sr_when_its_shown_requested_datetime_is_in_the_window(
+    engine: Engine, fraction: int
+) -> None:
+    # requested_datetime is shown to the second: an SR filed at 14:00:00.6 reads 14:00:00,
+    # and a window ending at 14:00:00 (start_date=end_date=it) must hold it
+    sessions = make_session_factory(engine)
+    ServiceCatalogue(sessions).seed(SEED_SERVICES)
+    store = ServiceRequestStore(sessions, clock=lambda: T0 + timedelta(microseconds=fraction))
+    sr = store.create(NewServiceRequest(service_code="dirty-conditions", address_id="1"))
+    shown = parse_datetime("end_date", request_dict(sr)["requested_datetime"])
+    assert shown == T0
+    second = timedelta(seconds=1)
+
+    def found(start: datetime | None, end: datetime | None) -> list[str]:
+        return [row[0] for row in store.search_public(start=start, end=end)]
+
+    assert found(shown, shown) == [sr.sr_number]
+    assert found(None, shown) == [sr.sr_number]
+    assert found(shown, None) == [sr.sr_number]
+    assert found(shown - second, shown - second / 2) == []
+    assert found(shown + second / 2, shown + second) == []
+    assert found(shown + second, None) == []
 
 
 @pytest.mark.parametrize(
