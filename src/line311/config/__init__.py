@@ -191,7 +191,7 @@ class Settings(
         return tuple(sources)
 
     # ------------------------------------------------------------------ validation
-    @field_validator("ari_url", "crm_url", "crm_webhook_url")
+    @field_validator("ari_url", "crm_url", "crm_webhook_url", "open311_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
         if not value:

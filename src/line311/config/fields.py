@@ -464,6 +464,23 @@ class CrmSettings(BaseModel):
     crm_webhook_max_attempts: int = Field(
         default=8, ge=1, le=100, description="Deliveries tried before a record is dead-lettered."
     )
+    open311_url: str = Field(
+        default="",
+        description="Public URL of the Open311 GeoReport v2 API that /open311/discovery names "
+        "(e.g. https://api.city.gov/open311/v2); empty: the URL the discovery was asked at.",
+    )
+    open311_contact: str = Field(
+        default="Questions about this API: call 311.",
+        min_length=1,
+        max_length=500,
+        description="Open311 discovery: how to reach the API's maintainers (public).",
+    )
+    open311_key_service: str = Field(
+        default="An API key to file service requests is issued by the 311 line's operator.",
+        min_length=1,
+        max_length=500,
+        description="Open311 discovery: how to get an API key (public).",
+    )
 
 
 class SuperviseSettings(BaseModel):

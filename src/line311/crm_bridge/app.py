@@ -7,7 +7,7 @@ behind: the error says ``run: line311 db upgrade``.
 
 Routes: ``/v1/calls`` (call records; ``/v1/calls/batch`` for many in one transaction),
 ``/v1/sr`` (SR filing and the IVR's status lookup), ``/v1/screen-pops`` (call context for CCR
-desktops), ``/open311/v2/`` (GeoReport v2).
+desktops), ``/open311/v2/`` (GeoReport v2) and ``/open311/discovery`` (its Service Discovery).
 
 Auth (`line311.crm_bridge.auth`): every ``/v1`` route needs ``Authorization: Bearer <key>``
 of a scope the route allows (``crm_api_key`` is the bootstrap ``controller`` key; others are
@@ -29,6 +29,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI
@@ -46,7 +47,7 @@ from line311.crm_bridge.http import (
     install_error_handlers,
     refuse_unsafe_request_text,
 )
-from line311.crm_bridge.open311.routes import open311_router
+from line311.crm_bridge.open311.routes import discovery_router, open311_router
 from line311.crm_bridge.outbox import DeliveryPolicy, OutboxWorker
 from line311.crm_bridge.routes_calls import calls_router
 from line311.crm_bridge.routes_sr import sr_router
@@ -193,6 +194,15 @@ def create_app(
     )
     app.include_router(
         open311_router(catalogue, requests, authorise=open311_authorise, hash_phone=hash_phone)
+    )
+    app.include_router(
+        discovery_router(
+            # the catalogue is seeded as the bridge starts: clients refresh what they cached
+            changeset=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            contact=settings.open311_contact,
+            key_service=settings.open311_key_service,
+            url=settings.open311_url,
+        )
     )
     return app
 

@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from line311.call.srnumber import validate_sr_number
+from line311.config import Settings
+from line311.crm_bridge.app import create_app
 from line311.crm_bridge.catalogue import SEED_SERVICES
 from line311.crm_bridge.open311.parse import parse_datetime
 from line311.crm_bridge.open311.render import request_dict
@@ -47,6 +49,63 @@ async def file_request(api: httpx.AsyncClient, **changes: Any) -> dict[str, Any]
     assert response.status_code == 201, response.text
     (body,) = response.json()
     return dict(body)
+
+
+GEOREPORT_V2 = "http://wiki.open311.org/GeoReport_v2"
+
+
+async def test_the_discovery_document_names_the_georeport_v2_endpoint_in_json_and_xml(
+    api: httpx.AsyncClient,
+) -> None:
+    response = await api.get("/open311/discovery.json")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"changeset", "contact", "key_service", "endpoints"}
+    assert all(body[k] for k in ("changeset", "contact", "key_service"))
+    (endpoint,) = body["endpoints"]
+    assert endpoint == {
+        "specification": GEOREPORT_V2,
+        "url": f"http://bridge.test{BASE}",
+        "changeset": body["changeset"],
+        "type": "production",
+        "formats": ["text/xml", "application/json"],
+    }
+    assert (await api.get(f"{endpoint['url']}/services.json")).status_code == 200
+
+    xml = await api.get("/open311/discovery.xml")
+    assert xml.status_code == 200
+    assert xml.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(xml.content)
+    assert root.tag == "discovery"
+    assert {c.tag: c.text for c in root if c.tag != "endpoints"} == {
+        k: body[k] for k in ("changeset", "contact", "key_service")
+    }
+    element = root.find("endpoints/endpoint")
+    assert element is not None
+    assert element.findtext("specification") == GEOREPORT_V2
+    assert element.findtext("url") == endpoint["url"]
+    assert [f.text for f in element.findall("formats/format")] == endpoint["formats"]
+
+
+async def test_the_discovery_document_takes_the_public_url_and_texts_from_the_settings(
+    engine: Engine, settings: Settings
+) -> None:
+    settings = settings.model_copy(
+        update={
+            "open311_url": "https://api.city.example/311/open311/v2",
+            "open311_contact": "Mail api@city.example",
+            "open311_key_service": "Keys at https://city.example/keys",
+        }
+    )
+    app = create_app(settings, engine=engine)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://internal") as client:
+        body = (await client.get("/open311/discovery.json")).json()
+
+    assert body["contact"] == "Mail api@city.example"
+    assert body["key_service"] == "Keys at https://city.example/keys"
+    assert body["endpoints"][0]["url"] == "https://api.city.example/311/open311/v2"
 
 
 async def test_services_list_the_seeded_nyc_catalogue_with_agencies_groups_and_metadata(

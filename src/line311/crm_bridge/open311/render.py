@@ -30,7 +30,10 @@ from line311.db.services import Service
 from line311.privacy import redact_contacts
 
 __all__ = [
+    "FORMATS",
+    "GEOREPORT_V2",
     "REDACTED_FIELDS",
+    "discovery_dict",
     "filed_request_dict",
     "iso",
     "render",
@@ -46,7 +49,14 @@ _SINGULAR = {
     "attributes": "attribute",
     "values": "value",
     "errors": "error",
+    "endpoints": "endpoint",
+    "formats": "format",
 }
+
+GEOREPORT_V2 = "http://wiki.open311.org/GeoReport_v2"
+"""The specification token of GeoReport v2 in a discovery document."""
+FORMATS = ("text/xml", "application/json")
+"""The MIME types every Open311 route answers in (``.xml``, ``.json``)."""
 
 
 REDACTED_FIELDS = ("status_notes", "description")
@@ -60,6 +70,23 @@ def _public_text(value: str | None) -> str | None:
 def iso(value: datetime | None) -> str | None:
     """ISO-8601 with offset, to the second (what Open311 clients parse)."""
     return None if value is None else value.isoformat(timespec="seconds")
+
+
+def discovery_dict(*, changeset: str, contact: str, key_service: str, url: str) -> dict[str, Any]:
+    """The Open311 Service Discovery document: this bridge's one GeoReport v2 endpoint."""
+    endpoint = {
+        "specification": GEOREPORT_V2,
+        "url": url,
+        "changeset": changeset,
+        "type": "production",
+        "formats": list(FORMATS),
+    }
+    return {
+        "changeset": changeset,
+        "contact": contact,
+        "key_service": key_service,
+        "endpoints": [endpoint],
+    }
 
 
 def service_dict(service: Service) -> dict[str, Any]:

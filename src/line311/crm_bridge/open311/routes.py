@@ -1,4 +1,5 @@
-"""The Open311 GeoReport v2 router (``/open311/v2/...{.json|.xml}``).
+"""The Open311 GeoReport v2 router (``/open311/v2/...{.json|.xml}``) and its Service
+Discovery document (``/open311/discovery.{json|xml}``).
 
 GETs are public, as in the spec; ``POST requests`` needs an ``open311_client`` key, as the
 ``api_key`` form field (or ``Authorization: Bearer``): 403 otherwise, 429 when rate limited.
@@ -25,6 +26,7 @@ from line311.crm_bridge.open311.parse import (
     search_query,
 )
 from line311.crm_bridge.open311.render import (
+    discovery_dict,
     filed_request_dict,
     render,
     request_dict,
@@ -36,7 +38,7 @@ from line311.db.errors import DbError, DbUnavailable
 from line311.db.service_requests import ServiceRequestStore, UnknownService
 from line311.db.services import Service, ServiceCatalogue
 
-__all__ = ["open311_router"]
+__all__ = ["discovery_router", "open311_router"]
 
 _FORMATS = {"json": False, "xml": True}
 
@@ -106,6 +108,25 @@ async def _multipart_fields(request: Request, body: bytes) -> dict[str, list[str
                 raise ApiError(400, "open311", "file uploads are not accepted; use media_url")
             fields.setdefault(key, []).append(value)
     return fields
+
+
+def discovery_router(*, changeset: str, contact: str, key_service: str, url: str) -> APIRouter:
+    """``GET /open311/discovery.{json|xml}``: Open311 Service Discovery, which GeoReport v2
+    requires. ``url`` is the GeoReport v2 base URL it names; empty: the one this request
+    came to (``.../open311/v2``). ``changeset`` changes when the catalogue may have."""
+    router = APIRouter(prefix="/open311", tags=["open311"])
+
+    @router.get("/discovery.{fmt}")
+    def discovery(fmt: str, request: Request) -> Response:
+        """Where the GeoReport v2 endpoint is, its formats, and whom to ask for a key."""
+        xml = _xml(fmt)
+        endpoint = url or f"{str(request.base_url).rstrip('/')}/open311/v2"
+        body = discovery_dict(
+            changeset=changeset, contact=contact, key_service=key_service, url=endpoint
+        )
+        return render(body, xml=xml, root="discovery")
+
+    return router
 
 
 def open311_router(
