@@ -450,6 +450,30 @@ async def test_given_contacts_in_notes_and_description_then_public_gets_show_nei
             assert private not in response.text
 
 
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_given_contacts_typed_into_the_address_then_public_gets_show_the_address_without(
+    api: httpx.AsyncClient, fmt: str
+) -> None:
+    address = "350 5th Ave Apt 4B, New York, NY 10118 (buzz, or call 212-555-0147, ada@example.org)"
+    sr_id = (await file_request(api, address_string=address))["service_request_id"]
+
+    anonymous = {"Authorization": ""}
+    single = await api.get(f"{BASE}/requests/{sr_id}.{fmt}", headers=anonymous)
+    search = await api.get(f"{BASE}/requests.{fmt}", headers=anonymous)
+
+    for response in (single, search):
+        assert response.status_code == 200
+        if fmt == "json":
+            (sr,) = response.json()
+        else:
+            sr = {c.tag: c.text for c in ET.fromstring(response.content).findall("request/*")}
+        assert sr["address"] == (
+            "350 5th Ave Apt 4B, New York, NY 10118 (buzz, or call [removed], [removed])"
+        )
+        for private in ("555", "0147", "ada@"):
+            assert private not in response.text
+
+
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 

@@ -10,8 +10,8 @@ Search answers (up to 1000 SRs) skip the per-row objects: `search_response` turn
 second, with their ``+00:00`` offset, as `iso` writes them), or into XML through the same
 dicts as `request_dict` makes.
 
-GETs are public, so the free text of an SR (`REDACTED_FIELDS`: its description and status
-notes) goes out through `line311.privacy.redact_contacts`: phone numbers and e-mail
+GETs are public, so the free text of an SR (`REDACTED_FIELDS`: its description, status
+notes and address) goes out through `line311.privacy.redact_contacts`: phone numbers and e-mail
 addresses typed into it read ``[removed]``.
 """
 
@@ -59,8 +59,9 @@ FORMATS = ("text/xml", "application/json")
 """The MIME types every Open311 route answers in (``.xml``, ``.json``)."""
 
 
-REDACTED_FIELDS = ("status_notes", "description")
-"""Public fields of free text, shown without phone numbers and e-mail addresses."""
+REDACTED_FIELDS = ("status_notes", "description", "address")
+"""Public fields of free text, shown without phone numbers and e-mail addresses (an
+``address_string`` is typed by whoever files the SR, and may carry a way to reach them)."""
 
 
 def _public_text(value: str | None) -> str | None:
@@ -136,7 +137,7 @@ def request_dict(sr: ServiceRequest) -> dict[str, Any]:
         "requested_datetime": iso(sr.requested_at),
         "updated_datetime": iso(sr.updated_at),
         "expected_datetime": iso(sr.expected_at),
-        "address": sr.address,
+        "address": _public_text(sr.address),
         "address_id": sr.address_id,
         "zipcode": sr.zipcode,
         "lat": sr.lat,
