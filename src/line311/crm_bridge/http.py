@@ -25,6 +25,7 @@ from line311.db.errors import DbError, DbUnavailable, RecordRefused, SchemaNotCu
 from line311.text import is_safe_text
 
 __all__ = [
+    "OPEN311_JSON",
     "OPEN311_PREFIX",
     "BodySizeLimit",
     "bearer_token",
@@ -40,6 +41,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 OPEN311_PREFIX = "/open311/"
+OPEN311_JSON = "application/json; charset=utf-8"
+"""The Content-Type of Open311's JSON, as GeoReport v2 shows it (XML: text/xml; charset=utf-8)."""
 
 _STATUS_IDS = {
     400: "bad-request",
@@ -111,6 +114,7 @@ def open311_errors(
         [{"code": status, "description": description}],
         status_code=status,
         headers=dict(headers or {}),
+        media_type=OPEN311_JSON,
     )
 
 

@@ -373,6 +373,31 @@ async def test_bad_search_parameters_are_open311_400s(
     assert response.json()[0]["code"] == 400
 
 
+async def test_every_answer_names_its_utf8_charset_as_the_spec_shows(
+    api: httpx.AsyncClient,
+) -> None:
+    sr_id = (await file_request(api))["service_request_id"]
+    responses = [
+        await api.get("/open311/discovery.json"),
+        await api.get(f"{BASE}/services.json"),
+        await api.get(f"{BASE}/services/pothole.json"),
+        await api.get(f"{BASE}/services/teleportation.json"),
+        await api.post(f"{BASE}/requests.json", data=heat_form()),
+        await api.post(f"{BASE}/requests.json", data=heat_form(api_key="wrong")),
+        await api.get(f"{BASE}/requests.json"),
+        await api.get(f"{BASE}/requests.json", params={"status": "pending"}),
+        await api.get(f"{BASE}/requests/{sr_id}.json"),
+        await api.get(f"{BASE}/tokens/nope.json"),
+    ]
+    for response in responses:
+        assert response.headers["content-type"] == "application/json; charset=utf-8", (
+            response.request.url
+        )
+    xml = await api.get(f"{BASE}/requests.xml")
+    assert xml.headers["content-type"] == "text/xml; charset=utf-8"
+    assert xml.text.startswith('<?xml version="1.0" encoding="utf-8"?>')
+
+
 async def test_an_unknown_format_is_404(api: httpx.AsyncClient) -> None:
     assert (await api.get(f"{BASE}/services.csv")).status_code == 404
 

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 from fastapi.responses import JSONResponse, Response
 
+from line311.crm_bridge.http import OPEN311_JSON
 from line311.db.service_requests import PUBLIC_FIELDS, ServiceRequest
 from line311.db.services import Service
 from line311.privacy import redact_contacts
@@ -174,7 +175,7 @@ def search_response(rows: Sequence[Sequence[Any]], *, xml: bool) -> Response:
     content = orjson.dumps(
         [dict(zip(keys, row, strict=True)) for row in public], option=orjson.OPT_OMIT_MICROSECONDS
     )
-    return Response(content, media_type="application/json")
+    return Response(content, media_type=OPEN311_JSON)
 
 
 def _text(value: Any) -> str:
@@ -207,4 +208,4 @@ def render(body: Any, *, xml: bool, root: str, status: int = 200) -> Response:
     """``body`` as JSON, or as XML under the element ``root``."""
     if xml:
         return Response(to_xml(root, body), status_code=status, media_type="text/xml")
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, media_type=OPEN311_JSON)
