@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from line311.crm_bridge.open311.parse import (
 from line311.crm_bridge.open311.render import filed_request_dict, to_xml
 from line311.crm_bridge.speech import MAX_SPOKEN, speakable, spoken_digits
 from line311.db.service_requests import ServiceRequest
-from line311.db.services import Service
+from line311.db.services import Service, ServiceAttribute
 
 CATALOGUE = {s.service_code: s for s in SEED_SERVICES}
 
@@ -112,6 +113,23 @@ def test_datetime_attributes_need_a_timezone() -> None:
             find,
             lambda p: None,
         )
+
+
+def test_an_attribute_that_only_informs_takes_no_input() -> None:
+    # GeoReport v2: variable=false "is only used to present information to the user"
+    notice = ServiceAttribute(
+        "notice", "Do not touch the wires.", datatype="text", required=True, order=2,
+        variable=False,
+    )  # fmt: skip
+    pothole = CATALOGUE["pothole"]
+    service = replace(pothole, attributes=(*pothole.attributes, notice))
+
+    def only(code: str) -> Service | None:
+        return service if code == "pothole" else None
+
+    assert parse_new_request(form(), only, lambda p: None).attributes == {"roadway": "street"}
+    given = form(**{"attribute[notice]": "ok"})
+    assert parse_new_request(given, only, lambda p: None).attributes == {"roadway": "street"}
 
 
 def test_a_form_body_is_percent_decoded_as_utf8() -> None:

@@ -4,10 +4,11 @@ Rules, from GeoReport v2 with line311's strictness: ``service_code`` and a locat
 and ``long``, or ``address_string``, or ``address_id``) are required; ``description`` is at
 most 4000 characters; ``attribute[code]`` values are checked against the service's attribute
 definitions (required ones present, list values among the keys, numbers numeric, datetimes
-ISO-8601 with a timezone); unknown fields are refused. A ``phone`` is turned into the keyed
-caller hash at once and never kept. Every field name and value must be safe text
-(`line311.text`: no control characters but tab/CR/LF), so the public ``requests.xml`` stays
-well-formed; datetimes must lie within years 1900-9998 in UTC.
+ISO-8601 with a timezone; an attribute with ``variable`` false only informs the user, so it
+takes no value and a value sent for it is not kept); unknown fields are refused. A
+``phone`` is turned into the keyed caller hash at once and never kept. Every field name and
+value must be safe text (`line311.text`: no control characters but tab/CR/LF), so the public
+``requests.xml`` stays well-formed; datetimes must lie within years 1900-9998 in UTC.
 
 Nothing is silently changed: a form body is decoded as strict UTF-8 (`parse_form`: bytes
 that are not UTF-8, raw or percent-escaped, are refused, not replaced by U+FFFD), and
@@ -168,11 +169,15 @@ def _attributes(form: Mapping[str, Sequence[str]], service: Service) -> dict[str
         definition = service.attribute(code)
         if definition is None:
             raise Open311Error(400, f"service {service.service_code} has no attribute {code!r}")
+        if not definition.variable:  # information shown to the user: no input to keep
+            continue
         if definition.datatype != "multivaluelist" and (is_multi or len(values) > 1):
             raise Open311Error(400, f"attribute[{code}] takes one value")
         given.setdefault(code, []).extend(v.strip() for v in values if v.strip())
     out: dict[str, Any] = {}
     for definition in service.attributes:
+        if not definition.variable:
+            continue
         values = given.get(definition.code, [])
         if not values:
             if definition.required:
