@@ -318,6 +318,20 @@ async def test_search_filters_by_code_status_ids_and_window(api: httpx.AsyncClie
     assert sorted(ids(await api.get(f"{BASE}/requests.json", params=numbers))) == sorted([a, b])
 
 
+async def test_an_api_key_sent_with_a_public_get_is_ignored(api: httpx.AsyncClient) -> None:
+    # GETs need no key, but client libraries commonly send theirs with every call
+    sr_id = (await file_request(api))["service_request_id"]
+    anonymous = {"Authorization": ""}
+    for key in (OPEN311_KEY, "not-a-key"):
+        params = {"api_key": key, "jurisdiction_id": "nyc.gov"}
+        search = await api.get(f"{BASE}/requests.json", params=params, headers=anonymous)
+        assert search.status_code == 200, search.text
+        assert [r["service_request_id"] for r in search.json()] == [sr_id]
+        for path in ("services.json", "services/pothole.json", f"requests/{sr_id}.json"):
+            response = await api.get(f"{BASE}/{path}", params=params, headers=anonymous)
+            assert response.status_code == 200, (path, response.text)
+
+
 async def test_search_parameters_given_empty_are_ignored(api: httpx.AsyncClient) -> None:
     sr_id = (await file_request(api))["service_request_id"]
     empty = {"service_request_id": "", "service_code": "", "start_date": "", "end_date": "",

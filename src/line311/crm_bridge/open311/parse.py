@@ -66,6 +66,7 @@ _PLAIN = {
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
 _SEARCH_KEYS = frozenset(
     {"service_request_id", "service_code", "start_date", "end_date", "status", "jurisdiction_id"}
+    | {"api_key"}  # not needed to read, but many clients send theirs with every call: ignored
 )
 
 
