@@ -346,8 +346,8 @@ next free worker, so the long ones start first and the short ones fill in at the
 of one worker ending alone on a long file. Seconds: each file's tests (setup included) in a
 two-worker run of every non-unit test (1377 s, half the sum of its tests (2630 s) + 62 s).
 ``make test`` runs the Makefile's TIMED_FILES first, in pytests of their own: the CPU ratios
-one after the other in one process, then the restarts, the desk pops and the browser, one
-at a time by default (TIMED_WORKERS); this order holds within each run."""
+one after the other in one process, then the restarts, the desk pops and the browser, on
+TIMED_WORKERS (2 by default); this order holds within each run."""
 
 
 def _file_rank(item: pytest.Item) -> int:
