@@ -53,6 +53,7 @@ from line311.ari.reloadable import Reloadable, content_registry, flow_registry
 from line311.call.commands import Enqueue, SrLookup, Transfer
 from line311.call.ports import Clock, SystemClock
 from line311.errors import Line311Error
+from line311.ivr.alert_nodes import alert_target_nodes
 from line311.ivr.alerts import PushedAlert, as_pushed, shift_clock
 from line311.ivr.content import Content, info_for
 from line311.ivr.flow import Flow, PromptSource
@@ -215,8 +216,9 @@ class IvrEdge(Handoffs):
 
     # ------------------------------------------------------------------ reloads
     def loaded(self) -> dict[str, Any]:
-        """What is loaded: the flow's and the content's identity, file and last error, and
-        today's self-service facts (the body of ``GET /api/flows``)."""
+        """What is loaded: the flow's and the content's identity, file and last error, the
+        nodes a pushed alert may target, and today's self-service facts (the body of
+        ``GET /api/flows``)."""
         flow, content = self.flows.current, self.content.current
         return {
             "flow": {
@@ -225,6 +227,7 @@ class IvrEdge(Handoffs):
                 "fingerprint": flow.fingerprint[:12],
                 "file": self.flows.path.name,
                 "last_error": self.flows.last_error,
+                "alert_nodes": alert_target_nodes(flow),
             },
             "content": {
                 "version": content.version,

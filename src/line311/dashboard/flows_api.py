@@ -1,6 +1,7 @@
 """HTTP API of the IVR's flow and content files, mounted under ``/api/flows``.
 
     GET   /api/flows          what is loaded: flow and content identity, file, last error,
+                              the nodes a pushed alert may target (``flow.alert_nodes``),
                               today's self-service facts
     POST  /api/flows/reload   reload both; each is swapped in only if it validates
                               (200 with the report, or 422 ``flow-reload-refused``)

@@ -101,6 +101,9 @@ async def test_given_the_reload_router_when_posted_then_it_answers_200_or_422_wi
     assert "funday" in refused.json()["details"]["content"]["error"]
     assert current["content"]["version"] == 3
     assert "funday" in current["content"]["last_error"]
+    # what an alert may target (docs/alerts.md): not the greeting, not the alerts node
+    assert "parking" in current["flow"]["alert_nodes"]
+    assert not {"greeting", "alerts"} & set(current["flow"]["alert_nodes"])
 
 
 async def test_given_the_watcher_when_a_file_changes_then_it_is_reloaded(tmp_path: Path) -> None:
