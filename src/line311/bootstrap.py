@@ -410,6 +410,9 @@ async def controller_part(
             alerts_provider=lambda wall: scheduler.call_alerts(datetime.fromtimestamp(wall, UTC)),
             clock=clock,
         )
+        # an alert's node is checked against the flow new calls run (reloads included);
+        # the alerts API of a dashboard process is forwarded here
+        alert_service.flow = lambda: ivr.flows.current
 
         def to_hub(event: object) -> None:
             hub.publish(cast("Fact", event))  # the queue runtime emits queue events only

@@ -1,6 +1,7 @@
 """The alerts API in process (httpx ASGI transport) on SQLite and PostgreSQL, with real
 ffmpeg and espeak-ng: uploads and TTS give 8 kHz WAVs, bad uploads 415/422, four-eyes,
-withdrawal, read-only role, and the SSE feed of CCR messages."""
+withdrawal, read-only role, nodes checked against the IVR flow, and the SSE feed of CCR
+messages."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from line311.dashboard.alerts_api import create_alerts_router
 from line311.db import make_session_factory
+from line311.ivr.flow import default_flow, load_flow
 from line311.messaging.alert_service import AlertService
 from line311.messaging.alert_store import AlertStore
 from line311.messaging.audio import read_wav_info
@@ -82,7 +84,11 @@ async def api(engine: Engine, tmp_path: Path) -> AsyncIterator[Api]:  # noqa: F8
         tts_cache=TtsCache(tmp_path / "tts"),
     )
     service = AlertService(
-        AlertStore(make_session_factory(engine)), files, clock=clock, tts_engine=EspeakEngine
+        AlertStore(make_session_factory(engine)),
+        files,
+        clock=clock,
+        tts_engine=EspeakEngine,
+        flow=default_flow,  # the shipped flow: greeting, alerts, language, main, parking...
     )
     feed = AlertFeed()
     scheduler = AlertScheduler(service, feed, clock=clock)
@@ -195,6 +201,71 @@ async def test_given_a_bad_body_when_creating_then_422_names_the_field(api: Api)
     assert response.status_code == 422
     assert response.json()["error_id"] == "invalid-request"
     assert response.json()["details"][0]["loc"][0] == "languages"
+
+
+async def test_given_a_node_the_flow_does_not_have_when_creating_then_422_names_the_field_and_the_nodes(
+    api: Api,
+):
+    response = await api.call("POST", "", json={**BODY, "node": "parkign"})
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error_id"] == "invalid-node"
+    assert body["message"].startswith("node: the IVR flow 'nyc311' has no node 'parkign'")
+    assert "parking" in body["message"]
+    details = body["details"]
+    assert (details["field"], details["node"], details["reason"]) == ("node", "parkign", "unknown")
+    assert details["flow"] == "nyc311"
+    assert "parking" in details["known_nodes"]
+    assert not {"greeting", "alerts"} & set(details["known_nodes"])
+    assert (await api.call("GET", "")).json()["alerts"] == []  # nothing was made
+
+
+async def test_given_the_greeting_node_when_creating_then_422_says_to_leave_the_node_out(
+    api: Api,
+):
+    response = await api.call("POST", "", json={**BODY, "node": "greeting"})
+
+    assert response.status_code == 422
+    assert response.json()["error_id"] == "invalid-node"
+    assert response.json()["details"]["reason"] == "start"
+    assert "right after the greeting: leave the node out" in response.json()["message"]
+    made = await api.call("POST", "", json=BODY)  # without a node: after the greeting
+    assert made.status_code == 201
+    assert made.json()["node"] is None
+
+
+async def test_given_a_language_only_alert_at_the_language_menu_then_422_before_language(
+    api: Api,
+):
+    response = await api.call("POST", "", json={**BODY, "node": "language", "languages": ["es"]})
+
+    assert response.status_code == 422
+    assert response.json()["details"]["reason"] == "before-language"
+
+
+async def test_given_a_menu_node_when_creating_then_201_and_an_approval_checks_it_again(
+    api: Api,
+):
+    alert_id = await create(api, node="parking", languages=["es"])
+    assert (await api.call("GET", f"/{alert_id}")).json()["node"] == "parking"
+    await api.call("POST", f"/{alert_id}/synthesize", json={})
+    await api.call("POST", f"/{alert_id}/submit")
+    # the flow is reloaded without the parking node before the approval
+    flow = default_flow()
+    api.service.flow = lambda: load_flow(
+        "flow: lean\nversion: 1\nstart: greeting\nnodes:\n"
+        "  greeting: {kind: play, prompts: [greeting], next: end}\n"
+        "  end: {kind: hangup}\n  representative: {kind: queue, topic: general}\n"
+    )
+    refused = await api.call("POST", f"/{alert_id}/approve", user="bob")
+    assert refused.status_code == 422
+    assert refused.json()["details"]["known_nodes"] == ["end", "representative"]
+    assert (await api.call("GET", f"/{alert_id}")).json()["state"] == "pending_approval"
+    api.service.flow = lambda: flow
+    approved = await api.call("POST", f"/{alert_id}/approve", user="bob")
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["state"] == "approved"
 
 
 async def test_given_an_operations_user_when_acting_then_403_but_reading_works(api: Api):

@@ -1,7 +1,9 @@
 """`line311 alerts ...`: pushed alerts from the command line.
 
 ``list``, ``show``, ``create`` (typed text, synthesised with TTS), ``submit``, ``approve``,
-``reject``, ``withdraw``, and ``set-pin`` for the supervisor phone line. The acting
+``reject``, ``withdraw``, and ``set-pin`` for the supervisor phone line. ``create --node``
+is checked against the configured IVR flow file (``flow_file``): a node callers would not
+hear the alert at is refused with exit status 2, naming the nodes it can target. The acting
 supervisor is ``--by`` (default: the login name); every step lands in the alert's audit log.
 Times are ISO 8601 (a time without a zone is the city's local time, setting ``timezone``,
 whatever the machine's own zone), ``now``, or ``+90m`` / ``+2h`` / ``+1d`` from now. A running
@@ -77,6 +79,20 @@ def _line(alert: object) -> str:
     )
 
 
+def _audience(alert: object) -> str:
+    """Who hears an IVR alert, and when (docs/alerts.md, "Who hears an alert")."""
+    from line311.messaging.alerts import Alert
+
+    assert isinstance(alert, Alert)
+    target = alert.targeting
+    langs = ", ".join(sorted(target.languages))
+    if target.node is not None:
+        return f"entering node {target.node}" + (f", in {langs}" if langs else "")
+    if langs:
+        return f"of {langs}, right after the language choice"
+    return "every caller, right after the greeting"
+
+
 @app.command("list")
 def list_(
     ctx: typer.Context,
@@ -123,6 +139,8 @@ def show(ctx: typer.Context, alert_id: str, as_json: JsonOption = False) -> None
         return
     typer.echo(_line(alert))
     typer.echo(f"  author {alert.author}, approved by {alert.approved_by or '-'}")
+    if alert.kind.for_callers:
+        typer.echo(f"  callers: {_audience(alert)}")
     if alert.ccr_text:
         typer.echo(f"  CCR message: {alert.ccr_text}")
     for lang, text in sorted(alert.texts.items()):
@@ -161,11 +179,20 @@ def create(
     language: Annotated[
         list[str] | None, typer.Option("--language", "-l", help="Only callers of these.")
     ] = None,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node",
+            help="Only callers entering this node of the IVR flow, on entering it "
+            "(not the greeting: without --node every caller hears it right after it).",
+        ),
+    ] = None,
     submit: Annotated[bool, typer.Option("--submit", help="Submit for approval.")] = False,
     by: ByOption = "",
 ) -> None:
     """Create an alert from typed text (synthesised with TTS); optionally submit it."""
     from line311.messaging.alerts import AlertKind
+    from line311.messaging.errors import InvalidAlertNode
 
     texts = {
         lang: value
@@ -191,17 +218,21 @@ def create(
     service = _service(ctx)
     now = service.now()
     actor = _by(by)
-    alert = service.create(
-        actor=actor,
-        title=title,
-        kind=alert_kind,
-        starts_at=parse_when(start, now, city).astimezone(UTC),
-        ends_at=parse_when(end, now, city).astimezone(UTC),
-        priority=priority,
-        languages=language or (),
-        texts=texts,
-        ccr_text=ccr_text or (title if alert_kind.for_ccrs else ""),
-    )
+    try:
+        alert = service.create(
+            actor=actor,
+            title=title,
+            kind=alert_kind,
+            starts_at=parse_when(start, now, city).astimezone(UTC),
+            ends_at=parse_when(end, now, city).astimezone(UTC),
+            priority=priority,
+            languages=language or (),
+            node=node,
+            texts=texts,
+            ccr_text=ccr_text or (title if alert_kind.for_ccrs else ""),
+        )
+    except InvalidAlertNode as exc:  # checked against the configured flow file
+        raise typer.BadParameter(str(exc).removeprefix("node: "), param_hint="'--node'") from None
     if texts and alert_kind.for_callers:
         for asset in service.synthesize(alert.id, actor=actor):
             typer.echo(f"audio {asset.language}: {asset.duration:.1f} s")
@@ -212,8 +243,13 @@ def create(
 
 def _act(ctx: typer.Context, action: str, alert_id: str, by: str, note: str) -> None:
     from line311.messaging.alerts import Action
+    from line311.messaging.errors import InvalidAlertNode
 
-    alert = _service(ctx).act(alert_id, Action(action), actor=_by(by), note=note)
+    try:
+        alert = _service(ctx).act(alert_id, Action(action), actor=_by(by), note=note)
+    except InvalidAlertNode as exc:  # approving: its node has left the flow since
+        typer.echo(f"error: alert {alert_id}: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(_line(alert))
 
 

@@ -20,8 +20,14 @@ on every action). The service and the feed come as arguments or, when not given,
 Errors are ``{"error_id", "message", "details"}``: 404 ``alert-not-found``, 409
 ``illegal-transition`` / ``alert-conflict``, 403 ``forbidden`` / ``four-eyes``, 413
 ``body-too-large``, 415 ``unsupported-media-type``, 422 ``invalid-request`` /
-``audio-corrupt`` / ``audio-too-short`` / ``audio-silent`` / ``audio-too-long``, 503
-``tts-unavailable`` / ``database-unavailable``.
+``invalid-node`` / ``audio-corrupt`` / ``audio-too-short`` / ``audio-silent`` /
+``audio-too-long``, 503 ``tts-unavailable`` / ``database-unavailable``.
+
+``invalid-node``: the ``node`` of a new alert (or of one being approved) is not a node of
+the IVR flow callers can hear it at (a typo, the greeting, the ``alerts`` node, or a node
+before the language choice with languages); ``details`` has ``field`` (``"node"``),
+``node``, ``reason`` (``unknown`` / ``start`` / ``alerts`` / ``before-language``), ``flow``
+and ``known_nodes`` (the nodes an alert may target; also in ``GET /api/flows``).
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from line311.messaging.errors import (
     AudioRejected,
     FourEyesViolation,
     IllegalTransition,
+    InvalidAlertNode,
     TtsError,
     UnsupportedAudio,
 )
@@ -121,6 +128,10 @@ def _map(exc: Exception) -> JSONResponse:
         return error(415, "unsupported-media-type", str(exc))
     if isinstance(exc, AudioRejected):
         return error(422, f"audio-{exc.reason}", str(exc), {"reason": exc.reason})
+    if isinstance(exc, InvalidAlertNode):
+        details = {"field": "node", "node": exc.node, "reason": exc.reason, "flow": exc.flow,
+                   "known_nodes": list(exc.nodes)}  # fmt: skip
+        return error(422, "invalid-node", str(exc), details)
     if isinstance(exc, TtsError):
         return error(503, "tts-unavailable", str(exc))
     if isinstance(exc, AlertError):

@@ -1,10 +1,11 @@
 """The alert service: what the API, the CLI and the phone line call.
 
 It reads an alert from the `AlertStore`, asks the pure lifecycle (`line311.messaging.alerts`)
-whether the action is allowed, saves the result with its audit entries, and keeps the audio
-files in step (`AlertAudioFiles`): approving publishes the alert's prompt files, withdrawal
-and expiry remove them. Every change is handed to the registered listeners (the scheduler
-wakes up, the SSE feed tells CCR desktops).
+whether the action is allowed (and, for an alert targeted at a node, the IVR flow whether
+callers can hear it there: `line311.ivr.alert_nodes`), saves the result with its audit
+entries, and keeps the audio files in step (`AlertAudioFiles`): approving publishes the
+alert's prompt files, withdrawal and expiry remove them. Every change is handed to the
+registered listeners (the scheduler wakes up, the SSE feed tells CCR desktops).
 
 Synchronous (SQLAlchemy and subprocesses): async callers run it in a thread.
 """
@@ -19,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from line311.errors import Line311Error
+from line311.ivr.alert_nodes import alert_target_nodes, node_refusal
 from line311.messaging.alert_store import AlertStore, AudioAsset
 from line311.messaging.alerts import (
     SYSTEM_ACTOR,
@@ -38,11 +41,12 @@ from line311.messaging.alerts import (
     due_actions,
     edit,
 )
-from line311.messaging.errors import AlertError, AlertNotFound
+from line311.messaging.errors import AlertError, AlertNotFound, InvalidAlertNode
 from line311.messaging.recording import AlertAudioFiles, Master
 
 if TYPE_CHECKING:
     from line311.config import Settings
+    from line311.ivr.flow import Flow
     from line311.messaging.tts import TtsEngine
 
 __all__ = ["AlertChange", "AlertService", "new_alert_id"]
@@ -76,8 +80,12 @@ class AlertService:
         policy: ApprovalPolicy = ApprovalPolicy(),  # noqa: B008 - frozen
         clock: Clock = lambda: datetime.now(UTC),
         tts_engine: Callable[[], TtsEngine] | None = None,
+        flow: Callable[[], Flow] | None = None,
     ) -> None:
         self.store = store
+        self.flow = flow
+        """The IVR flow callers are in now, to check the node an alert targets (None: not
+        checked). The controller gives the flow it runs (reloads included)."""
         self.files = files
         self.policy = policy
         self._clock = clock
@@ -86,15 +94,26 @@ class AlertService:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, store: AlertStore, *, copy_to_asterisk: bool = True
+        cls,
+        settings: Settings,
+        store: AlertStore,
+        *,
+        copy_to_asterisk: bool = True,
+        flow: Callable[[], Flow] | None = None,
     ) -> AlertService:
+        """The service for ``settings``. ``flow``: the IVR flow to check alert nodes against;
+        by default the configured flow file (``flow_file``, else the shipped flow), read
+        when a node is checked (a process that runs no IVR: the CLI)."""
+        from line311.ivr.flow import default_flow_path, load_flow_file
         from line311.messaging.tts import make_engine
 
+        flow_path = settings.flow_file or default_flow_path()
         return cls(
             store,
             AlertAudioFiles.from_settings(settings, copy_to_asterisk=copy_to_asterisk),
             policy=ApprovalPolicy(four_eyes=settings.alerts_four_eyes),
             tts_engine=lambda: make_engine(settings.alerts_tts_engine),
+            flow=flow or (lambda: load_flow_file(flow_path)),
         )
 
     def now(self) -> datetime:
@@ -133,6 +152,30 @@ class AlertService:
         """What a new call of ``language`` must hear now (reads the database)."""
         return active_alerts(self.store.live(), now or self.now(), language, node)
 
+    def check_node(self, targeting: Targeting) -> None:
+        """Refuse (`InvalidAlertNode`) a node callers would not hear the alert at, or would
+        hear it at before the greeting (see `line311.ivr.alert_nodes`)."""
+        if targeting.node is None or self.flow is None:
+            return
+        try:
+            flow = self.flow()
+        except Line311Error as exc:
+            raise AlertError(
+                f"node: {targeting.node!r} cannot be checked, the IVR flow does not load: {exc}"
+            ) from exc
+        refusal = node_refusal(flow, targeting.node, targeting.languages)
+        if refusal is None:
+            return
+        nodes = tuple(alert_target_nodes(flow))
+        raise InvalidAlertNode(
+            f"node: {refusal.message}. Nodes an alert can target in flow {flow.name!r}: "
+            f"{', '.join(nodes)}",
+            node=targeting.node,
+            reason=refusal.reason,
+            flow=flow.name,
+            nodes=nodes,
+        )
+
     # ------------------------------------------------------------------ writing
     def create(
         self,
@@ -170,6 +213,7 @@ class AlertService:
             ccr_text=ccr_text,
             updated_at=now,
         )
+        self.check_node(alert.targeting)
         entry = AuditEntry(alert.id, now, actor, Action.EDIT, alert.state, alert.state, "created")
         self.store.add(alert, entry)
         logger.info("alert %s created by %s", alert.id, actor)
@@ -180,6 +224,8 @@ class AlertService:
         """Change a draft's content (title, texts, ccr_text, priority, window, targeting)."""
         before = self.get(alert_id)
         after, entry = edit(before, actor=actor, now=self.now(), note=note or "edited", **changes)
+        if after.targeting != before.targeting:
+            self.check_node(after.targeting)
         return self._save(before, after, [entry])
 
     def _set_audio(
@@ -285,7 +331,8 @@ class AlertService:
 
     def act(self, alert_id: str, action: Action, *, actor: str, note: str = "") -> Alert:
         """Submit, approve, reject or withdraw. An approval whose start has come activates
-        the alert at once (two audit entries). Under four-eyes the approver must not be the
+        the alert at once (two audit entries); an approval checks the alert's node against
+        the flow again (`check_node`). Under four-eyes the approver must not be the
         author nor have changed the alert (its ``edit`` audit entries name who did)."""
         if action in (Action.EDIT, Action.ACTIVATE, Action.EXPIRE):
             raise AlertError(f"{action.value} is not a supervisor action")
@@ -301,6 +348,7 @@ class AlertService:
         )
         entries = [entry]
         if action is Action.APPROVE:
+            self.check_node(after.targeting)  # the flow may have changed since it was made
             for due in due_actions(after, now):
                 after, more = apply(after, due, actor=SYSTEM_ACTOR, now=now)
                 entries.append(more)

@@ -32,6 +32,7 @@ class SoundLibraryError(MessagingError):
 #     ├── IllegalTransition   the lifecycle table has no such (state, action)
 #     ├── FourEyesViolation   the author tried to approve their own alert under four-eyes
 #     ├── AlertNotFound       no alert with that id
+#     ├── InvalidAlertNode    the targeted node is not one callers can hear an alert at
 #     ├── UnsupportedAudio    an upload in a format we do not take (HTTP 415)
 #     ├── AudioRejected       corrupt, too short, silent or too long audio (HTTP 422)
 #     └── PinRejected         phone sign-in refused (wrong PIN, or the line is locked)
@@ -51,6 +52,24 @@ class FourEyesViolation(AlertError):
 
 class AlertNotFound(AlertError):
     """No alert has the given id."""
+
+
+class InvalidAlertNode(AlertError):
+    """An alert targets a node of the IVR flow that no caller would hear it at, or hear it
+    at in the wrong place (`line311.ivr.alert_nodes`).
+
+    ``reason`` is a stable id: ``unknown``, ``start``, ``alerts``, ``before-language``;
+    ``flow`` names the flow checked and ``nodes`` lists the nodes an alert may target.
+    """
+
+    def __init__(
+        self, message: str, *, node: str, reason: str, flow: str, nodes: tuple[str, ...]
+    ) -> None:
+        super().__init__(message)
+        self.node = node
+        self.reason = reason
+        self.flow = flow
+        self.nodes = nodes
 
 
 class UnsupportedAudio(AlertError):
@@ -78,6 +97,7 @@ __all__ += [
     "AudioRejected",
     "FourEyesViolation",
     "IllegalTransition",
+    "InvalidAlertNode",
     "PinRejected",
     "UnsupportedAudio",
 ]
