@@ -1,8 +1,10 @@
-"""`line311 alerts create` on SQLite: the node is checked against the configured IVR flow
-file (exit 2 naming the nodes)."""
+"""`line311 alerts create` on SQLite with real espeak-ng: the node is checked against the
+configured IVR flow file (exit 2 naming the nodes), and the line printed lists the audio
+just synthesised."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,19 @@ def test_given_a_node_callers_would_not_hear_it_at_when_created_then_exit_2_nami
     assert says in flat
     assert "can target in flow 'parade': main, parking, representative" in flat
     assert alerts_listed(env).strip() == "no alerts"
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_given_typed_text_without_submit_when_created_then_the_line_lists_the_audio_made(
+    env: dict[str, str],
+) -> None:
+    code, stdout, output = create(env, "--node", "parking")
+
+    assert code == 0, output
+    lines = stdout.strip().splitlines()
+    assert lines[0].startswith("audio en: ")
+    assert "draft" in lines[-1]
+    assert "audio:en " in lines[-1]  # it said audio:- although the audio had just been made
+    alert_id = lines[-1].split()[0]
+    shown = CliRunner().invoke(cli_app, ["alerts", "show", alert_id], env=env).stdout
+    assert "callers: entering node parking" in shown

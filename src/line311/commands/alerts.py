@@ -236,6 +236,7 @@ def create(
     if texts and alert_kind.for_callers:
         for asset in service.synthesize(alert.id, actor=actor):
             typer.echo(f"audio {asset.language}: {asset.duration:.1f} s")
+        alert = service.get(alert.id)  # with its audio (the line below lists it)
     if submit:
         alert = service.submit(alert.id, actor=actor)
     typer.echo(_line(alert))
