@@ -8,6 +8,8 @@ uses (system, or the cached sid root, built on first use).
 `make test` runs the integration, e2e and browser tests on pytest-xdist workers (``--dist
 loadfile``; the Makefile's TIMED_FILES first, then the rest on SUITE_WORKERS, two): every
 file runs whole on one worker, the slow files first (`SLOW_FILES_FIRST`).
+
+Every test leaves logging as it found it (`_logging_as_found`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ import pytest
 from line311.asterisk.manager import AsteriskManager
 from line311.config import REPO_ROOT, Settings, load_settings
 from line311.sim.cue import fleet_cues
+from tests.fixtures.logging_state import logging_kept
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_found() -> Iterator[None]:
+    """Every test leaves logging as it found it: a CLI command run in-process configures it
+    for the whole pytest worker otherwise (`tests.fixtures.logging_state`)."""
+    with logging_kept():
+        yield
 
 
 def _free_port(kind: int, avoid: Collection[int]) -> int:
