@@ -41,7 +41,12 @@ def test_given_two_watchers_when_the_language_menu_starts_then_the_caller_keys_o
             timeout=5,
         ).json()
         allowed = {e["type"] for e in app["events_allowed"]}
-        assert allowed == {"PlaybackStarted", "PlaybackContinuing", "ChannelDestroyed"}
+        assert allowed == {
+            "PlaybackStarted",
+            "PlaybackContinuing",
+            "ChannelDestroyed",
+            "ChannelDtmfReceived",
+        }
         caller = start_caller(tmp_path / "caller", i.sip_port, "311", dtmf=[(ON_CUE, "2")])
         result = caller.wait(timeout=90)
     finally:
@@ -51,7 +56,8 @@ def test_given_two_watchers_when_the_language_menu_starts_then_the_caller_keys_o
     assert len(cued) == 1, second.sent  # the call was cued twice: by each watcher
     assert result.returncode == 0, result.log[-2000:]
     assert result.final_status == 200
-    assert result.requests.count("NOTIFY") == 2
+    # one cue from each watcher (more only if the key came a second or more after them)
+    assert result.requests.count("NOTIFY") >= 2
     record: dict[str, Any] = record_for(stack, "311", known, timeout=30)
     assert record["language"] == "es"
     assert record["path"]["language_selected_by"] == "dtmf"
