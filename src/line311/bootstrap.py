@@ -66,7 +66,6 @@ if TYPE_CHECKING:
     from line311.live.desk import DeskLink, DeskMessage
     from line311.live.handoffs import RedisHandoffs
     from line311.live.journal import LiveJournal
-    from line311.routing.phones import PhoneStates
 
 __all__ = ["run_controller", "run_crm_bridge", "run_dashboard", "run_ivr_worker", "run_stack"]
 
@@ -232,10 +231,6 @@ def _runner_loops(
     return ari_loop, hand_over
 
 
-def _phones_counted(states: PhoneStates, online: bool) -> float:
-    return float(states.count(online))
-
-
 def _phone_watch(
     settings: Settings, ari: AriClient | AriFleet, desk: PhoneDesk, devices: Mapping[str, str]
 ) -> PhoneWatch | None:
@@ -333,7 +328,7 @@ async def controller_part(
     from zoneinfo import ZoneInfo
 
     from fastapi import Depends
-    from prometheus_client import CollectorRegistry, Gauge
+    from prometheus_client import CollectorRegistry
 
     from line311.ari.ivr_edge import build_ivr_edge, running
     from line311.ari.queue_edge import build_queue_edge
@@ -364,6 +359,7 @@ async def controller_part(
     from line311.dashboard.live import LiveHub
     from line311.dashboard.metrics import DashboardMetrics
     from line311.dashboard.pops import PopDesk, desk_pops_router
+    from line311.dashboard.process_metrics import controller_calls_in_workers, controller_phones
     from line311.dashboard.state import AgentNamed, Fact, LiveState, QueueConfigured
     from line311.db.calls import CallRepository
     from line311.db.engine import engine_from_settings, make_session_factory
@@ -499,18 +495,7 @@ async def controller_part(
         kamailio = _kamailio_reads(settings, queues.runtime, queues.desk.endpoints)
         watch = phones if kamailio is None else kamailio.registrations
         if watch is not None:
-            registered = Gauge(
-                "line311_ccr_phones",
-                "Roster CCR phones by registration, as Asterisk's device states (one "
-                "Asterisk) or Kamailio's location table (several) last said (many "
-                "unregistered at once: the phones' network or the registrar).",
-                ["state"],
-                registry=registry,
-            )
-            for label, online in (("registered", True), ("unregistered", False)):
-                registered.labels(state=label).set_function(
-                    functools.partial(_phones_counted, watch.states, online)
-                )
+            controller_phones(registry, watch.states.count)
 
         if kamailio is not None:
             from line311.kamailio.edge_stats import EdgeCollector
@@ -547,11 +532,7 @@ async def controller_part(
             queues.runtime.use_desk(settings.ari_app, desk.send)
             queues.runtime.on_remote_ivr_record = lambda r: pop_desk.remember_record(dict(r))
             _desk_metrics(registry, desk)
-            Gauge(
-                "line311_queue_calls_in_workers",
-                "Queued calls whose leg an IVR worker runs (queue_legs = workers).",
-                registry=registry,
-            ).set_function(lambda: float(queues.runtime.remote_calls))
+            controller_calls_in_workers(registry, lambda: queues.runtime.remote_calls)
         for queue in queues.runtime.router.queues:
             hub.publish(QueueConfigured(queue, policy(queue).goal))
         for profile in load_roster_file(Path(settings.agents_file)):
@@ -833,7 +814,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
     ``ivr_worker_http_port_base + K`` (8321, 8322, ...)."""
     import time
 
-    from prometheus_client import CollectorRegistry, Counter, Gauge
+    from prometheus_client import CollectorRegistry
 
     from line311.ari.ivr_edge import build_ivr_edge, running
     from line311.ari.records import CallRecorder
@@ -845,6 +826,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
     from line311.crm_bridge.spool import RecordSpool
     from line311.dashboard.app import create_app
     from line311.dashboard.feeds import RESOLVED_OUTCOMES as RESOLVED
+    from line311.dashboard.process_metrics import WorkerMetrics
     from line311.db.engine import engine_from_settings, make_session_factory
     from line311.errors import ConfigError
     from line311.http_server import make_embedded_server
@@ -870,14 +852,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
     live = live_client(settings, timeout=0.5)
     handoffs = RedisHandoffs(live)
     registry = CollectorRegistry()
-    claimed = Counter(
-        "line311_worker_calls_claimed_total", "Calls this IVR worker claimed.", registry=registry
-    )
-    handed = Counter(
-        "line311_worker_calls_handed_off_total",
-        "Calls this IVR worker moved to the controller's queues.",
-        registry=registry,
-    )
+    metrics = WorkerMetrics(registry)
 
     async with _call_clients(settings, registry, app=app_name) as (ari, crm, record_client):
         ivr = build_ivr_edge(
@@ -903,7 +878,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
 
         handoff = IvrHandoff(
             ari, handoffs, target_app=settings.ari_app, record_sink=ivr_record,
-            clock=clock, on_handed_off=handed.inc,
+            clock=clock, on_handed_off=metrics.handed.inc,
         )  # fmt: skip
         # queue_legs = workers: the callers who ask for a CCR stay here, the controller decides
         desk = None
@@ -923,11 +898,6 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             _desk_metrics(registry, desk)
             queue.leg_sink = recorder.on_leg
             queue.on_restored_record = recorder.restore_ivr_record
-            Gauge(
-                "line311_worker_queued_calls",
-                "Callers of this IVR worker in a queue now (waiting, ringing or talking).",
-                registry=registry,
-            ).set_function(lambda: float(queue.waiting_calls if queue is not None else 0))
         else:
             recorder = CallRecorder(delivery)
         # the wallboard's IVR figures: this worker's calls entering and leaving its IVR
@@ -961,7 +931,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             accepting=lambda: runner.accepting,
             max_calls=settings.ivr_worker_max_calls,
             clock=clock,
-            on_claimed=claimed.inc,
+            on_claimed=metrics.claimed.inc,
         )
         own = RedisSessionStore(live, prefix=f"{DEFAULT_PREFIX}{app_name}:", write_behind=True)
         store = _ForgetClaims(own, claimer)
@@ -981,9 +951,10 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
         )
         if queue is not None:
             queue.bind(runner)
-        Gauge(
-            "line311_worker_active_calls", "Calls this IVR worker holds now.", registry=registry
-        ).set_function(lambda: float(runner.active_calls))
+        metrics.follow(
+            active_calls=lambda: runner.active_calls,
+            queued_calls=None if queue is None else lambda: queue.waiting_calls,
+        )
 
         def health() -> dict[str, Any]:
             return {
@@ -1077,7 +1048,7 @@ async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
     import time
     from zoneinfo import ZoneInfo
 
-    from prometheus_client import CollectorRegistry, Gauge
+    from prometheus_client import CollectorRegistry
 
     from line311.ari.queue_edge import configured_queues
     from line311.dashboard.app import create_app
@@ -1086,6 +1057,7 @@ async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
     from line311.dashboard.feeds import relay_alerts
     from line311.dashboard.follow import WallboardFollower
     from line311.dashboard.live import LiveHub
+    from line311.dashboard.process_metrics import WallboardProcessCollector
     from line311.dashboard.proxy import ControllerProxy
     from line311.dashboard.state import AgentNamed, LiveState, QueueConfigured
     from line311.db.engine import engine_from_settings, make_session_factory
@@ -1139,16 +1111,14 @@ async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
     )
     proxy = ControllerProxy(settings.controller_url)
     registry = CollectorRegistry()
-    for name, text, read in (
-        ("live_state_up", "1 while the wallboard follows the live state (Redis).",
-         lambda: float(follower.up)),
-        ("controller_up", "1 while the controller answers the dashboard.",
-         lambda: float(proxy.reachable)),
-        ("facts_followed", "Wallboard facts taken from the stream since this process started.",
-         lambda: float(follower.facts)),
-        ("clients", "Open live feeds of this dashboard process.", lambda: float(hub.clients)),
-    ):  # fmt: skip
-        Gauge(f"line311_wallboard_{name}", text, registry=registry).set_function(read)
+    registry.register(
+        WallboardProcessCollector(
+            live_state_up=lambda: follower.up,
+            controller_up=lambda: proxy.reachable,
+            facts_followed=lambda: follower.facts,
+            clients=lambda: hub.clients,
+        )
+    )
 
     def health() -> dict[str, Any]:
         # not ready until the day has been read back once; Redis away later: degraded, not
@@ -1355,9 +1325,8 @@ async def _live_journal(
     each CCR is logged in / paused / in wrap-up as before, and a caller counted as waiting
     whose call did not survive is closed as timed out (reason ``controller-restart``).
     Redis away at start: a WARNING, and the figures start from what comes next."""
-    from prometheus_client import Gauge
-
     from line311.dashboard.facts import DAY_FACTS, QUEUE_EVENTS, WALLBOARD_FACTS
+    from line311.dashboard.process_metrics import controller_live_state
     from line311.live.client import live_client
     from line311.live.errors import LiveAuthError, LiveError
     from line311.live.journal import LiveJournal, open_calls
@@ -1368,11 +1337,7 @@ async def _live_journal(
     # a dashboard process follows every wallboard fact on the journal's stream
     streamed = WALLBOARD_FACTS if settings.dashboard_process else ()
     journal = LiveJournal(client, DAY_FACTS, tz=hub.state.tz, stream_types=streamed)
-    Gauge(
-        "line311_live_state_up",
-        "1 while the live state (Redis) answers, 0 while the controller runs from memory.",
-        registry=registry,
-    ).set_function(lambda: 1.0 if journal.up else 0.0)
+    controller_live_state(registry, lambda: journal.up)
     runtime = queues.runtime
     now = clock()
     restored = None
