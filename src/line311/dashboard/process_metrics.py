@@ -22,7 +22,7 @@ import functools
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 __all__ = [
@@ -111,8 +111,9 @@ class WorkerMetrics:
 
 class WallboardProcessCollector(Collector):
     """The dashboard process's own series, read at scrape time: whether it follows the live
-    state and reaches the controller, the wallboard facts it took from the stream since it
-    started, and its open live feeds."""
+    state and reaches the controller (gauges, 1 or 0), the wallboard facts it took from the
+    stream since it started (``line311_wallboard_facts_followed_total``, a counter), and its
+    open live feeds."""
 
     def __init__(
         self,
@@ -137,7 +138,7 @@ class WallboardProcessCollector(Collector):
             up = GaugeMetricFamily(f"line311_wallboard_{name}", text)
             up.add_metric([], 1.0 if read() else 0.0)
             yield up
-        facts = GaugeMetricFamily(
+        facts = CounterMetricFamily(  # a count since the process started: rate() it
             "line311_wallboard_facts_followed",
             "Wallboard facts taken from the stream since this process started.",
         )
