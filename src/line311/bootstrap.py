@@ -948,6 +948,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             broadcasts=claimer.on_broadcast,
             claims=claimer.claimed_channels,
             after_resync=None if queue is None else queue.after_resync,
+            observer=metrics.observe_ari_reaction,
         )
         if queue is not None:
             queue.bind(runner)

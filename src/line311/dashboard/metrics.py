@@ -29,7 +29,12 @@ from line311.dashboard.live import LiveHub
 from line311.dashboard.state import Fact, HandleMeasured, Measurement, WaitMeasured
 from line311.queue.events import CallEnqueued
 
-__all__ = ["DashboardMetrics", "DeskLinkCollector", "WriteBacklogCollector"]
+__all__ = [
+    "DashboardMetrics",
+    "DeskLinkCollector",
+    "WriteBacklogCollector",
+    "ari_reaction_histogram",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +53,20 @@ REACTION_BUCKETS: Final = (
     1.0,
     2.5,
 )
+
+
+def ari_reaction_histogram(registry: CollectorRegistry) -> Histogram:
+    """``line311_ari_reaction_seconds{operation}``: from an ARI event (or timer) to the REST
+    call done, by command (``play``, ``answer``, ...). Every process that drives calls (the
+    controller, each IVR worker) has its own, with the same buckets: the Grafana panel adds
+    them by ``le``."""
+    return Histogram(
+        "line311_ari_reaction_seconds",
+        "Time from an ARI event (or timer) to this process's REST call done, by command.",
+        ["operation"],
+        buckets=REACTION_BUCKETS,
+        registry=registry,
+    )
 
 
 class WriteBacklogCollector(Collector):
@@ -284,13 +303,7 @@ class DashboardMetrics:
             ["queue", "outcome"],
             registry=registry,
         )
-        self.reaction = Histogram(
-            "line311_ari_reaction_seconds",
-            "Time from an ARI event (or timer) to the controller's REST call done.",
-            ["operation"],
-            buckets=REACTION_BUCKETS,
-            registry=registry,
-        )
+        self.reaction = ari_reaction_histogram(registry)
         hub.add_listener(self.on_fact)
 
     def on_fact(self, fact: Fact, measurements: list[Measurement]) -> None:

@@ -25,6 +25,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from line311.dashboard.metrics import ari_reaction_histogram
+
 __all__ = [
     "WallboardProcessCollector",
     "WorkerMetrics",
@@ -74,8 +76,9 @@ def controller_live_state(registry: CollectorRegistry, up: Callable[[], bool]) -
 
 class WorkerMetrics:
     """An IVR worker's own metrics: calls claimed and handed off (counters the worker bumps),
-    and, read at scrape time once `follow` is called, the calls it holds and (``queue_legs =
-    workers``) its callers in a queue."""
+    its ARI reaction times (pass `observe_ari_reaction` as its runner's ``observer``: with
+    IVR workers, most calls' prompts are theirs), and, read at scrape time once `follow` is
+    called, the calls it holds and (``queue_legs = workers``) its callers in a queue."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -87,6 +90,11 @@ class WorkerMetrics:
             "Calls this IVR worker moved to the controller's queues.",
             registry=registry,
         )
+        self.reaction = ari_reaction_histogram(registry)
+
+    def observe_ari_reaction(self, operation: str, seconds: float) -> None:
+        """The runner's ``observer(operation, seconds)`` hook."""
+        self.reaction.labels(operation).observe(seconds)
 
     def follow(
         self,

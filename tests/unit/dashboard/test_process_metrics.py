@@ -45,3 +45,26 @@ def test_given_the_dashboard_process_when_scraped_then_facts_followed_is_a_count
         {("line311_wallboard_controller_up", ()): 0},
     )
     assert got["line311_wallboard_clients"] == ("gauge", {("line311_wallboard_clients", ()): 3})
+
+
+def test_given_an_ivr_worker_when_it_reacts_to_ari_then_its_reaction_times_are_a_histogram() -> (
+    None
+):
+    from line311.dashboard.metrics import REACTION_BUCKETS
+    from line311.dashboard.process_metrics import WorkerMetrics
+
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    metrics.observe_ari_reaction("play", 0.004)
+    metrics.observe_ari_reaction("play", 0.02)
+    kind, samples = families(registry)["line311_ari_reaction_seconds"]
+    assert kind == "histogram"
+    play = (("operation", "play"),)
+    assert samples[("line311_ari_reaction_seconds_count", play)] == 2
+    # the controller's buckets: the Grafana panel adds both processes' by le
+    les = [
+        dict(labels)["le"]
+        for name, labels in samples
+        if name == "line311_ari_reaction_seconds_bucket"
+    ]
+    assert les == [*(repr(float(b)) for b in REACTION_BUCKETS), "+Inf"]
