@@ -611,6 +611,7 @@ async def controller_part(
                     tg.create_task(scheduler.run(stop), name="alert-scheduler"),
                     tg.create_task(relay_alerts(scheduler.feed.events(), hub), name="alert-relay"),
                     tg.create_task(delivery.run(), name="call-record-delivery"),
+                    tg.create_task(metrics.run(), name="metrics-outbox-backlog"),
                 ]
                 if journal is not None:
                     background.append(tg.create_task(journal.run(), name="live-journal"))

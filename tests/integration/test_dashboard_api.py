@@ -79,6 +79,7 @@ async def env(engine: Engine) -> AsyncIterator[Env]:  # noqa: F811
     hub = LiveHub(LiveState(), clock=clock)
     registry = CollectorRegistry()
     metrics = DashboardMetrics(registry, hub, outbox_backlog=lambda: 7)
+    await metrics.read_backlog()
     hub.publish(QueueConfigured("general", 0.8))
     hub.publish(AgentStateChanged("a1", AgentActivity.AVAILABLE, T0))
     hub.publish(AlertRaised("snow", T0, "Schools closed"))

@@ -6,7 +6,10 @@ Two kinds:
   stale and cost nothing between scrapes): calls in the IVR, calls waiting per queue, SL and
   ASA per queue (current interval and today), the SL goal and threshold, the projected SL
   and the callers waiting past the threshold, CCRs per state, active alerts,
-  open dashboards, and the CRM outbox backlog (from a callable the CRM side provides).
+  open dashboards, and the CRM outbox backlog: a database count, so never at scrape time on
+  the event loop (a scrape would hold up every call while the database is slow or away):
+  `DashboardMetrics.run` reads it in a worker thread every `BACKLOG_EVERY` seconds and the
+  scrape shows the last read.
 * **Observed as they happen**: wait-time and handle-time histograms and offered / answered /
   abandoned counters (a hub listener), and the ARI reaction-time histogram (the controller's
   ``observer`` hook: pass `DashboardMetrics.observe_ari_reaction`).
@@ -17,6 +20,7 @@ docs/grafana/line311.json.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from typing import Final, Protocol
@@ -40,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 WAIT_BUCKETS: Final = (1, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200)
 HANDLE_BUCKETS: Final = (30, 60, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 3600)
+BACKLOG_EVERY: Final = 5.0
+"""Seconds between two reads of the CRM outbox backlog (a scrape every 15 s sees each)."""
 REACTION_BUCKETS: Final = (
     0.001,
     0.0025,
@@ -166,7 +172,7 @@ class DeskLinkCollector(Collector):
 
 
 class _StateCollector(Collector):
-    def __init__(self, hub: LiveHub, outbox_backlog: Callable[[], int] | None) -> None:
+    def __init__(self, hub: LiveHub, outbox_backlog: Callable[[], int | None]) -> None:
         self._hub = hub
         self._backlog = outbox_backlog
 
@@ -250,23 +256,22 @@ class _StateCollector(Collector):
         clients = GaugeMetricFamily("line311_dashboard_clients", "Open live dashboard streams.")
         clients.add_metric([], self._hub.clients)
         yield clients
-        if self._backlog is not None:
+        pending = self._backlog()
+        if pending is not None:
             backlog = GaugeMetricFamily(
                 "line311_crm_outbox_backlog", "CRM outbox records not delivered yet."
             )
-            try:
-                backlog.add_metric([], float(self._backlog()))
-            except Exception:
-                logger.warning("CRM outbox backlog unavailable", exc_info=True)
-            else:
-                yield backlog
+            backlog.add_metric([], float(pending))
+            yield backlog
 
 
 class DashboardMetrics:
     """Registers line311's call-center metrics on ``registry`` and feeds them from ``hub``.
 
-    ``outbox_backlog`` returns the number of CRM outbox records not yet delivered (read at
-    every scrape; leave None to omit the metric).
+    ``outbox_backlog`` returns the number of CRM outbox records not yet delivered (a
+    blocking database count: `run` calls it in a worker thread every ``backlog_every``
+    seconds, and the gauge shows the last read; absent before the first, after a failed one,
+    or when None is given).
     """
 
     def __init__(
@@ -275,9 +280,15 @@ class DashboardMetrics:
         hub: LiveHub,
         *,
         outbox_backlog: Callable[[], int] | None = None,
+        backlog_every: float = BACKLOG_EVERY,
     ) -> None:
         self.registry = registry
-        registry.register(_StateCollector(hub, outbox_backlog))
+        self._read_backlog = outbox_backlog
+        self.backlog_every = backlog_every
+        self.outbox_backlog: int | None = None
+        """The last read of the CRM outbox backlog (None: not read, or the read failed)."""
+        self._backlog_failing = False
+        registry.register(_StateCollector(hub, lambda: self.outbox_backlog))
         self.wait = Histogram(
             "line311_queue_wait_seconds",
             "How long callers waited in a queue, by outcome (answered, abandoned, timed_out).",
@@ -305,6 +316,29 @@ class DashboardMetrics:
         )
         self.reaction = ari_reaction_histogram(registry)
         hub.add_listener(self.on_fact)
+
+    async def read_backlog(self) -> None:
+        """Read the CRM outbox backlog once, in a worker thread; a failure leaves the gauge
+        out (one WARNING until a read works again)."""
+        if self._read_backlog is None:
+            return
+        try:
+            self.outbox_backlog = int(await asyncio.to_thread(self._read_backlog))
+        except Exception:
+            self.outbox_backlog = None
+            if not self._backlog_failing:
+                logger.warning("CRM outbox backlog unavailable", exc_info=True)
+            self._backlog_failing = True
+        else:
+            if self._backlog_failing:
+                logger.info("CRM outbox backlog readable again")
+            self._backlog_failing = False
+
+    async def run(self) -> None:
+        """Read the CRM outbox backlog every ``backlog_every`` seconds, until cancelled."""
+        while True:
+            await self.read_backlog()
+            await asyncio.sleep(self.backlog_every)
 
     def on_fact(self, fact: Fact, measurements: list[Measurement]) -> None:
         """The hub listener: counters and histograms from facts and their measurements."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any, cast
 
 import pytest
@@ -53,8 +54,9 @@ def test_given_no_calls_then_metrics_parse_and_per_queue_series_are_absent() -> 
     assert not any(name == "line311_crm_outbox_backlog" for name, _ in samples)
 
 
-def test_given_calls_then_gauges_counters_and_histograms_follow_them() -> None:
+async def test_given_calls_then_gauges_counters_and_histograms_follow_them() -> None:
     hub, metrics, registry = make(backlog=lambda: 3)
+    await metrics.read_backlog()
     for fact in (
         CallEnteredIvr("i1", T0),
         CallEnteredIvr("i2", T0),
@@ -96,18 +98,27 @@ def test_given_calls_then_gauges_counters_and_histograms_follow_them() -> None:
     assert s[("line311_ari_reaction_seconds_count", (("operation", "answer"),))] == 1
 
 
-def test_given_a_failing_backlog_callable_then_the_scrape_still_works() -> None:
-    def broken() -> int:
-        raise OSError("database down")
+async def test_given_a_failing_backlog_read_then_the_scrape_still_works_without_it() -> None:
+    down = [False]
 
-    _, _, registry = make(backlog=broken)
+    def backlog() -> int:
+        if down[0]:
+            raise OSError("database down")
+        return 2
+
+    _, metrics, registry = make(backlog=backlog)
+    await metrics.read_backlog()
+    assert scrape(registry)[("line311_crm_outbox_backlog", ())] == 2
+    down[0] = True
+    await metrics.read_backlog()  # a stale figure would hide the outage: none is shown
     samples = scrape(registry)
     assert ("line311_ivr_calls", ()) in samples
     assert not any(name == "line311_crm_outbox_backlog" for name, _ in samples)
 
 
-def test_the_grafana_dashboard_uses_only_metrics_that_exist() -> None:
+async def test_the_grafana_dashboard_uses_only_metrics_that_exist() -> None:
     hub, metrics, registry = make(backlog=lambda: 0)
+    await metrics.read_backlog()
     hub.publish(CallLeftIvr("i1", T0, resolved=False))
     hub.publish(CallEnqueued("c1", "q", T0))
     hub.publish(CallAnswered("c1", "q", T0 + 1, agent_id="a"))
@@ -148,3 +159,24 @@ def test_projected_sl_threshold_and_callers_past_it_are_gauges() -> None:
     window = (("queue", "housing"), ("window", "interval"))
     assert samples[("line311_queue_service_level_ratio", window)] == 1.0
     assert samples[("line311_queue_service_level_projected_ratio", window)] == 0.5
+
+
+async def test_given_a_scrape_in_the_event_loop_then_the_outbox_backlog_is_never_read_on_its_thread() -> (
+    None
+):
+    # the backlog is a database count: on the loop, every scrape would hold up every call
+    # (up to SQLite's 30-s busy timeout, or a PostgreSQL that does not answer)
+    loop_thread = threading.get_ident()
+    readers: list[int] = []
+
+    def backlog() -> int:
+        readers.append(threading.get_ident())
+        return 4
+
+    _, metrics, registry = make(backlog=backlog)
+    scrape(registry)
+    assert loop_thread not in readers
+    await metrics.read_backlog()  # what the controller runs every few seconds, in a thread
+    assert scrape(registry)[("line311_crm_outbox_backlog", ())] == 4
+    assert readers
+    assert loop_thread not in readers
