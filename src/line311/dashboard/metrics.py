@@ -291,7 +291,8 @@ class DashboardMetrics:
         registry.register(_StateCollector(hub, lambda: self.outbox_backlog))
         self.wait = Histogram(
             "line311_queue_wait_seconds",
-            "How long callers waited in a queue, by outcome (answered, abandoned, timed_out).",
+            "How long callers waited in a queue, by outcome (answered, abandoned, timed_out,"
+            " media_server_lost).",
             ["queue", "outcome"],
             buckets=WAIT_BUCKETS,
             registry=registry,

@@ -299,3 +299,28 @@ async def test_given_a_scripted_day_when_scraped_at_each_step_then_every_gauge_r
     assert g[("line311_queue_calls_waiting_past_threshold", general)] == 0
     assert g[("line311_ccr_agents", (("state", "wrap_up"),))] == 1
     assert g[("line311_alerts_active", ())] == 0
+
+
+def test_given_every_outcome_then_the_help_of_each_metric_by_outcome_names_them_all() -> None:
+    hub, _, registry = make()
+    for fact in (
+        CallEnqueued("c1", "q", T0),
+        CallAnswered("c1", "q", T0 + 1, agent_id="a1"),
+        CallEnqueued("c2", "q", T0),
+        CallAbandoned("c2", "q", T0 + 9),
+        CallEnqueued("c3", "q", T0),
+        CallTimedOut("c3", "q", T0 + 60),
+        CallEnqueued("c4", "q", T0),
+        CallAbandoned("c4", "q", T0 + 9, media_server_lost=True),
+    ):
+        hub.publish(fact)
+    by_outcome = {
+        family.name: (family.documentation, {s.labels["outcome"] for s in family.samples})
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        if any("outcome" in s.labels for s in family.samples)
+        and not family.name.endswith("_created")
+    }
+    assert set(by_outcome) == {"line311_queue_wait_seconds", "line311_queue_calls_ended"}
+    for name, (help_text, outcomes) in by_outcome.items():
+        assert outcomes == {"answered", "abandoned", "timed_out", "media_server_lost"}
+        assert [o for o in sorted(outcomes) if o not in help_text] == [], name
