@@ -42,7 +42,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-WAIT_BUCKETS: Final = (1, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200)
+WAIT_BUCKETS: Final = (
+    1, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800, 2700, 3600,
+)  # fmt: skip
+"""Seconds: the usual SL thresholds (10 to 60 s) are bounds, and a storm's waits (past 20
+minutes) stay apart up to an hour instead of all reading as the last bound."""
 HANDLE_BUCKETS: Final = (30, 60, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 3600)
 BACKLOG_EVERY: Final = 5.0
 """Seconds between two reads of the CRM outbox backlog (a scrape every 15 s sees each)."""

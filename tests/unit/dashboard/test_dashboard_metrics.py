@@ -324,3 +324,24 @@ def test_given_every_outcome_then_the_help_of_each_metric_by_outcome_names_them_
     for name, (help_text, outcomes) in by_outcome.items():
         assert outcomes == {"answered", "abandoned", "timed_out", "media_server_lost"}
         assert [o for o in sorted(outcomes) if o not in help_text] == [], name
+
+
+def test_given_a_storm_when_callers_wait_half_an_hour_and_more_then_the_wait_buckets_tell_them_apart() -> (
+    None
+):
+    # on a storm day (NYC's record: 276,827 calls) waits run past 20 minutes; in the +Inf
+    # bucket histogram_quantile() would read every one of them as the last finite bound
+    hub, _, registry = make()
+    for n, wait in enumerate((25 * 60, 50 * 60)):
+        hub.publish(CallEnqueued(f"c{n}", "q", T0))
+        hub.publish(CallAnswered(f"c{n}", "q", T0 + wait, agent_id="a1"))
+    answered = (("outcome", "answered"), ("queue", "q"))
+    buckets = {
+        float(dict(labels)["le"]): count
+        for (name, labels), count in scrape(registry).items()
+        if name == "line311_queue_wait_seconds_bucket"
+        and tuple(x for x in labels if x[0] != "le") == answered
+    }
+    finite = {le: count for le, count in buckets.items() if le != float("inf")}
+    assert 1 in finite.values(), "no finite bucket holds the 25-min wait without the 50-min one"
+    assert 2 in finite.values(), "no finite bucket holds the 50-min wait"
