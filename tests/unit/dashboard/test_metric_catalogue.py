@@ -302,3 +302,15 @@ def test_given_line311_run_then_the_grafana_open_dashboards_count_the_dashboard_
     opened = [e for e in exprs if "clients" in e]
     assert opened
     assert all("line311_wallboard_clients" in e for e in opened), opened
+
+
+async def test_given_the_dashboard_process_then_its_own_names_never_clash_with_the_controllers() -> (
+    None
+):
+    # its /metrics is the controller's text followed by its own: a name in both would be one
+    # family twice in a scrape (invalid exposition; series with the same labels collide)
+    registries = await processes()
+    controller = set(exposed({"controller": registries["controller"]}))
+    dashboard = set(exposed({"dashboard": registries["dashboard"]}))
+    assert dashboard
+    assert controller & dashboard == set()
