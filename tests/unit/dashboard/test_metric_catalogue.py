@@ -314,3 +314,29 @@ async def test_given_the_dashboard_process_then_its_own_names_never_clash_with_t
     dashboard = set(exposed({"dashboard": registries["dashboard"]}))
     assert dashboard
     assert controller & dashboard == set()
+
+
+async def test_given_every_process_then_names_units_and_labels_follow_prometheus_conventions() -> (
+    None
+):
+    problems = []
+    for registry in (await processes()).values():
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            name = family.name
+            if name.endswith("_created"):
+                continue
+            if not re.fullmatch(r"line311_[a-z][a-z0-9_]*", name):
+                problems.append(f"{name}: not line311_snake_case")
+            if not family.documentation.strip():
+                problems.append(f"{name}: no HELP")
+            if family.type == "gauge" and name.endswith(("_total", "_count", "_sum", "_bucket")):
+                problems.append(f"{name}: a gauge named like a counter or histogram part")
+            if re.search(r"_(ms|millis|milliseconds|minutes|hours|percent)(_|$)", name):
+                problems.append(f"{name}: not in base units (seconds, ratios)")
+            for s in family.samples:
+                for label in s.labels:
+                    if not re.fullmatch(r"[a-z][a-z0-9_]*", label):
+                        problems.append(f"{name}: label {label} not snake_case")
+                if name.endswith("_ratio") and not 0.0 <= s.value <= 1.0:
+                    problems.append(f"{name}: {s.value} is not a ratio in [0, 1]")
+    assert problems == []
