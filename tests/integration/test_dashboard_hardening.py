@@ -544,3 +544,35 @@ def test_the_audit_log_keeps_an_entry_whatever_the_targets_text(
     assert len(entry["target"]) <= 128
     assert is_safe_text(entry["target"])
     assert entry["target"][0] == target[0]
+
+
+# ---------------------------------------------------------------------- odd query values
+# Every query parameter of the dashboard's own routes, over-long or odd: a clear 4xx in the
+# error shape, never a 500 (December 9999 has no next month: the monthly report crashed).
+ODD_QUERIES = {
+    "month after the last": ("/api/reports/monthly", {"month": "9999-12"}),
+    "month zero": ("/api/reports/monthly", {"month": "2026-00"}),
+    "month of year zero": ("/api/reports/monthly", {"month": "0000-01"}),
+    "month too long": ("/api/reports/monthly", {"month": "2026-11" * 1000}),
+    "from over-long": ("/api/reports/sl", {"from": "x" * 5000}),
+    "from with a NUL": ("/api/reports/abandoned", {"from": "2026-11-01\x00"}),
+    "to with an offset past 24 h": ("/api/reports/abandoned", {"to": "2026-11-01T00:00+99:00"}),
+    "interval of 40 digits": ("/api/reports/sl", {"interval": "9" * 40}),
+    "interval not a number": ("/api/reports/sl", {"interval": "half"}),
+    "format unknown": ("/api/reports/sl", {"format": "xml"}),
+    "audit limit of 40 digits": ("/api/audit", {"limit": "9" * 40}),
+    "audit limit negative": ("/api/audit", {"limit": "-1"}),
+}
+
+
+@pytest.mark.parametrize("case", ODD_QUERIES)
+async def test_given_an_odd_query_value_then_a_clear_4xx_never_a_500(
+    env: Env,  # noqa: F811
+    case: str,
+) -> None:
+    path, params = ODD_QUERIES[case]
+    async with env.client() as client:
+        await sign_in(client, "sam")
+        response = await client.get(path, params=params)
+    assert 400 <= response.status_code < 500, response.text
+    assert set(response.json()) == {"error_id", "message", "details"}

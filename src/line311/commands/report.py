@@ -19,7 +19,7 @@ the interval in which they *entered* the queue.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,8 +29,9 @@ import typer
 
 from line311.commands.tables import print_note, print_table
 from line311.queue.days import local_date_start
+from line311.queue.errors import InvalidParameterError
 from line311.queue.intervals import IntervalAccumulator
-from line311.queue.monthly import build_monthly_report, render_monthly_csv
+from line311.queue.monthly import build_monthly_report, month_bounds, render_monthly_csv
 from line311.queue.queue_log import events_from_records, parse_lines
 from line311.queue.report import (
     SlReportRow,
@@ -308,13 +309,9 @@ def abandoned_report(
 
 def _month(value: str, tz: ZoneInfo) -> tuple[float, float]:
     try:
-        first = datetime.strptime(value, "%Y-%m").date()
-    except ValueError:
-        raise typer.BadParameter(
-            f"expected a month as YYYY-MM, got {value!r}", param_hint="--month"
-        ) from None
-    after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-    return local_date_start(first, tz), local_date_start(after, tz)
+        return month_bounds(value, tz)
+    except InvalidParameterError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--month") from None
 
 
 @app.command("monthly")

@@ -33,8 +33,9 @@ from starlette.concurrency import run_in_threadpool
 from line311.dashboard.errors import NoStorageError, ReportRequestError
 from line311.dashboard.live import LiveHub
 from line311.queue.days import local_date_start
+from line311.queue.errors import InvalidParameterError
 from line311.queue.events import QueueEvent
-from line311.queue.monthly import build_monthly_report, render_monthly_csv
+from line311.queue.monthly import build_monthly_report, month_bounds, render_monthly_csv
 from line311.queue.ranges import FOLLOW_UP, fold
 from line311.queue.report import (
     REPORT_INTERVALS,
@@ -178,11 +179,9 @@ def create_reports_router(
         if not month:
             month = datetime.fromtimestamp(clock(), tz).strftime("%Y-%m")
         try:
-            first = datetime.strptime(month, "%Y-%m").date()
-        except ValueError:
-            raise ReportRequestError(f"month must be YYYY-MM, got {month!r}") from None
-        after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        lo, hi = local_date_start(first, tz), local_date_start(after, tz)
+            lo, hi = month_bounds(month, tz)
+        except InvalidParameterError as exc:
+            raise ReportRequestError(str(exc)) from None
         if events is not None:
             source: Sequence[QueueEvent] = await stored(lo, hi)
         else:

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, tzinfo
 
+from line311.queue.days import local_date_start
+from line311.queue.errors import InvalidParameterError
 from line311.queue.events import AgentStateChanged, CallEnqueued, QueueEvent
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.report import csv_cell
@@ -27,7 +31,13 @@ from line311.queue.service_level import (
     combined_service_level,
 )
 
-__all__ = ["MONTHLY_COLUMNS", "MonthlyRow", "build_monthly_report", "render_monthly_csv"]
+__all__ = [
+    "MONTHLY_COLUMNS",
+    "MonthlyRow",
+    "build_monthly_report",
+    "month_bounds",
+    "render_monthly_csv",
+]
 
 MONTHLY_COLUMNS = (
     "month",
@@ -49,6 +59,26 @@ MONTHLY_COLUMNS = (
 )
 
 ALL = "all"
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+def month_bounds(month: str, tz: tzinfo) -> tuple[float, float]:
+    """The month ``YYYY-MM`` as (its first local midnight, the next month's) in ``tz``.
+
+    `InvalidParameterError` for anything else, and for December 9999, which has no next
+    month in the calendar to end on."""
+    found = _MONTH.fullmatch(month)
+    try:
+        if found is None:
+            raise ValueError(month)
+        year, number = int(found[1]), int(found[2])
+        first = date(year, number, 1)
+    except ValueError:
+        raise InvalidParameterError(f"month must be YYYY-MM, got {month[:40]!r}") from None
+    if (year, number) == (9999, 12):
+        raise InvalidParameterError("month 9999-12 is the calendar's last: it has no end")
+    after = date(year + number // 12, number % 12 + 1, 1)
+    return local_date_start(first, tz), local_date_start(after, tz)
 
 
 @dataclass(frozen=True, slots=True)

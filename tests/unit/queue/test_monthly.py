@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from line311.queue.errors import InvalidParameterError
 from line311.queue.events import (
     AgentActivity,
     AgentStateChanged,
@@ -16,7 +19,12 @@ from line311.queue.events import (
     CallEnqueued,
     CallTimedOut,
 )
-from line311.queue.monthly import MONTHLY_COLUMNS, build_monthly_report, render_monthly_csv
+from line311.queue.monthly import (
+    MONTHLY_COLUMNS,
+    build_monthly_report,
+    month_bounds,
+    render_monthly_csv,
+)
 from line311.queue.service_level import SlPolicies, SlPolicy
 
 START = 1_793_491_200.0  # 2026-11-01 00:00 UTC
@@ -155,3 +163,22 @@ def test_csv_has_the_header_and_one_line_per_row() -> None:
     assert housing["goal_met"] == "no"
     assert housing["offered"] == "3"
     assert housing["asa_seconds"] == "35"
+
+
+def test_month_bounds_are_the_local_midnights_that_open_the_month_and_the_next() -> None:
+    assert month_bounds(MONTH, UTC) == (START, END)
+    ny = ZoneInfo("America/New_York")
+    assert month_bounds("2026-12", ny) == (1_796_101_200.0, 1_798_779_600.0)  # -05:00 both
+
+
+@pytest.mark.parametrize("month", ["2026-13", "2026-1", "26-11", "", "2026-11-01", "x", "0000-01"])
+def test_month_bounds_refuse_what_is_not_a_month(month: str) -> None:
+    with pytest.raises(InvalidParameterError, match="YYYY-MM"):
+        month_bounds(month, UTC)
+
+
+def test_month_bounds_refuse_the_last_month_of_the_calendar_with_a_clear_error() -> None:
+    """December 9999 has no next month to end on: a clear error, not a crash."""
+    assert month_bounds("9999-11", UTC)[1] > month_bounds("9999-11", UTC)[0]
+    with pytest.raises(InvalidParameterError, match="9999-12"):
+        month_bounds("9999-12", UTC)
