@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -576,3 +577,32 @@ async def test_given_an_odd_query_value_then_a_clear_4xx_never_a_500(
         response = await client.get(path, params=params)
     assert 400 <= response.status_code < 500, response.text
     assert set(response.json()) == {"error_id", "message", "details"}
+
+
+# ---------------------------------------------------------------------- log lines
+FORGED = "\nINFO line311.dashboard.api dashboard sign-in: sam"  # fits a 64-character name
+
+
+async def test_given_a_line_break_in_a_name_or_an_id_then_the_log_gets_no_forged_line(
+    env: Env,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Anyone can type a name into the sign-in form, and any signed-in user can put a
+    line break into an action's path: what reaches the log stays on its own line."""
+    with caplog.at_level(logging.INFO, logger="line311.dashboard"):
+        async with env.client() as client:
+            response = await client.post(
+                "/login", data={"username": "ana" + FORGED, "password": "x"}
+            )
+            assert response.status_code == 401
+            csrf = await sign_in(client, "olga")
+            response = await client.post(
+                "/api/agents/a1" + FORGED.replace("\n", "%0A") + "/pause",
+                json={"reason": "x"},
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert response.status_code == 403
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("line311.dashboard")]
+    assert any("sign-in refused" in m for m in messages)
+    assert any("agent.pause" in m for m in messages)
+    assert not [m for m in messages if "\n" in m or "\r" in m]

@@ -176,7 +176,8 @@ def create_dashboard_router(
         try:
             principal = await run_in_threadpool(auth.store.authenticate, name, password)
         except AuthError:
-            logger.warning("dashboard sign-in refused for %s", name)
+            # %r: a typed name is anyone's text, and must not start a forged log line
+            logger.warning("dashboard sign-in refused for %r", name)
             raise
         throttle.succeeded(attempt)
         return principal
@@ -321,8 +322,8 @@ def _action_routes(
                 raise
         finally:
             await run_in_threadpool(auth.store.audit, principal, action, target, outcome, details)
-            logger.info(
-                "dashboard action %s on %s by %s: %s", action, target, principal.username, outcome
+            logger.info(  # %r: the id is the request's text, line breaks and all
+                "dashboard action %s on %r by %s: %s", action, target, principal.username, outcome
             )
         return JSONResponse({"ok": True, "action": action, "target": target})
 

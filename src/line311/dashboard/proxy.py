@@ -107,7 +107,7 @@ class ControllerProxy:
             answer = await self._client.send(upstream, stream=True)
         except _UNAVAILABLE as exc:
             self.reachable = False
-            logger.warning("controller not reachable for %s %s: %s", request.method, path, exc)
+            logger.warning("controller not reachable for %s %r: %s", request.method, path, exc)
             return self.unavailable_response()
         self.reachable = True
         response = StreamingResponse(
