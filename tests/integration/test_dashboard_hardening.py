@@ -606,3 +606,54 @@ async def test_given_a_line_break_in_a_name_or_an_id_then_the_log_gets_no_forged
     assert any("sign-in refused" in m for m in messages)
     assert any("agent.pause" in m for m in messages)
     assert not [m for m in messages if "\n" in m or "\r" in m]
+
+
+# ---------------------------------------------------------------------- response headers
+SIGNED_IN_ANSWERS = [
+    "/api/me",  # carries the session's CSRF token
+    "/api/snapshot",
+    "/api/audit",
+    "/api/reports/sl",
+    "/api/reports/abandoned?format=csv",  # an export, saved by the browser
+    "/api/reports/monthly",  # 503 no-storage here: an error answer too
+    "/api/nothing-here",
+    "/health",
+]
+
+
+@pytest.mark.parametrize("path", SIGNED_IN_ANSWERS)
+async def test_every_answer_is_uncached_unsniffed_unframed_and_sends_no_referrer(
+    env: Env,  # noqa: F811
+    path: str,
+) -> None:
+    """What a signed-in user reads (call ids, CCR names, the CSRF token) must not be kept by
+    the browser or a shared proxy, read as another type, or framed by another site."""
+    async with env.client() as client:
+        await sign_in(client, "sam")
+        response = await client.get(path)
+    headers = response.headers
+    assert "no-store" in headers.get("cache-control", ""), path
+    assert headers.get("x-content-type-options") == "nosniff"
+    assert headers.get("x-frame-options") == "DENY"
+    assert headers.get("referrer-policy") == "no-referrer"
+    assert "frame-ancestors 'none'" in headers.get("content-security-policy", "")
+    assert len(headers.get_list("cache-control")) == 1
+
+
+async def test_refusals_and_the_pages_keep_their_headers(env: Env) -> None:  # noqa: F811
+    async with env.client() as client:
+        refused = await client.get("/api/snapshot")
+        assert refused.status_code == 401
+        assert refused.headers["x-content-type-options"] == "nosniff"
+        assert refused.headers["cache-control"] == "no-store"
+        await sign_in(client, "sam")
+        page = await client.get("/")
+        static = await client.get("/static/app.js")
+    # the page keeps its own policy (scripts and styles from itself), set once
+    assert page.headers.get_list("content-security-policy") == [
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ]
+    # the page's own files are not sniffed either, and may be cached (they hold no data)
+    assert static.headers["x-content-type-options"] == "nosniff"
+    assert "no-store" not in static.headers.get("cache-control", "")

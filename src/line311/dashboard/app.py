@@ -11,9 +11,11 @@
   every request no route of this app answers is forwarded to the controller, ``/health`` is
   merged with the controller's and ``/metrics`` appended to its (`line311.dashboard.proxy`).
 
-Every request body is capped (`line311.dashboard.body_limit`): ``max_body_bytes`` for JSON and
-forms, ``max_upload_bytes`` (plus multipart overhead) for alert audio uploads; a larger body
-is refused with 413 before it is buffered.
+Every answer carries the security headers of `line311.dashboard.headers` (no caching of
+what a signed-in user reads, no sniffing, no framing, no referrer). Every request body is
+capped (`line311.dashboard.body_limit`): ``max_body_bytes`` for JSON and forms,
+``max_upload_bytes`` (plus multipart overhead) for alert audio uploads; a larger body is
+refused with 413 before it is buffered.
 
 The hub's periodic refresh runs for the app's lifespan.
 """
@@ -41,6 +43,7 @@ from line311.dashboard.body_limit import (
     BodyTooLarge,
 )
 from line311.dashboard.errors import DashboardError
+from line311.dashboard.headers import SecurityHeaders
 from line311.dashboard.live import LiveHub
 from line311.dashboard.proxy import FORWARDED_METHODS, ControllerProxy
 from line311.dashboard.reports import EventLoader
@@ -142,6 +145,9 @@ def create_app(
             )
         ],
     )
+
+    # outermost: the 413s of the body limit get the headers too
+    app.add_middleware(SecurityHeaders)
 
     if registry is not None:
         metrics_registry = registry
