@@ -405,6 +405,40 @@ async def test_the_session_cookie_is_secure_when_asked(engine: Engine) -> None: 
         await hub.stop()
 
 
+async def test_given_a_sign_in_over_https_then_the_cookie_is_secure_even_on_loopback(
+    env: Env,  # noqa: F811
+) -> None:
+    """The usual set-up: line311 on 127.0.0.1 (the setting's default keeps Secure off there)
+    behind a TLS proxy on the same host, whose X-Forwarded-Proto uvicorn trusts. A cookie
+    signed in over HTTPS must never travel over plain HTTP afterwards."""
+    assert env.auth.secure_cookie is False
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=env.app),  # type: ignore[arg-type]
+        base_url="https://line311.test",
+    ) as client:
+        response = await client.post("/login", data={"username": "sam", "password": PASSWORD})
+        assert response.status_code == 303
+        assert "secure" in response.headers["set-cookie"].lower()
+        csrf = (await client.get("/api/me")).json()["csrf"]
+        out = await client.post("/logout", headers={"X-CSRF-Token": csrf})
+        assert "secure" in out.headers["set-cookie"].lower()
+    async with env.client() as plain:  # plain HTTP on loopback: as configured
+        response = await plain.post("/login", data={"username": "sam", "password": PASSWORD})
+        assert "secure" not in response.headers["set-cookie"].lower()
+    # through a real server: the proxy on loopback says the browser came over HTTPS
+    async with (
+        served(env.app) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as proxied,
+    ):
+        response = await proxied.post(
+            "/login",
+            data={"username": "sam", "password": PASSWORD},
+            headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"},
+        )
+        assert response.status_code == 303
+        assert "secure" in response.headers["set-cookie"].lower()
+
+
 @pytest.mark.parametrize(
     "password", ["password123", "1234567890", "aaaaaaaaaaaa", "abababababab", "9876543210"]
 )

@@ -283,7 +283,8 @@ class ControllerSettings(BaseModel):
     dashboard_secure_cookie: bool | None = Field(
         default=None,
         description="Mark the session cookie Secure (HTTPS only); default: on unless http_host "
-        "is a loopback address.",
+        "is a loopback address. A sign-in that came over HTTPS (a TLS proxy's "
+        "X-Forwarded-Proto) always gets a Secure cookie.",
     )
     greeting_prompt: str = Field(default="greeting", description="Thin-layer greeting prompt id.")
     default_language: str = "en"

@@ -215,18 +215,26 @@ def create_dashboard_router(
             max_age=max_age,
             httponly=True,
             samesite="strict",
-            secure=auth.secure_cookie,
+            # signed in over TLS (a proxy's X-Forwarded-Proto, which uvicorn trusts from
+            # loopback): never sent over plain HTTP, whatever the setting says
+            secure=auth.secure_cookie or request.url.scheme == "https",
             path="/",
         )
         logger.info("dashboard sign-in: %s (%s)", principal.username, principal.role.value)
         return response
 
     @router.post("/logout", include_in_schema=False)
-    async def logout(principal: Principal = reader) -> Response:
+    async def logout(request: Request, principal: Principal = reader) -> Response:
         if principal.via == "session":
             await run_in_threadpool(auth.store.end_sessions, principal.username)
         response = JSONResponse({"signed_out": principal.username})
-        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        response.delete_cookie(
+            SESSION_COOKIE,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=auth.secure_cookie or request.url.scheme == "https",
+        )
         return response
 
     # ------------------------------------------------------------------ reading

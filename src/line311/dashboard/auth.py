@@ -6,7 +6,8 @@ Theory of operation
   per account) and compared in constant time.
 * **Sessions and bearer tokens** are the same signed, expiring token (HMAC-SHA256 under the
   ``dashboard_secret`` setting) with a different ``kind``: ``session`` travels in an HttpOnly,
-  SameSite=Strict cookie (``Secure`` unless served on loopback); ``api`` in
+  SameSite=Strict cookie (``Secure`` unless served on loopback, and always when signed in
+  over HTTPS); ``api`` in
   ``Authorization: Bearer ...``. Every request re-reads the account, so disabling an account
   or changing its role takes effect at once. Each token carries its account's *generation*
   (one for sessions, one for bearer tokens): signing out bumps the session generation (every
