@@ -42,6 +42,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from line311.dashboard.auth import while_allowed
 from line311.db.errors import DbError, DbUnavailable
 from line311.ivr.catalogue import LANGUAGES
 from line311.messaging.alert_service import AlertService
@@ -284,7 +285,9 @@ def create_alerts_router(
                 yield ": keep-alive\n\n" if event is None else sse_lines(event)
 
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(  # ends when the credentials do
+            while_allowed(request, stream()), media_type="text/event-stream", headers=headers
+        )
 
     @router.get("/{alert_id}")
     @refusals

@@ -61,6 +61,7 @@ from line311.dashboard.auth import (
     Principal,
     Role,
     require_role,
+    while_allowed,
 )
 from line311.dashboard.errors import AuthError, DashboardError, InvalidTargetError
 from line311.dashboard.live import LiveHub
@@ -270,11 +271,11 @@ def create_dashboard_router(
         return JSONResponse(hub.snapshot(), headers={"Cache-Control": "no-store"})
 
     @router.get("/api/live")
-    async def live(principal: Principal = reader) -> Response:
+    async def live(request: Request, principal: Principal = reader) -> Response:
         if hub.full():
             return error_response(503, "too-many-clients", "the live feed is full; retry later")
         return StreamingResponse(
-            hub.stream(),
+            while_allowed(request, hub.stream()),  # ends when the credentials do
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )

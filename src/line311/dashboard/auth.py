@@ -7,21 +7,25 @@ Theory of operation
 * **Sessions and bearer tokens** are the same signed, expiring token (HMAC-SHA256 under the
   ``dashboard_secret`` setting) with a different ``kind``: ``session`` travels in an HttpOnly,
   SameSite=Strict cookie (``Secure`` unless served on loopback, and always when signed in
-  over HTTPS); ``api`` in
-  ``Authorization: Bearer ...``. Every request re-reads the account, so disabling an account
-  or changing its role takes effect at once. Each token carries its account's *generation*
-  (one for sessions, one for bearer tokens): signing out bumps the session generation (every
-  session of that account ends, the old cookie included), revoking tokens bumps the token
-  generation.
+  over HTTPS); ``api`` in ``Authorization: Bearer ...``. Every request re-reads the
+  account, so disabling an account or changing its role takes effect at once. Each token
+  carries its account's *generation* (one for sessions, one for bearer tokens): signing out
+  bumps the session generation (every session of that account ends, the old cookie
+  included), revoking tokens bumps the token generation.
 * **Passwords** must be at least 10 characters and not a common password.
 * **CSRF**: a session carries a random CSRF token; a cookie-authenticated request that
-  changes something (POST, PUT, PATCH, DELETE) must echo it in ``X-CSRF-Token`` (or a
-  ``csrf_token`` form field). The page reads it from ``GET /api/me``. Bearer requests are not
+  changes something (POST, PUT, PATCH, DELETE) must echo it in ``X-CSRF-Token`` (a form
+  field is not taken). The page reads it from ``GET /api/me``. Bearer requests are not
   exposed to CSRF (a browser never adds that header by itself).
 * **Roles**: ``operations`` reads, ``supervisor`` reads and acts. `require_role` is the FastAPI
   dependency other routers mount (the alerts API uses ``require_role("operations")`` and checks
   ``principal.role`` itself).
 * **Audit**: every supervisor action (also refused or failed ones) is one `AuditRow`.
+* **Open feeds** (the live wallboard, the CCR messages, a desk's screen pops) outlive the
+  request that opened them: `while_allowed` checks the request's credentials again before
+  a message once ``recheck_seconds`` (5 s) have passed since the last check, and ends the
+  stream when they no longer hold (account disabled, signed out, tokens revoked, session
+  expired, role taken away). The browser's EventSource then reconnects and gets its 401.
 
 Roles, principals, passwords and tokens are in `line311.dashboard.credentials`, the account
 store in `line311.dashboard.accounts`; this module turns requests into principals and keeps
@@ -34,8 +38,8 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
-from typing import Final
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Final, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -50,7 +54,7 @@ from line311.dashboard.credentials import (
     hash_password,
     verify_password,
 )
-from line311.dashboard.errors import AuthError
+from line311.dashboard.errors import AuthError, DashboardError
 
 __all__ = [
     "SESSION_COOKIE",
@@ -65,9 +69,12 @@ __all__ = [
     "require_role",
     "require_role_by_method",
     "verify_password",
+    "while_allowed",
 ]
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 SESSION_COOKIE: Final = "line311_session"
 CSRF_HEADER: Final = "x-csrf-token"
@@ -87,15 +94,18 @@ class Authenticator:
         session_seconds: float = 12 * 3600,
         token_seconds: float = 30 * 86400,
         secure_cookie: bool = False,
+        recheck_seconds: float = 5.0,
     ) -> None:
         """``secure_cookie``: mark the session cookie ``Secure`` (browsers then send it over
-        HTTPS only); on by default when the app is served off loopback."""
+        HTTPS only); on by default when the app is served off loopback. ``recheck_seconds``:
+        how often an open feed checks its credentials again (`while_allowed`)."""
         self.store = store
         self.signer = TokenSigner(secret)
         self.clock = clock
         self.session_seconds = session_seconds
         self.token_seconds = token_seconds
         self.secure_cookie = secure_cookie
+        self.recheck_seconds = recheck_seconds
 
     def _generations(self, username: str) -> tuple[Principal, int, int]:
         found = self.store.generations(username)
@@ -188,3 +198,43 @@ def require_role_by_method(
         return await check(request)
 
     return dependency
+
+
+async def while_allowed(
+    request: Request,
+    stream: AsyncIterator[_T],
+    *,
+    role: Role = Role.OPERATIONS,
+    allowed: Callable[[Principal], bool] | None = None,
+) -> AsyncIterator[_T]:
+    """``stream``'s messages for as long as ``request``'s credentials allow ``role`` (and
+    ``allowed(principal)``, when given): they are checked again before a message once the
+    authenticator's ``recheck_seconds`` have passed, and the stream ends, sending nothing
+    more, when they no longer hold. Without an authenticator on the app, ``stream`` as is.
+    ``stream`` is closed when this ends."""
+    auth: Authenticator | None = getattr(request.app.state, "dashboard_auth", None)
+    checked = auth.clock() if auth is not None else 0.0
+    try:
+        async for message in stream:
+            if auth is not None and auth.clock() - checked >= auth.recheck_seconds:
+                checked = auth.clock()
+                try:
+                    principal = await run_in_threadpool(auth.principal, request)
+                except DashboardError as exc:
+                    logger.info("feed %s ended: %s", request.url.path, exc)
+                    return
+                if not principal.role.allows(role) or (
+                    allowed is not None and not allowed(principal)
+                ):
+                    logger.info(
+                        "feed %s of %s ended: role %s no longer allows it",
+                        request.url.path,
+                        principal.username,
+                        principal.role.value,
+                    )
+                    return
+            yield message
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()

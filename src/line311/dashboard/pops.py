@@ -38,11 +38,11 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from line311.dashboard.api import error_response
-from line311.dashboard.auth import ForbiddenError, Principal, Role, require_role
+from line311.dashboard.auth import ForbiddenError, Principal, Role, require_role, while_allowed
 from line311.dashboard.errors import UnknownTargetError
 from line311.dashboard.live import encode_sse
 from line311.queue.pops import (
@@ -209,10 +209,13 @@ def _dumps(data: object) -> str:
 
 
 # ---------------------------------------------------------------------- HTTP
+def _sees(principal: Principal, agent_id: str) -> bool:
+    return principal.role is Role.SUPERVISOR or principal.username == agent_id
+
+
 def _may_see(principal: Principal, agent_id: str) -> None:
-    if principal.role is Role.SUPERVISOR or principal.username == agent_id:
-        return
-    raise ForbiddenError("a CCR sees only their own screen pops")
+    if not _sees(principal, agent_id):
+        raise ForbiddenError("a CCR sees only their own screen pops")
 
 
 def desk_pops_router(desk: PopDesk, known_agents: Callable[[], set[str]]) -> APIRouter:
@@ -235,12 +238,12 @@ def desk_pops_router(desk: PopDesk, known_agents: Callable[[], set[str]]) -> API
         )
 
     @router.get("/agents/{agent_id}/pops", response_model=None)
-    async def pops(agent_id: str, principal: Principal = reader) -> Response:
+    async def pops(request: Request, agent_id: str, principal: Principal = reader) -> Response:
         check(principal, agent_id)
         if desk.full(agent_id):
             return error_response(503, "too-many-clients", f"{agent_id} has too many desk streams")
-        return StreamingResponse(
-            desk.stream(agent_id),
+        return StreamingResponse(  # ends when the credentials (or the role) no longer allow it
+            while_allowed(request, desk.stream(agent_id), allowed=lambda p: _sees(p, agent_id)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
