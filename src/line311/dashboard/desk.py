@@ -4,6 +4,7 @@
 behind the dashboard's sign-in: reading needs ``operations``, acting ``supervisor``)::
 
     POST /api/desk/agents/{id}/login | logout | pause[?reason=...] | resume
+                                   (a reason: 1-64 characters, no control characters)
     GET  /api/desk/agents          live state and figures of every CCR in the roster
     GET  /api/desk/queues          real-time figures per queue, with today's live SL
     GET  /api/desk/reports/sl?from=&to=&queue=&interval=[&format=csv]   stored SL (any range)
@@ -34,8 +35,10 @@ from line311.routing.agents import AgentFigures
 from line311.routing.errors import AgentStateError, UnknownAgentError
 from line311.routing.results import QueueStats
 from line311.routing.router import Router
+from line311.text import is_safe_text
 
 __all__ = [
+    "MAX_REASON",
     "MAX_REPORT_SECONDS",
     "DeskActions",
     "DeskRuntime",
@@ -46,6 +49,8 @@ __all__ = [
 _LAST_SECOND = 253_402_300_800.0  # 10000-01-01T00:00:00Z
 MAX_REPORT_SECONDS = 400 * 86400
 """Longest range one SL report may cover."""
+MAX_REASON = 64
+"""Longest pause reason (as the wallboard's own pause)."""
 
 
 class DeskActions(Protocol):
@@ -156,6 +161,14 @@ def queue_api_router(
 
     @router.post("/agents/{agent_id}/pause")
     async def pause(agent_id: str, reason: str = "break") -> JSONResponse:
+        # stored with every event of the pause and shown on the wallboard: what the
+        # wallboard's own pause takes (a NUL would be refused by PostgreSQL's JSONB)
+        if not 1 <= len(reason) <= MAX_REASON or not is_safe_text(reason):
+            return _error(
+                400,
+                "bad-request",
+                f"reason must be 1-{MAX_REASON} characters of text without control characters",
+            )
         return act(agent_id, "pause", reason)
 
     @router.post("/agents/{agent_id}/resume")
@@ -215,6 +228,8 @@ def queue_api_router(
         if stored is None:
             return _error(503, "no-storage", "queue events are not stored by this process")
         try:
+            if format not in ("json", "csv"):
+                raise ValueError(f"format must be json or csv, got {format[:20]!r}")
             if interval not in REPORT_INTERVALS:
                 raise ValueError(
                     f"interval must be 900, 1800 or 3600 seconds, or 0 for totals; got {interval}"

@@ -88,3 +88,39 @@ async def test_today_and_report_dates_are_the_centers_day_not_utcs() -> None:
         for bad in (600, 7200, 86400):
             r = await client.get("/api/desk/reports/sl", params={**params, "interval": bad})
             assert (r.status_code, r.json()["error_id"]) == (400, "bad-request")
+
+
+async def test_a_pause_reason_that_is_long_or_not_text_is_400_and_the_ccr_stays_available() -> None:
+    """The reason is stored with every queue event of the pause (a NUL is refused by
+    PostgreSQL's JSONB, which lost the events), shown on the wallboard and in queue_log: the
+    desk API takes what the wallboard's own pause takes, 1-64 characters of safe text."""
+    h = Harness()
+    app = FastAPI()
+    app.include_router(
+        queue_api_router(desk(h), h.runtime, clock=lambda: h.now), prefix="/api/desk"
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.post("/api/desk/agents/agent2/login")).status_code == 200
+        for reason in ("x" * 65, "lunch\x00", "esc\x1b[2J", "bell\x07", ""):
+            r = await client.post("/api/desk/agents/agent2/pause", params={"reason": reason})
+            assert (r.status_code, r.json()["error_id"]) == (400, "bad-request"), reason
+            assert reason[:8] not in r.json()["message"] or not reason
+        agents = (await client.get("/api/desk/agents")).json()["agents"]
+        assert next(a for a in agents if a["agent_id"] == "agent2")["state"] == "available"
+        r = await client.post("/api/desk/agents/agent2/pause", params={"reason": "x" * 64})
+        assert r.json()["pause_reason"] == "x" * 64
+
+
+async def test_a_report_format_other_than_json_or_csv_is_400() -> None:
+    h = Harness()
+    app = FastAPI()
+    router = queue_api_router(desk(h), h.runtime, stored=lambda s, e: ({}, {}), clock=lambda: h.now)
+    app.include_router(router, prefix="/api/desk")
+    transport = httpx.ASGITransport(app=app)
+    params = {"from": "2025-01-01", "to": "2025-01-02"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/api/desk/reports/sl", params={**params, "format": "xml"})
+        assert (r.status_code, r.json()["error_id"]) == (400, "bad-request")
+        r = await client.get("/api/desk/reports/sl", params={**params, "format": "csv"})
+        assert r.headers["content-type"].startswith("text/csv")
