@@ -409,3 +409,81 @@ async def test_given_an_active_ccr_message_when_its_end_comes_then_the_feed_says
     finally:
         await reader.close()
     assert api.service.get(alert_id).state.value == "expired"
+
+
+# A NUL anywhere in what an alert stores, or in an alert id, reached PostgreSQL, which
+# refuses it: the answer was 503 "the alert database is unavailable" (SQLite stored it).
+UNSAFE_FIELDS = {
+    "title": "Snow\x00",
+    "ccr_text": "Schools closed\x1b[2J",
+    "node": "main\x00",
+    "texts": {"en": "Schools are closed\x00 today."},
+    "prompts": {"en": "alerts/snow\x07"},
+}
+
+
+@pytest.mark.parametrize("field", UNSAFE_FIELDS)
+async def test_given_control_characters_in_an_alert_body_then_422_names_the_field_and_stores_nothing(
+    api: Api, field: str
+):
+    response = await api.call(
+        "POST",
+        "",
+        content=json.dumps({**BODY, field: UNSAFE_FIELDS[field]}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error_id"] == "invalid-request"
+    assert field in response.text
+    assert "\\u0000" not in response.text
+    assert "\\u001b" not in response.text
+    assert (await api.call("GET", "")).json()["alerts"] == []
+    alert_id = await create(api)
+    edit = await api.call(
+        "PATCH",
+        f"/{alert_id}",
+        content=json.dumps({"title": "Snow\x00"}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert edit.status_code == 422
+    note = await api.call(
+        "POST",
+        f"/{alert_id}/submit",
+        content=json.dumps({"note": "ok\x00"}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert note.status_code == 422
+    assert (await api.call("GET", f"/{alert_id}")).json()["state"] == "draft"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/a%00b"),
+        ("PATCH", "/a%00b"),
+        ("GET", "/a%00b/audio/en"),
+        ("PUT", "/a%00b/audio/en"),
+        ("POST", "/a%00b/synthesize"),
+        ("POST", "/a%00b/approve"),
+        ("POST", "/a%1bb/withdraw"),
+        ("POST", "/" + "x" * 300 + "/withdraw"),
+    ],
+)
+async def test_given_an_alert_id_that_is_not_text_or_too_long_then_400_invalid_target(
+    api: Api, method: str, path: str
+):
+    response = await api.call(method, path, json={})
+    assert response.status_code == 400, response.text
+    assert response.json()["error_id"] == "invalid-target"
+    assert "x" * 300 not in response.text
+
+
+async def test_given_an_upload_whose_file_name_is_not_text_then_422_before_decoding(api: Api):
+    """The file name is kept as the asset's reference."""
+    alert_id = await create(api)
+    response = await api.call(
+        "PUT", f"/{alert_id}/audio/en?filename=snow%00.wav", content=b"RIFF", headers={}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error_id"] == "invalid-request"
+    assert "file name" in response.json()["message"]

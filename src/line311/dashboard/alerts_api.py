@@ -17,11 +17,15 @@ on every action). The service and the feed come as arguments or, when not given,
     POST   /{id}/synthesize          read the typed texts with TTS ({"languages": [...]})
     POST   /{id}/submit|approve|reject|withdraw   ({"note": "..."})
 
-Errors are ``{"error_id", "message", "details"}``: 404 ``alert-not-found``, 409
-``illegal-transition`` / ``alert-conflict``, 403 ``forbidden`` / ``four-eyes``, 413
-``body-too-large``, 415 ``unsupported-media-type``, 422 ``invalid-request`` /
-``invalid-node`` / ``audio-corrupt`` / ``audio-too-short`` / ``audio-silent`` /
-``audio-too-long``, 503 ``tts-unavailable`` / ``database-unavailable``.
+Every string and key of a body is safe text (422 ``invalid-request`` otherwise, naming the
+field), and an alert id in a path at most 128 characters of it (400 ``invalid-target``),
+checked before the database sees them.
+
+Errors are ``{"error_id", "message", "details"}``: 400 ``invalid-target``, 404
+``alert-not-found``, 409 ``illegal-transition`` / ``alert-conflict``, 403 ``forbidden`` /
+``four-eyes``, 413 ``body-too-large``, 415 ``unsupported-media-type``, 422
+``invalid-request`` / ``invalid-node`` / ``audio-corrupt`` / ``audio-too-short`` /
+``audio-silent`` / ``audio-too-long``, 503 ``tts-unavailable`` / ``database-unavailable``.
 
 ``invalid-node``: the ``node`` of a new alert (or of one being approved) is not a node of
 the IVR flow callers can hear it at (a typo, the greeting, the ``alerts`` node, or a node
@@ -39,7 +43,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from line311.dashboard.auth import while_allowed
@@ -59,19 +63,33 @@ from line311.messaging.errors import (
     UnsupportedAudio,
 )
 from line311.messaging.feed import AlertFeed, alert_json, sse_lines
+from line311.text import UnsafeText, find_unsafe, is_safe_text
 
 __all__ = ["SUPERVISOR_ROLE", "create_alerts_router"]
 
 logger = logging.getLogger(__name__)
 
 SUPERVISOR_ROLE = "supervisor"
+MAX_ALERT_ID = 128
+"""Longest alert id a request may name (as every id of the wallboard's actions)."""
 _T = TypeVar("_T")
 Language = Literal["en", "es", "cmn", "yue", "ru", "ko", "ht"]
 
 
 # ---------------------------------------------------------------------- bodies
 class _Body(BaseModel):
+    """Every string and key is safe text (a NUL reached PostgreSQL, which refuses it)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _safe_text(cls, data: Any) -> Any:
+        try:
+            find_unsafe(data)
+        except UnsafeText as exc:
+            raise ValueError(str(exc)) from None
+        return data
 
 
 class CreateAlert(_Body):
@@ -114,6 +132,21 @@ def error(status: int, error_id: str, message: str, details: Any = None) -> JSON
 class _Refused(Exception):
     def __init__(self, response: JSONResponse) -> None:
         self.response = response
+
+
+def _checked_id(alert_id: str) -> str:
+    """``alert_id`` if it can name an alert; else 400 ``invalid-target`` (as the wallboard's
+    actions), before the database sees it."""
+    if len(alert_id) > MAX_ALERT_ID or not is_safe_text(alert_id):
+        raise _Refused(
+            error(
+                400,
+                "invalid-target",
+                f"an alert id is at most {MAX_ALERT_ID} characters of text without control "
+                "characters or broken Unicode (refused, nothing done)",
+            )
+        )
+    return alert_id
 
 
 def _map(exc: Exception) -> JSONResponse:
@@ -292,6 +325,7 @@ def create_alerts_router(
     @router.get("/{alert_id}")
     @refusals
     async def show(request: Request, alert_id: str, principal: Any = principal_dep) -> Any:
+        _checked_id(alert_id)
         svc = _service(request)
         alert = await _call(lambda: svc.get(alert_id))
         audit = await _call(lambda: svc.audit(alert_id))
@@ -306,6 +340,7 @@ def create_alerts_router(
     @refusals
     async def edit(request: Request, alert_id: str, principal: Any = principal_dep) -> Any:
         actor = _supervisor(principal)
+        _checked_id(alert_id)
         body = _parse(EditAlert, await _json(request))
         changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
         svc = _service(request)
@@ -318,6 +353,7 @@ def create_alerts_router(
         request: Request, alert_id: str, language: str, principal: Any = principal_dep
     ) -> Any:
         actor = _supervisor(principal)
+        _checked_id(alert_id)
         if language not in LANGUAGES:
             return error(404, "unknown-language", f"no language {language!r}", list(LANGUAGES))
         declared = request.headers.get("content-length")
@@ -338,6 +374,8 @@ def create_alerts_router(
             media_type = content_type
         if len(data) > max_upload_bytes:
             return error(413, "body-too-large", f"uploads are limited to {max_upload_bytes} bytes")
+        if not is_safe_text(filename):  # kept as the asset's reference
+            return error(422, "invalid-request", "the file name holds control characters")
         svc = _service(request)
         asset = await _call(
             lambda: svc.upload_audio(
@@ -351,6 +389,7 @@ def create_alerts_router(
     async def audio(
         request: Request, alert_id: str, language: str, principal: Any = principal_dep
     ) -> Any:
+        _checked_id(alert_id)
         svc = _service(request)
         await _call(lambda: svc.get(alert_id))
         if language not in LANGUAGES:
@@ -364,6 +403,7 @@ def create_alerts_router(
     @refusals
     async def synthesize(request: Request, alert_id: str, principal: Any = principal_dep) -> Any:
         actor = _supervisor(principal)
+        _checked_id(alert_id)
         body = _parse(Synthesize, await _json(request))
         svc = _service(request)
         assets = await _call(
@@ -376,6 +416,7 @@ def create_alerts_router(
         @refusals
         async def act(request: Request, alert_id: str, principal: Any = principal_dep) -> Any:
             actor = _supervisor(principal)
+            _checked_id(alert_id)
             body = _parse(Note, await _json(request))
             svc = _service(request)
             alert = await _call(lambda: svc.act(alert_id, action, actor=actor, note=body.note))
