@@ -121,11 +121,11 @@
     }
   }
 
+  // term, then value (as HTML wants a dl's group, and a screen reader reads it)
   function figure(dl, name, label, big) {
     const wrap = el("div");
-    const dd = el("dd", { "data-f": name, class: big ? "big" : "" }, "—");
-    wrap.appendChild(dd);
     wrap.appendChild(el("dt", {}, label));
+    wrap.appendChild(el("dd", { "data-f": name, class: big ? "big" : "" }, "—"));
     dl.appendChild(wrap);
   }
 
@@ -264,8 +264,8 @@
       keys.add(state);
       const item = keyed(dl, state, () => {
         const wrap = el("div");
-        wrap.appendChild(el("dd", {}, "0"));
         wrap.appendChild(el("dt", {}, STATE_WORDS[state]));
+        wrap.appendChild(el("dd", {}, "0"));
         return wrap;
       });
       setText(item.querySelector("dd"), counts[state] || 0);
