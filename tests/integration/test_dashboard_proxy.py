@@ -174,6 +174,34 @@ async def test_given_a_supervisor_action_then_the_controller_does_it_and_audits_
         assert bad.status_code == 422
 
 
+async def test_given_a_session_then_a_forwarded_action_needs_its_csrf_token_at_the_controller(
+    line: Line,
+) -> None:
+    """The dashboard process adds no trust: the controller checks the session's CSRF token
+    on what it is forwarded, as when reached directly."""
+    async with httpx.AsyncClient(base_url=line.dashboard, timeout=5) as http:
+        signed_in = await http.post(
+            "/login", data={"username": "sam", "password": "a long password"}
+        )
+        assert signed_in.status_code == 303
+        csrf = (await http.get("/api/me")).json()["csrf"]
+        for headers in ({}, {"X-CSRF-Token": "forged"}):
+            refused = await http.post(
+                "/api/queues/general/goal", json={"goal": 0.5}, headers=headers
+            )
+            assert refused.status_code == 403, refused.text
+            assert "CSRF" in refused.json()["message"]
+        assert line.controller_hub.state.goal("general") == 0.8
+        done = await http.post(
+            "/api/queues/general/goal", json={"goal": 0.5}, headers={"X-CSRF-Token": csrf}
+        )
+        assert done.status_code == 200, done.text
+        assert line.controller_hub.state.goal("general") == 0.5
+        # one copy of each security header, the controller's, on a forwarded answer
+        assert done.headers.get_list("x-content-type-options") == ["nosniff"]
+        assert done.headers.get_list("cache-control") == ["no-store"]
+
+
 async def test_given_a_request_then_method_query_body_and_credentials_arrive_as_sent(
     line: Line,
 ) -> None:
