@@ -613,6 +613,28 @@ async def test_given_an_odd_query_value_then_a_clear_4xx_never_a_500(
     assert set(response.json()) == {"error_id", "message", "details"}
 
 
+# ---------------------------------------------------------------------- sign-in form
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"username": "a" * 65, "password": PASSWORD},
+        {"username": "sam", "password": "p" * 1025},
+    ],
+)
+async def test_given_an_over_long_name_or_password_in_the_form_then_the_form_says_so(
+    env: Env,  # noqa: F811
+    form: dict[str, str],
+) -> None:
+    """A person at the sign-in page gets the page back with a sentence, not a JSON error."""
+    async with env.client() as client:
+        response = await client.post("/login", data=form)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'role="alert"' in response.text
+    assert "at most 64 characters" in response.text
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+
+
 # ---------------------------------------------------------------------- log lines
 FORGED = "\nINFO line311.dashboard.api dashboard sign-in: sam"  # fits a 64-character name
 

@@ -84,6 +84,8 @@ _PAGE_HEADERS: Final = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+_MAX_NAME: Final = 64
+_MAX_PASSWORD: Final = 1024
 _LOGIN_FAILURES_ALLOWED: Final = 5
 _LOGIN_FAILURES_PER_CLIENT: Final = 20
 _LOGIN_LOCK_SECONDS: Final = 60.0
@@ -121,8 +123,8 @@ class GoalBody(_Body):
 
 
 class TokenBody(_Body):
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=1024)
+    username: str = Field(min_length=1, max_length=_MAX_NAME)
+    password: str = Field(min_length=1, max_length=_MAX_PASSWORD)
 
 
 def _login_page(message: str = "", status: int = 200) -> HTMLResponse:
@@ -135,9 +137,11 @@ def _login_page(message: str = "", status: int = 200) -> HTMLResponse:
 <body class="login"><main class="login-box"><h1>line311 operations</h1>{notice}
 <form method="post" action="/login">
 <label for="username">Username</label>
-<input id="username" name="username" autocomplete="username" required autofocus>
+<input id="username" name="username" autocomplete="username" maxlength="{_MAX_NAME}"
+ autocapitalize="none" spellcheck="false" required autofocus>
 <label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
+<input id="password" name="password" type="password" autocomplete="current-password"
+ maxlength="{_MAX_PASSWORD}" required>
 <button type="submit">Sign in</button></form></main></body></html>"""
     return HTMLResponse(body, status_code=status, headers=_PAGE_HEADERS)
 
@@ -198,10 +202,14 @@ def create_dashboard_router(
 
     @router.post("/login", include_in_schema=False)
     async def login(
-        request: Request,
-        username: Annotated[str, Form(max_length=64)],
-        password: Annotated[str, Form(max_length=1024)],
+        request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]
     ) -> Response:
+        if len(username) > _MAX_NAME or len(password) > _MAX_PASSWORD:  # the page, not JSON
+            return _login_page(
+                f"The username is at most {_MAX_NAME} characters and the password at most "
+                f"{_MAX_PASSWORD}.",
+                status=400,
+            )
         try:
             principal = await _authenticate(request, username, password)
         except _TooManyAttempts as exc:

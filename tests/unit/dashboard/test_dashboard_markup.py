@@ -184,6 +184,16 @@ def test_the_wallboard_announces_the_connection_an_actions_outcome_and_new_alert
     assert not live(ids["agents"])
 
 
+def test_the_sign_in_fields_carry_the_servers_limits() -> None:
+    """A browser stops typing where the server would refuse."""
+    page = Tree(PAGES["sign-in"])
+    fields = {n.attrs["name"]: n.attrs for n in page.by_tag("input")}
+    assert fields["username"].get("maxlength") == "64"
+    assert fields["password"].get("maxlength") == "1024"
+    assert fields["username"].get("autocomplete") == "username"
+    assert fields["password"].get("autocomplete") == "current-password"
+
+
 def test_the_sign_in_refusal_is_announced() -> None:
     page = Tree(PAGES["sign-in refused"])
     [notice] = [n for n in page.nodes if n.attrs.get("role") == "alert"]
