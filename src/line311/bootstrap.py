@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from line311.call.store import SessionStore
     from line311.crm_bridge.client import CrmClient
     from line311.crm_bridge.delivery import RecordDelivery
+    from line311.dashboard.auth import AuditSink
     from line311.dashboard.live import LiveHub
     from line311.kamailio.edge_stats import EdgeCounters
     from line311.kamailio.registrations import RegistrationWatch
@@ -581,11 +582,15 @@ async def controller_part(
             max_upload_bytes=settings.alerts_max_upload_bytes,
         )
         # what is loaded: operations; reloading: supervisor (and the CSRF token of a session)
-        app.include_router(flows_router(ivr), dependencies=[Depends(require_role_by_method())])
+        # (each reload and desk action is audited with who did it, as the wallboard's are)
+        app.include_router(
+            flows_router(ivr, audit=auth.store.audit),
+            dependencies=[Depends(require_role_by_method())],
+        )
         # the CCR desk API (log CCRs in/out, pause, queues, SL over any stored range): reading
         # needs the operations role, acting the supervisor role
         app.include_router(
-            _desk_router(queues, ZoneInfo(settings.timezone)),
+            _desk_router(queues, ZoneInfo(settings.timezone), auth.store.audit),
             prefix="/api/desk",
             dependencies=[Depends(require_role_by_method())],
         )
@@ -1295,8 +1300,9 @@ def _live_state_where(settings: Settings) -> str:
     return f"{scheme}://127.0.0.1:{settings.redis_port}/0"
 
 
-def _desk_router(queues: QueueEdge, tz: tzinfo) -> APIRouter:
-    """The CCR desk API over the queue edge, with SL over any stored range from the database."""
+def _desk_router(queues: QueueEdge, tz: tzinfo, audit: AuditSink) -> APIRouter:
+    """The CCR desk API over the queue edge, with SL over any stored range from the database;
+    each CCR action is audited."""
     from line311.dashboard.desk import queue_api_router
 
     stored = None
@@ -1311,7 +1317,9 @@ def _desk_router(queues: QueueEdge, tz: tzinfo) -> APIRouter:
             return stored_stats(engine, start, end, policy, now=time.time())
 
         stored = stored_fn
-    return queue_api_router(queues.desk, queues.runtime, stored=stored, policy=queues.policy, tz=tz)
+    return queue_api_router(
+        queues.desk, queues.runtime, stored=stored, policy=queues.policy, tz=tz, audit=audit
+    )
 
 
 async def _live_journal(

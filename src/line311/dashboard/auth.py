@@ -38,8 +38,8 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Final, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Final, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -60,6 +60,7 @@ __all__ = [
     "SESSION_COOKIE",
     "AccountStore",
     "AccountView",
+    "AuditSink",
     "Authenticator",
     "ForbiddenError",
     "Principal",
@@ -75,6 +76,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+AuditSink = Callable[[Principal, str, str, str, Mapping[str, Any]], None]
+"""``audit(principal, action, target, outcome, details)``: `AccountStore.audit`, for the
+routers mounted behind `require_role` that act (the desk API, flow reloads)."""
 
 SESSION_COOKIE: Final = "line311_session"
 CSRF_HEADER: Final = "x-csrf-token"
@@ -181,6 +186,7 @@ def require_role(role: Role | str) -> Callable[[Request], Awaitable[Principal]]:
             raise ForbiddenError(
                 f"role {principal.role.value} may not do this (needs {needed.value})"
             )
+        request.state.principal = principal  # for routes mounted behind it (their audit)
         return principal
 
     return dependency

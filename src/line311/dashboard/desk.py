@@ -10,7 +10,8 @@ behind the dashboard's sign-in: reading needs ``operations``, acting ``superviso
     GET  /api/desk/reports/sl?from=&to=&queue=&interval=[&format=csv]   stored SL (any range)
 
 Errors carry a stable ``error_id``: ``unknown-agent`` (404), ``agent-state`` (409),
-``bad-request`` (400).
+``bad-request`` (400). Each CCR action is one audit entry (``agent.login`` ...) with its
+outcome, as the wallboard's own actions are, when the router is given ``audit``.
 
 The router reads the queue runtime through `DeskRuntime` and acts through `DeskActions`
 (the ARI edge's `line311.ari.agents.AgentDesk`), so nothing here imports the ARI edge.
@@ -24,9 +25,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from line311.dashboard.auth import AuditSink
 from line311.queue.days import local_day_start
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.report import REPORT_INTERVALS, build_sl_report, render_csv
@@ -128,11 +130,13 @@ def queue_api_router(
     policy: SlPolicy | SlPolicies = DEFAULT_POLICY,
     clock: Callable[[], float] | None = None,
     tz: tzinfo = UTC,
+    audit: AuditSink | None = None,
 ) -> APIRouter:
     """The agents, queues and SL-report HTTP API (see the module docstring). ``policy``
     may give each queue its own threshold and goal (`SlPolicies`). ``tz`` is the center's
     time zone: "today" is its day, a date without an offset is in it, and so are the
-    report's times."""
+    report's times. ``audit`` (`AccountStore.audit`) records every CCR action with the
+    principal the mount's `require_role` dependency found, and its outcome."""
     import time as _time
 
     policies = SlPolicies.of(policy)
@@ -141,39 +145,62 @@ def queue_api_router(
     now_fn = clock or _time.time
     router = APIRouter()
 
-    def act(agent_id: str, action: str, reason: str = "break") -> JSONResponse:
+    async def record(
+        request: Request, action: str, agent_id: str, outcome: str, details: dict[str, Any]
+    ) -> None:
+        principal = getattr(request.state, "principal", None)  # set by require_role
+        if audit is not None and principal is not None:
+            await asyncio.to_thread(audit, principal, action, agent_id, outcome, details)
+
+    async def act(
+        request: Request, agent_id: str, action: str, reason: str | None = None
+    ) -> JSONResponse:
+        """Run ``action`` on the CCR; audited (who, what, outcome) as the wallboard's are."""
+        details: dict[str, Any] = {"api": "desk"}
+        outcome = "error"
         try:
-            desk.apply(agent_id, action, reason)
-        except UnknownAgentError:
-            return _error(404, "unknown-agent", f"no agent {agent_id!r} in the roster")
-        except AgentStateError as exc:
-            return _error(409, "agent-state", str(exc))
-        figures = runtime.router.agent_figures(agent_id, now_fn())
-        return JSONResponse(_agent_json(figures))
+            # stored with every event of a pause and shown on the wallboard: what the
+            # wallboard's own pause takes (a NUL would be refused by PostgreSQL's JSONB)
+            if reason is not None and (
+                not 1 <= len(reason) <= MAX_REASON or not is_safe_text(reason)
+            ):
+                outcome = "bad-request"
+                return _error(
+                    400,
+                    "bad-request",
+                    f"reason must be 1-{MAX_REASON} characters of text without control characters",
+                )
+            if reason is not None:
+                details["reason"] = reason
+            try:
+                desk.apply(agent_id, action, reason if reason is not None else "break")
+            except UnknownAgentError:
+                outcome = "not-found"
+                return _error(404, "unknown-agent", f"no agent {agent_id!r} in the roster")
+            except AgentStateError as exc:
+                outcome = "action-refused"
+                return _error(409, "agent-state", str(exc))
+            outcome = "ok"
+            figures = runtime.router.agent_figures(agent_id, now_fn())
+            return JSONResponse(_agent_json(figures))
+        finally:
+            await record(request, f"agent.{action}", agent_id, outcome, details)
 
     @router.post("/agents/{agent_id}/login")
-    async def login(agent_id: str) -> JSONResponse:
-        return act(agent_id, "login")
+    async def login(request: Request, agent_id: str) -> JSONResponse:
+        return await act(request, agent_id, "login")
 
     @router.post("/agents/{agent_id}/logout")
-    async def logout(agent_id: str) -> JSONResponse:
-        return act(agent_id, "logout")
+    async def logout(request: Request, agent_id: str) -> JSONResponse:
+        return await act(request, agent_id, "logout")
 
     @router.post("/agents/{agent_id}/pause")
-    async def pause(agent_id: str, reason: str = "break") -> JSONResponse:
-        # stored with every event of the pause and shown on the wallboard: what the
-        # wallboard's own pause takes (a NUL would be refused by PostgreSQL's JSONB)
-        if not 1 <= len(reason) <= MAX_REASON or not is_safe_text(reason):
-            return _error(
-                400,
-                "bad-request",
-                f"reason must be 1-{MAX_REASON} characters of text without control characters",
-            )
-        return act(agent_id, "pause", reason)
+    async def pause(request: Request, agent_id: str, reason: str = "break") -> JSONResponse:
+        return await act(request, agent_id, "pause", reason)
 
     @router.post("/agents/{agent_id}/resume")
-    async def resume(agent_id: str) -> JSONResponse:
-        return act(agent_id, "resume")
+    async def resume(request: Request, agent_id: str) -> JSONResponse:
+        return await act(request, agent_id, "resume")
 
     @router.get("/agents")
     async def agents() -> JSONResponse:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+
+from line311.dashboard.auth import AuditSink
 
 __all__ = ["FlowFiles", "ReloadOutcome", "flows_router"]
 
@@ -38,8 +40,11 @@ class FlowFiles(Protocol):
         ...
 
 
-def flows_router(files: FlowFiles) -> APIRouter:
-    """``GET /api/flows`` and ``POST /api/flows/reload`` over ``files``."""
+def flows_router(files: FlowFiles, *, audit: AuditSink | None = None) -> APIRouter:
+    """``GET /api/flows`` and ``POST /api/flows/reload`` over ``files``. ``audit`` records
+    each reload (``flows.reload``: who, ``ok`` / ``refused`` / ``error``, the report) with
+    the principal the mount's `require_role` dependency found: a reload changes what every
+    caller hears."""
     router = APIRouter(prefix="/api/flows", tags=["flows"])
 
     @router.get("")
@@ -47,14 +52,22 @@ def flows_router(files: FlowFiles) -> APIRouter:
         return files.loaded()
 
     @router.post("/reload")
-    async def reload() -> JSONResponse:
-        report = await asyncio.to_thread(files.reload)
+    async def reload(request: Request) -> JSONResponse:
+        outcome, details = "error", {}
+        try:
+            report = await asyncio.to_thread(files.reload)
+            details = report.as_dict()
+            outcome = "ok" if report.ok else "refused"
+        finally:
+            principal = getattr(request.state, "principal", None)
+            if audit is not None and principal is not None:
+                await asyncio.to_thread(audit, principal, "flows.reload", "flows", outcome, details)
         if report.ok:
-            return JSONResponse(report.as_dict())
+            return JSONResponse(details)
         body = {
             "error_id": "flow-reload-refused",
             "message": "a file did not validate; the previous version stays in use",
-            "details": report.as_dict(),
+            "details": details,
         }
         return JSONResponse(body, status_code=422)
 
