@@ -110,7 +110,7 @@ class Feed:
                 return dict(json.loads(text[len("data: ") :]))
         raise AssertionError("the feed ended")
 
-    async def rest(self, seconds: float = 5.0) -> list[str]:
+    async def expect_end(self, seconds: float = 5.0) -> list[str]:
         """The lines the stream still sends; fails when it has not ended within ``seconds``."""
         lines: list[str] = []
 
@@ -149,7 +149,7 @@ async def test_given_a_session_on_the_wallboard_when_it_stops_then_the_live_feed
             STOPS[stop](line)
             line.clock.now += line.auth.recheck_seconds
             line.hub.publish(CallEnqueued("c2", "general", line.clock.now))
-            rest = await feed.rest()
+            rest = await feed.expect_end()
         assert not [text for text in rest if '"c2"' in text or "data: " in text]
         assert (await client.get("/api/live")).status_code == 401
 
@@ -167,7 +167,7 @@ async def test_given_a_bearer_token_on_the_live_feed_when_revoked_then_the_feed_
         await feed.data()
         line.store.revoke_tokens("olga")
         line.clock.now += line.auth.recheck_seconds
-        await feed.rest()
+        await feed.expect_end()
 
 
 async def test_given_the_ccr_message_feed_when_the_account_is_disabled_then_it_ends(
@@ -180,7 +180,7 @@ async def test_given_the_ccr_message_feed_when_the_account_is_disabled_then_it_e
             await feed.data()
             line.store.disable("olga")
             line.clock.now += line.auth.recheck_seconds
-            await feed.rest()
+            await feed.expect_end()
 
 
 async def test_given_a_supervisor_watching_a_ccrs_pops_when_made_operations_then_it_ends(
@@ -195,7 +195,7 @@ async def test_given_a_supervisor_watching_a_ccrs_pops_when_made_operations_then
             await feed.data()
             line.set_role("sam", "operations")
             line.clock.now += line.auth.recheck_seconds
-            await feed.rest()
+            await feed.expect_end()
         refused = await client.get("/api/desk/agents/agent1/pop")
         assert refused.status_code == 403
 
