@@ -100,6 +100,21 @@ class QueueConfig:
                 break
         return count
 
+    def steps_due(self, entered_at: float, now: float) -> int:
+        """How many escalation steps apply at ``now`` to a call that entered at ``entered_at``.
+
+        Judged by ``entered_at + after <= now``, the very sum `next_step_at` arms the timer
+        with: ``now - entered_at >= after`` can be false at that instant by a rounding (3.3
+        + 30 is 33.3, but 33.3 - 3.3 is 29.999999999999996), and the step would never be
+        due at its own deadline."""
+        count = 0
+        for step in self.escalation:
+            if entered_at + step.after <= now:
+                count += 1
+            else:
+                break
+        return count
+
     def next_step_at(self, entered_at: float, step: int) -> float | None:
         """When the call entered at ``entered_at`` with ``step`` steps applied reaches the next."""
         if step < len(self.escalation):

@@ -287,7 +287,7 @@ class Router(AgentSide):
                 call = store.call(ident)
                 if call is not None:
                     q = self.queues[call.queue]
-                    step = q.steps_at(now - call.entered_at)
+                    step = q.steps_due(call.entered_at, now)
                     if step > call.step:
                         call = replace(call, step=step)
                         store.update_call(call)

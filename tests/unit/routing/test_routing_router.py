@@ -112,6 +112,28 @@ def test_given_a_proficiency_step_when_it_applies_then_less_skilled_ccrs_become_
     assert offer.agent_id == "junior"
 
 
+def test_given_an_escalation_step_when_the_clock_reaches_its_deadline_exactly_then_it_applies():
+    # 3.3 + 30 rounds to 33.3, and 33.3 - 3.3 is 29.999999999999996: judged by the wait, the
+    # step was not due at its own deadline, and the timer was armed again for that instant
+    # (an edge that sleeps until the deadline then spun; `line311 simulate` hung)
+    qs = queues(
+        housing={
+            "requires": "topic:housing>=4",
+            "escalation": [{"after": 30, "min_proficiency": 2}],
+        }
+    )
+    r = router(qs)
+    r.agent_login(ccr("junior", "lang:en=5, topic:housing=2"), now=0)
+    r.call_arrived("c1", "housing", now=3.3)
+    deadline = r.next_deadline()
+    assert deadline == 3.3 + 30
+    assert r.tick(deadline) == []
+    assert r.waiting_call("c1").step == 1
+    assert r.next_deadline() is None
+    [offer] = r.decide(deadline)
+    assert (offer.agent_id, offer.step) == ("junior", 1)
+
+
 def test_given_an_overflow_step_when_it_applies_then_the_other_queues_ccrs_may_take_the_call():
     qs = queues(
         general={"requires": "topic:general"},
