@@ -145,7 +145,8 @@ class AgentSide:
         A CCR who was being offered a call is available again (the offer died with that
         controller). A CCR on a call stays on it when the call is in ``live_calls`` (it was
         carried on and will release them); otherwise that call is over and they start its
-        wrap-up now. A CCR not in the roster any more is ignored (None).
+        wrap-up now. A CCR held ``unreachable`` comes back when the hold would have ended
+        (at once if it has). A CCR not in the roster any more is ignored (None).
         """
         current = self.store.agent(str(saved.get("agent_id")))
         if current is None:
@@ -172,6 +173,11 @@ class AgentSide:
             until = agent.wrapup_until if agent.wrapup_until is not None else now
             agent.wrapup_until = until
             self.store.schedule(until, WRAPUP_TIMER, agent.agent_id)
+        elif self._held_unreachable(agent):
+            # the hold's end was the old controller's timer: arm it again (the hold began
+            # when the pause did), or nothing would ever resume them
+            hold = self.auto_pause.hold_for(agent.unreachable_streak)
+            self.store.schedule(agent.state_since + hold, UNREACHABLE_TIMER, agent.agent_id)
         self.store.put_agent(agent)
         logger.info("agent %s restored: %s", agent.agent_id, agent.state.value)
         return agent
@@ -273,15 +279,17 @@ class AgentSide:
         self._return_call(call.call_id, now)
         return hold
 
+    def _held_unreachable(self, agent: Agent) -> bool:
+        return (
+            agent.state is AgentState.PAUSED
+            and agent.pause_reason == self.auto_pause.unreachable_reason
+        )
+
     def end_unreachable_hold(self, agent_id: str, now: float) -> bool:
         """The hold is over: a CCR still paused for it is available again (one paused since
         for another reason, or logged out, stays so). True if resumed."""
         agent = self.store.agent(agent_id)
-        if (
-            agent is None
-            or agent.state is not AgentState.PAUSED
-            or agent.pause_reason != self.auto_pause.unreachable_reason
-        ):
+        if agent is None or not self._held_unreachable(agent):
             return False
         self._apply(agent, AgentEvent.RESUME, now)
         self.store.put_agent(agent)

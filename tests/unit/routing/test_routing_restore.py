@@ -140,3 +140,45 @@ def test_given_a_watcher_when_agents_are_written_then_it_sees_each_record():
         ("a1", AgentState.AVAILABLE),
         ("a1", AgentState.PAUSED),
     ]
+
+
+def _held_unreachable(streak: int) -> Router:
+    """A CCR whose phone could not be rung ``streak`` times in a row: held from t=2+."""
+    old = _fresh()
+    old.agent_login("a1", now=0)
+    for n in range(streak):
+        at = 2 + 1000 * n
+        if n:
+            old.tick(now=at - 1)  # the previous hold is over
+        old.call_arrived(f"c{n}", "general", now=at)
+        old.decide(now=at)
+        old.offer_unreachable(f"c{n}", "a1", now=at)
+        old.call_left(f"c{n}", now=at)
+    return old
+
+
+def test_given_a_ccr_held_unreachable_when_restored_then_the_hold_still_ends_by_itself():
+    # the hold's end is a timer of the old controller: without it the CCR stayed paused
+    # `unreachable` for good (nothing else resumes them: their phone's registration is no news)
+    old = _held_unreachable(1)  # a 10 s hold, from 2 to 12
+    new = _fresh()
+    new.restore_agent(_saved(old), now=5)
+    assert new.next_deadline() == 12
+    new.tick(now=11)
+    assert new.agent("a1").pause_reason == "unreachable"
+    new.tick(now=12)
+    assert new.agent("a1").state is AgentState.AVAILABLE
+    new.call_arrived("c9", "general", now=13)
+    assert [o.agent_id for o in new.decide(now=13)] == ["a1"]
+
+
+def test_given_a_doubled_unreachable_hold_when_restored_after_it_ended_then_back_at_once():
+    old = _held_unreachable(3)  # the third in a row: a 40 s hold from 2002 to 2042
+    new = _fresh()
+    new.restore_agent(_saved(old), now=2030)
+    assert new.next_deadline() == 2042
+    later = _fresh()
+    later.restore_agent(_saved(old), now=5000)  # restored after it ended: over at once
+    later.tick(now=5000)
+    agent = later.agent("a1")
+    assert (agent.state, agent.unreachable_streak) == (AgentState.AVAILABLE, 3)
