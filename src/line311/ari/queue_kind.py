@@ -196,7 +196,7 @@ class QueueKind(RouterDesk, LegHost):
         if leg.phase in IN_LINE and not lost:  # its place: ranked as of its enqueue time
             requires = self.router.call_arrived(
                 leg.call_id, leg.queue, leg.entered_at, language=leg.language,
-                topic=leg.topic, priority=leg.priority,
+                topic=leg.topic, priority=leg.priority, resumed=True,
             ).requires  # fmt: skip
             if leg.callback:
                 self.router.request_callback(leg.call_id, now)

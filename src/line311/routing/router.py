@@ -117,8 +117,13 @@ class Router(AgentSide):
         topic: str | None = None,
         priority: int = 0,
         requires: Requirements | None = None,
+        resumed: bool = False,
     ) -> WaitingCall:
         """A caller asked for a CCR: put them in ``queue`` (or its overflow when full).
+
+        ``resumed``: the call was in ``queue`` already (a restarted controller puts it back,
+        as of its entry time): it goes back there however long the queue is, since callbacks
+        taken at max wait keep their place past ``max_length``.
 
         Returns the waiting entry (its ``queue`` says where it went). Raises
         `UnknownQueueError`, `DuplicateCallError`, `InvalidCallError`, `QueueFullError`.
@@ -136,7 +141,9 @@ class Router(AgentSide):
                 raise InvalidCallError(
                     f"call {call_id!r}: bad language code {language!r}"
                 ) from None
-        while q.max_length is not None and store.waiting_count(q.name) >= q.max_length:
+        while (
+            not resumed and q.max_length is not None and store.waiting_count(q.name) >= q.max_length
+        ):
             if q.overflow is None:
                 raise QueueFullError(queue)
             q = self.queues[q.overflow]
@@ -226,8 +233,9 @@ class Router(AgentSide):
         of ``entered_at``, for `readmit_callback` if the caller asks to be called back. The
         call is not in line. Raises what `call_arrived` raises."""
         entry = self.call_arrived(
-            call_id, queue, entered_at, language=language, topic=topic, priority=priority
-        )
+            call_id, queue, entered_at, language=language, topic=topic, priority=priority,
+            resumed=True,
+        )  # fmt: skip
         self._remove_call(call_id)
         return WaitExpired(call_id, entry.queue, max(0.0, now - entered_at), entry)
 

@@ -20,6 +20,7 @@ from line311.queue.events import (
     CallTimedOut,
 )
 from line311.queue.queue_log import parse_lines
+from line311.routing.queues import load_queues
 from tests.unit.ari.queue_harness import MAX_WAIT, NUMBER, Harness, channels
 
 
@@ -343,3 +344,29 @@ async def test_given_a_conversation_whose_asterisk_restarted_when_a_controller_c
         assert new.legs["c1"].end.value == "answered"
         assert new.legs["c1"].ended_by == "media_server_lost"
         assert not new.runner.holds("c1")
+
+
+async def test_given_a_full_queue_holding_a_kept_callback_when_a_new_controller_resumes_then_every_caller_keeps_their_place() -> (
+    None
+):
+    # a callback taken at max wait takes its old place whatever the queue's length, so a
+    # queue can hold more than max_length; re-entered as new arrivals, the last ones resumed
+    # were refused (no overflow: the caller's call was lost) or moved to the overflow queue
+    full = load_queues({"general": {"requires": "topic:general", "max_wait": 60, "max_length": 1}})
+    store = InMemorySessionStore()
+    async with Harness(store=store, queues=full, offer_timeout=30) as old:
+        await old.enqueue("c1", Enqueue(language="en", topic="general"))
+        old.now += 61
+        await old.step()  # c1 hears the max-wait offer, out of line: room for c2
+        await old.enqueue("c2", Enqueue(language="en", topic="general"))
+        await old.key("c1", "1")
+        await old.settle()
+        assert (old.router.position("c1"), old.router.position("c2")) == (1, 2)
+
+    new = Harness(store=store, queues=full, offer_timeout=30, now=old.now + 5)
+    new.ari.channels = channels("c2")
+    async with new:
+        await new.runner.on_connected()
+        assert (new.router.position("c1"), new.router.position("c2")) == (1, 2)
+        assert new.runner.holds("c2")
+        assert new.of(CallAbandoned) == []

@@ -426,6 +426,37 @@ def test_given_an_expired_call_when_the_caller_asks_for_a_callback_then_it_takes
         r.readmit_callback(WaitExpired("c9", "general", 61.0), now=201)
 
 
+def test_given_a_queue_over_its_length_when_a_new_controller_puts_its_calls_back_then_each_stays():
+    # a callback taken at max wait keeps its place past max_length; a restarted controller
+    # putting the calls back must not refuse them or send them to the overflow queue
+    qs = queues(
+        general={"requires": "topic:general"},
+        noise={"requires": "topic:noise", "max_length": 1, "max_wait": 60, "overflow": "general"},
+    )
+    old = router(qs)
+    old.call_arrived("c1", "noise", now=0)
+    [expired] = old.tick(now=61)
+    old.call_arrived("c2", "noise", now=62)
+    old.readmit_callback(expired, now=63)
+    assert old.store.waiting_count("noise") == 2
+    new = router(qs)
+    for call in (old.waiting_call("c2"), old.waiting_call("c1")):  # in any order
+        entry = new.call_arrived(call.call_id, "noise", call.entered_at, resumed=True)
+        assert entry.queue == "noise"
+    new.request_callback("c1", now=70)
+    assert (new.position("c1"), new.position("c2")) == (1, 2)
+    assert new.call_arrived("c3", "noise", now=71).queue == "general"  # a new caller overflows
+    # a caller in the max-wait offer is rebuilt out of line, ready to take their place again
+    again = new.expired_again("c5", "noise", entered_at=10, now=80)
+    assert again.entry is not None
+    assert again.entry.queue == "noise"
+    alone = router(queues(general={"requires": "topic:general", "max_length": 1}))
+    alone.call_arrived("c1", "general", now=0)
+    alone.call_arrived("c2", "general", now=1, resumed=True)
+    with pytest.raises(QueueFullError):  # a new caller is still refused
+        alone.call_arrived("c3", "general", now=2)
+
+
 def test_given_bad_input_when_calling_the_router_then_clear_errors():
     r = router()
     with pytest.raises(UnknownQueueError):
