@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from line311.call.commands import EmitQueueEvent, HangupChannel, Originate
+from line311.call.commands import AcceptOffer, EmitQueueEvent, HangupChannel, Originate
 from line311.call.events import (
     AgentOffered,
     CallbackGranted,
@@ -30,7 +30,7 @@ from line311.call.events import (
     PositionTold,
     Resumed,
 )
-from line311.queue.events import CallAbandoned, CallCompleted, CallTimedOut
+from line311.queue.events import CallAbandoned, CallAnswered, CallCompleted, CallTimedOut
 from line311.queue.leg import LegOptions, Phase, QueuedCall
 
 T0 = 1_700_000_000.0
@@ -113,6 +113,10 @@ def test_any_event_sequence_keeps_the_leg_sound(
         for command in commands:
             if isinstance(command, Originate) and command.app_args[1] == "agent":
                 live_agents.add(command.channel_id)
+            elif isinstance(command, Originate) and command.callback:
+                # the resident is called back only once their own call is let go: their
+                # phone is busy with it until then
+                assert leg.caller_channel is None
             elif isinstance(command, HangupChannel):
                 live_agents.discard(command.channel_id)
             elif isinstance(command, EmitQueueEvent) and isinstance(command.event, ENDS):
@@ -127,3 +131,63 @@ def test_any_event_sequence_keeps_the_leg_sound(
         again = QueuedCall.from_dict(json.loads(json.dumps(data_)))
         assert again.to_dict() == data_
         assert again.commands() == []
+
+
+_RACE = (
+    "granted",
+    "offered",
+    "ccr answers",
+    "confirmation ends",
+    "whisper ends",
+    "caller's channel gone",
+    "resident answers",
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.permutations(_RACE))
+def test_a_callback_never_dials_the_resident_while_they_are_still_on_their_call(
+    order: list[str],
+) -> None:
+    """The caller pressed 1 and gave their number; whatever the order in which the grant,
+    the CCR's offer and answer, the end of the confirmation and of the whisper and the
+    caller's hang-up come, the resident is called back only once their own call is let go,
+    and the call is answered (put through or called back) at most once."""
+    leg = QueuedCall(
+        "c1", "general", language="en", topic="general", whisper_topic="general",
+        entered_at=T0, options=LegOptions(),
+    )  # fmt: skip
+    leg.receive(DtmfReceived("1"), T0)
+    leg.receive(ContactRead(True), T0)
+    leg.commands()
+    confirmation = whisper = resident = None
+    answered = 0
+    for n, step in enumerate(order, 1):
+        now = T0 + n
+        commands: list[Any] = []
+        if step == "granted":
+            leg.receive(CallbackGranted(True), now)
+            confirmation = leg.confirming
+        elif step == "offered":
+            leg.receive(AgentOffered("agent1", "PJSIP/agent1"), now)
+        elif step == "ccr answers" and leg.agent_channel is not None:
+            leg.receive(ChannelUp(leg.agent_channel), now)
+            commands = leg.commands()
+            if AcceptOffer("agent1") in commands:  # the router takes the answer
+                leg.receive(OfferAccepted(), now)
+            whisper = f"{leg.agent_channel}-whisper"
+        elif step == "confirmation ends" and confirmation is not None:
+            leg.receive(PlaybackFinished(confirmation), now)
+        elif step == "whisper ends" and whisper is not None:
+            leg.receive(PlaybackFinished(whisper), now)
+        elif step == "caller's channel gone":
+            leg.receive(ChannelGone("c1"), now)
+        elif step == "resident answers" and resident is not None:
+            leg.receive(ChannelUp(resident), now)
+        for command in commands + leg.commands():
+            if isinstance(command, Originate) and command.callback:
+                assert leg.caller_channel is None, order
+                resident = command.channel_id
+            elif isinstance(command, EmitQueueEvent) and isinstance(command.event, CallAnswered):
+                answered += 1
+    assert answered <= 1

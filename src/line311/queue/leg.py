@@ -17,6 +17,9 @@ channel and bridge ids are chosen here, so a saved state names them.
     the caller hangs up (ChannelGone(caller) or CallerHungUp) while waiting / ringing ──▶
         ENDED (CallAbandoned; ``media_server_lost`` when CallerHungUp says their Asterisk died)
 
+A callback's CCR calls the resident back once the caller is let go; one who answers while
+the caller still hears the callback confirmation has them put through instead.
+
 ``TRANSITIONS`` is the table: (phase, event type) -> handler. A pair not in it is ignored
 (logged at DEBUG): every event may arrive in every phase (late ARI events are normal).
 Times are wall-clock epoch seconds from the edge's clock. The caller's number never enters
@@ -513,6 +516,18 @@ class QueuedCall:
         )
         self._do(whisper)
 
+    def _put_through(self) -> None:
+        """A CCR answers a callback whose caller is still on the line, hearing the callback
+        confirmation: they are put through as they are (calling their number back would
+        ring the very phone still on this call). The callback stays asked for (its record
+        says so); the call goes on as a live one."""
+        logger.info("call %s: a CCR came before the caller was let go; put through", self.call_id)
+        if self.confirming is not None:
+            self._do(StopPlayback(self.confirming))
+            self.playing.pop(self.confirming, None)
+            self.confirming = None
+        self.callback = False
+
     def _on_refused(self, event: OfferRefused, now: float) -> None:
         if not self.accepting:
             return
@@ -520,6 +535,9 @@ class QueuedCall:
         if self.agent_channel is not None:
             self._do(HangupChannel(self.agent_channel))
         self._back_to_waiting()
+        if self.callback_at is not None and not self.callback:  # `_put_through` it was
+            self.callback = True  # the router keeps it as a callback: so does the leg
+            self._confirm_callback()  # told again from the start, then let go
 
     def _on_max_wait(self, event: MaxWaitReached, now: float) -> None:
         channel = self.caller_channel
@@ -690,6 +708,8 @@ class QueuedCall:
             and self.agent_id is not None
         ):
             self.accepting = True
+            if self.callback and self.caller_channel is not None:
+                self._put_through()
             self._do(AcceptOffer(self.agent_id))
         elif (
             self.phase is Phase.DIALING

@@ -488,6 +488,64 @@ def test_pressing_1_asks_for_a_callback_confirms_and_lets_the_caller_go() -> Non
     assert feed(leg, ChannelGone("c1")) == []  # our own hang-up
 
 
+def _confirming_when_offered(granted_while_ringing: bool) -> tuple[QueuedCall, str]:
+    """A caller pressed 1; their turn comes while they still hear the callback confirmation
+    (the grant came before the offer, or while the CCR's phone was already ringing)."""
+    leg = new_leg()
+    leg.commands()
+    feed(leg, DtmfReceived("1"), T0 + 10)
+    feed(leg, ContactRead(True), T0 + 10)
+    if granted_while_ringing:
+        feed(leg, AgentOffered("agent1", "PJSIP/agent1"), T0 + 10)
+    feed(leg, CallbackGranted(True), T0 + 10)
+    confirming = leg.confirming
+    assert confirming is not None
+    if not granted_while_ringing:
+        feed(leg, AgentOffered("agent1", "PJSIP/agent1"), T0 + 11)
+    return leg, confirming
+
+
+@pytest.mark.parametrize("granted_while_ringing", [False, True])
+def test_given_a_caller_still_hearing_the_callback_confirmation_when_a_ccr_answers_then_they_are_put_through(
+    granted_while_ringing: bool,
+) -> None:
+    # the CCR came before the caller was let go: calling the resident back then dialled the
+    # very phone still on this call (busy: the callback failed as an abandon, or rang twice)
+    leg, confirming = _confirming_when_offered(granted_while_ringing)
+    agent = leg.agent_channel
+    assert agent is not None
+    cmds = feed(leg, ChannelUp(agent), T0 + 12)
+    assert StopPlayback(confirming) in cmds
+    assert cmds[-1] == AcceptOffer("agent1")
+    assert not leg.callback  # the screen pop, built on this answer, says so too
+    cmds = feed(leg, OfferAccepted(), T0 + 12)
+    assert emitted(cmds) == [CallAnswered("c1", "general", T0 + 12, "agent1")]
+    (whisper,) = [c for c in cmds if isinstance(c, PlayPrompts)]
+    assert "whisper/callback" not in whisper.prompts
+    assert feed(leg, PlaybackFinished(confirming), T0 + 12) == []  # the caller stays
+    cmds = feed(leg, PlaybackFinished(whisper.playback_id), T0 + 14)
+    assert AddToBridge("conn-c1", ("c1", agent)) in cmds
+    assert not [c for c in cmds if isinstance(c, Originate)]  # nobody is called back
+    assert leg.phase is Phase.CONNECTED
+    cmds = feed(leg, ChannelGone("c1"), T0 + 74)
+    assert emitted(cmds, CallCompleted)[0].talk_seconds == 62
+    assert leg.outcome == "answered"
+    assert leg.callback_at == T0 + 10  # the record still says a callback was asked for
+
+
+def test_given_a_caller_put_through_from_the_confirmation_when_the_offer_was_stale_then_the_callback_stands() -> (
+    None
+):
+    leg, _ = _confirming_when_offered(False)
+    feed(leg, ChannelUp(leg.agent_channel or ""), T0 + 12)
+    cmds = feed(leg, OfferRefused(), T0 + 12)
+    assert leg.callback
+    assert leg.phase is Phase.WAITING
+    (confirm,) = [c for c in cmds if isinstance(c, PlayPrompts)]  # told again, then let go
+    assert confirm.prompts == ("queue/callback_confirmed",)
+    assert feed(leg, PlaybackFinished(confirm.playback_id), T0 + 16) == [HangupChannel("c1")]
+
+
 def test_a_callback_without_a_contact_or_a_place_stays_in_line() -> None:
     leg = new_leg()
     leg.commands()
