@@ -296,8 +296,9 @@ def build_queue_edge(
         ),
         interpreter_language="en",
     )
+    started = clock.now() if not callable(clock) else clock()
     for profile in profiles:
-        router.register_agent(profile)
+        router.register_agent(profile, started)  # logged out since start-up
     policy = settings.sl_policies()  # each queue's own sl_threshold / sl_goal honoured
     # runs for weeks: each call is forgotten two days after it entered (as the wallboard's)
     hub = QueueEventHub(IntervalAccumulator(policy, keep=KEEP_CALLS))

@@ -236,7 +236,7 @@ class Agent:
         "wrapup_until",
     )
 
-    def __init__(self, profile: AgentProfile, *, seq: int, now: float = 0.0) -> None:
+    def __init__(self, profile: AgentProfile, *, seq: int, now: float) -> None:
         self.profile = profile
         self.seq = seq
         self.state = AgentState.LOGGED_OUT

@@ -44,8 +44,9 @@ class AgentSide:
     def _return_call(self, call_id: str, now: float) -> None:
         raise NotImplementedError
 
-    def register_agent(self, profile: AgentProfile, now: float = 0.0) -> Agent:
-        """Add a CCR to the roster (logged out), or update the profile of a known one."""
+    def register_agent(self, profile: AgentProfile, now: float) -> Agent:
+        """Add a CCR to the roster (logged out since ``now``), or update the profile of a
+        known one."""
         agent = self.store.agent(profile.agent_id)
         if agent is None:
             agent = Agent(profile, seq=self.store.next_seq(), now=now)

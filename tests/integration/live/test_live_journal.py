@@ -102,8 +102,8 @@ async def test_given_ccr_changes_when_flushed_then_their_latest_records_read_bac
     store = InMemoryRoutingStore()
     store.watch_agents(journal.on_agent)
     old = router(store=store)
-    old.register_agent(ccr("1001", "lang:en=5, topic:general=3"))
-    old.register_agent(ccr("1002", "lang:en=5, topic:general=3"))
+    old.register_agent(ccr("1001", "lang:en=5, topic:general=3"), now=NOON)
+    old.register_agent(ccr("1002", "lang:en=5, topic:general=3"), now=NOON)
     old.agent_login("1001", now=NOON)
     old.agent_pause("1001", now=NOON + 5, reason="training")
     old.agent_login("1002", now=NOON)
@@ -112,7 +112,7 @@ async def test_given_ccr_changes_when_flushed_then_their_latest_records_read_bac
     agents = (await journal.load(NOON)).agents
     assert (agents["1001"]["state"], agents["1001"]["pause_reason"]) == ("paused", "training")
     new = router()
-    new.register_agent(ccr("1001", "lang:en=5, topic:general=3"))
+    new.register_agent(ccr("1001", "lang:en=5, topic:general=3"), now=NOON)
     new.restore_agent(agents["1001"], NOON + 60)
     assert new.agent("1001").pause_reason == "training"
 
@@ -126,7 +126,7 @@ async def test_given_a_running_journal_then_a_ccr_change_waits_for_the_next_flus
     store = InMemoryRoutingStore()
     store.watch_agents(journal.on_agent)
     one = router(store=store)
-    one.register_agent(ccr("1001", "lang:en=5, topic:general=3"))
+    one.register_agent(ccr("1001", "lang:en=5, topic:general=3"), now=NOON)
     writer = asyncio.create_task(journal.run())
     try:
         await asyncio.sleep(0.05)  # the writer's first check has looked (nothing pending)

@@ -79,7 +79,7 @@ def test_the_roster_takes_exactly_the_ccr_ids_the_crm_bridge_takes(agent_id: str
 
 
 def test_an_agent_restored_from_saved_state_has_its_id_checked_like_the_roster() -> None:
-    saved = Agent(ccr("a1", EN), seq=1).to_dict()
+    saved = Agent(ccr("a1", EN), seq=1, now=0).to_dict()
     assert Agent.from_dict(saved).agent_id == "a1"
     with pytest.raises(RoutingConfigError, match="agent id must be"):
         Agent.from_dict(saved | {"agent_id": "jane doe"})

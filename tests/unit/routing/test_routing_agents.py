@@ -19,7 +19,7 @@ S, E = AgentState, AgentEvent
 
 
 def agent() -> Agent:
-    return Agent(AgentProfile("a1", "Ana", "PJSIP/a1", SkillSet({"lang:en": 5})), seq=1)
+    return Agent(AgentProfile("a1", "Ana", "PJSIP/a1", SkillSet({"lang:en": 5})), seq=1, now=0)
 
 
 @pytest.mark.parametrize("state", list(AgentState))

@@ -18,7 +18,7 @@ def _saved(build: Router, agent_id: str = "a1") -> dict:
 
 def _fresh() -> Router:
     r = router()
-    r.register_agent(ccr("a1", EN))
+    r.register_agent(ccr("a1", EN), now=0)
     return r
 
 
@@ -116,7 +116,7 @@ def test_given_the_roster_changed_when_restored_then_the_new_profile_and_unknown
     old.agent_login("a1", now=0)
     saved = _saved(old)
     new = router()
-    new.register_agent(ccr("a1", "lang:es=5, topic:general=3"))
+    new.register_agent(ccr("a1", "lang:es=5, topic:general=3"), now=0)
     new.restore_agent(saved, now=5)
     assert new.agent("a1").skills == ccr("a1", "lang:es=5, topic:general=3").skills
     assert new.agent("a1").state is AgentState.AVAILABLE
@@ -132,7 +132,7 @@ def test_given_a_watcher_when_agents_are_written_then_it_sees_each_record():
 
     store.watch_agents(watch)
     r = router(store=store)
-    r.register_agent(ccr("a1", EN))
+    r.register_agent(ccr("a1", EN), now=0)
     r.agent_login("a1", now=1)
     r.agent_pause("a1", now=2, reason="break")
     assert seen == [

@@ -657,7 +657,7 @@ def test_given_a_phone_with_no_registration_when_the_ccr_logs_in_then_they_wait_
     """app_queue skips a member whose device is unavailable: no call is offered to a phone
     that cannot ring, and none waits on a dial that cannot succeed."""
     r = router()
-    r.register_agent(ccr("a1", EN))
+    r.register_agent(ccr("a1", EN), now=0)
     assert r.phone_state("a1", False, now=0)
     assert not r.phone_state("a1", False, now=0)  # no news
     r.agent_login("a1", now=1)
@@ -731,14 +731,14 @@ def test_given_an_offline_phone_when_the_agent_is_saved_and_restored_then_it_is_
     saved = r.agent("a1").to_dict()
     older = {k: v for k, v in saved.items() if k != "phone_offline"}  # the release before
     fresh = router()
-    fresh.register_agent(ccr("a1", EN))
+    fresh.register_agent(ccr("a1", EN), now=0)
     restored = fresh.restore_agent(saved, now=2)
     assert restored is not None
     assert restored.phone_offline
     fresh.agent_resume("a1", now=3)
     assert _state(fresh, "a1") == (AgentState.PAUSED, "phone-offline")
     other = router()
-    other.register_agent(ccr("a1", EN))
+    other.register_agent(ccr("a1", EN), now=0)
     again = other.restore_agent(older, now=2)
     assert again is not None
     assert not again.phone_offline

@@ -9,7 +9,9 @@ from line311.routing.waiting import WaitingCall
 
 
 def agent(agent_id: str, skills: dict[str, int], seq: int = 1) -> Agent:
-    return Agent(AgentProfile(agent_id, agent_id, f"PJSIP/{agent_id}", SkillSet(skills)), seq=seq)
+    return Agent(
+        AgentProfile(agent_id, agent_id, f"PJSIP/{agent_id}", SkillSet(skills)), seq=seq, now=0
+    )
 
 
 def test_it_satisfies_the_protocol():

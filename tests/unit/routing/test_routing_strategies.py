@@ -17,7 +17,7 @@ NEED = Requirements.parse("lang:en AND topic:housing")
 
 
 def make(seq: int, skills: dict[str, int], idle: float, handled: int = 0) -> Agent:
-    a = Agent(AgentProfile(f"a{seq}", "x", f"PJSIP/a{seq}", SkillSet(skills)), seq=seq)
+    a = Agent(AgentProfile(f"a{seq}", "x", f"PJSIP/a{seq}", SkillSet(skills)), seq=seq, now=0)
     a.idle_since = idle
     a.calls_handled = handled
     return a
