@@ -284,6 +284,7 @@ class Agent:
         elif new is AgentState.LOGGED_OUT:
             self.idle_since = None
             self.unreachable_streak = 0
+            self.consecutive_misses = 0  # "in a row" ends with the session
         if new is not AgentState.WRAP_UP:
             self.wrapup_until = None
         if event is AgentEvent.ACCEPT:

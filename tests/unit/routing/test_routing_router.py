@@ -262,6 +262,25 @@ def test_given_auto_pause_after_two_misses_when_one_rejected_then_the_ccr_stays_
     assert r.agent("a1").consecutive_misses == 0
 
 
+def test_given_auto_pause_after_two_misses_when_a_ccr_logs_out_between_them_then_the_streak_ends():
+    # "in a row": the miss before a log-out (end of yesterday's shift) and the first after
+    # the next log-in are not two in a row, as a resume already ends the streak
+    r = router(auto_pause=2)
+    r.agent_login(ccr("a1", EN), now=0)
+    r.call_arrived("c1", "general", now=1)
+    r.decide(now=1)
+    assert r.offer_timeout("c1", "a1", now=16) is False
+    r.call_left("c1", now=17)
+    r.agent_logout("a1", now=18)
+    r.agent_login("a1", now=86_400)
+    assert r.agent("a1").consecutive_misses == 0
+    r.call_arrived("c2", "general", now=86_401)
+    r.decide(now=86_401)
+    assert r.offer_timeout("c2", "a1", now=86_416) is False
+    assert r.agent("a1").state is AgentState.AVAILABLE
+    assert r.agent("a1").missed_offers == 2  # the figure still counts them all
+
+
 def test_given_an_accepted_offer_when_the_call_ends_then_wrap_up_then_available():
     r = router()
     r.agent_login(ccr("a1", EN), now=0)
