@@ -43,10 +43,11 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from line311.dashboard.auth import while_allowed
+from line311.dashboard.bodies import SafeBody
 from line311.db.errors import DbError, DbUnavailable
 from line311.ivr.catalogue import LANGUAGES
 from line311.messaging.alert_service import AlertService
@@ -63,7 +64,7 @@ from line311.messaging.errors import (
     UnsupportedAudio,
 )
 from line311.messaging.feed import AlertFeed, alert_json, sse_lines
-from line311.text import UnsafeText, find_unsafe, is_safe_text
+from line311.text import is_safe_text
 
 __all__ = ["SUPERVISOR_ROLE", "create_alerts_router"]
 
@@ -77,22 +78,9 @@ Language = Literal["en", "es", "cmn", "yue", "ru", "ko", "ht"]
 
 
 # ---------------------------------------------------------------------- bodies
-class _Body(BaseModel):
-    """Every string and key is safe text (a NUL reached PostgreSQL, which refuses it)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _safe_text(cls, data: Any) -> Any:
-        try:
-            find_unsafe(data)
-        except UnsafeText as exc:
-            raise ValueError(str(exc)) from None
-        return data
 
 
-class CreateAlert(_Body):
+class CreateAlert(SafeBody):
     title: str = Field(min_length=1, max_length=200)
     kind: AlertKind = AlertKind.BOTH
     starts_at: datetime
@@ -105,7 +93,7 @@ class CreateAlert(_Body):
     prompts: dict[Language, str] = Field(default_factory=dict)
 
 
-class EditAlert(_Body):
+class EditAlert(SafeBody):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     starts_at: datetime | None = None
     ends_at: datetime | None = None
@@ -114,11 +102,11 @@ class EditAlert(_Body):
     ccr_text: str | None = Field(default=None, max_length=2000)
 
 
-class Synthesize(_Body):
+class Synthesize(SafeBody):
     languages: list[Language] | None = None
 
 
-class Note(_Body):
+class Note(SafeBody):
     note: str = Field(default="", max_length=1000)
 
 

@@ -49,7 +49,7 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from line311.dashboard.accounts import MAX_AUDIT_TARGET
@@ -63,11 +63,12 @@ from line311.dashboard.auth import (
     require_role,
     while_allowed,
 )
+from line311.dashboard.bodies import SafeBody
 from line311.dashboard.errors import AuthError, DashboardError, InvalidTargetError
 from line311.dashboard.live import LiveHub
 from line311.dashboard.reports import EventLoader, create_reports_router
 from line311.dashboard.throttle import LoginThrottle
-from line311.text import UnsafeText, find_unsafe, is_safe_text
+from line311.text import is_safe_text
 
 __all__ = ["STATIC_DIR", "create_dashboard_router", "error_response"]
 
@@ -101,28 +102,15 @@ def error_response(
     )
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _safe_text(cls, data: Any) -> Any:
-        try:
-            find_unsafe(data)
-        except UnsafeText as exc:
-            raise ValueError(str(exc)) from None
-        return data
-
-
-class ReasonBody(_Body):
+class ReasonBody(SafeBody):
     reason: str = Field(default="supervisor", min_length=1, max_length=64)
 
 
-class GoalBody(_Body):
+class GoalBody(SafeBody):
     goal: float = Field(gt=0.0, le=1.0, description="SL goal as a ratio, 0.8 for 80%.")
 
 
-class TokenBody(_Body):
+class TokenBody(SafeBody):
     username: str = Field(min_length=1, max_length=_MAX_NAME)
     password: str = Field(min_length=1, max_length=_MAX_PASSWORD)
 
