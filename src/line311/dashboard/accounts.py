@@ -29,9 +29,9 @@ from line311.dashboard.credentials import (
 from line311.dashboard.errors import AccountError, AuthError
 from line311.db.accounts_models import AccountRow, AuditRow
 from line311.db.engine import make_session_factory
-from line311.text import storable_text
+from line311.text import is_safe_text, storable_text
 
-__all__ = ["MAX_AUDIT_TARGET", "AccountStore"]
+__all__ = ["MAX_AUDIT_TARGET", "AccountStore", "is_action_target"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,13 @@ MAX_AUDIT_TARGET: Final = 128
 """Longest agent, queue or alert id an audit entry keeps (its column's size); actions refuse
 longer ids before acting."""
 _USERNAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-@")
+
+
+def is_action_target(target: str) -> bool:
+    """Whether ``target`` can name what an action acts on (an agent, queue or alert id): at
+    most `MAX_AUDIT_TARGET` characters of safe text (`line311.text.is_safe_text`), so its
+    audit entry keeps it whole and the database takes it."""
+    return len(target) <= MAX_AUDIT_TARGET and is_safe_text(target)
 
 
 def _check_username(username: str) -> str:

@@ -46,6 +46,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from line311.dashboard.accounts import MAX_AUDIT_TARGET, is_action_target
 from line311.dashboard.auth import while_allowed
 from line311.dashboard.bodies import SafeBody
 from line311.db.errors import DbError, DbUnavailable
@@ -71,8 +72,6 @@ __all__ = ["SUPERVISOR_ROLE", "create_alerts_router"]
 logger = logging.getLogger(__name__)
 
 SUPERVISOR_ROLE = "supervisor"
-MAX_ALERT_ID = 128
-"""Longest alert id a request may name (as every id of the wallboard's actions)."""
 _T = TypeVar("_T")
 Language = Literal["en", "es", "cmn", "yue", "ru", "ko", "ht"]
 
@@ -125,12 +124,12 @@ class _Refused(Exception):
 def _checked_id(alert_id: str) -> str:
     """``alert_id`` if it can name an alert; else 400 ``invalid-target`` (as the wallboard's
     actions), before the database sees it."""
-    if len(alert_id) > MAX_ALERT_ID or not is_safe_text(alert_id):
+    if not is_action_target(alert_id):
         raise _Refused(
             error(
                 400,
                 "invalid-target",
-                f"an alert id is at most {MAX_ALERT_ID} characters of text without control "
+                f"an alert id is at most {MAX_AUDIT_TARGET} characters of text without control "
                 "characters or broken Unicode (refused, nothing done)",
             )
         )

@@ -52,7 +52,7 @@ from fastapi.responses import (
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from line311.dashboard.accounts import MAX_AUDIT_TARGET
+from line311.dashboard.accounts import MAX_AUDIT_TARGET, is_action_target
 from line311.dashboard.actions import Actions
 from line311.dashboard.auth import (
     SESSION_COOKIE,
@@ -63,12 +63,11 @@ from line311.dashboard.auth import (
     require_role,
     while_allowed,
 )
-from line311.dashboard.bodies import SafeBody
+from line311.dashboard.bodies import MAX_REASON, SafeBody
 from line311.dashboard.errors import AuthError, DashboardError, InvalidTargetError
 from line311.dashboard.live import LiveHub
 from line311.dashboard.reports import EventLoader, create_reports_router
 from line311.dashboard.throttle import LoginThrottle
-from line311.text import is_safe_text
 
 __all__ = ["STATIC_DIR", "create_dashboard_router", "error_response"]
 
@@ -103,7 +102,7 @@ def error_response(
 
 
 class ReasonBody(SafeBody):
-    reason: str = Field(default="supervisor", min_length=1, max_length=64)
+    reason: str = Field(default="supervisor", min_length=1, max_length=MAX_REASON)
 
 
 class GoalBody(SafeBody):
@@ -311,7 +310,7 @@ def _action_routes(
                 raise ForbiddenError(
                     f"role {principal.role.value} is read-only; supervisors may {action}"
                 )
-            if len(target) > MAX_AUDIT_TARGET or not is_safe_text(target):
+            if not is_action_target(target):
                 outcome = InvalidTargetError.error_id
                 raise InvalidTargetError(
                     f"{action}: the id must be at most {MAX_AUDIT_TARGET} characters of text "

@@ -8,7 +8,11 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from line311.text import UnsafeText, find_unsafe
 
-__all__ = ["SafeBody"]
+__all__ = ["MAX_REASON", "SafeBody"]
+
+MAX_REASON = 64
+"""Longest pause reason a CCR's pause takes, from the wallboard or the desk API (it is
+stored with every event of the pause and shown on the wallboard)."""
 
 
 class SafeBody(BaseModel):

@@ -29,6 +29,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from line311.dashboard.auth import AuditSink
+from line311.dashboard.bodies import MAX_REASON
 from line311.queue.days import local_day_start
 from line311.queue.intervals import IntervalAccumulator
 from line311.queue.report import REPORT_INTERVALS, build_sl_report, render_csv
@@ -51,8 +52,6 @@ __all__ = [
 _LAST_SECOND = 253_402_300_800.0  # 10000-01-01T00:00:00Z
 MAX_REPORT_SECONDS = 400 * 86400
 """Longest range one SL report may cover."""
-MAX_REASON = 64
-"""Longest pause reason (as the wallboard's own pause)."""
 
 
 class DeskActions(Protocol):
