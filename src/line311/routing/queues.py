@@ -92,13 +92,7 @@ class QueueConfig:
 
     def steps_at(self, waited: float) -> int:
         """How many escalation steps apply after ``waited`` seconds."""
-        count = 0
-        for step in self.escalation:
-            if waited >= step.after:
-                count += 1
-            else:
-                break
-        return count
+        return self.steps_due(0.0, waited)  # 0.0 + after is after: exact
 
     def steps_due(self, entered_at: float, now: float) -> int:
         """How many escalation steps apply at ``now`` to a call that entered at ``entered_at``.
