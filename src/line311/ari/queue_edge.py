@@ -285,6 +285,7 @@ def build_queue_edge(
 ) -> QueueEdge:
     """The queue edge for ``settings`` (a `line311.config.Settings`). ``clock``: the POSIX
     wall clock of every queue time (the controller's, so a call record has one clock)."""
+    wall = clock if not callable(clock) else _FnClock(clock)
     queues = configured_queues(settings)
     profiles = load_roster_file(Path(settings.agents_file))
     router = Router(
@@ -296,7 +297,7 @@ def build_queue_edge(
         ),
         interpreter_language="en",
     )
-    started = clock.now() if not callable(clock) else clock()
+    started = wall.now()
     for profile in profiles:
         router.register_agent(profile, started)  # logged out since start-up
     policy = settings.sl_policies()  # each queue's own sl_threshold / sl_goal honoured
@@ -320,7 +321,7 @@ def build_queue_edge(
     options = queue_options(settings, sounds_uri_prefix)
     runtime = QueueKind(
         ari, router, options, hub=hub, roster=[p.agent_id for p in profiles],
-        clock=clock if not callable(clock) else _FnClock(clock),
+        clock=wall,
         contact_seal=contact_seal(settings),
     )  # fmt: skip
     desk = AgentDesk(
