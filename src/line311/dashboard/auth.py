@@ -34,6 +34,7 @@ the public names importable from here.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import secrets
@@ -67,6 +68,7 @@ __all__ = [
     "Role",
     "TokenSigner",
     "hash_password",
+    "record_action",
     "require_role",
     "require_role_by_method",
     "verify_password",
@@ -204,6 +206,22 @@ def require_role_by_method(
         return await check(request)
 
     return dependency
+
+
+async def record_action(
+    audit: AuditSink | None,
+    request: Request,
+    action: str,
+    target: str,
+    outcome: str,
+    details: Mapping[str, Any],
+) -> None:
+    """One audit entry for ``action`` on ``target`` by the principal `require_role` found for
+    ``request`` (a route mounted behind it), written in a worker thread; nothing without an
+    ``audit`` sink or a principal."""
+    principal = getattr(request.state, "principal", None)
+    if audit is not None and principal is not None:
+        await asyncio.to_thread(audit, principal, action, target, outcome, details)
 
 
 async def while_allowed(

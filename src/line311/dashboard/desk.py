@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from line311.dashboard.auth import AuditSink
+from line311.dashboard.auth import AuditSink, record_action
 from line311.dashboard.bodies import MAX_REASON
 from line311.queue.days import local_day_start
 from line311.queue.intervals import IntervalAccumulator
@@ -144,13 +144,6 @@ def queue_api_router(
     now_fn = clock or _time.time
     router = APIRouter()
 
-    async def record(
-        request: Request, action: str, agent_id: str, outcome: str, details: dict[str, Any]
-    ) -> None:
-        principal = getattr(request.state, "principal", None)  # set by require_role
-        if audit is not None and principal is not None:
-            await asyncio.to_thread(audit, principal, action, agent_id, outcome, details)
-
     async def act(
         request: Request, agent_id: str, action: str, reason: str | None = None
     ) -> JSONResponse:
@@ -183,7 +176,7 @@ def queue_api_router(
             figures = runtime.router.agent_figures(agent_id, now_fn())
             return JSONResponse(_agent_json(figures))
         finally:
-            await record(request, f"agent.{action}", agent_id, outcome, details)
+            await record_action(audit, request, f"agent.{action}", agent_id, outcome, details)
 
     @router.post("/agents/{agent_id}/login")
     async def login(request: Request, agent_id: str) -> JSONResponse:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from line311.dashboard.auth import AuditSink
+from line311.dashboard.auth import AuditSink, record_action
 
 __all__ = ["FlowFiles", "ReloadOutcome", "flows_router"]
 
@@ -59,9 +59,7 @@ def flows_router(files: FlowFiles, *, audit: AuditSink | None = None) -> APIRout
             details = report.as_dict()
             outcome = "ok" if report.ok else "refused"
         finally:
-            principal = getattr(request.state, "principal", None)
-            if audit is not None and principal is not None:
-                await asyncio.to_thread(audit, principal, "flows.reload", "flows", outcome, details)
+            await record_action(audit, request, "flows.reload", "flows", outcome, details)
         if report.ok:
             return JSONResponse(details)
         body = {
