@@ -159,6 +159,12 @@ def create_dashboard_router(
         window=_LOGIN_LOCK_SECONDS,
     )
 
+    def _secure_cookie(request: Request) -> bool:
+        """Whether the session cookie is ``Secure``: by the setting, and always when signed in
+        over TLS (a proxy's X-Forwarded-Proto, which uvicorn trusts from loopback), so it is
+        never sent over plain HTTP whatever the setting says."""
+        return auth.secure_cookie or request.url.scheme == "https"
+
     async def _authenticate(request: Request, username: str, password: str) -> Principal:
         name = username.strip().lower()
         client = request.client.host if request.client is not None else ""
@@ -211,9 +217,7 @@ def create_dashboard_router(
             max_age=max_age,
             httponly=True,
             samesite="strict",
-            # signed in over TLS (a proxy's X-Forwarded-Proto, which uvicorn trusts from
-            # loopback): never sent over plain HTTP, whatever the setting says
-            secure=auth.secure_cookie or request.url.scheme == "https",
+            secure=_secure_cookie(request),
             path="/",
         )
         logger.info("dashboard sign-in: %s (%s)", principal.username, principal.role.value)
@@ -229,7 +233,7 @@ def create_dashboard_router(
             path="/",
             httponly=True,
             samesite="strict",
-            secure=auth.secure_cookie or request.url.scheme == "https",
+            secure=_secure_cookie(request),
         )
         return response
 
