@@ -113,7 +113,7 @@ class FloorMachine(RuleBasedStateMachine):
         """Each caller in line: (priority-weighted entry time, arrival order)."""
         self.expired: dict[str, object] = {}
         self.handled: dict[str, int] = {}
-        """Calls each CCR finished (the oracle of ``calls_handled``)."""
+        """Calls each CCR finished since signing in (the oracle of ``calls_handled``)."""
 
     @initialize(skills=st.lists(SKILLS, min_size=1, max_size=5))
     def roster(self, skills):
@@ -196,6 +196,7 @@ class FloorMachine(RuleBasedStateMachine):
         state = self.router.agent(agent_id).state
         if state is AgentState.LOGGED_OUT:
             self.router.agent_login(agent_id, self.now)
+            self.handled[agent_id] = 0  # counted per sign-in
         elif state is not AgentState.ON_CALL:
             self.router.agent_logout(agent_id, self.now)
 
@@ -322,7 +323,7 @@ class FloorMachine(RuleBasedStateMachine):
     def each_ccrs_figures_add_up(self):
         """Time in each state adds up to the time since the roster was registered (at 0),
         whatever happened (timers fired late, restarts); idle since a time exactly while
-        logged in; calls handled count the calls they finished."""
+        logged in; calls handled count the calls they finished since they signed in."""
         for profile in self.profiles:
             figures = self.router.agent_figures(profile.agent_id, self.now)
             assert figures.state_since <= self.now

@@ -311,6 +311,7 @@ if st == 'reserved' then
   end
 end
 if st == 'on_call' then redis.call('HINCRBY', key, 'handled', 1) end
+if st == 'logged_out' then redis.call('HSET', key, 'handled', 0) end
 agent_to(id, ARGV[5], ARGV[6], ARGV[7])
 changed()
 journal('op', 'agent', 'agent', id, 'from', st, 'to', ARGV[5])

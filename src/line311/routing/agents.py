@@ -287,6 +287,8 @@ class Agent:
             self.consecutive_misses = 0  # "in a row" ends with the session
         if new is not AgentState.WRAP_UP:
             self.wrapup_until = None
+        if event is AgentEvent.LOGIN:
+            self.calls_handled = 0  # counted per sign-in, as Asterisk's dynamic members
         if event is AgentEvent.ACCEPT:
             self.call_started_at = now
             self.consecutive_misses = 0

@@ -13,7 +13,7 @@ Built in (`DEFAULT_STRATEGIES`):
 best_skill_longest_idle   highest proficiency in the required skills, then longest idle (default)
 longest_idle              longest idle (Asterisk ``leastrecent``)
 round_robin               the next agent after the last one this queue picked (``rrmemory``)
-fewest_calls              fewest calls handled, then longest idle (``fewestcalls``)
+fewest_calls              fewest calls since sign-in, then longest idle (``fewestcalls``)
 most_skilled              highest total proficiency over all skills, then longest idle
 random                    uniformly at random with the injected ``Random`` (``random``)
 ========================= ===================================================================
@@ -101,7 +101,7 @@ def round_robin(candidates: Sequence[Agent], need: Requirements, ctx: StrategyCo
 
 
 def fewest_calls(candidates: Sequence[Agent], need: Requirements, ctx: StrategyContext) -> Agent:
-    """The agent who has handled the fewest calls, then the longest idle."""
+    """The agent who has handled the fewest calls since signing in, then the longest idle."""
     now = ctx.now
     return min(candidates, key=lambda a: (a.calls_handled, _idle(a, now), a.seq))
 

@@ -157,6 +157,11 @@ async def test_given_a_reservation_when_accepted_then_call_leaves_queue_and_agen
     assert ana.calls_handled == 1
     await live.agent_event("ana", AgentEvent.WRAP_UP_DONE, T0 + 70)
     assert await live.available() == {"ana"}
+    await live.agent_event("ana", AgentEvent.LOGOUT, T0 + 80)
+    await live.agent_event("ana", AgentEvent.LOGIN, T0 + 90)
+    ana = await live.agent("ana")
+    assert ana is not None
+    assert ana.calls_handled == 0  # counted per sign-in, as the router does
 
 
 async def test_given_an_expired_reservation_when_swept_then_call_returns_and_accept_fails(

@@ -761,3 +761,27 @@ def test_given_an_offline_phone_when_the_agent_is_saved_and_restored_then_it_is_
     again = other.restore_agent(older, now=2)
     assert again is not None
     assert not again.phone_offline
+
+
+def test_given_fewest_calls_when_a_ccr_signs_in_again_then_their_count_starts_over():
+    """`fewest_calls` counts the calls of this sign-in (Asterisk's `fewestcalls` for a member
+    added at sign-in): a CCR back for a new shift does not lose every call to the others."""
+    qs = queues(general={"requires": "topic:general", "strategy": "fewest_calls"})
+    r = router(qs)
+    for agent_id in ("a1", "a2"):
+        r.register_agent(ccr(agent_id, "lang:en=5, topic:general=3"), now=0)
+    r.agent_login("a2", now=0)
+    for n, t in enumerate((10, 100, 200)):
+        r.call_arrived(f"old{n}", "general", now=t)
+        [offer] = r.decide(now=t)
+        assert offer.agent_id == "a2"
+        r.offer_accepted(offer.call_id, "a2", now=t + 1)
+        r.call_ended("a2", now=t + 20)
+    assert r.agent("a2").calls_handled == 3
+    r.agent_logout("a2", now=300)
+    r.agent_login("a2", now=400)  # a new shift
+    r.agent_login("a1", now=500)  # idle less long than a2, and never took a call
+    assert r.agent("a2").calls_handled == 0
+    r.call_arrived("new", "general", now=600)
+    [offer] = r.decide(now=600)
+    assert offer.agent_id == "a2"  # equal counts: the longest idle
