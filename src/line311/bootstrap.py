@@ -360,7 +360,11 @@ async def controller_part(
     from line311.dashboard.live import LiveHub
     from line311.dashboard.metrics import DashboardMetrics
     from line311.dashboard.pops import PopDesk, desk_pops_router
-    from line311.dashboard.process_metrics import controller_calls_in_workers, controller_phones
+    from line311.dashboard.process_metrics import (
+        ari_connected,
+        controller_calls_in_workers,
+        controller_phones,
+    )
     from line311.dashboard.state import AgentNamed, Fact, LiveState, QueueConfigured
     from line311.db.calls import CallRepository
     from line311.db.engine import engine_from_settings, make_session_factory
@@ -526,6 +530,7 @@ async def controller_part(
             watchers={} if phones is None else {"DeviceStateChanged": phones.on_event},
         )
         queues.runtime.bind(controller)
+        ari_connected(registry, lambda: controller.connected)
         # queue_legs = workers: the workers run their callers' legs, this router decides
         desk = None
         if settings.queue_legs == "workers" and handoffs is not None:
@@ -832,7 +837,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
     from line311.crm_bridge.spool import RecordSpool
     from line311.dashboard.app import create_app
     from line311.dashboard.feeds import RESOLVED_OUTCOMES as RESOLVED
-    from line311.dashboard.process_metrics import WorkerMetrics
+    from line311.dashboard.process_metrics import WorkerMetrics, ari_connected
     from line311.db.engine import engine_from_settings, make_session_factory
     from line311.errors import ConfigError
     from line311.http_server import make_embedded_server
@@ -958,6 +963,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
         )
         if queue is not None:
             queue.bind(runner)
+        ari_connected(registry, lambda: runner.connected)
         metrics.follow(
             active_calls=lambda: runner.active_calls,
             queued_calls=None if queue is None else lambda: queue.waiting_calls,

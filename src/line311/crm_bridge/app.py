@@ -7,7 +7,9 @@ behind: the error says ``run: line311 db upgrade``.
 
 Routes: ``/v1/calls`` (call records; ``/v1/calls/batch`` for many in one transaction),
 ``/v1/sr`` (SR filing and the IVR's status lookup), ``/v1/screen-pops`` (call context for CCR
-desktops), ``/open311/v2/`` (GeoReport v2) and ``/open311/discovery`` (its Service Discovery).
+desktops), ``/open311/v2/`` (GeoReport v2) and ``/open311/discovery`` (its Service Discovery), and
+``/metrics`` (Prometheus text, `line311.crm_bridge.metrics`: like every line311 process's,
+unauthenticated; keep it off any public proxy).
 
 Auth (`line311.crm_bridge.auth`): every ``/v1`` route needs ``Authorization: Bearer <key>``
 of a scope the route allows (``crm_api_key`` is the bootstrap ``controller`` key; others are
@@ -20,6 +22,7 @@ says. ``/health`` is open and says only whether the database answers.
 Forwarding: with ``crm_webhook_url`` set, every stored record is also written to the outbox
 in the same transaction, and the lifespan runs the delivery worker
 (`line311.crm_bridge.outbox`). ``app.state.outbox_backlog()`` is the number waiting.
+The lifespan also reads the outbox figures for ``/metrics`` every 5 s (``app.state.metrics``).
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.routing import BaseRoute
 
 from line311.config import Settings
 from line311.crm_bridge.auth import Authenticator
@@ -47,6 +52,7 @@ from line311.crm_bridge.http import (
     install_error_handlers,
     refuse_unsafe_request_text,
 )
+from line311.crm_bridge.metrics import BridgeMetrics, MetricsMiddleware
 from line311.crm_bridge.open311.routes import discovery_router, open311_router
 from line311.crm_bridge.outbox import DeliveryPolicy, OutboxWorker
 from line311.crm_bridge.routes_calls import calls_router
@@ -134,10 +140,14 @@ def create_app(
                 raise ApiError(403, "open311", "invalid api_key") from None
             raise
 
+    # its own registry: two apps in one process (tests) never share a series
+    metrics = BridgeMetrics(CollectorRegistry(), outbox=outbox.backlog_figures)
     worker: OutboxWorker | None = None
     if forward and deliver_outbox:
         policy = delivery_policy or DeliveryPolicy(max_attempts=settings.crm_webhook_max_attempts)
-        worker = OutboxWorker(outbox, settings.crm_webhook_url, webhook_secret, policy)
+        worker = OutboxWorker(
+            outbox, settings.crm_webhook_url, webhook_secret, policy, observer=metrics.delivered
+        )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -146,6 +156,7 @@ def create_app(
             async with asyncio.TaskGroup() as tg:
                 if worker is not None:
                     tg.create_task(_deliver_until(worker, stop), name="outbox-delivery")
+                tg.create_task(metrics.run(stop), name="metrics-outbox")
                 gc.collect()
                 gc.freeze()  # start-up objects: never scanned again by the cyclic collector
                 logger.info("CRM bridge ready")
@@ -170,12 +181,21 @@ def create_app(
     app.state.outbox = outbox
     app.state.outbox_backlog = outbox.backlog
     app.state.outbox_worker = worker
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=MAX_BODY_BYTES,
         per_path={"/v1/calls/batch": MAX_BATCH_BODY_BYTES},
     )
+    # outermost: the body limit's 413s are counted too (by the route they were meant for)
+    routes: list[BaseRoute] = []
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: routes)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        """Prometheus text (no auth, as every line311 process's: docs/dashboard.md)."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health", tags=["health"])
     def health() -> JSONResponse:
@@ -188,22 +208,23 @@ def create_app(
         return JSONResponse({"status": "ok", "database": "ok"})
 
     app.state.auth = auth
-    app.include_router(calls_router(calls, auth))
-    app.include_router(
-        sr_router(catalogue, requests, pops, calls, auth, ZoneInfo(settings.timezone))
-    )
-    app.include_router(
-        open311_router(catalogue, requests, authorise=open311_authorise, hash_phone=hash_phone)
-    )
-    app.include_router(
+    routers = [
+        calls_router(calls, auth, on_received=metrics.received),
+        sr_router(catalogue, requests, pops, calls, auth, ZoneInfo(settings.timezone)),
+        open311_router(catalogue, requests, authorise=open311_authorise, hash_phone=hash_phone),
         discovery_router(
             # the catalogue is seeded as the bridge starts: clients refresh what they cached
             changeset=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             contact=settings.open311_contact,
             key_service=settings.open311_key_service,
             url=settings.open311_url,
-        )
-    )
+        ),
+    ]
+    for router in routers:
+        app.include_router(router)
+    # every route with its own template, for a request answered before routing
+    routes.extend(r for r in app.router.routes if isinstance(getattr(r, "path", None), str))
+    routes.extend(r for router in routers for r in router.routes)
     return app
 
 

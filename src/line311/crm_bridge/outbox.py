@@ -33,6 +33,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -150,7 +151,11 @@ class _Outcome:
 
 
 class OutboxWorker:
-    """Delivers outbox records to ``url``; one per process is enough, more are safe."""
+    """Delivers outbox records to ``url``; one per process is enough, more are safe.
+
+    ``observer`` is told every settled batch's `DeliveryReport` (the bridge's metrics count
+    deliveries by outcome from it); a failing observer is logged and never stops delivery.
+    """
 
     def __init__(
         self,
@@ -161,8 +166,10 @@ class OutboxWorker:
         *,
         client: httpx.AsyncClient | None = None,
         rng: random.Random | None = None,
+        observer: Callable[[DeliveryReport], None] | None = None,
     ) -> None:
         self._store = store
+        self._observer = observer
         self._url = url
         self._secret = secret
         self.policy = policy or DeliveryPolicy()
@@ -235,6 +242,11 @@ class OutboxWorker:
             with contextlib.suppress(Exception):
                 self._store.release(sorted(unsettled))
             raise
+        if self._observer is not None:
+            try:
+                self._observer(report)
+            except Exception:
+                logger.exception("outbox delivery observer failed")
         return report
 
     async def _post(self, client: httpx.AsyncClient, item: OutboxItem) -> _Outcome:

@@ -13,6 +13,7 @@ calls exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -50,8 +51,16 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
-    """The call-record routes, over ``repo``: the controller writes, desktops read."""
+def calls_router(
+    repo: CallRepository,
+    auth: Authenticator,
+    *,
+    on_received: Callable[[Iterable[str]], None] | None = None,
+) -> APIRouter:
+    """The call-record routes, over ``repo``: the controller writes, desktops read.
+
+    ``on_received`` is told the outcome (``created``, ``duplicate``, ``conflict``) of every
+    record a POST stored or refused as a conflict (the bridge's metrics count them)."""
     router = APIRouter(prefix="/v1/calls", tags=["calls"], responses=_ERRORS)
     batcher = IntakeBatcher(repo)
     write = [auth.depends(Scope.CONTROLLER)]
@@ -70,6 +79,8 @@ def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
     async def post_call(record: CallRecord) -> Response:
         """Store a finished call; idempotent by ``call_id``."""
         result = await batcher.add(Call.from_record(record.to_record()))
+        if on_received is not None:
+            on_received((result.outcome.value,))
         if result.outcome is AddOutcome.CONFLICT:
             raise ApiError(
                 409,
@@ -101,6 +112,8 @@ def calls_router(repo: CallRepository, auth: Authenticator) -> APIRouter:
         results = await run_in_threadpool(
             repo.add_calls, [Call.from_record(r.to_record()) for r in batch.records]
         )
+        if on_received is not None:
+            on_received(r.outcome.value for r in results)
         items = [
             BatchItemResult(
                 call_id=r.stored.call_id, status=_STATUS[r.outcome], outcome=r.outcome.value

@@ -4,14 +4,15 @@ optional parts (CCR phones, legs in the workers, the live state) expose on their
 
 Every metric line311 defines is made in this module, `line311.dashboard.metrics`,
 `line311.ari.traffic` or `line311.kamailio.edge_stats` (a unit test holds the rest of the
-source to that), so the table of docs/dashboard.md can be checked against all of them.
+source to that; the CRM bridge's are made in `line311.crm_bridge.metrics`, a package this
+one may not import), so the table of docs/dashboard.md can be checked against all of them.
 
 Which process serves which (each on its own /metrics; docs/dashboard.md, "Scraping"):
 
 * the controller: `DashboardMetrics`, the ARI traffic, the write backlog, and here
-  `controller_phones`, `controller_calls_in_workers`, `controller_live_state`;
-* an IVR worker: `WorkerMetrics`, the ARI traffic, the write backlog (and the desk link with
-  ``queue_legs = workers``);
+  `ari_connected`, `controller_phones`, `controller_calls_in_workers`, `controller_live_state`;
+* an IVR worker: `WorkerMetrics`, `ari_connected`, the ARI traffic, the write backlog (and the
+  desk link with ``queue_legs = workers``);
 * the dashboard process: `WallboardProcessCollector` (its /metrics also carries the
   controller's text before its own).
 """
@@ -30,10 +31,21 @@ from line311.dashboard.metrics import ari_reaction_histogram
 __all__ = [
     "WallboardProcessCollector",
     "WorkerMetrics",
+    "ari_connected",
     "controller_calls_in_workers",
     "controller_live_state",
     "controller_phones",
 ]
+
+
+def ari_connected(registry: CollectorRegistry, connected: Callable[[], bool]) -> None:
+    """``line311_ari_connected``: 1 while this process's ARI event websocket is up (with
+    several Asterisks, every one's), read at scrape time."""
+    Gauge(
+        "line311_ari_connected",
+        "1 while this process's ARI event websocket is up (several Asterisks: every one's).",
+        registry=registry,
+    ).set_function(lambda: 1.0 if connected() else 0.0)
 
 
 def controller_phones(registry: CollectorRegistry, counted: Callable[[bool], int]) -> None:

@@ -40,6 +40,7 @@ from line311.db.errors import DbUnavailable
 from line311.db.models import OutboxRow
 
 __all__ = [
+    "OutboxBacklog",
     "OutboxItem",
     "OutboxKind",
     "OutboxStats",
@@ -111,6 +112,16 @@ class OutboxStats:
                 self.oldest_pending_at.isoformat() if self.oldest_pending_at else None
             ),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxBacklog:
+    """What the bridge's metrics read of the outbox: records waiting and dead, and the
+    creation time of the oldest waiting one (None when none waits)."""
+
+    pending: int
+    dead: int
+    oldest_pending_at: datetime | None
 
 
 def enqueue(
@@ -252,6 +263,34 @@ class OutboxStore:
                 )
         except SQLAlchemyError as exc:
             raise DbUnavailable(f"counting outbox records failed: {exc}") from None
+
+    def backlog_figures(self) -> OutboxBacklog:
+        """Pending and dead counts and the oldest pending record's creation time, for the
+        bridge's /metrics: read through the ``(state, next_attempt_at)`` index, so it costs
+        the records not yet delivered, never the delivered ones (the table's bulk, kept as
+        an audit trail)."""
+        open_states = (State.PENDING.value, State.DEAD.value)
+        try:
+            with self._sessions() as session:
+                counts = dict(
+                    session.execute(
+                        select(OutboxRow.state, func.count())
+                        .where(OutboxRow.state.in_(open_states))
+                        .group_by(OutboxRow.state)
+                    ).all()
+                )
+                oldest = session.scalar(
+                    select(func.min(OutboxRow.created_at)).where(
+                        OutboxRow.state == State.PENDING.value
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise DbUnavailable(f"reading the outbox backlog failed: {exc}") from None
+        return OutboxBacklog(
+            pending=int(counts.get(State.PENDING.value, 0)),
+            dead=int(counts.get(State.DEAD.value, 0)),
+            oldest_pending_at=oldest,
+        )
 
     def stats(self) -> OutboxStats:
         """Counts by state and the creation time of the oldest pending record."""

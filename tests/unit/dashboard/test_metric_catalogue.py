@@ -16,16 +16,20 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from line311.ari.traffic import AriTraffic, TrafficCollector
 from line311.config import REPO_ROOT
+from line311.crm_bridge.metrics import BridgeMetrics
+from line311.crm_bridge.outbox import DeliveryReport
 from line311.dashboard.live import LiveHub
 from line311.dashboard.metrics import DashboardMetrics, DeskLinkCollector, WriteBacklogCollector
 from line311.dashboard.process_metrics import (
     WallboardProcessCollector,
     WorkerMetrics,
+    ari_connected,
     controller_calls_in_workers,
     controller_live_state,
     controller_phones,
 )
 from line311.dashboard.state import CallEnteredIvr, CallLeftIvr, LiveState
+from line311.db.outbox import OutboxBacklog
 from line311.kamailio.edge_stats import EdgeCollector, EdgeCounters
 from line311.queue.events import (
     AgentActivity,
@@ -44,6 +48,7 @@ CATALOGUE = {
     "dashboard/process_metrics.py",
     "ari/traffic.py",
     "kamailio/edge_stats.py",
+    "crm_bridge/metrics.py",
 }
 """The modules that make metrics (`line311.dashboard.process_metrics`)."""
 MAKERS = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"}
@@ -145,6 +150,7 @@ async def processes() -> dict[str, CollectorRegistry]:
     controller_phones(controller, lambda online: 3 if online else 1)
     controller_calls_in_workers(controller, lambda: 2)
     controller_live_state(controller, lambda: True)
+    ari_connected(controller, lambda: True)
 
     worker = CollectorRegistry()
     own = WorkerMetrics(worker)
@@ -155,6 +161,7 @@ async def processes() -> dict[str, CollectorRegistry]:
     worker.register(TrafficCollector(traffic))
     worker.register(WriteBacklogCollector(unspooled=lambda: 0, dropped={"log": lambda: 0}))
     worker.register(DeskLinkCollector(FakeDesk()))
+    ari_connected(worker, lambda: True)
 
     dashboard = CollectorRegistry()
     dashboard.register(
@@ -165,7 +172,24 @@ async def processes() -> dict[str, CollectorRegistry]:
             clients=lambda: 2,
         )
     )
-    return {"controller": controller, "ivr worker": worker, "dashboard": dashboard}
+
+    bridge = CollectorRegistry()
+    own_bridge = BridgeMetrics(
+        bridge,
+        outbox=lambda: OutboxBacklog(pending=3, dead=1, oldest_pending_at=None),
+        clock=lambda: T0,
+    )
+    await own_bridge.read_outbox()
+    own_bridge.observe_request("GET", "/v1/sr/{sr_number}", 200, 0.01)
+    own_bridge.observe_open311("requests", "json")
+    own_bridge.received(["created", "duplicate"])
+    own_bridge.delivered(DeliveryReport(claimed=3, delivered=1, retried=1, dead=1))
+    return {
+        "controller": controller,
+        "ivr worker": worker,
+        "dashboard": dashboard,
+        "crm bridge": bridge,
+    }
 
 
 def exposed(registries: dict[str, CollectorRegistry]) -> dict[str, Family]:
@@ -314,6 +338,17 @@ async def test_given_the_dashboard_process_then_its_own_names_never_clash_with_t
     dashboard = set(exposed({"dashboard": registries["dashboard"]}))
     assert dashboard
     assert controller & dashboard == set()
+
+
+async def test_given_the_crm_bridge_then_its_names_are_its_own() -> None:
+    # scraped as a target of its own: a name it shared with another process would add the
+    # two processes' figures in every sum of the Grafana dashboard
+    registries = await processes()
+    bridge = set(exposed({"crm bridge": registries.pop("crm bridge")}))
+    others = set(exposed(registries))
+    assert bridge
+    assert bridge & others == set()
+    assert all(name.startswith("line311_crm_") for name in bridge), sorted(bridge)
 
 
 async def test_given_every_process_then_names_units_and_labels_follow_prometheus_conventions() -> (
