@@ -262,7 +262,7 @@ def targets() -> list[tuple[str, dict[str, Any]]]:
 SELECTOR = re.compile(r"\b(line311_[a-z0-9_]+)\s*(\{[^}]*\})?")
 MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
 IN_RANGE = re.compile(r"\b(?:rate|irate|increase)\(\s*$")
-GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+GROUPING = re.compile(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)")
 
 
 def _family_of(sample: str, families: dict[str, Family]) -> Family | None:
@@ -272,40 +272,50 @@ def _family_of(sample: str, families: dict[str, Family]) -> Family | None:
     return None
 
 
+def expr_problems(
+    where: str, expr: str, families: dict[str, Family], legend: str = ""
+) -> list[str]:
+    """What is wrong in one PromQL expression against the exposed ``families``: a line311
+    name or label that does not exist, a counter or histogram read without rate() or
+    increase() (or a gauge with them), a grouping or ``legend`` label no metric there has.
+    Used for the Grafana dashboard and the alerting rules (test_alert_rules.py)."""
+    problems: list[str] = []
+    used: set[str] = {"le"} | TARGET_LABELS
+    for m in SELECTOR.finditer(expr):
+        sample, braces = m.group(1), m.group(2) or ""
+        family = _family_of(sample, families)
+        if family is None:
+            problems.append(f"{where}: {sample} is not exposed")
+            continue
+        labels = family.samples[sample] | TARGET_LABELS
+        used |= labels
+        for label in MATCHER.findall(braces):
+            if label not in labels:
+                problems.append(f"{where}: {sample} has no label {label}")
+        before, in_range = expr[: m.start()], expr[m.end() :].lstrip().startswith("[")
+        ranged = bool(IN_RANGE.search(before)) and in_range
+        cumulative = family.type in ("counter", "histogram")
+        if cumulative and not ranged:
+            problems.append(f"{where}: {sample} is cumulative: rate() or increase() it")
+        if not cumulative and ranged:
+            problems.append(f"{where}: {sample} is a {family.type}: no rate() of it")
+    for group in GROUPING.findall(expr):
+        for label in (x.strip() for x in group.split(",") if x.strip()):
+            if label not in used:
+                problems.append(f"{where}: grouped by {label}, which no metric there has")
+    for label in re.findall(r"\{\{\s*([a-zA-Z_]+)\s*\}\}", legend):
+        if label not in used:
+            problems.append(f"{where}: legend uses {label}, which no metric there has")
+    return problems
+
+
 async def test_given_the_grafana_dashboard_then_every_expr_uses_exposed_metrics_and_labels() -> (
     None
 ):
     families = exposed(await processes())
     problems: list[str] = []
     for title, target in targets():
-        expr = target["expr"]
-        used: set[str] = {"le"} | TARGET_LABELS
-        for m in SELECTOR.finditer(expr):
-            sample, braces = m.group(1), m.group(2) or ""
-            family = _family_of(sample, families)
-            if family is None:
-                problems.append(f"{title}: {sample} is not exposed")
-                continue
-            labels = family.samples[sample] | TARGET_LABELS
-            used |= labels
-            for label in MATCHER.findall(braces):
-                if label not in labels:
-                    problems.append(f"{title}: {sample} has no label {label}")
-            ranged = bool(IN_RANGE.search(expr[: m.start()])) and expr[
-                m.end() :
-            ].lstrip().startswith("[")
-            cumulative = family.type in ("counter", "histogram")
-            if cumulative and not ranged:
-                problems.append(f"{title}: {sample} is cumulative: rate() or increase() it")
-            if not cumulative and ranged:
-                problems.append(f"{title}: {sample} is a {family.type}: no rate() of it")
-        for group in GROUPING.findall(expr):
-            for label in (x.strip() for x in group.split(",") if x.strip()):
-                if label not in used:
-                    problems.append(f"{title}: grouped by {label}, which no metric there has")
-        for label in re.findall(r"\{\{\s*([a-zA-Z_]+)\s*\}\}", target.get("legendFormat", "")):
-            if label not in used:
-                problems.append(f"{title}: legend uses {label}, which no metric there has")
+        problems += expr_problems(title, target["expr"], families, target.get("legendFormat", ""))
     for variable in grafana()["templating"]["list"]:
         if variable.get("type") != "query":
             continue
