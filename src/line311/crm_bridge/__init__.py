@@ -5,6 +5,7 @@
     routes_calls.py /v1/calls: intake from the controller, queries for operators
     schemas.py      the strict wire schemas (no raw caller numbers, ever)
     http.py         auth, error bodies, body-size limit
+    metrics.py      /metrics: requests by route template, outbox figures, deliveries
     client.py       CrmClient: the controller's side, with bounded retries
     errors.py       CrmBridgeError and its tree
 
