@@ -28,6 +28,7 @@ from line311.ari.port import AriPort
 from line311.call.commands import Enqueue, SrLookup, Transfer
 from line311.call.events import SrLookupResult
 from line311.errors import Line311Error
+from line311.ivr.catalogue import spoken_language
 from line311.ivr.session import SR_STATUSES
 
 if TYPE_CHECKING:
@@ -208,7 +209,9 @@ class Handoffs:
             extra={"call_id": channel_id},
         )
         self._spawn(
-            self._say_and_hang_up(channel_id, self._fallback_prompt, command.language),
+            self._say_and_hang_up(
+                channel_id, self._fallback_prompt, spoken_language(command.language)
+            ),
             f"ivr-goodbye-{channel_id}",
         )
 

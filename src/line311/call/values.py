@@ -20,6 +20,7 @@ __all__ = [
     "FIRST_YEAR",
     "LAST_YEAR",
     "NAME_PATTERN",
+    "OTHER_LANGUAGE",
     "check_instant",
     "from_timestamp",
     "in_year_range",
@@ -33,6 +34,13 @@ LAST_YEAR: Final = 9998
 """Instants line311 accepts lie within these years in UTC: every database and datetime
 library can store them, and the end of a range after them can still be computed (a year 1
 time west of UTC, or a year 9999 one east of it, overflows `datetime` once moved to UTC)."""
+
+OTHER_LANGUAGE: Final = "und"
+"""A call's language when the caller speaks none of the IVR's seven (the language menu's
+"for all other languages" key): ISO 639 / BCP 47 *undetermined*. The IVR speaks English to
+such a caller; routing gives the call to an English-speaking CCR with the interpreter line
+conferenced in from the start (`line311.routing.decide`); records, queue events and reports
+carry it as the call's language."""
 
 NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
 """A queue or CCR id in a call record (at most 64 characters: the indexed columns' size)."""

@@ -48,6 +48,7 @@ __all__ = [
     "language_for_digit",
     "load_catalogue",
     "parse_prompts",
+    "spoken_language",
 ]
 
 #: The seven languages, in the order of the language menu (digit 1 is English ... 7 Haitian).
@@ -92,6 +93,13 @@ def language_for_digit(digit: str) -> str | None:
     if len(digit) == 1 and digit.isdigit() and 1 <= int(digit) <= len(LANGUAGES):
         return LANGUAGES[int(digit) - 1]
     return None
+
+
+def spoken_language(language: str) -> str:
+    """The language prompts are played in to a caller of ``language``: itself when it is one of
+    the seven, else English (a caller of `line311.call.values.OTHER_LANGUAGE`, waiting for a
+    CCR and the interpreter line, hears the queue's prompts in English)."""
+    return language if language in LANGUAGES else LANGUAGES[0]
 
 
 @dataclass(frozen=True, slots=True)

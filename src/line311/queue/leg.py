@@ -77,6 +77,7 @@ from line311.call.events import (
     PositionTold,
     Resumed,
 )
+from line311.ivr.catalogue import spoken_language
 from line311.ivr.say import say_minutes, say_number
 from line311.queue.events import (
     CallAbandoned,
@@ -204,6 +205,12 @@ class QueuedCall:
         self._commands: list[Command] = [HoldCaller(self.caller_channel)]
 
     # ------------------------------------------------------------------ Session
+    @property
+    def heard_in(self) -> str:
+        """The language the caller hears the queue's prompts in: ``language``, or English for
+        a caller of none of the seven (``und``: routing's requirement, the record's value)."""
+        return spoken_language(self.language)
+
     @property
     def finished(self) -> bool:
         return self.phase is Phase.ENDED
@@ -361,7 +368,7 @@ class QueuedCall:
         playback = self._next_id("ann")
         self.announcing = playback
         prompts = [*prompts, "queue/callback_offer"]
-        self._do(StopMoh(channel), PlayPrompts(channel, playback, tuple(prompts), self.language))
+        self._do(StopMoh(channel), PlayPrompts(channel, playback, tuple(prompts), self.heard_in))
 
     def _stop_announcement(self) -> None:
         if self.announcing is not None:
@@ -374,7 +381,7 @@ class QueuedCall:
             return
         self.confirming = self._next_id("cb")
         prompts = ("queue/callback_confirmed",)
-        self._do(StopMoh(channel), PlayPrompts(channel, self.confirming, prompts, self.language))
+        self._do(StopMoh(channel), PlayPrompts(channel, self.confirming, prompts, self.heard_in))
 
     def _let_caller_go(self) -> None:
         if self.hold_bridge is not None:
@@ -453,7 +460,7 @@ class QueuedCall:
         self.offer_stage = _Offer.GOODBYE
         self.goodbye = self._next_id("bye")
         prompts = ("queue/max_wait_goodbye",)
-        self._do(PlayPrompts(channel, self.goodbye, prompts, self.language))
+        self._do(PlayPrompts(channel, self.goodbye, prompts, self.heard_in))
 
     def _dial_interpreter(self) -> None:
         channel = self._next_id("i")
@@ -556,7 +563,7 @@ class QueuedCall:
         self.offer_stage = _Offer.PLAYING
         self.offer_playback = self._next_id("mw")
         prompts = ("queue/max_wait_offer",)
-        return PlayPrompts(channel, self.offer_playback, prompts, self.language)
+        return PlayPrompts(channel, self.offer_playback, prompts, self.heard_in)
 
     def _on_position(self, event: PositionTold, now: float) -> None:
         if not self.asking_position:
@@ -564,13 +571,13 @@ class QueuedCall:
         self.asking_position = False
         if event.position is None or not self._may_announce():
             return  # the call left the queue meanwhile
-        prompts = ["queue/position", *say_number(event.position, self.language)]
+        prompts = ["queue/position", *say_number(event.position, self.heard_in)]
         if event.estimate is not None:
             minutes = round(event.estimate / 60)
             if minutes < 1:
                 prompts.append("queue/wait_short")
             else:
-                prompts += ["queue/wait_about", *say_minutes(min(minutes, 999), self.language)]
+                prompts += ["queue/wait_about", *say_minutes(min(minutes, 999), self.heard_in)]
         self._announce(prompts)
 
     def _on_granted(self, event: CallbackGranted, now: float) -> None:

@@ -5,7 +5,9 @@ step, extra terms). A bucket's *plan* (cached) lists the requirement alternative
 queue's skills plus the caller's language, one alternative per queue in reach (its own and
 those added by escalation), minimums capped by escalation; and the same with the
 interpreter language instead of the caller's, used when an escalation step allows it or no
-logged-in CCR speaks the language at all, and only if no native speaker is free.
+logged-in CCR speaks the language at all, and only if no native speaker is free. A call of
+`OTHER_LANGUAGE` (the caller speaks none of the IVR's languages) may take the interpreter
+line from the start, whatever the queue's escalation and ``interpreter_when_unstaffed`` say.
 
 *Deciding.* Take the first unreserved call of every bucket into a heap by service key.
 Pop the best; find the available agents that satisfy one of its alternatives (starting
@@ -26,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
+from line311.call.values import OTHER_LANGUAGE
 from line311.routing.agents import Agent, AgentState
 from line311.routing.queues import QueueSet
 from line311.routing.results import Offer
@@ -52,6 +55,8 @@ class BucketPlan:
     """Alternatives with the interpreter language (empty: not applicable)."""
     interpreter_by_step: bool
     """An escalation step allows the interpreter line for these calls."""
+    interpreter_always: bool
+    """The call's language is `OTHER_LANGUAGE`: the interpreter line from the start."""
     language_skill: str | None
     strategy: str
     skill_sets: tuple[frozenset[str], ...]
@@ -181,6 +186,7 @@ class Decider:
             native=native,
             interpreter=interpreter,
             interpreter_by_step=any(s.interpreter for s in applied),
+            interpreter_always=language == OTHER_LANGUAGE,
             language_skill=lang(language) if language else None,
             strategy=q.strategy,
             skill_sets=tuple(frozenset(r.skills) for r in native + interpreter),
@@ -202,7 +208,7 @@ class Decider:
         return strategy(candidates, need, ctx), interpreter
 
     def _interpreter_allowed(self, plan: BucketPlan, call: WaitingCall) -> bool:
-        if plan.interpreter_by_step:
+        if plan.interpreter_by_step or plan.interpreter_always:
             return True
         return (
             self.queues[call.queue].interpreter_when_unstaffed

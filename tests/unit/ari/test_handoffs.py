@@ -12,6 +12,7 @@ from line311.ari.errors import AriServerError
 from line311.ari.handoffs import dial_string, sr_status_code
 from line311.call.commands import Enqueue, SrLookup, Transfer
 from line311.call.events import SrLookupResult
+from line311.call.values import OTHER_LANGUAGE
 from line311.crm_bridge.errors import CrmUnavailable
 from tests.unit.ari.ivr_fakes import (
     PREFIX,
@@ -89,8 +90,9 @@ async def test_given_a_slow_crm_when_an_sr_is_looked_up_then_it_is_unavailable_i
 
 
 # ---------------------------------------------------------------------------- Enqueue
+@pytest.mark.parametrize(("language", "heard_in"), [("ht", "ht"), (OTHER_LANGUAGE, "en")])
 async def test_given_no_queue_runtime_when_a_caller_is_enqueued_then_the_handoff_is_noted_and_the_caller_hears_sorry_and_is_hung_up(
-    tmp_path: Path,
+    tmp_path: Path, language: str, heard_in: str
 ) -> None:
     ari = FakeAri()
     ari.on_play = lambda cid, pid: ari.emit(
@@ -100,12 +102,12 @@ async def test_given_no_queue_runtime_when_a_caller_is_enqueued_then_the_handoff
     async with edge.running():
         session = edge.session_factory("c1", "311", 0.0)
 
-        result = await edge.command_handlers()[Enqueue]("c1", Enqueue("ht", "general"))
+        result = await edge.command_handlers()[Enqueue]("c1", Enqueue(language, "general"))
         await asyncio.wait_for(asyncio.gather(*edge._tasks), 5)
 
         assert result is None
-        assert session.record()["handoff"]["language"] == "ht"
-        assert ari.calls == [("play", "c1", f"{PREFIX}/ht/apology"), ("hangup", "c1")]
+        assert session.record()["handoff"]["language"] == language
+        assert ari.calls == [("play", "c1", f"{PREFIX}/{heard_in}/apology"), ("hangup", "c1")]
 
 
 async def test_given_a_queue_runtime_when_handlers_are_built_then_its_enqueue_handler_is_used(

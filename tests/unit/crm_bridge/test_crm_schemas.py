@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from line311.call.values import OTHER_LANGUAGE
 from line311.crm_bridge.schemas import (
     MAX_PATH_BYTES,
     CallRecord,
@@ -61,6 +62,12 @@ def test_a_call_lost_with_its_media_server_is_accepted_and_stored_as_such() -> N
     )
     call = Call.from_record(record.to_record())
     assert call.outcome == "media_server_lost"
+
+
+def test_an_other_language_call_is_accepted_and_stored_with_its_language() -> None:
+    """0 at the language menu: the record says ``und``, a CCR with the interpreter took it."""
+    record = CallRecord.model_validate(body(language=OTHER_LANGUAGE))
+    assert Call.from_record(record.to_record()).language == OTHER_LANGUAGE
 
 
 def test_a_minimal_record_gets_defaults() -> None:

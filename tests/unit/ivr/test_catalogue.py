@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from line311.call.values import OTHER_LANGUAGE
 from line311.config import REPO_ROOT
 from line311.ivr.catalogue import (
     ESPEAK_VOICES,
@@ -19,6 +20,7 @@ from line311.ivr.catalogue import (
     language_for_digit,
     load_catalogue,
     parse_prompts,
+    spoken_language,
 )
 from line311.ivr.errors import IvrError
 from line311.ivr.say import all_building_blocks
@@ -168,6 +170,22 @@ def test_the_real_catalogue_has_the_foundation_prompts(real: Catalogue) -> None:
         assert pid in real
     assert "911" in real.text("greeting", "en")
     assert "emergency" in real.text("apology", "en")
+
+
+def test_the_real_catalogue_has_a_whisper_for_every_language_a_queued_call_can_have(
+    real: Catalogue,
+) -> None:
+    """The CCR's whisper names the call's language: the seven, and ``und`` for a caller of
+    none of them (0 at the language menu, with the interpreter line)."""
+    for code in (*LANGUAGES, OTHER_LANGUAGE):
+        assert f"whisper/lang/{code}" in real, code
+    assert real.text("whisper/lang/und", "en") == "Other language."
+
+
+def test_spoken_language_is_the_callers_own_or_english_for_any_other() -> None:
+    assert [spoken_language(code) for code in LANGUAGES] == list(LANGUAGES)
+    assert spoken_language(OTHER_LANGUAGE) == "en"
+    assert spoken_language("ar") == "en"
 
 
 def test_the_real_catalogue_has_every_building_block_of_say(real: Catalogue) -> None:

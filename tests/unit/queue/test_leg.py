@@ -47,6 +47,7 @@ from line311.call.events import (
     PositionTold,
     Resumed,
 )
+from line311.call.values import OTHER_LANGUAGE
 from line311.queue.events import (
     CallAbandoned,
     CallAnswered,
@@ -350,6 +351,52 @@ def test_with_an_interpreter_the_line_is_called_and_joins_the_bridge() -> None:
     ]
     assert feed(leg, ChannelGone(dial.channel_id)) == []
     assert leg.phase is Phase.CONNECTED
+
+
+def test_given_an_other_language_caller_then_english_prompts_and_the_interpreter_from_the_start() -> (
+    None
+):
+    """0 at the language menu: the call's language is ``und`` (routing, records); the caller
+    hears the queue's prompts in English, the CCR hears "Other language. General. An
+    interpreter will join." and the interpreter line is dialled on connect."""
+    leg = QueuedCall(
+        "c1", "general", language=OTHER_LANGUAGE, topic="general", whisper_topic="general",
+        entered_at=T0, options=OPTIONS,
+    )  # fmt: skip
+    leg.commands()
+    leg.handle_timer(T0 + 5)
+    leg.commands()
+    cmds = feed(leg, PositionTold(2, 120.0), T0 + 5)
+    (position,) = [c for c in cmds if isinstance(c, PlayPrompts)]
+    assert position.language == "en"
+    assert "numbers/2" in position.prompts
+    feed(leg, PlaybackFinished(position.playback_id), T0 + 9)
+    feed(leg, AgentOffered("agent1", "PJSIP/agent1", 0, True), T0 + 10)
+    assert leg.agent_channel is not None
+    feed(leg, ChannelUp(leg.agent_channel), T0 + 11)
+    cmds = feed(leg, OfferAccepted(), T0 + 11)
+    (whisper_play,) = [c for c in cmds if isinstance(c, PlayPrompts)]
+    assert whisper_play.prompts == (
+        "whisper/lang/und",
+        "whisper/topic/general",
+        "whisper/interpreter",
+    )
+    assert whisper_play.language == "en"
+    cmds = feed(leg, PlaybackFinished(whisper_play.playback_id), T0 + 13)
+    (dial,) = [c for c in cmds if isinstance(c, Originate)]
+    assert dial.app_args == ("outbound", "interpreter", "c1")
+    assert leg.language == OTHER_LANGUAGE
+    assert QueuedCall.from_dict(json.loads(json.dumps(leg.to_dict()))).language == OTHER_LANGUAGE
+
+
+def test_given_a_max_wait_for_an_other_language_caller_then_the_offer_is_in_english() -> None:
+    leg = QueuedCall(
+        "c1", "general", language=OTHER_LANGUAGE, topic="general", whisper_topic="general",
+        entered_at=T0, options=OPTIONS,
+    )  # fmt: skip
+    leg.commands()
+    (offer,) = [c for c in feed(leg, MaxWaitReached(600.0)) if isinstance(c, PlayPrompts)]
+    assert (offer.prompts, offer.language) == (("queue/max_wait_offer",), "en")
 
 
 def test_given_a_ccr_phone_that_cannot_be_rung_then_an_unreachable_ring_out_and_the_place_kept() -> (

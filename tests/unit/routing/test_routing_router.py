@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from line311.call.values import OTHER_LANGUAGE
 from line311.routing.agents import AgentState, AutoPausePolicy
 from line311.routing.errors import (
     AgentStateError,
@@ -64,6 +65,24 @@ def test_given_a_language_nobody_speaks_when_it_arrives_then_english_ccr_plus_in
     [offer] = r.decide(now=1)
     assert offer.agent_id == "en"
     assert offer.interpreter
+
+
+@pytest.mark.parametrize("unstaffed_rule", [True, False])
+def test_given_an_other_language_call_then_an_english_ccr_takes_it_with_the_interpreter_at_once(
+    unstaffed_rule,
+):
+    """0 at the language menu ("all other languages"): the call's language is ``und``. The
+    interpreter line is used from the start, whatever the queue's escalation and its
+    ``interpreter_when_unstaffed`` say; a CCR without English is never offered it."""
+    qs = queues(general={"requires": "topic:general", "interpreter_when_unstaffed": unstaffed_rule})
+    r = router(qs)
+    r.agent_login(ccr("es", "lang:es=5, topic:general=3"), now=0)
+    r.call_arrived("c1", "general", now=1, language=OTHER_LANGUAGE)
+    assert r.decide(now=1) == []  # the Spanish-only CCR is not eligible
+    r.agent_login(ccr("en", EN), now=2)
+    [offer] = r.decide(now=2)
+    assert (offer.agent_id, offer.interpreter, offer.step) == ("en", True, 0)
+    assert offer.language == OTHER_LANGUAGE
 
 
 def test_given_the_interpreter_step_when_no_native_ccr_is_free_then_interpreter_after_the_step():
