@@ -26,6 +26,15 @@ Format (see ``content/flows/nyc311.yaml`` for a complete one)::
           en: [main_menu]        # a mapping naming all seven languages
           ...
         options: {"1": parking, "2": sanitation}
+      language:
+        kind: language
+        prompt: language_option  # played once per option, in that option's language
+        options: {"1": en, "2": es}
+        other:                   # optional: "For all other languages, press 0" (in English)
+          key: "0"               # default "0"; must not be an option's key
+          prompt: language_other
+          next: interpreter      # a queue (or transfer) node; the call's language is "und"
+        next: main
 
 Node kinds (`NodeKind`):
 
@@ -34,7 +43,8 @@ kind       what it does                                                 leaves b
 ========== ============================================================ =================
 play       plays ``prompts``                                            ``next``
 alerts     plays the live untargeted pushed alerts (none is fine)       ``next``
-language   plays ``prompt`` once per option, each in its own language   digit or timeout
+language   plays ``prompt`` once per option, each in its own language   digit or timeout,
+           (and ``other.prompt`` in English)                            ``other.key``
 menu       plays ``prompts``, waits for a digit                         ``options``
 info       speaks the self-service content for ``info``                 ``*`` ``9`` ``0``
 sr_status  SR number entry, read-back, confirmation, lookup, result     ``*`` ``9`` ``0``
@@ -74,6 +84,7 @@ from line311.ivr.flow_model import (
     FlowSettings,
     Node,
     NodeKind,
+    OtherLanguages,
     PromptSource,
     mermaid,
 )
@@ -87,6 +98,7 @@ __all__ = [
     "FlowSettings",
     "Node",
     "NodeKind",
+    "OtherLanguages",
     "PromptSource",
     "builtin_flow",
     "default_flow",
@@ -98,7 +110,7 @@ __all__ = [
 _NODE_KEYS = {
     NodeKind.PLAY: {"prompts", "next", "interruptible", "topic"},
     NodeKind.ALERTS: {"next", "interruptible", "topic"},
-    NodeKind.LANGUAGE: {"prompt", "options", "next", "interruptible", "topic"},
+    NodeKind.LANGUAGE: {"prompt", "options", "next", "interruptible", "topic", "other"},
     NodeKind.MENU: {"prompts", "options", "topic", "interruptible"},
     NodeKind.INFO: {"info", "prompts", "topic", "interruptible"},
     NodeKind.SR_STATUS: {"prompts", "topic", "interruptible"},
@@ -276,6 +288,7 @@ def _node(node_id: str, raw: Any) -> Node:
         agency=opt_str("agency"),
         priority=priority,
         interruptible=interruptible,
+        other=_other(node_id, body.get("other"), options),
     )
 
 
@@ -295,6 +308,28 @@ def _prompts(node_id: str, raw: Any) -> dict[str, tuple[str, ...]]:
         return {lang: seq(raw[lang], f"prompts.{lang}") for lang in LANGUAGES}
     shared = seq(raw, "'prompts'")
     return dict.fromkeys(LANGUAGES, shared)
+
+
+def _other(node_id: str, raw: Any, options: Mapping[str, str]) -> OtherLanguages | None:
+    """A language node's ``other`` (see the module docstring); None when absent."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise FlowError("'other' must be a mapping with prompt, next and key", node=node_id)
+    _no_extra(raw, {"key", "prompt", "next"}, "other", node_id)
+    missing = sorted({"prompt", "next"} - set(raw))
+    if missing:
+        raise FlowError(f"'other' needs {', '.join(missing)}", node=node_id)
+    key = str(raw.get("key", "0"))
+    if len(key) != 1 or key not in "0123456789*#":
+        raise FlowError(f"other.key {key!r} is not a single phone key", node=node_id)
+    if key in options:
+        raise FlowError(f"other.key {key!r} is also a language option's key", node=node_id)
+    for field in ("prompt", "next"):
+        value = raw[field]
+        if not isinstance(value, str) or not value:
+            raise FlowError(f"other.{field} must be a non-empty string", node=node_id)
+    return OtherLanguages(key=key, prompt=raw["prompt"], next=raw["next"])
 
 
 def _options(node_id: str, kind: NodeKind, raw: Any) -> dict[str, str]:

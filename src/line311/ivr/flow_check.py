@@ -21,6 +21,10 @@ from line311.ivr.flow_model import (
 
 __all__ = ["_check_graph", "_check_prompts"]
 
+_TO_A_PERSON = frozenset({NodeKind.QUEUE, NodeKind.TRANSFER})
+"""Where a language node's "all other languages" key may lead: a caller who understands
+none of the menus must reach a person, not more menus."""
+
 
 def _check_graph(flow: Flow) -> None:
     nodes = flow.nodes
@@ -28,6 +32,11 @@ def _check_graph(flow: Flow) -> None:
         for target in node.edges():
             if target not in nodes:
                 raise FlowError(f"leads to unknown node {target!r}", node=node.id)
+        if node.other is not None and nodes[node.other.next].kind not in _TO_A_PERSON:
+            raise FlowError(
+                f"other.next must name a queue or transfer node, not {node.other.next!r}",
+                node=node.id,
+            )
     for key in ("on_exhausted", "representative"):
         target = getattr(flow.settings, key)
         if target not in nodes:
@@ -93,5 +102,7 @@ def _check_prompts(flow: Flow, source: PromptSource) -> None:
                 need(prompt, [lang], node.id)
         if node.prompt is not None:
             need(node.prompt, node.options.values(), node.id)
+        if node.other is not None:  # spoken in English, the first language
+            need(node.other.prompt, LANGUAGES[:1], node.id)
         for prompt in SYSTEM_PROMPTS.get(node.kind.value, ()):
             need(prompt, LANGUAGES, node.id)

@@ -21,6 +21,7 @@ __all__ = [
     "FlowSettings",
     "Node",
     "NodeKind",
+    "OtherLanguages",
     "PromptSource",
     "mermaid",
 ]
@@ -116,6 +117,20 @@ class FlowSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OtherLanguages:
+    """A language node's way to a person for callers of none of its languages.
+
+    After the options the node plays ``prompt`` in English ("For all other languages, press
+    0."); ``key`` takes the caller to ``next`` (a queue or transfer node) with the call's
+    language `line311.call.values.OTHER_LANGUAGE`: the IVR goes on in English and routing
+    brings in the interpreter line from the start."""
+
+    key: str
+    prompt: str
+    next: str
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
     """One node of a flow. Which fields matter depends on ``kind`` (see the module docstring)."""
 
@@ -140,12 +155,16 @@ class Node:
     """queue: caller priority (higher is served first)."""
     interruptible: bool = True
     """Whether a key press stops the prompts (barge-in). Default: true except play/alerts."""
+    other: OtherLanguages | None = None
+    """language: the "all other languages" key (None: only the options choose)."""
 
     def edges(self) -> list[str]:
         """Node ids this node can lead to by its own definition (not the implicit ones)."""
         out = [self.next] if self.next is not None else []
         if self.kind is NodeKind.MENU:
             out += list(self.options.values())
+        if self.other is not None:
+            out.append(self.other.next)
         return out
 
 
@@ -172,6 +191,8 @@ class Flow:
                 ids.update(seq)
             if node.prompt:
                 ids.add(node.prompt)
+            if node.other is not None:
+                ids.add(node.other.prompt)
             ids.update(SYSTEM_PROMPTS.get(node.kind.value, ()))
         return ids
 
@@ -198,6 +219,8 @@ def mermaid(flow: Flow) -> str:
         if node.kind is NodeKind.LANGUAGE:
             langs = ",".join(f"{k}={v}" for k, v in sorted(node.options.items()))
             lines.append(f'    {node.id} -->|"{langs}, timeout=en"| {node.next}')
+            if node.other is not None:
+                lines.append(f'    {node.id} -->|"{node.other.key}=other"| {node.other.next}')
         elif node.kind is NodeKind.MENU:
             for key, target in sorted(node.options.items()):
                 lines.append(f'    {node.id} -->|"{key}"| {target}')

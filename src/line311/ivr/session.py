@@ -98,6 +98,11 @@ class CallSession(Transitions):
     self-service content key (e.g. ``asp_today``) to what to say: prompt ids and
     ``say:<kind>:<value>`` tokens. Both are fetched by the edge; a missing key is spoken as
     "information unavailable".
+
+    ``language`` is the language the IVR speaks to the caller. The call's own language (the
+    record's ``language``, the ``Enqueue``'s) is the same, except for a caller who chose "all
+    other languages" at the language menu: spoken to in English, their call's language is
+    `line311.call.values.OTHER_LANGUAGE`.
     """
 
     def __init__(

@@ -15,6 +15,7 @@ from typing import Any
 
 from line311.call.commands import Command
 from line311.call.record import Outcome
+from line311.call.values import OTHER_LANGUAGE
 from line311.ivr.alerts import PushedAlert
 from line311.ivr.flow import Flow
 from line311.ivr.say import say_date, say_digits, say_number, say_ordinal, say_time
@@ -116,6 +117,15 @@ class SessionCore:
     _sr_answer_pending: list[str | None] | None
     _left_start: bool
     _record: dict[str, Any]
+
+    @property
+    def _caller_language(self) -> str:
+        """The call's language for routing and records: ``language`` (what the IVR speaks),
+        or `OTHER_LANGUAGE` when the caller chose "all other languages" (then spoken to in
+        English). Kept in the record, so a saved session carries it."""
+        if self._record["language"] == OTHER_LANGUAGE:
+            return OTHER_LANGUAGE
+        return self.language
 
     @property
     def _current_item(self) -> Item | None:

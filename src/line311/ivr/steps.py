@@ -13,8 +13,9 @@ from typing import Any
 from line311.call.commands import Command, Enqueue, Hangup, Play, SrLookup, StopPlayback, Transfer
 from line311.call.record import Outcome
 from line311.call.srnumber import SR_NUMBER_LENGTH, validate_sr_number
+from line311.call.values import OTHER_LANGUAGE
 from line311.ivr.alerts import Moment, due
-from line311.ivr.flow import Node, NodeKind
+from line311.ivr.flow import LANGUAGES, Node, NodeKind
 from line311.ivr.state import (
     MAX_ENTRY_DIGITS,
     SR_STATUSES,
@@ -214,7 +215,10 @@ class FlowSteps(SessionCore):
         """What a node says when entered or repeated (sr_status: what its phase says)."""
         if node.kind is NodeKind.LANGUAGE:
             assert node.prompt is not None
-            return [(node.prompt, lang, "") for _key, lang in sorted(node.options.items())]
+            said = [(node.prompt, lang, "") for _key, lang in sorted(node.options.items())]
+            if node.other is not None:  # "For all other languages, press 0", in English
+                said.append((node.other.prompt, LANGUAGES[0], ""))
+            return said
         if node.kind is NodeKind.INFO:
             content = self._info.get(node.info or "")
             if not content:
@@ -255,13 +259,14 @@ class FlowSteps(SessionCore):
     def _finish_terminal(self, node: Node, now: float) -> None:
         if node.kind is NodeKind.QUEUE:
             topic = node.topic or self._topic
+            language = self._caller_language
             self._record["queue"] = {
-                "language": self.language,
+                "language": language,
                 "topic": topic,
                 "priority": node.priority,
                 "at": now,
             }
-            self._emit(Enqueue(language=self.language, topic=topic, priority=node.priority))
+            self._emit(Enqueue(language=language, topic=topic, priority=node.priority))
             self._end(now, Outcome.QUEUED, "queued", hangup=False)
         elif node.kind is NodeKind.TRANSFER:
             assert node.endpoint is not None
@@ -393,10 +398,12 @@ class FlowSteps(SessionCore):
         node = self.flow.node(self._node_id)
         if node.kind is NodeKind.LANGUAGE:
             language = node.options.get(key)
-            if language is None:
-                self._retry("invalid_choice", now)
-            else:
+            if language is not None:
                 self._choose_language(language, "dtmf", now)
+            elif node.other is not None and key == node.other.key:
+                self._choose_other_language(node.other.next, now)
+            else:
+                self._retry("invalid_choice", now)
         elif node.kind is NodeKind.SR_STATUS:
             self._sr_key(key, now)
         elif node.kind is NodeKind.MENU:
@@ -428,6 +435,18 @@ class FlowSteps(SessionCore):
         assert node.next is not None
         self._history.append(self._node_id)
         self._enter(node.next, now, self._alert_items(Moment.LANGUAGE, now))
+
+    def _choose_other_language(self, target: str, now: float) -> None:
+        """The caller speaks none of the menu's languages: straight to ``target`` (a person),
+        spoken to in English, the call's language `OTHER_LANGUAGE` (routing brings in the
+        interpreter line). Alerts targeted at a language are not played: this caller chose
+        none, and waits for a person."""
+        self.language = LANGUAGES[0]
+        self._record["language"] = OTHER_LANGUAGE
+        self._record["language_selected_by"] = "dtmf"
+        self._set_exit("other-language")
+        self._history.append(self._node_id)
+        self._enter(target, now)
 
     def _record_alert(
         self, alert_id: str, item: Item | None, now: float, *, failed: bool = False

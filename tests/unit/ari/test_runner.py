@@ -726,7 +726,8 @@ async def test_given_a_stored_call_whose_asterisk_restarted_when_a_runner_connec
 
 
 async def test_given_prompts_in_a_row_then_they_are_played_as_one_media_list() -> None:
-    """The language menu's seven prompts: one ``POST /play`` with seven media URIs."""
+    """The language menu's seven prompts and "for all other languages": one ``POST /play``
+    with eight media URIs."""
     from line311.ivr.flow import default_flow
 
     flow = default_flow()
@@ -738,7 +739,10 @@ async def test_given_prompts_in_a_row_then_they_are_played_as_one_media_list() -
         _, channel, media, playback_id = h.ari.calls[-1]
         assert (channel, playback_id) == ("c1", "c1-p2")
         langs = ["en", "es", "cmn", "yue", "ru", "ko", "ht"]
-        assert media == [f"{PREFIX}/{lang}/language_option" for lang in langs]
+        assert media == [
+            *(f"{PREFIX}/{lang}/language_option" for lang in langs),
+            f"{PREFIX}/en/language_other",
+        ]
 
 
 async def test_given_a_watcher_for_an_event_type_then_those_events_go_to_it_and_touch_no_call() -> (

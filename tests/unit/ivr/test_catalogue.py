@@ -180,6 +180,7 @@ def test_the_real_catalogue_has_a_whisper_for_every_language_a_queued_call_can_h
     for code in (*LANGUAGES, OTHER_LANGUAGE):
         assert f"whisper/lang/{code}" in real, code
     assert real.text("whisper/lang/und", "en") == "Other language."
+    assert real.text("language_other", "en") == "For all other languages, press 0."
 
 
 def test_spoken_language_is_the_callers_own_or_english_for_any_other() -> None:

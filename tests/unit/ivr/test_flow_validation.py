@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from line311.ivr.errors import FlowError
-from line311.ivr.flow import LANGUAGES, load_flow, mermaid
+from line311.ivr.flow import LANGUAGES, OtherLanguages, load_flow, mermaid
 
 HEAD = """
 flow: t
@@ -111,3 +111,76 @@ def test_mermaid_notes_where_exhausted_entries_go_when_not_the_representative() 
     assert "%% after 2 invalid/missing entries: bye" in text
     plain = mermaid(load_flow(flow_text(MENU)))
     assert "invalid/missing entries" not in plain
+
+
+LANGUAGE_NODES = """
+menu: {kind: language, prompt: language_option, options: {"1": en}, next: main, other: OTHER}
+main: {kind: menu, topic: g, prompts: [main_menu], options: {"1": main}}
+interp: {kind: queue, prompts: [transfer_interpreter]}
+"""
+
+
+def language_flow(other: str) -> str:
+    return flow_text(LANGUAGE_NODES.replace("OTHER", other))
+
+
+@pytest.mark.parametrize(
+    ("other", "message"),
+    [
+        ("[interp]", "'other' must be a mapping"),
+        ("{prompt: language_other}", "'other' needs next"),
+        ("{prompt: language_other, next: interp, colour: red}", "unknown key.*other: colour"),
+        ('{key: "12", prompt: language_other, next: interp}', "other.key '12' is not a single"),
+        ('{key: "1", prompt: language_other, next: interp}', "'1' is also a language option"),
+        ("{prompt: '', next: interp}", "other.prompt must be a non-empty string"),
+        ("{prompt: language_other, next: [interp]}", "other.next must be a non-empty string"),
+        ("{prompt: language_other, next: nowhere}", "leads to unknown node 'nowhere'"),
+        ("{prompt: language_other, next: main}", "other.next must name a queue or transfer"),
+    ],
+)
+def test_a_bad_other_languages_key_is_refused_naming_the_node(other: str, message: str) -> None:
+    with pytest.raises(FlowError, match=message) as info:
+        load_flow(language_flow(other))
+    assert info.value.node == "menu"
+
+
+def test_other_languages_is_only_for_a_language_node() -> None:
+    nodes = (
+        "menu: {kind: menu, topic: g, prompts: [main_menu], options: {'1': menu},"
+        " other: {prompt: language_other, next: representative}}"
+    )
+    with pytest.raises(FlowError, match=r"unknown key.*a menu node: other"):
+        load_flow(flow_text(nodes))
+
+
+def test_other_languages_takes_0_unless_told_and_its_queue_is_reachable_only_by_it() -> None:
+    flow = load_flow(language_flow("{prompt: language_other, next: interp}"))
+    other = flow.node("menu").other
+    assert other is not None
+    assert (other.key, other.prompt, other.next) == ("0", "language_other", "interp")
+    assert "language_other" in flow.prompt_ids()
+    keyed = load_flow(language_flow("{key: 5, prompt: language_other, next: interp}"))
+    assert keyed.node("menu").other == OtherLanguages("5", "language_other", "interp")
+
+
+def test_without_other_languages_the_node_has_none_and_its_queue_would_be_unreachable() -> None:
+    nodes = LANGUAGE_NODES.replace(", other: OTHER", "")
+    with pytest.raises(FlowError, match="unreachable") as info:
+        load_flow(flow_text(nodes))
+    assert info.value.node == "interp"
+    flow = load_flow(flow_text(nodes.replace("interp: {kind: queue", "# interp: {kind: queue")))
+    assert flow.node("menu").other is None
+
+
+def test_the_other_languages_prompt_must_exist_in_english() -> None:
+    text = language_flow("{prompt: language_other, next: interp}")
+    prompts = load_flow(text).prompt_ids()
+    catalogue = dict.fromkeys(prompts, LANGUAGES)
+    assert load_flow(text, catalogue=catalogue).node("menu").other is not None
+    catalogue["language_other"] = ("es",)
+    with pytest.raises(FlowError, match=r"'language_other' missing in language.*: en") as info:
+        load_flow(text, catalogue=catalogue)
+    assert info.value.node == "menu"
+    del catalogue["language_other"]
+    with pytest.raises(FlowError, match="unknown prompt id 'language_other'"):
+        load_flow(text, catalogue=catalogue)

@@ -27,6 +27,8 @@ from line311.ivr.state import MAX_RECORD_ENTRIES
 from tests.unit.ivr.ivr_driver import FLOW, FakeCall
 
 SR = make_sr_number(427)
+LANGUAGE_MENU = [("language_option", lang) for lang in LANGUAGES] + [("language_other", "en")]
+"""The shipped language menu: each language's option in it, then "all other languages"."""
 
 
 def said(segments, lang):
@@ -38,7 +40,7 @@ def test_given_a_call_then_greeting_alerts_and_language_menu_in_each_language():
     call.answer()
     heard = call.play_through()
     assert heard[:3] == [("greeting", "en"), ("alert_marathon", "en"), ("alert_heat", "en")]
-    assert heard[3:] == [("language_option", lang) for lang in LANGUAGES]
+    assert heard[3:] == [*LANGUAGE_MENU]
     assert call.s.state is State.COLLECTING
     rec = call.s.record()
     assert [a["prompt_id"] for a in rec["alerts"]] == ["alert_marathon", "alert_heat"]
@@ -326,7 +328,7 @@ def test_given_menu_when_star_then_repeat_and_9_back():
     call.press("9")
     assert call.play_through() == [("main_menu", "en")]
     call.press("9")  # back from the main menu: the language menu again
-    assert [p for p, _ in call.play_through()] == ["language_option"] * 7
+    assert call.play_through() == LANGUAGE_MENU
 
 
 def test_given_invalid_digit_then_not_a_valid_choice_and_menu_again():
@@ -336,7 +338,7 @@ def test_given_invalid_digit_then_not_a_valid_choice_and_menu_again():
     assert call.play_through() == [("invalid_choice", "en"), ("main_menu", "en")]
 
 
-@pytest.mark.parametrize("keys", ["0#*", "9AD", "8B0"])
+@pytest.mark.parametrize("keys", ["8#*", "9AD", "8B#"])
 def test_given_the_language_menu_when_keys_it_does_not_offer_then_invalid_and_after_three_a_representative(
     keys,
 ):
@@ -347,7 +349,7 @@ def test_given_the_language_menu_when_keys_it_does_not_offer_then_invalid_and_af
         call.press(key)
         heard = call.play_through()
         assert heard[0] == ("invalid_choice", "en")
-        assert heard[1:] == [("language_option", lang) for lang in LANGUAGES]
+        assert heard[1:] == LANGUAGE_MENU
     call.press(keys[-1])
     call.play_through()
 

@@ -36,9 +36,11 @@ def at_language_menu() -> tuple[FakeCall, Play]:
     return call, menu
 
 
-def test_given_a_call_then_the_language_menu_is_one_playback_of_seven_prompts() -> None:
+def test_given_a_call_then_the_language_menu_is_one_playback_of_eight_prompts() -> None:
     call, menu = at_language_menu()
-    assert prompts_of(menu) == [("language_option", lang) for lang in LANGUAGES]
+    assert prompts_of(menu) == [("language_option", lang) for lang in LANGUAGES] + [
+        ("language_other", "en")
+    ]
     assert len(plays(call)) == 2
     call.finish()  # one PlaybackFinished for the whole list
     assert call.playing is None
@@ -82,7 +84,7 @@ def test_given_pushed_alerts_then_each_plays_alone_and_the_prompts_around_them_i
         ("greeting", 0),
         ("alerts/snow", 0),
         ("alerts/parking", 0),
-        ("language_option", 6),
+        ("language_option", 7),  # the seven languages and "all other languages"
     ]
 
 
