@@ -50,6 +50,7 @@ nodes:
     kind: language
     prompt: language_option
     options: {"1": en, "2": es, "3": cmn, "4": yue, "5": ru, "6": ko, "7": ht}
+    other: {key: "0", prompt: language_other, next: to_interpreter}
     next: pick
   pick:
     kind: menu
@@ -60,6 +61,7 @@ nodes:
   to_deep: {kind: queue, topic: deep}
   to_housing: {kind: queue, topic: housing}
   to_noise: {kind: queue, topic: noise}
+  to_interpreter: {kind: queue, topic: general, prompts: [transfer_interpreter]}
   representative: {kind: queue, topic: general}
 """
 QUEUES = """\
@@ -303,6 +305,69 @@ def test_given_a_caller_in_a_language_no_ccr_speaks_when_a_ccr_answers_then_the_
     assert wait_until(
         lambda: ari_bridge(asterisk_instance, f"conn-{call_id}") is None, 10, "teardown"
     )
+
+
+def test_given_a_caller_of_none_of_the_seven_languages_when_0_at_the_language_menu_then_an_english_ccr_and_the_interpreter_line_take_the_call(
+    stack: Stack,
+    api: Api,
+    observer: AriObserver,
+    asterisk_instance: AsteriskInstance,
+    tmp_path: Path,
+) -> None:
+    """For all other languages, press 0: the caller hears it in English after the seven
+    options, keys 0 over RTP, hears "Please hold ... with an interpreter" in English and is
+    queued as ``und``; an English-speaking CCR is told "Other language. ... An interpreter
+    will join." and the interpreter line joins caller and CCR in one mixing bridge."""
+    port = int(asterisk_instance.settings.interpreter_contact.rpartition(":")[2])
+    interpreter = start_phone(tmp_path / "interpreter", port, talk_ms=600_000)
+    _started.append(interpreter)
+    agent1 = phone(tmp_path, asterisk_instance, "agent1", talk_ms=14_000)
+    api.post("/agents/agent1/login")
+    known = known_calls(stack)
+
+    resident = start_caller(
+        tmp_path / f"caller-{next(_numbers)}",
+        asterisk_instance.sip_port,
+        "311",
+        dtmf=[(ON_CUE, "0")],
+        hold_ms=60_000,
+    )
+    _started.append(resident)
+    (call_id,) = entered_in(stack, "general", known)
+    bridge = wait_until(
+        lambda: (
+            (b := ari_bridge(asterisk_instance, f"conn-{call_id}"))
+            and len(b["channels"]) == 3
+            and b
+        ),
+        30,
+        "caller, CCR and interpreter in one bridge",
+        step=0.2,
+    )
+    names = sorted(ari_channel_name(asterisk_instance, c) for c in bridge["channels"])
+    result = resident.wait(timeout=60)  # the CCR hangs up: every leg goes
+
+    assert [n.rpartition("-")[0] for n in names] == [
+        "PJSIP/agent1",
+        "PJSIP/carrier",
+        "PJSIP/interpreter",
+    ]
+    assert result.final_status == 200
+    assert rung(agent1) == 1
+    assert rung(interpreter) == 1
+    assert connects(stack)[call_id] == "agent1"
+    heard = media(observer, call_id, ("PlaybackStarted",))
+    assert "en/transfer_interpreter" in heard
+    agent_leg = next(c for c in bridge["channels"] if c.startswith(f"{call_id}-a"))
+    whisper = media(
+        observer, agent_leg, ("PlaybackStarted", "PlaybackContinuing", "PlaybackFinished")
+    )
+    assert "en/whisper/lang/und" in whisper
+    assert whisper[-1] == "en/whisper/interpreter"
+    wait_until(lambda: completed(stack, call_id), 15, "the call to complete")
+    record = call_records(stack, [call_id])[call_id]
+    assert record["language"] == "und"
+    assert record["path"]["exit"] == "other-language"
 
 
 # ---------------------------------------------------------------------- 2. escalation
