@@ -49,6 +49,7 @@ from line311.db.sr_values import (
 )
 
 __all__ = [
+    "MAX_SEARCH_DEPTH",
     "MAX_SEARCH_RESULTS",
     "MAX_SEARCH_SPAN",
     "PUBLIC_FIELDS",
@@ -62,6 +63,9 @@ __all__ = [
 
 MAX_SEARCH_RESULTS = 1000
 MAX_SEARCH_SPAN = timedelta(days=90)
+MAX_SEARCH_DEPTH = 100_000
+"""How far into a window's answers a search may page (``offset + limit``): deeper pages
+make the database walk every row before them."""
 
 
 _SR_COLUMNS = tuple(getattr(ServiceRequestRow, name) for name in SR_COLUMN_FIELDS)
@@ -238,10 +242,13 @@ class ServiceRequestStore:
         start: datetime | None = None,
         end: datetime | None = None,
         limit: int = MAX_SEARCH_RESULTS,
+        offset: int = 0,
     ) -> Sequence[Sequence[Any]]:
         """`search`, reading only the `PUBLIC_FIELDS`: one row per SR, fields in that order
         (datetimes timezone-aware UTC, or on PostgreSQL already ISO-8601 strings to the
-        second with ``+00:00``). The Open311 ``GET requests`` hot path."""
+        second with ``+00:00``). The Open311 ``GET requests`` hot path. ``offset`` skips
+        that many of the answers, newest first (paging; ``offset + limit`` at most
+        `MAX_SEARCH_DEPTH`)."""
         try:
             with self._sessions() as session:
                 connection = session.connection()
@@ -261,6 +268,7 @@ class ServiceRequestStore:
                     end,
                     None,
                     limit,
+                    offset,
                 )
                 return connection.execute(query).all()
         except SQLAlchemyError as exc:
@@ -276,9 +284,12 @@ class ServiceRequestStore:
         end: datetime | None,
         caller_hash: str | None,
         limit: int,
+        offset: int = 0,
     ) -> Select[Any]:
         if not 1 <= limit <= MAX_SEARCH_RESULTS:
             raise DbError(f"limit must be between 1 and {MAX_SEARCH_RESULTS}")
+        if offset < 0 or offset + limit > MAX_SEARCH_DEPTH:
+            raise DbError(f"offset + limit must be at most {MAX_SEARCH_DEPTH}")
         if sr_numbers:
             query = query.where(_SRS.c.sr_number.in_(list(sr_numbers)))
         else:
@@ -293,7 +304,8 @@ class ServiceRequestStore:
                 query = query.where(_SRS.c.status.in_(list(statuses)))
             if caller_hash is not None:
                 query = query.where(_SRS.c.caller_hash == caller_hash)
-        return query.order_by(_SRS.c.requested_at.desc(), _SRS.c.id.desc()).limit(limit)
+        query = query.order_by(_SRS.c.requested_at.desc(), _SRS.c.id.desc()).limit(limit)
+        return query.offset(offset) if offset else query
 
     def window(self, start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
         """The search window: last 90 days by default, never longer than 90 days."""

@@ -266,6 +266,19 @@ async def test_given_a_bad_form_then_an_open311_error(
     assert fragment in error["description"]
 
 
+async def test_given_a_field_the_server_does_not_know_when_posted_then_refused_not_dropped(
+    api: httpx.AsyncClient,
+) -> None:
+    # a GET ignores what it does not know (nothing is lost); a POST that did so would file
+    # an SR without what the client sent, so it is refused by name and nothing is filed
+    response = await api.post(f"{BASE}/requests.json", data=heat_form(title="Cold flat"))
+
+    assert response.status_code == 400
+    assert "unknown field(s): title" in response.json()[0]["description"]
+    assert "attribute[code]" in response.json()[0]["description"]
+    assert (await api.get(f"{BASE}/requests.json")).json() == []
+
+
 async def test_given_json_instead_of_a_form_then_400(api: httpx.AsyncClient) -> None:
     response = await api.post(f"{BASE}/requests.json", json=heat_form())
     assert response.status_code == 400
@@ -332,6 +345,47 @@ async def test_an_api_key_sent_with_a_public_get_is_ignored(api: httpx.AsyncClie
             assert response.status_code == 200, (path, response.text)
 
 
+# what Open311 apps and libraries send that GeoReport v2 does not define
+CLIENT_EXTRAS = [("extensions", "true"), ("lat", "40.7128"), ("long", "-74.0060"),
+                 ("radius", "500"), ("per_page", "20"), ("sort", "asc"), ("format", "json"),
+                 ("jurisdiction_id", "nyc.gov"), ("callback", "x")]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+async def test_given_parameters_the_server_does_not_know_then_every_get_ignores_them(
+    api: httpx.AsyncClient, fmt: str
+) -> None:
+    sr_id = (await file_request(api))["service_request_id"]
+    batch = {"api_key": OPEN311_KEY, "service_code": "consumer-complaint", "address_id": "1"}
+    token = (await api.post(f"{BASE}/requests.json", data=batch)).json()[0]["token"]
+    for path in ("services", "services/pothole", "requests", f"requests/{sr_id}",
+                 f"tokens/{token}"):  # fmt: skip
+        plain = await api.get(f"{BASE}/{path}.{fmt}")
+        extra = await api.get(f"{BASE}/{path}.{fmt}", params=CLIENT_EXTRAS)
+        assert plain.status_code == 200, (path, plain.text)
+        assert extra.status_code == 200, (path, extra.text)
+        assert extra.content == plain.content, path
+
+
+async def test_search_pages_through_a_window_newest_first(api: httpx.AsyncClient) -> None:
+    filed = [(await file_request(api))["service_request_id"] for _ in range(5)]
+    newest_first = filed[::-1]
+
+    async def page(**params: str) -> list[str]:
+        response = await api.get(f"{BASE}/requests.json", params=params)
+        assert response.status_code == 200, response.text
+        return [r["service_request_id"] for r in response.json()]
+
+    assert await page() == newest_first
+    assert await page(page="1", page_size="2") == newest_first[:2]
+    assert await page(page="2", page_size="2") == newest_first[2:4]
+    assert await page(page="3", page_size="2") == newest_first[4:]
+    assert await page(page="4", page_size="2") == []
+    assert await page(page_size="3", extensions="true") == newest_first[:3]
+    assert await page(page="2") == []  # the default page_size is the spec's 1000
+    assert await page(page="2", page_size="1", status="open") == newest_first[1:2]
+
+
 async def test_search_parameters_given_empty_are_ignored(api: httpx.AsyncClient) -> None:
     sr_id = (await file_request(api))["service_request_id"]
     empty = {"service_request_id": "", "service_code": "", "start_date": "", "end_date": "",
@@ -375,7 +429,11 @@ def test_a_search_finds_an_sr_when_its_shown_requested_datetime_is_in_the_window
         {"start_date": "2024-01-01T00:00:00Z", "end_date": "2025-01-01T00:00:00Z"},
         {"start_date": "2025-02-01T00:00:00Z", "end_date": "2025-01-01T00:00:00Z"},
         {"status": "pending"},
-        {"sort": "asc"},
+        {"status": "pending", "extensions": "true"},
+        {"page": "0"},
+        {"page_size": "1001", "extensions": "true"},
+        {"page": "101"},
+        [("page", "1"), ("page", "2")],
         [("start_date", "2025-01-01T00:00:00Z"), ("start_date", "2025-01-02T00:00:00Z")],
     ],
 )

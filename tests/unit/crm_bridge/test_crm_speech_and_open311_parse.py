@@ -209,8 +209,60 @@ def test_search_lists_may_be_declared_more_than_once_and_other_parameters_not() 
     for twice in ("start_date", "end_date", "jurisdiction_id"):
         with pytest.raises(Open311Error, match=f"{twice} given more than once"):
             search_query([(twice, "2025-01-01T00:00:00Z"), (twice, "2025-01-02T00:00:00Z")])
-    with pytest.raises(Open311Error, match="unknown parameter"):
-        parse_search(search_query([("page", "1"), ("page", "2")]))
+    for twice in ("page", "page_size"):
+        with pytest.raises(Open311Error, match=f"{twice} given more than once"):
+            search_query([(twice, "1"), (twice, "2")])
+
+
+def test_given_parameters_this_server_does_not_know_then_a_search_ignores_them() -> None:
+    # GeoReport v2 lets servers and clients add their own parameters: Open311 apps send
+    # extensions=true, lat/long/radius, paging under other names...
+    unknown = [("extensions", "true"), ("lat", "40.7"), ("long", "not-a-number"),
+               ("radius", "500"), ("per_page", "x"), ("per_page", "y"), ("sort", "asc")]  # fmt: skip
+    known = [("status", "open"), ("service_code", "pothole")]
+
+    assert parse_search(search_query(unknown + known)) == parse_search(search_query(known))
+    assert parse_search(search_query(unknown)) == parse_search({})
+
+
+def test_given_an_unknown_parameter_then_a_bad_known_one_is_still_refused() -> None:
+    with pytest.raises(Open311Error, match="status must be open and/or closed"):
+        parse_search({"extensions": "true", "status": "pending"})
+    with pytest.raises(Open311Error, match="control character"):
+        parse_search({"extensions": "tr\x00ue"})
+
+
+def test_page_and_page_size_page_through_the_answers_newest_first() -> None:
+    assert parse_search({}).offset == 0
+    assert parse_search({}).page_size == 1000
+    params = parse_search({"page": "3", "page_size": "50"})
+    assert (params.page, params.page_size, params.offset) == (3, 50, 100)
+    assert parse_search({"page": "2"}).offset == 1000  # default page: the spec's 1000
+    assert parse_search({"page": "", "page_size": " "}) == parse_search({})
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"page": "0"}, "page must be a whole number"),
+        ({"page": "-1"}, "page must be a whole number"),
+        ({"page": "1.5"}, "page must be a whole number"),
+        ({"page": "two"}, "page must be a whole number"),
+        ({"page": "\u0663"}, "page must be a whole number"),  # an Arabic-Indic 3
+        ({"page_size": "0"}, "page_size must be a whole number from 1 to 1000"),
+        ({"page_size": "1001"}, "page_size must be a whole number from 1 to 1000"),
+        ({"page": "101"}, "too deep"),  # 101 pages of 1000
+        ({"page": "2001", "page_size": "50"}, "too deep"),
+    ],
+)
+def test_bad_page_values_are_refused(params: dict[str, str], fragment: str) -> None:
+    with pytest.raises(Open311Error, match=fragment):
+        parse_search(params)
+
+
+def test_the_deepest_page_allowed_is_accepted() -> None:
+    assert parse_search({"page": "100"}).offset == 99_000
+    assert parse_search({"page": "2000", "page_size": "50"}).offset == 99_950
 
 
 def test_search_parameters_given_empty_are_as_if_not_given() -> None:

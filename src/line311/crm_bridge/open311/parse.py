@@ -5,7 +5,8 @@ and ``long``, or ``address_string``, or ``address_id``) are required; ``descript
 most 4000 characters; ``attribute[code]`` values are checked against the service's attribute
 definitions (required ones present, list values among the keys, numbers numeric, datetimes
 ISO-8601 with a timezone; an attribute with ``variable`` false only informs the user, so it
-takes no value and a value sent for it is not kept); unknown fields are refused. A
+takes no value and a value sent for it is not kept); unknown fields are refused (filing an
+SR without something the client sent would lose it). A
 ``phone`` is turned into the keyed caller hash at once and never kept. Every field name and
 value must be safe text (`line311.text`: no control characters but tab/CR/LF), so the public
 ``requests.xml`` stays well-formed; datetimes must lie within years 1900-9998 in UTC.
@@ -14,6 +15,11 @@ Nothing is silently changed: a form body is decoded as strict UTF-8 (`parse_form
 that are not UTF-8, raw or percent-escaped, are refused, not replaced by U+FFFD), and
 coordinates and number attributes must be plain decimals (``-73.9857``), not whatever
 `float` accepts (``1_0``, ``1e1``, ``nan``, ``infinity``, non-ASCII digits).
+
+``GET requests`` takes the spec's parameters and the widely used ``page``/``page_size``
+paging extension, and ignores any other parameter: GeoReport v2 lets servers and clients
+add jurisdiction-specific ones (``extensions``, ``lat``/``long``/``radius``, ...), and an
+unknown filter changes nothing stored. A known parameter with a bad value is still a 400.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from line311.call.values import FIRST_YEAR, LAST_YEAR, in_year_range
-from line311.db.service_requests import NewServiceRequest
+from line311.db.service_requests import MAX_SEARCH_DEPTH, MAX_SEARCH_RESULTS, NewServiceRequest
 from line311.db.services import Service
 from line311.text import is_safe_text
 
@@ -67,7 +73,11 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\Z")
 _SEARCH_KEYS = frozenset(
     {"service_request_id", "service_code", "start_date", "end_date", "status", "jurisdiction_id"}
     | {"api_key"}  # not needed to read, but many clients send theirs with every call: ignored
+    | {"page", "page_size"}  # the paging extension (SeeClickFix, Chicago, ...)
 )
+"""The parameters ``GET requests`` reads (each at most once, but the `_LIST_PARAMETERS`);
+any other is ignored."""
+_COUNT = re.compile(r"[0-9]{1,9}\Z")
 
 
 class Open311Error(Exception):
@@ -218,7 +228,11 @@ def parse_new_request(
     _refuse_unsafe(form)
     unknown = sorted(k for k in form if k not in _PLAIN and not _ATTRIBUTE.match(k))
     if unknown:
-        raise Open311Error(400, f"unknown field(s): {', '.join(unknown[:5])}")
+        raise Open311Error(
+            400,
+            f"unknown field(s): {', '.join(unknown[:5])} (refused rather than dropped; a "
+            "service's own fields are sent as attribute[code])",
+        )
     code = _single(form, "service_code")
     if code is None:
         raise Open311Error(400, "service_code is required")
@@ -270,6 +284,22 @@ class SearchParams:
     statuses: tuple[str, ...] = ()
     start: datetime | None = None
     end: datetime | None = None
+    page: int = 1
+    """1-based; with ``page_size``, the answers ``(page - 1) * page_size`` onwards."""
+    page_size: int = MAX_SEARCH_RESULTS
+
+    @property
+    def offset(self) -> int:
+        """How many answers (newest first) the page skips."""
+        return (self.page - 1) * self.page_size
+
+
+def _count(name: str, raw: str, top: int) -> int:
+    """A whole number from 1 to ``top`` in plain ASCII digits; `Open311Error` otherwise."""
+    text = raw.strip()
+    if not _COUNT.match(text) or not 1 <= int(text) <= top:
+        raise Open311Error(400, f"{name} must be a whole number from 1 to {top}")
+    return int(text)
 
 
 def _csv(raw: str | None) -> tuple[str, ...]:
@@ -291,7 +321,7 @@ def search_query(items: Iterable[tuple[str, str]]) -> dict[str, str]:
             query[key] = f"{query[key]},{value}"
         elif key in query and key in _SEARCH_KEYS:
             raise Open311Error(400, f"{key} given more than once")
-        else:  # an unknown parameter is refused by parse_search
+        else:  # an unknown parameter is ignored by parse_search
             query[key] = value
     return query
 
@@ -300,13 +330,11 @@ def parse_search(query: Mapping[str, str]) -> SearchParams:
     """GET requests query parameters (comma-separated lists allowed).
 
     A parameter given empty is one not given (GeoReport v2, "Optional Arguments"):
-    ``start_date=`` is no start date, not a bad one.
+    ``start_date=`` is no start date, not a bad one. A parameter this server does not know
+    is ignored (see the module docstring).
     """
     _refuse_unsafe({k: [v] for k, v in query.items()})
-    unknown = sorted(k for k in query if k not in _SEARCH_KEYS)
-    if unknown:
-        raise Open311Error(400, f"unknown parameter(s): {', '.join(unknown[:5])}")
-    query = {k: v for k, v in query.items() if v.strip()}
+    query = {k: v for k, v in query.items() if k in _SEARCH_KEYS and v.strip()}
     ids = _csv(query.get("service_request_id"))
     codes = _csv(query.get("service_code"))
     statuses = _csv(query.get("status"))
@@ -317,4 +345,16 @@ def parse_search(query: Mapping[str, str]) -> SearchParams:
         raise Open311Error(400, "status must be open and/or closed")
     start = parse_datetime("start_date", query["start_date"]) if "start_date" in query else None
     end = parse_datetime("end_date", query["end_date"]) if "end_date" in query else None
-    return SearchParams(ids, codes, statuses, start, end)
+    size = (
+        _count("page_size", query["page_size"], MAX_SEARCH_RESULTS)
+        if "page_size" in query
+        else MAX_SEARCH_RESULTS
+    )
+    page = _count("page", query["page"], MAX_SEARCH_DEPTH) if "page" in query else 1
+    if page * size > MAX_SEARCH_DEPTH:
+        raise Open311Error(
+            400,
+            f"page {page} of {size} is too deep: page * page_size must be at most "
+            f"{MAX_SEARCH_DEPTH}; narrow the window with start_date and end_date",
+        )
+    return SearchParams(ids, codes, statuses, start, end, page, size)

@@ -195,7 +195,8 @@ def open311_router(
 
     @router.get("/requests.{fmt}")
     def search_requests(fmt: str, request: Request) -> Response:
-        """Search SRs (Open311 ``GET requests``): last 90 days by default, at most 1000."""
+        """Search SRs (Open311 ``GET requests``): last 90 days by default, at most 1000;
+        ``page``/``page_size`` page through a window; unknown parameters are ignored."""
         xml = _xml(fmt)
         try:
             params = parse_search(search_query(request.query_params.multi_items()))
@@ -205,6 +206,8 @@ def open311_router(
                 statuses=params.statuses,
                 start=params.start,
                 end=params.end,
+                limit=params.page_size,
+                offset=params.offset,
             )
         except Open311Error as exc:
             raise _refuse(exc) from None
