@@ -14,6 +14,13 @@ supervisor makes it, not discovered after the event:
                      languages targeted: the caller's language is not known there yet (it
                      is still the default, English), so such an alert would reach nobody
                      (or, for English, everybody).
+
+A flow reload is never refused because of an alert, so a live alert's node can leave the
+flow (or become one of the targets above) after the alert was approved. `orphaned_alerts`
+names those alerts with the reason; a call on such a flow plays each of them where an
+alert without a node plays (`line311.ivr.alerts.due`, ``fallback``): right after the
+greeting, or, for an alert that names languages, right after the caller chooses one of
+them. A call that started on the old flow, where the node still is, plays it at the node.
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from line311.call.alerts import PushedAlert
 from line311.ivr.flow_model import Flow, NodeKind
 
-__all__ = ["NodeRefusal", "alert_target_nodes", "node_refusal"]
+__all__ = ["NodeRefusal", "alert_target_nodes", "node_refusal", "orphaned_alerts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,17 @@ def node_refusal(flow: Flow, node: str, languages: Collection[str] = ()) -> Node
             "after the language choice), or pick a node after the language menu",
         )
     return None
+
+
+def orphaned_alerts(flow: Flow, alerts: Iterable[PushedAlert]) -> dict[str, NodeRefusal]:
+    """The alerts of ``alerts`` targeted at a node ``flow`` refuses (see `node_refusal`),
+    by alert id: a call on ``flow`` plays them where alerts without a node play."""
+    return {
+        alert.alert_id: refusal
+        for alert in alerts
+        if alert.node is not None
+        and (refusal := node_refusal(flow, alert.node, alert.languages)) is not None
+    }
 
 
 def _before_language_only(flow: Flow) -> set[str]:

@@ -14,6 +14,11 @@ replaces them with an ``AlertsChanged`` event when they change. The session asks
     Moment.NODE       on entering a menu node: alerts targeted at that node (and at the
                       caller's language, when they also name languages)
 
+An alert whose node the call's flow no longer has (the flow was reloaded after the alert
+was approved: `line311.ivr.alert_nodes.orphaned_alerts`) is in ``fallback``: it plays as
+if it had no node (after the greeting, or after the language choice when it names
+languages) instead of never.
+
 An alert is played at most once per call (the session keeps the ids it has played), and
 only while it is live: ``until`` is the end of its window on the session's clock, so an
 alert that expires between the greeting and a node is not played at the node; a withdrawn
@@ -66,18 +71,25 @@ def due(
     language: str,
     language_known: bool = False,
     node: str | None = None,
+    fallback: Collection[str] = (),
 ) -> list[PushedAlert]:
     """The alerts to play at ``moment`` for a caller of ``language`` (at ``node`` for
-    `Moment.NODE`), in the order given, leaving out played, ended and unplayable ones."""
+    `Moment.NODE`), in the order given, leaving out played, ended and unplayable ones.
+    The alerts whose ids are in ``fallback`` are taken as having no node."""
     out = []
     for alert in alerts:
         if alert.alert_id in played or not alert.live(now):
             continue
         if alert.prompt_for(language) is None:
             continue
+        target = None if alert.alert_id in fallback else alert.node
         if moment is Moment.NODE:
-            wanted = alert.node == node and (not alert.languages or language in alert.languages)
-        elif alert.node is not None:
+            wanted = (
+                target is not None
+                and target == node
+                and (not alert.languages or language in alert.languages)
+            )
+        elif target is not None:
             wanted = False
         elif moment is Moment.GREETING:
             wanted = not alert.languages or (language_known and language in alert.languages)

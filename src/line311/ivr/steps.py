@@ -14,6 +14,7 @@ from line311.call.commands import Command, Enqueue, Hangup, Play, SrLookup, Stop
 from line311.call.record import Outcome
 from line311.call.srnumber import SR_NUMBER_LENGTH, validate_sr_number
 from line311.call.values import OTHER_LANGUAGE
+from line311.ivr.alert_nodes import orphaned_alerts
 from line311.ivr.alerts import Moment, due
 from line311.ivr.flow import LANGUAGES, Node, NodeKind
 from line311.ivr.state import (
@@ -204,6 +205,7 @@ class FlowSteps(SessionCore):
             language=self.language,
             language_known=language_known,
             node=node,
+            fallback=orphaned_alerts(self.flow, self._alerts),
         ):
             chosen = alert.prompt_for(self.language)
             assert chosen is not None  # due() leaves out the unplayable

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from line311.ivr.alert_nodes import alert_target_nodes, node_refusal
+from line311.call.alerts import PushedAlert
+from line311.ivr.alert_nodes import alert_target_nodes, node_refusal, orphaned_alerts
 from line311.ivr.flow import default_flow, load_flow
 
 SHIPPED = default_flow()
@@ -107,3 +108,26 @@ nodes:
 
     assert node_refusal(flow, "main", {"es"}) is None
     assert alert_target_nodes(flow) == ["main", "end", "representative"]
+
+
+def test_given_live_alerts_then_those_whose_node_the_flow_refuses_are_orphaned_with_the_reason() -> (
+    None
+):
+    alerts = [
+        PushedAlert("plain"),
+        PushedAlert("ok", node="parking"),
+        PushedAlert("ok-es", node="parking", languages=frozenset({"es"})),
+        PushedAlert("gone", node="parking_rules"),
+        PushedAlert("greeting", node="greeting"),
+        PushedAlert("before", node="language", languages=frozenset({"es"})),
+        PushedAlert("before-all", node="language"),
+    ]
+
+    orphans = orphaned_alerts(SHIPPED, alerts)
+
+    assert {k: v.reason for k, v in orphans.items()} == {
+        "gone": "unknown",
+        "greeting": "start",
+        "before": "before-language",
+    }
+    assert "has no node 'parking_rules'" in orphans["gone"].message

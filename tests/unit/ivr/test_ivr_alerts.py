@@ -148,6 +148,41 @@ def test_given_a_node_alert_when_the_caller_enters_the_node_then_it_plays_before
     assert [a["node"] for a in call.s.record()["alerts"]] == ["closures"]
 
 
+def test_given_a_node_alert_whose_node_left_the_flow_then_it_plays_right_after_the_greeting() -> (
+    None
+):
+    # the flow was reloaded without the node after the alert was approved: it is played
+    # where an alert without a node plays, not never
+    call = FakeCall(alerts=[alert("schools", node="school_closures_gone")])
+    call.answer()
+    heard = call.play_through()
+
+    assert ("alerts/schools", "en") in heard
+    assert heard.index(("alerts/schools", "en")) < heard.index(("language_option", "en"))
+    assert [(a["alert_id"], a["node"]) for a in call.s.record()["alerts"]] == [
+        ("schools", "alerts")
+    ]
+    call.press("1")
+    call.play_through()
+    call.press("3")
+    call.play_through()
+    assert alerts_heard(call) == [("alerts/schools", "en")]  # once
+
+
+def test_given_a_language_alert_whose_node_left_the_flow_then_it_plays_after_the_language_choice() -> (
+    None
+):
+    call = FakeCall(alerts=[alert("cierres", node="gone", languages=("es",), audio=("es",))])
+    call.answer()
+    call.play_through()
+    assert alerts_heard(call) == []
+
+    call.press("2")
+    heard = call.play_through()
+
+    assert heard[:2] == [("alerts/cierres", "es"), ("main_menu", "es")]
+
+
 def test_given_a_node_alert_when_the_caller_goes_back_and_enters_the_node_again_then_it_is_not_repeated() -> (
     None
 ):
