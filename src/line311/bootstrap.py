@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
     from line311.ari.client import AriClient
     from line311.ari.fleet import AriFleet
+    from line311.ari.ivr_edge import IvrEdge
     from line311.ari.phones import PhoneDesk, PhoneWatch
     from line311.ari.queue_edge import QueueEdge, QueueLogWriter
     from line311.ari.runner import Runner
@@ -414,6 +415,8 @@ async def controller_part(
         # an alert's node is checked against the flow new calls run (reloads included);
         # the alerts API of a dashboard process is forwarded here
         alert_service.flow = lambda: ivr.flows.current
+        # a reload may leave a live alert's node out: logged, counted, played after the greeting
+        registry.register(_orphaned_alerts(ivr))
 
         def to_hub(event: object) -> None:
             hub.publish(cast("Fact", event))  # the queue runtime emits queue events only
@@ -883,6 +886,7 @@ async def ivr_worker_part(settings: Settings, stop: asyncio.Event, index: int) -
             linger=settings.record_linger,
         )
         registry.register(_write_backlog(delivery, None))
+        registry.register(_orphaned_alerts(ivr))
 
         async def ivr_record(record: dict[str, Any]) -> None:
             await recorder.on_ivr_record(record)  # the recorder is made below
@@ -1226,6 +1230,13 @@ def _write_backlog(delivery: RecordDelivery, queue_log: QueueLogWriter | None) -
     if queue_log is not None:
         dropped["queue_log"] = lambda: queue_log.dropped
     return WriteBacklogCollector(unspooled=lambda: delivery.unspooled, dropped=dropped)
+
+
+def _orphaned_alerts(ivr: IvrEdge) -> Collector:
+    """The live alerts whose node the process's flow no longer has, for /metrics."""
+    from line311.dashboard.metrics import OrphanedAlertsCollector
+
+    return OrphanedAlertsCollector(ivr.orphaned_alerts)
 
 
 def _log_in_background(settings: Settings) -> None:

@@ -268,6 +268,49 @@ async def test_given_a_menu_node_when_creating_then_201_and_an_approval_checks_i
     assert approved.json()["state"] == "approved"
 
 
+LEAN_FLOW = (
+    "flow: lean\nversion: 2\nstart: greeting\nnodes:\n"
+    "  greeting: {kind: play, prompts: [greeting], next: alerts}\n"
+    "  alerts: {kind: alerts, next: end}\n"
+    "  end: {kind: hangup}\n  representative: {kind: queue, topic: general}\n"
+)
+
+
+async def test_given_an_active_node_alert_when_the_flow_loses_its_node_then_the_api_flags_it(
+    api: Api,
+):
+    node_alert = await create(api, node="parking")
+    spanish = await create(api, node="parking", languages=["es"])
+    draft = await create(api, node="parking")
+    plain = await create(api)
+    for alert_id in (node_alert, spanish, plain):
+        await api.call("POST", f"/{alert_id}/synthesize", json={})
+        await api.call("POST", f"/{alert_id}/submit")
+        await api.call("POST", f"/{alert_id}/approve", user="bob")
+    api.clock.now = T0
+    await api.scheduler.step()
+    listed = {a["id"]: a for a in (await api.call("GET", "")).json()["alerts"]}
+    assert {a["node_problem"] for a in listed.values()} == {None}
+
+    api.service.flow = lambda: load_flow(LEAN_FLOW)  # reloaded without the parking node
+
+    listed = {a["id"]: a for a in (await api.call("GET", "")).json()["alerts"]}
+    assert listed[node_alert]["state"] == "active"
+    assert listed[node_alert]["node_problem"] == {
+        "reason": "unknown",
+        "message": "the IVR flow 'lean' has no node 'parking': no caller would hear it",
+        "played_instead": "greeting",
+    }
+    assert listed[spanish]["node_problem"]["played_instead"] == "language"
+    assert listed[draft]["node_problem"]["played_instead"] is None  # approval is refused
+    assert listed[plain]["node_problem"] is None
+    shown = (await api.call("GET", f"/{node_alert}", user="ops")).json()
+    assert shown["node_problem"]["reason"] == "unknown"
+    # withdrawn: no longer a problem of anyone's
+    await api.call("POST", f"/{node_alert}/withdraw", user="bob")
+    assert (await api.call("GET", f"/{node_alert}")).json()["node_problem"] is None
+
+
 async def test_given_an_operations_user_when_acting_then_403_but_reading_works(api: Api):
     alert_id = await create(api)
     response = await api.call("POST", f"/{alert_id}/submit", user="ops")

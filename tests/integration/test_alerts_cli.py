@@ -89,3 +89,21 @@ def test_given_typed_text_without_submit_when_created_then_the_line_lists_the_au
     alert_id = lines[-1].split()[0]
     shown = CliRunner().invoke(cli_app, ["alerts", "show", alert_id], env=env).stdout
     assert "callers: entering node parking" in shown
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_given_an_alerts_node_taken_out_of_the_flow_file_then_list_and_show_flag_it(
+    env: dict[str, str],
+) -> None:
+    code, stdout, output = create(env, "--node", "parking")
+    assert code == 0, output
+    alert_id = stdout.strip().splitlines()[-1].split()[0]
+    assert "[node not in the flow]" not in alerts_listed(env)
+    flow = Path(env["LINE311_FLOW_FILE"])
+    flow.write_text(FLOW.replace(', options: {"1": parking}}', ', options: {"1": main}}')
+                    .replace("  parking: {kind: info, topic: parking, info: asp_today}\n", ""))  # fmt: skip
+
+    assert "[node not in the flow]" in alerts_listed(env)
+    shown = CliRunner().invoke(cli_app, ["alerts", "show", alert_id], env=env).stdout
+    assert "node problem (unknown): the IVR flow 'parade' has no node 'parking'" in shown
+    assert "approving it is refused while its node is not in the flow" in shown  # a draft

@@ -27,6 +27,13 @@ urgent first, ``until`` on the wall clock). Before each event or timer the `Edge
 again and, when the answer changed (an alert withdrawn, expired or activated), feeds the
 session an ``AlertsChanged`` first, so an alert targeted at a node or a language is played
 only if it is still live when the caller gets there.
+
+*Orphaned alerts*: a reload is never refused because of an alert, so a live alert's node
+can leave the flow. `orphaned_alerts` checks the live alerts against the current flow after
+every reload, when a new call finds the live set changed, and at each /metrics scrape
+(``line311_alerts_orphaned``); each one is logged once per flow at WARNING (alert id, node,
+reason) and listed by ``GET /api/flows`` (``flow.orphaned_alerts``). Calls on that flow play
+it where an alert without a node plays (`line311.ivr.alert_nodes.orphaned_alerts`).
 """
 
 from __future__ import annotations
@@ -53,7 +60,7 @@ from line311.ari.reloadable import Reloadable, content_registry, flow_registry
 from line311.call.commands import Enqueue, SrLookup, Transfer
 from line311.call.ports import Clock, SystemClock
 from line311.errors import Line311Error
-from line311.ivr.alert_nodes import alert_target_nodes
+from line311.ivr.alert_nodes import alert_target_nodes, orphaned_alerts
 from line311.ivr.alerts import PushedAlert, as_pushed, shift_clock
 from line311.ivr.content import Content, info_for
 from line311.ivr.flow import Flow, PromptSource
@@ -130,6 +137,8 @@ class IvrEdge(Handoffs):
         self._tz = ZoneInfo(timezone)
         self._alerts = alerts_provider
         self._clock: Clock = clock or SystemClock()
+        self._orphans_warned: set[tuple[str, str, str]] = set()
+        self._orphans_checked: tuple[str, tuple[str | PushedAlert, ...]] | None = None
 
     # ------------------------------------------------------------------ sessions
     def today(self) -> dt.date:
@@ -144,12 +153,16 @@ class IvrEdge(Handoffs):
         content and the alerts live now (kept up to date while the call lasts)."""
         live = self.live_alerts(now)
         raw, alerts = live if live is not None else ((), [])
+        flow = self.flows.current
+        if self._orphans_checked != (flow.fingerprint, raw):  # the live set or flow changed
+            self._orphans_checked = (flow.fingerprint, raw)
+            self._flag_orphans(flow, [as_pushed(a) for a in raw])
         session = EdgeSession(
             CallSession(
                 call_id,
                 dialed,
                 now,
-                flow=self.flows.current,
+                flow=flow,
                 alerts=alerts,
                 info=self.info_provider(self.today()),
             ),
@@ -174,6 +187,51 @@ class IvrEdge(Handoffs):
             logger.exception("alerts provider failed; the call goes on with the alerts it has")
             return None
         return raw, shift_clock((as_pushed(a) for a in raw), now - wall)
+
+    def orphaned_alerts(self) -> list[dict[str, Any]]:
+        """The live alerts whose node the current flow refuses (each logged once per flow
+        at WARNING): ``alert_id``, ``node``, ``reason`` (as `line311.ivr.alert_nodes`),
+        ``message`` and ``played_instead`` (``greeting``, or ``language`` for an alert that
+        names languages: after the caller chooses one)."""
+        if self._alerts is None:
+            return []
+        try:
+            raw = tuple(self._alerts(self._clock.now()))
+        except Exception:
+            logger.exception("alerts provider failed; orphaned alerts not checked")
+            return []
+        return self._flag_orphans(self.flows.current, [as_pushed(a) for a in raw])
+
+    def _flag_orphans(self, flow: Flow, alerts: Sequence[PushedAlert]) -> list[dict[str, Any]]:
+        out = []
+        by_id = {a.alert_id: a for a in alerts}
+        for alert_id, refusal in orphaned_alerts(flow, alerts).items():
+            alert = by_id[alert_id]
+            instead = "language" if alert.languages else "greeting"
+            key = (alert_id, str(alert.node), flow.fingerprint)
+            if key not in self._orphans_warned:
+                self._orphans_warned.add(key)
+                logger.warning(
+                    "alert %s targets node %r, which flow %r version %s refuses (%s): "
+                    "played where alerts without a node play (after the %s) until the node "
+                    "is back or the alert is withdrawn",
+                    alert_id,
+                    alert.node,
+                    flow.name,
+                    flow.version,
+                    refusal.reason,
+                    "language choice" if instead == "language" else "greeting",
+                )
+            out.append(
+                {
+                    "alert_id": alert_id,
+                    "node": alert.node,
+                    "reason": refusal.reason,
+                    "message": refusal.message,
+                    "played_instead": instead,
+                }
+            )
+        return out
 
     def start(self, start: CallStart) -> EdgeSession:
         """The IVR kind's ``start``: `session_factory` for a new inbound call."""
@@ -228,6 +286,7 @@ class IvrEdge(Handoffs):
                 "file": self.flows.path.name,
                 "last_error": self.flows.last_error,
                 "alert_nodes": alert_target_nodes(flow),
+                "orphaned_alerts": self.orphaned_alerts(),
             },
             "content": {
                 "version": content.version,
@@ -249,6 +308,7 @@ class IvrEdge(Handoffs):
                 "name": flow.name,
                 "version": flow.version,
                 "fingerprint": flow.fingerprint[:12],
+                "orphaned_alerts": self.orphaned_alerts(),
             }
         except Line311Error as exc:
             flow_part = {"ok": False, "error": str(exc), "kept_version": self.flows.current.version}
@@ -276,6 +336,9 @@ class IvrEdge(Handoffs):
                     pass  # logged by the registry; the old version stays
                 except Exception:
                     logger.exception("reloading %s failed", registry.what)
+                else:
+                    if registry is self.flows:
+                        self.orphaned_alerts()  # logs each one the new flow leaves
 
 
 # ============================================================================ wiring helpers

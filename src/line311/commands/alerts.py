@@ -109,12 +109,15 @@ def list_(
         states = [AlertState(s) for s in state] if state else None
     except ValueError:
         raise typer.BadParameter(f"states: {', '.join(s.value for s in AlertState)}") from None
-    alerts = _service(ctx).list_alerts(states)
+    service = _service(ctx)
+    alerts = service.list_alerts(states)
+    problems = service.node_problems(alerts)
     if as_json:
-        typer.echo(json.dumps([alert_json(a) for a in alerts], indent=2, ensure_ascii=False))
+        docs = [alert_json(a, problems.get(a.id)) for a in alerts]
+        typer.echo(json.dumps(docs, indent=2, ensure_ascii=False))
         return
     for alert in alerts:
-        typer.echo(_line(alert))
+        typer.echo(_line(alert) + ("  [node not in the flow]" if alert.id in problems else ""))
     if not alerts:
         typer.echo("no alerts")
 
@@ -128,8 +131,9 @@ def show(ctx: typer.Context, alert_id: str, as_json: JsonOption = False) -> None
     alert = service.get(alert_id)
     audit = service.audit(alert_id)
     assets = service.assets(alert_id)
+    problem = service.node_problems([alert]).get(alert.id)
     if as_json:
-        doc = alert_json(alert)
+        doc = alert_json(alert, problem)
         doc["audit"] = [
             {"at": e.at.isoformat(), "actor": e.actor, "action": e.action.value,
              "to_state": e.to_state.value, "note": e.note}
@@ -141,6 +145,14 @@ def show(ctx: typer.Context, alert_id: str, as_json: JsonOption = False) -> None
     typer.echo(f"  author {alert.author}, approved by {alert.approved_by or '-'}")
     if alert.kind.for_callers:
         typer.echo(f"  callers: {_audience(alert)}")
+    if problem is not None:
+        instead = alert_json(alert, problem)["node_problem"]["played_instead"]
+        where = {
+            "greeting": "right after the greeting instead",
+            "language": "right after the language choice instead",
+            None: "nowhere yet: approving it is refused while its node is not in the flow",
+        }[instead]
+        typer.echo(f"  node problem ({problem.reason}): {problem.message}; plays {where}")
     if alert.ccr_text:
         typer.echo(f"  CCR message: {alert.ccr_text}")
     for lang, text in sorted(alert.texts.items()):

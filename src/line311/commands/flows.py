@@ -149,6 +149,17 @@ def reload(
             f"({flow.get('fingerprint')}), content version {content.get('version')} "
             f"({content.get('fingerprint')}); new calls use them"
         )
+        for orphan in flow.get("orphaned_alerts") or ():
+            instead = (
+                "language choice" if orphan.get("played_instead") == "language" else "greeting"
+            )
+            typer.echo(
+                f"warning: live alert {orphan.get('alert_id')} targets node "
+                f"{orphan.get('node')!r}, which this flow does not have ({orphan.get('reason')}): "
+                f"it now plays right after the {instead}; withdraw it or put the node back "
+                "(docs/alerts.md)",
+                err=True,
+            )
         return
     if response.status_code == 422:
         for what, part in (("flow", flow), ("content", content)):

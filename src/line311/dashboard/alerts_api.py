@@ -27,6 +27,11 @@ Errors are ``{"error_id", "message", "details"}``: 400 ``invalid-target``, 404
 ``invalid-request`` / ``invalid-node`` / ``audio-corrupt`` / ``audio-too-short`` /
 ``audio-silent`` / ``audio-too-long``, 503 ``tts-unavailable`` / ``database-unavailable``.
 
+An alert (list and show) carries ``node_problem``: null, or, when the IVR flow callers are
+in now refuses its node (a reload left it out), ``reason``, ``message`` and
+``played_instead`` (``greeting`` / ``language`` for an approved or active alert, which plays
+there instead; null for a draft or a pending one, whose approval is refused).
+
 ``invalid-node``: the ``node`` of a new alert (or of one being approved) is not a node of
 the IVR flow callers can hear it at (a typo, the greeting, the ``alerts`` node, or a node
 before the language choice with languages); ``details`` has ``field`` (``"node"``),
@@ -270,7 +275,8 @@ def create_alerts_router(
     ) -> Any:
         svc = _service(request)
         alerts = await _call(lambda: svc.list_alerts(state))
-        return {"alerts": [alert_json(a) for a in alerts]}
+        problems = await _call(lambda: svc.node_problems(alerts))
+        return {"alerts": [alert_json(a, problems.get(a.id)) for a in alerts]}
 
     @router.post("", status_code=201)
     @refusals
@@ -317,8 +323,9 @@ def create_alerts_router(
         alert = await _call(lambda: svc.get(alert_id))
         audit = await _call(lambda: svc.audit(alert_id))
         assets = await _call(lambda: svc.assets(alert_id))
+        problems = await _call(lambda: svc.node_problems([alert]))
         return {
-            **alert_json(alert),
+            **alert_json(alert, problems.get(alert.id)),
             "assets": [_asset_json(a) for a in assets],
             "audit": [_audit_json(e) for e in audit],
         }

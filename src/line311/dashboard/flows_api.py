@@ -2,9 +2,12 @@
 
     GET   /api/flows          what is loaded: flow and content identity, file, last error,
                               the nodes a pushed alert may target (``flow.alert_nodes``),
-                              today's self-service facts
+                              the live alerts whose node the flow no longer has
+                              (``flow.orphaned_alerts``), today's self-service facts
     POST  /api/flows/reload   reload both; each is swapped in only if it validates
-                              (200 with the report, or 422 ``flow-reload-refused``)
+                              (200 with the report, or 422 ``flow-reload-refused``); a
+                              flow that leaves out a live alert's node is not refused: the
+                              report lists those alerts (``flow.orphaned_alerts``)
 
 The router is given the IVR's edge as a `FlowFiles` (``line311.ari.ivr_edge.IvrEdge`` is
 one); roles and CSRF are the app's business (``dependencies=`` at mount time).

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sized
 from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -36,6 +36,7 @@ from line311.queue.events import CallEnqueued
 __all__ = [
     "DashboardMetrics",
     "DeskLinkCollector",
+    "OrphanedAlertsCollector",
     "WriteBacklogCollector",
     "ari_reaction_histogram",
 ]
@@ -113,6 +114,25 @@ class WriteBacklogCollector(Collector):
         for output, count in sorted(self._dropped.items()):
             dropped.add_metric([output], count())
         yield dropped
+
+
+class OrphanedAlertsCollector(Collector):
+    """``line311_alerts_orphaned``: live caller alerts whose node the flow this process runs
+    no longer has (or now refuses), read at scrape time (`line311.ari.ivr_edge.IvrEdge
+    .orphaned_alerts`, which also logs each one at WARNING). They play where an alert
+    without a node plays; a supervisor decides whether to withdraw them."""
+
+    def __init__(self, orphaned: Callable[[], Sized]) -> None:
+        self._orphaned = orphaned
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(
+            "line311_alerts_orphaned",
+            "Live caller alerts whose node the running IVR flow no longer has (played "
+            "where alerts without a node play).",
+        )
+        gauge.add_metric([], len(self._orphaned()))
+        yield gauge
 
 
 class DeskLinkFigures(Protocol):

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from line311.errors import Line311Error
-from line311.ivr.alert_nodes import alert_target_nodes, node_refusal
+from line311.ivr.alert_nodes import NodeRefusal, alert_target_nodes, node_refusal
 from line311.messaging.alert_store import AlertStore, AudioAsset
 from line311.messaging.alerts import (
     SYSTEM_ACTOR,
@@ -175,6 +175,29 @@ class AlertService:
             flow=flow.name,
             nodes=nodes,
         )
+
+    def node_problems(self, alerts: Iterable[Alert]) -> dict[str, NodeRefusal]:
+        """The alerts of ``alerts`` (not ended) whose node the IVR flow callers are in now
+        refuses, by id: it left the flow in a reload after the alert was made. An approved
+        or active one plays where an alert without a node plays; approving a draft or a
+        pending one is refused (`check_node`). Empty when the flow cannot be read (logged)."""
+        targeted = [
+            a for a in alerts if a.targeting.node is not None and a.state not in TERMINAL_STATES
+        ]
+        if not targeted or self.flow is None:
+            return {}
+        try:
+            flow = self.flow()
+        except Line311Error as exc:
+            logger.warning("alert nodes not checked, the IVR flow does not load: %s", exc)
+            return {}
+        out = {}
+        for alert in targeted:
+            assert alert.targeting.node is not None
+            refusal = node_refusal(flow, alert.targeting.node, alert.targeting.languages)
+            if refusal is not None:
+                out[alert.id] = refusal
+        return out
 
     # ------------------------------------------------------------------ writing
     def create(

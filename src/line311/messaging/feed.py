@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from line311.ivr.alert_nodes import NodeRefusal
 from line311.ivr.alerts import PushedAlert
 from line311.messaging.alert_service import AlertChange, AlertService
 from line311.messaging.alerts import (
@@ -49,8 +50,21 @@ __all__ = ["AlertFeed", "AlertScheduler", "FeedEvent", "alert_json", "sse_lines"
 logger = logging.getLogger(__name__)
 
 
-def alert_json(alert: Alert) -> dict[str, Any]:
-    """The public JSON of an alert (API and feed)."""
+def alert_json(alert: Alert, node_problem: NodeRefusal | None = None) -> dict[str, Any]:
+    """The public JSON of an alert (API and feed). ``node_problem``: why the IVR flow now
+    refuses the alert's node (`AlertService.node_problems`), shown as ``node_problem`` with
+    where the alert plays instead (``played_instead``: ``greeting``, or ``language`` for
+    one naming languages; None for a draft or a pending one, whose approval is refused)."""
+    problem = None
+    if node_problem is not None:
+        live = alert.state in (AlertState.APPROVED, AlertState.ACTIVE)
+        problem = {
+            "reason": node_problem.reason,
+            "message": node_problem.message,
+            "played_instead": (
+                ("language" if alert.targeting.languages else "greeting") if live else None
+            ),
+        }
     return {
         "id": alert.id,
         "title": alert.title,
@@ -59,6 +73,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "priority": alert.priority,
         "languages": sorted(alert.targeting.languages),
         "node": alert.targeting.node,
+        "node_problem": problem,
         "starts_at": alert.starts_at.isoformat(),
         "ends_at": alert.ends_at.isoformat(),
         "texts": dict(alert.texts),

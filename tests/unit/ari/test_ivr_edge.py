@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from fastapi import FastAPI
 from line311.ari.ivr_edge import (
     Reloadable,
 )
-from line311.call.events import Answered
+from line311.ari.ivr_kind import EdgeSession
+from line311.call.commands import Play
+from line311.call.events import Answered, PlaybackFinished
 from line311.dashboard.flows_api import flows_router
 from line311.ivr.alerts import PushedAlert
 from line311.ivr.content import ContentError
@@ -197,3 +200,106 @@ def test_given_a_provider_failing_during_a_call_then_the_session_keeps_the_alert
     session.receive(Answered(), 1.0)
 
     assert session.inner._alerts == [PushedAlert(alert_id="greeting", prompt_id="greeting")]
+
+
+# ---------------------------------------------------------------------------- orphaned alerts
+def _without_closures(text: str) -> str:
+    """The shipped flow with its ``closures`` menu renamed (as a city's edit might)."""
+    renamed = text.replace('"3": closures\n', '"3": city_closures\n')
+    renamed = renamed.replace("\n  closures:\n", "\n  city_closures:\n")
+    assert renamed.count("city_closures") == 2
+    return renamed
+
+
+def _heard_until_the_language_menu(session: EdgeSession) -> list[str]:
+    """The prompts a new call plays from its answer to the language menu."""
+    heard: list[str] = []
+    now = 1.0
+    session.receive(Answered(), now)
+    for _ in range(20):  # bounded: greeting, alerts, language menu
+        plays = [c for c in session.commands() if isinstance(c, Play)]
+        for play in plays:
+            heard += [play.prompt_id, *(p for p, _lang in play.then)]
+        if "language_option" in heard or not plays:
+            break
+        now += 1.0
+        session.receive(PlaybackFinished(plays[-1].playback_id), now)
+    return heard
+
+
+def test_given_an_active_node_alert_when_a_reload_drops_its_node_then_it_is_flagged_once_and_new_calls_hear_it_after_the_greeting(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    schools = PushedAlert("a1", prompt_id="alerts/a1", node="closures")
+    edge = make_edge(tmp_path, alerts_provider=lambda t: [schools])
+    assert edge.orphaned_alerts() == []
+    in_progress = edge.session_factory("c1", "311", 0.0)
+    edge.flows.path.write_text(_without_closures(edge.flows.path.read_text()))
+
+    with caplog.at_level(logging.WARNING, logger="line311.ari.ivr_edge"):
+        report = edge.reload()
+        flagged = edge.loaded()["flow"]["orphaned_alerts"]
+        later_call = edge.session_factory("c2", "311", 0.0)
+
+    assert report.ok  # the reload is not blocked
+    assert (
+        report.flow["orphaned_alerts"]
+        == flagged
+        == [
+            {
+                "alert_id": "a1",
+                "node": "closures",
+                "reason": "unknown",
+                "message": "the IVR flow 'nyc311' has no node 'closures': no caller would hear it",
+                "played_instead": "greeting",
+            }
+        ]
+    )
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]  # once per flow
+    assert "alert a1 targets node 'closures'" in warning.getMessage()
+    assert "after the greeting" in warning.getMessage()
+    # a new call plays it where an alert without a node plays; the call that began on the
+    # old flow, where the node still is, keeps it for the node
+    assert "alerts/a1" in _heard_until_the_language_menu(later_call)
+    assert "alerts/a1" not in _heard_until_the_language_menu(in_progress)
+
+
+def test_given_an_alert_activated_after_a_reload_dropped_its_node_then_the_next_call_flags_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    live: list[PushedAlert] = []
+    edge = make_edge(tmp_path, alerts_provider=lambda t: list(live))
+    edge.flows.path.write_text(_without_closures(edge.flows.path.read_text()))
+    assert edge.reload().flow["orphaned_alerts"] == []
+
+    live.append(PushedAlert("a2", prompt_id="alerts/a2", node="closures",
+                            languages=frozenset({"es"})))  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="line311.ari.ivr_edge"):
+        edge.session_factory("c1", "311", 0.0)
+        edge.session_factory("c2", "311", 0.0)
+
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "alert a2 targets node 'closures'" in warning.getMessage()
+    assert "after the language choice" in warning.getMessage()
+    assert edge.orphaned_alerts()[0]["played_instead"] == "language"
+
+
+async def test_given_the_watcher_when_it_reloads_a_flow_without_an_alerts_node_then_it_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    schools = PushedAlert("a3", prompt_id="alerts/a3", node="closures")
+    edge = make_edge(tmp_path, alerts_provider=lambda t: [schools])
+    watcher = asyncio.create_task(edge.watch(0.01))
+    try:
+        with caplog.at_level(logging.WARNING, logger="line311.ari.ivr_edge"):
+            edge.flows.path.write_text(_without_closures(edge.flows.path.read_text()))
+            os.utime(edge.flows.path, (1, 1))
+            for _ in range(500):  # bounded poll
+                if any("alert a3" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.01)
+        assert any("alert a3 targets node 'closures'" in r.getMessage() for r in caplog.records)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher

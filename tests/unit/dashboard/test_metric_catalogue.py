@@ -19,7 +19,12 @@ from line311.config import REPO_ROOT
 from line311.crm_bridge.metrics import BridgeMetrics
 from line311.crm_bridge.outbox import DeliveryReport
 from line311.dashboard.live import LiveHub
-from line311.dashboard.metrics import DashboardMetrics, DeskLinkCollector, WriteBacklogCollector
+from line311.dashboard.metrics import (
+    DashboardMetrics,
+    DeskLinkCollector,
+    OrphanedAlertsCollector,
+    WriteBacklogCollector,
+)
 from line311.dashboard.process_metrics import (
     WallboardProcessCollector,
     WorkerMetrics,
@@ -142,6 +147,7 @@ async def processes() -> dict[str, CollectorRegistry]:
         )
     )
     controller.register(DeskLinkCollector(FakeDesk()))
+    controller.register(OrphanedAlertsCollector(lambda: [{"alert_id": "a1"}]))
     edge = EdgeCounters(cast(Any, None), node="10.0.0.11", peers=True)
     edge.values = {"line311_failovers": 2, "line311_late_answers": 1}
     edge.peers_seen = (1, 0)
@@ -162,6 +168,7 @@ async def processes() -> dict[str, CollectorRegistry]:
     worker.register(WriteBacklogCollector(unspooled=lambda: 0, dropped={"log": lambda: 0}))
     worker.register(DeskLinkCollector(FakeDesk()))
     ari_connected(worker, lambda: True)
+    worker.register(OrphanedAlertsCollector(list))
 
     dashboard = CollectorRegistry()
     dashboard.register(
