@@ -226,7 +226,7 @@ class RouterDesk:
                         OfferMissed(call_id, leg.queue, now, ringing, rang, canceled=True)
                     )
         elif isinstance(command, AcceptOffer):
-            reply = self._accept(leg, command.agent_id, now)
+            reply = self._accept(leg, command, now)
         elif isinstance(command, RingOut):
             self._ring_out(leg, command, now)
         elif isinstance(command, RequestCallback):
@@ -286,7 +286,8 @@ class RouterDesk:
             return 0.0
         return max(0.0, now - agent.state_since)
 
-    def _accept(self, leg: QueuedCall, agent_id: str, now: float) -> Event:
+    def _accept(self, leg: QueuedCall, command: AcceptOffer, now: float) -> Event:
+        agent_id = command.agent_id
         rang = self._rang(leg.call_id, now, agent_id)
         try:
             waiting = self.router.offer_accepted(leg.call_id, agent_id, now)
@@ -294,11 +295,14 @@ class RouterDesk:
             logger.info("call %s: answer for a stale offer (%s)", leg.call_id, exc)
             return OfferRefused()
         self.hub.ring(OfferAnswered(leg.call_id, leg.queue, now, agent_id, rang))
+        # the leg's word: a worker's caller put through from the callback confirmation is no
+        # callback, though the router (and the shadow leg here) still keep its place as one
+        callback = leg.callback if command.callback is None else command.callback
         if self.on_answer is not None:  # the desk's screen pop, before whisper and bridge
             self.on_answer(
                 AnsweredCall(
                     leg.call_id, agent_id, leg.queue, leg.language, leg.topic, leg.entered_at,
-                    now, leg.callback, leg.interpreter, waiting.requires,
+                    now, callback, leg.interpreter, waiting.requires,
                 )
             )  # fmt: skip
         return OfferAccepted()

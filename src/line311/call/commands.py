@@ -274,9 +274,15 @@ class LeaveQueue:
 
 @dataclass(frozen=True, slots=True)
 class AcceptOffer:
-    """Router: the CCR answered; answered with `OfferAccepted` or `OfferRefused`."""
+    """Router: the CCR answered; answered with `OfferAccepted` or `OfferRefused`.
+
+    ``callback``: the leg calls the resident back once the whisper is over (False for a
+    caller put through from the callback confirmation, whose place the router still keeps
+    as a callback's); what the screen pop says. None (a worker of the release before, over
+    the desk link): the router's own word on the call."""
 
     agent_id: str
+    callback: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -717,7 +717,7 @@ class QueuedCall:
             self.accepting = True
             if self.callback and self.caller_channel is not None:
                 self._put_through()
-            self._do(AcceptOffer(self.agent_id))
+            self._do(AcceptOffer(self.agent_id, callback=self.callback))
         elif (
             self.phase is Phase.DIALING
             and channel == self.resident_channel

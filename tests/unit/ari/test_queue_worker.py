@@ -591,3 +591,31 @@ async def test_refused_credentials_are_not_retried() -> None:
 
     with pytest.raises(LiveAuthError):
         await _follow_desk(_Refused(), lambda m: None, retry=0.0)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- the screen pop, in a worker
+async def test_a_workers_caller_put_through_from_the_callback_confirmation_pops_as_no_callback() -> (
+    None
+):
+    # the controller's shadow of the call says callback (the router keeps its place as
+    # one); the worker's leg put the caller through: the pop goes by the leg, as in the
+    # controller (tests/unit/ari/test_queue_kind_pops.py)
+    async with Pair() as p:
+        await p.enqueue("c1")
+        key = _raw("ChannelDtmfReceived", "c1", digit="1")
+        await p.worker.runner.on_event({**key, "application": WORKER}, 0.0)
+        await p.link.settle()
+        assert p.controller.router.waiting_call("c1").callback
+        assert p.worker.ari.playing  # the confirmation plays: the caller is on the line
+        p.controller.runtime.agent_login("agent1")
+        await p.controller.runtime.step()
+        await p.link.settle()
+        ((_, _, leg, _),) = p.offered()
+        answer = _raw("StasisStart", leg, args=["outbound", "agent"])
+        await p.worker.runner.on_event({**answer, "application": WORKER}, 0.0)
+        await p.link.settle()
+        (answered,) = p.controller.answered
+        assert (answered.call_id, answered.callback) == ("c1", False)
+        await p.settle()
+        assert list(p.worker.ari.did("add_channel")[-1][2]) == ["c1", leg]  # put through
+        assert not [c for c in p.worker.ari.did("originate") if c[3][1] == "resident"]

@@ -81,7 +81,7 @@ facts = st.one_of(
 )
 commands = st.one_of(
     st.just(LeaveQueue()),
-    st.builds(AcceptOffer, texts),
+    st.builds(AcceptOffer, texts, st.none() | st.booleans()),
     st.builds(RingOut, texts),
     st.builds(RequestCallback, st.booleans()),
     st.builds(ReleaseAgent, texts),
@@ -144,7 +144,11 @@ def test_every_listed_type_has_a_strategy_here() -> None:
 
 
 def test_the_form_is_the_class_name_and_its_fields() -> None:
-    assert encode_command(AcceptOffer("1001")) == {"t": "AcceptOffer", "agent_id": "1001"}
+    assert encode_command(AcceptOffer("1001")) == {
+        "t": "AcceptOffer",
+        "agent_id": "1001",
+        "callback": None,
+    }
     assert encode_command(LeaveQueue()) == {"t": "LeaveQueue"}
     assert encode_event(AgentOffered("1001", "PJSIP/1001", 2, True)) == {
         "t": "AgentOffered",
@@ -176,6 +180,8 @@ def test_given_a_peer_that_predates_a_defaulted_field_when_its_message_is_decode
 ):
     # a worker of the release before sends RingOut without ``unreachable`` (rolling upgrade)
     assert decode_command({"t": "RingOut", "agent_id": "agent7"}) == RingOut("agent7")
+    # and AcceptOffer without ``callback``: the controller goes by its own word on the call
+    assert decode_command({"t": "AcceptOffer", "agent_id": "a"}) == AcceptOffer("a", None)
     assert decode_command({"t": "RingOut", "agent_id": "a", "unreachable": True}) == RingOut(
         "a", unreachable=True
     )

@@ -294,7 +294,7 @@ def test_answered_whispered_connected_then_the_caller_hangs_up() -> None:
     agent = leg.agent_channel
     assert agent == "c1-a1"
     assert leg.next_deadline() == T0 + 15 + 3
-    assert feed(leg, ChannelUp(agent)) == [AcceptOffer("agent1")]
+    assert feed(leg, ChannelUp(agent)) == [AcceptOffer("agent1", callback=False)]
     assert feed(leg, ChannelUp(agent)) == [HangupChannel(agent)]  # a second StasisStart
     cmds = feed(leg, OfferAccepted(), T0 + 3)
     assert emitted(cmds) == [CallAnswered("c1", "general", T0 + 3, "agent1")]
@@ -563,8 +563,9 @@ def test_given_a_caller_still_hearing_the_callback_confirmation_when_a_ccr_answe
     assert agent is not None
     cmds = feed(leg, ChannelUp(agent), T0 + 12)
     assert StopPlayback(confirming) in cmds
-    assert cmds[-1] == AcceptOffer("agent1")
-    assert not leg.callback  # the screen pop, built on this answer, says so too
+    # the screen pop, built on this answer wherever the router is, says so too
+    assert cmds[-1] == AcceptOffer("agent1", callback=False)
+    assert not leg.callback
     cmds = feed(leg, OfferAccepted(), T0 + 12)
     assert emitted(cmds) == [CallAnswered("c1", "general", T0 + 12, "agent1")]
     (whisper,) = [c for c in cmds if isinstance(c, PlayPrompts)]
@@ -741,7 +742,7 @@ def test_the_state_round_trips_mid_call_and_carries_on() -> None:
     copy = QueuedCall.from_dict(json.loads(json.dumps(leg.to_dict())))
     assert copy.commands() == []
     assert copy.to_dict() == leg.to_dict()
-    assert feed(copy, ChannelUp("c1-a1")) == [AcceptOffer("agent1")]
+    assert feed(copy, ChannelUp("c1-a1")) == [AcceptOffer("agent1", callback=False)]
     assert copy.channels() == {"c1": copy_role("caller"), "c1-a1": copy_role("agent")}
 
 
