@@ -20,7 +20,9 @@
     GET  /api/reports/monthly     ?month=YYYY-MM[&format=csv]           month by queue, language
                                   (all three: line311.dashboard.reports)
 
-Sign-in attempts are throttled per name and per client (`line311.dashboard.throttle`);
+Sign-in attempts are throttled per (name, client), per client, and from many clients per
+name, except for a client that signed in to that name before (`line311.dashboard.throttle`);
+a refused attempt is 429 with ``Retry-After``;
 report ranges are capped, must be finite (400 otherwise) and are built in a worker thread,
 off the loop that runs the calls (`line311.dashboard.reports`).
 
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,7 +70,7 @@ from line311.dashboard.bodies import MAX_REASON, SafeBody
 from line311.dashboard.errors import AuthError, DashboardError, InvalidTargetError
 from line311.dashboard.live import LiveHub
 from line311.dashboard.reports import EventLoader, create_reports_router
-from line311.dashboard.throttle import LoginThrottle
+from line311.dashboard.throttle import LoginThrottle, Refusal
 
 __all__ = ["STATIC_DIR", "create_dashboard_router", "error_response"]
 
@@ -86,10 +89,11 @@ _PAGE_HEADERS: Final = {
 }
 _MAX_NAME: Final = 64
 _MAX_PASSWORD: Final = 1024
-_LOGIN_FAILURES_ALLOWED: Final = 5
+_LOGIN_FAILURES_PER_PAIR: Final = 5
 _LOGIN_FAILURES_PER_CLIENT: Final = 20
 _LOGIN_LOCK_SECONDS: Final = 60.0
-"""Longest range one report may cover."""
+_LOGIN_FAILURES_PER_NAME: Final = 100
+_LOGIN_NAME_SECONDS: Final = 900.0
 
 
 def error_response(
@@ -154,9 +158,11 @@ def create_dashboard_router(
     reader = Depends(require_role(Role.OPERATIONS))
     throttle = LoginThrottle(
         clock,
-        per_name=_LOGIN_FAILURES_ALLOWED,
+        per_pair=_LOGIN_FAILURES_PER_PAIR,
         per_client=_LOGIN_FAILURES_PER_CLIENT,
         window=_LOGIN_LOCK_SECONDS,
+        per_name=_LOGIN_FAILURES_PER_NAME,
+        name_window=_LOGIN_NAME_SECONDS,
     )
 
     def _secure_cookie(request: Request) -> bool:
@@ -167,10 +173,20 @@ def create_dashboard_router(
 
     async def _authenticate(request: Request, username: str, password: str) -> Principal:
         name = username.strip().lower()
+        # the peer, or X-Forwarded-For from a proxy uvicorn trusts (loopback by default)
         client = request.client.host if request.client is not None else ""
         attempt = throttle.begin(name, client)  # counted before the (slow) hash
-        if attempt is None:
-            raise _TooManyAttempts("too many failed sign-ins; wait a minute")
+        if isinstance(attempt, Refusal):
+            if attempt.limit == "account":
+                logger.warning(
+                    "dashboard sign-in held off for %r: too many failures from many addresses",
+                    name,
+                )
+                raise _TooManyAttempts(
+                    "too many failed sign-ins for this account; try again later",
+                    attempt.retry_after,
+                )
+            raise _TooManyAttempts("too many failed sign-ins; wait a minute", attempt.retry_after)
         try:
             principal = await run_in_threadpool(auth.store.authenticate, name, password)
         except AuthError:
@@ -206,7 +222,9 @@ def create_dashboard_router(
         try:
             principal = await _authenticate(request, username, password)
         except _TooManyAttempts as exc:
-            return _login_page(str(exc), status=429)
+            page = _login_page(str(exc), status=429)
+            page.headers["Retry-After"] = exc.retry_after_header
+            return page
         except AuthError:
             return _login_page("Wrong username or password.", status=401)
         value, max_age = auth.session_cookie(principal)
@@ -252,7 +270,12 @@ def create_dashboard_router(
         try:
             principal = await _authenticate(request, body.username, body.password)
         except _TooManyAttempts as exc:
-            return error_response(429, "too-many-attempts", str(exc))
+            return error_response(
+                429,
+                "too-many-attempts",
+                str(exc),
+                headers={"Retry-After": exc.retry_after_header},
+            )
         value, expires = auth.bearer_token(principal.username)
         return JSONResponse(
             {"token": value, "token_type": "bearer", "expires_at": _iso(expires)},
@@ -381,3 +404,7 @@ def _action_routes(
 class _TooManyAttempts(DashboardError):
     error_id = "too-many-attempts"
     status_code = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after_header = str(max(1, math.ceil(retry_after)))
