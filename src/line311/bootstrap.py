@@ -590,17 +590,18 @@ async def controller_part(
             max_upload_bytes=settings.alerts_max_upload_bytes,
         )
         # what is loaded: operations; reloading: supervisor (and the CSRF token of a session)
-        # (each reload and desk action is audited with who did it, as the wallboard's are)
+        # (each reload and desk action is audited with who did it, as the wallboard's are,
+        # and so is one refused for its role)
         app.include_router(
             flows_router(ivr, audit=auth.store.audit),
-            dependencies=[Depends(require_role_by_method())],
+            dependencies=[Depends(require_role_by_method(audit=auth.store.audit))],
         )
         # the CCR desk API (log CCRs in/out, pause, queues, SL over any stored range): reading
         # needs the operations role, acting the supervisor role
         app.include_router(
             _desk_router(queues, ZoneInfo(settings.timezone), auth.store.audit),
             prefix="/api/desk",
-            dependencies=[Depends(require_role_by_method())],
+            dependencies=[Depends(require_role_by_method(audit=auth.store.audit))],
         )
         # screen pops of one CCR (their own account, or a supervisor): poll or stream
         app.include_router(

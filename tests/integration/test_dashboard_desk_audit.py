@@ -3,7 +3,10 @@ supervisor who logs a CCR in or out, pauses or resumes them through /api/desk, o
 the IVR's flow and content, is one `dashboard_audit` row each, with the outcome -- as the
 wallboard's own pause and log-out always were. Before, only the wallboard's actions were
 written: who logged a CCR out through the desk API, or changed what callers hear, could
-not be told."""
+not be told.
+
+An operations user's write there is refused (403) and, like the wallboard's own refusals,
+written with outcome ``forbidden``: before, the refusal left no trace."""
 
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ from tests.unit.dashboard.test_desk import desk
 pytestmark = pytest.mark.integration
 
 PASSWORD = "correct horse battery"
+SECRET = "desk-audit-secret-0123456789"
 
 
 class Reports:
@@ -56,11 +60,11 @@ async def line(engine: Engine) -> AsyncIterator[tuple[httpx.AsyncClient, Account
     store = AccountStore(engine)
     store.create("sam", PASSWORD, "supervisor")
     store.create("olga", PASSWORD, "operations")
-    auth = Authenticator(store, "desk-audit-secret-0123456789")
+    auth = Authenticator(store, SECRET)
     hub = LiveHub(LiveState())
     app = create_app(lambda: {"ok": True}, hub=hub, auth=auth)
     h = Harness()
-    roles = [Depends(require_role_by_method())]
+    roles = [Depends(require_role_by_method(audit=store.audit))]  # as bootstrap mounts them
     router = queue_api_router(desk(h), h.runtime, clock=lambda: h.now, audit=store.audit)
     app.include_router(router, prefix="/api/desk", dependencies=roles)
     app.include_router(flows_router(Reports(), audit=store.audit), dependencies=roles)
@@ -117,3 +121,34 @@ async def test_reading_the_desk_is_not_audited(
     assert (await client.get("/api/desk/agents")).status_code == 200
     assert (await client.get("/api/flows")).status_code == 200
     assert store.audit_entries() == []
+
+
+async def test_an_operations_users_refused_desk_action_and_reload_are_audited(
+    line: tuple[httpx.AsyncClient, AccountStore],
+) -> None:
+    client, store = line
+    token, _ = Authenticator(store, SECRET).bearer_token("olga")
+    olga = {"Authorization": f"Bearer {token}"}
+    steps = [
+        ("/api/desk/agents/agent2/pause", {"reason": "lunch"}),
+        ("/api/desk/agents/agent2/logout", {}),
+        ("/api/desk/agents/" + "x" * 300 + "/login", {}),
+        ("/api/flows/reload", {}),
+    ]
+    for path, params in steps:
+        response = await client.post(path, params=params, headers=olga)
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["error_id"] == "forbidden"
+    assert (await client.get("/api/desk/agents", headers=olga)).status_code == 200
+    entries = list(reversed(store.audit_entries()))
+    assert [
+        (e["username"], e["role"], e["action"], e["target"], e["outcome"]) for e in entries
+    ] == [
+        ("olga", "operations", "agent.pause", "agent2", "forbidden"),
+        ("olga", "operations", "agent.logout", "agent2", "forbidden"),
+        ("olga", "operations", "agent.login", entries[2]["target"], "forbidden"),
+        ("olga", "operations", "flows.reload", "flows", "forbidden"),
+    ]
+    assert entries[0]["details"] == {"needs": "supervisor"}
+    assert entries[2]["target"].startswith("x" * 100)  # kept within its column
+    assert len(entries[2]["target"]) <= 128

@@ -20,7 +20,8 @@ Theory of operation
 * **Roles**: ``operations`` reads, ``supervisor`` reads and acts. `require_role` is the FastAPI
   dependency other routers mount (the alerts API uses ``require_role("operations")`` and checks
   ``principal.role`` itself).
-* **Audit**: every supervisor action (also refused or failed ones) is one `AuditRow`.
+* **Audit**: every supervisor action (also refused or failed ones) is one `AuditRow`; a
+  write refused for its role by `require_role_by_method` too, when it is given ``audit``.
 * **Open feeds** (the live wallboard, the CCR messages, a desk's screen pops) outlive the
   request that opened them: `while_allowed` checks the request's credentials again before
   a message once ``recheck_seconds`` (5 s) have passed since the last check, and ends the
@@ -171,6 +172,14 @@ class Authenticator:
         return Principal(account.username, account.role, via=via, csrf=csrf)
 
 
+class _RoleRefused(ForbiddenError):
+    """Signed in, but the role is not enough (`require_role`); names who was refused."""
+
+    def __init__(self, principal: Principal, needed: Role) -> None:
+        super().__init__(f"role {principal.role.value} may not do this (needs {needed.value})")
+        self.principal = principal
+
+
 def require_role(role: Role | str) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency: the request's `Principal` if its role allows ``role``.
 
@@ -185,9 +194,7 @@ def require_role(role: Role | str) -> Callable[[Request], Awaitable[Principal]]:
             raise AuthError("sign-in is not configured on this server")
         principal = await run_in_threadpool(auth.principal, request)
         if not principal.role.allows(needed):
-            raise ForbiddenError(
-                f"role {principal.role.value} may not do this (needs {needed.value})"
-            )
+            raise _RoleRefused(principal, needed)
         request.state.principal = principal  # for routes mounted behind it (their audit)
         return principal
 
@@ -195,17 +202,51 @@ def require_role(role: Role | str) -> Callable[[Request], Awaitable[Principal]]:
 
 
 def require_role_by_method(
-    read: Role | str = Role.OPERATIONS, write: Role | str = Role.SUPERVISOR
+    read: Role | str = Role.OPERATIONS,
+    write: Role | str = Role.SUPERVISOR,
+    *,
+    audit: AuditSink | None = None,
 ) -> Callable[[Request], Awaitable[Principal]]:
     """Like `require_role`, with ``read`` for GET/HEAD and ``write`` for every other method
-    (for routers that mix reading and acting, such as the CCR desk API)."""
+    (for routers that mix reading and acting, such as the CCR desk API).
+
+    With ``audit``, a write refused for its role (403) is one audit entry with outcome
+    ``forbidden``, as allowed ones are: its action is the route's name when that is dotted
+    (``agent.pause``; else the method and path), its target the route's path parameters
+    (else the name's first part: ``flows.reload`` is on ``flows``)."""
     readers, writers = require_role(read), require_role(write)
+    needed = Role(write)
 
     async def dependency(request: Request) -> Principal:
-        check = readers if request.method in ("GET", "HEAD") else writers
-        return await check(request)
+        if request.method in ("GET", "HEAD"):
+            return await readers(request)
+        try:
+            return await writers(request)
+        except _RoleRefused as refused:
+            action, target = _route_action(request)
+            logger.info(  # %r: the target is the request's text
+                "dashboard action %s on %r by %s: forbidden",
+                action,
+                target,
+                refused.principal.username,
+            )
+            if audit is not None:
+                await asyncio.to_thread(
+                    audit, refused.principal, action, target, "forbidden", {"needs": needed.value}
+                )
+            raise
 
     return dependency
+
+
+def _route_action(request: Request) -> tuple[str, str]:
+    """What a write to ``request``'s route does, and on what, for its audit entry."""
+    route = request.scope.get("route")
+    name = str(getattr(route, "name", "") or "")
+    path = str(getattr(route, "path_format", "") or request.url.path)
+    action = name if "." in name else f"{request.method} {path}"
+    target = "/".join(str(v) for v in request.path_params.values())
+    return action, target or (name.partition(".")[0] if "." in name else path)
 
 
 async def record_action(

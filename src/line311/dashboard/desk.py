@@ -11,7 +11,9 @@ behind the dashboard's sign-in: reading needs ``operations``, acting ``superviso
 
 Errors carry a stable ``error_id``: ``unknown-agent`` (404), ``agent-state`` (409),
 ``bad-request`` (400). Each CCR action is one audit entry (``agent.login`` ...) with its
-outcome, as the wallboard's own actions are, when the router is given ``audit``.
+outcome, as the wallboard's own actions are, when the router is given ``audit``; one refused
+for its role (an operations user) by the mount's ``require_role_by_method(audit=...)``,
+under the route's name (``agent.pause`` on the agent's id) with outcome ``forbidden``.
 
 The router reads the queue runtime through `DeskRuntime` and acts through `DeskActions`
 (the ARI edge's `line311.ari.agents.AgentDesk`), so nothing here imports the ARI edge.
@@ -178,19 +180,19 @@ def queue_api_router(
         finally:
             await record_action(audit, request, f"agent.{action}", agent_id, outcome, details)
 
-    @router.post("/agents/{agent_id}/login")
+    @router.post("/agents/{agent_id}/login", name="agent.login")
     async def login(request: Request, agent_id: str) -> JSONResponse:
         return await act(request, agent_id, "login")
 
-    @router.post("/agents/{agent_id}/logout")
+    @router.post("/agents/{agent_id}/logout", name="agent.logout")
     async def logout(request: Request, agent_id: str) -> JSONResponse:
         return await act(request, agent_id, "logout")
 
-    @router.post("/agents/{agent_id}/pause")
+    @router.post("/agents/{agent_id}/pause", name="agent.pause")
     async def pause(request: Request, agent_id: str, reason: str = "break") -> JSONResponse:
         return await act(request, agent_id, "pause", reason)
 
-    @router.post("/agents/{agent_id}/resume")
+    @router.post("/agents/{agent_id}/resume", name="agent.resume")
     async def resume(request: Request, agent_id: str) -> JSONResponse:
         return await act(request, agent_id, "resume")
 

@@ -54,7 +54,7 @@ def flows_router(files: FlowFiles, *, audit: AuditSink | None = None) -> APIRout
     async def current() -> dict[str, Any]:
         return files.loaded()
 
-    @router.post("/reload")
+    @router.post("/reload", name="flows.reload")
     async def reload(request: Request) -> JSONResponse:
         outcome, details = "error", {}
         try:
