@@ -394,6 +394,7 @@ async def controller_part(
         AccountStore(engine),
         settings.dashboard_secret.get_secret_value(),
         secure_cookie=settings.effective_secure_cookie,
+        idle_seconds=settings.dashboard_idle_timeout,
     )
     ivr_activity = IvrActivity(hub)
 
@@ -581,6 +582,8 @@ async def controller_part(
             registry=registry,
             alerts_router=create_alerts_router(
                 require_role("operations"),
+                # the CCR message feed: what the CCRs' screens show (an idle session may watch)
+                feed_dependency=require_role("operations", watching=True),
                 service=alert_service,
                 feed=scheduler.feed,
                 max_upload_bytes=settings.alerts_max_upload_bytes,
@@ -1152,6 +1155,7 @@ async def dashboard_part(settings: Settings, stop: asyncio.Event) -> None:
         AccountStore(engine),
         settings.dashboard_secret.get_secret_value(),
         secure_cookie=settings.effective_secure_cookie,
+        idle_seconds=settings.dashboard_idle_timeout,
     )
     app = create_app(
         health,

@@ -3,7 +3,10 @@
 disabled, signed out or with its tokens revoked, a session past its 12 hours, or a role
 that no longer allows the feed: each stream ends at its next message once the credentials
 are checked again (every ``recheck_seconds`` of the authenticator's clock), and sends
-nothing more. Before, a feed opened once went on for as long as the connection held."""
+nothing more. Before, a feed opened once went on for as long as the connection held.
+
+A session's idle timeout is not one of those stops: a feed is watching, not use, so a wall
+screen's wallboard goes on (and reconnects) while the same idle session may not act."""
 
 from __future__ import annotations
 
@@ -82,7 +85,10 @@ async def line(tmp_path: Path) -> AsyncIterator[Line]:
         hub=hub,
         auth=auth,
         alerts_router=create_alerts_router(
-            require_role("operations"), feed=AlertFeed(), heartbeat_seconds=BEAT
+            require_role("operations"),
+            feed_dependency=require_role("operations", watching=True),  # as bootstrap mounts it
+            feed=AlertFeed(),
+            heartbeat_seconds=BEAT,
         ),
     )
     desk = PopDesk(load_queues({"general": {"requires": "topic:general"}}), heartbeat_every=BEAT)
@@ -207,3 +213,25 @@ async def test_a_feed_whose_client_leaves_is_forgotten(line: Line) -> None:
             await Feed(response).data()
             assert line.hub.clients == 1
     await until(lambda: not line.hub.clients, 5, "the server to forget the feed")
+
+
+async def test_given_a_session_watching_the_feeds_when_it_goes_idle_then_they_go_on(
+    line: Line,
+) -> None:
+    """A wall screen keeps its wallboard past the idle timeout, reconnects included, and so
+    do the CCR messages and a desk's screen pops; the idle session may no longer act."""
+    async with httpx.AsyncClient(base_url=line.base, timeout=10) as client:
+        await line.session(client, "sam")
+        csrf = (await client.get("/api/me")).json()["csrf"]
+        async with client.stream("GET", "/api/live") as response:
+            feed = Feed(response)
+            await feed.data()
+            line.clock.now += line.auth.idle_seconds + line.auth.recheck_seconds
+            line.hub.publish(CallEnqueued("c1", "general", line.clock.now))
+            while not (await feed.data())["queues"]:
+                pass
+        for path in ("/api/live", "/api/alerts/feed", "/api/desk/agents/agent1/pops"):
+            async with client.stream("GET", path) as response:
+                await Feed(response).data()
+        revoke = await client.post("/api/token/revoke", headers={"X-CSRF-Token": csrf})
+        assert revoke.status_code == 401

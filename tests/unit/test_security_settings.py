@@ -77,6 +77,17 @@ def test_the_session_cookie_is_secure_by_default_off_loopback(
     assert forced.effective_secure_cookie is True
 
 
+def test_the_dashboard_idle_timeout_defaults_to_15_minutes_and_is_0_or_at_least_60(
+    tmp_path: Path,
+) -> None:
+    assert Settings(state_dir=tmp_path).dashboard_idle_timeout == 900
+    assert Settings(state_dir=tmp_path, dashboard_idle_timeout=0).dashboard_idle_timeout == 0
+    assert Settings(state_dir=tmp_path, dashboard_idle_timeout=60).dashboard_idle_timeout == 60
+    for bad in (-1, 30, 86401):
+        with pytest.raises(ValidationError, match="dashboard_idle_timeout"):
+            Settings(state_dir=tmp_path, dashboard_idle_timeout=bad)
+
+
 def test_the_state_dir_and_sqlite_file_are_private(tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir(mode=0o755)

@@ -232,6 +232,13 @@ class Settings(
             raise ValueError("only letters, digits and . _ ~ + / = - (a bearer token)")
         return value
 
+    @field_validator("dashboard_idle_timeout")
+    @classmethod
+    def _idle_timeout(cls, value: int) -> int:
+        if 0 < value < 60:
+            raise ValueError("dashboard_idle_timeout is 0 (off) or at least 60 seconds")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:

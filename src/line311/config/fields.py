@@ -286,6 +286,16 @@ class ControllerSettings(BaseModel):
         "is a loopback address. A sign-in that came over HTTPS (a TLS proxy's "
         "X-Forwarded-Proto) always gets a Secure cookie.",
     )
+    dashboard_idle_timeout: int = Field(
+        default=900,
+        ge=0,
+        le=86400,
+        description="Seconds a dashboard session may go unused before it is refused and its "
+        "user must sign in again (0: off; else at least 60). Watching the wallboard (its "
+        "page and live feed) is not use, and an idle session may still watch it; every "
+        "action and every other read needs a session used within this time. Bearer tokens "
+        "have no idle timeout.",
+    )
     greeting_prompt: str = Field(default="greeting", description="Thin-layer greeting prompt id.")
     default_language: str = "en"
 

@@ -3,8 +3,10 @@
 ``create_alerts_router(auth_dependency)`` returns a router; authentication is the app's
 business: ``auth_dependency`` is a FastAPI dependency returning a principal with
 ``.username`` and ``.role``. Role ``supervisor`` may act; ``operations`` may only read (403
-on every action). The service and the feed come as arguments or, when not given, from
-``app.state.alert_service`` / ``app.state.alert_feed``.
+on every action). ``feed_dependency`` (default: ``auth_dependency``) admits the CCR message
+feed, which only shows what the CCRs' screens show (bootstrap lets an idle session watch it:
+``require_role("operations", watching=True)``). The service and the feed come as arguments
+or, when not given, from ``app.state.alert_service`` / ``app.state.alert_feed``.
 
     GET    /                         list (?state=pending_approval&state=active ...)
     POST   /                         create a draft                                  201
@@ -223,6 +225,7 @@ def _audit_json(entry: AuditEntry) -> dict[str, Any]:
 def create_alerts_router(
     auth_dependency: Callable[..., Any],
     *,
+    feed_dependency: Callable[..., Any] | None = None,
     service: AlertService | None = None,
     feed: AlertFeed | None = None,
     max_upload_bytes: int = 25_000_000,
@@ -231,6 +234,7 @@ def create_alerts_router(
     """The alerts API (see the module docstring); mount it under ``/api/alerts``."""
     router = APIRouter()
     principal_dep = Depends(auth_dependency)
+    watcher_dep = Depends(feed_dependency or auth_dependency)
 
     def _service(request: Request) -> AlertService:
         found = service or getattr(request.app.state, "alert_service", None)
@@ -303,7 +307,7 @@ def create_alerts_router(
 
     @router.get("/feed")
     @refusals
-    async def alert_feed(request: Request, principal: Any = principal_dep) -> Any:
+    async def alert_feed(request: Request, principal: Any = watcher_dep) -> Any:
         source = _feed(request)
 
         async def stream() -> AsyncIterator[str]:

@@ -4,7 +4,8 @@
     GET  /login   POST /login     sign-in form -> session cookie
     POST /logout                  ends every session of the account (the cookie stops working)
     GET  /static/...              index.html, app.js, app.css (served here, no CDN)
-    GET  /api/me                  {username, role, csrf}
+    GET  /api/me                  {username, role, can_act, csrf, idle_timeout}
+    POST /api/activity            the page's user is active: restarts the session's idle clock
     POST /api/token               {username, password} -> bearer token for API use
     POST /api/token/revoke        revoke every bearer token of the caller's account
     GET  /api/snapshot            the current snapshot (JSON)
@@ -22,7 +23,9 @@
 
 Sign-in attempts are throttled per (name, client), per client, and from many clients per
 name, except for a client that signed in to that name before (`line311.dashboard.throttle`);
-a refused attempt is 429 with ``Retry-After``;
+a refused attempt is 429 with ``Retry-After``. A session unused for the idle timeout is
+refused everywhere but the page, ``/api/me``, the snapshot, the live feed and sign-out
+(`line311.dashboard.auth`);
 report ranges are capped, must be finite (400 otherwise) and are built in a worker thread,
 off the loop that runs the calls (`line311.dashboard.reports`).
 
@@ -35,6 +38,7 @@ Errors are ``{"error_id", "message", "details"}``.
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import math
@@ -156,6 +160,8 @@ def create_dashboard_router(
     router = APIRouter()
     clock = auth.clock
     reader = Depends(require_role(Role.OPERATIONS))
+    # what the wallboard shows: an idle session may still watch (and watching is no activity)
+    watcher = Depends(require_role(Role.OPERATIONS, watching=True))
     throttle = LoginThrottle(
         clock,
         per_pair=_LOGIN_FAILURES_PER_PAIR,
@@ -164,12 +170,6 @@ def create_dashboard_router(
         per_name=_LOGIN_FAILURES_PER_NAME,
         name_window=_LOGIN_NAME_SECONDS,
     )
-
-    def _secure_cookie(request: Request) -> bool:
-        """Whether the session cookie is ``Secure``: by the setting, and always when signed in
-        over TLS (a proxy's X-Forwarded-Proto, which uvicorn trusts from loopback), so it is
-        never sent over plain HTTP whatever the setting says."""
-        return auth.secure_cookie or request.url.scheme == "https"
 
     async def _authenticate(request: Request, username: str, password: str) -> Principal:
         name = username.strip().lower()
@@ -199,8 +199,8 @@ def create_dashboard_router(
     # ------------------------------------------------------------------ pages
     @router.get("/", include_in_schema=False)
     async def index(request: Request) -> Response:
-        try:
-            await run_in_threadpool(auth.principal, request)
+        try:  # watching: an idle session still shows the wallboard, and cannot act
+            await run_in_threadpool(functools.partial(auth.principal, request, watching=True))
         except DashboardError:
             return RedirectResponse("/login", status_code=303)
         return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
@@ -229,20 +229,12 @@ def create_dashboard_router(
             return _login_page("Wrong username or password.", status=401)
         value, max_age = auth.session_cookie(principal)
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            value,
-            max_age=max_age,
-            httponly=True,
-            samesite="strict",
-            secure=_secure_cookie(request),
-            path="/",
-        )
+        auth.set_cookie(response, request, value, max_age)
         logger.info("dashboard sign-in: %s (%s)", principal.username, principal.role.value)
         return response
 
     @router.post("/logout", include_in_schema=False)
-    async def logout(request: Request, principal: Principal = reader) -> Response:
+    async def logout(request: Request, principal: Principal = watcher) -> Response:
         if principal.via == "session":
             await run_in_threadpool(auth.store.end_sessions, principal.username)
         response = JSONResponse({"signed_out": principal.username})
@@ -251,19 +243,27 @@ def create_dashboard_router(
             path="/",
             httponly=True,
             samesite="strict",
-            secure=_secure_cookie(request),
+            secure=auth.cookie_secure(request),
         )
         return response
 
     # ------------------------------------------------------------------ reading
     @router.get("/api/me")
-    async def me(principal: Principal = reader) -> dict[str, Any]:
+    async def me(principal: Principal = watcher) -> dict[str, Any]:
         return {
             "username": principal.username,
             "role": principal.role.value,
             "can_act": principal.role is Role.SUPERVISOR,
             "csrf": principal.csrf,
+            "idle_timeout": auth.idle_seconds if principal.via == "session" else 0,
         }
+
+    @router.post("/api/activity")
+    async def activity(principal: Principal = reader) -> dict[str, Any]:
+        """The page's user is at it (the page says so at most once a minute): like every
+        request that is not only watching, this restarts the session's idle clock, or is
+        refused (401) when the session has already been idle too long."""
+        return {"username": principal.username, "idle_timeout": auth.idle_seconds}
 
     @router.post("/api/token")
     async def token(request: Request, body: TokenBody) -> Response:
@@ -289,11 +289,11 @@ def create_dashboard_router(
         return JSONResponse({"revoked_tokens_of": principal.username})
 
     @router.get("/api/snapshot")
-    async def snapshot(principal: Principal = reader) -> JSONResponse:
+    async def snapshot(principal: Principal = watcher) -> JSONResponse:
         return JSONResponse(hub.snapshot(), headers={"Cache-Control": "no-store"})
 
     @router.get("/api/live")
-    async def live(request: Request, principal: Principal = reader) -> Response:
+    async def live(request: Request, principal: Principal = watcher) -> Response:
         if hub.full():
             return error_response(503, "too-many-clients", "the live feed is full; retry later")
         return StreamingResponse(

@@ -6,6 +6,8 @@
   supervisor actions, reports; see `line311.dashboard.api`);
 * ``alerts_router``: a router built with ``require_role("operations")`` (the pushed alerts
   API), mounted under ``/api/alerts``; it then owns ``/api/alerts/{id}/withdraw``;
+* ``auth``: also the `line311.dashboard.auth.SessionRenewal` middleware (a session's
+  renewed cookie, its idle clock restarted, on the answer to a request that used it);
 * ``registry``: ``/metrics`` in Prometheus' text format (unauthenticated, loopback service).
 * ``proxy`` (the dashboard as its own process): the supervisor actions are not served here;
   every request no route of this app answers is forwarded to the controller, ``/health`` is
@@ -35,7 +37,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from line311 import __version__
 from line311.dashboard.actions import Actions, InMemoryActions
 from line311.dashboard.api import STATIC_DIR, create_dashboard_router, error_response
-from line311.dashboard.auth import Authenticator
+from line311.dashboard.auth import Authenticator, SessionRenewal
 from line311.dashboard.body_limit import (
     DEFAULT_BODY_LIMIT,
     BodyLimit,
@@ -136,6 +138,8 @@ def create_app(
     if alerts_router is not None:
         app.include_router(alerts_router, prefix="/api/alerts")
 
+    if auth is not None:  # the session cookies a request renewed (its idle clock)
+        app.add_middleware(SessionRenewal)
     app.add_middleware(
         BodyLimit,
         default=max_body_bytes,

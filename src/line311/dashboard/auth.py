@@ -22,6 +22,17 @@ Theory of operation
   ``principal.role`` itself).
 * **Audit**: every supervisor action (also refused or failed ones) is one `AuditRow`; a
   write refused for its role by `require_role_by_method` too, when it is given ``audit``.
+* **Idle timeout** (``idle_seconds``, the ``dashboard_idle_timeout`` setting; 0: off): a
+  session carries when it was last *used*; a request through a session unused for that
+  long is refused with 401 (the page goes to sign-in), whatever its absolute expiry. Every
+  session request counts as use and renews the cookie (same expiry, same CSRF token; the
+  `SessionRenewal` middleware sends it) -- except *watching*: the page itself, ``/api/me``,
+  the snapshot, signing out, the open feeds and a desk's last screen pop neither count nor
+  are refused when idle (``require_role(..., watching=True)``), so
+  a wallboard on a wall screen keeps showing all day while an unattended session loses
+  everything else (every action, reports, the audit log, the desk and alerts APIs) once
+  idle. The page reports its user's own input (``POST /api/activity``) at most once a
+  minute. Bearer tokens have no idle timeout.
 * **Open feeds** (the live wallboard, the CCR messages, a desk's screen pops) outlive the
   request that opened them: `while_allowed` checks the request's credentials again before
   a message once ``recheck_seconds`` (5 s) have passed since the last check, and ends the
@@ -36,6 +47,7 @@ the public names importable from here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import secrets
@@ -44,7 +56,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final, TypeVar
 
 from fastapi import Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from line311.dashboard.accounts import AccountStore
 from line311.dashboard.credentials import (
@@ -67,6 +81,7 @@ __all__ = [
     "ForbiddenError",
     "Principal",
     "Role",
+    "SessionRenewal",
     "TokenSigner",
     "hash_password",
     "record_action",
@@ -87,6 +102,7 @@ routers mounted behind `require_role` that act (the desk API, flow reloads)."""
 SESSION_COOKIE: Final = "line311_session"
 CSRF_HEADER: Final = "x-csrf-token"
 _UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_RENEWAL: Final = "session_renewal"  # request.state: the renewed cookie's Set-Cookie value
 
 
 # ---------------------------------------------------------------------- requests
@@ -103,10 +119,15 @@ class Authenticator:
         token_seconds: float = 30 * 86400,
         secure_cookie: bool = False,
         recheck_seconds: float = 5.0,
+        idle_seconds: float = 900.0,
     ) -> None:
         """``secure_cookie``: mark the session cookie ``Secure`` (browsers then send it over
         HTTPS only); on by default when the app is served off loopback. ``recheck_seconds``:
-        how often an open feed checks its credentials again (`while_allowed`)."""
+        how often an open feed checks its credentials again (`while_allowed`).
+        ``idle_seconds``: a session unused that long is refused (0: never; see the module
+        docstring)."""
+        if idle_seconds < 0:
+            raise ValueError("idle_seconds must be 0 (off) or positive")
         self.store = store
         self.signer = TokenSigner(secret)
         self.clock = clock
@@ -114,6 +135,7 @@ class Authenticator:
         self.token_seconds = token_seconds
         self.secure_cookie = secure_cookie
         self.recheck_seconds = recheck_seconds
+        self.idle_seconds = idle_seconds
 
     def _generations(self, username: str) -> tuple[Principal, int, int]:
         found = self.store.generations(username)
@@ -125,14 +147,34 @@ class Authenticator:
         """A new session cookie value (with a fresh CSRF token) and its max-age."""
         csrf = secrets.token_urlsafe(24)
         _, session_generation, _ = self._generations(principal.username)
+        now = self.clock()
         value = self.signer.issue(
             principal.username,
             "session",
-            expires=self.clock() + self.session_seconds,
+            expires=now + self.session_seconds,
             csrf=csrf,
             generation=session_generation,
+            active=now,
         )
         return value, int(self.session_seconds)
+
+    def cookie_secure(self, request: Request) -> bool:
+        """Whether the session cookie is ``Secure``: by the setting, and always when signed in
+        over TLS (a proxy's X-Forwarded-Proto, which uvicorn trusts from loopback), so it is
+        never sent over plain HTTP whatever the setting says."""
+        return self.secure_cookie or request.url.scheme == "https"
+
+    def set_cookie(self, response: Response, request: Request, value: str, max_age: int) -> None:
+        """Put the session cookie ``value`` on ``response`` (sign-in and renewals alike)."""
+        response.set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=max_age,
+            httponly=True,
+            samesite="strict",
+            secure=self.cookie_secure(request),
+            path="/",
+        )
 
     def bearer_token(self, username: str, *, seconds: float | None = None) -> tuple[str, float]:
         """A bearer token for ``username`` and when it expires."""
@@ -141,8 +183,13 @@ class Authenticator:
         token = self.signer.issue(username, "api", expires=expires, generation=token_generation)
         return token, expires
 
-    def principal(self, request: Request) -> Principal:
-        """Who sent ``request``; `AuthError` (401) or `ForbiddenError` (CSRF, 403)."""
+    def principal(self, request: Request, *, watching: bool = False) -> Principal:
+        """Who sent ``request``; `AuthError` (401) or `ForbiddenError` (CSRF, 403).
+
+        A session unused for ``idle_seconds`` is refused unless the request is only
+        ``watching`` (the page, the snapshot, an open feed: see the module docstring);
+        any other session request counts as use, and its renewed cookie is left in
+        ``request.state`` for `SessionRenewal` to send."""
         now = self.clock()
         header = request.headers.get("authorization", "")
         if header[:7].lower() == "bearer ":
@@ -169,7 +216,60 @@ class Authenticator:
                 if via == "token"
                 else "signed out; sign in again"
             )
+        if via == "session" and self.idle_seconds and not watching:
+            self._use(request, payload, now)
         return Principal(account.username, account.role, via=via, csrf=csrf)
+
+    def _use(self, request: Request, payload: Mapping[str, Any], now: float) -> None:
+        """Refuse an idle session; else renew its cookie as used ``now``."""
+        active = payload.get("a")
+        if not isinstance(active, int | float):  # a cookie from before idle timeouts
+            active = float(payload["e"]) - self.session_seconds
+        if now - active >= self.idle_seconds:
+            raise AuthError(
+                f"signed out after {self.idle_seconds / 60:g} minutes without activity; "
+                "sign in again"
+            )
+        if int(now) > active:
+            value = self.signer.issue(
+                str(payload["u"]),
+                "session",
+                expires=float(payload["e"]),
+                csrf=str(payload.get("c", "")),
+                generation=int(payload.get("g", 0)),
+                active=now,
+            )
+            renewal = Response()
+            self.set_cookie(renewal, request, value, max(1, int(float(payload["e"]) - now)))
+            setattr(request.state, _RENEWAL, renewal.headers["set-cookie"])
+
+
+class SessionRenewal:
+    """ASGI middleware: sends the session cookie `Authenticator.principal` renewed for a
+    request (its idle clock restarted), unless the answer sets the cookie itself (sign-in,
+    sign-out)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def renewing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                renewal = scope.get("state", {}).get(_RENEWAL)
+                headers = list(message.get("headers", []))
+                prefix = f"{SESSION_COOKIE}=".encode()
+                if renewal and not any(
+                    k.lower() == b"set-cookie" and v.startswith(prefix) for k, v in headers
+                ):
+                    headers.append((b"set-cookie", renewal.encode("latin-1")))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, renewing)
 
 
 class _RoleRefused(ForbiddenError):
@@ -180,11 +280,15 @@ class _RoleRefused(ForbiddenError):
         self.principal = principal
 
 
-def require_role(role: Role | str) -> Callable[[Request], Awaitable[Principal]]:
+def require_role(
+    role: Role | str, *, watching: bool = False
+) -> Callable[[Request], Awaitable[Principal]]:
     """A FastAPI dependency: the request's `Principal` if its role allows ``role``.
 
     401 without valid credentials, 403 when the role is not enough. The `Authenticator` is
-    ``request.app.state.dashboard_auth``.
+    ``request.app.state.dashboard_auth``. ``watching``: the route only shows what the
+    wallboard shows, so an idle session may still use it, and using it does not count as
+    activity (`Authenticator.principal`).
     """
     needed = Role(role)
 
@@ -192,7 +296,9 @@ def require_role(role: Role | str) -> Callable[[Request], Awaitable[Principal]]:
         auth: Authenticator | None = getattr(request.app.state, "dashboard_auth", None)
         if auth is None:
             raise AuthError("sign-in is not configured on this server")
-        principal = await run_in_threadpool(auth.principal, request)
+        principal = await run_in_threadpool(
+            functools.partial(auth.principal, request, watching=watching)
+        )
         if not principal.role.allows(needed):
             raise _RoleRefused(principal, needed)
         request.state.principal = principal  # for routes mounted behind it (their audit)
@@ -283,8 +389,10 @@ async def while_allowed(
         async for message in stream:
             if auth is not None and auth.clock() - checked >= auth.recheck_seconds:
                 checked = auth.clock()
-                try:
-                    principal = await run_in_threadpool(auth.principal, request)
+                try:  # watching: an open feed outlives the idle timeout
+                    principal = await run_in_threadpool(
+                        functools.partial(auth.principal, request, watching=True)
+                    )
                 except DashboardError as exc:
                     logger.info("feed %s ended: %s", request.url.path, exc)
                     return

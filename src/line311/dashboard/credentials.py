@@ -190,11 +190,27 @@ class TokenSigner:
         return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
 
     def issue(
-        self, username: str, kind: str, *, expires: float, csrf: str = "", generation: int = 0
+        self,
+        username: str,
+        kind: str,
+        *,
+        expires: float,
+        csrf: str = "",
+        generation: int = 0,
+        active: float | None = None,
     ) -> str:
         """A token for ``username`` of ``kind`` valid until ``expires`` (POSIX seconds) while
-        the account's generation for ``kind`` stays ``generation``."""
-        payload = {"u": username, "k": kind, "e": int(expires), "c": csrf, "g": generation}
+        the account's generation for ``kind`` stays ``generation``; ``active``: when its
+        holder was last active (a session's idle timeout, `line311.dashboard.auth`)."""
+        payload: dict[str, Any] = {
+            "u": username,
+            "k": kind,
+            "e": int(expires),
+            "c": csrf,
+            "g": generation,
+        }
+        if active is not None:
+            payload["a"] = int(active)
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{self._sign(body)}"
 

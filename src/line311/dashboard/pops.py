@@ -25,7 +25,9 @@ HTTP (`desk_pops_router`, mounted under ``/api/desk``)::
                                      then one ``pop`` event per answered call
 
 Both need a signed-in account (role ``operations`` or more). A CCR's account has the agent id
-as its username and sees only its own pops; a supervisor may watch any CCR's. Errors:
+as its username and sees only its own pops; a supervisor may watch any CCR's. Both only
+show what the CCR's screen shows, so a session idle past ``dashboard_idle_timeout`` may
+still use them, and using them does not count as activity (`line311.dashboard.auth`). Errors:
 ``forbidden`` (403), ``not-found`` (404, no such CCR), ``too-many-clients`` (503).
 """
 
@@ -221,7 +223,8 @@ def _may_see(principal: Principal, agent_id: str) -> None:
 def desk_pops_router(desk: PopDesk, known_agents: Callable[[], set[str]]) -> APIRouter:
     """``/agents/{id}/pop`` and ``/agents/{id}/pops`` (see the module docstring)."""
     router = APIRouter()
-    reader = Depends(require_role(Role.OPERATIONS))
+    # what a CCR's screen shows: an idle session may still watch it (line311.dashboard.auth)
+    reader = Depends(require_role(Role.OPERATIONS, watching=True))
 
     def check(principal: Principal, agent_id: str) -> None:
         _may_see(principal, agent_id)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from line311.dashboard.auth import (
+    SESSION_COOKIE,
+    Authenticator,
     Role,
+    SessionRenewal,
     TokenSigner,
     hash_password,
     verify_password,
@@ -63,3 +68,46 @@ def test_a_supervisor_may_do_what_operations_may_but_not_the_reverse() -> None:
     assert Role.SUPERVISOR.allows(Role.SUPERVISOR)
     assert Role.OPERATIONS.allows(Role.OPERATIONS)
     assert not Role.OPERATIONS.allows(Role.SUPERVISOR)
+
+
+def test_a_session_token_carries_when_it_was_last_used_and_a_bearer_token_does_not() -> None:
+    signer = TokenSigner("0123456789abcdef-secret")
+    session = signer.issue("sam", "session", expires=T0 + 60, active=T0 + 0.7)
+    assert signer.check(session, "session", now=T0)["a"] == int(T0)
+    assert "a" not in signer.check(signer.issue("sam", "api", expires=T0 + 60), "api", now=T0)
+
+
+def test_a_negative_idle_timeout_is_refused() -> None:
+    with pytest.raises(ValueError, match="idle"):
+        Authenticator(None, "0123456789abcdef-secret", idle_seconds=-1)  # type: ignore[arg-type]
+
+
+async def _answer(app: Any, state: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "state": state}
+    await SessionRenewal(app)(scope, receive, send)
+    return list(sent[0]["headers"])
+
+
+async def test_the_renewed_cookie_is_sent_unless_the_answer_sets_the_cookie_itself() -> None:
+    renewed = f"{SESSION_COOKIE}=new; HttpOnly; Path=/; SameSite=strict"
+
+    def app_setting(headers: list[tuple[bytes, bytes]]) -> Any:
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+
+        return app
+
+    plain = await _answer(app_setting([]), {"session_renewal": renewed})
+    assert plain == [(b"set-cookie", renewed.encode())]
+    own = [(b"set-cookie", f'{SESSION_COOKIE}=""; Max-Age=0; Path=/'.encode())]  # sign-out
+    assert await _answer(app_setting(own), {"session_renewal": renewed}) == own
+    assert await _answer(app_setting([]), {}) == []

@@ -88,10 +88,42 @@
     } catch (e) {
       data = {};
     }
+    if (response.status === 401) {
+      // signed out (idle too long, elsewhere, or the account disabled): sign in again
+      window.location.assign("/login");
+    }
     if (!response.ok) {
       throw new Error(data.message || "HTTP " + response.status);
     }
     return data;
+  }
+
+  // ------------------------------------------------------------------ idle timeout
+  // The server refuses a session unused for me.idle_timeout seconds; watching this board
+  // (the live feed) is not use, so a wall screen keeps showing it. Our user's own input
+  // is: it is reported at most once a minute, and once the session has been idle too
+  // long the first input takes the page to sign-in.
+  let lastActivity = 0;
+  let activityInFlight = false;
+
+  async function userActive() {
+    if (!me || !me.idle_timeout || activityInFlight) return;
+    const every = Math.min(60000, (me.idle_timeout * 1000) / 4);
+    if (Date.now() - lastActivity < every) return;
+    lastActivity = Date.now();
+    activityInFlight = true;
+    try {
+      const response = await fetch("/api/activity", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": me.csrf },
+      });
+      if (response.status === 401) window.location.assign("/login");
+    } catch (err) {
+      lastActivity = 0; // unreachable: say so with the next input
+    } finally {
+      activityInFlight = false;
+    }
   }
 
   async function act(label, url, body) {
@@ -450,6 +482,12 @@
         window.location.assign("/login");
       }
     });
+    // a key, a click, a scroll or a touch; not pointer moves, which the browser also makes
+    // up when the board changes under a resting cursor (that would keep an unattended
+    // session from ever going idle)
+    for (const kind of ["pointerdown", "keydown", "wheel", "touchstart"]) {
+      document.addEventListener(kind, userActive, { passive: true, capture: true });
+    }
     tick();
     setInterval(tick, 1000);
     start();
