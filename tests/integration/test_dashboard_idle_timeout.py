@@ -10,18 +10,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
-from line311.dashboard.actions import InMemoryActions
-from line311.dashboard.app import create_app
-from line311.dashboard.auth import SESSION_COOKIE, AccountStore, Authenticator
-from line311.dashboard.live import LiveHub
-from line311.dashboard.state import LiveState, QueueConfigured
-from line311.queue.events import AgentActivity, AgentStateChanged
+from line311.dashboard.auth import SESSION_COOKIE
 from tests.integration.crm.conftest import (  # noqa: F401 - fixtures
     backend,
     engine,
@@ -29,63 +23,19 @@ from tests.integration.crm.conftest import (  # noqa: F401 - fixtures
     new_database_url,
     pg_databases,
 )
+from tests.integration.dashboard_env import Env, build_env, sign_in
 
 pytestmark = pytest.mark.integration
 
-T0 = 1_700_000_100.0
 SECRET = "idle-test-secret-0123456789abcdef"
-PASSWORD = "correct horse battery"
 IDLE = 900.0
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Env:
-    app: object
-    store: AccountStore
-    auth: Authenticator
-    clock: FakeClock
-
-    def client(self, address: str = "10.0.0.1") -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=self.app, client=(address, 50000))  # type: ignore[arg-type]
-        return httpx.AsyncClient(transport=transport, base_url="http://line311.test")
-
-
-async def _env(db: Engine, idle: float) -> Env:
-    clock = FakeClock()
-    store = AccountStore(db, clock=clock)
-    store.create("sam", PASSWORD, "supervisor")
-    store.create("olga", PASSWORD, "operations")
-    auth = Authenticator(store, SECRET, clock=clock, idle_seconds=idle)
-    hub = LiveHub(LiveState(), clock=clock)
-    hub.publish(QueueConfigured("general", 0.8))
-    hub.publish(AgentStateChanged("a1", AgentActivity.AVAILABLE, T0))
-    app = create_app(
-        lambda: {"ok": True}, hub=hub, auth=auth, actions=InMemoryActions(hub, clock=clock)
-    )
-    return Env(app, store, auth, clock)
 
 
 @pytest.fixture
 async def env(engine: Engine) -> AsyncIterator[Env]:  # noqa: F811
-    found = await _env(engine, IDLE)
+    found = build_env(engine, SECRET, idle_seconds=IDLE)
     yield found
-    await found.app.state.dashboard_hub.stop()  # type: ignore[attr-defined]
-
-
-async def sign_in(client: httpx.AsyncClient, username: str = "sam") -> str:
-    response = await client.post("/login", data={"username": username, "password": PASSWORD})
-    assert response.status_code == 303
-    me = await client.get("/api/me")
-    assert me.status_code == 200
-    return str(me.json()["csrf"])
+    await found.stop()
 
 
 async def pause(client: httpx.AsyncClient, csrf: str) -> httpx.Response:
@@ -197,7 +147,7 @@ async def test_given_a_cookie_from_before_idle_timeouts_then_its_idle_clock_is_i
 
 
 async def test_given_idle_timeout_zero_then_sessions_never_go_idle(engine: Engine) -> None:  # noqa: F811
-    found = await _env(engine, 0)
+    found = build_env(engine, SECRET, idle_seconds=0)
     try:
         async with found.client() as client:
             csrf = await sign_in(client)
@@ -206,4 +156,4 @@ async def test_given_idle_timeout_zero_then_sessions_never_go_idle(engine: Engin
             assert response.status_code == 200
             assert "set-cookie" not in response.headers
     finally:
-        await found.app.state.dashboard_hub.stop()  # type: ignore[attr-defined]
+        await found.stop()

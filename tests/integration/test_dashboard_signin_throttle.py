@@ -8,18 +8,11 @@ signed in before."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 from sqlalchemy.engine import Engine
 
-from line311.dashboard.actions import InMemoryActions
-from line311.dashboard.app import create_app
-from line311.dashboard.auth import AccountStore, Authenticator
-from line311.dashboard.live import LiveHub
-from line311.dashboard.state import LiveState, QueueConfigured
-from line311.queue.events import AgentActivity, AgentStateChanged
 from tests.integration.crm.conftest import (  # noqa: F401 - fixtures
     backend,
     engine,
@@ -27,57 +20,18 @@ from tests.integration.crm.conftest import (  # noqa: F401 - fixtures
     new_database_url,
     pg_databases,
 )
+from tests.integration.dashboard_env import PASSWORD, Env, build_env, sign_in
 
 pytestmark = pytest.mark.integration
 
-T0 = 1_700_000_100.0
 SECRET = "throttle-test-secret-0123456789abcdef"
-PASSWORD = "correct horse battery"
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Env:
-    app: object
-    store: AccountStore
-    auth: Authenticator
-    clock: FakeClock
-
-    def client(self, address: str = "10.0.0.1") -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=self.app, client=(address, 50000))  # type: ignore[arg-type]
-        return httpx.AsyncClient(transport=transport, base_url="http://line311.test")
 
 
 @pytest.fixture
 async def env(engine: Engine) -> AsyncIterator[Env]:  # noqa: F811
-    clock = FakeClock()
-    store = AccountStore(engine, clock=clock)
-    store.create("sam", PASSWORD, "supervisor")
-    store.create("olga", PASSWORD, "operations")
-    auth = Authenticator(store, SECRET, clock=clock)
-    hub = LiveHub(LiveState(), clock=clock)
-    hub.publish(QueueConfigured("general", 0.8))
-    hub.publish(AgentStateChanged("a1", AgentActivity.AVAILABLE, T0))
-    app = create_app(
-        lambda: {"ok": True}, hub=hub, auth=auth, actions=InMemoryActions(hub, clock=clock)
-    )
-    yield Env(app, store, auth, clock)
-    await hub.stop()
-
-
-async def sign_in(client: httpx.AsyncClient, username: str = "sam") -> str:
-    response = await client.post("/login", data={"username": username, "password": PASSWORD})
-    assert response.status_code == 303
-    me = await client.get("/api/me")
-    assert me.status_code == 200
-    return str(me.json()["csrf"])
+    found = build_env(engine, SECRET)
+    yield found
+    await found.stop()
 
 
 async def wrong(client: httpx.AsyncClient, username: str = "sam") -> httpx.Response:
