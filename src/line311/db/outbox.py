@@ -269,23 +269,7 @@ class OutboxStore:
         bridge's /metrics: read through the ``(state, next_attempt_at)`` index, so it costs
         the records not yet delivered, never the delivered ones (the table's bulk, kept as
         an audit trail)."""
-        open_states = (State.PENDING.value, State.DEAD.value)
-        try:
-            with self._sessions() as session:
-                counts = dict(
-                    session.execute(
-                        select(OutboxRow.state, func.count())
-                        .where(OutboxRow.state.in_(open_states))
-                        .group_by(OutboxRow.state)
-                    ).all()
-                )
-                oldest = session.scalar(
-                    select(func.min(OutboxRow.created_at)).where(
-                        OutboxRow.state == State.PENDING.value
-                    )
-                )
-        except SQLAlchemyError as exc:
-            raise DbUnavailable(f"reading the outbox backlog failed: {exc}") from None
+        counts, oldest = self._counts((State.PENDING.value, State.DEAD.value), "backlog")
         return OutboxBacklog(
             pending=int(counts.get(State.PENDING.value, 0)),
             dead=int(counts.get(State.DEAD.value, 0)),
@@ -294,26 +278,33 @@ class OutboxStore:
 
     def stats(self) -> OutboxStats:
         """Counts by state and the creation time of the oldest pending record."""
-        try:
-            with self._sessions() as session:
-                counts = dict(
-                    session.execute(
-                        select(OutboxRow.state, func.count()).group_by(OutboxRow.state)
-                    ).all()
-                )
-                oldest = session.scalar(
-                    select(func.min(OutboxRow.created_at)).where(
-                        OutboxRow.state == State.PENDING.value
-                    )
-                )
-        except SQLAlchemyError as exc:
-            raise DbUnavailable(f"reading outbox statistics failed: {exc}") from None
+        counts, oldest = self._counts(None, "statistics")
         return OutboxStats(
             pending=int(counts.get(State.PENDING.value, 0)),
             delivered=int(counts.get(State.DELIVERED.value, 0)),
             dead=int(counts.get(State.DEAD.value, 0)),
             oldest_pending_at=oldest,
         )
+
+    def _counts(
+        self, states: tuple[str, ...] | None, what: str
+    ) -> tuple[dict[str, int], datetime | None]:
+        """Records per state (only ``states``, through the state index, when given) and the
+        creation time of the oldest pending one."""
+        query = select(OutboxRow.state, func.count()).group_by(OutboxRow.state)
+        if states is not None:
+            query = query.where(OutboxRow.state.in_(states))
+        try:
+            with self._sessions() as session:
+                counts = {state: int(n) for state, n in session.execute(query).all()}
+                oldest = session.scalar(
+                    select(func.min(OutboxRow.created_at)).where(
+                        OutboxRow.state == State.PENDING.value
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise DbUnavailable(f"reading the outbox {what} failed: {exc}") from None
+        return counts, oldest
 
     def list(self, *, dead: bool = False, limit: int = 100) -> list[OutboxItem]:
         """Dead records (``dead``) or records not yet delivered, oldest first."""
