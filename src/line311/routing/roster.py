@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from line311.call.values import OTHER_LANGUAGE
 from line311.routing.agents import AgentProfile
 from line311.routing.errors import RoutingConfigError
 from line311.routing.skills import SkillSet
@@ -46,6 +47,12 @@ def load_roster(data: object) -> list[AgentProfile]:
                 skills = SkillSet({str(k): v for k, v in raw_skills.items()})
             else:
                 raise RoutingConfigError("skills must be a mapping or a string")
+            if f"lang:{OTHER_LANGUAGE}" in skills:
+                raise RoutingConfigError(
+                    f"lang:{OTHER_LANGUAGE} is the callers who speak none of the IVR's "
+                    "languages (0 at the language menu); they need the interpreter line, "
+                    "not a CCR skill: give the CCR lang:en (docs/queues.md)"
+                )
             profile = AgentProfile(
                 str(agent_id),
                 str(body.get("name", agent_id)),

@@ -24,6 +24,7 @@ def test_the_shipped_roster_has_varied_language_and_topic_skills() -> None:
         ({"agents": {"a": {"nmae": "x"}}}, "unknown keys"),
         ({"agents": {"a": {"endpoint": "PJSIP/x"}, "b": {"endpoint": "PJSIP/x"}}}, "twice"),
         ([], "roster"),
+        ({"agents": {"a": {"skills": "lang:en=5, lang:und=5"}}}, "agent 'a'.*interpreter"),
     ],
 )
 def test_a_bad_roster_is_refused_naming_the_agent(data: object, message: str) -> None:
