@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
 from line311.dashboard.actions import InMemoryActions
@@ -32,6 +31,7 @@ from line311.queue.events import (
     CallCompleted,
     CallEnqueued,
 )
+from tests.fixtures.prom import parse
 from tests.integration.crm.conftest import (  # noqa: F401 - fixtures
     backend,
     engine,
@@ -302,11 +302,7 @@ async def test_metrics_are_exposed_and_parse_with_prometheus_client(env: Env) ->
     env.clock.now = T0 + 300
     async with env.client() as client:
         text = (await client.get("/metrics")).text
-    samples = {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+    samples = parse(text)
     assert samples[("line311_ivr_calls", ())] == 1
     assert samples[("line311_queue_calls_waiting", (("queue", "general"),))] == 1
     assert (

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
@@ -23,24 +22,11 @@ from line311.db.calls import Call, CallRepository
 from line311.db.engine import make_session_factory
 from line311.db.models import OutboxRow
 from line311.db.outbox import OutboxStore
+from tests.fixtures.prom import named, parse
 
 from .conftest import API_KEY, OPEN311_KEY, T0
 
 pytestmark = pytest.mark.integration
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def parse(text: str) -> Samples:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def named(samples: Samples, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    return {labels: value for (n, labels), value in samples.items() if n == name}
 
 
 def _call(i: int) -> Call:

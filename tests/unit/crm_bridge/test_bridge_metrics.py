@@ -15,29 +15,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from line311.crm_bridge.metrics import BridgeMetrics, MetricsMiddleware
 from line311.crm_bridge.outbox import DeliveryPolicy, DeliveryReport, OutboxWorker
 from line311.db.errors import DbUnavailable
 from line311.db.outbox import OutboxBacklog, OutboxItem
+from tests.fixtures.prom import named, scrape
 
 T0 = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(registry: CollectorRegistry) -> Samples:
-    text = generate_latest(registry).decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def named(samples: Samples, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    return {labels: value for (n, labels), value in samples.items() if n == name}
 
 
 # ---------------------------------------------------------------------- outbox figures

@@ -31,17 +31,9 @@ from line311.queue.events import (
     CallTimedOut,
 )
 from line311.queue.service_level import SlPolicies, SlPolicy
+from tests.fixtures.prom import scrape
 
 T0 = 1_700_000_100.0
-
-
-def scrape(registry: CollectorRegistry) -> dict[tuple[str, tuple], float]:
-    text = generate_latest(registry).decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def make(backlog=None) -> tuple[LiveHub, DashboardMetrics, CollectorRegistry]:
