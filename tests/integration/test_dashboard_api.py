@@ -39,20 +39,11 @@ from tests.integration.crm.conftest import (  # noqa: F401 - fixtures
     new_database_url,
     pg_databases,
 )
+from tests.integration.dashboard_env import PASSWORD, T0, FakeClock
 
 pytestmark = pytest.mark.integration
 
-T0 = 1_700_000_100.0
 SECRET = "test-secret-0123456789abcdef"
-PASSWORD = "correct horse battery"
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
