@@ -58,6 +58,7 @@ from typing import Any, Final, TypeVar
 from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from line311.dashboard.accounts import AccountStore
@@ -260,13 +261,10 @@ class SessionRenewal:
         async def renewing(message: Message) -> None:
             if message["type"] == "http.response.start":
                 renewal = scope.get("state", {}).get(_RENEWAL)
-                headers = list(message.get("headers", []))
-                prefix = f"{SESSION_COOKIE}=".encode()
-                if renewal and not any(
-                    k.lower() == b"set-cookie" and v.startswith(prefix) for k, v in headers
-                ):
-                    headers.append((b"set-cookie", renewal.encode("latin-1")))
-                    message = {**message, "headers": headers}
+                headers = MutableHeaders(scope=message)
+                prefix = f"{SESSION_COOKIE}="
+                if renewal and not any(v.startswith(prefix) for v in headers.getlist("set-cookie")):
+                    headers.append("set-cookie", renewal)
             await send(message)
 
         await self.app(scope, receive, renewing)
